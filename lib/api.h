@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The agent's local API: one JSON request and one JSON response per
+ * connection on a Unix stream socket. The client writes the request and
+ * shuts down its write side; the server reads to EOF, answers and closes.
+ * The message schema is documented in docs/API.md.
+ */
+#ifndef SLUICE_API_H
+#define SLUICE_API_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+#define SLUICE_DEFAULT_SOCKET "/run/sluice/sluice.sock"
+#define SLUICE_API_MAX_MSG (4u << 20)
+
+/* CNI error codes the agent and plugin use (CNI spec, "Error codes"). */
+enum cni_code {
+	CNI_ERR_INCOMPATIBLE_VERSION = 1,
+	CNI_ERR_UNSUPPORTED_FIELD = 2,
+	CNI_ERR_UNKNOWN_CONTAINER = 3,
+	CNI_ERR_INVALID_ENV = 4,
+	CNI_ERR_IO = 5,
+	CNI_ERR_DECODE = 6,
+	CNI_ERR_INVALID_CONFIG = 7,
+	CNI_ERR_TRY_AGAIN = 11,
+	CNI_ERR_NOT_AVAILABLE = 50,
+	CNI_ERR_NOT_AVAILABLE_DISRUPTED = 51,
+	CNI_ERR_INTERNAL = 999, /* sluice's own: anything else, see msg/details */
+};
+
+/* Read a whole JSON message from fd until EOF (at most SLUICE_API_MAX_MSG).
+ * Returns 0 and sets *out, or a negative errno (-EPROTO: not JSON, with the
+ * parser's text in err). */
+int api_read_json(int fd, json_t **out, char *err, size_t errlen);
+
+/* Write msg to fd in full. Returns 0 or a negative errno. */
+int api_write_json(int fd, const json_t *msg);
+
+/*
+ * Send req to the agent at socket_path and wait up to timeout_ms for the
+ * answer. Returns 0 with *resp set, or a negative errno: -ENOENT /
+ * -ECONNREFUSED when no agent listens, -ETIMEDOUT, -EPROTO for a reply
+ * that is not JSON. err receives a sentence naming the socket.
+ */
+int api_call(const char *socket_path, const json_t *req, json_t **resp, int timeout_ms,
+	     char *err, size_t errlen);
+
+/* Build {"ok":false,"error":{"code":…,"msg":…,"details":…}}. */
+json_t *api_error(int code, const char *msg, const char *details);
+
+#endif /* SLUICE_API_H */
