@@ -1,0 +1,1167 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * sluice-probe: a small, dependency-free connectivity probe for the tests.
+ *
+ *   serve  [--tcp PORT]... [--udp PORT]...    echo servers, print "ready"
+ *   tcp    HOST PORT [--timeout MS]            one TCP echo round trip
+ *   udp    HOST PORT [--timeout MS]            one UDP echo round trip
+ *   stream HOST PORT --seconds N [--interval-ms M] [--timeout MS]
+ *                                              long-lived TCP echo stream
+ *   ping   HOST [--count N] [--timeout MS] [--interval-ms M]
+ *                                              ICMP echo (IPv4)
+ *
+ * Exit codes: 0 success, 1 network failure (timeout, refused, broken,
+ * wrong echo, no reply), 2 usage error, 3 local error (socket, bind,
+ * permission, resolution).
+ *
+ * Only libc and pthreads; it is meant to be copied into minimal (busybox)
+ * containers, so build it statically if it has to run there.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/ip_icmp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EXIT_OK    0
+#define EXIT_FAIL  1
+#define EXIT_USAGE 2
+#define EXIT_LOCAL 3
+
+#define DEFAULT_TIMEOUT_MS   2000
+#define STREAM_ECHO_LIMIT_US 2000000LL
+#define MAX_PORTS            64
+
+static const char *prog = "sluice-probe";
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: %s COMMAND [ARGS]\n"
+"\n"
+"  serve [--tcp PORT]... [--udp PORT]...\n"
+"        Echo servers on every local address (IPv4, and IPv6 when\n"
+"        available). TCP echoes each connection's bytes back (one thread\n"
+"        per connection); UDP sends each datagram back to its sender from\n"
+"        the address it was sent to. Prints \"ready\" on stdout once every\n"
+"        socket listens; runs until killed.\n"
+"  tcp HOST PORT [--timeout MS]\n"
+"        Connect, send a unique token, expect it echoed back.\n"
+"  udp HOST PORT [--timeout MS]\n"
+"        Send a unique token (resent every 250 ms), expect it echoed back.\n"
+"  stream HOST PORT --seconds N [--interval-ms M] [--timeout MS]\n"
+"        Hold one TCP connection for N seconds, sending a numbered message\n"
+"        every M ms (default 50) and checking every echo arrives, in order,\n"
+"        within 2 s. Prints one JSON line on stdout:\n"
+"        {\"messages\":..,\"echoed\":..,\"max_rtt_us\":..,\"errors\":..,\"broken\":..}\n"
+"  ping HOST [--count N] [--timeout MS] [--interval-ms M]\n"
+"        ICMP echo (IPv4) through a raw socket, or an unprivileged ICMP\n"
+"        datagram socket when raw sockets are not permitted. Default\n"
+"        count 3, interval 200 ms. Succeeds if at least one reply arrives.\n"
+"  --help\n"
+"        This text.\n"
+"\n"
+"HOST is an IPv4/IPv6 address or a name. --timeout defaults to %d ms (for\n"
+"ping: per echo request, default 1000 ms); for stream it bounds the connect.\n"
+"\n"
+"Exit codes:\n"
+"  0  success\n"
+"  1  network failure: timeout, refused, unreachable, reset, wrong or\n"
+"     missing echo, no ICMP reply (reason on stderr)\n"
+"  2  usage error\n"
+"  3  local error: socket/bind/listen failed, permission, name resolution\n",
+		prog, DEFAULT_TIMEOUT_MS);
+}
+
+static void __attribute__((format(printf, 1, 2))) errx_msg(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static bool parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (!s || !*s || *s == '-')
+		return false;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* ---- argument handling -------------------------------------------------- */
+
+struct opts {
+	const char *pos[4];
+	int npos;
+	long timeout_ms;    /* -1: not given */
+	long seconds;       /* -1: not given */
+	long interval_ms;   /* -1: not given */
+	long count;         /* -1: not given */
+	int tcp_ports[MAX_PORTS], ntcp;
+	int udp_ports[MAX_PORTS], nudp;
+};
+
+static int opt_value(int argc, char **argv, int *i, unsigned long min,
+		     unsigned long max, long *out)
+{
+	unsigned long v;
+	const char *name = argv[*i];
+
+	if (*i + 1 >= argc) {
+		errx_msg("%s needs a value", name);
+		return -1;
+	}
+	(*i)++;
+	if (!parse_uint(argv[*i], max, &v) || v < min) {
+		errx_msg("%s: invalid value '%s' (expected %lu..%lu)", name, argv[*i],
+			 min, max);
+		return -1;
+	}
+	*out = (long)v;
+	return 0;
+}
+
+/* allowed: a string of option letters: t(imeout) s(econds) i(nterval)
+ * c(ount) T(cp ports) U(dp ports). */
+static int parse_opts(int argc, char **argv, const char *allowed, int maxpos,
+		      struct opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->timeout_ms = o->seconds = o->interval_ms = o->count = -1;
+
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		long v;
+
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			usage(stdout);
+			exit(EXIT_OK);
+		} else if (!strcmp(a, "--timeout") && strchr(allowed, 't')) {
+			if (opt_value(argc, argv, &i, 1, 3600000, &o->timeout_ms))
+				return -1;
+		} else if (!strcmp(a, "--seconds") && strchr(allowed, 's')) {
+			if (opt_value(argc, argv, &i, 1, 86400, &o->seconds))
+				return -1;
+		} else if (!strcmp(a, "--interval-ms") && strchr(allowed, 'i')) {
+			if (opt_value(argc, argv, &i, 1, 60000, &o->interval_ms))
+				return -1;
+		} else if (!strcmp(a, "--count") && strchr(allowed, 'c')) {
+			if (opt_value(argc, argv, &i, 1, 100000, &o->count))
+				return -1;
+		} else if ((!strcmp(a, "--tcp") && strchr(allowed, 'T')) ||
+			   (!strcmp(a, "--udp") && strchr(allowed, 'U'))) {
+			bool tcp = a[2] == 't';
+			int *n = tcp ? &o->ntcp : &o->nudp;
+
+			if (opt_value(argc, argv, &i, 1, 65535, &v))
+				return -1;
+			if (*n >= MAX_PORTS) {
+				errx_msg("too many ports (max %d)", MAX_PORTS);
+				return -1;
+			}
+			(tcp ? o->tcp_ports : o->udp_ports)[(*n)++] = (int)v;
+		} else if (a[0] == '-' && a[1] == '-') {
+			errx_msg("unknown option '%s'", a);
+			return -1;
+		} else {
+			if (o->npos >= maxpos) {
+				errx_msg("unexpected argument '%s'", a);
+				return -1;
+			}
+			o->pos[o->npos++] = a;
+		}
+	}
+	return 0;
+}
+
+static int parse_port(const char *s)
+{
+	unsigned long v;
+
+	if (!parse_uint(s, 65535, &v) || v == 0) {
+		errx_msg("invalid port '%s'", s);
+		return -1;
+	}
+	return (int)v;
+}
+
+/* ---- client helpers ----------------------------------------------------- */
+
+static int resolve(const char *host, int port, int socktype,
+		   struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct addrinfo hints = { .ai_socktype = socktype }, *res;
+	char portstr[8];
+	int rc;
+
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_flags = AI_ADDRCONFIG;
+	rc = getaddrinfo(host, portstr, &hints, &res);
+	if (rc == EAI_NONAME || rc == EAI_ADDRFAMILY || rc == EAI_NODATA) {
+		/* AI_ADDRCONFIG hides loopback-only families; retry without. */
+		hints.ai_flags = 0;
+		rc = getaddrinfo(host, portstr, &hints, &res);
+	}
+	if (rc) {
+		errx_msg("cannot resolve '%s': %s", host, gai_strerror(rc));
+		return -1;
+	}
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+static const char *addr_str(const struct sockaddr_storage *ss, char *buf, size_t n)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
+		port = ntohs(s4->sin_port);
+		snprintf(buf, n, "%s:%d", a, port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
+		port = ntohs(s6->sin6_port);
+		snprintf(buf, n, "[%s]:%d", a, port);
+	} else {
+		snprintf(buf, n, "?");
+	}
+	return buf;
+}
+
+static const char *neterr(int err)
+{
+	switch (err) {
+	case ECONNREFUSED: return "connection refused";
+	case ETIMEDOUT:    return "timed out";
+	case EHOSTUNREACH: return "no route to host (host unreachable)";
+	case ENETUNREACH:  return "network unreachable";
+	case ECONNRESET:   return "connection reset by peer";
+	case EPIPE:        return "broken pipe";
+	case EPERM:        return "operation not permitted (dropped by a filter?)";
+	case EACCES:       return "permission denied";
+	default:           return strerror(err);
+	}
+}
+
+static int remaining_ms(int64_t deadline)
+{
+	int64_t left = deadline - now_us();
+
+	if (left <= 0)
+		return 0;
+	return (int)((left + 999) / 1000);
+}
+
+/* Non-blocking connect bounded by deadline. Returns fd, or -1 (reason
+ * printed; *local set when the failure is not the network's). */
+static int tcp_connect(const struct sockaddr_storage *ss, socklen_t len,
+		       int64_t deadline, const char *what, bool *local)
+{
+	int fd, err = 0;
+	socklen_t elen = sizeof(err);
+
+	*local = false;
+	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		errx_msg("socket: %s", strerror(errno));
+		*local = true;
+		return -1;
+	}
+	if (connect(fd, (const struct sockaddr *)ss, len) < 0) {
+		if (errno != EINPROGRESS) {
+			errx_msg("connect to %s failed: %s", what, neterr(errno));
+			close(fd);
+			return -1;
+		}
+		for (;;) {
+			struct pollfd p = { .fd = fd, .events = POLLOUT };
+			int ms = remaining_ms(deadline);
+			int rc = ms ? poll(&p, 1, ms) : 0;
+
+			if (rc < 0 && errno == EINTR)
+				continue;
+			if (rc < 0) {
+				errx_msg("poll: %s", strerror(errno));
+				*local = true;
+				close(fd);
+				return -1;
+			}
+			if (rc == 0) {
+				errx_msg("connect to %s failed: timeout (no answer to SYN)",
+					 what);
+				close(fd);
+				return -1;
+			}
+			break;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+			err = errno;
+		if (err) {
+			errx_msg("connect to %s failed: %s", what, neterr(err));
+			close(fd);
+			return -1;
+		}
+	}
+	return fd;
+}
+
+static void make_token(char *buf, size_t n, const char *kind)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(buf, n, "sluice-probe %s %d-%ld-%09ld\n", kind, (int)getpid(),
+		 (long)ts.tv_sec, ts.tv_nsec);
+}
+
+/* ---- tcp ---------------------------------------------------------------- */
+
+static int cmd_tcp(int argc, char **argv)
+{
+	struct opts o;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char what[80], token[96], buf[128];
+	size_t tlen, got = 0;
+	int64_t deadline;
+	bool local;
+	int port, fd;
+
+	if (parse_opts(argc, argv, "t", 2, &o) || o.npos != 2) {
+		if (o.npos != 2)
+			errx_msg("usage: tcp HOST PORT [--timeout MS]");
+		return EXIT_USAGE;
+	}
+	if ((port = parse_port(o.pos[1])) < 0)
+		return EXIT_USAGE;
+	if (o.timeout_ms < 0)
+		o.timeout_ms = DEFAULT_TIMEOUT_MS;
+	if (resolve(o.pos[0], port, SOCK_STREAM, &ss, &len))
+		return EXIT_LOCAL;
+	addr_str(&ss, what, sizeof(what));
+	deadline = now_us() + o.timeout_ms * 1000;
+
+	fd = tcp_connect(&ss, len, deadline, what, &local);
+	if (fd < 0)
+		return local ? EXIT_LOCAL : EXIT_FAIL;
+
+	make_token(token, sizeof(token), "tcp");
+	tlen = strlen(token);
+	if (send(fd, token, tlen, MSG_NOSIGNAL) != (ssize_t)tlen) {
+		errx_msg("send to %s failed: %s", what, neterr(errno));
+		close(fd);
+		return EXIT_FAIL;
+	}
+	while (got < tlen) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int ms = remaining_ms(deadline);
+		int rc = ms ? poll(&p, 1, ms) : 0;
+		ssize_t r;
+
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc <= 0) {
+			errx_msg("%s: timeout waiting for the echo (%zu of %zu bytes back)",
+				 what, got, tlen);
+			close(fd);
+			return EXIT_FAIL;
+		}
+		r = recv(fd, buf + got, sizeof(buf) - got, 0);
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (r < 0) {
+			errx_msg("%s: receive failed: %s", what, neterr(errno));
+			close(fd);
+			return EXIT_FAIL;
+		}
+		if (r == 0) {
+			errx_msg("%s: connection closed by peer before the echo (%zu of %zu bytes back)",
+				 what, got, tlen);
+			close(fd);
+			return EXIT_FAIL;
+		}
+		got += (size_t)r;
+	}
+	close(fd);
+	if (got != tlen || memcmp(buf, token, tlen)) {
+		errx_msg("%s: echo does not match what was sent", what);
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+/* ---- udp ---------------------------------------------------------------- */
+
+static int cmd_udp(int argc, char **argv)
+{
+	struct opts o;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char what[80], token[96], buf[2048];
+	size_t tlen;
+	int64_t deadline, next_send = 0;
+	int port, fd, sent = 0, wrong = 0;
+
+	if (parse_opts(argc, argv, "t", 2, &o) || o.npos != 2) {
+		if (o.npos != 2)
+			errx_msg("usage: udp HOST PORT [--timeout MS]");
+		return EXIT_USAGE;
+	}
+	if ((port = parse_port(o.pos[1])) < 0)
+		return EXIT_USAGE;
+	if (o.timeout_ms < 0)
+		o.timeout_ms = DEFAULT_TIMEOUT_MS;
+	if (resolve(o.pos[0], port, SOCK_DGRAM, &ss, &len))
+		return EXIT_LOCAL;
+	addr_str(&ss, what, sizeof(what));
+	deadline = now_us() + o.timeout_ms * 1000;
+
+	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		errx_msg("socket: %s", strerror(errno));
+		return EXIT_LOCAL;
+	}
+	/* Connected: only the peer's datagrams arrive, and ICMP errors
+	 * (port unreachable) surface as ECONNREFUSED. */
+	if (connect(fd, (struct sockaddr *)&ss, len) < 0) {
+		errx_msg("connect to %s failed: %s", what, neterr(errno));
+		close(fd);
+		return errno == ENETUNREACH || errno == EHOSTUNREACH ? EXIT_FAIL : EXIT_LOCAL;
+	}
+	make_token(token, sizeof(token), "udp");
+	tlen = strlen(token);
+
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int64_t now = now_us();
+		int ms, rc;
+		ssize_t r;
+
+		if (now >= deadline) {
+			errx_msg("%s: timeout: no echo after %d datagram(s)%s", what, sent,
+				 wrong ? " (only wrong replies)" : "");
+			break;
+		}
+		if (now >= next_send) {
+			/* A pending ICMP error (port unreachable) surfaces here
+			 * as ECONNREFUSED too. */
+			if (send(fd, token, tlen, 0) < 0) {
+				errx_msg("send to %s failed: %s", what, neterr(errno));
+				break;
+			}
+			sent++;
+			next_send = now + 250000;
+		}
+		ms = remaining_ms(next_send < deadline ? next_send : deadline);
+		rc = poll(&p, 1, ms ? ms : 1);
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc <= 0)
+			continue;
+		r = recv(fd, buf, sizeof(buf), 0);
+		if (r < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			errx_msg("%s: %s", what, neterr(errno));
+			break;
+		}
+		if ((size_t)r == tlen && !memcmp(buf, token, tlen)) {
+			close(fd);
+			return EXIT_OK;
+		}
+		wrong++;
+	}
+	close(fd);
+	return EXIT_FAIL;
+}
+
+/* ---- stream ------------------------------------------------------------- */
+
+struct stream_state {
+	int64_t *sent_at;       /* send time of message i */
+	size_t cap;
+	uint64_t sent, echoed;
+	int64_t max_rtt;
+	uint64_t errors;
+	int64_t overdue;        /* message already counted as overdue, or -1 */
+	unsigned late_reports;  /* stderr lines about late echoes so far */
+	bool broken;
+	char rbuf[4096];
+	size_t rlen;
+	char tag[48];
+};
+
+static int stream_send(int fd, struct stream_state *st, const char *what)
+{
+	char msg[128];
+	int n;
+
+	if (st->sent == st->cap) {
+		size_t ncap = st->cap ? st->cap * 2 : 1024;
+		int64_t *p = realloc(st->sent_at, ncap * sizeof(*p));
+
+		if (!p) {
+			errx_msg("out of memory");
+			return -1;
+		}
+		st->sent_at = p;
+		st->cap = ncap;
+	}
+	n = snprintf(msg, sizeof(msg), "%" PRIu64 " %s\n", st->sent, st->tag);
+	st->sent_at[st->sent] = now_us();
+	/* Messages are tiny; a blocking socket would only block if the peer
+	 * stopped reading for a long time, which the echo deadline catches. */
+	for (int off = 0; off < n;) {
+		ssize_t w = send(fd, msg + off, (size_t)(n - off), MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN) {
+			struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+			if (poll(&p, 1, 2000) <= 0) {
+				errx_msg("%s: send blocked for 2 s at message %" PRIu64,
+					 what, st->sent);
+				st->errors++;
+				st->broken = true;
+				return -1;
+			}
+			continue;
+		}
+		if (w < 0) {
+			errx_msg("%s: send of message %" PRIu64 " failed: %s", what,
+				 st->sent, neterr(errno));
+			st->errors++;
+			st->broken = true;
+			return -1;
+		}
+		off += (int)w;
+	}
+	st->sent++;
+	return 0;
+}
+
+/* Read what is available and check complete lines. -1 when broken. */
+static int stream_recv(int fd, struct stream_state *st, const char *what)
+{
+	ssize_t r = recv(fd, st->rbuf + st->rlen, sizeof(st->rbuf) - st->rlen, 0);
+	char *line, *nl;
+
+	if (r < 0 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	if (r < 0) {
+		errx_msg("%s: connection broke after %" PRIu64 " echoes: %s", what,
+			 st->echoed, neterr(errno));
+		st->errors++;
+		st->broken = true;
+		return -1;
+	}
+	if (r == 0) {
+		errx_msg("%s: connection closed by peer after %" PRIu64 " echoes", what,
+			 st->echoed);
+		st->errors++;
+		st->broken = true;
+		return -1;
+	}
+	st->rlen += (size_t)r;
+	line = st->rbuf;
+	while ((nl = memchr(line, '\n', st->rlen - (size_t)(line - st->rbuf)))) {
+		char expect[128];
+		int n;
+
+		*nl = '\0';
+		n = snprintf(expect, sizeof(expect), "%" PRIu64 " %s", st->echoed, st->tag);
+		if (st->echoed >= st->sent || (size_t)(nl - line) != (size_t)n ||
+		    memcmp(line, expect, (size_t)n)) {
+			errx_msg("%s: unexpected echo '%.60s' (expected message %" PRIu64 ")",
+				 what, line, st->echoed);
+			st->errors++;
+			st->broken = true;
+			return -1;
+		} else {
+			int64_t rtt = now_us() - st->sent_at[st->echoed];
+
+			if (rtt > st->max_rtt)
+				st->max_rtt = rtt;
+			/* Late echo: one error per message (it may already
+			 * have been counted as overdue while we waited). */
+			if (rtt > STREAM_ECHO_LIMIT_US && st->overdue != (int64_t)st->echoed) {
+				if (st->late_reports++ < 5)
+					errx_msg("%s: echo of message %" PRIu64 " took %" PRId64 " ms",
+						 what, st->echoed, rtt / 1000);
+				st->errors++;
+			}
+			st->echoed++;
+		}
+		line = nl + 1;
+	}
+	st->rlen -= (size_t)(line - st->rbuf);
+	memmove(st->rbuf, line, st->rlen);
+	if (st->rlen == sizeof(st->rbuf)) {
+		errx_msg("%s: garbage from peer (line too long)", what);
+		st->errors++;
+		st->broken = true;
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_stream(int argc, char **argv)
+{
+	struct opts o;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char what[80];
+	struct stream_state st = { 0 };
+	int64_t start, end, next_send, interval;
+	bool local;
+	int port, fd, rc;
+
+	if (parse_opts(argc, argv, "tsi", 2, &o) || o.npos != 2 || o.seconds < 0) {
+		if (o.npos != 2 || o.seconds < 0)
+			errx_msg("usage: stream HOST PORT --seconds N [--interval-ms M] [--timeout MS]");
+		return EXIT_USAGE;
+	}
+	if ((port = parse_port(o.pos[1])) < 0)
+		return EXIT_USAGE;
+	if (o.timeout_ms < 0)
+		o.timeout_ms = DEFAULT_TIMEOUT_MS;
+	interval = (o.interval_ms < 0 ? 50 : o.interval_ms) * 1000;
+	if (resolve(o.pos[0], port, SOCK_STREAM, &ss, &len))
+		return EXIT_LOCAL;
+	addr_str(&ss, what, sizeof(what));
+	fd = tcp_connect(&ss, len, now_us() + o.timeout_ms * 1000, what, &local);
+	if (fd < 0) {
+		printf("{\"messages\":0,\"echoed\":0,\"max_rtt_us\":0,\"errors\":1,\"broken\":true}\n");
+		fflush(stdout);
+		return local ? EXIT_LOCAL : EXIT_FAIL;
+	}
+	st.overdue = -1;
+	make_token(st.tag, sizeof(st.tag), "stream");
+	st.tag[strcspn(st.tag, "\n")] = '\0';
+
+	start = now_us();
+	end = start + o.seconds * 1000000;
+	next_send = start;
+	for (;;) {
+		int64_t now = now_us(), wake;
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		if (now >= end && st.echoed == st.sent)
+			break;
+		/* Outstanding echo older than the limit: count it once, keep
+		 * waiting (it may still come, late). */
+		if (st.echoed < st.sent &&
+		    now - st.sent_at[st.echoed] > STREAM_ECHO_LIMIT_US &&
+		    st.overdue != (int64_t)st.echoed) {
+			if (st.late_reports++ < 5)
+				errx_msg("%s: no echo of message %" PRIu64 " within 2 s", what,
+					 st.echoed);
+			st.errors++;
+			st.overdue = (int64_t)st.echoed;
+		}
+		/* After the sending period, wait at most 2 s for stragglers. */
+		if (now >= end + STREAM_ECHO_LIMIT_US) {
+			errx_msg("%s: %" PRIu64 " message(s) never echoed", what,
+				 st.sent - st.echoed);
+			if (st.overdue != (int64_t)st.echoed)
+				st.errors++;
+			break;
+		}
+		if (now < end && now >= next_send) {
+			if (stream_send(fd, &st, what))
+				break;
+			next_send += interval;
+			if (next_send < now)  /* we fell behind: do not burst */
+				next_send = now + interval;
+			continue;
+		}
+		wake = now < end ? next_send : end + STREAM_ECHO_LIMIT_US;
+		if (st.echoed < st.sent && st.sent_at[st.echoed] + STREAM_ECHO_LIMIT_US + 1000 < wake)
+			wake = st.sent_at[st.echoed] + STREAM_ECHO_LIMIT_US + 1000;
+		rc = poll(&p, 1, remaining_ms(wake));
+		if (rc < 0 && errno != EINTR) {
+			errx_msg("poll: %s", strerror(errno));
+			st.errors++;
+			break;
+		}
+		if (rc > 0 && stream_recv(fd, &st, what))
+			break;
+	}
+	close(fd);
+	if (st.late_reports > 5)
+		errx_msg("%s: %u late echo(es) in all", what, st.late_reports);
+	printf("{\"messages\":%" PRIu64 ",\"echoed\":%" PRIu64 ",\"max_rtt_us\":%" PRId64
+	       ",\"errors\":%" PRIu64 ",\"broken\":%s,\"seconds\":%.3f}\n",
+	       st.sent, st.echoed, st.max_rtt, st.errors, st.broken ? "true" : "false",
+	       (double)(now_us() - start) / 1e6);
+	fflush(stdout);
+	free(st.sent_at);
+	return st.errors || st.broken || st.echoed != st.sent ? EXIT_FAIL : EXIT_OK;
+}
+
+/* ---- ping --------------------------------------------------------------- */
+
+static uint16_t icmp_cksum(const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	uint32_t sum = 0;
+
+	for (; len > 1; p += 2, len -= 2)
+		sum += (uint32_t)(p[0] << 8 | p[1]);
+	if (len)
+		sum += (uint32_t)(p[0] << 8);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return htons((uint16_t)~sum);
+}
+
+static int cmd_ping(int argc, char **argv)
+{
+	struct opts o;
+	struct sockaddr_in dst = { .sin_family = AF_INET };
+	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_RAW }, *res;
+	char dstr[INET_ADDRSTRLEN];
+	bool raw = true;
+	uint16_t ident;
+	int fd, rc, received = 0, errors = 0;
+	long interval_ms;
+
+	if (parse_opts(argc, argv, "tci", 1, &o) || o.npos != 1) {
+		if (o.npos != 1)
+			errx_msg("usage: ping HOST [--count N] [--timeout MS] [--interval-ms M]");
+		return EXIT_USAGE;
+	}
+	if (o.count < 0)
+		o.count = 3;
+	if (o.timeout_ms < 0)
+		o.timeout_ms = 1000;
+	interval_ms = o.interval_ms < 0 ? 200 : o.interval_ms;
+	hints.ai_protocol = IPPROTO_ICMP;
+	rc = getaddrinfo(o.pos[0], NULL, &hints, &res);
+	if (rc) {
+		errx_msg("cannot resolve '%s' to an IPv4 address: %s", o.pos[0],
+			 gai_strerror(rc));
+		return EXIT_LOCAL;
+	}
+	dst.sin_addr = ((struct sockaddr_in *)res->ai_addr)->sin_addr;
+	freeaddrinfo(res);
+	inet_ntop(AF_INET, &dst.sin_addr, dstr, sizeof(dstr));
+
+	fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMP);
+	if (fd < 0 && (errno == EPERM || errno == EACCES)) {
+		raw = false;
+		fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_ICMP);
+		if (fd < 0) {
+			errx_msg("ping needs CAP_NET_RAW or net.ipv4.ping_group_range covering gid %d: %s",
+				 (int)getgid(), strerror(errno));
+			return EXIT_LOCAL;
+		}
+	} else if (fd < 0) {
+		errx_msg("raw ICMP socket: %s", strerror(errno));
+		return EXIT_LOCAL;
+	}
+	/* Raw sockets see every ICMP packet; the kernel overwrites the id of
+	 * datagram sockets with their "port" and filters replies itself. */
+	ident = (uint16_t)(getpid() ^ (now_us() >> 10));
+
+	for (long seq = 1; seq <= o.count; seq++) {
+		struct {
+			struct icmphdr h;
+			char payload[40];
+		} req;
+		int64_t sent_at = now_us(), deadline = sent_at + o.timeout_ms * 1000;
+		bool got = false;
+
+		memset(&req, 0, sizeof(req));
+		req.h.type = ICMP_ECHO;
+		req.h.un.echo.id = htons(ident);
+		req.h.un.echo.sequence = htons((uint16_t)seq);
+		snprintf(req.payload, sizeof(req.payload), "sluice-probe %d", (int)seq);
+		req.h.checksum = icmp_cksum(&req, sizeof(req));
+		if (sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&dst, sizeof(dst)) < 0) {
+			errx_msg("icmp_seq=%ld to %s: send failed: %s", seq, dstr, neterr(errno));
+			errors++;
+		} else {
+			while (!got) {
+				struct pollfd p = { .fd = fd, .events = POLLIN };
+				uint8_t buf[1500];
+				struct sockaddr_in from;
+				socklen_t flen = sizeof(from);
+				const struct icmphdr *h;
+				ssize_t r;
+				size_t off = 0;
+				int ms = remaining_ms(deadline);
+
+				if (!ms || poll(&p, 1, ms) <= 0) {
+					if (ms && errno == EINTR)
+						continue;
+					break;
+				}
+				r = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT,
+					     (struct sockaddr *)&from, &flen);
+				if (r < 0)
+					continue;
+				if (raw) {
+					const struct iphdr *ip = (const void *)buf;
+
+					if ((size_t)r < sizeof(*ip))
+						continue;
+					off = (size_t)ip->ihl * 4;
+				}
+				if ((size_t)r < off + sizeof(*h) ||
+				    from.sin_addr.s_addr != dst.sin_addr.s_addr)
+					continue;
+				h = (const void *)(buf + off);
+				if (h->type != ICMP_ECHOREPLY ||
+				    ntohs(h->un.echo.sequence) != (uint16_t)seq ||
+				    (raw && ntohs(h->un.echo.id) != ident))
+					continue;
+				got = true;
+				received++;
+				printf("reply from %s: icmp_seq=%ld time=%.3f ms\n", dstr, seq,
+				       (double)(now_us() - sent_at) / 1000.0);
+				fflush(stdout);
+			}
+			if (!got)
+				errx_msg("icmp_seq=%ld: no reply from %s within %ld ms", seq, dstr,
+					 o.timeout_ms);
+		}
+		if (seq < o.count) {
+			int64_t next = sent_at + interval_ms * 1000;
+			int ms = remaining_ms(next);
+
+			if (ms)
+				poll(NULL, 0, ms);
+		}
+	}
+	close(fd);
+	printf("%s: %ld sent, %d received\n", dstr, o.count, received);
+	fflush(stdout);
+	(void)errors;
+	if (!received) {
+		errx_msg("no ICMP echo reply from %s", dstr);
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+/* ---- serve -------------------------------------------------------------- */
+
+static void *tcp_conn_thread(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char buf[16384];
+
+	for (;;) {
+		ssize_t r = recv(fd, buf, sizeof(buf), 0), off = 0;
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		while (off < r) {
+			ssize_t w = send(fd, buf + off, (size_t)(r - off), MSG_NOSIGNAL);
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0)
+				goto out;
+			off += w;
+		}
+	}
+out:
+	close(fd);
+	return NULL;
+}
+
+static void spawn_detached(void *(*fn)(void *), void *arg, bool fatal)
+{
+	pthread_t t;
+	pthread_attr_t a;
+	int rc;
+
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&a, 256 * 1024);
+	rc = pthread_create(&t, &a, fn, arg);
+	pthread_attr_destroy(&a);
+	if (rc) {
+		errx_msg("pthread_create: %s", strerror(rc));
+		if (fatal)
+			exit(EXIT_LOCAL);
+		if (fn == tcp_conn_thread)
+			close((int)(intptr_t)arg);
+	}
+}
+
+static void *tcp_accept_thread(void *arg)
+{
+	int lfd = (int)(intptr_t)arg;
+
+	for (;;) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+				continue;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				poll(NULL, 0, 50);
+				continue;
+			}
+			errx_msg("accept: %s", strerror(errno));
+			exit(EXIT_LOCAL);
+		}
+		int one = 1;
+
+		setsockopt(fd, IPPROTO_TCP, 1 /* TCP_NODELAY */, &one, sizeof(one));
+		spawn_detached(tcp_conn_thread, (void *)(intptr_t)fd, false);
+	}
+	return NULL;
+}
+
+/* UDP: reply from the address the datagram was sent to (IP_PKTINFO), so
+ * multi-homed servers and translated addresses answer coherently. */
+static void *udp_thread(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char buf[65536];
+	union {
+		char buf[256];
+		struct cmsghdr align;
+	} ctl;
+
+	for (;;) {
+		struct sockaddr_storage from;
+		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+		struct msghdr m = {
+			.msg_name = &from, .msg_namelen = sizeof(from),
+			.msg_iov = &iov, .msg_iovlen = 1,
+			.msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf),
+		};
+		union {
+			char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+			struct cmsghdr align;
+		} out;
+		struct cmsghdr *c;
+		ssize_t r = recvmsg(fd, &m, 0);
+
+		if (r < 0) {
+			if (errno == EINTR || errno == ECONNREFUSED || errno == EHOSTUNREACH ||
+			    errno == ENETUNREACH)
+				continue;
+			errx_msg("udp recvmsg: %s", strerror(errno));
+			exit(EXIT_LOCAL);
+		}
+		iov.iov_len = (size_t)r;
+		memset(&out, 0, sizeof(out));
+		for (c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+			struct cmsghdr *oc = (struct cmsghdr *)out.buf;
+
+			if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+				struct in_pktinfo pi;
+
+				memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+				pi.ipi_ifindex = 0;
+				pi.ipi_spec_dst = pi.ipi_addr;
+				oc->cmsg_level = IPPROTO_IP;
+				oc->cmsg_type = IP_PKTINFO;
+				oc->cmsg_len = CMSG_LEN(sizeof(pi));
+				memcpy(CMSG_DATA(oc), &pi, sizeof(pi));
+				break;
+			}
+			if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+				struct in6_pktinfo pi;
+
+				memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+				pi.ipi6_ifindex = 0;
+				oc->cmsg_level = IPPROTO_IPV6;
+				oc->cmsg_type = IPV6_PKTINFO;
+				oc->cmsg_len = CMSG_LEN(sizeof(pi));
+				memcpy(CMSG_DATA(oc), &pi, sizeof(pi));
+				break;
+			}
+		}
+		if (((struct cmsghdr *)out.buf)->cmsg_len) {
+			m.msg_control = out.buf;
+			m.msg_controllen = CMSG_SPACE(((struct cmsghdr *)out.buf)->cmsg_level == IPPROTO_IP
+						      ? sizeof(struct in_pktinfo)
+						      : sizeof(struct in6_pktinfo));
+		} else {
+			m.msg_control = NULL;
+			m.msg_controllen = 0;
+		}
+		m.msg_flags = 0;
+		if (sendmsg(fd, &m, 0) < 0) {
+			/* Retry without source selection (e.g. address gone). */
+			m.msg_control = NULL;
+			m.msg_controllen = 0;
+			if (sendmsg(fd, &m, 0) < 0 && errno != EINTR)
+				errx_msg("udp reply: %s", strerror(errno));
+		}
+	}
+	return NULL;
+}
+
+/* Open one listening/bound socket. Returns fd, -1 on error, -2 when the
+ * family is unavailable here (IPv6 disabled). */
+static int serve_socket(int family, int type, int port)
+{
+	int one = 1, fd;
+	struct sockaddr_storage ss = { 0 };
+	socklen_t len;
+
+	fd = socket(family, type | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return family == AF_INET6 && errno == EAFNOSUPPORT ? -2 : -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (void *)&ss;
+
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		s6->sin6_family = AF_INET6;
+		s6->sin6_addr = in6addr_any;
+		s6->sin6_port = htons((uint16_t)port);
+		len = sizeof(*s6);
+		if (type == SOCK_DGRAM)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
+	} else {
+		struct sockaddr_in *s4 = (void *)&ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_addr.s_addr = htonl(INADDR_ANY);
+		s4->sin_port = htons((uint16_t)port);
+		len = sizeof(*s4);
+		if (type == SOCK_DGRAM)
+			setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+	}
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
+		int e = errno;
+
+		close(fd);
+		/* IPv6 disabled by sysctl: no usable address to bind. */
+		if (family == AF_INET6 && (e == EADDRNOTAVAIL || e == EAFNOSUPPORT))
+			return -2;
+		errno = e;
+		return -1;
+	}
+	if (type == SOCK_STREAM && listen(fd, 1024) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+	struct opts o;
+	static const int families[] = { AF_INET, AF_INET6 };
+
+	if (parse_opts(argc, argv, "TU", 0, &o))
+		return EXIT_USAGE;
+	if (!o.ntcp && !o.nudp) {
+		errx_msg("usage: serve [--tcp PORT]... [--udp PORT]... (at least one port)");
+		return EXIT_USAGE;
+	}
+	for (int proto = 0; proto < 2; proto++) {
+		int n = proto ? o.nudp : o.ntcp;
+		int *ports = proto ? o.udp_ports : o.tcp_ports;
+		int type = proto ? SOCK_DGRAM : SOCK_STREAM;
+
+		for (int i = 0; i < n; i++) {
+			for (size_t f = 0; f < 2; f++) {
+				int fd = serve_socket(families[f], type, ports[i]);
+
+				if (fd == -2)
+					continue;
+				if (fd < 0) {
+					errx_msg("%s port %d (%s): %s", proto ? "udp" : "tcp",
+						 ports[i], f ? "IPv6" : "IPv4", strerror(errno));
+					return EXIT_LOCAL;
+				}
+				spawn_detached(proto ? udp_thread : tcp_accept_thread,
+					       (void *)(intptr_t)fd, true);
+			}
+		}
+	}
+	printf("ready\n");
+	fflush(stdout);
+	for (;;)
+		pause();
+	return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	cmd = argv[1];
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	argc -= 2;
+	argv += 2;
+	if (!strcmp(cmd, "serve"))
+		return cmd_serve(argc, argv);
+	if (!strcmp(cmd, "tcp"))
+		return cmd_tcp(argc, argv);
+	if (!strcmp(cmd, "udp"))
+		return cmd_udp(argc, argv);
+	if (!strcmp(cmd, "stream"))
+		return cmd_stream(argc, argv);
+	if (!strcmp(cmd, "ping"))
+		return cmd_ping(argc, argv);
+	errx_msg("unknown command '%s' (try --help)", cmd);
+	return EXIT_USAGE;
+}
