@@ -80,6 +80,7 @@ test_api_SRCS  := lib/api.c agent/request.c lib/log.c
 $(BUILD)/unit:
 	mkdir -p $@
 
+.PRECIOUS: $(BUILD)/%.bpf.o
 .SECONDEXPANSION:
 $(BUILD)/unit/%: tests/unit/%.c $$($$*_SRCS) $(HDRS) | $(BUILD)/unit
 	$(CC) $(SAN_CFLAGS) -o $@ $< $($*_SRCS) -lcmocka -ljansson -lpthread

@@ -100,9 +100,9 @@ cleanup:
 	return ret;
 }
 
-int api_read_json(int fd, json_t **out, char *err, size_t errlen)
+int api_read_json(int fd, json_t **out, int timeout_ms, char *err, size_t errlen)
 {
-	return read_json_deadline(fd, out, -1, err, errlen);
+	return read_json_deadline(fd, out, timeout_ms >= 0 ? now_ms() + timeout_ms : -1, err, errlen);
 }
 
 int api_write_json(int fd, const json_t *msg)

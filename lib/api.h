@@ -29,10 +29,10 @@ enum cni_code {
 	CNI_ERR_INTERNAL = 999, /* sluice's own: anything else, see msg/details */
 };
 
-/* Read a whole JSON message from fd until EOF (at most SLUICE_API_MAX_MSG).
- * Returns 0 and sets *out, or a negative errno (-EPROTO: not JSON, with the
- * parser's text in err). */
-int api_read_json(int fd, json_t **out, char *err, size_t errlen);
+/* Read a whole JSON message from fd until EOF (at most SLUICE_API_MAX_MSG),
+ * waiting at most timeout_ms (<0: no limit). Returns 0 and sets *out, or a
+ * negative errno (-EPROTO: not JSON, with the parser's text in err). */
+int api_read_json(int fd, json_t **out, int timeout_ms, char *err, size_t errlen);
 
 /* Write msg to fd in full. Returns 0 or a negative errno. */
 int api_write_json(int fd, const json_t *msg);

@@ -61,7 +61,7 @@ enum sluice_dir {
  */
 #define SLUICE_REASONS(X)                                                                  \
 	X(SLUICE_FWD_LOCAL,       0, "forward-local",    "redirected to a pod on this node")  \
-	X(SLUICE_FWD_STACK,       1, "forward-stack",    "passed to the node's network stack") \
+	X(SLUICE_PASS,            1, "pass",             "handed on to the kernel's own path") \
 	X(SLUICE_DROP_TRUNCATED,  2, "drop-truncated",   "packet shorter than its headers")    \
 	X(SLUICE_DROP_BAD_IPHDR,  3, "drop-bad-iphdr",   "invalid IPv4 header length")         \
 	X(SLUICE_DROP_UNKNOWN_L3, 4, "drop-unknown-l3",  "neither IPv4 nor ARP (IPv4-only)")   \

@@ -1,0 +1,759 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "endpoint.h"
+#include "log.h"
+#include "netlink.h"
+
+struct endpoints {
+	struct datapath *dp;
+	struct ipam *ipam;
+	struct nl_handle *host;		/* netlink in the agent's (the node's) netns */
+	int statefd;			/* <state-dir>/endpoints */
+	char state_dir[PATH_MAX];
+	struct endpoint *list;		/* unordered; removal swaps in the last */
+	size_t n, cap;
+};
+
+void endpoint_host_ifname(const char *container_id, const char *ifname, char *buf, size_t len)
+{
+	/* FNV-1a over "id/ifname": stable across restarts and agents. */
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (const char *p = container_id; *p; p++)
+		h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+	h = (h ^ '/') * 0x100000001b3ull;
+	for (const char *p = ifname; *p; p++)
+		h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+	snprintf(buf, len, HOST_IFNAME_PREFIX "%011llx", (unsigned long long)(h >> 20));
+}
+
+static void state_name(const char *container_id, const char *ifname, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s_%s.json", container_id, ifname);
+}
+
+static void owner_name(const char *container_id, const char *ifname, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s", container_id, ifname);
+}
+
+/* Write the endpoint's state file atomically (temporary file + rename). */
+static int state_save(struct endpoints *eps, const struct endpoint *ep)
+{
+	char name[CONTAINER_ID_MAX + IFNAMSIZ + 8], tmp[sizeof(name) + 8];
+	json_t *obj = endpoint_to_json(ep);
+	char *text = NULL;
+	size_t len;
+	int fd = -1, ret = 0;
+
+	if (!obj)
+		return -ENOMEM;
+	text = json_dumps(obj, JSON_INDENT(1));
+	if (!text) {
+		ret = -ENOMEM;
+		goto cleanup;
+	}
+	state_name(ep->container_id, ep->ifname, name, sizeof(name));
+	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
+	fd = openat(eps->statefd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		ret = -errno;
+		goto cleanup;
+	}
+	len = strlen(text);
+	if (write(fd, text, len) != (ssize_t)len) {
+		ret = errno ? -errno : -EIO;
+		unlinkat(eps->statefd, tmp, 0);
+		goto cleanup;
+	}
+	if (renameat(eps->statefd, tmp, eps->statefd, name)) {
+		ret = -errno;
+		unlinkat(eps->statefd, tmp, 0);
+	}
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	free(text);
+	json_decref(obj);
+	return ret;
+}
+
+static void state_remove(struct endpoints *eps, const struct endpoint *ep)
+{
+	char name[CONTAINER_ID_MAX + IFNAMSIZ + 8];
+
+	state_name(ep->container_id, ep->ifname, name, sizeof(name));
+	if (unlinkat(eps->statefd, name, 0) && errno != ENOENT)
+		pr_warn("cannot remove state file %s/endpoints/%s: %s", eps->state_dir, name,
+			strerror(errno));
+}
+
+static struct endpoint *find(struct endpoints *eps, const char *container_id, const char *ifname)
+{
+	for (size_t i = 0; i < eps->n; i++)
+		if (!strcmp(eps->list[i].container_id, container_id) &&
+		    !strcmp(eps->list[i].ifname, ifname))
+			return &eps->list[i];
+	return NULL;
+}
+
+static struct endpoint *append(struct endpoints *eps, const struct endpoint *ep)
+{
+	if (eps->n == eps->cap) {
+		size_t cap = eps->cap ? eps->cap * 2 : 64;
+		struct endpoint *l = realloc(eps->list, cap * sizeof(*l));
+
+		if (!l)
+			return NULL;
+		eps->list = l;
+		eps->cap = cap;
+	}
+	eps->list[eps->n] = *ep;
+	return &eps->list[eps->n++];
+}
+
+static void forget(struct endpoints *eps, struct endpoint *ep)
+{
+	size_t i = (size_t)(ep - eps->list);
+
+	eps->list[i] = eps->list[--eps->n];
+}
+
+/*
+ * Undo whatever exists of ep: attachments, map entry, veth pair (its peer
+ * in the pod goes with it), address, state file. Every step tolerates a
+ * missing piece, so this serves DEL, a failed ADD and start-up recovery.
+ */
+static void teardown(struct endpoints *eps, const struct endpoint *ep)
+{
+	char owner[IPAM_OWNER_MAX];
+	int ret;
+
+	datapath_detach(eps->dp, ep->host_ifindex, ep->host_ifname);
+	if (ep->ip) {
+		struct sluice_endpoint cur;
+
+		/* Only remove the entry if it still points at this endpoint's veth. */
+		if (!datapath_endpoint_get(eps->dp, htonl(ep->ip), &cur) &&
+		    (int)cur.ifindex == ep->host_ifindex)
+			datapath_endpoint_del(eps->dp, htonl(ep->ip));
+	}
+	ret = nl_link_del(eps->host, ep->host_ifname);
+	if (ret && ret != -ENODEV)
+		pr_warn("cannot delete %s: %s", ep->host_ifname, strerror(-ret));
+	if (ep->ip) {
+		owner_name(ep->container_id, ep->ifname, owner, sizeof(owner));
+		ret = ipam_release(eps->ipam, ep->ip, owner);
+		if (ret && ret != -ENOENT)
+			pr_warn("cannot release address of %s: %s", owner, strerror(-ret));
+	}
+	state_remove(eps, ep);
+}
+
+static int open_netns(const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		snprintf(err, errlen, "cannot open network namespace CNI_NETNS=%s: %s", path,
+			 strerror(errno));
+	return fd;
+}
+
+/* Pod side: address, link up, gateway route, default route, and a
+ * permanent neighbour entry for the gateway so the pod never ARPs. */
+static int setup_pod_side(struct endpoints *eps, struct endpoint *ep, int netns_fd, char *err,
+			  size_t errlen)
+{
+	struct in_addr ip = { htonl(ep->ip) }, router = { htonl(ipam_router(eps->ipam)) };
+	struct in_addr any = { 0 };
+	struct nl_handle *pod = NULL;
+	struct nl_link link;
+	const char *step;
+	char path[64];
+	int ret;
+
+	step = "open netlink in the pod's netns";
+	ret = nl_open(&pod, netns_fd);
+	if (ret)
+		goto cleanup;
+	step = "read the pod interface";
+	ret = nl_link_get(pod, ep->ifname, &link);
+	if (ret)
+		goto cleanup;
+	memcpy(ep->pod_mac, link.mac, 6);
+	/* IPv4-only datapath: no IPv6 autoconfiguration chatter from the pod. */
+	snprintf(path, sizeof(path), "net/ipv6/conf/%s/disable_ipv6", ep->ifname);
+	nl_sysctl_set(pod, path, "1");
+	step = "add the pod address";
+	ret = nl_addr_add4(pod, link.ifindex, ip, 32);
+	if (ret && ret != -EEXIST)
+		goto cleanup;
+	step = "set the pod interface up";
+	ret = nl_link_set_up(pod, link.ifindex);
+	if (ret)
+		goto cleanup;
+	step = "add the pod's gateway neighbour entry";
+	ret = nl_neigh_add4(pod, link.ifindex, router, ep->host_mac);
+	if (ret)
+		goto cleanup;
+	step = "add the pod's route to its gateway";
+	ret = nl_route_add4(pod, link.ifindex, router, 32, any);
+	if (ret)
+		goto cleanup;
+	step = "add the pod's default route";
+	ret = nl_route_add4(pod, link.ifindex, any, 0, router);
+cleanup:
+	if (ret)
+		snprintf(err, errlen, "cannot %s (%s in %s): %s", step, ep->ifname, ep->netns,
+			 strerror(-ret));
+	nl_close(pod);
+	return ret;
+}
+
+static int setup_host_side(struct endpoints *eps, struct endpoint *ep, char *err, size_t errlen)
+{
+	struct in_addr ip = { htonl(ep->ip) }, any = { 0 };
+	const char *step;
+	char path[64];
+	int ret;
+
+	snprintf(path, sizeof(path), "net/ipv6/conf/%s/disable_ipv6", ep->host_ifname);
+	nl_sysctl_set(eps->host, path, "1");
+	step = "set the host veth up";
+	ret = nl_link_set_up(eps->host, ep->host_ifindex);
+	if (ret)
+		goto cleanup;
+	step = "add the neighbour entry for the pod";
+	ret = nl_neigh_add4(eps->host, ep->host_ifindex, ip, ep->pod_mac);
+	if (ret)
+		goto cleanup;
+	step = "add the host route to the pod";
+	ret = nl_route_add4(eps->host, ep->host_ifindex, ip, 32, any);
+cleanup:
+	if (ret)
+		snprintf(err, errlen, "cannot %s (%s): %s", step, ep->host_ifname, strerror(-ret));
+	return ret;
+}
+
+static struct sluice_endpoint bpf_value(const struct endpoint *ep)
+{
+	struct sluice_endpoint v = { .ifindex = (__u32)ep->host_ifindex };
+
+	memcpy(v.pod_mac, ep->pod_mac, 6);
+	memcpy(v.lxc_mac, ep->host_mac, 6);
+	return v;
+}
+
+int endpoints_add(struct endpoints *eps, const struct cni_req *req, json_t **result, char *err,
+		  size_t errlen)
+{
+	struct endpoint ep = { .state = EP_CREATING }, *cur;
+	struct sluice_endpoint value;
+	char owner[IPAM_OWNER_MAX];
+	int netns_fd = -1, ret, code = CNI_ERR_INTERNAL;
+	struct nl_link link;
+
+	cur = find(eps, req->container_id, req->ifname);
+	if (cur) {
+		if (cur->state == EP_READY && !strcmp(cur->netns, req->netns)) {
+			/* A repeated ADD: answer as the first time. */
+			*result = endpoint_result(cur, ipam_router(eps->ipam));
+			return 0;
+		}
+		snprintf(err, errlen,
+			 "container %s already has %s attached in %s; DEL it first",
+			 req->container_id, req->ifname, cur->netns);
+		return CNI_ERR_INVALID_ENV;
+	}
+	snprintf(ep.container_id, sizeof(ep.container_id), "%s", req->container_id);
+	snprintf(ep.ifname, sizeof(ep.ifname), "%s", req->ifname);
+	snprintf(ep.network, sizeof(ep.network), "%s", req->network);
+	snprintf(ep.netns, sizeof(ep.netns), "%s", req->netns);
+	snprintf(ep.k8s_namespace, sizeof(ep.k8s_namespace), "%s", req->k8s_namespace);
+	snprintf(ep.k8s_pod, sizeof(ep.k8s_pod), "%s", req->k8s_pod);
+	snprintf(ep.k8s_uid, sizeof(ep.k8s_uid), "%s", req->k8s_uid);
+	endpoint_host_ifname(ep.container_id, ep.ifname, ep.host_ifname, sizeof(ep.host_ifname));
+
+	netns_fd = open_netns(req->netns, err, errlen);
+	if (netns_fd < 0) {
+		code = CNI_ERR_INVALID_ENV;
+		goto cleanup;
+	}
+	owner_name(ep.container_id, ep.ifname, owner, sizeof(owner));
+	ret = ipam_allocate(eps->ipam, owner, &ep.ip);
+	if (ret) {
+		char cidr[24];
+
+		cidr4_format(ipam_range(eps->ipam), cidr, sizeof(cidr));
+		snprintf(err, errlen, "cannot allocate an address from pod CIDR %s: %s", cidr,
+			 ret == -ENOSPC ? "no free addresses left" : strerror(-ret));
+		code = ret == -ENOSPC ? CNI_ERR_TRY_AGAIN : CNI_ERR_INTERNAL;
+		goto cleanup;
+	}
+	/* Record the attempt first: a crash from here on is rolled back at start-up. */
+	ret = state_save(eps, &ep);
+	if (ret) {
+		snprintf(err, errlen, "cannot write endpoint state under %s: %s", eps->state_dir,
+			 strerror(-ret));
+		goto rollback;
+	}
+	ret = nl_veth_create(eps->host, ep.host_ifname, ep.ifname, netns_fd, 0, NULL);
+	if (ret) {
+		snprintf(err, errlen, "cannot create veth %s with peer %s in %s: %s%s", ep.host_ifname,
+			 ep.ifname, ep.netns, strerror(-ret),
+			 ret == -EEXIST ? " (an interface of that name exists in the pod or on the node)"
+					: "");
+		goto rollback;
+	}
+	ret = nl_link_get(eps->host, ep.host_ifname, &link);
+	if (ret) {
+		snprintf(err, errlen, "cannot read %s: %s", ep.host_ifname, strerror(-ret));
+		goto rollback;
+	}
+	ep.host_ifindex = link.ifindex;
+	memcpy(ep.host_mac, link.mac, 6);
+	ret = setup_pod_side(eps, &ep, netns_fd, err, errlen);
+	if (ret)
+		goto rollback;
+	ret = setup_host_side(eps, &ep, err, errlen);
+	if (ret)
+		goto rollback;
+	ret = datapath_attach(eps->dp, ep.host_ifindex, ep.host_ifname, err, errlen);
+	if (ret)
+		goto rollback;
+	value = bpf_value(&ep);
+	ret = datapath_endpoint_put(eps->dp, htonl(ep.ip), &value);
+	if (ret) {
+		snprintf(err, errlen, "cannot add %s to the endpoint map: %s", owner, strerror(-ret));
+		goto rollback;
+	}
+	ep.state = EP_READY;
+	ret = state_save(eps, &ep);
+	if (ret) {
+		snprintf(err, errlen, "cannot write endpoint state under %s: %s", eps->state_dir,
+			 strerror(-ret));
+		goto rollback;
+	}
+	cur = append(eps, &ep);
+	if (!cur) {
+		snprintf(err, errlen, "out of memory");
+		goto rollback;
+	}
+	*result = endpoint_result(cur, ipam_router(eps->ipam));
+	code = 0;
+	goto cleanup;
+rollback:
+	teardown(eps, &ep);
+cleanup:
+	if (netns_fd >= 0)
+		close(netns_fd);
+	return code;
+}
+
+struct owner_match {
+	const char *owner;
+	uint32_t ip;
+};
+
+static int match_owner(uint32_t ip, const char *owner, void *arg)
+{
+	struct owner_match *m = arg;
+
+	if (strcmp(owner, m->owner))
+		return 0;
+	m->ip = ip;
+	return 1;
+}
+
+int endpoints_del(struct endpoints *eps, const struct cni_req *req, char *err, size_t errlen)
+{
+	char owner[IPAM_OWNER_MAX];
+	struct owner_match match = { owner, 0 };
+	struct endpoint *ep;
+
+	(void)err;
+	(void)errlen;
+	ep = find(eps, req->container_id, req->ifname);
+	if (ep) {
+		teardown(eps, ep);
+		pr_info("deleted %s/%s (%s)", ep->container_id, ep->ifname, ep->host_ifname);
+		forget(eps, ep);
+		return 0;
+	}
+	/* Unknown attachment: nothing to do, but an address may have been
+	 * allocated by an ADD interrupted before it saved its state. */
+	owner_name(req->container_id, req->ifname, owner, sizeof(owner));
+	if (ipam_foreach(eps->ipam, match_owner, &match) > 0)
+		ipam_release(eps->ipam, match.ip, owner);
+	return 0;
+}
+
+/* The address of prevResult's ips[], when the runtime sent one. */
+static int prev_result_has_ip(const json_t *prev, uint32_t want)
+{
+	const json_t *ips = json_object_get(prev, "ips"), *e;
+	size_t i;
+
+	json_array_foreach(ips, i, e) {
+		const char *addr = json_string_value(json_object_get(e, "address"));
+		char buf[24];
+		uint32_t ip;
+
+		if (!addr || snprintf(buf, sizeof(buf), "%s", addr) >= (int)sizeof(buf))
+			continue;
+		buf[strcspn(buf, "/")] = '\0';
+		if (!ip4_parse(buf, &ip) && ip == want)
+			return 1;
+	}
+	return 0;
+}
+
+int endpoints_check(struct endpoints *eps, const struct cni_req *req, char *err, size_t errlen)
+{
+	struct in_addr ip, router = { htonl(ipam_router(eps->ipam)) }, any = { 0 };
+	struct nl_handle *pod = NULL;
+	struct sluice_endpoint value;
+	struct nl_link host, link;
+	struct endpoint *ep;
+	int netns_fd = -1, ret, code = CNI_ERR_INTERNAL;
+
+	ep = find(eps, req->container_id, req->ifname);
+	if (!ep || ep->state != EP_READY) {
+		snprintf(err, errlen, "no sluice attachment %s for container %s", req->ifname,
+			 req->container_id);
+		return CNI_ERR_UNKNOWN_CONTAINER;
+	}
+	ip.s_addr = htonl(ep->ip);
+	if (req->prev_result && !prev_result_has_ip(req->prev_result, ep->ip)) {
+		snprintf(err, errlen, "prevResult does not list the address %s holds (%s)",
+			 req->ifname, inet_ntoa(ip));
+		goto cleanup;
+	}
+	if (nl_link_get(eps->host, ep->host_ifname, &host) || host.ifindex != ep->host_ifindex ||
+	    !host.up) {
+		snprintf(err, errlen, "host veth %s (ifindex %d) is missing or down", ep->host_ifname,
+			 ep->host_ifindex);
+		goto cleanup;
+	}
+	if (datapath_check_attached(eps->dp, ep->host_ifindex, ep->host_ifname)) {
+		snprintf(err, errlen, "sluice programs are not attached to %s", ep->host_ifname);
+		goto cleanup;
+	}
+	if (datapath_endpoint_get(eps->dp, ip.s_addr, &value) ||
+	    (int)value.ifindex != ep->host_ifindex || memcmp(value.pod_mac, ep->pod_mac, 6)) {
+		snprintf(err, errlen, "endpoint map entry for %s is missing or stale", inet_ntoa(ip));
+		goto cleanup;
+	}
+	netns_fd = open_netns(req->netns, err, errlen);
+	if (netns_fd < 0) {
+		code = CNI_ERR_INVALID_ENV;
+		goto cleanup;
+	}
+	ret = nl_open(&pod, netns_fd);
+	if (ret) {
+		snprintf(err, errlen, "cannot enter %s: %s", req->netns, strerror(-ret));
+		goto cleanup;
+	}
+	if (nl_link_get(pod, ep->ifname, &link) || !link.up || memcmp(link.mac, ep->pod_mac, 6)) {
+		snprintf(err, errlen, "interface %s in %s is missing, down or has another MAC",
+			 ep->ifname, req->netns);
+		goto cleanup;
+	}
+	if (nl_addr_has4(pod, link.ifindex, ip, 32) != 1) {
+		snprintf(err, errlen, "interface %s in %s lacks its address %s/32", ep->ifname,
+			 req->netns, inet_ntoa(ip));
+		goto cleanup;
+	}
+	if (nl_route_has4(pod, link.ifindex, any, 0, router) != 1 ||
+	    nl_route_has4(pod, link.ifindex, router, 32, any) != 1) {
+		snprintf(err, errlen, "routes via the gateway %s are missing in %s", inet_ntoa(router),
+			 req->netns);
+		goto cleanup;
+	}
+	code = 0;
+cleanup:
+	nl_close(pod);
+	if (netns_fd >= 0)
+		close(netns_fd);
+	return code;
+}
+
+static int attachment_listed(const json_t *valid, const struct endpoint *ep)
+{
+	const json_t *a;
+	size_t i;
+
+	json_array_foreach(valid, i, a) {
+		const char *id = json_string_value(json_object_get(a, "containerId"));
+		const char *ifname = json_string_value(json_object_get(a, "ifname"));
+
+		if (id && ifname && !strcmp(id, ep->container_id) && !strcmp(ifname, ep->ifname))
+			return 1;
+	}
+	return 0;
+}
+
+/* Release addresses that no endpoint owns (leaks from a crash mid-ADD). */
+struct orphan_scan {
+	struct endpoints *eps;
+	uint32_t ips[64];
+	size_t n;
+};
+
+static int collect_orphan(uint32_t ip, const char *owner, void *arg)
+{
+	struct orphan_scan *s = arg;
+
+	for (size_t i = 0; i < s->eps->n; i++)
+		if (s->eps->list[i].ip == ip)
+			return 0;
+	(void)owner;
+	s->ips[s->n++] = ip;
+	return s->n == sizeof(s->ips) / sizeof(s->ips[0]);
+}
+
+static unsigned release_orphans(struct endpoints *eps)
+{
+	struct orphan_scan scan = { .eps = eps };
+	unsigned released = 0;
+	int more;
+
+	do {
+		scan.n = 0;
+		more = ipam_foreach(eps->ipam, collect_orphan, &scan) > 0;
+		for (size_t i = 0; i < scan.n; i++)
+			if (!ipam_release(eps->ipam, scan.ips[i], NULL))
+				released++;
+	} while (more);
+	return released;
+}
+
+int endpoints_gc(struct endpoints *eps, const char *network, const json_t *valid,
+		 json_t **removed, char *err, size_t errlen)
+{
+	json_t *out = json_array();
+	size_t i = 0;
+
+	if (!out) {
+		snprintf(err, errlen, "out of memory");
+		return CNI_ERR_INTERNAL;
+	}
+	if (!json_is_array(valid)) {
+		snprintf(err, errlen, "cni.dev/valid-attachments must be an array");
+		json_decref(out);
+		return CNI_ERR_INVALID_CONFIG;
+	}
+	while (i < eps->n) {
+		struct endpoint *ep = &eps->list[i];
+
+		if (strcmp(ep->network, network) || attachment_listed(valid, ep)) {
+			i++;
+			continue;
+		}
+		json_array_append_new(out, json_pack("{s:s, s:s}", "containerId", ep->container_id,
+						     "ifname", ep->ifname));
+		pr_info("gc: removing %s/%s (%s)", ep->container_id, ep->ifname, ep->host_ifname);
+		teardown(eps, ep);
+		forget(eps, ep); /* swaps the last into slot i: look at i again */
+	}
+	release_orphans(eps);
+	*removed = out;
+	return 0;
+}
+
+json_t *endpoints_list(struct endpoints *eps)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; arr && i < eps->n; i++)
+		json_array_append_new(arr, endpoint_to_json(&eps->list[i]));
+	return arr;
+}
+
+size_t endpoints_count(const struct endpoints *eps)
+{
+	return eps->n;
+}
+
+/* Bring one saved endpoint in line with this agent's datapath. */
+static void recover_one(struct endpoints *eps, struct endpoint *ep)
+{
+	struct sluice_endpoint value;
+	struct nl_link link;
+	char err[512];
+
+	if (nl_link_get(eps->host, ep->host_ifname, &link)) {
+		/* The pod's netns went away while no agent ran; the runtime's
+		 * DEL will remove the rest. */
+		pr_warn("endpoint %s/%s: %s is gone; keeping the record until DEL",
+			ep->container_id, ep->ifname, ep->host_ifname);
+		datapath_detach(eps->dp, ep->host_ifindex, ep->host_ifname);
+		return;
+	}
+	if (link.ifindex != ep->host_ifindex) {
+		ep->host_ifindex = link.ifindex;
+		state_save(eps, ep);
+	}
+	if (datapath_attach(eps->dp, ep->host_ifindex, ep->host_ifname, err, sizeof(err)))
+		pr_err("endpoint %s/%s: %s", ep->container_id, ep->ifname, err);
+	value = bpf_value(ep);
+	if (datapath_endpoint_put(eps->dp, htonl(ep->ip), &value))
+		pr_err("endpoint %s/%s: cannot restore its map entry", ep->container_id, ep->ifname);
+}
+
+static int load_state(struct endpoints *eps, char *err, size_t errlen)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	fd = dup(eps->statefd);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		json_error_t jerr;
+		struct endpoint ep;
+		char why[256];
+		json_t *obj;
+		int f;
+
+		if (de->d_name[0] == '.' || len < 6 || strcmp(de->d_name + len - 5, ".json"))
+			continue;
+		f = openat(eps->statefd, de->d_name, O_RDONLY | O_CLOEXEC);
+		obj = f >= 0 ? json_loadfd(f, 0, &jerr) : NULL;
+		if (f >= 0)
+			close(f);
+		if (!obj || endpoint_from_json(obj, &ep, why, sizeof(why))) {
+			pr_warn("ignoring unreadable state file %s/endpoints/%s: %s", eps->state_dir,
+				de->d_name, obj ? why : jerr.text);
+			json_decref(obj);
+			continue;
+		}
+		json_decref(obj);
+		if (ep.state != EP_READY) {
+			pr_info("rolling back interrupted ADD of %s/%s", ep.container_id, ep.ifname);
+			teardown(eps, &ep);
+			continue;
+		}
+		if (!append(eps, &ep)) {
+			closedir(d);
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
+static int setup_router(struct endpoints *eps, char *err, size_t errlen)
+{
+	struct in_addr router = { htonl(ipam_router(eps->ipam)) };
+	struct nl_link host, peer;
+	int ret;
+
+	ret = nl_link_get(eps->host, ROUTER_IFNAME, &host);
+	if (ret == -ENODEV) {
+		ret = nl_veth_create(eps->host, ROUTER_IFNAME, ROUTER_PEER_IFNAME, -1, 0, NULL);
+		if (!ret)
+			ret = nl_link_get(eps->host, ROUTER_IFNAME, &host);
+	}
+	if (!ret)
+		ret = nl_link_get(eps->host, ROUTER_PEER_IFNAME, &peer);
+	if (!ret)
+		ret = nl_link_set_up(eps->host, peer.ifindex);
+	if (!ret)
+		ret = nl_link_set_up(eps->host, host.ifindex);
+	if (!ret) {
+		ret = nl_addr_add4(eps->host, host.ifindex, router, 32);
+		if (ret == -EEXIST)
+			ret = 0;
+	}
+	if (ret)
+		snprintf(err, errlen, "cannot set up the router device %s with %s/32: %s",
+			 ROUTER_IFNAME, inet_ntoa(router), strerror(-ret));
+	return ret;
+}
+
+int endpoints_open(struct endpoints **out, struct datapath *dp, struct ipam *ipam,
+		   const char *state_dir, char *err, size_t errlen)
+{
+	struct endpoints *eps;
+	char path[PATH_MAX];
+	unsigned released;
+	int ret;
+
+	eps = calloc(1, sizeof(*eps));
+	if (!eps)
+		return -ENOMEM;
+	eps->dp = dp;
+	eps->ipam = ipam;
+	eps->statefd = -1;
+	snprintf(eps->state_dir, sizeof(eps->state_dir), "%s", state_dir);
+	ret = nl_open(&eps->host, -1);
+	if (ret) {
+		snprintf(err, errlen, "cannot open rtnetlink: %s", strerror(-ret));
+		goto cleanup;
+	}
+	if (snprintf(path, sizeof(path), "%s/endpoints", state_dir) >= (int)sizeof(path)) {
+		ret = -ENAMETOOLONG;
+		snprintf(err, errlen, "--state-dir path too long");
+		goto cleanup;
+	}
+	if (mkdir(path, 0700) && errno != EEXIST) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+		goto cleanup;
+	}
+	eps->statefd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (eps->statefd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		goto cleanup;
+	}
+	ret = setup_router(eps, err, errlen);
+	if (ret)
+		goto cleanup;
+	/* Routing for traffic that leaves through the host stack. */
+	nl_sysctl_set(eps->host, "net/ipv4/ip_forward", "1");
+	ret = load_state(eps, err, errlen);
+	if (ret)
+		goto cleanup;
+	for (size_t i = 0; i < eps->n; i++)
+		recover_one(eps, &eps->list[i]);
+	released = release_orphans(eps);
+	if (released)
+		pr_info("released %u address(es) no endpoint owned", released);
+	*out = eps;
+	return 0;
+cleanup:
+	endpoints_close(eps);
+	return ret;
+}
+
+void endpoints_close(struct endpoints *eps)
+{
+	if (!eps)
+		return;
+	nl_close(eps->host);
+	if (eps->statefd >= 0)
+		close(eps->statefd);
+	free(eps->list);
+	free(eps);
+}

@@ -1,0 +1,387 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+#include <linux/magic.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "loader.h"
+#include "log.h"
+#include "pod.skel.h"
+
+/* libbpf 1.1 predates tcx; the kernel (6.6+) knows these attach types. */
+#define SLUICE_BPF_TCX_INGRESS 46
+#define SLUICE_BPF_TCX_EGRESS  47
+
+#define TC_HANDLE   1
+#define TC_PRIORITY 1
+
+struct datapath {
+	struct pod_bpf *skel;
+	enum attach_mode mode;
+	char bpffs[1024]; /* short enough that pin paths below it always fit */
+};
+
+const char *attach_mode_name(enum attach_mode mode)
+{
+	switch (mode) {
+	case ATTACH_TCX: return "tcx";
+	case ATTACH_TC: return "tc";
+	default: return "none";
+	}
+}
+
+enum attach_mode datapath_attach_mode(const struct datapath *dp)
+{
+	return dp->mode;
+}
+
+static int is_bpffs(const char *path)
+{
+	struct statfs st;
+
+	if (statfs(path, &st))
+		return -errno;
+	return st.f_type == BPF_FS_MAGIC;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(path);
+
+	if (len >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, len + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, mode) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* The nearest existing ancestor of path decides which filesystem it is on. */
+static int ensure_bpffs(const char *dir, char *err, size_t errlen)
+{
+	char probe[PATH_MAX];
+	int ret;
+
+	if (snprintf(probe, sizeof(probe), "%s", dir) >= (int)sizeof(probe))
+		return -ENAMETOOLONG;
+	while (access(probe, F_OK)) {
+		char *slash = strrchr(probe, '/');
+
+		if (!slash || slash == probe) {
+			strcpy(probe, "/");
+			break;
+		}
+		*slash = '\0';
+	}
+	ret = is_bpffs(probe);
+	if (ret < 0) {
+		snprintf(err, errlen, "cannot stat %s: %s", probe, strerror(-ret));
+		return ret;
+	}
+	if (!ret) {
+		if (strncmp(dir, "/sys/fs/bpf/", 12) || is_bpffs("/sys/fs/bpf") != 0) {
+			snprintf(err, errlen,
+				 "%s is not on a BPF filesystem; mount one first: mount -t bpf bpf %s",
+				 dir, probe);
+			return -EINVAL;
+		}
+		if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700")) {
+			ret = -errno;
+			snprintf(err, errlen, "cannot mount bpffs on /sys/fs/bpf: %s", strerror(errno));
+			return ret;
+		}
+		pr_info("mounted bpffs on /sys/fs/bpf");
+	}
+	ret = mkdir_p(dir, 0700);
+	if (!ret) {
+		char links[PATH_MAX];
+
+		snprintf(links, sizeof(links), "%s/links", dir);
+		ret = mkdir_p(links, 0700);
+	}
+	if (ret)
+		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(-ret));
+	return ret;
+}
+
+/* Would a tcx link on this kernel work? Probe on loopback with a link that
+ * is closed (and so detached) at once. */
+static enum attach_mode probe_attach_mode(int prog_fd)
+{
+	int fd = bpf_link_create(prog_fd, 1, (enum bpf_attach_type)SLUICE_BPF_TCX_INGRESS, NULL);
+
+	if (fd < 0) {
+		pr_debug("tcx unavailable (%s); using tc clsact filters", strerror(errno));
+		return ATTACH_TC;
+	}
+	close(fd);
+	return ATTACH_TCX;
+}
+
+int datapath_open(struct datapath **out, const char *bpffs_dir, char *err, size_t errlen)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts);
+	struct datapath *dp;
+	int ret;
+
+	dp = calloc(1, sizeof(*dp));
+	if (!dp)
+		return -ENOMEM;
+	if (snprintf(dp->bpffs, sizeof(dp->bpffs), "%s", bpffs_dir) >= (int)sizeof(dp->bpffs)) {
+		ret = -ENAMETOOLONG;
+		snprintf(err, errlen, "--bpffs path too long");
+		goto cleanup;
+	}
+	ret = ensure_bpffs(dp->bpffs, err, errlen);
+	if (ret)
+		goto cleanup;
+	opts.pin_root_path = dp->bpffs;
+	dp->skel = pod_bpf__open_opts(&opts);
+	if (!dp->skel) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot open the embedded BPF object: %s", strerror(errno));
+		goto cleanup;
+	}
+	ret = pod_bpf__load(dp->skel);
+	if (ret) {
+		snprintf(err, errlen,
+			 "cannot load the datapath (pins in %s): %s; a pinned map from an incompatible "
+			 "version is removed with: rm -rf %s (this interrupts running pods)",
+			 dp->bpffs, strerror(-ret), dp->bpffs);
+		goto cleanup;
+	}
+	dp->mode = probe_attach_mode(bpf_program__fd(dp->skel->progs.from_pod));
+	*out = dp;
+	return 0;
+cleanup:
+	datapath_close(dp);
+	return ret;
+}
+
+void datapath_close(struct datapath *dp)
+{
+	if (!dp)
+		return;
+	pod_bpf__destroy(dp->skel);
+	free(dp);
+}
+
+static void link_pin_path(const struct datapath *dp, const char *ifname, int ingress, char *buf,
+			  size_t len)
+{
+	snprintf(buf, len, "%s/links/%s_%s", dp->bpffs, ifname, ingress ? "ingress" : "egress");
+}
+
+int datapath_prog_fd(struct datapath *dp, int ingress)
+{
+	return bpf_program__fd(ingress ? dp->skel->progs.from_pod : dp->skel->progs.to_pod);
+}
+
+int datapath_endpoint_map_fd(struct datapath *dp)
+{
+	return bpf_map__fd(dp->skel->maps.sluice_ep_v1);
+}
+
+int datapath_metrics_map_fd(struct datapath *dp)
+{
+	return bpf_map__fd(dp->skel->maps.sluice_stats_v1);
+}
+
+/* One direction over tcx: update a pinned link in place, or create and pin. */
+static int attach_tcx(struct datapath *dp, int ifindex, const char *ifname, int ingress)
+{
+	int prog_fd = datapath_prog_fd(dp, ingress), link_fd = -1, ret;
+	char path[PATH_MAX];
+
+	link_pin_path(dp, ifname, ingress, path, sizeof(path));
+	link_fd = bpf_obj_get(path);
+	if (link_fd >= 0) {
+		ret = bpf_link_update(link_fd, prog_fd, NULL);
+		if (!ret)
+			goto cleanup;
+		/* The device it was attached to is gone (ifindex reused): start over. */
+		pr_debug("stale link pin %s (%s), replacing", path, strerror(-ret));
+		close(link_fd);
+		unlink(path);
+	}
+	link_fd = bpf_link_create(prog_fd, ifindex,
+				  (enum bpf_attach_type)(ingress ? SLUICE_BPF_TCX_INGRESS
+								 : SLUICE_BPF_TCX_EGRESS),
+				  NULL);
+	if (link_fd < 0) {
+		ret = -errno;
+		goto cleanup;
+	}
+	ret = bpf_obj_pin(link_fd, path) ? -errno : 0;
+cleanup:
+	if (link_fd >= 0)
+		close(link_fd);
+	return ret;
+}
+
+static int attach_tc(struct datapath *dp, int ifindex, int ingress)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+		    .attach_point = ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE, .priority = TC_PRIORITY,
+		    .prog_fd = datapath_prog_fd(dp, ingress), .flags = BPF_TC_F_REPLACE);
+	int ret;
+
+	ret = bpf_tc_hook_create(&hook);
+	if (ret && ret != -EEXIST)
+		return ret;
+	return bpf_tc_attach(&hook, &opts);
+}
+
+int datapath_attach(struct datapath *dp, int ifindex, const char *ifname, char *err, size_t errlen)
+{
+	int ret = 0;
+
+	for (int ingress = 1; ingress >= 0; ingress--) {
+		if (dp->mode == ATTACH_TCX)
+			ret = attach_tcx(dp, ifindex, ifname, ingress);
+		else
+			ret = attach_tc(dp, ifindex, ingress);
+		if (ret) {
+			snprintf(err, errlen, "cannot attach %s program to %s (ifindex %d) with %s: %s",
+				 ingress ? "from_pod" : "to_pod", ifname, ifindex,
+				 attach_mode_name(dp->mode), strerror(-ret));
+			datapath_detach(dp, ifindex, ifname);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+int datapath_detach(struct datapath *dp, int ifindex, const char *ifname)
+{
+	char path[PATH_MAX];
+
+	for (int ingress = 1; ingress >= 0; ingress--) {
+		link_pin_path(dp, ifname, ingress, path, sizeof(path));
+		/* Unpinning drops the last reference: the tcx link detaches. */
+		if (unlink(path) && errno != ENOENT)
+			pr_warn("cannot remove %s: %s", path, strerror(errno));
+		if (dp->mode == ATTACH_TC && ifindex > 0) {
+			LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+				    .attach_point = ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+			LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE, .priority = TC_PRIORITY);
+
+			bpf_tc_detach(&hook, &opts); /* the device may be gone already */
+		}
+	}
+	return 0;
+}
+
+/* Is a program named `name` among those attached at (ifindex, type)? */
+static int tcx_has_prog(int ifindex, int type, const char *name)
+{
+	__u32 ids[64], cnt = 64, flags = 0;
+	int ret;
+
+	ret = bpf_prog_query(ifindex, (enum bpf_attach_type)type, 0, &flags, ids, &cnt);
+	if (ret)
+		return ret;
+	for (__u32 i = 0; i < cnt; i++) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		int fd = bpf_prog_get_fd_by_id(ids[i]);
+
+		if (fd < 0)
+			continue;
+		ret = bpf_obj_get_info_by_fd(fd, &info, &len);
+		close(fd);
+		if (!ret && !strncmp(info.name, name, sizeof(info.name)))
+			return 0;
+	}
+	return -ENOENT;
+}
+
+int datapath_check_attached(struct datapath *dp, int ifindex, const char *ifname)
+{
+	int ret;
+
+	(void)ifname;
+	if (dp->mode == ATTACH_TCX) {
+		ret = tcx_has_prog(ifindex, SLUICE_BPF_TCX_INGRESS, "from_pod");
+		if (!ret)
+			ret = tcx_has_prog(ifindex, SLUICE_BPF_TCX_EGRESS, "to_pod");
+		return ret ? -ENOENT : 0;
+	}
+	for (int ingress = 1; ingress >= 0; ingress--) {
+		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+			    .attach_point = ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE, .priority = TC_PRIORITY);
+
+		if (bpf_tc_query(&hook, &opts))
+			return -ENOENT;
+	}
+	return 0;
+}
+
+int datapath_endpoint_put(struct datapath *dp, __be32 ip, const struct sluice_endpoint *ep)
+{
+	struct sluice_endpoint_key key = { .ip4 = ip };
+
+	return bpf_map_update_elem(datapath_endpoint_map_fd(dp), &key, ep, BPF_ANY) ? -errno : 0;
+}
+
+int datapath_endpoint_get(struct datapath *dp, __be32 ip, struct sluice_endpoint *ep)
+{
+	struct sluice_endpoint_key key = { .ip4 = ip };
+
+	return bpf_map_lookup_elem(datapath_endpoint_map_fd(dp), &key, ep) ? -errno : 0;
+}
+
+int datapath_endpoint_del(struct datapath *dp, __be32 ip)
+{
+	struct sluice_endpoint_key key = { .ip4 = ip };
+
+	if (bpf_map_delete_elem(datapath_endpoint_map_fd(dp), &key) && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+int datapath_metrics_read(struct datapath *dp, struct sluice_metric out[SLUICE_METRICS_MAX])
+{
+	int ncpu = libbpf_num_possible_cpus(), fd = datapath_metrics_map_fd(dp), ret = 0;
+	struct sluice_metric *percpu;
+
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	percpu = calloc((size_t)ncpu, sizeof(*percpu));
+	if (!percpu)
+		return -ENOMEM;
+	for (__u32 key = 0; key < SLUICE_METRICS_MAX; key++) {
+		out[key] = (struct sluice_metric){ 0 };
+		if (bpf_map_lookup_elem(fd, &key, percpu)) {
+			ret = -errno;
+			goto cleanup;
+		}
+		for (int cpu = 0; cpu < ncpu; cpu++) {
+			out[key].packets += percpu[cpu].packets;
+			out[key].bytes += percpu[cpu].bytes;
+		}
+	}
+cleanup:
+	free(percpu);
+	return ret;
+}

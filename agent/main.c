@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * sluice-agent: the node agent. Loads the datapath, owns its pinned maps,
+ * wires pods up for the CNI plugin and answers on a local Unix socket.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+
+#include "api.h"
+#include "endpoint.h"
+#include "ipam.h"
+#include "loader.h"
+#include "log.h"
+#include "server.h"
+
+struct options {
+	const char *pod_cidr;
+	const char *node_name;
+	const char *socket_path;
+	const char *state_dir;
+	const char *bpffs;
+	int verbose;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: sluice-agent --pod-cidr CIDR [options]\n"
+		"\n"
+		"The sluice node agent: loads the eBPF datapath, pins its maps, sets up pod\n"
+		"interfaces for the sluice-cni plugin and serves a JSON API on a Unix socket.\n"
+		"Pods keep talking while the agent is stopped; a restarted agent picks up its\n"
+		"endpoints from --state-dir and --bpffs without disturbing traffic.\n"
+		"\n"
+		"Options:\n"
+		"  --pod-cidr CIDR    IPv4 range for this node's pods, e.g. 10.244.1.0/24 (required);\n"
+		"                     its first address is the pods' gateway on this node\n"
+		"  --node-name NAME   this node's name (default: the hostname)\n"
+		"  --socket PATH      API socket (default %s)\n"
+		"  --state-dir DIR    IPAM and endpoint state (default /var/lib/sluice)\n"
+		"  --bpffs DIR        where maps and links are pinned (default /sys/fs/bpf/sluice)\n"
+		"  -v, --verbose      debug logging, including libbpf's\n"
+		"  -h, --help         this help\n"
+		"\n"
+		"Several agents can run on one machine, one per network namespace, each with\n"
+		"its own --socket, --state-dir and --bpffs.\n",
+		SLUICE_DEFAULT_SOCKET);
+}
+
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char line[1024];
+
+	/* libbpf's own chatter is one level quieter than ours. */
+	if (level == LIBBPF_DEBUG && log_max_level < LOG_DEBUG)
+		return 0;
+	if (level == LIBBPF_INFO && log_max_level < LOG_DEBUG)
+		return 0;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	line[strcspn(line, "\n")] = '\0';
+	log_msg(level == LIBBPF_WARN ? LOG_WARN : LOG_DEBUG, "%s", line);
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+	static const struct option longopts[] = {
+		{ "pod-cidr", required_argument, NULL, 'c' },
+		{ "node-name", required_argument, NULL, 'n' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "state-dir", required_argument, NULL, 'd' },
+		{ "bpffs", required_argument, NULL, 'b' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': o->pod_cidr = optarg; break;
+		case 'n': o->node_name = optarg; break;
+		case 's': o->socket_path = optarg; break;
+		case 'd': o->state_dir = optarg; break;
+		case 'b': o->bpffs = optarg; break;
+		case 'v': o->verbose = 1; break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "sluice-agent: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (!o->pod_cidr) {
+		fprintf(stderr, "sluice-agent: --pod-cidr is required (e.g. --pod-cidr 10.244.1.0/24)\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Hold an exclusive lock on <state-dir>/agent.lock for the agent's life:
+ * two agents on one state directory would hand out the same addresses. */
+static int lock_state_dir(const char *dir, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (mkdir(dir, 0700) && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create state directory %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	snprintf(path, sizeof(path), "%s/agent.lock", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		snprintf(err, errlen, "another sluice-agent uses state directory %s", dir);
+		close(fd);
+		return -EBUSY;
+	}
+	return fd;
+}
+
+static int signal_fd(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGPIPE);
+	if (sigprocmask(SIG_BLOCK, &set, NULL))
+		return -errno;
+	sigdelset(&set, SIGPIPE);
+	return signalfd(-1, &set, SFD_CLOEXEC);
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = {
+		.socket_path = SLUICE_DEFAULT_SOCKET,
+		.state_dir = "/var/lib/sluice",
+		.bpffs = "/sys/fs/bpf/sluice",
+	};
+	struct agent agent = { 0 };
+	char hostname[256], ipam_dir[PATH_MAX], err[PATH_MAX + 512] = "";
+	int lock_fd = -1, listen_fd = -1, sig_fd = -1, ret;
+
+	if (parse_args(argc, argv, &o))
+		return 2;
+	log_init("sluice-agent", o.verbose ? LOG_DEBUG : LOG_INFO);
+	libbpf_set_print(libbpf_log);
+	if (!o.node_name) {
+		if (gethostname(hostname, sizeof(hostname)))
+			snprintf(hostname, sizeof(hostname), "unknown");
+		hostname[sizeof(hostname) - 1] = '\0';
+		o.node_name = hostname;
+	}
+	agent.node_name = o.node_name;
+	agent.socket_path = o.socket_path;
+
+	sig_fd = signal_fd();
+	if (sig_fd < 0) {
+		ret = sig_fd;
+		snprintf(err, sizeof(err), "cannot set up signal handling: %s", strerror(-ret));
+		goto cleanup;
+	}
+	lock_fd = lock_state_dir(o.state_dir, err, sizeof(err));
+	if (lock_fd < 0) {
+		ret = lock_fd;
+		goto cleanup;
+	}
+	snprintf(ipam_dir, sizeof(ipam_dir), "%s/ipam", o.state_dir);
+	ret = ipam_open(&agent.ipam, ipam_dir, o.pod_cidr, err, sizeof(err));
+	if (ret)
+		goto cleanup;
+	ret = datapath_open(&agent.dp, o.bpffs, err, sizeof(err));
+	if (ret)
+		goto cleanup;
+	ret = endpoints_open(&agent.eps, agent.dp, agent.ipam, o.state_dir, err, sizeof(err));
+	if (ret)
+		goto cleanup;
+	listen_fd = api_listen(o.socket_path, err, sizeof(err));
+	if (listen_fd < 0) {
+		ret = listen_fd;
+		goto cleanup;
+	}
+	agent.ready = 1;
+	pr_info("node %s ready: pod CIDR %s, %zu endpoint(s) recovered, attach mode %s, API on %s",
+		o.node_name, o.pod_cidr, endpoints_count(agent.eps),
+		attach_mode_name(datapath_attach_mode(agent.dp)), o.socket_path);
+
+	for (;;) {
+		struct pollfd pfd[2] = {
+			{ .fd = listen_fd, .events = POLLIN },
+			{ .fd = sig_fd, .events = POLLIN },
+		};
+
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			ret = -errno;
+			snprintf(err, sizeof(err), "poll: %s", strerror(errno));
+			goto cleanup;
+		}
+		if (pfd[1].revents) {
+			struct signalfd_siginfo si;
+
+			if (read(sig_fd, &si, sizeof(si)) == sizeof(si))
+				pr_info("signal %u: stopping; the datapath keeps running", si.ssi_signo);
+			break;
+		}
+		if (pfd[0].revents)
+			api_serve_one(&agent, listen_fd);
+	}
+	ret = 0;
+cleanup:
+	if (ret)
+		pr_err("%s", err[0] ? err : strerror(-ret));
+	if (listen_fd >= 0) {
+		close(listen_fd);
+		unlink(o.socket_path);
+	}
+	endpoints_close(agent.eps);
+	datapath_close(agent.dp);
+	ipam_close(agent.ipam);
+	if (lock_fd >= 0)
+		close(lock_fd);
+	if (sig_fd >= 0)
+		close(sig_fd);
+	return ret ? 1 : 0;
+}

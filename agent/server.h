@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The agent's side of the local API: the listening socket and dispatch. */
+#ifndef SLUICE_AGENT_SERVER_H
+#define SLUICE_AGENT_SERVER_H
+
+#include <jansson.h>
+
+#include "endpoint.h"
+#include "ipam.h"
+#include "loader.h"
+
+struct agent {
+	const char *node_name;
+	const char *socket_path;
+	struct datapath *dp;
+	struct ipam *ipam;
+	struct endpoints *eps;
+	int ready;		/* recovery done: ADD can be served */
+};
+
+/* Bind the socket (mode 0600), refusing to steal it from a live agent. */
+int api_listen(const char *path, char *err, size_t errlen);
+/* Serve one connection: check the peer is root, read, dispatch, answer. */
+void api_serve_one(struct agent *agent, int listen_fd);
+/* Answer one decoded request (exposed for tests). */
+json_t *api_dispatch(struct agent *agent, const json_t *req);
+
+#endif /* SLUICE_AGENT_SERVER_H */

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Constants the kernel's BTF does not carry (macros), and small helpers. */
+#ifndef SLUICE_BPF_COMMON_H
+#define SLUICE_BPF_COMMON_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include <sluice/datapath.h>
+
+#define ETH_ALEN	6
+#define ETH_HLEN	14
+#define ETH_P_IP	0x0800
+#define ETH_P_ARP	0x0806
+
+#define TC_ACT_OK	0
+#define TC_ACT_SHOT	2
+#define TC_ACT_REDIRECT	7
+
+/* Offsets into an untagged Ethernet + IPv4 frame, for skb store/csum helpers. */
+#define IP_OFF		ETH_HLEN
+#define IP_TTL_OFF	(IP_OFF + offsetof(struct iphdr, ttl))
+#define IP_CSUM_OFF	(IP_OFF + offsetof(struct iphdr, check))
+
+/* A negative verdict carries a reason from include/sluice/datapath.h. */
+#define DROP(reason)	(-(SLUICE_DROP_BASE + (reason)))
+#define IS_DROP(ret)	((ret) < 0)
+#define DROP_REASON(ret) ((__u32)(-(ret) - SLUICE_DROP_BASE))
+
+#endif /* SLUICE_BPF_COMMON_H */
