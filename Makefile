@@ -75,7 +75,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/te
 # Sources each unit test links against (besides itself).
 test_ipam_SRCS := agent/ipam.c agent/cidr.c lib/log.c
 test_cni_SRCS  := cni-plugin/cni.c lib/log.c lib/api.c
-test_api_SRCS  := lib/api.c agent/request.c lib/log.c
+test_api_SRCS  := lib/api.c agent/request.c agent/cidr.c lib/log.c
 
 $(BUILD)/unit:
 	mkdir -p $@

@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: Apache-2.0
+/* The agent API codec: framing (lib/api.c) and the agent's request and
+ * endpoint encoding (agent/request.c). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "api.h"
+#include "request.h"
+
+static json_t *parse(const char *text)
+{
+	json_error_t e;
+	json_t *j = json_loads(text, 0, &e);
+
+	if (!j)
+		fail_msg("bad test JSON: %s", e.text);
+	return j;
+}
+
+static void test_frame_roundtrip(void **state)
+{
+	json_t *msg = parse("{\"op\":\"add\",\"cni\":{\"containerId\":\"abc\"}}"), *got = NULL;
+	char err[128];
+	int sv[2];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(api_write_json(sv[0], msg), 0);
+	shutdown(sv[0], SHUT_WR);
+	assert_int_equal(api_read_json(sv[1], &got, 1000, err, sizeof(err)), 0);
+	assert_true(json_equal(msg, got));
+	json_decref(msg);
+	json_decref(got);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void test_frame_malformed_and_timeout(void **state)
+{
+	json_t *got = NULL;
+	char err[128];
+	int sv[2];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(write(sv[0], "{\"op\": ", 7), 7);
+	/* no EOF yet: the reader gives up at its deadline */
+	assert_int_equal(api_read_json(sv[1], &got, 100, err, sizeof(err)), -ETIMEDOUT);
+	shutdown(sv[0], SHUT_WR);
+	assert_int_equal(api_read_json(sv[1], &got, 1000, err, sizeof(err)), -EPROTO);
+	assert_non_null(strstr(err, "line 1"));
+	assert_null(got);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void test_frame_too_large(void **state)
+{
+	size_t len = SLUICE_API_MAX_MSG + 16;
+	char *big = malloc(len), err[128];
+	json_t *got = NULL;
+	int sv[2];
+	pid_t pid;
+
+	(void)state;
+	memset(big, ' ', len);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	pid = fork();
+	if (!pid) {
+		close(sv[1]);
+		(void)!write(sv[0], big, len);
+		_exit(0);
+	}
+	close(sv[0]);
+	assert_int_equal(api_read_json(sv[1], &got, 5000, err, sizeof(err)), -EMSGSIZE);
+	close(sv[1]);
+	free(big);
+}
+
+static void test_call_dead_agent(void **state)
+{
+	json_t *req = parse("{\"op\":\"status\"}"), *resp = NULL;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(api_call("/nonexistent/sluice.sock", req, &resp, 1000, err, sizeof(err)),
+			 -ENOENT);
+	assert_non_null(strstr(err, "/nonexistent/sluice.sock"));
+	assert_null(resp);
+	json_decref(req);
+}
+
+static void test_error_shape(void **state)
+{
+	json_t *e = api_error(CNI_ERR_INVALID_CONFIG, "bad", "worse");
+
+	(void)state;
+	assert_false(json_is_true(json_object_get(e, "ok")));
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(e, "error"), "code")), 7);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(e, "error"), "msg")),
+			    "bad");
+	json_decref(e);
+}
+
+static void test_parse_cni_ok(void **state)
+{
+	json_t *cni = parse("{\"containerId\":\"c0ffee-1.x_y\",\"ifname\":\"eth0\","
+			    "\"netns\":\"/run/netns/p\",\"network\":\"sluice\","
+			    "\"k8s\":{\"namespace\":\"ns\",\"name\":\"web-0\",\"uid\":\"u1\"},"
+			    "\"prevResult\":{\"ips\":[]}}");
+	struct cni_req r;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(request_parse_cni(cni, 1, &r, err, sizeof(err)), 0);
+	assert_string_equal(r.container_id, "c0ffee-1.x_y");
+	assert_string_equal(r.ifname, "eth0");
+	assert_string_equal(r.netns, "/run/netns/p");
+	assert_string_equal(r.network, "sluice");
+	assert_string_equal(r.k8s_namespace, "ns");
+	assert_string_equal(r.k8s_pod, "web-0");
+	assert_string_equal(r.k8s_uid, "u1");
+	assert_non_null(r.prev_result);
+	json_decref(cni);
+}
+
+static void expect_code(const char *text, int need_netns, int code, const char *word)
+{
+	json_t *cni = parse(text);
+	struct cni_req r;
+	char err[256] = "";
+
+	assert_int_equal(request_parse_cni(cni, need_netns, &r, err, sizeof(err)), code);
+	if (!strstr(err, word))
+		fail_msg("error '%s' does not name %s", err, word);
+	json_decref(cni);
+}
+
+static void test_parse_cni_errors(void **state)
+{
+	(void)state;
+	expect_code("{\"ifname\":\"eth0\",\"netns\":\"/x\"}", 1, 4, "CNI_CONTAINERID");
+	expect_code("{\"containerId\":\"-bad\",\"ifname\":\"eth0\",\"netns\":\"/x\"}", 1, 4,
+		    "CNI_CONTAINERID");
+	expect_code("{\"containerId\":\"c\",\"ifname\":\"eth0/1\",\"netns\":\"/x\"}", 1, 4, "CNI_IFNAME");
+	expect_code("{\"containerId\":\"c\",\"ifname\":\"abcdefghijklmnop\",\"netns\":\"/x\"}", 1, 4,
+		    "CNI_IFNAME");
+	expect_code("{\"containerId\":\"c\",\"ifname\":\"eth0\"}", 1, 4, "CNI_NETNS");
+	expect_code("{\"containerId\":\"c\",\"ifname\":\"eth0\",\"netns\":\"\"}", 1, 4, "CNI_NETNS");
+	expect_code("{\"containerId\":\"c\",\"ifname\":\"eth0\",\"netns\":7}", 0, 4, "CNI_NETNS");
+	expect_code("{\"containerId\":\"c\",\"ifname\":\"eth0\",\"k8s\":[]}", 0, 6, "k8s");
+	expect_code("[]", 0, 6, "cni");
+}
+
+static void test_parse_cni_del_without_netns(void **state)
+{
+	json_t *cni = parse("{\"containerId\":\"c\",\"ifname\":\"eth0\"}");
+	struct cni_req r;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(request_parse_cni(cni, 0, &r, err, sizeof(err)), 0);
+	assert_string_equal(r.netns, "");
+	json_decref(cni);
+}
+
+static struct endpoint sample(void)
+{
+	struct endpoint ep = {
+		.container_id = "abc123", .ifname = "eth0", .network = "sluice",
+		.netns = "/run/netns/p1", .k8s_namespace = "ns", .k8s_pod = "web-0",
+		.ip = 0x0af40105, .host_ifname = "lxc0123456789a", .host_ifindex = 42,
+		.pod_mac = { 0x02, 0, 0, 0, 0, 1 }, .host_mac = { 0x02, 0, 0, 0, 0, 2 },
+		.state = EP_READY,
+	};
+	return ep;
+}
+
+static void test_endpoint_roundtrip(void **state)
+{
+	struct endpoint ep = sample(), back;
+	json_t *j = endpoint_to_json(&ep);
+	char err[256];
+
+	(void)state;
+	assert_string_equal(json_string_value(json_object_get(j, "ip")), "10.244.1.5");
+	assert_string_equal(json_string_value(json_object_get(j, "podMac")), "02:00:00:00:00:01");
+	assert_int_equal(endpoint_from_json(j, &back, err, sizeof(err)), 0);
+	assert_memory_equal(&ep, &back, sizeof(ep));
+	json_object_set_new(j, "state", json_string("exploded"));
+	assert_int_equal(endpoint_from_json(j, &back, err, sizeof(err)), -EINVAL);
+	json_object_set_new(j, "state", json_string("ready"));
+	json_object_set_new(j, "ip", json_string("10.244.1"));
+	assert_int_equal(endpoint_from_json(j, &back, err, sizeof(err)), -EINVAL);
+	json_decref(j);
+}
+
+static void test_endpoint_result(void **state)
+{
+	struct endpoint ep = sample();
+	json_t *r = endpoint_result(&ep, 0x0af40101);
+	json_t *want = parse(
+		"{\"interfaces\":[{\"name\":\"lxc0123456789a\",\"mac\":\"02:00:00:00:00:02\"},"
+		"{\"name\":\"eth0\",\"mac\":\"02:00:00:00:00:01\",\"sandbox\":\"/run/netns/p1\"}],"
+		"\"ips\":[{\"address\":\"10.244.1.5/32\",\"gateway\":\"10.244.1.1\",\"interface\":1}],"
+		"\"routes\":[{\"dst\":\"0.0.0.0/0\",\"gw\":\"10.244.1.1\"}]}");
+
+	(void)state;
+	if (!json_equal(r, want)) {
+		char *s = json_dumps(r, 0);
+
+		fail_msg("unexpected result %s", s);
+	}
+	json_decref(r);
+	json_decref(want);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_frame_roundtrip),
+		cmocka_unit_test(test_frame_malformed_and_timeout),
+		cmocka_unit_test(test_frame_too_large),
+		cmocka_unit_test(test_call_dead_agent),
+		cmocka_unit_test(test_error_shape),
+		cmocka_unit_test(test_parse_cni_ok),
+		cmocka_unit_test(test_parse_cni_errors),
+		cmocka_unit_test(test_parse_cni_del_without_netns),
+		cmocka_unit_test(test_endpoint_roundtrip),
+		cmocka_unit_test(test_endpoint_result),
+	};
+
+	return cmocka_run_group_tests_name("agent-api", tests, NULL, NULL);
+}

@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: Apache-2.0
+/* IPAM: exhaustion, release, reload from state, no duplicates under concurrency. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "ipam.h"
+
+struct fixture {
+	char dir[64];
+	char ipam_dir[96];
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/sluice-ipam-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->ipam_dir, sizeof(f->ipam_dir), "%s/ipam", f->dir);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	if (system(cmd))
+		return -1;
+	free(f);
+	return 0;
+}
+
+static struct ipam *open_ok(struct fixture *f, const char *cidr)
+{
+	struct ipam *p = NULL;
+	char err[256] = "";
+	int ret = ipam_open(&p, f->ipam_dir, cidr, err, sizeof(err));
+
+	if (ret)
+		fail_msg("ipam_open(%s): %s", cidr, err);
+	return p;
+}
+
+static void test_reserved_and_exhaustion(void **state)
+{
+	struct fixture *f = *state;
+	struct ipam *p = open_ok(f, "10.9.0.0/29"); /* 8 addresses: .2-.6 usable */
+	uint32_t ip, seen[5];
+	unsigned used, free_n;
+	char owner[32];
+
+	assert_int_equal(ipam_router(p), 0x0a090001);
+	for (int i = 0; i < 5; i++) {
+		snprintf(owner, sizeof(owner), "c%d/eth0", i);
+		assert_int_equal(ipam_allocate(p, owner, &ip), 0);
+		/* never network, router or broadcast */
+		assert_true(ip >= 0x0a090002 && ip <= 0x0a090006);
+		for (int j = 0; j < i; j++)
+			assert_int_not_equal(seen[j], ip);
+		seen[i] = ip;
+	}
+	assert_int_equal(ipam_allocate(p, "c9/eth0", &ip), -ENOSPC);
+	ipam_usage(p, &used, &free_n);
+	assert_int_equal(used, 5);
+	assert_int_equal(free_n, 0);
+	ipam_close(p);
+}
+
+static void test_release(void **state)
+{
+	struct fixture *f = *state;
+	struct ipam *p = open_ok(f, "10.9.0.0/30"); /* one usable address: .2 */
+	char owner[IPAM_OWNER_MAX];
+	uint32_t ip, ip2;
+
+	assert_int_equal(ipam_allocate(p, "a/eth0", &ip), 0);
+	assert_int_equal(ip, 0x0a090002);
+	assert_int_equal(ipam_allocate(p, "b/eth0", &ip2), -ENOSPC);
+	assert_int_equal(ipam_owner(p, ip, owner, sizeof(owner)), 0);
+	assert_string_equal(owner, "a/eth0");
+	/* only the owner may release */
+	assert_int_equal(ipam_release(p, ip, "b/eth0"), -EPERM);
+	assert_int_equal(ipam_release(p, ip, "a/eth0"), 0);
+	assert_int_equal(ipam_release(p, ip, "a/eth0"), -ENOENT);
+	assert_int_equal(ipam_owner(p, ip, owner, sizeof(owner)), -ENOENT);
+	assert_int_equal(ipam_allocate(p, "b/eth0", &ip2), 0);
+	assert_int_equal(ip2, ip);
+	ipam_close(p);
+}
+
+static void test_reload(void **state)
+{
+	struct fixture *f = *state;
+	struct ipam *p = open_ok(f, "10.9.0.0/28");
+	uint32_t a, b, c;
+	unsigned used, free_n;
+	char owner[IPAM_OWNER_MAX], err[256];
+
+	assert_int_equal(ipam_allocate(p, "a/eth0", &a), 0);
+	assert_int_equal(ipam_allocate(p, "b/eth0", &b), 0);
+	ipam_close(p);
+
+	p = open_ok(f, "10.9.0.0/28");
+	ipam_usage(p, &used, &free_n);
+	assert_int_equal(used, 2);
+	assert_int_equal(free_n, 11);
+	assert_int_equal(ipam_owner(p, b, owner, sizeof(owner)), 0);
+	assert_string_equal(owner, "b/eth0");
+	assert_int_equal(ipam_allocate(p, "c/eth0", &c), 0);
+	assert_int_not_equal(c, a);
+	assert_int_not_equal(c, b);
+	ipam_close(p);
+
+	/* The same state under another CIDR is refused, naming both. */
+	p = NULL;
+	assert_int_equal(ipam_open(&p, f->ipam_dir, "10.10.0.0/24", err, sizeof(err)), -EEXIST);
+	assert_null(p);
+	assert_non_null(strstr(err, "10.9.0.0/28"));
+	assert_non_null(strstr(err, "10.10.0.0/24"));
+}
+
+static void test_bad_cidr(void **state)
+{
+	struct fixture *f = *state;
+	struct ipam *p = NULL;
+	char err[256];
+
+	assert_int_equal(ipam_open(&p, f->ipam_dir, "10.9.0.1/24", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "did you mean 10.9.0.0/24"));
+	assert_int_equal(ipam_open(&p, f->ipam_dir, "10.9.0.0/31", err, sizeof(err)), -EINVAL);
+	assert_int_equal(ipam_open(&p, f->ipam_dir, "banana", err, sizeof(err)), -EINVAL);
+	assert_int_equal(ipam_open(&p, f->ipam_dir, "10.9.0.0/33", err, sizeof(err)), -EINVAL);
+	assert_null(p);
+}
+
+#define THREADS 8
+#define PER_THREAD 30
+
+struct worker {
+	struct ipam *ipam;
+	int id;
+	uint32_t got[PER_THREAD];
+	int n, errors;
+};
+
+static void *allocate_many(void *arg)
+{
+	struct worker *w = arg;
+	char owner[32];
+
+	for (int i = 0; i < PER_THREAD; i++) {
+		snprintf(owner, sizeof(owner), "t%d-%d/eth0", w->id, i);
+		if (ipam_allocate(w->ipam, owner, &w->got[w->n]))
+			w->errors++;
+		else
+			w->n++;
+	}
+	return NULL;
+}
+
+/* Eight allocators, half sharing one handle and half with a handle each on
+ * the same directory (as two processes would), race for a /24. */
+static void test_concurrent_no_duplicates(void **state)
+{
+	struct fixture *f = *state;
+	struct ipam *shared = open_ok(f, "10.9.0.0/24"), *own[THREADS];
+	struct worker w[THREADS];
+	pthread_t t[THREADS];
+	static unsigned char seen[256];
+	int total = 0;
+
+	memset(seen, 0, sizeof(seen));
+	for (int i = 0; i < THREADS; i++) {
+		own[i] = i % 2 ? open_ok(f, "10.9.0.0/24") : NULL;
+		w[i] = (struct worker){ .ipam = own[i] ? own[i] : shared, .id = i };
+		assert_int_equal(pthread_create(&t[i], NULL, allocate_many, &w[i]), 0);
+	}
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < THREADS; i++) {
+		/* 240 requests fit in 253 addresses: none may fail */
+		assert_int_equal(w[i].errors, 0);
+		for (int j = 0; j < w[i].n; j++) {
+			unsigned last = w[i].got[j] & 0xff;
+
+			if (seen[last])
+				fail_msg("address .%u handed out twice", last);
+			seen[last] = 1;
+			total++;
+		}
+		ipam_close(own[i]);
+	}
+	assert_int_equal(total, THREADS * PER_THREAD);
+	ipam_close(shared);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_reserved_and_exhaustion, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_release, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_cidr, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_no_duplicates, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("ipam", tests, NULL, NULL);
+}
