@@ -86,7 +86,7 @@ $(BUILD)/unit/%: tests/unit/%.c $$($$*_SRCS) $(HDRS) | $(BUILD)/unit
 	$(CC) $(SAN_CFLAGS) -o $@ $< $($*_SRCS) -lcmocka -ljansson -lpthread
 
 $(BUILD)/test_bpf: tests/bpf/test_pod.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) -Iagent -o $@ tests/bpf/test_pod.c agent/loader.c lib/log.c $(LDLIBS_AGENT)
+	$(CC) $(CFLAGS) -Iagent -o $@ tests/bpf/test_pod.c agent/loader.c lib/log.c $(LDLIBS_AGENT) -lcmocka
 
 test-unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
