@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Install every build, test and benchmark dependency of sluice on Debian 12.
+# Quick when everything is already installed: it only asks dpkg.
+set -euo pipefail
+
+PKGS=(
+	# build
+	make gcc clang llvm bpftool pkg-config linux-libc-dev
+	libbpf-dev libelf-dev zlib1g-dev libmnl-dev libjansson-dev
+	# tests
+	libcmocka-dev iproute2 util-linux jq
+	# podman interop test
+	podman runc busybox-static
+	# benchmarks
+	iperf3 sockperf
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+	[ "$st" = installed ] || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "deps: all ${#PKGS[@]} packages installed"
+	exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps: missing ${missing[*]}; run 'sudo make deps'" >&2
+	exit 1
+fi
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# iperf3 asks whether to start a daemon; the answer is no.
+echo "iperf3 iperf3/start_daemon boolean false" | debconf-set-selections
+apt-get install -y -qq "${missing[@]}"
+echo "deps: done"
