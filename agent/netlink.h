@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * rtnetlink helpers for the agent (libmnl).
+ *
+ * A handle is bound to one network namespace: the netlink socket lives in the
+ * netns it was created in, so every request made through a handle acts there.
+ * A handle is not thread-safe; use one per thread (or lock around it).
+ *
+ * Every function returns 0 (1/0 for the _has queries) or a negative errno,
+ * usually the one the kernel put in its NLMSG_ERROR ack. Failures are logged
+ * with pr_debug only (including the kernel's extended-ack text when present);
+ * callers print the user-facing message.
+ */
+#ifndef SLUICE_AGENT_NETLINK_H
+#define SLUICE_AGENT_NETLINK_H
+
+#include <netinet/in.h>
+
+struct nl_handle;                      /* opaque */
+
+/* netns_fd < 0: the caller's current netns. Otherwise open the socket inside
+ * that netns (setns to it on the calling thread, socket, setns back; the
+ * original netns is restored on every path). netns_fd is not kept: the handle
+ * holds its own duplicate. */
+int  nl_open(struct nl_handle **out, int netns_fd);
+void nl_close(struct nl_handle *h);    /* NULL is a no-op */
+
+struct nl_link {
+	int ifindex;
+	unsigned char mac[6];         /* zero if the link has no 6-byte address */
+	unsigned int mtu;
+	int up;                       /* IFF_UP set */
+	char name[16];
+};
+
+/* Create a veth pair: host side `host_ifname` in h's netns, peer named
+ * `peer_ifname` created directly inside peer_netns_fd (IFLA_NET_NS_FD in the
+ * peer's info; peer_netns_fd < 0: peer stays in h's netns), both with `mtu`
+ * (0: kernel default). If pod_mac is non-NULL, set the peer's MAC to it.
+ * Both ends are left down. Returns 0 or negative errno (-EEXIST if either
+ * name exists, -EINVAL if a name is empty or longer than 15 bytes). */
+int nl_veth_create(struct nl_handle *h, const char *host_ifname, const char *peer_ifname, int peer_netns_fd,
+                   unsigned int mtu, const unsigned char *pod_mac);
+int nl_link_get(struct nl_handle *h, const char *ifname, struct nl_link *out);      /* -ENODEV if absent */
+int nl_link_get_by_index(struct nl_handle *h, int ifindex, struct nl_link *out);  /* -ENODEV if absent */
+int nl_link_set_up(struct nl_handle *h, int ifindex);
+/* Deleting either end of a veth pair deletes both. */
+int nl_link_del(struct nl_handle *h, const char *ifname);                         /* -ENODEV if absent */
+/* List links whose name starts with prefix: calls cb for each; stops if cb
+ * returns non-zero. Returns 0 when every link was seen, cb's non-zero value if
+ * it stopped the walk, or a negative errno; -EAGAIN if the kernel flagged the
+ * dump as inconsistent (links changed meanwhile: what cb saw may be incomplete,
+ * retry). */
+int nl_link_list(struct nl_handle *h, const char *prefix, int (*cb)(const struct nl_link *l, void *arg), void *arg);
+
+int nl_addr_add4(struct nl_handle *h, int ifindex, struct in_addr addr, int prefixlen);   /* -EEXIST if present */
+int nl_addr_has4(struct nl_handle *h, int ifindex, struct in_addr addr, int prefixlen); /* 1 yes, 0 no, <0 err */
+
+/* Route in the main table. gw.s_addr == 0: scope link, no gateway; otherwise
+ * via gw with RTNH_F_ONLINK. Uses NLM_F_REPLACE so re-adding is idempotent.
+ * dst must have no bits set beyond prefixlen (the kernel answers -EINVAL). */
+int nl_route_add4(struct nl_handle *h, int ifindex, struct in_addr dst, int prefixlen, struct in_addr gw);
+/* 1 if the main table has dst/prefixlen out of ifindex with exactly that
+ * gateway (gw.s_addr == 0: none), 0 if not, <0 on error. */
+int nl_route_has4(struct nl_handle *h, int ifindex, struct in_addr dst, int prefixlen, struct in_addr gw);
+int nl_route_del4(struct nl_handle *h, int ifindex, struct in_addr dst, int prefixlen);  /* -ESRCH if absent */
+
+/* Permanent neighbour entry (NUD_PERMANENT, NLM_F_REPLACE). */
+int nl_neigh_add4(struct nl_handle *h, int ifindex, struct in_addr ip, const unsigned char mac[6]);
+/* 1 if a NUD_PERMANENT entry ip -> mac exists on ifindex, 0 if not, <0 on error. */
+int nl_neigh_has4(struct nl_handle *h, int ifindex, struct in_addr ip, const unsigned char mac[6]);
+
+/* Write a sysctl such as "net/ipv4/ip_forward" = "1" inside h's netns
+ * (relative to /proc/sys; the file is opened and written after setns to h's
+ * netns, then the calling thread returns to its original netns). */
+int nl_sysctl_set(struct nl_handle *h, const char *path, const char *value);
+
+#endif /* SLUICE_AGENT_NETLINK_H */
