@@ -139,7 +139,6 @@ static void teardown(struct endpoints *eps, const struct endpoint *ep)
 	char owner[IPAM_OWNER_MAX];
 	int ret;
 
-	datapath_detach(eps->dp, ep->host_ifindex, ep->host_ifname);
 	if (ep->ip) {
 		struct sluice_endpoint cur;
 
@@ -151,6 +150,9 @@ static void teardown(struct endpoints *eps, const struct endpoint *ep)
 	ret = nl_link_del(eps->host, ep->host_ifname);
 	if (ret && ret != -ENODEV)
 		pr_warn("cannot delete %s: %s", ep->host_ifname, strerror(-ret));
+	/* A deleted device took its tc filters along; its ifindex may
+	 * already belong to another device, so only unpin then. */
+	datapath_detach(eps->dp, ret && ret != -ENODEV ? ep->host_ifindex : 0, ep->host_ifname);
 	if (ep->ip) {
 		owner_name(ep->container_id, ep->ifname, owner, sizeof(owner));
 		ret = ipam_release(eps->ipam, ep->ip, owner);
@@ -598,7 +600,7 @@ static void recover_one(struct endpoints *eps, struct endpoint *ep)
 		 * DEL will remove the rest. */
 		pr_warn("endpoint %s/%s: %s is gone; keeping the record until DEL",
 			ep->container_id, ep->ifname, ep->host_ifname);
-		datapath_detach(eps->dp, ep->host_ifindex, ep->host_ifname);
+		datapath_detach(eps->dp, 0, ep->host_ifname);
 		return;
 	}
 	if (link.ifindex != ep->host_ifindex) {

@@ -136,7 +136,21 @@ static enum attach_mode probe_attach_mode(int prog_fd)
 	return ATTACH_TCX;
 }
 
-int datapath_open(struct datapath **out, const char *bpffs_dir, char *err, size_t errlen)
+int attach_mode_parse(const char *text, enum attach_mode *mode)
+{
+	if (!strcmp(text, "auto"))
+		*mode = ATTACH_NONE;
+	else if (!strcmp(text, "tcx"))
+		*mode = ATTACH_TCX;
+	else if (!strcmp(text, "tc"))
+		*mode = ATTACH_TC;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+int datapath_open(struct datapath **out, const char *bpffs_dir, enum attach_mode mode, char *err,
+		  size_t errlen)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts);
 	struct datapath *dp;
@@ -168,7 +182,14 @@ int datapath_open(struct datapath **out, const char *bpffs_dir, char *err, size_
 			 dp->bpffs, strerror(-ret), dp->bpffs);
 		goto cleanup;
 	}
-	dp->mode = probe_attach_mode(bpf_program__fd(dp->skel->progs.from_pod));
+	dp->mode = mode == ATTACH_TC ? ATTACH_TC
+				     : probe_attach_mode(bpf_program__fd(dp->skel->progs.from_pod));
+	if (mode == ATTACH_TCX && dp->mode != ATTACH_TCX) {
+		ret = -EOPNOTSUPP;
+		snprintf(err, errlen, "--attach-mode tcx: this kernel has no tcx (6.6 or later); "
+				      "use --attach-mode tc or auto");
+		goto cleanup;
+	}
 	*out = dp;
 	return 0;
 cleanup:
@@ -251,6 +272,29 @@ static int attach_tc(struct datapath *dp, int ifindex, int ingress)
 	return bpf_tc_attach(&hook, &opts);
 }
 
+static void unpin_links(struct datapath *dp, const char *ifname)
+{
+	char path[PATH_MAX];
+
+	for (int ingress = 1; ingress >= 0; ingress--) {
+		link_pin_path(dp, ifname, ingress, path, sizeof(path));
+		/* Unpinning drops the last reference: the tcx link detaches. */
+		if (unlink(path) && errno != ENOENT)
+			pr_warn("cannot remove %s: %s", path, strerror(errno));
+	}
+}
+
+static void detach_tc(int ifindex)
+{
+	for (int ingress = 1; ingress >= 0; ingress--) {
+		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+			    .attach_point = ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE, .priority = TC_PRIORITY);
+
+		bpf_tc_detach(&hook, &opts); /* absent filters are fine */
+	}
+}
+
 int datapath_attach(struct datapath *dp, int ifindex, const char *ifname, char *err, size_t errlen)
 {
 	int ret = 0;
@@ -268,26 +312,20 @@ int datapath_attach(struct datapath *dp, int ifindex, const char *ifname, char *
 			return ret;
 		}
 	}
+	/* An agent restarted in the other mode: the new attachment is in
+	 * place, so the old one can go without a gap. */
+	if (dp->mode == ATTACH_TCX)
+		detach_tc(ifindex);
+	else
+		unpin_links(dp, ifname);
 	return 0;
 }
 
 int datapath_detach(struct datapath *dp, int ifindex, const char *ifname)
 {
-	char path[PATH_MAX];
-
-	for (int ingress = 1; ingress >= 0; ingress--) {
-		link_pin_path(dp, ifname, ingress, path, sizeof(path));
-		/* Unpinning drops the last reference: the tcx link detaches. */
-		if (unlink(path) && errno != ENOENT)
-			pr_warn("cannot remove %s: %s", path, strerror(errno));
-		if (dp->mode == ATTACH_TC && ifindex > 0) {
-			LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
-				    .attach_point = ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
-			LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE, .priority = TC_PRIORITY);
-
-			bpf_tc_detach(&hook, &opts); /* the device may be gone already */
-		}
-	}
+	unpin_links(dp, ifname);
+	if (ifindex > 0)
+		detach_tc(ifindex);
 	return 0;
 }
 

@@ -14,17 +14,28 @@
 
 #include <sluice/datapath.h>
 
+/*
+ * How programs are attached to pod veths. tc (a cls_bpf filter on the
+ * clsact qdisc) is the default: a tcx attach or detach waits for an RCU
+ * grace period (bpf_mprog commit), which put 15 ms per direction on every
+ * CNI ADD here (docs/BENCHMARKS.md); a pod veth is sluice's alone, so
+ * tcx's ownership model buys little there.
+ */
 enum attach_mode {
-	ATTACH_NONE = 0,
-	ATTACH_TCX,	/* bpf_link on tcx, pinned under <bpffs>/links */
-	ATTACH_TC,	/* cls_bpf filter on the clsact qdisc (kernels before 6.6) */
+	ATTACH_NONE = 0,	/* as requested: "auto" (tcx where available) */
+	ATTACH_TCX,		/* bpf_link on tcx (6.6+), pinned under <bpffs>/links */
+	ATTACH_TC,		/* cls_bpf filter on the clsact qdisc */
 };
 
 struct datapath;
 
 /* Make sure bpffs_dir is on a BPF filesystem (mounting /sys/fs/bpf when it
- * is not), load the programs and create or reuse the pinned maps. */
-int datapath_open(struct datapath **out, const char *bpffs_dir, char *err, size_t errlen);
+ * is not), load the programs and create or reuse the pinned maps. mode:
+ * ATTACH_NONE picks tcx where the kernel has it, else tc. */
+int datapath_open(struct datapath **out, const char *bpffs_dir, enum attach_mode mode, char *err,
+		  size_t errlen);
+/* "tcx", "tc" or "auto" (ATTACH_NONE); -EINVAL otherwise. */
+int attach_mode_parse(const char *text, enum attach_mode *mode);
 /* Free user-space resources; pins and attachments stay. */
 void datapath_close(struct datapath *dp);
 
@@ -36,7 +47,9 @@ enum attach_mode datapath_attach_mode(const struct datapath *dp);
  * attachments (a previous agent's) are updated in place to this agent's
  * programs without a gap. */
 int datapath_attach(struct datapath *dp, int ifindex, const char *ifname, char *err, size_t errlen);
-/* Remove the attachments and their pins; absent ones are not an error. */
+/* Remove the attachments and their pins; absent ones are not an error.
+ * ifindex 0: the device is gone (and its tc filters with it); only the
+ * link pins are removed. */
 int datapath_detach(struct datapath *dp, int ifindex, const char *ifname);
 /* 0 when both programs are attached to ifindex; -ENOENT otherwise. */
 int datapath_check_attached(struct datapath *dp, int ifindex, const char *ifname);

@@ -33,6 +33,7 @@ struct options {
 	const char *socket_path;
 	const char *state_dir;
 	const char *bpffs;
+	enum attach_mode attach_mode;
 	int verbose;
 };
 
@@ -53,6 +54,8 @@ static void usage(FILE *f)
 		"  --socket PATH      API socket (default %s)\n"
 		"  --state-dir DIR    IPAM and endpoint state (default /var/lib/sluice)\n"
 		"  --bpffs DIR        where maps and links are pinned (default /sys/fs/bpf/sluice)\n"
+		"  --attach-mode MODE tc, tcx or auto (tcx when the kernel has it); default tc,\n"
+		"                     because each tcx attach waits for an RCU grace period\n"
 		"  -v, --verbose      debug logging, including libbpf's\n"
 		"  -h, --help         this help\n"
 		"\n"
@@ -84,6 +87,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "socket", required_argument, NULL, 's' },
 		{ "state-dir", required_argument, NULL, 'd' },
 		{ "bpffs", required_argument, NULL, 'b' },
+		{ "attach-mode", required_argument, NULL, 'a' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -97,6 +101,13 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 's': o->socket_path = optarg; break;
 		case 'd': o->state_dir = optarg; break;
 		case 'b': o->bpffs = optarg; break;
+		case 'a':
+			if (attach_mode_parse(optarg, &o->attach_mode)) {
+				fprintf(stderr, "sluice-agent: --attach-mode takes tcx, tc or auto, not '%s'\n",
+					optarg);
+				return -EINVAL;
+			}
+			break;
 		case 'v': o->verbose = 1; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -EINVAL;
@@ -158,6 +169,7 @@ int main(int argc, char **argv)
 		.socket_path = SLUICE_DEFAULT_SOCKET,
 		.state_dir = "/var/lib/sluice",
 		.bpffs = "/sys/fs/bpf/sluice",
+		.attach_mode = ATTACH_TC,
 	};
 	struct agent agent = { 0 };
 	char hostname[256], ipam_dir[PATH_MAX], err[PATH_MAX + 512] = "";
@@ -191,7 +203,7 @@ int main(int argc, char **argv)
 	ret = ipam_open(&agent.ipam, ipam_dir, o.pod_cidr, err, sizeof(err));
 	if (ret)
 		goto cleanup;
-	ret = datapath_open(&agent.dp, o.bpffs, err, sizeof(err));
+	ret = datapath_open(&agent.dp, o.bpffs, o.attach_mode, err, sizeof(err));
 	if (ret)
 		goto cleanup;
 	ret = endpoints_open(&agent.eps, agent.dp, agent.ipam, o.state_dir, err, sizeof(err));

@@ -122,7 +122,7 @@ static int group_setup(void **state)
 		return -1;
 	}
 	snprintf(pin_dir, sizeof(pin_dir), "/sys/fs/bpf/sluice-bpftest-%d", (int)getpid());
-	if (datapath_open(&dp, pin_dir, err, sizeof(err))) {
+	if (datapath_open(&dp, pin_dir, ATTACH_NONE, err, sizeof(err))) {
 		fprintf(stderr, "datapath_open: %s\n", err);
 		return -1;
 	}

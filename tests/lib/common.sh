@@ -76,7 +76,7 @@ start_agent() {
 	mkdir -p "$dir"
 	nsenter --net="/run/netns/$ns" "$BUILD/sluice-agent" --pod-cidr "$cidr" \
 		--node-name "$ns" --socket "$dir/agent.sock" --state-dir "$dir/state" \
-		--bpffs "$BPFFS" >>"$dir/agent.log" 2>&1 &
+		--bpffs "$BPFFS" ${AGENT_ARGS:-} >>"$dir/agent.log" 2>&1 &
 	AGENT_PID=$!
 	CLEANUP_PIDS+=("$AGENT_PID")
 	wait_for_socket "$dir/agent.sock"
