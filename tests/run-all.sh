@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Every sluice test suite, in order: unit tests under sanitizers, BPF program
+# tests, end to end in network namespaces (both attach modes), podman interop.
+# Prints each suite's result and a final "N passed, N failed" line.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+
+suites=0
+failed=0
+names=()
+run_suite() {
+	local name=$1
+	shift
+	echo
+	echo "=== $name"
+	suites=$((suites + 1))
+	"$@"
+	local rc=$?
+	if [ $rc -eq 77 ]; then
+		echo "=== $name: skipped"
+		names+=("$name: SKIPPED")
+	elif [ $rc -ne 0 ]; then
+		failed=$((failed + 1))
+		names+=("$name: FAILED (exit $rc)")
+	else
+		names+=("$name: ok")
+	fi
+}
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "make test needs root: network namespaces, BPF programs, podman" >&2
+	exit 1
+fi
+
+make -s "$BUILD/sluice-agent" >/dev/null || exit 1
+run_suite "unit tests (ASan+UBSan)" make -s test-unit
+run_suite "BPF program tests (BPF_PROG_TEST_RUN)" make -s test-bpf
+run_suite "end to end, tc attach" tests/e2e/run.sh
+run_suite "end to end, tcx attach" env AGENT_ARGS="--attach-mode tcx" tests/e2e/run.sh
+run_suite "podman interop" tests/podman/run.sh
+
+echo
+echo "=== summary"
+printf '  %s\n' "${names[@]}"
+echo "suites: $((suites - failed)) passed, $failed failed"
+[ "$failed" -eq 0 ]
