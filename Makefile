@@ -73,9 +73,9 @@ SAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer $(WARN
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/test_*.c))
 
 # Sources each unit test links against (besides itself).
-test_ipam_SRCS := agent/ipam.c agent/cidr.c lib/log.c
-test_cni_SRCS  := cni-plugin/cni.c lib/log.c lib/api.c
-test_api_SRCS  := lib/api.c agent/request.c agent/cidr.c lib/log.c
+test_ipam_SRCS := agent/ipam.c agent/cidr.c agent/fsutil.c lib/log.c
+test_cni_SRCS  := cni-plugin/cni.c lib/cni_names.c lib/log.c lib/api.c
+test_api_SRCS  := lib/api.c lib/cni_names.c agent/request.c agent/cidr.c lib/log.c
 
 $(BUILD)/unit:
 	mkdir -p $@

@@ -11,6 +11,7 @@
 
 #include "api.h"
 #include "endpoint.h"
+#include "fsutil.h"
 #include "log.h"
 #include "netlink.h"
 
@@ -618,16 +619,10 @@ static int load_state(struct endpoints *eps, char *err, size_t errlen)
 {
 	struct dirent *de;
 	DIR *d;
-	int fd;
 
-	fd = dup(eps->statefd);
-	if (fd < 0)
+	d = opendir_fd(eps->statefd);
+	if (!d)
 		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
 	while ((de = readdir(d))) {
 		size_t len = strlen(de->d_name);
 		json_error_t jerr;

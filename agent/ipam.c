@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "ipam.h"
+#include "fsutil.h"
 #include "log.h"
 
 #define RANGE_FILE "range"
@@ -97,16 +98,10 @@ static int load_allocations(struct ipam *p)
 {
 	struct dirent *de;
 	DIR *d;
-	int fd;
 
-	fd = dup(p->dirfd);
-	if (fd < 0)
+	d = opendir_fd(p->dirfd);
+	if (!d)
 		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
 	while ((de = readdir(d))) {
 		uint32_t ip;
 
@@ -282,18 +277,12 @@ int ipam_foreach(struct ipam *p, int (*cb)(uint32_t ip, const char *owner, void 
 {
 	char owner[IPAM_OWNER_MAX + 2];
 	struct dirent *de;
-	int fd, ret = 0;
+	int ret = 0;
 	DIR *d;
 
-	fd = dup(p->dirfd);
-	if (fd < 0)
+	d = opendir_fd(p->dirfd);
+	if (!d)
 		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
-	rewinddir(d);
 	while (!ret && (de = readdir(d))) {
 		uint32_t ip;
 

@@ -1,36 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "api.h"
 #include "cidr.h"
+#include "cni_names.h"
 #include "request.h"
-
-int valid_container_id(const char *id)
-{
-	size_t len = strlen(id);
-
-	if (!len || len >= CONTAINER_ID_MAX || !isalnum((unsigned char)id[0]))
-		return 0;
-	for (size_t i = 1; i < len; i++)
-		if (!isalnum((unsigned char)id[i]) && !strchr("_.-", id[i]))
-			return 0;
-	return 1;
-}
-
-int valid_ifname(const char *name)
-{
-	size_t len = strlen(name);
-
-	if (!len || len >= IFNAMSIZ || !strcmp(name, ".") || !strcmp(name, ".."))
-		return 0;
-	for (size_t i = 0; i < len; i++)
-		if (name[i] == '/' || name[i] == ':' || isspace((unsigned char)name[i]))
-			return 0;
-	return 1;
-}
 
 /* Copy an optional string member; returns -1 when present but not a string
  * or too long. */
@@ -58,13 +34,13 @@ int request_parse_cni(const json_t *cni, int need_netns, struct cni_req *out, ch
 		return CNI_ERR_DECODE;
 	}
 	if (get_str(cni, "containerId", out->container_id, sizeof(out->container_id)) ||
-	    !valid_container_id(out->container_id)) {
+	    !cni_valid_container_id(out->container_id)) {
 		snprintf(err, errlen,
 			 "CNI_CONTAINERID is missing or invalid: it must start with a letter or digit "
 			 "and hold only letters, digits, '_', '.' and '-'");
 		return CNI_ERR_INVALID_ENV;
 	}
-	if (get_str(cni, "ifname", out->ifname, sizeof(out->ifname)) || !valid_ifname(out->ifname)) {
+	if (get_str(cni, "ifname", out->ifname, sizeof(out->ifname)) || cni_ifname_problem(out->ifname)) {
 		snprintf(err, errlen,
 			 "CNI_IFNAME is missing or invalid: 1 to 15 characters, no '/', ':' or spaces");
 		return CNI_ERR_INVALID_ENV;
@@ -159,9 +135,9 @@ int endpoint_from_json(const json_t *obj, struct endpoint *ep, char *err, size_t
 		return -EINVAL;
 	}
 	idx = json_object_get(obj, "hostIfindex");
-	if (!valid_container_id(ep->container_id) || !valid_ifname(ep->ifname) ||
+	if (!cni_valid_container_id(ep->container_id) || cni_ifname_problem(ep->ifname) ||
 	    ip4_parse(ip, &ep->ip) || mac_parse(pod_mac, ep->pod_mac) ||
-	    mac_parse(host_mac, ep->host_mac) || !valid_ifname(ep->host_ifname) ||
+	    mac_parse(host_mac, ep->host_mac) || cni_ifname_problem(ep->host_ifname) ||
 	    !json_is_integer(idx)) {
 		snprintf(err, errlen, "endpoint lacks a valid containerId, ifname, ip, MAC, "
 				      "hostIfname or hostIfindex");

@@ -56,10 +56,6 @@ struct endpoint {
 int request_parse_cni(const json_t *cni, int need_netns, struct cni_req *out, char *err,
 		      size_t errlen);
 
-/* Valid CNI_CONTAINERID / CNI_IFNAME (the CNI spec's rules). */
-int valid_container_id(const char *id);
-int valid_ifname(const char *name);
-
 /* The endpoint as listed by the API and stored in state files. */
 json_t *endpoint_to_json(const struct endpoint *ep);
 /* Inverse of endpoint_to_json; returns 0 or -EINVAL with err set. */

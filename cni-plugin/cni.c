@@ -140,46 +140,6 @@ static json_t *json_string_lossy(const char *s)
 	return j;
 }
 
-static bool is_alnum(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-/* Container IDs and network names share the spec's identifier grammar. */
-static bool valid_ident(const char *s)
-{
-	if (!s || !is_alnum(*s))
-		return false;
-	for (s++; *s; s++)
-		if (!is_alnum(*s) && *s != '_' && *s != '.' && *s != '-')
-			return false;
-	return true;
-}
-
-bool cni_valid_container_id(const char *id)
-{
-	return valid_ident(id);
-}
-
-const char *cni_ifname_problem(const char *name)
-{
-	const char *p;
-
-	if (!name || !*name)
-		return "interface name is empty";
-	if (strlen(name) > CNI_IFNAME_MAX)
-		return "interface name is longer than 15 characters";
-	if (!strcmp(name, ".") || !strcmp(name, ".."))
-		return "interface name must not be . or ..";
-	for (p = name; *p; p++) {
-		if (*p == '/' || *p == ':')
-			return "interface name must not contain / or :";
-		if (*p == ' ' || (*p >= '\t' && *p <= '\r'))
-			return "interface name must not contain whitespace";
-	}
-	return NULL;
-}
-
 void cni_k8s_free(struct cni_k8s *k8s)
 {
 	free(k8s->namespace_);
@@ -676,7 +636,7 @@ int cni_parse_config(const char *buf, size_t len, enum cni_cmd cmd, struct cni_c
 	cfg->name = required_string(cfg->doc, "name", err);
 	if (!cfg->name)
 		return -1;
-	if (!valid_ident(cfg->name)) {
+	if (!cni_valid_ident(cfg->name)) {
 		cni_set_error(err, CNI_ERR_INVALID_CONFIG, cfg->name,
 			      "invalid \"name\" in network configuration: must start with a letter or digit, then letters, digits, _ . -");
 		return -1;

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <jansson.h>
 
+#include "cni_names.h"
+
 /* The version we answer in when the configuration names none we speak. */
 #define CNI_VERSION_LATEST "1.1.0"
 #define CNI_ABOUT	   "sluice-cni: CNI plugin, supports 0.3.0..1.1.0"
@@ -21,8 +23,6 @@
 #define CNI_TIMEOUT_MS	      60000
 #define CNI_STATUS_TIMEOUT_MS 5000
 
-/* Kernel limit IFNAMSIZ (16) includes the terminating NUL. */
-#define CNI_IFNAME_MAX 15
 
 enum cni_cmd {
 	CNI_CMD_ADD,
@@ -90,10 +90,6 @@ const char *cni_cmd_name(enum cni_cmd cmd);
 /* Look key up in obj, preferring an exact match, else ignoring ASCII case.
  * Returns a borrowed reference or NULL (also when obj is not an object). */
 json_t *json_object_get_ci(const json_t *obj, const char *key);
-
-bool cni_valid_container_id(const char *id);
-/* Returns NULL when name is a valid interface name, else why it is not. */
-const char *cni_ifname_problem(const char *name);
 
 /*
  * Parse CNI_ARGS ("K=V;K=V") into k8s. Returns 0, or -1 with err set

@@ -57,50 +57,6 @@ static int agent_call(const char *socket_path, const json_t *req, json_t **resp,
 	return api_call(socket_path, req, resp, timeout_ms, err, errlen);
 }
 
-/* All of fd into a NUL-terminated buffer; a negative errno on failure. */
-static int read_all(int fd, char **out, size_t *outlen)
-{
-	size_t cap = 4096, len = 0;
-	char *buf, *nbuf;
-	ssize_t n;
-	int ret;
-
-	buf = malloc(cap);
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		if (len + 1 >= cap) {
-			if (cap >= SLUICE_API_MAX_MSG) {
-				ret = -EMSGSIZE;
-				goto cleanup;
-			}
-			cap *= 2;
-			nbuf = realloc(buf, cap);
-			if (!nbuf) {
-				ret = -ENOMEM;
-				goto cleanup;
-			}
-			buf = nbuf;
-		}
-		n = read(fd, buf + len, cap - len - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			ret = -errno;
-			goto cleanup;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	buf[len] = '\0';
-	*out = buf;
-	*outlen = len;
-	return 0;
-cleanup:
-	free(buf);
-	return ret;
-}
 
 static int print_json(const json_t *j)
 {
@@ -131,7 +87,7 @@ int main(int argc, char **argv)
 	}
 	/* VERSION may come without stdin; do not hang on a terminal. */
 	if (strcmp(cmd, "VERSION") || !isatty(STDIN_FILENO)) {
-		ret = read_all(STDIN_FILENO, &in, &inlen);
+		ret = api_read_all(STDIN_FILENO, SLUICE_API_MAX_MSG, -1, &in, &inlen);
 		if (ret) {
 			cni_set_error(&err, CNI_ERR_IO, strerror(-ret),
 				      "error reading network configuration from stdin");

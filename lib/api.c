@@ -42,12 +42,11 @@ static int wait_readable(int fd, long long deadline)
 	return 0;
 }
 
-static int read_json_deadline(int fd, json_t **out, long long deadline, char *err, size_t errlen)
+int api_read_all(int fd, size_t max, int timeout_ms, char **out, size_t *outlen)
 {
+	long long deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : -1;
 	size_t cap = 4096, len = 0;
-	char *buf = NULL, *nbuf;
-	json_error_t jerr;
-	json_t *msg;
+	char *buf, *nbuf;
 	ssize_t n;
 	int ret;
 
@@ -56,8 +55,7 @@ static int read_json_deadline(int fd, json_t **out, long long deadline, char *er
 		return -ENOMEM;
 	for (;;) {
 		if (len + 1 >= cap) {
-			if (cap >= SLUICE_API_MAX_MSG) {
-				snprintf(err, errlen, "message larger than %u bytes", SLUICE_API_MAX_MSG);
+			if (cap >= max) {
 				ret = -EMSGSIZE;
 				goto cleanup;
 			}
@@ -70,16 +68,13 @@ static int read_json_deadline(int fd, json_t **out, long long deadline, char *er
 			buf = nbuf;
 		}
 		ret = wait_readable(fd, deadline);
-		if (ret) {
-			snprintf(err, errlen, "%s", strerror(-ret));
+		if (ret)
 			goto cleanup;
-		}
 		n = read(fd, buf + len, cap - len - 1);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
 			ret = -errno;
-			snprintf(err, errlen, "read: %s", strerror(errno));
 			goto cleanup;
 		}
 		if (n == 0)
@@ -87,14 +82,9 @@ static int read_json_deadline(int fd, json_t **out, long long deadline, char *er
 		len += (size_t)n;
 	}
 	buf[len] = '\0';
-	msg = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!msg) {
-		snprintf(err, errlen, "line %d column %d: %s", jerr.line, jerr.column, jerr.text);
-		ret = -EPROTO;
-		goto cleanup;
-	}
-	*out = msg;
-	ret = 0;
+	*out = buf;
+	*outlen = len;
+	return 0;
 cleanup:
 	free(buf);
 	return ret;
@@ -102,7 +92,29 @@ cleanup:
 
 int api_read_json(int fd, json_t **out, int timeout_ms, char *err, size_t errlen)
 {
-	return read_json_deadline(fd, out, timeout_ms >= 0 ? now_ms() + timeout_ms : -1, err, errlen);
+	json_error_t jerr;
+	char *buf = NULL;
+	json_t *msg;
+	size_t len;
+	int ret;
+
+	ret = api_read_all(fd, SLUICE_API_MAX_MSG, timeout_ms, &buf, &len);
+	if (ret == -EMSGSIZE) {
+		snprintf(err, errlen, "message larger than %u bytes", SLUICE_API_MAX_MSG);
+		return ret;
+	}
+	if (ret) {
+		snprintf(err, errlen, "%s", strerror(-ret));
+		return ret;
+	}
+	msg = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	free(buf);
+	if (!msg) {
+		snprintf(err, errlen, "line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+		return -EPROTO;
+	}
+	*out = msg;
+	return 0;
 }
 
 int api_write_json(int fd, const json_t *msg)
@@ -164,7 +176,12 @@ int api_call(const char *socket_path, const json_t *req, json_t **resp, int time
 		goto cleanup;
 	}
 	shutdown(fd, SHUT_WR);
-	ret = read_json_deadline(fd, resp, deadline, why, sizeof(why));
+	if (deadline >= 0) {
+		long long left = deadline - now_ms();
+
+		timeout_ms = left > 0 ? (int)left : 0;
+	}
+	ret = api_read_json(fd, resp, timeout_ms, why, sizeof(why));
 	if (ret)
 		snprintf(err, errlen, "no valid answer from sluice-agent at %s: %s", socket_path, why);
 cleanup:

@@ -29,6 +29,11 @@ enum cni_code {
 	CNI_ERR_INTERNAL = 999, /* sluice's own: anything else, see msg/details */
 };
 
+/* Read fd to EOF into a NUL-terminated buffer (at most max bytes, waiting at
+ * most timeout_ms, <0: no limit). Returns 0, -EMSGSIZE, -ETIMEDOUT or another
+ * negative errno. */
+int api_read_all(int fd, size_t max, int timeout_ms, char **out, size_t *len);
+
 /* Read a whole JSON message from fd until EOF (at most SLUICE_API_MAX_MSG),
  * waiting at most timeout_ms (<0: no limit). Returns 0 and sets *out, or a
  * negative errno (-EPROTO: not JSON, with the parser's text in err). */
