@@ -218,7 +218,8 @@ void api_serve_one(struct agent *a, int listen_fd)
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	json_t *req = NULL, *resp = NULL;
-	char err[256];
+	char err[256], *drain;
+	size_t drained;
 	int fd, ret;
 
 	fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
@@ -228,6 +229,11 @@ void api_serve_one(struct agent *a, int listen_fd)
 		pr_warn("refused API connection from uid %d: root only", (int)cred.uid);
 		resp = api_error(CNI_ERR_INVALID_ENV, "permission denied",
 				 "the sluice-agent API accepts root only");
+		/* Take in the request unread before answering: closing a socket
+		 * with unread data resets the connection, and the client would
+		 * never see why it was refused. Bounded in size and time. */
+		if (!api_read_all(fd, 64 * 1024, 1000, &drain, &drained))
+			free(drain);
 		goto answer;
 	}
 	/* A client that never finishes its request must not stall the agent. */

@@ -96,6 +96,61 @@ check "restarted agent lists all 4 endpoints (pods 1 and 2 among them)" \
 	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get endpoints -o json | jq -e '[.endpoints[].ip] | contains([\"${IP[1]}\", \"${IP[2]}\"]) and length == 4'"
 check "traffic flows through the restarted agent's programs" probe "$ID-p2" tcp "${IP[1]}" 8080 --timeout 1000
 
+echo "== an ADD interrupted by a crash is rolled back at start-up"
+kill -9 "$AGENT_PID"
+wait "$AGENT_PID" 2>/dev/null
+# What a crash between "record creating" and "record ready" leaves: an
+# allocation, a state file marked creating and a host veth; plus an address
+# allocated by an ADD that died before it recorded anything.
+printf 'ccrash/eth0\n' >"$DIR/state/ipam/10.248.0.200"
+printf 'corphan/eth0\n' >"$DIR/state/ipam/10.248.0.201"
+ip -n "$NODE" link add lxccrash000000 type veth peer name lxccrashpeer00
+cat >"$DIR/state/endpoints/ccrash_eth0.json" <<JSON
+{"containerId": "ccrash", "ifname": "eth0", "network": "sluice", "netns": "/run/netns/$ID-p1",
+ "namespace": "", "pod": "", "podUID": "", "ip": "10.248.0.200", "hostIfname": "lxccrash000000",
+ "hostIfindex": 0, "podMac": "00:00:00:00:00:00", "hostMac": "00:00:00:00:00:00", "state": "creating"}
+JSON
+start_agent "$NODE" "$CIDR" "$DIR" || exit 1
+check "interrupted ADD: its address is released" test ! -e "$DIR/state/ipam/10.248.0.200"
+check "interrupted ADD: its veth is deleted" bash -c "! ip -n '$NODE' link show lxccrash000000 2>/dev/null"
+check "interrupted ADD: its state file is removed" test ! -e "$DIR/state/endpoints/ccrash_eth0.json"
+check "an address no endpoint owns is released" test ! -e "$DIR/state/ipam/10.248.0.201"
+check "the four real pods are untouched" \
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get endpoints -o json | jq -e '.endpoints | length == 4'"
+
+echo "== the API is for root only"
+chmod 0711 "$DIR" # let the unprivileged client reach the socket file itself
+check "the socket is mode 0600" test "$(stat -c %a "$SOCK")" = 600
+check "a non-root client cannot connect" \
+	bash -c "setpriv --reuid=65534 --regid=65534 --clear-groups '$BUILD/sluicectl' --socket '$SOCK' status; [ \$? -eq 3 ]"
+chmod 0666 "$SOCK"
+check "a non-root client that can connect is refused by peer credentials" \
+	bash -c "setpriv --reuid=65534 --regid=65534 --clear-groups '$BUILD/sluicectl' --socket '$SOCK' status 2>&1 | grep -q 'root only'"
+chmod 0600 "$SOCK"
+chmod 0700 "$DIR"
+
+echo "== concurrent ADDs from eight runtimes at once"
+for i in $(seq 8); do netns_add "$ID-c$i"; done
+pids=()
+for i in $(seq 8); do
+	cni ADD "cc$ID$i" "/run/netns/$ID-c$i" "$(conf 1.1.0)" >"$DIR/conc.$i" 2>&1 &
+	pids+=($!)
+done
+wait "${pids[@]}"
+check "all eight concurrent ADDs succeeded" \
+	bash -c "for i in \$(seq 8); do jq -e '.ips[0].address' '$DIR'/conc.\$i >/dev/null || exit 1; done"
+check "the eight got distinct addresses" \
+	test "$(cat "$DIR"/conc.* | jq -r '.ips[0].address' | sort -u | wc -l)" -eq 8
+check "concurrent pods reach each other" probe "$ID-c1" ping "$(jq -r '.ips[0].address' "$DIR/conc.8" | cut -d/ -f1)" --count 1
+pids=()
+for i in $(seq 8); do
+	cni DEL "cc$ID$i" "/run/netns/$ID-c$i" "$(conf 1.1.0)" &
+	pids+=($!)
+done
+wait "${pids[@]}"
+check "concurrent DELs removed all eight" \
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get endpoints -o json | jq -e '.endpoints | length == 4'"
+
 echo "== bad input is refused and leaves nothing behind"
 snapshot() {
 	echo "links: $(ip -n "$NODE" -o link show | grep -c lxc)"
