@@ -226,7 +226,7 @@ cleanup:
 
 static int setup_host_side(struct endpoints *eps, struct endpoint *ep, char *err, size_t errlen)
 {
-	struct in_addr ip = { htonl(ep->ip) }, any = { 0 };
+	struct in_addr ip = { htonl(ep->ip) }, any = { 0 }, router = { htonl(ipam_router(eps->ipam)) };
 	const char *step;
 	char path[64];
 	int ret;
@@ -242,7 +242,9 @@ static int setup_host_side(struct endpoints *eps, struct endpoint *ep, char *err
 	if (ret)
 		goto cleanup;
 	step = "add the host route to the pod";
-	ret = nl_route_add4(eps->host, ep->host_ifindex, ip, 32, any);
+	/* The node talks to its pods from the router address: one known
+	 * source that policy recognises as the node (kubelet probes). */
+	ret = nl_route_add4_src(eps->host, ep->host_ifindex, ip, 32, any, router);
 cleanup:
 	if (ret)
 		snprintf(err, errlen, "cannot %s (%s): %s", step, ep->host_ifname, strerror(-ret));

@@ -218,12 +218,12 @@ int datapath_prog_fd(struct datapath *dp, int ingress)
 
 int datapath_endpoint_map_fd(struct datapath *dp)
 {
-	return bpf_map__fd(dp->skel->maps.sluice_ep_v1);
+	return bpf_map__fd(dp->skel->maps.sluice_ep_v2);
 }
 
 int datapath_metrics_map_fd(struct datapath *dp)
 {
-	return bpf_map__fd(dp->skel->maps.sluice_stats_v1);
+	return bpf_map__fd(dp->skel->maps.sluice_stats_v2);
 }
 
 /* One direction over tcx: update a pinned link in place, or create and pin. */

@@ -648,6 +648,14 @@ static struct nlmsghdr *route_req(char *buf, uint16_t type, uint16_t flags, int 
 
 int nl_route_add4(struct nl_handle *h, int ifindex, struct in_addr dst, int prefixlen, struct in_addr gw)
 {
+	struct in_addr none = { 0 };
+
+	return nl_route_add4_src(h, ifindex, dst, prefixlen, gw, none);
+}
+
+int nl_route_add4_src(struct nl_handle *h, int ifindex, struct in_addr dst, int prefixlen,
+		      struct in_addr gw, struct in_addr prefsrc)
+{
 	char buf[NL_REQ_LEN] __attribute__((aligned(8)));
 	struct nlmsghdr *nlh;
 	struct rtmsg *rtm;
@@ -665,6 +673,8 @@ int nl_route_add4(struct nl_handle *h, int ifindex, struct in_addr dst, int pref
 	} else {
 		rtm->rtm_scope = RT_SCOPE_LINK;
 	}
+	if (prefsrc.s_addr)
+		mnl_attr_put(nlh, RTA_PREFSRC, sizeof(prefsrc), &prefsrc);
 	return nl_talk(h, nlh, NULL, NULL);
 }
 

@@ -60,6 +60,9 @@ int nl_addr_has4(struct nl_handle *h, int ifindex, struct in_addr addr, int pref
  * via gw with RTNH_F_ONLINK. Uses NLM_F_REPLACE so re-adding is idempotent.
  * dst must have no bits set beyond prefixlen (the kernel answers -EINVAL). */
 int nl_route_add4(struct nl_handle *h, int ifindex, struct in_addr dst, int prefixlen, struct in_addr gw);
+/* The same with a preferred source address (RTA_PREFSRC; 0: none). */
+int nl_route_add4_src(struct nl_handle *h, int ifindex, struct in_addr dst, int prefixlen,
+		      struct in_addr gw, struct in_addr prefsrc);
 /* 1 if the main table has dst/prefixlen out of ifindex with exactly that
  * gateway (gw.s_addr == 0: none), 0 if not, <0 on error. */
 int nl_route_has4(struct nl_handle *h, int ifindex, struct in_addr dst, int prefixlen, struct in_addr gw);

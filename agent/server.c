@@ -116,7 +116,7 @@ static json_t *op_status(struct agent *a)
 static json_t *op_metrics(struct agent *a)
 {
 	static const char *const names[] = {
-#define X(name, num, short_name, desc) [num] = short_name,
+#define X(name, num, drop, short_name, desc) [num] = short_name,
 		SLUICE_REASONS(X)
 #undef X
 	};

@@ -3,22 +3,30 @@
  * Programs on a pod's host-side veth ("lxc…").
  *
  * from_pod: tc ingress of the host veth, i.e. every packet the pod sends.
- *   IPv4 from the pod's own address to another pod on this node is routed
- *   here: TTL decremented, MACs rewritten, and handed straight to the
- *   destination pod's interface with bpf_redirect_peer (no bridge, no
- *   iptables, no second trip through the host stack). Everything else
- *   (the node, other nodes, the world) goes to the host stack, so kube-proxy
- *   and the node's routing keep working. ARP passes; other non-IPv4 traffic
- *   is dropped because sluice is IPv4-only today.
+ *   The source must be the pod's own address. A flow's first packet is
+ *   checked against the pod's egress policy and, when the destination is a
+ *   pod on this node, that pod's ingress policy; the allowed flow is
+ *   tracked, and its later packets and replies pass on the entry. IPv4 to
+ *   another pod on this node is routed here: TTL decremented, MACs
+ *   rewritten, and handed straight to the destination pod's interface with
+ *   bpf_redirect_peer (no bridge, no iptables, no second trip through the
+ *   host stack). Everything else (the node, other nodes, the world) goes to
+ *   the host stack, so kube-proxy and the node's routing keep working. ARP
+ *   passes; other non-IPv4 traffic is dropped: sluice is IPv4-only today.
  * to_pod: tc egress of the host veth, i.e. what the host stack sends to the
- *   pod. Counted; the ingress policy hook lives here.
+ *   pod: the pod's ingress policy for flows that did not come from a local
+ *   pod (those were checked in from_pod). The node itself may always reach
+ *   its pods.
  *
- * Each entry point has one exit that records the verdict in sluice_stats_v1.
+ * Each entry point has one exit that records the verdict in sluice_stats_v2.
  */
 #include "lib/common.h"
 #include "lib/parse.h"
 #include "lib/metrics.h"
 #include "lib/endpoint.h"
+#include "lib/l4.h"
+#include "lib/ct.h"
+#include "lib/policy.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -31,10 +39,54 @@ static __always_inline void ipv4_decrement_ttl(struct iphdr *ip)
 	ip->ttl--;
 }
 
+/* Connection tracking and policy for one packet. dst_ep is the receiving
+ * local pod when its ingress policy must be checked here, else NULL. */
+static __always_inline int track_and_police(const struct flow *f, const struct sluice_endpoint *src_ep,
+					    const struct sluice_endpoint *dst_ep, __u32 dir)
+{
+	struct sluice_ipcache_value peer;
+	enum policy_verdict v;
+	__u64 now = bpf_ktime_get_ns();
+	int audit = 0;
+
+	switch (ct_lookup(f, now)) {
+	case CT_ESTABLISHED:
+	case CT_REPLY:
+		return 0;
+	case CT_RELATED:
+		metrics_count(SLUICE_CT_RELATED, dir, 0);
+		return 0;
+	default:
+		break;
+	}
+	if (src_ep) {
+		peer = ipcache_lookup(f->key.daddr);
+		v = policy_decide(src_ep, SLUICE_DIR_EGRESS, &peer, f, &audit);
+		if (v != POLICY_ALLOW)
+			return policy_drop(v);
+	}
+	if (dst_ep) {
+		peer = ipcache_lookup(f->key.saddr);
+		/* The node may always reach its pods (kubelet probes); a pod
+		 * may always reach itself. */
+		if (peer.identity != SLUICE_ID_HOST && f->key.saddr != f->key.daddr) {
+			v = policy_decide(dst_ep, SLUICE_DIR_INGRESS, &peer, f, &audit);
+			if (v != POLICY_ALLOW)
+				return policy_drop(v);
+		}
+	}
+	if (audit)
+		metrics_count(SLUICE_AUDIT_WOULD_DROP, dir, 0);
+	metrics_count(SLUICE_CT_NEW, dir, 0);
+	ct_create(f, now);
+	return 0;
+}
+
 static __always_inline int from_pod_ipv4(struct __sk_buff *skb, struct cursor *c,
 					 struct ethhdr *eth, __u32 *reason)
 {
 	struct sluice_endpoint *src, *dst;
+	struct flow f = {};
 	struct iphdr *ip;
 	int ret;
 
@@ -47,9 +99,17 @@ static __always_inline int from_pod_ipv4(struct __sk_buff *skb, struct cursor *c
 	if (!src || src->ifindex != skb->ifindex)
 		return DROP(SLUICE_DROP_SPOOFED);
 
+	ret = parse_flow(c, ip, &f);
+	if (IS_DROP(ret))
+		return ret;
 	dst = endpoint_lookup4(ip->daddr);
+	ret = track_and_police(&f, src, dst, SLUICE_DIR_EGRESS);
+	if (IS_DROP(ret))
+		return ret;
+
 	/* Not a local pod, or TTL about to expire: the host stack routes it
-	 * (and sends ICMP time exceeded when due). */
+	 * (and sends ICMP time exceeded when due). Packet pointers are still
+	 * valid: nothing above changed the packet. */
 	if (!dst || ip->ttl <= 1)
 		return TC_ACT_OK;
 
@@ -95,19 +155,42 @@ out:
 	return ret;
 }
 
+static __always_inline int to_pod_ipv4(struct cursor *c)
+{
+	struct sluice_endpoint *dst;
+	struct flow f = {};
+	struct iphdr *ip;
+	int ret;
+
+	ret = parse_ipv4(c, &ip);
+	if (IS_DROP(ret))
+		return ret;
+	dst = endpoint_lookup4(ip->daddr);
+	if (!dst)
+		return TC_ACT_OK; /* not addressed to a pod: nothing to police */
+	ret = parse_flow(c, ip, &f);
+	if (IS_DROP(ret))
+		return ret;
+	ret = track_and_police(&f, NULL, dst, SLUICE_DIR_INGRESS);
+	return IS_DROP(ret) ? ret : TC_ACT_OK;
+}
+
 SEC("tc")
 int to_pod(struct __sk_buff *skb)
 {
+	__u32 len = skb->len;
 	struct ethhdr *eth;
 	struct cursor c;
 	int ret;
 
 	cursor_init(&c, skb);
 	ret = parse_eth(&c, &eth);
+	if (!IS_DROP(ret))
+		ret = ret == ETH_P_IP ? to_pod_ipv4(&c) : TC_ACT_OK;
 	if (IS_DROP(ret)) {
-		metrics_count(DROP_REASON(ret), SLUICE_DIR_INGRESS, skb->len);
+		metrics_count(DROP_REASON(ret), SLUICE_DIR_INGRESS, len);
 		return TC_ACT_SHOT;
 	}
-	metrics_count(SLUICE_PASS, SLUICE_DIR_INGRESS, skb->len);
+	metrics_count(SLUICE_PASS, SLUICE_DIR_INGRESS, len);
 	return TC_ACT_OK;
 }

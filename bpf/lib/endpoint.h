@@ -12,13 +12,13 @@ struct {
 	__type(value, struct sluice_endpoint);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} sluice_ep_v1 SEC(".maps");
+} sluice_ep_v2 SEC(".maps");
 
 static __always_inline struct sluice_endpoint *endpoint_lookup4(__be32 ip)
 {
 	struct sluice_endpoint_key key = { .ip4 = ip };
 
-	return bpf_map_lookup_elem(&sluice_ep_v1, &key);
+	return bpf_map_lookup_elem(&sluice_ep_v2, &key);
 }
 
 #endif /* SLUICE_BPF_ENDPOINT_H */

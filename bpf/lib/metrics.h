@@ -11,14 +11,14 @@ struct {
 	__type(key, __u32);
 	__type(value, struct sluice_metric);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} sluice_stats_v1 SEC(".maps");
+} sluice_stats_v2 SEC(".maps");
 
 static __always_inline void metrics_count(__u32 reason, __u32 dir, __u32 bytes)
 {
 	__u32 key = SLUICE_METRIC_INDEX(reason, dir);
 	struct sluice_metric *m;
 
-	m = bpf_map_lookup_elem(&sluice_stats_v1, &key);
+	m = bpf_map_lookup_elem(&sluice_stats_v2, &key);
 	if (!m)
 		return;
 	/* Per-CPU slot: no other writer can race with us. */

@@ -17,33 +17,138 @@
 
 /* Map names double as pin names under the agent's --bpffs directory.
  * The kernel keeps 15 characters of a map name, so keep them that short. */
-#define SLUICE_MAP_ENDPOINTS "sluice_ep_v1"
-#define SLUICE_MAP_METRICS   "sluice_stats_v1"
+#define SLUICE_MAP_ENDPOINTS "sluice_ep_v2"
+#define SLUICE_MAP_METRICS   "sluice_stats_v2"
+#define SLUICE_MAP_IPCACHE   "sluice_ipc_v1"
+#define SLUICE_MAP_POLICY    "sluice_pol_v1"
+#define SLUICE_MAP_DENY      "sluice_deny_v1"
+#define SLUICE_MAP_CT        "sluice_ct4_v1"
 
 #ifndef SLUICE_ENDPOINTS_MAX
 #define SLUICE_ENDPOINTS_MAX 65536
 #endif
+#ifndef SLUICE_IPCACHE_MAX
+#define SLUICE_IPCACHE_MAX 262144
+#endif
+#ifndef SLUICE_POLICY_MAX
+#define SLUICE_POLICY_MAX 1048576
+#endif
+#ifndef SLUICE_CT_MAX
+#define SLUICE_CT_MAX 262144
+#endif
 
-/* Key of sluice_ep_v1: a local pod's IPv4 address (network byte order). */
+/* Key of sluice_ep_v2: a local pod's IPv4 address (network byte order). */
 struct sluice_endpoint_key {
 	__be32 ip4;
 };
 _Static_assert(sizeof(struct sluice_endpoint_key) == 4, "endpoint key layout");
 
 /*
- * Value of sluice_ep_v1. ifindex is the host-side veth ("lxc…") of the pod.
- * Delivering to the pod rewrites the Ethernet header to
- * lxc_mac -> pod_mac, as if the node had routed the packet, then
- * redirects to the veth's peer.
+ * Value of sluice_ep_v2. ifindex is the host-side veth ("lxc…") of the pod;
+ * it also names the endpoint in policy keys. Delivering to the pod rewrites
+ * the Ethernet header to lxc_mac -> pod_mac, as if the node had routed the
+ * packet, then redirects to the veth's peer.
  */
 struct sluice_endpoint {
 	__u32 ifindex;
-	__u32 flags;		/* SLUICE_EP_F_*; none defined yet, must be 0 */
+	__u32 flags;		/* SLUICE_EP_F_* */
 	__u8 pod_mac[6];	/* MAC of the pod's interface (CNI_IFNAME) */
 	__u8 lxc_mac[6];	/* MAC of the host-side veth */
-	__u32 reserved;		/* explicit padding, must be 0 */
+	__u32 identity;		/* the pod's security identity */
 };
 _Static_assert(sizeof(struct sluice_endpoint) == 24, "endpoint value layout");
+
+/* Endpoint flags: isolation per direction by enforcing policies (tier 0 of
+ * the policy maps), and with Audit-mode policies added (tier 1), set only
+ * when some Audit-mode policy selects the endpoint. */
+#define SLUICE_EP_F_ISO_INGRESS		(1u << 0)
+#define SLUICE_EP_F_ISO_EGRESS		(1u << 1)
+#define SLUICE_EP_F_AUDIT_ISO_INGRESS	(1u << 2)
+#define SLUICE_EP_F_AUDIT_ISO_EGRESS	(1u << 3)
+
+/* Security identities. Label identities (a namespace plus a pod label set)
+ * start at SLUICE_ID_FIRST_LABEL; CIDR identities (ipBlock prefixes) at
+ * SLUICE_ID_FIRST_CIDR. 0 in a policy key is the wildcard "any peer". */
+#define SLUICE_ID_ANY		0
+#define SLUICE_ID_HOST		1	/* this node's own addresses */
+#define SLUICE_ID_WORLD		2	/* any address sluice knows nothing about */
+#define SLUICE_ID_FIRST_LABEL	256
+#define SLUICE_ID_FIRST_CIDR	0x01000000
+
+/* sluice_ipc_v1: longest-prefix match from an address to its identities.
+ * Pods and node addresses are /32 entries; ipBlock prefixes are shorter. */
+struct sluice_ipcache_key {
+	__u32 prefixlen;	/* LPM trie header: bits of ip that count */
+	__be32 ip;
+};
+_Static_assert(sizeof(struct sluice_ipcache_key) == 8, "ipcache key layout");
+
+struct sluice_ipcache_value {
+	__u32 identity;		/* label identity, SLUICE_ID_HOST or SLUICE_ID_WORLD */
+	__u32 cidr_identity;	/* identity of the most specific ipBlock prefix holding the
+				 * address, or SLUICE_ID_WORLD when none does */
+};
+_Static_assert(sizeof(struct sluice_ipcache_value) == 8, "ipcache value layout");
+
+/*
+ * sluice_pol_v1 (allow) and sluice_deny_v1 (sluice Deny rules): LPM tries
+ * over (endpoint, peer identity, direction+tier, protocol, port). The fields
+ * that must always match come first; protocol and port come last so a
+ * shorter prefix wildcards them:
+ *   prefixlen 72       any protocol, any port
+ *   prefixlen 80       this protocol, any port
+ *   prefixlen 80 + k   this protocol, ports sharing the top k bits
+ * A port range is stored as the few prefix-aligned blocks that cover it.
+ * For ICMP the "port" is type << 8 | code (prefix 88: any code).
+ * The peer identity is looked up three times: the peer's label identity,
+ * its CIDR identity and SLUICE_ID_ANY.
+ */
+struct sluice_policy_key {
+	__u32 prefixlen;
+	__u32 ep;		/* endpoint's host ifindex */
+	__u32 identity;		/* peer identity, or SLUICE_ID_ANY */
+	__u8 dir;		/* SLUICE_DIR_* | tier << 1 */
+	__u8 proto;		/* IPPROTO_* */
+	__be16 port;
+};
+_Static_assert(sizeof(struct sluice_policy_key) == 16, "policy key layout");
+#define SLUICE_POLICY_FIXED_BITS 72	/* ep + identity + dir */
+#define SLUICE_POLICY_KEY_BITS 96
+#define SLUICE_POLICY_TIER_AUDIT 1	/* entries of enforcing and Audit policies together */
+
+struct sluice_policy_value {
+	__u32 rule;		/* the compiler's rule reference, for debugging */
+};
+_Static_assert(sizeof(struct sluice_policy_value) == 4, "policy value layout");
+
+/* sluice_ct4_v1: connection tracking, one entry per flow in the direction
+ * of its first packet. ICMP echo uses the identifier as sport (request) or
+ * dport (reply) so that a reply's reversed tuple finds its request. */
+struct sluice_ct_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+_Static_assert(sizeof(struct sluice_ct_key) == 16, "ct key layout");
+
+#define SLUICE_CT_F_REPLY_SEEN	(1u << 0)
+#define SLUICE_CT_F_CLOSING	(1u << 1)	/* FIN or RST seen */
+
+struct sluice_ct_value {
+	__u64 last_seen;	/* bpf_ktime_get_ns() */
+	__u32 flags;		/* SLUICE_CT_F_* */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct sluice_ct_value) == 16, "ct value layout");
+
+/* Idle timeouts (seconds). */
+#define SLUICE_CT_TCP_TIMEOUT		3600
+#define SLUICE_CT_CLOSING_TIMEOUT	10
+#define SLUICE_CT_UDP_TIMEOUT		60
+#define SLUICE_CT_ICMP_TIMEOUT		30
 
 /* Directions, seen from the pod. */
 enum sluice_dir {
@@ -54,22 +159,27 @@ enum sluice_dir {
 
 /*
  * Every verdict the datapath records, forwarded or dropped, listed once.
- * X(enum name, number, short name, description). Numbers are stable: they
- * index the metrics map. Drops are reported by the BPF code as the negative
- * of SLUICE_DROP_BASE + number, which can never collide with a TC_ACT_* or
- * XDP_* return value.
+ * X(enum name, number, is a drop, short name, description). Numbers are
+ * stable: they index the metrics map. Drops are reported by the BPF code as
+ * the negative of SLUICE_DROP_BASE + number, which can never collide with a
+ * TC_ACT_* or XDP_* return value.
  */
-#define SLUICE_REASONS(X)                                                                  \
-	X(SLUICE_FWD_LOCAL,       0, "forward-local",    "redirected to a pod on this node")  \
-	X(SLUICE_PASS,            1, "pass",             "handed on to the kernel's own path") \
-	X(SLUICE_DROP_TRUNCATED,  2, "drop-truncated",   "packet shorter than its headers")    \
-	X(SLUICE_DROP_BAD_IPHDR,  3, "drop-bad-iphdr",   "invalid IPv4 header length")         \
-	X(SLUICE_DROP_UNKNOWN_L3, 4, "drop-unknown-l3",  "neither IPv4 nor ARP (IPv4-only)")   \
-	X(SLUICE_DROP_SPOOFED,    5, "drop-spoofed-src", "source IP is not the pod's own")     \
-	X(SLUICE_DROP_REDIRECT,   6, "drop-redirect",    "rewrite for local delivery failed")
+#define SLUICE_REASONS(X)                                                                           \
+	X(SLUICE_FWD_LOCAL,        0, 0, "forward-local",    "redirected to a pod on this node")        \
+	X(SLUICE_PASS,             1, 0, "pass",             "handed on to the kernel's own path")      \
+	X(SLUICE_DROP_TRUNCATED,   2, 1, "drop-truncated",   "packet shorter than its headers")         \
+	X(SLUICE_DROP_BAD_IPHDR,   3, 1, "drop-bad-iphdr",   "invalid IPv4 header length")              \
+	X(SLUICE_DROP_UNKNOWN_L3,  4, 1, "drop-unknown-l3",  "neither IPv4 nor ARP (IPv4-only)")        \
+	X(SLUICE_DROP_SPOOFED,     5, 1, "drop-spoofed-src", "source IP is not the pod's own")          \
+	X(SLUICE_DROP_REDIRECT,    6, 1, "drop-redirect",    "rewrite for local delivery failed")       \
+	X(SLUICE_DROP_POLICY,      7, 1, "drop-policy",      "new flow no policy rule allows")          \
+	X(SLUICE_DROP_POLICY_DENY, 8, 1, "drop-policy-deny", "new flow a sluice Deny rule matches")     \
+	X(SLUICE_AUDIT_WOULD_DROP, 9, 0, "audit-would-drop", "allowed, but an Audit policy would drop") \
+	X(SLUICE_CT_NEW,          10, 0, "ct-new",           "new flow allowed and tracked")            \
+	X(SLUICE_CT_RELATED,      11, 0, "ct-related",       "ICMP error for a tracked flow")
 
 enum sluice_reason {
-#define SLUICE_X_ENUM(name, num, short_name, desc) name = num,
+#define SLUICE_X_ENUM(name, num, drop, short_name, desc) name = num,
 	SLUICE_REASONS(SLUICE_X_ENUM)
 #undef SLUICE_X_ENUM
 	SLUICE_REASON_MAX
@@ -77,11 +187,15 @@ enum sluice_reason {
 
 #define SLUICE_DROP_BASE 130
 
-/* Index of a (reason, direction) counter in sluice_stats_v1. */
-#define SLUICE_METRIC_INDEX(reason, dir) ((reason) * SLUICE_DIR_MAX + (dir))
-#define SLUICE_METRICS_MAX (SLUICE_REASON_MAX * SLUICE_DIR_MAX)
+/* Room for reasons to come without a new map layout. */
+#define SLUICE_REASON_SLOTS 64
+_Static_assert(SLUICE_REASON_MAX <= SLUICE_REASON_SLOTS, "too many reasons");
 
-/* Value of sluice_stats_v1 (a per-CPU array; user space sums the CPUs). */
+/* Index of a (reason, direction) counter in sluice_stats_v2. */
+#define SLUICE_METRIC_INDEX(reason, dir) ((reason) * SLUICE_DIR_MAX + (dir))
+#define SLUICE_METRICS_MAX (SLUICE_REASON_SLOTS * SLUICE_DIR_MAX)
+
+/* Value of sluice_stats_v2 (a per-CPU array; user space sums the CPUs). */
 struct sluice_metric {
 	__u64 packets;
 	__u64 bytes;
@@ -90,7 +204,12 @@ _Static_assert(sizeof(struct sluice_metric) == 16, "metric value layout");
 
 static inline int sluice_reason_is_drop(__u32 reason)
 {
-	return reason >= SLUICE_DROP_TRUNCATED && reason < SLUICE_REASON_MAX;
+	switch (reason) {
+#define SLUICE_X_DROP(name, num, drop, short_name, desc) case num: return drop;
+	SLUICE_REASONS(SLUICE_X_DROP)
+#undef SLUICE_X_DROP
+	default: return 0;
+	}
 }
 
 #endif /* SLUICE_DATAPATH_H */
