@@ -21,10 +21,11 @@ LDLIBS_JSON  := -ljansson
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 $(WARN) -Wno-unused-function \
 	-I$(BUILD) -Iinclude -Ibpf
 
-LIB_SRCS   := $(wildcard lib/*.c)
+# lib/manifest.c (YAML) is sluicectl's alone: the agent and the plugin stay free of libyaml.
+LIB_SRCS   := $(filter-out lib/manifest.c,$(wildcard lib/*.c))
 AGENT_SRCS := $(wildcard agent/*.c) $(LIB_SRCS)
 CNI_SRCS   := $(wildcard cni-plugin/*.c) $(LIB_SRCS)
-CTL_SRCS   := $(wildcard cli/*.c) $(LIB_SRCS)
+CTL_SRCS   := $(wildcard cli/*.c) $(LIB_SRCS) $(wildcard lib/manifest.c)
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_HDRS   := $(wildcard bpf/lib/*.h) $(wildcard include/sluice/*.h)
 SKELS      := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
