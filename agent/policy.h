@@ -228,5 +228,14 @@ struct pol_verdict {
 void pol_decide(const struct pol_world *w, const struct pol_endpoint *src,
 		const struct pol_endpoint *dst, uint8_t proto, uint16_t dport,
 		struct pol_verdict *v);
+/*
+ * One side of pol_decide: the egress of src (POL_EGRESS) or the ingress of
+ * dst (POL_INGRESS), with the same self, node-address and Audit rules. When
+ * that side is not a pod the verdict is allowed and not isolated. `explain`
+ * reports both sides with it.
+ */
+void pol_decide_dir(const struct pol_world *w, enum pol_dir dir, const struct pol_endpoint *src,
+		    const struct pol_endpoint *dst, uint8_t proto, uint16_t dport,
+		    struct pol_verdict *v);
 
 #endif /* SLUICE_POLICY_H */
