@@ -77,6 +77,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/te
 test_ipam_SRCS := agent/ipam.c agent/cidr.c agent/fsutil.c lib/log.c
 test_cni_SRCS  := cni-plugin/cni.c lib/cni_names.c lib/log.c lib/api.c
 test_api_SRCS  := lib/api.c lib/cni_names.c agent/request.c agent/cidr.c lib/log.c
+test_policy_SRCS := agent/policy.c agent/cidr.c lib/log.c
 
 $(BUILD)/unit:
 	mkdir -p $@

@@ -264,7 +264,6 @@ int endpoints_add(struct endpoints *eps, const struct cni_req *req, json_t **res
 		  size_t errlen)
 {
 	struct endpoint ep = { .state = EP_CREATING }, *cur;
-	struct sluice_endpoint value;
 	char owner[IPAM_OWNER_MAX];
 	int netns_fd = -1, ret, code = CNI_ERR_INTERNAL;
 	struct nl_link link;
@@ -337,12 +336,6 @@ int endpoints_add(struct endpoints *eps, const struct cni_req *req, json_t **res
 	ret = datapath_attach(eps->dp, ep.host_ifindex, ep.host_ifname, err, errlen);
 	if (ret)
 		goto rollback;
-	value = bpf_value(&ep);
-	ret = datapath_endpoint_put(eps->dp, htonl(ep.ip), &value);
-	if (ret) {
-		snprintf(err, errlen, "cannot add %s to the endpoint map: %s", owner, strerror(-ret));
-		goto rollback;
-	}
 	ep.state = EP_READY;
 	ret = state_save(eps, &ep);
 	if (ret) {
@@ -591,10 +584,15 @@ size_t endpoints_count(const struct endpoints *eps)
 	return eps->n;
 }
 
+const struct endpoint *endpoints_at(const struct endpoints *eps, size_t i)
+{
+	return i < eps->n ? &eps->list[i] : NULL;
+}
+
 /* Bring one saved endpoint in line with this agent's datapath. */
 static void recover_one(struct endpoints *eps, struct endpoint *ep)
 {
-	struct sluice_endpoint value;
+	struct sluice_endpoint value, cur;
 	struct nl_link link;
 	char err[512];
 
@@ -613,6 +611,13 @@ static void recover_one(struct endpoints *eps, struct endpoint *ep)
 	if (datapath_attach(eps->dp, ep->host_ifindex, ep->host_ifname, err, sizeof(err)))
 		pr_err("endpoint %s/%s: %s", ep->container_id, ep->ifname, err);
 	value = bpf_value(ep);
+	/* Keep the identity and isolation the compiler gave it: the pod must
+	 * not be open for a moment while the new agent starts. The compiler
+	 * rewrites the entry right after recovery. */
+	if (!datapath_endpoint_get(eps->dp, htonl(ep->ip), &cur)) {
+		value.flags = cur.flags;
+		value.identity = cur.identity;
+	}
 	if (datapath_endpoint_put(eps->dp, htonl(ep->ip), &value))
 		pr_err("endpoint %s/%s: cannot restore its map entry", ep->container_id, ep->ifname);
 }

@@ -29,7 +29,9 @@ int endpoints_open(struct endpoints **out, struct datapath *dp, struct ipam *ipa
 		   const char *state_dir, char *err, size_t errlen);
 void endpoints_close(struct endpoints *eps);
 
-/* Each returns 0 or a CNI error code, with a sentence in err. */
+/* Each returns 0 or a CNI error code, with a sentence in err. ADD leaves
+ * the endpoint map entry to the policy compiler (compile.c), which writes
+ * it with the pod's identity and isolation flags. */
 int endpoints_add(struct endpoints *eps, const struct cni_req *req, json_t **result, char *err,
 		  size_t errlen);
 int endpoints_del(struct endpoints *eps, const struct cni_req *req, char *err, size_t errlen);
@@ -41,6 +43,9 @@ int endpoints_gc(struct endpoints *eps, const char *network, const json_t *valid
 
 json_t *endpoints_list(struct endpoints *eps);
 size_t endpoints_count(const struct endpoints *eps);
+/* The i-th endpoint (0 <= i < endpoints_count()); valid until the next
+ * ADD, DEL or GC. */
+const struct endpoint *endpoints_at(const struct endpoints *eps, size_t i);
 
 /* "lxc" + 11 hex digits derived from (container id, ifname). */
 void endpoint_host_ifname(const char *container_id, const char *ifname, char *buf, size_t len);

@@ -226,6 +226,26 @@ int datapath_metrics_map_fd(struct datapath *dp)
 	return bpf_map__fd(dp->skel->maps.sluice_stats_v2);
 }
 
+int datapath_ipcache_map_fd(struct datapath *dp)
+{
+	return bpf_map__fd(dp->skel->maps.sluice_ipc_v1);
+}
+
+int datapath_policy_map_fd(struct datapath *dp)
+{
+	return bpf_map__fd(dp->skel->maps.sluice_pol_v1);
+}
+
+int datapath_deny_map_fd(struct datapath *dp)
+{
+	return bpf_map__fd(dp->skel->maps.sluice_deny_v1);
+}
+
+int datapath_ct_map_fd(struct datapath *dp)
+{
+	return bpf_map__fd(dp->skel->maps.sluice_ct4_v1);
+}
+
 /* One direction over tcx: update a pinned link in place, or create and pin. */
 static int attach_tcx(struct datapath *dp, int ifindex, const char *ifname, int ingress)
 {
@@ -258,6 +278,8 @@ cleanup:
 	return ret;
 }
 
+/* One direction over tc. The clsact qdisc serves both directions, so the
+ * caller creates it once (ingress first). */
 static int attach_tc(struct datapath *dp, int ifindex, int ingress)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
@@ -266,9 +288,11 @@ static int attach_tc(struct datapath *dp, int ifindex, int ingress)
 		    .prog_fd = datapath_prog_fd(dp, ingress), .flags = BPF_TC_F_REPLACE);
 	int ret;
 
-	ret = bpf_tc_hook_create(&hook);
-	if (ret && ret != -EEXIST)
-		return ret;
+	if (ingress) {
+		ret = bpf_tc_hook_create(&hook);
+		if (ret && ret != -EEXIST)
+			return ret;
+	}
 	return bpf_tc_attach(&hook, &opts);
 }
 

@@ -62,9 +62,13 @@ int datapath_endpoint_del(struct datapath *dp, __be32 ip);
 /* Sum the per-CPU counters: out[SLUICE_METRIC_INDEX(reason, dir)]. */
 int datapath_metrics_read(struct datapath *dp, struct sluice_metric out[SLUICE_METRICS_MAX]);
 
-/* File descriptors for tests and benchmarks. */
+/* File descriptors of the programs and maps (tests, benchmarks, compiler). */
 int datapath_prog_fd(struct datapath *dp, int ingress);
 int datapath_endpoint_map_fd(struct datapath *dp);
 int datapath_metrics_map_fd(struct datapath *dp);
+int datapath_ipcache_map_fd(struct datapath *dp);
+int datapath_policy_map_fd(struct datapath *dp);
+int datapath_deny_map_fd(struct datapath *dp);
+int datapath_ct_map_fd(struct datapath *dp);
 
 #endif /* SLUICE_LOADER_H */

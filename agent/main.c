@@ -206,7 +206,19 @@ int main(int argc, char **argv)
 	ret = datapath_open(&agent.dp, o.bpffs, o.attach_mode, err, sizeof(err));
 	if (ret)
 		goto cleanup;
+	ret = store_open(&agent.store, o.state_dir, err, sizeof(err));
+	if (ret)
+		goto cleanup;
+	ret = identities_open(&agent.ids, o.state_dir, err, sizeof(err));
+	if (ret)
+		goto cleanup;
 	ret = endpoints_open(&agent.eps, agent.dp, agent.ipam, o.state_dir, err, sizeof(err));
+	if (ret)
+		goto cleanup;
+	ret = compiler_open(&agent.compiler, agent.dp, err, sizeof(err));
+	if (ret)
+		goto cleanup;
+	ret = agent_policy_sync(&agent, err, sizeof(err));
 	if (ret)
 		goto cleanup;
 	listen_fd = api_listen(o.socket_path, err, sizeof(err));
@@ -250,7 +262,10 @@ cleanup:
 		close(listen_fd);
 		unlink(o.socket_path);
 	}
+	compiler_close(agent.compiler);
 	endpoints_close(agent.eps);
+	identities_close(agent.ids);
+	store_close(agent.store);
 	datapath_close(agent.dp);
 	ipam_close(agent.ipam);
 	if (lock_fd >= 0)

@@ -11,7 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <netinet/in.h>
+
 #include "api.h"
+#include "cidr.h"
 #include "log.h"
 #include "server.h"
 
@@ -143,6 +146,86 @@ static json_t *op_metrics(struct agent *a)
 	return ok(json_pack("{s:o}", "metrics", arr));
 }
 
+/* The pods this node runs, for the store's view. Names borrowed from the
+ * endpoints; valid until the next ADD, DEL or GC. */
+static struct store_local *local_pods(struct agent *a, size_t *n)
+{
+	size_t count = endpoints_count(a->eps), k = 0;
+	struct store_local *l = calloc(count + 1, sizeof(*l));
+
+	for (size_t i = 0; l && i < count; i++) {
+		const struct endpoint *ep = endpoints_at(a->eps, i);
+
+		if (ep->state != EP_READY)
+			continue;
+		l[k].ns = ep->k8s_namespace[0] ? ep->k8s_namespace : "default";
+		l[k].name = ep->k8s_pod[0] ? ep->k8s_pod : ep->container_id;
+		l[k].ip = ep->ip;
+		k++;
+	}
+	*n = k;
+	return l;
+}
+
+/* Build the store's view of the world (with this node's pods and address). */
+static int build_view(struct agent *a, struct store_view *v, struct store_local **locals,
+		      size_t *nlocals, uint32_t *router)
+{
+	*router = ipam_router(a->ipam);
+	*locals = local_pods(a, nlocals);
+	if (!*locals)
+		return -ENOMEM;
+	if (store_view_build(a->store, *locals, *nlocals, router, 1, v)) {
+		free(*locals);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int agent_policy_sync(struct agent *a, char *err, size_t errlen)
+{
+	struct compile_ep *ceps = NULL;
+	struct store_local *locals = NULL;
+	struct compile_stats st;
+	struct store_view v;
+	size_t nlocals = 0, k = 0;
+	uint32_t router;
+	int ret;
+
+	ret = build_view(a, &v, &locals, &nlocals, &router);
+	if (ret) {
+		snprintf(err, errlen, "out of memory");
+		return ret;
+	}
+	ceps = calloc(nlocals + 1, sizeof(*ceps));
+	if (!ceps) {
+		ret = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto cleanup;
+	}
+	for (size_t i = 0; i < endpoints_count(a->eps); i++) {
+		const struct endpoint *ep = endpoints_at(a->eps, i);
+
+		if (ep->state != EP_READY)
+			continue;
+		ceps[k] = (struct compile_ep){ .ip = ep->ip, .ifindex = ep->host_ifindex,
+					       .pod = locals[k].pod };
+		memcpy(ceps[k].pod_mac, ep->pod_mac, 6);
+		memcpy(ceps[k].host_mac, ep->host_mac, 6);
+		k++;
+	}
+	ret = compiler_sync(a->compiler, &v.w, ceps, k, a->ids, &st, err, errlen);
+	if (!ret)
+		pr_debug("policy sync: %zu endpoints, %zu ipcache, %zu allow, %zu deny entries; "
+			 "%zu updated, %zu removed in %.2f ms",
+			 st.endpoints, st.ipcache, st.allow, st.deny, st.updated, st.removed, st.ms);
+cleanup:
+	free(ceps);
+	store_view_free(&v);
+	free(locals);
+	return ret;
+}
+
 static json_t *op_cni(struct agent *a, const char *op, const json_t *req)
 {
 	int need_netns = strcmp(op, "del") != 0, code;
@@ -163,6 +246,23 @@ static json_t *op_cni(struct agent *a, const char *op, const json_t *req)
 		code = endpoints_del(a->eps, &cr, err, sizeof(err));
 	else
 		code = endpoints_check(a->eps, &cr, err, sizeof(err));
+	/* The new pod's identity and policy are in the maps before ADD
+	 * returns, so its first packet already meets them. */
+	if (!code && strcmp(op, "check")) {
+		char why[512];
+
+		if (agent_policy_sync(a, why, sizeof(why))) {
+			snprintf(err, sizeof(err), "cannot install policy state: %s", why);
+			code = CNI_ERR_INTERNAL;
+			if (!strcmp(op, "add")) {
+				char ignored[256];
+
+				json_decref(result);
+				result = NULL;
+				endpoints_del(a->eps, &cr, ignored, sizeof(ignored));
+			}
+		}
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (code) {
 		pr_warn("%s %s/%s failed: %s", op, cr.container_id, cr.ifname, err);
@@ -188,7 +288,250 @@ static json_t *op_gc(struct agent *a, const json_t *req)
 			    sizeof(err));
 	if (code)
 		return api_error(code, err, NULL);
+	if (agent_policy_sync(a, err, sizeof(err)))
+		pr_warn("gc: policy sync failed: %s", err);
 	return ok(json_pack("{s:o}", "removed", removed));
+}
+
+static json_t *op_objects(struct agent *a, const json_t *req, int apply)
+{
+	json_t *changes = json_array();
+	char err[2048];
+	int code;
+
+	if (apply)
+		code = store_apply(a->store, json_object_get(req, "objects"),
+				   json_object_get(req, "sources"), changes, err, sizeof(err));
+	else
+		code = store_delete(a->store, json_object_get(req, "objects"),
+				    json_object_get(req, "sources"),
+				    json_is_true(json_object_get(req, "ignoreNotFound")), changes, err,
+				    sizeof(err));
+	if (code) {
+		json_decref(changes);
+		return api_error(code, err, NULL);
+	}
+	/* Answer only once the datapath enforces the new state. */
+	if (agent_policy_sync(a, err, sizeof(err))) {
+		json_decref(changes);
+		return api_error(CNI_ERR_INTERNAL, "objects stored, but the datapath could not be "
+						   "updated; it is retried on the next change",
+				 err);
+	}
+	return ok(json_pack("{s:o}", "changes", changes));
+}
+
+static json_t *labels_json(const struct pol_labels *l)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; o && i < l->n; i++)
+		json_object_set_new(o, l->v[i].key, json_string(l->v[i].value));
+	return o;
+}
+
+static const char *kind_name(enum pol_kind k)
+{
+	return k == POL_K8S ? "NetworkPolicy"
+	       : k == POL_SLUICE ? "SluiceNetworkPolicy" : "SluiceClusterNetworkPolicy";
+}
+
+static json_t *op_get(struct agent *a, const json_t *req)
+{
+	const char *what = json_string_value(json_object_get(req, "what"));
+	struct store_local *locals = NULL;
+	json_t *items = NULL;
+	struct store_view v;
+	size_t nlocals;
+	uint32_t router;
+
+	if (!what)
+		return api_error(CNI_ERR_INVALID_CONFIG, "get: \"what\" is missing",
+				 "namespaces, pods, policies or identities");
+	if (!strcmp(what, "namespaces"))
+		return ok(json_pack("{s:o}", "items", store_namespaces_json(a->store)));
+	if (build_view(a, &v, &locals, &nlocals, &router))
+		return api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
+	items = json_array();
+	if (!strcmp(what, "pods")) {
+		identities_begin(a->ids);
+		for (size_t i = 0; i < v.w.npods; i++) {
+			const struct pol_pod *p = v.w.pods[i];
+			char ip[16] = "";
+
+			if (p->ip)
+				ip4_format(p->ip, ip, sizeof(ip));
+			json_array_append_new(
+				items, json_pack("{s:s, s:s, s:o, s:s, s:I, s:b}", "namespace", p->ns,
+						 "name", p->name, "labels", labels_json(&p->labels), "ip",
+						 ip, "identity",
+						 (json_int_t)identity_of_pod(a->ids, p->ns, &p->labels),
+						 "local", v.pod_local[i]));
+		}
+	} else if (!strcmp(what, "policies")) {
+		for (size_t i = 0; i < v.w.npol; i++) {
+			const struct pol_policy *p = v.w.pol[i];
+			json_t *types = json_array(), *selected = json_array();
+
+			if (p->ingress)
+				json_array_append_new(types, json_string("Ingress"));
+			if (p->egress)
+				json_array_append_new(types, json_string("Egress"));
+			for (size_t k = 0; k < v.w.npods; k++) {
+				char name[512];
+
+				if (!pol_selects_pod(p, &v.w, v.w.pods[k]))
+					continue;
+				snprintf(name, sizeof(name), "%s/%s", v.w.pods[k]->ns, v.w.pods[k]->name);
+				json_array_append_new(selected, json_string(name));
+			}
+			json_array_append_new(
+				items, json_pack("{s:s, s:s, s:s, s:o, s:s, s:o}", "kind",
+						 kind_name(p->kind), "namespace", p->ns ? p->ns : "",
+						 "name", p->name, "policyTypes", types, "mode",
+						 p->audit ? "Audit" : "Enforce", "selectedPods", selected));
+		}
+	} else if (!strcmp(what, "identities")) {
+		json_t *all = identities_to_json(a->ids), *id;
+		size_t i;
+
+		json_array_foreach(all, i, id) {
+			json_t *pods = json_array();
+			json_int_t num = json_integer_value(json_object_get(id, "id"));
+
+			for (size_t k = 0; k < v.w.npods; k++) {
+				const struct pol_pod *p = v.w.pods[k];
+				char name[512];
+
+				if (json_object_get(id, "cidr") ||
+				    identity_of_pod(a->ids, p->ns, &p->labels) != (uint32_t)num)
+					continue;
+				snprintf(name, sizeof(name), "%s/%s", p->ns, p->name);
+				json_array_append_new(pods, json_string(name));
+			}
+			json_object_set_new(id, "pods", pods);
+		}
+		json_decref(items);
+		items = all;
+	} else {
+		json_decref(items);
+		store_view_free(&v);
+		free(locals);
+		return api_error(CNI_ERR_INVALID_CONFIG, "get: unknown kind of object",
+				 "namespaces, pods, policies or identities");
+	}
+	store_view_free(&v);
+	free(locals);
+	return ok(json_pack("{s:o}", "items", items));
+}
+
+static int parse_endpoint_arg(const struct store_view *v, const char *arg, struct pol_endpoint *e)
+{
+	uint32_t ip;
+
+	memset(e, 0, sizeof(*e));
+	if (!ip4_parse(arg, &ip)) {
+		e->ip = ip;
+		for (size_t i = 0; i < v->w.npods; i++)
+			if (v->w.pods[i]->ip == ip)
+				e->pod = v->w.pods[i];
+		return 0;
+	}
+	e->pod = store_view_pod(v, arg);
+	if (!e->pod)
+		return -ENOENT;
+	e->ip = e->pod->ip;
+	return 0;
+}
+
+static json_t *verdict_json(const struct pol_verdict *pv)
+{
+	char pol[600] = "";
+
+	if (pv->policy)
+		snprintf(pol, sizeof(pol), "%s %s%s%s", kind_name(pv->policy->kind),
+			 pv->policy->ns ? pv->policy->ns : "", pv->policy->ns ? "/" : "",
+			 pv->policy->name);
+	return json_pack("{s:b, s:b, s:s?, s:i, s:b, s:b, s:s}", "allowed", pv->allowed, "isolated",
+			 pv->isolated, "policy", pv->policy ? pol : NULL, "rule", pv->rule,
+			 "denyRule", pv->denied_by_rule, "auditOnly", pv->audit_only, "reason",
+			 pv->reason);
+}
+
+static const char *dp_name(const struct dp_side *d)
+{
+	if (!d->checked)
+		return "not checked (not a pod on this node, or the node itself)";
+	if (!d->isolated)
+		return d->audit_would_drop ? "allow (not isolated; Audit policy would drop)"
+					   : "allow (not isolated)";
+	return d->verdict == DP_ALLOW ? (d->audit_would_drop ? "allow (Audit policy would drop)"
+							     : "allow")
+	       : d->verdict == DP_DENY_RULE ? "drop (Deny rule)" : "drop (no rule allows)";
+}
+
+static json_t *op_explain(struct agent *a, const json_t *req)
+{
+	const char *from = json_string_value(json_object_get(req, "from"));
+	const char *to = json_string_value(json_object_get(req, "to"));
+	const char *proto_s = json_string_value(json_object_get(req, "protocol"));
+	json_int_t port = json_integer_value(json_object_get(req, "port"));
+	struct pol_verdict eg, in, all;
+	struct dp_side dp_eg, dp_in;
+	struct store_local *locals = NULL;
+	struct pol_endpoint src, dst;
+	struct store_view v;
+	char summary[1024];
+	json_t *resp = NULL;
+	size_t nlocals;
+	uint32_t router;
+	uint8_t proto;
+	int dp_allowed;
+
+	if (!proto_s || !strcmp(proto_s, "TCP"))
+		proto = IPPROTO_TCP;
+	else if (!strcmp(proto_s, "UDP"))
+		proto = IPPROTO_UDP;
+	else if (!strcmp(proto_s, "SCTP"))
+		proto = IPPROTO_SCTP;
+	else if (!strcmp(proto_s, "ICMP"))
+		proto = IPPROTO_ICMP;
+	else
+		return api_error(CNI_ERR_INVALID_CONFIG, "explain: protocol must be TCP, UDP, SCTP "
+							 "or ICMP", NULL);
+	if (!from || !to || port < 0 || port > 65535)
+		return api_error(CNI_ERR_INVALID_CONFIG,
+				 "explain needs from, to (NS/POD or an IPv4 address) and a port 0-65535",
+				 NULL);
+	if (build_view(a, &v, &locals, &nlocals, &router))
+		return api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
+	if (parse_endpoint_arg(&v, from, &src) || parse_endpoint_arg(&v, to, &dst)) {
+		resp = api_error(CNI_ERR_UNKNOWN_CONTAINER, "explain: no such pod",
+				 "name pods as NAMESPACE/NAME (see sluicectl get pods) or give an "
+				 "IPv4 address");
+		goto cleanup;
+	}
+	pol_decide_dir(&v.w, POL_EGRESS, &src, &dst, proto, (uint16_t)port, &eg);
+	pol_decide_dir(&v.w, POL_INGRESS, &src, &dst, proto, (uint16_t)port, &in);
+	pol_decide(&v.w, &src, &dst, proto, (uint16_t)port, &all);
+	compiler_datapath_verdict(a->compiler, src.ip, dst.ip, proto,
+				  proto == IPPROTO_ICMP ? (uint16_t)(port << 8) : (uint16_t)port,
+				  &dp_eg, &dp_in);
+	dp_allowed = (!dp_eg.checked || dp_eg.verdict == DP_ALLOW) &&
+		     (!dp_in.checked || dp_in.verdict == DP_ALLOW);
+	snprintf(summary, sizeof(summary), "%s %s -> %s %lld/%s: %s%s", all.allowed ? "ALLOWED" : "DENIED",
+		 from, to, (long long)port, proto_s ? proto_s : "TCP", all.reason,
+		 (src.ip && dst.ip && dp_allowed != all.allowed)
+			 ? " [WARNING: the datapath's maps disagree; see \"datapath\"]"
+			 : "");
+	resp = ok(json_pack("{s:b, s:s, s:o, s:o, s:{s:s, s:s, s:b}}", "allowed", all.allowed,
+			    "summary", summary, "egress", verdict_json(&eg), "ingress",
+			    verdict_json(&in), "datapath", "egress", dp_name(&dp_eg), "ingress",
+			    dp_name(&dp_in), "allowed", dp_allowed));
+cleanup:
+	store_view_free(&v);
+	free(locals);
+	return resp;
 }
 
 json_t *api_dispatch(struct agent *a, const json_t *req)
@@ -207,8 +550,15 @@ json_t *api_dispatch(struct agent *a, const json_t *req)
 		return ok(json_pack("{s:o}", "endpoints", endpoints_list(a->eps)));
 	if (!strcmp(op, "metrics"))
 		return op_metrics(a);
+	if (!strcmp(op, "apply") || !strcmp(op, "delete"))
+		return op_objects(a, req, !strcmp(op, "apply"));
+	if (!strcmp(op, "get"))
+		return op_get(a, req);
+	if (!strcmp(op, "explain"))
+		return op_explain(a, req);
 	return api_error(CNI_ERR_INVALID_CONFIG, "unknown operation",
-			 "known: add, del, check, gc, status, list, metrics");
+			 "known: add, del, check, gc, status, list, metrics, apply, delete, get, "
+			 "explain");
 }
 
 void api_serve_one(struct agent *a, int listen_fd)

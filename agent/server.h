@@ -5,9 +5,12 @@
 
 #include <jansson.h>
 
+#include "compile.h"
 #include "endpoint.h"
+#include "identity.h"
 #include "ipam.h"
 #include "loader.h"
+#include "store.h"
 
 struct agent {
 	const char *node_name;
@@ -15,8 +18,15 @@ struct agent {
 	struct datapath *dp;
 	struct ipam *ipam;
 	struct endpoints *eps;
+	struct store *store;
+	struct identities *ids;
+	struct compiler *compiler;
 	int ready;		/* recovery done: ADD can be served */
 };
+
+/* Recompile policy for the current objects and endpoints and bring the
+ * maps in line. Returns 0 or a negative errno with err set. */
+int agent_policy_sync(struct agent *agent, char *err, size_t errlen);
 
 /* Bind the socket (mode 0600), refusing to steal it from a live agent. */
 int api_listen(const char *path, char *err, size_t errlen);

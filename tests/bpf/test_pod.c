@@ -13,10 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <sched.h>
 #include <unistd.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
+#include <linux/icmp.h>
 #include <linux/pkt_cls.h>
+#include <linux/tcp.h>
 #include <cmocka.h>
 
 #include <bpf/bpf.h>
@@ -35,7 +39,7 @@ static const unsigned char mac_b_pod[6] = { 0x02, 0xbb, 0, 0, 0, 1 };
 static const unsigned char mac_b_lxc[6] = { 0x02, 0xbb, 0, 0, 0, 2 };
 #define IP_A "10.77.0.2"
 #define IP_B "10.77.0.3"
-#define IFINDEX_B 4242
+static int ifindex_b; /* a real veth in the test's own network namespace */
 
 struct pkt {
 	struct ethhdr eth;
@@ -88,11 +92,14 @@ struct run {
 	__u32 out_len;
 };
 
-static struct run run_prog(int ingress, const void *data, __u32 len)
+/* Run a program on a packet that arrives on ifindex (1: loopback). */
+static struct run run_prog_on(int ingress, const void *data, __u32 len, int ifindex)
 {
 	struct run r = { 0 };
+	struct __sk_buff ctx = { .ifindex = (__u32)ifindex };
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = data, .data_size_in = len,
-		    .data_out = r.out, .data_size_out = sizeof(r.out), .repeat = 1);
+		    .data_out = r.out, .data_size_out = sizeof(r.out), .repeat = 1,
+		    .ctx_in = ifindex > 1 ? &ctx : NULL, .ctx_size_in = ifindex > 1 ? sizeof(ctx) : 0);
 	int ret = bpf_prog_test_run_opts(datapath_prog_fd(dp, ingress), &opts);
 
 	if (ret)
@@ -100,6 +107,11 @@ static struct run run_prog(int ingress, const void *data, __u32 len)
 	r.retval = (int)opts.retval;
 	r.out_len = opts.data_size_out;
 	return r;
+}
+
+static struct run run_prog(int ingress, const void *data, __u32 len)
+{
+	return run_prog_on(ingress, data, len, IFINDEX_LO);
 }
 
 /* Counter delta of (reason, dir) across fn. */
@@ -113,7 +125,7 @@ static __u64 counter(enum sluice_reason reason, enum sluice_dir dir)
 
 static int group_setup(void **state)
 {
-	struct sluice_endpoint a = { .ifindex = IFINDEX_LO }, b = { .ifindex = IFINDEX_B };
+	struct sluice_endpoint a = { .ifindex = IFINDEX_LO }, b = { 0 };
 	char err[512];
 
 	(void)state;
@@ -121,6 +133,15 @@ static int group_setup(void **state)
 		fprintf(stderr, "BPF tests need root\n");
 		return -1;
 	}
+	/* A private network namespace: the veth that stands for pod B's host
+	 * side disappears with this process, whatever happens. */
+	if (unshare(CLONE_NEWNET) ||
+	    system("ip link add sltest0 type veth peer name sltest1 && ip link set sltest0 up") ||
+	    !(ifindex_b = (int)if_nametoindex("sltest0"))) {
+		fprintf(stderr, "cannot set up the test network namespace\n");
+		return -1;
+	}
+	b.ifindex = (__u32)ifindex_b;
 	snprintf(pin_dir, sizeof(pin_dir), "/sys/fs/bpf/sluice-bpftest-%d", (int)getpid());
 	if (datapath_open(&dp, pin_dir, ATTACH_NONE, err, sizeof(err))) {
 		fprintf(stderr, "datapath_open: %s\n", err);
@@ -275,6 +296,213 @@ static void test_to_pod_counts_ingress(void **state)
 			 bytes_before + sizeof(p));
 }
 
+
+/* ---- policy and connection tracking --------------------------------- */
+
+#define ID_A 300
+#define ID_B 301
+
+struct l4pkt {
+	struct ethhdr eth;
+	struct iphdr ip;
+	union {
+		struct tcphdr tcp;
+		struct {
+			struct icmphdr icmp;
+			struct iphdr inner;
+			__be16 inner_ports[4];
+		};
+	};
+} __attribute__((packed));
+
+static struct l4pkt make_l4(const char *src, const char *dst, __u8 proto, __u16 sport, __u16 dport)
+{
+	struct l4pkt p = { 0 };
+
+	memset(p.eth.h_dest, 0x02, 6);
+	p.eth.h_proto = htons(ETH_P_IP);
+	p.ip.version = 4;
+	p.ip.ihl = 5;
+	p.ip.ttl = 64;
+	p.ip.protocol = proto;
+	p.ip.tot_len = htons(sizeof(p) - sizeof(p.eth));
+	p.ip.saddr = ip4(src);
+	p.ip.daddr = ip4(dst);
+	p.ip.check = ip_checksum(&p.ip, sizeof(p.ip));
+	if (proto == IPPROTO_TCP) {
+		p.tcp.source = htons(sport);
+		p.tcp.dest = htons(dport);
+		p.tcp.syn = 1;
+		p.tcp.doff = 5;
+	}
+	return p;
+}
+
+static void set_endpoint(const char *ip, __u32 flags, __u32 identity)
+{
+	struct sluice_endpoint ep;
+
+	assert_int_equal(datapath_endpoint_get(dp, ip4(ip), &ep), 0);
+	ep.flags = flags;
+	ep.identity = identity;
+	assert_int_equal(datapath_endpoint_put(dp, ip4(ip), &ep), 0);
+}
+
+static void ipcache_put(const char *ip, int prefix, __u32 id, __u32 cidr_id)
+{
+	struct sluice_ipcache_key k = { .prefixlen = (__u32)prefix, .ip = ip4(ip) };
+	struct sluice_ipcache_value v = { id, cidr_id };
+
+	assert_int_equal(bpf_map_update_elem(datapath_ipcache_map_fd(dp), &k, &v, BPF_ANY), 0);
+}
+
+/* bits < 0: any protocol; else the protocol and the top bits of port. */
+static void rule_put(int fd, __u32 ep, __u32 id, __u8 dir_tier, __u8 proto, __u16 port, int bits)
+{
+	struct sluice_policy_key k = { .ep = ep, .identity = id, .dir = dir_tier };
+	struct sluice_policy_value v = { 1 };
+
+	if (bits < 0) {
+		k.prefixlen = SLUICE_POLICY_FIXED_BITS;
+	} else {
+		k.prefixlen = SLUICE_POLICY_FIXED_BITS + 8 + (__u32)bits;
+		k.proto = proto;
+		k.port = htons(port);
+	}
+	assert_int_equal(bpf_map_update_elem(fd, &k, &v, BPF_ANY), 0);
+}
+
+/* Empty every policy map and open both endpoints again. */
+static int policy_reset(void **state)
+{
+	int fds[] = { datapath_policy_map_fd(dp), datapath_deny_map_fd(dp),
+		      datapath_ipcache_map_fd(dp), datapath_ct_map_fd(dp) };
+	unsigned char key[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		while (!bpf_map_get_next_key(fds[i], NULL, key))
+			bpf_map_delete_elem(fds[i], key);
+	set_endpoint(IP_A, 0, ID_A);
+	set_endpoint(IP_B, 0, ID_B);
+	ipcache_put(IP_A, 32, ID_A, SLUICE_ID_WORLD);
+	ipcache_put(IP_B, 32, ID_B, SLUICE_ID_WORLD);
+	return 0;
+}
+
+static int send_a_to_b(__u8 proto, __u16 sport, __u16 dport)
+{
+	struct l4pkt p = make_l4(IP_A, IP_B, proto, sport, dport);
+
+	return run_prog(1, &p, sizeof(p)).retval;
+}
+
+static void test_policy_ingress_allow_drop_and_reply(void **state)
+{
+	__u64 drops = counter(SLUICE_DROP_POLICY, SLUICE_DIR_EGRESS);
+	__u64 news = counter(SLUICE_CT_NEW, SLUICE_DIR_EGRESS);
+	struct l4pkt reply, fresh;
+
+	(void)state;
+	/* B: ingress only from A on 80/TCP; egress isolated with no rule at all. */
+	set_endpoint(IP_B, SLUICE_EP_F_ISO_INGRESS | SLUICE_EP_F_ISO_EGRESS, ID_B);
+	rule_put(datapath_policy_map_fd(dp), (__u32)ifindex_b, ID_A, SLUICE_DIR_INGRESS,
+		 IPPROTO_TCP, 80, 16);
+	assert_int_equal(send_a_to_b(IPPROTO_TCP, 40000, 80), TC_ACT_REDIRECT);
+	assert_int_equal(counter(SLUICE_CT_NEW, SLUICE_DIR_EGRESS), news + 1);
+	assert_int_equal(send_a_to_b(IPPROTO_TCP, 40001, 81), TC_ACT_SHOT);
+	assert_int_equal(send_a_to_b(IPPROTO_UDP, 40002, 80), TC_ACT_SHOT);
+	assert_int_equal(counter(SLUICE_DROP_POLICY, SLUICE_DIR_EGRESS), drops + 2);
+	/* B's reply passes on the tracked flow although B may send nothing new. */
+	reply = make_l4(IP_B, IP_A, IPPROTO_TCP, 80, 40000);
+	assert_int_equal(run_prog_on(1, &reply, sizeof(reply), ifindex_b).retval, TC_ACT_REDIRECT);
+	fresh = make_l4(IP_B, IP_A, IPPROTO_TCP, 80, 40999);
+	assert_int_equal(run_prog_on(1, &fresh, sizeof(fresh), ifindex_b).retval, TC_ACT_SHOT);
+}
+
+static void test_policy_deny_rule_wins(void **state)
+{
+	__u64 denied = counter(SLUICE_DROP_POLICY_DENY, SLUICE_DIR_EGRESS);
+
+	(void)state;
+	set_endpoint(IP_A, SLUICE_EP_F_ISO_EGRESS, ID_A);
+	rule_put(datapath_policy_map_fd(dp), IFINDEX_LO, SLUICE_ID_ANY, SLUICE_DIR_EGRESS, 0, 0, -1);
+	rule_put(datapath_deny_map_fd(dp), IFINDEX_LO, ID_B, SLUICE_DIR_EGRESS, IPPROTO_TCP, 443, 16);
+	assert_int_equal(send_a_to_b(IPPROTO_TCP, 41000, 443), TC_ACT_SHOT);
+	assert_int_equal(counter(SLUICE_DROP_POLICY_DENY, SLUICE_DIR_EGRESS), denied + 1);
+	assert_int_equal(send_a_to_b(IPPROTO_TCP, 41001, 444), TC_ACT_REDIRECT);
+	assert_int_equal(send_a_to_b(IPPROTO_UDP, 41002, 443), TC_ACT_REDIRECT);
+}
+
+static void test_policy_port_range_block(void **state)
+{
+	(void)state;
+	/* 8000-8007: one block of 8 ports (13 fixed bits). */
+	set_endpoint(IP_A, SLUICE_EP_F_ISO_EGRESS, ID_A);
+	rule_put(datapath_policy_map_fd(dp), IFINDEX_LO, ID_B, SLUICE_DIR_EGRESS, IPPROTO_TCP, 8000, 13);
+	assert_int_equal(send_a_to_b(IPPROTO_TCP, 42000, 7999), TC_ACT_SHOT);
+	assert_int_equal(send_a_to_b(IPPROTO_TCP, 42001, 8000), TC_ACT_REDIRECT);
+	assert_int_equal(send_a_to_b(IPPROTO_TCP, 42002, 8007), TC_ACT_REDIRECT);
+	assert_int_equal(send_a_to_b(IPPROTO_TCP, 42003, 8008), TC_ACT_SHOT);
+}
+
+static void test_icmp_error_for_tracked_flow(void **state)
+{
+	__u64 related = counter(SLUICE_CT_RELATED, SLUICE_DIR_EGRESS);
+	struct l4pkt err;
+
+	(void)state;
+	assert_int_equal(send_a_to_b(IPPROTO_TCP, 43000, 80), TC_ACT_REDIRECT);
+	set_endpoint(IP_B, SLUICE_EP_F_ISO_EGRESS, ID_B);
+	/* B answers with "port unreachable" about A's packet. */
+	err = make_l4(IP_B, IP_A, IPPROTO_ICMP, 0, 0);
+	err.icmp.type = 3;
+	err.icmp.code = 3;
+	err.inner.version = 4;
+	err.inner.ihl = 5;
+	err.inner.protocol = IPPROTO_TCP;
+	err.inner.saddr = ip4(IP_A);
+	err.inner.daddr = ip4(IP_B);
+	err.inner_ports[0] = htons(43000);
+	err.inner_ports[1] = htons(80);
+	assert_int_equal(run_prog_on(1, &err, sizeof(err), ifindex_b).retval, TC_ACT_REDIRECT);
+	assert_int_equal(counter(SLUICE_CT_RELATED, SLUICE_DIR_EGRESS), related + 1);
+	/* The same error about a flow nobody tracked is a new, unallowed flow. */
+	err.inner_ports[0] = htons(43999);
+	assert_int_equal(run_prog_on(1, &err, sizeof(err), ifindex_b).retval, TC_ACT_SHOT);
+}
+
+static void test_ingress_from_node_world_and_cidr(void **state)
+{
+	struct l4pkt p;
+
+	(void)state;
+	ipcache_put("10.77.0.1", 32, SLUICE_ID_HOST, SLUICE_ID_WORLD);
+	ipcache_put("192.0.2.0", 24, SLUICE_ID_WORLD, SLUICE_ID_FIRST_CIDR + 5);
+	set_endpoint(IP_A, SLUICE_EP_F_ISO_INGRESS, ID_A);
+	rule_put(datapath_policy_map_fd(dp), IFINDEX_LO, SLUICE_ID_FIRST_CIDR + 5, SLUICE_DIR_INGRESS,
+		 IPPROTO_TCP, 80, 16);
+	p = make_l4("10.77.0.1", IP_A, IPPROTO_TCP, 44000, 9999); /* the node: always */
+	assert_int_equal(run_prog(0, &p, sizeof(p)).retval, TC_ACT_OK);
+	p = make_l4("192.0.2.7", IP_A, IPPROTO_TCP, 44001, 80); /* inside the ipBlock */
+	assert_int_equal(run_prog(0, &p, sizeof(p)).retval, TC_ACT_OK);
+	p = make_l4("192.0.2.7", IP_A, IPPROTO_TCP, 44002, 81);
+	assert_int_equal(run_prog(0, &p, sizeof(p)).retval, TC_ACT_SHOT);
+	p = make_l4("198.51.100.1", IP_A, IPPROTO_TCP, 44003, 80); /* the world */
+	assert_int_equal(run_prog(0, &p, sizeof(p)).retval, TC_ACT_SHOT);
+}
+
+static void test_audit_counts_but_passes(void **state)
+{
+	__u64 audit = counter(SLUICE_AUDIT_WOULD_DROP, SLUICE_DIR_INGRESS);
+	struct l4pkt p = make_l4("198.51.100.1", IP_A, IPPROTO_TCP, 45000, 80);
+
+	(void)state;
+	set_endpoint(IP_A, SLUICE_EP_F_AUDIT_ISO_INGRESS, ID_A);
+	assert_int_equal(run_prog(0, &p, sizeof(p)).retval, TC_ACT_OK);
+	assert_int_equal(counter(SLUICE_AUDIT_WOULD_DROP, SLUICE_DIR_INGRESS), audit + 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -287,6 +515,12 @@ int main(void)
 		cmocka_unit_test(test_non_ip),
 		cmocka_unit_test(test_arp_passes),
 		cmocka_unit_test(test_to_pod_counts_ingress),
+		cmocka_unit_test_setup(test_policy_ingress_allow_drop_and_reply, policy_reset),
+		cmocka_unit_test_setup(test_policy_deny_rule_wins, policy_reset),
+		cmocka_unit_test_setup(test_policy_port_range_block, policy_reset),
+		cmocka_unit_test_setup(test_icmp_error_for_tracked_flow, policy_reset),
+		cmocka_unit_test_setup(test_ingress_from_node_world_and_cidr, policy_reset),
+		cmocka_unit_test_setup(test_audit_counts_but_passes, policy_reset),
 	};
 
 	log_init("test_bpf", LOG_WARN);

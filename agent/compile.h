@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The policy compiler: from the world view (pods, namespaces, policies)
+ * and this node's endpoints to the contents of the datapath's maps
+ * (endpoints, ipcache, allow and deny tries), applied as a difference
+ * against what the maps hold so that nothing allowed before and after a
+ * change is ever dropped in between: additions first, then endpoint flags,
+ * then removals.
+ */
+#ifndef SLUICE_COMPILE_H
+#define SLUICE_COMPILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "identity.h"
+#include "loader.h"
+#include "policy.h"
+
+struct compiler;
+
+/* Read what the pinned maps hold now (a previous agent's work), so the
+ * first sync only changes what differs. */
+int compiler_open(struct compiler **out, struct datapath *dp, char *err, size_t errlen);
+void compiler_close(struct compiler *c);
+
+struct compile_ep {
+	uint32_t ip;		/* host order */
+	int ifindex;		/* host veth */
+	unsigned char pod_mac[6];
+	unsigned char host_mac[6];
+	const struct pol_pod *pod;
+};
+
+struct compile_stats {
+	size_t endpoints, ipcache, allow, deny;	/* entries after the sync */
+	size_t updated, removed;		/* map operations done */
+	double ms;
+};
+
+int compiler_sync(struct compiler *c, const struct pol_world *w, const struct compile_ep *eps,
+		  size_t neps, struct identities *ids, struct compile_stats *st, char *err,
+		  size_t errlen);
+
+/* Split [lo, hi] into prefix-aligned blocks: fills starts[] and bits[]
+ * (number of leading bits that are fixed, 16 = one port). Returns the
+ * number of blocks (at most 32). */
+int port_range_blocks(uint16_t lo, uint16_t hi, uint16_t *starts, uint8_t *bits);
+
+/* What the maps say about one new flow, computed the way the BPF programs
+ * do (without connection tracking): `explain` shows it next to the
+ * reference decision, so a disagreement is visible. */
+enum dp_verdict { DP_ALLOW = 0, DP_NO_RULE, DP_DENY_RULE };
+
+struct dp_side {
+	bool checked;		/* the side is a local endpoint whose policy applies */
+	bool isolated;
+	enum dp_verdict verdict;
+	bool audit_would_drop;
+};
+
+int compiler_datapath_verdict(struct compiler *c, uint32_t saddr, uint32_t daddr, uint8_t proto,
+			      uint16_t port, struct dp_side *egress, struct dp_side *ingress);
+
+#endif /* SLUICE_COMPILE_H */

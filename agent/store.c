@@ -1,0 +1,574 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "log.h"
+#include "store.h"
+
+enum obj_kind { K_NAMESPACE = 0, K_POD, K_NETPOL, K_SNP, K_SCNP };
+
+static const struct {
+	const char *api_version;
+	const char *kind;
+	bool namespaced;
+} kinds[] = {
+	[K_NAMESPACE] = { "v1", "Namespace", false },
+	[K_POD] = { "v1", "Pod", true },
+	[K_NETPOL] = { "networking.k8s.io/v1", "NetworkPolicy", true },
+	[K_SNP] = { "sluice.io/v1alpha1", "SluiceNetworkPolicy", true },
+	[K_SCNP] = { "sluice.io/v1alpha1", "SluiceClusterNetworkPolicy", false },
+};
+#define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
+
+struct object {
+	enum obj_kind kind;
+	char *ns;	/* "" for cluster-scoped kinds */
+	char *name;
+	json_t *json;
+	struct pol_namespace nsobj;	/* K_NAMESPACE */
+	struct pol_pod pod;		/* K_POD */
+	struct pol_policy *pol;		/* policies */
+};
+
+struct store {
+	struct object *v;
+	size_t n, cap;
+	char path[PATH_MAX];
+};
+
+static void object_clear(struct object *o)
+{
+	free(o->ns);
+	free(o->name);
+	json_decref(o->json);
+	free(o->nsobj.name);
+	pol_labels_free(&o->nsobj.labels);
+	free(o->pod.ns);
+	free(o->pod.name);
+	pol_labels_free(&o->pod.labels);
+	for (size_t i = 0; i < o->pod.nports; i++)
+		free(o->pod.ports[i].name);
+	free(o->pod.ports);
+	pol_free(o->pol);
+	memset(o, 0, sizeof(*o));
+}
+
+static const char *str_at(const json_t *obj, const char *a, const char *b)
+{
+	const json_t *v = json_object_get(obj, a);
+
+	if (b)
+		v = json_object_get(v, b);
+	return json_string_value(v);
+}
+
+/* Kind, namespace and name of obj. Returns 0 or -EINVAL with err set. */
+static int identify(const json_t *obj, enum obj_kind *kind, const char **ns, const char **name,
+		    char *err, size_t errlen)
+{
+	const char *api = str_at(obj, "apiVersion", NULL), *k = str_at(obj, "kind", NULL);
+	size_t i;
+
+	if (!json_is_object(obj) || !api || !k) {
+		snprintf(err, errlen, "not a Kubernetes object: apiVersion and kind are required");
+		return -EINVAL;
+	}
+	for (i = 0; i < NKINDS; i++)
+		if (!strcmp(kinds[i].kind, k) && !strcmp(kinds[i].api_version, api))
+			break;
+	if (i == NKINDS) {
+		snprintf(err, errlen,
+			 "%s %s is not supported; sluice takes v1 Namespace, v1 Pod, "
+			 "networking.k8s.io/v1 NetworkPolicy and sluice.io/v1alpha1 "
+			 "SluiceNetworkPolicy / SluiceClusterNetworkPolicy",
+			 api, k);
+		return -EINVAL;
+	}
+	*kind = (enum obj_kind)i;
+	*name = str_at(obj, "metadata", "name");
+	if (!*name || !**name || strlen(*name) > 253) {
+		snprintf(err, errlen, "%s: metadata.name is missing or longer than 253 characters", k);
+		return -EINVAL;
+	}
+	*ns = "";
+	if (kinds[i].namespaced) {
+		*ns = str_at(obj, "metadata", "namespace");
+		if (!*ns || !**ns)
+			*ns = "default"; /* as kubectl does without -n */
+		if (strlen(*ns) > 63) {
+			snprintf(err, errlen, "%s %s: metadata.namespace is longer than 63 characters",
+				 k, *name);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int parse_proto(const char *s, uint8_t *proto)
+{
+	if (!s || !strcmp(s, "TCP"))
+		*proto = IPPROTO_TCP;
+	else if (!strcmp(s, "UDP"))
+		*proto = IPPROTO_UDP;
+	else if (!strcmp(s, "SCTP"))
+		*proto = IPPROTO_SCTP;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int parse_pod(const json_t *obj, struct pol_pod *pod, char *err, size_t errlen)
+{
+	const json_t *containers = json_object_get(json_object_get(obj, "spec"), "containers");
+	const char *ip = str_at(obj, "status", "podIP");
+	const json_t *c, *p;
+	size_t i, j, total = 0;
+
+	if (pol_labels_parse(json_object_get(json_object_get(obj, "metadata"), "labels"),
+			     "metadata.labels", &pod->labels, err, errlen))
+		return -EINVAL;
+	if (containers && !json_is_array(containers)) {
+		snprintf(err, errlen, "spec.containers: expected a list");
+		return -EINVAL;
+	}
+	json_array_foreach(containers, i, c)
+		total += json_array_size(json_object_get(c, "ports"));
+	pod->ports = calloc(total ? total : 1, sizeof(*pod->ports));
+	if (!pod->ports)
+		return -ENOMEM;
+	json_array_foreach(containers, i, c) {
+		json_array_foreach(json_object_get(c, "ports"), j, p) {
+			struct pol_container_port *cp = &pod->ports[pod->nports];
+			const json_t *num = json_object_get(p, "containerPort");
+			const char *name = str_at(p, "name", NULL);
+
+			if (!json_is_integer(num) || json_integer_value(num) < 1 ||
+			    json_integer_value(num) > 65535) {
+				snprintf(err, errlen,
+					 "spec.containers[%zu].ports[%zu].containerPort: expected a port "
+					 "number 1-65535", i, j);
+				return -EINVAL;
+			}
+			if (parse_proto(str_at(p, "protocol", NULL), &cp->proto)) {
+				snprintf(err, errlen,
+					 "spec.containers[%zu].ports[%zu].protocol: expected TCP, UDP "
+					 "or SCTP", i, j);
+				return -EINVAL;
+			}
+			cp->port = (uint16_t)json_integer_value(num);
+			if (name && !(cp->name = strdup(name)))
+				return -ENOMEM;
+			pod->nports++;
+		}
+	}
+	if (ip) {
+		struct in_addr a;
+
+		if (inet_pton(AF_INET, ip, &a) != 1) {
+			snprintf(err, errlen, "status.podIP: '%s' is not an IPv4 address", ip);
+			return -EINVAL;
+		}
+		pod->ip = ntohl(a.s_addr);
+	}
+	return 0;
+}
+
+/* Parse obj into o (kind, names, parsed form; o->json takes a reference). */
+static int object_parse(const json_t *obj, struct object *o, char *err, size_t errlen)
+{
+	const char *ns, *name;
+	enum obj_kind kind;
+	int ret;
+
+	memset(o, 0, sizeof(*o));
+	ret = identify(obj, &kind, &ns, &name, err, errlen);
+	if (ret)
+		return ret;
+	o->kind = kind;
+	o->ns = strdup(ns);
+	o->name = strdup(name);
+	o->json = json_deep_copy(obj);
+	if (!o->ns || !o->name || !o->json) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	switch (kind) {
+	case K_NAMESPACE:
+		o->nsobj.name = strdup(name);
+		if (!o->nsobj.name) {
+			ret = -ENOMEM;
+			goto fail;
+		}
+		ret = pol_labels_parse(json_object_get(json_object_get(obj, "metadata"), "labels"),
+				       "metadata.labels", &o->nsobj.labels, err, errlen);
+		break;
+	case K_POD:
+		o->pod.ns = strdup(ns);
+		o->pod.name = strdup(name);
+		if (!o->pod.ns || !o->pod.name) {
+			ret = -ENOMEM;
+			goto fail;
+		}
+		ret = parse_pod(obj, &o->pod, err, errlen);
+		break;
+	default:
+		ret = pol_parse(obj, &o->pol, err, errlen);
+		break;
+	}
+	if (ret)
+		goto fail;
+	return 0;
+fail:
+	object_clear(o);
+	return ret;
+}
+
+static struct object *find(struct store *s, enum obj_kind kind, const char *ns, const char *name)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].kind == kind && !strcmp(s->v[i].ns, ns) && !strcmp(s->v[i].name, name))
+			return &s->v[i];
+	return NULL;
+}
+
+static int reserve(struct store *s, size_t more)
+{
+	size_t cap = s->cap ? s->cap : 64;
+	struct object *v;
+
+	while (cap < s->n + more)
+		cap *= 2;
+	if (cap == s->cap)
+		return 0;
+	v = realloc(s->v, cap * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	s->v = v;
+	s->cap = cap;
+	return 0;
+}
+
+static int save(struct store *s)
+{
+	json_t *arr = json_array();
+	char tmp[PATH_MAX + 8];
+	int ret = 0;
+
+	if (!arr)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n; i++)
+		json_array_append(arr, s->v[i].json);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", s->path);
+	if (json_dump_file(arr, tmp, JSON_COMPACT) || rename(tmp, s->path)) {
+		ret = errno ? -errno : -EIO;
+		unlink(tmp);
+	}
+	json_decref(arr);
+	return ret;
+}
+
+static json_t *change(const struct object *o, const char *action)
+{
+	return json_pack("{s:s, s:s, s:s, s:s}", "kind", kinds[o->kind].kind, "namespace", o->ns,
+			 "name", o->name, "action", action);
+}
+
+static const char *source_of(const json_t *sources, size_t i, char *buf, size_t len)
+{
+	const char *s = json_string_value(json_array_get(sources, i));
+
+	if (!s)
+		snprintf(buf, len, "object %zu", i + 1);
+	return s ? s : buf;
+}
+
+int store_apply(struct store *s, const json_t *objects, const json_t *sources, json_t *changes,
+		char *err, size_t errlen)
+{
+	size_t n = json_array_size(objects), i;
+	struct object *parsed = NULL;
+	char why[1024], src[32];
+	int ret = 0, code = 0;
+
+	if (!json_is_array(objects) || !n) {
+		snprintf(err, errlen, "nothing to apply: \"objects\" must be a non-empty list");
+		return CNI_ERR_INVALID_CONFIG;
+	}
+	parsed = calloc(n, sizeof(*parsed));
+	if (!parsed)
+		return CNI_ERR_INTERNAL;
+	/* Validate everything first: one bad object and nothing changes. */
+	for (i = 0; i < n; i++) {
+		ret = object_parse(json_array_get(objects, i), &parsed[i], why, sizeof(why));
+		if (ret) {
+			snprintf(err, errlen, "%s: %s; nothing was applied",
+				 source_of(sources, i, src, sizeof(src)), why);
+			code = ret == -ENOMEM ? CNI_ERR_INTERNAL : CNI_ERR_INVALID_CONFIG;
+			goto cleanup;
+		}
+		for (size_t j = 0; j < i; j++)
+			if (parsed[j].kind == parsed[i].kind && !strcmp(parsed[j].ns, parsed[i].ns) &&
+			    !strcmp(parsed[j].name, parsed[i].name)) {
+				snprintf(err, errlen, "%s: %s %s%s%s appears twice in one apply; "
+						      "nothing was applied",
+					 source_of(sources, i, src, sizeof(src)),
+					 kinds[parsed[i].kind].kind, parsed[i].ns,
+					 *parsed[i].ns ? "/" : "", parsed[i].name);
+				code = CNI_ERR_INVALID_CONFIG;
+				goto cleanup;
+			}
+	}
+	if (reserve(s, n)) {
+		code = CNI_ERR_INTERNAL;
+		goto cleanup;
+	}
+	for (i = 0; i < n; i++) {
+		struct object *old = find(s, parsed[i].kind, parsed[i].ns, parsed[i].name);
+		const char *action = "created";
+
+		if (old) {
+			action = json_equal(old->json, parsed[i].json) ? "unchanged" : "configured";
+			object_clear(old);
+			*old = parsed[i];
+		} else {
+			s->v[s->n++] = parsed[i];
+		}
+		json_array_append_new(changes, change(&parsed[i], action));
+		memset(&parsed[i], 0, sizeof(parsed[i]));
+	}
+	ret = save(s);
+	if (ret)
+		pr_warn("cannot save objects to %s: %s", s->path, strerror(-ret));
+cleanup:
+	for (i = 0; i < n; i++)
+		object_clear(&parsed[i]);
+	free(parsed);
+	return code;
+}
+
+int store_delete(struct store *s, const json_t *objects, const json_t *sources,
+		 bool ignore_not_found, json_t *changes, char *err, size_t errlen)
+{
+	size_t n = json_array_size(objects), i;
+	char why[512], src[32];
+	const char *ns, *name;
+	enum obj_kind kind;
+	struct object *o;
+	int ret;
+
+	if (!json_is_array(objects) || !n) {
+		snprintf(err, errlen, "nothing to delete: \"objects\" must be a non-empty list");
+		return CNI_ERR_INVALID_CONFIG;
+	}
+	for (i = 0; i < n; i++) {
+		ret = identify(json_array_get(objects, i), &kind, &ns, &name, why, sizeof(why));
+		if (ret) {
+			snprintf(err, errlen, "%s: %s; nothing was deleted",
+				 source_of(sources, i, src, sizeof(src)), why);
+			return CNI_ERR_INVALID_CONFIG;
+		}
+		if (!ignore_not_found && !find(s, kind, ns, name)) {
+			snprintf(err, errlen,
+				 "%s: %s %s%s%s not found; nothing was deleted (use "
+				 "--ignore-not-found to skip missing objects)",
+				 source_of(sources, i, src, sizeof(src)), kinds[kind].kind, ns,
+				 *ns ? "/" : "", name);
+			return CNI_ERR_UNKNOWN_CONTAINER;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		identify(json_array_get(objects, i), &kind, &ns, &name, why, sizeof(why));
+		o = find(s, kind, ns, name);
+		if (!o) {
+			json_array_append_new(changes,
+					      json_pack("{s:s, s:s, s:s, s:s}", "kind", kinds[kind].kind,
+							"namespace", ns, "name", name, "action",
+							"not found"));
+			continue;
+		}
+		json_array_append_new(changes, change(o, "deleted"));
+		object_clear(o);
+		*o = s->v[--s->n];
+	}
+	ret = save(s);
+	if (ret)
+		pr_warn("cannot save objects to %s: %s", s->path, strerror(-ret));
+	return 0;
+}
+
+int store_open(struct store **out, const char *state_dir, char *err, size_t errlen)
+{
+	json_t *arr = NULL, *obj;
+	json_error_t jerr;
+	struct store *s;
+	size_t i;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	snprintf(s->path, sizeof(s->path), "%s/objects.json", state_dir);
+	if (access(s->path, F_OK)) {
+		*out = s;
+		return 0;
+	}
+	arr = json_load_file(s->path, 0, &jerr);
+	if (!json_is_array(arr)) {
+		snprintf(err, errlen, "cannot read %s: %s (move it away to start with no objects)",
+			 s->path, arr ? "not a list" : jerr.text);
+		json_decref(arr);
+		store_close(s);
+		return -EINVAL;
+	}
+	if (reserve(s, json_array_size(arr))) {
+		json_decref(arr);
+		store_close(s);
+		return -ENOMEM;
+	}
+	json_array_foreach(arr, i, obj) {
+		char why[1024];
+
+		if (object_parse(obj, &s->v[s->n], why, sizeof(why))) {
+			pr_warn("%s: ignoring saved object %zu: %s", s->path, i + 1, why);
+			continue;
+		}
+		s->n++;
+	}
+	json_decref(arr);
+	*out = s;
+	return 0;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		object_clear(&s->v[i]);
+	free(s->v);
+	free(s);
+}
+
+static const struct pol_pod *pod_object(struct store *s, const char *ns, const char *name)
+{
+	struct object *o = find(s, K_POD, ns, name);
+
+	return o ? &o->pod : NULL;
+}
+
+int store_view_build(struct store *s, struct store_local *locals, size_t nlocals,
+		     const uint32_t *node_ips, size_t nnode_ips, struct store_view *v)
+{
+	size_t nns = 0, npods = 0, npol = 0;
+
+	memset(v, 0, sizeof(*v));
+	for (size_t i = 0; i < s->n; i++) {
+		nns += s->v[i].kind == K_NAMESPACE;
+		npods += s->v[i].kind == K_POD;
+		npol += s->v[i].kind >= K_NETPOL;
+	}
+	v->ns = calloc(nns + 1, sizeof(*v->ns));
+	v->pods = calloc(npods + nlocals + 1, sizeof(*v->pods));
+	v->pod_local = calloc(npods + nlocals + 1, sizeof(*v->pod_local));
+	v->pol = calloc(npol + 1, sizeof(*v->pol));
+	v->synthetic = calloc(nlocals + 1, sizeof(*v->synthetic));
+	if (!v->ns || !v->pods || !v->pod_local || !v->pol || !v->synthetic) {
+		store_view_free(v);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < s->n; i++) {
+		struct object *o = &s->v[i];
+
+		if (o->kind == K_NAMESPACE)
+			v->ns[v->w.nns++] = &o->nsobj;
+		else if (o->kind >= K_NETPOL)
+			v->pol[v->w.npol++] = o->pol;
+	}
+	/* Local endpoints: their Pod object (with the endpoint's address), or a
+	 * stand-in without labels until the Pod object arrives. */
+	for (size_t i = 0; i < nlocals; i++) {
+		struct store_local *l = &locals[i];
+		const struct pol_pod *obj = pod_object(s, l->ns, l->name);
+
+		struct pol_pod *p = &v->synthetic[v->nsynthetic++];
+
+		/* A shallow copy: labels and ports stay the store's; the
+		 * endpoint's address is the truth on this node. */
+		if (obj) {
+			*p = *obj;
+		} else {
+			p->ns = (char *)l->ns;
+			p->name = (char *)l->name;
+		}
+		p->ip = l->ip;
+		l->pod = p;
+		v->pod_local[v->w.npods] = true;
+		v->pods[v->w.npods++] = l->pod;
+	}
+	for (size_t i = 0; i < s->n; i++) {
+		struct object *o = &s->v[i];
+		bool local = false;
+
+		if (o->kind != K_POD)
+			continue;
+		for (size_t j = 0; j < nlocals && !local; j++)
+			local = !strcmp(locals[j].ns, o->ns) && !strcmp(locals[j].name, o->name);
+		if (!local)
+			v->pods[v->w.npods++] = &o->pod;
+	}
+	v->w.ns = v->ns;
+	v->w.pods = v->pods;
+	v->w.pol = v->pol;
+	v->w.node_ips = node_ips;
+	v->w.nnode_ips = nnode_ips;
+	return 0;
+}
+
+void store_view_free(struct store_view *v)
+{
+	free(v->ns);
+	free(v->pods);
+	free(v->pod_local);
+	free(v->pol);
+	free(v->synthetic);
+	memset(v, 0, sizeof(*v));
+}
+
+const struct pol_pod *store_view_pod(const struct store_view *v, const char *ns_name)
+{
+	const char *slash = strchr(ns_name, '/');
+
+	if (!slash)
+		return NULL;
+	for (size_t i = 0; i < v->w.npods; i++) {
+		const struct pol_pod *p = v->w.pods[i];
+
+		if (strlen(p->ns) == (size_t)(slash - ns_name) &&
+		    !strncmp(p->ns, ns_name, (size_t)(slash - ns_name)) && !strcmp(p->name, slash + 1))
+			return p;
+	}
+	return NULL;
+}
+
+json_t *store_namespaces_json(const struct store *s)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; arr && i < s->n; i++) {
+		const struct object *o = &s->v[i];
+		json_t *labels;
+
+		if (o->kind != K_NAMESPACE)
+			continue;
+		labels = json_object_get(json_object_get(o->json, "metadata"), "labels");
+		json_array_append_new(arr, json_pack("{s:s, s:o}", "name", o->name, "labels",
+						     labels ? json_incref(labels) : json_object()));
+	}
+	return arr;
+}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The object store: Namespaces, Pods and policies as applied by
+ * `sluicectl apply` (and, later, from the Kubernetes API watch). It keeps
+ * each object's JSON as given and its parsed form, saves the set under the
+ * state directory, and builds the policy world view the compiler and
+ * `explain` work from. Where objects come from is not its business.
+ */
+#ifndef SLUICE_STORE_H
+#define SLUICE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "policy.h"
+
+struct store;
+
+int store_open(struct store **out, const char *state_dir, char *err, size_t errlen);
+void store_close(struct store *s);
+
+/*
+ * Apply objects (a JSON array); sources[i] names where objects[i] came
+ * from. All or nothing: every object is validated before any is stored.
+ * Appends {"kind","namespace","name","action"} to changes. Returns 0 or a
+ * CNI error code with the reason in err.
+ */
+int store_apply(struct store *s, const json_t *objects, const json_t *sources, json_t *changes,
+		char *err, size_t errlen);
+int store_delete(struct store *s, const json_t *objects, const json_t *sources,
+		 bool ignore_not_found, json_t *changes, char *err, size_t errlen);
+
+/* A pod running on this node, as the endpoints know it. */
+struct store_local {
+	const char *ns;		/* K8S_POD_NAMESPACE, or "default" */
+	const char *name;	/* K8S_POD_NAME, or the container id */
+	uint32_t ip;		/* host order */
+	const struct pol_pod *pod;	/* set by store_view_build */
+};
+
+/* Everything policy needs, borrowed from the store plus synthetic pods for
+ * local endpoints that have no Pod object yet (no labels). Valid until the
+ * store changes. */
+struct store_view {
+	struct pol_world w;
+	const struct pol_namespace **ns;
+	const struct pol_pod **pods;
+	const struct pol_policy **pol;
+	bool *pod_local;		/* per w.pods[i] */
+	struct pol_pod *synthetic;	/* owned */
+	size_t nsynthetic;
+};
+
+int store_view_build(struct store *s, struct store_local *locals, size_t nlocals,
+		     const uint32_t *node_ips, size_t nnode_ips, struct store_view *v);
+void store_view_free(struct store_view *v);
+
+/* The stored objects of one sort, as JSON summaries for `sluicectl get`. */
+json_t *store_namespaces_json(const struct store *s);
+
+/* Find a pod by "ns/name" in a view. */
+const struct pol_pod *store_view_pod(const struct store_view *v, const char *ns_name);
+
+#endif /* SLUICE_STORE_H */
