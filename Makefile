@@ -57,7 +57,7 @@ $(BUILD)/sluice-cni: $(CNI_SRCS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $(CNI_SRCS) $(LDLIBS_JSON)
 
 $(BUILD)/sluicectl: $(CTL_SRCS) $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) -o $@ $(CTL_SRCS) $(LDLIBS_JSON)
+	$(CC) $(CFLAGS) -o $@ $(CTL_SRCS) -ljansson -lyaml
 
 # Test helper: TCP/UDP echo server and client with timeouts (tests/tools).
 tools: $(BUILD)/sluice-probe
@@ -78,6 +78,7 @@ test_ipam_SRCS := agent/ipam.c agent/cidr.c agent/fsutil.c lib/log.c
 test_cni_SRCS  := cni-plugin/cni.c lib/cni_names.c lib/log.c lib/api.c
 test_api_SRCS  := lib/api.c lib/cni_names.c agent/request.c agent/cidr.c lib/log.c
 test_policy_SRCS := agent/policy.c agent/cidr.c lib/log.c
+test_manifest_SRCS := lib/manifest.c lib/log.c
 
 $(BUILD)/unit:
 	mkdir -p $@
@@ -85,7 +86,7 @@ $(BUILD)/unit:
 .PRECIOUS: $(BUILD)/%.bpf.o
 .SECONDEXPANSION:
 $(BUILD)/unit/%: tests/unit/%.c $$($$*_SRCS) $(HDRS) | $(BUILD)/unit
-	$(CC) $(SAN_CFLAGS) -o $@ $< $($*_SRCS) -lcmocka -ljansson -lpthread
+	$(CC) $(SAN_CFLAGS) -o $@ $< $($*_SRCS) -lcmocka -ljansson -lyaml -lpthread
 
 $(BUILD)/test_bpf: tests/bpf/test_pod.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ tests/bpf/test_pod.c agent/loader.c lib/log.c $(LDLIBS_AGENT) -lcmocka

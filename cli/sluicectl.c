@@ -1,30 +1,78 @@
 // SPDX-License-Identifier: Apache-2.0
 /* sluicectl: the operator's command line for a node's sluice-agent. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api.h"
+#include "manifest.h"
+
+enum exit_code { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
+
+#define TIMEOUT_MS 10000
+/* apply and delete answer once the datapath enforces the new state */
+#define TIMEOUT_OBJECTS_MS 30000
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: sluicectl [--socket PATH] COMMAND [-o json]\n"
+		"Usage: sluicectl [--socket PATH] COMMAND [OPTIONS]\n"
 		"\n"
-		"Commands:\n"
-		"  status             agent readiness, pod CIDR, router IP, attach mode, IPAM usage\n"
-		"  get endpoints      pods attached on this node\n"
-		"  metrics            datapath packet and byte counters by reason and direction\n"
+		"Node state:\n"
+		"  status                 agent readiness, pod CIDR, router IP, attach mode, IPAM usage\n"
+		"  get endpoints          pods attached on this node (also: endpoint, ep)\n"
+		"  metrics                datapath packet and byte counters by reason and direction\n"
+		"\n"
+		"Objects and policy:\n"
+		"  apply -f FILE          create or update the objects in FILE; prints one line per\n"
+		"                         object: created, configured or unchanged\n"
+		"  delete -f FILE [--ignore-not-found]\n"
+		"                         delete the objects FILE names\n"
+		"  get namespaces         NAME LABELS                         (also: namespace, ns)\n"
+		"  get pods               NAMESPACE NAME IP IDENTITY LOCAL LABELS  (also: pod, po)\n"
+		"  get policies           KIND NAMESPACE NAME TYPES MODE SELECTED\n"
+		"                         (also: policy, netpol, netpols, networkpolicies)\n"
+		"  get identities         ID NAMESPACE LABELS PODS     (also: identity, id, ids)\n"
+		"  policy explain --from SRC --to DST --port PORT[/PROTOCOL]\n"
+		"                         would the agent let SRC reach DST? SRC and DST are\n"
+		"                         NAMESPACE/POD or an IPv4 address; PROTOCOL is TCP (the\n"
+		"                         default), UDP, SCTP, or ICMP with PORT the ICMP type.\n"
+		"                         Prints ALLOWED or DENIED, the agent's summary and the\n"
+		"                         egress and ingress verdicts with their reasons.\n"
 		"\n"
 		"Options:\n"
-		"  --socket PATH      agent socket (default: $SLUICE_SOCKET, else %s)\n"
-		"  -o, --output json  print the agent's JSON instead of a table\n"
-		"  -h, --help         this help\n"
+		"  --socket PATH          agent socket (default: $SLUICE_SOCKET, else %s)\n"
+		"  -f, --filename FILE    apply/delete: a manifest; repeat for several; - reads stdin\n"
+		"  --ignore-not-found     delete: an object that does not exist is not an error\n"
+		"  -o, --output json      print the agent's JSON result instead of text\n"
+		"  -h, --help             this help\n"
 		"\n"
-		"Exit status: 0 on success, 1 when the agent answers with an error, 2 on usage\n"
-		"errors, 3 when the agent cannot be reached.\n",
+		"Manifests are YAML (documents separated by ---) or JSON, one Kubernetes object\n"
+		"per document; a kind: List contributes its items. Plain YAML values are typed as\n"
+		"kubectl types them: port: 80 is a number, port: \"80\" and port: http are strings,\n"
+		"true/false/yes/no/on/off are booleans, null/~/nothing is null. apply and delete are\n"
+		"all or nothing: if a file cannot be read or parsed, nothing is sent to the agent,\n"
+		"and if the agent rejects one object, nothing changes.\n"
+		"\n"
+		"Exit status:\n"
+		"  0  success; for policy explain: the traffic is allowed\n"
+		"  1  the agent answered with an error, or a manifest cannot be read or parsed;\n"
+		"     for policy explain: the traffic is denied (an error also says why on stderr)\n"
+		"  2  usage error\n"
+		"  3  the agent cannot be reached\n"
+		"\n"
+		"Examples:\n"
+		"  sluicectl apply -f namespaces.yaml -f policies.yaml\n"
+		"  cat policy.json | sluicectl apply -f -\n"
+		"  sluicectl delete -f policies.yaml --ignore-not-found\n"
+		"  sluicectl get pods -o json\n"
+		"  sluicectl policy explain --from shop/frontend --to shop/db-0 --port 5432\n"
+		"  sluicectl policy explain --from 10.244.1.7 --to shop/db-0 --port 8/ICMP\n",
 		SLUICE_DEFAULT_SOCKET);
 }
 
@@ -35,7 +83,9 @@ static const char *str(const json_t *obj, const char *key)
 	return s && *s ? s : "-";
 }
 
-static void print_status(const json_t *r)
+/* ---- node state ------------------------------------------------------ */
+
+static int print_status(const json_t *r)
 {
 	const json_t *ipam = json_object_get(r, "ipam");
 
@@ -48,9 +98,10 @@ static void print_status(const json_t *r)
 	       (long long)json_integer_value(json_object_get(ipam, "used")),
 	       (long long)json_integer_value(json_object_get(ipam, "free")));
 	printf("version:     %s\n", str(r, "version"));
+	return 0;
 }
 
-static void print_endpoints(const json_t *r)
+static int print_endpoints(const json_t *r)
 {
 	const json_t *eps = json_object_get(r, "endpoints"), *e;
 	size_t i;
@@ -66,9 +117,10 @@ static void print_endpoints(const json_t *r)
 		       (long long)json_integer_value(json_object_get(e, "hostIfindex")),
 		       str(e, "state"));
 	}
+	return 0;
 }
 
-static void print_metrics(const json_t *r)
+static int print_metrics(const json_t *r)
 {
 	const json_t *ms = json_object_get(r, "metrics"), *m;
 	size_t i;
@@ -78,82 +130,632 @@ static void print_metrics(const json_t *r)
 		printf("%-18s %-8s %12lld %14lld\n", str(m, "reason"), str(m, "direction"),
 		       (long long)json_integer_value(json_object_get(m, "packets")),
 		       (long long)json_integer_value(json_object_get(m, "bytes")));
+	return 0;
+}
+
+/* ---- tables ---------------------------------------------------------- */
+
+/* Rows of strings printed with columns as wide as their widest cell. */
+struct table {
+	size_t ncol, nrow, cap;
+	char **cell; /* nrow * ncol, owned */
+};
+
+/* Add a row of t->ncol cells; the cells are taken over (NULL: out of memory). */
+static int table_row(struct table *t, char **cells)
+{
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; i < t->ncol; i++)
+		if (!cells[i])
+			ret = -ENOMEM;
+	if (!ret && t->nrow == t->cap) {
+		size_t cap = t->cap ? 2 * t->cap : 16;
+		char **cell = reallocarray(t->cell, cap * t->ncol, sizeof(*cell));
+
+		if (!cell) {
+			ret = -ENOMEM;
+		} else {
+			t->cell = cell;
+			t->cap = cap;
+		}
+	}
+	if (ret) {
+		for (i = 0; i < t->ncol; i++)
+			free(cells[i]);
+		return ret;
+	}
+	memcpy(&t->cell[t->nrow * t->ncol], cells, t->ncol * sizeof(*cells));
+	t->nrow++;
+	return 0;
+}
+
+static void table_print(const struct table *t)
+{
+	size_t w[16] = { 0 }, r, c;
+
+	for (r = 0; r < t->nrow; r++)
+		for (c = 0; c < t->ncol && c < 16; c++)
+			if (strlen(t->cell[r * t->ncol + c]) > w[c])
+				w[c] = strlen(t->cell[r * t->ncol + c]);
+	for (r = 0; r < t->nrow; r++)
+		for (c = 0; c < t->ncol; c++)
+			printf(c + 1 < t->ncol ? "%-*s   " : "%-*s\n",
+			       c + 1 < t->ncol ? (int)w[c] : 0, t->cell[r * t->ncol + c]);
+}
+
+static void table_free(struct table *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->nrow * t->ncol; i++)
+		free(t->cell[i]);
+	free(t->cell);
+}
+
+static char *dup_str(const json_t *obj, const char *key)
+{
+	return strdup(str(obj, key));
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* k=v,k=v sorted by key; "<none>" for none. NULL when out of memory. */
+static char *labels_text(const json_t *labels)
+{
+	size_t n = json_object_size(labels), i = 0, len;
+	const char *key, **keys = NULL;
+	char *out = NULL;
+	json_t *v;
+	FILE *f;
+
+	if (!n)
+		return strdup("<none>");
+	keys = calloc(n, sizeof(*keys));
+	if (!keys)
+		return NULL;
+	json_object_foreach((json_t *)labels, key, v)
+		keys[i++] = key;
+	qsort(keys, n, sizeof(*keys), cmp_str);
+	f = open_memstream(&out, &len);
+	if (!f)
+		goto cleanup;
+	for (i = 0; i < n; i++) {
+		const char *s = json_string_value(json_object_get(labels, keys[i]));
+
+		fprintf(f, "%s%s=%s", i ? "," : "", keys[i], s ? s : "?");
+	}
+	if (fclose(f)) {
+		free(out);
+		out = NULL;
+	}
+cleanup:
+	free(keys);
+	return out;
+}
+
+/* Strings of an array joined by commas; "<none>" for none. */
+static char *join_text(const json_t *arr)
+{
+	const json_t *v;
+	char *out = NULL;
+	size_t i, len;
+	FILE *f;
+
+	if (!json_array_size(arr))
+		return strdup("<none>");
+	f = open_memstream(&out, &len);
+	if (!f)
+		return NULL;
+	json_array_foreach(arr, i, v)
+		fprintf(f, "%s%s", i ? "," : "", json_is_string(v) ? json_string_value(v) : "?");
+	if (fclose(f)) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+static char *int_text(const json_t *v)
+{
+	char *out;
+
+	if (!json_is_integer(v))
+		return strdup("-");
+	return asprintf(&out, "%lld", (long long)json_integer_value(v)) < 0 ? NULL : out;
+}
+
+enum get_what { GET_NAMESPACES, GET_PODS, GET_POLICIES, GET_IDENTITIES };
+
+static int print_items(const json_t *r, enum get_what what)
+{
+	static const char *const heads[][6] = {
+		[GET_NAMESPACES] = { "NAME", "LABELS" },
+		[GET_PODS] = { "NAMESPACE", "NAME", "IP", "IDENTITY", "LOCAL", "LABELS" },
+		[GET_POLICIES] = { "KIND", "NAMESPACE", "NAME", "TYPES", "MODE", "SELECTED" },
+		[GET_IDENTITIES] = { "ID", "NAMESPACE", "LABELS", "PODS" },
+	};
+	static const size_t ncols[] = { [GET_NAMESPACES] = 2, [GET_PODS] = 6,
+					[GET_POLICIES] = 6, [GET_IDENTITIES] = 4 };
+	struct table t = { .ncol = ncols[what] };
+	const json_t *items = json_object_get(r, "items"), *it;
+	char *cells[6];
+	size_t i, c;
+	int ret;
+
+	for (c = 0; c < t.ncol; c++)
+		cells[c] = strdup(heads[what][c]);
+	ret = table_row(&t, cells);
+	json_array_foreach(items, i, it) {
+		if (ret)
+			break;
+		switch (what) {
+		case GET_NAMESPACES:
+			cells[0] = dup_str(it, "name");
+			cells[1] = labels_text(json_object_get(it, "labels"));
+			break;
+		case GET_PODS:
+			cells[0] = dup_str(it, "namespace");
+			cells[1] = dup_str(it, "name");
+			cells[2] = dup_str(it, "ip");
+			cells[3] = int_text(json_object_get(it, "identity"));
+			cells[4] = strdup(json_is_true(json_object_get(it, "local")) ? "yes" : "no");
+			cells[5] = labels_text(json_object_get(it, "labels"));
+			break;
+		case GET_POLICIES:
+			cells[0] = dup_str(it, "kind");
+			cells[1] = dup_str(it, "namespace");
+			cells[2] = dup_str(it, "name");
+			cells[3] = join_text(json_object_get(it, "policyTypes"));
+			cells[4] = dup_str(it, "mode");
+			cells[5] = join_text(json_object_get(it, "selectedPods"));
+			break;
+		case GET_IDENTITIES:
+			cells[0] = int_text(json_object_get(it, "id"));
+			cells[1] = dup_str(it, "namespace");
+			cells[2] = labels_text(json_object_get(it, "labels"));
+			cells[3] = join_text(json_object_get(it, "pods"));
+			break;
+		}
+		ret = table_row(&t, cells);
+	}
+	if (!ret)
+		table_print(&t);
+	table_free(&t);
+	return ret;
+}
+
+static int print_namespaces(const json_t *r) { return print_items(r, GET_NAMESPACES); }
+static int print_pods(const json_t *r) { return print_items(r, GET_PODS); }
+static int print_policies(const json_t *r) { return print_items(r, GET_POLICIES); }
+static int print_identities(const json_t *r) { return print_items(r, GET_IDENTITIES); }
+
+/* ---- apply, delete, explain ------------------------------------------ */
+
+/* networkpolicy x/deny-all created; namespace x unchanged */
+static int print_changes(const json_t *r)
+{
+	const json_t *changes = json_object_get(r, "changes"), *ch;
+	size_t i;
+
+	json_array_foreach(changes, i, ch) {
+		const char *ns = json_string_value(json_object_get(ch, "namespace"));
+		const char *kind = str(ch, "kind");
+		size_t k;
+
+		for (k = 0; kind[k]; k++)
+			putchar(kind[k] >= 'A' && kind[k] <= 'Z' ? kind[k] - 'A' + 'a' : kind[k]);
+		printf(" %s%s%s %s\n", ns && *ns ? ns : "", ns && *ns ? "/" : "", str(ch, "name"),
+		       str(ch, "action"));
+	}
+	return 0;
+}
+
+static void print_verdict(const char *dir, const json_t *v)
+{
+	const json_t *rule = json_object_get(v, "rule"), *deny = json_object_get(v, "denyRule");
+	const char *policy = json_string_value(json_object_get(v, "policy"));
+	const char *sep = " [";
+
+	if (!json_is_object(v)) {
+		printf("  %-8s -\n", dir);
+		return;
+	}
+	printf("  %-8s %-8s %s", dir,
+	       json_is_true(json_object_get(v, "allowed")) ? "allowed" : "denied", str(v, "reason"));
+	if (policy) {
+		printf("%s%s", sep, policy);
+		sep = ", ";
+	}
+	if (json_is_integer(rule) && json_integer_value(rule) >= 0) {
+		printf("%s%srule %lld", sep, json_is_true(deny) ? "deny " : "",
+		       (long long)json_integer_value(rule));
+		sep = ", ";
+	}
+	if (json_is_true(json_object_get(v, "auditOnly"))) {
+		printf("%saudit only", sep);
+		sep = ", ";
+	}
+	printf("%s\n", strcmp(sep, " [") ? "]" : "");
+}
+
+static int print_explain(const json_t *r)
+{
+	const char *summary = json_string_value(json_object_get(r, "summary"));
+
+	printf("%s\n", json_is_true(json_object_get(r, "allowed")) ? "ALLOWED" : "DENIED");
+	if (summary && *summary)
+		printf("%s\n", summary);
+	print_verdict("egress:", json_object_get(r, "egress"));
+	print_verdict("ingress:", json_object_get(r, "ingress"));
+	return 0;
+}
+
+/* NAMESPACE/POD or a dotted IPv4 address */
+static bool valid_endpoint(const char *s)
+{
+	const char *slash = strchr(s, '/');
+	struct in_addr a;
+
+	if (slash)
+		return slash != s && slash[1] && !strchr(slash + 1, '/');
+	return inet_pton(AF_INET, s, &a) == 1;
+}
+
+/* PORT[/PROTOCOL]: 80, 53/udp, 8/ICMP (an ICMP type). */
+static int parse_port(const char *s, long *port, const char **proto)
+{
+	static const char *const protos[] = { "TCP", "UDP", "SCTP", "ICMP" };
+	const char *slash = strchr(s, '/');
+	char *end;
+	size_t i;
+
+	errno = 0;
+	*port = strtol(s, &end, 10);
+	if (end == s || errno || (slash ? end != slash : *end))
+		return -EINVAL;
+	*proto = "TCP";
+	if (slash) {
+		*proto = NULL;
+		for (i = 0; i < sizeof(protos) / sizeof(protos[0]); i++)
+			if (!strcasecmp(slash + 1, protos[i]))
+				*proto = protos[i];
+		if (!*proto)
+			return -EINVAL;
+	}
+	if (!strcmp(*proto, "ICMP"))
+		return *port >= 0 && *port <= 255 ? 0 : -ERANGE;
+	return *port >= 1 && *port <= 65535 ? 0 : -ERANGE;
+}
+
+/* ---- commands --------------------------------------------------------- */
+
+enum cmd_kind { CMD_PLAIN, CMD_APPLY, CMD_DELETE, CMD_EXPLAIN };
+
+struct cmd {
+	enum cmd_kind kind;
+	const char *op;
+	const char *what;	/* get: the object class */
+	int (*print)(const json_t *result);
+};
+
+struct opts {
+	const char *socket_path;
+	bool json_out;
+	const char **files;
+	size_t nfiles;
+	bool ignore_not_found;
+	const char *from, *to, *port;
+};
+
+static bool is_one_of(const char *s, const char *const *names)
+{
+	for (; *names; names++)
+		if (!strcmp(s, *names))
+			return true;
+	return false;
+}
+
+/* Returns 0 or EXIT_USAGE (with the reason on stderr). */
+static int parse_command(int argc, char **argv, struct cmd *c)
+{
+	static const struct {
+		const char *what;
+		const char *names[7]; /* NULL-terminated */
+		int (*print)(const json_t *);
+	} gets[] = {
+		{ "namespaces", { "namespaces", "namespace", "ns" }, print_namespaces },
+		{ "pods", { "pods", "pod", "po" }, print_pods },
+		{ "policies", { "policies", "policy", "netpol", "netpols", "networkpolicies",
+				"networkpolicy" }, print_policies },
+		{ "identities", { "identities", "identity", "id", "ids" }, print_identities },
+	};
+	static const char *const endpoints[] = { "endpoints", "endpoint", "ep", NULL };
+	size_t i;
+
+	memset(c, 0, sizeof(*c));
+	if (!argc) {
+		fprintf(stderr, "sluicectl: no command; see sluicectl --help\n");
+		return EXIT_USAGE;
+	}
+	if (argc == 1 && !strcmp(argv[0], "status")) {
+		*c = (struct cmd){ CMD_PLAIN, "status", NULL, print_status };
+	} else if (argc == 1 && !strcmp(argv[0], "metrics")) {
+		*c = (struct cmd){ CMD_PLAIN, "metrics", NULL, print_metrics };
+	} else if (argc == 1 && !strcmp(argv[0], "apply")) {
+		*c = (struct cmd){ CMD_APPLY, "apply", NULL, print_changes };
+	} else if (argc == 1 && !strcmp(argv[0], "delete")) {
+		*c = (struct cmd){ CMD_DELETE, "delete", NULL, print_changes };
+	} else if (argc == 2 && !strcmp(argv[0], "policy") && !strcmp(argv[1], "explain")) {
+		*c = (struct cmd){ CMD_EXPLAIN, "explain", NULL, print_explain };
+	} else if (argc == 2 && !strcmp(argv[0], "get")) {
+		if (is_one_of(argv[1], endpoints))
+			*c = (struct cmd){ CMD_PLAIN, "list", NULL, print_endpoints };
+		for (i = 0; i < sizeof(gets) / sizeof(gets[0]); i++)
+			if (is_one_of(argv[1], gets[i].names))
+				*c = (struct cmd){ CMD_PLAIN, "get", gets[i].what, gets[i].print };
+		if (!c->op) {
+			fprintf(stderr,
+				"sluicectl: get takes endpoints, namespaces, pods, policies or "
+				"identities, not '%s'\n", argv[1]);
+			return EXIT_USAGE;
+		}
+	} else {
+		fprintf(stderr, "sluicectl: unknown command '%s'; see sluicectl --help\n",
+			argv[0]);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Options that belong to one command only. */
+static int check_options(const struct cmd *c, const struct opts *o)
+{
+	if ((c->kind == CMD_APPLY || c->kind == CMD_DELETE) && !o->nfiles) {
+		fprintf(stderr, "sluicectl: %s needs -f FILE (- for standard input)\n", c->op);
+		return EXIT_USAGE;
+	}
+	if (c->kind != CMD_APPLY && c->kind != CMD_DELETE && o->nfiles) {
+		fprintf(stderr, "sluicectl: -f is for apply and delete\n");
+		return EXIT_USAGE;
+	}
+	if (c->kind != CMD_DELETE && o->ignore_not_found) {
+		fprintf(stderr, "sluicectl: --ignore-not-found is for delete\n");
+		return EXIT_USAGE;
+	}
+	if (c->kind != CMD_EXPLAIN && (o->from || o->to || o->port)) {
+		fprintf(stderr, "sluicectl: --from, --to and --port are for policy explain\n");
+		return EXIT_USAGE;
+	}
+	if (c->kind == CMD_EXPLAIN && (!o->from || !o->to || !o->port)) {
+		fprintf(stderr, "sluicectl: policy explain needs --from, --to and --port\n");
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* apply/delete: every manifest read before anything is sent. */
+static int build_objects_request(const struct cmd *c, const struct opts *o, json_t *req)
+{
+	json_t *objects = json_array(), *sources = json_array(), *objs = NULL, *srcs = NULL;
+	char err[1024];
+	size_t i;
+	int ret;
+
+	if (!objects || !sources) {
+		fprintf(stderr, "sluicectl: out of memory\n");
+		ret = EXIT_FAIL;
+		goto cleanup;
+	}
+	for (i = 0; i < o->nfiles; i++) {
+		if (manifest_read(o->files[i], &objs, &srcs, err, sizeof(err))) {
+			fprintf(stderr, "sluicectl: %s\n", err);
+			ret = EXIT_FAIL;
+			goto cleanup;
+		}
+		if (json_array_extend(objects, objs) || json_array_extend(sources, srcs)) {
+			fprintf(stderr, "sluicectl: out of memory\n");
+			ret = EXIT_FAIL;
+			goto cleanup;
+		}
+		json_decref(objs);
+		json_decref(srcs);
+		objs = srcs = NULL;
+	}
+	if (!json_array_size(objects)) {
+		fprintf(stderr, "sluicectl: no objects in %s%s; nothing to %s\n",
+			strcmp(o->files[0], "-") ? o->files[0] : MANIFEST_STDIN_LABEL,
+			o->nfiles > 1 ? " and the other files" : "", c->op);
+		ret = EXIT_FAIL;
+		goto cleanup;
+	}
+	if (json_object_set(req, "objects", objects) || json_object_set(req, "sources", sources) ||
+	    (c->kind == CMD_DELETE &&
+	     json_object_set_new(req, "ignoreNotFound", json_boolean(o->ignore_not_found)))) {
+		fprintf(stderr, "sluicectl: out of memory\n");
+		ret = EXIT_FAIL;
+		goto cleanup;
+	}
+	ret = 0;
+cleanup:
+	json_decref(objs);
+	json_decref(srcs);
+	json_decref(objects);
+	json_decref(sources);
+	return ret;
+}
+
+static int build_explain_request(const struct opts *o, json_t *req)
+{
+	const char *proto;
+	long port;
+	int ret;
+
+	if (!valid_endpoint(o->from) || !valid_endpoint(o->to)) {
+		fprintf(stderr, "sluicectl: --from and --to take NAMESPACE/POD or an IPv4 address, "
+			"not '%s'\n", valid_endpoint(o->from) ? o->to : o->from);
+		return EXIT_USAGE;
+	}
+	ret = parse_port(o->port, &port, &proto);
+	if (ret == -ERANGE) {
+		fprintf(stderr, "sluicectl: --port %s: %s\n", o->port,
+			strcmp(proto, "ICMP") ? "ports are 1-65535" : "ICMP types are 0-255");
+		return EXIT_USAGE;
+	}
+	if (ret) {
+		fprintf(stderr, "sluicectl: --port takes PORT[/PROTOCOL] with PROTOCOL TCP, UDP, "
+			"SCTP or ICMP (80, 53/UDP, 8/ICMP), not '%s'\n", o->port);
+		return EXIT_USAGE;
+	}
+	if (json_object_set_new(req, "from", json_string(o->from)) ||
+	    json_object_set_new(req, "to", json_string(o->to)) ||
+	    json_object_set_new(req, "port", json_integer(port)) ||
+	    json_object_set_new(req, "protocol", json_string(proto))) {
+		fprintf(stderr, "sluicectl: out of memory\n");
+		return EXIT_FAIL;
+	}
+	return 0;
+}
+
+static void print_agent_error(const json_t *resp)
+{
+	const json_t *e = json_object_get(resp, "error");
+	const char *details = json_string_value(json_object_get(e, "details"));
+
+	fprintf(stderr, "sluicectl: %s\n", str(e, "msg"));
+	if (details && *details)
+		fprintf(stderr, "  %s\n", details);
 }
 
 int main(int argc, char **argv)
 {
+	enum { OPT_IGNORE = 256, OPT_FROM, OPT_TO, OPT_PORT };
 	static const struct option longopts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "filename", required_argument, NULL, 'f' },
+		{ "ignore-not-found", no_argument, NULL, OPT_IGNORE },
+		{ "from", required_argument, NULL, OPT_FROM },
+		{ "to", required_argument, NULL, OPT_TO },
+		{ "port", required_argument, NULL, OPT_PORT },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	const char *socket_path = getenv("SLUICE_SOCKET"), *op = NULL;
-	void (*print)(const json_t *) = NULL;
-	json_t *req = NULL, *resp = NULL;
-	int json_out = 0, c, ret = 2;
+	struct opts o = { .socket_path = getenv("SLUICE_SOCKET") };
+	json_t *req = NULL, *resp = NULL, *result;
+	bool stdin_taken = false;
+	size_t reqlen;
+	struct cmd cmd;
+	int c, ret = EXIT_USAGE;
 	char err[512];
 
-	if (!socket_path || !*socket_path)
-		socket_path = SLUICE_DEFAULT_SOCKET;
-	while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+	if (!o.socket_path || !*o.socket_path)
+		o.socket_path = SLUICE_DEFAULT_SOCKET;
+	o.files = calloc((size_t)argc, sizeof(*o.files));
+	if (!o.files) {
+		fprintf(stderr, "sluicectl: out of memory\n");
+		return EXIT_FAIL;
+	}
+	while ((c = getopt_long(argc, argv, "o:f:h", longopts, NULL)) != -1) {
 		switch (c) {
-		case 's': socket_path = optarg; break;
+		case 's': o.socket_path = optarg; break;
 		case 'o':
 			if (strcmp(optarg, "json")) {
 				fprintf(stderr, "sluicectl: -o takes 'json', not '%s'\n", optarg);
-				return 2;
+				goto cleanup;
 			}
-			json_out = 1;
+			o.json_out = true;
 			break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'f':
+			if (!strcmp(optarg, "-")) {
+				if (stdin_taken) {
+					fprintf(stderr, "sluicectl: -f - (standard input) can be given once\n");
+					goto cleanup;
+				}
+				stdin_taken = true;
+			}
+			o.files[o.nfiles++] = optarg;
+			break;
+		case OPT_IGNORE: o.ignore_not_found = true; break;
+		case OPT_FROM: o.from = optarg; break;
+		case OPT_TO: o.to = optarg; break;
+		case OPT_PORT: o.port = optarg; break;
+		case 'h':
+			usage(stdout);
+			ret = EXIT_OK;
+			goto cleanup;
+		default:
+			usage(stderr);
+			goto cleanup;
 		}
 	}
-	argc -= optind;
-	argv += optind;
-	if (argc == 1 && !strcmp(argv[0], "status")) {
-		op = "status";
-		print = print_status;
-	} else if (argc == 2 && !strcmp(argv[0], "get") &&
-		   (!strcmp(argv[1], "endpoints") || !strcmp(argv[1], "endpoint") ||
-		    !strcmp(argv[1], "ep"))) {
-		op = "list";
-		print = print_endpoints;
-	} else if (argc == 1 && !strcmp(argv[0], "metrics")) {
-		op = "metrics";
-		print = print_metrics;
-	} else {
-		fprintf(stderr, "sluicectl: unknown command '%s'; see sluicectl --help\n",
-			argc ? argv[0] : "");
-		return 2;
+	ret = parse_command(argc - optind, argv + optind, &cmd);
+	if (!ret)
+		ret = check_options(&cmd, &o);
+	if (ret)
+		goto cleanup;
+
+	req = json_pack("{s:s}", "op", cmd.op);
+	if (!req || (cmd.what && json_object_set_new(req, "what", json_string(cmd.what)))) {
+		fprintf(stderr, "sluicectl: out of memory\n");
+		ret = EXIT_FAIL;
+		goto cleanup;
 	}
-	req = json_pack("{s:s}", "op", op);
-	ret = api_call(socket_path, req, &resp, 10000, err, sizeof(err));
-	if (ret) {
+	if (cmd.kind == CMD_APPLY || cmd.kind == CMD_DELETE)
+		ret = build_objects_request(&cmd, &o, req);
+	else if (cmd.kind == CMD_EXPLAIN)
+		ret = build_explain_request(&o, req);
+	if (ret)
+		goto cleanup;
+	reqlen = json_dumpb(req, NULL, 0, JSON_COMPACT);
+	if (reqlen > SLUICE_API_MAX_MSG) {
+		fprintf(stderr, "sluicectl: the request would be %zu bytes, more than the agent's "
+			"limit of %u MiB; %s the files in several runs\n", reqlen,
+			SLUICE_API_MAX_MSG >> 20, cmd.op);
+		ret = EXIT_FAIL;
+		goto cleanup;
+	}
+
+	if (api_call(o.socket_path, req, &resp,
+		     cmd.kind == CMD_APPLY || cmd.kind == CMD_DELETE ? TIMEOUT_OBJECTS_MS : TIMEOUT_MS,
+		     err, sizeof(err))) {
 		fprintf(stderr, "sluicectl: %s\n", err);
-		ret = 3;
+		ret = EXIT_UNREACHABLE;
 		goto cleanup;
 	}
 	if (!json_is_true(json_object_get(resp, "ok"))) {
-		const json_t *e = json_object_get(resp, "error");
-
-		if (json_out)
-			json_dumpf(resp, stdout, JSON_INDENT(2)), putchar('\n');
-		fprintf(stderr, "sluicectl: %s: %s (code %lld) %s\n", op, str(e, "msg"),
-			(long long)json_integer_value(json_object_get(e, "code")), str(e, "details"));
-		ret = 1;
+		if (o.json_out) {
+			json_dumpf(resp, stdout, JSON_INDENT(2));
+			putchar('\n');
+		}
+		print_agent_error(resp);
+		ret = EXIT_FAIL;
 		goto cleanup;
 	}
-	if (json_out) {
-		json_dumpf(json_object_get(resp, "result"), stdout, JSON_INDENT(2));
-		putchar('\n');
-	} else {
-		print(json_object_get(resp, "result"));
+	result = json_object_get(resp, "result");
+	if (cmd.kind == CMD_EXPLAIN && !json_is_boolean(json_object_get(result, "allowed"))) {
+		fprintf(stderr, "sluicectl: the agent's explain answer has no 'allowed' verdict\n");
+		ret = EXIT_FAIL;
+		goto cleanup;
 	}
-	ret = 0;
+	if (o.json_out) {
+		json_dumpf(result, stdout, JSON_INDENT(2));
+		putchar('\n');
+	} else if (cmd.print(result)) {
+		fprintf(stderr, "sluicectl: out of memory\n");
+		ret = EXIT_FAIL;
+		goto cleanup;
+	}
+	ret = EXIT_OK;
+	if (cmd.kind == CMD_EXPLAIN && !json_is_true(json_object_get(result, "allowed")))
+		ret = EXIT_FAIL;
 cleanup:
 	json_decref(req);
 	json_decref(resp);
+	free(o.files);
 	return ret;
 }

@@ -7,7 +7,7 @@ set -euo pipefail
 PKGS=(
 	# build
 	make gcc clang llvm bpftool pkg-config linux-libc-dev
-	libbpf-dev libelf-dev zlib1g-dev libmnl-dev libjansson-dev
+	libbpf-dev libelf-dev zlib1g-dev libmnl-dev libjansson-dev libyaml-dev
 	# tests
 	libcmocka-dev iproute2 util-linux jq
 	# podman interop test
