@@ -100,11 +100,14 @@ cni() {
 		"$BUILD/sluice-cni" <<<"$conf"
 }
 
-# serve NETNS: TCP 8080 and UDP 8081 echo servers inside NETNS.
+# serve NETNS [PROBE-SERVE-ARGS...]: echo servers inside NETNS (default TCP
+# 8080 and UDP 8081).
 serve() {
 	local ns=$1 out
+	shift
+	[ $# -gt 0 ] || set -- --tcp 8080 --udp 8081
 	out=$(mktemp)
-	ip netns exec "$ns" "$BUILD/sluice-probe" serve --tcp 8080 --udp 8081 >"$out" 2>&1 &
+	ip netns exec "$ns" "$BUILD/sluice-probe" serve "$@" >"$out" 2>&1 &
 	CLEANUP_PIDS+=($!)
 	for _ in $(seq 100); do
 		grep -q ready "$out" && { rm -f "$out"; return 0; }

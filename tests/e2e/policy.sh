@@ -1,0 +1,264 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# Policy end to end on one node, through sluicectl and the real CNI plugin:
+# apply semantics (created/configured/unchanged, all or nothing, delete),
+# enforcement in place before a new pod's first packet, label updates,
+# connection tracking (established flows kept, replies never dropped),
+# sluice's CRDs (Deny precedence, ICMP, Audit), explain, and policy that
+# survives an agent restart. The NetworkPolicy semantics matrix is
+# tests/netpol.
+set -uo pipefail
+TEST_NAME=policy
+source "$(dirname "$0")/../lib/common.sh"
+need_root
+
+ID=slpol$$
+NODE=$ID-node
+DIR=$(mktemp -d /tmp/sluice-policy.XXXXXX)
+BPFFS=/sys/fs/bpf/$ID
+CIDR=10.242.0.0/24
+SOCK=$DIR/agent.sock
+CLEANUP_PATHS+=("$DIR" "$BPFFS")
+CONF=$(printf '{"cniVersion":"1.1.0","name":"sluice","type":"sluice-cni","socket":"%s"}' "$SOCK")
+ctl() { "$BUILD/sluicectl" --socket "$SOCK" "$@"; }
+apply() { ctl apply -f - ; }
+declare -A IP
+
+pod_add() { # NS NAME: a pod through the CNI plugin, with echo servers
+	local ns=$1 name=$2
+	netns_add "$ID-$ns-$name"
+	IP[$ns/$name]=$(POD_NAMESPACE=$ns cni ADD "$name" "/run/netns/$ID-$ns-$name" "$CONF" |
+		jq -r '.ips[0].address' | cut -d/ -f1)
+	serve "$ID-$ns-$name" --tcp 8080 --tcp 8081 --udp 8080 --udp 8081
+}
+reach() { probe "$ID-${1%/*}-${1#*/}" "${4:-tcp}" "${IP[$2]}" "$3" --timeout 400 >/dev/null 2>&1; }
+blocked() { ! reach "$@"; }
+
+netns_add "$NODE"
+start_agent "$NODE" "$CIDR" "$DIR" || exit 1
+
+echo "== objects: created, unchanged, configured"
+out=$(apply <<'YAML'
+apiVersion: v1
+kind: Namespace
+metadata: {name: x, labels: {team: red}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: "y", labels: {team: blue}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {namespace: x, name: a, labels: {app: web}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {namespace: x, name: b, labels: {app: db}}
+spec:
+  containers:
+  - name: db
+    ports: [{name: sql, containerPort: 8080}]
+YAML
+)
+check "apply says what it created" test "$out" = "$(printf 'namespace x created\nnamespace y created\npod x/a created\npod x/b created')"
+pod_add x a
+pod_add x b
+pod_add y c
+check "the Pod objects joined their endpoints" \
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get pods -o json | jq -e '[.items[] | select(.local and .namespace == \"x\") | .labels.app] | sort == [\"db\", \"web\"]'"
+out=$(apply <<'YAML'
+apiVersion: v1
+kind: Namespace
+metadata: {name: x, labels: {team: red}}
+YAML
+)
+check "re-applying the same object: unchanged" test "$out" = "namespace x unchanged"
+
+echo "== all or nothing"
+out=$(apply 2>&1 <<'YAML'
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {namespace: x, name: fine}
+spec: {podSelector: {}}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {namespace: x, name: broken}
+spec:
+  podSelector: {}
+  ingress: [{ports: [{port: 70000}]}]
+YAML
+)
+check "a bad document is refused, naming document and field" \
+	bash -c "grep -q 'document 2' <<<'$out' && grep -q 'ports\[0\].port' <<<'$out'"
+check "and nothing of the file was applied" \
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get policies -o json | jq -e '.items | length == 0'"
+
+echo "== a NetworkPolicy is enforced when apply returns"
+apply >/dev/null <<'YAML'
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {namespace: x, name: db-from-web}
+spec:
+  podSelector: {matchLabels: {app: db}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: web}}}]
+    ports: [{port: sql}]
+YAML
+check "x/a (web) -> x/b:8080 allowed (named port)" reach x/a x/b 8080
+check "x/a -> x/b:8081 dropped" blocked x/a x/b 8081
+check "x/a -> x/b UDP 8081 dropped" blocked x/a x/b 8081 udp
+check "y/c -> x/b:8080 dropped" blocked y/c x/b 8080
+check "x/b -> x/a still open (x/a not isolated)" reach x/b x/a 8080
+check "the node reaches x/b, even on a port no rule opens" probe "$NODE" tcp "${IP[x/b]}" 8081 --timeout 400
+check "drops are counted as drop-policy" \
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' metrics -o json | jq -e '[.metrics[] | select(.reason == \"drop-policy\")] | length > 0'"
+
+echo "== explain"
+out=$(ctl policy explain --from y/c --to x/b --port 8080/TCP)
+rc=$?
+check "explain: DENIED, exit 1, names the isolating policy" \
+	bash -c "[ $rc -eq 1 ] && grep -q DENIED <<<'$out' && grep -q 'x/db-from-web' <<<'$out'"
+out=$(ctl policy explain --from x/a --to x/b --port 8080/TCP)
+rc=$?
+check "explain: ALLOWED, exit 0, names the rule" \
+	bash -c "[ $rc -eq 0 ] && grep -q ALLOWED <<<'$out' && grep -q 'rule 0' <<<'$out'"
+check "explain: the datapath agrees" \
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' -o json policy explain --from y/c --to x/b --port 8080/TCP | jq -e '.datapath.allowed == false and .allowed == false'"
+
+echo "== connection tracking: established flows are kept, replies pass"
+probe "$ID-x-a" stream "${IP[x/b]}" 8080 --seconds 3 --interval-ms 20 >"$DIR/stream.json" 2>&1 &
+STREAM=$!
+sleep 0.7
+apply >/dev/null <<'YAML'
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {namespace: x, name: db-from-web}
+spec:
+  podSelector: {matchLabels: {app: db}}
+  policyTypes: [Ingress, Egress]
+YAML
+check "after deny-all, a new connection x/a -> x/b is dropped" blocked x/a x/b 8080
+wait "$STREAM"
+rc=$?
+check "the established connection lived on, replies included" \
+	bash -c "[ $rc -eq 0 ] && jq -e '.broken == false and .errors == 0' '$DIR/stream.json'"
+
+echo "== a pod created after the policy is isolated from its first packet"
+apply >/dev/null <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {namespace: "y", name: d, labels: {app: locked}}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {namespace: "y", name: locked-down}
+spec:
+  podSelector: {matchLabels: {app: locked}}
+  policyTypes: [Egress]
+YAML
+pod_add y d
+check "y/d's very first connection is dropped" blocked y/d x/a 8080
+check "y/c (same namespace, other labels) is free" reach y/c x/a 8080
+
+echo "== label changes take effect without re-applying the policy"
+apply >/dev/null <<'YAML'
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {namespace: x, name: db-from-web}
+spec:
+  podSelector: {matchLabels: {app: db}}
+  ingress:
+  - from: [{namespaceSelector: {matchLabels: {team: blue}}}]
+YAML
+check "y/c (namespace team=blue) -> x/b allowed" reach y/c x/b 8080
+apply >/dev/null <<'YAML'
+apiVersion: v1
+kind: Namespace
+metadata: {name: "y", labels: {team: green}}
+YAML
+check "namespace relabelled: y/c -> x/b dropped" blocked y/c x/b 8080
+apply >/dev/null <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {namespace: "y", name: d, labels: {app: free}}
+YAML
+check "pod relabelled out of locked-down: y/d reaches x/a" reach y/d x/a 8080
+
+echo "== sluice CRDs: Deny wins, ICMP rules, Audit mode"
+apply >/dev/null <<'YAML'
+apiVersion: sluice.io/v1alpha1
+kind: SluiceNetworkPolicy
+metadata: {namespace: x, name: web-guard}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress:
+  - action: Deny
+    from: [{namespaceSelector: {matchLabels: {team: green}}}]
+    ports: [{port: 8081}]
+  - action: Allow
+    ports: [{port: 8080}, {port: 8081}]
+  - icmp: [{type: 8}]
+YAML
+check "Deny wins over Allow: y/c -> x/a:8081 dropped" blocked y/c x/a 8081
+check "y/c -> x/a:8080 allowed" reach y/c x/a 8080
+check "ICMP echo allowed by the icmp rule" probe "$ID-y-c" ping "${IP[x/a]}" --count 1 --timeout 400
+check "UDP not covered: dropped" blocked y/c x/a 8081 udp
+check "explicit denies are counted as drop-policy-deny" \
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' metrics -o json | jq -e '[.metrics[] | select(.reason == \"drop-policy-deny\")] | length > 0'"
+apply >/dev/null <<'YAML'
+apiVersion: sluice.io/v1alpha1
+kind: SluiceClusterNetworkPolicy
+metadata: {name: audit-y}
+spec:
+  mode: Audit
+  namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: "y"}}
+  podSelector: {}
+  policyTypes: [Egress]
+YAML
+check "Audit mode drops nothing" reach y/c x/a 8080
+check "Audit mode counts what it would drop" \
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' metrics -o json | jq -e '[.metrics[] | select(.reason == \"audit-would-drop\")] | length > 0'"
+
+echo "== delete"
+out=$(ctl delete -f - 2>&1 <<'YAML'
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {namespace: x, name: never-existed}
+YAML
+)
+check "deleting a missing object is an error naming it" grep -q 'never-existed' <<<"$out"
+check "with --ignore-not-found it is not" ctl delete --ignore-not-found -f - <<'YAML'
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {namespace: x, name: never-existed}
+YAML
+out=$(ctl delete -f - <<'YAML'
+apiVersion: sluice.io/v1alpha1
+kind: SluiceNetworkPolicy
+metadata: {namespace: x, name: web-guard}
+YAML
+)
+check "delete says what it deleted" test "$out" = "sluicenetworkpolicy x/web-guard deleted"
+check "after the delete, y/c -> x/a:8081 is open again" reach y/c x/a 8081
+
+echo "== policy survives an agent restart"
+kill -9 "$AGENT_PID"
+wait "$AGENT_PID" 2>/dev/null
+check "with no agent, x/b still only takes team=blue namespaces" blocked y/c x/b 8080
+start_agent "$NODE" "$CIDR" "$DIR" || exit 1
+check "the restarted agent has the policies" \
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get policies -o json | jq -e '[.items[].name] | sort == [\"audit-y\", \"db-from-web\", \"locked-down\"]'"
+check "and enforces them" blocked y/c x/b 8080
+check "identities are listed with their pods" \
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get identities -o json | jq -e '[.items[] | select(.pods | index(\"x/b\"))] | length == 1'"
+
+echo "== DEL removes the pods' policy state"
+for p in x/a x/b y/c y/d; do cni DEL "${p#*/}" "/run/netns/$ID-${p%/*}-${p#*/}" "$CONF"; done
+check "no policy entries left for deleted endpoints" \
+	test "$(bpftool map dump pinned "$BPFFS/sluice_pol_v1" -j | jq length)" = 0
+check "the ipcache holds only the node's router address" \
+	test "$(bpftool map dump pinned "$BPFFS/sluice_ipc_v1" -j | jq length)" = 1
+
+summary
