@@ -91,6 +91,12 @@ $(BUILD)/unit/%: tests/unit/%.c $$($$*_SRCS) $(HDRS) | $(BUILD)/unit
 $(BUILD)/test_bpf: tests/bpf/test_pod.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ tests/bpf/test_pod.c agent/loader.c lib/log.c $(LDLIBS_AGENT) -lcmocka
 
+$(BUILD)/bench-bpf: bench/bpf_policy.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -Iagent -o $@ bench/bpf_policy.c agent/loader.c lib/log.c $(LDLIBS_AGENT)
+
+$(BUILD)/bench-connrate: bench/connrate.c | $(BUILD)
+	$(CC) $(CFLAGS) -o $@ $<
+
 test-unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
 
@@ -109,8 +115,9 @@ test: deps all
 demo: deps all
 	@scripts/demo.sh
 
-bench: deps all
+bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate
 	@bench/run.sh
+	@bench/policy.sh
 
 clean:
 	rm -rf $(BUILD)
