@@ -9,6 +9,9 @@
  *                                              long-lived TCP echo stream
  *   ping   HOST [--count N] [--timeout MS] [--interval-ms M]
  *                                              ICMP echo (IPv4)
+ *   matrix [--timeout MS] [--parallel N]       many tcp/udp probes at once,
+ *                                              each from its own network
+ *                                              namespace; jobs on stdin
  *
  * Exit codes: 0 success, 1 network failure (timeout, refused, broken,
  * wrong echo, no reply), 2 usage error, 3 local error (socket, bind,
@@ -27,6 +30,7 @@
 #include <netinet/ip.h>
 #include <netinet/ip_icmp.h>
 #include <poll.h>
+#include <sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -48,6 +52,10 @@
 #define DEFAULT_TIMEOUT_MS   2000
 #define STREAM_ECHO_LIMIT_US 2000000LL
 #define MAX_PORTS            64
+#define MATRIX_TIMEOUT_MS    1000
+#define MATRIX_PARALLEL      64
+#define MATRIX_MAX_PARALLEL  1024
+#define MATRIX_UDP_RESEND_MS 100
 
 static const char *prog = "sluice-probe";
 
@@ -75,6 +83,20 @@ static void usage(FILE *f)
 "        ICMP echo (IPv4) through a raw socket, or an unprivileged ICMP\n"
 "        datagram socket when raw sockets are not permitted. Default\n"
 "        count 3, interval 200 ms. Succeeds if at least one reply arrives.\n"
+"  matrix [--timeout MS] [--parallel N] [--verbose]\n"
+"        Many probes at once. Reads jobs from stdin, one a line:\n"
+"          ID NETNS_PATH PROTO DST_IP PORT\n"
+"        (PROTO tcp or udp, DST_IP an address literal, NETNS_PATH a network\n"
+"        namespace file such as /run/netns/NAME, or - for this process's\n"
+"        own; empty lines and lines starting with # are skipped). Runs them\n"
+"        on N threads (default %d); each thread enters the job's network\n"
+"        namespace (setns) before it opens its socket, then does one tcp or\n"
+"        udp echo round trip as above (UDP resent every %d ms), with a\n"
+"        timeout of MS (default %d). Prints \"ID ok\", \"ID fail\" or \"ID error\"\n"
+"        (the job could not run: namespace, socket) per job, in completion\n"
+"        order; --verbose adds each failure's reason on stderr. Exits 0 once\n"
+"        every job has run, whatever the results; 2 on a malformed job line\n"
+"        (nothing runs); 3 when a job ended in \"error\".\n"
 "  --help\n"
 "        This text.\n"
 "\n"
@@ -87,18 +109,33 @@ static void usage(FILE *f)
 "     missing echo, no ICMP reply (reason on stderr)\n"
 "  2  usage error\n"
 "  3  local error: socket/bind/listen failed, permission, name resolution\n",
-		prog, DEFAULT_TIMEOUT_MS);
+		prog, MATRIX_PARALLEL, MATRIX_UDP_RESEND_MS, MATRIX_TIMEOUT_MS,
+		DEFAULT_TIMEOUT_MS);
 }
+
+/* Per thread: matrix workers tag their messages with the job ID, or stay
+ * quiet unless --verbose. */
+static __thread const char *msg_tag;
+static __thread bool msg_quiet;
 
 static void __attribute__((format(printf, 1, 2))) errx_msg(const char *fmt, ...)
 {
+	char buf[512];
+	int n = 0;
 	va_list ap;
 
-	fprintf(stderr, "%s: ", prog);
+	if (msg_quiet)
+		return;
+	if (msg_tag)
+		n = snprintf(buf, sizeof(buf), "%s: %s: ", prog, msg_tag);
+	else
+		n = snprintf(buf, sizeof(buf), "%s: ", prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	if (n >= 0 && (size_t)n < sizeof(buf))
+		vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	/* One write per message, so that concurrent threads do not interleave. */
+	fprintf(stderr, "%s\n", buf);
 }
 
 static int64_t now_us(void)
@@ -133,6 +170,8 @@ struct opts {
 	long seconds;       /* -1: not given */
 	long interval_ms;   /* -1: not given */
 	long count;         /* -1: not given */
+	long parallel;      /* -1: not given */
+	bool verbose;
 	int tcp_ports[MAX_PORTS], ntcp;
 	int udp_ports[MAX_PORTS], nudp;
 };
@@ -158,12 +197,12 @@ static int opt_value(int argc, char **argv, int *i, unsigned long min,
 }
 
 /* allowed: a string of option letters: t(imeout) s(econds) i(nterval)
- * c(ount) T(cp ports) U(dp ports). */
+ * c(ount) T(cp ports) U(dp ports) p(arallel) v(erbose). */
 static int parse_opts(int argc, char **argv, const char *allowed, int maxpos,
 		      struct opts *o)
 {
 	memset(o, 0, sizeof(*o));
-	o->timeout_ms = o->seconds = o->interval_ms = o->count = -1;
+	o->timeout_ms = o->seconds = o->interval_ms = o->count = o->parallel = -1;
 
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
@@ -184,6 +223,11 @@ static int parse_opts(int argc, char **argv, const char *allowed, int maxpos,
 		} else if (!strcmp(a, "--count") && strchr(allowed, 'c')) {
 			if (opt_value(argc, argv, &i, 1, 100000, &o->count))
 				return -1;
+		} else if (!strcmp(a, "--parallel") && strchr(allowed, 'p')) {
+			if (opt_value(argc, argv, &i, 1, MATRIX_MAX_PARALLEL, &o->parallel))
+				return -1;
+		} else if (!strcmp(a, "--verbose") && strchr(allowed, 'v')) {
+			o->verbose = true;
 		} else if ((!strcmp(a, "--tcp") && strchr(allowed, 'T')) ||
 			   (!strcmp(a, "--udp") && strchr(allowed, 'U'))) {
 			bool tcp = a[2] == 't';
@@ -360,32 +404,20 @@ static void make_token(char *buf, size_t n, const char *kind)
 
 /* ---- tcp ---------------------------------------------------------------- */
 
-static int cmd_tcp(int argc, char **argv)
+/* One TCP echo round trip to ss, all of it within timeout_ms. Returns
+ * EXIT_OK, EXIT_FAIL (network) or EXIT_LOCAL; the reason is on stderr. */
+static int tcp_echo(const struct sockaddr_storage *ss, socklen_t len, long timeout_ms)
 {
-	struct opts o;
-	struct sockaddr_storage ss;
-	socklen_t len;
 	char what[80], token[96], buf[128];
 	size_t tlen, got = 0;
 	int64_t deadline;
 	bool local;
-	int port, fd;
+	int fd;
 
-	if (parse_opts(argc, argv, "t", 2, &o) || o.npos != 2) {
-		if (o.npos != 2)
-			errx_msg("usage: tcp HOST PORT [--timeout MS]");
-		return EXIT_USAGE;
-	}
-	if ((port = parse_port(o.pos[1])) < 0)
-		return EXIT_USAGE;
-	if (o.timeout_ms < 0)
-		o.timeout_ms = DEFAULT_TIMEOUT_MS;
-	if (resolve(o.pos[0], port, SOCK_STREAM, &ss, &len))
-		return EXIT_LOCAL;
-	addr_str(&ss, what, sizeof(what));
-	deadline = now_us() + o.timeout_ms * 1000;
+	addr_str(ss, what, sizeof(what));
+	deadline = now_us() + timeout_ms * 1000;
 
-	fd = tcp_connect(&ss, len, deadline, what, &local);
+	fd = tcp_connect(ss, len, deadline, what, &local);
 	if (fd < 0)
 		return local ? EXIT_LOCAL : EXIT_FAIL;
 
@@ -434,43 +466,54 @@ static int cmd_tcp(int argc, char **argv)
 	return EXIT_OK;
 }
 
-/* ---- udp ---------------------------------------------------------------- */
-
-static int cmd_udp(int argc, char **argv)
+static int cmd_tcp(int argc, char **argv)
 {
 	struct opts o;
 	struct sockaddr_storage ss;
 	socklen_t len;
-	char what[80], token[96], buf[2048];
-	size_t tlen;
-	int64_t deadline, next_send = 0;
-	int port, fd, sent = 0, wrong = 0;
+	int port;
 
 	if (parse_opts(argc, argv, "t", 2, &o) || o.npos != 2) {
 		if (o.npos != 2)
-			errx_msg("usage: udp HOST PORT [--timeout MS]");
+			errx_msg("usage: tcp HOST PORT [--timeout MS]");
 		return EXIT_USAGE;
 	}
 	if ((port = parse_port(o.pos[1])) < 0)
 		return EXIT_USAGE;
 	if (o.timeout_ms < 0)
 		o.timeout_ms = DEFAULT_TIMEOUT_MS;
-	if (resolve(o.pos[0], port, SOCK_DGRAM, &ss, &len))
+	if (resolve(o.pos[0], port, SOCK_STREAM, &ss, &len))
 		return EXIT_LOCAL;
-	addr_str(&ss, what, sizeof(what));
-	deadline = now_us() + o.timeout_ms * 1000;
+	return tcp_echo(&ss, len, o.timeout_ms);
+}
 
-	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+/* ---- udp ---------------------------------------------------------------- */
+
+/* One UDP echo round trip to ss within timeout_ms, the datagram resent every
+ * resend_ms until the echo comes back. Returns like tcp_echo. */
+static int udp_echo(const struct sockaddr_storage *ss, socklen_t len, long timeout_ms,
+		    long resend_ms)
+{
+	char what[80], token[96], buf[2048];
+	size_t tlen;
+	int64_t deadline, next_send = 0;
+	int fd, err, sent = 0, wrong = 0;
+
+	addr_str(ss, what, sizeof(what));
+	deadline = now_us() + timeout_ms * 1000;
+
+	fd = socket(ss->ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		errx_msg("socket: %s", strerror(errno));
 		return EXIT_LOCAL;
 	}
 	/* Connected: only the peer's datagrams arrive, and ICMP errors
 	 * (port unreachable) surface as ECONNREFUSED. */
-	if (connect(fd, (struct sockaddr *)&ss, len) < 0) {
-		errx_msg("connect to %s failed: %s", what, neterr(errno));
+	if (connect(fd, (const struct sockaddr *)ss, len) < 0) {
+		err = errno;
+		errx_msg("connect to %s failed: %s", what, neterr(err));
 		close(fd);
-		return errno == ENETUNREACH || errno == EHOSTUNREACH ? EXIT_FAIL : EXIT_LOCAL;
+		return err == ENETUNREACH || err == EHOSTUNREACH ? EXIT_FAIL : EXIT_LOCAL;
 	}
 	make_token(token, sizeof(token), "udp");
 	tlen = strlen(token);
@@ -494,7 +537,7 @@ static int cmd_udp(int argc, char **argv)
 				break;
 			}
 			sent++;
-			next_send = now + 250000;
+			next_send = now + resend_ms * 1000;
 		}
 		ms = remaining_ms(next_send < deadline ? next_send : deadline);
 		rc = poll(&p, 1, ms ? ms : 1);
@@ -517,6 +560,27 @@ static int cmd_udp(int argc, char **argv)
 	}
 	close(fd);
 	return EXIT_FAIL;
+}
+
+static int cmd_udp(int argc, char **argv)
+{
+	struct opts o;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int port;
+
+	if (parse_opts(argc, argv, "t", 2, &o) || o.npos != 2) {
+		if (o.npos != 2)
+			errx_msg("usage: udp HOST PORT [--timeout MS]");
+		return EXIT_USAGE;
+	}
+	if ((port = parse_port(o.pos[1])) < 0)
+		return EXIT_USAGE;
+	if (o.timeout_ms < 0)
+		o.timeout_ms = DEFAULT_TIMEOUT_MS;
+	if (resolve(o.pos[0], port, SOCK_DGRAM, &ss, &len))
+		return EXIT_LOCAL;
+	return udp_echo(&ss, len, o.timeout_ms, 250);
 }
 
 /* ---- stream ------------------------------------------------------------- */
@@ -1136,6 +1200,258 @@ static int cmd_serve(int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* ---- matrix ------------------------------------------------------------- */
+
+/*
+ * A reachability matrix (every pod to every pod, per port and protocol) is
+ * hundreds of probes, and a denied one only ends at its timeout: one at a
+ * time that is minutes, all at once it is about one timeout. A network
+ * namespace is a property of the thread, so each worker enters the job's
+ * namespace with setns() and then opens its socket, which stays in that
+ * namespace whatever the thread does next.
+ */
+
+struct matrix_job {
+	char *id;
+	char *netns;		/* NULL: this process's namespace */
+	bool udp;
+	struct sockaddr_storage ss;
+	socklen_t len;
+};
+
+struct matrix_run {
+	struct matrix_job *jobs;
+	size_t njobs;
+	long timeout_ms;
+	bool verbose;
+	pthread_mutex_t lock;	/* next, errors and stdout */
+	size_t next;
+	size_t errors;
+};
+
+static void matrix_free(struct matrix_run *m)
+{
+	for (size_t i = 0; i < m->njobs; i++) {
+		free(m->jobs[i].id);
+		free(m->jobs[i].netns);
+	}
+	free(m->jobs);
+}
+
+/* Parse one job line into j. Returns 1 for a job, 0 for a line to skip,
+ * -1 (reason printed) for a malformed one. */
+static int matrix_parse_line(char *line, unsigned long lineno, struct matrix_job *j)
+{
+	char *f[6], *save = NULL, *tok;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&j->ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&j->ss;
+	unsigned long port;
+	int n = 0;
+
+	for (tok = strtok_r(line, " \t\r\n", &save); tok && n < 6;
+	     tok = strtok_r(NULL, " \t\r\n", &save))
+		f[n++] = tok;
+	if (n == 0 || f[0][0] == '#')
+		return 0;
+	if (n != 5) {
+		errx_msg("stdin line %lu: expected 'ID NETNS_PATH PROTO DST_IP PORT', got %d%s field(s)",
+			 lineno, n, n == 6 ? " or more" : "");
+		return -1;
+	}
+	if (strcmp(f[2], "tcp") && strcmp(f[2], "udp")) {
+		errx_msg("stdin line %lu: protocol '%s': expected tcp or udp", lineno, f[2]);
+		return -1;
+	}
+	if (!parse_uint(f[4], 65535, &port) || port == 0) {
+		errx_msg("stdin line %lu: invalid port '%s'", lineno, f[4]);
+		return -1;
+	}
+	memset(j, 0, sizeof(*j));
+	if (inet_pton(AF_INET, f[3], &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		j->len = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, f[3], &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		j->len = sizeof(*s6);
+	} else {
+		errx_msg("stdin line %lu: '%s' is not an IPv4 or IPv6 address", lineno, f[3]);
+		return -1;
+	}
+	j->udp = !strcmp(f[2], "udp");
+	j->id = strdup(f[0]);
+	j->netns = strcmp(f[1], "-") ? strdup(f[1]) : NULL;
+	if (!j->id || (strcmp(f[1], "-") && !j->netns)) {
+		errx_msg("out of memory");
+		free(j->id);
+		free(j->netns);
+		return -1;
+	}
+	return 1;
+}
+
+static int matrix_read(FILE *in, struct matrix_run *m)
+{
+	char *line = NULL;
+	size_t cap = 0, alloc = 0;
+	unsigned long lineno = 0;
+	int rc = 0;
+
+	while (getline(&line, &cap, in) >= 0) {
+		struct matrix_job j;
+		int r;
+
+		lineno++;
+		r = matrix_parse_line(line, lineno, &j);
+		if (r < 0) {
+			rc = -1;
+			break;
+		}
+		if (r == 0)
+			continue;
+		if (m->njobs == alloc) {
+			size_t nalloc = alloc ? alloc * 2 : 256;
+			struct matrix_job *p = realloc(m->jobs, nalloc * sizeof(*p));
+
+			if (!p) {
+				errx_msg("out of memory");
+				free(j.id);
+				free(j.netns);
+				rc = -1;
+				break;
+			}
+			m->jobs = p;
+			alloc = nalloc;
+		}
+		m->jobs[m->njobs++] = j;
+	}
+	free(line);
+	return rc;
+}
+
+/* Run one job on the calling thread: "ok", "fail" or "error". */
+static const char *matrix_run_job(const struct matrix_job *j, long timeout_ms)
+{
+	int rc;
+
+	if (j->netns) {
+		int fd = open(j->netns, O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0) {
+			errx_msg("cannot open network namespace %s: %s", j->netns,
+				 strerror(errno));
+			return "error";
+		}
+		if (setns(fd, CLONE_NEWNET) < 0) {
+			errx_msg("cannot enter network namespace %s: %s%s", j->netns,
+				 strerror(errno),
+				 errno == EINVAL ? " (not a network namespace?)" : "");
+			close(fd);
+			return "error";
+		}
+		close(fd);
+	}
+	if (j->udp)
+		rc = udp_echo(&j->ss, j->len, timeout_ms, MATRIX_UDP_RESEND_MS);
+	else
+		rc = tcp_echo(&j->ss, j->len, timeout_ms);
+	return rc == EXIT_OK ? "ok" : rc == EXIT_FAIL ? "fail" : "error";
+}
+
+static void *matrix_worker(void *arg)
+{
+	struct matrix_run *m = arg;
+
+	msg_quiet = !m->verbose;
+	for (;;) {
+		const struct matrix_job *j;
+		const char *res;
+
+		pthread_mutex_lock(&m->lock);
+		j = m->next < m->njobs ? &m->jobs[m->next++] : NULL;
+		pthread_mutex_unlock(&m->lock);
+		if (!j)
+			break;
+		msg_tag = j->id;
+		res = matrix_run_job(j, m->timeout_ms);
+		/* Errors are always reported: they are the harness's problem,
+		 * not the network's. */
+		if (!strcmp(res, "error") && msg_quiet) {
+			msg_quiet = false;
+			errx_msg("could not run the job (rerun with --verbose for details)");
+			msg_quiet = true;
+		}
+		pthread_mutex_lock(&m->lock);
+		if (!strcmp(res, "error"))
+			m->errors++;
+		printf("%s %s\n", j->id, res);
+		fflush(stdout);
+		pthread_mutex_unlock(&m->lock);
+	}
+	return NULL;
+}
+
+static int cmd_matrix(int argc, char **argv)
+{
+	struct opts o;
+	struct matrix_run m = { 0 };
+	pthread_t *threads;
+	size_t nthreads, started = 0;
+	int rc = EXIT_OK;
+
+	if (parse_opts(argc, argv, "tpv", 0, &o))
+		return EXIT_USAGE;
+	m.timeout_ms = o.timeout_ms < 0 ? MATRIX_TIMEOUT_MS : o.timeout_ms;
+	m.verbose = o.verbose;
+	if (matrix_read(stdin, &m)) {
+		matrix_free(&m);
+		return EXIT_USAGE;
+	}
+	if (m.njobs == 0) {
+		matrix_free(&m);
+		return EXIT_OK;
+	}
+	nthreads = (size_t)(o.parallel < 0 ? MATRIX_PARALLEL : o.parallel);
+	if (nthreads > m.njobs)
+		nthreads = m.njobs;
+	threads = calloc(nthreads, sizeof(*threads));
+	if (!threads) {
+		errx_msg("out of memory");
+		matrix_free(&m);
+		return EXIT_LOCAL;
+	}
+	pthread_mutex_init(&m.lock, NULL);
+	for (size_t i = 0; i < nthreads; i++) {
+		pthread_attr_t a;
+		int e;
+
+		pthread_attr_init(&a);
+		pthread_attr_setstacksize(&a, 256 * 1024);
+		e = pthread_create(&threads[i], &a, matrix_worker, &m);
+		pthread_attr_destroy(&a);
+		if (e) {
+			/* The threads already running still take every job. */
+			errx_msg("pthread_create: %s (running on %zu thread(s))", strerror(e),
+				 started);
+			break;
+		}
+		started++;
+	}
+	if (started == 0)
+		matrix_worker(&m); /* no thread could start: run the jobs on this one */
+	for (size_t i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	if (m.errors) {
+		errx_msg("%zu of %zu job(s) could not run", m.errors, m.njobs);
+		rc = EXIT_LOCAL;
+	}
+	pthread_mutex_destroy(&m.lock);
+	free(threads);
+	matrix_free(&m);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd;
@@ -1162,6 +1478,8 @@ int main(int argc, char **argv)
 		return cmd_stream(argc, argv);
 	if (!strcmp(cmd, "ping"))
 		return cmd_ping(argc, argv);
+	if (!strcmp(cmd, "matrix"))
+		return cmd_matrix(argc, argv);
 	errx_msg("unknown command '%s' (try --help)", cmd);
 	return EXIT_USAGE;
 }

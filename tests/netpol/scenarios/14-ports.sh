@@ -1,0 +1,28 @@
+# shellcheck shell=bash
+# SPDX-License-Identifier: Apache-2.0
+# Upstream: should enforce policy based on Ports
+# x/a admits namespace y on TCP 81 only.
+
+apply <<'EOF'
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: allow-client-a-via-ns-selector
+  namespace: x
+spec:
+  podSelector:
+    matchLabels: {pod: a}
+  policyTypes: [Ingress]
+  ingress:
+  - from:
+    - namespaceSelector:
+        matchLabels: {kubernetes.io/metadata.name: "y"}
+    ports:
+    - {port: 81, protocol: TCP}
+EOF
+
+reach_new true
+expect_peer 'x/*' 'x/a' false
+expect_peer 'y/*' 'x/a' true
+expect_peer 'z/*' 'x/a' false
+validate tcp 81
