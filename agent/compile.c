@@ -363,13 +363,15 @@ static int policy_add(struct entry_set *s, int ep, uint32_t id, uint8_t dir_tier
 /* Entries for one peer identity of one rule. dst is the pod that receives
  * the traffic (for named ports), NULL when unknown. */
 static int emit_ports(struct entry_set *s, int ep, uint32_t id, uint8_t dir_tier,
-		      const struct pol_rule *r, const struct pol_pod *dst, uint32_t ref)
+		      const struct pol_rule *r, const struct pol_pod *dst, uint32_t ref, bool named_only)
 {
 	static const uint8_t protos[] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP };
 
 	if (r->any_port)
-		return policy_add(s, ep, id, dir_tier, 0, 0, -1, ref);
+		return named_only ? 0 : policy_add(s, ep, id, dir_tier, 0, 0, -1, ref);
 	for (size_t i = 0; i < r->nports; i++) {
+		if (named_only && r->ports[i].kind != PORT_NAMED)
+			continue;
 		for (size_t pi = 0; pi < sizeof(protos); pi++) {
 			uint16_t lo, hi, starts[32];
 			uint8_t bits[32];
@@ -383,7 +385,7 @@ static int emit_ports(struct entry_set *s, int ep, uint32_t id, uint8_t dir_tier
 					return -ENOMEM;
 		}
 	}
-	for (size_t i = 0; i < r->nicmp; i++) {
+	for (size_t i = 0; !named_only && i < r->nicmp; i++) {
 		uint16_t port = (uint16_t)(r->icmp[i].type << 8 |
 					   (r->icmp[i].code < 0 ? 0 : r->icmp[i].code));
 
@@ -392,6 +394,14 @@ static int emit_ports(struct entry_set *s, int ep, uint32_t id, uint8_t dir_tier
 			return -ENOMEM;
 	}
 	return 0;
+}
+
+static bool rule_has_named_port(const struct pol_rule *r)
+{
+	for (size_t i = 0; i < r->nports; i++)
+		if (r->ports[i].kind == PORT_NAMED)
+			return true;
+	return false;
 }
 
 static int emit_policy(struct build *b, const struct compile_ep *e, size_t pol_index,
@@ -414,9 +424,16 @@ static int emit_policy(struct build *b, const struct compile_ep *e, size_t pol_i
 			 * the peer for egress. */
 			const struct pol_pod *dst = dir == POL_INGRESS ? e->pod : b->podbuf[i];
 
-			if (emit_ports(s, e->ifindex, b->idbuf[i], dir_tier, &rules[r], dst, ref))
+			if (emit_ports(s, e->ifindex, b->idbuf[i], dir_tier, &rules[r], dst, ref, false))
 				return -ENOMEM;
 		}
+		/* Egress to any destination on a named port: the name means
+		 * something only on pods, and on each pod its own number. */
+		if (dir == POL_EGRESS && rules[r].any_peer && rule_has_named_port(&rules[r]))
+			for (size_t k = 0; k < b->w->npods; k++)
+				if (emit_ports(s, e->ifindex, b->pod_ids[k], dir_tier, &rules[r],
+					       b->w->pods[k], ref, true))
+					return -ENOMEM;
 	}
 	return 0;
 }
