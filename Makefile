@@ -79,14 +79,15 @@ test_cni_SRCS  := cni-plugin/cni.c lib/cni_names.c lib/log.c lib/api.c
 test_api_SRCS  := lib/api.c lib/cni_names.c agent/request.c agent/cidr.c lib/log.c
 test_policy_SRCS := agent/policy.c agent/cidr.c lib/log.c
 test_manifest_SRCS := lib/manifest.c lib/log.c
+test_compile_SRCS := agent/compile.c agent/identity.c agent/policy.c agent/cidr.c agent/loader.c lib/log.c
 
 $(BUILD)/unit:
 	mkdir -p $@
 
 .PRECIOUS: $(BUILD)/%.bpf.o
 .SECONDEXPANSION:
-$(BUILD)/unit/%: tests/unit/%.c $$($$*_SRCS) $(HDRS) | $(BUILD)/unit
-	$(CC) $(SAN_CFLAGS) -o $@ $< $($*_SRCS) -lcmocka -ljansson -lyaml -lpthread
+$(BUILD)/unit/%: tests/unit/%.c $$($$*_SRCS) $(HDRS) $(SKELS) | $(BUILD)/unit
+	$(CC) $(SAN_CFLAGS) -o $@ $< $($*_SRCS) -lcmocka -ljansson -lyaml -lbpf -lelf -lz -lpthread
 
 $(BUILD)/test_bpf: tests/bpf/test_pod.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ tests/bpf/test_pod.c agent/loader.c lib/log.c $(LDLIBS_AGENT) -lcmocka
