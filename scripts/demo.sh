@@ -3,8 +3,9 @@
 #
 # sluice demo: one simulated node (a network namespace) running sluice-agent,
 # four pods created through the real sluice-cni plugin exactly as a container
-# runtime would, traffic between them redirected by eBPF, the agent killed
-# while pods keep talking, and a clean teardown. Needs root.
+# runtime would, traffic between them redirected by eBPF, a NetworkPolicy
+# enforced and explained, the agent killed while pods keep talking, and a
+# clean teardown. Needs root.
 set -uo pipefail
 TEST_NAME=demo
 source "$(dirname "$0")/../tests/lib/common.sh"
@@ -57,16 +58,66 @@ printf '  %-6s -> node   ' web-0
 probe "$ID-web-0" ping 10.246.0.1 --count 1 | grep -o 'time=[0-9.]* ms'
 run ctl metrics
 
+say "Policy: only web pods may reach the database, and only on 8080/TCP"
+cat >"$DIR/policy.yaml" <<'YAML'
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {team: shop}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: billing, labels: {team: billing}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {namespace: shop, name: web-0, labels: {app: web}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {namespace: shop, name: web-1, labels: {app: web}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {namespace: shop, name: db-0, labels: {app: db}}
+spec:
+  containers:
+  - name: db
+    ports: [{name: sql, containerPort: 8080}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {namespace: billing, name: api-0, labels: {app: api}}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {namespace: shop, name: db-from-web}
+spec:
+  podSelector: {matchLabels: {app: db}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: web}}}]
+    ports: [{port: sql}]
+YAML
+sed 's/^/    /' "$DIR/policy.yaml" | grep -A8 NetworkPolicy
+run ctl apply -f "$DIR/policy.yaml"
+for pair in web-0:db-0 api-0:db-0; do
+	a=${pair%:*} b=${pair#*:}
+	printf '  %-6s -> %-6s tcp 8080: ' "$a" "$b"
+	probe "$ID-$a" tcp "${IP[$b]}" 8080 --timeout 500 >/dev/null 2>&1 && echo allowed || echo dropped
+done
+run ctl policy explain --from billing/api-0 --to shop/db-0 --port 8080/TCP
+run ctl get identities
+
 say "Killing the agent (SIGKILL) while web-0 streams TCP to db-0"
 probe "$ID-web-0" stream "${IP[db-0]}" 8080 --seconds 3 --interval-ms 20 >"$DIR/stream.json" &
 STREAM=$!
 sleep 1
-kill -9 "$AGENT_PID"
-wait "$AGENT_PID" 2>/dev/null
+{ kill -9 "$AGENT_PID"; wait "$AGENT_PID"; } 2>/dev/null
 echo "  agent killed; pods keep talking through the pinned datapath:"
 printf '  web-1 -> api-0 tcp: '; probe "$ID-web-1" tcp "${IP[api-0]}" 8080 >/dev/null && echo ok
 start_agent "$NODE" "$CIDR" "$DIR" || exit 1
 echo "  agent restarted: $(ctl status -o json | jq -r '"\(.endpoints) endpoints recovered"')"
+printf '  policy still enforced: api-0 -> db-0 tcp 8080: '
+probe "$ID-api-0" tcp "${IP[db-0]}" 8080 --timeout 500 >/dev/null 2>&1 && echo allowed || echo dropped
 wait "$STREAM" && echo "  stream: $(cat "$DIR/stream.json")"
 
 say "Deleting the pods (CNI_COMMAND=DEL); nothing is left behind"

@@ -244,8 +244,7 @@ check "delete says what it deleted" test "$out" = "sluicenetworkpolicy x/web-gua
 check "after the delete, y/c -> x/a:8081 is open again" reach y/c x/a 8081
 
 echo "== policy survives an agent restart"
-kill -9 "$AGENT_PID"
-wait "$AGENT_PID" 2>/dev/null
+{ kill -9 "$AGENT_PID"; wait "$AGENT_PID"; } 2>/dev/null
 check "with no agent, x/b still only takes team=blue namespaces" blocked y/c x/b 8080
 start_agent "$NODE" "$CIDR" "$DIR" || exit 1
 check "the restarted agent has the policies" \

@@ -79,8 +79,7 @@ STREAM_OUT=$DIR/stream.json
 probe "$ID-p1" stream "${IP[2]}" 8080 --seconds 4 --interval-ms 20 >"$STREAM_OUT" 2>&1 &
 STREAM_PID=$!
 sleep 1
-kill -9 "$AGENT_PID"
-wait "$AGENT_PID" 2>/dev/null
+{ kill -9 "$AGENT_PID"; wait "$AGENT_PID"; } 2>/dev/null
 check "agent is gone" bash -c "! kill -0 $AGENT_PID 2>/dev/null"
 check "pods still talk while no agent runs" probe "$ID-p3" tcp "${IP[4]}" 8080 --timeout 1000
 out=$(cni ADD "c${ID}x" "/run/netns/$ID-p1" "$(conf 1.0.0)")
@@ -97,8 +96,7 @@ check "restarted agent lists all 4 endpoints (pods 1 and 2 among them)" \
 check "traffic flows through the restarted agent's programs" probe "$ID-p2" tcp "${IP[1]}" 8080 --timeout 1000
 
 echo "== an ADD interrupted by a crash is rolled back at start-up"
-kill -9 "$AGENT_PID"
-wait "$AGENT_PID" 2>/dev/null
+{ kill -9 "$AGENT_PID"; wait "$AGENT_PID"; } 2>/dev/null
 # What a crash between "record creating" and "record ready" leaves: an
 # allocation, a state file marked creating and a host veth; plus an address
 # allocated by an ADD that died before it recorded anything.
