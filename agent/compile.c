@@ -165,6 +165,8 @@ struct prefix {
 
 struct build {
 	const struct pol_world *w;
+	const struct compile_node *nodes;	/* other nodes */
+	size_t nnodes;
 	struct identities *ids;
 	uint32_t *pod_ids;		/* per w->pods[i] */
 	struct prefix *prefixes;	/* every ipBlock cidr and except, unique */
@@ -248,28 +250,56 @@ static int collect_prefixes(struct build *b)
 	return 0;
 }
 
-/* The CIDR identity of ip: its most specific prefix, or world. */
-static uint32_t cidr_identity(const struct build *b, uint32_t ip)
+/* The CIDR identity of a whole prefix: the most specific ipBlock prefix
+ * that holds it, or world. */
+static uint32_t cidr_identity_of(const struct build *b, const struct cidr4 *q)
 {
 	int best = -1;
 
 	for (size_t i = 0; i < b->nprefixes; i++)
-		if (cidr4_contains(&b->prefixes[i].c, ip) &&
+		if (within(q, &b->prefixes[i].c) &&
 		    (best < 0 || b->prefixes[i].c.prefix > b->prefixes[best].c.prefix))
 			best = (int)i;
 	return best < 0 ? SLUICE_ID_WORLD : b->prefixes[best].id;
 }
 
+static uint32_t cidr_identity(const struct build *b, uint32_t ip)
+{
+	struct cidr4 host = { .net = ip, .prefix = 32 };
+
+	return cidr_identity_of(b, &host);
+}
+
+/* The node (other than this one) whose pods live in q, or 0. */
+static uint32_t tunnel_endpoint(const struct build *b, const struct cidr4 *q)
+{
+	for (size_t i = 0; i < b->nnodes; i++)
+		if (within(q, &b->nodes[i].pod_cidr))
+			return b->nodes[i].ip;
+	return 0;
+}
+
 static int ipcache_add(struct build *b, uint32_t ip, int prefix, uint32_t id, uint32_t cidr_id)
 {
 	struct sluice_ipcache_key k = { .prefixlen = (__u32)prefix, .ip = htonl(ip) };
-	struct sluice_ipcache_value v = { .identity = id, .cidr_identity = cidr_id };
+	struct cidr4 q = { .net = ip, .prefix = prefix };
+	struct sluice_ipcache_value v = {
+		.identity = id,
+		.cidr_identity = cidr_id,
+		.tunnel_endpoint = htonl(tunnel_endpoint(b, &q)),
+	};
 
 	return set_add(&b->ipc, &k, &v);
 }
 
 static int build_ipcache(struct build *b)
 {
+	/* Other nodes' pod CIDRs: pods there that have no Pod object here
+	 * still get to their node. */
+	for (size_t i = 0; i < b->nnodes; i++)
+		if (ipcache_add(b, b->nodes[i].pod_cidr.net, b->nodes[i].pod_cidr.prefix,
+				SLUICE_ID_WORLD, cidr_identity_of(b, &b->nodes[i].pod_cidr)))
+			return -ENOMEM;
 	for (size_t i = 0; i < b->nprefixes; i++)
 		if (ipcache_add(b, b->prefixes[i].c.net, b->prefixes[i].c.prefix, SLUICE_ID_WORLD,
 				b->prefixes[i].id))
@@ -503,10 +533,10 @@ static void build_free(struct build *b)
 }
 
 int compiler_sync(struct compiler *c, const struct pol_world *w, const struct compile_ep *eps,
-		  size_t neps, struct identities *ids, struct compile_stats *st, char *err,
-		  size_t errlen)
+		  size_t neps, const struct compile_node *nodes, size_t nnodes,
+		  struct identities *ids, struct compile_stats *st, char *err, size_t errlen)
 {
-	struct build b = { .w = w, .ids = ids };
+	struct build b = { .w = w, .ids = ids, .nodes = nodes, .nnodes = nnodes };
 	struct timespec t0, t1;
 	size_t ops_up = 0, ops_del = 0;
 	int ret = -ENOMEM;
@@ -686,7 +716,7 @@ static enum dp_verdict dp_check(struct compiler *c, uint32_t ep, uint8_t dir_tie
 static struct sluice_ipcache_value dp_ipcache(struct compiler *c, uint32_t ip)
 {
 	struct sluice_ipcache_key k = { .prefixlen = 32, .ip = htonl(ip) };
-	struct sluice_ipcache_value v = { SLUICE_ID_WORLD, SLUICE_ID_WORLD };
+	struct sluice_ipcache_value v = { .identity = SLUICE_ID_WORLD, .cidr_identity = SLUICE_ID_WORLD };
 
 	bpf_map_lookup_elem(datapath_ipcache_map_fd(c->dp), &k, &v);
 	return v;

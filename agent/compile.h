@@ -33,6 +33,12 @@ struct compile_ep {
 	const struct pol_pod *pod;
 };
 
+/* Another node: its pods' CIDR and its address (the tunnel endpoint). */
+struct compile_node {
+	struct cidr4 pod_cidr;
+	uint32_t ip;		/* host order */
+};
+
 struct compile_stats {
 	size_t endpoints, ipcache, allow, deny;	/* entries after the sync */
 	size_t updated, removed;		/* map operations done */
@@ -40,8 +46,8 @@ struct compile_stats {
 };
 
 int compiler_sync(struct compiler *c, const struct pol_world *w, const struct compile_ep *eps,
-		  size_t neps, struct identities *ids, struct compile_stats *st, char *err,
-		  size_t errlen);
+		  size_t neps, const struct compile_node *nodes, size_t nnodes,
+		  struct identities *ids, struct compile_stats *st, char *err, size_t errlen);
 
 /* Split [lo, hi] into prefix-aligned blocks: fills starts[] and bits[]
  * (number of leading bits that are fixed, 16 = one port). Returns the

@@ -23,7 +23,13 @@ struct endpoints {
 	char state_dir[PATH_MAX];
 	struct endpoint *list;		/* unordered; removal swaps in the last */
 	size_t n, cap;
+	unsigned int pod_mtu;		/* 0: the kernel's default */
 };
+
+void endpoints_set_pod_mtu(struct endpoints *eps, unsigned int mtu)
+{
+	eps->pod_mtu = mtu;
+}
 
 void endpoint_host_ifname(const char *container_id, const char *ifname, char *buf, size_t len)
 {
@@ -312,7 +318,7 @@ int endpoints_add(struct endpoints *eps, const struct cni_req *req, json_t **res
 			 strerror(-ret));
 		goto rollback;
 	}
-	ret = nl_veth_create(eps->host, ep.host_ifname, ep.ifname, netns_fd, 0, NULL);
+	ret = nl_veth_create(eps->host, ep.host_ifname, ep.ifname, netns_fd, eps->pod_mtu, NULL);
 	if (ret) {
 		snprintf(err, errlen, "cannot create veth %s with peer %s in %s: %s%s", ep.host_ifname,
 			 ep.ifname, ep.netns, strerror(-ret),

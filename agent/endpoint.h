@@ -28,6 +28,8 @@ struct endpoints;
 int endpoints_open(struct endpoints **out, struct datapath *dp, struct ipam *ipam,
 		   const char *state_dir, char *err, size_t errlen);
 void endpoints_close(struct endpoints *eps);
+/* MTU of the veth pairs of pods added from now on (0: kernel default). */
+void endpoints_set_pod_mtu(struct endpoints *eps, unsigned int mtu);
 
 /* Each returns 0 or a CNI error code, with a sentence in err. ADD leaves
  * the endpoint map entry to the policy compiler (compile.c), which writes

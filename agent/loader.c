@@ -149,13 +149,18 @@ int attach_mode_parse(const char *text, enum attach_mode *mode)
 	return 0;
 }
 
-int datapath_open(struct datapath **out, const char *bpffs_dir, enum attach_mode mode, char *err,
-		  size_t errlen)
+int datapath_open(struct datapath **out, const char *bpffs_dir, const struct datapath_opts *o,
+		  char *err, size_t errlen)
 {
+	static const struct datapath_opts defaults = { .mode = ATTACH_TC };
+	enum attach_mode mode;
 	LIBBPF_OPTS(bpf_object_open_opts, opts);
 	struct datapath *dp;
 	int ret;
 
+	if (!o)
+		o = &defaults;
+	mode = o->mode;
 	dp = calloc(1, sizeof(*dp));
 	if (!dp)
 		return -ENOMEM;
@@ -174,6 +179,8 @@ int datapath_open(struct datapath **out, const char *bpffs_dir, enum attach_mode
 		snprintf(err, errlen, "cannot open the embedded BPF object: %s", strerror(errno));
 		goto cleanup;
 	}
+	dp->skel->rodata->cfg_routing = o->routing;
+	dp->skel->rodata->cfg_vxlan_ifindex = (__u32)o->vxlan_ifindex;
 	ret = pod_bpf__load(dp->skel);
 	if (ret) {
 		snprintf(err, errlen,
@@ -216,6 +223,12 @@ int datapath_prog_fd(struct datapath *dp, int ingress)
 	return bpf_program__fd(ingress ? dp->skel->progs.from_pod : dp->skel->progs.to_pod);
 }
 
+int datapath_node_prog_fd(struct datapath *dp, enum node_hook hook)
+{
+	return bpf_program__fd(hook == HOOK_OVERLAY ? dp->skel->progs.from_overlay
+						    : dp->skel->progs.from_netdev);
+}
+
 int datapath_endpoint_map_fd(struct datapath *dp)
 {
 	return bpf_map__fd(dp->skel->maps.sluice_ep_v2);
@@ -228,7 +241,7 @@ int datapath_metrics_map_fd(struct datapath *dp)
 
 int datapath_ipcache_map_fd(struct datapath *dp)
 {
-	return bpf_map__fd(dp->skel->maps.sluice_ipc_v1);
+	return bpf_map__fd(dp->skel->maps.sluice_ipc_v2);
 }
 
 int datapath_policy_map_fd(struct datapath *dp)
@@ -247,9 +260,9 @@ int datapath_ct_map_fd(struct datapath *dp)
 }
 
 /* One direction over tcx: update a pinned link in place, or create and pin. */
-static int attach_tcx(struct datapath *dp, int ifindex, const char *ifname, int ingress)
+static int attach_tcx(struct datapath *dp, int ifindex, const char *ifname, int ingress, int prog_fd)
 {
-	int prog_fd = datapath_prog_fd(dp, ingress), link_fd = -1, ret;
+	int link_fd = -1, ret;
 	char path[PATH_MAX];
 
 	link_pin_path(dp, ifname, ingress, path, sizeof(path));
@@ -280,12 +293,12 @@ cleanup:
 
 /* One direction over tc. The clsact qdisc serves both directions, so the
  * caller creates it once (ingress first). */
-static int attach_tc(struct datapath *dp, int ifindex, int ingress)
+static int attach_tc(int ifindex, int ingress, int prog_fd)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
 		    .attach_point = ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
 	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE, .priority = TC_PRIORITY,
-		    .prog_fd = datapath_prog_fd(dp, ingress), .flags = BPF_TC_F_REPLACE);
+		    .prog_fd = prog_fd, .flags = BPF_TC_F_REPLACE);
 	int ret;
 
 	if (ingress) {
@@ -324,10 +337,12 @@ int datapath_attach(struct datapath *dp, int ifindex, const char *ifname, char *
 	int ret = 0;
 
 	for (int ingress = 1; ingress >= 0; ingress--) {
+		int prog_fd = datapath_prog_fd(dp, ingress);
+
 		if (dp->mode == ATTACH_TCX)
-			ret = attach_tcx(dp, ifindex, ifname, ingress);
+			ret = attach_tcx(dp, ifindex, ifname, ingress, prog_fd);
 		else
-			ret = attach_tc(dp, ifindex, ingress);
+			ret = attach_tc(ifindex, ingress, prog_fd);
 		if (ret) {
 			snprintf(err, errlen, "cannot attach %s program to %s (ifindex %d) with %s: %s",
 				 ingress ? "from_pod" : "to_pod", ifname, ifindex,
@@ -343,6 +358,20 @@ int datapath_attach(struct datapath *dp, int ifindex, const char *ifname, char *
 	else
 		unpin_links(dp, ifname);
 	return 0;
+}
+
+int datapath_attach_node(struct datapath *dp, int ifindex, const char *ifname, enum node_hook hook,
+			 char *err, size_t errlen)
+{
+	int prog_fd = datapath_node_prog_fd(dp, hook), ret;
+
+	ret = dp->mode == ATTACH_TCX ? attach_tcx(dp, ifindex, ifname, 1, prog_fd)
+				     : attach_tc(ifindex, 1, prog_fd);
+	if (ret)
+		snprintf(err, errlen, "cannot attach %s to %s (ifindex %d) with %s: %s",
+			 hook == HOOK_OVERLAY ? "from_overlay" : "from_netdev", ifname, ifindex,
+			 attach_mode_name(dp->mode), strerror(-ret));
+	return ret;
 }
 
 int datapath_detach(struct datapath *dp, int ifindex, const char *ifname)

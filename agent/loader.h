@@ -32,8 +32,15 @@ struct datapath;
 /* Make sure bpffs_dir is on a BPF filesystem (mounting /sys/fs/bpf when it
  * is not), load the programs and create or reuse the pinned maps. mode:
  * ATTACH_NONE picks tcx where the kernel has it, else tc. */
-int datapath_open(struct datapath **out, const char *bpffs_dir, enum attach_mode mode, char *err,
-		  size_t errlen);
+struct datapath_opts {
+	enum attach_mode mode;		/* ATTACH_NONE: tcx where available */
+	enum sluice_routing routing;
+	int vxlan_ifindex;		/* overlay routing: the collect_md vxlan device */
+};
+
+/* opts NULL: tc attachment, native routing. */
+int datapath_open(struct datapath **out, const char *bpffs_dir, const struct datapath_opts *opts,
+		  char *err, size_t errlen);
 /* "tcx", "tc" or "auto" (ATTACH_NONE); -EINVAL otherwise. */
 int attach_mode_parse(const char *text, enum attach_mode *mode);
 /* Free user-space resources; pins and attachments stay. */
@@ -47,6 +54,17 @@ enum attach_mode datapath_attach_mode(const struct datapath *dp);
  * attachments (a previous agent's) are updated in place to this agent's
  * programs without a gap. */
 int datapath_attach(struct datapath *dp, int ifindex, const char *ifname, char *err, size_t errlen);
+/* Programs on the node's own devices. */
+enum node_hook {
+	HOOK_OVERLAY,	/* from_overlay on the vxlan device's ingress */
+	HOOK_NETDEV,	/* from_netdev on the uplink's ingress (native routing) */
+};
+
+/* Attach (or swap in) the program for hook on a node device's ingress. */
+int datapath_attach_node(struct datapath *dp, int ifindex, const char *ifname, enum node_hook hook,
+			 char *err, size_t errlen);
+int datapath_node_prog_fd(struct datapath *dp, enum node_hook hook);
+
 /* Remove the attachments and their pins; absent ones are not an error.
  * ifindex 0: the device is gone (and its tc filters with it); only the
  * link pins are removed. */

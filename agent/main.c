@@ -23,8 +23,10 @@
 #include "api.h"
 #include "endpoint.h"
 #include "ipam.h"
+#include "cidr.h"
 #include "loader.h"
 #include "log.h"
+#include "node.h"
 #include "server.h"
 
 struct options {
@@ -34,13 +36,16 @@ struct options {
 	const char *state_dir;
 	const char *bpffs;
 	enum attach_mode attach_mode;
+	enum sluice_routing routing;
+	const char *device;
+	const char *node_ip;
 	int verbose;
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: sluice-agent --pod-cidr CIDR [options]\n"
+		"Usage: sluice-agent [--pod-cidr CIDR] [options]\n"
 		"\n"
 		"The sluice node agent: loads the eBPF datapath, pins its maps, sets up pod\n"
 		"interfaces for the sluice-cni plugin and serves a JSON API on a Unix socket.\n"
@@ -48,8 +53,14 @@ static void usage(FILE *f)
 		"endpoints from --state-dir and --bpffs without disturbing traffic.\n"
 		"\n"
 		"Options:\n"
-		"  --pod-cidr CIDR    IPv4 range for this node's pods, e.g. 10.244.1.0/24 (required);\n"
-		"                     its first address is the pods' gateway on this node\n"
+		"  --pod-cidr CIDR    IPv4 range for this node's pods, e.g. 10.244.1.0/24; its first\n"
+		"                     address is the pods' gateway on this node. Without it, the\n"
+		"                     spec.podCIDR of this node's saved Node object is used\n"
+		"  --routing MODE     how pods reach other nodes: overlay (VXLAN, UDP 8472; the\n"
+		"                     default) or native (routes via the nodes' addresses)\n"
+		"  --device IFNAME    the node's uplink: its MTU and address; native routing routes\n"
+		"                     other nodes' pod CIDRs through it\n"
+		"  --node-ip ADDR     this node's address (default: the first address of --device)\n"
 		"  --node-name NAME   this node's name (default: the hostname)\n"
 		"  --socket PATH      API socket (default %s)\n"
 		"  --state-dir DIR    IPAM and endpoint state (default /var/lib/sluice)\n"
@@ -88,6 +99,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "state-dir", required_argument, NULL, 'd' },
 		{ "bpffs", required_argument, NULL, 'b' },
 		{ "attach-mode", required_argument, NULL, 'a' },
+		{ "routing", required_argument, NULL, 'r' },
+		{ "device", required_argument, NULL, 'D' },
+		{ "node-ip", required_argument, NULL, 'i' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -108,6 +122,15 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return -EINVAL;
 			}
 			break;
+		case 'r':
+			if (routing_parse(optarg, &o->routing)) {
+				fprintf(stderr, "sluice-agent: --routing takes overlay or native, not '%s'\n",
+					optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'D': o->device = optarg; break;
+		case 'i': o->node_ip = optarg; break;
 		case 'v': o->verbose = 1; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -EINVAL;
@@ -115,10 +138,6 @@ static int parse_args(int argc, char **argv, struct options *o)
 	}
 	if (optind < argc) {
 		fprintf(stderr, "sluice-agent: unexpected argument '%s'\n", argv[optind]);
-		return -EINVAL;
-	}
-	if (!o->pod_cidr) {
-		fprintf(stderr, "sluice-agent: --pod-cidr is required (e.g. --pod-cidr 10.244.1.0/24)\n");
 		return -EINVAL;
 	}
 	return 0;
@@ -170,7 +189,11 @@ int main(int argc, char **argv)
 		.state_dir = "/var/lib/sluice",
 		.bpffs = "/sys/fs/bpf/sluice",
 		.attach_mode = ATTACH_TC,
+		.routing = SLUICE_ROUTING_OVERLAY,
 	};
+	struct node_net net = { 0 };
+	struct datapath_opts dp_opts;
+	char node_cidr[24];
 	struct agent agent = { 0 };
 	char hostname[256], ipam_dir[PATH_MAX], err[PATH_MAX + 512] = "";
 	int lock_fd = -1, listen_fd = -1, sig_fd = -1, ret;
@@ -199,14 +222,36 @@ int main(int argc, char **argv)
 		ret = lock_fd;
 		goto cleanup;
 	}
+	ret = store_open(&agent.store, o.state_dir, err, sizeof(err));
+	if (ret)
+		goto cleanup;
+	if (!o.pod_cidr) {
+		const struct store_node *self = store_node(agent.store, o.node_name);
+
+		if (!self || !self->has_pod_cidr) {
+			snprintf(err, sizeof(err),
+				 "no pod CIDR: pass --pod-cidr (e.g. 10.244.1.0/24), or apply a Node "
+				 "object named %s with spec.podCIDR and restart", o.node_name);
+			ret = -EINVAL;
+			goto cleanup;
+		}
+		cidr4_format(&self->pod_cidr, node_cidr, sizeof(node_cidr));
+		o.pod_cidr = node_cidr;
+	}
 	snprintf(ipam_dir, sizeof(ipam_dir), "%s/ipam", o.state_dir);
 	ret = ipam_open(&agent.ipam, ipam_dir, o.pod_cidr, err, sizeof(err));
 	if (ret)
 		goto cleanup;
-	ret = datapath_open(&agent.dp, o.bpffs, o.attach_mode, err, sizeof(err));
+	ret = node_net_open(&net, o.routing, o.device, o.node_ip, err, sizeof(err));
 	if (ret)
 		goto cleanup;
-	ret = store_open(&agent.store, o.state_dir, err, sizeof(err));
+	agent.net = &net;
+	dp_opts = (struct datapath_opts){ .mode = o.attach_mode, .routing = o.routing,
+					  .vxlan_ifindex = net.vxlan_ifindex };
+	ret = datapath_open(&agent.dp, o.bpffs, &dp_opts, err, sizeof(err));
+	if (ret)
+		goto cleanup;
+	ret = node_net_attach(&net, agent.dp, err, sizeof(err));
 	if (ret)
 		goto cleanup;
 	ret = identities_open(&agent.ids, o.state_dir, err, sizeof(err));
@@ -215,6 +260,7 @@ int main(int argc, char **argv)
 	ret = endpoints_open(&agent.eps, agent.dp, agent.ipam, o.state_dir, err, sizeof(err));
 	if (ret)
 		goto cleanup;
+	endpoints_set_pod_mtu(agent.eps, net.pod_mtu);
 	ret = compiler_open(&agent.compiler, agent.dp, err, sizeof(err));
 	if (ret)
 		goto cleanup;
@@ -227,9 +273,10 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	agent.ready = 1;
-	pr_info("node %s ready: pod CIDR %s, %zu endpoint(s) recovered, attach mode %s, API on %s",
-		o.node_name, o.pod_cidr, endpoints_count(agent.eps),
-		attach_mode_name(datapath_attach_mode(agent.dp)), o.socket_path);
+	pr_info("node %s ready: pod CIDR %s, %s routing, %zu endpoint(s) recovered, attach mode %s, "
+		"API on %s", o.node_name, o.pod_cidr, routing_name(o.routing),
+		endpoints_count(agent.eps), attach_mode_name(datapath_attach_mode(agent.dp)),
+		o.socket_path);
 
 	for (;;) {
 		struct pollfd pfd[2] = {
@@ -267,6 +314,7 @@ cleanup:
 	identities_close(agent.ids);
 	store_close(agent.store);
 	datapath_close(agent.dp);
+	node_net_close(&net);
 	ipam_close(agent.ipam);
 	if (lock_fd >= 0)
 		close(lock_fd);

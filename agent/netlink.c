@@ -629,6 +629,76 @@ int nl_addr_has4(struct nl_handle *h, int ifindex, struct in_addr addr, int pref
 	return nl_dump_find(h, nlh, addr_find_cb, &f);
 }
 
+struct addr_first {
+	int ifindex;
+	struct in_addr *out;
+};
+
+static int addr_first_cb(const struct nlmsghdr *nlh, void *arg)
+{
+	const struct addr_first *f = arg;
+	const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *tb[IFA_MAX + 1], *a;
+
+	if (nlh->nlmsg_type != RTM_NEWADDR || parse_attrs(nlh, sizeof(*ifa), tb, IFA_MAX) < 0)
+		return 0;
+	if (ifa->ifa_family != AF_INET || (int)ifa->ifa_index != f->ifindex ||
+	    ifa->ifa_scope != RT_SCOPE_UNIVERSE)
+		return 0;
+	a = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
+	if (!a || mnl_attr_get_payload_len(a) != sizeof(struct in_addr))
+		return 0;
+	memcpy(f->out, mnl_attr_get_payload(a), sizeof(*f->out));
+	return 1;
+}
+
+int nl_addr_first4(struct nl_handle *h, int ifindex, struct in_addr *out)
+{
+	char buf[NL_REQ_LEN] __attribute__((aligned(8)));
+	struct addr_first f = { .ifindex = ifindex, .out = out };
+	struct nlmsghdr *nlh;
+	struct ifaddrmsg *ifa;
+	int ret;
+
+	if (ifindex <= 0)
+		return -EINVAL;
+	nlh = nl_req(buf, RTM_GETADDR, NLM_F_DUMP);
+	ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+	ifa->ifa_family = AF_INET;
+	ifa->ifa_index = (unsigned int)ifindex;
+	ret = nl_dump_find(h, nlh, addr_first_cb, &f);
+	return ret == 1 ? 0 : ret < 0 ? ret : -EADDRNOTAVAIL;
+}
+
+/* ---- vxlan ------------------------------------------------------------- */
+
+int nl_vxlan_create(struct nl_handle *h, const char *ifname, uint16_t port, unsigned int mtu)
+{
+	char buf[NL_REQ_LEN] __attribute__((aligned(8)));
+	struct nlattr *linkinfo, *data;
+	struct nlmsghdr *nlh;
+	struct ifinfomsg *ifi;
+
+	if (!ifname_ok(ifname))
+		return -EINVAL;
+	nlh = nl_req(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	mnl_attr_put_strz(nlh, IFLA_IFNAME, ifname);
+	if (mtu)
+		mnl_attr_put_u32(nlh, IFLA_MTU, mtu);
+	linkinfo = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
+	mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "vxlan");
+	data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
+	/* External (collect_md): the BPF program sets the remote per packet. */
+	mnl_attr_put_u8(nlh, IFLA_VXLAN_COLLECT_METADATA, 1);
+	mnl_attr_put_u8(nlh, IFLA_VXLAN_LEARNING, 0);
+	mnl_attr_put_u16(nlh, IFLA_VXLAN_PORT, htons(port));
+	mnl_attr_nest_end(nlh, data);
+	mnl_attr_nest_end(nlh, linkinfo);
+	return nl_talk(h, nlh, NULL, NULL);
+}
+
 /* ---- routes ------------------------------------------------------------ */
 
 static struct nlmsghdr *route_req(char *buf, uint16_t type, uint16_t flags, int ifindex, struct in_addr dst,

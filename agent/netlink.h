@@ -14,6 +14,7 @@
 #ifndef SLUICE_AGENT_NETLINK_H
 #define SLUICE_AGENT_NETLINK_H
 
+#include <stdint.h>
 #include <netinet/in.h>
 
 struct nl_handle;                      /* opaque */
@@ -55,6 +56,12 @@ int nl_link_list(struct nl_handle *h, const char *prefix, int (*cb)(const struct
 
 int nl_addr_add4(struct nl_handle *h, int ifindex, struct in_addr addr, int prefixlen);   /* -EEXIST if present */
 int nl_addr_has4(struct nl_handle *h, int ifindex, struct in_addr addr, int prefixlen); /* 1 yes, 0 no, <0 err */
+/* The first global IPv4 address on ifindex; -EADDRNOTAVAIL when none. */
+int nl_addr_first4(struct nl_handle *h, int ifindex, struct in_addr *out);
+
+/* A vxlan device in external (collect_md) mode on UDP port, learning off,
+ * left down. */
+int nl_vxlan_create(struct nl_handle *h, const char *ifname, uint16_t port, unsigned int mtu);
 
 /* Route in the main table. gw.s_addr == 0: scope link, no gateway; otherwise
  * via gw with RTNH_F_ONLINK. Uses NLM_F_REPLACE so re-adding is idempotent.

@@ -109,9 +109,10 @@ static json_t *op_status(struct agent *a)
 	if (!free_n)
 		return api_error(CNI_ERR_NOT_AVAILABLE, "pod CIDR exhausted",
 				 "no free addresses are left for new pods on this node");
-	return ok(json_pack("{s:b, s:s, s:s, s:s, s:s, s:I, s:{s:i, s:i}, s:s}", "ready", 1, "node",
-			    a->node_name, "podCIDR", cidr, "routerIP", router, "attachMode",
-			    attach_mode_name(datapath_attach_mode(a->dp)), "endpoints",
+	return ok(json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:I, s:{s:i, s:i}, s:s}", "ready", 1,
+			    "node", a->node_name, "podCIDR", cidr, "routerIP", router, "attachMode",
+			    attach_mode_name(datapath_attach_mode(a->dp)), "routing",
+			    a->net ? routing_name(a->net->routing) : "native", "endpoints",
 			    (json_int_t)endpoints_count(a->eps), "ipam", "used", used, "free", free_n,
 			    "version", SLUICE_VERSION));
 }
@@ -182,8 +183,26 @@ static int build_view(struct agent *a, struct store_view *v, struct store_local 
 	return 0;
 }
 
+/* The other nodes that have a pod CIDR and an address. */
+static struct compile_node *remote_nodes(struct agent *a, const struct store_view *v, size_t *n)
+{
+	struct compile_node *r = calloc(v->nnodes + 1, sizeof(*r));
+
+	*n = 0;
+	for (size_t i = 0; r && i < v->nnodes; i++) {
+		const struct store_node *sn = v->nodes[i];
+
+		if (!strcmp(sn->name, a->node_name) || !sn->has_pod_cidr || !sn->ip)
+			continue;
+		r[(*n)++] = (struct compile_node){ .pod_cidr = sn->pod_cidr, .ip = sn->ip };
+	}
+	return r;
+}
+
 int agent_policy_sync(struct agent *a, char *err, size_t errlen)
 {
+	struct compile_node *remote = NULL;
+	size_t nremote = 0;
 	struct compile_ep *ceps = NULL;
 	struct store_local *locals = NULL;
 	struct compile_stats st;
@@ -198,7 +217,8 @@ int agent_policy_sync(struct agent *a, char *err, size_t errlen)
 		return ret;
 	}
 	ceps = calloc(nlocals + 1, sizeof(*ceps));
-	if (!ceps) {
+	remote = remote_nodes(a, &v, &nremote);
+	if (!ceps || !remote) {
 		ret = -ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto cleanup;
@@ -214,12 +234,15 @@ int agent_policy_sync(struct agent *a, char *err, size_t errlen)
 		memcpy(ceps[k].host_mac, ep->host_mac, 6);
 		k++;
 	}
-	ret = compiler_sync(a->compiler, &v.w, ceps, k, a->ids, &st, err, errlen);
+	ret = compiler_sync(a->compiler, &v.w, ceps, k, remote, nremote, a->ids, &st, err, errlen);
+	if (!ret && a->net)
+		ret = node_net_sync_routes(a->net, remote, nremote, err, errlen);
 	if (!ret)
 		pr_debug("policy sync: %zu endpoints, %zu ipcache, %zu allow, %zu deny entries; "
 			 "%zu updated, %zu removed in %.2f ms",
 			 st.endpoints, st.ipcache, st.allow, st.deny, st.updated, st.removed, st.ms);
 cleanup:
+	free(remote);
 	free(ceps);
 	store_view_free(&v);
 	free(locals);
@@ -336,6 +359,43 @@ static const char *kind_name(enum pol_kind k)
 	       : k == POL_SLUICE ? "SluiceNetworkPolicy" : "SluiceClusterNetworkPolicy";
 }
 
+static json_t *op_get_nodes(struct agent *a)
+{
+	struct store_local *locals = NULL;
+	json_t *items = json_array();
+	struct store_view v;
+	size_t nlocals;
+	uint32_t router;
+
+	if (build_view(a, &v, &locals, &nlocals, &router)) {
+		json_decref(items);
+		return api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
+	}
+	for (size_t i = 0; i < v.nnodes; i++) {
+		const struct store_node *n = v.nodes[i];
+		bool local = !strcmp(n->name, a->node_name);
+		char cidr[24] = "", ip[16] = "";
+		const char *state;
+
+		if (n->has_pod_cidr)
+			cidr4_format(&n->pod_cidr, cidr, sizeof(cidr));
+		if (n->ip)
+			ip4_format(n->ip, ip, sizeof(ip));
+		if (local)
+			state = "local";
+		else if (!n->has_pod_cidr || !n->ip)
+			state = "unreachable: the Node object lacks spec.podCIDR or an InternalIP";
+		else
+			state = a->net && a->net->routing == SLUICE_ROUTING_OVERLAY ? "tunnel" : "route";
+		json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:b, s:s}", "name", n->name,
+						       "podCIDR", cidr, "address", ip, "local", local,
+						       "state", state));
+	}
+	store_view_free(&v);
+	free(locals);
+	return ok(json_pack("{s:o}", "items", items));
+}
+
 static json_t *op_get(struct agent *a, const json_t *req)
 {
 	const char *what = json_string_value(json_object_get(req, "what"));
@@ -347,9 +407,11 @@ static json_t *op_get(struct agent *a, const json_t *req)
 
 	if (!what)
 		return api_error(CNI_ERR_INVALID_CONFIG, "get: \"what\" is missing",
-				 "namespaces, pods, policies or identities");
+				 "namespaces, pods, policies, identities or nodes");
 	if (!strcmp(what, "namespaces"))
 		return ok(json_pack("{s:o}", "items", store_namespaces_json(a->store)));
+	if (!strcmp(what, "nodes"))
+		return op_get_nodes(a);
 	if (build_view(a, &v, &locals, &nlocals, &router))
 		return api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
 	items = json_array();
@@ -418,7 +480,7 @@ static json_t *op_get(struct agent *a, const json_t *req)
 		store_view_free(&v);
 		free(locals);
 		return api_error(CNI_ERR_INVALID_CONFIG, "get: unknown kind of object",
-				 "namespaces, pods, policies or identities");
+				 "namespaces, pods, policies, identities or nodes");
 	}
 	store_view_free(&v);
 	free(locals);

@@ -10,6 +10,7 @@
 #include "identity.h"
 #include "ipam.h"
 #include "loader.h"
+#include "node.h"
 #include "store.h"
 
 struct agent {
@@ -21,11 +22,13 @@ struct agent {
 	struct store *store;
 	struct identities *ids;
 	struct compiler *compiler;
+	struct node_net *net;
 	int ready;		/* recovery done: ADD can be served */
 };
 
-/* Recompile policy for the current objects and endpoints and bring the
- * maps in line. Returns 0 or a negative errno with err set. */
+/* Recompile policy and the other nodes' routes for the current objects and
+ * endpoints and bring the maps and routes in line. Returns 0 or a negative
+ * errno with err set. */
 int agent_policy_sync(struct agent *agent, char *err, size_t errlen);
 
 /* Bind the socket (mode 0600), refusing to steal it from a live agent. */

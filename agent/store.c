@@ -9,10 +9,11 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "cidr.h"
 #include "log.h"
 #include "store.h"
 
-enum obj_kind { K_NAMESPACE = 0, K_POD, K_NETPOL, K_SNP, K_SCNP };
+enum obj_kind { K_NAMESPACE = 0, K_POD, K_NODE, K_NETPOL, K_SNP, K_SCNP };
 
 static const struct {
 	const char *api_version;
@@ -21,6 +22,7 @@ static const struct {
 } kinds[] = {
 	[K_NAMESPACE] = { "v1", "Namespace", false },
 	[K_POD] = { "v1", "Pod", true },
+	[K_NODE] = { "v1", "Node", false },
 	[K_NETPOL] = { "networking.k8s.io/v1", "NetworkPolicy", true },
 	[K_SNP] = { "sluice.io/v1alpha1", "SluiceNetworkPolicy", true },
 	[K_SCNP] = { "sluice.io/v1alpha1", "SluiceClusterNetworkPolicy", false },
@@ -34,6 +36,7 @@ struct object {
 	json_t *json;
 	struct pol_namespace nsobj;	/* K_NAMESPACE */
 	struct pol_pod pod;		/* K_POD */
+	struct store_node node;		/* K_NODE */
 	struct pol_policy *pol;		/* policies */
 };
 
@@ -56,6 +59,7 @@ static void object_clear(struct object *o)
 	for (size_t i = 0; i < o->pod.nports; i++)
 		free(o->pod.ports[i].name);
 	free(o->pod.ports);
+	free(o->node.name);
 	pol_free(o->pol);
 	memset(o, 0, sizeof(*o));
 }
@@ -85,7 +89,7 @@ static int identify(const json_t *obj, enum obj_kind *kind, const char **ns, con
 			break;
 	if (i == NKINDS) {
 		snprintf(err, errlen,
-			 "%s %s is not supported; sluice takes v1 Namespace, v1 Pod, "
+			 "%s %s is not supported; sluice takes v1 Namespace, v1 Pod, v1 Node, "
 			 "networking.k8s.io/v1 NetworkPolicy and sluice.io/v1alpha1 "
 			 "SluiceNetworkPolicy / SluiceClusterNetworkPolicy",
 			 api, k);
@@ -180,6 +184,39 @@ static int parse_pod(const json_t *obj, struct pol_pod *pod, char *err, size_t e
 	return 0;
 }
 
+static int parse_node(const json_t *obj, struct store_node *n, char *err, size_t errlen)
+{
+	const json_t *spec = json_object_get(obj, "spec"), *addrs, *a;
+	const char *cidr = json_string_value(json_object_get(spec, "podCIDR"));
+	char why[256];
+	size_t i;
+
+	if (!cidr)
+		cidr = json_string_value(json_array_get(json_object_get(spec, "podCIDRs"), 0));
+	if (cidr && cidr4_parse(cidr, &n->pod_cidr, why, sizeof(why))) {
+		snprintf(err, errlen, "spec.podCIDR: %s", why);
+		return -EINVAL;
+	}
+	n->has_pod_cidr = cidr != NULL;
+	addrs = json_object_get(json_object_get(obj, "status"), "addresses");
+	json_array_foreach(addrs, i, a) {
+		const char *type = json_string_value(json_object_get(a, "type"));
+		const char *addr = json_string_value(json_object_get(a, "address"));
+
+		if (!type || strcmp(type, "InternalIP") || !addr)
+			continue;
+		if (ip4_parse(addr, &n->ip)) {
+			if (strchr(addr, ':'))
+				continue; /* an IPv6 InternalIP next to the IPv4 one */
+			snprintf(err, errlen, "status.addresses[%zu].address: '%s' is not an IPv4 "
+					      "address", i, addr);
+			return -EINVAL;
+		}
+		break;
+	}
+	return 0;
+}
+
 /* Parse obj into o (kind, names, parsed form; o->json takes a reference). */
 static int object_parse(const json_t *obj, struct object *o, char *err, size_t errlen)
 {
@@ -208,6 +245,14 @@ static int object_parse(const json_t *obj, struct object *o, char *err, size_t e
 		}
 		ret = pol_labels_parse(json_object_get(json_object_get(obj, "metadata"), "labels"),
 				       "metadata.labels", &o->nsobj.labels, err, errlen);
+		break;
+	case K_NODE:
+		o->node.name = strdup(name);
+		if (!o->node.name) {
+			ret = -ENOMEM;
+			goto fail;
+		}
+		ret = parse_node(obj, &o->node, err, errlen);
 		break;
 	case K_POD:
 		o->pod.ns = strdup(ns);
@@ -465,10 +510,11 @@ static const struct pol_pod *pod_object(struct store *s, const char *ns, const c
 int store_view_build(struct store *s, struct store_local *locals, size_t nlocals,
 		     const uint32_t *node_ips, size_t nnode_ips, struct store_view *v)
 {
-	size_t nns = 0, npods = 0, npol = 0;
+	size_t nns = 0, npods = 0, npol = 0, nnodes = 0;
 
 	memset(v, 0, sizeof(*v));
 	for (size_t i = 0; i < s->n; i++) {
+		nnodes += s->v[i].kind == K_NODE;
 		nns += s->v[i].kind == K_NAMESPACE;
 		npods += s->v[i].kind == K_POD;
 		npol += s->v[i].kind >= K_NETPOL;
@@ -478,7 +524,8 @@ int store_view_build(struct store *s, struct store_local *locals, size_t nlocals
 	v->pod_local = calloc(npods + nlocals + 1, sizeof(*v->pod_local));
 	v->pol = calloc(npol + 1, sizeof(*v->pol));
 	v->synthetic = calloc(nlocals + 1, sizeof(*v->synthetic));
-	if (!v->ns || !v->pods || !v->pod_local || !v->pol || !v->synthetic) {
+	v->nodes = calloc(nnodes + 1, sizeof(*v->nodes));
+	if (!v->ns || !v->pods || !v->pod_local || !v->pol || !v->synthetic || !v->nodes) {
 		store_view_free(v);
 		return -ENOMEM;
 	}
@@ -487,6 +534,8 @@ int store_view_build(struct store *s, struct store_local *locals, size_t nlocals
 
 		if (o->kind == K_NAMESPACE)
 			v->ns[v->w.nns++] = &o->nsobj;
+		else if (o->kind == K_NODE)
+			v->nodes[v->nnodes++] = &o->node;
 		else if (o->kind >= K_NETPOL)
 			v->pol[v->w.npol++] = o->pol;
 	}
@@ -537,6 +586,7 @@ void store_view_free(struct store_view *v)
 	free(v->pod_local);
 	free(v->pol);
 	free(v->synthetic);
+	free(v->nodes);
 	memset(v, 0, sizeof(*v));
 }
 
@@ -553,6 +603,14 @@ const struct pol_pod *store_view_pod(const struct store_view *v, const char *ns_
 		    !strncmp(p->ns, ns_name, (size_t)(slash - ns_name)) && !strcmp(p->name, slash + 1))
 			return p;
 	}
+	return NULL;
+}
+
+const struct store_node *store_node(const struct store *s, const char *name)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].kind == K_NODE && !strcmp(s->v[i].name, name))
+			return &s->v[i].node;
 	return NULL;
 }
 

@@ -18,6 +18,14 @@
 
 struct store;
 
+/* A v1 Node: where its pods live and how to reach it. */
+struct store_node {
+	char *name;
+	bool has_pod_cidr;
+	struct cidr4 pod_cidr;	/* spec.podCIDR (or podCIDRs[0]) */
+	uint32_t ip;		/* status.addresses InternalIP, host order; 0 if none */
+};
+
 int store_open(struct store **out, const char *state_dir, char *err, size_t errlen);
 void store_close(struct store *s);
 
@@ -51,11 +59,16 @@ struct store_view {
 	bool *pod_local;		/* per w.pods[i] */
 	struct pol_pod *synthetic;	/* owned */
 	size_t nsynthetic;
+	const struct store_node **nodes;
+	size_t nnodes;
 };
 
 int store_view_build(struct store *s, struct store_local *locals, size_t nlocals,
 		     const uint32_t *node_ips, size_t nnode_ips, struct store_view *v);
 void store_view_free(struct store_view *v);
+
+/* The Node object called name, or NULL. */
+const struct store_node *store_node(const struct store *s, const char *name);
 
 /* The stored objects of one sort, as JSON summaries for `sluicectl get`. */
 json_t *store_namespaces_json(const struct store *s);

@@ -143,7 +143,7 @@ int main(void)
 {
 	struct sluice_endpoint a = { .ifindex = 1 }, b = { 0 };
 	struct sluice_ipcache_key ka = { .prefixlen = 32, .ip = ip4(IP_A) };
-	struct sluice_ipcache_value va = { ID_A, SLUICE_ID_WORLD };
+	struct sluice_ipcache_value va = { .identity = ID_A, .cidr_identity = SLUICE_ID_WORLD };
 	static const int sizes[] = { 10, 1000, 10000 };
 	char dir[64], err[512], cmd[128];
 	struct datapath *dp = NULL;
@@ -159,7 +159,7 @@ int main(void)
 		return 1;
 	}
 	snprintf(dir, sizeof(dir), "/sys/fs/bpf/sluice-bench-%d", (int)getpid());
-	if (datapath_open(&dp, dir, ATTACH_TC, err, sizeof(err))) {
+	if (datapath_open(&dp, dir, NULL, err, sizeof(err))) {
 		fprintf(stderr, "bench-bpf: %s\n", err);
 		goto cleanup;
 	}

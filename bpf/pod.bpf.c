@@ -17,6 +17,10 @@
  *   pod: the pod's ingress policy for flows that did not come from a local
  *   pod (those were checked in from_pod). The node itself may always reach
  *   its pods.
+ * from_overlay / from_netdev: tc ingress of the vxlan device (overlay) or
+ *   the node's uplink (native routing): traffic from pods on other nodes
+ *   goes straight to the local pod after its ingress policy. With overlay
+ *   routing, from_pod encapsulates traffic for other nodes' pods itself.
  *
  * Each entry point has one exit that records the verdict in sluice_stats_v2.
  */
@@ -29,6 +33,14 @@
 #include "lib/policy.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Set by the agent before loading (the skeleton's rodata). */
+const volatile __u32 cfg_routing = SLUICE_ROUTING_NATIVE;
+const volatile __u32 cfg_vxlan_ifindex = 0;
+
+/* The VNI of sluice's overlay: one network, the identity travels in the
+ * receiving node's ipcache, not in the header. */
+#define SLUICE_VNI 1
 
 /* RFC 1624 incremental checksum update for a TTL decrement by one. */
 static __always_inline void ipv4_decrement_ttl(struct iphdr *ip)
@@ -82,6 +94,25 @@ static __always_inline int track_and_police(const struct flow *f, const struct s
 	return 0;
 }
 
+/* A pod on another node (its address or its node's pod CIDR is in the
+ * ipcache with a tunnel endpoint): encapsulate through the vxlan device. */
+static __always_inline int to_overlay(struct __sk_buff *skb, struct iphdr *ip, __u32 *reason)
+{
+	struct sluice_ipcache_value peer = ipcache_lookup(ip->daddr);
+	struct bpf_tunnel_key key = {};
+
+	if (!peer.tunnel_endpoint)
+		return TC_ACT_OK;
+	key.remote_ipv4 = bpf_ntohl(peer.tunnel_endpoint);
+	key.tunnel_id = SLUICE_VNI;
+	key.tunnel_ttl = 64;
+	if (bpf_skb_set_tunnel_key(skb, &key, sizeof(key), BPF_F_ZERO_CSUM_TX))
+		return DROP(SLUICE_DROP_TUNNEL);
+	ipv4_decrement_ttl(ip);
+	*reason = SLUICE_FWD_OVERLAY;
+	return bpf_redirect(cfg_vxlan_ifindex, 0);
+}
+
 static __always_inline int from_pod_ipv4(struct __sk_buff *skb, struct cursor *c,
 					 struct ethhdr *eth, __u32 *reason)
 {
@@ -107,11 +138,17 @@ static __always_inline int from_pod_ipv4(struct __sk_buff *skb, struct cursor *c
 	if (IS_DROP(ret))
 		return ret;
 
-	/* Not a local pod, or TTL about to expire: the host stack routes it
-	 * (and sends ICMP time exceeded when due). Packet pointers are still
-	 * valid: nothing above changed the packet. */
-	if (!dst || ip->ttl <= 1)
+	/* TTL about to expire: the host stack sends ICMP time exceeded. Packet
+	 * pointers are still valid: nothing above changed the packet. */
+	if (ip->ttl <= 1)
 		return TC_ACT_OK;
+	if (!dst) {
+		if (cfg_routing == SLUICE_ROUTING_OVERLAY && cfg_vxlan_ifindex)
+			return to_overlay(skb, ip, reason);
+		/* The node, the world, or (native routing) another node's pod:
+		 * the host stack routes it. */
+		return TC_ACT_OK;
+	}
 
 	ipv4_decrement_ttl(ip);
 	__builtin_memcpy(eth->h_dest, dst->pod_mac, ETH_ALEN);
@@ -153,6 +190,74 @@ out:
 	}
 	metrics_count(reason, SLUICE_DIR_EGRESS, len);
 	return ret;
+}
+
+/* A packet from another node (decapsulated by the vxlan device, or routed
+ * to this node's uplink): a pod on this node gets it straight, after its
+ * ingress policy. */
+static __always_inline int from_node_ipv4(struct cursor *c, struct ethhdr *eth, __u32 *reason)
+{
+	struct sluice_endpoint *dst;
+	struct flow f = {};
+	struct iphdr *ip;
+	int ret;
+
+	ret = parse_ipv4(c, &ip);
+	if (IS_DROP(ret))
+		return ret;
+	dst = endpoint_lookup4(ip->daddr);
+	if (!dst)
+		return TC_ACT_OK; /* for the node itself */
+	ret = parse_flow(c, ip, &f);
+	if (IS_DROP(ret))
+		return ret;
+	ret = track_and_police(&f, NULL, dst, SLUICE_DIR_INGRESS);
+	if (IS_DROP(ret))
+		return ret;
+	if (ip->ttl <= 1)
+		return TC_ACT_OK;
+	ipv4_decrement_ttl(ip);
+	__builtin_memcpy(eth->h_dest, dst->pod_mac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, dst->lxc_mac, ETH_ALEN);
+	ret = bpf_redirect_peer(dst->ifindex, 0);
+	if (ret != TC_ACT_REDIRECT)
+		return DROP(SLUICE_DROP_REDIRECT);
+	*reason = SLUICE_FWD_REMOTE;
+	return ret;
+}
+
+static __always_inline int from_node(struct __sk_buff *skb)
+{
+	__u32 reason = SLUICE_PASS, len = skb->len;
+	struct ethhdr *eth;
+	struct cursor c;
+	int ret;
+
+	cursor_init(&c, skb);
+	ret = parse_eth(&c, &eth);
+	if (!IS_DROP(ret))
+		ret = ret == ETH_P_IP ? from_node_ipv4(&c, eth, &reason) : TC_ACT_OK;
+	if (IS_DROP(ret)) {
+		metrics_count(DROP_REASON(ret), SLUICE_DIR_INGRESS, len);
+		return TC_ACT_SHOT;
+	}
+	if (reason != SLUICE_PASS)
+		metrics_count(reason, SLUICE_DIR_INGRESS, len);
+	return ret;
+}
+
+/* tc ingress of the vxlan device (overlay routing). */
+SEC("tc")
+int from_overlay(struct __sk_buff *skb)
+{
+	return from_node(skb);
+}
+
+/* tc ingress of the node's uplink (--device, native routing). */
+SEC("tc")
+int from_netdev(struct __sk_buff *skb)
+{
+	return from_node(skb);
 }
 
 static __always_inline int to_pod_ipv4(struct cursor *c)

@@ -38,6 +38,7 @@ static void usage(FILE *f)
 		"  get policies           KIND NAMESPACE NAME TYPES MODE SELECTED\n"
 		"                         (also: policy, netpol, netpols, networkpolicies)\n"
 		"  get identities         ID NAMESPACE LABELS PODS     (also: identity, id, ids)\n"
+		"  get nodes              NAME POD-CIDR ADDRESS STATE  (also: node, no)\n"
 		"  policy explain --from SRC --to DST --port PORT[/PROTOCOL]\n"
 		"                         would the agent let SRC reach DST? SRC and DST are\n"
 		"                         NAMESPACE/POD or an IPv4 address; PROTOCOL is TCP (the\n"
@@ -269,7 +270,7 @@ static char *int_text(const json_t *v)
 	return asprintf(&out, "%lld", (long long)json_integer_value(v)) < 0 ? NULL : out;
 }
 
-enum get_what { GET_NAMESPACES, GET_PODS, GET_POLICIES, GET_IDENTITIES };
+enum get_what { GET_NAMESPACES, GET_PODS, GET_POLICIES, GET_IDENTITIES, GET_NODES };
 
 static int print_items(const json_t *r, enum get_what what)
 {
@@ -278,9 +279,11 @@ static int print_items(const json_t *r, enum get_what what)
 		[GET_PODS] = { "NAMESPACE", "NAME", "IP", "IDENTITY", "LOCAL", "LABELS" },
 		[GET_POLICIES] = { "KIND", "NAMESPACE", "NAME", "TYPES", "MODE", "SELECTED" },
 		[GET_IDENTITIES] = { "ID", "NAMESPACE", "LABELS", "PODS" },
+		[GET_NODES] = { "NAME", "POD-CIDR", "ADDRESS", "STATE" },
 	};
 	static const size_t ncols[] = { [GET_NAMESPACES] = 2, [GET_PODS] = 6,
-					[GET_POLICIES] = 6, [GET_IDENTITIES] = 4 };
+					[GET_POLICIES] = 6, [GET_IDENTITIES] = 4,
+					[GET_NODES] = 4 };
 	struct table t = { .ncol = ncols[what] };
 	const json_t *items = json_object_get(r, "items"), *it;
 	char *cells[6];
@@ -320,6 +323,12 @@ static int print_items(const json_t *r, enum get_what what)
 			cells[2] = labels_text(json_object_get(it, "labels"));
 			cells[3] = join_text(json_object_get(it, "pods"));
 			break;
+		case GET_NODES:
+			cells[0] = dup_str(it, "name");
+			cells[1] = dup_str(it, "podCIDR");
+			cells[2] = dup_str(it, "address");
+			cells[3] = dup_str(it, "state");
+			break;
 		}
 		ret = table_row(&t, cells);
 	}
@@ -333,6 +342,7 @@ static int print_namespaces(const json_t *r) { return print_items(r, GET_NAMESPA
 static int print_pods(const json_t *r) { return print_items(r, GET_PODS); }
 static int print_policies(const json_t *r) { return print_items(r, GET_POLICIES); }
 static int print_identities(const json_t *r) { return print_items(r, GET_IDENTITIES); }
+static int print_nodes(const json_t *r) { return print_items(r, GET_NODES); }
 
 /* ---- apply, delete, explain ------------------------------------------ */
 
@@ -473,6 +483,7 @@ static int parse_command(int argc, char **argv, struct cmd *c)
 		{ "policies", { "policies", "policy", "netpol", "netpols", "networkpolicies",
 				"networkpolicy" }, print_policies },
 		{ "identities", { "identities", "identity", "id", "ids" }, print_identities },
+		{ "nodes", { "nodes", "node", "no" }, print_nodes },
 	};
 	static const char *const endpoints[] = { "endpoints", "endpoint", "ep", NULL };
 	size_t i;
@@ -500,8 +511,8 @@ static int parse_command(int argc, char **argv, struct cmd *c)
 				*c = (struct cmd){ CMD_PLAIN, "get", gets[i].what, gets[i].print };
 		if (!c->op) {
 			fprintf(stderr,
-				"sluicectl: get takes endpoints, namespaces, pods, policies or "
-				"identities, not '%s'\n", argv[1]);
+				"sluicectl: get takes endpoints, namespaces, pods, policies, "
+				"identities or nodes, not '%s'\n", argv[1]);
 			return EXIT_USAGE;
 		}
 	} else {

@@ -16,7 +16,7 @@ struct {
 	__type(value, struct sluice_ipcache_value);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} sluice_ipc_v1 SEC(".maps");
+} sluice_ipc_v2 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -41,8 +41,8 @@ enum policy_verdict { POLICY_ALLOW = 0, POLICY_NO_RULE, POLICY_DENY_RULE };
 static __always_inline struct sluice_ipcache_value ipcache_lookup(__be32 ip)
 {
 	struct sluice_ipcache_key key = { .prefixlen = 32, .ip = ip };
-	struct sluice_ipcache_value world = { SLUICE_ID_WORLD, SLUICE_ID_WORLD };
-	struct sluice_ipcache_value *v = bpf_map_lookup_elem(&sluice_ipc_v1, &key);
+	struct sluice_ipcache_value world = { SLUICE_ID_WORLD, SLUICE_ID_WORLD, 0, 0 };
+	struct sluice_ipcache_value *v = bpf_map_lookup_elem(&sluice_ipc_v2, &key);
 
 	return v ? *v : world;
 }

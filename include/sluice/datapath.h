@@ -19,7 +19,7 @@
  * The kernel keeps 15 characters of a map name, so keep them that short. */
 #define SLUICE_MAP_ENDPOINTS "sluice_ep_v2"
 #define SLUICE_MAP_METRICS   "sluice_stats_v2"
-#define SLUICE_MAP_IPCACHE   "sluice_ipc_v1"
+#define SLUICE_MAP_IPCACHE   "sluice_ipc_v2"
 #define SLUICE_MAP_POLICY    "sluice_pol_v1"
 #define SLUICE_MAP_DENY      "sluice_deny_v1"
 #define SLUICE_MAP_CT        "sluice_ct4_v1"
@@ -75,8 +75,9 @@ _Static_assert(sizeof(struct sluice_endpoint) == 24, "endpoint value layout");
 #define SLUICE_ID_FIRST_LABEL	256
 #define SLUICE_ID_FIRST_CIDR	0x01000000
 
-/* sluice_ipc_v1: longest-prefix match from an address to its identities.
- * Pods and node addresses are /32 entries; ipBlock prefixes are shorter. */
+/* sluice_ipc_v2: longest-prefix match from an address to its identities and,
+ * for pods on other nodes, the node that has them. Pods and node addresses
+ * are /32 entries; remote nodes' pod CIDRs and ipBlock prefixes are shorter. */
 struct sluice_ipcache_key {
 	__u32 prefixlen;	/* LPM trie header: bits of ip that count */
 	__be32 ip;
@@ -87,8 +88,18 @@ struct sluice_ipcache_value {
 	__u32 identity;		/* label identity, SLUICE_ID_HOST or SLUICE_ID_WORLD */
 	__u32 cidr_identity;	/* identity of the most specific ipBlock prefix holding the
 				 * address, or SLUICE_ID_WORLD when none does */
+	__be32 tunnel_endpoint;	/* the remote node's address for its pods, else 0 */
+	__u32 reserved;		/* explicit padding, must be 0 */
 };
-_Static_assert(sizeof(struct sluice_ipcache_value) == 8, "ipcache value layout");
+_Static_assert(sizeof(struct sluice_ipcache_value) == 16, "ipcache value layout");
+
+/* How pod traffic reaches other nodes (the agent's --routing). */
+enum sluice_routing {
+	SLUICE_ROUTING_NATIVE = 0,	/* the node's routes (to remote pod CIDRs via their nodes) */
+	SLUICE_ROUTING_OVERLAY = 1,	/* VXLAN through one collect_md device */
+};
+#define SLUICE_VXLAN_PORT 8472
+#define SLUICE_OVERLAY_OVERHEAD 50	/* outer IPv4 + UDP + VXLAN + inner Ethernet */
 
 /*
  * sluice_pol_v1 (allow) and sluice_deny_v1 (sluice Deny rules): LPM tries
@@ -176,7 +187,10 @@ enum sluice_dir {
 	X(SLUICE_DROP_POLICY_DENY, 8, 1, "drop-policy-deny", "new flow a sluice Deny rule matches")     \
 	X(SLUICE_AUDIT_WOULD_DROP, 9, 0, "audit-would-drop", "allowed, but an Audit policy would drop") \
 	X(SLUICE_CT_NEW,          10, 0, "ct-new",           "new flow allowed and tracked")            \
-	X(SLUICE_CT_RELATED,      11, 0, "ct-related",       "ICMP error for a tracked flow")
+	X(SLUICE_CT_RELATED,      11, 0, "ct-related",       "ICMP error for a tracked flow")          \
+	X(SLUICE_FWD_OVERLAY,     12, 0, "forward-overlay",  "encapsulated to the pod's node")         \
+	X(SLUICE_FWD_REMOTE,      13, 0, "forward-remote",   "from another node, delivered to a pod")  \
+	X(SLUICE_DROP_TUNNEL,     14, 1, "drop-tunnel",      "could not set the tunnel key")
 
 enum sluice_reason {
 #define SLUICE_X_ENUM(name, num, drop, short_name, desc) name = num,

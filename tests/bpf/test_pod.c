@@ -143,7 +143,7 @@ static int group_setup(void **state)
 	}
 	b.ifindex = (__u32)ifindex_b;
 	snprintf(pin_dir, sizeof(pin_dir), "/sys/fs/bpf/sluice-bpftest-%d", (int)getpid());
-	if (datapath_open(&dp, pin_dir, ATTACH_NONE, err, sizeof(err))) {
+	if (datapath_open(&dp, pin_dir, NULL, err, sizeof(err))) {
 		fprintf(stderr, "datapath_open: %s\n", err);
 		return -1;
 	}
@@ -351,7 +351,7 @@ static void set_endpoint(const char *ip, __u32 flags, __u32 identity)
 static void ipcache_put(const char *ip, int prefix, __u32 id, __u32 cidr_id)
 {
 	struct sluice_ipcache_key k = { .prefixlen = (__u32)prefix, .ip = ip4(ip) };
-	struct sluice_ipcache_value v = { id, cidr_id };
+	struct sluice_ipcache_value v = { .identity = id, .cidr_identity = cidr_id };
 
 	assert_int_equal(bpf_map_update_elem(datapath_ipcache_map_fd(dp), &k, &v, BPF_ANY), 0);
 }

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * This node's place in the cluster network: the uplink device and address,
+ * the routing mode, the overlay's vxlan device (overlay) or the routes to
+ * other nodes' pod CIDRs (native), and the MTU pods get.
+ */
+#ifndef SLUICE_NODE_H
+#define SLUICE_NODE_H
+
+#include <net/if.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "compile.h"
+#include "loader.h"
+
+#define VXLAN_IFNAME "sluice_vxlan"
+
+struct node_route {
+	struct cidr4 dst;
+	uint32_t gw;
+};
+
+struct node_net {
+	enum sluice_routing routing;
+	char device[IFNAMSIZ];	/* "" when none was given */
+	int dev_ifindex;
+	unsigned int dev_mtu;
+	uint32_t node_ip;	/* host order; 0 when unknown */
+	int vxlan_ifindex;
+	unsigned int pod_mtu;	/* 0: the kernel's default */
+	struct nl_handle *nl;
+	struct node_route *routes;	/* native: the routes this agent installed */
+	size_t nroutes;
+};
+
+/* Look the device up, find the node address (node_ip NULL: the device's
+ * first address) and, for overlay routing, create the vxlan device. */
+int node_net_open(struct node_net *n, enum sluice_routing routing, const char *device,
+		  const char *node_ip, char *err, size_t errlen);
+/* Attach from_overlay (overlay) or from_netdev (native) to this node's devices. */
+int node_net_attach(struct node_net *n, struct datapath *dp, char *err, size_t errlen);
+/* Native routing: routes to the other nodes' pod CIDRs via their addresses,
+ * adding what is missing and removing what is no longer wanted. */
+int node_net_sync_routes(struct node_net *n, const struct compile_node *remote, size_t nremote,
+			 char *err, size_t errlen);
+void node_net_close(struct node_net *n);
+
+const char *routing_name(enum sluice_routing r);
+int routing_parse(const char *text, enum sluice_routing *r);
+
+#endif /* SLUICE_NODE_H */
