@@ -258,6 +258,6 @@ for p in x/a x/b y/c y/d; do cni DEL "${p#*/}" "/run/netns/$ID-${p%/*}-${p#*/}" 
 check "no policy entries left for deleted endpoints" \
 	test "$(bpftool map dump pinned "$BPFFS/sluice_pol_v1" -j | jq length)" = 0
 check "the ipcache holds only the node's router address" \
-	test "$(bpftool map dump pinned "$BPFFS/sluice_ipc_v1" -j | jq length)" = 1
+	test "$(bpftool map dump pinned "$BPFFS/sluice_ipc_v2" -j | jq length)" = 1
 
 summary
