@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 #include <linux/magic.h>
 
 #include <bpf/bpf.h>
@@ -181,6 +182,8 @@ int datapath_open(struct datapath **out, const char *bpffs_dir, const struct dat
 	}
 	dp->skel->rodata->cfg_routing = o->routing;
 	dp->skel->rodata->cfg_vxlan_ifindex = (__u32)o->vxlan_ifindex;
+	dp->skel->rodata->cfg_masquerade = o->masquerade && o->node_ip;
+	dp->skel->rodata->cfg_node_ip = htonl(o->node_ip);
 	ret = pod_bpf__load(dp->skel);
 	if (ret) {
 		snprintf(err, errlen,
@@ -225,8 +228,14 @@ int datapath_prog_fd(struct datapath *dp, int ingress)
 
 int datapath_node_prog_fd(struct datapath *dp, enum node_hook hook)
 {
-	return bpf_program__fd(hook == HOOK_OVERLAY ? dp->skel->progs.from_overlay
-						    : dp->skel->progs.from_netdev);
+	return bpf_program__fd(hook == HOOK_OVERLAY  ? dp->skel->progs.from_overlay
+			       : hook == HOOK_NETDEV ? dp->skel->progs.from_netdev
+						     : dp->skel->progs.to_netdev);
+}
+
+int datapath_nomasq_map_fd(struct datapath *dp)
+{
+	return bpf_map__fd(dp->skel->maps.sluice_nomasq_v1);
 }
 
 int datapath_endpoint_map_fd(struct datapath *dp)
@@ -363,14 +372,24 @@ int datapath_attach(struct datapath *dp, int ifindex, const char *ifname, char *
 int datapath_attach_node(struct datapath *dp, int ifindex, const char *ifname, enum node_hook hook,
 			 char *err, size_t errlen)
 {
-	int prog_fd = datapath_node_prog_fd(dp, hook), ret;
+	int prog_fd = datapath_node_prog_fd(dp, hook), ingress = hook != HOOK_NETDEV_OUT, ret;
 
-	ret = dp->mode == ATTACH_TCX ? attach_tcx(dp, ifindex, ifname, 1, prog_fd)
-				     : attach_tc(ifindex, 1, prog_fd);
+	/* tc: the egress filter needs the clsact qdisc the ingress one made. */
+	if (!ingress && dp->mode != ATTACH_TCX) {
+		LIBBPF_OPTS(bpf_tc_hook, qdisc, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+
+		ret = bpf_tc_hook_create(&qdisc);
+		if (ret && ret != -EEXIST)
+			goto out;
+	}
+	ret = dp->mode == ATTACH_TCX ? attach_tcx(dp, ifindex, ifname, ingress, prog_fd)
+				     : attach_tc(ifindex, ingress, prog_fd);
+out:
 	if (ret)
 		snprintf(err, errlen, "cannot attach %s to %s (ifindex %d) with %s: %s",
-			 hook == HOOK_OVERLAY ? "from_overlay" : "from_netdev", ifname, ifindex,
-			 attach_mode_name(dp->mode), strerror(-ret));
+			 hook == HOOK_OVERLAY ? "from_overlay"
+			 : hook == HOOK_NETDEV ? "from_netdev" : "to_netdev",
+			 ifname, ifindex, attach_mode_name(dp->mode), strerror(-ret));
 	return ret;
 }
 

@@ -10,6 +10,7 @@
 #define SLUICE_LOADER_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <linux/types.h>
 
 #include <sluice/datapath.h>
@@ -36,6 +37,8 @@ struct datapath_opts {
 	enum attach_mode mode;		/* ATTACH_NONE: tcx where available */
 	enum sluice_routing routing;
 	int vxlan_ifindex;		/* overlay routing: the collect_md vxlan device */
+	int masquerade;			/* SNAT pods' traffic leaving the cluster */
+	uint32_t node_ip;		/* host order: the address to masquerade to */
 };
 
 /* opts NULL: tc attachment, native routing. */
@@ -57,7 +60,8 @@ int datapath_attach(struct datapath *dp, int ifindex, const char *ifname, char *
 /* Programs on the node's own devices. */
 enum node_hook {
 	HOOK_OVERLAY,	/* from_overlay on the vxlan device's ingress */
-	HOOK_NETDEV,	/* from_netdev on the uplink's ingress (native routing) */
+	HOOK_NETDEV,	/* from_netdev on the uplink's ingress */
+	HOOK_NETDEV_OUT,	/* to_netdev on the uplink's egress (masquerade) */
 };
 
 /* Attach (or swap in) the program for hook on a node device's ingress. */
@@ -88,5 +92,6 @@ int datapath_ipcache_map_fd(struct datapath *dp);
 int datapath_policy_map_fd(struct datapath *dp);
 int datapath_deny_map_fd(struct datapath *dp);
 int datapath_ct_map_fd(struct datapath *dp);
+int datapath_nomasq_map_fd(struct datapath *dp);
 
 #endif /* SLUICE_LOADER_H */

@@ -39,6 +39,9 @@ struct options {
 	enum sluice_routing routing;
 	const char *device;
 	const char *node_ip;
+	int masquerade;
+	struct cidr4 nomasq[16];
+	size_t nnomasq;
 	int verbose;
 };
 
@@ -61,6 +64,12 @@ static void usage(FILE *f)
 		"  --device IFNAME    the node's uplink: its MTU and address; native routing routes\n"
 		"                     other nodes' pod CIDRs through it\n"
 		"  --node-ip ADDR     this node's address (default: the first address of --device)\n"
+		"  --masquerade on|off\n"
+		"                     pods' traffic to outside the cluster leaves --device with\n"
+		"                     the node's address (default on; needs --device)\n"
+		"  --non-masquerade-cidr CIDR\n"
+		"                     never masquerade traffic to CIDR (repeatable; pod CIDRs and\n"
+		"                     node addresses never are)\n"
 		"  --node-name NAME   this node's name (default: the hostname)\n"
 		"  --socket PATH      API socket (default %s)\n"
 		"  --state-dir DIR    IPAM and endpoint state (default /var/lib/sluice)\n"
@@ -102,6 +111,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "routing", required_argument, NULL, 'r' },
 		{ "device", required_argument, NULL, 'D' },
 		{ "node-ip", required_argument, NULL, 'i' },
+		{ "masquerade", required_argument, NULL, 'm' },
+		{ "non-masquerade-cidr", required_argument, NULL, 'M' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -131,6 +142,29 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'D': o->device = optarg; break;
 		case 'i': o->node_ip = optarg; break;
+		case 'm':
+			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+				fprintf(stderr, "sluice-agent: --masquerade takes on or off, not '%s'\n",
+					optarg);
+				return -EINVAL;
+			}
+			o->masquerade = !strcmp(optarg, "on");
+			break;
+		case 'M': {
+			char why[256];
+
+			if (o->nnomasq == sizeof(o->nomasq) / sizeof(o->nomasq[0])) {
+				fprintf(stderr, "sluice-agent: at most %zu --non-masquerade-cidr\n",
+					sizeof(o->nomasq) / sizeof(o->nomasq[0]));
+				return -EINVAL;
+			}
+			if (cidr4_parse(optarg, &o->nomasq[o->nnomasq], why, sizeof(why))) {
+				fprintf(stderr, "sluice-agent: --non-masquerade-cidr: %s\n", why);
+				return -EINVAL;
+			}
+			o->nnomasq++;
+			break;
+		}
 		case 'v': o->verbose = 1; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -EINVAL;
@@ -190,6 +224,7 @@ int main(int argc, char **argv)
 		.bpffs = "/sys/fs/bpf/sluice",
 		.attach_mode = ATTACH_TC,
 		.routing = SLUICE_ROUTING_OVERLAY,
+		.masquerade = 1,
 	};
 	struct node_net net = { 0 };
 	struct datapath_opts dp_opts;
@@ -246,8 +281,12 @@ int main(int argc, char **argv)
 	if (ret)
 		goto cleanup;
 	agent.net = &net;
+	net.masquerade = o.masquerade && net.dev_ifindex;
+	net.nomasq_extra = o.nomasq;
+	net.nnomasq_extra = o.nnomasq;
 	dp_opts = (struct datapath_opts){ .mode = o.attach_mode, .routing = o.routing,
-					  .vxlan_ifindex = net.vxlan_ifindex };
+					  .vxlan_ifindex = net.vxlan_ifindex,
+					  .masquerade = net.masquerade, .node_ip = net.node_ip };
 	ret = datapath_open(&agent.dp, o.bpffs, &dp_opts, err, sizeof(err));
 	if (ret)
 		goto cleanup;

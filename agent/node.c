@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <bpf/bpf.h>
+
 #include "log.h"
 #include "netlink.h"
 #include "node.h"
@@ -99,12 +101,78 @@ fail:
 
 int node_net_attach(struct node_net *n, struct datapath *dp, char *err, size_t errlen)
 {
+	int ret = 0;
+
 	if (n->routing == SLUICE_ROUTING_OVERLAY)
-		return datapath_attach_node(dp, n->vxlan_ifindex, VXLAN_IFNAME, HOOK_OVERLAY, err,
-					    errlen);
-	if (n->dev_ifindex)
-		return datapath_attach_node(dp, n->dev_ifindex, n->device, HOOK_NETDEV, err, errlen);
-	return 0;
+		ret = datapath_attach_node(dp, n->vxlan_ifindex, VXLAN_IFNAME, HOOK_OVERLAY, err,
+					   errlen);
+	/* The uplink: straight delivery of routed pod traffic (native) and
+	 * of replies to masqueraded flows; masquerade on the way out. */
+	if (!ret && n->dev_ifindex)
+		ret = datapath_attach_node(dp, n->dev_ifindex, n->device, HOOK_NETDEV, err, errlen);
+	if (!ret && n->dev_ifindex && n->masquerade && n->node_ip)
+		ret = datapath_attach_node(dp, n->dev_ifindex, n->device, HOOK_NETDEV_OUT, err,
+					   errlen);
+	return ret;
+}
+
+static int cidr_cmp(const void *a, const void *b)
+{
+	const struct cidr4 *x = a, *y = b;
+
+	if (x->net != y->net)
+		return x->net < y->net ? -1 : 1;
+	return x->prefix - y->prefix;
+}
+
+static int cidr_in(const struct cidr4 *set, size_t n, const struct cidr4 *c)
+{
+	return bsearch(c, set, n, sizeof(*set), cidr_cmp) != NULL;
+}
+
+int node_net_sync_nomasq(struct node_net *n, struct datapath *dp, const struct cidr4 *local_pods,
+			 const struct compile_node *remote, size_t nremote, char *err,
+			 size_t errlen)
+{
+	size_t cap = 2 + 2 * nremote + n->nnomasq_extra, k = 0;
+	struct cidr4 *want = calloc(cap, sizeof(*want));
+	int fd = datapath_nomasq_map_fd(dp), ret = 0;
+	__u8 one = 1;
+
+	if (!want)
+		return -ENOMEM;
+	want[k++] = *local_pods;
+	if (n->node_ip)
+		want[k++] = (struct cidr4){ .net = n->node_ip, .prefix = 32 };
+	for (size_t i = 0; i < nremote; i++) {
+		want[k++] = remote[i].pod_cidr;
+		want[k++] = (struct cidr4){ .net = remote[i].ip, .prefix = 32 };
+	}
+	for (size_t i = 0; i < n->nnomasq_extra; i++)
+		want[k++] = n->nomasq_extra[i];
+	qsort(want, k, sizeof(*want), cidr_cmp);
+	for (size_t i = 0; i < k; i++) {
+		struct sluice_nomasq_key key = { .prefixlen = (__u32)want[i].prefix,
+						 .ip = htonl(want[i].net) };
+
+		if (bpf_map_update_elem(fd, &key, &one, BPF_ANY)) {
+			ret = -errno;
+			snprintf(err, errlen, "cannot update the non-masquerade map: %s", strerror(errno));
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < n->nnomasq; i++) {
+		struct sluice_nomasq_key key = { .prefixlen = (__u32)n->nomasq[i].prefix,
+						 .ip = htonl(n->nomasq[i].net) };
+
+		if (!cidr_in(want, k, &n->nomasq[i]))
+			bpf_map_delete_elem(fd, &key);
+	}
+out:
+	free(n->nomasq);
+	n->nomasq = want;
+	n->nnomasq = k;
+	return ret;
 }
 
 static int route_wanted(const struct compile_node *remote, size_t nremote, const struct node_route *r)
@@ -165,6 +233,8 @@ void node_net_close(struct node_net *n)
 {
 	nl_close(n->nl);
 	free(n->routes);
+	free(n->nomasq);
+	n->nomasq = NULL;
 	n->nl = NULL;
 	n->routes = NULL;
 	n->nroutes = 0;

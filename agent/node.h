@@ -32,6 +32,11 @@ struct node_net {
 	struct nl_handle *nl;
 	struct node_route *routes;	/* native: the routes this agent installed */
 	size_t nroutes;
+	int masquerade;
+	struct cidr4 *nomasq_extra;	/* --non-masquerade-cidr */
+	size_t nnomasq_extra;
+	struct cidr4 *nomasq;		/* what sluice_nomasq_v1 holds */
+	size_t nnomasq;
 };
 
 /* Look the device up, find the node address (node_ip NULL: the device's
@@ -44,6 +49,11 @@ int node_net_attach(struct node_net *n, struct datapath *dp, char *err, size_t e
  * adding what is missing and removing what is no longer wanted. */
 int node_net_sync_routes(struct node_net *n, const struct compile_node *remote, size_t nremote,
 			 char *err, size_t errlen);
+/* Masquerade: never for the pod CIDRs of every node, node addresses and
+ * the extra CIDRs; brings sluice_nomasq_v1 in line. */
+int node_net_sync_nomasq(struct node_net *n, struct datapath *dp, const struct cidr4 *local_pods,
+			 const struct compile_node *remote, size_t nremote, char *err,
+			 size_t errlen);
 void node_net_close(struct node_net *n);
 
 const char *routing_name(enum sluice_routing r);

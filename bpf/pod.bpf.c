@@ -31,12 +31,15 @@
 #include "lib/l4.h"
 #include "lib/ct.h"
 #include "lib/policy.h"
+#include "lib/nat.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by the agent before loading (the skeleton's rodata). */
 const volatile __u32 cfg_routing = SLUICE_ROUTING_NATIVE;
 const volatile __u32 cfg_vxlan_ifindex = 0;
+const volatile __u32 cfg_masquerade = 0;
+const volatile __be32 cfg_node_ip = 0;
 
 /* The VNI of sluice's overlay: one network, the identity travels in the
  * receiving node's ipcache, not in the header. */
@@ -226,21 +229,63 @@ static __always_inline int from_node_ipv4(struct cursor *c, struct ethhdr *eth, 
 	return ret;
 }
 
-static __always_inline int from_node(struct __sk_buff *skb)
+/* A reply to a masqueraded flow: back to the pod's address and port.
+ * Returns 0 (rewritten or not ours) or DROP(). */
+static __always_inline int nat_reverse(struct __sk_buff *skb, __u32 *reverse)
 {
-	__u32 reason = SLUICE_PASS, len = skb->len;
+	struct sluice_nat_value *v, orig;
 	struct ethhdr *eth;
+	struct flow f = {};
 	struct cursor c;
+	struct iphdr *ip;
+	__u32 l4, port_off;
 	int ret;
 
 	cursor_init(&c, skb);
-	ret = parse_eth(&c, &eth);
-	if (!IS_DROP(ret))
-		ret = ret == ETH_P_IP ? from_node_ipv4(&c, eth, &reason) : TC_ACT_OK;
+	if (parse_eth(&c, &eth) != ETH_P_IP)
+		return 0;
+	ret = parse_ipv4(&c, &ip);
+	if (IS_DROP(ret))
+		return ret;
+	if (ip->daddr != cfg_node_ip)
+		return 0;
+	l4 = ETH_HLEN + ip->ihl * 4;
+	ret = parse_flow(&c, ip, &f);
+	if (IS_DROP(ret))
+		return ret;
+	v = bpf_map_lookup_elem(&sluice_rnat4_v1, &f.key);
+	if (!v)
+		return 0;
+	orig = *v;
+	port_off = f.key.proto == IPPROTO_ICMP ? l4 + 4 : l4 + 2;
+	if (nat_rewrite(skb, f.key.proto, l4, IP_OFF + offsetof(struct iphdr, daddr), f.key.daddr,
+			orig.addr, port_off, f.key.dport, orig.port))
+		return DROP(SLUICE_DROP_NAT_PORTS);
+	*reverse = 1;
+	return 0;
+}
+
+static __always_inline int from_node(struct __sk_buff *skb, int netdev)
+{
+	__u32 reason = SLUICE_PASS, len = skb->len, reverse = 0;
+	struct ethhdr *eth;
+	struct cursor c;
+	int ret = 0;
+
+	if (netdev && cfg_masquerade)
+		ret = nat_reverse(skb, &reverse);
+	if (!IS_DROP(ret)) {
+		cursor_init(&c, skb);
+		ret = parse_eth(&c, &eth);
+		if (!IS_DROP(ret))
+			ret = ret == ETH_P_IP ? from_node_ipv4(&c, eth, &reason) : TC_ACT_OK;
+	}
 	if (IS_DROP(ret)) {
 		metrics_count(DROP_REASON(ret), SLUICE_DIR_INGRESS, len);
 		return TC_ACT_SHOT;
 	}
+	if (reverse)
+		metrics_count(SLUICE_NAT_REVERSE, SLUICE_DIR_INGRESS, len);
 	if (reason != SLUICE_PASS)
 		metrics_count(reason, SLUICE_DIR_INGRESS, len);
 	return ret;
@@ -250,14 +295,61 @@ static __always_inline int from_node(struct __sk_buff *skb)
 SEC("tc")
 int from_overlay(struct __sk_buff *skb)
 {
-	return from_node(skb);
+	return from_node(skb, 0);
 }
 
 /* tc ingress of the node's uplink (--device, native routing). */
 SEC("tc")
 int from_netdev(struct __sk_buff *skb)
 {
-	return from_node(skb);
+	return from_node(skb, 1);
+}
+
+/* tc egress of the node's uplink: pods' traffic to outside the cluster
+ * leaves with the node's address (masquerade). */
+SEC("tc")
+int to_netdev(struct __sk_buff *skb)
+{
+	__u32 len = skb->len, l4, port_off;
+	struct sluice_endpoint *src;
+	struct ethhdr *eth;
+	struct flow f = {};
+	struct cursor c;
+	struct iphdr *ip;
+	__be16 port;
+	int ret;
+
+	if (!cfg_masquerade)
+		return TC_ACT_OK;
+	cursor_init(&c, skb);
+	if (parse_eth(&c, &eth) != ETH_P_IP || IS_DROP(parse_ipv4(&c, &ip)))
+		return TC_ACT_OK;
+	src = endpoint_lookup4(ip->saddr);
+	if (!src || !nat_masquerade_wanted(ip->daddr))
+		return TC_ACT_OK;
+	if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP &&
+	    ip->protocol != IPPROTO_ICMP)
+		return TC_ACT_OK; /* SCTP's CRC32c cannot be patched incrementally */
+	l4 = ETH_HLEN + ip->ihl * 4;
+	ret = parse_flow(&c, ip, &f);
+	if (IS_DROP(ret))
+		goto drop;
+	if (f.key.proto == IPPROTO_ICMP && (f.policy_port >> 8) != ICMP_ECHO)
+		return TC_ACT_OK;
+	ret = nat_port_for(&f, cfg_node_ip, &port);
+	if (IS_DROP(ret))
+		goto drop;
+	port_off = f.key.proto == IPPROTO_ICMP ? l4 + 4 : l4;
+	if (nat_rewrite(skb, f.key.proto, l4, IP_OFF + offsetof(struct iphdr, saddr), f.key.saddr,
+			cfg_node_ip, port_off, f.key.sport, port)) {
+		ret = DROP(SLUICE_DROP_NAT_PORTS);
+		goto drop;
+	}
+	metrics_count(SLUICE_NAT_MASQ, SLUICE_DIR_EGRESS, len);
+	return TC_ACT_OK;
+drop:
+	metrics_count(DROP_REASON(ret), SLUICE_DIR_EGRESS, len);
+	return TC_ACT_SHOT;
 }
 
 static __always_inline int to_pod_ipv4(struct cursor *c)

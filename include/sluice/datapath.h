@@ -23,6 +23,9 @@
 #define SLUICE_MAP_POLICY    "sluice_pol_v1"
 #define SLUICE_MAP_DENY      "sluice_deny_v1"
 #define SLUICE_MAP_CT        "sluice_ct4_v1"
+#define SLUICE_MAP_SNAT      "sluice_snat4_v1"
+#define SLUICE_MAP_RNAT      "sluice_rnat4_v1"
+#define SLUICE_MAP_NOMASQ    "sluice_nomasq_v1"
 
 #ifndef SLUICE_ENDPOINTS_MAX
 #define SLUICE_ENDPOINTS_MAX 65536
@@ -155,6 +158,34 @@ struct sluice_ct_value {
 };
 _Static_assert(sizeof(struct sluice_ct_value) == 16, "ct value layout");
 
+/*
+ * Masquerade (pods to outside the cluster, SNAT to the node's address on
+ * its uplink). sluice_snat4_v1 maps a pod's flow (its tuple as sent, a
+ * sluice_ct_key) to the source port it got; sluice_rnat4_v1 maps the
+ * replies' tuple (remote -> node address, node port) back to the pod.
+ * ICMP echo ids take the place of ports. Both are LRU maps.
+ */
+#ifndef SLUICE_NAT_MAX
+#define SLUICE_NAT_MAX 131072
+#endif
+#define SLUICE_NAT_PORT_MIN 32768
+#define SLUICE_NAT_PORT_MAX 60999
+
+struct sluice_nat_value {
+	__be32 addr;		/* snat: the node address; rnat: the pod's address */
+	__be16 port;		/* snat: the node port; rnat: the pod's port (or echo id) */
+	__u16 pad;
+};
+_Static_assert(sizeof(struct sluice_nat_value) == 8, "nat value layout");
+
+/* sluice_nomasq_v1: destinations that are never masqueraded (pod CIDRs of
+ * every node, node addresses, --non-masquerade-cidr). LPM trie. */
+struct sluice_nomasq_key {
+	__u32 prefixlen;
+	__be32 ip;
+};
+_Static_assert(sizeof(struct sluice_nomasq_key) == 8, "nomasq key layout");
+
 /* Idle timeouts (seconds). */
 #define SLUICE_CT_TCP_TIMEOUT		3600
 #define SLUICE_CT_CLOSING_TIMEOUT	10
@@ -190,7 +221,10 @@ enum sluice_dir {
 	X(SLUICE_CT_RELATED,      11, 0, "ct-related",       "ICMP error for a tracked flow")          \
 	X(SLUICE_FWD_OVERLAY,     12, 0, "forward-overlay",  "encapsulated to the pod's node")         \
 	X(SLUICE_FWD_REMOTE,      13, 0, "forward-remote",   "from another node, delivered to a pod")  \
-	X(SLUICE_DROP_TUNNEL,     14, 1, "drop-tunnel",      "could not set the tunnel key")
+	X(SLUICE_DROP_TUNNEL,     14, 1, "drop-tunnel",      "could not set the tunnel key")          \
+	X(SLUICE_NAT_MASQ,        15, 0, "masquerade",       "source rewritten to the node address")  \
+	X(SLUICE_NAT_REVERSE,     16, 0, "masquerade-reply", "reply rewritten back to the pod")       \
+	X(SLUICE_DROP_NAT_PORTS,  17, 1, "drop-nat-ports",   "no free port to masquerade with")
 
 enum sluice_reason {
 #define SLUICE_X_ENUM(name, num, drop, short_name, desc) name = num,
