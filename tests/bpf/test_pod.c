@@ -32,6 +32,8 @@
 
 static char pin_dir[64];
 static struct datapath *dp; /* shared by the group: set up once, torn down once */
+/* The datapath options of the group being run (main sets it per group). */
+static const struct datapath_opts *group_opts;
 
 static const unsigned char mac_a_pod[6] = { 0x02, 0xaa, 0, 0, 0, 1 };
 static const unsigned char mac_a_lxc[6] = { 0x02, 0xaa, 0, 0, 0, 2 };
@@ -142,8 +144,9 @@ static int group_setup(void **state)
 		return -1;
 	}
 	b.ifindex = (__u32)ifindex_b;
-	snprintf(pin_dir, sizeof(pin_dir), "/sys/fs/bpf/sluice-bpftest-%d", (int)getpid());
-	if (datapath_open(&dp, pin_dir, NULL, err, sizeof(err))) {
+	snprintf(pin_dir, sizeof(pin_dir), "/sys/fs/bpf/sluice-bpftest-%d-%d", (int)getpid(),
+		 group_opts ? 2 : 1);
+	if (datapath_open(&dp, pin_dir, group_opts, err, sizeof(err))) {
 		fprintf(stderr, "datapath_open: %s\n", err);
 		return -1;
 	}
@@ -503,6 +506,166 @@ static void test_audit_counts_but_passes(void **state)
 	assert_int_equal(counter(SLUICE_AUDIT_WOULD_DROP, SLUICE_DIR_INGRESS), audit + 1);
 }
 
+/* ---- cross-node: overlay encapsulation and masquerade ------------------ */
+
+#define NODE_IP "10.77.0.1"
+#define REMOTE_POD "10.88.2.5"
+#define OUTSIDE "198.51.100.9"
+
+static const struct datapath_opts overlay_masq = {
+	.mode = ATTACH_TC,
+	.routing = SLUICE_ROUTING_OVERLAY,
+	.vxlan_ifindex = 1,	/* only recorded as the redirect target here */
+	.masquerade = 1,
+	.node_ip = 0x0a4d0001,	/* NODE_IP */
+};
+
+/* TCP checksum over the pseudo-header, header and payload: 0 when valid. */
+static __u16 tcp_checksum(const struct l4pkt *p)
+{
+	size_t len = sizeof(*p) - sizeof(p->eth) - sizeof(p->ip);
+	const unsigned char *b = (const unsigned char *)p + sizeof(p->eth) + sizeof(p->ip);
+	__u32 sum = 0;
+
+	sum += (p->ip.saddr & 0xffff) + (p->ip.saddr >> 16);
+	sum += (p->ip.daddr & 0xffff) + (p->ip.daddr >> 16);
+	sum += htons(IPPROTO_TCP) + htons((__u16)len);
+	for (size_t i = 0; i + 1 < len; i += 2) {
+		__u16 w;
+
+		memcpy(&w, b + i, 2);
+		sum += w;
+	}
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)~sum;
+}
+
+static void fill_tcp_checksum(struct l4pkt *p)
+{
+	p->tcp.check = 0;
+	p->tcp.check = tcp_checksum(p);
+}
+
+static int nat_setup(void **state)
+{
+	struct sluice_nomasq_key k = { .prefixlen = 16, .ip = ip4("10.88.0.0") };
+	__u8 one = 1;
+
+	policy_reset(state);
+	/* Node 2 holds 10.88.2.0/24; the cluster is 10.88.0.0/16. */
+	ipcache_put("10.88.2.0", 24, SLUICE_ID_WORLD, SLUICE_ID_WORLD);
+	{
+		struct sluice_ipcache_key ik = { .prefixlen = 24, .ip = ip4("10.88.2.0") };
+		struct sluice_ipcache_value iv = { .identity = SLUICE_ID_WORLD,
+						   .cidr_identity = SLUICE_ID_WORLD,
+						   .tunnel_endpoint = ip4("10.200.0.12") };
+
+		assert_int_equal(bpf_map_update_elem(datapath_ipcache_map_fd(dp), &ik, &iv, BPF_ANY), 0);
+	}
+	assert_int_equal(bpf_map_update_elem(datapath_nomasq_map_fd(dp), &k, &one, BPF_ANY), 0);
+	return 0;
+}
+
+static void test_encap_to_remote_pod(void **state)
+{
+	struct l4pkt p = make_l4(IP_A, REMOTE_POD, IPPROTO_TCP, 46000, 80);
+	__u64 before = counter(SLUICE_FWD_OVERLAY, SLUICE_DIR_EGRESS);
+	struct run r = run_prog(1, &p, sizeof(p));
+	struct l4pkt *o = (struct l4pkt *)r.out;
+
+	(void)state;
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(o->ip.ttl, 63);
+	assert_int_equal(ip_checksum(&o->ip, sizeof(o->ip)), 0);
+	assert_int_equal(counter(SLUICE_FWD_OVERLAY, SLUICE_DIR_EGRESS), before + 1);
+}
+
+static void test_no_encap_outside_the_cluster(void **state)
+{
+	struct l4pkt p = make_l4(IP_A, OUTSIDE, IPPROTO_TCP, 46001, 80);
+
+	(void)state;
+	assert_int_equal(run_prog(1, &p, sizeof(p)).retval, TC_ACT_OK);
+}
+
+static struct run run_netdev(int egress, struct l4pkt *p)
+{
+	struct run r = { 0 };
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = p, .data_size_in = sizeof(*p),
+		    .data_out = r.out, .data_size_out = sizeof(r.out), .repeat = 1);
+
+	if (bpf_prog_test_run_opts(datapath_node_prog_fd(dp, egress ? HOOK_NETDEV_OUT : HOOK_NETDEV),
+				   &opts))
+		fail_msg("BPF_PROG_TEST_RUN failed: %s", strerror(errno));
+	r.retval = (int)opts.retval;
+	r.out_len = opts.data_size_out;
+	return r;
+}
+
+static void test_masquerade_and_reverse(void **state)
+{
+	struct l4pkt p = make_l4(IP_A, OUTSIDE, IPPROTO_TCP, 40000, 80), reply;
+	struct l4pkt *o;
+	struct run r;
+
+	(void)state;
+	fill_tcp_checksum(&p);
+	r = run_netdev(1, &p);
+	o = (struct l4pkt *)r.out;
+	assert_int_equal(r.retval, TC_ACT_OK);
+	assert_int_equal(o->ip.saddr, ip4(NODE_IP));
+	assert_int_equal(ntohs(o->tcp.source), 40000); /* free, so kept */
+	assert_int_equal(ip_checksum(&o->ip, sizeof(o->ip)), 0);
+	assert_int_equal(tcp_checksum(o), 0);
+
+	reply = make_l4(OUTSIDE, NODE_IP, IPPROTO_TCP, 80, 40000);
+	fill_tcp_checksum(&reply);
+	r = run_netdev(0, &reply);
+	o = (struct l4pkt *)r.out;
+	assert_int_equal(o->ip.daddr, ip4(IP_A));
+	assert_int_equal(ntohs(o->tcp.dest), 40000);
+	assert_int_equal(ip_checksum(&o->ip, sizeof(o->ip)), 0);
+	assert_int_equal(tcp_checksum(o), 0);
+	assert_int_equal(r.retval, TC_ACT_REDIRECT); /* straight to the pod */
+}
+
+static void test_masquerade_port_clash(void **state)
+{
+	struct l4pkt a = make_l4(IP_A, OUTSIDE, IPPROTO_TCP, 41000, 443);
+	struct l4pkt b = make_l4(IP_B, OUTSIDE, IPPROTO_TCP, 41000, 443);
+	struct l4pkt *o;
+	struct run r;
+
+	(void)state;
+	fill_tcp_checksum(&a);
+	fill_tcp_checksum(&b);
+	r = run_netdev(1, &a);
+	assert_int_equal(ntohs(((struct l4pkt *)r.out)->tcp.source), 41000);
+	r = run_netdev(1, &b);
+	o = (struct l4pkt *)r.out;
+	assert_int_equal(o->ip.saddr, ip4(NODE_IP));
+	assert_int_not_equal(ntohs(o->tcp.source), 41000);
+	assert_true(ntohs(o->tcp.source) >= SLUICE_NAT_PORT_MIN &&
+		    ntohs(o->tcp.source) <= SLUICE_NAT_PORT_MAX);
+	assert_int_equal(tcp_checksum(o), 0);
+	/* The same flow again keeps its port. */
+	r = run_netdev(1, &b);
+	assert_int_equal(((struct l4pkt *)r.out)->tcp.source, o->tcp.source);
+}
+
+static void test_no_masquerade_inside_the_cluster(void **state)
+{
+	struct l4pkt p = make_l4(IP_A, REMOTE_POD, IPPROTO_TCP, 42000, 80);
+	struct run r;
+
+	(void)state;
+	fill_tcp_checksum(&p);
+	r = run_netdev(1, &p);
+	assert_int_equal(r.retval, TC_ACT_OK);
+	assert_memory_equal(r.out, &p, sizeof(p));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -523,6 +686,19 @@ int main(void)
 		cmocka_unit_test_setup(test_audit_counts_but_passes, policy_reset),
 	};
 
+	const struct CMUnitTest cross_node[] = {
+		cmocka_unit_test_setup(test_encap_to_remote_pod, nat_setup),
+		cmocka_unit_test_setup(test_no_encap_outside_the_cluster, nat_setup),
+		cmocka_unit_test_setup(test_masquerade_and_reverse, nat_setup),
+		cmocka_unit_test_setup(test_masquerade_port_clash, nat_setup),
+		cmocka_unit_test_setup(test_no_masquerade_inside_the_cluster, nat_setup),
+	};
+	int failed;
+
 	log_init("test_bpf", LOG_WARN);
-	return cmocka_run_group_tests_name("bpf-pod", tests, group_setup, group_teardown);
+	failed = cmocka_run_group_tests_name("bpf-pod", tests, group_setup, group_teardown);
+	group_opts = &overlay_masq;
+	failed += cmocka_run_group_tests_name("bpf-cross-node", cross_node, group_setup,
+					      group_teardown);
+	return failed;
 }
