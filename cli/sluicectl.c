@@ -94,6 +94,7 @@ static int print_status(const json_t *r)
 	printf("ready:       %s\n", json_is_true(json_object_get(r, "ready")) ? "yes" : "no");
 	printf("pod CIDR:    %s (router %s)\n", str(r, "podCIDR"), str(r, "routerIP"));
 	printf("attach mode: %s\n", str(r, "attachMode"));
+	printf("routing:     %s\n", str(r, "routing"));
 	printf("endpoints:   %lld\n", (long long)json_integer_value(json_object_get(r, "endpoints")));
 	printf("addresses:   %lld used, %lld free\n",
 	       (long long)json_integer_value(json_object_get(ipam, "used")),
