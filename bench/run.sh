@@ -43,7 +43,9 @@ ip -n "$ID-vb" link set "$ID-b" up
 
 # --- sluice: a node with an agent and two pods ----------------------------
 netns_add "$ID-node"
-start_agent "$ID-node" 10.249.128.0/17 "$DIR" || exit 1
+# Same-node traffic never uses the overlay; native routing keeps the pods at
+# the plain veth pair's MTU (overlay would give them 1450) for a fair comparison.
+AGENT_ARGS=${AGENT_ARGS:---routing native} start_agent "$ID-node" 10.249.128.0/17 "$DIR" || exit 1
 for p in 1 2; do
 	netns_add "$ID-p$p"
 	out=$(cni ADD "b$ID$p" "/run/netns/$ID-p$p" "$CONF") || { echo "$out" >&2; exit 1; }
