@@ -4,7 +4,7 @@
 # make deps       install build, test and benchmark packages (Debian 12, apt)
 # make test       unit (sanitizers), BPF, end-to-end and podman tests; needs root
 # make demo       a demo node: agent, four pods through the real CNI plugin, traffic
-# make bench      throughput, latency and CNI ADD figures against a plain veth pair
+# make bench      pod networking, policy and cross-node figures, each against a baseline
 
 BUILD   ?= build
 CC      ?= gcc
@@ -119,6 +119,7 @@ demo: deps all
 bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate
 	@bench/run.sh
 	@bench/policy.sh
+	@bench/multinode.sh
 
 clean:
 	rm -rf $(BUILD)

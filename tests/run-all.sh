@@ -41,6 +41,8 @@ run_suite "end to end, tc attach" tests/e2e/run.sh
 run_suite "end to end, tcx attach" env AGENT_ARGS="--attach-mode tcx" tests/e2e/run.sh
 run_suite "policy end to end" tests/e2e/policy.sh
 run_suite "NetworkPolicy matrix (upstream e2e scenarios)" tests/netpol/run.sh
+run_suite "three nodes, overlay routing" tests/multinode/run.sh overlay
+run_suite "three nodes, native routing" tests/multinode/run.sh native
 run_suite "podman interop" tests/podman/run.sh
 
 echo
