@@ -25,15 +25,13 @@
 # the last line is "multinode: N passed, M failed". MN_AGENT_ARGS goes to
 # every agent; PROBE_TIMEOUT_MS (default 1000) is the per-probe timeout.
 #
-# TODO(masquerade, outside world): not checked yet, to come with that step:
-#   - a pod reaches an address outside the cluster (a "world" namespace on
-#     the phys bridge) and the world sees the node's address (SNAT), not the
-#     pod's; replies come back;
-#   - pod-to-pod traffic across nodes is NOT masqueraded (the receiver sees
-#     the sending pod's address; today implied by policy working in b);
-#   - a pod reaches a remote node's address, and a node reaches a remote
-#     node's pods;
-#   - ipBlock policy peers for outside addresses (egress to the world).
+#   e) masquerade: pods on every node reach a "world" host on the physical
+#      network that has no route to any pod CIDR (only the node's address can
+#      get replies back), by TCP, UDP and ping; pod-to-pod traffic across
+#      nodes is not masqueraded.
+#
+# Not covered yet: a node reaching another node's pods in overlay mode, and
+# ipBlock egress rules towards the world across masquerade.
 # shellcheck source-path=SCRIPTDIR
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -449,6 +447,31 @@ matrix "node1 and node3 reach each other's pods again" tcp 8080
 matrix "node1 and node3 reach each other's pods again" udp 8081
 check "n1-web -> n3-web ping" probe "$P-n1-web" ping "${IP[n3-web]}" --count 1 --timeout 1000
 check "no agent was restarted" agents_alive
+
+echo "== e) the outside world: masquerade"
+# A "world" host on the physical network, with no route to any pod CIDR:
+# a pod's connection there can only come back if it left with its node's
+# address.
+netns_add "$P-world"
+ip -n "$P-phys" link add world0 mtu "$MN_MTU" type veth peer name eth0 mtu "$MN_MTU" netns "$P-world"
+ip -n "$P-phys" link set world0 master br0 up
+ip -n "$P-world" addr add 10.200.0.100/24 dev eth0
+ip -n "$P-world" link set eth0 up
+serve "$P-world" --tcp 8080 --udp 8081 || not_ok "echo server in the world namespace"
+check "the world has no route to pods" bash -c "! ip -n '$P-world' route get 10.210.1.2 2>/dev/null | grep -q via"
+for pod in n1-web n2-db n3-cache; do
+	check "$pod -> world TCP (masqueraded)" probe "$P-$pod" tcp 10.200.0.100 8080 --timeout 1000
+	check "$pod -> world UDP (masqueraded)" probe "$P-$pod" udp 10.200.0.100 8081 --timeout 1000
+	check "$pod -> world ping (masqueraded)" probe "$P-$pod" ping 10.200.0.100 --count 1 --timeout 1000
+done
+check "node1 counted masqueraded packets and replies" bash -c "
+	'$BUILD/sluicectl' --socket '$(mn_sock "$P" 1)' metrics -o json |
+		jq -e '[.metrics[] | select(.reason == \"masquerade\" or .reason == \"masquerade-reply\")] | length == 2'"
+check "pod-to-pod across nodes is not masqueraded (no masquerade counted on node2 for pod traffic)" bash -c "
+	before=\$('$BUILD/sluicectl' --socket '$(mn_sock "$P" 2)' metrics -o json | jq '[.metrics[] | select(.reason == \"masquerade\") | .packets] | add // 0');
+	ip netns exec '$P-n2-cache' '$BUILD/sluice-probe' tcp '${IP[n1-web]}' 8080 --timeout 1000 >/dev/null || exit 1;
+	after=\$('$BUILD/sluicectl' --socket '$(mn_sock "$P" 2)' metrics -o json | jq '[.metrics[] | select(.reason == \"masquerade\") | .packets] | add // 0');
+	[ \"\$before\" = \"\$after\" ]"
 
 echo "== DEL: every pod"
 for pod in "${PODS[@]}"; do
