@@ -109,11 +109,41 @@ static __always_inline int to_overlay(struct __sk_buff *skb, struct iphdr *ip, _
 	key.remote_ipv4 = bpf_ntohl(peer.tunnel_endpoint);
 	key.tunnel_id = SLUICE_VNI;
 	key.tunnel_ttl = 64;
-	if (bpf_skb_set_tunnel_key(skb, &key, sizeof(key), BPF_F_ZERO_CSUM_TX))
+	if (bpf_skb_set_tunnel_key(skb, &key, sizeof(key), 0))
 		return DROP(SLUICE_DROP_TUNNEL);
 	ipv4_decrement_ttl(ip);
 	*reason = SLUICE_FWD_OVERLAY;
 	return bpf_redirect(cfg_vxlan_ifindex, 0);
+}
+
+/*
+ * Native routing to a pod on another node: look the route and the next
+ * hop's MAC up in the kernel's tables (bpf_fib_lookup) and hand the packet
+ * straight to the uplink, skipping the host stack's forwarding path. The
+ * node, the world, or anything the lookup cannot resolve (no neighbour
+ * entry yet) goes to the host stack, which routes it and resolves the
+ * neighbour for next time.
+ */
+static __always_inline int to_remote_native(struct __sk_buff *skb, struct ethhdr *eth,
+					    struct iphdr *ip, __u32 *reason)
+{
+	struct sluice_ipcache_value peer = ipcache_lookup(ip->daddr);
+	struct bpf_fib_lookup fib = {};
+
+	if (!peer.tunnel_endpoint)
+		return TC_ACT_OK;
+	fib.family = 2; /* AF_INET */
+	fib.ifindex = skb->ifindex;
+	fib.ipv4_src = ip->saddr;
+	fib.ipv4_dst = ip->daddr;
+	fib.tot_len = bpf_ntohs(ip->tot_len);
+	if (bpf_fib_lookup(skb, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS)
+		return TC_ACT_OK;
+	ipv4_decrement_ttl(ip);
+	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
+	*reason = SLUICE_FWD_NATIVE;
+	return bpf_redirect(fib.ifindex, 0);
 }
 
 static __always_inline int from_pod_ipv4(struct __sk_buff *skb, struct cursor *c,
@@ -148,9 +178,7 @@ static __always_inline int from_pod_ipv4(struct __sk_buff *skb, struct cursor *c
 	if (!dst) {
 		if (cfg_routing == SLUICE_ROUTING_OVERLAY && cfg_vxlan_ifindex)
 			return to_overlay(skb, ip, reason);
-		/* The node, the world, or (native routing) another node's pod:
-		 * the host stack routes it. */
-		return TC_ACT_OK;
+		return to_remote_native(skb, eth, ip, reason);
 	}
 
 	ipv4_decrement_ttl(ip);

@@ -224,7 +224,8 @@ enum sluice_dir {
 	X(SLUICE_DROP_TUNNEL,     14, 1, "drop-tunnel",      "could not set the tunnel key")          \
 	X(SLUICE_NAT_MASQ,        15, 0, "masquerade",       "source rewritten to the node address")  \
 	X(SLUICE_NAT_REVERSE,     16, 0, "masquerade-reply", "reply rewritten back to the pod")       \
-	X(SLUICE_DROP_NAT_PORTS,  17, 1, "drop-nat-ports",   "no free port to masquerade with")
+	X(SLUICE_DROP_NAT_PORTS,  17, 1, "drop-nat-ports",   "no free port to masquerade with")      \
+	X(SLUICE_FWD_NATIVE,      18, 0, "forward-native",   "routed straight to the pod's node")
 
 enum sluice_reason {
 #define SLUICE_X_ENUM(name, num, drop, short_name, desc) name = num,
