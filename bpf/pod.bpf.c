@@ -54,6 +54,19 @@ static __always_inline void ipv4_decrement_ttl(struct iphdr *ip)
 	ip->ttl--;
 }
 
+/* Route a packet to a pod on this node: TTL, MACs as if the node had routed
+ * it (from the pod's host veth to the pod), then into the pod's interface. */
+static __always_inline int redirect_to_pod(struct ethhdr *eth, struct iphdr *ip,
+					   const struct sluice_endpoint *dst)
+{
+	ipv4_decrement_ttl(ip);
+	__builtin_memcpy(eth->h_dest, dst->pod_mac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, dst->lxc_mac, ETH_ALEN);
+	if (bpf_redirect_peer(dst->ifindex, 0) != TC_ACT_REDIRECT)
+		return DROP(SLUICE_DROP_REDIRECT);
+	return TC_ACT_REDIRECT;
+}
+
 /* Connection tracking and policy for one packet. dst_ep is the receiving
  * local pod when its ingress policy must be checked here, else NULL. */
 static __always_inline int track_and_police(const struct flow *f, const struct sluice_endpoint *src_ep,
@@ -181,13 +194,9 @@ static __always_inline int from_pod_ipv4(struct __sk_buff *skb, struct cursor *c
 		return to_remote_native(skb, eth, ip, reason);
 	}
 
-	ipv4_decrement_ttl(ip);
-	__builtin_memcpy(eth->h_dest, dst->pod_mac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, dst->lxc_mac, ETH_ALEN);
-	ret = bpf_redirect_peer(dst->ifindex, 0);
-	if (ret != TC_ACT_REDIRECT)
-		return DROP(SLUICE_DROP_REDIRECT);
-	*reason = SLUICE_FWD_LOCAL;
+	ret = redirect_to_pod(eth, ip, dst);
+	if (!IS_DROP(ret))
+		*reason = SLUICE_FWD_LOCAL;
 	return ret;
 }
 
@@ -223,37 +232,43 @@ out:
 	return ret;
 }
 
+/* A packet that enters a pod from outside it: tracked, and checked against
+ * the pod's ingress policy. *dst is the pod, or NULL when the packet is not
+ * addressed to one (nothing to police). */
+static __always_inline int police_ingress(struct cursor *c, struct iphdr **ipp,
+					  struct sluice_endpoint **dstp)
+{
+	struct flow f = {};
+	int ret;
+
+	*dstp = NULL;
+	ret = parse_ipv4(c, ipp);
+	if (IS_DROP(ret))
+		return ret;
+	*dstp = endpoint_lookup4((*ipp)->daddr);
+	if (!*dstp)
+		return 0;
+	ret = parse_flow(c, *ipp, &f);
+	if (IS_DROP(ret))
+		return ret;
+	return track_and_police(&f, NULL, *dstp, SLUICE_DIR_INGRESS);
+}
+
 /* A packet from another node (decapsulated by the vxlan device, or routed
  * to this node's uplink): a pod on this node gets it straight, after its
  * ingress policy. */
 static __always_inline int from_node_ipv4(struct cursor *c, struct ethhdr *eth, __u32 *reason)
 {
 	struct sluice_endpoint *dst;
-	struct flow f = {};
 	struct iphdr *ip;
 	int ret;
 
-	ret = parse_ipv4(c, &ip);
-	if (IS_DROP(ret))
-		return ret;
-	dst = endpoint_lookup4(ip->daddr);
-	if (!dst)
-		return TC_ACT_OK; /* for the node itself */
-	ret = parse_flow(c, ip, &f);
-	if (IS_DROP(ret))
-		return ret;
-	ret = track_and_police(&f, NULL, dst, SLUICE_DIR_INGRESS);
-	if (IS_DROP(ret))
-		return ret;
-	if (ip->ttl <= 1)
-		return TC_ACT_OK;
-	ipv4_decrement_ttl(ip);
-	__builtin_memcpy(eth->h_dest, dst->pod_mac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, dst->lxc_mac, ETH_ALEN);
-	ret = bpf_redirect_peer(dst->ifindex, 0);
-	if (ret != TC_ACT_REDIRECT)
-		return DROP(SLUICE_DROP_REDIRECT);
-	*reason = SLUICE_FWD_REMOTE;
+	ret = police_ingress(c, &ip, &dst);
+	if (IS_DROP(ret) || !dst || ip->ttl <= 1)
+		return IS_DROP(ret) ? ret : TC_ACT_OK; /* not for a pod: the node's */
+	ret = redirect_to_pod(eth, ip, dst);
+	if (!IS_DROP(ret))
+		*reason = SLUICE_FWD_REMOTE;
 	return ret;
 }
 
@@ -383,20 +398,9 @@ drop:
 static __always_inline int to_pod_ipv4(struct cursor *c)
 {
 	struct sluice_endpoint *dst;
-	struct flow f = {};
 	struct iphdr *ip;
-	int ret;
+	int ret = police_ingress(c, &ip, &dst);
 
-	ret = parse_ipv4(c, &ip);
-	if (IS_DROP(ret))
-		return ret;
-	dst = endpoint_lookup4(ip->daddr);
-	if (!dst)
-		return TC_ACT_OK; /* not addressed to a pod: nothing to police */
-	ret = parse_flow(c, ip, &f);
-	if (IS_DROP(ret))
-		return ret;
-	ret = track_and_police(&f, NULL, dst, SLUICE_DIR_INGRESS);
 	return IS_DROP(ret) ? ret : TC_ACT_OK;
 }
 
