@@ -723,8 +723,8 @@ int nl_route_add4(struct nl_handle *h, int ifindex, struct in_addr dst, int pref
 	return nl_route_add4_src(h, ifindex, dst, prefixlen, gw, none);
 }
 
-int nl_route_add4_src(struct nl_handle *h, int ifindex, struct in_addr dst, int prefixlen,
-		      struct in_addr gw, struct in_addr prefsrc)
+static int route_add(struct nl_handle *h, int ifindex, struct in_addr dst, int prefixlen,
+		     struct in_addr gw, struct in_addr prefsrc, unsigned char protocol)
 {
 	char buf[NL_REQ_LEN] __attribute__((aligned(8)));
 	struct nlmsghdr *nlh;
@@ -734,7 +734,7 @@ int nl_route_add4_src(struct nl_handle *h, int ifindex, struct in_addr dst, int 
 		return -EINVAL;
 	nlh = route_req(buf, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, ifindex, dst, prefixlen);
 	rtm = mnl_nlmsg_get_payload(nlh);
-	rtm->rtm_protocol = RTPROT_BOOT;
+	rtm->rtm_protocol = protocol;
 	rtm->rtm_type = RTN_UNICAST;
 	if (gw.s_addr) {
 		rtm->rtm_scope = RT_SCOPE_UNIVERSE;
@@ -746,6 +746,65 @@ int nl_route_add4_src(struct nl_handle *h, int ifindex, struct in_addr dst, int 
 	if (prefsrc.s_addr)
 		mnl_attr_put(nlh, RTA_PREFSRC, sizeof(prefsrc), &prefsrc);
 	return nl_talk(h, nlh, NULL, NULL);
+}
+
+int nl_route_add4_src(struct nl_handle *h, int ifindex, struct in_addr dst, int prefixlen,
+		      struct in_addr gw, struct in_addr prefsrc)
+{
+	return route_add(h, ifindex, dst, prefixlen, gw, prefsrc, RTPROT_BOOT);
+}
+
+int nl_route_add4_tagged(struct nl_handle *h, int ifindex, struct in_addr dst, int prefixlen,
+			 struct in_addr gw)
+{
+	struct in_addr none = { 0 };
+
+	return route_add(h, ifindex, dst, prefixlen, gw, none, NL_RTPROT_SLUICE);
+}
+
+struct route_tagged {
+	int ifindex;
+	int (*cb)(struct in_addr dst, int prefixlen, struct in_addr gw, void *arg);
+	void *arg;
+};
+
+static int route_tagged_cb(const struct nlmsghdr *nlh, void *arg)
+{
+	const struct route_tagged *t = arg;
+	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *tb[RTA_MAX + 1];
+	struct in_addr dst = { 0 }, gw = { 0 };
+	uint32_t oif;
+
+	if (nlh->nlmsg_type != RTM_NEWROUTE || parse_attrs(nlh, sizeof(*rtm), tb, RTA_MAX) < 0)
+		return 0;
+	if (rtm->rtm_family != AF_INET || rtm->rtm_protocol != NL_RTPROT_SLUICE ||
+	    !attr_u32(tb[RTA_OIF], &oif) || (int)oif != t->ifindex)
+		return 0;
+	if (tb[RTA_DST] && mnl_attr_get_payload_len(tb[RTA_DST]) == sizeof(dst))
+		memcpy(&dst, mnl_attr_get_payload(tb[RTA_DST]), sizeof(dst));
+	if (tb[RTA_GATEWAY] && mnl_attr_get_payload_len(tb[RTA_GATEWAY]) == sizeof(gw))
+		memcpy(&gw, mnl_attr_get_payload(tb[RTA_GATEWAY]), sizeof(gw));
+	return t->cb(dst, rtm->rtm_dst_len, gw, t->arg);
+}
+
+int nl_route_list4_tagged(struct nl_handle *h, int ifindex,
+			  int (*cb)(struct in_addr dst, int prefixlen, struct in_addr gw, void *arg),
+			  void *arg)
+{
+	char buf[NL_REQ_LEN] __attribute__((aligned(8)));
+	struct route_tagged t = { .ifindex = ifindex, .cb = cb, .arg = arg };
+	struct nlmsghdr *nlh;
+	struct rtmsg *rtm;
+	int ret;
+
+	nlh = nl_req(buf, RTM_GETROUTE, NLM_F_DUMP);
+	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	rtm->rtm_family = AF_INET;
+	rtm->rtm_table = RT_TABLE_MAIN;
+	mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)ifindex);
+	ret = nl_dump_find(h, nlh, route_tagged_cb, &t);
+	return ret == -ENOENT ? 0 : ret;
 }
 
 struct route_find {

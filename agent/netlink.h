@@ -67,6 +67,16 @@ int nl_vxlan_create(struct nl_handle *h, const char *ifname, uint16_t port, unsi
  * via gw with RTNH_F_ONLINK. Uses NLM_F_REPLACE so re-adding is idempotent.
  * dst must have no bits set beyond prefixlen (the kernel answers -EINVAL). */
 int nl_route_add4(struct nl_handle *h, int ifindex, struct in_addr dst, int prefixlen, struct in_addr gw);
+/* Routes sluice manages across restarts carry this protocol number, so a
+ * new agent can find (and remove) what an earlier one installed. */
+#define NL_RTPROT_SLUICE 83 /* 'S'; unassigned in iproute2's rt_protos */
+int nl_route_add4_tagged(struct nl_handle *h, int ifindex, struct in_addr dst, int prefixlen,
+			 struct in_addr gw);
+/* Calls cb for every sluice-tagged IPv4 route out of ifindex in the main
+ * table; stops when cb returns non-zero (and returns that). */
+int nl_route_list4_tagged(struct nl_handle *h, int ifindex,
+			  int (*cb)(struct in_addr dst, int prefixlen, struct in_addr gw, void *arg),
+			  void *arg);
 /* The same with a preferred source address (RTA_PREFSRC; 0: none). */
 int nl_route_add4_src(struct nl_handle *h, int ifindex, struct in_addr dst, int prefixlen,
 		      struct in_addr gw, struct in_addr prefsrc);

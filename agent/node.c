@@ -50,6 +50,22 @@ static int setup_vxlan(struct node_net *n, char *err, size_t errlen)
 	return 0;
 }
 
+/* Routes an earlier agent installed: they are this agent's to keep or remove. */
+static int adopt_route(struct in_addr dst, int prefixlen, struct in_addr gw, void *arg)
+{
+	struct node_net *n = arg;
+	struct node_route *r = realloc(n->routes, (n->nroutes + 1) * sizeof(*r));
+
+	if (!r)
+		return -ENOMEM;
+	n->routes = r;
+	n->routes[n->nroutes++] = (struct node_route){
+		.dst = { .net = ntohl(dst.s_addr), .prefix = prefixlen },
+		.gw = ntohl(gw.s_addr),
+	};
+	return 0;
+}
+
 int node_net_open(struct node_net *n, enum sluice_routing routing, const char *device,
 		  const char *node_ip, char *err, size_t errlen)
 {
@@ -84,6 +100,15 @@ int node_net_open(struct node_net *n, enum sluice_routing routing, const char *d
 		n->node_ip = ntohl(a.s_addr);
 	} else if (n->dev_ifindex && !nl_addr_first4(n->nl, n->dev_ifindex, &a)) {
 		n->node_ip = ntohl(a.s_addr);
+	}
+	if (routing == SLUICE_ROUTING_NATIVE && n->dev_ifindex) {
+		ret = nl_route_list4_tagged(n->nl, n->dev_ifindex, adopt_route, n);
+		if (ret < 0) {
+			snprintf(err, errlen, "cannot list the routes on %s: %s", n->device,
+				 strerror(-ret));
+			goto fail;
+		}
+		ret = 0;
 	}
 	if (routing == SLUICE_ROUTING_OVERLAY) {
 		ret = setup_vxlan(n, err, errlen);
@@ -141,6 +166,24 @@ int node_net_sync_nomasq(struct node_net *n, struct datapath *dp, const struct c
 
 	if (!want)
 		return -ENOMEM;
+	if (!n->nomasq_loaded) {
+		/* What an earlier agent left: this agent's to keep or remove. */
+		struct sluice_nomasq_key key, cur;
+		void *prev = NULL;
+
+		while (!bpf_map_get_next_key(fd, prev, &key)) {
+			struct cidr4 *c = realloc(n->nomasq, (n->nnomasq + 1) * sizeof(*c));
+
+			if (!c)
+				break;
+			n->nomasq = c;
+			n->nomasq[n->nnomasq++] = (struct cidr4){ .net = ntohl(key.ip),
+								  .prefix = (int)key.prefixlen };
+			cur = key;
+			prev = &cur;
+		}
+		n->nomasq_loaded = 1;
+	}
 	want[k++] = *local_pods;
 	if (n->node_ip)
 		want[k++] = (struct cidr4){ .net = n->node_ip, .prefix = 32 };
@@ -209,7 +252,7 @@ int node_net_sync_routes(struct node_net *n, const struct compile_node *remote, 
 	for (size_t i = 0; i < nremote; i++) {
 		struct in_addr dst = { htonl(remote[i].pod_cidr.net) }, gw = { htonl(remote[i].ip) };
 
-		ret = nl_route_add4(n->nl, n->dev_ifindex, dst, remote[i].pod_cidr.prefix, gw);
+		ret = nl_route_add4_tagged(n->nl, n->dev_ifindex, dst, remote[i].pod_cidr.prefix, gw);
 		if (ret) {
 			char cidr[24];
 

@@ -37,6 +37,7 @@ struct node_net {
 	size_t nnomasq_extra;
 	struct cidr4 *nomasq;		/* what sluice_nomasq_v1 holds */
 	size_t nnomasq;
+	int nomasq_loaded;		/* nomasq read from the pinned map yet */
 };
 
 /* Look the device up, find the node address (node_ip NULL: the device's
