@@ -466,8 +466,13 @@ static int tcp_echo(const struct sockaddr_storage *ss, socklen_t len, long timeo
 	return EXIT_OK;
 }
 
-static int cmd_tcp(int argc, char **argv)
+static int udp_echo(const struct sockaddr_storage *ss, socklen_t len, long timeout_ms,
+		    long resend_ms);
+
+/* tcp|udp HOST PORT [--timeout MS]: one echo round trip. */
+static int cmd_echo(int argc, char **argv, int type)
 {
+	const char *name = type == SOCK_STREAM ? "tcp" : "udp";
 	struct opts o;
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -475,16 +480,22 @@ static int cmd_tcp(int argc, char **argv)
 
 	if (parse_opts(argc, argv, "t", 2, &o) || o.npos != 2) {
 		if (o.npos != 2)
-			errx_msg("usage: tcp HOST PORT [--timeout MS]");
+			errx_msg("usage: %s HOST PORT [--timeout MS]", name);
 		return EXIT_USAGE;
 	}
 	if ((port = parse_port(o.pos[1])) < 0)
 		return EXIT_USAGE;
 	if (o.timeout_ms < 0)
 		o.timeout_ms = DEFAULT_TIMEOUT_MS;
-	if (resolve(o.pos[0], port, SOCK_STREAM, &ss, &len))
+	if (resolve(o.pos[0], port, type, &ss, &len))
 		return EXIT_LOCAL;
-	return tcp_echo(&ss, len, o.timeout_ms);
+	return type == SOCK_STREAM ? tcp_echo(&ss, len, o.timeout_ms)
+				   : udp_echo(&ss, len, o.timeout_ms, 250);
+}
+
+static int cmd_tcp(int argc, char **argv)
+{
+	return cmd_echo(argc, argv, SOCK_STREAM);
 }
 
 /* ---- udp ---------------------------------------------------------------- */
@@ -564,23 +575,7 @@ static int udp_echo(const struct sockaddr_storage *ss, socklen_t len, long timeo
 
 static int cmd_udp(int argc, char **argv)
 {
-	struct opts o;
-	struct sockaddr_storage ss;
-	socklen_t len;
-	int port;
-
-	if (parse_opts(argc, argv, "t", 2, &o) || o.npos != 2) {
-		if (o.npos != 2)
-			errx_msg("usage: udp HOST PORT [--timeout MS]");
-		return EXIT_USAGE;
-	}
-	if ((port = parse_port(o.pos[1])) < 0)
-		return EXIT_USAGE;
-	if (o.timeout_ms < 0)
-		o.timeout_ms = DEFAULT_TIMEOUT_MS;
-	if (resolve(o.pos[0], port, SOCK_DGRAM, &ss, &len))
-		return EXIT_LOCAL;
-	return udp_echo(&ss, len, o.timeout_ms, 250);
+	return cmd_echo(argc, argv, SOCK_DGRAM);
 }
 
 /* ---- stream ------------------------------------------------------------- */
