@@ -15,15 +15,16 @@ VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
 WARN    := -Wall -Wextra -Werror
 CFLAGS  ?= -O2 -g
 CFLAGS  += $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Ilib -I$(BUILD)
-LDLIBS_AGENT := -lbpf -lelf -lz -lmnl -ljansson
+LDLIBS_AGENT := -lbpf -lelf -lz -lmnl -ljansson -lyaml -lcurl -lpthread
 LDLIBS_JSON  := -ljansson
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 $(WARN) -Wno-unused-function \
 	-I$(BUILD) -Iinclude -Ibpf
 
-# lib/manifest.c (YAML) is sluicectl's alone: the agent and the plugin stay free of libyaml.
+# lib/manifest.c (YAML) serves sluicectl's manifests and the agent's kubeconfig;
+# the CNI plugin stays free of libyaml.
 LIB_SRCS   := $(filter-out lib/manifest.c,$(wildcard lib/*.c))
-AGENT_SRCS := $(wildcard agent/*.c) $(LIB_SRCS)
+AGENT_SRCS := $(wildcard agent/*.c) $(LIB_SRCS) lib/manifest.c
 CNI_SRCS   := $(wildcard cni-plugin/*.c) $(LIB_SRCS)
 CTL_SRCS   := $(wildcard cli/*.c) $(LIB_SRCS) $(wildcard lib/manifest.c)
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
@@ -79,6 +80,7 @@ test_cni_SRCS  := cni-plugin/cni.c lib/cni_names.c lib/log.c lib/api.c
 test_api_SRCS  := lib/api.c lib/cni_names.c agent/request.c agent/cidr.c lib/log.c
 test_policy_SRCS := agent/policy.c agent/cidr.c lib/log.c
 test_manifest_SRCS := lib/manifest.c lib/log.c
+test_kube_SRCS := agent/kube.c agent/store.c agent/policy.c agent/cidr.c lib/manifest.c lib/log.c
 test_compile_SRCS := agent/compile.c agent/identity.c agent/policy.c agent/cidr.c agent/loader.c lib/log.c
 
 $(BUILD)/unit:
@@ -87,7 +89,7 @@ $(BUILD)/unit:
 .PRECIOUS: $(BUILD)/%.bpf.o
 .SECONDEXPANSION:
 $(BUILD)/unit/%: tests/unit/%.c $$($$*_SRCS) $(HDRS) $(SKELS) | $(BUILD)/unit
-	$(CC) $(SAN_CFLAGS) -o $@ $< $($*_SRCS) -lcmocka -ljansson -lyaml -lbpf -lelf -lz -lpthread
+	$(CC) $(SAN_CFLAGS) -o $@ $< $($*_SRCS) -lcmocka -ljansson -lyaml -lcurl -lbpf -lelf -lz -lpthread
 
 $(BUILD)/test_bpf: tests/bpf/test_pod.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ tests/bpf/test_pod.c agent/loader.c lib/log.c $(LDLIBS_AGENT) -lcmocka

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <ctype.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -18,11 +19,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <time.h>
+
 #include <bpf/libbpf.h>
+#include <curl/curl.h>
 
 #include "api.h"
 #include "endpoint.h"
 #include "ipam.h"
+#include "kube.h"
 #include "cidr.h"
 #include "loader.h"
 #include "log.h"
@@ -43,6 +51,9 @@ struct options {
 	struct cidr4 nomasq[16];
 	size_t nnomasq;
 	int verbose;
+	const char *kubeconfig;
+	int kubernetes;		/* 0 off, 1 auto */
+	int nomasq_from_cli;
 };
 
 static void usage(FILE *f)
@@ -76,8 +87,20 @@ static void usage(FILE *f)
 		"  --bpffs DIR        where maps and links are pinned (default /sys/fs/bpf/sluice)\n"
 		"  --attach-mode MODE tc, tcx or auto (tcx when the kernel has it); default tc,\n"
 		"                     because each tcx attach waits for an RCU grace period\n"
+		"  --kubeconfig FILE  take Namespaces, Pods, Nodes, NetworkPolicies and sluice's\n"
+		"                     policies from the Kubernetes API this kubeconfig points at\n"
+		"                     (token, tokenFile or client certificate; CA file or data)\n"
+		"  --kubernetes MODE  auto (the default): --kubeconfig if given, else the in-cluster\n"
+		"                     service account when KUBERNETES_SERVICE_HOST and _PORT are\n"
+		"                     set, else none; off: objects come from sluicectl apply only\n"
 		"  -v, --verbose      debug logging, including libbpf's\n"
 		"  -h, --help         this help\n"
+		"\n"
+		"Every option can also be set in the environment as SLUICE_<OPTION>, upper case\n"
+		"with dashes as underscores (SLUICE_ROUTING=native, SLUICE_NODE_NAME=...;\n"
+		"SLUICE_NON_MASQUERADE_CIDR takes a comma-separated list, SLUICE_VERBOSE=1);\n"
+		"the command line wins. With Kubernetes, the pod CIDR is this node's Node\n"
+		"spec.podCIDR and --device defaults to the interface holding its InternalIP.\n"
 		"\n"
 		"Several agents can run on one machine, one per network namespace, each with\n"
 		"its own --socket, --state-dir and --bpffs.\n",
@@ -99,76 +122,155 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
 	return 0;
 }
 
+static const struct option longopts[] = {
+	{ "pod-cidr", required_argument, NULL, 'c' },
+	{ "node-name", required_argument, NULL, 'n' },
+	{ "socket", required_argument, NULL, 's' },
+	{ "state-dir", required_argument, NULL, 'd' },
+	{ "bpffs", required_argument, NULL, 'b' },
+	{ "attach-mode", required_argument, NULL, 'a' },
+	{ "routing", required_argument, NULL, 'r' },
+	{ "device", required_argument, NULL, 'D' },
+	{ "node-ip", required_argument, NULL, 'i' },
+	{ "masquerade", required_argument, NULL, 'm' },
+	{ "non-masquerade-cidr", required_argument, NULL, 'M' },
+	{ "kubeconfig", required_argument, NULL, 'k' },
+	{ "kubernetes", required_argument, NULL, 'K' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ 0 },
+};
+
+/* Take one option's value; from names where it came from in errors
+ * ("--routing" or "SLUICE_ROUTING"). */
+static int set_opt(int c, const char *val, const char *from, struct options *o)
+{
+	switch (c) {
+	case 'c': o->pod_cidr = val; break;
+	case 'n': o->node_name = val; break;
+	case 's': o->socket_path = val; break;
+	case 'd': o->state_dir = val; break;
+	case 'b': o->bpffs = val; break;
+	case 'D': o->device = val; break;
+	case 'i': o->node_ip = val; break;
+	case 'k': o->kubeconfig = val; break;
+	case 'a':
+		if (attach_mode_parse(val, &o->attach_mode))
+			goto bad;
+		break;
+	case 'r':
+		if (routing_parse(val, &o->routing))
+			goto bad;
+		break;
+	case 'm':
+		if (strcmp(val, "on") && strcmp(val, "off"))
+			goto bad;
+		o->masquerade = !strcmp(val, "on");
+		break;
+	case 'K':
+		if (strcmp(val, "auto") && strcmp(val, "off"))
+			goto bad;
+		o->kubernetes = !strcmp(val, "auto");
+		break;
+	case 'M': {
+		char why[256];
+
+		if (o->nnomasq == sizeof(o->nomasq) / sizeof(o->nomasq[0])) {
+			fprintf(stderr, "sluice-agent: %s: at most %zu CIDRs\n", from,
+				sizeof(o->nomasq) / sizeof(o->nomasq[0]));
+			return -EINVAL;
+		}
+		if (cidr4_parse(val, &o->nomasq[o->nnomasq], why, sizeof(why))) {
+			fprintf(stderr, "sluice-agent: %s: %s\n", from, why);
+			return -EINVAL;
+		}
+		o->nnomasq++;
+		break;
+	}
+	case 'v': o->verbose = 1; break;
+	}
+	return 0;
+bad: {
+	static const char *const takes[128] = {
+		['a'] = "tcx, tc or auto", ['r'] = "overlay or native", ['m'] = "on or off",
+		['K'] = "auto or off",
+	};
+
+	fprintf(stderr, "sluice-agent: %s takes %s, not '%s'\n", from, takes[c & 127], val);
+	return -EINVAL;
+}
+}
+
+/*
+ * Defaults from SLUICE_<OPTION> environment variables (the DaemonSet's
+ * ConfigMap), before the command line overrides them. The strings stay in
+ * the environment, so the pointers taken here remain valid.
+ */
+static int env_opts(struct options *o)
+{
+	for (const struct option *l = longopts; l->name; l++) {
+		char var[64], from[80], *val;
+		size_t i;
+
+		if (l->val == 'h')
+			continue;
+		snprintf(var, sizeof(var), "SLUICE_%s", l->name);
+		for (i = 7; var[i]; i++)
+			var[i] = var[i] == '-' ? '_' : (char)toupper((unsigned char)var[i]);
+		val = getenv(var);
+		if (!val || !*val)
+			continue;
+		snprintf(from, sizeof(from), "%s", var);
+		if (l->val == 'v') {
+			o->verbose = strcmp(val, "0") && strcmp(val, "false");
+			continue;
+		}
+		if (l->val == 'M') {
+			/* A comma-separated list; each CIDR is kept in o->nomasq. */
+			char *copy = strdup(val), *save = NULL;
+			int ret = copy ? 0 : -ENOMEM;
+
+			for (char *t = copy ? strtok_r(copy, ", ", &save) : NULL; t && !ret;
+			     t = strtok_r(NULL, ", ", &save))
+				ret = set_opt('M', t, from, o);
+			free(copy);
+			if (ret)
+				return ret;
+			continue;
+		}
+		if (set_opt(l->val, val, from, o))
+			return -EINVAL;
+	}
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	static const struct option longopts[] = {
-		{ "pod-cidr", required_argument, NULL, 'c' },
-		{ "node-name", required_argument, NULL, 'n' },
-		{ "socket", required_argument, NULL, 's' },
-		{ "state-dir", required_argument, NULL, 'd' },
-		{ "bpffs", required_argument, NULL, 'b' },
-		{ "attach-mode", required_argument, NULL, 'a' },
-		{ "routing", required_argument, NULL, 'r' },
-		{ "device", required_argument, NULL, 'D' },
-		{ "node-ip", required_argument, NULL, 'i' },
-		{ "masquerade", required_argument, NULL, 'm' },
-		{ "non-masquerade-cidr", required_argument, NULL, 'M' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	int c;
 
+	if (env_opts(o))
+		return -EINVAL;
 	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'c': o->pod_cidr = optarg; break;
-		case 'n': o->node_name = optarg; break;
-		case 's': o->socket_path = optarg; break;
-		case 'd': o->state_dir = optarg; break;
-		case 'b': o->bpffs = optarg; break;
-		case 'a':
-			if (attach_mode_parse(optarg, &o->attach_mode)) {
-				fprintf(stderr, "sluice-agent: --attach-mode takes tcx, tc or auto, not '%s'\n",
-					optarg);
-				return -EINVAL;
-			}
-			break;
-		case 'r':
-			if (routing_parse(optarg, &o->routing)) {
-				fprintf(stderr, "sluice-agent: --routing takes overlay or native, not '%s'\n",
-					optarg);
-				return -EINVAL;
-			}
-			break;
-		case 'D': o->device = optarg; break;
-		case 'i': o->node_ip = optarg; break;
-		case 'm':
-			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
-				fprintf(stderr, "sluice-agent: --masquerade takes on or off, not '%s'\n",
-					optarg);
-				return -EINVAL;
-			}
-			o->masquerade = !strcmp(optarg, "on");
-			break;
-		case 'M': {
-			char why[256];
+		char from[64];
 
-			if (o->nnomasq == sizeof(o->nomasq) / sizeof(o->nomasq[0])) {
-				fprintf(stderr, "sluice-agent: at most %zu --non-masquerade-cidr\n",
-					sizeof(o->nomasq) / sizeof(o->nomasq[0]));
-				return -EINVAL;
-			}
-			if (cidr4_parse(optarg, &o->nomasq[o->nnomasq], why, sizeof(why))) {
-				fprintf(stderr, "sluice-agent: --non-masquerade-cidr: %s\n", why);
-				return -EINVAL;
-			}
-			o->nnomasq++;
-			break;
+		if (c == 'h') {
+			usage(stdout);
+			exit(0);
 		}
-		case 'v': o->verbose = 1; break;
-		case 'h': usage(stdout); exit(0);
-		default: usage(stderr); return -EINVAL;
+		if (c == '?' || c == ':') {
+			usage(stderr);
+			return -EINVAL;
 		}
+		for (const struct option *l = longopts; l->name; l++)
+			if (l->val == c)
+				snprintf(from, sizeof(from), "--%s", l->name);
+		if (c == 'M' && o->nnomasq && getenv("SLUICE_NON_MASQUERADE_CIDR") &&
+		    !o->nomasq_from_cli) {
+			o->nnomasq = 0; /* the command line replaces the environment's list */
+			o->nomasq_from_cli = 1;
+		}
+		if (set_opt(c, optarg, from, o))
+			return -EINVAL;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "sluice-agent: unexpected argument '%s'\n", argv[optind]);
@@ -216,6 +318,97 @@ static int signal_fd(void)
 	return signalfd(-1, &set, SFD_CLOEXEC);
 }
 
+/* The interface holding ip (host order), for --device from the Node. */
+static const char *device_of(uint32_t ip, char *buf, size_t len)
+{
+	struct ifaddrs *ifa, *i;
+	const char *found = NULL;
+
+	if (getifaddrs(&ifa))
+		return NULL;
+	for (i = ifa; i; i = i->ifa_next) {
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+			continue;
+		if (ntohl(((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr) == ip) {
+			snprintf(buf, len, "%s", i->ifa_name);
+			found = buf;
+			break;
+		}
+	}
+	freeifaddrs(ifa);
+	if (found)
+		pr_info("device %s holds this node's InternalIP", found);
+	return found;
+}
+
+/* Apply what the Kubernetes watchers queued and bring the datapath in line. */
+static void kube_apply(struct agent *a)
+{
+	json_t *changes = json_array(), *c;
+	char err[512] = "";
+	size_t i;
+	int ret;
+
+	if (!changes)
+		return;
+	ret = kube_drain(a->kube, a->store, changes);
+	if (ret)
+		pr_err("kubernetes: cannot apply events: %s", strerror(-ret));
+	json_array_foreach(changes, i, c) {
+		const char *ns = json_string_value(json_object_get(c, "namespace"));
+
+		log_msg(json_array_size(changes) > 20 ? LOG_DEBUG : LOG_INFO, "kubernetes: %s %s%s%s %s",
+			json_string_value(json_object_get(c, "kind")), ns ? ns : "",
+			ns && *ns ? "/" : "", json_string_value(json_object_get(c, "name")),
+			json_string_value(json_object_get(c, "action")));
+	}
+	if (json_array_size(changes) > 20)
+		pr_info("kubernetes: %zu object(s) changed", json_array_size(changes));
+	if (json_array_size(changes) && a->dp) {
+		ret = agent_policy_sync(a, err, sizeof(err));
+		if (ret)
+			pr_err("kubernetes: the datapath is not in line with the objects: %s", err);
+	}
+	ret = store_flush(a->store);
+	if (ret)
+		pr_warn("cannot save objects: %s", strerror(-ret));
+	json_decref(changes);
+}
+
+/* Without --pod-cidr: apply the API's objects until this node's Node has a
+ * spec.podCIDR (kube-controller-manager allocates it). */
+static int wait_for_own_node(struct agent *a, int sig_fd, char *err, size_t errlen)
+{
+	time_t start = time(NULL), said = 0;
+
+	for (;;) {
+		const struct store_node *self = store_node(a->store, a->node_name);
+		struct pollfd pfd[2] = {
+			{ .fd = kube_fd(a->kube), .events = POLLIN },
+			{ .fd = sig_fd, .events = POLLIN },
+		};
+
+		if (self && self->has_pod_cidr)
+			return 0;
+		if (time(NULL) - said >= 10) {
+			said = time(NULL);
+			pr_info("waiting for Node %s's spec.podCIDR from the Kubernetes API (%lds; "
+				"Nodes %s)", a->node_name, (long)(said - start),
+				kube_kind_synced(a->kube, "Node") ? "listed" : "not listed yet");
+		}
+		if (poll(pfd, 2, 1000) < 0 && errno != EINTR) {
+			snprintf(err, errlen, "poll: %s", strerror(errno));
+			return -errno;
+		}
+		if (pfd[1].revents) {
+			snprintf(err, errlen, "stopped while waiting for Node %s", a->node_name);
+			return -EINTR;
+		}
+		if (pfd[0].revents)
+			kube_apply(a);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = {
@@ -225,16 +418,22 @@ int main(int argc, char **argv)
 		.attach_mode = ATTACH_TC,
 		.routing = SLUICE_ROUTING_OVERLAY,
 		.masquerade = 1,
+		.kubernetes = 1,
 	};
 	struct node_net net = { 0 };
 	struct datapath_opts dp_opts;
-	char node_cidr[24];
+	char node_cidr[24], node_dev[IF_NAMESIZE];
 	struct agent agent = { 0 };
 	char hostname[256], ipam_dir[PATH_MAX], err[PATH_MAX + 512] = "";
 	int lock_fd = -1, listen_fd = -1, sig_fd = -1, ret;
 
 	if (parse_args(argc, argv, &o))
 		return 2;
+	/* Before any thread exists: curl's global set-up is not thread-safe. */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+		fprintf(stderr, "sluice-agent: curl_global_init failed\n");
+		return 1;
+	}
 	log_init("sluice-agent", o.verbose ? LOG_DEBUG : LOG_INFO);
 	libbpf_set_print(libbpf_log);
 	if (!o.node_name) {
@@ -260,6 +459,32 @@ int main(int argc, char **argv)
 	ret = store_open(&agent.store, o.state_dir, err, sizeof(err));
 	if (ret)
 		goto cleanup;
+	if (o.kubernetes && (o.kubeconfig || kube_in_cluster())) {
+		struct kube_config kc;
+		const char *sa = getenv("SLUICE_SERVICEACCOUNT_DIR");
+
+		ret = kube_config_load(&kc, o.kubeconfig, sa && *sa ? sa : KUBE_SA_DIR, err,
+				       sizeof(err));
+		if (ret)
+			goto cleanup;
+		ret = kube_start(&agent.kube, &kc, o.node_name, err, sizeof(err));
+		kube_config_free(&kc);
+		if (ret)
+			goto cleanup;
+		if (!o.pod_cidr) {
+			ret = wait_for_own_node(&agent, sig_fd, err, sizeof(err));
+			if (ret)
+				goto cleanup;
+		}
+	} else if (o.kubeconfig) {
+		pr_warn("--kubeconfig %s ignored: --kubernetes off", o.kubeconfig);
+	}
+	if (!o.pod_cidr || !o.device) {
+		const struct store_node *self = store_node(agent.store, o.node_name);
+
+		if (!o.device && self && self->ip && agent.kube)
+			o.device = device_of(self->ip, node_dev, sizeof(node_dev));
+	}
 	if (!o.pod_cidr) {
 		const struct store_node *self = store_node(agent.store, o.node_name);
 
@@ -318,12 +543,13 @@ int main(int argc, char **argv)
 		o.socket_path);
 
 	for (;;) {
-		struct pollfd pfd[2] = {
+		struct pollfd pfd[3] = {
 			{ .fd = listen_fd, .events = POLLIN },
 			{ .fd = sig_fd, .events = POLLIN },
+			{ .fd = agent.kube ? kube_fd(agent.kube) : -1, .events = POLLIN },
 		};
 
-		if (poll(pfd, 2, -1) < 0) {
+		if (poll(pfd, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			ret = -errno;
@@ -337,6 +563,8 @@ int main(int argc, char **argv)
 				pr_info("signal %u: stopping; the datapath keeps running", si.ssi_signo);
 			break;
 		}
+		if (pfd[2].revents)
+			kube_apply(&agent);
 		if (pfd[0].revents)
 			api_serve_one(&agent, listen_fd);
 	}
@@ -348,6 +576,7 @@ cleanup:
 		close(listen_fd);
 		unlink(o.socket_path);
 	}
+	kube_stop(agent.kube);
 	compiler_close(agent.compiler);
 	endpoints_close(agent.eps);
 	identities_close(agent.ids);
@@ -359,5 +588,6 @@ cleanup:
 		close(lock_fd);
 	if (sig_fd >= 0)
 		close(sig_fd);
+	curl_global_cleanup();
 	return ret ? 1 : 0;
 }

@@ -97,6 +97,7 @@ static json_t *ok(json_t *result)
 
 static json_t *op_status(struct agent *a)
 {
+	json_t *res;
 	char cidr[24], router[16];
 	unsigned used, free_n;
 
@@ -109,12 +110,35 @@ static json_t *op_status(struct agent *a)
 	if (!free_n)
 		return api_error(CNI_ERR_NOT_AVAILABLE, "pod CIDR exhausted",
 				 "no free addresses are left for new pods on this node");
-	return ok(json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:I, s:{s:i, s:i}, s:s}", "ready", 1,
-			    "node", a->node_name, "podCIDR", cidr, "routerIP", router, "attachMode",
-			    attach_mode_name(datapath_attach_mode(a->dp)), "routing",
-			    a->net ? routing_name(a->net->routing) : "native", "endpoints",
-			    (json_int_t)endpoints_count(a->eps), "ipam", "used", used, "free", free_n,
-			    "version", SLUICE_VERSION));
+	if (a->kube && !kube_synced(a->kube)) {
+		json_t *k = kube_status_json(a->kube), *r;
+		char details[1024] = "";
+		size_t i, off = 0;
+
+		json_array_foreach(json_object_get(k, "resources"), i, r) {
+			const char *e = json_string_value(json_object_get(r, "lastError"));
+
+			if (json_is_true(json_object_get(r, "synced")) || off >= sizeof(details))
+				continue;
+			off += (size_t)snprintf(details + off, sizeof(details) - off, "%s%s: %s",
+						off ? "; " : "",
+						json_string_value(json_object_get(r, "kind")),
+						e && *e ? e : "not listed yet");
+		}
+		json_decref(k);
+		return api_error(CNI_ERR_NOT_AVAILABLE,
+				 "waiting for the first list of every kind from the Kubernetes API",
+				 details);
+	}
+	res = json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:I, s:{s:i, s:i}, s:s}", "ready", 1,
+			"node", a->node_name, "podCIDR", cidr, "routerIP", router, "attachMode",
+			attach_mode_name(datapath_attach_mode(a->dp)), "routing",
+			a->net ? routing_name(a->net->routing) : "native", "endpoints",
+			(json_int_t)endpoints_count(a->eps), "ipam", "used", used, "free", free_n,
+			"version", SLUICE_VERSION);
+	if (res && a->kube)
+		json_object_set_new(res, "kubernetes", kube_status_json(a->kube));
+	return ok(res);
 }
 
 static json_t *op_metrics(struct agent *a)

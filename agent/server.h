@@ -9,6 +9,7 @@
 #include "endpoint.h"
 #include "identity.h"
 #include "ipam.h"
+#include "kube.h"
 #include "loader.h"
 #include "node.h"
 #include "store.h"
@@ -23,6 +24,7 @@ struct agent {
 	struct identities *ids;
 	struct compiler *compiler;
 	struct node_net *net;
+	struct kube *kube;	/* NULL without the Kubernetes API */
 	int ready;		/* recovery done: ADD can be served */
 };
 

@@ -38,11 +38,13 @@ struct object {
 	struct pol_pod pod;		/* K_POD */
 	struct store_node node;		/* K_NODE */
 	struct pol_policy *pol;		/* policies */
+	bool kube;			/* from the Kubernetes API, not `sluicectl apply` */
 };
 
 struct store {
 	struct object *v;
 	size_t n, cap;
+	bool dirty;	/* changed since objects.json was written */
 	char path[PATH_MAX];
 };
 
@@ -128,6 +130,11 @@ static int parse_proto(const char *s, uint8_t *proto)
 	return 0;
 }
 
+static bool phase_done(const char *phase)
+{
+	return phase && (!strcmp(phase, "Succeeded") || !strcmp(phase, "Failed"));
+}
+
 static int parse_pod(const json_t *obj, struct pol_pod *pod, char *err, size_t errlen)
 {
 	const json_t *containers = json_object_get(json_object_get(obj, "spec"), "containers");
@@ -172,6 +179,12 @@ static int parse_pod(const json_t *obj, struct pol_pod *pod, char *err, size_t e
 			pod->nports++;
 		}
 	}
+	/* A host-network pod's IP is its node's; a finished pod's IP may already
+	 * belong to another pod. Neither gives the address an identity. */
+	if (json_is_true(json_object_get(json_object_get(obj, "spec"), "hostNetwork")))
+		ip = NULL;
+	if (phase_done(str_at(obj, "status", "phase")))
+		ip = NULL;
 	if (ip) {
 		struct in_addr a;
 
@@ -308,14 +321,21 @@ static int save(struct store *s)
 
 	if (!arr)
 		return -ENOMEM;
+	/* Objects from the Kubernetes API are saved as {"origin": "kubernetes",
+	 * "object": ...} so a relist after a restart knows which ones it owns. */
 	for (size_t i = 0; i < s->n; i++)
-		json_array_append(arr, s->v[i].json);
+		json_array_append_new(arr, s->v[i].kube ? json_pack("{s:s, s:O}", "origin",
+								    "kubernetes", "object",
+								    s->v[i].json)
+							 : json_incref(s->v[i].json));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", s->path);
 	if (json_dump_file(arr, tmp, JSON_COMPACT) || rename(tmp, s->path)) {
 		ret = errno ? -errno : -EIO;
 		unlink(tmp);
 	}
 	json_decref(arr);
+	if (!ret)
+		s->dirty = false;
 	return ret;
 }
 
@@ -477,13 +497,16 @@ int store_open(struct store **out, const char *state_dir, char *err, size_t errl
 		return -ENOMEM;
 	}
 	json_array_foreach(arr, i, obj) {
+		const char *origin = json_string_value(json_object_get(obj, "origin"));
 		char why[1024];
 
+		if (origin && !strcmp(origin, "kubernetes"))
+			obj = json_object_get(obj, "object");
 		if (object_parse(obj, &s->v[s->n], why, sizeof(why))) {
 			pr_warn("%s: ignoring saved object %zu: %s", s->path, i + 1, why);
 			continue;
 		}
-		s->n++;
+		s->v[s->n++].kube = origin && !strcmp(origin, "kubernetes");
 	}
 	json_decref(arr);
 	*out = s;
@@ -629,4 +652,157 @@ json_t *store_namespaces_json(const struct store *s)
 						     labels ? json_incref(labels) : json_object()));
 	}
 	return arr;
+}
+
+/* ---- objects from the Kubernetes API --------------------------------- */
+
+static int kind_of(const char *api_version, const char *kind)
+{
+	for (size_t i = 0; i < NKINDS; i++)
+		if (!strcmp(kinds[i].kind, kind) && !strcmp(kinds[i].api_version, api_version))
+			return (int)i;
+	return -1;
+}
+
+static void kube_warn(const json_t *obj, const char *why)
+{
+	pr_warn("kubernetes: ignoring %s %s%s%s: %s", str_at(obj, "kind", NULL) ?: "?",
+		str_at(obj, "metadata", "namespace") ?: "",
+		str_at(obj, "metadata", "namespace") ? "/" : "", str_at(obj, "metadata", "name") ?: "?",
+		why);
+}
+
+/* Put the parsed object p in the store (taking it over), replacing any
+ * object with its kind and name; appends to changes unless unchanged. */
+static int kube_put(struct store *s, struct object *p, json_t *changes, size_t *at)
+{
+	struct object *old = find(s, p->kind, p->ns, p->name);
+	const char *action = "created";
+
+	p->kube = true;
+	if (old) {
+		*at = (size_t)(old - s->v);
+		if (old->kube && json_equal(old->json, p->json)) {
+			object_clear(p);
+			return 0;
+		}
+		action = "configured";
+		object_clear(old);
+		*old = *p;
+	} else {
+		if (reserve(s, 1))
+			return -ENOMEM;
+		*at = s->n;
+		s->v[s->n++] = *p;
+	}
+	json_array_append_new(changes, change(p, action));
+	memset(p, 0, sizeof(*p));
+	s->dirty = true;
+	return 0;
+}
+
+static void kube_remove(struct store *s, struct object *o, json_t *changes)
+{
+	json_array_append_new(changes, change(o, "deleted"));
+	object_clear(o);
+	*o = s->v[--s->n];
+	s->dirty = true;
+}
+
+int store_kube_event(struct store *s, const char *type, const json_t *obj, json_t *changes)
+{
+	struct object parsed, *o;
+	char why[1024];
+	size_t at;
+	int ret;
+
+	if (!strcmp(type, "DELETED")) {
+		const char *ns, *name;
+		enum obj_kind kind;
+
+		if (identify(obj, &kind, &ns, &name, why, sizeof(why))) {
+			kube_warn(obj, why);
+			return 0;
+		}
+		o = find(s, kind, ns, name);
+		if (o)
+			kube_remove(s, o, changes);
+		return 0;
+	}
+	ret = object_parse(obj, &parsed, why, sizeof(why));
+	if (ret == -ENOMEM)
+		return ret;
+	if (ret) {
+		/* The API server validated it; what sluice cannot read keeps
+		 * its last readable version rather than opening traffic. */
+		kube_warn(obj, why);
+		return 0;
+	}
+	ret = kube_put(s, &parsed, changes, &at);
+	object_clear(&parsed);
+	return ret;
+}
+
+int store_kube_replace(struct store *s, const char *api_version, const char *kind,
+		       const json_t *items, json_t *changes)
+{
+	int k = kind_of(api_version, kind);
+	size_t n = json_array_size(items), i;
+	bool *listed = NULL;
+	size_t before;
+	int ret = 0;
+
+	if (k < 0)
+		return -EINVAL;
+	/* Mark what the list holds, add and update it, then drop the objects
+	 * of this kind that came from the API and are no longer listed. */
+	before = s->n;
+	listed = calloc(before + n + 1, sizeof(*listed));
+	if (!listed)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		const json_t *obj = json_array_get(items, i);
+		const char *ns = str_at(obj, "metadata", "namespace");
+		struct object parsed, *o;
+		char why[1024];
+		size_t at;
+
+		ret = object_parse(obj, &parsed, why, sizeof(why));
+		if (ret == -ENOMEM)
+			goto cleanup;
+		if (ret || parsed.kind != (enum obj_kind)k) {
+			if (ret)
+				kube_warn(obj, why);
+			else
+				object_clear(&parsed);
+			/* Keep what the store has under that name. */
+			o = find(s, (enum obj_kind)k,
+				 !kinds[k].namespaced ? "" : ns && *ns ? ns : "default",
+				 str_at(obj, "metadata", "name") ?: "");
+			if (o)
+				listed[o - s->v] = true;
+			ret = 0;
+			continue;
+		}
+		ret = kube_put(s, &parsed, changes, &at);
+		if (ret) {
+			object_clear(&parsed);
+			goto cleanup;
+		}
+		listed[at] = true;
+	}
+	/* Walk backwards: kube_remove moves the last object into the hole. */
+	for (i = s->n; i-- > 0;)
+		if (s->v[i].kind == (enum obj_kind)k && s->v[i].kube && !listed[i]) {
+			listed[i] = listed[s->n - 1];
+			kube_remove(s, &s->v[i], changes);
+		}
+cleanup:
+	free(listed);
+	return ret;
+}
+
+int store_flush(struct store *s)
+{
+	return s->dirty ? save(s) : 0;
 }

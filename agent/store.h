@@ -40,6 +40,25 @@ int store_apply(struct store *s, const json_t *objects, const json_t *sources, j
 int store_delete(struct store *s, const json_t *objects, const json_t *sources,
 		 bool ignore_not_found, json_t *changes, char *err, size_t errlen);
 
+/*
+ * Objects from the Kubernetes API (agent/kube.c). They are marked as the
+ * API's, saved with that mark, and only they are removed by a relist;
+ * nothing is written to objects.json until store_flush.
+ *
+ * store_kube_event applies one watch event: type ADDED, MODIFIED or
+ * DELETED. store_kube_replace makes the API's objects of one kind exactly
+ * items (a list response, each item with apiVersion and kind): what is new
+ * or changed is put in, what is gone is removed. An object sluice cannot
+ * read is logged and skipped; the store keeps its last readable version.
+ * Both append {"kind","namespace","name","action"} to changes for what
+ * actually changed. Return 0 or -ENOMEM (-EINVAL for an unknown kind).
+ */
+int store_kube_event(struct store *s, const char *type, const json_t *obj, json_t *changes);
+int store_kube_replace(struct store *s, const char *api_version, const char *kind,
+		       const json_t *items, json_t *changes);
+/* Write objects.json if anything changed since it was last written. */
+int store_flush(struct store *s);
+
 /* A pod running on this node, as the endpoints know it. */
 struct store_local {
 	const char *ns;		/* K8S_POD_NAMESPACE, or "default" */

@@ -100,6 +100,25 @@ static int print_status(const json_t *r)
 	       (long long)json_integer_value(json_object_get(ipam, "used")),
 	       (long long)json_integer_value(json_object_get(ipam, "free")));
 	printf("version:     %s\n", str(r, "version"));
+	if (json_object_get(r, "kubernetes")) {
+		const json_t *k = json_object_get(r, "kubernetes"), *res;
+		size_t i;
+
+		printf("kubernetes:  %s (%s), %s\n", str(k, "server"), str(k, "source"),
+		       json_is_true(json_object_get(k, "connected")) ? "connected"
+								   : "not connected");
+		json_array_foreach(json_object_get(k, "resources"), i, res) {
+			const char *e = json_string_value(json_object_get(res, "lastError")) ?: "";
+
+			printf("  %-27s rv %-10s events %-6lld relists %lld%s%s\n", str(res, "kind"),
+			       str(res, "resourceVersion"),
+			       (long long)json_integer_value(json_object_get(res, "events")),
+			       (long long)json_integer_value(json_object_get(res, "relists")),
+			       *e && !json_is_true(json_object_get(res, "connected")) ? "  last error: "
+										      : "",
+			       *e && !json_is_true(json_object_get(res, "connected")) ? e : "");
+		}
+	}
 	return 0;
 }
 

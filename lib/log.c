@@ -29,9 +29,12 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
+	/* One locked stdio call per line: the agent logs from several threads. */
+	flockfile(stderr);
 	fprintf(stderr, "%s.%03ld %s %s: ", stamp, ts.tv_nsec / 1000000, log_prog, level_names[lvl]);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	funlockfile(stderr);
 }

@@ -7,7 +7,7 @@ set -euo pipefail
 PKGS=(
 	# build
 	make gcc clang llvm bpftool pkg-config linux-libc-dev
-	libbpf-dev libelf-dev zlib1g-dev libmnl-dev libjansson-dev libyaml-dev
+	libbpf-dev libelf-dev zlib1g-dev libmnl-dev libjansson-dev libyaml-dev libcurl4-openssl-dev
 	# tests
 	libcmocka-dev iproute2 util-linux jq
 	# podman interop test

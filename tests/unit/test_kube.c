@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The Kubernetes side of the agent that needs no server: kubeconfig and
+ * in-cluster configuration, base64, and how watch events and relists
+ * change the store (what the API owns, what it leaves alone).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "kube.h"
+#include "store.h"
+
+static char dir[] = "/tmp/sluice-test-kube-XXXXXX";
+
+static void write_file(const char *name, const char *text)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[600];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd);
+}
+
+static void test_base64(void **state)
+{
+	size_t len;
+	char *s;
+
+	(void)state;
+	s = kube_base64_decode("c2x1aWNl", &len);
+	assert_non_null(s);
+	assert_int_equal(len, 6);
+	assert_memory_equal(s, "sluice", 6);
+	free(s);
+	s = kube_base64_decode("c2x1\naWNlIQ==", &len); /* line breaks, padding */
+	assert_non_null(s);
+	assert_int_equal(len, 7);
+	assert_memory_equal(s, "sluice!", 7);
+	free(s);
+	assert_null(kube_base64_decode("c2x1*WNl", &len));
+	assert_null(kube_base64_decode("c2x1aWNl=x", &len));
+	assert_null(kube_base64_decode("c", &len));
+}
+
+static void test_kubeconfig_token(void **state)
+{
+	struct kube_config c;
+	char err[1024], path[512];
+
+	(void)state;
+	write_file("ca.crt", "not really a certificate\n");
+	write_file("kc-token",
+		   "apiVersion: v1\nkind: Config\ncurrent-context: b\n"
+		   "clusters:\n"
+		   "- name: one\n  cluster: {server: 'https://10.0.0.1:6443'}\n"
+		   "- name: two\n  cluster:\n    server: https://192.168.77.1:6443/\n"
+		   "    certificate-authority: ca.crt\n"
+		   "contexts:\n"
+		   "- name: a\n  context: {cluster: one, user: u1}\n"
+		   "- name: b\n  context: {cluster: two, user: u2}\n"
+		   "users:\n"
+		   "- name: u1\n  user: {token: wrong}\n"
+		   "- name: u2\n  user: {token: s3cret}\n");
+	snprintf(path, sizeof(path), "%s/kc-token", dir);
+	assert_int_equal(kube_config_load(&c, path, NULL, err, sizeof(err)), 0);
+	assert_string_equal(c.server, "https://192.168.77.1:6443");
+	assert_string_equal(c.token, "s3cret");
+	assert_null(c.token_file);
+	/* relative to the kubeconfig's directory */
+	assert_non_null(strstr(c.ca_file, dir));
+	assert_non_null(strstr(c.ca_file, "/ca.crt"));
+	assert_non_null(strstr(c.source, "context b"));
+	kube_config_free(&c);
+}
+
+static void test_kubeconfig_cert_data(void **state)
+{
+	struct kube_config c;
+	char err[1024], path[512];
+
+	(void)state;
+	/* "CA", "CERT", "KEY" in base64 */
+	write_file("kc-cert",
+		   "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+		   "clusters: [{name: k, cluster: {server: 'https://127.0.0.1:1', "
+		   "certificate-authority-data: Q0E=}}]\n"
+		   "contexts: [{name: c, context: {cluster: k, user: u}}]\n"
+		   "users: [{name: u, user: {client-certificate-data: Q0VSVA==, "
+		   "client-key-data: S0VZ}}]\n");
+	snprintf(path, sizeof(path), "%s/kc-cert", dir);
+	assert_int_equal(kube_config_load(&c, path, NULL, err, sizeof(err)), 0);
+	assert_int_equal(c.ca_len, 2);
+	assert_memory_equal(c.ca_data, "CA", 2);
+	assert_memory_equal(c.cert_data, "CERT", 4);
+	assert_memory_equal(c.key_data, "KEY", 3);
+	assert_null(c.token);
+	kube_config_free(&c);
+}
+
+/* Each broken kubeconfig fails with an error naming what to fix. */
+static void test_kubeconfig_errors(void **state)
+{
+	static const struct {
+		const char *text, *expect;
+	} cases[] = {
+		{ "apiVersion: v1\nkind: Config\n", "no current-context" },
+		{ "apiVersion: v1\nkind: Config\ncurrent-context: x\n", "current-context x is not" },
+		{ "apiVersion: v1\nkind: Config\ncurrent-context: x\ncontexts: [{name: x, context: "
+		  "{cluster: nope, user: u}}]\n",
+		  "cluster 'nope'" },
+		{ "apiVersion: v1\nkind: Config\ncurrent-context: x\ncontexts: [{name: x, context: "
+		  "{cluster: k}}]\nclusters: [{name: k, cluster: {server: 'http://1.2.3.4'}}]\n",
+		  "https://" },
+		{ "apiVersion: v1\nkind: Config\ncurrent-context: x\ncontexts: [{name: x, context: "
+		  "{cluster: k, user: u}}]\nclusters: [{name: k, cluster: {server: 'https://h'}}]\n"
+		  "users: [{name: u, user: {exec: {command: aws}}}]\n",
+		  "not exec" },
+		{ "apiVersion: v1\nkind: Config\ncurrent-context: x\ncontexts: [{name: x, context: "
+		  "{cluster: k}}]\nclusters: [{name: k, cluster: {server: 'https://h', "
+		  "certificate-authority: /nonexistent/ca}}]\n",
+		  "/nonexistent/ca" },
+		{ "apiVersion: v1\nkind: Config\ncurrent-context: x\ncontexts: [{name: x, context: "
+		  "{cluster: k, user: u}}]\nclusters: [{name: k, cluster: {server: 'https://h'}}]\n"
+		  "users: [{name: u, user: {client-certificate-data: Q0E=}}]\n",
+		  "needs its key" },
+		{ "apiVersion: v1\nkind: Config\ncurrent-context: x\ncontexts: [{name: x, context: "
+		  "{cluster: k}}]\nclusters: [{name: k, cluster: {server: 'https://h', "
+		  "certificate-authority-data: '!!'}}]\n",
+		  "not valid base64" },
+		{ "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n", "kind: Config" },
+		{ "current-context: [unclosed\n", "kubeconfig" },
+	};
+	char err[1024], path[512];
+	struct kube_config c;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/kc-bad", dir);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		write_file("kc-bad", cases[i].text);
+		err[0] = '\0';
+		if (!kube_config_load(&c, path, NULL, err, sizeof(err)))
+			fail_msg("case %zu: accepted", i);
+		if (!strstr(err, cases[i].expect))
+			fail_msg("case %zu: error '%s' does not mention '%s'", i, err,
+				 cases[i].expect);
+	}
+}
+
+static void test_in_cluster(void **state)
+{
+	struct kube_config c;
+	char err[1024];
+
+	(void)state;
+	unsetenv("KUBERNETES_SERVICE_HOST");
+	assert_false(kube_in_cluster());
+	assert_int_not_equal(kube_config_load(&c, NULL, dir, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "KUBERNETES_SERVICE_HOST"));
+	setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1", 1);
+	setenv("KUBERNETES_SERVICE_PORT", "443", 1);
+	assert_true(kube_in_cluster());
+	write_file("token", "tok\n");
+	assert_int_equal(kube_config_load(&c, NULL, dir, err, sizeof(err)), 0);
+	assert_string_equal(c.server, "https://10.96.0.1:443");
+	assert_non_null(strstr(c.token_file, "/token"));
+	kube_config_free(&c);
+	setenv("KUBERNETES_SERVICE_HOST", "fd00::1", 1);
+	assert_int_equal(kube_config_load(&c, NULL, dir, err, sizeof(err)), 0);
+	assert_string_equal(c.server, "https://[fd00::1]:443");
+	kube_config_free(&c);
+	unsetenv("KUBERNETES_SERVICE_HOST");
+	unsetenv("KUBERNETES_SERVICE_PORT");
+}
+
+static json_t *pod(const char *name, const char *ip, const char *app)
+{
+	return json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:{s:s}, s:{s:s, s:s}}", "apiVersion",
+			 "v1", "kind", "Pod", "metadata", "name", name, "namespace", "shop",
+			 "labels", "app", app, "spec", "nodeName", "n1", "status", "podIP", ip,
+			 "phase", "Running");
+}
+
+static size_t count_action(const json_t *changes, const char *action)
+{
+	const json_t *c;
+	size_t i, n = 0;
+
+	json_array_foreach(changes, i, c)
+		n += !strcmp(json_string_value(json_object_get(c, "action")), action);
+	return n;
+}
+
+static void test_store_relist(void **state)
+{
+	char sdir[600], err[512];
+	struct store *s;
+	json_t *items, *changes, *local, *srcs;
+
+	(void)state;
+	snprintf(sdir, sizeof(sdir), "%s/state", dir);
+	assert_int_equal(mkdir(sdir, 0700) == 0 || access(sdir, F_OK) == 0, 1);
+	assert_int_equal(store_open(&s, sdir, err, sizeof(err)), 0);
+
+	/* a locally applied pod: a relist must not remove it */
+	local = json_pack("[o]", pod("local", "10.9.0.9", "x"));
+	srcs = json_pack("[s]", "test");
+	changes = json_array();
+	assert_int_equal(store_apply(s, local, srcs, changes, err, sizeof(err)), 0);
+	json_decref(changes);
+
+	items = json_pack("[o, o]", pod("a", "10.0.0.1", "web"), pod("b", "10.0.0.2", "db"));
+	changes = json_array();
+	assert_int_equal(store_kube_replace(s, "v1", "Pod", items, changes), 0);
+	assert_int_equal(count_action(changes, "created"), 2);
+	json_decref(changes);
+	json_decref(items);
+
+	/* the same list again: nothing changes */
+	items = json_pack("[o, o]", pod("b", "10.0.0.2", "db"), pod("a", "10.0.0.1", "web"));
+	changes = json_array();
+	assert_int_equal(store_kube_replace(s, "v1", "Pod", items, changes), 0);
+	assert_int_equal(json_array_size(changes), 0);
+	json_decref(changes);
+	json_decref(items);
+
+	/* b gone, a relabelled, c new */
+	items = json_pack("[o, o]", pod("a", "10.0.0.1", "api"), pod("c", "10.0.0.3", "db"));
+	changes = json_array();
+	assert_int_equal(store_kube_replace(s, "v1", "Pod", items, changes), 0);
+	assert_int_equal(count_action(changes, "created"), 1);
+	assert_int_equal(count_action(changes, "configured"), 1);
+	assert_int_equal(count_action(changes, "deleted"), 1);
+	json_decref(changes);
+	json_decref(items);
+
+	/* watch events */
+	changes = json_array();
+	items = pod("d", "10.0.0.4", "web");
+	assert_int_equal(store_kube_event(s, "ADDED", items, changes), 0);
+	assert_int_equal(store_kube_event(s, "MODIFIED", items, changes), 0); /* unchanged */
+	assert_int_equal(store_kube_event(s, "DELETED", items, changes), 0);
+	assert_int_equal(store_kube_event(s, "DELETED", items, changes), 0); /* already gone */
+	assert_int_equal(count_action(changes, "created"), 1);
+	assert_int_equal(count_action(changes, "deleted"), 1);
+	assert_int_equal(json_array_size(changes), 2);
+	json_decref(items);
+	/* an object sluice cannot read is skipped, not fatal */
+	items = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s}}", "apiVersion", "v1", "kind", "Pod",
+			  "metadata", "name", "bad", "namespace", "shop", "status", "podIP",
+			  "not-an-ip");
+	assert_int_equal(store_kube_event(s, "ADDED", items, changes), 0);
+	assert_int_equal(json_array_size(changes), 2);
+	json_decref(items);
+	json_decref(changes);
+	assert_int_equal(store_flush(s), 0);
+	store_close(s);
+
+	/* reopened: the origin survived, so an empty relist removes a and c only */
+	assert_int_equal(store_open(&s, sdir, err, sizeof(err)), 0);
+	changes = json_array();
+	items = json_array();
+	assert_int_equal(store_kube_replace(s, "v1", "Pod", items, changes), 0);
+	assert_int_equal(count_action(changes, "deleted"), 2);
+	json_decref(changes);
+	changes = json_array();
+	assert_int_equal(store_kube_replace(s, "v1", "Pod", items, changes), 0);
+	assert_int_equal(json_array_size(changes), 0);
+	json_decref(changes);
+	json_decref(items);
+	/* the local pod is still there: deleting it works */
+	changes = json_array();
+	assert_int_equal(store_delete(s, local, srcs, false, changes, err, sizeof(err)), 0);
+	assert_int_equal(count_action(changes, "deleted"), 1);
+	json_decref(changes);
+	json_decref(local);
+	json_decref(srcs);
+	store_close(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_base64),
+		cmocka_unit_test(test_kubeconfig_token),
+		cmocka_unit_test(test_kubeconfig_cert_data),
+		cmocka_unit_test(test_kubeconfig_errors),
+		cmocka_unit_test(test_in_cluster),
+		cmocka_unit_test(test_store_relist),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
