@@ -1,0 +1,336 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# sluice fed by the Kubernetes API, end to end. Three node namespaces on a
+# bridge (tests/multinode/lib.sh); the test API server (apiserver.py, TLS,
+# bearer tokens and client certificates) runs in the "phys" namespace at
+# 10.200.0.1:6443 and every object is created and changed with the real
+# kubectl. The agents get nothing else: no --pod-cidr, no --device, no
+# sluicectl apply. Each authenticates differently:
+#
+#   node1  --kubeconfig with tokenFile (the token is rotated during the test)
+#   node2  in-cluster: KUBERNETES_SERVICE_HOST/PORT + a service account dir
+#   node3  --kubeconfig with client-certificate-data / certificate-authority-data
+#
+# Checks: pod CIDR and device from the Node objects; readiness waits for the
+# first list; pods created through sluice-cni reach each other; a
+# NetworkPolicy and a SluiceNetworkPolicy created, changed (pod relabelled)
+# and deleted through the API change the enforced reachability; the API
+# server killed (-9) and restarted: the datapath keeps enforcing while it is
+# down, watches resume from their resourceVersion (no relist) and every
+# change is seen exactly once (the agents' event counters); watchers stopped
+# across a compaction relist on 410 and converge; a rotated token is picked
+# up; the agents never write to the API.
+# shellcheck source-path=SCRIPTDIR
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+TEST_NAME=kube
+# shellcheck source=../lib/common.sh
+source "$HERE/../lib/common.sh"
+# shellcheck source=../multinode/lib.sh
+source "$HERE/../multinode/lib.sh"
+
+need_root
+for bin in sluice-agent sluice-cni sluicectl sluice-probe; do
+	[ -x "$BUILD/$bin" ] || { log "$BUILD/$bin missing (run make)"; exit 1; }
+done
+for tool in kubectl /usr/bin/python3 openssl jq; do
+	command -v "$tool" >/dev/null || { log "$tool missing (run make deps)"; exit 1; }
+done
+
+P=slk$$
+MN_DIR=$(mktemp -d /tmp/sluice-kube.XXXXXX)
+CLEANUP_PATHS+=("$MN_DIR")
+API_IP=10.200.0.1
+API=$API_IP:6443
+CERTS=$MN_DIR/certs
+NS=shop
+NODES=(1 2 3)
+declare -A IP=()
+APISERVER_PID=
+
+# ---- the API server ----------------------------------------------------------
+
+start_apiserver() {
+	ip netns exec "$P-phys" /usr/bin/python3 "$HERE/apiserver.py" \
+		--listen "$API" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
+		--token-file "$CERTS/tokens" --client-ca "$CERTS/ca.crt" \
+		--state "$MN_DIR/apiserver.state" --history 10000 \
+		--crd "$ROOT/deploy/crds/sluice-policy-crds.yaml" \
+		>>"$MN_DIR/apiserver.log" 2>&1 &
+	APISERVER_PID=$!
+	CLEANUP_PIDS+=("$APISERVER_PID")
+	for _ in $(seq 100); do
+		kctl get --raw /version >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	log "the API server did not come up"
+	tail -n 20 "$MN_DIR/apiserver.log" >&2
+	return 1
+}
+
+# kctl ARGS...: the real kubectl, as an administrator, from the phys namespace.
+kctl() { ip netns exec "$P-phys" kubectl --kubeconfig "$CERTS/kubeconfig-cert" "$@"; }
+
+# test_api METHOD PATH: the server's test-control endpoints.
+test_api() {
+	ip netns exec "$P-phys" curl -sf --cacert "$CERTS/ca.crt" \
+		-H "Authorization: Bearer $(cat "$CERTS/token")" -X "$1" "https://$API$2"
+}
+
+# ---- agents ------------------------------------------------------------------
+
+start_kube_agent() {
+	local n=$1 dir
+	dir=$(mn_node_dir "$P" "$n")
+	mkdir -p "$dir"
+	CLEANUP_PATHS+=("/sys/fs/bpf/$P-node$n")
+	local -a env=() args=()
+	case $n in
+	1) args=(--kubeconfig "$CERTS/kubeconfig-tokenfile") ;;
+	2) env=(KUBERNETES_SERVICE_HOST=$API_IP KUBERNETES_SERVICE_PORT=6443
+		SLUICE_SERVICEACCOUNT_DIR="$MN_DIR/sa") ;;
+	3) env=(SLUICE_KUBECONFIG="$CERTS/kubeconfig-cert") ;;
+	esac
+	env "${env[@]}" SLUICE_NODE_NAME="node$n" nsenter --net="/run/netns/$P-node$n" \
+		"$BUILD/sluice-agent" --routing overlay \
+		--socket "$dir/agent.sock" --state-dir "$dir/state" \
+		--bpffs "/sys/fs/bpf/$P-node$n" "${args[@]}" >>"$dir/agent.log" 2>&1 &
+	CLEANUP_PIDS+=($!)
+	AGENT_PID[$n]=$!
+}
+declare -A AGENT_PID=()
+
+ctl() { mn_ctl "$P" "$@"; }
+
+# ready N: node N's agent answers status with exit 0 (the readiness probe).
+ready() { ctl "$1" status >/dev/null 2>&1; }
+
+# kstat N KIND FIELD: a number from node N's status.kubernetes.resources.
+kstat() {
+	ctl "$1" status -o json 2>/dev/null |
+		jq -r --arg k "$2" --arg f "$3" \
+			'.kubernetes.resources[] | select(.kind == $k) | .[$f]'
+}
+
+# eventually SECONDS CMD...: CMD succeeds within SECONDS.
+eventually() {
+	local t=$1 end
+	shift
+	end=$(($(date +%s%N) / 1000000 + t * 1000))
+	while :; do
+		"$@" && return 0
+		[ $(($(date +%s%N) / 1000000)) -lt "$end" ] || return 1
+		sleep 0.1
+	done
+}
+
+reaches() { probe "$P-$1" tcp "${IP[$2]}" 8080 --timeout 500 >/dev/null 2>&1; }
+blocked() { ! reaches "$@"; }
+all_agents() { local n; for n in "${NODES[@]}"; do "$@" "$n" || return 1; done; }
+
+# agent_has N KIND NAME: node N's agent has the policy NAME.
+agent_has_policy() {
+	ctl "$1" get policies -o json 2>/dev/null |
+		jq -e --arg n "$2" '[.items[] | select(.name == $n)] | length == 1' >/dev/null
+}
+agent_lacks_policy() { ! agent_has_policy "$@"; }
+
+# ---- set-up ------------------------------------------------------------------
+
+mn_topology "$P" 3 || exit 1
+ip -n "$P-phys" addr add "$API_IP/24" dev br0 || exit 1
+"$HERE/certs.sh" "$CERTS" "$API" >"$MN_DIR/certs.log" 2>&1 || {
+	cat "$MN_DIR/certs.log" >&2
+	exit 1
+}
+mkdir -p "$MN_DIR/sa"
+cp "$CERTS/ca.crt" "$CERTS/token" "$MN_DIR/sa/"
+start_apiserver || exit 1
+
+# What kube-controller-manager and kubelet would have written: the Nodes
+# with their pod CIDRs and addresses (status through the status subresource).
+for n in "${NODES[@]}"; do
+	mn_node_json "$n" | jq 'del(.status)' | kctl create -f - >/dev/null || exit 1
+	kctl patch node "node$n" --subresource=status --type=merge \
+		-p "$(mn_node_json "$n" | jq -c '{status: .status}')" >/dev/null || exit 1
+done
+kctl create namespace "$NS" >/dev/null || exit 1
+
+echo "--- agents from the API alone"
+for n in "${NODES[@]}"; do start_kube_agent "$n"; done
+check "every agent becomes ready once it has listed every kind" \
+	eventually 20 all_agents ready
+for n in "${NODES[@]}"; do
+	check "node$n: pod CIDR $(mn_pod_cidr "$n") from its Node object" \
+		bash -c "'$BUILD/sluicectl' --socket '$(mn_sock "$P" "$n")' status -o json |
+			jq -e '.podCIDR == \"$(mn_pod_cidr "$n")\" and .kubernetes.synced'"
+	check "node$n: the uplink found from the Node's InternalIP" \
+		grep -q "device uplink0 holds this node's InternalIP" "$(mn_node_dir "$P" "$n")/agent.log"
+done
+check "node2 uses the in-cluster service account" \
+	bash -c "'$BUILD/sluicectl' --socket '$(mn_sock "$P" 2)' status -o json |
+		jq -e '.kubernetes.source | startswith(\"in-cluster\")'"
+
+echo "--- pods through sluice-cni, Pod objects through the API"
+# name:node:app
+PODSPEC=(web1:1:web db2:2:db cache3:3:cache)
+for spec in "${PODSPEC[@]}"; do
+	IFS=: read -r name n app <<<"$spec"
+	netns_add "$P-$name" || exit 1
+	res=$(mn_pod_add "$P" "$n" "$name" "$NS") || { log "CNI ADD $name failed: $res"; exit 1; }
+	IP[$name]=$(jq -r '.ips[0].address | split("/")[0]' <<<"$res")
+	serve "$P-$name" || exit 1
+	# The scheduler and kubelet: the Pod, then its status with the runtime's IP.
+	mn_pod_json "$NS" "$name" "$n" "${IP[$name]}" "$app" | jq 'del(.status)' |
+		kctl create -f - >/dev/null || exit 1
+	kctl -n "$NS" patch pod "$name" --subresource=status --type=merge \
+		-p "$(mn_pod_json "$NS" "$name" "$n" "${IP[$name]}" "$app" |
+			jq -c '{status: .status}')" >/dev/null || exit 1
+done
+pods_known() {
+	ctl "$1" get pods -o json | jq -e '[.items[] | select(.ip != null and .ip != "")] |
+		length >= 3' >/dev/null
+}
+check "every agent learns every pod's IP from the API" eventually 10 all_agents pods_known
+check "web1 (node1) reaches db2 (node2)" reaches web1 db2
+check "cache3 (node3) reaches db2 (node2)" reaches cache3 db2
+
+echo "--- NetworkPolicy through kubectl"
+kctl apply -f - >/dev/null <<EOF || exit 1
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {namespace: $NS, name: db-from-web}
+spec:
+  podSelector: {matchLabels: {app: db}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: web}}}]
+    ports: [{port: 8080, protocol: TCP}]
+EOF
+check "created: cache3 can no longer reach db2" eventually 10 blocked cache3 db2
+check "created: web1 still reaches db2" reaches web1 db2
+kctl -n "$NS" label pod cache3 app=web --overwrite >/dev/null
+check "cache3 relabelled app=web: reaches db2" eventually 10 reaches cache3 db2
+kctl -n "$NS" label pod cache3 app=cache --overwrite >/dev/null
+check "cache3 relabelled back: blocked again" eventually 10 blocked cache3 db2
+
+kctl apply -f - >/dev/null <<EOF || exit 1
+apiVersion: sluice.io/v1alpha1
+kind: SluiceNetworkPolicy
+metadata: {namespace: $NS, name: no-web-to-db}
+spec:
+  podSelector: {matchLabels: {app: db}}
+  ingress:
+  - action: Deny
+    from: [{podSelector: {matchLabels: {app: web}}}]
+  - action: Allow
+EOF
+check "SluiceNetworkPolicy Deny: web1 can no longer reach db2" eventually 10 blocked web1 db2
+kctl -n "$NS" delete sluicenetworkpolicy no-web-to-db >/dev/null
+check "SluiceNetworkPolicy deleted: web1 reaches db2 again" eventually 10 reaches web1 db2
+check "a broken SluiceNetworkPolicy is refused by the API (schema)" \
+	bash -c "! ip netns exec '$P-phys' kubectl --kubeconfig '$CERTS/kubeconfig-cert' apply -f - <<'EOF'
+apiVersion: sluice.io/v1alpha1
+kind: SluiceNetworkPolicy
+metadata: {namespace: $NS, name: broken}
+spec:
+  podSelector: {}
+  ingress:
+  - action: Maybe
+EOF"
+
+echo "--- the API server killed and restarted"
+declare -A EV0=() RL0=()
+for n in "${NODES[@]}"; do
+	EV0[$n]=$(kstat "$n" NetworkPolicy events)
+	RL0[$n]=$(kstat "$n" NetworkPolicy relists)
+done
+# change 1 (MODIFIED) while the server runs
+kctl -n "$NS" annotate networkpolicy db-from-web note=one >/dev/null
+kctl -n "$NS" label networkpolicy db-from-web rev=1 >/dev/null
+kill -9 "$APISERVER_PID"
+wait "$APISERVER_PID" 2>/dev/null
+check "API down: the agents stay ready" all_agents ready
+check "API down: cache3 still blocked from db2" blocked cache3 db2
+check "API down: web1 still reaches db2" reaches web1 db2
+agent_disconnected() { ctl "$1" status -o json | jq -e '.kubernetes.connected == false' >/dev/null; }
+check "API down: the agents say they are not connected" eventually 10 all_agents agent_disconnected
+start_apiserver || exit 1
+# changes right after the restart: some land before the agents reconnect
+kctl -n "$NS" label networkpolicy db-from-web rev=2 --overwrite >/dev/null
+kctl apply -f - >/dev/null <<EOF || exit 1
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {namespace: $NS, name: cache-isolated}
+spec:
+  podSelector: {matchLabels: {app: cache}}
+  policyTypes: [Ingress]
+EOF
+kctl -n "$NS" delete networkpolicy db-from-web >/dev/null
+# Four NetworkPolicy events since EV0 (label rev=1, label rev=2, ADDED
+# cache-isolated, DELETED db-from-web; the annotation is a MODIFIED too: five).
+events_exact() {
+	local n=$1 want=$((EV0[$1] + 5)) got
+	got=$(kstat "$n" NetworkPolicy events)
+	[ "$got" = "$want" ] || { echo "node$n: $got NetworkPolicy events, want $want"; return 1; }
+}
+check "every agent sees each change exactly once (event counters)" \
+	eventually 20 all_agents events_exact
+no_relist() { [ "$(kstat "$1" NetworkPolicy relists)" = "${RL0[$1]}" ]; }
+check "watches resumed from their resourceVersion: no relist" all_agents no_relist
+check "after the restart: db-from-web deleted on every agent" \
+	eventually 10 all_agents agent_lacks_policy db-from-web
+check "after the restart: cache-isolated on every agent" \
+	eventually 10 all_agents agent_has_policy cache-isolated
+check "cache3 reaches db2 again (db-from-web gone)" eventually 10 reaches cache3 db2
+check "web1 is blocked from cache3 (cache-isolated)" eventually 10 blocked web1 cache3
+
+echo "--- 410 Gone: a watcher behind a compaction relists"
+kill -STOP "${AGENT_PID[1]}"
+test_api POST /_test/drop-watches >/dev/null
+kctl -n "$NS" delete networkpolicy cache-isolated >/dev/null
+kctl apply -f - >/dev/null <<EOF || exit 1
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {namespace: $NS, name: web-isolated}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Ingress]
+EOF
+test_api POST /_test/compact >/dev/null
+kill -CONT "${AGENT_PID[1]}"
+relisted() { [ "$(kstat 1 NetworkPolicy relists)" -gt "${RL0[1]}" ]; }
+check "node1 relisted NetworkPolicies after 410" eventually 15 relisted
+check "node1 converged: cache-isolated gone" eventually 10 agent_lacks_policy 1 cache-isolated
+check "node1 converged: web-isolated present" eventually 10 agent_has_policy 1 web-isolated
+check "db2 blocked from web1 (web-isolated, enforced on node1)" eventually 10 blocked db2 web1
+check "web1 reaches cache3 (cache-isolated gone)" eventually 10 reaches web1 cache3
+
+echo "--- token rotation"
+NEWTOK=rotated-$RANDOM$RANDOM
+echo "$NEWTOK" >>"$CERTS/tokens"
+printf '%s\n' "$NEWTOK" >"$CERTS/token.new" && mv "$CERTS/token.new" "$CERTS/token"
+# the old token stops working; kubectl uses the client certificate
+grep -vx "$(head -n 1 "$CERTS/tokens")" "$CERTS/tokens" >"$CERTS/tokens.new" || true
+mv "$CERTS/tokens.new" "$CERTS/tokens"
+test_api POST /_test/drop-watches >/dev/null
+kctl -n "$NS" label pod db2 rotated=yes >/dev/null
+label_seen() {
+	ctl 1 get pods -o json | jq -e '.items[] | select(.name == "db2") |
+		.labels.rotated == "yes"' >/dev/null
+}
+check "node1 re-reads its rotated token file and keeps watching" eventually 15 label_seen
+
+echo "--- the agents only read"
+check "no request from an agent changed anything (only GET)" \
+	bash -c "! grep 'sluice-agent' '$MN_DIR/apiserver.log' | grep -vq '\"GET '"
+
+if [ "$FAIL" -gt 0 ]; then
+	for n in "${NODES[@]}"; do
+		echo "--- node$n agent log (tail)"
+		tail -n 25 "$(mn_node_dir "$P" "$n")/agent.log"
+	done
+	echo "--- apiserver log (tail)"
+	tail -n 25 "$MN_DIR/apiserver.log"
+fi
+summary
