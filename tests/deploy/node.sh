@@ -110,7 +110,7 @@ node_up() {
 	nsenter --net="/run/netns/$NODE" setpriv --bounding-set=-all,"$CAPS" \
 		"$BUILD/sluice-agent" --pod-cidr 10.249.$n.0/24 --node-name "$NODE" --socket "$SOCK" \
 		--state-dir "$D/state" --bpffs "$BPFFS" --device up0 --routing "$routing" \
-		--attach-mode "$attach" >>"$D/agent.log" 2>&1 &
+		--attach-mode "$attach" --kubernetes off >>"$D/agent.log" 2>&1 &
 	AGENT_PID=$!
 	CLEANUP_PIDS+=("$AGENT_PID")
 	wait_for_socket "$SOCK" 2>/dev/null || { cat "$D/agent.log" >&2; return 1; }
@@ -268,7 +268,7 @@ cap_run() {
 	mkdir -p "$d"
 	nsenter --net="/run/netns/$node" setpriv --bounding-set=-all,"$caps" "$BUILD/sluice-agent" \
 		--pod-cidr 10.249.200.0/24 --node-name "$node" --socket "$d/s.sock" --state-dir "$d/state" \
-		--bpffs "/sys/fs/bpf/$node" >"$d/log" 2>&1 &
+		--bpffs "/sys/fs/bpf/$node" --kubernetes off >"$d/log" 2>&1 &
 	pid=$!
 	for _ in $(seq 40); do
 		"$BUILD/sluicectl" --socket "$d/s.sock" status >/dev/null 2>&1 && break
