@@ -367,6 +367,27 @@ with tempfile.TemporaryDirectory() as notbpf:
     check("fails with forwarding off, saying how to turn it on",
           r.returncode == 1 and "sysctl -w net.ipv4.ip_forward=1" in r.stderr, r.stderr)
 
+# ---- the cleanup DaemonSet in docs/INSTALL.md ----------------------------
+print("== docs/INSTALL.md's cleanup DaemonSet")
+blocks = [d for b in re.findall(r"```yaml\n(.*?)```", install_md, re.S) for d in yaml.safe_load_all(b) if d]
+cleanup_ds = [d for d in blocks if d.get("kind") == "DaemonSet"]
+check("it parses and names itself", len(cleanup_ds) == 1 and all(
+    d.get("apiVersion") and d.get("metadata", {}).get("name") for d in blocks))
+if cleanup_ds:
+    cpod = cleanup_ds[0]["spec"]["template"]["spec"]
+    cmd = " ".join(cpod["containers"][0]["command"])
+    helptext_c = subprocess.run([os.path.join(ROOT, "scripts/node-cleanup.sh"), "--help"],
+                                capture_output=True, text=True).stdout
+    cdefaults = dict(re.findall(r"(--[a-z-]+) +\S+ +\[\w+\] \(default (\S+)\)", helptext_c))
+    want = {o: "/host" + d for o, d in cdefaults.items()}
+    got = dict(re.findall(r"(--[a-z-]+) (/host[^\s;]+)", cmd))
+    check(f"node-cleanup.sh gets every default path under /host ({len(want)})",
+          len(want) == 5 and got == want, f"want {want}\ngot {got}")
+    check("the node's / is mounted at /host, host network",
+          cpod.get("hostNetwork") is True and cpod["volumes"] == [{"name": "host", "hostPath": {"path": "/"}}]
+          and cpod["containers"][0]["volumeMounts"][0]["mountPath"] == "/host")
+    check("same image as the agent", cpod["containers"][0]["image"] in images)
+
 # ---- Containerfile ---------------------------------------------------------
 print("== Containerfile")
 cf = read("Containerfile")
