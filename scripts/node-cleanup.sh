@@ -151,7 +151,8 @@ links=$(net ip -o link show | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }')
 pinned=$(ls "$BPFFS/links" 2>/dev/null || true)
 in_state=$(cat "$STATE_DIR"/endpoints/*.json 2>/dev/null | grep -o '"hostIfname": *"[^"]*"' | sed 's/.*"\([^"]*\)"$/\1/' || true)
 
-# sluice_filters DEV DIR: "yes" if sluice's filter sits on DEV's DIR hook.
+# has_sluice_filter DEV DIR: true if sluice's filter (pref 1, handle 1, one of its
+# program names) sits on DEV's DIR hook.
 has_sluice_filter() {
 	net tc filter show dev "$1" "$2" 2>/dev/null |
 		awk -v pref="$TC_PREF" -v handle="$TC_HANDLE" -v re="$PROGS_RE" '
