@@ -741,7 +741,12 @@ int endpoints_open(struct endpoints **out, struct datapath *dp, struct ipam *ipa
 	if (ret)
 		goto cleanup;
 	/* Routing for traffic that leaves through the host stack. */
-	nl_sysctl_set(eps->host, "net/ipv4/ip_forward", "1");
+	ret = nl_sysctl_set(eps->host, "net/ipv4/ip_forward", "1");
+	if (ret)
+		pr_warn("cannot switch on net.ipv4.ip_forward: %s; pods reach only pods on this "
+			"node unless forwarding is on (in a container, mount the host's /proc/sys "
+			"and pass --proc-sys)", strerror(-ret));
+	ret = 0;
 	ret = load_state(eps, err, errlen);
 	if (ret)
 		goto cleanup;

@@ -34,6 +34,7 @@
 #include "cidr.h"
 #include "loader.h"
 #include "log.h"
+#include "netlink.h"
 #include "node.h"
 #include "server.h"
 
@@ -54,6 +55,7 @@ struct options {
 	const char *kubeconfig;
 	int kubernetes;		/* 0 off, 1 auto */
 	int nomasq_from_cli;
+	const char *proc_sys;
 };
 
 static void usage(FILE *f)
@@ -93,6 +95,8 @@ static void usage(FILE *f)
 		"  --kubernetes MODE  auto (the default): --kubeconfig if given, else the in-cluster\n"
 		"                     service account when KUBERNETES_SERVICE_HOST and _PORT are\n"
 		"                     set, else none; off: objects come from sluicectl apply only\n"
+		"  --proc-sys DIR     the sysctl tree (default /proc/sys); in a container whose\n"
+		"                     /proc/sys is read-only, a bind mount of the host's\n"
 		"  -v, --verbose      debug logging, including libbpf's\n"
 		"  -h, --help         this help\n"
 		"\n"
@@ -136,6 +140,7 @@ static const struct option longopts[] = {
 	{ "non-masquerade-cidr", required_argument, NULL, 'M' },
 	{ "kubeconfig", required_argument, NULL, 'k' },
 	{ "kubernetes", required_argument, NULL, 'K' },
+	{ "proc-sys", required_argument, NULL, 'P' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -154,6 +159,7 @@ static int set_opt(int c, const char *val, const char *from, struct options *o)
 	case 'D': o->device = val; break;
 	case 'i': o->node_ip = val; break;
 	case 'k': o->kubeconfig = val; break;
+	case 'P': o->proc_sys = val; break;
 	case 'a':
 		if (attach_mode_parse(val, &o->attach_mode))
 			goto bad;
@@ -435,6 +441,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_init("sluice-agent", o.verbose ? LOG_DEBUG : LOG_INFO);
+	if (o.proc_sys)
+		nl_set_proc_sys(o.proc_sys);
 	libbpf_set_print(libbpf_log);
 	if (!o.node_name) {
 		if (gethostname(hostname, sizeof(hostname)))

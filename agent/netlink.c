@@ -935,6 +935,16 @@ int nl_neigh_has4(struct nl_handle *h, int ifindex, struct in_addr ip, const uns
 
 /* ---- sysctls ----------------------------------------------------------- */
 
+/* Where the sysctl tree is: /proc/sys, or a host bind mount of it when the
+ * container's own /proc/sys is read-only. Set once from --proc-sys before
+ * any handle exists, read-only afterwards. */
+static const char *proc_sys_root = "/proc/sys";
+
+void nl_set_proc_sys(const char *root)
+{
+	proc_sys_root = root;
+}
+
 int nl_sysctl_set(struct nl_handle *h, const char *path, const char *value)
 {
 	char full[256];
@@ -944,7 +954,7 @@ int nl_sysctl_set(struct nl_handle *h, const char *path, const char *value)
 
 	if (!path || !value || path[0] == '/' || strstr(path, ".."))
 		return -EINVAL;
-	if ((size_t)snprintf(full, sizeof(full), "/proc/sys/%s", path) >= sizeof(full))
+	if ((size_t)snprintf(full, sizeof(full), "%s/%s", proc_sys_root, path) >= sizeof(full))
 		return -ENAMETOOLONG;
 
 	err = ns_enter(h->ns_fd, &saved);

@@ -93,6 +93,10 @@ int nl_neigh_has4(struct nl_handle *h, int ifindex, struct in_addr ip, const uns
 /* Write a sysctl such as "net/ipv4/ip_forward" = "1" inside h's netns
  * (relative to /proc/sys; the file is opened and written after setns to h's
  * netns, then the calling thread returns to its original netns). */
+/* Use root instead of /proc/sys for sysctls (once, at start-up). The files
+ * still act on the netns the writer is in, so a bind mount of the host's
+ * /proc/sys works for pod namespaces too. */
+void nl_set_proc_sys(const char *root);
 int nl_sysctl_set(struct nl_handle *h, const char *path, const char *value);
 
 #endif /* SLUICE_AGENT_NETLINK_H */

@@ -278,6 +278,13 @@ check("no /lib/modules, /proc or /sys mount beyond /sys/fs/bpf (not needed)",
       not [m for m in agent["volumeMounts"]
            if m["mountPath"].startswith(("/lib/modules", "/proc")) or
            (m["mountPath"].startswith("/sys") and m["mountPath"] != "/sys/fs/bpf")])
+proc_sys = {e["name"]: e.get("value") for e in agent.get("env", [])}.get("SLUICE_PROC_SYS")
+check("SLUICE_PROC_SYS names where the node's /proc/sys/net is mounted, writable",
+      proc_sys is not None and any(
+          m["mountPath"] == proc_sys + "/net" and not m.get("readOnly") and
+          [v for v in pod["volumes"] if v["name"] == m["name"] and
+           v.get("hostPath", {}).get("path") == "/proc/sys/net"]
+          for m in agent["volumeMounts"]), f"SLUICE_PROC_SYS={proc_sys}")
 check("the agent's readiness probe is 'sluicectl status'",
       agent["readinessProbe"]["exec"]["command"] == ["sluicectl", "status"])
 check("liveness and startup probes fail only when the agent is unreachable (exit 3)",
@@ -347,25 +354,17 @@ print("== node-check init container")
 node_check = inits["node-check"]["command"]
 
 
-def run_check(bpffs, forward):
-    with tempfile.TemporaryDirectory() as t:
-        fwd = os.path.join(t, "ip_forward")
-        with open(fwd, "w") as f:
-            f.write(forward + "\n")
-        script = node_check[2].replace("cat /proc/sys/net/ipv4/ip_forward", "cat " + fwd)
-        script = script.replace("stat -f -c %T /sys/fs/bpf", "stat -f -c %T " + bpffs)
-        return subprocess.run(node_check[:2] + [script], capture_output=True, text=True)
+def run_check(bpffs):
+    script = node_check[2].replace("stat -f -c %T /sys/fs/bpf", "stat -f -c %T " + bpffs)
+    return subprocess.run(node_check[:2] + [script], capture_output=True, text=True)
 
 
 with tempfile.TemporaryDirectory() as notbpf:
-    r = run_check("/sys/fs/bpf", "1")
-    check("passes on a node with bpffs and forwarding", r.returncode == 0, r.stderr)
-    r = run_check(notbpf, "1")
+    r = run_check("/sys/fs/bpf")
+    check("passes on a node with bpffs", r.returncode == 0, r.stderr)
+    r = run_check(notbpf)
     check("fails without bpffs, saying how to mount it",
           r.returncode == 1 and "mount -t bpf bpf /sys/fs/bpf" in r.stderr, r.stderr)
-    r = run_check("/sys/fs/bpf", "0")
-    check("fails with forwarding off, saying how to turn it on",
-          r.returncode == 1 and "sysctl -w net.ipv4.ip_forward=1" in r.stderr, r.stderr)
 
 # ---- the cleanup DaemonSet in docs/INSTALL.md ----------------------------
 print("== docs/INSTALL.md's cleanup DaemonSet")
