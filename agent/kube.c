@@ -777,9 +777,15 @@ static size_t watch_cb(char *data, size_t size, size_t nmemb, void *p)
 {
 	struct watcher *w = p;
 	size_t n = size * nmemb, start = 0;
+	long code = 0;
 
 	if (collect_cb(data, size, nmemb, p) != n)
 		return 0;
+	/* Not a stream of events but an error (a Status): keep it for the
+	 * message. */
+	curl_easy_getinfo(w->curl, CURLINFO_RESPONSE_CODE, &code);
+	if (code != 200)
+		return n;
 	for (size_t i = 0; i < w->len; i++) {
 		if (w->buf[i] != '\n')
 			continue;

@@ -129,12 +129,18 @@ reaches() { probe "$P-$1" tcp "${IP[$2]}" 8080 --timeout 500 >/dev/null 2>&1; }
 blocked() { ! reaches "$@"; }
 all_agents() { local n; for n in "${NODES[@]}"; do "$@" "$n" || return 1; done; }
 
-# agent_has N KIND NAME: node N's agent has the policy NAME.
+# agent_has_policy NAME N: node N's agent has the policy NAME (N last, for
+# all_agents).
 agent_has_policy() {
-	ctl "$1" get policies -o json 2>/dev/null |
-		jq -e --arg n "$2" '[.items[] | select(.name == $n)] | length == 1' >/dev/null
+	local out
+	out=$(ctl "$2" get policies -o json) || return 1
+	jq -e --arg n "$1" '[.items[] | select(.name == $n)] | length == 1' <<<"$out" >/dev/null
 }
-agent_lacks_policy() { ! agent_has_policy "$@"; }
+agent_lacks_policy() {
+	local out
+	out=$(ctl "$2" get policies -o json) || return 1
+	jq -e --arg n "$1" '[.items[] | select(.name == $n)] | length == 0' <<<"$out" >/dev/null
+}
 
 # ---- set-up ------------------------------------------------------------------
 
@@ -301,29 +307,37 @@ test_api POST /_test/compact >/dev/null
 kill -CONT "${AGENT_PID[1]}"
 relisted() { [ "$(kstat 1 NetworkPolicy relists)" -gt "${RL0[1]}" ]; }
 check "node1 relisted NetworkPolicies after 410" eventually 15 relisted
-check "node1 converged: cache-isolated gone" eventually 10 agent_lacks_policy 1 cache-isolated
-check "node1 converged: web-isolated present" eventually 10 agent_has_policy 1 web-isolated
+check "node1 converged: cache-isolated gone" eventually 10 agent_lacks_policy cache-isolated 1
+check "node1 converged: web-isolated present" eventually 10 agent_has_policy web-isolated 1
 check "db2 blocked from web1 (web-isolated, enforced on node1)" eventually 10 blocked db2 web1
 check "web1 reaches cache3 (cache-isolated gone)" eventually 10 reaches web1 cache3
 
 echo "--- token rotation"
 NEWTOK=rotated-$RANDOM$RANDOM
 echo "$NEWTOK" >>"$CERTS/tokens"
+# kubelet rewrites a projected token file by renaming a new one into place
 printf '%s\n' "$NEWTOK" >"$CERTS/token.new" && mv "$CERTS/token.new" "$CERTS/token"
+printf '%s\n' "$NEWTOK" >"$MN_DIR/sa/token.new" && mv "$MN_DIR/sa/token.new" "$MN_DIR/sa/token"
 # the old token stops working; kubectl uses the client certificate
 grep -vx "$(head -n 1 "$CERTS/tokens")" "$CERTS/tokens" >"$CERTS/tokens.new" || true
 mv "$CERTS/tokens.new" "$CERTS/tokens"
 test_api POST /_test/drop-watches >/dev/null
 kctl -n "$NS" label pod db2 rotated=yes >/dev/null
 label_seen() {
-	ctl 1 get pods -o json | jq -e '.items[] | select(.name == "db2") |
+	ctl "$1" get pods -o json | jq -e '.items[] | select(.name == "db2") |
 		.labels.rotated == "yes"' >/dev/null
 }
-check "node1 re-reads its rotated token file and keeps watching" eventually 15 label_seen
+check "node1 (kubeconfig tokenFile) re-reads its rotated token and keeps watching" \
+	eventually 15 label_seen 1
+check "node2 (in-cluster) re-reads its rotated service account token" eventually 15 label_seen 2
+check "node3 (client certificate) keeps watching" eventually 15 label_seen 3
 
 echo "--- the agents only read"
-check "no request from an agent changed anything (only GET)" \
-	bash -c "! grep 'sluice-agent' '$MN_DIR/apiserver.log' | grep -vq '\"GET '"
+agent_requests() { grep '"sluice-agent/' "$MN_DIR/apiserver.log"; }
+only_gets() { ! agent_requests | grep -Ev '^apiserver: GET /'; }
+check "the agents made requests (the log format is understood)" \
+	bash -c "grep -c '^apiserver: GET /api/v1/pods?watch=1.*\"sluice-agent/' '$MN_DIR/apiserver.log'"
+check "no request from an agent changed anything (only GET)" only_gets
 
 if [ "$FAIL" -gt 0 ]; then
 	for n in "${NODES[@]}"; do
