@@ -10,6 +10,8 @@ PKGS=(
 	libbpf-dev libelf-dev zlib1g-dev libmnl-dev libjansson-dev libyaml-dev
 	# tests
 	libcmocka-dev iproute2 util-linux jq
+	# Kubernetes API test server (tests/kube)
+	python3 python3-yaml openssl curl
 	# podman interop test
 	podman runc busybox-static
 	# benchmarks
