@@ -1024,7 +1024,7 @@ class Store:
               "nodePorts": sorted(self.used_node_ports)}
         tmp = f"{path}.tmp.{os.getpid()}"
         with open(tmp, "w") as f:
-            json.dump(st, f, separators=(",", ":"))
+            f.write(json.dumps(st, separators=(",", ":")))
         os.replace(tmp, path)
 
     # -- resources
@@ -1361,7 +1361,7 @@ class Handler(BaseHTTPRequestHandler):
             if self.parts[:1] == ["_test"]:
                 return self._test_endpoint()
             CFG.stats.request(ua)
-            self._inject_faults(u)
+            self._delay()
             self._route()
         except ApiError as e:
             self._error(e)
@@ -1374,16 +1374,22 @@ class Handler(BaseHTTPRequestHandler):
             except OSError:
                 self.close_connection = True
 
-    def _inject_faults(self, u):
+    def _delay(self):
+        with CFG.fault_lock:
+            delay = CFG.delay_ms
+        if delay:
+            time.sleep(delay / 1000.0)
+
+    def _inject_failure(self):
+        """/_test/fail: resource requests (not discovery) fail while the
+        count lasts; with match=REGEX only those whose "METHOD PATH?QUERY"
+        matches."""
         fail = None
         with CFG.fault_lock:
             if CFG.fail_count > 0 and (not CFG.fail_match or
                                        re.search(CFG.fail_match, f"{self.command} {self.path}")):
                 CFG.fail_count -= 1
                 fail = CFG.fail_status
-            delay = CFG.delay_ms
-        if delay:
-            time.sleep(delay / 1000.0)
         if fail:
             reason = REASONS.get(fail, "InternalError")
             hdr = {"Retry-After": "1"} if fail in (429, 503) else {}
@@ -1509,6 +1515,7 @@ class Handler(BaseHTTPRequestHandler):
             rt = lookup(rest[0]) if rest else None
         if rt is None or len(rest) > 3 or (ns is None and rt.namespaced and len(rest) > 1):
             raise self._nf()
+        self._inject_failure()
         name = rest[1] if len(rest) > 1 else None
         sub = rest[2] if len(rest) > 2 else None
         if sub is not None and not (sub == "status" and rt.status):
@@ -1573,9 +1580,11 @@ class Handler(BaseHTTPRequestHandler):
         lsel = parse_label_selector(q.get("labelSelector", ""))
         fsel = parse_field_selector(q.get("fieldSelector", ""), rt)
         try:
-            timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds") else CFG.watch_timeout
+            timeout = float(q.get("timeoutSeconds") or 0)
         except ValueError:
             raise bad_request(f"invalid timeoutSeconds {q['timeoutSeconds']!r}")
+        if timeout <= 0:
+            timeout = CFG.watch_timeout
         deadline = time.monotonic() + timeout
         bookmarks = q.get("allowWatchBookmarks") in ("1", "true", "True")
         initial_events = q.get("sendInitialEvents") in ("1", "true", "True")
@@ -1904,7 +1913,9 @@ class Ops:
             p.setdefault("protocol", "TCP")
             if "port" in p:
                 p.setdefault("targetPort", p["port"])
-            if spec["type"] in ("NodePort", "LoadBalancer") and not p.get("nodePort"):
+            if p.get("nodePort"):
+                store.used_node_ports.add(p["nodePort"])
+            elif spec["type"] in ("NodePort", "LoadBalancer"):
                 oldp = next((o for o in oldspec.get("ports") or []
                              if o.get("port") == p.get("port") and o.get("nodePort")), None)
                 if oldp:
@@ -2229,6 +2240,10 @@ class Ops:
                 raise conflict(rt, name, "Precondition failed: ResourceVersion in precondition: "
                                          f"{pre['resourceVersion']}, ResourceVersion in object meta: "
                                          f"{om['resourceVersion']}")
+            if rt.key == NS_KEY and name in ("default", "kube-system", "kube-public"):
+                raise ApiError(403, "Forbidden", f'namespaces "{name}" is forbidden: this '
+                                                 f"namespace may not be deleted",
+                               {"name": name, "kind": "namespaces"})
             if self.dry:
                 return self.ext(old)
             self._cascade(old)
@@ -2333,6 +2348,10 @@ class Server(ThreadingHTTPServer):
 
     def finish_request(self, request, client_address):
         request.settimeout(10)
+        try:
+            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
         try:
             conn = self.ctx.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError) as e:
