@@ -1599,10 +1599,7 @@ class Handler(BaseHTTPRequestHandler):
             return labels_match(lsel, m.get("labels")) and fields_match(fsel, obj)
 
         def ext(obj):
-            o = dict(obj)
-            o["apiVersion"] = rt.gv
-            o["kind"] = rt.kind
-            return o
+            return with_type(rt, obj)
 
         expired = None
         with store.lock:
@@ -1774,8 +1771,11 @@ class Handler(BaseHTTPRequestHandler):
 
 # ---------------------------------------------------------------- operations
 
-def _lower_kind(kind):
-    return kind[:1].lower() + kind[1:] if kind else kind
+def with_type(rt, obj):
+    """The object as served: apiVersion and kind of the requested version first."""
+    o = {"apiVersion": rt.gv, "kind": rt.kind}
+    o.update((k, v) for k, v in obj.items() if k not in ("apiVersion", "kind"))
+    return o
 
 
 class Ops:
@@ -1792,10 +1792,7 @@ class Ops:
     # -- helpers
 
     def ext(self, obj):
-        o = dict(obj)
-        o["apiVersion"] = self.rt.gv
-        o["kind"] = self.rt.kind
-        return o
+        return with_type(self.rt, obj)
 
     def _check_type(self, obj):
         rt = self.rt
@@ -2481,7 +2478,8 @@ def main():
         with open(tmp, "w") as f:
             f.write(f"{bound}\n")
         os.replace(tmp, args.port_file)
-    log(f"listening on https://{host}:{bound} (resourceVersion {store.rv})")
+    shown = f"[{host}]" if ":" in host else host
+    log(f"listening on https://{shown}:{bound} (resourceVersion {store.rv})")
     try:
         srv.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:

@@ -287,6 +287,49 @@ check "schema.py: docs example accepted, broken one rejected" bash -c "
 	$PY $HERE/schema.py $ROOT/deploy/crds/sluice-policy-crds.yaml $Y/sluice.yaml &&
 	! $PY $HERE/schema.py $ROOT/deploy/crds/sluice-policy-crds.yaml $Y/bad.yaml >/dev/null"
 
+cat >"$Y/widget-crd.yaml" <<'EOF'
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {kind: Widget, plural: widgets, singular: widget, shortNames: [wd]}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            required: [size]
+            properties:
+              size: {type: integer, minimum: 1}
+              color: {type: string, enum: [red, blue], default: red}
+          status: {type: object, x-kubernetes-preserve-unknown-fields: true}
+EOF
+cat >"$Y/widget.yaml" <<'EOF'
+apiVersion: example.com/v1
+kind: Widget
+metadata: {name: w1, namespace: shop}
+spec: {size: 3}
+EOF
+check "a CRD created at run time is served, validated, watchable; deleting it removes its objects" bash -c "
+	$(declare -f k api expect_fail); D=$D PORT=$PORT TMP=$TMP
+	k apply -f $Y/widget-crd.yaml && k wait --for condition=established crd/widgets.example.com --timeout=5s &&
+	{ api '/apis/example.com/v1/namespaces/shop/widgets?watch=1&timeoutSeconds=1' -N >$TMP/ww & } &&
+	sleep 0.3 && k apply -f $Y/widget.yaml && wait &&
+	[ \"\$(k get wd w1 -n shop -o jsonpath='{.spec.color}')\" = red ] &&
+	jq -e 'select(.type == \"ADDED\") | .object.kind == \"Widget\"' $TMP/ww >/dev/null &&
+	expect_fail 'spec.size' k patch wd w1 -n shop --type=merge -p '{\"spec\":{\"size\":0}}' &&
+	k delete crd widgets.example.com &&
+	expect_fail 'NotFound|not find' k get --raw /apis/example.com/v1/namespaces/shop/widgets/w1 &&
+	k apply -f $Y/widget-crd.yaml && [ -z \"\$(k get wd -A -o name)\" ] && k delete crd widgets.example.com"
+
 # ------------------------------------------------------------- watch
 RV0=$(rv)
 watch_to "$TMP/w1" "resourceVersion=$RV0&allowWatchBookmarks=true&timeoutSeconds=2"
@@ -358,7 +401,7 @@ k patch configmap resume -n shop --type=merge -p '{"data":{"v":"2"}}' >/dev/null
 k delete configmap resume -n shop >/dev/null
 R1=$(rv)
 kill -9 "$SERVER_PID"
-wait "$SERVER_PID" 2>/dev/null
+{ wait "$SERVER_PID"; } 2>/dev/null
 start_server "$PORT"
 check "restart after kill -9 keeps objects and resourceVersion" bash -c "
 	$(declare -f api k); D=$D PORT=$PORT TMP=$TMP
