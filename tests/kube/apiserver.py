@@ -1466,8 +1466,7 @@ class Handler(BaseHTTPRequestHandler):
         return self._send(200, doc)
 
     def _nf(self):
-        return ApiError(404, "NotFound", "the server could not find the requested resource",
-                        {"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]})
+        return ApiError(404, "NotFound", "the server could not find the requested resource")
 
     def _group(self, name, versions):
         vs = [{"groupVersion": f"{name}/{v}", "version": v} for v in versions]
@@ -1788,6 +1787,7 @@ class Ops:
         self.user = user
         self.store = CFG.store
         self.dry = "All" in (self.q.get("dryRun") or "")
+        self.writable_status = CFG.writable_status
 
     # -- helpers
 
@@ -1866,7 +1866,7 @@ class Ops:
                              else "IfNotPresent")
                 c.setdefault("terminationMessagePath", "/dev/termination-log")
                 c.setdefault("terminationMessagePolicy", "File")
-            if old is None and not CFG.writable_status:
+            if old is None and not self.writable_status:
                 obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
         elif kind == "NetworkPolicy" and spec is not None:
             if not spec.get("policyTypes"):
@@ -1944,13 +1944,13 @@ class Ops:
                     new.pop("status")
                 obj = new
                 m = obj["metadata"]
-            elif rt.status and not CFG.writable_status:
+            elif rt.status and not self.writable_status:
                 if "status" in old:
                     obj["status"] = copy.deepcopy(old["status"])
                 else:
                     obj.pop("status", None)
         else:
-            if rt.status and not CFG.writable_status and rt.kind != "Node":
+            if rt.status and not self.writable_status and rt.kind != "Node":
                 obj.pop("status", None)
             m["uid"] = str(uuid.uuid4())
             m["creationTimestamp"] = now_rfc3339()
@@ -1962,6 +1962,16 @@ class Ops:
             self._custom(obj, errs)
         if rt.key == CRD_KEY:
             errs.extend(validate_crd(obj))
+            if old is not None:
+                for path in (("group",), ("names", "plural"), ("scope",)):
+                    a, b = obj.get("spec") or {}, old["spec"]
+                    for k in path:
+                        a = (a or {}).get(k)
+                        b = (b or {}).get(k)
+                    if a != b:
+                        f = "spec." + ".".join(path)
+                        errs.append(_fe(f, "FieldValueInvalid",
+                                        f"Invalid value: {json.dumps(a)}: field is immutable"))
         errs = validate_meta(rt, obj) + errs
         if errs:
             raise invalid(rt, name, errs)
@@ -2400,6 +2410,7 @@ def preload(path, crds_only):
         m = obj.get("metadata") or {}
         ns = (m.get("namespace") or "default") if rt.namespaced else None
         ops = Ops(rt, ns, {}, "preload")
+        ops.writable_status = True
         try:
             with store.lock:
                 if store.get(rt, ns, m.get("name")) is None:
