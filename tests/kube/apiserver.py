@@ -987,7 +987,6 @@ class Store:
         self.objects = {}        # (group, plural) -> {(ns, name): obj}
         self.history = []        # events, increasing rv
         self.resources = {}      # (group, version, plural) -> Resource
-        self.watch_epoch = 0
         self.watchers = {}       # id -> info for stats
         self.next_svc_ip = 1
         self.used_node_ports = set()
@@ -1613,7 +1612,6 @@ class Handler(BaseHTTPRequestHandler):
                 initial = []
                 if last < store.oldest:
                     expired = last, store.oldest
-            epoch = store.watch_epoch
             wid = object()
             store.watchers[wid] = {"resource": rt.qualified, "userAgent": ua,
                                    "namespace": ns or "", "since": last}
@@ -1654,7 +1652,7 @@ class Handler(BaseHTTPRequestHandler):
                 bm = False
                 with store.cond:
                     while True:
-                        if store.watch_epoch != epoch:
+                        if store.watchers[wid].get("drop"):
                             return self._abort()
                         now = time.monotonic()
                         if now >= deadline:
@@ -1750,9 +1748,13 @@ class Handler(BaseHTTPRequestHandler):
                        "resourceVersion": str(store.rv)}
             return self._send(200, out)
         if p == ["drop-watches"]:
+            want = q.get("resource")
             with store.lock:
-                n = len(store.watchers)
-                store.watch_epoch += 1
+                n = 0
+                for w in store.watchers.values():
+                    if not want or w["resource"] == want:
+                        w["drop"] = True
+                        n += 1
                 store.cond.notify_all()
             return self._send(200, {"dropped": n})
         if p == ["delay"]:

@@ -33,7 +33,7 @@ cleanup() {
 	for p in "${BG_PIDS[@]}" $SERVER_PID; do
 		kill -9 "$p" 2>/dev/null
 	done
-	for p in "${BG_PIDS[@]}" $SERVER_PID; do
+	for p in "${BG_PIDS[@]}"; do
 		wait "$p" 2>/dev/null
 	done
 	if [ "$FAIL" -ne 0 ] || [ $rc -ne 0 ]; then
@@ -88,6 +88,7 @@ start_server() {
 		--state "$TMP/state.json" --history 200 --bookmark-interval 0.3 \
 		2>>"$TMP/server.log" &
 	SERVER_PID=$!
+	disown "$SERVER_PID" # no "Killed" job notice after kill -9
 	for _ in $(seq 100); do
 		[ -s "$TMP/port" ] && break
 		kill -0 "$SERVER_PID" 2>/dev/null || break
@@ -368,7 +369,8 @@ watch_to "$TMP/w4" "timeoutSeconds=30"
 sleep 0.3
 check "/_test/drop-watches cuts an open watch mid-stream" bash -c "
 	$(declare -f api); D=$D PORT=$PORT
-	api /_test/drop-watches -X POST | jq -e '.dropped >= 1' >/dev/null &&
+	api '/_test/drop-watches?resource=configmaps' -X POST | jq -e '.dropped == 0' >/dev/null &&
+	api '/_test/drop-watches?resource=pods' -X POST | jq -e '.dropped == 1' >/dev/null &&
 	for i in \$(seq 30); do kill -0 $WATCH_PID 2>/dev/null || exit 0; sleep 0.1; done; exit 1"
 wait "$WATCH_PID" 2>/dev/null
 
@@ -401,7 +403,10 @@ k patch configmap resume -n shop --type=merge -p '{"data":{"v":"2"}}' >/dev/null
 k delete configmap resume -n shop >/dev/null
 R1=$(rv)
 kill -9 "$SERVER_PID"
-{ wait "$SERVER_PID"; } 2>/dev/null
+for _ in $(seq 40); do
+	kill -0 "$SERVER_PID" 2>/dev/null || break
+	sleep 0.05
+done
 start_server "$PORT"
 check "restart after kill -9 keeps objects and resourceVersion" bash -c "
 	$(declare -f api k); D=$D PORT=$PORT TMP=$TMP
