@@ -247,6 +247,10 @@ def invalid(rt, name, errors):
     return ApiError(422, "Invalid", f'{kind} "{name}" is invalid: {text}', d)
 
 
+def _dumps(v):
+    return json.dumps(v, separators=(",", ":"))
+
+
 def now_rfc3339():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -986,6 +990,8 @@ class Store:
         self.oldest = 0          # every event with rv > oldest is in history
         self.objects = {}        # (group, plural) -> {(ns, name): obj}
         self.history = []        # events, increasing rv
+        self.history_json = []   # the same, serialized (for persist)
+        self.objects_json = {}   # (group, plural, ns, name) -> serialized [group, plural, obj]
         self.resources = {}      # (group, version, plural) -> Resource
         self.watchers = {}       # id -> info for stats
         self.next_svc_ip = 1
@@ -1005,9 +1011,11 @@ class Store:
         self.rv = st["rv"]
         self.oldest = st["oldest"]
         self.history = st["history"]
+        self.history_json = [_dumps(e) for e in self.history]
         for g, r, obj in st["objects"]:
             m = obj["metadata"]
             self.objects.setdefault((g, r), {})[(m.get("namespace", ""), m["name"])] = obj
+            self.objects_json[(g, r, m.get("namespace", ""), m["name"])] = _dumps([g, r, obj])
         self.next_svc_ip = st.get("nextServiceIP", 1)
         self.used_node_ports = set(st.get("nodePorts", []))
         for crd in list(self.objects.get(CRD_KEY, {}).values()):
@@ -1017,13 +1025,16 @@ class Store:
         path = self.args.state
         if not path:
             return
-        objs = [[g, r, o] for (g, r), d in self.objects.items() for o in d.values()]
-        st = {"version": 1, "rv": self.rv, "oldest": self.oldest, "objects": objs,
-              "history": self.history, "nextServiceIP": self.next_svc_ip,
-              "nodePorts": sorted(self.used_node_ports)}
+        head = {"version": 1, "rv": self.rv, "oldest": self.oldest,
+                "nextServiceIP": self.next_svc_ip, "nodePorts": sorted(self.used_node_ports)}
         tmp = f"{path}.tmp.{os.getpid()}"
         with open(tmp, "w") as f:
-            f.write(json.dumps(st, separators=(",", ":")))
+            f.write(_dumps(head)[:-1])
+            f.write(',"objects":[')
+            f.write(",".join(self.objects_json.values()))
+            f.write('],"history":[')
+            f.write(",".join(self.history_json))
+            f.write("]}")
         os.replace(tmp, path)
 
     # -- resources
@@ -1095,13 +1106,16 @@ class Store:
     # -- writes (caller holds the lock)
 
     def _event(self, etype, key, obj, prev):
-        self.history.append({"rv": self.rv, "type": etype, "g": key[0], "r": key[1],
-                             "obj": obj, "prev": prev})
+        ev = {"rv": self.rv, "type": etype, "g": key[0], "r": key[1], "obj": obj, "prev": prev}
+        self.history.append(ev)
+        if self.args.state:
+            self.history_json.append(_dumps(ev))
         limit = max(self.args.history, 0)
         if len(self.history) > limit:
             drop = len(self.history) - limit
             self.oldest = self.history[drop - 1]["rv"]
             del self.history[:drop]
+            del self.history_json[:drop]
 
     def commit(self):
         self.persist()
@@ -1114,6 +1128,8 @@ class Store:
         m["resourceVersion"] = str(self.rv)
         k = (m.get("namespace", ""), m["name"])
         self.objects.setdefault(rt.key, {})[k] = obj
+        if self.args.state:
+            self.objects_json[rt.key + k] = _dumps([rt.key[0], rt.key[1], obj])
         self._event("MODIFIED" if prev else "ADDED", rt.key, obj, prev)
         if rt.key == CRD_KEY:
             self._register_crd(obj)
@@ -1123,6 +1139,7 @@ class Store:
         self.rv += 1
         m = obj["metadata"]
         self.objects.get(rt.key, {}).pop((m.get("namespace", ""), m["name"]), None)
+        self.objects_json.pop(rt.key + (m.get("namespace", ""), m["name"]), None)
         gone = copy.deepcopy(obj)
         gone["metadata"]["resourceVersion"] = str(self.rv)
         self._event("DELETED", rt.key, gone, obj)
@@ -1741,6 +1758,8 @@ class Handler(BaseHTTPRequestHandler):
                 upto = int(q.get("resourceVersion") or store.rv)
                 upto = min(max(upto, store.oldest), store.rv)
                 keep = store.events_after(upto)
+                if store.history_json:
+                    store.history_json = store.history_json[len(store.history) - len(keep):]
                 store.history = list(keep)
                 store.oldest = upto
                 store.commit()
