@@ -12,6 +12,8 @@ PKGS=(
 	libcmocka-dev iproute2 util-linux jq
 	# install tests (tests/deploy): objdump, strace
 	binutils strace
+	# Kubernetes API test server (tests/kube)
+	python3 python3-yaml openssl curl
 	# podman interop test
 	podman runc busybox-static
 	# benchmarks
