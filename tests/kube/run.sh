@@ -70,7 +70,10 @@ start_apiserver() {
 }
 
 # kctl ARGS...: the real kubectl, as an administrator, from the phys namespace.
-kctl() { ip netns exec "$P-phys" kubectl --kubeconfig "$CERTS/kubeconfig-cert" "$@"; }
+kctl() {
+	ip netns exec "$P-phys" kubectl --kubeconfig "$CERTS/kubeconfig-cert" \
+		--cache-dir "$MN_DIR/kubectl-cache" "$@"
+}
 
 # test_api METHOD PATH: the server's test-control endpoints.
 test_api() {
@@ -331,6 +334,33 @@ check "node1 (kubeconfig tokenFile) re-reads its rotated token and keeps watchin
 	eventually 15 label_seen 1
 check "node2 (in-cluster) re-reads its rotated service account token" eventually 15 label_seen 2
 check "node3 (client certificate) keeps watching" eventually 15 label_seen 3
+
+echo "--- server errors and slow answers"
+errors_of() { ctl "$1" status -o json | jq '[.kubernetes.resources[].errors] | add'; }
+declare -A ERR0=()
+for n in "${NODES[@]}"; do ERR0[$n]=$(errors_of "$n"); done
+test_api POST '/_test/fail?status=500&count=30&match=watch=1' >/dev/null
+test_api POST /_test/drop-watches >/dev/null
+more_errors() { [ "$(errors_of "$1")" -gt "${ERR0[$1]}" ]; }
+check "cut and failed watches are counted as errors" eventually 10 all_agents more_errors
+said_500() { grep -q "HTTP 500" "$(mn_node_dir "$P" "$1")/agent.log"; }
+check "the agents say what failed (HTTP 500 in their logs)" eventually 10 all_agents said_500
+kctl -n "$NS" label pod db2 after500=yes >/dev/null
+seen_after500() {
+	ctl "$1" get pods -o json | jq -e '.items[] | select(.name == "db2") |
+		.labels.after500 == "yes"' >/dev/null
+}
+check "after the 500s the agents back off, reconnect and catch up" \
+	eventually 20 all_agents seen_after500
+test_api POST '/_test/delay?ms=1500' >/dev/null
+test_api POST /_test/drop-watches >/dev/null
+kctl -n "$NS" label pod db2 slow=yes >/dev/null
+seen_slow() {
+	ctl "$1" get pods -o json | jq -e '.items[] | select(.name == "db2") |
+		.labels.slow == "yes"' >/dev/null
+}
+check "with every answer 1.5 s late, the change still arrives" eventually 20 all_agents seen_slow
+test_api POST '/_test/delay?ms=0' >/dev/null
 
 echo "--- the agents only read"
 agent_requests() { grep '"sluice-agent/' "$MN_DIR/apiserver.log"; }
