@@ -445,12 +445,15 @@ static long backoff(struct watcher *w, long *step)
 
 /* ---- what is kept of an object ------------------------------------------- */
 
+/* A deep copy, never a shared reference: the event the value comes from is
+ * freed by the watcher thread while the main thread uses the copy, and
+ * jansson's reference counts are not safe across threads. */
 static void copy_field(json_t *to, const json_t *from, const char *key)
 {
 	json_t *v = json_object_get(from, key);
 
 	if (v)
-		json_object_set(to, key, v);
+		json_object_set_new(to, key, json_deep_copy(v));
 }
 
 /*

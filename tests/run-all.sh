@@ -46,6 +46,7 @@ run_suite "three nodes, native routing" tests/multinode/run.sh native
 run_suite "podman interop" tests/podman/run.sh
 run_suite "Kubernetes API test server (real kubectl)" tests/kube/selftest.sh
 run_suite "agents fed by the Kubernetes API" tests/kube/run.sh
+run_suite "agents fed by the Kubernetes API, ThreadSanitizer build" tests/kube/tsan.sh
 run_suite "install: manifests, CNI install, node cleanup, kubectl apply" tests/deploy/run.sh
 
 echo
