@@ -145,6 +145,19 @@ agent_lacks_policy() {
 	jq -e --arg n "$1" '[.items[] | select(.name == $n)] | length == 0' <<<"$out" >/dev/null
 }
 
+# isolate NAME APP: kubectl apply a NetworkPolicy NAME isolating app=APP for
+# ingress.
+isolate() {
+	kctl apply -f - >/dev/null <<EOF
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {namespace: $NS, name: $1}
+spec:
+  podSelector: {matchLabels: {app: $2}}
+  policyTypes: [Ingress]
+EOF
+}
+
 # ---- set-up ------------------------------------------------------------------
 
 mn_topology "$P" 3 || exit 1
@@ -267,14 +280,7 @@ check "API down: the agents say they are not connected" eventually 10 all_agents
 start_apiserver || exit 1
 # changes right after the restart: some land before the agents reconnect
 kctl -n "$NS" label networkpolicy db-from-web rev=2 --overwrite >/dev/null
-kctl apply -f - >/dev/null <<EOF || exit 1
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {namespace: $NS, name: cache-isolated}
-spec:
-  podSelector: {matchLabels: {app: cache}}
-  policyTypes: [Ingress]
-EOF
+isolate cache-isolated cache || exit 1
 kctl -n "$NS" delete networkpolicy db-from-web >/dev/null
 # Four NetworkPolicy events since EV0 (label rev=1, label rev=2, ADDED
 # cache-isolated, DELETED db-from-web; the annotation is a MODIFIED too: five).
@@ -298,14 +304,7 @@ echo "--- 410 Gone: a watcher behind a compaction relists"
 kill -STOP "${AGENT_PID[1]}"
 test_api POST /_test/drop-watches >/dev/null
 kctl -n "$NS" delete networkpolicy cache-isolated >/dev/null
-kctl apply -f - >/dev/null <<EOF || exit 1
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {namespace: $NS, name: web-isolated}
-spec:
-  podSelector: {matchLabels: {app: web}}
-  policyTypes: [Ingress]
-EOF
+isolate web-isolated web || exit 1
 test_api POST /_test/compact >/dev/null
 kill -CONT "${AGENT_PID[1]}"
 relisted() { [ "$(kstat 1 NetworkPolicy relists)" -gt "${RL0[1]}" ]; }
