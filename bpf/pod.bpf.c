@@ -79,10 +79,12 @@ static __always_inline int redirect_to_pod(struct ethhdr *eth, struct iphdr *ip,
 
 /* Connection tracking and policy for one packet. dst_ep is the receiving
  * local pod when its ingress policy must be checked here, else NULL. set:
- * connection-tracking flags the flow gets; *ct_flags: the flags it has. */
+ * connection-tracking flags the flow gets; *ct_flags: the flags it has.
+ * stack_unless_pod: a new flow towards dst_ep is the stack's
+ * (SLUICE_CT_F_VIA_STACK) unless its source is another node's pod. */
 static __always_inline int track_and_police(const struct flow *f, const struct sluice_endpoint *src_ep,
 					    const struct sluice_endpoint *dst_ep, __u32 dir, __u32 set,
-					    __u32 *ct_flags)
+					    int stack_unless_pod, __u32 *ct_flags)
 {
 	struct sluice_ipcache_value peer;
 	enum policy_verdict v;
@@ -107,6 +109,8 @@ static __always_inline int track_and_police(const struct flow *f, const struct s
 	}
 	if (dst_ep) {
 		peer = ipcache_lookup(f->key.saddr);
+		if (stack_unless_pod && !peer.tunnel_endpoint)
+			set |= SLUICE_CT_F_VIA_STACK;
 		/* The node may always reach its pods (kubelet probes); a pod
 		 * may always reach itself. */
 		if (peer.identity != SLUICE_ID_HOST && f->key.saddr != f->key.daddr) {
@@ -156,16 +160,18 @@ static __always_inline int encap_to_node(struct __sk_buff *skb, struct iphdr *ip
 /*
  * Native routing to a pod on another node: look the route and the next
  * hop's MAC up in the kernel's tables (bpf_fib_lookup) and hand the packet
- * straight to the uplink, skipping the host stack's forwarding path. The
- * node, the world, or anything the lookup cannot resolve (no neighbour
- * entry yet) goes to the host stack, which routes it and resolves the
- * neighbour for next time.
+ * straight to the uplink, skipping the host stack's forwarding path. While
+ * the next hop's MAC is unknown, bpf_redirect_neigh has the neighbour
+ * subsystem resolve it, still around netfilter: a flow whose packets
+ * crossed the node's conntrack only now and then would turn INVALID there.
+ * Anything else the lookup cannot handle goes to the host stack.
  */
 static __always_inline int to_remote_native(struct __sk_buff *skb, struct ethhdr *eth,
 					    struct iphdr *ip, __u32 *reason)
 {
 	struct sluice_ipcache_value peer = ipcache_lookup(ip->daddr);
 	struct bpf_fib_lookup fib = {};
+	long ret;
 
 	if (!peer.tunnel_endpoint)
 		return TC_ACT_OK;
@@ -174,14 +180,17 @@ static __always_inline int to_remote_native(struct __sk_buff *skb, struct ethhdr
 	fib.ipv4_src = ip->saddr;
 	fib.ipv4_dst = ip->daddr;
 	fib.tot_len = bpf_ntohs(ip->tot_len);
-	if (bpf_fib_lookup(skb, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS)
+	ret = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+	if (ret != BPF_FIB_LKUP_RET_SUCCESS && ret != BPF_FIB_LKUP_RET_NO_NEIGH)
 		return TC_ACT_OK;
 	ipv4_decrement_ttl(ip);
-	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
 	*reason = SLUICE_FWD_NATIVE;
 	/* to_netdev: this one is ours, not forwarded by the host stack. */
 	skb->mark |= SLUICE_MARK_FAST;
+	if (ret == BPF_FIB_LKUP_RET_NO_NEIGH)
+		return bpf_redirect_neigh(fib.ifindex, NULL, 0, 0);
+	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
 	return bpf_redirect(fib.ifindex, 0);
 }
 
@@ -207,7 +216,7 @@ static __always_inline int from_pod_ipv4(struct __sk_buff *skb, struct cursor *c
 	if (IS_DROP(ret))
 		return ret;
 	dst = endpoint_lookup4(ip->daddr);
-	ret = track_and_police(&f, src, dst, SLUICE_DIR_EGRESS, 0, &ct_flags);
+	ret = track_and_police(&f, src, dst, SLUICE_DIR_EGRESS, 0, 0, &ct_flags);
 	if (IS_DROP(ret))
 		return ret;
 
@@ -266,11 +275,13 @@ out:
 }
 
 /* A packet that enters a pod from outside it: tracked (the flow gets the
- * flags in set; *ct_flags: those it has), and checked against the pod's
- * ingress policy. *dst is the pod, or NULL when the packet is not addressed
- * to one (nothing to police). */
+ * flags in set, and see track_and_police for stack_unless_pod; *ct_flags:
+ * the flags it has), and checked against the pod's ingress policy. *dst is
+ * the pod, or NULL when the packet is not addressed to one (nothing to
+ * police). */
 static __always_inline int police_ingress(struct cursor *c, struct iphdr **ipp,
-					  struct sluice_endpoint **dstp, __u32 set, __u32 *ct_flags)
+					  struct sluice_endpoint **dstp, __u32 set,
+					  int stack_unless_pod, __u32 *ct_flags)
 {
 	struct flow f = {};
 	int ret;
@@ -286,14 +297,20 @@ static __always_inline int police_ingress(struct cursor *c, struct iphdr **ipp,
 	ret = parse_flow(c, *ipp, &f);
 	if (IS_DROP(ret))
 		return ret;
-	return track_and_police(&f, NULL, *dstp, SLUICE_DIR_INGRESS, set, ct_flags);
+	return track_and_police(&f, NULL, *dstp, SLUICE_DIR_INGRESS, set, stack_unless_pod,
+				ct_flags);
 }
 
-/* A packet from another node (decapsulated by the vxlan device, or routed
+/*
+ * A packet from another node (decapsulated by the vxlan device, or routed
  * to this node's uplink): a pod on this node gets it straight, after its
- * ingress policy, unless it belongs to a flow the host stack forwards (the
+ * ingress policy, unless it belongs to a flow the host stack forwards: the
  * reply to a pod's Service connection that kube-proxy DNATed to another
- * node's pod): that goes up the stack, which un-NATs it. */
+ * node's pod goes up the stack, which un-NATs it. So does a new flow from
+ * anything but another node's pod (another node's own address, the world
+ * routed to pods): the pod's replies to it go through the stack, so the
+ * stack must see it too, or its conntrack finds the replies INVALID.
+ */
 static __always_inline int from_node_ipv4(struct cursor *c, struct ethhdr *eth, __u32 *reason)
 {
 	struct sluice_endpoint *dst;
@@ -301,7 +318,7 @@ static __always_inline int from_node_ipv4(struct cursor *c, struct ethhdr *eth, 
 	__u32 ct_flags;
 	int ret;
 
-	ret = police_ingress(c, &ip, &dst, 0, &ct_flags);
+	ret = police_ingress(c, &ip, &dst, 0, 1, &ct_flags);
 	if (IS_DROP(ret) || !dst || ip->ttl <= 1)
 		return IS_DROP(ret) ? ret : TC_ACT_OK; /* not for a pod: the node's */
 	if (ct_flags & SLUICE_CT_F_VIA_STACK) {
@@ -507,7 +524,7 @@ static __always_inline int to_pod_ipv4(struct cursor *c)
 	struct sluice_endpoint *dst;
 	struct iphdr *ip;
 	__u32 ct_flags;
-	int ret = police_ingress(c, &ip, &dst, SLUICE_CT_F_VIA_STACK, &ct_flags);
+	int ret = police_ingress(c, &ip, &dst, SLUICE_CT_F_VIA_STACK, 0, &ct_flags);
 
 	return IS_DROP(ret) ? ret : TC_ACT_OK;
 }

@@ -793,6 +793,22 @@ static void test_netdev_tells_own_from_host_forwarded(void **state)
 	assert_int_equal(run_node(HOOK_NETDEV, &reply, 0, NULL).retval, TC_ACT_OK);
 }
 
+static void test_from_node_only_pods_go_straight(void **state)
+{
+	struct l4pkt p = make_l4(REMOTE_POD, IP_A, IPPROTO_TCP, 50000, 8080);
+
+	(void)state;
+	/* Another node's pod: straight to A; the flow is not the stack's. */
+	assert_int_equal(run_node(HOOK_NETDEV, &p, 0, NULL).retval, TC_ACT_REDIRECT);
+	assert_int_equal(ct_flags_of(REMOTE_POD, 50000, IP_A, 8080), 0);
+	/* Another node's own address (not a pod): A's replies will go through
+	 * the stack, so the flow does, from its first packet. */
+	p = make_l4("10.200.0.12", IP_A, IPPROTO_TCP, 50001, 8080);
+	assert_int_equal(run_node(HOOK_NETDEV, &p, 0, NULL).retval, TC_ACT_OK);
+	assert_int_equal(ct_flags_of("10.200.0.12", 50001, IP_A, 8080), SLUICE_CT_F_VIA_STACK);
+	assert_int_equal(run_node(HOOK_OVERLAY, &p, 0, NULL).retval, TC_ACT_OK);
+}
+
 static void test_no_masquerade_inside_the_cluster(void **state)
 {
 	struct l4pkt p = make_l4(IP_A, REMOTE_POD, IPPROTO_TCP, 42000, 80);
@@ -837,6 +853,7 @@ int main(void)
 		cmocka_unit_test_setup(test_overlay_host_routed_gets_tunnel_and_stack_reply, nat_setup),
 		cmocka_unit_test_setup(test_overlay_host_routed_without_node_dropped, nat_setup),
 		cmocka_unit_test_setup(test_netdev_tells_own_from_host_forwarded, nat_setup),
+		cmocka_unit_test_setup(test_from_node_only_pods_go_straight, nat_setup),
 	};
 	int failed;
 
