@@ -245,7 +245,7 @@ enum sluice_dir {
 	X(SLUICE_DROP_NAT_PORTS,  17, 1, "drop-nat-ports",   "no free port to masquerade with")      \
 	X(SLUICE_FWD_NATIVE,      18, 0, "forward-native",   "routed straight to the pod's node")  \
 	X(SLUICE_TO_STACK_FLOW,   19, 0, "to-stack-flow",    "flow the host stack forwards (NAT): left to it") \
-	X(SLUICE_FWD_OVERLAY_HOST, 20, 0, "forward-overlay-host", "host-routed packet encapsulated to the pod's node")
+	X(SLUICE_FWD_OVERLAY_HOST, 20, 0, "overlay-from-host", "host-routed packet tunnelled to the pod's node")
 
 enum sluice_reason {
 #define SLUICE_X_ENUM(name, num, drop, short_name, desc) name = num,
