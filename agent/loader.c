@@ -226,11 +226,22 @@ int datapath_prog_fd(struct datapath *dp, int ingress)
 	return bpf_program__fd(ingress ? dp->skel->progs.from_pod : dp->skel->progs.to_pod);
 }
 
+static struct bpf_program *node_prog(struct datapath *dp, enum node_hook hook)
+{
+	switch (hook) {
+	case HOOK_OVERLAY: return dp->skel->progs.from_overlay;
+	case HOOK_NETDEV: return dp->skel->progs.from_netdev;
+	case HOOK_NETDEV_OUT: return dp->skel->progs.to_netdev;
+	case HOOK_OVERLAY_OUT: return dp->skel->progs.to_overlay;
+	}
+	return NULL;
+}
+
 int datapath_node_prog_fd(struct datapath *dp, enum node_hook hook)
 {
-	return bpf_program__fd(hook == HOOK_OVERLAY  ? dp->skel->progs.from_overlay
-			       : hook == HOOK_NETDEV ? dp->skel->progs.from_netdev
-						     : dp->skel->progs.to_netdev);
+	struct bpf_program *p = node_prog(dp, hook);
+
+	return p ? bpf_program__fd(p) : -EINVAL;
 }
 
 int datapath_nomasq_map_fd(struct datapath *dp)
@@ -372,7 +383,8 @@ int datapath_attach(struct datapath *dp, int ifindex, const char *ifname, char *
 int datapath_attach_node(struct datapath *dp, int ifindex, const char *ifname, enum node_hook hook,
 			 char *err, size_t errlen)
 {
-	int prog_fd = datapath_node_prog_fd(dp, hook), ingress = hook != HOOK_NETDEV_OUT, ret;
+	int prog_fd = datapath_node_prog_fd(dp, hook), ret;
+	int ingress = hook == HOOK_OVERLAY || hook == HOOK_NETDEV;
 
 	/* tc: the egress filter needs the clsact qdisc the ingress one made. */
 	if (!ingress && dp->mode != ATTACH_TCX) {
@@ -387,9 +399,8 @@ int datapath_attach_node(struct datapath *dp, int ifindex, const char *ifname, e
 out:
 	if (ret)
 		snprintf(err, errlen, "cannot attach %s to %s (ifindex %d) with %s: %s",
-			 hook == HOOK_OVERLAY ? "from_overlay"
-			 : hook == HOOK_NETDEV ? "from_netdev" : "to_netdev",
-			 ifname, ifindex, attach_mode_name(dp->mode), strerror(-ret));
+			 bpf_program__name(node_prog(dp, hook)), ifname, ifindex,
+			 attach_mode_name(dp->mode), strerror(-ret));
 	return ret;
 }
 

@@ -61,10 +61,11 @@ int datapath_attach(struct datapath *dp, int ifindex, const char *ifname, char *
 enum node_hook {
 	HOOK_OVERLAY,	/* from_overlay on the vxlan device's ingress */
 	HOOK_NETDEV,	/* from_netdev on the uplink's ingress */
-	HOOK_NETDEV_OUT,	/* to_netdev on the uplink's egress (masquerade) */
+	HOOK_NETDEV_OUT,	/* to_netdev on the uplink's egress (masquerade, host-forwarded flows) */
+	HOOK_OVERLAY_OUT,	/* to_overlay on the vxlan device's egress (host-routed traffic) */
 };
 
-/* Attach (or swap in) the program for hook on a node device's ingress. */
+/* Attach (or swap in) the program for hook on a node device. */
 int datapath_attach_node(struct datapath *dp, int ifindex, const char *ifname, enum node_hook hook,
 			 char *err, size_t errlen);
 int datapath_node_prog_fd(struct datapath *dp, enum node_hook hook);

@@ -495,7 +495,7 @@ int nl_link_get_by_index(struct nl_handle *h, int ifindex, struct nl_link *out)
 	return link_get(h, NULL, ifindex, out);
 }
 
-int nl_link_set_up(struct nl_handle *h, int ifindex)
+int nl_link_set_flags(struct nl_handle *h, int ifindex, unsigned int flags, unsigned int mask)
 {
 	char buf[NL_REQ_LEN] __attribute__((aligned(8)));
 	struct nlmsghdr *nlh;
@@ -507,9 +507,14 @@ int nl_link_set_up(struct nl_handle *h, int ifindex)
 	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
 	ifi->ifi_family = AF_UNSPEC;
 	ifi->ifi_index = ifindex;
-	ifi->ifi_flags = IFF_UP;
-	ifi->ifi_change = IFF_UP;
+	ifi->ifi_flags = flags & mask;
+	ifi->ifi_change = mask;
 	return nl_talk(h, nlh, NULL, NULL);
+}
+
+int nl_link_set_up(struct nl_handle *h, int ifindex)
+{
+	return nl_link_set_flags(h, ifindex, IFF_UP, IFF_UP);
 }
 
 int nl_link_del(struct nl_handle *h, const char *ifname)
@@ -755,11 +760,9 @@ int nl_route_add4_src(struct nl_handle *h, int ifindex, struct in_addr dst, int 
 }
 
 int nl_route_add4_tagged(struct nl_handle *h, int ifindex, struct in_addr dst, int prefixlen,
-			 struct in_addr gw)
+			 struct in_addr gw, struct in_addr prefsrc)
 {
-	struct in_addr none = { 0 };
-
-	return route_add(h, ifindex, dst, prefixlen, gw, none, NL_RTPROT_SLUICE);
+	return route_add(h, ifindex, dst, prefixlen, gw, prefsrc, NL_RTPROT_SLUICE);
 }
 
 struct route_tagged {

@@ -45,6 +45,8 @@ int nl_veth_create(struct nl_handle *h, const char *host_ifname, const char *pee
 int nl_link_get(struct nl_handle *h, const char *ifname, struct nl_link *out);      /* -ENODEV if absent */
 int nl_link_get_by_index(struct nl_handle *h, int ifindex, struct nl_link *out);  /* -ENODEV if absent */
 int nl_link_set_up(struct nl_handle *h, int ifindex);
+/* Set the IFF_* flags in mask to their values in flags (e.g. IFF_UP | IFF_NOARP). */
+int nl_link_set_flags(struct nl_handle *h, int ifindex, unsigned int flags, unsigned int mask);
 /* Deleting either end of a veth pair deletes both. */
 int nl_link_del(struct nl_handle *h, const char *ifname);                         /* -ENODEV if absent */
 /* List links whose name starts with prefix: calls cb for each; stops if cb
@@ -71,7 +73,7 @@ int nl_route_add4(struct nl_handle *h, int ifindex, struct in_addr dst, int pref
  * new agent can find (and remove) what an earlier one installed. */
 #define NL_RTPROT_SLUICE 83 /* 'S'; unassigned in iproute2's rt_protos */
 int nl_route_add4_tagged(struct nl_handle *h, int ifindex, struct in_addr dst, int prefixlen,
-			 struct in_addr gw);
+			 struct in_addr gw, struct in_addr prefsrc);
 /* Calls cb for every sluice-tagged IPv4 route out of ifindex in the main
  * table; stops when cb returns non-zero (and returns that). */
 int nl_route_list4_tagged(struct nl_handle *h, int ifindex,

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <arpa/inet.h>
 #include <errno.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <bpf/bpf.h>
 
+#include "endpoint.h"
 #include "log.h"
 #include "netlink.h"
 #include "node.h"
@@ -39,8 +41,10 @@ static int setup_vxlan(struct node_net *n, char *err, size_t errlen)
 		if (!ret)
 			ret = nl_link_get(n->nl, VXLAN_IFNAME, &link);
 	}
+	/* No ARP: the host's routes into the tunnel (other nodes' pod CIDRs)
+	 * need no neighbour; to_overlay sets each packet's tunnel. */
 	if (!ret)
-		ret = nl_link_set_up(n->nl, link.ifindex);
+		ret = nl_link_set_flags(n->nl, link.ifindex, IFF_UP | IFF_NOARP, IFF_UP | IFF_NOARP);
 	if (ret) {
 		snprintf(err, errlen, "cannot set up the overlay device %s (vxlan, UDP %d): %s",
 			 VXLAN_IFNAME, SLUICE_VXLAN_PORT, strerror(-ret));
@@ -48,6 +52,13 @@ static int setup_vxlan(struct node_net *n, char *err, size_t errlen)
 	}
 	n->vxlan_ifindex = link.ifindex;
 	return 0;
+}
+
+/* The device routes to other nodes' pod CIDRs go out of: the uplink
+ * (native), the vxlan device (overlay); 0 when there is none. */
+static int route_ifindex(const struct node_net *n)
+{
+	return n->routing == SLUICE_ROUTING_OVERLAY ? n->vxlan_ifindex : n->dev_ifindex;
 }
 
 /* Routes an earlier agent installed: they are this agent's to keep or remove. */
@@ -101,15 +112,6 @@ int node_net_open(struct node_net *n, enum sluice_routing routing, const char *d
 	} else if (n->dev_ifindex && !nl_addr_first4(n->nl, n->dev_ifindex, &a)) {
 		n->node_ip = ntohl(a.s_addr);
 	}
-	if (routing == SLUICE_ROUTING_NATIVE && n->dev_ifindex) {
-		ret = nl_route_list4_tagged(n->nl, n->dev_ifindex, adopt_route, n);
-		if (ret < 0) {
-			snprintf(err, errlen, "cannot list the routes on %s: %s", n->device,
-				 strerror(-ret));
-			goto fail;
-		}
-		ret = 0;
-	}
 	if (routing == SLUICE_ROUTING_OVERLAY) {
 		ret = setup_vxlan(n, err, errlen);
 		if (ret)
@@ -117,6 +119,16 @@ int node_net_open(struct node_net *n, enum sluice_routing routing, const char *d
 		n->pod_mtu = (n->dev_mtu ? n->dev_mtu : 1500) - SLUICE_OVERLAY_OVERHEAD;
 	} else {
 		n->pod_mtu = n->dev_mtu;
+	}
+	if (route_ifindex(n)) {
+		ret = nl_route_list4_tagged(n->nl, route_ifindex(n), adopt_route, n);
+		if (ret < 0) {
+			snprintf(err, errlen, "cannot list the routes on %s: %s",
+				 routing == SLUICE_ROUTING_OVERLAY ? VXLAN_IFNAME : n->device,
+				 strerror(-ret));
+			goto fail;
+		}
+		ret = 0;
 	}
 	return 0;
 fail:
@@ -128,14 +140,19 @@ int node_net_attach(struct node_net *n, struct datapath *dp, char *err, size_t e
 {
 	int ret = 0;
 
+	/* The tunnel: delivery to pods; tunnel keys for what the host routes in. */
 	if (n->routing == SLUICE_ROUTING_OVERLAY)
 		ret = datapath_attach_node(dp, n->vxlan_ifindex, VXLAN_IFNAME, HOOK_OVERLAY, err,
 					   errlen);
+	if (!ret && n->routing == SLUICE_ROUTING_OVERLAY)
+		ret = datapath_attach_node(dp, n->vxlan_ifindex, VXLAN_IFNAME, HOOK_OVERLAY_OUT, err,
+					   errlen);
 	/* The uplink: straight delivery of routed pod traffic (native) and
-	 * of replies to masqueraded flows; masquerade on the way out. */
+	 * of replies to masqueraded flows; on the way out, pods' flows the
+	 * host forwarded are marked as the stack's, and masquerade. */
 	if (!ret && n->dev_ifindex)
 		ret = datapath_attach_node(dp, n->dev_ifindex, n->device, HOOK_NETDEV, err, errlen);
-	if (!ret && n->dev_ifindex && n->masquerade && n->node_ip)
+	if (!ret && n->dev_ifindex)
 		ret = datapath_attach_node(dp, n->dev_ifindex, n->device, HOOK_NETDEV_OUT, err,
 					   errlen);
 	return ret;
@@ -218,23 +235,49 @@ out:
 	return ret;
 }
 
-static int route_wanted(const struct compile_node *remote, size_t nremote, const struct node_route *r)
+/* The gateway of the route to a remote node's pods: the node (native);
+ * none into the tunnel (overlay). */
+static uint32_t route_gw(const struct node_net *n, const struct compile_node *remote)
+{
+	return n->routing == SLUICE_ROUTING_NATIVE ? remote->ip : 0;
+}
+
+static int route_wanted(const struct node_net *n, const struct compile_node *remote, size_t nremote,
+			const struct node_route *r)
 {
 	for (size_t i = 0; i < nremote; i++)
 		if (remote[i].pod_cidr.net == r->dst.net && remote[i].pod_cidr.prefix == r->dst.prefix &&
-		    remote[i].ip == r->gw)
+		    route_gw(n, &remote[i]) == r->gw)
 			return 1;
 	return 0;
+}
+
+/* Overlay: the source address of the node's own packets into the tunnel,
+ * the router address, which other nodes route back through the tunnel
+ * (it is in this node's pod CIDR); 0 while sluice_host has none. */
+static uint32_t tunnel_source(struct node_net *n)
+{
+	struct nl_link link;
+	struct in_addr a;
+
+	if (n->routing != SLUICE_ROUTING_OVERLAY)
+		return 0;
+	if (!n->router && !nl_link_get(n->nl, ROUTER_IFNAME, &link) &&
+	    !nl_addr_first4(n->nl, link.ifindex, &a))
+		n->router = ntohl(a.s_addr);
+	return n->router;
 }
 
 int node_net_sync_routes(struct node_net *n, const struct compile_node *remote, size_t nremote,
 			 char *err, size_t errlen)
 {
+	struct in_addr src = { htonl(tunnel_source(n)) };
+	int ifindex = route_ifindex(n);
 	struct node_route *routes;
 	size_t k = 0;
 	int ret;
 
-	if (n->routing != SLUICE_ROUTING_NATIVE || !n->dev_ifindex)
+	if (!ifindex)
 		return 0;
 	routes = calloc(nremote + 1, sizeof(*routes));
 	if (!routes)
@@ -242,29 +285,33 @@ int node_net_sync_routes(struct node_net *n, const struct compile_node *remote, 
 	for (size_t i = 0; i < n->nroutes; i++) {
 		struct in_addr dst = { htonl(n->routes[i].dst.net) };
 
-		if (route_wanted(remote, nremote, &n->routes[i]))
+		if (route_wanted(n, remote, nremote, &n->routes[i]))
 			continue;
-		ret = nl_route_del4(n->nl, n->dev_ifindex, dst, n->routes[i].dst.prefix);
+		ret = nl_route_del4(n->nl, ifindex, dst, n->routes[i].dst.prefix);
 		if (ret && ret != -ESRCH)
 			pr_warn("cannot remove the route to %s/%d: %s", inet_ntoa(dst),
 				n->routes[i].dst.prefix, strerror(-ret));
 	}
 	for (size_t i = 0; i < nremote; i++) {
-		struct in_addr dst = { htonl(remote[i].pod_cidr.net) }, gw = { htonl(remote[i].ip) };
+		struct in_addr dst = { htonl(remote[i].pod_cidr.net) },
+			       gw = { htonl(route_gw(n, &remote[i])) };
 
-		ret = nl_route_add4_tagged(n->nl, n->dev_ifindex, dst, remote[i].pod_cidr.prefix, gw);
+		ret = nl_route_add4_tagged(n->nl, ifindex, dst, remote[i].pod_cidr.prefix, gw, src);
 		if (ret) {
 			char cidr[24];
 
 			cidr4_format(&remote[i].pod_cidr, cidr, sizeof(cidr));
-			snprintf(err, errlen, "cannot route %s via %s on %s: %s", cidr, inet_ntoa(gw),
-				 n->device, strerror(-ret));
+			snprintf(err, errlen, "cannot route %s %s %s on %s: %s", cidr,
+				 gw.s_addr ? "via" : "into", gw.s_addr ? inet_ntoa(gw) : "the tunnel",
+				 n->routing == SLUICE_ROUTING_OVERLAY ? VXLAN_IFNAME : n->device,
+				 strerror(-ret));
 			free(n->routes);
 			n->routes = routes;
 			n->nroutes = k;
 			return ret;
 		}
-		routes[k++] = (struct node_route){ .dst = remote[i].pod_cidr, .gw = remote[i].ip };
+		routes[k++] = (struct node_route){ .dst = remote[i].pod_cidr,
+						   .gw = route_gw(n, &remote[i]) };
 	}
 	free(n->routes);
 	n->routes = routes;

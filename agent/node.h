@@ -30,7 +30,7 @@ struct node_net {
 	int vxlan_ifindex;
 	unsigned int pod_mtu;	/* 0: the kernel's default */
 	struct nl_handle *nl;
-	struct node_route *routes;	/* native: the routes this agent installed */
+	struct node_route *routes;	/* the routes to other nodes' pods this agent installed */
 	size_t nroutes;
 	int masquerade;
 	struct cidr4 *nomasq_extra;	/* --non-masquerade-cidr */
@@ -38,16 +38,22 @@ struct node_net {
 	struct cidr4 *nomasq;		/* what sluice_nomasq_v1 holds */
 	size_t nnomasq;
 	int nomasq_loaded;		/* nomasq read from the pinned map yet */
+	uint32_t router;		/* overlay: the router address (host order), once known */
 };
 
 /* Look the device up, find the node address (node_ip NULL: the device's
- * first address) and, for overlay routing, create the vxlan device. */
+ * first address) and, for overlay routing, create the vxlan device (no ARP:
+ * the routes into it need no neighbours). */
 int node_net_open(struct node_net *n, enum sluice_routing routing, const char *device,
 		  const char *node_ip, char *err, size_t errlen);
-/* Attach from_overlay (overlay) or from_netdev (native) to this node's devices. */
+/* Attach the node-device programs: from_overlay and to_overlay on the vxlan
+ * device (overlay), from_netdev and to_netdev on the uplink. */
 int node_net_attach(struct node_net *n, struct datapath *dp, char *err, size_t errlen);
-/* Native routing: routes to the other nodes' pod CIDRs via their addresses,
- * adding what is missing and removing what is no longer wanted. */
+/* Routes to the other nodes' pod CIDRs, adding what is missing and removing
+ * what is no longer wanted: via the nodes' addresses on the uplink (native),
+ * or into the vxlan device from the router address (overlay: for the node's
+ * own traffic and what kube-proxy DNATs there; pods' traffic is tunnelled
+ * by from_pod). Tagged with NL_RTPROT_SLUICE. */
 int node_net_sync_routes(struct node_net *n, const struct compile_node *remote, size_t nremote,
 			 char *err, size_t errlen);
 /* Masquerade: never for the pod CIDRs of every node, node addresses and

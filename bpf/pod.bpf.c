@@ -21,6 +21,16 @@
  *   the node's uplink (native routing): traffic from pods on other nodes
  *   goes straight to the local pod after its ingress policy. With overlay
  *   routing, from_pod encapsulates traffic for other nodes' pods itself.
+ * to_overlay: tc egress of the vxlan device: what the host stack routes
+ *   into the tunnel (the node's own traffic, Service traffic kube-proxy
+ *   DNATed to another node's pod) gets its tunnel key from the ipcache.
+ * to_netdev: tc egress of the uplink: masquerade.
+ *
+ * Flows the host stack forwards (kube-proxy's Service NAT, anything routed
+ * by the node) are marked in connection tracking where they leave the
+ * stack (to_pod, to_overlay, to_netdev) and stay on the stack: none of
+ * their packets, replies included, take a fast path, so the node's
+ * netfilter sees both directions and un-NATs the replies.
  *
  * Each entry point has one exit that records the verdict in sluice_stats_v2.
  */
@@ -68,16 +78,20 @@ static __always_inline int redirect_to_pod(struct ethhdr *eth, struct iphdr *ip,
 }
 
 /* Connection tracking and policy for one packet. dst_ep is the receiving
- * local pod when its ingress policy must be checked here, else NULL. */
+ * local pod when its ingress policy must be checked here, else NULL. set:
+ * connection-tracking flags the flow gets; *ct_flags: the flags it has.
+ * stack_unless_pod: a new flow towards dst_ep is the stack's
+ * (SLUICE_CT_F_VIA_STACK) unless its source is another node's pod. */
 static __always_inline int track_and_police(const struct flow *f, const struct sluice_endpoint *src_ep,
-					    const struct sluice_endpoint *dst_ep, __u32 dir)
+					    const struct sluice_endpoint *dst_ep, __u32 dir, __u32 set,
+					    int stack_unless_pod, __u32 *ct_flags)
 {
 	struct sluice_ipcache_value peer;
 	enum policy_verdict v;
 	__u64 now = bpf_ktime_get_ns();
 	int audit = 0;
 
-	switch (ct_lookup(f, now)) {
+	switch (ct_lookup(f, now, set, ct_flags)) {
 	case CT_ESTABLISHED:
 	case CT_REPLY:
 		return 0;
@@ -95,6 +109,8 @@ static __always_inline int track_and_police(const struct flow *f, const struct s
 	}
 	if (dst_ep) {
 		peer = ipcache_lookup(f->key.saddr);
+		if (stack_unless_pod && !peer.tunnel_endpoint)
+			set |= SLUICE_CT_F_VIA_STACK;
 		/* The node may always reach its pods (kubelet probes); a pod
 		 * may always reach itself. */
 		if (peer.identity != SLUICE_ID_HOST && f->key.saddr != f->key.daddr) {
@@ -106,24 +122,36 @@ static __always_inline int track_and_police(const struct flow *f, const struct s
 	if (audit)
 		metrics_count(SLUICE_AUDIT_WOULD_DROP, dir, 0);
 	metrics_count(SLUICE_CT_NEW, dir, 0);
-	ct_create(f, now);
+	ct_create(f, now, set);
+	*ct_flags = set;
+	return 0;
+}
+
+/* The tunnel to the node at tunnel_endpoint (network order). */
+static __always_inline int set_tunnel(struct __sk_buff *skb, __be32 tunnel_endpoint)
+{
+	struct bpf_tunnel_key key = {};
+
+	key.remote_ipv4 = bpf_ntohl(tunnel_endpoint);
+	key.tunnel_id = SLUICE_VNI;
+	key.tunnel_ttl = 64;
+	if (bpf_skb_set_tunnel_key(skb, &key, sizeof(key), 0))
+		return DROP(SLUICE_DROP_TUNNEL);
 	return 0;
 }
 
 /* A pod on another node (its address or its node's pod CIDR is in the
  * ipcache with a tunnel endpoint): encapsulate through the vxlan device. */
-static __always_inline int to_overlay(struct __sk_buff *skb, struct iphdr *ip, __u32 *reason)
+static __always_inline int encap_to_node(struct __sk_buff *skb, struct iphdr *ip, __u32 *reason)
 {
 	struct sluice_ipcache_value peer = ipcache_lookup(ip->daddr);
-	struct bpf_tunnel_key key = {};
+	int ret;
 
 	if (!peer.tunnel_endpoint)
 		return TC_ACT_OK;
-	key.remote_ipv4 = bpf_ntohl(peer.tunnel_endpoint);
-	key.tunnel_id = SLUICE_VNI;
-	key.tunnel_ttl = 64;
-	if (bpf_skb_set_tunnel_key(skb, &key, sizeof(key), 0))
-		return DROP(SLUICE_DROP_TUNNEL);
+	ret = set_tunnel(skb, peer.tunnel_endpoint);
+	if (IS_DROP(ret))
+		return ret;
 	ipv4_decrement_ttl(ip);
 	*reason = SLUICE_FWD_OVERLAY;
 	return bpf_redirect(cfg_vxlan_ifindex, 0);
@@ -132,16 +160,18 @@ static __always_inline int to_overlay(struct __sk_buff *skb, struct iphdr *ip, _
 /*
  * Native routing to a pod on another node: look the route and the next
  * hop's MAC up in the kernel's tables (bpf_fib_lookup) and hand the packet
- * straight to the uplink, skipping the host stack's forwarding path. The
- * node, the world, or anything the lookup cannot resolve (no neighbour
- * entry yet) goes to the host stack, which routes it and resolves the
- * neighbour for next time.
+ * straight to the uplink, skipping the host stack's forwarding path. While
+ * the next hop's MAC is unknown, bpf_redirect_neigh has the neighbour
+ * subsystem resolve it, still around netfilter: a flow whose packets
+ * crossed the node's conntrack only now and then would turn INVALID there.
+ * Anything else the lookup cannot handle goes to the host stack.
  */
 static __always_inline int to_remote_native(struct __sk_buff *skb, struct ethhdr *eth,
 					    struct iphdr *ip, __u32 *reason)
 {
 	struct sluice_ipcache_value peer = ipcache_lookup(ip->daddr);
 	struct bpf_fib_lookup fib = {};
+	long ret;
 
 	if (!peer.tunnel_endpoint)
 		return TC_ACT_OK;
@@ -150,12 +180,17 @@ static __always_inline int to_remote_native(struct __sk_buff *skb, struct ethhdr
 	fib.ipv4_src = ip->saddr;
 	fib.ipv4_dst = ip->daddr;
 	fib.tot_len = bpf_ntohs(ip->tot_len);
-	if (bpf_fib_lookup(skb, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS)
+	ret = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+	if (ret != BPF_FIB_LKUP_RET_SUCCESS && ret != BPF_FIB_LKUP_RET_NO_NEIGH)
 		return TC_ACT_OK;
 	ipv4_decrement_ttl(ip);
+	*reason = SLUICE_FWD_NATIVE;
+	/* to_netdev: this one is ours, not forwarded by the host stack. */
+	skb->mark |= SLUICE_MARK_FAST;
+	if (ret == BPF_FIB_LKUP_RET_NO_NEIGH)
+		return bpf_redirect_neigh(fib.ifindex, NULL, 0, 0);
 	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
-	*reason = SLUICE_FWD_NATIVE;
 	return bpf_redirect(fib.ifindex, 0);
 }
 
@@ -165,6 +200,7 @@ static __always_inline int from_pod_ipv4(struct __sk_buff *skb, struct cursor *c
 	struct sluice_endpoint *src, *dst;
 	struct flow f = {};
 	struct iphdr *ip;
+	__u32 ct_flags;
 	int ret;
 
 	ret = parse_ipv4(c, &ip);
@@ -180,7 +216,7 @@ static __always_inline int from_pod_ipv4(struct __sk_buff *skb, struct cursor *c
 	if (IS_DROP(ret))
 		return ret;
 	dst = endpoint_lookup4(ip->daddr);
-	ret = track_and_police(&f, src, dst, SLUICE_DIR_EGRESS);
+	ret = track_and_police(&f, src, dst, SLUICE_DIR_EGRESS, 0, 0, &ct_flags);
 	if (IS_DROP(ret))
 		return ret;
 
@@ -188,9 +224,15 @@ static __always_inline int from_pod_ipv4(struct __sk_buff *skb, struct cursor *c
 	 * pointers are still valid: nothing above changed the packet. */
 	if (ip->ttl <= 1)
 		return TC_ACT_OK;
+	/* A flow the host stack forwards (a reply to a Service connection
+	 * kube-proxy DNATed to this pod, say) stays on the stack. */
+	if (ct_flags & SLUICE_CT_F_VIA_STACK) {
+		*reason = SLUICE_TO_STACK_FLOW;
+		return TC_ACT_OK;
+	}
 	if (!dst) {
 		if (cfg_routing == SLUICE_ROUTING_OVERLAY && cfg_vxlan_ifindex)
-			return to_overlay(skb, ip, reason);
+			return encap_to_node(skb, ip, reason);
 		return to_remote_native(skb, eth, ip, reason);
 	}
 
@@ -232,16 +274,20 @@ out:
 	return ret;
 }
 
-/* A packet that enters a pod from outside it: tracked, and checked against
- * the pod's ingress policy. *dst is the pod, or NULL when the packet is not
- * addressed to one (nothing to police). */
+/* A packet that enters a pod from outside it: tracked (the flow gets the
+ * flags in set, and see track_and_police for stack_unless_pod; *ct_flags:
+ * the flags it has), and checked against the pod's ingress policy. *dst is
+ * the pod, or NULL when the packet is not addressed to one (nothing to
+ * police). */
 static __always_inline int police_ingress(struct cursor *c, struct iphdr **ipp,
-					  struct sluice_endpoint **dstp)
+					  struct sluice_endpoint **dstp, __u32 set,
+					  int stack_unless_pod, __u32 *ct_flags)
 {
 	struct flow f = {};
 	int ret;
 
 	*dstp = NULL;
+	*ct_flags = 0;
 	ret = parse_ipv4(c, ipp);
 	if (IS_DROP(ret))
 		return ret;
@@ -251,21 +297,34 @@ static __always_inline int police_ingress(struct cursor *c, struct iphdr **ipp,
 	ret = parse_flow(c, *ipp, &f);
 	if (IS_DROP(ret))
 		return ret;
-	return track_and_police(&f, NULL, *dstp, SLUICE_DIR_INGRESS);
+	return track_and_police(&f, NULL, *dstp, SLUICE_DIR_INGRESS, set, stack_unless_pod,
+				ct_flags);
 }
 
-/* A packet from another node (decapsulated by the vxlan device, or routed
+/*
+ * A packet from another node (decapsulated by the vxlan device, or routed
  * to this node's uplink): a pod on this node gets it straight, after its
- * ingress policy. */
+ * ingress policy, unless it belongs to a flow the host stack forwards: the
+ * reply to a pod's Service connection that kube-proxy DNATed to another
+ * node's pod goes up the stack, which un-NATs it. So does a new flow from
+ * anything but another node's pod (another node's own address, the world
+ * routed to pods): the pod's replies to it go through the stack, so the
+ * stack must see it too, or its conntrack finds the replies INVALID.
+ */
 static __always_inline int from_node_ipv4(struct cursor *c, struct ethhdr *eth, __u32 *reason)
 {
 	struct sluice_endpoint *dst;
 	struct iphdr *ip;
+	__u32 ct_flags;
 	int ret;
 
-	ret = police_ingress(c, &ip, &dst);
+	ret = police_ingress(c, &ip, &dst, 0, 1, &ct_flags);
 	if (IS_DROP(ret) || !dst || ip->ttl <= 1)
 		return IS_DROP(ret) ? ret : TC_ACT_OK; /* not for a pod: the node's */
+	if (ct_flags & SLUICE_CT_F_VIA_STACK) {
+		*reason = SLUICE_TO_STACK_FLOW;
+		return TC_ACT_OK;
+	}
 	ret = redirect_to_pod(eth, ip, dst);
 	if (!IS_DROP(ret))
 		*reason = SLUICE_FWD_REMOTE;
@@ -327,6 +386,11 @@ static __always_inline int from_node(struct __sk_buff *skb, int netdev)
 		metrics_count(DROP_REASON(ret), SLUICE_DIR_INGRESS, len);
 		return TC_ACT_SHOT;
 	}
+	/* Up the stack from the tunnel: the inner frame is addressed to the
+	 * sending node's device, not to ours, which the IP layer would drop
+	 * as meant for another host. It is ours: the sender tunnelled it here. */
+	if (ret == TC_ACT_OK && !netdev && skb->pkt_type == PACKET_OTHERHOST)
+		bpf_skb_change_type(skb, PACKET_HOST);
 	if (reverse)
 		metrics_count(SLUICE_NAT_REVERSE, SLUICE_DIR_INGRESS, len);
 	if (reason != SLUICE_PASS)
@@ -348,13 +412,68 @@ int from_netdev(struct __sk_buff *skb)
 	return from_node(skb, 1);
 }
 
-/* tc egress of the node's uplink: pods' traffic to outside the cluster
- * leaves with the node's address (masquerade). */
+/*
+ * tc egress of the vxlan device (overlay routing). from_pod's packets come
+ * with their tunnel key set. Anything else the host stack routed here, by
+ * the routes to other nodes' pod CIDRs through this device: the node's own
+ * traffic to pods there, a pod's Service connection kube-proxy DNATed to a
+ * pod there. It gets the tunnel to the pod's node from the ipcache, and a
+ * pod's flow is marked as the stack's, so that its replies come back
+ * through the stack to be un-NATed.
+ */
+SEC("tc")
+int to_overlay(struct __sk_buff *skb)
+{
+	struct sluice_ipcache_value peer;
+	struct bpf_tunnel_key key;
+	__u32 len = skb->len;
+	struct ethhdr *eth;
+	struct flow f = {};
+	struct cursor c;
+	struct iphdr *ip;
+	int ret;
+
+	if (!bpf_skb_get_tunnel_key(skb, &key, sizeof(key), 0))
+		return TC_ACT_OK; /* from_pod's: already tunnelled */
+	cursor_init(&c, skb);
+	if (parse_eth(&c, &eth) != ETH_P_IP)
+		return TC_ACT_OK; /* nowhere to tunnel it: the device drops it */
+	ret = parse_ipv4(&c, &ip);
+	if (IS_DROP(ret))
+		goto drop;
+	peer = ipcache_lookup(ip->daddr);
+	if (!peer.tunnel_endpoint) {
+		ret = DROP(SLUICE_DROP_TUNNEL);
+		goto drop;
+	}
+	if (endpoint_lookup4(ip->saddr)) {
+		ret = parse_flow(&c, ip, &f);
+		if (IS_DROP(ret))
+			goto drop;
+		ct_track_via_stack(&f, bpf_ktime_get_ns());
+	}
+	ret = set_tunnel(skb, peer.tunnel_endpoint);
+	if (IS_DROP(ret))
+		goto drop;
+	metrics_count(SLUICE_FWD_OVERLAY_HOST, SLUICE_DIR_EGRESS, len);
+	return TC_ACT_OK;
+drop:
+	metrics_count(DROP_REASON(ret), SLUICE_DIR_EGRESS, len);
+	return TC_ACT_SHOT;
+}
+
+/*
+ * tc egress of the node's uplink. from_pod's own packets (native routing)
+ * carry SLUICE_MARK_FAST and pass. A pod's packet the host stack forwarded
+ * here marks its flow as the stack's (its replies come back through the
+ * stack, which un-NATs them: a Service kube-proxy DNATed to an address
+ * outside the pod network) and, leaving the cluster, gets the node's
+ * address (masquerade).
+ */
 SEC("tc")
 int to_netdev(struct __sk_buff *skb)
 {
 	__u32 len = skb->len, l4, port_off;
-	struct sluice_endpoint *src;
 	struct ethhdr *eth;
 	struct flow f = {};
 	struct cursor c;
@@ -362,21 +481,24 @@ int to_netdev(struct __sk_buff *skb)
 	__be16 port;
 	int ret;
 
-	if (!cfg_masquerade)
+	if (skb->mark & SLUICE_MARK_FAST) {
+		skb->mark &= ~SLUICE_MARK_FAST;
 		return TC_ACT_OK;
+	}
 	cursor_init(&c, skb);
 	if (parse_eth(&c, &eth) != ETH_P_IP || IS_DROP(parse_ipv4(&c, &ip)))
 		return TC_ACT_OK;
-	src = endpoint_lookup4(ip->saddr);
-	if (!src || !nat_masquerade_wanted(ip->daddr))
+	if (!endpoint_lookup4(ip->saddr))
 		return TC_ACT_OK;
-	if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP &&
-	    ip->protocol != IPPROTO_ICMP)
-		return TC_ACT_OK; /* SCTP's CRC32c cannot be patched incrementally */
 	l4 = ETH_HLEN + ip->ihl * 4;
 	ret = parse_flow(&c, ip, &f);
 	if (IS_DROP(ret))
 		goto drop;
+	ct_track_via_stack(&f, bpf_ktime_get_ns());
+	if (!cfg_masquerade || !nat_masquerade_wanted(f.key.daddr))
+		return TC_ACT_OK;
+	if (f.key.proto != IPPROTO_TCP && f.key.proto != IPPROTO_UDP && f.key.proto != IPPROTO_ICMP)
+		return TC_ACT_OK; /* SCTP's CRC32c cannot be patched incrementally */
 	if (f.key.proto == IPPROTO_ICMP && (f.policy_port >> 8) != ICMP_ECHO)
 		return TC_ACT_OK;
 	ret = nat_port_for(&f, cfg_node_ip, &port);
@@ -395,11 +517,14 @@ drop:
 	return TC_ACT_SHOT;
 }
 
+/* What the host stack delivers to a pod: its ingress policy, and the flow
+ * is the stack's (see SLUICE_CT_F_VIA_STACK). */
 static __always_inline int to_pod_ipv4(struct cursor *c)
 {
 	struct sluice_endpoint *dst;
 	struct iphdr *ip;
-	int ret = police_ingress(c, &ip, &dst);
+	__u32 ct_flags;
+	int ret = police_ingress(c, &ip, &dst, SLUICE_CT_F_VIA_STACK, 0, &ct_flags);
 
 	return IS_DROP(ret) ? ret : TC_ACT_OK;
 }

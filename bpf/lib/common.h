@@ -14,6 +14,9 @@
 #define ETH_P_IP	0x0800
 #define ETH_P_ARP	0x0806
 
+#define PACKET_HOST	 0	/* skb->pkt_type */
+#define PACKET_OTHERHOST 3
+
 #define TC_ACT_OK	0
 #define TC_ACT_SHOT	2
 #define TC_ACT_REDIRECT	7

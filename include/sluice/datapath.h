@@ -150,6 +150,13 @@ _Static_assert(sizeof(struct sluice_ct_key) == 16, "ct key layout");
 
 #define SLUICE_CT_F_REPLY_SEEN	(1u << 0)
 #define SLUICE_CT_F_CLOSING	(1u << 1)	/* FIN or RST seen */
+/* The host stack forwarded a packet of this flow: it went through the
+ * node's netfilter (kube-proxy's DNAT to a Service backend, the node's
+ * conntrack), so every later packet of the flow, both ways, is left to the
+ * stack too, never short-circuited: replies get un-NATed and the node's
+ * conntrack sees the whole connection. Set where such packets leave the
+ * stack: to_pod, to_overlay, to_netdev. */
+#define SLUICE_CT_F_VIA_STACK	(1u << 2)
 
 struct sluice_ct_value {
 	__u64 last_seen;	/* bpf_ktime_get_ns() */
@@ -185,6 +192,17 @@ struct sluice_nomasq_key {
 	__be32 ip;
 };
 _Static_assert(sizeof(struct sluice_nomasq_key) == 8, "nomasq key layout");
+
+/*
+ * skb->mark bit from_pod sets on a packet it routes straight to the uplink
+ * (native routing) and to_netdev clears: it tells from_pod's own packets
+ * from those the host stack forwarded, which to_netdev must track as
+ * SLUICE_CT_F_VIA_STACK. Clear of kube-proxy's bits (0x4000 masquerade,
+ * 0x8000 drop) and Calico's default mask (0xffff0000); a host rule that
+ * set this bit on forwarded pod traffic would defeat the tracking. It never
+ * leaves the node: crossing into another namespace clears marks.
+ */
+#define SLUICE_MARK_FAST	0x00001000u
 
 /* Idle timeouts (seconds). */
 #define SLUICE_CT_TCP_TIMEOUT		3600
@@ -225,7 +243,9 @@ enum sluice_dir {
 	X(SLUICE_NAT_MASQ,        15, 0, "masquerade",       "source rewritten to the node address")  \
 	X(SLUICE_NAT_REVERSE,     16, 0, "masquerade-reply", "reply rewritten back to the pod")       \
 	X(SLUICE_DROP_NAT_PORTS,  17, 1, "drop-nat-ports",   "no free port to masquerade with")      \
-	X(SLUICE_FWD_NATIVE,      18, 0, "forward-native",   "routed straight to the pod's node")
+	X(SLUICE_FWD_NATIVE,      18, 0, "forward-native",   "routed straight to the pod's node")  \
+	X(SLUICE_TO_STACK_FLOW,   19, 0, "to-stack-flow",    "flow the host stack forwards (NAT): left to it") \
+	X(SLUICE_FWD_OVERLAY_HOST, 20, 0, "overlay-from-host", "host-routed packet tunnelled to the pod's node")
 
 enum sluice_reason {
 #define SLUICE_X_ENUM(name, num, drop, short_name, desc) name = num,

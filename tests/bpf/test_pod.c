@@ -506,6 +506,68 @@ static void test_audit_counts_but_passes(void **state)
 	assert_int_equal(counter(SLUICE_AUDIT_WOULD_DROP, SLUICE_DIR_INGRESS), audit + 1);
 }
 
+/* ---- flows the host stack forwards (kube-proxy's Service NAT) ------------ */
+
+/* The CT flags of the flow (src:sport -> dst:dport, TCP), or -1 if untracked. */
+static int ct_flags_of(const char *src, __u16 sport, const char *dst, __u16 dport)
+{
+	struct sluice_ct_key k = { .saddr = ip4(src), .daddr = ip4(dst), .sport = htons(sport),
+				   .dport = htons(dport), .proto = IPPROTO_TCP };
+	struct sluice_ct_value v;
+
+	if (bpf_map_lookup_elem(datapath_ct_map_fd(dp), &k, &v))
+		return -1;
+	return (int)v.flags;
+}
+
+static void test_stack_flow_reply_goes_to_stack(void **state)
+{
+	__u64 to_stack = counter(SLUICE_TO_STACK_FLOW, SLUICE_DIR_EGRESS);
+	struct l4pkt fwd = make_l4(IP_A, IP_B, IPPROTO_TCP, 47000, 8080), reply;
+	struct run r;
+
+	(void)state;
+	/* A's connection to a ClusterIP, DNATed to B by the host: to_pod on B's
+	 * veth sees A -> B. The flow is now the stack's. */
+	assert_int_equal(run_prog_on(0, &fwd, sizeof(fwd), ifindex_b).retval, TC_ACT_OK);
+	assert_int_equal(ct_flags_of(IP_A, 47000, IP_B, 8080), SLUICE_CT_F_VIA_STACK);
+	/* B's reply goes up the stack (to be un-DNATed), untouched. */
+	reply = make_l4(IP_B, IP_A, IPPROTO_TCP, 8080, 47000);
+	r = run_prog_on(1, &reply, sizeof(reply), ifindex_b);
+	assert_int_equal(r.retval, TC_ACT_OK);
+	assert_memory_equal(r.out, &reply, sizeof(reply));
+	assert_int_equal(counter(SLUICE_TO_STACK_FLOW, SLUICE_DIR_EGRESS), to_stack + 1);
+	/* So does a later packet of A's: the flow never takes the fast path. */
+	assert_int_equal(send_a_to_b(IPPROTO_TCP, 47000, 8080), TC_ACT_OK);
+	assert_int_equal(counter(SLUICE_TO_STACK_FLOW, SLUICE_DIR_EGRESS), to_stack + 2);
+}
+
+static void test_direct_flow_reply_is_redirected(void **state)
+{
+	__u64 to_stack = counter(SLUICE_TO_STACK_FLOW, SLUICE_DIR_EGRESS);
+	struct l4pkt reply = make_l4(IP_B, IP_A, IPPROTO_TCP, 8080, 47001);
+
+	(void)state;
+	/* A straight to B: from_pod delivers it, the flow is not the stack's. */
+	assert_int_equal(send_a_to_b(IPPROTO_TCP, 47001, 8080), TC_ACT_REDIRECT);
+	assert_int_equal(ct_flags_of(IP_A, 47001, IP_B, 8080), 0);
+	assert_int_equal(run_prog_on(1, &reply, sizeof(reply), ifindex_b).retval, TC_ACT_REDIRECT);
+	assert_int_equal(ct_flags_of(IP_A, 47001, IP_B, 8080), SLUICE_CT_F_REPLY_SEEN);
+	assert_int_equal(counter(SLUICE_TO_STACK_FLOW, SLUICE_DIR_EGRESS), to_stack);
+}
+
+static void test_stack_flow_is_still_policed(void **state)
+{
+	struct l4pkt fwd = make_l4(IP_A, IP_B, IPPROTO_TCP, 47002, 8080);
+
+	(void)state;
+	/* B admits nobody: a Service connection DNATed to it is dropped at
+	 * its veth like any other, and nothing is tracked. */
+	set_endpoint(IP_B, SLUICE_EP_F_ISO_INGRESS, ID_B);
+	assert_int_equal(run_prog_on(0, &fwd, sizeof(fwd), ifindex_b).retval, TC_ACT_SHOT);
+	assert_int_equal(ct_flags_of(IP_A, 47002, IP_B, 8080), -1);
+}
+
 /* ---- cross-node: overlay encapsulation and masquerade ------------------ */
 
 #define NODE_IP "10.77.0.1"
@@ -627,7 +689,9 @@ static void test_masquerade_and_reverse(void **state)
 	assert_int_equal(ntohs(o->tcp.dest), 40000);
 	assert_int_equal(ip_checksum(&o->ip, sizeof(o->ip)), 0);
 	assert_int_equal(tcp_checksum(o), 0);
-	assert_int_equal(r.retval, TC_ACT_REDIRECT); /* straight to the pod */
+	/* The host forwarded the flow out (and its conntrack saw it): the
+	 * reply goes back through the host, not straight to the pod. */
+	assert_int_equal(r.retval, TC_ACT_OK);
 }
 
 static void test_masquerade_port_clash(void **state)
@@ -652,6 +716,97 @@ static void test_masquerade_port_clash(void **state)
 	/* The same flow again keeps its port. */
 	r = run_netdev(1, &b);
 	assert_int_equal(((struct l4pkt *)r.out)->tcp.source, o->tcp.source);
+}
+
+/* Run a node-device program on p with skb->mark = mark; *mark_out: the mark after. */
+static struct run run_node(enum node_hook hook, struct l4pkt *p, __u32 mark, __u32 *mark_out)
+{
+	struct run r = { 0 };
+	struct __sk_buff ctx = { .mark = mark }, ctx_out = { 0 };
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = p, .data_size_in = sizeof(*p),
+		    .data_out = r.out, .data_size_out = sizeof(r.out), .repeat = 1,
+		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .ctx_out = &ctx_out,
+		    .ctx_size_out = sizeof(ctx_out));
+
+	if (bpf_prog_test_run_opts(datapath_node_prog_fd(dp, hook), &opts))
+		fail_msg("BPF_PROG_TEST_RUN failed: %s", strerror(errno));
+	r.retval = (int)opts.retval;
+	r.out_len = opts.data_size_out;
+	if (mark_out)
+		*mark_out = ctx_out.mark;
+	return r;
+}
+
+static void test_overlay_host_routed_gets_tunnel_and_stack_reply(void **state)
+{
+	__u64 host = counter(SLUICE_FWD_OVERLAY_HOST, SLUICE_DIR_EGRESS);
+	__u64 to_stack = counter(SLUICE_TO_STACK_FLOW, SLUICE_DIR_INGRESS);
+	struct l4pkt p = make_l4(IP_A, REMOTE_POD, IPPROTO_TCP, 48000, 8080), reply;
+
+	(void)state;
+	/* A's Service connection, DNATed by the host to a pod on node 2 and
+	 * routed into the vxlan device: to_overlay gives it the tunnel. */
+	assert_int_equal(run_node(HOOK_OVERLAY_OUT, &p, 0, NULL).retval, TC_ACT_OK);
+	assert_int_equal(counter(SLUICE_FWD_OVERLAY_HOST, SLUICE_DIR_EGRESS), host + 1);
+	assert_int_equal(ct_flags_of(IP_A, 48000, REMOTE_POD, 8080), SLUICE_CT_F_VIA_STACK);
+	/* The reply from the tunnel goes up the stack to be un-DNATed. */
+	reply = make_l4(REMOTE_POD, IP_A, IPPROTO_TCP, 8080, 48000);
+	assert_int_equal(run_node(HOOK_OVERLAY, &reply, 0, NULL).retval, TC_ACT_OK);
+	assert_int_equal(counter(SLUICE_TO_STACK_FLOW, SLUICE_DIR_INGRESS), to_stack + 1);
+	/* A's own connection to that pod (from_pod encapsulated it): the reply
+	 * goes straight to A. */
+	p = make_l4(IP_A, REMOTE_POD, IPPROTO_TCP, 48001, 8080);
+	assert_int_equal(run_prog(1, &p, sizeof(p)).retval, TC_ACT_REDIRECT);
+	reply = make_l4(REMOTE_POD, IP_A, IPPROTO_TCP, 8080, 48001);
+	assert_int_equal(run_node(HOOK_OVERLAY, &reply, 0, NULL).retval, TC_ACT_REDIRECT);
+	assert_int_equal(counter(SLUICE_TO_STACK_FLOW, SLUICE_DIR_INGRESS), to_stack + 1);
+}
+
+static void test_overlay_host_routed_without_node_dropped(void **state)
+{
+	__u64 drops = counter(SLUICE_DROP_TUNNEL, SLUICE_DIR_EGRESS);
+	struct l4pkt p = make_l4(IP_A, OUTSIDE, IPPROTO_TCP, 48002, 80);
+
+	(void)state;
+	assert_int_equal(run_node(HOOK_OVERLAY_OUT, &p, 0, NULL).retval, TC_ACT_SHOT);
+	assert_int_equal(counter(SLUICE_DROP_TUNNEL, SLUICE_DIR_EGRESS), drops + 1);
+}
+
+static void test_netdev_tells_own_from_host_forwarded(void **state)
+{
+	struct l4pkt p = make_l4(IP_A, REMOTE_POD, IPPROTO_TCP, 49000, 8080), reply;
+	__u32 mark;
+
+	(void)state;
+	fill_tcp_checksum(&p);
+	/* from_pod's own (native routing): marked, passed, the mark cleared,
+	 * the flow left alone. */
+	assert_int_equal(run_node(HOOK_NETDEV_OUT, &p, SLUICE_MARK_FAST | 0x4000, &mark).retval,
+			 TC_ACT_OK);
+	assert_int_equal(mark, 0x4000);
+	assert_int_equal(ct_flags_of(IP_A, 49000, REMOTE_POD, 8080), -1);
+	/* Forwarded by the host (kube-proxy DNATed it there): the stack's. */
+	assert_int_equal(run_node(HOOK_NETDEV_OUT, &p, 0x4000, &mark).retval, TC_ACT_OK);
+	assert_int_equal(mark, 0x4000);
+	assert_int_equal(ct_flags_of(IP_A, 49000, REMOTE_POD, 8080), SLUICE_CT_F_VIA_STACK);
+	reply = make_l4(REMOTE_POD, IP_A, IPPROTO_TCP, 8080, 49000);
+	assert_int_equal(run_node(HOOK_NETDEV, &reply, 0, NULL).retval, TC_ACT_OK);
+}
+
+static void test_from_node_only_pods_go_straight(void **state)
+{
+	struct l4pkt p = make_l4(REMOTE_POD, IP_A, IPPROTO_TCP, 50000, 8080);
+
+	(void)state;
+	/* Another node's pod: straight to A; the flow is not the stack's. */
+	assert_int_equal(run_node(HOOK_NETDEV, &p, 0, NULL).retval, TC_ACT_REDIRECT);
+	assert_int_equal(ct_flags_of(REMOTE_POD, 50000, IP_A, 8080), 0);
+	/* Another node's own address (not a pod): A's replies will go through
+	 * the stack, so the flow does, from its first packet. */
+	p = make_l4("10.200.0.12", IP_A, IPPROTO_TCP, 50001, 8080);
+	assert_int_equal(run_node(HOOK_NETDEV, &p, 0, NULL).retval, TC_ACT_OK);
+	assert_int_equal(ct_flags_of("10.200.0.12", 50001, IP_A, 8080), SLUICE_CT_F_VIA_STACK);
+	assert_int_equal(run_node(HOOK_OVERLAY, &p, 0, NULL).retval, TC_ACT_OK);
 }
 
 static void test_no_masquerade_inside_the_cluster(void **state)
@@ -684,6 +839,9 @@ int main(void)
 		cmocka_unit_test_setup(test_icmp_error_for_tracked_flow, policy_reset),
 		cmocka_unit_test_setup(test_ingress_from_node_world_and_cidr, policy_reset),
 		cmocka_unit_test_setup(test_audit_counts_but_passes, policy_reset),
+		cmocka_unit_test_setup(test_stack_flow_reply_goes_to_stack, policy_reset),
+		cmocka_unit_test_setup(test_direct_flow_reply_is_redirected, policy_reset),
+		cmocka_unit_test_setup(test_stack_flow_is_still_policed, policy_reset),
 	};
 
 	const struct CMUnitTest cross_node[] = {
@@ -692,6 +850,10 @@ int main(void)
 		cmocka_unit_test_setup(test_masquerade_and_reverse, nat_setup),
 		cmocka_unit_test_setup(test_masquerade_port_clash, nat_setup),
 		cmocka_unit_test_setup(test_no_masquerade_inside_the_cluster, nat_setup),
+		cmocka_unit_test_setup(test_overlay_host_routed_gets_tunnel_and_stack_reply, nat_setup),
+		cmocka_unit_test_setup(test_overlay_host_routed_without_node_dropped, nat_setup),
+		cmocka_unit_test_setup(test_netdev_tells_own_from_host_forwarded, nat_setup),
+		cmocka_unit_test_setup(test_from_node_only_pods_go_straight, nat_setup),
 	};
 	int failed;
 

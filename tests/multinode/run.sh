@@ -30,8 +30,8 @@
 #      get replies back), by TCP, UDP and ping; pod-to-pod traffic across
 #      nodes is not masqueraded.
 #
-# Not covered yet: a node reaching another node's pods in overlay mode, and
-# ipBlock egress rules towards the world across masquerade.
+# A node reaching another node's pods is checked by tests/kubeproxy. Not
+# covered yet: ipBlock egress rules towards the world across masquerade.
 # shellcheck source-path=SCRIPTDIR
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)

@@ -3,8 +3,8 @@
  * sluice-probe: a small, dependency-free connectivity probe for the tests.
  *
  *   serve  [--tcp PORT]... [--udp PORT]...    echo servers, print "ready"
- *   tcp    HOST PORT [--timeout MS]            one TCP echo round trip
- *   udp    HOST PORT [--timeout MS]            one UDP echo round trip
+ *   tcp    HOST PORT [--timeout MS] [--who]    one TCP echo round trip
+ *   udp    HOST PORT [--timeout MS] [--who]    one UDP echo round trip
  *   stream HOST PORT --seconds N [--interval-ms M] [--timeout MS]
  *                                              long-lived TCP echo stream
  *   ping   HOST [--count N] [--timeout MS] [--interval-ms M]
@@ -64,16 +64,24 @@ static void usage(FILE *f)
 	fprintf(f,
 "usage: %s COMMAND [ARGS]\n"
 "\n"
-"  serve [--tcp PORT]... [--udp PORT]...\n"
+"  serve [--tcp PORT]... [--udp PORT]... [--name NAME]\n"
 "        Echo servers on every local address (IPv4, and IPv6 when\n"
 "        available). TCP echoes each connection's bytes back (one thread\n"
 "        per connection); UDP sends each datagram back to its sender from\n"
-"        the address it was sent to. Prints \"ready\" on stdout once every\n"
-"        socket listens; runs until killed.\n"
-"  tcp HOST PORT [--timeout MS]\n"
+"        the address it was sent to. A --who request is answered with NAME\n"
+"        (default sluice-probe) and the client's address as seen here.\n"
+"        Prints \"ready\" on stdout once every socket listens; runs until\n"
+"        killed.\n"
+"  tcp HOST PORT [--timeout MS] [--who]\n"
 "        Connect, send a unique token, expect it echoed back.\n"
-"  udp HOST PORT [--timeout MS]\n"
+"  udp HOST PORT [--timeout MS] [--who]\n"
 "        Send a unique token (resent every 250 ms), expect it echoed back.\n"
+"        --who (tcp, udp): ask the server who it is instead, and print\n"
+"          peer=ADDR:PORT server=NAME client=ADDR:PORT\n"
+"        peer: where the answer came from (TCP: the connection's peer; UDP:\n"
+"        the answer's source, taken from any address, and a failure when it\n"
+"        is not HOST PORT); server: the server's --name; client: this\n"
+"        socket's address as the server saw it.\n"
 "  stream HOST PORT --seconds N [--interval-ms M] [--timeout MS]\n"
 "        Hold one TCP connection for N seconds, sending a numbered message\n"
 "        every M ms (default 50) and checking every echo arrives, in order,\n"
@@ -172,6 +180,8 @@ struct opts {
 	long count;         /* -1: not given */
 	long parallel;      /* -1: not given */
 	bool verbose;
+	bool who;
+	const char *name;
 	int tcp_ports[MAX_PORTS], ntcp;
 	int udp_ports[MAX_PORTS], nudp;
 };
@@ -197,7 +207,7 @@ static int opt_value(int argc, char **argv, int *i, unsigned long min,
 }
 
 /* allowed: a string of option letters: t(imeout) s(econds) i(nterval)
- * c(ount) T(cp ports) U(dp ports) p(arallel) v(erbose). */
+ * c(ount) T(cp ports) U(dp ports) p(arallel) v(erbose) w(ho) n(ame). */
 static int parse_opts(int argc, char **argv, const char *allowed, int maxpos,
 		      struct opts *o)
 {
@@ -228,6 +238,14 @@ static int parse_opts(int argc, char **argv, const char *allowed, int maxpos,
 				return -1;
 		} else if (!strcmp(a, "--verbose") && strchr(allowed, 'v')) {
 			o->verbose = true;
+		} else if (!strcmp(a, "--who") && strchr(allowed, 'w')) {
+			o->who = true;
+		} else if (!strcmp(a, "--name") && strchr(allowed, 'n')) {
+			if (i + 1 >= argc || !argv[i + 1][0] || strpbrk(argv[i + 1], " \t\r\n")) {
+				errx_msg("--name needs a value without spaces");
+				return -1;
+			}
+			o->name = argv[++i];
 		} else if ((!strcmp(a, "--tcp") && strchr(allowed, 'T')) ||
 			   (!strcmp(a, "--udp") && strchr(allowed, 'U'))) {
 			bool tcp = a[2] == 't';
@@ -469,7 +487,161 @@ static int tcp_echo(const struct sockaddr_storage *ss, socklen_t len, long timeo
 static int udp_echo(const struct sockaddr_storage *ss, socklen_t len, long timeout_ms,
 		    long resend_ms);
 
-/* tcp|udp HOST PORT [--timeout MS]: one echo round trip. */
+/* ---- who ---------------------------------------------------------------- */
+
+/* A --who request is a token of kind "who"; the server answers with the
+ * request line (without its newline), " server=NAME client=ADDR:PORT\n". */
+#define WHO_PREFIX "sluice-probe who "
+
+static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin_addr.s_addr == y->sin_addr.s_addr && x->sin_port == y->sin_port;
+	}
+	if (a->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+
+		return !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) &&
+		       x->sin6_port == y->sin6_port;
+	}
+	return false;
+}
+
+/* Is buf (len bytes) the answer to token? Prints the report line if so. */
+static bool who_answer(const char *token, const char *buf, size_t len,
+		       const struct sockaddr_storage *peer)
+{
+	size_t tlen = strlen(token) - 1; /* without the newline */
+	char p[80];
+
+	if (len <= tlen + 1 || memcmp(buf, token, tlen) || buf[tlen] != ' ' || buf[len - 1] != '\n' ||
+	    memchr(buf, '\n', len - 1))
+		return false;
+	printf("peer=%s %.*s\n", addr_str(peer, p, sizeof(p)), (int)(len - tlen - 2), buf + tlen + 1);
+	fflush(stdout);
+	return true;
+}
+
+/* tcp --who: connect, ask, print who answered. */
+static int tcp_who(const struct sockaddr_storage *ss, socklen_t len, long timeout_ms)
+{
+	char what[80], token[96], buf[512];
+	struct sockaddr_storage peer;
+	socklen_t plen = sizeof(peer);
+	int64_t deadline = now_us() + timeout_ms * 1000;
+	size_t tlen, got = 0;
+	bool local;
+	int fd;
+
+	addr_str(ss, what, sizeof(what));
+	fd = tcp_connect(ss, len, deadline, what, &local);
+	if (fd < 0)
+		return local ? EXIT_LOCAL : EXIT_FAIL;
+	if (getpeername(fd, (struct sockaddr *)&peer, &plen) < 0) {
+		errx_msg("%s: getpeername: %s", what, neterr(errno));
+		close(fd);
+		return EXIT_FAIL;
+	}
+	make_token(token, sizeof(token), "who");
+	tlen = strlen(token);
+	if (send(fd, token, tlen, MSG_NOSIGNAL) != (ssize_t)tlen) {
+		errx_msg("send to %s failed: %s", what, neterr(errno));
+		close(fd);
+		return EXIT_FAIL;
+	}
+	while (!got || buf[got - 1] != '\n') {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int ms = remaining_ms(deadline);
+		int rc = ms ? poll(&pfd, 1, ms) : 0;
+		ssize_t r;
+
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc <= 0) {
+			errx_msg("%s: timeout waiting for the answer", what);
+			close(fd);
+			return EXIT_FAIL;
+		}
+		r = recv(fd, buf + got, sizeof(buf) - got, 0);
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (r <= 0 || got + (size_t)r == sizeof(buf)) {
+			errx_msg("%s: %s before the answer", what,
+				 r < 0 ? neterr(errno) : r == 0 ? "connection closed" : "too much data");
+			close(fd);
+			return EXIT_FAIL;
+		}
+		got += (size_t)r;
+	}
+	close(fd);
+	if (!who_answer(token, buf, got, &peer)) {
+		errx_msg("%s: not an answer to --who (an old sluice-probe serve?)", what);
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+/* udp --who: an unconnected socket, so that an answer from any address
+ * arrives and its source is reported. */
+static int udp_who(const struct sockaddr_storage *ss, socklen_t len, long timeout_ms)
+{
+	char what[80], token[96], buf[2048], p[80];
+	int64_t deadline = now_us() + timeout_ms * 1000, next_send = 0;
+	int fd, sent = 0;
+	size_t tlen;
+
+	addr_str(ss, what, sizeof(what));
+	fd = socket(ss->ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		errx_msg("socket: %s", strerror(errno));
+		return EXIT_LOCAL;
+	}
+	make_token(token, sizeof(token), "who");
+	tlen = strlen(token);
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		struct sockaddr_storage from;
+		socklen_t flen = sizeof(from);
+		int64_t now = now_us();
+		ssize_t r;
+		int ms;
+
+		if (now >= deadline) {
+			errx_msg("%s: timeout: no answer after %d datagram(s)", what, sent);
+			break;
+		}
+		if (now >= next_send) {
+			if (sendto(fd, token, tlen, 0, (const struct sockaddr *)ss, len) < 0) {
+				errx_msg("send to %s failed: %s", what, neterr(errno));
+				break;
+			}
+			sent++;
+			next_send = now + 250 * 1000;
+		}
+		ms = remaining_ms(next_send < deadline ? next_send : deadline);
+		if (poll(&pfd, 1, ms ? ms : 1) <= 0)
+			continue;
+		r = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen);
+		if (r < 0)
+			continue;
+		if (!who_answer(token, buf, (size_t)r, &from))
+			continue;
+		close(fd);
+		if (!same_addr(&from, ss)) {
+			errx_msg("%s: the answer came from %s", what, addr_str(&from, p, sizeof(p)));
+			return EXIT_FAIL;
+		}
+		return EXIT_OK;
+	}
+	close(fd);
+	return EXIT_FAIL;
+}
+
+/* tcp|udp HOST PORT [--timeout MS] [--who]: one echo round trip. */
 static int cmd_echo(int argc, char **argv, int type)
 {
 	const char *name = type == SOCK_STREAM ? "tcp" : "udp";
@@ -478,9 +650,9 @@ static int cmd_echo(int argc, char **argv, int type)
 	socklen_t len;
 	int port;
 
-	if (parse_opts(argc, argv, "t", 2, &o) || o.npos != 2) {
+	if (parse_opts(argc, argv, "tw", 2, &o) || o.npos != 2) {
 		if (o.npos != 2)
-			errx_msg("usage: %s HOST PORT [--timeout MS]", name);
+			errx_msg("usage: %s HOST PORT [--timeout MS] [--who]", name);
 		return EXIT_USAGE;
 	}
 	if ((port = parse_port(o.pos[1])) < 0)
@@ -489,6 +661,9 @@ static int cmd_echo(int argc, char **argv, int type)
 		o.timeout_ms = DEFAULT_TIMEOUT_MS;
 	if (resolve(o.pos[0], port, type, &ss, &len))
 		return EXIT_LOCAL;
+	if (o.who)
+		return type == SOCK_STREAM ? tcp_who(&ss, len, o.timeout_ms)
+					   : udp_who(&ss, len, o.timeout_ms);
 	return type == SOCK_STREAM ? tcp_echo(&ss, len, o.timeout_ms)
 				   : udp_echo(&ss, len, o.timeout_ms, 250);
 }
@@ -951,10 +1126,60 @@ static int cmd_ping(int argc, char **argv)
 
 /* ---- serve -------------------------------------------------------------- */
 
+static const char *serve_name = "sluice-probe"; /* serve --name */
+
+/* The answer to the --who request req (len bytes, ending in a newline)
+ * from client, into out. Returns its length. */
+static size_t who_reply(const char *req, size_t len, const struct sockaddr_storage *client,
+			char *out, size_t outlen)
+{
+	char c[80];
+	int n = snprintf(out, outlen, "%.*s server=%s client=%s\n", (int)(len - 1), req, serve_name,
+			 addr_str(client, c, sizeof(c)));
+
+	return n < 0 ? 0 : (size_t)n < outlen ? (size_t)n : outlen - 1;
+}
+
+/* A --who request at the start of a TCP connection: read it whole (it is
+ * one short line) and answer it. buf holds the r bytes read so far. Returns
+ * how many bytes at the start of buf are left to echo (r when the
+ * connection does not start with a request), -1 on error. */
+static ssize_t tcp_who_serve(int fd, char *buf, size_t cap, ssize_t r)
+{
+	size_t plen = strlen(WHO_PREFIX), n = (size_t)r;
+	struct sockaddr_storage peer;
+	socklen_t len = sizeof(peer);
+	char out[512];
+	char *nl;
+
+	if (memcmp(buf, WHO_PREFIX, n < plen ? n : plen))
+		return r;
+	while (!(nl = memchr(buf, '\n', n)) && n < 256 && n < cap) {
+		ssize_t m = recv(fd, buf + n, cap - n, 0);
+
+		if (m < 0 && errno == EINTR)
+			continue;
+		if (m <= 0)
+			return -1;
+		n += (size_t)m;
+	}
+	if (!nl || n < plen || memcmp(buf, WHO_PREFIX, plen) ||
+	    getpeername(fd, (struct sockaddr *)&peer, &len) < 0)
+		return -1;
+	len = (socklen_t)who_reply(buf, (size_t)(nl - buf) + 1, &peer, out, sizeof(out));
+	if (send(fd, out, len, MSG_NOSIGNAL) != (ssize_t)len)
+		return -1;
+	/* Whatever came after the request is echoed as usual. */
+	n -= (size_t)(nl + 1 - buf);
+	memmove(buf, nl + 1, n);
+	return (ssize_t)n;
+}
+
 static void *tcp_conn_thread(void *arg)
 {
 	int fd = (int)(intptr_t)arg;
 	char buf[16384];
+	bool first = true;
 
 	for (;;) {
 		ssize_t r = recv(fd, buf, sizeof(buf), 0), off = 0;
@@ -963,6 +1188,12 @@ static void *tcp_conn_thread(void *arg)
 			continue;
 		if (r <= 0)
 			break;
+		if (first) {
+			first = false;
+			r = tcp_who_serve(fd, buf, sizeof(buf), r);
+			if (r < 0)
+				break;
+		}
 		while (off < r) {
 			ssize_t w = send(fd, buf + off, (size_t)(r - off), MSG_NOSIGNAL);
 
@@ -1058,6 +1289,16 @@ static void *udp_thread(void *arg)
 			exit(EXIT_LOCAL);
 		}
 		iov.iov_len = (size_t)r;
+		if ((size_t)r > strlen(WHO_PREFIX) && buf[r - 1] == '\n' &&
+		    !memcmp(buf, WHO_PREFIX, strlen(WHO_PREFIX))) {
+			/* The answer fits where the request was: it is short. */
+			char req[256];
+
+			if ((size_t)r < sizeof(req)) {
+				memcpy(req, buf, (size_t)r);
+				iov.iov_len = who_reply(req, (size_t)r, &from, buf, sizeof(buf));
+			}
+		}
 		memset(&out, 0, sizeof(out));
 		for (c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
 			struct cmsghdr *oc = (struct cmsghdr *)out.buf;
@@ -1161,12 +1402,14 @@ static int cmd_serve(int argc, char **argv)
 	struct opts o;
 	static const int families[] = { AF_INET, AF_INET6 };
 
-	if (parse_opts(argc, argv, "TU", 0, &o))
+	if (parse_opts(argc, argv, "TUn", 0, &o))
 		return EXIT_USAGE;
 	if (!o.ntcp && !o.nudp) {
-		errx_msg("usage: serve [--tcp PORT]... [--udp PORT]... (at least one port)");
+		errx_msg("usage: serve [--tcp PORT]... [--udp PORT]... [--name NAME] (at least one port)");
 		return EXIT_USAGE;
 	}
+	if (o.name)
+		serve_name = o.name;
 	for (int proto = 0; proto < 2; proto++) {
 		int n = proto ? o.nudp : o.ntcp;
 		int *ports = proto ? o.udp_ports : o.tcp_ports;
