@@ -192,15 +192,21 @@ static struct store_local *local_pods(struct agent *a, size_t *n)
 	return l;
 }
 
-/* Build the store's view of the world (with this node's pods and address). */
+/* Build the store's view of the world, with this node's pods and its own
+ * addresses: the router address and the node's address on its device (what
+ * kubelet's probes and kube-proxy's masquerade come from). */
 static int build_view(struct agent *a, struct store_view *v, struct store_local **locals,
-		      size_t *nlocals, uint32_t *router)
+		      size_t *nlocals, uint32_t node_ips[2])
 {
-	*router = ipam_router(a->ipam);
+	size_t n = 0;
+
+	node_ips[n++] = ipam_router(a->ipam);
+	if (a->net && a->net->node_ip && a->net->node_ip != node_ips[0])
+		node_ips[n++] = a->net->node_ip;
 	*locals = local_pods(a, nlocals);
 	if (!*locals)
 		return -ENOMEM;
-	if (store_view_build(a->store, *locals, *nlocals, router, 1, v)) {
+	if (store_view_build(a->store, *locals, *nlocals, node_ips, n, v)) {
 		free(*locals);
 		return -ENOMEM;
 	}
@@ -232,10 +238,10 @@ int agent_policy_sync(struct agent *a, char *err, size_t errlen)
 	struct compile_stats st;
 	struct store_view v;
 	size_t nlocals = 0, k = 0;
-	uint32_t router;
+	uint32_t node_ips[2];
 	int ret;
 
-	ret = build_view(a, &v, &locals, &nlocals, &router);
+	ret = build_view(a, &v, &locals, &nlocals, node_ips);
 	if (ret) {
 		snprintf(err, errlen, "out of memory");
 		return ret;
@@ -392,9 +398,9 @@ static json_t *op_get_nodes(struct agent *a)
 	json_t *items = json_array();
 	struct store_view v;
 	size_t nlocals;
-	uint32_t router;
+	uint32_t node_ips[2];
 
-	if (build_view(a, &v, &locals, &nlocals, &router)) {
+	if (build_view(a, &v, &locals, &nlocals, node_ips)) {
 		json_decref(items);
 		return api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
 	}
@@ -430,7 +436,7 @@ static json_t *op_get(struct agent *a, const json_t *req)
 	json_t *items = NULL;
 	struct store_view v;
 	size_t nlocals;
-	uint32_t router;
+	uint32_t node_ips[2];
 
 	if (!what)
 		return api_error(CNI_ERR_INVALID_CONFIG, "get: \"what\" is missing",
@@ -439,7 +445,7 @@ static json_t *op_get(struct agent *a, const json_t *req)
 		return ok(json_pack("{s:o}", "items", store_namespaces_json(a->store)));
 	if (!strcmp(what, "nodes"))
 		return op_get_nodes(a);
-	if (build_view(a, &v, &locals, &nlocals, &router))
+	if (build_view(a, &v, &locals, &nlocals, node_ips))
 		return api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
 	items = json_array();
 	if (!strcmp(what, "pods")) {
@@ -573,7 +579,7 @@ static json_t *op_explain(struct agent *a, const json_t *req)
 	char summary[1024];
 	json_t *resp = NULL;
 	size_t nlocals;
-	uint32_t router;
+	uint32_t node_ips[2];
 	uint8_t proto;
 	int dp_allowed;
 
@@ -592,7 +598,7 @@ static json_t *op_explain(struct agent *a, const json_t *req)
 		return api_error(CNI_ERR_INVALID_CONFIG,
 				 "explain needs from, to (NS/POD or an IPv4 address) and a port 0-65535",
 				 NULL);
-	if (build_view(a, &v, &locals, &nlocals, &router))
+	if (build_view(a, &v, &locals, &nlocals, node_ips))
 		return api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
 	if (parse_endpoint_arg(&v, from, &src) || parse_endpoint_arg(&v, to, &dst)) {
 		resp = api_error(CNI_ERR_UNKNOWN_CONTAINER, "explain: no such pod",

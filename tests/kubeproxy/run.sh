@@ -358,6 +358,20 @@ for proto in tcp udp; do
 		calls n1-trusted "$proto" 16
 done
 
+# A backend reaching its own Service is masqueraded to its node's address on
+# the uplink, which has the node's identity: admitted although isolated.
+hairpin_self() {
+	local out
+	for _ in $(seq 24); do
+		out=$(probe "$P-n1-be" tcp "$VIP" 80 --who --timeout 400 2>&1) || continue
+		[[ $out == *" server=n1-be "* ]] && return 0
+	done
+	echo "n1-be never answered itself through $VIP: $out"
+	return 1
+}
+check "n1-be -> $VIP:80/TCP reaches itself (hairpin: masqueraded to the node's address, node identity)" \
+	hairpin_self
+
 check "the policy deleted from both agents" bash -c "
 	for n in 1 2; do
 		'$BUILD/sluicectl' --socket '$MN_DIR/$P/node'\$n/agent.sock delete -f - <<<'$POLICY' >/dev/null || exit 1
