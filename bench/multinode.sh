@@ -27,6 +27,9 @@ need_root
 
 ROUNDS=${ROUNDS:-5}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-4}
+# TCP congestion control for the throughput runs: the machine's default
+# unless TCP_CC names one (cubic, bbr...). It matters: see docs/BENCHMARKS.md.
+TCP_CC=${TCP_CC:-}
 ID=slbm$$
 MN_DIR=$(mktemp -d /tmp/sluice-bench-multinode.XXXXXX)
 CLEANUP_PATHS+=("$MN_DIR")
@@ -111,7 +114,7 @@ done
 
 throughput() { # SETUP -> Gbit/s
 	ip netns exec "${CLIENT_NS[$1]}" taskset -c "$CLIENT_CPU" \
-		iperf3 -c "${SERVER_IP[$1]}" -t "$SECONDS_PER_RUN" -J 2>/dev/null |
+		iperf3 -c "${SERVER_IP[$1]}" -t "$SECONDS_PER_RUN" ${TCP_CC:+-C "$TCP_CC"} -J 2>/dev/null |
 		jq '.end.sum_received.bits_per_second / 1e9'
 }
 latency() { # SETUP PORT -> p50 usec
@@ -162,6 +165,7 @@ printf 'MTU: node-to-node %s, vxlan %s, overlay pods %s, native pods %s\n' "${MT
 printf 'machine: %s, %s cores, %s, kernel %s\n' "$(lscpu | sed -n 's/^Model name: *//p')" "$(nproc)" \
 	"$(free -g | awk '/Mem:/ {print $2 " GiB"}')" "$(uname -r)"
 printf 'rounds: %s x %ss, medians shown\n' "$ROUNDS" "$SECONDS_PER_RUN"
+printf 'TCP congestion control: %s\n' "${TCP_CC:-$(sysctl -n net.ipv4.tcp_congestion_control) (the machine's default)}"
 for f in tput lat1 lat2; do
 	for s in "${SETUPS[@]}"; do
 		printf '  raw %-14s %s\n' "$f.$s" "$(paste -sd' ' "$MN_DIR/$f.$s")"

@@ -16,6 +16,9 @@ need_root
 
 ROUNDS=${ROUNDS:-5}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-4}
+# TCP congestion control for the throughput runs: the machine's default
+# unless TCP_CC names one (cubic, bbr...). It matters: see docs/BENCHMARKS.md.
+TCP_CC=${TCP_CC:-}
 PODS=${PODS:-100}
 ID=slb$$
 DIR=$(mktemp -d /tmp/sluice-bench.XXXXXX)
@@ -72,7 +75,8 @@ start_servers "$ID-vb" 10.249.0.2
 start_servers "$ID-p2" "$POD2"
 
 throughput() { # NS DST -> Gbit/s
-	ip netns exec "$1" taskset -c "$CLIENT_CPU" iperf3 -c "$2" -t "$SECONDS_PER_RUN" -J 2>/dev/null |
+	ip netns exec "$1" taskset -c "$CLIENT_CPU" iperf3 -c "$2" -t "$SECONDS_PER_RUN" \
+		${TCP_CC:+-C "$TCP_CC"} -J 2>/dev/null |
 		jq '.end.sum_received.bits_per_second / 1e9'
 }
 latency() { # NS DST PORT -> p50 usec (port 11111: server on the client's CPU, 11112: on another)
@@ -131,6 +135,7 @@ printf '%-44s %12s %12.2f\n' "CNI DEL latency p99 over $PODS pods (ms)" "-" "$(p
 printf '%-44s %12s %12.1f\n' "agent resident memory with $PODS pods (MiB)" "-" "$(echo "$RSS_KB / 1024" | bc -l)"
 printf '\nmachine: %s, %s cores, %s, kernel %s\n' "$(lscpu | sed -n 's/^Model name: *//p')" "$(nproc)" \
 	"$(free -g | awk '/Mem:/ {print $2 " GiB"}')" "$(uname -r)"
+printf 'TCP congestion control: %s\n' "${TCP_CC:-$(sysctl -n net.ipv4.tcp_congestion_control) (the machine's default)}"
 printf 'rounds: %s x %ss, medians shown; attach mode: %s\n' "$ROUNDS" "$SECONDS_PER_RUN" \
 	"$("$BUILD/sluicectl" --socket "$SOCK" status -o json | jq -r .attachMode)"
 for f in tput.veth tput.sluice lat1.veth lat1.sluice lat2.veth lat2.sluice; do
