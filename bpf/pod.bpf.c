@@ -179,7 +179,11 @@ static __always_inline int to_remote_native(struct __sk_buff *skb, struct ethhdr
 	fib.ifindex = skb->ifindex;
 	fib.ipv4_src = ip->saddr;
 	fib.ipv4_dst = ip->daddr;
-	fib.tot_len = bpf_ntohs(ip->tot_len);
+	/* tot_len 0: the kernel checks the skb against the egress MTU itself,
+	 * knowing GSO. ip->tot_len of a 64 KB GSO packet is over any MTU, and
+	 * FRAG_NEEDED would send the bulk of every TCP flow to the stack (and
+	 * mark it the stack's for good). */
+	fib.tot_len = 0;
 	ret = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
 	if (ret != BPF_FIB_LKUP_RET_SUCCESS && ret != BPF_FIB_LKUP_RET_NO_NEIGH)
 		return TC_ACT_OK;

@@ -25,6 +25,11 @@
 # the last line is "multinode: N passed, M failed". MN_AGENT_ARGS goes to
 # every agent; PROBE_TIMEOUT_MS (default 1000) is the per-probe timeout.
 #
+#   f) a 300 MB TCP transfer between nodes goes through sluice's own path
+#      (forward-overlay / forward-native) in GSO packets, not through the
+#      host's forwarding (bpf_fib_lookup must not call 64 KB GSO packets
+#      too big for the MTU).
+#
 #   e) masquerade: pods on every node reach a "world" host on the physical
 #      network that has no route to any pod CIDR (only the node's address can
 #      get replies back), by TCP, UDP and ping; pod-to-pod traffic across
@@ -472,6 +477,37 @@ check "pod-to-pod across nodes is not masqueraded (no masquerade counted on node
 	ip netns exec '$P-n2-cache' '$BUILD/sluice-probe' tcp '${IP[n1-web]}' 8080 --timeout 1000 >/dev/null || exit 1;
 	after=\$('$BUILD/sluicectl' --socket '$(mn_sock "$P" 2)' metrics -o json | jq '[.metrics[] | select(.reason == \"masquerade\") | .packets] | add // 0');
 	[ \"\$before\" = \"\$after\" ]"
+
+echo "== f) a bulk TCP transfer stays on the fast path (GSO packets included)"
+# iperf3 sends 64 KB GSO packets; each must take sluice's own path, not the
+# host's forwarding (which would also mark the flow as the stack's for good).
+FAST_REASON=$([ "$MODE" = overlay ] && echo forward-overlay || echo forward-native)
+metric1() { # REASON -> "packets bytes" of node1's egress counter
+	mn_ctl "$P" 1 metrics -o json | jq -r --arg r "$1" \
+		'[.metrics[] | select(.reason == $r and .direction == "egress")] |
+		 "\(map(.packets) | add // 0) \(map(.bytes) | add // 0)"'
+}
+bulk_fast() {
+	local p0 b0 p1 b1 s0 s1
+	read -r p0 b0 <<<"$(metric1 "$FAST_REASON")"
+	read -r _ s0 <<<"$(metric1 to-stack-flow)"
+	ip netns exec "$P-n2-cache" iperf3 -s -1 -D -B "${IP[n2-cache]}" >/dev/null 2>&1 || return 1
+	sleep 0.3
+	ip netns exec "$P-n1-web" timeout 20 iperf3 -c "${IP[n2-cache]}" -n 300M >/dev/null 2>&1 ||
+		{ echo "iperf3 failed"; return 1; }
+	read -r p1 b1 <<<"$(metric1 "$FAST_REASON")"
+	read -r _ s1 <<<"$(metric1 to-stack-flow)"
+	echo "$FAST_REASON: +$((p1 - p0)) packets, +$((b1 - b0)) bytes; to-stack-flow: +$((s1 - s0)) bytes"
+	# (a few stray packets of earlier stack flows may pass meanwhile)
+	[ $((s1 - s0)) -lt 1000000 ] || return 1
+	[ $((b1 - b0)) -gt $((300 * 1024 * 1024)) ] || return 1
+	[ $(((b1 - b0) / (p1 - p0))) -gt "$MN_MTU" ] # GSO packets went this way
+}
+if command -v iperf3 >/dev/null; then
+	check "n1-web -> n2-cache 300 MB over TCP: through $FAST_REASON in GSO packets, not via the stack" bulk_fast
+else
+	not_ok "iperf3 missing (make deps)"
+fi
 
 echo "== DEL: every pod"
 for pod in "${PODS[@]}"; do
