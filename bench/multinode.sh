@@ -165,7 +165,7 @@ printf 'MTU: node-to-node %s, vxlan %s, overlay pods %s, native pods %s\n' "${MT
 printf 'machine: %s, %s cores, %s, kernel %s\n' "$(lscpu | sed -n 's/^Model name: *//p')" "$(nproc)" \
 	"$(free -g | awk '/Mem:/ {print $2 " GiB"}')" "$(uname -r)"
 printf 'rounds: %s x %ss, medians shown\n' "$ROUNDS" "$SECONDS_PER_RUN"
-printf 'TCP congestion control: %s\n' "${TCP_CC:-$(sysctl -n net.ipv4.tcp_congestion_control) (the machine's default)}"
+printf 'TCP congestion control: %s\n' "${TCP_CC:-$(sysctl -n net.ipv4.tcp_congestion_control) (machine default)}"
 for f in tput lat1 lat2; do
 	for s in "${SETUPS[@]}"; do
 		printf '  raw %-14s %s\n' "$f.$s" "$(paste -sd' ' "$MN_DIR/$f.$s")"

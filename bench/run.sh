@@ -135,7 +135,7 @@ printf '%-44s %12s %12.2f\n' "CNI DEL latency p99 over $PODS pods (ms)" "-" "$(p
 printf '%-44s %12s %12.1f\n' "agent resident memory with $PODS pods (MiB)" "-" "$(echo "$RSS_KB / 1024" | bc -l)"
 printf '\nmachine: %s, %s cores, %s, kernel %s\n' "$(lscpu | sed -n 's/^Model name: *//p')" "$(nproc)" \
 	"$(free -g | awk '/Mem:/ {print $2 " GiB"}')" "$(uname -r)"
-printf 'TCP congestion control: %s\n' "${TCP_CC:-$(sysctl -n net.ipv4.tcp_congestion_control) (the machine's default)}"
+printf 'TCP congestion control: %s\n' "${TCP_CC:-$(sysctl -n net.ipv4.tcp_congestion_control) (machine default)}"
 printf 'rounds: %s x %ss, medians shown; attach mode: %s\n' "$ROUNDS" "$SECONDS_PER_RUN" \
 	"$("$BUILD/sluicectl" --socket "$SOCK" status -o json | jq -r .attachMode)"
 for f in tput.veth tput.sluice lat1.veth lat1.sluice lat2.veth lat2.sluice; do
