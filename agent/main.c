@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -432,14 +433,11 @@ int main(int argc, char **argv)
 	struct agent agent = { 0 };
 	char hostname[256], ipam_dir[PATH_MAX], err[PATH_MAX + 512] = "";
 	int lock_fd = -1, listen_fd = -1, sig_fd = -1, ret;
+	bool curl_ready = false;
 
 	if (parse_args(argc, argv, &o))
 		return 2;
-	/* Before any thread exists: curl's global set-up is not thread-safe. */
-	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
-		fprintf(stderr, "sluice-agent: curl_global_init failed\n");
-		return 1;
-	}
+
 	log_init("sluice-agent", o.verbose ? LOG_DEBUG : LOG_INFO);
 	if (o.proc_sys)
 		nl_set_proc_sys(o.proc_sys);
@@ -475,6 +473,15 @@ int main(int argc, char **argv)
 				       sizeof(err));
 		if (ret)
 			goto cleanup;
+		/* Only with the API (it sets up TLS: megabytes), and before the
+		 * watcher threads: curl's global set-up is not thread-safe. */
+		if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+			kube_config_free(&kc);
+			snprintf(err, sizeof(err), "curl_global_init failed");
+			ret = -ENOMEM;
+			goto cleanup;
+		}
+		curl_ready = true;
 		ret = kube_start(&agent.kube, &kc, o.node_name, err, sizeof(err));
 		kube_config_free(&kc);
 		if (ret)
@@ -596,6 +603,7 @@ cleanup:
 		close(lock_fd);
 	if (sig_fd >= 0)
 		close(sig_fd);
-	curl_global_cleanup();
+	if (curl_ready)
+		curl_global_cleanup();
 	return ret ? 1 : 0;
 }
