@@ -44,21 +44,7 @@ usage() { echo "usage: $0 [overlay|native]" >&2; exit 2; }
 
 # ---- both modes: one process each, so each cleans up after itself ----------
 if [ $# -eq 0 ]; then
-	for mode in overlay native; do
-		echo "=== $mode"
-		out=$(mktemp /tmp/sluice-kubeproxy-out.XXXXXX)
-		CLEANUP_PATHS+=("$out")
-		KP_TEST_NAME="kubeproxy $mode" "$0" "$mode" | tee "$out"
-		line=$(grep -E "^kubeproxy $mode: [0-9]+ passed, [0-9]+ failed$" "$out" | tail -n 1)
-		if [ -z "$line" ]; then
-			not_ok "$mode: the suite did not finish (see above)"
-			continue
-		fi
-		read -r p f <<<"$(sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed/\1 \2/' <<<"$line")"
-		PASS=$((PASS + p))
-		FAIL=$((FAIL + f))
-	done
-	summary
+	mn_each_mode kubeproxy KP_TEST_NAME "$0"
 	exit
 fi
 [ $# -eq 1 ] || usage

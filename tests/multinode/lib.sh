@@ -126,3 +126,26 @@ mn_pod_del() {
 	local p=$1 n=$2 name=$3
 	POD_NAMESPACE=${4:-default} cni DEL "$name" "/run/netns/$p-$name" "$(mn_conf "$p" "$n")"
 }
+
+# mn_each_mode NAME VAR SCRIPT: run SCRIPT once per routing mode (overlay,
+# then native), each in its own process so that each cleans up after itself,
+# with VAR="NAME MODE" as its test name; count what they report and print
+# the summary (its status is the result).
+mn_each_mode() {
+	local name=$1 var=$2 script=$3 mode out line p f
+	for mode in overlay native; do
+		echo "=== $mode"
+		out=$(mktemp "/tmp/sluice-$name-out.XXXXXX")
+		CLEANUP_PATHS+=("$out")
+		env "$var=$name $mode" "$script" "$mode" | tee "$out"
+		line=$(grep -E "^$name $mode: [0-9]+ passed, [0-9]+ failed$" "$out" | tail -n 1)
+		if [ -z "$line" ]; then
+			not_ok "$mode: the suite did not finish (see above)"
+			continue
+		fi
+		read -r p f <<<"$(sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed/\1 \2/' <<<"$line")"
+		PASS=$((PASS + p))
+		FAIL=$((FAIL + f))
+	done
+	summary
+}

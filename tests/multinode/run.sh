@@ -50,21 +50,7 @@ usage() { echo "usage: $0 [overlay|native]" >&2; exit 2; }
 
 # ---- both modes: one process each, so each cleans up after itself ----------
 if [ $# -eq 0 ]; then
-	for mode in overlay native; do
-		echo "=== $mode"
-		out=$(mktemp /tmp/sluice-multinode-out.XXXXXX)
-		CLEANUP_PATHS+=("$out")
-		MN_TEST_NAME="multinode $mode" "$0" "$mode" | tee "$out"
-		line=$(grep -E "^multinode $mode: [0-9]+ passed, [0-9]+ failed$" "$out" | tail -n 1)
-		if [ -z "$line" ]; then
-			not_ok "$mode: the suite did not finish (see above)"
-			continue
-		fi
-		read -r p f <<<"$(sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed/\1 \2/' <<<"$line")"
-		PASS=$((PASS + p))
-		FAIL=$((FAIL + f))
-	done
-	summary
+	mn_each_mode multinode MN_TEST_NAME "$0"
 	exit
 fi
 [ $# -eq 1 ] || usage
@@ -500,7 +486,7 @@ bulk_fast() {
 	echo "$FAST_REASON: +$((p1 - p0)) packets, +$((b1 - b0)) bytes; to-stack-flow: +$((s1 - s0)) bytes"
 	# (a few stray packets of earlier stack flows may pass meanwhile)
 	[ $((s1 - s0)) -lt 1000000 ] || return 1
-	[ $((b1 - b0)) -gt $((300 * 1024 * 1024)) ] || return 1
+	[ $((b1 - b0)) -gt $((250 * 1024 * 1024)) ] || return 1 # most of it (iperf3 counts its own way)
 	[ $(((b1 - b0) / (p1 - p0))) -gt "$MN_MTU" ] # GSO packets went this way
 }
 if command -v iperf3 >/dev/null; then
