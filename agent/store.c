@@ -75,21 +75,28 @@ static const char *str_at(const json_t *obj, const char *a, const char *b)
 	return json_string_value(v);
 }
 
+/* The index of (apiVersion, kind) in kinds[], or -1. */
+static int kind_of(const char *api_version, const char *kind)
+{
+	for (size_t i = 0; i < NKINDS; i++)
+		if (!strcmp(kinds[i].kind, kind) && !strcmp(kinds[i].api_version, api_version))
+			return (int)i;
+	return -1;
+}
+
 /* Kind, namespace and name of obj. Returns 0 or -EINVAL with err set. */
 static int identify(const json_t *obj, enum obj_kind *kind, const char **ns, const char **name,
 		    char *err, size_t errlen)
 {
 	const char *api = str_at(obj, "apiVersion", NULL), *k = str_at(obj, "kind", NULL);
-	size_t i;
+	int i;
 
 	if (!json_is_object(obj) || !api || !k) {
 		snprintf(err, errlen, "not a Kubernetes object: apiVersion and kind are required");
 		return -EINVAL;
 	}
-	for (i = 0; i < NKINDS; i++)
-		if (!strcmp(kinds[i].kind, k) && !strcmp(kinds[i].api_version, api))
-			break;
-	if (i == NKINDS) {
+	i = kind_of(api, k);
+	if (i < 0) {
 		snprintf(err, errlen,
 			 "%s %s is not supported; sluice takes v1 Namespace, v1 Pod, v1 Node, "
 			 "networking.k8s.io/v1 NetworkPolicy and sluice.io/v1alpha1 "
@@ -655,14 +662,6 @@ json_t *store_namespaces_json(const struct store *s)
 }
 
 /* ---- objects from the Kubernetes API --------------------------------- */
-
-static int kind_of(const char *api_version, const char *kind)
-{
-	for (size_t i = 0; i < NKINDS; i++)
-		if (!strcmp(kinds[i].kind, kind) && !strcmp(kinds[i].api_version, api_version))
-			return (int)i;
-	return -1;
-}
 
 static void kube_warn(const json_t *obj, const char *why)
 {
