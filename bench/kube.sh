@@ -36,7 +36,6 @@ CLEANUP_PATHS+=("$DIR" "/sys/fs/bpf/$NS")
 netns_add "$NS" || exit 1
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 kctl() {
 	ip netns exec "$NS" kubectl --kubeconfig "$DIR/c/kubeconfig-token" \
 		--cache-dir "$DIR/kcache" "$@"

@@ -48,7 +48,6 @@ if ! "$BUILD/sluice-agent" --help 2>&1 | grep -q -- --routing; then
 	exit 1
 fi
 
-median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 # Setups: bare, overlay, native. CLIENT_NS/SERVER_NS/SERVER_IP per setup.
 SETUPS=(bare vxlan overlay native)

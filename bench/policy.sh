@@ -24,7 +24,6 @@ SOCK=$DIR/agent.sock
 CLEANUP_PATHS+=("$DIR" "$BPFFS")
 CONF=$(printf '{"cniVersion":"1.1.0","name":"sluice","type":"sluice-cni","socket":"%s"}' "$SOCK")
 ctl() { "$BUILD/sluicectl" --socket "$SOCK" "$@"; }
-median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 ms_since() { echo "($EPOCHREALTIME - $1) * 1000" | bc -l; }
 
 echo "== per-packet cost of from_pod (ns, BPF_PROG_TEST_RUN)"

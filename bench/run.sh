@@ -31,7 +31,6 @@ for tool in iperf3 sockperf jq; do
 	command -v $tool >/dev/null || { echo "bench: $tool missing: run 'make deps'" >&2; exit 1; }
 done
 
-median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 # percentile P of the numbers on stdin (nearest rank)
 percentile() { sort -g | awk -v p="$1" '{a[NR]=$1} END {i=int((p/100)*NR + 0.999999); if (i<1) i=1; print a[i]}'; }
 

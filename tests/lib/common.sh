@@ -119,3 +119,6 @@ serve() {
 }
 
 probe() { local ns=$1; shift; ip netns exec "$ns" "$BUILD/sluice-probe" "$@"; }
+
+# median: the median of the numbers on stdin, one a line (benchmarks).
+median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
