@@ -132,17 +132,21 @@ reaches() { probe "$P-$1" tcp "${IP[$2]}" 8080 --timeout 500 >/dev/null 2>&1; }
 blocked() { ! reaches "$@"; }
 all_agents() { local n; for n in "${NODES[@]}"; do "$@" "$n" || return 1; done; }
 
-# agent_has_policy NAME N: node N's agent has the policy NAME (N last, for
-# all_agents).
-agent_has_policy() {
+# policy_count NAME COUNT N: node N's agent has COUNT policies called NAME
+# (N last, for all_agents).
+policy_count() {
 	local out
-	out=$(ctl "$2" get policies -o json) || return 1
-	jq -e --arg n "$1" '[.items[] | select(.name == $n)] | length == 1' <<<"$out" >/dev/null
+	out=$(ctl "$3" get policies -o json) || return 1
+	jq -e --arg n "$1" --argjson c "$2" '[.items[] | select(.name == $n)] | length == $c' \
+		<<<"$out" >/dev/null
 }
-agent_lacks_policy() {
-	local out
-	out=$(ctl "$2" get policies -o json) || return 1
-	jq -e --arg n "$1" '[.items[] | select(.name == $n)] | length == 0' <<<"$out" >/dev/null
+agent_has_policy() { policy_count "$1" 1 "$2"; }
+agent_lacks_policy() { policy_count "$1" 0 "$2"; }
+
+# db2_label KEY VALUE N: node N's agent sees label KEY=VALUE on pod db2.
+db2_label() {
+	ctl "$3" get pods -o json | jq -e --arg k "$1" --arg v "$2" \
+		'.items[] | select(.name == "db2") | .labels[$k] == $v' >/dev/null
 }
 
 # isolate NAME APP: kubectl apply a NetworkPolicy NAME isolating app=APP for
@@ -325,14 +329,11 @@ grep -vx "$(head -n 1 "$CERTS/tokens")" "$CERTS/tokens" >"$CERTS/tokens.new" || 
 mv "$CERTS/tokens.new" "$CERTS/tokens"
 test_api POST /_test/drop-watches >/dev/null
 kctl -n "$NS" label pod db2 rotated=yes >/dev/null
-label_seen() {
-	ctl "$1" get pods -o json | jq -e '.items[] | select(.name == "db2") |
-		.labels.rotated == "yes"' >/dev/null
-}
 check "node1 (kubeconfig tokenFile) re-reads its rotated token and keeps watching" \
-	eventually 15 label_seen 1
-check "node2 (in-cluster) re-reads its rotated service account token" eventually 15 label_seen 2
-check "node3 (client certificate) keeps watching" eventually 15 label_seen 3
+	eventually 15 db2_label rotated yes 1
+check "node2 (in-cluster) re-reads its rotated service account token" \
+	eventually 15 db2_label rotated yes 2
+check "node3 (client certificate) keeps watching" eventually 15 db2_label rotated yes 3
 
 echo "--- server errors and slow answers"
 errors_of() { ctl "$1" status -o json | jq '[.kubernetes.resources[].errors] | add'; }
@@ -345,20 +346,13 @@ check "cut and failed watches are counted as errors" eventually 10 all_agents mo
 said_500() { grep -q "HTTP 500" "$(mn_node_dir "$P" "$1")/agent.log"; }
 check "the agents say what failed (HTTP 500 in their logs)" eventually 10 all_agents said_500
 kctl -n "$NS" label pod db2 after500=yes >/dev/null
-seen_after500() {
-	ctl "$1" get pods -o json | jq -e '.items[] | select(.name == "db2") |
-		.labels.after500 == "yes"' >/dev/null
-}
 check "after the 500s the agents back off, reconnect and catch up" \
-	eventually 20 all_agents seen_after500
+	eventually 20 all_agents db2_label after500 yes
 test_api POST '/_test/delay?ms=1500' >/dev/null
 test_api POST /_test/drop-watches >/dev/null
 kctl -n "$NS" label pod db2 slow=yes >/dev/null
-seen_slow() {
-	ctl "$1" get pods -o json | jq -e '.items[] | select(.name == "db2") |
-		.labels.slow == "yes"' >/dev/null
-}
-check "with every answer 1.5 s late, the change still arrives" eventually 20 all_agents seen_slow
+check "with every answer 1.5 s late, the change still arrives" \
+	eventually 20 all_agents db2_label slow yes
 test_api POST '/_test/delay?ms=0' >/dev/null
 
 echo "--- the agents only read"
