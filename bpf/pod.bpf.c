@@ -42,6 +42,7 @@
 #include "lib/ct.h"
 #include "lib/policy.h"
 #include "lib/nat.h"
+#include "lib/overlay.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -50,10 +51,6 @@ const volatile __u32 cfg_routing = SLUICE_ROUTING_NATIVE;
 const volatile __u32 cfg_vxlan_ifindex = 0;
 const volatile __u32 cfg_masquerade = 0;
 const volatile __be32 cfg_node_ip = 0;
-
-/* The VNI of sluice's overlay: one network, the identity travels in the
- * receiving node's ipcache, not in the header. */
-#define SLUICE_VNI 1
 
 /* RFC 1624 incremental checksum update for a TTL decrement by one. */
 static __always_inline void ipv4_decrement_ttl(struct iphdr *ip)
@@ -140,62 +137,107 @@ static __always_inline int set_tunnel(struct __sk_buff *skb, __be32 tunnel_endpo
 	return 0;
 }
 
-/* A pod on another node (its address or its node's pod CIDR is in the
- * ipcache with a tunnel endpoint): encapsulate through the vxlan device. */
-static __always_inline int encap_to_node(struct __sk_buff *skb, struct iphdr *ip, __u32 *reason)
+/* The next hop towards dst (network order) out of the node: its device
+ * and MACs in fib. Returns the bpf_fib_lookup verdict, SUCCESS or NO_NEIGH
+ * when the packet can go straight out, anything else when it cannot. */
+static __always_inline long next_hop(struct __sk_buff *skb, __be32 src, __be32 dst,
+				     struct bpf_fib_lookup *fib)
 {
-	struct sluice_ipcache_value peer = ipcache_lookup(ip->daddr);
-	int ret;
-
-	if (!peer.tunnel_endpoint)
-		return TC_ACT_OK;
-	ret = set_tunnel(skb, peer.tunnel_endpoint);
-	if (IS_DROP(ret))
-		return ret;
-	ipv4_decrement_ttl(ip);
-	*reason = SLUICE_FWD_OVERLAY;
-	return bpf_redirect(cfg_vxlan_ifindex, 0);
-}
-
-/*
- * Native routing to a pod on another node: look the route and the next
- * hop's MAC up in the kernel's tables (bpf_fib_lookup) and hand the packet
- * straight to the uplink, skipping the host stack's forwarding path. While
- * the next hop's MAC is unknown, bpf_redirect_neigh has the neighbour
- * subsystem resolve it, still around netfilter: a flow whose packets
- * crossed the node's conntrack only now and then would turn INVALID there.
- * Anything else the lookup cannot handle goes to the host stack.
- */
-static __always_inline int to_remote_native(struct __sk_buff *skb, struct ethhdr *eth,
-					    struct iphdr *ip, __u32 *reason)
-{
-	struct sluice_ipcache_value peer = ipcache_lookup(ip->daddr);
-	struct bpf_fib_lookup fib = {};
-	long ret;
-
-	if (!peer.tunnel_endpoint)
-		return TC_ACT_OK;
-	fib.family = 2; /* AF_INET */
-	fib.ifindex = skb->ifindex;
-	fib.ipv4_src = ip->saddr;
-	fib.ipv4_dst = ip->daddr;
+	fib->family = 2; /* AF_INET */
+	fib->ifindex = skb->ifindex;
+	fib->ipv4_src = src;
+	fib->ipv4_dst = dst;
 	/* tot_len 0: the kernel checks the skb against the egress MTU itself,
 	 * knowing GSO. ip->tot_len of a 64 KB GSO packet is over any MTU, and
 	 * FRAG_NEEDED would send the bulk of every TCP flow to the stack (and
 	 * mark it the stack's for good). */
-	fib.tot_len = 0;
-	ret = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
-	if (ret != BPF_FIB_LKUP_RET_SUCCESS && ret != BPF_FIB_LKUP_RET_NO_NEIGH)
+	fib->tot_len = 0;
+	return bpf_fib_lookup(skb, fib, sizeof(*fib), 0);
+}
+
+/* Out of the uplink towards the next hop next_hop() found (ret its
+ * verdict): while the hop's MAC is unknown, bpf_redirect_neigh has the
+ * neighbour subsystem resolve it, still around netfilter: a flow whose
+ * packets crossed the node's conntrack only now and then would turn
+ * INVALID there. The mark tells to_netdev the packet is from_pod's own,
+ * not one the host stack forwarded. Invalidates packet pointers. */
+static __always_inline int redirect_out(struct __sk_buff *skb, long ret,
+					const struct bpf_fib_lookup *fib)
+{
+	skb->mark |= SLUICE_MARK_FAST;
+	if (ret == BPF_FIB_LKUP_RET_NO_NEIGH)
+		return bpf_redirect_neigh(fib->ifindex, NULL, 0, 0);
+	if (bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_dest), fib->dmac, ETH_ALEN, 0) ||
+	    bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_source), fib->smac, ETH_ALEN, 0))
+		return DROP(SLUICE_DROP_REDIRECT);
+	return bpf_redirect(fib->ifindex, 0);
+}
+
+/*
+ * A pod on another node (its address or its node's pod CIDR is in the
+ * ipcache with a tunnel endpoint), overlay routing. With the node's
+ * address known, from_pod builds the VXLAN headers itself and sends the
+ * packet straight out of the uplink: no trip through the vxlan device, its
+ * route lookup and the node's netfilter for every packet. GSO packets stay
+ * whole (the kernel segments them, or the NIC does, as UDP tunnel GSO).
+ * Without the node's address, without a route to the remote node, or when
+ * the kernel cannot make room (a UDP GSO packet), the vxlan device
+ * tunnels the packet, with the key set here.
+ */
+static __always_inline int encap_to_node(struct __sk_buff *skb, struct ethhdr *eth,
+					 struct iphdr *ip, __u32 *reason)
+{
+	struct sluice_ipcache_value peer = ipcache_lookup(ip->daddr);
+	const __u64 room = BPF_F_ADJ_ROOM_FIXED_GSO | BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 |
+			   BPF_F_ADJ_ROOM_ENCAP_L4_UDP | BPF_F_ADJ_ROOM_ENCAP_L2_ETH |
+			   ((__u64)ETH_HLEN << BPF_ADJ_ROOM_ENCAP_L2_SHIFT);
+	struct bpf_fib_lookup fib = {};
+	struct vxlan_encap h;
+	__u32 len = skb->len;
+	long hop = -1;
+	int ret;
+
+	if (!peer.tunnel_endpoint)
+		return TC_ACT_OK;
+	*reason = SLUICE_FWD_OVERLAY;
+	if (cfg_node_ip)
+		hop = next_hop(skb, cfg_node_ip, peer.tunnel_endpoint, &fib);
+	if (hop == BPF_FIB_LKUP_RET_SUCCESS || hop == BPF_FIB_LKUP_RET_NO_NEIGH)
+		vxlan_encap_build(&h, len, cfg_node_ip, peer.tunnel_endpoint, eth, ip->tos,
+				  bpf_get_hash_recalc(skb), (__u16)bpf_get_prandom_u32());
+	ipv4_decrement_ttl(ip);
+	if ((hop == BPF_FIB_LKUP_RET_SUCCESS || hop == BPF_FIB_LKUP_RET_NO_NEIGH) &&
+	    !bpf_skb_adjust_room(skb, sizeof(h), BPF_ADJ_ROOM_MAC, room)) {
+		if (bpf_skb_store_bytes(skb, ETH_HLEN, &h, sizeof(h), 0))
+			return DROP(SLUICE_DROP_TUNNEL);
+		metrics_count(SLUICE_OVERLAY_ENCAP, SLUICE_DIR_EGRESS, len);
+		return redirect_out(skb, hop, &fib);
+	}
+	ret = set_tunnel(skb, peer.tunnel_endpoint);
+	if (IS_DROP(ret))
+		return ret;
+	return bpf_redirect(cfg_vxlan_ifindex, 0);
+}
+
+/* Native routing to a pod on another node: the route and the next hop's
+ * MAC from the kernel's tables, and straight out of the uplink, skipping
+ * the host stack's forwarding path. Anything the lookup cannot handle goes
+ * to the host stack. */
+static __always_inline int to_remote_native(struct __sk_buff *skb, struct iphdr *ip,
+					    __u32 *reason)
+{
+	struct sluice_ipcache_value peer = ipcache_lookup(ip->daddr);
+	struct bpf_fib_lookup fib = {};
+	long hop;
+
+	if (!peer.tunnel_endpoint)
+		return TC_ACT_OK;
+	hop = next_hop(skb, ip->saddr, ip->daddr, &fib);
+	if (hop != BPF_FIB_LKUP_RET_SUCCESS && hop != BPF_FIB_LKUP_RET_NO_NEIGH)
 		return TC_ACT_OK;
 	ipv4_decrement_ttl(ip);
 	*reason = SLUICE_FWD_NATIVE;
-	/* to_netdev: this one is ours, not forwarded by the host stack. */
-	skb->mark |= SLUICE_MARK_FAST;
-	if (ret == BPF_FIB_LKUP_RET_NO_NEIGH)
-		return bpf_redirect_neigh(fib.ifindex, NULL, 0, 0);
-	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
-	return bpf_redirect(fib.ifindex, 0);
+	return redirect_out(skb, hop, &fib);
 }
 
 static __always_inline int from_pod_ipv4(struct __sk_buff *skb, struct cursor *c,
@@ -236,8 +278,8 @@ static __always_inline int from_pod_ipv4(struct __sk_buff *skb, struct cursor *c
 	}
 	if (!dst) {
 		if (cfg_routing == SLUICE_ROUTING_OVERLAY && cfg_vxlan_ifindex)
-			return encap_to_node(skb, ip, reason);
-		return to_remote_native(skb, eth, ip, reason);
+			return encap_to_node(skb, eth, ip, reason);
+		return to_remote_native(skb, ip, reason);
 	}
 
 	ret = redirect_to_pod(eth, ip, dst);
@@ -335,6 +377,62 @@ static __always_inline int from_node_ipv4(struct cursor *c, struct ethhdr *eth, 
 	return ret;
 }
 
+/* Decapsulation declined: the kernel's vxlan device is to take the packet. */
+#define LEAVE_TO_DEVICE 1
+
+/*
+ * Overlay routing, on the uplink: a VXLAN packet from another node to a
+ * pod here is checked against the pod's ingress policy on its inner
+ * headers, its VXLAN headers are taken off and it goes straight to the
+ * pod, never through the node's UDP socket, the vxlan device and its
+ * per-packet metadata. Whatever would go up the stack from the vxlan
+ * device (a packet for the node itself, a flow the stack forwards, TTL
+ * running out, an ECN combination RFC 6040 drops) is left as it came, and
+ * the device decapsulates it; its program finds the flow already tracked.
+ * Returns LEAVE_TO_DEVICE, a DROP() or TC_ACT_REDIRECT.
+ */
+static __always_inline int overlay_decap(struct __sk_buff *skb, __u32 *reason)
+{
+	struct sluice_endpoint *dst;
+	struct vxlan_encap *h;
+	struct ethhdr *eth;
+	__u8 macs[2 * ETH_ALEN];
+	struct iphdr *ip;
+	struct cursor c;
+	__u32 ct_flags;
+	__u8 outer_tos;
+	int ret;
+
+	cursor_init(&c, skb);
+	if (parse_eth(&c, &eth) != ETH_P_IP)
+		return LEAVE_TO_DEVICE;
+	h = c.pos;
+	if ((void *)(h + 1) > c.end || IS_DROP(parse_ipv4(&c, &ip)) ||
+	    !vxlan_is_ours(h, cfg_node_ip))
+		return LEAVE_TO_DEVICE;
+	outer_tos = h->ip.tos;
+	c.pos = h + 1;
+	ret = police_ingress(&c, &ip, &dst, 0, 1, &ct_flags);
+	if (IS_DROP(ret))
+		return ret;
+	if (!dst || ip->ttl <= 1 || (ct_flags & SLUICE_CT_F_VIA_STACK) ||
+	    vxlan_ecn_decap(outer_tos, ip))
+		return LEAVE_TO_DEVICE;
+	ipv4_decrement_ttl(ip);
+	__builtin_memcpy(macs, dst->pod_mac, ETH_ALEN);
+	__builtin_memcpy(macs + ETH_ALEN, dst->lxc_mac, ETH_ALEN);
+	/* Fixed GSO: the inner segments' size does not change with the
+	 * outer headers gone. */
+	if (bpf_skb_adjust_room(skb, -(__s32)sizeof(*h), BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO) ||
+	    bpf_skb_store_bytes(skb, 0, macs, sizeof(macs), 0))
+		return DROP(SLUICE_DROP_TUNNEL);
+	metrics_count(SLUICE_OVERLAY_DECAP, SLUICE_DIR_INGRESS, skb->len);
+	if (bpf_redirect_peer(dst->ifindex, 0) != TC_ACT_REDIRECT)
+		return DROP(SLUICE_DROP_REDIRECT);
+	*reason = SLUICE_FWD_REMOTE;
+	return TC_ACT_REDIRECT;
+}
+
 /* A reply to a masqueraded flow: back to the pod's address and port.
  * Returns 0 (rewritten or not ours) or DROP(). */
 static __always_inline int nat_reverse(struct __sk_buff *skb, __u32 *reverse)
@@ -378,6 +476,12 @@ static __always_inline int from_node(struct __sk_buff *skb, int netdev)
 	struct cursor c;
 	int ret = 0;
 
+	if (netdev && cfg_routing == SLUICE_ROUTING_OVERLAY && cfg_node_ip)
+		ret = overlay_decap(skb, &reason);
+	if (ret == LEAVE_TO_DEVICE)
+		ret = 0;
+	else if (ret)
+		goto out;
 	if (netdev && cfg_masquerade)
 		ret = nat_reverse(skb, &reverse);
 	if (!IS_DROP(ret)) {
@@ -386,6 +490,7 @@ static __always_inline int from_node(struct __sk_buff *skb, int netdev)
 		if (!IS_DROP(ret))
 			ret = ret == ETH_P_IP ? from_node_ipv4(&c, eth, &reason) : TC_ACT_OK;
 	}
+out:
 	if (IS_DROP(ret)) {
 		metrics_count(DROP_REASON(ret), SLUICE_DIR_INGRESS, len);
 		return TC_ACT_SHOT;

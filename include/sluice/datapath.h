@@ -99,7 +99,8 @@ _Static_assert(sizeof(struct sluice_ipcache_value) == 16, "ipcache value layout"
 /* How pod traffic reaches other nodes (the agent's --routing). */
 enum sluice_routing {
 	SLUICE_ROUTING_NATIVE = 0,	/* the node's routes (to remote pod CIDRs via their nodes) */
-	SLUICE_ROUTING_OVERLAY = 1,	/* VXLAN through one collect_md device */
+	SLUICE_ROUTING_OVERLAY = 1,	/* VXLAN: built and taken off by BPF at the uplink,
+					 * or through one collect_md device */
 };
 #define SLUICE_VXLAN_PORT 8472
 #define SLUICE_OVERLAY_OVERHEAD 50	/* outer IPv4 + UDP + VXLAN + inner Ethernet */
@@ -245,7 +246,9 @@ enum sluice_dir {
 	X(SLUICE_DROP_NAT_PORTS,  17, 1, "drop-nat-ports",   "no free port to masquerade with")      \
 	X(SLUICE_FWD_NATIVE,      18, 0, "forward-native",   "routed straight to the pod's node")  \
 	X(SLUICE_TO_STACK_FLOW,   19, 0, "to-stack-flow",    "flow the host stack forwards (NAT): left to it") \
-	X(SLUICE_FWD_OVERLAY_HOST, 20, 0, "overlay-from-host", "host-routed packet tunnelled to the pod's node")
+	X(SLUICE_FWD_OVERLAY_HOST, 20, 0, "overlay-from-host", "host-routed packet tunnelled to the pod's node") \
+	X(SLUICE_OVERLAY_ENCAP,   21, 0, "overlay-encap",    "VXLAN built by BPF, sent out of the uplink") \
+	X(SLUICE_OVERLAY_DECAP,   22, 0, "overlay-decap",    "VXLAN taken off by BPF at the uplink")
 
 enum sluice_reason {
 #define SLUICE_X_ENUM(name, num, drop, short_name, desc) name = num,

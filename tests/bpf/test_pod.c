@@ -21,6 +21,7 @@
 #include <linux/icmp.h>
 #include <linux/pkt_cls.h>
 #include <linux/tcp.h>
+#include <linux/udp.h>
 #include <cmocka.h>
 
 #include <bpf/bpf.h>
@@ -42,6 +43,7 @@ static const unsigned char mac_b_lxc[6] = { 0x02, 0xbb, 0, 0, 0, 2 };
 #define IP_A "10.77.0.2"
 #define IP_B "10.77.0.3"
 static int ifindex_b; /* a real veth in the test's own network namespace */
+#define NODE2_MAC "02:cc:00:00:00:02" /* node 2's uplink, as the test's neighbour table has it */
 
 struct pkt {
 	struct ethhdr eth;
@@ -141,6 +143,16 @@ static int group_setup(void **state)
 	    system("ip link add sltest0 type veth peer name sltest1 && ip link set sltest0 up") ||
 	    !(ifindex_b = (int)if_nametoindex("sltest0"))) {
 		fprintf(stderr, "cannot set up the test network namespace\n");
+		return -1;
+	}
+	/* The cross-node group: node 2 (10.200.0.12) is reachable through
+	 * sltest0, its MAC known, and the namespace forwards, so that
+	 * bpf_fib_lookup finds the next hop of encapsulated packets. */
+	if (group_opts &&
+	    system("ip link set sltest1 up && ip addr add 10.200.0.11/24 dev sltest0 && "
+		   "ip neigh add 10.200.0.12 lladdr " NODE2_MAC " dev sltest0 nud permanent && "
+		   "sysctl -qw net.ipv4.ip_forward=1")) {
+		fprintf(stderr, "cannot set up the test underlay\n");
 		return -1;
 	}
 	b.ifindex = (__u32)ifindex_b;
@@ -629,18 +641,238 @@ static int nat_setup(void **state)
 	return 0;
 }
 
+/* An l4pkt in VXLAN, as it crosses the underlay. */
+struct vxpkt {
+	struct ethhdr eth;
+	struct iphdr ip;
+	struct udphdr udp;
+	__be32 vx_flags;
+	__be32 vx_vni;
+	struct l4pkt inner;
+} __attribute__((packed));
+
 static void test_encap_to_remote_pod(void **state)
 {
 	struct l4pkt p = make_l4(IP_A, REMOTE_POD, IPPROTO_TCP, 46000, 80);
-	__u64 before = counter(SLUICE_FWD_OVERLAY, SLUICE_DIR_EGRESS);
-	struct run r = run_prog(1, &p, sizeof(p));
+	__u64 fwd = counter(SLUICE_FWD_OVERLAY, SLUICE_DIR_EGRESS);
+	__u64 encap = counter(SLUICE_OVERLAY_ENCAP, SLUICE_DIR_EGRESS);
+	const unsigned char node2_mac[6] = { 0x02, 0xcc, 0, 0, 0, 2 };
+	unsigned char uplink_mac[6];
+	struct vxpkt *o;
+	struct run r;
+	FILE *f;
+
+	(void)state;
+	memcpy(p.eth.h_source, mac_a_pod, 6);
+	memcpy(p.eth.h_dest, mac_a_lxc, 6);
+	p.ip.tos = 0x03; /* ECN CE */
+	p.ip.check = 0;
+	p.ip.check = ip_checksum(&p.ip, sizeof(p.ip));
+	fill_tcp_checksum(&p);
+	r = run_prog(1, &p, sizeof(p));
+	o = (struct vxpkt *)r.out;
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(r.out_len, sizeof(p) + SLUICE_OVERLAY_OVERHEAD);
+	/* Outer Ethernet: from the uplink to the next hop (the neighbour). */
+	/* (sysfs still shows the namespace this process started in) */
+	f = popen("ip -br link show sltest0 | awk '{print $3}'", "r");
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &uplink_mac[0], &uplink_mac[1],
+				&uplink_mac[2], &uplink_mac[3], &uplink_mac[4], &uplink_mac[5]), 6);
+	pclose(f);
+	assert_memory_equal(o->eth.h_dest, node2_mac, 6);
+	assert_memory_equal(o->eth.h_source, uplink_mac, 6);
+	assert_int_equal(ntohs(o->eth.h_proto), ETH_P_IP);
+	/* Outer IPv4: node to node, valid, never DF; ECN CE goes out as ECT(0). */
+	assert_int_equal(o->ip.version, 4);
+	assert_int_equal(o->ip.ihl, 5);
+	assert_int_equal(o->ip.saddr, ip4(NODE_IP));
+	assert_int_equal(o->ip.daddr, ip4("10.200.0.12"));
+	assert_int_equal(o->ip.protocol, IPPROTO_UDP);
+	assert_int_equal(o->ip.ttl, 64);
+	assert_int_equal(o->ip.tos, 0x02);
+	assert_int_equal(o->ip.frag_off, 0);
+	assert_int_equal(ntohs(o->ip.tot_len), r.out_len - sizeof(o->eth));
+	assert_int_equal(ip_checksum(&o->ip, sizeof(o->ip)), 0);
+	/* UDP to the VXLAN port, from the kernel's ephemeral range. */
+	assert_int_equal(ntohs(o->udp.dest), SLUICE_VXLAN_PORT);
+	assert_in_range(ntohs(o->udp.source), 32768, 60999);
+	assert_int_equal(ntohs(o->udp.len), r.out_len - sizeof(o->eth) - sizeof(o->ip));
+	assert_int_equal(o->udp.check, 0);
+	/* VXLAN: the I flag, VNI 1. */
+	assert_int_equal(ntohl(o->vx_flags), 0x08000000);
+	assert_int_equal(ntohl(o->vx_vni), 1 << 8);
+	/* The frame itself: as the pod sent it, one hop older. */
+	assert_memory_equal(o->inner.eth.h_source, mac_a_pod, 6);
+	assert_memory_equal(o->inner.eth.h_dest, mac_a_lxc, 6);
+	assert_int_equal(o->inner.ip.ttl, 63);
+	assert_int_equal(o->inner.ip.tos, 0x03);
+	assert_int_equal(ip_checksum(&o->inner.ip, sizeof(o->inner.ip)), 0);
+	assert_int_equal(tcp_checksum(&o->inner), 0);
+	assert_int_equal(counter(SLUICE_FWD_OVERLAY, SLUICE_DIR_EGRESS), fwd + 1);
+	assert_int_equal(counter(SLUICE_OVERLAY_ENCAP, SLUICE_DIR_EGRESS), encap + 1);
+
+	/* One flow, one source port (the underlay's ECMP keeps it on a path). */
+	assert_int_equal(((struct vxpkt *)run_prog(1, &p, sizeof(p)).out)->udp.source, o->udp.source);
+}
+
+/* A node the underlay has no route to: the vxlan device tunnels the packet
+ * (BPF only sets the key), rather than dropping it. */
+static void test_encap_without_route_uses_device(void **state)
+{
+	struct sluice_ipcache_key k = { .prefixlen = 24, .ip = ip4("10.88.3.0") };
+	struct sluice_ipcache_value v = { .identity = SLUICE_ID_WORLD, .cidr_identity = SLUICE_ID_WORLD,
+					  .tunnel_endpoint = ip4("10.201.0.13") };
+	struct l4pkt p = make_l4(IP_A, "10.88.3.7", IPPROTO_TCP, 46010, 80);
+	__u64 fwd = counter(SLUICE_FWD_OVERLAY, SLUICE_DIR_EGRESS);
+	__u64 encap = counter(SLUICE_OVERLAY_ENCAP, SLUICE_DIR_EGRESS);
+	struct run r;
+
+	(void)state;
+	assert_int_equal(bpf_map_update_elem(datapath_ipcache_map_fd(dp), &k, &v, BPF_ANY), 0);
+	r = run_prog(1, &p, sizeof(p));
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(r.out_len, sizeof(p)); /* no headers added here */
+	assert_int_equal(((struct l4pkt *)r.out)->ip.ttl, 63);
+	assert_int_equal(ip_checksum(&((struct l4pkt *)r.out)->ip, sizeof(p.ip)), 0);
+	assert_int_equal(counter(SLUICE_FWD_OVERLAY, SLUICE_DIR_EGRESS), fwd + 1);
+	assert_int_equal(counter(SLUICE_OVERLAY_ENCAP, SLUICE_DIR_EGRESS), encap);
+}
+
+/* What node 2 sends to this node for pod B: inner TCP REMOTE_POD -> IP_B. */
+static struct vxpkt make_vxlan(__u16 sport, __u16 dport)
+{
+	struct vxpkt v = { 0 };
+
+	v.inner = make_l4(REMOTE_POD, IP_B, IPPROTO_TCP, sport, dport);
+	memcpy(v.inner.eth.h_source, mac_a_pod, 6); /* whatever node 2's pod had */
+	fill_tcp_checksum(&v.inner);
+	memset(v.eth.h_dest, 0x02, 6);
+	v.eth.h_proto = htons(ETH_P_IP);
+	v.ip.version = 4;
+	v.ip.ihl = 5;
+	v.ip.ttl = 64;
+	v.ip.protocol = IPPROTO_UDP;
+	v.ip.tot_len = htons(sizeof(v) - sizeof(v.eth));
+	v.ip.saddr = ip4("10.200.0.12");
+	v.ip.daddr = ip4(NODE_IP);
+	v.ip.check = ip_checksum(&v.ip, sizeof(v.ip));
+	v.udp.source = htons(40404);
+	v.udp.dest = htons(SLUICE_VXLAN_PORT);
+	v.udp.len = htons(sizeof(v) - sizeof(v.eth) - sizeof(v.ip));
+	v.vx_flags = htonl(0x08000000);
+	v.vx_vni = htonl(1 << 8);
+	return v;
+}
+
+static struct run run_netdev_raw(const void *data, __u32 len)
+{
+	struct run r = { 0 };
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = data, .data_size_in = len,
+		    .data_out = r.out, .data_size_out = sizeof(r.out), .repeat = 1);
+
+	if (bpf_prog_test_run_opts(datapath_node_prog_fd(dp, HOOK_NETDEV), &opts))
+		fail_msg("BPF_PROG_TEST_RUN failed: %s", strerror(errno));
+	r.retval = (int)opts.retval;
+	r.out_len = opts.data_size_out;
+	return r;
+}
+
+static void test_decap_to_local_pod(void **state)
+{
+	struct vxpkt v = make_vxlan(51000, 8080);
+	__u64 decap = counter(SLUICE_OVERLAY_DECAP, SLUICE_DIR_INGRESS);
+	__u64 remote = counter(SLUICE_FWD_REMOTE, SLUICE_DIR_INGRESS);
+	struct run r = run_netdev_raw(&v, sizeof(v));
 	struct l4pkt *o = (struct l4pkt *)r.out;
 
 	(void)state;
 	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(r.out_len, sizeof(v.inner));
+	assert_memory_equal(o->eth.h_dest, mac_b_pod, 6);
+	assert_memory_equal(o->eth.h_source, mac_b_lxc, 6);
+	assert_int_equal(ntohs(o->eth.h_proto), ETH_P_IP);
+	assert_int_equal(o->ip.saddr, ip4(REMOTE_POD));
 	assert_int_equal(o->ip.ttl, 63);
 	assert_int_equal(ip_checksum(&o->ip, sizeof(o->ip)), 0);
-	assert_int_equal(counter(SLUICE_FWD_OVERLAY, SLUICE_DIR_EGRESS), before + 1);
+	assert_int_equal(tcp_checksum(o), 0);
+	assert_memory_equal(&o->tcp, &v.inner.tcp, sizeof(o->tcp));
+	assert_int_equal(counter(SLUICE_OVERLAY_DECAP, SLUICE_DIR_INGRESS), decap + 1);
+	assert_int_equal(counter(SLUICE_FWD_REMOTE, SLUICE_DIR_INGRESS), remote + 1);
+	/* Tracked like any flow from another node's pod (not the stack's). */
+	assert_int_equal(ct_flags_of(REMOTE_POD, 51000, IP_B, 8080), 0);
+}
+
+/* Congestion marked on the way (outer CE) reaches an ECN-capable flow
+ * (RFC 6040); a flow that is not ECN-capable is the device's to drop. */
+static void test_decap_ecn(void **state)
+{
+	struct vxpkt v = make_vxlan(51001, 8080), w;
+	struct l4pkt *o;
+	struct run r;
+
+	(void)state;
+	v.ip.tos = 0x03;
+	v.inner.ip.tos = 0x02; /* ECT(0) */
+	v.inner.ip.check = 0;
+	v.inner.ip.check = ip_checksum(&v.inner.ip, sizeof(v.inner.ip));
+	r = run_netdev_raw(&v, sizeof(v));
+	o = (struct l4pkt *)r.out;
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(o->ip.tos, 0x03);
+	assert_int_equal(ip_checksum(&o->ip, sizeof(o->ip)), 0);
+
+	w = make_vxlan(51002, 8080);
+	w.ip.tos = 0x03; /* inner Not-ECT */
+	r = run_netdev_raw(&w, sizeof(w));
+	assert_int_equal(r.retval, TC_ACT_OK);
+	assert_memory_equal(r.out, &w, sizeof(w));
+}
+
+/* Anything that is not sluice's VXLAN for a pod here, or that the stack
+ * must see, is left whole for the kernel's vxlan device. */
+static void test_decap_declined(void **state)
+{
+	__u64 decap = counter(SLUICE_OVERLAY_DECAP, SLUICE_DIR_INGRESS);
+	struct vxpkt v[8];
+	struct run r;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		v[i] = make_vxlan((__u16)(52000 + i), 8080);
+	v[0].vx_vni = htonl(2 << 8);			/* another VNI */
+	v[1].udp.dest = htons(4789);			/* another port */
+	v[2].vx_flags = 0;				/* no I flag */
+	v[3].ip.daddr = ip4("10.77.0.250");		/* not this node's address */
+	v[4].ip.frag_off = htons(0x2000);		/* a fragment */
+	v[5].inner.ip.daddr = ip4("10.77.0.1");	/* for the node, not a pod */
+	v[6].inner.ip.ttl = 1;				/* the stack answers time exceeded */
+	v[7].inner.eth.h_proto = htons(0x86dd);	/* not IPv4 inside */
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		r = run_netdev_raw(&v[i], sizeof(v[i]));
+		assert_int_equal(r.retval, TC_ACT_OK);
+		assert_int_equal(r.out_len, sizeof(v[i]));
+		assert_memory_equal(r.out, &v[i], sizeof(v[i]));
+	}
+	/* Cut short inside the VXLAN header: not even looked into. */
+	r = run_netdev_raw(&v[0], sizeof(struct ethhdr) + sizeof(struct iphdr) + 12);
+	assert_int_equal(r.retval, TC_ACT_OK);
+	assert_int_equal(counter(SLUICE_OVERLAY_DECAP, SLUICE_DIR_INGRESS), decap);
+}
+
+/* The pod's ingress policy holds on the inner headers, before anything is
+ * taken off. */
+static void test_decap_policy_drop(void **state)
+{
+	__u64 drops = counter(SLUICE_DROP_POLICY, SLUICE_DIR_INGRESS);
+	struct vxpkt v = make_vxlan(53000, 8080);
+
+	(void)state;
+	set_endpoint(IP_B, SLUICE_EP_F_ISO_INGRESS, ID_B);
+	assert_int_equal(run_netdev_raw(&v, sizeof(v)).retval, TC_ACT_SHOT);
+	assert_int_equal(counter(SLUICE_DROP_POLICY, SLUICE_DIR_INGRESS), drops + 1);
+	set_endpoint(IP_B, 0, ID_B);
 }
 
 static void test_no_encap_outside_the_cluster(void **state)
@@ -846,6 +1078,11 @@ int main(void)
 
 	const struct CMUnitTest cross_node[] = {
 		cmocka_unit_test_setup(test_encap_to_remote_pod, nat_setup),
+		cmocka_unit_test_setup(test_encap_without_route_uses_device, nat_setup),
+		cmocka_unit_test_setup(test_decap_to_local_pod, nat_setup),
+		cmocka_unit_test_setup(test_decap_ecn, nat_setup),
+		cmocka_unit_test_setup(test_decap_declined, nat_setup),
+		cmocka_unit_test_setup(test_decap_policy_drop, nat_setup),
 		cmocka_unit_test_setup(test_no_encap_outside_the_cluster, nat_setup),
 		cmocka_unit_test_setup(test_masquerade_and_reverse, nat_setup),
 		cmocka_unit_test_setup(test_masquerade_port_clash, nat_setup),

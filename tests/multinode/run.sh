@@ -7,7 +7,11 @@
 # objects and the six v1 Pod objects applied to every agent, two pods per
 # node wired by the real sluice-cni. Per mode:
 #
-#   a) every pod reaches every other pod: ping, TCP, UDP (6x6);
+#   a) every pod reaches every other pod: ping, TCP, UDP (6x6); in overlay
+#      mode through VXLAN that BPF builds and takes off at both ends (the
+#      counters say so, the vxlan devices send nothing), and the kernel's
+#      vxlan device understands BPF's packets and BPF the device's (node to
+#      remote pod; pod to a remote node's router address);
 #   b) a NetworkPolicy (app=db on node 2 accepts only app=web, on nodes 1
 #      and 3, on its named port) allows and denies exactly as on one node,
 #      across nodes: the full matrix per port;
@@ -26,7 +30,8 @@
 # every agent; PROBE_TIMEOUT_MS (default 1000) is the per-probe timeout.
 #
 #   f) a 300 MB TCP transfer between nodes goes through sluice's own path
-#      (forward-overlay / forward-native) in GSO packets, not through the
+#      (overlay-encap and overlay-decap / forward-native) in GSO packets,
+#      not through the
 #      host's forwarding (bpf_fib_lookup must not call 64 KB GSO packets
 #      too big for the MTU).
 #
@@ -79,7 +84,7 @@ PROBE_TIMEOUT_MS=${PROBE_TIMEOUT_MS:-1000}
 NODES=(1 2 3)
 # Two pods per node; the number after n is the node, after the dash its app label.
 PODS=(n1-web n1-cache n2-db n2-cache n3-web n3-cache)
-declare -A IP=() AGENT=() TX=()
+declare -A IP=() AGENT=() ENCAP=() DECAP=() DEV_TX=()
 started=$(date +%s)
 
 node_of() { printf '%s' "${1:1:1}"; }
@@ -258,9 +263,13 @@ vxlan_ok() { # N: sluice_vxlan on node N: collect_md (external), UDP 8472
 	return 1
 }
 
-vxlan_tx() { # N: packets node N sent through sluice_vxlan (0 without it)
-	ip -n "$P-node$1" -j -s link show sluice_vxlan 2>/dev/null | jq '.[0].stats64.tx.packets // 0' 2>/dev/null ||
+vxlan_stat() { # N rx|tx: packets node N's sluice_vxlan device took in or sent (0 without it)
+	ip -n "$P-node$1" -j -s link show sluice_vxlan 2>/dev/null | jq --arg d "$2" '.[0].stats64[$d].packets // 0' 2>/dev/null ||
 		echo 0
+}
+node_metric() { # N REASON DIRECTION: packets node N's datapath counted
+	mn_ctl "$P" "$1" metrics -o json | jq --arg r "$2" --arg d "$3" \
+		'[.metrics[] | select(.reason == $r and .direction == $d) | .packets] | add // 0'
 }
 
 agents_alive() {
@@ -334,7 +343,11 @@ done
 
 echo "== a) every pod reaches every other pod"
 if [ "$MODE" = overlay ]; then
-	for n in "${NODES[@]}"; do TX[$n]=$(vxlan_tx "$n"); done
+	for n in "${NODES[@]}"; do
+		ENCAP[$n]=$(node_metric "$n" overlay-encap egress)
+		DECAP[$n]=$(node_metric "$n" overlay-decap ingress)
+		DEV_TX[$n]=$(vxlan_stat "$n" tx)
+	done
 fi
 for from in "${PODS[@]}"; do
 	for to in "${PODS[@]}"; do
@@ -346,10 +359,38 @@ expect_all true
 matrix "every pod reaches every other pod" tcp 8080
 matrix "every pod reaches every other pod" udp 8081
 if [ "$MODE" = overlay ]; then
+	# Pod to pod, both ends are BPF's: VXLAN built by from_pod and taken
+	# off by from_netdev, the vxlan device not involved.
 	for n in "${NODES[@]}"; do
-		check "node$n: cross-node traffic went through sluice_vxlan" \
-			test "$(vxlan_tx "$n")" -gt "${TX[$n]:-0}"
+		check "node$n: pods' cross-node packets were VXLAN-encapsulated by BPF" \
+			test "$(node_metric "$n" overlay-encap egress)" -gt "${ENCAP[$n]}"
+		check "node$n: VXLAN from other nodes' pods was taken off by BPF" \
+			test "$(node_metric "$n" overlay-decap ingress)" -gt "${DECAP[$n]}"
+		check "node$n: no pod-to-pod packet went through sluice_vxlan" \
+			test "$(vxlan_stat "$n" tx)" = "${DEV_TX[$n]}"
 	done
+	# Either end may be the kernel's device: the same wire format.
+	interop_node_to_pod() { # node1's device builds, node2's BPF takes off
+		local tx0 de0
+		tx0=$(vxlan_stat 1 tx) de0=$(node_metric 2 overlay-decap ingress)
+		nsenter --net="/run/netns/$P-node1" "$BUILD/sluice-probe" ping "${IP[n2-db]}" \
+			--count 1 --timeout 1000 >/dev/null || { echo "no answer"; return 1; }
+		[ "$(vxlan_stat 1 tx)" -gt "$tx0" ] || { echo "node1's vxlan device sent nothing"; return 1; }
+		[ "$(node_metric 2 overlay-decap ingress)" -gt "$de0" ] ||
+			{ echo "node2's BPF took nothing off"; return 1; }
+	}
+	interop_pod_to_router() { # node1's BPF builds, node2's device takes off
+		local en0 rx0
+		en0=$(node_metric 1 overlay-encap egress) rx0=$(vxlan_stat 2 rx)
+		probe "$P-n1-web" ping "$(mn_router 2)" --count 1 --timeout 1000 >/dev/null ||
+			{ echo "no answer"; return 1; }
+		[ "$(node_metric 1 overlay-encap egress)" -gt "$en0" ] ||
+			{ echo "node1's BPF built nothing"; return 1; }
+		[ "$(vxlan_stat 2 rx)" -gt "$rx0" ] || { echo "node2's vxlan device took nothing"; return 1; }
+	}
+	check "node1 -> n2-db: VXLAN from node1's vxlan device, taken off by node2's BPF" interop_node_to_pod
+	check "n1-web -> node2's router address: VXLAN from BPF, taken off by node2's vxlan device" \
+		interop_pod_to_router
 fi
 
 echo "== d) MTU: pods' eth0 is $POD_MTU; packets of that size cross nodes"
@@ -467,23 +508,28 @@ check "pod-to-pod across nodes is not masqueraded (no masquerade counted on node
 echo "== f) a bulk TCP transfer stays on the fast path (GSO packets included)"
 # iperf3 sends 64 KB GSO packets; each must take sluice's own path, not the
 # host's forwarding (which would also mark the flow as the stack's for good).
-FAST_REASON=$([ "$MODE" = overlay ] && echo forward-overlay || echo forward-native)
+# In overlay mode, from_pod builds the VXLAN headers of every one itself.
+FAST_REASON=$([ "$MODE" = overlay ] && echo overlay-encap || echo forward-native)
 metric1() { # REASON -> "packets bytes" of node1's egress counter
 	mn_ctl "$P" 1 metrics -o json | jq -r --arg r "$1" \
 		'[.metrics[] | select(.reason == $r and .direction == "egress")] |
 		 "\(map(.packets) | add // 0) \(map(.bytes) | add // 0)"'
 }
 bulk_fast() {
-	local p0 b0 p1 b1 s0 s1
+	local p0 b0 p1 b1 s0 s1 d0 d1
 	read -r p0 b0 <<<"$(metric1 "$FAST_REASON")"
 	read -r _ s0 <<<"$(metric1 to-stack-flow)"
+	d0=$(node_metric 2 overlay-decap ingress)
 	ip netns exec "$P-n2-cache" iperf3 -s -1 -D -B "${IP[n2-cache]}" >/dev/null 2>&1 || return 1
 	sleep 0.3
 	ip netns exec "$P-n1-web" timeout 20 iperf3 -c "${IP[n2-cache]}" -n 300M >/dev/null 2>&1 ||
 		{ echo "iperf3 failed"; return 1; }
 	read -r p1 b1 <<<"$(metric1 "$FAST_REASON")"
 	read -r _ s1 <<<"$(metric1 to-stack-flow)"
-	echo "$FAST_REASON: +$((p1 - p0)) packets, +$((b1 - b0)) bytes; to-stack-flow: +$((s1 - s0)) bytes"
+	d1=$(node_metric 2 overlay-decap ingress)
+	echo "$FAST_REASON: +$((p1 - p0)) packets, +$((b1 - b0)) bytes; to-stack-flow: +$((s1 - s0)) bytes; node2 overlay-decap: +$((d1 - d0)) packets"
+	# overlay: node2's BPF took the VXLAN off (the data's packets at least)
+	[ "$MODE" != overlay ] || [ $((d1 - d0)) -gt $(((p1 - p0) / 2)) ] || return 1
 	# (a few stray packets of earlier stack flows may pass meanwhile)
 	[ $((s1 - s0)) -lt 1000000 ] || return 1
 	[ $((b1 - b0)) -gt $((250 * 1024 * 1024)) ] || return 1 # most of it (iperf3 counts its own way)
