@@ -160,16 +160,20 @@ static __always_inline long next_hop(struct __sk_buff *skb, __be32 src, __be32 d
  * neighbour subsystem resolve it, still around netfilter: a flow whose
  * packets crossed the node's conntrack only now and then would turn
  * INVALID there. The mark tells to_netdev the packet is from_pod's own,
- * not one the host stack forwarded. Invalidates packet pointers. */
+ * not one the host stack forwarded. Reads the packet afresh: callers'
+ * pointers may be stale. */
 static __always_inline int redirect_out(struct __sk_buff *skb, long ret,
 					const struct bpf_fib_lookup *fib)
 {
+	struct ethhdr *eth = (void *)(long)skb->data;
+
 	skb->mark |= SLUICE_MARK_FAST;
 	if (ret == BPF_FIB_LKUP_RET_NO_NEIGH)
 		return bpf_redirect_neigh(fib->ifindex, NULL, 0, 0);
-	if (bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_dest), fib->dmac, ETH_ALEN, 0) ||
-	    bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_source), fib->smac, ETH_ALEN, 0))
+	if ((void *)(eth + 1) > (void *)(long)skb->data_end)
 		return DROP(SLUICE_DROP_REDIRECT);
+	__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
 	return bpf_redirect(fib->ifindex, 0);
 }
 
