@@ -71,6 +71,18 @@ static __u16 ip_checksum(const void *hdr, size_t len)
 	return (__u16)~sum;
 }
 
+/* An option-less IPv4 header for a packet of len bytes, checksum filled in. */
+static struct iphdr ipv4_header(const char *src, const char *dst, __u8 proto, __u8 ttl, size_t len)
+{
+	struct iphdr ip = { .version = 4, .ihl = 5, .ttl = ttl, .protocol = proto };
+
+	ip.tot_len = htons((__u16)len);
+	ip.saddr = ip4(src);
+	ip.daddr = ip4(dst);
+	ip.check = ip_checksum(&ip, sizeof(ip));
+	return ip;
+}
+
 static struct pkt make_ipv4(const char *src, const char *dst, __u8 ttl)
 {
 	struct pkt p = { 0 };
@@ -78,14 +90,7 @@ static struct pkt make_ipv4(const char *src, const char *dst, __u8 ttl)
 	memcpy(p.eth.h_source, mac_a_pod, 6);
 	memcpy(p.eth.h_dest, mac_a_lxc, 6);
 	p.eth.h_proto = htons(ETH_P_IP);
-	p.ip.version = 4;
-	p.ip.ihl = 5;
-	p.ip.ttl = ttl;
-	p.ip.protocol = IPPROTO_UDP;
-	p.ip.tot_len = htons(sizeof(p.ip) + sizeof(p.payload));
-	p.ip.saddr = ip4(src);
-	p.ip.daddr = ip4(dst);
-	p.ip.check = ip_checksum(&p.ip, sizeof(p.ip));
+	p.ip = ipv4_header(src, dst, IPPROTO_UDP, ttl, sizeof(p.ip) + sizeof(p.payload));
 	memset(p.payload, 0x5a, sizeof(p.payload));
 	return p;
 }
@@ -336,14 +341,7 @@ static struct l4pkt make_l4(const char *src, const char *dst, __u8 proto, __u16 
 
 	memset(p.eth.h_dest, 0x02, 6);
 	p.eth.h_proto = htons(ETH_P_IP);
-	p.ip.version = 4;
-	p.ip.ihl = 5;
-	p.ip.ttl = 64;
-	p.ip.protocol = proto;
-	p.ip.tot_len = htons(sizeof(p) - sizeof(p.eth));
-	p.ip.saddr = ip4(src);
-	p.ip.daddr = ip4(dst);
-	p.ip.check = ip_checksum(&p.ip, sizeof(p.ip));
+	p.ip = ipv4_header(src, dst, proto, 64, sizeof(p) - sizeof(p.eth));
 	if (proto == IPPROTO_TCP) {
 		p.tcp.source = htons(sport);
 		p.tcp.dest = htons(dport);
@@ -749,14 +747,7 @@ static struct vxpkt make_vxlan(__u16 sport, __u16 dport)
 	fill_tcp_checksum(&v.inner);
 	memset(v.eth.h_dest, 0x02, 6);
 	v.eth.h_proto = htons(ETH_P_IP);
-	v.ip.version = 4;
-	v.ip.ihl = 5;
-	v.ip.ttl = 64;
-	v.ip.protocol = IPPROTO_UDP;
-	v.ip.tot_len = htons(sizeof(v) - sizeof(v.eth));
-	v.ip.saddr = ip4("10.200.0.12");
-	v.ip.daddr = ip4(NODE_IP);
-	v.ip.check = ip_checksum(&v.ip, sizeof(v.ip));
+	v.ip = ipv4_header("10.200.0.12", NODE_IP, IPPROTO_UDP, 64, sizeof(v) - sizeof(v.eth));
 	v.udp.source = htons(40404);
 	v.udp.dest = htons(SLUICE_VXLAN_PORT);
 	v.udp.len = htons(sizeof(v) - sizeof(v.eth) - sizeof(v.ip));
