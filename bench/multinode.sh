@@ -9,9 +9,11 @@
 #   - TCP throughput, one stream (iperf3);
 #   - UDP request/response latency, median (sockperf ping-pong), client and
 #     server on one CPU and on two.
-# For reference, the bare nodes also talk through a plain kernel VXLAN
-# device of their own (no sluice, MTU 1450): what encapsulation alone costs
-# on this underlay, next to which sluice's overlay can be judged.
+# For reference, two more pairs of bare nodes: one talking through a plain
+# kernel VXLAN device of its own (no sluice, MTU 1450): what encapsulation
+# alone costs on this underlay; one whose whole underlay has the overlay
+# pods' MTU (1450, no tunnel): what the smaller MTU alone costs, the
+# ceiling for any overlay here.
 # The setups are three copies of tests/multinode's topology (two nodes
 # each), built once; rounds alternate bare, vxlan, overlay, native so that
 # drift hits all alike. Targets: native >= 0.9x and overlay >= 0.8x the
@@ -27,6 +29,10 @@ need_root
 
 ROUNDS=${ROUNDS:-5}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-4}
+# iperf3's write (and read) size; empty: iperf3's default, 128 KB. Single
+# stream throughput here depends on it together with the MSS (see
+# docs/BENCHMARKS.md): IPERF_LEN=1M shows the other side.
+IPERF_LEN=${IPERF_LEN:-}
 # TCP congestion control of the throughput runs the targets are judged on:
 # cubic (Linux's default) unless TCP_CC names another. This machine defaults
 # to BBR, which without the fq qdisc paces in TCP itself and holds a single
@@ -37,6 +43,7 @@ MACHINE_CC=$(sysctl -n net.ipv4.tcp_congestion_control)
 CCS=("$TCP_CC")
 [ "$MACHINE_CC" = "$TCP_CC" ] || CCS+=("$MACHINE_CC")
 ID=slbm$$
+SLUICE_OVERLAY_OVERHEAD=50 # include/sluice/datapath.h
 MN_DIR=$(mktemp -d /tmp/sluice-bench-multinode.XXXXXX)
 CLEANUP_PATHS+=("$MN_DIR")
 
@@ -49,8 +56,9 @@ if ! "$BUILD/sluice-agent" --help 2>&1 | grep -q -- --routing; then
 fi
 
 
-# Setups: bare, overlay, native. CLIENT_NS/SERVER_NS/SERVER_IP per setup.
-SETUPS=(bare vxlan overlay native)
+# Setups: bare, mtu (bare at the pods' overlay MTU), vxlan, overlay, native.
+# CLIENT_NS/SERVER_NS/SERVER_IP per setup.
+SETUPS=(bare mtu vxlan overlay native)
 declare -A CLIENT_NS=() SERVER_NS=() SERVER_IP=() MTU=()
 
 echo "$TEST_NAME: bare: two nodes, no agent" >&2
@@ -65,6 +73,12 @@ for n in 1 2; do
 	ip -n "$ID-b-node$n" addr add "10.202.0.$n/24" dev vx0 || exit 1
 	ip -n "$ID-b-node$n" link set vx0 up || exit 1
 done
+echo "$TEST_NAME: mtu: two nodes, no agent, underlay MTU $((MN_MTU - SLUICE_OVERLAY_OVERHEAD))" >&2
+MN_MTU=$((MN_MTU - SLUICE_OVERLAY_OVERHEAD)) mn_topology "$ID-m" 2 || exit 1
+CLIENT_NS[mtu]=$ID-m-node1
+SERVER_NS[mtu]=$ID-m-node2
+SERVER_IP[mtu]=$(mn_node_ip 2)
+MTU[mtu]=$(ip -n "$ID-m-node1" -j link show uplink0 | jq '.[0].mtu')
 CLIENT_NS[vxlan]=$ID-b-node1
 SERVER_NS[vxlan]=$ID-b-node2
 SERVER_IP[vxlan]=10.202.0.2
@@ -119,7 +133,7 @@ done
 
 throughput() { # SETUP CC -> Gbit/s
 	ip netns exec "${CLIENT_NS[$1]}" taskset -c "$CLIENT_CPU" \
-		iperf3 -c "${SERVER_IP[$1]}" -t "$SECONDS_PER_RUN" -C "$2" -J 2>/dev/null |
+		iperf3 -c "${SERVER_IP[$1]}" -t "$SECONDS_PER_RUN" -C "$2" ${IPERF_LEN:+-l "$IPERF_LEN"} -J 2>/dev/null |
 		jq '.end.sum_received.bits_per_second / 1e9'
 }
 latency() { # SETUP PORT -> p50 usec
@@ -154,28 +168,45 @@ ratio() { echo "scale=3; $1 / $2" | bc -l | sed 's/^\./0./'; }
 # verdict RATIO OP TARGET: "met" or "MISSED"
 verdict() { [ "$(echo "$1 $2 $3" | bc -l)" = 1 ] && echo met || echo MISSED; }
 
-printf '\n%-40s %9s %9s %9s %9s %8s %8s %8s\n' "measurement" "node-node" "vxlan" "overlay" \
-	"native" "ovl/node" "nat/node" "ovl/vxl"
-row() { # TITLE NODE-TO-NODE VXLAN OVERLAY NATIVE
-	printf '%-40s %9.2f %9.2f %9.2f %9.2f %8s %8s %8s\n' "$1" "$2" "$3" "$4" "$5" \
-		"$(ratio "$4" "$2")" "$(ratio "$5" "$2")" "$(ratio "$4" "$3")"
+printf '\n%-40s %9s %9s %9s %9s %9s %8s %8s %8s %8s\n' "measurement" "node-node" "node@mtu" \
+	"vxlan" "overlay" "native" "ovl/node" "nat/node" "ovl/@mtu" "ovl/vxl"
+row() { # TITLE NODE-TO-NODE NODE@MTU VXLAN OVERLAY NATIVE
+	printf '%-40s %9.2f %9.2f %9.2f %9.2f %9.2f %8s %8s %8s %8s\n' "$1" "$2" "$3" "$4" "$5" "$6" \
+		"$(ratio "$5" "$2")" "$(ratio "$6" "$2")" "$(ratio "$5" "$3")" "$(ratio "$5" "$4")"
 }
-row "TCP throughput, 1 stream, $TCP_CC (Gbit/s)" "${T[bare]}" "${T[vxlan]}" "${T[overlay]}" "${T[native]}"
+row "TCP throughput, 1 stream, $TCP_CC (Gbit/s)" "${T[bare]}" "${T[mtu]}" "${T[vxlan]}" "${T[overlay]}" \
+	"${T[native]}"
 [ ${#CCS[@]} -eq 1 ] ||
-	row "TCP throughput, 1 stream, $MACHINE_CC (Gbit/s)" "${T2[bare]}" "${T2[vxlan]}" "${T2[overlay]}" "${T2[native]}"
-row "UDP req/resp latency p50, one CPU (us)" "${L1[bare]}" "${L1[vxlan]}" "${L1[overlay]}" "${L1[native]}"
-row "UDP req/resp latency p50, two CPUs (us)" "${L2[bare]}" "${L2[vxlan]}" "${L2[overlay]}" "${L2[native]}"
-ro=$(ratio "${T[overlay]}" "${T[bare]}")
-rn=$(ratio "${T[native]}" "${T[bare]}")
-printf '\ntargets (%s): overlay throughput >= 0.8x node-to-node: %s (%s); native >= 0.9x: %s (%s)\n' \
-	"$TCP_CC" \
-	"$ro" "$(verdict "$ro" '>=' 0.8)" "$rn" "$(verdict "$rn" '>=' 0.9)"
+	row "TCP throughput, 1 stream, $MACHINE_CC (Gbit/s)" "${T2[bare]}" "${T2[mtu]}" "${T2[vxlan]}" \
+		"${T2[overlay]}" "${T2[native]}"
+row "UDP req/resp latency p50, one CPU (us)" "${L1[bare]}" "${L1[mtu]}" "${L1[vxlan]}" "${L1[overlay]}" \
+	"${L1[native]}"
+row "UDP req/resp latency p50, two CPUs (us)" "${L2[bare]}" "${L2[mtu]}" "${L2[vxlan]}" "${L2[overlay]}" \
+	"${L2[native]}"
+# The targets are judged on the median of the rounds' own ratios: each
+# round measures every setup within a minute, so drift between rounds
+# (this VM's single-stream figures wander by 20 %) cancels out.
+paired() { # SETUP BASE -> median over rounds of SETUP/BASE (cubic throughput)
+	paste "$MN_DIR/tput-$TCP_CC.$1" "$MN_DIR/tput-$TCP_CC.$2" |
+		awk '$2 > 0 {printf "%.4f\n", $1 / $2}' | median | xargs printf '%.3f'
+}
+ro=$(paired overlay bare)
+rn=$(paired native bare)
+rm=$(paired mtu bare)
+printf '\ntargets (%s, median of the rounds'"'"' ratios): overlay throughput >= 0.8x node-to-node: %s (%s);\n' \
+	"$TCP_CC" "$ro" "$(verdict "$ro" '>=' 0.8)"
+printf '  native >= 0.9x: %s (%s)\n' "$rn" "$(verdict "$rn" '>=' 0.9)"
+printf 'node@mtu: the bare nodes with the overlay pods'"'"' MTU (%s) on the whole underlay, no tunnel: %sx\n' \
+	"${MTU[mtu]}" "$rm"
+printf '  of node-to-node: no overlay with that MTU can beat it here; overlay/node@mtu: %s\n' \
+	"$(paired overlay mtu)"
 printf 'vxlan: the bare nodes through a plain kernel VXLAN device, no sluice (reference)\n'
-printf 'MTU: node-to-node %s, vxlan %s, overlay pods %s, native pods %s\n' "${MTU[bare]}" "${MTU[vxlan]}" \
-	"${MTU[overlay]}" "${MTU[native]}"
+printf 'MTU: node-to-node %s, node@mtu %s, vxlan %s, overlay pods %s, native pods %s\n' "${MTU[bare]}" \
+	"${MTU[mtu]}" "${MTU[vxlan]}" "${MTU[overlay]}" "${MTU[native]}"
 printf 'machine: %s, %s cores, %s, kernel %s\n' "$(lscpu | sed -n 's/^Model name: *//p')" "$(nproc)" \
 	"$(free -g | awk '/Mem:/ {print $2 " GiB"}')" "$(uname -r)"
-printf 'rounds: %s x %ss, medians shown\n' "$ROUNDS" "$SECONDS_PER_RUN"
+printf 'rounds: %s x %ss, medians shown; iperf3 writes: %s\n' "$ROUNDS" "$SECONDS_PER_RUN" \
+	"${IPERF_LEN:-128K (default)}"
 printf 'TCP congestion control: %s (machine default: %s)\n' "${CCS[*]}" "$MACHINE_CC"
 for f in "${CCS[@]/#/tput-}" lat1 lat2; do
 	for s in "${SETUPS[@]}"; do
