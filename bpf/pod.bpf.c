@@ -385,14 +385,16 @@ static __always_inline int from_node_ipv4(struct cursor *c, struct ethhdr *eth, 
 #define LEAVE_TO_DEVICE 1
 
 /*
- * Overlay routing, on the uplink: a VXLAN packet from another node to a
- * pod here is checked against the pod's ingress policy on its inner
- * headers, its VXLAN headers are taken off and it goes straight to the
- * pod, never through the node's UDP socket, the vxlan device and its
- * per-packet metadata. Whatever would go up the stack from the vxlan
- * device (a packet for the node itself, a flow the stack forwards, TTL
- * running out, an ECN combination RFC 6040 drops) is left as it came, and
- * the device decapsulates it; its program finds the flow already tracked.
+ * Overlay routing, on the uplink: a VXLAN packet from another node's pod
+ * to a pod here (sent by the node the ipcache says has the source pod) is
+ * checked against the pod's ingress policy on its inner headers, its VXLAN
+ * headers are taken off and it goes straight to the pod, never through
+ * the node's UDP socket, the vxlan device and its per-packet metadata.
+ * Whatever would go up the stack from the vxlan device (a packet for the
+ * node itself, a flow the stack forwards, TTL running out, an ECN
+ * combination RFC 6040 drops, a sender that is not the source pod's node)
+ * is left as it came, and the device decapsulates it (after the node's
+ * netfilter); its program finds the flow already tracked.
  * Returns LEAVE_TO_DEVICE, a DROP() or TC_ACT_REDIRECT.
  */
 static __always_inline int overlay_decap(struct __sk_buff *skb, __u32 *reason)
@@ -416,6 +418,12 @@ static __always_inline int overlay_decap(struct __sk_buff *skb, __u32 *reason)
 		return LEAVE_TO_DEVICE;
 	outer_tos = h->ip.tos;
 	c.pos = h + 1;
+	/* A packet from another node's pod comes from that node: whatever
+	 * claims otherwise is the device's (and the node's firewall's). */
+	ip = c.pos;
+	if ((void *)(ip + 1) > c.end ||
+	    ipcache_lookup(ip->saddr).tunnel_endpoint != h->ip.saddr)
+		return LEAVE_TO_DEVICE;
 	ret = police_ingress(&c, &ip, &dst, 0, 1, &ct_flags);
 	if (IS_DROP(ret))
 		return ret;

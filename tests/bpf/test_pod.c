@@ -825,7 +825,7 @@ static void test_decap_ecn(void **state)
 static void test_decap_declined(void **state)
 {
 	__u64 decap = counter(SLUICE_OVERLAY_DECAP, SLUICE_DIR_INGRESS);
-	struct vxpkt v[8];
+	struct vxpkt v[9];
 	struct run r;
 	size_t i;
 
@@ -840,6 +840,7 @@ static void test_decap_declined(void **state)
 	v[5].inner.ip.daddr = ip4("10.77.0.1");	/* for the node, not a pod */
 	v[6].inner.ip.ttl = 1;				/* the stack answers time exceeded */
 	v[7].inner.eth.h_proto = htons(0x86dd);	/* not IPv4 inside */
+	v[8].ip.saddr = ip4("10.200.0.99");		/* not the source pod's node */
 	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
 		r = run_netdev_raw(&v[i], sizeof(v[i]));
 		assert_int_equal(r.retval, TC_ACT_OK);
