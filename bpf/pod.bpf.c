@@ -385,16 +385,17 @@ static __always_inline int from_node_ipv4(struct cursor *c, struct ethhdr *eth, 
 #define LEAVE_TO_DEVICE 1
 
 /*
- * Overlay routing, on the uplink: a VXLAN packet from another node's pod
- * to a pod here (sent by the node the ipcache says has the source pod) is
- * checked against the pod's ingress policy on its inner headers, its VXLAN
- * headers are taken off and it goes straight to the pod, never through
- * the node's UDP socket, the vxlan device and its per-packet metadata.
- * Whatever would go up the stack from the vxlan device (a packet for the
- * node itself, a flow the stack forwards, TTL running out, an ECN
- * combination RFC 6040 drops, a sender that is not the source pod's node)
- * is left as it came, and the device decapsulates it (after the node's
- * netfilter); its program finds the flow already tracked.
+ * Overlay routing, on the uplink: a VXLAN packet (not GSO) from another
+ * node's pod to a pod here, sent by the node the ipcache says has the
+ * source pod, is checked against the pod's ingress policy on its inner
+ * headers, its VXLAN headers are taken off and it goes straight to the
+ * pod, never through the node's UDP socket, the vxlan device and its
+ * per-packet metadata. Whatever would go up the stack from the vxlan
+ * device (a packet for the node itself, a flow the stack forwards, TTL
+ * running out, an ECN combination RFC 6040 drops), a sender that is not
+ * the source pod's node, and GSO packets are left as they came, and the
+ * device decapsulates them (after the node's netfilter); its program finds
+ * the flow already tracked.
  * Returns LEAVE_TO_DEVICE, a DROP() or TC_ACT_REDIRECT.
  */
 static __always_inline int overlay_decap(struct __sk_buff *skb, __u32 *reason)
@@ -409,6 +410,13 @@ static __always_inline int overlay_decap(struct __sk_buff *skb, __u32 *reason)
 	__u8 outer_tos;
 	int ret;
 
+	/* A GSO packet keeps the kernel's tunnel state (skb->encapsulation,
+	 * the UDP tunnel GSO type) after bpf_skb_adjust_room takes the headers
+	 * off, and no helper clears it: a pod that forwards such a packet (a
+	 * router or NAT pod) would have it segmented in software on its way
+	 * out, at a fifth of the speed. The vxlan device clears that state. */
+	if (skb->gso_size)
+		return LEAVE_TO_DEVICE;
 	cursor_init(&c, skb);
 	if (parse_eth(&c, &eth) != ETH_P_IP)
 		return LEAVE_TO_DEVICE;
