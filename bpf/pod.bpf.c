@@ -204,7 +204,9 @@ static __always_inline int encap_to_node(struct __sk_buff *skb, struct ethhdr *e
 	if (!peer.tunnel_endpoint)
 		return TC_ACT_OK;
 	*reason = SLUICE_FWD_OVERLAY;
-	if (cfg_node_ip)
+	/* An IPv4 BIG TCP packet (over 64 KB) would not fit the outer
+	 * header's length field: it is left to the device. */
+	if (cfg_node_ip && len - ETH_HLEN + sizeof(h) <= 0xffff)
 		hop = next_hop(skb, cfg_node_ip, peer.tunnel_endpoint, &fib);
 	if (hop == BPF_FIB_LKUP_RET_SUCCESS || hop == BPF_FIB_LKUP_RET_NO_NEIGH)
 		vxlan_encap_build(&h, len, cfg_node_ip, peer.tunnel_endpoint, eth, ip->tos,
