@@ -14,10 +14,10 @@
 # alone costs on this underlay; one whose whole underlay has the overlay
 # pods' MTU (1450, no tunnel): what the smaller MTU alone costs, the
 # ceiling for any overlay here.
-# The setups are three copies of tests/multinode's topology (two nodes
-# each), built once; rounds alternate bare, vxlan, overlay, native so that
-# drift hits all alike. Targets: native >= 0.9x and overlay >= 0.8x the
-# node-to-node throughput.
+# The setups are four copies of tests/multinode's topology (two nodes
+# each), built once; every round measures every setup, each round starting
+# one setup later, so that drift and position hit all alike. Targets:
+# native >= 0.9x and overlay >= 0.8x the node-to-node throughput.
 set -uo pipefail
 TEST_NAME=bench-multinode
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -150,11 +150,14 @@ for s in "${SETUPS[@]}"; do
 done
 for r in $(seq "$ROUNDS"); do
 	echo "$TEST_NAME: round $r/$ROUNDS" >&2
+	# Each round starts one setup later, so that no setup always runs
+	# first or last (a fresh connection's and a warm cache's luck).
+	order=("${SETUPS[@]:$(((r - 1) % ${#SETUPS[@]}))}" "${SETUPS[@]:0:$(((r - 1) % ${#SETUPS[@]}))}")
 	for cc in "${CCS[@]}"; do
-		for s in "${SETUPS[@]}"; do throughput "$s" "$cc" >>"$MN_DIR/tput-$cc.$s"; done
+		for s in "${order[@]}"; do throughput "$s" "$cc" >>"$MN_DIR/tput-$cc.$s"; done
 	done
-	for s in "${SETUPS[@]}"; do latency "$s" 11111 >>"$MN_DIR/lat1.$s"; done
-	for s in "${SETUPS[@]}"; do latency "$s" 11112 >>"$MN_DIR/lat2.$s"; done
+	for s in "${order[@]}"; do latency "$s" 11111 >>"$MN_DIR/lat1.$s"; done
+	for s in "${order[@]}"; do latency "$s" 11112 >>"$MN_DIR/lat2.$s"; done
 done
 
 declare -A T T2 L1 L2
