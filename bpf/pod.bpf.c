@@ -184,9 +184,10 @@ static __always_inline int redirect_out(struct __sk_buff *skb, long ret,
  * packet straight out of the uplink: no trip through the vxlan device, its
  * route lookup and the node's netfilter for every packet. GSO packets stay
  * whole (the kernel segments them, or the NIC does, as UDP tunnel GSO).
- * Without the node's address, without a route to the remote node, or when
- * the kernel cannot make room (a UDP GSO packet), the vxlan device
- * tunnels the packet, with the key set here.
+ * Without the node's address, without a route to the remote node, for a
+ * packet over 64 KB, or when the kernel cannot make room (a UDP GSO
+ * packet, one that still carries tunnel state), the vxlan device tunnels
+ * the packet, with the key set here.
  */
 static __always_inline int encap_to_node(struct __sk_buff *skb, struct ethhdr *eth,
 					 struct iphdr *ip, __u32 *reason)
