@@ -444,8 +444,8 @@ static __always_inline int overlay_decap(struct __sk_buff *skb, __u32 *reason)
 	ipv4_decrement_ttl(ip);
 	__builtin_memcpy(macs, dst->pod_mac, ETH_ALEN);
 	__builtin_memcpy(macs + ETH_ALEN, dst->lxc_mac, ETH_ALEN);
-	/* Fixed GSO: the inner segments' size does not change with the
-	 * outer headers gone. */
+	/* (Never a GSO packet here; were it one, its segments' size would
+	 * not change with the outer headers gone: fixed GSO.) */
 	if (bpf_skb_adjust_room(skb, -(__s32)sizeof(*h), BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO) ||
 	    bpf_skb_store_bytes(skb, 0, macs, sizeof(macs), 0))
 		return DROP(SLUICE_DROP_TUNNEL);
