@@ -756,20 +756,30 @@ static struct vxpkt make_vxlan(__u16 sport, __u16 dport)
 	return v;
 }
 
-/* from_netdev on a frame; gso_size non-zero makes it a GSO packet. */
-static struct run run_netdev_gso(const void *data, __u32 len, __u32 gso_size)
+/* Run a node-device program on a frame with the skb fields in *ctx (mark,
+ * gso_size...), which gets them back as the program left them. */
+static struct run run_hook(enum node_hook hook, const void *data, __u32 len, struct __sk_buff *ctx)
 {
 	struct run r = { 0 };
-	struct __sk_buff ctx = { .gso_size = gso_size, .gso_segs = gso_size ? 2 : 0 };
+	struct __sk_buff in = *ctx;
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = data, .data_size_in = len,
 		    .data_out = r.out, .data_size_out = sizeof(r.out), .repeat = 1,
-		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx));
+		    .ctx_in = &in, .ctx_size_in = sizeof(in), .ctx_out = ctx,
+		    .ctx_size_out = sizeof(*ctx));
 
-	if (bpf_prog_test_run_opts(datapath_node_prog_fd(dp, HOOK_NETDEV), &opts))
+	if (bpf_prog_test_run_opts(datapath_node_prog_fd(dp, hook), &opts))
 		fail_msg("BPF_PROG_TEST_RUN failed: %s", strerror(errno));
 	r.retval = (int)opts.retval;
 	r.out_len = opts.data_size_out;
 	return r;
+}
+
+/* from_netdev on a frame; gso_size non-zero makes it a GSO packet. */
+static struct run run_netdev_gso(const void *data, __u32 len, __u32 gso_size)
+{
+	struct __sk_buff ctx = { .gso_size = gso_size, .gso_segs = gso_size ? 2 : 0 };
+
+	return run_hook(HOOK_NETDEV, data, len, &ctx);
 }
 
 static struct run run_netdev_raw(const void *data, __u32 len)
@@ -891,16 +901,9 @@ static void test_no_encap_outside_the_cluster(void **state)
 
 static struct run run_netdev(int egress, struct l4pkt *p)
 {
-	struct run r = { 0 };
-	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = p, .data_size_in = sizeof(*p),
-		    .data_out = r.out, .data_size_out = sizeof(r.out), .repeat = 1);
+	struct __sk_buff ctx = { 0 };
 
-	if (bpf_prog_test_run_opts(datapath_node_prog_fd(dp, egress ? HOOK_NETDEV_OUT : HOOK_NETDEV),
-				   &opts))
-		fail_msg("BPF_PROG_TEST_RUN failed: %s", strerror(errno));
-	r.retval = (int)opts.retval;
-	r.out_len = opts.data_size_out;
-	return r;
+	return run_hook(egress ? HOOK_NETDEV_OUT : HOOK_NETDEV, p, sizeof(*p), &ctx);
 }
 
 static void test_masquerade_and_reverse(void **state)
@@ -959,19 +962,11 @@ static void test_masquerade_port_clash(void **state)
 /* Run a node-device program on p with skb->mark = mark; *mark_out: the mark after. */
 static struct run run_node(enum node_hook hook, struct l4pkt *p, __u32 mark, __u32 *mark_out)
 {
-	struct run r = { 0 };
-	struct __sk_buff ctx = { .mark = mark }, ctx_out = { 0 };
-	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = p, .data_size_in = sizeof(*p),
-		    .data_out = r.out, .data_size_out = sizeof(r.out), .repeat = 1,
-		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .ctx_out = &ctx_out,
-		    .ctx_size_out = sizeof(ctx_out));
+	struct __sk_buff ctx = { .mark = mark };
+	struct run r = run_hook(hook, p, sizeof(*p), &ctx);
 
-	if (bpf_prog_test_run_opts(datapath_node_prog_fd(dp, hook), &opts))
-		fail_msg("BPF_PROG_TEST_RUN failed: %s", strerror(errno));
-	r.retval = (int)opts.retval;
-	r.out_len = opts.data_size_out;
 	if (mark_out)
-		*mark_out = ctx_out.mark;
+		*mark_out = ctx.mark;
 	return r;
 }
 
