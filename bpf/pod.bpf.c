@@ -137,9 +137,14 @@ static __always_inline int set_tunnel(struct __sk_buff *skb, __be32 tunnel_endpo
 	return 0;
 }
 
+/* Can the packet go straight out towards the hop next_hop() found? */
+static __always_inline int hop_usable(long hop)
+{
+	return hop == BPF_FIB_LKUP_RET_SUCCESS || hop == BPF_FIB_LKUP_RET_NO_NEIGH;
+}
+
 /* The next hop towards dst (network order) out of the node: its device
- * and MACs in fib. Returns the bpf_fib_lookup verdict, SUCCESS or NO_NEIGH
- * when the packet can go straight out, anything else when it cannot. */
+ * and MACs in fib. Returns the bpf_fib_lookup verdict (see hop_usable). */
 static __always_inline long next_hop(struct __sk_buff *skb, __be32 src, __be32 dst,
 				     struct bpf_fib_lookup *fib)
 {
@@ -209,12 +214,11 @@ static __always_inline int encap_to_node(struct __sk_buff *skb, struct ethhdr *e
 	 * header's length field: it is left to the device. */
 	if (cfg_node_ip && len - ETH_HLEN + sizeof(h) <= 0xffff)
 		hop = next_hop(skb, cfg_node_ip, peer.tunnel_endpoint, &fib);
-	if (hop == BPF_FIB_LKUP_RET_SUCCESS || hop == BPF_FIB_LKUP_RET_NO_NEIGH)
+	if (hop_usable(hop))
 		vxlan_encap_build(&h, len, cfg_node_ip, peer.tunnel_endpoint, eth, ip->tos,
 				  bpf_get_hash_recalc(skb), (__u16)bpf_get_prandom_u32());
 	ipv4_decrement_ttl(ip);
-	if ((hop == BPF_FIB_LKUP_RET_SUCCESS || hop == BPF_FIB_LKUP_RET_NO_NEIGH) &&
-	    !bpf_skb_adjust_room(skb, sizeof(h), BPF_ADJ_ROOM_MAC, room)) {
+	if (hop_usable(hop) && !bpf_skb_adjust_room(skb, sizeof(h), BPF_ADJ_ROOM_MAC, room)) {
 		if (bpf_skb_store_bytes(skb, ETH_HLEN, &h, sizeof(h), 0))
 			return DROP(SLUICE_DROP_TUNNEL);
 		metrics_count(SLUICE_OVERLAY_ENCAP, SLUICE_DIR_EGRESS, len);
@@ -240,7 +244,7 @@ static __always_inline int to_remote_native(struct __sk_buff *skb, struct iphdr 
 	if (!peer.tunnel_endpoint)
 		return TC_ACT_OK;
 	hop = next_hop(skb, ip->saddr, ip->daddr, &fib);
-	if (hop != BPF_FIB_LKUP_RET_SUCCESS && hop != BPF_FIB_LKUP_RET_NO_NEIGH)
+	if (!hop_usable(hop))
 		return TC_ACT_OK;
 	ipv4_decrement_ttl(ip);
 	*reason = SLUICE_FWD_NATIVE;
