@@ -43,8 +43,8 @@
 #      get replies back), by TCP, UDP and ping; pod-to-pod traffic across
 #      nodes is not masqueraded.
 #
-# A node reaching another node's pods is checked by tests/kubeproxy. Not
-# covered yet: ipBlock egress rules towards the world across masquerade.
+# A node reaching another node's pods is checked here (overlay) and by
+# tests/kubeproxy. Not covered yet: ipBlock egress rules towards the world across masquerade.
 # shellcheck source-path=SCRIPTDIR
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -270,9 +270,14 @@ vxlan_stat() { # N rx|tx: packets node N's sluice_vxlan device took in or sent (
 	ip -n "$P-node$1" -j -s link show sluice_vxlan 2>/dev/null | jq --arg d "$2" '.[0].stats64[$d].packets // 0' 2>/dev/null ||
 		echo 0
 }
-node_metric() { # N REASON DIRECTION: packets node N's datapath counted
-	mn_ctl "$P" "$1" metrics -o json | jq --arg r "$2" --arg d "$3" \
-		'[.metrics[] | select(.reason == $r and .direction == $d) | .packets] | add // 0'
+node_counter() { # N REASON DIRECTION: "packets bytes" node N's datapath counted
+	mn_ctl "$P" "$1" metrics -o json | jq -r --arg r "$2" --arg d "$3" \
+		'[.metrics[] | select(.reason == $r and .direction == $d)] |
+		 "\(map(.packets) | add // 0) \(map(.bytes) | add // 0)"'
+}
+node_metric() { # N REASON DIRECTION: packets only
+	local c
+	c=$(node_counter "$@") && echo "${c%% *}"
 }
 
 agents_alive() {
@@ -513,22 +518,17 @@ echo "== f) a bulk TCP transfer stays on the fast path (GSO packets included)"
 # host's forwarding (which would also mark the flow as the stack's for good).
 # In overlay mode, from_pod builds the VXLAN headers of every one itself.
 FAST_REASON=$([ "$MODE" = overlay ] && echo overlay-encap || echo forward-native)
-metric1() { # REASON -> "packets bytes" of node1's egress counter
-	mn_ctl "$P" 1 metrics -o json | jq -r --arg r "$1" \
-		'[.metrics[] | select(.reason == $r and .direction == "egress")] |
-		 "\(map(.packets) | add // 0) \(map(.bytes) | add // 0)"'
-}
 bulk_fast() {
 	local p0 b0 p1 b1 s0 s1 d0 d1
-	read -r p0 b0 <<<"$(metric1 "$FAST_REASON")"
-	read -r _ s0 <<<"$(metric1 to-stack-flow)"
+	read -r p0 b0 <<<"$(node_counter 1 "$FAST_REASON" egress)"
+	read -r _ s0 <<<"$(node_counter 1 to-stack-flow egress)"
 	d0=$(node_metric 2 forward-remote ingress)
 	ip netns exec "$P-n2-cache" iperf3 -s -1 -D -B "${IP[n2-cache]}" >/dev/null 2>&1 || return 1
 	sleep 0.3
 	ip netns exec "$P-n1-web" timeout 20 iperf3 -c "${IP[n2-cache]}" -n 300M >/dev/null 2>&1 ||
 		{ echo "iperf3 failed"; return 1; }
-	read -r p1 b1 <<<"$(metric1 "$FAST_REASON")"
-	read -r _ s1 <<<"$(metric1 to-stack-flow)"
+	read -r p1 b1 <<<"$(node_counter 1 "$FAST_REASON" egress)"
+	read -r _ s1 <<<"$(node_counter 1 to-stack-flow egress)"
 	d1=$(node_metric 2 forward-remote ingress)
 	echo "$FAST_REASON: +$((p1 - p0)) packets, +$((b1 - b0)) bytes; to-stack-flow: +$((s1 - s0)) bytes; node2 forward-remote: +$((d1 - d0)) packets"
 	# node2 delivered them straight to the pod, not through its stack
@@ -558,16 +558,12 @@ routed_bulk() {
 			-j DNAT --to-destination "${IP[n3-cache]}" &&
 		ip netns exec "$ns" iptables -t nat -A POSTROUTING -d "${IP[n3-cache]}" -j MASQUERADE ||
 		{ echo "cannot set up the routing pod"; return 1; }
-	read -r p0 b0 <<<"$(mn_ctl "$P" 2 metrics -o json | jq -r --arg r "$FAST_REASON" '[.metrics[] |
-		select(.reason == $r and .direction == "egress")] |
-		"\(map(.packets) | add // 0) \(map(.bytes) | add // 0)"')"
+	read -r p0 b0 <<<"$(node_counter 2 "$FAST_REASON" egress)"
 	ip netns exec "$P-n3-cache" iperf3 -s -1 -D -B "${IP[n3-cache]}" >/dev/null 2>&1 || return 1
 	sleep 0.3
 	ip netns exec "$P-n1-web" timeout 20 iperf3 -c "${IP[n2-cache]}" -n 100M >/dev/null 2>&1 ||
 		{ echo "iperf3 through the routing pod failed"; return 1; }
-	read -r p1 b1 <<<"$(mn_ctl "$P" 2 metrics -o json | jq -r --arg r "$FAST_REASON" '[.metrics[] |
-		select(.reason == $r and .direction == "egress")] |
-		"\(map(.packets) | add // 0) \(map(.bytes) | add // 0)"')"
+	read -r p1 b1 <<<"$(node_counter 2 "$FAST_REASON" egress)"
 	echo "node2 $FAST_REASON: +$((p1 - p0)) packets, +$((b1 - b0)) bytes"
 	[ $((b1 - b0)) -gt $((80 * 1024 * 1024)) ] || return 1
 	[ $(((b1 - b0) / (p1 - p0))) -gt "$MN_MTU" ]
