@@ -4,7 +4,7 @@
 # make deps       install build, test and benchmark packages (Debian 12, apt)
 # make test       unit (sanitizers), BPF, end-to-end and podman tests; needs root
 # make demo       a demo node: agent, four pods through the real CNI plugin, traffic
-# make bench      pod networking, policy, cross-node and control-plane figures, each against a baseline
+# make bench      pod networking, policy, cross-node, control-plane and defence-cost figures, each against a baseline
 
 BUILD   ?= build
 CC      ?= gcc
@@ -123,6 +123,7 @@ bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate
 	@bench/policy.sh
 	@bench/multinode.sh
 	@bench/kube.sh
+	@bench/defences.sh
 
 clean:
 	rm -rf $(BUILD)
