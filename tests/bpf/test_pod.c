@@ -1099,6 +1099,11 @@ static int match_all(__be32 addr, void *arg)
 	return 1;
 }
 
+static int match_b(__be32 addr, void *arg)
+{
+	return addr == *(const __be32 *)arg;
+}
+
 static void flows_clear(void)
 {
 	struct flow_map maps[FLOW_MAPS_MAX];
@@ -1205,6 +1210,28 @@ static void test_purge_range(void **state)
 	flows_clear();
 }
 
+/* A map that cannot be scanned fails the purge, naming the map, and the
+ * other maps are still purged (less stale state is better). */
+static void test_purge_failure_names_the_map(void **state)
+{
+	struct flow_map maps[FLOW_MAPS_MAX];
+	size_t n = flows_maps(dp, maps, FLOW_MAPS_MAX);
+	struct sluice_ct_value cv = { .last_seen = 1 };
+	struct sluice_ct_key k = ct_key(IP_B, 1, REMOTE_A, 2, IPPROTO_UDP);
+	__be32 b = ip4(IP_B);
+	char err[256] = "";
+
+	(void)state;
+	flows_clear();
+	put_entry(datapath_ct_map_fd(dp), &k, &cv);
+	assert_true(n >= 3);
+	assert_string_equal(maps[0].name, SLUICE_MAP_CT);
+	maps[1].fd = -1; /* SNAT */
+	assert_true(flows_purge(maps, n, match_b, &b, NULL, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, SLUICE_MAP_SNAT));
+	assert_false(has_entry(datapath_ct_map_fd(dp), &k));
+}
+
 static double now_ms(void)
 {
 	struct timespec t;
@@ -1254,23 +1281,31 @@ static void test_purge_full_maps_time(void **state)
 	int ct = datapath_ct_map_fd(dp), snat = datapath_snat_map_fd(dp),
 	    rnat = datapath_rnat_map_fd(dp);
 	__be32 victim = ip4("10.77.0.200");
-	size_t before, after;
-	struct flows_purge_stats st = { 0 };
+	struct flows_purge_stats st = { 0 }, ct_st = { 0 };
+	struct flow_map maps[FLOW_MAPS_MAX];
+	size_t nmaps = flows_maps(dp, maps, FLOW_MAPS_MAX), before, after;
 	char err[256];
-	double t0, ms;
+	double t0, ms, ct_ms;
 
 	(void)state;
 	flows_clear();
 	before = fill(ct, SLUICE_CT_MAX, victim, 0);
 	before += fill(snat, SLUICE_NAT_MAX, victim, 0);
 	before += fill(rnat, SLUICE_NAT_MAX, victim, 1);
+	/* connection tracking alone, then all three maps (tracking again) */
+	t0 = now_ms();
+	assert_int_equal(flows_purge(maps, 1, match_b, &victim, &ct_st, err, sizeof(err)), 0);
+	ct_ms = now_ms() - t0;
 	t0 = now_ms();
 	assert_int_equal(flows_purge_addr(dp, ntohl(victim), &st, err, sizeof(err)), 0);
 	ms = now_ms() - t0;
+	st.removed += ct_st.removed;
 	after = map_count(ct) + map_count(snat) + map_count(rnat);
-	fprintf(stderr, "purge of one address: %zu entries scanned in 3 full maps, %zu removed, "
-		"%.1f ms\n", st.scanned, st.removed, ms);
-	assert_int_equal(st.scanned, before);
+	fprintf(stderr, "purge of one address: %s alone %zu entries in %.1f ms; all %zu per-flow "
+		"maps %zu entries in %.1f ms; %zu removed\n", maps[0].name, ct_st.scanned, ct_ms,
+		nmaps, st.scanned, ms, st.removed);
+	assert_int_equal(ct_st.scanned, map_count(ct) + ct_st.removed);
+	assert_int_equal(st.scanned, before - ct_st.removed);
 	assert_int_equal(after, before - st.removed);
 	/* every 100th entry named the victim (a few may have been evicted) */
 	assert_true(st.removed >= before / 100 - 64 && st.removed <= before / 100 + 3);
@@ -1303,6 +1338,7 @@ int main(void)
 		cmocka_unit_test_setup(test_stack_flow_is_still_policed, policy_reset),
 		cmocka_unit_test_setup(test_purge_address, policy_reset),
 		cmocka_unit_test_setup(test_purge_range, policy_reset),
+		cmocka_unit_test_setup(test_purge_failure_names_the_map, policy_reset),
 		cmocka_unit_test_setup(test_purge_full_maps_time, policy_reset),
 	};
 
