@@ -112,7 +112,7 @@ static int purge_map(const struct flow_map *m, flow_addr_match match, void *arg,
 		snprintf(err, errlen, "out of memory scanning map %s", m->name);
 		goto cleanup;
 	}
-	while (!done) {
+	while (!done && !ret) {
 		__u32 count = FLOWS_BATCH;
 
 		if (bpf_map_lookup_batch(m->fd, first ? NULL : &token_in, &token_out, keys, values,
@@ -128,7 +128,7 @@ static int purge_map(const struct flow_map *m, flow_addr_match match, void *arg,
 		first = 0;
 		token_in = token_out;
 		st->scanned += count;
-		for (__u32 i = 0; i < count; i++) {
+		for (__u32 i = 0; i < count && !ret; i++) {
 			const char *k = keys + (size_t)i * info.key_size;
 			const char *v = values + (size_t)i * info.value_size;
 
@@ -140,13 +140,11 @@ static int purge_map(const struct flow_map *m, flow_addr_match match, void *arg,
 			if (++ndel < FLOWS_BATCH)
 				continue;
 			ret = delete_keys(m->fd, del, ndel, info.key_size, &st->removed);
-			if (ret)
-				goto delete_failed;
 			ndel = 0;
 		}
 	}
-	ret = delete_keys(m->fd, del, ndel, info.key_size, &st->removed);
-delete_failed:
+	if (!ret)
+		ret = delete_keys(m->fd, del, ndel, info.key_size, &st->removed);
 	if (ret)
 		snprintf(err, errlen, "cannot delete entries of map %s: %s", m->name, strerror(-ret));
 cleanup:
