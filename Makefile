@@ -91,8 +91,9 @@ $(BUILD)/unit:
 $(BUILD)/unit/%: tests/unit/%.c $$($$*_SRCS) $(HDRS) $(SKELS) | $(BUILD)/unit
 	$(CC) $(SAN_CFLAGS) -o $@ $< $($*_SRCS) -lcmocka -ljansson -lyaml -lcurl -lbpf -lelf -lz -lpthread
 
-$(BUILD)/test_bpf: tests/bpf/test_pod.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) -Iagent -o $@ tests/bpf/test_pod.c agent/loader.c lib/log.c $(LDLIBS_AGENT) -lcmocka
+TEST_BPF_SRCS := tests/bpf/test_pod.c agent/loader.c agent/flows.c agent/cidr.c lib/log.c
+$(BUILD)/test_bpf: $(TEST_BPF_SRCS) $(SKELS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -Iagent -o $@ $(TEST_BPF_SRCS) $(LDLIBS_AGENT) -lcmocka
 
 $(BUILD)/bench-bpf: bench/bpf_policy.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ bench/bpf_policy.c agent/loader.c lib/log.c $(LDLIBS_AGENT)

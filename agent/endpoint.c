@@ -7,10 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api.h"
 #include "endpoint.h"
+#include "flows.h"
 #include "fsutil.h"
 #include "log.h"
 #include "netlink.h"
@@ -24,6 +26,11 @@ struct endpoints {
 	struct endpoint *list;		/* unordered; removal swaps in the last */
 	size_t n, cap;
 	unsigned int pod_mtu;		/* 0: the kernel's default */
+	/* Retries owed (see release_address): an address quarantined because
+	 * its per-flow state could not be removed; the start-up removal of
+	 * the state of every address no pod holds. */
+	int quarantine_pending;
+	int range_purge_pending;
 };
 
 void endpoints_set_pod_mtu(struct endpoints *eps, unsigned int mtu)
@@ -136,10 +143,59 @@ static void forget(struct endpoints *eps, struct endpoint *ep)
 	eps->list[i] = eps->list[--eps->n];
 }
 
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/*
+ * Free ip, which owner held (NULL: whoever holds it), for the next pod.
+ * Its per-flow state (connection tracking, NAT) goes first: an established
+ * entry passes packets without a policy lookup, so the next holder would
+ * inherit the old pod's flows whatever its own policy says. The caller
+ * made sure no new state can appear for ip (its endpoint map entry and
+ * veth are gone). When the state cannot be removed the address is
+ * quarantined instead (never handed out) and retried on the next ADD, GC
+ * or start-up.
+ */
+static int release_address(struct endpoints *eps, uint32_t ip, const char *owner, const char *who)
+{
+	struct flows_purge_stats st = { 0 };
+	char addr[16], why[256];
+	struct timespec t0;
+	int ret, q;
+
+	ip4_format(ip, addr, sizeof(addr));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ret = flows_purge_addr(eps->dp, ip, &st, why, sizeof(why));
+	if (ret) {
+		q = ipam_quarantine(eps->ipam, ip, owner);
+		if (!q)
+			eps->quarantine_pending = 1;
+		pr_err("%s: cannot remove the per-flow state of its address %s: %s; %s", who, addr,
+		       why, q ? "and cannot quarantine the address either" :
+				"the address is quarantined (not handed out) until a later ADD, "
+				"GC or agent start removes that state");
+		return ret;
+	}
+	pr_info("%s: removed %zu per-flow entr%s of %s (%zu scanned, %.1f ms)", who, st.removed,
+		st.removed == 1 ? "y" : "ies", addr, st.scanned, ms_since(&t0));
+	ret = ipam_release(eps->ipam, ip, owner);
+	if (ret && ret != -ENOENT)
+		pr_warn("%s: cannot release address %s: %s", who, addr, strerror(-ret));
+	return ret;
+}
+
 /*
  * Undo whatever exists of ep: attachments, map entry, veth pair (its peer
- * in the pod goes with it), address, state file. Every step tolerates a
- * missing piece, so this serves DEL, a failed ADD and start-up recovery.
+ * in the pod goes with it), per-flow state and address, state file. Every
+ * step tolerates a missing piece, so this serves DEL, a failed ADD and
+ * start-up recovery. The order matters: with the map entry and the veth
+ * gone no packet creates state for the address any more, so none is left
+ * when it is released.
  */
 static void teardown(struct endpoints *eps, const struct endpoint *ep)
 {
@@ -161,13 +217,20 @@ static void teardown(struct endpoints *eps, const struct endpoint *ep)
 	 * already belong to another device, so only unpin then. */
 	datapath_detach(eps->dp, ret && ret != -ENODEV ? ep->host_ifindex : 0, ep->host_ifname);
 	if (ep->ip) {
+		char who[IPAM_OWNER_MAX + 2 * 254 + 16];
+
 		owner_name(ep->container_id, ep->ifname, owner, sizeof(owner));
-		ret = ipam_release(eps->ipam, ep->ip, owner);
-		if (ret && ret != -ENOENT)
-			pr_warn("cannot release address of %s: %s", owner, strerror(-ret));
+		if (ep->k8s_pod[0])
+			snprintf(who, sizeof(who), "pod %s/%s (%s)", ep->k8s_namespace, ep->k8s_pod,
+				 owner);
+		else
+			snprintf(who, sizeof(who), "%s", owner);
+		release_address(eps, ep->ip, owner, who);
 	}
 	state_remove(eps, ep);
 }
+
+static int retry_pending(struct endpoints *eps, char *err, size_t errlen);
 
 static int open_netns(const char *path, char *err, size_t errlen)
 {
@@ -300,6 +363,10 @@ int endpoints_add(struct endpoints *eps, const struct cni_req *req, json_t **res
 		code = CNI_ERR_INVALID_ENV;
 		goto cleanup;
 	}
+	if (retry_pending(eps, err, errlen)) {
+		code = CNI_ERR_TRY_AGAIN;
+		goto cleanup;
+	}
 	owner_name(ep.container_id, ep.ifname, owner, sizeof(owner));
 	ret = ipam_allocate(eps->ipam, owner, &ep.ip);
 	if (ret) {
@@ -399,7 +466,7 @@ int endpoints_del(struct endpoints *eps, const struct cni_req *req, char *err, s
 	 * allocated by an ADD interrupted before it saved its state. */
 	owner_name(req->container_id, req->ifname, owner, sizeof(owner));
 	if (ipam_foreach(eps->ipam, match_owner, &match) > 0)
-		ipam_release(eps->ipam, match.ip, owner);
+		release_address(eps, match.ip, owner, owner);
 	return 0;
 }
 
@@ -508,7 +575,8 @@ static int attachment_listed(const json_t *valid, const struct endpoint *ep)
 	return 0;
 }
 
-/* Release addresses that no endpoint owns (leaks from a crash mid-ADD). */
+/* Release addresses that no endpoint owns: leaks from a crash mid-ADD, and
+ * quarantined addresses (release_address) whose state is to be retried. */
 struct orphan_scan {
 	struct endpoints *eps;
 	uint32_t ips[64];
@@ -527,20 +595,104 @@ static int collect_orphan(uint32_t ip, const char *owner, void *arg)
 	return s->n == sizeof(s->ips) / sizeof(s->ips[0]);
 }
 
-static unsigned release_orphans(struct endpoints *eps)
+/* purged: the per-flow state of every address no endpoint holds is gone
+ * already (start-up). Stops at the first failure to remove state, leaving
+ * those addresses quarantined (a failed scan would fail again at once). */
+static unsigned release_orphans(struct endpoints *eps, int purged)
 {
 	struct orphan_scan scan = { .eps = eps };
+	struct flows_purge_stats st = { 0 };
 	unsigned released = 0;
+	char why[256], addr[16];
 	int more;
 
+	eps->quarantine_pending = 0;
 	do {
 		scan.n = 0;
 		more = ipam_foreach(eps->ipam, collect_orphan, &scan) > 0;
+		if (!purged && scan.n) {
+			uint32_t sorted[sizeof(scan.ips) / sizeof(scan.ips[0])];
+
+			memcpy(sorted, scan.ips, scan.n * sizeof(sorted[0]));
+			if (flows_purge_addrs(eps->dp, sorted, scan.n, &st, why, sizeof(why))) {
+				for (size_t i = 0; i < scan.n; i++) {
+					ip4_format(scan.ips[i], addr, sizeof(addr));
+					if (ipam_quarantine(eps->ipam, scan.ips[i], NULL))
+						continue;
+					pr_err("address %s (no pod holds it): cannot remove its per-flow "
+					       "state: %s; quarantined (not handed out) until a later "
+					       "ADD, GC or agent start removes it", addr, why);
+				}
+				eps->quarantine_pending = 1;
+				break;
+			}
+		}
 		for (size_t i = 0; i < scan.n; i++)
 			if (!ipam_release(eps->ipam, scan.ips[i], NULL))
 				released++;
 	} while (more);
+	if (st.removed)
+		pr_info("removed %zu per-flow entr%s of addresses no pod holds", st.removed,
+			st.removed == 1 ? "y" : "ies");
 	return released;
+}
+
+/*
+ * Remove the per-flow state of every pod CIDR address that no endpoint
+ * holds (except the router's): pods deleted while no agent ran (by an
+ * older agent that left their state behind, or a crash between DEL's
+ * steps) would otherwise hand their flows to the next pod of that address.
+ * Until this succeeds, no address is handed out.
+ */
+static int purge_free_range(struct endpoints *eps, char *err, size_t errlen)
+{
+	struct flows_purge_stats st = { 0 };
+	char cidr[24], why[256];
+	struct timespec t0;
+	uint32_t *keep;
+	int ret;
+
+	cidr4_format(ipam_range(eps->ipam), cidr, sizeof(cidr));
+	keep = calloc(eps->n + 1, sizeof(*keep));
+	if (!keep) {
+		snprintf(err, errlen, "out of memory");
+		eps->range_purge_pending = 1;
+		return -ENOMEM;
+	}
+	keep[0] = ipam_router(eps->ipam);
+	for (size_t i = 0; i < eps->n; i++)
+		keep[i + 1] = eps->list[i].ip;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ret = flows_purge_range(eps->dp, ipam_range(eps->ipam), keep, eps->n + 1, &st, why,
+				sizeof(why));
+	free(keep);
+	eps->range_purge_pending = ret != 0;
+	if (ret) {
+		snprintf(err, errlen, "cannot remove the per-flow state of the addresses of pod CIDR "
+			 "%s that no pod holds: %s; no address is handed out until that succeeds "
+			 "(retried on every ADD)", cidr, why);
+		return ret;
+	}
+	pr_info("removed %zu per-flow entr%s of pod CIDR %s addresses no pod holds (%zu scanned, "
+		"%.1f ms)", st.removed, st.removed == 1 ? "y" : "ies", cidr, st.scanned,
+		ms_since(&t0));
+	return 0;
+}
+
+/* The retries owed before an address may be handed out. */
+static int retry_pending(struct endpoints *eps, char *err, size_t errlen)
+{
+	int ret;
+
+	if (eps->range_purge_pending) {
+		ret = purge_free_range(eps, err, errlen);
+		if (ret)
+			return ret;
+		release_orphans(eps, 1);
+	}
+	if (eps->quarantine_pending)
+		release_orphans(eps, 0);
+	return 0;
 }
 
 int endpoints_gc(struct endpoints *eps, const char *network, const json_t *valid,
@@ -548,6 +700,7 @@ int endpoints_gc(struct endpoints *eps, const char *network, const json_t *valid
 {
 	json_t *out = json_array();
 	size_t i = 0;
+	int purged;
 
 	if (!out) {
 		snprintf(err, errlen, "out of memory");
@@ -571,7 +724,13 @@ int endpoints_gc(struct endpoints *eps, const char *network, const json_t *valid
 		teardown(eps, ep);
 		forget(eps, ep); /* swaps the last into slot i: look at i again */
 	}
-	release_orphans(eps);
+	purged = 0;
+	if (eps->range_purge_pending) {
+		purged = !purge_free_range(eps, err, errlen);
+		if (!purged)
+			pr_err("gc: %s", err);
+	}
+	release_orphans(eps, purged);
 	*removed = out;
 	return 0;
 }
@@ -752,7 +911,9 @@ int endpoints_open(struct endpoints **out, struct datapath *dp, struct ipam *ipa
 		goto cleanup;
 	for (size_t i = 0; i < eps->n; i++)
 		recover_one(eps, &eps->list[i]);
-	released = release_orphans(eps);
+	if (purge_free_range(eps, err, errlen))
+		pr_err("%s", err);
+	released = release_orphans(eps, !eps->range_purge_pending);
 	if (released)
 		pr_info("released %u address(es) no endpoint owned", released);
 	*out = eps;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ipam.h"
@@ -16,23 +17,40 @@
 #include "log.h"
 
 #define RANGE_FILE "range"
+#define RELEASED_DIR "released"
+
+/* When an address was last released; the queue is oldest first. */
+struct release {
+	uint64_t when;		/* CLOCK_REALTIME ns: survives reboots, unlike a monotonic clock */
+	uint32_t ip;
+};
 
 struct ipam {
-	pthread_mutex_t lock;	/* guards bitmap, used and cursor */
+	pthread_mutex_t lock;	/* guards bitmap, used, cursor, released, queue */
 	int dirfd;
+	int reldirfd;		/* <dir>/released: one file per address ever released */
 	struct cidr4 range;
 	uint32_t first, last;	/* allocatable addresses, inclusive */
-	uint32_t cursor;	/* where the next search starts */
+	uint32_t cursor;	/* where the search for a never used address starts */
 	unsigned used;
 	uint64_t *bitmap;	/* bit (ip - first) set: believed allocated */
+	uint64_t *released;	/* bit (ip - first) set: released at least once */
+	struct release *queue;	/* one per address in released, oldest first */
+	size_t nqueue, capqueue;
+	uint64_t last_when;	/* release times strictly increase */
 	char dir[PATH_MAX];
 };
 
-static int bit_test(const struct ipam *p, uint32_t ip)
+static int bits_test(const uint64_t *bits, const struct ipam *p, uint32_t ip)
 {
 	uint32_t i = ip - p->first;
 
-	return (p->bitmap[i / 64] >> (i % 64)) & 1;
+	return (bits[i / 64] >> (i % 64)) & 1;
+}
+
+static int bit_test(const struct ipam *p, uint32_t ip)
+{
+	return bits_test(p->bitmap, p, ip);
 }
 
 static void bit_set(struct ipam *p, uint32_t ip, int on)
@@ -94,6 +112,101 @@ cleanup:
 	return ret;
 }
 
+/* Replace name with content crash-safely: a fresh temporary file, written
+ * and synced, renamed over it. A crash leaves the old or the new content. */
+static int replace_file(int dirfd, const char *name, const char *content)
+{
+	static atomic_uint seq; /* unique temporary names across threads */
+	char tmp[64];
+	size_t len = strlen(content);
+	int fd, ret = 0;
+
+	snprintf(tmp, sizeof(tmp), ".rtmp-%d-%u", (int)getpid(), atomic_fetch_add(&seq, 1));
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, content, len) != (ssize_t)len) {
+		ret = errno ? -errno : -EIO;
+		goto cleanup;
+	}
+	if (fsync(fd) || renameat(dirfd, tmp, dirfd, name))
+		ret = -errno;
+cleanup:
+	close(fd);
+	if (ret)
+		unlinkat(dirfd, tmp, 0);
+	return ret;
+}
+
+static int release_cmp(const void *a, const void *b)
+{
+	const struct release *x = a, *y = b;
+
+	if (x->when != y->when)
+		return x->when < y->when ? -1 : 1;
+	return x->ip < y->ip ? -1 : x->ip > y->ip;
+}
+
+/* Record in memory that ip was released at when (the newest release). */
+static int queue_push(struct ipam *p, uint32_t ip, uint64_t when)
+{
+	uint32_t i = ip - p->first;
+
+	if (p->released[i / 64] & (1ull << (i % 64))) {
+		for (size_t j = 0; j < p->nqueue; j++) {
+			if (p->queue[j].ip != ip)
+				continue;
+			memmove(&p->queue[j], &p->queue[j + 1],
+				(p->nqueue - j - 1) * sizeof(p->queue[0]));
+			p->nqueue--;
+			break;
+		}
+	}
+	if (p->nqueue == p->capqueue) {
+		size_t cap = p->capqueue ? p->capqueue * 2 : 64;
+		struct release *q = realloc(p->queue, cap * sizeof(*q));
+
+		if (!q)
+			return -ENOMEM;
+		p->queue = q;
+		p->capqueue = cap;
+	}
+	p->queue[p->nqueue++] = (struct release){ .when = when, .ip = ip };
+	p->released[i / 64] |= 1ull << (i % 64);
+	if (when > p->last_when)
+		p->last_when = when;
+	return 0;
+}
+
+static int load_releases(struct ipam *p)
+{
+	struct dirent *de;
+	int ret = 0;
+	DIR *d;
+
+	d = opendir_fd(p->reldirfd);
+	if (!d)
+		return -errno;
+	while (!ret && (de = readdir(d))) {
+		char text[32], *end;
+		unsigned long long when;
+		uint32_t ip;
+
+		if (ip4_parse(de->d_name, &ip) || ip < p->first || ip > p->last ||
+		    read_small_file(p->reldirfd, de->d_name, text, sizeof(text)))
+			continue;
+		errno = 0;
+		when = strtoull(text, &end, 10);
+		if (errno || *end)
+			when = 0; /* unreadable: as if released long ago */
+		ret = queue_push(p, ip, when);
+	}
+	closedir(d);
+	if (!ret && p->nqueue)
+		qsort(p->queue, p->nqueue, sizeof(p->queue[0]), release_cmp);
+	return ret;
+}
+
 static int load_allocations(struct ipam *p)
 {
 	struct dirent *de;
@@ -127,6 +240,7 @@ int ipam_open(struct ipam **out, const char *dir, const char *cidr, char *err, s
 	if (!p)
 		return -ENOMEM;
 	p->dirfd = -1;
+	p->reldirfd = -1;
 	pthread_mutex_init(&p->lock, NULL);
 	ret = cidr4_parse(cidr, &p->range, err, errlen);
 	if (ret)
@@ -141,7 +255,8 @@ int ipam_open(struct ipam **out, const char *dir, const char *cidr, char *err, s
 	p->last = p->range.net + (uint32_t)cidr4_size(&p->range) - 2;
 	p->cursor = p->first;
 	p->bitmap = calloc((cidr4_size(&p->range) + 63) / 64, sizeof(uint64_t));
-	if (!p->bitmap) {
+	p->released = calloc((cidr4_size(&p->range) + 63) / 64, sizeof(uint64_t));
+	if (!p->bitmap || !p->released) {
 		ret = -ENOMEM;
 		goto cleanup;
 	}
@@ -188,6 +303,23 @@ int ipam_open(struct ipam **out, const char *dir, const char *cidr, char *err, s
 			 ret == -ERANGE ? "an allocation lies outside the pod CIDR" : strerror(-ret));
 		goto cleanup;
 	}
+	if (mkdirat(p->dirfd, RELEASED_DIR, 0700) && errno != EEXIST) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot create %s/%s: %s", dir, RELEASED_DIR, strerror(errno));
+		goto cleanup;
+	}
+	p->reldirfd = openat(p->dirfd, RELEASED_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (p->reldirfd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot open %s/%s: %s", dir, RELEASED_DIR, strerror(errno));
+		goto cleanup;
+	}
+	ret = load_releases(p);
+	if (ret) {
+		snprintf(err, errlen, "cannot load release times from %s/%s: %s", dir,
+			 RELEASED_DIR, strerror(-ret));
+		goto cleanup;
+	}
 	*out = p;
 	return 0;
 cleanup:
@@ -201,40 +333,68 @@ void ipam_close(struct ipam *p)
 		return;
 	if (p->dirfd >= 0)
 		close(p->dirfd);
+	if (p->reldirfd >= 0)
+		close(p->reldirfd);
 	pthread_mutex_destroy(&p->lock);
 	free(p->bitmap);
+	free(p->released);
+	free(p->queue);
 	free(p);
 }
 
+/* Claim ip for content: 0, -EEXIST (another allocator has it: marked
+ * taken), or another error. */
+static int try_claim(struct ipam *p, uint32_t ip, const char *content)
+{
+	char name[16];
+	int ret;
+
+	ip4_format(ip, name, sizeof(name));
+	ret = publish_file(p->dirfd, name, content);
+	if (!ret || ret == -EEXIST)
+		bit_set(p, ip, 1);
+	return ret;
+}
+
+/*
+ * Least recently used first: an address that was never released (never
+ * used, as far as this directory knows) before any released one, then the
+ * one released longest ago. A pod's address stays unused as long as the
+ * range allows, so whatever still refers to it elsewhere (other nodes'
+ * state, clients that cached it) has the most time to notice it is gone.
+ */
 int ipam_allocate(struct ipam *p, const char *owner, uint32_t *out)
 {
 	uint32_t n = p->last - p->first + 1, ip;
-	char name[16], content[IPAM_OWNER_MAX + 2];
+	char content[IPAM_OWNER_MAX + 2];
 	int ret = -ENOSPC;
 
-	if (strlen(owner) > IPAM_OWNER_MAX || strchr(owner, '\n'))
+	if (strlen(owner) > IPAM_OWNER_MAX || strchr(owner, '\n') || owner[0] == '!')
 		return -EINVAL;
 	snprintf(content, sizeof(content), "%s\n", owner);
 	pthread_mutex_lock(&p->lock);
 	for (uint32_t tried = 0; tried < n; tried++) {
 		ip = p->cursor;
 		p->cursor = ip == p->last ? p->first : ip + 1;
+		if (bit_test(p, ip) || bits_test(p->released, p, ip))
+			continue;
+		ret = try_claim(p, ip, content);
+		if (ret != -EEXIST)
+			goto done;
+		ret = -ENOSPC;
+	}
+	for (size_t i = 0; i < p->nqueue; i++) {
+		ip = p->queue[i].ip;
 		if (bit_test(p, ip))
 			continue;
-		ip4_format(ip, name, sizeof(name));
-		ret = publish_file(p->dirfd, name, content);
-		if (ret == -EEXIST) {
-			/* Taken by another allocator on the same directory. */
-			bit_set(p, ip, 1);
-			ret = -ENOSPC;
-			continue;
-		}
-		if (ret)
-			break;
-		bit_set(p, ip, 1);
-		*out = ip;
-		break;
+		ret = try_claim(p, ip, content);
+		if (ret != -EEXIST)
+			goto done;
+		ret = -ENOSPC;
 	}
+done:
+	if (!ret)
+		*out = ip;
 	pthread_mutex_unlock(&p->lock);
 	return ret;
 }
@@ -248,6 +408,49 @@ int ipam_owner(struct ipam *p, uint32_t ip, char *buf, size_t len)
 }
 
 int ipam_release(struct ipam *p, uint32_t ip, const char *owner)
+{
+	char name[16], holder[IPAM_OWNER_MAX + 2], when_text[32];
+	struct timespec now;
+	uint64_t when;
+	int ret;
+
+	if (ip < p->first || ip > p->last)
+		return -ENOENT;
+	ip4_format(ip, name, sizeof(name));
+	pthread_mutex_lock(&p->lock);
+	ret = read_small_file(p->dirfd, name, holder, sizeof(holder));
+	if (ret)
+		goto cleanup;
+	if (owner && strcmp(owner, holder)) {
+		ret = -EPERM;
+		goto cleanup;
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	when = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+	if (when <= p->last_when)
+		when = p->last_when + 1;
+	/* The time first: a crash in between leaves the address allocated
+	 * (released again at start-up), never free without its time. */
+	snprintf(when_text, sizeof(when_text), "%llu\n", (unsigned long long)when);
+	ret = replace_file(p->reldirfd, name, when_text);
+	if (ret)
+		pr_warn("cannot record the release time of %s in %s/%s: %s; it may be handed out "
+			"again sooner than the least recently used order says", name, p->dir,
+			RELEASED_DIR, strerror(-ret));
+	if (unlinkat(p->dirfd, name, 0) && errno != ENOENT) {
+		ret = -errno;
+		goto cleanup;
+	}
+	bit_set(p, ip, 0);
+	ret = queue_push(p, ip, when);
+	if (ret)
+		ret = 0; /* out of memory: it is free, only missing from the order */
+cleanup:
+	pthread_mutex_unlock(&p->lock);
+	return ret;
+}
+
+int ipam_quarantine(struct ipam *p, uint32_t ip, const char *owner)
 {
 	char name[16], holder[IPAM_OWNER_MAX + 2];
 	int ret;
@@ -263,11 +466,9 @@ int ipam_release(struct ipam *p, uint32_t ip, const char *owner)
 		ret = -EPERM;
 		goto cleanup;
 	}
-	if (unlinkat(p->dirfd, name, 0) && errno != ENOENT) {
-		ret = -errno;
-		goto cleanup;
-	}
-	bit_set(p, ip, 0);
+	ret = replace_file(p->dirfd, name, IPAM_QUARANTINED "\n");
+	if (!ret)
+		bit_set(p, ip, 1);
 cleanup:
 	pthread_mutex_unlock(&p->lock);
 	return ret;

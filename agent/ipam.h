@@ -9,6 +9,15 @@
  * address, and a crash never leaves a half-written allocation. The
  * in-memory bitmap only speeds up the search; the files are the truth.
  *
+ * A release records its time under <dir>/released/<a.b.c.d> (written to a
+ * temporary file, synced, renamed): allocation prefers addresses never
+ * released, then the least recently released, across restarts.
+ *
+ * An address can be quarantined: its file then holds IPAM_QUARANTINED
+ * instead of an owner, it is not handed out, and only a release with that
+ * owner frees it. The agent quarantines an address whose per-flow state it
+ * could not remove (flows.h).
+ *
  * The first address after the network address is the node's router
  * address (the pods' gateway) and is never handed out; neither are the
  * network and broadcast addresses.
@@ -22,6 +31,8 @@
 #include "cidr.h"
 
 #define IPAM_OWNER_MAX 320 /* container id (255) + "/" + ifname (15) fits */
+/* Owner of a quarantined address; no container id starts with '!'. */
+#define IPAM_QUARANTINED "!quarantined"
 
 struct ipam;
 
@@ -30,11 +41,15 @@ struct ipam;
 int ipam_open(struct ipam **out, const char *dir, const char *cidr, char *err, size_t errlen);
 void ipam_close(struct ipam *ipam);
 
-/* Allocate a free address for owner. -ENOSPC when the range is full. */
+/* Allocate a free address for owner, least recently used first. -ENOSPC
+ * when the range is full, -EINVAL for an owner starting with '!'. */
 int ipam_allocate(struct ipam *ipam, const char *owner, uint32_t *ip);
 /* Release ip if owner holds it (owner NULL: whoever holds it).
  * -ENOENT when not allocated, -EPERM when someone else holds it. */
 int ipam_release(struct ipam *ipam, uint32_t ip, const char *owner);
+/* Keep ip, which owner (NULL: whoever) holds, from being handed out until
+ * ipam_release(ip, IPAM_QUARANTINED). Same errors as ipam_release. */
+int ipam_quarantine(struct ipam *ipam, uint32_t ip, const char *owner);
 /* Owner of ip into buf. -ENOENT when not allocated. */
 int ipam_owner(struct ipam *ipam, uint32_t ip, char *buf, size_t len);
 /* Call cb for every allocation (from the files). Stops on non-zero. */

@@ -93,6 +93,8 @@ int datapath_ipcache_map_fd(struct datapath *dp);
 int datapath_policy_map_fd(struct datapath *dp);
 int datapath_deny_map_fd(struct datapath *dp);
 int datapath_ct_map_fd(struct datapath *dp);
+int datapath_snat_map_fd(struct datapath *dp);
+int datapath_rnat_map_fd(struct datapath *dp);
 int datapath_nomasq_map_fd(struct datapath *dp);
 
 #endif /* SLUICE_LOADER_H */

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <net/if.h>
 #include <sched.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
@@ -26,6 +27,7 @@
 
 #include <bpf/bpf.h>
 
+#include "flows.h"
 #include "loader.h"
 #include "log.h"
 
@@ -1054,6 +1056,265 @@ static void test_no_masquerade_inside_the_cluster(void **state)
 	assert_memory_equal(r.out, &p, sizeof(p));
 }
 
+/* ---- per-flow state of an address (agent/flows.c) ------------------------ */
+
+static struct sluice_ct_key ct_key(const char *src, __u16 sport, const char *dst, __u16 dport,
+				   __u8 proto)
+{
+	struct sluice_ct_key k = { .saddr = ip4(src), .daddr = ip4(dst), .sport = htons(sport),
+				   .dport = htons(dport), .proto = proto };
+	return k;
+}
+
+static void put_entry(int fd, const void *key, const void *value)
+{
+	assert_int_equal(bpf_map_update_elem(fd, key, value, BPF_NOEXIST), 0);
+}
+
+static int has_entry(int fd, const void *key)
+{
+	unsigned char value[64];
+
+	return !bpf_map_lookup_elem(fd, key, value);
+}
+
+static size_t map_count(int fd)
+{
+	unsigned char key[64], next[64];
+	size_t n = 0;
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(key, next, sizeof(key));
+		prev = key;
+		n++;
+	}
+	return n;
+}
+
+static int match_all(__be32 addr, void *arg)
+{
+	(void)addr;
+	(void)arg;
+	return 1;
+}
+
+static int match_b(__be32 addr, void *arg)
+{
+	return addr == *(const __be32 *)arg;
+}
+
+static void flows_clear(void)
+{
+	struct flow_map maps[FLOW_MAPS_MAX];
+	size_t n = flows_maps(dp, maps, FLOW_MAPS_MAX);
+	char err[256];
+
+	assert_int_equal(flows_purge(maps, n, match_all, NULL, NULL, err, sizeof(err)), 0);
+}
+
+#define REMOTE_A "10.1.2.3"
+#define REMOTE_B "10.1.2.4"
+
+/*
+ * The attack at the datapath's level: B has a tracked flow from A; B goes,
+ * the next pod on B's address isolates its ingress; A's packet on the old
+ * 5-tuple still passes on the entry. After the purge of B's address it is
+ * policed (dropped), and only B's entries went: connection tracking either
+ * way, masquerade forward (B's tuple) and reverse (value: B).
+ */
+static void test_purge_address(void **state)
+{
+	int ct = datapath_ct_map_fd(dp), snat = datapath_snat_map_fd(dp),
+	    rnat = datapath_rnat_map_fd(dp);
+	struct sluice_ct_value cv = { .last_seen = 1 };
+	struct sluice_ct_key k_ab, k_cb, k_bc, k_ra, k_sb, k_sa, k_rb, k_ra2;
+	struct sluice_nat_value to_b = { .addr = ip4(IP_B), .port = htons(5000) },
+				to_a = { .addr = ip4(IP_A), .port = htons(5001) },
+				node = { .addr = ip4("10.200.0.11"), .port = htons(33000) };
+	struct flows_purge_stats st = { 0 };
+	char err[256];
+
+	(void)state;
+	flows_clear();
+	assert_int_equal(send_a_to_b(IPPROTO_TCP, 40000, 8080), TC_ACT_REDIRECT);
+	k_ab = ct_key(IP_A, 40000, IP_B, 8080, IPPROTO_TCP);
+	assert_true(has_entry(ct, &k_ab));
+	k_cb = ct_key(REMOTE_A, 41000, IP_B, 8080, IPPROTO_TCP);
+	k_bc = ct_key(IP_B, 42000, REMOTE_A, 53, IPPROTO_UDP);
+	k_ra = ct_key(REMOTE_A, 43000, IP_A, 8080, IPPROTO_TCP);
+	cv.last_seen = (__u64)0 - 1; /* far from expiring whatever the clock */
+	put_entry(ct, &k_cb, &cv);
+	put_entry(ct, &k_bc, &cv);
+	put_entry(ct, &k_ra, &cv);
+	k_sb = ct_key(IP_B, 44000, OUTSIDE, 443, IPPROTO_TCP);
+	k_sa = ct_key(IP_A, 44000, OUTSIDE, 443, IPPROTO_TCP);
+	put_entry(snat, &k_sb, &node);
+	put_entry(snat, &k_sa, &node);
+	k_rb = ct_key(OUTSIDE, 443, "10.200.0.11", 33000, IPPROTO_TCP);
+	k_ra2 = ct_key(OUTSIDE, 443, "10.200.0.11", 33001, IPPROTO_TCP);
+	put_entry(rnat, &k_rb, &to_b);
+	put_entry(rnat, &k_ra2, &to_a);
+
+	/* B's address now belongs to a pod that takes nothing in. */
+	set_endpoint(IP_B, SLUICE_EP_F_ISO_INGRESS, ID_B);
+	assert_int_equal(send_a_to_b(IPPROTO_TCP, 40000, 8080), TC_ACT_REDIRECT); /* the defect */
+	assert_int_equal(send_a_to_b(IPPROTO_TCP, 40001, 8080), TC_ACT_SHOT);
+
+	assert_int_equal(flows_purge_addr(dp, ntohl(ip4(IP_B)), &st, err, sizeof(err)), 0);
+	assert_int_equal(st.removed, 5);
+	assert_false(has_entry(ct, &k_ab));
+	assert_false(has_entry(ct, &k_cb));
+	assert_false(has_entry(ct, &k_bc));
+	assert_false(has_entry(snat, &k_sb));
+	assert_false(has_entry(rnat, &k_rb));
+	assert_true(has_entry(ct, &k_ra));
+	assert_true(has_entry(snat, &k_sa));
+	assert_true(has_entry(rnat, &k_ra2));
+	assert_int_equal(map_count(ct), 1);
+	assert_int_equal(send_a_to_b(IPPROTO_TCP, 40000, 8080), TC_ACT_SHOT);
+	flows_clear();
+}
+
+/* Start-up: every address of the pod CIDR but the router's and the live
+ * pods' loses its state; remote addresses keep theirs. */
+static void test_purge_range(void **state)
+{
+	int ct = datapath_ct_map_fd(dp);
+	struct sluice_ct_value cv = { .last_seen = (__u64)0 - 1 };
+	struct sluice_ct_key gone[3], kept[4];
+	struct flows_purge_stats st = { 0 };
+	struct cidr4 range = { .net = ntohl(ip4("10.77.0.0")), .prefix = 24 };
+	uint32_t keep[] = { ntohl(ip4(IP_A)), ntohl(ip4("10.77.0.1")) };
+	char err[256];
+
+	(void)state;
+	flows_clear();
+	gone[0] = ct_key(IP_A, 1, IP_B, 2, IPPROTO_TCP);	  /* a live pod to a dead one */
+	gone[1] = ct_key(REMOTE_A, 1, "10.77.0.9", 2, IPPROTO_UDP);
+	gone[2] = ct_key("10.77.0.254", 1, "10.77.0.1", 2, IPPROTO_UDP); /* dead to the router */
+	kept[0] = ct_key(IP_A, 1, REMOTE_A, 2, IPPROTO_TCP);
+	kept[1] = ct_key("10.77.0.1", 1, REMOTE_A, 2, IPPROTO_TCP);
+	kept[2] = ct_key(REMOTE_A, 1, REMOTE_B, 2, IPPROTO_TCP);
+	kept[3] = ct_key("10.77.1.5", 1, IP_A, 2, IPPROTO_TCP);	  /* outside the /24 */
+	for (int i = 0; i < 3; i++)
+		put_entry(ct, &gone[i], &cv);
+	for (int i = 0; i < 4; i++)
+		put_entry(ct, &kept[i], &cv);
+	assert_int_equal(flows_purge_range(dp, &range, keep, 2, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.removed, 3);
+	for (int i = 0; i < 3; i++)
+		assert_false(has_entry(ct, &gone[i]));
+	for (int i = 0; i < 4; i++)
+		assert_true(has_entry(ct, &kept[i]));
+	flows_clear();
+}
+
+/* A map that cannot be scanned fails the purge, naming the map, and the
+ * other maps are still purged (less stale state is better). */
+static void test_purge_failure_names_the_map(void **state)
+{
+	struct flow_map maps[FLOW_MAPS_MAX];
+	size_t n = flows_maps(dp, maps, FLOW_MAPS_MAX);
+	struct sluice_ct_value cv = { .last_seen = 1 };
+	struct sluice_ct_key k = ct_key(IP_B, 1, REMOTE_A, 2, IPPROTO_UDP);
+	__be32 b = ip4(IP_B);
+	char err[256] = "";
+
+	(void)state;
+	flows_clear();
+	put_entry(datapath_ct_map_fd(dp), &k, &cv);
+	assert_true(n >= 3);
+	assert_string_equal(maps[0].name, SLUICE_MAP_CT);
+	maps[1].fd = -1; /* SNAT */
+	assert_true(flows_purge(maps, n, match_b, &b, NULL, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, SLUICE_MAP_SNAT));
+	assert_false(has_entry(datapath_ct_map_fd(dp), &k));
+}
+
+static double now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+/* Fill the map with n entries, every 100th naming victim; returns how many
+ * went in (an LRU map may evict a few before it is full). */
+static size_t fill(int fd, size_t n, __be32 victim, int value_addr)
+{
+	size_t vs = value_addr ? sizeof(struct sluice_nat_value) : sizeof(struct sluice_ct_value);
+	struct sluice_ct_key *keys = calloc(n, sizeof(*keys));
+	unsigned char *values = calloc(n, vs);
+	DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	__u32 count = (__u32)n;
+
+	assert_non_null(keys);
+	assert_non_null(values);
+	for (size_t i = 0; i < n; i++) {
+		int mine = i % 100 == 0;
+		__be32 other = htonl(0x0a010000 + (__u32)(i >> 8));
+
+		keys[i].saddr = mine && !value_addr ? victim : other;
+		keys[i].daddr = htonl(0xc0000200 + (__u32)(i & 0xff));
+		keys[i].sport = htons((__u16)(1024 + i % 60000));
+		keys[i].dport = htons(80);
+		keys[i].proto = IPPROTO_TCP;
+		if (value_addr) {
+			struct sluice_nat_value *v = (void *)(values + i * vs);
+
+			v->addr = mine ? victim : other;
+		} else {
+			((struct sluice_ct_value *)(void *)(values + i * vs))->last_seen = 1;
+		}
+	}
+	assert_int_equal(bpf_map_update_batch(fd, keys, values, &count, &opts), 0);
+	free(keys);
+	free(values);
+	return map_count(fd);
+}
+
+/* How long DEL's purge takes with every per-flow map full. */
+static void test_purge_full_maps_time(void **state)
+{
+	int ct = datapath_ct_map_fd(dp), snat = datapath_snat_map_fd(dp),
+	    rnat = datapath_rnat_map_fd(dp);
+	__be32 victim = ip4("10.77.0.200");
+	struct flows_purge_stats st = { 0 }, ct_st = { 0 };
+	struct flow_map maps[FLOW_MAPS_MAX];
+	size_t nmaps = flows_maps(dp, maps, FLOW_MAPS_MAX), before, after;
+	char err[256];
+	double t0, ms, ct_ms;
+
+	(void)state;
+	flows_clear();
+	before = fill(ct, SLUICE_CT_MAX, victim, 0);
+	before += fill(snat, SLUICE_NAT_MAX, victim, 0);
+	before += fill(rnat, SLUICE_NAT_MAX, victim, 1);
+	/* connection tracking alone, then all three maps (tracking again) */
+	t0 = now_ms();
+	assert_int_equal(flows_purge(maps, 1, match_b, &victim, &ct_st, err, sizeof(err)), 0);
+	ct_ms = now_ms() - t0;
+	t0 = now_ms();
+	assert_int_equal(flows_purge_addr(dp, ntohl(victim), &st, err, sizeof(err)), 0);
+	ms = now_ms() - t0;
+	st.removed += ct_st.removed;
+	after = map_count(ct) + map_count(snat) + map_count(rnat);
+	fprintf(stderr, "purge of one address: %s alone %zu entries in %.1f ms; all %zu per-flow "
+		"maps %zu entries in %.1f ms; %zu removed\n", maps[0].name, ct_st.scanned, ct_ms,
+		nmaps, st.scanned, ms, st.removed);
+	assert_int_equal(ct_st.scanned, map_count(ct) + ct_st.removed);
+	assert_int_equal(st.scanned, before - ct_st.removed);
+	assert_int_equal(after, before - st.removed);
+	/* every 100th entry named the victim (a few may have been evicted) */
+	assert_true(st.removed >= before / 100 - 64 && st.removed <= before / 100 + 3);
+	st = (struct flows_purge_stats){ 0 };
+	assert_int_equal(flows_purge_addr(dp, ntohl(victim), &st, err, sizeof(err)), 0);
+	assert_int_equal(st.removed, 0);
+	flows_clear();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1075,6 +1336,10 @@ int main(void)
 		cmocka_unit_test_setup(test_stack_flow_reply_goes_to_stack, policy_reset),
 		cmocka_unit_test_setup(test_direct_flow_reply_is_redirected, policy_reset),
 		cmocka_unit_test_setup(test_stack_flow_is_still_policed, policy_reset),
+		cmocka_unit_test_setup(test_purge_address, policy_reset),
+		cmocka_unit_test_setup(test_purge_range, policy_reset),
+		cmocka_unit_test_setup(test_purge_failure_names_the_map, policy_reset),
+		cmocka_unit_test_setup(test_purge_full_maps_time, policy_reset),
 	};
 
 	const struct CMUnitTest cross_node[] = {

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-/* IPAM: exhaustion, release, reload from state, no duplicates under concurrency. */
+/* IPAM: exhaustion, release, reload from state, no duplicates under
+ * concurrency, least recently used order (also across a reopen), quarantine. */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -130,6 +131,110 @@ static void test_reload(void **state)
 	assert_non_null(strstr(err, "10.10.0.0/24"));
 }
 
+/* A released address is handed out again only when every other free one
+ * has been used, and then the one released longest ago comes first. */
+static void test_lru_order(void **state)
+{
+	struct fixture *f = *state;
+	struct ipam *p = open_ok(f, "10.9.0.0/29"); /* .2-.6 */
+	uint32_t a, b, c, ip;
+
+	assert_int_equal(ipam_allocate(p, "a/eth0", &a), 0);
+	assert_int_equal(ipam_release(p, a, "a/eth0"), 0);
+	/* the four never used addresses first, though a is free */
+	for (int i = 0; i < 4; i++) {
+		char owner[32];
+
+		snprintf(owner, sizeof(owner), "n%d/eth0", i);
+		assert_int_equal(ipam_allocate(p, owner, &ip), 0);
+		assert_int_not_equal(ip, a);
+	}
+	assert_int_equal(ipam_allocate(p, "b/eth0", &b), 0);
+	assert_int_equal(b, a); /* the only one left */
+	/* Release three in an order unlike the addresses': they come back
+	 * oldest release first. */
+	assert_int_equal(ipam_release(p, 0x0a090005, "n2/eth0"), 0);
+	assert_int_equal(ipam_release(p, 0x0a090003, "n0/eth0"), 0);
+	assert_int_equal(ipam_release(p, 0x0a090004, "n1/eth0"), 0);
+	assert_int_equal(ipam_allocate(p, "c/eth0", &c), 0);
+	assert_int_equal(c, 0x0a090005);
+	assert_int_equal(ipam_allocate(p, "d/eth0", &c), 0);
+	assert_int_equal(c, 0x0a090003);
+	/* released again: now the newest */
+	assert_int_equal(ipam_release(p, 0x0a090005, "c/eth0"), 0);
+	assert_int_equal(ipam_allocate(p, "e/eth0", &c), 0);
+	assert_int_equal(c, 0x0a090004);
+	assert_int_equal(ipam_allocate(p, "g/eth0", &c), 0);
+	assert_int_equal(c, 0x0a090005);
+	assert_int_equal(ipam_allocate(p, "h/eth0", &c), -ENOSPC);
+	ipam_close(p);
+}
+
+/* The order survives a restart: the release times are on disk. */
+static void test_lru_across_reopen(void **state)
+{
+	struct fixture *f = *state;
+	struct ipam *p = open_ok(f, "10.9.0.0/29");
+	uint32_t ip, got[5];
+	char owner[32];
+
+	for (int i = 0; i < 5; i++) {
+		snprintf(owner, sizeof(owner), "p%d/eth0", i);
+		assert_int_equal(ipam_allocate(p, owner, &got[i]), 0);
+	}
+	/* .4 released long before .2, .2 just now */
+	assert_int_equal(ipam_release(p, 0x0a090004, "p2/eth0"), 0);
+	assert_int_equal(ipam_release(p, 0x0a090002, "p0/eth0"), 0);
+	ipam_close(p);
+
+	p = open_ok(f, "10.9.0.0/29");
+	assert_int_equal(ipam_allocate(p, "q/eth0", &ip), 0);
+	assert_int_equal(ip, 0x0a090004);
+	assert_int_equal(ipam_release(p, 0x0a090004, "q/eth0"), 0);
+	ipam_close(p);
+
+	/* Now .2 is the older release. A restarted allocator with a fresh
+	 * cursor used to hand out .2 (the first free address) at once. */
+	p = open_ok(f, "10.9.0.0/29");
+	assert_int_equal(ipam_allocate(p, "r/eth0", &ip), 0);
+	assert_int_equal(ip, 0x0a090002);
+	assert_int_equal(ipam_allocate(p, "s/eth0", &ip), 0);
+	assert_int_equal(ip, 0x0a090004);
+	ipam_close(p);
+}
+
+/* A quarantined address is never handed out, survives a reopen, and only a
+ * release as IPAM_QUARANTINED frees it. */
+static void test_quarantine(void **state)
+{
+	struct fixture *f = *state;
+	struct ipam *p = open_ok(f, "10.9.0.0/30"); /* one address: .2 */
+	char owner[IPAM_OWNER_MAX];
+	unsigned used, free_n;
+	uint32_t ip;
+
+	assert_int_equal(ipam_allocate(p, "a/eth0", &ip), 0);
+	assert_int_equal(ipam_quarantine(p, ip, "b/eth0"), -EPERM);
+	assert_int_equal(ipam_quarantine(p, ip, "a/eth0"), 0);
+	assert_int_equal(ipam_owner(p, ip, owner, sizeof(owner)), 0);
+	assert_string_equal(owner, IPAM_QUARANTINED);
+	/* the former owner's DEL no longer frees it */
+	assert_int_equal(ipam_release(p, ip, "a/eth0"), -EPERM);
+	assert_int_equal(ipam_allocate(p, "b/eth0", &ip), -ENOSPC);
+	/* no owner can pose as the quarantine */
+	assert_int_equal(ipam_allocate(p, IPAM_QUARANTINED, &ip), -EINVAL);
+	ipam_close(p);
+
+	p = open_ok(f, "10.9.0.0/30");
+	ipam_usage(p, &used, &free_n);
+	assert_int_equal(used, 1);
+	assert_int_equal(ipam_allocate(p, "b/eth0", &ip), -ENOSPC);
+	assert_int_equal(ipam_release(p, 0x0a090002, IPAM_QUARANTINED), 0);
+	assert_int_equal(ipam_allocate(p, "b/eth0", &ip), 0);
+	assert_int_equal(ip, 0x0a090002);
+	ipam_close(p);
+}
+
 static void test_bad_cidr(void **state)
 {
 	struct fixture *f = *state;
@@ -211,6 +316,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reserved_and_exhaustion, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lru_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lru_across_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quarantine, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_cidr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_no_duplicates, setup, teardown),
 	};
