@@ -178,10 +178,11 @@ echo "== 2) later fragments without their first reach nothing"
 o1=$(metric 1 drop-frag-orphan egress) o2=$(metric 2 drop-frag-orphan egress)
 oi=$(metric 2 drop-frag-orphan ingress)
 for pod in n1-evil n2-evil; do
-	for off in 1480 2960; do
-		forge "$P-$pod" --src "${IP[$pod]}" --dst "${IP[n2-server]}" --ip-id 4321 \
-			--frag-offset "$off" $([ "$off" = 1480 ] && echo --more-frags) --payload 1000 --count 5
-	done
+	# the middle and the last fragment of a datagram whose first never comes
+	forge "$P-$pod" --src "${IP[$pod]}" --dst "${IP[n2-server]}" --ip-id 4321 \
+		--frag-offset 1480 --more-frags --payload 1000 --count 5
+	forge "$P-$pod" --src "${IP[$pod]}" --dst "${IP[n2-server]}" --ip-id 4321 \
+		--frag-offset 2960 --payload 1000 --count 5
 done
 # The world host, on the physical network, with a client's source: TCP,
 # which the server admits on any port from clients.
