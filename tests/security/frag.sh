@@ -23,7 +23,12 @@
 #      and to the client, same-node and cross-node: nothing reaches either
 #      (raw ICMP counters), the nodes count drop-icmp-forged; the same
 #      errors from the flow's peer, from a node and from the world host (a
-#      router) still arrive.
+#      router) still arrive;
+#   4) the host stack's paths: a 4000-byte datagram to a Service that
+#      node1's netfilter DNATs to the server (conntrack reassembles and
+#      fragments again) and to the world host (masqueraded: every fragment
+#      leaves with node1's address, the answer's fragments get the pod's
+#      back) is echoed whole.
 #
 #   tests/security/frag.sh             overlay, then native
 #   tests/security/frag.sh overlay     one mode (or native)
@@ -257,11 +262,49 @@ sleep 0.3
 check "a node (node1's address): fragmentation needed reaches n1-client" test "$(icmp_in n1-client)" -gt "$a1"
 check "a router (the world host): fragmentation needed reaches n2-server" test "$(icmp_in n2-server)" -gt "$s1"
 
+echo "== 4) through the host stack: large datagrams to a Service and to the world"
+# Masquerade: the world host sees node1's address on every fragment (no
+# later fragment leaves with the pod's address), and the answer's later
+# fragments get the pod's address back, their payload untouched.
+listen world --udp 8081 --echo --frags eth0 || exit 1
+world_big() {
+	local out
+	out=$(ip netns exec "$P-n1-client" python3 "$FORGE" echo --dst "$WORLD" --dport 8081 \
+		--size 4000 --timeout-ms 2000)
+	echo "echo came back with $out bytes (identical: $([ "$out" = 4000 ] && echo yes || echo no))"
+	[ "$out" = 4000 ] || return 1
+	jq -e --arg pod "${IP[n1-client]}" --arg node "$(mn_node_ip 1)" \
+		'any(.udp_sizes[]; . == 4000) and (.frags[$pod] // 0) == 0 and .frags[$node] >= 3' \
+		"$MN_DIR/world.json" >/dev/null || { counts world; return 1; }
+}
+check "n1-client -> the world (masqueraded, fragments as the pod sent them): 4000 bytes from node1's address, echoed whole" world_big
+
+# A Service as kube-proxy makes one: node1's netfilter DNATs a virtual
+# address to n2-server. With conntrack loaded the node reassembles the
+# datagram and cuts it again on its way out (to_overlay or to_netdev see
+# new fragments); the server's node sees them as any fragments.
+VIP=10.96.0.10
+if command -v iptables >/dev/null; then
+	ip netns exec "$P-node1" iptables -t nat -A PREROUTING -d "$VIP" -p udp --dport 8081 \
+		-j DNAT --to-destination "${IP[n2-server]}:8081"
+	vip_big() {
+		local out
+		out=$(ip netns exec "$P-n1-client" python3 "$FORGE" echo --dst "$VIP" --dport 8081 \
+			--size 4000 --timeout-ms 2000)
+		echo "echo came back with $out bytes"
+		[ "$out" = 4000 ]
+	}
+	check "n1-client -> Service $VIP (DNAT by node1) -> n2-server: 4000 bytes echoed whole" vip_big
+	check "n1-client -> the world (masqueraded, fragments cut again after conntrack): 4000 bytes echoed whole" world_big
+else
+	not_ok "iptables missing: the Service path is not checked"
+fi
+
 if [ "$FAIL" -gt 0 ]; then
 	for n in 1 2; do
 		echo "--- node$n: sluicectl metrics"
 		mn_ctl "$P" "$n" metrics 2>&1 | sed 's/^/       /'
 	done
-	for pod in n2-server n1-client n2-client; do echo "--- $pod: $(counts "$pod")"; done
+	for pod in n2-server n1-client n2-client world; do echo "--- $pod: $(counts "$pod")"; done
 fi
 summary
