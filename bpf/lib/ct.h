@@ -10,6 +10,7 @@
 #define SLUICE_BPF_CT_H
 
 #include "l4.h"
+#include "endpoint.h"
 #include "policy.h"
 
 struct {
@@ -90,6 +91,9 @@ static __always_inline int ct_icmp_error_plausible(const struct flow *f)
 		return 0;
 	if (f->key.saddr == f->inner.daddr)
 		return 1;
+	/* A pod on this node is one even before the ipcache has its Pod. */
+	if (endpoint_lookup4(f->key.saddr))
+		return 0;
 	return ipcache_lookup(f->key.saddr).identity < SLUICE_ID_FIRST_LABEL;
 }
 

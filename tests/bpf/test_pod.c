@@ -743,6 +743,15 @@ static void test_icmp_error_from_third_pod_dropped(void **state)
 	e = make_icmp_error(IP_B, IP_A, 3, 3, IP_A, 43200, IP_C, 80);
 	assert_int_equal(run_prog_on(1, &e, sizeof(e), ifindex_b).retval, TC_ACT_SHOT);
 	assert_int_equal(counter(SLUICE_DROP_ICMP_FORGED, SLUICE_DIR_EGRESS), forged_out + 1);
+	/* Still so before the ipcache knows B (its Pod not seen yet): B is a
+	 * pod on this node. */
+	{
+		struct sluice_ipcache_key ik = { .prefixlen = 32, .ip = ip4(IP_B) };
+
+		assert_int_equal(bpf_map_delete_elem(datapath_ipcache_map_fd(dp), &ik), 0);
+	}
+	assert_int_equal(run_prog_on(1, &e, sizeof(e), ifindex_b).retval, TC_ACT_SHOT);
+	assert_int_equal(counter(SLUICE_DROP_ICMP_FORGED, SLUICE_DIR_EGRESS), forged_out + 2);
 	/* The same from a pod on another node, through the host stack. */
 	ipcache_put("10.77.0.10", 32, ID_C, SLUICE_ID_WORLD);
 	e = make_icmp_error("10.77.0.10", IP_A, 3, 4, IP_A, 43200, IP_C, 80);
