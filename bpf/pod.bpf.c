@@ -38,6 +38,7 @@
 #include "lib/parse.h"
 #include "lib/metrics.h"
 #include "lib/endpoint.h"
+#include "lib/frag.h"
 #include "lib/l4.h"
 #include "lib/ct.h"
 #include "lib/policy.h"
@@ -74,11 +75,21 @@ static __always_inline int redirect_to_pod(struct ethhdr *eth, struct iphdr *ip,
 	return TC_ACT_REDIRECT;
 }
 
+/* The drop for a new flow policy does not allow: an ICMP error that
+ * claimed a tracked flow it cannot be about has its own reason. */
+static __always_inline int police_drop(enum policy_verdict v, int forged)
+{
+	return forged ? DROP(SLUICE_DROP_ICMP_FORGED) : policy_drop(v);
+}
+
 /* Connection tracking and policy for one packet. dst_ep is the receiving
  * local pod when its ingress policy must be checked here, else NULL. set:
  * connection-tracking flags the flow gets; *ct_flags: the flags it has.
  * stack_unless_pod: a new flow towards dst_ep is the stack's
- * (SLUICE_CT_F_VIA_STACK) unless its source is another node's pod. */
+ * (SLUICE_CT_F_VIA_STACK) unless its source is another node's pod. A later
+ * fragment passes only on its flow's entry (its first fragment's verdict);
+ * an ICMP error that is not related to a flow is judged by policy, and
+ * tracked as nothing. */
 static __always_inline int track_and_police(const struct flow *f, const struct sluice_endpoint *src_ep,
 					    const struct sluice_endpoint *dst_ep, __u32 dir, __u32 set,
 					    int stack_unless_pod, __u32 *ct_flags)
@@ -86,7 +97,7 @@ static __always_inline int track_and_police(const struct flow *f, const struct s
 	struct sluice_ipcache_value peer;
 	enum policy_verdict v;
 	__u64 now = bpf_ktime_get_ns();
-	int audit = 0;
+	int audit = 0, forged = 0;
 
 	switch (ct_lookup(f, now, set, ct_flags)) {
 	case CT_ESTABLISHED:
@@ -95,14 +106,19 @@ static __always_inline int track_and_police(const struct flow *f, const struct s
 	case CT_RELATED:
 		metrics_count(SLUICE_CT_RELATED, dir, 0);
 		return 0;
+	case CT_FORGED:
+		forged = 1;
+		break;
 	default:
 		break;
 	}
+	if (f->later_fragment)
+		return DROP(SLUICE_DROP_FRAG_ORPHAN);
 	if (src_ep) {
 		peer = ipcache_lookup(f->key.daddr);
 		v = policy_decide(src_ep, SLUICE_DIR_EGRESS, &peer, f, &audit);
 		if (v != POLICY_ALLOW)
-			return policy_drop(v);
+			return police_drop(v, forged);
 	}
 	if (dst_ep) {
 		peer = ipcache_lookup(f->key.saddr);
@@ -113,14 +129,18 @@ static __always_inline int track_and_police(const struct flow *f, const struct s
 		if (peer.identity != SLUICE_ID_HOST && f->key.saddr != f->key.daddr) {
 			v = policy_decide(dst_ep, SLUICE_DIR_INGRESS, &peer, f, &audit);
 			if (v != POLICY_ALLOW)
-				return policy_drop(v);
+				return police_drop(v, forged);
 		}
 	}
 	if (audit)
 		metrics_count(SLUICE_AUDIT_WOULD_DROP, dir, 0);
+	*ct_flags = set;
+	/* An error about a flow is not a flow: tracked, it would pass the
+	 * next error from its source whatever it quoted. */
+	if (f->icmp_error)
+		return 0;
 	metrics_count(SLUICE_CT_NEW, dir, 0);
 	ct_create(f, now, set);
-	*ct_flags = set;
 	return 0;
 }
 
@@ -483,13 +503,16 @@ static __always_inline int nat_reverse(struct __sk_buff *skb, __u32 *reverse)
 	l4 = ETH_HLEN + ip->ihl * 4;
 	ret = parse_flow(&c, ip, &f);
 	if (IS_DROP(ret))
-		return ret;
+		return f.later_fragment ? 0 : ret; /* no first seen: not a flow of ours */
 	v = bpf_map_lookup_elem(&sluice_rnat4_v1, &f.key);
 	if (!v)
 		return 0;
 	orig = *v;
 	port_off = f.key.proto == IPPROTO_ICMP ? l4 + 4 : l4 + 2;
-	if (nat_rewrite(skb, f.key.proto, l4, IP_OFF + offsetof(struct iphdr, daddr), f.key.daddr,
+	if (f.later_fragment) /* no L4 header: the address only */
+		port_off = 0;
+	if (nat_rewrite(skb, f.later_fragment ? 0 : f.key.proto, l4,
+			IP_OFF + offsetof(struct iphdr, daddr), f.key.daddr,
 			orig.addr, port_off, f.key.dport, orig.port))
 		return DROP(SLUICE_DROP_NAT_PORTS);
 	*reverse = 1;
@@ -633,6 +656,14 @@ int to_netdev(struct __sk_buff *skb)
 	ct_track_via_stack(&f, bpf_ktime_get_ns());
 	if (!cfg_masquerade || !nat_masquerade_wanted(f.key.daddr))
 		return TC_ACT_OK;
+	if (f.later_fragment) {
+		ret = nat_later_fragment(skb, &f, cfg_node_ip);
+		if (IS_DROP(ret))
+			goto drop;
+		if (ret)
+			metrics_count(SLUICE_NAT_MASQ, SLUICE_DIR_EGRESS, len);
+		return TC_ACT_OK;
+	}
 	if (f.key.proto != IPPROTO_TCP && f.key.proto != IPPROTO_UDP && f.key.proto != IPPROTO_ICMP)
 		return TC_ACT_OK; /* SCTP's CRC32c cannot be patched incrementally */
 	if (f.key.proto == IPPROTO_ICMP && (f.policy_port >> 8) != ICMP_ECHO)

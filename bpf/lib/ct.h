@@ -3,12 +3,15 @@
  * Connection tracking: policy is evaluated on a flow's first packet; the
  * rest of the flow, its replies and ICMP errors about it pass on the entry
  * that first packet created. Entries age out by protocol; the LRU map
- * evicts the coldest when full.
+ * evicts the coldest when full. An ICMP error speaks for a flow only when
+ * it comes from where such an error can come from (ct_icmp_error_plausible).
  */
 #ifndef SLUICE_BPF_CT_H
 #define SLUICE_BPF_CT_H
 
 #include "l4.h"
+#include "endpoint.h"
+#include "policy.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -18,7 +21,9 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sluice_ct4_v1 SEC(".maps");
 
-enum ct_status { CT_NEW = 0, CT_ESTABLISHED, CT_REPLY, CT_RELATED };
+/* CT_FORGED: an ICMP error about a tracked flow from a source that cannot
+ * speak for it; to be judged as a new flow. */
+enum ct_status { CT_NEW = 0, CT_ESTABLISHED, CT_REPLY, CT_RELATED, CT_FORGED };
 
 #define NSEC_PER_SEC 1000000000ull
 
@@ -43,14 +48,24 @@ static __always_inline void ct_reverse(const struct sluice_ct_key *k, struct slu
 	r->pad[0] = r->pad[1] = r->pad[2] = 0;
 }
 
+/* A live entry for k, untouched; NULL when absent or expired. */
+static __always_inline struct sluice_ct_value *ct_find(const struct sluice_ct_key *k, __u64 now)
+{
+	struct sluice_ct_value *v = bpf_map_lookup_elem(&sluice_ct4_v1, k);
+
+	if (!v || now - v->last_seen > ct_timeout(k->proto, v->flags))
+		return NULL;
+	return v;
+}
+
 /* A live entry for k, refreshed and given the flags in set; NULL when
  * absent or expired. */
 static __always_inline struct sluice_ct_value *ct_touch(const struct sluice_ct_key *k, __u64 now,
 							 __u8 tcp_flags, __u32 set)
 {
-	struct sluice_ct_value *v = bpf_map_lookup_elem(&sluice_ct4_v1, k);
+	struct sluice_ct_value *v = ct_find(k, now);
 
-	if (!v || now - v->last_seen > ct_timeout(k->proto, v->flags))
+	if (!v)
 		return NULL;
 	v->last_seen = now;
 	if (tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
@@ -58,6 +73,57 @@ static __always_inline struct sluice_ct_value *ct_touch(const struct sluice_ct_k
 	if (set & ~v->flags)
 		v->flags |= set;
 	return v;
+}
+
+/*
+ * Can the ICMP error f be about its quoted packet (f->inner)? It must go to
+ * the quoted packet's sender and come from the packet's destination (the
+ * flow's peer) or from something that is not a pod (no label identity): a
+ * router on the path, a node (a PMTU error from the node's own forwarding,
+ * a node's conntrack translating an error back), the world. A pod that is
+ * not the peer is no router on the flow's path; were it one, a policy rule
+ * for ICMP from it still lets its errors in. Pods cannot fake their source
+ * (from_pod drops that), so a pod speaks only for its own flows.
+ */
+static __always_inline int ct_icmp_error_plausible(const struct flow *f)
+{
+	if (f->key.daddr != f->inner.saddr)
+		return 0;
+	if (f->key.saddr == f->inner.daddr)
+		return 1;
+	/* A pod on this node is one even before the ipcache has its Pod. */
+	if (endpoint_lookup4(f->key.saddr))
+		return 0;
+	return ipcache_lookup(f->key.saddr).identity < SLUICE_ID_FIRST_LABEL;
+}
+
+/*
+ * An ICMP error's status: CT_RELATED to the tracked flow it quotes, when it
+ * can be about it; CT_FORGED when the flow is tracked but the error cannot
+ * be about it; else CT_NEW. Never matched as a flow of its own: its tuple
+ * has no ports, and an ICMP entry with id 0 would pass any error.
+ */
+static __always_inline enum ct_status ct_lookup_error(const struct flow *f, __u64 now,
+						      __u32 *flags)
+{
+	struct sluice_ct_key rev;
+	struct sluice_ct_value *v;
+
+	ct_reverse(&f->inner, &rev);
+	if (!ct_icmp_error_plausible(f)) {
+		/* Not refreshed: a forged error must not keep a flow alive. */
+		if (ct_find(&f->inner, now) || ct_find(&rev, now))
+			return CT_FORGED;
+		return CT_NEW;
+	}
+	/* The error travels back towards the offending packet's sender. */
+	v = ct_touch(&f->inner, now, 0, 0);
+	if (!v)
+		v = ct_touch(&rev, now, 0, 0);
+	if (!v)
+		return CT_NEW;
+	*flags = v->flags;
+	return CT_RELATED;
 }
 
 /*
@@ -72,6 +138,8 @@ static __always_inline enum ct_status ct_lookup(const struct flow *f, __u64 now,
 	struct sluice_ct_value *v;
 
 	*flags = 0;
+	if (f->icmp_error)
+		return ct_lookup_error(f, now, flags);
 	v = ct_touch(&f->key, now, f->tcp_flags, set);
 	if (v) {
 		*flags = v->flags;
@@ -82,18 +150,6 @@ static __always_inline enum ct_status ct_lookup(const struct flow *f, __u64 now,
 	if (v) {
 		*flags = v->flags;
 		return CT_REPLY;
-	}
-	if (f->icmp_error) {
-		/* The error travels back towards the offending packet's sender. */
-		v = ct_touch(&f->inner, now, 0, 0);
-		if (!v) {
-			ct_reverse(&f->inner, &rev);
-			v = ct_touch(&rev, now, 0, 0);
-		}
-		if (v) {
-			*flags = v->flags;
-			return CT_RELATED;
-		}
 	}
 	return CT_NEW;
 }
@@ -119,7 +175,9 @@ static __always_inline void ct_track_via_stack(const struct flow *f, __u64 now)
 
 	if (f->icmp_error)
 		return; /* an error about a flow is not a flow */
-	if (ct_lookup(f, now, SLUICE_CT_F_VIA_STACK, &flags) == CT_NEW)
+	/* A later fragment belongs to the flow its first fragment tracked
+	 * here; on its own it starts nothing. */
+	if (ct_lookup(f, now, SLUICE_CT_F_VIA_STACK, &flags) == CT_NEW && !f->later_fragment)
 		ct_create(f, now, SLUICE_CT_F_VIA_STACK);
 }
 

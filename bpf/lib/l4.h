@@ -8,6 +8,7 @@
 #define SLUICE_BPF_L4_H
 
 #include "parse.h"
+#include "frag.h"
 
 #define IPPROTO_ICMP	1
 #define IPPROTO_TCP	6
@@ -23,13 +24,12 @@
 #define TCP_FLAG_FIN 0x01
 #define TCP_FLAG_RST 0x04
 
-#define IP_FRAG_OFFSET_MASK 0x1fff
-
 struct flow {
 	struct sluice_ct_key key;
 	__u16 policy_port;	/* dport, or type << 8 | code for ICMP */
 	__u8 tcp_flags;
 	__u8 icmp_error;	/* inner holds the tuple of the offending packet */
+	__u8 later_fragment;	/* no L4 header: key's ports are its first fragment's */
 	struct sluice_ct_key inner;
 };
 
@@ -85,17 +85,9 @@ static __always_inline int parse_icmp_inner(struct cursor *c, struct flow *f)
 	return 0;
 }
 
-/* Fill f from the IPv4 header ip and the L4 header at c->pos. */
-static __always_inline int parse_flow(struct cursor *c, struct iphdr *ip, struct flow *f)
+/* The L4 part of f from the header at c->pos. */
+static __always_inline int parse_l4(struct cursor *c, struct iphdr *ip, struct flow *f)
 {
-	f->key.saddr = ip->saddr;
-	f->key.daddr = ip->daddr;
-	f->key.proto = ip->protocol;
-	/* Later fragments carry no L4 header: they are matched on addresses
-	 * and protocol alone (ports 0). */
-	if (ip->frag_off & bpf_htons(IP_FRAG_OFFSET_MASK))
-		return 0;
-
 	switch (ip->protocol) {
 	case IPPROTO_TCP: {
 		struct tcphdr *th = c->pos;
@@ -137,6 +129,29 @@ static __always_inline int parse_flow(struct cursor *c, struct iphdr *ip, struct
 	}
 	f->policy_port = bpf_ntohs(f->key.dport);
 	return 0;
+}
+
+/*
+ * Fill f from the IPv4 header ip and the L4 header at c->pos. A later
+ * fragment has no L4 header: it takes its first fragment's ports (see
+ * frag.h), or is DROP(SLUICE_DROP_FRAG_ORPHAN) without one, and is marked
+ * f->later_fragment; it has no policy port and must never start a flow.
+ */
+static __always_inline int parse_flow(struct cursor *c, struct iphdr *ip, struct flow *f)
+{
+	int ret;
+
+	f->key.saddr = ip->saddr;
+	f->key.daddr = ip->daddr;
+	f->key.proto = ip->protocol;
+	if (frag_is_later(ip)) {
+		f->later_fragment = 1;
+		return frag_recall(ip, &f->key);
+	}
+	ret = parse_l4(c, ip, f);
+	if (!IS_DROP(ret) && frag_is_first(ip))
+		frag_remember(ip, &f->key);
+	return ret;
 }
 
 #endif /* SLUICE_BPF_L4_H */

@@ -128,4 +128,23 @@ static __always_inline int nat_rewrite(struct __sk_buff *skb, __u8 proto, __u32 
 	return bpf_skb_store_bytes(skb, port_off, &new_port, sizeof(new_port), 0) ? -1 : 0;
 }
 
+/*
+ * A later fragment of a pod's flow (f->later_fragment, the flow's ports
+ * from its first fragment) leaving the node: it gets the source address its
+ * flow was masqueraded to, if it was (f has a mapping). It has no L4 header:
+ * no port and no L4 checksum to write, only the address and the IPv4
+ * checksum. Returns 1 when rewritten, 0 when the flow is not masqueraded,
+ * or DROP().
+ */
+static __always_inline int nat_later_fragment(struct __sk_buff *skb, const struct flow *f,
+					      __be32 node_ip)
+{
+	if (!bpf_map_lookup_elem(&sluice_snat4_v1, &f->key))
+		return 0;
+	if (nat_rewrite(skb, 0, 0, IP_OFF + offsetof(struct iphdr, saddr), f->key.saddr, node_ip,
+			0, 0, 0))
+		return DROP(SLUICE_DROP_NAT_PORTS);
+	return 1;
+}
+
 #endif /* SLUICE_BPF_NAT_H */

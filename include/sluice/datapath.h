@@ -26,6 +26,7 @@
 #define SLUICE_MAP_SNAT      "sluice_snat4_v1"
 #define SLUICE_MAP_RNAT      "sluice_rnat4_v1"
 #define SLUICE_MAP_NOMASQ    "sluice_nomasq_v1"
+#define SLUICE_MAP_FRAG      "sluice_frag4_v1"
 
 #ifndef SLUICE_ENDPOINTS_MAX
 #define SLUICE_ENDPOINTS_MAX 65536
@@ -38,6 +39,9 @@
 #endif
 #ifndef SLUICE_CT_MAX
 #define SLUICE_CT_MAX 262144
+#endif
+#ifndef SLUICE_FRAG_MAX
+#define SLUICE_FRAG_MAX 16384
 #endif
 
 /* Key of sluice_ep_v2: a local pod's IPv4 address (network byte order). */
@@ -167,6 +171,32 @@ struct sluice_ct_value {
 _Static_assert(sizeof(struct sluice_ct_value) == 16, "ct value layout");
 
 /*
+ * sluice_frag4_v1: IPv4 datagrams on their way in fragments. A later
+ * fragment (offset > 0) carries no L4 header, so the first fragment's ports
+ * are kept here, under the fields that tell one datagram from another
+ * (RFC 791: source, destination, protocol, identification), and a later
+ * fragment takes them: it is then matched in connection tracking as its
+ * first fragment was, and gets the same verdict and translation. LRU; an
+ * entry is good for SLUICE_FRAG_TIMEOUT seconds after its first fragment.
+ */
+struct sluice_frag_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 id;
+	__u8 proto;
+	__u8 pad;		/* explicit padding, must be 0 */
+};
+_Static_assert(sizeof(struct sluice_frag_key) == 12, "frag key layout");
+
+struct sluice_frag_value {
+	__u64 first_seen;	/* bpf_ktime_get_ns() of the first fragment */
+	__be16 sport;		/* the first fragment's ports (ICMP echo: the id, as in */
+	__be16 dport;		/* struct sluice_ct_key) */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct sluice_frag_value) == 16, "frag value layout");
+
+/*
  * Masquerade (pods to outside the cluster, SNAT to the node's address on
  * its uplink). sluice_snat4_v1 maps a pod's flow (its tuple as sent, a
  * sluice_ct_key) to the source port it got; sluice_rnat4_v1 maps the
@@ -210,6 +240,10 @@ _Static_assert(sizeof(struct sluice_nomasq_key) == 8, "nomasq key layout");
 #define SLUICE_CT_CLOSING_TIMEOUT	10
 #define SLUICE_CT_UDP_TIMEOUT		60
 #define SLUICE_CT_ICMP_TIMEOUT		30
+/* A datagram's fragments leave their sender back to back; a later fragment
+ * more than this after its first is dropped (and the entry is free for the
+ * next datagram with the same IP ID). */
+#define SLUICE_FRAG_TIMEOUT		5
 
 /* Directions, seen from the pod. */
 enum sluice_dir {
@@ -248,7 +282,9 @@ enum sluice_dir {
 	X(SLUICE_TO_STACK_FLOW,   19, 0, "to-stack-flow",    "flow the host stack forwards (NAT): left to it") \
 	X(SLUICE_FWD_OVERLAY_HOST, 20, 0, "overlay-from-host", "host-routed packet tunnelled to the pod's node") \
 	X(SLUICE_OVERLAY_ENCAP,   21, 0, "overlay-encap",    "VXLAN built by BPF, sent out of the uplink") \
-	X(SLUICE_OVERLAY_DECAP,   22, 0, "overlay-decap",    "VXLAN taken off by BPF at the uplink")
+	X(SLUICE_OVERLAY_DECAP,   22, 0, "overlay-decap",    "VXLAN taken off by BPF at the uplink") \
+	X(SLUICE_DROP_FRAG_ORPHAN, 29, 1, "drop-frag-orphan", "later IP fragment whose first was not seen or not allowed") \
+	X(SLUICE_DROP_ICMP_FORGED, 30, 1, "drop-icmp-forged", "ICMP error about a tracked flow from neither its peer nor a router")
 
 enum sluice_reason {
 #define SLUICE_X_ENUM(name, num, drop, short_name, desc) name = num,

@@ -9,6 +9,7 @@ came, an ICMP error about someone else's flow.
 
   forge.py send [options]      build one packet and send it COUNT times
   forge.py listen [options]    count what arrives; the counts go to --out
+  forge.py echo [options]      one UDP datagram of a given size, echoed whole?
 
 send, what is built (innermost first):
   --proto udp|tcp|icmp         L4 (default udp)
@@ -43,10 +44,19 @@ listen: --udp PORT and --tcp PORT (repeatable), --raw PROTO[:PORT]
 (repeatable), --out FILE. Every received datagram and accepted connection
 is counted; --raw counts every IPv4 packet of PROTO (tcp, udp, icmp) that
 reaches this namespace's stack, to PORT when given (a forged TCP segment
-never completes a handshake, so "tcp" would not count it). FILE holds one
-JSON object {"udp": N, "tcp": N, "raw": {"tcp:8080": N, ..}, "from":
-[..first 20 senders..]}, rewritten on each event, and exists (zeros) once
-the sockets listen. Runs until killed.
+never completes a handshake, so "tcp" would not count it). --echo sends
+each UDP datagram back to its sender. --frags IF counts the IPv4 fragments
+that arrive on interface IF, per source, before the stack reassembles
+(raw sockets only see whole datagrams). FILE holds one JSON object
+{"udp": N, "tcp": N, "raw": {"tcp:8080": N, ..}, "from": [..first 20
+senders..], "udp_sizes": [..first 20 datagram sizes..], "frags": {SRC:
+N, ..}}, rewritten on each event, and exists (zeros) once the sockets
+listen. Runs until killed.
+
+echo: --dst B --dport N [--sport N] --size N [--timeout-ms M]: send one
+UDP datagram of N bytes (fragmented by the stack when over the MTU) and
+wait for it to come back; prints the size that came back and succeeds only
+when the whole datagram did.
 """
 import argparse
 import json
@@ -179,7 +189,11 @@ def cmd_listen(o):
         s.bind(("0.0.0.0", port))
         s.listen(128)
         socks[s] = "tcp"
-    counts = {"udp": 0, "tcp": 0, "raw": {}, "from": []}
+    counts = {"udp": 0, "tcp": 0, "raw": {}, "from": [], "udp_sizes": [], "frags": {}}
+    if o.frags:
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))
+        s.bind((o.frags, 0))
+        socks[s] = "frags"
     for spec in o.raw:
         name, _, port = spec.partition(":")
         s = socket.socket(socket.AF_INET, socket.SOCK_RAW, PROTOS[name])
@@ -209,8 +223,22 @@ def cmd_listen(o):
                     counts["from"].append(peer[0])
                 write()
                 continue
+            if socks[s] == "frags":
+                data, addr = s.recvfrom(65535)
+                if addr[2] == socket.PACKET_OUTGOING or len(data) < 20:
+                    continue
+                if not struct.unpack("!H", data[6:8])[0] & 0x3FFF:
+                    continue
+                src = socket.inet_ntoa(data[12:16])
+                counts["frags"][src] = counts["frags"].get(src, 0) + 1
+                write()
+                continue
             if socks[s] == "udp":
-                _, peer = s.recvfrom(65535)
+                data, peer = s.recvfrom(65535)
+                if o.echo:
+                    s.sendto(data, peer)
+                if len(counts["udp_sizes"]) < 20:
+                    counts["udp_sizes"].append(len(data))
             else:
                 c, peer = s.accept()
                 c.close()
@@ -218,6 +246,22 @@ def cmd_listen(o):
             if len(counts["from"]) < 20:
                 counts["from"].append("%s:%d" % peer[:2])
             write()
+
+
+def cmd_echo(o):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    if o.sport:
+        s.bind(("0.0.0.0", o.sport))
+    data = os.urandom(o.size)
+    s.settimeout(o.timeout_ms / 1000)
+    s.sendto(data, (o.dst, o.dport))
+    try:
+        back, _ = s.recvfrom(65535)
+    except socket.timeout:
+        print("0")
+        return 1
+    print(len(back))
+    return 0 if back == data else 1
 
 
 def main():
@@ -258,15 +302,25 @@ def main():
     l.add_argument("--tcp", type=int, action="append", default=[])
     l.add_argument("--raw", action="append", default=[])
     l.add_argument("--out", required=True)
+    l.add_argument("--echo", action="store_true")
+    l.add_argument("--frags")
+    e = sub.add_parser("echo")
+    e.add_argument("--dst", required=True)
+    e.add_argument("--dport", type=int, default=8081)
+    e.add_argument("--sport", type=int, default=0)
+    e.add_argument("--size", type=int, default=4000)
+    e.add_argument("--timeout-ms", type=int, default=2000)
     o = ap.parse_args()
+    if o.cmd == "echo":
+        return cmd_echo(o)
     if o.cmd == "send":
         if o.frag_offset % 8:
             ap.error("--frag-offset must be a multiple of 8")
         if o.iface and not o.eth_dst:
             ap.error("--iface needs --eth-dst")
         return cmd_send(o)
-    if not o.udp and not o.tcp and not o.raw:
-        ap.error("listen needs --udp, --tcp or --raw")
+    if not o.udp and not o.tcp and not o.raw and not o.frags:
+        ap.error("listen needs --udp, --tcp, --raw or --frags")
     return cmd_listen(o)
 
 
