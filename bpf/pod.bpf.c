@@ -51,6 +51,9 @@ const volatile __u32 cfg_routing = SLUICE_ROUTING_NATIVE;
 const volatile __u32 cfg_vxlan_ifindex = 0;
 const volatile __u32 cfg_masquerade = 0;
 const volatile __be32 cfg_node_ip = 0;
+/* The masquerade's node ports (ICMP echo ids), host order. */
+const volatile __u32 cfg_nat_port_min = SLUICE_NAT_PORTS_DEFAULT_MIN;
+const volatile __u32 cfg_nat_port_max = SLUICE_NAT_PORTS_DEFAULT_MAX;
 
 /* RFC 1624 incremental checksum update for a TTL decrement by one. */
 static __always_inline void ipv4_decrement_ttl(struct iphdr *ip)
@@ -460,16 +463,20 @@ static __always_inline int overlay_decap(struct __sk_buff *skb, __u32 *reason)
 	return TC_ACT_REDIRECT;
 }
 
-/* A reply to a masqueraded flow: back to the pod's address and port.
- * Returns 0 (rewritten or not ours) or DROP(). */
+/* A reply to a masqueraded flow, or an ICMP error about one: back to the
+ * pod, when the pod's flow is still tracked. *reverse: the counter for
+ * what was done (0: nothing, not ours). Returns 0 or DROP(). */
 static __always_inline int nat_reverse(struct __sk_buff *skb, __u32 *reverse)
 {
-	struct sluice_nat_value *v, orig;
+	struct sluice_nat_value orig;
+	struct sluice_ct_key quoted;
+	enum nat_reply found;
 	struct ethhdr *eth;
 	struct flow f = {};
 	struct cursor c;
 	struct iphdr *ip;
 	__u32 l4, port_off;
+	__u64 now;
 	int ret;
 
 	cursor_init(&c, skb);
@@ -484,15 +491,36 @@ static __always_inline int nat_reverse(struct __sk_buff *skb, __u32 *reverse)
 	ret = parse_flow(&c, ip, &f);
 	if (IS_DROP(ret))
 		return ret;
-	v = bpf_map_lookup_elem(&sluice_rnat4_v1, &f.key);
-	if (!v)
+	now = bpf_ktime_get_ns();
+	if (f.icmp_error) {
+		/* About a packet the node sent: its replies' tuple is the
+		 * quoted one reversed. */
+		if (f.inner.saddr != cfg_node_ip)
+			return 0;
+		ct_reverse(&f.inner, &quoted);
+		found = nat_reply_lookup(&quoted, now, &orig);
+		if (found == NAT_LIVE) {
+			if (nat_rewrite_icmp_error(skb, l4, quoted.proto, cfg_node_ip, quoted.dport,
+						   &orig))
+				return DROP(SLUICE_DROP_NAT_PORTS);
+			*reverse = SLUICE_NAT_ICMP_ERROR;
+		} else if (found == NAT_STALE) {
+			*reverse = SLUICE_NAT_STALE;
+		}
 		return 0;
-	orig = *v;
+	}
+	found = nat_reply_lookup(&f.key, now, &orig);
+	if (found != NAT_LIVE) {
+		/* A stale pair's packet goes to the node untranslated: to a
+		 * port no node socket has (the range is reserved). */
+		*reverse = found == NAT_STALE ? SLUICE_NAT_STALE : 0;
+		return 0;
+	}
 	port_off = f.key.proto == IPPROTO_ICMP ? l4 + 4 : l4 + 2;
 	if (nat_rewrite(skb, f.key.proto, l4, IP_OFF + offsetof(struct iphdr, daddr), f.key.daddr,
 			orig.addr, port_off, f.key.dport, orig.port))
 		return DROP(SLUICE_DROP_NAT_PORTS);
-	*reverse = 1;
+	*reverse = SLUICE_NAT_REVERSE;
 	return 0;
 }
 
@@ -528,7 +556,7 @@ out:
 	if (ret == TC_ACT_OK && !netdev && skb->pkt_type == PACKET_OTHERHOST)
 		bpf_skb_change_type(skb, PACKET_HOST);
 	if (reverse)
-		metrics_count(SLUICE_NAT_REVERSE, SLUICE_DIR_INGRESS, len);
+		metrics_count(reverse, SLUICE_DIR_INGRESS, len);
 	if (reason != SLUICE_PASS)
 		metrics_count(reason, SLUICE_DIR_INGRESS, len);
 	return ret;
@@ -615,7 +643,7 @@ int to_netdev(struct __sk_buff *skb)
 	struct cursor c;
 	struct iphdr *ip;
 	__be16 port;
-	int ret;
+	int ret, fresh;
 
 	if (skb->mark & SLUICE_MARK_FAST) {
 		skb->mark &= ~SLUICE_MARK_FAST;
@@ -630,14 +658,14 @@ int to_netdev(struct __sk_buff *skb)
 	ret = parse_flow(&c, ip, &f);
 	if (IS_DROP(ret))
 		goto drop;
-	ct_track_via_stack(&f, bpf_ktime_get_ns());
+	fresh = ct_track_via_stack(&f, bpf_ktime_get_ns());
 	if (!cfg_masquerade || !nat_masquerade_wanted(f.key.daddr))
 		return TC_ACT_OK;
 	if (f.key.proto != IPPROTO_TCP && f.key.proto != IPPROTO_UDP && f.key.proto != IPPROTO_ICMP)
 		return TC_ACT_OK; /* SCTP's CRC32c cannot be patched incrementally */
 	if (f.key.proto == IPPROTO_ICMP && (f.policy_port >> 8) != ICMP_ECHO)
 		return TC_ACT_OK;
-	ret = nat_port_for(&f, cfg_node_ip, &port);
+	ret = nat_port_for(&f, cfg_node_ip, cfg_nat_port_min, cfg_nat_port_max, fresh, &port);
 	if (IS_DROP(ret))
 		goto drop;
 	port_off = f.key.proto == IPPROTO_ICMP ? l4 + 4 : l4;

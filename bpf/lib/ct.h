@@ -43,15 +43,27 @@ static __always_inline void ct_reverse(const struct sluice_ct_key *k, struct slu
 	r->pad[0] = r->pad[1] = r->pad[2] = 0;
 }
 
-/* A live entry for k, refreshed and given the flags in set; NULL when
- * absent or expired. */
-static __always_inline struct sluice_ct_value *ct_touch(const struct sluice_ct_key *k, __u64 now,
-							 __u8 tcp_flags, __u32 set)
+/* The entry for k when it is live (not past its timeout), untouched;
+ * NULL when absent or expired. */
+static __always_inline struct sluice_ct_value *ct_live(const struct sluice_ct_key *k, __u64 now)
 {
 	struct sluice_ct_value *v = bpf_map_lookup_elem(&sluice_ct4_v1, k);
 
 	if (!v || now - v->last_seen > ct_timeout(k->proto, v->flags))
 		return NULL;
+	return v;
+}
+
+/* A live entry for k, refreshed and given the flags in set; NULL when
+ * absent or expired. *had: its flags before this packet. */
+static __always_inline struct sluice_ct_value *ct_touch(const struct sluice_ct_key *k, __u64 now,
+							 __u8 tcp_flags, __u32 set, __u32 *had)
+{
+	struct sluice_ct_value *v = ct_live(k, now);
+
+	if (!v)
+		return NULL;
+	*had = v->flags;
 	v->last_seen = now;
 	if (tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
 		set |= SLUICE_CT_F_CLOSING;
@@ -61,39 +73,29 @@ static __always_inline struct sluice_ct_value *ct_touch(const struct sluice_ct_k
 }
 
 /*
- * The flow's status, and in *flags the flags of the entry it matched (0 for
- * a new flow). set: flags to add to a matching entry of the flow itself
- * (established or reply; not the entry an ICMP error is related to).
+ * The flow's status, and in *flags the flags the entry it matched had
+ * before this packet (0 for a new flow). set: flags to add to a matching
+ * entry of the flow itself (established or reply; not the entry an ICMP
+ * error is related to).
  */
 static __always_inline enum ct_status ct_lookup(const struct flow *f, __u64 now, __u32 set,
 						__u32 *flags)
 {
 	struct sluice_ct_key rev;
-	struct sluice_ct_value *v;
 
 	*flags = 0;
-	v = ct_touch(&f->key, now, f->tcp_flags, set);
-	if (v) {
-		*flags = v->flags;
+	if (ct_touch(&f->key, now, f->tcp_flags, set, flags))
 		return CT_ESTABLISHED;
-	}
 	ct_reverse(&f->key, &rev);
-	v = ct_touch(&rev, now, f->tcp_flags, set | SLUICE_CT_F_REPLY_SEEN);
-	if (v) {
-		*flags = v->flags;
+	if (ct_touch(&rev, now, f->tcp_flags, set | SLUICE_CT_F_REPLY_SEEN, flags))
 		return CT_REPLY;
-	}
 	if (f->icmp_error) {
 		/* The error travels back towards the offending packet's sender. */
-		v = ct_touch(&f->inner, now, 0, 0);
-		if (!v) {
-			ct_reverse(&f->inner, &rev);
-			v = ct_touch(&rev, now, 0, 0);
-		}
-		if (v) {
-			*flags = v->flags;
+		if (ct_touch(&f->inner, now, 0, 0, flags))
 			return CT_RELATED;
-		}
+		ct_reverse(&f->inner, &rev);
+		if (ct_touch(&rev, now, 0, 0, flags))
+			return CT_RELATED;
 	}
 	return CT_NEW;
 }
@@ -112,15 +114,20 @@ static __always_inline void ct_create(const struct flow *f, __u64 now, __u32 fla
  * the stack towards a pod or another node: the flow is the stack's from now
  * on (SLUICE_CT_F_VIA_STACK), tracked if it was not. Policy for it was
  * decided where it entered (from_pod) or is decided by the caller.
+ * Returns 1 when this is the flow's first packet to leave the stack (it
+ * was untracked, expired, or not yet the stack's), else 0.
  */
-static __always_inline void ct_track_via_stack(const struct flow *f, __u64 now)
+static __always_inline int ct_track_via_stack(const struct flow *f, __u64 now)
 {
 	__u32 flags;
 
 	if (f->icmp_error)
-		return; /* an error about a flow is not a flow */
-	if (ct_lookup(f, now, SLUICE_CT_F_VIA_STACK, &flags) == CT_NEW)
+		return 0; /* an error about a flow is not a flow */
+	if (ct_lookup(f, now, SLUICE_CT_F_VIA_STACK, &flags) == CT_NEW) {
 		ct_create(f, now, SLUICE_CT_F_VIA_STACK);
+		return 1;
+	}
+	return !(flags & SLUICE_CT_F_VIA_STACK);
 }
 
 #endif /* SLUICE_BPF_CT_H */
