@@ -1111,17 +1111,20 @@ static void test_masquerade_reply_needs_live_flow(void **state)
 	/* Forward: a flow whose entry expired with its pair still there
 	 * (no reply came) starts over with a fresh pair, the old one gone. */
 	port = masquerade_a(43000);
-	ct_age(&flow);
-	again = masquerade_a(43000);
+	for (int i = 0; i < 3; i++) { /* (a 1 in 1000 draw gives it the same port) */
+		ct_age(&flow);
+		again = masquerade_a(43000);
+		if (again != port)
+			break;
+	}
+	assert_int_not_equal(again, port);
 	assert_in_range(again, NAT_LO, NAT_HI);
 	back = tuple(OUTSIDE, 80, NODE_IP, again, IPPROTO_TCP);
 	assert_true(map_has(SLUICE_MAP_RNAT, &back));
-	if (again != port) { /* (a 1 in 1000 draw gives it the same port) */
-		back = tuple(OUTSIDE, 80, NODE_IP, port, IPPROTO_TCP);
-		assert_false(map_has(SLUICE_MAP_RNAT, &back));
-		o = reply_to_node(port, &retval);
-		assert_int_equal(o.ip.daddr, ip4(NODE_IP));
-	}
+	back = tuple(OUTSIDE, 80, NODE_IP, port, IPPROTO_TCP);
+	assert_false(map_has(SLUICE_MAP_RNAT, &back));
+	o = reply_to_node(port, &retval);
+	assert_int_equal(o.ip.daddr, ip4(NODE_IP));
 	o = reply_to_node(again, &retval);
 	assert_int_equal(o.ip.daddr, ip4(IP_A));
 	assert_int_equal(ntohs(o.tcp.dest), 43000);
@@ -1138,16 +1141,16 @@ struct icmp_err_pkt {
 	unsigned char data[8];
 } __attribute__((packed));
 
-/* The UDP checksum over the pseudo-header of (saddr, daddr), and len bytes
- * at udp: 0 when valid. */
-static __u16 udp_checksum(__be32 saddr, __be32 daddr, const void *udp, size_t len)
+/* The UDP or TCP checksum over the pseudo-header of (saddr, daddr), and
+ * len bytes at l4: 0 when valid. */
+static __u16 l4_checksum(__u8 proto, __be32 saddr, __be32 daddr, const void *l4, size_t len)
 {
-	const unsigned char *b = udp;
+	const unsigned char *b = l4;
 	__u32 sum = 0;
 
 	sum += (saddr & 0xffff) + (saddr >> 16);
 	sum += (daddr & 0xffff) + (daddr >> 16);
-	sum += htons(IPPROTO_UDP) + htons((__u16)len);
+	sum += htons(proto) + htons((__u16)len);
 	for (size_t i = 0; i + 1 < len; i += 2) {
 		__u16 w;
 
@@ -1181,7 +1184,7 @@ static struct icmp_err_pkt frag_needed(const char *to, const char *src, __u16 sp
 	memcpy(p.data, "\x12\x34\x01\x00\x00\x01\x00\x00", 8);
 	/* (the checksum of the whole datagram, as its sender computed it;
 	 * here over the part quoted, which is all a test can know) */
-	p.udp.check = udp_checksum(p.inner.saddr, p.inner.daddr, &p.udp, sizeof(p.udp) + sizeof(p.data));
+	p.udp.check = l4_checksum(IPPROTO_UDP, p.inner.saddr, p.inner.daddr, &p.udp, sizeof(p.udp) + sizeof(p.data));
 	p.icmp.checksum = ip_checksum(&p.icmp, sizeof(p) - offsetof(struct icmp_err_pkt, icmp));
 	return p;
 }
@@ -1219,7 +1222,7 @@ static void test_masquerade_icmp_error_to_pod(void **state)
 	assert_int_equal(ip_checksum(&o->ip, sizeof(o->ip)), 0);
 	assert_int_equal(ip_checksum(&o->inner, sizeof(o->inner)), 0);
 	assert_int_equal(ip_checksum(&o->icmp, sizeof(*o) - offsetof(struct icmp_err_pkt, icmp)), 0);
-	assert_int_equal(udp_checksum(o->inner.saddr, o->inner.daddr, &o->udp,
+	assert_int_equal(l4_checksum(IPPROTO_UDP, o->inner.saddr, o->inner.daddr, &o->udp,
 				      sizeof(o->udp) + sizeof(o->data)), 0);
 	assert_int_equal(counter(SLUICE_NAT_ICMP_ERROR, SLUICE_DIR_INGRESS), translated + 1);
 	/* and connection tracking relates it to A's flow */
@@ -1248,6 +1251,86 @@ static void test_masquerade_icmp_error_to_pod(void **state)
 	err = frag_needed(NODE_IP, "10.77.0.99", port);
 	r = run_hook(HOOK_NETDEV, &err, sizeof(err), &(struct __sk_buff){ 0 });
 	assert_memory_equal(r.out, &err, sizeof(err));
+	assert_int_equal(counter(SLUICE_NAT_ICMP_ERROR, SLUICE_DIR_INGRESS), translated + 2);
+}
+
+/* An ICMP error of type from ROUTER to `to`, quoting the packet src ->
+ * OUTSIDE: a whole TCP header (sport -> 80) or an ICMP echo request (id
+ * sport); every checksum right. Returns its length. */
+static size_t icmp_error_about(unsigned char *b, __u8 type, const char *to, const char *src,
+			       __u8 proto, __u16 sport)
+{
+	size_t l4len = proto == IPPROTO_TCP ? sizeof(struct tcphdr) : sizeof(struct icmphdr);
+	size_t icmp_off = sizeof(struct ethhdr) + sizeof(struct iphdr);
+	size_t in_off = icmp_off + sizeof(struct icmphdr), l4_off = in_off + sizeof(struct iphdr);
+	size_t len = l4_off + l4len;
+	struct ethhdr eth = { .h_proto = htons(ETH_P_IP) };
+	struct icmphdr icmp = { .type = type };
+	struct iphdr ip = ipv4_header(ROUTER, to, IPPROTO_ICMP, 60, len - sizeof(eth));
+	struct iphdr inner = ipv4_header(src, OUTSIDE, proto, 1, sizeof(inner) + l4len);
+
+	memset(b, 0, len);
+	memset(eth.h_dest, 0x02, 6);
+	memcpy(b, &eth, sizeof(eth));
+	memcpy(b + sizeof(eth), &ip, sizeof(ip));
+	memcpy(b + in_off, &inner, sizeof(inner));
+	if (proto == IPPROTO_TCP) {
+		struct tcphdr t = { .source = htons(sport), .dest = htons(80), .seq = htonl(7),
+				    .doff = 5, .ack = 1, .window = htons(512) };
+
+		memcpy(b + l4_off, &t, sizeof(t));
+		t.check = l4_checksum(IPPROTO_TCP, inner.saddr, inner.daddr, b + l4_off, sizeof(t));
+		memcpy(b + l4_off, &t, sizeof(t));
+	} else {
+		struct icmphdr e = { .type = ICMP_ECHO };
+
+		e.un.echo.id = htons(sport);
+		e.un.echo.sequence = htons(1);
+		e.checksum = ip_checksum(&e, sizeof(e));
+		memcpy(b + l4_off, &e, sizeof(e));
+	}
+	memcpy(b + icmp_off, &icmp, sizeof(icmp));
+	icmp.checksum = ip_checksum(b + icmp_off, len - icmp_off);
+	memcpy(b + icmp_off, &icmp, sizeof(icmp));
+	return len;
+}
+
+static void test_masquerade_icmp_error_tcp_and_echo(void **state)
+{
+	__u64 translated = counter(SLUICE_NAT_ICMP_ERROR, SLUICE_DIR_INGRESS);
+	struct l4pkt ping = make_l4(IP_A, OUTSIDE, IPPROTO_ICMP, 0, 0);
+	unsigned char err[128], want[128];
+	size_t len, l4_off = sizeof(struct ethhdr) + 2 * sizeof(struct iphdr) + sizeof(struct icmphdr);
+	struct iphdr inner;
+	__u16 port, id;
+	struct run r;
+
+	(void)state;
+	/* Time exceeded, about A's TCP flow: the quoted TCP checksum too. */
+	port = masquerade_a(44000);
+	len = icmp_error_about(err, ICMP_TIME_EXCEEDED, NODE_IP, NODE_IP, IPPROTO_TCP, port);
+	icmp_error_about(want, ICMP_TIME_EXCEEDED, IP_A, IP_A, IPPROTO_TCP, 44000);
+	r = run_hook(HOOK_NETDEV, err, (__u32)len, &(struct __sk_buff){ 0 });
+	assert_int_equal(r.retval, TC_ACT_OK);
+	assert_memory_equal(r.out, want, len);
+	memcpy(&inner, r.out + l4_off - sizeof(inner), sizeof(inner));
+	assert_int_equal(l4_checksum(IPPROTO_TCP, inner.saddr, inner.daddr, r.out + l4_off,
+				     sizeof(struct tcphdr)), 0);
+
+	/* Destination unreachable, about A's masqueraded ping (echo id 777):
+	 * the quoted id and the quoted echo's checksum. */
+	ping.icmp.type = ICMP_ECHO;
+	ping.icmp.un.echo.id = htons(777);
+	ping.icmp.checksum = ip_checksum(&ping.icmp, sizeof(ping) - offsetof(struct l4pkt, icmp));
+	r = run_netdev(1, &ping);
+	assert_int_equal(r.retval, TC_ACT_OK);
+	id = ntohs(((struct l4pkt *)r.out)->icmp.un.echo.id);
+	assert_in_range(id, NAT_LO, NAT_HI);
+	len = icmp_error_about(err, ICMP_DEST_UNREACH, NODE_IP, NODE_IP, IPPROTO_ICMP, id);
+	icmp_error_about(want, ICMP_DEST_UNREACH, IP_A, IP_A, IPPROTO_ICMP, 777);
+	r = run_hook(HOOK_NETDEV, err, (__u32)len, &(struct __sk_buff){ 0 });
+	assert_int_equal(r.retval, TC_ACT_OK);
+	assert_memory_equal(r.out, want, len);
 	assert_int_equal(counter(SLUICE_NAT_ICMP_ERROR, SLUICE_DIR_INGRESS), translated + 2);
 }
 
@@ -1382,6 +1465,7 @@ int main(void)
 		cmocka_unit_test_setup(test_masquerade_ports_from_range, nat_setup),
 		cmocka_unit_test_setup(test_masquerade_reply_needs_live_flow, nat_setup),
 		cmocka_unit_test_setup(test_masquerade_icmp_error_to_pod, nat_setup),
+		cmocka_unit_test_setup(test_masquerade_icmp_error_tcp_and_echo, nat_setup),
 		cmocka_unit_test_setup(test_no_masquerade_inside_the_cluster, nat_setup),
 		cmocka_unit_test_setup(test_overlay_host_routed_gets_tunnel_and_stack_reply, nat_setup),
 		cmocka_unit_test_setup(test_overlay_host_routed_without_node_dropped, nat_setup),
