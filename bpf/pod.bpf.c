@@ -476,7 +476,6 @@ static __always_inline int nat_reverse(struct __sk_buff *skb, __u32 *reverse)
 	struct cursor c;
 	struct iphdr *ip;
 	__u32 l4, port_off;
-	__u64 now;
 	int ret;
 
 	cursor_init(&c, skb);
@@ -491,14 +490,13 @@ static __always_inline int nat_reverse(struct __sk_buff *skb, __u32 *reverse)
 	ret = parse_flow(&c, ip, &f);
 	if (IS_DROP(ret))
 		return ret;
-	now = bpf_ktime_get_ns();
 	if (f.icmp_error) {
 		/* About a packet the node sent: its replies' tuple is the
 		 * quoted one reversed. */
 		if (f.inner.saddr != cfg_node_ip)
 			return 0;
 		ct_reverse(&f.inner, &quoted);
-		found = nat_reply_lookup(&quoted, now, &orig);
+		found = nat_reply_lookup(&quoted, &orig);
 		if (found == NAT_LIVE) {
 			if (nat_rewrite_icmp_error(skb, l4, quoted.proto, cfg_node_ip, quoted.dport,
 						   &orig))
@@ -509,7 +507,7 @@ static __always_inline int nat_reverse(struct __sk_buff *skb, __u32 *reverse)
 		}
 		return 0;
 	}
-	found = nat_reply_lookup(&f.key, now, &orig);
+	found = nat_reply_lookup(&f.key, &orig);
 	if (found != NAT_LIVE) {
 		/* A stale pair's packet goes to the node untranslated: to a
 		 * port no node socket has (the range is reserved). */
@@ -665,7 +663,7 @@ int to_netdev(struct __sk_buff *skb)
 		return TC_ACT_OK; /* SCTP's CRC32c cannot be patched incrementally */
 	if (f.key.proto == IPPROTO_ICMP && (f.policy_port >> 8) != ICMP_ECHO)
 		return TC_ACT_OK;
-	ret = nat_port_for(&f, cfg_node_ip, cfg_nat_port_min, cfg_nat_port_max, fresh, &port);
+	ret = nat_port_for(skb, &f, cfg_node_ip, cfg_nat_port_min, cfg_nat_port_max, fresh, &port);
 	if (IS_DROP(ret))
 		goto drop;
 	port_off = f.key.proto == IPPROTO_ICMP ? l4 + 4 : l4;

@@ -99,7 +99,7 @@ enum nat_reply { NAT_NOT_OURS = 0, NAT_LIVE, NAT_STALE };
  * port. A pair whose flow is gone (expired, evicted, purged at the pod's
  * DEL) is removed: NAT_STALE. One connection-tracking lookup.
  */
-static __always_inline enum nat_reply nat_reply_lookup(const struct sluice_ct_key *r, __u64 now,
+static __always_inline enum nat_reply nat_reply_lookup(const struct sluice_ct_key *r,
 						       struct sluice_nat_value *pod)
 {
 	struct sluice_nat_value *v = bpf_map_lookup_elem(&sluice_rnat4_v1, r), *fwd;
@@ -110,7 +110,7 @@ static __always_inline enum nat_reply nat_reply_lookup(const struct sluice_ct_ke
 		return NAT_NOT_OURS;
 	*pod = *v;
 	nat_pod_key(r, pod, &k);
-	ct = ct_live(&k, now);
+	ct = ct_live(&k, bpf_ktime_get_ns());
 	if (ct && (ct->flags & SLUICE_CT_F_VIA_STACK))
 		return NAT_LIVE;
 	bpf_map_delete_elem(&sluice_rnat4_v1, r);
@@ -121,13 +121,41 @@ static __always_inline enum nat_reply nat_reply_lookup(const struct sluice_ct_ke
 }
 
 /*
+ * Would a node socket take the packets of reply tuple r (a listener, a
+ * bound or connected socket, TCP's time-wait ones included)? The range is
+ * reserved, so the kernel never picks its ports itself, but a node process
+ * may still bind one explicitly. ICMP echo ids have no such lookup.
+ */
+static __always_inline int nat_port_node_owned(struct __sk_buff *skb, const struct sluice_ct_key *r)
+{
+	struct bpf_sock_tuple t = {};
+	struct bpf_sock *sk;
+
+	t.ipv4.saddr = r->saddr;
+	t.ipv4.daddr = r->daddr;
+	t.ipv4.sport = r->sport;
+	t.ipv4.dport = r->dport;
+	if (r->proto == IPPROTO_TCP)
+		sk = bpf_skc_lookup_tcp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+	else if (r->proto == IPPROTO_UDP)
+		sk = bpf_sk_lookup_udp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+	else
+		return 0;
+	if (!sk)
+		return 0;
+	bpf_sk_release(sk);
+	return 1;
+}
+
+/*
  * The node port for f, from [lo, hi] (host order): the one it has, or,
  * for the flow's first packet out (fresh: a new flow, or one whose earlier
- * incarnation expired, whose old pair is replaced), a random free one.
- * Returns 0 and sets *port, or DROP().
+ * incarnation expired, whose old pair is replaced), a random one no other
+ * flow and no node socket has for that destination. Returns 0 and sets
+ * *port, or DROP().
  */
-static __always_inline int nat_port_for(const struct flow *f, __be32 node_ip, __u32 lo, __u32 hi,
-					int fresh, __be16 *port)
+static __always_inline int nat_port_for(struct __sk_buff *skb, const struct flow *f, __be32 node_ip,
+					__u32 lo, __u32 hi, int fresh, __be16 *port)
 {
 	struct sluice_nat_value *have = bpf_map_lookup_elem(&sluice_snat4_v1, &f->key);
 	struct sluice_nat_value fwd = { .addr = node_ip },
@@ -146,7 +174,8 @@ static __always_inline int nat_port_for(const struct flow *f, __be32 node_ip, __
 		__be16 try = bpf_htons((__u16)(lo + bpf_get_prandom_u32() % (hi - lo + 1)));
 
 		nat_reply_key(f, node_ip, try, &rkey);
-		if (bpf_map_update_elem(&sluice_rnat4_v1, &rkey, &back, BPF_NOEXIST))
+		if (nat_port_node_owned(skb, &rkey) ||
+		    bpf_map_update_elem(&sluice_rnat4_v1, &rkey, &back, BPF_NOEXIST))
 			continue;
 		fwd.port = try;
 		if (bpf_map_update_elem(&sluice_snat4_v1, &f->key, &fwd, BPF_ANY)) {

@@ -181,7 +181,8 @@ _Static_assert(sizeof(struct sluice_ct_value) == 16, "ct value layout");
  * below, above Linux's default ip_local_port_range 32768-60999), which the
  * agent also puts in the node's net.ipv4.ip_local_reserved_ports: the
  * kernel never picks one of them for a node socket, so a reply for a pod's
- * flow and one for a node process's can never share a tuple.
+ * flow and one for a node process's never share a tuple (ports a node
+ * socket bound explicitly are skipped when a flow draws its port).
  */
 #ifndef SLUICE_NAT_MAX
 #define SLUICE_NAT_MAX 131072

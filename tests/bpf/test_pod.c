@@ -15,6 +15,8 @@
 #include <string.h>
 #include <net/if.h>
 #include <sched.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/if_ether.h>
@@ -1334,6 +1336,41 @@ static void test_masquerade_icmp_error_tcp_and_echo(void **state)
 	assert_int_equal(counter(SLUICE_NAT_ICMP_ERROR, SLUICE_DIR_INGRESS), translated + 2);
 }
 
+/* A node socket that binds a port of the range explicitly keeps it: no
+ * masqueraded flow is given a port whose replies the socket would get. */
+static void test_masquerade_skips_node_sockets(void **state)
+{
+	__u64 drops = counter(SLUICE_DROP_NAT_PORTS, SLUICE_DIR_EGRESS);
+	struct rlimit nofile = { NAT_HI - NAT_LO + 256, NAT_HI - NAT_LO + 256 };
+	struct l4pkt p = make_l4(IP_A, OUTSIDE, IPPROTO_UDP, 0, 0);
+	int fds[NAT_HI - NAT_LO + 1];
+	struct run r;
+
+	(void)state;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &nofile), 0);
+	/* Every port of the range has a node UDP socket (this namespace is
+	 * the node the test programs run in). */
+	for (int i = 0; i <= NAT_HI - NAT_LO; i++) {
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(NAT_LO + i) };
+
+		fds[i] = socket(AF_INET, SOCK_DGRAM, 0);
+		assert_true(fds[i] >= 0);
+		assert_int_equal(bind(fds[i], (struct sockaddr *)&a, sizeof(a)), 0);
+	}
+	p.tcp.source = htons(45000); /* (UDP's ports sit where TCP's do) */
+	p.tcp.dest = htons(53);
+	r = run_netdev(1, &p);
+	assert_int_equal(r.retval, TC_ACT_SHOT);
+	assert_int_equal(counter(SLUICE_DROP_NAT_PORTS, SLUICE_DIR_EGRESS), drops + 1);
+	for (int i = 0; i <= NAT_HI - NAT_LO; i++)
+		close(fds[i]);
+	/* The sockets gone, the flow gets a port. */
+	p.tcp.source = htons(45001);
+	r = run_netdev(1, &p);
+	assert_int_equal(r.retval, TC_ACT_OK);
+	assert_in_range(ntohs(((struct l4pkt *)r.out)->tcp.source), NAT_LO, NAT_HI);
+}
+
 /* Run a node-device program on p with skb->mark = mark; *mark_out: the mark after. */
 static struct run run_node(enum node_hook hook, struct l4pkt *p, __u32 mark, __u32 *mark_out)
 {
@@ -1466,6 +1503,7 @@ int main(void)
 		cmocka_unit_test_setup(test_masquerade_reply_needs_live_flow, nat_setup),
 		cmocka_unit_test_setup(test_masquerade_icmp_error_to_pod, nat_setup),
 		cmocka_unit_test_setup(test_masquerade_icmp_error_tcp_and_echo, nat_setup),
+		cmocka_unit_test_setup(test_masquerade_skips_node_sockets, nat_setup),
 		cmocka_unit_test_setup(test_no_masquerade_inside_the_cluster, nat_setup),
 		cmocka_unit_test_setup(test_overlay_host_routed_gets_tunnel_and_stack_reply, nat_setup),
 		cmocka_unit_test_setup(test_overlay_host_routed_without_node_dropped, nat_setup),
