@@ -8,6 +8,7 @@
 #   tests/security/masq.sh             both routing modes
 #   tests/security/masq.sh overlay     one mode (or native)
 #
+# node1 drops what its conntrack finds INVALID, as under kube-proxy.
 # a) the pod reaches the world by TCP, UDP and ping (masqueraded), and the
 #    agent reserved the NAT ports in net.ipv4.ip_local_reserved_ports.
 # b) a node socket and the pod, both with source port X, talk to the same
@@ -144,6 +145,14 @@ echo "== node1 ($MODE routing), pod a, and the world on the physical network"
 mn_topology "$P" 1 || { log "could not build the topology"; exit 1; }
 mn_start_agent "$P" 1 "$MODE" || { log "node1's agent did not start"; exit 1; }
 AGENT=$MN_AGENT_PID
+# kube-proxy's rule: what the node's conntrack finds INVALID is dropped. The
+# replies and the translated ICMP errors must be ESTABLISHED or RELATED.
+if command -v iptables >/dev/null; then
+	ip netns exec "$P-node1" iptables -A FORWARD -m conntrack --ctstate INVALID -j DROP ||
+		{ log "cannot add the INVALID drop rule"; exit 1; }
+else
+	log "iptables missing: no INVALID drop rule on node1"
+fi
 check "Node node1 and Namespace $NS applied" mn_apply_all "$P" 1 < <(
 	{
 		jq -cn --arg ns "$NS" '{apiVersion: "v1", kind: "Namespace", metadata: {name: $ns}}'
