@@ -641,7 +641,7 @@ int to_netdev(struct __sk_buff *skb)
 	struct cursor c;
 	struct iphdr *ip;
 	__be16 port;
-	int ret, fresh;
+	int ret, via;
 
 	if (skb->mark & SLUICE_MARK_FAST) {
 		skb->mark &= ~SLUICE_MARK_FAST;
@@ -656,14 +656,19 @@ int to_netdev(struct __sk_buff *skb)
 	ret = parse_flow(&c, ip, &f);
 	if (IS_DROP(ret))
 		goto drop;
-	fresh = ct_track_via_stack(&f, bpf_ktime_get_ns());
+	via = ct_track_via_stack(&f, bpf_ktime_get_ns());
 	if (!cfg_masquerade || !nat_masquerade_wanted(f.key.daddr))
+		return TC_ACT_OK;
+	/* A pod's reply to a flow the other end started (routed to the pod's
+	 * address) keeps that address: only flows pods start are masqueraded. */
+	if (via & CT_VIA_REPLY)
 		return TC_ACT_OK;
 	if (f.key.proto != IPPROTO_TCP && f.key.proto != IPPROTO_UDP && f.key.proto != IPPROTO_ICMP)
 		return TC_ACT_OK; /* SCTP's CRC32c cannot be patched incrementally */
 	if (f.key.proto == IPPROTO_ICMP && (f.policy_port >> 8) != ICMP_ECHO)
 		return TC_ACT_OK;
-	ret = nat_port_for(skb, &f, cfg_node_ip, cfg_nat_port_min, cfg_nat_port_max, fresh, &port);
+	ret = nat_port_for(skb, &f, cfg_node_ip, cfg_nat_port_min, cfg_nat_port_max,
+			   via & CT_VIA_FIRST, &port);
 	if (IS_DROP(ret))
 		goto drop;
 	port_off = f.key.proto == IPPROTO_ICMP ? l4 + 4 : l4;

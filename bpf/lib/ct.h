@@ -114,20 +114,27 @@ static __always_inline void ct_create(const struct flow *f, __u64 now, __u32 fla
  * the stack towards a pod or another node: the flow is the stack's from now
  * on (SLUICE_CT_F_VIA_STACK), tracked if it was not. Policy for it was
  * decided where it entered (from_pod) or is decided by the caller.
- * Returns 1 when this is the flow's first packet to leave the stack (it
- * was untracked, expired, or not yet the stack's), else 0.
+ * Returns CT_VIA_FIRST when this is the flow's first packet to leave the
+ * stack (it was untracked, expired, or not yet the stack's), and
+ * CT_VIA_REPLY when the packet is a reply (the other end started the flow).
  */
+#define CT_VIA_FIRST 1
+#define CT_VIA_REPLY 2
+
 static __always_inline int ct_track_via_stack(const struct flow *f, __u64 now)
 {
+	enum ct_status st;
 	__u32 flags;
 
 	if (f->icmp_error)
 		return 0; /* an error about a flow is not a flow */
-	if (ct_lookup(f, now, SLUICE_CT_F_VIA_STACK, &flags) == CT_NEW) {
+	st = ct_lookup(f, now, SLUICE_CT_F_VIA_STACK, &flags);
+	if (st == CT_NEW) {
 		ct_create(f, now, SLUICE_CT_F_VIA_STACK);
-		return 1;
+		return CT_VIA_FIRST;
 	}
-	return !(flags & SLUICE_CT_F_VIA_STACK);
+	return (flags & SLUICE_CT_F_VIA_STACK ? 0 : CT_VIA_FIRST) |
+	       (st == CT_REPLY ? CT_VIA_REPLY : 0);
 }
 
 #endif /* SLUICE_BPF_CT_H */

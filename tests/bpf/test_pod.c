@@ -1371,6 +1371,26 @@ static void test_masquerade_skips_node_sockets(void **state)
 	assert_in_range(ntohs(((struct l4pkt *)r.out)->tcp.source), NAT_LO, NAT_HI);
 }
 
+/* Only flows a pod starts are masqueraded: a pod's reply to a flow the
+ * world started (routed to the pod's address) keeps the pod's address. */
+static void test_no_masquerade_for_replies(void **state)
+{
+	__u64 masq = counter(SLUICE_NAT_MASQ, SLUICE_DIR_EGRESS);
+	struct l4pkt in = make_l4(OUTSIDE, IP_A, IPPROTO_TCP, 46500, 8080);
+	struct l4pkt reply = make_l4(IP_A, OUTSIDE, IPPROTO_TCP, 8080, 46500);
+	struct run r;
+
+	(void)state;
+	fill_tcp_checksum(&in);
+	assert_int_equal(run_netdev(0, &in).retval, TC_ACT_OK);
+	reply.tcp.ack = 1;
+	fill_tcp_checksum(&reply);
+	r = run_netdev(1, &reply);
+	assert_int_equal(r.retval, TC_ACT_OK);
+	assert_memory_equal(r.out, &reply, sizeof(reply));
+	assert_int_equal(counter(SLUICE_NAT_MASQ, SLUICE_DIR_EGRESS), masq);
+}
+
 /* Run a node-device program on p with skb->mark = mark; *mark_out: the mark after. */
 static struct run run_node(enum node_hook hook, struct l4pkt *p, __u32 mark, __u32 *mark_out)
 {
@@ -1504,6 +1524,7 @@ int main(void)
 		cmocka_unit_test_setup(test_masquerade_icmp_error_to_pod, nat_setup),
 		cmocka_unit_test_setup(test_masquerade_icmp_error_tcp_and_echo, nat_setup),
 		cmocka_unit_test_setup(test_masquerade_skips_node_sockets, nat_setup),
+		cmocka_unit_test_setup(test_no_masquerade_for_replies, nat_setup),
 		cmocka_unit_test_setup(test_no_masquerade_inside_the_cluster, nat_setup),
 		cmocka_unit_test_setup(test_overlay_host_routed_gets_tunnel_and_stack_reply, nat_setup),
 		cmocka_unit_test_setup(test_overlay_host_routed_without_node_dropped, nat_setup),
