@@ -79,7 +79,8 @@ static __always_inline int redirect_to_pod(struct ethhdr *eth, struct iphdr *ip,
 
 /* Connection tracking and policy for one packet. dst_ep is the receiving
  * local pod when its ingress policy must be checked here, else NULL. set:
- * connection-tracking flags the flow gets; *ct_flags: the flags it has.
+ * connection-tracking flags the flow gets; *ct_flags: the flags it had
+ * before this packet (a new flow: set).
  * stack_unless_pod: a new flow towards dst_ep is the stack's
  * (SLUICE_CT_F_VIA_STACK) unless its source is another node's pod. */
 static __always_inline int track_and_police(const struct flow *f, const struct sluice_endpoint *src_ep,
