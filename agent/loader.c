@@ -184,6 +184,10 @@ int datapath_open(struct datapath **out, const char *bpffs_dir, const struct dat
 	dp->skel->rodata->cfg_vxlan_ifindex = (__u32)o->vxlan_ifindex;
 	dp->skel->rodata->cfg_masquerade = o->masquerade && o->node_ip;
 	dp->skel->rodata->cfg_node_ip = htonl(o->node_ip);
+	if (o->nat_port_min && o->nat_port_min <= o->nat_port_max) {
+		dp->skel->rodata->cfg_nat_port_min = o->nat_port_min;
+		dp->skel->rodata->cfg_nat_port_max = o->nat_port_max;
+	}
 	ret = pod_bpf__load(dp->skel);
 	if (ret) {
 		snprintf(err, errlen,

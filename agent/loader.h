@@ -39,6 +39,8 @@ struct datapath_opts {
 	int vxlan_ifindex;		/* overlay routing: the collect_md vxlan device */
 	int masquerade;			/* SNAT pods' traffic leaving the cluster */
 	uint32_t node_ip;		/* host order: the address to masquerade to */
+	uint16_t nat_port_min;		/* the masquerade's node ports; 0: the default range */
+	uint16_t nat_port_max;
 };
 
 /* opts NULL: tc attachment, native routing. */

@@ -51,6 +51,7 @@ struct options {
 	const char *device;
 	const char *node_ip;
 	int masquerade;
+	unsigned int nat_port_min, nat_port_max;	/* --masquerade-ports */
 	struct cidr4 nomasq[16];
 	size_t nnomasq;
 	int verbose;
@@ -83,6 +84,10 @@ static void usage(FILE *f)
 		"  --masquerade on|off\n"
 		"                     pods' traffic to outside the cluster leaves --device with\n"
 		"                     the node's address (default on; needs --device)\n"
+		"  --masquerade-ports LO-HI\n"
+		"                     the node ports masqueraded flows get (default %u-%u,\n"
+		"                     above Linux's ip_local_port_range); the agent adds them to\n"
+		"                     net.ipv4.ip_local_reserved_ports so no node socket gets one\n"
 		"  --non-masquerade-cidr CIDR\n"
 		"                     never masquerade traffic to CIDR (repeatable; pod CIDRs and\n"
 		"                     node addresses never are)\n"
@@ -111,7 +116,7 @@ static void usage(FILE *f)
 		"\n"
 		"Several agents can run on one machine, one per network namespace, each with\n"
 		"its own --socket, --state-dir and --bpffs.\n",
-		SLUICE_DEFAULT_SOCKET);
+		SLUICE_NAT_PORTS_DEFAULT_MIN, SLUICE_NAT_PORTS_DEFAULT_MAX, SLUICE_DEFAULT_SOCKET);
 }
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -141,6 +146,7 @@ static const struct option longopts[] = {
 	{ "node-ip", required_argument, NULL, 'i' },
 	{ "masquerade", required_argument, NULL, 'm' },
 	{ "non-masquerade-cidr", required_argument, NULL, 'M' },
+	{ "masquerade-ports", required_argument, NULL, 'p' },
 	{ "kubeconfig", required_argument, NULL, 'k' },
 	{ "kubernetes", required_argument, NULL, 'K' },
 	{ "proc-sys", required_argument, NULL, 'P' },
@@ -176,6 +182,17 @@ static int set_opt(int c, const char *val, const char *from, struct options *o)
 			goto bad;
 		o->masquerade = !strcmp(val, "on");
 		break;
+	case 'p': {
+		unsigned int lo, hi;
+		int used = 0;
+
+		if (sscanf(val, "%u-%u%n", &lo, &hi, &used) != 2 || val[used] || !lo || lo > hi ||
+		    hi > 65535)
+			goto bad;
+		o->nat_port_min = lo;
+		o->nat_port_max = hi;
+		break;
+	}
 	case 'K':
 		if (strcmp(val, "auto") && strcmp(val, "off"))
 			goto bad;
@@ -202,7 +219,7 @@ static int set_opt(int c, const char *val, const char *from, struct options *o)
 bad: {
 	static const char *const takes[128] = {
 		['a'] = "tcx, tc or auto", ['r'] = "overlay or native", ['m'] = "on or off",
-		['K'] = "auto or off",
+		['K'] = "auto or off", ['p'] = "a port range LO-HI within 1-65535 (e.g. 61000-65535)",
 	};
 
 	fprintf(stderr, "sluice-agent: %s takes %s, not '%s'\n", from, takes[c & 127], val);
@@ -432,6 +449,8 @@ int main(int argc, char **argv)
 		.attach_mode = ATTACH_TC,
 		.routing = SLUICE_ROUTING_OVERLAY,
 		.masquerade = 1,
+		.nat_port_min = SLUICE_NAT_PORTS_DEFAULT_MIN,
+		.nat_port_max = SLUICE_NAT_PORTS_DEFAULT_MAX,
 		.kubernetes = 1,
 	};
 	struct node_net net = { 0 };
@@ -531,9 +550,19 @@ int main(int argc, char **argv)
 	net.masquerade = o.masquerade && net.dev_ifindex;
 	net.nomasq_extra = o.nomasq;
 	net.nnomasq_extra = o.nnomasq;
+	if (net.masquerade && net.node_ip &&
+	    node_net_reserve_nat_ports(&net, o.nat_port_min, o.nat_port_max, err, sizeof(err))) {
+		/* The datapath still works; the guarantee that a node socket
+		 * never shares a masquerade port then rests on
+		 * ip_local_port_range alone. */
+		pr_warn("%s", err);
+		err[0] = '\0';
+	}
 	dp_opts = (struct datapath_opts){ .mode = o.attach_mode, .routing = o.routing,
 					  .vxlan_ifindex = net.vxlan_ifindex,
-					  .masquerade = net.masquerade, .node_ip = net.node_ip };
+					  .masquerade = net.masquerade, .node_ip = net.node_ip,
+					  .nat_port_min = (uint16_t)o.nat_port_min,
+					  .nat_port_max = (uint16_t)o.nat_port_max };
 	ret = datapath_open(&agent.dp, o.bpffs, &dp_opts, err, sizeof(err));
 	if (ret)
 		goto cleanup;

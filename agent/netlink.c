@@ -984,3 +984,38 @@ cleanup:
 		pr_debug("netlink: sysctl %s = %s: %s", full, value, strerror(-err));
 	return err ? err : err2;
 }
+
+int nl_sysctl_get(struct nl_handle *h, const char *path, char *buf, size_t len)
+{
+	char full[256];
+	ssize_t n = 0;
+	int fd = -1, saved = -1, err = 0, err2;
+
+	if (!path || !buf || !len || path[0] == '/' || strstr(path, ".."))
+		return -EINVAL;
+	if ((size_t)snprintf(full, sizeof(full), "%s/%s", proc_sys_root, path) >= sizeof(full))
+		return -ENAMETOOLONG;
+
+	err = ns_enter(h->ns_fd, &saved);
+	if (err)
+		return err;
+	/* Opened inside: the file shows the netns of whoever opens it. */
+	fd = open(full, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		goto cleanup;
+	}
+	n = read(fd, buf, len - 1);
+	if (n < 0)
+		err = -errno;
+
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	err2 = ns_leave(saved);
+	buf[n > 0 ? n : 0] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	if (err)
+		pr_debug("netlink: sysctl %s: %s", full, strerror(-err));
+	return err ? err : err2;
+}

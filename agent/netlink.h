@@ -100,5 +100,8 @@ int nl_neigh_has4(struct nl_handle *h, int ifindex, struct in_addr ip, const uns
  * /proc/sys works for pod namespaces too. */
 void nl_set_proc_sys(const char *root);
 int nl_sysctl_set(struct nl_handle *h, const char *path, const char *value);
+/* Read a sysctl of h's netns into buf (NUL-terminated, the trailing newline
+ * cut). Returns 0 or -errno. */
+int nl_sysctl_get(struct nl_handle *h, const char *path, char *buf, size_t len);
 
 #endif /* SLUICE_AGENT_NETLINK_H */

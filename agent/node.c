@@ -319,6 +319,91 @@ int node_net_sync_routes(struct node_net *n, const struct compile_node *remote, 
 	return 0;
 }
 
+/* Mark the ports of a net.ipv4.ip_local_reserved_ports list ("8080,61000-65535")
+ * in seen (65536 bytes). */
+static void ports_mark(const char *list, unsigned char *seen)
+{
+	const char *p = list;
+
+	while (*p) {
+		char *end;
+		unsigned long a = strtoul(p, &end, 10), b = a;
+
+		if (end == p)
+			break;
+		if (*end == '-')
+			b = strtoul(end + 1, &end, 10);
+		for (unsigned long i = a; i <= b && i < 65536; i++)
+			seen[i] = 1;
+		p = end + strspn(end, ", \t");
+	}
+}
+
+static int ports_covered(const char *list, unsigned int lo, unsigned int hi)
+{
+	unsigned char *seen = calloc(65536, 1);
+	int ok = 1;
+
+	if (!seen)
+		return 0;
+	ports_mark(list, seen);
+	for (unsigned int i = lo; i <= hi; i++)
+		ok &= seen[i];
+	free(seen);
+	return ok;
+}
+
+#define RESERVED_PORTS "net/ipv4/ip_local_reserved_ports"
+#define LOCAL_PORT_RANGE "net/ipv4/ip_local_port_range"
+
+int node_net_reserve_nat_ports(struct node_net *n, unsigned int lo, unsigned int hi, char *err,
+			       size_t errlen)
+{
+	size_t len = 65536;
+	char *cur = malloc(len), *want = malloc(len + 16), range[32];
+	unsigned int plo, phi;
+	int ret;
+
+	if (!cur || !want) {
+		ret = -ENOMEM;
+		snprintf(err, errlen, "cannot reserve the masquerade ports: %s", strerror(-ret));
+		goto cleanup;
+	}
+	if (!nl_sysctl_get(n->nl, LOCAL_PORT_RANGE, range, sizeof(range)) &&
+	    sscanf(range, "%u %u", &plo, &phi) == 2 && plo <= hi && lo <= phi)
+		pr_warn("net.ipv4.ip_local_port_range %u-%u overlaps the masquerade ports %u-%u: "
+			"the kernel skips them only while they stay in ip_local_reserved_ports; "
+			"choose --masquerade-ports outside %u-%u", plo, phi, lo, hi, plo, phi);
+	ret = nl_sysctl_get(n->nl, RESERVED_PORTS, cur, len);
+	if (ret)
+		goto fail;
+	if (ports_covered(cur, lo, hi)) {
+		ret = 0;
+		goto cleanup;
+	}
+	snprintf(want, len + 16, "%s%s%u-%u", cur, *cur ? "," : "", lo, hi);
+	ret = nl_sysctl_set(n->nl, RESERVED_PORTS, want);
+	if (!ret)
+		ret = nl_sysctl_get(n->nl, RESERVED_PORTS, cur, len);
+	if (!ret && !ports_covered(cur, lo, hi))
+		ret = -EIO;
+	if (ret)
+		goto fail;
+	pr_info("masquerade ports %u-%u added to net.ipv4.ip_local_reserved_ports (now %s)", lo, hi,
+		cur);
+	goto cleanup;
+fail:
+	snprintf(err, errlen,
+		 "cannot add the masquerade ports %u-%u to net.ipv4.ip_local_reserved_ports: %s; "
+		 "node sockets may then be given those ports: give --proc-sys a writable bind "
+		 "mount of the host's /proc/sys, or reserve them on the host",
+		 lo, hi, strerror(-ret));
+cleanup:
+	free(cur);
+	free(want);
+	return ret;
+}
+
 void node_net_close(struct node_net *n)
 {
 	nl_close(n->nl);

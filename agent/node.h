@@ -61,6 +61,12 @@ int node_net_sync_routes(struct node_net *n, const struct compile_node *remote, 
 int node_net_sync_nomasq(struct node_net *n, struct datapath *dp, const struct cidr4 *local_pods,
 			 const struct compile_node *remote, size_t nremote, char *err,
 			 size_t errlen);
+/* Add the masquerade's node ports [lo, hi] to the node's
+ * net.ipv4.ip_local_reserved_ports, keeping what is there, so that the
+ * kernel never gives one to a node socket (a bind to port 0, a connect);
+ * warns when ip_local_port_range overlaps them. Returns 0 or -errno. */
+int node_net_reserve_nat_ports(struct node_net *n, unsigned int lo, unsigned int hi, char *err,
+			       size_t errlen);
 void node_net_close(struct node_net *n);
 
 const char *routing_name(enum sluice_routing r);

@@ -52,6 +52,9 @@ const volatile __u32 cfg_routing = SLUICE_ROUTING_NATIVE;
 const volatile __u32 cfg_vxlan_ifindex = 0;
 const volatile __u32 cfg_masquerade = 0;
 const volatile __be32 cfg_node_ip = 0;
+/* The masquerade's node ports (ICMP echo ids), host order. */
+const volatile __u32 cfg_nat_port_min = SLUICE_NAT_PORTS_DEFAULT_MIN;
+const volatile __u32 cfg_nat_port_max = SLUICE_NAT_PORTS_DEFAULT_MAX;
 
 /* RFC 1624 incremental checksum update for a TTL decrement by one. */
 static __always_inline void ipv4_decrement_ttl(struct iphdr *ip)
@@ -84,7 +87,8 @@ static __always_inline int police_drop(enum policy_verdict v, int forged)
 
 /* Connection tracking and policy for one packet. dst_ep is the receiving
  * local pod when its ingress policy must be checked here, else NULL. set:
- * connection-tracking flags the flow gets; *ct_flags: the flags it has.
+ * connection-tracking flags the flow gets; *ct_flags: the flags it had
+ * before this packet (a new flow: set).
  * stack_unless_pod: a new flow towards dst_ep is the stack's
  * (SLUICE_CT_F_VIA_STACK) unless its source is another node's pod. A later
  * fragment passes only on its flow's entry (its first fragment's verdict);
@@ -480,11 +484,14 @@ static __always_inline int overlay_decap(struct __sk_buff *skb, __u32 *reason)
 	return TC_ACT_REDIRECT;
 }
 
-/* A reply to a masqueraded flow: back to the pod's address and port.
- * Returns 0 (rewritten or not ours) or DROP(). */
+/* A reply to a masqueraded flow, or an ICMP error about one: back to the
+ * pod, when the pod's flow is still tracked. *reverse: the counter for
+ * what was done (0: nothing, not ours). Returns 0 or DROP(). */
 static __always_inline int nat_reverse(struct __sk_buff *skb, __u32 *reverse)
 {
-	struct sluice_nat_value *v, orig;
+	struct sluice_nat_value orig;
+	struct sluice_ct_key quoted;
+	enum nat_reply found;
 	struct ethhdr *eth;
 	struct flow f = {};
 	struct cursor c;
@@ -504,10 +511,30 @@ static __always_inline int nat_reverse(struct __sk_buff *skb, __u32 *reverse)
 	ret = parse_flow(&c, ip, &f);
 	if (IS_DROP(ret))
 		return f.later_fragment ? 0 : ret; /* no first seen: not a flow of ours */
-	v = bpf_map_lookup_elem(&sluice_rnat4_v1, &f.key);
-	if (!v)
+	if (f.icmp_error) {
+		/* About a packet the node sent: its replies' tuple is the
+		 * quoted one reversed. */
+		if (f.inner.saddr != cfg_node_ip)
+			return 0;
+		ct_reverse(&f.inner, &quoted);
+		found = nat_reply_lookup(&quoted, &orig);
+		if (found == NAT_LIVE) {
+			if (nat_rewrite_icmp_error(skb, l4, quoted.proto, cfg_node_ip, quoted.dport,
+						   &orig))
+				return DROP(SLUICE_DROP_NAT_PORTS);
+			*reverse = SLUICE_NAT_ICMP_ERROR;
+		} else if (found == NAT_STALE) {
+			*reverse = SLUICE_NAT_STALE;
+		}
 		return 0;
-	orig = *v;
+	}
+	found = nat_reply_lookup(&f.key, &orig);
+	if (found != NAT_LIVE) {
+		/* A stale pair's packet goes to the node untranslated: to a
+		 * port no node socket has (the range is reserved). */
+		*reverse = found == NAT_STALE ? SLUICE_NAT_STALE : 0;
+		return 0;
+	}
 	port_off = f.key.proto == IPPROTO_ICMP ? l4 + 4 : l4 + 2;
 	if (f.later_fragment) /* no L4 header: the address only */
 		port_off = 0;
@@ -515,7 +542,7 @@ static __always_inline int nat_reverse(struct __sk_buff *skb, __u32 *reverse)
 			IP_OFF + offsetof(struct iphdr, daddr), f.key.daddr,
 			orig.addr, port_off, f.key.dport, orig.port))
 		return DROP(SLUICE_DROP_NAT_PORTS);
-	*reverse = 1;
+	*reverse = SLUICE_NAT_REVERSE;
 	return 0;
 }
 
@@ -551,7 +578,7 @@ out:
 	if (ret == TC_ACT_OK && !netdev && skb->pkt_type == PACKET_OTHERHOST)
 		bpf_skb_change_type(skb, PACKET_HOST);
 	if (reverse)
-		metrics_count(SLUICE_NAT_REVERSE, SLUICE_DIR_INGRESS, len);
+		metrics_count(reverse, SLUICE_DIR_INGRESS, len);
 	if (reason != SLUICE_PASS)
 		metrics_count(reason, SLUICE_DIR_INGRESS, len);
 	return ret;
@@ -638,7 +665,7 @@ int to_netdev(struct __sk_buff *skb)
 	struct cursor c;
 	struct iphdr *ip;
 	__be16 port;
-	int ret;
+	int ret, via;
 
 	if (skb->mark & SLUICE_MARK_FAST) {
 		skb->mark &= ~SLUICE_MARK_FAST;
@@ -653,8 +680,12 @@ int to_netdev(struct __sk_buff *skb)
 	ret = parse_flow(&c, ip, &f);
 	if (IS_DROP(ret))
 		goto drop;
-	ct_track_via_stack(&f, bpf_ktime_get_ns());
+	via = ct_track_via_stack(&f, bpf_ktime_get_ns());
 	if (!cfg_masquerade || !nat_masquerade_wanted(f.key.daddr))
+		return TC_ACT_OK;
+	/* A pod's reply to a flow the other end started (routed to the pod's
+	 * address) keeps that address: only flows pods start are masqueraded. */
+	if (via & CT_VIA_REPLY)
 		return TC_ACT_OK;
 	if (f.later_fragment) {
 		ret = nat_later_fragment(skb, &f, cfg_node_ip);
@@ -668,7 +699,8 @@ int to_netdev(struct __sk_buff *skb)
 		return TC_ACT_OK; /* SCTP's CRC32c cannot be patched incrementally */
 	if (f.key.proto == IPPROTO_ICMP && (f.policy_port >> 8) != ICMP_ECHO)
 		return TC_ACT_OK;
-	ret = nat_port_for(&f, cfg_node_ip, &port);
+	ret = nat_port_for(skb, &f, cfg_node_ip, cfg_nat_port_min, cfg_nat_port_max,
+			   via & CT_VIA_FIRST, &port);
 	if (IS_DROP(ret))
 		goto drop;
 	port_off = f.key.proto == IPPROTO_ICMP ? l4 + 4 : l4;

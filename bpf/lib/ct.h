@@ -48,8 +48,9 @@ static __always_inline void ct_reverse(const struct sluice_ct_key *k, struct slu
 	r->pad[0] = r->pad[1] = r->pad[2] = 0;
 }
 
-/* A live entry for k, untouched; NULL when absent or expired. */
-static __always_inline struct sluice_ct_value *ct_find(const struct sluice_ct_key *k, __u64 now)
+/* The entry for k when it is live (not past its timeout), untouched;
+ * NULL when absent or expired. */
+static __always_inline struct sluice_ct_value *ct_live(const struct sluice_ct_key *k, __u64 now)
 {
 	struct sluice_ct_value *v = bpf_map_lookup_elem(&sluice_ct4_v1, k);
 
@@ -59,14 +60,15 @@ static __always_inline struct sluice_ct_value *ct_find(const struct sluice_ct_ke
 }
 
 /* A live entry for k, refreshed and given the flags in set; NULL when
- * absent or expired. */
+ * absent or expired. *had: its flags before this packet. */
 static __always_inline struct sluice_ct_value *ct_touch(const struct sluice_ct_key *k, __u64 now,
-							 __u8 tcp_flags, __u32 set)
+							 __u8 tcp_flags, __u32 set, __u32 *had)
 {
-	struct sluice_ct_value *v = ct_find(k, now);
+	struct sluice_ct_value *v = ct_live(k, now);
 
 	if (!v)
 		return NULL;
+	*had = v->flags;
 	v->last_seen = now;
 	if (tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
 		set |= SLUICE_CT_F_CLOSING;
@@ -107,50 +109,39 @@ static __always_inline enum ct_status ct_lookup_error(const struct flow *f, __u6
 						      __u32 *flags)
 {
 	struct sluice_ct_key rev;
-	struct sluice_ct_value *v;
 
 	ct_reverse(&f->inner, &rev);
 	if (!ct_icmp_error_plausible(f)) {
 		/* Not refreshed: a forged error must not keep a flow alive. */
-		if (ct_find(&f->inner, now) || ct_find(&rev, now))
+		if (ct_live(&f->inner, now) || ct_live(&rev, now))
 			return CT_FORGED;
 		return CT_NEW;
 	}
 	/* The error travels back towards the offending packet's sender. */
-	v = ct_touch(&f->inner, now, 0, 0);
-	if (!v)
-		v = ct_touch(&rev, now, 0, 0);
-	if (!v)
-		return CT_NEW;
-	*flags = v->flags;
-	return CT_RELATED;
+	if (ct_touch(&f->inner, now, 0, 0, flags) || ct_touch(&rev, now, 0, 0, flags))
+		return CT_RELATED;
+	return CT_NEW;
 }
 
 /*
- * The flow's status, and in *flags the flags of the entry it matched (0 for
- * a new flow). set: flags to add to a matching entry of the flow itself
- * (established or reply; not the entry an ICMP error is related to).
+ * The flow's status, and in *flags the flags the entry it matched had
+ * before this packet (0 for a new flow). set: flags to add to a matching
+ * entry of the flow itself (established or reply; not the entry an ICMP
+ * error is related to).
  */
 static __always_inline enum ct_status ct_lookup(const struct flow *f, __u64 now, __u32 set,
 						__u32 *flags)
 {
 	struct sluice_ct_key rev;
-	struct sluice_ct_value *v;
 
 	*flags = 0;
 	if (f->icmp_error)
 		return ct_lookup_error(f, now, flags);
-	v = ct_touch(&f->key, now, f->tcp_flags, set);
-	if (v) {
-		*flags = v->flags;
+	if (ct_touch(&f->key, now, f->tcp_flags, set, flags))
 		return CT_ESTABLISHED;
-	}
 	ct_reverse(&f->key, &rev);
-	v = ct_touch(&rev, now, f->tcp_flags, set | SLUICE_CT_F_REPLY_SEEN);
-	if (v) {
-		*flags = v->flags;
+	if (ct_touch(&rev, now, f->tcp_flags, set | SLUICE_CT_F_REPLY_SEEN, flags))
 		return CT_REPLY;
-	}
 	return CT_NEW;
 }
 
@@ -168,17 +159,31 @@ static __always_inline void ct_create(const struct flow *f, __u64 now, __u32 fla
  * the stack towards a pod or another node: the flow is the stack's from now
  * on (SLUICE_CT_F_VIA_STACK), tracked if it was not. Policy for it was
  * decided where it entered (from_pod) or is decided by the caller.
+ * Returns CT_VIA_FIRST when this is the flow's first packet to leave the
+ * stack (it was untracked, expired, or not yet the stack's), and
+ * CT_VIA_REPLY when the packet is a reply (the other end started the flow).
  */
-static __always_inline void ct_track_via_stack(const struct flow *f, __u64 now)
+#define CT_VIA_FIRST 1
+#define CT_VIA_REPLY 2
+
+static __always_inline int ct_track_via_stack(const struct flow *f, __u64 now)
 {
+	enum ct_status st;
 	__u32 flags;
 
 	if (f->icmp_error)
-		return; /* an error about a flow is not a flow */
-	/* A later fragment belongs to the flow its first fragment tracked
-	 * here; on its own it starts nothing. */
-	if (ct_lookup(f, now, SLUICE_CT_F_VIA_STACK, &flags) == CT_NEW && !f->later_fragment)
+		return 0; /* an error about a flow is not a flow */
+	st = ct_lookup(f, now, SLUICE_CT_F_VIA_STACK, &flags);
+	if (st == CT_NEW) {
+		/* A later fragment belongs to the flow its first fragment
+		 * tracked here; on its own it starts nothing. */
+		if (f->later_fragment)
+			return 0;
 		ct_create(f, now, SLUICE_CT_F_VIA_STACK);
+		return CT_VIA_FIRST;
+	}
+	return (flags & SLUICE_CT_F_VIA_STACK ? 0 : CT_VIA_FIRST) |
+	       (st == CT_REPLY ? CT_VIA_REPLY : 0);
 }
 
 #endif /* SLUICE_BPF_CT_H */

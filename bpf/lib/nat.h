@@ -3,12 +3,17 @@
  * Masquerade: pods' traffic to outside the cluster leaves the node's uplink
  * with the node's address as its source (to_netdev), and the replies are
  * rewritten back to the pod as they come in (from_netdev). The source port
- * is kept when it is free for that destination, else a free one is chosen.
+ * (ICMP echo id) is always one of the agent's NAT range, which the kernel
+ * keeps out of its own port choices (ip_local_reserved_ports): never the
+ * pod's own, so a node socket's replies are never taken for a pod's.
+ * A NAT pair is only as alive as the pod's flow in connection tracking: a
+ * reply (or ICMP error) whose flow is no longer tracked is left untranslated
+ * and its pair removed; a flow that starts again gets a fresh port.
  */
 #ifndef SLUICE_BPF_NAT_H
 #define SLUICE_BPF_NAT_H
 
-#include "l4.h"
+#include "ct.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -56,28 +61,121 @@ static __always_inline void nat_reply_key(const struct flow *f, __be32 node_ip, 
 	r->pad[0] = r->pad[1] = r->pad[2] = 0;
 }
 
-/* The node port for f: the one it already has, else its own port if free,
- * else a random free one. Returns 0 and sets *port, or DROP(). */
-static __always_inline int nat_port_for(const struct flow *f, __be32 node_ip, __be16 *port)
+/* The pod's own port (ICMP echo id) of a flow it sends. */
+static __always_inline __be16 nat_own_port(const struct flow *f)
+{
+	return f->key.proto == IPPROTO_ICMP && f->key.dport ? f->key.dport : f->key.sport;
+}
+
+/* The pod's flow (its tuple as sent, the snat and connection-tracking
+ * key) that the reply tuple r belongs to, rnat having mapped r to pod. */
+static __always_inline void nat_pod_key(const struct sluice_ct_key *r,
+					const struct sluice_nat_value *pod, struct sluice_ct_key *k)
+{
+	k->saddr = pod->addr;
+	k->daddr = r->saddr;
+	k->sport = pod->port;
+	k->dport = r->sport;
+	k->proto = r->proto;
+	k->pad[0] = k->pad[1] = k->pad[2] = 0;
+}
+
+/* Remove the rnat entry r when it still maps to pod (an earlier flow's:
+ * since then the port may have gone to another pod's flow). */
+static __always_inline void nat_forget_reply(const struct sluice_ct_key *r,
+					     const struct sluice_nat_value *pod)
+{
+	struct sluice_nat_value *v = bpf_map_lookup_elem(&sluice_rnat4_v1, r);
+
+	if (v && v->addr == pod->addr && v->port == pod->port)
+		bpf_map_delete_elem(&sluice_rnat4_v1, r);
+}
+
+enum nat_reply { NAT_NOT_OURS = 0, NAT_LIVE, NAT_STALE };
+
+/*
+ * Whether the reply tuple r is a masqueraded flow's whose pod flow is still
+ * tracked (live, and masqueraded: the stack's); *pod: the pod's address and
+ * port. A pair whose flow is gone (expired, evicted, purged at the pod's
+ * DEL) is removed: NAT_STALE. One connection-tracking lookup.
+ */
+static __always_inline enum nat_reply nat_reply_lookup(const struct sluice_ct_key *r,
+						       struct sluice_nat_value *pod)
+{
+	struct sluice_nat_value *v = bpf_map_lookup_elem(&sluice_rnat4_v1, r), *fwd;
+	struct sluice_ct_value *ct;
+	struct sluice_ct_key k;
+
+	if (!v)
+		return NAT_NOT_OURS;
+	*pod = *v;
+	nat_pod_key(r, pod, &k);
+	ct = ct_live(&k, bpf_ktime_get_ns());
+	if (ct && (ct->flags & SLUICE_CT_F_VIA_STACK))
+		return NAT_LIVE;
+	bpf_map_delete_elem(&sluice_rnat4_v1, r);
+	fwd = bpf_map_lookup_elem(&sluice_snat4_v1, &k);
+	if (fwd && fwd->port == r->dport)
+		bpf_map_delete_elem(&sluice_snat4_v1, &k);
+	return NAT_STALE;
+}
+
+/*
+ * Would a node socket take the packets of reply tuple r (a listener, a
+ * bound or connected socket, TCP's time-wait ones included)? The range is
+ * reserved, so the kernel never picks its ports itself, but a node process
+ * may still bind one explicitly. ICMP echo ids have no such lookup.
+ */
+static __always_inline int nat_port_node_owned(struct __sk_buff *skb, const struct sluice_ct_key *r)
+{
+	struct bpf_sock_tuple t = {};
+	struct bpf_sock *sk;
+
+	t.ipv4.saddr = r->saddr;
+	t.ipv4.daddr = r->daddr;
+	t.ipv4.sport = r->sport;
+	t.ipv4.dport = r->dport;
+	if (r->proto == IPPROTO_TCP)
+		sk = bpf_skc_lookup_tcp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+	else if (r->proto == IPPROTO_UDP)
+		sk = bpf_sk_lookup_udp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+	else
+		return 0;
+	if (!sk)
+		return 0;
+	bpf_sk_release(sk);
+	return 1;
+}
+
+/*
+ * The node port for f, from [lo, hi] (host order): the one it has, or,
+ * for the flow's first packet out (fresh: a new flow, or one whose earlier
+ * incarnation expired, whose old pair is replaced), a random one no other
+ * flow and no node socket has for that destination. Returns 0 and sets
+ * *port, or DROP().
+ */
+static __always_inline int nat_port_for(struct __sk_buff *skb, const struct flow *f, __be32 node_ip,
+					__u32 lo, __u32 hi, int fresh, __be16 *port)
 {
 	struct sluice_nat_value *have = bpf_map_lookup_elem(&sluice_snat4_v1, &f->key);
-	struct sluice_nat_value fwd = { .addr = node_ip }, back = { .addr = f->key.saddr };
+	struct sluice_nat_value fwd = { .addr = node_ip },
+				back = { .addr = f->key.saddr, .port = nat_own_port(f) };
 	struct sluice_ct_key rkey;
-	__be16 own = f->key.proto == IPPROTO_ICMP && f->key.dport ? f->key.dport : f->key.sport;
 
-	if (have) {
+	if (have && !fresh) {
 		*port = have->port;
 		return 0;
 	}
-	back.port = own;
+	if (have) {
+		nat_reply_key(f, node_ip, have->port, &rkey);
+		nat_forget_reply(&rkey, &back);
+	}
 	for (int i = 0; i < NAT_TRIES; i++) {
-		__be16 try = own;
+		__be16 try = bpf_htons((__u16)(lo + bpf_get_prandom_u32() % (hi - lo + 1)));
 
-		if (i)
-			try = bpf_htons(SLUICE_NAT_PORT_MIN +
-					bpf_get_prandom_u32() % (SLUICE_NAT_PORT_MAX - SLUICE_NAT_PORT_MIN + 1));
 		nat_reply_key(f, node_ip, try, &rkey);
-		if (bpf_map_update_elem(&sluice_rnat4_v1, &rkey, &back, BPF_NOEXIST))
+		if (nat_port_node_owned(skb, &rkey) ||
+		    bpf_map_update_elem(&sluice_rnat4_v1, &rkey, &back, BPF_NOEXIST))
 			continue;
 		fwd.port = try;
 		if (bpf_map_update_elem(&sluice_snat4_v1, &f->key, &fwd, BPF_ANY)) {
@@ -145,6 +243,104 @@ static __always_inline int nat_later_fragment(struct __sk_buff *skb, const struc
 			0, 0, 0))
 		return DROP(SLUICE_DROP_NAT_PORTS);
 	return 1;
+}
+
+/* RFC 1624 (eqn. 3) incremental update of the Internet checksum check
+ * (as it sits in the packet) for a 32- or 16-bit field going from from to
+ * to (as they sit in the packet): for checksums no helper may touch (those
+ * inside an ICMP error's quote, which the skb knows nothing of). */
+static __always_inline __u16 csum_fold32(__u32 sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)sum;
+}
+
+static __always_inline __u16 csum_update4(__u16 check, __be32 from, __be32 to)
+{
+	__u32 sum = (__u16)~check;
+
+	sum += (__u16)~(__u16)from + (__u16)~(__u16)(from >> 16);
+	sum += (__u16)to + (__u16)(to >> 16);
+	return (__u16)~csum_fold32(sum);
+}
+
+static __always_inline __u16 csum_update2(__u16 check, __be16 from, __be16 to)
+{
+	__u32 sum = (__u16)~check;
+
+	sum += (__u16)~from + (__u16)to;
+	return (__u16)~csum_fold32(sum);
+}
+
+/*
+ * An ICMP error (its header at l4) about a masqueraded flow, addressed to
+ * the node and quoting the packet the node sent for the pod, (node_ip,
+ * nat_port) to the remote: back to the pod. The outer destination becomes
+ * the pod's address, the quoted source its address and port; the outer IP
+ * header's checksum, the quoted IP header's, the quoted L4 checksum (when
+ * the quote holds it: TCP's lies past the 8 bytes an error must carry, UDP's
+ * may be unused) and the ICMP checksum over all of it stay right, as the
+ * kernel's own NAT keeps them. Returns 0 or -1. Invalidates packet pointers.
+ */
+static __always_inline int nat_rewrite_icmp_error(struct __sk_buff *skb, __u32 l4, __u8 proto,
+						  __be32 node_ip, __be16 nat_port,
+						  const struct sluice_nat_value *pod)
+{
+	__u32 icsum = l4 + offsetof(struct icmphdr, checksum), in = l4 + sizeof(struct icmphdr);
+	__u32 in_l4, port_off, l4csum;
+	__u16 ic, inner_check, u0 = 0, u1 = 0;
+	struct iphdr inner;
+
+	if (bpf_skb_load_bytes(skb, in, &inner, sizeof(inner)) ||
+	    bpf_skb_load_bytes(skb, icsum, &ic, sizeof(ic)))
+		return -1;
+	in_l4 = in + inner.ihl * 4;
+	switch (proto) {
+	case IPPROTO_TCP:
+		port_off = in_l4 + offsetof(struct tcphdr, source);
+		l4csum = in_l4 + offsetof(struct tcphdr, check);
+		break;
+	case IPPROTO_UDP:
+		port_off = in_l4 + offsetof(struct udphdr, source);
+		l4csum = in_l4 + offsetof(struct udphdr, check);
+		break;
+	case IPPROTO_ICMP:
+		port_off = in_l4 + offsetof(struct icmphdr, un.echo.id);
+		l4csum = in_l4 + offsetof(struct icmphdr, checksum);
+		break;
+	default:
+		return -1;
+	}
+	if (bpf_skb_load_bytes(skb, l4csum, &u0, sizeof(u0)) || (proto == IPPROTO_UDP && !u0)) {
+		l4csum = 0;
+	} else {
+		u1 = u0;
+		if (proto != IPPROTO_ICMP) /* TCP and UDP: the pseudo-header's address */
+			u1 = csum_update4(u1, node_ip, pod->addr);
+		u1 = csum_update2(u1, nat_port, pod->port);
+		if (proto == IPPROTO_UDP && !u1)
+			u1 = 0xffff;
+	}
+	inner_check = csum_update4(inner.check, node_ip, pod->addr);
+	ic = csum_update4(ic, node_ip, pod->addr);
+	ic = csum_update2(ic, inner.check, inner_check);
+	ic = csum_update2(ic, nat_port, pod->port);
+	if (l4csum)
+		ic = csum_update2(ic, u0, u1);
+
+	if (bpf_l3_csum_replace(skb, IP_CSUM_OFF, node_ip, pod->addr, sizeof(node_ip)) ||
+	    bpf_skb_store_bytes(skb, IP_OFF + offsetof(struct iphdr, daddr), &pod->addr,
+				sizeof(pod->addr), 0) ||
+	    bpf_skb_store_bytes(skb, in + offsetof(struct iphdr, saddr), &pod->addr,
+				sizeof(pod->addr), 0) ||
+	    bpf_skb_store_bytes(skb, in + offsetof(struct iphdr, check), &inner_check,
+				sizeof(inner_check), 0) ||
+	    bpf_skb_store_bytes(skb, port_off, &pod->port, sizeof(pod->port), 0) ||
+	    (l4csum && bpf_skb_store_bytes(skb, l4csum, &u1, sizeof(u1), 0)) ||
+	    bpf_skb_store_bytes(skb, icsum, &ic, sizeof(ic), 0))
+		return -1;
+	return 0;
 }
 
 #endif /* SLUICE_BPF_NAT_H */

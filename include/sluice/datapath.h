@@ -201,13 +201,24 @@ _Static_assert(sizeof(struct sluice_frag_value) == 16, "frag value layout");
  * its uplink). sluice_snat4_v1 maps a pod's flow (its tuple as sent, a
  * sluice_ct_key) to the source port it got; sluice_rnat4_v1 maps the
  * replies' tuple (remote -> node address, node port) back to the pod.
- * ICMP echo ids take the place of ports. Both are LRU maps.
+ * ICMP echo ids take the place of ports. Both are LRU maps. A pair lives
+ * only as long as the pod's flow in sluice_ct4_v1 (its key is the snat
+ * key): a reply or ICMP error whose flow is no longer tracked is not
+ * translated, and the pair is removed. A pod's entries are found by its
+ * address: the snat key's saddr, the rnat value's addr.
+ *
+ * Node ports come from the agent's --masquerade-ports range (the default
+ * below, above Linux's default ip_local_port_range 32768-60999), which the
+ * agent also puts in the node's net.ipv4.ip_local_reserved_ports: the
+ * kernel never picks one of them for a node socket, so a reply for a pod's
+ * flow and one for a node process's never share a tuple (ports a node
+ * socket bound explicitly are skipped when a flow draws its port).
  */
 #ifndef SLUICE_NAT_MAX
 #define SLUICE_NAT_MAX 131072
 #endif
-#define SLUICE_NAT_PORT_MIN 32768
-#define SLUICE_NAT_PORT_MAX 60999
+#define SLUICE_NAT_PORTS_DEFAULT_MIN 61000
+#define SLUICE_NAT_PORTS_DEFAULT_MAX 65535
 
 struct sluice_nat_value {
 	__be32 addr;		/* snat: the node address; rnat: the pod's address */
@@ -283,6 +294,8 @@ enum sluice_dir {
 	X(SLUICE_FWD_OVERLAY_HOST, 20, 0, "overlay-from-host", "host-routed packet tunnelled to the pod's node") \
 	X(SLUICE_OVERLAY_ENCAP,   21, 0, "overlay-encap",    "VXLAN built by BPF, sent out of the uplink") \
 	X(SLUICE_OVERLAY_DECAP,   22, 0, "overlay-decap",    "VXLAN taken off by BPF at the uplink") \
+	X(SLUICE_NAT_STALE,       27, 0, "masquerade-stale", "to a NAT port whose pod flow is no longer tracked: left to the node") \
+	X(SLUICE_NAT_ICMP_ERROR,  28, 0, "masquerade-icmp-error", "ICMP error about a masqueraded flow rewritten for the pod") \
 	X(SLUICE_DROP_FRAG_ORPHAN, 29, 1, "drop-frag-orphan", "later IP fragment whose first was not seen or not allowed") \
 	X(SLUICE_DROP_ICMP_FORGED, 30, 1, "drop-icmp-forged", "ICMP error about a tracked flow from neither its peer nor a router")
 

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <net/if.h>
 #include <sched.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/if_ether.h>
@@ -523,7 +525,7 @@ static void test_audit_counts_but_passes(void **state)
 
 #define IP_C "10.77.0.9"	/* a third pod, on another node */
 #define ID_C 302
-#define ROUTER "192.0.2.254"	/* no pod: the world */
+#define WORLD_ROUTER "192.0.2.254"	/* no pod: the world */
 
 /* sluice_frag4_v1, opened through its pin (the loader has no accessor). */
 static int frag_map_fd(void)
@@ -714,7 +716,7 @@ static void test_icmp_error_from_router_is_related(void **state)
 	set_endpoint(IP_A, SLUICE_EP_F_ISO_INGRESS, ID_A);
 	/* Fragmentation needed from a router on the way (not a pod): PMTU
 	 * discovery keeps working. */
-	e = make_icmp_error(ROUTER, IP_A, 3, 4, IP_A, 43101, IP_C, 80);
+	e = make_icmp_error(WORLD_ROUTER, IP_A, 3, 4, IP_A, 43101, IP_C, 80);
 	assert_int_equal(run_prog(0, &e, sizeof(e)).retval, TC_ACT_OK);
 	/* From the node (its identity is the host's). */
 	ipcache_put("10.77.0.1", 32, SLUICE_ID_HOST, SLUICE_ID_WORLD);
@@ -840,6 +842,10 @@ static void test_stack_flow_is_still_policed(void **state)
 #define NODE_IP "10.77.0.1"
 #define REMOTE_POD "10.88.2.5"
 #define OUTSIDE "198.51.100.9"
+#define ROUTER "192.0.2.1"	/* a router on the way to OUTSIDE */
+/* The masquerade's ports in this group (--masquerade-ports), not the default. */
+#define NAT_LO 62000
+#define NAT_HI 62999
 
 static const struct datapath_opts overlay_masq = {
 	.mode = ATTACH_TC,
@@ -847,6 +853,8 @@ static const struct datapath_opts overlay_masq = {
 	.vxlan_ifindex = 1,	/* only recorded as the redirect target here */
 	.masquerade = 1,
 	.node_ip = 0x0a4d0001,	/* NODE_IP */
+	.nat_port_min = NAT_LO,
+	.nat_port_max = NAT_HI,
 };
 
 /* TCP checksum over the pseudo-header, header and payload: 0 when valid. */
@@ -1168,6 +1176,7 @@ static void test_masquerade_and_reverse(void **state)
 	struct l4pkt p = make_l4(IP_A, OUTSIDE, IPPROTO_TCP, 40000, 80), reply;
 	struct l4pkt *o;
 	struct run r;
+	__u16 port;
 
 	(void)state;
 	fill_tcp_checksum(&p);
@@ -1175,11 +1184,12 @@ static void test_masquerade_and_reverse(void **state)
 	o = (struct l4pkt *)r.out;
 	assert_int_equal(r.retval, TC_ACT_OK);
 	assert_int_equal(o->ip.saddr, ip4(NODE_IP));
-	assert_int_equal(ntohs(o->tcp.source), 40000); /* free, so kept */
+	port = ntohs(o->tcp.source); /* never the pod's own: one of the range */
+	assert_in_range(port, NAT_LO, NAT_HI);
 	assert_int_equal(ip_checksum(&o->ip, sizeof(o->ip)), 0);
 	assert_int_equal(tcp_checksum(o), 0);
 
-	reply = make_l4(OUTSIDE, NODE_IP, IPPROTO_TCP, 80, 40000);
+	reply = make_l4(OUTSIDE, NODE_IP, IPPROTO_TCP, 80, port);
 	fill_tcp_checksum(&reply);
 	r = run_netdev(0, &reply);
 	o = (struct l4pkt *)r.out;
@@ -1198,18 +1208,19 @@ static void test_masquerade_port_clash(void **state)
 	struct l4pkt b = make_l4(IP_B, OUTSIDE, IPPROTO_TCP, 41000, 443);
 	struct l4pkt *o;
 	struct run r;
+	__be16 port_a;
 
 	(void)state;
 	fill_tcp_checksum(&a);
 	fill_tcp_checksum(&b);
 	r = run_netdev(1, &a);
-	assert_int_equal(ntohs(((struct l4pkt *)r.out)->tcp.source), 41000);
+	port_a = ((struct l4pkt *)r.out)->tcp.source;
+	assert_in_range(ntohs(port_a), NAT_LO, NAT_HI);
 	r = run_netdev(1, &b);
 	o = (struct l4pkt *)r.out;
 	assert_int_equal(o->ip.saddr, ip4(NODE_IP));
-	assert_int_not_equal(ntohs(o->tcp.source), 41000);
-	assert_true(ntohs(o->tcp.source) >= SLUICE_NAT_PORT_MIN &&
-		    ntohs(o->tcp.source) <= SLUICE_NAT_PORT_MAX);
+	assert_int_not_equal(o->tcp.source, port_a);
+	assert_in_range(ntohs(o->tcp.source), NAT_LO, NAT_HI);
 	assert_int_equal(tcp_checksum(o), 0);
 	/* The same flow again keeps its port. */
 	r = run_netdev(1, &b);
@@ -1242,14 +1253,14 @@ static void test_masquerade_later_fragment(void **state)
 	__u64 masq = counter(SLUICE_NAT_MASQ, SLUICE_DIR_EGRESS);
 	struct pkt first = make_frag(IP_A, OUTSIDE, 7100, 0, 1, 40100, 53);
 	struct pkt later = make_frag(IP_A, OUTSIDE, 7100, 1480, 0, 0, 0);
-	struct pkt rfirst = make_frag(OUTSIDE, NODE_IP, 7200, 0, 1, 53, 40100);
-	struct pkt rlater = make_frag(OUTSIDE, NODE_IP, 7200, 1480, 0, 0, 0);
+	struct pkt rfirst, rlater = make_frag(OUTSIDE, NODE_IP, 7200, 1480, 0, 0, 0);
 	struct udphdr in, out;
 	struct pkt *o;
 	struct run r;
 
 	(void)state;
-	/* The first fragment: address, port (kept: free) and UDP checksum. */
+	/* The first fragment: address, port (from the NAT range) and UDP
+	 * checksum. */
 	r = run_frag_hook(HOOK_NETDEV_OUT, &first);
 	o = (struct pkt *)r.out;
 	assert_int_equal(r.retval, TC_ACT_OK);
@@ -1257,9 +1268,10 @@ static void test_masquerade_later_fragment(void **state)
 	assert_int_equal(ip_checksum(&o->ip, sizeof(o->ip)), 0);
 	memcpy(&in, first.payload, sizeof(in));
 	memcpy(&out, o->payload, sizeof(out));
-	assert_int_equal(ntohs(out.source), 40100);
+	assert_in_range(ntohs(out.source), NAT_LO, NAT_HI);
 	assert_int_equal(csum_invariant(out.check, o->ip.saddr, out.source),
 			 csum_invariant(in.check, first.ip.saddr, in.source));
+	rfirst = make_frag(OUTSIDE, NODE_IP, 7200, 0, 1, 53, ntohs(out.source));
 	/* A later fragment: its flow's address, nothing else (no L4 header:
 	 * what sits where ports would be is payload). */
 	r = run_frag_hook(HOOK_NETDEV_OUT, &later);
@@ -1329,6 +1341,426 @@ static void test_masquerade_orphan_fragment_dropped(void **state)
 	r = run_frag_hook(HOOK_NETDEV, &node_later);
 	assert_int_equal(r.retval, TC_ACT_OK);
 	assert_memory_equal(r.out, &node_later, sizeof(node_later));
+}
+
+/* ---- masquerade that cannot be abused ----------------------------------- */
+
+static int pinned_map(const char *name)
+{
+	char path[128];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, name);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		fail_msg("cannot open %s: %s", path, strerror(errno));
+	return fd;
+}
+
+static struct sluice_ct_key tuple(const char *src, __u16 sport, const char *dst, __u16 dport,
+				  __u8 proto)
+{
+	struct sluice_ct_key k = { .saddr = ip4(src), .daddr = ip4(dst), .sport = htons(sport),
+				   .dport = htons(dport), .proto = proto };
+
+	return k;
+}
+
+/* 1 when map name has key k. */
+static int map_has(const char *name, const struct sluice_ct_key *k)
+{
+	struct sluice_nat_value v;
+	int fd = pinned_map(name), ret = !bpf_map_lookup_elem(fd, k, &v);
+
+	close(fd);
+	return ret;
+}
+
+/* Make the flow k look idle for longer than its timeout (its expiry). */
+static void ct_age(const struct sluice_ct_key *k)
+{
+	struct sluice_ct_value v;
+	struct timespec now;
+
+	assert_int_equal(bpf_map_lookup_elem(datapath_ct_map_fd(dp), k, &v), 0);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	v.last_seen = (__u64)now.tv_sec * 1000000000ull + (__u64)now.tv_nsec -
+		      (SLUICE_CT_TCP_TIMEOUT + 1) * 1000000000ull;
+	assert_int_equal(bpf_map_update_elem(datapath_ct_map_fd(dp), k, &v, BPF_EXIST), 0);
+}
+
+/* A's TCP flow sport -> OUTSIDE:80 leaves the uplink: its node port. */
+static __u16 masquerade_a(__u16 sport)
+{
+	struct l4pkt p = make_l4(IP_A, OUTSIDE, IPPROTO_TCP, sport, 80);
+	struct run r;
+
+	fill_tcp_checksum(&p);
+	r = run_netdev(1, &p);
+	assert_int_equal(r.retval, TC_ACT_OK);
+	assert_int_equal(((struct l4pkt *)r.out)->ip.saddr, ip4(NODE_IP));
+	return ntohs(((struct l4pkt *)r.out)->tcp.source);
+}
+
+static void test_masquerade_ports_from_range(void **state)
+{
+	/* Ports below, inside and above the range, the kernel's own
+	 * ephemeral ones among them: all leave with one of the range. */
+	static const __u16 own[] = { 1024, 33000, 40000, 60999, NAT_LO, NAT_LO + 7, NAT_HI,
+				     63000, 65535 };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		assert_in_range(masquerade_a(own[i]), NAT_LO, NAT_HI);
+}
+
+/* OUTSIDE:80 -> NODE_IP:port, through from_netdev: the packet after it. */
+static struct l4pkt reply_to_node(__u16 port, int *retval)
+{
+	struct l4pkt reply = make_l4(OUTSIDE, NODE_IP, IPPROTO_TCP, 80, port);
+	struct run r;
+
+	reply.tcp.syn = 0;
+	reply.tcp.ack = 1;
+	fill_tcp_checksum(&reply);
+	r = run_netdev(0, &reply);
+	*retval = r.retval;
+	memcpy(&reply, r.out, sizeof(reply));
+	return reply;
+}
+
+static void test_masquerade_reply_needs_live_flow(void **state)
+{
+	struct sluice_ct_key flow = tuple(IP_A, 43000, OUTSIDE, 80, IPPROTO_TCP), back;
+	__u64 stale = counter(SLUICE_NAT_STALE, SLUICE_DIR_INGRESS);
+	__u64 reverse = counter(SLUICE_NAT_REVERSE, SLUICE_DIR_INGRESS);
+	__u16 port, again;
+	struct l4pkt o;
+	int retval;
+
+	(void)state;
+	port = masquerade_a(43000);
+	back = tuple(OUTSIDE, 80, NODE_IP, port, IPPROTO_TCP);
+	assert_true(map_has(SLUICE_MAP_SNAT, &flow) && map_has(SLUICE_MAP_RNAT, &back));
+	/* Tracked: the reply is A's. */
+	o = reply_to_node(port, &retval);
+	assert_int_equal(o.ip.daddr, ip4(IP_A));
+	assert_int_equal(ntohs(o.tcp.dest), 43000);
+	assert_int_equal(counter(SLUICE_NAT_REVERSE, SLUICE_DIR_INGRESS), reverse + 1);
+
+	/* The flow is gone from connection tracking (purged at DEL, evicted):
+	 * the same packet stays the node's, to a port no node socket has,
+	 * and the pair goes. */
+	assert_int_equal(bpf_map_delete_elem(datapath_ct_map_fd(dp), &flow), 0);
+	o = reply_to_node(port, &retval);
+	assert_int_equal(retval, TC_ACT_OK);
+	assert_int_equal(o.ip.daddr, ip4(NODE_IP));
+	assert_int_equal(ntohs(o.tcp.dest), port);
+	assert_int_equal(tcp_checksum(&o), 0);
+	assert_int_equal(counter(SLUICE_NAT_STALE, SLUICE_DIR_INGRESS), stale + 1);
+	assert_int_equal(counter(SLUICE_NAT_REVERSE, SLUICE_DIR_INGRESS), reverse + 1);
+	assert_false(map_has(SLUICE_MAP_SNAT, &flow));
+	assert_false(map_has(SLUICE_MAP_RNAT, &back));
+	/* Once the pair is gone, the port is simply nobody's. */
+	o = reply_to_node(port, &retval);
+	assert_int_equal(o.ip.daddr, ip4(NODE_IP));
+	assert_int_equal(counter(SLUICE_NAT_STALE, SLUICE_DIR_INGRESS), stale + 1);
+
+	/* A starts the flow again: a new pair, and its replies are A's. */
+	port = masquerade_a(43000);
+	o = reply_to_node(port, &retval);
+	assert_int_equal(o.ip.daddr, ip4(IP_A));
+	assert_int_equal(counter(SLUICE_NAT_REVERSE, SLUICE_DIR_INGRESS), reverse + 2);
+
+	/* The flow expires (idle past its timeout): the same. */
+	ct_age(&flow);
+	o = reply_to_node(port, &retval);
+	assert_int_equal(o.ip.daddr, ip4(NODE_IP));
+	assert_int_equal(ntohs(o.tcp.dest), port);
+	assert_int_equal(counter(SLUICE_NAT_STALE, SLUICE_DIR_INGRESS), stale + 2);
+	back = tuple(OUTSIDE, 80, NODE_IP, port, IPPROTO_TCP);
+	assert_false(map_has(SLUICE_MAP_RNAT, &back));
+	assert_false(map_has(SLUICE_MAP_SNAT, &flow));
+
+	/* Forward: a flow whose entry expired with its pair still there
+	 * (no reply came) starts over with a fresh pair, the old one gone. */
+	port = masquerade_a(43000);
+	for (int i = 0; i < 3; i++) { /* (a 1 in 1000 draw gives it the same port) */
+		ct_age(&flow);
+		again = masquerade_a(43000);
+		if (again != port)
+			break;
+	}
+	assert_int_not_equal(again, port);
+	assert_in_range(again, NAT_LO, NAT_HI);
+	back = tuple(OUTSIDE, 80, NODE_IP, again, IPPROTO_TCP);
+	assert_true(map_has(SLUICE_MAP_RNAT, &back));
+	back = tuple(OUTSIDE, 80, NODE_IP, port, IPPROTO_TCP);
+	assert_false(map_has(SLUICE_MAP_RNAT, &back));
+	o = reply_to_node(port, &retval);
+	assert_int_equal(o.ip.daddr, ip4(NODE_IP));
+	o = reply_to_node(again, &retval);
+	assert_int_equal(o.ip.daddr, ip4(IP_A));
+	assert_int_equal(ntohs(o.tcp.dest), 43000);
+}
+
+/* An ICMP error as a router sends it: outer IP, ICMP, the quoted IP header,
+ * UDP header and 8 bytes of the quoted datagram. */
+struct icmp_err_pkt {
+	struct ethhdr eth;
+	struct iphdr ip;
+	struct icmphdr icmp;
+	struct iphdr inner;
+	struct udphdr udp;
+	unsigned char data[8];
+} __attribute__((packed));
+
+/* The UDP or TCP checksum over the pseudo-header of (saddr, daddr), and
+ * len bytes at l4: 0 when valid. */
+static __u16 l4_checksum(__u8 proto, __be32 saddr, __be32 daddr, const void *l4, size_t len)
+{
+	const unsigned char *b = l4;
+	__u32 sum = 0;
+
+	sum += (saddr & 0xffff) + (saddr >> 16);
+	sum += (daddr & 0xffff) + (daddr >> 16);
+	sum += htons(proto) + htons((__u16)len);
+	for (size_t i = 0; i + 1 < len; i += 2) {
+		__u16 w;
+
+		memcpy(&w, b + i, 2);
+		sum += w;
+	}
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)~sum;
+}
+
+/* "Fragmentation needed, next-hop MTU 1200" from ROUTER to to, about the
+ * UDP datagram src:sport -> OUTSIDE:53; every checksum right. */
+static struct icmp_err_pkt frag_needed(const char *to, const char *src, __u16 sport)
+{
+	struct icmp_err_pkt p = { 0 };
+
+	memset(p.eth.h_dest, 0x02, 6);
+	p.eth.h_proto = htons(ETH_P_IP);
+	p.ip = ipv4_header(ROUTER, to, IPPROTO_ICMP, 60, sizeof(p) - sizeof(p.eth));
+	p.icmp.type = ICMP_DEST_UNREACH;
+	p.icmp.code = ICMP_FRAG_NEEDED;
+	p.icmp.un.frag.mtu = htons(1200);
+	p.inner = ipv4_header(src, OUTSIDE, IPPROTO_UDP, 63, 1400);
+	p.inner.frag_off = htons(0x4000); /* DF */
+	p.inner.check = 0;
+	p.inner.check = ip_checksum(&p.inner, sizeof(p.inner));
+	p.udp.source = htons(sport);
+	p.udp.dest = htons(53);
+	p.udp.len = htons(1400 - 20);
+	memcpy(p.data, "\x12\x34\x01\x00\x00\x01\x00\x00", 8);
+	/* (the checksum of the whole datagram, as its sender computed it;
+	 * here over the part quoted, which is all a test can know) */
+	p.udp.check = l4_checksum(IPPROTO_UDP, p.inner.saddr, p.inner.daddr, &p.udp, sizeof(p.udp) + sizeof(p.data));
+	p.icmp.checksum = ip_checksum(&p.icmp, sizeof(p) - offsetof(struct icmp_err_pkt, icmp));
+	return p;
+}
+
+static void test_masquerade_icmp_error_to_pod(void **state)
+{
+	struct sluice_ct_key flow = tuple(IP_A, 40100, OUTSIDE, 53, IPPROTO_UDP);
+	__u64 translated = counter(SLUICE_NAT_ICMP_ERROR, SLUICE_DIR_INGRESS);
+	__u64 related = counter(SLUICE_CT_RELATED, SLUICE_DIR_INGRESS);
+	__u64 stale = counter(SLUICE_NAT_STALE, SLUICE_DIR_INGRESS);
+	struct l4pkt p = make_l4(IP_A, OUTSIDE, IPPROTO_UDP, 0, 0);
+	struct icmp_err_pkt err, want, *o;
+	struct run r;
+	__u16 port;
+
+	(void)state;
+	/* (UDP's ports sit where TCP's do; checksum 0: none) */
+	p.tcp.source = htons(40100);
+	p.tcp.dest = htons(53);
+	r = run_netdev(1, &p);
+	assert_int_equal(r.retval, TC_ACT_OK);
+	port = ntohs(((struct l4pkt *)r.out)->tcp.source);
+	assert_in_range(port, NAT_LO, NAT_HI);
+
+	/* What the router says about the node's datagram reaches A as if
+	 * said about A's own: byte for byte what the router would have sent
+	 * A without the masquerade, but for the outer checksum's path. */
+	err = frag_needed(NODE_IP, NODE_IP, port);
+	want = frag_needed(IP_A, IP_A, 40100);
+	r = run_hook(HOOK_NETDEV, &err, sizeof(err), &(struct __sk_buff){ 0 });
+	o = (struct icmp_err_pkt *)r.out;
+	assert_int_equal(r.retval, TC_ACT_OK); /* the flow is the stack's */
+	assert_int_equal(r.out_len, sizeof(err));
+	assert_memory_equal(o, &want, sizeof(want));
+	assert_int_equal(ip_checksum(&o->ip, sizeof(o->ip)), 0);
+	assert_int_equal(ip_checksum(&o->inner, sizeof(o->inner)), 0);
+	assert_int_equal(ip_checksum(&o->icmp, sizeof(*o) - offsetof(struct icmp_err_pkt, icmp)), 0);
+	assert_int_equal(l4_checksum(IPPROTO_UDP, o->inner.saddr, o->inner.daddr, &o->udp,
+				      sizeof(o->udp) + sizeof(o->data)), 0);
+	assert_int_equal(counter(SLUICE_NAT_ICMP_ERROR, SLUICE_DIR_INGRESS), translated + 1);
+	/* and connection tracking relates it to A's flow */
+	assert_int_equal(counter(SLUICE_CT_RELATED, SLUICE_DIR_INGRESS), related + 1);
+
+	/* A quoted UDP checksum of 0 (none) stays 0. */
+	err.udp.check = 0;
+	err.icmp.checksum = 0;
+	err.icmp.checksum = ip_checksum(&err.icmp, sizeof(err) - offsetof(struct icmp_err_pkt, icmp));
+	r = run_hook(HOOK_NETDEV, &err, sizeof(err), &(struct __sk_buff){ 0 });
+	o = (struct icmp_err_pkt *)r.out;
+	assert_int_equal(o->udp.check, 0);
+	assert_int_equal(o->inner.saddr, ip4(IP_A));
+	assert_int_equal(ip_checksum(&o->icmp, sizeof(*o) - offsetof(struct icmp_err_pkt, icmp)), 0);
+
+	/* About a flow no longer tracked: the node's, untouched; pair gone. */
+	assert_int_equal(bpf_map_delete_elem(datapath_ct_map_fd(dp), &flow), 0);
+	err = frag_needed(NODE_IP, NODE_IP, port);
+	r = run_hook(HOOK_NETDEV, &err, sizeof(err), &(struct __sk_buff){ 0 });
+	assert_int_equal(r.retval, TC_ACT_OK);
+	assert_memory_equal(r.out, &err, sizeof(err));
+	assert_int_equal(counter(SLUICE_NAT_STALE, SLUICE_DIR_INGRESS), stale + 1);
+	assert_int_equal(counter(SLUICE_NAT_ICMP_ERROR, SLUICE_DIR_INGRESS), translated + 2);
+	assert_false(map_has(SLUICE_MAP_SNAT, &flow));
+	/* An error quoting some other sender is not the masquerade's. */
+	err = frag_needed(NODE_IP, "10.77.0.99", port);
+	r = run_hook(HOOK_NETDEV, &err, sizeof(err), &(struct __sk_buff){ 0 });
+	assert_memory_equal(r.out, &err, sizeof(err));
+	assert_int_equal(counter(SLUICE_NAT_ICMP_ERROR, SLUICE_DIR_INGRESS), translated + 2);
+}
+
+/* An ICMP error of type from ROUTER to `to`, quoting the packet src ->
+ * OUTSIDE: a whole TCP header (sport -> 80) or an ICMP echo request (id
+ * sport); every checksum right. Returns its length. */
+static size_t icmp_error_about(unsigned char *b, __u8 type, const char *to, const char *src,
+			       __u8 proto, __u16 sport)
+{
+	size_t l4len = proto == IPPROTO_TCP ? sizeof(struct tcphdr) : sizeof(struct icmphdr);
+	size_t icmp_off = sizeof(struct ethhdr) + sizeof(struct iphdr);
+	size_t in_off = icmp_off + sizeof(struct icmphdr), l4_off = in_off + sizeof(struct iphdr);
+	size_t len = l4_off + l4len;
+	struct ethhdr eth = { .h_proto = htons(ETH_P_IP) };
+	struct icmphdr icmp = { .type = type };
+	struct iphdr ip = ipv4_header(ROUTER, to, IPPROTO_ICMP, 60, len - sizeof(eth));
+	struct iphdr inner = ipv4_header(src, OUTSIDE, proto, 1, sizeof(inner) + l4len);
+
+	memset(b, 0, len);
+	memset(eth.h_dest, 0x02, 6);
+	memcpy(b, &eth, sizeof(eth));
+	memcpy(b + sizeof(eth), &ip, sizeof(ip));
+	memcpy(b + in_off, &inner, sizeof(inner));
+	if (proto == IPPROTO_TCP) {
+		struct tcphdr t = { .source = htons(sport), .dest = htons(80), .seq = htonl(7),
+				    .doff = 5, .ack = 1, .window = htons(512) };
+
+		memcpy(b + l4_off, &t, sizeof(t));
+		t.check = l4_checksum(IPPROTO_TCP, inner.saddr, inner.daddr, b + l4_off, sizeof(t));
+		memcpy(b + l4_off, &t, sizeof(t));
+	} else {
+		struct icmphdr e = { .type = ICMP_ECHO };
+
+		e.un.echo.id = htons(sport);
+		e.un.echo.sequence = htons(1);
+		e.checksum = ip_checksum(&e, sizeof(e));
+		memcpy(b + l4_off, &e, sizeof(e));
+	}
+	memcpy(b + icmp_off, &icmp, sizeof(icmp));
+	icmp.checksum = ip_checksum(b + icmp_off, len - icmp_off);
+	memcpy(b + icmp_off, &icmp, sizeof(icmp));
+	return len;
+}
+
+static void test_masquerade_icmp_error_tcp_and_echo(void **state)
+{
+	__u64 translated = counter(SLUICE_NAT_ICMP_ERROR, SLUICE_DIR_INGRESS);
+	struct l4pkt ping = make_l4(IP_A, OUTSIDE, IPPROTO_ICMP, 0, 0);
+	unsigned char err[128], want[128];
+	size_t len, l4_off = sizeof(struct ethhdr) + 2 * sizeof(struct iphdr) + sizeof(struct icmphdr);
+	struct iphdr inner;
+	__u16 port, id;
+	struct run r;
+
+	(void)state;
+	/* Time exceeded, about A's TCP flow: the quoted TCP checksum too. */
+	port = masquerade_a(44000);
+	len = icmp_error_about(err, ICMP_TIME_EXCEEDED, NODE_IP, NODE_IP, IPPROTO_TCP, port);
+	icmp_error_about(want, ICMP_TIME_EXCEEDED, IP_A, IP_A, IPPROTO_TCP, 44000);
+	r = run_hook(HOOK_NETDEV, err, (__u32)len, &(struct __sk_buff){ 0 });
+	assert_int_equal(r.retval, TC_ACT_OK);
+	assert_memory_equal(r.out, want, len);
+	memcpy(&inner, r.out + l4_off - sizeof(inner), sizeof(inner));
+	assert_int_equal(l4_checksum(IPPROTO_TCP, inner.saddr, inner.daddr, r.out + l4_off,
+				     sizeof(struct tcphdr)), 0);
+
+	/* Destination unreachable, about A's masqueraded ping (echo id 777):
+	 * the quoted id and the quoted echo's checksum. */
+	ping.icmp.type = ICMP_ECHO;
+	ping.icmp.un.echo.id = htons(777);
+	ping.icmp.checksum = ip_checksum(&ping.icmp, sizeof(ping) - offsetof(struct l4pkt, icmp));
+	r = run_netdev(1, &ping);
+	assert_int_equal(r.retval, TC_ACT_OK);
+	id = ntohs(((struct l4pkt *)r.out)->icmp.un.echo.id);
+	assert_in_range(id, NAT_LO, NAT_HI);
+	len = icmp_error_about(err, ICMP_DEST_UNREACH, NODE_IP, NODE_IP, IPPROTO_ICMP, id);
+	icmp_error_about(want, ICMP_DEST_UNREACH, IP_A, IP_A, IPPROTO_ICMP, 777);
+	r = run_hook(HOOK_NETDEV, err, (__u32)len, &(struct __sk_buff){ 0 });
+	assert_int_equal(r.retval, TC_ACT_OK);
+	assert_memory_equal(r.out, want, len);
+	assert_int_equal(counter(SLUICE_NAT_ICMP_ERROR, SLUICE_DIR_INGRESS), translated + 2);
+}
+
+/* A node socket that binds a port of the range explicitly keeps it: no
+ * masqueraded flow is given a port whose replies the socket would get. */
+static void test_masquerade_skips_node_sockets(void **state)
+{
+	__u64 drops = counter(SLUICE_DROP_NAT_PORTS, SLUICE_DIR_EGRESS);
+	struct rlimit nofile = { NAT_HI - NAT_LO + 256, NAT_HI - NAT_LO + 256 };
+	struct l4pkt p = make_l4(IP_A, OUTSIDE, IPPROTO_UDP, 0, 0);
+	int fds[NAT_HI - NAT_LO + 1];
+	struct run r;
+
+	(void)state;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &nofile), 0);
+	/* Every port of the range has a node UDP socket (this namespace is
+	 * the node the test programs run in). */
+	for (int i = 0; i <= NAT_HI - NAT_LO; i++) {
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(NAT_LO + i) };
+
+		fds[i] = socket(AF_INET, SOCK_DGRAM, 0);
+		assert_true(fds[i] >= 0);
+		assert_int_equal(bind(fds[i], (struct sockaddr *)&a, sizeof(a)), 0);
+	}
+	p.tcp.source = htons(45000); /* (UDP's ports sit where TCP's do) */
+	p.tcp.dest = htons(53);
+	r = run_netdev(1, &p);
+	assert_int_equal(r.retval, TC_ACT_SHOT);
+	assert_int_equal(counter(SLUICE_DROP_NAT_PORTS, SLUICE_DIR_EGRESS), drops + 1);
+	for (int i = 0; i <= NAT_HI - NAT_LO; i++)
+		close(fds[i]);
+	/* The sockets gone, the flow gets a port. */
+	p.tcp.source = htons(45001);
+	r = run_netdev(1, &p);
+	assert_int_equal(r.retval, TC_ACT_OK);
+	assert_in_range(ntohs(((struct l4pkt *)r.out)->tcp.source), NAT_LO, NAT_HI);
+}
+
+/* Only flows a pod starts are masqueraded: a pod's reply to a flow the
+ * world started (routed to the pod's address) keeps the pod's address. */
+static void test_no_masquerade_for_replies(void **state)
+{
+	__u64 masq = counter(SLUICE_NAT_MASQ, SLUICE_DIR_EGRESS);
+	struct l4pkt in = make_l4(OUTSIDE, IP_A, IPPROTO_TCP, 46500, 8080);
+	struct l4pkt reply = make_l4(IP_A, OUTSIDE, IPPROTO_TCP, 8080, 46500);
+	struct run r;
+
+	(void)state;
+	fill_tcp_checksum(&in);
+	assert_int_equal(run_netdev(0, &in).retval, TC_ACT_OK);
+	reply.tcp.ack = 1;
+	fill_tcp_checksum(&reply);
+	r = run_netdev(1, &reply);
+	assert_int_equal(r.retval, TC_ACT_OK);
+	assert_memory_equal(r.out, &reply, sizeof(reply));
+	assert_int_equal(counter(SLUICE_NAT_MASQ, SLUICE_DIR_EGRESS), masq);
 }
 
 /* Run a node-device program on p with skb->mark = mark; *mark_out: the mark after. */
@@ -1728,6 +2160,12 @@ int main(void)
 		cmocka_unit_test_setup(test_no_encap_outside_the_cluster, nat_setup),
 		cmocka_unit_test_setup(test_masquerade_and_reverse, nat_setup),
 		cmocka_unit_test_setup(test_masquerade_port_clash, nat_setup),
+		cmocka_unit_test_setup(test_masquerade_ports_from_range, nat_setup),
+		cmocka_unit_test_setup(test_masquerade_reply_needs_live_flow, nat_setup),
+		cmocka_unit_test_setup(test_masquerade_icmp_error_to_pod, nat_setup),
+		cmocka_unit_test_setup(test_masquerade_icmp_error_tcp_and_echo, nat_setup),
+		cmocka_unit_test_setup(test_masquerade_skips_node_sockets, nat_setup),
+		cmocka_unit_test_setup(test_no_masquerade_for_replies, nat_setup),
 		cmocka_unit_test_setup(test_no_masquerade_inside_the_cluster, nat_setup),
 		cmocka_unit_test_setup(test_overlay_host_routed_gets_tunnel_and_stack_reply, nat_setup),
 		cmocka_unit_test_setup(test_overlay_host_routed_without_node_dropped, nat_setup),

@@ -10,6 +10,7 @@ came, an ICMP error about someone else's flow.
   forge.py send [options]      build one packet and send it COUNT times
   forge.py listen [options]    count what arrives; the counts go to --out
   forge.py echo [options]      one UDP datagram of a given size, echoed whole?
+  forge.py talk [options]      a well-behaved UDP client: whose replies come back?
 
 send, what is built (innermost first):
   --proto udp|tcp|icmp         L4 (default udp)
@@ -50,13 +51,21 @@ that arrive on interface IF, per source, before the stack reassembles
 (raw sockets only see whole datagrams). FILE holds one JSON object
 {"udp": N, "tcp": N, "raw": {"tcp:8080": N, ..}, "from": [..first 20
 senders..], "udp_sizes": [..first 20 datagram sizes..], "frags": {SRC:
-N, ..}}, rewritten on each event, and exists (zeros) once the sockets
-listen. Runs until killed.
+N, ..}, "quoted": [..for the first 20 ICMP errors --raw counted,
+"SRC:SPORT" of the packet each quotes..]}, rewritten on each event, and
+exists (zeros) once the sockets listen. Runs until killed.
 
 echo: --dst B --dport N [--sport N] --size N [--timeout-ms M]: send one
 UDP datagram of N bytes (fragmented by the stack when over the MTU) and
 wait for it to come back; prints the size that came back and succeeds only
 when the whole datagram did.
+
+talk: --bind PORT (0: the kernel picks one) --dst ADDR --dport PORT --tag T
+--count N --interval-ms M --out FILE [--port-file FILE]. Sends N datagrams
+"T-i" from one UDP socket to an echo server and counts the replies that
+carry its own tag and those that carry another's (somebody else's replies
+delivered to this socket); writes {"port": P, "own": N, "other": N} to FILE
+when done (--port-file: P as soon as the socket is bound).
 """
 import argparse
 import json
@@ -176,6 +185,21 @@ def cmd_send(o):
     return 0
 
 
+def quoted_source(data, ihl):
+    """For an ICMP error (destination unreachable, time exceeded, parameter
+    problem): "SRC:SPORT" of the packet it quotes (SPORT 0 unless TCP or
+    UDP); else None."""
+    if data[9] != 1 or len(data) < ihl + 8 + 20 or data[ihl] not in (3, 11, 12):
+        return None
+    inner = data[ihl + 8:]
+    src = socket.inet_ntoa(inner[12:16])
+    iihl = (inner[0] & 0xF) * 4
+    sport = 0
+    if inner[9] in (6, 17) and len(inner) >= iihl + 2:
+        sport = struct.unpack("!H", inner[iihl:iihl + 2])[0]
+    return "%s:%d" % (src, sport)
+
+
 def cmd_listen(o):
     socks = {}
     for port in o.udp:
@@ -189,7 +213,7 @@ def cmd_listen(o):
         s.bind(("0.0.0.0", port))
         s.listen(128)
         socks[s] = "tcp"
-    counts = {"udp": 0, "tcp": 0, "raw": {}, "from": [], "udp_sizes": [], "frags": {}}
+    counts = {"udp": 0, "tcp": 0, "raw": {}, "from": [], "udp_sizes": [], "frags": {}, "quoted": []}
     if o.frags:
         s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))
         s.bind((o.frags, 0))
@@ -221,6 +245,9 @@ def cmd_listen(o):
                 counts["raw"][spec] += 1
                 if len(counts["from"]) < 20:
                     counts["from"].append(peer[0])
+                quoted = quoted_source(data, ihl)
+                if quoted and len(counts["quoted"]) < 20:
+                    counts["quoted"].append(quoted)
                 write()
                 continue
             if socks[s] == "frags":
@@ -262,6 +289,34 @@ def cmd_echo(o):
         return 1
     print(len(back))
     return 0 if back == data else 1
+
+
+def cmd_talk(o):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", o.bind))
+    port = s.getsockname()[1]
+    if o.port_file:
+        with open(o.port_file + ".tmp", "w") as f:
+            f.write("%d\n" % port)
+        os.replace(o.port_file + ".tmp", o.port_file)
+    tag = o.tag.encode() + b"-"
+    own = other = 0
+    for i in range(o.count + 5):  # 5 more intervals to collect the last replies
+        if i < o.count:
+            s.sendto(tag + str(i).encode(), (o.dst, o.dport))
+        end = time.time() + o.interval_ms / 1000
+        while True:
+            left = end - time.time()
+            if left <= 0 or not select.select([s], [], [], left)[0]:
+                break
+            data = s.recv(65535)
+            if data.startswith(tag):
+                own += 1
+            else:
+                other += 1
+    with open(o.out, "w") as f:
+        json.dump({"port": port, "own": own, "other": other}, f)
+    return 0
 
 
 def main():
@@ -310,9 +365,20 @@ def main():
     e.add_argument("--sport", type=int, default=0)
     e.add_argument("--size", type=int, default=4000)
     e.add_argument("--timeout-ms", type=int, default=2000)
+    t = sub.add_parser("talk")
+    t.add_argument("--bind", type=int, default=0)
+    t.add_argument("--dst", required=True)
+    t.add_argument("--dport", type=int, required=True)
+    t.add_argument("--tag", required=True)
+    t.add_argument("--count", type=int, default=10)
+    t.add_argument("--interval-ms", type=int, default=100)
+    t.add_argument("--out", required=True)
+    t.add_argument("--port-file")
     o = ap.parse_args()
     if o.cmd == "echo":
         return cmd_echo(o)
+    if o.cmd == "talk":
+        return cmd_talk(o)
     if o.cmd == "send":
         if o.frag_offset % 8:
             ap.error("--frag-offset must be a multiple of 8")
