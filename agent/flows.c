@@ -32,6 +32,10 @@ static const struct flow_map_spec {
 	  FLOW_ADDR_NONE },
 	/* The replies' tuple (remote, node address) leads back to the pod in the value. */
 	{ SLUICE_MAP_RNAT, datapath_rnat_map_fd, NO_ADDRS, offsetof(struct sluice_nat_value, addr) },
+	/* First fragments' ports, by both ends (they give later fragments a
+	 * tuple; the verdict still comes from connection tracking). */
+	{ SLUICE_MAP_FRAG, datapath_frag_map_fd, KEY_ADDRS(struct sluice_frag_key, saddr, daddr),
+	  FLOW_ADDR_NONE },
 };
 
 _Static_assert(sizeof(flow_map_specs) / sizeof(flow_map_specs[0]) <= FLOW_MAPS_MAX,

@@ -293,6 +293,11 @@ int datapath_rnat_map_fd(struct datapath *dp)
 	return bpf_map__fd(dp->skel->maps.sluice_rnat4_v1);
 }
 
+int datapath_frag_map_fd(struct datapath *dp)
+{
+	return bpf_map__fd(dp->skel->maps.sluice_frag4_v1);
+}
+
 /* One direction over tcx: update a pinned link in place, or create and pin. */
 static int attach_tcx(struct datapath *dp, int ifindex, const char *ifname, int ingress, int prog_fd)
 {

@@ -97,6 +97,7 @@ int datapath_deny_map_fd(struct datapath *dp);
 int datapath_ct_map_fd(struct datapath *dp);
 int datapath_snat_map_fd(struct datapath *dp);
 int datapath_rnat_map_fd(struct datapath *dp);
+int datapath_frag_map_fd(struct datapath *dp);
 int datapath_nomasq_map_fd(struct datapath *dp);
 
 #endif /* SLUICE_LOADER_H */

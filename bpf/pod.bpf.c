@@ -85,6 +85,24 @@ static __always_inline int police_drop(enum policy_verdict v, int forged)
 	return forged ? DROP(SLUICE_DROP_ICMP_FORGED) : policy_drop(v);
 }
 
+/* An established flow whose destination became a pod on this node after
+ * the flow was tracked: that pod's ingress policy decides, once. */
+static __always_inline int police_late_dst(const struct flow *f, const struct sluice_endpoint *dst_ep,
+					   __u64 now)
+{
+	struct sluice_ipcache_value peer = ipcache_lookup(f->key.saddr);
+	enum policy_verdict v;
+	int audit = 0;
+
+	if (peer.identity != SLUICE_ID_HOST && f->key.saddr != f->key.daddr) {
+		v = policy_decide(dst_ep, SLUICE_DIR_INGRESS, &peer, f, &audit);
+		if (v != POLICY_ALLOW)
+			return policy_drop(v);
+	}
+	ct_set_flags(&f->key, now, SLUICE_CT_F_DST_POLICED);
+	return 0;
+}
+
 /* Connection tracking and policy for one packet. dst_ep is the receiving
  * local pod when its ingress policy must be checked here, else NULL. set:
  * connection-tracking flags the flow gets; *ct_flags: the flags it had
@@ -105,6 +123,11 @@ static __always_inline int track_and_police(const struct flow *f, const struct s
 
 	switch (ct_lookup(f, now, set, ct_flags)) {
 	case CT_ESTABLISHED:
+		/* Tracked while its address was no pod here: the pod that has
+		 * the address now has not admitted it yet. */
+		if (dst_ep && !(*ct_flags & SLUICE_CT_F_DST_POLICED))
+			return police_late_dst(f, dst_ep, now);
+		return 0;
 	case CT_REPLY:
 		return 0;
 	case CT_RELATED:
@@ -138,6 +161,8 @@ static __always_inline int track_and_police(const struct flow *f, const struct s
 	}
 	if (audit)
 		metrics_count(SLUICE_AUDIT_WOULD_DROP, dir, 0);
+	if (dst_ep)
+		set |= SLUICE_CT_F_DST_POLICED;
 	*ct_flags = set;
 	/* An error about a flow is not a flow: tracked, it would pass the
 	 * next error from its source whatever it quoted. */

@@ -145,6 +145,15 @@ static __always_inline enum ct_status ct_lookup(const struct flow *f, __u64 now,
 	return CT_NEW;
 }
 
+/* Add flags to the (live) entry for k. */
+static __always_inline void ct_set_flags(const struct sluice_ct_key *k, __u64 now, __u32 flags)
+{
+	struct sluice_ct_value *v = ct_live(k, now);
+
+	if (v && (flags & ~v->flags))
+		v->flags |= flags;
+}
+
 static __always_inline void ct_create(const struct flow *f, __u64 now, __u32 flags)
 {
 	struct sluice_ct_value v = { .last_seen = now, .flags = flags };

@@ -162,6 +162,11 @@ _Static_assert(sizeof(struct sluice_ct_key) == 16, "ct key layout");
  * conntrack sees the whole connection. Set where such packets leave the
  * stack: to_pod, to_overlay, to_netdev. */
 #define SLUICE_CT_F_VIA_STACK	(1u << 2)
+/* The flow's destination was a pod on this node whose ingress policy
+ * allowed it. An entry without it was made while the address was no pod
+ * here (a flow to a free address): when a pod takes the address, the
+ * entry's next packet meets that pod's ingress policy before it passes. */
+#define SLUICE_CT_F_DST_POLICED	(1u << 3)
 
 struct sluice_ct_value {
 	__u64 last_seen;	/* bpf_ktime_get_ns() */

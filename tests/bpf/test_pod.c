@@ -799,7 +799,7 @@ static void test_stack_flow_reply_goes_to_stack(void **state)
 	/* A's connection to a ClusterIP, DNATed to B by the host: to_pod on B's
 	 * veth sees A -> B. The flow is now the stack's. */
 	assert_int_equal(run_prog_on(0, &fwd, sizeof(fwd), ifindex_b).retval, TC_ACT_OK);
-	assert_int_equal(ct_flags_of(IP_A, 47000, IP_B, 8080), SLUICE_CT_F_VIA_STACK);
+	assert_int_equal(ct_flags_of(IP_A, 47000, IP_B, 8080), SLUICE_CT_F_VIA_STACK | SLUICE_CT_F_DST_POLICED);
 	/* B's reply goes up the stack (to be un-DNATed), untouched. */
 	reply = make_l4(IP_B, IP_A, IPPROTO_TCP, 8080, 47000);
 	r = run_prog_on(1, &reply, sizeof(reply), ifindex_b);
@@ -819,9 +819,9 @@ static void test_direct_flow_reply_is_redirected(void **state)
 	(void)state;
 	/* A straight to B: from_pod delivers it, the flow is not the stack's. */
 	assert_int_equal(send_a_to_b(IPPROTO_TCP, 47001, 8080), TC_ACT_REDIRECT);
-	assert_int_equal(ct_flags_of(IP_A, 47001, IP_B, 8080), 0);
+	assert_int_equal(ct_flags_of(IP_A, 47001, IP_B, 8080), SLUICE_CT_F_DST_POLICED);
 	assert_int_equal(run_prog_on(1, &reply, sizeof(reply), ifindex_b).retval, TC_ACT_REDIRECT);
-	assert_int_equal(ct_flags_of(IP_A, 47001, IP_B, 8080), SLUICE_CT_F_REPLY_SEEN);
+	assert_int_equal(ct_flags_of(IP_A, 47001, IP_B, 8080), SLUICE_CT_F_DST_POLICED | SLUICE_CT_F_REPLY_SEEN);
 	assert_int_equal(counter(SLUICE_TO_STACK_FLOW, SLUICE_DIR_EGRESS), to_stack);
 }
 
@@ -1074,7 +1074,7 @@ static void test_decap_to_local_pod(void **state)
 	assert_int_equal(counter(SLUICE_OVERLAY_DECAP, SLUICE_DIR_INGRESS), decap + 1);
 	assert_int_equal(counter(SLUICE_FWD_REMOTE, SLUICE_DIR_INGRESS), remote + 1);
 	/* Tracked like any flow from another node's pod (not the stack's). */
-	assert_int_equal(ct_flags_of(REMOTE_POD, 51000, IP_B, 8080), 0);
+	assert_int_equal(ct_flags_of(REMOTE_POD, 51000, IP_B, 8080), SLUICE_CT_F_DST_POLICED);
 }
 
 /* Congestion marked on the way (outer CE) reaches an ECN-capable flow
@@ -1837,12 +1837,12 @@ static void test_from_node_only_pods_go_straight(void **state)
 	(void)state;
 	/* Another node's pod: straight to A; the flow is not the stack's. */
 	assert_int_equal(run_node(HOOK_NETDEV, &p, 0, NULL).retval, TC_ACT_REDIRECT);
-	assert_int_equal(ct_flags_of(REMOTE_POD, 50000, IP_A, 8080), 0);
+	assert_int_equal(ct_flags_of(REMOTE_POD, 50000, IP_A, 8080), SLUICE_CT_F_DST_POLICED);
 	/* Another node's own address (not a pod): A's replies will go through
 	 * the stack, so the flow does, from its first packet. */
 	p = make_l4("10.200.0.12", IP_A, IPPROTO_TCP, 50001, 8080);
 	assert_int_equal(run_node(HOOK_NETDEV, &p, 0, NULL).retval, TC_ACT_OK);
-	assert_int_equal(ct_flags_of("10.200.0.12", 50001, IP_A, 8080), SLUICE_CT_F_VIA_STACK);
+	assert_int_equal(ct_flags_of("10.200.0.12", 50001, IP_A, 8080), SLUICE_CT_F_VIA_STACK | SLUICE_CT_F_DST_POLICED);
 	assert_int_equal(run_node(HOOK_OVERLAY, &p, 0, NULL).retval, TC_ACT_OK);
 }
 
@@ -1975,6 +1975,43 @@ static void test_purge_address(void **state)
 	assert_true(has_entry(rnat, &k_ra2));
 	assert_int_equal(map_count(ct), 1);
 	assert_int_equal(send_a_to_b(IPPROTO_TCP, 40000, 8080), TC_ACT_SHOT);
+	flows_clear();
+}
+
+/* A flow tracked while its destination address was free (no pod on it)
+ * does not let its next packets into the pod that takes the address: that
+ * pod's ingress policy decides, once, and the entry remembers it. */
+static void test_flow_to_free_address_meets_new_pod(void **state)
+{
+	int ct = datapath_ct_map_fd(dp);
+	struct sluice_endpoint b;
+	struct sluice_ct_value v;
+	struct sluice_ct_key k;
+	__u64 drops = counter(SLUICE_DROP_POLICY, SLUICE_DIR_EGRESS);
+
+	(void)state;
+	flows_clear();
+	assert_int_equal(datapath_endpoint_get(dp, ip4(IP_B), &b), 0);
+	assert_int_equal(datapath_endpoint_del(dp, ip4(IP_B)), 0);
+	assert_int_equal(send_a_to_b(IPPROTO_TCP, 45000, 8080), TC_ACT_OK);
+	k = ct_key(IP_A, 45000, IP_B, 8080, IPPROTO_TCP);
+	assert_int_equal(bpf_map_lookup_elem(ct, &k, &v), 0);
+	assert_false(v.flags & SLUICE_CT_F_DST_POLICED);
+	/* A pod that admits nobody takes the address. */
+	b.flags = SLUICE_EP_F_ISO_INGRESS;
+	assert_int_equal(datapath_endpoint_put(dp, ip4(IP_B), &b), 0);
+	assert_int_equal(send_a_to_b(IPPROTO_TCP, 45000, 8080), TC_ACT_SHOT);
+	assert_int_equal(counter(SLUICE_DROP_POLICY, SLUICE_DIR_EGRESS), drops + 1);
+	/* One that admits everybody: in, and the entry says so from now on. */
+	set_endpoint(IP_B, 0, ID_B);
+	assert_int_equal(send_a_to_b(IPPROTO_TCP, 45000, 8080), TC_ACT_REDIRECT);
+	assert_int_equal(bpf_map_lookup_elem(ct, &k, &v), 0);
+	assert_true(v.flags & SLUICE_CT_F_DST_POLICED);
+	/* A flow made with its destination a pod is marked from the start. */
+	assert_int_equal(send_a_to_b(IPPROTO_TCP, 45001, 8080), TC_ACT_REDIRECT);
+	k = ct_key(IP_A, 45001, IP_B, 8080, IPPROTO_TCP);
+	assert_int_equal(bpf_map_lookup_elem(ct, &k, &v), 0);
+	assert_true(v.flags & SLUICE_CT_F_DST_POLICED);
 	flows_clear();
 }
 
@@ -2140,6 +2177,7 @@ int main(void)
 		cmocka_unit_test_setup(test_stack_flow_is_still_policed, policy_reset),
 		cmocka_unit_test_setup(test_purge_address, policy_reset),
 		cmocka_unit_test_setup(test_purge_range, policy_reset),
+		cmocka_unit_test_setup(test_flow_to_free_address_meets_new_pod, policy_reset),
 		cmocka_unit_test_setup(test_purge_failure_names_the_map, policy_reset),
 		cmocka_unit_test_setup(test_purge_full_maps_time, policy_reset),
 		cmocka_unit_test_setup(test_frag_later_follow_allowed_first, frag_reset),
