@@ -38,6 +38,7 @@
 #include "log.h"
 #include "netlink.h"
 #include "node.h"
+#include "reconcile.h"
 #include "server.h"
 
 struct options {

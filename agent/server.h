@@ -28,11 +28,6 @@ struct agent {
 	int ready;		/* recovery done: ADD can be served */
 };
 
-/* Recompile policy and the other nodes' routes for the current objects and
- * endpoints and bring the maps and routes in line. Returns 0 or a negative
- * errno with err set. */
-int agent_policy_sync(struct agent *agent, char *err, size_t errlen);
-
 /* Bind the socket (mode 0600), refusing to steal it from a live agent. */
 int api_listen(const char *path, char *err, size_t errlen);
 /* Serve one connection: check the peer is root, read, dispatch, answer. */

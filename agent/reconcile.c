@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The reconcile step: from the store's objects and this node's endpoints to
+ * the world view, through the policy compiler to the maps, and on to the
+ * other nodes' routes. The API server, the Kubernetes event loop and start-up
+ * all call agent_policy_sync after a change.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "reconcile.h"
+
+/* The pods this node runs, for the store's view. Names borrowed from the
+ * endpoints; valid until the next ADD, DEL or GC. */
+static struct store_local *local_pods(struct agent *a, size_t *n)
+{
+	size_t count = endpoints_count(a->eps), k = 0;
+	struct store_local *l = calloc(count + 1, sizeof(*l));
+
+	for (size_t i = 0; l && i < count; i++) {
+		const struct endpoint *ep = endpoints_at(a->eps, i);
+
+		if (ep->state != EP_READY)
+			continue;
+		l[k].ns = ep->k8s_namespace[0] ? ep->k8s_namespace : "default";
+		l[k].name = ep->k8s_pod[0] ? ep->k8s_pod : ep->container_id;
+		l[k].ip = ep->ip;
+		k++;
+	}
+	*n = k;
+	return l;
+}
+
+/* Build the store's view of the world, with this node's pods and its own
+ * addresses: the router address and the node's address on its device (what
+ * kubelet's probes and kube-proxy's masquerade come from). */
+int agent_view_build(struct agent *a, struct store_view *v, struct store_local **locals,
+		      size_t *nlocals, uint32_t node_ips[2])
+{
+	size_t n = 0;
+
+	node_ips[n++] = ipam_router(a->ipam);
+	if (a->net && a->net->node_ip && a->net->node_ip != node_ips[0])
+		node_ips[n++] = a->net->node_ip;
+	*locals = local_pods(a, nlocals);
+	if (!*locals)
+		return -ENOMEM;
+	if (store_view_build(a->store, *locals, *nlocals, node_ips, n, v)) {
+		free(*locals);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* The other nodes that have a pod CIDR and an address. */
+static struct compile_node *remote_nodes(struct agent *a, const struct store_view *v, size_t *n)
+{
+	struct compile_node *r = calloc(v->nnodes + 1, sizeof(*r));
+
+	*n = 0;
+	for (size_t i = 0; r && i < v->nnodes; i++) {
+		const struct store_node *sn = v->nodes[i];
+
+		if (!strcmp(sn->name, a->node_name) || !sn->has_pod_cidr || !sn->ip)
+			continue;
+		r[(*n)++] = (struct compile_node){ .pod_cidr = sn->pod_cidr, .ip = sn->ip };
+	}
+	return r;
+}
+
+int agent_policy_sync(struct agent *a, char *err, size_t errlen)
+{
+	struct compile_node *remote = NULL;
+	size_t nremote = 0;
+	struct compile_ep *ceps = NULL;
+	struct store_local *locals = NULL;
+	struct compile_stats st;
+	struct store_view v;
+	size_t nlocals = 0, k = 0;
+	uint32_t node_ips[2];
+	int ret;
+
+	ret = agent_view_build(a, &v, &locals, &nlocals, node_ips);
+	if (ret) {
+		snprintf(err, errlen, "out of memory");
+		return ret;
+	}
+	ceps = calloc(nlocals + 1, sizeof(*ceps));
+	remote = remote_nodes(a, &v, &nremote);
+	if (!ceps || !remote) {
+		ret = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto cleanup;
+	}
+	for (size_t i = 0; i < endpoints_count(a->eps); i++) {
+		const struct endpoint *ep = endpoints_at(a->eps, i);
+
+		if (ep->state != EP_READY)
+			continue;
+		ceps[k] = (struct compile_ep){ .ip = ep->ip, .ifindex = ep->host_ifindex,
+					       .pod = locals[k].pod };
+		memcpy(ceps[k].pod_mac, ep->pod_mac, 6);
+		memcpy(ceps[k].host_mac, ep->host_mac, 6);
+		k++;
+	}
+	ret = compiler_sync(a->compiler, &v.w, ceps, k, remote, nremote, a->ids, &st, err, errlen);
+	if (!ret && a->net)
+		ret = node_net_sync_routes(a->net, remote, nremote, err, errlen);
+	if (!ret && a->net && a->net->masquerade)
+		ret = node_net_sync_nomasq(a->net, a->dp, ipam_range(a->ipam), remote, nremote, err,
+					   errlen);
+	if (!ret)
+		pr_debug("policy sync: %zu endpoints, %zu ipcache, %zu allow, %zu deny entries; "
+			 "%zu updated, %zu removed in %.2f ms",
+			 st.endpoints, st.ipcache, st.allow, st.deny, st.updated, st.removed, st.ms);
+cleanup:
+	free(remote);
+	free(ceps);
+	store_view_free(&v);
+	free(locals);
+	return ret;
+}

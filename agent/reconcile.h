@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The reconcile step: store -> view -> compile -> maps and routes. */
+#ifndef SLUICE_AGENT_RECONCILE_H
+#define SLUICE_AGENT_RECONCILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server.h"
+#include "store.h"
+
+/* Recompile policy and the other nodes' routes for the current objects and
+ * endpoints and bring the maps and routes in line. Returns 0 or a negative
+ * errno with err set. */
+int agent_policy_sync(struct agent *agent, char *err, size_t errlen);
+
+/* Build the store's view of the world, with this node's pods and its own
+ * addresses. *locals is the caller's to free, after store_view_free. */
+int agent_view_build(struct agent *a, struct store_view *v, struct store_local **locals,
+		     size_t *nlocals, uint32_t node_ips[2]);
+
+#endif /* SLUICE_AGENT_RECONCILE_H */
