@@ -39,6 +39,8 @@ struct datapath_opts {
 	int vxlan_ifindex;		/* overlay routing: the collect_md vxlan device */
 	int masquerade;			/* SNAT pods' traffic leaving the cluster */
 	uint32_t node_ip;		/* host order: the address to masquerade to */
+	uint32_t policy_map_size;	/* max_entries of the allow and deny maps; 0: default */
+	uint32_t ipcache_map_size;	/* max_entries of the ipcache; 0: default */
 };
 
 /* opts NULL: tc attachment, native routing. */

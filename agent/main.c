@@ -59,6 +59,9 @@ struct options {
 	int kubernetes;		/* 0 off, 1 auto */
 	int nomasq_from_cli;
 	const char *proc_sys;
+	uint32_t policy_map_size;
+	uint32_t ipcache_map_size;
+	uint32_t pod_wait_ms;
 };
 
 static void usage(FILE *f)
@@ -99,6 +102,16 @@ static void usage(FILE *f)
 		"  --kubernetes MODE  auto (the default): --kubeconfig if given, else the in-cluster\n"
 		"                     service account when KUBERNETES_SERVICE_HOST and _PORT are\n"
 		"                     set, else none; off: objects come from sluicectl apply only\n"
+		"  --policy-map-size N\n"
+		"                     entries in each of the allow and deny rule maps (default\n"
+		"                     %u); a policy that does not fit is refused on apply, and\n"
+		"                     left out (its pods isolated) when it comes from the API\n"
+		"  --ipcache-map-size N\n"
+		"                     entries in the address-to-identity map (default %u)\n"
+		"  --pod-labels-wait SECONDS\n"
+		"                     with the Kubernetes API: how long a CNI ADD waits for the\n"
+		"                     pod's Pod object (default %u); a pod still without it is\n"
+		"                     isolated both ways until it arrives\n"
 		"  --proc-sys DIR     the sysctl tree (default /proc/sys); in a container whose\n"
 		"                     /proc/sys is read-only, a bind mount of the host's\n"
 		"  -v, --verbose      debug logging, including libbpf's\n"
@@ -112,7 +125,8 @@ static void usage(FILE *f)
 		"\n"
 		"Several agents can run on one machine, one per network namespace, each with\n"
 		"its own --socket, --state-dir and --bpffs.\n",
-		SLUICE_DEFAULT_SOCKET);
+		SLUICE_DEFAULT_SOCKET, SLUICE_POLICY_MAX, SLUICE_IPCACHE_MAX,
+		AGENT_POD_WAIT_MS / 1000);
 }
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -145,6 +159,9 @@ static const struct option longopts[] = {
 	{ "kubeconfig", required_argument, NULL, 'k' },
 	{ "kubernetes", required_argument, NULL, 'K' },
 	{ "proc-sys", required_argument, NULL, 'P' },
+	{ "policy-map-size", required_argument, NULL, 'S' },
+	{ "ipcache-map-size", required_argument, NULL, 'I' },
+	{ "pod-labels-wait", required_argument, NULL, 'W' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -197,13 +214,30 @@ static int set_opt(int c, const char *val, const char *from, struct options *o)
 		o->nnomasq++;
 		break;
 	}
+	case 'S':
+	case 'I':
+	case 'W': {
+		char *end;
+		unsigned long v = strtoul(val, &end, 10);
+
+		if (*end || end == val || (c == 'W' ? v > 600 : v < 16 || v > (1ul << 26)))
+			goto bad;
+		if (c == 'S')
+			o->policy_map_size = (uint32_t)v;
+		else if (c == 'I')
+			o->ipcache_map_size = (uint32_t)v;
+		else
+			o->pod_wait_ms = (uint32_t)v * 1000;
+		break;
+	}
 	case 'v': o->verbose = 1; break;
 	}
 	return 0;
 bad: {
 	static const char *const takes[128] = {
 		['a'] = "tcx, tc or auto", ['r'] = "overlay or native", ['m'] = "on or off",
-		['K'] = "auto or off",
+		['K'] = "auto or off", ['S'] = "a number of entries, 16 to 67108864",
+		['I'] = "a number of entries, 16 to 67108864", ['W'] = "seconds, 0 to 600",
 	};
 
 	fprintf(stderr, "sluice-agent: %s takes %s, not '%s'\n", from, takes[c & 127], val);
@@ -434,6 +468,7 @@ int main(int argc, char **argv)
 		.routing = SLUICE_ROUTING_OVERLAY,
 		.masquerade = 1,
 		.kubernetes = 1,
+		.pod_wait_ms = AGENT_POD_WAIT_MS,
 	};
 	struct node_net net = { 0 };
 	struct datapath_opts dp_opts;
@@ -457,6 +492,7 @@ int main(int argc, char **argv)
 		o.node_name = hostname;
 	}
 	agent.node_name = o.node_name;
+	agent.pod_wait_ms = o.pod_wait_ms;
 	agent.socket_path = o.socket_path;
 
 	sig_fd = signal_fd();
@@ -534,7 +570,9 @@ int main(int argc, char **argv)
 	net.nnomasq_extra = o.nnomasq;
 	dp_opts = (struct datapath_opts){ .mode = o.attach_mode, .routing = o.routing,
 					  .vxlan_ifindex = net.vxlan_ifindex,
-					  .masquerade = net.masquerade, .node_ip = net.node_ip };
+					  .masquerade = net.masquerade, .node_ip = net.node_ip,
+					  .policy_map_size = o.policy_map_size,
+					  .ipcache_map_size = o.ipcache_map_size };
 	ret = datapath_open(&agent.dp, o.bpffs, &dp_opts, err, sizeof(err));
 	if (ret)
 		goto cleanup;
@@ -551,9 +589,12 @@ int main(int argc, char **argv)
 	ret = compiler_open(&agent.compiler, agent.dp, err, sizeof(err));
 	if (ret)
 		goto cleanup;
-	ret = agent_policy_sync(&agent, err, sizeof(err));
-	if (ret)
-		goto cleanup;
+	/* A state that does not fit (an oversized stored policy, maps pinned
+	 * smaller) must not keep the node from serving: start with what fits,
+	 * keep the previous maps otherwise, and say so. */
+	if (agent_policy_sync(&agent, err, sizeof(err)))
+		pr_err("start-up: the datapath is not in line with the stored objects: %s", err);
+	err[0] = '\0';
 	listen_fd = api_listen(o.socket_path, err, sizeof(err));
 	if (listen_fd < 0) {
 		ret = listen_fd;

@@ -28,6 +28,7 @@ static struct store_local *local_pods(struct agent *a, size_t *n)
 		l[k].ns = ep->k8s_namespace[0] ? ep->k8s_namespace : "default";
 		l[k].name = ep->k8s_pod[0] ? ep->k8s_pod : ep->container_id;
 		l[k].ip = ep->ip;
+		l[k].need_object = a->kube != NULL;
 		k++;
 	}
 	*n = k;
@@ -71,7 +72,7 @@ static struct compile_node *remote_nodes(struct agent *a, const struct store_vie
 	return r;
 }
 
-int agent_policy_sync(struct agent *a, char *err, size_t errlen)
+static int policy_sync(struct agent *a, unsigned flags, char *err, size_t errlen)
 {
 	struct compile_node *remote = NULL;
 	size_t nremote = 0;
@@ -106,7 +107,8 @@ int agent_policy_sync(struct agent *a, char *err, size_t errlen)
 		memcpy(ceps[k].host_mac, ep->host_mac, 6);
 		k++;
 	}
-	ret = compiler_sync(a->compiler, &v.w, ceps, k, remote, nremote, a->ids, &st, err, errlen);
+	ret = compiler_sync(a->compiler, &v.w, ceps, k, remote, nremote, a->ids, flags, &st, err,
+			    errlen);
 	if (!ret && a->net)
 		ret = node_net_sync_routes(a->net, remote, nremote, err, errlen);
 	if (!ret && a->net && a->net->masquerade)
@@ -122,4 +124,51 @@ cleanup:
 	store_view_free(&v);
 	free(locals);
 	return ret;
+}
+
+static int sync_and_note(struct agent *a, unsigned flags, char *err, size_t errlen)
+{
+	int ret = policy_sync(a, flags, err, errlen);
+
+	/* A refused explicit change leaves the previous state in force: that
+	 * is no lasting failure of the node. */
+	if (!ret)
+		a->sync_error[0] = '\0';
+	else if (!(flags & COMPILE_STRICT))
+		snprintf(a->sync_error, sizeof(a->sync_error), "%s", err);
+	return ret;
+}
+
+int agent_policy_sync(struct agent *a, char *err, size_t errlen)
+{
+	return sync_and_note(a, 0, err, errlen);
+}
+
+int agent_policy_sync_strict(struct agent *a, char *err, size_t errlen)
+{
+	return sync_and_note(a, COMPILE_STRICT, err, errlen);
+}
+
+json_t *agent_policy_status_json(struct agent *a)
+{
+	const struct compile_excluded *ex;
+	size_t n = a->compiler ? compiler_excluded(a->compiler, &ex) : 0;
+	json_t *arr = json_array();
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, json_pack("{s:s, s:s}", "object", ex[i].object, "reason",
+						     ex[i].why));
+	return json_pack("{s:o, s:s?}", "notEnforced", arr, "lastSyncError",
+			 a->sync_error[0] ? a->sync_error : NULL);
+}
+
+const char *agent_policy_not_enforced(struct agent *a, const char *object)
+{
+	const struct compile_excluded *ex;
+	size_t n = a->compiler ? compiler_excluded(a->compiler, &ex) : 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(ex[i].object, object))
+			return ex[i].why;
+	return NULL;
 }

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 
 #include "server.h"
 #include "store.h"
@@ -13,6 +14,16 @@
  * endpoints and bring the maps and routes in line. Returns 0 or a negative
  * errno with err set. */
 int agent_policy_sync(struct agent *agent, char *err, size_t errlen);
+/* The same for an explicit change (sluicectl apply/delete): a policy that
+ * does not fit fails the sync and nothing is written (-ENOSPC), instead of
+ * the policy being left out. */
+int agent_policy_sync_strict(struct agent *agent, char *err, size_t errlen);
+
+/* {"notEnforced": [{"object", "reason"}], "lastSyncError"} for status. */
+json_t *agent_policy_status_json(struct agent *a);
+/* Why the policy named object ("NetworkPolicy ns/name") is left out of the
+ * maps, or NULL when it is enforced. */
+const char *agent_policy_not_enforced(struct agent *a, const char *object);
 
 /* Build the store's view of the world, with this node's pods and its own
  * addresses. *locals is the caller's to free, after store_view_free. */

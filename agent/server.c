@@ -139,6 +139,8 @@ static json_t *op_status(struct agent *a)
 			"version", SLUICE_VERSION);
 	if (res && a->kube)
 		json_object_set_new(res, "kubernetes", kube_status_json(a->kube));
+	if (res)
+		json_object_set_new(res, "policy", agent_policy_status_json(a));
 	return ok(res);
 }
 
@@ -241,10 +243,12 @@ static json_t *op_gc(struct agent *a, const json_t *req)
 
 static json_t *op_objects(struct agent *a, const json_t *req, int apply)
 {
-	json_t *changes = json_array();
+	json_t *changes = json_array(), *snap;
 	char err[2048];
 	int code;
 
+	/* A change that does not fit the maps is undone whole. */
+	snap = store_snapshot(a->store, json_object_get(req, "objects"));
 	if (apply)
 		code = store_apply(a->store, json_object_get(req, "objects"),
 				   json_object_get(req, "sources"), changes, err, sizeof(err));
@@ -255,15 +259,20 @@ static json_t *op_objects(struct agent *a, const json_t *req, int apply)
 				    sizeof(err));
 	if (code) {
 		json_decref(changes);
+		json_decref(snap);
 		return api_error(code, err, NULL);
 	}
 	/* Answer only once the datapath enforces the new state. */
-	if (agent_policy_sync(a, err, sizeof(err))) {
+	code = agent_policy_sync_strict(a, err, sizeof(err));
+	if (code) {
 		json_decref(changes);
-		return api_error(CNI_ERR_INTERNAL, "objects stored, but the datapath could not be "
-						   "updated; it is retried on the next change",
+		store_restore(a->store, json_object_get(req, "objects"), snap);
+		json_decref(snap);
+		return api_error(CNI_ERR_INTERNAL, "not applied: the datapath could not take the "
+						   "change, and the previous objects and state stay",
 				 err);
 	}
+	json_decref(snap);
 	return ok(json_pack("{s:o}", "changes", changes));
 }
 
@@ -370,11 +379,19 @@ static json_t *op_get(struct agent *a, const json_t *req)
 				snprintf(name, sizeof(name), "%s/%s", v.w.pods[k]->ns, v.w.pods[k]->name);
 				json_array_append_new(selected, json_string(name));
 			}
+			char object[600];
+			const char *why;
+
+			snprintf(object, sizeof(object), "%s %s%s%s", kind_name(p->kind),
+				 p->ns ? p->ns : "", p->ns ? "/" : "", p->name);
+			why = agent_policy_not_enforced(a, object);
 			json_array_append_new(
-				items, json_pack("{s:s, s:s, s:s, s:o, s:s, s:o}", "kind",
+				items, json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:s, s:s?}", "kind",
 						 kind_name(p->kind), "namespace", p->ns ? p->ns : "",
 						 "name", p->name, "policyTypes", types, "mode",
-						 p->audit ? "Audit" : "Enforce", "selectedPods", selected));
+						 p->audit ? "Audit" : "Enforce", "selectedPods", selected,
+						 "status", why ? "NotEnforced" : "Enforced",
+						 "statusReason", why));
 		}
 	} else if (!strcmp(what, "identities")) {
 		json_t *all = identities_to_json(a->ids), *id;
