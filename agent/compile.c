@@ -297,6 +297,8 @@ static int collect_prefixes(struct build *b)
 	for (size_t i = 0; i < b->w->npol; i++) {
 		const struct pol_policy *p = b->w->pol[i];
 
+		if (b->excluded[i])
+			continue;
 		if (collect_rules_prefixes(b, p->in, p->nin, &cap) ||
 		    collect_rules_prefixes(b, p->eg, p->neg, &cap))
 			return -ENOMEM;
@@ -308,9 +310,10 @@ static int collect_prefixes(struct build *b)
 		if (out && !cmp_prefix(&b->prefixes[out - 1], &b->prefixes[i]))
 			continue;
 		b->prefixes[out] = b->prefixes[i];
+		/* 0: the CIDR range is exhausted; the policies naming this
+		 * prefix are left out (compiler_sync), never given a number
+		 * from the label range. */
 		b->prefixes[out].id = identity_of_cidr(b->ids, &b->prefixes[i].c);
-		if (!b->prefixes[out].id)
-			return -ENOMEM;
 		out++;
 	}
 	b->nprefixes = out;
@@ -324,7 +327,7 @@ static uint32_t cidr_identity_of(const struct build *b, const struct cidr4 *q)
 	int best = -1;
 
 	for (size_t i = 0; i < b->nprefixes; i++)
-		if (within(q, &b->prefixes[i].c) &&
+		if (b->prefixes[i].id && within(q, &b->prefixes[i].c) &&
 		    (best < 0 || b->prefixes[i].c.prefix > b->prefixes[best].c.prefix))
 			best = (int)i;
 	return best < 0 ? SLUICE_ID_WORLD : b->prefixes[best].id;
@@ -368,7 +371,7 @@ static int build_ipcache(struct build *b)
 				SLUICE_ID_WORLD, cidr_identity_of(b, &b->nodes[i].pod_cidr)))
 			return -ENOMEM;
 	for (size_t i = 0; i < b->nprefixes; i++)
-		if (ipcache_add(b, b->prefixes[i].c.net, b->prefixes[i].c.prefix, SLUICE_ID_WORLD,
+		if (b->prefixes[i].id && ipcache_add(b, b->prefixes[i].c.net, b->prefixes[i].c.prefix, SLUICE_ID_WORLD,
 				b->prefixes[i].id))
 			return -ENOMEM;
 	for (size_t i = 0; i < b->w->npods; i++) {
@@ -424,7 +427,7 @@ static int rule_peers(struct build *b, const struct pol_policy *p, const struct 
 
 				for (size_t e = 0; !excluded && e < peer->nexcept; e++)
 					excluded = within(c, &peer->except[e]);
-				if (!excluded && peer_push(b, b->prefixes[k].id, NULL))
+				if (!excluded && b->prefixes[k].id && peer_push(b, b->prefixes[k].id, NULL))
 					return -ENOMEM;
 			}
 			continue;
@@ -665,6 +668,43 @@ static int build_state(struct build *b, const struct pol_world *w, const struct 
 	return 0;
 }
 
+static bool prefix_unnumbered(const struct build *b, const struct cidr4 *c)
+{
+	for (size_t i = 0; i < b->nprefixes; i++)
+		if (!b->prefixes[i].id && b->prefixes[i].c.net == c->net &&
+		    b->prefixes[i].c.prefix == c->prefix)
+			return true;
+	return false;
+}
+
+static bool rules_unnumbered(const struct build *b, const struct pol_rule *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < r[i].npeers; j++) {
+			const struct pol_peer *p = &r[i].peers[j];
+
+			if (!p->is_ipblock)
+				continue;
+			if (prefix_unnumbered(b, &p->cidr))
+				return true;
+			for (size_t k = 0; k < p->nexcept; k++)
+				if (prefix_unnumbered(b, &p->except[k]))
+					return true;
+		}
+	return false;
+}
+
+/* A policy naming an ipBlock prefix that got no CIDR identity (the range
+ * is exhausted): without it an except would not be carved out. */
+static int unnumbered_policy(const struct build *b, const bool *excluded)
+{
+	for (size_t i = 0; i < b->w->npol; i++)
+		if (!excluded[i] && (rules_unnumbered(b, b->w->pol[i]->in, b->w->pol[i]->nin) ||
+				     rules_unnumbered(b, b->w->pol[i]->eg, b->w->pol[i]->neg)))
+			return (int)i;
+	return -1;
+}
+
 static void policy_object(const struct pol_policy *p, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s %s%s%s",
@@ -817,6 +857,19 @@ int compiler_sync(struct compiler *c, const struct pol_world *w, const struct co
 		ret = build_state(&b, w, eps, neps, nodes, nnodes, ids, excluded);
 		if (ret)
 			goto cleanup;
+		victim = unnumbered_policy(&b, excluded);
+		if (victim >= 0) {
+			excluded[victim] = true;
+			policy_object(w->pol[victim], excl[nexcl].object,
+				      sizeof(excl[nexcl].object));
+			snprintf(excl[nexcl].why, sizeof(excl[nexcl].why),
+				 "names an ipBlock prefix that got no CIDR identity: all %u are in "
+				 "use or in their grace period",
+				 SLUICE_ID_END_CIDR - SLUICE_ID_FIRST_CIDR);
+			nexcl++;
+			build_free(&b);
+			continue;
+		}
 		for (int m = 0; m < CMAP_N && over == CMAP_N; m++)
 			if (b.out[m].n > c->m.cap[m])
 				over = (enum compile_map)m;

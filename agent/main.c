@@ -13,7 +13,6 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -385,45 +384,6 @@ static const char *device_of(uint32_t ip, char *buf, size_t len)
 	return found;
 }
 
-/* Apply what the Kubernetes watchers queued and bring the datapath in line. */
-static void kube_apply(struct agent *a)
-{
-	json_t *changes = json_array(), *c;
-	char err[512] = "";
-	size_t i;
-	int ret;
-
-	if (!changes)
-		return;
-	ret = kube_drain(a->kube, a->store, changes);
-	if (ret)
-		pr_err("kubernetes: cannot apply events: %s", strerror(-ret));
-	json_array_foreach(changes, i, c) {
-		const char *ns = json_string_value(json_object_get(c, "namespace"));
-
-		log_msg(json_array_size(changes) > 20 ? LOG_DEBUG : LOG_INFO, "kubernetes: %s %s%s%s %s",
-			json_string_value(json_object_get(c, "kind")), ns ? ns : "",
-			ns && *ns ? "/" : "", json_string_value(json_object_get(c, "name")),
-			json_string_value(json_object_get(c, "action")));
-	}
-	if (json_array_size(changes) > 20)
-		pr_info("kubernetes: %zu object(s) changed", json_array_size(changes));
-	if (json_array_size(changes) && a->dp) {
-		ret = agent_policy_sync(a, err, sizeof(err));
-		if (ret)
-			pr_err("kubernetes: the datapath is not in line with the objects: %s", err);
-	}
-	ret = store_flush(a->store);
-	if (ret)
-		pr_warn("cannot save objects: %s", strerror(-ret));
-	/* A list's transient JSON is gone now: give the freed pages back
-	 * (every arena; measured with bench/kube.sh, 2000 pods: 34 -> 19 MiB
-	 * private dirty). */
-	if (json_array_size(changes) > 100)
-		malloc_trim(0);
-	json_decref(changes);
-}
-
 /* Without --pod-cidr: apply the API's objects until this node's Node has a
  * spec.podCIDR (kube-controller-manager allocates it). */
 static int wait_for_own_node(struct agent *a, int sig_fd, char *err, size_t errlen)
@@ -454,7 +414,7 @@ static int wait_for_own_node(struct agent *a, int sig_fd, char *err, size_t errl
 			return -EINTR;
 		}
 		if (pfd[0].revents)
-			kube_apply(a);
+			agent_kube_apply(a);
 	}
 }
 
@@ -628,7 +588,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		if (pfd[2].revents)
-			kube_apply(&agent);
+			agent_kube_apply(&agent);
 		if (pfd[0].revents)
 			api_serve_one(&agent, listen_fd);
 	}

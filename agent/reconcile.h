@@ -19,6 +19,14 @@ int agent_policy_sync(struct agent *agent, char *err, size_t errlen);
  * the policy being left out. */
 int agent_policy_sync_strict(struct agent *agent, char *err, size_t errlen);
 
+/* Apply what the Kubernetes watchers queued and bring the datapath in line. */
+void agent_kube_apply(struct agent *a);
+
+/* Kubernetes mode: wait (at most a->pod_wait_ms, applying the API's events
+ * meanwhile) until the store holds Pod ns/name, so a new pod's first packet
+ * meets its real labels. Without it the pod is isolated until it comes. */
+void agent_wait_for_pod(struct agent *a, const char *ns, const char *name);
+
 /* {"notEnforced": [{"object", "reason"}], "lastSyncError"} for status. */
 json_t *agent_policy_status_json(struct agent *a);
 /* Why the policy named object ("NetworkPolicy ns/name") is left out of the

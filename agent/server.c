@@ -189,6 +189,8 @@ static json_t *op_cni(struct agent *a, const char *op, const json_t *req)
 		return api_error(CNI_ERR_TRY_AGAIN, "sluice-agent is starting", "try again shortly");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (!strcmp(op, "add"))
+		agent_wait_for_pod(a, cr.k8s_namespace, cr.k8s_pod);
+	if (!strcmp(op, "add"))
 		code = endpoints_add(a->eps, &cr, &result, err, sizeof(err));
 	else if (!strcmp(op, "del"))
 		code = endpoints_del(a->eps, &cr, err, sizeof(err));
