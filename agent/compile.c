@@ -238,6 +238,11 @@ struct build {
 	uint32_t *idbuf;		/* scratch: identities a rule's peers match */
 	const struct pol_pod **podbuf;	/* scratch: the pod behind each, or NULL */
 	size_t nid, capid;
+	/* Pods grouped by identity (labels unknown left out): a peer
+	 * selector is judged once per identity, on its first pod. */
+	size_t *order;			/* indices into w->pods, by identity */
+	struct group { uint32_t id; size_t first, n; } *groups;
+	size_t ngroups;
 	const bool *excluded;		/* per w->pol[i]: left out, fails closed */
 	bool *has_deny;			/* per w->pol[i]: holds a Deny rule */
 	size_t *count[CMAP_N];		/* per w->pol[i]: entries it adds (allow, deny) */
@@ -410,9 +415,53 @@ static int peer_push(struct build *b, uint32_t id, const struct pol_pod *pod)
 	return 0;
 }
 
-/* Identities (and the pod behind each, for named ports) a rule's peers
- * match, into b->idbuf / b->podbuf. */
-static int rule_peers(struct build *b, const struct pol_policy *p, const struct pol_rule *r)
+/* Whether pods a and b give the rule's named ports the same numbers. */
+static bool same_named_ports(const struct pol_rule *r, const struct pol_pod *a,
+			     const struct pol_pod *b)
+{
+	static const uint8_t protos[] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP };
+
+	for (size_t i = 0; i < r->nports; i++) {
+		if (r->ports[i].kind != PORT_NAMED)
+			continue;
+		for (size_t pi = 0; pi < sizeof(protos); pi++) {
+			uint16_t alo = 0, ahi = 0, blo = 0, bhi = 0;
+			bool x = pol_port_range(&r->ports[i], a, protos[pi], &alo, &ahi);
+			bool y = pol_port_range(&r->ports[i], b, protos[pi], &blo, &bhi);
+
+			if (x != y || alo != blo || ahi != bhi)
+				return false;
+		}
+	}
+	return true;
+}
+
+/* The pods of group g to emit for: its first pod, or with named ports one
+ * pod per distinct set of numbers the names stand for. */
+static int group_push(struct build *b, const struct group *g, const struct pol_rule *r,
+		      bool named)
+{
+	size_t start = b->nid;
+
+	if (!named)
+		return peer_push(b, g->id, b->w->pods[b->order[g->first]]);
+	for (size_t k = g->first; k < g->first + g->n; k++) {
+		const struct pol_pod *pod = b->w->pods[b->order[k]];
+		bool seen = false;
+
+		for (size_t j = start; j < b->nid && !seen; j++)
+			seen = same_named_ports(r, b->podbuf[j], pod);
+		if (!seen && peer_push(b, g->id, pod))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Identities (and a pod behind each, for named ports) a rule's peers
+ * match, into b->idbuf / b->podbuf: one per identity (per identity and
+ * port numbers with named ports), so the cost grows with identities. */
+static int rule_peers(struct build *b, const struct pol_policy *p, const struct pol_rule *r,
+		      bool named)
 {
 	b->nid = 0;
 	if (r->any_peer)
@@ -432,10 +481,41 @@ static int rule_peers(struct build *b, const struct pol_policy *p, const struct 
 			}
 			continue;
 		}
-		for (size_t k = 0; k < b->w->npods; k++)
-			if (pol_peer_matches_pod(peer, p, b->w, b->w->pods[k]) &&
-			    peer_push(b, b->pod_ids[k], b->w->pods[k]))
+		for (size_t g = 0; g < b->ngroups; g++)
+			if (pol_peer_matches_pod(peer, p, b->w, b->w->pods[b->order[b->groups[g].first]]) &&
+			    group_push(b, &b->groups[g], r, named))
 				return -ENOMEM;
+	}
+	return 0;
+}
+
+static int cmp_by_identity(const void *a, const void *b, void *ids)
+{
+	const uint32_t *id = ids;
+	size_t i = *(const size_t *)a, j = *(const size_t *)b;
+
+	if (id[i] != id[j])
+		return id[i] < id[j] ? -1 : 1;
+	return i < j ? -1 : 1;
+}
+
+static int group_pods(struct build *b)
+{
+	size_t n = 0;
+
+	b->order = calloc(b->w->npods + 1, sizeof(*b->order));
+	b->groups = calloc(b->w->npods + 1, sizeof(*b->groups));
+	if (!b->order || !b->groups)
+		return -ENOMEM;
+	for (size_t i = 0; i < b->w->npods; i++)
+		if (b->pod_ids[i] != SLUICE_ID_UNKNOWN)
+			b->order[n++] = i;
+	qsort_r(b->order, n, sizeof(*b->order), cmp_by_identity, b->pod_ids);
+	for (size_t i = 0; i < n; i++) {
+		if (!b->ngroups || b->groups[b->ngroups - 1].id != b->pod_ids[b->order[i]])
+			b->groups[b->ngroups++] = (struct group){ .id = b->pod_ids[b->order[i]],
+								  .first = i };
+		b->groups[b->ngroups - 1].n++;
 	}
 	return 0;
 }
@@ -519,7 +599,9 @@ static int emit_policy(struct build *b, const struct compile_ep *e, size_t pol_i
 		uint32_t ref = (uint32_t)((pol_index + 1) << 12 | (r & 0xfff));
 		size_t before = s->n;
 
-		if (rule_peers(b, p, &rules[r]))
+		bool named = rule_has_named_port(&rules[r]);
+
+		if (rule_peers(b, p, &rules[r], dir == POL_EGRESS && named))
 			return -ENOMEM;
 		for (size_t i = 0; i < b->nid; i++) {
 			/* Ports name the receiver's ports: this pod for ingress,
@@ -531,11 +613,16 @@ static int emit_policy(struct build *b, const struct compile_ep *e, size_t pol_i
 		}
 		/* Egress to any destination on a named port: the name means
 		 * something only on pods, and on each pod its own number. */
-		if (dir == POL_EGRESS && rules[r].any_peer && rule_has_named_port(&rules[r]))
-			for (size_t k = 0; k < b->w->npods; k++)
-				if (emit_ports(s, e->ifindex, b->pod_ids[k], dir_tier, &rules[r],
-					       b->w->pods[k], ref, true))
+		if (dir == POL_EGRESS && rules[r].any_peer && named) {
+			b->nid = 0;
+			for (size_t g = 0; g < b->ngroups; g++)
+				if (group_push(b, &b->groups[g], &rules[r], true))
 					return -ENOMEM;
+			for (size_t i = 0; i < b->nid; i++)
+				if (emit_ports(s, e->ifindex, b->idbuf[i], dir_tier, &rules[r],
+					       b->podbuf[i], ref, true))
+					return -ENOMEM;
+		}
 		b->count[m][pol_index] += s->n - before;
 	}
 	return 0;
@@ -543,10 +630,13 @@ static int emit_policy(struct build *b, const struct compile_ep *e, size_t pol_i
 
 static uint32_t pod_identity(const struct build *b, const struct pol_pod *pod)
 {
-	for (size_t i = 0; i < b->w->npods; i++)
-		if (b->w->pods[i] == pod)
-			return b->pod_ids[i];
-	return SLUICE_ID_WORLD;
+	uint32_t id;
+
+	if (!pod || pod->labels_unknown)
+		return SLUICE_ID_UNKNOWN;
+	/* Already numbered in this round: a lookup, not an allocation. */
+	id = identity_of_pod(b->ids, pod->ns, &pod->labels);
+	return id ? id : SLUICE_ID_UNKNOWN;
 }
 
 static int build_endpoint(struct build *b, const struct compile_ep *e)
@@ -557,7 +647,7 @@ static int build_endpoint(struct build *b, const struct compile_ep *e)
 	memcpy(v.pod_mac, e->pod_mac, 6);
 	memcpy(v.lxc_mac, e->host_mac, 6);
 	v.identity = pod_identity(b, e->pod);
-	if (!e->pod || e->pod->labels_unknown || v.identity == SLUICE_ID_UNKNOWN) {
+	if (v.identity == SLUICE_ID_UNKNOWN) {
 		/* Labels not known yet (or no identity left): no policy can be
 		 * judged, so nothing in or out until they are. */
 		v.identity = SLUICE_ID_UNKNOWN;
@@ -612,6 +702,8 @@ static void build_free(struct build *b)
 	free(b->idbuf);
 	free(b->podbuf);
 	free(b->has_deny);
+	free(b->order);
+	free(b->groups);
 	for (int m = 0; m < CMAP_N; m++) {
 		free(b->count[m]);
 		set_free(&b->out[m]);
@@ -658,7 +750,7 @@ static int build_state(struct build *b, const struct pol_world *w, const struct 
 			b->pod_ids[i] = SLUICE_ID_UNKNOWN;
 		}
 	}
-	if (collect_prefixes(b) || build_ipcache(b))
+	if (group_pods(b) || collect_prefixes(b) || build_ipcache(b))
 		return -ENOMEM;
 	for (size_t i = 0; i < neps; i++)
 		if (build_endpoint(b, &eps[i]))

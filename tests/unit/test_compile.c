@@ -626,6 +626,46 @@ static void test_one_entry_per_peer_identity(void **state)
 	fake_free(&fk);
 }
 
+/* Egress to a named port: one entry per distinct number among the peer
+ * identity's pods, not per pod. */
+static void test_named_port_per_distinct_number(void **state)
+{
+	static struct pol_container_port http80 = { .name = "http", .proto = 6, .port = 80 };
+	static struct pol_container_port http81 = { .name = "http", .proto = 6, .port = 81 };
+	struct fake fk;
+	struct world wd;
+	struct identities *ids;
+	struct compiler *c;
+	char err[1024], name[32];
+
+	(void)state;
+	fake_init(&fk, 64);
+	c = fake_compiler(&fk);
+	assert_int_equal(identities_open(&ids, NULL, err, sizeof(err)), 0);
+	world_init(&wd);
+	world_pod(&wd, "client", "{\"app\":\"client\"}", 0x0a000002, true);
+	for (int i = 0; i < 30; i++) {
+		snprintf(name, sizeof(name), "web-%d", i);
+		world_pod(&wd, name, "{\"app\":\"web\"}", 0x0a000100 + (uint32_t)i, false);
+		wd.pods[wd.w.npods - 1].nports = 1;
+		wd.pods[wd.w.npods - 1].ports = i % 3 ? &http80 : &http81;
+	}
+	world_policy(&wd, "{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\","
+			  "\"metadata\":{\"namespace\":\"default\",\"name\":\"to-web\"},"
+			  "\"spec\":{\"podSelector\":{\"matchLabels\":{\"app\":\"client\"}},"
+			  "\"policyTypes\":[\"Egress\"],"
+			  "\"egress\":[{\"to\":[{\"podSelector\":{\"matchLabels\":{\"app\":\"web\"}}}],"
+			  "\"ports\":[{\"protocol\":\"TCP\",\"port\":\"http\"}]}]}}");
+	assert_int_equal(sync_world(c, &wd, ids, 0, err, sizeof(err)), 0);
+	assert_int_equal(allow_entries(&fk, 100), 2);
+	for (size_t i = 0; i < wd.w.npods; i++)
+		wd.pods[i].ports = NULL;
+	compiler_close(c);
+	identities_close(ids);
+	world_free(&wd);
+	fake_free(&fk);
+}
+
 /* ---- identities ------------------------------------------------------- */
 
 static time_t fake_now_v;
@@ -789,6 +829,7 @@ int main(void)
 		cmocka_unit_test(test_left_out_deny_policy_allows_nothing),
 		cmocka_unit_test(test_labels_unknown_isolated),
 		cmocka_unit_test(test_one_entry_per_peer_identity),
+		cmocka_unit_test(test_named_port_per_distinct_number),
 		cmocka_unit_test(test_identity_release_grace_reuse),
 		cmocka_unit_test(test_identity_ranges_never_overlap),
 		cmocka_unit_test(test_cidr_exhaustion_fails_policy_closed),
