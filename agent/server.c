@@ -361,7 +361,9 @@ static json_t *op_get(struct agent *a, const json_t *req)
 				items, json_pack("{s:s, s:s, s:o, s:s, s:I, s:b}", "namespace", p->ns,
 						 "name", p->name, "labels", labels_json(&p->labels), "ip",
 						 ip, "identity",
-						 (json_int_t)identity_of_pod(a->ids, p->ns, &p->labels),
+						 (json_int_t)(p->labels_unknown
+							      ? SLUICE_ID_UNKNOWN
+							      : identity_of_pod(a->ids, p->ns, &p->labels)),
 						 "local", v.pod_local[i]));
 		}
 	} else if (!strcmp(what, "policies")) {
