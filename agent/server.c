@@ -409,7 +409,7 @@ static json_t *op_get(struct agent *a, const json_t *req)
 				const struct pol_pod *p = v.w.pods[k];
 				char name[512];
 
-				if (json_object_get(id, "cidr") ||
+				if (json_object_get(id, "cidr") || p->labels_unknown ||
 				    identity_of_pod(a->ids, p->ns, &p->labels) != (uint32_t)num)
 					continue;
 				snprintf(name, sizeof(name), "%s/%s", p->ns, p->name);

@@ -211,6 +211,17 @@ netns_add "$P-late" || exit 1
 check "a new pod can be added" mn_pod_add "$P" 1 late "$NS"
 kill "$MN_AGENT_PID" 2>/dev/null
 wait "$MN_AGENT_PID" 2>/dev/null
+if [ ${#SMALL_MAP[@]} -gt 0 ]; then
+	EXTRA_AGENT_ARGS="--policy-map-size $((CAP * 4))" start_agent_small
+	check "restarted with a larger setting over pinned maps: it serves" ctl status
+	check "... keeps the pinned size and says how to apply the new one" \
+		grep -q "stays at $CAP entries" "$(mn_node_dir "$P" 1)/agent.log"
+	listen victim 9000 || exit 1
+	send attacker victim 9000
+	check "... and huge is still left out: the attacker counts nothing" none_from victim attacker
+	kill "$MN_AGENT_PID" 2>/dev/null
+	wait "$MN_AGENT_PID" 2>/dev/null
+fi
 
 # ---- c): Kubernetes mode, a pod whose labels come late -----------------------
 
