@@ -188,10 +188,10 @@ static json_t *op_cni(struct agent *a, const char *op, const json_t *req)
 	if (!a->ready && !strcmp(op, "add"))
 		return api_error(CNI_ERR_TRY_AGAIN, "sluice-agent is starting", "try again shortly");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (!strcmp(op, "add"))
+	if (!strcmp(op, "add")) {
 		agent_wait_for_pod(a, cr.k8s_namespace, cr.k8s_pod);
-	if (!strcmp(op, "add"))
 		code = endpoints_add(a->eps, &cr, &result, err, sizeof(err));
+	}
 	else if (!strcmp(op, "del"))
 		code = endpoints_del(a->eps, &cr, err, sizeof(err));
 	else
@@ -370,6 +370,8 @@ static json_t *op_get(struct agent *a, const json_t *req)
 		for (size_t i = 0; i < v.w.npol; i++) {
 			const struct pol_policy *p = v.w.pol[i];
 			json_t *types = json_array(), *selected = json_array();
+			char object[600];
+			const char *why;
 
 			if (p->ingress)
 				json_array_append_new(types, json_string("Ingress"));
@@ -383,9 +385,6 @@ static json_t *op_get(struct agent *a, const json_t *req)
 				snprintf(name, sizeof(name), "%s/%s", v.w.pods[k]->ns, v.w.pods[k]->name);
 				json_array_append_new(selected, json_string(name));
 			}
-			char object[600];
-			const char *why;
-
 			snprintf(object, sizeof(object), "%s %s%s%s", kind_name(p->kind),
 				 p->ns ? p->ns : "", p->ns ? "/" : "", p->name);
 			why = agent_policy_not_enforced(a, object);
