@@ -1085,8 +1085,15 @@ int compiler_open(struct compiler **out, struct datapath *dp, char *err, size_t 
 
 	/* The size of the map as it is, pinned by an earlier agent or not:
 	 * that is what an update can fill. */
-	for (int i = 0; i < CMAP_N; i++)
+	for (int i = 0; i < CMAP_N; i++) {
 		m.cap[i] = map_capacity(m.fd[i]);
+		if (!m.cap[i]) {
+			/* Unknown: let the kernel say when it is full (a failed
+			 * write is still rolled back). */
+			pr_warn("cannot read the size of the %s map", compile_map_name(i));
+			m.cap[i] = SIZE_MAX;
+		}
+	}
 	return compiler_open_maps(out, &m, err, errlen);
 }
 
