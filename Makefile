@@ -98,6 +98,9 @@ $(BUILD)/test_bpf: $(TEST_BPF_SRCS) $(SKELS) $(HDRS) | $(BUILD)
 $(BUILD)/bench-bpf: bench/bpf_policy.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ bench/bpf_policy.c agent/loader.c lib/log.c $(LDLIBS_AGENT)
 
+$(BUILD)/bench-compile: bench/compile_cost.c agent/compile.c agent/identity.c agent/policy.c agent/cidr.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -Iagent -o $@ bench/compile_cost.c agent/compile.c agent/identity.c agent/policy.c agent/cidr.c agent/loader.c lib/log.c $(LDLIBS_AGENT)
+
 $(BUILD)/bench-connrate: bench/connrate.c | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $<
 

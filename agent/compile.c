@@ -20,10 +20,53 @@ struct entry_set {
 };
 
 struct compiler {
-	struct datapath *dp;
+	struct compile_maps m;
 	/* What the maps hold, as of the last sync (or as read at open). */
-	struct entry_set eps, ipc, allow, deny;
+	struct entry_set cur[CMAP_N];
+	/* Policies the last sync left out (they did not fit). */
+	struct compile_excluded *excl;
+	size_t nexcl;
 };
+
+static const size_t key_size[CMAP_N] = {
+	sizeof(struct sluice_endpoint_key), sizeof(struct sluice_ipcache_key),
+	sizeof(struct sluice_policy_key), sizeof(struct sluice_policy_key),
+};
+static const size_t val_size[CMAP_N] = {
+	sizeof(struct sluice_endpoint), sizeof(struct sluice_ipcache_value),
+	sizeof(struct sluice_policy_value), sizeof(struct sluice_policy_value),
+};
+
+const char *compile_map_name(enum compile_map m)
+{
+	switch (m) {
+	case CMAP_ENDPOINTS: return "endpoints (sluice_ep_v2)";
+	case CMAP_IPCACHE: return "ipcache (sluice_ipc_v2)";
+	case CMAP_ALLOW: return "allow rules (sluice_pol_v1)";
+	default: return "deny rules (sluice_deny_v1)";
+	}
+}
+
+/* The agent setting that sizes each map. */
+static const char *const map_setting[CMAP_N] = {
+	"the pod CIDR", "--ipcache-map-size", "--policy-map-size", "--policy-map-size",
+};
+
+static int map_update(struct compiler *c, enum compile_map m, const void *k, const void *v)
+{
+	if (c->m.update)
+		return c->m.update(c->m.ctx, m, k, v);
+	return bpf_map_update_elem(c->m.fd[m], k, v, BPF_ANY) ? -errno : 0;
+}
+
+static int map_delete(struct compiler *c, enum compile_map m, const void *k)
+{
+	if (c->m.del)
+		return c->m.del(c->m.ctx, m, k);
+	if (bpf_map_delete_elem(c->m.fd[m], k) && errno != ENOENT)
+		return -errno;
+	return 0;
+}
 
 static void set_init(struct entry_set *s, size_t ksz, size_t vsz)
 {
@@ -101,11 +144,13 @@ static int set_load(struct entry_set *s, int fd)
 
 enum phase { PHASE_UPDATE, PHASE_DELETE };
 
-/* Bring the map from old to new: updates (new keys, changed values) in
- * PHASE_UPDATE, deletions in PHASE_DELETE. Both sets are sorted. */
-static int set_apply(int fd, const struct entry_set *old, const struct entry_set *new,
-		     enum phase phase, size_t *ops)
+/* Bring map m from old to new: updates (new keys, changed values) in
+ * PHASE_UPDATE, deletions in PHASE_DELETE. Both sets are sorted. Correct
+ * also when the map holds a mix of old and new (a rollback). */
+static int set_apply(struct compiler *cp, enum compile_map m, const struct entry_set *old,
+		     const struct entry_set *new, enum phase phase, size_t *ops)
 {
+	int ret;
 	size_t i = 0, j = 0;
 	int c;
 
@@ -116,15 +161,17 @@ static int set_apply(int fd, const struct entry_set *old, const struct entry_set
 		c = !o ? 1 : !n ? -1 : memcmp(o, n, old->ksz);
 		if (c < 0) {
 			if (phase == PHASE_DELETE) {
-				if (bpf_map_delete_elem(fd, o) && errno != ENOENT)
-					return -errno;
+				ret = map_delete(cp, m, o);
+				if (ret)
+					return ret;
 				(*ops)++;
 			}
 			i++;
 		} else if (c > 0 || memcmp(o + old->ksz, n + new->ksz, new->vsz)) {
 			if (phase == PHASE_UPDATE) {
-				if (bpf_map_update_elem(fd, n, n + new->ksz, BPF_ANY))
-					return -errno;
+				ret = map_update(cp, m, n, n + new->ksz);
+				if (ret)
+					return ret;
 				(*ops)++;
 			}
 			if (c == 0)
@@ -136,6 +183,23 @@ static int set_apply(int fd, const struct entry_set *old, const struct entry_set
 		}
 	}
 	return 0;
+}
+
+/* How many distinct keys old and new hold together: what the map holds
+ * between the additions and the removals. */
+static size_t set_union_count(const struct entry_set *old, const struct entry_set *new)
+{
+	size_t i = 0, j = 0, n = 0;
+
+	while (i < old->n || j < new->n) {
+		int c = i == old->n ? 1 : j == new->n ? -1
+			: memcmp(set_at(old, i), set_at(new, j), old->ksz);
+
+		i += c <= 0;
+		j += c >= 0;
+		n++;
+	}
+	return n;
 }
 
 int port_range_blocks(uint16_t lo, uint16_t hi, uint16_t *starts, uint8_t *bits)
@@ -174,7 +238,15 @@ struct build {
 	uint32_t *idbuf;		/* scratch: identities a rule's peers match */
 	const struct pol_pod **podbuf;	/* scratch: the pod behind each, or NULL */
 	size_t nid, capid;
-	struct entry_set eps, ipc, allow, deny;
+	/* Pods grouped by identity (labels unknown left out): a peer
+	 * selector is judged once per identity, on its first pod. */
+	size_t *order;			/* indices into w->pods, by identity */
+	struct group { uint32_t id; size_t first, n; } *groups;
+	size_t ngroups;
+	const bool *excluded;		/* per w->pol[i]: left out, fails closed */
+	bool *has_deny;			/* per w->pol[i]: holds a Deny rule */
+	size_t *count[CMAP_N];		/* per w->pol[i]: entries it adds (allow, deny) */
+	struct entry_set out[CMAP_N];
 };
 
 static int within(const struct cidr4 *inner, const struct cidr4 *outer)
@@ -230,6 +302,8 @@ static int collect_prefixes(struct build *b)
 	for (size_t i = 0; i < b->w->npol; i++) {
 		const struct pol_policy *p = b->w->pol[i];
 
+		if (b->excluded[i])
+			continue;
 		if (collect_rules_prefixes(b, p->in, p->nin, &cap) ||
 		    collect_rules_prefixes(b, p->eg, p->neg, &cap))
 			return -ENOMEM;
@@ -241,9 +315,10 @@ static int collect_prefixes(struct build *b)
 		if (out && !cmp_prefix(&b->prefixes[out - 1], &b->prefixes[i]))
 			continue;
 		b->prefixes[out] = b->prefixes[i];
+		/* 0: the CIDR range is exhausted; the policies naming this
+		 * prefix are left out (compiler_sync), never given a number
+		 * from the label range. */
 		b->prefixes[out].id = identity_of_cidr(b->ids, &b->prefixes[i].c);
-		if (!b->prefixes[out].id)
-			return -ENOMEM;
 		out++;
 	}
 	b->nprefixes = out;
@@ -257,7 +332,7 @@ static uint32_t cidr_identity_of(const struct build *b, const struct cidr4 *q)
 	int best = -1;
 
 	for (size_t i = 0; i < b->nprefixes; i++)
-		if (within(q, &b->prefixes[i].c) &&
+		if (b->prefixes[i].id && within(q, &b->prefixes[i].c) &&
 		    (best < 0 || b->prefixes[i].c.prefix > b->prefixes[best].c.prefix))
 			best = (int)i;
 	return best < 0 ? SLUICE_ID_WORLD : b->prefixes[best].id;
@@ -289,7 +364,7 @@ static int ipcache_add(struct build *b, uint32_t ip, int prefix, uint32_t id, ui
 		.tunnel_endpoint = htonl(tunnel_endpoint(b, &q)),
 	};
 
-	return set_add(&b->ipc, &k, &v);
+	return set_add(&b->out[CMAP_IPCACHE], &k, &v);
 }
 
 static int build_ipcache(struct build *b)
@@ -301,7 +376,7 @@ static int build_ipcache(struct build *b)
 				SLUICE_ID_WORLD, cidr_identity_of(b, &b->nodes[i].pod_cidr)))
 			return -ENOMEM;
 	for (size_t i = 0; i < b->nprefixes; i++)
-		if (ipcache_add(b, b->prefixes[i].c.net, b->prefixes[i].c.prefix, SLUICE_ID_WORLD,
+		if (b->prefixes[i].id && ipcache_add(b, b->prefixes[i].c.net, b->prefixes[i].c.prefix, SLUICE_ID_WORLD,
 				b->prefixes[i].id))
 			return -ENOMEM;
 	for (size_t i = 0; i < b->w->npods; i++) {
@@ -340,9 +415,53 @@ static int peer_push(struct build *b, uint32_t id, const struct pol_pod *pod)
 	return 0;
 }
 
-/* Identities (and the pod behind each, for named ports) a rule's peers
- * match, into b->idbuf / b->podbuf. */
-static int rule_peers(struct build *b, const struct pol_policy *p, const struct pol_rule *r)
+/* Whether pods a and b give the rule's named ports the same numbers. */
+static bool same_named_ports(const struct pol_rule *r, const struct pol_pod *a,
+			     const struct pol_pod *b)
+{
+	static const uint8_t protos[] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP };
+
+	for (size_t i = 0; i < r->nports; i++) {
+		if (r->ports[i].kind != PORT_NAMED)
+			continue;
+		for (size_t pi = 0; pi < sizeof(protos); pi++) {
+			uint16_t alo = 0, ahi = 0, blo = 0, bhi = 0;
+			bool x = pol_port_range(&r->ports[i], a, protos[pi], &alo, &ahi);
+			bool y = pol_port_range(&r->ports[i], b, protos[pi], &blo, &bhi);
+
+			if (x != y || alo != blo || ahi != bhi)
+				return false;
+		}
+	}
+	return true;
+}
+
+/* The pods of group g to emit for: its first pod, or with named ports one
+ * pod per distinct set of numbers the names stand for. */
+static int group_push(struct build *b, const struct group *g, const struct pol_rule *r,
+		      bool named)
+{
+	size_t start = b->nid;
+
+	if (!named)
+		return peer_push(b, g->id, b->w->pods[b->order[g->first]]);
+	for (size_t k = g->first; k < g->first + g->n; k++) {
+		const struct pol_pod *pod = b->w->pods[b->order[k]];
+		bool seen = false;
+
+		for (size_t j = start; j < b->nid && !seen; j++)
+			seen = same_named_ports(r, b->podbuf[j], pod);
+		if (!seen && peer_push(b, g->id, pod))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Identities (and a pod behind each, for named ports) a rule's peers
+ * match, into b->idbuf / b->podbuf: one per identity (per identity and
+ * port numbers with named ports), so the cost grows with identities. */
+static int rule_peers(struct build *b, const struct pol_policy *p, const struct pol_rule *r,
+		      bool named)
 {
 	b->nid = 0;
 	if (r->any_peer)
@@ -357,15 +476,46 @@ static int rule_peers(struct build *b, const struct pol_policy *p, const struct 
 
 				for (size_t e = 0; !excluded && e < peer->nexcept; e++)
 					excluded = within(c, &peer->except[e]);
-				if (!excluded && peer_push(b, b->prefixes[k].id, NULL))
+				if (!excluded && b->prefixes[k].id && peer_push(b, b->prefixes[k].id, NULL))
 					return -ENOMEM;
 			}
 			continue;
 		}
-		for (size_t k = 0; k < b->w->npods; k++)
-			if (pol_peer_matches_pod(peer, p, b->w, b->w->pods[k]) &&
-			    peer_push(b, b->pod_ids[k], b->w->pods[k]))
+		for (size_t g = 0; g < b->ngroups; g++)
+			if (pol_peer_matches_pod(peer, p, b->w, b->w->pods[b->order[b->groups[g].first]]) &&
+			    group_push(b, &b->groups[g], r, named))
 				return -ENOMEM;
+	}
+	return 0;
+}
+
+static int cmp_by_identity(const void *a, const void *b, void *ids)
+{
+	const uint32_t *id = ids;
+	size_t i = *(const size_t *)a, j = *(const size_t *)b;
+
+	if (id[i] != id[j])
+		return id[i] < id[j] ? -1 : 1;
+	return i < j ? -1 : 1;
+}
+
+static int group_pods(struct build *b)
+{
+	size_t n = 0;
+
+	b->order = calloc(b->w->npods + 1, sizeof(*b->order));
+	b->groups = calloc(b->w->npods + 1, sizeof(*b->groups));
+	if (!b->order || !b->groups)
+		return -ENOMEM;
+	for (size_t i = 0; i < b->w->npods; i++)
+		if (b->pod_ids[i] != SLUICE_ID_UNKNOWN)
+			b->order[n++] = i;
+	qsort_r(b->order, n, sizeof(*b->order), cmp_by_identity, b->pod_ids);
+	for (size_t i = 0; i < n; i++) {
+		if (!b->ngroups || b->groups[b->ngroups - 1].id != b->pod_ids[b->order[i]])
+			b->groups[b->ngroups++] = (struct group){ .id = b->pod_ids[b->order[i]],
+								  .first = i };
+		b->groups[b->ngroups - 1].n++;
 	}
 	return 0;
 }
@@ -444,10 +594,14 @@ static int emit_policy(struct build *b, const struct compile_ep *e, size_t pol_i
 				     tier << 1);
 
 	for (size_t r = 0; r < nrules; r++) {
-		struct entry_set *s = rules[r].action == POL_DENY ? &b->deny : &b->allow;
+		enum compile_map m = rules[r].action == POL_DENY ? CMAP_DENY : CMAP_ALLOW;
+		struct entry_set *s = &b->out[m];
 		uint32_t ref = (uint32_t)((pol_index + 1) << 12 | (r & 0xfff));
+		size_t before = s->n;
 
-		if (rule_peers(b, p, &rules[r]))
+		bool named = rule_has_named_port(&rules[r]);
+
+		if (rule_peers(b, p, &rules[r], dir == POL_EGRESS && named))
 			return -ENOMEM;
 		for (size_t i = 0; i < b->nid; i++) {
 			/* Ports name the receiver's ports: this pod for ingress,
@@ -459,21 +613,30 @@ static int emit_policy(struct build *b, const struct compile_ep *e, size_t pol_i
 		}
 		/* Egress to any destination on a named port: the name means
 		 * something only on pods, and on each pod its own number. */
-		if (dir == POL_EGRESS && rules[r].any_peer && rule_has_named_port(&rules[r]))
-			for (size_t k = 0; k < b->w->npods; k++)
-				if (emit_ports(s, e->ifindex, b->pod_ids[k], dir_tier, &rules[r],
-					       b->w->pods[k], ref, true))
+		if (dir == POL_EGRESS && rules[r].any_peer && named) {
+			b->nid = 0;
+			for (size_t g = 0; g < b->ngroups; g++)
+				if (group_push(b, &b->groups[g], &rules[r], true))
 					return -ENOMEM;
+			for (size_t i = 0; i < b->nid; i++)
+				if (emit_ports(s, e->ifindex, b->idbuf[i], dir_tier, &rules[r],
+					       b->podbuf[i], ref, true))
+					return -ENOMEM;
+		}
+		b->count[m][pol_index] += s->n - before;
 	}
 	return 0;
 }
 
 static uint32_t pod_identity(const struct build *b, const struct pol_pod *pod)
 {
-	for (size_t i = 0; i < b->w->npods; i++)
-		if (b->w->pods[i] == pod)
-			return b->pod_ids[i];
-	return SLUICE_ID_WORLD;
+	uint32_t id;
+
+	if (!pod || pod->labels_unknown)
+		return SLUICE_ID_UNKNOWN;
+	/* Already numbered in this round: a lookup, not an allocation. */
+	id = identity_of_pod(b->ids, pod->ns, &pod->labels);
+	return id ? id : SLUICE_ID_UNKNOWN;
 }
 
 static int build_endpoint(struct build *b, const struct compile_ep *e)
@@ -484,8 +647,16 @@ static int build_endpoint(struct build *b, const struct compile_ep *e)
 	memcpy(v.pod_mac, e->pod_mac, 6);
 	memcpy(v.lxc_mac, e->host_mac, 6);
 	v.identity = pod_identity(b, e->pod);
+	if (v.identity == SLUICE_ID_UNKNOWN) {
+		/* Labels not known yet (or no identity left): no policy can be
+		 * judged, so nothing in or out until they are. */
+		v.identity = SLUICE_ID_UNKNOWN;
+		v.flags = SLUICE_EP_F_ISO_INGRESS | SLUICE_EP_F_ISO_EGRESS;
+		return set_add(&b->out[CMAP_ENDPOINTS], &k, &v);
+	}
 	for (int d = POL_INGRESS; d <= POL_EGRESS; d++) {
 		int enforce = 0, audit = 0;
+		bool closed = false;
 
 		for (size_t i = 0; i < b->w->npol; i++) {
 			const struct pol_policy *p = b->w->pol[i];
@@ -497,6 +668,10 @@ static int build_endpoint(struct build *b, const struct compile_ep *e)
 				audit = 1;
 			else
 				enforce = 1;
+			/* A left-out policy's Deny rules would override other
+			 * policies' allows: without them, allow nothing. */
+			if (b->excluded[i] && !p->audit && b->has_deny[i])
+				closed = true;
 		}
 		if (enforce)
 			v.flags |= d == POL_INGRESS ? SLUICE_EP_F_ISO_INGRESS : SLUICE_EP_F_ISO_EGRESS;
@@ -506,18 +681,18 @@ static int build_endpoint(struct build *b, const struct compile_ep *e)
 		for (size_t i = 0; (enforce || audit) && i < b->w->npol; i++) {
 			const struct pol_policy *p = b->w->pol[i];
 
-			if (!(d == POL_INGRESS ? p->ingress : p->egress) ||
+			if (b->excluded[i] || !(d == POL_INGRESS ? p->ingress : p->egress) ||
 			    !pol_selects_pod(p, b->w, e->pod))
 				continue;
 			/* Tier 0: enforcing policies. Tier 1 (only with Audit
 			 * policies present): enforcing and Audit together. */
-			if (!p->audit && enforce && emit_policy(b, e, i, (enum pol_dir)d, 0))
+			if (!p->audit && enforce && !closed && emit_policy(b, e, i, (enum pol_dir)d, 0))
 				return -ENOMEM;
 			if (audit && emit_policy(b, e, i, (enum pol_dir)d, 1))
 				return -ENOMEM;
 		}
 	}
-	return set_add(&b->eps, &k, &v);
+	return set_add(&b->out[CMAP_ENDPOINTS], &k, &v);
 }
 
 static void build_free(struct build *b)
@@ -526,147 +701,360 @@ static void build_free(struct build *b)
 	free(b->prefixes);
 	free(b->idbuf);
 	free(b->podbuf);
-	set_free(&b->eps);
-	set_free(&b->ipc);
-	set_free(&b->allow);
-	set_free(&b->deny);
+	free(b->has_deny);
+	free(b->order);
+	free(b->groups);
+	for (int m = 0; m < CMAP_N; m++) {
+		free(b->count[m]);
+		set_free(&b->out[m]);
+	}
+	memset(b, 0, sizeof(*b));
+}
+
+static bool rules_deny(const struct pol_rule *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (r[i].action == POL_DENY)
+			return true;
+	return false;
+}
+
+/* The desired state of every map, leaving out the policies in excluded. */
+static int build_state(struct build *b, const struct pol_world *w, const struct compile_ep *eps,
+		       size_t neps, const struct compile_node *nodes, size_t nnodes,
+		       struct identities *ids, const bool *excluded)
+{
+	*b = (struct build){ .w = w, .ids = ids, .nodes = nodes, .nnodes = nnodes,
+			     .excluded = excluded };
+	for (int m = 0; m < CMAP_N; m++)
+		set_init(&b->out[m], key_size[m], val_size[m]);
+	b->pod_ids = calloc(w->npods + 1, sizeof(*b->pod_ids));
+	b->has_deny = calloc(w->npol + 1, sizeof(*b->has_deny));
+	b->count[CMAP_ALLOW] = calloc(w->npol + 1, sizeof(size_t));
+	b->count[CMAP_DENY] = calloc(w->npol + 1, sizeof(size_t));
+	if (!b->pod_ids || !b->has_deny || !b->count[CMAP_ALLOW] || !b->count[CMAP_DENY])
+		return -ENOMEM;
+	for (size_t i = 0; i < w->npol; i++)
+		b->has_deny[i] = rules_deny(w->pol[i]->in, w->pol[i]->nin) ||
+				 rules_deny(w->pol[i]->eg, w->pol[i]->neg);
+	for (size_t i = 0; i < w->npods; i++) {
+		if (w->pods[i]->labels_unknown) {
+			b->pod_ids[i] = SLUICE_ID_UNKNOWN;
+			continue;
+		}
+		b->pod_ids[i] = identity_of_pod(ids, w->pods[i]->ns, &w->pods[i]->labels);
+		if (!b->pod_ids[i]) {
+			/* The label range is exhausted: this pod fails closed. */
+			pr_err("no identity left for pod %s/%s: it is isolated and matches no "
+			       "policy peer", w->pods[i]->ns, w->pods[i]->name);
+			b->pod_ids[i] = SLUICE_ID_UNKNOWN;
+		}
+	}
+	if (group_pods(b) || collect_prefixes(b) || build_ipcache(b))
+		return -ENOMEM;
+	for (size_t i = 0; i < neps; i++)
+		if (build_endpoint(b, &eps[i]))
+			return -ENOMEM;
+	for (int m = 0; m < CMAP_N; m++)
+		set_sort_unique(&b->out[m]);
+	return 0;
+}
+
+static bool prefix_unnumbered(const struct build *b, const struct cidr4 *c)
+{
+	for (size_t i = 0; i < b->nprefixes; i++)
+		if (!b->prefixes[i].id && b->prefixes[i].c.net == c->net &&
+		    b->prefixes[i].c.prefix == c->prefix)
+			return true;
+	return false;
+}
+
+static bool rules_unnumbered(const struct build *b, const struct pol_rule *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < r[i].npeers; j++) {
+			const struct pol_peer *p = &r[i].peers[j];
+
+			if (!p->is_ipblock)
+				continue;
+			if (prefix_unnumbered(b, &p->cidr))
+				return true;
+			for (size_t k = 0; k < p->nexcept; k++)
+				if (prefix_unnumbered(b, &p->except[k]))
+					return true;
+		}
+	return false;
+}
+
+/* A policy naming an ipBlock prefix that got no CIDR identity (the range
+ * is exhausted): without it an except would not be carved out. */
+static int unnumbered_policy(const struct build *b, const bool *excluded)
+{
+	for (size_t i = 0; i < b->w->npol; i++)
+		if (!excluded[i] && (rules_unnumbered(b, b->w->pol[i]->in, b->w->pol[i]->nin) ||
+				     rules_unnumbered(b, b->w->pol[i]->eg, b->w->pol[i]->neg)))
+			return (int)i;
+	return -1;
+}
+
+static void policy_object(const struct pol_policy *p, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s %s%s%s",
+		 p->kind == POL_K8S ? "NetworkPolicy"
+		 : p->kind == POL_SLUICE ? "SluiceNetworkPolicy" : "SluiceClusterNetworkPolicy",
+		 p->ns ? p->ns : "", p->ns ? "/" : "", p->name);
+}
+
+/* Which policy to leave out when map m overflows: the one adding the most
+ * entries to it; of equals, the last by kind, namespace and name. -1 when
+ * no policy adds any. */
+static int pick_victim(const struct build *b, enum compile_map m, const bool *excluded)
+{
+	int best = -1;
+
+	for (size_t i = 0; i < b->w->npol; i++) {
+		char x[600], y[600];
+
+		if (excluded[i] || !b->count[m][i])
+			continue;
+		if (best >= 0 && b->count[m][i] < b->count[m][best])
+			continue;
+		if (best >= 0 && b->count[m][i] == b->count[m][best]) {
+			policy_object(b->w->pol[i], x, sizeof(x));
+			policy_object(b->w->pol[best], y, sizeof(y));
+			if (strcmp(x, y) < 0)
+				continue;
+		}
+		best = (int)i;
+	}
+	return best;
+}
+
+static bool was_excluded(const struct compiler *c, const char *object)
+{
+	for (size_t i = 0; i < c->nexcl; i++)
+		if (!strcmp(c->excl[i].object, object))
+			return true;
+	return false;
+}
+
+/* The forward order: additions and changes everywhere first, endpoint flags
+ * last among them (rules are in place before an endpoint becomes isolated),
+ * then removals. */
+static const struct step {
+	enum compile_map m;
+	enum phase phase;
+	const char *what;
+} steps[] = {
+	{ CMAP_IPCACHE, PHASE_UPDATE, "update the ipcache" },
+	{ CMAP_ALLOW, PHASE_UPDATE, "update the allow rules" },
+	{ CMAP_DENY, PHASE_UPDATE, "update the deny rules" },
+	{ CMAP_ENDPOINTS, PHASE_UPDATE, "update the endpoints" },
+	{ CMAP_ENDPOINTS, PHASE_DELETE, "remove stale endpoints" },
+	{ CMAP_ALLOW, PHASE_DELETE, "remove stale allow rules" },
+	{ CMAP_DENY, PHASE_DELETE, "remove stale deny rules" },
+	{ CMAP_IPCACHE, PHASE_DELETE, "remove stale ipcache entries" },
+};
+
+/* Put every map back to c->cur after a failed apply of want: endpoints
+ * first (their flags back before the rules they refer to change), then
+ * each map's removals (to make room) before its re-additions. */
+static int rollback(struct compiler *c, const struct entry_set *want, const char **what)
+{
+	static const enum compile_map order[] = { CMAP_ENDPOINTS, CMAP_ALLOW, CMAP_DENY,
+						  CMAP_IPCACHE };
+	size_t ops = 0;
+	int ret;
+
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		enum compile_map m = order[i];
+
+		*what = compile_map_name(m);
+		ret = set_apply(c, m, &want[m], &c->cur[m], PHASE_DELETE, &ops);
+		if (!ret)
+			ret = set_apply(c, m, &want[m], &c->cur[m], PHASE_UPDATE, &ops);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int apply_state(struct compiler *c, const struct entry_set *want, size_t *ops_up,
+		       size_t *ops_del, char *err, size_t errlen)
+{
+	bool early[CMAP_N] = { false };
+	const char *rb_what = "";
+	int ret = 0, rb;
+	size_t i;
+
+	/* A map too full to hold old and new together between the steps
+	 * removes its stale entries first: those are not enforced after the
+	 * change anyway. */
+	for (int m = 0; m < CMAP_N; m++)
+		early[m] = set_union_count(&c->cur[m], &want[m]) > c->m.cap[m];
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		const struct step *s = &steps[i];
+
+		if (s->phase == PHASE_UPDATE && early[s->m])
+			ret = set_apply(c, s->m, &c->cur[s->m], &want[s->m], PHASE_DELETE, ops_del);
+		if (!ret && !(s->phase == PHASE_DELETE && early[s->m]))
+			ret = set_apply(c, s->m, &c->cur[s->m], &want[s->m], s->phase,
+					s->phase == PHASE_UPDATE ? ops_up : ops_del);
+		if (ret)
+			break;
+	}
+	if (!ret)
+		return 0;
+	rb = rollback(c, want, &rb_what);
+	if (!rb) {
+		snprintf(err, errlen, "cannot %s: %s; the previous state was restored and stays "
+				      "enforced", steps[i].what, strerror(-ret));
+		return ret;
+	}
+	snprintf(err, errlen, "cannot %s: %s; restoring the previous state failed too (%s: %s): "
+			      "the maps are partly updated until the next sync rewrites them",
+		 steps[i].what, strerror(-ret), rb_what, strerror(-rb));
+	/* Start the next sync from what the maps really hold. */
+	for (int m = 0; m < CMAP_N && !c->m.update; m++) {
+		set_free(&c->cur[m]);
+		set_load(&c->cur[m], c->m.fd[m]);
+	}
+	return ret;
 }
 
 int compiler_sync(struct compiler *c, const struct pol_world *w, const struct compile_ep *eps,
 		  size_t neps, const struct compile_node *nodes, size_t nnodes,
-		  struct identities *ids, struct compile_stats *st, char *err, size_t errlen)
+		  struct identities *ids, unsigned flags, struct compile_stats *st, char *err,
+		  size_t errlen)
 {
-	struct build b = { .w = w, .ids = ids, .nodes = nodes, .nnodes = nnodes };
+	struct build b = { 0 };
+	struct compile_excluded *excl = NULL;
+	size_t nexcl = 0, ops_up = 0, ops_del = 0;
 	struct timespec t0, t1;
-	size_t ops_up = 0, ops_del = 0;
+	bool *excluded = NULL;
 	int ret = -ENOMEM;
-	const char *what = "build the policy state";
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	set_init(&b.eps, sizeof(struct sluice_endpoint_key), sizeof(struct sluice_endpoint));
-	set_init(&b.ipc, sizeof(struct sluice_ipcache_key), sizeof(struct sluice_ipcache_value));
-	set_init(&b.allow, sizeof(struct sluice_policy_key), sizeof(struct sluice_policy_value));
-	set_init(&b.deny, sizeof(struct sluice_policy_key), sizeof(struct sluice_policy_value));
+	snprintf(err, errlen, "cannot build the policy state: out of memory");
 	identities_begin(ids);
-	b.pod_ids = calloc(w->npods + 1, sizeof(*b.pod_ids));
-	if (!b.pod_ids)
+	excluded = calloc(w->npol + 1, sizeof(*excluded));
+	excl = calloc(w->npol + 1, sizeof(*excl));
+	if (!excluded || !excl)
 		goto cleanup;
-	for (size_t i = 0; i < w->npods; i++) {
-		b.pod_ids[i] = identity_of_pod(ids, w->pods[i]->ns, &w->pods[i]->labels);
-		if (!b.pod_ids[i])
-			goto cleanup;
-	}
-	if (collect_prefixes(&b))
-		goto cleanup;
-	if (build_ipcache(&b))
-		goto cleanup;
-	for (size_t i = 0; i < neps; i++)
-		if (build_endpoint(&b, &eps[i]))
-			goto cleanup;
-	set_sort_unique(&b.eps);
-	set_sort_unique(&b.ipc);
-	set_sort_unique(&b.allow);
-	set_sort_unique(&b.deny);
+	/* Size before writing: leave out policies until the rules fit. */
+	for (;;) {
+		enum compile_map over = CMAP_N;
+		int victim;
 
-	/* Additions and changes everywhere first, endpoint flags last among
-	 * them (so rules are in place before an endpoint becomes isolated),
-	 * then removals. */
-	what = "update the ipcache";
-	ret = set_apply(datapath_ipcache_map_fd(c->dp), &c->ipc, &b.ipc, PHASE_UPDATE, &ops_up);
-	if (!ret) {
-		what = "update the allow rules";
-		ret = set_apply(datapath_policy_map_fd(c->dp), &c->allow, &b.allow, PHASE_UPDATE,
-				&ops_up);
-	}
-	if (!ret) {
-		what = "update the deny rules";
-		ret = set_apply(datapath_deny_map_fd(c->dp), &c->deny, &b.deny, PHASE_UPDATE, &ops_up);
-	}
-	if (!ret) {
-		what = "update the endpoints";
-		ret = set_apply(datapath_endpoint_map_fd(c->dp), &c->eps, &b.eps, PHASE_UPDATE,
-				&ops_up);
-	}
-	if (!ret) {
-		what = "remove stale entries";
-		ret = set_apply(datapath_endpoint_map_fd(c->dp), &c->eps, &b.eps, PHASE_DELETE,
-				&ops_del);
-	}
-	if (!ret)
-		ret = set_apply(datapath_policy_map_fd(c->dp), &c->allow, &b.allow, PHASE_DELETE,
-				&ops_del);
-	if (!ret)
-		ret = set_apply(datapath_deny_map_fd(c->dp), &c->deny, &b.deny, PHASE_DELETE,
-				&ops_del);
-	if (!ret)
-		ret = set_apply(datapath_ipcache_map_fd(c->dp), &c->ipc, &b.ipc, PHASE_DELETE,
-				&ops_del);
-	if (ret) {
-		/* The maps are partly updated: forget the shadow so the next
-		 * sync rewrites everything it wants. */
-		struct entry_set *sets[] = { &c->eps, &c->ipc, &c->allow, &c->deny };
-
-		for (size_t i = 0; i < 4; i++) {
-			set_free(sets[i]);
-			set_load(sets[i], i == 0 ? datapath_endpoint_map_fd(c->dp)
-				 : i == 1 ? datapath_ipcache_map_fd(c->dp)
-				 : i == 2 ? datapath_policy_map_fd(c->dp)
-					  : datapath_deny_map_fd(c->dp));
+		ret = build_state(&b, w, eps, neps, nodes, nnodes, ids, excluded);
+		if (ret)
+			goto cleanup;
+		victim = unnumbered_policy(&b, excluded);
+		if (victim >= 0) {
+			excluded[victim] = true;
+			policy_object(w->pol[victim], excl[nexcl].object,
+				      sizeof(excl[nexcl].object));
+			snprintf(excl[nexcl].why, sizeof(excl[nexcl].why),
+				 "names an ipBlock prefix that got no CIDR identity: all %u are in "
+				 "use or in their grace period",
+				 SLUICE_ID_END_CIDR - SLUICE_ID_FIRST_CIDR);
+			nexcl++;
+			build_free(&b);
+			continue;
 		}
-		goto cleanup;
+		for (int m = 0; m < CMAP_N && over == CMAP_N; m++)
+			if (b.out[m].n > c->m.cap[m])
+				over = (enum compile_map)m;
+		if (over == CMAP_N)
+			break;
+		victim = over == CMAP_ALLOW || over == CMAP_DENY ? pick_victim(&b, over, excluded)
+								 : -1;
+		if (victim < 0) {
+			snprintf(err, errlen, "the state needs %zu entries in the %s map, which holds "
+					      "%zu: raise %s; the previous state stays enforced",
+				 b.out[over].n, compile_map_name(over), c->m.cap[over],
+				 map_setting[over]);
+			ret = -ENOSPC;
+			goto cleanup;
+		}
+		excluded[victim] = true;
+		policy_object(w->pol[victim], excl[nexcl].object, sizeof(excl[nexcl].object));
+		snprintf(excl[nexcl].why, sizeof(excl[nexcl].why),
+			 "needs %zu entries in the %s map, %zu in all with the rest, over its "
+			 "capacity %zu: raise %s",
+			 b.count[over][victim], compile_map_name(over), b.out[over].n,
+			 c->m.cap[over], map_setting[over]);
+		nexcl++;
+		build_free(&b);
 	}
-	set_free(&c->eps);
-	set_free(&c->ipc);
-	set_free(&c->allow);
-	set_free(&c->deny);
-	c->eps = b.eps;
-	c->ipc = b.ipc;
-	c->allow = b.allow;
-	c->deny = b.deny;
-	memset(&b.eps, 0, sizeof(b.eps));
-	memset(&b.ipc, 0, sizeof(b.ipc));
-	memset(&b.allow, 0, sizeof(b.allow));
-	memset(&b.deny, 0, sizeof(b.deny));
+	if (flags & COMPILE_STRICT)
+		for (size_t i = 0; i < nexcl; i++)
+			if (!was_excluded(c, excl[i].object)) {
+				snprintf(err, errlen, "%s does not fit: it %s; nothing was changed "
+						      "and the previous state stays enforced",
+					 excl[i].object, excl[i].why);
+				ret = -ENOSPC;
+				goto cleanup;
+			}
+	ret = apply_state(c, b.out, &ops_up, &ops_del, err, errlen);
+	if (ret)
+		goto cleanup;
+	for (int m = 0; m < CMAP_N; m++) {
+		set_free(&c->cur[m]);
+		c->cur[m] = b.out[m];
+		memset(&b.out[m], 0, sizeof(b.out[m]));
+	}
+	for (size_t i = 0; i < nexcl; i++)
+		if (!was_excluded(c, excl[i].object))
+			pr_err("%s is not enforced: it %s; the pods it selects are isolated in its "
+			       "directions without its allows", excl[i].object, excl[i].why);
+	free(c->excl);
+	c->excl = excl;
+	c->nexcl = nexcl;
+	excl = NULL;
+	/* Only now no map refers to an identity the new state dropped. */
 	ret = identities_end(ids);
 	if (ret)
 		pr_warn("cannot save identities: %s", strerror(-ret));
 	ret = 0;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (st) {
-		st->endpoints = c->eps.n;
-		st->ipcache = c->ipc.n;
-		st->allow = c->allow.n;
-		st->deny = c->deny.n;
+		st->endpoints = c->cur[CMAP_ENDPOINTS].n;
+		st->ipcache = c->cur[CMAP_IPCACHE].n;
+		st->allow = c->cur[CMAP_ALLOW].n;
+		st->deny = c->cur[CMAP_DENY].n;
 		st->updated = ops_up;
 		st->removed = ops_del;
 		st->ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
 	}
+	err[0] = '\0';
 cleanup:
-	if (ret)
-		snprintf(err, errlen, "cannot %s: %s", what, strerror(-ret));
 	build_free(&b);
+	free(excluded);
+	free(excl);
 	return ret;
 }
 
-int compiler_open(struct compiler **out, struct datapath *dp, char *err, size_t errlen)
+size_t compiler_excluded(const struct compiler *c, const struct compile_excluded **out)
+{
+	*out = c->excl;
+	return c->nexcl;
+}
+
+int compiler_open_maps(struct compiler **out, const struct compile_maps *m, char *err,
+		       size_t errlen)
 {
 	struct compiler *c = calloc(1, sizeof(*c));
-	int ret;
+	int ret = 0;
 
 	if (!c)
 		return -ENOMEM;
-	c->dp = dp;
-	set_init(&c->eps, sizeof(struct sluice_endpoint_key), sizeof(struct sluice_endpoint));
-	set_init(&c->ipc, sizeof(struct sluice_ipcache_key), sizeof(struct sluice_ipcache_value));
-	set_init(&c->allow, sizeof(struct sluice_policy_key), sizeof(struct sluice_policy_value));
-	set_init(&c->deny, sizeof(struct sluice_policy_key), sizeof(struct sluice_policy_value));
-	ret = set_load(&c->eps, datapath_endpoint_map_fd(dp));
-	if (!ret)
-		ret = set_load(&c->ipc, datapath_ipcache_map_fd(dp));
-	if (!ret)
-		ret = set_load(&c->allow, datapath_policy_map_fd(dp));
-	if (!ret)
-		ret = set_load(&c->deny, datapath_deny_map_fd(dp));
+	c->m = *m;
+	for (int i = 0; i < CMAP_N; i++) {
+		set_init(&c->cur[i], key_size[i], val_size[i]);
+		if (!ret && !m->update)
+			ret = set_load(&c->cur[i], m->fd[i]);
+	}
 	if (ret) {
 		snprintf(err, errlen, "cannot read the pinned maps: %s", strerror(-ret));
 		compiler_close(c);
@@ -676,14 +1064,46 @@ int compiler_open(struct compiler **out, struct datapath *dp, char *err, size_t 
 	return 0;
 }
 
+static size_t map_capacity(int fd)
+{
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info);
+
+	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.max_entries;
+}
+
+int compiler_open(struct compiler **out, struct datapath *dp, char *err, size_t errlen)
+{
+	struct compile_maps m = {
+		.fd = {
+			[CMAP_ENDPOINTS] = datapath_endpoint_map_fd(dp),
+			[CMAP_IPCACHE] = datapath_ipcache_map_fd(dp),
+			[CMAP_ALLOW] = datapath_policy_map_fd(dp),
+			[CMAP_DENY] = datapath_deny_map_fd(dp),
+		},
+	};
+
+	/* The size of the map as it is, pinned by an earlier agent or not:
+	 * that is what an update can fill. */
+	for (int i = 0; i < CMAP_N; i++) {
+		m.cap[i] = map_capacity(m.fd[i]);
+		if (!m.cap[i]) {
+			/* Unknown: let the kernel say when it is full (a failed
+			 * write is still rolled back). */
+			pr_warn("cannot read the size of the %s map", compile_map_name(i));
+			m.cap[i] = SIZE_MAX;
+		}
+	}
+	return compiler_open_maps(out, &m, err, errlen);
+}
+
 void compiler_close(struct compiler *c)
 {
 	if (!c)
 		return;
-	set_free(&c->eps);
-	set_free(&c->ipc);
-	set_free(&c->allow);
-	set_free(&c->deny);
+	for (int i = 0; i < CMAP_N; i++)
+		set_free(&c->cur[i]);
+	free(c->excl);
 	free(c);
 }
 
@@ -702,12 +1122,12 @@ static enum dp_verdict dp_check(struct compiler *c, uint32_t ep, uint8_t dir_tie
 
 	for (int i = 0; i < 3; i++) {
 		k.identity = ids[i];
-		if (!bpf_map_lookup_elem(datapath_deny_map_fd(c->dp), &k, &v))
+		if (!bpf_map_lookup_elem(c->m.fd[CMAP_DENY], &k, &v))
 			return DP_DENY_RULE;
 	}
 	for (int i = 0; i < 3; i++) {
 		k.identity = ids[i];
-		if (!bpf_map_lookup_elem(datapath_policy_map_fd(c->dp), &k, &v))
+		if (!bpf_map_lookup_elem(c->m.fd[CMAP_ALLOW], &k, &v))
 			return DP_ALLOW;
 	}
 	return DP_NO_RULE;
@@ -718,7 +1138,7 @@ static struct sluice_ipcache_value dp_ipcache(struct compiler *c, uint32_t ip)
 	struct sluice_ipcache_key k = { .prefixlen = 32, .ip = htonl(ip) };
 	struct sluice_ipcache_value v = { .identity = SLUICE_ID_WORLD, .cidr_identity = SLUICE_ID_WORLD };
 
-	bpf_map_lookup_elem(datapath_ipcache_map_fd(c->dp), &k, &v);
+	bpf_map_lookup_elem(c->m.fd[CMAP_IPCACHE], &k, &v);
 	return v;
 }
 
@@ -747,11 +1167,11 @@ int compiler_datapath_verdict(struct compiler *c, uint32_t saddr, uint32_t daddr
 
 	*egress = (struct dp_side){ 0 };
 	*ingress = (struct dp_side){ 0 };
-	if (!datapath_endpoint_get(c->dp, htonl(saddr), &src)) {
+	if (!bpf_map_lookup_elem(c->m.fd[CMAP_ENDPOINTS], &(struct sluice_endpoint_key){ .ip4 = htonl(saddr) }, &src)) {
 		peer = dp_ipcache(c, daddr);
 		dp_decide(c, &src, SLUICE_DIR_EGRESS, &peer, proto, port, egress);
 	}
-	if (!datapath_endpoint_get(c->dp, htonl(daddr), &dst)) {
+	if (!bpf_map_lookup_elem(c->m.fd[CMAP_ENDPOINTS], &(struct sluice_endpoint_key){ .ip4 = htonl(daddr) }, &dst)) {
 		peer = dp_ipcache(c, saddr);
 		if (peer.identity != SLUICE_ID_HOST && saddr != daddr)
 			dp_decide(c, &dst, SLUICE_DIR_INGRESS, &peer, proto, port, ingress);

@@ -20,10 +20,28 @@
 
 struct compiler;
 
+enum compile_map { CMAP_ENDPOINTS, CMAP_IPCACHE, CMAP_ALLOW, CMAP_DENY, CMAP_N };
+
+/* Where the compiler writes: the datapath's maps, or stand-ins (tests and
+ * benchmarks set update and del; fd is then unused and the maps start
+ * empty). cap is each map's max_entries: a state that does not fit is never
+ * written. */
+struct compile_maps {
+	int fd[CMAP_N];
+	size_t cap[CMAP_N];
+	int (*update)(void *ctx, enum compile_map m, const void *key, const void *val);
+	int (*del)(void *ctx, enum compile_map m, const void *key);
+	void *ctx;
+};
+
 /* Read what the pinned maps hold now (a previous agent's work), so the
  * first sync only changes what differs. */
 int compiler_open(struct compiler **out, struct datapath *dp, char *err, size_t errlen);
+int compiler_open_maps(struct compiler **out, const struct compile_maps *m, char *err,
+		       size_t errlen);
 void compiler_close(struct compiler *c);
+/* "allow rules (sluice_pol_v1)" and the like, for messages. */
+const char *compile_map_name(enum compile_map m);
 
 struct compile_ep {
 	uint32_t ip;		/* host order */
@@ -45,9 +63,34 @@ struct compile_stats {
 	double ms;
 };
 
+/* A policy left out of the maps because its entries do not fit. The pods
+ * it selects stay isolated in its directions without any allow from it
+ * (and without any allow at all in a direction where it has Deny rules). */
+struct compile_excluded {
+	char object[600];	/* "NetworkPolicy ns/name" */
+	char why[400];		/* entries, capacity, the setting to raise */
+};
+
+/*
+ * Bring the maps in line with the world. Nothing is written unless the
+ * whole state fits every map; policies whose entries overflow the allow or
+ * deny map are left out, largest first (ties: the last by kind, namespace,
+ * name), and listed by compiler_excluded. A map write that fails midway is
+ * undone: the maps hold the previous state again and err names the step.
+ *
+ * COMPILE_STRICT (an apply from sluicectl): a policy that would be left out
+ * and was not left out before fails the sync instead, and nothing is
+ * written. Returns 0 or a negative errno (-ENOSPC: does not fit).
+ */
+#define COMPILE_STRICT 1u
+
 int compiler_sync(struct compiler *c, const struct pol_world *w, const struct compile_ep *eps,
 		  size_t neps, const struct compile_node *nodes, size_t nnodes,
-		  struct identities *ids, struct compile_stats *st, char *err, size_t errlen);
+		  struct identities *ids, unsigned flags, struct compile_stats *st, char *err,
+		  size_t errlen);
+
+/* The policies the last successful sync left out. */
+size_t compiler_excluded(const struct compiler *c, const struct compile_excluded **out);
 
 /* Split [lo, hi] into prefix-aligned blocks: fills starts[] and bits[]
  * (number of leading bits that are fixed, 16 = one port). Returns the

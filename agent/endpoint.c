@@ -782,6 +782,11 @@ static void recover_one(struct endpoints *eps, struct endpoint *ep)
 	if (!datapath_endpoint_get(eps->dp, htonl(ep->ip), &cur)) {
 		value.flags = cur.flags;
 		value.identity = cur.identity;
+	} else {
+		/* New maps (a node restart): closed until the compiler has
+		 * judged it, also if that first sync fails. */
+		value.flags = SLUICE_EP_F_ISO_INGRESS | SLUICE_EP_F_ISO_EGRESS;
+		value.identity = SLUICE_ID_UNKNOWN;
 	}
 	if (datapath_endpoint_put(eps->dp, htonl(ep->ip), &value))
 		pr_err("endpoint %s/%s: cannot restore its map entry", ep->container_id, ep->ifname);

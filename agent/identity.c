@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,13 @@ struct ident {
 	uint32_t id;
 	char *key;
 	int used;	/* looked up in this round */
+	time_t released;	/* 0 while in use; when the last user went */
+};
+
+/* Numbers whose grace period has passed, ready for reuse. */
+struct numbers {
+	uint32_t *v;
+	size_t n, cap;
 };
 
 struct identities {
@@ -26,9 +35,51 @@ struct identities {
 	size_t *slots;	/* open addressing: index into v + 1, 0 = empty */
 	size_t nslots;
 	uint32_t next_label, next_cidr;
+	struct identity_limits lim;
+	struct numbers free_label, free_cidr;
 	int dirty;
 	char path[PATH_MAX];
 };
+
+static time_t wall_now(void)
+{
+	return time(NULL);
+}
+
+static const struct identity_limits default_limits = {
+	.label_first = SLUICE_ID_FIRST_LABEL,
+	.label_end = SLUICE_ID_FIRST_CIDR,
+	.cidr_first = SLUICE_ID_FIRST_CIDR,
+	.cidr_end = SLUICE_ID_END_CIDR,
+	.grace_s = IDENTITY_GRACE_S,
+	.now = wall_now,
+};
+
+static int numbers_push(struct numbers *f, uint32_t id)
+{
+	if (f->n == f->cap) {
+		size_t cap = f->cap ? f->cap * 2 : 64;
+		uint32_t *v = realloc(f->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		f->v = v;
+		f->cap = cap;
+	}
+	f->v[f->n++] = id;
+	return 0;
+}
+
+static bool is_cidr_key(const char *key)
+{
+	return key[0] == 'C';
+}
+
+static bool in_range(const struct identities *ids, uint32_t id, bool cidr)
+{
+	return cidr ? id >= ids->lim.cidr_first && id < ids->lim.cidr_end
+		    : id >= ids->lim.label_first && id < ids->lim.label_end;
+}
 
 static uint64_t hash_str(const char *s)
 {
@@ -94,6 +145,27 @@ static struct ident *insert(struct identities *ids, char *key, uint32_t id)
 	return &ids->v[ids->n - 1];
 }
 
+/* A number for a new key: one released longer than the grace period ago,
+ * else the next never used one; 0 when the range is exhausted. Never one
+ * from the other range. */
+static uint32_t allocate(struct identities *ids, bool cidr)
+{
+	struct numbers *f = cidr ? &ids->free_cidr : &ids->free_label;
+	uint32_t *next = cidr ? &ids->next_cidr : &ids->next_label;
+	uint32_t end = cidr ? ids->lim.cidr_end : ids->lim.label_end;
+
+	while (f->n) {
+		uint32_t id = f->v[0];
+
+		memmove(f->v, f->v + 1, --f->n * sizeof(*f->v));
+		if (in_range(ids, id, cidr))
+			return id;
+	}
+	if (*next < end)
+		return (*next)++;
+	return 0;
+}
+
 static uint32_t lookup_or_add(struct identities *ids, char *key, int cidr)
 {
 	struct ident *e = find(ids, key);
@@ -102,9 +174,24 @@ static uint32_t lookup_or_add(struct identities *ids, char *key, int cidr)
 	if (e) {
 		free(key);
 		e->used = 1;
+		if (e->released) {
+			/* Back within its grace period: the same meaning, the
+			 * same number. */
+			e->released = 0;
+			ids->dirty = 1;
+		}
 		return e->id;
 	}
-	id = cidr ? ids->next_cidr++ : ids->next_label++;
+	id = allocate(ids, cidr);
+	if (!id) {
+		pr_err("no %s identity left: all %u numbers from %u are in use or in their "
+		       "%u s grace period", cidr ? "CIDR" : "label",
+		       cidr ? ids->lim.cidr_end - ids->lim.cidr_first
+			    : ids->lim.label_end - ids->lim.label_first,
+		       cidr ? ids->lim.cidr_first : ids->lim.label_first, ids->lim.grace_s);
+		free(key);
+		return 0;
+	}
 	e = insert(ids, key, id);
 	if (!e) {
 		free(key);
@@ -157,9 +244,22 @@ static int save(struct identities *ids)
 			 (json_int_t)ids->next_cidr, "identities", arr);
 	if (!root)
 		return -ENOMEM;
-	for (size_t i = 0; i < ids->n; i++)
-		json_array_append_new(arr, json_pack("{s:I, s:s}", "id", (json_int_t)ids->v[i].id,
-						     "key", ids->v[i].key));
+	for (size_t i = 0; i < ids->n; i++) {
+		json_t *e = json_pack("{s:I, s:s}", "id", (json_int_t)ids->v[i].id, "key",
+				      ids->v[i].key);
+
+		if (e && ids->v[i].released)
+			json_object_set_new(e, "released", json_integer(ids->v[i].released));
+		json_array_append_new(arr, e);
+	}
+	for (int c = 0; c < 2; c++) {
+		const struct numbers *f = c ? &ids->free_cidr : &ids->free_label;
+		json_t *nums = json_array();
+
+		for (size_t i = 0; i < f->n; i++)
+			json_array_append_new(nums, json_integer(f->v[i]));
+		json_object_set_new(root, c ? "freeCIDR" : "freeLabel", nums);
+	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp", ids->path);
 	if (json_dump_file(root, tmp, JSON_COMPACT) || rename(tmp, ids->path)) {
 		ret = -errno ? -errno : -EIO;
@@ -171,14 +271,25 @@ static int save(struct identities *ids)
 
 int identities_end(struct identities *ids)
 {
+	time_t now = ids->lim.now();
 	size_t kept = 0;
 
 	for (size_t i = 0; i < ids->n; i++) {
-		if (ids->v[i].used) {
-			ids->v[kept++] = ids->v[i];
+		struct ident *e = &ids->v[i];
+
+		if (!e->used && !e->released) {
+			/* No map refers to it any more (the sync that dropped
+			 * it has completed): the grace period starts. */
+			e->released = now;
+			ids->dirty = 1;
+		}
+		if (e->used || now - e->released < (time_t)ids->lim.grace_s) {
+			ids->v[kept++] = *e;
 			continue;
 		}
-		free(ids->v[i].key);
+		if (numbers_push(is_cidr_key(e->key) ? &ids->free_cidr : &ids->free_label, e->id))
+			return -ENOMEM;
+		free(e->key);
 		ids->dirty = 1;
 	}
 	ids->n = kept;
@@ -187,7 +298,29 @@ int identities_end(struct identities *ids)
 	if (rehash(ids, ids->nslots ? ids->nslots : 128))
 		return -ENOMEM;
 	ids->dirty = 0;
-	return save(ids);
+	return ids->path[0] ? save(ids) : 0;
+}
+
+void identities_set_limits(struct identities *ids, const struct identity_limits *lim)
+{
+	ids->lim = *lim;
+	if (!ids->lim.now)
+		ids->lim.now = wall_now;
+	if (ids->next_label < lim->label_first || ids->next_label > lim->label_end)
+		ids->next_label = lim->label_first;
+	if (ids->next_cidr < lim->cidr_first || ids->next_cidr > lim->cidr_end)
+		ids->next_cidr = lim->cidr_first;
+}
+
+size_t identities_count(const struct identities *ids, size_t *released)
+{
+	size_t r = 0;
+
+	for (size_t i = 0; i < ids->n; i++)
+		r += ids->v[i].released != 0;
+	if (released)
+		*released = r;
+	return ids->n - r;
 }
 
 int identities_open(struct identities **out, const char *state_dir, char *err, size_t errlen)
@@ -201,8 +334,11 @@ int identities_open(struct identities **out, const char *state_dir, char *err, s
 	ids = calloc(1, sizeof(*ids));
 	if (!ids)
 		return -ENOMEM;
+	ids->lim = default_limits;
 	ids->next_label = SLUICE_ID_FIRST_LABEL;
 	ids->next_cidr = SLUICE_ID_FIRST_CIDR;
+	if (!state_dir)
+		goto done; /* in memory only (tests) */
 	snprintf(ids->path, sizeof(ids->path), "%s/identities.json", state_dir);
 	if (access(ids->path, F_OK))
 		goto done;
@@ -215,23 +351,42 @@ int identities_open(struct identities **out, const char *state_dir, char *err, s
 	}
 	ids->next_label = (uint32_t)json_integer_value(json_object_get(root, "nextLabel"));
 	ids->next_cidr = (uint32_t)json_integer_value(json_object_get(root, "nextCIDR"));
-	if (ids->next_label < SLUICE_ID_FIRST_LABEL)
+	/* A table from a version that let the ranges run into each other:
+	 * clamp, and drop numbers outside their range below. */
+	if (ids->next_label < SLUICE_ID_FIRST_LABEL || ids->next_label > SLUICE_ID_FIRST_CIDR)
 		ids->next_label = SLUICE_ID_FIRST_LABEL;
-	if (ids->next_cidr < SLUICE_ID_FIRST_CIDR)
+	if (ids->next_cidr < SLUICE_ID_FIRST_CIDR || ids->next_cidr > SLUICE_ID_END_CIDR)
 		ids->next_cidr = SLUICE_ID_FIRST_CIDR;
+	for (int c = 0; c < 2; c++) {
+		json_t *nums = json_object_get(root, c ? "freeCIDR" : "freeLabel"), *x;
+
+		json_array_foreach(nums, i, x) {
+			json_int_t id = json_integer_value(x);
+
+			if (id > 0 && in_range(ids, (uint32_t)id, c) &&
+			    numbers_push(c ? &ids->free_cidr : &ids->free_label, (uint32_t)id)) {
+				ret = -ENOMEM;
+				goto cleanup;
+			}
+		}
+	}
 	json_array_foreach(json_object_get(root, "identities"), i, e) {
 		const char *key = json_string_value(json_object_get(e, "key"));
 		json_int_t id = json_integer_value(json_object_get(e, "id"));
 		char *copy;
 
-		if (!key || id <= 0 || find(ids, key))
+		struct ident *ne;
+
+		if (!key || id <= 0 || find(ids, key) || !in_range(ids, (uint32_t)id, is_cidr_key(key)))
 			continue;
 		copy = strdup(key);
-		if (!copy || !insert(ids, copy, (uint32_t)id)) {
+		ne = copy ? insert(ids, copy, (uint32_t)id) : NULL;
+		if (!ne) {
 			free(copy);
 			ret = -ENOMEM;
 			goto cleanup;
 		}
+		ne->released = (time_t)json_integer_value(json_object_get(e, "released"));
 	}
 done:
 	json_decref(root);
@@ -251,6 +406,8 @@ void identities_close(struct identities *ids)
 		free(ids->v[i].key);
 	free(ids->v);
 	free(ids->slots);
+	free(ids->free_label.v);
+	free(ids->free_cidr.v);
 	free(ids);
 }
 
@@ -282,6 +439,8 @@ json_t *identities_to_json(const struct identities *ids)
 			item = json_pack("{s:I, s:s%, s:o}", "id", (json_int_t)ids->v[i].id,
 					 "namespace", ns, (size_t)(nl - ns), "labels", labels);
 		}
+		if (item && ids->v[i].released)
+			json_object_set_new(item, "releasedAt", json_integer(ids->v[i].released));
 		json_array_append_new(arr, item);
 	}
 	return arr;

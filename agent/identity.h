@@ -10,6 +10,7 @@
 #define SLUICE_IDENTITY_H
 
 #include <stdint.h>
+#include <time.h>
 #include <jansson.h>
 
 #include "cidr.h"
@@ -17,7 +18,31 @@
 
 struct identities;
 
+/*
+ * How long a number no pod or ipBlock uses any more is kept from new
+ * meanings. Numbers are this node's own (they never travel in a packet or
+ * to another node), and they are released only after a sync that removed
+ * every map entry naming them has completed, so no rule, ipcache entry or
+ * endpoint on this node can still refer to the old meaning when the number
+ * comes back. The grace period covers what outlives a sync: a failed sync's
+ * rollback to a state that names the number, an explain or get output in
+ * an operator's hands, a label set that flaps back (it gets its old number).
+ */
+#define IDENTITY_GRACE_S 300
+
+struct identity_limits {
+	uint32_t label_first, label_end;	/* [first, end) */
+	uint32_t cidr_first, cidr_end;
+	unsigned grace_s;
+	time_t (*now)(void);			/* wall clock: releases outlive restarts */
+};
+
+/* state_dir NULL: in memory only (tests). */
 int identities_open(struct identities **out, const char *state_dir, char *err, size_t errlen);
+/* Tests: smaller ranges, another grace period or clock. */
+void identities_set_limits(struct identities *ids, const struct identity_limits *lim);
+/* Identities in use; *released: those in their grace period. */
+size_t identities_count(const struct identities *ids, size_t *released);
 void identities_close(struct identities *ids);
 
 /* A round of use: begin, look up everything in use, end. end forgets the
@@ -27,7 +52,8 @@ void identities_begin(struct identities *ids);
 int identities_end(struct identities *ids);
 
 /* The identity of a pod label set in namespace ns (allocated on first use);
- * 0 only when out of memory. */
+ * 0 when its range is exhausted (or out of memory): the caller fails the
+ * pod or policy closed. */
 uint32_t identity_of_pod(struct identities *ids, const char *ns, const struct pol_labels *labels);
 uint32_t identity_of_cidr(struct identities *ids, const struct cidr4 *c);
 

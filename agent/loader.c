@@ -150,6 +150,36 @@ int attach_mode_parse(const char *text, enum attach_mode *mode)
 	return 0;
 }
 
+/*
+ * Size a map before load. A map already pinned keeps its size: libbpf only
+ * reuses a pin whose max_entries matches, and replacing the pin would cut
+ * the running pods off the map their programs use. A different setting
+ * takes effect once the pin is removed (a node restart).
+ */
+static void size_map(struct datapath *dp, struct bpf_map *map, uint32_t want)
+{
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info);
+	char path[1100];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dp->bpffs, bpf_map__name(map));
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		if (!bpf_obj_get_info_by_fd(fd, &info, &len) && info.max_entries) {
+			if (want && want != info.max_entries)
+				pr_warn("map %s stays at %u entries (pinned at %s), not the %u asked "
+					"for: the new size applies once the pin is removed (node "
+					"restart, or rm %s, which interrupts running pods)",
+					bpf_map__name(map), info.max_entries, path, want, path);
+			want = info.max_entries;
+		}
+		close(fd);
+	}
+	if (want)
+		bpf_map__set_max_entries(map, want);
+}
+
 int datapath_open(struct datapath **out, const char *bpffs_dir, const struct datapath_opts *o,
 		  char *err, size_t errlen)
 {
@@ -188,6 +218,9 @@ int datapath_open(struct datapath **out, const char *bpffs_dir, const struct dat
 		dp->skel->rodata->cfg_nat_port_min = o->nat_port_min;
 		dp->skel->rodata->cfg_nat_port_max = o->nat_port_max;
 	}
+	size_map(dp, dp->skel->maps.sluice_pol_v1, o->policy_map_size);
+	size_map(dp, dp->skel->maps.sluice_deny_v1, o->policy_map_size);
+	size_map(dp, dp->skel->maps.sluice_ipc_v2, o->ipcache_map_size);
 	ret = pod_bpf__load(dp->skel);
 	if (ret) {
 		snprintf(err, errlen,

@@ -41,6 +41,8 @@ struct datapath_opts {
 	uint32_t node_ip;		/* host order: the address to masquerade to */
 	uint16_t nat_port_min;		/* the masquerade's node ports; 0: the default range */
 	uint16_t nat_port_max;
+	uint32_t policy_map_size;	/* max_entries of the allow and deny maps; 0: default */
+	uint32_t ipcache_map_size;	/* max_entries of the ipcache; 0: default */
 };
 
 /* opts NULL: tc attachment, native routing. */

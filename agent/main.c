@@ -13,7 +13,6 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -38,6 +37,7 @@
 #include "log.h"
 #include "netlink.h"
 #include "node.h"
+#include "reconcile.h"
 #include "server.h"
 
 struct options {
@@ -59,6 +59,9 @@ struct options {
 	int kubernetes;		/* 0 off, 1 auto */
 	int nomasq_from_cli;
 	const char *proc_sys;
+	uint32_t policy_map_size;
+	uint32_t ipcache_map_size;
+	uint32_t pod_wait_ms;
 };
 
 static void usage(FILE *f)
@@ -103,6 +106,16 @@ static void usage(FILE *f)
 		"  --kubernetes MODE  auto (the default): --kubeconfig if given, else the in-cluster\n"
 		"                     service account when KUBERNETES_SERVICE_HOST and _PORT are\n"
 		"                     set, else none; off: objects come from sluicectl apply only\n"
+		"  --policy-map-size N\n"
+		"                     entries in each of the allow and deny rule maps (default\n"
+		"                     %u); a policy that does not fit is refused on apply, and\n"
+		"                     left out (its pods isolated) when it comes from the API\n"
+		"  --ipcache-map-size N\n"
+		"                     entries in the address-to-identity map (default %u)\n"
+		"  --pod-labels-wait SECONDS\n"
+		"                     with the Kubernetes API: how long a CNI ADD waits for the\n"
+		"                     pod's Pod object (default %u); a pod still without it is\n"
+		"                     isolated both ways until it arrives\n"
 		"  --proc-sys DIR     the sysctl tree (default /proc/sys); in a container whose\n"
 		"                     /proc/sys is read-only, a bind mount of the host's\n"
 		"  -v, --verbose      debug logging, including libbpf's\n"
@@ -116,7 +129,8 @@ static void usage(FILE *f)
 		"\n"
 		"Several agents can run on one machine, one per network namespace, each with\n"
 		"its own --socket, --state-dir and --bpffs.\n",
-		SLUICE_NAT_PORTS_DEFAULT_MIN, SLUICE_NAT_PORTS_DEFAULT_MAX, SLUICE_DEFAULT_SOCKET);
+		SLUICE_NAT_PORTS_DEFAULT_MIN, SLUICE_NAT_PORTS_DEFAULT_MAX, SLUICE_DEFAULT_SOCKET,
+		SLUICE_POLICY_MAX, SLUICE_IPCACHE_MAX, AGENT_POD_WAIT_MS / 1000);
 }
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -150,6 +164,9 @@ static const struct option longopts[] = {
 	{ "kubeconfig", required_argument, NULL, 'k' },
 	{ "kubernetes", required_argument, NULL, 'K' },
 	{ "proc-sys", required_argument, NULL, 'P' },
+	{ "policy-map-size", required_argument, NULL, 'S' },
+	{ "ipcache-map-size", required_argument, NULL, 'I' },
+	{ "pod-labels-wait", required_argument, NULL, 'W' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -213,6 +230,22 @@ static int set_opt(int c, const char *val, const char *from, struct options *o)
 		o->nnomasq++;
 		break;
 	}
+	case 'S':
+	case 'I':
+	case 'W': {
+		char *end;
+		unsigned long v = strtoul(val, &end, 10);
+
+		if (*end || end == val || (c == 'W' ? v > 600 : v < 16 || v > (1ul << 26)))
+			goto bad;
+		if (c == 'S')
+			o->policy_map_size = (uint32_t)v;
+		else if (c == 'I')
+			o->ipcache_map_size = (uint32_t)v;
+		else
+			o->pod_wait_ms = (uint32_t)v * 1000;
+		break;
+	}
 	case 'v': o->verbose = 1; break;
 	}
 	return 0;
@@ -220,6 +253,8 @@ bad: {
 	static const char *const takes[128] = {
 		['a'] = "tcx, tc or auto", ['r'] = "overlay or native", ['m'] = "on or off",
 		['K'] = "auto or off", ['p'] = "a port range LO-HI within 1-65535 (e.g. 61000-65535)",
+		['S'] = "a number of entries, 16 to 67108864",
+		['I'] = "a number of entries, 16 to 67108864", ['W'] = "seconds, 0 to 600",
 	};
 
 	fprintf(stderr, "sluice-agent: %s takes %s, not '%s'\n", from, takes[c & 127], val);
@@ -367,45 +402,6 @@ static const char *device_of(uint32_t ip, char *buf, size_t len)
 	return found;
 }
 
-/* Apply what the Kubernetes watchers queued and bring the datapath in line. */
-static void kube_apply(struct agent *a)
-{
-	json_t *changes = json_array(), *c;
-	char err[512] = "";
-	size_t i;
-	int ret;
-
-	if (!changes)
-		return;
-	ret = kube_drain(a->kube, a->store, changes);
-	if (ret)
-		pr_err("kubernetes: cannot apply events: %s", strerror(-ret));
-	json_array_foreach(changes, i, c) {
-		const char *ns = json_string_value(json_object_get(c, "namespace"));
-
-		log_msg(json_array_size(changes) > 20 ? LOG_DEBUG : LOG_INFO, "kubernetes: %s %s%s%s %s",
-			json_string_value(json_object_get(c, "kind")), ns ? ns : "",
-			ns && *ns ? "/" : "", json_string_value(json_object_get(c, "name")),
-			json_string_value(json_object_get(c, "action")));
-	}
-	if (json_array_size(changes) > 20)
-		pr_info("kubernetes: %zu object(s) changed", json_array_size(changes));
-	if (json_array_size(changes) && a->dp) {
-		ret = agent_policy_sync(a, err, sizeof(err));
-		if (ret)
-			pr_err("kubernetes: the datapath is not in line with the objects: %s", err);
-	}
-	ret = store_flush(a->store);
-	if (ret)
-		pr_warn("cannot save objects: %s", strerror(-ret));
-	/* A list's transient JSON is gone now: give the freed pages back
-	 * (every arena; measured with bench/kube.sh, 2000 pods: 34 -> 19 MiB
-	 * private dirty). */
-	if (json_array_size(changes) > 100)
-		malloc_trim(0);
-	json_decref(changes);
-}
-
 /* Without --pod-cidr: apply the API's objects until this node's Node has a
  * spec.podCIDR (kube-controller-manager allocates it). */
 static int wait_for_own_node(struct agent *a, int sig_fd, char *err, size_t errlen)
@@ -436,7 +432,7 @@ static int wait_for_own_node(struct agent *a, int sig_fd, char *err, size_t errl
 			return -EINTR;
 		}
 		if (pfd[0].revents)
-			kube_apply(a);
+			agent_kube_apply(a);
 	}
 }
 
@@ -452,6 +448,7 @@ int main(int argc, char **argv)
 		.nat_port_min = SLUICE_NAT_PORTS_DEFAULT_MIN,
 		.nat_port_max = SLUICE_NAT_PORTS_DEFAULT_MAX,
 		.kubernetes = 1,
+		.pod_wait_ms = AGENT_POD_WAIT_MS,
 	};
 	struct node_net net = { 0 };
 	struct datapath_opts dp_opts;
@@ -475,6 +472,7 @@ int main(int argc, char **argv)
 		o.node_name = hostname;
 	}
 	agent.node_name = o.node_name;
+	agent.pod_wait_ms = o.pod_wait_ms;
 	agent.socket_path = o.socket_path;
 
 	sig_fd = signal_fd();
@@ -562,7 +560,9 @@ int main(int argc, char **argv)
 					  .vxlan_ifindex = net.vxlan_ifindex,
 					  .masquerade = net.masquerade, .node_ip = net.node_ip,
 					  .nat_port_min = (uint16_t)o.nat_port_min,
-					  .nat_port_max = (uint16_t)o.nat_port_max };
+					  .nat_port_max = (uint16_t)o.nat_port_max,
+					  .policy_map_size = o.policy_map_size,
+					  .ipcache_map_size = o.ipcache_map_size };
 	ret = datapath_open(&agent.dp, o.bpffs, &dp_opts, err, sizeof(err));
 	if (ret)
 		goto cleanup;
@@ -579,9 +579,12 @@ int main(int argc, char **argv)
 	ret = compiler_open(&agent.compiler, agent.dp, err, sizeof(err));
 	if (ret)
 		goto cleanup;
-	ret = agent_policy_sync(&agent, err, sizeof(err));
-	if (ret)
-		goto cleanup;
+	/* A state that does not fit (an oversized stored policy, maps pinned
+	 * smaller) must not keep the node from serving: start with what fits,
+	 * keep the previous maps otherwise, and say so. */
+	if (agent_policy_sync(&agent, err, sizeof(err)))
+		pr_err("start-up: the datapath is not in line with the stored objects: %s", err);
+	err[0] = '\0';
 	listen_fd = api_listen(o.socket_path, err, sizeof(err));
 	if (listen_fd < 0) {
 		ret = listen_fd;
@@ -615,7 +618,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		if (pfd[2].revents)
-			kube_apply(&agent);
+			agent_kube_apply(&agent);
 		if (pfd[0].revents)
 			api_serve_one(&agent, listen_fd);
 	}

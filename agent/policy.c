@@ -538,7 +538,7 @@ bool pol_selects_pod(const struct pol_policy *p, const struct pol_world *w,
 bool pol_peer_matches_pod(const struct pol_peer *peer, const struct pol_policy *p,
 			  const struct pol_world *w, const struct pol_pod *pod)
 {
-	if (peer->is_ipblock)
+	if (peer->is_ipblock || pod->labels_unknown)
 		return false;
 	if (peer->has_ns_sel) {
 		if (!ns_matches(&peer->ns_sel, w, pod->ns))
@@ -1708,6 +1708,17 @@ void pol_decide_dir(const struct pol_world *w, enum pol_dir dir, const struct po
 		sb_add(&b, "%s of ", dir == POL_INGRESS ? "ingress" : "egress");
 		sb_endpoint(&b, dir == POL_INGRESS ? dst : src);
 		sb_add(&b, ": allowed: not a pod, so no policy applies");
+		return;
+	}
+	if (f.subject->labels_unknown) {
+		struct sbuf b = {v->reason, sizeof(v->reason), 0};
+
+		v->allowed = false;
+		v->isolated = true;
+		sb_add(&b, "%s of ", dir == POL_INGRESS ? "ingress" : "egress");
+		sb_endpoint(&b, dir == POL_INGRESS ? dst : src);
+		sb_add(&b, ": denied: its Pod object (labels) has not arrived from the Kubernetes "
+			   "API yet, so it is isolated both ways");
 		return;
 	}
 	decide_flow(&f, v);

@@ -84,6 +84,9 @@ struct pol_pod {
 	size_t nports;
 	struct pol_container_port *ports;
 	uint32_t ip;	/* host byte order; 0 while unknown */
+	bool labels_unknown;	/* a local endpoint whose Pod object has not
+				 * arrived (Kubernetes mode): isolated both
+				 * ways, matched by no peer selector */
 };
 
 /* A borrowed view of everything the semantics need; the store builds it. */

@@ -16,6 +16,7 @@
 #include "api.h"
 #include "cidr.h"
 #include "log.h"
+#include "reconcile.h"
 #include "server.h"
 
 #ifndef SLUICE_VERSION
@@ -138,6 +139,8 @@ static json_t *op_status(struct agent *a)
 			"version", SLUICE_VERSION);
 	if (res && a->kube)
 		json_object_set_new(res, "kubernetes", kube_status_json(a->kube));
+	if (res)
+		json_object_set_new(res, "policy", agent_policy_status_json(a));
 	return ok(res);
 }
 
@@ -171,117 +174,6 @@ static json_t *op_metrics(struct agent *a)
 	return ok(json_pack("{s:o}", "metrics", arr));
 }
 
-/* The pods this node runs, for the store's view. Names borrowed from the
- * endpoints; valid until the next ADD, DEL or GC. */
-static struct store_local *local_pods(struct agent *a, size_t *n)
-{
-	size_t count = endpoints_count(a->eps), k = 0;
-	struct store_local *l = calloc(count + 1, sizeof(*l));
-
-	for (size_t i = 0; l && i < count; i++) {
-		const struct endpoint *ep = endpoints_at(a->eps, i);
-
-		if (ep->state != EP_READY)
-			continue;
-		l[k].ns = ep->k8s_namespace[0] ? ep->k8s_namespace : "default";
-		l[k].name = ep->k8s_pod[0] ? ep->k8s_pod : ep->container_id;
-		l[k].ip = ep->ip;
-		k++;
-	}
-	*n = k;
-	return l;
-}
-
-/* Build the store's view of the world, with this node's pods and its own
- * addresses: the router address and the node's address on its device (what
- * kubelet's probes and kube-proxy's masquerade come from). */
-static int build_view(struct agent *a, struct store_view *v, struct store_local **locals,
-		      size_t *nlocals, uint32_t node_ips[2])
-{
-	size_t n = 0;
-
-	node_ips[n++] = ipam_router(a->ipam);
-	if (a->net && a->net->node_ip && a->net->node_ip != node_ips[0])
-		node_ips[n++] = a->net->node_ip;
-	*locals = local_pods(a, nlocals);
-	if (!*locals)
-		return -ENOMEM;
-	if (store_view_build(a->store, *locals, *nlocals, node_ips, n, v)) {
-		free(*locals);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-/* The other nodes that have a pod CIDR and an address. */
-static struct compile_node *remote_nodes(struct agent *a, const struct store_view *v, size_t *n)
-{
-	struct compile_node *r = calloc(v->nnodes + 1, sizeof(*r));
-
-	*n = 0;
-	for (size_t i = 0; r && i < v->nnodes; i++) {
-		const struct store_node *sn = v->nodes[i];
-
-		if (!strcmp(sn->name, a->node_name) || !sn->has_pod_cidr || !sn->ip)
-			continue;
-		r[(*n)++] = (struct compile_node){ .pod_cidr = sn->pod_cidr, .ip = sn->ip };
-	}
-	return r;
-}
-
-int agent_policy_sync(struct agent *a, char *err, size_t errlen)
-{
-	struct compile_node *remote = NULL;
-	size_t nremote = 0;
-	struct compile_ep *ceps = NULL;
-	struct store_local *locals = NULL;
-	struct compile_stats st;
-	struct store_view v;
-	size_t nlocals = 0, k = 0;
-	uint32_t node_ips[2];
-	int ret;
-
-	ret = build_view(a, &v, &locals, &nlocals, node_ips);
-	if (ret) {
-		snprintf(err, errlen, "out of memory");
-		return ret;
-	}
-	ceps = calloc(nlocals + 1, sizeof(*ceps));
-	remote = remote_nodes(a, &v, &nremote);
-	if (!ceps || !remote) {
-		ret = -ENOMEM;
-		snprintf(err, errlen, "out of memory");
-		goto cleanup;
-	}
-	for (size_t i = 0; i < endpoints_count(a->eps); i++) {
-		const struct endpoint *ep = endpoints_at(a->eps, i);
-
-		if (ep->state != EP_READY)
-			continue;
-		ceps[k] = (struct compile_ep){ .ip = ep->ip, .ifindex = ep->host_ifindex,
-					       .pod = locals[k].pod };
-		memcpy(ceps[k].pod_mac, ep->pod_mac, 6);
-		memcpy(ceps[k].host_mac, ep->host_mac, 6);
-		k++;
-	}
-	ret = compiler_sync(a->compiler, &v.w, ceps, k, remote, nremote, a->ids, &st, err, errlen);
-	if (!ret && a->net)
-		ret = node_net_sync_routes(a->net, remote, nremote, err, errlen);
-	if (!ret && a->net && a->net->masquerade)
-		ret = node_net_sync_nomasq(a->net, a->dp, ipam_range(a->ipam), remote, nremote, err,
-					   errlen);
-	if (!ret)
-		pr_debug("policy sync: %zu endpoints, %zu ipcache, %zu allow, %zu deny entries; "
-			 "%zu updated, %zu removed in %.2f ms",
-			 st.endpoints, st.ipcache, st.allow, st.deny, st.updated, st.removed, st.ms);
-cleanup:
-	free(remote);
-	free(ceps);
-	store_view_free(&v);
-	free(locals);
-	return ret;
-}
-
 static json_t *op_cni(struct agent *a, const char *op, const json_t *req)
 {
 	int need_netns = strcmp(op, "del") != 0, code;
@@ -296,8 +188,10 @@ static json_t *op_cni(struct agent *a, const char *op, const json_t *req)
 	if (!a->ready && !strcmp(op, "add"))
 		return api_error(CNI_ERR_TRY_AGAIN, "sluice-agent is starting", "try again shortly");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (!strcmp(op, "add"))
+	if (!strcmp(op, "add")) {
+		agent_wait_for_pod(a, cr.k8s_namespace, cr.k8s_pod);
 		code = endpoints_add(a->eps, &cr, &result, err, sizeof(err));
+	}
 	else if (!strcmp(op, "del"))
 		code = endpoints_del(a->eps, &cr, err, sizeof(err));
 	else
@@ -351,10 +245,12 @@ static json_t *op_gc(struct agent *a, const json_t *req)
 
 static json_t *op_objects(struct agent *a, const json_t *req, int apply)
 {
-	json_t *changes = json_array();
+	json_t *changes = json_array(), *snap;
 	char err[2048];
 	int code;
 
+	/* A change that does not fit the maps is undone whole. */
+	snap = store_snapshot(a->store, json_object_get(req, "objects"));
 	if (apply)
 		code = store_apply(a->store, json_object_get(req, "objects"),
 				   json_object_get(req, "sources"), changes, err, sizeof(err));
@@ -365,15 +261,20 @@ static json_t *op_objects(struct agent *a, const json_t *req, int apply)
 				    sizeof(err));
 	if (code) {
 		json_decref(changes);
+		json_decref(snap);
 		return api_error(code, err, NULL);
 	}
 	/* Answer only once the datapath enforces the new state. */
-	if (agent_policy_sync(a, err, sizeof(err))) {
+	code = agent_policy_sync_strict(a, err, sizeof(err));
+	if (code) {
 		json_decref(changes);
-		return api_error(CNI_ERR_INTERNAL, "objects stored, but the datapath could not be "
-						   "updated; it is retried on the next change",
+		store_restore(a->store, json_object_get(req, "objects"), snap);
+		json_decref(snap);
+		return api_error(CNI_ERR_INTERNAL, "not applied: the datapath could not take the "
+						   "change, and the previous objects and state stay",
 				 err);
 	}
+	json_decref(snap);
 	return ok(json_pack("{s:o}", "changes", changes));
 }
 
@@ -400,7 +301,7 @@ static json_t *op_get_nodes(struct agent *a)
 	size_t nlocals;
 	uint32_t node_ips[2];
 
-	if (build_view(a, &v, &locals, &nlocals, node_ips)) {
+	if (agent_view_build(a, &v, &locals, &nlocals, node_ips)) {
 		json_decref(items);
 		return api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
 	}
@@ -445,7 +346,7 @@ static json_t *op_get(struct agent *a, const json_t *req)
 		return ok(json_pack("{s:o}", "items", store_namespaces_json(a->store)));
 	if (!strcmp(what, "nodes"))
 		return op_get_nodes(a);
-	if (build_view(a, &v, &locals, &nlocals, node_ips))
+	if (agent_view_build(a, &v, &locals, &nlocals, node_ips))
 		return api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
 	items = json_array();
 	if (!strcmp(what, "pods")) {
@@ -460,13 +361,17 @@ static json_t *op_get(struct agent *a, const json_t *req)
 				items, json_pack("{s:s, s:s, s:o, s:s, s:I, s:b}", "namespace", p->ns,
 						 "name", p->name, "labels", labels_json(&p->labels), "ip",
 						 ip, "identity",
-						 (json_int_t)identity_of_pod(a->ids, p->ns, &p->labels),
+						 (json_int_t)(p->labels_unknown
+							      ? SLUICE_ID_UNKNOWN
+							      : identity_of_pod(a->ids, p->ns, &p->labels)),
 						 "local", v.pod_local[i]));
 		}
 	} else if (!strcmp(what, "policies")) {
 		for (size_t i = 0; i < v.w.npol; i++) {
 			const struct pol_policy *p = v.w.pol[i];
 			json_t *types = json_array(), *selected = json_array();
+			char object[600];
+			const char *why;
 
 			if (p->ingress)
 				json_array_append_new(types, json_string("Ingress"));
@@ -480,11 +385,16 @@ static json_t *op_get(struct agent *a, const json_t *req)
 				snprintf(name, sizeof(name), "%s/%s", v.w.pods[k]->ns, v.w.pods[k]->name);
 				json_array_append_new(selected, json_string(name));
 			}
+			snprintf(object, sizeof(object), "%s %s%s%s", kind_name(p->kind),
+				 p->ns ? p->ns : "", p->ns ? "/" : "", p->name);
+			why = agent_policy_not_enforced(a, object);
 			json_array_append_new(
-				items, json_pack("{s:s, s:s, s:s, s:o, s:s, s:o}", "kind",
+				items, json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:s, s:s?}", "kind",
 						 kind_name(p->kind), "namespace", p->ns ? p->ns : "",
 						 "name", p->name, "policyTypes", types, "mode",
-						 p->audit ? "Audit" : "Enforce", "selectedPods", selected));
+						 p->audit ? "Audit" : "Enforce", "selectedPods", selected,
+						 "status", why ? "NotEnforced" : "Enforced",
+						 "statusReason", why));
 		}
 	} else if (!strcmp(what, "identities")) {
 		json_t *all = identities_to_json(a->ids), *id;
@@ -498,7 +408,7 @@ static json_t *op_get(struct agent *a, const json_t *req)
 				const struct pol_pod *p = v.w.pods[k];
 				char name[512];
 
-				if (json_object_get(id, "cidr") ||
+				if (json_object_get(id, "cidr") || p->labels_unknown ||
 				    identity_of_pod(a->ids, p->ns, &p->labels) != (uint32_t)num)
 					continue;
 				snprintf(name, sizeof(name), "%s/%s", p->ns, p->name);
@@ -598,7 +508,7 @@ static json_t *op_explain(struct agent *a, const json_t *req)
 		return api_error(CNI_ERR_INVALID_CONFIG,
 				 "explain needs from, to (NS/POD or an IPv4 address) and a port 0-65535",
 				 NULL);
-	if (build_view(a, &v, &locals, &nlocals, node_ips))
+	if (agent_view_build(a, &v, &locals, &nlocals, node_ips))
 		return api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
 	if (parse_endpoint_arg(&v, from, &src) || parse_endpoint_arg(&v, to, &dst)) {
 		resp = api_error(CNI_ERR_UNKNOWN_CONTAINER, "explain: no such pod",

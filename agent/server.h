@@ -26,12 +26,12 @@ struct agent {
 	struct node_net *net;
 	struct kube *kube;	/* NULL without the Kubernetes API */
 	int ready;		/* recovery done: ADD can be served */
+	unsigned pod_wait_ms;	/* Kubernetes mode: how long ADD waits for the Pod */
+	char sync_error[512];	/* the last failed reconcile, "" once one succeeds */
 };
 
-/* Recompile policy and the other nodes' routes for the current objects and
- * endpoints and bring the maps and routes in line. Returns 0 or a negative
- * errno with err set. */
-int agent_policy_sync(struct agent *agent, char *err, size_t errlen);
+/* How long a CNI ADD waits for its Pod object by default (--pod-labels-wait). */
+#define AGENT_POD_WAIT_MS 10000
 
 /* Bind the socket (mode 0600), refusing to steal it from a live agent. */
 int api_listen(const char *path, char *err, size_t errlen);

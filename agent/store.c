@@ -425,6 +425,68 @@ cleanup:
 	return code;
 }
 
+json_t *store_snapshot(struct store *s, const json_t *objects)
+{
+	json_t *snap = json_array(), *obj;
+	size_t i;
+
+	json_array_foreach(objects, i, obj) {
+		const char *ns, *name;
+		enum obj_kind kind;
+		struct object *o = NULL;
+		char why[512];
+
+		if (!identify(obj, &kind, &ns, &name, why, sizeof(why)))
+			o = find(s, kind, ns, name);
+		json_array_append_new(snap, o ? json_pack("{s:O, s:b}", "object", o->json, "kube",
+							   o->kube)
+					      : json_null());
+	}
+	return snap;
+}
+
+int store_restore(struct store *s, const json_t *objects, const json_t *snap)
+{
+	json_t *obj;
+	size_t i;
+	int ret = 0;
+
+	json_array_foreach(objects, i, obj) {
+		const json_t *was = json_array_get(snap, i);
+		const char *ns, *name;
+		enum obj_kind kind;
+		struct object parsed = { 0 }, *o;
+		char why[1024];
+
+		if (identify(obj, &kind, &ns, &name, why, sizeof(why)))
+			continue;
+		o = find(s, kind, ns, name);
+		if (json_is_null(was) || !was) {
+			if (o) {
+				object_clear(o);
+				*o = s->v[--s->n];
+			}
+			continue;
+		}
+		if (object_parse(json_object_get(was, "object"), &parsed, why, sizeof(why)) ||
+		    (!o && reserve(s, 1))) {
+			object_clear(&parsed);
+			ret = -ENOMEM;
+			continue;
+		}
+		parsed.kube = json_is_true(json_object_get(was, "kube"));
+		if (o)
+			object_clear(o);
+		else
+			o = &s->v[s->n++];
+		*o = parsed;
+	}
+	s->dirty = true;
+	if (save(s))
+		pr_warn("cannot save objects to %s", s->path);
+	return ret;
+}
+
 int store_delete(struct store *s, const json_t *objects, const json_t *sources,
 		 bool ignore_not_found, json_t *changes, char *err, size_t errlen)
 {
@@ -537,6 +599,11 @@ static const struct pol_pod *pod_object(struct store *s, const char *ns, const c
 	return o ? &o->pod : NULL;
 }
 
+bool store_has_pod(struct store *s, const char *ns, const char *name)
+{
+	return pod_object(s, ns, name) != NULL;
+}
+
 int store_view_build(struct store *s, struct store_local *locals, size_t nlocals,
 		     const uint32_t *node_ips, size_t nnode_ips, struct store_view *v)
 {
@@ -584,6 +651,7 @@ int store_view_build(struct store *s, struct store_local *locals, size_t nlocals
 		} else {
 			p->ns = (char *)l->ns;
 			p->name = (char *)l->name;
+			p->labels_unknown = l->need_object;
 		}
 		p->ip = l->ip;
 		l->pod = p;

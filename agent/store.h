@@ -40,6 +40,11 @@ int store_apply(struct store *s, const json_t *objects, const json_t *sources, j
 int store_delete(struct store *s, const json_t *objects, const json_t *sources,
 		 bool ignore_not_found, json_t *changes, char *err, size_t errlen);
 
+/* Undo for an apply or delete: store_snapshot records how each of objects
+ * is stored now (or that it is not); store_restore puts them back so. */
+json_t *store_snapshot(struct store *s, const json_t *objects);
+int store_restore(struct store *s, const json_t *objects, const json_t *snapshot);
+
 /*
  * Objects from the Kubernetes API (agent/kube.c). They are marked as the
  * API's, saved with that mark, and only they are removed by a relist;
@@ -64,6 +69,9 @@ struct store_local {
 	const char *ns;		/* K8S_POD_NAMESPACE, or "default" */
 	const char *name;	/* K8S_POD_NAME, or the container id */
 	uint32_t ip;		/* host order */
+	/* Kubernetes mode: without its Pod object the pod's labels are
+	 * unknown (isolated both ways), not empty. */
+	bool need_object;
 	const struct pol_pod *pod;	/* set by store_view_build */
 };
 
@@ -85,6 +93,9 @@ struct store_view {
 int store_view_build(struct store *s, struct store_local *locals, size_t nlocals,
 		     const uint32_t *node_ips, size_t nnode_ips, struct store_view *v);
 void store_view_free(struct store_view *v);
+
+/* Whether the store holds the Pod ns/name. */
+bool store_has_pod(struct store *s, const char *ns, const char *name);
 
 /* The Node object called name, or NULL. */
 const struct store_node *store_node(const struct store *s, const char *name);

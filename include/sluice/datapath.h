@@ -74,13 +74,20 @@ _Static_assert(sizeof(struct sluice_endpoint) == 24, "endpoint value layout");
 #define SLUICE_EP_F_AUDIT_ISO_EGRESS	(1u << 3)
 
 /* Security identities. Label identities (a namespace plus a pod label set)
- * start at SLUICE_ID_FIRST_LABEL; CIDR identities (ipBlock prefixes) at
- * SLUICE_ID_FIRST_CIDR. 0 in a policy key is the wildcard "any peer". */
+ * are in [SLUICE_ID_FIRST_LABEL, SLUICE_ID_FIRST_CIDR); CIDR identities
+ * (ipBlock prefixes) in [SLUICE_ID_FIRST_CIDR, SLUICE_ID_END_CIDR). The
+ * ranges never overlap: a full range fails its pod or policy closed. They
+ * are this node's own numbers (they never travel in a packet). 0 in a
+ * policy key is the wildcard "any peer". */
 #define SLUICE_ID_ANY		0
 #define SLUICE_ID_HOST		1	/* this node's own addresses */
 #define SLUICE_ID_WORLD		2	/* any address sluice knows nothing about */
+#define SLUICE_ID_UNKNOWN	3	/* a pod whose labels are not known yet: no
+					 * policy peer matches it, and as a local
+					 * endpoint it is isolated both ways */
 #define SLUICE_ID_FIRST_LABEL	256
 #define SLUICE_ID_FIRST_CIDR	0x01000000
+#define SLUICE_ID_END_CIDR	0x02000000
 
 /* sluice_ipc_v2: longest-prefix match from an address to its identities and,
  * for pods on other nodes, the node that has them. Pods and node addresses

@@ -204,12 +204,14 @@ PODSPEC=(web1:1:web db2:2:db cache3:3:cache)
 for spec in "${PODSPEC[@]}"; do
 	IFS=: read -r name n app <<<"$spec"
 	netns_add "$P-$name" || exit 1
+	# The scheduler and kubelet: the Pod exists before the runtime's CNI
+	# ADD (which waits for the agent to see it), then its status with
+	# the runtime's IP.
+	mn_pod_json "$NS" "$name" "$n" 0.0.0.0 "$app" | jq 'del(.status)' |
+		kctl create -f - >/dev/null || exit 1
 	res=$(mn_pod_add "$P" "$n" "$name" "$NS") || { log "CNI ADD $name failed: $res"; exit 1; }
 	IP[$name]=$(jq -r '.ips[0].address | split("/")[0]' <<<"$res")
 	serve "$P-$name" || exit 1
-	# The scheduler and kubelet: the Pod, then its status with the runtime's IP.
-	mn_pod_json "$NS" "$name" "$n" "${IP[$name]}" "$app" | jq 'del(.status)' |
-		kctl create -f - >/dev/null || exit 1
 	kctl -n "$NS" patch pod "$name" --subresource=status --type=merge \
 		-p "$(mn_pod_json "$NS" "$name" "$n" "${IP[$name]}" "$app" |
 			jq -c '{status: .status}')" >/dev/null || exit 1

@@ -1,14 +1,23 @@
 // SPDX-License-Identifier: Apache-2.0
-/* The compiler's port-range decomposition into LPM prefix blocks. */
+/*
+ * The compiler: port-range decomposition into LPM prefix blocks; sizing,
+ * fail-closed exclusion and rollback against stand-in maps; identities'
+ * release, grace period, reuse and exhaustion; pods with unknown labels.
+ */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
+#include <arpa/inet.h>
 #include <string.h>
 #include <cmocka.h>
 
 #include "compile.h"
+#include "identity.h"
+#include "policy.h"
 
 /* The blocks must cover exactly [lo, hi], each aligned to its size. */
 static void check_exact(uint16_t lo, uint16_t hi)
@@ -86,6 +95,726 @@ static void test_ranges_exact(void **state)
 	}
 }
 
+/* ---- stand-in maps: capacity like a BPF map, a write that fails on cue --- */
+
+struct fake_map {
+	unsigned char *data;
+	size_t n, ksz, vsz, cap;
+};
+
+struct fake {
+	struct fake_map m[CMAP_N];
+	long fail_at;	/* the op (counted from 1) that fails with -EIO; 0 never */
+	long ops;
+};
+
+static long fake_find(struct fake_map *f, const void *k)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (!memcmp(f->data + i * (f->ksz + f->vsz), k, f->ksz))
+			return (long)i;
+	return -1;
+}
+
+static int fake_update(void *ctx, enum compile_map m, const void *k, const void *v)
+{
+	struct fake *fk = ctx;
+	struct fake_map *f = &fk->m[m];
+	long at;
+
+	if (++fk->ops == fk->fail_at)
+		return -EIO;
+	at = fake_find(f, k);
+	if (at < 0) {
+		if (f->n == f->cap)
+			return -E2BIG;
+		at = (long)f->n++;
+		memcpy(f->data + (size_t)at * (f->ksz + f->vsz), k, f->ksz);
+	}
+	memcpy(f->data + (size_t)at * (f->ksz + f->vsz) + f->ksz, v, f->vsz);
+	return 0;
+}
+
+static int fake_del(void *ctx, enum compile_map m, const void *k)
+{
+	struct fake *fk = ctx;
+	struct fake_map *f = &fk->m[m];
+	size_t esz = f->ksz + f->vsz;
+	long at;
+
+	if (++fk->ops == fk->fail_at)
+		return -EIO;
+	at = fake_find(f, k);
+	if (at >= 0) {
+		memmove(f->data + (size_t)at * esz, f->data + (size_t)(at + 1) * esz,
+			(f->n - (size_t)at - 1) * esz);
+		f->n--;
+	}
+	return 0;
+}
+
+static void fake_init(struct fake *fk, size_t policy_cap)
+{
+	static const size_t ksz[CMAP_N] = { sizeof(struct sluice_endpoint_key),
+					    sizeof(struct sluice_ipcache_key),
+					    sizeof(struct sluice_policy_key),
+					    sizeof(struct sluice_policy_key) };
+	static const size_t vsz[CMAP_N] = { sizeof(struct sluice_endpoint),
+					    sizeof(struct sluice_ipcache_value),
+					    sizeof(struct sluice_policy_value),
+					    sizeof(struct sluice_policy_value) };
+
+	memset(fk, 0, sizeof(*fk));
+	for (int m = 0; m < CMAP_N; m++) {
+		fk->m[m].ksz = ksz[m];
+		fk->m[m].vsz = vsz[m];
+		fk->m[m].cap = m == CMAP_ALLOW || m == CMAP_DENY ? policy_cap : 1024;
+		fk->m[m].data = calloc(fk->m[m].cap, ksz[m] + vsz[m]);
+	}
+}
+
+static void fake_free(struct fake *fk)
+{
+	for (int m = 0; m < CMAP_N; m++)
+		free(fk->m[m].data);
+}
+
+/* A copy of every map's contents, sorted, to compare states. */
+static int cmp_entry(const void *a, const void *b, void *sz)
+{
+	return memcmp(a, b, *(size_t *)sz);
+}
+
+static void fake_snapshot(const struct fake *fk, struct fake *out)
+{
+	*out = *fk;
+	for (int m = 0; m < CMAP_N; m++) {
+		size_t esz = fk->m[m].ksz + fk->m[m].vsz;
+
+		out->m[m].data = malloc(fk->m[m].cap * esz + 1);
+		memcpy(out->m[m].data, fk->m[m].data, fk->m[m].n * esz);
+		qsort_r(out->m[m].data, out->m[m].n, esz, cmp_entry, &esz);
+	}
+}
+
+static void assert_same(const struct fake *a, const struct fake *b)
+{
+	struct fake x, y;
+
+	fake_snapshot(a, &x);
+	fake_snapshot(b, &y);
+	for (int m = 0; m < CMAP_N; m++) {
+		assert_int_equal(x.m[m].n, y.m[m].n);
+		assert_memory_equal(x.m[m].data, y.m[m].data, x.m[m].n * (x.m[m].ksz + x.m[m].vsz));
+	}
+	fake_free(&x);
+	fake_free(&y);
+}
+
+static struct compiler *fake_compiler(struct fake *fk)
+{
+	struct compile_maps m = { .update = fake_update, .del = fake_del, .ctx = fk };
+	struct compiler *c = NULL;
+	char err[256];
+
+	for (int i = 0; i < CMAP_N; i++)
+		m.cap[i] = fk->m[i].cap;
+	assert_int_equal(compiler_open_maps(&c, &m, err, sizeof(err)), 0);
+	return c;
+}
+
+/* ---- a small world: pods and policies from JSON ------------------------- */
+
+struct world {
+	struct pol_pod pods[64];
+	const struct pol_pod *podp[64];
+	struct pol_policy *pol[8];
+	const struct pol_policy *polp[8];
+	struct pol_namespace ns;
+	const struct pol_namespace *nsp[1];
+	struct pol_world w;
+	struct compile_ep eps[64];
+	size_t neps;
+};
+
+static void world_pod(struct world *wd, const char *name, const char *labels_json, uint32_t ip,
+		      bool local)
+{
+	struct pol_pod *p = &wd->pods[wd->w.npods];
+	json_t *l = json_loads(labels_json, 0, NULL);
+	char err[256];
+
+	p->ns = strdup("default");
+	p->name = strdup(name);
+	assert_int_equal(pol_labels_parse(l, "labels", &p->labels, err, sizeof(err)), 0);
+	json_decref(l);
+	p->ip = ip;
+	wd->podp[wd->w.npods++] = p;
+	if (local) {
+		wd->eps[wd->neps] = (struct compile_ep){ .ip = ip, .ifindex = 100 + (int)wd->neps,
+							.pod = p };
+		wd->neps++;
+	}
+}
+
+static void world_policy(struct world *wd, const char *json)
+{
+	json_t *o = json_loads(json, 0, NULL);
+	char err[256];
+
+	assert_non_null(o);
+	if (pol_parse(o, &wd->pol[wd->w.npol], err, sizeof(err)))
+		fail_msg("policy: %s", err);
+	json_decref(o);
+	wd->polp[wd->w.npol] = wd->pol[wd->w.npol];
+	wd->w.npol++;
+}
+
+static void world_init(struct world *wd)
+{
+	memset(wd, 0, sizeof(*wd));
+	wd->ns.name = strdup("default");
+	wd->nsp[0] = &wd->ns;
+	wd->w.ns = wd->nsp;
+	wd->w.nns = 1;
+	wd->w.pods = wd->podp;
+	wd->w.pol = wd->polp;
+}
+
+static void world_free(struct world *wd)
+{
+	if (!wd->ns.name)
+		return;
+	for (size_t i = 0; i < wd->w.npods; i++) {
+		free(wd->pods[i].ns);
+		free(wd->pods[i].name);
+		pol_labels_free(&wd->pods[i].labels);
+	}
+	for (size_t i = 0; i < wd->w.npol; i++)
+		pol_free(wd->pol[i]);
+	free(wd->ns.name);
+}
+
+/* victim: isolated for ingress, friend allowed on TCP 80. */
+#define POL_BASE                                                                           \
+	"{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\","           \
+	"\"metadata\":{\"namespace\":\"default\",\"name\":\"base\"},"                      \
+	"\"spec\":{\"podSelector\":{\"matchLabels\":{\"app\":\"victim\"}},"                \
+	"\"ingress\":[{\"from\":[{\"podSelector\":{\"matchLabels\":{\"app\":\"friend\"}}}]," \
+	"\"ports\":[{\"protocol\":\"TCP\",\"port\":80}]}]}}"
+
+/* Also selects victim; 40 ports from anyone: too big for 16 entries. */
+static char *pol_huge(const char *name, int nports)
+{
+	char *buf = malloc(8192), *p = buf;
+
+	p += sprintf(p, "{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\","
+			"\"metadata\":{\"namespace\":\"default\",\"name\":\"%s\"},"
+			"\"spec\":{\"podSelector\":{\"matchLabels\":{\"app\":\"victim\"}},"
+			"\"ingress\":[{\"ports\":[", name);
+	for (int i = 0; i < nports; i++)
+		p += sprintf(p, "%s{\"protocol\":\"TCP\",\"port\":%d}", i ? "," : "", 1001 + 2 * i);
+	sprintf(p, "]}]}}");
+	return buf;
+}
+
+static void base_world(struct world *wd)
+{
+	world_init(wd);
+	world_pod(wd, "victim", "{\"app\":\"victim\"}", 0x0a000002, true);
+	world_pod(wd, "friend", "{\"app\":\"friend\"}", 0x0a000003, true);
+	world_pod(wd, "attacker", "{\"app\":\"attacker\"}", 0x0a000004, true);
+	world_policy(wd, POL_BASE);
+}
+
+static int sync_world(struct compiler *c, struct world *wd, struct identities *ids,
+		      unsigned flags, char *err, size_t errlen)
+{
+	return compiler_sync(c, &wd->w, wd->eps, wd->neps, NULL, 0, ids, flags, NULL, err, errlen);
+}
+
+static uint32_t ep_flags(struct fake *fk, uint32_t ip)
+{
+	struct sluice_endpoint_key k = { .ip4 = htonl(ip) };
+	long at = fake_find(&fk->m[CMAP_ENDPOINTS], &k);
+
+	assert_true(at >= 0);
+	return ((struct sluice_endpoint *)(fk->m[CMAP_ENDPOINTS].data +
+					   (size_t)at * (fk->m[CMAP_ENDPOINTS].ksz +
+							 fk->m[CMAP_ENDPOINTS].vsz) +
+					   fk->m[CMAP_ENDPOINTS].ksz))->flags;
+}
+
+static uint32_t ep_identity(struct fake *fk, uint32_t ip)
+{
+	struct sluice_endpoint_key k = { .ip4 = htonl(ip) };
+	long at = fake_find(&fk->m[CMAP_ENDPOINTS], &k);
+
+	assert_true(at >= 0);
+	return ((struct sluice_endpoint *)(fk->m[CMAP_ENDPOINTS].data +
+					   (size_t)at * (fk->m[CMAP_ENDPOINTS].ksz +
+							 fk->m[CMAP_ENDPOINTS].vsz) +
+					   fk->m[CMAP_ENDPOINTS].ksz))->identity;
+}
+
+/* Allow entries of endpoint ifindex ep. */
+static size_t allow_entries(struct fake *fk, int ep)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < fk->m[CMAP_ALLOW].n; i++) {
+		const struct sluice_policy_key *k =
+			(const void *)(fk->m[CMAP_ALLOW].data +
+				       i * (fk->m[CMAP_ALLOW].ksz + fk->m[CMAP_ALLOW].vsz));
+
+		n += k->ep == (uint32_t)ep;
+	}
+	return n;
+}
+
+static void test_oversized_policy_left_out_closed(void **state)
+{
+	struct fake fk;
+	struct world wd;
+	struct identities *ids;
+	struct compiler *c;
+	const struct compile_excluded *ex;
+	char err[1024], *huge = pol_huge("huge", 40);
+
+	(void)state;
+	fake_init(&fk, 16);
+	c = fake_compiler(&fk);
+	assert_int_equal(identities_open(&ids, NULL, err, sizeof(err)), 0);
+	base_world(&wd);
+	world_policy(&wd, huge);
+	/* Not strict (Kubernetes events, start-up): the rest is enforced. */
+	assert_int_equal(sync_world(c, &wd, ids, 0, err, sizeof(err)), 0);
+	assert_int_equal(compiler_excluded(c, &ex), 1);
+	assert_string_equal(ex[0].object, "NetworkPolicy default/huge");
+	assert_non_null(strstr(ex[0].why, "--policy-map-size"));
+	assert_non_null(strstr(ex[0].why, "capacity 16"));
+	/* victim stays isolated; only base's one entry (friend, TCP 80). */
+	assert_true(ep_flags(&fk, 0x0a000002) & SLUICE_EP_F_ISO_INGRESS);
+	assert_int_equal(allow_entries(&fk, 100), 1);
+	compiler_close(c);
+	identities_close(ids);
+	world_free(&wd);
+	fake_free(&fk);
+	free(huge);
+}
+
+static void test_strict_refuses_and_keeps_state(void **state)
+{
+	struct fake fk, before;
+	struct world wd, wd2;
+	struct identities *ids;
+	struct compiler *c;
+	const struct compile_excluded *ex;
+	char err[1024], *huge = pol_huge("huge", 40);
+
+	(void)state;
+	fake_init(&fk, 16);
+	c = fake_compiler(&fk);
+	assert_int_equal(identities_open(&ids, NULL, err, sizeof(err)), 0);
+	base_world(&wd);
+	assert_int_equal(sync_world(c, &wd, ids, COMPILE_STRICT, err, sizeof(err)), 0);
+	fake_snapshot(&fk, &before);
+	base_world(&wd2);
+	world_policy(&wd2, huge);
+	assert_int_equal(sync_world(c, &wd2, ids, COMPILE_STRICT, err, sizeof(err)), -ENOSPC);
+	assert_non_null(strstr(err, "NetworkPolicy default/huge does not fit"));
+	assert_non_null(strstr(err, "previous state stays enforced"));
+	assert_same(&fk, &before);
+	assert_int_equal(compiler_excluded(c, &ex), 0);
+	/* A strict change that leaves out only what was left out already
+	 * passes: first let it in unstrictly, then apply something else. */
+	assert_int_equal(sync_world(c, &wd2, ids, 0, err, sizeof(err)), 0);
+	assert_int_equal(compiler_excluded(c, &ex), 1);
+	assert_int_equal(sync_world(c, &wd2, ids, COMPILE_STRICT, err, sizeof(err)), 0);
+	compiler_close(c);
+	identities_close(ids);
+	world_free(&wd);
+	world_free(&wd2);
+	fake_free(&fk);
+	fake_free(&before);
+	free(huge);
+}
+
+/* Fewer entries than the map holds, but old and new together do not fit
+ * between the steps: stale entries go first, and the sync succeeds. */
+static void test_full_map_swaps(void **state)
+{
+	struct fake fk;
+	struct world wd, wd2;
+	struct identities *ids;
+	struct compiler *c;
+	char err[1024], *a = pol_huge("huge", 7), *b;
+
+	(void)state;
+	fake_init(&fk, 10);
+	c = fake_compiler(&fk);
+	assert_int_equal(identities_open(&ids, NULL, err, sizeof(err)), 0);
+	base_world(&wd);
+	world_policy(&wd, a);
+	assert_int_equal(sync_world(c, &wd, ids, COMPILE_STRICT, err, sizeof(err)), 0);
+	assert_int_equal(allow_entries(&fk, 100), 8);
+	b = pol_huge("huge", 8);
+	/* other port numbers: shift them */
+	for (char *p = strstr(b, "\"port\":"); p; p = strstr(p + 1, "\"port\":"))
+		p[7] = '2';
+	base_world(&wd2);
+	world_policy(&wd2, b);
+	assert_int_equal(sync_world(c, &wd2, ids, COMPILE_STRICT, err, sizeof(err)), 0);
+	assert_int_equal(allow_entries(&fk, 100), 9);
+	compiler_close(c);
+	identities_close(ids);
+	world_free(&wd);
+	world_free(&wd2);
+	fake_free(&fk);
+	free(a);
+	free(b);
+}
+
+static void test_write_failure_rolls_back(void **state)
+{
+	struct fake fk, before;
+	struct world wd, wd2;
+	struct identities *ids;
+	struct compiler *c;
+	char err[1024], *more = pol_huge("more", 3);
+	long at;
+
+	(void)state;
+	fake_init(&fk, 64);
+	c = fake_compiler(&fk);
+	assert_int_equal(identities_open(&ids, NULL, err, sizeof(err)), 0);
+	base_world(&wd);
+	assert_int_equal(sync_world(c, &wd, ids, 0, err, sizeof(err)), 0);
+	fake_snapshot(&fk, &before);
+	/* The new state: more rules, the friend pod gone. */
+	world_init(&wd2);
+	world_pod(&wd2, "victim", "{\"app\":\"victim\"}", 0x0a000002, true);
+	world_pod(&wd2, "attacker", "{\"app\":\"attacker\"}", 0x0a000004, true);
+	world_policy(&wd2, POL_BASE);
+	world_policy(&wd2, more);
+	/* Fail each write in turn: every time, the previous state is back. */
+	for (at = 1; at < 100; at++) {
+		fk.ops = 0;
+		fk.fail_at = at;
+		if (!sync_world(c, &wd2, ids, 0, err, sizeof(err)))
+			break; /* past the last write: the change went through */
+		assert_non_null(strstr(err, "previous state was restored"));
+		assert_same(&fk, &before);
+		assert_true(ep_flags(&fk, 0x0a000002) & SLUICE_EP_F_ISO_INGRESS);
+	}
+	/* every write of the change was failed once: adds, removals */
+	assert_true(at > 5);
+	/* base has no peer left (friend is gone); more's three ports stay */
+	assert_int_equal(allow_entries(&fk, 100), 3);
+	compiler_close(c);
+	identities_close(ids);
+	world_free(&wd);
+	world_free(&wd2);
+	fake_free(&fk);
+	fake_free(&before);
+	free(more);
+}
+
+/* A left-out policy with Deny rules: the pods it selects get no allow at
+ * all in that direction (its denies would have overridden them). */
+static void test_left_out_deny_policy_allows_nothing(void **state)
+{
+	struct fake fk;
+	struct world wd;
+	struct identities *ids;
+	struct compiler *c;
+	char err[1024], pol[8192], *p = pol;
+
+	(void)state;
+	fake_init(&fk, 16);
+	c = fake_compiler(&fk);
+	assert_int_equal(identities_open(&ids, NULL, err, sizeof(err)), 0);
+	base_world(&wd);
+	p += sprintf(p, "{\"apiVersion\":\"sluice.io/v1alpha1\",\"kind\":\"SluiceNetworkPolicy\","
+			"\"metadata\":{\"namespace\":\"default\",\"name\":\"deny-many\"},"
+			"\"spec\":{\"podSelector\":{\"matchLabels\":{\"app\":\"victim\"}},"
+			"\"ingress\":[{\"action\":\"Deny\",\"ports\":[");
+	for (int i = 0; i < 40; i++)
+		p += sprintf(p, "%s{\"protocol\":\"TCP\",\"port\":%d}", i ? "," : "", 2001 + 2 * i);
+	sprintf(p, "]}]}}");
+	world_policy(&wd, pol);
+	assert_int_equal(sync_world(c, &wd, ids, 0, err, sizeof(err)), 0);
+	assert_true(ep_flags(&fk, 0x0a000002) & SLUICE_EP_F_ISO_INGRESS);
+	assert_int_equal(allow_entries(&fk, 100), 0);
+	assert_int_equal(fk.m[CMAP_DENY].n, 0);
+	compiler_close(c);
+	identities_close(ids);
+	world_free(&wd);
+	fake_free(&fk);
+}
+
+/* A local pod without its Pod object (Kubernetes mode): isolated both
+ * ways, no rules, and no peer selector (not even {}) matches it. */
+static void test_labels_unknown_isolated(void **state)
+{
+	struct fake fk;
+	struct world wd;
+	struct identities *ids;
+	struct compiler *c;
+	char err[1024];
+
+	(void)state;
+	fake_init(&fk, 64);
+	c = fake_compiler(&fk);
+	assert_int_equal(identities_open(&ids, NULL, err, sizeof(err)), 0);
+	world_init(&wd);
+	world_pod(&wd, "server", "{\"app\":\"server\"}", 0x0a000002, true);
+	world_pod(&wd, "newpod", "{}", 0x0a000005, true);
+	wd.pods[1].labels_unknown = true;
+	world_policy(&wd, "{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\","
+			  "\"metadata\":{\"namespace\":\"default\",\"name\":\"from-all-pods\"},"
+			  "\"spec\":{\"podSelector\":{},"
+			  "\"ingress\":[{\"from\":[{\"podSelector\":{}}]}]}}");
+	assert_int_equal(sync_world(c, &wd, ids, 0, err, sizeof(err)), 0);
+	assert_int_equal(ep_flags(&fk, 0x0a000005),
+			 SLUICE_EP_F_ISO_INGRESS | SLUICE_EP_F_ISO_EGRESS);
+	assert_int_equal(ep_identity(&fk, 0x0a000005), SLUICE_ID_UNKNOWN);
+	assert_int_equal(allow_entries(&fk, 101), 0);
+	/* server allows its own identity only: one entry, not UNKNOWN's */
+	assert_int_equal(allow_entries(&fk, 100), 1);
+	for (size_t i = 0; i < fk.m[CMAP_ALLOW].n; i++) {
+		const struct sluice_policy_key *k =
+			(const void *)(fk.m[CMAP_ALLOW].data +
+				       i * (fk.m[CMAP_ALLOW].ksz + fk.m[CMAP_ALLOW].vsz));
+
+		assert_int_not_equal(k->identity, SLUICE_ID_UNKNOWN);
+	}
+	/* Its labels arrive: the normal policy applies. */
+	wd.pods[1].labels_unknown = false;
+	assert_int_equal(sync_world(c, &wd, ids, 0, err, sizeof(err)), 0);
+	assert_int_equal(ep_flags(&fk, 0x0a000005), SLUICE_EP_F_ISO_INGRESS);
+	assert_int_equal(allow_entries(&fk, 101), 2);
+	compiler_close(c);
+	identities_close(ids);
+	world_free(&wd);
+	fake_free(&fk);
+}
+
+/* Many pods of one identity as peers: one entry per identity and port. */
+static void test_one_entry_per_peer_identity(void **state)
+{
+	struct fake fk;
+	struct world wd;
+	struct identities *ids;
+	struct compiler *c;
+	char err[1024], name[32];
+
+	(void)state;
+	fake_init(&fk, 64);
+	c = fake_compiler(&fk);
+	assert_int_equal(identities_open(&ids, NULL, err, sizeof(err)), 0);
+	base_world(&wd);
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "friend-%d", i);
+		world_pod(&wd, name, "{\"app\":\"friend\"}", 0x0a000100 + (uint32_t)i, false);
+	}
+	assert_int_equal(sync_world(c, &wd, ids, 0, err, sizeof(err)), 0);
+	assert_int_equal(allow_entries(&fk, 100), 1);
+	compiler_close(c);
+	identities_close(ids);
+	world_free(&wd);
+	fake_free(&fk);
+}
+
+/* Egress to a named port: one entry per distinct number among the peer
+ * identity's pods, not per pod. */
+static void test_named_port_per_distinct_number(void **state)
+{
+	static struct pol_container_port http80 = { .name = "http", .proto = 6, .port = 80 };
+	static struct pol_container_port http81 = { .name = "http", .proto = 6, .port = 81 };
+	struct fake fk;
+	struct world wd;
+	struct identities *ids;
+	struct compiler *c;
+	char err[1024], name[32];
+
+	(void)state;
+	fake_init(&fk, 64);
+	c = fake_compiler(&fk);
+	assert_int_equal(identities_open(&ids, NULL, err, sizeof(err)), 0);
+	world_init(&wd);
+	world_pod(&wd, "client", "{\"app\":\"client\"}", 0x0a000002, true);
+	for (int i = 0; i < 30; i++) {
+		snprintf(name, sizeof(name), "web-%d", i);
+		world_pod(&wd, name, "{\"app\":\"web\"}", 0x0a000100 + (uint32_t)i, false);
+		wd.pods[wd.w.npods - 1].nports = 1;
+		wd.pods[wd.w.npods - 1].ports = i % 3 ? &http80 : &http81;
+	}
+	world_policy(&wd, "{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\","
+			  "\"metadata\":{\"namespace\":\"default\",\"name\":\"to-web\"},"
+			  "\"spec\":{\"podSelector\":{\"matchLabels\":{\"app\":\"client\"}},"
+			  "\"policyTypes\":[\"Egress\"],"
+			  "\"egress\":[{\"to\":[{\"podSelector\":{\"matchLabels\":{\"app\":\"web\"}}}],"
+			  "\"ports\":[{\"protocol\":\"TCP\",\"port\":\"http\"}]}]}}");
+	assert_int_equal(sync_world(c, &wd, ids, 0, err, sizeof(err)), 0);
+	assert_int_equal(allow_entries(&fk, 100), 2);
+	for (size_t i = 0; i < wd.w.npods; i++)
+		wd.pods[i].ports = NULL;
+	compiler_close(c);
+	identities_close(ids);
+	world_free(&wd);
+	fake_free(&fk);
+}
+
+/* ---- identities ------------------------------------------------------- */
+
+static time_t fake_now_v;
+static time_t fake_now(void)
+{
+	return fake_now_v;
+}
+
+static void labels_of(struct pol_labels *l, const char *json)
+{
+	json_t *o = json_loads(json, 0, NULL);
+	char err[128];
+
+	assert_int_equal(pol_labels_parse(o, "labels", l, err, sizeof(err)), 0);
+	json_decref(o);
+}
+
+static void test_identity_release_grace_reuse(void **state)
+{
+	const struct identity_limits lim = { .label_first = 256, .label_end = 259,
+					     .cidr_first = 259, .cidr_end = 261,
+					     .grace_s = 300, .now = fake_now };
+	struct pol_labels a, b, c, d;
+	struct identities *ids;
+	uint32_t ia, ib, ic, id;
+	size_t released;
+	char err[128];
+
+	(void)state;
+	fake_now_v = 1000000;
+	labels_of(&a, "{\"app\":\"a\"}");
+	labels_of(&b, "{\"app\":\"b\"}");
+	labels_of(&c, "{\"app\":\"c\"}");
+	labels_of(&d, "{\"app\":\"d\"}");
+	assert_int_equal(identities_open(&ids, NULL, err, sizeof(err)), 0);
+	identities_set_limits(ids, &lim);
+	identities_begin(ids);
+	ia = identity_of_pod(ids, "default", &a);
+	ib = identity_of_pod(ids, "default", &b);
+	ic = identity_of_pod(ids, "default", &c);
+	assert_int_equal(ia, 256);
+	assert_int_equal(ib, 257);
+	assert_int_equal(ic, 258);
+	/* The label range is full: d fails (closed), never a CIDR number. */
+	assert_int_equal(identity_of_pod(ids, "default", &d), 0);
+	assert_int_equal(identities_end(ids), 0);
+
+	/* a's last pod goes: released, not reusable yet. */
+	identities_begin(ids);
+	identity_of_pod(ids, "default", &b);
+	identity_of_pod(ids, "default", &c);
+	assert_int_equal(identities_end(ids), 0);
+	assert_int_equal(identities_count(ids, &released), 2);
+	assert_int_equal(released, 1);
+	fake_now_v += 299;
+	identities_begin(ids);
+	identity_of_pod(ids, "default", &b);
+	identity_of_pod(ids, "default", &c);
+	assert_int_equal(identity_of_pod(ids, "default", &d), 0);
+	assert_int_equal(identities_end(ids), 0);
+
+	/* a comes back within its grace period: the same number. */
+	identities_begin(ids);
+	assert_int_equal(identity_of_pod(ids, "default", &a), ia);
+	identity_of_pod(ids, "default", &b);
+	identity_of_pod(ids, "default", &c);
+	assert_int_equal(identities_end(ids), 0);
+
+	/* a goes again; after the grace period its number serves d. */
+	identities_begin(ids);
+	identity_of_pod(ids, "default", &b);
+	identity_of_pod(ids, "default", &c);
+	assert_int_equal(identities_end(ids), 0);
+	fake_now_v += 300;
+	identities_begin(ids);
+	identity_of_pod(ids, "default", &b);
+	identity_of_pod(ids, "default", &c);
+	assert_int_equal(identities_end(ids), 0); /* the grace ends here */
+	identities_begin(ids);
+	identity_of_pod(ids, "default", &b);
+	identity_of_pod(ids, "default", &c);
+	id = identity_of_pod(ids, "default", &d);
+	assert_int_equal(id, ia);
+	assert_int_equal(identities_end(ids), 0);
+	identities_close(ids);
+	pol_labels_free(&a);
+	pol_labels_free(&b);
+	pol_labels_free(&c);
+	pol_labels_free(&d);
+}
+
+static void test_identity_ranges_never_overlap(void **state)
+{
+	const struct identity_limits lim = { .label_first = 256, .label_end = 258,
+					     .cidr_first = 258, .cidr_end = 260,
+					     .grace_s = 300, .now = fake_now };
+	struct identities *ids;
+	struct cidr4 c[3] = { { .net = 0x0a000000, .prefix = 8 },
+			      { .net = 0xc0a80000, .prefix = 16 },
+			      { .net = 0xac100000, .prefix = 12 } };
+	char err[128];
+
+	(void)state;
+	assert_int_equal(identities_open(&ids, NULL, err, sizeof(err)), 0);
+	identities_set_limits(ids, &lim);
+	identities_begin(ids);
+	assert_int_equal(identity_of_cidr(ids, &c[0]), 258);
+	assert_int_equal(identity_of_cidr(ids, &c[1]), 259);
+	assert_int_equal(identity_of_cidr(ids, &c[2]), 0);
+	assert_int_equal(identities_end(ids), 0);
+	identities_close(ids);
+}
+
+/* The CIDR range exhausted: the policy naming the prefix without a number
+ * is left out (its except would not be carved out), the others stay. */
+static void test_cidr_exhaustion_fails_policy_closed(void **state)
+{
+	const struct identity_limits lim = { .label_first = 256, .label_end = 300,
+					     .cidr_first = 300, .cidr_end = 301,
+					     .grace_s = 300, .now = fake_now };
+	struct fake fk;
+	struct world wd;
+	struct identities *ids;
+	struct compiler *c;
+	const struct compile_excluded *ex;
+	char err[1024];
+
+	(void)state;
+	fake_init(&fk, 64);
+	c = fake_compiler(&fk);
+	assert_int_equal(identities_open(&ids, NULL, err, sizeof(err)), 0);
+	identities_set_limits(ids, &lim);
+	base_world(&wd);
+	world_policy(&wd, "{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\","
+			  "\"metadata\":{\"namespace\":\"default\",\"name\":\"net\"},"
+			  "\"spec\":{\"podSelector\":{\"matchLabels\":{\"app\":\"victim\"}},"
+			  "\"ingress\":[{\"from\":[{\"ipBlock\":{\"cidr\":\"10.0.0.0/8\","
+			  "\"except\":[\"10.0.0.0/24\"]}}]}]}}");
+	assert_int_equal(sync_world(c, &wd, ids, 0, err, sizeof(err)), 0);
+	assert_int_equal(compiler_excluded(c, &ex), 1);
+	assert_string_equal(ex[0].object, "NetworkPolicy default/net");
+	assert_true(ep_flags(&fk, 0x0a000002) & SLUICE_EP_F_ISO_INGRESS);
+	assert_int_equal(allow_entries(&fk, 100), 1);
+	compiler_close(c);
+	identities_close(ids);
+	world_free(&wd);
+	fake_free(&fk);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -93,6 +822,17 @@ int main(void)
 		cmocka_unit_test(test_whole_field),
 		cmocka_unit_test(test_aligned_block),
 		cmocka_unit_test(test_ranges_exact),
+		cmocka_unit_test(test_oversized_policy_left_out_closed),
+		cmocka_unit_test(test_strict_refuses_and_keeps_state),
+		cmocka_unit_test(test_full_map_swaps),
+		cmocka_unit_test(test_write_failure_rolls_back),
+		cmocka_unit_test(test_left_out_deny_policy_allows_nothing),
+		cmocka_unit_test(test_labels_unknown_isolated),
+		cmocka_unit_test(test_one_entry_per_peer_identity),
+		cmocka_unit_test(test_named_port_per_distinct_number),
+		cmocka_unit_test(test_identity_release_grace_reuse),
+		cmocka_unit_test(test_identity_ranges_never_overlap),
+		cmocka_unit_test(test_cidr_exhaustion_fails_policy_closed),
 	};
 
 	return cmocka_run_group_tests_name("compile", tests, NULL, NULL);

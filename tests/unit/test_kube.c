@@ -303,6 +303,65 @@ static void test_store_relist(void **state)
 	store_close(s);
 }
 
+/* A local endpoint without its Pod object: labels unknown in Kubernetes
+ * mode (need_object), the namespace with no labels otherwise; and an
+ * apply undone by store_snapshot / store_restore. */
+static void test_store_view_unknown_labels_and_undo(void **state)
+{
+	char sdir[600], err[512];
+	struct store *s;
+	struct store_view v;
+	struct store_local l[3] = {
+		{ .ns = "shop", .name = "a", .ip = 0x0a000001, .need_object = true },
+		{ .ns = "shop", .name = "new", .ip = 0x0a000005, .need_object = true },
+		{ .ns = "shop", .name = "plain", .ip = 0x0a000006, .need_object = false },
+	};
+	json_t *objs, *srcs, *changes, *snap, *items;
+
+	(void)state;
+	snprintf(sdir, sizeof(sdir), "%s/state-view", dir);
+	assert_int_equal(mkdir(sdir, 0700) == 0 || access(sdir, F_OK) == 0, 1);
+	assert_int_equal(store_open(&s, sdir, err, sizeof(err)), 0);
+	items = json_pack("[o]", pod("a", "10.0.0.1", "web"));
+	changes = json_array();
+	assert_int_equal(store_kube_replace(s, "v1", "Pod", items, changes), 0);
+	json_decref(changes);
+	json_decref(items);
+	assert_true(store_has_pod(s, "shop", "a"));
+	assert_false(store_has_pod(s, "shop", "new"));
+	assert_int_equal(store_view_build(s, l, 3, NULL, 0, &v), 0);
+	assert_false(l[0].pod->labels_unknown);
+	assert_string_equal(pol_labels_get(&l[0].pod->labels, "app"), "web");
+	assert_true(l[1].pod->labels_unknown);
+	assert_false(l[2].pod->labels_unknown);
+	store_view_free(&v);
+
+	/* a relabelled by an apply, then put back as it was */
+	objs = json_pack("[o, o]", pod("a", "10.0.0.1", "api"), pod("b", "10.0.0.2", "db"));
+	srcs = json_pack("[s, s]", "t", "t");
+	snap = store_snapshot(s, objs);
+	changes = json_array();
+	assert_int_equal(store_apply(s, objs, srcs, changes, err, sizeof(err)), 0);
+	json_decref(changes);
+	assert_true(store_has_pod(s, "shop", "b"));
+	assert_int_equal(store_restore(s, objs, snap), 0);
+	assert_false(store_has_pod(s, "shop", "b"));
+	assert_int_equal(store_view_build(s, l, 1, NULL, 0, &v), 0);
+	assert_string_equal(pol_labels_get(&l[0].pod->labels, "app"), "web");
+	store_view_free(&v);
+	/* still the API's: an empty relist removes it */
+	changes = json_array();
+	items = json_array();
+	assert_int_equal(store_kube_replace(s, "v1", "Pod", items, changes), 0);
+	assert_int_equal(count_action(changes, "deleted"), 1);
+	json_decref(changes);
+	json_decref(items);
+	json_decref(snap);
+	json_decref(objs);
+	json_decref(srcs);
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -312,6 +371,7 @@ int main(void)
 		cmocka_unit_test(test_kubeconfig_errors),
 		cmocka_unit_test(test_in_cluster),
 		cmocka_unit_test(test_store_relist),
+		cmocka_unit_test(test_store_view_unknown_labels_and_undo),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

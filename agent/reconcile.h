@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The reconcile step: store -> view -> compile -> maps and routes. */
+#ifndef SLUICE_AGENT_RECONCILE_H
+#define SLUICE_AGENT_RECONCILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "server.h"
+#include "store.h"
+
+/* Recompile policy and the other nodes' routes for the current objects and
+ * endpoints and bring the maps and routes in line. Returns 0 or a negative
+ * errno with err set. */
+int agent_policy_sync(struct agent *agent, char *err, size_t errlen);
+/* The same for an explicit change (sluicectl apply/delete): a policy that
+ * does not fit fails the sync and nothing is written (-ENOSPC), instead of
+ * the policy being left out. */
+int agent_policy_sync_strict(struct agent *agent, char *err, size_t errlen);
+
+/* Apply what the Kubernetes watchers queued and bring the datapath in line. */
+void agent_kube_apply(struct agent *a);
+
+/* Kubernetes mode: wait (at most a->pod_wait_ms, applying the API's events
+ * meanwhile) until the store holds Pod ns/name, so a new pod's first packet
+ * meets its real labels. Without it the pod is isolated until it comes. */
+void agent_wait_for_pod(struct agent *a, const char *ns, const char *name);
+
+/* {"notEnforced": [{"object", "reason"}], "lastSyncError"} for status. */
+json_t *agent_policy_status_json(struct agent *a);
+/* Why the policy named object ("NetworkPolicy ns/name") is left out of the
+ * maps, or NULL when it is enforced. */
+const char *agent_policy_not_enforced(struct agent *a, const char *object);
+
+/* Build the store's view of the world, with this node's pods and its own
+ * addresses. *locals is the caller's to free, after store_view_free. */
+int agent_view_build(struct agent *a, struct store_view *v, struct store_local **locals,
+		     size_t *nlocals, uint32_t node_ips[2]);
+
+#endif /* SLUICE_AGENT_RECONCILE_H */
