@@ -632,6 +632,7 @@ cleanup:
 	}
 	kube_stop(agent.kube);
 	compiler_close(agent.compiler);
+	free(agent.holders);
 	endpoints_close(agent.eps);
 	identities_close(agent.ids);
 	store_close(agent.store);

@@ -13,8 +13,90 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flows.h"
 #include "log.h"
 #include "reconcile.h"
+
+/* An address of another node's pod, and who had it (a hash of
+ * namespace/name). */
+struct addr_holder {
+	uint32_t ip;
+	uint64_t who;
+};
+
+static uint64_t holder_hash(const char *ns, const char *name)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+
+	for (const char *s = ns; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	h = (h ^ '/') * 1099511628211ull;
+	for (const char *s = name; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+static int cmp_holder(const void *a, const void *b)
+{
+	const struct addr_holder *x = a, *y = b;
+
+	if (x->ip != y->ip)
+		return x->ip < y->ip ? -1 : 1;
+	return x->who < y->who ? -1 : x->who > y->who;
+}
+
+/*
+ * Another node's pod went, or its address went to another pod: this node's
+ * connection-tracking, NAT and fragment entries of the address belong to
+ * the old pod, and a new holder of the address must not inherit them (a
+ * tracked flow a pod here started to the old pod would take the new one's
+ * packets as replies, past this pod's ingress policy). The pod's own node
+ * purges its side at DEL; this purges every other node's. Addresses of
+ * pods that went while this agent was not running are not caught here:
+ * their entries expire by their timeouts.
+ */
+static void purge_changed_holders(struct agent *a, const struct store_view *v)
+{
+	struct addr_holder *now = calloc(v->w.npods + 1, sizeof(*now));
+	struct flows_purge_stats st = { 0 };
+	uint32_t *gone = NULL;
+	size_t n = 0, ngone = 0, j = 0;
+	char err[256];
+
+	if (!now)
+		return;
+	for (size_t i = 0; i < v->w.npods; i++)
+		if (!v->pod_local[i] && v->w.pods[i]->ip)
+			now[n++] = (struct addr_holder){ v->w.pods[i]->ip,
+							 holder_hash(v->w.pods[i]->ns,
+								     v->w.pods[i]->name) };
+	qsort(now, n, sizeof(*now), cmp_holder);
+	gone = calloc(a->nholders + 1, sizeof(*gone));
+	if (!gone) {
+		free(now);
+		return;
+	}
+	/* Both sorted: an old (address, holder) pair missing from the new
+	 * list is an address that lost its pod or changed hands. */
+	for (size_t i = 0; i < a->nholders; i++) {
+		while (j < n && cmp_holder(&now[j], &a->holders[i]) < 0)
+			j++;
+		if (j < n && !cmp_holder(&now[j], &a->holders[i]))
+			continue;
+		if (!ngone || gone[ngone - 1] != a->holders[i].ip)
+			gone[ngone++] = a->holders[i].ip;
+	}
+	if (ngone && flows_purge_addrs(a->dp, gone, ngone, &st, err, sizeof(err)))
+		pr_warn("cannot remove the flows of %zu address(es) of other nodes' pods that "
+			"went: %s", ngone, err);
+	else if (st.removed)
+		pr_info("removed %zu flow entries of %zu address(es) of other nodes' pods that "
+			"went or changed hands", st.removed, ngone);
+	free(gone);
+	free(a->holders);
+	a->holders = now;
+	a->nholders = n;
+}
 
 /* The pods this node runs, for the store's view. Names borrowed from the
  * endpoints; valid until the next ADD, DEL or GC. */
@@ -117,6 +199,10 @@ static int policy_sync(struct agent *a, unsigned flags, char *err, size_t errlen
 	if (!ret && a->net && a->net->masquerade)
 		ret = node_net_sync_nomasq(a->net, a->dp, ipam_range(a->ipam), remote, nremote, err,
 					   errlen);
+	/* After the compile: an entry made from now on is judged against maps
+	 * that no longer know the old holder. */
+	if (!ret)
+		purge_changed_holders(a, &v);
 	if (!ret)
 		pr_debug("policy sync: %zu endpoints, %zu ipcache, %zu allow, %zu deny entries; "
 			 "%zu updated, %zu removed in %.2f ms",

@@ -28,6 +28,10 @@ struct agent {
 	int ready;		/* recovery done: ADD can be served */
 	unsigned pod_wait_ms;	/* Kubernetes mode: how long ADD waits for the Pod */
 	char sync_error[512];	/* the last failed reconcile, "" once one succeeds */
+	/* Other nodes' pods' addresses and who held each at the last sync
+	 * (reconcile.c): an address that changes hands loses its flows. */
+	struct addr_holder *holders;
+	size_t nholders;
 };
 
 /* How long a CNI ADD waits for its Pod object by default (--pod-labels-wait). */

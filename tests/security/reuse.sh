@@ -22,6 +22,11 @@
 #      address out, and keeps the router's and remote addresses' entries.
 #   d) node 2 (a /24) does not hand a just-released address to the next
 #      pod, also right after its agent restarted (least recently used).
+#   e) the other side: M (node 2, now admitting only app=friend) started a
+#      UDP flow to victim E on node 1, tracked on node 2. E goes (DEL, its
+#      Pod object deleted): node 2 drops every entry naming E's address.
+#      E2, a pod M does not admit, gets the address and sends on the old
+#      tuple's reply direction: M receives nothing; F still reaches M.
 #
 #   tests/security/reuse.sh             overlay, then native
 #   tests/security/reuse.sh overlay     one mode (or native)
@@ -340,6 +345,7 @@ if listen c-2; then
 	sleep 0.5
 	check "M on the stale 5-tuple: c-2 receives nothing" quiet c-2
 fi
+check "DEL c-2" pod_del 1 c-2 guarded
 
 echo "== d) node2 hands out the least recently used address, also after a restart"
 lru() {
@@ -356,5 +362,51 @@ lru() {
 	return 1
 }
 check "node2: a released address is not handed out again while others are free (restart too)" lru
+
+echo "== e) another node's flows to a pod that went"
+ATTACKER_POLICY='apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {namespace: bank, name: attacker-from-friend}
+spec:
+  podSelector: {matchLabels: {app: attacker}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: friend}}}]'
+check "a policy on M (app=attacker admits only app=friend) applied" mn_apply_all "$P" 2 <<<"$ATTACKER_POLICY"
+if pod_add 1 e victim; then
+	addr=${IP[e]}
+	send m --proto udp --sport 40300 --dst "$addr" --dport 8081 --count 2
+	check "M -> e ($addr): UDP from port 40300 tracked on node2" \
+		ct_has 2 "${IP[m]}" 40300 "$addr" 8081 17
+	check "DEL e, its Pod object deleted" pod_del 1 e victim
+	check "after e went: no CT, SNAT or RNAT entry on node2 names $addr" no_flow_entries 2 "$addr"
+	check "ADD e-2 (app=other) gets e's address $addr" add_gets 1 e-2 other "$addr"
+	listen_port() { # NAME PORT: as listen, on UDP PORT
+		local f="$MN_DIR/$1.json"
+		rm -f "$f"
+		ip netns exec "$P-$1" python3 "$FORGE" listen --udp "$2" --raw "udp:$2" --out "$f" \
+			>/dev/null 2>&1 &
+		CLEANUP_PIDS+=($!)
+		for _ in $(seq 100); do [ -s "$f" ] && return 0; sleep 0.05; done
+		return 1
+	}
+	if listen_port m 40300; then
+		send e-2 --proto udp --sport 8081 --dst "${IP[m]}" --dport 40300 --count 3
+		sleep 0.5
+		check "e-2 on the old flow's reply tuple ($addr:8081 -> M:40300): M receives nothing" quiet m
+		send f --proto udp --sport 41001 --dst "${IP[m]}" --dport 40300 --count 2
+		sleep 0.3
+		only_udp_from() {
+			jq -e --arg a "$2" '.udp > 0 and all(.from[]; . == $a or startswith($a + ":"))' \
+				"$MN_DIR/$1.json" >/dev/null && return 0
+			echo "$1 received: $(counts "$1") (expected UDP from $2 only)"
+			return 1
+		}
+		check "friend F -> M: UDP arrives, and nothing from anyone else" only_udp_from m "${IP[f]}"
+	else
+		not_ok "listener in m"
+	fi
+else
+	not_ok "ADD e"
+fi
 
 summary
