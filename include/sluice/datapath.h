@@ -259,7 +259,7 @@ _Static_assert(sizeof(struct sluice_nomasq_key) == 8, "nomasq key layout");
 #define SLUICE_MARK_FAST	0x00001000u
 
 /* Idle timeouts (seconds). */
-#define SLUICE_CT_TCP_TIMEOUT		3600
+#define SLUICE_CT_TCP_TIMEOUT		21600	/* 6 h: an idle masqueraded connection keeps its port as long (TCP keepalive is 2 h) */
 #define SLUICE_CT_CLOSING_TIMEOUT	10
 #define SLUICE_CT_UDP_TIMEOUT		60
 #define SLUICE_CT_ICMP_TIMEOUT		30
