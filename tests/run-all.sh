@@ -45,6 +45,7 @@ run_suite "three nodes, overlay routing" tests/multinode/run.sh overlay
 run_suite "three nodes, native routing" tests/multinode/run.sh native
 run_suite "next to kube-proxy, overlay routing" tests/kubeproxy/run.sh overlay
 run_suite "next to kube-proxy, native routing" tests/kubeproxy/run.sh native
+run_suite "security: attackers against policy, both routing modes" tests/security/run.sh
 run_suite "podman interop" tests/podman/run.sh
 run_suite "Kubernetes API test server (real kubectl)" tests/kube/selftest.sh
 run_suite "agents fed by the Kubernetes API" tests/kube/run.sh

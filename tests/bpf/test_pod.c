@@ -2071,14 +2071,6 @@ static void test_purge_failure_names_the_map(void **state)
 	assert_false(has_entry(datapath_ct_map_fd(dp), &k));
 }
 
-static double now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
-
 /* Fill the map with n entries, every 100th naming victim; returns how many
  * went in (an LRU map may evict a few before it is full). */
 static size_t fill(int fd, size_t n, __be32 victim, int value_addr)
@@ -2115,7 +2107,7 @@ static size_t fill(int fd, size_t n, __be32 victim, int value_addr)
 }
 
 /* How long DEL's purge takes with every per-flow map full. */
-static void test_purge_full_maps_time(void **state)
+static void test_purge_full_maps(void **state)
 {
 	int ct = datapath_ct_map_fd(dp), snat = datapath_snat_map_fd(dp),
 	    rnat = datapath_rnat_map_fd(dp);
@@ -2124,25 +2116,18 @@ static void test_purge_full_maps_time(void **state)
 	struct flow_map maps[FLOW_MAPS_MAX];
 	size_t nmaps = flows_maps(dp, maps, FLOW_MAPS_MAX), before, after;
 	char err[256];
-	double t0, ms, ct_ms;
 
 	(void)state;
 	flows_clear();
 	before = fill(ct, SLUICE_CT_MAX, victim, 0);
 	before += fill(snat, SLUICE_NAT_MAX, victim, 0);
 	before += fill(rnat, SLUICE_NAT_MAX, victim, 1);
-	/* connection tracking alone, then all three maps (tracking again) */
-	t0 = now_ms();
+	/* connection tracking alone, then every per-flow map (tracking again) */
 	assert_int_equal(flows_purge(maps, 1, match_b, &victim, &ct_st, err, sizeof(err)), 0);
-	ct_ms = now_ms() - t0;
-	t0 = now_ms();
 	assert_int_equal(flows_purge_addr(dp, ntohl(victim), &st, err, sizeof(err)), 0);
-	ms = now_ms() - t0;
+	assert_true(nmaps >= 3);
 	st.removed += ct_st.removed;
 	after = map_count(ct) + map_count(snat) + map_count(rnat);
-	fprintf(stderr, "purge of one address: %s alone %zu entries in %.1f ms; all %zu per-flow "
-		"maps %zu entries in %.1f ms; %zu removed\n", maps[0].name, ct_st.scanned, ct_ms,
-		nmaps, st.scanned, ms, st.removed);
 	assert_int_equal(ct_st.scanned, map_count(ct) + ct_st.removed);
 	assert_int_equal(st.scanned, before - ct_st.removed);
 	assert_int_equal(after, before - st.removed);
@@ -2179,7 +2164,7 @@ int main(void)
 		cmocka_unit_test_setup(test_purge_range, policy_reset),
 		cmocka_unit_test_setup(test_flow_to_free_address_meets_new_pod, policy_reset),
 		cmocka_unit_test_setup(test_purge_failure_names_the_map, policy_reset),
-		cmocka_unit_test_setup(test_purge_full_maps_time, policy_reset),
+		cmocka_unit_test_setup(test_purge_full_maps, policy_reset),
 		cmocka_unit_test_setup(test_frag_later_follow_allowed_first, frag_reset),
 		cmocka_unit_test_setup(test_frag_later_of_denied_first_dropped, frag_reset),
 		cmocka_unit_test_setup(test_frag_later_without_first_dropped, frag_reset),
