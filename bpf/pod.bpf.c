@@ -43,6 +43,7 @@
 #include "lib/policy.h"
 #include "lib/nat.h"
 #include "lib/overlay.h"
+#include "lib/origin.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -75,13 +76,16 @@ static __always_inline int redirect_to_pod(struct ethhdr *eth, struct iphdr *ip,
 }
 
 /* Connection tracking and policy for one packet. dst_ep is the receiving
- * local pod when its ingress policy must be checked here, else NULL. set:
- * connection-tracking flags the flow gets; *ct_flags: the flags it has.
- * stack_unless_pod: a new flow towards dst_ep is the stack's
- * (SLUICE_CT_F_VIA_STACK) unless its source is another node's pod. */
+ * local pod when its ingress policy must be checked here, else NULL;
+ * src_peer the source's ipcache entry when the caller has it (else NULL).
+ * set: connection-tracking flags the flow gets; *ct_flags: the flags it
+ * has. stack_unless_pod: a new flow towards dst_ep is the stack's
+ * (SLUICE_CT_F_VIA_STACK) unless another node has its source (its pod, or
+ * the node itself). */
 static __always_inline int track_and_police(const struct flow *f, const struct sluice_endpoint *src_ep,
-					    const struct sluice_endpoint *dst_ep, __u32 dir, __u32 set,
-					    int stack_unless_pod, __u32 *ct_flags)
+					    const struct sluice_endpoint *dst_ep,
+					    const struct sluice_ipcache_value *src_peer, __u32 dir,
+					    __u32 set, int stack_unless_pod, __u32 *ct_flags)
 {
 	struct sluice_ipcache_value peer;
 	enum policy_verdict v;
@@ -105,7 +109,7 @@ static __always_inline int track_and_police(const struct flow *f, const struct s
 			return policy_drop(v);
 	}
 	if (dst_ep) {
-		peer = ipcache_lookup(f->key.saddr);
+		peer = src_peer ? *src_peer : ipcache_lookup(f->key.saddr);
 		if (stack_unless_pod && !peer.tunnel_endpoint)
 			set |= SLUICE_CT_F_VIA_STACK;
 		/* The node may always reach its pods (kubelet probes); a pod
@@ -273,7 +277,12 @@ static __always_inline int from_pod_ipv4(struct __sk_buff *skb, struct cursor *c
 	if (IS_DROP(ret))
 		return ret;
 	dst = endpoint_lookup4(ip->daddr);
-	ret = track_and_police(&f, src, dst, SLUICE_DIR_EGRESS, 0, 0, &ct_flags);
+	if (!dst) {
+		ret = tunnel_port_check(&f);
+		if (IS_DROP(ret))
+			return ret;
+	}
+	ret = track_and_police(&f, src, dst, NULL, SLUICE_DIR_EGRESS, 0, 0, &ct_flags);
 	if (IS_DROP(ret))
 		return ret;
 
@@ -331,31 +340,29 @@ out:
 	return ret;
 }
 
-/* A packet that enters a pod from outside it: tracked (the flow gets the
- * flags in set, and see track_and_police for stack_unless_pod; *ct_flags:
- * the flags it has), and checked against the pod's ingress policy. *dst is
- * the pod, or NULL when the packet is not addressed to one (nothing to
- * police). */
-static __always_inline int police_ingress(struct cursor *c, struct iphdr **ipp,
+/* A packet that enters a pod from outside it (ip parsed, the cursor past
+ * it; src_peer: its source's ipcache entry, or NULL): tracked (the flow
+ * gets the flags in set, and see track_and_police for stack_unless_pod;
+ * *ct_flags: the flags it has), and checked against the pod's ingress
+ * policy. *dst is the pod, or NULL when the packet is not addressed to one
+ * (nothing to police). */
+static __always_inline int police_ingress(struct cursor *c, struct iphdr *ip,
+					  const struct sluice_ipcache_value *src_peer,
 					  struct sluice_endpoint **dstp, __u32 set,
 					  int stack_unless_pod, __u32 *ct_flags)
 {
 	struct flow f = {};
 	int ret;
 
-	*dstp = NULL;
 	*ct_flags = 0;
-	ret = parse_ipv4(c, ipp);
-	if (IS_DROP(ret))
-		return ret;
-	*dstp = endpoint_lookup4((*ipp)->daddr);
+	*dstp = endpoint_lookup4(ip->daddr);
 	if (!*dstp)
 		return 0;
-	ret = parse_flow(c, *ipp, &f);
+	ret = parse_flow(c, ip, &f);
 	if (IS_DROP(ret))
 		return ret;
-	return track_and_police(&f, NULL, *dstp, SLUICE_DIR_INGRESS, set, stack_unless_pod,
-				ct_flags);
+	return track_and_police(&f, NULL, *dstp, src_peer, SLUICE_DIR_INGRESS, set,
+				stack_unless_pod, ct_flags);
 }
 
 /*
@@ -368,14 +375,30 @@ static __always_inline int police_ingress(struct cursor *c, struct iphdr **ipp,
  * routed to pods): the pod's replies to it go through the stack, so the
  * stack must see it too, or its conntrack finds the replies INVALID.
  */
-static __always_inline int from_node_ipv4(struct cursor *c, struct ethhdr *eth, __u32 *reason)
+static __always_inline int from_node_ipv4(struct __sk_buff *skb, struct cursor *c,
+					  struct ethhdr *eth, __be32 outer, __u32 *reason)
 {
+	struct sluice_ipcache_value peer;
 	struct sluice_endpoint *dst;
 	struct iphdr *ip;
 	__u32 ct_flags;
 	int ret;
 
-	ret = police_ingress(c, &ip, &dst, 0, 1, &ct_flags);
+	ret = parse_ipv4(c, &ip);
+	if (IS_DROP(ret))
+		return ret;
+	/* Believe the source only as far as the way it came allows
+	 * (lib/origin.h); outer: the sending node's address, tunnelled,
+	 * else 0 (plain on the uplink). */
+	peer = ipcache_lookup(ip->saddr);
+	if (outer)
+		ret = tunnel_origin_check(outer, ip->saddr, &peer);
+	else
+		ret = uplink_origin_check(skb, eth, ip->saddr, &peer,
+					  cfg_routing == SLUICE_ROUTING_OVERLAY);
+	if (IS_DROP(ret))
+		return ret;
+	ret = police_ingress(c, ip, &peer, &dst, 0, 1, &ct_flags);
 	if (IS_DROP(ret) || !dst || ip->ttl <= 1)
 		return IS_DROP(ret) ? ret : TC_ACT_OK; /* not for a pod: the node's */
 	if (ct_flags & SLUICE_CT_F_VIA_STACK) {
@@ -390,25 +413,33 @@ static __always_inline int from_node_ipv4(struct cursor *c, struct ethhdr *eth, 
 
 /* Decapsulation declined: the kernel's vxlan device is to take the packet. */
 #define LEAVE_TO_DEVICE 1
+/* Not an overlay packet: the uplink's plain path. */
+#define NOT_TUNNELLED 2
 
 /*
- * Overlay routing, on the uplink: a VXLAN packet (not GSO) from another
- * node's pod to a pod here, sent by the node the ipcache says has the
- * source pod, is checked against the pod's ingress policy on its inner
- * headers, its VXLAN headers are taken off and it goes straight to the
- * pod, never through the node's UDP socket, the vxlan device and its
- * per-packet metadata. Whatever would go up the stack from the vxlan
- * device (a packet for the node itself, a flow the stack forwards, TTL
- * running out, an ECN combination RFC 6040 drops), a sender that is not
- * the source pod's node, and GSO packets are left as they came, and the
- * device decapsulates them (after the node's netfilter); its program finds
- * the flow already tracked.
- * Returns LEAVE_TO_DEVICE, a DROP() or TC_ACT_REDIRECT.
+ * Overlay routing, on the uplink. Every packet to the tunnel port (UDP
+ * SLUICE_VXLAN_PORT, any address of this node: the vxlan device's socket
+ * takes them all) must come from another node, or is dropped here, never
+ * reaching the device. A VXLAN packet (not GSO) from another node's pod to
+ * a pod here, sent by the node the ipcache says has the source pod, is
+ * checked against the pod's ingress policy on its inner headers, its VXLAN
+ * headers are taken off and it goes straight to the pod, never through the
+ * node's UDP socket, the vxlan device and its per-packet metadata; one
+ * whose inner source the sender may not send is dropped. Whatever would go
+ * up the stack from the vxlan device (a packet for the node itself, a flow
+ * the stack forwards, TTL running out, an ECN combination RFC 6040 drops),
+ * an inner source sluice knows nothing about, and GSO packets are left as
+ * they came, and the device decapsulates them (after the node's
+ * netfilter); its program checks them again with the tunnel key, and
+ * finds the flow already tracked.
+ * Returns NOT_TUNNELLED, LEAVE_TO_DEVICE, a DROP() or TC_ACT_REDIRECT.
  */
 static __always_inline int overlay_decap(struct __sk_buff *skb, __u32 *reason)
 {
+	struct sluice_ipcache_value peer;
 	struct sluice_endpoint *dst;
 	struct vxlan_encap *h;
+	struct udphdr *udp;
 	struct ethhdr *eth;
 	__u8 macs[2 * ETH_ALEN];
 	struct iphdr *ip;
@@ -417,29 +448,43 @@ static __always_inline int overlay_decap(struct __sk_buff *skb, __u32 *reason)
 	__u8 outer_tos;
 	int ret;
 
+	cursor_init(&c, skb);
+	if (parse_eth(&c, &eth) != ETH_P_IP)
+		return NOT_TUNNELLED;
+	h = c.pos;
+	if (IS_DROP(parse_ipv4(&c, &ip)))
+		return NOT_TUNNELLED; /* the plain path drops it */
+	/* Later fragments have no UDP header; without its first fragment
+	 * (checked here: a non-last fragment holds at least 8 bytes, the
+	 * whole header) a datagram is never reassembled. */
+	udp = c.pos;
+	if (ip->protocol != IPPROTO_UDP || (ip->frag_off & bpf_htons(IP_FRAG_OFFSET_MASK)) ||
+	    (void *)(udp + 1) > c.end || udp->dest != bpf_htons(SLUICE_VXLAN_PORT) ||
+	    endpoint_lookup4(ip->daddr))
+		return NOT_TUNNELLED;
 	/* A GSO packet keeps the kernel's tunnel state (skb->encapsulation,
 	 * the UDP tunnel GSO type) after bpf_skb_adjust_room takes the headers
 	 * off, and no helper clears it: a pod that forwards such a packet (a
 	 * router or NAT pod) would have it segmented in software on its way
 	 * out, at a fifth of the speed. The vxlan device clears that state. */
-	if (skb->gso_size)
-		return LEAVE_TO_DEVICE;
-	cursor_init(&c, skb);
-	if (parse_eth(&c, &eth) != ETH_P_IP)
-		return LEAVE_TO_DEVICE;
-	h = c.pos;
-	if ((void *)(h + 1) > c.end || IS_DROP(parse_ipv4(&c, &ip)) ||
-	    !vxlan_is_ours(h, cfg_node_ip))
-		return LEAVE_TO_DEVICE;
+	if (skb->gso_size || (void *)(h + 1) > c.end || !vxlan_is_ours(h, cfg_node_ip))
+		goto device;
 	outer_tos = h->ip.tos;
 	c.pos = h + 1;
-	/* A packet from another node's pod comes from that node: whatever
-	 * claims otherwise is the device's (and the node's firewall's). */
 	ip = c.pos;
-	if ((void *)(ip + 1) > c.end ||
-	    ipcache_lookup(ip->saddr).tunnel_endpoint != h->ip.saddr)
-		return LEAVE_TO_DEVICE;
-	ret = police_ingress(&c, &ip, &dst, 0, 1, &ct_flags);
+	if ((void *)(ip + 1) > c.end)
+		goto device;
+	/* A packet from another node's pod comes from that node. */
+	peer = ipcache_lookup(ip->saddr);
+	ret = tunnel_origin_check(h->ip.saddr, ip->saddr, &peer);
+	if (IS_DROP(ret))
+		return ret;
+	if (peer.tunnel_endpoint != h->ip.saddr)
+		return LEAVE_TO_DEVICE; /* the world, which a node forwarded */
+	ret = parse_ipv4(&c, &ip);
+	if (IS_DROP(ret))
+		return ret;
+	ret = police_ingress(&c, ip, &peer, &dst, 0, 1, &ct_flags);
 	if (IS_DROP(ret))
 		return ret;
 	if (!dst || ip->ttl <= 1 || (ct_flags & SLUICE_CT_F_VIA_STACK) ||
@@ -458,6 +503,9 @@ static __always_inline int overlay_decap(struct __sk_buff *skb, __u32 *reason)
 		return DROP(SLUICE_DROP_REDIRECT);
 	*reason = SLUICE_FWD_REMOTE;
 	return TC_ACT_REDIRECT;
+device:
+	ret = tunnel_sender_check(h->ip.saddr);
+	return IS_DROP(ret) ? ret : LEAVE_TO_DEVICE;
 }
 
 /* A reply to a masqueraded flow: back to the pod's address and port.
@@ -499,23 +547,38 @@ static __always_inline int nat_reverse(struct __sk_buff *skb, __u32 *reverse)
 static __always_inline int from_node(struct __sk_buff *skb, int netdev)
 {
 	__u32 reason = SLUICE_PASS, len = skb->len, reverse = 0;
+	struct bpf_tunnel_key key;
 	struct ethhdr *eth;
+	__be32 outer = 0;
 	struct cursor c;
 	int ret = 0;
 
-	if (netdev && cfg_routing == SLUICE_ROUTING_OVERLAY && cfg_node_ip)
+	if (netdev && cfg_routing == SLUICE_ROUTING_OVERLAY) {
 		ret = overlay_decap(skb, &reason);
-	if (ret == LEAVE_TO_DEVICE)
+		if (ret == LEAVE_TO_DEVICE)
+			ret = TC_ACT_OK; /* checked; the device's from here */
+		if (ret != NOT_TUNNELLED)
+			goto out;
 		ret = 0;
-	else if (ret)
-		goto out;
+	}
+	/* What the vxlan device took in: from whom (its collect_md tunnel
+	 * key). A frame without one was not tunnelled by anyone. */
+	if (!netdev) {
+		if (bpf_skb_get_tunnel_key(skb, &key, sizeof(key), 0) || !key.remote_ipv4) {
+			ret = DROP(SLUICE_DROP_TUNNEL_SOURCE);
+			goto out;
+		}
+		outer = bpf_htonl(key.remote_ipv4);
+	}
 	if (netdev && cfg_masquerade)
 		ret = nat_reverse(skb, &reverse);
 	if (!IS_DROP(ret)) {
 		cursor_init(&c, skb);
 		ret = parse_eth(&c, &eth);
-		if (!IS_DROP(ret))
-			ret = ret == ETH_P_IP ? from_node_ipv4(&c, eth, &reason) : TC_ACT_OK;
+		if (ret == ETH_P_IP)
+			ret = from_node_ipv4(skb, &c, eth, outer, &reason);
+		else if (!IS_DROP(ret))
+			ret = outer ? tunnel_sender_check(outer) : TC_ACT_OK;
 	}
 out:
 	if (IS_DROP(ret)) {
@@ -660,8 +723,10 @@ static __always_inline int to_pod_ipv4(struct cursor *c)
 	struct sluice_endpoint *dst;
 	struct iphdr *ip;
 	__u32 ct_flags;
-	int ret = police_ingress(c, &ip, &dst, SLUICE_CT_F_VIA_STACK, 0, &ct_flags);
+	int ret = parse_ipv4(c, &ip);
 
+	if (!IS_DROP(ret))
+		ret = police_ingress(c, ip, NULL, &dst, SLUICE_CT_F_VIA_STACK, 0, &ct_flags);
 	return IS_DROP(ret) ? ret : TC_ACT_OK;
 }
 

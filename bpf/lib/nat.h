@@ -73,7 +73,9 @@ static __always_inline int nat_port_for(const struct flow *f, __be32 node_ip, __
 	for (int i = 0; i < NAT_TRIES; i++) {
 		__be16 try = own;
 
-		if (i)
+		/* The node's tunnel port is never lent: replies to it would be
+		 * taken for overlay packets (and dropped unless from a node). */
+		if (i || (f->key.proto == IPPROTO_UDP && own == bpf_htons(SLUICE_VXLAN_PORT)))
 			try = bpf_htons(SLUICE_NAT_PORT_MIN +
 					bpf_get_prandom_u32() % (SLUICE_NAT_PORT_MAX - SLUICE_NAT_PORT_MIN + 1));
 		nat_reply_key(f, node_ip, try, &rkey);

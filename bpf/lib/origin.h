@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Where a packet may come from: what is believed of a source address
+ * depends on how the packet reached this node.
+ *
+ * - Tunnelled (VXLAN, taken off by BPF at the uplink or by the kernel's
+ *   vxlan device): only from another node's own address (an ipcache entry
+ *   with SLUICE_IPC_F_NODE), and the inner source is given its identity
+ *   only when that node has it (the source's tunnel_endpoint is the outer
+ *   source). A node may also tunnel an address sluice knows nothing about
+ *   (the world, routed or forwarded by it): policy sees the world. Any
+ *   other inner source (a pod here, this node, another node's pod or
+ *   address) is forged.
+ * - Plain on the uplink: never with this node's own address or a local
+ *   pod's as the source; another node's pod only in native routing (in
+ *   overlay mode pods' packets between nodes are always tunnelled), and then
+ *   from the link-layer address this node would send to that node through.
+ *
+ * The agent marks the nodes (compile.c, build_ipcache). The ipcache knows
+ * nothing of a node without a pod CIDR or an address: its packets are
+ * dropped until it has both.
+ */
+#ifndef SLUICE_BPF_ORIGIN_H
+#define SLUICE_BPF_ORIGIN_H
+
+#include "endpoint.h"
+#include "policy.h"
+
+#define AF_INET 2
+
+/* (no memcmp in BPF) */
+static __always_inline int mac_equal(const __u8 *a, const __u8 *b)
+{
+	__u8 diff = 0;
+
+#pragma unroll
+	for (int i = 0; i < ETH_ALEN; i++)
+		diff |= a[i] ^ b[i];
+	return !diff;
+}
+
+/* Another node's own address. */
+static __always_inline int ipc_is_node(const struct sluice_ipcache_value *v)
+{
+	return v->flags & SLUICE_IPC_F_NODE;
+}
+
+/* A source of which nothing is known: no label (not a pod, not this node),
+ * no node has it, not a local pod the ipcache does not know yet. */
+static __always_inline int ipc_is_unknown(const struct sluice_ipcache_value *v, __be32 ip)
+{
+	return v->identity == SLUICE_ID_WORLD && !v->tunnel_endpoint && !endpoint_lookup4(ip);
+}
+
+/*
+ * A frame tunnelled by outer (the outer source, network order) whose inner
+ * source is src, peer its ipcache entry. Returns 0 when believable, else
+ * DROP(): SLUICE_DROP_TUNNEL_SOURCE when outer is no node,
+ * SLUICE_DROP_TUNNEL_SPOOF when src is not outer's to send. The common case
+ * (a pod of the sending node) costs no lookup beyond peer's.
+ */
+static __always_inline int tunnel_origin_check(__be32 outer, __be32 src,
+					       const struct sluice_ipcache_value *peer)
+{
+	struct sluice_ipcache_value sender;
+
+	/* tunnel_endpoint is only ever a node's address (never 0 here). */
+	if (outer && peer->tunnel_endpoint == outer)
+		return 0;
+	sender = ipcache_lookup(outer);
+	if (!ipc_is_node(&sender))
+		return DROP(SLUICE_DROP_TUNNEL_SOURCE);
+	return ipc_is_unknown(peer, src) ? 0 : DROP(SLUICE_DROP_TUNNEL_SPOOF);
+}
+
+/* Overlay packets (outer headers) from outer: a node, or DROP(). */
+static __always_inline int tunnel_sender_check(__be32 outer)
+{
+	struct sluice_ipcache_value sender = ipcache_lookup(outer);
+
+	return ipc_is_node(&sender) ? 0 : DROP(SLUICE_DROP_TUNNEL_SOURCE);
+}
+
+/*
+ * A plain (not tunnelled) IPv4 packet that came in on the uplink, eth its
+ * Ethernet header, src its source and peer src's ipcache entry. overlay:
+ * the routing mode. Returns 0 or DROP(SLUICE_DROP_UPLINK_SPOOF).
+ *
+ * Native routing: another node's pod's packets come from that node, or on
+ * a routed underlay from the router towards it: the next hop this node's
+ * own route to that node has (bpf_fib_lookup from the uplink), whose MAC
+ * must be the frame's source. An unresolved next hop (NO_NEIGH) fails
+ * closed: nothing tells the real node from anyone else then. The agent
+ * keeps the nodes' neighbour entries resolved (node.c, node_net_keep_neighs)
+ * so that this does not happen to real traffic for long. Trusting the
+ * neighbour table means trusting ARP on the segment: a host that can
+ * poison it (or forge the node's MAC) is not stopped here.
+ */
+static __always_inline int uplink_origin_check(struct __sk_buff *skb, const struct ethhdr *eth,
+					       __be32 src, const struct sluice_ipcache_value *peer,
+					       int overlay)
+{
+	struct bpf_fib_lookup fib = {};
+
+	if (peer->identity == SLUICE_ID_HOST)
+		return DROP(SLUICE_DROP_UPLINK_SPOOF);
+	/* A node's own address, the world: nothing more to believe. */
+	if (!peer->tunnel_endpoint)
+		return endpoint_lookup4(src) ? DROP(SLUICE_DROP_UPLINK_SPOOF) : 0;
+	if (ipc_is_node(peer))
+		return 0;
+	if (overlay)
+		return DROP(SLUICE_DROP_UPLINK_SPOOF);
+	fib.family = AF_INET;
+	fib.ifindex = skb->ifindex;
+	fib.ipv4_dst = peer->tunnel_endpoint;
+	if (bpf_fib_lookup(skb, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS ||
+	    fib.ifindex != skb->ifindex || !mac_equal(fib.dmac, eth->h_source))
+		return DROP(SLUICE_DROP_UPLINK_SPOOF);
+	return 0;
+}
+
+/*
+ * A pod's packet to dst (f's destination, not a local pod): UDP to the
+ * tunnel port goes only to other pods. A node's tunnel port (this node's
+ * addresses, the others', any address of theirs sluice does not know,
+ * which masquerade would turn into a node's own packet) takes only what
+ * nodes send. Returns 0 or DROP(SLUICE_DROP_TUNNEL_PORT); only UDP to that
+ * port pays the lookup.
+ */
+static __always_inline int tunnel_port_check(const struct flow *f)
+{
+	struct sluice_ipcache_value peer;
+
+	if (f->key.proto != IPPROTO_UDP || f->key.dport != bpf_htons(SLUICE_VXLAN_PORT))
+		return 0;
+	peer = ipcache_lookup(f->key.daddr);
+	if (peer.identity >= SLUICE_ID_FIRST_LABEL && peer.identity < SLUICE_ID_FIRST_CIDR &&
+	    !ipc_is_node(&peer))
+		return 0;
+	return DROP(SLUICE_DROP_TUNNEL_PORT);
+}
+
+#endif /* SLUICE_BPF_ORIGIN_H */
