@@ -565,13 +565,14 @@ int main(int argc, char **argv)
 		o.socket_path);
 
 	for (;;) {
-		struct pollfd pfd[3] = {
+		struct pollfd pfd[4] = {
 			{ .fd = listen_fd, .events = POLLIN },
 			{ .fd = sig_fd, .events = POLLIN },
 			{ .fd = agent.kube ? kube_fd(agent.kube) : -1, .events = POLLIN },
+			{ .fd = node_net_neigh_fd(&net), .events = POLLIN },
 		};
 
-		if (poll(pfd, 3, -1) < 0) {
+		if (poll(pfd, 4, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			ret = -errno;
@@ -585,6 +586,8 @@ int main(int argc, char **argv)
 				pr_info("signal %u: stopping; the datapath keeps running", si.ssi_signo);
 			break;
 		}
+		if (pfd[3].revents)
+			node_net_neigh_events(&net);
 		if (pfd[2].revents)
 			kube_apply(&agent);
 		if (pfd[0].revents)

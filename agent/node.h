@@ -39,6 +39,9 @@ struct node_net {
 	size_t nnomasq;
 	int nomasq_loaded;		/* nomasq read from the pinned map yet */
 	uint32_t router;		/* overlay: the router address (host order), once known */
+	struct nl_handle *neigh_mon;	/* native: the neighbour table's changes (NULL: none) */
+	struct in_addr *hops;		/* native: next hops towards the other nodes on the uplink */
+	size_t nhops;
 };
 
 /* Look the device up, find the node address (node_ip NULL: the device's
@@ -61,6 +64,18 @@ int node_net_sync_routes(struct node_net *n, const struct compile_node *remote, 
 int node_net_sync_nomasq(struct node_net *n, struct datapath *dp, const struct cidr4 *local_pods,
 			 const struct compile_node *remote, size_t nremote, char *err,
 			 size_t errlen);
+/*
+ * Native routing: another node's pod's packets are believed only from the
+ * MAC of the next hop towards that node (bpf/lib/origin.h), which the
+ * datapath reads from the neighbour table and drops them while it is
+ * unresolved. Have the kernel resolve the next hop towards every other
+ * node now (the hops are remembered for node_net_neigh_events).
+ */
+void node_net_keep_neighs(struct node_net *n, const struct compile_node *remote, size_t nremote);
+/* The neighbour monitor's fd (-1: none) and what to do when it is readable:
+ * resolve again any of those hops the kernel deleted or gave up on. */
+int node_net_neigh_fd(const struct node_net *n);
+void node_net_neigh_events(struct node_net *n);
 void node_net_close(struct node_net *n);
 
 const char *routing_name(enum sluice_routing r);

@@ -267,6 +267,8 @@ int agent_policy_sync(struct agent *a, char *err, size_t errlen)
 	ret = compiler_sync(a->compiler, &v.w, ceps, k, remote, nremote, a->ids, &st, err, errlen);
 	if (!ret && a->net)
 		ret = node_net_sync_routes(a->net, remote, nremote, err, errlen);
+	if (!ret && a->net)
+		node_net_keep_neighs(a->net, remote, nremote);
 	if (!ret && a->net && a->net->masquerade)
 		ret = node_net_sync_nomasq(a->net, a->dp, ipam_range(a->ipam), remote, nremote, err,
 					   errlen);
