@@ -21,6 +21,11 @@
  *   the node's uplink (native routing): traffic from pods on other nodes
  *   goes straight to the local pod after its ingress policy. With overlay
  *   routing, from_pod encapsulates traffic for other nodes' pods itself.
+ *   Before any of that, a source is believed only as far as the way the
+ *   packet came allows (lib/origin.h): overlay packets only from other
+ *   nodes, an inner source only from its own node, no plain packet on the
+ *   uplink with this node's or a local pod's source (overlay: any pod's;
+ *   native: another node's pod's only from the next hop's MAC).
  * to_overlay: tc egress of the vxlan device: what the host stack routes
  *   into the tunnel (the node's own traffic, Service traffic kube-proxy
  *   DNATed to another node's pod) gets its tunnel key from the ipcache.
@@ -371,9 +376,9 @@ static __always_inline int police_ingress(struct cursor *c, struct iphdr *ip,
  * ingress policy, unless it belongs to a flow the host stack forwards: the
  * reply to a pod's Service connection that kube-proxy DNATed to another
  * node's pod goes up the stack, which un-NATs it. So does a new flow from
- * anything but another node's pod (another node's own address, the world
- * routed to pods): the pod's replies to it go through the stack, so the
- * stack must see it too, or its conntrack finds the replies INVALID.
+ * anything but another node's pod or another node itself (the world routed
+ * to pods): the pod's replies to it go through the stack, so the stack must
+ * see it too, or its conntrack finds the replies INVALID.
  */
 static __always_inline int from_node_ipv4(struct __sk_buff *skb, struct cursor *c,
 					  struct ethhdr *eth, __be32 outer, __u32 *reason)
