@@ -671,8 +671,9 @@ drop:
  * carry SLUICE_MARK_FAST and pass. A pod's packet the host stack forwarded
  * here marks its flow as the stack's (its replies come back through the
  * stack, which un-NATs them: a Service kube-proxy DNATed to an address
- * outside the pod network) and, leaving the cluster, gets the node's
- * address (masquerade).
+ * outside the pod network), goes into the tunnel when it is for another
+ * node (overlay) and, leaving the cluster, gets the node's address
+ * (masquerade).
  */
 SEC("tc")
 int to_netdev(struct __sk_buff *skb)
@@ -699,6 +700,22 @@ int to_netdev(struct __sk_buff *skb)
 	if (IS_DROP(ret))
 		goto drop;
 	ct_track_via_stack(&f, bpf_ktime_get_ns());
+	/* Overlay: no pod's packet crosses the underlay plain (the other
+	 * node drops it as forged, lib/origin.h), and this one is headed for
+	 * another node: its own address (a Service kube-proxy DNATed to a
+	 * node's address, as the API server's is). The vxlan device tunnels
+	 * it there instead; to_overlay finds the key set. */
+	if (cfg_routing == SLUICE_ROUTING_OVERLAY && cfg_vxlan_ifindex) {
+		struct sluice_ipcache_value peer = ipcache_lookup(f.key.daddr);
+
+		if (peer.tunnel_endpoint) {
+			ret = set_tunnel(skb, peer.tunnel_endpoint);
+			if (IS_DROP(ret))
+				goto drop;
+			metrics_count(SLUICE_FWD_OVERLAY_HOST, SLUICE_DIR_EGRESS, len);
+			return bpf_redirect(cfg_vxlan_ifindex, 0);
+		}
+	}
 	if (!cfg_masquerade || !nat_masquerade_wanted(f.key.daddr))
 		return TC_ACT_OK;
 	if (f.key.proto != IPPROTO_TCP && f.key.proto != IPPROTO_UDP && f.key.proto != IPPROTO_ICMP)

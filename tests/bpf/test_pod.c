@@ -1151,7 +1151,9 @@ static void test_no_masquerade_inside_the_cluster(void **state)
 	(void)state;
 	fill_tcp_checksum(&p);
 	r = run_netdev(1, &p);
-	assert_int_equal(r.retval, TC_ACT_OK);
+	/* Unchanged; (overlay) into the tunnel, as no pod's packet leaves
+	 * plain (see test_host_forwarded_to_node_is_tunnelled). */
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
 	assert_memory_equal(r.out, &p, sizeof(p));
 }
 
@@ -1350,6 +1352,29 @@ static void test_pod_to_remote_node_is_tunnelled(void **state)
 	assert_int_equal(counter(SLUICE_OVERLAY_ENCAP, SLUICE_DIR_EGRESS), encap + 1);
 }
 
+/* A pod's packet the host forwarded towards another node's own address
+ * (kube-proxy DNATed a Service to it, as to the API server): not out of
+ * the uplink plain (node 2 would drop it), into the tunnel. */
+static void test_host_forwarded_to_node_is_tunnelled(void **state)
+{
+	__u64 host = counter(SLUICE_FWD_OVERLAY_HOST, SLUICE_DIR_EGRESS);
+	struct l4pkt p = make_l4(IP_A, NODE2, IPPROTO_TCP, 46200, 6443);
+	struct run r;
+
+	(void)state;
+	fill_tcp_checksum(&p);
+	r = run_node(HOOK_NETDEV_OUT, &p, 0, NULL);
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_memory_equal(r.out, &p, sizeof(p)); /* the vxlan device encapsulates */
+	assert_int_equal(counter(SLUICE_FWD_OVERLAY_HOST, SLUICE_DIR_EGRESS), host + 1);
+	assert_int_equal(ct_flags_of(IP_A, 46200, NODE2, 6443), SLUICE_CT_F_VIA_STACK);
+	/* Leaving the cluster: masqueraded, not tunnelled. */
+	p = make_l4(IP_A, OUTSIDE, IPPROTO_TCP, 46201, 443);
+	fill_tcp_checksum(&p);
+	assert_int_equal(run_node(HOOK_NETDEV_OUT, &p, 0, NULL).retval, TC_ACT_OK);
+	assert_int_equal(counter(SLUICE_FWD_OVERLAY_HOST, SLUICE_DIR_EGRESS), host + 1);
+}
+
 /* Native routing: another node's pod's packets come from that node's MAC
  * (the next hop towards it); this node's and its pods' never come in. */
 static void test_native_next_hop_mac(void **state)
@@ -1424,6 +1449,7 @@ int main(void)
 		cmocka_unit_test_setup(test_overlay_device_checks_sender, nat_setup),
 		cmocka_unit_test_setup(test_pod_to_tunnel_port_dropped, nat_setup),
 		cmocka_unit_test_setup(test_pod_to_remote_node_is_tunnelled, nat_setup),
+		cmocka_unit_test_setup(test_host_forwarded_to_node_is_tunnelled, nat_setup),
 	};
 
 	const struct CMUnitTest cross_node_native[] = {

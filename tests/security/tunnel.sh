@@ -51,7 +51,7 @@ MODE=$1
 case $MODE in overlay | native) ;; *) usage ;; esac
 
 need_root
-for tool in python3 jq; do
+for tool in python3 jq iptables; do
 	command -v "$tool" >/dev/null || { log "$tool missing"; exit 77; }
 done
 for bin in sluice-agent sluice-cni sluicectl sluice-probe; do
@@ -217,6 +217,14 @@ check "n1-evil -> node2's address TCP 9090 (a pod reaches another node)" \
 	probe "$P-n1-evil" tcp "$(mn_node_ip 2)" 9090 --timeout 1000
 check "n1-evil -> node2's address UDP 8473 (not the tunnel port) leaves" bash -c \
 	"ip netns exec '$P-n1-evil' python3 -c \"import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('$(mn_node_ip 2)', 8473))\""
+# A Service whose backend is another node's own address (the API server's
+# is): node 2's netfilter DNATs a pod's connection there and routes it out of
+# its uplink; node 1 must still take it (overlay: it goes through the tunnel).
+serve "$P-node1" --tcp 9091 || not_ok "echo server on node 1"
+ip netns exec "$P-node2" iptables -t nat -A PREROUTING -d 10.96.0.1 -p tcp --dport 443 \
+	-j DNAT --to-destination "$(mn_node_ip 1):9091"
+check "n2-evil -> 10.96.0.1:443, DNATed by node2 to node1's address: answered" \
+	probe "$P-n2-evil" tcp 10.96.0.1 443 --timeout 1000
 check "node1 -> victim TCP 8080 (the node reaches its pods)" \
 	bash -c "nsenter --net=/run/netns/$P-node1 '$BUILD/sluice-probe' tcp '$VICTIM' 8080 --timeout 1000 >/dev/null"
 check "the victim counted nothing but the friend's datagrams" test "$(arrived)" = "$BASE"
