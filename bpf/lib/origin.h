@@ -28,6 +28,31 @@
 
 #define AF_INET 2
 
+/*
+ * The next hop towards a node, as bpf_fib_lookup last found it: a route and
+ * neighbour lookup costs about four times the rest of the uplink's checks,
+ * so its answer is kept for HOP_CACHE_NS. Filled only from the kernel's own
+ * tables, never from a packet. A changed MAC (a node's NIC replaced) is
+ * believed at most that much later, and an unresolved hop is never kept.
+ * Not pinned: the programs' own, rebuilt after a reload.
+ */
+#define HOP_CACHE_NS 1000000000ull
+#define HOP_CACHE_MAX 8192
+
+struct hop_cache {
+	__u8 mac[ETH_ALEN];
+	__u16 pad;
+	__u32 ifindex;
+	__u64 expires;		/* bpf_ktime_get_coarse_ns() */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, HOP_CACHE_MAX);
+	__type(key, __be32);
+	__type(value, struct hop_cache);
+} sluice_hop4_v1 SEC(".maps");
+
 /* (no memcmp in BPF) */
 static __always_inline int mac_equal(const __u8 *a, const __u8 *b)
 {
@@ -100,7 +125,10 @@ static __always_inline int uplink_origin_check(struct __sk_buff *skb, const stru
 					       __be32 src, const struct sluice_ipcache_value *peer,
 					       int overlay)
 {
+	__be32 node = peer->tunnel_endpoint;
 	struct bpf_fib_lookup fib = {};
+	__u64 now = bpf_ktime_get_coarse_ns();
+	struct hop_cache *hop, fresh = {};
 
 	if (peer->identity == SLUICE_ID_HOST)
 		return DROP(SLUICE_DROP_UPLINK_SPOOF);
@@ -111,11 +139,20 @@ static __always_inline int uplink_origin_check(struct __sk_buff *skb, const stru
 		return 0;
 	if (overlay)
 		return DROP(SLUICE_DROP_UPLINK_SPOOF);
-	fib.family = AF_INET;
-	fib.ifindex = skb->ifindex;
-	fib.ipv4_dst = peer->tunnel_endpoint;
-	if (bpf_fib_lookup(skb, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS ||
-	    fib.ifindex != skb->ifindex || !mac_equal(fib.dmac, eth->h_source))
+	hop = bpf_map_lookup_elem(&sluice_hop4_v1, &node);
+	if (!hop || hop->expires < now) {
+		fib.family = AF_INET;
+		fib.ifindex = skb->ifindex;
+		fib.ipv4_dst = node;
+		if (bpf_fib_lookup(skb, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS)
+			return DROP(SLUICE_DROP_UPLINK_SPOOF);
+		__builtin_memcpy(fresh.mac, fib.dmac, ETH_ALEN);
+		fresh.ifindex = fib.ifindex;
+		fresh.expires = now + HOP_CACHE_NS;
+		bpf_map_update_elem(&sluice_hop4_v1, &node, &fresh, BPF_ANY);
+		hop = &fresh;
+	}
+	if (hop->ifindex != skb->ifindex || !mac_equal(hop->mac, eth->h_source))
 		return DROP(SLUICE_DROP_UPLINK_SPOOF);
 	return 0;
 }
