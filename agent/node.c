@@ -331,13 +331,31 @@ int node_net_sync_routes(struct node_net *n, const struct compile_node *remote, 
 void node_net_keep_neighs(struct node_net *n, const struct compile_node *remote, size_t nremote)
 {
 	struct in_addr *hops;
+	uint32_t *nodes;
 	size_t k = 0;
 
 	if (n->routing != SLUICE_ROUTING_NATIVE || !n->dev_ifindex)
 		return;
+	/* Every sync (any pod or policy change) lands here: two netlink
+	 * round trips per node only when the nodes changed; the monitor
+	 * takes care of hops lost meanwhile. */
+	if (n->nhop_nodes == nremote) {
+		size_t i = 0;
+
+		while (i < nremote && n->hop_nodes[i] == remote[i].ip)
+			i++;
+		if (i == nremote)
+			return;
+	}
 	hops = calloc(nremote + 1, sizeof(*hops));
-	if (!hops)
-		return; /* keep the old list: the next sync tries again */
+	nodes = calloc(nremote + 1, sizeof(*nodes));
+	if (!hops || !nodes) {
+		free(hops);
+		free(nodes);
+		return; /* keep the old lists: the next sync tries again */
+	}
+	for (size_t i = 0; i < nremote; i++)
+		nodes[i] = remote[i].ip;
 	for (size_t i = 0; i < nremote; i++) {
 		struct in_addr dst = { htonl(remote[i].ip) }, via;
 		int oif, ret;
@@ -355,6 +373,9 @@ void node_net_keep_neighs(struct node_net *n, const struct compile_node *remote,
 	free(n->hops);
 	n->hops = hops;
 	n->nhops = k;
+	free(n->hop_nodes);
+	n->hop_nodes = nodes;
+	n->nhop_nodes = nremote;
 }
 
 int node_net_neigh_fd(const struct node_net *n)
@@ -389,6 +410,9 @@ void node_net_close(struct node_net *n)
 	free(n->hops);
 	n->hops = NULL;
 	n->nhops = 0;
+	free(n->hop_nodes);
+	n->hop_nodes = NULL;
+	n->nhop_nodes = 0;
 	nl_close(n->nl);
 	free(n->routes);
 	free(n->nomasq);

@@ -42,6 +42,8 @@ struct node_net {
 	struct nl_handle *neigh_mon;	/* native: the neighbour table's changes (NULL: none) */
 	struct in_addr *hops;		/* native: next hops towards the other nodes on the uplink */
 	size_t nhops;
+	uint32_t *hop_nodes;		/* the nodes (host order) hops was made for */
+	size_t nhop_nodes;
 };
 
 /* Look the device up, find the node address (node_ip NULL: the device's
