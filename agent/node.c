@@ -122,8 +122,7 @@ int node_net_open(struct node_net *n, enum sluice_routing routing, const char *d
 	}
 	/* Without the monitor, a hop whose entry goes away is resolved again
 	 * only at the next sync: worth a warning, not a refusal to run. */
-	if (routing == SLUICE_ROUTING_NATIVE && n->dev_ifindex &&
-	    (nl_open(&n->neigh_mon, -1) || nl_neigh_watch(n->neigh_mon))) {
+	if (n->dev_ifindex && (nl_open(&n->neigh_mon, -1) || nl_neigh_watch(n->neigh_mon))) {
 		pr_warn("cannot watch the neighbour table: other nodes' MACs lost meanwhile are "
 			"resolved again only at the next sync");
 		nl_close(n->neigh_mon);
@@ -334,7 +333,7 @@ void node_net_keep_neighs(struct node_net *n, const struct compile_node *remote,
 	uint32_t *nodes;
 	size_t k = 0;
 
-	if (n->routing != SLUICE_ROUTING_NATIVE || !n->dev_ifindex)
+	if (!n->dev_ifindex)
 		return;
 	/* Every sync (any pod or policy change) lands here: two netlink
 	 * round trips per node only when the nodes changed; the monitor

@@ -39,8 +39,8 @@ struct node_net {
 	size_t nnomasq;
 	int nomasq_loaded;		/* nomasq read from the pinned map yet */
 	uint32_t router;		/* overlay: the router address (host order), once known */
-	struct nl_handle *neigh_mon;	/* native: the neighbour table's changes (NULL: none) */
-	struct in_addr *hops;		/* native: next hops towards the other nodes on the uplink */
+	struct nl_handle *neigh_mon;	/* the neighbour table's changes (NULL: none) */
+	struct in_addr *hops;		/* next hops towards the other nodes on the uplink */
 	size_t nhops;
 	uint32_t *hop_nodes;		/* the nodes (host order) hops was made for */
 	size_t nhop_nodes;
@@ -67,7 +67,8 @@ int node_net_sync_nomasq(struct node_net *n, struct datapath *dp, const struct c
 			 const struct compile_node *remote, size_t nremote, char *err,
 			 size_t errlen);
 /*
- * Native routing: another node's pod's packets are believed only from the
+ * Another node's pod's packets (native routing) and another node's overlay
+ * packets (when it shares this node's segment) are believed only from the
  * MAC of the next hop towards that node (bpf/lib/origin.h), which the
  * datapath reads from the neighbour table and drops them while it is
  * unresolved. Have the kernel resolve the next hop towards every other

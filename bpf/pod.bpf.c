@@ -424,8 +424,8 @@ static __always_inline int from_node_ipv4(struct __sk_buff *skb, struct cursor *
 /*
  * Overlay routing, on the uplink. Every packet to the tunnel port (UDP
  * SLUICE_VXLAN_PORT, any address of this node: the vxlan device's socket
- * takes them all) must come from another node, or is dropped here, never
- * reaching the device. A VXLAN packet (not GSO) from another node's pod to
+ * takes them all) must come from another node (on this node's segment,
+ * from that node's MAC), or is dropped here, never reaching the device. A VXLAN packet (not GSO) from another node's pod to
  * a pod here, sent by the node the ipcache says has the source pod, is
  * checked against the pod's ingress policy on its inner headers, its VXLAN
  * headers are taken off and it goes straight to the pod, never through the
@@ -482,6 +482,8 @@ static __always_inline int overlay_decap(struct __sk_buff *skb, __u32 *reason)
 	/* A packet from another node's pod comes from that node. */
 	peer = ipcache_lookup(ip->saddr);
 	ret = tunnel_origin_check(h->ip.saddr, ip->saddr, &peer);
+	if (!IS_DROP(ret))
+		ret = tunnel_link_check(skb, eth, h->ip.saddr);
 	if (IS_DROP(ret))
 		return ret;
 	if (peer.tunnel_endpoint != h->ip.saddr)
@@ -510,6 +512,8 @@ static __always_inline int overlay_decap(struct __sk_buff *skb, __u32 *reason)
 	return TC_ACT_REDIRECT;
 device:
 	ret = tunnel_sender_check(h->ip.saddr);
+	if (!IS_DROP(ret))
+		ret = tunnel_link_check(skb, eth, h->ip.saddr);
 	return IS_DROP(ret) ? ret : LEAVE_TO_DEVICE;
 }
 

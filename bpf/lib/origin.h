@@ -5,7 +5,8 @@
  *
  * - Tunnelled (VXLAN, taken off by BPF at the uplink or by the kernel's
  *   vxlan device): only from another node's own address (an ipcache entry
- *   with SLUICE_IPC_F_NODE), and the inner source is given its identity
+ *   with SLUICE_IPC_F_NODE), which on one segment with this node must be
+ *   that node's own MAC too, and the inner source is given its identity
  *   only when that node has it (the source's tunnel_endpoint is the outer
  *   source). A node may also tunnel an address sluice knows nothing about
  *   (the world, routed or forwarded by it): policy sees the world. Any
@@ -41,7 +42,8 @@
 
 struct hop_cache {
 	__u8 mac[ETH_ALEN];
-	__u16 pad;
+	__u8 onlink;		/* the node itself is the next hop (no router) */
+	__u8 pad;
 	__u32 ifindex;
 	__u64 expires;		/* bpf_ktime_get_coarse_ns() */
 };
@@ -107,6 +109,58 @@ static __always_inline int tunnel_sender_check(__be32 outer)
 }
 
 /*
+ * Did the frame eth come from the next hop towards node (network order)
+ * on the device it came in on? Any router on the way to the node: its MAC.
+ * onlink_only: only a node on this node's own segment is checked (1 for
+ * one behind routers). An unresolved next hop fails (0) when checked.
+ */
+static __always_inline int from_next_hop(struct __sk_buff *skb, const struct ethhdr *eth,
+					 __be32 node, int onlink_only)
+{
+	struct bpf_fib_lookup fib = {};
+	__u64 now = bpf_ktime_get_coarse_ns();
+	struct hop_cache *hop, fresh = {};
+	long ret;
+
+	hop = bpf_map_lookup_elem(&sluice_hop4_v1, &node);
+	if (!hop || hop->expires < now) {
+		fib.family = AF_INET;
+		fib.ifindex = skb->ifindex;
+		fib.ipv4_dst = node;
+		ret = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+		/* (ipv4_dst becomes the gateway's when there is one, also
+		 * for NO_NEIGH) */
+		if (ret == BPF_FIB_LKUP_RET_NO_NEIGH && onlink_only && fib.ipv4_dst != node)
+			return 1;
+		if (ret != BPF_FIB_LKUP_RET_SUCCESS)
+			return 0;
+		__builtin_memcpy(fresh.mac, fib.dmac, ETH_ALEN);
+		fresh.onlink = fib.ipv4_dst == node;
+		fresh.ifindex = fib.ifindex;
+		fresh.expires = now + HOP_CACHE_NS;
+		bpf_map_update_elem(&sluice_hop4_v1, &node, &fresh, BPF_ANY);
+		hop = &fresh;
+	}
+	if (onlink_only && !hop->onlink)
+		return 1;
+	return hop->ifindex == skb->ifindex && mac_equal(hop->mac, eth->h_source);
+}
+
+/*
+ * Overlay packets (outer headers, eth the outer Ethernet header) on the
+ * uplink from outer (network order): from a node, and from its MAC when it
+ * is on this node's segment, or DROP(SLUICE_DROP_TUNNEL_SOURCE). Behind
+ * routers the outer address is all there is to go by (the underlay's paths
+ * may differ each way, which would make the router's MAC no proof); a
+ * host that can send with a node's address from there is believed.
+ */
+static __always_inline int tunnel_link_check(struct __sk_buff *skb, const struct ethhdr *eth,
+					     __be32 outer)
+{
+	return from_next_hop(skb, eth, outer, 1) ? 0 : DROP(SLUICE_DROP_TUNNEL_SOURCE);
+}
+
+/*
  * A plain (not tunnelled) IPv4 packet that came in on the uplink, eth its
  * Ethernet header, src its source and peer src's ipcache entry. overlay:
  * the routing mode. Returns 0 or DROP(SLUICE_DROP_UPLINK_SPOOF).
@@ -125,11 +179,6 @@ static __always_inline int uplink_origin_check(struct __sk_buff *skb, const stru
 					       __be32 src, const struct sluice_ipcache_value *peer,
 					       int overlay)
 {
-	__be32 node = peer->tunnel_endpoint;
-	struct bpf_fib_lookup fib = {};
-	__u64 now = bpf_ktime_get_coarse_ns();
-	struct hop_cache *hop, fresh = {};
-
 	if (peer->identity == SLUICE_ID_HOST)
 		return DROP(SLUICE_DROP_UPLINK_SPOOF);
 	/* A node's own address, the world: nothing more to believe. */
@@ -137,22 +186,7 @@ static __always_inline int uplink_origin_check(struct __sk_buff *skb, const stru
 		return endpoint_lookup4(src) ? DROP(SLUICE_DROP_UPLINK_SPOOF) : 0;
 	if (ipc_is_node(peer))
 		return 0;
-	if (overlay)
-		return DROP(SLUICE_DROP_UPLINK_SPOOF);
-	hop = bpf_map_lookup_elem(&sluice_hop4_v1, &node);
-	if (!hop || hop->expires < now) {
-		fib.family = AF_INET;
-		fib.ifindex = skb->ifindex;
-		fib.ipv4_dst = node;
-		if (bpf_fib_lookup(skb, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS)
-			return DROP(SLUICE_DROP_UPLINK_SPOOF);
-		__builtin_memcpy(fresh.mac, fib.dmac, ETH_ALEN);
-		fresh.ifindex = fib.ifindex;
-		fresh.expires = now + HOP_CACHE_NS;
-		bpf_map_update_elem(&sluice_hop4_v1, &node, &fresh, BPF_ANY);
-		hop = &fresh;
-	}
-	if (hop->ifindex != skb->ifindex || !mac_equal(hop->mac, eth->h_source))
+	if (overlay || !from_next_hop(skb, eth, peer->tunnel_endpoint, 0))
 		return DROP(SLUICE_DROP_UPLINK_SPOOF);
 	return 0;
 }

@@ -256,7 +256,7 @@ enum sluice_dir {
 	X(SLUICE_FWD_OVERLAY_HOST, 20, 0, "overlay-from-host", "host-routed packet tunnelled to the pod's node") \
 	X(SLUICE_OVERLAY_ENCAP,   21, 0, "overlay-encap",    "VXLAN built by BPF, sent out of the uplink") \
 	X(SLUICE_OVERLAY_DECAP,   22, 0, "overlay-decap",    "VXLAN taken off by BPF at the uplink") \
-	X(SLUICE_DROP_TUNNEL_SOURCE, 23, 1, "drop-tunnel-source", "overlay packet from an address that is not a node") \
+	X(SLUICE_DROP_TUNNEL_SOURCE, 23, 1, "drop-tunnel-source", "overlay packet that is not from a node") \
 	X(SLUICE_DROP_TUNNEL_SPOOF, 24, 1, "drop-tunnel-spoof", "tunnelled source not of the sending node") \
 	X(SLUICE_DROP_UPLINK_SPOOF, 25, 1, "drop-uplink-spoof", "plain packet on the uplink with a pod's or this node's source") \
 	X(SLUICE_DROP_TUNNEL_PORT, 26, 1, "drop-tunnel-port", "pod's UDP to the tunnel port of a non-pod")

@@ -46,6 +46,7 @@ static const unsigned char mac_b_lxc[6] = { 0x02, 0xbb, 0, 0, 0, 2 };
 #define IP_B "10.77.0.3"
 static int ifindex_b; /* a real veth in the test's own network namespace */
 #define NODE2_MAC "02:cc:00:00:00:02" /* node 2's uplink, as the test's neighbour table has it */
+#define NODE3_MAC "02:cc:00:00:00:03"
 
 struct pkt {
 	struct ethhdr eth;
@@ -158,6 +159,8 @@ static int group_setup(void **state)
 	if (group_opts &&
 	    system("ip link set sltest1 up && ip addr add 10.200.0.11/24 dev sltest0 && "
 		   "ip neigh add 10.200.0.12 lladdr " NODE2_MAC " dev sltest0 nud permanent && "
+		   "ip neigh add 10.200.0.13 lladdr " NODE3_MAC " dev sltest0 nud permanent && "
+		   "ip route add 10.202.0.0/24 via 10.200.0.12 && "
 		   "sysctl -qw net.ipv4.ip_forward=1")) {
 		fprintf(stderr, "cannot set up the test underlay\n");
 		return -1;
@@ -789,6 +792,8 @@ static struct vxpkt make_vxlan(__u16 sport, __u16 dport)
 	memcpy(v.inner.eth.h_source, mac_a_pod, 6); /* whatever node 2's pod had */
 	fill_tcp_checksum(&v.inner);
 	memset(v.eth.h_dest, 0x02, 6);
+	sscanf(NODE2_MAC, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &v.eth.h_source[0], &v.eth.h_source[1],
+	       &v.eth.h_source[2], &v.eth.h_source[3], &v.eth.h_source[4], &v.eth.h_source[5]);
 	v.eth.h_proto = htons(ETH_P_IP);
 	v.ip = ipv4_header("10.200.0.12", NODE_IP, IPPROTO_UDP, 64, sizeof(v) - sizeof(v.eth));
 	v.udp.source = htons(40404);
@@ -865,10 +870,12 @@ static struct run run_hook(enum node_hook hook, const void *data, __u32 len, str
 	return r;
 }
 
-/* from_netdev on a frame; gso_size non-zero makes it a GSO packet. */
+/* from_netdev on a frame arriving on sltest0 (the segment node 2 and
+ * node 3 are on); gso_size non-zero makes it a GSO packet. */
 static struct run run_netdev_gso(const void *data, __u32 len, __u32 gso_size)
 {
-	struct __sk_buff ctx = { .gso_size = gso_size, .gso_segs = gso_size ? 2 : 0 };
+	struct __sk_buff ctx = { .gso_size = gso_size, .gso_segs = gso_size ? 2 : 0,
+				 .ifindex = (__u32)ifindex_b };
 
 	return run_hook(HOOK_NETDEV, data, len, &ctx);
 }
@@ -1191,6 +1198,38 @@ static void test_tunnel_from_non_node_dropped(void **state)
 	assert_int_equal(run_netdev_raw(&v[0], sizeof(v[0])).retval, TC_ACT_REDIRECT);
 }
 
+/* A host on the node network posing as node 2 (its address as the outer
+ * source, from another MAC): node 2 is on this segment, so it is not
+ * believed. A node behind a router is (the router's MAC proves nothing). */
+static void test_tunnel_from_node_address_wrong_mac_dropped(void **state)
+{
+	__u64 drops = counter(SLUICE_DROP_TUNNEL_SOURCE, SLUICE_DIR_INGRESS);
+	struct vxpkt v = make_vxlan(54100, 8080), w;
+
+	(void)state;
+	v.eth.h_source[5] ^= 0x40;
+	assert_int_equal(run_netdev_raw(&v, sizeof(v)).retval, TC_ACT_SHOT);
+	v.vx_vni = htonl(2 << 8); /* one left to the device: the same */
+	assert_int_equal(run_netdev_raw(&v, sizeof(v)).retval, TC_ACT_SHOT);
+	assert_int_equal(counter(SLUICE_DROP_TUNNEL_SOURCE, SLUICE_DIR_INGRESS), drops + 2);
+	assert_int_equal(ct_flags_of(REMOTE_POD, 54100, IP_B, 8080), -1);
+	/* Node 3 from its own MAC, for its own pod: taken off. */
+	w = make_vxlan(54101, 8080);
+	w.ip = ipv4_header(NODE3, NODE_IP, IPPROTO_UDP, 64, sizeof(w) - sizeof(w.eth));
+	w.inner.ip = ipv4_header(NODE3_POD, IP_B, IPPROTO_TCP, 64, sizeof(w.inner) - sizeof(w.inner.eth));
+	w.eth.h_source[5] = 0x03;
+	assert_int_equal(run_netdev_raw(&w, sizeof(w)).retval, TC_ACT_REDIRECT);
+	/* A node behind a router (10.202.0.20, via node 2 here), from any MAC. */
+	ipcache_put_full("10.202.0.20", 32, SLUICE_ID_WORLD, "10.202.0.20", SLUICE_IPC_F_NODE);
+	ipcache_put_full("10.88.5.0", 24, SLUICE_ID_WORLD, "10.202.0.20", 0);
+	w = make_vxlan(54102, 8080);
+	w.ip = ipv4_header("10.202.0.20", NODE_IP, IPPROTO_UDP, 64, sizeof(w) - sizeof(w.eth));
+	w.inner.ip = ipv4_header("10.88.5.9", IP_B, IPPROTO_TCP, 64, sizeof(w.inner) - sizeof(w.inner.eth));
+	w.eth.h_source[5] = 0x77;
+	assert_int_equal(run_netdev_raw(&w, sizeof(w)).retval, TC_ACT_REDIRECT);
+	assert_int_equal(counter(SLUICE_DROP_TUNNEL_SOURCE, SLUICE_DIR_INGRESS), drops + 2);
+}
+
 /* A node may tunnel its own pods, itself and the world, nothing else. */
 static void test_tunnel_inner_source_of_another_dropped(void **state)
 {
@@ -1444,6 +1483,7 @@ int main(void)
 		cmocka_unit_test_setup(test_overlay_host_routed_gets_tunnel_and_stack_reply, nat_setup),
 		cmocka_unit_test_setup(test_overlay_host_routed_without_node_dropped, nat_setup),
 		cmocka_unit_test_setup(test_tunnel_from_non_node_dropped, nat_setup),
+		cmocka_unit_test_setup(test_tunnel_from_node_address_wrong_mac_dropped, nat_setup),
 		cmocka_unit_test_setup(test_tunnel_inner_source_of_another_dropped, nat_setup),
 		cmocka_unit_test_setup(test_plain_pod_source_on_uplink_dropped, nat_setup),
 		cmocka_unit_test_setup(test_overlay_device_checks_sender, nat_setup),

@@ -14,7 +14,8 @@
 #   a) forged VXLAN (inner source: the friend) from the evil pods to every
 #      address of both nodes, UDP 8472, with and without a first frame
 #      meant to plant a connection-tracking entry for a later "reply";
-#   b) the same from the evil host;
+#   b) the same from the evil host, also posing as node 2 (its address as
+#      the outer source, from its own MAC);
 #   c) plain packets on node 1's uplink from the evil host claiming the
 #      friend's address (native: from the evil host's own MAC), node 1's
 #      own addresses and node 1's other pod;
@@ -174,6 +175,14 @@ for addr in "${NODE_ADDRS[@]}"; do
 	check "evil host -> $addr:8472, planted entry then the \"reply\": nothing arrives" nothing_arrived
 done
 if [ "$MODE" = overlay ]; then
+	# ...and with node 2's address as the outer source: on one segment,
+	# node 2's frames come from node 2's MAC, not the evil host's.
+	for addr in "$(mn_node_ip 1)" "$(mn_router 1)"; do
+		forge "$P-evil" --src "$FRIEND" --dst "$VICTIM" --dport "$PORT" --vxlan-to "$addr" \
+			--outer-src "$(mn_node_ip 2)" --iface eth0 --eth-dst "$(uplink_mac 1)" --count 3
+		check "evil host as node2 (outer source $(mn_node_ip 2)) -> $addr:8472: nothing arrives" \
+			nothing_arrived
+	done
 	check "node1 counted drop-tunnel-source" test "$(metric 1 drop-tunnel-source)" -gt "$m0"
 fi
 
