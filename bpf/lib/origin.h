@@ -31,8 +31,10 @@
 
 /*
  * The next hop towards a node, as bpf_fib_lookup last found it: a route and
- * neighbour lookup costs about four times the rest of the uplink's checks,
- * so its answer is kept for HOP_CACHE_NS. Filled only from the kernel's own
+ * neighbour lookup per packet costs about as much as the rest of
+ * from_netdev's work on it (BPF_PROG_TEST_RUN, native, another node's pod:
+ * +135 ns uncached, +65 ns with this), so its answer is kept for
+ * HOP_CACHE_NS. Filled only from the kernel's own
  * tables, never from a packet. A changed MAC (a node's NIC replaced) is
  * believed at most that much later, and an unresolved hop is never kept.
  * Not pinned: the programs' own, rebuilt after a reload.
