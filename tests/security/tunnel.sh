@@ -23,8 +23,10 @@
 #      address as inner sources.
 # The counters for each defence must move (sluicectl metrics -o json), and
 # legitimate traffic still flows: the friend reaches the victim across
-# nodes (the listener counts it; TCP and UDP echo), a pod reaches the
-# other node's address, and the evil pods are refused by the policy.
+# nodes (the listener counts it; TCP and UDP echo), also after node 1's
+# neighbour table was flushed, a pod reaches the other node's address,
+# directly and through a DNAT on its node, and the evil pods are refused
+# by the policy.
 #
 #   tests/security/tunnel.sh             overlay, then native
 #   tests/security/tunnel.sh overlay     one mode (or native)
@@ -218,6 +220,14 @@ for _ in range(3):
 	return 1
 }
 check "n2-friend -> victim UDP $PORT across nodes: all 3 datagrams counted" friend_arrives
+# Node 1 believes node 2's frames only from the MAC its neighbour table has
+# for node 2, and drops them while there is none: its agent has the kernel
+# resolve node 2 again as soon as the entry goes. Past the datapath's
+# one-second memory of the MAC, node 2's packets still get in.
+ip -n "$P-node1" neigh flush dev uplink0
+sleep 1.5
+check "node1's neighbours flushed: n2-friend -> victim still arrives (the agent resolved node2)" \
+	friend_arrives
 check "n2-friend -> victim TCP 8080 (echo)" probe "$P-n2-friend" tcp "$VICTIM" 8080 --timeout 1000
 check "n2-friend -> victim UDP 8081 (echo)" probe "$P-n2-friend" udp "$VICTIM" 8081 --timeout 1000
 check "n2-evil -> victim TCP 8080 refused by the policy" bash -c \
