@@ -354,17 +354,34 @@ static uint32_t tunnel_endpoint(const struct build *b, const struct cidr4 *q)
 	return 0;
 }
 
-static int ipcache_add(struct build *b, uint32_t ip, int prefix, uint32_t id, uint32_t cidr_id)
+static int ipcache_add_flags(struct build *b, uint32_t ip, int prefix, uint32_t id,
+			     uint32_t cidr_id, uint32_t tunnel, uint32_t flags)
 {
 	struct sluice_ipcache_key k = { .prefixlen = (__u32)prefix, .ip = htonl(ip) };
-	struct cidr4 q = { .net = ip, .prefix = prefix };
 	struct sluice_ipcache_value v = {
 		.identity = id,
 		.cidr_identity = cidr_id,
-		.tunnel_endpoint = htonl(tunnel_endpoint(b, &q)),
+		.tunnel_endpoint = htonl(tunnel),
+		.flags = flags,
 	};
 
 	return set_add(&b->out[CMAP_IPCACHE], &k, &v);
+}
+
+static int ipcache_add(struct build *b, uint32_t ip, int prefix, uint32_t id, uint32_t cidr_id)
+{
+	struct cidr4 q = { .net = ip, .prefix = prefix };
+
+	return ipcache_add_flags(b, ip, prefix, id, cidr_id, tunnel_endpoint(b, &q), 0);
+}
+
+/* Is ip another node's own address? */
+static int is_remote_node(const struct build *b, uint32_t ip)
+{
+	for (size_t i = 0; i < b->nnodes; i++)
+		if (b->nodes[i].ip == ip)
+			return 1;
+	return 0;
 }
 
 static int build_ipcache(struct build *b)
@@ -375,10 +392,34 @@ static int build_ipcache(struct build *b)
 		if (ipcache_add(b, b->nodes[i].pod_cidr.net, b->nodes[i].pod_cidr.prefix,
 				SLUICE_ID_WORLD, cidr_identity_of(b, &b->nodes[i].pod_cidr)))
 			return -ENOMEM;
-	for (size_t i = 0; i < b->nprefixes; i++)
-		if (b->prefixes[i].id && ipcache_add(b, b->prefixes[i].c.net, b->prefixes[i].c.prefix, SLUICE_ID_WORLD,
+	for (size_t i = 0; i < b->nprefixes; i++) {
+		/* (an ipBlock /32 on a node's address: the node's entry below
+		 * carries the same CIDR identity) */
+		if (b->prefixes[i].c.prefix == 32 && is_remote_node(b, b->prefixes[i].c.net))
+			continue;
+		if (b->prefixes[i].id &&
+		    ipcache_add(b, b->prefixes[i].c.net, b->prefixes[i].c.prefix, SLUICE_ID_WORLD,
 				b->prefixes[i].id))
 			return -ENOMEM;
+	}
+	/*
+	 * Other nodes' own addresses: WORLD to policy, as before, but marked
+	 * as nodes (the only senders of overlay packets the datapath believes,
+	 * see bpf/lib/origin.h) and reached through themselves: in overlay
+	 * mode a pod's packets to another node's address are tunnelled to it
+	 * like those to its pods, so that no plain packet with a pod's source
+	 * ever crosses the underlay (the receiving node drops those as
+	 * forged); in native mode they take from_pod's route lookup instead
+	 * of the host's forwarding. Either way, the flow's replies come back
+	 * the way it went, so it is not the stack's (SLUICE_CT_F_VIA_STACK).
+	 */
+	for (size_t i = 0; i < b->nnodes; i++) {
+		uint32_t ip = b->nodes[i].ip;
+
+		if (ipcache_add_flags(b, ip, 32, SLUICE_ID_WORLD, cidr_identity(b, ip), ip,
+				      SLUICE_IPC_F_NODE))
+			return -ENOMEM;
+	}
 	for (size_t i = 0; i < b->w->npods; i++) {
 		uint32_t ip = b->w->pods[i]->ip;
 

@@ -206,6 +206,13 @@ static int set_opt(int c, const char *val, const char *from, struct options *o)
 		if (sscanf(val, "%u-%u%n", &lo, &hi, &used) != 2 || val[used] || !lo || lo > hi ||
 		    hi > 65535)
 			goto bad;
+		/* Replies to the tunnel port would be taken for overlay packets. */
+		if (lo <= SLUICE_VXLAN_PORT && SLUICE_VXLAN_PORT <= hi) {
+			fprintf(stderr, "sluice-agent: %s %s holds the overlay's UDP port %u; choose "
+					"a range without it (default %u-%u)\n", from, val,
+				SLUICE_VXLAN_PORT, SLUICE_NAT_PORTS_DEFAULT_MIN, SLUICE_NAT_PORTS_DEFAULT_MAX);
+			return -EINVAL;
+		}
 		o->nat_port_min = lo;
 		o->nat_port_max = hi;
 		break;
@@ -597,13 +604,14 @@ int main(int argc, char **argv)
 		o.socket_path);
 
 	for (;;) {
-		struct pollfd pfd[3] = {
+		struct pollfd pfd[4] = {
 			{ .fd = listen_fd, .events = POLLIN },
 			{ .fd = sig_fd, .events = POLLIN },
 			{ .fd = agent.kube ? kube_fd(agent.kube) : -1, .events = POLLIN },
+			{ .fd = node_net_neigh_fd(&net), .events = POLLIN },
 		};
 
-		if (poll(pfd, 3, -1) < 0) {
+		if (poll(pfd, 4, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			ret = -errno;
@@ -617,6 +625,8 @@ int main(int argc, char **argv)
 				pr_info("signal %u: stopping; the datapath keeps running", si.ssi_signo);
 			break;
 		}
+		if (pfd[3].revents)
+			node_net_neigh_events(&net);
 		if (pfd[2].revents)
 			agent_kube_apply(&agent);
 		if (pfd[0].revents)

@@ -936,6 +936,128 @@ int nl_neigh_has4(struct nl_handle *h, int ifindex, struct in_addr ip, const uns
 	return ret;
 }
 
+/* Resolve the neighbour ip on ifindex, creating the entry if need be: NTF_USE
+ * has the kernel act as if a packet were waiting for it (an ARP request for
+ * a new or failed entry, a unicast probe for a stale one). */
+int nl_neigh_use4(struct nl_handle *h, int ifindex, struct in_addr ip)
+{
+	char buf[NL_REQ_LEN] __attribute__((aligned(8)));
+	struct nlmsghdr *nlh;
+	struct ndmsg *ndm;
+
+	if (ifindex <= 0)
+		return -EINVAL;
+	nlh = nl_req(buf, RTM_NEWNEIGH, NLM_F_CREATE);
+	ndm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ndm));
+	ndm->ndm_family = AF_INET;
+	ndm->ndm_ifindex = ifindex;
+	ndm->ndm_flags = NTF_USE;
+	mnl_attr_put(nlh, NDA_DST, sizeof(ip), &ip);
+	return nl_talk(h, nlh, NULL, NULL);
+}
+
+struct nexthop_req {
+	int oif;
+	struct in_addr via;
+};
+
+static int nexthop_cb(const struct nlmsghdr *nlh, void *arg)
+{
+	struct nexthop_req *r = arg;
+	const struct nlattr *tb[RTA_MAX + 1];
+	uint32_t oif = 0;
+
+	if (nlh->nlmsg_type != RTM_NEWROUTE || parse_attrs(nlh, sizeof(struct rtmsg), tb, RTA_MAX) < 0)
+		return -EBADMSG;
+	if (!attr_u32(tb[RTA_OIF], &oif))
+		return -ENETUNREACH;
+	r->oif = (int)oif;
+	if (tb[RTA_GATEWAY] && mnl_attr_get_payload_len(tb[RTA_GATEWAY]) == sizeof(r->via))
+		memcpy(&r->via, mnl_attr_get_payload(tb[RTA_GATEWAY]), sizeof(r->via));
+	return 0;
+}
+
+int nl_route_nexthop4(struct nl_handle *h, struct in_addr dst, int *oif, struct in_addr *via)
+{
+	char buf[NL_REQ_LEN] __attribute__((aligned(8)));
+	struct nexthop_req r = { .via = dst };
+	struct nlmsghdr *nlh = nl_req(buf, RTM_GETROUTE, 0);
+	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	int ret;
+
+	rtm->rtm_family = AF_INET;
+	rtm->rtm_dst_len = 32;
+	mnl_attr_put(nlh, RTA_DST, sizeof(dst), &dst);
+	ret = nl_talk(h, nlh, nexthop_cb, &r);
+	if (ret)
+		return ret;
+	if (!r.oif)
+		return -ENETUNREACH;
+	*oif = r.oif;
+	*via = r.via;
+	return 0;
+}
+
+int nl_neigh_watch(struct nl_handle *h)
+{
+	int grp = RTNLGRP_NEIGH, fd = mnl_socket_get_fd(h->sock), fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	if (mnl_socket_setsockopt(h->sock, NETLINK_ADD_MEMBERSHIP, &grp, sizeof(grp)) < 0)
+		return -errno;
+	return 0;
+}
+
+int nl_fd(const struct nl_handle *h)
+{
+	return mnl_socket_get_fd(h->sock);
+}
+
+/* The kernel's NUD_VALID (include/net/neighbour.h, not in the UAPI). */
+#define NL_NUD_VALID (NUD_PERMANENT | NUD_NOARP | NUD_REACHABLE | NUD_PROBE | NUD_STALE | NUD_DELAY)
+
+int nl_neigh_events(struct nl_handle *h, void (*cb)(int ifindex, struct in_addr ip, int lost, void *arg),
+		    void *arg)
+{
+	const struct nlmsghdr *nlh;
+	struct in_addr none = { 0 };
+	int len;
+
+	for (;;) {
+		ssize_t n = mnl_socket_recvfrom(h->sock, h->rbuf, h->rbuf_len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			if (errno == ENOBUFS) { /* events were dropped: recheck everything */
+				cb(0, none, 1, arg);
+				continue;
+			}
+			return -errno;
+		}
+		len = (int)n;
+		for (nlh = (const struct nlmsghdr *)h->rbuf; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
+			const struct ndmsg *ndm = mnl_nlmsg_get_payload(nlh);
+			const struct nlattr *tb[NDA_MAX + 1];
+			struct in_addr ip;
+
+			if ((nlh->nlmsg_type != RTM_NEWNEIGH && nlh->nlmsg_type != RTM_DELNEIGH) ||
+			    parse_attrs(nlh, sizeof(*ndm), tb, NDA_MAX) < 0 || ndm->ndm_family != AF_INET ||
+			    !tb[NDA_DST] || mnl_attr_get_payload_len(tb[NDA_DST]) != sizeof(ip))
+				continue;
+			/* Usable, or being resolved: nothing to do. */
+			if (nlh->nlmsg_type == RTM_NEWNEIGH &&
+			    (ndm->ndm_state & (NL_NUD_VALID | NUD_INCOMPLETE)))
+				continue;
+			memcpy(&ip, mnl_attr_get_payload(tb[NDA_DST]), sizeof(ip));
+			cb(ndm->ndm_ifindex, ip, 0, arg);
+		}
+	}
+}
+
 /* ---- sysctls ----------------------------------------------------------- */
 
 /* Where the sysctl tree is: /proc/sys, or a host bind mount of it when the

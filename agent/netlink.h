@@ -92,6 +92,20 @@ int nl_neigh_add4(struct nl_handle *h, int ifindex, struct in_addr ip, const uns
 /* 1 if a NUD_PERMANENT entry ip -> mac exists on ifindex, 0 if not, <0 on error. */
 int nl_neigh_has4(struct nl_handle *h, int ifindex, struct in_addr ip, const unsigned char mac[6]);
 
+/* Have the kernel resolve ip on ifindex now (NTF_USE), creating the entry. */
+int nl_neigh_use4(struct nl_handle *h, int ifindex, struct in_addr ip);
+/* The route to dst: its device and next hop (the gateway, or dst itself). */
+int nl_route_nexthop4(struct nl_handle *h, struct in_addr dst, int *oif, struct in_addr *via);
+/* Make h a listener for the neighbour table's changes (non-blocking; use
+ * it for nothing else), readable on nl_fd(h). */
+int nl_neigh_watch(struct nl_handle *h);
+int nl_fd(const struct nl_handle *h);
+/* Read what is pending: cb for every IPv4 neighbour deleted or failed
+ * (neither usable nor being resolved); lost = 1 (ifindex 0) when the kernel
+ * dropped events, so that anything may have changed. */
+int nl_neigh_events(struct nl_handle *h, void (*cb)(int ifindex, struct in_addr ip, int lost, void *arg),
+		    void *arg);
+
 /* Write a sysctl such as "net/ipv4/ip_forward" = "1" inside h's netns
  * (relative to /proc/sys; the file is opened and written after setns to h's
  * netns, then the calling thread returns to its original netns). */

@@ -120,6 +120,14 @@ int node_net_open(struct node_net *n, enum sluice_routing routing, const char *d
 	} else {
 		n->pod_mtu = n->dev_mtu;
 	}
+	/* Without the monitor, a hop whose entry goes away is resolved again
+	 * only at the next sync: worth a warning, not a refusal to run. */
+	if (n->dev_ifindex && (nl_open(&n->neigh_mon, -1) || nl_neigh_watch(n->neigh_mon))) {
+		pr_warn("cannot watch the neighbour table: other nodes' MACs lost meanwhile are "
+			"resolved again only at the next sync");
+		nl_close(n->neigh_mon);
+		n->neigh_mon = NULL;
+	}
 	if (route_ifindex(n)) {
 		ret = nl_route_list4_tagged(n->nl, route_ifindex(n), adopt_route, n);
 		if (ret < 0) {
@@ -404,8 +412,91 @@ cleanup:
 	return ret;
 }
 
+void node_net_keep_neighs(struct node_net *n, const struct compile_node *remote, size_t nremote)
+{
+	struct in_addr *hops;
+	uint32_t *nodes;
+	size_t k = 0;
+
+	if (!n->dev_ifindex)
+		return;
+	/* Every sync (any pod or policy change) lands here: two netlink
+	 * round trips per node only when the nodes changed; the monitor
+	 * takes care of hops lost meanwhile. */
+	if (n->nhop_nodes == nremote) {
+		size_t i = 0;
+
+		while (i < nremote && n->hop_nodes[i] == remote[i].ip)
+			i++;
+		if (i == nremote)
+			return;
+	}
+	hops = calloc(nremote + 1, sizeof(*hops));
+	nodes = calloc(nremote + 1, sizeof(*nodes));
+	if (!hops || !nodes) {
+		free(hops);
+		free(nodes);
+		return; /* keep the old lists: the next sync tries again */
+	}
+	for (size_t i = 0; i < nremote; i++)
+		nodes[i] = remote[i].ip;
+	for (size_t i = 0; i < nremote; i++) {
+		struct in_addr dst = { htonl(remote[i].ip) }, via;
+		int oif, ret;
+
+		/* A node reached through another device sends nothing
+		 * believable on the uplink anyway. */
+		if (nl_route_nexthop4(n->nl, dst, &oif, &via) || oif != n->dev_ifindex)
+			continue;
+		ret = nl_neigh_use4(n->nl, n->dev_ifindex, via);
+		if (ret)
+			pr_debug("cannot resolve %s on %s: %s", inet_ntoa(via), n->device,
+				 strerror(-ret));
+		hops[k++] = via;
+	}
+	free(n->hops);
+	n->hops = hops;
+	n->nhops = k;
+	free(n->hop_nodes);
+	n->hop_nodes = nodes;
+	n->nhop_nodes = nremote;
+}
+
+int node_net_neigh_fd(const struct node_net *n)
+{
+	return n->neigh_mon ? nl_fd(n->neigh_mon) : -1;
+}
+
+static void neigh_lost(int ifindex, struct in_addr ip, int lost, void *arg)
+{
+	struct node_net *n = arg;
+
+	for (size_t i = 0; i < n->nhops; i++)
+		if (lost || (ifindex == n->dev_ifindex && ip.s_addr == n->hops[i].s_addr))
+			nl_neigh_use4(n->nl, n->dev_ifindex, n->hops[i]);
+}
+
+void node_net_neigh_events(struct node_net *n)
+{
+	int ret;
+
+	if (!n->neigh_mon)
+		return;
+	ret = nl_neigh_events(n->neigh_mon, neigh_lost, n);
+	if (ret)
+		pr_warn("reading the neighbour table's changes: %s", strerror(-ret));
+}
+
 void node_net_close(struct node_net *n)
 {
+	nl_close(n->neigh_mon);
+	n->neigh_mon = NULL;
+	free(n->hops);
+	n->hops = NULL;
+	n->nhops = 0;
+	free(n->hop_nodes);
+	n->hop_nodes = NULL;
+	n->nhop_nodes = 0;
 	nl_close(n->nl);
 	free(n->routes);
 	free(n->nomasq);

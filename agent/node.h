@@ -39,6 +39,11 @@ struct node_net {
 	size_t nnomasq;
 	int nomasq_loaded;		/* nomasq read from the pinned map yet */
 	uint32_t router;		/* overlay: the router address (host order), once known */
+	struct nl_handle *neigh_mon;	/* the neighbour table's changes (NULL: none) */
+	struct in_addr *hops;		/* next hops towards the other nodes on the uplink */
+	size_t nhops;
+	uint32_t *hop_nodes;		/* the nodes (host order) hops was made for */
+	size_t nhop_nodes;
 };
 
 /* Look the device up, find the node address (node_ip NULL: the device's
@@ -67,6 +72,19 @@ int node_net_sync_nomasq(struct node_net *n, struct datapath *dp, const struct c
  * warns when ip_local_port_range overlaps them. Returns 0 or -errno. */
 int node_net_reserve_nat_ports(struct node_net *n, unsigned int lo, unsigned int hi, char *err,
 			       size_t errlen);
+/*
+ * Another node's pod's packets (native routing) and another node's overlay
+ * packets (when it shares this node's segment) are believed only from the
+ * MAC of the next hop towards that node (bpf/lib/origin.h), which the
+ * datapath reads from the neighbour table and drops them while it is
+ * unresolved. Have the kernel resolve the next hop towards every other
+ * node now (the hops are remembered for node_net_neigh_events).
+ */
+void node_net_keep_neighs(struct node_net *n, const struct compile_node *remote, size_t nremote);
+/* The neighbour monitor's fd (-1: none) and what to do when it is readable:
+ * resolve again any of those hops the kernel deleted or gave up on. */
+int node_net_neigh_fd(const struct node_net *n);
+void node_net_neigh_events(struct node_net *n);
 void node_net_close(struct node_net *n);
 
 const char *routing_name(enum sluice_routing r);

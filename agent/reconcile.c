@@ -196,6 +196,8 @@ static int policy_sync(struct agent *a, unsigned flags, char *err, size_t errlen
 			    errlen);
 	if (!ret && a->net)
 		ret = node_net_sync_routes(a->net, remote, nremote, err, errlen);
+	if (!ret && a->net)
+		node_net_keep_neighs(a->net, remote, nremote);
 	if (!ret && a->net && a->net->masquerade)
 		ret = node_net_sync_nomasq(a->net, a->dp, ipam_range(a->ipam), remote, nremote, err,
 					   errlen);

@@ -21,6 +21,11 @@
  *   the node's uplink (native routing): traffic from pods on other nodes
  *   goes straight to the local pod after its ingress policy. With overlay
  *   routing, from_pod encapsulates traffic for other nodes' pods itself.
+ *   Before any of that, a source is believed only as far as the way the
+ *   packet came allows (lib/origin.h): overlay packets only from other
+ *   nodes, an inner source only from its own node, no plain packet on the
+ *   uplink with this node's or a local pod's source (overlay: any pod's;
+ *   native: another node's pod's only from the next hop's MAC).
  * to_overlay: tc egress of the vxlan device: what the host stack routes
  *   into the tunnel (the node's own traffic, Service traffic kube-proxy
  *   DNATed to another node's pod) gets its tunnel key from the ipcache.
@@ -44,6 +49,7 @@
 #include "lib/policy.h"
 #include "lib/nat.h"
 #include "lib/overlay.h"
+#include "lib/origin.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -88,9 +94,9 @@ static __always_inline int police_drop(enum policy_verdict v, int forged)
 /* An established flow whose destination became a pod on this node after
  * the flow was tracked: that pod's ingress policy decides, once. */
 static __always_inline int police_late_dst(const struct flow *f, const struct sluice_endpoint *dst_ep,
-					   __u64 now)
+					   const struct sluice_ipcache_value *src_peer, __u64 now)
 {
-	struct sluice_ipcache_value peer = ipcache_lookup(f->key.saddr);
+	struct sluice_ipcache_value peer = src_peer ? *src_peer : ipcache_lookup(f->key.saddr);
 	enum policy_verdict v;
 	int audit = 0;
 
@@ -104,17 +110,19 @@ static __always_inline int police_late_dst(const struct flow *f, const struct sl
 }
 
 /* Connection tracking and policy for one packet. dst_ep is the receiving
- * local pod when its ingress policy must be checked here, else NULL. set:
- * connection-tracking flags the flow gets; *ct_flags: the flags it had
- * before this packet (a new flow: set).
- * stack_unless_pod: a new flow towards dst_ep is the stack's
- * (SLUICE_CT_F_VIA_STACK) unless its source is another node's pod. A later
- * fragment passes only on its flow's entry (its first fragment's verdict);
- * an ICMP error that is not related to a flow is judged by policy, and
- * tracked as nothing. */
+ * local pod when its ingress policy must be checked here, else NULL;
+ * src_peer the source's ipcache entry when the caller has it (else NULL).
+ * set: connection-tracking flags the flow gets; *ct_flags: the flags it had
+ * before this packet (a new flow: set). stack_unless_pod: a new flow
+ * towards dst_ep is the stack's (SLUICE_CT_F_VIA_STACK) unless another node
+ * has its source (its pod, or the node itself). A later fragment passes
+ * only on its flow's entry (its first fragment's verdict); an ICMP error
+ * that is not related to a flow is judged by policy, and tracked as
+ * nothing. */
 static __always_inline int track_and_police(const struct flow *f, const struct sluice_endpoint *src_ep,
-					    const struct sluice_endpoint *dst_ep, __u32 dir, __u32 set,
-					    int stack_unless_pod, __u32 *ct_flags)
+					    const struct sluice_endpoint *dst_ep,
+					    const struct sluice_ipcache_value *src_peer, __u32 dir,
+					    __u32 set, int stack_unless_pod, __u32 *ct_flags)
 {
 	struct sluice_ipcache_value peer;
 	enum policy_verdict v;
@@ -126,7 +134,7 @@ static __always_inline int track_and_police(const struct flow *f, const struct s
 		/* Tracked while its address was no pod here: the pod that has
 		 * the address now has not admitted it yet. */
 		if (dst_ep && !(*ct_flags & SLUICE_CT_F_DST_POLICED))
-			return police_late_dst(f, dst_ep, now);
+			return police_late_dst(f, dst_ep, src_peer, now);
 		return 0;
 	case CT_REPLY:
 		return 0;
@@ -148,7 +156,7 @@ static __always_inline int track_and_police(const struct flow *f, const struct s
 			return police_drop(v, forged);
 	}
 	if (dst_ep) {
-		peer = ipcache_lookup(f->key.saddr);
+		peer = src_peer ? *src_peer : ipcache_lookup(f->key.saddr);
 		if (stack_unless_pod && !peer.tunnel_endpoint)
 			set |= SLUICE_CT_F_VIA_STACK;
 		/* The node may always reach its pods (kubelet probes); a pod
@@ -322,7 +330,12 @@ static __always_inline int from_pod_ipv4(struct __sk_buff *skb, struct cursor *c
 	if (IS_DROP(ret))
 		return ret;
 	dst = endpoint_lookup4(ip->daddr);
-	ret = track_and_police(&f, src, dst, SLUICE_DIR_EGRESS, 0, 0, &ct_flags);
+	if (!dst) {
+		ret = tunnel_port_check(&f);
+		if (IS_DROP(ret))
+			return ret;
+	}
+	ret = track_and_police(&f, src, dst, NULL, SLUICE_DIR_EGRESS, 0, 0, &ct_flags);
 	if (IS_DROP(ret))
 		return ret;
 
@@ -380,31 +393,29 @@ out:
 	return ret;
 }
 
-/* A packet that enters a pod from outside it: tracked (the flow gets the
- * flags in set, and see track_and_police for stack_unless_pod; *ct_flags:
- * the flags it has), and checked against the pod's ingress policy. *dst is
- * the pod, or NULL when the packet is not addressed to one (nothing to
- * police). */
-static __always_inline int police_ingress(struct cursor *c, struct iphdr **ipp,
+/* A packet that enters a pod from outside it (ip parsed, the cursor past
+ * it; src_peer: its source's ipcache entry, or NULL): tracked (the flow
+ * gets the flags in set, and see track_and_police for stack_unless_pod;
+ * *ct_flags: the flags it has), and checked against the pod's ingress
+ * policy. *dst is the pod, or NULL when the packet is not addressed to one
+ * (nothing to police). */
+static __always_inline int police_ingress(struct cursor *c, struct iphdr *ip,
+					  const struct sluice_ipcache_value *src_peer,
 					  struct sluice_endpoint **dstp, __u32 set,
 					  int stack_unless_pod, __u32 *ct_flags)
 {
 	struct flow f = {};
 	int ret;
 
-	*dstp = NULL;
 	*ct_flags = 0;
-	ret = parse_ipv4(c, ipp);
-	if (IS_DROP(ret))
-		return ret;
-	*dstp = endpoint_lookup4((*ipp)->daddr);
+	*dstp = endpoint_lookup4(ip->daddr);
 	if (!*dstp)
 		return 0;
-	ret = parse_flow(c, *ipp, &f);
+	ret = parse_flow(c, ip, &f);
 	if (IS_DROP(ret))
 		return ret;
-	return track_and_police(&f, NULL, *dstp, SLUICE_DIR_INGRESS, set, stack_unless_pod,
-				ct_flags);
+	return track_and_police(&f, NULL, *dstp, src_peer, SLUICE_DIR_INGRESS, set,
+				stack_unless_pod, ct_flags);
 }
 
 /*
@@ -413,18 +424,34 @@ static __always_inline int police_ingress(struct cursor *c, struct iphdr **ipp,
  * ingress policy, unless it belongs to a flow the host stack forwards: the
  * reply to a pod's Service connection that kube-proxy DNATed to another
  * node's pod goes up the stack, which un-NATs it. So does a new flow from
- * anything but another node's pod (another node's own address, the world
- * routed to pods): the pod's replies to it go through the stack, so the
- * stack must see it too, or its conntrack finds the replies INVALID.
+ * anything but another node's pod or another node itself (the world routed
+ * to pods): the pod's replies to it go through the stack, so the stack must
+ * see it too, or its conntrack finds the replies INVALID.
  */
-static __always_inline int from_node_ipv4(struct cursor *c, struct ethhdr *eth, __u32 *reason)
+static __always_inline int from_node_ipv4(struct __sk_buff *skb, struct cursor *c,
+					  struct ethhdr *eth, __be32 outer, __u32 *reason)
 {
+	struct sluice_ipcache_value peer;
 	struct sluice_endpoint *dst;
 	struct iphdr *ip;
 	__u32 ct_flags;
 	int ret;
 
-	ret = police_ingress(c, &ip, &dst, 0, 1, &ct_flags);
+	ret = parse_ipv4(c, &ip);
+	if (IS_DROP(ret))
+		return ret;
+	/* Believe the source only as far as the way it came allows
+	 * (lib/origin.h); outer: the sending node's address, tunnelled,
+	 * else 0 (plain on the uplink). */
+	peer = ipcache_lookup(ip->saddr);
+	if (outer)
+		ret = tunnel_origin_check(outer, ip->saddr, &peer);
+	else
+		ret = uplink_origin_check(skb, eth, ip->saddr, &peer,
+					  cfg_routing == SLUICE_ROUTING_OVERLAY);
+	if (IS_DROP(ret))
+		return ret;
+	ret = police_ingress(c, ip, &peer, &dst, 0, 1, &ct_flags);
 	if (IS_DROP(ret) || !dst || ip->ttl <= 1)
 		return IS_DROP(ret) ? ret : TC_ACT_OK; /* not for a pod: the node's */
 	if (ct_flags & SLUICE_CT_F_VIA_STACK) {
@@ -439,25 +466,33 @@ static __always_inline int from_node_ipv4(struct cursor *c, struct ethhdr *eth, 
 
 /* Decapsulation declined: the kernel's vxlan device is to take the packet. */
 #define LEAVE_TO_DEVICE 1
+/* Not an overlay packet: the uplink's plain path. */
+#define NOT_TUNNELLED 2
 
 /*
- * Overlay routing, on the uplink: a VXLAN packet (not GSO) from another
- * node's pod to a pod here, sent by the node the ipcache says has the
- * source pod, is checked against the pod's ingress policy on its inner
- * headers, its VXLAN headers are taken off and it goes straight to the
- * pod, never through the node's UDP socket, the vxlan device and its
- * per-packet metadata. Whatever would go up the stack from the vxlan
- * device (a packet for the node itself, a flow the stack forwards, TTL
- * running out, an ECN combination RFC 6040 drops), a sender that is not
- * the source pod's node, and GSO packets are left as they came, and the
- * device decapsulates them (after the node's netfilter); its program finds
- * the flow already tracked.
- * Returns LEAVE_TO_DEVICE, a DROP() or TC_ACT_REDIRECT.
+ * Overlay routing, on the uplink. Every packet to the tunnel port (UDP
+ * SLUICE_VXLAN_PORT, any address of this node: the vxlan device's socket
+ * takes them all) must come from another node (on this node's segment,
+ * from that node's MAC), or is dropped here, never reaching the device. A VXLAN packet (not GSO) from another node's pod to
+ * a pod here, sent by the node the ipcache says has the source pod, is
+ * checked against the pod's ingress policy on its inner headers, its VXLAN
+ * headers are taken off and it goes straight to the pod, never through the
+ * node's UDP socket, the vxlan device and its per-packet metadata; one
+ * whose inner source the sender may not send is dropped. Whatever would go
+ * up the stack from the vxlan device (a packet for the node itself, a flow
+ * the stack forwards, TTL running out, an ECN combination RFC 6040 drops),
+ * an inner source sluice knows nothing about, and GSO packets are left as
+ * they came, and the device decapsulates them (after the node's
+ * netfilter); its program checks them again with the tunnel key, and
+ * finds the flow already tracked.
+ * Returns NOT_TUNNELLED, LEAVE_TO_DEVICE, a DROP() or TC_ACT_REDIRECT.
  */
 static __always_inline int overlay_decap(struct __sk_buff *skb, __u32 *reason)
 {
+	struct sluice_ipcache_value peer;
 	struct sluice_endpoint *dst;
 	struct vxlan_encap *h;
+	struct udphdr *udp;
 	struct ethhdr *eth;
 	__u8 macs[2 * ETH_ALEN];
 	struct iphdr *ip;
@@ -466,29 +501,45 @@ static __always_inline int overlay_decap(struct __sk_buff *skb, __u32 *reason)
 	__u8 outer_tos;
 	int ret;
 
+	cursor_init(&c, skb);
+	if (parse_eth(&c, &eth) != ETH_P_IP)
+		return NOT_TUNNELLED;
+	h = c.pos;
+	if (IS_DROP(parse_ipv4(&c, &ip)))
+		return NOT_TUNNELLED; /* the plain path drops it */
+	/* Later fragments have no UDP header; without its first fragment
+	 * (checked here: a non-last fragment holds at least 8 bytes, the
+	 * whole header) a datagram is never reassembled. */
+	udp = c.pos;
+	if (ip->protocol != IPPROTO_UDP || (ip->frag_off & bpf_htons(IP_FRAG_OFFSET_MASK)) ||
+	    (void *)(udp + 1) > c.end || udp->dest != bpf_htons(SLUICE_VXLAN_PORT) ||
+	    endpoint_lookup4(ip->daddr))
+		return NOT_TUNNELLED;
 	/* A GSO packet keeps the kernel's tunnel state (skb->encapsulation,
 	 * the UDP tunnel GSO type) after bpf_skb_adjust_room takes the headers
 	 * off, and no helper clears it: a pod that forwards such a packet (a
 	 * router or NAT pod) would have it segmented in software on its way
 	 * out, at a fifth of the speed. The vxlan device clears that state. */
-	if (skb->gso_size)
-		return LEAVE_TO_DEVICE;
-	cursor_init(&c, skb);
-	if (parse_eth(&c, &eth) != ETH_P_IP)
-		return LEAVE_TO_DEVICE;
-	h = c.pos;
-	if ((void *)(h + 1) > c.end || IS_DROP(parse_ipv4(&c, &ip)) ||
-	    !vxlan_is_ours(h, cfg_node_ip))
-		return LEAVE_TO_DEVICE;
+	if (skb->gso_size || (void *)(h + 1) > c.end || !vxlan_is_ours(h, cfg_node_ip))
+		goto device;
 	outer_tos = h->ip.tos;
 	c.pos = h + 1;
-	/* A packet from another node's pod comes from that node: whatever
-	 * claims otherwise is the device's (and the node's firewall's). */
 	ip = c.pos;
-	if ((void *)(ip + 1) > c.end ||
-	    ipcache_lookup(ip->saddr).tunnel_endpoint != h->ip.saddr)
-		return LEAVE_TO_DEVICE;
-	ret = police_ingress(&c, &ip, &dst, 0, 1, &ct_flags);
+	if ((void *)(ip + 1) > c.end)
+		goto device;
+	/* A packet from another node's pod comes from that node. */
+	peer = ipcache_lookup(ip->saddr);
+	ret = tunnel_origin_check(h->ip.saddr, ip->saddr, &peer);
+	if (!IS_DROP(ret))
+		ret = tunnel_link_check(skb, eth, h->ip.saddr);
+	if (IS_DROP(ret))
+		return ret;
+	if (peer.tunnel_endpoint != h->ip.saddr)
+		return LEAVE_TO_DEVICE; /* the world, which a node forwarded */
+	ret = parse_ipv4(&c, &ip);
+	if (IS_DROP(ret))
+		return ret;
+	ret = police_ingress(&c, ip, &peer, &dst, 0, 1, &ct_flags);
 	if (IS_DROP(ret))
 		return ret;
 	if (!dst || ip->ttl <= 1 || (ct_flags & SLUICE_CT_F_VIA_STACK) ||
@@ -507,6 +558,11 @@ static __always_inline int overlay_decap(struct __sk_buff *skb, __u32 *reason)
 		return DROP(SLUICE_DROP_REDIRECT);
 	*reason = SLUICE_FWD_REMOTE;
 	return TC_ACT_REDIRECT;
+device:
+	ret = tunnel_sender_check(h->ip.saddr);
+	if (!IS_DROP(ret))
+		ret = tunnel_link_check(skb, eth, h->ip.saddr);
+	return IS_DROP(ret) ? ret : LEAVE_TO_DEVICE;
 }
 
 /* A reply to a masqueraded flow, or an ICMP error about one: back to the
@@ -574,23 +630,38 @@ static __always_inline int nat_reverse(struct __sk_buff *skb, __u32 *reverse)
 static __always_inline int from_node(struct __sk_buff *skb, int netdev)
 {
 	__u32 reason = SLUICE_PASS, len = skb->len, reverse = 0;
+	struct bpf_tunnel_key key;
 	struct ethhdr *eth;
+	__be32 outer = 0;
 	struct cursor c;
 	int ret = 0;
 
-	if (netdev && cfg_routing == SLUICE_ROUTING_OVERLAY && cfg_node_ip)
+	if (netdev && cfg_routing == SLUICE_ROUTING_OVERLAY) {
 		ret = overlay_decap(skb, &reason);
-	if (ret == LEAVE_TO_DEVICE)
+		if (ret == LEAVE_TO_DEVICE)
+			ret = TC_ACT_OK; /* checked; the device's from here */
+		if (ret != NOT_TUNNELLED)
+			goto out;
 		ret = 0;
-	else if (ret)
-		goto out;
+	}
+	/* What the vxlan device took in: from whom (its collect_md tunnel
+	 * key). A frame without one was not tunnelled by anyone. */
+	if (!netdev) {
+		if (bpf_skb_get_tunnel_key(skb, &key, sizeof(key), 0) || !key.remote_ipv4) {
+			ret = DROP(SLUICE_DROP_TUNNEL_SOURCE);
+			goto out;
+		}
+		outer = bpf_htonl(key.remote_ipv4);
+	}
 	if (netdev && cfg_masquerade)
 		ret = nat_reverse(skb, &reverse);
 	if (!IS_DROP(ret)) {
 		cursor_init(&c, skb);
 		ret = parse_eth(&c, &eth);
-		if (!IS_DROP(ret))
-			ret = ret == ETH_P_IP ? from_node_ipv4(&c, eth, &reason) : TC_ACT_OK;
+		if (ret == ETH_P_IP)
+			ret = from_node_ipv4(skb, &c, eth, outer, &reason);
+		else if (!IS_DROP(ret))
+			ret = outer ? tunnel_sender_check(outer) : TC_ACT_OK;
 	}
 out:
 	if (IS_DROP(ret)) {
@@ -678,8 +749,9 @@ drop:
  * carry SLUICE_MARK_FAST and pass. A pod's packet the host stack forwarded
  * here marks its flow as the stack's (its replies come back through the
  * stack, which un-NATs them: a Service kube-proxy DNATed to an address
- * outside the pod network) and, leaving the cluster, gets the node's
- * address (masquerade).
+ * outside the pod network), goes into the tunnel when it is for another
+ * node (overlay) and, leaving the cluster, gets the node's address
+ * (masquerade).
  */
 SEC("tc")
 int to_netdev(struct __sk_buff *skb)
@@ -706,6 +778,22 @@ int to_netdev(struct __sk_buff *skb)
 	if (IS_DROP(ret))
 		goto drop;
 	via = ct_track_via_stack(&f, bpf_ktime_get_ns());
+	/* Overlay: no pod's packet crosses the underlay plain (the other
+	 * node drops it as forged, lib/origin.h), and this one is headed for
+	 * another node: its own address (a Service kube-proxy DNATed to a
+	 * node's address, as the API server's is). The vxlan device tunnels
+	 * it there instead; to_overlay finds the key set. */
+	if (cfg_routing == SLUICE_ROUTING_OVERLAY && cfg_vxlan_ifindex) {
+		struct sluice_ipcache_value peer = ipcache_lookup(f.key.daddr);
+
+		if (peer.tunnel_endpoint) {
+			ret = set_tunnel(skb, peer.tunnel_endpoint);
+			if (IS_DROP(ret))
+				goto drop;
+			metrics_count(SLUICE_FWD_OVERLAY_HOST, SLUICE_DIR_EGRESS, len);
+			return bpf_redirect(cfg_vxlan_ifindex, 0);
+		}
+	}
 	if (!cfg_masquerade || !nat_masquerade_wanted(f.key.daddr))
 		return TC_ACT_OK;
 	/* A pod's reply to a flow the other end started (routed to the pod's
@@ -748,8 +836,10 @@ static __always_inline int to_pod_ipv4(struct cursor *c)
 	struct sluice_endpoint *dst;
 	struct iphdr *ip;
 	__u32 ct_flags;
-	int ret = police_ingress(c, &ip, &dst, SLUICE_CT_F_VIA_STACK, 0, &ct_flags);
+	int ret = parse_ipv4(c, &ip);
 
+	if (!IS_DROP(ret))
+		ret = police_ingress(c, ip, NULL, &dst, SLUICE_CT_F_VIA_STACK, 0, &ct_flags);
 	return IS_DROP(ret) ? ret : TC_ACT_OK;
 }
 

@@ -102,10 +102,17 @@ struct sluice_ipcache_value {
 	__u32 identity;		/* label identity, SLUICE_ID_HOST or SLUICE_ID_WORLD */
 	__u32 cidr_identity;	/* identity of the most specific ipBlock prefix holding the
 				 * address, or SLUICE_ID_WORLD when none does */
-	__be32 tunnel_endpoint;	/* the remote node's address for its pods, else 0 */
-	__u32 reserved;		/* explicit padding, must be 0 */
+	__be32 tunnel_endpoint;	/* the remote node that has the address (its pods, its pod
+				 * CIDR, its own address), else 0 */
+	__u32 flags;		/* SLUICE_IPC_F_*; was must-be-0 padding, so an older
+				 * agent's entries read as "no flags" */
 };
 _Static_assert(sizeof(struct sluice_ipcache_value) == 16, "ipcache value layout");
+
+/* The address is another node's own (its InternalIP): overlay packets are
+ * believed only from such addresses, and pods may not reach their tunnel
+ * port. Policy still sees the address as SLUICE_ID_WORLD (or its ipBlock). */
+#define SLUICE_IPC_F_NODE	(1u << 0)
 
 /* How pod traffic reaches other nodes (the agent's --routing). */
 enum sluice_routing {
@@ -306,6 +313,10 @@ enum sluice_dir {
 	X(SLUICE_FWD_OVERLAY_HOST, 20, 0, "overlay-from-host", "host-routed packet tunnelled to the pod's node") \
 	X(SLUICE_OVERLAY_ENCAP,   21, 0, "overlay-encap",    "VXLAN built by BPF, sent out of the uplink") \
 	X(SLUICE_OVERLAY_DECAP,   22, 0, "overlay-decap",    "VXLAN taken off by BPF at the uplink") \
+	X(SLUICE_DROP_TUNNEL_SOURCE, 23, 1, "drop-tunnel-source", "overlay packet that is not from a node") \
+	X(SLUICE_DROP_TUNNEL_SPOOF, 24, 1, "drop-tunnel-spoof", "tunnelled source not of the sending node") \
+	X(SLUICE_DROP_UPLINK_SPOOF, 25, 1, "drop-uplink-spoof", "plain packet on the uplink with a pod's or this node's source") \
+	X(SLUICE_DROP_TUNNEL_PORT, 26, 1, "drop-tunnel-port", "pod's UDP to the tunnel port of a non-pod") \
 	X(SLUICE_NAT_STALE,       27, 0, "masquerade-stale", "to a NAT port whose pod flow is no longer tracked: left to the node") \
 	X(SLUICE_NAT_ICMP_ERROR,  28, 0, "masquerade-icmp-error", "ICMP error about a masqueraded flow rewritten for the pod") \
 	X(SLUICE_DROP_FRAG_ORPHAN, 29, 1, "drop-frag-orphan", "later IP fragment whose first was not seen or not allowed") \

@@ -48,6 +48,7 @@ static const unsigned char mac_b_lxc[6] = { 0x02, 0xbb, 0, 0, 0, 2 };
 #define IP_B "10.77.0.3"
 static int ifindex_b; /* a real veth in the test's own network namespace */
 #define NODE2_MAC "02:cc:00:00:00:02" /* node 2's uplink, as the test's neighbour table has it */
+#define NODE3_MAC "02:cc:00:00:00:03"
 
 struct pkt {
 	struct ethhdr eth;
@@ -160,15 +161,29 @@ static int group_setup(void **state)
 	if (group_opts &&
 	    system("ip link set sltest1 up && ip addr add 10.200.0.11/24 dev sltest0 && "
 		   "ip neigh add 10.200.0.12 lladdr " NODE2_MAC " dev sltest0 nud permanent && "
+		   "ip neigh add 10.200.0.13 lladdr " NODE3_MAC " dev sltest0 nud permanent && "
+		   "ip route add 10.202.0.0/24 via 10.200.0.12 && "
 		   "sysctl -qw net.ipv4.ip_forward=1")) {
 		fprintf(stderr, "cannot set up the test underlay\n");
 		return -1;
 	}
 	b.ifindex = (__u32)ifindex_b;
 	snprintf(pin_dir, sizeof(pin_dir), "/sys/fs/bpf/sluice-bpftest-%d-%d", (int)getpid(),
-		 group_opts ? 2 : 1);
+		 group_opts ? 2 + (int)group_opts->routing : 1);
 	if (datapath_open(&dp, pin_dir, group_opts, err, sizeof(err))) {
 		fprintf(stderr, "datapath_open: %s\n", err);
+		return -1;
+	}
+	/* The overlay group: a real collect_md vxlan device with from_overlay
+	 * on its ingress (a test run cannot give a packet a tunnel key), and
+	 * the namespace's loopback to send VXLAN through (see vxlan_send). */
+	if (group_opts && group_opts->routing == SLUICE_ROUTING_OVERLAY &&
+	    (system("ip link set lo up && "
+		    "ip link add sltvx type vxlan external dstport 8472 nolearning && "
+		    "ip link set sltvx up") ||
+	     datapath_attach_node(dp, (int)if_nametoindex("sltvx"), "sltvx", HOOK_OVERLAY, err,
+				  sizeof(err)))) {
+		fprintf(stderr, "cannot set up the test vxlan device: %s\n", err);
 		return -1;
 	}
 	memcpy(a.pod_mac, mac_a_pod, 6);
@@ -841,11 +856,33 @@ static void test_stack_flow_is_still_policed(void **state)
 
 #define NODE_IP "10.77.0.1"
 #define REMOTE_POD "10.88.2.5"
+#define REMOTE_POD_LABELLED "10.88.2.6"
+#define NODE3_POD "10.88.4.7"
 #define OUTSIDE "198.51.100.9"
 #define ROUTER "192.0.2.1"	/* a router on the way to OUTSIDE */
 /* The masquerade's ports in this group (--masquerade-ports), not the default. */
 #define NAT_LO 62000
 #define NAT_HI 62999
+
+#define NODE2 "10.200.0.12"
+#define NODE3 "10.200.0.13"
+#define NOT_A_NODE "10.200.0.99"	/* a host on the node network */
+#define ID_R 302
+
+static const struct datapath_opts native = {
+	.mode = ATTACH_TC,
+	.routing = SLUICE_ROUTING_NATIVE,
+	.node_ip = 0x0a4d0001,	/* NODE_IP */
+};
+
+static void ipcache_put_full(const char *ip, int prefix, __u32 id, const char *tunnel, __u32 flags)
+{
+	struct sluice_ipcache_key k = { .prefixlen = (__u32)prefix, .ip = ip4(ip) };
+	struct sluice_ipcache_value v = { .identity = id, .cidr_identity = SLUICE_ID_WORLD,
+					  .tunnel_endpoint = tunnel ? ip4(tunnel) : 0, .flags = flags };
+
+	assert_int_equal(bpf_map_update_elem(datapath_ipcache_map_fd(dp), &k, &v, BPF_ANY), 0);
+}
 
 static const struct datapath_opts overlay_masq = {
 	.mode = ATTACH_TC,
@@ -901,6 +938,14 @@ static int nat_setup(void **state)
 		assert_int_equal(bpf_map_update_elem(datapath_ipcache_map_fd(dp), &ik, &iv, BPF_ANY), 0);
 	}
 	assert_int_equal(bpf_map_update_elem(datapath_nomasq_map_fd(dp), &k, &one, BPF_ANY), 0);
+	/* The other nodes' own addresses, as the agent marks them; node 3
+	 * holds 10.88.4.0/24; this node's address; one pod of node 2's with
+	 * a Pod object (a label identity). */
+	ipcache_put_full(NODE2, 32, SLUICE_ID_WORLD, NODE2, SLUICE_IPC_F_NODE);
+	ipcache_put_full(NODE3, 32, SLUICE_ID_WORLD, NODE3, SLUICE_IPC_F_NODE);
+	ipcache_put_full("10.88.4.0", 24, SLUICE_ID_WORLD, NODE3, 0);
+	ipcache_put_full(NODE_IP, 32, SLUICE_ID_HOST, NULL, 0);
+	ipcache_put_full(REMOTE_POD_LABELLED, 32, ID_R, NODE2, 0);
 	return 0;
 }
 
@@ -1011,6 +1056,8 @@ static struct vxpkt make_vxlan(__u16 sport, __u16 dport)
 	memcpy(v.inner.eth.h_source, mac_a_pod, 6); /* whatever node 2's pod had */
 	fill_tcp_checksum(&v.inner);
 	memset(v.eth.h_dest, 0x02, 6);
+	sscanf(NODE2_MAC, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &v.eth.h_source[0], &v.eth.h_source[1],
+	       &v.eth.h_source[2], &v.eth.h_source[3], &v.eth.h_source[4], &v.eth.h_source[5]);
 	v.eth.h_proto = htons(ETH_P_IP);
 	v.ip = ipv4_header("10.200.0.12", NODE_IP, IPPROTO_UDP, 64, sizeof(v) - sizeof(v.eth));
 	v.udp.source = htons(40404);
@@ -1019,6 +1066,54 @@ static struct vxpkt make_vxlan(__u16 sport, __u16 dport)
 	v.vx_flags = htonl(0x08000000);
 	v.vx_vni = htonl(1 << 8);
 	return v;
+}
+
+/* A frame from node 2 on the node network (native routing): from its MAC. */
+static struct l4pkt from_node2(const char *src, const char *dst, __u16 sport, __u16 dport)
+{
+	struct l4pkt p = make_l4(src, dst, IPPROTO_TCP, sport, dport);
+
+	assert_int_equal(sscanf(NODE2_MAC, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &p.eth.h_source[0],
+				&p.eth.h_source[1], &p.eth.h_source[2], &p.eth.h_source[3],
+				&p.eth.h_source[4], &p.eth.h_source[5]), 6);
+	return p;
+}
+
+/* The counter of (reason, dir) once it has passed base (the vxlan device
+ * delivers after the send returns), or as it is after a second. */
+static __u64 counter_after(enum sluice_reason reason, enum sluice_dir dir, __u64 base)
+{
+	const struct timespec tick = { 0, 10 * 1000 * 1000 };
+
+	for (int i = 0; i < 100 && counter(reason, dir) <= base; i++)
+		nanosleep(&tick, NULL);
+	return counter(reason, dir);
+}
+
+/* Tunnel inner through the real vxlan device sltvx: a UDP datagram to its
+ * port, over loopback, from outer (node 2, node 3 or a host that is no
+ * node; IP_TRANSPARENT sends from an address the namespace does not have,
+ * which keeps node 2 reachable through sltest0 for the encapsulation
+ * tests), so that from_overlay gets the frame with outer as its tunnel
+ * key's remote address. */
+static void vxlan_send(const char *outer, const struct l4pkt *inner)
+{
+	struct {
+		__be32 flags, vni;
+		struct l4pkt frame;
+	} __attribute__((packed)) v = { htonl(0x08000000), htonl(1 << 8), *inner };
+	struct sockaddr_in src = { .sin_family = AF_INET, .sin_addr.s_addr = ip4(outer) };
+	struct sockaddr_in dst = { .sin_family = AF_INET, .sin_port = htons(SLUICE_VXLAN_PORT),
+				   .sin_addr.s_addr = ip4("10.200.0.11") };
+	int fd = socket(AF_INET, SOCK_DGRAM, 0), one = 1;
+
+	assert_true(fd >= 0);
+	assert_int_equal(setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)), 0);
+	memcpy(v.frame.eth.h_source, mac_a_pod, 6);
+	assert_int_equal(bind(fd, (struct sockaddr *)&src, sizeof(src)), 0);
+	assert_int_equal(sendto(fd, &v, sizeof(v), 0, (struct sockaddr *)&dst, sizeof(dst)),
+			 (ssize_t)sizeof(v));
+	close(fd);
 }
 
 /* Run a node-device program on a frame with the skb fields in *ctx (mark,
@@ -1039,10 +1134,12 @@ static struct run run_hook(enum node_hook hook, const void *data, __u32 len, str
 	return r;
 }
 
-/* from_netdev on a frame; gso_size non-zero makes it a GSO packet. */
+/* from_netdev on a frame arriving on sltest0 (the segment node 2 and
+ * node 3 are on); gso_size non-zero makes it a GSO packet. */
 static struct run run_netdev_gso(const void *data, __u32 len, __u32 gso_size)
 {
-	struct __sk_buff ctx = { .gso_size = gso_size, .gso_segs = gso_size ? 2 : 0 };
+	struct __sk_buff ctx = { .gso_size = gso_size, .gso_segs = gso_size ? 2 : 0,
+				 .ifindex = (__u32)ifindex_b };
 
 	return run_hook(HOOK_NETDEV, data, len, &ctx);
 }
@@ -1108,7 +1205,7 @@ static void test_decap_ecn(void **state)
 static void test_decap_declined(void **state)
 {
 	__u64 decap = counter(SLUICE_OVERLAY_DECAP, SLUICE_DIR_INGRESS);
-	struct vxpkt v[9];
+	struct vxpkt v[8];
 	struct run r;
 	size_t i;
 
@@ -1123,7 +1220,6 @@ static void test_decap_declined(void **state)
 	v[5].inner.ip.daddr = ip4("10.77.0.1");	/* for the node, not a pod */
 	v[6].inner.ip.ttl = 1;				/* the stack answers time exceeded */
 	v[7].inner.eth.h_proto = htons(0x86dd);	/* not IPv4 inside */
-	v[8].ip.saddr = ip4("10.200.0.99");		/* not the source pod's node */
 	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
 		r = run_netdev_raw(&v[i], sizeof(v[i]));
 		assert_int_equal(r.retval, TC_ACT_OK);
@@ -1766,7 +1862,9 @@ static void test_no_masquerade_for_replies(void **state)
 /* Run a node-device program on p with skb->mark = mark; *mark_out: the mark after. */
 static struct run run_node(enum node_hook hook, struct l4pkt *p, __u32 mark, __u32 *mark_out)
 {
-	struct __sk_buff ctx = { .mark = mark };
+	/* (arriving on sltest0, the uplink towards node 2, for native's
+	 * next-hop check; the rest do not care) */
+	struct __sk_buff ctx = { .mark = mark, .ifindex = (__u32)ifindex_b };
 	struct run r = run_hook(hook, p, sizeof(*p), &ctx);
 
 	if (mark_out)
@@ -1777,7 +1875,7 @@ static struct run run_node(enum node_hook hook, struct l4pkt *p, __u32 mark, __u
 static void test_overlay_host_routed_gets_tunnel_and_stack_reply(void **state)
 {
 	__u64 host = counter(SLUICE_FWD_OVERLAY_HOST, SLUICE_DIR_EGRESS);
-	__u64 to_stack = counter(SLUICE_TO_STACK_FLOW, SLUICE_DIR_INGRESS);
+	__u64 to_stack = counter(SLUICE_TO_STACK_FLOW, SLUICE_DIR_INGRESS), remote;
 	struct l4pkt p = make_l4(IP_A, REMOTE_POD, IPPROTO_TCP, 48000, 8080), reply;
 
 	(void)state;
@@ -1786,16 +1884,20 @@ static void test_overlay_host_routed_gets_tunnel_and_stack_reply(void **state)
 	assert_int_equal(run_node(HOOK_OVERLAY_OUT, &p, 0, NULL).retval, TC_ACT_OK);
 	assert_int_equal(counter(SLUICE_FWD_OVERLAY_HOST, SLUICE_DIR_EGRESS), host + 1);
 	assert_int_equal(ct_flags_of(IP_A, 48000, REMOTE_POD, 8080), SLUICE_CT_F_VIA_STACK);
-	/* The reply from the tunnel goes up the stack to be un-DNATed. */
+	/* The reply from the tunnel (node 2's, through the vxlan device) goes
+	 * up the stack to be un-DNATed. */
 	reply = make_l4(REMOTE_POD, IP_A, IPPROTO_TCP, 8080, 48000);
-	assert_int_equal(run_node(HOOK_OVERLAY, &reply, 0, NULL).retval, TC_ACT_OK);
-	assert_int_equal(counter(SLUICE_TO_STACK_FLOW, SLUICE_DIR_INGRESS), to_stack + 1);
+	vxlan_send(NODE2, &reply);
+	assert_int_equal(counter_after(SLUICE_TO_STACK_FLOW, SLUICE_DIR_INGRESS, to_stack),
+			 to_stack + 1);
 	/* A's own connection to that pod (from_pod encapsulated it): the reply
 	 * goes straight to A. */
 	p = make_l4(IP_A, REMOTE_POD, IPPROTO_TCP, 48001, 8080);
 	assert_int_equal(run_prog(1, &p, sizeof(p)).retval, TC_ACT_REDIRECT);
 	reply = make_l4(REMOTE_POD, IP_A, IPPROTO_TCP, 8080, 48001);
-	assert_int_equal(run_node(HOOK_OVERLAY, &reply, 0, NULL).retval, TC_ACT_REDIRECT);
+	remote = counter(SLUICE_FWD_REMOTE, SLUICE_DIR_INGRESS);
+	vxlan_send(NODE2, &reply);
+	assert_int_equal(counter_after(SLUICE_FWD_REMOTE, SLUICE_DIR_INGRESS, remote), remote + 1);
 	assert_int_equal(counter(SLUICE_TO_STACK_FLOW, SLUICE_DIR_INGRESS), to_stack + 1);
 }
 
@@ -1826,24 +1928,29 @@ static void test_netdev_tells_own_from_host_forwarded(void **state)
 	assert_int_equal(run_node(HOOK_NETDEV_OUT, &p, 0x4000, &mark).retval, TC_ACT_OK);
 	assert_int_equal(mark, 0x4000);
 	assert_int_equal(ct_flags_of(IP_A, 49000, REMOTE_POD, 8080), SLUICE_CT_F_VIA_STACK);
-	reply = make_l4(REMOTE_POD, IP_A, IPPROTO_TCP, 8080, 49000);
+	reply = from_node2(REMOTE_POD, IP_A, 8080, 49000);
 	assert_int_equal(run_node(HOOK_NETDEV, &reply, 0, NULL).retval, TC_ACT_OK);
 }
 
 static void test_from_node_only_pods_go_straight(void **state)
 {
-	struct l4pkt p = make_l4(REMOTE_POD, IP_A, IPPROTO_TCP, 50000, 8080);
+	struct l4pkt p = from_node2(REMOTE_POD, IP_A, 50000, 8080);
 
 	(void)state;
 	/* Another node's pod: straight to A; the flow is not the stack's. */
 	assert_int_equal(run_node(HOOK_NETDEV, &p, 0, NULL).retval, TC_ACT_REDIRECT);
 	assert_int_equal(ct_flags_of(REMOTE_POD, 50000, IP_A, 8080), SLUICE_CT_F_DST_POLICED);
-	/* Another node's own address (not a pod): A's replies will go through
-	 * the stack, so the flow does, from its first packet. */
-	p = make_l4("10.200.0.12", IP_A, IPPROTO_TCP, 50001, 8080);
+	/* Another node's own address: A's replies go back to it through
+	 * from_pod (the node's ipcache entry has it as its own tunnel
+	 * endpoint), so the flow is not the stack's either. */
+	p = from_node2(NODE2, IP_A, 50001, 8080);
+	assert_int_equal(run_node(HOOK_NETDEV, &p, 0, NULL).retval, TC_ACT_REDIRECT);
+	assert_int_equal(ct_flags_of(NODE2, 50001, IP_A, 8080), SLUICE_CT_F_DST_POLICED);
+	/* The world: A's replies will go through the stack, so the flow does,
+	 * from its first packet. */
+	p = make_l4(OUTSIDE, IP_A, IPPROTO_TCP, 50002, 8080);
 	assert_int_equal(run_node(HOOK_NETDEV, &p, 0, NULL).retval, TC_ACT_OK);
-	assert_int_equal(ct_flags_of("10.200.0.12", 50001, IP_A, 8080), SLUICE_CT_F_VIA_STACK | SLUICE_CT_F_DST_POLICED);
-	assert_int_equal(run_node(HOOK_OVERLAY, &p, 0, NULL).retval, TC_ACT_OK);
+	assert_int_equal(ct_flags_of(OUTSIDE, 50002, IP_A, 8080), SLUICE_CT_F_VIA_STACK | SLUICE_CT_F_DST_POLICED);
 }
 
 static void test_no_masquerade_inside_the_cluster(void **state)
@@ -1854,7 +1961,9 @@ static void test_no_masquerade_inside_the_cluster(void **state)
 	(void)state;
 	fill_tcp_checksum(&p);
 	r = run_netdev(1, &p);
-	assert_int_equal(r.retval, TC_ACT_OK);
+	/* Unchanged; (overlay) into the tunnel, as no pod's packet leaves
+	 * plain (see test_host_forwarded_to_node_is_tunnelled). */
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
 	assert_memory_equal(r.out, &p, sizeof(p));
 }
 
@@ -2139,6 +2248,288 @@ static void test_purge_full_maps(void **state)
 	flows_clear();
 }
 
+/* ---- who may send what: the tunnel and the uplink ---------------------- */
+
+/* VXLAN on the uplink from a host that is no node: dropped there, whatever
+ * its form (one BPF would take off, one left to the device, a GSO packet,
+ * one to another address of this node), never reaching the device. */
+static void test_tunnel_from_non_node_dropped(void **state)
+{
+	__u64 drops = counter(SLUICE_DROP_TUNNEL_SOURCE, SLUICE_DIR_INGRESS);
+	__u64 decap = counter(SLUICE_OVERLAY_DECAP, SLUICE_DIR_INGRESS);
+	struct vxpkt v[4];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 4; i++) {
+		v[i] = make_vxlan((__u16)(54000 + i), 8080);
+		v[i].ip.saddr = ip4(NOT_A_NODE);
+	}
+	v[1].vx_vni = htonl(2 << 8);
+	v[3].ip.daddr = ip4("10.210.1.1"); /* the router address, say */
+	for (i = 0; i < 4; i++) {
+		struct run r = i == 2 ? run_netdev_gso(&v[i], sizeof(v[i]), 1398)
+				      : run_netdev_raw(&v[i], sizeof(v[i]));
+
+		assert_int_equal(r.retval, TC_ACT_SHOT);
+	}
+	assert_int_equal(counter(SLUICE_DROP_TUNNEL_SOURCE, SLUICE_DIR_INGRESS), drops + 4);
+	assert_int_equal(counter(SLUICE_OVERLAY_DECAP, SLUICE_DIR_INGRESS), decap);
+	/* Nothing was tracked for the forged flow. */
+	assert_int_equal(ct_flags_of(REMOTE_POD, 54000, IP_B, 8080), -1);
+	/* The same from node 2 is taken off. */
+	v[0].ip.saddr = ip4(NODE2);
+	assert_int_equal(run_netdev_raw(&v[0], sizeof(v[0])).retval, TC_ACT_REDIRECT);
+}
+
+/* A host on the node network posing as node 2 (its address as the outer
+ * source, from another MAC): node 2 is on this segment, so it is not
+ * believed. A node behind a router is (the router's MAC proves nothing). */
+static void test_tunnel_from_node_address_wrong_mac_dropped(void **state)
+{
+	__u64 drops = counter(SLUICE_DROP_TUNNEL_SOURCE, SLUICE_DIR_INGRESS);
+	struct vxpkt v = make_vxlan(54100, 8080), w;
+
+	(void)state;
+	v.eth.h_source[5] ^= 0x40;
+	assert_int_equal(run_netdev_raw(&v, sizeof(v)).retval, TC_ACT_SHOT);
+	v.vx_vni = htonl(2 << 8); /* one left to the device: the same */
+	assert_int_equal(run_netdev_raw(&v, sizeof(v)).retval, TC_ACT_SHOT);
+	assert_int_equal(counter(SLUICE_DROP_TUNNEL_SOURCE, SLUICE_DIR_INGRESS), drops + 2);
+	assert_int_equal(ct_flags_of(REMOTE_POD, 54100, IP_B, 8080), -1);
+	/* Node 3 from its own MAC, for its own pod: taken off. */
+	w = make_vxlan(54101, 8080);
+	w.ip = ipv4_header(NODE3, NODE_IP, IPPROTO_UDP, 64, sizeof(w) - sizeof(w.eth));
+	w.inner.ip = ipv4_header(NODE3_POD, IP_B, IPPROTO_TCP, 64, sizeof(w.inner) - sizeof(w.inner.eth));
+	w.eth.h_source[5] = 0x03;
+	assert_int_equal(run_netdev_raw(&w, sizeof(w)).retval, TC_ACT_REDIRECT);
+	/* A node behind a router (10.202.0.20, via node 2 here), from any MAC. */
+	ipcache_put_full("10.202.0.20", 32, SLUICE_ID_WORLD, "10.202.0.20", SLUICE_IPC_F_NODE);
+	ipcache_put_full("10.88.5.0", 24, SLUICE_ID_WORLD, "10.202.0.20", 0);
+	w = make_vxlan(54102, 8080);
+	w.ip = ipv4_header("10.202.0.20", NODE_IP, IPPROTO_UDP, 64, sizeof(w) - sizeof(w.eth));
+	w.inner.ip = ipv4_header("10.88.5.9", IP_B, IPPROTO_TCP, 64, sizeof(w.inner) - sizeof(w.inner.eth));
+	w.eth.h_source[5] = 0x77;
+	assert_int_equal(run_netdev_raw(&w, sizeof(w)).retval, TC_ACT_REDIRECT);
+	assert_int_equal(counter(SLUICE_DROP_TUNNEL_SOURCE, SLUICE_DIR_INGRESS), drops + 2);
+}
+
+/* A node may tunnel its own pods, itself and the world, nothing else. */
+static void test_tunnel_inner_source_of_another_dropped(void **state)
+{
+	const char *forged[][2] = {
+		{ NODE2, NODE3_POD },	/* node 3's pod, from node 2 */
+		{ NODE3, REMOTE_POD },	/* node 2's pod, from node 3 */
+		{ NODE2, IP_A },	/* a pod here */
+		{ NODE2, NODE_IP },	/* this node */
+		{ NODE2, NODE3 },	/* node 3 itself */
+	};
+	__u64 drops = counter(SLUICE_DROP_TUNNEL_SPOOF, SLUICE_DIR_INGRESS);
+	__u64 decap = counter(SLUICE_OVERLAY_DECAP, SLUICE_DIR_INGRESS);
+	struct vxpkt v;
+	struct run r;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(forged) / sizeof(forged[0]); i++) {
+		v = make_vxlan((__u16)(55000 + i), 8080);
+		v.ip.saddr = ip4(forged[i][0]);
+		v.inner.ip = ipv4_header(forged[i][1], IP_B, IPPROTO_TCP, 64,
+					 sizeof(v.inner) - sizeof(v.inner.eth));
+		assert_int_equal(run_netdev_raw(&v, sizeof(v)).retval, TC_ACT_SHOT);
+		assert_int_equal(ct_flags_of(forged[i][1], (__u16)(55000 + i), IP_B, 8080), -1);
+	}
+	assert_int_equal(counter(SLUICE_DROP_TUNNEL_SPOOF, SLUICE_DIR_INGRESS), drops + 5);
+	/* Node 2 itself, and the world it forwards: believed (the world is
+	 * left to the device, whose program polices it as the world). */
+	v = make_vxlan(55100, 8080);
+	v.inner.ip = ipv4_header(NODE2, IP_B, IPPROTO_TCP, 64, sizeof(v.inner) - sizeof(v.inner.eth));
+	assert_int_equal(run_netdev_raw(&v, sizeof(v)).retval, TC_ACT_REDIRECT);
+	v = make_vxlan(55101, 8080);
+	v.inner.ip = ipv4_header(OUTSIDE, IP_B, IPPROTO_TCP, 64, sizeof(v.inner) - sizeof(v.inner.eth));
+	r = run_netdev_raw(&v, sizeof(v));
+	assert_int_equal(r.retval, TC_ACT_OK);
+	assert_memory_equal(r.out, &v, sizeof(v));
+	assert_int_equal(counter(SLUICE_OVERLAY_DECAP, SLUICE_DIR_INGRESS), decap + 1);
+	assert_int_equal(counter(SLUICE_DROP_TUNNEL_SPOOF, SLUICE_DIR_INGRESS), drops + 5);
+}
+
+/* Overlay routing: no pod's packet crosses the underlay plain, and nothing
+ * comes in with this node's own address. */
+static void test_plain_pod_source_on_uplink_dropped(void **state)
+{
+	const char *forged[] = { REMOTE_POD, REMOTE_POD_LABELLED, NODE3_POD, IP_A, NODE_IP };
+	__u64 drops = counter(SLUICE_DROP_UPLINK_SPOOF, SLUICE_DIR_INGRESS);
+	struct l4pkt p;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(forged) / sizeof(forged[0]); i++) {
+		p = make_l4(forged[i], IP_B, IPPROTO_TCP, (__u16)(56000 + i), 8080);
+		assert_int_equal(run_node(HOOK_NETDEV, &p, 0, NULL).retval, TC_ACT_SHOT);
+	}
+	/* ...whatever they are addressed to */
+	p = make_l4(REMOTE_POD, NODE_IP, IPPROTO_TCP, 56100, 22);
+	assert_int_equal(run_node(HOOK_NETDEV, &p, 0, NULL).retval, TC_ACT_SHOT);
+	assert_int_equal(counter(SLUICE_DROP_UPLINK_SPOOF, SLUICE_DIR_INGRESS), drops + 6);
+	assert_int_equal(ct_flags_of(REMOTE_POD, 56000, IP_B, 8080), -1);
+	/* Another node's own address and the world still come in. */
+	p = make_l4(NODE2, IP_B, IPPROTO_TCP, 56200, 8080);
+	assert_int_equal(run_node(HOOK_NETDEV, &p, 0, NULL).retval, TC_ACT_REDIRECT);
+	p = make_l4(OUTSIDE, IP_B, IPPROTO_TCP, 56201, 8080);
+	assert_int_equal(run_node(HOOK_NETDEV, &p, 0, NULL).retval, TC_ACT_OK);
+	assert_int_equal(counter(SLUICE_DROP_UPLINK_SPOOF, SLUICE_DIR_INGRESS), drops + 6);
+}
+
+/* The kernel's device path: from_overlay believes the tunnel key's remote
+ * address the same way. */
+static void test_overlay_device_checks_sender(void **state)
+{
+	__u64 src0 = counter(SLUICE_DROP_TUNNEL_SOURCE, SLUICE_DIR_INGRESS);
+	__u64 spoof0 = counter(SLUICE_DROP_TUNNEL_SPOOF, SLUICE_DIR_INGRESS);
+	__u64 remote0 = counter(SLUICE_FWD_REMOTE, SLUICE_DIR_INGRESS);
+	__u64 new0 = counter(SLUICE_CT_NEW, SLUICE_DIR_INGRESS);
+	struct l4pkt p;
+
+	(void)state;
+	/* Node 2's pod from node 2: delivered. */
+	p = make_l4(REMOTE_POD, IP_B, IPPROTO_TCP, 57000, 8080);
+	vxlan_send(NODE2, &p);
+	assert_int_equal(counter_after(SLUICE_FWD_REMOTE, SLUICE_DIR_INGRESS, remote0), remote0 + 1);
+	/* The same frame from a host that is no node. */
+	p = make_l4(REMOTE_POD, IP_B, IPPROTO_TCP, 57001, 8080);
+	vxlan_send(NOT_A_NODE, &p);
+	assert_int_equal(counter_after(SLUICE_DROP_TUNNEL_SOURCE, SLUICE_DIR_INGRESS, src0), src0 + 1);
+	/* Node 2's pod from node 3, a pod here and this node from node 2. */
+	p = make_l4(REMOTE_POD, IP_B, IPPROTO_TCP, 57002, 8080);
+	vxlan_send(NODE3, &p);
+	assert_int_equal(counter_after(SLUICE_DROP_TUNNEL_SPOOF, SLUICE_DIR_INGRESS, spoof0), spoof0 + 1);
+	p = make_l4(IP_A, IP_B, IPPROTO_TCP, 57003, 8080);
+	vxlan_send(NODE2, &p);
+	assert_int_equal(counter_after(SLUICE_DROP_TUNNEL_SPOOF, SLUICE_DIR_INGRESS, spoof0 + 1),
+			 spoof0 + 2);
+	p = make_l4(NODE_IP, IP_B, IPPROTO_TCP, 57004, 8080);
+	vxlan_send(NODE2, &p);
+	assert_int_equal(counter_after(SLUICE_DROP_TUNNEL_SPOOF, SLUICE_DIR_INGRESS, spoof0 + 2),
+			 spoof0 + 3);
+	/* The world, forwarded by node 2: in, as the world (the stack's). */
+	p = make_l4(OUTSIDE, IP_B, IPPROTO_TCP, 57005, 8080);
+	vxlan_send(NODE2, &p);
+	assert_int_equal(counter_after(SLUICE_CT_NEW, SLUICE_DIR_INGRESS, new0 + 1), new0 + 2);
+	assert_int_equal(ct_flags_of(OUTSIDE, 57005, IP_B, 8080), SLUICE_CT_F_VIA_STACK | SLUICE_CT_F_DST_POLICED);
+	/* Only the two believed frames were tracked. */
+	assert_int_equal(ct_flags_of(REMOTE_POD, 57001, IP_B, 8080), -1);
+	assert_int_equal(ct_flags_of(REMOTE_POD, 57002, IP_B, 8080), -1);
+	assert_int_equal(ct_flags_of(IP_A, 57003, IP_B, 8080), -1);
+	assert_int_equal(counter(SLUICE_DROP_TUNNEL_SOURCE, SLUICE_DIR_INGRESS), src0 + 1);
+	assert_int_equal(counter(SLUICE_DROP_TUNNEL_SPOOF, SLUICE_DIR_INGRESS), spoof0 + 3);
+}
+
+static struct l4pkt udp_from_a(const char *dst, __u16 dport)
+{
+	struct l4pkt p = make_l4(IP_A, dst, IPPROTO_UDP, 40000, dport);
+
+	memcpy(p.eth.h_source, mac_a_pod, 6);
+	memcpy(p.eth.h_dest, mac_a_lxc, 6);
+	p.tcp.source = htons(40000); /* UDP's ports sit where TCP's do */
+	p.tcp.dest = htons(dport);
+	return p;
+}
+
+/* Pods reach no node's tunnel port, and nothing but pods on that port. */
+static void test_pod_to_tunnel_port_dropped(void **state)
+{
+	const char *refused[] = { NODE_IP, NODE2, NODE3, OUTSIDE, "10.88.2.1" };
+	__u64 drops = counter(SLUICE_DROP_TUNNEL_PORT, SLUICE_DIR_EGRESS);
+	struct l4pkt p;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		p = udp_from_a(refused[i], SLUICE_VXLAN_PORT);
+		assert_int_equal(run_prog(1, &p, sizeof(p)).retval, TC_ACT_SHOT);
+	}
+	assert_int_equal(counter(SLUICE_DROP_TUNNEL_PORT, SLUICE_DIR_EGRESS), drops + 5);
+	/* Pods (here, on node 2) still get UDP 8472; nodes get other ports. */
+	p = udp_from_a(IP_B, SLUICE_VXLAN_PORT);
+	assert_int_equal(run_prog(1, &p, sizeof(p)).retval, TC_ACT_REDIRECT);
+	p = udp_from_a(REMOTE_POD_LABELLED, SLUICE_VXLAN_PORT);
+	assert_int_equal(run_prog(1, &p, sizeof(p)).retval, TC_ACT_REDIRECT);
+	p = udp_from_a(NODE2, SLUICE_VXLAN_PORT + 1);
+	assert_int_not_equal(run_prog(1, &p, sizeof(p)).retval, TC_ACT_SHOT);
+	assert_int_equal(counter(SLUICE_DROP_TUNNEL_PORT, SLUICE_DIR_EGRESS), drops + 5);
+}
+
+/* A pod's packets to another node's own address are tunnelled to it (the
+ * receiving node drops plain ones with a pod's source). */
+static void test_pod_to_remote_node_is_tunnelled(void **state)
+{
+	struct l4pkt p = make_l4(IP_A, NODE2, IPPROTO_TCP, 46100, 10250);
+	__u64 encap = counter(SLUICE_OVERLAY_ENCAP, SLUICE_DIR_EGRESS);
+	struct run r;
+
+	(void)state;
+	memcpy(p.eth.h_source, mac_a_pod, 6);
+	r = run_prog(1, &p, sizeof(p));
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(r.out_len, sizeof(p) + SLUICE_OVERLAY_OVERHEAD);
+	assert_int_equal(((struct vxpkt *)r.out)->ip.daddr, ip4(NODE2));
+	assert_int_equal(((struct vxpkt *)r.out)->inner.ip.daddr, ip4(NODE2));
+	assert_int_equal(counter(SLUICE_OVERLAY_ENCAP, SLUICE_DIR_EGRESS), encap + 1);
+}
+
+/* A pod's packet the host forwarded towards another node's own address
+ * (kube-proxy DNATed a Service to it, as to the API server): not out of
+ * the uplink plain (node 2 would drop it), into the tunnel. */
+static void test_host_forwarded_to_node_is_tunnelled(void **state)
+{
+	__u64 host = counter(SLUICE_FWD_OVERLAY_HOST, SLUICE_DIR_EGRESS);
+	struct l4pkt p = make_l4(IP_A, NODE2, IPPROTO_TCP, 46200, 6443);
+	struct run r;
+
+	(void)state;
+	fill_tcp_checksum(&p);
+	r = run_node(HOOK_NETDEV_OUT, &p, 0, NULL);
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_memory_equal(r.out, &p, sizeof(p)); /* the vxlan device encapsulates */
+	assert_int_equal(counter(SLUICE_FWD_OVERLAY_HOST, SLUICE_DIR_EGRESS), host + 1);
+	assert_int_equal(ct_flags_of(IP_A, 46200, NODE2, 6443), SLUICE_CT_F_VIA_STACK);
+	/* Leaving the cluster: masqueraded, not tunnelled. */
+	p = make_l4(IP_A, OUTSIDE, IPPROTO_TCP, 46201, 443);
+	fill_tcp_checksum(&p);
+	assert_int_equal(run_node(HOOK_NETDEV_OUT, &p, 0, NULL).retval, TC_ACT_OK);
+	assert_int_equal(counter(SLUICE_FWD_OVERLAY_HOST, SLUICE_DIR_EGRESS), host + 1);
+}
+
+/* Native routing: another node's pod's packets come from that node's MAC
+ * (the next hop towards it); this node's and its pods' never come in. */
+static void test_native_next_hop_mac(void **state)
+{
+	__u64 drops = counter(SLUICE_DROP_UPLINK_SPOOF, SLUICE_DIR_INGRESS);
+	struct l4pkt p = from_node2(REMOTE_POD, IP_B, 58000, 8080);
+
+	(void)state;
+	assert_int_equal(run_node(HOOK_NETDEV, &p, 0, NULL).retval, TC_ACT_REDIRECT);
+	assert_int_equal(counter(SLUICE_DROP_UPLINK_SPOOF, SLUICE_DIR_INGRESS), drops);
+	/* Another MAC (the attacker's own) for node 2's pod. */
+	p = from_node2(REMOTE_POD, IP_B, 58001, 8080);
+	p.eth.h_source[5] ^= 0x40;
+	assert_int_equal(run_node(HOOK_NETDEV, &p, 0, NULL).retval, TC_ACT_SHOT);
+	assert_int_equal(ct_flags_of(REMOTE_POD, 58001, IP_B, 8080), -1);
+	/* Node 2's MAC for node 3's pod (node 3's neighbour unresolved: no
+	 * MAC to tell it by, so nothing is believed). */
+	p = from_node2(NODE3_POD, IP_B, 58002, 8080);
+	assert_int_equal(run_node(HOOK_NETDEV, &p, 0, NULL).retval, TC_ACT_SHOT);
+	/* A pod here, this node. */
+	p = from_node2(IP_A, IP_B, 58003, 8080);
+	assert_int_equal(run_node(HOOK_NETDEV, &p, 0, NULL).retval, TC_ACT_SHOT);
+	p = from_node2(NODE_IP, IP_B, 58004, 8080);
+	assert_int_equal(run_node(HOOK_NETDEV, &p, 0, NULL).retval, TC_ACT_SHOT);
+	assert_int_equal(counter(SLUICE_DROP_UPLINK_SPOOF, SLUICE_DIR_INGRESS), drops + 4);
+	/* Node 2's own address, from any MAC (not a pod's: no check). */
+	p = from_node2(NODE2, IP_B, 58005, 8080);
+	p.eth.h_source[5] ^= 0x40;
+	assert_int_equal(run_node(HOOK_NETDEV, &p, 0, NULL).retval, TC_ACT_REDIRECT);
+	assert_int_equal(counter(SLUICE_DROP_UPLINK_SPOOF, SLUICE_DIR_INGRESS), drops + 4);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2192,11 +2583,23 @@ int main(void)
 		cmocka_unit_test_setup(test_no_masquerade_inside_the_cluster, nat_setup),
 		cmocka_unit_test_setup(test_overlay_host_routed_gets_tunnel_and_stack_reply, nat_setup),
 		cmocka_unit_test_setup(test_overlay_host_routed_without_node_dropped, nat_setup),
-		cmocka_unit_test_setup(test_netdev_tells_own_from_host_forwarded, nat_setup),
-		cmocka_unit_test_setup(test_from_node_only_pods_go_straight, nat_setup),
+		cmocka_unit_test_setup(test_tunnel_from_non_node_dropped, nat_setup),
+		cmocka_unit_test_setup(test_tunnel_from_node_address_wrong_mac_dropped, nat_setup),
+		cmocka_unit_test_setup(test_tunnel_inner_source_of_another_dropped, nat_setup),
+		cmocka_unit_test_setup(test_plain_pod_source_on_uplink_dropped, nat_setup),
+		cmocka_unit_test_setup(test_overlay_device_checks_sender, nat_setup),
+		cmocka_unit_test_setup(test_pod_to_tunnel_port_dropped, nat_setup),
+		cmocka_unit_test_setup(test_pod_to_remote_node_is_tunnelled, nat_setup),
+		cmocka_unit_test_setup(test_host_forwarded_to_node_is_tunnelled, nat_setup),
 		cmocka_unit_test_setup(test_masquerade_later_fragment, nat_setup),
 		cmocka_unit_test_setup(test_masquerade_later_fragment_of_ping, nat_setup),
 		cmocka_unit_test_setup(test_masquerade_orphan_fragment_dropped, nat_setup),
+	};
+
+	const struct CMUnitTest cross_node_native[] = {
+		cmocka_unit_test_setup(test_netdev_tells_own_from_host_forwarded, nat_setup),
+		cmocka_unit_test_setup(test_from_node_only_pods_go_straight, nat_setup),
+		cmocka_unit_test_setup(test_native_next_hop_mac, nat_setup),
 	};
 	int failed;
 
@@ -2205,5 +2608,8 @@ int main(void)
 	group_opts = &overlay_masq;
 	failed += cmocka_run_group_tests_name("bpf-cross-node", cross_node, group_setup,
 					      group_teardown);
+	group_opts = &native;
+	failed += cmocka_run_group_tests_name("bpf-cross-node-native", cross_node_native,
+					      group_setup, group_teardown);
 	return failed;
 }
