@@ -402,7 +402,7 @@ static int wait_for_own_node(struct agent *a, int sig_fd, char *err, size_t errl
 			{ .fd = sig_fd, .events = POLLIN },
 		};
 
-		if (self && self->has_pod_cidr)
+		if (self && self->has_pod_cidr && !self->refused)
 			return 0;
 		if (time(NULL) - said >= 10) {
 			said = time(NULL);
@@ -472,6 +472,9 @@ int main(int argc, char **argv)
 	ret = store_open(&agent.store, o.state_dir, err, sizeof(err));
 	if (ret)
 		goto cleanup;
+	ret = store_set_self(agent.store, o.node_name, NULL, 0);
+	if (ret)
+		goto cleanup;
 	if (o.kubernetes && (o.kubeconfig || kube_in_cluster())) {
 		struct kube_config kc;
 		const char *sa = getenv("SLUICE_SERVICEACCOUNT_DIR");
@@ -510,10 +513,12 @@ int main(int argc, char **argv)
 	if (!o.pod_cidr) {
 		const struct store_node *self = store_node(agent.store, o.node_name);
 
-		if (!self || !self->has_pod_cidr) {
+		if (!self || !self->has_pod_cidr || self->refused) {
 			snprintf(err, sizeof(err),
 				 "no pod CIDR: pass --pod-cidr (e.g. 10.244.1.0/24), or apply a Node "
-				 "object named %s with spec.podCIDR and restart", o.node_name);
+				 "object named %s with spec.podCIDR and restart%s%s", o.node_name,
+				 self && self->refused ? "; its Node object is refused: " : "",
+				 self && self->refused ? self->why : "");
 			ret = -EINVAL;
 			goto cleanup;
 		}
@@ -528,6 +533,10 @@ int main(int argc, char **argv)
 	if (ret)
 		goto cleanup;
 	agent.net = &net;
+	/* Other Node objects are checked against this node's range and address. */
+	ret = store_set_self(agent.store, o.node_name, ipam_range(agent.ipam), net.node_ip);
+	if (ret)
+		goto cleanup;
 	net.masquerade = o.masquerade && net.dev_ifindex;
 	net.nomasq_extra = o.nomasq;
 	net.nnomasq_extra = o.nnomasq;

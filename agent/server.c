@@ -138,6 +138,14 @@ static json_t *op_status(struct agent *a)
 			"version", SLUICE_VERSION);
 	if (res && a->kube)
 		json_object_set_new(res, "kubernetes", kube_status_json(a->kube));
+	/* Objects from the API sluice enforces in their fail-closed reading,
+	 * and Node objects it does not route to (docs/POLICY.md). */
+	if (res)
+		json_object_set_new(res, "degradedPolicies",
+				    json_integer((json_int_t)store_degraded(a->store)));
+	if (res)
+		json_object_set_new(res, "refusedNodes",
+				    json_integer((json_int_t)store_refused_nodes(a->store)));
 	return ok(res);
 }
 
@@ -222,7 +230,10 @@ static struct compile_node *remote_nodes(struct agent *a, const struct store_vie
 	for (size_t i = 0; r && i < v->nnodes; i++) {
 		const struct store_node *sn = v->nodes[i];
 
-		if (!strcmp(sn->name, a->node_name) || !sn->has_pod_cidr || !sn->ip)
+		/* A refused Node (store.c nodes_check) gets no route, no tunnel
+		 * and no ipcache entry: its range could hijack pods' or nodes'
+		 * addresses. */
+		if (!strcmp(sn->name, a->node_name) || !sn->has_pod_cidr || !sn->ip || sn->refused)
 			continue;
 		r[(*n)++] = (struct compile_node){ .pod_cidr = sn->pod_cidr, .ip = sn->ip };
 	}
@@ -407,14 +418,17 @@ static json_t *op_get_nodes(struct agent *a)
 	for (size_t i = 0; i < v.nnodes; i++) {
 		const struct store_node *n = v.nodes[i];
 		bool local = !strcmp(n->name, a->node_name);
-		char cidr[24] = "", ip[16] = "";
+		char cidr[24] = "", ip[16] = "", refused[300];
 		const char *state;
 
 		if (n->has_pod_cidr)
 			cidr4_format(&n->pod_cidr, cidr, sizeof(cidr));
 		if (n->ip)
 			ip4_format(n->ip, ip, sizeof(ip));
-		if (local)
+		snprintf(refused, sizeof(refused), "refused: %s", n->why);
+		if (n->refused)
+			state = refused;
+		else if (local)
 			state = "local";
 		else if (!n->has_pod_cidr || !n->ip)
 			state = "unreachable: the Node object lacks spec.podCIDR or an InternalIP";
@@ -480,11 +494,18 @@ static json_t *op_get(struct agent *a, const json_t *req)
 				snprintf(name, sizeof(name), "%s/%s", v.w.pods[k]->ns, v.w.pods[k]->name);
 				json_array_append_new(selected, json_string(name));
 			}
+			/* status: "OK", or "Degraded" with the reason (a policy from
+			 * the API that had to fail closed, docs/POLICY.md). */
 			json_array_append_new(
-				items, json_pack("{s:s, s:s, s:s, s:o, s:s, s:o}", "kind",
-						 kind_name(p->kind), "namespace", p->ns ? p->ns : "",
-						 "name", p->name, "policyTypes", types, "mode",
-						 p->audit ? "Audit" : "Enforce", "selectedPods", selected));
+				items, json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:s, s:s?, s:i, s:s?, "
+						 "s:i}",
+						 "kind", kind_name(p->kind), "namespace",
+						 p->ns ? p->ns : "", "name", p->name, "policyTypes",
+						 types, "mode", p->audit ? "Audit" : "Enforce",
+						 "selectedPods", selected, "status",
+						 p->degraded ? "Degraded" : "OK", "reason", p->degraded,
+						 "degradedParts", (int)p->ndegraded, "note", p->note,
+						 "notes", (int)p->nnotes));
 		}
 	} else if (!strcmp(what, "identities")) {
 		json_t *all = identities_to_json(a->ids), *id;

@@ -303,6 +303,192 @@ static void test_store_relist(void **state)
 	store_close(s);
 }
 
+static json_t *jt(const char *text)
+{
+	json_error_t e;
+	char *t = strdup(text);
+	json_t *j;
+
+	assert_non_null(t);
+	for (char *c = t; *c; c++)
+		if (*c == '\'')
+			*c = '"';
+	j = json_loads(t, 0, &e);
+	if (!j)
+		fail_msg("bad test JSON (%s): %s", e.text, t);
+	free(t);
+	return j;
+}
+
+static struct store *fresh_store(const char *name)
+{
+	char sdir[600], err[512];
+	struct store *s;
+
+	snprintf(sdir, sizeof(sdir), "%s/%s", dir, name);
+	assert_int_equal(mkdir(sdir, 0700), 0);
+	assert_int_equal(store_open(&s, sdir, err, sizeof(err)), 0);
+	return s;
+}
+
+/* Apply one object; returns the store's code, with the error in err. */
+static int apply1(struct store *s, const char *text, char *err, size_t errlen)
+{
+	json_t *objs = json_pack("[o]", jt(text)), *srcs = json_pack("[s]", "test.yaml");
+	json_t *changes = json_array();
+	int ret = store_apply(s, objs, srcs, changes, err, errlen);
+
+	json_decref(objs);
+	json_decref(srcs);
+	json_decref(changes);
+	return ret;
+}
+
+static int event1(struct store *s, const char *type, const char *text)
+{
+	json_t *obj = jt(text), *changes = json_array();
+	int ret = store_kube_event(s, type, obj, changes);
+
+	json_decref(obj);
+	json_decref(changes);
+	return ret;
+}
+
+static const struct pol_policy *first_policy(struct store *s)
+{
+	struct store_view v;
+	const struct pol_policy *p;
+
+	assert_int_equal(store_view_build(s, NULL, 0, NULL, 0, &v), 0);
+	assert_int_equal(v.w.npol, 1);
+	p = v.w.pol[0];
+	store_view_free(&v);
+	return p;
+}
+
+#define NP_V6                                                                                      \
+	"{'apiVersion':'networking.k8s.io/v1','kind':'NetworkPolicy','metadata':{'name':'v6',"    \
+	"'namespace':'shop'},'spec':{'podSelector':{},'ingress':[{'from':[{'ipBlock':{'cidr':"    \
+	"'::/0'}},{'podSelector':{'matchLabels':{'app':'friend'}}}]}]}}"
+#define NP_MAPPED                                                                                  \
+	"{'apiVersion':'networking.k8s.io/v1','kind':'NetworkPolicy','metadata':{'name':'mapped'," \
+	"'namespace':'shop'},'spec':{'podSelector':{},'ingress':[{'from':[{'ipBlock':{'cidr':"    \
+	"'10.0.0.0/8','except':['::ffff:10.1.0.0/112']}}]}]}}"
+
+/* Before, a policy the watch could not parse was skipped and its pods
+ * stayed open; now both paths agree on what they accept, and what only the
+ * API accepts is stored in its fail-closed reading, logged and counted. */
+static void test_store_policies_fail_closed(void **state)
+{
+	struct store *s = fresh_store("fc");
+	const struct pol_policy *p;
+	char err[1024] = "";
+
+	(void)state;
+	/* IPv6 peers: apply and the watch both take them */
+	assert_int_equal(apply1(s, NP_V6, err, sizeof(err)), 0);
+	p = first_policy(s);
+	assert_null(p->degraded);
+	assert_int_equal(p->in[0].npeers, 1);
+	assert_int_equal(store_degraded(s), 0);
+	assert_int_equal(event1(s, "ADDED", NP_V6), 0);
+	p = first_policy(s);
+	assert_null(p->degraded);
+	assert_int_equal(p->in[0].npeers, 1);
+
+	/* IPv4-mapped except: apply refuses it, naming the object and field */
+	assert_int_not_equal(apply1(s, NP_MAPPED, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "test.yaml: spec.ingress[0].from[0].ipBlock.except[0]: "
+				    "'::ffff:10.1.0.0/112' is an IPv4-mapped IPv6 CIDR"));
+	/* the watch stores it, isolating with nothing allowed from that peer */
+	assert_int_equal(event1(s, "DELETED", NP_V6), 0);
+	assert_int_equal(event1(s, "ADDED", NP_MAPPED), 0);
+	p = first_policy(s);
+	assert_non_null(p->degraded);
+	assert_true(p->ingress);
+	assert_int_equal(p->in[0].npeers, 0);
+	assert_false(p->in[0].any_peer);
+	assert_int_equal(store_degraded(s), 1);
+	/* a readable version replaces it, and the count goes back */
+	assert_int_equal(event1(s, "MODIFIED", NP_V6 ), 0);
+	assert_int_equal(event1(s, "DELETED", NP_MAPPED), 0);
+	assert_int_equal(store_degraded(s), 0);
+	store_close(s);
+}
+
+#define NODE(name, cidr, ip)                                                                       \
+	"{'apiVersion':'v1','kind':'Node','metadata':{'name':'" name "'},'spec':{'podCIDR':'" cidr \
+	"'},'status':{'addresses':[{'type':'InternalIP','address':'" ip "'}]}}"
+
+static const struct store_node *node_named(struct store *s, const char *name)
+{
+	const struct store_node *n = store_node(s, name);
+
+	assert_non_null(n);
+	return n;
+}
+
+static void test_store_nodes_refused(void **state)
+{
+	struct store *s = fresh_store("nodes");
+	struct cidr4 self = { .net = 0x0af40000, .prefix = 24 }; /* 10.244.0.0/24 */
+	char err[1024] = "";
+
+	(void)state;
+	assert_int_equal(store_set_self(s, "n0", &self, 0xc0a80001), 0); /* 192.168.0.1 */
+	assert_int_equal(apply1(s, NODE("n1", "10.244.1.0/24", "192.168.0.2"), err, sizeof(err)),
+			 0);
+	/* apply: an error naming the object and the reason */
+	assert_int_not_equal(apply1(s, NODE("n2", "0.0.0.0/0", "192.168.0.3"), err, sizeof(err)),
+			     0);
+	assert_non_null(strstr(err, "test.yaml: Node n2: spec.podCIDR 0.0.0.0/0 covers every "
+				    "address"));
+	assert_int_not_equal(apply1(s, NODE("n2", "10.244.0.0/16", "192.168.0.3"), err,
+				    sizeof(err)), 0);
+	assert_non_null(strstr(err, "Node n2: spec.podCIDR 10.244.0.0/16 overlaps the pod CIDR "
+				    "10.244.0.0/24 of this node (n0)"));
+	assert_int_not_equal(apply1(s, NODE("n2", "10.244.1.128/25", "192.168.0.3"), err,
+				    sizeof(err)), 0);
+	assert_non_null(strstr(err, "overlaps the pod CIDR 10.244.1.0/24 of Node n1"));
+	assert_int_not_equal(apply1(s, NODE("n2", "192.168.0.0/24", "10.9.0.1"), err,
+				    sizeof(err)), 0);
+	assert_non_null(strstr(err, "holds the address 192.168.0.1 of this node"));
+	assert_int_not_equal(apply1(s, NODE("n2", "10.244.2.0/24", "10.244.1.7"), err,
+				    sizeof(err)), 0);
+	assert_non_null(strstr(err, "its InternalIP 10.244.1.7 is inside the pod CIDR "
+				    "10.244.1.0/24 of Node n1"));
+	assert_int_not_equal(apply1(s, NODE("n2", "10.244.2.0/24", "10.244.2.1"), err,
+				    sizeof(err)), 0);
+	assert_non_null(strstr(err, "inside its own spec.podCIDR"));
+	/* replacing n1 by itself with a new range is fine */
+	assert_int_equal(apply1(s, NODE("n1", "10.244.3.0/24", "192.168.0.2"), err, sizeof(err)),
+			 0);
+	assert_int_equal(store_refused_nodes(s), 0);
+
+	/* the watch cannot refuse: stored, but not trusted, and the reason kept */
+	assert_int_equal(event1(s, "ADDED", NODE("n9", "0.0.0.0/0", "192.168.0.9")), 0);
+	assert_true(node_named(s, "n9")->refused);
+	assert_non_null(strstr(node_named(s, "n9")->why, "covers every address"));
+	/* overlap between two remote nodes: the later name is refused,
+	 * whatever order they arrive in */
+	assert_int_equal(event1(s, "ADDED", NODE("n8", "10.244.3.0/25", "192.168.0.8")), 0);
+	assert_true(node_named(s, "n8")->refused);
+	assert_false(node_named(s, "n1")->refused);
+	assert_int_equal(event1(s, "ADDED", NODE("n0a", "10.244.3.0/24", "192.168.0.10")), 0);
+	assert_false(node_named(s, "n0a")->refused);
+	assert_true(node_named(s, "n1")->refused);
+	assert_non_null(strstr(node_named(s, "n1")->why, "of Node n0a, which sorts first"));
+	assert_int_equal(store_refused_nodes(s), 3);
+	/* the first one gone: the next in name order is trusted again */
+	assert_int_equal(event1(s, "DELETED", NODE("n0a", "10.244.3.0/24", "192.168.0.10")), 0);
+	assert_false(node_named(s, "n1")->refused);
+	assert_true(node_named(s, "n8")->refused);
+	/* this node's own Node object with a /0 is refused too */
+	assert_int_equal(event1(s, "ADDED", NODE("n0", "0.0.0.0/0", "192.168.0.1")), 0);
+	assert_true(node_named(s, "n0")->refused);
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -312,6 +498,8 @@ int main(void)
 		cmocka_unit_test(test_kubeconfig_errors),
 		cmocka_unit_test(test_in_cluster),
 		cmocka_unit_test(test_store_relist),
+		cmocka_unit_test(test_store_policies_fail_closed),
+		cmocka_unit_test(test_store_nodes_refused),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
