@@ -440,6 +440,7 @@ int main(int argc, char **argv)
 	struct agent agent = { 0 };
 	char hostname[256], ipam_dir[PATH_MAX], err[PATH_MAX + 512] = "";
 	int lock_fd = -1, listen_fd = -1, sig_fd = -1, ret;
+	struct api_server *api = NULL;
 	bool curl_ready = false;
 
 	if (parse_args(argc, argv, &o))
@@ -573,36 +574,41 @@ int main(int argc, char **argv)
 		endpoints_count(agent.eps), attach_mode_name(datapath_attach_mode(agent.dp)),
 		o.socket_path);
 
+	ret = api_server_open(&api, listen_fd);
+	if (ret) {
+		snprintf(err, sizeof(err), "out of memory");
+		goto cleanup;
+	}
 	for (;;) {
-		struct pollfd pfd[3] = {
-			{ .fd = listen_fd, .events = POLLIN },
+		struct pollfd pfd[2 + 1 + API_MAX_CONNS] = {
 			{ .fd = sig_fd, .events = POLLIN },
 			{ .fd = agent.kube ? kube_fd(agent.kube) : -1, .events = POLLIN },
 		};
+		size_t npfd = 2 + api_server_pollfds(api, pfd + 2);
 
-		if (poll(pfd, 3, -1) < 0) {
+		if (poll(pfd, npfd, api_server_timeout_ms(api)) < 0) {
 			if (errno == EINTR)
 				continue;
 			ret = -errno;
 			snprintf(err, sizeof(err), "poll: %s", strerror(errno));
 			goto cleanup;
 		}
-		if (pfd[1].revents) {
+		if (pfd[0].revents) {
 			struct signalfd_siginfo si;
 
 			if (read(sig_fd, &si, sizeof(si)) == sizeof(si))
 				pr_info("signal %u: stopping; the datapath keeps running", si.ssi_signo);
 			break;
 		}
-		if (pfd[2].revents)
+		if (pfd[1].revents)
 			kube_apply(&agent);
-		if (pfd[0].revents)
-			api_serve_one(&agent, listen_fd);
+		api_server_run(&agent, api, pfd + 2);
 	}
 	ret = 0;
 cleanup:
 	if (ret)
 		pr_err("%s", err[0] ? err : strerror(-ret));
+	api_server_close(api);
 	if (listen_fd >= 0) {
 		close(listen_fd);
 		unlink(o.socket_path);
