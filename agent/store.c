@@ -223,6 +223,8 @@ static int parse_node(const json_t *obj, struct store_node *n, char *err, size_t
 		return -EINVAL;
 	}
 	n->has_pod_cidr = cidr != NULL;
+	snprintf(n->created, sizeof(n->created), "%s",
+		 str_at(obj, "metadata", "creationTimestamp") ?: "");
 	addrs = json_object_get(json_object_get(obj, "status"), "addresses");
 	json_array_foreach(addrs, i, a) {
 		const char *type = json_string_value(json_object_get(a, "type"));
@@ -452,17 +454,28 @@ static struct store_node self_node(const struct store *s)
 	return self;
 }
 
-static int by_name(const void *a, const void *b)
+/* Older first (RFC 3339 UTC strings compare as text; objects without a
+ * creationTimestamp, from sluicectl apply, after those with one), then by
+ * name. A Node created later cannot take a range from an existing one,
+ * whatever it is called. */
+static int node_order(const void *a, const void *b)
 {
-	return strcmp((*(const struct object *const *)a)->name,
-		      (*(const struct object *const *)b)->name);
+	const struct store_node *x = &(*(const struct object *const *)a)->node;
+	const struct store_node *y = &(*(const struct object *const *)b)->node;
+	int c;
+
+	if (!*x->created != !*y->created)
+		return *x->created ? -1 : 1;
+	c = strcmp(x->created, y->created);
+	return c ? c : strcmp(x->name, y->name);
 }
 
 /*
- * Decide which Node objects to trust: this node first, then the others in
- * name order, each refused when it is bad alone or conflicts with one
- * trusted before it. Deterministic whatever order objects arrive in, so
- * every agent refuses the same node. Logs what changes.
+ * Decide which Node objects to trust: this node first, then the others
+ * oldest first (node_order), each refused when it is bad alone or
+ * conflicts with one trusted before it. Deterministic whatever order
+ * objects arrive in, so every agent refuses the same node. Logs what
+ * changes.
  */
 static void nodes_check(struct store *s)
 {
@@ -478,7 +491,7 @@ static void nodes_check(struct store *s)
 	for (size_t i = 0; i < s->n; i++)
 		if (s->v[i].kind == K_NODE)
 			nodes[nn++] = &s->v[i];
-	qsort(nodes, nn, sizeof(*nodes), by_name);
+	qsort(nodes, nn, sizeof(*nodes), node_order);
 	if (self.has_pod_cidr || self.ip)
 		trusted[nt++] = &self;
 	for (size_t i = 0; i < nn; i++) {
@@ -492,7 +505,7 @@ static void nodes_check(struct store *s)
 				snprintf(other, sizeof(other), "this node (%s)",
 					 s->self_name ? s->self_name : "?");
 			else
-				snprintf(other, sizeof(other), "Node %s, which sorts first and keeps it",
+				snprintf(other, sizeof(other), "Node %s, which came first and keeps it",
 					 trusted[k]->name);
 			n->refused = node_pair_bad(n, trusted[k], other, why, sizeof(why));
 		}

@@ -24,9 +24,11 @@ struct store_node {
 	bool has_pod_cidr;
 	struct cidr4 pod_cidr;	/* spec.podCIDR (or podCIDRs[0]) */
 	uint32_t ip;		/* status.addresses InternalIP, host order; 0 if none */
+	char created[40];	/* metadata.creationTimestamp; "" when absent */
 	/* Not trusted for routes, tunnels or the ipcache: its range or address
-	 * conflicts with this node's or with a node trusted before it (name
-	 * order). why says how, naming the other node. */
+	 * conflicts with this node's or with a node trusted before it (older
+	 * creationTimestamp first, then name). why says how, naming the other
+	 * node. */
 	bool refused;
 	char why[256];
 };

@@ -469,20 +469,32 @@ static void test_store_nodes_refused(void **state)
 	assert_int_equal(event1(s, "ADDED", NODE("n9", "0.0.0.0/0", "192.168.0.9")), 0);
 	assert_true(node_named(s, "n9")->refused);
 	assert_non_null(strstr(node_named(s, "n9")->why, "covers every address"));
-	/* overlap between two remote nodes: the later name is refused,
-	 * whatever order they arrive in */
+	/* overlap between two remote nodes (no creationTimestamp: applied
+	 * objects): the later name is refused, whatever order they arrive in */
 	assert_int_equal(event1(s, "ADDED", NODE("n8", "10.244.3.0/25", "192.168.0.8")), 0);
 	assert_true(node_named(s, "n8")->refused);
 	assert_false(node_named(s, "n1")->refused);
 	assert_int_equal(event1(s, "ADDED", NODE("n0a", "10.244.3.0/24", "192.168.0.10")), 0);
 	assert_false(node_named(s, "n0a")->refused);
 	assert_true(node_named(s, "n1")->refused);
-	assert_non_null(strstr(node_named(s, "n1")->why, "of Node n0a, which sorts first"));
+	assert_non_null(strstr(node_named(s, "n1")->why, "of Node n0a, which came first"));
 	assert_int_equal(store_refused_nodes(s), 3);
 	/* the first one gone: the next in name order is trusted again */
 	assert_int_equal(event1(s, "DELETED", NODE("n0a", "10.244.3.0/24", "192.168.0.10")), 0);
 	assert_false(node_named(s, "n1")->refused);
 	assert_true(node_named(s, "n8")->refused);
+	/* from the API: the older Node keeps its range, however it is named */
+	assert_int_equal(event1(s, "ADDED", "{'apiVersion':'v1','kind':'Node','metadata':{'name':"
+			 "'a-evil','creationTimestamp':'2026-12-07T01:00:00Z'},'spec':{'podCIDR':"
+			 "'10.244.7.9/32'},'status':{'addresses':[{'type':'InternalIP','address':"
+			 "'192.168.0.99'}]}}"), 0);
+	assert_int_equal(event1(s, "ADDED", "{'apiVersion':'v1','kind':'Node','metadata':{'name':"
+			 "'z-node','creationTimestamp':'2026-12-06T01:00:00Z'},'spec':{'podCIDR':"
+			 "'10.244.7.0/24'},'status':{'addresses':[{'type':'InternalIP','address':"
+			 "'192.168.0.7'}]}}"), 0);
+	assert_false(node_named(s, "z-node")->refused);
+	assert_true(node_named(s, "a-evil")->refused);
+	assert_non_null(strstr(node_named(s, "a-evil")->why, "10.244.7.0/24 of Node z-node"));
 	/* this node's own Node object with a /0 is refused too */
 	assert_int_equal(event1(s, "ADDED", NODE("n0", "0.0.0.0/0", "192.168.0.1")), 0);
 	assert_true(node_named(s, "n0")->refused);
