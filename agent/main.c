@@ -459,6 +459,10 @@ int main(int argc, char **argv)
 	agent.node_name = o.node_name;
 	agent.socket_path = o.socket_path;
 
+	/* Before anything else: refuse a socket directory others can write. */
+	ret = api_check_socket_dirs(o.socket_path, err, sizeof(err));
+	if (ret)
+		goto cleanup;
 	sig_fd = signal_fd();
 	if (sig_fd < 0) {
 		ret = sig_fd;

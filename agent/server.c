@@ -31,7 +31,7 @@
  * 0755; existing ones must belong to root and not be writable by group or
  * others unless sticky (/tmp: others cannot remove or rename our entries).
  */
-static int check_socket_dirs(const char *path, char *err, size_t errlen)
+int api_check_socket_dirs(const char *path, char *err, size_t errlen)
 {
 	char buf[sizeof(((struct sockaddr_un *)0)->sun_path)], *dir, *p;
 	struct stat st;
@@ -99,7 +99,7 @@ int api_listen(const char *path, char *err, size_t errlen)
 		return -ENAMETOOLONG;
 	}
 	strcpy(sun.sun_path, path);
-	ret = check_socket_dirs(path, err, errlen);
+	ret = api_check_socket_dirs(path, err, errlen);
 	if (ret)
 		return ret;
 	/* A socket file nobody answers on is left over from a dead agent. */

@@ -43,6 +43,12 @@ int agent_policy_sync(struct agent *agent, char *err, size_t errlen);
 /* Requests read at the same time; more wait in the listen backlog. */
 #define API_MAX_CONNS 16
 
+/* Create the socket's missing directories (root, 0755) and check every
+ * directory above it: root's, and not writable by group or others unless
+ * sticky. Returns 0 or -EPERM / a negative errno with err naming the
+ * directory, its owner and mode, and the fix. api_listen calls it; main
+ * calls it first, before touching anything. */
+int api_check_socket_dirs(const char *path, char *err, size_t errlen);
 /* Bind the socket (mode 0600), refusing to steal it from a live agent and
  * to use a directory others can write to. Returns the (non-blocking)
  * listening fd or a negative errno with err set. */
