@@ -550,11 +550,12 @@ static int nodes_apply_check(const struct store *s, const struct object *parsed,
 
 	for (size_t i = 0; i < n; i++) {
 		const struct store_node *nd = &parsed[i].node;
-		bool is_self = s->self_name && !strcmp(nd->name, s->self_name);
+		bool is_self;
 
 		*bad = i;
 		if (parsed[i].kind != K_NODE)
 			continue;
+		is_self = s->self_name && !strcmp(nd->name, s->self_name);
 		if (node_alone_bad(nd, why, len))
 			return -EINVAL;
 		if (is_self)

@@ -436,6 +436,9 @@ static void test_store_nodes_refused(void **state)
 
 	(void)state;
 	assert_int_equal(store_set_self(s, "n0", &self, 0xc0a80001), 0); /* 192.168.0.1 */
+	/* other kinds pass the Node checks untouched */
+	assert_int_equal(apply1(s, "{'apiVersion':'v1','kind':'Namespace','metadata':{'name':'x'}}",
+				err, sizeof(err)), 0);
 	assert_int_equal(apply1(s, NODE("n1", "10.244.1.0/24", "192.168.0.2"), err, sizeof(err)),
 			 0);
 	/* apply: an error naming the object and the reason */
