@@ -428,11 +428,13 @@ echo "--- e. API clients that trickle, stall or never read, then a CNI ADD"
 # stuck MODE: connect to node1's socket and hold it (trickle: a byte every
 # 0.3 s; stall: nothing; noread: a whole request, then never read).
 stuck() {
-	python3 - "$(mn_sock "$P" 1)" "$1" <<'PY' &
+	python3 - "$(mn_sock "$P" 1)" "$1" "$MN_DIR/stuck.ready" <<'PY' &
 import socket, sys, time
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.connect(sys.argv[1])
 mode = sys.argv[2]
+with open(sys.argv[3], "a") as f:
+    f.write(mode + "\n")
 end = time.time() + 20
 try:
     if mode == "noread":
@@ -450,7 +452,8 @@ PY
 }
 STUCK=()
 for m in trickle trickle stall trickle stall noread trickle stall; do stuck "$m"; done
-sleep 0.3
+all_stuck() { [ "$(cat "$MN_DIR/stuck.ready" 2>/dev/null | wc -l)" -eq 8 ]; }
+eventually 10 all_stuck || { log "the stuck clients did not connect"; exit 1; }
 netns_add "$P-late" || exit 1
 t0=$(date +%s%N)
 res=$(mn_pod_add "$P" 1 late "$NS")
@@ -458,6 +461,7 @@ rc=$?
 ms=$((($(date +%s%N) - t0) / 1000000))
 IP[late]=$(jq -r '.ips[0].address | split("/")[0]' <<<"$res" 2>/dev/null)
 echo "  CNI ADD behind 8 stuck clients took $ms ms"
+grep "add late/" "$(mn_node_dir "$P" 1)/agent.log" | sed 's/^/  agent: /'
 check "the CNI ADD succeeded" test "$rc" -eq 0
 check "within 3 s (it took $ms ms)" test "$ms" -lt 3000
 t0=$(date +%s%N)
