@@ -197,6 +197,23 @@ static int parse_pod(const json_t *obj, struct pol_pod *pod, char *err, size_t e
 		ip = NULL;
 	if (phase_done(str_at(obj, "status", "phase")))
 		ip = NULL;
+	/* Dual-stack or IPv6 pods: the IPv4 address of podIPs, if any. A pod
+	 * without one keeps its labels (so policies still select it) and
+	 * gets no address, rather than being skipped as unreadable. */
+	if (ip && strchr(ip, ':')) {
+		const json_t *ips = json_object_get(json_object_get(obj, "status"), "podIPs"), *e;
+		size_t k;
+
+		ip = NULL;
+		json_array_foreach(ips, k, e) {
+			const char *v = str_at(e, "ip", NULL);
+
+			if (v && !strchr(v, ':')) {
+				ip = v;
+				break;
+			}
+		}
+	}
 	if (ip) {
 		struct in_addr a;
 

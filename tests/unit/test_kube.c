@@ -482,7 +482,7 @@ static void test_store_nodes_refused(void **state)
 	assert_true(node_named(s, "n1")->refused);
 	assert_non_null(strstr(node_named(s, "n1")->why, "of Node n0a, which came first"));
 	assert_int_equal(store_refused_nodes(s), 3);
-	/* the first one gone: the next in name order is trusted again */
+	/* the first one gone: the next in order is trusted again */
 	assert_int_equal(event1(s, "DELETED", NODE("n0a", "10.244.3.0/24", "192.168.0.10")), 0);
 	assert_false(node_named(s, "n1")->refused);
 	assert_true(node_named(s, "n8")->refused);
@@ -504,6 +504,31 @@ static void test_store_nodes_refused(void **state)
 	store_close(s);
 }
 
+/* An IPv6 (or IPv6-first dual-stack) Pod is not skipped: a local pod the
+ * watch skipped would lose its labels and escape the policies selecting it. */
+static void test_store_pod_ipv6(void **state)
+{
+	struct store *s = fresh_store("pods6");
+	struct store_view v;
+
+	(void)state;
+	assert_int_equal(event1(s, "ADDED", "{'apiVersion':'v1','kind':'Pod','metadata':{'name':"
+			 "'six','namespace':'shop','labels':{'app':'db'}},'status':{'podIP':"
+			 "'fd00::5','podIPs':[{'ip':'fd00::5'},{'ip':'10.9.0.5'}]}}"), 0);
+	assert_int_equal(event1(s, "ADDED", "{'apiVersion':'v1','kind':'Pod','metadata':{'name':"
+			 "'only6','namespace':'shop','labels':{'app':'db'}},'status':{'podIP':"
+			 "'fd00::6'}}"), 0);
+	assert_int_equal(store_view_build(s, NULL, 0, NULL, 0, &v), 0);
+	assert_int_equal(v.w.npods, 2);
+	for (size_t i = 0; i < v.w.npods; i++) {
+		assert_string_equal(pol_labels_get(&v.w.pods[i]->labels, "app"), "db");
+		assert_int_equal(v.w.pods[i]->ip,
+				 strcmp(v.w.pods[i]->name, "six") ? 0 : 0x0a090005);
+	}
+	store_view_free(&v);
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -515,6 +540,7 @@ int main(void)
 		cmocka_unit_test(test_store_relist),
 		cmocka_unit_test(test_store_policies_fail_closed),
 		cmocka_unit_test(test_store_nodes_refused),
+		cmocka_unit_test(test_store_pod_ipv6),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
