@@ -604,8 +604,12 @@ int main(int argc, char **argv)
 				pr_info("signal %u: stopping; the datapath keeps running", si.ssi_signo);
 			break;
 		}
-		if (pfd[1].revents)
+		if (pfd[1].revents) {
+			long long t0 = api_now_ms();
+
 			kube_apply(&agent);
+			api_server_credit(api, api_now_ms() - t0);
+		}
 		api_server_run(&agent, api, pfd + 2);
 	}
 	ret = 0;

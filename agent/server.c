@@ -865,14 +865,27 @@ static void conn_answer(struct agent *a, struct api_server *s, size_t i, int ret
 	conn_close(s, i);
 }
 
+void api_server_credit(struct api_server *s, long long ms)
+{
+	for (size_t i = 0; ms > 0 && i < s->n; i++)
+		if (s->c[i].in.deadline >= 0)
+			s->c[i].in.deadline += ms;
+}
+
 void api_server_run(struct agent *a, struct api_server *s, const struct pollfd *pfd)
 {
 	/* Walk backwards: conn_close moves the last entry into the hole. */
 	for (size_t i = s->n; i-- > 0;) {
 		int ret = api_inbox_read(&s->c[i].in);
+		long long t0;
 
-		if (ret)
-			conn_answer(a, s, i, ret);
+		if (!ret)
+			continue;
+		t0 = api_now_ms();
+		conn_answer(a, s, i, ret);
+		/* Time spent serving one client is not the others' to lose:
+		 * their requests wait in the socket meanwhile. */
+		api_server_credit(s, api_now_ms() - t0);
 	}
 	if (pfd[0].revents & POLLIN)
 		accept_new(s);

@@ -69,6 +69,11 @@ void api_server_close(struct api_server *s);
 size_t api_server_pollfds(const struct api_server *s, struct pollfd *pfd);
 int api_server_timeout_ms(const struct api_server *s);
 void api_server_run(struct agent *agent, struct api_server *s, const struct pollfd *pfd);
+/* The agent was busy elsewhere for ms (applying Kubernetes events): the
+ * clients being read get that time back, so a deadline only counts time the
+ * agent spent waiting for them. api_server_run does the same for the time
+ * it spends answering one client. */
+void api_server_credit(struct api_server *s, long long ms);
 /* Answer one decoded request (exposed for tests). */
 json_t *api_dispatch(struct agent *agent, const json_t *req);
 
