@@ -100,6 +100,15 @@ static int print_status(const json_t *r)
 	       (long long)json_integer_value(json_object_get(ipam, "used")),
 	       (long long)json_integer_value(json_object_get(ipam, "free")));
 	printf("version:     %s\n", str(r, "version"));
+	/* Objects enforced in their fail-closed reading, or refused: worth a
+	 * line only when there are some. */
+	if (json_integer_value(json_object_get(r, "degradedPolicies")))
+		printf("degraded:    %lld policies sluice cannot fully represent (see sluicectl get "
+		       "policies)\n",
+		       (long long)json_integer_value(json_object_get(r, "degradedPolicies")));
+	if (json_integer_value(json_object_get(r, "refusedNodes")))
+		printf("refused:     %lld Node objects (see sluicectl get nodes)\n",
+		       (long long)json_integer_value(json_object_get(r, "refusedNodes")));
 	if (json_object_get(r, "kubernetes")) {
 		const json_t *k = json_object_get(r, "kubernetes"), *res;
 		size_t i;
