@@ -319,6 +319,8 @@ check "sluicectl get policies shows it in the STATUS column" \
 		grep mapped-except | grep -q 'Degraded: spec.ingress\[0\].from\[0\].ipBlock.except\[0\]'"
 check "sluicectl status counts it (degradedPolicies)" \
 	bash -c "'$BUILD/sluicectl' --socket '$(mn_sock "$P" 1)' status -o json | jq -e '.degradedPolicies == 1'"
+check "sluicectl status says so in words" \
+	bash -c "'$BUILD/sluicectl' --socket '$(mn_sock "$P" 1)' status | grep -q '^degraded: *1 polic'"
 check "the agent logged it with the object's name" \
 	grep -q "NetworkPolicy $NS/mapped-except cannot be fully represented" \
 	"$(mn_node_dir "$P" 1)/agent.log"
@@ -452,7 +454,7 @@ PY
 }
 STUCK=()
 for m in trickle trickle stall trickle stall noread trickle stall; do stuck "$m"; done
-all_stuck() { [ "$(cat "$MN_DIR/stuck.ready" 2>/dev/null | wc -l)" -eq 8 ]; }
+all_stuck() { [ -e "$MN_DIR/stuck.ready" ] && [ "$(wc -l <"$MN_DIR/stuck.ready")" -eq 8 ]; }
 eventually 10 all_stuck || { log "the stuck clients did not connect"; exit 1; }
 netns_add "$P-late" || exit 1
 t0=$(date +%s%N)
