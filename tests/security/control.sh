@@ -476,6 +476,21 @@ serve "$P-late" || exit 1
 check "the new pod works: it reaches the friend" reaches late friend
 for p in "${STUCK[@]}"; do kill "$p" 2>/dev/null; done
 
+# A non-root client gets "permission denied" (SO_PEERCRED), not a reset,
+# and holds nothing: the socket opened to it for the test only.
+if command -v setpriv >/dev/null; then
+	chmod 0711 "$MN_DIR"
+	chmod 0666 "$(mn_sock "$P" 1)"
+	out=$(setpriv --reuid 65534 --regid 65534 --clear-groups \
+		"$BUILD/sluicectl" --socket "$(mn_sock "$P" 1)" status 2>&1)
+	rc=$?
+	chmod 0600 "$(mn_sock "$P" 1)"
+	chmod 0700 "$MN_DIR"
+	check "a non-root client is answered 'permission denied' (exit $rc)" \
+		bash -c "[ $rc -ne 0 ] && grep -q 'permission denied' <<<\"\$1\"" _ "$out"
+	check "and root is still served" ready 1
+fi
+
 # ---- f. the socket's directory ---------------------------------------------------
 
 echo "--- f. a socket directory others can write to"
