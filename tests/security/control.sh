@@ -27,7 +27,8 @@
 #    (pointing at an attacker's namespace) are refused: no route, no tunnel,
 #    nothing reaches the attacker, pods still reach each other
 # e. API clients that trickle, stall or never read, several in a row, do not
-#    delay a CNI ADD beyond a few seconds
+#    delay a CNI ADD beyond a few seconds; a non-root client is answered
+#    "permission denied" and holds nothing
 # f. a socket directory others can write to is refused at start
 #
 # Each attack counts what reaches the victim (forge.py listen) and checks
