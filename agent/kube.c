@@ -499,6 +499,8 @@ static json_t *prune(const struct resource *r, const json_t *obj)
 		const json_t *spec = json_object_get(obj, "spec");
 		json_t *ns = json_object(), *nst = json_object();
 
+		/* The older of two Nodes claiming one range keeps it (store.c). */
+		copy_field(m, meta, "creationTimestamp");
 		copy_field(ns, spec, "podCIDR");
 		copy_field(ns, spec, "podCIDRs");
 		copy_field(nst, json_object_get(obj, "status"), "addresses");

@@ -422,7 +422,7 @@ static int wait_for_own_node(struct agent *a, int sig_fd, char *err, size_t errl
 			{ .fd = sig_fd, .events = POLLIN },
 		};
 
-		if (self && self->has_pod_cidr)
+		if (self && self->has_pod_cidr && !self->refused)
 			return 0;
 		if (time(NULL) - said >= 10) {
 			said = time(NULL);
@@ -463,6 +463,7 @@ int main(int argc, char **argv)
 	struct agent agent = { 0 };
 	char hostname[256], ipam_dir[PATH_MAX], err[PATH_MAX + 512] = "";
 	int lock_fd = -1, listen_fd = -1, sig_fd = -1, ret;
+	struct api_server *api = NULL;
 	bool curl_ready = false;
 
 	if (parse_args(argc, argv, &o))
@@ -482,6 +483,10 @@ int main(int argc, char **argv)
 	agent.pod_wait_ms = o.pod_wait_ms;
 	agent.socket_path = o.socket_path;
 
+	/* Before anything else: refuse a socket directory others can write. */
+	ret = api_check_socket_dirs(o.socket_path, err, sizeof(err));
+	if (ret)
+		goto cleanup;
 	sig_fd = signal_fd();
 	if (sig_fd < 0) {
 		ret = sig_fd;
@@ -494,6 +499,9 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	ret = store_open(&agent.store, o.state_dir, err, sizeof(err));
+	if (ret)
+		goto cleanup;
+	ret = store_set_self(agent.store, o.node_name, NULL, 0);
 	if (ret)
 		goto cleanup;
 	if (o.kubernetes && (o.kubeconfig || kube_in_cluster())) {
@@ -534,10 +542,12 @@ int main(int argc, char **argv)
 	if (!o.pod_cidr) {
 		const struct store_node *self = store_node(agent.store, o.node_name);
 
-		if (!self || !self->has_pod_cidr) {
+		if (!self || !self->has_pod_cidr || self->refused) {
 			snprintf(err, sizeof(err),
 				 "no pod CIDR: pass --pod-cidr (e.g. 10.244.1.0/24), or apply a Node "
-				 "object named %s with spec.podCIDR and restart", o.node_name);
+				 "object named %s with spec.podCIDR and restart%s%s", o.node_name,
+				 self && self->refused ? "; its Node object is refused: " : "",
+				 self && self->refused ? self->why : "");
 			ret = -EINVAL;
 			goto cleanup;
 		}
@@ -552,6 +562,10 @@ int main(int argc, char **argv)
 	if (ret)
 		goto cleanup;
 	agent.net = &net;
+	/* Other Node objects are checked against this node's range and address. */
+	ret = store_set_self(agent.store, o.node_name, ipam_range(agent.ipam), net.node_ip);
+	if (ret)
+		goto cleanup;
 	net.masquerade = o.masquerade && net.dev_ifindex;
 	net.nomasq_extra = o.nomasq;
 	net.nnomasq_extra = o.nnomasq;
@@ -603,39 +617,48 @@ int main(int argc, char **argv)
 		endpoints_count(agent.eps), attach_mode_name(datapath_attach_mode(agent.dp)),
 		o.socket_path);
 
+	ret = api_server_open(&api, listen_fd);
+	if (ret) {
+		snprintf(err, sizeof(err), "out of memory");
+		goto cleanup;
+	}
 	for (;;) {
-		struct pollfd pfd[4] = {
-			{ .fd = listen_fd, .events = POLLIN },
+		struct pollfd pfd[3 + API_MAX_CONNS] = {
 			{ .fd = sig_fd, .events = POLLIN },
 			{ .fd = agent.kube ? kube_fd(agent.kube) : -1, .events = POLLIN },
 			{ .fd = node_net_neigh_fd(&net), .events = POLLIN },
 		};
+		size_t npfd = 3 + api_server_pollfds(api, pfd + 3);
 
-		if (poll(pfd, 4, -1) < 0) {
+		if (poll(pfd, npfd, api_server_timeout_ms(api)) < 0) {
 			if (errno == EINTR)
 				continue;
 			ret = -errno;
 			snprintf(err, sizeof(err), "poll: %s", strerror(errno));
 			goto cleanup;
 		}
-		if (pfd[1].revents) {
+		if (pfd[0].revents) {
 			struct signalfd_siginfo si;
 
 			if (read(sig_fd, &si, sizeof(si)) == sizeof(si))
 				pr_info("signal %u: stopping; the datapath keeps running", si.ssi_signo);
 			break;
 		}
-		if (pfd[3].revents)
-			node_net_neigh_events(&net);
 		if (pfd[2].revents)
+			node_net_neigh_events(&net);
+		if (pfd[1].revents) {
+			long long t0 = api_now_ms();
+
 			agent_kube_apply(&agent);
-		if (pfd[0].revents)
-			api_serve_one(&agent, listen_fd);
+			api_server_credit(api, api_now_ms() - t0);
+		}
+		api_server_run(&agent, api, pfd + 3);
 	}
 	ret = 0;
 cleanup:
 	if (ret)
 		pr_err("%s", err[0] ? err : strerror(-ret));
+	api_server_close(api);
 	if (listen_fd >= 0) {
 		close(listen_fd);
 		unlink(o.socket_path);

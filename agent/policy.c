@@ -11,6 +11,7 @@
  *    apimachinery pkg/apis/meta/v1/validation (label selectors)
  *  - field meanings: staging/src/k8s.io/api/networking/v1/types.go
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -638,44 +639,193 @@ void pol_free(struct pol_policy *p)
 	for (size_t i = 0; i < p->neg; i++)
 		rule_free(&p->eg[i]);
 	free(p->eg);
+	free(p->degraded);
+	free(p->note);
 	free(p);
 }
 
-/*
- * CIDRs follow the strict validation Kubernetes applies to new objects
- * under StrictIPCIDRValidation (KEP-4858, apimachinery
- * IsValidCIDRForLegacyField with strict=true): no leading zeros and no host
- * bits ("10.0.0.1/24" is ambiguous and refused with a suggestion). Older
- * apiservers accepted and masked such values; refusing is the safe reading.
- */
-static int parse_cidr(const char *text, const char *path, struct cidr4 *out, char *err,
-		      size_t errlen)
-{
-	const char *slash = strchr(text, '/');
-	char msg[160];
-	size_t n;
+/* ---- failing closed -------------------------------------------------- */
 
-	if (strchr(text, ':'))
-		return fail(
-			err, errlen, path,
-			"'%s' is IPv6, which is not supported yet; expected an IPv4 CIDR such as "
-			"10.0.0.0/8",
-			text);
-	n = slash ? strlen(slash + 1) : 0;
-	if (!slash || !n || n > 2 || strspn(slash + 1, "0123456789") != n ||
-	    (n == 2 && slash[1] == '0'))
-		return fail(err, errlen, path,
-			    "'%s' is not a CIDR; expected a.b.c.d/n such as 10.0.0.0/8", text);
-	if (cidr4_parse(text, out, msg, sizeof(msg)))
-		return fail(err, errlen, path, "%s", msg);
+/*
+ * Objects from the API (pol_parse_api) cannot be refused: the server has
+ * accepted them. What pol_parse would reject is recorded here and replaced
+ * by a reading that never leaves a pod less isolated than the object asks.
+ */
+static int degrade(struct pol_policy *p, const char *why)
+{
+	if (!p->degraded) {
+		p->degraded = strdup(why);
+		if (!p->degraded)
+			return -ENOMEM;
+	}
+	p->ndegraded++;
 	return 0;
 }
 
-static int parse_ipblock(const json_t *ib, const char *path, struct pol_peer *pe, char *err,
-			 size_t errlen)
+/* After a failed sub-parse: strict mode passes the error on; API mode
+ * records it and lets the caller substitute the fail-closed reading. */
+static int tolerate(struct pol_policy *p, int ret, const char *err)
 {
-	char sub[PATH_LEN], a[24], b[24];
+	if (!ret || ret == -ENOMEM || !p->from_api)
+		return ret;
+	return degrade(p, err);
+}
+
+static int note(struct pol_policy *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int note(struct pol_policy *p, const char *fmt, ...)
+{
+	va_list ap;
+	char buf[PATH_LEN + 160];
+
+	if (!p->note) {
+		va_start(ap, fmt);
+		vsnprintf(buf, sizeof(buf), fmt, ap);
+		va_end(ap);
+		p->note = strdup(buf);
+		if (!p->note)
+			return -ENOMEM;
+	}
+	p->nnotes++;
+	return 0;
+}
+
+/* ---- CIDRs ------------------------------------------------------------ */
+
+/* An ipBlock CIDR of either family. Only IPv4 ones are enforced. */
+struct any_cidr {
+	bool v6;
+	struct cidr4 c4;
+	uint8_t a6[16];
+	int prefix6;
+};
+
+/*
+ * An IPv4 address as the API server reads ipBlock CIDRs
+ * (k8s.io/utils/net ParseCIDRSloppy): four decimal parts of 1-3 digits,
+ * where a leading zero is still decimal ("010" is 10, not octal 8).
+ */
+static bool ip4_sloppy(const char *s, size_t n, uint32_t *out, bool *leading_zero)
+{
+	uint32_t ip = 0;
+	size_t i = 0;
+
+	*leading_zero = false;
+	for (int part = 0; part < 4; part++) {
+		size_t start = i;
+		unsigned v = 0;
+
+		if (part && (i >= n || s[i++] != '.'))
+			return false;
+		start = i;
+		while (i < n && s[i] >= '0' && s[i] <= '9' && i - start < 3)
+			v = v * 10 + (unsigned)(s[i++] - '0');
+		if (i == start || v > 255)
+			return false;
+		if (s[start] == '0' && i - start > 1)
+			*leading_zero = true;
+		ip = ip << 8 | v;
+	}
+	if (i != n)
+		return false;
+	*out = ip;
+	return true;
+}
+
+static bool bits6_contain(const uint8_t *net, int prefix, const uint8_t *a)
+{
+	for (int b = 0; b < prefix; b++)
+		if ((net[b / 8] ^ a[b / 8]) & (0x80 >> (b % 8)))
+			return false;
+	return true;
+}
+
+/*
+ * An ipBlock CIDR, read the way the API server reads it (legacy
+ * validation, which every server without the StrictIPCIDRValidation gate
+ * applies, and which stored objects passed): host bits are cleared
+ * ("10.0.0.1/24" is 10.0.0.0/24) and IPv4 parts may have leading zeros.
+ * Both readings are recorded as notes. IPv6 is parsed and validated but
+ * not enforced: this datapath is IPv4 only, so an IPv6 block matches no
+ * traffic. An IPv4-mapped IPv6 CIDR ("::ffff:10.0.0.0/104") is refused:
+ * whether it should match IPv4 traffic differs between implementations,
+ * and KEP-4858 rejects it for new objects.
+ */
+static int parse_cidr(struct pol_policy *p, const char *text, const char *path,
+		      struct any_cidr *out, char *err, size_t errlen)
+{
+	const char *slash = strchr(text, '/');
+	size_t alen, n;
+	char addr[INET6_ADDRSTRLEN + 1], fmt[INET6_ADDRSTRLEN + 8];
+	bool lz = false, host = false;
+	long prefix;
+
+	memset(out, 0, sizeof(*out));
+	n = slash ? strlen(slash + 1) : 0;
+	if (!slash || !n || n > 3 || strspn(slash + 1, "0123456789") != n ||
+	    (n > 1 && slash[1] == '0'))
+		return fail(err, errlen, path,
+			    "'%s' is not a CIDR; expected a.b.c.d/n such as 10.0.0.0/8", text);
+	prefix = strtol(slash + 1, NULL, 10);
+	alen = (size_t)(slash - text);
+	out->v6 = memchr(text, ':', alen) != NULL;
+	if (alen >= sizeof(addr) || prefix > (out->v6 ? 128 : 32))
+		return fail(err, errlen, path,
+			    "'%s' is not a CIDR; expected a.b.c.d/n with n at most 32 (or an IPv6 "
+			    "CIDR with n at most 128)",
+			    text);
+	memcpy(addr, text, alen);
+	addr[alen] = '\0';
+	if (out->v6) {
+		struct in6_addr a;
+
+		if (inet_pton(AF_INET6, addr, &a) != 1)
+			return fail(err, errlen, path, "'%s' is not a CIDR; '%s' is not an address",
+				    text, addr);
+		if (IN6_IS_ADDR_V4MAPPED(&a))
+			return fail(err, errlen, path,
+				    "'%s' is an IPv4-mapped IPv6 CIDR, whose meaning for IPv4 "
+				    "traffic is ambiguous; expected the IPv4 CIDR it stands for "
+				    "(a.b.c.d/n)",
+				    text);
+		out->prefix6 = (int)prefix;
+		for (int b = (int)prefix; b < 128; b++) {
+			host |= (a.s6_addr[b / 8] & (0x80 >> (b % 8))) != 0;
+			a.s6_addr[b / 8] &= (uint8_t)~(0x80 >> (b % 8));
+		}
+		memcpy(out->a6, a.s6_addr, 16);
+		return note(p, "%s: '%s' is IPv6 and matches no traffic in this IPv4 datapath%s", path,
+			    text, host ? " (its host bits are cleared)" : "");
+	}
+	if (!ip4_sloppy(addr, alen, &out->c4.net, &lz))
+		return fail(err, errlen, path,
+			    "'%s' is not a CIDR; expected a.b.c.d/n such as 10.0.0.0/8", text);
+	out->c4.prefix = (int)prefix;
+	host = (out->c4.net & ~(prefix ? ~0u << (32 - prefix) : 0)) != 0;
+	out->c4.net &= prefix ? ~0u << (32 - prefix) : 0;
+	if (!host && !lz)
+		return 0;
+	cidr4_format(&out->c4, fmt, sizeof(fmt));
+	return note(p, "%s: '%s' is read as %s, as the API server reads it (%s)", path, text, fmt,
+		    host ? "host bits cleared" : "leading zeros are decimal");
+}
+
+static bool cidr_inside(const struct any_cidr *in, const struct any_cidr *out)
+{
+	if (in->v6 != out->v6)
+		return false;
+	if (in->v6)
+		return in->prefix6 > out->prefix6 && bits6_contain(out->a6, out->prefix6, in->a6);
+	return in->c4.prefix > out->c4.prefix && cidr4_contains(&out->c4, in->c4.net);
+}
+
+/* Sets *v6 for an IPv6 block: valid, but it matches nothing here. */
+static int parse_ipblock(struct pol_policy *p, const json_t *ib, const char *path,
+			 struct pol_peer *pe, bool *v6, char *err, size_t errlen)
+{
+	char sub[PATH_LEN];
 	const json_t *cidr, *except;
+	struct any_cidr c, e;
 	int ret;
 
 	if (!json_is_object(ib))
@@ -689,9 +839,11 @@ static int parse_ipblock(const json_t *ib, const char *path, struct pol_peer *pe
 	if (!json_is_string(cidr))
 		return fail(err, errlen, sub, "is %s; expected an IPv4 CIDR such as 10.0.0.0/8",
 			    jtype(cidr));
-	ret = parse_cidr(json_string_value(cidr), sub, &pe->cidr, err, errlen);
+	ret = parse_cidr(p, json_string_value(cidr), sub, &c, err, errlen);
 	if (ret)
 		return ret;
+	*v6 = c.v6;
+	pe->cidr = c.c4;
 	except = member(ib, "except");
 	if (!except)
 		return 0;
@@ -705,38 +857,36 @@ static int parse_ipblock(const json_t *ib, const char *path, struct pol_peer *pe
 	if (!pe->except)
 		return oom(err, errlen);
 	for (size_t i = 0; i < json_array_size(except); i++) {
-		const json_t *e = json_array_get(except, i);
-		struct cidr4 *c = &pe->except[i];
+		const json_t *ej = json_array_get(except, i);
 
 		subpath(sub, sizeof(sub), "%s.except[%zu]", path, i);
-		if (!json_is_string(e))
+		if (!json_is_string(ej))
 			return fail(err, errlen, sub, "is %s; expected an IPv4 CIDR inside cidr",
-				    jtype(e));
-		ret = parse_cidr(json_string_value(e), sub, c, err, errlen);
+				    jtype(ej));
+		ret = parse_cidr(p, json_string_value(ej), sub, &e, err, errlen);
 		if (ret)
 			return ret;
-		/* Upstream ValidateIPBlock: "must be a strict subset of cidr". */
-		if (c->prefix <= pe->cidr.prefix || !cidr4_contains(&pe->cidr, c->net)) {
-			cidr4_format(c, a, sizeof(a));
-			cidr4_format(&pe->cidr, b, sizeof(b));
+		/* Upstream ValidateIPBlock: "must be a strict subset of cidr",
+		 * compared after both are masked, in one family. */
+		if (!cidr_inside(&e, &c))
 			return fail(err, errlen, sub,
-				    "%s is not strictly inside cidr %s; expected a smaller block "
-				    "within "
-				    "it",
-				    a, b);
-		}
-		pe->nexcept++;
+				    "'%s' is not strictly inside cidr '%s'; expected a smaller block "
+				    "within it",
+				    json_string_value(ej), json_string_value(cidr));
+		if (!c.v6)
+			pe->except[pe->nexcept++] = e.c4;
 	}
 	return 0;
 }
 
-static int parse_peer(const json_t *j, const char *path, struct pol_peer *pe, char *err,
-		      size_t errlen)
+static int parse_peer(struct pol_policy *p, const json_t *j, const char *path,
+		      struct pol_peer *pe, bool *v6, char *err, size_t errlen)
 {
 	char sub[PATH_LEN];
 	const json_t *ps, *ns, *ib;
 	int ret;
 
+	*v6 = false;
 	if (!json_is_object(j))
 		return fail(err, errlen, path,
 			    "is %s; expected a peer with podSelector, namespaceSelector or ipBlock",
@@ -756,7 +906,7 @@ static int parse_peer(const json_t *j, const char *path, struct pol_peer *pe, ch
 			ps ? "podSelector" : "namespaceSelector");
 	if (ib) {
 		subpath(sub, sizeof(sub), "%s.ipBlock", path);
-		return parse_ipblock(ib, sub, pe, err, errlen);
+		return parse_ipblock(p, ib, sub, pe, v6, err, errlen);
 	}
 	if (ps) {
 		pe->has_pod_sel = true;
@@ -913,17 +1063,54 @@ static int list_alloc(const json_t *list, size_t size, void **out, size_t *n, ch
 	return 0;
 }
 
-static int parse_rule(const json_t *j, const char *path, const struct pol_policy *p,
-		      enum pol_dir dir, struct pol_rule *r, char *err, size_t errlen)
+/*
+ * A rule (or part of one) sluice cannot represent, from the API. An Allow
+ * rule then matches nothing: the policy still isolates its pods, this rule
+ * adds no allow. A Deny rule must not vanish or narrow, which would let
+ * through what it denies: it becomes "deny everything" in its direction.
+ */
+static void rule_fail_closed(struct pol_rule *r)
+{
+	enum pol_action action = r->action;
+
+	rule_free(r);
+	memset(r, 0, sizeof(*r));
+	r->action = action;
+	r->any_peer = r->any_port = action == POL_DENY;
+}
+
+/* Drop the entries of a list whose keep[] is false, keeping the order. */
+static size_t compact(void *v, size_t size, size_t n, const bool *keep)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (keep[i]) {
+			if (k != i)
+				memcpy((char *)v + k * size, (char *)v + i * size, size);
+			k++;
+		}
+	return k;
+}
+
+static int parse_rule(const json_t *j, const char *path, struct pol_policy *p, enum pol_dir dir,
+		      struct pol_rule *r, char *err, size_t errlen)
 {
 	const char *peers_key = dir == POL_INGRESS ? "from" : "to";
 	char sub[PATH_LEN];
 	const json_t *peers, *ports, *icmp = NULL, *action;
+	bool *keep = NULL, bad = false;
+	size_t given_peers, given_ports;
 	int ret;
 
-	if (!json_is_object(j))
-		return fail(err, errlen, path,
-			    "is %s; expected a rule object ({} allows everything)", jtype(j));
+	/* A sluice rule whose action cannot be read may be a Deny. */
+	if (p->kind != POL_K8S)
+		r->action = POL_DENY;
+	if (!json_is_object(j)) {
+		ret = fail(err, errlen, path, "is %s; expected a rule object ({} allows everything)",
+			   jtype(j));
+		goto unreadable;
+	}
 	peers = member(j, peers_key);
 	ports = member(j, "ports");
 	if (p->kind != POL_K8S) {
@@ -931,61 +1118,106 @@ static int parse_rule(const json_t *j, const char *path, const struct pol_policy
 		icmp = member(j, "icmp");
 		action = member(j, "action");
 		subpath(sub, sizeof(sub), "%s.action", path);
-		if (action && !json_is_string(action))
-			return fail(err, errlen, sub, "is %s; expected Allow or Deny",
-				    jtype(action));
-		if (!action || !strcmp(json_string_value(action), "Allow"))
+		if (action && !json_is_string(action)) {
+			ret = fail(err, errlen, sub, "is %s; expected Allow or Deny", jtype(action));
+			goto unreadable;
+		}
+		if (!action || !strcmp(json_string_value(action), "Allow")) {
 			r->action = POL_ALLOW;
-		else if (!strcmp(json_string_value(action), "Deny"))
-			r->action = POL_DENY;
-		else
-			return fail(err, errlen, sub,
-				    "'%s' is not an action; expected Allow or Deny",
-				    json_string_value(action));
+		} else if (strcmp(json_string_value(action), "Deny")) {
+			ret = fail(err, errlen, sub, "'%s' is not an action; expected Allow or Deny",
+				   json_string_value(action));
+			goto unreadable;
+		}
 	}
 	subpath(sub, sizeof(sub), "%s.%s", path, peers_key);
-	if (peers && !json_is_array(peers))
-		return fail(err, errlen, sub, "is %s; expected a list of peers", jtype(peers));
+	if (peers && !json_is_array(peers)) {
+		ret = fail(err, errlen, sub, "is %s; expected a list of peers", jtype(peers));
+		goto unreadable;
+	}
 	subpath(sub, sizeof(sub), "%s.ports", path);
-	if (ports && !json_is_array(ports))
-		return fail(err, errlen, sub, "is %s; expected a list of ports", jtype(ports));
+	if (ports && !json_is_array(ports)) {
+		ret = fail(err, errlen, sub, "is %s; expected a list of ports", jtype(ports));
+		goto unreadable;
+	}
 	subpath(sub, sizeof(sub), "%s.icmp", path);
-	if (icmp && !json_is_array(icmp))
-		return fail(err, errlen, sub, "is %s; expected a list of {type, code}",
-			    jtype(icmp));
+	if (icmp && !json_is_array(icmp)) {
+		ret = fail(err, errlen, sub, "is %s; expected a list of {type, code}", jtype(icmp));
+		goto unreadable;
+	}
+	given_peers = json_array_size(peers);
+	given_ports = json_array_size(ports) + json_array_size(icmp);
+	keep = calloc(given_peers + json_array_size(ports) + json_array_size(icmp) + 1,
+		      sizeof(*keep));
+	if (!keep)
+		return oom(err, errlen);
 
+	/* Each entry that cannot be represented is dropped (API mode): an
+	 * Allow rule then allows less, never more. An IPv6 ipBlock is
+	 * dropped as exact: it matches no IPv4 traffic. */
 	ret = list_alloc(peers, sizeof(*r->peers), (void **)&r->peers, &r->npeers, err, errlen);
 	if (ret)
-		return ret;
+		goto cleanup;
 	for (size_t i = 0; i < r->npeers; i++) {
+		bool v6 = false;
+
 		subpath(sub, sizeof(sub), "%s.%s[%zu]", path, peers_key, i);
-		ret = parse_peer(json_array_get(peers, i), sub, &r->peers[i], err, errlen);
-		if (ret)
-			return ret;
+		ret = parse_peer(p, json_array_get(peers, i), sub, &r->peers[i], &v6, err, errlen);
+		keep[i] = !ret && !v6;
+		bad |= ret != 0;
+		if (ret && (ret = tolerate(p, ret, err)))
+			goto cleanup;
+		if (!keep[i]) {
+			peer_free(&r->peers[i]);
+			memset(&r->peers[i], 0, sizeof(r->peers[i]));
+		}
 	}
+	r->npeers = compact(r->peers, sizeof(*r->peers), r->npeers, keep);
 	ret = list_alloc(ports, sizeof(*r->ports), (void **)&r->ports, &r->nports, err, errlen);
 	if (ret)
-		return ret;
+		goto cleanup;
 	for (size_t i = 0; i < r->nports; i++) {
 		subpath(sub, sizeof(sub), "%s.ports[%zu]", path, i);
 		ret = parse_port(json_array_get(ports, i), sub, &r->ports[i], err, errlen);
-		if (ret)
-			return ret;
+		keep[i] = !ret;
+		bad |= ret != 0;
+		if (ret && (ret = tolerate(p, ret, err)))
+			goto cleanup;
+		if (!keep[i]) {
+			free(r->ports[i].name);
+			memset(&r->ports[i], 0, sizeof(r->ports[i]));
+		}
 	}
+	r->nports = compact(r->ports, sizeof(*r->ports), r->nports, keep);
 	ret = list_alloc(icmp, sizeof(*r->icmp), (void **)&r->icmp, &r->nicmp, err, errlen);
 	if (ret)
-		return ret;
+		goto cleanup;
 	for (size_t i = 0; i < r->nicmp; i++) {
 		subpath(sub, sizeof(sub), "%s.icmp[%zu]", path, i);
 		ret = parse_icmp(json_array_get(icmp, i), sub, &r->icmp[i], err, errlen);
-		if (ret)
-			return ret;
+		keep[i] = !ret;
+		bad |= ret != 0;
+		if (ret && (ret = tolerate(p, ret, err)))
+			goto cleanup;
 	}
+	r->nicmp = compact(r->icmp, sizeof(*r->icmp), r->nicmp, keep);
 	/* Upstream: from/to "empty or missing" matches every peer, ports
-	 * "empty or missing" every port; icmp joins ports for sluice rules. */
-	r->any_peer = !r->npeers;
-	r->any_port = !r->nports && !r->nicmp;
-	return 0;
+	 * "empty or missing" every port; icmp joins ports for sluice rules.
+	 * What was given decides, not what is left: a rule whose every peer
+	 * was dropped matches no peer. */
+	r->any_peer = !given_peers;
+	r->any_port = !given_ports;
+	if (bad && r->action == POL_DENY)
+		rule_fail_closed(r);
+	ret = 0;
+cleanup:
+	free(keep);
+	return ret;
+unreadable:
+	ret = tolerate(p, ret, err);
+	if (!ret)
+		rule_fail_closed(r);
+	return ret;
 }
 
 static int parse_rules(const json_t *spec, enum pol_dir dir, struct pol_policy *p, char *err,
@@ -1000,7 +1232,21 @@ static int parse_rules(const json_t *spec, enum pol_dir dir, struct pol_policy *
 
 	if (list && !json_is_array(list)) {
 		subpath(sub, sizeof(sub), "spec.%s", key);
-		return fail(err, errlen, sub, "is %s; expected a list of rules", jtype(list));
+		ret = tolerate(p, fail(err, errlen, sub, "is %s; expected a list of rules",
+				       jtype(list)), err);
+		if (ret)
+			return ret;
+		/* Unreadable rules: parse_spec isolates the direction; a sluice
+		 * policy may have had Deny rules among them, so it denies all. */
+		if (p->kind == POL_K8S)
+			return 0;
+		*rules = calloc(1, sizeof(**rules));
+		if (!*rules)
+			return oom(err, errlen);
+		*n = 1;
+		(*rules)->action = POL_DENY;
+		rule_fail_closed(*rules);
+		return 0;
 	}
 	ret = list_alloc(list, sizeof(**rules), (void **)rules, n, err, errlen);
 	if (ret)
@@ -1159,6 +1405,29 @@ static int parse_meta(const json_t *obj, struct pol_policy *p, char *err, size_t
 	return 0;
 }
 
+/* A spec that cannot be read at all (API mode): every pod the object can
+ * cover is isolated both ways with nothing allowed, and a sluice policy,
+ * which may have denied, denies everything. */
+static int spec_fail_closed(struct pol_policy *p, char *err, size_t errlen)
+{
+	pol_selector_free(&p->pod_sel);
+	p->has_ns_sel = false;
+	pol_selector_free(&p->ns_sel);
+	p->ingress = p->egress = true;
+	p->audit = false;
+	if (p->kind == POL_K8S)
+		return 0;
+	p->in = calloc(1, sizeof(*p->in));
+	p->eg = calloc(1, sizeof(*p->eg));
+	if (!p->in || !p->eg)
+		return oom(err, errlen);
+	p->nin = p->neg = 1;
+	p->in->action = p->eg->action = POL_DENY;
+	rule_fail_closed(p->in);
+	rule_fail_closed(p->eg);
+	return 0;
+}
+
 static int parse_spec(const json_t *obj, struct pol_policy *p, char *err, size_t errlen)
 {
 	const json_t *spec = member(obj, "spec"), *ps, *nsel, *mode;
@@ -1175,21 +1444,26 @@ static int parse_spec(const json_t *obj, struct pol_policy *p, char *err, size_t
 		p->ingress = true;
 		return 0;
 	}
-	if (!spec)
-		return fail(err, errlen, "spec",
-			    "missing; expected an object with at least podSelector");
-	if (!json_is_object(spec))
-		return fail(err, errlen, "spec", "is %s; expected an object", jtype(spec));
+	if (!spec || !json_is_object(spec)) {
+		ret = spec ? fail(err, errlen, "spec", "is %s; expected an object", jtype(spec))
+			   : fail(err, errlen, "spec",
+				  "missing; expected an object with at least podSelector");
+		ret = tolerate(p, ret, err);
+		return ret ? ret : spec_fail_closed(p, err, errlen);
+	}
+	/* An unreadable (or, for the CRDs, missing) podSelector selects every
+	 * pod the policy can cover: more isolation, never less. */
 	ps = member(spec, "podSelector");
 	if (!ps && p->kind == POL_SLUICE)
-		return fail(err, errlen, "spec.podSelector",
-			    "missing; use {} to select every pod in the namespace");
-	if (!ps && p->kind == POL_SLUICE_CLUSTER)
-		return fail(
-			err, errlen, "spec.podSelector",
-			"missing; use {} to select every pod (spec.namespaceSelector limits the "
-			"namespaces)");
-	ret = pol_selector_parse(ps, "spec.podSelector", &p->pod_sel, err, errlen);
+		ret = fail(err, errlen, "spec.podSelector",
+			   "missing; use {} to select every pod in the namespace");
+	else if (!ps && p->kind == POL_SLUICE_CLUSTER)
+		ret = fail(err, errlen, "spec.podSelector",
+			   "missing; use {} to select every pod (spec.namespaceSelector limits the "
+			   "namespaces)");
+	else
+		ret = pol_selector_parse(ps, "spec.podSelector", &p->pod_sel, err, errlen);
+	ret = tolerate(p, ret, err);
 	if (ret)
 		return ret;
 	if (p->kind == POL_SLUICE_CLUSTER) {
@@ -1197,19 +1471,27 @@ static int parse_spec(const json_t *obj, struct pol_policy *p, char *err, size_t
 		p->has_ns_sel = nsel != NULL;
 		ret = pol_selector_parse(nsel, "spec.namespaceSelector", &p->ns_sel, err, errlen);
 		if (ret)
+			p->has_ns_sel = false; /* every namespace */
+		ret = tolerate(p, ret, err);
+		if (ret)
 			return ret;
 	}
 	if (p->kind != POL_K8S) {
+		/* Unreadable: Enforce, which isolates; Audit would not. */
 		mode = member(spec, "mode");
+		ret = 0;
 		if (mode && !json_is_string(mode))
-			return fail(err, errlen, "spec.mode", "is %s; expected Enforce or Audit",
-				    jtype(mode));
-		if (mode && !strcmp(json_string_value(mode), "Audit"))
+			ret = fail(err, errlen, "spec.mode", "is %s; expected Enforce or Audit",
+				   jtype(mode));
+		else if (mode && !strcmp(json_string_value(mode), "Audit"))
 			p->audit = true;
 		else if (mode && strcmp(json_string_value(mode), "Enforce"))
-			return fail(err, errlen, "spec.mode",
-				    "'%s' is not a mode; expected Enforce (the default) or Audit",
-				    json_string_value(mode));
+			ret = fail(err, errlen, "spec.mode",
+				   "'%s' is not a mode; expected Enforce (the default) or Audit",
+				   json_string_value(mode));
+		ret = tolerate(p, ret, err);
+		if (ret)
+			return ret;
 	}
 	ret = parse_rules(spec, POL_INGRESS, p, err, errlen);
 	if (ret)
@@ -1217,10 +1499,23 @@ static int parse_spec(const json_t *obj, struct pol_policy *p, char *err, size_t
 	ret = parse_rules(spec, POL_EGRESS, p, err, errlen);
 	if (ret)
 		return ret;
-	return parse_policy_types(spec, p, err, errlen);
+	ret = parse_policy_types(spec, p, err, errlen);
+	if (ret) {
+		/* Unreadable policyTypes: both directions. */
+		ret = tolerate(p, ret, err);
+		p->ingress = p->egress = true;
+		return ret;
+	}
+	/* A direction whose rules could not be read is isolated. */
+	if (member(spec, "ingress") && !json_is_array(member(spec, "ingress")))
+		p->ingress = true;
+	if (member(spec, "egress") && !json_is_array(member(spec, "egress")))
+		p->egress = true;
+	return 0;
 }
 
-int pol_parse(const json_t *obj, struct pol_policy **out, char *err, size_t errlen)
+static int parse(const json_t *obj, bool from_api, struct pol_policy **out, char *err,
+		 size_t errlen)
 {
 	struct pol_policy *p = NULL;
 	int ret;
@@ -1232,6 +1527,7 @@ int pol_parse(const json_t *obj, struct pol_policy **out, char *err, size_t errl
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return oom(err, errlen);
+	p->from_api = from_api;
 	ret = parse_kind(obj, &p->kind, err, errlen);
 	if (ret)
 		goto cleanup;
@@ -1246,6 +1542,16 @@ int pol_parse(const json_t *obj, struct pol_policy **out, char *err, size_t errl
 cleanup:
 	pol_free(p);
 	return ret;
+}
+
+int pol_parse(const json_t *obj, struct pol_policy **out, char *err, size_t errlen)
+{
+	return parse(obj, false, out, err, errlen);
+}
+
+int pol_parse_api(const json_t *obj, struct pol_policy **out, char *err, size_t errlen)
+{
+	return parse(obj, true, out, err, errlen);
 }
 
 /* ---- the reference decision ---------------------------------------- */

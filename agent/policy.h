@@ -173,6 +173,20 @@ struct pol_policy {
 	struct pol_rule *in;
 	size_t neg;
 	struct pol_rule *eg;
+	/*
+	 * Parsed with pol_parse_api and parts of it could not be represented:
+	 * the first part's path and reason, and how many parts. Those parts
+	 * were replaced by their fail-closed reading (docs/POLICY.md, "Objects
+	 * sluice cannot represent"). NULL / 0 when the object is exact.
+	 */
+	char *degraded;
+	unsigned ndegraded;
+	/* Exact readings worth telling the user about (a CIDR with host bits
+	 * read as its network, IPv6 peers that match no IPv4 traffic): the
+	 * first one, and how many. */
+	char *note;
+	unsigned nnotes;
+	bool from_api;	/* parse mode: fail closed instead of failing */
 };
 
 /*
@@ -182,6 +196,17 @@ struct pol_policy {
  * expected. Returns 0 or -EINVAL.
  */
 int pol_parse(const json_t *obj, struct pol_policy **out, char *err, size_t errlen);
+/*
+ * The same parse for objects the Kubernetes API server has already
+ * accepted, which sluice cannot refuse: a part that pol_parse would reject
+ * is replaced by its fail-closed reading and recorded in degraded (an
+ * Allow part contributes no allow; a Deny rule becomes "deny everything";
+ * an unreadable podSelector selects every pod of the namespace; unreadable
+ * policyTypes isolate both directions). Everything pol_parse accepts comes
+ * out identical. Fails only for kind and metadata (the object cannot be
+ * named) and out of memory.
+ */
+int pol_parse_api(const json_t *obj, struct pol_policy **out, char *err, size_t errlen);
 void pol_free(struct pol_policy *p);
 
 /* Does p select pod (namespace, pod selector, cluster namespaceSelector)? */

@@ -150,7 +150,10 @@ static struct compile_node *remote_nodes(struct agent *a, const struct store_vie
 	for (size_t i = 0; r && i < v->nnodes; i++) {
 		const struct store_node *sn = v->nodes[i];
 
-		if (!strcmp(sn->name, a->node_name) || !sn->has_pod_cidr || !sn->ip)
+		/* A refused Node (store.c nodes_check) gets no route, no tunnel
+		 * and no ipcache entry: its range could hijack pods' or nodes'
+		 * addresses. */
+		if (!strcmp(sn->name, a->node_name) || !sn->has_pod_cidr || !sn->ip || sn->refused)
 			continue;
 		r[(*n)++] = (struct compile_node){ .pod_cidr = sn->pod_cidr, .ip = sn->ip };
 	}

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <errno.h>
 #include <libgen.h>
+#include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,22 +25,66 @@
 #define SLUICE_VERSION "0.1.0"
 #endif
 
-static int mkdir_parent(const char *path)
+/*
+ * The directories above the socket: whoever can write in one can replace
+ * the socket (or the directory) with their own, and every CNI ADD and
+ * sluicectl call would talk to them. Missing ones are created root-owned
+ * 0755; existing ones must belong to root and not be writable by group or
+ * others unless sticky (/tmp: others cannot remove or rename our entries).
+ */
+int api_check_socket_dirs(const char *path, char *err, size_t errlen)
 {
-	char buf[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	char *dir;
+	char buf[sizeof(((struct sockaddr_un *)0)->sun_path)], *dir, *p;
+	struct stat st;
+	int ret;
 
 	snprintf(buf, sizeof(buf), "%s", path);
 	dir = dirname(buf);
-	for (char *p = dir + 1; *p; p++) {
-		if (*p != '/')
+	/* Top down: create what is missing, then check each level. */
+	for (p = dir;; p++) {
+		char c = *p;
+
+		if (c != '/' && c != '\0')
 			continue;
 		*p = '\0';
-		mkdir(dir, 0755);
-		*p = '/';
+		if (p != dir) {
+			if (!mkdir(dir, 0755)) {
+				/* Exactly 0755, whatever the umask. */
+				if (chmod(dir, 0755)) {
+					ret = -errno;
+					snprintf(err, errlen, "cannot set the mode of %s: %s", dir,
+						 strerror(errno));
+					return ret;
+				}
+			} else if (errno != EEXIST) {
+				ret = -errno;
+				snprintf(err, errlen, "cannot create %s, the directory of the socket %s: %s",
+					 dir, path, strerror(errno));
+				return ret;
+			}
+		}
+		if (stat(p == dir ? "/" : dir, &st)) {
+			ret = -errno;
+			snprintf(err, errlen, "cannot check %s, above the socket %s: %s",
+				 p == dir ? "/" : dir, path, strerror(errno));
+			return ret;
+		}
+		if (!S_ISDIR(st.st_mode) || st.st_uid != 0 ||
+		    ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))) {
+			snprintf(err, errlen,
+				 "%s, above the socket %s, is %s owned by uid %u with mode %04o: "
+				 "whoever can write there can replace the agent's socket; make it a "
+				 "root-owned directory without group/other write (chown root %s; "
+				 "chmod go-w %s), or pass --socket in one",
+				 p == dir ? "/" : dir, path, S_ISDIR(st.st_mode) ? "a directory" : "not a directory",
+				 (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777),
+				 p == dir ? "/" : dir, p == dir ? "/" : dir);
+			return -EPERM;
+		}
+		*p = c;
+		if (c == '\0')
+			break;
 	}
-	if (mkdir(dir, 0755) && errno != EEXIST)
-		return -errno;
 	return 0;
 }
 
@@ -54,11 +100,9 @@ int api_listen(const char *path, char *err, size_t errlen)
 		return -ENAMETOOLONG;
 	}
 	strcpy(sun.sun_path, path);
-	ret = mkdir_parent(path);
-	if (ret) {
-		snprintf(err, errlen, "cannot create the directory of %s: %s", path, strerror(-ret));
+	ret = api_check_socket_dirs(path, err, errlen);
+	if (ret)
 		return ret;
-	}
 	/* A socket file nobody answers on is left over from a dead agent. */
 	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (probe >= 0 && !connect(probe, (struct sockaddr *)&sun, sizeof(sun))) {
@@ -70,7 +114,7 @@ int api_listen(const char *path, char *err, size_t errlen)
 	if (probe >= 0)
 		close(probe);
 	unlink(path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "socket: %s", strerror(errno));
@@ -141,6 +185,14 @@ static json_t *op_status(struct agent *a)
 		json_object_set_new(res, "kubernetes", kube_status_json(a->kube));
 	if (res)
 		json_object_set_new(res, "policy", agent_policy_status_json(a));
+	/* Objects from the API sluice enforces in their fail-closed reading,
+	 * and Node objects it does not route to (docs/POLICY.md). */
+	if (res)
+		json_object_set_new(res, "degradedPolicies",
+				    json_integer((json_int_t)store_degraded(a->store)));
+	if (res)
+		json_object_set_new(res, "refusedNodes",
+				    json_integer((json_int_t)store_refused_nodes(a->store)));
 	return ok(res);
 }
 
@@ -308,14 +360,17 @@ static json_t *op_get_nodes(struct agent *a)
 	for (size_t i = 0; i < v.nnodes; i++) {
 		const struct store_node *n = v.nodes[i];
 		bool local = !strcmp(n->name, a->node_name);
-		char cidr[24] = "", ip[16] = "";
+		char cidr[24] = "", ip[16] = "", refused[300];
 		const char *state;
 
 		if (n->has_pod_cidr)
 			cidr4_format(&n->pod_cidr, cidr, sizeof(cidr));
 		if (n->ip)
 			ip4_format(n->ip, ip, sizeof(ip));
-		if (local)
+		snprintf(refused, sizeof(refused), "refused: %s", n->why);
+		if (n->refused)
+			state = refused;
+		else if (local)
 			state = "local";
 		else if (!n->has_pod_cidr || !n->ip)
 			state = "unreachable: the Node object lacks spec.podCIDR or an InternalIP";
@@ -388,13 +443,21 @@ static json_t *op_get(struct agent *a, const json_t *req)
 			snprintf(object, sizeof(object), "%s %s%s%s", kind_name(p->kind),
 				 p->ns ? p->ns : "", p->ns ? "/" : "", p->name);
 			why = agent_policy_not_enforced(a, object);
+			/* status: "Enforced"; "Degraded" (a policy from the API
+			 * enforced in its fail-closed reading, docs/POLICY.md), with
+			 * the reason; or "NotEnforced" (left out of the maps: its
+			 * pods isolated without its allows), with statusReason. */
 			json_array_append_new(
-				items, json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:s, s:s?}", "kind",
-						 kind_name(p->kind), "namespace", p->ns ? p->ns : "",
-						 "name", p->name, "policyTypes", types, "mode",
-						 p->audit ? "Audit" : "Enforce", "selectedPods", selected,
-						 "status", why ? "NotEnforced" : "Enforced",
-						 "statusReason", why));
+				items, json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:s, s:s?, s:s?, s:i, "
+						 "s:s?, s:i}",
+						 "kind", kind_name(p->kind), "namespace",
+						 p->ns ? p->ns : "", "name", p->name, "policyTypes",
+						 types, "mode", p->audit ? "Audit" : "Enforce",
+						 "selectedPods", selected, "status",
+						 why ? "NotEnforced" : p->degraded ? "Degraded" : "Enforced",
+						 "statusReason", why, "reason", p->degraded,
+						 "degradedParts", (int)p->ndegraded, "note", p->note,
+						 "notes", (int)p->nnotes));
 		}
 	} else if (!strcmp(what, "identities")) {
 		json_t *all = identities_to_json(a->ids), *id;
@@ -566,43 +629,172 @@ json_t *api_dispatch(struct agent *a, const json_t *req)
 			 "explain");
 }
 
-void api_serve_one(struct agent *a, int listen_fd)
-{
-	struct timeval tmo = { .tv_sec = 5 };
-	const int read_timeout_ms = 5000;
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	json_t *req = NULL, *resp = NULL;
-	char err[256], *drain;
-	size_t drained;
-	int fd, ret;
+/* ---- connections ------------------------------------------------------ */
 
-	fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0)
+struct api_conn {
+	struct api_inbox in;
+	bool refused;	/* not root: answered "permission denied" */
+	int uid;
+};
+
+/* The agent reads up to API_MAX_CONNS requests at once, so a client that
+ * trickles its request or never finishes it delays no one else; it is cut
+ * off at its deadline. Requests are then served one at a time. */
+struct api_server {
+	int listen_fd;
+	size_t n;
+	struct api_conn c[API_MAX_CONNS];
+};
+
+int api_server_open(struct api_server **out, int listen_fd)
+{
+	struct api_server *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	s->listen_fd = listen_fd;
+	*out = s;
+	return 0;
+}
+
+static void conn_close(struct api_server *s, size_t i)
+{
+	close(s->c[i].in.fd);
+	api_inbox_free(&s->c[i].in);
+	s->c[i] = s->c[--s->n];
+}
+
+void api_server_close(struct api_server *s)
+{
+	if (!s)
 		return;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) || cred.uid != 0) {
-		pr_warn("refused API connection from uid %d: root only", (int)cred.uid);
+	while (s->n)
+		conn_close(s, 0);
+	free(s);
+}
+
+size_t api_server_pollfds(const struct api_server *s, struct pollfd *pfd)
+{
+	size_t k = 0;
+
+	/* A full table leaves new clients in the listen backlog; the oldest
+	 * entry frees its slot at its deadline at the latest. */
+	pfd[k++] = (struct pollfd){ .fd = s->n < API_MAX_CONNS ? s->listen_fd : -1,
+				    .events = POLLIN };
+	for (size_t i = 0; i < s->n; i++)
+		pfd[k++] = (struct pollfd){ .fd = s->c[i].in.fd, .events = POLLIN };
+	return k;
+}
+
+int api_server_timeout_ms(const struct api_server *s)
+{
+	long long now = api_now_ms(), first = -1;
+
+	for (size_t i = 0; i < s->n; i++)
+		if (first < 0 || s->c[i].in.deadline < first)
+			first = s->c[i].in.deadline;
+	if (first < 0)
+		return -1;
+	return first > now ? (int)(first - now) : 0;
+}
+
+static void accept_new(struct api_server *s)
+{
+	while (s->n < API_MAX_CONNS) {
+		struct api_conn *c = &s->c[s->n];
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+		int fd;
+
+		fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			return;
+		memset(c, 0, sizeof(*c));
+		c->uid = -1;
+		if (!getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
+			c->uid = (int)cred.uid;
+		c->refused = c->uid != 0;
+		/* A refused client's request is read (bounded) before the
+		 * answer: closing with unread data resets the connection, and
+		 * the client would never see why it was refused. */
+		if (api_inbox_init(&c->in, fd, c->refused ? 64 * 1024 : SLUICE_API_MAX_MSG,
+				   API_READ_DEADLINE_MS)) {
+			api_inbox_free(&c->in);
+			close(fd);
+			return;
+		}
+		s->n++;
+	}
+}
+
+/* Answer connection i (its request is complete, or failed with ret) and
+ * close it. The answer has its own deadline: a client that does not read
+ * it holds the agent for at most API_WRITE_DEADLINE_MS. */
+static void conn_answer(struct agent *a, struct api_server *s, size_t i, int ret)
+{
+	struct api_conn *c = &s->c[i];
+	json_t *req = NULL, *resp;
+	json_error_t jerr;
+	char why[256];
+	int wret;
+
+	if (c->refused) {
+		pr_warn("refused API connection from uid %d: root only", c->uid);
 		resp = api_error(CNI_ERR_INVALID_ENV, "permission denied",
 				 "the sluice-agent API accepts root only");
-		/* Take in the request unread before answering: closing a socket
-		 * with unread data resets the connection, and the client would
-		 * never see why it was refused. Bounded in size and time. */
-		if (!api_read_all(fd, 64 * 1024, 1000, &drain, &drained))
-			free(drain);
-		goto answer;
+	} else if (ret == -ETIMEDOUT) {
+		pr_warn("API client sent no complete request within %d ms; closed it",
+			API_READ_DEADLINE_MS);
+		snprintf(why, sizeof(why), "the whole request must arrive within %d ms",
+			 API_READ_DEADLINE_MS);
+		resp = api_error(CNI_ERR_DECODE, "cannot decode request", why);
+	} else if (ret < 0) {
+		snprintf(why, sizeof(why), "%s", ret == -EMSGSIZE ? "message too large"
+								: strerror(-ret));
+		resp = api_error(CNI_ERR_DECODE, "cannot decode request", why);
+	} else {
+		req = json_loadb(c->in.buf, c->in.len, JSON_REJECT_DUPLICATES, &jerr);
+		if (req) {
+			resp = api_dispatch(a, req);
+		} else {
+			snprintf(why, sizeof(why), "line %d column %d: %s", jerr.line, jerr.column,
+				 jerr.text);
+			resp = api_error(CNI_ERR_DECODE, "cannot decode request", why);
+		}
 	}
-	/* A client that never finishes its request must not stall the agent. */
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tmo, sizeof(tmo));
-	ret = api_read_json(fd, &req, read_timeout_ms, err, sizeof(err));
-	if (ret) {
-		resp = api_error(CNI_ERR_DECODE, "cannot decode request", err);
-		goto answer;
-	}
-	resp = api_dispatch(a, req);
-answer:
-	if (resp)
-		api_write_json(fd, resp);
+	/* A client that has not even finished its request gets one try, not
+	 * a deadline: it is not reading. */
+	wret = resp ? api_write_json(c->in.fd, resp, ret < 0 ? 0 : API_WRITE_DEADLINE_MS) : 0;
+	if (wret == -ETIMEDOUT && ret >= 0)
+		pr_warn("API client did not take its answer within %d ms; closed it",
+			API_WRITE_DEADLINE_MS);
 	json_decref(req);
 	json_decref(resp);
-	close(fd);
+	conn_close(s, i);
+}
+
+void api_server_credit(struct api_server *s, long long ms)
+{
+	for (size_t i = 0; ms > 0 && i < s->n; i++)
+		if (s->c[i].in.deadline >= 0)
+			s->c[i].in.deadline += ms;
+}
+
+void api_server_run(struct agent *a, struct api_server *s, const struct pollfd *pfd)
+{
+	/* Walk backwards: conn_close moves the last entry into the hole. */
+	for (size_t i = s->n; i-- > 0;) {
+		int ret = api_inbox_read(&s->c[i].in);
+		long long t0;
+
+		if (!ret)
+			continue;
+		t0 = api_now_ms();
+		conn_answer(a, s, i, ret);
+		/* Time spent serving one client is not the others' to lose:
+		 * their requests wait in the socket meanwhile. */
+		api_server_credit(s, api_now_ms() - t0);
+	}
+	if (pfd[0].revents & POLLIN)
+		accept_new(s);
 }

@@ -46,6 +46,11 @@ struct store {
 	size_t n, cap;
 	bool dirty;	/* changed since objects.json was written */
 	char path[PATH_MAX];
+	/* This node, for checking other Node objects against (store_set_self). */
+	char *self_name;
+	bool has_self_cidr;
+	struct cidr4 self_cidr;
+	uint32_t self_ip;
 };
 
 static void object_clear(struct object *o)
@@ -192,6 +197,23 @@ static int parse_pod(const json_t *obj, struct pol_pod *pod, char *err, size_t e
 		ip = NULL;
 	if (phase_done(str_at(obj, "status", "phase")))
 		ip = NULL;
+	/* Dual-stack or IPv6 pods: the IPv4 address of podIPs, if any. A pod
+	 * without one keeps its labels (so policies still select it) and
+	 * gets no address, rather than being skipped as unreadable. */
+	if (ip && strchr(ip, ':')) {
+		const json_t *ips = json_object_get(json_object_get(obj, "status"), "podIPs"), *e;
+		size_t k;
+
+		ip = NULL;
+		json_array_foreach(ips, k, e) {
+			const char *v = str_at(e, "ip", NULL);
+
+			if (v && !strchr(v, ':')) {
+				ip = v;
+				break;
+			}
+		}
+	}
 	if (ip) {
 		struct in_addr a;
 
@@ -218,6 +240,8 @@ static int parse_node(const json_t *obj, struct store_node *n, char *err, size_t
 		return -EINVAL;
 	}
 	n->has_pod_cidr = cidr != NULL;
+	snprintf(n->created, sizeof(n->created), "%s",
+		 str_at(obj, "metadata", "creationTimestamp") ?: "");
 	addrs = json_object_get(json_object_get(obj, "status"), "addresses");
 	json_array_foreach(addrs, i, a) {
 		const char *type = json_string_value(json_object_get(a, "type"));
@@ -237,8 +261,11 @@ static int parse_node(const json_t *obj, struct store_node *n, char *err, size_t
 	return 0;
 }
 
-/* Parse obj into o (kind, names, parsed form; o->json takes a reference). */
-static int object_parse(const json_t *obj, struct object *o, char *err, size_t errlen)
+/* Parse obj into o (kind, names, parsed form; o->json takes a reference).
+ * from_api: the object came through the Kubernetes API, which has accepted
+ * it, so a policy is read with pol_parse_api (fail closed, not refused). */
+static int object_parse(const json_t *obj, struct object *o, bool from_api, char *err,
+			size_t errlen)
 {
 	const char *ns, *name;
 	enum obj_kind kind;
@@ -284,7 +311,8 @@ static int object_parse(const json_t *obj, struct object *o, char *err, size_t e
 		ret = parse_pod(obj, &o->pod, err, errlen);
 		break;
 	default:
-		ret = pol_parse(obj, &o->pol, err, errlen);
+		ret = from_api ? pol_parse_api(obj, &o->pol, err, errlen)
+			       : pol_parse(obj, &o->pol, err, errlen);
 		break;
 	}
 	if (ret)
@@ -361,6 +389,240 @@ static const char *source_of(const json_t *sources, size_t i, char *buf, size_t 
 	return s ? s : buf;
 }
 
+/* ---- Node objects: what routes, tunnels and the ipcache may trust ------ */
+
+static bool cidr_overlap(const struct cidr4 *a, const struct cidr4 *b)
+{
+	return cidr4_contains(a, b->net) || cidr4_contains(b, a->net);
+}
+
+/* What is wrong with n on its own. */
+static bool node_alone_bad(const struct store_node *n, char *why, size_t len)
+{
+	char c[24], ip[16];
+
+	if (!n->has_pod_cidr)
+		return false;
+	cidr4_format(&n->pod_cidr, c, sizeof(c));
+	if (n->pod_cidr.prefix == 0) {
+		snprintf(why, len,
+			 "spec.podCIDR %s covers every address; expected this node's own range, "
+			 "such as 10.244.1.0/24", c);
+		return true;
+	}
+	if (n->ip && cidr4_contains(&n->pod_cidr, n->ip)) {
+		ip4_format(n->ip, ip, sizeof(ip));
+		snprintf(why, len,
+			 "its InternalIP %s is inside its own spec.podCIDR %s; pod ranges must not "
+			 "hold node addresses", ip, c);
+		return true;
+	}
+	return false;
+}
+
+/* Does n conflict with m, a node trusted already (other names m in the
+ * message: "Node a", "this node (a)")? */
+static bool node_pair_bad(const struct store_node *n, const struct store_node *m,
+			  const char *other, char *why, size_t len)
+{
+	char nc[24], mc[24], nip[16], mip[16];
+
+	cidr4_format(&n->pod_cidr, nc, sizeof(nc));
+	cidr4_format(&m->pod_cidr, mc, sizeof(mc));
+	ip4_format(n->ip, nip, sizeof(nip));
+	ip4_format(m->ip, mip, sizeof(mip));
+	if (n->has_pod_cidr && m->has_pod_cidr && cidr_overlap(&n->pod_cidr, &m->pod_cidr))
+		snprintf(why, len, "spec.podCIDR %s overlaps the pod CIDR %s of %s", nc, mc, other);
+	else if (n->has_pod_cidr && m->ip && cidr4_contains(&n->pod_cidr, m->ip))
+		snprintf(why, len, "spec.podCIDR %s holds the address %s of %s", nc, mip, other);
+	else if (n->ip && m->has_pod_cidr && cidr4_contains(&m->pod_cidr, n->ip))
+		snprintf(why, len, "its InternalIP %s is inside the pod CIDR %s of %s", nip, mc,
+			 other);
+	else if (n->ip && n->ip == m->ip)
+		snprintf(why, len, "its InternalIP %s is the address of %s too", nip, other);
+	else
+		return false;
+	return true;
+}
+
+/* This node as the checks see it: store_set_self's facts, else its Node
+ * object's. has_pod_cidr and ip are clear when neither is known. */
+static struct store_node self_node(const struct store *s)
+{
+	struct store_node self = { .name = s->self_name };
+	char why[256];
+
+	for (size_t i = 0; s->self_name && i < s->n; i++) {
+		const struct store_node *n = &s->v[i].node;
+
+		if (s->v[i].kind != K_NODE || strcmp(n->name, s->self_name) ||
+		    node_alone_bad(n, why, sizeof(why)))
+			continue;
+		self.has_pod_cidr = n->has_pod_cidr;
+		self.pod_cidr = n->pod_cidr;
+		self.ip = n->ip;
+	}
+	if (s->has_self_cidr) {
+		self.has_pod_cidr = true;
+		self.pod_cidr = s->self_cidr;
+	}
+	if (s->self_ip)
+		self.ip = s->self_ip;
+	return self;
+}
+
+/* Older first (RFC 3339 UTC strings compare as text; objects without a
+ * creationTimestamp, from sluicectl apply, after those with one), then by
+ * name. A Node created later cannot take a range from an existing one,
+ * whatever it is called. */
+static int node_order(const void *a, const void *b)
+{
+	const struct store_node *x = &(*(const struct object *const *)a)->node;
+	const struct store_node *y = &(*(const struct object *const *)b)->node;
+	int c;
+
+	if (!*x->created != !*y->created)
+		return *x->created ? -1 : 1;
+	c = strcmp(x->created, y->created);
+	return c ? c : strcmp(x->name, y->name);
+}
+
+/*
+ * Decide which Node objects to trust: this node first, then the others
+ * oldest first (node_order), each refused when it is bad alone or
+ * conflicts with one trusted before it. Deterministic whatever order
+ * objects arrive in, so every agent refuses the same node. Logs what
+ * changes.
+ */
+static void nodes_check(struct store *s)
+{
+	const struct store_node **trusted = NULL;
+	struct store_node self = self_node(s);
+	struct object **nodes = NULL;
+	size_t nn = 0, nt = 0;
+
+	nodes = calloc(s->n + 1, sizeof(*nodes));
+	trusted = calloc(s->n + 2, sizeof(*trusted));
+	if (!nodes || !trusted)
+		goto cleanup; /* keep the last decisions */
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].kind == K_NODE)
+			nodes[nn++] = &s->v[i];
+	qsort(nodes, nn, sizeof(*nodes), node_order);
+	if (self.has_pod_cidr || self.ip)
+		trusted[nt++] = &self;
+	for (size_t i = 0; i < nn; i++) {
+		struct store_node *n = &nodes[i]->node;
+		bool was = n->refused, is_self = s->self_name && !strcmp(n->name, s->self_name);
+		char why[sizeof(n->why)] = "", other[300];
+
+		n->refused = node_alone_bad(n, why, sizeof(why));
+		for (size_t k = 0; !n->refused && !is_self && k < nt; k++) {
+			if (trusted[k] == &self)
+				snprintf(other, sizeof(other), "this node (%s)",
+					 s->self_name ? s->self_name : "?");
+			else
+				snprintf(other, sizeof(other), "Node %s, which came first and keeps it",
+					 trusted[k]->name);
+			n->refused = node_pair_bad(n, trusted[k], other, why, sizeof(why));
+		}
+		if (n->refused && (!was || strcmp(n->why, why)))
+			pr_warn("Node %s refused for routing and the ipcache: %s", n->name, why);
+		else if (!n->refused && was)
+			pr_info("Node %s is trusted again", n->name);
+		snprintf(n->why, sizeof(n->why), "%s", n->refused ? why : "");
+		if (!n->refused && !is_self)
+			trusted[nt++] = n;
+	}
+cleanup:
+	free(nodes);
+	free(trusted);
+}
+
+int store_set_self(struct store *s, const char *name, const struct cidr4 *pod_cidr,
+		   uint32_t node_ip)
+{
+	char *copy = strdup(name);
+
+	if (!copy)
+		return -ENOMEM;
+	free(s->self_name);
+	s->self_name = copy;
+	s->has_self_cidr = pod_cidr != NULL;
+	if (pod_cidr)
+		s->self_cidr = *pod_cidr;
+	s->self_ip = node_ip;
+	nodes_check(s);
+	return 0;
+}
+
+/* `sluicectl apply` refuses a Node that would be refused, or would make
+ * another one refused: the user is there to fix it. parsed[0..n) is the
+ * apply; stored objects it replaces do not count. */
+static int nodes_apply_check(const struct store *s, const struct object *parsed, size_t n,
+			     size_t *bad, char *why, size_t len)
+{
+	struct store_node self = self_node(s);
+	char other[300];
+
+	for (size_t i = 0; i < n; i++) {
+		const struct store_node *nd = &parsed[i].node;
+		bool is_self;
+
+		*bad = i;
+		if (parsed[i].kind != K_NODE)
+			continue;
+		is_self = s->self_name && !strcmp(nd->name, s->self_name);
+		if (node_alone_bad(nd, why, len))
+			return -EINVAL;
+		if (is_self)
+			continue;
+		snprintf(other, sizeof(other), "this node (%s)", s->self_name ? s->self_name : "?");
+		if ((self.has_pod_cidr || self.ip) && node_pair_bad(nd, &self, other, why, len))
+			return -EINVAL;
+		for (size_t k = 0; k < s->n; k++) {
+			const struct object *o = &s->v[k];
+			bool replaced = false;
+
+			if (o->kind != K_NODE || o->node.refused ||
+			    (s->self_name && !strcmp(o->name, s->self_name)))
+				continue;
+			for (size_t j = 0; j < n && !replaced; j++)
+				replaced = parsed[j].kind == K_NODE && !strcmp(parsed[j].name, o->name);
+			snprintf(other, sizeof(other), "Node %s", o->name);
+			if (!replaced && node_pair_bad(nd, &o->node, other, why, len))
+				return -EINVAL;
+		}
+		for (size_t j = 0; j < n; j++) {
+			if (j == i || parsed[j].kind != K_NODE ||
+			    (s->self_name && !strcmp(parsed[j].name, s->self_name)))
+				continue;
+			snprintf(other, sizeof(other), "Node %s in the same apply", parsed[j].name);
+			if (node_pair_bad(nd, &parsed[j].node, other, why, len))
+				return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+size_t store_refused_nodes(const struct store *s)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < s->n; i++)
+		k += s->v[i].kind == K_NODE && s->v[i].node.refused;
+	return k;
+}
+
+size_t store_degraded(const struct store *s)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < s->n; i++)
+		k += s->v[i].pol && s->v[i].pol->degraded;
+	return k;
+}
+
 int store_apply(struct store *s, const json_t *objects, const json_t *sources, json_t *changes,
 		char *err, size_t errlen)
 {
@@ -378,7 +640,7 @@ int store_apply(struct store *s, const json_t *objects, const json_t *sources, j
 		return CNI_ERR_INTERNAL;
 	/* Validate everything first: one bad object and nothing changes. */
 	for (i = 0; i < n; i++) {
-		ret = object_parse(json_array_get(objects, i), &parsed[i], why, sizeof(why));
+		ret = object_parse(json_array_get(objects, i), &parsed[i], false, why, sizeof(why));
 		if (ret) {
 			snprintf(err, errlen, "%s: %s; nothing was applied",
 				 source_of(sources, i, src, sizeof(src)), why);
@@ -396,6 +658,12 @@ int store_apply(struct store *s, const json_t *objects, const json_t *sources, j
 				code = CNI_ERR_INVALID_CONFIG;
 				goto cleanup;
 			}
+	}
+	if (nodes_apply_check(s, parsed, n, &i, why, sizeof(why))) {
+		snprintf(err, errlen, "%s: Node %s: %s; nothing was applied",
+			 source_of(sources, i, src, sizeof(src)), parsed[i].name, why);
+		code = CNI_ERR_INVALID_CONFIG;
+		goto cleanup;
 	}
 	if (reserve(s, n)) {
 		code = CNI_ERR_INTERNAL;
@@ -415,6 +683,7 @@ int store_apply(struct store *s, const json_t *objects, const json_t *sources, j
 		json_array_append_new(changes, change(&parsed[i], action));
 		memset(&parsed[i], 0, sizeof(parsed[i]));
 	}
+	nodes_check(s);
 	ret = save(s);
 	if (ret)
 		pr_warn("cannot save objects to %s: %s", s->path, strerror(-ret));
@@ -468,7 +737,8 @@ int store_restore(struct store *s, const json_t *objects, const json_t *snap)
 			}
 			continue;
 		}
-		if (object_parse(json_object_get(was, "object"), &parsed, why, sizeof(why)) ||
+		if (object_parse(json_object_get(was, "object"), &parsed,
+				 json_is_true(json_object_get(was, "kube")), why, sizeof(why)) ||
 		    (!o && reserve(s, 1))) {
 			object_clear(&parsed);
 			ret = -ENOMEM;
@@ -531,6 +801,7 @@ int store_delete(struct store *s, const json_t *objects, const json_t *sources,
 		object_clear(o);
 		*o = s->v[--s->n];
 	}
+	nodes_check(s);
 	ret = save(s);
 	if (ret)
 		pr_warn("cannot save objects to %s: %s", s->path, strerror(-ret));
@@ -571,13 +842,15 @@ int store_open(struct store **out, const char *state_dir, char *err, size_t errl
 
 		if (origin && !strcmp(origin, "kubernetes"))
 			obj = json_object_get(obj, "object");
-		if (object_parse(obj, &s->v[s->n], why, sizeof(why))) {
+		if (object_parse(obj, &s->v[s->n], origin && !strcmp(origin, "kubernetes"), why,
+				 sizeof(why))) {
 			pr_warn("%s: ignoring saved object %zu: %s", s->path, i + 1, why);
 			continue;
 		}
 		s->v[s->n++].kube = origin && !strcmp(origin, "kubernetes");
 	}
 	json_decref(arr);
+	nodes_check(s);
 	*out = s;
 	return 0;
 }
@@ -589,6 +862,7 @@ void store_close(struct store *s)
 	for (size_t i = 0; i < s->n; i++)
 		object_clear(&s->v[i]);
 	free(s->v);
+	free(s->self_name);
 	free(s);
 }
 
@@ -762,6 +1036,11 @@ static int kube_put(struct store *s, struct object *p, json_t *changes, size_t *
 		*at = s->n;
 		s->v[s->n++] = *p;
 	}
+	if (p->pol && p->pol->degraded)
+		pr_warn("kubernetes: %s %s%s%s cannot be fully represented: %s%s; it isolates the pods "
+			"it selects and that part allows nothing (a Deny rule denies everything)",
+			kinds[p->kind].kind, p->ns, *p->ns ? "/" : "", p->name, p->pol->degraded,
+			p->pol->ndegraded > 1 ? " (and more, see sluicectl get policies)" : "");
 	json_array_append_new(changes, change(p, action));
 	memset(p, 0, sizeof(*p));
 	s->dirty = true;
@@ -792,11 +1071,14 @@ int store_kube_event(struct store *s, const char *type, const json_t *obj, json_
 			return 0;
 		}
 		o = find(s, kind, ns, name);
-		if (o)
+		if (o) {
 			kube_remove(s, o, changes);
+			if (kind == K_NODE)
+				nodes_check(s);
+		}
 		return 0;
 	}
-	ret = object_parse(obj, &parsed, why, sizeof(why));
+	ret = object_parse(obj, &parsed, true, why, sizeof(why));
 	if (ret == -ENOMEM)
 		return ret;
 	if (ret) {
@@ -807,6 +1089,8 @@ int store_kube_event(struct store *s, const char *type, const json_t *obj, json_
 	}
 	ret = kube_put(s, &parsed, changes, &at);
 	object_clear(&parsed);
+	if (!ret && s->v[at].kind == K_NODE)
+		nodes_check(s);
 	return ret;
 }
 
@@ -834,7 +1118,7 @@ int store_kube_replace(struct store *s, const char *api_version, const char *kin
 		char why[1024];
 		size_t at;
 
-		ret = object_parse(obj, &parsed, why, sizeof(why));
+		ret = object_parse(obj, &parsed, true, why, sizeof(why));
 		if (ret == -ENOMEM)
 			goto cleanup;
 		if (ret || parsed.kind != (enum obj_kind)k) {
@@ -864,6 +1148,8 @@ int store_kube_replace(struct store *s, const char *api_version, const char *kin
 			listed[i] = listed[s->n - 1];
 			kube_remove(s, &s->v[i], changes);
 		}
+	if (k == K_NODE)
+		nodes_check(s);
 cleanup:
 	free(listed);
 	return ret;

@@ -24,14 +24,30 @@ struct store_node {
 	bool has_pod_cidr;
 	struct cidr4 pod_cidr;	/* spec.podCIDR (or podCIDRs[0]) */
 	uint32_t ip;		/* status.addresses InternalIP, host order; 0 if none */
+	char created[40];	/* metadata.creationTimestamp; "" when absent */
+	/* Not trusted for routes, tunnels or the ipcache: its range or address
+	 * conflicts with this node's or with a node trusted before it (older
+	 * creationTimestamp first, then name). why says how, naming the other
+	 * node. */
+	bool refused;
+	char why[256];
 };
 
 int store_open(struct store **out, const char *state_dir, char *err, size_t errlen);
+/*
+ * This node: its name, and once known its pod CIDR (NULL: not yet; the Node
+ * object's is used) and address (0: the Node object's). Other Node objects
+ * are checked against them: see store_apply and struct store_node.refused.
+ */
+int store_set_self(struct store *s, const char *name, const struct cidr4 *pod_cidr,
+		   uint32_t node_ip);
 void store_close(struct store *s);
 
 /*
  * Apply objects (a JSON array); sources[i] names where objects[i] came
  * from. All or nothing: every object is validated before any is stored.
+ * A Node whose pod CIDR is /0, overlaps this node's or another node's, or
+ * holds a node address (or whose address is inside a pod CIDR) is refused.
  * Appends {"kind","namespace","name","action"} to changes. Returns 0 or a
  * CNI error code with the reason in err.
  */
@@ -53,8 +69,11 @@ int store_restore(struct store *s, const json_t *objects, const json_t *snapshot
  * store_kube_event applies one watch event: type ADDED, MODIFIED or
  * DELETED. store_kube_replace makes the API's objects of one kind exactly
  * items (a list response, each item with apiVersion and kind): what is new
- * or changed is put in, what is gone is removed. An object sluice cannot
- * read is logged and skipped; the store keeps its last readable version.
+ * or changed is put in, what is gone is removed. A policy is read with
+ * pol_parse_api: never skipped, it fails closed (logged, and counted by
+ * store_degraded). Any other object sluice cannot read is logged and
+ * skipped; the store keeps its last readable version. A Node that
+ * conflicts with others is kept but refused (struct store_node).
  * Both append {"kind","namespace","name","action"} to changes for what
  * actually changed. Return 0 or -ENOMEM (-EINVAL for an unknown kind).
  */
@@ -99,6 +118,11 @@ bool store_has_pod(struct store *s, const char *ns, const char *name);
 
 /* The Node object called name, or NULL. */
 const struct store_node *store_node(const struct store *s, const char *name);
+
+/* Policies in the store that had to fail closed (pol_policy.degraded), and
+ * Node objects refused for routing. */
+size_t store_degraded(const struct store *s);
+size_t store_refused_nodes(const struct store *s);
 
 /* The stored objects of one sort, as JSON summaries for `sluicectl get`. */
 json_t *store_namespaces_json(const struct store *s);

@@ -35,7 +35,7 @@ static void usage(FILE *f)
 		"                         delete the objects FILE names\n"
 		"  get namespaces         NAME LABELS                         (also: namespace, ns)\n"
 		"  get pods               NAMESPACE NAME IP IDENTITY LOCAL LABELS  (also: pod, po)\n"
-		"  get policies           KIND NAMESPACE NAME TYPES MODE SELECTED\n"
+		"  get policies           KIND NAMESPACE NAME TYPES MODE SELECTED STATUS\n"
 		"                         (also: policy, netpol, netpols, networkpolicies)\n"
 		"  get identities         ID NAMESPACE LABELS PODS     (also: identity, id, ids)\n"
 		"  get nodes              NAME POD-CIDR ADDRESS STATE  (also: node, no)\n"
@@ -100,6 +100,15 @@ static int print_status(const json_t *r)
 	       (long long)json_integer_value(json_object_get(ipam, "used")),
 	       (long long)json_integer_value(json_object_get(ipam, "free")));
 	printf("version:     %s\n", str(r, "version"));
+	/* Objects enforced in their fail-closed reading, or refused: worth a
+	 * line only when there are some. */
+	if (json_integer_value(json_object_get(r, "degradedPolicies")))
+		printf("degraded:    %lld policies sluice cannot fully represent (see sluicectl get "
+		       "policies)\n",
+		       (long long)json_integer_value(json_object_get(r, "degradedPolicies")));
+	if (json_integer_value(json_object_get(r, "refusedNodes")))
+		printf("refused:     %lld Node objects (see sluicectl get nodes)\n",
+		       (long long)json_integer_value(json_object_get(r, "refusedNodes")));
 	if (json_object_get(r, "kubernetes")) {
 		const json_t *k = json_object_get(r, "kubernetes"), *res;
 		size_t i;
@@ -290,23 +299,48 @@ static char *int_text(const json_t *v)
 	return asprintf(&out, "%lld", (long long)json_integer_value(v)) < 0 ? NULL : out;
 }
 
+/* A policy's STATUS cell: Enforced; Degraded with the first reason (a
+ * policy from the API that sluice enforces in its fail-closed reading); or
+ * NotEnforced with the reason (left out of the maps: it does not fit). */
+static char *status_text(const json_t *it)
+{
+	const char *st = json_string_value(json_object_get(it, "status"));
+	const char *why = json_string_value(json_object_get(it, "statusReason"));
+	json_int_t more = 0;
+	char *out;
+
+	if (!st)
+		return strdup("-");
+	if (!why) {
+		why = json_string_value(json_object_get(it, "reason"));
+		more = json_integer_value(json_object_get(it, "degradedParts")) - 1;
+	}
+	if (!why)
+		return strdup(st);
+	if (more > 0)
+		return asprintf(&out, "%s: %s (+%lld more)", st, why, (long long)more) < 0 ? NULL
+											    : out;
+	return asprintf(&out, "%s: %s", st, why) < 0 ? NULL : out;
+}
+
 enum get_what { GET_NAMESPACES, GET_PODS, GET_POLICIES, GET_IDENTITIES, GET_NODES };
 
 static int print_items(const json_t *r, enum get_what what)
 {
-	static const char *const heads[][6] = {
+	static const char *const heads[][7] = {
 		[GET_NAMESPACES] = { "NAME", "LABELS" },
 		[GET_PODS] = { "NAMESPACE", "NAME", "IP", "IDENTITY", "LOCAL", "LABELS" },
-		[GET_POLICIES] = { "KIND", "NAMESPACE", "NAME", "TYPES", "MODE", "SELECTED" },
+		[GET_POLICIES] = { "KIND", "NAMESPACE", "NAME", "TYPES", "MODE", "SELECTED",
+				   "STATUS" },
 		[GET_IDENTITIES] = { "ID", "NAMESPACE", "LABELS", "PODS" },
 		[GET_NODES] = { "NAME", "POD-CIDR", "ADDRESS", "STATE" },
 	};
 	static const size_t ncols[] = { [GET_NAMESPACES] = 2, [GET_PODS] = 6,
-					[GET_POLICIES] = 6, [GET_IDENTITIES] = 4,
+					[GET_POLICIES] = 7, [GET_IDENTITIES] = 4,
 					[GET_NODES] = 4 };
 	struct table t = { .ncol = ncols[what] };
 	const json_t *items = json_object_get(r, "items"), *it;
-	char *cells[6];
+	char *cells[7];
 	size_t i, c;
 	int ret;
 
@@ -334,17 +368,9 @@ static int print_items(const json_t *r, enum get_what what)
 			cells[1] = dup_str(it, "namespace");
 			cells[2] = dup_str(it, "name");
 			cells[3] = join_text(json_object_get(it, "policyTypes"));
-			/* A policy left out of the maps (it does not fit) says so
-			 * where its mode is read. */
-			if (!strcmp(json_string_value(json_object_get(it, "status")) ?: "",
-				    "NotEnforced")) {
-				if (asprintf(&cells[4], "%s, NOT ENFORCED (see status)",
-					     json_string_value(json_object_get(it, "mode")) ?: "") < 0)
-					cells[4] = NULL;
-			} else {
-				cells[4] = dup_str(it, "mode");
-			}
+			cells[4] = dup_str(it, "mode");
 			cells[5] = join_text(json_object_get(it, "selectedPods"));
+			cells[6] = status_text(it);
 			break;
 		case GET_IDENTITIES:
 			cells[0] = int_text(json_object_get(it, "id"));

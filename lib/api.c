@@ -11,7 +11,7 @@
 
 #include "api.h"
 
-static long long now_ms(void)
+long long api_now_ms(void)
 {
 	struct timespec ts;
 
@@ -19,18 +19,18 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Wait until fd is readable or the deadline (ms, monotonic; <0: none). */
-static int wait_readable(int fd, long long deadline)
+/* Wait until fd has events (POLLIN / POLLOUT) or the deadline (ms,
+ * monotonic; <0: none). */
+static int wait_fd(int fd, short events, long long deadline)
 {
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	struct pollfd pfd = { .fd = fd, .events = events };
 	int timeout = -1, n;
 
 	if (deadline >= 0) {
-		long long left = deadline - now_ms();
+		long long left = deadline - api_now_ms();
 
-		if (left <= 0)
-			return -ETIMEDOUT;
-		timeout = (int)left;
+		/* At or past the deadline: still report what is ready now. */
+		timeout = left > 0 ? (int)left : 0;
 	}
 	do {
 		n = poll(&pfd, 1, timeout);
@@ -42,52 +42,82 @@ static int wait_readable(int fd, long long deadline)
 	return 0;
 }
 
+int api_inbox_init(struct api_inbox *in, int fd, size_t max, int timeout_ms)
+{
+	memset(in, 0, sizeof(*in));
+	in->fd = fd;
+	in->max = max;
+	in->deadline = timeout_ms >= 0 ? api_now_ms() + timeout_ms : -1;
+	in->cap = 4096;
+	in->buf = malloc(in->cap);
+	return in->buf ? 0 : -ENOMEM;
+}
+
+int api_inbox_read(struct api_inbox *in)
+{
+	ssize_t n;
+	char *nbuf;
+
+	if (in->len + 1 >= in->cap) {
+		if (in->cap >= in->max)
+			return -EMSGSIZE;
+		nbuf = realloc(in->buf, in->cap * 2);
+		if (!nbuf)
+			return -ENOMEM;
+		in->buf = nbuf;
+		in->cap *= 2;
+	}
+	n = read(in->fd, in->buf + in->len, in->cap - in->len - 1);
+	if (n == 0) {
+		in->buf[in->len] = '\0';
+		return 1;
+	}
+	if (n > 0) {
+		in->len += (size_t)n;
+		/* Past the deadline, only what has already arrived is taken
+		 * (a complete request that waited while the agent was busy is
+		 * still served); a trickling client is cut off here, after its
+		 * last byte, not given another round. */
+		if (in->deadline >= 0 && api_now_ms() >= in->deadline &&
+		    wait_fd(in->fd, POLLIN, api_now_ms()) == -ETIMEDOUT)
+			return -ETIMEDOUT;
+		return 0;
+	}
+	if (errno == EINTR)
+		return 0;
+	if (errno != EAGAIN)
+		return -errno;
+	/* The deadline is for the whole message: a client that trickles a
+	 * byte at a time gets no more time than one that sends nothing. */
+	if (in->deadline >= 0 && api_now_ms() >= in->deadline)
+		return -ETIMEDOUT;
+	return 0;
+}
+
+void api_inbox_free(struct api_inbox *in)
+{
+	free(in->buf);
+	in->buf = NULL;
+}
+
 int api_read_all(int fd, size_t max, int timeout_ms, char **out, size_t *outlen)
 {
-	long long deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : -1;
-	size_t cap = 4096, len = 0;
-	char *buf, *nbuf;
-	ssize_t n;
+	struct api_inbox in;
 	int ret;
 
-	buf = malloc(cap);
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		if (len + 1 >= cap) {
-			if (cap >= max) {
-				ret = -EMSGSIZE;
-				goto cleanup;
-			}
-			cap *= 2;
-			nbuf = realloc(buf, cap);
-			if (!nbuf) {
-				ret = -ENOMEM;
-				goto cleanup;
-			}
-			buf = nbuf;
-		}
-		ret = wait_readable(fd, deadline);
-		if (ret)
-			goto cleanup;
-		n = read(fd, buf + len, cap - len - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			ret = -errno;
-			goto cleanup;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
+	ret = api_inbox_init(&in, fd, max, timeout_ms);
+	while (!ret) {
+		ret = wait_fd(fd, POLLIN, in.deadline);
+		if (!ret)
+			ret = api_inbox_read(&in);
 	}
-	buf[len] = '\0';
-	*out = buf;
-	*outlen = len;
+	if (ret < 0) {
+		api_inbox_free(&in);
+		return ret;
+	}
+	*out = in.buf;
+	*outlen = in.len;
 	return 0;
-cleanup:
-	free(buf);
-	return ret;
 }
 
 int api_read_json(int fd, json_t **out, int timeout_ms, char *err, size_t errlen)
@@ -117,37 +147,65 @@ int api_read_json(int fd, json_t **out, int timeout_ms, char *err, size_t errlen
 	return 0;
 }
 
-int api_write_json(int fd, const json_t *msg)
+int api_write_all(int fd, const void *buf, size_t len, int timeout_ms)
+{
+	long long deadline = timeout_ms >= 0 ? api_now_ms() + timeout_ms : -1;
+	const char *p = buf;
+	size_t off = 0;
+	ssize_t n;
+	int ret;
+
+	/* Never block in send itself: a reader that takes nothing, or a byte
+	 * at a time, must not hold the writer past its deadline. */
+	while (off < len) {
+		n = send(fd, p + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == ENOTSOCK)
+			n = write(fd, p + off, len - off);
+		if (n > 0) {
+			off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno != EINTR && errno != EAGAIN)
+			return -errno;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (deadline >= 0 && api_now_ms() >= deadline)
+			return -ETIMEDOUT;
+		ret = wait_fd(fd, POLLOUT, deadline);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int api_write_json(int fd, const json_t *msg, int timeout_ms)
 {
 	char *text = json_dumps(msg, JSON_COMPACT);
-	size_t len, off = 0;
-	ssize_t n;
-	int ret = 0;
+	int ret;
 
 	if (!text)
 		return -ENOMEM;
-	len = strlen(text);
-	while (off < len) {
-		n = send(fd, text + off, len - off, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == ENOTSOCK)
-			n = write(fd, text + off, len - off);
-		if (n < 0) {
-			ret = -errno;
-			break;
-		}
-		off += (size_t)n;
-	}
+	ret = api_write_all(fd, text, strlen(text), timeout_ms);
 	free(text);
 	return ret;
+}
+
+/* What is left until deadline, for a _ms argument: <0 none, at least 0. */
+static int time_left(long long deadline)
+{
+	long long left;
+
+	if (deadline < 0)
+		return -1;
+	left = deadline - api_now_ms();
+	return left > 0 ? (int)left : 0;
 }
 
 int api_call(const char *socket_path, const json_t *req, json_t **resp, int timeout_ms,
 	     char *err, size_t errlen)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	long long deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : -1;
+	long long deadline = timeout_ms >= 0 ? api_now_ms() + timeout_ms : -1;
 	char why[256];
 	int fd, ret;
 
@@ -157,19 +215,29 @@ int api_call(const char *socket_path, const json_t *req, json_t **resp, int time
 		return -ENAMETOOLONG;
 	}
 	strcpy(sun.sun_path, socket_path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* Non-blocking, so that every step keeps to the one deadline: a
+	 * Unix connect blocks while the agent's backlog is full, and a write
+	 * blocks while the agent is not reading. */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "socket: %s", strerror(errno));
 		return ret;
 	}
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
+	while (connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
 		ret = -errno;
+		if (ret == -EAGAIN && (deadline < 0 || api_now_ms() < deadline)) {
+			/* Backlog full: Unix sockets do not report when it drains. */
+			usleep(10000);
+			continue;
+		}
 		snprintf(err, errlen, "cannot reach sluice-agent at %s: %s (is the agent running?)",
-			 socket_path, strerror(errno));
+			 socket_path, ret == -EAGAIN ? "it accepts no connections" : strerror(-ret));
+		if (ret == -EAGAIN)
+			ret = -ETIMEDOUT;
 		goto cleanup;
 	}
-	ret = api_write_json(fd, req);
+	ret = api_write_json(fd, req, time_left(deadline));
 	if (ret) {
 		snprintf(err, errlen, "cannot send request to sluice-agent at %s: %s", socket_path,
 			 strerror(-ret));
@@ -177,7 +245,7 @@ int api_call(const char *socket_path, const json_t *req, json_t **resp, int time
 	}
 	shutdown(fd, SHUT_WR);
 	if (deadline >= 0) {
-		long long left = deadline - now_ms();
+		long long left = deadline - api_now_ms();
 
 		timeout_ms = left > 0 ? (int)left : 0;
 	}

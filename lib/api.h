@@ -29,6 +29,27 @@ enum cni_code {
 	CNI_ERR_INTERNAL = 999, /* sluice's own: anything else, see msg/details */
 };
 
+/* CLOCK_MONOTONIC in milliseconds: what deadlines are measured in. */
+long long api_now_ms(void);
+
+/*
+ * One message being read to EOF without blocking, against a deadline for
+ * the whole message (the agent reads several clients at once with it).
+ * api_inbox_read does one read(): 1 when EOF came (buf is the message,
+ * NUL-terminated), 0 when more is to come, -ETIMEDOUT once the deadline
+ * has passed, -EMSGSIZE past max, another negative errno on errors.
+ */
+struct api_inbox {
+	int fd;
+	long long deadline;	/* api_now_ms() value; <0: none */
+	size_t max;
+	char *buf;
+	size_t len, cap;
+};
+int api_inbox_init(struct api_inbox *in, int fd, size_t max, int timeout_ms);
+int api_inbox_read(struct api_inbox *in);
+void api_inbox_free(struct api_inbox *in);
+
 /* Read fd to EOF into a NUL-terminated buffer (at most max bytes, waiting at
  * most timeout_ms, <0: no limit). Returns 0, -EMSGSIZE, -ETIMEDOUT or another
  * negative errno. */
@@ -39,12 +60,16 @@ int api_read_all(int fd, size_t max, int timeout_ms, char **out, size_t *len);
  * negative errno (-EPROTO: not JSON, with the parser's text in err). */
 int api_read_json(int fd, json_t **out, int timeout_ms, char *err, size_t errlen);
 
-/* Write msg to fd in full. Returns 0 or a negative errno. */
-int api_write_json(int fd, const json_t *msg);
+/* Write buf to fd in full within timeout_ms (<0: no limit) for the whole
+ * of it, never blocking in the write itself. Returns 0, -ETIMEDOUT or
+ * another negative errno. */
+int api_write_all(int fd, const void *buf, size_t len, int timeout_ms);
+/* api_write_all of msg as compact JSON. */
+int api_write_json(int fd, const json_t *msg, int timeout_ms);
 
 /*
  * Send req to the agent at socket_path and wait up to timeout_ms for the
- * answer. Returns 0 with *resp set, or a negative errno: -ENOENT /
+ * answer: one deadline for connecting, sending and receiving. Returns 0 with *resp set, or a negative errno: -ENOENT /
  * -ECONNREFUSED when no agent listens, -ETIMEDOUT, -EPROTO for a reply
  * that is not JSON. err receives a sentence naming the socket.
  */

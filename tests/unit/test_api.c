@@ -8,7 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -33,7 +38,7 @@ static void test_frame_roundtrip(void **state)
 
 	(void)state;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	assert_int_equal(api_write_json(sv[0], msg), 0);
+	assert_int_equal(api_write_json(sv[0], msg, 1000), 0);
 	shutdown(sv[0], SHUT_WR);
 	assert_int_equal(api_read_json(sv[1], &got, 1000, err, sizeof(err)), 0);
 	assert_true(json_equal(msg, got));
@@ -83,6 +88,154 @@ static void test_frame_too_large(void **state)
 	assert_int_equal(api_read_json(sv[1], &got, 5000, err, sizeof(err)), -EMSGSIZE);
 	close(sv[1]);
 	free(big);
+}
+
+/* A peer that sends one byte every 50 ms for 3 s and never ends. */
+static pid_t trickler(int fd)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (!pid) {
+		for (int i = 0; i < 60; i++) {
+			if (write(fd, "{", 1) != 1)
+				break;
+			usleep(50000);
+		}
+		_exit(0);
+	}
+	return pid;
+}
+
+static void reap(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+/* The read deadline is for the whole message: a byte every 50 ms does not
+ * buy a trickling client more time. */
+static void test_read_deadline_trickle(void **state)
+{
+	struct api_inbox in;
+	long long t0, took;
+	json_t *got = NULL;
+	char err[128];
+	int sv[2], ret = 0;
+	pid_t pid;
+
+	(void)state;
+	alarm(20); /* a reader without a whole-message deadline would hang here */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	pid = trickler(sv[0]);
+	t0 = api_now_ms();
+	assert_int_equal(api_read_json(sv[1], &got, 300, err, sizeof(err)), -ETIMEDOUT);
+	took = api_now_ms() - t0;
+	assert_true(took >= 300 && took < 600);
+
+	/* the agent's non-blocking reader, as its poll loop drives it */
+	assert_int_equal(fcntl(sv[1], F_SETFL, O_NONBLOCK), 0);
+	assert_int_equal(api_inbox_init(&in, sv[1], SLUICE_API_MAX_MSG, 300), 0);
+	t0 = api_now_ms();
+	while (!ret) {
+		struct pollfd pfd = { .fd = sv[1], .events = POLLIN };
+
+		poll(&pfd, 1, 100);
+		ret = api_inbox_read(&in);
+	}
+	took = api_now_ms() - t0;
+	assert_int_equal(ret, -ETIMEDOUT);
+	assert_true(in.len > 0); /* it did send bytes */
+	assert_true(took >= 300 && took < 600);
+	api_inbox_free(&in);
+	reap(pid);
+	close(sv[0]);
+	close(sv[1]);
+	alarm(0);
+}
+
+/* A client that never reads its answer, or reads a byte at a time, costs
+ * the writer one deadline, not forever. */
+static void test_write_deadline(void **state)
+{
+	size_t len = 8u << 20;
+	char *big = malloc(len);
+	long long t0, took;
+	int sv[2];
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(big);
+	memset(big, 'x', len);
+	alarm(20);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	t0 = api_now_ms();
+	assert_int_equal(api_write_all(sv[0], big, len, 300), -ETIMEDOUT);
+	took = api_now_ms() - t0;
+	assert_true(took >= 300 && took < 600);
+	close(sv[0]);
+	close(sv[1]);
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	pid = fork();
+	if (!pid) {
+		char c;
+
+		close(sv[0]);
+		while (read(sv[1], &c, 1) == 1)
+			usleep(1000);
+		_exit(0);
+	}
+	close(sv[1]);
+	t0 = api_now_ms();
+	assert_int_equal(api_write_all(sv[0], big, len, 300), -ETIMEDOUT);
+	took = api_now_ms() - t0;
+	assert_true(took >= 300 && took < 600);
+	reap(pid);
+	close(sv[0]);
+	free(big);
+	alarm(0);
+}
+
+/* The client side keeps one deadline over connect, send and receive: an
+ * agent that accepts nothing and reads nothing does not hang sluice-cni. */
+static void test_call_stuck_agent(void **state)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char path[] = "/tmp/sluice-test-api-XXXXXX", sock[64], err[256];
+	json_t *req, *resp = NULL;
+	long long t0, took;
+	char *pad;
+	int fd;
+
+	(void)state;
+	alarm(20);
+	assert_non_null(mkdtemp(path));
+	snprintf(sock, sizeof(sock), "%s/s", path);
+	strcpy(sun.sun_path, sock);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(listen(fd, 1), 0);
+	pad = calloc(1, 2u << 20);
+	memset(pad, 'p', (2u << 20) - 1);
+	req = json_pack("{s:s, s:s}", "op", "status", "pad", pad);
+	t0 = api_now_ms();
+	assert_int_equal(api_call(sock, req, &resp, 300, err, sizeof(err)), -ETIMEDOUT);
+	took = api_now_ms() - t0;
+	assert_true(took >= 300 && took < 700);
+	assert_non_null(strstr(err, sock));
+	/* a small request fits the socket buffer: the wait is for the answer */
+	json_object_del(req, "pad");
+	t0 = api_now_ms();
+	assert_int_equal(api_call(sock, req, &resp, 300, err, sizeof(err)), -ETIMEDOUT);
+	took = api_now_ms() - t0;
+	assert_true(took >= 300 && took < 700);
+	json_decref(req);
+	free(pad);
+	close(fd);
+	unlink(sock);
+	rmdir(path);
+	alarm(0);
 }
 
 static void test_call_dead_agent(void **state)
@@ -229,6 +382,9 @@ int main(void)
 		cmocka_unit_test(test_frame_roundtrip),
 		cmocka_unit_test(test_frame_malformed_and_timeout),
 		cmocka_unit_test(test_frame_too_large),
+		cmocka_unit_test(test_read_deadline_trickle),
+		cmocka_unit_test(test_write_deadline),
+		cmocka_unit_test(test_call_stuck_agent),
 		cmocka_unit_test(test_call_dead_agent),
 		cmocka_unit_test(test_error_shape),
 		cmocka_unit_test(test_parse_cni_ok),

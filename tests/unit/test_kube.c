@@ -362,6 +362,263 @@ static void test_store_view_unknown_labels_and_undo(void **state)
 	store_close(s);
 }
 
+static json_t *jt(const char *text)
+{
+	json_error_t e;
+	char *t = strdup(text);
+	json_t *j;
+
+	assert_non_null(t);
+	for (char *c = t; *c; c++)
+		if (*c == '\'')
+			*c = '"';
+	j = json_loads(t, 0, &e);
+	if (!j)
+		fail_msg("bad test JSON (%s): %s", e.text, t);
+	free(t);
+	return j;
+}
+
+static struct store *fresh_store(const char *name)
+{
+	char sdir[600], err[512];
+	struct store *s;
+
+	snprintf(sdir, sizeof(sdir), "%s/%s", dir, name);
+	assert_int_equal(mkdir(sdir, 0700), 0);
+	assert_int_equal(store_open(&s, sdir, err, sizeof(err)), 0);
+	return s;
+}
+
+/* Apply one object; returns the store's code, with the error in err. */
+static int apply1(struct store *s, const char *text, char *err, size_t errlen)
+{
+	json_t *objs = json_pack("[o]", jt(text)), *srcs = json_pack("[s]", "test.yaml");
+	json_t *changes = json_array();
+	int ret = store_apply(s, objs, srcs, changes, err, errlen);
+
+	json_decref(objs);
+	json_decref(srcs);
+	json_decref(changes);
+	return ret;
+}
+
+static int event1(struct store *s, const char *type, const char *text)
+{
+	json_t *obj = jt(text), *changes = json_array();
+	int ret = store_kube_event(s, type, obj, changes);
+
+	json_decref(obj);
+	json_decref(changes);
+	return ret;
+}
+
+static const struct pol_policy *first_policy(struct store *s)
+{
+	struct store_view v;
+	const struct pol_policy *p;
+
+	assert_int_equal(store_view_build(s, NULL, 0, NULL, 0, &v), 0);
+	assert_int_equal(v.w.npol, 1);
+	p = v.w.pol[0];
+	store_view_free(&v);
+	return p;
+}
+
+#define NP_V6                                                                                      \
+	"{'apiVersion':'networking.k8s.io/v1','kind':'NetworkPolicy','metadata':{'name':'v6',"    \
+	"'namespace':'shop'},'spec':{'podSelector':{},'ingress':[{'from':[{'ipBlock':{'cidr':"    \
+	"'::/0'}},{'podSelector':{'matchLabels':{'app':'friend'}}}]}]}}"
+#define NP_MAPPED                                                                                  \
+	"{'apiVersion':'networking.k8s.io/v1','kind':'NetworkPolicy','metadata':{'name':'mapped'," \
+	"'namespace':'shop'},'spec':{'podSelector':{},'ingress':[{'from':[{'ipBlock':{'cidr':"    \
+	"'10.0.0.0/8','except':['::ffff:10.1.0.0/112']}}]}]}}"
+
+/* Before, a policy the watch could not parse was skipped and its pods
+ * stayed open; now both paths agree on what they accept, and what only the
+ * API accepts is stored in its fail-closed reading, logged and counted. */
+static void test_store_policies_fail_closed(void **state)
+{
+	struct store *s = fresh_store("fc");
+	const struct pol_policy *p;
+	char err[1024] = "";
+
+	(void)state;
+	/* IPv6 peers: apply and the watch both take them */
+	assert_int_equal(apply1(s, NP_V6, err, sizeof(err)), 0);
+	p = first_policy(s);
+	assert_null(p->degraded);
+	assert_int_equal(p->in[0].npeers, 1);
+	assert_int_equal(store_degraded(s), 0);
+	assert_int_equal(event1(s, "ADDED", NP_V6), 0);
+	p = first_policy(s);
+	assert_null(p->degraded);
+	assert_int_equal(p->in[0].npeers, 1);
+
+	/* IPv4-mapped except: apply refuses it, naming the object and field */
+	assert_int_not_equal(apply1(s, NP_MAPPED, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "test.yaml: spec.ingress[0].from[0].ipBlock.except[0]: "
+				    "'::ffff:10.1.0.0/112' is an IPv4-mapped IPv6 CIDR"));
+	/* the watch stores it, isolating with nothing allowed from that peer */
+	assert_int_equal(event1(s, "DELETED", NP_V6), 0);
+	assert_int_equal(event1(s, "ADDED", NP_MAPPED), 0);
+	p = first_policy(s);
+	assert_non_null(p->degraded);
+	assert_true(p->ingress);
+	assert_int_equal(p->in[0].npeers, 0);
+	assert_false(p->in[0].any_peer);
+	assert_int_equal(store_degraded(s), 1);
+	/* saved and read back after a restart: still there, still degraded
+	 * (it used to be dropped as an unreadable saved object) */
+	assert_int_equal(store_flush(s), 0);
+	store_close(s);
+	{
+		char sdir[600];
+
+		snprintf(sdir, sizeof(sdir), "%s/fc", dir);
+		assert_int_equal(store_open(&s, sdir, err, sizeof(err)), 0);
+	}
+	assert_int_equal(store_degraded(s), 1);
+	/* a relist holding it keeps it (degraded), one without it removes it */
+	{
+		json_t *items = json_pack("[o]", jt(NP_MAPPED)), *changes = json_array();
+
+		assert_int_equal(store_kube_replace(s, "networking.k8s.io/v1", "NetworkPolicy",
+						    items, changes),
+				 0);
+		assert_int_equal(json_array_size(changes), 0);
+		assert_int_equal(store_degraded(s), 1);
+		json_array_clear(items);
+		assert_int_equal(store_kube_replace(s, "networking.k8s.io/v1", "NetworkPolicy",
+						    items, changes),
+				 0);
+		assert_int_equal(store_degraded(s), 0);
+		json_decref(items);
+		json_decref(changes);
+	}
+	/* a readable version replaces a degraded one, and the count goes back */
+	assert_int_equal(event1(s, "ADDED", NP_MAPPED), 0);
+	assert_int_equal(store_degraded(s), 1);
+	assert_int_equal(event1(s, "MODIFIED", "{'apiVersion':'networking.k8s.io/v1','kind':"
+			 "'NetworkPolicy','metadata':{'name':'mapped','namespace':'shop'},'spec':{}}"),
+			 0);
+	assert_int_equal(store_degraded(s), 0);
+	store_close(s);
+}
+
+#define NODE(name, cidr, ip)                                                                       \
+	"{'apiVersion':'v1','kind':'Node','metadata':{'name':'" name "'},'spec':{'podCIDR':'" cidr \
+	"'},'status':{'addresses':[{'type':'InternalIP','address':'" ip "'}]}}"
+
+static const struct store_node *node_named(struct store *s, const char *name)
+{
+	const struct store_node *n = store_node(s, name);
+
+	assert_non_null(n);
+	return n;
+}
+
+static void test_store_nodes_refused(void **state)
+{
+	struct store *s = fresh_store("nodes");
+	struct cidr4 self = { .net = 0x0af40000, .prefix = 24 }; /* 10.244.0.0/24 */
+	char err[1024] = "";
+
+	(void)state;
+	assert_int_equal(store_set_self(s, "n0", &self, 0xc0a80001), 0); /* 192.168.0.1 */
+	/* other kinds pass the Node checks untouched */
+	assert_int_equal(apply1(s, "{'apiVersion':'v1','kind':'Namespace','metadata':{'name':'x'}}",
+				err, sizeof(err)), 0);
+	assert_int_equal(apply1(s, NODE("n1", "10.244.1.0/24", "192.168.0.2"), err, sizeof(err)),
+			 0);
+	/* apply: an error naming the object and the reason */
+	assert_int_not_equal(apply1(s, NODE("n2", "0.0.0.0/0", "192.168.0.3"), err, sizeof(err)),
+			     0);
+	assert_non_null(strstr(err, "test.yaml: Node n2: spec.podCIDR 0.0.0.0/0 covers every "
+				    "address"));
+	assert_int_not_equal(apply1(s, NODE("n2", "10.244.0.0/16", "192.168.0.3"), err,
+				    sizeof(err)), 0);
+	assert_non_null(strstr(err, "Node n2: spec.podCIDR 10.244.0.0/16 overlaps the pod CIDR "
+				    "10.244.0.0/24 of this node (n0)"));
+	assert_int_not_equal(apply1(s, NODE("n2", "10.244.1.128/25", "192.168.0.3"), err,
+				    sizeof(err)), 0);
+	assert_non_null(strstr(err, "overlaps the pod CIDR 10.244.1.0/24 of Node n1"));
+	assert_int_not_equal(apply1(s, NODE("n2", "192.168.0.0/24", "10.9.0.1"), err,
+				    sizeof(err)), 0);
+	assert_non_null(strstr(err, "holds the address 192.168.0.1 of this node"));
+	assert_int_not_equal(apply1(s, NODE("n2", "10.244.2.0/24", "10.244.1.7"), err,
+				    sizeof(err)), 0);
+	assert_non_null(strstr(err, "its InternalIP 10.244.1.7 is inside the pod CIDR "
+				    "10.244.1.0/24 of Node n1"));
+	assert_int_not_equal(apply1(s, NODE("n2", "10.244.2.0/24", "10.244.2.1"), err,
+				    sizeof(err)), 0);
+	assert_non_null(strstr(err, "inside its own spec.podCIDR"));
+	/* replacing n1 by itself with a new range is fine */
+	assert_int_equal(apply1(s, NODE("n1", "10.244.3.0/24", "192.168.0.2"), err, sizeof(err)),
+			 0);
+	assert_int_equal(store_refused_nodes(s), 0);
+
+	/* the watch cannot refuse: stored, but not trusted, and the reason kept */
+	assert_int_equal(event1(s, "ADDED", NODE("n9", "0.0.0.0/0", "192.168.0.9")), 0);
+	assert_true(node_named(s, "n9")->refused);
+	assert_non_null(strstr(node_named(s, "n9")->why, "covers every address"));
+	/* overlap between two remote nodes (no creationTimestamp: applied
+	 * objects): the later name is refused, whatever order they arrive in */
+	assert_int_equal(event1(s, "ADDED", NODE("n8", "10.244.3.0/25", "192.168.0.8")), 0);
+	assert_true(node_named(s, "n8")->refused);
+	assert_false(node_named(s, "n1")->refused);
+	assert_int_equal(event1(s, "ADDED", NODE("n0a", "10.244.3.0/24", "192.168.0.10")), 0);
+	assert_false(node_named(s, "n0a")->refused);
+	assert_true(node_named(s, "n1")->refused);
+	assert_non_null(strstr(node_named(s, "n1")->why, "of Node n0a, which came first"));
+	assert_int_equal(store_refused_nodes(s), 3);
+	/* the first one gone: the next in order is trusted again */
+	assert_int_equal(event1(s, "DELETED", NODE("n0a", "10.244.3.0/24", "192.168.0.10")), 0);
+	assert_false(node_named(s, "n1")->refused);
+	assert_true(node_named(s, "n8")->refused);
+	/* from the API: the older Node keeps its range, however it is named */
+	assert_int_equal(event1(s, "ADDED", "{'apiVersion':'v1','kind':'Node','metadata':{'name':"
+			 "'a-evil','creationTimestamp':'2026-12-07T01:00:00Z'},'spec':{'podCIDR':"
+			 "'10.244.7.9/32'},'status':{'addresses':[{'type':'InternalIP','address':"
+			 "'192.168.0.99'}]}}"), 0);
+	assert_int_equal(event1(s, "ADDED", "{'apiVersion':'v1','kind':'Node','metadata':{'name':"
+			 "'z-node','creationTimestamp':'2026-12-06T01:00:00Z'},'spec':{'podCIDR':"
+			 "'10.244.7.0/24'},'status':{'addresses':[{'type':'InternalIP','address':"
+			 "'192.168.0.7'}]}}"), 0);
+	assert_false(node_named(s, "z-node")->refused);
+	assert_true(node_named(s, "a-evil")->refused);
+	assert_non_null(strstr(node_named(s, "a-evil")->why, "10.244.7.0/24 of Node z-node"));
+	/* this node's own Node object with a /0 is refused too */
+	assert_int_equal(event1(s, "ADDED", NODE("n0", "0.0.0.0/0", "192.168.0.1")), 0);
+	assert_true(node_named(s, "n0")->refused);
+	store_close(s);
+}
+
+/* An IPv6 (or IPv6-first dual-stack) Pod is not skipped: a local pod the
+ * watch skipped would lose its labels and escape the policies selecting it. */
+static void test_store_pod_ipv6(void **state)
+{
+	struct store *s = fresh_store("pods6");
+	struct store_view v;
+
+	(void)state;
+	assert_int_equal(event1(s, "ADDED", "{'apiVersion':'v1','kind':'Pod','metadata':{'name':"
+			 "'six','namespace':'shop','labels':{'app':'db'}},'status':{'podIP':"
+			 "'fd00::5','podIPs':[{'ip':'fd00::5'},{'ip':'10.9.0.5'}]}}"), 0);
+	assert_int_equal(event1(s, "ADDED", "{'apiVersion':'v1','kind':'Pod','metadata':{'name':"
+			 "'only6','namespace':'shop','labels':{'app':'db'}},'status':{'podIP':"
+			 "'fd00::6'}}"), 0);
+	assert_int_equal(store_view_build(s, NULL, 0, NULL, 0, &v), 0);
+	assert_int_equal(v.w.npods, 2);
+	for (size_t i = 0; i < v.w.npods; i++) {
+		assert_string_equal(pol_labels_get(&v.w.pods[i]->labels, "app"), "db");
+		assert_int_equal(v.w.pods[i]->ip,
+				 strcmp(v.w.pods[i]->name, "six") ? 0 : 0x0a090005);
+	}
+	store_view_free(&v);
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -372,6 +629,9 @@ int main(void)
 		cmocka_unit_test(test_in_cluster),
 		cmocka_unit_test(test_store_relist),
 		cmocka_unit_test(test_store_view_unknown_labels_and_undo),
+		cmocka_unit_test(test_store_policies_fail_closed),
+		cmocka_unit_test(test_store_nodes_refused),
+		cmocka_unit_test(test_store_pod_ipv6),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

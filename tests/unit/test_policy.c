@@ -1225,42 +1225,328 @@ static void test_err_protocol(void **state)
 	spec_err("np", "{'ingress':[{'ports':[{'protocol':'ICMP'}]}]}", "'ICMP' is not supported");
 }
 
-static void test_err_ipv6(void **state)
+/* The API path's parse: it must succeed; *degraded tells whether it had to
+ * fail closed. */
+static struct pol_policy *parse_api(const char *text)
 {
-	(void)state;
-	spec_err("np", "{'ingress':[{'from':[{'ipBlock':{'cidr':'2001:db8::/64'}}]}]}",
-		 "spec.ingress[0].from[0].ipBlock.cidr: '2001:db8::/64' is IPv6, which is not "
-		 "supported yet");
+	json_t *j = js(text);
+	struct pol_policy *p = NULL;
+	char err[512] = "";
+
+	if (pol_parse_api(j, &p, err, sizeof(err)))
+		fail_msg("pol_parse_api failed: %s\n  input: %s", err, text);
+	json_decref(j);
+	return p;
+}
+
+static struct pol_policy *add_api_pol(struct world *W, const char *kind, const char *ns,
+				      const char *name, const char *spec)
+{
+	char buf[4096];
+	struct pol_policy *p;
+
+	doc(buf, sizeof(buf), kind, ns, name, spec);
+	p = parse_api(buf);
+	W->pol[W->w.npol++] = p;
+	return p;
+}
+
+/* Every decision over a grid of sources, destinations and ports. */
+static void decisions(struct world *W, bool *out, size_t n)
+{
+	const char *ips[] = { "10.0.0.9", "10.210.1.7", "192.168.1.1" };
+	const uint16_t ports[] = { 22, 53, 80, 8080, 9090 };
+	const uint8_t protos[] = { TCP, UDP, ICMP };
+	size_t k = 0;
+
+	for (size_t d = 0; d < W->w.npods; d++)
+		for (size_t pr = 0; pr < 3; pr++)
+			for (size_t po = 0; po < 5; po++) {
+				for (size_t s = 0; s < W->w.npods && k < n; s++)
+					out[k++] = pp_ok(W, W->pods[s], W->pods[d], protos[pr],
+							 ports[po]);
+				for (size_t s = 0; s < 3 && k < n; s++)
+					out[k++] = ip_in_ok(W, ips[s], W->pods[d], protos[pr],
+							    ports[po]);
+				for (size_t s = 0; s < 3 && k < n; s++)
+					out[k++] = decide(W, pod_ep(W->pods[d]), ip_ep(ips[s]),
+							  protos[pr], ports[po])
+							   .allowed;
+			}
+}
+
+/* What `sluicectl apply` accepts, the watch reads identically: the same
+ * decisions, and no degradation. */
+static void same_meaning(struct world *W, const char *kind, const char *spec)
+{
+	bool strict[1024] = { 0 }, api[1024] = { 0 };
+	struct pol_policy *p;
+	char buf[4096];
+
+	clear_pols(W);
+	add_pol(W, kind, "y", "p", spec);
+	decisions(W, strict, 1024);
+	clear_pols(W);
+	doc(buf, sizeof(buf), kind, "y", "p", spec);
+	p = parse_api(buf);
+	assert_null(p->degraded);
+	W->pol[W->w.npol++] = p;
+	decisions(W, api, 1024);
+	clear_pols(W);
+	if (memcmp(strict, api, sizeof(strict)))
+		fail_msg("apply and the watch read %s differently", spec);
+}
+
+/* pol_parse refuses it; pol_parse_api fails closed and names the part. */
+static struct pol_policy *add_degraded(struct world *W, const char *kind, const char *spec,
+				       const char *want)
+{
+	struct pol_policy *p;
+
+	spec_err(kind, spec, want);
+	p = add_api_pol(W, kind, "y", "p", spec);
+	assert_non_null(p->degraded);
+	if (!strstr(p->degraded, want))
+		fail_msg("degraded '%s' lacks '%s'", p->degraded, want);
+	return p;
+}
+
+/* IPv6 blocks are valid and match no IPv4 traffic; the rest of the policy
+ * applies. Before, the policy was refused and (through the watch) skipped,
+ * leaving the pod open. */
+static void test_ipv6_block_matches_nothing(void **state)
+{
+	struct world *W = *state;
+	const char *spec = "{'podSelector':{'matchLabels':{'app':'b'}},'ingress':[{'from':[{"
+			   "'ipBlock':{'cidr':'::/0'}},{'namespaceSelector':{'matchLabels':{'ns':'x'"
+			   "}}}]}]}";
+	struct pol_policy *p;
+
+	p = add_pol(W, "np", "y", "p", spec);
+	assert_int_equal(p->in[0].npeers, 1); /* the IPv6 peer is gone */
+	assert_false(p->in[0].any_peer);
+	assert_non_null(p->note);
+	assert_non_null(strstr(p->note, "'::/0' is IPv6 and matches no traffic"));
+	assert_true(pp_ok(W, W->a, W->b, TCP, 80));	/* the friend */
+	assert_false(pp_ok(W, W->d, W->b, TCP, 80));	/* anyone else */
+	assert_false(ip_in_ok(W, "192.168.1.1", W->b, TCP, 80));
+	clear_pols(W);
+	/* a rule whose only peer is IPv6 matches nothing, not everything */
+	add_pol(W, "np", "y", "p",
+		"{'podSelector':{'matchLabels':{'app':'b'}},'ingress':[{'from':[{'ipBlock':{"
+		"'cidr':'2001:db8::/32','except':['2001:db8:1::/48']}}]}]}");
+	assert_false(pp_ok(W, W->a, W->b, TCP, 80));
+	assert_false(ip_in_ok(W, "192.168.1.1", W->b, TCP, 80));
+	clear_pols(W);
+	/* an IPv6 Deny peer denies no IPv4 traffic */
+	add_pol(W, "snp", "y", "p",
+		"{'podSelector':{},'ingress':[{'action':'Deny','from':[{'ipBlock':{'cidr':'::/0'}}"
+		"]},{'action':'Allow'}]}");
+	assert_true(pp_ok(W, W->a, W->b, TCP, 80));
+	clear_pols(W);
+	same_meaning(W, "np", spec);
+	same_meaning(W, "snp",
+		     "{'podSelector':{},'egress':[{'action':'Deny','to':[{'ipBlock':{'cidr':"
+		     "'fd00::/8'}},{'podSelector':{'matchLabels':{'app':'c'}}}]},{}]}");
+	/* still validated: garbage, a prefix over 128, an except outside */
+	spec_err("np", "{'ingress':[{'from':[{'ipBlock':{'cidr':'2001:db8::/129'}}]}]}",
+		 "is not a CIDR");
+	spec_err("np", "{'ingress':[{'from':[{'ipBlock':{'cidr':'2001:zz8::/64'}}]}]}",
+		 "is not an address");
 	spec_err("np",
-		 "{'egress':[{'to':[{'ipBlock':{'cidr':'10.0.0.0/8','except':['::ffff:10.1.0.0/"
-		 "112']}}]}]}",
-		 "spec.egress[0].to[0].ipBlock.except[0]: '::ffff:10.1.0.0/112' is IPv6");
+		 "{'ingress':[{'from':[{'ipBlock':{'cidr':'2001:db8::/32','except':['2001:db9::/"
+		 "48']}}]}]}",
+		 "is not strictly inside cidr");
+	spec_err("np",
+		 "{'egress':[{'to':[{'ipBlock':{'cidr':'10.0.0.0/8','except':['fd00::/64']}}]}]}",
+		 "spec.egress[0].to[0].ipBlock.except[0]: 'fd00::/64' is not strictly inside");
+}
+
+/* The API server reads host bits away ("10.210.1.5/24" is 10.210.1.0/24)
+ * and leading zeros as decimal; so do both paths. */
+static void test_cidr_read_as_the_api_server(void **state)
+{
+	struct world *W = *state;
+	const char *spec = "{'podSelector':{'matchLabels':{'app':'b'}},'ingress':[{'from':[{"
+			   "'ipBlock':{'cidr':'10.210.1.5/24','except':['10.210.1.129/25']}}]}]}";
+	struct pol_policy *p;
+
+	p = add_pol(W, "np", "y", "p", spec);
+	assert_int_equal(p->in[0].peers[0].cidr.net, ip("10.210.1.0"));
+	assert_int_equal(p->in[0].peers[0].cidr.prefix, 24);
+	assert_int_equal(p->in[0].peers[0].except[0].net, ip("10.210.1.128"));
+	assert_int_equal(p->nnotes, 2);
+	assert_non_null(strstr(p->note, "'10.210.1.5/24' is read as 10.210.1.0/24"));
+	assert_true(ip_in_ok(W, "10.210.1.7", W->b, TCP, 80));
+	assert_false(ip_in_ok(W, "10.210.1.200", W->b, TCP, 80));
+	assert_false(ip_in_ok(W, "10.210.2.7", W->b, TCP, 80));
+	clear_pols(W);
+	p = add_pol(W, "np", "y", "p",
+		    "{'ingress':[{'from':[{'ipBlock':{'cidr':'010.0.0.0/30'}}]}]}");
+	assert_int_equal(p->in[0].peers[0].cidr.net, ip("10.0.0.0"));
+	assert_non_null(strstr(p->note, "leading zeros are decimal"));
+	clear_pols(W);
+	same_meaning(W, "np", spec);
+	same_meaning(W, "snp",
+		     "{'podSelector':{},'ingress':[{'action':'Deny','from':[{'ipBlock':{'cidr':"
+		     "'10.0.0.7/24'}}]},{}]}");
+}
+
+/* Objects the API server accepts that sluice cannot represent: apply
+ * refuses them; through the watch the policy still selects and isolates
+ * its pods, the part contributes no allow, and a Deny becomes deny-all. */
+static void test_api_fail_closed(void **state)
+{
+	struct world *W = *state;
+	struct pol_policy *p;
+
+	/* an IPv4-mapped block next to a readable peer: only that peer */
+	p = add_degraded(W, "np",
+			 "{'podSelector':{'matchLabels':{'app':'b'}},'ingress':[{'from':[{'ipBlock':"
+			 "{'cidr':'::ffff:10.0.0.0/104'}},{'namespaceSelector':{'matchLabels':{"
+			 "'ns':'x'}}}]}]}",
+			 "spec.ingress[0].from[0].ipBlock.cidr: '::ffff:10.0.0.0/104' is an "
+			 "IPv4-mapped IPv6 CIDR");
+	assert_int_equal(p->ndegraded, 1);
+	assert_true(pp_ok(W, W->a, W->b, TCP, 80));
+	assert_false(ip_in_ok(W, "10.0.0.9", W->b, TCP, 80));
+	assert_false(pp_ok(W, W->d, W->b, TCP, 80));
+	clear_pols(W);
+	/* the only peer unreadable (an IPv4-mapped except): the rule allows nothing */
+	add_degraded(W, "np",
+		     "{'podSelector':{'matchLabels':{'app':'b'}},'ingress':[{'from':[{'ipBlock':{"
+		     "'cidr':'10.0.0.0/8','except':['::ffff:10.1.0.0/112']}}]}]}",
+		     "except[0]: '::ffff:10.1.0.0/112' is an IPv4-mapped");
+	assert_false(pp_ok(W, W->a, W->b, TCP, 80));
+	assert_false(ip_in_ok(W, "10.0.0.9", W->b, TCP, 80));
+	assert_true(pp_ok(W, W->a, W->c, TCP, 80)); /* not selected */
+	clear_pols(W);
+	/* an unknown protocol: that port entry allows nothing, the others do */
+	add_degraded(W, "np",
+		     "{'podSelector':{'matchLabels':{'app':'b'}},'ingress':[{'ports':[{'protocol':"
+		     "'ICMP'},{'port':80}]},{'ports':[{'protocol':'QUIC','port':443}]}]}",
+		     "spec.ingress[0].ports[0].protocol: 'ICMP' is not supported");
+	assert_true(pp_ok(W, W->a, W->b, TCP, 80));
+	assert_false(pp_ok(W, W->a, W->b, ICMP, 8));
+	assert_false(pp_ok(W, W->a, W->b, TCP, 443));
+	assert_false(pp_ok(W, W->a, W->b, UDP, 53));
+	clear_pols(W);
+	/* endPort with a named port (refused upstream, but not by us to decide) */
+	add_degraded(W, "np",
+		     "{'podSelector':{'matchLabels':{'app':'b'}},'ingress':[{'ports':[{'port':"
+		     "'http','endPort':9000}]}]}",
+		     "endPort: is set but port is the name 'http'");
+	assert_false(pp_ok(W, W->a, W->b, TCP, 8080));
+	clear_pols(W);
+	/* unreadable policyTypes: both directions isolated */
+	p = add_degraded(W, "np",
+			 "{'podSelector':{'matchLabels':{'app':'b'}},'policyTypes':['Ingress',"
+			 "'Sideways'],'ingress':[{}]}",
+			 "spec.policyTypes[1]: 'Sideways' is not a policy type");
+	assert_true(p->ingress && p->egress);
+	assert_true(pp_ok(W, W->a, W->b, TCP, 80));
+	assert_false(pp_ok(W, W->b, W->a, TCP, 80));
+	clear_pols(W);
+	/* an unreadable podSelector selects the whole namespace */
+	add_degraded(W, "np",
+		     "{'podSelector':{'matchExpressions':[{'key':'app','operator':'Matches',"
+		     "'values':['b']}]},'ingress':[{'from':[{'namespaceSelector':{'matchLabels':{"
+		     "'ns':'x'}}}]}]}",
+		     "spec.podSelector.matchExpressions[0].operator: 'Matches' is not a valid");
+	assert_false(pp_ok(W, W->d, W->b, TCP, 80));
+	assert_false(pp_ok(W, W->d, W->c, TCP, 80));
+	assert_true(pp_ok(W, W->a, W->c, TCP, 80)); /* the readable rule still allows */
+	assert_true(pp_ok(W, W->d, W->a, TCP, 80)); /* other namespaces untouched */
+	clear_pols(W);
+	/* a spec that is not an object: the namespace isolated both ways */
+	add_degraded(W, "np", "'everything'", "spec: is a string");
+	assert_false(pp_ok(W, W->a, W->b, TCP, 80));
+	assert_false(pp_ok(W, W->c, W->a, TCP, 80));
+	assert_true(pp_ok(W, W->d, W->a, TCP, 80));
+	clear_pols(W);
+	/* ingress that is not a list: ingress isolated, nothing allowed */
+	add_degraded(W, "np", "{'podSelector':{},'ingress':{'from':[]}}",
+		     "spec.ingress: is an object");
+	assert_false(pp_ok(W, W->a, W->b, TCP, 80));
+	assert_true(pp_ok(W, W->b, W->a, TCP, 80));
+	clear_pols(W);
+}
+
+/* A sluice Deny rule that cannot be represented denies everything in its
+ * direction for the selected pods, whatever other policies allow. */
+static void test_api_fail_closed_deny(void **state)
+{
+	struct world *W = *state;
+	struct pol_policy *p;
+
+	add_pol(W, "np", "y", "open", "{'podSelector':{},'ingress':[{}],'egress':[{}]}");
+	p = add_degraded(W, "snp",
+			 "{'podSelector':{'matchLabels':{'app':'b'}},'ingress':[{'action':'Deny',"
+			 "'from':[{'ipBlock':{'cidr':'10.0.0.0/33'}},{'podSelector':{}}]},{'action':"
+			 "'Allow'}]}",
+			 "spec.ingress[0].from[0].ipBlock.cidr: '10.0.0.0/33' is not a CIDR");
+	assert_int_equal(p->in[0].action, POL_DENY);
+	assert_true(p->in[0].any_peer && p->in[0].any_port);
+	assert_false(pp_ok(W, W->a, W->b, TCP, 80));
+	assert_false(ip_in_ok(W, "192.168.1.1", W->b, UDP, 53));
+	assert_true(pp_ok(W, W->a, W->c, TCP, 80)); /* not selected */
+	assert_true(pp_ok(W, W->b, W->a, TCP, 80)); /* egress untouched */
+	W->w.npol--;
+	pol_free(p);
+	/* an action sluice does not know may be a Deny */
+	add_degraded(W, "snp",
+		     "{'podSelector':{'matchLabels':{'app':'b'}},'egress':[{'action':'Pass','to':[{"
+		     "'podSelector':{}}]}]}",
+		     "spec.egress[0].action: 'Pass' is not an action");
+	assert_false(pp_ok(W, W->b, W->a, TCP, 80));
+	assert_false(decide(W, pod_ep(W->b), ip_ep("192.168.1.1"), TCP, 80).allowed);
+	W->w.npol--;
+	pol_free(W->pol[W->w.npol]);
+	/* unreadable mode: Enforce, not Audit */
+	p = add_degraded(W, "snp",
+			 "{'podSelector':{'matchLabels':{'app':'b'}},'mode':'Dry','ingress':[{"
+			 "'action':'Deny','from':[{'podSelector':{'matchLabels':{'app':'a'}}}]}]}",
+			 "spec.mode: 'Dry' is not a mode");
+	assert_false(p->audit);
+	W->w.npol--;
+	pol_free(p);
+	/* unreadable ingress list of a sluice policy: deny all ingress */
+	add_degraded(W, "scnp", "{'podSelector':{},'ingress':'all'}", "spec.ingress: is a string");
+	assert_false(pp_ok(W, W->a, W->d, TCP, 80));
+	assert_true(pp_ok(W, W->d, W->a, ICMP, 8) == false);
+	clear_pols(W);
 }
 
 static void test_err_cidr(void **state)
 {
 	(void)state;
-	spec_err("np", "{'ingress':[{'from':[{'ipBlock':{'cidr':'10.0.0.1/24'}}]}]}",
-		 "spec.ingress[0].from[0].ipBlock.cidr: '10.0.0.1/24' has host bits set; did you "
-		 "mean 10.0.0.0/24?");
 	spec_err("np", "{'ingress':[{'from':[{'ipBlock':{'cidr':'10.0.0.0'}}]}]}",
 		 "ipBlock.cidr: '10.0.0.0' is not a CIDR");
 	spec_err("np", "{'ingress':[{'from':[{'ipBlock':{'cidr':'10.0.0.0/024'}}]}]}",
 		 "is not a CIDR");
 	spec_err("np", "{'ingress':[{'from':[{'ipBlock':{'cidr':'10.0.0.0/33'}}]}]}",
 		 "is not a CIDR");
+	spec_err("np", "{'ingress':[{'from':[{'ipBlock':{'cidr':'10.0.0.256/32'}}]}]}",
+		 "is not a CIDR");
+	spec_err("np", "{'ingress':[{'from':[{'ipBlock':{'cidr':'10.0.0/8'}}]}]}",
+		 "is not a CIDR");
 	spec_err("np", "{'ingress':[{'from':[{'ipBlock':{}}]}]}", "ipBlock.cidr: missing");
 	spec_err("np",
 		 "{'ingress':[{'from':[{'ipBlock':{'cidr':'10.0.0.0/16','except':['10.1.0.0/"
 		 "24']}}]}]}",
-		 "ipBlock.except[0]: 10.1.0.0/24 is not strictly inside cidr 10.0.0.0/16");
+		 "ipBlock.except[0]: '10.1.0.0/24' is not strictly inside cidr '10.0.0.0/16'");
 	spec_err("np",
 		 "{'ingress':[{'from':[{'ipBlock':{'cidr':'10.0.0.0/16','except':['10.0.0.0/"
 		 "16']}}]}]}",
-		 "ipBlock.except[0]: 10.0.0.0/16 is not strictly inside cidr 10.0.0.0/16");
+		 "ipBlock.except[0]: '10.0.0.0/16' is not strictly inside cidr '10.0.0.0/16'");
 	spec_err("np",
 		 "{'ingress':[{'from':[{'ipBlock':{'cidr':'10.0.0.0/16','except':['10.0.0.0/"
 		 "8']}}]}]}",
+		 "is not strictly inside");
+	/* masked before comparing, as upstream: 10.0.0.5/16 is 10.0.0.0/16 */
+	spec_err("np",
+		 "{'ingress':[{'from':[{'ipBlock':{'cidr':'10.0.0.5/16','except':['10.0.9.9/"
+		 "16']}}]}]}",
 		 "is not strictly inside");
 }
 
@@ -1448,7 +1734,10 @@ int main(void)
 		cmocka_unit_test(test_err_port_names),
 		cmocka_unit_test(test_err_end_port),
 		cmocka_unit_test(test_err_protocol),
-		cmocka_unit_test(test_err_ipv6),
+		cmocka_unit_test_setup_teardown(test_ipv6_block_matches_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cidr_read_as_the_api_server, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_api_fail_closed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_api_fail_closed_deny, setup, teardown),
 		cmocka_unit_test(test_err_cidr),
 		cmocka_unit_test(test_err_operators),
 		cmocka_unit_test(test_err_values),
