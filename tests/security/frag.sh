@@ -181,7 +181,7 @@ check "n2-server's eth0 saw the clients' fragments (the fragment counter counts)
 
 echo "== 2) later fragments without their first reach nothing"
 o1=$(metric 1 drop-frag-orphan egress) o2=$(metric 2 drop-frag-orphan egress)
-oi=$(metric 2 drop-frag-orphan ingress)
+oi=$(($(metric 2 drop-frag-orphan ingress) + $(metric 2 drop-uplink-spoof ingress)))
 for pod in n1-evil n2-evil; do
 	# the middle and the last fragment of a datagram whose first never comes
 	forge "$P-$pod" --src "${IP[$pod]}" --dst "${IP[n2-server]}" --ip-id 4321 \
@@ -203,8 +203,10 @@ check "node1 counted the evil pod's 10 fragments as drop-frag-orphan" \
 	test "$(metric 1 drop-frag-orphan egress)" -ge $((o1 + 10))
 check "node2 counted the evil pod's 10 fragments as drop-frag-orphan" \
 	test "$(metric 2 drop-frag-orphan egress)" -ge $((o2 + 10))
-check "node2 counted the 5 forged fragments from the network as drop-frag-orphan" \
-	test "$(metric 2 drop-frag-orphan ingress)" -ge $((oi + 5))
+# (A pod source from a host that is not its node is dropped on the uplink
+# before its fragments are looked at: docs/SECURITY.md, tunnel and uplink.)
+check "node2 counted the 5 forged fragments from the network (drop-uplink-spoof or drop-frag-orphan)" \
+	test "$(($(metric 2 drop-frag-orphan ingress) + $(metric 2 drop-uplink-spoof ingress)))" -ge $((oi + 5))
 check "n1-client -> n2-server: 4000 bytes still echoed whole" big n1-client 40102
 check "n2-client -> n2-server: 4000 bytes still echoed whole" big n2-client 40103
 
