@@ -192,19 +192,27 @@ kctl create namespace "$NS" >/dev/null || exit 1
 for n in "${NODES[@]}"; do start_kube_agent "$n"; done
 check "agents ready from the API alone ($MODE routing)" eventually 20 all_agents ready
 
+# pod_object_create NAME N APP / pod_object_status NAME N APP: the Pod object
+# as kubelet makes it: created before its sandbox's CNI ADD (which waits for
+# it), its status with the address after.
+pod_object_create() {
+	mn_pod_json "$NS" "$1" "$2" "" "$3" | jq 'del(.status)' | kctl create -f - >/dev/null
+}
+pod_object_status() {
+	kctl -n "$NS" patch pod "$1" --subresource=status --type=merge \
+		-p "$(mn_pod_json "$NS" "$1" "$2" "${IP[$1]}" "$3" | jq -c '{status: .status}')" >/dev/null
+}
+
 # name:node:app, in this order (node2's addresses: friend, other, stranger)
 PODSPEC=(victim:1:victim neighbour:1:stranger friend:2:friend other:2:other stranger:2:stranger)
 for spec in "${PODSPEC[@]}"; do
 	IFS=: read -r name n app <<<"$spec"
 	netns_add "$P-$name" || exit 1
+	pod_object_create "$name" "$n" "$app" || exit 1
 	res=$(mn_pod_add "$P" "$n" "$name" "$NS") || { log "CNI ADD $name failed: $res"; exit 1; }
 	IP[$name]=$(jq -r '.ips[0].address | split("/")[0]' <<<"$res")
 	serve "$P-$name" || exit 1
-	mn_pod_json "$NS" "$name" "$n" "${IP[$name]}" "$app" | jq 'del(.status)' |
-		kctl create -f - >/dev/null || exit 1
-	kctl -n "$NS" patch pod "$name" --subresource=status --type=merge \
-		-p "$(mn_pod_json "$NS" "$name" "$n" "${IP[$name]}" "$app" |
-			jq -c '{status: .status}')" >/dev/null || exit 1
+	pod_object_status "$name" "$n" "$app" || exit 1
 done
 listen "$P-victim" "$MN_DIR/victim.json" --udp 9000 || { log "listener did not start"; exit 1; }
 pods_known() {
@@ -458,11 +466,13 @@ for m in trickle trickle stall trickle stall noread trickle stall; do stuck "$m"
 all_stuck() { [ -e "$MN_DIR/stuck.ready" ] && [ "$(wc -l <"$MN_DIR/stuck.ready")" -eq 8 ]; }
 eventually 10 all_stuck || { log "the stuck clients did not connect"; exit 1; }
 netns_add "$P-late" || exit 1
+pod_object_create late 1 other || exit 1
 t0=$(date +%s%N)
 res=$(mn_pod_add "$P" 1 late "$NS")
 rc=$?
 ms=$((($(date +%s%N) - t0) / 1000000))
 IP[late]=$(jq -r '.ips[0].address | split("/")[0]' <<<"$res" 2>/dev/null)
+pod_object_status late 1 other >/dev/null 2>&1
 echo "  CNI ADD behind 8 stuck clients took $ms ms"
 grep "add late/" "$(mn_node_dir "$P" 1)/agent.log" | sed 's/^/  agent: /'
 check "the CNI ADD succeeded" test "$rc" -eq 0
