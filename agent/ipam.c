@@ -87,27 +87,39 @@ cleanup:
 	return ret;
 }
 
+/* Write content to a fresh temporary file in the directory (its name in
+ * tmp), synced when asked. Returns 0, or -errno with nothing left behind. */
+static int write_tmp(int dirfd, const char *content, int sync, char *tmp, size_t tmplen)
+{
+	static atomic_uint seq; /* unique temporary names across threads */
+	size_t len = strlen(content);
+	int fd, ret = 0;
+
+	snprintf(tmp, tmplen, ".tmp-%d-%u", (int)getpid(), atomic_fetch_add(&seq, 1));
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, content, len) != (ssize_t)len)
+		ret = errno ? -errno : -EIO;
+	else if (sync && fsync(fd))
+		ret = -errno;
+	close(fd);
+	if (ret)
+		unlinkat(dirfd, tmp, 0);
+	return ret;
+}
+
 /* Write content to a fresh temporary file in the directory and link it to
  * name; -EEXIST when name exists. Nothing is left behind on failure. */
 static int publish_file(int dirfd, const char *name, const char *content)
 {
-	static atomic_uint seq; /* unique temporary names across threads */
 	char tmp[64];
-	size_t len = strlen(content);
-	int fd, ret = 0;
+	int ret = write_tmp(dirfd, content, 0, tmp, sizeof(tmp));
 
-	snprintf(tmp, sizeof(tmp), ".tmp-%d-%u", (int)getpid(), atomic_fetch_add(&seq, 1));
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, content, len) != (ssize_t)len) {
-		ret = errno ? -errno : -EIO;
-		goto cleanup;
-	}
+	if (ret)
+		return ret;
 	if (linkat(dirfd, tmp, dirfd, name, 0))
 		ret = -errno;
-cleanup:
-	close(fd);
 	unlinkat(dirfd, tmp, 0);
 	return ret;
 }
@@ -116,25 +128,15 @@ cleanup:
  * and synced, renamed over it. A crash leaves the old or the new content. */
 static int replace_file(int dirfd, const char *name, const char *content)
 {
-	static atomic_uint seq; /* unique temporary names across threads */
 	char tmp[64];
-	size_t len = strlen(content);
-	int fd, ret = 0;
+	int ret = write_tmp(dirfd, content, 1, tmp, sizeof(tmp));
 
-	snprintf(tmp, sizeof(tmp), ".rtmp-%d-%u", (int)getpid(), atomic_fetch_add(&seq, 1));
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, content, len) != (ssize_t)len) {
-		ret = errno ? -errno : -EIO;
-		goto cleanup;
-	}
-	if (fsync(fd) || renameat(dirfd, tmp, dirfd, name))
-		ret = -errno;
-cleanup:
-	close(fd);
 	if (ret)
+		return ret;
+	if (renameat(dirfd, tmp, dirfd, name)) {
+		ret = -errno;
 		unlinkat(dirfd, tmp, 0);
+	}
 	return ret;
 }
 
