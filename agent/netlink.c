@@ -1070,74 +1070,56 @@ void nl_set_proc_sys(const char *root)
 	proc_sys_root = root;
 }
 
-int nl_sysctl_set(struct nl_handle *h, const char *path, const char *value)
+/*
+ * One sysctl file of h's network namespace, read into buf (len bytes, the
+ * value without its newline) or, with value set, written. The file is
+ * opened and used inside the namespace: it shows, and a few handlers act
+ * on, the netns of whoever opens and writes it.
+ */
+static int sysctl_io(struct nl_handle *h, const char *path, const char *value, char *buf,
+		     size_t len)
 {
 	char full[256];
-	size_t len;
-	ssize_t n;
+	ssize_t n = 0;
 	int fd = -1, saved = -1, err, err2;
 
-	if (!path || !value || path[0] == '/' || strstr(path, ".."))
+	if (!path || path[0] == '/' || strstr(path, ".."))
 		return -EINVAL;
 	if ((size_t)snprintf(full, sizeof(full), "%s/%s", proc_sys_root, path) >= sizeof(full))
 		return -ENAMETOOLONG;
-
 	err = ns_enter(h->ns_fd, &saved);
 	if (err)
 		return err;
-	/* Write while still inside: a few handlers look at current's netns. */
-	fd = open(full, O_WRONLY | O_CLOEXEC);
+	fd = open(full, (value ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
 	if (fd < 0) {
 		err = -errno;
 		goto cleanup;
 	}
-	len = strlen(value);
-	n = write(fd, value, len);
+	n = value ? write(fd, value, strlen(value)) : read(fd, buf, len - 1);
 	if (n < 0)
 		err = -errno;
-	else if ((size_t)n != len)
+	else if (value && (size_t)n != strlen(value))
 		err = -EIO;
-
 cleanup:
 	if (fd >= 0)
 		close(fd);
 	err2 = ns_leave(saved);
+	if (!value) {
+		buf[n > 0 ? n : 0] = '\0';
+		buf[strcspn(buf, "\n")] = '\0';
+	}
 	if (err)
-		pr_debug("netlink: sysctl %s = %s: %s", full, value, strerror(-err));
+		pr_debug("netlink: sysctl %s%s%s: %s", full, value ? " = " : "", value ? value : "",
+			 strerror(-err));
 	return err ? err : err2;
+}
+
+int nl_sysctl_set(struct nl_handle *h, const char *path, const char *value)
+{
+	return value ? sysctl_io(h, path, value, NULL, 0) : -EINVAL;
 }
 
 int nl_sysctl_get(struct nl_handle *h, const char *path, char *buf, size_t len)
 {
-	char full[256];
-	ssize_t n = 0;
-	int fd = -1, saved = -1, err = 0, err2;
-
-	if (!path || !buf || !len || path[0] == '/' || strstr(path, ".."))
-		return -EINVAL;
-	if ((size_t)snprintf(full, sizeof(full), "%s/%s", proc_sys_root, path) >= sizeof(full))
-		return -ENAMETOOLONG;
-
-	err = ns_enter(h->ns_fd, &saved);
-	if (err)
-		return err;
-	/* Opened inside: the file shows the netns of whoever opens it. */
-	fd = open(full, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
-		goto cleanup;
-	}
-	n = read(fd, buf, len - 1);
-	if (n < 0)
-		err = -errno;
-
-cleanup:
-	if (fd >= 0)
-		close(fd);
-	err2 = ns_leave(saved);
-	buf[n > 0 ? n : 0] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
-	if (err)
-		pr_debug("netlink: sysctl %s: %s", full, strerror(-err));
-	return err ? err : err2;
+	return buf && len ? sysctl_io(h, path, NULL, buf, len) : -EINVAL;
 }
