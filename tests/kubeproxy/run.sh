@@ -40,16 +40,8 @@ source "$HERE/../lib/common.sh"
 # shellcheck source=../multinode/lib.sh
 source "$HERE/../multinode/lib.sh"
 
-usage() { echo "usage: $0 [overlay|native]" >&2; exit 2; }
-
-# ---- both modes: one process each, so each cleans up after itself ----------
-if [ $# -eq 0 ]; then
-	mn_each_mode kubeproxy KP_TEST_NAME "$0"
-	exit
-fi
-[ $# -eq 1 ] || usage
-MODE=$1
-case $MODE in overlay | native) ;; *) usage ;; esac
+# Both modes: one process each, so each cleans up after itself.
+mn_mode kubeproxy KP_TEST_NAME "$0" "$@"
 
 need_root
 for bin in sluice-agent sluice-cni sluicectl sluice-probe; do

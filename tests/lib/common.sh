@@ -120,5 +120,17 @@ serve() {
 
 probe() { local ns=$1; shift; ip netns exec "$ns" "$BUILD/sluice-probe" "$@"; }
 
+# eventually SECONDS CMD...: CMD succeeds within SECONDS (tried every 0.1 s).
+eventually() {
+	local t=$1 end
+	shift
+	end=$(($(date +%s%N) / 1000000 + t * 1000))
+	while :; do
+		"$@" && return 0
+		[ $(($(date +%s%N) / 1000000)) -lt "$end" ] || return 1
+		sleep 0.1
+	done
+}
+
 # median: the median of the numbers on stdin, one a line (benchmarks).
 median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }

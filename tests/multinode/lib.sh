@@ -127,6 +127,24 @@ mn_pod_del() {
 	POD_NAMESPACE=${4:-default} cni DEL "$name" "/run/netns/$p-$name" "$(mn_conf "$p" "$n")"
 }
 
+# mn_mode NAME VAR SCRIPT [MODE]: a suite's routing mode. Without MODE,
+# SCRIPT runs once per mode (mn_each_mode) and the caller exits with the
+# result; with it, MODE is checked and set.
+mn_mode() {
+	local name=$1 var=$2 script=$3
+	shift 3
+	if [ $# -eq 0 ]; then
+		mn_each_mode "$name" "$var" "$script"
+		exit
+	fi
+	if [ $# -ne 1 ] || { [ "$1" != overlay ] && [ "$1" != native ]; }; then
+		echo "usage: $script [overlay|native]" >&2
+		exit 2
+	fi
+	# shellcheck disable=SC2034 # the caller's setting
+	MODE=$1
+}
+
 # mn_each_mode NAME VAR SCRIPT: run SCRIPT once per routing mode (overlay,
 # then native), each in its own process so that each cleans up after itself,
 # with VAR="NAME MODE" as its test name; count what they report and print

@@ -54,20 +54,10 @@ source "$HERE/../lib/common.sh"
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
 
-usage() { echo "usage: $0 [overlay|native]" >&2; exit 2; }
-
-# ---- both modes: one process each, so each cleans up after itself ----------
-if [ $# -eq 0 ]; then
-	mn_each_mode multinode MN_TEST_NAME "$0"
-	exit
-fi
-[ $# -eq 1 ] || usage
-MODE=$1
-case $MODE in
-overlay) POD_MTU=$((MN_MTU - 50)) ;;
-native) POD_MTU=$MN_MTU ;;
-*) usage ;;
-esac
+# Both modes: one process each, so each cleans up after itself.
+mn_mode multinode MN_TEST_NAME "$0" "$@"
+POD_MTU=$MN_MTU
+[ "$MODE" = native ] || POD_MTU=$((MN_MTU - 50))
 
 need_root
 for bin in sluice-agent sluice-cni sluicectl sluice-probe; do

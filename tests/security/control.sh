@@ -108,16 +108,6 @@ ctl() { mn_ctl "$P" "$@"; }
 ready() { ctl "$1" status >/dev/null 2>&1; }
 all_agents() { local n; for n in "${NODES[@]}"; do "$@" "$n" || return 1; done; }
 
-eventually() {
-	local t=$1 end
-	shift
-	end=$(($(date +%s%N) / 1000000 + t * 1000))
-	while :; do
-		"$@" && return 0
-		[ $(($(date +%s%N) / 1000000)) -lt "$end" ] || return 1
-		sleep 0.1
-	done
-}
 
 reaches() { probe "$P-$1" tcp "${IP[$2]}" 8080 --timeout 500 >/dev/null 2>&1; }
 blocked() { ! reaches "$@"; }

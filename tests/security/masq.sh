@@ -35,15 +35,7 @@ source "$HERE/../lib/common.sh"
 # shellcheck source=../multinode/lib.sh
 source "$HERE/../multinode/lib.sh"
 
-usage() { echo "usage: $0 [overlay|native]" >&2; exit 2; }
-
-if [ $# -eq 0 ]; then
-	mn_each_mode masq MASQ_TEST_NAME "$0"
-	exit
-fi
-[ $# -eq 1 ] || usage
-MODE=$1
-case $MODE in overlay | native) ;; *) usage ;; esac
+mn_mode masq MASQ_TEST_NAME "$0" "$@"
 
 need_root
 for bin in sluice-agent sluice-cni sluicectl sluice-probe; do

@@ -42,18 +42,10 @@ source "$HERE/../lib/common.sh"
 # shellcheck source=../multinode/lib.sh
 source "$HERE/../multinode/lib.sh"
 
-usage() { echo "usage: $0 [overlay|native]" >&2; exit 2; }
-
 for tool in jq bpftool python3 nsenter; do
 	command -v "$tool" >/dev/null || { echo "$TEST_NAME: $tool missing" >&2; exit 77; }
 done
-if [ $# -eq 0 ]; then
-	mn_each_mode reuse REUSE_TEST_NAME "$0"
-	exit
-fi
-[ $# -eq 1 ] || usage
-MODE=$1
-case $MODE in overlay | native) ;; *) usage ;; esac
+mn_mode reuse REUSE_TEST_NAME "$0" "$@"
 need_root
 for bin in sluice-agent sluice-cni sluicectl; do
 	[ -x "$BUILD/$bin" ] || { log "$BUILD/$bin missing (run make)"; exit 1; }

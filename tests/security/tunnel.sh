@@ -43,15 +43,7 @@ source "$HERE/../lib/common.sh"
 source "$HERE/../multinode/lib.sh"
 FORGE=$HERE/../tools/forge.py
 
-usage() { echo "usage: $0 [overlay|native]" >&2; exit 2; }
-
-if [ $# -eq 0 ]; then
-	mn_each_mode tunnel TUNNEL_TEST_NAME "$0"
-	exit
-fi
-[ $# -eq 1 ] || usage
-MODE=$1
-case $MODE in overlay | native) ;; *) usage ;; esac
+mn_mode tunnel TUNNEL_TEST_NAME "$0" "$@"
 
 need_root
 for tool in python3 jq iptables; do
