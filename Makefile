@@ -101,6 +101,9 @@ $(BUILD)/bench-bpf: bench/bpf_policy.c agent/loader.c lib/log.c $(SKELS) $(HDRS)
 $(BUILD)/bench-compile: bench/compile_cost.c agent/compile.c agent/identity.c agent/policy.c agent/cidr.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ bench/compile_cost.c agent/compile.c agent/identity.c agent/policy.c agent/cidr.c agent/loader.c lib/log.c $(LDLIBS_AGENT)
 
+$(BUILD)/bench-purge: bench/flows_purge.c agent/flows.c agent/cidr.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -Iagent -o $@ bench/flows_purge.c agent/flows.c agent/cidr.c agent/loader.c lib/log.c $(LDLIBS_AGENT)
+
 $(BUILD)/bench-connrate: bench/connrate.c | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $<
 
@@ -122,12 +125,16 @@ test: deps all
 demo: deps all
 	@scripts/demo.sh
 
-bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate
+bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-purge $(BUILD)/bench-compile
 	@bench/run.sh
 	@bench/policy.sh
 	@bench/multinode.sh
 	@bench/kube.sh
 	@bench/defences.sh
+	@$(BUILD)/bench-purge
+	@$(BUILD)/bench-compile 5000 10 20
+	@$(BUILD)/bench-compile 20000 10 20
+	@$(BUILD)/bench-compile 5000 5000 20
 
 clean:
 	rm -rf $(BUILD)
