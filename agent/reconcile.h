@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <jansson.h>
 
-#include "server.h"
+#include "agent.h"
 #include "store.h"
 
 /* Recompile policy and the other nodes' routes for the current objects and

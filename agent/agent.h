@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The agent's state, shared by the API server (server.c), the reconcile
+ * step (reconcile.c) and the main loop (main.c), so that neither module
+ * reaches into the other for it.
+ */
+#ifndef SLUICE_AGENT_AGENT_H
+#define SLUICE_AGENT_AGENT_H
+
+#include <stddef.h>
+
+#include "compile.h"
+#include "endpoint.h"
+#include "identity.h"
+#include "ipam.h"
+#include "kube.h"
+#include "loader.h"
+#include "node.h"
+#include "store.h"
+
+struct agent {
+	const char *node_name;
+	const char *socket_path;
+	struct datapath *dp;
+	struct ipam *ipam;
+	struct endpoints *eps;
+	struct store *store;
+	struct identities *ids;
+	struct compiler *compiler;
+	struct node_net *net;
+	struct kube *kube;	/* NULL without the Kubernetes API */
+	int ready;		/* recovery done: ADD can be served */
+	unsigned pod_wait_ms;	/* Kubernetes mode: how long ADD waits for the Pod */
+	char sync_error[512];	/* the last failed reconcile, "" once one succeeds */
+	/* Other nodes' pods' addresses and who held each at the last sync
+	 * (reconcile.c): an address that changes hands loses its flows. */
+	struct addr_holder *holders;
+	size_t nholders;
+};
+
+/* How long a CNI ADD waits for its Pod object by default (--pod-labels-wait). */
+#define AGENT_POD_WAIT_MS 10000
+
+#endif /* SLUICE_AGENT_AGENT_H */
