@@ -108,6 +108,9 @@ $(BUILD)/bench-purge: bench/flows_purge.c agent/flows.c agent/cidr.c agent/loade
 $(BUILD)/bench-connrate: bench/connrate.c | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $<
 
+$(BUILD)/bench-maglev: bench/maglev.c agent/maglev.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -Iagent -o $@ bench/maglev.c agent/maglev.c
+
 test-unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
 
@@ -126,7 +129,7 @@ test: deps all
 demo: deps all
 	@scripts/demo.sh
 
-bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-purge $(BUILD)/bench-compile
+bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-purge $(BUILD)/bench-compile $(BUILD)/bench-maglev
 	@bench/run.sh
 	@bench/policy.sh
 	@bench/multinode.sh
@@ -136,6 +139,7 @@ bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-purge 
 	@$(BUILD)/bench-compile 5000 10 20
 	@$(BUILD)/bench-compile 20000 10 20
 	@$(BUILD)/bench-compile 5000 5000 20
+	@$(BUILD)/bench-maglev
 
 clean:
 	rm -rf $(BUILD)
