@@ -82,6 +82,7 @@ test_policy_SRCS := agent/policy.c agent/cidr.c lib/log.c
 test_manifest_SRCS := lib/manifest.c lib/log.c
 test_kube_SRCS := agent/kube.c agent/store.c agent/policy.c agent/cidr.c lib/manifest.c lib/log.c
 test_compile_SRCS := agent/compile.c agent/identity.c agent/policy.c agent/cidr.c agent/loader.c lib/log.c
+test_maglev_SRCS := agent/maglev.c
 
 $(BUILD)/unit:
 	mkdir -p $@
@@ -107,6 +108,9 @@ $(BUILD)/bench-purge: bench/flows_purge.c agent/flows.c agent/cidr.c agent/loade
 $(BUILD)/bench-connrate: bench/connrate.c | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $<
 
+$(BUILD)/bench-maglev: bench/maglev.c agent/maglev.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -Iagent -o $@ bench/maglev.c agent/maglev.c
+
 test-unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
 
@@ -125,7 +129,7 @@ test: deps all
 demo: deps all
 	@scripts/demo.sh
 
-bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-purge $(BUILD)/bench-compile
+bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-purge $(BUILD)/bench-compile $(BUILD)/bench-maglev
 	@bench/run.sh
 	@bench/policy.sh
 	@bench/multinode.sh
@@ -135,6 +139,7 @@ bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-purge 
 	@$(BUILD)/bench-compile 5000 10 20
 	@$(BUILD)/bench-compile 20000 10 20
 	@$(BUILD)/bench-compile 5000 5000 20
+	@$(BUILD)/bench-maglev
 
 clean:
 	rm -rf $(BUILD)
