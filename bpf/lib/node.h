@@ -60,4 +60,23 @@ static __always_inline int from_node_ipv4(struct __sk_buff *skb, struct cursor *
 	return ret;
 }
 
+/* The frame from another node at skb (plain on the uplink: outer 0; else
+ * the sending node's address, network order, the vxlan device having taken
+ * the outer headers off): IPv4 to from_node_ipv4; anything else passes,
+ * tunnelled only from a node. */
+static __always_inline int from_node(struct __sk_buff *skb, __be32 outer, __u32 *reason)
+{
+	struct ethhdr *eth;
+	struct cursor c;
+	int ret;
+
+	cursor_init(&c, skb);
+	ret = parse_eth(&c, &eth);
+	if (ret == ETH_P_IP)
+		return from_node_ipv4(skb, &c, eth, outer, reason);
+	if (IS_DROP(ret))
+		return ret;
+	return outer ? tunnel_sender_check(outer) : TC_ACT_OK;
+}
+
 #endif /* SLUICE_BPF_NODE_H */
