@@ -165,8 +165,8 @@ int attach_mode_parse(const char *text, enum attach_mode *mode)
 }
 
 /*
- * The size of the pinned map name before load: want (0: the object's
- * default). A map already pinned keeps its size: libbpf only reuses a pin
+ * The size for the map pinned as name, to set before load: want (0: the
+ * object's default). A map already pinned keeps its size: libbpf only reuses a pin
  * whose max_entries matches, and replacing the pin would cut the running
  * pods off the map their programs use. A different setting takes effect
  * once the pin is removed (a node restart). The result goes to every
@@ -238,9 +238,9 @@ struct datapath_config {
 static int load_failed(struct datapath *dp, const char *obj, int ret, char *err, size_t errlen)
 {
 	snprintf(err, errlen,
-		 "cannot load the datapath object %s (pins in %s): %s; a pinned map from an "
+		 "cannot load the BPF object %s: %s (pins in %s); a pinned map from an "
 		 "incompatible version is removed with: rm -rf %s (this interrupts running pods)",
-		 obj, dp->bpffs, strerror(-ret), dp->bpffs);
+		 obj, strerror(-ret), dp->bpffs, dp->bpffs);
 	return ret;
 }
 
