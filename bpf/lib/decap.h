@@ -13,6 +13,7 @@
 #include "overlay.h"
 #include "origin.h"
 #include "police.h"
+#include "forward.h"
 
 /* Decapsulation declined: the kernel's vxlan device is to take the packet. */
 #define LEAVE_TO_DEVICE 1

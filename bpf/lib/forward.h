@@ -10,7 +10,6 @@
 #define SLUICE_BPF_FORWARD_H
 
 #include "common.h"
-#include "metrics.h"
 #include "policy.h"
 
 /* RFC 1624 incremental checksum update for a TTL decrement by one. */

@@ -9,6 +9,7 @@
 #define SLUICE_BPF_POLICE_H
 
 #include "ct.h"
+#include "endpoint.h"
 #include "metrics.h"
 #include "policy.h"
 
