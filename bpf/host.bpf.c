@@ -37,7 +37,7 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* tc ingress of the node's uplink (--device, native routing). */
+/* tc ingress of the node's uplink (--device), both routing modes. */
 SEC("tc")
 int from_netdev(struct __sk_buff *skb)
 {
