@@ -16,7 +16,9 @@
 
 #include "loader.h"
 #include "log.h"
-#include "pod.skel.h"
+#include "lxc.skel.h"
+#include "host.skel.h"
+#include "overlay.skel.h"
 
 /* libbpf 1.1 predates tcx; the kernel (6.6+) knows these attach types. */
 #define SLUICE_BPF_TCX_INGRESS 46
@@ -25,8 +27,20 @@
 #define TC_HANDLE   1
 #define TC_PRIORITY 1
 
+/*
+ * One object per entry file (bpf/lxc.bpf.c, host.bpf.c, overlay.bpf.c).
+ * Their pinned maps (LIBBPF_PIN_BY_NAME) are one map each: the first object
+ * loaded creates or reuses the pin, the others reuse it. A map only one
+ * entry file uses (the masquerade's) is in that object only. The hop cache
+ * (sluice_hop4_v1, bpf/lib/origin.h, unpinned) is each object's own copy:
+ * a cache of the kernel's route and neighbour tables may be (from_netdev
+ * and from_overlay each fill theirs), and it was never kept across reloads
+ * either; lxc.bpf.o's programs never use it, so it is not created there.
+ */
 struct datapath {
-	struct pod_bpf *skel;
+	struct lxc_bpf *lxc;		/* from_pod, to_pod */
+	struct host_bpf *host;		/* from_netdev, to_netdev */
+	struct overlay_bpf *overlay;	/* from_overlay, to_overlay */
 	enum attach_mode mode;
 	char bpffs[1024]; /* short enough that pin paths below it always fit */
 };
@@ -151,19 +165,22 @@ int attach_mode_parse(const char *text, enum attach_mode *mode)
 }
 
 /*
- * Size a map before load. A map already pinned keeps its size: libbpf only
- * reuses a pin whose max_entries matches, and replacing the pin would cut
- * the running pods off the map their programs use. A different setting
- * takes effect once the pin is removed (a node restart).
+ * The size for the map pinned as name, to set before load: want (0: the
+ * object's default). A map already pinned keeps its size: libbpf only reuses a pin
+ * whose max_entries matches, and replacing the pin would cut the running
+ * pods off the map their programs use. A different setting takes effect
+ * once the pin is removed (a node restart). The result goes to every
+ * object's copy of the map (set_map_size): libbpf reuses a pin only for an
+ * identical definition.
  */
-static void size_map(struct datapath *dp, struct bpf_map *map, uint32_t want)
+static uint32_t map_size(struct datapath *dp, const char *name, uint32_t want)
 {
 	struct bpf_map_info info = { 0 };
 	__u32 len = sizeof(info);
 	char path[1100];
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/%s", dp->bpffs, bpf_map__name(map));
+	snprintf(path, sizeof(path), "%s/%s", dp->bpffs, name);
 	fd = bpf_obj_get(path);
 	if (fd >= 0) {
 		if (!bpf_obj_get_info_by_fd(fd, &info, &len) && info.max_entries) {
@@ -171,21 +188,71 @@ static void size_map(struct datapath *dp, struct bpf_map *map, uint32_t want)
 				pr_warn("map %s stays at %u entries (pinned at %s), not the %u asked "
 					"for: the new size applies once the pin is removed (node "
 					"restart, or rm %s, which interrupts running pods)",
-					bpf_map__name(map), info.max_entries, path, want, path);
+					name, info.max_entries, path, want, path);
 			want = info.max_entries;
 		}
 		close(fd);
 	}
-	if (want)
-		bpf_map__set_max_entries(map, want);
+	return want;
+}
+
+static void set_map_size(struct bpf_map *map, uint32_t size)
+{
+	if (size)
+		bpf_map__set_max_entries(map, size);
+}
+
+/* The runtime settings (bpf/lib/config.h), in the rodata's own form. */
+struct datapath_config {
+	__u32 routing;
+	__u32 vxlan_ifindex;
+	__u32 masquerade;
+	__be32 node_ip;
+	__u32 nat_port_min;
+	__u32 nat_port_max;
+};
+
+/* Each skeleton's rodata is a type of its own with the same cfg_* members:
+ * one macro, not three copies of the assignments. Ports left 0 keep the
+ * object's default range. */
+#define SET_CONFIG(skel, c)                                                     \
+	do {                                                                    \
+		(skel)->rodata->cfg_routing = (c)->routing;                     \
+		(skel)->rodata->cfg_vxlan_ifindex = (c)->vxlan_ifindex;         \
+		(skel)->rodata->cfg_masquerade = (c)->masquerade;               \
+		(skel)->rodata->cfg_node_ip = (c)->node_ip;                     \
+		if ((c)->nat_port_min) {                                        \
+			(skel)->rodata->cfg_nat_port_min = (c)->nat_port_min;   \
+			(skel)->rodata->cfg_nat_port_max = (c)->nat_port_max;   \
+		}                                                               \
+	} while (0)
+
+/* The same maps sized alike in each object. */
+#define SET_SIZES(skel, pol, deny, ipc)                                         \
+	do {                                                                    \
+		set_map_size((skel)->maps.sluice_pol_v1, pol);                  \
+		set_map_size((skel)->maps.sluice_deny_v1, deny);                \
+		set_map_size((skel)->maps.sluice_ipc_v2, ipc);                  \
+	} while (0)
+
+static int load_failed(struct datapath *dp, const char *obj, int ret, char *err, size_t errlen)
+{
+	snprintf(err, errlen,
+		 "cannot load the BPF object %s: %s (pins in %s); a pinned map from an "
+		 "incompatible version is removed with: rm -rf %s (this interrupts running pods)",
+		 obj, strerror(-ret), dp->bpffs, dp->bpffs);
+	return ret;
 }
 
 int datapath_open(struct datapath **out, const char *bpffs_dir, const struct datapath_opts *o,
 		  char *err, size_t errlen)
 {
 	static const struct datapath_opts defaults = { .mode = ATTACH_TC };
-	enum attach_mode mode;
 	LIBBPF_OPTS(bpf_object_open_opts, opts);
+	struct datapath_config cfg = { 0 };
+	uint32_t pol_size, deny_size, ipc_size;
+	const char *obj = NULL;
+	enum attach_mode mode;
 	struct datapath *dp;
 	int ret;
 
@@ -203,34 +270,62 @@ int datapath_open(struct datapath **out, const char *bpffs_dir, const struct dat
 	ret = ensure_bpffs(dp->bpffs, err, errlen);
 	if (ret)
 		goto cleanup;
+	/* One pin directory for every object: each reuses the maps the
+	 * first one loaded pinned (or a previous agent did). */
 	opts.pin_root_path = dp->bpffs;
-	dp->skel = pod_bpf__open_opts(&opts);
-	if (!dp->skel) {
+	obj = "lxc.bpf.o";
+	dp->lxc = lxc_bpf__open_opts(&opts);
+	if (dp->lxc) {
+		obj = "host.bpf.o";
+		dp->host = host_bpf__open_opts(&opts);
+	}
+	if (dp->host) {
+		obj = "overlay.bpf.o";
+		dp->overlay = overlay_bpf__open_opts(&opts);
+	}
+	if (!dp->overlay) {
 		ret = -errno;
-		snprintf(err, errlen, "cannot open the embedded BPF object: %s", strerror(errno));
+		snprintf(err, errlen, "cannot open the embedded BPF object %s: %s", obj,
+			 strerror(errno));
 		goto cleanup;
 	}
-	dp->skel->rodata->cfg_routing = o->routing;
-	dp->skel->rodata->cfg_vxlan_ifindex = (__u32)o->vxlan_ifindex;
-	dp->skel->rodata->cfg_masquerade = o->masquerade && o->node_ip;
-	dp->skel->rodata->cfg_node_ip = htonl(o->node_ip);
+	cfg.routing = o->routing;
+	cfg.vxlan_ifindex = (__u32)o->vxlan_ifindex;
+	cfg.masquerade = o->masquerade && o->node_ip;
+	cfg.node_ip = htonl(o->node_ip);
 	if (o->nat_port_min && o->nat_port_min <= o->nat_port_max) {
-		dp->skel->rodata->cfg_nat_port_min = o->nat_port_min;
-		dp->skel->rodata->cfg_nat_port_max = o->nat_port_max;
+		cfg.nat_port_min = o->nat_port_min;
+		cfg.nat_port_max = o->nat_port_max;
 	}
-	size_map(dp, dp->skel->maps.sluice_pol_v1, o->policy_map_size);
-	size_map(dp, dp->skel->maps.sluice_deny_v1, o->policy_map_size);
-	size_map(dp, dp->skel->maps.sluice_ipc_v2, o->ipcache_map_size);
-	ret = pod_bpf__load(dp->skel);
+	SET_CONFIG(dp->lxc, &cfg);
+	SET_CONFIG(dp->host, &cfg);
+	SET_CONFIG(dp->overlay, &cfg);
+	pol_size = map_size(dp, "sluice_pol_v1", o->policy_map_size);
+	deny_size = map_size(dp, "sluice_deny_v1", o->policy_map_size);
+	ipc_size = map_size(dp, "sluice_ipc_v2", o->ipcache_map_size);
+	SET_SIZES(dp->lxc, pol_size, deny_size, ipc_size);
+	SET_SIZES(dp->host, pol_size, deny_size, ipc_size);
+	SET_SIZES(dp->overlay, pol_size, deny_size, ipc_size);
+	/* from_pod and to_pod never consult the hop cache (the uplink's
+	 * origin checks do): no copy of it for them. */
+	bpf_map__set_autocreate(dp->lxc->maps.sluice_hop4_v1, false);
+	ret = lxc_bpf__load(dp->lxc);
 	if (ret) {
-		snprintf(err, errlen,
-			 "cannot load the datapath (pins in %s): %s; a pinned map from an incompatible "
-			 "version is removed with: rm -rf %s (this interrupts running pods)",
-			 dp->bpffs, strerror(-ret), dp->bpffs);
+		load_failed(dp, "lxc.bpf.o (from_pod, to_pod)", ret, err, errlen);
+		goto cleanup;
+	}
+	ret = host_bpf__load(dp->host);
+	if (ret) {
+		load_failed(dp, "host.bpf.o (from_netdev, to_netdev)", ret, err, errlen);
+		goto cleanup;
+	}
+	ret = overlay_bpf__load(dp->overlay);
+	if (ret) {
+		load_failed(dp, "overlay.bpf.o (from_overlay, to_overlay)", ret, err, errlen);
 		goto cleanup;
 	}
 	dp->mode = mode == ATTACH_TC ? ATTACH_TC
-				     : probe_attach_mode(bpf_program__fd(dp->skel->progs.from_pod));
+				     : probe_attach_mode(bpf_program__fd(dp->lxc->progs.from_pod));
 	if (mode == ATTACH_TCX && dp->mode != ATTACH_TCX) {
 		ret = -EOPNOTSUPP;
 		snprintf(err, errlen, "--attach-mode tcx: this kernel has no tcx (6.6 or later); "
@@ -248,7 +343,9 @@ void datapath_close(struct datapath *dp)
 {
 	if (!dp)
 		return;
-	pod_bpf__destroy(dp->skel);
+	overlay_bpf__destroy(dp->overlay);
+	host_bpf__destroy(dp->host);
+	lxc_bpf__destroy(dp->lxc);
 	free(dp);
 }
 
@@ -260,16 +357,16 @@ static void link_pin_path(const struct datapath *dp, const char *ifname, int ing
 
 int datapath_prog_fd(struct datapath *dp, int ingress)
 {
-	return bpf_program__fd(ingress ? dp->skel->progs.from_pod : dp->skel->progs.to_pod);
+	return bpf_program__fd(ingress ? dp->lxc->progs.from_pod : dp->lxc->progs.to_pod);
 }
 
 static struct bpf_program *node_prog(struct datapath *dp, enum node_hook hook)
 {
 	switch (hook) {
-	case HOOK_OVERLAY: return dp->skel->progs.from_overlay;
-	case HOOK_NETDEV: return dp->skel->progs.from_netdev;
-	case HOOK_NETDEV_OUT: return dp->skel->progs.to_netdev;
-	case HOOK_OVERLAY_OUT: return dp->skel->progs.to_overlay;
+	case HOOK_OVERLAY: return dp->overlay->progs.from_overlay;
+	case HOOK_NETDEV: return dp->host->progs.from_netdev;
+	case HOOK_NETDEV_OUT: return dp->host->progs.to_netdev;
+	case HOOK_OVERLAY_OUT: return dp->overlay->progs.to_overlay;
 	}
 	return NULL;
 }
@@ -283,52 +380,52 @@ int datapath_node_prog_fd(struct datapath *dp, enum node_hook hook)
 
 int datapath_nomasq_map_fd(struct datapath *dp)
 {
-	return bpf_map__fd(dp->skel->maps.sluice_nomasq_v1);
+	return bpf_map__fd(dp->host->maps.sluice_nomasq_v1);
 }
 
 int datapath_endpoint_map_fd(struct datapath *dp)
 {
-	return bpf_map__fd(dp->skel->maps.sluice_ep_v2);
+	return bpf_map__fd(dp->lxc->maps.sluice_ep_v2);
 }
 
 int datapath_metrics_map_fd(struct datapath *dp)
 {
-	return bpf_map__fd(dp->skel->maps.sluice_stats_v2);
+	return bpf_map__fd(dp->lxc->maps.sluice_stats_v2);
 }
 
 int datapath_ipcache_map_fd(struct datapath *dp)
 {
-	return bpf_map__fd(dp->skel->maps.sluice_ipc_v2);
+	return bpf_map__fd(dp->lxc->maps.sluice_ipc_v2);
 }
 
 int datapath_policy_map_fd(struct datapath *dp)
 {
-	return bpf_map__fd(dp->skel->maps.sluice_pol_v1);
+	return bpf_map__fd(dp->lxc->maps.sluice_pol_v1);
 }
 
 int datapath_deny_map_fd(struct datapath *dp)
 {
-	return bpf_map__fd(dp->skel->maps.sluice_deny_v1);
+	return bpf_map__fd(dp->lxc->maps.sluice_deny_v1);
 }
 
 int datapath_ct_map_fd(struct datapath *dp)
 {
-	return bpf_map__fd(dp->skel->maps.sluice_ct4_v1);
+	return bpf_map__fd(dp->lxc->maps.sluice_ct4_v1);
 }
 
 int datapath_snat_map_fd(struct datapath *dp)
 {
-	return bpf_map__fd(dp->skel->maps.sluice_snat4_v1);
+	return bpf_map__fd(dp->host->maps.sluice_snat4_v1);
 }
 
 int datapath_rnat_map_fd(struct datapath *dp)
 {
-	return bpf_map__fd(dp->skel->maps.sluice_rnat4_v1);
+	return bpf_map__fd(dp->host->maps.sluice_rnat4_v1);
 }
 
 int datapath_frag_map_fd(struct datapath *dp)
 {
-	return bpf_map__fd(dp->skel->maps.sluice_frag4_v1);
+	return bpf_map__fd(dp->lxc->maps.sluice_frag4_v1);
 }
 
 /* One direction over tcx: update a pinned link in place, or create and pin. */

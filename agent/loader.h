@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The datapath: the embedded BPF object (pod.bpf.c via its skeleton), its
- * maps pinned under the agent's --bpffs directory, and the attachment of
- * its programs to pod veths. Pins and attachments outlive the agent, so a
- * stopped agent leaves pods talking; a new agent reuses the pinned maps and
- * swaps its freshly loaded programs into the existing attachments.
+ * The datapath: the embedded BPF objects, one per entry file (bpf/lxc.bpf.c
+ * for pod veths, host.bpf.c for the uplink, overlay.bpf.c for the vxlan
+ * device, each via its skeleton), their maps pinned under the agent's
+ * --bpffs directory and shared by those pins, and the attachment of their
+ * programs to pod veths and the node's devices. Pins and attachments
+ * outlive the agent, so a stopped agent leaves pods talking; a new agent
+ * reuses the pinned maps and swaps its freshly loaded programs into the
+ * existing attachments.
  */
 #ifndef SLUICE_LOADER_H
 #define SLUICE_LOADER_H

@@ -18,7 +18,8 @@ NETNS=
 DRY=0
 
 # Names fixed in the agent's code (agent/endpoint.h, agent/node.h,
-# agent/netlink.h, bpf/pod.bpf.c, agent/loader.c).
+# agent/netlink.h, bpf/lxc.bpf.c, bpf/host.bpf.c, bpf/overlay.bpf.c,
+# agent/loader.c).
 ROUTER_IFNAME=sluice_host
 ROUTER_PEER_IFNAME=sluice_net
 VXLAN_IFNAME=sluice_vxlan

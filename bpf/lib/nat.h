@@ -13,6 +13,7 @@
 #ifndef SLUICE_BPF_NAT_H
 #define SLUICE_BPF_NAT_H
 
+#include "config.h"
 #include "ct.h"
 
 struct {
@@ -340,6 +341,68 @@ static __always_inline int nat_rewrite_icmp_error(struct __sk_buff *skb, __u32 l
 	    (l4csum && bpf_skb_store_bytes(skb, l4csum, &u1, sizeof(u1), 0)) ||
 	    bpf_skb_store_bytes(skb, icsum, &ic, sizeof(ic), 0))
 		return -1;
+	return 0;
+}
+
+/* A reply to a masqueraded flow, or an ICMP error about one: back to the
+ * pod, when the pod's flow is still tracked. *reverse: the counter for
+ * what was done (0: nothing, not ours). Returns 0 or DROP(). */
+static __always_inline int nat_reverse(struct __sk_buff *skb, __u32 *reverse)
+{
+	struct sluice_nat_value orig;
+	struct sluice_ct_key quoted;
+	enum nat_reply found;
+	struct ethhdr *eth;
+	struct flow f = {};
+	struct cursor c;
+	struct iphdr *ip;
+	__u32 l4, port_off;
+	int ret;
+
+	cursor_init(&c, skb);
+	if (parse_eth(&c, &eth) != ETH_P_IP)
+		return 0;
+	ret = parse_ipv4(&c, &ip);
+	if (IS_DROP(ret))
+		return ret;
+	if (ip->daddr != cfg_node_ip)
+		return 0;
+	l4 = ETH_HLEN + ip->ihl * 4;
+	ret = parse_flow(&c, ip, &f);
+	if (IS_DROP(ret))
+		return f.later_fragment ? 0 : ret; /* no first seen: not a flow of ours */
+	if (f.icmp_error) {
+		/* About a packet the node sent: its replies' tuple is the
+		 * quoted one reversed. */
+		if (f.inner.saddr != cfg_node_ip)
+			return 0;
+		ct_reverse(&f.inner, &quoted);
+		found = nat_reply_lookup(&quoted, &orig);
+		if (found == NAT_LIVE) {
+			if (nat_rewrite_icmp_error(skb, l4, quoted.proto, cfg_node_ip, quoted.dport,
+						   &orig))
+				return DROP(SLUICE_DROP_NAT_PORTS);
+			*reverse = SLUICE_NAT_ICMP_ERROR;
+		} else if (found == NAT_STALE) {
+			*reverse = SLUICE_NAT_STALE;
+		}
+		return 0;
+	}
+	found = nat_reply_lookup(&f.key, &orig);
+	if (found != NAT_LIVE) {
+		/* A stale pair's packet goes to the node untranslated: to a
+		 * port no node socket has (the range is reserved). */
+		*reverse = found == NAT_STALE ? SLUICE_NAT_STALE : 0;
+		return 0;
+	}
+	port_off = f.key.proto == IPPROTO_ICMP ? l4 + 4 : l4 + 2;
+	if (f.later_fragment) /* no L4 header: the address only */
+		port_off = 0;
+	if (nat_rewrite(skb, f.later_fragment ? 0 : f.key.proto, l4,
+			IP_OFF + offsetof(struct iphdr, daddr), f.key.daddr,
+			orig.addr, port_off, f.key.dport, orig.port))
+		return DROP(SLUICE_DROP_NAT_PORTS);
+	*reverse = SLUICE_NAT_REVERSE;
 	return 0;
 }
 

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Runtime settings: set by the agent before loading, through each
+ * skeleton's rodata (agent/loader.c sets the same values in every object),
+ * so the verifier prunes what a node's mode does not use. Included by each
+ * entry file (one BPF object per entry file: the definitions are that
+ * object's own), and by the lib headers that read them.
+ */
+#ifndef SLUICE_BPF_CONFIG_H
+#define SLUICE_BPF_CONFIG_H
+
+#include "common.h"
+
+const volatile __u32 cfg_routing = SLUICE_ROUTING_NATIVE;
+const volatile __u32 cfg_vxlan_ifindex = 0;
+const volatile __u32 cfg_masquerade = 0;
+const volatile __be32 cfg_node_ip = 0;
+/* The masquerade's node ports (ICMP echo ids), host order. */
+const volatile __u32 cfg_nat_port_min = SLUICE_NAT_PORTS_DEFAULT_MIN;
+const volatile __u32 cfg_nat_port_max = SLUICE_NAT_PORTS_DEFAULT_MAX;
+
+#endif /* SLUICE_BPF_CONFIG_H */

@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Programs on a pod's host-side veth ("lxc…").
+ *
+ * from_pod: tc ingress of the host veth, i.e. every packet the pod sends.
+ *   The source must be the pod's own address. A flow's first packet is
+ *   checked against the pod's egress policy and, when the destination is a
+ *   pod on this node, that pod's ingress policy; the allowed flow is
+ *   tracked, and its later packets and replies pass on the entry. IPv4 to
+ *   another pod on this node is routed here: TTL decremented, MACs
+ *   rewritten, and handed straight to the destination pod's interface with
+ *   bpf_redirect_peer (no bridge, no iptables, no second trip through the
+ *   host stack). Everything else (the node, other nodes, the world) goes to
+ *   the host stack, so kube-proxy and the node's routing keep working. ARP
+ *   passes; other non-IPv4 traffic is dropped: sluice is IPv4-only today.
+ * to_pod: tc egress of the host veth, i.e. what the host stack sends to the
+ *   pod: the pod's ingress policy for flows that did not come from a local
+ *   pod (those were checked in from_pod). The node itself may always reach
+ *   its pods.
+ *
+ * Flows the host stack forwards (kube-proxy's Service NAT, anything routed
+ * by the node) are marked in connection tracking where they leave the
+ * stack (to_pod, to_overlay, to_netdev) and stay on the stack: none of
+ * their packets, replies included, take a fast path, so the node's
+ * netfilter sees both directions and un-NATs the replies.
+ *
+ * Each entry point has one exit that records the verdict in sluice_stats_v2.
+ * The maps are shared with the other entry files' objects by their pins
+ * (LIBBPF_PIN_BY_NAME, agent/loader.c).
+ */
+#include "lib/common.h"
+#include "lib/parse.h"
+#include "lib/metrics.h"
+#include "lib/endpoint.h"
+#include "lib/l4.h"
+#include "lib/config.h"
+#include "lib/origin.h"
+#include "lib/police.h"
+#include "lib/forward.h"
+#include "lib/encap.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+static __always_inline int from_pod_ipv4(struct __sk_buff *skb, struct cursor *c,
+					 struct ethhdr *eth, __u32 *reason)
+{
+	struct sluice_endpoint *src, *dst;
+	struct flow f = {};
+	struct iphdr *ip;
+	__u32 ct_flags;
+	int ret;
+
+	ret = parse_ipv4(c, &ip);
+	if (IS_DROP(ret))
+		return ret;
+
+	/* A pod may only send from the address sluice gave it. */
+	src = endpoint_lookup4(ip->saddr);
+	if (!src || src->ifindex != skb->ifindex)
+		return DROP(SLUICE_DROP_SPOOFED);
+
+	ret = parse_flow(c, ip, &f);
+	if (IS_DROP(ret))
+		return ret;
+	dst = endpoint_lookup4(ip->daddr);
+	if (!dst) {
+		ret = tunnel_port_check(&f);
+		if (IS_DROP(ret))
+			return ret;
+	}
+	ret = track_and_police(&f, src, dst, NULL, SLUICE_DIR_EGRESS, 0, 0, &ct_flags);
+	if (IS_DROP(ret))
+		return ret;
+
+	/* TTL about to expire: the host stack sends ICMP time exceeded. Packet
+	 * pointers are still valid: nothing above changed the packet. */
+	if (ip->ttl <= 1)
+		return TC_ACT_OK;
+	/* A flow the host stack forwards (a reply to a Service connection
+	 * kube-proxy DNATed to this pod, say) stays on the stack. */
+	if (ct_flags & SLUICE_CT_F_VIA_STACK) {
+		*reason = SLUICE_TO_STACK_FLOW;
+		return TC_ACT_OK;
+	}
+	if (!dst) {
+		if (cfg_routing == SLUICE_ROUTING_OVERLAY && cfg_vxlan_ifindex)
+			return encap_to_node(skb, eth, ip, reason);
+		return to_remote_native(skb, ip, reason);
+	}
+
+	ret = redirect_to_pod(eth, ip, dst);
+	if (!IS_DROP(ret))
+		*reason = SLUICE_FWD_LOCAL;
+	return ret;
+}
+
+SEC("tc")
+int from_pod(struct __sk_buff *skb)
+{
+	__u32 reason = SLUICE_PASS, len = skb->len;
+	struct ethhdr *eth;
+	struct cursor c;
+	int ret;
+
+	cursor_init(&c, skb);
+	ret = parse_eth(&c, &eth);
+	if (IS_DROP(ret))
+		goto out;
+	switch (ret) {
+	case ETH_P_IP:
+		ret = from_pod_ipv4(skb, &c, eth, &reason);
+		break;
+	case ETH_P_ARP:
+		ret = TC_ACT_OK;
+		break;
+	default:
+		ret = DROP(SLUICE_DROP_UNKNOWN_L3);
+		break;
+	}
+out:
+	if (IS_DROP(ret)) {
+		metrics_count(DROP_REASON(ret), SLUICE_DIR_EGRESS, len);
+		return TC_ACT_SHOT;
+	}
+	metrics_count(reason, SLUICE_DIR_EGRESS, len);
+	return ret;
+}
+
+/* What the host stack delivers to a pod: its ingress policy, and the flow
+ * is the stack's (see SLUICE_CT_F_VIA_STACK). */
+static __always_inline int to_pod_ipv4(struct cursor *c)
+{
+	struct sluice_endpoint *dst;
+	struct iphdr *ip;
+	__u32 ct_flags;
+	int ret = parse_ipv4(c, &ip);
+
+	if (!IS_DROP(ret))
+		ret = police_ingress(c, ip, NULL, &dst, SLUICE_CT_F_VIA_STACK, 0, &ct_flags);
+	return IS_DROP(ret) ? ret : TC_ACT_OK;
+}
+
+SEC("tc")
+int to_pod(struct __sk_buff *skb)
+{
+	__u32 len = skb->len;
+	struct ethhdr *eth;
+	struct cursor c;
+	int ret;
+
+	cursor_init(&c, skb);
+	ret = parse_eth(&c, &eth);
+	if (!IS_DROP(ret))
+		ret = ret == ETH_P_IP ? to_pod_ipv4(&c) : TC_ACT_OK;
+	if (IS_DROP(ret)) {
+		metrics_count(DROP_REASON(ret), SLUICE_DIR_INGRESS, len);
+		return TC_ACT_SHOT;
+	}
+	metrics_count(SLUICE_PASS, SLUICE_DIR_INGRESS, len);
+	return TC_ACT_OK;
+}
