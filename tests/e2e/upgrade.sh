@@ -13,18 +13,37 @@
 # BPF object (pod.bpf.o) to one per entry file; it holds for any upgrade
 # that keeps the maps' layouts.
 #
+#   tests/e2e/upgrade.sh                          from UPGRADE_FROM (below), built here
 #   OLD_BUILD=/path/to/old/build tests/e2e/upgrade.sh
 #
-# The agents attach with tc (their default; AGENT_ARGS is not used), whose
-# filters name the program they run. Exit 77 when OLD_BUILD is not given.
+# Without OLD_BUILD, the older version is UPGRADE_FROM (default 2fb6085, the
+# last commit with the single BPF object and today's map layouts), built from
+# this repository's history into a scratch directory; exit 77 when that
+# commit is not in the history (a shallow clone). The agents attach with tc
+# (their default; AGENT_ARGS is not used), whose filters name the program
+# they run.
 set -uo pipefail
 TEST_NAME=upgrade
 source "$(dirname "$0")/../lib/common.sh"
 need_root
 unset AGENT_ARGS
-if [ -z "${OLD_BUILD:-}" ] || [ ! -x "$OLD_BUILD/sluice-agent" ]; then
-	echo "$TEST_NAME: set OLD_BUILD to the build directory of the older version" >&2
-	exit 77
+if [ -z "${OLD_BUILD:-}" ]; then
+	UPGRADE_FROM=${UPGRADE_FROM:-2fb6085}
+	if ! git -C "$ROOT" cat-file -e "$UPGRADE_FROM^{commit}" 2>/dev/null; then
+		echo "$TEST_NAME: $UPGRADE_FROM is not in this repository's history; set OLD_BUILD" >&2
+		exit 77
+	fi
+	OLD_SRC=$(mktemp -d /tmp/sluice-upgrade-old.XXXXXX)
+	CLEANUP_PATHS+=("$OLD_SRC")
+	echo "$TEST_NAME: building $UPGRADE_FROM, the version to upgrade from" >&2
+	git -C "$ROOT" archive "$UPGRADE_FROM" | tar -x -C "$OLD_SRC" &&
+		make -s -C "$OLD_SRC" -j"$(nproc)" build/sluice-agent build/sluice-cni build/sluicectl build/sluice-probe \
+			>"$OLD_SRC/build.log" 2>&1 || { cat "$OLD_SRC/build.log" >&2; exit 1; }
+	OLD_BUILD=$OLD_SRC/build
+fi
+if [ ! -x "$OLD_BUILD/sluice-agent" ]; then
+	echo "$TEST_NAME: $OLD_BUILD/sluice-agent missing: OLD_BUILD names the older version's build directory" >&2
+	exit 1
 fi
 NEW_BUILD=$BUILD
 
