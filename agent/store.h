@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The object store: Namespaces, Pods, Nodes, Services, EndpointSlices and
- * policies as applied by
- * `sluicectl apply` (and, later, from the Kubernetes API watch). It keeps
- * each object's JSON as given and its parsed form, saves the set under the
- * state directory, and builds the policy world view the compiler and
- * `explain` work from. Where objects come from is not its business.
+ * policies as applied by `sluicectl apply` and from the Kubernetes API
+ * watch. It keeps each object's JSON as given and its parsed form, saves
+ * the set under the state directory, and builds the policy world view the
+ * compiler and `explain` work from and the Services view. Where objects come from is not its business.
  */
 #ifndef SLUICE_STORE_H
 #define SLUICE_STORE_H
