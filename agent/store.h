@@ -4,7 +4,8 @@
  * policies as applied by `sluicectl apply` and from the Kubernetes API
  * watch. It keeps each object's JSON as given and its parsed form, saves
  * the set under the state directory, and builds the policy world view the
- * compiler and `explain` work from and the Services view. Where objects come from is not its business.
+ * compiler and `explain` work from, and the Services view. Where objects
+ * come from is not its business.
  */
 #ifndef SLUICE_STORE_H
 #define SLUICE_STORE_H
