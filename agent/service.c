@@ -103,16 +103,17 @@ static bool port_name_ok(const char *s)
 }
 
 /* Append the IPv4 addresses of a list of strings (or of one string) to
- * *out; IPv6 ones are counted in *v6. field names the list in errors. */
-static int ips_parse(const json_t *list, const char *key, const char *object, const char *field,
-		     uint32_t **out, size_t *n, size_t *v6, char *err, size_t errlen)
+ * *out; IPv6 ones are counted in *v6. field names the list (or the
+ * string) in errors. */
+static int ips_parse(const json_t *list, const char *object, const char *field, uint32_t **out,
+		     size_t *n, size_t *v6, char *err, size_t errlen)
 {
 	size_t cnt = json_is_array(list) ? json_array_size(list) : 1, i;
 	uint32_t *v;
 
 	if (!list || json_is_null(list))
 		return 0;
-	if (!json_is_array(list) && !json_is_string(list) && !key) {
+	if (!json_is_array(list) && !json_is_string(list)) {
 		snprintf(err, errlen, "%s: %s: expected a list of addresses", object, field);
 		return -EINVAL;
 	}
@@ -122,13 +123,15 @@ static int ips_parse(const json_t *list, const char *key, const char *object, co
 	*out = v;
 	for (i = 0; i < cnt; i++) {
 		const json_t *e = json_is_array(list) ? json_array_get(list, i) : list;
-		const char *a = key ? str_at(e, key, NULL) : json_string_value(e);
-		char buf[80];
+		const char *a = json_string_value(e);
+		char at[96], buf[80];
 
-		if (key && !a)
-			continue; /* an ingress with a hostname only */
+		if (json_is_array(list))
+			snprintf(at, sizeof(at), "%s[%zu]", field, i);
+		else
+			snprintf(at, sizeof(at), "%s", field);
 		if (!a) {
-			snprintf(err, errlen, "%s: %s[%zu]: %s is not an address", object, field, i,
+			snprintf(err, errlen, "%s: %s: %s is not an address", object, at,
 				 value_text(e, buf, sizeof(buf)));
 			return -EINVAL;
 		}
@@ -137,13 +140,12 @@ static int ips_parse(const json_t *list, const char *key, const char *object, co
 			continue;
 		}
 		if (ip4_parse(a, &v[*n])) {
-			snprintf(err, errlen, "%s: %s[%zu]: '%s' is not an IPv4 or IPv6 address",
-				 object, field, i, a);
+			snprintf(err, errlen, "%s: %s: '%s' is not an IPv4 or IPv6 address", object,
+				 at, a);
 			return -EINVAL;
 		}
 		if (!v[*n]) {
-			snprintf(err, errlen, "%s: %s[%zu]: 0.0.0.0 cannot be a frontend", object,
-				 field, i);
+			snprintf(err, errlen, "%s: %s: 0.0.0.0 cannot be a frontend", object, at);
 			return -EINVAL;
 		}
 		(*n)++;
@@ -308,13 +310,12 @@ int svc_parse(const json_t *obj, const char *object, struct svc_service *svc, ch
 		svc->ignore = SVC_HEADLESS;
 		cips = NULL;
 	}
-	ret = ips_parse(cips, NULL, object, json_is_array(cips) ? "spec.clusterIPs"
-								 : "spec.clusterIP",
+	ret = ips_parse(cips, object, json_is_array(cips) ? "spec.clusterIPs" : "spec.clusterIP",
 			&svc->cluster_ips, &svc->ncluster_ips, &svc->ipv6_skipped, err, errlen);
 	if (!ret)
-		ret = ips_parse(json_object_get(spec, "externalIPs"), NULL, object,
-				"spec.externalIPs", &svc->external_ips, &svc->nexternal_ips,
-				&svc->ipv6_skipped, err, errlen);
+		ret = ips_parse(json_object_get(spec, "externalIPs"), object, "spec.externalIPs",
+				&svc->external_ips, &svc->nexternal_ips, &svc->ipv6_skipped, err,
+				errlen);
 	if (ret)
 		return ret;
 	if (svc->type == SVC_LOAD_BALANCER) {
@@ -336,7 +337,7 @@ int svc_parse(const json_t *obj, const char *object, struct svc_service *svc, ch
 			if (!strcmp(str_at(e, "ipMode", NULL) ?: "VIP", "Proxy"))
 				continue;
 			snprintf(field, sizeof(field), "status.loadBalancer.ingress[%zu].ip", i);
-			ret = ips_parse(json_object_get(e, "ip"), NULL, object, field, &svc->lb_ips,
+			ret = ips_parse(json_object_get(e, "ip"), object, field, &svc->lb_ips,
 					&svc->nlb_ips, &svc->ipv6_skipped, err, errlen);
 			if (ret)
 				return ret;

@@ -1364,6 +1364,7 @@ static int kube_put(struct store *s, struct object *p, json_t *changes, size_t *
 {
 	struct object *old = find(s, p->kind, p->ns, p->name);
 	const char *action = "created";
+	bool said = false;	/* the old version was unusable for the same reason */
 
 	p->kube = true;
 	if (old) {
@@ -1372,6 +1373,10 @@ static int kube_put(struct store *s, struct object *p, json_t *changes, size_t *
 			object_clear(p);
 			return 0;
 		}
+		said = (p->kind == K_SERVICE && old->svc.invalid &&
+			!strcmp(old->svc.why, p->svc.why)) ||
+		       (p->kind == K_SLICE && old->slice.unused &&
+			!strcmp(old->slice.why, p->slice.why));
 		action = "configured";
 		object_clear(old);
 		*old = *p;
@@ -1386,12 +1391,12 @@ static int kube_put(struct store *s, struct object *p, json_t *changes, size_t *
 			"it selects and that part allows nothing (a Deny rule denies everything)",
 			kinds[p->kind].kind, p->ns, *p->ns ? "/" : "", p->name, p->pol->degraded,
 			p->pol->ndegraded > 1 ? " (and more, see sluicectl get policies)" : "");
-	/* Logged here, when the object changes: a relist of the same object
-	 * compares equal above and says nothing again. */
-	if (p->kind == K_SERVICE && p->svc.invalid)
+	/* Logged once: a relist of the same object compares equal above,
+	 * and an update unusable for the same reason says nothing again. */
+	if (p->kind == K_SERVICE && p->svc.invalid && !said)
 		pr_warn("kubernetes: Service %s/%s is stored but not used: %s", p->ns, p->name,
 			p->svc.why);
-	if (p->kind == K_SLICE && p->slice.unused)
+	if (p->kind == K_SLICE && p->slice.unused && !said)
 		log_msg(p->slice.addr_type == SVC_ADDR_IPV4 ? LOG_WARN : LOG_INFO,
 			"kubernetes: EndpointSlice %s/%s is stored but not used: %s", p->ns, p->name,
 			p->slice.why);

@@ -424,7 +424,7 @@ static void test_apply_bad_input(void **state)
 	expect_refused(s, SVC("web", "'clusterIP':'10.96.0.10','ports':[{'port':80},{'port':81}]"),
 		       "Service shop/web: spec.ports[1].name: '' is the name of spec.ports[0]");
 	expect_refused(s, SVC("web", "'clusterIP':'10.96.300.1','ports':[{'port':80}]"),
-		       "Service shop/web: spec.clusterIP[0]: '10.96.300.1' is not an IPv4");
+		       "Service shop/web: spec.clusterIP: '10.96.300.1' is not an IPv4");
 	expect_refused(s, SVC("web", "'clusterIPs':['10.96.0.1','x'],'ports':[{'port':80}]"),
 		       "Service shop/web: spec.clusterIPs[1]: 'x' is not an IPv4");
 	expect_refused(s, SVC("web", "'clusterIP':'10.96.0.10','type':'Magic'"),
