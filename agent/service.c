@@ -486,8 +486,8 @@ int svc_slice_parse(const json_t *obj, const char *object, struct svc_slice *sl,
 		return -ENOMEM;
 	if (sl->addr_type != SVC_ADDR_IPV4) {
 		sl->unused = true;
-		snprintf(sl->why, sizeof(sl->why), "addressType %s: kept, not used (sluice serves "
-						   "IPv4 Services)", at);
+		snprintf(sl->why, sizeof(sl->why), "addressType %s: kept, not used: sluice serves "
+						   "IPv4 Services", at);
 		return 0;
 	}
 	if (!sl->service) {

@@ -276,7 +276,7 @@ check "get services says Services are not translated yet" \
 out=$(apply 2>&1 <<'YAML'
 apiVersion: v1
 kind: Service
-metadata: {namespace: y, name: thief}
+metadata: {namespace: "y", name: thief}
 spec:
   clusterIP: 10.96.7.2
   externalIPs: [10.96.7.1]
@@ -288,7 +288,7 @@ check "a second Service on the same frontend is refused, naming both and the fie
 out=$(apply 2>&1 <<'YAML'
 apiVersion: v1
 kind: Service
-metadata: {namespace: y, name: bad}
+metadata: {namespace: "y", name: bad}
 spec:
   type: NodePort
   clusterIP: 10.96.7.3
