@@ -30,7 +30,9 @@ static void usage(FILE *f)
 		"\n"
 		"Objects and policy:\n"
 		"  apply -f FILE          create or update the objects in FILE; prints one line per\n"
-		"                         object: created, configured or unchanged\n"
+		"                         object: created, configured or unchanged, and a note in\n"
+		"                         parentheses when there is one (an EndpointSlice kept but\n"
+		"                         not used, a Service ignored as kube-proxy ignores it)\n"
 		"  delete -f FILE [--ignore-not-found]\n"
 		"                         delete the objects FILE names\n"
 		"  get namespaces         NAME LABELS                         (also: namespace, ns)\n"
@@ -648,7 +650,7 @@ static int parse_command(int argc, char **argv, struct cmd *c)
 		if (!c->op) {
 			fprintf(stderr,
 				"sluicectl: get takes endpoints, namespaces, pods, policies, "
-				"identities or nodes, not '%s'\n", argv[1]);
+				"identities, nodes or services, not '%s'\n", argv[1]);
 			return EXIT_USAGE;
 		}
 	} else {
