@@ -298,6 +298,22 @@ svc_backend() {
 check "every agent shows the Service's frontends" eventually 10 all_agents svc_frontends
 check "every agent shows its backend (target port by name from the slice; local on node2 only)" \
 	eventually 10 all_agents svc_backend
+declare -A SEV0=()
+for n in "${NODES[@]}"; do SEV0[$n]=$(kstat "$n" Service events); done
+kctl -n "$NS" patch service db --subresource=status --type=merge -p \
+	'{"status":{"conditions":[{"type":"Churn","status":"True","reason":"Test","message":"m","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}' \
+	>/dev/null || exit 1
+status_event_seen() { [ "$(kstat "$1" Service events)" -gt "${SEV0[$1]}" ]; }
+check "a status change sluice does not read reaches every agent" \
+	eventually 10 all_agents status_event_seen
+no_reconfigure() {
+	local log
+	log=$(mn_node_dir "$P" "$1")/agent.log
+	grep -q "kubernetes: Service $NS/db created" "$log" &&
+		! grep -q "kubernetes: Service $NS/db configured" "$log"
+}
+check "and changes nothing: the pruned Service compares equal (no 'configured')" \
+	all_agents no_reconfigure
 kctl apply -f - >/dev/null <<EOF || exit 1
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
