@@ -688,31 +688,37 @@ static bool svc_counts(const struct object *o)
 	return o->kind == K_SERVICE && !o->svc.invalid && !o->svc.ignore;
 }
 
-/* Does o claim a frontend m holds already? why names the field, the
- * frontend and the other Service (other says how it is introduced). */
-static bool svc_conflict(const struct fe_owners *m, const struct object *o, const char *other_fmt,
-			 char *why, size_t len)
+/* A frontend of o that m holds for another Service already: what is
+ * needed to name it. */
+struct fe_clash {
+	char field[48];		/* spec.externalIPs, spec.ports[1].nodePort... */
+	char frontend[48];	/* 10.96.0.10:80/TCP */
+	const struct object *owner;
+};
+
+/* Does o claim a frontend m holds already? Returns 1 with c filled, 0, or
+ * -ENOMEM. */
+static int svc_conflict(const struct fe_owners *m, const struct object *o, struct fe_clash *c)
 {
 	size_t n = svc_frontends(&o->svc, NULL);
 	struct svc_frontend *fe = calloc(n + 1, sizeof(*fe));
-	bool bad = false;
+	int ret = 0;
 
 	if (!fe)
-		return false;
+		return -ENOMEM;
 	n = svc_frontends(&o->svc, fe);
-	for (size_t i = 0; i < n && !bad; i++) {
+	for (size_t i = 0; i < n && !ret; i++) {
 		size_t slot = owners_slot(m, fe_key(&fe[i]));
-		char text[48], field[48];
 
 		if (!m->owner[slot] || m->owner[slot] == o)
 			continue;
-		svc_frontend_format(&fe[i], text, sizeof(text));
-		snprintf(why, len, other_fmt, fe_field(&fe[i], field, sizeof(field)), text,
-			 m->owner[slot]->ns, m->owner[slot]->name);
-		bad = true;
+		fe_field(&fe[i], c->field, sizeof(c->field));
+		svc_frontend_format(&fe[i], c->frontend, sizeof(c->frontend));
+		c->owner = m->owner[slot];
+		ret = 1;
 	}
 	free(fe);
-	return bad;
+	return ret;
 }
 
 static int svc_claim(struct fe_owners *m, const struct object *o)
@@ -782,10 +788,16 @@ static void services_check(struct store *s)
 		struct object *o = svcs[i];
 		bool was = o->svc.refused;
 		char why[sizeof(o->svc.why)] = "";
+		struct fe_clash c;
+		int bad = svc_conflict(&m, o, &c);
 
-		o->svc.refused = svc_conflict(&m, o, "%s: frontend %s is Service %s/%s's, "
-						     "which came first and keeps it", why,
-					      sizeof(why));
+		if (bad < 0)
+			break; /* out of memory: keep the last decisions */
+		o->svc.refused = bad;
+		if (bad)
+			snprintf(why, sizeof(why), "%s: frontend %s is Service %s/%s's, which came "
+						   "first and keeps it", c.field, c.frontend,
+				 c.owner->ns, c.owner->name);
 		if (o->svc.refused && (!was || strcmp(o->svc.why, why)))
 			pr_warn("Service %s/%s refused: %s", o->ns, o->name, why);
 		else if (!o->svc.refused && was)
@@ -823,15 +835,22 @@ static int services_apply_check(const struct store *s, const struct object *pars
 			goto cleanup;
 	}
 	for (size_t i = 0; i < n; i++) {
+		struct fe_clash c;
+
 		*bad = i;
 		if (!svc_counts(&parsed[i]))
 			continue;
-		if (svc_conflict(&m, &parsed[i], "%s: frontend %s is the frontend of Service %s/%s "
-						 "already", why, len)) {
+		ret = svc_conflict(&m, &parsed[i], &c);
+		if (ret < 0)
+			goto cleanup;
+		if (ret) {
+			snprintf(why, len, "%s: frontend %s is the frontend of Service %s/%s already",
+				 c.field, c.frontend, c.owner->ns, c.owner->name);
 			ret = -EINVAL;
 			goto cleanup;
 		}
-		if (svc_claim(&m, &parsed[i]))
+		ret = svc_claim(&m, &parsed[i]);
+		if (ret)
 			goto cleanup;
 	}
 	ret = 0;
@@ -1377,6 +1396,12 @@ static int kube_put(struct store *s, struct object *p, json_t *changes, size_t *
 			!strcmp(old->svc.why, p->svc.why)) ||
 		       (p->kind == K_SLICE && old->slice.unused &&
 			!strcmp(old->slice.why, p->slice.why));
+		/* A refused Service stays refused for the same reason until
+		 * services_check decides again: it says so only if that changes. */
+		if (p->kind == K_SERVICE && !p->svc.invalid && old->svc.refused) {
+			p->svc.refused = true;
+			memcpy(p->svc.why, old->svc.why, sizeof(p->svc.why));
+		}
 		action = "configured";
 		object_clear(old);
 		*old = *p;

@@ -7,6 +7,7 @@
  * and through the API watch (stored as unusable, counted, never a crash).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -646,6 +647,89 @@ static void test_watch_bad_input(void **state)
 	store_close(s);
 }
 
+static size_t count_in(const char *text, const char *what)
+{
+	size_t n = 0;
+
+	for (const char *p = strstr(text, what); p; p = strstr(p + 1, what))
+		n++;
+	return n;
+}
+
+/* The watch logs an unusable or refused object once, not at every update
+ * or relist of it: a dual-stack cluster changes IPv6 slices all the time. */
+static void test_logged_once(void **state)
+{
+	struct store *s = fresh_store("once");
+	char path[600], text[8192] = "";
+	json_t *items, *changes;
+	int saved, fd;
+	FILE *f;
+	size_t len;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/once.log", dir);
+	fflush(stderr);
+	saved = dup(2);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(saved >= 0 && fd >= 0);
+	assert_int_equal(dup2(fd, 2), 2);
+	close(fd);
+
+	assert_int_equal(event1(s, "ADDED", SVC_AT("bad", "2026-12-01T00:00:00Z",
+						   "'clusterIP':'10.96.0.10','ports':[{'port':0}]")),
+			 0);
+	/* another field changes, the reason stays */
+	assert_int_equal(event1(s, "MODIFIED", SVC_AT("bad", "2026-12-01T00:00:00Z",
+						      "'clusterIP':'10.96.0.10','ports':[{'port':0}],"
+						      "'sessionAffinity':'ClientIP'")), 0);
+	assert_int_equal(event1(s, "ADDED", SVC_AT("old", "2026-12-01T00:00:00Z",
+						   "'clusterIP':'10.96.0.20','ports':[{'port':80}]")),
+			 0);
+	assert_int_equal(event1(s, "ADDED", SVC_AT("young", "2026-12-02T00:00:00Z",
+						   "'clusterIP':'10.96.0.20','ports':[{'port':80}]")),
+			 0);
+	assert_int_equal(event1(s, "MODIFIED", SVC_AT("young", "2026-12-02T00:00:00Z",
+						      "'clusterIP':'10.96.0.20','ports':[{'port':80}],"
+						      "'sessionAffinity':'ClientIP'")), 0);
+	assert_int_equal(event1(s, "ADDED", "{'apiVersion':'discovery.k8s.io/v1','kind':"
+			 "'EndpointSlice','metadata':{'name':'v6','namespace':'shop'},'addressType':"
+			 "'IPv6','endpoints':[{'addresses':['fd00::1']}]}"), 0);
+	assert_int_equal(event1(s, "MODIFIED", "{'apiVersion':'discovery.k8s.io/v1','kind':"
+			 "'EndpointSlice','metadata':{'name':'v6','namespace':'shop'},'addressType':"
+			 "'IPv6','endpoints':[{'addresses':['fd00::2']}]}"), 0);
+	/* a relist of the same objects */
+	items = json_pack("[o, o, o]", jt(SVC_AT("bad", "2026-12-01T00:00:00Z",
+						 "'clusterIP':'10.96.0.10','ports':[{'port':0}],"
+						 "'sessionAffinity':'ClientIP'")),
+			  jt(SVC_AT("old", "2026-12-01T00:00:00Z",
+				    "'clusterIP':'10.96.0.20','ports':[{'port':80}]")),
+			  jt(SVC_AT("young", "2026-12-02T00:00:00Z",
+				    "'clusterIP':'10.96.0.20','ports':[{'port':80}],"
+				    "'sessionAffinity':'ClientIP'")));
+	changes = json_array();
+	assert_int_equal(store_kube_replace(s, "v1", "Service", items, changes), 0);
+	assert_int_equal(json_array_size(changes), 0);
+	json_decref(items);
+	json_decref(changes);
+
+	fflush(stderr);
+	assert_int_equal(dup2(saved, 2), 2);
+	close(saved);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	len = fread(text, 1, sizeof(text) - 1, f);
+	text[len] = '\0';
+	fclose(f);
+	assert_int_equal(count_in(text, "Service shop/bad is stored but not used: spec.ports[0]"
+				  ".port"), 1);
+	assert_int_equal(count_in(text, "Service shop/young refused: spec.clusterIPs"), 1);
+	assert_int_equal(count_in(text, "EndpointSlice shop/v6 is stored but not used"), 1);
+	assert_int_equal(store_refused_services(s), 2);
+	assert_int_equal(store_unused_slices(s), 1);
+	store_close(s);
+}
+
 /* Left alone as kube-proxy leaves them: no frontends, no conflicts. */
 static void test_ignored(void **state)
 {
@@ -717,6 +801,7 @@ int main(void)
 		cmocka_unit_test(test_view_target_by_number),
 		cmocka_unit_test(test_apply_bad_input),
 		cmocka_unit_test(test_watch_bad_input),
+		cmocka_unit_test(test_logged_once),
 		cmocka_unit_test(test_ignored),
 		cmocka_unit_test(test_view_json),
 	};
