@@ -80,7 +80,8 @@ test_cni_SRCS  := cni-plugin/cni.c lib/cni_names.c lib/log.c lib/api.c
 test_api_SRCS  := lib/api.c lib/cni_names.c agent/request.c agent/cidr.c lib/log.c
 test_policy_SRCS := agent/policy.c agent/cidr.c lib/log.c
 test_manifest_SRCS := lib/manifest.c lib/log.c
-test_kube_SRCS := agent/kube.c agent/store.c agent/policy.c agent/cidr.c lib/manifest.c lib/log.c
+test_kube_SRCS := agent/kube.c agent/store.c agent/service.c agent/policy.c agent/cidr.c lib/manifest.c lib/log.c
+test_service_SRCS := agent/store.c agent/service.c agent/policy.c agent/cidr.c lib/log.c
 test_compile_SRCS := agent/compile.c agent/identity.c agent/policy.c agent/cidr.c agent/loader.c lib/log.c
 test_maglev_SRCS := agent/maglev.c
 

@@ -313,6 +313,8 @@ static const struct resource {
 	{ "v1", "Namespace", "/api/v1/namespaces", false },
 	{ "v1", "Node", "/api/v1/nodes", false },
 	{ "v1", "Pod", "/api/v1/pods", false },
+	{ "v1", "Service", "/api/v1/services", false },
+	{ "discovery.k8s.io/v1", "EndpointSlice", "/apis/discovery.k8s.io/v1/endpointslices", false },
 	{ "networking.k8s.io/v1", "NetworkPolicy", "/apis/networking.k8s.io/v1/networkpolicies",
 	  false },
 	{ "sluice.io/v1alpha1", "SluiceNetworkPolicy",
@@ -506,6 +508,62 @@ static json_t *prune(const struct resource *r, const json_t *obj)
 		copy_field(nst, json_object_get(obj, "status"), "addresses");
 		json_object_set_new(out, "spec", ns);
 		json_object_set_new(out, "status", nst);
+	} else if (!strcmp(r->kind, "Service")) {
+		static const char *const fields[] = {
+			"type", "clusterIP", "clusterIPs", "externalIPs", "ports", "sessionAffinity",
+			"sessionAffinityConfig", "externalTrafficPolicy", "internalTrafficPolicy",
+			"healthCheckNodePort", "publishNotReadyAddresses",
+		};
+		const json_t *spec = json_object_get(obj, "spec"), *ing;
+		json_t *ss = json_object(), *ings = json_array();
+		size_t i;
+
+		/* The older of two Services claiming one frontend keeps it. */
+		copy_field(m, meta, "creationTimestamp");
+		for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+			copy_field(ss, spec, fields[i]);
+		json_object_set_new(out, "spec", ss);
+		/* Of the status, only the load balancer's addresses: its
+		 * conditions change without changing a frontend. */
+		json_array_foreach(json_object_get(json_object_get(json_object_get(obj, "status"),
+								   "loadBalancer"), "ingress"), i, ing) {
+			json_t *e = json_object();
+
+			copy_field(e, ing, "ip");
+			copy_field(e, ing, "ipMode");
+			json_array_append_new(ings, e);
+		}
+		if (json_array_size(ings))
+			json_object_set_new(out, "status",
+					    json_pack("{s:{s:o}}", "loadBalancer", "ingress", ings));
+		else
+			json_decref(ings);
+	} else if (!strcmp(r->kind, "EndpointSlice")) {
+		const json_t *e;
+		json_t *eps = json_array();
+		size_t i;
+
+		copy_field(out, obj, "addressType");
+		copy_field(out, obj, "ports");
+		/* Not hints, zone or the targetRef's uid: they move no backend. */
+		json_array_foreach(json_object_get(obj, "endpoints"), i, e) {
+			const json_t *ref = json_object_get(e, "targetRef");
+			json_t *c = json_object();
+
+			copy_field(c, e, "addresses");
+			copy_field(c, e, "conditions");
+			copy_field(c, e, "nodeName");
+			if (ref) {
+				json_t *r2 = json_object();
+
+				copy_field(r2, ref, "kind");
+				copy_field(r2, ref, "namespace");
+				copy_field(r2, ref, "name");
+				json_object_set_new(c, "targetRef", r2);
+			}
+			json_array_append_new(eps, c);
+		}
+		json_object_set_new(out, "endpoints", eps);
 	} else if (strcmp(r->kind, "Namespace")) {
 		copy_field(out, obj, "spec"); /* policies: the spec is the policy */
 	}

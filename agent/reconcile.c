@@ -220,6 +220,22 @@ cleanup:
 	return ret;
 }
 
+bool agent_changes_touch_policy(const json_t *changes)
+{
+	const json_t *c;
+	size_t i;
+
+	/* Services and EndpointSlices select no pod and are in no map yet:
+	 * an endpoint flapping costs no policy sync. */
+	json_array_foreach(changes, i, c) {
+		const char *kind = json_string_value(json_object_get(c, "kind")) ?: "";
+
+		if (strcmp(kind, "Service") && strcmp(kind, "EndpointSlice"))
+			return true;
+	}
+	return false;
+}
+
 /* Apply what the Kubernetes watchers queued and bring the datapath in line. */
 void agent_kube_apply(struct agent *a)
 {
@@ -243,7 +259,7 @@ void agent_kube_apply(struct agent *a)
 	}
 	if (json_array_size(changes) > 20)
 		pr_info("kubernetes: %zu object(s) changed", json_array_size(changes));
-	if (json_array_size(changes) && a->dp) {
+	if (agent_changes_touch_policy(changes) && a->dp) {
 		ret = agent_policy_sync(a, err, sizeof(err));
 		if (ret)
 			pr_err("kubernetes: the datapath is not in line with the objects: %s", err);

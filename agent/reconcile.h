@@ -3,6 +3,7 @@
 #ifndef SLUICE_AGENT_RECONCILE_H
 #define SLUICE_AGENT_RECONCILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
@@ -18,6 +19,10 @@ int agent_policy_sync(struct agent *agent, char *err, size_t errlen);
  * does not fit fails the sync and nothing is written (-ENOSPC), instead of
  * the policy being left out. */
 int agent_policy_sync_strict(struct agent *agent, char *err, size_t errlen);
+
+/* Whether a list of store changes ({"kind", ...}) can change policy or
+ * routes: false when only Services and EndpointSlices changed. */
+bool agent_changes_touch_policy(const json_t *changes);
 
 /* Apply what the Kubernetes watchers queued and bring the datapath in line. */
 void agent_kube_apply(struct agent *a);

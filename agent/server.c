@@ -193,6 +193,14 @@ static json_t *op_status(struct agent *a)
 	if (res)
 		json_object_set_new(res, "refusedNodes",
 				    json_integer((json_int_t)store_refused_nodes(a->store)));
+	/* Services not used (unreadable, or a frontend conflict) and
+	 * EndpointSlices kept but not used (docs/SERVICES.md). */
+	if (res)
+		json_object_set_new(res, "refusedServices",
+				    json_integer((json_int_t)store_refused_services(a->store)));
+	if (res)
+		json_object_set_new(res, "unusedEndpointSlices",
+				    json_integer((json_int_t)store_unused_slices(a->store)));
 	return ok(res);
 }
 
@@ -317,7 +325,8 @@ static json_t *op_objects(struct agent *a, const json_t *req, int apply)
 		return api_error(code, err, NULL);
 	}
 	/* Answer only once the datapath enforces the new state. */
-	code = agent_policy_sync_strict(a, err, sizeof(err));
+	code = agent_changes_touch_policy(changes) ? agent_policy_sync_strict(a, err, sizeof(err))
+						   : 0;
 	if (code) {
 		json_decref(changes);
 		store_restore(a->store, json_object_get(req, "objects"), snap);
@@ -385,6 +394,24 @@ static json_t *op_get_nodes(struct agent *a)
 	return ok(json_pack("{s:o}", "items", items));
 }
 
+/* Said once with `get services`: the objects are read, the datapath that
+ * translates them is the next step of issue 11. */
+#define SERVICES_NOTE "this node does not translate Services yet: kube-proxy still does " \
+		      "(sluice's Service datapath is the next step, docs/SERVICES.md)"
+
+static json_t *op_get_services(struct agent *a)
+{
+	struct svc_view v;
+	json_t *items;
+
+	if (store_services_view(a->store, a->node_name, true, &v))
+		return api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
+	items = svc_view_json(&v);
+	svc_view_free(&v);
+	return ok(json_pack("{s:o, s:s, s:b}", "items", items, "note", SERVICES_NOTE, "translated",
+			    0));
+}
+
 static json_t *op_get(struct agent *a, const json_t *req)
 {
 	const char *what = json_string_value(json_object_get(req, "what"));
@@ -396,11 +423,13 @@ static json_t *op_get(struct agent *a, const json_t *req)
 
 	if (!what)
 		return api_error(CNI_ERR_INVALID_CONFIG, "get: \"what\" is missing",
-				 "namespaces, pods, policies, identities or nodes");
+				 "namespaces, pods, policies, identities, nodes or services");
 	if (!strcmp(what, "namespaces"))
 		return ok(json_pack("{s:o}", "items", store_namespaces_json(a->store)));
 	if (!strcmp(what, "nodes"))
 		return op_get_nodes(a);
+	if (!strcmp(what, "services"))
+		return op_get_services(a);
 	if (agent_view_build(a, &v, &locals, &nlocals, node_ips))
 		return api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
 	items = json_array();
@@ -486,7 +515,7 @@ static json_t *op_get(struct agent *a, const json_t *req)
 		store_view_free(&v);
 		free(locals);
 		return api_error(CNI_ERR_INVALID_CONFIG, "get: unknown kind of object",
-				 "namespaces, pods, policies, identities or nodes");
+				 "namespaces, pods, policies, identities, nodes or services");
 	}
 	store_view_free(&v);
 	free(locals);

@@ -11,9 +11,11 @@
 #include "api.h"
 #include "cidr.h"
 #include "log.h"
+#include "service.h"
 #include "store.h"
 
-enum obj_kind { K_NAMESPACE = 0, K_POD, K_NODE, K_NETPOL, K_SNP, K_SCNP };
+/* Policies last: store_view_build counts kinds >= K_NETPOL as policies. */
+enum obj_kind { K_NAMESPACE = 0, K_POD, K_NODE, K_SERVICE, K_SLICE, K_NETPOL, K_SNP, K_SCNP };
 
 static const struct {
 	const char *api_version;
@@ -23,6 +25,8 @@ static const struct {
 	[K_NAMESPACE] = { "v1", "Namespace", false },
 	[K_POD] = { "v1", "Pod", true },
 	[K_NODE] = { "v1", "Node", false },
+	[K_SERVICE] = { "v1", "Service", true },
+	[K_SLICE] = { "discovery.k8s.io/v1", "EndpointSlice", true },
 	[K_NETPOL] = { "networking.k8s.io/v1", "NetworkPolicy", true },
 	[K_SNP] = { "sluice.io/v1alpha1", "SluiceNetworkPolicy", true },
 	[K_SCNP] = { "sluice.io/v1alpha1", "SluiceClusterNetworkPolicy", false },
@@ -37,6 +41,8 @@ struct object {
 	struct pol_namespace nsobj;	/* K_NAMESPACE */
 	struct pol_pod pod;		/* K_POD */
 	struct store_node node;		/* K_NODE */
+	struct svc_service svc;		/* K_SERVICE */
+	struct svc_slice slice;		/* K_SLICE */
 	struct pol_policy *pol;		/* policies */
 	bool kube;			/* from the Kubernetes API, not `sluicectl apply` */
 };
@@ -67,6 +73,8 @@ static void object_clear(struct object *o)
 		free(o->pod.ports[i].name);
 	free(o->pod.ports);
 	free(o->node.name);
+	svc_free(&o->svc);
+	svc_slice_free(&o->slice);
 	pol_free(o->pol);
 	memset(o, 0, sizeof(*o));
 }
@@ -104,6 +112,7 @@ static int identify(const json_t *obj, enum obj_kind *kind, const char **ns, con
 	if (i < 0) {
 		snprintf(err, errlen,
 			 "%s %s is not supported; sluice takes v1 Namespace, v1 Pod, v1 Node, "
+			 "v1 Service, discovery.k8s.io/v1 EndpointSlice, "
 			 "networking.k8s.io/v1 NetworkPolicy and sluice.io/v1alpha1 "
 			 "SluiceNetworkPolicy / SluiceClusterNetworkPolicy",
 			 api, k);
@@ -310,6 +319,15 @@ static int object_parse(const json_t *obj, struct object *o, bool from_api, char
 		}
 		ret = parse_pod(obj, &o->pod, err, errlen);
 		break;
+	case K_SERVICE:
+	case K_SLICE: {
+		char object[400];
+
+		snprintf(object, sizeof(object), "%s %s/%s", kinds[kind].kind, ns, name);
+		ret = kind == K_SERVICE ? svc_parse(obj, object, &o->svc, err, errlen)
+					: svc_slice_parse(obj, object, &o->slice, err, errlen);
+		break;
+	}
 	default:
 		ret = from_api ? pol_parse_api(obj, &o->pol, err, errlen)
 			       : pol_parse(obj, &o->pol, err, errlen);
@@ -373,6 +391,11 @@ static int save(struct store *s)
 		s->dirty = false;
 	return ret;
 }
+
+static void services_check(struct store *s);
+static int object_unusable(const json_t *obj, const char *why, struct object *o);
+static const char *object_note(const struct store *s, const struct object *o, char *buf,
+			       size_t len);
 
 static json_t *change(const struct object *o, const char *action)
 {
@@ -605,6 +628,317 @@ static int nodes_apply_check(const struct store *s, const struct object *parsed,
 	return 0;
 }
 
+/* ---- Services: who keeps a frontend ------------------------------------ */
+
+static const char *fe_field(const struct svc_frontend *f, char *buf, size_t len)
+{
+	static const char *const fields[] = { "spec.clusterIPs", "spec.externalIPs",
+					      "status.loadBalancer.ingress" };
+
+	if (f->kind == SVC_FE_NODE_PORT)
+		snprintf(buf, len, "spec.ports[%zu].nodePort", f->port_index);
+	else
+		snprintf(buf, len, "%s", fields[f->kind]);
+	return buf;
+}
+
+/* One key per frontend: a nodePort is on every node address, so it is
+ * its own address space (ip 0). */
+static uint64_t fe_key(const struct svc_frontend *f)
+{
+	return (uint64_t)f->ip << 32 | (uint64_t)f->port << 16 | (uint64_t)f->proto << 8 |
+	       (f->kind == SVC_FE_NODE_PORT);
+}
+
+/* An open-addressing map from frontend key to the Service keeping it. */
+struct fe_owners {
+	uint64_t *keys;
+	const struct object **owner;
+	size_t cap;
+};
+
+static int owners_init(struct fe_owners *m, size_t n)
+{
+	m->cap = 16;
+	while (m->cap < 2 * n + 1)
+		m->cap *= 2;
+	m->keys = calloc(m->cap, sizeof(*m->keys));
+	m->owner = calloc(m->cap, sizeof(*m->owner));
+	return m->keys && m->owner ? 0 : -ENOMEM;
+}
+
+static void owners_free(struct fe_owners *m)
+{
+	free(m->keys);
+	free(m->owner);
+}
+
+/* The slot of key: where it is, or the free slot it would take. */
+static size_t owners_slot(const struct fe_owners *m, uint64_t key)
+{
+	size_t i = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & (m->cap - 1);
+
+	while (m->owner[i] && m->keys[i] != key)
+		i = (i + 1) & (m->cap - 1);
+	return i;
+}
+
+static bool svc_counts(const struct object *o)
+{
+	return o->kind == K_SERVICE && !o->svc.invalid && !o->svc.ignore;
+}
+
+/* A frontend of o that m holds for another Service already: what is
+ * needed to name it. */
+struct fe_clash {
+	char field[48];		/* spec.externalIPs, spec.ports[1].nodePort... */
+	char frontend[48];	/* 10.96.0.10:80/TCP */
+	const struct object *owner;
+};
+
+/* Does o claim a frontend m holds already? Returns 1 with c filled, 0, or
+ * -ENOMEM. */
+static int svc_conflict(const struct fe_owners *m, const struct object *o, struct fe_clash *c)
+{
+	size_t n = svc_frontends(&o->svc, NULL);
+	struct svc_frontend *fe = calloc(n + 1, sizeof(*fe));
+	int ret = 0;
+
+	if (!fe)
+		return -ENOMEM;
+	n = svc_frontends(&o->svc, fe);
+	for (size_t i = 0; i < n && !ret; i++) {
+		size_t slot = owners_slot(m, fe_key(&fe[i]));
+
+		if (!m->owner[slot] || m->owner[slot] == o)
+			continue;
+		fe_field(&fe[i], c->field, sizeof(c->field));
+		svc_frontend_format(&fe[i], c->frontend, sizeof(c->frontend));
+		c->owner = m->owner[slot];
+		ret = 1;
+	}
+	free(fe);
+	return ret;
+}
+
+static int svc_claim(struct fe_owners *m, const struct object *o)
+{
+	size_t n = svc_frontends(&o->svc, NULL);
+	struct svc_frontend *fe = calloc(n + 1, sizeof(*fe));
+
+	if (!fe)
+		return -ENOMEM;
+	n = svc_frontends(&o->svc, fe);
+	for (size_t i = 0; i < n; i++) {
+		size_t slot = owners_slot(m, fe_key(&fe[i]));
+
+		m->keys[slot] = fe_key(&fe[i]);
+		m->owner[slot] = o;
+	}
+	free(fe);
+	return 0;
+}
+
+static size_t frontends_total(const struct object *v, size_t n)
+{
+	size_t total = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (svc_counts(&v[i]))
+			total += svc_frontends(&v[i].svc, NULL);
+	return total;
+}
+
+/* Older first (creationTimestamp; applied objects, without one, after),
+ * then namespace/name: the same rule as Nodes (node_order). */
+static int svc_order(const void *a, const void *b)
+{
+	const struct object *x = *(const struct object *const *)a;
+	const struct object *y = *(const struct object *const *)b;
+	int c;
+
+	if (!*x->svc.created != !*y->svc.created)
+		return *x->svc.created ? -1 : 1;
+	c = strcmp(x->svc.created, y->svc.created);
+	if (!c)
+		c = strcmp(x->ns, y->ns);
+	return c ? c : strcmp(x->name, y->name);
+}
+
+/*
+ * Decide which Service keeps each frontend: oldest first (svc_order), a
+ * Service that claims a frontend an earlier one keeps is refused whole
+ * (never half its frontends). Deterministic whatever order objects arrive
+ * in, so every agent refuses the same Service. Logs what changes.
+ */
+static void services_check(struct store *s)
+{
+	struct fe_owners m = { 0 };
+	struct object **svcs = NULL;
+	size_t n = 0;
+
+	svcs = calloc(s->n + 1, sizeof(*svcs));
+	if (!svcs || owners_init(&m, frontends_total(s->v, s->n)))
+		goto cleanup; /* keep the last decisions */
+	for (size_t i = 0; i < s->n; i++)
+		if (svc_counts(&s->v[i]))
+			svcs[n++] = &s->v[i];
+	qsort(svcs, n, sizeof(*svcs), svc_order);
+	for (size_t i = 0; i < n; i++) {
+		struct object *o = svcs[i];
+		bool was = o->svc.refused;
+		char why[sizeof(o->svc.why)] = "";
+		struct fe_clash c;
+		int bad = svc_conflict(&m, o, &c);
+
+		if (bad < 0)
+			break; /* out of memory: keep the last decisions */
+		o->svc.refused = bad;
+		if (bad)
+			snprintf(why, sizeof(why), "%s: frontend %s is Service %s/%s's, which came "
+						   "first and keeps it", c.field, c.frontend,
+				 c.owner->ns, c.owner->name);
+		if (o->svc.refused && (!was || strcmp(o->svc.why, why)))
+			pr_warn("Service %s/%s refused: %s", o->ns, o->name, why);
+		else if (!o->svc.refused && was)
+			pr_info("Service %s/%s keeps its frontends again", o->ns, o->name);
+		snprintf(o->svc.why, sizeof(o->svc.why), "%s", why);
+		if (!o->svc.refused && svc_claim(&m, o))
+			break;
+	}
+cleanup:
+	owners_free(&m);
+	free(svcs);
+}
+
+/* `sluicectl apply` refuses a Service that claims a frontend of another
+ * (stored and kept, or in the same apply): the user is there to fix it.
+ * Stored Services the apply replaces do not count. */
+static int services_apply_check(const struct store *s, const struct object *parsed, size_t n,
+				size_t *bad, char *why, size_t len)
+{
+	struct fe_owners m = { 0 };
+	int ret = -ENOMEM;
+
+	if (owners_init(&m, frontends_total(s->v, s->n) + frontends_total(parsed, n)))
+		goto cleanup;
+	for (size_t k = 0; k < s->n; k++) {
+		const struct object *o = &s->v[k];
+		bool replaced = false;
+
+		if (!svc_counts(o) || o->svc.refused)
+			continue;
+		for (size_t j = 0; j < n && !replaced; j++)
+			replaced = parsed[j].kind == K_SERVICE && !strcmp(parsed[j].ns, o->ns) &&
+				   !strcmp(parsed[j].name, o->name);
+		if (!replaced && svc_claim(&m, o))
+			goto cleanup;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct fe_clash c;
+
+		*bad = i;
+		if (!svc_counts(&parsed[i]))
+			continue;
+		ret = svc_conflict(&m, &parsed[i], &c);
+		if (ret < 0)
+			goto cleanup;
+		if (ret) {
+			snprintf(why, len, "%s: frontend %s is the frontend of Service %s/%s already",
+				 c.field, c.frontend, c.owner->ns, c.owner->name);
+			ret = -EINVAL;
+			goto cleanup;
+		}
+		ret = svc_claim(&m, &parsed[i]);
+		if (ret)
+			goto cleanup;
+	}
+	ret = 0;
+cleanup:
+	owners_free(&m);
+	return ret;
+}
+
+/* A note for an EndpointSlice: kept but not used, or waiting for its
+ * Service. NULL when there is nothing to say. */
+static const char *slice_note(const struct store *s, const struct object *o, char *buf,
+			      size_t len)
+{
+	if (o->kind != K_SLICE)
+		return NULL;
+	if (o->slice.unused)
+		return o->slice.why;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].kind == K_SERVICE && !strcmp(s->v[i].ns, o->ns) &&
+		    !strcmp(s->v[i].name, o->slice.service))
+			return NULL;
+	snprintf(buf, len, "Service %s/%s does not exist yet: kept, and used when it arrives",
+		 o->ns, o->slice.service);
+	return buf;
+}
+
+static const char *object_note(const struct store *s, const struct object *o, char *buf,
+			       size_t len)
+{
+	if (o->kind != K_SERVICE)
+		return slice_note(s, o, buf, len);
+	if (o->svc.refused)
+		snprintf(buf, len, "refused: %s", o->svc.why);
+	else if (o->svc.ignore)
+		snprintf(buf, len, "ignored, as kube-proxy does: %s",
+			 svc_ignore_reason(o->svc.ignore));
+	else if (o->svc.ipv6_skipped)
+		snprintf(buf, len, "%zu IPv6 address(es) left out: sluice serves IPv4 Services",
+			 o->svc.ipv6_skipped);
+	else
+		return NULL;
+	return buf;
+}
+
+size_t store_refused_services(const struct store *s)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < s->n; i++)
+		k += s->v[i].kind == K_SERVICE && (s->v[i].svc.invalid || s->v[i].svc.refused);
+	return k;
+}
+
+size_t store_unused_slices(const struct store *s)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < s->n; i++)
+		k += s->v[i].kind == K_SLICE && s->v[i].slice.unused;
+	return k;
+}
+
+int store_services_view(const struct store *s, const char *this_node, bool all,
+			struct svc_view *out)
+{
+	struct svc_source_service *svcs = calloc(s->n + 1, sizeof(*svcs));
+	struct svc_source_slice *slices = calloc(s->n + 1, sizeof(*slices));
+	size_t nsvc = 0, nsl = 0;
+	int ret = -ENOMEM;
+
+	memset(out, 0, sizeof(*out));
+	if (!svcs || !slices)
+		goto cleanup;
+	for (size_t i = 0; i < s->n; i++) {
+		const struct object *o = &s->v[i];
+
+		if (o->kind == K_SERVICE)
+			svcs[nsvc++] = (struct svc_source_service){ o->ns, o->name, &o->svc };
+		else if (o->kind == K_SLICE)
+			slices[nsl++] = (struct svc_source_slice){ o->ns, o->name, &o->slice };
+	}
+	ret = svc_view_build(svcs, nsvc, slices, nsl, this_node, all, out);
+cleanup:
+	free(svcs);
+	free(slices);
+	return ret;
+}
+
 size_t store_refused_nodes(const struct store *s)
 {
 	size_t k = 0;
@@ -629,6 +963,7 @@ int store_apply(struct store *s, const json_t *objects, const json_t *sources, j
 	size_t n = json_array_size(objects), i;
 	struct object *parsed = NULL;
 	char why[1024], src[32];
+	size_t *at = NULL, first;
 	int ret = 0, code = 0;
 
 	if (!json_is_array(objects) || !n) {
@@ -665,10 +1000,19 @@ int store_apply(struct store *s, const json_t *objects, const json_t *sources, j
 		code = CNI_ERR_INVALID_CONFIG;
 		goto cleanup;
 	}
-	if (reserve(s, n)) {
+	ret = services_apply_check(s, parsed, n, &i, why, sizeof(why));
+	if (ret) {
+		snprintf(err, errlen, "%s: Service %s/%s: %s; nothing was applied",
+			 source_of(sources, i, src, sizeof(src)), parsed[i].ns, parsed[i].name, why);
+		code = ret == -ENOMEM ? CNI_ERR_INTERNAL : CNI_ERR_INVALID_CONFIG;
+		goto cleanup;
+	}
+	at = calloc(n, sizeof(*at));
+	if (!at || reserve(s, n)) {
 		code = CNI_ERR_INTERNAL;
 		goto cleanup;
 	}
+	first = json_array_size(changes);
 	for (i = 0; i < n; i++) {
 		struct object *old = find(s, parsed[i].kind, parsed[i].ns, parsed[i].name);
 		const char *action = "created";
@@ -677,13 +1021,26 @@ int store_apply(struct store *s, const json_t *objects, const json_t *sources, j
 			action = json_equal(old->json, parsed[i].json) ? "unchanged" : "configured";
 			object_clear(old);
 			*old = parsed[i];
+			at[i] = (size_t)(old - s->v);
 		} else {
+			at[i] = s->n;
 			s->v[s->n++] = parsed[i];
 		}
 		json_array_append_new(changes, change(&parsed[i], action));
 		memset(&parsed[i], 0, sizeof(parsed[i]));
 	}
 	nodes_check(s);
+	services_check(s);
+	/* Notes once everything is in: a slice applied with its Service is
+	 * not waiting for it, whatever their order in the files. */
+	for (i = 0; i < n; i++) {
+		char nbuf[400];
+		const char *note = object_note(s, &s->v[at[i]], nbuf, sizeof(nbuf));
+
+		if (note)
+			json_object_set_new(json_array_get(changes, first + i), "note",
+					    json_string(note));
+	}
 	ret = save(s);
 	if (ret)
 		pr_warn("cannot save objects to %s: %s", s->path, strerror(-ret));
@@ -691,6 +1048,7 @@ cleanup:
 	for (i = 0; i < n; i++)
 		object_clear(&parsed[i]);
 	free(parsed);
+	free(at);
 	return code;
 }
 
@@ -751,6 +1109,8 @@ int store_restore(struct store *s, const json_t *objects, const json_t *snap)
 			o = &s->v[s->n++];
 		*o = parsed;
 	}
+	nodes_check(s);
+	services_check(s);
 	s->dirty = true;
 	if (save(s))
 		pr_warn("cannot save objects to %s", s->path);
@@ -802,6 +1162,7 @@ int store_delete(struct store *s, const json_t *objects, const json_t *sources,
 		*o = s->v[--s->n];
 	}
 	nodes_check(s);
+	services_check(s);
 	ret = save(s);
 	if (ret)
 		pr_warn("cannot save objects to %s: %s", s->path, strerror(-ret));
@@ -838,19 +1199,22 @@ int store_open(struct store **out, const char *state_dir, char *err, size_t errl
 	}
 	json_array_foreach(arr, i, obj) {
 		const char *origin = json_string_value(json_object_get(obj, "origin"));
+		bool kube = origin && !strcmp(origin, "kubernetes");
 		char why[1024];
 
-		if (origin && !strcmp(origin, "kubernetes"))
+		if (kube)
 			obj = json_object_get(obj, "object");
-		if (object_parse(obj, &s->v[s->n], origin && !strcmp(origin, "kubernetes"), why,
-				 sizeof(why))) {
+		/* An unusable Service or slice from the API stays what it was. */
+		if (object_parse(obj, &s->v[s->n], kube, why, sizeof(why)) &&
+		    (!kube || object_unusable(obj, why, &s->v[s->n]))) {
 			pr_warn("%s: ignoring saved object %zu: %s", s->path, i + 1, why);
 			continue;
 		}
-		s->v[s->n++].kube = origin && !strcmp(origin, "kubernetes");
+		s->v[s->n++].kube = kube;
 	}
 	json_decref(arr);
 	nodes_check(s);
+	services_check(s);
 	*out = s;
 	return 0;
 }
@@ -1019,6 +1383,7 @@ static int kube_put(struct store *s, struct object *p, json_t *changes, size_t *
 {
 	struct object *old = find(s, p->kind, p->ns, p->name);
 	const char *action = "created";
+	bool said = false;	/* the old version was unusable for the same reason */
 
 	p->kube = true;
 	if (old) {
@@ -1026,6 +1391,16 @@ static int kube_put(struct store *s, struct object *p, json_t *changes, size_t *
 		if (old->kube && json_equal(old->json, p->json)) {
 			object_clear(p);
 			return 0;
+		}
+		said = (p->kind == K_SERVICE && old->svc.invalid &&
+			!strcmp(old->svc.why, p->svc.why)) ||
+		       (p->kind == K_SLICE && old->slice.unused &&
+			!strcmp(old->slice.why, p->slice.why));
+		/* A refused Service stays refused for the same reason until
+		 * services_check decides again: it says so only if that changes. */
+		if (p->kind == K_SERVICE && !p->svc.invalid && old->svc.refused) {
+			p->svc.refused = true;
+			memcpy(p->svc.why, old->svc.why, sizeof(p->svc.why));
 		}
 		action = "configured";
 		object_clear(old);
@@ -1041,9 +1416,56 @@ static int kube_put(struct store *s, struct object *p, json_t *changes, size_t *
 			"it selects and that part allows nothing (a Deny rule denies everything)",
 			kinds[p->kind].kind, p->ns, *p->ns ? "/" : "", p->name, p->pol->degraded,
 			p->pol->ndegraded > 1 ? " (and more, see sluicectl get policies)" : "");
+	/* Logged once: a relist of the same object compares equal above,
+	 * and an update unusable for the same reason says nothing again. */
+	if (p->kind == K_SERVICE && p->svc.invalid && !said)
+		pr_warn("kubernetes: Service %s/%s is stored but not used: %s", p->ns, p->name,
+			p->svc.why);
+	if (p->kind == K_SLICE && p->slice.unused && !said)
+		log_msg(p->slice.addr_type == SVC_ADDR_IPV4 ? LOG_WARN : LOG_INFO,
+			"kubernetes: EndpointSlice %s/%s is stored but not used: %s", p->ns, p->name,
+			p->slice.why);
 	json_array_append_new(changes, change(p, action));
 	memset(p, 0, sizeof(*p));
 	s->dirty = true;
+	return 0;
+}
+
+/*
+ * A Service or EndpointSlice from the API that sluice cannot read is
+ * stored as unusable rather than skipped: the store holds what the API
+ * holds (no stale frontend stays programmed), `get services` shows why,
+ * and status counts it. why is object_parse's reason. Returns 0, -ENOMEM,
+ * or -EINVAL for the other kinds (they keep their last readable version).
+ */
+static int object_unusable(const json_t *obj, const char *why, struct object *o)
+{
+	const char *ns, *name, *field = why;
+	enum obj_kind kind;
+	char ignored[256], object[400];
+
+	memset(o, 0, sizeof(*o));
+	if (identify(obj, &kind, &ns, &name, ignored, sizeof(ignored)) ||
+	    (kind != K_SERVICE && kind != K_SLICE))
+		return -EINVAL;
+	snprintf(object, sizeof(object), "%s %s/%s: ", kinds[kind].kind, ns, name);
+	if (!strncmp(why, object, strlen(object)))
+		field += strlen(object);
+	o->kind = kind;
+	o->ns = strdup(ns);
+	o->name = strdup(name);
+	o->json = json_deep_copy(obj);
+	if (!o->ns || !o->name || !o->json) {
+		object_clear(o);
+		return -ENOMEM;
+	}
+	if (kind == K_SERVICE) {
+		o->svc.invalid = true;
+		snprintf(o->svc.why, sizeof(o->svc.why), "%s", field);
+	} else {
+		o->slice.unused = true;
+		snprintf(o->slice.why, sizeof(o->slice.why), "invalid: %s", field);
+	}
 	return 0;
 }
 
@@ -1075,10 +1497,14 @@ int store_kube_event(struct store *s, const char *type, const json_t *obj, json_
 			kube_remove(s, o, changes);
 			if (kind == K_NODE)
 				nodes_check(s);
+			if (kind == K_SERVICE)
+				services_check(s);
 		}
 		return 0;
 	}
 	ret = object_parse(obj, &parsed, true, why, sizeof(why));
+	if (ret == -EINVAL)
+		ret = object_unusable(obj, why, &parsed);
 	if (ret == -ENOMEM)
 		return ret;
 	if (ret) {
@@ -1091,6 +1517,8 @@ int store_kube_event(struct store *s, const char *type, const json_t *obj, json_
 	object_clear(&parsed);
 	if (!ret && s->v[at].kind == K_NODE)
 		nodes_check(s);
+	if (!ret && s->v[at].kind == K_SERVICE)
+		services_check(s);
 	return ret;
 }
 
@@ -1119,6 +1547,8 @@ int store_kube_replace(struct store *s, const char *api_version, const char *kin
 		size_t at;
 
 		ret = object_parse(obj, &parsed, true, why, sizeof(why));
+		if (ret == -EINVAL)
+			ret = object_unusable(obj, why, &parsed);
 		if (ret == -ENOMEM)
 			goto cleanup;
 		if (ret || parsed.kind != (enum obj_kind)k) {
@@ -1150,6 +1580,8 @@ int store_kube_replace(struct store *s, const char *api_version, const char *kin
 		}
 	if (k == K_NODE)
 		nodes_check(s);
+	if (k == K_SERVICE)
+		services_check(s);
 cleanup:
 	free(listed);
 	return ret;

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The object store: Namespaces, Pods and policies as applied by
- * `sluicectl apply` (and, later, from the Kubernetes API watch). It keeps
- * each object's JSON as given and its parsed form, saves the set under the
- * state directory, and builds the policy world view the compiler and
- * `explain` work from. Where objects come from is not its business.
+ * The object store: Namespaces, Pods, Nodes, Services, EndpointSlices and
+ * policies as applied by `sluicectl apply` and from the Kubernetes API
+ * watch. It keeps each object's JSON as given and its parsed form, saves
+ * the set under the state directory, and builds the policy world view the
+ * compiler and `explain` work from, and the Services view. Where objects
+ * come from is not its business.
  */
 #ifndef SLUICE_STORE_H
 #define SLUICE_STORE_H
@@ -15,6 +16,7 @@
 #include <jansson.h>
 
 #include "policy.h"
+#include "service.h"
 
 struct store;
 
@@ -123,6 +125,24 @@ const struct store_node *store_node(const struct store *s, const char *name);
  * Node objects refused for routing. */
 size_t store_degraded(const struct store *s);
 size_t store_refused_nodes(const struct store *s);
+
+/* Services that cannot be used: from the API with a field sluice cannot
+ * read (struct svc_service.invalid), or refused because an older Service
+ * keeps one of their frontends (.refused). EndpointSlices kept but not
+ * used (IPv6, FQDN, no service-name label, unreadable). */
+size_t store_refused_services(const struct store *s);
+size_t store_unused_slices(const struct store *s);
+
+/*
+ * The Services for the datapath (all false: those kube-proxy would handle,
+ * not refused or invalid) or for `sluicectl get services` (all true: every
+ * Service, status saying why one is not handled), with frontends and
+ * backends joined from the EndpointSlices; see svc_view_build. this_node
+ * marks local backends. The view borrows from the store: valid until it
+ * changes. Returns 0 or -ENOMEM.
+ */
+int store_services_view(const struct store *s, const char *this_node, bool all,
+			struct svc_view *out);
 
 /* The stored objects of one sort, as JSON summaries for `sluicectl get`. */
 json_t *store_namespaces_json(const struct store *s);

@@ -30,7 +30,9 @@ static void usage(FILE *f)
 		"\n"
 		"Objects and policy:\n"
 		"  apply -f FILE          create or update the objects in FILE; prints one line per\n"
-		"                         object: created, configured or unchanged\n"
+		"                         object: created, configured or unchanged, and a note in\n"
+		"                         parentheses when there is one (an EndpointSlice kept but\n"
+		"                         not used, a Service ignored as kube-proxy ignores it)\n"
 		"  delete -f FILE [--ignore-not-found]\n"
 		"                         delete the objects FILE names\n"
 		"  get namespaces         NAME LABELS                         (also: namespace, ns)\n"
@@ -39,6 +41,9 @@ static void usage(FILE *f)
 		"                         (also: policy, netpol, netpols, networkpolicies)\n"
 		"  get identities         ID NAMESPACE LABELS PODS     (also: identity, id, ids)\n"
 		"  get nodes              NAME POD-CIDR ADDRESS STATE  (also: node, no)\n"
+		"  get services           NAMESPACE NAME TYPE FRONTENDS BACKENDS TRAFFIC AFFINITY\n"
+		"                         STATUS (also: service, svc); what the agent reads of\n"
+		"                         Services and EndpointSlices (kube-proxy still translates)\n"
 		"  policy explain --from SRC --to DST --port PORT[/PROTOCOL]\n"
 		"                         would the agent let SRC reach DST? SRC and DST are\n"
 		"                         NAMESPACE/POD or an IPv4 address; PROTOCOL is TCP (the\n"
@@ -109,6 +114,13 @@ static int print_status(const json_t *r)
 	if (json_integer_value(json_object_get(r, "refusedNodes")))
 		printf("refused:     %lld Node objects (see sluicectl get nodes)\n",
 		       (long long)json_integer_value(json_object_get(r, "refusedNodes")));
+	if (json_integer_value(json_object_get(r, "refusedServices")))
+		printf("refused:     %lld Services not used (see sluicectl get services)\n",
+		       (long long)json_integer_value(json_object_get(r, "refusedServices")));
+	if (json_integer_value(json_object_get(r, "unusedEndpointSlices")))
+		printf("unused:      %lld EndpointSlices kept but not used (IPv6, FQDN, no Service "
+		       "label or unreadable)\n",
+		       (long long)json_integer_value(json_object_get(r, "unusedEndpointSlices")));
 	if (json_object_get(r, "kubernetes")) {
 		const json_t *k = json_object_get(r, "kubernetes"), *res;
 		size_t i;
@@ -323,24 +335,65 @@ static char *status_text(const json_t *it)
 	return asprintf(&out, "%s: %s", st, why) < 0 ? NULL : out;
 }
 
-enum get_what { GET_NAMESPACES, GET_PODS, GET_POLICIES, GET_IDENTITIES, GET_NODES };
+enum get_what { GET_NAMESPACES, GET_PODS, GET_POLICIES, GET_IDENTITIES, GET_NODES, GET_SERVICES };
+
+/* A Service's BACKENDS cell: address:port state local|remote, for each
+ * port's backends; "<none>" for none. */
+static char *backends_text(const json_t *ports)
+{
+	const json_t *p, *b;
+	char *out = NULL;
+	size_t i, j, len, n = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	if (!f)
+		return NULL;
+	json_array_foreach(ports, i, p)
+		json_array_foreach(json_object_get(p, "backends"), j, b)
+			fprintf(f, "%s%s:%lld %s %s", n++ ? "," : "", str(b, "address"),
+				(long long)json_integer_value(json_object_get(b, "port")),
+				str(b, "state"),
+				json_is_true(json_object_get(b, "local")) ? "local" : "remote");
+	if (!n)
+		fputs("<none>", f);
+	if (fclose(f)) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+static char *frontends_text(const json_t *fes)
+{
+	json_t *arr = json_array(), *f;
+	char *out;
+	size_t i;
+
+	json_array_foreach(fes, i, f)
+		json_array_append_new(arr, json_string(str(f, "frontend")));
+	out = join_text(arr);
+	json_decref(arr);
+	return out;
+}
 
 static int print_items(const json_t *r, enum get_what what)
 {
-	static const char *const heads[][7] = {
+	static const char *const heads[][8] = {
 		[GET_NAMESPACES] = { "NAME", "LABELS" },
 		[GET_PODS] = { "NAMESPACE", "NAME", "IP", "IDENTITY", "LOCAL", "LABELS" },
 		[GET_POLICIES] = { "KIND", "NAMESPACE", "NAME", "TYPES", "MODE", "SELECTED",
 				   "STATUS" },
 		[GET_IDENTITIES] = { "ID", "NAMESPACE", "LABELS", "PODS" },
 		[GET_NODES] = { "NAME", "POD-CIDR", "ADDRESS", "STATE" },
+		[GET_SERVICES] = { "NAMESPACE", "NAME", "TYPE", "FRONTENDS", "BACKENDS", "TRAFFIC",
+				   "AFFINITY", "STATUS" },
 	};
 	static const size_t ncols[] = { [GET_NAMESPACES] = 2, [GET_PODS] = 6,
 					[GET_POLICIES] = 7, [GET_IDENTITIES] = 4,
-					[GET_NODES] = 4 };
+					[GET_NODES] = 4, [GET_SERVICES] = 8 };
 	struct table t = { .ncol = ncols[what] };
 	const json_t *items = json_object_get(r, "items"), *it;
-	char *cells[7];
+	char *cells[8];
 	size_t i, c;
 	int ret;
 
@@ -384,6 +437,23 @@ static int print_items(const json_t *r, enum get_what what)
 			cells[2] = dup_str(it, "address");
 			cells[3] = dup_str(it, "state");
 			break;
+		case GET_SERVICES:
+			cells[0] = dup_str(it, "namespace");
+			cells[1] = dup_str(it, "name");
+			cells[2] = dup_str(it, "type");
+			cells[3] = frontends_text(json_object_get(it, "frontends"));
+			cells[4] = backends_text(json_object_get(it, "ports"));
+			if (asprintf(&cells[5], "eTP=%s,iTP=%s", str(it, "externalTrafficPolicy"),
+				     str(it, "internalTrafficPolicy")) < 0)
+				cells[5] = NULL;
+			if (strcmp(str(it, "sessionAffinity"), "ClientIP"))
+				cells[6] = dup_str(it, "sessionAffinity");
+			else if (asprintf(&cells[6], "ClientIP(%llds)",
+					  (long long)json_integer_value(
+						  json_object_get(it, "affinityTimeoutSeconds"))) < 0)
+				cells[6] = NULL;
+			cells[7] = status_text(it);
+			break;
 		}
 		ret = table_row(&t, cells);
 	}
@@ -398,6 +468,15 @@ static int print_pods(const json_t *r) { return print_items(r, GET_PODS); }
 static int print_policies(const json_t *r) { return print_items(r, GET_POLICIES); }
 static int print_identities(const json_t *r) { return print_items(r, GET_IDENTITIES); }
 static int print_nodes(const json_t *r) { return print_items(r, GET_NODES); }
+
+static int print_services(const json_t *r)
+{
+	int ret = print_items(r, GET_SERVICES);
+
+	if (!ret && json_string_value(json_object_get(r, "note")))
+		printf("\nNote: %s.\n", json_string_value(json_object_get(r, "note")));
+	return ret;
+}
 
 /* ---- apply, delete, explain ------------------------------------------ */
 
@@ -414,8 +493,11 @@ static int print_changes(const json_t *r)
 
 		for (k = 0; kind[k]; k++)
 			putchar(kind[k] >= 'A' && kind[k] <= 'Z' ? kind[k] - 'A' + 'a' : kind[k]);
-		printf(" %s%s%s %s\n", ns && *ns ? ns : "", ns && *ns ? "/" : "", str(ch, "name"),
+		printf(" %s%s%s %s", ns && *ns ? ns : "", ns && *ns ? "/" : "", str(ch, "name"),
 		       str(ch, "action"));
+		if (json_string_value(json_object_get(ch, "note")))
+			printf(" (%s)", json_string_value(json_object_get(ch, "note")));
+		putchar('\n');
 	}
 	return 0;
 }
@@ -539,6 +621,7 @@ static int parse_command(int argc, char **argv, struct cmd *c)
 				"networkpolicy" }, print_policies },
 		{ "identities", { "identities", "identity", "id", "ids" }, print_identities },
 		{ "nodes", { "nodes", "node", "no" }, print_nodes },
+		{ "services", { "services", "service", "svc" }, print_services },
 	};
 	static const char *const endpoints[] = { "endpoints", "endpoint", "ep", NULL };
 	size_t i;
@@ -567,7 +650,7 @@ static int parse_command(int argc, char **argv, struct cmd *c)
 		if (!c->op) {
 			fprintf(stderr,
 				"sluicectl: get takes endpoints, namespaces, pods, policies, "
-				"identities or nodes, not '%s'\n", argv[1]);
+				"identities, nodes or services, not '%s'\n", argv[1]);
 			return EXIT_USAGE;
 		}
 	} else {

@@ -6,8 +6,9 @@
 # enforcement in place before a new pod's first packet, label updates,
 # connection tracking (established flows kept, replies never dropped),
 # sluice's CRDs (Deny precedence, ICMP, Audit), explain, and policy that
-# survives an agent restart. The NetworkPolicy semantics matrix is
-# tests/netpol.
+# survives an agent restart; Services and EndpointSlices applied, shown by
+# get services and deleted (read only: not translated yet). The
+# NetworkPolicy semantics matrix is tests/netpol.
 set -uo pipefail
 TEST_NAME=policy
 source "$(dirname "$0")/../lib/common.sh"
@@ -243,6 +244,83 @@ YAML
 check "delete says what it deleted" test "$out" = "sluicenetworkpolicy x/web-guard deleted"
 check "after the delete, y/c -> x/a:8081 is open again" reach y/c x/a 8081
 
+echo "== Services and EndpointSlices: read, shown, not translated yet"
+svc_json() { ctl get services -o json; }
+out=$(apply 2>&1 <<YAML
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {namespace: x, name: db-1, labels: {kubernetes.io/service-name: db}}
+addressType: IPv4
+ports: [{name: pg, port: 8080}]
+endpoints:
+- {addresses: [${IP[x/b]}], nodeName: $NODE}
+- {addresses: [10.242.0.200], nodeName: other, conditions: {ready: false, serving: true, terminating: true}}
+---
+apiVersion: v1
+kind: Service
+metadata: {namespace: x, name: db}
+spec:
+  type: NodePort
+  clusterIP: 10.96.7.1
+  ports: [{name: pg, port: 5432, targetPort: pg, nodePort: 30432}]
+YAML
+)
+check "a Service and its slice are applied" \
+	bash -c "grep -qx 'service x/db created' <<<'$out' && grep -qx 'endpointslice x/db-1 created' <<<'$out'"
+check "get services -o json: the frontends" \
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get services -o json | jq -e '.items[] | select(.name == \"db\") | [.frontends[].frontend] == [\"10.96.7.1:5432/TCP\", \"*:30432/TCP\"]'"
+check "get services -o json: the backends with target port, state and locality" \
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get services -o json | jq -e '[.items[] | select(.name == \"db\") | .ports[0].backends[] | \"\\(.address):\\(.port) \\(.state) \\(.local)\"] == [\"${IP[x/b]}:8080 ready true\", \"10.242.0.200:8080 terminating false\"]'"
+check "get services says Services are not translated yet" \
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get services | grep -q 'does not translate Services yet'"
+out=$(apply 2>&1 <<'YAML'
+apiVersion: v1
+kind: Service
+metadata: {namespace: "y", name: thief}
+spec:
+  clusterIP: 10.96.7.2
+  externalIPs: [10.96.7.1]
+  ports: [{port: 5432}]
+YAML
+)
+check "a second Service on the same frontend is refused, naming both and the field" \
+	bash -c "grep -q 'Service y/thief: spec.externalIPs: frontend 10.96.7.1:5432/TCP is the frontend of Service x/db already; nothing was applied' <<<'$out'"
+out=$(apply 2>&1 <<'YAML'
+apiVersion: v1
+kind: Service
+metadata: {namespace: "y", name: bad}
+spec:
+  type: NodePort
+  clusterIP: 10.96.7.3
+  ports: [{port: 80, nodePort: 70000}]
+YAML
+)
+check "a nodePort outside 1-65535 is refused, naming object and field" \
+	bash -c "grep -q 'Service y/bad: spec.ports\[0\].nodePort: 70000 is outside 1-65535' <<<'$out'"
+check "and neither was stored" \
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get services -o json | jq -e '[.items[].name] == [\"db\"]'"
+out=$(ctl delete -f - <<'YAML'
+apiVersion: v1
+kind: Service
+metadata: {namespace: x, name: db}
+YAML
+)
+check "delete service says so" test "$out" = "service x/db deleted"
+check "the slice without its Service stays, and shows nothing" \
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get services -o json | jq -e '.items == []'"
+out=$(apply <<'YAML'
+apiVersion: v1
+kind: Service
+metadata: {namespace: x, name: db}
+spec:
+  type: NodePort
+  clusterIP: 10.96.7.1
+  ports: [{name: pg, port: 5432, targetPort: pg, nodePort: 30432}]
+YAML
+)
+check "applied again, it joins its kept slice" \
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get services -o json | jq -e '.items[0].ports[0].backends | length == 2'"
+
 echo "== policy survives an agent restart"
 { kill -9 "$AGENT_PID"; wait "$AGENT_PID"; } 2>/dev/null
 check "with no agent, x/b still only takes team=blue namespaces" blocked y/c x/b 8080
@@ -250,6 +328,8 @@ start_agent "$NODE" "$CIDR" "$DIR" || exit 1
 check "the restarted agent has the policies" \
 	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get policies -o json | jq -e '[.items[].name] | sort == [\"audit-y\", \"db-from-web\", \"locked-down\"]'"
 check "and enforces them" blocked y/c x/b 8080
+check "the restarted agent has the Service and its backends" \
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get services -o json | jq -e '.items[0].ports[0].backends | length == 2'"
 check "identities are listed with their pods" \
 	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get identities -o json | jq -e '[.items[] | select(.pods | index(\"x/b\"))] | length == 1'"
 

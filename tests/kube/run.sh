@@ -20,7 +20,9 @@
 # down, watches resume from their resourceVersion (no relist) and every
 # change is seen exactly once (the agents' event counters); watchers stopped
 # across a compaction relist on 410 and converge; a rotated token is picked
-# up; the agents never write to the API.
+# up; Services and EndpointSlices created, changed and deleted through
+# kubectl are shown by get services (frontends, backends, conflicts,
+# IPv6 slices); the agents never write to the API.
 # shellcheck source-path=SCRIPTDIR
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -255,6 +257,116 @@ spec:
   ingress:
   - action: Maybe
 EOF"
+
+echo "--- Services and EndpointSlices through kubectl (read, not translated yet)"
+kctl apply -f - >/dev/null <<EOF || exit 1
+apiVersion: v1
+kind: Service
+metadata: {namespace: $NS, name: db}
+spec:
+  type: NodePort
+  clusterIP: 10.96.0.20
+  clusterIPs: [10.96.0.20]
+  ports:
+  - {name: tcp, port: 5432, targetPort: db, protocol: TCP, nodePort: 30432}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  namespace: $NS
+  name: db-abc
+  labels: {kubernetes.io/service-name: db}
+addressType: IPv4
+ports: [{name: tcp, port: 8080, protocol: TCP}]
+endpoints:
+- addresses: [${IP[db2]}]
+  nodeName: node2
+  targetRef: {kind: Pod, namespace: $NS, name: db2}
+EOF
+# svc_is JQ N: node N's Service shop/db in get services -o json satisfies JQ.
+svc_is() {
+	ctl "$2" get services -o json 2>/dev/null |
+		jq -e --arg ns "$NS" ".items[] | select(.namespace == \$ns and .name == \"db\") | $1" \
+			>/dev/null
+}
+svc_frontends() { svc_is '[.frontends[].frontend] == ["10.96.0.20:5432/TCP", "*:30432/TCP"]' "$1"; }
+svc_backend() {
+	local want="${IP[db2]}:8080 ready false"
+	[ "$1" = 2 ] && want="${IP[db2]}:8080 ready true"
+	svc_is "[.ports[0].backends[] | \"\\(.address):\\(.port) \\(.state) \\(.local)\"] == [\"$want\"]" "$1"
+}
+check "every agent shows the Service's frontends" eventually 10 all_agents svc_frontends
+check "every agent shows its backend (target port by name from the slice; local on node2 only)" \
+	eventually 10 all_agents svc_backend
+declare -A SEV0=()
+for n in "${NODES[@]}"; do SEV0[$n]=$(kstat "$n" Service events); done
+kctl -n "$NS" patch service db --subresource=status --type=merge -p \
+	'{"status":{"conditions":[{"type":"Churn","status":"True","reason":"Test","message":"m","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}' \
+	>/dev/null || exit 1
+status_event_seen() { [ "$(kstat "$1" Service events)" -gt "${SEV0[$1]}" ]; }
+check "a status change sluice does not read reaches every agent" \
+	eventually 10 all_agents status_event_seen
+no_reconfigure() {
+	local log
+	log=$(mn_node_dir "$P" "$1")/agent.log
+	grep -q "kubernetes: Service $NS/db created" "$log" &&
+		! grep -q "kubernetes: Service $NS/db configured" "$log"
+}
+check "and changes nothing: the pruned Service compares equal (no 'configured')" \
+	all_agents no_reconfigure
+kctl apply -f - >/dev/null <<EOF || exit 1
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  namespace: $NS
+  name: db-abc
+  labels: {kubernetes.io/service-name: db}
+addressType: IPv4
+ports: [{name: tcp, port: 8080, protocol: TCP}]
+endpoints:
+- addresses: [${IP[db2]}]
+  nodeName: node2
+  conditions: {ready: false, serving: true, terminating: true}
+EOF
+svc_terminating() { svc_is '.ports[0].backends[0].state == "terminating"' "$1"; }
+check "an endpoint that starts terminating is shown so" eventually 10 all_agents svc_terminating
+sleep 1.1 # creationTimestamps have a resolution of one second: thief is younger
+kctl apply -f - >/dev/null <<EOF || exit 1
+apiVersion: v1
+kind: Service
+metadata: {namespace: default, name: thief}
+spec:
+  clusterIP: 10.96.0.21
+  externalIPs: [10.96.0.20]
+  ports: [{port: 5432}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  namespace: $NS
+  name: db-v6
+  labels: {kubernetes.io/service-name: db}
+addressType: IPv6
+endpoints: [{addresses: ["fd00::5"]}]
+EOF
+thief_refused() {
+	ctl "$1" get services -o json | jq -e '.items[] | select(.name == "thief") |
+		.status == "Refused" and (.statusReason | test("frontend 10.96.0.20:5432/TCP is Service shop/db.s"))' >/dev/null &&
+		ctl "$1" status -o json | jq -e '.refusedServices == 1 and .unusedEndpointSlices == 1' >/dev/null
+}
+check "a younger Service on the db frontend is refused and counted; the IPv6 slice kept unused" \
+	eventually 10 all_agents thief_refused
+check "the refusal is logged with the Service's name" \
+	grep -q "Service default/thief refused: spec.externalIPs" "$(mn_node_dir "$P" 1)/agent.log"
+kctl -n "$NS" delete service db >/dev/null
+thief_ok() {
+	ctl "$1" get services -o json | jq -e '[.items[] | select(.name == "thief") | .status] == ["OK"]' >/dev/null
+}
+check "db deleted: the other Service keeps the frontend" eventually 10 all_agents thief_ok
+kctl delete service thief >/dev/null
+kctl -n "$NS" delete endpointslice db-abc db-v6 >/dev/null
+no_services() { ctl "$1" get services -o json | jq -e '.items == [] and .note != null' >/dev/null; }
+check "all deleted: no Service left on any agent" eventually 10 all_agents no_services
 
 echo "--- the API server killed and restarted"
 declare -A EV0=() RL0=()
