@@ -25,7 +25,7 @@ ROUTER_PEER_IFNAME=sluice_net
 VXLAN_IFNAME=sluice_vxlan
 POD_VETH_RE='^lxc[0-9a-f]{11}$'
 RTPROT_SLUICE=83
-PROGS_RE='^(from_pod|to_pod|from_overlay|from_netdev|to_netdev)$'
+PROGS_RE='^(from_pod|to_pod|from_overlay|to_overlay|from_netdev|to_netdev)$'
 TC_PREF=1
 TC_HANDLE=0x1
 
