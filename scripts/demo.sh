@@ -124,5 +124,5 @@ say "Deleting the pods (CNI_COMMAND=DEL); nothing is left behind"
 for name in web-0 web-1 db-0 api-0; do cni DEL "$name" "/run/netns/$ID-$name" "$CONF"; done
 run ctl get endpoints
 echo "  lxc veths left on the node: $(ip -n "$NODE" -o link show | grep -c lxc)"
-echo "  addresses still allocated:  $(ls "$DIR/state/ipam" | grep -vc range)"
+echo "  addresses still allocated:  $(ls "$DIR/state/ipam" | grep -vcE '^(range|released)$')"
 say "Done: the agent stops and the demo node is removed"
