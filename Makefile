@@ -78,11 +78,11 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/te
 test_ipam_SRCS := agent/ipam.c agent/cidr.c agent/fsutil.c lib/log.c
 test_cni_SRCS  := cni-plugin/cni.c lib/cni_names.c lib/log.c lib/api.c
 test_api_SRCS  := lib/api.c lib/cni_names.c agent/request.c agent/cidr.c lib/log.c
-test_policy_SRCS := agent/policy.c agent/cidr.c lib/log.c
+test_policy_SRCS := agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/log.c
 test_manifest_SRCS := lib/manifest.c lib/log.c
-test_kube_SRCS := agent/kube.c agent/store.c agent/service.c agent/policy.c agent/cidr.c lib/manifest.c lib/log.c
-test_service_SRCS := agent/store.c agent/service.c agent/policy.c agent/cidr.c lib/log.c
-test_compile_SRCS := agent/compile.c agent/identity.c agent/policy.c agent/cidr.c agent/loader.c lib/log.c
+test_kube_SRCS := agent/kube.c agent/store.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c
+test_service_SRCS := agent/store.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/log.c
+test_compile_SRCS := agent/compile.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c lib/log.c
 test_maglev_SRCS := agent/maglev.c
 
 $(BUILD)/unit:
@@ -100,8 +100,8 @@ $(BUILD)/test_bpf: $(TEST_BPF_SRCS) $(SKELS) $(HDRS) | $(BUILD)
 $(BUILD)/bench-bpf: bench/bpf_policy.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ bench/bpf_policy.c agent/loader.c lib/log.c $(LDLIBS_AGENT)
 
-$(BUILD)/bench-compile: bench/compile_cost.c agent/compile.c agent/identity.c agent/policy.c agent/cidr.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) -Iagent -o $@ bench/compile_cost.c agent/compile.c agent/identity.c agent/policy.c agent/cidr.c agent/loader.c lib/log.c $(LDLIBS_AGENT)
+$(BUILD)/bench-compile: bench/compile_cost.c agent/compile.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -Iagent -o $@ bench/compile_cost.c agent/compile.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c lib/log.c $(LDLIBS_AGENT)
 
 $(BUILD)/bench-purge: bench/flows_purge.c agent/flows.c agent/cidr.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ bench/flows_purge.c agent/flows.c agent/cidr.c agent/loader.c lib/log.c $(LDLIBS_AGENT)
