@@ -156,7 +156,7 @@ static __always_inline void ct_set_flags(const struct sluice_ct_key *k, __u64 no
 
 static __always_inline void ct_create(const struct flow *f, __u64 now, __u32 flags)
 {
-	struct sluice_ct_value v = { .last_seen = now, .flags = flags };
+	struct sluice_ct_value v = { .last_seen = now, .flags = flags, .pad = f->ct_pad };
 
 	if (f->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
 		v.flags |= SLUICE_CT_F_CLOSING;
