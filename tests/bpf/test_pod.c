@@ -30,6 +30,7 @@
 #include <bpf/bpf.h>
 
 #include "flows.h"
+#include "lb.h"
 #include "loader.h"
 #include "log.h"
 
@@ -2879,6 +2880,124 @@ static void test_lb_remote_backend_reply(void **state)
 	assert_int_equal(counter(SLUICE_LB_REVERSE, SLUICE_DIR_INGRESS), rev + 1);
 }
 
+/* ---- Services: the agent's programming of the maps (agent/lb.c) --------- */
+
+static int lb_empty(void **state)
+{
+	int fds[] = { datapath_lb_svc_map_fd(dp), datapath_lb_be_map_fd(dp),
+		      datapath_lb_rnat_map_fd(dp) };
+	unsigned char key[64];
+
+	nat_setup(state);
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		while (!bpf_map_get_next_key(fds[i], NULL, key))
+			bpf_map_delete_elem(fds[i], key);
+	return 0;
+}
+
+static struct sluice_lb4_value lb_slot(const char *fe, __u16 port, __u16 slot)
+{
+	struct sluice_lb4_key k = { .addr = ip4(fe), .port = htons(port), .proto = IPPROTO_TCP,
+				    .slot = slot };
+	struct sluice_lb4_value v;
+
+	memset(&v, 0xff, sizeof(v));
+	bpf_map_lookup_elem(datapath_lb_svc_map_fd(dp), &k, &v);
+	return v;
+}
+
+static struct sluice_lb4_backend lb_be(__u32 id)
+{
+	struct sluice_lb4_backend b = { 0 };
+
+	bpf_map_lookup_elem(datapath_lb_be_map_fd(dp), &id, &b);
+	return b;
+}
+
+static void test_lb_sync_writes_only_changes(void **state)
+{
+	struct svc_frontend fes[2] = {
+		{ .kind = SVC_FE_CLUSTER_IP, .ip = ntohl(ip4("10.96.0.20")), .port = 80,
+		  .proto = IPPROTO_TCP },
+		{ .kind = SVC_FE_EXTERNAL_IP, .ip = ntohl(ip4("10.96.0.21")), .port = 80,
+		  .proto = IPPROTO_TCP },
+	};
+	struct svc_backend bes[3] = {
+		{ .ip = ntohl(ip4(IP_B)), .port = 8080, .ready = 1, .serving = 1 },
+		{ .ip = ntohl(ip4(IP_B)), .port = 8081, .ready = 1, .serving = 1 },
+		{ .ip = ntohl(ip4(REMOTE_POD)), .port = 8080, .serving = 1, .terminating = 1 },
+	};
+	struct svc_view_port port = { .backends = bes, .nbackends = 3 };
+	struct svc_view_service vs = { .ns = "x", .name = "web", .frontends = fes, .nfrontends = 2,
+				       .ports = &port, .nports = 1 };
+	struct svc_view v = { .v = &vs, .n = 1 };
+	struct lb_ids ids = { 0 };
+	struct lb_stats st;
+	struct sluice_lb4_value s0;
+	struct l4pkt p;
+	struct run r;
+	char err[256];
+	__u32 id1;
+
+	(void)state;
+	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	/* The 2 ready backends (the terminating one takes no new flow and
+	 * no flow names it yet), 2 rev-NAT entries, per frontend 2 slots and
+	 * slot 0. */
+	assert_int_equal(st.written, 2 + 2 + 2 * 3);
+	assert_int_equal(st.deleted, 0);
+	assert_int_equal(st.frontends, 2);
+	assert_int_equal(st.backends, 2);
+	s0 = lb_slot("10.96.0.20", 80, 0);
+	assert_int_equal(s0.count, 2);
+	assert_true(s0.rev_nat >= 1);
+	id1 = lb_slot("10.96.0.20", 80, 1).backend_id;
+	assert_int_equal(lb_be(id1).addr, ip4(IP_B));
+	assert_int_equal(ntohs(lb_be(id1).port), 8080);
+	assert_int_equal(lb_slot("10.96.0.21", 80, 1).backend_id, id1);
+	assert_int_equal(lb_slot("10.96.0.20", 80, 3).count, 0xffff); /* no slot 3 */
+	/* The datapath takes it: A's packet to the externalIP reaches B. */
+	p = lb_from_a("10.96.0.21", 46000, 80);
+	r = run_prog(1, &p, sizeof(p));
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(((struct l4pkt *)r.out)->ip.daddr, ip4(IP_B));
+	/* The same view again: nothing written. */
+	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.written, 0);
+	assert_int_equal(st.deleted, 0);
+	/* B:8081 goes: slot 0 of each frontend rewritten (count 1), slot 2 of
+	 * each and the backend deleted; slot 1 untouched. */
+	bes[1] = bes[2];
+	port.nbackends = 2;
+	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.written, 2);
+	assert_int_equal(st.deleted, 3);
+	assert_int_equal(lb_slot("10.96.0.20", 80, 0).count, 1);
+	assert_int_equal(lb_slot("10.96.0.20", 80, 0).rev_nat, s0.rev_nat);
+	assert_int_equal(lb_slot("10.96.0.20", 80, 1).backend_id, id1);
+	assert_int_equal(lb_slot("10.96.0.20", 80, 2).count, 0xffff);
+	/* No ready endpoint left: the serving, terminating one takes new
+	 * flows (kube-proxy's fallback). */
+	bes[0].ready = 0;
+	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_slot("10.96.0.20", 80, 0).count, 1);
+	assert_int_equal(lb_be(lb_slot("10.96.0.20", 80, 1).backend_id).addr, ip4(REMOTE_POD));
+	/* A Service kube-proxy would not handle (status set): gone, and
+	 * with it every entry. */
+	vs.status = "headless";
+	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(map_count(datapath_lb_svc_map_fd(dp)), 0);
+	assert_int_equal(map_count(datapath_lb_be_map_fd(dp)), 0);
+	assert_int_equal(map_count(datapath_lb_rnat_map_fd(dp)), 0);
+	/* Back: new ids, never the old ones (flows may still name them). */
+	vs.status = NULL;
+	bes[0].ready = 1;
+	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_true(lb_slot("10.96.0.20", 80, 1).backend_id > id1);
+	assert_int_equal(lb_sync(dp, NULL, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(map_count(datapath_lb_svc_map_fd(dp)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2948,6 +3067,7 @@ int main(void)
 		cmocka_unit_test_setup(test_lb_flow_keeps_its_backend, lb_setup),
 		cmocka_unit_test_setup(test_lb_policy_sees_backend_and_client, lb_setup),
 		cmocka_unit_test_setup(test_lb_leaves_other_traffic_alone, lb_setup),
+		cmocka_unit_test_setup(test_lb_sync_writes_only_changes, lb_empty),
 	};
 
 	const struct CMUnitTest cross_node_native[] = {
