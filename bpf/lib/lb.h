@@ -72,10 +72,11 @@ static __always_inline enum lb_choice lb4_select(const struct flow *f, __u64 now
 	/* One read of slot 0: the agent may replace it meanwhile. */
 	count = *(volatile __u16 *)&svc->count;
 	*rev_nat = *(volatile __u16 *)&svc->rev_nat;
-	ct = ct_touch(&f->key, now, f->tcp_flags, 0, &had);
+	ct = ct_live(&f->key, now);
 	if (ct) {
-		if (!(had & SLUICE_CT_F_LB_FRONTEND))
+		if (!(ct->flags & SLUICE_CT_F_LB_FRONTEND))
 			return LB_NOT_FRONTEND;
+		ct_refresh(ct, now, f->tcp_flags, 0, &had);
 		id = ct->pad;
 		b = bpf_map_lookup_elem(&sluice_be4_v1, &id);
 		if (b) {

@@ -2864,6 +2864,14 @@ static void test_lb_remote_backend_reply(void **state)
 	assert_int_equal(((struct l4pkt *)r.out)->ip.daddr, ip4(REMOTE_POD));
 	assert_int_equal(ntohs(((struct l4pkt *)r.out)->tcp.dest), 8080);
 	assert_int_equal(tcp_checksum((struct l4pkt *)r.out), 0);
+	/* A isolated for ingress: a packet forged as the frontend's answer
+	 * (the client's tuple reversed) is no reply: dropped. */
+	set_endpoint(IP_A, SLUICE_EP_F_ISO_INGRESS, ID_A);
+	reply = from_node2(FRONTEND, IP_A, 80, 45000);
+	reply.tcp.ack = 1;
+	fill_tcp_checksum(&reply);
+	assert_int_equal(run_node(HOOK_NETDEV, &reply, 0, NULL).retval, TC_ACT_SHOT);
+	/* The backend's real reply passes. */
 	reply = from_node2(REMOTE_POD, IP_A, 8080, 45000);
 	reply.tcp.ack = 1;
 	fill_tcp_checksum(&reply);
