@@ -335,6 +335,14 @@ static int parse_args(int argc, char **argv, struct options *o)
 		char from[64];
 
 		if (c == 'h') {
+			/* One write(2) for the whole text: with stdio's 4 KiB
+			 * pipe buffer, `--help | grep -q` (scripts probing for a
+			 * flag) could exit after the first chunk and kill us
+			 * with SIGPIPE before the second, failing the pipeline
+			 * under pipefail. Static: setvbuf needs it past exit. */
+			static char help_buf[16384];
+
+			setvbuf(stdout, help_buf, _IOFBF, sizeof(help_buf));
 			usage(stdout);
 			exit(0);
 		}
