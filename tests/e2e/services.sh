@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # Services translated by sluice itself (--kube-proxy-replacement on), pod
-# clients, over two nodes (tests/multinode/lib.sh), per routing mode, with no
-# kube-proxy and no iptables rule anywhere:
+# clients, over two nodes (tests/multinode/lib.sh), per routing mode; a) and
+# b) with no kube-proxy rule anywhere:
 #
 #   a) a Service (clusterIP, an externalIP, TCP 80 -> http, UDP 53 -> dns)
 #      with one backend pod on each node, applied with sluicectl as Service
@@ -13,8 +13,11 @@
 #   b) a NetworkPolicy on the backends admitting only app=trusted: a trusted
 #      client still gets in, an untrusted one (same node and other node) does
 #      not: decided on the real client identity, after translation;
-#   c) with --kube-proxy-replacement off (node 1's agent restarted) nothing
-#      is translated: the ClusterIP does not answer and the counter stays.
+#   c) next to a kube-proxy DNAT rule for the ClusterIP on node 1 (to n2-be
+#      only), installed now: sluice translates first, the rule sees nothing;
+#   d) with --kube-proxy-replacement off (node 1's agent restarted) nothing
+#      is translated: the counter stays, and the ClusterIP answers only
+#      through kube-proxy's rule (n2-be), or not at all without iptables.
 #
 #   tests/e2e/services.sh             overlay, then native
 #   tests/e2e/services.sh overlay     one mode (or native)
@@ -90,6 +93,20 @@ refused() {
 	[ "$(grep -c '^fail$' <<<"$out")" = 6 ] && return 0
 	sed 's/^/       /' <<<"$out"
 	return 1
+}
+
+# only_from POD PROTO ADDR PORT SERVER: every answer from ADDR:PORT, by SERVER.
+only_from() {
+	local out
+	out=$(who "$1" "$2" "$3" "$4")
+	[ "$(grep -c "^peer=$3:$4 server=$5 client=${IP[$1]}:[0-9]*$" <<<"$out")" = "$N" ] && return 0
+	sort <<<"$out" | uniq -c | sed 's/^/       /'
+	return 1
+}
+
+rule_packets() { # N: packets node N's kube-proxy DNAT rule for the ClusterIP matched
+	ip netns exec "$P-node$1" iptables -w -t nat -L PREROUTING -v -n -x 2>/dev/null |
+		awk -v cip="$CIP" '$3 == "DNAT" && index($0, cip) { print $1; found = 1 } END { if (!found) print -1 }'
 }
 
 no_kube_proxy() { # N: no iptables rule of kube-proxy's (or any KUBE- chain) on node N
@@ -182,7 +199,21 @@ for client in n1-other n2-other; do
 	check "$client (app=other) -> $CIP:53/UDP: kept out" refused "$client" udp "$CIP" 53
 done
 
-echo "== c) --kube-proxy-replacement off on node 1: nothing translated"
+KP=0
+if command -v iptables >/dev/null && ip netns exec "$P-node1" iptables -w -t nat -L >/dev/null 2>&1; then
+	KP=1
+	echo "== c) next to kube-proxy's DNAT rule for the ClusterIP on node 1"
+	check "node1: a DNAT rule for $CIP:80/TCP to n2-be (as kube-proxy's)" \
+		ip netns exec "$P-node1" iptables -w -t nat -A PREROUTING -d "$CIP" -p tcp --dport 80 \
+		-j DNAT --to-destination "${IP[n2-be]}:8080"
+	check "n1-trusted -> $CIP:80/TCP x$N: sluice translates first (both backends)" \
+		served n1-trusted tcp "$CIP" 80
+	check "kube-proxy's rule saw no packet" test "$(rule_packets 1)" = 0
+else
+	log "no iptables: the check next to kube-proxy's rule is skipped"
+fi
+
+echo "== d) --kube-proxy-replacement off on node 1: nothing translated"
 kill "${AGENT[1]}" 2>/dev/null
 wait "${AGENT[1]}" 2>/dev/null
 rm -f "$(mn_sock "$P" 1)"
@@ -193,7 +224,16 @@ check "node1: get services says nothing is translated" bash -c "
 	'$BUILD/sluicectl' --socket '$(mn_sock "$P" 1)' get services -o json |
 		jq -e '.translated == false and ([.items[].translated] | all(. == false))'"
 t0=$(node_metric 1 lb-translated egress)
-check "n1-trusted -> $CIP:80/TCP: no answer (no kube-proxy, no translation)" refused n1-trusted tcp "$CIP" 80
+if [ "$KP" = 1 ]; then
+	check "n1-trusted -> $CIP:80/TCP x$N: only kube-proxy's rule answers (n2-be)" \
+		only_from n1-trusted tcp "$CIP" 80 n2-be
+	check "kube-proxy's rule matched the flows" test "$(rule_packets 1)" -ge "$N"
+else
+	check "n1-trusted -> $CIP:80/TCP: no answer (no kube-proxy, no translation)" \
+		refused n1-trusted tcp "$CIP" 80
+fi
+check "n1-trusted -> $CIP:53/UDP: no answer (no rule for it, no translation)" \
+	refused n1-trusted udp "$CIP" 53
 check "node1 translated nothing (lb-translated stays $t0)" test "$(node_metric 1 lb-translated egress)" = "$t0"
 check "n2-trusted -> $CIP:80/TCP: node 2 still translates" served n2-trusted tcp "$CIP" 80
 
