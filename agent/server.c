@@ -201,6 +201,13 @@ static json_t *op_status(struct agent *a)
 	if (res)
 		json_object_set_new(res, "unusedEndpointSlices",
 				    json_integer((json_int_t)store_unused_slices(a->store)));
+	/* What the Service maps held after the last sync (agent/lb.c). */
+	if (res)
+		json_object_set_new(res, "services",
+				    json_pack("{s:b, s:I, s:I}", "kubeProxyReplacement",
+					      a->kube_proxy_replacement, "frontends",
+					      (json_int_t)a->lb_stats.frontends, "backends",
+					      (json_int_t)a->lb_stats.backends));
 	return ok(res);
 }
 
