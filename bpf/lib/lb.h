@@ -133,6 +133,12 @@ static __always_inline int lb4_translate(struct __sk_buff *skb, struct flow *f, 
 	default:
 		break;
 	}
+	/* Hairpin (a pod reaching itself through its Service): its answer
+	 * would never leave the pod to be given the frontend back. Left to
+	 * kube-proxy, which masquerades it, until sluice does hairpin; the
+	 * flow's first packet then tracks it as an untranslated flow. */
+	if (be.addr == f->key.saddr)
+		return 0;
 	/* A later fragment has no L4 header: only the address changes. */
 	if (nat_rewrite(skb, f->later_fragment ? 0 : proto, l4, IP_OFF + offsetof(struct iphdr, daddr),
 			f->key.daddr, be.addr, f->later_fragment ? 0 : l4 + 2, f->key.dport,

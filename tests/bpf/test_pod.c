@@ -2831,6 +2831,22 @@ static void test_lb_leaves_other_traffic_alone(void **state)
 	assert_int_equal(((struct l4pkt *)r.out)->ip.saddr, ip4(IP_A));
 	assert_int_equal(((struct l4pkt *)r.out)->ip.daddr, ip4(IP_B));
 	assert_int_equal(counter(SLUICE_LB_TRANSLATED, SLUICE_DIR_EGRESS), tr);
+	/* Hairpin: a frontend whose backend is A itself, from A: left alone
+	 * (kube-proxy masquerades it), now and for the flow's later packets. */
+	{
+		__u32 self = 9;
+
+		lb_backend_put(self, IP_A, 8080, IPPROTO_TCP);
+		lb_service_put(FRONTEND_EMPTY, 80, IPPROTO_TCP, 9, &self, 1);
+		for (int i = 0; i < 2; i++) {
+			p = lb_from_a(FRONTEND_EMPTY, 44004, 80);
+			r = run_prog(1, &p, sizeof(p));
+			assert_int_equal(r.retval, TC_ACT_OK);
+			assert_memory_equal(r.out, &p, sizeof(p));
+		}
+		assert_int_equal(lb_ct(IP_A, 44004, FRONTEND_EMPTY, 80, IPPROTO_TCP).flags &
+				 SLUICE_CT_F_LB_FRONTEND, 0);
+	}
 	/* A flow tracked before its address became a frontend (kube-proxy's)
 	 * stays untranslated. */
 	{
