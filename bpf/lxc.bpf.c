@@ -95,7 +95,7 @@ static __always_inline int from_pod_ipv4(struct __sk_buff *skb, struct cursor *c
 	}
 
 	/* TTL about to expire: the host stack sends ICMP time exceeded. Packet
-	 * pointers are still valid: nothing above changed the packet. */
+	 * pointers are valid: reloaded after each Service rewrite above. */
 	if (ip->ttl <= 1)
 		return TC_ACT_OK;
 	/* A flow the host stack forwards (a reply to a Service connection
