@@ -14,6 +14,7 @@
 #include "identity.h"
 #include "ipam.h"
 #include "kube.h"
+#include "lb.h"
 #include "loader.h"
 #include "node.h"
 #include "store.h"
@@ -36,6 +37,11 @@ struct agent {
 	 * (reconcile.c): an address that changes hands loses its flows. */
 	struct addr_holder *holders;
 	size_t nholders;
+	/* --kube-proxy-replacement: the Service maps are programmed (lb.c);
+	 * off, they are kept empty. */
+	int kube_proxy_replacement;
+	struct lb_ids lb_ids;
+	struct lb_stats lb_stats;
 };
 
 /* How long a CNI ADD waits for its Pod object by default (--pod-labels-wait). */

@@ -210,6 +210,7 @@ struct datapath_config {
 	__be32 node_ip;
 	__u32 nat_port_min;
 	__u32 nat_port_max;
+	__u32 lb;
 };
 
 /* Each skeleton's rodata is a type of its own with the same cfg_* members:
@@ -221,6 +222,7 @@ struct datapath_config {
 		(skel)->rodata->cfg_vxlan_ifindex = (c)->vxlan_ifindex;         \
 		(skel)->rodata->cfg_masquerade = (c)->masquerade;               \
 		(skel)->rodata->cfg_node_ip = (c)->node_ip;                     \
+		(skel)->rodata->cfg_lb = (c)->lb;                               \
 		if ((c)->nat_port_min) {                                        \
 			(skel)->rodata->cfg_nat_port_min = (c)->nat_port_min;   \
 			(skel)->rodata->cfg_nat_port_max = (c)->nat_port_max;   \
@@ -293,6 +295,7 @@ int datapath_open(struct datapath **out, const char *bpffs_dir, const struct dat
 	cfg.vxlan_ifindex = (__u32)o->vxlan_ifindex;
 	cfg.masquerade = o->masquerade && o->node_ip;
 	cfg.node_ip = htonl(o->node_ip);
+	cfg.lb = o->lb != 0;
 	if (o->nat_port_min && o->nat_port_min <= o->nat_port_max) {
 		cfg.nat_port_min = o->nat_port_min;
 		cfg.nat_port_max = o->nat_port_max;
@@ -421,6 +424,21 @@ int datapath_snat_map_fd(struct datapath *dp)
 int datapath_rnat_map_fd(struct datapath *dp)
 {
 	return bpf_map__fd(dp->host->maps.sluice_rnat4_v1);
+}
+
+int datapath_lb_svc_map_fd(struct datapath *dp)
+{
+	return bpf_map__fd(dp->lxc->maps.sluice_svc4_v1);
+}
+
+int datapath_lb_be_map_fd(struct datapath *dp)
+{
+	return bpf_map__fd(dp->lxc->maps.sluice_be4_v1);
+}
+
+int datapath_lb_rnat_map_fd(struct datapath *dp)
+{
+	return bpf_map__fd(dp->lxc->maps.sluice_lbrn4_v1);
 }
 
 int datapath_frag_map_fd(struct datapath *dp)

@@ -46,6 +46,7 @@ struct datapath_opts {
 	uint16_t nat_port_max;
 	uint32_t policy_map_size;	/* max_entries of the allow and deny maps; 0: default */
 	uint32_t ipcache_map_size;	/* max_entries of the ipcache; 0: default */
+	int lb;				/* --kube-proxy-replacement: translate pods' Service traffic */
 };
 
 /* opts NULL: tc attachment, native routing. */
@@ -104,5 +105,8 @@ int datapath_snat_map_fd(struct datapath *dp);
 int datapath_rnat_map_fd(struct datapath *dp);
 int datapath_frag_map_fd(struct datapath *dp);
 int datapath_nomasq_map_fd(struct datapath *dp);
+int datapath_lb_svc_map_fd(struct datapath *dp);
+int datapath_lb_be_map_fd(struct datapath *dp);
+int datapath_lb_rnat_map_fd(struct datapath *dp);
 
 #endif /* SLUICE_LOADER_H */

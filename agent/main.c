@@ -62,6 +62,7 @@ struct options {
 	uint32_t policy_map_size;
 	uint32_t ipcache_map_size;
 	uint32_t pod_wait_ms;
+	int kube_proxy_replacement;
 };
 
 static void usage(FILE *f)
@@ -116,6 +117,12 @@ static void usage(FILE *f)
 		"                     with the Kubernetes API: how long a CNI ADD waits for the\n"
 		"                     pod's Pod object (default %u); a pod still without it is\n"
 		"                     isolated both ways until it arrives\n"
+		"  --kube-proxy-replacement on|off\n"
+		"                     translate Services in eBPF (default off): pods' traffic to\n"
+		"                     clusterIPs, externalIPs and load-balancer addresses goes\n"
+		"                     straight to a backend. Only pod clients so far: NodePort,\n"
+		"                     host clients and Services without endpoints are still\n"
+		"                     kube-proxy's, so keep kube-proxy running\n"
 		"  --proc-sys DIR     the sysctl tree (default /proc/sys); in a container whose\n"
 		"                     /proc/sys is read-only, a bind mount of the host's\n"
 		"  -v, --verbose      debug logging, including libbpf's\n"
@@ -167,6 +174,7 @@ static const struct option longopts[] = {
 	{ "policy-map-size", required_argument, NULL, 'S' },
 	{ "ipcache-map-size", required_argument, NULL, 'I' },
 	{ "pod-labels-wait", required_argument, NULL, 'W' },
+	{ "kube-proxy-replacement", required_argument, NULL, 'R' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -195,9 +203,13 @@ static int set_opt(int c, const char *val, const char *from, struct options *o)
 			goto bad;
 		break;
 	case 'm':
+	case 'R':
 		if (strcmp(val, "on") && strcmp(val, "off"))
 			goto bad;
-		o->masquerade = !strcmp(val, "on");
+		if (c == 'm')
+			o->masquerade = !strcmp(val, "on");
+		else
+			o->kube_proxy_replacement = !strcmp(val, "on");
 		break;
 	case 'p': {
 		unsigned int lo, hi;
@@ -259,6 +271,7 @@ static int set_opt(int c, const char *val, const char *from, struct options *o)
 bad: {
 	static const char *const takes[128] = {
 		['a'] = "tcx, tc or auto", ['r'] = "overlay or native", ['m'] = "on or off",
+		['R'] = "on or off",
 		['K'] = "auto or off", ['p'] = "a port range LO-HI within 1-65535 (e.g. 61000-65535)",
 		['S'] = "a number of entries, 16 to 67108864",
 		['I'] = "a number of entries, 16 to 67108864", ['W'] = "seconds, 0 to 600",
@@ -322,6 +335,14 @@ static int parse_args(int argc, char **argv, struct options *o)
 		char from[64];
 
 		if (c == 'h') {
+			/* One write(2) for the whole text: with stdio's 4 KiB
+			 * pipe buffer, `--help | grep -q` (scripts probing for a
+			 * flag) could exit after the first chunk and kill us
+			 * with SIGPIPE before the second, failing the pipeline
+			 * under pipefail. Static: setvbuf needs it past exit. */
+			static char help_buf[16384];
+
+			setvbuf(stdout, help_buf, _IOFBF, sizeof(help_buf));
 			usage(stdout);
 			exit(0);
 		}
@@ -583,7 +604,9 @@ int main(int argc, char **argv)
 					  .nat_port_min = (uint16_t)o.nat_port_min,
 					  .nat_port_max = (uint16_t)o.nat_port_max,
 					  .policy_map_size = o.policy_map_size,
-					  .ipcache_map_size = o.ipcache_map_size };
+					  .ipcache_map_size = o.ipcache_map_size,
+					  .lb = o.kube_proxy_replacement };
+	agent.kube_proxy_replacement = o.kube_proxy_replacement;
 	ret = datapath_open(&agent.dp, o.bpffs, &dp_opts, err, sizeof(err));
 	if (ret)
 		goto cleanup;

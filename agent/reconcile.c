@@ -263,6 +263,11 @@ void agent_kube_apply(struct agent *a)
 		ret = agent_policy_sync(a, err, sizeof(err));
 		if (ret)
 			pr_err("kubernetes: the datapath is not in line with the objects: %s", err);
+	} else if (json_array_size(changes) && a->dp) {
+		ret = agent_services_sync(a, err, sizeof(err));
+		if (ret)
+			pr_err("kubernetes: the Service maps are not in line with the objects: %s",
+			       err);
 	}
 	ret = store_flush(a->store);
 	if (ret)
@@ -301,9 +306,35 @@ void agent_wait_for_pod(struct agent *a, const char *ns, const char *name)
 		pr_debug("pod %s/%s: its Pod object arrived after %ld ms", ns, name, waited);
 }
 
+int agent_services_sync(struct agent *a, char *err, size_t errlen)
+{
+	struct svc_view v = { 0 };
+	int ret;
+
+	if (!a->dp)
+		return 0;
+	if (a->kube_proxy_replacement && store_services_view(a->store, a->node_name, false, &v)) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	ret = lb_sync(a->dp, a->kube_proxy_replacement ? &v : NULL, &a->lb_ids, &a->lb_stats, err,
+		      errlen);
+	if (!ret && (a->lb_stats.written || a->lb_stats.deleted))
+		pr_debug("services sync: %zu frontends, %zu backends; %zu written, %zu deleted",
+			 a->lb_stats.frontends, a->lb_stats.backends, a->lb_stats.written,
+			 a->lb_stats.deleted);
+	svc_view_free(&v);
+	return ret;
+}
+
 static int sync_and_note(struct agent *a, unsigned flags, char *err, size_t errlen)
 {
 	int ret = policy_sync(a, flags, err, errlen);
+
+	/* Services after policy: a backend's first translated packet meets
+	 * the policy of the state just compiled. */
+	if (!ret)
+		ret = agent_services_sync(a, err, errlen);
 
 	/* A refused explicit change leaves the previous state in force: that
 	 * is no lasting failure of the node. */

@@ -20,6 +20,10 @@ int agent_policy_sync(struct agent *agent, char *err, size_t errlen);
  * the policy being left out. */
 int agent_policy_sync_strict(struct agent *agent, char *err, size_t errlen);
 
+/* Program the Service maps from the store's Services (empty without
+ * --kube-proxy-replacement). Returns 0 or a negative errno with err set. */
+int agent_services_sync(struct agent *agent, char *err, size_t errlen);
+
 /* Whether a list of store changes ({"kind", ...}) can change policy or
  * routes: false when only Services and EndpointSlices changed. */
 bool agent_changes_touch_policy(const json_t *changes);

@@ -201,6 +201,13 @@ static json_t *op_status(struct agent *a)
 	if (res)
 		json_object_set_new(res, "unusedEndpointSlices",
 				    json_integer((json_int_t)store_unused_slices(a->store)));
+	/* What the Service maps held after the last sync (agent/lb.c). */
+	if (res)
+		json_object_set_new(res, "services",
+				    json_pack("{s:b, s:I, s:I}", "kubeProxyReplacement",
+					      a->kube_proxy_replacement, "frontends",
+					      (json_int_t)a->lb_stats.frontends, "backends",
+					      (json_int_t)a->lb_stats.backends));
 	return ok(res);
 }
 
@@ -326,7 +333,7 @@ static json_t *op_objects(struct agent *a, const json_t *req, int apply)
 	}
 	/* Answer only once the datapath enforces the new state. */
 	code = agent_changes_touch_policy(changes) ? agent_policy_sync_strict(a, err, sizeof(err))
-						   : 0;
+						   : agent_services_sync(a, err, sizeof(err));
 	if (code) {
 		json_decref(changes);
 		store_restore(a->store, json_object_get(req, "objects"), snap);
@@ -394,22 +401,29 @@ static json_t *op_get_nodes(struct agent *a)
 	return ok(json_pack("{s:o}", "items", items));
 }
 
-/* Said once with `get services`: the objects are read, the datapath that
- * translates them is the next step of issue 11. */
-#define SERVICES_NOTE "this node does not translate Services yet: kube-proxy still does " \
-		      "(sluice's Service datapath is the next step, docs/SERVICES.md)"
+/* Said once with `get services`: what this node translates itself. */
+#define SERVICES_NOTE_OFF "this node does not translate Services: kube-proxy does " \
+			  "(--kube-proxy-replacement off, docs/SERVICES.md)"
+#define SERVICES_NOTE_ON "pods' traffic to clusterIPs, externalIPs and load-balancer " \
+			 "addresses is translated here; NodePort, host clients and Services " \
+			 "without endpoints are still kube-proxy's (docs/SERVICES.md)"
 
 static json_t *op_get_services(struct agent *a)
 {
 	struct svc_view v;
 	json_t *items;
+	int on = a->kube_proxy_replacement && a->dp;
 
 	if (store_services_view(a->store, a->node_name, true, &v))
 		return api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
 	items = svc_view_json(&v);
+	/* svc_view_json keeps the view's order: item i is v.v[i]. */
+	for (size_t i = 0; items && i < v.n; i++)
+		json_object_set_new(json_array_get(items, i), "translated",
+				    json_boolean(on && lb_service_translated(&v.v[i])));
 	svc_view_free(&v);
-	return ok(json_pack("{s:o, s:s, s:b}", "items", items, "note", SERVICES_NOTE, "translated",
-			    0));
+	return ok(json_pack("{s:o, s:s, s:b}", "items", items, "note",
+			    on ? SERVICES_NOTE_ON : SERVICES_NOTE_OFF, "translated", on));
 }
 
 static json_t *op_get(struct agent *a, const json_t *req)

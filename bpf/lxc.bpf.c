@@ -38,6 +38,7 @@
 #include "lib/police.h"
 #include "lib/forward.h"
 #include "lib/encap.h"
+#include "lib/lb.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -47,8 +48,8 @@ static __always_inline int from_pod_ipv4(struct __sk_buff *skb, struct cursor *c
 	struct sluice_endpoint *src, *dst;
 	struct flow f = {};
 	struct iphdr *ip;
-	__u32 ct_flags;
-	int ret;
+	__u32 ct_flags, ihl;
+	int ret, translated;
 
 	ret = parse_ipv4(c, &ip);
 	if (IS_DROP(ret))
@@ -62,18 +63,39 @@ static __always_inline int from_pod_ipv4(struct __sk_buff *skb, struct cursor *c
 	ret = parse_flow(c, ip, &f);
 	if (IS_DROP(ret))
 		return ret;
-	dst = endpoint_lookup4(ip->daddr);
+	/* A Service frontend becomes its backend before policy: everything
+	 * below sees the backend (lib/lb.h). */
+	ihl = ip->ihl * 4;
+	translated = lb4_translate(skb, &f, ihl);
+	if (IS_DROP(translated))
+		return translated;
+	if (translated) {
+		ret = lb_reload(skb, &eth, &ip);
+		if (IS_DROP(ret))
+			return ret;
+	}
+	dst = endpoint_lookup4(f.key.daddr);
 	if (!dst) {
 		ret = tunnel_port_check(&f);
 		if (IS_DROP(ret))
 			return ret;
 	}
-	ret = track_and_police(&f, src, dst, NULL, SLUICE_DIR_EGRESS, 0, 0, &ct_flags);
+	ret = track_and_police(&f, src, dst, NULL, SLUICE_DIR_EGRESS,
+			       translated ? SLUICE_CT_F_LB_BACKEND : 0, 0, &ct_flags);
 	if (IS_DROP(ret))
 		return ret;
+	/* A reply from a Service backend here to its client: the client
+	 * sees the frontend. */
+	if (!translated && (ct_flags & SLUICE_CT_F_LB_BACKEND)) {
+		ret = lb4_reverse(skb, &f, ihl, SLUICE_DIR_EGRESS);
+		if (ret > 0)
+			ret = lb_reload(skb, &eth, &ip);
+		if (IS_DROP(ret))
+			return ret;
+	}
 
 	/* TTL about to expire: the host stack sends ICMP time exceeded. Packet
-	 * pointers are still valid: nothing above changed the packet. */
+	 * pointers are valid: reloaded after each Service rewrite above. */
 	if (ip->ttl <= 1)
 		return TC_ACT_OK;
 	/* A flow the host stack forwards (a reply to a Service connection
@@ -132,11 +154,12 @@ static __always_inline int to_pod_ipv4(struct cursor *c)
 {
 	struct sluice_endpoint *dst;
 	struct iphdr *ip;
+	struct flow f = {};
 	__u32 ct_flags;
 	int ret = parse_ipv4(c, &ip);
 
 	if (!IS_DROP(ret))
-		ret = police_ingress(c, ip, NULL, &dst, SLUICE_CT_F_VIA_STACK, 0, &ct_flags);
+		ret = police_ingress(c, ip, NULL, &dst, SLUICE_CT_F_VIA_STACK, 0, &ct_flags, &f);
 	return IS_DROP(ret) ? ret : TC_ACT_OK;
 }
 

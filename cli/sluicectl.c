@@ -121,6 +121,17 @@ static int print_status(const json_t *r)
 		printf("unused:      %lld EndpointSlices kept but not used (IPv6, FQDN, no Service "
 		       "label or unreadable)\n",
 		       (long long)json_integer_value(json_object_get(r, "unusedEndpointSlices")));
+	if (json_object_get(r, "services")) {
+		const json_t *s = json_object_get(r, "services");
+
+		if (json_is_true(json_object_get(s, "kubeProxyReplacement")))
+			printf("services:    pods' Service traffic translated here (%lld frontends, "
+			       "%lld backends)\n",
+			       (long long)json_integer_value(json_object_get(s, "frontends")),
+			       (long long)json_integer_value(json_object_get(s, "backends")));
+		else
+			printf("services:    kube-proxy's (--kube-proxy-replacement off)\n");
+	}
 	if (json_object_get(r, "kubernetes")) {
 		const json_t *k = json_object_get(r, "kubernetes"), *res;
 		size_t i;

@@ -44,6 +44,7 @@ run_suite "upgrade over an older agent's pins" tests/e2e/upgrade.sh
 run_suite "NetworkPolicy matrix (upstream e2e scenarios)" tests/netpol/run.sh
 run_suite "three nodes, overlay routing" tests/multinode/run.sh overlay
 run_suite "three nodes, native routing" tests/multinode/run.sh native
+run_suite "Services translated in eBPF (pod clients), both routing modes" tests/e2e/services.sh
 run_suite "next to kube-proxy, overlay routing" tests/kubeproxy/run.sh overlay
 run_suite "next to kube-proxy, native routing" tests/kubeproxy/run.sh native
 run_suite "security: attackers against policy, both routing modes" tests/security/run.sh

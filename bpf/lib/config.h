@@ -18,5 +18,7 @@ const volatile __be32 cfg_node_ip = 0;
 /* The masquerade's node ports (ICMP echo ids), host order. */
 const volatile __u32 cfg_nat_port_min = SLUICE_NAT_PORTS_DEFAULT_MIN;
 const volatile __u32 cfg_nat_port_max = SLUICE_NAT_PORTS_DEFAULT_MAX;
+/* --kube-proxy-replacement: pods' Service traffic is translated (lib/lb.h). */
+const volatile __u32 cfg_lb = 0;
 
 #endif /* SLUICE_BPF_CONFIG_H */

@@ -59,21 +59,32 @@ static __always_inline struct sluice_ct_value *ct_live(const struct sluice_ct_ke
 	return v;
 }
 
-/* A live entry for k, refreshed and given the flags in set; NULL when
- * absent or expired. *had: its flags before this packet. */
-static __always_inline struct sluice_ct_value *ct_touch(const struct sluice_ct_key *k, __u64 now,
-							 __u8 tcp_flags, __u32 set, __u32 *had)
+/* Refresh the live entry v for a packet with tcp_flags, and give it the
+ * flags in set. *had: its flags before this packet. */
+static __always_inline void ct_refresh(struct sluice_ct_value *v, __u64 now, __u8 tcp_flags,
+				       __u32 set, __u32 *had)
 {
-	struct sluice_ct_value *v = ct_live(k, now);
-
-	if (!v)
-		return NULL;
 	*had = v->flags;
 	v->last_seen = now;
 	if (tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
 		set |= SLUICE_CT_F_CLOSING;
 	if (set & ~v->flags)
 		v->flags |= set;
+}
+
+/* A live entry for k, refreshed and given the flags in set; NULL when
+ * absent or expired. *had: its flags before this packet. A Service flow's
+ * client-side entry (SLUICE_CT_F_LB_FRONTEND, lib/lb.h) only remembers a
+ * translation: no packet passes on it (a forged reply from the frontend
+ * address would otherwise be taken for one). */
+static __always_inline struct sluice_ct_value *ct_touch(const struct sluice_ct_key *k, __u64 now,
+							 __u8 tcp_flags, __u32 set, __u32 *had)
+{
+	struct sluice_ct_value *v = ct_live(k, now);
+
+	if (!v || (v->flags & SLUICE_CT_F_LB_FRONTEND))
+		return NULL;
+	ct_refresh(v, now, tcp_flags, set, had);
 	return v;
 }
 
@@ -156,7 +167,7 @@ static __always_inline void ct_set_flags(const struct sluice_ct_key *k, __u64 no
 
 static __always_inline void ct_create(const struct flow *f, __u64 now, __u32 flags)
 {
-	struct sluice_ct_value v = { .last_seen = now, .flags = flags };
+	struct sluice_ct_value v = { .last_seen = now, .flags = flags, .pad = f->ct_pad };
 
 	if (f->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
 		v.flags |= SLUICE_CT_F_CLOSING;

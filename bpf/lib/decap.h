@@ -47,6 +47,7 @@ static __always_inline int overlay_decap(struct __sk_buff *skb, __u32 *reason)
 	struct ethhdr *eth;
 	__u8 macs[2 * ETH_ALEN];
 	struct iphdr *ip;
+	struct flow f = {};
 	struct cursor c;
 	__u32 ct_flags;
 	__u8 outer_tos;
@@ -90,10 +91,13 @@ static __always_inline int overlay_decap(struct __sk_buff *skb, __u32 *reason)
 	ret = parse_ipv4(&c, &ip);
 	if (IS_DROP(ret))
 		return ret;
-	ret = police_ingress(&c, ip, &peer, &dst, 0, 1, &ct_flags);
+	ret = police_ingress(&c, ip, &peer, &dst, 0, 1, &ct_flags, &f);
 	if (IS_DROP(ret))
 		return ret;
-	if (!dst || ip->ttl <= 1 || (ct_flags & SLUICE_CT_F_VIA_STACK) ||
+	/* A reply of a Service flow this node translated gets its frontend
+	 * back in from_overlay (lib/node.h), where the inner header is at
+	 * the offsets lib/lb.h rewrites. */
+	if (!dst || ip->ttl <= 1 || (ct_flags & (SLUICE_CT_F_VIA_STACK | SLUICE_CT_F_LB_BACKEND)) ||
 	    vxlan_ecn_decap(outer_tos, ip))
 		return LEAVE_TO_DEVICE;
 	ipv4_decrement_ttl(ip);

@@ -13,6 +13,7 @@
 #include "origin.h"
 #include "police.h"
 #include "forward.h"
+#include "lb.h"
 
 /*
  * A packet from another node (decapsulated by the vxlan device, or routed
@@ -29,6 +30,7 @@ static __always_inline int from_node_ipv4(struct __sk_buff *skb, struct cursor *
 {
 	struct sluice_ipcache_value peer;
 	struct sluice_endpoint *dst;
+	struct flow f = {};
 	struct iphdr *ip;
 	__u32 ct_flags;
 	int ret;
@@ -47,12 +49,23 @@ static __always_inline int from_node_ipv4(struct __sk_buff *skb, struct cursor *
 					  cfg_routing == SLUICE_ROUTING_OVERLAY);
 	if (IS_DROP(ret))
 		return ret;
-	ret = police_ingress(c, ip, &peer, &dst, 0, 1, &ct_flags);
+	ret = police_ingress(c, ip, &peer, &dst, 0, 1, &ct_flags, &f);
 	if (IS_DROP(ret) || !dst || ip->ttl <= 1)
 		return IS_DROP(ret) ? ret : TC_ACT_OK; /* not for a pod: the node's */
 	if (ct_flags & SLUICE_CT_F_VIA_STACK) {
 		*reason = SLUICE_TO_STACK_FLOW;
 		return TC_ACT_OK;
+	}
+	/* The reply of a Service flow a pod here started to another node's
+	 * backend: the client sees the frontend. */
+	if (ct_flags & SLUICE_CT_F_LB_BACKEND) {
+		__u32 ihl = ip->ihl * 4;
+
+		ret = lb4_reverse(skb, &f, ihl, SLUICE_DIR_INGRESS);
+		if (ret > 0)
+			ret = lb_reload(skb, &eth, &ip);
+		if (IS_DROP(ret))
+			return ret;
 	}
 	ret = redirect_to_pod(eth, ip, dst);
 	if (!IS_DROP(ret))

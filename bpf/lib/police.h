@@ -115,23 +115,23 @@ static __always_inline int track_and_police(const struct flow *f, const struct s
  * gets the flags in set, and see track_and_police for stack_unless_pod;
  * *ct_flags: the flags it has), and checked against the pod's ingress
  * policy. *dst is the pod, or NULL when the packet is not addressed to one
- * (nothing to police). */
+ * (nothing to police). f: the caller's zeroed flow, filled when *dst is
+ * set. */
 static __always_inline int police_ingress(struct cursor *c, struct iphdr *ip,
 					  const struct sluice_ipcache_value *src_peer,
 					  struct sluice_endpoint **dstp, __u32 set,
-					  int stack_unless_pod, __u32 *ct_flags)
+					  int stack_unless_pod, __u32 *ct_flags, struct flow *f)
 {
-	struct flow f = {};
 	int ret;
 
 	*ct_flags = 0;
 	*dstp = endpoint_lookup4(ip->daddr);
 	if (!*dstp)
 		return 0;
-	ret = parse_flow(c, ip, &f);
+	ret = parse_flow(c, ip, f);
 	if (IS_DROP(ret))
 		return ret;
-	return track_and_police(&f, NULL, *dstp, src_peer, SLUICE_DIR_INGRESS, set,
+	return track_and_police(f, NULL, *dstp, src_peer, SLUICE_DIR_INGRESS, set,
 				stack_unless_pod, ct_flags);
 }
 

@@ -27,6 +27,9 @@
 #define SLUICE_MAP_RNAT      "sluice_rnat4_v1"
 #define SLUICE_MAP_NOMASQ    "sluice_nomasq_v1"
 #define SLUICE_MAP_FRAG      "sluice_frag4_v1"
+#define SLUICE_MAP_LB_SVC    "sluice_svc4_v1"
+#define SLUICE_MAP_LB_BE     "sluice_be4_v1"
+#define SLUICE_MAP_LB_RNAT   "sluice_lbrn4_v1"
 
 #ifndef SLUICE_ENDPOINTS_MAX
 #define SLUICE_ENDPOINTS_MAX 65536
@@ -42,6 +45,17 @@
 #endif
 #ifndef SLUICE_FRAG_MAX
 #define SLUICE_FRAG_MAX 16384
+#endif
+/* Service frontends' entries (slot 0 plus one per backend), backends, and
+ * rev-NAT entries (one per frontend). */
+#ifndef SLUICE_LB_SVC_MAX
+#define SLUICE_LB_SVC_MAX 65536
+#endif
+#ifndef SLUICE_LB_BE_MAX
+#define SLUICE_LB_BE_MAX 65536
+#endif
+#ifndef SLUICE_LB_RNAT_MAX
+#define SLUICE_LB_RNAT_MAX 65536
 #endif
 
 /* Key of sluice_ep_v2: a local pod's IPv4 address (network byte order). */
@@ -181,11 +195,19 @@ _Static_assert(sizeof(struct sluice_ct_key) == 16, "ct key layout");
  * here (a flow to a free address): when a pod takes the address, the
  * entry's next packet meets that pod's ingress policy before it passes. */
 #define SLUICE_CT_F_DST_POLICED	(1u << 3)
+/* A Service flow as its client sent it (client -> frontend): pad is the
+ * backend id it was given, so later packets go to the same backend. */
+#define SLUICE_CT_F_LB_FRONTEND	(1u << 4)
+/* A Service flow as translated (client -> backend): pad is the Service's
+ * rev-NAT index, which gives replies the frontend back as their source. */
+#define SLUICE_CT_F_LB_BACKEND	(1u << 5)
 
 struct sluice_ct_value {
 	__u64 last_seen;	/* bpf_ktime_get_ns() */
 	__u32 flags;		/* SLUICE_CT_F_* */
-	__u32 pad;
+	__u32 pad;		/* LB_FRONTEND: backend id; LB_BACKEND: rev-NAT
+				 * index; else 0 (was must-be-0 padding: an
+				 * older agent's entries read as no Service) */
 };
 _Static_assert(sizeof(struct sluice_ct_value) == 16, "ct value layout");
 
@@ -255,6 +277,52 @@ struct sluice_nomasq_key {
 _Static_assert(sizeof(struct sluice_nomasq_key) == 8, "nomasq key layout");
 
 /*
+ * Services (docs/SERVICES.md). sluice_svc4_v1 (hash): per frontend (an
+ * address, port and protocol), slot 0 holds the Service (how many backends
+ * new flows choose from, its rev-NAT index) and slots 1..count the backend
+ * ids. sluice_be4_v1 (hash): backend id -> address and port.
+ * sluice_lbrn4_v1 (hash): rev-NAT index -> the frontend, which replies get
+ * as their source. The agent writes backends and slots before slot 0, and
+ * deletes old slots only after it, so a lookup sees the old Service or
+ * the new one, never a mix. All addresses and ports in network order.
+ */
+struct sluice_lb4_key {
+	__be32 addr;		/* frontend: clusterIP, externalIP, LB ingress IP */
+	__be16 port;
+	__u8 proto;
+	__u8 scope;		/* SLUICE_LB_SCOPE_*; only INT so far */
+	__u16 slot;		/* 0: the Service; 1..count: its backends */
+	__u16 pad;		/* must be 0 */
+};
+_Static_assert(sizeof(struct sluice_lb4_key) == 12, "lb key layout");
+#define SLUICE_LB_SCOPE_INT 0
+
+struct sluice_lb4_value {
+	__u32 backend_id;	/* slot >= 1 */
+	__u16 count;		/* slot 0: backends for new flows (0: none) */
+	__u16 rev_nat;		/* slot 0: the frontend's rev-NAT index (>= 1) */
+	__u32 affinity_timeout;	/* slot 0: reserved for ClientIP affinity, 0 */
+	__u16 flags;		/* slot 0: reserved, 0 */
+	__u16 pad;
+};
+_Static_assert(sizeof(struct sluice_lb4_value) == 16, "lb value layout");
+
+struct sluice_lb4_backend {
+	__be32 addr;
+	__be16 port;
+	__u8 proto;
+	__u8 flags;		/* reserved, 0 */
+};
+_Static_assert(sizeof(struct sluice_lb4_backend) == 8, "lb backend layout");
+
+struct sluice_lb4_revnat {
+	__be32 addr;		/* the frontend */
+	__be16 port;
+	__u16 pad;
+};
+_Static_assert(sizeof(struct sluice_lb4_revnat) == 8, "lb rev-NAT layout");
+
+/*
  * skb->mark bit from_pod sets on a packet it routes straight to the uplink
  * (native routing) and to_netdev clears: it tells from_pod's own packets
  * from those the host stack forwarded, which to_netdev must track as
@@ -320,7 +388,10 @@ enum sluice_dir {
 	X(SLUICE_NAT_STALE,       27, 0, "masquerade-stale", "to a NAT port whose pod flow is no longer tracked: left to the node") \
 	X(SLUICE_NAT_ICMP_ERROR,  28, 0, "masquerade-icmp-error", "ICMP error about a masqueraded flow rewritten for the pod") \
 	X(SLUICE_DROP_FRAG_ORPHAN, 29, 1, "drop-frag-orphan", "later IP fragment whose first was not seen or not allowed") \
-	X(SLUICE_DROP_ICMP_FORGED, 30, 1, "drop-icmp-forged", "ICMP error about a tracked flow from neither its peer nor a router")
+	X(SLUICE_DROP_ICMP_FORGED, 30, 1, "drop-icmp-forged", "ICMP error about a tracked flow from neither its peer nor a router") \
+	X(SLUICE_LB_TRANSLATED,   31, 0, "lb-translated",    "Service frontend rewritten to a backend") \
+	X(SLUICE_LB_REVERSE,      32, 0, "lb-reverse",       "reply from a Service backend given the frontend as source") \
+	X(SLUICE_LB_NO_BACKEND,   33, 0, "lb-no-backend",    "to a Service frontend with no backend: left untranslated")
 
 enum sluice_reason {
 #define SLUICE_X_ENUM(name, num, drop, short_name, desc) name = num,

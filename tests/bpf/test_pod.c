@@ -30,6 +30,7 @@
 #include <bpf/bpf.h>
 
 #include "flows.h"
+#include "lb.h"
 #include "loader.h"
 #include "log.h"
 
@@ -873,6 +874,7 @@ static const struct datapath_opts native = {
 	.mode = ATTACH_TC,
 	.routing = SLUICE_ROUTING_NATIVE,
 	.node_ip = 0x0a4d0001,	/* NODE_IP */
+	.lb = 1,
 };
 
 static void ipcache_put_full(const char *ip, int prefix, __u32 id, const char *tunnel, __u32 flags)
@@ -892,6 +894,7 @@ static const struct datapath_opts overlay_masq = {
 	.node_ip = 0x0a4d0001,	/* NODE_IP */
 	.nat_port_min = NAT_LO,
 	.nat_port_max = NAT_HI,
+	.lb = 1,
 };
 
 /* TCP checksum over the pseudo-header, header and payload: 0 when valid. */
@@ -2530,6 +2533,495 @@ static void test_native_next_hop_mac(void **state)
 	assert_int_equal(counter(SLUICE_DROP_UPLINK_SPOOF, SLUICE_DIR_INGRESS), drops + 4);
 }
 
+/* ---- Services: frontends translated in from_pod ------------------------ */
+
+#define FRONTEND "10.96.0.10"
+#define FRONTEND_EMPTY "10.96.0.11"
+#define RN_WEB 7	/* rev-NAT index of FRONTEND:80/TCP */
+#define RN_DNS 8	/* FRONTEND:53/UDP */
+
+static void lb_backend_put(__u32 id, const char *ip, __u16 port, __u8 proto)
+{
+	struct sluice_lb4_backend b = { .addr = ip4(ip), .port = htons(port), .proto = proto };
+
+	assert_int_equal(bpf_map_update_elem(datapath_lb_be_map_fd(dp), &id, &b, BPF_ANY), 0);
+}
+
+/* The frontend fe:port/proto with backends ids[0..n), in the agent's order:
+ * rev-NAT entry and slots first, slot 0 last. */
+static void lb_service_put(const char *fe, __u16 port, __u8 proto, __u32 rn, const __u32 *ids,
+			   __u16 n)
+{
+	struct sluice_lb4_key k = { .addr = ip4(fe), .port = htons(port), .proto = proto };
+	struct sluice_lb4_value v = { 0 };
+	struct sluice_lb4_revnat r = { .addr = ip4(fe), .port = htons(port) };
+
+	assert_int_equal(bpf_map_update_elem(datapath_lb_rnat_map_fd(dp), &rn, &r, BPF_ANY), 0);
+	for (__u16 i = 0; i < n; i++) {
+		k.slot = (__u16)(i + 1);
+		v.backend_id = ids[i];
+		assert_int_equal(bpf_map_update_elem(datapath_lb_svc_map_fd(dp), &k, &v, BPF_ANY), 0);
+	}
+	k.slot = 0;
+	v = (struct sluice_lb4_value){ .count = n, .rev_nat = (__u16)rn };
+	assert_int_equal(bpf_map_update_elem(datapath_lb_svc_map_fd(dp), &k, &v, BPF_ANY), 0);
+}
+
+/* nat_setup, and: FRONTEND:80/TCP -> B:8080 (backend 1); FRONTEND:53/UDP
+ * -> B:5353 (backend 3); FRONTEND_EMPTY:80/TCP with no backend. */
+static int lb_setup(void **state)
+{
+	int fds[] = { datapath_lb_svc_map_fd(dp), datapath_lb_be_map_fd(dp),
+		      datapath_lb_rnat_map_fd(dp) };
+	unsigned char key[64];
+	__u32 web = 1, dns = 3;
+
+	nat_setup(state);
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		while (!bpf_map_get_next_key(fds[i], NULL, key))
+			bpf_map_delete_elem(fds[i], key);
+	lb_backend_put(1, IP_B, 8080, IPPROTO_TCP);
+	lb_backend_put(2, IP_B, 8081, IPPROTO_TCP);
+	lb_backend_put(3, IP_B, 5353, IPPROTO_UDP);
+	lb_service_put(FRONTEND, 80, IPPROTO_TCP, RN_WEB, &web, 1);
+	lb_service_put(FRONTEND, 53, IPPROTO_UDP, RN_DNS, &dns, 1);
+	lb_service_put(FRONTEND_EMPTY, 80, IPPROTO_TCP, 9, NULL, 0);
+	return 0;
+}
+
+/* A's TCP segment sport -> dst:dport as A sends it, checksums valid. */
+static struct l4pkt lb_from_a(const char *dst, __u16 sport, __u16 dport)
+{
+	struct l4pkt p = make_l4(IP_A, dst, IPPROTO_TCP, sport, dport);
+
+	memcpy(p.eth.h_source, mac_a_pod, 6);
+	memcpy(p.eth.h_dest, mac_a_lxc, 6);
+	p.tcp.seq = htonl(0x12345678);
+	p.tcp.window = htons(64240);
+	fill_tcp_checksum(&p);
+	return p;
+}
+
+/* in as the node routes it to a pod here: src:sport -> dst:dport, TTL one
+ * less, MACs of the receiving pod (dmac) and its host veth (smac), both
+ * checksums computed afresh. */
+static struct l4pkt lb_expect(const struct l4pkt *in, const char *src, __u16 sport, const char *dst,
+			      __u16 dport, const unsigned char *dmac, const unsigned char *smac)
+{
+	struct l4pkt e = *in;
+
+	e.ip.saddr = ip4(src);
+	e.ip.daddr = ip4(dst);
+	e.ip.ttl--;
+	e.ip.check = 0;
+	e.ip.check = ip_checksum(&e.ip, sizeof(e.ip));
+	e.tcp.source = htons(sport);
+	e.tcp.dest = htons(dport);
+	fill_tcp_checksum(&e);
+	memcpy(e.eth.h_dest, dmac, 6);
+	memcpy(e.eth.h_source, smac, 6);
+	return e;
+}
+
+static struct sluice_ct_value lb_ct(const char *src, __u16 sport, const char *dst, __u16 dport,
+				    __u8 proto)
+{
+	struct sluice_ct_key k = tuple(src, sport, dst, dport, proto);
+	struct sluice_ct_value v = { 0 };
+
+	if (bpf_map_lookup_elem(datapath_ct_map_fd(dp), &k, &v))
+		v.flags = 0xdead;
+	return v;
+}
+
+static void test_lb_dnat_and_reverse_byte_for_byte(void **state)
+{
+	__u64 tr = counter(SLUICE_LB_TRANSLATED, SLUICE_DIR_EGRESS);
+	__u64 rev = counter(SLUICE_LB_REVERSE, SLUICE_DIR_EGRESS);
+	struct l4pkt p = lb_from_a(FRONTEND, 41000, 80), e, reply;
+	struct sluice_ct_value v;
+	struct run r;
+
+	(void)state;
+	r = run_prog(1, &p, sizeof(p));
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(r.out_len, sizeof(p));
+	e = lb_expect(&p, IP_A, 41000, IP_B, 8080, mac_b_pod, mac_b_lxc);
+	assert_memory_equal(r.out, &e, sizeof(e));
+	assert_int_equal(tcp_checksum((struct l4pkt *)r.out), 0);
+	assert_int_equal(ip_checksum(&((struct l4pkt *)r.out)->ip, sizeof(p.ip)), 0);
+	assert_int_equal(counter(SLUICE_LB_TRANSLATED, SLUICE_DIR_EGRESS), tr + 1);
+	/* Both tracking entries: the frontend names backend 1, the
+	 * translated flow the rev-NAT index. */
+	v = lb_ct(IP_A, 41000, FRONTEND, 80, IPPROTO_TCP);
+	assert_int_equal(v.flags, SLUICE_CT_F_LB_FRONTEND);
+	assert_int_equal(v.pad, 1);
+	v = lb_ct(IP_A, 41000, IP_B, 8080, IPPROTO_TCP);
+	assert_true(v.flags & SLUICE_CT_F_LB_BACKEND);
+	assert_int_equal(v.pad, RN_WEB);
+	/* B's reply: A sees it from the frontend. */
+	reply = make_l4(IP_B, IP_A, IPPROTO_TCP, 8080, 41000);
+	memcpy(reply.eth.h_source, mac_b_pod, 6);
+	memcpy(reply.eth.h_dest, mac_b_lxc, 6);
+	reply.tcp.ack = 1;
+	reply.tcp.ack_seq = htonl(0x12345679);
+	fill_tcp_checksum(&reply);
+	r = run_prog_on(1, &reply, sizeof(reply), ifindex_b);
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	e = lb_expect(&reply, FRONTEND, 80, IP_A, 41000, mac_a_pod, mac_a_lxc);
+	assert_memory_equal(r.out, &e, sizeof(e));
+	assert_int_equal(tcp_checksum((struct l4pkt *)r.out), 0);
+	assert_int_equal(counter(SLUICE_LB_REVERSE, SLUICE_DIR_EGRESS), rev + 1);
+	/* A packet of B's own to A (another flow) keeps its source. */
+	reply = make_l4(IP_B, IP_A, IPPROTO_TCP, 8080, 41999);
+	fill_tcp_checksum(&reply);
+	r = run_prog_on(1, &reply, sizeof(reply), ifindex_b);
+	assert_int_equal(((struct l4pkt *)r.out)->ip.saddr, ip4(IP_B));
+	assert_int_equal(counter(SLUICE_LB_REVERSE, SLUICE_DIR_EGRESS), rev + 1);
+}
+
+struct udppkt {
+	struct ethhdr eth;
+	struct iphdr ip;
+	struct udphdr udp;
+	unsigned char data[12];
+} __attribute__((packed));
+
+static void test_lb_udp(void **state)
+{
+	struct udppkt p = { 0 }, *o;
+	struct run r;
+
+	(void)state;
+	memcpy(p.eth.h_source, mac_a_pod, 6);
+	memcpy(p.eth.h_dest, mac_a_lxc, 6);
+	p.eth.h_proto = htons(ETH_P_IP);
+	p.ip = ipv4_header(IP_A, FRONTEND, IPPROTO_UDP, 64, sizeof(p) - sizeof(p.eth));
+	p.udp.source = htons(40053);
+	p.udp.dest = htons(53);
+	p.udp.len = htons(sizeof(p.udp) + sizeof(p.data));
+	memcpy(p.data, "who is there", sizeof(p.data));
+	p.udp.check = l4_checksum(IPPROTO_UDP, p.ip.saddr, p.ip.daddr, &p.udp,
+				  sizeof(p.udp) + sizeof(p.data));
+	r = run_prog(1, &p, sizeof(p));
+	o = (struct udppkt *)r.out;
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(o->ip.daddr, ip4(IP_B));
+	assert_int_equal(ntohs(o->udp.dest), 5353);
+	assert_int_equal(ntohs(o->udp.source), 40053);
+	assert_int_equal(ip_checksum(&o->ip, sizeof(o->ip)), 0);
+	assert_int_equal(l4_checksum(IPPROTO_UDP, o->ip.saddr, o->ip.daddr, &o->udp,
+				     sizeof(p.udp) + sizeof(p.data)), 0);
+	assert_memory_equal(o->data, p.data, sizeof(p.data));
+	/* The same frontend port over TCP is another frontend: none here. */
+	{
+		struct l4pkt t = lb_from_a(FRONTEND, 40053, 53);
+
+		r = run_prog(1, &t, sizeof(t));
+		assert_memory_equal(r.out, &t, sizeof(t));
+	}
+}
+
+static void test_lb_flow_keeps_its_backend(void **state)
+{
+	__u32 both[2] = { 1, 2 }, only2 = 2;
+	int seen[2] = { 0, 0 };
+
+	(void)state;
+	lb_service_put(FRONTEND, 80, IPPROTO_TCP, RN_WEB, both, 2);
+	/* Many flows: both backends get some (a miss is 2^-39). */
+	for (__u16 sport = 42000; sport < 42040; sport++) {
+		struct l4pkt p = lb_from_a(FRONTEND, sport, 80);
+		struct run r = run_prog(1, &p, sizeof(p));
+		__u16 first = ntohs(((struct l4pkt *)r.out)->tcp.dest);
+
+		assert_int_equal(r.retval, TC_ACT_REDIRECT);
+		assert_true(first == 8080 || first == 8081);
+		seen[first - 8080]++;
+		/* Its later packets: the same backend, every time. */
+		for (int i = 0; i < 5; i++) {
+			p = lb_from_a(FRONTEND, sport, 80);
+			p.tcp.syn = 0;
+			p.tcp.ack = 1;
+			fill_tcp_checksum(&p);
+			r = run_prog(1, &p, sizeof(p));
+			assert_int_equal(ntohs(((struct l4pkt *)r.out)->tcp.dest), first);
+		}
+	}
+	assert_true(seen[0] > 0 && seen[1] > 0);
+	/* The Service now has backend 2 only: a flow on backend 1 stays on
+	 * it while backend 1 exists; once it is gone the flow chooses again. */
+	for (__u16 sport = 42000;; sport++) {
+		struct l4pkt p = lb_from_a(FRONTEND, sport, 80);
+		struct run r = run_prog(1, &p, sizeof(p));
+
+		if (ntohs(((struct l4pkt *)r.out)->tcp.dest) != 8080)
+			continue;
+		lb_service_put(FRONTEND, 80, IPPROTO_TCP, RN_WEB, &only2, 1);
+		r = run_prog(1, &p, sizeof(p));
+		assert_int_equal(ntohs(((struct l4pkt *)r.out)->tcp.dest), 8080);
+		{
+			__u32 id = 1;
+
+			assert_int_equal(bpf_map_delete_elem(datapath_lb_be_map_fd(dp), &id), 0);
+		}
+		r = run_prog(1, &p, sizeof(p));
+		assert_int_equal(ntohs(((struct l4pkt *)r.out)->tcp.dest), 8081);
+		assert_int_equal(lb_ct(IP_A, sport, FRONTEND, 80, IPPROTO_TCP).pad, 2);
+		break;
+	}
+}
+
+static void test_lb_policy_sees_backend_and_client(void **state)
+{
+	__u64 drops = counter(SLUICE_DROP_POLICY, SLUICE_DIR_EGRESS);
+	struct l4pkt p = lb_from_a(FRONTEND, 43000, 80);
+
+	(void)state;
+	/* B isolated for ingress, admitting A on the Service port (80): not
+	 * the port A's packet reaches B on. */
+	set_endpoint(IP_B, SLUICE_EP_F_ISO_INGRESS, ID_B);
+	rule_put(datapath_policy_map_fd(dp), (__u32)ifindex_b, ID_A, SLUICE_DIR_INGRESS,
+		 IPPROTO_TCP, 80, 16);
+	assert_int_equal(run_prog(1, &p, sizeof(p)).retval, TC_ACT_SHOT);
+	assert_int_equal(counter(SLUICE_DROP_POLICY, SLUICE_DIR_EGRESS), drops + 1);
+	assert_int_equal(lb_ct(IP_A, 43000, IP_B, 8080, IPPROTO_TCP).flags, 0xdead);
+	/* Admitting another identity on the backend's port: still dropped. */
+	rule_put(datapath_policy_map_fd(dp), (__u32)ifindex_b, ID_R, SLUICE_DIR_INGRESS,
+		 IPPROTO_TCP, 8080, 16);
+	p = lb_from_a(FRONTEND, 43001, 80);
+	assert_int_equal(run_prog(1, &p, sizeof(p)).retval, TC_ACT_SHOT);
+	assert_int_equal(counter(SLUICE_DROP_POLICY, SLUICE_DIR_EGRESS), drops + 2);
+	/* Admitting A (its identity) on the backend's port: passes. */
+	rule_put(datapath_policy_map_fd(dp), (__u32)ifindex_b, ID_A, SLUICE_DIR_INGRESS,
+		 IPPROTO_TCP, 8080, 16);
+	p = lb_from_a(FRONTEND, 43002, 80);
+	assert_int_equal(run_prog(1, &p, sizeof(p)).retval, TC_ACT_REDIRECT);
+	assert_int_equal(counter(SLUICE_DROP_POLICY, SLUICE_DIR_EGRESS), drops + 2);
+	/* A's egress isolation judges the backend too: allowed to B only. */
+	set_endpoint(IP_A, SLUICE_EP_F_ISO_EGRESS, ID_A);
+	rule_put(datapath_policy_map_fd(dp), IFINDEX_LO, ID_B, SLUICE_DIR_EGRESS, IPPROTO_TCP, 8080,
+		 16);
+	p = lb_from_a(FRONTEND, 43003, 80);
+	assert_int_equal(run_prog(1, &p, sizeof(p)).retval, TC_ACT_REDIRECT);
+}
+
+static void test_lb_leaves_other_traffic_alone(void **state)
+{
+	__u64 tr = counter(SLUICE_LB_TRANSLATED, SLUICE_DIR_EGRESS);
+	__u64 none = counter(SLUICE_LB_NO_BACKEND, SLUICE_DIR_EGRESS);
+	struct l4pkt p = lb_from_a(FRONTEND, 44000, 81);
+	struct run r;
+
+	(void)state;
+	/* Another port of the frontend address: no frontend. */
+	r = run_prog(1, &p, sizeof(p));
+	assert_int_equal(r.retval, TC_ACT_OK);
+	assert_memory_equal(r.out, &p, sizeof(p));
+	/* A frontend without backends: left for kube-proxy, counted. */
+	p = lb_from_a(FRONTEND_EMPTY, 44001, 80);
+	r = run_prog(1, &p, sizeof(p));
+	assert_int_equal(r.retval, TC_ACT_OK);
+	assert_memory_equal(r.out, &p, sizeof(p));
+	assert_int_equal(counter(SLUICE_LB_NO_BACKEND, SLUICE_DIR_EGRESS), none + 1);
+	/* Straight to the backend's address: a pod flow like any other. */
+	p = lb_from_a(IP_B, 44002, 8080);
+	r = run_prog(1, &p, sizeof(p));
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(((struct l4pkt *)r.out)->ip.saddr, ip4(IP_A));
+	assert_int_equal(((struct l4pkt *)r.out)->ip.daddr, ip4(IP_B));
+	assert_int_equal(counter(SLUICE_LB_TRANSLATED, SLUICE_DIR_EGRESS), tr);
+	/* Hairpin: a frontend whose backend is A itself, from A: left alone
+	 * (kube-proxy masquerades it), now and for the flow's later packets. */
+	{
+		__u32 self = 9;
+
+		lb_backend_put(self, IP_A, 8080, IPPROTO_TCP);
+		lb_service_put(FRONTEND_EMPTY, 80, IPPROTO_TCP, 9, &self, 1);
+		for (int i = 0; i < 2; i++) {
+			p = lb_from_a(FRONTEND_EMPTY, 44004, 80);
+			r = run_prog(1, &p, sizeof(p));
+			assert_int_equal(r.retval, TC_ACT_OK);
+			assert_memory_equal(r.out, &p, sizeof(p));
+		}
+		assert_int_equal(lb_ct(IP_A, 44004, FRONTEND_EMPTY, 80, IPPROTO_TCP).flags &
+				 SLUICE_CT_F_LB_FRONTEND, 0);
+	}
+	/* A flow tracked before its address became a frontend (kube-proxy's)
+	 * stays untranslated. */
+	{
+		struct sluice_ct_key k = tuple(IP_A, 44003, FRONTEND, 80, IPPROTO_TCP);
+		struct timespec now;
+		struct sluice_ct_value v = { 0 };
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		v.last_seen = (__u64)now.tv_sec * 1000000000ull + (__u64)now.tv_nsec;
+		assert_int_equal(bpf_map_update_elem(datapath_ct_map_fd(dp), &k, &v, BPF_ANY), 0);
+		p = lb_from_a(FRONTEND, 44003, 80);
+		r = run_prog(1, &p, sizeof(p));
+		assert_memory_equal(r.out, &p, sizeof(p));
+	}
+	assert_int_equal(counter(SLUICE_LB_TRANSLATED, SLUICE_DIR_EGRESS), tr);
+}
+
+/* Native routing, a backend on node 2: A's packet leaves translated, and
+ * node 2's reply, arriving on the uplink, is given the frontend back. */
+static void test_lb_remote_backend_reply(void **state)
+{
+	__u64 rev = counter(SLUICE_LB_REVERSE, SLUICE_DIR_INGRESS);
+	struct l4pkt p = lb_from_a(FRONTEND, 45000, 80), reply, e;
+	__u32 remote = 4;
+	struct run r;
+
+	(void)state;
+	lb_backend_put(remote, REMOTE_POD, 8080, IPPROTO_TCP);
+	lb_service_put(FRONTEND, 80, IPPROTO_TCP, RN_WEB, &remote, 1);
+	r = run_prog(1, &p, sizeof(p));
+	assert_int_equal(((struct l4pkt *)r.out)->ip.daddr, ip4(REMOTE_POD));
+	assert_int_equal(ntohs(((struct l4pkt *)r.out)->tcp.dest), 8080);
+	assert_int_equal(tcp_checksum((struct l4pkt *)r.out), 0);
+	/* A isolated for ingress: a packet forged as the frontend's answer
+	 * (the client's tuple reversed) is no reply: dropped. */
+	set_endpoint(IP_A, SLUICE_EP_F_ISO_INGRESS, ID_A);
+	reply = from_node2(FRONTEND, IP_A, 80, 45000);
+	reply.tcp.ack = 1;
+	fill_tcp_checksum(&reply);
+	assert_int_equal(run_node(HOOK_NETDEV, &reply, 0, NULL).retval, TC_ACT_SHOT);
+	/* The backend's real reply passes. */
+	reply = from_node2(REMOTE_POD, IP_A, 8080, 45000);
+	reply.tcp.ack = 1;
+	fill_tcp_checksum(&reply);
+	r = run_node(HOOK_NETDEV, &reply, 0, NULL);
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	e = lb_expect(&reply, FRONTEND, 80, IP_A, 45000, mac_a_pod, mac_a_lxc);
+	assert_memory_equal(r.out, &e, sizeof(e));
+	assert_int_equal(counter(SLUICE_LB_REVERSE, SLUICE_DIR_INGRESS), rev + 1);
+	/* A packet from node 2's pod that is no reply keeps its source. */
+	reply = from_node2(REMOTE_POD, IP_A, 8080, 45999);
+	fill_tcp_checksum(&reply);
+	r = run_node(HOOK_NETDEV, &reply, 0, NULL);
+	assert_int_equal(((struct l4pkt *)r.out)->ip.saddr, ip4(REMOTE_POD));
+	assert_int_equal(counter(SLUICE_LB_REVERSE, SLUICE_DIR_INGRESS), rev + 1);
+}
+
+/* ---- Services: the agent's programming of the maps (agent/lb.c) --------- */
+
+static int lb_empty(void **state)
+{
+	int fds[] = { datapath_lb_svc_map_fd(dp), datapath_lb_be_map_fd(dp),
+		      datapath_lb_rnat_map_fd(dp) };
+	unsigned char key[64];
+
+	nat_setup(state);
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		while (!bpf_map_get_next_key(fds[i], NULL, key))
+			bpf_map_delete_elem(fds[i], key);
+	return 0;
+}
+
+static struct sluice_lb4_value lb_slot(const char *fe, __u16 port, __u16 slot)
+{
+	struct sluice_lb4_key k = { .addr = ip4(fe), .port = htons(port), .proto = IPPROTO_TCP,
+				    .slot = slot };
+	struct sluice_lb4_value v;
+
+	memset(&v, 0xff, sizeof(v));
+	bpf_map_lookup_elem(datapath_lb_svc_map_fd(dp), &k, &v);
+	return v;
+}
+
+static struct sluice_lb4_backend lb_be(__u32 id)
+{
+	struct sluice_lb4_backend b = { 0 };
+
+	bpf_map_lookup_elem(datapath_lb_be_map_fd(dp), &id, &b);
+	return b;
+}
+
+static void test_lb_sync_writes_only_changes(void **state)
+{
+	struct svc_frontend fes[2] = {
+		{ .kind = SVC_FE_CLUSTER_IP, .ip = ntohl(ip4("10.96.0.20")), .port = 80,
+		  .proto = IPPROTO_TCP },
+		{ .kind = SVC_FE_EXTERNAL_IP, .ip = ntohl(ip4("10.96.0.21")), .port = 80,
+		  .proto = IPPROTO_TCP },
+	};
+	struct svc_backend bes[3] = {
+		{ .ip = ntohl(ip4(IP_B)), .port = 8080, .ready = 1, .serving = 1 },
+		{ .ip = ntohl(ip4(IP_B)), .port = 8081, .ready = 1, .serving = 1 },
+		{ .ip = ntohl(ip4(REMOTE_POD)), .port = 8080, .serving = 1, .terminating = 1 },
+	};
+	struct svc_view_port port = { .backends = bes, .nbackends = 3 };
+	struct svc_view_service vs = { .ns = "x", .name = "web", .frontends = fes, .nfrontends = 2,
+				       .ports = &port, .nports = 1 };
+	struct svc_view v = { .v = &vs, .n = 1 };
+	struct lb_ids ids = { 0 };
+	struct lb_stats st;
+	struct sluice_lb4_value s0;
+	struct l4pkt p;
+	struct run r;
+	char err[256];
+	__u32 id1;
+
+	(void)state;
+	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	/* The 2 ready backends (the terminating one takes no new flow and
+	 * no flow names it yet), 2 rev-NAT entries, per frontend 2 slots and
+	 * slot 0. */
+	assert_int_equal(st.written, 2 + 2 + 2 * 3);
+	assert_int_equal(st.deleted, 0);
+	assert_int_equal(st.frontends, 2);
+	assert_int_equal(st.backends, 2);
+	s0 = lb_slot("10.96.0.20", 80, 0);
+	assert_int_equal(s0.count, 2);
+	assert_true(s0.rev_nat >= 1);
+	id1 = lb_slot("10.96.0.20", 80, 1).backend_id;
+	assert_int_equal(lb_be(id1).addr, ip4(IP_B));
+	assert_int_equal(ntohs(lb_be(id1).port), 8080);
+	assert_int_equal(lb_slot("10.96.0.21", 80, 1).backend_id, id1);
+	assert_int_equal(lb_slot("10.96.0.20", 80, 3).count, 0xffff); /* no slot 3 */
+	/* The datapath takes it: A's packet to the externalIP reaches B. */
+	p = lb_from_a("10.96.0.21", 46000, 80);
+	r = run_prog(1, &p, sizeof(p));
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(((struct l4pkt *)r.out)->ip.daddr, ip4(IP_B));
+	/* The same view again: nothing written. */
+	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.written, 0);
+	assert_int_equal(st.deleted, 0);
+	/* B:8081 goes: slot 0 of each frontend rewritten (count 1), slot 2 of
+	 * each and the backend deleted; slot 1 untouched. */
+	bes[1] = bes[2];
+	port.nbackends = 2;
+	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.written, 2);
+	assert_int_equal(st.deleted, 3);
+	assert_int_equal(lb_slot("10.96.0.20", 80, 0).count, 1);
+	assert_int_equal(lb_slot("10.96.0.20", 80, 0).rev_nat, s0.rev_nat);
+	assert_int_equal(lb_slot("10.96.0.20", 80, 1).backend_id, id1);
+	assert_int_equal(lb_slot("10.96.0.20", 80, 2).count, 0xffff);
+	/* No ready endpoint left: the serving, terminating one takes new
+	 * flows (kube-proxy's fallback). */
+	bes[0].ready = 0;
+	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_slot("10.96.0.20", 80, 0).count, 1);
+	assert_int_equal(lb_be(lb_slot("10.96.0.20", 80, 1).backend_id).addr, ip4(REMOTE_POD));
+	/* A Service kube-proxy would not handle (status set): gone, and
+	 * with it every entry. */
+	vs.status = "headless";
+	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(map_count(datapath_lb_svc_map_fd(dp)), 0);
+	assert_int_equal(map_count(datapath_lb_be_map_fd(dp)), 0);
+	assert_int_equal(map_count(datapath_lb_rnat_map_fd(dp)), 0);
+	/* Back: new ids, never the old ones (flows may still name them). */
+	vs.status = NULL;
+	bes[0].ready = 1;
+	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_true(lb_slot("10.96.0.20", 80, 1).backend_id > id1);
+	assert_int_equal(lb_sync(dp, NULL, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(map_count(datapath_lb_svc_map_fd(dp)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2594,12 +3086,20 @@ int main(void)
 		cmocka_unit_test_setup(test_masquerade_later_fragment, nat_setup),
 		cmocka_unit_test_setup(test_masquerade_later_fragment_of_ping, nat_setup),
 		cmocka_unit_test_setup(test_masquerade_orphan_fragment_dropped, nat_setup),
+		cmocka_unit_test_setup(test_lb_dnat_and_reverse_byte_for_byte, lb_setup),
+		cmocka_unit_test_setup(test_lb_udp, lb_setup),
+		cmocka_unit_test_setup(test_lb_flow_keeps_its_backend, lb_setup),
+		cmocka_unit_test_setup(test_lb_policy_sees_backend_and_client, lb_setup),
+		cmocka_unit_test_setup(test_lb_leaves_other_traffic_alone, lb_setup),
+		cmocka_unit_test_setup(test_lb_sync_writes_only_changes, lb_empty),
 	};
 
 	const struct CMUnitTest cross_node_native[] = {
 		cmocka_unit_test_setup(test_netdev_tells_own_from_host_forwarded, nat_setup),
 		cmocka_unit_test_setup(test_from_node_only_pods_go_straight, nat_setup),
 		cmocka_unit_test_setup(test_native_next_hop_mac, nat_setup),
+		cmocka_unit_test_setup(test_lb_dnat_and_reverse_byte_for_byte, lb_setup),
+		cmocka_unit_test_setup(test_lb_remote_backend_reply, lb_setup),
 	};
 	int failed;
 

@@ -271,8 +271,8 @@ check "get services -o json: the frontends" \
 	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get services -o json | jq -e '.items[] | select(.name == \"db\") | [.frontends[].frontend] == [\"10.96.7.1:5432/TCP\", \"*:30432/TCP\"]'"
 check "get services -o json: the backends with target port, state and locality" \
 	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get services -o json | jq -e '[.items[] | select(.name == \"db\") | .ports[0].backends[] | \"\\(.address):\\(.port) \\(.state) \\(.local)\"] == [\"${IP[x/b]}:8080 ready true\", \"10.242.0.200:8080 terminating false\"]'"
-check "get services says Services are not translated yet" \
-	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get services | grep -q 'does not translate Services yet'"
+check "get services says Services are not translated (--kube-proxy-replacement off)" \
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get services | grep -q 'does not translate Services' && '$BUILD/sluicectl' --socket '$SOCK' get services -o json | jq -e '.translated == false and ([.items[].translated] | all(. == false))'"
 out=$(apply 2>&1 <<'YAML'
 apiVersion: v1
 kind: Service

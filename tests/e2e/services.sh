@@ -1,0 +1,243 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# Services translated by sluice itself (--kube-proxy-replacement on), pod
+# clients, over two nodes (tests/multinode/lib.sh), per routing mode; a) and
+# b) with no kube-proxy rule anywhere:
+#
+#   a) a Service (clusterIP, an externalIP, TCP 80 -> http, UDP 53 -> dns)
+#      with one backend pod on each node, applied with sluicectl as Service
+#      + EndpointSlice: a client pod on each node reaches it many times over
+#      TCP and UDP, both backends answer, each backend sees the client pod's
+#      own address, and the answers come from the frontend;
+#   b) a NetworkPolicy on the backends admitting only app=trusted: a trusted
+#      client still gets in, an untrusted one (same node and other node) does
+#      not: decided on the real client identity, after translation;
+#   c) next to a kube-proxy DNAT rule for the ClusterIP on node 1 (to n2-be
+#      only), installed now: sluice translates first, the rule sees nothing;
+#   d) with --kube-proxy-replacement off (node 1's agent restarted) nothing
+#      is translated: the counter stays, and the ClusterIP answers only
+#      through kube-proxy's rule (n2-be), or not at all without iptables.
+#
+#   tests/e2e/services.sh             overlay, then native
+#   tests/e2e/services.sh overlay     one mode (or native)
+#
+# Last line: "services: N passed, M failed".
+# shellcheck source-path=SCRIPTDIR
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+TEST_NAME=${SVC_TEST_NAME:-services}
+# shellcheck source=../lib/common.sh
+source "$HERE/../lib/common.sh"
+# shellcheck source=../multinode/lib.sh
+source "$HERE/../multinode/lib.sh"
+
+mn_mode services SVC_TEST_NAME "$0" "$@"
+
+need_root
+for bin in sluice-agent sluice-cni sluicectl sluice-probe; do
+	[ -x "$BUILD/$bin" ] || { log "$BUILD/$bin missing (run make)"; exit 1; }
+done
+if ! "$BUILD/sluice-agent" --help 2>&1 | grep -q -- --kube-proxy-replacement; then
+	log "$BUILD/sluice-agent has no --kube-proxy-replacement: no Service datapath in this build"
+	exit 1
+fi
+
+ID=slsvc$$
+P=$ID
+MN_DIR=$(mktemp -d /tmp/sluice-services.XXXXXX)
+CLEANUP_PATHS+=("$MN_DIR")
+NS=shop
+CIP=10.96.10.10
+EIP=10.97.0.10
+N=20	# probes per client and protocol
+# The number after n is the node; after the dash, the app label.
+PODS=(n1-be n2-be n1-trusted n2-trusted n1-other n2-other)
+declare -A IP=() AGENT=()
+ctl() { mn_ctl "$P" "$@"; }
+node_of() { printf '%s' "${1:1:1}"; }
+app_of() { local a=${1#*-}; printf '%s' "$a"; }
+
+node_metric() { # N REASON DIRECTION: packets node N's datapath counted
+	ctl "$1" metrics -o json | jq -r --arg r "$2" --arg d "$3" \
+		'[.metrics[] | select(.reason == $r and .direction == $d) | .packets] | add // 0'
+}
+
+# who POD PROTO ADDR PORT: N probes with --who; prints one line each
+# ("peer=... server=... client=..."), "fail" for a probe that got no answer.
+who() {
+	local pod=$1 proto=$2 addr=$3 port=$4 i
+	for i in $(seq "$N"); do
+		probe "$P-$pod" "$proto" "$addr" "$port" --timeout "${TIMEOUT:-1000}" --who 2>/dev/null ||
+			echo fail
+	done
+}
+
+# served POD PROTO ADDR PORT: every answer from ADDR:PORT, the client seen
+# as POD's own address, and both backends among the servers.
+served() {
+	local pod=$1 proto=$2 addr=$3 port=$4 out
+	out=$(who "$pod" "$proto" "$addr" "$port")
+	if [ "$(grep -c "^peer=$addr:$port server=n[12]-be client=${IP[$pod]}:[0-9]*$" <<<"$out")" = "$N" ] &&
+		grep -q 'server=n1-be' <<<"$out" && grep -q 'server=n2-be' <<<"$out"; then
+		return 0
+	fi
+	sort <<<"$out" | uniq -c | sed 's/^/       /'
+	return 1
+}
+
+# refused POD PROTO ADDR PORT: none of 6 probes gets an answer.
+refused() {
+	local out
+	out=$(N=6 TIMEOUT=500 who "$@")
+	[ "$(grep -c '^fail$' <<<"$out")" = 6 ] && return 0
+	sed 's/^/       /' <<<"$out"
+	return 1
+}
+
+# only_from POD PROTO ADDR PORT SERVER: every answer from ADDR:PORT, by SERVER.
+only_from() {
+	local out
+	out=$(who "$1" "$2" "$3" "$4")
+	[ "$(grep -c "^peer=$3:$4 server=$5 client=${IP[$1]}:[0-9]*$" <<<"$out")" = "$N" ] && return 0
+	sort <<<"$out" | uniq -c | sed 's/^/       /'
+	return 1
+}
+
+rule_packets() { # N: packets node N's kube-proxy DNAT rule for the ClusterIP matched
+	ip netns exec "$P-node$1" iptables -w -t nat -L PREROUTING -v -n -x 2>/dev/null |
+		awk -v cip="$CIP" '$3 == "DNAT" && index($0, cip) { print $1; found = 1 } END { if (!found) print -1 }'
+}
+
+no_kube_proxy() { # N: no iptables rule of kube-proxy's (or any KUBE- chain) on node N
+	command -v iptables-save >/dev/null || return 0
+	! ip netns exec "$P-node$1" iptables-save 2>/dev/null | grep -q 'KUBE-'
+}
+
+echo "== two nodes (--routing $MODE), agents with --kube-proxy-replacement on"
+mn_topology "$P" 2 || { log "could not build the topology"; exit 1; }
+for n in 1 2; do
+	MN_AGENT_ARGS="--kube-proxy-replacement on" mn_start_agent "$P" "$n" "$MODE" ||
+		{ log "node$n's agent did not start"; exit 1; }
+	AGENT[$n]=$MN_AGENT_PID
+	check "node$n: no kube-proxy rules" no_kube_proxy "$n"
+done
+check "Node objects and Namespace $NS applied to both agents" mn_apply_all "$P" 2 < <(
+	{
+		jq -cn --arg ns "$NS" '{apiVersion: "v1", kind: "Namespace", metadata: {name: $ns}}'
+		for n in 1 2; do mn_node_json "$n"; done
+	} | mn_list)
+for pod in "${PODS[@]}"; do
+	n=$(node_of "$pod")
+	netns_add "$P-$pod"
+	out=$(mn_pod_add "$P" "$n" "$pod" "$NS")
+	IP[$pod]=$(jq -r '.ips[0].address // empty' <<<"$out" 2>/dev/null | cut -d/ -f1)
+	[ -n "${IP[$pod]}" ] || { log "no address for $pod: $out"; exit 1; }
+	if [ "$(app_of "$pod")" = be ]; then
+		serve "$P-$pod" --tcp 8080 --udp 8081 --name "$pod" || { log "servers in $pod"; exit 1; }
+	fi
+done
+check "the Pod objects applied to both agents" mn_apply_all "$P" 2 < <(
+	for pod in "${PODS[@]}"; do
+		mn_pod_json "$NS" "$pod" "$(node_of "$pod")" "${IP[$pod]}" "$(app_of "$pod")"
+	done | mn_list)
+
+SERVICE="apiVersion: v1
+kind: Service
+metadata: {namespace: $NS, name: web}
+spec:
+  clusterIP: $CIP
+  externalIPs: [$EIP]
+  ports:
+  - {name: http, protocol: TCP, port: 80, targetPort: http}
+  - {name: dns, protocol: UDP, port: 53, targetPort: dns}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {namespace: $NS, name: web-1, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+ports: [{name: http, protocol: TCP, port: 8080}, {name: dns, protocol: UDP, port: 8081}]
+endpoints:
+- {addresses: [${IP[n1-be]}], nodeName: node1, conditions: {ready: true}}
+- {addresses: [${IP[n2-be]}], nodeName: node2, conditions: {ready: true}}"
+
+echo "== a) the Service from a client pod on each node"
+check "Service and EndpointSlice applied to both agents" mn_apply_all "$P" 2 <<<"$SERVICE"
+for n in 1 2; do
+	check "node$n: get services says web is translated, and the node translates" bash -c "
+		'$BUILD/sluicectl' --socket '$(mn_sock "$P" "$n")' get services -o json |
+			jq -e '.translated == true and ([.items[] | select(.name == \"web\") | .translated] == [true])'"
+done
+check "node1: status counts 4 frontends (2 addresses x TCP, UDP) and 2 backends per protocol" bash -c "
+	'$BUILD/sluicectl' --socket '$(mn_sock "$P" 1)' status -o json |
+		jq -e '.services == {kubeProxyReplacement: true, frontends: 4, backends: 4}'"
+t0=$(node_metric 1 lb-translated egress)
+for client in n1-trusted n2-trusted; do
+	check "$client -> $CIP:80/TCP x$N: both backends answer, from the ClusterIP, to the client's own address" \
+		served "$client" tcp "$CIP" 80
+	check "$client -> $CIP:53/UDP x$N: both backends answer, from the ClusterIP, to the client's own address" \
+		served "$client" udp "$CIP" 53
+done
+check "n1-other -> externalIP $EIP:80/TCP x$N: both backends, from the externalIP" served n1-other tcp "$EIP" 80
+t1=$(node_metric 1 lb-translated egress)
+check "node1 counted its translations (lb-translated $t0 -> $t1)" test "$t1" -ge "$((t0 + 2 * N + N))"
+check "node2 counted its reverse translations (lb-reverse)" \
+	test "$(( $(node_metric 2 lb-reverse egress) + $(node_metric 2 lb-reverse ingress) ))" -gt 0
+
+echo "== b) NetworkPolicy on the backends: only app=trusted, judged after translation"
+check "the policy applied to both agents" mn_apply_all "$P" 2 <<'YAML'
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {namespace: shop, name: be-from-trusted}
+spec:
+  podSelector: {matchLabels: {app: be}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: trusted}}}]
+YAML
+for client in n1-trusted n2-trusted; do
+	check "$client (app=trusted) -> $CIP:80/TCP: still both backends" served "$client" tcp "$CIP" 80
+done
+for client in n1-other n2-other; do
+	check "$client (app=other) -> $CIP:80/TCP: kept out by both backends" refused "$client" tcp "$CIP" 80
+	check "$client (app=other) -> $CIP:53/UDP: kept out" refused "$client" udp "$CIP" 53
+done
+
+KP=0
+if command -v iptables >/dev/null && ip netns exec "$P-node1" iptables -w -t nat -L >/dev/null 2>&1; then
+	KP=1
+	echo "== c) next to kube-proxy's DNAT rule for the ClusterIP on node 1"
+	check "node1: a DNAT rule for $CIP:80/TCP to n2-be (as kube-proxy's)" \
+		ip netns exec "$P-node1" iptables -w -t nat -A PREROUTING -d "$CIP" -p tcp --dport 80 \
+		-j DNAT --to-destination "${IP[n2-be]}:8080"
+	check "n1-trusted -> $CIP:80/TCP x$N: sluice translates first (both backends)" \
+		served n1-trusted tcp "$CIP" 80
+	check "kube-proxy's rule saw no packet" test "$(rule_packets 1)" = 0
+else
+	log "no iptables: the check next to kube-proxy's rule is skipped"
+fi
+
+echo "== d) --kube-proxy-replacement off on node 1: nothing translated"
+kill "${AGENT[1]}" 2>/dev/null
+wait "${AGENT[1]}" 2>/dev/null
+rm -f "$(mn_sock "$P" 1)"
+MN_AGENT_ARGS="--kube-proxy-replacement off" mn_start_agent "$P" 1 "$MODE" ||
+	{ log "node1's agent did not restart"; exit 1; }
+AGENT[1]=$MN_AGENT_PID
+check "node1: get services says nothing is translated" bash -c "
+	'$BUILD/sluicectl' --socket '$(mn_sock "$P" 1)' get services -o json |
+		jq -e '.translated == false and ([.items[].translated] | all(. == false))'"
+t0=$(node_metric 1 lb-translated egress)
+if [ "$KP" = 1 ]; then
+	check "n1-trusted -> $CIP:80/TCP x$N: only kube-proxy's rule answers (n2-be)" \
+		only_from n1-trusted tcp "$CIP" 80 n2-be
+	check "kube-proxy's rule matched the flows" test "$(rule_packets 1)" -ge "$N"
+else
+	check "n1-trusted -> $CIP:80/TCP: no answer (no kube-proxy, no translation)" \
+		refused n1-trusted tcp "$CIP" 80
+fi
+check "n1-trusted -> $CIP:53/UDP: no answer (no rule for it, no translation)" \
+	refused n1-trusted udp "$CIP" 53
+check "node1 translated nothing (lb-translated stays $t0)" test "$(node_metric 1 lb-translated egress)" = "$t0"
+check "n2-trusted -> $CIP:80/TCP: node 2 still translates" served n2-trusted tcp "$CIP" 80
+
+summary
