@@ -50,7 +50,7 @@ make -s -C "$MN_DIR/base" -j"$(nproc)" build/sluice-agent build/sluice-cni build
 declare -A BUILD_OF=([base]=$MN_DIR/base/build [new]=$NEW_BUILD)
 
 declare -A CLIENT_NS=() SERVER_NS=() SERVER_IP=()
-PAIRS=(same overlay native)
+read -r -a PAIRS <<<"${PAIRS:-same overlay native}" # PAIRS="native": only those
 
 # same node: one node (native routing keeps the pods at MTU 1500), two pods
 for v in base new; do
