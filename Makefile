@@ -90,7 +90,7 @@ $(BUILD)/unit:
 
 .PRECIOUS: $(BUILD)/%.bpf.o
 .SECONDEXPANSION:
-$(BUILD)/unit/%: tests/unit/%.c $$($$*_SRCS) $(HDRS) $(SKELS) | $(BUILD)/unit
+$(BUILD)/unit/%: tests/unit/%.c $$($$*_SRCS) $(HDRS) $(wildcard tests/unit/*.h) $(SKELS) | $(BUILD)/unit
 	$(CC) $(SAN_CFLAGS) -o $@ $< $($*_SRCS) -lcmocka -ljansson -lyaml -lcurl -lbpf -lelf -lz -lpthread
 
 TEST_BPF_SRCS := tests/bpf/test_pod.c agent/loader.c agent/flows.c agent/cidr.c agent/lb.c lib/log.c

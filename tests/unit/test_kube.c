@@ -17,6 +17,7 @@
 
 #include "kube.h"
 #include "store.h"
+#include "store_test.h"
 
 static char dir[] = "/tmp/sluice-test-kube-XXXXXX";
 
@@ -362,32 +363,9 @@ static void test_store_view_unknown_labels_and_undo(void **state)
 	store_close(s);
 }
 
-static json_t *jt(const char *text)
-{
-	json_error_t e;
-	char *t = strdup(text);
-	json_t *j;
-
-	assert_non_null(t);
-	for (char *c = t; *c; c++)
-		if (*c == '\'')
-			*c = '"';
-	j = json_loads(t, 0, &e);
-	if (!j)
-		fail_msg("bad test JSON (%s): %s", e.text, t);
-	free(t);
-	return j;
-}
-
 static struct store *fresh_store(const char *name)
 {
-	char sdir[600], err[512];
-	struct store *s;
-
-	snprintf(sdir, sizeof(sdir), "%s/%s", dir, name);
-	assert_int_equal(mkdir(sdir, 0700), 0);
-	assert_int_equal(store_open(&s, sdir, err, sizeof(err)), 0);
-	return s;
+	return store_in(dir, name);
 }
 
 /* Apply one object; returns the store's code, with the error in err. */

@@ -22,6 +22,7 @@
 
 #include "service.h"
 #include "store.h"
+#include "store_test.h"
 
 static char dir[] = "/tmp/sluice-test-service-XXXXXX";
 
@@ -40,33 +41,9 @@ static int teardown(void **state)
 	return system(cmd);
 }
 
-/* JSON with ' for " so tests stay readable. */
-static json_t *jt(const char *text)
-{
-	json_error_t e;
-	char *t = strdup(text);
-	json_t *j;
-
-	assert_non_null(t);
-	for (char *c = t; *c; c++)
-		if (*c == '\'')
-			*c = '"';
-	j = json_loads(t, 0, &e);
-	if (!j)
-		fail_msg("bad test JSON (%s): %s", e.text, t);
-	free(t);
-	return j;
-}
-
 static struct store *fresh_store(const char *name)
 {
-	char sdir[600], err[512];
-	struct store *s;
-
-	snprintf(sdir, sizeof(sdir), "%s/%s", dir, name);
-	assert_int_equal(mkdir(sdir, 0700), 0);
-	assert_int_equal(store_open(&s, sdir, err, sizeof(err)), 0);
-	return s;
+	return store_in(dir, name);
 }
 
 /* Apply objects (a JSON list in test quoting); changes, if not NULL,
