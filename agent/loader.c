@@ -812,8 +812,9 @@ int datapath_cgroup_root(const char *want, char *out, size_t outlen, char *err, 
 				      "--cgroup-root", path, strerror(-ret), path);
 		goto cleanup;
 	}
-	pr_info("no cgroup v2 mount found: mounted cgroup2 on %s for the node sockets' Service "
-		"hooks (its root holds every process)", path);
+	pr_info("mounted cgroup2 on %s for the node sockets' Service hooks (%s; its root "
+		"holds every process)", path,
+		want ? "--cgroup-root was no cgroup v2 mount" : "no cgroup v2 mount found");
 cleanup:
 	if (f)
 		fclose(f);

@@ -75,10 +75,17 @@ if [ -z "$CGROOT" ]; then
 	CGROOT=/run/sluice/cgroupv2
 	CG_MOUNTED_HERE=1
 fi
+# Node 2's agent is given --cgroup-root on an empty directory, where it
+# mounts cgroup2 itself (the same hierarchy, so the same root cgroup). Not
+# under MN_DIR: a mount left there would meet cleanup's rm -rf.
+CG2=/run/sluice-test-$ID/cgroup2
 hs_cleanup() {
 	if [ "$CG_MOUNTED_HERE" = 1 ]; then
-		for p in "${CLEANUP_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
 		umount "$CGROOT" 2>/dev/null && rmdir "$CGROOT" /run/sluice 2>/dev/null
+	fi
+	if [ -d "$CG2" ]; then
+		umount "$CG2" 2>/dev/null
+		rmdir "$CG2" "${CG2%/*}" 2>/dev/null	# fails while still mounted: nothing removed
 	fi
 }
 trap 'rc=$?; hs_cleanup; (exit $rc); cleanup' EXIT
@@ -188,14 +195,20 @@ upd("sluice_svc4_v1", key(node, nodeport, 0), s0)
 
 echo "== two nodes (--routing $MODE), agents with --kube-proxy-replacement on, one cgroup"
 mn_topology "$P" 2 || { log "could not build the topology"; exit 1; }
+mkdir -p "$CG2"
 for n in 1 2; do
-	MN_AGENT_ARGS="--kube-proxy-replacement on" mn_start_agent "$P" "$n" "$MODE" ||
+	args="--kube-proxy-replacement on"
+	[ "$n" = 2 ] && args+=" --cgroup-root $CG2"
+	MN_AGENT_ARGS=$args mn_start_agent "$P" "$n" "$MODE" ||
 		{ log "node$n's agent did not start"; exit 1; }
 	AGENT[$n]=$MN_AGENT_PID
 	check "node$n: its 4 cgroup links are pinned and attached to $CGROOT" links_attached "$n"
 done
-check "node1's log names the cgroup" grep -q "hooks attached to the cgroup $CGROOT" \
-	"$(mn_node_dir "$P" 1)/agent.log"
+check "node1's log names the cgroup it found ($CGROOT)" \
+	grep -q "hooks attached to the cgroup $CGROOT\$" "$(mn_node_dir "$P" 1)/agent.log"
+check "node2 (--cgroup-root on an empty directory) mounted cgroup2 there and says so" bash -c "
+	grep -q 'mounted cgroup2 on $CG2' '$(mn_node_dir "$P" 2)/agent.log' &&
+	grep -q 'hooks attached to the cgroup $CG2\$' '$(mn_node_dir "$P" 2)/agent.log'"
 check "Node objects and Namespace $NS applied to both agents" mn_apply_all "$P" 2 < <(
 	{
 		jq -cn --arg ns "$NS" '{apiVersion: "v1", kind: "Namespace", metadata: {name: $ns}}'
