@@ -796,6 +796,14 @@ int datapath_cgroup_root(const char *want, char *out, size_t outlen, char *err, 
 	}
 	if (!statfs(path, &st) && st.f_type == CGROUP2_SUPER_MAGIC)
 		goto cleanup;
+	/* A hybrid host's /sys/fs/cgroup (a tmpfs of v1 hierarchies) keeps
+	 * its cgroup2 at unified/: the DaemonSet mounts /sys/fs/cgroup. */
+	if (want && (size_t)snprintf(mnt, sizeof(mnt), "%s/unified", want) < sizeof(mnt) &&
+	    !statfs(mnt, &st) && st.f_type == CGROUP2_SUPER_MAGIC) {
+		if (snprintf(out, outlen, "%s", mnt) >= (int)outlen)
+			ret = -ENAMETOOLONG;
+		goto cleanup;
+	}
 	if (want && access(want, F_OK) == 0 && !is_empty_dir(want)) {
 		ret = -ENOTDIR;
 		snprintf(err, errlen, "--cgroup-root %s is not a cgroup v2 mount and not an empty "
