@@ -278,6 +278,19 @@ check "node1 -> 127.0.0.1:$NPT/TCP x$N: both backends, seen as 127.0.0.1:$NPT" s
 check "node1 -> 127.0.0.1:$NPU/UDP unconnected x$N: both backends, from 127.0.0.1:$NPU" \
 	served 1 udp 127.0.0.1 "$NPU"
 check "node1 -> 127.0.0.1:$NPU/UDP connected x$N: both backends" served 1 udp 127.0.0.1 "$NPU" --connected
+# The frontend's rev-NAT entry gone (its Service deleted, as the agent
+# does it: slot 0 first, the rev-NAT entry after): answers are no longer
+# dressed up as the frontend, even for a socket that sent to it.
+stale_answer() {
+	local out
+	out=$(on_node 1 udp 127.0.0.1 "$NPU" --timeout 1000 --who 2>&1) && { echo "$out"; return 1; }
+	echo "$out"
+	grep -q "the answer came from 10\.210\.[12]\.2:8081" <<<"$out"
+}
+check "rev-NAT entry 60002 (UDP $NPU) deleted" \
+	bpftool map delete pinned "/sys/fs/bpf/$P-node1/sluice_lbrn4_v1" key 0x62 0xea 0 0
+check "node1 -> 127.0.0.1:$NPU/UDP: the answer shows the backend, not a frontend whose Service is gone" \
+	stale_answer
 check "node1 -> 127.0.0.1:80/TCP (the ClusterIP's port, not a NodePort): not translated" \
 	bash -c "! nsenter --net=/run/netns/$P-node1 '$BUILD/sluice-probe' tcp 127.0.0.1 80 --timeout 500"
 
