@@ -11,9 +11,10 @@
 #      one remote), and the application sees the ClusterIP as its peer
 #      (getpeername) and as the answers' source (recvfrom);
 #   b) node address:nodePort and 127.0.0.1:nodePort (TCP, UDP) reach both
-#      backends, seen from the address the application used; the NodePort
-#      entries are written here as the agent's NodePort code will (key: the
-#      node's address and the nodePort, flag NODEPORT);
+#      backends, seen from the address the application used (the agent
+#      writes the NodePort entries: key the node's address and the
+#      nodePort, flag NODEPORT); with the frontend's rev-NAT entry gone,
+#      answers show their real source;
 #   c) a Service without endpoints: connect() and sendto() fail at once
 #      with ECONNREFUSED; the untranslated addresses are left alone (a
 #      backend's own address answers as itself);
@@ -162,35 +163,25 @@ none_attached() { # IDS...: none of these program ids is on the cgroup any more
 	return 0
 }
 
-# NodePort entries of node N for the Service port whose ClusterIP frontend is
-# (CIP, PORT, PROTO): slot 0 and the slots copied, key addr = node N's address,
-# port NODEPORT, flag NODEPORT (bit 0), a rev-NAT entry of its own.
-write_nodeport() {
-	local n=$1 port=$2 proto=$3 nodeport=$4 rn=$5 dir
-	dir=/sys/fs/bpf/$P-node$n
-	bpftool -j map dump pinned "$dir/sluice_svc4_v1" | python3 -c '
-import json, socket, struct, subprocess, sys
-cip, port, proto, node, nodeport, rn, d = sys.argv[1:]
-port, proto, nodeport, rn = int(port), int(proto), int(nodeport), int(rn)
-def b(x): return bytes(int(v, 16) for v in x)
-def hexs(x): return ["%02x" % c for c in x]
-def key(addr, p, slot): return socket.inet_aton(addr) + struct.pack("!H", p) + bytes([proto, 0]) + struct.pack("=HH", slot, 0)
-slots = {}
+# slot0 N ADDR PORT PROTO: "count flags rev_nat" of node N's slot 0 for
+# the frontend (ADDR, PORT, PROTO number), nothing when there is none.
+slot0() {
+	bpftool -j map dump pinned "/sys/fs/bpf/$P-node$1/sluice_svc4_v1" | python3 -c '
+import json, socket, struct, sys
+addr, port, proto = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+want = socket.inet_aton(addr) + struct.pack("!H", port) + bytes([proto, 0]) + struct.pack("=HH", 0, 0)
 for e in json.load(sys.stdin):
-    k = b(e["key"])
-    if k[:8] == key(cip, port, 0)[:8]:
-        slots[struct.unpack("=H", k[8:10])[0]] = bytearray(b(e["value"]))
-assert 0 in slots, "no ClusterIP entry"
-s0 = slots.pop(0)
-s0[12:14] = struct.pack("=H", 1) # flags: NODEPORT
-s0[6:8] = struct.pack("=H", rn)   # rev_nat
-def upd(m, k, v):
-    subprocess.run(["bpftool", "map", "update", "pinned", d + "/" + m, "key", "hex"] + hexs(k) + ["value", "hex"] + hexs(v), check=True)
-upd("sluice_lbrn4_v1", struct.pack("=I", rn), socket.inet_aton(node) + struct.pack("!H", nodeport) + b"\0\0")
-for s, v in sorted(slots.items()):
-    upd("sluice_svc4_v1", key(node, nodeport, s), v)
-upd("sluice_svc4_v1", key(node, nodeport, 0), s0)
-' "$CIP" "$port" "$proto" "$(mn_node_ip "$n")" "$nodeport" "$rn" "$dir"
+    if bytes(int(v, 16) for v in e["key"]) == want:
+        v = bytes(int(x, 16) for x in e["value"])
+        count, rn = struct.unpack("=HH", v[4:8])
+        print(count, struct.unpack("=H", v[12:14])[0], rn)
+' "$2" "$3" "$4"
+}
+nodeport_written() { # N PORT PROTO: a NodePort entry with 2 backends and flag NODEPORT (1)
+	local got
+	got=$(slot0 "$1" "$(mn_node_ip "$1")" "$2" "$3")
+	echo "slot 0: ${got:-none}"
+	[ "${got% *}" = "2 1" ]
 }
 
 echo "== two nodes (--routing $MODE), agents with --kube-proxy-replacement on, one cgroup"
@@ -271,8 +262,8 @@ check "node1 counted its sockets' translations (lb-sock-translated $s0 -> $s1)" 
 	test "$s1" -ge "$((s0 + 3 * N))"
 
 echo "== b) NodePort: $NODE1:$NPT/$NPU and 127.0.0.1"
-nodeports() { write_nodeport 1 80 6 "$NPT" 60001 && write_nodeport 1 53 17 "$NPU" 60002; }
-check "node1: NodePort entries for TCP $NPT and UDP $NPU written" nodeports
+check "node1's agent wrote $NODE1:$NPT/TCP: 2 backends, flag NODEPORT" nodeport_written 1 "$NPT" 6
+check "node1's agent wrote $NODE1:$NPU/UDP: 2 backends, flag NODEPORT" nodeport_written 1 "$NPU" 17
 check "node1 -> $NODE1:$NPT/TCP x$N: both backends, seen as $NODE1:$NPT" served 1 tcp "$NODE1" "$NPT"
 check "node1 -> 127.0.0.1:$NPT/TCP x$N: both backends, seen as 127.0.0.1:$NPT" served 1 tcp 127.0.0.1 "$NPT"
 check "node1 -> 127.0.0.1:$NPU/UDP unconnected x$N: both backends, from 127.0.0.1:$NPU" \
@@ -287,8 +278,9 @@ stale_answer() {
 	echo "$out"
 	grep -q "the answer came from 10\.210\.[12]\.2:8081" <<<"$out"
 }
-check "rev-NAT entry 60002 (UDP $NPU) deleted" \
-	bpftool map delete pinned "/sys/fs/bpf/$P-node1/sluice_lbrn4_v1" key 0x62 0xea 0 0
+rn=$(slot0 1 "$NODE1" "$NPU" 17 | cut -d' ' -f3)
+check "rev-NAT entry ${rn:-?} of $NODE1:$NPU/UDP deleted" \
+	bpftool map delete pinned "/sys/fs/bpf/$P-node1/sluice_lbrn4_v1" key $((rn & 255)) $((rn >> 8)) 0 0
 check "node1 -> 127.0.0.1:$NPU/UDP: the answer shows the backend, not a frontend whose Service is gone" \
 	stale_answer
 check "node1 -> 127.0.0.1:80/TCP (the ClusterIP's port, not a NodePort): not translated" \
@@ -313,8 +305,10 @@ s0=$(node_metric 1 lb-sock-translated egress)
 t0=$(node_metric 1 lb-translated egress)
 check "pod n1-client -> $CIP:80/TCP x$N: both backends, from the ClusterIP" served n1-client tcp "$CIP" 80
 check "pod n1-client -> $CIP:53/UDP x$N: both backends" served n1-client udp "$CIP" 53
+check "pod n1-client -> $NODE1:$NPT/TCP x$N: both backends, from $NODE1:$NPT (from_pod, the same NodePort entry)" \
+	served n1-client tcp "$NODE1" "$NPT"
 check "the pod's flows were translated by from_pod (lb-translated $t0 -> $(node_metric 1 lb-translated egress))" \
-	test "$(node_metric 1 lb-translated egress)" -ge "$((t0 + 2 * N))"
+	test "$(node_metric 1 lb-translated egress)" -ge "$((t0 + 3 * N))"
 check "and not by the cgroup hooks (lb-sock-translated stays $s0)" \
 	test "$(node_metric 1 lb-sock-translated egress)" = "$s0"
 s0=$(node_metric 2 lb-sock-translated egress)
