@@ -38,6 +38,7 @@ struct want_fe {
 	struct sluice_lb4_backend *bes;
 	size_t nbes;
 	uint32_t rev_nat;
+	uint16_t flags;		/* slot 0's SLUICE_LB_F_* */
 };
 
 struct lb_work {
@@ -198,13 +199,18 @@ static int work_want(const struct svc_view *v, struct lb_work *w)
 			struct want_fe *x;
 			int any_ready = 0;
 
-			if (fe->kind == SVC_FE_NODE_PORT ||
+			if ((fe->kind == SVC_FE_NODE_PORT && !v->node_ip) ||
 			    (fe->proto != IPPROTO_TCP && fe->proto != IPPROTO_UDP))
 				continue;
 			x = &w->fe[w->nfe++];
-			x->k = (struct sluice_lb4_key){ .addr = htonl(fe->ip), .port = htons(fe->port),
-							.proto = fe->proto,
-							.scope = SLUICE_LB_SCOPE_INT };
+			/* A NodePort frontend is this node's address and the
+			 * nodePort: scope INT serves pods and the node's own
+			 * sockets (127.0.0.1:nodePort included, lib/sock.h). */
+			x->k = (struct sluice_lb4_key){
+				.addr = htonl(fe->kind == SVC_FE_NODE_PORT ? v->node_ip : fe->ip),
+				.port = htons(fe->port), .proto = fe->proto,
+				.scope = SLUICE_LB_SCOPE_INT };
+			x->flags = fe->kind == SVC_FE_NODE_PORT ? SLUICE_LB_F_NODEPORT : 0;
 			x->bes = &w->pool[w->npool];
 			for (size_t b = 0; b < vp->nbackends; b++)
 				any_ready |= vp->backends[b].ready;
@@ -386,7 +392,8 @@ int lb_sync(struct datapath *dp, const struct svc_view *v, struct lb_ids *ids,
 		}
 		k.slot = 0;
 		val = (struct sluice_lb4_value){ .count = (uint16_t)fe->nbes,
-						 .rev_nat = (uint16_t)fe->rev_nat };
+						 .rev_nat = (uint16_t)fe->rev_nat,
+						 .flags = fe->flags };
 		cur = svc_find(&w, &k);
 		if (cur && !memcmp(cur, &val, sizeof(val)))
 			continue;

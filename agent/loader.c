@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -19,6 +22,14 @@
 #include "lxc.skel.h"
 #include "host.skel.h"
 #include "overlay.skel.h"
+#include "sock.skel.h"
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
 
 /* libbpf 1.1 predates tcx; the kernel (6.6+) knows these attach types. */
 #define SLUICE_BPF_TCX_INGRESS 46
@@ -41,6 +52,7 @@ struct datapath {
 	struct lxc_bpf *lxc;		/* from_pod, to_pod */
 	struct host_bpf *host;		/* from_netdev, to_netdev */
 	struct overlay_bpf *overlay;	/* from_overlay, to_overlay */
+	struct sock_bpf *sock;		/* cgroup hooks; only with --kube-proxy-replacement */
 	enum attach_mode mode;
 	char bpffs[1024]; /* short enough that pin paths below it always fit */
 };
@@ -137,6 +149,20 @@ static int ensure_bpffs(const char *dir, char *err, size_t errlen)
 	return ret;
 }
 
+static int is_empty_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	int empty = 1;
+
+	if (!d)
+		return 0;
+	while (empty && (e = readdir(d)))
+		empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+	closedir(d);
+	return empty;
+}
+
 /* Would a tcx link on this kernel work? Probe on loopback with a link that
  * is closed (and so detached) at once. */
 static enum attach_mode probe_attach_mode(int prog_fd)
@@ -211,6 +237,7 @@ struct datapath_config {
 	__u32 nat_port_min;
 	__u32 nat_port_max;
 	__u32 lb;
+	__u64 host_netns_cookie;
 };
 
 /* Each skeleton's rodata is a type of its own with the same cfg_* members:
@@ -223,6 +250,7 @@ struct datapath_config {
 		(skel)->rodata->cfg_masquerade = (c)->masquerade;               \
 		(skel)->rodata->cfg_node_ip = (c)->node_ip;                     \
 		(skel)->rodata->cfg_lb = (c)->lb;                               \
+		(skel)->rodata->cfg_host_netns_cookie = (c)->host_netns_cookie; \
 		if ((c)->nat_port_min) {                                        \
 			(skel)->rodata->cfg_nat_port_min = (c)->nat_port_min;   \
 			(skel)->rodata->cfg_nat_port_max = (c)->nat_port_max;   \
@@ -244,6 +272,43 @@ static int load_failed(struct datapath *dp, const char *obj, int ret, char *err,
 		 "incompatible version is removed with: rm -rf %s (this interrupts running pods)",
 		 obj, strerror(-ret), dp->bpffs, dp->bpffs);
 	return ret;
+}
+
+/* SO_NETNS_COOKIE of the calling thread's network namespace. */
+static int netns_cookie(__u64 *cookie)
+{
+	socklen_t len = sizeof(*cookie);
+	int fd, ret = 0;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, cookie, &len))
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/*
+ * sock.bpf.o includes lib/lb.h, and with it the definitions of the pod
+ * datapath's maps (tracking, policy, endpoints) its programs never use:
+ * only the maps they use are created (or their pins reused), so the object
+ * does not hold a second reference to the others or depend on their sizes.
+ */
+static void sock_maps_only_used(struct bpf_object *obj)
+{
+	static const char *const used[] = { "sluice_svc4_v1", "sluice_be4_v1", "sluice_lbrn4_v1",
+					    "sluice_lbsk4_v1", "sluice_stats_v2" };
+	struct bpf_map *map;
+
+	bpf_object__for_each_map(map, obj) {
+		int keep = bpf_map__is_internal(map);
+
+		for (size_t i = 0; !keep && i < sizeof(used) / sizeof(used[0]); i++)
+			keep = !strcmp(bpf_map__name(map), used[i]);
+		if (!keep)
+			bpf_map__set_autocreate(map, false);
+	}
 }
 
 int datapath_open(struct datapath **out, const char *bpffs_dir, const struct datapath_opts *o,
@@ -285,7 +350,11 @@ int datapath_open(struct datapath **out, const char *bpffs_dir, const struct dat
 		obj = "overlay.bpf.o";
 		dp->overlay = overlay_bpf__open_opts(&opts);
 	}
-	if (!dp->overlay) {
+	if (dp->overlay && o->lb) {
+		obj = "sock.bpf.o";
+		dp->sock = sock_bpf__open_opts(&opts);
+	}
+	if (!dp->overlay || (o->lb && !dp->sock)) {
 		ret = -errno;
 		snprintf(err, errlen, "cannot open the embedded BPF object %s: %s", obj,
 			 strerror(errno));
@@ -303,6 +372,17 @@ int datapath_open(struct datapath **out, const char *bpffs_dir, const struct dat
 	SET_CONFIG(dp->lxc, &cfg);
 	SET_CONFIG(dp->host, &cfg);
 	SET_CONFIG(dp->overlay, &cfg);
+	if (dp->sock) {
+		ret = netns_cookie(&cfg.host_netns_cookie);
+		if (ret) {
+			snprintf(err, errlen, "cannot read this network namespace's cookie "
+					      "(SO_NETNS_COOKIE, Linux 5.14+): %s; the node's sockets "
+					      "cannot be told from pods'", strerror(-ret));
+			goto cleanup;
+		}
+		SET_CONFIG(dp->sock, &cfg);
+		sock_maps_only_used(dp->sock->obj);
+	}
 	pol_size = map_size(dp, "sluice_pol_v1", o->policy_map_size);
 	deny_size = map_size(dp, "sluice_deny_v1", o->policy_map_size);
 	ipc_size = map_size(dp, "sluice_ipc_v2", o->ipcache_map_size);
@@ -327,6 +407,14 @@ int datapath_open(struct datapath **out, const char *bpffs_dir, const struct dat
 		load_failed(dp, "overlay.bpf.o (from_overlay, to_overlay)", ret, err, errlen);
 		goto cleanup;
 	}
+	if (dp->sock) {
+		ret = sock_bpf__load(dp->sock);
+		if (ret) {
+			load_failed(dp, "sock.bpf.o (cgroup connect4, sendmsg4, recvmsg4, getpeername4)",
+				    ret, err, errlen);
+			goto cleanup;
+		}
+	}
 	dp->mode = mode == ATTACH_TC ? ATTACH_TC
 				     : probe_attach_mode(bpf_program__fd(dp->lxc->progs.from_pod));
 	if (mode == ATTACH_TCX && dp->mode != ATTACH_TCX) {
@@ -346,6 +434,7 @@ void datapath_close(struct datapath *dp)
 {
 	if (!dp)
 		return;
+	sock_bpf__destroy(dp->sock);
 	overlay_bpf__destroy(dp->overlay);
 	host_bpf__destroy(dp->host);
 	lxc_bpf__destroy(dp->lxc);
@@ -672,4 +761,170 @@ int datapath_metrics_read(struct datapath *dp, struct sluice_metric out[SLUICE_M
 cleanup:
 	free(percpu);
 	return ret;
+}
+
+/* ---- cgroup hooks (node sockets' Services) ----------------------------- */
+
+int datapath_cgroup_root(const char *want, char *out, size_t outlen, char *err, size_t errlen)
+{
+	const char *path = want;
+	char line[4096], mnt[PATH_MAX] = "";
+	struct statfs st;
+	FILE *f = NULL;
+	int ret = 0;
+
+	if (!path) {
+		/* The first cgroup2 mount: field 5 is the mount point, the
+		 * file system type follows the " - " separator. */
+		f = fopen("/proc/self/mountinfo", "re");
+		while (f && fgets(line, sizeof(line), f)) {
+			char *sep = strstr(line, " - "), point[PATH_MAX];
+
+			if (!sep || strncmp(sep + 3, "cgroup2 ", 8))
+				continue;
+			if (sscanf(line, "%*s %*s %*s %*s %4095s", point) == 1) {
+				snprintf(mnt, sizeof(mnt), "%s", point);
+				break;
+			}
+		}
+		path = mnt[0] ? mnt : SLUICE_CGROUP2_MOUNT;
+	}
+	if (snprintf(out, outlen, "%s", path) >= (int)outlen) {
+		ret = -ENAMETOOLONG;
+		snprintf(err, errlen, "--cgroup-root %s: path too long", path);
+		goto cleanup;
+	}
+	if (!statfs(path, &st) && st.f_type == CGROUP2_SUPER_MAGIC)
+		goto cleanup;
+	/* A hybrid host's /sys/fs/cgroup (a tmpfs of v1 hierarchies) keeps
+	 * its cgroup2 at unified/: the DaemonSet mounts /sys/fs/cgroup. */
+	if (want && (size_t)snprintf(mnt, sizeof(mnt), "%s/unified", want) < sizeof(mnt) &&
+	    !statfs(mnt, &st) && st.f_type == CGROUP2_SUPER_MAGIC) {
+		if (snprintf(out, outlen, "%s", mnt) >= (int)outlen)
+			ret = -ENAMETOOLONG;
+		goto cleanup;
+	}
+	if (want && access(want, F_OK) == 0 && !is_empty_dir(want)) {
+		ret = -ENOTDIR;
+		snprintf(err, errlen, "--cgroup-root %s is not a cgroup v2 mount and not an empty "
+				      "directory to mount one on; give the host's cgroup2 mount point "
+				      "(mount -t cgroup2 none DIR)", want);
+		goto cleanup;
+	}
+	ret = mkdir_p(path, 0755);
+	if (!ret && mount("none", path, "cgroup2", 0, NULL))
+		ret = -errno;
+	if (ret) {
+		snprintf(err, errlen, "cannot mount cgroup v2 on %s for the node sockets' Service "
+				      "hooks: %s; mount it (mount -t cgroup2 none %s) or pass "
+				      "--cgroup-root", path, strerror(-ret), path);
+		goto cleanup;
+	}
+	pr_info("mounted cgroup2 on %s for the node sockets' Service hooks (%s; its root "
+		"holds every process)", path,
+		want ? "--cgroup-root was no cgroup v2 mount" : "no cgroup v2 mount found");
+cleanup:
+	if (f)
+		fclose(f);
+	return ret;
+}
+
+static const struct {
+	const char *pin;
+	enum bpf_attach_type type;
+} sock_hooks[] = {
+	{ "cgroup_connect4", BPF_CGROUP_INET4_CONNECT },
+	{ "cgroup_sendmsg4", BPF_CGROUP_UDP4_SENDMSG },
+	{ "cgroup_recvmsg4", BPF_CGROUP_UDP4_RECVMSG },
+	{ "cgroup_getpeername4", BPF_CGROUP_INET4_GETPEERNAME },
+};
+
+static struct bpf_program *sock_prog(struct datapath *dp, size_t i)
+{
+	switch (i) {
+	case 0: return dp->sock->progs.sk_connect4;
+	case 1: return dp->sock->progs.sk_sendmsg4;
+	case 2: return dp->sock->progs.sk_recvmsg4;
+	default: return dp->sock->progs.sk_getpeername4;
+	}
+}
+
+/*
+ * One bpf_link per hook on the cgroup (links attach with
+ * BPF_F_ALLOW_MULTI: other agents' and other software's programs there stay),
+ * pinned under <bpffs>/links so it outlives the agent; a restarted agent
+ * swaps its programs into the pinned links (bpf_link_update: no moment
+ * without a hook).
+ */
+int datapath_attach_sock(struct datapath *dp, const char *cgroup_root, char *err, size_t errlen)
+{
+	int cg_fd, link_fd = -1, ret = 0;
+	char path[PATH_MAX];
+
+	if (!dp->sock) {
+		snprintf(err, errlen, "the cgroup hooks are not loaded (--kube-proxy-replacement off)");
+		return -EINVAL;
+	}
+	cg_fd = open(cgroup_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cg_fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot open the cgroup %s: %s", cgroup_root, strerror(errno));
+		return ret;
+	}
+	for (size_t i = 0; i < sizeof(sock_hooks) / sizeof(sock_hooks[0]); i++) {
+		int prog_fd = bpf_program__fd(sock_prog(dp, i));
+
+		snprintf(path, sizeof(path), "%s/links/%s", dp->bpffs, sock_hooks[i].pin);
+		link_fd = bpf_obj_get(path);
+		if (link_fd >= 0) {
+			if (!bpf_link_update(link_fd, prog_fd, NULL)) {
+				close(link_fd);
+				link_fd = -1;
+				continue;
+			}
+			/* Not a link this program can replace (another
+			 * version's): a new one, then the old one goes. */
+			pr_debug("cannot update the link %s (%s): replacing it", path, strerror(errno));
+			close(link_fd);
+			unlink(path);
+		}
+		link_fd = bpf_link_create(prog_fd, cg_fd, sock_hooks[i].type, NULL);
+		if (link_fd < 0 || bpf_obj_pin(link_fd, path)) {
+			ret = -errno;
+			snprintf(err, errlen, "cannot attach %s to the cgroup %s: %s (needs cgroup v2 and "
+					      "CAP_SYS_ADMIN)", bpf_program__name(sock_prog(dp, i)),
+				 cgroup_root, strerror(errno));
+			goto cleanup;
+		}
+		close(link_fd);
+		link_fd = -1;
+	}
+cleanup:
+	if (link_fd >= 0)
+		close(link_fd);
+	close(cg_fd);
+	if (ret)
+		datapath_detach_sock(dp->bpffs);
+	return ret;
+}
+
+int datapath_detach_sock(const char *bpffs)
+{
+	char path[PATH_MAX];
+	int ret = 0;
+
+	for (size_t i = 0; i < sizeof(sock_hooks) / sizeof(sock_hooks[0]); i++) {
+		snprintf(path, sizeof(path), "%s/links/%s", bpffs, sock_hooks[i].pin);
+		/* The pin is the link's last reference: it detaches. */
+		if (unlink(path) && errno != ENOENT) {
+			ret = -errno;
+			pr_warn("cannot remove %s: %s", path, strerror(errno));
+		}
+	}
+	return ret;
+}
+
+int datapath_lb_sock_map_fd(struct datapath *dp)
+{
+	return dp->sock ? bpf_map__fd(dp->sock->maps.sluice_lbsk4_v1) : -ENOENT;
 }

@@ -49,6 +49,9 @@ struct datapath_opts {
 	int lb;				/* --kube-proxy-replacement: translate pods' Service traffic */
 };
 
+/* Where the agent mounts cgroup v2 when the machine has no mount of it. */
+#define SLUICE_CGROUP2_MOUNT "/run/sluice/cgroupv2"
+
 /* opts NULL: tc attachment, native routing. */
 int datapath_open(struct datapath **out, const char *bpffs_dir, const struct datapath_opts *opts,
 		  char *err, size_t errlen);
@@ -108,5 +111,20 @@ int datapath_nomasq_map_fd(struct datapath *dp);
 int datapath_lb_svc_map_fd(struct datapath *dp);
 int datapath_lb_be_map_fd(struct datapath *dp);
 int datapath_lb_rnat_map_fd(struct datapath *dp);
+/* sluice_lbsk4_v1; -ENOENT without the cgroup hooks. */
+int datapath_lb_sock_map_fd(struct datapath *dp);
+
+/*
+ * The node sockets' Service hooks (bpf/sock.bpf.c, loaded only with
+ * opts.lb) on the cgroup v2 root. datapath_cgroup_root: want, or the first
+ * cgroup2 mount of /proc/self/mountinfo, or cgroup2 mounted by us on
+ * /run/sluice/cgroupv2; the path into out.
+ */
+int datapath_cgroup_root(const char *want, char *out, size_t outlen, char *err, size_t errlen);
+/* Attach (or swap this agent's programs into) the pinned cgroup links. */
+int datapath_attach_sock(struct datapath *dp, const char *cgroup_root, char *err, size_t errlen);
+/* Remove the cgroup link pins under bpffs (detaching the hooks); absent
+ * ones are not an error. */
+int datapath_detach_sock(const char *bpffs);
 
 #endif /* SLUICE_LOADER_H */

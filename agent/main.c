@@ -59,6 +59,7 @@ struct options {
 	int kubernetes;		/* 0 off, 1 auto */
 	int nomasq_from_cli;
 	const char *proc_sys;
+	const char *cgroup_root;
 	uint32_t policy_map_size;
 	uint32_t ipcache_map_size;
 	uint32_t pod_wait_ms;
@@ -120,9 +121,15 @@ static void usage(FILE *f)
 		"  --kube-proxy-replacement on|off\n"
 		"                     translate Services in eBPF (default off): pods' traffic to\n"
 		"                     clusterIPs, externalIPs and load-balancer addresses goes\n"
-		"                     straight to a backend. Only pod clients so far: NodePort,\n"
-		"                     host clients and Services without endpoints are still\n"
-		"                     kube-proxy's, so keep kube-proxy running\n"
+		"                     straight to a backend; the node's own sockets (host\n"
+		"                     processes, hostNetwork pods) are given a backend at\n"
+		"                     connect()/sendmsg() by cgroup hooks, also for\n"
+		"                     127.0.0.1:nodePort. NodePort from outside and pods'\n"
+		"                     Services without endpoints are still kube-proxy's:\n"
+		"                     keep kube-proxy running\n"
+		"  --cgroup-root DIR  with --kube-proxy-replacement on: the cgroup v2 directory\n"
+		"                     the node sockets' hooks attach to (default: the first\n"
+		"                     cgroup2 mount, else cgroup2 mounted on %s)\n"
 		"  --proc-sys DIR     the sysctl tree (default /proc/sys); in a container whose\n"
 		"                     /proc/sys is read-only, a bind mount of the host's\n"
 		"  -v, --verbose      debug logging, including libbpf's\n"
@@ -137,7 +144,8 @@ static void usage(FILE *f)
 		"Several agents can run on one machine, one per network namespace, each with\n"
 		"its own --socket, --state-dir and --bpffs.\n",
 		SLUICE_NAT_PORTS_DEFAULT_MIN, SLUICE_NAT_PORTS_DEFAULT_MAX, SLUICE_DEFAULT_SOCKET,
-		SLUICE_POLICY_MAX, SLUICE_IPCACHE_MAX, AGENT_POD_WAIT_MS / 1000);
+		SLUICE_POLICY_MAX, SLUICE_IPCACHE_MAX, AGENT_POD_WAIT_MS / 1000,
+		SLUICE_CGROUP2_MOUNT);
 }
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -175,6 +183,7 @@ static const struct option longopts[] = {
 	{ "ipcache-map-size", required_argument, NULL, 'I' },
 	{ "pod-labels-wait", required_argument, NULL, 'W' },
 	{ "kube-proxy-replacement", required_argument, NULL, 'R' },
+	{ "cgroup-root", required_argument, NULL, 'G' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -194,6 +203,7 @@ static int set_opt(int c, const char *val, const char *from, struct options *o)
 	case 'i': o->node_ip = val; break;
 	case 'k': o->kubeconfig = val; break;
 	case 'P': o->proc_sys = val; break;
+	case 'G': o->cgroup_root = val; break;
 	case 'a':
 		if (attach_mode_parse(val, &o->attach_mode))
 			goto bad;
@@ -481,6 +491,7 @@ int main(int argc, char **argv)
 	struct node_net net = { 0 };
 	struct datapath_opts dp_opts;
 	char node_cidr[24], node_dev[IF_NAMESIZE];
+	char cgroup_root[PATH_MAX];
 	struct agent agent = { 0 };
 	char hostname[256], ipam_dir[PATH_MAX], err[PATH_MAX + 512] = "";
 	int lock_fd = -1, listen_fd = -1, sig_fd = -1, ret;
@@ -613,6 +624,18 @@ int main(int argc, char **argv)
 	ret = node_net_attach(&net, agent.dp, err, sizeof(err));
 	if (ret)
 		goto cleanup;
+	if (o.kube_proxy_replacement) {
+		ret = datapath_cgroup_root(o.cgroup_root, cgroup_root, sizeof(cgroup_root), err,
+					   sizeof(err));
+		if (!ret)
+			ret = datapath_attach_sock(agent.dp, cgroup_root, err, sizeof(err));
+		if (ret)
+			goto cleanup;
+		pr_info("node sockets' Service hooks attached to the cgroup %s", cgroup_root);
+	} else {
+		/* A previous agent's hooks would keep translating. */
+		datapath_detach_sock(o.bpffs);
+	}
 	ret = identities_open(&agent.ids, o.state_dir, err, sizeof(err));
 	if (ret)
 		goto cleanup;

@@ -317,6 +317,7 @@ int agent_services_sync(struct agent *a, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	v.node_ip = a->net ? a->net->node_ip : 0;
 	ret = lb_sync(a->dp, a->kube_proxy_replacement ? &v : NULL, &a->lb_ids, &a->lb_stats, err,
 		      errlen);
 	if (!ret && (a->lb_stats.written || a->lb_stats.deleted))

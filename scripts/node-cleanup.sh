@@ -43,7 +43,9 @@ Removes sluice from this node after 'kubectl delete -f deploy/sluice.yaml':
     from_overlay, from_pod, to_pod) on any other device, e.g. the uplink,
     and the clsact qdisc when no filter is left on it
   - routes with protocol 83 (native routing's routes to other nodes)
-  - pinned maps (sluice_*) and tcx link pins under the bpffs directory
+  - pinned maps (sluice_*) and link pins under the bpffs directory: tcx
+    links and the cgroup links of the node sockets' Service hooks
+    (links/cgroup_*), which their removal detaches from the cgroup
   - the state directory (recognised by its agent.lock) and the socket
 Left alone: net.ipv4.ip_forward, the bpffs mount, other CNI files, and
 anything not recognisably sluice's (reported).
@@ -224,7 +226,7 @@ done < <(net ip -4 route show table all proto "$RTPROT_SLUICE" 2>/dev/null | sed
 
 # ---- bpffs -------------------------------------------------------------
 # Only sluice's own pins: maps named sluice_*, link pins under links/.
-# Unpinning a tcx link drops its last reference, which detaches it.
+# Unpinning a tcx or cgroup link drops its last reference, which detaches it.
 if [ -d "$BPFFS" ]; then
 	if [ -d "$BPFFS/links" ]; then
 		for f in "$BPFFS"/links/*; do

@@ -20,5 +20,8 @@ const volatile __u32 cfg_nat_port_min = SLUICE_NAT_PORTS_DEFAULT_MIN;
 const volatile __u32 cfg_nat_port_max = SLUICE_NAT_PORTS_DEFAULT_MAX;
 /* --kube-proxy-replacement: pods' Service traffic is translated (lib/lb.h). */
 const volatile __u32 cfg_lb = 0;
+/* SO_NETNS_COOKIE of the agent's network namespace: the node's sockets,
+ * the only ones the cgroup hooks translate (lib/sock.h). */
+const volatile __u64 cfg_host_netns_cookie = 0;
 
 #endif /* SLUICE_BPF_CONFIG_H */

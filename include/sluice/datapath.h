@@ -57,6 +57,10 @@
 #ifndef SLUICE_LB_RNAT_MAX
 #define SLUICE_LB_RNAT_MAX 65536
 #endif
+/* Node sockets' translated peers (sluice_lbsk4_v1, LRU). */
+#ifndef SLUICE_LBSK_MAX
+#define SLUICE_LBSK_MAX 65536
+#endif
 
 /* Key of sluice_ep_v2: a local pod's IPv4 address (network byte order). */
 struct sluice_endpoint_key {
@@ -322,6 +326,30 @@ struct sluice_lb4_revnat {
 };
 _Static_assert(sizeof(struct sluice_lb4_revnat) == 8, "lb rev-NAT layout");
 
+/* slot 0's flags: a NodePort frontend (key addr = the node's --device
+ * address, port = the nodePort). */
+#define SLUICE_LB_F_NODEPORT (1u << 0)
+
+/*
+ * sluice_lbsk4_v1: a node socket (by its cookie) whose connect() or
+ * sendmsg() to a frontend was given backend (addr, port): the frontend it
+ * asked for, so recvmsg() and getpeername() show that frontend instead.
+ */
+struct sluice_lbsk4_key {
+	__u64 cookie;		/* bpf_get_socket_cookie() */
+	__be32 addr;		/* the backend */
+	__be16 port;
+	__u16 pad;		/* must be 0 */
+};
+_Static_assert(sizeof(struct sluice_lbsk4_key) == 16, "lbsk key layout");
+
+struct sluice_lbsk4_value {
+	__be32 addr;		/* the frontend as the application gave it */
+	__be16 port;
+	__u16 rev_nat;		/* its Service's index: gone -> not restored */
+};
+_Static_assert(sizeof(struct sluice_lbsk4_value) == 8, "lbsk value layout");
+
 /*
  * skb->mark bit from_pod sets on a packet it routes straight to the uplink
  * (native routing) and to_netdev clears: it tells from_pod's own packets
@@ -391,7 +419,9 @@ enum sluice_dir {
 	X(SLUICE_DROP_ICMP_FORGED, 30, 1, "drop-icmp-forged", "ICMP error about a tracked flow from neither its peer nor a router") \
 	X(SLUICE_LB_TRANSLATED,   31, 0, "lb-translated",    "Service frontend rewritten to a backend") \
 	X(SLUICE_LB_REVERSE,      32, 0, "lb-reverse",       "reply from a Service backend given the frontend as source") \
-	X(SLUICE_LB_NO_BACKEND,   33, 0, "lb-no-backend",    "to a Service frontend with no backend: left untranslated")
+	X(SLUICE_LB_NO_BACKEND,   33, 0, "lb-no-backend",    "to a Service frontend with no backend: left untranslated") \
+	X(SLUICE_LB_SOCK_TRANSLATED, 42, 0, "lb-sock-translated", "node socket's connect or sendmsg to a Service frontend given a backend") \
+	X(SLUICE_LB_SOCK_NO_BACKEND, 43, 0, "lb-sock-no-backend", "node socket's connect or sendmsg to a frontend without backend refused")
 
 enum sluice_reason {
 #define SLUICE_X_ENUM(name, num, drop, short_name, desc) name = num,

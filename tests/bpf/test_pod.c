@@ -3022,6 +3022,52 @@ static void test_lb_sync_writes_only_changes(void **state)
 	assert_int_equal(map_count(datapath_lb_svc_map_fd(dp)), 0);
 }
 
+/* A NodePort frontend is written as (this node's address, nodePort), scope
+ * INT, flagged NODEPORT, when the view knows the node's address. */
+static void test_lb_sync_nodeport(void **state)
+{
+	struct svc_frontend fes[2] = {
+		{ .kind = SVC_FE_CLUSTER_IP, .ip = ntohl(ip4("10.96.0.20")), .port = 80,
+		  .proto = IPPROTO_TCP },
+		{ .kind = SVC_FE_NODE_PORT, .port = 30080, .proto = IPPROTO_TCP },
+	};
+	struct svc_backend bes[1] = {
+		{ .ip = ntohl(ip4(IP_B)), .port = 8080, .ready = 1, .serving = 1 },
+	};
+	struct svc_view_port port = { .backends = bes, .nbackends = 1 };
+	struct svc_view_service vs = { .ns = "x", .name = "web", .frontends = fes, .nfrontends = 2,
+				       .ports = &port, .nports = 1 };
+	struct svc_view v = { .v = &vs, .n = 1 };
+	struct sluice_lb4_revnat rn = { 0 };
+	struct lb_ids ids = { 0 };
+	struct sluice_lb4_value s0;
+	struct lb_stats st;
+	char err[256];
+	__u32 idx;
+
+	(void)state;
+	/* Without the node's address: the ClusterIP only. */
+	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.frontends, 1);
+	v.node_ip = ntohl(ip4(NODE_IP));
+	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.frontends, 2);
+	s0 = lb_slot(NODE_IP, 30080, 0);
+	assert_int_equal(s0.count, 1);
+	assert_int_equal(s0.flags, SLUICE_LB_F_NODEPORT);
+	assert_int_equal(lb_be(lb_slot(NODE_IP, 30080, 1).backend_id).addr, ip4(IP_B));
+	assert_int_equal(lb_slot("10.96.0.20", 80, 0).flags, 0);
+	idx = s0.rev_nat;
+	assert_int_equal(bpf_map_lookup_elem(datapath_lb_rnat_map_fd(dp), &idx, &rn), 0);
+	assert_int_equal(rn.addr, ip4(NODE_IP));
+	assert_int_equal(ntohs(rn.port), 30080);
+	/* The node's address unknown again: its NodePort entries go. */
+	v.node_ip = 0;
+	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_slot(NODE_IP, 30080, 0).count, 0xffff);
+	assert_int_equal(lb_sync(dp, NULL, &ids, &st, err, sizeof(err)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -3092,6 +3138,7 @@ int main(void)
 		cmocka_unit_test_setup(test_lb_policy_sees_backend_and_client, lb_setup),
 		cmocka_unit_test_setup(test_lb_leaves_other_traffic_alone, lb_setup),
 		cmocka_unit_test_setup(test_lb_sync_writes_only_changes, lb_empty),
+		cmocka_unit_test_setup(test_lb_sync_nodeport, lb_empty),
 	};
 
 	const struct CMUnitTest cross_node_native[] = {

@@ -285,6 +285,13 @@ check("SLUICE_PROC_SYS names where the node's /proc/sys/net is mounted, writable
           [v for v in pod["volumes"] if v["name"] == m["name"] and
            v.get("hostPath", {}).get("path") == "/proc/sys/net"]
           for m in agent["volumeMounts"]), f"SLUICE_PROC_SYS={proc_sys}")
+cgroup_root = {e["name"]: e.get("value") for e in agent.get("env", [])}.get("SLUICE_CGROUP_ROOT")
+check("SLUICE_CGROUP_ROOT names where the node's /sys/fs/cgroup is mounted (not the container's own)",
+      cgroup_root is not None and not cgroup_root.startswith("/sys") and any(
+          m["mountPath"] == cgroup_root and
+          [v for v in pod["volumes"] if v["name"] == m["name"] and
+           v.get("hostPath", {}).get("path") == "/sys/fs/cgroup"]
+          for m in agent["volumeMounts"]), f"SLUICE_CGROUP_ROOT={cgroup_root}")
 check("the agent's readiness probe is 'sluicectl status'",
       agent["readinessProbe"]["exec"]["command"] == ["sluicectl", "status"])
 check("liveness and startup probes fail only when the agent is unreachable (exit 3)",

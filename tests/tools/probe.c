@@ -4,7 +4,8 @@
  *
  *   serve  [--tcp PORT]... [--udp PORT]...    echo servers, print "ready"
  *   tcp    HOST PORT [--timeout MS] [--who]    one TCP echo round trip
- *   udp    HOST PORT [--timeout MS] [--who]    one UDP echo round trip
+ *   udp    HOST PORT [--timeout MS] [--who [--connected]]
+ *                                              one UDP echo round trip
  *   stream HOST PORT --seconds N [--interval-ms M] [--timeout MS]
  *                                              long-lived TCP echo stream
  *   ping   HOST [--count N] [--timeout MS] [--interval-ms M]
@@ -74,14 +75,15 @@ static void usage(FILE *f)
 "        killed.\n"
 "  tcp HOST PORT [--timeout MS] [--who]\n"
 "        Connect, send a unique token, expect it echoed back.\n"
-"  udp HOST PORT [--timeout MS] [--who]\n"
+"  udp HOST PORT [--timeout MS] [--who [--connected]]\n"
 "        Send a unique token (resent every 250 ms), expect it echoed back.\n"
 "        --who (tcp, udp): ask the server who it is instead, and print\n"
 "          peer=ADDR:PORT server=NAME client=ADDR:PORT\n"
 "        peer: where the answer came from (TCP: the connection's peer; UDP:\n"
 "        the answer's source, taken from any address, and a failure when it\n"
 "        is not HOST PORT); server: the server's --name; client: this\n"
-"        socket's address as the server saw it.\n"
+"        socket's address as the server saw it. --connected (udp): a\n"
+"        connected socket, peer is getpeername()'s.\n"
 "  stream HOST PORT --seconds N [--interval-ms M] [--timeout MS]\n"
 "        Hold one TCP connection for N seconds, sending a numbered message\n"
 "        every M ms (default 50) and checking every echo arrives, in order,\n"
@@ -181,6 +183,7 @@ struct opts {
 	long parallel;      /* -1: not given */
 	bool verbose;
 	bool who;
+	bool connected;
 	const char *name;
 	int tcp_ports[MAX_PORTS], ntcp;
 	int udp_ports[MAX_PORTS], nudp;
@@ -240,6 +243,8 @@ static int parse_opts(int argc, char **argv, const char *allowed, int maxpos,
 			o->verbose = true;
 		} else if (!strcmp(a, "--who") && strchr(allowed, 'w')) {
 			o->who = true;
+		} else if (!strcmp(a, "--connected") && strchr(allowed, 'k')) {
+			o->connected = true;
 		} else if (!strcmp(a, "--name") && strchr(allowed, 'n')) {
 			if (i + 1 >= argc || !argv[i + 1][0] || strpbrk(argv[i + 1], " \t\r\n")) {
 				errx_msg("--name needs a value without spaces");
@@ -586,8 +591,10 @@ static int tcp_who(const struct sockaddr_storage *ss, socklen_t len, long timeou
 }
 
 /* udp --who: an unconnected socket, so that an answer from any address
- * arrives and its source is reported. */
-static int udp_who(const struct sockaddr_storage *ss, socklen_t len, long timeout_ms)
+ * arrives and its source is reported. --connected: a connected one, and
+ * the peer reported is getpeername()'s (the source must still be HOST). */
+static int udp_who(const struct sockaddr_storage *ss, socklen_t len, long timeout_ms,
+		   bool connected)
 {
 	char what[80], token[96], buf[2048], p[80];
 	int64_t deadline = now_us() + timeout_ms * 1000, next_send = 0;
@@ -600,10 +607,17 @@ static int udp_who(const struct sockaddr_storage *ss, socklen_t len, long timeou
 		errx_msg("socket: %s", strerror(errno));
 		return EXIT_LOCAL;
 	}
+	if (connected && connect(fd, (const struct sockaddr *)ss, len) < 0) {
+		errx_msg("connect to %s failed: %s", what, neterr(errno));
+		close(fd);
+		return EXIT_FAIL;
+	}
 	make_token(token, sizeof(token), "who");
 	tlen = strlen(token);
 	for (;;) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		struct sockaddr_storage peer;
+		socklen_t plen = sizeof(peer);
 		struct sockaddr_storage from;
 		socklen_t flen = sizeof(from);
 		int64_t now = now_us();
@@ -615,7 +629,8 @@ static int udp_who(const struct sockaddr_storage *ss, socklen_t len, long timeou
 			break;
 		}
 		if (now >= next_send) {
-			if (sendto(fd, token, tlen, 0, (const struct sockaddr *)ss, len) < 0) {
+			if (connected ? send(fd, token, tlen, 0) < 0
+				      : sendto(fd, token, tlen, 0, (const struct sockaddr *)ss, len) < 0) {
 				errx_msg("send to %s failed: %s", what, neterr(errno));
 				break;
 			}
@@ -628,7 +643,11 @@ static int udp_who(const struct sockaddr_storage *ss, socklen_t len, long timeou
 		r = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen);
 		if (r < 0)
 			continue;
-		if (!who_answer(token, buf, (size_t)r, &from))
+		if (connected && getpeername(fd, (struct sockaddr *)&peer, &plen) < 0) {
+			errx_msg("%s: getpeername: %s", what, neterr(errno));
+			break;
+		}
+		if (!who_answer(token, buf, (size_t)r, connected ? &peer : &from))
 			continue;
 		close(fd);
 		if (!same_addr(&from, ss)) {
@@ -650,9 +669,10 @@ static int cmd_echo(int argc, char **argv, int type)
 	socklen_t len;
 	int port;
 
-	if (parse_opts(argc, argv, "tw", 2, &o) || o.npos != 2) {
+	if (parse_opts(argc, argv, type == SOCK_DGRAM ? "twk" : "tw", 2, &o) || o.npos != 2) {
 		if (o.npos != 2)
-			errx_msg("usage: %s HOST PORT [--timeout MS] [--who]", name);
+			errx_msg("usage: %s HOST PORT [--timeout MS] [--who]%s", name,
+				 type == SOCK_DGRAM ? " [--connected]" : "");
 		return EXIT_USAGE;
 	}
 	if ((port = parse_port(o.pos[1])) < 0)
@@ -663,7 +683,7 @@ static int cmd_echo(int argc, char **argv, int type)
 		return EXIT_LOCAL;
 	if (o.who)
 		return type == SOCK_STREAM ? tcp_who(&ss, len, o.timeout_ms)
-					   : udp_who(&ss, len, o.timeout_ms);
+					   : udp_who(&ss, len, o.timeout_ms, o.connected);
 	return type == SOCK_STREAM ? tcp_echo(&ss, len, o.timeout_ms)
 				   : udp_echo(&ss, len, o.timeout_ms, 250);
 }
