@@ -35,6 +35,7 @@
 #include "cidr.h"
 #include "loader.h"
 #include "log.h"
+#include "maglev.h"
 #include "netlink.h"
 #include "node.h"
 #include "reconcile.h"
@@ -63,6 +64,8 @@ struct options {
 	uint32_t ipcache_map_size;
 	uint32_t pod_wait_ms;
 	int kube_proxy_replacement;
+	int lb_maglev;
+	uint32_t maglev_m;
 };
 
 static void usage(FILE *f)
@@ -120,9 +123,18 @@ static void usage(FILE *f)
 		"  --kube-proxy-replacement on|off\n"
 		"                     translate Services in eBPF (default off): pods' traffic to\n"
 		"                     clusterIPs, externalIPs and load-balancer addresses goes\n"
-		"                     straight to a backend. Only pod clients so far: NodePort,\n"
-		"                     host clients and Services without endpoints are still\n"
+		"                     straight to a backend; a Service without endpoints refuses\n"
+		"                     them at once (TCP RST, ICMP port unreachable). Only pod\n"
+		"                     clients so far: NodePort and host clients are still\n"
 		"                     kube-proxy's, so keep kube-proxy running\n"
+		"  --lb-algorithm random|maglev\n"
+		"                     how a new Service flow picks its backend (default random);\n"
+		"                     maglev: consistent hashing of the flow, every node with\n"
+		"                     the same backends picks the same one (docs/SERVICES.md)\n"
+		"  --lb-maglev-table-size N\n"
+		"                     entries of each Service's Maglev table, a prime above its\n"
+		"                     backend count (default %u, 4 bytes each); the same on\n"
+		"                     every node\n"
 		"  --proc-sys DIR     the sysctl tree (default /proc/sys); in a container whose\n"
 		"                     /proc/sys is read-only, a bind mount of the host's\n"
 		"  -v, --verbose      debug logging, including libbpf's\n"
@@ -137,7 +149,7 @@ static void usage(FILE *f)
 		"Several agents can run on one machine, one per network namespace, each with\n"
 		"its own --socket, --state-dir and --bpffs.\n",
 		SLUICE_NAT_PORTS_DEFAULT_MIN, SLUICE_NAT_PORTS_DEFAULT_MAX, SLUICE_DEFAULT_SOCKET,
-		SLUICE_POLICY_MAX, SLUICE_IPCACHE_MAX, AGENT_POD_WAIT_MS / 1000);
+		SLUICE_POLICY_MAX, SLUICE_IPCACHE_MAX, AGENT_POD_WAIT_MS / 1000, MAGLEV_SIZE_DEFAULT);
 }
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -175,6 +187,8 @@ static const struct option longopts[] = {
 	{ "ipcache-map-size", required_argument, NULL, 'I' },
 	{ "pod-labels-wait", required_argument, NULL, 'W' },
 	{ "kube-proxy-replacement", required_argument, NULL, 'R' },
+	{ "lb-algorithm", required_argument, NULL, 'L' },
+	{ "lb-maglev-table-size", required_argument, NULL, 'T' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -229,6 +243,24 @@ static int set_opt(int c, const char *val, const char *from, struct options *o)
 		o->nat_port_max = hi;
 		break;
 	}
+	case 'L':
+		if (strcmp(val, "random") && strcmp(val, "maglev"))
+			goto bad;
+		o->lb_maglev = !strcmp(val, "maglev");
+		break;
+	case 'T': {
+		char *end, why[256];
+		unsigned long v = strtoul(val, &end, 10);
+
+		if (*end || end == val || v > UINT32_MAX)
+			goto bad;
+		if (maglev_check((uint32_t)v, 0, why, sizeof(why))) {
+			fprintf(stderr, "sluice-agent: %s\n", why);
+			return -EINVAL;
+		}
+		o->maglev_m = (uint32_t)v;
+		break;
+	}
 	case 'K':
 		if (strcmp(val, "auto") && strcmp(val, "off"))
 			goto bad;
@@ -271,7 +303,8 @@ static int set_opt(int c, const char *val, const char *from, struct options *o)
 bad: {
 	static const char *const takes[128] = {
 		['a'] = "tcx, tc or auto", ['r'] = "overlay or native", ['m'] = "on or off",
-		['R'] = "on or off",
+		['R'] = "on or off", ['L'] = "random or maglev",
+		['T'] = "a prime number of entries (e.g. 32771)",
 		['K'] = "auto or off", ['p'] = "a port range LO-HI within 1-65535 (e.g. 61000-65535)",
 		['S'] = "a number of entries, 16 to 67108864",
 		['I'] = "a number of entries, 16 to 67108864", ['W'] = "seconds, 0 to 600",
@@ -477,6 +510,7 @@ int main(int argc, char **argv)
 		.nat_port_max = SLUICE_NAT_PORTS_DEFAULT_MAX,
 		.kubernetes = 1,
 		.pod_wait_ms = AGENT_POD_WAIT_MS,
+		.maglev_m = MAGLEV_SIZE_DEFAULT,
 	};
 	struct node_net net = { 0 };
 	struct datapath_opts dp_opts;
@@ -605,7 +639,8 @@ int main(int argc, char **argv)
 					  .nat_port_max = (uint16_t)o.nat_port_max,
 					  .policy_map_size = o.policy_map_size,
 					  .ipcache_map_size = o.ipcache_map_size,
-					  .lb = o.kube_proxy_replacement };
+					  .lb = o.kube_proxy_replacement,
+					  .maglev_m = o.lb_maglev ? o.maglev_m : 0 };
 	agent.kube_proxy_replacement = o.kube_proxy_replacement;
 	ret = datapath_open(&agent.dp, o.bpffs, &dp_opts, err, sizeof(err));
 	if (ret)
@@ -692,6 +727,7 @@ cleanup:
 	endpoints_close(agent.eps);
 	identities_close(agent.ids);
 	store_close(agent.store);
+	lb_ids_free(&agent.lb_ids);
 	datapath_close(agent.dp);
 	node_net_close(&net);
 	ipam_close(agent.ipam);
