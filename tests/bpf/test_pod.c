@@ -3199,18 +3199,23 @@ static void test_lb_affinity(void **state)
 	for (__u16 sport = 47001; sport < 47041; sport++)
 		assert_int_equal(lb_new_flow(sport), first);
 	assert_int_equal(counter(SLUICE_LB_AFFINITY_HIT, SLUICE_DIR_EGRESS), hits + 40);
-	/* Its backend gone: the other one, remembered in its place. */
+	/* Its backend gone (as the agent does it: out of the slots, then out
+	 * of the backends): the other one, remembered in its place. */
 	{
-		__u32 gone = av.backend_id;
+		__u32 gone = av.backend_id, other = 3 - gone;
 		struct sluice_lb4_backend b;
 
+		lb_service_put(FRONTEND, 80, IPPROTO_TCP, RN_WEB, &other, 1);
+		lb_affinity_set(60);
 		assert_int_equal(bpf_map_lookup_elem(datapath_lb_be_map_fd(dp), &gone, &b), 0);
 		assert_int_equal(bpf_map_delete_elem(datapath_lb_be_map_fd(dp), &gone), 0);
 		for (__u16 sport = 47100; sport < 47110; sport++)
 			assert_int_equal(lb_new_flow(sport), first == 8080 ? 8081 : 8080);
 		assert_int_equal(bpf_map_lookup_elem(aff_fd, &ak, &av), 0);
-		assert_int_not_equal(av.backend_id, gone);
+		assert_int_equal(av.backend_id, other);
 		assert_int_equal(bpf_map_update_elem(datapath_lb_be_map_fd(dp), &gone, &b, BPF_ANY), 0);
+		lb_service_put(FRONTEND, 80, IPPROTO_TCP, RN_WEB, both, 2);
+		lb_affinity_set(60);
 	}
 	/* Expired (last used 61 s ago): no hit, the entry is made anew. */
 	hits = counter(SLUICE_LB_AFFINITY_HIT, SLUICE_DIR_EGRESS);
