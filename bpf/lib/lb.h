@@ -9,7 +9,8 @@
  * (client -> frontend) names the backend id (SLUICE_CT_F_LB_FRONTEND), the
  * translated tuple (client -> backend) the frontend's rev-NAT index
  * (SLUICE_CT_F_LB_BACKEND), which gives replies the frontend back as their
- * source where the client's node sees them. Maps: include/sluice/datapath.h.
+ * source where the client's node sees them. A frontend without backend
+ * refuses the flow (lib/reject.h). Maps: include/sluice/datapath.h.
  */
 #ifndef SLUICE_BPF_LB_H
 #define SLUICE_BPF_LB_H
@@ -164,9 +165,10 @@ static __always_inline __u32 lb4_pick(const struct sluice_lb4_key *fe,
 
 /*
  * The backend of flow f when its destination is a frontend: the one its
- * tracking entry names while that backend exists, else a new random pick
- * among the Service's count backends, remembered. A flow tracked before
- * its destination became a frontend (kube-proxy's, say) is left alone.
+ * tracking entry names while that backend exists, else a new pick
+ * (lb4_pick: affinity, Maglev or random), remembered. A flow tracked
+ * before its destination became a frontend (kube-proxy's, say) is left
+ * alone.
  */
 static __always_inline enum lb_choice lb4_select(const struct flow *f, __u64 now,
 						 struct sluice_lb4_backend *be, __u16 *rev_nat)
