@@ -454,6 +454,9 @@ cleanup:
 	return ret;
 }
 
+/* A signature's mark for "too many backends for a table, warned". */
+#define SIG_NO_TABLE 1ull
+
 /* The backend id of b among the known and the new ones (0: none). */
 static uint32_t id_of(const struct lb_work *w, const struct be_entry *nbe, size_t nnew,
 		      const struct sluice_lb4_backend *b)
@@ -484,11 +487,6 @@ static int maglev_sync(struct datapath *dp, struct lb_ids *ids, const struct lb_
 
 	if (!m || fe->nbes < 2)
 		return 0;
-	if (maglev_check(m, fe->nbes, why, sizeof(why))) {
-		pr_warn("Service frontend %08x:%u has %zu backends: random choice, not Maglev: %s",
-			ntohl(fe->k.addr), ntohs(fe->k.port), fe->nbes, why);
-		return 0;
-	}
 	bid = calloc(fe->nbes, sizeof(*bid));
 	if (!bid) {
 		ret = -ENOMEM;
@@ -503,8 +501,19 @@ static int maglev_sync(struct datapath *dp, struct lb_ids *ids, const struct lb_
 		sig = fnv64(sig, &fe->bes[i], sizeof(fe->bes[i]));
 		sig = fnv64(sig, &bid[i], sizeof(bid[i]));
 	}
-	fe->flags |= SLUICE_LB_F_MAGLEV;
 	have = sig_find(ids, fe->rev_nat);
+	if (maglev_check(m, fe->nbes, why, sizeof(why))) {
+		char addr[INET_ADDRSTRLEN];
+
+		/* Once per backend set, not on every sync. */
+		if (!have || have->sig != (sig ^ SIG_NO_TABLE))
+			pr_warn("Service frontend %s:%u has %zu backends: chosen at random, not "
+				"by Maglev: %s", inet_ntop(AF_INET, &fe->k.addr, addr, sizeof(addr)),
+				ntohs(fe->k.port), fe->nbes, why);
+		ret = sig_set(ids, fe->rev_nat, sig ^ SIG_NO_TABLE);
+		goto cleanup;
+	}
+	fe->flags |= SLUICE_LB_F_MAGLEV;
 	if (have && have->sig == sig) {
 		uint32_t inner;
 
@@ -720,10 +729,27 @@ int lb_sync(struct datapath *dp, const struct svc_view *v, struct lb_ids *ids,
 			prev = &key;
 		}
 		for (size_t j = 0; j < ngone; j++) {
+			int kept = 0;
+
 			del(mgl_fd, &gone[j], st);
-			sig_drop(ids, gone[j]);
+			/* A frontend still there keeps its signature (its
+			 * table is rebuilt when it needs one again: the
+			 * signature alone is not trusted without a table). */
+			for (size_t f = 0; !kept && f < w.nfe; f++)
+				kept = w.fe[f].rev_nat == gone[j];
+			if (!kept)
+				sig_drop(ids, gone[j]);
 		}
 		free(gone);
+		/* Signatures of frontends gone (also those that had none). */
+		for (size_t j = ids->nmaglev; j-- > 0;) {
+			int kept = 0;
+
+			for (size_t f = 0; !kept && f < w.nfe; f++)
+				kept = w.fe[f].rev_nat == ids->maglev[j].rev_nat;
+			if (!kept)
+				sig_drop(ids, ids->maglev[j].rev_nat);
+		}
 	}
 	/* 8. Affinity entries of frontends gone or whose affinity changed. */
 	for (size_t i = 0; !purge_affinity && i < w.nrn; i++) {

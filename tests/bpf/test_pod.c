@@ -3394,6 +3394,30 @@ static void test_lb_maglev_sync_and_choice(void **state)
 	port.nbackends = 4;
 	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
 	assert_int_equal(maglev_tables(), 1);
+	/* More backends than the table has entries: no table, random. */
+	{
+		struct svc_backend *many = calloc(TEST_MAGLEV_M + 9, sizeof(*many));
+
+		assert_non_null(many);
+		for (int i = 0; i < TEST_MAGLEV_M + 9; i++)
+			many[i] = (struct svc_backend){ .ip = ntohl(ip4(IP_B)),
+							.port = (uint16_t)(20000 + i), .ready = 1,
+							.serving = 1 };
+		port.backends = many;
+		port.nbackends = TEST_MAGLEV_M + 9;
+		assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+		assert_int_equal(lb_slot("10.96.0.30", 80, 0).count, TEST_MAGLEV_M + 9);
+		assert_int_equal(lb_slot("10.96.0.30", 80, 0).flags, 0);
+		assert_int_equal(maglev_tables(), 0);
+		assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+		assert_int_equal(st.written, 0);
+		port.backends = bes;
+		port.nbackends = 4;
+		assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+		assert_int_equal(st.maglev_built, 1);
+		assert_int_equal(lb_slot("10.96.0.30", 80, 0).flags, SLUICE_LB_F_MAGLEV);
+		free(many);
+	}
 	/* The Service gone: its table with it. */
 	assert_int_equal(lb_sync(dp, NULL, &ids, &st, err, sizeof(err)), 0);
 	assert_int_equal(maglev_tables(), 0);
