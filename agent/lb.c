@@ -648,6 +648,10 @@ int lb_sync(struct datapath *dp, const struct svc_view *v, struct lb_ids *ids,
 			ret = put(svc_fd, &k, &val, SLUICE_MAP_LB_SVC, st, err, errlen);
 			if (ret)
 				goto cleanup;
+			/* The set changed: clients of a backend that left it
+			 * must not be sent there (it may still exist for
+			 * another Service, which is all the datapath checks). */
+			purge_affinity |= fe->affinity_timeout != 0;
 		}
 		ret = maglev_sync(dp, ids, &w, nbe, nnew, fe, table, st, err, errlen);
 		if (ret)
@@ -661,8 +665,10 @@ int lb_sync(struct datapath *dp, const struct svc_view *v, struct lb_ids *ids,
 		if (cur && !memcmp(cur, &val, sizeof(val)))
 			continue;
 		/* Affinity turned off or changed: what clients had is
-		 * forgotten, so turning it on again starts afresh. */
-		if (cur && cur->affinity_timeout && cur->affinity_timeout != val.affinity_timeout)
+		 * forgotten, so turning it on again starts afresh. A new
+		 * count may have cut a backend off the set's end. */
+		if (cur && cur->affinity_timeout &&
+		    (cur->affinity_timeout != val.affinity_timeout || cur->count != val.count))
 			purge_affinity = 1;
 		ret = put(svc_fd, &k, &val, SLUICE_MAP_LB_SVC, st, err, errlen);
 		if (ret)
@@ -751,7 +757,8 @@ int lb_sync(struct datapath *dp, const struct svc_view *v, struct lb_ids *ids,
 				sig_drop(ids, ids->maglev[j].rev_nat);
 		}
 	}
-	/* 8. Affinity entries of frontends gone or whose affinity changed. */
+	/* 8. Affinity entries of frontends gone, whose affinity changed, or
+	 * that name a backend no longer in their frontend's set. */
 	for (size_t i = 0; !purge_affinity && i < w.nrn; i++) {
 		int used = 0;
 
@@ -760,22 +767,28 @@ int lb_sync(struct datapath *dp, const struct svc_view *v, struct lb_ids *ids,
 		purge_affinity = !used;
 	}
 	if (purge_affinity) {
-		struct sluice_lb4_aff_key key, next, *prev = NULL;
+		struct sluice_lb4_aff_key last, next, *prev = NULL;
 
 		while (!bpf_map_get_next_key(aff_fd, prev, &next)) {
-			struct want_fe *keep = NULL;
+			const struct want_fe *keep = NULL;
+			struct sluice_lb4_aff_value av;
+			int member = 0;
 
 			for (size_t j = 0; !keep && j < w.nfe; j++)
 				if (w.fe[j].rev_nat == next.rev_nat)
 					keep = &w.fe[j];
-			key = next;
-			/* Deleting the current key restarts the walk at the
-			 * next one from where it was: keep prev on a kept key. */
-			if (!keep || !keep->affinity_timeout) {
-				del(aff_fd, &key, st);
+			if (keep && keep->affinity_timeout &&
+			    !bpf_map_lookup_elem(aff_fd, &next, &av))
+				for (size_t b = 0; !member && b < keep->nbes; b++)
+					member = id_of(&w, nbe, nnew, &keep->bes[b]) == av.backend_id;
+			if (!member) {
+				/* prev stays on the last kept key, so the walk
+				 * goes on from there. */
+				del(aff_fd, &next, st);
 				continue;
 			}
-			prev = &key;
+			last = next;
+			prev = &last;
 		}
 	}
 	st->frontends = w.nfe;

@@ -3366,6 +3366,37 @@ static void test_lb_maglev_sync_and_choice(void **state)
 
 		assert_int_equal(run_prog(1, &p, sizeof(p)).retval, TC_ACT_REDIRECT);
 		assert_int_equal(bpf_map_lookup_elem(datapath_lb_affinity_map_fd(dp), &ak, &av), 0);
+		/* Another backend leaves the set: the entry stays. The
+		 * client's own backend leaves: the entry goes, although that
+		 * backend may live on for another Service. */
+		{
+			__u16 mine = ntohs(lb_be(av.backend_id).port);
+			struct svc_backend less[4];
+			size_t nless = 0;
+
+			for (int i = 0; i < 4; i++)
+				if (bes[i].port != mine && nless < 2)
+					less[nless++] = bes[i];
+			for (int i = 0; i < 4; i++)
+				if (bes[i].port == mine)
+					less[nless++] = bes[i];
+			port.backends = less;
+			port.nbackends = nless;
+			assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+			assert_int_equal(bpf_map_lookup_elem(datapath_lb_affinity_map_fd(dp), &ak,
+							     &av), 0);
+			port.nbackends = nless - 1;	/* mine was last */
+			assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+			assert_int_not_equal(bpf_map_lookup_elem(datapath_lb_affinity_map_fd(dp),
+								 &ak, &av), 0);
+			port.backends = bes;
+			port.nbackends = 4;
+			assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+			p = lb_from_a("10.96.0.30", 48101, 80);
+			assert_int_equal(run_prog(1, &p, sizeof(p)).retval, TC_ACT_REDIRECT);
+			assert_int_equal(bpf_map_lookup_elem(datapath_lb_affinity_map_fd(dp), &ak,
+							     &av), 0);
+		}
 		/* Back to None: the client's entry is forgotten. */
 		svc.affinity_client_ip = false;
 		assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
