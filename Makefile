@@ -93,7 +93,7 @@ $(BUILD)/unit:
 $(BUILD)/unit/%: tests/unit/%.c $$($$*_SRCS) $(HDRS) $(wildcard tests/unit/*.h) $(SKELS) | $(BUILD)/unit
 	$(CC) $(SAN_CFLAGS) -o $@ $< $($*_SRCS) -lcmocka -ljansson -lyaml -lcurl -lbpf -lelf -lz -lpthread
 
-TEST_BPF_SRCS := tests/bpf/test_pod.c agent/loader.c agent/flows.c agent/cidr.c agent/lb.c lib/log.c
+TEST_BPF_SRCS := tests/bpf/test_pod.c agent/loader.c agent/flows.c agent/cidr.c agent/lb.c agent/maglev.c lib/log.c
 $(BUILD)/test_bpf: $(TEST_BPF_SRCS) $(SKELS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ $(TEST_BPF_SRCS) $(LDLIBS_AGENT) -lcmocka
 

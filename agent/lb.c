@@ -12,9 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <bpf/bpf.h>
 
 #include "lb.h"
+#include "log.h"
+#include "maglev.h"
 
 struct svc_entry {
 	struct sluice_lb4_key k;
@@ -38,7 +43,8 @@ struct want_fe {
 	struct sluice_lb4_backend *bes;
 	size_t nbes;
 	uint32_t rev_nat;
-	uint16_t flags;		/* slot 0's SLUICE_LB_F_* */
+	uint32_t affinity_timeout;	/* seconds; 0: sessionAffinity None */
+	uint16_t flags;			/* slot 0's SLUICE_LB_F_* */
 };
 
 struct lb_work {
@@ -212,6 +218,8 @@ static int work_want(const struct svc_view *v, struct lb_work *w)
 				.scope = SLUICE_LB_SCOPE_INT };
 			x->flags = fe->kind == SVC_FE_NODE_PORT ? SLUICE_LB_F_NODEPORT : 0;
 			x->bes = &w->pool[w->npool];
+			x->affinity_timeout = vs->svc && vs->svc->affinity_client_ip ?
+					      vs->svc->affinity_timeout : 0;
 			for (size_t b = 0; b < vp->nbackends; b++)
 				any_ready |= vp->backends[b].ready;
 			for (size_t b = 0; b < vp->nbackends; b++) {
@@ -226,6 +234,9 @@ static int work_want(const struct svc_view *v, struct lb_work *w)
 				if (be->ready || be->serving || be->terminating)
 					w->keep[w->nkeep++] = backend_of(be, fe->proto);
 			}
+			/* In identity order: the same set always gives the
+			 * same slots and the same Maglev signature. */
+			qsort(x->bes, x->nbes, sizeof(*x->bes), cmp_backend);
 		}
 	}
 	qsort(w->fe, w->nfe, sizeof(*w->fe), cmp_fe);
@@ -293,16 +304,260 @@ static void del(int fd, const void *k, struct lb_stats *st)
 		st->deleted++;
 }
 
+void lb_ids_free(struct lb_ids *ids)
+{
+	free(ids->maglev);
+	ids->maglev = NULL;
+	ids->nmaglev = 0;
+}
+
+static int cmp_sig(const void *a, const void *b)
+{
+	uint32_t x = ((const struct lb_maglev_sig *)a)->rev_nat;
+	uint32_t y = ((const struct lb_maglev_sig *)b)->rev_nat;
+
+	return x < y ? -1 : x > y;
+}
+
+static struct lb_maglev_sig *sig_find(struct lb_ids *ids, uint32_t rev_nat)
+{
+	struct lb_maglev_sig k = { .rev_nat = rev_nat };
+
+	return bsearch(&k, ids->maglev, ids->nmaglev, sizeof(k), cmp_sig);
+}
+
+static int sig_set(struct lb_ids *ids, uint32_t rev_nat, uint64_t sig)
+{
+	struct lb_maglev_sig *e = sig_find(ids, rev_nat), *g;
+
+	if (e) {
+		e->sig = sig;
+		return 0;
+	}
+	g = realloc(ids->maglev, (ids->nmaglev + 1) * sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	ids->maglev = g;
+	g[ids->nmaglev++] = (struct lb_maglev_sig){ .rev_nat = rev_nat, .sig = sig };
+	qsort(g, ids->nmaglev, sizeof(*g), cmp_sig);
+	return 0;
+}
+
+static void sig_drop(struct lb_ids *ids, uint32_t rev_nat)
+{
+	struct lb_maglev_sig *e = sig_find(ids, rev_nat);
+
+	if (!e)
+		return;
+	memmove(e, e + 1, (size_t)(ids->maglev + ids->nmaglev - (e + 1)) * sizeof(*e));
+	ids->nmaglev--;
+}
+
+/* FNV-1a, 64 bits: only compared with itself, within one agent. */
+static uint64_t fnv64(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ c[i]) * 0x100000001b3ull;
+	return h;
+}
+
+/* The table of a frontend: backend ids (ids[i] is bes[i]'s) by Maglev. */
+static int maglev_table(const struct sluice_lb4_backend *bes, const uint32_t *ids, size_t n,
+			uint32_t m, uint32_t *table, char *err, size_t errlen)
+{
+	struct maglev_backend *mb = calloc(n + 1, sizeof(*mb));
+	int ret;
+
+	if (!mb)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		mb[i] = (struct maglev_backend){ .addr = ntohl(bes[i].addr),
+						 .port = ntohs(bes[i].port) };
+	ret = maglev_build(mb, n, m, SLUICE_LB_SEED_DEFAULT, table, err, errlen);
+	free(mb);
+	if (ret < 0)
+		return ret;
+	for (uint32_t i = 0; i < m; i++)
+		table[i] = table[i] == MAGLEV_NONE ? SLUICE_MAGLEV_NONE : ids[table[i]];
+	return 0;
+}
+
+/* A mapped array keeps each value in an element of 8 bytes (the kernel
+ * rounds value sizes up to 8), the value at its start: entry i of a table
+ * is the 32-bit word 2 i. */
+#define MGL_MMAP_STRIDE 2
+#define MGL_MMAP_BYTES(m) ((size_t)(m) * 8)
+
+/* The table the outer map holds for rev_nat equals want (m entries). */
+static int maglev_table_is(int outer, uint32_t rev_nat, const uint32_t *want, uint32_t m)
+{
+	struct bpf_map_info info = { 0 };
+	uint32_t inner_id, len = sizeof(info);
+	int fd, same = 0;
+	void *p;
+
+	if (bpf_map_lookup_elem(outer, &rev_nat, &inner_id))
+		return 0;
+	fd = bpf_map_get_fd_by_id(inner_id);
+	if (fd < 0)
+		return 0;
+	if (!bpf_obj_get_info_by_fd(fd, &info, &len) && info.max_entries == m) {
+		p = mmap(NULL, MGL_MMAP_BYTES(m), PROT_READ, MAP_SHARED, fd, 0);
+		if (p != MAP_FAILED) {
+			same = 1;
+			for (uint32_t i = 0; same && i < m; i++)
+				same = ((const uint32_t *)p)[MGL_MMAP_STRIDE * i] == want[i];
+			munmap(p, MGL_MMAP_BYTES(m));
+		}
+	}
+	close(fd);
+	return same;
+}
+
+/* A new inner map holding table, then one update of the outer map: a
+ * lookup sees the old table or the new one, whole. */
+static int maglev_swap(int outer, uint32_t rev_nat, const uint32_t *table, uint32_t m,
+		       char *err, size_t errlen)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_INNER_MAP | BPF_F_MMAPABLE);
+	size_t bytes = MGL_MMAP_BYTES(m);
+	void *p = MAP_FAILED;
+	int fd, ret = 0;
+
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "sluice_mgl4_in", sizeof(uint32_t),
+			    sizeof(uint32_t), m, &opts);
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot create a Maglev table of %u entries for %s: %s", m,
+			 SLUICE_MAP_LB_MGL, strerror(errno));
+		goto cleanup;
+	}
+	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot map a Maglev table for %s: %s", SLUICE_MAP_LB_MGL,
+			 strerror(errno));
+		goto cleanup;
+	}
+	for (uint32_t i = 0; i < m; i++)
+		((uint32_t *)p)[MGL_MMAP_STRIDE * i] = table[i];
+	if (bpf_map_update_elem(outer, &rev_nat, &fd, BPF_ANY)) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot write rev-NAT index %u's Maglev table into %s: %s%s",
+			 rev_nat, SLUICE_MAP_LB_MGL, strerror(errno),
+			 errno == EINVAL ? " (a pinned map of an older layout: remove its pin and "
+					   "restart the agent)" : "");
+		goto cleanup;
+	}
+cleanup:
+	if (p != MAP_FAILED)
+		munmap(p, bytes);
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+/* A signature's mark for "too many backends for a table, warned". */
+#define SIG_NO_TABLE 1ull
+
+/* The backend id of b among the known and the new ones (0: none). */
+static uint32_t id_of(const struct lb_work *w, const struct be_entry *nbe, size_t nnew,
+		      const struct sluice_lb4_backend *b)
+{
+	const struct be_entry *e = be_find(w, b);
+
+	if (e)
+		return e->id;
+	for (size_t j = 0; j < nnew; j++)
+		if (!memcmp(&nbe[j].b, b, sizeof(*b)))
+			return nbe[j].id;
+	return 0;
+}
+
+/* Step 3 for one frontend: its Maglev table, when its backend set (or M)
+ * changed since the table in the map was built. Sets SLUICE_LB_F_MAGLEV
+ * in fe when the frontend has a table. A table that cannot be built (M not
+ * above the backend count) leaves the frontend on random, with a warning. */
+static int maglev_sync(struct datapath *dp, struct lb_ids *ids, const struct lb_work *w,
+		       const struct be_entry *nbe, size_t nnew, struct want_fe *fe,
+		       uint32_t *table, struct lb_stats *st, char *err, size_t errlen)
+{
+	uint32_t m = datapath_lb_maglev_m(dp), *bid = NULL;
+	int outer = datapath_lb_maglev_map_fd(dp), ret = 0;
+	const struct lb_maglev_sig *have;
+	char why[256];
+	uint64_t sig;
+
+	if (!m || fe->nbes < 2)
+		return 0;
+	bid = calloc(fe->nbes, sizeof(*bid));
+	if (!bid) {
+		ret = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto cleanup;
+	}
+	sig = fnv64(0xcbf29ce484222325ull, &m, sizeof(m));
+	for (size_t i = 0; i < fe->nbes; i++) {
+		bid[i] = id_of(w, nbe, nnew, &fe->bes[i]);
+		/* bes is in identity order (work_want); identity and id
+		 * both count. */
+		sig = fnv64(sig, &fe->bes[i], sizeof(fe->bes[i]));
+		sig = fnv64(sig, &bid[i], sizeof(bid[i]));
+	}
+	have = sig_find(ids, fe->rev_nat);
+	if (maglev_check(m, fe->nbes, why, sizeof(why))) {
+		char addr[INET_ADDRSTRLEN];
+
+		/* Once per backend set, not on every sync. */
+		if (!have || have->sig != (sig ^ SIG_NO_TABLE))
+			pr_warn("Service frontend %s:%u has %zu backends: chosen at random, not "
+				"by Maglev: %s", inet_ntop(AF_INET, &fe->k.addr, addr, sizeof(addr)),
+				ntohs(fe->k.port), fe->nbes, why);
+		ret = sig_set(ids, fe->rev_nat, sig ^ SIG_NO_TABLE);
+		goto cleanup;
+	}
+	fe->flags |= SLUICE_LB_F_MAGLEV;
+	if (have && have->sig == sig) {
+		uint32_t inner;
+
+		/* Still there (nobody removed it behind our back)? */
+		if (!bpf_map_lookup_elem(outer, &fe->rev_nat, &inner))
+			goto cleanup;
+	}
+	ret = maglev_table(fe->bes, bid, fe->nbes, m, table, err, errlen);
+	if (ret)
+		goto cleanup;
+	/* After a restart the table in the map may be this one already. */
+	if (!have && maglev_table_is(outer, fe->rev_nat, table, m)) {
+		ret = sig_set(ids, fe->rev_nat, sig);
+		goto cleanup;
+	}
+	ret = maglev_swap(outer, fe->rev_nat, table, m, err, errlen);
+	if (ret)
+		goto cleanup;
+	st->written++;
+	st->maglev_built++;
+	ret = sig_set(ids, fe->rev_nat, sig);
+cleanup:
+	if (ret == -ENOMEM && !err[0])
+		snprintf(err, errlen, "out of memory");
+	free(bid);
+	return ret;
+}
+
 int lb_sync(struct datapath *dp, const struct svc_view *v, struct lb_ids *ids,
 	    struct lb_stats *st, char *err, size_t errlen)
 {
 	int svc_fd = datapath_lb_svc_map_fd(dp), be_fd = datapath_lb_be_map_fd(dp);
 	int rn_fd = datapath_lb_rnat_map_fd(dp);
+	int mgl_fd = datapath_lb_maglev_map_fd(dp), aff_fd = datapath_lb_affinity_map_fd(dp);
+	uint32_t max_id = 0, max_rn = 0, *table = NULL, m = datapath_lb_maglev_m(dp);
 	struct be_entry *nbe = NULL;
 	struct lb_work w = { 0 };
-	uint32_t max_id = 0, max_rn = 0;
 	size_t nnew = 0;
-	int ret;
+	int ret, purge_affinity = 0;
 
 	memset(st, 0, sizeof(*st));
 	ret = work_read(dp, &w);
@@ -367,9 +622,18 @@ int lb_sync(struct datapath *dp, const struct svc_view *v, struct lb_ids *ids,
 		if (ret)
 			goto cleanup;
 	}
-	/* 3. Slots 1..n, then 4. slot 0: the new set is live. */
+	if (m) {
+		table = calloc(m, sizeof(*table));
+		if (!table) {
+			ret = -ENOMEM;
+			snprintf(err, errlen, "out of memory");
+			goto cleanup;
+		}
+	}
+	/* 3. Slots 1..n, the Maglev table, then 4. slot 0: the new set is
+	 * live. */
 	for (size_t i = 0; i < w.nfe; i++) {
-		const struct want_fe *fe = &w.fe[i];
+		struct want_fe *fe = &w.fe[i];
 		struct sluice_lb4_key k = fe->k;
 		struct sluice_lb4_value val;
 		const struct sluice_lb4_value *cur;
@@ -389,14 +653,28 @@ int lb_sync(struct datapath *dp, const struct svc_view *v, struct lb_ids *ids,
 			ret = put(svc_fd, &k, &val, SLUICE_MAP_LB_SVC, st, err, errlen);
 			if (ret)
 				goto cleanup;
+			/* The set changed: clients of a backend that left it
+			 * must not be sent there (it may still exist for
+			 * another Service, which is all the datapath checks). */
+			purge_affinity |= fe->affinity_timeout != 0;
 		}
+		ret = maglev_sync(dp, ids, &w, nbe, nnew, fe, table, st, err, errlen);
+		if (ret)
+			goto cleanup;
 		k.slot = 0;
 		val = (struct sluice_lb4_value){ .count = (uint16_t)fe->nbes,
 						 .rev_nat = (uint16_t)fe->rev_nat,
+						 .affinity_timeout = fe->affinity_timeout,
 						 .flags = fe->flags };
 		cur = svc_find(&w, &k);
 		if (cur && !memcmp(cur, &val, sizeof(val)))
 			continue;
+		/* Affinity turned off or changed: what clients had is
+		 * forgotten, so turning it on again starts afresh. A new
+		 * count may have cut a backend off the set's end. */
+		if (cur && cur->affinity_timeout &&
+		    (cur->affinity_timeout != val.affinity_timeout || cur->count != val.count))
+			purge_affinity = 1;
 		ret = put(svc_fd, &k, &val, SLUICE_MAP_LB_SVC, st, err, errlen);
 		if (ret)
 			goto cleanup;
@@ -431,6 +709,93 @@ int lb_sync(struct datapath *dp, const struct svc_view *v, struct lb_ids *ids,
 	for (size_t i = 0; i < w.nbe; i++)
 		if (!bsearch(&w.be[i].b, w.keep, w.nkeep, sizeof(*w.keep), cmp_backend))
 			del(be_fd, &w.be[i].id, st);
+	/* 7. Maglev tables no frontend uses (gone, fewer than 2 backends,
+	 * --lb-algorithm random), after slot 0 stopped naming them. */
+	{
+		uint32_t key, next, *prev = NULL;
+		uint32_t *gone = NULL;
+		size_t ngone = 0, cap = 0;
+
+		while (!bpf_map_get_next_key(mgl_fd, prev, &next)) {
+			int used = 0;
+
+			for (size_t j = 0; !used && j < w.nfe; j++)
+				used = w.fe[j].rev_nat == next && (w.fe[j].flags & SLUICE_LB_F_MAGLEV);
+			if (!used) {
+				if (ngone == cap) {
+					uint32_t *g = realloc(gone, (cap = cap ? 2 * cap : 16) *
+									sizeof(*g));
+
+					if (!g) {
+						free(gone);
+						ret = -ENOMEM;
+						snprintf(err, errlen, "out of memory");
+						goto cleanup;
+					}
+					gone = g;
+				}
+				gone[ngone++] = next;
+			}
+			key = next;
+			prev = &key;
+		}
+		for (size_t j = 0; j < ngone; j++) {
+			int kept = 0;
+
+			del(mgl_fd, &gone[j], st);
+			/* A frontend still there keeps its signature (its
+			 * table is rebuilt when it needs one again: the
+			 * signature alone is not trusted without a table). */
+			for (size_t f = 0; !kept && f < w.nfe; f++)
+				kept = w.fe[f].rev_nat == gone[j];
+			if (!kept)
+				sig_drop(ids, gone[j]);
+		}
+		free(gone);
+		/* Signatures of frontends gone (also those that had none). */
+		for (size_t j = ids->nmaglev; j-- > 0;) {
+			int kept = 0;
+
+			for (size_t f = 0; !kept && f < w.nfe; f++)
+				kept = w.fe[f].rev_nat == ids->maglev[j].rev_nat;
+			if (!kept)
+				sig_drop(ids, ids->maglev[j].rev_nat);
+		}
+	}
+	/* 8. Affinity entries of frontends gone, whose affinity changed, or
+	 * that name a backend no longer in their frontend's set. */
+	for (size_t i = 0; !purge_affinity && i < w.nrn; i++) {
+		int used = 0;
+
+		for (size_t j = 0; !used && j < w.nfe; j++)
+			used = w.fe[j].rev_nat == w.rn[i].idx;
+		purge_affinity = !used;
+	}
+	if (purge_affinity) {
+		struct sluice_lb4_aff_key last, next, *prev = NULL;
+
+		while (!bpf_map_get_next_key(aff_fd, prev, &next)) {
+			const struct want_fe *keep = NULL;
+			struct sluice_lb4_aff_value av;
+			int member = 0;
+
+			for (size_t j = 0; !keep && j < w.nfe; j++)
+				if (w.fe[j].rev_nat == next.rev_nat)
+					keep = &w.fe[j];
+			if (keep && keep->affinity_timeout &&
+			    !bpf_map_lookup_elem(aff_fd, &next, &av))
+				for (size_t b = 0; !member && b < keep->nbes; b++)
+					member = id_of(&w, nbe, nnew, &keep->bes[b]) == av.backend_id;
+			if (!member) {
+				/* prev stays on the last kept key, so the walk
+				 * goes on from there. */
+				del(aff_fd, &next, st);
+				continue;
+			}
+			last = next;
+			prev = &last;
+		}
+	}
 	st->frontends = w.nfe;
 	st->backends = w.nbe + nnew;
 	for (size_t i = 0; i < w.nbe; i++)
@@ -438,6 +803,7 @@ int lb_sync(struct datapath *dp, const struct svc_view *v, struct lb_ids *ids,
 			st->backends--;
 	ret = 0;
 cleanup:
+	free(table);
 	free(nbe);
 	work_free(&w);
 	return ret;

@@ -17,18 +17,33 @@
 #include "loader.h"
 #include "service.h"
 
+/* The backend set a frontend's Maglev table was last built from (its
+ * rev-NAT index, and a hash of its (backend, id) pairs and M): a table is
+ * rebuilt and swapped only when that changes. */
+struct lb_maglev_sig {
+	uint32_t rev_nat;
+	uint64_t sig;
+};
+
 /* Ids handed out by this agent: never reused while it runs, so a tracking
- * entry that names a removed backend never finds another one there. */
+ * entry that names a removed backend never finds another one there. Also
+ * what the agent remembers between syncs of the maps it wrote. */
 struct lb_ids {
 	uint32_t next_backend;
 	uint32_t next_rev_nat;
+	struct lb_maglev_sig *maglev;	/* sorted by rev_nat; lost on restart, */
+	size_t nmaglev;			/* when tables are compared entry by entry */
 };
+
+/* Free what ids holds (not ids). */
+void lb_ids_free(struct lb_ids *ids);
 
 struct lb_stats {
 	size_t frontends;	/* programmed */
 	size_t backends;	/* in sluice_be4_v1 */
 	size_t written;		/* entries written or replaced */
 	size_t deleted;
+	size_t maglev_built;	/* Maglev tables built and swapped in */
 };
 
 /* Whether the view's Service vs would have frontends programmed. */

@@ -54,6 +54,7 @@ struct datapath {
 	struct overlay_bpf *overlay;	/* from_overlay, to_overlay */
 	struct sock_bpf *sock;		/* cgroup hooks; only with --kube-proxy-replacement */
 	enum attach_mode mode;
+	uint32_t maglev_m;	/* entries of a Maglev table; 0: --lb-algorithm random */
 	char bpffs[1024]; /* short enough that pin paths below it always fit */
 };
 
@@ -238,6 +239,7 @@ struct datapath_config {
 	__u32 nat_port_max;
 	__u32 lb;
 	__u64 host_netns_cookie;
+	__u32 maglev_m;
 };
 
 /* Each skeleton's rodata is a type of its own with the same cfg_* members:
@@ -251,6 +253,7 @@ struct datapath_config {
 		(skel)->rodata->cfg_node_ip = (c)->node_ip;                     \
 		(skel)->rodata->cfg_lb = (c)->lb;                               \
 		(skel)->rodata->cfg_host_netns_cookie = (c)->host_netns_cookie; \
+		(skel)->rodata->cfg_maglev_m = (c)->maglev_m;                   \
 		if ((c)->nat_port_min) {                                        \
 			(skel)->rodata->cfg_nat_port_min = (c)->nat_port_min;   \
 			(skel)->rodata->cfg_nat_port_max = (c)->nat_port_max;   \
@@ -298,7 +301,8 @@ static int netns_cookie(__u64 *cookie)
 static void sock_maps_only_used(struct bpf_object *obj)
 {
 	static const char *const used[] = { "sluice_svc4_v1", "sluice_be4_v1", "sluice_lbrn4_v1",
-					    "sluice_lbsk4_v1", "sluice_stats_v2" };
+					    "sluice_lbsk4_v1", "sluice_stats_v2", "sluice_mgl4_v1",
+					    "sluice_aff4_v1" };
 	struct bpf_map *map;
 
 	bpf_object__for_each_map(map, obj) {
@@ -319,6 +323,7 @@ int datapath_open(struct datapath **out, const char *bpffs_dir, const struct dat
 	struct datapath_config cfg = { 0 };
 	uint32_t pol_size, deny_size, ipc_size;
 	const char *obj = NULL;
+	int inner_fd = -1;
 	enum attach_mode mode;
 	struct datapath *dp;
 	int ret;
@@ -365,6 +370,11 @@ int datapath_open(struct datapath **out, const char *bpffs_dir, const struct dat
 	cfg.masquerade = o->masquerade && o->node_ip;
 	cfg.node_ip = htonl(o->node_ip);
 	cfg.lb = o->lb != 0;
+	/* The table size is rodata even with --lb-algorithm random: no
+	 * Service has the MAGLEV flag then, and the inner template needs a
+	 * size. */
+	dp->maglev_m = o->maglev_m;
+	cfg.maglev_m = o->maglev_m ? o->maglev_m : SLUICE_MAGLEV_M_DEFAULT;
 	if (o->nat_port_min && o->nat_port_min <= o->nat_port_max) {
 		cfg.nat_port_min = o->nat_port_min;
 		cfg.nat_port_max = o->nat_port_max;
@@ -392,7 +402,27 @@ int datapath_open(struct datapath **out, const char *bpffs_dir, const struct dat
 	/* from_pod and to_pod never consult the hop cache (the uplink's
 	 * origin checks do): no copy of it for them. */
 	bpf_map__set_autocreate(dp->lxc->maps.sluice_hop4_v1, false);
+	/* Maglev tables hold cfg_maglev_m backend ids: the outer map's
+	 * template is made here at that size (libbpf 1.1 crashes resizing
+	 * the one it parsed from the object: its inner map has no object). */
+	{
+		LIBBPF_OPTS(bpf_map_create_opts, in_opts,
+			    .map_flags = BPF_F_INNER_MAP | BPF_F_MMAPABLE);
+
+		inner_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "sluice_mgl4_in", sizeof(__u32),
+					  sizeof(__u32), cfg.maglev_m, &in_opts);
+		if (inner_fd < 0 ||
+		    bpf_map__set_inner_map_fd(dp->lxc->maps.sluice_mgl4_v1, inner_fd)) {
+			ret = -errno;
+			snprintf(err, errlen, "cannot make the Maglev table template of %s "
+					      "(%u entries): %s", SLUICE_MAP_LB_MGL, cfg.maglev_m,
+				 strerror(errno));
+			goto cleanup;
+		}
+	}
 	ret = lxc_bpf__load(dp->lxc);
+	close(inner_fd);
+	inner_fd = -1;
 	if (ret) {
 		load_failed(dp, "lxc.bpf.o (from_pod, to_pod)", ret, err, errlen);
 		goto cleanup;
@@ -426,6 +456,8 @@ int datapath_open(struct datapath **out, const char *bpffs_dir, const struct dat
 	*out = dp;
 	return 0;
 cleanup:
+	if (inner_fd >= 0)
+		close(inner_fd);
 	datapath_close(dp);
 	return ret;
 }
@@ -528,6 +560,21 @@ int datapath_lb_be_map_fd(struct datapath *dp)
 int datapath_lb_rnat_map_fd(struct datapath *dp)
 {
 	return bpf_map__fd(dp->lxc->maps.sluice_lbrn4_v1);
+}
+
+int datapath_lb_maglev_map_fd(struct datapath *dp)
+{
+	return bpf_map__fd(dp->lxc->maps.sluice_mgl4_v1);
+}
+
+int datapath_lb_affinity_map_fd(struct datapath *dp)
+{
+	return bpf_map__fd(dp->lxc->maps.sluice_aff4_v1);
+}
+
+uint32_t datapath_lb_maglev_m(const struct datapath *dp)
+{
+	return dp->maglev_m;
 }
 
 int datapath_frag_map_fd(struct datapath *dp)

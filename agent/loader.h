@@ -47,6 +47,7 @@ struct datapath_opts {
 	uint32_t policy_map_size;	/* max_entries of the allow and deny maps; 0: default */
 	uint32_t ipcache_map_size;	/* max_entries of the ipcache; 0: default */
 	int lb;				/* --kube-proxy-replacement: translate pods' Service traffic */
+	uint32_t maglev_m;		/* --lb-algorithm maglev: --lb-maglev-table-size; 0: random */
 };
 
 /* Where the agent mounts cgroup v2 when the machine has no mount of it. */
@@ -126,5 +127,9 @@ int datapath_attach_sock(struct datapath *dp, const char *cgroup_root, char *err
 /* Remove the cgroup link pins under bpffs (detaching the hooks); absent
  * ones are not an error. */
 int datapath_detach_sock(const char *bpffs);
+int datapath_lb_maglev_map_fd(struct datapath *dp);
+int datapath_lb_affinity_map_fd(struct datapath *dp);
+/* Entries of a Maglev table, 0 with --lb-algorithm random. */
+uint32_t datapath_lb_maglev_m(const struct datapath *dp);
 
 #endif /* SLUICE_LOADER_H */

@@ -35,6 +35,7 @@
 #include "cidr.h"
 #include "loader.h"
 #include "log.h"
+#include "maglev.h"
 #include "netlink.h"
 #include "node.h"
 #include "reconcile.h"
@@ -64,6 +65,8 @@ struct options {
 	uint32_t ipcache_map_size;
 	uint32_t pod_wait_ms;
 	int kube_proxy_replacement;
+	int lb_maglev;
+	uint32_t maglev_m;
 };
 
 static void usage(FILE *f)
@@ -121,15 +124,23 @@ static void usage(FILE *f)
 		"  --kube-proxy-replacement on|off\n"
 		"                     translate Services in eBPF (default off): pods' traffic to\n"
 		"                     clusterIPs, externalIPs and load-balancer addresses goes\n"
-		"                     straight to a backend; the node's own sockets (host\n"
-		"                     processes, hostNetwork pods) are given a backend at\n"
-		"                     connect()/sendmsg() by cgroup hooks, also for\n"
-		"                     127.0.0.1:nodePort. NodePort from outside and pods'\n"
-		"                     Services without endpoints are still kube-proxy's:\n"
-		"                     keep kube-proxy running\n"
+		"                     straight to a backend; a Service without endpoints refuses\n"
+		"                     them at once (TCP RST, ICMP port unreachable); the node's\n"
+		"                     own sockets (host processes, hostNetwork pods) are given\n"
+		"                     a backend at connect()/sendmsg() by cgroup hooks, also for\n"
+		"                     127.0.0.1:nodePort. NodePort from outside is still\n"
+		"                     kube-proxy's: keep kube-proxy running\n"
 		"  --cgroup-root DIR  with --kube-proxy-replacement on: the cgroup v2 directory\n"
 		"                     the node sockets' hooks attach to (default: the first\n"
 		"                     cgroup2 mount, else cgroup2 mounted on %s)\n"
+		"  --lb-algorithm random|maglev\n"
+		"                     how a new Service flow picks its backend (default random);\n"
+		"                     maglev: consistent hashing of the flow, every node with\n"
+		"                     the same backends picks the same one (docs/SERVICES.md)\n"
+		"  --lb-maglev-table-size N\n"
+		"                     entries of each Service's Maglev table, a prime above its\n"
+		"                     backend count (default %u, 8 bytes each); the same on\n"
+		"                     every node\n"
 		"  --proc-sys DIR     the sysctl tree (default /proc/sys); in a container whose\n"
 		"                     /proc/sys is read-only, a bind mount of the host's\n"
 		"  -v, --verbose      debug logging, including libbpf's\n"
@@ -145,7 +156,7 @@ static void usage(FILE *f)
 		"its own --socket, --state-dir and --bpffs.\n",
 		SLUICE_NAT_PORTS_DEFAULT_MIN, SLUICE_NAT_PORTS_DEFAULT_MAX, SLUICE_DEFAULT_SOCKET,
 		SLUICE_POLICY_MAX, SLUICE_IPCACHE_MAX, AGENT_POD_WAIT_MS / 1000,
-		SLUICE_CGROUP2_MOUNT);
+		SLUICE_CGROUP2_MOUNT, MAGLEV_SIZE_DEFAULT);
 }
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -184,6 +195,8 @@ static const struct option longopts[] = {
 	{ "pod-labels-wait", required_argument, NULL, 'W' },
 	{ "kube-proxy-replacement", required_argument, NULL, 'R' },
 	{ "cgroup-root", required_argument, NULL, 'G' },
+	{ "lb-algorithm", required_argument, NULL, 'L' },
+	{ "lb-maglev-table-size", required_argument, NULL, 'T' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -239,6 +252,24 @@ static int set_opt(int c, const char *val, const char *from, struct options *o)
 		o->nat_port_max = hi;
 		break;
 	}
+	case 'L':
+		if (strcmp(val, "random") && strcmp(val, "maglev"))
+			goto bad;
+		o->lb_maglev = !strcmp(val, "maglev");
+		break;
+	case 'T': {
+		char *end, why[256];
+		unsigned long v = strtoul(val, &end, 10);
+
+		if (*end || end == val || v > UINT32_MAX)
+			goto bad;
+		if (maglev_check((uint32_t)v, 0, why, sizeof(why))) {
+			fprintf(stderr, "sluice-agent: %s\n", why);
+			return -EINVAL;
+		}
+		o->maglev_m = (uint32_t)v;
+		break;
+	}
 	case 'K':
 		if (strcmp(val, "auto") && strcmp(val, "off"))
 			goto bad;
@@ -281,7 +312,8 @@ static int set_opt(int c, const char *val, const char *from, struct options *o)
 bad: {
 	static const char *const takes[128] = {
 		['a'] = "tcx, tc or auto", ['r'] = "overlay or native", ['m'] = "on or off",
-		['R'] = "on or off",
+		['R'] = "on or off", ['L'] = "random or maglev",
+		['T'] = "a prime number of entries (e.g. 32771)",
 		['K'] = "auto or off", ['p'] = "a port range LO-HI within 1-65535 (e.g. 61000-65535)",
 		['S'] = "a number of entries, 16 to 67108864",
 		['I'] = "a number of entries, 16 to 67108864", ['W'] = "seconds, 0 to 600",
@@ -487,6 +519,7 @@ int main(int argc, char **argv)
 		.nat_port_max = SLUICE_NAT_PORTS_DEFAULT_MAX,
 		.kubernetes = 1,
 		.pod_wait_ms = AGENT_POD_WAIT_MS,
+		.maglev_m = MAGLEV_SIZE_DEFAULT,
 	};
 	struct node_net net = { 0 };
 	struct datapath_opts dp_opts;
@@ -616,7 +649,8 @@ int main(int argc, char **argv)
 					  .nat_port_max = (uint16_t)o.nat_port_max,
 					  .policy_map_size = o.policy_map_size,
 					  .ipcache_map_size = o.ipcache_map_size,
-					  .lb = o.kube_proxy_replacement };
+					  .lb = o.kube_proxy_replacement,
+					  .maglev_m = o.lb_maglev ? o.maglev_m : 0 };
 	agent.kube_proxy_replacement = o.kube_proxy_replacement;
 	ret = datapath_open(&agent.dp, o.bpffs, &dp_opts, err, sizeof(err));
 	if (ret)
@@ -715,6 +749,7 @@ cleanup:
 	endpoints_close(agent.eps);
 	identities_close(agent.ids);
 	store_close(agent.store);
+	lb_ids_free(&agent.lb_ids);
 	datapath_close(agent.dp);
 	node_net_close(&net);
 	ipam_close(agent.ipam);

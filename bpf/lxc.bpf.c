@@ -66,9 +66,15 @@ static __always_inline int from_pod_ipv4(struct __sk_buff *skb, struct cursor *c
 	/* A Service frontend becomes its backend before policy: everything
 	 * below sees the backend (lib/lb.h). */
 	ihl = ip->ihl * 4;
-	translated = lb4_translate(skb, &f, ihl);
+	translated = lb4_translate(skb, &f, ihl, reason);
 	if (IS_DROP(translated))
 		return translated;
+	/* A frontend without backend refused the flow: the packet is now
+	 * the refusal, for the pod. This program runs at the host veth's
+	 * ingress, so the pod is the peer's ingress: no trip through
+	 * to_pod, which would track the refusal as a flow of its own. */
+	if (translated == LB_REJECTED)
+		return bpf_redirect_peer(skb->ifindex, 0);
 	if (translated) {
 		ret = lb_reload(skb, &eth, &ip);
 		if (IS_DROP(ret))

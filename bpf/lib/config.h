@@ -10,6 +10,7 @@
 #define SLUICE_BPF_CONFIG_H
 
 #include "common.h"
+#include <sluice/lbhash.h>
 
 const volatile __u32 cfg_routing = SLUICE_ROUTING_NATIVE;
 const volatile __u32 cfg_vxlan_ifindex = 0;
@@ -23,5 +24,10 @@ const volatile __u32 cfg_lb = 0;
 /* SO_NETNS_COOKIE of the agent's network namespace: the node's sockets,
  * the only ones the cgroup hooks translate (lib/sock.h). */
 const volatile __u64 cfg_host_netns_cookie = 0;
+/* --lb-maglev-table-size: entries of every Maglev table (a prime), and the
+ * cluster-wide flow-hash seed; both must be the same on every node so all
+ * nodes choose alike (docs/SERVICES-DATAPATH.md). */
+const volatile __u32 cfg_maglev_m = SLUICE_MAGLEV_M_DEFAULT;
+const volatile __u32 cfg_lb_seed = SLUICE_LB_SEED_DEFAULT;
 
 #endif /* SLUICE_BPF_CONFIG_H */

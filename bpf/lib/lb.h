@@ -9,7 +9,8 @@
  * (client -> frontend) names the backend id (SLUICE_CT_F_LB_FRONTEND), the
  * translated tuple (client -> backend) the frontend's rev-NAT index
  * (SLUICE_CT_F_LB_BACKEND), which gives replies the frontend back as their
- * source where the client's node sees them. Maps: include/sluice/datapath.h.
+ * source where the client's node sees them. A frontend without backend
+ * refuses the flow (lib/reject.h). Maps: include/sluice/datapath.h.
  */
 #ifndef SLUICE_BPF_LB_H
 #define SLUICE_BPF_LB_H
@@ -18,6 +19,8 @@
 #include "ct.h"
 #include "metrics.h"
 #include "nat.h"
+#include "reject.h"
+#include <sluice/lbhash.h>
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -46,13 +49,126 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sluice_lbrn4_v1 SEC(".maps");
 
+/*
+ * Maglev tables: the inner template's size is cfg_maglev_m, set by the
+ * loader before load (agent/loader.c). BPF_F_INNER_MAP lets the pinned
+ * outer map take tables of another size after --lb-maglev-table-size
+ * changed (the agent then replaces them all); it also stops the verifier
+ * from inlining the array lookup against the template's size, so an index
+ * beyond a smaller table is refused at run time. BPF_F_MMAPABLE: the agent
+ * fills and reads a table with one memcpy instead of M syscalls.
+ */
+struct sluice_mgl4_inner {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SLUICE_MAGLEV_M_DEFAULT);
+	__uint(map_flags, BPF_F_INNER_MAP | BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, __u32);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
+	__uint(max_entries, SLUICE_LB_MGL_MAX);
+	__type(key, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct sluice_mgl4_inner);
+} sluice_mgl4_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SLUICE_LB_AFF_MAX);
+	__type(key, struct sluice_lb4_aff_key);
+	__type(value, struct sluice_lb4_aff_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sluice_aff4_v1 SEC(".maps");
+
 enum lb_choice { LB_NOT_FRONTEND = 0, LB_BACKEND_FOUND, LB_NO_BACKEND };
+
+/* lb4_translate's answer when it turned the packet into a refusal. */
+#define LB_REJECTED 2
+
+/*
+ * The backend id slot 0's Service (svc, a copy the caller read once, of
+ * the frontend fe) gives a new flow tuple (as it reached the node, before
+ * any translation), with the backend's entry in *be; 0 when there is none
+ * to give. In order: the client's ClientIP-affinity backend while it lives
+ * and exists; else the Maglev table's entry for the flow hash when slot 0
+ * says MAGLEV; else a random slot. The choice is written back as the
+ * client's affinity when the Service has it. Shared by every place that
+ * translates (pods, external clients, host sockets) so they all choose
+ * alike.
+ */
+static __always_inline __u32 lb4_pick(const struct sluice_lb4_key *fe,
+				      const struct sluice_lb4_value *svc,
+				      const struct sluice_ct_key *tuple,
+				      struct sluice_lb4_backend *be)
+{
+	struct sluice_lb4_aff_key ak = { .client = tuple->saddr, .rev_nat = svc->rev_nat };
+	struct sluice_lb4_key k = *fe;
+	struct sluice_lb4_aff_value *aff;
+	struct sluice_lb4_backend *b;
+	struct sluice_lb4_value *slot;
+	__u64 now = 0, timeout_ns = 0;
+	__u32 id = 0, idx, *e;
+	void *table;
+
+	if (svc->affinity_timeout) {
+		now = bpf_ktime_get_ns();
+		timeout_ns = (__u64)svc->affinity_timeout * 1000000000ull;
+		aff = bpf_map_lookup_elem(&sluice_aff4_v1, &ak);
+		if (aff && now - aff->last_used < timeout_ns) {
+			id = aff->backend_id;
+			b = bpf_map_lookup_elem(&sluice_be4_v1, &id);
+			if (b) {
+				*be = *b;
+				aff->last_used = now;
+				metrics_count(SLUICE_LB_AFFINITY_HIT, SLUICE_DIR_EGRESS, 0);
+				return id;
+			}
+		}
+		id = 0;
+	}
+	if ((svc->flags & SLUICE_LB_F_MAGLEV) && cfg_maglev_m) {
+		idx = svc->rev_nat;
+		table = bpf_map_lookup_elem(&sluice_mgl4_v1, &idx);
+		if (table) {
+			idx = sluice_lb_flow_hash4(tuple->saddr, tuple->daddr, tuple->sport,
+						   tuple->dport, tuple->proto, cfg_lb_seed) %
+			      cfg_maglev_m;
+			e = bpf_map_lookup_elem(table, &idx);
+			if (e && *e != SLUICE_MAGLEV_NONE)
+				id = *e;
+		}
+	}
+	/* No table (yet, or any more): the slots are always complete. */
+	if (!id) {
+		if (!svc->count)
+			return 0;
+		k.slot = (__u16)(1 + bpf_get_prandom_u32() % svc->count);
+		slot = bpf_map_lookup_elem(&sluice_svc4_v1, &k);
+		if (!slot)
+			return 0;
+		id = slot->backend_id;
+	}
+	b = bpf_map_lookup_elem(&sluice_be4_v1, &id);
+	if (!b)
+		return 0;
+	*be = *b;
+	if (svc->affinity_timeout) {
+		struct sluice_lb4_aff_value v = { .last_used = now, .backend_id = id };
+
+		bpf_map_update_elem(&sluice_aff4_v1, &ak, &v, BPF_ANY);
+	}
+	return id;
+}
 
 /*
  * The backend of flow f when its destination is a frontend: the one its
- * tracking entry names while that backend exists, else a new random pick
- * among the Service's count backends, remembered. A flow tracked before
- * its destination became a frontend (kube-proxy's, say) is left alone.
+ * tracking entry names while that backend exists, else a new pick
+ * (lb4_pick: affinity, Maglev or random), remembered. A flow tracked
+ * before its destination became a frontend (kube-proxy's, say) is left
+ * alone.
  */
 static __always_inline enum lb_choice lb4_select(const struct flow *f, __u64 now,
 						 struct sluice_lb4_backend *be, __u16 *rev_nat)
@@ -60,18 +176,18 @@ static __always_inline enum lb_choice lb4_select(const struct flow *f, __u64 now
 	struct sluice_lb4_key k = { .addr = f->key.daddr, .port = f->key.dport,
 				    .proto = f->key.proto, .scope = SLUICE_LB_SCOPE_INT };
 	struct sluice_ct_value entry = { .last_seen = now, .flags = SLUICE_CT_F_LB_FRONTEND };
-	struct sluice_lb4_value *svc, *slot;
+	struct sluice_lb4_value *svc, s0;
 	struct sluice_lb4_backend *b;
 	struct sluice_ct_value *ct;
 	__u32 had, id;
-	__u16 count;
 
 	svc = bpf_map_lookup_elem(&sluice_svc4_v1, &k);
 	if (!svc)
 		return LB_NOT_FRONTEND;
-	/* One read of slot 0: the agent may replace it meanwhile. */
-	count = *(volatile __u16 *)&svc->count;
-	*rev_nat = *(volatile __u16 *)&svc->rev_nat;
+	/* One read of slot 0: the agent may replace it meanwhile (a hash
+	 * map update swaps in a new element, so this copy is one version). */
+	s0 = *svc;
+	*rev_nat = s0.rev_nat;
 	ct = ct_live(&f->key, now);
 	if (ct) {
 		if (!(ct->flags & SLUICE_CT_F_LB_FRONTEND))
@@ -85,19 +201,15 @@ static __always_inline enum lb_choice lb4_select(const struct flow *f, __u64 now
 		}
 		/* Its backend is gone: the flow chooses again. */
 	}
+	/* Checked before the fragment test: a later fragment to a frontend
+	 * without backend is not forwarded to the frontend either. */
+	if (!s0.count)
+		return LB_NO_BACKEND;
 	if (f->later_fragment)
 		return LB_NOT_FRONTEND;
-	if (!count)
+	id = lb4_pick(&k, &s0, &f->key, be);
+	if (!id)
 		return LB_NO_BACKEND;
-	k.slot = (__u16)(1 + bpf_get_prandom_u32() % count);
-	slot = bpf_map_lookup_elem(&sluice_svc4_v1, &k);
-	if (!slot)
-		return LB_NO_BACKEND;
-	id = slot->backend_id;
-	b = bpf_map_lookup_elem(&sluice_be4_v1, &id);
-	if (!b)
-		return LB_NO_BACKEND;
-	*be = *b;
 	entry.pad = id;
 	if (f->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
 		entry.flags |= SLUICE_CT_F_CLOSING;
@@ -111,11 +223,18 @@ static __always_inline enum lb_choice lb4_select(const struct flow *f, __u64 now
  * and L4 checksums) and f with it, so the caller polices and forwards the
  * translated packet; f->ct_pad carries the rev-NAT index into the flow's
  * new tracking entry. Returns 1 when translated (packet pointers are then
- * stale), 0 when not, or DROP(). ICMP errors about a Service flow, and
- * protocols other than TCP and UDP, are not translated in this step.
+ * stale), 0 when not, or DROP(). A frontend without backend answers for
+ * itself: the packet becomes a TCP RST or an ICMP port unreachable to the
+ * client (lib/reject.h), *reason says which, and the return is
+ * LB_REJECTED: the caller sends it back where it came from. ICMP errors
+ * about a Service flow, and protocols other than TCP and UDP, are not
+ * translated in this step.
  */
-static __always_inline int lb4_translate(struct __sk_buff *skb, struct flow *f, __u32 ihl)
+static __always_inline int lb4_translate(struct __sk_buff *skb, struct flow *f, __u32 ihl,
+					 __u32 *reason)
 {
+	int ret;
+
 	__u32 l4 = IP_OFF + ihl;
 	struct sluice_lb4_backend be;
 	__u16 rev_nat = 0;
@@ -127,9 +246,14 @@ static __always_inline int lb4_translate(struct __sk_buff *skb, struct flow *f, 
 	case LB_NOT_FRONTEND:
 		return 0;
 	case LB_NO_BACKEND:
-		/* kube-proxy still runs beside this step: its rules get it. */
+		/* Never on to the frontend address: nothing owns it, and the
+		 * client would wait for a timeout instead of a refusal. */
 		metrics_count(SLUICE_LB_NO_BACKEND, SLUICE_DIR_EGRESS, 0);
-		return 0;
+		ret = lb4_reject(skb, f, ihl);
+		if (IS_DROP(ret))
+			return ret;
+		*reason = (__u32)ret;
+		return LB_REJECTED;
 	default:
 		break;
 	}

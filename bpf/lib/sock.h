@@ -44,29 +44,20 @@ static __always_inline int sock4_ours(struct bpf_sock_addr *ctx)
 
 /*
  * A backend for a new connection or datagram to the Service whose slot 0
- * key k (slot 0) holds count backends. The one place the choice is made:
- * random among the slots for now.
+ * (svc, of the frontend k) the caller read: lb4_pick, as every other
+ * translating place. The client is the node; a socket has no source port
+ * before connect(), so its cookie stands in for one in the flow hash:
+ * Maglev spreads a node's connections, one socket keeps its backend.
  */
-static __always_inline int sock4_pick(struct sluice_lb4_key *k, __u16 count,
+static __always_inline int sock4_pick(struct bpf_sock_addr *ctx, const struct sluice_lb4_key *k,
+				      const struct sluice_lb4_value *svc,
 				      struct sluice_lb4_backend *be)
 {
-	struct sluice_lb4_backend *b;
-	struct sluice_lb4_value *slot;
-	__u32 id;
+	struct sluice_ct_key tuple = { .saddr = cfg_node_ip, .daddr = k->addr,
+				       .sport = (__be16)bpf_get_socket_cookie(ctx),
+				       .dport = k->port, .proto = k->proto };
 
-	if (!count)
-		return -1;
-	k->slot = (__u16)(1 + bpf_get_prandom_u32() % count);
-	slot = bpf_map_lookup_elem(&sluice_svc4_v1, k);
-	k->slot = 0;
-	if (!slot)
-		return -1;
-	id = slot->backend_id;
-	b = bpf_map_lookup_elem(&sluice_be4_v1, &id);
-	if (!b)
-		return -1;
-	*be = *b;
-	return 0;
+	return lb4_pick(k, svc, &tuple, be) ? 0 : -1;
 }
 
 /*
@@ -81,9 +72,8 @@ static __always_inline int sock4_translate(struct bpf_sock_addr *ctx)
 	struct sluice_lbsk4_value fe;
 	struct sluice_lbsk4_key sk = {};
 	struct sluice_lb4_backend be;
-	struct sluice_lb4_value *svc;
+	struct sluice_lb4_value *svc, slot0;
 	__u32 proto = ctx->protocol;
-	__u16 count;
 
 	if (!sock4_ours(ctx) || (proto != IPPROTO_TCP && proto != IPPROTO_UDP))
 		return SOCK_ALLOW;
@@ -101,9 +91,9 @@ static __always_inline int sock4_translate(struct bpf_sock_addr *ctx)
 	if (!svc)
 		return SOCK_ALLOW;
 	/* One read of slot 0: the agent may replace it meanwhile. */
-	count = *(volatile __u16 *)&svc->count;
-	fe.rev_nat = *(volatile __u16 *)&svc->rev_nat;
-	if (sock4_pick(&k, count, &be)) {
+	slot0 = *svc;
+	fe.rev_nat = slot0.rev_nat;
+	if (sock4_pick(ctx, &k, &slot0, &be)) {
 		metrics_count(SLUICE_LB_SOCK_NO_BACKEND, SLUICE_DIR_EGRESS, 0);
 		/* Without it the hook's 0 would fail the call with EPERM. */
 		bpf_set_retval(-SOCK_ECONNREFUSED);

@@ -30,6 +30,8 @@
 #define SLUICE_MAP_LB_SVC    "sluice_svc4_v1"
 #define SLUICE_MAP_LB_BE     "sluice_be4_v1"
 #define SLUICE_MAP_LB_RNAT   "sluice_lbrn4_v1"
+#define SLUICE_MAP_LB_MGL    "sluice_mgl4_v1"
+#define SLUICE_MAP_LB_AFF    "sluice_aff4_v1"
 
 #ifndef SLUICE_ENDPOINTS_MAX
 #define SLUICE_ENDPOINTS_MAX 65536
@@ -61,6 +63,18 @@
 #ifndef SLUICE_LBSK_MAX
 #define SLUICE_LBSK_MAX 65536
 #endif
+/* Maglev tables (one per frontend with two or more backends) and ClientIP
+ * affinity entries (one per client and frontend, LRU). */
+#ifndef SLUICE_LB_MGL_MAX
+#define SLUICE_LB_MGL_MAX 65536
+#endif
+#ifndef SLUICE_LB_AFF_MAX
+#define SLUICE_LB_AFF_MAX 65536
+#endif
+/* Entries of a Maglev table (--lb-maglev-table-size): the default prime is
+ * the smallest size measured to move <= 1 % of flows when one backend of
+ * 100 goes (docs/SERVICES-DATAPATH.md). */
+#define SLUICE_MAGLEV_M_DEFAULT 32771
 
 /* Key of sluice_ep_v2: a local pod's IPv4 address (network byte order). */
 struct sluice_endpoint_key {
@@ -305,11 +319,16 @@ struct sluice_lb4_value {
 	__u32 backend_id;	/* slot >= 1 */
 	__u16 count;		/* slot 0: backends for new flows (0: none) */
 	__u16 rev_nat;		/* slot 0: the frontend's rev-NAT index (>= 1) */
-	__u32 affinity_timeout;	/* slot 0: reserved for ClientIP affinity, 0 */
-	__u16 flags;		/* slot 0: reserved, 0 */
+	__u32 affinity_timeout;	/* slot 0: ClientIP affinity in seconds, 0: None */
+	__u16 flags;		/* slot 0: SLUICE_LB_F_* */
 	__u16 pad;
 };
 _Static_assert(sizeof(struct sluice_lb4_value) == 16, "lb value layout");
+_Static_assert(__builtin_offsetof(struct sluice_lb4_value, affinity_timeout) == 8, "lb value layout");
+_Static_assert(__builtin_offsetof(struct sluice_lb4_value, flags) == 12, "lb value layout");
+/* Slot 0: new flows take the backend of the Service's Maglev table in
+ * sluice_mgl4_v1 (only set while the table exists, i.e. >= 2 backends). */
+#define SLUICE_LB_F_MAGLEV (1u << 4)
 
 struct sluice_lb4_backend {
 	__be32 addr;
@@ -349,6 +368,33 @@ struct sluice_lbsk4_value {
 	__u16 rev_nat;		/* its Service's index: gone -> not restored */
 };
 _Static_assert(sizeof(struct sluice_lbsk4_value) == 8, "lbsk value layout");
+
+/*
+ * sluice_mgl4_v1 (hash of maps): rev-NAT index (__u32) -> the frontend's
+ * Maglev table, an array of cfg_maglev_m backend ids (__u32). A flow takes
+ * entry sluice_lb_flow_hash4(tuple) % M. Replaced whole (a new inner map,
+ * filled first, then one update of the outer map).
+ *
+ * sluice_aff4_v1 (LRU hash): sessionAffinity ClientIP. (client address,
+ * the frontend's rev-NAT index) -> the backend its last new flow got and
+ * when; a new flow within slot 0's affinity_timeout seconds of it takes
+ * the same backend while that backend still exists.
+ */
+#define SLUICE_MAGLEV_NONE 0xffffffffu	/* table entry: no backend */
+
+struct sluice_lb4_aff_key {
+	__be32 client;
+	__u32 rev_nat;
+};
+_Static_assert(sizeof(struct sluice_lb4_aff_key) == 8, "lb affinity key layout");
+
+struct sluice_lb4_aff_value {
+	__u64 last_used;	/* bpf_ktime_get_ns() of the client's last new flow */
+	__u32 backend_id;
+	__u32 pad;		/* must be 0 */
+};
+_Static_assert(sizeof(struct sluice_lb4_aff_value) == 16, "lb affinity value layout");
+_Static_assert(__builtin_offsetof(struct sluice_lb4_aff_value, backend_id) == 8, "lb affinity value layout");
 
 /*
  * skb->mark bit from_pod sets on a packet it routes straight to the uplink
@@ -419,7 +465,11 @@ enum sluice_dir {
 	X(SLUICE_DROP_ICMP_FORGED, 30, 1, "drop-icmp-forged", "ICMP error about a tracked flow from neither its peer nor a router") \
 	X(SLUICE_LB_TRANSLATED,   31, 0, "lb-translated",    "Service frontend rewritten to a backend") \
 	X(SLUICE_LB_REVERSE,      32, 0, "lb-reverse",       "reply from a Service backend given the frontend as source") \
-	X(SLUICE_LB_NO_BACKEND,   33, 0, "lb-no-backend",    "to a Service frontend with no backend: left untranslated") \
+	X(SLUICE_LB_NO_BACKEND,   33, 0, "lb-no-backend",    "new flow to a Service frontend with no backend") \
+	X(SLUICE_LB_REJECT_TCP,   34, 0, "lb-reject-tcp",    "TCP SYN to a Service without backend answered with a RST") \
+	X(SLUICE_LB_REJECT_UDP,   35, 0, "lb-reject-udp",    "UDP to a Service without backend answered with ICMP port unreachable") \
+	X(SLUICE_LB_AFFINITY_HIT, 36, 0, "lb-affinity-hit",  "new flow given its client's ClientIP-affinity backend") \
+	X(SLUICE_DROP_LB_NO_BACKEND, 37, 1, "drop-lb-no-backend", "to a Service without backend, not answerable (TCP without SYN, failed reject)") \
 	X(SLUICE_LB_SOCK_TRANSLATED, 42, 0, "lb-sock-translated", "node socket's connect or sendmsg to a Service frontend given a backend") \
 	X(SLUICE_LB_SOCK_NO_BACKEND, 43, 0, "lb-sock-no-backend", "node socket's connect or sendmsg to a frontend without backend refused")
 

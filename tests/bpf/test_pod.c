@@ -33,6 +33,7 @@
 #include "lb.h"
 #include "loader.h"
 #include "log.h"
+#include "maglev.h"
 
 #define IFINDEX_LO 1 /* test runs see skb->dev = loopback */
 
@@ -2818,11 +2819,10 @@ static void test_lb_leaves_other_traffic_alone(void **state)
 	r = run_prog(1, &p, sizeof(p));
 	assert_int_equal(r.retval, TC_ACT_OK);
 	assert_memory_equal(r.out, &p, sizeof(p));
-	/* A frontend without backends: left for kube-proxy, counted. */
+	/* A frontend without backends: refused (test_lb_reject_*), counted. */
 	p = lb_from_a(FRONTEND_EMPTY, 44001, 80);
 	r = run_prog(1, &p, sizeof(p));
-	assert_int_equal(r.retval, TC_ACT_OK);
-	assert_memory_equal(r.out, &p, sizeof(p));
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
 	assert_int_equal(counter(SLUICE_LB_NO_BACKEND, SLUICE_DIR_EGRESS), none + 1);
 	/* Straight to the backend's address: a pod flow like any other. */
 	p = lb_from_a(IP_B, 44002, 8080);
@@ -3068,6 +3068,440 @@ static void test_lb_sync_nodeport(void **state)
 	assert_int_equal(lb_sync(dp, NULL, &ids, &st, err, sizeof(err)), 0);
 }
 
+/* ---- Services: no backend, affinity, Maglev ----------------------------- */
+
+/* A's SYN to a frontend without backend comes back as the frontend's
+ * RST|ACK, to the byte: MACs swapped, frontend -> A, ports swapped, SEQ 0,
+ * ACK = SEQ + 1 (SYN) + 16 (the segment's data), both checksums right. */
+static void test_lb_reject_tcp_syn(void **state)
+{
+	__u64 rej = counter(SLUICE_LB_REJECT_TCP, SLUICE_DIR_EGRESS);
+	__u64 none = counter(SLUICE_LB_NO_BACKEND, SLUICE_DIR_EGRESS);
+	struct l4pkt p = lb_from_a(FRONTEND_EMPTY, 44100, 80);
+	struct {
+		struct ethhdr eth;
+		struct iphdr ip;
+		struct tcphdr tcp;
+	} __attribute__((packed)) e = { 0 }, *o;
+	struct run r;
+
+	(void)state;
+	r = run_prog(1, &p, sizeof(p));
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(r.out_len, sizeof(e));
+	memcpy(e.eth.h_dest, mac_a_pod, 6);
+	memcpy(e.eth.h_source, mac_a_lxc, 6);
+	e.eth.h_proto = htons(ETH_P_IP);
+	e.ip = ipv4_header(FRONTEND_EMPTY, IP_A, IPPROTO_TCP, 64, sizeof(e.ip) + sizeof(e.tcp));
+	e.tcp.source = htons(80);
+	e.tcp.dest = htons(44100);
+	e.tcp.seq = 0;
+	e.tcp.ack_seq = htonl(0x12345678 + 1 + 16);
+	e.tcp.doff = 5;
+	e.tcp.rst = 1;
+	e.tcp.ack = 1;
+	e.tcp.check = l4_checksum(IPPROTO_TCP, e.ip.saddr, e.ip.daddr, &e.tcp, sizeof(e.tcp));
+	assert_memory_equal(r.out, &e, sizeof(e));
+	/* And verified afresh on what came out. */
+	o = (void *)r.out;
+	assert_int_equal(ip_checksum(&o->ip, sizeof(o->ip)), 0);
+	assert_int_equal(l4_checksum(IPPROTO_TCP, o->ip.saddr, o->ip.daddr, &o->tcp,
+				     sizeof(o->tcp)), 0);
+	assert_int_equal(counter(SLUICE_LB_REJECT_TCP, SLUICE_DIR_EGRESS), rej + 1);
+	assert_int_equal(counter(SLUICE_LB_NO_BACKEND, SLUICE_DIR_EGRESS), none + 1);
+	/* Nothing tracked: the refusal is no flow. */
+	assert_int_equal(lb_ct(IP_A, 44100, FRONTEND_EMPTY, 80, IPPROTO_TCP).flags, 0xdead);
+	/* A SYN carrying FIN counts one more. */
+	p = lb_from_a(FRONTEND_EMPTY, 44101, 80);
+	p.tcp.fin = 1;
+	fill_tcp_checksum(&p);
+	r = run_prog(1, &p, sizeof(p));
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(ntohl(((typeof(e) *)r.out)->tcp.ack_seq), 0x12345678 + 1 + 16 + 1);
+}
+
+/* Only a connection's first SYN is answered: anything else to a frontend
+ * without backend (an ACK, a RST, a SYN|ACK a forger aims at a client) is
+ * dropped, never forwarded to the frontend and never reflected. */
+static void test_lb_no_backend_non_syn_dropped(void **state)
+{
+	__u64 drops = counter(SLUICE_DROP_LB_NO_BACKEND, SLUICE_DIR_EGRESS);
+	__u64 rej = counter(SLUICE_LB_REJECT_TCP, SLUICE_DIR_EGRESS);
+	static const int flags[][3] = { { 0, 1, 0 }, { 0, 0, 1 }, { 1, 1, 0 } }; /* syn ack rst */
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		struct l4pkt p = lb_from_a(FRONTEND_EMPTY, (__u16)(44200 + i), 80);
+		struct run r;
+
+		p.tcp.syn = (__u16)flags[i][0];
+		p.tcp.ack = (__u16)flags[i][1];
+		p.tcp.rst = (__u16)flags[i][2];
+		fill_tcp_checksum(&p);
+		r = run_prog(1, &p, sizeof(p));
+		assert_int_equal(r.retval, TC_ACT_SHOT);
+	}
+	assert_int_equal(counter(SLUICE_DROP_LB_NO_BACKEND, SLUICE_DIR_EGRESS), drops + 3);
+	assert_int_equal(counter(SLUICE_LB_REJECT_TCP, SLUICE_DIR_EGRESS), rej);
+}
+
+/* A's UDP datagram to a frontend without backend comes back as ICMP port
+ * unreachable from the frontend, quoting A's IP header and UDP header. */
+static void test_lb_reject_udp(void **state)
+{
+	__u64 rej = counter(SLUICE_LB_REJECT_UDP, SLUICE_DIR_EGRESS);
+	struct udppkt p = { 0 };
+	struct {
+		struct ethhdr eth;
+		struct iphdr ip;
+		struct icmphdr icmp;
+		struct iphdr quoted;
+		struct udphdr udp;
+	} __attribute__((packed)) e = { 0 }, *o;
+	struct run r;
+
+	(void)state;
+	lb_service_put(FRONTEND_EMPTY, 53, IPPROTO_UDP, 10, NULL, 0);
+	memcpy(p.eth.h_source, mac_a_pod, 6);
+	memcpy(p.eth.h_dest, mac_a_lxc, 6);
+	p.eth.h_proto = htons(ETH_P_IP);
+	p.ip = ipv4_header(IP_A, FRONTEND_EMPTY, IPPROTO_UDP, 64, sizeof(p) - sizeof(p.eth));
+	p.ip.id = htons(0x4242);
+	p.ip.check = 0;
+	p.ip.check = ip_checksum(&p.ip, sizeof(p.ip));
+	p.udp.source = htons(40054);
+	p.udp.dest = htons(53);
+	p.udp.len = htons(sizeof(p.udp) + sizeof(p.data));
+	memcpy(p.data, "who is there", sizeof(p.data));
+	p.udp.check = l4_checksum(IPPROTO_UDP, p.ip.saddr, p.ip.daddr, &p.udp,
+				  sizeof(p.udp) + sizeof(p.data));
+	r = run_prog(1, &p, sizeof(p));
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(r.out_len, sizeof(e));
+	memcpy(e.eth.h_dest, mac_a_pod, 6);
+	memcpy(e.eth.h_source, mac_a_lxc, 6);
+	e.eth.h_proto = htons(ETH_P_IP);
+	e.ip = ipv4_header(FRONTEND_EMPTY, IP_A, IPPROTO_ICMP, 64, sizeof(e) - sizeof(e.eth));
+	e.icmp.type = ICMP_DEST_UNREACH;
+	e.icmp.code = ICMP_PORT_UNREACH;
+	e.quoted = p.ip;
+	e.udp = p.udp;
+	e.icmp.checksum = ip_checksum(&e.icmp, sizeof(e) - sizeof(e.eth) - sizeof(e.ip));
+	assert_memory_equal(r.out, &e, sizeof(e));
+	o = (void *)r.out;
+	assert_int_equal(ip_checksum(&o->ip, sizeof(o->ip)), 0);
+	assert_int_equal(ip_checksum(&o->icmp, sizeof(e) - sizeof(e.eth) - sizeof(e.ip)), 0);
+	assert_int_equal(ip_checksum(&o->quoted, sizeof(o->quoted)), 0);
+	assert_int_equal(counter(SLUICE_LB_REJECT_UDP, SLUICE_DIR_EGRESS), rej + 1);
+}
+
+static void lb_affinity_set(__u32 timeout)
+{
+	struct sluice_lb4_key k = { .addr = ip4(FRONTEND), .port = htons(80), .proto = IPPROTO_TCP };
+	struct sluice_lb4_value v;
+
+	assert_int_equal(bpf_map_lookup_elem(datapath_lb_svc_map_fd(dp), &k, &v), 0);
+	v.affinity_timeout = timeout;
+	assert_int_equal(bpf_map_update_elem(datapath_lb_svc_map_fd(dp), &k, &v, BPF_ANY), 0);
+}
+
+/* A new flow of A to FRONTEND:80: the backend port it got. */
+static __u16 lb_new_flow(__u16 sport)
+{
+	struct l4pkt p = lb_from_a(FRONTEND, sport, 80);
+	struct run r = run_prog(1, &p, sizeof(p));
+
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	return ntohs(((struct l4pkt *)r.out)->tcp.dest);
+}
+
+static __u64 mono_ns(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (__u64)now.tv_sec * 1000000000ull + (__u64)now.tv_nsec;
+}
+
+/* sessionAffinity ClientIP: every new flow of A takes the backend of its
+ * first while the entry lives and the backend exists; an expired entry or
+ * a gone backend chooses afresh; timeout 0 (None) ignores the map. */
+static void test_lb_affinity(void **state)
+{
+	struct sluice_lb4_aff_key ak = { .client = ip4(IP_A), .rev_nat = RN_WEB };
+	int aff_fd = datapath_lb_affinity_map_fd(dp);
+	__u32 both[2] = { 1, 2 };
+	struct sluice_lb4_aff_value av;
+	__u64 hits = counter(SLUICE_LB_AFFINITY_HIT, SLUICE_DIR_EGRESS), t0;
+	__u16 first, port;
+	int seen[2] = { 0, 0 };
+
+	(void)state;
+	lb_service_put(FRONTEND, 80, IPPROTO_TCP, RN_WEB, both, 2);
+	lb_affinity_set(60);
+	first = lb_new_flow(47000);
+	assert_int_equal(bpf_map_lookup_elem(aff_fd, &ak, &av), 0);
+	assert_int_equal(av.backend_id, first - 8080 + 1);
+	for (__u16 sport = 47001; sport < 47041; sport++)
+		assert_int_equal(lb_new_flow(sport), first);
+	assert_int_equal(counter(SLUICE_LB_AFFINITY_HIT, SLUICE_DIR_EGRESS), hits + 40);
+	/* Its backend gone (as the agent does it: out of the slots, then out
+	 * of the backends): the other one, remembered in its place. */
+	{
+		__u32 gone = av.backend_id, other = 3 - gone;
+		struct sluice_lb4_backend b;
+
+		lb_service_put(FRONTEND, 80, IPPROTO_TCP, RN_WEB, &other, 1);
+		lb_affinity_set(60);
+		assert_int_equal(bpf_map_lookup_elem(datapath_lb_be_map_fd(dp), &gone, &b), 0);
+		assert_int_equal(bpf_map_delete_elem(datapath_lb_be_map_fd(dp), &gone), 0);
+		for (__u16 sport = 47100; sport < 47110; sport++)
+			assert_int_equal(lb_new_flow(sport), first == 8080 ? 8081 : 8080);
+		assert_int_equal(bpf_map_lookup_elem(aff_fd, &ak, &av), 0);
+		assert_int_equal(av.backend_id, other);
+		assert_int_equal(bpf_map_update_elem(datapath_lb_be_map_fd(dp), &gone, &b, BPF_ANY), 0);
+		lb_service_put(FRONTEND, 80, IPPROTO_TCP, RN_WEB, both, 2);
+		lb_affinity_set(60);
+	}
+	/* Expired (last used 61 s ago): no hit, the entry is made anew. */
+	hits = counter(SLUICE_LB_AFFINITY_HIT, SLUICE_DIR_EGRESS);
+	t0 = mono_ns();
+	av.last_used = t0 - 61ull * 1000000000ull;
+	assert_int_equal(bpf_map_update_elem(aff_fd, &ak, &av, BPF_ANY), 0);
+	port = lb_new_flow(47200);
+	assert_int_equal(counter(SLUICE_LB_AFFINITY_HIT, SLUICE_DIR_EGRESS), hits);
+	assert_int_equal(bpf_map_lookup_elem(aff_fd, &ak, &av), 0);
+	assert_true(av.last_used >= t0);
+	assert_int_equal(av.backend_id, port - 8080 + 1);
+	/* Switched to None: new flows spread again (a miss is 2^-39), the
+	 * map is neither read nor written. */
+	lb_affinity_set(0);
+	hits = counter(SLUICE_LB_AFFINITY_HIT, SLUICE_DIR_EGRESS);
+	for (__u16 sport = 47300; sport < 47340; sport++)
+		seen[lb_new_flow(sport) - 8080]++;
+	assert_true(seen[0] > 0 && seen[1] > 0);
+	assert_int_equal(counter(SLUICE_LB_AFFINITY_HIT, SLUICE_DIR_EGRESS), hits);
+	{
+		struct sluice_lb4_aff_value now;
+
+		assert_int_equal(bpf_map_lookup_elem(aff_fd, &ak, &now), 0);
+		assert_memory_equal(&now, &av, sizeof(av));
+	}
+	bpf_map_delete_elem(aff_fd, &ak);
+}
+
+/* The Maglev table M of the group below: small, so the test is quick. */
+#define TEST_MAGLEV_M 251
+
+/* The backend port the agent's Maglev table gives the flow A:sport ->
+ * fe:80/TCP, computed here from agent/maglev.c and the flow hash. */
+static __u16 maglev_expect(const struct svc_backend *bes, size_t n, const char *fe, __u16 sport)
+{
+	struct maglev_backend mb[8];
+	uint32_t table[TEST_MAGLEV_M], h;
+	char err[256];
+
+	assert_true(n <= 8);
+	for (size_t i = 0; i < n; i++)
+		mb[i] = (struct maglev_backend){ .addr = bes[i].ip, .port = bes[i].port };
+	assert_true(maglev_build(mb, n, TEST_MAGLEV_M, SLUICE_LB_SEED_DEFAULT, table, err,
+				 sizeof(err)) > 0);
+	h = sluice_lb_flow_hash4(ip4(IP_A), ip4(fe), htons(sport), htons(80), IPPROTO_TCP,
+				 SLUICE_LB_SEED_DEFAULT);
+	return bes[table[h % TEST_MAGLEV_M]].port;
+}
+
+static int maglev_tables(void)
+{
+	return (int)map_count(datapath_lb_maglev_map_fd(dp));
+}
+
+/* --lb-algorithm maglev: the agent builds a frontend's table only when its
+ * backend set changes, swaps it whole, drops it at fewer than 2 backends;
+ * the datapath gives each new flow the table's entry for its flow hash,
+ * the one this test computes independently. Affinity comes from the
+ * Service, and turning it off forgets the clients' entries. */
+static void test_lb_maglev_sync_and_choice(void **state)
+{
+	struct svc_frontend fe = { .kind = SVC_FE_CLUSTER_IP, .ip = ntohl(ip4("10.96.0.30")),
+				   .port = 80, .proto = IPPROTO_TCP };
+	struct svc_backend bes[4], rev[4];
+	struct svc_view_port port = { .backends = bes, .nbackends = 4 };
+	struct svc_service svc = { .affinity_client_ip = false, .affinity_timeout = 10800 };
+	struct svc_view_service vs = { .ns = "x", .name = "mgl", .svc = &svc, .frontends = &fe,
+				       .nfrontends = 1, .ports = &port, .nports = 1 };
+	struct svc_view v = { .v = &vs, .n = 1 };
+	struct lb_ids ids = { 0 };
+	struct sluice_lb4_value s0;
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info), inner_id, first_id, rn;
+	struct lb_stats st;
+	char err[256];
+	int fd;
+
+	(void)state;
+	for (int i = 0; i < 4; i++)
+		bes[i] = (struct svc_backend){ .ip = ntohl(ip4(IP_B)), .port = (uint16_t)(9001 + i),
+					       .ready = 1, .serving = 1 };
+	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.maglev_built, 1);
+	s0 = lb_slot("10.96.0.30", 80, 0);
+	assert_int_equal(s0.count, 4);
+	assert_int_equal(s0.flags, SLUICE_LB_F_MAGLEV);
+	assert_int_equal(s0.affinity_timeout, 0);
+	rn = s0.rev_nat;
+	assert_int_equal(maglev_tables(), 1);
+	assert_int_equal(bpf_map_lookup_elem(datapath_lb_maglev_map_fd(dp), &rn, &inner_id), 0);
+	fd = bpf_map_get_fd_by_id(inner_id);
+	assert_true(fd >= 0);
+	assert_int_equal(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+	assert_int_equal(info.max_entries, TEST_MAGLEV_M);
+	/* Every entry names the backend the independent build gives it. */
+	{
+		struct maglev_backend mb[4];
+		uint32_t table[TEST_MAGLEV_M];
+
+		for (int i = 0; i < 4; i++)
+			mb[i] = (struct maglev_backend){ .addr = bes[i].ip, .port = bes[i].port };
+		assert_int_equal(maglev_build(mb, 4, TEST_MAGLEV_M, SLUICE_LB_SEED_DEFAULT, table,
+					      err, sizeof(err)), 4);
+		for (__u32 i = 0; i < TEST_MAGLEV_M; i++) {
+			__u32 id;
+
+			assert_int_equal(bpf_map_lookup_elem(fd, &i, &id), 0);
+			assert_int_equal(ntohs(lb_be(id).port), bes[table[i]].port);
+		}
+	}
+	close(fd);
+	first_id = inner_id;
+	/* The datapath: each new flow gets the table's backend for its hash. */
+	for (__u16 sport = 48000; sport < 48064; sport++) {
+		struct l4pkt p = lb_from_a("10.96.0.30", sport, 80);
+		struct run r = run_prog(1, &p, sizeof(p));
+
+		assert_int_equal(r.retval, TC_ACT_REDIRECT);
+		assert_int_equal(ntohs(((struct l4pkt *)r.out)->tcp.dest),
+				 maglev_expect(bes, 4, "10.96.0.30", sport));
+	}
+	/* The same set, in another order: nothing built, nothing written. */
+	for (int i = 0; i < 4; i++)
+		rev[i] = bes[3 - i];
+	port.backends = rev;
+	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.maglev_built, 0);
+	assert_int_equal(st.written, 0);
+	/* A restarted agent (nothing remembered) finds the table right. */
+	{
+		struct lb_ids fresh = { 0 };
+
+		assert_int_equal(lb_sync(dp, &v, &fresh, &st, err, sizeof(err)), 0);
+		assert_int_equal(st.maglev_built, 0);
+		assert_int_equal(st.written, 0);
+		lb_ids_free(&fresh);
+	}
+	port.backends = bes;
+	/* ClientIP affinity: slot 0 carries the timeout, the table stays. */
+	svc.affinity_client_ip = true;
+	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_slot("10.96.0.30", 80, 0).affinity_timeout, 10800);
+	assert_int_equal(st.maglev_built, 0);
+	{
+		struct l4pkt p = lb_from_a("10.96.0.30", 48100, 80);
+		struct sluice_lb4_aff_key ak = { .client = ip4(IP_A), .rev_nat = rn };
+		struct sluice_lb4_aff_value av;
+
+		assert_int_equal(run_prog(1, &p, sizeof(p)).retval, TC_ACT_REDIRECT);
+		assert_int_equal(bpf_map_lookup_elem(datapath_lb_affinity_map_fd(dp), &ak, &av), 0);
+		/* Another backend leaves the set: the entry stays. The
+		 * client's own backend leaves: the entry goes, although that
+		 * backend may live on for another Service. */
+		{
+			__u16 mine = ntohs(lb_be(av.backend_id).port);
+			struct svc_backend less[4];
+			size_t nless = 0;
+
+			for (int i = 0; i < 4; i++)
+				if (bes[i].port != mine && nless < 2)
+					less[nless++] = bes[i];
+			for (int i = 0; i < 4; i++)
+				if (bes[i].port == mine)
+					less[nless++] = bes[i];
+			port.backends = less;
+			port.nbackends = nless;
+			assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+			assert_int_equal(bpf_map_lookup_elem(datapath_lb_affinity_map_fd(dp), &ak,
+							     &av), 0);
+			port.nbackends = nless - 1;	/* mine was last */
+			assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+			assert_int_not_equal(bpf_map_lookup_elem(datapath_lb_affinity_map_fd(dp),
+								 &ak, &av), 0);
+			port.backends = bes;
+			port.nbackends = 4;
+			assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+			p = lb_from_a("10.96.0.30", 48101, 80);
+			assert_int_equal(run_prog(1, &p, sizeof(p)).retval, TC_ACT_REDIRECT);
+			assert_int_equal(bpf_map_lookup_elem(datapath_lb_affinity_map_fd(dp), &ak,
+							     &av), 0);
+		}
+		/* Back to None: the client's entry is forgotten. */
+		svc.affinity_client_ip = false;
+		assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+		assert_int_equal(lb_slot("10.96.0.30", 80, 0).affinity_timeout, 0);
+		assert_int_not_equal(bpf_map_lookup_elem(datapath_lb_affinity_map_fd(dp), &ak, &av),
+				     0);
+	}
+	/* One backend goes: a new table, swapped in whole. */
+	port.nbackends = 3;
+	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.maglev_built, 1);
+	assert_int_equal(bpf_map_lookup_elem(datapath_lb_maglev_map_fd(dp), &rn, &inner_id), 0);
+	assert_int_not_equal(inner_id, first_id);
+	for (__u16 sport = 48200; sport < 48232; sport++) {
+		struct l4pkt p = lb_from_a("10.96.0.30", sport, 80);
+		struct run r = run_prog(1, &p, sizeof(p));
+
+		assert_int_equal(ntohs(((struct l4pkt *)r.out)->tcp.dest),
+				 maglev_expect(bes, 3, "10.96.0.30", sport));
+	}
+	/* One backend left: no table, no flag; the slot does it. */
+	port.nbackends = 1;
+	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_slot("10.96.0.30", 80, 0).flags, 0);
+	assert_int_equal(maglev_tables(), 0);
+	port.nbackends = 4;
+	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(maglev_tables(), 1);
+	/* More backends than the table has entries: no table, random. */
+	{
+		struct svc_backend *many = calloc(TEST_MAGLEV_M + 9, sizeof(*many));
+
+		assert_non_null(many);
+		for (int i = 0; i < TEST_MAGLEV_M + 9; i++)
+			many[i] = (struct svc_backend){ .ip = ntohl(ip4(IP_B)),
+							.port = (uint16_t)(20000 + i), .ready = 1,
+							.serving = 1 };
+		port.backends = many;
+		port.nbackends = TEST_MAGLEV_M + 9;
+		assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+		assert_int_equal(lb_slot("10.96.0.30", 80, 0).count, TEST_MAGLEV_M + 9);
+		assert_int_equal(lb_slot("10.96.0.30", 80, 0).flags, 0);
+		assert_int_equal(maglev_tables(), 0);
+		assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+		assert_int_equal(st.written, 0);
+		port.backends = bes;
+		port.nbackends = 4;
+		assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+		assert_int_equal(st.maglev_built, 1);
+		assert_int_equal(lb_slot("10.96.0.30", 80, 0).flags, SLUICE_LB_F_MAGLEV);
+		free(many);
+	}
+	/* The Service gone: its table with it. */
+	assert_int_equal(lb_sync(dp, NULL, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(maglev_tables(), 0);
+	assert_int_equal(map_count(datapath_lb_svc_map_fd(dp)), 0);
+	lb_ids_free(&ids);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -3139,7 +3573,16 @@ int main(void)
 		cmocka_unit_test_setup(test_lb_leaves_other_traffic_alone, lb_setup),
 		cmocka_unit_test_setup(test_lb_sync_writes_only_changes, lb_empty),
 		cmocka_unit_test_setup(test_lb_sync_nodeport, lb_empty),
+		cmocka_unit_test_setup(test_lb_reject_tcp_syn, lb_setup),
+		cmocka_unit_test_setup(test_lb_no_backend_non_syn_dropped, lb_setup),
+		cmocka_unit_test_setup(test_lb_reject_udp, lb_setup),
+		cmocka_unit_test_setup(test_lb_affinity, lb_setup),
 	};
+
+	const struct CMUnitTest maglev[] = {
+		cmocka_unit_test_setup(test_lb_maglev_sync_and_choice, lb_empty),
+	};
+	struct datapath_opts maglev_opts = overlay_masq;
 
 	const struct CMUnitTest cross_node_native[] = {
 		cmocka_unit_test_setup(test_netdev_tells_own_from_host_forwarded, nat_setup),
@@ -3155,6 +3598,9 @@ int main(void)
 	group_opts = &overlay_masq;
 	failed += cmocka_run_group_tests_name("bpf-cross-node", cross_node, group_setup,
 					      group_teardown);
+	maglev_opts.maglev_m = TEST_MAGLEV_M;
+	group_opts = &maglev_opts;
+	failed += cmocka_run_group_tests_name("bpf-lb-maglev", maglev, group_setup, group_teardown);
 	group_opts = &native;
 	failed += cmocka_run_group_tests_name("bpf-cross-node-native", cross_node_native,
 					      group_setup, group_teardown);
