@@ -290,30 +290,43 @@ struct sluice_lb4_key {
 	__be32 addr;		/* frontend: clusterIP, externalIP, LB ingress IP */
 	__be16 port;
 	__u8 proto;
-	__u8 scope;		/* SLUICE_LB_SCOPE_*; only INT so far */
+	__u8 scope;		/* SLUICE_LB_SCOPE_* */
 	__u16 slot;		/* 0: the Service; 1..count: its backends */
 	__u16 pad;		/* must be 0 */
 };
 _Static_assert(sizeof(struct sluice_lb4_key) == 12, "lb key layout");
+/* INT: looked up for pod and node clients (from_pod); EXT: for clients
+ * outside the cluster, on the uplink (from_netdev). The two entries of a
+ * frontend differ only by traffic policy. */
 #define SLUICE_LB_SCOPE_INT 0
+#define SLUICE_LB_SCOPE_EXT 1
 
 struct sluice_lb4_value {
 	__u32 backend_id;	/* slot >= 1 */
 	__u16 count;		/* slot 0: backends for new flows (0: none) */
 	__u16 rev_nat;		/* slot 0: the frontend's rev-NAT index (>= 1) */
 	__u32 affinity_timeout;	/* slot 0: reserved for ClientIP affinity, 0 */
-	__u16 flags;		/* slot 0: reserved, 0 */
+	__u16 flags;		/* slot 0: SLUICE_LB_F_* */
 	__u16 pad;
 };
 _Static_assert(sizeof(struct sluice_lb4_value) == 16, "lb value layout");
+/* The frontend is a node address and a nodePort. */
+#define SLUICE_LB_F_NODEPORT	(1u << 0)
+/* externalTrafficPolicy Local (EXT entries): local backends only, and the
+ * client's address is kept (no SNAT). */
+#define SLUICE_LB_F_EXT_LOCAL	(1u << 1)
+/* internalTrafficPolicy Local (INT entries): local backends only. */
+#define SLUICE_LB_F_INT_LOCAL	(1u << 2)
 
 struct sluice_lb4_backend {
 	__be32 addr;
 	__be16 port;
 	__u8 proto;
-	__u8 flags;		/* reserved, 0 */
+	__u8 flags;		/* SLUICE_LB_BE_F_* */
 };
 _Static_assert(sizeof(struct sluice_lb4_backend) == 8, "lb backend layout");
+/* A pod on this node (its endpoint's nodeName, or this node's pod CIDR). */
+#define SLUICE_LB_BE_F_LOCAL	(1u << 0)
 
 struct sluice_lb4_revnat {
 	__be32 addr;		/* the frontend */
@@ -391,7 +404,11 @@ enum sluice_dir {
 	X(SLUICE_DROP_ICMP_FORGED, 30, 1, "drop-icmp-forged", "ICMP error about a tracked flow from neither its peer nor a router") \
 	X(SLUICE_LB_TRANSLATED,   31, 0, "lb-translated",    "Service frontend rewritten to a backend") \
 	X(SLUICE_LB_REVERSE,      32, 0, "lb-reverse",       "reply from a Service backend given the frontend as source") \
-	X(SLUICE_LB_NO_BACKEND,   33, 0, "lb-no-backend",    "to a Service frontend with no backend: left untranslated")
+	X(SLUICE_LB_NO_BACKEND,   33, 0, "lb-no-backend",    "to a Service frontend with no backend: left untranslated") \
+	X(SLUICE_LB_EXT_TRANSLATED, 38, 0, "lb-ext-translated", "from outside the cluster to a NodePort, externalIP or LB IP: rewritten to a backend") \
+	X(SLUICE_LB_SNAT,         39, 0, "lb-snat",          "external Service flow to another node's backend given the node's address (eTP Cluster)") \
+	X(SLUICE_LB_SNAT_REVERSE, 40, 0, "lb-snat-reverse",  "reply to an SNATed external Service flow given the client back") \
+	X(SLUICE_LB_EXT_REVERSE,  41, 0, "lb-ext-reverse",   "reply to an external client given the frontend, routed out of the uplink")
 
 enum sluice_reason {
 #define SLUICE_X_ENUM(name, num, drop, short_name, desc) name = num,
