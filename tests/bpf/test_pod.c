@@ -2964,11 +2964,11 @@ static void test_lb_sync_writes_only_changes(void **state)
 	__u32 id1;
 
 	(void)state;
-	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
 	/* The 2 ready backends (the terminating one takes no new flow and
-	 * no flow names it yet), 2 rev-NAT entries, per frontend 2 slots and
-	 * slot 0. */
-	assert_int_equal(st.written, 2 + 2 + 2 * 3);
+	 * no flow names it yet), 3 rev-NAT entries (the externalIP has an
+	 * INT and an EXT entry), per entry 2 slots and slot 0. */
+	assert_int_equal(st.written, 2 + 3 + 3 * 3);
 	assert_int_equal(st.deleted, 0);
 	assert_int_equal(st.frontends, 2);
 	assert_int_equal(st.backends, 2);
@@ -2986,16 +2986,16 @@ static void test_lb_sync_writes_only_changes(void **state)
 	assert_int_equal(r.retval, TC_ACT_REDIRECT);
 	assert_int_equal(((struct l4pkt *)r.out)->ip.daddr, ip4(IP_B));
 	/* The same view again: nothing written. */
-	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
 	assert_int_equal(st.written, 0);
 	assert_int_equal(st.deleted, 0);
-	/* B:8081 goes: slot 0 of each frontend rewritten (count 1), slot 2 of
+	/* B:8081 goes: slot 0 of each entry rewritten (count 1), slot 2 of
 	 * each and the backend deleted; slot 1 untouched. */
 	bes[1] = bes[2];
 	port.nbackends = 2;
-	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
-	assert_int_equal(st.written, 2);
-	assert_int_equal(st.deleted, 3);
+	assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.written, 3);
+	assert_int_equal(st.deleted, 4);
 	assert_int_equal(lb_slot("10.96.0.20", 80, 0).count, 1);
 	assert_int_equal(lb_slot("10.96.0.20", 80, 0).rev_nat, s0.rev_nat);
 	assert_int_equal(lb_slot("10.96.0.20", 80, 1).backend_id, id1);
@@ -3003,22 +3003,22 @@ static void test_lb_sync_writes_only_changes(void **state)
 	/* No ready endpoint left: the serving, terminating one takes new
 	 * flows (kube-proxy's fallback). */
 	bes[0].ready = 0;
-	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
 	assert_int_equal(lb_slot("10.96.0.20", 80, 0).count, 1);
 	assert_int_equal(lb_be(lb_slot("10.96.0.20", 80, 1).backend_id).addr, ip4(REMOTE_POD));
 	/* A Service kube-proxy would not handle (status set): gone, and
 	 * with it every entry. */
 	vs.status = "headless";
-	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
 	assert_int_equal(map_count(datapath_lb_svc_map_fd(dp)), 0);
 	assert_int_equal(map_count(datapath_lb_be_map_fd(dp)), 0);
 	assert_int_equal(map_count(datapath_lb_rnat_map_fd(dp)), 0);
 	/* Back: new ids, never the old ones (flows may still name them). */
 	vs.status = NULL;
 	bes[0].ready = 1;
-	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
 	assert_true(lb_slot("10.96.0.20", 80, 1).backend_id > id1);
-	assert_int_equal(lb_sync(dp, NULL, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_sync(dp, NULL, NULL, &ids, &st, err, sizeof(err)), 0);
 	assert_int_equal(map_count(datapath_lb_svc_map_fd(dp)), 0);
 }
 
