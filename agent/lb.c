@@ -158,7 +158,7 @@ static int work_read(struct datapath *dp, struct lb_work *w)
 	return 0;
 }
 
-static int backend_local(const struct svc_backend *b, const struct lb_node *node)
+int lb_backend_local(const struct svc_backend *b, const struct lb_node *node)
 {
 	return b->local || (node && node->pod_cidr.prefix > 0 &&
 			    cidr4_contains(&node->pod_cidr, b->ip));
@@ -169,7 +169,7 @@ static struct sluice_lb4_backend backend_of(const struct svc_backend *b, uint8_t
 {
 	return (struct sluice_lb4_backend){ .addr = htonl(b->ip), .port = htons(b->port),
 					    .proto = proto,
-					    .flags = backend_local(b, node) ? SLUICE_LB_BE_F_LOCAL : 0 };
+					    .flags = lb_backend_local(b, node) ? SLUICE_LB_BE_F_LOCAL : 0 };
 }
 
 /* New flows go to ready endpoints; when none is ready, to those still
@@ -192,12 +192,12 @@ static void want_add(struct lb_work *w, struct sluice_lb4_key k, uint16_t flags,
 	x->flags = flags;
 	x->bes = &w->pool[w->npool];
 	for (size_t b = 0; b < vp->nbackends; b++)
-		if (!local_only || backend_local(&vp->backends[b], node))
+		if (!local_only || lb_backend_local(&vp->backends[b], node))
 			any_ready |= vp->backends[b].ready;
 	for (size_t b = 0; b < vp->nbackends; b++) {
 		const struct svc_backend *be = &vp->backends[b];
 
-		if (local_only && !backend_local(be, node))
+		if (local_only && !lb_backend_local(be, node))
 			continue;
 		if (backend_for_new_flows(be, any_ready)) {
 			w->pool[w->npool++] = backend_of(be, k.proto, node);

@@ -44,6 +44,10 @@ struct lb_node {
 	struct cidr4 pod_cidr;	/* prefix 0: unknown */
 };
 
+/* Whether b is a pod of this node: its endpoint's nodeName, or an address
+ * in this node's pod CIDR. */
+int lb_backend_local(const struct svc_backend *b, const struct lb_node *node);
+
 /* Bring the Service maps in line with v (NULL: no Services, as with
  * --kube-proxy-replacement off); node may be NULL (no NodePorts, local
  * by nodeName only). Returns 0 or a negative errno with err naming the map

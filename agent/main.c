@@ -641,19 +641,30 @@ int main(int argc, char **argv)
 		o.socket_path);
 
 	ret = api_server_open(&api, listen_fd);
+	if (!ret)
+		ret = health_open(&agent.health);
 	if (ret) {
 		snprintf(err, sizeof(err), "out of memory");
 		goto cleanup;
 	}
+	/* The start-up sync ran before there was a health server. */
+	if (agent.kube_proxy_replacement && agent_services_sync(&agent, err, sizeof(err)))
+		pr_err("start-up: the Service maps are not in line with the stored objects: %s",
+		       err);
+	err[0] = '\0';
 	for (;;) {
-		struct pollfd pfd[3 + API_MAX_CONNS] = {
+		struct pollfd pfd[3 + API_MAX_CONNS + 1 + HEALTH_POLLFDS] = {
 			{ .fd = sig_fd, .events = POLLIN },
 			{ .fd = agent.kube ? kube_fd(agent.kube) : -1, .events = POLLIN },
 			{ .fd = node_net_neigh_fd(&net), .events = POLLIN },
 		};
-		size_t npfd = 3 + api_server_pollfds(api, pfd + 3);
+		size_t napi = api_server_pollfds(api, pfd + 3);
+		size_t nhealth = health_pollfds(agent.health, pfd + 3 + napi);
+		int timeout = api_server_timeout_ms(api), ht = health_timeout_ms(agent.health);
 
-		if (poll(pfd, npfd, api_server_timeout_ms(api)) < 0) {
+		if (ht >= 0 && (timeout < 0 || ht < timeout))
+			timeout = ht;
+		if (poll(pfd, 3 + napi + nhealth, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			ret = -errno;
@@ -669,6 +680,9 @@ int main(int argc, char **argv)
 		}
 		if (pfd[2].revents)
 			node_net_neigh_events(&net);
+		/* Before the Kubernetes events: they may open and close
+		 * listeners, which this pfd array would no longer match. */
+		health_run(agent.health, pfd + 3 + napi, nhealth);
 		if (pfd[1].revents) {
 			long long t0 = api_now_ms();
 
@@ -682,6 +696,7 @@ cleanup:
 	if (ret)
 		pr_err("%s", err[0] ? err : strerror(-ret));
 	api_server_close(api);
+	health_close(agent.health);
 	if (listen_fd >= 0) {
 		close(listen_fd);
 		unlink(o.socket_path);

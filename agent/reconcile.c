@@ -324,6 +324,11 @@ int agent_services_sync(struct agent *a, char *err, size_t errlen)
 	}
 	ret = lb_sync(a->dp, a->kube_proxy_replacement ? &v : NULL, &node, &a->lb_ids,
 		      &a->lb_stats, err, errlen);
+	/* Health checks follow the view, whatever the maps said: they only
+	 * read it. */
+	if (a->health)
+		a->health_listeners = health_sync(a->health, a->kube_proxy_replacement ? &v : NULL,
+						  &node);
 	if (!ret && (a->lb_stats.written || a->lb_stats.deleted))
 		pr_debug("services sync: %zu frontends, %zu backends; %zu written, %zu deleted",
 			 a->lb_stats.frontends, a->lb_stats.backends, a->lb_stats.written,
