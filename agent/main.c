@@ -590,7 +590,9 @@ int main(int argc, char **argv)
 	net.masquerade = o.masquerade && net.dev_ifindex;
 	net.nomasq_extra = o.nomasq;
 	net.nnomasq_extra = o.nnomasq;
-	if (net.masquerade && net.node_ip &&
+	/* External Services' SNAT (--kube-proxy-replacement) draws from the
+	 * same range. */
+	if ((net.masquerade || o.kube_proxy_replacement) && net.node_ip &&
 	    node_net_reserve_nat_ports(&net, o.nat_port_min, o.nat_port_max, err, sizeof(err))) {
 		/* The datapath still works; the guarantee that a node socket
 		 * never shares a masquerade port then rests on

@@ -153,7 +153,6 @@ static __always_inline int nodeport_translate(struct __sk_buff *skb, struct flow
 	f->policy_port = bpf_ntohs(be.port);
 	f->ct_pad = rev_nat;
 	metrics_count(SLUICE_LB_EXT_TRANSLATED, SLUICE_DIR_INGRESS, 0);
-	*reason = SLUICE_LB_EXT_TRANSLATED;
 
 	dst = endpoint_lookup4(be.addr);
 	if (dst) {
@@ -166,6 +165,7 @@ static __always_inline int nodeport_translate(struct __sk_buff *skb, struct flow
 		ret = lb_reload(skb, &eth, &ip);
 		if (IS_DROP(ret))
 			return ret;
+		*reason = SLUICE_FWD_LOCAL;
 		return redirect_to_pod(eth, ip, dst);
 	}
 	/* Another node's backend: tracked here (the rev-NAT index for the

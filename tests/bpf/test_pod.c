@@ -2904,6 +2904,260 @@ static void test_lb_remote_backend_reply(void **state)
 	assert_int_equal(counter(SLUICE_LB_REVERSE, SLUICE_DIR_INGRESS), rev + 1);
 }
 
+/* ---- Services: clients outside the cluster (from_netdev, scope EXT) ----- */
+
+#define EXT_CLIENT "10.200.0.99"	/* on the node network, no node (NOT_A_NODE) */
+#define EXT_CLIENT_MAC "02:dd:00:00:00:99"
+#define BE_REMOTE "10.202.0.7"		/* node 2's pod, routed via 10.200.0.12 */
+#define NODEPORT 30080
+#define RN_NP 11			/* rev-NAT index of NODE_IP:30080 (EXT) */
+
+/* fe:port/TCP in scope with slot-0 flags and backends ids[0..n). */
+static void np_put(const char *fe, __u16 port, __u8 scope, __u16 flags, __u32 rn, const __u32 *ids,
+		   __u16 n)
+{
+	struct sluice_lb4_key k = { .addr = ip4(fe), .port = htons(port), .proto = IPPROTO_TCP,
+				    .scope = scope };
+	struct sluice_lb4_value v = { 0 };
+	struct sluice_lb4_revnat r = { .addr = ip4(fe), .port = htons(port) };
+
+	assert_int_equal(bpf_map_update_elem(datapath_lb_rnat_map_fd(dp), &rn, &r, BPF_ANY), 0);
+	for (__u16 i = 0; i < n; i++) {
+		k.slot = (__u16)(i + 1);
+		v.backend_id = ids[i];
+		assert_int_equal(bpf_map_update_elem(datapath_lb_svc_map_fd(dp), &k, &v, BPF_ANY), 0);
+	}
+	k.slot = 0;
+	v = (struct sluice_lb4_value){ .count = n, .rev_nat = (__u16)rn, .flags = flags };
+	assert_int_equal(bpf_map_update_elem(datapath_lb_svc_map_fd(dp), &k, &v, BPF_ANY), 0);
+}
+
+/* lb_setup, and: the outside client's MAC known on sltest0, node 2's pod
+ * network 10.202.0.0/24 (routed via node 2) in the ipcache; backends 5
+ * (B:8080, local) and 6 (BE_REMOTE:8080). */
+static int np_setup(void **state)
+{
+	lb_setup(state);
+	if (system("ip neigh replace " EXT_CLIENT " lladdr " EXT_CLIENT_MAC
+		   " dev sltest0 nud permanent"))
+		return -1;
+	ipcache_put_full("10.202.0.0", 24, SLUICE_ID_WORLD, NODE2, 0);
+	lb_backend_put(5, IP_B, 8080, IPPROTO_TCP);
+	lb_backend_put(6, BE_REMOTE, 8080, IPPROTO_TCP);
+	return 0;
+}
+
+/* The outside client's segment sport -> dst:dport, as it arrives on the
+ * uplink (sltest0) from the client's MAC. */
+static struct l4pkt from_outside(const char *dst, __u16 sport, __u16 dport)
+{
+	struct l4pkt p = make_l4(EXT_CLIENT, dst, IPPROTO_TCP, sport, dport);
+
+	assert_int_equal(sscanf(EXT_CLIENT_MAC, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &p.eth.h_source[0],
+				&p.eth.h_source[1], &p.eth.h_source[2], &p.eth.h_source[3],
+				&p.eth.h_source[4], &p.eth.h_source[5]), 6);
+	p.tcp.seq = htonl(0x01020304);
+	fill_tcp_checksum(&p);
+	return p;
+}
+
+/* A NodePort with a local backend: translated on the uplink, the client's
+ * address kept, the backend's policy judging the client; the backend's
+ * reply gets the NodePort back and is routed out to the client. Only the
+ * EXT entry counts on the uplink. */
+static void test_np_local_backend(void **state)
+{
+	__u64 tr = counter(SLUICE_LB_EXT_TRANSLATED, SLUICE_DIR_INGRESS);
+	__u64 snat = counter(SLUICE_LB_SNAT, SLUICE_DIR_INGRESS);
+	__u64 rev = counter(SLUICE_LB_EXT_REVERSE, SLUICE_DIR_EGRESS);
+	struct l4pkt p = from_outside(NODE_IP, 47000, NODEPORT), e, reply, *o;
+	__u32 local = 5;
+	struct sluice_ct_value v;
+	struct run r;
+
+	(void)state;
+	/* INT only: a pod's frontend, not the outside world's. */
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_INT, SLUICE_LB_F_NODEPORT, RN_NP + 1, &local, 1);
+	r = run_node(HOOK_NETDEV, &p, 0, NULL);
+	assert_int_equal(((struct l4pkt *)r.out)->ip.daddr, ip4(NODE_IP));
+	assert_int_equal(counter(SLUICE_LB_EXT_TRANSLATED, SLUICE_DIR_INGRESS), tr);
+	/* EXT: translated, straight to B. */
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT, RN_NP, &local, 1);
+	p = from_outside(NODE_IP, 47001, NODEPORT);
+	r = run_node(HOOK_NETDEV, &p, 0, NULL);
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	e = lb_expect(&p, EXT_CLIENT, 47001, IP_B, 8080, mac_b_pod, mac_b_lxc);
+	assert_memory_equal(r.out, &e, sizeof(e));
+	assert_int_equal(counter(SLUICE_LB_EXT_TRANSLATED, SLUICE_DIR_INGRESS), tr + 1);
+	assert_int_equal(counter(SLUICE_LB_SNAT, SLUICE_DIR_INGRESS), snat);
+	v = lb_ct(EXT_CLIENT, 47001, NODE_IP, NODEPORT, IPPROTO_TCP);
+	assert_int_equal(v.flags, SLUICE_CT_F_LB_FRONTEND);
+	assert_int_equal(v.pad, 5);
+	v = lb_ct(EXT_CLIENT, 47001, IP_B, 8080, IPPROTO_TCP);
+	assert_true(v.flags & SLUICE_CT_F_LB_BACKEND);
+	assert_false(v.flags & SLUICE_CT_F_VIA_STACK);
+	assert_int_equal(v.pad, RN_NP);
+	/* B's reply: from the NodePort, routed out to the client's MAC. */
+	reply = make_l4(IP_B, EXT_CLIENT, IPPROTO_TCP, 8080, 47001);
+	memcpy(reply.eth.h_source, mac_b_pod, 6);
+	memcpy(reply.eth.h_dest, mac_b_lxc, 6);
+	reply.tcp.ack = 1;
+	fill_tcp_checksum(&reply);
+	r = run_prog_on(1, &reply, sizeof(reply), ifindex_b);
+	o = (struct l4pkt *)r.out;
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(o->ip.saddr, ip4(NODE_IP));
+	assert_int_equal(ntohs(o->tcp.source), NODEPORT);
+	assert_int_equal(o->ip.daddr, ip4(EXT_CLIENT));
+	assert_int_equal(ntohs(o->tcp.dest), 47001);
+	assert_int_equal(o->ip.ttl, 63);
+	assert_int_equal(ip_checksum(&o->ip, sizeof(o->ip)), 0);
+	assert_int_equal(tcp_checksum(o), 0);
+	assert_int_equal(o->eth.h_dest[5], 0x99);
+	assert_int_equal(counter(SLUICE_LB_EXT_REVERSE, SLUICE_DIR_EGRESS), rev + 1);
+}
+
+/* The local backend's ingress policy judges the outside client itself. */
+static void test_np_local_backend_policy(void **state)
+{
+	__u64 drops = counter(SLUICE_DROP_POLICY, SLUICE_DIR_INGRESS);
+	struct l4pkt p = from_outside(NODE_IP, 47100, NODEPORT);
+	__u32 local = 5;
+
+	(void)state;
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT | SLUICE_LB_F_EXT_LOCAL,
+	       RN_NP, &local, 1);
+	set_endpoint(IP_B, SLUICE_EP_F_ISO_INGRESS, ID_B);
+	assert_int_equal(run_node(HOOK_NETDEV, &p, 0, NULL).retval, TC_ACT_SHOT);
+	assert_int_equal(counter(SLUICE_DROP_POLICY, SLUICE_DIR_INGRESS), drops + 1);
+	/* Admitting the world on 8080 (the backend's port, after translation). */
+	rule_put(datapath_policy_map_fd(dp), (__u32)ifindex_b, SLUICE_ID_WORLD, SLUICE_DIR_INGRESS,
+		 IPPROTO_TCP, 8080, 16);
+	p = from_outside(NODE_IP, 47101, NODEPORT);
+	assert_int_equal(run_node(HOOK_NETDEV, &p, 0, NULL).retval, TC_ACT_REDIRECT);
+}
+
+/* eTP Cluster, another node's backend: SNATed to the node's address and a
+ * port of the masquerade range; the backend's reply is given the client
+ * and the NodePort back and routed out. Forged replies are not. */
+static void test_np_remote_backend_snat(void **state)
+{
+	__u64 snat = counter(SLUICE_LB_SNAT, SLUICE_DIR_INGRESS);
+	__u64 back = counter(SLUICE_LB_SNAT_REVERSE, SLUICE_DIR_INGRESS);
+	struct l4pkt p = from_outside(NODE_IP, 47200, NODEPORT), reply, *o;
+	__u32 remote = 6;
+	__u16 port;
+	struct run r;
+
+	(void)state;
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT, RN_NP, &remote, 1);
+	r = run_node(HOOK_NETDEV, &p, 0, NULL);
+	o = (struct l4pkt *)r.out;
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(o->ip.saddr, ip4(NODE_IP));
+	port = ntohs(o->tcp.source);
+	assert_in_range(port, group_opts->nat_port_min ?: SLUICE_NAT_PORTS_DEFAULT_MIN,
+			group_opts->nat_port_max ?: SLUICE_NAT_PORTS_DEFAULT_MAX);
+	assert_int_equal(o->ip.daddr, ip4(BE_REMOTE));
+	assert_int_equal(ntohs(o->tcp.dest), 8080);
+	assert_int_equal(ip_checksum(&o->ip, sizeof(o->ip)), 0);
+	assert_int_equal(tcp_checksum(o), 0);
+	assert_int_equal(counter(SLUICE_LB_SNAT, SLUICE_DIR_INGRESS), snat + 1);
+	/* The flow's next packet: the same port. */
+	p = from_outside(NODE_IP, 47200, NODEPORT);
+	p.tcp.syn = 0;
+	p.tcp.ack = 1;
+	fill_tcp_checksum(&p);
+	r = run_node(HOOK_NETDEV, &p, 0, NULL);
+	assert_int_equal(ntohs(((struct l4pkt *)r.out)->tcp.source), port);
+	/* A forged reply from the outside client itself to that port: no
+	 * pair of its; left to the node, untranslated. */
+	reply = from_outside(NODE_IP, 8080, port);
+	r = run_node(HOOK_NETDEV, &reply, 0, NULL);
+	assert_int_equal(((struct l4pkt *)r.out)->ip.daddr, ip4(NODE_IP));
+	assert_int_equal(counter(SLUICE_LB_SNAT_REVERSE, SLUICE_DIR_INGRESS), back);
+	/* Forged as the backend, from a MAC that is not node 2's: dropped. */
+	reply = from_node2(BE_REMOTE, NODE_IP, 8080, port);
+	reply.eth.h_source[5] ^= 0x40;
+	reply.tcp.ack = 1;
+	fill_tcp_checksum(&reply);
+	assert_int_equal(run_node(HOOK_NETDEV, &reply, 0, NULL).retval, TC_ACT_SHOT);
+	assert_int_equal(counter(SLUICE_LB_SNAT_REVERSE, SLUICE_DIR_INGRESS), back);
+	/* The backend's reply through node 2: to the client, from the NodePort. */
+	reply = from_node2(BE_REMOTE, NODE_IP, 8080, port);
+	reply.tcp.ack = 1;
+	fill_tcp_checksum(&reply);
+	r = run_node(HOOK_NETDEV, &reply, 0, NULL);
+	o = (struct l4pkt *)r.out;
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(o->ip.saddr, ip4(NODE_IP));
+	assert_int_equal(ntohs(o->tcp.source), NODEPORT);
+	assert_int_equal(o->ip.daddr, ip4(EXT_CLIENT));
+	assert_int_equal(ntohs(o->tcp.dest), 47200);
+	assert_int_equal(ip_checksum(&o->ip, sizeof(o->ip)), 0);
+	assert_int_equal(tcp_checksum(o), 0);
+	assert_int_equal(o->eth.h_dest[5], 0x99);
+	assert_int_equal(counter(SLUICE_LB_SNAT_REVERSE, SLUICE_DIR_INGRESS), back + 1);
+	/* Once the flow is no longer tracked, its pair answers nothing. */
+	{
+		struct sluice_ct_key k = tuple(EXT_CLIENT, 47200, BE_REMOTE, 8080, IPPROTO_TCP);
+
+		ct_age(&k);
+		reply = from_node2(BE_REMOTE, NODE_IP, 8080, port);
+		reply.tcp.ack = 1;
+		fill_tcp_checksum(&reply);
+		r = run_node(HOOK_NETDEV, &reply, 0, NULL);
+		assert_int_equal(((struct l4pkt *)r.out)->ip.daddr, ip4(NODE_IP));
+		assert_int_equal(counter(SLUICE_LB_SNAT_REVERSE, SLUICE_DIR_INGRESS), back + 1);
+	}
+}
+
+/* eTP Local (SLUICE_LB_F_EXT_LOCAL): never SNATed, whatever the backend. */
+static void test_np_ext_local_keeps_client(void **state)
+{
+	__u64 snat = counter(SLUICE_LB_SNAT, SLUICE_DIR_INGRESS);
+	struct l4pkt p = from_outside(NODE_IP, 47300, NODEPORT);
+	__u32 remote = 6;
+	struct run r;
+
+	(void)state;
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT | SLUICE_LB_F_EXT_LOCAL,
+	       RN_NP, &remote, 1);
+	r = run_node(HOOK_NETDEV, &p, 0, NULL);
+	assert_int_equal(((struct l4pkt *)r.out)->ip.saddr, ip4(EXT_CLIENT));
+	assert_int_equal(ntohs(((struct l4pkt *)r.out)->tcp.source), 47300);
+	assert_int_equal(((struct l4pkt *)r.out)->ip.daddr, ip4(BE_REMOTE));
+	assert_int_equal(counter(SLUICE_LB_SNAT, SLUICE_DIR_INGRESS), snat);
+	/* No local backend on this node (count 0): left to the node. */
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT | SLUICE_LB_F_EXT_LOCAL,
+	       RN_NP, NULL, 0);
+	p = from_outside(NODE_IP, 47301, NODEPORT);
+	r = run_node(HOOK_NETDEV, &p, 0, NULL);
+	assert_int_equal(r.retval, TC_ACT_OK);
+	assert_memory_equal(r.out, &p, sizeof(p));
+}
+
+/* The overlay: another node's backend through the tunnel, SNATed. */
+static void test_np_remote_backend_overlay(void **state)
+{
+	struct l4pkt p = from_outside(NODE_IP, 47400, NODEPORT);
+	__u32 remote = 6;
+	struct vxpkt *o;
+	struct run r;
+
+	(void)state;
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT, RN_NP, &remote, 1);
+	r = run_node(HOOK_NETDEV, &p, 0, NULL);
+	o = (struct vxpkt *)r.out;
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(r.out_len, sizeof(p) + SLUICE_OVERLAY_OVERHEAD);
+	assert_int_equal(o->ip.daddr, ip4(NODE2));
+	assert_int_equal(o->inner.ip.saddr, ip4(NODE_IP));
+	assert_in_range(ntohs(o->inner.tcp.source), NAT_LO, NAT_HI);
+	assert_int_equal(o->inner.ip.daddr, ip4(BE_REMOTE));
+	assert_int_equal(tcp_checksum(&o->inner), 0);
+}
+
 /* ---- Services: the agent's programming of the maps (agent/lb.c) --------- */
 
 static int lb_empty(void **state)
@@ -3092,6 +3346,9 @@ int main(void)
 		cmocka_unit_test_setup(test_lb_policy_sees_backend_and_client, lb_setup),
 		cmocka_unit_test_setup(test_lb_leaves_other_traffic_alone, lb_setup),
 		cmocka_unit_test_setup(test_lb_sync_writes_only_changes, lb_empty),
+		cmocka_unit_test_setup(test_np_local_backend, np_setup),
+		cmocka_unit_test_setup(test_np_local_backend_policy, np_setup),
+		cmocka_unit_test_setup(test_np_remote_backend_overlay, np_setup),
 	};
 
 	const struct CMUnitTest cross_node_native[] = {
@@ -3100,6 +3357,10 @@ int main(void)
 		cmocka_unit_test_setup(test_native_next_hop_mac, nat_setup),
 		cmocka_unit_test_setup(test_lb_dnat_and_reverse_byte_for_byte, lb_setup),
 		cmocka_unit_test_setup(test_lb_remote_backend_reply, lb_setup),
+		cmocka_unit_test_setup(test_np_local_backend, np_setup),
+		cmocka_unit_test_setup(test_np_local_backend_policy, np_setup),
+		cmocka_unit_test_setup(test_np_remote_backend_snat, np_setup),
+		cmocka_unit_test_setup(test_np_ext_local_keeps_client, np_setup),
 	};
 	int failed;
 
