@@ -18,7 +18,8 @@
 #      client's own address; Service one (Local, a backend on node 1 only):
 #      node 2's NodePort does not answer; the health check node port answers
 #      200 with localEndpoints 1 on node 1 and 503 with 0 on node 2, in
-#      kube-proxy's JSON shape;
+#      kube-proxy's JSON shape; the answer follows the endpoints, and the
+#      listener goes with the Service;
 #   c) Service itl (internalTrafficPolicy Local): a pod's flows to the
 #      clusterIP go only to its own node's backend;
 #   d) a NetworkPolicy on the backends admitting only an ipBlock without the
@@ -280,6 +281,25 @@ check "health check of one on node2 ($NODE2:32082): 503, localEndpoints 0" healt
 check "health check of loc on node2 ($NODE2:32081): 200, localEndpoints 1" health 2 32081 200 1 loc
 check "the health check of web (eTP Cluster) is not served" bash -c \
 	"! ip netns exec '$P-ext' curl -s -m 2 'http://$NODE1:32080/healthz' >/dev/null"
+
+echo "== b2) health checks follow the Services and their endpoints"
+check "one gets a backend on node2 too" mn_apply_all "$P" 2 <<<"$(slice one-1 one n1-be n2-be)"
+check "health check of one on node2: now 200, localEndpoints 1" health 2 32082 200 1 one
+check "outside -> node2 $NODE2:30082/TCP x$N: now n2-be" answers "$P-ext" tcp "$NODE2" 30082 n2-be "$EXT"
+delete_one() {
+	local n
+	for n in 1 2; do
+		mn_ctl "$P" "$n" delete -f - >/dev/null <<<"apiVersion: v1
+kind: Service
+metadata: {namespace: $NS, name: one}" || return 1
+	done
+}
+check "Service one deleted on both agents" delete_one
+for n in 1 2; do
+	check "node$n: the health check port 32082 is closed with the Service" bash -c \
+		"! ip netns exec '$P-ext' curl -s -m 2 'http://$(mn_node_ip "$n"):32082/healthz' >/dev/null"
+done
+check "health check of loc on node1 still 200" health 1 32081 200 1 loc
 
 echo "== c) iTP Local: pods reach only their own node's backend"
 check "n1-cl -> $CIP_ITL:80/TCP x$N: only n1-be" answers "$P-n1-cl" tcp "$CIP_ITL" 80 n1-be "${IP[n1-cl]}"
