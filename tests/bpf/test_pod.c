@@ -3276,6 +3276,100 @@ static void test_lb_sync_writes_only_changes(void **state)
 	assert_int_equal(map_count(datapath_lb_svc_map_fd(dp)), 0);
 }
 
+static struct sluice_lb4_value lb_slot_in(const char *fe, __u16 port, __u8 scope, __u16 slot)
+{
+	struct sluice_lb4_key k = { .addr = ip4(fe), .port = htons(port), .proto = IPPROTO_TCP,
+				    .scope = scope, .slot = slot };
+	struct sluice_lb4_value v;
+
+	memset(&v, 0xff, sizeof(v));
+	bpf_map_lookup_elem(datapath_lb_svc_map_fd(dp), &k, &v);
+	return v;
+}
+
+/* The agent's entries per scope: a clusterIP INT only (iTP Local: local
+ * backends), an externalIP INT with every backend and EXT (eTP Local:
+ * local only), a NodePort on the node's address in both, flags to match;
+ * a backend is local by nodeName or by this node's pod CIDR. */
+static void test_lb_sync_scopes_and_policies(void **state)
+{
+	struct svc_service svc = { .etp_local = true, .itp_local = true };
+	struct svc_frontend fes[3] = {
+		{ .kind = SVC_FE_CLUSTER_IP, .ip = ntohl(ip4("10.96.0.30")), .port = 80,
+		  .proto = IPPROTO_TCP },
+		{ .kind = SVC_FE_EXTERNAL_IP, .ip = ntohl(ip4("10.96.0.31")), .port = 80,
+		  .proto = IPPROTO_TCP },
+		{ .kind = SVC_FE_NODE_PORT, .port = 30080, .proto = IPPROTO_TCP },
+	};
+	struct svc_backend bes[3] = {
+		{ .ip = ntohl(ip4(IP_B)), .port = 8080, .ready = 1, .serving = 1 }, /* pod CIDR */
+		{ .ip = ntohl(ip4(REMOTE_POD)), .port = 8080, .ready = 1, .serving = 1 },
+		{ .ip = ntohl(ip4("10.88.9.9")), .port = 8080, .ready = 1, .serving = 1,
+		  .local = 1 }, /* by nodeName */
+	};
+	struct svc_view_port port = { .backends = bes, .nbackends = 3 };
+	struct svc_view_service vs = { .ns = "x", .name = "np", .svc = &svc, .frontends = fes,
+				       .nfrontends = 3, .ports = &port, .nports = 1 };
+	struct svc_view v = { .v = &vs, .n = 1 };
+	struct lb_node node = { .node_ip = ntohl(ip4(NODE_IP)),
+				.pod_cidr = { ntohl(ip4("10.77.0.0")), 24 } };
+	struct lb_ids ids = { 0 };
+	struct sluice_lb4_value s0;
+	struct lb_stats st;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(lb_sync(dp, &v, &node, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.frontends, 3);
+	assert_int_equal(st.ext_entries, 2);
+	/* clusterIP: INT, local only; no EXT entry. */
+	s0 = lb_slot_in("10.96.0.30", 80, SLUICE_LB_SCOPE_INT, 0);
+	assert_int_equal(s0.count, 2);
+	assert_int_equal(s0.flags, SLUICE_LB_F_INT_LOCAL);
+	assert_int_equal(lb_slot_in("10.96.0.30", 80, SLUICE_LB_SCOPE_EXT, 0).count, 0xffff);
+	for (__u16 i = 1; i <= 2; i++)
+		assert_int_equal(lb_be(lb_slot_in("10.96.0.30", 80, SLUICE_LB_SCOPE_INT, i).backend_id)
+					 .flags, SLUICE_LB_BE_F_LOCAL);
+	/* externalIP: INT every backend, EXT local only, eTP Local. */
+	s0 = lb_slot_in("10.96.0.31", 80, SLUICE_LB_SCOPE_INT, 0);
+	assert_int_equal(s0.count, 3);
+	assert_int_equal(s0.flags, 0);
+	s0 = lb_slot_in("10.96.0.31", 80, SLUICE_LB_SCOPE_EXT, 0);
+	assert_int_equal(s0.count, 2);
+	assert_int_equal(s0.flags, SLUICE_LB_F_EXT_LOCAL);
+	/* NodePort: the node's address, both scopes. */
+	s0 = lb_slot_in(NODE_IP, 30080, SLUICE_LB_SCOPE_INT, 0);
+	assert_int_equal(s0.count, 3);
+	assert_int_equal(s0.flags, SLUICE_LB_F_NODEPORT);
+	s0 = lb_slot_in(NODE_IP, 30080, SLUICE_LB_SCOPE_EXT, 0);
+	assert_int_equal(s0.count, 2);
+	assert_int_equal(s0.flags, SLUICE_LB_F_NODEPORT | SLUICE_LB_F_EXT_LOCAL);
+	/* Each EXT entry has its own rev-NAT index, naming the same frontend. */
+	assert_int_not_equal(s0.rev_nat, lb_slot_in(NODE_IP, 30080, SLUICE_LB_SCOPE_INT, 0).rev_nat);
+	/* Cluster policies: every backend everywhere, no Local flag. */
+	svc.etp_local = svc.itp_local = false;
+	assert_int_equal(lb_sync(dp, &v, &node, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_slot_in("10.96.0.30", 80, SLUICE_LB_SCOPE_INT, 0).count, 3);
+	assert_int_equal(lb_slot_in("10.96.0.30", 80, SLUICE_LB_SCOPE_INT, 0).flags, 0);
+	assert_int_equal(lb_slot_in(NODE_IP, 30080, SLUICE_LB_SCOPE_EXT, 0).count, 3);
+	assert_int_equal(lb_slot_in(NODE_IP, 30080, SLUICE_LB_SCOPE_EXT, 0).flags,
+			 SLUICE_LB_F_NODEPORT);
+	/* eTP Local with no local backend: count 0 (no backend here). */
+	svc.etp_local = true;
+	bes[0].ip = ntohl(ip4("10.88.8.8"));
+	bes[2].local = 0;
+	assert_int_equal(lb_sync(dp, &v, &node, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_slot_in(NODE_IP, 30080, SLUICE_LB_SCOPE_EXT, 0).count, 0);
+	assert_int_equal(lb_slot_in(NODE_IP, 30080, SLUICE_LB_SCOPE_EXT, 1).count, 0xffff);
+	/* Without the node's address: no NodePort entries. */
+	node.node_ip = 0;
+	assert_int_equal(lb_sync(dp, &v, &node, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_slot_in(NODE_IP, 30080, SLUICE_LB_SCOPE_INT, 0).count, 0xffff);
+	assert_int_equal(lb_slot_in(NODE_IP, 30080, SLUICE_LB_SCOPE_EXT, 0).count, 0xffff);
+	assert_int_equal(lb_sync(dp, NULL, NULL, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(map_count(datapath_lb_svc_map_fd(dp)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -3346,6 +3440,7 @@ int main(void)
 		cmocka_unit_test_setup(test_lb_policy_sees_backend_and_client, lb_setup),
 		cmocka_unit_test_setup(test_lb_leaves_other_traffic_alone, lb_setup),
 		cmocka_unit_test_setup(test_lb_sync_writes_only_changes, lb_empty),
+		cmocka_unit_test_setup(test_lb_sync_scopes_and_policies, lb_empty),
 		cmocka_unit_test_setup(test_np_local_backend, np_setup),
 		cmocka_unit_test_setup(test_np_local_backend_policy, np_setup),
 		cmocka_unit_test_setup(test_np_remote_backend_overlay, np_setup),
