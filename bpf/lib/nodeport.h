@@ -44,6 +44,15 @@
  * every TC_ACT_* verdict and from DROP(). */
 #define NODEPORT_NOT_OURS 0x100
 
+/* A port (network order) of the masquerade range: only those can be an
+ * SNATed flow's; the node's own traffic skips the pair lookup. */
+static __always_inline int nodeport_nat_port(__be16 port)
+{
+	__u32 p = bpf_ntohs(port);
+
+	return p >= cfg_nat_port_min && p <= cfg_nat_port_max;
+}
+
 /*
  * A reply to an external client, its source already the frontend: routed
  * straight out towards the client with the kernel's route and neighbour
@@ -228,7 +237,8 @@ static __always_inline int nodeport_from_netdev(struct __sk_buff *skb, __u32 *re
 		return NODEPORT_NOT_OURS;
 	if (IS_DROP(parse_flow(&c, ip, &f)) || f.later_fragment)
 		return NODEPORT_NOT_OURS;
-	snat_reply = ip->daddr == cfg_node_ip && bpf_map_lookup_elem(&sluice_rnat4_v1, &f.key);
+	snat_reply = ip->daddr == cfg_node_ip && nodeport_nat_port(f.key.dport) &&
+		     bpf_map_lookup_elem(&sluice_rnat4_v1, &f.key);
 	if (!snat_reply) {
 		/* Only a frontend's packets pay for the origin check twice. */
 		k.addr = f.key.daddr;
@@ -272,7 +282,7 @@ static __always_inline int nodeport_from_tunnel(struct __sk_buff *skb, __be32 ou
 	if (ip->daddr != cfg_node_ip ||
 	    (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP))
 		return NODEPORT_NOT_OURS;
-	if (IS_DROP(parse_flow(&c, ip, &f)) || f.later_fragment ||
+	if (IS_DROP(parse_flow(&c, ip, &f)) || f.later_fragment || !nodeport_nat_port(f.key.dport) ||
 	    !bpf_map_lookup_elem(&sluice_rnat4_v1, &f.key))
 		return NODEPORT_NOT_OURS;
 	peer = ipcache_lookup(ip->saddr);
