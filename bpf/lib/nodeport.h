@@ -143,7 +143,7 @@ static __always_inline int nodeport_translate(struct __sk_buff *skb, struct flow
 	struct ethhdr *eth;
 	struct iphdr *ip;
 	__be16 port;
-	int ret;
+	int ret, fresh;
 
 	switch (lb4_select(f, now, SLUICE_LB_SCOPE_EXT, &be, &rev_nat, &svc_flags)) {
 	case LB_NOT_FRONTEND:
@@ -178,16 +178,15 @@ static __always_inline int nodeport_translate(struct __sk_buff *skb, struct flow
 		return redirect_to_pod(eth, ip, dst);
 	}
 	/* Another node's backend: tracked here (the rev-NAT index for the
-	 * reply, and the life of the NAT pair); its node polices it. */
-	if (ct_lookup(f, now, 0, &ct_flags) == CT_NEW) {
+	 * reply, and the life of the NAT pair); its node polices it. An entry
+	 * of the same tuple that is no Service flow's (an earlier direct flow
+	 * still tracked) is replaced, and the flow gets a fresh pair. */
+	fresh = ct_lookup(f, now, 0, &ct_flags) == CT_NEW || !(ct_flags & SLUICE_CT_F_LB_BACKEND);
+	if (fresh)
 		ct_create(f, now, SLUICE_CT_F_LB_BACKEND);
-		ct_flags = CT_VIA_FIRST; /* a fresh NAT pair */
-	} else {
-		ct_flags = 0;
-	}
 	if (!(svc_flags & SLUICE_LB_F_EXT_LOCAL) && cfg_node_ip) {
-		ret = nat_port_for(skb, f, cfg_node_ip, cfg_nat_port_min, cfg_nat_port_max,
-				   ct_flags == CT_VIA_FIRST, &port);
+		ret = nat_port_for(skb, f, cfg_node_ip, cfg_nat_port_min, cfg_nat_port_max, fresh,
+				   &port);
 		if (IS_DROP(ret))
 			return ret;
 		if (nat_rewrite(skb, f->key.proto, l4, IP_OFF + offsetof(struct iphdr, saddr),

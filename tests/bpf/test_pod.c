@@ -3110,6 +3110,28 @@ static void test_np_remote_backend_snat(void **state)
 		assert_int_equal(((struct l4pkt *)r.out)->ip.daddr, ip4(NODE_IP));
 		assert_int_equal(counter(SLUICE_LB_SNAT_REVERSE, SLUICE_DIR_INGRESS), back + 1);
 	}
+	/* A tuple still tracked as a flow of its own (no Service flow's):
+	 * the Service flow takes the entry over, and its reply comes back. */
+	{
+		struct sluice_ct_key k = tuple(EXT_CLIENT, 47201, BE_REMOTE, 8080, IPPROTO_TCP);
+		struct sluice_ct_value old = { 0 };
+		struct timespec now;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		old.last_seen = (__u64)now.tv_sec * 1000000000ull + (__u64)now.tv_nsec;
+		assert_int_equal(bpf_map_update_elem(datapath_ct_map_fd(dp), &k, &old, BPF_ANY), 0);
+		p = from_outside(NODE_IP, 47201, NODEPORT);
+		r = run_node(HOOK_NETDEV, &p, 0, NULL);
+		port = ntohs(((struct l4pkt *)r.out)->tcp.source);
+		assert_true(lb_ct(EXT_CLIENT, 47201, BE_REMOTE, 8080, IPPROTO_TCP).flags &
+			    SLUICE_CT_F_LB_BACKEND);
+		reply = from_node2(BE_REMOTE, NODE_IP, 8080, port);
+		reply.tcp.ack = 1;
+		fill_tcp_checksum(&reply);
+		r = run_node(HOOK_NETDEV, &reply, 0, NULL);
+		assert_int_equal(((struct l4pkt *)r.out)->ip.daddr, ip4(EXT_CLIENT));
+		assert_int_equal(counter(SLUICE_LB_SNAT_REVERSE, SLUICE_DIR_INGRESS), back + 2);
+	}
 }
 
 /* eTP Local (SLUICE_LB_F_EXT_LOCAL): never SNATed, whatever the backend. */
