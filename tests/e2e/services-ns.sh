@@ -105,7 +105,7 @@ refused() {
 	local out
 	out=$(N=6 TIMEOUT=500 who "$@")
 	[ "$(grep -c '^fail$' <<<"$out")" = 6 ] && return 0
-	sed 's/^/       /' <<<"$out"
+	printf '       %s\n' "${out//$'\n'/$'\n       '}"
 	return 1
 }
 
@@ -132,13 +132,15 @@ health() {
 echo "== two nodes (--routing $MODE), agents with --kube-proxy-replacement on, an outside client"
 mn_topology "$P" 2 || { log "could not build the topology"; exit 1; }
 netns_add "$P-ext"
-ip -n "$P-phys" link add portx mtu "$MN_MTU" type veth peer name eth0 netns "$P-ext" &&
+if ! { ip -n "$P-phys" link add portx mtu "$MN_MTU" type veth peer name eth0 netns "$P-ext" &&
 	ip -n "$P-phys" link set portx master br0 up &&
 	ip -n "$P-ext" addr add "$EXT/24" dev eth0 &&
 	ip -n "$P-ext" link set eth0 up &&
 	ip -n "$P-ext" route add "$EIP/32" via "$NODE1" &&
-	ip -n "$P-ext" route add "$LBIP/32" via "$NODE2" ||
-	{ log "could not wire up the outside client"; exit 1; }
+	ip -n "$P-ext" route add "$LBIP/32" via "$NODE2"; }; then
+	log "could not wire up the outside client"
+	exit 1
+fi
 for n in 1 2; do
 	MN_AGENT_ARGS="--kube-proxy-replacement on" mn_start_agent "$P" "$n" "$MODE" ||
 		{ log "node$n's agent did not start"; exit 1; }
