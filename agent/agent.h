@@ -11,6 +11,7 @@
 
 #include "compile.h"
 #include "endpoint.h"
+#include "health.h"
 #include "identity.h"
 #include "ipam.h"
 #include "kube.h"
@@ -42,6 +43,10 @@ struct agent {
 	int kube_proxy_replacement;
 	struct lb_ids lb_ids;
 	struct lb_stats lb_stats;
+	/* healthCheckNodePort listeners (NULL in tools and tests that run
+	 * no poll loop). */
+	struct health_server *health;
+	size_t health_listeners;	/* open at the last sync */
 };
 
 /* How long a CNI ADD waits for its Pod object by default (--pod-labels-wait). */

@@ -17,6 +17,7 @@
 
 #include <bpf/bpf.h>
 
+#include "cidr.h"
 #include "lb.h"
 #include "log.h"
 #include "maglev.h"
@@ -163,10 +164,18 @@ static int work_read(struct datapath *dp, struct lb_work *w)
 	return 0;
 }
 
-static struct sluice_lb4_backend backend_of(const struct svc_backend *b, uint8_t proto)
+int lb_backend_local(const struct svc_backend *b, const struct lb_node *node)
+{
+	return b->local || (node && node->pod_cidr.prefix > 0 &&
+			    cidr4_contains(&node->pod_cidr, b->ip));
+}
+
+static struct sluice_lb4_backend backend_of(const struct svc_backend *b, uint8_t proto,
+					    const struct lb_node *node)
 {
 	return (struct sluice_lb4_backend){ .addr = htonl(b->ip), .port = htons(b->port),
-					    .proto = proto };
+					    .proto = proto,
+					    .flags = lb_backend_local(b, node) ? SLUICE_LB_BE_F_LOCAL : 0 };
 }
 
 /* New flows go to ready endpoints; when none is ready, to those still
@@ -176,8 +185,47 @@ static int backend_for_new_flows(const struct svc_backend *b, int any_ready)
 	return any_ready ? b->ready : b->serving && b->terminating;
 }
 
-/* The frontends and backends the view wants. */
-static int work_want(const struct svc_view *v, struct lb_work *w)
+/* One entry (k, scope in k) of a frontend: its backends for new flows,
+ * only the local ones when local_only (a traffic policy Local), the
+ * fallback to terminating ones judged among those. */
+static void want_add(struct lb_work *w, struct sluice_lb4_key k, uint16_t flags, uint32_t aff,
+		     const struct svc_view_port *vp, int local_only, const struct lb_node *node)
+{
+	struct want_fe *x = &w->fe[w->nfe++];
+	int any_ready = 0;
+
+	x->k = k;
+	x->flags = flags;
+	x->affinity_timeout = aff;
+	x->bes = &w->pool[w->npool];
+	for (size_t b = 0; b < vp->nbackends; b++)
+		if (!local_only || lb_backend_local(&vp->backends[b], node))
+			any_ready |= vp->backends[b].ready;
+	for (size_t b = 0; b < vp->nbackends; b++) {
+		const struct svc_backend *be = &vp->backends[b];
+
+		if (local_only && !lb_backend_local(be, node))
+			continue;
+		if (backend_for_new_flows(be, any_ready)) {
+			w->pool[w->npool++] = backend_of(be, k.proto, node);
+			x->nbes++;
+		}
+	}
+	/* In identity order: the same set always gives the same slots and
+	 * the same Maglev signature. */
+	qsort(x->bes, x->nbes, sizeof(*x->bes), cmp_backend);
+}
+
+/*
+ * The frontends and backends the view wants. Per frontend (kube-proxy's
+ * semantics): a clusterIP has an INT entry (internalTrafficPolicy Local:
+ * local backends only); an externalIP and a load-balancer address an INT
+ * entry with every backend (pods reaching them are not external traffic)
+ * and an EXT entry (externalTrafficPolicy Local: local backends only, no
+ * SNAT); a nodePort, on this node's address, the same two with
+ * SLUICE_LB_F_NODEPORT.
+ */
+static int work_want(const struct svc_view *v, const struct lb_node *node, struct lb_work *w)
 {
 	size_t nfe = 0, nb = 0;
 
@@ -185,8 +233,8 @@ static int work_want(const struct svc_view *v, struct lb_work *w)
 		if (!lb_service_translated(&v->v[i]))
 			continue;
 		for (size_t f = 0; f < v->v[i].nfrontends; f++) {
-			nfe++;
-			nb += v->v[i].ports[v->v[i].frontends[f].port_index].nbackends;
+			nfe += 2;
+			nb += 2 * v->v[i].ports[v->v[i].frontends[f].port_index].nbackends;
 		}
 	}
 	w->fe = calloc(nfe + 1, sizeof(*w->fe));
@@ -196,47 +244,47 @@ static int work_want(const struct svc_view *v, struct lb_work *w)
 		return -ENOMEM;
 	for (size_t i = 0; v && i < v->n; i++) {
 		const struct svc_view_service *vs = &v->v[i];
+		int etp = vs->svc && vs->svc->etp_local, itp = vs->svc && vs->svc->itp_local;
+		uint32_t aff = vs->svc && vs->svc->affinity_client_ip ? vs->svc->affinity_timeout : 0;
 
 		if (!lb_service_translated(vs))
 			continue;
 		for (size_t f = 0; f < vs->nfrontends; f++) {
 			const struct svc_frontend *fe = &vs->frontends[f];
 			const struct svc_view_port *vp = &vs->ports[fe->port_index];
-			struct want_fe *x;
-			int any_ready = 0;
+			struct sluice_lb4_key k = { .addr = htonl(fe->ip), .port = htons(fe->port),
+						    .proto = fe->proto,
+						    .scope = SLUICE_LB_SCOPE_INT };
+			uint16_t np = 0;
 
-			if ((fe->kind == SVC_FE_NODE_PORT && !v->node_ip) ||
-			    (fe->proto != IPPROTO_TCP && fe->proto != IPPROTO_UDP))
+			if (fe->proto != IPPROTO_TCP && fe->proto != IPPROTO_UDP)
 				continue;
-			x = &w->fe[w->nfe++];
-			/* A NodePort frontend is this node's address and the
-			 * nodePort: scope INT serves pods and the node's own
-			 * sockets (127.0.0.1:nodePort included, lib/sock.h). */
-			x->k = (struct sluice_lb4_key){
-				.addr = htonl(fe->kind == SVC_FE_NODE_PORT ? v->node_ip : fe->ip),
-				.port = htons(fe->port), .proto = fe->proto,
-				.scope = SLUICE_LB_SCOPE_INT };
-			x->flags = fe->kind == SVC_FE_NODE_PORT ? SLUICE_LB_F_NODEPORT : 0;
-			x->bes = &w->pool[w->npool];
-			x->affinity_timeout = vs->svc && vs->svc->affinity_client_ip ?
-					      vs->svc->affinity_timeout : 0;
-			for (size_t b = 0; b < vp->nbackends; b++)
-				any_ready |= vp->backends[b].ready;
+			switch (fe->kind) {
+			case SVC_FE_CLUSTER_IP:
+				want_add(w, k, itp ? SLUICE_LB_F_INT_LOCAL : 0, aff, vp, itp, node);
+				break;
+			case SVC_FE_NODE_PORT:
+				if (!node || !node->node_ip)
+					break;
+				k.addr = htonl(node->node_ip);
+				np = SLUICE_LB_F_NODEPORT;
+				/* fall through */
+			case SVC_FE_EXTERNAL_IP:
+			case SVC_FE_LOAD_BALANCER:
+				want_add(w, k, np, aff, vp, 0, node);
+				k.scope = SLUICE_LB_SCOPE_EXT;
+				want_add(w, k, np | (etp ? SLUICE_LB_F_EXT_LOCAL : 0), aff, vp, etp,
+					 node);
+				break;
+			}
+			/* Established flows keep a terminating backend while
+			 * its endpoint exists. */
 			for (size_t b = 0; b < vp->nbackends; b++) {
 				const struct svc_backend *be = &vp->backends[b];
 
-				if (backend_for_new_flows(be, any_ready)) {
-					w->pool[w->npool++] = backend_of(be, fe->proto);
-					x->nbes++;
-				}
-				/* Established flows keep a terminating
-				 * backend while its endpoint exists. */
 				if (be->ready || be->serving || be->terminating)
-					w->keep[w->nkeep++] = backend_of(be, fe->proto);
+					w->keep[w->nkeep++] = backend_of(be, fe->proto, node);
 			}
-			/* In identity order: the same set always gives the
-			 * same slots and the same Maglev signature. */
-			qsort(x->bes, x->nbes, sizeof(*x->bes), cmp_backend);
 		}
 	}
 	qsort(w->fe, w->nfe, sizeof(*w->fe), cmp_fe);
@@ -547,8 +595,8 @@ cleanup:
 	return ret;
 }
 
-int lb_sync(struct datapath *dp, const struct svc_view *v, struct lb_ids *ids,
-	    struct lb_stats *st, char *err, size_t errlen)
+int lb_sync(struct datapath *dp, const struct svc_view *v, const struct lb_node *node,
+	    struct lb_ids *ids, struct lb_stats *st, char *err, size_t errlen)
 {
 	int svc_fd = datapath_lb_svc_map_fd(dp), be_fd = datapath_lb_be_map_fd(dp);
 	int rn_fd = datapath_lb_rnat_map_fd(dp);
@@ -562,7 +610,7 @@ int lb_sync(struct datapath *dp, const struct svc_view *v, struct lb_ids *ids,
 	memset(st, 0, sizeof(*st));
 	ret = work_read(dp, &w);
 	if (!ret)
-		ret = work_want(v, &w);
+		ret = work_want(v, node, &w);
 	if (ret) {
 		snprintf(err, errlen, "cannot read the Service maps: %s", strerror(-ret));
 		goto cleanup;
@@ -796,7 +844,13 @@ int lb_sync(struct datapath *dp, const struct svc_view *v, struct lb_ids *ids,
 			prev = &last;
 		}
 	}
-	st->frontends = w.nfe;
+	/* Every EXT entry has its INT twin: frontends counts the INT ones. */
+	for (size_t i = 0; i < w.nfe; i++) {
+		if (w.fe[i].k.scope == SLUICE_LB_SCOPE_INT)
+			st->frontends++;
+		else
+			st->ext_entries++;
+	}
 	st->backends = w.nbe + nnew;
 	for (size_t i = 0; i < w.nbe; i++)
 		if (!bsearch(&w.be[i].b, w.keep, w.nkeep, sizeof(*w.keep), cmp_backend))

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cidr.h"
 #include "loader.h"
 #include "service.h"
 
@@ -39,7 +40,8 @@ struct lb_ids {
 void lb_ids_free(struct lb_ids *ids);
 
 struct lb_stats {
-	size_t frontends;	/* programmed */
+	size_t frontends;	/* programmed (scope INT entries) */
+	size_t ext_entries;	/* scope EXT entries (NodePort, externalIPs, LB IPs) */
 	size_t backends;	/* in sluice_be4_v1 */
 	size_t written;		/* entries written or replaced */
 	size_t deleted;
@@ -49,10 +51,23 @@ struct lb_stats {
 /* Whether the view's Service vs would have frontends programmed. */
 int lb_service_translated(const struct svc_view_service *vs);
 
+/* This node, as the Service entries need it: its address on --device
+ * (NodePort frontends; 0: none are written) and its pod CIDR (a backend in
+ * it is local, like one whose endpoint names this node). Host order. */
+struct lb_node {
+	uint32_t node_ip;
+	struct cidr4 pod_cidr;	/* prefix 0: unknown */
+};
+
+/* Whether b is a pod of this node: its endpoint's nodeName, or an address
+ * in this node's pod CIDR. */
+int lb_backend_local(const struct svc_backend *b, const struct lb_node *node);
+
 /* Bring the Service maps in line with v (NULL: no Services, as with
- * --kube-proxy-replacement off). Returns 0 or a negative errno with err
- * naming the map and the entry. */
-int lb_sync(struct datapath *dp, const struct svc_view *v, struct lb_ids *ids,
-	    struct lb_stats *st, char *err, size_t errlen);
+ * --kube-proxy-replacement off); node may be NULL (no NodePorts, local
+ * by nodeName only). Returns 0 or a negative errno with err naming the map
+ * and the entry. */
+int lb_sync(struct datapath *dp, const struct svc_view *v, const struct lb_node *node,
+	    struct lb_ids *ids, struct lb_stats *st, char *err, size_t errlen);
 
 #endif /* SLUICE_AGENT_LB_H */

@@ -123,13 +123,15 @@ static void usage(FILE *f)
 		"                     isolated both ways until it arrives\n"
 		"  --kube-proxy-replacement on|off\n"
 		"                     translate Services in eBPF (default off): pods' traffic to\n"
-		"                     clusterIPs, externalIPs and load-balancer addresses goes\n"
-		"                     straight to a backend; a Service without endpoints refuses\n"
-		"                     them at once (TCP RST, ICMP port unreachable); the node's\n"
-		"                     own sockets (host processes, hostNetwork pods) are given\n"
-		"                     a backend at connect()/sendmsg() by cgroup hooks, also for\n"
-		"                     127.0.0.1:nodePort. NodePort from outside is still\n"
-		"                     kube-proxy's: keep kube-proxy running\n"
+		"                     clusterIPs, externalIPs, load-balancer addresses and this\n"
+		"                     node's NodePorts, and outside clients' to NodePorts,\n"
+		"                     externalIPs and load-balancer addresses on --device, goes\n"
+		"                     straight to a backend (traffic policies, health-check node\n"
+		"                     ports served); a Service without endpoints refuses them at\n"
+		"                     once (TCP RST, ICMP port unreachable); the node's own\n"
+		"                     sockets (host processes, hostNetwork pods) are given a\n"
+		"                     backend at connect()/sendmsg() by cgroup hooks, also for\n"
+		"                     127.0.0.1:nodePort\n"
 		"  --cgroup-root DIR  with --kube-proxy-replacement on: the cgroup v2 directory\n"
 		"                     the node sockets' hooks attach to (default: the first\n"
 		"                     cgroup2 mount, else cgroup2 mounted on %s)\n"
@@ -634,7 +636,9 @@ int main(int argc, char **argv)
 	net.masquerade = o.masquerade && net.dev_ifindex;
 	net.nomasq_extra = o.nomasq;
 	net.nnomasq_extra = o.nnomasq;
-	if (net.masquerade && net.node_ip &&
+	/* External Services' SNAT (--kube-proxy-replacement) draws from the
+	 * same range. */
+	if ((net.masquerade || o.kube_proxy_replacement) && net.node_ip &&
 	    node_net_reserve_nat_ports(&net, o.nat_port_min, o.nat_port_max, err, sizeof(err))) {
 		/* The datapath still works; the guarantee that a node socket
 		 * never shares a masquerade port then rests on
@@ -698,19 +702,30 @@ int main(int argc, char **argv)
 		o.socket_path);
 
 	ret = api_server_open(&api, listen_fd);
+	if (!ret)
+		ret = health_open(&agent.health);
 	if (ret) {
 		snprintf(err, sizeof(err), "out of memory");
 		goto cleanup;
 	}
+	/* The start-up sync ran before there was a health server. */
+	if (agent.kube_proxy_replacement && agent_services_sync(&agent, err, sizeof(err)))
+		pr_err("start-up: the Service maps are not in line with the stored objects: %s",
+		       err);
+	err[0] = '\0';
 	for (;;) {
-		struct pollfd pfd[3 + API_MAX_CONNS] = {
+		struct pollfd pfd[3 + API_MAX_CONNS + 1 + HEALTH_POLLFDS] = {
 			{ .fd = sig_fd, .events = POLLIN },
 			{ .fd = agent.kube ? kube_fd(agent.kube) : -1, .events = POLLIN },
 			{ .fd = node_net_neigh_fd(&net), .events = POLLIN },
 		};
-		size_t npfd = 3 + api_server_pollfds(api, pfd + 3);
+		size_t napi = api_server_pollfds(api, pfd + 3);
+		size_t nhealth = health_pollfds(agent.health, pfd + 3 + napi);
+		int timeout = api_server_timeout_ms(api), ht = health_timeout_ms(agent.health);
 
-		if (poll(pfd, npfd, api_server_timeout_ms(api)) < 0) {
+		if (ht >= 0 && (timeout < 0 || ht < timeout))
+			timeout = ht;
+		if (poll(pfd, 3 + napi + nhealth, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			ret = -errno;
@@ -726,6 +741,9 @@ int main(int argc, char **argv)
 		}
 		if (pfd[2].revents)
 			node_net_neigh_events(&net);
+		/* Before the Kubernetes events: they may open and close
+		 * listeners, which this pfd array would no longer match. */
+		health_run(agent.health, pfd + 3 + napi, nhealth);
 		if (pfd[1].revents) {
 			long long t0 = api_now_ms();
 
@@ -739,6 +757,7 @@ cleanup:
 	if (ret)
 		pr_err("%s", err[0] ? err : strerror(-ret));
 	api_server_close(api);
+	health_close(agent.health);
 	if (listen_fd >= 0) {
 		close(listen_fd);
 		unlink(o.socket_path);

@@ -309,17 +309,26 @@ void agent_wait_for_pod(struct agent *a, const char *ns, const char *name)
 int agent_services_sync(struct agent *a, char *err, size_t errlen)
 {
 	struct svc_view v = { 0 };
+	struct lb_node node = { 0 };
 	int ret;
 
 	if (!a->dp)
 		return 0;
+	if (a->net)
+		node.node_ip = a->net->node_ip;
+	if (a->ipam && ipam_range(a->ipam))
+		node.pod_cidr = *ipam_range(a->ipam);
 	if (a->kube_proxy_replacement && store_services_view(a->store, a->node_name, false, &v)) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	v.node_ip = a->net ? a->net->node_ip : 0;
-	ret = lb_sync(a->dp, a->kube_proxy_replacement ? &v : NULL, &a->lb_ids, &a->lb_stats, err,
-		      errlen);
+	ret = lb_sync(a->dp, a->kube_proxy_replacement ? &v : NULL, &node, &a->lb_ids,
+		      &a->lb_stats, err, errlen);
+	/* Health checks follow the view, whatever the maps said: they only
+	 * read it. */
+	if (a->health)
+		a->health_listeners = health_sync(a->health, a->kube_proxy_replacement ? &v : NULL,
+						  &node);
 	if (!ret && (a->lb_stats.written || a->lb_stats.deleted))
 		pr_debug("services sync: %zu frontends, %zu backends; %zu written, %zu deleted",
 			 a->lb_stats.frontends, a->lb_stats.backends, a->lb_stats.written,

@@ -144,9 +144,6 @@ struct svc_view_service {
 struct svc_view {
 	struct svc_view_service *v;	/* sorted by namespace, then name */
 	size_t n;
-	/* This node's --device address (host order; 0: unknown): the address
-	 * of its NodePort frontends in the datapath (agent/lb.c). */
-	uint32_t node_ip;
 };
 
 /* The frontends of svc, in order (clusterIPs, externalIPs, ingress, then

@@ -10,7 +10,9 @@
  *   came allows (lib/origin.h): overlay packets only from other nodes, an
  *   inner source only from its own node, no plain packet on the uplink with
  *   this node's or a local pod's source (overlay: any pod's; native:
- *   another node's pod's only from the next hop's MAC).
+ *   another node's pod's only from the next hop's MAC). Clients outside the
+ *   cluster reaching a NodePort, externalIP or LB IP are translated to a
+ *   backend here (lib/nodeport.h), after those checks.
  * to_netdev: tc egress of the uplink: masquerade.
  *
  * Flows the host stack forwards (kube-proxy's Service NAT, anything routed
@@ -34,6 +36,7 @@
 #include "lib/encap.h"
 #include "lib/decap.h"
 #include "lib/node.h"
+#include "lib/nodeport.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -52,6 +55,12 @@ int from_netdev(struct __sk_buff *skb)
 			goto out;
 		ret = 0;
 	}
+	/* North-south Services (lib/nodeport.h) before masquerade's
+	 * replies: their NAT pairs share its maps. */
+	ret = nodeport_from_netdev(skb, &reason);
+	if (ret != NODEPORT_NOT_OURS)
+		goto out;
+	ret = 0;
 	if (cfg_masquerade)
 		ret = nat_reverse(skb, &reverse);
 	if (!IS_DROP(ret))

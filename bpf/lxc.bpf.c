@@ -39,6 +39,7 @@
 #include "lib/forward.h"
 #include "lib/encap.h"
 #include "lib/lb.h"
+#include "lib/nodeport.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -49,7 +50,7 @@ static __always_inline int from_pod_ipv4(struct __sk_buff *skb, struct cursor *c
 	struct flow f = {};
 	struct iphdr *ip;
 	__u32 ct_flags, ihl;
-	int ret, translated;
+	int ret, translated, reversed = 0;
 
 	ret = parse_ipv4(c, &ip);
 	if (IS_DROP(ret))
@@ -94,6 +95,7 @@ static __always_inline int from_pod_ipv4(struct __sk_buff *skb, struct cursor *c
 	 * sees the frontend. */
 	if (!translated && (ct_flags & SLUICE_CT_F_LB_BACKEND)) {
 		ret = lb4_reverse(skb, &f, ihl, SLUICE_DIR_EGRESS);
+		reversed = ret > 0;
 		if (ret > 0)
 			ret = lb_reload(skb, &eth, &ip);
 		if (IS_DROP(ret))
@@ -111,6 +113,15 @@ static __always_inline int from_pod_ipv4(struct __sk_buff *skb, struct cursor *c
 		return TC_ACT_OK;
 	}
 	if (!dst) {
+		/* A Service reply to a client outside the cluster (or a node)
+		 * from the frontend (a NodePort: the node's own address):
+		 * routed out, never through the stack (lib/nodeport.h). */
+		if (reversed) {
+			struct sluice_ipcache_value peer = ipcache_lookup(f.key.daddr);
+
+			if (!peer.tunnel_endpoint || ipc_is_node(&peer))
+				return nodeport_to_world(skb, reason);
+		}
 		if (cfg_routing == SLUICE_ROUTING_OVERLAY && cfg_vxlan_ifindex)
 			return encap_to_node(skb, eth, ip, reason);
 		return to_remote_native(skb, ip, reason);

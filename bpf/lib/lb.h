@@ -164,17 +164,18 @@ static __always_inline __u32 lb4_pick(const struct sluice_lb4_key *fe,
 }
 
 /*
- * The backend of flow f when its destination is a frontend: the one its
- * tracking entry names while that backend exists, else a new pick
- * (lb4_pick: affinity, Maglev or random), remembered. A flow tracked
- * before its destination became a frontend (kube-proxy's, say) is left
- * alone.
+ * The backend of flow f when its destination is a frontend of scope
+ * (SLUICE_LB_SCOPE_*): the one its tracking entry names while that backend
+ * exists, else a new pick (lb4_pick: affinity, Maglev or random),
+ * remembered. A flow tracked before its destination became a frontend
+ * (kube-proxy's, say) is left alone. *svc_flags: slot 0's flags.
  */
-static __always_inline enum lb_choice lb4_select(const struct flow *f, __u64 now,
-						 struct sluice_lb4_backend *be, __u16 *rev_nat)
+static __always_inline enum lb_choice lb4_select(const struct flow *f, __u64 now, __u8 scope,
+						 struct sluice_lb4_backend *be, __u16 *rev_nat,
+						 __u16 *svc_flags)
 {
 	struct sluice_lb4_key k = { .addr = f->key.daddr, .port = f->key.dport,
-				    .proto = f->key.proto, .scope = SLUICE_LB_SCOPE_INT };
+				    .proto = f->key.proto, .scope = scope };
 	struct sluice_ct_value entry = { .last_seen = now, .flags = SLUICE_CT_F_LB_FRONTEND };
 	struct sluice_lb4_value *svc, s0;
 	struct sluice_lb4_backend *b;
@@ -188,6 +189,7 @@ static __always_inline enum lb_choice lb4_select(const struct flow *f, __u64 now
 	 * map update swaps in a new element, so this copy is one version). */
 	s0 = *svc;
 	*rev_nat = s0.rev_nat;
+	*svc_flags = s0.flags;
 	ct = ct_live(&f->key, now);
 	if (ct) {
 		if (!(ct->flags & SLUICE_CT_F_LB_FRONTEND))
@@ -237,12 +239,12 @@ static __always_inline int lb4_translate(struct __sk_buff *skb, struct flow *f, 
 
 	__u32 l4 = IP_OFF + ihl;
 	struct sluice_lb4_backend be;
-	__u16 rev_nat = 0;
+	__u16 rev_nat = 0, svc_flags = 0;
 	__u8 proto = f->key.proto;
 
 	if (!cfg_lb || f->icmp_error || (proto != IPPROTO_TCP && proto != IPPROTO_UDP))
 		return 0;
-	switch (lb4_select(f, bpf_ktime_get_ns(), &be, &rev_nat)) {
+	switch (lb4_select(f, bpf_ktime_get_ns(), SLUICE_LB_SCOPE_INT, &be, &rev_nat, &svc_flags)) {
 	case LB_NOT_FRONTEND:
 		return 0;
 	case LB_NO_BACKEND:

@@ -14,6 +14,7 @@
 #include "police.h"
 #include "forward.h"
 #include "lb.h"
+#include "nodeport.h"
 
 /*
  * A packet from another node (decapsulated by the vxlan device, or routed
@@ -83,6 +84,13 @@ static __always_inline int from_node(struct __sk_buff *skb, __be32 outer, __u32 
 	struct cursor c;
 	int ret;
 
+	/* Overlay: another node's backend's reply to an external Service
+	 * flow this node SNATed comes out of the tunnel (lib/nodeport.h). */
+	if (outer) {
+		ret = nodeport_from_tunnel(skb, outer, reason);
+		if (ret != NODEPORT_NOT_OURS)
+			return ret;
+	}
 	cursor_init(&c, skb);
 	ret = parse_eth(&c, &eth);
 	if (ret == ETH_P_IP)

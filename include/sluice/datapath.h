@@ -308,12 +308,16 @@ struct sluice_lb4_key {
 	__be32 addr;		/* frontend: clusterIP, externalIP, LB ingress IP */
 	__be16 port;
 	__u8 proto;
-	__u8 scope;		/* SLUICE_LB_SCOPE_*; only INT so far */
+	__u8 scope;		/* SLUICE_LB_SCOPE_* */
 	__u16 slot;		/* 0: the Service; 1..count: its backends */
 	__u16 pad;		/* must be 0 */
 };
 _Static_assert(sizeof(struct sluice_lb4_key) == 12, "lb key layout");
+/* INT: looked up for pod and node clients (from_pod); EXT: for clients
+ * outside the cluster, on the uplink (from_netdev). The two entries of a
+ * frontend differ only by traffic policy. */
 #define SLUICE_LB_SCOPE_INT 0
+#define SLUICE_LB_SCOPE_EXT 1
 
 struct sluice_lb4_value {
 	__u32 backend_id;	/* slot >= 1 */
@@ -329,14 +333,23 @@ _Static_assert(__builtin_offsetof(struct sluice_lb4_value, flags) == 12, "lb val
 /* Slot 0: new flows take the backend of the Service's Maglev table in
  * sluice_mgl4_v1 (only set while the table exists, i.e. >= 2 backends). */
 #define SLUICE_LB_F_MAGLEV (1u << 4)
+/* The frontend is a node address and a nodePort. */
+#define SLUICE_LB_F_NODEPORT	(1u << 0)
+/* externalTrafficPolicy Local (EXT entries): local backends only, and the
+ * client's address is kept (no SNAT). */
+#define SLUICE_LB_F_EXT_LOCAL	(1u << 1)
+/* internalTrafficPolicy Local (INT entries): local backends only. */
+#define SLUICE_LB_F_INT_LOCAL	(1u << 2)
 
 struct sluice_lb4_backend {
 	__be32 addr;
 	__be16 port;
 	__u8 proto;
-	__u8 flags;		/* reserved, 0 */
+	__u8 flags;		/* SLUICE_LB_BE_F_* */
 };
 _Static_assert(sizeof(struct sluice_lb4_backend) == 8, "lb backend layout");
+/* A pod on this node (its endpoint's nodeName, or this node's pod CIDR). */
+#define SLUICE_LB_BE_F_LOCAL	(1u << 0)
 
 struct sluice_lb4_revnat {
 	__be32 addr;		/* the frontend */
@@ -470,6 +483,10 @@ enum sluice_dir {
 	X(SLUICE_LB_REJECT_UDP,   35, 0, "lb-reject-udp",    "UDP to a Service without backend answered with ICMP port unreachable") \
 	X(SLUICE_LB_AFFINITY_HIT, 36, 0, "lb-affinity-hit",  "new flow given its client's ClientIP-affinity backend") \
 	X(SLUICE_DROP_LB_NO_BACKEND, 37, 1, "drop-lb-no-backend", "to a Service without backend, not answerable (TCP without SYN, failed reject)") \
+	X(SLUICE_LB_EXT_TRANSLATED, 38, 0, "lb-ext-translated", "from outside the cluster to a NodePort, externalIP or LB IP: rewritten to a backend") \
+	X(SLUICE_LB_SNAT,         39, 0, "lb-snat",          "external Service flow to another node's backend given the node's address (eTP Cluster)") \
+	X(SLUICE_LB_SNAT_REVERSE, 40, 0, "lb-snat-reverse",  "reply to an SNATed external Service flow given the client back") \
+	X(SLUICE_LB_EXT_REVERSE,  41, 0, "lb-ext-reverse",   "reply to an external client given the frontend, routed out of the uplink") \
 	X(SLUICE_LB_SOCK_TRANSLATED, 42, 0, "lb-sock-translated", "node socket's connect or sendmsg to a Service frontend given a backend") \
 	X(SLUICE_LB_SOCK_NO_BACKEND, 43, 0, "lb-sock-no-backend", "node socket's connect or sendmsg to a frontend without backend refused")
 

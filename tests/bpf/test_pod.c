@@ -2904,6 +2904,282 @@ static void test_lb_remote_backend_reply(void **state)
 	assert_int_equal(counter(SLUICE_LB_REVERSE, SLUICE_DIR_INGRESS), rev + 1);
 }
 
+/* ---- Services: clients outside the cluster (from_netdev, scope EXT) ----- */
+
+#define EXT_CLIENT "10.200.0.99"	/* on the node network, no node (NOT_A_NODE) */
+#define EXT_CLIENT_MAC "02:dd:00:00:00:99"
+#define BE_REMOTE "10.202.0.7"		/* node 2's pod, routed via 10.200.0.12 */
+#define NODEPORT 30080
+#define RN_NP 11			/* rev-NAT index of NODE_IP:30080 (EXT) */
+
+/* fe:port/TCP in scope with slot-0 flags and backends ids[0..n). */
+static void np_put(const char *fe, __u16 port, __u8 scope, __u16 flags, __u32 rn, const __u32 *ids,
+		   __u16 n)
+{
+	struct sluice_lb4_key k = { .addr = ip4(fe), .port = htons(port), .proto = IPPROTO_TCP,
+				    .scope = scope };
+	struct sluice_lb4_value v = { 0 };
+	struct sluice_lb4_revnat r = { .addr = ip4(fe), .port = htons(port) };
+
+	assert_int_equal(bpf_map_update_elem(datapath_lb_rnat_map_fd(dp), &rn, &r, BPF_ANY), 0);
+	for (__u16 i = 0; i < n; i++) {
+		k.slot = (__u16)(i + 1);
+		v.backend_id = ids[i];
+		assert_int_equal(bpf_map_update_elem(datapath_lb_svc_map_fd(dp), &k, &v, BPF_ANY), 0);
+	}
+	k.slot = 0;
+	v = (struct sluice_lb4_value){ .count = n, .rev_nat = (__u16)rn, .flags = flags };
+	assert_int_equal(bpf_map_update_elem(datapath_lb_svc_map_fd(dp), &k, &v, BPF_ANY), 0);
+}
+
+/* lb_setup, and: the outside client's MAC known on sltest0, node 2's pod
+ * network 10.202.0.0/24 (routed via node 2) in the ipcache; backends 5
+ * (B:8080, local) and 6 (BE_REMOTE:8080). */
+static int np_setup(void **state)
+{
+	lb_setup(state);
+	if (system("ip neigh replace " EXT_CLIENT " lladdr " EXT_CLIENT_MAC
+		   " dev sltest0 nud permanent"))
+		return -1;
+	ipcache_put_full("10.202.0.0", 24, SLUICE_ID_WORLD, NODE2, 0);
+	lb_backend_put(5, IP_B, 8080, IPPROTO_TCP);
+	lb_backend_put(6, BE_REMOTE, 8080, IPPROTO_TCP);
+	return 0;
+}
+
+/* The outside client's segment sport -> dst:dport, as it arrives on the
+ * uplink (sltest0) from the client's MAC. */
+static struct l4pkt from_outside(const char *dst, __u16 sport, __u16 dport)
+{
+	struct l4pkt p = make_l4(EXT_CLIENT, dst, IPPROTO_TCP, sport, dport);
+
+	assert_int_equal(sscanf(EXT_CLIENT_MAC, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &p.eth.h_source[0],
+				&p.eth.h_source[1], &p.eth.h_source[2], &p.eth.h_source[3],
+				&p.eth.h_source[4], &p.eth.h_source[5]), 6);
+	p.tcp.seq = htonl(0x01020304);
+	fill_tcp_checksum(&p);
+	return p;
+}
+
+/* A NodePort with a local backend: translated on the uplink, the client's
+ * address kept, the backend's policy judging the client; the backend's
+ * reply gets the NodePort back and is routed out to the client. Only the
+ * EXT entry counts on the uplink. */
+static void test_np_local_backend(void **state)
+{
+	__u64 tr = counter(SLUICE_LB_EXT_TRANSLATED, SLUICE_DIR_INGRESS);
+	__u64 snat = counter(SLUICE_LB_SNAT, SLUICE_DIR_INGRESS);
+	__u64 rev = counter(SLUICE_LB_EXT_REVERSE, SLUICE_DIR_EGRESS);
+	struct l4pkt p = from_outside(NODE_IP, 47000, NODEPORT), e, reply, *o;
+	__u32 local = 5;
+	struct sluice_ct_value v;
+	struct run r;
+
+	(void)state;
+	/* INT only: a pod's frontend, not the outside world's. */
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_INT, SLUICE_LB_F_NODEPORT, RN_NP + 1, &local, 1);
+	r = run_node(HOOK_NETDEV, &p, 0, NULL);
+	assert_int_equal(((struct l4pkt *)r.out)->ip.daddr, ip4(NODE_IP));
+	assert_int_equal(counter(SLUICE_LB_EXT_TRANSLATED, SLUICE_DIR_INGRESS), tr);
+	/* EXT: translated, straight to B. */
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT, RN_NP, &local, 1);
+	p = from_outside(NODE_IP, 47001, NODEPORT);
+	r = run_node(HOOK_NETDEV, &p, 0, NULL);
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	e = lb_expect(&p, EXT_CLIENT, 47001, IP_B, 8080, mac_b_pod, mac_b_lxc);
+	assert_memory_equal(r.out, &e, sizeof(e));
+	assert_int_equal(counter(SLUICE_LB_EXT_TRANSLATED, SLUICE_DIR_INGRESS), tr + 1);
+	assert_int_equal(counter(SLUICE_LB_SNAT, SLUICE_DIR_INGRESS), snat);
+	v = lb_ct(EXT_CLIENT, 47001, NODE_IP, NODEPORT, IPPROTO_TCP);
+	assert_int_equal(v.flags, SLUICE_CT_F_LB_FRONTEND);
+	assert_int_equal(v.pad, 5);
+	v = lb_ct(EXT_CLIENT, 47001, IP_B, 8080, IPPROTO_TCP);
+	assert_true(v.flags & SLUICE_CT_F_LB_BACKEND);
+	assert_false(v.flags & SLUICE_CT_F_VIA_STACK);
+	assert_int_equal(v.pad, RN_NP);
+	/* B's reply: from the NodePort, routed out to the client's MAC. */
+	reply = make_l4(IP_B, EXT_CLIENT, IPPROTO_TCP, 8080, 47001);
+	memcpy(reply.eth.h_source, mac_b_pod, 6);
+	memcpy(reply.eth.h_dest, mac_b_lxc, 6);
+	reply.tcp.ack = 1;
+	fill_tcp_checksum(&reply);
+	r = run_prog_on(1, &reply, sizeof(reply), ifindex_b);
+	o = (struct l4pkt *)r.out;
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(o->ip.saddr, ip4(NODE_IP));
+	assert_int_equal(ntohs(o->tcp.source), NODEPORT);
+	assert_int_equal(o->ip.daddr, ip4(EXT_CLIENT));
+	assert_int_equal(ntohs(o->tcp.dest), 47001);
+	assert_int_equal(o->ip.ttl, 63);
+	assert_int_equal(ip_checksum(&o->ip, sizeof(o->ip)), 0);
+	assert_int_equal(tcp_checksum(o), 0);
+	assert_int_equal(o->eth.h_dest[5], 0x99);
+	assert_int_equal(counter(SLUICE_LB_EXT_REVERSE, SLUICE_DIR_EGRESS), rev + 1);
+}
+
+/* The local backend's ingress policy judges the outside client itself. */
+static void test_np_local_backend_policy(void **state)
+{
+	__u64 drops = counter(SLUICE_DROP_POLICY, SLUICE_DIR_INGRESS);
+	struct l4pkt p = from_outside(NODE_IP, 47100, NODEPORT);
+	__u32 local = 5;
+
+	(void)state;
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT | SLUICE_LB_F_EXT_LOCAL,
+	       RN_NP, &local, 1);
+	set_endpoint(IP_B, SLUICE_EP_F_ISO_INGRESS, ID_B);
+	assert_int_equal(run_node(HOOK_NETDEV, &p, 0, NULL).retval, TC_ACT_SHOT);
+	assert_int_equal(counter(SLUICE_DROP_POLICY, SLUICE_DIR_INGRESS), drops + 1);
+	/* Admitting the world on 8080 (the backend's port, after translation). */
+	rule_put(datapath_policy_map_fd(dp), (__u32)ifindex_b, SLUICE_ID_WORLD, SLUICE_DIR_INGRESS,
+		 IPPROTO_TCP, 8080, 16);
+	p = from_outside(NODE_IP, 47101, NODEPORT);
+	assert_int_equal(run_node(HOOK_NETDEV, &p, 0, NULL).retval, TC_ACT_REDIRECT);
+}
+
+/* eTP Cluster, another node's backend: SNATed to the node's address and a
+ * port of the masquerade range; the backend's reply is given the client
+ * and the NodePort back and routed out. Forged replies are not. */
+static void test_np_remote_backend_snat(void **state)
+{
+	__u64 snat = counter(SLUICE_LB_SNAT, SLUICE_DIR_INGRESS);
+	__u64 back = counter(SLUICE_LB_SNAT_REVERSE, SLUICE_DIR_INGRESS);
+	struct l4pkt p = from_outside(NODE_IP, 47200, NODEPORT), reply, *o;
+	__u32 remote = 6;
+	__u16 port;
+	struct run r;
+
+	(void)state;
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT, RN_NP, &remote, 1);
+	r = run_node(HOOK_NETDEV, &p, 0, NULL);
+	o = (struct l4pkt *)r.out;
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(o->ip.saddr, ip4(NODE_IP));
+	port = ntohs(o->tcp.source);
+	assert_in_range(port, group_opts->nat_port_min ?: SLUICE_NAT_PORTS_DEFAULT_MIN,
+			group_opts->nat_port_max ?: SLUICE_NAT_PORTS_DEFAULT_MAX);
+	assert_int_equal(o->ip.daddr, ip4(BE_REMOTE));
+	assert_int_equal(ntohs(o->tcp.dest), 8080);
+	assert_int_equal(ip_checksum(&o->ip, sizeof(o->ip)), 0);
+	assert_int_equal(tcp_checksum(o), 0);
+	assert_int_equal(counter(SLUICE_LB_SNAT, SLUICE_DIR_INGRESS), snat + 1);
+	/* The flow's next packet: the same port. */
+	p = from_outside(NODE_IP, 47200, NODEPORT);
+	p.tcp.syn = 0;
+	p.tcp.ack = 1;
+	fill_tcp_checksum(&p);
+	r = run_node(HOOK_NETDEV, &p, 0, NULL);
+	assert_int_equal(ntohs(((struct l4pkt *)r.out)->tcp.source), port);
+	/* A forged reply from the outside client itself to that port: no
+	 * pair of its; left to the node, untranslated. */
+	reply = from_outside(NODE_IP, 8080, port);
+	r = run_node(HOOK_NETDEV, &reply, 0, NULL);
+	assert_int_equal(((struct l4pkt *)r.out)->ip.daddr, ip4(NODE_IP));
+	assert_int_equal(counter(SLUICE_LB_SNAT_REVERSE, SLUICE_DIR_INGRESS), back);
+	/* Forged as the backend, from a MAC that is not node 2's: dropped. */
+	reply = from_node2(BE_REMOTE, NODE_IP, 8080, port);
+	reply.eth.h_source[5] ^= 0x40;
+	reply.tcp.ack = 1;
+	fill_tcp_checksum(&reply);
+	assert_int_equal(run_node(HOOK_NETDEV, &reply, 0, NULL).retval, TC_ACT_SHOT);
+	assert_int_equal(counter(SLUICE_LB_SNAT_REVERSE, SLUICE_DIR_INGRESS), back);
+	/* The backend's reply through node 2: to the client, from the NodePort. */
+	reply = from_node2(BE_REMOTE, NODE_IP, 8080, port);
+	reply.tcp.ack = 1;
+	fill_tcp_checksum(&reply);
+	r = run_node(HOOK_NETDEV, &reply, 0, NULL);
+	o = (struct l4pkt *)r.out;
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(o->ip.saddr, ip4(NODE_IP));
+	assert_int_equal(ntohs(o->tcp.source), NODEPORT);
+	assert_int_equal(o->ip.daddr, ip4(EXT_CLIENT));
+	assert_int_equal(ntohs(o->tcp.dest), 47200);
+	assert_int_equal(ip_checksum(&o->ip, sizeof(o->ip)), 0);
+	assert_int_equal(tcp_checksum(o), 0);
+	assert_int_equal(o->eth.h_dest[5], 0x99);
+	assert_int_equal(counter(SLUICE_LB_SNAT_REVERSE, SLUICE_DIR_INGRESS), back + 1);
+	/* Once the flow is no longer tracked, its pair answers nothing. */
+	{
+		struct sluice_ct_key k = tuple(EXT_CLIENT, 47200, BE_REMOTE, 8080, IPPROTO_TCP);
+
+		ct_age(&k);
+		reply = from_node2(BE_REMOTE, NODE_IP, 8080, port);
+		reply.tcp.ack = 1;
+		fill_tcp_checksum(&reply);
+		r = run_node(HOOK_NETDEV, &reply, 0, NULL);
+		assert_int_equal(((struct l4pkt *)r.out)->ip.daddr, ip4(NODE_IP));
+		assert_int_equal(counter(SLUICE_LB_SNAT_REVERSE, SLUICE_DIR_INGRESS), back + 1);
+	}
+	/* A tuple still tracked as a flow of its own (no Service flow's):
+	 * the Service flow takes the entry over, and its reply comes back. */
+	{
+		struct sluice_ct_key k = tuple(EXT_CLIENT, 47201, BE_REMOTE, 8080, IPPROTO_TCP);
+		struct sluice_ct_value old = { 0 };
+		struct timespec now;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		old.last_seen = (__u64)now.tv_sec * 1000000000ull + (__u64)now.tv_nsec;
+		assert_int_equal(bpf_map_update_elem(datapath_ct_map_fd(dp), &k, &old, BPF_ANY), 0);
+		p = from_outside(NODE_IP, 47201, NODEPORT);
+		r = run_node(HOOK_NETDEV, &p, 0, NULL);
+		port = ntohs(((struct l4pkt *)r.out)->tcp.source);
+		assert_true(lb_ct(EXT_CLIENT, 47201, BE_REMOTE, 8080, IPPROTO_TCP).flags &
+			    SLUICE_CT_F_LB_BACKEND);
+		reply = from_node2(BE_REMOTE, NODE_IP, 8080, port);
+		reply.tcp.ack = 1;
+		fill_tcp_checksum(&reply);
+		r = run_node(HOOK_NETDEV, &reply, 0, NULL);
+		assert_int_equal(((struct l4pkt *)r.out)->ip.daddr, ip4(EXT_CLIENT));
+		assert_int_equal(counter(SLUICE_LB_SNAT_REVERSE, SLUICE_DIR_INGRESS), back + 2);
+	}
+}
+
+/* eTP Local (SLUICE_LB_F_EXT_LOCAL): never SNATed, whatever the backend. */
+static void test_np_ext_local_keeps_client(void **state)
+{
+	__u64 snat = counter(SLUICE_LB_SNAT, SLUICE_DIR_INGRESS);
+	struct l4pkt p = from_outside(NODE_IP, 47300, NODEPORT);
+	__u32 remote = 6;
+	struct run r;
+
+	(void)state;
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT | SLUICE_LB_F_EXT_LOCAL,
+	       RN_NP, &remote, 1);
+	r = run_node(HOOK_NETDEV, &p, 0, NULL);
+	assert_int_equal(((struct l4pkt *)r.out)->ip.saddr, ip4(EXT_CLIENT));
+	assert_int_equal(ntohs(((struct l4pkt *)r.out)->tcp.source), 47300);
+	assert_int_equal(((struct l4pkt *)r.out)->ip.daddr, ip4(BE_REMOTE));
+	assert_int_equal(counter(SLUICE_LB_SNAT, SLUICE_DIR_INGRESS), snat);
+	/* No local backend on this node (count 0): left to the node. */
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT | SLUICE_LB_F_EXT_LOCAL,
+	       RN_NP, NULL, 0);
+	p = from_outside(NODE_IP, 47301, NODEPORT);
+	r = run_node(HOOK_NETDEV, &p, 0, NULL);
+	assert_int_equal(r.retval, TC_ACT_OK);
+	assert_memory_equal(r.out, &p, sizeof(p));
+}
+
+/* The overlay: another node's backend through the tunnel, SNATed. */
+static void test_np_remote_backend_overlay(void **state)
+{
+	struct l4pkt p = from_outside(NODE_IP, 47400, NODEPORT);
+	__u32 remote = 6;
+	struct vxpkt *o;
+	struct run r;
+
+	(void)state;
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT, RN_NP, &remote, 1);
+	r = run_node(HOOK_NETDEV, &p, 0, NULL);
+	o = (struct vxpkt *)r.out;
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(r.out_len, sizeof(p) + SLUICE_OVERLAY_OVERHEAD);
+	assert_int_equal(o->ip.daddr, ip4(NODE2));
+	assert_int_equal(o->inner.ip.saddr, ip4(NODE_IP));
+	assert_in_range(ntohs(o->inner.tcp.source), NAT_LO, NAT_HI);
+	assert_int_equal(o->inner.ip.daddr, ip4(BE_REMOTE));
+	assert_int_equal(tcp_checksum(&o->inner), 0);
+}
+
 /* ---- Services: the agent's programming of the maps (agent/lb.c) --------- */
 
 static int lb_empty(void **state)
@@ -2964,11 +3240,11 @@ static void test_lb_sync_writes_only_changes(void **state)
 	__u32 id1;
 
 	(void)state;
-	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
 	/* The 2 ready backends (the terminating one takes no new flow and
-	 * no flow names it yet), 2 rev-NAT entries, per frontend 2 slots and
-	 * slot 0. */
-	assert_int_equal(st.written, 2 + 2 + 2 * 3);
+	 * no flow names it yet), 3 rev-NAT entries (the externalIP has an
+	 * INT and an EXT entry), per entry 2 slots and slot 0. */
+	assert_int_equal(st.written, 2 + 3 + 3 * 3);
 	assert_int_equal(st.deleted, 0);
 	assert_int_equal(st.frontends, 2);
 	assert_int_equal(st.backends, 2);
@@ -2986,16 +3262,16 @@ static void test_lb_sync_writes_only_changes(void **state)
 	assert_int_equal(r.retval, TC_ACT_REDIRECT);
 	assert_int_equal(((struct l4pkt *)r.out)->ip.daddr, ip4(IP_B));
 	/* The same view again: nothing written. */
-	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
 	assert_int_equal(st.written, 0);
 	assert_int_equal(st.deleted, 0);
-	/* B:8081 goes: slot 0 of each frontend rewritten (count 1), slot 2 of
+	/* B:8081 goes: slot 0 of each entry rewritten (count 1), slot 2 of
 	 * each and the backend deleted; slot 1 untouched. */
 	bes[1] = bes[2];
 	port.nbackends = 2;
-	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
-	assert_int_equal(st.written, 2);
-	assert_int_equal(st.deleted, 3);
+	assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.written, 3);
+	assert_int_equal(st.deleted, 4);
 	assert_int_equal(lb_slot("10.96.0.20", 80, 0).count, 1);
 	assert_int_equal(lb_slot("10.96.0.20", 80, 0).rev_nat, s0.rev_nat);
 	assert_int_equal(lb_slot("10.96.0.20", 80, 1).backend_id, id1);
@@ -3003,22 +3279,116 @@ static void test_lb_sync_writes_only_changes(void **state)
 	/* No ready endpoint left: the serving, terminating one takes new
 	 * flows (kube-proxy's fallback). */
 	bes[0].ready = 0;
-	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
 	assert_int_equal(lb_slot("10.96.0.20", 80, 0).count, 1);
 	assert_int_equal(lb_be(lb_slot("10.96.0.20", 80, 1).backend_id).addr, ip4(REMOTE_POD));
 	/* A Service kube-proxy would not handle (status set): gone, and
 	 * with it every entry. */
 	vs.status = "headless";
-	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
 	assert_int_equal(map_count(datapath_lb_svc_map_fd(dp)), 0);
 	assert_int_equal(map_count(datapath_lb_be_map_fd(dp)), 0);
 	assert_int_equal(map_count(datapath_lb_rnat_map_fd(dp)), 0);
 	/* Back: new ids, never the old ones (flows may still name them). */
 	vs.status = NULL;
 	bes[0].ready = 1;
-	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
 	assert_true(lb_slot("10.96.0.20", 80, 1).backend_id > id1);
-	assert_int_equal(lb_sync(dp, NULL, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_sync(dp, NULL, NULL, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(map_count(datapath_lb_svc_map_fd(dp)), 0);
+}
+
+static struct sluice_lb4_value lb_slot_in(const char *fe, __u16 port, __u8 scope, __u16 slot)
+{
+	struct sluice_lb4_key k = { .addr = ip4(fe), .port = htons(port), .proto = IPPROTO_TCP,
+				    .scope = scope, .slot = slot };
+	struct sluice_lb4_value v;
+
+	memset(&v, 0xff, sizeof(v));
+	bpf_map_lookup_elem(datapath_lb_svc_map_fd(dp), &k, &v);
+	return v;
+}
+
+/* The agent's entries per scope: a clusterIP INT only (iTP Local: local
+ * backends), an externalIP INT with every backend and EXT (eTP Local:
+ * local only), a NodePort on the node's address in both, flags to match;
+ * a backend is local by nodeName or by this node's pod CIDR. */
+static void test_lb_sync_scopes_and_policies(void **state)
+{
+	struct svc_service svc = { .etp_local = true, .itp_local = true };
+	struct svc_frontend fes[3] = {
+		{ .kind = SVC_FE_CLUSTER_IP, .ip = ntohl(ip4("10.96.0.30")), .port = 80,
+		  .proto = IPPROTO_TCP },
+		{ .kind = SVC_FE_EXTERNAL_IP, .ip = ntohl(ip4("10.96.0.31")), .port = 80,
+		  .proto = IPPROTO_TCP },
+		{ .kind = SVC_FE_NODE_PORT, .port = 30080, .proto = IPPROTO_TCP },
+	};
+	struct svc_backend bes[3] = {
+		{ .ip = ntohl(ip4(IP_B)), .port = 8080, .ready = 1, .serving = 1 }, /* pod CIDR */
+		{ .ip = ntohl(ip4(REMOTE_POD)), .port = 8080, .ready = 1, .serving = 1 },
+		{ .ip = ntohl(ip4("10.88.9.9")), .port = 8080, .ready = 1, .serving = 1,
+		  .local = 1 }, /* by nodeName */
+	};
+	struct svc_view_port port = { .backends = bes, .nbackends = 3 };
+	struct svc_view_service vs = { .ns = "x", .name = "np", .svc = &svc, .frontends = fes,
+				       .nfrontends = 3, .ports = &port, .nports = 1 };
+	struct svc_view v = { .v = &vs, .n = 1 };
+	struct lb_node node = { .node_ip = ntohl(ip4(NODE_IP)),
+				.pod_cidr = { ntohl(ip4("10.77.0.0")), 24 } };
+	struct lb_ids ids = { 0 };
+	struct sluice_lb4_value s0;
+	struct lb_stats st;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(lb_sync(dp, &v, &node, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.frontends, 3);
+	assert_int_equal(st.ext_entries, 2);
+	/* clusterIP: INT, local only; no EXT entry. */
+	s0 = lb_slot_in("10.96.0.30", 80, SLUICE_LB_SCOPE_INT, 0);
+	assert_int_equal(s0.count, 2);
+	assert_int_equal(s0.flags, SLUICE_LB_F_INT_LOCAL);
+	assert_int_equal(lb_slot_in("10.96.0.30", 80, SLUICE_LB_SCOPE_EXT, 0).count, 0xffff);
+	for (__u16 i = 1; i <= 2; i++)
+		assert_int_equal(lb_be(lb_slot_in("10.96.0.30", 80, SLUICE_LB_SCOPE_INT, i).backend_id)
+					 .flags, SLUICE_LB_BE_F_LOCAL);
+	/* externalIP: INT every backend, EXT local only, eTP Local. */
+	s0 = lb_slot_in("10.96.0.31", 80, SLUICE_LB_SCOPE_INT, 0);
+	assert_int_equal(s0.count, 3);
+	assert_int_equal(s0.flags, 0);
+	s0 = lb_slot_in("10.96.0.31", 80, SLUICE_LB_SCOPE_EXT, 0);
+	assert_int_equal(s0.count, 2);
+	assert_int_equal(s0.flags, SLUICE_LB_F_EXT_LOCAL);
+	/* NodePort: the node's address, both scopes. */
+	s0 = lb_slot_in(NODE_IP, 30080, SLUICE_LB_SCOPE_INT, 0);
+	assert_int_equal(s0.count, 3);
+	assert_int_equal(s0.flags, SLUICE_LB_F_NODEPORT);
+	s0 = lb_slot_in(NODE_IP, 30080, SLUICE_LB_SCOPE_EXT, 0);
+	assert_int_equal(s0.count, 2);
+	assert_int_equal(s0.flags, SLUICE_LB_F_NODEPORT | SLUICE_LB_F_EXT_LOCAL);
+	/* Each EXT entry has its own rev-NAT index, naming the same frontend. */
+	assert_int_not_equal(s0.rev_nat, lb_slot_in(NODE_IP, 30080, SLUICE_LB_SCOPE_INT, 0).rev_nat);
+	/* Cluster policies: every backend everywhere, no Local flag. */
+	svc.etp_local = svc.itp_local = false;
+	assert_int_equal(lb_sync(dp, &v, &node, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_slot_in("10.96.0.30", 80, SLUICE_LB_SCOPE_INT, 0).count, 3);
+	assert_int_equal(lb_slot_in("10.96.0.30", 80, SLUICE_LB_SCOPE_INT, 0).flags, 0);
+	assert_int_equal(lb_slot_in(NODE_IP, 30080, SLUICE_LB_SCOPE_EXT, 0).count, 3);
+	assert_int_equal(lb_slot_in(NODE_IP, 30080, SLUICE_LB_SCOPE_EXT, 0).flags,
+			 SLUICE_LB_F_NODEPORT);
+	/* eTP Local with no local backend: count 0 (no backend here). */
+	svc.etp_local = true;
+	bes[0].ip = ntohl(ip4("10.88.8.8"));
+	bes[2].local = 0;
+	assert_int_equal(lb_sync(dp, &v, &node, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_slot_in(NODE_IP, 30080, SLUICE_LB_SCOPE_EXT, 0).count, 0);
+	assert_int_equal(lb_slot_in(NODE_IP, 30080, SLUICE_LB_SCOPE_EXT, 1).count, 0xffff);
+	/* Without the node's address: no NodePort entries. */
+	node.node_ip = 0;
+	assert_int_equal(lb_sync(dp, &v, &node, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_slot_in(NODE_IP, 30080, SLUICE_LB_SCOPE_INT, 0).count, 0xffff);
+	assert_int_equal(lb_slot_in(NODE_IP, 30080, SLUICE_LB_SCOPE_EXT, 0).count, 0xffff);
+	assert_int_equal(lb_sync(dp, NULL, NULL, &ids, &st, err, sizeof(err)), 0);
 	assert_int_equal(map_count(datapath_lb_svc_map_fd(dp)), 0);
 }
 
@@ -3041,16 +3411,16 @@ static void test_lb_sync_nodeport(void **state)
 	struct sluice_lb4_revnat rn = { 0 };
 	struct lb_ids ids = { 0 };
 	struct sluice_lb4_value s0;
+	struct lb_node node = { .node_ip = ntohl(ip4(NODE_IP)) };
 	struct lb_stats st;
 	char err[256];
 	__u32 idx;
 
 	(void)state;
 	/* Without the node's address: the ClusterIP only. */
-	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
 	assert_int_equal(st.frontends, 1);
-	v.node_ip = ntohl(ip4(NODE_IP));
-	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_sync(dp, &v, &node, &ids, &st, err, sizeof(err)), 0);
 	assert_int_equal(st.frontends, 2);
 	s0 = lb_slot(NODE_IP, 30080, 0);
 	assert_int_equal(s0.count, 1);
@@ -3062,10 +3432,9 @@ static void test_lb_sync_nodeport(void **state)
 	assert_int_equal(rn.addr, ip4(NODE_IP));
 	assert_int_equal(ntohs(rn.port), 30080);
 	/* The node's address unknown again: its NodePort entries go. */
-	v.node_ip = 0;
-	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
 	assert_int_equal(lb_slot(NODE_IP, 30080, 0).count, 0xffff);
-	assert_int_equal(lb_sync(dp, NULL, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_sync(dp, NULL, NULL, &ids, &st, err, sizeof(err)), 0);
 }
 
 /* ---- Services: no backend, affinity, Maglev ----------------------------- */
@@ -3343,7 +3712,7 @@ static void test_lb_maglev_sync_and_choice(void **state)
 	for (int i = 0; i < 4; i++)
 		bes[i] = (struct svc_backend){ .ip = ntohl(ip4(IP_B)), .port = (uint16_t)(9001 + i),
 					       .ready = 1, .serving = 1 };
-	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
 	assert_int_equal(st.maglev_built, 1);
 	s0 = lb_slot("10.96.0.30", 80, 0);
 	assert_int_equal(s0.count, 4);
@@ -3387,14 +3756,14 @@ static void test_lb_maglev_sync_and_choice(void **state)
 	for (int i = 0; i < 4; i++)
 		rev[i] = bes[3 - i];
 	port.backends = rev;
-	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
 	assert_int_equal(st.maglev_built, 0);
 	assert_int_equal(st.written, 0);
 	/* A restarted agent (nothing remembered) finds the table right. */
 	{
 		struct lb_ids fresh = { 0 };
 
-		assert_int_equal(lb_sync(dp, &v, &fresh, &st, err, sizeof(err)), 0);
+		assert_int_equal(lb_sync(dp, &v, NULL, &fresh, &st, err, sizeof(err)), 0);
 		assert_int_equal(st.maglev_built, 0);
 		assert_int_equal(st.written, 0);
 		lb_ids_free(&fresh);
@@ -3402,7 +3771,7 @@ static void test_lb_maglev_sync_and_choice(void **state)
 	port.backends = bes;
 	/* ClientIP affinity: slot 0 carries the timeout, the table stays. */
 	svc.affinity_client_ip = true;
-	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
 	assert_int_equal(lb_slot("10.96.0.30", 80, 0).affinity_timeout, 10800);
 	assert_int_equal(st.maglev_built, 0);
 	{
@@ -3428,16 +3797,16 @@ static void test_lb_maglev_sync_and_choice(void **state)
 					less[nless++] = bes[i];
 			port.backends = less;
 			port.nbackends = nless;
-			assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+			assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
 			assert_int_equal(bpf_map_lookup_elem(datapath_lb_affinity_map_fd(dp), &ak,
 							     &av), 0);
 			port.nbackends = nless - 1;	/* mine was last */
-			assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+			assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
 			assert_int_not_equal(bpf_map_lookup_elem(datapath_lb_affinity_map_fd(dp),
 								 &ak, &av), 0);
 			port.backends = bes;
 			port.nbackends = 4;
-			assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+			assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
 			p = lb_from_a("10.96.0.30", 48101, 80);
 			assert_int_equal(run_prog(1, &p, sizeof(p)).retval, TC_ACT_REDIRECT);
 			assert_int_equal(bpf_map_lookup_elem(datapath_lb_affinity_map_fd(dp), &ak,
@@ -3445,14 +3814,14 @@ static void test_lb_maglev_sync_and_choice(void **state)
 		}
 		/* Back to None: the client's entry is forgotten. */
 		svc.affinity_client_ip = false;
-		assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+		assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
 		assert_int_equal(lb_slot("10.96.0.30", 80, 0).affinity_timeout, 0);
 		assert_int_not_equal(bpf_map_lookup_elem(datapath_lb_affinity_map_fd(dp), &ak, &av),
 				     0);
 	}
 	/* One backend goes: a new table, swapped in whole. */
 	port.nbackends = 3;
-	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
 	assert_int_equal(st.maglev_built, 1);
 	assert_int_equal(bpf_map_lookup_elem(datapath_lb_maglev_map_fd(dp), &rn, &inner_id), 0);
 	assert_int_not_equal(inner_id, first_id);
@@ -3465,11 +3834,11 @@ static void test_lb_maglev_sync_and_choice(void **state)
 	}
 	/* One backend left: no table, no flag; the slot does it. */
 	port.nbackends = 1;
-	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
 	assert_int_equal(lb_slot("10.96.0.30", 80, 0).flags, 0);
 	assert_int_equal(maglev_tables(), 0);
 	port.nbackends = 4;
-	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
 	assert_int_equal(maglev_tables(), 1);
 	/* More backends than the table has entries: no table, random. */
 	{
@@ -3482,21 +3851,21 @@ static void test_lb_maglev_sync_and_choice(void **state)
 							.serving = 1 };
 		port.backends = many;
 		port.nbackends = TEST_MAGLEV_M + 9;
-		assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+		assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
 		assert_int_equal(lb_slot("10.96.0.30", 80, 0).count, TEST_MAGLEV_M + 9);
 		assert_int_equal(lb_slot("10.96.0.30", 80, 0).flags, 0);
 		assert_int_equal(maglev_tables(), 0);
-		assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+		assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
 		assert_int_equal(st.written, 0);
 		port.backends = bes;
 		port.nbackends = 4;
-		assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+		assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
 		assert_int_equal(st.maglev_built, 1);
 		assert_int_equal(lb_slot("10.96.0.30", 80, 0).flags, SLUICE_LB_F_MAGLEV);
 		free(many);
 	}
 	/* The Service gone: its table with it. */
-	assert_int_equal(lb_sync(dp, NULL, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_sync(dp, NULL, NULL, &ids, &st, err, sizeof(err)), 0);
 	assert_int_equal(maglev_tables(), 0);
 	assert_int_equal(map_count(datapath_lb_svc_map_fd(dp)), 0);
 	lb_ids_free(&ids);
@@ -3577,6 +3946,10 @@ int main(void)
 		cmocka_unit_test_setup(test_lb_no_backend_non_syn_dropped, lb_setup),
 		cmocka_unit_test_setup(test_lb_reject_udp, lb_setup),
 		cmocka_unit_test_setup(test_lb_affinity, lb_setup),
+		cmocka_unit_test_setup(test_lb_sync_scopes_and_policies, lb_empty),
+		cmocka_unit_test_setup(test_np_local_backend, np_setup),
+		cmocka_unit_test_setup(test_np_local_backend_policy, np_setup),
+		cmocka_unit_test_setup(test_np_remote_backend_overlay, np_setup),
 	};
 
 	const struct CMUnitTest maglev[] = {
@@ -3590,6 +3963,10 @@ int main(void)
 		cmocka_unit_test_setup(test_native_next_hop_mac, nat_setup),
 		cmocka_unit_test_setup(test_lb_dnat_and_reverse_byte_for_byte, lb_setup),
 		cmocka_unit_test_setup(test_lb_remote_backend_reply, lb_setup),
+		cmocka_unit_test_setup(test_np_local_backend, np_setup),
+		cmocka_unit_test_setup(test_np_local_backend_policy, np_setup),
+		cmocka_unit_test_setup(test_np_remote_backend_snat, np_setup),
+		cmocka_unit_test_setup(test_np_ext_local_keeps_client, np_setup),
 	};
 	int failed;
 

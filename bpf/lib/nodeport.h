@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * North-south Services: clients outside the cluster reaching a NodePort
+ * (this node's address on --device, the nodePort), an externalIP or a
+ * load-balancer address, arriving plain on the uplink (from_netdev). Their
+ * frontends are looked up in scope SLUICE_LB_SCOPE_EXT, after the origin
+ * checks of lib/origin.h; the backend is chosen as for pod clients
+ * (lib/lb.h) and remembered in connection tracking.
+ *
+ * - A backend on this node gets the packet straight (bpf_redirect_peer),
+ *   after its ingress policy, which sees the client's own address (world,
+ *   or whatever the ipcache says of it). Its reply gets the frontend back in
+ *   from_pod (lb4_reverse) and is routed out of the uplink here
+ *   (nodeport_to_world): the host stack would drop a packet from the node's
+ *   own address coming in on a pod's veth as a martian.
+ * - A backend on another node (externalTrafficPolicy Cluster only): the
+ *   flow is also SNATed to this node's address with a port of the
+ *   masquerade range (sluice_snat4_v1 / sluice_rnat4_v1, lib/nat.h, keyed
+ *   by the flow as translated, client -> backend, whose tracking entry
+ *   holds the rev-NAT index), so the reply comes back here; it goes through
+ *   the overlay (encap_to_node) or the native route. The reply
+ *   (backend -> node address, that port) gets the client as destination
+ *   and the frontend as source and is routed out (nodeport_snat_reverse).
+ * - externalTrafficPolicy Local: the agent writes only local backends into
+ *   the EXT entries, and SLUICE_LB_F_EXT_LOCAL forbids the SNAT: the client
+ *   address is kept.
+ *
+ * Not in this step: ICMP errors about these flows (left untranslated),
+ * later IP fragments of a new external flow (the first fragment's flow is
+ * translated; a later one is left to the stack), and XDP.
+ */
+#ifndef SLUICE_BPF_NODEPORT_H
+#define SLUICE_BPF_NODEPORT_H
+
+#include "config.h"
+#include "parse.h"
+#include "origin.h"
+#include "police.h"
+#include "forward.h"
+#include "encap.h"
+#include "lb.h"
+
+/* Not a north-south Service packet: the caller's usual path. Distinct from
+ * every TC_ACT_* verdict and from DROP(). */
+#define NODEPORT_NOT_OURS 0x100
+
+/* A port (network order) of the masquerade range: only those can be an
+ * SNATed flow's; the node's own traffic skips the pair lookup. */
+static __always_inline int nodeport_nat_port(__be16 port)
+{
+	__u32 p = bpf_ntohs(port);
+
+	return p >= cfg_nat_port_min && p <= cfg_nat_port_max;
+}
+
+/*
+ * A reply to an external client, its source already the frontend: routed
+ * straight out towards the client with the kernel's route and neighbour
+ * tables, as the node would route it. The stack would not (a NodePort's
+ * source is the node's own address). TTL running out, or no route: the
+ * stack (which sends the time exceeded, or drops it).
+ */
+static __always_inline int nodeport_to_world(struct __sk_buff *skb, __u32 *reason)
+{
+	struct ethhdr *eth = (void *)(long)skb->data;
+	struct iphdr *ip = (void *)(eth + 1);
+	struct bpf_fib_lookup fib = {};
+	long hop;
+
+	if ((void *)(ip + 1) > (void *)(long)skb->data_end)
+		return DROP(SLUICE_DROP_TRUNCATED);
+	if (ip->ttl <= 1)
+		return TC_ACT_OK;
+	hop = next_hop(skb, ip->saddr, ip->daddr, &fib);
+	if (!hop_usable(hop))
+		return TC_ACT_OK;
+	ipv4_decrement_ttl(ip);
+	*reason = SLUICE_LB_EXT_REVERSE;
+	return redirect_out(skb, hop, &fib);
+}
+
+/*
+ * A packet of f (its IPv4 header of ihl bytes at IP_OFF) to this node's
+ * address: a reply from a Service backend on another node to a flow this
+ * node SNATed (nodeport_translate)? Then its destination becomes the
+ * client and its source the frontend, and it is routed out. The pair must
+ * still belong to a live external Service flow: a masqueraded pod flow's
+ * pair (lib/nat.h) is not ours, and a stale one is left to nat_reverse,
+ * which removes it. Its source was checked by the caller. Returns
+ * NODEPORT_NOT_OURS, a verdict or DROP().
+ */
+static __always_inline int nodeport_snat_reverse(struct __sk_buff *skb, const struct flow *f,
+						 __u32 ihl, __u32 *reason)
+{
+	struct sluice_nat_value *v, client;
+	struct sluice_lb4_revnat *fe;
+	struct sluice_ct_value *ct;
+	struct sluice_ct_key k;
+	__u32 l4 = IP_OFF + ihl, rn, had;
+	__u64 now = bpf_ktime_get_ns();
+
+	if (f->icmp_error || f->later_fragment ||
+	    (f->key.proto != IPPROTO_TCP && f->key.proto != IPPROTO_UDP))
+		return NODEPORT_NOT_OURS;
+	v = bpf_map_lookup_elem(&sluice_rnat4_v1, &f->key);
+	if (!v)
+		return NODEPORT_NOT_OURS;
+	client = *v;
+	nat_pod_key(&f->key, &client, &k);
+	ct = ct_live(&k, now);
+	if (!ct || !(ct->flags & SLUICE_CT_F_LB_BACKEND) || (ct->flags & SLUICE_CT_F_VIA_STACK))
+		return NODEPORT_NOT_OURS;
+	rn = ct->pad;
+	fe = bpf_map_lookup_elem(&sluice_lbrn4_v1, &rn);
+	if (!fe)
+		return NODEPORT_NOT_OURS;
+	ct_refresh(ct, now, f->tcp_flags, SLUICE_CT_F_REPLY_SEEN, &had);
+	if (nat_rewrite(skb, f->key.proto, l4, IP_OFF + offsetof(struct iphdr, daddr), f->key.daddr,
+			client.addr, l4 + 2, f->key.dport, client.port) ||
+	    nat_rewrite(skb, f->key.proto, l4, IP_OFF + offsetof(struct iphdr, saddr), f->key.saddr,
+			fe->addr, l4, f->key.sport, fe->port))
+		return DROP(SLUICE_DROP_NAT_PORTS);
+	metrics_count(SLUICE_LB_SNAT_REVERSE, SLUICE_DIR_INGRESS, 0);
+	return nodeport_to_world(skb, reason);
+}
+
+/*
+ * f (parsed from the packet, its IPv4 header of ihl bytes at IP_OFF, the
+ * source's ipcache entry peer) to an EXT frontend: rewritten to its
+ * backend and sent on. Returns NODEPORT_NOT_OURS when f goes to no EXT
+ * frontend, or has no backend (counted lb-no-backend, left to the stack
+ * untranslated), else a verdict or DROP().
+ */
+static __always_inline int nodeport_translate(struct __sk_buff *skb, struct flow *f, __u32 ihl,
+					      const struct sluice_ipcache_value *peer,
+					      __u32 *reason)
+{
+	__u32 l4 = IP_OFF + ihl, ct_flags = 0;
+	__u64 now = bpf_ktime_get_ns();
+	struct sluice_lb4_backend be;
+	struct sluice_endpoint *dst;
+	__u16 rev_nat = 0, svc_flags = 0;
+	struct ethhdr *eth;
+	struct iphdr *ip;
+	__be16 port;
+	int ret, fresh;
+
+	switch (lb4_select(f, now, SLUICE_LB_SCOPE_EXT, &be, &rev_nat, &svc_flags)) {
+	case LB_NOT_FRONTEND:
+		return NODEPORT_NOT_OURS;
+	case LB_NO_BACKEND:
+		metrics_count(SLUICE_LB_NO_BACKEND, SLUICE_DIR_INGRESS, 0);
+		return NODEPORT_NOT_OURS;
+	default:
+		break;
+	}
+	if (nat_rewrite(skb, f->key.proto, l4, IP_OFF + offsetof(struct iphdr, daddr), f->key.daddr,
+			be.addr, l4 + 2, f->key.dport, be.port))
+		return DROP(SLUICE_DROP_REDIRECT);
+	f->key.daddr = be.addr;
+	f->key.dport = be.port;
+	f->policy_port = bpf_ntohs(be.port);
+	f->ct_pad = rev_nat;
+	metrics_count(SLUICE_LB_EXT_TRANSLATED, SLUICE_DIR_INGRESS, 0);
+
+	dst = endpoint_lookup4(be.addr);
+	if (dst) {
+		/* The backend's ingress policy judges the client itself; its
+		 * replies come back through from_pod, not the stack. */
+		ret = track_and_police(f, NULL, dst, peer, SLUICE_DIR_INGRESS,
+				       SLUICE_CT_F_LB_BACKEND, 0, &ct_flags);
+		if (IS_DROP(ret))
+			return ret;
+		ret = lb_reload(skb, &eth, &ip);
+		if (IS_DROP(ret))
+			return ret;
+		*reason = SLUICE_FWD_LOCAL;
+		return redirect_to_pod(eth, ip, dst);
+	}
+	/* Another node's backend: tracked here (the rev-NAT index for the
+	 * reply, and the life of the NAT pair); its node polices it. An entry
+	 * of the same tuple that is no Service flow's (an earlier direct flow
+	 * still tracked) is replaced, and the flow gets a fresh pair. */
+	fresh = ct_lookup(f, now, 0, &ct_flags) == CT_NEW || !(ct_flags & SLUICE_CT_F_LB_BACKEND);
+	if (fresh)
+		ct_create(f, now, SLUICE_CT_F_LB_BACKEND);
+	if (!(svc_flags & SLUICE_LB_F_EXT_LOCAL) && cfg_node_ip) {
+		ret = nat_port_for(skb, f, cfg_node_ip, cfg_nat_port_min, cfg_nat_port_max, fresh,
+				   &port);
+		if (IS_DROP(ret))
+			return ret;
+		if (nat_rewrite(skb, f->key.proto, l4, IP_OFF + offsetof(struct iphdr, saddr),
+				f->key.saddr, cfg_node_ip, l4, f->key.sport, port))
+			return DROP(SLUICE_DROP_NAT_PORTS);
+		metrics_count(SLUICE_LB_SNAT, SLUICE_DIR_INGRESS, 0);
+	}
+	ret = lb_reload(skb, &eth, &ip);
+	if (IS_DROP(ret))
+		return ret;
+	if (ip->ttl <= 1)
+		return DROP(SLUICE_DROP_REDIRECT);
+	if (cfg_routing == SLUICE_ROUTING_OVERLAY && cfg_vxlan_ifindex)
+		ret = encap_to_node(skb, eth, ip, reason);
+	else
+		ret = to_remote_native(skb, ip, reason);
+	/* No tunnel and no route to the backend's node: the stack would
+	 * take the node's own source for a martian. */
+	if (ret == TC_ACT_OK)
+		return DROP(SLUICE_DROP_REDIRECT);
+	return ret;
+}
+
+/*
+ * from_netdev, plain IPv4 packets (overlay packets were taken care of
+ * before): a client outside the cluster to an EXT frontend, or the reply
+ * from another node's backend to a flow this node SNATed. Both only after
+ * the source passed uplink_origin_check. Returns NODEPORT_NOT_OURS for
+ * anything else (the usual path: masquerade replies, other nodes' pods).
+ */
+static __always_inline int nodeport_from_netdev(struct __sk_buff *skb, __u32 *reason)
+{
+	struct sluice_lb4_key k = { .scope = SLUICE_LB_SCOPE_EXT };
+	struct sluice_ipcache_value peer;
+	struct flow f = {};
+	struct ethhdr *eth;
+	struct cursor c;
+	struct iphdr *ip;
+	int ret, snat_reply;
+
+	if (!cfg_lb)
+		return NODEPORT_NOT_OURS;
+	cursor_init(&c, skb);
+	if (parse_eth(&c, &eth) != ETH_P_IP || IS_DROP(parse_ipv4(&c, &ip)))
+		return NODEPORT_NOT_OURS;
+	if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP)
+		return NODEPORT_NOT_OURS;
+	if (IS_DROP(parse_flow(&c, ip, &f)) || f.later_fragment)
+		return NODEPORT_NOT_OURS;
+	snat_reply = ip->daddr == cfg_node_ip && nodeport_nat_port(f.key.dport) &&
+		     bpf_map_lookup_elem(&sluice_rnat4_v1, &f.key);
+	if (!snat_reply) {
+		/* Only a frontend's packets pay for the origin check twice. */
+		k.addr = f.key.daddr;
+		k.port = f.key.dport;
+		k.proto = f.key.proto;
+		if (!bpf_map_lookup_elem(&sluice_svc4_v1, &k))
+			return NODEPORT_NOT_OURS;
+	}
+	peer = ipcache_lookup(ip->saddr);
+	ret = uplink_origin_check(skb, eth, ip->saddr, &peer, cfg_routing == SLUICE_ROUTING_OVERLAY);
+	if (IS_DROP(ret))
+		return ret;
+	if (snat_reply)
+		return nodeport_snat_reverse(skb, &f, ip->ihl * 4, reason);
+	if (ip->ttl <= 1)
+		return NODEPORT_NOT_OURS;
+	return nodeport_translate(skb, &f, ip->ihl * 4, &peer, reason);
+}
+
+/*
+ * A frame the vxlan device took out of the tunnel from outer (another
+ * node's address, network order): the reply of that node's backend to an
+ * external flow this node SNATed? Checked as from_node_ipv4 checks it
+ * (tunnel_origin_check) first. Returns NODEPORT_NOT_OURS for anything else.
+ */
+static __always_inline int nodeport_from_tunnel(struct __sk_buff *skb, __be32 outer,
+						__u32 *reason)
+{
+	struct sluice_ipcache_value peer;
+	struct flow f = {};
+	struct ethhdr *eth;
+	struct cursor c;
+	struct iphdr *ip;
+	int ret;
+
+	if (!cfg_lb || !cfg_node_ip)
+		return NODEPORT_NOT_OURS;
+	cursor_init(&c, skb);
+	if (parse_eth(&c, &eth) != ETH_P_IP || IS_DROP(parse_ipv4(&c, &ip)))
+		return NODEPORT_NOT_OURS;
+	if (ip->daddr != cfg_node_ip ||
+	    (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP))
+		return NODEPORT_NOT_OURS;
+	if (IS_DROP(parse_flow(&c, ip, &f)) || f.later_fragment || !nodeport_nat_port(f.key.dport) ||
+	    !bpf_map_lookup_elem(&sluice_rnat4_v1, &f.key))
+		return NODEPORT_NOT_OURS;
+	peer = ipcache_lookup(ip->saddr);
+	ret = tunnel_origin_check(outer, ip->saddr, &peer);
+	if (IS_DROP(ret))
+		return ret;
+	return nodeport_snat_reverse(skb, &f, ip->ihl * 4, reason);
+}
+
+#endif /* SLUICE_BPF_NODEPORT_H */

@@ -1,0 +1,328 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# North-south Services translated by sluice (--kube-proxy-replacement on),
+# two nodes (tests/multinode/lib.sh), per routing mode, no kube-proxy rule
+# anywhere. An outside client (namespace P-ext on the physical bridge, an
+# address of 10.200.0.0/24 that is no node's, routes to the externalIP and
+# the LB address through node 1 and node 2) and pods on both nodes:
+#
+#   a) Service web (LoadBalancer, externalTrafficPolicy Cluster, backends on
+#      both nodes): the outside client reaches the NodePort on each node,
+#      the externalIP and the LB address, TCP and UDP, every answer from the
+#      address and port it asked, both backends among them; the local
+#      backend sees the client's own address, the other node's backend the
+#      translating node's (SNAT); a pod reaches its own node's NodePort;
+#   b) Service loc (externalTrafficPolicy Local, backends on both nodes):
+#      each node's NodePort answers only from its own backend, which sees the
+#      client's own address; Service one (Local, a backend on node 1 only):
+#      node 2's NodePort does not answer; the health check node port answers
+#      200 with localEndpoints 1 on node 1 and 503 with 0 on node 2, in
+#      kube-proxy's JSON shape; the answer follows the endpoints, and the
+#      listener goes with the Service;
+#   c) Service itl (internalTrafficPolicy Local): a pod's flows to the
+#      clusterIP go only to its own node's backend;
+#   d) a NetworkPolicy on the backends admitting only an ipBlock without the
+#      outside client keeps it out (eTP Local: the client address is kept),
+#      while pods still get in.
+#
+#   tests/e2e/services-ns.sh             overlay, then native
+#   tests/e2e/services-ns.sh overlay     one mode (or native)
+#
+# Last line: "services-ns: N passed, M failed".
+# shellcheck source-path=SCRIPTDIR
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+TEST_NAME=${SVCNS_TEST_NAME:-services-ns}
+# shellcheck source=../lib/common.sh
+source "$HERE/../lib/common.sh"
+# shellcheck source=../multinode/lib.sh
+source "$HERE/../multinode/lib.sh"
+
+mn_mode services-ns SVCNS_TEST_NAME "$0" "$@"
+
+need_root
+for bin in sluice-agent sluice-cni sluicectl sluice-probe; do
+	[ -x "$BUILD/$bin" ] || { log "$BUILD/$bin missing (run make)"; exit 1; }
+done
+command -v curl >/dev/null || { log "curl is needed for the health check"; exit 1; }
+
+ID=slns$$
+P=$ID
+MN_DIR=$(mktemp -d /tmp/sluice-services-ns.XXXXXX)
+CLEANUP_PATHS+=("$MN_DIR")
+NS=shop
+CIP=10.96.20.10
+CIP_ITL=10.96.20.20
+EIP=10.97.0.20
+LBIP=10.98.0.20
+EXT=10.200.0.50	# the outside client: on the node network, no node
+N=20	# probes per check
+PODS=(n1-be n2-be n1-cl n2-cl)
+declare -A IP=()
+NODE1=$(mn_node_ip 1)
+NODE2=$(mn_node_ip 2)
+ctl() { mn_ctl "$P" "$@"; }
+node_of() { printf '%s' "${1:1:1}"; }
+app_of() { local a=${1#*-}; printf '%s' "$a"; }
+
+node_metric() { # N REASON DIRECTION: packets node N's datapath counted
+	ctl "$1" metrics -o json | jq -r --arg r "$2" --arg d "$3" \
+		'[.metrics[] | select(.reason == $r and .direction == $d) | .packets] | add // 0'
+}
+
+# who NS PROTO ADDR PORT: N probes from namespace NS with --who; one line
+# each ("peer=... server=... client=..."), "fail" for no answer.
+who() {
+	local ns=$1 proto=$2 addr=$3 port=$4 i
+	for i in $(seq "$N"); do
+		probe "$ns" "$proto" "$addr" "$port" --timeout "${TIMEOUT:-1000}" --who 2>/dev/null ||
+			echo fail
+	done
+}
+
+# answers NS PROTO ADDR PORT SERVERS CLIENT_RE: every one of N answers comes
+# from ADDR:PORT, by one of SERVERS (a regex), the server seeing a client
+# matching CLIENT_RE (address:port); with SERVERS "both", both backends
+# answer, each seeing the client as CLIENT_n1 / CLIENT_n2 (regexes).
+answers() {
+	local ns=$1 proto=$2 addr=$3 port=$4 servers=$5 out
+	out=$(who "$ns" "$proto" "$addr" "$port")
+	if [ "$servers" = both ]; then
+		if [ "$(grep -cE "^peer=$addr:$port server=(n1-be client=${CLIENT_n1}|n2-be client=${CLIENT_n2}):[0-9]+$" <<<"$out")" = "$N" ] &&
+			grep -q 'server=n1-be' <<<"$out" && grep -q 'server=n2-be' <<<"$out"; then
+			return 0
+		fi
+	elif [ "$(grep -cE "^peer=$addr:$port server=$servers client=$6:[0-9]+$" <<<"$out")" = "$N" ]; then
+		return 0
+	fi
+	sort <<<"$out" | sed -E 's/:[0-9]+$//' | uniq -c | sed 's/^/       /'
+	return 1
+}
+
+# refused NS PROTO ADDR PORT: none of 6 probes gets an answer.
+refused() {
+	local out
+	out=$(N=6 TIMEOUT=500 who "$@")
+	[ "$(grep -c '^fail$' <<<"$out")" = 6 ] && return 0
+	printf '       %s\n' "${out//$'\n'/$'\n       '}"
+	return 1
+}
+
+no_kube_proxy() { # NS: no iptables rule of kube-proxy's (no KUBE- chain)
+	command -v iptables-save >/dev/null || return 0
+	! ip netns exec "$1" iptables-save 2>/dev/null | grep -q 'KUBE-'
+}
+
+# health NODE PORT CODE COUNT SERVICE: node NODE's health check on PORT, from
+# the outside client: HTTP CODE, kube-proxy's JSON with COUNT local endpoints.
+health() {
+	local addr out code body
+	addr=$(mn_node_ip "$1")
+	out=$(ip netns exec "$P-ext" curl -s -m 3 -w '\n%{http_code}' "http://$addr:$2/healthz") ||
+		{ echo "no answer from $addr:$2"; return 1; }
+	code=$(tail -n 1 <<<"$out")
+	body=$(sed '$d' <<<"$out")
+	echo "HTTP $code: $body"
+	[ "$code" = "$3" ] &&
+		jq -e --arg ns "$NS" --arg name "$5" --argjson n "$4" \
+			'.service == {namespace: $ns, name: $name} and .localEndpoints == $n' <<<"$body" >/dev/null
+}
+
+echo "== two nodes (--routing $MODE), agents with --kube-proxy-replacement on, an outside client"
+mn_topology "$P" 2 || { log "could not build the topology"; exit 1; }
+netns_add "$P-ext"
+if ! { ip -n "$P-phys" link add portx mtu "$MN_MTU" type veth peer name eth0 netns "$P-ext" &&
+	ip -n "$P-phys" link set portx master br0 up &&
+	ip -n "$P-ext" addr add "$EXT/24" dev eth0 &&
+	ip -n "$P-ext" link set eth0 up &&
+	ip -n "$P-ext" route add "$EIP/32" via "$NODE1" &&
+	ip -n "$P-ext" route add "$LBIP/32" via "$NODE2"; }; then
+	log "could not wire up the outside client"
+	exit 1
+fi
+for n in 1 2; do
+	MN_AGENT_ARGS="--kube-proxy-replacement on" mn_start_agent "$P" "$n" "$MODE" ||
+		{ log "node$n's agent did not start"; exit 1; }
+	check "node$n: no kube-proxy rules" no_kube_proxy "$P-node$n"
+done
+check "the outside client: no kube-proxy rules" no_kube_proxy "$P-ext"
+check "Node objects and Namespace $NS applied to both agents" mn_apply_all "$P" 2 < <(
+	{
+		jq -cn --arg ns "$NS" '{apiVersion: "v1", kind: "Namespace", metadata: {name: $ns}}'
+		for n in 1 2; do mn_node_json "$n"; done
+	} | mn_list)
+for pod in "${PODS[@]}"; do
+	n=$(node_of "$pod")
+	netns_add "$P-$pod"
+	out=$(mn_pod_add "$P" "$n" "$pod" "$NS")
+	IP[$pod]=$(jq -r '.ips[0].address // empty' <<<"$out" 2>/dev/null | cut -d/ -f1)
+	[ -n "${IP[$pod]}" ] || { log "no address for $pod: $out"; exit 1; }
+	if [ "$(app_of "$pod")" = be ]; then
+		serve "$P-$pod" --tcp 8080 --udp 8081 --name "$pod" || { log "servers in $pod"; exit 1; }
+	fi
+done
+check "the Pod objects applied to both agents" mn_apply_all "$P" 2 < <(
+	for pod in "${PODS[@]}"; do
+		mn_pod_json "$NS" "$pod" "$(node_of "$pod")" "${IP[$pod]}" "$(app_of "$pod")"
+	done | mn_list)
+
+# slice NAME SERVICE PODS...: an EndpointSlice of SERVICE with PODS ready.
+slice() {
+	local name=$1 svc=$2 pod
+	shift 2
+	printf 'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n'
+	printf 'metadata: {namespace: %s, name: %s, labels: {kubernetes.io/service-name: %s}}\n' \
+		"$NS" "$name" "$svc"
+	printf 'addressType: IPv4\n'
+	printf 'ports: [{name: http, protocol: TCP, port: 8080}, {name: dns, protocol: UDP, port: 8081}]\n'
+	printf 'endpoints:\n'
+	for pod in "$@"; do
+		printf -- '- {addresses: [%s], nodeName: node%s, conditions: {ready: true}}\n' \
+			"${IP[$pod]}" "$(node_of "$pod")"
+	done
+}
+
+SERVICES="apiVersion: v1
+kind: Service
+metadata: {namespace: $NS, name: web}
+spec:
+  type: LoadBalancer
+  clusterIP: $CIP
+  externalIPs: [$EIP]
+  externalTrafficPolicy: Cluster
+  ports:
+  - {name: http, protocol: TCP, port: 80, targetPort: http, nodePort: 30080}
+  - {name: dns, protocol: UDP, port: 53, targetPort: dns, nodePort: 30053}
+status:
+  loadBalancer: {ingress: [{ip: $LBIP}]}
+---
+$(slice web-1 web n1-be n2-be)
+---
+apiVersion: v1
+kind: Service
+metadata: {namespace: $NS, name: loc}
+spec:
+  type: NodePort
+  clusterIP: 10.96.20.11
+  externalTrafficPolicy: Local
+  healthCheckNodePort: 32081
+  ports:
+  - {name: http, protocol: TCP, port: 80, targetPort: http, nodePort: 30081}
+  - {name: dns, protocol: UDP, port: 53, targetPort: dns, nodePort: 30054}
+---
+$(slice loc-1 loc n1-be n2-be)
+---
+apiVersion: v1
+kind: Service
+metadata: {namespace: $NS, name: one}
+spec:
+  type: LoadBalancer
+  clusterIP: 10.96.20.12
+  externalTrafficPolicy: Local
+  healthCheckNodePort: 32082
+  ports:
+  - {name: http, protocol: TCP, port: 80, targetPort: http, nodePort: 30082}
+---
+$(slice one-1 one n1-be)
+---
+apiVersion: v1
+kind: Service
+metadata: {namespace: $NS, name: itl}
+spec:
+  clusterIP: $CIP_ITL
+  internalTrafficPolicy: Local
+  ports:
+  - {name: http, protocol: TCP, port: 80, targetPort: http}
+  - {name: dns, protocol: UDP, port: 53, targetPort: dns}
+---
+$(slice itl-1 itl n1-be n2-be)"
+
+echo "== a) eTP Cluster: NodePort on each node, externalIP, LB address; TCP and UDP"
+check "the Services and EndpointSlices applied to both agents" mn_apply_all "$P" 2 <<<"$SERVICES"
+t0=$(node_metric 1 lb-ext-translated ingress)
+s0=$(node_metric 1 lb-snat ingress)
+for n in 1 2; do
+	addr=$(mn_node_ip "$n")
+	# The local backend sees the client, the other node's the translating node.
+	if [ "$n" = 1 ]; then CLIENT_n1=$EXT CLIENT_n2=$NODE1; else CLIENT_n1=$NODE2 CLIENT_n2=$EXT; fi
+	check "outside -> node$n $addr:30080/TCP x$N: both backends, from the NodePort" \
+		answers "$P-ext" tcp "$addr" 30080 both
+	check "outside -> node$n $addr:30053/UDP x$N: both backends, from the NodePort" \
+		answers "$P-ext" udp "$addr" 30053 both
+done
+CLIENT_n1=$EXT CLIENT_n2=$NODE1
+check "outside -> externalIP $EIP:80/TCP (via node1) x$N: both backends" answers "$P-ext" tcp "$EIP" 80 both
+check "outside -> externalIP $EIP:53/UDP (via node1) x$N: both backends" answers "$P-ext" udp "$EIP" 53 both
+CLIENT_n1=$NODE2 CLIENT_n2=$EXT
+check "outside -> LB address $LBIP:80/TCP (via node2) x$N: both backends" answers "$P-ext" tcp "$LBIP" 80 both
+check "outside -> LB address $LBIP:53/UDP (via node2) x$N: both backends" answers "$P-ext" udp "$LBIP" 53 both
+check "node1 counted external translations (lb-ext-translated)" \
+	test "$(node_metric 1 lb-ext-translated ingress)" -ge "$((t0 + 4 * N))"
+check "node1 counted SNATs for node2's backend (lb-snat)" test "$(node_metric 1 lb-snat ingress)" -gt "$s0"
+check "node1 counted the SNATed replies (lb-snat-reverse)" test "$(node_metric 1 lb-snat-reverse ingress)" -gt 0
+CLIENT_n1=${IP[n1-cl]} CLIENT_n2=${IP[n1-cl]}
+check "pod n1-cl -> its node's $NODE1:30080/TCP x$N: both backends, the pod's own address" \
+	answers "$P-n1-cl" tcp "$NODE1" 30080 both
+
+echo "== b) eTP Local: only local backends, the client address kept; health checks"
+check "outside -> node1 $NODE1:30081/TCP x$N: only n1-be, which sees the outside client" \
+	answers "$P-ext" tcp "$NODE1" 30081 n1-be "$EXT"
+check "outside -> node2 $NODE2:30081/TCP x$N: only n2-be, which sees the outside client" \
+	answers "$P-ext" tcp "$NODE2" 30081 n2-be "$EXT"
+check "outside -> node1 $NODE1:30054/UDP x$N: only n1-be, the outside client's address" \
+	answers "$P-ext" udp "$NODE1" 30054 n1-be "$EXT"
+check "outside -> node2 $NODE2:30054/UDP x$N: only n2-be, the outside client's address" \
+	answers "$P-ext" udp "$NODE2" 30054 n2-be "$EXT"
+check "outside -> node1 $NODE1:30082/TCP (one: a backend on node1) x$N: n1-be" \
+	answers "$P-ext" tcp "$NODE1" 30082 n1-be "$EXT"
+check "outside -> node2 $NODE2:30082/TCP (one: no backend on node2): no answer" \
+	refused "$P-ext" tcp "$NODE2" 30082
+check "health check of one on node1 ($NODE1:32082): 200, localEndpoints 1" health 1 32082 200 1 one
+check "health check of one on node2 ($NODE2:32082): 503, localEndpoints 0" health 2 32082 503 0 one
+check "health check of loc on node2 ($NODE2:32081): 200, localEndpoints 1" health 2 32081 200 1 loc
+check "the health check of web (eTP Cluster) is not served" bash -c \
+	"! ip netns exec '$P-ext' curl -s -m 2 'http://$NODE1:32080/healthz' >/dev/null"
+
+echo "== b2) health checks follow the Services and their endpoints"
+check "one gets a backend on node2 too" mn_apply_all "$P" 2 <<<"$(slice one-1 one n1-be n2-be)"
+check "health check of one on node2: now 200, localEndpoints 1" health 2 32082 200 1 one
+check "outside -> node2 $NODE2:30082/TCP x$N: now n2-be" answers "$P-ext" tcp "$NODE2" 30082 n2-be "$EXT"
+delete_one() {
+	local n
+	for n in 1 2; do
+		mn_ctl "$P" "$n" delete -f - >/dev/null <<<"apiVersion: v1
+kind: Service
+metadata: {namespace: $NS, name: one}" || return 1
+	done
+}
+check "Service one deleted on both agents" delete_one
+for n in 1 2; do
+	check "node$n: the health check port 32082 is closed with the Service" bash -c \
+		"! ip netns exec '$P-ext' curl -s -m 2 'http://$(mn_node_ip "$n"):32082/healthz' >/dev/null"
+done
+check "health check of loc on node1 still 200" health 1 32081 200 1 loc
+
+echo "== c) iTP Local: pods reach only their own node's backend"
+check "n1-cl -> $CIP_ITL:80/TCP x$N: only n1-be" answers "$P-n1-cl" tcp "$CIP_ITL" 80 n1-be "${IP[n1-cl]}"
+check "n2-cl -> $CIP_ITL:80/TCP x$N: only n2-be" answers "$P-n2-cl" tcp "$CIP_ITL" 80 n2-be "${IP[n2-cl]}"
+check "n2-cl -> $CIP_ITL:53/UDP x$N: only n2-be" answers "$P-n2-cl" udp "$CIP_ITL" 53 n2-be "${IP[n2-cl]}"
+
+echo "== d) NetworkPolicy on the backends: only the pod network's ipBlock"
+check "the policy applied to both agents" mn_apply_all "$P" 2 <<YAML
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {namespace: $NS, name: be-from-pods}
+spec:
+  podSelector: {matchLabels: {app: be}}
+  ingress:
+  - from: [{ipBlock: {cidr: 10.210.0.0/16}}]
+YAML
+for n in 1 2; do
+	check "outside -> node$n $(mn_node_ip "$n"):30081/TCP (eTP Local): kept out" \
+		refused "$P-ext" tcp "$(mn_node_ip "$n")" 30081
+done
+check "outside -> node1 $NODE1:30054/UDP (eTP Local): kept out" refused "$P-ext" udp "$NODE1" 30054
+check "n2-cl -> $CIP_ITL:80/TCP: a pod still gets in" answers "$P-n2-cl" tcp "$CIP_ITL" 80 n2-be "${IP[n2-cl]}"
+
+summary
