@@ -125,11 +125,49 @@ static __always_inline int nodeport_snat_reverse(struct __sk_buff *skb, const st
 }
 
 /*
+ * f (its IPv4 header of ihl bytes at IP_OFF) to an EXT frontend whose
+ * entry gives new flows no backend (svc_flags: its slot 0's flags), as
+ * kube-proxy's filter rules treat it, never forwarded to the frontend
+ * address (the node's stack would answer for a NodePort, or route an
+ * externalIP back out):
+ * - externalTrafficPolicy Local while the Service has endpoints on other
+ *   nodes (the frontend's INT entry, which always holds every endpoint
+ *   for a NodePort, externalIP and LB address, has some): dropped, the
+ *   "has no local endpoints" DROP, so the outside load balancer's health
+ *   check, not a refusal, steers clients away;
+ * - no endpoint at all: refused at once, the "has no endpoints" REJECT (a
+ *   TCP RST, an ICMP port unreachable: lib/reject.h), the answer sent
+ *   back out of the uplink it came in on, its Ethernet addresses swapped
+ *   by lb4_reject. What lb4_reject does not answer is dropped.
+ * Returns a verdict or DROP().
+ */
+static __always_inline int nodeport_no_backend(struct __sk_buff *skb, const struct flow *f,
+					       __u32 ihl, __u16 svc_flags, __u32 *reason)
+{
+	struct sluice_lb4_key k = { .addr = f->key.daddr, .port = f->key.dport,
+				    .proto = f->key.proto, .scope = SLUICE_LB_SCOPE_INT };
+	struct sluice_lb4_value *in;
+	int ret;
+
+	if (svc_flags & SLUICE_LB_F_EXT_LOCAL) {
+		in = bpf_map_lookup_elem(&sluice_svc4_v1, &k);
+		if (in && in->count)
+			return DROP(SLUICE_DROP_LB_EXT_NO_LOCAL);
+	}
+	ret = lb4_reject(skb, f, ihl);
+	if (IS_DROP(ret))
+		return ret;
+	metrics_count((__u32)ret, SLUICE_DIR_INGRESS, 0);
+	*reason = SLUICE_LB_EXT_REJECT;
+	return bpf_redirect(skb->ifindex, 0);
+}
+
+/*
  * f (parsed from the packet, its IPv4 header of ihl bytes at IP_OFF, the
  * source's ipcache entry peer) to an EXT frontend: rewritten to its
  * backend and sent on. Returns NODEPORT_NOT_OURS when f goes to no EXT
- * frontend, or has no backend (counted lb-no-backend, left to the stack
- * untranslated), else a verdict or DROP().
+ * frontend, else a verdict or DROP(); without a backend, see
+ * nodeport_no_backend.
  */
 static __always_inline int nodeport_translate(struct __sk_buff *skb, struct flow *f, __u32 ihl,
 					      const struct sluice_ipcache_value *peer,
@@ -150,7 +188,7 @@ static __always_inline int nodeport_translate(struct __sk_buff *skb, struct flow
 		return NODEPORT_NOT_OURS;
 	case LB_NO_BACKEND:
 		metrics_count(SLUICE_LB_NO_BACKEND, SLUICE_DIR_INGRESS, 0);
-		return NODEPORT_NOT_OURS;
+		return nodeport_no_backend(skb, f, ihl, svc_flags, reason);
 	default:
 		break;
 	}

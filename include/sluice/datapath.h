@@ -488,7 +488,9 @@ enum sluice_dir {
 	X(SLUICE_LB_SNAT_REVERSE, 40, 0, "lb-snat-reverse",  "reply to an SNATed external Service flow given the client back") \
 	X(SLUICE_LB_EXT_REVERSE,  41, 0, "lb-ext-reverse",   "reply to an external client given the frontend, routed out of the uplink") \
 	X(SLUICE_LB_SOCK_TRANSLATED, 42, 0, "lb-sock-translated", "node socket's connect or sendmsg to a Service frontend given a backend") \
-	X(SLUICE_LB_SOCK_NO_BACKEND, 43, 0, "lb-sock-no-backend", "node socket's connect or sendmsg to a frontend without backend refused")
+	X(SLUICE_LB_SOCK_NO_BACKEND, 43, 0, "lb-sock-no-backend", "node socket's connect or sendmsg to a frontend without backend refused") \
+	X(SLUICE_DROP_LB_EXT_NO_LOCAL, 48, 1, "drop-lb-ext-no-local", "from outside to an externalTrafficPolicy Local frontend without backend on this node (endpoints elsewhere)") \
+	X(SLUICE_LB_EXT_REJECT,   49, 0, "lb-ext-reject",    "from outside to a frontend without any endpoint: refused back out of the uplink")
 
 enum sluice_reason {
 #define SLUICE_X_ENUM(name, num, drop, short_name, desc) name = num,

@@ -3150,13 +3150,130 @@ static void test_np_ext_local_keeps_client(void **state)
 	assert_int_equal(ntohs(((struct l4pkt *)r.out)->tcp.source), 47300);
 	assert_int_equal(((struct l4pkt *)r.out)->ip.daddr, ip4(BE_REMOTE));
 	assert_int_equal(counter(SLUICE_LB_SNAT, SLUICE_DIR_INGRESS), snat);
-	/* No local backend on this node (count 0): left to the node. */
+}
+
+/* eTP Local, the Service's endpoints all on other nodes (its INT entry has
+ * them, its EXT entry none): kube-proxy's "has no local endpoints" DROP,
+ * never refused and never handed to the node's stack. */
+static void test_np_ext_local_without_local_backend_dropped(void **state)
+{
+	__u64 drops = counter(SLUICE_DROP_LB_EXT_NO_LOCAL, SLUICE_DIR_INGRESS);
+	__u64 rej = counter(SLUICE_LB_EXT_REJECT, SLUICE_DIR_INGRESS);
+	struct l4pkt p = from_outside(NODE_IP, 47301, NODEPORT);
+	__u32 remote = 6;
+	struct run r;
+
+	(void)state;
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_INT, SLUICE_LB_F_NODEPORT, RN_NP + 1, &remote, 1);
 	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT | SLUICE_LB_F_EXT_LOCAL,
 	       RN_NP, NULL, 0);
-	p = from_outside(NODE_IP, 47301, NODEPORT);
 	r = run_node(HOOK_NETDEV, &p, 0, NULL);
-	assert_int_equal(r.retval, TC_ACT_OK);
-	assert_memory_equal(r.out, &p, sizeof(p));
+	assert_int_equal(r.retval, TC_ACT_SHOT);
+	assert_int_equal(counter(SLUICE_DROP_LB_EXT_NO_LOCAL, SLUICE_DIR_INGRESS), drops + 1);
+	assert_int_equal(counter(SLUICE_LB_EXT_REJECT, SLUICE_DIR_INGRESS), rej);
+	assert_int_equal(lb_ct(EXT_CLIENT, 47301, NODE_IP, NODEPORT, IPPROTO_TCP).flags, 0xdead);
+	/* The Service's last endpoint gone (INT empty too): refused. */
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_INT, SLUICE_LB_F_NODEPORT, RN_NP + 1, NULL, 0);
+	p = from_outside(NODE_IP, 47302, NODEPORT);
+	r = run_node(HOOK_NETDEV, &p, 0, NULL);
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_true(((struct l4pkt *)r.out)->tcp.rst);
+	assert_int_equal(counter(SLUICE_DROP_LB_EXT_NO_LOCAL, SLUICE_DIR_INGRESS), drops + 1);
+	assert_int_equal(counter(SLUICE_LB_EXT_REJECT, SLUICE_DIR_INGRESS), rej + 1);
+}
+
+/* An outside client's SYN to a NodePort without any endpoint comes back
+ * as the NodePort's RST|ACK, to the byte, addressed to the MAC it came
+ * from (out of the uplink again); its UDP datagram as ICMP port
+ * unreachable quoting it. Nothing is tracked. */
+static void test_np_no_endpoint_refused(void **state)
+{
+	__u64 rej = counter(SLUICE_LB_EXT_REJECT, SLUICE_DIR_INGRESS);
+	__u64 rtcp = counter(SLUICE_LB_REJECT_TCP, SLUICE_DIR_INGRESS);
+	__u64 rudp = counter(SLUICE_LB_REJECT_UDP, SLUICE_DIR_INGRESS);
+	struct l4pkt p = from_outside(NODE_IP, 47500, NODEPORT);
+	struct sluice_lb4_key uk = { .addr = ip4(NODE_IP), .port = htons(NODEPORT),
+				     .proto = IPPROTO_UDP, .scope = SLUICE_LB_SCOPE_EXT };
+	struct sluice_lb4_value uv = { .rev_nat = RN_NP + 2, .flags = SLUICE_LB_F_NODEPORT };
+	struct {
+		struct ethhdr eth;
+		struct iphdr ip;
+		struct tcphdr tcp;
+	} __attribute__((packed)) e = { 0 };
+	struct {
+		struct ethhdr eth;
+		struct iphdr ip;
+		struct icmphdr icmp;
+		struct iphdr quoted;
+		struct udphdr udp;
+	} __attribute__((packed)) ue = { 0 }, *uo;
+	struct udppkt u = { 0 };
+	struct run r;
+
+	(void)state;
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT, RN_NP, NULL, 0);
+	r = run_node(HOOK_NETDEV, &p, 0, NULL);
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(r.out_len, sizeof(e));
+	memcpy(e.eth.h_dest, p.eth.h_source, 6);
+	memcpy(e.eth.h_source, p.eth.h_dest, 6);
+	e.eth.h_proto = htons(ETH_P_IP);
+	e.ip = ipv4_header(NODE_IP, EXT_CLIENT, IPPROTO_TCP, 64, sizeof(e.ip) + sizeof(e.tcp));
+	e.tcp.source = htons(NODEPORT);
+	e.tcp.dest = htons(47500);
+	e.tcp.ack_seq = htonl(0x01020304 + 1 + (ntohs(p.ip.tot_len) - 40));
+	e.tcp.doff = 5;
+	e.tcp.rst = 1;
+	e.tcp.ack = 1;
+	e.tcp.check = l4_checksum(IPPROTO_TCP, e.ip.saddr, e.ip.daddr, &e.tcp, sizeof(e.tcp));
+	assert_memory_equal(r.out, &e, sizeof(e));
+	assert_int_equal(counter(SLUICE_LB_REJECT_TCP, SLUICE_DIR_INGRESS), rtcp + 1);
+	assert_int_equal(counter(SLUICE_LB_EXT_REJECT, SLUICE_DIR_INGRESS), rej + 1);
+	assert_int_equal(lb_ct(EXT_CLIENT, 47500, NODE_IP, NODEPORT, IPPROTO_TCP).flags, 0xdead);
+	/* A stray ACK is not answered (no reset by address), only dropped. */
+	p = from_outside(NODE_IP, 47501, NODEPORT);
+	p.tcp.syn = 0;
+	p.tcp.ack = 1;
+	fill_tcp_checksum(&p);
+	assert_int_equal(run_node(HOOK_NETDEV, &p, 0, NULL).retval, TC_ACT_SHOT);
+	assert_int_equal(counter(SLUICE_LB_EXT_REJECT, SLUICE_DIR_INGRESS), rej + 1);
+
+	/* UDP. */
+	assert_int_equal(bpf_map_update_elem(datapath_lb_svc_map_fd(dp), &uk, &uv, BPF_ANY), 0);
+	memcpy(u.eth.h_source, p.eth.h_source, 6);
+	memset(u.eth.h_dest, 0x02, 6);
+	u.eth.h_proto = htons(ETH_P_IP);
+	u.ip = ipv4_header(EXT_CLIENT, NODE_IP, IPPROTO_UDP, 64, sizeof(u) - sizeof(u.eth));
+	u.ip.id = htons(0x4343);
+	u.ip.check = 0;
+	u.ip.check = ip_checksum(&u.ip, sizeof(u.ip));
+	u.udp.source = htons(47502);
+	u.udp.dest = htons(NODEPORT);
+	u.udp.len = htons(sizeof(u.udp) + sizeof(u.data));
+	memcpy(u.data, "anyone home?", sizeof(u.data));
+	u.udp.check = l4_checksum(IPPROTO_UDP, u.ip.saddr, u.ip.daddr, &u.udp,
+				  sizeof(u.udp) + sizeof(u.data));
+	r = run_hook(HOOK_NETDEV, &u, sizeof(u),
+		     &(struct __sk_buff){ .ifindex = (__u32)ifindex_b });
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(r.out_len, sizeof(ue));
+	memcpy(ue.eth.h_dest, u.eth.h_source, 6);
+	memcpy(ue.eth.h_source, u.eth.h_dest, 6);
+	ue.eth.h_proto = htons(ETH_P_IP);
+	ue.ip = ipv4_header(NODE_IP, EXT_CLIENT, IPPROTO_ICMP, 64, sizeof(ue) - sizeof(ue.eth));
+	ue.icmp.type = ICMP_DEST_UNREACH;
+	ue.icmp.code = ICMP_PORT_UNREACH;
+	ue.quoted = u.ip;
+	ue.udp = u.udp;
+	ue.icmp.checksum = ip_checksum(&ue.icmp, sizeof(ue) - sizeof(ue.eth) - sizeof(ue.ip));
+	assert_memory_equal(r.out, &ue, sizeof(ue));
+	uo = (void *)r.out;
+	assert_int_equal(ip_checksum(&uo->ip, sizeof(uo->ip)), 0);
+	assert_int_equal(ip_checksum(&uo->icmp, sizeof(ue) - sizeof(ue.eth) - sizeof(ue.ip)), 0);
+	assert_int_equal(counter(SLUICE_LB_REJECT_UDP, SLUICE_DIR_INGRESS), rudp + 1);
+	assert_int_equal(counter(SLUICE_LB_EXT_REJECT, SLUICE_DIR_INGRESS), rej + 2);
+	uk.slot = 0;
+	assert_int_equal(bpf_map_delete_elem(datapath_lb_svc_map_fd(dp), &uk), 0);
 }
 
 /* The overlay: another node's backend through the tunnel, SNATed. */
@@ -3950,6 +4067,7 @@ int main(void)
 		cmocka_unit_test_setup(test_np_local_backend, np_setup),
 		cmocka_unit_test_setup(test_np_local_backend_policy, np_setup),
 		cmocka_unit_test_setup(test_np_remote_backend_overlay, np_setup),
+		cmocka_unit_test_setup(test_np_no_endpoint_refused, np_setup),
 	};
 
 	const struct CMUnitTest maglev[] = {
@@ -3967,6 +4085,8 @@ int main(void)
 		cmocka_unit_test_setup(test_np_local_backend_policy, np_setup),
 		cmocka_unit_test_setup(test_np_remote_backend_snat, np_setup),
 		cmocka_unit_test_setup(test_np_ext_local_keeps_client, np_setup),
+		cmocka_unit_test_setup(test_np_ext_local_without_local_backend_dropped, np_setup),
+		cmocka_unit_test_setup(test_np_no_endpoint_refused, np_setup),
 	};
 	int failed;
 
