@@ -20,5 +20,8 @@ const volatile __u32 cfg_nat_port_min = SLUICE_NAT_PORTS_DEFAULT_MIN;
 const volatile __u32 cfg_nat_port_max = SLUICE_NAT_PORTS_DEFAULT_MAX;
 /* --kube-proxy-replacement: pods' Service traffic is translated (lib/lb.h). */
 const volatile __u32 cfg_lb = 0;
+/* The source a pod's Service flow to itself gets (lib/lb.h, hairpin);
+ * network order. The agent leaves the default. */
+const volatile __be32 cfg_lb_hairpin = bpf_htonl(SLUICE_LB_HAIRPIN_ADDR);
 
 #endif /* SLUICE_BPF_CONFIG_H */

@@ -311,9 +311,23 @@ struct sluice_lb4_backend {
 	__be32 addr;
 	__be16 port;
 	__u8 proto;
-	__u8 flags;		/* reserved, 0 */
+	__u8 flags;		/* SLUICE_LB_BE_F_* */
 };
 _Static_assert(sizeof(struct sluice_lb4_backend) == 8, "lb backend layout");
+/* The endpoint is terminating: it stays while it exists so that flows
+ * already on it keep working; new flows get it only when no backend of the
+ * Service is ready (it is then in the slots). Not part of the backend's
+ * identity: the id, which tracking entries name, survives the change. */
+#define SLUICE_LB_BE_F_TERMINATING (1u << 1)
+
+/* Slot 0 flag: the frontend is a pod's hostPort (node address, hostPort)
+ * with the pod's (address, containerPort) as its one backend. */
+#define SLUICE_LB_F_HOSTPORT (1u << 3)
+
+/* Hairpin: a pod whose Service flow is translated to itself gets this
+ * link-local address (host order) as the flow's source, so its answers
+ * leave the pod and can be given the frontend back. Never on any wire. */
+#define SLUICE_LB_HAIRPIN_ADDR 0xa9fe2a01u /* 169.254.42.1 */
 
 struct sluice_lb4_revnat {
 	__be32 addr;		/* the frontend */
@@ -391,7 +405,11 @@ enum sluice_dir {
 	X(SLUICE_DROP_ICMP_FORGED, 30, 1, "drop-icmp-forged", "ICMP error about a tracked flow from neither its peer nor a router") \
 	X(SLUICE_LB_TRANSLATED,   31, 0, "lb-translated",    "Service frontend rewritten to a backend") \
 	X(SLUICE_LB_REVERSE,      32, 0, "lb-reverse",       "reply from a Service backend given the frontend as source") \
-	X(SLUICE_LB_NO_BACKEND,   33, 0, "lb-no-backend",    "to a Service frontend with no backend: left untranslated")
+	X(SLUICE_LB_NO_BACKEND,   33, 0, "lb-no-backend",    "to a Service frontend with no backend: left untranslated") \
+	X(SLUICE_LB_HAIRPIN,      44, 0, "lb-hairpin",       "a pod's flow to itself through a Service: source made the hairpin address") \
+	X(SLUICE_LB_HOSTPORT,     45, 0, "lb-hostport",      "node address and hostPort rewritten to the pod's containerPort") \
+	X(SLUICE_LB_ICMP_ERROR,   46, 0, "lb-icmp-error",    "ICMP error about a Service flow: quoted backend rewritten to the frontend") \
+	X(SLUICE_LB_TERMINATING,  47, 0, "lb-terminating",   "new Service flow sent to a terminating backend (none is ready)")
 
 enum sluice_reason {
 #define SLUICE_X_ENUM(name, num, drop, short_name, desc) name = num,
