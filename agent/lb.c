@@ -67,9 +67,11 @@ static int cmp_fe(const void *a, const void *b)
 		      sizeof(struct sluice_lb4_key));
 }
 
+/* A backend's identity: address, port, protocol. Its flags (terminating)
+ * change in place, under the same id, which tracking entries name. */
 static int cmp_backend(const void *a, const void *b)
 {
-	return memcmp(a, b, sizeof(struct sluice_lb4_backend));
+	return memcmp(a, b, offsetof(struct sluice_lb4_backend, flags));
 }
 
 static int cmp_rn(const void *a, const void *b)
@@ -159,7 +161,8 @@ static int work_read(struct datapath *dp, struct lb_work *w)
 static struct sluice_lb4_backend backend_of(const struct svc_backend *b, uint8_t proto)
 {
 	return (struct sluice_lb4_backend){ .addr = htonl(b->ip), .port = htons(b->port),
-					    .proto = proto };
+					    .proto = proto,
+					    .flags = b->terminating ? SLUICE_LB_BE_F_TERMINATING : 0 };
 }
 
 /* New flows go to ready endpoints; when none is ready, to those still
@@ -328,7 +331,7 @@ int lb_sync(struct datapath *dp, const struct svc_view *v, struct lb_ids *ids,
 		int known = be_find(&w, b) != NULL;
 
 		for (size_t j = 0; !known && j < nnew; j++)
-			known = !memcmp(&nbe[j].b, b, sizeof(*b));
+			known = !cmp_backend(&nbe[j].b, b);
 		if (known)
 			continue;
 		while (!ids->next_backend || be_id_used(&w, ids->next_backend))
@@ -338,6 +341,19 @@ int lb_sync(struct datapath *dp, const struct svc_view *v, struct lb_ids *ids,
 		if (ret)
 			goto cleanup;
 		nnew++;
+	}
+	/* A backend that starts (or stops) terminating keeps its id: only
+	 * its flags change. */
+	for (size_t i = 0; i < w.nkeep; i++) {
+		const struct be_entry *e = be_find(&w, &w.keep[i]);
+
+		if (i && !cmp_backend(&w.keep[i - 1], &w.keep[i]))
+			continue;
+		if (!e || e->b.flags == w.keep[i].flags)
+			continue;
+		ret = put(be_fd, &e->id, &w.keep[i], SLUICE_MAP_LB_BE, st, err, errlen);
+		if (ret)
+			goto cleanup;
 	}
 	/* 2. Rev-NAT entries: a frontend keeps its index. */
 	for (size_t i = 0; i < w.nfe; i++) {
@@ -373,7 +389,7 @@ int lb_sync(struct datapath *dp, const struct svc_view *v, struct lb_ids *ids,
 			uint32_t id = e ? e->id : 0;
 
 			for (size_t j = 0; !id && j < nnew; j++)
-				if (!memcmp(&nbe[j].b, &fe->bes[s], sizeof(fe->bes[s])))
+				if (!cmp_backend(&nbe[j].b, &fe->bes[s]))
 					id = nbe[j].id;
 			k.slot = (uint16_t)(s + 1);
 			val = (struct sluice_lb4_value){ .backend_id = id };

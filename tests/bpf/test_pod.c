@@ -3325,6 +3325,68 @@ static void test_lb_sync_writes_only_changes(void **state)
 	assert_int_equal(map_count(datapath_lb_svc_map_fd(dp)), 0);
 }
 
+/* An endpoint that starts terminating while another is ready: its backend
+ * keeps its id (flows name it) and gets the terminating flag, leaves the
+ * slots, stays in the backend map; A's flow on it goes on there while new
+ * flows go to the ready one. The endpoint gone: the backend goes. */
+static void test_lb_sync_terminating_keeps_id(void **state)
+{
+	struct svc_frontend fe = { .kind = SVC_FE_CLUSTER_IP, .ip = ntohl(ip4("10.96.0.30")),
+				   .port = 80, .proto = IPPROTO_TCP };
+	struct svc_backend bes[2] = {
+		{ .ip = ntohl(ip4(IP_B)), .port = 8080, .ready = 1, .serving = 1 },
+		{ .ip = ntohl(ip4(IP_B)), .port = 8081, .ready = 1, .serving = 1 },
+	};
+	struct svc_view_port port = { .backends = bes, .nbackends = 1 };
+	struct svc_view_service vs = { .ns = "x", .name = "web", .frontends = &fe, .nfrontends = 1,
+				       .ports = &port, .nports = 1 };
+	struct svc_view v = { .v = &vs, .n = 1 };
+	struct lb_ids ids = { 0 };
+	struct lb_stats st;
+	struct l4pkt p = lb_from_a("10.96.0.30", 47000, 80);
+	struct run r;
+	char err[256];
+	__u32 id;
+
+	(void)state;
+	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	id = lb_slot("10.96.0.30", 80, 1).backend_id;
+	assert_int_equal(lb_be(id).flags, 0);
+	r = run_prog(1, &p, sizeof(p));
+	assert_int_equal(ntohs(((struct l4pkt *)r.out)->tcp.dest), 8080);
+	/* 8080 terminates, 8081 appears ready. */
+	bes[0].ready = 0;
+	bes[0].terminating = 1;
+	port.nbackends = 2;
+	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_be(id).flags, SLUICE_LB_BE_F_TERMINATING);
+	assert_int_equal(lb_be(id).addr, ip4(IP_B));
+	assert_int_equal(lb_slot("10.96.0.30", 80, 0).count, 1);
+	assert_int_equal(ntohs(lb_be(lb_slot("10.96.0.30", 80, 1).backend_id).port), 8081);
+	p.tcp.syn = 0;
+	p.tcp.ack = 1;
+	fill_tcp_checksum(&p);
+	for (__u16 sport = 47001; sport < 47011; sport++) {
+		struct l4pkt n = lb_from_a("10.96.0.30", sport, 80);
+
+		r = run_prog(1, &p, sizeof(p));
+		assert_int_equal(ntohs(((struct l4pkt *)r.out)->tcp.dest), 8080);
+		r = run_prog(1, &n, sizeof(n));
+		assert_int_equal(ntohs(((struct l4pkt *)r.out)->tcp.dest), 8081);
+	}
+	/* The same view again: nothing written. */
+	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.written, 0);
+	/* The endpoint is gone: so is its backend, and the flow moves. */
+	bes[0] = bes[1];
+	port.nbackends = 1;
+	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_be(id).port, 0);
+	r = run_prog(1, &p, sizeof(p));
+	assert_int_equal(ntohs(((struct l4pkt *)r.out)->tcp.dest), 8081);
+	assert_int_equal(lb_sync(dp, NULL, &ids, &st, err, sizeof(err)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -3395,6 +3457,7 @@ int main(void)
 		cmocka_unit_test_setup(test_lb_policy_sees_backend_and_client, lb_setup),
 		cmocka_unit_test_setup(test_lb_leaves_other_traffic_alone, lb_setup),
 		cmocka_unit_test_setup(test_lb_sync_writes_only_changes, lb_empty),
+		cmocka_unit_test_setup(test_lb_sync_terminating_keeps_id, lb_empty),
 		cmocka_unit_test_setup(test_lb_hairpin_byte_for_byte, lb_setup),
 		cmocka_unit_test_setup(test_lb_hairpin_udp, lb_setup),
 		cmocka_unit_test_setup(test_lb_terminating_backend, lb_setup),
