@@ -38,6 +38,7 @@ struct want_fe {
 	struct sluice_lb4_backend *bes;
 	size_t nbes;
 	uint32_t rev_nat;
+	uint16_t flags;		/* slot 0's SLUICE_LB_F_* */
 };
 
 struct lb_work {
@@ -65,6 +66,17 @@ static int cmp_fe(const void *a, const void *b)
 {
 	return memcmp(&((const struct want_fe *)a)->k, &((const struct want_fe *)b)->k,
 		      sizeof(struct sluice_lb4_key));
+}
+
+/* cmp_fe, and of two with one key a Service's (no HOSTPORT) first. */
+static int cmp_fe_service_first(const void *a, const void *b)
+{
+	int c = cmp_fe(a, b);
+
+	if (c)
+		return c;
+	return (((const struct want_fe *)a)->flags & SLUICE_LB_F_HOSTPORT) -
+	       (((const struct want_fe *)b)->flags & SLUICE_LB_F_HOSTPORT);
 }
 
 /* A backend's identity: address, port, protocol. Its flags (terminating)
@@ -172,10 +184,27 @@ static int backend_for_new_flows(const struct svc_backend *b, int any_ready)
 	return any_ready ? b->ready : b->serving && b->terminating;
 }
 
-/* The frontends and backends the view wants. */
-static int work_want(const struct svc_view *v, struct lb_work *w)
+/* The host port h's frontend in scope: one backend, the pod. */
+static void want_hostport(struct lb_work *w, const struct lb_hostport *h, uint8_t scope)
 {
-	size_t nfe = 0, nb = 0;
+	struct want_fe *x = &w->fe[w->nfe++];
+	struct sluice_lb4_backend b = { .addr = htonl(h->be_ip), .port = htons(h->be_port),
+					.proto = h->proto };
+
+	x->k = (struct sluice_lb4_key){ .addr = htonl(h->fe_ip), .port = htons(h->fe_port),
+					.proto = h->proto, .scope = scope };
+	x->flags = SLUICE_LB_F_HOSTPORT;
+	x->bes = &w->pool[w->npool];
+	x->nbes = 1;
+	w->pool[w->npool++] = b;
+	w->keep[w->nkeep++] = b;
+}
+
+/* The frontends and backends the view and the host ports want. */
+static int work_want(const struct svc_view *v, const struct lb_hostport *hp, size_t nhp,
+		     struct lb_work *w)
+{
+	size_t nfe = 2 * nhp, nb = 2 * nhp, kept = 0;
 
 	for (size_t i = 0; v && i < v->n; i++) {
 		if (!lb_service_translated(&v->v[i]))
@@ -225,7 +254,16 @@ static int work_want(const struct svc_view *v, struct lb_work *w)
 			}
 		}
 	}
-	qsort(w->fe, w->nfe, sizeof(*w->fe), cmp_fe);
+	for (size_t i = 0; i < nhp; i++) {
+		want_hostport(w, &hp[i], SLUICE_LB_SCOPE_INT);
+		want_hostport(w, &hp[i], SLUICE_LB_SCOPE_EXT);
+	}
+	qsort(w->fe, w->nfe, sizeof(*w->fe), cmp_fe_service_first);
+	/* One frontend per key: the Service's when a hostPort has it too. */
+	for (size_t i = 0; i < w->nfe; i++)
+		if (!kept || cmp_fe(&w->fe[kept - 1], &w->fe[i]))
+			w->fe[kept++] = w->fe[i];
+	w->nfe = kept;
 	qsort(w->keep, w->nkeep, sizeof(*w->keep), cmp_backend);
 	return 0;
 }
@@ -293,6 +331,12 @@ static void del(int fd, const void *k, struct lb_stats *st)
 int lb_sync(struct datapath *dp, const struct svc_view *v, struct lb_ids *ids,
 	    struct lb_stats *st, char *err, size_t errlen)
 {
+	return lb_sync_with(dp, v, NULL, 0, ids, st, err, errlen);
+}
+
+int lb_sync_with(struct datapath *dp, const struct svc_view *v, const struct lb_hostport *hp,
+		 size_t nhp, struct lb_ids *ids, struct lb_stats *st, char *err, size_t errlen)
+{
 	int svc_fd = datapath_lb_svc_map_fd(dp), be_fd = datapath_lb_be_map_fd(dp);
 	int rn_fd = datapath_lb_rnat_map_fd(dp);
 	struct be_entry *nbe = NULL;
@@ -304,7 +348,7 @@ int lb_sync(struct datapath *dp, const struct svc_view *v, struct lb_ids *ids,
 	memset(st, 0, sizeof(*st));
 	ret = work_read(dp, &w);
 	if (!ret)
-		ret = work_want(v, &w);
+		ret = work_want(v, hp, nhp, &w);
 	if (ret) {
 		snprintf(err, errlen, "cannot read the Service maps: %s", strerror(-ret));
 		goto cleanup;
@@ -402,7 +446,8 @@ int lb_sync(struct datapath *dp, const struct svc_view *v, struct lb_ids *ids,
 		}
 		k.slot = 0;
 		val = (struct sluice_lb4_value){ .count = (uint16_t)fe->nbes,
-						 .rev_nat = (uint16_t)fe->rev_nat };
+						 .rev_nat = (uint16_t)fe->rev_nat,
+						 .flags = fe->flags };
 		cur = svc_find(&w, &k);
 		if (cur && !memcmp(cur, &val, sizeof(val)))
 			continue;

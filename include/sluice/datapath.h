@@ -296,6 +296,7 @@ struct sluice_lb4_key {
 };
 _Static_assert(sizeof(struct sluice_lb4_key) == 12, "lb key layout");
 #define SLUICE_LB_SCOPE_INT 0
+#define SLUICE_LB_SCOPE_EXT 1
 
 struct sluice_lb4_value {
 	__u32 backend_id;	/* slot >= 1 */

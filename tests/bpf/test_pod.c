@@ -3387,6 +3387,66 @@ static void test_lb_sync_terminating_keeps_id(void **state)
 	assert_int_equal(lb_sync(dp, NULL, &ids, &st, err, sizeof(err)), 0);
 }
 
+/* A hostPort: 10.200.0.11:8080/TCP (the node's address) to B:80, in both
+ * scopes, flagged; A reaches it through from_pod and B's answer comes back
+ * from the hostPort. A Service on the same frontend wins it; the pod gone,
+ * the frontend goes. */
+static void test_lb_sync_hostport(void **state)
+{
+	struct lb_hostport hp = { .fe_ip = ntohl(ip4("10.200.0.11")), .fe_port = 8080,
+				  .be_ip = ntohl(ip4(IP_B)), .be_port = 80, .proto = IPPROTO_TCP };
+	struct svc_frontend fe = { .kind = SVC_FE_EXTERNAL_IP, .ip = ntohl(ip4("10.200.0.11")),
+				   .port = 8080, .proto = IPPROTO_TCP };
+	struct svc_backend be = { .ip = ntohl(ip4(IP_B)), .port = 9090, .ready = 1, .serving = 1 };
+	struct svc_view_port port = { .backends = &be, .nbackends = 1 };
+	struct svc_view_service vs = { .ns = "x", .name = "web", .frontends = &fe, .nfrontends = 1,
+				       .ports = &port, .nports = 1 };
+	struct svc_view v = { .v = &vs, .n = 1 };
+	__u64 hpc = counter(SLUICE_LB_HOSTPORT, SLUICE_DIR_EGRESS);
+	struct sluice_lb4_key k = { .addr = ip4("10.200.0.11"), .port = htons(8080),
+				    .proto = IPPROTO_TCP, .scope = SLUICE_LB_SCOPE_EXT };
+	struct sluice_lb4_value ext;
+	struct lb_ids ids = { 0 };
+	struct lb_stats st;
+	struct l4pkt p = lb_from_a("10.200.0.11", 47100, 8080), reply, e;
+	struct run r;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(lb_sync_with(dp, NULL, &hp, 1, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.frontends, 2);
+	assert_int_equal(lb_slot("10.200.0.11", 8080, 0).flags, SLUICE_LB_F_HOSTPORT);
+	assert_int_equal(lb_slot("10.200.0.11", 8080, 0).count, 1);
+	assert_int_equal(bpf_map_lookup_elem(datapath_lb_svc_map_fd(dp), &k, &ext), 0);
+	assert_int_equal(ext.flags, SLUICE_LB_F_HOSTPORT);
+	assert_int_equal(ext.count, 1);
+	r = run_prog(1, &p, sizeof(p));
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	e = lb_expect(&p, IP_A, 47100, IP_B, 80, mac_b_pod, mac_b_lxc);
+	assert_memory_equal(r.out, &e, sizeof(e));
+	assert_int_equal(counter(SLUICE_LB_HOSTPORT, SLUICE_DIR_EGRESS), hpc + 1);
+	reply = make_l4(IP_B, IP_A, IPPROTO_TCP, 80, 47100);
+	memcpy(reply.eth.h_source, mac_b_pod, 6);
+	memcpy(reply.eth.h_dest, mac_b_lxc, 6);
+	reply.tcp.ack = 1;
+	fill_tcp_checksum(&reply);
+	r = run_prog_on(1, &reply, sizeof(reply), ifindex_b);
+	e = lb_expect(&reply, "10.200.0.11", 8080, IP_A, 47100, mac_a_pod, mac_a_lxc);
+	assert_memory_equal(r.out, &e, sizeof(e));
+	/* The same view again: nothing written. */
+	assert_int_equal(lb_sync_with(dp, NULL, &hp, 1, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.written, 0);
+	/* A Service on the same address and port: the Service's. */
+	assert_int_equal(lb_sync_with(dp, &v, &hp, 1, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_slot("10.200.0.11", 8080, 0).flags, 0);
+	assert_int_equal(ntohs(lb_be(lb_slot("10.200.0.11", 8080, 1).backend_id).port), 9090);
+	/* The pod gone (no Service either): nothing left. */
+	assert_int_equal(lb_sync_with(dp, NULL, NULL, 0, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(map_count(datapath_lb_svc_map_fd(dp)), 0);
+	assert_int_equal(map_count(datapath_lb_be_map_fd(dp)), 0);
+	assert_int_equal(map_count(datapath_lb_rnat_map_fd(dp)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -3458,6 +3518,7 @@ int main(void)
 		cmocka_unit_test_setup(test_lb_leaves_other_traffic_alone, lb_setup),
 		cmocka_unit_test_setup(test_lb_sync_writes_only_changes, lb_empty),
 		cmocka_unit_test_setup(test_lb_sync_terminating_keeps_id, lb_empty),
+		cmocka_unit_test_setup(test_lb_sync_hostport, lb_empty),
 		cmocka_unit_test_setup(test_lb_hairpin_byte_for_byte, lb_setup),
 		cmocka_unit_test_setup(test_lb_hairpin_udp, lb_setup),
 		cmocka_unit_test_setup(test_lb_terminating_backend, lb_setup),
