@@ -112,6 +112,45 @@ static __always_inline enum lb_choice lb4_select(const struct flow *f, __u64 now
 }
 
 /*
+ * An ICMP error a pod sends about a packet it got from a frontend (the
+ * quote: frontend -> pod, the reply of the pod's Service flow, whose
+ * client-side entry names the backend): it goes to the backend, quoting
+ * the packet as the backend sent it, so the backend's stack finds its
+ * socket (a UDP port the client closed, say). f follows (destination,
+ * quote). Returns 1 when rewritten, 0 when the error is about no such
+ * flow, or DROP().
+ */
+static __always_inline int lb4_translate_icmp_error(struct __sk_buff *skb, struct flow *f, __u32 l4)
+{
+	struct sluice_lb4_backend *be;
+	struct sluice_ct_value *ct;
+	struct sluice_ct_key k;
+	__u32 id;
+
+	if ((f->inner.proto != IPPROTO_TCP && f->inner.proto != IPPROTO_UDP) ||
+	    f->key.daddr != f->inner.saddr)
+		return 0;
+	ct_reverse(&f->inner, &k);
+	ct = ct_live(&k, bpf_ktime_get_ns());
+	if (!ct || !(ct->flags & SLUICE_CT_F_LB_FRONTEND))
+		return 0;
+	id = ct->pad;
+	be = bpf_map_lookup_elem(&sluice_be4_v1, &id);
+	/* A hairpin flow's answers come from the pod itself: not here. */
+	if (!be || be->addr == f->key.saddr)
+		return 0;
+	if (icmp_quote_rewrite(skb, l4, f->inner.proto, 1, f->inner.saddr, be->addr,
+			       f->inner.sport, be->port, IP_OFF + offsetof(struct iphdr, daddr),
+			       f->key.daddr, be->addr))
+		return DROP(SLUICE_DROP_REDIRECT);
+	f->key.daddr = be->addr;
+	f->inner.saddr = be->addr;
+	f->inner.sport = be->port;
+	metrics_count(SLUICE_LB_ICMP_ERROR, SLUICE_DIR_EGRESS, 0);
+	return 1;
+}
+
+/*
  * A pod's packet of flow f (IPv4 header of ihl bytes at IP_OFF): when it
  * goes to a frontend, rewrite its destination to the flow's backend (L3
  * and L4 checksums) and f with it, so the caller polices and forwards the
@@ -120,9 +159,9 @@ static __always_inline enum lb_choice lb4_select(const struct flow *f, __u64 now
  * (hairpin), the source becomes cfg_lb_hairpin too and f->hairpin is set:
  * the pod answers an address that is not its own, so the answer leaves it
  * and lb4_reverse gives it the frontend back. Returns 1 when translated
- * (packet pointers are then stale), 0 when not, or DROP(). ICMP errors
- * (lb4_reverse rewrites those about a Service flow) and protocols other
- * than TCP and UDP are not translated.
+ * (packet pointers are then stale), 0 when not, or DROP(). An ICMP error
+ * the pod sends about a frontend's packet: lb4_translate_icmp_error;
+ * other protocols than TCP and UDP are not translated.
  */
 static __always_inline int lb4_translate(struct __sk_buff *skb, struct flow *f, __u32 ihl)
 {
@@ -131,7 +170,11 @@ static __always_inline int lb4_translate(struct __sk_buff *skb, struct flow *f, 
 	__u16 rev_nat = 0, fe_flags = 0;
 	__u8 proto = f->key.proto;
 
-	if (!cfg_lb || f->icmp_error || (proto != IPPROTO_TCP && proto != IPPROTO_UDP))
+	if (!cfg_lb)
+		return 0;
+	if (f->icmp_error)
+		return lb4_translate_icmp_error(skb, f, l4);
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 		return 0;
 	switch (lb4_select(f, bpf_ktime_get_ns(), &be, &rev_nat, &fe_flags)) {
 	case LB_NOT_FRONTEND:

@@ -3137,6 +3137,34 @@ static void test_lb_icmp_error_from_local_backend(void **state)
 	assert_int_equal(counter(SLUICE_LB_ICMP_ERROR, SLUICE_DIR_EGRESS), n + 1);
 }
 
+/* A's own error about a packet it got from the frontend (B's answer, on
+ * FRONTEND:80): to B, quoting the packet as B sent it. */
+static void test_lb_icmp_error_from_client_to_backend(void **state)
+{
+	__u64 n = counter(SLUICE_LB_ICMP_ERROR, SLUICE_DIR_EGRESS);
+	struct l4pkt p = lb_from_a(FRONTEND, 49300, 80);
+	struct tcp_err_pkt err, want;
+	struct run r;
+
+	(void)state;
+	assert_int_equal(run_prog(1, &p, sizeof(p)).retval, TC_ACT_REDIRECT);
+	err = lb_tcp_error(IP_A, FRONTEND, 64, FRONTEND, 80, IP_A, 49300);
+	memcpy(err.eth.h_source, mac_a_pod, 6);
+	r = run_prog(1, &err, sizeof(err));
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	want = lb_tcp_error(IP_A, IP_B, 63, IP_B, 8080, IP_A, 49300);
+	memcpy(want.eth.h_dest, mac_b_pod, 6);
+	memcpy(want.eth.h_source, mac_b_lxc, 6);
+	assert_memory_equal(r.out, &want, sizeof(want));
+	lb_assert_error_checksums((struct tcp_err_pkt *)r.out);
+	assert_int_equal(counter(SLUICE_LB_ICMP_ERROR, SLUICE_DIR_EGRESS), n + 1);
+	/* About a flow A never sent to the frontend: not translated. */
+	err = lb_tcp_error(IP_A, FRONTEND, 64, FRONTEND, 80, IP_A, 49301);
+	r = run_prog(1, &err, sizeof(err));
+	assert_int_equal(((struct tcp_err_pkt *)r.out)->ip.daddr, ip4(FRONTEND));
+	assert_int_equal(counter(SLUICE_LB_ICMP_ERROR, SLUICE_DIR_EGRESS), n + 1);
+}
+
 /* Through the host stack (to_pod): the node's own error about A's
  * translated flow (a router's source stays), and a reply of a translated
  * flow that the stack forwarded. */
@@ -3523,6 +3551,7 @@ int main(void)
 		cmocka_unit_test_setup(test_lb_hairpin_udp, lb_setup),
 		cmocka_unit_test_setup(test_lb_terminating_backend, lb_setup),
 		cmocka_unit_test_setup(test_lb_icmp_error_from_local_backend, lb_setup),
+		cmocka_unit_test_setup(test_lb_icmp_error_from_client_to_backend, lb_setup),
 		cmocka_unit_test_setup(test_lb_via_stack_reversed_in_to_pod, lb_setup),
 	};
 
