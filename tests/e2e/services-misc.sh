@@ -20,7 +20,10 @@
 #      endpoints -> they still answer (kube-proxy's fallback); a ready one
 #      appears -> only it gets new flows; a TCP connection to an endpoint
 #      that becomes terminating keeps working, and stops once the endpoint
-#      is removed.
+#      is removed;
+#   d) ICMP errors: a client's UDP to a Service port where the backend
+#      (same node, other node) listens on nothing gets the port unreachable
+#      on its socket (the quote rewritten to the frontend).
 #
 #   tests/e2e/services-misc.sh             overlay, then native
 #   tests/e2e/services-misc.sh overlay     one mode (or native)
@@ -282,5 +285,26 @@ cat "$stream" "$stream.err"
 check "the established connection worked while its endpoint was terminating (>= 60 echoed)" \
 	jq -e '.echoed >= 60' "$stream"
 check "and stopped once the endpoint was removed" jq -e '.broken == true or .errors > 0' "$stream"
+
+echo "== d) ICMP errors about a translated flow"
+CLOSED=10.96.20.12	# closed: UDP 53 -> n1-be:9999, where nothing listens
+check "Service closed ($CLOSED): n1-be on a UDP port nothing listens on" mn_apply_all "$P" 2 < <(
+	service closed "$CLOSED"
+	echo ---
+	TCP_PORT=9998 UDP_PORT=9999 slice closed-1 closed n1-be:true:true:false)
+# port_unreachable POD: POD's UDP to $CLOSED:53 fails with "connection
+# refused", which its connected socket only gets when the error quotes the
+# frontend: without the rewrite it would wait for its timeout.
+port_unreachable() {
+	local out
+	out=$(probe "$P-$1" udp "$CLOSED" 53 --timeout 3000 2>&1)
+	echo "$out"
+	grep -q 'connection refused' <<<"$out"
+}
+e0=$(( $(node_metric 1 lb-icmp-error egress) + $(node_metric 2 lb-icmp-error ingress) ))
+check "n1-client (backend on its node): port unreachable reaches its socket" port_unreachable n1-client
+check "n2-client (backend on the other node): the same" port_unreachable n2-client
+check "the nodes counted the rewritten errors (lb-icmp-error)" \
+	test "$(( $(node_metric 1 lb-icmp-error egress) + $(node_metric 2 lb-icmp-error ingress) ))" -ge "$((e0 + 2))"
 
 summary
