@@ -21,9 +21,13 @@
 #      appears -> only it gets new flows; a TCP connection to an endpoint
 #      that becomes terminating keeps working, and stops once the endpoint
 #      is removed;
+#      publishNotReadyAddresses: an endpoint neither ready nor serving
+#      answers;
 #   d) ICMP errors: a client's UDP to a Service port where the backend
 #      (same node, other node) listens on nothing gets the port unreachable
-#      on its socket (the quote rewritten to the frontend).
+#      on its socket (the quote rewritten to the frontend);
+#   e) hairpin under a NetworkPolicy admitting nothing to the backends: a
+#      backend still reaches itself through the Service, not the other.
 #
 #   tests/e2e/services-misc.sh             overlay, then native
 #   tests/e2e/services-misc.sh overlay     one mode (or native)
@@ -56,6 +60,7 @@ CLEANUP_PATHS+=("$MN_DIR")
 NS=shop
 CIP=10.96.20.10		# web: n1-be, n2-be
 TIP=10.96.20.11		# term: the endpoint-state cases
+RIP=10.96.20.13		# ready-or-not: publishNotReadyAddresses
 HAIRPIN=169.254.42.1
 N=20	# probes per client and protocol
 NODE1=$(mn_node_ip 1)
@@ -286,6 +291,14 @@ check "the established connection worked while its endpoint was terminating (>= 
 	jq -e '.echoed >= 60' "$stream"
 check "and stopped once the endpoint was removed" jq -e '.broken == true or .errors > 0' "$stream"
 
+check "Service ready-or-not ($RIP) with publishNotReadyAddresses: n2-be ready:false serving:false" \
+	mn_apply_all "$P" 2 < <(
+	service ready-or-not "$RIP"
+	echo '  publishNotReadyAddresses: true'
+	echo ---
+	slice ron-1 ready-or-not n2-be:false:false:false)
+check "n1-client -> $RIP:80/TCP x$N: n2-be answers all the same" only_from n1-client tcp "$RIP" 80 n2-be
+
 echo "== d) ICMP errors about a translated flow"
 CLOSED=10.96.20.12	# closed: UDP 53 -> n1-be:9999, where nothing listens
 check "Service closed ($CLOSED): n1-be on a UDP port nothing listens on" mn_apply_all "$P" 2 < <(
@@ -306,5 +319,29 @@ check "n1-client (backend on its node): port unreachable reaches its socket" por
 check "n2-client (backend on the other node): the same" port_unreachable n2-client
 check "the nodes counted the rewritten errors (lb-icmp-error)" \
 	test "$(( $(node_metric 1 lb-icmp-error egress) + $(node_metric 2 lb-icmp-error ingress) ))" -ge "$((e0 + 2))"
+
+echo "== e) hairpin under a NetworkPolicy that admits nothing to the backends"
+check "NetworkPolicy deny-be: app=be admits no ingress" mn_apply_all "$P" 2 <<'YAML'
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {namespace: shop, name: deny-be}
+spec:
+  podSelector: {matchLabels: {app: be}}
+  policyTypes: [Ingress]
+YAML
+# self_only POD: POD's probes of web are answered by POD itself (hairpin:
+# a pod may always reach itself) or not at all (the other backend keeps
+# it out); at least one of each.
+self_only() {
+	local out self fails
+	out=$(TIMEOUT=500 who "$1" tcp "$CIP" 80)
+	self=$(grep -c "^peer=$CIP:80 server=$1 client=$HAIRPIN:[0-9]*$" <<<"$out")
+	fails=$(grep -c '^fail$' <<<"$out")
+	[ "$((self + fails))" = "$N" ] && [ "$self" -gt 0 ] && [ "$fails" -gt 0 ] && return 0
+	sort <<<"$out" | uniq -c | sed 's/^/       /'
+	return 1
+}
+check "n1-be -> $CIP:80/TCP x$N: its own answers only; n2-be keeps it out" self_only n1-be
+check "n1-client -> $CIP:80/TCP: kept out by both backends" refused n1-client tcp "$CIP" 80
 
 summary
