@@ -27,6 +27,7 @@ struct endpoints {
 	struct endpoint *list;		/* unordered; removal swaps in the last */
 	size_t n, cap;
 	unsigned int pod_mtu;		/* 0: the kernel's default */
+	int hostports;			/* host ports forwarded: checked at ADD */
 	/* Retries owed (see release_address): an address quarantined because
 	 * its per-flow state could not be removed; the start-up removal of
 	 * the state of every address no pod holds. */
@@ -37,6 +38,11 @@ struct endpoints {
 void endpoints_set_pod_mtu(struct endpoints *eps, unsigned int mtu)
 {
 	eps->pod_mtu = mtu;
+}
+
+void endpoints_set_hostports(struct endpoints *eps, int forwarded)
+{
+	eps->hostports = forwarded;
 }
 
 void endpoint_host_ifname(const char *container_id, const char *ifname, char *buf, size_t len)
@@ -147,11 +153,16 @@ static int address_is_local(uint32_t ip)
 static int hostports_check(const struct endpoints *eps, const struct cni_req *req, char *err,
 			   size_t errlen)
 {
-	for (size_t p = 0; p < req->nports; p++) {
+	for (size_t p = 0; eps->hostports && p < req->nports; p++) {
 		const struct hostport *h = &req->ports[p];
 		char text[64], ip[16];
 
 		hostport_format(h, text, sizeof(text));
+		if (h->proto != IPPROTO_TCP && h->proto != IPPROTO_UDP) {
+			snprintf(err, errlen, "host port %s: sluice forwards TCP and UDP host ports "
+					      "only", text);
+			return CNI_ERR_INVALID_CONFIG;
+		}
 		if (h->host_ip && !address_is_local(h->host_ip)) {
 			ip4_format(h->host_ip, ip, sizeof(ip));
 			snprintf(err, errlen, "host port %s: hostIP %s is no address of this node; "

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <malloc.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <time.h>
 #include <stdio.h>
@@ -330,7 +331,7 @@ static int hostports_collect(struct agent *a, struct lb_hostport **out, size_t *
 			const struct hostport *h = &ep->ports[p];
 			uint32_t fe = h->host_ip ? h->host_ip : node_ip;
 
-			if (fe)
+			if (fe && (h->proto == IPPROTO_TCP || h->proto == IPPROTO_UDP))
 				(*out)[(*n)++] = (struct lb_hostport){ .fe_ip = fe, .fe_port = h->host_port,
 								       .be_ip = ep->ip,
 								       .be_port = h->container_port,

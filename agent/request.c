@@ -24,6 +24,11 @@ static int get_str(const json_t *obj, const char *key, char *buf, size_t len)
 	return 0;
 }
 
+const char *hostport_proto(uint8_t proto)
+{
+	return proto == IPPROTO_UDP ? "udp" : proto == IPPROTO_SCTP ? "sctp" : "tcp";
+}
+
 void hostport_format(const struct hostport *h, char *buf, size_t len)
 {
 	char ip[16] = "";
@@ -31,7 +36,7 @@ void hostport_format(const struct hostport *h, char *buf, size_t len)
 	if (h->host_ip)
 		ip4_format(h->host_ip, ip, sizeof(ip));
 	snprintf(buf, len, "%s%s%u/%s -> %u", ip, h->host_ip ? ":" : "", h->host_port,
-		 h->proto == IPPROTO_UDP ? "udp" : "tcp", h->container_port);
+		 hostport_proto(h->proto), h->container_port);
 }
 
 /* One entry of portMappings ({hostPort, containerPort, protocol, hostIP?},
@@ -58,9 +63,10 @@ static int hostport_parse(const json_t *pm, size_t i, struct hostport *h, char *
 		h->proto = IPPROTO_TCP;
 	} else if (!strcmp(proto, "udp")) {
 		h->proto = IPPROTO_UDP;
+	} else if (!strcmp(proto, "sctp")) {
+		h->proto = IPPROTO_SCTP;
 	} else {
-		snprintf(err, errlen, "portMappings[%zu]: protocol %s: sluice forwards TCP and UDP "
-				      "host ports only", i, proto);
+		snprintf(err, errlen, "portMappings[%zu]: protocol must be tcp, udp or sctp", i);
 		return -1;
 	}
 	if (ip && !json_is_null(ip)) {
@@ -205,8 +211,7 @@ json_t *endpoint_to_json(const struct endpoint *ep)
 
 			ip4_format(h->host_ip, hip, sizeof(hip));
 			one = json_pack("{s:i, s:i, s:s}", "hostPort", h->host_port, "containerPort",
-					h->container_port, "protocol",
-					h->proto == IPPROTO_UDP ? "udp" : "tcp");
+					h->container_port, "protocol", hostport_proto(h->proto));
 			if (one && h->host_ip && json_object_set_new(one, "hostIP", json_string(hip))) {
 				json_decref(one);
 				one = NULL;

@@ -24,7 +24,7 @@ struct hostport {
 	uint32_t host_ip;	/* host order; 0: the node's address on --device */
 	uint16_t host_port;
 	uint16_t container_port;
-	uint8_t proto;		/* IPPROTO_TCP or IPPROTO_UDP */
+	uint8_t proto;		/* IPPROTO_TCP, _UDP or _SCTP (refused when forwarded) */
 };
 
 struct cni_req {
@@ -71,6 +71,8 @@ struct endpoint {
 int request_parse_cni(const json_t *cni, int need_netns, struct cni_req *out, char *err,
 		      size_t errlen);
 
+/* "tcp", "udp", "sctp". */
+const char *hostport_proto(uint8_t proto);
 /* A hostPort as text: "[hostIP:]hostPort/proto -> containerPort". */
 void hostport_format(const struct hostport *h, char *buf, size_t len);
 

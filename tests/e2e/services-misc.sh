@@ -14,8 +14,9 @@
 #      UDP); from node 2's pod (needs from_netdev's EXT-scope lookup, a
 #      separate step: reported, not counted, when it does not answer); after
 #      an agent restart still; a second pod asking for the same hostPort is
-#      refused at ADD, naming the holder; DEL removes it (then nothing
-#      answers) and the second pod gets it;
+#      refused at ADD, naming the holder, and so are an SCTP hostPort and a
+#      hostIP that is not the node's; DEL removes it (then nothing answers)
+#      and the second pod gets it;
 #   c) endpoint states: only ready:false serving:true terminating:true
 #      endpoints -> they still answer (kube-proxy's fallback); a ready one
 #      appears -> only it gets new flows; a TCP connection to an endpoint
@@ -240,6 +241,20 @@ fi
 netns_add "$P-n1-hp2"
 check "a second pod asking for $HP/TCP on node 1 is refused at ADD, naming the holder" \
 	refused_add n1-hp2 1
+# add_refused NAME N PORTMAPPINGS WORDS: ADD refused with WORDS in the error.
+add_refused() {
+	local out rc
+	out=$(hp_add "$1" "$2" "$3")
+	rc=$?
+	echo "rc=$rc $out"
+	[ "$rc" -ne 0 ] && grep -q "$4" <<<"$out"
+}
+netns_add "$P-n1-bad"
+check "an SCTP hostPort is refused at ADD" add_refused n1-bad 1 \
+	'[{"hostPort":19000,"containerPort":9000,"protocol":"SCTP"}]' "TCP and UDP host ports only"
+check "a hostIP that is not node1's is refused at ADD" add_refused n1-bad 1 \
+	"[{\"hostPort\":19000,\"containerPort\":9000,\"hostIP\":\"$(mn_node_ip 2)\"}]" \
+	"is no address of this node"
 netns_add "$P-n2-hp"
 check "the same hostPort on node 2 is no conflict" added n2-hp 2 "$TCP_ONLY"
 kill "${AGENT[1]}" 2>/dev/null

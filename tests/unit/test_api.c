@@ -338,8 +338,8 @@ static void test_parse_cni_port_mappings(void **state)
 	assert_int_equal(r.nports, 0);
 	json_decref(cni);
 	expect_code("{\"containerId\":\"c\",\"ifname\":\"eth0\",\"netns\":\"/x\",\"portMappings\":"
-		    "[{\"hostPort\":1,\"containerPort\":2,\"protocol\":\"sctp\"}]}", 1, 7,
-		    "TCP and UDP");
+		    "[{\"hostPort\":1,\"containerPort\":2,\"protocol\":\"icmp\"}]}", 1, 7,
+		    "tcp, udp or sctp");
 	expect_code("{\"containerId\":\"c\",\"ifname\":\"eth0\",\"netns\":\"/x\",\"portMappings\":"
 		    "[{\"hostPort\":0,\"containerPort\":2}]}", 1, 7, "portMappings[0]");
 	expect_code("{\"containerId\":\"c\",\"ifname\":\"eth0\",\"netns\":\"/x\",\"portMappings\":"
