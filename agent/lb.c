@@ -68,22 +68,27 @@ static int cmp_fe(const void *a, const void *b)
 		      sizeof(struct sluice_lb4_key));
 }
 
-/* cmp_fe, and of two with one key a Service's (no HOSTPORT) first. */
-static int cmp_fe_service_first(const void *a, const void *b)
-{
-	int c = cmp_fe(a, b);
-
-	if (c)
-		return c;
-	return (((const struct want_fe *)a)->flags & SLUICE_LB_F_HOSTPORT) -
-	       (((const struct want_fe *)b)->flags & SLUICE_LB_F_HOSTPORT);
-}
-
 /* A backend's identity: address, port, protocol. Its flags (terminating)
  * change in place, under the same id, which tracking entries name. */
 static int cmp_backend(const void *a, const void *b)
 {
 	return memcmp(a, b, offsetof(struct sluice_lb4_backend, flags));
+}
+
+/* cmp_fe, and of two with one key a Service's (no HOSTPORT) first, then
+ * (two pods' host ports recorded while they were not checked) the lower
+ * backend, so that the same one wins at every sync. */
+static int cmp_fe_service_first(const void *a, const void *b)
+{
+	const struct want_fe *x = a, *y = b;
+	int c = cmp_fe(a, b);
+
+	if (c)
+		return c;
+	c = (x->flags & SLUICE_LB_F_HOSTPORT) - (y->flags & SLUICE_LB_F_HOSTPORT);
+	if (c || !(x->flags & SLUICE_LB_F_HOSTPORT))
+		return c;
+	return cmp_backend(x->bes, y->bes);
 }
 
 static int cmp_rn(const void *a, const void *b)

@@ -3468,6 +3468,19 @@ static void test_lb_sync_hostport(void **state)
 	assert_int_equal(lb_sync_with(dp, &v, &hp, 1, &ids, &st, err, sizeof(err)), 0);
 	assert_int_equal(lb_slot("10.200.0.11", 8080, 0).flags, 0);
 	assert_int_equal(ntohs(lb_be(lb_slot("10.200.0.11", 8080, 1).backend_id).port), 9090);
+	/* Two pods' host ports on one frontend (recorded while not
+	 * checked): the lower backend, whatever their order. */
+	{
+		struct lb_hostport two[2] = { hp, hp };
+
+		two[1].be_ip = ntohl(ip4(IP_A));
+		assert_int_equal(lb_sync_with(dp, NULL, two, 2, &ids, &st, err, sizeof(err)), 0);
+		assert_int_equal(lb_be(lb_slot("10.200.0.11", 8080, 1).backend_id).addr, ip4(IP_A));
+		two[1] = hp;
+		two[0].be_ip = ntohl(ip4(IP_A));
+		assert_int_equal(lb_sync_with(dp, NULL, two, 2, &ids, &st, err, sizeof(err)), 0);
+		assert_int_equal(st.written, 0);
+	}
 	/* The pod gone (no Service either): nothing left. */
 	assert_int_equal(lb_sync_with(dp, NULL, NULL, 0, &ids, &st, err, sizeof(err)), 0);
 	assert_int_equal(map_count(datapath_lb_svc_map_fd(dp)), 0);
