@@ -16,7 +16,8 @@
 #      an agent restart still; a second pod asking for the same hostPort is
 #      refused at ADD, naming the holder, and so are an SCTP hostPort and a
 #      hostIP that is not the node's; DEL removes it (then nothing answers)
-#      and the second pod gets it;
+#      and the second pod gets it; that pod reaches its own hostPort (a
+#      hairpin);
 #   c) endpoint states: only ready:false serving:true terminating:true
 #      endpoints -> they still answer (kube-proxy's fallback); a ready one
 #      appears -> only it gets new flows; a TCP connection to an endpoint
@@ -270,6 +271,15 @@ check "node1's maps hold web's 2 frontends only" bash -c "
 check "the second pod gets $HP/TCP now" added n1-hp2 1 "$TCP_ONLY"
 serve "$P-n1-hp2" --tcp 8080 --name n1-hp2 || { log "servers in n1-hp2"; exit 1; }
 check "n1-client -> $NODE1:$HP/TCP x$N: n1-hp2 answers" only_from n1-client tcp "$NODE1" "$HP" n1-hp2
+# own_hostport POD: POD reaches its own hostPort (a hairpin): it answers
+# itself, from the hostPort, seeing the hairpin address as the client.
+own_hostport() {
+	local out
+	out=$(probe "$P-$1" tcp "$NODE1" "$HP" --who --timeout 1000 2>&1)
+	echo "$out"
+	grep -q "^peer=$NODE1:$HP server=$1 client=$HAIRPIN:[0-9]*$" <<<"$out"
+}
+check "n1-hp2 -> its own hostPort $NODE1:$HP/TCP: it answers itself (hairpin)" own_hostport n1-hp2
 
 echo "== c) endpoint states"
 check "Service term ($TIP): only n1-be, ready:false serving:true terminating:true" mn_apply_all "$P" 2 < <(
