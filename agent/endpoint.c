@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@ struct endpoints {
 	struct endpoint *list;		/* unordered; removal swaps in the last */
 	size_t n, cap;
 	unsigned int pod_mtu;		/* 0: the kernel's default */
+	int hostports;			/* host ports forwarded: checked at ADD */
 	/* Retries owed (see release_address): an address quarantined because
 	 * its per-flow state could not be removed; the start-up removal of
 	 * the state of every address no pod holds. */
@@ -36,6 +38,11 @@ struct endpoints {
 void endpoints_set_pod_mtu(struct endpoints *eps, unsigned int mtu)
 {
 	eps->pod_mtu = mtu;
+}
+
+void endpoints_set_hostports(struct endpoints *eps, int forwarded)
+{
+	eps->hostports = forwarded;
 }
 
 void endpoint_host_ifname(const char *container_id, const char *ifname, char *buf, size_t len)
@@ -119,6 +126,69 @@ static struct endpoint *find(struct endpoints *eps, const char *container_id, co
 		    !strcmp(eps->list[i].ifname, ifname))
 			return &eps->list[i];
 	return NULL;
+}
+
+/* Is ip (host order) an address of this node's network namespace? */
+static int address_is_local(uint32_t ip)
+{
+	struct ifaddrs *all, *i;
+	int found = 0;
+
+	if (getifaddrs(&all))
+		return 0;
+	for (i = all; i && !found; i = i->ifa_next)
+		found = i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
+			ntohl(((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr) == ip;
+	freeifaddrs(all);
+	return found;
+}
+
+/*
+ * The host ports the new pod asks for (req): each hostIP must be this
+ * node's, and no other pod may hold the same hostPort and protocol on an
+ * address they share (no hostIP: the node's address, which any hostIP may
+ * be, so it shares with every one). Returns 0 or a CNI error code with the
+ * holder named in err.
+ */
+static int hostports_check(const struct endpoints *eps, const struct cni_req *req, char *err,
+			   size_t errlen)
+{
+	for (size_t p = 0; eps->hostports && p < req->nports; p++) {
+		const struct hostport *h = &req->ports[p];
+		char text[64], ip[16];
+
+		hostport_format(h, text, sizeof(text));
+		if (h->proto != IPPROTO_TCP && h->proto != IPPROTO_UDP) {
+			snprintf(err, errlen, "host port %s: sluice forwards TCP and UDP host ports "
+					      "only", text);
+			return CNI_ERR_INVALID_CONFIG;
+		}
+		if (h->host_ip && !address_is_local(h->host_ip)) {
+			ip4_format(h->host_ip, ip, sizeof(ip));
+			snprintf(err, errlen, "host port %s: hostIP %s is no address of this node; "
+					      "leave hostIP out or give one of the node's", text, ip);
+			return CNI_ERR_INVALID_CONFIG;
+		}
+		for (size_t i = 0; i < eps->n; i++) {
+			const struct endpoint *e = &eps->list[i];
+
+			for (size_t q = 0; q < e->nports; q++) {
+				const struct hostport *o = &e->ports[q];
+
+				if (o->host_port != h->host_port || o->proto != h->proto ||
+				    (o->host_ip && h->host_ip && o->host_ip != h->host_ip))
+					continue;
+				snprintf(err, errlen, "host port %s is already held on this node by "
+						      "pod %s/%s (container %.12s): one hostPort and "
+						      "protocol per node address; free it or pick "
+						      "another hostPort",
+					 text, e->k8s_namespace[0] ? e->k8s_namespace : "-",
+					 e->k8s_pod[0] ? e->k8s_pod : "-", e->container_id);
+				return CNI_ERR_INVALID_CONFIG;
+			}
+		}
+	}
+	return 0;
 }
 
 static struct endpoint *append(struct endpoints *eps, const struct endpoint *ep)
@@ -349,6 +419,12 @@ int endpoints_add(struct endpoints *eps, const struct cni_req *req, json_t **res
 			 req->container_id, req->ifname, cur->netns);
 		return CNI_ERR_INVALID_ENV;
 	}
+	code = hostports_check(eps, req, err, errlen);
+	if (code)
+		return code;
+	code = CNI_ERR_INTERNAL;
+	memcpy(ep.ports, req->ports, sizeof(ep.ports));
+	ep.nports = req->nports;
 	snprintf(ep.container_id, sizeof(ep.container_id), "%s", req->container_id);
 	snprintf(ep.ifname, sizeof(ep.ifname), "%s", req->ifname);
 	snprintf(ep.network, sizeof(ep.network), "%s", req->network);

@@ -30,6 +30,10 @@ int endpoints_open(struct endpoints **out, struct datapath *dp, struct ipam *ipa
 void endpoints_close(struct endpoints *eps);
 /* MTU of the veth pairs of pods added from now on (0: kernel default). */
 void endpoints_set_pod_mtu(struct endpoints *eps, unsigned int mtu);
+/* Whether sluice forwards host ports (--kube-proxy-replacement on): ADD
+ * then refuses a mapping it cannot forward (SCTP, a hostIP not the node's)
+ * or that another pod holds. Off, the mappings are only recorded. */
+void endpoints_set_hostports(struct endpoints *eps, int forwarded);
 
 /* Each returns 0 or a CNI error code, with a sentence in err. ADD leaves
  * the endpoint map entry to the policy compiler (compile.c), which writes

@@ -75,9 +75,27 @@ static int cmp_fe(const void *a, const void *b)
 		      sizeof(struct sluice_lb4_key));
 }
 
+/* A backend's identity: address, port, protocol. Its flags (terminating)
+ * change in place, under the same id, which tracking entries name. */
 static int cmp_backend(const void *a, const void *b)
 {
-	return memcmp(a, b, sizeof(struct sluice_lb4_backend));
+	return memcmp(a, b, offsetof(struct sluice_lb4_backend, flags));
+}
+
+/* cmp_fe, and of two with one key a Service's (no HOSTPORT) first, then
+ * (two pods' host ports recorded while they were not checked) the lower
+ * backend, so that the same one wins at every sync. */
+static int cmp_fe_service_first(const void *a, const void *b)
+{
+	const struct want_fe *x = a, *y = b;
+	int c = cmp_fe(a, b);
+
+	if (c)
+		return c;
+	c = (x->flags & SLUICE_LB_F_HOSTPORT) - (y->flags & SLUICE_LB_F_HOSTPORT);
+	if (c || !(x->flags & SLUICE_LB_F_HOSTPORT))
+		return c;
+	return cmp_backend(x->bes, y->bes);
 }
 
 static int cmp_rn(const void *a, const void *b)
@@ -175,7 +193,8 @@ static struct sluice_lb4_backend backend_of(const struct svc_backend *b, uint8_t
 {
 	return (struct sluice_lb4_backend){ .addr = htonl(b->ip), .port = htons(b->port),
 					    .proto = proto,
-					    .flags = lb_backend_local(b, node) ? SLUICE_LB_BE_F_LOCAL : 0 };
+					    .flags = (lb_backend_local(b, node) ? SLUICE_LB_BE_F_LOCAL : 0) |
+						     (b->terminating ? SLUICE_LB_BE_F_TERMINATING : 0) };
 }
 
 /* New flows go to ready endpoints; when none is ready, to those still
@@ -216,18 +235,36 @@ static void want_add(struct lb_work *w, struct sluice_lb4_key k, uint16_t flags,
 	qsort(x->bes, x->nbes, sizeof(*x->bes), cmp_backend);
 }
 
-/*
- * The frontends and backends the view wants. Per frontend (kube-proxy's
- * semantics): a clusterIP has an INT entry (internalTrafficPolicy Local:
- * local backends only); an externalIP and a load-balancer address an INT
- * entry with every backend (pods reaching them are not external traffic)
- * and an EXT entry (externalTrafficPolicy Local: local backends only, no
- * SNAT); a nodePort, on this node's address, the same two with
- * SLUICE_LB_F_NODEPORT.
- */
-static int work_want(const struct svc_view *v, const struct lb_node *node, struct lb_work *w)
+/* The host port h's frontend in scope: one backend, the pod. */
+static void want_hostport(struct lb_work *w, const struct lb_hostport *h, uint8_t scope)
 {
-	size_t nfe = 0, nb = 0;
+	struct want_fe *x = &w->fe[w->nfe++];
+	struct sluice_lb4_backend b = { .addr = htonl(h->be_ip), .port = htons(h->be_port),
+					.proto = h->proto, .flags = SLUICE_LB_BE_F_LOCAL };
+
+	x->k = (struct sluice_lb4_key){ .addr = htonl(h->fe_ip), .port = htons(h->fe_port),
+					.proto = h->proto, .scope = scope };
+	x->flags = SLUICE_LB_F_HOSTPORT;
+	x->bes = &w->pool[w->npool];
+	x->nbes = 1;
+	w->pool[w->npool++] = b;
+	w->keep[w->nkeep++] = b;
+}
+
+/*
+ * The frontends and backends the view and the host ports want. Per
+ * frontend (kube-proxy's semantics): a clusterIP has an INT entry
+ * (internalTrafficPolicy Local: local backends only); an externalIP and a
+ * load-balancer address an INT entry with every backend (pods reaching
+ * them are not external traffic) and an EXT entry (externalTrafficPolicy
+ * Local: local backends only, no SNAT); a nodePort, on this node's
+ * address, the same two with SLUICE_LB_F_NODEPORT; a host port both, with
+ * its pod as the one backend.
+ */
+static int work_want(const struct svc_view *v, const struct lb_node *node,
+		     const struct lb_hostport *hp, size_t nhp, struct lb_work *w)
+{
+	size_t nfe = 2 * nhp, nb = 2 * nhp, kept = 0;
 
 	for (size_t i = 0; v && i < v->n; i++) {
 		if (!lb_service_translated(&v->v[i]))
@@ -287,7 +324,16 @@ static int work_want(const struct svc_view *v, const struct lb_node *node, struc
 			}
 		}
 	}
-	qsort(w->fe, w->nfe, sizeof(*w->fe), cmp_fe);
+	for (size_t i = 0; i < nhp; i++) {
+		want_hostport(w, &hp[i], SLUICE_LB_SCOPE_INT);
+		want_hostport(w, &hp[i], SLUICE_LB_SCOPE_EXT);
+	}
+	qsort(w->fe, w->nfe, sizeof(*w->fe), cmp_fe_service_first);
+	/* One frontend per key: the Service's when a hostPort has it too. */
+	for (size_t i = 0; i < w->nfe; i++)
+		if (!kept || cmp_fe(&w->fe[kept - 1], &w->fe[i]))
+			w->fe[kept++] = w->fe[i];
+	w->nfe = kept;
 	qsort(w->keep, w->nkeep, sizeof(*w->keep), cmp_backend);
 	return 0;
 }
@@ -598,6 +644,13 @@ cleanup:
 int lb_sync(struct datapath *dp, const struct svc_view *v, const struct lb_node *node,
 	    struct lb_ids *ids, struct lb_stats *st, char *err, size_t errlen)
 {
+	return lb_sync_with(dp, v, node, NULL, 0, ids, st, err, errlen);
+}
+
+int lb_sync_with(struct datapath *dp, const struct svc_view *v, const struct lb_node *node,
+		 const struct lb_hostport *hp, size_t nhp, struct lb_ids *ids, struct lb_stats *st,
+		 char *err, size_t errlen)
+{
 	int svc_fd = datapath_lb_svc_map_fd(dp), be_fd = datapath_lb_be_map_fd(dp);
 	int rn_fd = datapath_lb_rnat_map_fd(dp);
 	int mgl_fd = datapath_lb_maglev_map_fd(dp), aff_fd = datapath_lb_affinity_map_fd(dp);
@@ -610,7 +663,7 @@ int lb_sync(struct datapath *dp, const struct svc_view *v, const struct lb_node 
 	memset(st, 0, sizeof(*st));
 	ret = work_read(dp, &w);
 	if (!ret)
-		ret = work_want(v, node, &w);
+		ret = work_want(v, node, hp, nhp, &w);
 	if (ret) {
 		snprintf(err, errlen, "cannot read the Service maps: %s", strerror(-ret));
 		goto cleanup;
@@ -637,7 +690,7 @@ int lb_sync(struct datapath *dp, const struct svc_view *v, const struct lb_node 
 		int known = be_find(&w, b) != NULL;
 
 		for (size_t j = 0; !known && j < nnew; j++)
-			known = !memcmp(&nbe[j].b, b, sizeof(*b));
+			known = !cmp_backend(&nbe[j].b, b);
 		if (known)
 			continue;
 		while (!ids->next_backend || be_id_used(&w, ids->next_backend))
@@ -647,6 +700,19 @@ int lb_sync(struct datapath *dp, const struct svc_view *v, const struct lb_node 
 		if (ret)
 			goto cleanup;
 		nnew++;
+	}
+	/* A backend that starts (or stops) terminating keeps its id: only
+	 * its flags change. */
+	for (size_t i = 0; i < w.nkeep; i++) {
+		const struct be_entry *e = be_find(&w, &w.keep[i]);
+
+		if (i && !cmp_backend(&w.keep[i - 1], &w.keep[i]))
+			continue;
+		if (!e || e->b.flags == w.keep[i].flags)
+			continue;
+		ret = put(be_fd, &e->id, &w.keep[i], SLUICE_MAP_LB_BE, st, err, errlen);
+		if (ret)
+			goto cleanup;
 	}
 	/* 2. Rev-NAT entries: a frontend keeps its index. */
 	for (size_t i = 0; i < w.nfe; i++) {
@@ -691,7 +757,7 @@ int lb_sync(struct datapath *dp, const struct svc_view *v, const struct lb_node 
 			uint32_t id = e ? e->id : 0;
 
 			for (size_t j = 0; !id && j < nnew; j++)
-				if (!memcmp(&nbe[j].b, &fe->bes[s], sizeof(fe->bes[s])))
+				if (!cmp_backend(&nbe[j].b, &fe->bes[s]))
 					id = nbe[j].id;
 			k.slot = (uint16_t)(s + 1);
 			val = (struct sluice_lb4_value){ .backend_id = id };

@@ -63,10 +63,26 @@ struct lb_node {
  * in this node's pod CIDR. */
 int lb_backend_local(const struct svc_backend *b, const struct lb_node *node);
 
+/* A pod's hostPort as a frontend: (fe_ip, fe_port, proto) in both scopes
+ * (pods here: INT; other nodes and the world: EXT), slot 0 flagged
+ * SLUICE_LB_F_HOSTPORT, its one backend (be_ip, be_port). Host order. */
+struct lb_hostport {
+	uint32_t fe_ip;
+	uint32_t be_ip;
+	uint16_t fe_port;
+	uint16_t be_port;
+	uint8_t proto;
+};
+
 /* Bring the Service maps in line with v (NULL: no Services, as with
- * --kube-proxy-replacement off); node may be NULL (no NodePorts, local
- * by nodeName only). Returns 0 or a negative errno with err naming the map
- * and the entry. */
+ * --kube-proxy-replacement off) and the host ports hp[0..nhp). node may be
+ * NULL (no NodePorts, local by nodeName only). A hostPort whose frontend
+ * a Service has too loses it to the Service. Returns 0 or a negative errno
+ * with err naming the map and the entry. */
+int lb_sync_with(struct datapath *dp, const struct svc_view *v, const struct lb_node *node,
+		 const struct lb_hostport *hp, size_t nhp, struct lb_ids *ids, struct lb_stats *st,
+		 char *err, size_t errlen);
+/* lb_sync_with, no host ports. */
 int lb_sync(struct datapath *dp, const struct svc_view *v, const struct lb_node *node,
 	    struct lb_ids *ids, struct lb_stats *st, char *err, size_t errlen);
 

@@ -681,6 +681,7 @@ int main(int argc, char **argv)
 	if (ret)
 		goto cleanup;
 	endpoints_set_pod_mtu(agent.eps, net.pod_mtu);
+	endpoints_set_hostports(agent.eps, o.kube_proxy_replacement);
 	ret = compiler_open(&agent.compiler, agent.dp, err, sizeof(err));
 	if (ret)
 		goto cleanup;

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <malloc.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <time.h>
 #include <stdio.h>
@@ -306,10 +307,46 @@ void agent_wait_for_pod(struct agent *a, const char *ns, const char *name)
 		pr_debug("pod %s/%s: its Pod object arrived after %ld ms", ns, name, waited);
 }
 
+/* The host ports of the pods attached here (their endpoints: saved in the
+ * state files, so a restarted agent has them again) as frontends: on the
+ * hostIP, or without one on the node's address on --device (none known:
+ * not programmed). *out is malloc'ed. */
+static int hostports_collect(struct agent *a, struct lb_hostport **out, size_t *n)
+{
+	size_t neps = a->eps ? endpoints_count(a->eps) : 0, cap = 0;
+	uint32_t node_ip = a->net ? a->net->node_ip : 0;
+
+	*n = 0;
+	for (size_t i = 0; i < neps; i++)
+		cap += endpoints_at(a->eps, i)->nports;
+	*out = calloc(cap + 1, sizeof(**out));
+	if (!*out)
+		return -ENOMEM;
+	for (size_t i = 0; i < neps; i++) {
+		const struct endpoint *ep = endpoints_at(a->eps, i);
+
+		if (ep->state != EP_READY)
+			continue;
+		for (size_t p = 0; p < ep->nports; p++) {
+			const struct hostport *h = &ep->ports[p];
+			uint32_t fe = h->host_ip ? h->host_ip : node_ip;
+
+			if (fe && (h->proto == IPPROTO_TCP || h->proto == IPPROTO_UDP))
+				(*out)[(*n)++] = (struct lb_hostport){ .fe_ip = fe, .fe_port = h->host_port,
+								       .be_ip = ep->ip,
+								       .be_port = h->container_port,
+								       .proto = h->proto };
+		}
+	}
+	return 0;
+}
+
 int agent_services_sync(struct agent *a, char *err, size_t errlen)
 {
 	struct svc_view v = { 0 };
 	struct lb_node node = { 0 };
+	struct lb_hostport *hp = NULL;
+	size_t nhp = 0;
 	int ret;
 
 	if (!a->dp)
@@ -318,12 +355,17 @@ int agent_services_sync(struct agent *a, char *err, size_t errlen)
 		node.node_ip = a->net->node_ip;
 	if (a->ipam && ipam_range(a->ipam))
 		node.pod_cidr = *ipam_range(a->ipam);
-	if (a->kube_proxy_replacement && store_services_view(a->store, a->node_name, false, &v)) {
+	/* Host ports are translated with the Services: both need
+	 * --kube-proxy-replacement (without it, chain the portmap plugin). */
+	if (a->kube_proxy_replacement && (store_services_view(a->store, a->node_name, false, &v) ||
+					  hostports_collect(a, &hp, &nhp))) {
+		svc_view_free(&v);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	ret = lb_sync(a->dp, a->kube_proxy_replacement ? &v : NULL, &node, &a->lb_ids,
-		      &a->lb_stats, err, errlen);
+	ret = lb_sync_with(a->dp, a->kube_proxy_replacement ? &v : NULL, &node, hp, nhp,
+			   &a->lb_ids, &a->lb_stats, err, errlen);
+	free(hp);
 	/* Health checks follow the view, whatever the maps said: they only
 	 * read it. */
 	if (a->health)

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,6 +21,99 @@ static int get_str(const json_t *obj, const char *key, char *buf, size_t len)
 	if (!json_is_string(v) || json_string_length(v) >= len)
 		return -1;
 	memcpy(buf, json_string_value(v), json_string_length(v) + 1);
+	return 0;
+}
+
+const char *hostport_proto(uint8_t proto)
+{
+	return proto == IPPROTO_UDP ? "udp" : proto == IPPROTO_SCTP ? "sctp" : "tcp";
+}
+
+void hostport_format(const struct hostport *h, char *buf, size_t len)
+{
+	char ip[16] = "";
+
+	if (h->host_ip)
+		ip4_format(h->host_ip, ip, sizeof(ip));
+	snprintf(buf, len, "%s%s%u/%s -> %u", ip, h->host_ip ? ":" : "", h->host_port,
+		 hostport_proto(h->proto), h->container_port);
+}
+
+/* One entry of portMappings ({hostPort, containerPort, protocol, hostIP?},
+ * as the plugin normalises them, and as the state files hold them) into
+ * *h. Returns 1 when taken, 0 when it is not for sluice (an IPv6 hostIP:
+ * the pod has no IPv6 address), -1 with err set when invalid. */
+static int hostport_parse(const json_t *pm, size_t i, struct hostport *h, char *err,
+			  size_t errlen)
+{
+	const json_t *hp = json_object_get(pm, "hostPort"), *cp = json_object_get(pm, "containerPort");
+	const char *proto = json_string_value(json_object_get(pm, "protocol"));
+	const json_t *ip = json_object_get(pm, "hostIP");
+
+	memset(h, 0, sizeof(*h));
+	if (!json_is_integer(hp) || json_integer_value(hp) < 1 || json_integer_value(hp) > 65535 ||
+	    !json_is_integer(cp) || json_integer_value(cp) < 1 || json_integer_value(cp) > 65535) {
+		snprintf(err, errlen, "portMappings[%zu]: hostPort and containerPort must be "
+				      "port numbers 1..65535", i);
+		return -1;
+	}
+	h->host_port = (uint16_t)json_integer_value(hp);
+	h->container_port = (uint16_t)json_integer_value(cp);
+	if (!proto || !strcmp(proto, "tcp")) {
+		h->proto = IPPROTO_TCP;
+	} else if (!strcmp(proto, "udp")) {
+		h->proto = IPPROTO_UDP;
+	} else if (!strcmp(proto, "sctp")) {
+		h->proto = IPPROTO_SCTP;
+	} else {
+		snprintf(err, errlen, "portMappings[%zu]: protocol must be tcp, udp or sctp", i);
+		return -1;
+	}
+	if (ip && !json_is_null(ip)) {
+		const char *text = json_string_value(ip);
+
+		if (text && strchr(text, ':'))
+			return 0;
+		if (!text || ip4_parse(text, &h->host_ip)) {
+			snprintf(err, errlen, "portMappings[%zu]: hostIP must be an IPv4 address", i);
+			return -1;
+		}
+	}
+	return 1;
+}
+
+/* portMappings (an array, or absent) into ports[*n]; the same mapping
+ * twice is kept once. Returns 0 or -1 with err set. */
+static int hostports_parse(const json_t *arr, struct hostport *ports, size_t *n, char *err,
+			   size_t errlen)
+{
+	const json_t *pm;
+	size_t i;
+
+	*n = 0;
+	if (!arr || json_is_null(arr))
+		return 0;
+	if (!json_is_array(arr)) {
+		snprintf(err, errlen, "portMappings must be an array");
+		return -1;
+	}
+	json_array_foreach(arr, i, pm) {
+		struct hostport h;
+		int dup = 0, ret = hostport_parse(pm, i, &h, err, errlen);
+
+		if (ret < 0)
+			return -1;
+		for (size_t k = 0; ret && k < *n && !dup; k++)
+			dup = !memcmp(&ports[k], &h, sizeof(h));
+		if (!ret || dup)
+			continue;
+		if (*n == HOSTPORT_MAX) {
+			snprintf(err, errlen, "portMappings: more than %d host ports for one pod",
+				 HOSTPORT_MAX);
+			return -1;
+		}
+		ports[(*n)++] = h;
+	}
 	return 0;
 }
 
@@ -68,6 +162,12 @@ int request_parse_cni(const json_t *cni, int need_netns, struct cni_req *out, ch
 		return CNI_ERR_INVALID_ENV;
 	}
 	out->prev_result = json_object_get(cni, "prevResult");
+	/* DEL takes the pod's host ports from its endpoint, whatever the
+	 * request says. */
+	if (need_netns &&
+	    hostports_parse(json_object_get(cni, "portMappings"), out->ports, &out->nports, err,
+			    errlen))
+		return CNI_ERR_INVALID_CONFIG;
 	return 0;
 }
 
@@ -97,16 +197,45 @@ int mac_parse(const char *text, unsigned char m[6])
 json_t *endpoint_to_json(const struct endpoint *ep)
 {
 	char ip[16], pod_mac[18], host_mac[18];
+	json_t *obj, *ports = NULL;
 
 	ip4_format(ep->ip, ip, sizeof(ip));
 	mac_format(ep->pod_mac, pod_mac, sizeof(pod_mac));
 	mac_format(ep->host_mac, host_mac, sizeof(host_mac));
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s}",
-			 "containerId", ep->container_id, "ifname", ep->ifname, "network",
-			 ep->network, "netns", ep->netns, "namespace", ep->k8s_namespace, "pod",
-			 ep->k8s_pod, "podUID", ep->k8s_uid, "ip", ip, "hostIfname", ep->host_ifname,
-			 "hostIfindex", ep->host_ifindex, "podMac", pod_mac, "hostMac", host_mac,
-			 "state", ep_state_name(ep->state));
+	if (ep->nports) {
+		ports = json_array();
+		for (size_t i = 0; ports && i < ep->nports; i++) {
+			const struct hostport *h = &ep->ports[i];
+			char hip[16];
+			json_t *one;
+
+			ip4_format(h->host_ip, hip, sizeof(hip));
+			one = json_pack("{s:i, s:i, s:s}", "hostPort", h->host_port, "containerPort",
+					h->container_port, "protocol", hostport_proto(h->proto));
+			if (one && h->host_ip && json_object_set_new(one, "hostIP", json_string(hip))) {
+				json_decref(one);
+				one = NULL;
+			}
+			if (!one || json_array_append_new(ports, one)) {
+				json_decref(ports);
+				return NULL;
+			}
+		}
+		if (!ports)
+			return NULL;
+	}
+	obj = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s}",
+			"containerId", ep->container_id, "ifname", ep->ifname, "network",
+			ep->network, "netns", ep->netns, "namespace", ep->k8s_namespace, "pod",
+			ep->k8s_pod, "podUID", ep->k8s_uid, "ip", ip, "hostIfname", ep->host_ifname,
+			"hostIfindex", ep->host_ifindex, "podMac", pod_mac, "hostMac", host_mac,
+			"state", ep_state_name(ep->state));
+	if (obj && ports && json_object_set(obj, "portMappings", ports)) {
+		json_decref(obj);
+		obj = NULL;
+	}
+	json_decref(ports);
+	return obj;
 }
 
 int endpoint_from_json(const json_t *obj, struct endpoint *ep, char *err, size_t errlen)
@@ -144,6 +273,10 @@ int endpoint_from_json(const json_t *obj, struct endpoint *ep, char *err, size_t
 		return -EINVAL;
 	}
 	ep->host_ifindex = (int)json_integer_value(idx);
+	/* (absent in state files older than host ports) */
+	if (hostports_parse(json_object_get(obj, "portMappings"), ep->ports, &ep->nports, err,
+			    errlen))
+		return -EINVAL;
 	if (!strcmp(state, "ready"))
 		ep->state = EP_READY;
 	else if (!strcmp(state, "creating"))

@@ -16,6 +16,17 @@
 #define NETWORK_NAME_MAX 128
 #define K8S_NAME_MAX 254
 
+/* A pod's hostPort (runtimeConfig.portMappings, as the plugin normalises
+ * them): the node's (hostIP, hostPort, protocol) forwarded to the pod's
+ * containerPort through the Service maps (agent/lb.c). */
+#define HOSTPORT_MAX 32
+struct hostport {
+	uint32_t host_ip;	/* host order; 0: the node's address on --device */
+	uint16_t host_port;
+	uint16_t container_port;
+	uint8_t proto;		/* IPPROTO_TCP, _UDP or _SCTP (refused when forwarded) */
+};
+
 struct cni_req {
 	char container_id[CONTAINER_ID_MAX];
 	char ifname[IFNAMSIZ];
@@ -25,6 +36,8 @@ struct cni_req {
 	char k8s_pod[K8S_NAME_MAX];
 	char k8s_uid[K8S_NAME_MAX];
 	const json_t *prev_result; /* borrowed from the request, may be NULL */
+	struct hostport ports[HOSTPORT_MAX];	/* ADD and CHECK only */
+	size_t nports;
 };
 
 enum ep_state {
@@ -46,6 +59,8 @@ struct endpoint {
 	unsigned char pod_mac[6];
 	unsigned char host_mac[6];
 	enum ep_state state;
+	struct hostport ports[HOSTPORT_MAX];
+	size_t nports;
 };
 
 /*
@@ -55,6 +70,11 @@ struct endpoint {
  */
 int request_parse_cni(const json_t *cni, int need_netns, struct cni_req *out, char *err,
 		      size_t errlen);
+
+/* "tcp", "udp", "sctp". */
+const char *hostport_proto(uint8_t proto);
+/* A hostPort as text: "[hostIP:]hostPort/proto -> containerPort". */
+void hostport_format(const struct hostport *h, char *buf, size_t len);
 
 /* The endpoint as listed by the API and stored in state files. */
 json_t *endpoint_to_json(const struct endpoint *ep);

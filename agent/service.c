@@ -636,8 +636,13 @@ static int view_cmp(const void *a, const void *b)
 	return c ? c : strcmp(x->name, y->name);
 }
 
+/* publish_not_ready: the Service's publishNotReadyAddresses. Its endpoints
+ * are ready whatever their conditions say, as the EndpointSlice controller
+ * publishes them (an explicit override of readiness, terminating ones
+ * included), so slices written by hand or by another controller mean the
+ * same. */
 static int port_backends(struct svc_view_port *vp, const struct svc_source_slice *const *sl,
-			 size_t nsl, const char *this_node)
+			 size_t nsl, const char *this_node, bool publish_not_ready)
 {
 	size_t cap = 0;
 
@@ -663,8 +668,9 @@ static int port_backends(struct svc_view_port *vp, const struct svc_source_slice
 				dup = vp->backends[k].ip == ep->ip && vp->backends[k].port == port;
 			if (dup)
 				continue;
-			*b = (struct svc_backend){ .ip = ep->ip, .port = port, .ready = ep->ready,
-						   .serving = ep->serving,
+			*b = (struct svc_backend){ .ip = ep->ip, .port = port,
+						   .ready = ep->ready || publish_not_ready,
+						   .serving = ep->serving || publish_not_ready,
 						   .terminating = ep->terminating,
 						   .local = this_node && ep->node &&
 							    !strcmp(ep->node, this_node),
@@ -729,7 +735,8 @@ int svc_view_build(const struct svc_source_service *svcs, size_t nsvcs,
 		vs->nports = svc->nports;
 		for (size_t p = 0; p < svc->nports; p++) {
 			vs->ports[p].port = &svc->ports[p];
-			if (port_backends(&vs->ports[p], first, nfirst, this_node))
+			if (port_backends(&vs->ports[p], first, nfirst, this_node,
+					  svc->publish_not_ready))
 				goto cleanup;
 		}
 	}

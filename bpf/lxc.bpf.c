@@ -91,11 +91,16 @@ static __always_inline int from_pod_ipv4(struct __sk_buff *skb, struct cursor *c
 			       translated ? SLUICE_CT_F_LB_BACKEND : 0, 0, &ct_flags);
 	if (IS_DROP(ret))
 		return ret;
-	/* A reply from a Service backend here to its client: the client
-	 * sees the frontend. */
+	/* A reply from a Service backend here to its client, or an ICMP
+	 * error about the client's flow: the client sees the frontend. A
+	 * hairpin reply goes back into the pod that sent it. */
 	if (!translated && (ct_flags & SLUICE_CT_F_LB_BACKEND)) {
+		__be32 to = f.key.daddr;
+
 		ret = lb4_reverse(skb, &f, ihl, SLUICE_DIR_EGRESS);
 		reversed = ret > 0;
+		if (reversed && !f.icmp_error && to == cfg_lb_hairpin)
+			dst = src;
 		if (ret > 0)
 			ret = lb_reload(skb, &eth, &ip);
 		if (IS_DROP(ret))
@@ -166,8 +171,13 @@ out:
 }
 
 /* What the host stack delivers to a pod: its ingress policy, and the flow
- * is the stack's (see SLUICE_CT_F_VIA_STACK). */
-static __always_inline int to_pod_ipv4(struct cursor *c)
+ * is the stack's (see SLUICE_CT_F_VIA_STACK). A reply of a Service flow the
+ * pod started, and an ICMP error about one, get the frontend back here when
+ * they came through the stack (the translated flow left from_pod for the
+ * stack: no route for the fast path, TTL about to expire; or the error is
+ * the node's own, such as its time exceeded): from_node and from_pod did
+ * not see them with the flow's entry, or left them to the stack. */
+static __always_inline int to_pod_ipv4(struct __sk_buff *skb, struct cursor *c)
 {
 	struct sluice_endpoint *dst;
 	struct iphdr *ip;
@@ -177,7 +187,14 @@ static __always_inline int to_pod_ipv4(struct cursor *c)
 
 	if (!IS_DROP(ret))
 		ret = police_ingress(c, ip, NULL, &dst, SLUICE_CT_F_VIA_STACK, 0, &ct_flags, &f);
-	return IS_DROP(ret) ? ret : TC_ACT_OK;
+	if (IS_DROP(ret))
+		return ret;
+	if (dst && (ct_flags & SLUICE_CT_F_LB_BACKEND)) {
+		ret = lb4_reverse(skb, &f, ip->ihl * 4, SLUICE_DIR_INGRESS);
+		if (IS_DROP(ret))
+			return ret;
+	}
+	return TC_ACT_OK;
 }
 
 SEC("tc")
@@ -191,7 +208,7 @@ int to_pod(struct __sk_buff *skb)
 	cursor_init(&c, skb);
 	ret = parse_eth(&c, &eth);
 	if (!IS_DROP(ret))
-		ret = ret == ETH_P_IP ? to_pod_ipv4(&c) : TC_ACT_OK;
+		ret = ret == ETH_P_IP ? to_pod_ipv4(skb, &c) : TC_ACT_OK;
 	if (IS_DROP(ret)) {
 		metrics_count(DROP_REASON(ret), SLUICE_DIR_INGRESS, len);
 		return TC_ACT_SHOT;

@@ -29,5 +29,8 @@ const volatile __u64 cfg_host_netns_cookie = 0;
  * nodes choose alike (docs/SERVICES-DATAPATH.md). */
 const volatile __u32 cfg_maglev_m = SLUICE_MAGLEV_M_DEFAULT;
 const volatile __u32 cfg_lb_seed = SLUICE_LB_SEED_DEFAULT;
+/* The source a pod's Service flow to itself gets (lib/lb.h, hairpin);
+ * network order. The agent leaves the default. */
+const volatile __be32 cfg_lb_hairpin = bpf_htonl(SLUICE_LB_HAIRPIN_ADDR);
 
 #endif /* SLUICE_BPF_CONFIG_H */

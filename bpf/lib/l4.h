@@ -30,6 +30,8 @@ struct flow {
 	__u8 tcp_flags;
 	__u8 icmp_error;	/* inner holds the tuple of the offending packet */
 	__u8 later_fragment;	/* no L4 header: key's ports are its first fragment's */
+	__u8 hairpin;		/* a pod's Service flow to itself, source made
+				 * cfg_lb_hairpin by lib/lb.h */
 	__u32 ct_pad;		/* the pad word a new tracking entry of the flow gets */
 	struct sluice_ct_key inner;
 };

@@ -196,6 +196,8 @@ static __always_inline enum lb_choice lb4_select(const struct flow *f, __u64 now
 			return LB_NOT_FRONTEND;
 		ct_refresh(ct, now, f->tcp_flags, 0, &had);
 		id = ct->pad;
+		/* A terminating backend is out of the slots but still here:
+		 * the flow keeps it until its endpoint is gone. */
 		b = bpf_map_lookup_elem(&sluice_be4_v1, &id);
 		if (b) {
 			*be = *b;
@@ -212,6 +214,8 @@ static __always_inline enum lb_choice lb4_select(const struct flow *f, __u64 now
 	id = lb4_pick(&k, &s0, &f->key, be);
 	if (!id)
 		return LB_NO_BACKEND;
+	if (be->flags & SLUICE_LB_BE_F_TERMINATING)
+		metrics_count(SLUICE_LB_TERMINATING, SLUICE_DIR_EGRESS, 0);
 	entry.pad = id;
 	if (f->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
 		entry.flags |= SLUICE_CT_F_CLOSING;
@@ -220,17 +224,57 @@ static __always_inline enum lb_choice lb4_select(const struct flow *f, __u64 now
 }
 
 /*
+ * An ICMP error a pod sends about a packet it got from a frontend (the
+ * quote: frontend -> pod, the reply of the pod's Service flow, whose
+ * client-side entry names the backend): it goes to the backend, quoting
+ * the packet as the backend sent it, so the backend's stack finds its
+ * socket (a UDP port the client closed, say). f follows (destination,
+ * quote). Returns 1 when rewritten, 0 when the error is about no such
+ * flow, or DROP().
+ */
+static __always_inline int lb4_translate_icmp_error(struct __sk_buff *skb, struct flow *f, __u32 l4)
+{
+	struct sluice_lb4_backend *be;
+	struct sluice_ct_value *ct;
+	struct sluice_ct_key k;
+	__u32 id;
+
+	if ((f->inner.proto != IPPROTO_TCP && f->inner.proto != IPPROTO_UDP) ||
+	    f->key.daddr != f->inner.saddr)
+		return 0;
+	ct_reverse(&f->inner, &k);
+	ct = ct_live(&k, bpf_ktime_get_ns());
+	if (!ct || !(ct->flags & SLUICE_CT_F_LB_FRONTEND))
+		return 0;
+	id = ct->pad;
+	be = bpf_map_lookup_elem(&sluice_be4_v1, &id);
+	/* A hairpin flow's answers come from the pod itself: not here. */
+	if (!be || be->addr == f->key.saddr)
+		return 0;
+	if (icmp_quote_rewrite(skb, l4, f->inner.proto, 1, f->inner.saddr, be->addr,
+			       f->inner.sport, be->port, IP_OFF + offsetof(struct iphdr, daddr),
+			       f->key.daddr, be->addr))
+		return DROP(SLUICE_DROP_REDIRECT);
+	f->key.daddr = be->addr;
+	f->inner.saddr = be->addr;
+	f->inner.sport = be->port;
+	metrics_count(SLUICE_LB_ICMP_ERROR, SLUICE_DIR_EGRESS, 0);
+	return 1;
+}
+
+/*
  * A pod's packet of flow f (IPv4 header of ihl bytes at IP_OFF): when it
  * goes to a frontend, rewrite its destination to the flow's backend (L3
  * and L4 checksums) and f with it, so the caller polices and forwards the
  * translated packet; f->ct_pad carries the rev-NAT index into the flow's
- * new tracking entry. Returns 1 when translated (packet pointers are then
- * stale), 0 when not, or DROP(). A frontend without backend answers for
- * itself: the packet becomes a TCP RST or an ICMP port unreachable to the
- * client (lib/reject.h), *reason says which, and the return is
- * LB_REJECTED: the caller sends it back where it came from. ICMP errors
- * about a Service flow, and protocols other than TCP and UDP, are not
- * translated in this step.
+ * new tracking entry. When the backend is the sending pod itself
+ * (hairpin), the source becomes cfg_lb_hairpin too and f->hairpin is set:
+ * the pod answers an address that is not its own, so the answer leaves it
+ * and lb4_reverse gives it the frontend back. Returns 1 when translated
+ * other protocols than TCP and UDP are not translated. A frontend without
+ * backend answers for itself: the packet becomes a TCP RST or an ICMP port
+ * unreachable to the client (lib/reject.h), *reason says which, and the
+ * return is LB_REJECTED: the caller sends it back where it came from.
  */
 static __always_inline int lb4_translate(struct __sk_buff *skb, struct flow *f, __u32 ihl,
 					 __u32 *reason)
@@ -242,7 +286,11 @@ static __always_inline int lb4_translate(struct __sk_buff *skb, struct flow *f, 
 	__u16 rev_nat = 0, svc_flags = 0;
 	__u8 proto = f->key.proto;
 
-	if (!cfg_lb || f->icmp_error || (proto != IPPROTO_TCP && proto != IPPROTO_UDP))
+	if (!cfg_lb)
+		return 0;
+	if (f->icmp_error)
+		return lb4_translate_icmp_error(skb, f, l4);
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 		return 0;
 	switch (lb4_select(f, bpf_ktime_get_ns(), SLUICE_LB_SCOPE_INT, &be, &rev_nat, &svc_flags)) {
 	case LB_NOT_FRONTEND:
@@ -259,42 +307,84 @@ static __always_inline int lb4_translate(struct __sk_buff *skb, struct flow *f, 
 	default:
 		break;
 	}
-	/* Hairpin (a pod reaching itself through its Service): its answer
-	 * would never leave the pod to be given the frontend back. Left to
-	 * kube-proxy, which masquerades it, until sluice does hairpin; the
-	 * flow's first packet then tracks it as an untranslated flow. */
-	if (be.addr == f->key.saddr)
-		return 0;
 	/* A later fragment has no L4 header: only the address changes. */
 	if (nat_rewrite(skb, f->later_fragment ? 0 : proto, l4, IP_OFF + offsetof(struct iphdr, daddr),
 			f->key.daddr, be.addr, f->later_fragment ? 0 : l4 + 2, f->key.dport,
 			be.port))
 		return DROP(SLUICE_DROP_REDIRECT);
+	if (be.addr == f->key.saddr) {
+		if (nat_rewrite(skb, f->later_fragment ? 0 : proto, l4,
+				IP_OFF + offsetof(struct iphdr, saddr), f->key.saddr, cfg_lb_hairpin,
+				0, 0, 0))
+			return DROP(SLUICE_DROP_REDIRECT);
+		f->key.saddr = cfg_lb_hairpin;
+		f->hairpin = 1;
+		metrics_count(SLUICE_LB_HAIRPIN, SLUICE_DIR_EGRESS, 0);
+	}
 	f->key.daddr = be.addr;
 	f->key.dport = be.port;
 	if (!f->later_fragment)
 		f->policy_port = bpf_ntohs(be.port);
 	f->ct_pad = rev_nat;
-	metrics_count(SLUICE_LB_TRANSLATED, SLUICE_DIR_EGRESS, 0);
+	metrics_count(svc_flags & SLUICE_LB_F_HOSTPORT ? SLUICE_LB_HOSTPORT : SLUICE_LB_TRANSLATED,
+		      SLUICE_DIR_EGRESS, 0);
+	return 1;
+}
+
+/*
+ * An ICMP error f about a translated flow (its quote: client -> backend,
+ * the tracking entry of that tuple flagged SLUICE_CT_F_LB_BACKEND), on its
+ * way to the client: the quote gets the frontend back as its destination,
+ * and the outer source too when the backend sent the error, so the
+ * client's stack finds the socket it belongs to. Returns 1 when rewritten,
+ * 0 when the error is about no such flow, or DROP().
+ */
+static __always_inline int lb4_reverse_icmp_error(struct __sk_buff *skb, const struct flow *f,
+						  __u32 l4, __u32 dir)
+{
+	struct sluice_lb4_revnat *fe;
+	struct sluice_ct_value *ct;
+	__u32 rn;
+
+	if (f->inner.proto != IPPROTO_TCP && f->inner.proto != IPPROTO_UDP)
+		return 0;
+	ct = ct_live(&f->inner, bpf_ktime_get_ns());
+	if (!ct || !(ct->flags & SLUICE_CT_F_LB_BACKEND))
+		return 0;
+	rn = ct->pad;
+	fe = bpf_map_lookup_elem(&sluice_lbrn4_v1, &rn);
+	if (!fe)
+		return 0;
+	if (icmp_quote_rewrite(skb, l4, f->inner.proto, 0, f->inner.daddr, fe->addr,
+			       f->inner.dport, fe->port,
+			       f->key.saddr == f->inner.daddr ? IP_OFF + offsetof(struct iphdr, saddr) : 0,
+			       f->key.saddr, fe->addr))
+		return DROP(SLUICE_DROP_REDIRECT);
+	metrics_count(SLUICE_LB_ICMP_ERROR, dir, 0);
 	return 1;
 }
 
 /*
  * A reply of a translated flow (f: backend -> client, its flow's entry
  * flagged SLUICE_CT_F_LB_BACKEND): its source becomes the frontend the
- * client sent to. Returns 1 when rewritten (packet pointers stale), 0 when
- * the packet is no such reply, or DROP().
+ * client sent to; a hairpin reply (to cfg_lb_hairpin) also gets the pod's
+ * own address as destination, and the caller delivers it back to the pod.
+ * ICMP errors: lb4_reverse_icmp_error. Returns 1 when rewritten (packet
+ * pointers stale), 0 when the packet is no such reply, or DROP().
  */
 static __always_inline int lb4_reverse(struct __sk_buff *skb, const struct flow *f, __u32 ihl,
 				       __u32 dir)
 {
 	__u32 l4 = IP_OFF + ihl, rn;
+	__u8 proto = f->later_fragment ? 0 : f->key.proto;
 	struct sluice_lb4_revnat *fe;
 	struct sluice_ct_value *ct;
 	struct sluice_ct_key k;
 
-	if (!cfg_lb || f->icmp_error)
+	if (!cfg_lb)
 		return 0;
+	if (f->icmp_error)
+		return lb4_reverse_icmp_error(skb, f, l4, dir);
 	ct_reverse(&f->key, &k);
 	ct = ct_live(&k, bpf_ktime_get_ns());
 	if (!ct || !(ct->flags & SLUICE_CT_F_LB_BACKEND))
@@ -303,9 +393,13 @@ static __always_inline int lb4_reverse(struct __sk_buff *skb, const struct flow 
 	fe = bpf_map_lookup_elem(&sluice_lbrn4_v1, &rn);
 	if (!fe)
 		return 0;
-	if (nat_rewrite(skb, f->later_fragment ? 0 : f->key.proto, l4,
-			IP_OFF + offsetof(struct iphdr, saddr), f->key.saddr, fe->addr,
-			f->later_fragment ? 0 : l4, f->key.sport, fe->port))
+	if (nat_rewrite(skb, proto, l4, IP_OFF + offsetof(struct iphdr, saddr), f->key.saddr,
+			fe->addr, f->later_fragment ? 0 : l4, f->key.sport, fe->port))
+		return DROP(SLUICE_DROP_REDIRECT);
+	/* The pod is both ends: the hairpin address was its flow's source. */
+	if (f->key.daddr == cfg_lb_hairpin &&
+	    nat_rewrite(skb, proto, l4, IP_OFF + offsetof(struct iphdr, daddr), f->key.daddr,
+			f->key.saddr, 0, 0, 0))
 		return DROP(SLUICE_DROP_REDIRECT);
 	metrics_count(SLUICE_LB_REVERSE, dir, 0);
 	return 1;

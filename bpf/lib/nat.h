@@ -275,21 +275,22 @@ static __always_inline __u16 csum_update2(__u16 check, __be16 from, __be16 to)
 }
 
 /*
- * An ICMP error (its header at l4) about a masqueraded flow, addressed to
- * the node and quoting the packet the node sent for the pod, (node_ip,
- * nat_port) to the remote: back to the pod. The outer destination becomes
- * the pod's address, the quoted source its address and port; the outer IP
- * header's checksum, the quoted IP header's, the quoted L4 checksum (when
- * the quote holds it: TCP's lies past the 8 bytes an error must carry, UDP's
- * may be unused) and the ICMP checksum over all of it stay right, as the
- * kernel's own NAT keeps them. Returns 0 or -1. Invalidates packet pointers.
+ * An ICMP error (its header at l4) quoting a packet of proto: the quoted
+ * source (quoted_src) or destination goes from (from, pfrom) to (to, pto),
+ * and the outer header's address at outer_off (0: none) from ofrom to oto.
+ * The outer IP header's checksum, the quoted IP header's, the quoted L4
+ * checksum (when the quote holds it: TCP's lies past the 8 bytes an error
+ * must carry, UDP's may be unused) and the ICMP checksum over all of it
+ * stay right, as the kernel's own NAT keeps them. An ICMP quote's "port" is
+ * its echo id, whichever side. Returns 0 or -1. Invalidates packet
+ * pointers.
  */
-static __always_inline int nat_rewrite_icmp_error(struct __sk_buff *skb, __u32 l4, __u8 proto,
-						  __be32 node_ip, __be16 nat_port,
-						  const struct sluice_nat_value *pod)
+static __always_inline int icmp_quote_rewrite(struct __sk_buff *skb, __u32 l4, __u8 proto,
+					      int quoted_src, __be32 from, __be32 to, __be16 pfrom,
+					      __be16 pto, __u32 outer_off, __be32 ofrom, __be32 oto)
 {
 	__u32 icsum = l4 + offsetof(struct icmphdr, checksum), in = l4 + sizeof(struct icmphdr);
-	__u32 in_l4, port_off, l4csum;
+	__u32 in_l4, port_off, l4csum, addr_off;
 	__u16 ic, inner_check, u0 = 0, u1 = 0;
 	struct iphdr inner;
 
@@ -297,13 +298,16 @@ static __always_inline int nat_rewrite_icmp_error(struct __sk_buff *skb, __u32 l
 	    bpf_skb_load_bytes(skb, icsum, &ic, sizeof(ic)))
 		return -1;
 	in_l4 = in + inner.ihl * 4;
+	addr_off = in + (quoted_src ? offsetof(struct iphdr, saddr) : offsetof(struct iphdr, daddr));
 	switch (proto) {
 	case IPPROTO_TCP:
-		port_off = in_l4 + offsetof(struct tcphdr, source);
+		port_off = in_l4 + (quoted_src ? offsetof(struct tcphdr, source)
+					       : offsetof(struct tcphdr, dest));
 		l4csum = in_l4 + offsetof(struct tcphdr, check);
 		break;
 	case IPPROTO_UDP:
-		port_off = in_l4 + offsetof(struct udphdr, source);
+		port_off = in_l4 + (quoted_src ? offsetof(struct udphdr, source)
+					       : offsetof(struct udphdr, dest));
 		l4csum = in_l4 + offsetof(struct udphdr, check);
 		break;
 	case IPPROTO_ICMP:
@@ -318,30 +322,44 @@ static __always_inline int nat_rewrite_icmp_error(struct __sk_buff *skb, __u32 l
 	} else {
 		u1 = u0;
 		if (proto != IPPROTO_ICMP) /* TCP and UDP: the pseudo-header's address */
-			u1 = csum_update4(u1, node_ip, pod->addr);
-		u1 = csum_update2(u1, nat_port, pod->port);
+			u1 = csum_update4(u1, from, to);
+		u1 = csum_update2(u1, pfrom, pto);
 		if (proto == IPPROTO_UDP && !u1)
 			u1 = 0xffff;
 	}
-	inner_check = csum_update4(inner.check, node_ip, pod->addr);
-	ic = csum_update4(ic, node_ip, pod->addr);
+	inner_check = csum_update4(inner.check, from, to);
+	ic = csum_update4(ic, from, to);
 	ic = csum_update2(ic, inner.check, inner_check);
-	ic = csum_update2(ic, nat_port, pod->port);
+	ic = csum_update2(ic, pfrom, pto);
 	if (l4csum)
 		ic = csum_update2(ic, u0, u1);
 
-	if (bpf_l3_csum_replace(skb, IP_CSUM_OFF, node_ip, pod->addr, sizeof(node_ip)) ||
-	    bpf_skb_store_bytes(skb, IP_OFF + offsetof(struct iphdr, daddr), &pod->addr,
-				sizeof(pod->addr), 0) ||
-	    bpf_skb_store_bytes(skb, in + offsetof(struct iphdr, saddr), &pod->addr,
-				sizeof(pod->addr), 0) ||
+	if (outer_off &&
+	    (bpf_l3_csum_replace(skb, IP_CSUM_OFF, ofrom, oto, sizeof(oto)) ||
+	     bpf_skb_store_bytes(skb, outer_off, &oto, sizeof(oto), 0)))
+		return -1;
+	if (bpf_skb_store_bytes(skb, addr_off, &to, sizeof(to), 0) ||
 	    bpf_skb_store_bytes(skb, in + offsetof(struct iphdr, check), &inner_check,
 				sizeof(inner_check), 0) ||
-	    bpf_skb_store_bytes(skb, port_off, &pod->port, sizeof(pod->port), 0) ||
+	    bpf_skb_store_bytes(skb, port_off, &pto, sizeof(pto), 0) ||
 	    (l4csum && bpf_skb_store_bytes(skb, l4csum, &u1, sizeof(u1), 0)) ||
 	    bpf_skb_store_bytes(skb, icsum, &ic, sizeof(ic), 0))
 		return -1;
 	return 0;
+}
+
+/*
+ * An ICMP error about a masqueraded flow, addressed to the node and quoting
+ * the packet the node sent for the pod, (node_ip, nat_port) to the remote:
+ * back to the pod. The outer destination becomes the pod's address, the
+ * quoted source its address and port (icmp_quote_rewrite).
+ */
+static __always_inline int nat_rewrite_icmp_error(struct __sk_buff *skb, __u32 l4, __u8 proto,
+						  __be32 node_ip, __be16 nat_port,
+						  const struct sluice_nat_value *pod)
+{
+	return icmp_quote_rewrite(skb, l4, proto, 1, node_ip, pod->addr, nat_port, pod->port,
+				  IP_OFF + offsetof(struct iphdr, daddr), node_ip, pod->addr);
 }
 
 /* A reply to a masqueraded flow, or an ICMP error about one: back to the

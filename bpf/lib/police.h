@@ -89,8 +89,10 @@ static __always_inline int track_and_police(const struct flow *f, const struct s
 		if (stack_unless_pod && !peer.tunnel_endpoint)
 			set |= SLUICE_CT_F_VIA_STACK;
 		/* The node may always reach its pods (kubelet probes); a pod
-		 * may always reach itself. */
-		if (peer.identity != SLUICE_ID_HOST && f->key.saddr != f->key.daddr) {
+		 * may always reach itself, through a Service too (hairpin:
+		 * under kube-proxy it arrives masqueraded from the node). */
+		if (peer.identity != SLUICE_ID_HOST && f->key.saddr != f->key.daddr &&
+		    !f->hairpin) {
 			v = policy_decide(dst_ep, SLUICE_DIR_INGRESS, &peer, f, &audit);
 			if (v != POLICY_ALLOW)
 				return police_drop(v, forged);

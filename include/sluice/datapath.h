@@ -351,6 +351,21 @@ _Static_assert(sizeof(struct sluice_lb4_backend) == 8, "lb backend layout");
 /* A pod on this node (its endpoint's nodeName, or this node's pod CIDR). */
 #define SLUICE_LB_BE_F_LOCAL	(1u << 0)
 
+/* The endpoint is terminating: it stays while it exists so that flows
+ * already on it keep working; new flows get it only when no backend of the
+ * Service is ready (it is then in the slots). Not part of the backend's
+ * identity: the id, which tracking entries name, survives the change. */
+#define SLUICE_LB_BE_F_TERMINATING (1u << 1)
+
+/* Slot 0 flag: the frontend is a pod's hostPort (node address, hostPort)
+ * with the pod's (address, containerPort) as its one backend. */
+#define SLUICE_LB_F_HOSTPORT (1u << 3)
+
+/* Hairpin: a pod whose Service flow is translated to itself gets this
+ * link-local address (host order) as the flow's source, so its answers
+ * leave the pod and can be given the frontend back. Never on any wire. */
+#define SLUICE_LB_HAIRPIN_ADDR 0xa9fe2a01u /* 169.254.42.1 */
+
 struct sluice_lb4_revnat {
 	__be32 addr;		/* the frontend */
 	__be16 port;
@@ -489,6 +504,10 @@ enum sluice_dir {
 	X(SLUICE_LB_EXT_REVERSE,  41, 0, "lb-ext-reverse",   "reply to an external client given the frontend, routed out of the uplink") \
 	X(SLUICE_LB_SOCK_TRANSLATED, 42, 0, "lb-sock-translated", "node socket's connect or sendmsg to a Service frontend given a backend") \
 	X(SLUICE_LB_SOCK_NO_BACKEND, 43, 0, "lb-sock-no-backend", "node socket's connect or sendmsg to a frontend without backend refused") \
+	X(SLUICE_LB_HAIRPIN,      44, 0, "lb-hairpin",       "a pod's flow to itself through a Service: source made the hairpin address") \
+	X(SLUICE_LB_HOSTPORT,     45, 0, "lb-hostport",      "node address and hostPort rewritten to the pod's containerPort") \
+	X(SLUICE_LB_ICMP_ERROR,   46, 0, "lb-icmp-error",    "ICMP error about a Service flow: quoted backend rewritten to the frontend") \
+	X(SLUICE_LB_TERMINATING,  47, 0, "lb-terminating",   "new Service flow sent to a terminating backend (none is ready)") \
 	X(SLUICE_DROP_LB_EXT_NO_LOCAL, 48, 1, "drop-lb-ext-no-local", "from outside to an externalTrafficPolicy Local frontend without backend on this node (endpoints elsewhere)") \
 	X(SLUICE_LB_EXT_REJECT,   49, 0, "lb-ext-reject",    "from outside to a frontend without any endpoint: refused back out of the uplink")
 

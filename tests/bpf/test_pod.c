@@ -2831,22 +2831,6 @@ static void test_lb_leaves_other_traffic_alone(void **state)
 	assert_int_equal(((struct l4pkt *)r.out)->ip.saddr, ip4(IP_A));
 	assert_int_equal(((struct l4pkt *)r.out)->ip.daddr, ip4(IP_B));
 	assert_int_equal(counter(SLUICE_LB_TRANSLATED, SLUICE_DIR_EGRESS), tr);
-	/* Hairpin: a frontend whose backend is A itself, from A: left alone
-	 * (kube-proxy masquerades it), now and for the flow's later packets. */
-	{
-		__u32 self = 9;
-
-		lb_backend_put(self, IP_A, 8080, IPPROTO_TCP);
-		lb_service_put(FRONTEND_EMPTY, 80, IPPROTO_TCP, 9, &self, 1);
-		for (int i = 0; i < 2; i++) {
-			p = lb_from_a(FRONTEND_EMPTY, 44004, 80);
-			r = run_prog(1, &p, sizeof(p));
-			assert_int_equal(r.retval, TC_ACT_OK);
-			assert_memory_equal(r.out, &p, sizeof(p));
-		}
-		assert_int_equal(lb_ct(IP_A, 44004, FRONTEND_EMPTY, 80, IPPROTO_TCP).flags &
-				 SLUICE_CT_F_LB_FRONTEND, 0);
-	}
 	/* A flow tracked before its address became a frontend (kube-proxy's)
 	 * stays untranslated. */
 	{
@@ -3295,6 +3279,353 @@ static void test_np_remote_backend_overlay(void **state)
 	assert_in_range(ntohs(o->inner.tcp.source), NAT_LO, NAT_HI);
 	assert_int_equal(o->inner.ip.daddr, ip4(BE_REMOTE));
 	assert_int_equal(tcp_checksum(&o->inner), 0);
+}
+
+/* ---- Services: hairpin, terminating backends, ICMP errors -------------- */
+
+#define HAIRPIN "169.254.42.1"
+#define RN_SELF 10	/* FRONTEND_EMPTY:80/TCP, made A's own Service */
+
+/* A reaches its own Service: A is FRONTEND_EMPTY:80's one backend, on
+ * 8080. Its SYN comes back into A from the hairpin address, its answer
+ * goes back into A from the frontend; both byte for byte. */
+static void test_lb_hairpin_byte_for_byte(void **state)
+{
+	__u64 hp = counter(SLUICE_LB_HAIRPIN, SLUICE_DIR_EGRESS);
+	__u64 rev = counter(SLUICE_LB_REVERSE, SLUICE_DIR_EGRESS);
+	struct l4pkt p = lb_from_a(FRONTEND_EMPTY, 46000, 80), e, reply;
+	struct sluice_ct_value v;
+	__u32 self = 5;
+	struct run r;
+
+	(void)state;
+	lb_backend_put(self, IP_A, 8080, IPPROTO_TCP);
+	lb_service_put(FRONTEND_EMPTY, 80, IPPROTO_TCP, RN_SELF, &self, 1);
+	/* A isolated for ingress with no rule: a pod may reach itself, over
+	 * a Service too (kube-proxy's hairpin arrives from the node). */
+	set_endpoint(IP_A, SLUICE_EP_F_ISO_INGRESS, ID_A);
+	r = run_prog(1, &p, sizeof(p));
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(r.out_len, sizeof(p));
+	e = lb_expect(&p, HAIRPIN, 46000, IP_A, 8080, mac_a_pod, mac_a_lxc);
+	assert_memory_equal(r.out, &e, sizeof(e));
+	assert_int_equal(tcp_checksum((struct l4pkt *)r.out), 0);
+	assert_int_equal(ip_checksum(&((struct l4pkt *)r.out)->ip, sizeof(p.ip)), 0);
+	assert_int_equal(counter(SLUICE_LB_HAIRPIN, SLUICE_DIR_EGRESS), hp + 1);
+	v = lb_ct(IP_A, 46000, FRONTEND_EMPTY, 80, IPPROTO_TCP);
+	assert_int_equal(v.flags, SLUICE_CT_F_LB_FRONTEND);
+	assert_int_equal(v.pad, self);
+	v = lb_ct(HAIRPIN, 46000, IP_A, 8080, IPPROTO_TCP);
+	assert_true(v.flags & SLUICE_CT_F_LB_BACKEND);
+	assert_int_equal(v.pad, RN_SELF);
+	/* A's answer to the hairpin address: back into A, from the
+	 * frontend. */
+	reply = make_l4(IP_A, HAIRPIN, IPPROTO_TCP, 8080, 46000);
+	memcpy(reply.eth.h_source, mac_a_pod, 6);
+	memcpy(reply.eth.h_dest, mac_a_lxc, 6);
+	reply.tcp.ack = 1;
+	reply.tcp.ack_seq = htonl(0x12345679);
+	fill_tcp_checksum(&reply);
+	r = run_prog(1, &reply, sizeof(reply));
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	e = lb_expect(&reply, FRONTEND_EMPTY, 80, IP_A, 46000, mac_a_pod, mac_a_lxc);
+	assert_memory_equal(r.out, &e, sizeof(e));
+	assert_int_equal(tcp_checksum((struct l4pkt *)r.out), 0);
+	assert_int_equal(counter(SLUICE_LB_REVERSE, SLUICE_DIR_EGRESS), rev + 1);
+	/* The client's next segment: the same translation, no new choice. */
+	p.tcp.syn = 0;
+	p.tcp.ack = 1;
+	fill_tcp_checksum(&p);
+	r = run_prog(1, &p, sizeof(p));
+	e = lb_expect(&p, HAIRPIN, 46000, IP_A, 8080, mac_a_pod, mac_a_lxc);
+	assert_memory_equal(r.out, &e, sizeof(e));
+	/* A packet of A's to the hairpin address that answers nothing is
+	 * not turned into anything: it goes to the stack unchanged. */
+	reply = make_l4(IP_A, HAIRPIN, IPPROTO_TCP, 8080, 46999);
+	fill_tcp_checksum(&reply);
+	r = run_prog(1, &reply, sizeof(reply));
+	assert_int_equal(r.retval, TC_ACT_OK);
+	assert_memory_equal(r.out, &reply, sizeof(reply));
+	assert_int_equal(counter(SLUICE_LB_REVERSE, SLUICE_DIR_EGRESS), rev + 1);
+}
+
+/* The hairpin address from outside the pod is nobody's own: a packet from
+ * it meets the pod's ingress policy as any other source does. */
+static void test_lb_hairpin_source_from_outside_is_policed(void **state)
+{
+	__u64 drops = counter(SLUICE_DROP_POLICY, SLUICE_DIR_INGRESS);
+	struct l4pkt p = from_node2(HAIRPIN, IP_A, 46000, 8080);
+
+	(void)state;
+	set_endpoint(IP_A, SLUICE_EP_F_ISO_INGRESS, ID_A);
+	fill_tcp_checksum(&p);
+	assert_int_equal(run_node(HOOK_NETDEV, &p, 0, NULL).retval, TC_ACT_SHOT);
+	assert_int_equal(counter(SLUICE_DROP_POLICY, SLUICE_DIR_INGRESS), drops + 1);
+	/* Through the stack (to_pod) too. */
+	assert_int_equal(run_prog(0, &p, sizeof(p)).retval, TC_ACT_SHOT);
+}
+
+/* UDP hairpin: both directions, checksums right. */
+static void test_lb_hairpin_udp(void **state)
+{
+	struct udppkt p = { 0 }, *o;
+	__u32 self = 6;
+	struct run r;
+
+	(void)state;
+	lb_backend_put(self, IP_A, 5353, IPPROTO_UDP);
+	lb_service_put(FRONTEND, 53, IPPROTO_UDP, RN_DNS, &self, 1);
+	memcpy(p.eth.h_source, mac_a_pod, 6);
+	memcpy(p.eth.h_dest, mac_a_lxc, 6);
+	p.eth.h_proto = htons(ETH_P_IP);
+	p.ip = ipv4_header(IP_A, FRONTEND, IPPROTO_UDP, 64, sizeof(p) - sizeof(p.eth));
+	p.udp.source = htons(40054);
+	p.udp.dest = htons(53);
+	p.udp.len = htons(sizeof(p.udp) + sizeof(p.data));
+	memcpy(p.data, "who is there", sizeof(p.data));
+	p.udp.check = l4_checksum(IPPROTO_UDP, p.ip.saddr, p.ip.daddr, &p.udp,
+				  sizeof(p.udp) + sizeof(p.data));
+	r = run_prog(1, &p, sizeof(p));
+	o = (struct udppkt *)r.out;
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(o->ip.saddr, ip4(HAIRPIN));
+	assert_int_equal(o->ip.daddr, ip4(IP_A));
+	assert_int_equal(ntohs(o->udp.source), 40054);
+	assert_int_equal(ntohs(o->udp.dest), 5353);
+	assert_int_equal(ip_checksum(&o->ip, sizeof(o->ip)), 0);
+	assert_int_equal(l4_checksum(IPPROTO_UDP, o->ip.saddr, o->ip.daddr, &o->udp,
+				     sizeof(p.udp) + sizeof(p.data)), 0);
+	/* The answer. */
+	p.ip = ipv4_header(IP_A, HAIRPIN, IPPROTO_UDP, 64, sizeof(p) - sizeof(p.eth));
+	p.udp.source = htons(5353);
+	p.udp.dest = htons(40054);
+	p.udp.check = 0;
+	p.udp.check = l4_checksum(IPPROTO_UDP, p.ip.saddr, p.ip.daddr, &p.udp,
+				  sizeof(p.udp) + sizeof(p.data));
+	r = run_prog(1, &p, sizeof(p));
+	o = (struct udppkt *)r.out;
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(o->ip.saddr, ip4(FRONTEND));
+	assert_int_equal(o->ip.daddr, ip4(IP_A));
+	assert_int_equal(ntohs(o->udp.source), 53);
+	assert_int_equal(ntohs(o->udp.dest), 40054);
+	assert_int_equal(ip_checksum(&o->ip, sizeof(o->ip)), 0);
+	assert_int_equal(l4_checksum(IPPROTO_UDP, o->ip.saddr, o->ip.daddr, &o->udp,
+				     sizeof(p.udp) + sizeof(p.data)), 0);
+	assert_memory_equal(o->data, "who is there", sizeof(p.data));
+}
+
+/* Only a terminating backend (2, on 8081): new flows get it (fallback).
+ * A ready one (1, on 8080) appears: new flows go to it alone, the flow on
+ * the terminating one stays there until the backend is gone. */
+static void test_lb_terminating_backend(void **state)
+{
+	__u64 term = counter(SLUICE_LB_TERMINATING, SLUICE_DIR_EGRESS);
+	struct sluice_lb4_backend b = { .addr = ip4(IP_B), .port = htons(8081),
+					.proto = IPPROTO_TCP,
+					.flags = SLUICE_LB_BE_F_TERMINATING };
+	__u32 ready = 1, terminating = 2;
+	struct l4pkt p = lb_from_a(FRONTEND, 48000, 80);
+	struct run r;
+
+	(void)state;
+	assert_int_equal(bpf_map_update_elem(datapath_lb_be_map_fd(dp), &terminating, &b, BPF_ANY), 0);
+	lb_service_put(FRONTEND, 80, IPPROTO_TCP, RN_WEB, &terminating, 1);
+	r = run_prog(1, &p, sizeof(p));
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(ntohs(((struct l4pkt *)r.out)->tcp.dest), 8081);
+	assert_int_equal(counter(SLUICE_LB_TERMINATING, SLUICE_DIR_EGRESS), term + 1);
+	lb_service_put(FRONTEND, 80, IPPROTO_TCP, RN_WEB, &ready, 1);
+	for (__u16 sport = 48001; sport < 48021; sport++) {
+		struct l4pkt n = lb_from_a(FRONTEND, sport, 80);
+
+		r = run_prog(1, &n, sizeof(n));
+		assert_int_equal(ntohs(((struct l4pkt *)r.out)->tcp.dest), 8080);
+		/* The established flow, between new ones. */
+		p.tcp.syn = 0;
+		p.tcp.ack = 1;
+		fill_tcp_checksum(&p);
+		r = run_prog(1, &p, sizeof(p));
+		assert_int_equal(r.retval, TC_ACT_REDIRECT);
+		assert_int_equal(ntohs(((struct l4pkt *)r.out)->tcp.dest), 8081);
+	}
+	assert_int_equal(counter(SLUICE_LB_TERMINATING, SLUICE_DIR_EGRESS), term + 1);
+	assert_int_equal(bpf_map_delete_elem(datapath_lb_be_map_fd(dp), &terminating), 0);
+	r = run_prog(1, &p, sizeof(p));
+	assert_int_equal(ntohs(((struct l4pkt *)r.out)->tcp.dest), 8080);
+}
+
+/* An ICMP error from src to dst quoting a whole TCP segment qsrc:qsport
+ * -> qdst:qdport, every checksum right, TTL ttl; MACs dmac (02:..) only. */
+struct tcp_err_pkt {
+	struct ethhdr eth;
+	struct iphdr ip;
+	struct icmphdr icmp;
+	struct iphdr inner;
+	struct tcphdr tcp;
+} __attribute__((packed));
+
+static struct tcp_err_pkt lb_tcp_error(const char *src, const char *dst, __u8 ttl,
+				       const char *qsrc, __u16 qsport, const char *qdst,
+				       __u16 qdport)
+{
+	struct tcp_err_pkt e = { 0 };
+
+	memset(e.eth.h_dest, 0x02, 6);
+	e.eth.h_proto = htons(ETH_P_IP);
+	e.ip = ipv4_header(src, dst, IPPROTO_ICMP, ttl, sizeof(e) - sizeof(e.eth));
+	e.icmp.type = ICMP_DEST_UNREACH;
+	e.icmp.code = ICMP_FRAG_NEEDED;
+	e.icmp.un.frag.mtu = htons(1400);
+	e.inner = ipv4_header(qsrc, qdst, IPPROTO_TCP, 63, 1500);
+	e.tcp.source = htons(qsport);
+	e.tcp.dest = htons(qdport);
+	e.tcp.seq = htonl(0x12345678);
+	e.tcp.ack = 1;
+	e.tcp.doff = 5;
+	e.tcp.window = htons(502);
+	/* The segment was 1460 bytes of zeros: its checksum is the header's
+	 * and the pseudo-header's alone. */
+	e.tcp.check = l4_checksum(IPPROTO_TCP, e.inner.saddr, e.inner.daddr, &e.tcp, sizeof(e.tcp));
+	e.icmp.checksum = ip_checksum(&e.icmp, sizeof(e) - offsetof(struct tcp_err_pkt, icmp));
+	return e;
+}
+
+static void lb_assert_error_checksums(const struct tcp_err_pkt *o)
+{
+	assert_int_equal(ip_checksum(&o->ip, sizeof(o->ip)), 0);
+	assert_int_equal(ip_checksum(&o->icmp, sizeof(*o) - offsetof(struct tcp_err_pkt, icmp)), 0);
+	assert_int_equal(ip_checksum(&o->inner, sizeof(o->inner)), 0);
+	assert_int_equal(l4_checksum(IPPROTO_TCP, o->inner.saddr, o->inner.daddr, &o->tcp,
+				     sizeof(o->tcp)), 0);
+}
+
+/* A's flow to FRONTEND:80 went to B:8080 on this node; B answers it with
+ * an ICMP error: A gets it from the frontend, quoting A -> frontend. */
+static void test_lb_icmp_error_from_local_backend(void **state)
+{
+	__u64 n = counter(SLUICE_LB_ICMP_ERROR, SLUICE_DIR_EGRESS);
+	struct l4pkt p = lb_from_a(FRONTEND, 49000, 80);
+	struct tcp_err_pkt err, want;
+	struct run r;
+
+	(void)state;
+	assert_int_equal(run_prog(1, &p, sizeof(p)).retval, TC_ACT_REDIRECT);
+	err = lb_tcp_error(IP_B, IP_A, 64, IP_A, 49000, IP_B, 8080);
+	memcpy(err.eth.h_source, mac_b_pod, 6);
+	r = run_prog_on(1, &err, sizeof(err), ifindex_b);
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(r.out_len, sizeof(err));
+	want = lb_tcp_error(FRONTEND, IP_A, 63, IP_A, 49000, FRONTEND, 80);
+	memcpy(want.eth.h_dest, mac_a_pod, 6);
+	memcpy(want.eth.h_source, mac_a_lxc, 6);
+	assert_memory_equal(r.out, &want, sizeof(want));
+	lb_assert_error_checksums((struct tcp_err_pkt *)r.out);
+	assert_int_equal(counter(SLUICE_LB_ICMP_ERROR, SLUICE_DIR_EGRESS), n + 1);
+	/* An error about a flow that was not translated stays as it is. */
+	err = lb_tcp_error(IP_B, IP_A, 64, IP_A, 49001, IP_B, 8080);
+	memcpy(err.eth.h_source, mac_b_pod, 6);
+	r = run_prog_on(1, &err, sizeof(err), ifindex_b);
+	assert_int_equal(((struct tcp_err_pkt *)r.out)->inner.daddr, ip4(IP_B));
+	assert_int_equal(counter(SLUICE_LB_ICMP_ERROR, SLUICE_DIR_EGRESS), n + 1);
+}
+
+/* A's own error about a packet it got from the frontend (B's answer, on
+ * FRONTEND:80): to B, quoting the packet as B sent it. */
+static void test_lb_icmp_error_from_client_to_backend(void **state)
+{
+	__u64 n = counter(SLUICE_LB_ICMP_ERROR, SLUICE_DIR_EGRESS);
+	struct l4pkt p = lb_from_a(FRONTEND, 49300, 80);
+	struct tcp_err_pkt err, want;
+	struct run r;
+
+	(void)state;
+	assert_int_equal(run_prog(1, &p, sizeof(p)).retval, TC_ACT_REDIRECT);
+	err = lb_tcp_error(IP_A, FRONTEND, 64, FRONTEND, 80, IP_A, 49300);
+	memcpy(err.eth.h_source, mac_a_pod, 6);
+	r = run_prog(1, &err, sizeof(err));
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	want = lb_tcp_error(IP_A, IP_B, 63, IP_B, 8080, IP_A, 49300);
+	memcpy(want.eth.h_dest, mac_b_pod, 6);
+	memcpy(want.eth.h_source, mac_b_lxc, 6);
+	assert_memory_equal(r.out, &want, sizeof(want));
+	lb_assert_error_checksums((struct tcp_err_pkt *)r.out);
+	assert_int_equal(counter(SLUICE_LB_ICMP_ERROR, SLUICE_DIR_EGRESS), n + 1);
+	/* About a flow A never sent to the frontend: not translated. */
+	err = lb_tcp_error(IP_A, FRONTEND, 64, FRONTEND, 80, IP_A, 49301);
+	r = run_prog(1, &err, sizeof(err));
+	assert_int_equal(((struct tcp_err_pkt *)r.out)->ip.daddr, ip4(FRONTEND));
+	assert_int_equal(counter(SLUICE_LB_ICMP_ERROR, SLUICE_DIR_EGRESS), n + 1);
+}
+
+/* Through the host stack (to_pod): the node's own error about A's
+ * translated flow (a router's source stays), and a reply of a translated
+ * flow that the stack forwarded. */
+static void test_lb_via_stack_reversed_in_to_pod(void **state)
+{
+	__u64 n = counter(SLUICE_LB_ICMP_ERROR, SLUICE_DIR_INGRESS);
+	__u64 rev = counter(SLUICE_LB_REVERSE, SLUICE_DIR_INGRESS);
+	struct l4pkt p = lb_from_a(FRONTEND, 49100, 80), reply, e;
+	struct tcp_err_pkt err, want;
+	__u32 remote = 4;
+	struct run r;
+
+	(void)state;
+	lb_backend_put(remote, REMOTE_POD, 8080, IPPROTO_TCP);
+	lb_service_put(FRONTEND, 80, IPPROTO_TCP, RN_WEB, &remote, 1);
+	run_prog(1, &p, sizeof(p)); /* (tunnelled to node 2 in this mode) */
+	assert_true(lb_ct(IP_A, 49100, REMOTE_POD, 8080, IPPROTO_TCP).flags & SLUICE_CT_F_LB_BACKEND);
+	err = lb_tcp_error(ROUTER, IP_A, 60, IP_A, 49100, REMOTE_POD, 8080);
+	r = run_prog(0, &err, sizeof(err));
+	assert_int_equal(r.retval, TC_ACT_OK);
+	want = lb_tcp_error(ROUTER, IP_A, 60, IP_A, 49100, FRONTEND, 80);
+	assert_memory_equal(r.out, &want, sizeof(want));
+	lb_assert_error_checksums((struct tcp_err_pkt *)r.out);
+	assert_int_equal(counter(SLUICE_LB_ICMP_ERROR, SLUICE_DIR_INGRESS), n + 1);
+	/* The backend's reply, routed by the stack into A. */
+	reply = make_l4(REMOTE_POD, IP_A, IPPROTO_TCP, 8080, 49100);
+	reply.tcp.ack = 1;
+	fill_tcp_checksum(&reply);
+	r = run_prog(0, &reply, sizeof(reply));
+	assert_int_equal(r.retval, TC_ACT_OK);
+	e = reply;
+	e.ip.saddr = ip4(FRONTEND);
+	e.ip.check = 0;
+	e.ip.check = ip_checksum(&e.ip, sizeof(e.ip));
+	e.tcp.source = htons(80);
+	fill_tcp_checksum(&e);
+	assert_memory_equal(r.out, &e, sizeof(e));
+	assert_int_equal(counter(SLUICE_LB_REVERSE, SLUICE_DIR_INGRESS), rev + 1);
+}
+
+/* Native routing, the backend on node 2: node 2's error (from the backend
+ * itself) about A's translated flow arrives on the uplink. */
+static void test_lb_icmp_error_from_remote_backend(void **state)
+{
+	__u64 n = counter(SLUICE_LB_ICMP_ERROR, SLUICE_DIR_INGRESS);
+	struct l4pkt p = lb_from_a(FRONTEND, 49200, 80);
+	struct tcp_err_pkt err, want;
+	__u32 remote = 4;
+	struct run r;
+
+	(void)state;
+	lb_backend_put(remote, REMOTE_POD, 8080, IPPROTO_TCP);
+	lb_service_put(FRONTEND, 80, IPPROTO_TCP, RN_WEB, &remote, 1);
+	r = run_prog(1, &p, sizeof(p));
+	assert_int_equal(((struct l4pkt *)r.out)->ip.daddr, ip4(REMOTE_POD));
+	err = lb_tcp_error(REMOTE_POD, IP_A, 64, IP_A, 49200, REMOTE_POD, 8080);
+	assert_int_equal(sscanf(NODE2_MAC, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &err.eth.h_source[0],
+				&err.eth.h_source[1], &err.eth.h_source[2], &err.eth.h_source[3],
+				&err.eth.h_source[4], &err.eth.h_source[5]), 6);
+	r = run_hook(HOOK_NETDEV, &err, sizeof(err),
+		     &(struct __sk_buff){ .ifindex = (__u32)ifindex_b });
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	want = lb_tcp_error(FRONTEND, IP_A, 63, IP_A, 49200, FRONTEND, 80);
+	memcpy(want.eth.h_dest, mac_a_pod, 6);
+	memcpy(want.eth.h_source, mac_a_lxc, 6);
+	assert_memory_equal(r.out, &want, sizeof(want));
+	lb_assert_error_checksums((struct tcp_err_pkt *)r.out);
+	assert_int_equal(counter(SLUICE_LB_ICMP_ERROR, SLUICE_DIR_INGRESS), n + 1);
 }
 
 /* ---- Services: the agent's programming of the maps (agent/lb.c) --------- */
@@ -3988,6 +4319,143 @@ static void test_lb_maglev_sync_and_choice(void **state)
 	lb_ids_free(&ids);
 }
 
+/* An endpoint that starts terminating while another is ready: its backend
+ * keeps its id (flows name it) and gets the terminating flag, leaves the
+ * slots, stays in the backend map; A's flow on it goes on there while new
+ * flows go to the ready one. The endpoint gone: the backend goes. */
+static void test_lb_sync_terminating_keeps_id(void **state)
+{
+	struct svc_frontend fe = { .kind = SVC_FE_CLUSTER_IP, .ip = ntohl(ip4("10.96.0.30")),
+				   .port = 80, .proto = IPPROTO_TCP };
+	struct svc_backend bes[2] = {
+		{ .ip = ntohl(ip4(IP_B)), .port = 8080, .ready = 1, .serving = 1 },
+		{ .ip = ntohl(ip4(IP_B)), .port = 8081, .ready = 1, .serving = 1 },
+	};
+	struct svc_view_port port = { .backends = bes, .nbackends = 1 };
+	struct svc_view_service vs = { .ns = "x", .name = "web", .frontends = &fe, .nfrontends = 1,
+				       .ports = &port, .nports = 1 };
+	struct svc_view v = { .v = &vs, .n = 1 };
+	struct lb_ids ids = { 0 };
+	struct lb_stats st;
+	struct l4pkt p = lb_from_a("10.96.0.30", 47000, 80);
+	struct run r;
+	char err[256];
+	__u32 id;
+
+	(void)state;
+	assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
+	id = lb_slot("10.96.0.30", 80, 1).backend_id;
+	assert_int_equal(lb_be(id).flags, 0);
+	r = run_prog(1, &p, sizeof(p));
+	assert_int_equal(ntohs(((struct l4pkt *)r.out)->tcp.dest), 8080);
+	/* 8080 terminates, 8081 appears ready. */
+	bes[0].ready = 0;
+	bes[0].terminating = 1;
+	port.nbackends = 2;
+	assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_be(id).flags, SLUICE_LB_BE_F_TERMINATING);
+	assert_int_equal(lb_be(id).addr, ip4(IP_B));
+	assert_int_equal(lb_slot("10.96.0.30", 80, 0).count, 1);
+	assert_int_equal(ntohs(lb_be(lb_slot("10.96.0.30", 80, 1).backend_id).port), 8081);
+	p.tcp.syn = 0;
+	p.tcp.ack = 1;
+	fill_tcp_checksum(&p);
+	for (__u16 sport = 47001; sport < 47011; sport++) {
+		struct l4pkt n = lb_from_a("10.96.0.30", sport, 80);
+
+		r = run_prog(1, &p, sizeof(p));
+		assert_int_equal(ntohs(((struct l4pkt *)r.out)->tcp.dest), 8080);
+		r = run_prog(1, &n, sizeof(n));
+		assert_int_equal(ntohs(((struct l4pkt *)r.out)->tcp.dest), 8081);
+	}
+	/* The same view again: nothing written. */
+	assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.written, 0);
+	/* The endpoint is gone: so is its backend, and the flow moves. */
+	bes[0] = bes[1];
+	port.nbackends = 1;
+	assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_be(id).port, 0);
+	r = run_prog(1, &p, sizeof(p));
+	assert_int_equal(ntohs(((struct l4pkt *)r.out)->tcp.dest), 8081);
+	assert_int_equal(lb_sync(dp, NULL, NULL, &ids, &st, err, sizeof(err)), 0);
+}
+
+/* A hostPort: 10.200.0.11:8080/TCP (the node's address) to B:80, in both
+ * scopes, flagged; A reaches it through from_pod and B's answer comes back
+ * from the hostPort. A Service on the same frontend wins it; the pod gone,
+ * the frontend goes. */
+static void test_lb_sync_hostport(void **state)
+{
+	struct lb_hostport hp = { .fe_ip = ntohl(ip4("10.200.0.11")), .fe_port = 8080,
+				  .be_ip = ntohl(ip4(IP_B)), .be_port = 80, .proto = IPPROTO_TCP };
+	struct svc_frontend fe = { .kind = SVC_FE_EXTERNAL_IP, .ip = ntohl(ip4("10.200.0.11")),
+				   .port = 8080, .proto = IPPROTO_TCP };
+	struct svc_backend be = { .ip = ntohl(ip4(IP_B)), .port = 9090, .ready = 1, .serving = 1 };
+	struct svc_view_port port = { .backends = &be, .nbackends = 1 };
+	struct svc_view_service vs = { .ns = "x", .name = "web", .frontends = &fe, .nfrontends = 1,
+				       .ports = &port, .nports = 1 };
+	struct svc_view v = { .v = &vs, .n = 1 };
+	__u64 hpc = counter(SLUICE_LB_HOSTPORT, SLUICE_DIR_EGRESS);
+	struct sluice_lb4_key k = { .addr = ip4("10.200.0.11"), .port = htons(8080),
+				    .proto = IPPROTO_TCP, .scope = SLUICE_LB_SCOPE_EXT };
+	struct sluice_lb4_value ext;
+	struct lb_ids ids = { 0 };
+	struct lb_stats st;
+	struct l4pkt p = lb_from_a("10.200.0.11", 47100, 8080), reply, e;
+	struct run r;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(lb_sync_with(dp, NULL, NULL, &hp, 1, &ids, &st, err, sizeof(err)), 0);
+	/* One INT entry (pods here) and its EXT twin (other nodes, the world). */
+	assert_int_equal(st.frontends, 1);
+	assert_int_equal(st.ext_entries, 1);
+	assert_int_equal(lb_slot("10.200.0.11", 8080, 0).flags, SLUICE_LB_F_HOSTPORT);
+	assert_int_equal(lb_slot("10.200.0.11", 8080, 0).count, 1);
+	assert_int_equal(bpf_map_lookup_elem(datapath_lb_svc_map_fd(dp), &k, &ext), 0);
+	assert_int_equal(ext.flags, SLUICE_LB_F_HOSTPORT);
+	assert_int_equal(ext.count, 1);
+	r = run_prog(1, &p, sizeof(p));
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	e = lb_expect(&p, IP_A, 47100, IP_B, 80, mac_b_pod, mac_b_lxc);
+	assert_memory_equal(r.out, &e, sizeof(e));
+	assert_int_equal(counter(SLUICE_LB_HOSTPORT, SLUICE_DIR_EGRESS), hpc + 1);
+	reply = make_l4(IP_B, IP_A, IPPROTO_TCP, 80, 47100);
+	memcpy(reply.eth.h_source, mac_b_pod, 6);
+	memcpy(reply.eth.h_dest, mac_b_lxc, 6);
+	reply.tcp.ack = 1;
+	fill_tcp_checksum(&reply);
+	r = run_prog_on(1, &reply, sizeof(reply), ifindex_b);
+	e = lb_expect(&reply, "10.200.0.11", 8080, IP_A, 47100, mac_a_pod, mac_a_lxc);
+	assert_memory_equal(r.out, &e, sizeof(e));
+	/* The same view again: nothing written. */
+	assert_int_equal(lb_sync_with(dp, NULL, NULL, &hp, 1, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.written, 0);
+	/* A Service on the same address and port: the Service's. */
+	assert_int_equal(lb_sync_with(dp, &v, NULL, &hp, 1, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_slot("10.200.0.11", 8080, 0).flags, 0);
+	assert_int_equal(ntohs(lb_be(lb_slot("10.200.0.11", 8080, 1).backend_id).port), 9090);
+	/* Two pods' host ports on one frontend (recorded while not
+	 * checked): the lower backend, whatever their order. */
+	{
+		struct lb_hostport two[2] = { hp, hp };
+
+		two[1].be_ip = ntohl(ip4(IP_A));
+		assert_int_equal(lb_sync_with(dp, NULL, NULL, two, 2, &ids, &st, err, sizeof(err)), 0);
+		assert_int_equal(lb_be(lb_slot("10.200.0.11", 8080, 1).backend_id).addr, ip4(IP_A));
+		two[1] = hp;
+		two[0].be_ip = ntohl(ip4(IP_A));
+		assert_int_equal(lb_sync_with(dp, NULL, NULL, two, 2, &ids, &st, err, sizeof(err)), 0);
+		assert_int_equal(st.written, 0);
+	}
+	/* The pod gone (no Service either): nothing left. */
+	assert_int_equal(lb_sync_with(dp, NULL, NULL, NULL, 0, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(map_count(datapath_lb_svc_map_fd(dp)), 0);
+	assert_int_equal(map_count(datapath_lb_be_map_fd(dp)), 0);
+	assert_int_equal(map_count(datapath_lb_rnat_map_fd(dp)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -4067,6 +4535,14 @@ int main(void)
 		cmocka_unit_test_setup(test_np_local_backend, np_setup),
 		cmocka_unit_test_setup(test_np_local_backend_policy, np_setup),
 		cmocka_unit_test_setup(test_np_remote_backend_overlay, np_setup),
+		cmocka_unit_test_setup(test_lb_sync_terminating_keeps_id, lb_empty),
+		cmocka_unit_test_setup(test_lb_sync_hostport, lb_empty),
+		cmocka_unit_test_setup(test_lb_hairpin_byte_for_byte, lb_setup),
+		cmocka_unit_test_setup(test_lb_hairpin_udp, lb_setup),
+		cmocka_unit_test_setup(test_lb_terminating_backend, lb_setup),
+		cmocka_unit_test_setup(test_lb_icmp_error_from_local_backend, lb_setup),
+		cmocka_unit_test_setup(test_lb_icmp_error_from_client_to_backend, lb_setup),
+		cmocka_unit_test_setup(test_lb_via_stack_reversed_in_to_pod, lb_setup),
 		cmocka_unit_test_setup(test_np_no_endpoint_refused, np_setup),
 	};
 
@@ -4085,6 +4561,8 @@ int main(void)
 		cmocka_unit_test_setup(test_np_local_backend_policy, np_setup),
 		cmocka_unit_test_setup(test_np_remote_backend_snat, np_setup),
 		cmocka_unit_test_setup(test_np_ext_local_keeps_client, np_setup),
+		cmocka_unit_test_setup(test_lb_hairpin_source_from_outside_is_policed, lb_setup),
+		cmocka_unit_test_setup(test_lb_icmp_error_from_remote_backend, lb_setup),
 		cmocka_unit_test_setup(test_np_ext_local_without_local_backend_dropped, np_setup),
 		cmocka_unit_test_setup(test_np_no_endpoint_refused, np_setup),
 	};

@@ -313,6 +313,39 @@ static void test_parse_cni_errors(void **state)
 	expect_code("[]", 0, 6, "cni");
 }
 
+static void test_parse_cni_port_mappings(void **state)
+{
+	json_t *cni = parse("{\"containerId\":\"c\",\"ifname\":\"eth0\",\"netns\":\"/x\","
+			    "\"portMappings\":[{\"hostPort\":8080,\"containerPort\":80,"
+			    "\"protocol\":\"tcp\"},{\"hostPort\":5353,\"containerPort\":53,"
+			    "\"protocol\":\"udp\",\"hostIP\":\"192.0.2.1\"},"
+			    "{\"hostPort\":8080,\"containerPort\":80,\"protocol\":\"tcp\"},"
+			    "{\"hostPort\":9,\"containerPort\":9,\"protocol\":\"tcp\","
+			    "\"hostIP\":\"::\"}]}");
+	struct cni_req r;
+	char err[256], text[64];
+
+	(void)state;
+	assert_int_equal(request_parse_cni(cni, 1, &r, err, sizeof(err)), 0);
+	/* the repeated one once; the IPv6 one is not sluice's */
+	assert_int_equal(r.nports, 2);
+	hostport_format(&r.ports[0], text, sizeof(text));
+	assert_string_equal(text, "8080/tcp -> 80");
+	hostport_format(&r.ports[1], text, sizeof(text));
+	assert_string_equal(text, "192.0.2.1:5353/udp -> 53");
+	/* DEL ignores them */
+	assert_int_equal(request_parse_cni(cni, 0, &r, err, sizeof(err)), 0);
+	assert_int_equal(r.nports, 0);
+	json_decref(cni);
+	expect_code("{\"containerId\":\"c\",\"ifname\":\"eth0\",\"netns\":\"/x\",\"portMappings\":"
+		    "[{\"hostPort\":1,\"containerPort\":2,\"protocol\":\"icmp\"}]}", 1, 7,
+		    "tcp, udp or sctp");
+	expect_code("{\"containerId\":\"c\",\"ifname\":\"eth0\",\"netns\":\"/x\",\"portMappings\":"
+		    "[{\"hostPort\":0,\"containerPort\":2}]}", 1, 7, "portMappings[0]");
+	expect_code("{\"containerId\":\"c\",\"ifname\":\"eth0\",\"netns\":\"/x\",\"portMappings\":"
+		    "[{\"hostPort\":1,\"containerPort\":2,\"hostIP\":\"1.2.3\"}]}", 1, 7, "hostIP");
+}
+
 static void test_parse_cni_del_without_netns(void **state)
 {
 	json_t *cni = parse("{\"containerId\":\"c\",\"ifname\":\"eth0\"}");
@@ -340,10 +373,17 @@ static struct endpoint sample(void)
 static void test_endpoint_roundtrip(void **state)
 {
 	struct endpoint ep = sample(), back;
-	json_t *j = endpoint_to_json(&ep);
+	json_t *j;
 	char err[256];
 
 	(void)state;
+	/* host ports are kept: a restarted agent programs them again */
+	memset(ep.ports, 0, sizeof(ep.ports));
+	ep.ports[0] = (struct hostport){ .host_port = 8080, .container_port = 80, .proto = 6 };
+	ep.ports[1] = (struct hostport){ .host_ip = 0xc0000201, .host_port = 53,
+					 .container_port = 5353, .proto = 17 };
+	ep.nports = 2;
+	j = endpoint_to_json(&ep);
 	assert_string_equal(json_string_value(json_object_get(j, "ip")), "10.244.1.5");
 	assert_string_equal(json_string_value(json_object_get(j, "podMac")), "02:00:00:00:00:01");
 	assert_int_equal(endpoint_from_json(j, &back, err, sizeof(err)), 0);
@@ -389,6 +429,7 @@ int main(void)
 		cmocka_unit_test(test_error_shape),
 		cmocka_unit_test(test_parse_cni_ok),
 		cmocka_unit_test(test_parse_cni_errors),
+		cmocka_unit_test(test_parse_cni_port_mappings),
 		cmocka_unit_test(test_parse_cni_del_without_netns),
 		cmocka_unit_test(test_endpoint_roundtrip),
 		cmocka_unit_test(test_endpoint_result),

@@ -294,13 +294,32 @@ static void test_view_join(void **state)
 	assert_int_equal(vs->frontends[6].port_index, 0);
 	assert_int_equal(vs->nports, 2);
 	backends(&vs->ports[0], text, sizeof(text));
-	/* 10.244.1.5 is in both slices: once, as the first slice has it */
-	assert_string_equal(text, "10.244.1.5:8080 ready local 10.244.2.5:8080 terminating remote "
+	/* 10.244.1.5 is in both slices: once, as the first slice has it;
+	 * publishNotReadyAddresses makes the terminating one ready too (as
+	 * the EndpointSlice controller would have published it) */
+	assert_string_equal(text, "10.244.1.5:8080 ready local 10.244.2.5:8080 ready remote "
 				  "10.244.3.5:9090 ready remote");
+	assert_true(vs->ports[0].backends[1].terminating);
 	backends(&vs->ports[1], text, sizeof(text));
-	assert_string_equal(text, "10.244.1.5:5353 ready local 10.244.2.5:5353 terminating remote "
+	assert_string_equal(text, "10.244.1.5:5353 ready local 10.244.2.5:5353 ready remote "
 				  "10.244.3.5:5353 ready remote");
 	assert_string_equal(vs->ports[0].backends[1].node, "n2");
+	svc_view_free(&v);
+
+	/* without publishNotReadyAddresses the conditions count */
+	{
+		char text2[sizeof(SVC_WEB)], *at;
+
+		memcpy(text2, SVC_WEB, sizeof(SVC_WEB));
+		at = strstr(text2, "'publishNotReadyAddresses':true");
+		assert_non_null(at);
+		memcpy(at, "'publishNotReadyAddresses':0   ", strlen("'publishNotReadyAddresses':0   "));
+		assert_int_equal(event1(s, "MODIFIED", text2), 0);
+	}
+	assert_int_equal(store_services_view(s, "n1", false, &v), 0);
+	backends(&find_svc(&v, "web")->ports[0], text, sizeof(text));
+	assert_string_equal(text, "10.244.1.5:8080 ready local 10.244.2.5:8080 terminating remote "
+				  "10.244.3.5:9090 ready remote");
 	svc_view_free(&v);
 
 	/* the slice goes: its backends go */
