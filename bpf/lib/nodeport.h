@@ -125,6 +125,102 @@ static __always_inline int nodeport_snat_reverse(struct __sk_buff *skb, const st
 }
 
 /*
+ * An ICMP error f (its header at l4) addressed to this node about a packet
+ * the node sent for an SNATed external flow (the quote: node address and
+ * NAT port -> backend), from a router on the way or from the backend
+ * itself: it goes to the client, as the client's own packet would have
+ * met it. The outer destination and the quoted source become the client's
+ * (address, port), the quoted destination the frontend, and the outer
+ * source the frontend too when the backend sent the error (kube-proxy's
+ * conntrack does the same), so the client's stack finds its socket (a PMTU
+ * update, a refused port). Checksums: icmp_quote_rewrite. The error must
+ * come from the quoted peer or a router (ct_icmp_error_plausible): a pod
+ * of the cluster cannot speak for another's flow. Returns
+ * NODEPORT_NOT_OURS when the quote is of no live external SNATed flow,
+ * else a verdict or DROP().
+ */
+static __always_inline int nodeport_snat_icmp_error(struct __sk_buff *skb, const struct flow *f,
+						    __u32 l4, __u32 *reason)
+{
+	struct sluice_nat_value *v, client;
+	struct sluice_lb4_revnat *fe, front;
+	struct sluice_ct_key quoted, k;
+	struct sluice_ct_value *ct;
+	__u8 proto = f->inner.proto;
+
+	if ((proto != IPPROTO_TCP && proto != IPPROTO_UDP) || f->inner.saddr != cfg_node_ip ||
+	    !nodeport_nat_port(f->inner.sport))
+		return NODEPORT_NOT_OURS;
+	/* The pair is keyed by the reply's tuple: the quote reversed. */
+	ct_reverse(&f->inner, &quoted);
+	v = bpf_map_lookup_elem(&sluice_rnat4_v1, &quoted);
+	if (!v)
+		return NODEPORT_NOT_OURS;
+	client = *v;
+	nat_pod_key(&quoted, &client, &k);
+	ct = ct_live(&k, bpf_ktime_get_ns());
+	if (!ct || !(ct->flags & SLUICE_CT_F_LB_BACKEND) || (ct->flags & SLUICE_CT_F_VIA_STACK))
+		return NODEPORT_NOT_OURS;
+	fe = bpf_map_lookup_elem(&sluice_lbrn4_v1, &ct->pad);
+	if (!fe)
+		return NODEPORT_NOT_OURS;
+	front = *fe;
+	if (!ct_icmp_error_plausible(f))
+		return DROP(SLUICE_DROP_ICMP_FORGED);
+	if (icmp_quote_rewrite(skb, l4, proto, 1, cfg_node_ip, client.addr, f->inner.sport,
+			       client.port, IP_OFF + offsetof(struct iphdr, daddr), f->key.daddr,
+			       client.addr) ||
+	    icmp_quote_rewrite(skb, l4, proto, 0, f->inner.daddr, front.addr, f->inner.dport,
+			       front.port,
+			       f->key.saddr == f->inner.daddr ? IP_OFF + offsetof(struct iphdr, saddr) : 0,
+			       f->key.saddr, front.addr))
+		return DROP(SLUICE_DROP_NAT_PORTS);
+	metrics_count(SLUICE_LB_EXT_ICMP_ERROR, SLUICE_DIR_INGRESS, 0);
+	return nodeport_to_world(skb, reason);
+}
+
+/*
+ * An ICMP error f (its IPv4 header of ihl bytes at IP_OFF, the source's
+ * ipcache entry peer) from outside about a packet a frontend sent to an
+ * outside client (the quote: frontend -> client, the reply of the
+ * client's flow, whose client-side entry names the backend), e.g. a
+ * router's "fragmentation needed" on the way to the client: when the
+ * backend is on this node, it gets the error quoting the packet as it
+ * sent it (lb4_translate_icmp_error: outer destination and quoted source
+ * become the backend's), after its ingress policy, which relates the error
+ * to its flow. A backend on another node (an SNATed flow) is not served:
+ * the error stays the node's (documented in docs/SERVICES-DATAPATH.md).
+ * Returns NODEPORT_NOT_OURS when not such an error, else a verdict or
+ * DROP().
+ */
+static __always_inline int nodeport_icmp_error_in(struct __sk_buff *skb, struct flow *f, __u32 ihl,
+						  const struct sluice_ipcache_value *peer,
+						  __u32 *reason)
+{
+	struct sluice_endpoint *dst;
+	struct ethhdr *eth;
+	struct iphdr *ip;
+	__u32 ct_flags = 0;
+	int ret;
+
+	ret = lb4_translate_icmp_error(skb, f, IP_OFF + ihl);
+	if (ret <= 0)
+		return ret ? ret : NODEPORT_NOT_OURS;
+	dst = endpoint_lookup4(f->key.daddr);
+	if (!dst)
+		return DROP(SLUICE_DROP_REDIRECT);
+	ret = track_and_police(f, NULL, dst, peer, SLUICE_DIR_INGRESS, 0, 0, &ct_flags);
+	if (IS_DROP(ret))
+		return ret;
+	metrics_count(SLUICE_LB_EXT_ICMP_ERROR, SLUICE_DIR_INGRESS, 0);
+	ret = lb_reload(skb, &eth, &ip);
+	if (IS_DROP(ret))
+		return ret;
+	*reason = SLUICE_FWD_LOCAL;
+	return redirect_to_pod(eth, ip, dst);
+}
+
+/*
  * f (its IPv4 header of ihl bytes at IP_OFF) to an EXT frontend whose
  * entry gives new flows no backend (svc_flags: its slot 0's flags), as
  * kube-proxy's filter rules treat it, never forwarded to the frontend
@@ -249,6 +345,45 @@ static __always_inline int nodeport_translate(struct __sk_buff *skb, struct flow
 }
 
 /*
+ * from_netdev, an ICMP message f (eth, ip: its headers) on the uplink: an
+ * error about an SNATed external flow (nodeport_snat_icmp_error) or about
+ * a frontend's packet to an outside client (nodeport_icmp_error_in), both
+ * after the source passed uplink_origin_check. Returns NODEPORT_NOT_OURS
+ * for anything else (masquerade's errors, the node's own).
+ */
+static __always_inline int nodeport_icmp_from_netdev(struct __sk_buff *skb, struct ethhdr *eth,
+						     struct iphdr *ip, struct flow *f,
+						     __u32 *reason)
+{
+	struct sluice_lb4_key k = { .scope = SLUICE_LB_SCOPE_EXT };
+	struct sluice_ipcache_value peer;
+	__u32 ihl = ip->ihl * 4;
+	int ret, snat;
+
+	if (!f->icmp_error)
+		return NODEPORT_NOT_OURS;
+	/* A NodePort's frontend is the node's address too: the NAT range
+	 * tells an SNATed flow's quote from a NodePort's. */
+	snat = ip->daddr == cfg_node_ip && f->inner.saddr == cfg_node_ip &&
+	       nodeport_nat_port(f->inner.sport);
+	if (!snat) {
+		/* Only a frontend's packet can have been quoted. */
+		k.addr = f->inner.saddr;
+		k.port = f->inner.sport;
+		k.proto = f->inner.proto;
+		if (ip->daddr != f->inner.saddr || !bpf_map_lookup_elem(&sluice_svc4_v1, &k))
+			return NODEPORT_NOT_OURS;
+	}
+	peer = ipcache_lookup(ip->saddr);
+	ret = uplink_origin_check(skb, eth, ip->saddr, &peer, cfg_routing == SLUICE_ROUTING_OVERLAY);
+	if (IS_DROP(ret))
+		return ret;
+	if (snat)
+		return nodeport_snat_icmp_error(skb, f, IP_OFF + ihl, reason);
+	return nodeport_icmp_error_in(skb, f, ihl, &peer, reason);
+}
+
+/*
  * from_netdev, plain IPv4 packets (overlay packets were taken care of
  * before): a client outside the cluster to an EXT frontend, or the reply
  * from another node's backend to a flow this node SNATed. Both only after
@@ -270,10 +405,13 @@ static __always_inline int nodeport_from_netdev(struct __sk_buff *skb, __u32 *re
 	cursor_init(&c, skb);
 	if (parse_eth(&c, &eth) != ETH_P_IP || IS_DROP(parse_ipv4(&c, &ip)))
 		return NODEPORT_NOT_OURS;
-	if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP)
+	if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP &&
+	    ip->protocol != IPPROTO_ICMP)
 		return NODEPORT_NOT_OURS;
 	if (IS_DROP(parse_flow(&c, ip, &f)) || f.later_fragment)
 		return NODEPORT_NOT_OURS;
+	if (ip->protocol == IPPROTO_ICMP)
+		return nodeport_icmp_from_netdev(skb, eth, ip, &f, reason);
 	snat_reply = ip->daddr == cfg_node_ip && nodeport_nat_port(f.key.dport) &&
 		     bpf_map_lookup_elem(&sluice_rnat4_v1, &f.key);
 	if (!snat_reply) {
@@ -317,15 +455,25 @@ static __always_inline int nodeport_from_tunnel(struct __sk_buff *skb, __be32 ou
 	if (parse_eth(&c, &eth) != ETH_P_IP || IS_DROP(parse_ipv4(&c, &ip)))
 		return NODEPORT_NOT_OURS;
 	if (ip->daddr != cfg_node_ip ||
-	    (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP))
+	    (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP &&
+	     ip->protocol != IPPROTO_ICMP))
 		return NODEPORT_NOT_OURS;
-	if (IS_DROP(parse_flow(&c, ip, &f)) || f.later_fragment || !nodeport_nat_port(f.key.dport) ||
-	    !bpf_map_lookup_elem(&sluice_rnat4_v1, &f.key))
+	if (IS_DROP(parse_flow(&c, ip, &f)) || f.later_fragment)
 		return NODEPORT_NOT_OURS;
+	if (ip->protocol == IPPROTO_ICMP) {
+		/* The backend's own error about the SNATed flow. */
+		if (!f.icmp_error || f.inner.saddr != cfg_node_ip)
+			return NODEPORT_NOT_OURS;
+	} else if (!nodeport_nat_port(f.key.dport) ||
+		   !bpf_map_lookup_elem(&sluice_rnat4_v1, &f.key)) {
+		return NODEPORT_NOT_OURS;
+	}
 	peer = ipcache_lookup(ip->saddr);
 	ret = tunnel_origin_check(outer, ip->saddr, &peer);
 	if (IS_DROP(ret))
 		return ret;
+	if (f.icmp_error)
+		return nodeport_snat_icmp_error(skb, &f, IP_OFF + ip->ihl * 4, reason);
 	return nodeport_snat_reverse(skb, &f, ip->ihl * 4, reason);
 }
 

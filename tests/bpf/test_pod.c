@@ -3628,6 +3628,111 @@ static void test_lb_icmp_error_from_remote_backend(void **state)
 	assert_int_equal(counter(SLUICE_LB_ICMP_ERROR, SLUICE_DIR_INGRESS), n + 1);
 }
 
+/* ---- Services: ICMP errors about outside clients' flows ------------------- */
+
+static void set_mac(unsigned char *mac, const char *text)
+{
+	assert_int_equal(sscanf(text, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2],
+				&mac[3], &mac[4], &mac[5]), 6);
+}
+
+/* Compares everything after the Ethernet header, and the destination MAC. */
+static void assert_error_is(const struct run *r, const struct tcp_err_pkt *want,
+			    const char *dst_mac)
+{
+	const struct tcp_err_pkt *o = (const void *)r->out;
+	unsigned char mac[6];
+
+	assert_int_equal(r->retval, TC_ACT_REDIRECT);
+	assert_int_equal(r->out_len, sizeof(*want));
+	assert_memory_equal(&o->ip, &want->ip, sizeof(*want) - sizeof(want->eth));
+	set_mac(mac, dst_mac);
+	assert_memory_equal(o->eth.h_dest, mac, 6);
+	lb_assert_error_checksums(o);
+}
+
+/* eTP Cluster, the backend on node 2, the flow SNATed to NODE_IP:port: a
+ * router's "fragmentation needed" about a segment the node sent, and the
+ * backend's own error, both reach the outside client quoting the segment
+ * as the client sent it (client -> NodePort), routed out of the uplink; the
+ * backend's from the NodePort. Checksums right throughout. An error about
+ * a flow no longer tracked is left alone. */
+static void test_np_icmp_error_about_snat_flow(void **state)
+{
+	__u64 n = counter(SLUICE_LB_EXT_ICMP_ERROR, SLUICE_DIR_INGRESS);
+	struct l4pkt p = from_outside(NODE_IP, 47600, NODEPORT);
+	struct sluice_ct_key k = tuple(EXT_CLIENT, 47600, BE_REMOTE, 8080, IPPROTO_TCP);
+	struct tcp_err_pkt err, want;
+	__u32 remote = 6;
+	__u16 port;
+	struct run r;
+
+	(void)state;
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT, RN_NP, &remote, 1);
+	r = run_node(HOOK_NETDEV, &p, 0, NULL);
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	port = ntohs(((struct l4pkt *)r.out)->tcp.source);
+	/* A router between the node and node 2. */
+	err = lb_tcp_error(ROUTER, NODE_IP, 60, NODE_IP, port, BE_REMOTE, 8080);
+	set_mac(err.eth.h_source, EXT_CLIENT_MAC);
+	r = run_hook(HOOK_NETDEV, &err, sizeof(err),
+		     &(struct __sk_buff){ .ifindex = (__u32)ifindex_b });
+	want = lb_tcp_error(ROUTER, EXT_CLIENT, 59, EXT_CLIENT, 47600, NODE_IP, NODEPORT);
+	assert_error_is(&r, &want, EXT_CLIENT_MAC);
+	assert_int_equal(counter(SLUICE_LB_EXT_ICMP_ERROR, SLUICE_DIR_INGRESS), n + 1);
+	/* The backend itself, through node 2. */
+	err = lb_tcp_error(BE_REMOTE, NODE_IP, 64, NODE_IP, port, BE_REMOTE, 8080);
+	set_mac(err.eth.h_source, NODE2_MAC);
+	r = run_hook(HOOK_NETDEV, &err, sizeof(err),
+		     &(struct __sk_buff){ .ifindex = (__u32)ifindex_b });
+	want = lb_tcp_error(NODE_IP, EXT_CLIENT, 63, EXT_CLIENT, 47600, NODE_IP, NODEPORT);
+	assert_error_is(&r, &want, EXT_CLIENT_MAC);
+	assert_int_equal(counter(SLUICE_LB_EXT_ICMP_ERROR, SLUICE_DIR_INGRESS), n + 2);
+	/* The flow gone: not ours, nothing rewritten for the client. */
+	ct_age(&k);
+	err = lb_tcp_error(ROUTER, NODE_IP, 60, NODE_IP, port, BE_REMOTE, 8080);
+	set_mac(err.eth.h_source, EXT_CLIENT_MAC);
+	r = run_hook(HOOK_NETDEV, &err, sizeof(err),
+		     &(struct __sk_buff){ .ifindex = (__u32)ifindex_b });
+	assert_int_not_equal(((struct tcp_err_pkt *)r.out)->ip.daddr, ip4(EXT_CLIENT));
+	assert_int_equal(counter(SLUICE_LB_EXT_ICMP_ERROR, SLUICE_DIR_INGRESS), n + 2);
+}
+
+/* The backend B on this node: a router's error about B's reply to the
+ * outside client (quoting NodePort -> client) reaches B quoting the
+ * segment as B sent it (B:8080 -> client). */
+static void test_np_icmp_error_to_local_backend(void **state)
+{
+	__u64 n = counter(SLUICE_LB_EXT_ICMP_ERROR, SLUICE_DIR_INGRESS);
+	struct l4pkt p = from_outside(NODE_IP, 47700, NODEPORT);
+	struct tcp_err_pkt err, want;
+	__u32 local = 5;
+	struct run r;
+
+	(void)state;
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT, RN_NP, &local, 1);
+	r = run_node(HOOK_NETDEV, &p, 0, NULL);
+	assert_int_equal(((struct l4pkt *)r.out)->ip.daddr, ip4(IP_B));
+	err = lb_tcp_error(ROUTER, NODE_IP, 60, NODE_IP, NODEPORT, EXT_CLIENT, 47700);
+	set_mac(err.eth.h_source, EXT_CLIENT_MAC);
+	r = run_hook(HOOK_NETDEV, &err, sizeof(err),
+		     &(struct __sk_buff){ .ifindex = (__u32)ifindex_b });
+	want = lb_tcp_error(ROUTER, IP_B, 59, IP_B, 8080, EXT_CLIENT, 47700);
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_memory_equal(&((struct tcp_err_pkt *)r.out)->ip, &want.ip,
+			    sizeof(want) - sizeof(want.eth));
+	assert_memory_equal(((struct tcp_err_pkt *)r.out)->eth.h_dest, mac_b_pod, 6);
+	lb_assert_error_checksums((struct tcp_err_pkt *)r.out);
+	assert_int_equal(counter(SLUICE_LB_EXT_ICMP_ERROR, SLUICE_DIR_INGRESS), n + 1);
+	/* About a port no flow of the client has: not ours. */
+	err = lb_tcp_error(ROUTER, NODE_IP, 60, NODE_IP, NODEPORT, EXT_CLIENT, 47799);
+	set_mac(err.eth.h_source, EXT_CLIENT_MAC);
+	r = run_hook(HOOK_NETDEV, &err, sizeof(err),
+		     &(struct __sk_buff){ .ifindex = (__u32)ifindex_b });
+	assert_int_equal(((struct tcp_err_pkt *)r.out)->ip.daddr, ip4(NODE_IP));
+	assert_int_equal(counter(SLUICE_LB_EXT_ICMP_ERROR, SLUICE_DIR_INGRESS), n + 1);
+}
+
 /* ---- Services: the agent's programming of the maps (agent/lb.c) --------- */
 
 static int lb_empty(void **state)
@@ -4544,6 +4649,7 @@ int main(void)
 		cmocka_unit_test_setup(test_lb_icmp_error_from_client_to_backend, lb_setup),
 		cmocka_unit_test_setup(test_lb_via_stack_reversed_in_to_pod, lb_setup),
 		cmocka_unit_test_setup(test_np_no_endpoint_refused, np_setup),
+		cmocka_unit_test_setup(test_np_icmp_error_to_local_backend, np_setup),
 	};
 
 	const struct CMUnitTest maglev[] = {
@@ -4565,6 +4671,8 @@ int main(void)
 		cmocka_unit_test_setup(test_lb_icmp_error_from_remote_backend, lb_setup),
 		cmocka_unit_test_setup(test_np_ext_local_without_local_backend_dropped, np_setup),
 		cmocka_unit_test_setup(test_np_no_endpoint_refused, np_setup),
+		cmocka_unit_test_setup(test_np_icmp_error_about_snat_flow, np_setup),
+		cmocka_unit_test_setup(test_np_icmp_error_to_local_backend, np_setup),
 	};
 	int failed;
 
