@@ -25,9 +25,12 @@
  *   the EXT entries, and SLUICE_LB_F_EXT_LOCAL forbids the SNAT: the client
  *   address is kept.
  *
- * Not in this step: ICMP errors about these flows (left untranslated),
- * later IP fragments of a new external flow (the first fragment's flow is
- * translated; a later one is left to the stack), and XDP.
+ * - ICMP errors about these flows: rewritten for the client (about an
+ *   SNATed flow) or the local backend (nodeport_icmp_from_netdev).
+ * - Later IP fragments: they take their first fragment's ports (lib/frag.h)
+ *   and follow its flow, addresses rewritten (no L4 header to touch).
+ *
+ * Not in this step: XDP.
  */
 #ifndef SLUICE_BPF_NODEPORT_H
 #define SLUICE_BPF_NODEPORT_H
@@ -99,8 +102,9 @@ static __always_inline int nodeport_snat_reverse(struct __sk_buff *skb, const st
 	__u32 l4 = IP_OFF + ihl, rn, had;
 	__u64 now = bpf_ktime_get_ns();
 
-	if (f->icmp_error || f->later_fragment ||
-	    (f->key.proto != IPPROTO_TCP && f->key.proto != IPPROTO_UDP))
+	__u8 proto = f->later_fragment ? 0 : f->key.proto;
+
+	if (f->icmp_error || (f->key.proto != IPPROTO_TCP && f->key.proto != IPPROTO_UDP))
 		return NODEPORT_NOT_OURS;
 	v = bpf_map_lookup_elem(&sluice_rnat4_v1, &f->key);
 	if (!v)
@@ -115,10 +119,12 @@ static __always_inline int nodeport_snat_reverse(struct __sk_buff *skb, const st
 	if (!fe)
 		return NODEPORT_NOT_OURS;
 	ct_refresh(ct, now, f->tcp_flags, SLUICE_CT_F_REPLY_SEEN, &had);
-	if (nat_rewrite(skb, f->key.proto, l4, IP_OFF + offsetof(struct iphdr, daddr), f->key.daddr,
-			client.addr, l4 + 2, f->key.dport, client.port) ||
-	    nat_rewrite(skb, f->key.proto, l4, IP_OFF + offsetof(struct iphdr, saddr), f->key.saddr,
-			fe->addr, l4, f->key.sport, fe->port))
+	/* A later fragment (its ports its first fragment's, lib/frag.h) has
+	 * no L4 header: only the addresses change. */
+	if (nat_rewrite(skb, proto, l4, IP_OFF + offsetof(struct iphdr, daddr), f->key.daddr,
+			client.addr, proto ? l4 + 2 : 0, f->key.dport, client.port) ||
+	    nat_rewrite(skb, proto, l4, IP_OFF + offsetof(struct iphdr, saddr), f->key.saddr,
+			fe->addr, proto ? l4 : 0, f->key.sport, fe->port))
 		return DROP(SLUICE_DROP_NAT_PORTS);
 	metrics_count(SLUICE_LB_SNAT_REVERSE, SLUICE_DIR_INGRESS, 0);
 	return nodeport_to_world(skb, reason);
@@ -277,6 +283,7 @@ static __always_inline int nodeport_translate(struct __sk_buff *skb, struct flow
 	struct ethhdr *eth;
 	struct iphdr *ip;
 	__be16 port;
+	__u8 l4_proto;
 	int ret, fresh;
 
 	switch (lb4_select(f, now, SLUICE_LB_SCOPE_EXT, &be, &rev_nat, &svc_flags)) {
@@ -288,12 +295,16 @@ static __always_inline int nodeport_translate(struct __sk_buff *skb, struct flow
 	default:
 		break;
 	}
-	if (nat_rewrite(skb, f->key.proto, l4, IP_OFF + offsetof(struct iphdr, daddr), f->key.daddr,
-			be.addr, l4 + 2, f->key.dport, be.port))
+	/* A later fragment follows its first fragment's flow (lb4_select
+	 * found it tracked): it has no L4 header, only addresses change. */
+	l4_proto = f->later_fragment ? 0 : f->key.proto;
+	if (nat_rewrite(skb, l4_proto, l4, IP_OFF + offsetof(struct iphdr, daddr), f->key.daddr,
+			be.addr, l4_proto ? l4 + 2 : 0, f->key.dport, be.port))
 		return DROP(SLUICE_DROP_REDIRECT);
 	f->key.daddr = be.addr;
 	f->key.dport = be.port;
-	f->policy_port = bpf_ntohs(be.port);
+	if (!f->later_fragment)
+		f->policy_port = bpf_ntohs(be.port);
 	f->ct_pad = rev_nat;
 	metrics_count(SLUICE_LB_EXT_TRANSLATED, SLUICE_DIR_INGRESS, 0);
 
@@ -316,6 +327,8 @@ static __always_inline int nodeport_translate(struct __sk_buff *skb, struct flow
 	 * of the same tuple that is no Service flow's (an earlier direct flow
 	 * still tracked) is replaced, and the flow gets a fresh pair. */
 	fresh = ct_lookup(f, now, 0, &ct_flags) == CT_NEW || !(ct_flags & SLUICE_CT_F_LB_BACKEND);
+	if (fresh && f->later_fragment)
+		return DROP(SLUICE_DROP_FRAG_ORPHAN); /* starts no flow */
 	if (fresh)
 		ct_create(f, now, SLUICE_CT_F_LB_BACKEND);
 	if (!(svc_flags & SLUICE_LB_F_EXT_LOCAL) && cfg_node_ip) {
@@ -323,8 +336,8 @@ static __always_inline int nodeport_translate(struct __sk_buff *skb, struct flow
 				   &port);
 		if (IS_DROP(ret))
 			return ret;
-		if (nat_rewrite(skb, f->key.proto, l4, IP_OFF + offsetof(struct iphdr, saddr),
-				f->key.saddr, cfg_node_ip, l4, f->key.sport, port))
+		if (nat_rewrite(skb, l4_proto, l4, IP_OFF + offsetof(struct iphdr, saddr),
+				f->key.saddr, cfg_node_ip, l4_proto ? l4 : 0, f->key.sport, port))
 			return DROP(SLUICE_DROP_NAT_PORTS);
 		metrics_count(SLUICE_LB_SNAT, SLUICE_DIR_INGRESS, 0);
 	}
@@ -408,10 +421,13 @@ static __always_inline int nodeport_from_netdev(struct __sk_buff *skb, __u32 *re
 	if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP &&
 	    ip->protocol != IPPROTO_ICMP)
 		return NODEPORT_NOT_OURS;
-	if (IS_DROP(parse_flow(&c, ip, &f)) || f.later_fragment)
+	/* A later fragment carries its first fragment's ports (lib/frag.h):
+	 * looked up as that one was. Without a first: not ours. */
+	if (IS_DROP(parse_flow(&c, ip, &f)))
 		return NODEPORT_NOT_OURS;
 	if (ip->protocol == IPPROTO_ICMP)
-		return nodeport_icmp_from_netdev(skb, eth, ip, &f, reason);
+		return f.later_fragment ? NODEPORT_NOT_OURS
+					: nodeport_icmp_from_netdev(skb, eth, ip, &f, reason);
 	snat_reply = ip->daddr == cfg_node_ip && nodeport_nat_port(f.key.dport) &&
 		     bpf_map_lookup_elem(&sluice_rnat4_v1, &f.key);
 	if (!snat_reply) {
@@ -458,11 +474,11 @@ static __always_inline int nodeport_from_tunnel(struct __sk_buff *skb, __be32 ou
 	    (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP &&
 	     ip->protocol != IPPROTO_ICMP))
 		return NODEPORT_NOT_OURS;
-	if (IS_DROP(parse_flow(&c, ip, &f)) || f.later_fragment)
+	if (IS_DROP(parse_flow(&c, ip, &f)))
 		return NODEPORT_NOT_OURS;
 	if (ip->protocol == IPPROTO_ICMP) {
 		/* The backend's own error about the SNATed flow. */
-		if (!f.icmp_error || f.inner.saddr != cfg_node_ip)
+		if (!f.icmp_error || f.later_fragment || f.inner.saddr != cfg_node_ip)
 			return NODEPORT_NOT_OURS;
 	} else if (!nodeport_nat_port(f.key.dport) ||
 		   !bpf_map_lookup_elem(&sluice_rnat4_v1, &f.key)) {

@@ -3733,6 +3733,121 @@ static void test_np_icmp_error_to_local_backend(void **state)
 	assert_int_equal(counter(SLUICE_LB_EXT_ICMP_ERROR, SLUICE_DIR_INGRESS), n + 1);
 }
 
+/* ---- Services: later IP fragments of outside clients' flows --------------- */
+
+/* NODE_IP:NODEPORT/UDP in scope EXT, backends ids[0..n). */
+static void np_put_udp(const __u32 *ids, __u16 n)
+{
+	struct sluice_lb4_key k = { .addr = ip4(NODE_IP), .port = htons(NODEPORT),
+				    .proto = IPPROTO_UDP, .scope = SLUICE_LB_SCOPE_EXT };
+	struct sluice_lb4_value v = { 0 };
+	struct sluice_lb4_revnat r = { .addr = ip4(NODE_IP), .port = htons(NODEPORT) };
+	__u32 rn = RN_NP + 3;
+
+	assert_int_equal(bpf_map_update_elem(datapath_lb_rnat_map_fd(dp), &rn, &r, BPF_ANY), 0);
+	for (__u16 i = 0; i < n; i++) {
+		k.slot = (__u16)(i + 1);
+		v.backend_id = ids[i];
+		assert_int_equal(bpf_map_update_elem(datapath_lb_svc_map_fd(dp), &k, &v, BPF_ANY), 0);
+	}
+	k.slot = 0;
+	v = (struct sluice_lb4_value){ .count = n, .rev_nat = (__u16)rn,
+				       .flags = SLUICE_LB_F_NODEPORT };
+	assert_int_equal(bpf_map_update_elem(datapath_lb_svc_map_fd(dp), &k, &v, BPF_ANY), 0);
+}
+
+/* A fragment as it arrives on the uplink from mac; the output. */
+static struct run np_frag(struct pkt *p, const char *mac)
+{
+	set_mac(p->eth.h_source, mac);
+	return run_hook(HOOK_NETDEV, p, sizeof(*p),
+			&(struct __sk_buff){ .ifindex = (__u32)ifindex_b });
+}
+
+/* An outside client's UDP datagram to a NodePort, in two fragments: the
+ * later one (no UDP header) follows its first to the backend, the local
+ * one (destination only) and another node's (destination and SNAT
+ * source), and the remote backend's fragmented reply comes back to the
+ * client from the NodePort, fragment by fragment. A later fragment whose
+ * first was never seen is not translated. */
+static void test_np_later_fragments(void **state)
+{
+	__u64 tr = counter(SLUICE_LB_EXT_TRANSLATED, SLUICE_DIR_INGRESS);
+	struct pkt first = make_frag(EXT_CLIENT, NODE_IP, 7300, 0, 1, 47800, NODEPORT);
+	struct pkt later = make_frag(EXT_CLIENT, NODE_IP, 7300, 1480, 0, 0, 0);
+	struct pkt rfirst, rlater;
+	__u32 local = 7, remote = 8;
+	struct udphdr u;
+	struct pkt *o;
+	__u16 port;
+	struct run r;
+
+	(void)state;
+	lb_backend_put(local, IP_B, 8081, IPPROTO_UDP);
+	lb_backend_put(remote, BE_REMOTE, 8081, IPPROTO_UDP);
+	np_put_udp(&local, 1);
+	r = np_frag(&first, EXT_CLIENT_MAC);
+	o = (struct pkt *)r.out;
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(o->ip.daddr, ip4(IP_B));
+	memcpy(&u, o->payload, sizeof(u));
+	assert_int_equal(ntohs(u.dest), 8081);
+	r = np_frag(&later, EXT_CLIENT_MAC);
+	o = (struct pkt *)r.out;
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(o->ip.saddr, ip4(EXT_CLIENT));
+	assert_int_equal(o->ip.daddr, ip4(IP_B));
+	assert_int_equal(ip_checksum(&o->ip, sizeof(o->ip)), 0);
+	assert_memory_equal(o->payload, later.payload, sizeof(later.payload));
+	assert_int_equal(counter(SLUICE_LB_EXT_TRANSLATED, SLUICE_DIR_INGRESS), tr + 2);
+
+	/* Another node's backend: SNATed, the later fragment too. */
+	np_put_udp(&remote, 1);
+	first = make_frag(EXT_CLIENT, NODE_IP, 7301, 0, 1, 47801, NODEPORT);
+	later = make_frag(EXT_CLIENT, NODE_IP, 7301, 1480, 0, 0, 0);
+	r = np_frag(&first, EXT_CLIENT_MAC);
+	o = (struct pkt *)r.out;
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(o->ip.saddr, ip4(NODE_IP));
+	assert_int_equal(o->ip.daddr, ip4(BE_REMOTE));
+	memcpy(&u, o->payload, sizeof(u));
+	port = ntohs(u.source);
+	assert_in_range(port, group_opts->nat_port_min ?: SLUICE_NAT_PORTS_DEFAULT_MIN,
+			group_opts->nat_port_max ?: SLUICE_NAT_PORTS_DEFAULT_MAX);
+	r = np_frag(&later, EXT_CLIENT_MAC);
+	o = (struct pkt *)r.out;
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(o->ip.saddr, ip4(NODE_IP));
+	assert_int_equal(o->ip.daddr, ip4(BE_REMOTE));
+	assert_int_equal(ip_checksum(&o->ip, sizeof(o->ip)), 0);
+	assert_memory_equal(o->payload, later.payload, sizeof(later.payload));
+
+	/* The backend's reply in two fragments, through node 2. */
+	rfirst = make_frag(BE_REMOTE, NODE_IP, 7400, 0, 1, 8081, port);
+	rlater = make_frag(BE_REMOTE, NODE_IP, 7400, 1480, 0, 0, 0);
+	r = np_frag(&rfirst, NODE2_MAC);
+	o = (struct pkt *)r.out;
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(o->ip.saddr, ip4(NODE_IP));
+	assert_int_equal(o->ip.daddr, ip4(EXT_CLIENT));
+	memcpy(&u, o->payload, sizeof(u));
+	assert_int_equal(ntohs(u.source), NODEPORT);
+	assert_int_equal(ntohs(u.dest), 47801);
+	r = np_frag(&rlater, NODE2_MAC);
+	o = (struct pkt *)r.out;
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(o->ip.saddr, ip4(NODE_IP));
+	assert_int_equal(o->ip.daddr, ip4(EXT_CLIENT));
+	assert_int_equal(ip_checksum(&o->ip, sizeof(o->ip)), 0);
+	assert_memory_equal(o->payload, rlater.payload, sizeof(rlater.payload));
+
+	/* A later fragment whose first never came: left alone. */
+	later = make_frag(EXT_CLIENT, NODE_IP, 7999, 1480, 0, 0, 0);
+	r = np_frag(&later, EXT_CLIENT_MAC);
+	assert_int_not_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(((struct pkt *)r.out)->ip.daddr, ip4(NODE_IP));
+}
+
 /* ---- Services: the agent's programming of the maps (agent/lb.c) --------- */
 
 static int lb_empty(void **state)
@@ -4673,6 +4788,7 @@ int main(void)
 		cmocka_unit_test_setup(test_np_no_endpoint_refused, np_setup),
 		cmocka_unit_test_setup(test_np_icmp_error_about_snat_flow, np_setup),
 		cmocka_unit_test_setup(test_np_icmp_error_to_local_backend, np_setup),
+		cmocka_unit_test_setup(test_np_later_fragments, np_setup),
 	};
 	int failed;
 
