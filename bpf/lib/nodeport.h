@@ -127,6 +127,23 @@ static __always_inline int nodeport_snat_reverse(struct __sk_buff *skb, const st
 			fe->addr, proto ? l4 : 0, f->key.sport, fe->port))
 		return DROP(SLUICE_DROP_NAT_PORTS);
 	metrics_count(SLUICE_LB_SNAT_REVERSE, SLUICE_DIR_INGRESS, 0);
+	/* The client a pod on another node (it reached this node's
+	 * NodePort through the tunnel): back through the tunnel. */
+	if (cfg_routing == SLUICE_ROUTING_OVERLAY && cfg_vxlan_ifindex) {
+		struct sluice_ipcache_value cp = ipcache_lookup(client.addr);
+
+		if (cp.tunnel_endpoint && !ipc_is_node(&cp)) {
+			struct ethhdr *eth;
+			struct iphdr *ip;
+			int ret = lb_reload(skb, &eth, &ip);
+
+			if (IS_DROP(ret))
+				return ret;
+			if (ip->ttl <= 1)
+				return TC_ACT_OK;
+			return encap_to_node(skb, eth, ip, reason);
+		}
+	}
 	return nodeport_to_world(skb, reason);
 }
 
@@ -458,12 +475,13 @@ static __always_inline int nodeport_from_netdev(struct __sk_buff *skb, __u32 *re
 static __always_inline int nodeport_from_tunnel(struct __sk_buff *skb, __be32 outer,
 						__u32 *reason)
 {
+	struct sluice_lb4_key k = { .scope = SLUICE_LB_SCOPE_EXT };
 	struct sluice_ipcache_value peer;
 	struct flow f = {};
 	struct ethhdr *eth;
 	struct cursor c;
 	struct iphdr *ip;
-	int ret;
+	int ret, frontend = 0;
 
 	if (!cfg_lb || !cfg_node_ip)
 		return NODEPORT_NOT_OURS;
@@ -482,7 +500,16 @@ static __always_inline int nodeport_from_tunnel(struct __sk_buff *skb, __be32 ou
 			return NODEPORT_NOT_OURS;
 	} else if (!nodeport_nat_port(f.key.dport) ||
 		   !bpf_map_lookup_elem(&sluice_rnat4_v1, &f.key)) {
-		return NODEPORT_NOT_OURS;
+		/* Another node's pod to one of this node's NodePorts: the
+		 * tunnel brings it (overlay routing), as the uplink brings it
+		 * plain with native routing; translated alike, as an
+		 * outside client's (scope EXT). */
+		k.addr = f.key.daddr;
+		k.port = f.key.dport;
+		k.proto = f.key.proto;
+		if (!bpf_map_lookup_elem(&sluice_svc4_v1, &k))
+			return NODEPORT_NOT_OURS;
+		frontend = 1;
 	}
 	peer = ipcache_lookup(ip->saddr);
 	ret = tunnel_origin_check(outer, ip->saddr, &peer);
@@ -490,6 +517,9 @@ static __always_inline int nodeport_from_tunnel(struct __sk_buff *skb, __be32 ou
 		return ret;
 	if (f.icmp_error)
 		return nodeport_snat_icmp_error(skb, &f, IP_OFF + ip->ihl * 4, reason);
+	if (frontend)
+		return ip->ttl <= 1 ? NODEPORT_NOT_OURS
+				    : nodeport_translate(skb, &f, ip->ihl * 4, &peer, reason);
 	return nodeport_snat_reverse(skb, &f, ip->ihl * 4, reason);
 }
 

@@ -3848,6 +3848,28 @@ static void test_np_later_fragments(void **state)
 	assert_int_equal(((struct pkt *)r.out)->ip.daddr, ip4(NODE_IP));
 }
 
+/* Overlay routing: a pod on node 2 reaching this node's NodePort comes
+ * through the tunnel (native routing brings it plain on the uplink):
+ * translated here as it would be there, to the local backend B. */
+static void test_np_pod_of_other_node_through_tunnel(void **state)
+{
+	__u64 tr = counter(SLUICE_LB_EXT_TRANSLATED, SLUICE_DIR_INGRESS);
+	struct l4pkt p = make_l4(REMOTE_POD, NODE_IP, IPPROTO_TCP, 47900, NODEPORT);
+	struct sluice_ct_value v;
+	__u32 local = 5;
+
+	(void)state;
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT, RN_NP, &local, 1);
+	vxlan_send(NODE2, &p);
+	assert_int_equal(counter_after(SLUICE_LB_EXT_TRANSLATED, SLUICE_DIR_INGRESS, tr), tr + 1);
+	v = lb_ct(REMOTE_POD, 47900, NODE_IP, NODEPORT, IPPROTO_TCP);
+	assert_int_equal(v.flags, SLUICE_CT_F_LB_FRONTEND);
+	assert_int_equal(v.pad, 5);
+	v = lb_ct(REMOTE_POD, 47900, IP_B, 8080, IPPROTO_TCP);
+	assert_true(v.flags & SLUICE_CT_F_LB_BACKEND);
+	assert_int_equal(v.pad, RN_NP);
+}
+
 /* ---- Services: the agent's programming of the maps (agent/lb.c) --------- */
 
 static int lb_empty(void **state)
@@ -4765,6 +4787,7 @@ int main(void)
 		cmocka_unit_test_setup(test_lb_via_stack_reversed_in_to_pod, lb_setup),
 		cmocka_unit_test_setup(test_np_no_endpoint_refused, np_setup),
 		cmocka_unit_test_setup(test_np_icmp_error_to_local_backend, np_setup),
+		cmocka_unit_test_setup(test_np_pod_of_other_node_through_tunnel, np_setup),
 	};
 
 	const struct CMUnitTest maglev[] = {
