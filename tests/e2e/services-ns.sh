@@ -320,6 +320,15 @@ check "node2 counted the drops (drop-lb-ext-no-local)" \
 check "health check of one on node1 ($NODE1:32082): 200, localEndpoints 1" health 1 32082 200 1 one
 check "health check of one on node2 ($NODE2:32082): 503, localEndpoints 0" health 2 32082 503 0 one
 check "health check of loc on node2 ($NODE2:32081): 200, localEndpoints 1" health 2 32081 200 1 loc
+check "node1: status lists the health checks (one: 32082, listening, 1 local endpoint) and the EXT entries" \
+	bash -c "'$BUILD/sluicectl' --socket '$(mn_sock "$P" 1)' status -o json | jq -e '
+		(.services.healthChecks | map(select(.namespace == \"$NS\")) |
+			map({name, port, listening, localEndpoints})) ==
+		[{name: \"loc\", port: 32081, listening: true, localEndpoints: 1},
+		 {name: \"one\", port: 32082, listening: true, localEndpoints: 1}]
+		and .services.extEntries >= 9'"
+check "node2: sluicectl status says so in words" bash -c \
+	"'$BUILD/sluicectl' --socket '$(mn_sock "$P" 2)' status | grep -F 'health:      $NS/one on port 32082: listening, 0 local endpoints'"
 check "the health check of web (eTP Cluster) is not served" bash -c \
 	"! ip netns exec '$P-ext' curl -s -m 2 'http://$NODE1:32080/healthz' >/dev/null"
 
