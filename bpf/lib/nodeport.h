@@ -83,6 +83,33 @@ static __always_inline int nodeport_to_world(struct __sk_buff *skb, __u32 *reaso
 }
 
 /*
+ * A packet for client (an SNATed flow's client, network order), its
+ * headers rewritten already: a pod on another node (it reached this node's
+ * NodePort through the tunnel, overlay routing) gets it back through the
+ * tunnel; anything else is routed out (nodeport_to_world).
+ */
+static __always_inline int nodeport_to_client(struct __sk_buff *skb, __be32 client,
+					      __u32 *reason)
+{
+	if (cfg_routing == SLUICE_ROUTING_OVERLAY && cfg_vxlan_ifindex) {
+		struct sluice_ipcache_value cp = ipcache_lookup(client);
+
+		if (cp.tunnel_endpoint && !ipc_is_node(&cp)) {
+			struct ethhdr *eth;
+			struct iphdr *ip;
+			int ret = lb_reload(skb, &eth, &ip);
+
+			if (IS_DROP(ret))
+				return ret;
+			if (ip->ttl <= 1)
+				return TC_ACT_OK;
+			return encap_to_node(skb, eth, ip, reason);
+		}
+	}
+	return nodeport_to_world(skb, reason);
+}
+
+/*
  * A packet of f (its IPv4 header of ihl bytes at IP_OFF) to this node's
  * address: a reply from a Service backend on another node to a flow this
  * node SNATed (nodeport_translate)? Then its destination becomes the
@@ -127,24 +154,7 @@ static __always_inline int nodeport_snat_reverse(struct __sk_buff *skb, const st
 			fe->addr, proto ? l4 : 0, f->key.sport, fe->port))
 		return DROP(SLUICE_DROP_NAT_PORTS);
 	metrics_count(SLUICE_LB_SNAT_REVERSE, SLUICE_DIR_INGRESS, 0);
-	/* The client a pod on another node (it reached this node's
-	 * NodePort through the tunnel): back through the tunnel. */
-	if (cfg_routing == SLUICE_ROUTING_OVERLAY && cfg_vxlan_ifindex) {
-		struct sluice_ipcache_value cp = ipcache_lookup(client.addr);
-
-		if (cp.tunnel_endpoint && !ipc_is_node(&cp)) {
-			struct ethhdr *eth;
-			struct iphdr *ip;
-			int ret = lb_reload(skb, &eth, &ip);
-
-			if (IS_DROP(ret))
-				return ret;
-			if (ip->ttl <= 1)
-				return TC_ACT_OK;
-			return encap_to_node(skb, eth, ip, reason);
-		}
-	}
-	return nodeport_to_world(skb, reason);
+	return nodeport_to_client(skb, client.addr, reason);
 }
 
 /*
@@ -156,7 +166,8 @@ static __always_inline int nodeport_snat_reverse(struct __sk_buff *skb, const st
  * (address, port), the quoted destination the frontend, and the outer
  * source the frontend too when the backend sent the error (kube-proxy's
  * conntrack does the same), so the client's stack finds its socket (a PMTU
- * update, a refused port). Checksums: icmp_quote_rewrite. The error must
+ * update, a refused port); it goes where the flow's replies go
+ * (nodeport_to_client). Checksums: icmp_quote_rewrite. The error must
  * come from the quoted peer or a router (ct_icmp_error_plausible): a pod
  * of the cluster cannot speak for another's flow. Returns
  * NODEPORT_NOT_OURS when the quote is of no live external SNATed flow,
@@ -199,7 +210,7 @@ static __always_inline int nodeport_snat_icmp_error(struct __sk_buff *skb, const
 			       f->key.saddr, front.addr))
 		return DROP(SLUICE_DROP_NAT_PORTS);
 	metrics_count(SLUICE_LB_EXT_ICMP_ERROR, SLUICE_DIR_INGRESS, 0);
-	return nodeport_to_world(skb, reason);
+	return nodeport_to_client(skb, client.addr, reason);
 }
 
 /*
