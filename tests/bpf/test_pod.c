@@ -3659,7 +3659,7 @@ static void assert_error_is(const struct run *r, const struct tcp_err_pkt *want,
  * a flow no longer tracked is left alone. */
 static void test_np_icmp_error_about_snat_flow(void **state)
 {
-	__u64 n = counter(SLUICE_LB_EXT_ICMP_ERROR, SLUICE_DIR_INGRESS);
+	__u64 n = counter(SLUICE_LB_EXT_ICMP_ERROR, SLUICE_DIR_INGRESS), forged;
 	struct l4pkt p = from_outside(NODE_IP, 47600, NODEPORT);
 	struct sluice_ct_key k = tuple(EXT_CLIENT, 47600, BE_REMOTE, 8080, IPPROTO_TCP);
 	struct tcp_err_pkt err, want;
@@ -3687,6 +3687,16 @@ static void test_np_icmp_error_about_snat_flow(void **state)
 		     &(struct __sk_buff){ .ifindex = (__u32)ifindex_b });
 	want = lb_tcp_error(NODE_IP, EXT_CLIENT, 63, EXT_CLIENT, 47600, NODE_IP, NODEPORT);
 	assert_error_is(&r, &want, EXT_CLIENT_MAC);
+	assert_int_equal(counter(SLUICE_LB_EXT_ICMP_ERROR, SLUICE_DIR_INGRESS), n + 2);
+	/* Another pod of node 2 (labelled: no router) speaking for the flow:
+	 * dropped as forged, never sent to the client. */
+	forged = counter(SLUICE_DROP_ICMP_FORGED, SLUICE_DIR_INGRESS);
+	err = lb_tcp_error(REMOTE_POD_LABELLED, NODE_IP, 64, NODE_IP, port, BE_REMOTE, 8080);
+	set_mac(err.eth.h_source, NODE2_MAC);
+	r = run_hook(HOOK_NETDEV, &err, sizeof(err),
+		     &(struct __sk_buff){ .ifindex = (__u32)ifindex_b });
+	assert_int_equal(r.retval, TC_ACT_SHOT);
+	assert_int_equal(counter(SLUICE_DROP_ICMP_FORGED, SLUICE_DIR_INGRESS), forged + 1);
 	assert_int_equal(counter(SLUICE_LB_EXT_ICMP_ERROR, SLUICE_DIR_INGRESS), n + 2);
 	/* The flow gone: not ours, nothing rewritten for the client. */
 	ct_age(&k);
