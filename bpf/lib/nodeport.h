@@ -214,6 +214,52 @@ static __always_inline int nodeport_snat_icmp_error(struct __sk_buff *skb, const
 }
 
 /*
+ * The rest of nodeport_icmp_error_in for a backend on another node: f (its
+ * ICMP header at l4) already quotes backend -> client and goes to the
+ * backend (lb4_translate_icmp_error). The backend sent its packet to this
+ * node's address and the flow's NAT port (eTP Cluster SNAT): the quote's
+ * destination becomes those, and the outer source too when the client
+ * itself sent the error, so the backend's stack finds its socket. Then to
+ * the backend's node, as the flow's packets go (tunnel or native route);
+ * that node polices it as an error related to the backend's flow. Returns
+ * a verdict or DROP().
+ */
+static __always_inline int nodeport_icmp_error_to_remote(struct __sk_buff *skb,
+							 const struct flow *f, __u32 l4,
+							 __u32 *reason)
+{
+	struct sluice_nat_value *snat;
+	struct sluice_ct_key t;
+	struct ethhdr *eth;
+	struct iphdr *ip;
+	__be16 nat_port;
+	int ret;
+
+	/* The flow as translated, client -> backend, keys its pair. */
+	ct_reverse(&f->inner, &t);
+	snat = bpf_map_lookup_elem(&sluice_snat4_v1, &t);
+	if (!snat || !cfg_node_ip)
+		return DROP(SLUICE_DROP_REDIRECT);
+	nat_port = snat->port;
+	if (icmp_quote_rewrite(skb, l4, f->inner.proto, 0, f->inner.daddr, cfg_node_ip,
+			       f->inner.dport, nat_port,
+			       f->key.saddr == f->inner.daddr ? IP_OFF + offsetof(struct iphdr, saddr) : 0,
+			       f->key.saddr, cfg_node_ip))
+		return DROP(SLUICE_DROP_NAT_PORTS);
+	metrics_count(SLUICE_LB_EXT_ICMP_ERROR, SLUICE_DIR_INGRESS, 0);
+	ret = lb_reload(skb, &eth, &ip);
+	if (IS_DROP(ret))
+		return ret;
+	if (ip->ttl <= 1)
+		return DROP(SLUICE_DROP_REDIRECT);
+	if (cfg_routing == SLUICE_ROUTING_OVERLAY && cfg_vxlan_ifindex)
+		ret = encap_to_node(skb, eth, ip, reason);
+	else
+		ret = to_remote_native(skb, ip, reason);
+	return ret == TC_ACT_OK ? DROP(SLUICE_DROP_REDIRECT) : ret;
+}
+
+/*
  * An ICMP error f (its IPv4 header of ihl bytes at IP_OFF, the source's
  * ipcache entry peer) from outside about a packet a frontend sent to an
  * outside client (the quote: frontend -> client, the reply of the
@@ -222,8 +268,8 @@ static __always_inline int nodeport_snat_icmp_error(struct __sk_buff *skb, const
  * backend is on this node, it gets the error quoting the packet as it
  * sent it (lb4_translate_icmp_error: outer destination and quoted source
  * become the backend's), after its ingress policy, which relates the error
- * to its flow. A backend on another node (an SNATed flow) is not served:
- * the error stays the node's (documented in docs/SERVICES-DATAPATH.md).
+ * to its flow; a backend on another node gets it through
+ * nodeport_icmp_error_to_remote.
  * Returns NODEPORT_NOT_OURS when not such an error, else a verdict or
  * DROP().
  */
@@ -242,7 +288,7 @@ static __always_inline int nodeport_icmp_error_in(struct __sk_buff *skb, struct 
 		return ret ? ret : NODEPORT_NOT_OURS;
 	dst = endpoint_lookup4(f->key.daddr);
 	if (!dst)
-		return DROP(SLUICE_DROP_REDIRECT);
+		return nodeport_icmp_error_to_remote(skb, f, IP_OFF + ihl, reason);
 	ret = track_and_police(f, NULL, dst, peer, SLUICE_DIR_INGRESS, 0, 0, &ct_flags);
 	if (IS_DROP(ret))
 		return ret;

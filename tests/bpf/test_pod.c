@@ -3655,8 +3655,9 @@ static void assert_error_is(const struct run *r, const struct tcp_err_pkt *want,
  * router's "fragmentation needed" about a segment the node sent, and the
  * backend's own error, both reach the outside client quoting the segment
  * as the client sent it (client -> NodePort), routed out of the uplink; the
- * backend's from the NodePort. Checksums right throughout. An error about
- * a flow no longer tracked is left alone. */
+ * backend's from the NodePort. Errors about the replies reach the backend
+ * quoting what it sent. Checksums right throughout. A labelled pod's error
+ * is forged; an error about a flow no longer tracked is left alone. */
 static void test_np_icmp_error_about_snat_flow(void **state)
 {
 	__u64 n = counter(SLUICE_LB_EXT_ICMP_ERROR, SLUICE_DIR_INGRESS), forged;
@@ -3698,6 +3699,24 @@ static void test_np_icmp_error_about_snat_flow(void **state)
 	assert_int_equal(r.retval, TC_ACT_SHOT);
 	assert_int_equal(counter(SLUICE_DROP_ICMP_FORGED, SLUICE_DIR_INGRESS), forged + 1);
 	assert_int_equal(counter(SLUICE_LB_EXT_ICMP_ERROR, SLUICE_DIR_INGRESS), n + 2);
+	/* The other way: a router on the way to the client, about the
+	 * NodePort's reply, reaches the backend through node 2 quoting what
+	 * the backend sent (BE_REMOTE:8080 -> NODE_IP:port). */
+	err = lb_tcp_error(ROUTER, NODE_IP, 60, NODE_IP, NODEPORT, EXT_CLIENT, 47600);
+	set_mac(err.eth.h_source, EXT_CLIENT_MAC);
+	r = run_hook(HOOK_NETDEV, &err, sizeof(err),
+		     &(struct __sk_buff){ .ifindex = (__u32)ifindex_b });
+	want = lb_tcp_error(ROUTER, BE_REMOTE, 59, BE_REMOTE, 8080, NODE_IP, port);
+	assert_error_is(&r, &want, NODE2_MAC);
+	/* The client's own error comes from the node's address, the peer
+	 * the backend knows. */
+	err = lb_tcp_error(EXT_CLIENT, NODE_IP, 64, NODE_IP, NODEPORT, EXT_CLIENT, 47600);
+	set_mac(err.eth.h_source, EXT_CLIENT_MAC);
+	r = run_hook(HOOK_NETDEV, &err, sizeof(err),
+		     &(struct __sk_buff){ .ifindex = (__u32)ifindex_b });
+	want = lb_tcp_error(NODE_IP, BE_REMOTE, 63, BE_REMOTE, 8080, NODE_IP, port);
+	assert_error_is(&r, &want, NODE2_MAC);
+	assert_int_equal(counter(SLUICE_LB_EXT_ICMP_ERROR, SLUICE_DIR_INGRESS), n + 4);
 	/* The flow gone: not ours, nothing rewritten for the client. */
 	ct_age(&k);
 	err = lb_tcp_error(ROUTER, NODE_IP, 60, NODE_IP, port, BE_REMOTE, 8080);
@@ -3705,7 +3724,7 @@ static void test_np_icmp_error_about_snat_flow(void **state)
 	r = run_hook(HOOK_NETDEV, &err, sizeof(err),
 		     &(struct __sk_buff){ .ifindex = (__u32)ifindex_b });
 	assert_int_not_equal(((struct tcp_err_pkt *)r.out)->ip.daddr, ip4(EXT_CLIENT));
-	assert_int_equal(counter(SLUICE_LB_EXT_ICMP_ERROR, SLUICE_DIR_INGRESS), n + 2);
+	assert_int_equal(counter(SLUICE_LB_EXT_ICMP_ERROR, SLUICE_DIR_INGRESS), n + 4);
 }
 
 /* The backend B on this node: a router's error about B's reply to the
