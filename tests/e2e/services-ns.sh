@@ -31,7 +31,9 @@
 #      lb-ext-reject; eTP Local without a local backend (b, node 2) got no
 #      answer at all and was counted drop-lb-ext-no-local;
 #   f) a pod on node 1 reaches node 2's NodePort (node 2 translates it:
-#      overlay routing brings it through the tunnel), TCP and UDP.
+#      overlay routing brings it through the tunnel), TCP and UDP;
+#   g) node 2's backend's ICMP port unreachable about a flow node 1 SNATed
+#      reaches the outside client as its own socket's error (refused).
 #
 #   tests/e2e/services-ns.sh             overlay, then native
 #   tests/e2e/services-ns.sh overlay     one mode (or native)
@@ -397,6 +399,32 @@ check "pod n1-cl -> node2 $NODE2:30053/UDP x$N: both backends, from the NodePort
 	answers "$P-n1-cl" udp "$NODE2" 30053 both
 check "node2 translated them (lb-ext-translated)" \
 	test "$(node_metric 2 lb-ext-translated ingress)" -ge "$((t2 + 2 * N))"
+
+echo "== g) an ICMP error about an SNATed flow reaches the outside client"
+check "Service deaf (UDP to a port n2-be does not serve) applied to both agents" \
+	mn_apply_all "$P" 2 <<YAML
+apiVersion: v1
+kind: Service
+metadata: {namespace: $NS, name: deaf}
+spec:
+  type: NodePort
+  clusterIP: 10.96.20.14
+  ports:
+  - {name: deaf, protocol: UDP, port: 53, targetPort: 9999, nodePort: 30092}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {namespace: $NS, name: deaf-1, labels: {kubernetes.io/service-name: deaf}}
+addressType: IPv4
+ports: [{name: deaf, protocol: UDP, port: 9999}]
+endpoints:
+- {addresses: [${IP[n2-be]}], nodeName: node2, conditions: {ready: true}}
+YAML
+i0=$(node_metric 1 lb-ext-icmp-error ingress)
+check "outside -> node1 $NODE1:30092/UDP (n2-be, SNATed): n2-be's port unreachable refuses it, fast" \
+	refused_fast "$P-ext" udp "$NODE1" 30092
+check "node1 rewrote the error for the client (lb-ext-icmp-error)" \
+	test "$(node_metric 1 lb-ext-icmp-error ingress)" -gt "$i0"
 
 echo "== d) NetworkPolicy on the backends: only the pod network's ipBlock"
 check "the policy applied to both agents" mn_apply_all "$P" 2 <<YAML
