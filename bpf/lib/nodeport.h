@@ -128,7 +128,6 @@ static __always_inline int nodeport_snat_reverse(struct __sk_buff *skb, const st
 	struct sluice_ct_key k;
 	__u32 l4 = IP_OFF + ihl, rn, had;
 	__u64 now = bpf_ktime_get_ns();
-
 	__u8 proto = f->later_fragment ? 0 : f->key.proto;
 
 	if (f->icmp_error || (f->key.proto != IPPROTO_TCP && f->key.proto != IPPROTO_UDP))
