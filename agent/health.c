@@ -325,3 +325,42 @@ void health_run(struct health_server *h, const struct pollfd *pfd, size_t n)
 		}
 	}
 }
+
+static int cmp_listener_port(const void *a, const void *b)
+{
+	const struct health_listener *x = *(const struct health_listener *const *)a;
+	const struct health_listener *y = *(const struct health_listener *const *)b;
+
+	return (int)x->port - (int)y->port;
+}
+
+json_t *health_status_json(const struct health_server *h)
+{
+	const struct health_listener **order = NULL;
+	json_t *arr = json_array(), *ret = NULL;
+
+	if (!arr)
+		return NULL;
+	if (!h || !h->n)
+		return arr;
+	order = calloc(h->n, sizeof(*order));
+	if (!order)
+		goto cleanup;
+	for (size_t i = 0; i < h->n; i++)
+		order[i] = &h->l[i];
+	qsort(order, h->n, sizeof(*order), cmp_listener_port);
+	for (size_t i = 0; i < h->n; i++) {
+		json_t *o = json_pack("{s:s, s:s, s:i, s:b, s:i}", "namespace", order[i]->ns, "name",
+				      order[i]->name, "port", (int)order[i]->port, "listening",
+				      order[i]->fd >= 0, "localEndpoints", (int)order[i]->local);
+
+		if (!o || json_array_append_new(arr, o))
+			goto cleanup;
+	}
+	ret = arr;
+	arr = NULL;
+cleanup:
+	free(order);
+	json_decref(arr);
+	return ret;
+}

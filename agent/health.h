@@ -18,6 +18,7 @@
 #ifndef SLUICE_AGENT_HEALTH_H
 #define SLUICE_AGENT_HEALTH_H
 
+#include <jansson.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -50,6 +51,11 @@ size_t health_sync(struct health_server *h, const struct svc_view *v, const stru
 size_t health_pollfds(const struct health_server *h, struct pollfd *pfd);
 int health_timeout_ms(const struct health_server *h);
 void health_run(struct health_server *h, const struct pollfd *pfd, size_t n);
+
+/* The listeners for `sluicectl status` (services.healthChecks): one
+ * object per Service, {namespace, name, port, listening, localEndpoints},
+ * in port order; an empty array when h is NULL. NULL when out of memory. */
+json_t *health_status_json(const struct health_server *h);
 
 /* The answer for a Service (exposed for tests): status line, headers and
  * body into buf. Returns its length (truncated to len - 1). */

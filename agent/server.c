@@ -204,10 +204,12 @@ static json_t *op_status(struct agent *a)
 	/* What the Service maps held after the last sync (agent/lb.c). */
 	if (res)
 		json_object_set_new(res, "services",
-				    json_pack("{s:b, s:I, s:I}", "kubeProxyReplacement",
+				    json_pack("{s:b, s:I, s:I, s:I, s:o*}", "kubeProxyReplacement",
 					      a->kube_proxy_replacement, "frontends",
 					      (json_int_t)a->lb_stats.frontends, "backends",
-					      (json_int_t)a->lb_stats.backends));
+					      (json_int_t)a->lb_stats.backends, "extEntries",
+					      (json_int_t)a->lb_stats.ext_entries, "healthChecks",
+					      health_status_json(a->health)));
 	return ok(res);
 }
 

@@ -124,12 +124,23 @@ static int print_status(const json_t *r)
 	if (json_object_get(r, "services")) {
 		const json_t *s = json_object_get(r, "services");
 
-		if (json_is_true(json_object_get(s, "kubeProxyReplacement")))
+		const json_t *hc = json_object_get(s, "healthChecks"), *l;
+		size_t i;
+
+		if (json_is_true(json_object_get(s, "kubeProxyReplacement"))) {
 			printf("services:    pods' Service traffic translated here (%lld frontends, "
-			       "%lld backends)\n",
+			       "%lld backends); %lld for clients outside the cluster\n",
 			       (long long)json_integer_value(json_object_get(s, "frontends")),
-			       (long long)json_integer_value(json_object_get(s, "backends")));
-		else
+			       (long long)json_integer_value(json_object_get(s, "backends")),
+			       (long long)json_integer_value(json_object_get(s, "extEntries")));
+			json_array_foreach(hc, i, l)
+				printf("health:      %s/%s on port %lld: %s, %lld local endpoints\n",
+				       str(l, "namespace"), str(l, "name"),
+				       (long long)json_integer_value(json_object_get(l, "port")),
+				       json_is_true(json_object_get(l, "listening")) ? "listening"
+										   : "not bound",
+				       (long long)json_integer_value(json_object_get(l, "localEndpoints")));
+		} else
 			printf("services:    kube-proxy's (--kube-proxy-replacement off)\n");
 	}
 	if (json_object_get(r, "kubernetes")) {

@@ -507,7 +507,10 @@ enum sluice_dir {
 	X(SLUICE_LB_HAIRPIN,      44, 0, "lb-hairpin",       "a pod's flow to itself through a Service: source made the hairpin address") \
 	X(SLUICE_LB_HOSTPORT,     45, 0, "lb-hostport",      "node address and hostPort rewritten to the pod's containerPort") \
 	X(SLUICE_LB_ICMP_ERROR,   46, 0, "lb-icmp-error",    "ICMP error about a Service flow: quoted backend rewritten to the frontend") \
-	X(SLUICE_LB_TERMINATING,  47, 0, "lb-terminating",   "new Service flow sent to a terminating backend (none is ready)")
+	X(SLUICE_LB_TERMINATING,  47, 0, "lb-terminating",   "new Service flow sent to a terminating backend (none is ready)") \
+	X(SLUICE_DROP_LB_EXT_NO_LOCAL, 48, 1, "drop-lb-ext-no-local", "from outside to an externalTrafficPolicy Local frontend without backend on this node (endpoints elsewhere)") \
+	X(SLUICE_LB_EXT_REJECT,   49, 0, "lb-ext-reject",    "from outside to a frontend without any endpoint: refused back out of the uplink") \
+	X(SLUICE_LB_EXT_ICMP_ERROR, 50, 0, "lb-ext-icmp-error", "ICMP error about an outside client's Service flow: outer and quoted headers rewritten for the client or the backend")
 
 enum sluice_reason {
 #define SLUICE_X_ENUM(name, num, drop, short_name, desc) name = num,

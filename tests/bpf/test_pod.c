@@ -3134,13 +3134,130 @@ static void test_np_ext_local_keeps_client(void **state)
 	assert_int_equal(ntohs(((struct l4pkt *)r.out)->tcp.source), 47300);
 	assert_int_equal(((struct l4pkt *)r.out)->ip.daddr, ip4(BE_REMOTE));
 	assert_int_equal(counter(SLUICE_LB_SNAT, SLUICE_DIR_INGRESS), snat);
-	/* No local backend on this node (count 0): left to the node. */
+}
+
+/* eTP Local, the Service's endpoints all on other nodes (its INT entry has
+ * them, its EXT entry none): kube-proxy's "has no local endpoints" DROP,
+ * never refused and never handed to the node's stack. */
+static void test_np_ext_local_without_local_backend_dropped(void **state)
+{
+	__u64 drops = counter(SLUICE_DROP_LB_EXT_NO_LOCAL, SLUICE_DIR_INGRESS);
+	__u64 rej = counter(SLUICE_LB_EXT_REJECT, SLUICE_DIR_INGRESS);
+	struct l4pkt p = from_outside(NODE_IP, 47301, NODEPORT);
+	__u32 remote = 6;
+	struct run r;
+
+	(void)state;
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_INT, SLUICE_LB_F_NODEPORT, RN_NP + 1, &remote, 1);
 	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT | SLUICE_LB_F_EXT_LOCAL,
 	       RN_NP, NULL, 0);
-	p = from_outside(NODE_IP, 47301, NODEPORT);
 	r = run_node(HOOK_NETDEV, &p, 0, NULL);
-	assert_int_equal(r.retval, TC_ACT_OK);
-	assert_memory_equal(r.out, &p, sizeof(p));
+	assert_int_equal(r.retval, TC_ACT_SHOT);
+	assert_int_equal(counter(SLUICE_DROP_LB_EXT_NO_LOCAL, SLUICE_DIR_INGRESS), drops + 1);
+	assert_int_equal(counter(SLUICE_LB_EXT_REJECT, SLUICE_DIR_INGRESS), rej);
+	assert_int_equal(lb_ct(EXT_CLIENT, 47301, NODE_IP, NODEPORT, IPPROTO_TCP).flags, 0xdead);
+	/* The Service's last endpoint gone (INT empty too): refused. */
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_INT, SLUICE_LB_F_NODEPORT, RN_NP + 1, NULL, 0);
+	p = from_outside(NODE_IP, 47302, NODEPORT);
+	r = run_node(HOOK_NETDEV, &p, 0, NULL);
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_true(((struct l4pkt *)r.out)->tcp.rst);
+	assert_int_equal(counter(SLUICE_DROP_LB_EXT_NO_LOCAL, SLUICE_DIR_INGRESS), drops + 1);
+	assert_int_equal(counter(SLUICE_LB_EXT_REJECT, SLUICE_DIR_INGRESS), rej + 1);
+}
+
+/* An outside client's SYN to a NodePort without any endpoint comes back
+ * as the NodePort's RST|ACK, to the byte, addressed to the MAC it came
+ * from (out of the uplink again); its UDP datagram as ICMP port
+ * unreachable quoting it. Nothing is tracked. */
+static void test_np_no_endpoint_refused(void **state)
+{
+	__u64 rej = counter(SLUICE_LB_EXT_REJECT, SLUICE_DIR_INGRESS);
+	__u64 rtcp = counter(SLUICE_LB_REJECT_TCP, SLUICE_DIR_INGRESS);
+	__u64 rudp = counter(SLUICE_LB_REJECT_UDP, SLUICE_DIR_INGRESS);
+	struct l4pkt p = from_outside(NODE_IP, 47500, NODEPORT);
+	struct sluice_lb4_key uk = { .addr = ip4(NODE_IP), .port = htons(NODEPORT),
+				     .proto = IPPROTO_UDP, .scope = SLUICE_LB_SCOPE_EXT };
+	struct sluice_lb4_value uv = { .rev_nat = RN_NP + 2, .flags = SLUICE_LB_F_NODEPORT };
+	struct {
+		struct ethhdr eth;
+		struct iphdr ip;
+		struct tcphdr tcp;
+	} __attribute__((packed)) e = { 0 };
+	struct {
+		struct ethhdr eth;
+		struct iphdr ip;
+		struct icmphdr icmp;
+		struct iphdr quoted;
+		struct udphdr udp;
+	} __attribute__((packed)) ue = { 0 }, *uo;
+	struct udppkt u = { 0 };
+	struct run r;
+
+	(void)state;
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT, RN_NP, NULL, 0);
+	r = run_node(HOOK_NETDEV, &p, 0, NULL);
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(r.out_len, sizeof(e));
+	memcpy(e.eth.h_dest, p.eth.h_source, 6);
+	memcpy(e.eth.h_source, p.eth.h_dest, 6);
+	e.eth.h_proto = htons(ETH_P_IP);
+	e.ip = ipv4_header(NODE_IP, EXT_CLIENT, IPPROTO_TCP, 64, sizeof(e.ip) + sizeof(e.tcp));
+	e.tcp.source = htons(NODEPORT);
+	e.tcp.dest = htons(47500);
+	e.tcp.ack_seq = htonl(0x01020304 + 1 + (ntohs(p.ip.tot_len) - 40));
+	e.tcp.doff = 5;
+	e.tcp.rst = 1;
+	e.tcp.ack = 1;
+	e.tcp.check = l4_checksum(IPPROTO_TCP, e.ip.saddr, e.ip.daddr, &e.tcp, sizeof(e.tcp));
+	assert_memory_equal(r.out, &e, sizeof(e));
+	assert_int_equal(counter(SLUICE_LB_REJECT_TCP, SLUICE_DIR_INGRESS), rtcp + 1);
+	assert_int_equal(counter(SLUICE_LB_EXT_REJECT, SLUICE_DIR_INGRESS), rej + 1);
+	assert_int_equal(lb_ct(EXT_CLIENT, 47500, NODE_IP, NODEPORT, IPPROTO_TCP).flags, 0xdead);
+	/* A stray ACK is not answered (no reset by address), only dropped. */
+	p = from_outside(NODE_IP, 47501, NODEPORT);
+	p.tcp.syn = 0;
+	p.tcp.ack = 1;
+	fill_tcp_checksum(&p);
+	assert_int_equal(run_node(HOOK_NETDEV, &p, 0, NULL).retval, TC_ACT_SHOT);
+	assert_int_equal(counter(SLUICE_LB_EXT_REJECT, SLUICE_DIR_INGRESS), rej + 1);
+
+	/* UDP. */
+	assert_int_equal(bpf_map_update_elem(datapath_lb_svc_map_fd(dp), &uk, &uv, BPF_ANY), 0);
+	memcpy(u.eth.h_source, p.eth.h_source, 6);
+	memset(u.eth.h_dest, 0x02, 6);
+	u.eth.h_proto = htons(ETH_P_IP);
+	u.ip = ipv4_header(EXT_CLIENT, NODE_IP, IPPROTO_UDP, 64, sizeof(u) - sizeof(u.eth));
+	u.ip.id = htons(0x4343);
+	u.ip.check = 0;
+	u.ip.check = ip_checksum(&u.ip, sizeof(u.ip));
+	u.udp.source = htons(47502);
+	u.udp.dest = htons(NODEPORT);
+	u.udp.len = htons(sizeof(u.udp) + sizeof(u.data));
+	memcpy(u.data, "anyone home?", sizeof(u.data));
+	u.udp.check = l4_checksum(IPPROTO_UDP, u.ip.saddr, u.ip.daddr, &u.udp,
+				  sizeof(u.udp) + sizeof(u.data));
+	r = run_hook(HOOK_NETDEV, &u, sizeof(u),
+		     &(struct __sk_buff){ .ifindex = (__u32)ifindex_b });
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(r.out_len, sizeof(ue));
+	memcpy(ue.eth.h_dest, u.eth.h_source, 6);
+	memcpy(ue.eth.h_source, u.eth.h_dest, 6);
+	ue.eth.h_proto = htons(ETH_P_IP);
+	ue.ip = ipv4_header(NODE_IP, EXT_CLIENT, IPPROTO_ICMP, 64, sizeof(ue) - sizeof(ue.eth));
+	ue.icmp.type = ICMP_DEST_UNREACH;
+	ue.icmp.code = ICMP_PORT_UNREACH;
+	ue.quoted = u.ip;
+	ue.udp = u.udp;
+	ue.icmp.checksum = ip_checksum(&ue.icmp, sizeof(ue) - sizeof(ue.eth) - sizeof(ue.ip));
+	assert_memory_equal(r.out, &ue, sizeof(ue));
+	uo = (void *)r.out;
+	assert_int_equal(ip_checksum(&uo->ip, sizeof(uo->ip)), 0);
+	assert_int_equal(ip_checksum(&uo->icmp, sizeof(ue) - sizeof(ue.eth) - sizeof(ue.ip)), 0);
+	assert_int_equal(counter(SLUICE_LB_REJECT_UDP, SLUICE_DIR_INGRESS), rudp + 1);
+	assert_int_equal(counter(SLUICE_LB_EXT_REJECT, SLUICE_DIR_INGRESS), rej + 2);
+	uk.slot = 0;
+	assert_int_equal(bpf_map_delete_elem(datapath_lb_svc_map_fd(dp), &uk), 0);
 }
 
 /* The overlay: another node's backend through the tunnel, SNATed. */
@@ -3509,6 +3626,277 @@ static void test_lb_icmp_error_from_remote_backend(void **state)
 	assert_memory_equal(r.out, &want, sizeof(want));
 	lb_assert_error_checksums((struct tcp_err_pkt *)r.out);
 	assert_int_equal(counter(SLUICE_LB_ICMP_ERROR, SLUICE_DIR_INGRESS), n + 1);
+}
+
+/* ---- Services: ICMP errors about outside clients' flows ------------------- */
+
+static void set_mac(unsigned char *mac, const char *text)
+{
+	assert_int_equal(sscanf(text, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2],
+				&mac[3], &mac[4], &mac[5]), 6);
+}
+
+/* Compares everything after the Ethernet header, and the destination MAC. */
+static void assert_error_is(const struct run *r, const struct tcp_err_pkt *want,
+			    const char *dst_mac)
+{
+	const struct tcp_err_pkt *o = (const void *)r->out;
+	unsigned char mac[6];
+
+	assert_int_equal(r->retval, TC_ACT_REDIRECT);
+	assert_int_equal(r->out_len, sizeof(*want));
+	assert_memory_equal(&o->ip, &want->ip, sizeof(*want) - sizeof(want->eth));
+	set_mac(mac, dst_mac);
+	assert_memory_equal(o->eth.h_dest, mac, 6);
+	lb_assert_error_checksums(o);
+}
+
+/* eTP Cluster, the backend on node 2, the flow SNATed to NODE_IP:port: a
+ * router's "fragmentation needed" about a segment the node sent, and the
+ * backend's own error, both reach the outside client quoting the segment
+ * as the client sent it (client -> NodePort), routed out of the uplink; the
+ * backend's from the NodePort. Errors about the replies reach the backend
+ * quoting what it sent. Checksums right throughout. A labelled pod's error
+ * is forged; an error about a flow no longer tracked is left alone. */
+static void test_np_icmp_error_about_snat_flow(void **state)
+{
+	__u64 n = counter(SLUICE_LB_EXT_ICMP_ERROR, SLUICE_DIR_INGRESS), forged;
+	struct l4pkt p = from_outside(NODE_IP, 47600, NODEPORT);
+	struct sluice_ct_key k = tuple(EXT_CLIENT, 47600, BE_REMOTE, 8080, IPPROTO_TCP);
+	struct tcp_err_pkt err, want;
+	__u32 remote = 6;
+	__u16 port;
+	struct run r;
+
+	(void)state;
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT, RN_NP, &remote, 1);
+	r = run_node(HOOK_NETDEV, &p, 0, NULL);
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	port = ntohs(((struct l4pkt *)r.out)->tcp.source);
+	/* A router between the node and node 2. */
+	err = lb_tcp_error(ROUTER, NODE_IP, 60, NODE_IP, port, BE_REMOTE, 8080);
+	set_mac(err.eth.h_source, EXT_CLIENT_MAC);
+	r = run_hook(HOOK_NETDEV, &err, sizeof(err),
+		     &(struct __sk_buff){ .ifindex = (__u32)ifindex_b });
+	want = lb_tcp_error(ROUTER, EXT_CLIENT, 59, EXT_CLIENT, 47600, NODE_IP, NODEPORT);
+	assert_error_is(&r, &want, EXT_CLIENT_MAC);
+	assert_int_equal(counter(SLUICE_LB_EXT_ICMP_ERROR, SLUICE_DIR_INGRESS), n + 1);
+	/* The backend itself, through node 2. */
+	err = lb_tcp_error(BE_REMOTE, NODE_IP, 64, NODE_IP, port, BE_REMOTE, 8080);
+	set_mac(err.eth.h_source, NODE2_MAC);
+	r = run_hook(HOOK_NETDEV, &err, sizeof(err),
+		     &(struct __sk_buff){ .ifindex = (__u32)ifindex_b });
+	want = lb_tcp_error(NODE_IP, EXT_CLIENT, 63, EXT_CLIENT, 47600, NODE_IP, NODEPORT);
+	assert_error_is(&r, &want, EXT_CLIENT_MAC);
+	assert_int_equal(counter(SLUICE_LB_EXT_ICMP_ERROR, SLUICE_DIR_INGRESS), n + 2);
+	/* Another pod of node 2 (labelled: no router) speaking for the flow:
+	 * dropped as forged, never sent to the client. */
+	forged = counter(SLUICE_DROP_ICMP_FORGED, SLUICE_DIR_INGRESS);
+	err = lb_tcp_error(REMOTE_POD_LABELLED, NODE_IP, 64, NODE_IP, port, BE_REMOTE, 8080);
+	set_mac(err.eth.h_source, NODE2_MAC);
+	r = run_hook(HOOK_NETDEV, &err, sizeof(err),
+		     &(struct __sk_buff){ .ifindex = (__u32)ifindex_b });
+	assert_int_equal(r.retval, TC_ACT_SHOT);
+	assert_int_equal(counter(SLUICE_DROP_ICMP_FORGED, SLUICE_DIR_INGRESS), forged + 1);
+	assert_int_equal(counter(SLUICE_LB_EXT_ICMP_ERROR, SLUICE_DIR_INGRESS), n + 2);
+	/* The other way: a router on the way to the client, about the
+	 * NodePort's reply, reaches the backend through node 2 quoting what
+	 * the backend sent (BE_REMOTE:8080 -> NODE_IP:port). */
+	err = lb_tcp_error(ROUTER, NODE_IP, 60, NODE_IP, NODEPORT, EXT_CLIENT, 47600);
+	set_mac(err.eth.h_source, EXT_CLIENT_MAC);
+	r = run_hook(HOOK_NETDEV, &err, sizeof(err),
+		     &(struct __sk_buff){ .ifindex = (__u32)ifindex_b });
+	want = lb_tcp_error(ROUTER, BE_REMOTE, 59, BE_REMOTE, 8080, NODE_IP, port);
+	assert_error_is(&r, &want, NODE2_MAC);
+	/* The client's own error comes from the node's address, the peer
+	 * the backend knows. */
+	err = lb_tcp_error(EXT_CLIENT, NODE_IP, 64, NODE_IP, NODEPORT, EXT_CLIENT, 47600);
+	set_mac(err.eth.h_source, EXT_CLIENT_MAC);
+	r = run_hook(HOOK_NETDEV, &err, sizeof(err),
+		     &(struct __sk_buff){ .ifindex = (__u32)ifindex_b });
+	want = lb_tcp_error(NODE_IP, BE_REMOTE, 63, BE_REMOTE, 8080, NODE_IP, port);
+	assert_error_is(&r, &want, NODE2_MAC);
+	assert_int_equal(counter(SLUICE_LB_EXT_ICMP_ERROR, SLUICE_DIR_INGRESS), n + 4);
+	/* The flow gone: not ours, nothing rewritten for the client. */
+	ct_age(&k);
+	err = lb_tcp_error(ROUTER, NODE_IP, 60, NODE_IP, port, BE_REMOTE, 8080);
+	set_mac(err.eth.h_source, EXT_CLIENT_MAC);
+	r = run_hook(HOOK_NETDEV, &err, sizeof(err),
+		     &(struct __sk_buff){ .ifindex = (__u32)ifindex_b });
+	assert_int_not_equal(((struct tcp_err_pkt *)r.out)->ip.daddr, ip4(EXT_CLIENT));
+	assert_int_equal(counter(SLUICE_LB_EXT_ICMP_ERROR, SLUICE_DIR_INGRESS), n + 4);
+}
+
+/* The backend B on this node: a router's error about B's reply to the
+ * outside client (quoting NodePort -> client) reaches B quoting the
+ * segment as B sent it (B:8080 -> client). */
+static void test_np_icmp_error_to_local_backend(void **state)
+{
+	__u64 n = counter(SLUICE_LB_EXT_ICMP_ERROR, SLUICE_DIR_INGRESS);
+	struct l4pkt p = from_outside(NODE_IP, 47700, NODEPORT);
+	struct tcp_err_pkt err, want;
+	__u32 local = 5;
+	struct run r;
+
+	(void)state;
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT, RN_NP, &local, 1);
+	r = run_node(HOOK_NETDEV, &p, 0, NULL);
+	assert_int_equal(((struct l4pkt *)r.out)->ip.daddr, ip4(IP_B));
+	err = lb_tcp_error(ROUTER, NODE_IP, 60, NODE_IP, NODEPORT, EXT_CLIENT, 47700);
+	set_mac(err.eth.h_source, EXT_CLIENT_MAC);
+	r = run_hook(HOOK_NETDEV, &err, sizeof(err),
+		     &(struct __sk_buff){ .ifindex = (__u32)ifindex_b });
+	want = lb_tcp_error(ROUTER, IP_B, 59, IP_B, 8080, EXT_CLIENT, 47700);
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_memory_equal(&((struct tcp_err_pkt *)r.out)->ip, &want.ip,
+			    sizeof(want) - sizeof(want.eth));
+	assert_memory_equal(((struct tcp_err_pkt *)r.out)->eth.h_dest, mac_b_pod, 6);
+	lb_assert_error_checksums((struct tcp_err_pkt *)r.out);
+	assert_int_equal(counter(SLUICE_LB_EXT_ICMP_ERROR, SLUICE_DIR_INGRESS), n + 1);
+	/* About a port no flow of the client has: not ours. */
+	err = lb_tcp_error(ROUTER, NODE_IP, 60, NODE_IP, NODEPORT, EXT_CLIENT, 47799);
+	set_mac(err.eth.h_source, EXT_CLIENT_MAC);
+	r = run_hook(HOOK_NETDEV, &err, sizeof(err),
+		     &(struct __sk_buff){ .ifindex = (__u32)ifindex_b });
+	assert_int_equal(((struct tcp_err_pkt *)r.out)->ip.daddr, ip4(NODE_IP));
+	assert_int_equal(counter(SLUICE_LB_EXT_ICMP_ERROR, SLUICE_DIR_INGRESS), n + 1);
+}
+
+/* ---- Services: later IP fragments of outside clients' flows --------------- */
+
+/* NODE_IP:NODEPORT/UDP in scope EXT, backends ids[0..n). */
+static void np_put_udp(const __u32 *ids, __u16 n)
+{
+	struct sluice_lb4_key k = { .addr = ip4(NODE_IP), .port = htons(NODEPORT),
+				    .proto = IPPROTO_UDP, .scope = SLUICE_LB_SCOPE_EXT };
+	struct sluice_lb4_value v = { 0 };
+	struct sluice_lb4_revnat r = { .addr = ip4(NODE_IP), .port = htons(NODEPORT) };
+	__u32 rn = RN_NP + 3;
+
+	assert_int_equal(bpf_map_update_elem(datapath_lb_rnat_map_fd(dp), &rn, &r, BPF_ANY), 0);
+	for (__u16 i = 0; i < n; i++) {
+		k.slot = (__u16)(i + 1);
+		v.backend_id = ids[i];
+		assert_int_equal(bpf_map_update_elem(datapath_lb_svc_map_fd(dp), &k, &v, BPF_ANY), 0);
+	}
+	k.slot = 0;
+	v = (struct sluice_lb4_value){ .count = n, .rev_nat = (__u16)rn,
+				       .flags = SLUICE_LB_F_NODEPORT };
+	assert_int_equal(bpf_map_update_elem(datapath_lb_svc_map_fd(dp), &k, &v, BPF_ANY), 0);
+}
+
+/* A fragment as it arrives on the uplink from mac; the output. */
+static struct run np_frag(struct pkt *p, const char *mac)
+{
+	set_mac(p->eth.h_source, mac);
+	return run_hook(HOOK_NETDEV, p, sizeof(*p),
+			&(struct __sk_buff){ .ifindex = (__u32)ifindex_b });
+}
+
+/* An outside client's UDP datagram to a NodePort, in two fragments: the
+ * later one (no UDP header) follows its first to the backend, the local
+ * one (destination only) and another node's (destination and SNAT
+ * source), and the remote backend's fragmented reply comes back to the
+ * client from the NodePort, fragment by fragment. A later fragment whose
+ * first was never seen is not translated. */
+static void test_np_later_fragments(void **state)
+{
+	__u64 tr = counter(SLUICE_LB_EXT_TRANSLATED, SLUICE_DIR_INGRESS);
+	struct pkt first = make_frag(EXT_CLIENT, NODE_IP, 7300, 0, 1, 47800, NODEPORT);
+	struct pkt later = make_frag(EXT_CLIENT, NODE_IP, 7300, 1480, 0, 0, 0);
+	struct pkt rfirst, rlater;
+	__u32 local = 7, remote = 8;
+	struct udphdr u;
+	struct pkt *o;
+	__u16 port;
+	struct run r;
+
+	(void)state;
+	lb_backend_put(local, IP_B, 8081, IPPROTO_UDP);
+	lb_backend_put(remote, BE_REMOTE, 8081, IPPROTO_UDP);
+	np_put_udp(&local, 1);
+	r = np_frag(&first, EXT_CLIENT_MAC);
+	o = (struct pkt *)r.out;
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(o->ip.daddr, ip4(IP_B));
+	memcpy(&u, o->payload, sizeof(u));
+	assert_int_equal(ntohs(u.dest), 8081);
+	r = np_frag(&later, EXT_CLIENT_MAC);
+	o = (struct pkt *)r.out;
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(o->ip.saddr, ip4(EXT_CLIENT));
+	assert_int_equal(o->ip.daddr, ip4(IP_B));
+	assert_int_equal(ip_checksum(&o->ip, sizeof(o->ip)), 0);
+	assert_memory_equal(o->payload, later.payload, sizeof(later.payload));
+	assert_int_equal(counter(SLUICE_LB_EXT_TRANSLATED, SLUICE_DIR_INGRESS), tr + 2);
+
+	/* Another node's backend: SNATed, the later fragment too. */
+	np_put_udp(&remote, 1);
+	first = make_frag(EXT_CLIENT, NODE_IP, 7301, 0, 1, 47801, NODEPORT);
+	later = make_frag(EXT_CLIENT, NODE_IP, 7301, 1480, 0, 0, 0);
+	r = np_frag(&first, EXT_CLIENT_MAC);
+	o = (struct pkt *)r.out;
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(o->ip.saddr, ip4(NODE_IP));
+	assert_int_equal(o->ip.daddr, ip4(BE_REMOTE));
+	memcpy(&u, o->payload, sizeof(u));
+	port = ntohs(u.source);
+	assert_in_range(port, group_opts->nat_port_min ?: SLUICE_NAT_PORTS_DEFAULT_MIN,
+			group_opts->nat_port_max ?: SLUICE_NAT_PORTS_DEFAULT_MAX);
+	r = np_frag(&later, EXT_CLIENT_MAC);
+	o = (struct pkt *)r.out;
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(o->ip.saddr, ip4(NODE_IP));
+	assert_int_equal(o->ip.daddr, ip4(BE_REMOTE));
+	assert_int_equal(ip_checksum(&o->ip, sizeof(o->ip)), 0);
+	assert_memory_equal(o->payload, later.payload, sizeof(later.payload));
+
+	/* The backend's reply in two fragments, through node 2. */
+	rfirst = make_frag(BE_REMOTE, NODE_IP, 7400, 0, 1, 8081, port);
+	rlater = make_frag(BE_REMOTE, NODE_IP, 7400, 1480, 0, 0, 0);
+	r = np_frag(&rfirst, NODE2_MAC);
+	o = (struct pkt *)r.out;
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(o->ip.saddr, ip4(NODE_IP));
+	assert_int_equal(o->ip.daddr, ip4(EXT_CLIENT));
+	memcpy(&u, o->payload, sizeof(u));
+	assert_int_equal(ntohs(u.source), NODEPORT);
+	assert_int_equal(ntohs(u.dest), 47801);
+	r = np_frag(&rlater, NODE2_MAC);
+	o = (struct pkt *)r.out;
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(o->ip.saddr, ip4(NODE_IP));
+	assert_int_equal(o->ip.daddr, ip4(EXT_CLIENT));
+	assert_int_equal(ip_checksum(&o->ip, sizeof(o->ip)), 0);
+	assert_memory_equal(o->payload, rlater.payload, sizeof(rlater.payload));
+
+	/* A later fragment whose first never came: left alone. */
+	later = make_frag(EXT_CLIENT, NODE_IP, 7999, 1480, 0, 0, 0);
+	r = np_frag(&later, EXT_CLIENT_MAC);
+	assert_int_not_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(((struct pkt *)r.out)->ip.daddr, ip4(NODE_IP));
+}
+
+/* Overlay routing: a pod on node 2 reaching this node's NodePort comes
+ * through the tunnel (native routing brings it plain on the uplink):
+ * translated here as it would be there, to the local backend B. */
+static void test_np_pod_of_other_node_through_tunnel(void **state)
+{
+	__u64 tr = counter(SLUICE_LB_EXT_TRANSLATED, SLUICE_DIR_INGRESS);
+	struct l4pkt p = make_l4(REMOTE_POD, NODE_IP, IPPROTO_TCP, 47900, NODEPORT);
+	struct sluice_ct_value v;
+	__u32 local = 5;
+
+	(void)state;
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT, RN_NP, &local, 1);
+	vxlan_send(NODE2, &p);
+	assert_int_equal(counter_after(SLUICE_LB_EXT_TRANSLATED, SLUICE_DIR_INGRESS, tr), tr + 1);
+	v = lb_ct(REMOTE_POD, 47900, NODE_IP, NODEPORT, IPPROTO_TCP);
+	assert_int_equal(v.flags, SLUICE_CT_F_LB_FRONTEND);
+	assert_int_equal(v.pad, 5);
+	v = lb_ct(REMOTE_POD, 47900, IP_B, 8080, IPPROTO_TCP);
+	assert_true(v.flags & SLUICE_CT_F_LB_BACKEND);
+	assert_int_equal(v.pad, RN_NP);
 }
 
 /* ---- Services: the agent's programming of the maps (agent/lb.c) --------- */
@@ -4426,6 +4814,9 @@ int main(void)
 		cmocka_unit_test_setup(test_lb_icmp_error_from_local_backend, lb_setup),
 		cmocka_unit_test_setup(test_lb_icmp_error_from_client_to_backend, lb_setup),
 		cmocka_unit_test_setup(test_lb_via_stack_reversed_in_to_pod, lb_setup),
+		cmocka_unit_test_setup(test_np_no_endpoint_refused, np_setup),
+		cmocka_unit_test_setup(test_np_icmp_error_to_local_backend, np_setup),
+		cmocka_unit_test_setup(test_np_pod_of_other_node_through_tunnel, np_setup),
 	};
 
 	const struct CMUnitTest maglev[] = {
@@ -4445,6 +4836,11 @@ int main(void)
 		cmocka_unit_test_setup(test_np_ext_local_keeps_client, np_setup),
 		cmocka_unit_test_setup(test_lb_hairpin_source_from_outside_is_policed, lb_setup),
 		cmocka_unit_test_setup(test_lb_icmp_error_from_remote_backend, lb_setup),
+		cmocka_unit_test_setup(test_np_ext_local_without_local_backend_dropped, np_setup),
+		cmocka_unit_test_setup(test_np_no_endpoint_refused, np_setup),
+		cmocka_unit_test_setup(test_np_icmp_error_about_snat_flow, np_setup),
+		cmocka_unit_test_setup(test_np_icmp_error_to_local_backend, np_setup),
+		cmocka_unit_test_setup(test_np_later_fragments, np_setup),
 	};
 	int failed;
 

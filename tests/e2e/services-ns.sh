@@ -24,7 +24,16 @@
 #      clusterIP go only to its own node's backend;
 #   d) a NetworkPolicy on the backends admitting only an ipBlock without the
 #      outside client keeps it out (eTP Local: the client address is kept),
-#      while pods still get in.
+#      while pods still get in;
+#   e) Service none (LoadBalancer, an externalIP, no endpoint at all): the
+#      outside client is refused at once on node 1's NodePort and the
+#      externalIP, TCP (RST) and UDP (port unreachable), counted
+#      lb-ext-reject; eTP Local without a local backend (b, node 2) got no
+#      answer at all and was counted drop-lb-ext-no-local;
+#   f) a pod on node 1 reaches node 2's NodePort (node 2 translates it:
+#      overlay routing brings it through the tunnel), TCP and UDP;
+#   g) node 2's backend's ICMP port unreachable about a flow node 1 SNATed
+#      reaches the outside client as its own socket's error (refused).
 #
 #   tests/e2e/services-ns.sh             overlay, then native
 #   tests/e2e/services-ns.sh overlay     one mode (or native)
@@ -56,6 +65,7 @@ CIP=10.96.20.10
 CIP_ITL=10.96.20.20
 EIP=10.97.0.20
 LBIP=10.98.0.20
+EIP_NONE=10.97.0.21
 EXT=10.200.0.50	# the outside client: on the node network, no node
 N=20	# probes per check
 PODS=(n1-be n2-be n1-cl n2-cl)
@@ -109,6 +119,31 @@ refused() {
 	return 1
 }
 
+# refused_fast NS PROTO ADDR PORT: the probe fails with "connection
+# refused" (a RST, an ICMP port unreachable) well within its 3 s timeout.
+refused_fast() {
+	local t0 t1 err
+	t0=$(date +%s%N)
+	err=$(probe "$1" "$2" "$3" "$4" --timeout 3000 2>&1 >/dev/null) && {
+		echo "answered"
+		return 1
+	}
+	t1=$(date +%s%N)
+	echo "$err ($(((t1 - t0) / 1000000)) ms)"
+	grep -q "connection refused" <<<"$err" && [ $(((t1 - t0) / 1000000)) -lt 1500 ]
+}
+
+# not_refused NS PROTO ADDR PORT: the probe times out, nothing answers.
+not_refused() {
+	local err
+	err=$(probe "$1" "$2" "$3" "$4" --timeout 1000 2>&1 >/dev/null) && {
+		echo "answered"
+		return 1
+	}
+	echo "$err"
+	! grep -q "connection refused" <<<"$err"
+}
+
 no_kube_proxy() { # NS: no iptables rule of kube-proxy's (no KUBE- chain)
 	command -v iptables-save >/dev/null || return 0
 	! ip netns exec "$1" iptables-save 2>/dev/null | grep -q 'KUBE-'
@@ -137,7 +172,8 @@ if ! { ip -n "$P-phys" link add portx mtu "$MN_MTU" type veth peer name eth0 net
 	ip -n "$P-ext" addr add "$EXT/24" dev eth0 &&
 	ip -n "$P-ext" link set eth0 up &&
 	ip -n "$P-ext" route add "$EIP/32" via "$NODE1" &&
-	ip -n "$P-ext" route add "$LBIP/32" via "$NODE2"; }; then
+	ip -n "$P-ext" route add "$LBIP/32" via "$NODE2" &&
+	ip -n "$P-ext" route add "$EIP_NONE/32" via "$NODE1"; }; then
 	log "could not wire up the outside client"
 	exit 1
 fi
@@ -276,11 +312,25 @@ check "outside -> node2 $NODE2:30054/UDP x$N: only n2-be, the outside client's a
 	answers "$P-ext" udp "$NODE2" 30054 n2-be "$EXT"
 check "outside -> node1 $NODE1:30082/TCP (one: a backend on node1) x$N: n1-be" \
 	answers "$P-ext" tcp "$NODE1" 30082 n1-be "$EXT"
+d0=$(node_metric 2 drop-lb-ext-no-local ingress)
 check "outside -> node2 $NODE2:30082/TCP (one: no backend on node2): no answer" \
 	refused "$P-ext" tcp "$NODE2" 30082
+check "outside -> node2 $NODE2:30082/TCP: not refused either (dropped, as kube-proxy does)" \
+	not_refused "$P-ext" tcp "$NODE2" 30082
+check "node2 counted the drops (drop-lb-ext-no-local)" \
+	test "$(node_metric 2 drop-lb-ext-no-local ingress)" -ge "$((d0 + 7))"
 check "health check of one on node1 ($NODE1:32082): 200, localEndpoints 1" health 1 32082 200 1 one
 check "health check of one on node2 ($NODE2:32082): 503, localEndpoints 0" health 2 32082 503 0 one
 check "health check of loc on node2 ($NODE2:32081): 200, localEndpoints 1" health 2 32081 200 1 loc
+check "node1: status lists the health checks (one: 32082, listening, 1 local endpoint) and the EXT entries" \
+	bash -c "'$BUILD/sluicectl' --socket '$(mn_sock "$P" 1)' status -o json | jq -e '
+		(.services.healthChecks | map(select(.namespace == \"$NS\")) |
+			map({name, port, listening, localEndpoints})) ==
+		[{name: \"loc\", port: 32081, listening: true, localEndpoints: 1},
+		 {name: \"one\", port: 32082, listening: true, localEndpoints: 1}]
+		and .services.extEntries >= 9'"
+check "node2: sluicectl status says so in words" bash -c \
+	"'$BUILD/sluicectl' --socket '$(mn_sock "$P" 2)' status | grep -F 'health:      $NS/one on port 32082: listening, 0 local endpoints'"
 check "the health check of web (eTP Cluster) is not served" bash -c \
 	"! ip netns exec '$P-ext' curl -s -m 2 'http://$NODE1:32080/healthz' >/dev/null"
 
@@ -307,6 +357,74 @@ echo "== c) iTP Local: pods reach only their own node's backend"
 check "n1-cl -> $CIP_ITL:80/TCP x$N: only n1-be" answers "$P-n1-cl" tcp "$CIP_ITL" 80 n1-be "${IP[n1-cl]}"
 check "n2-cl -> $CIP_ITL:80/TCP x$N: only n2-be" answers "$P-n2-cl" tcp "$CIP_ITL" 80 n2-be "${IP[n2-cl]}"
 check "n2-cl -> $CIP_ITL:53/UDP x$N: only n2-be" answers "$P-n2-cl" udp "$CIP_ITL" 53 n2-be "${IP[n2-cl]}"
+
+echo "== e) no endpoint at all: refused at once, back out of the uplink"
+check "Service none (no endpoint) applied to both agents" mn_apply_all "$P" 2 <<YAML
+apiVersion: v1
+kind: Service
+metadata: {namespace: $NS, name: none}
+spec:
+  type: NodePort
+  clusterIP: 10.96.20.13
+  externalIPs: [$EIP_NONE]
+  ports:
+  - {name: http, protocol: TCP, port: 80, targetPort: http, nodePort: 30090}
+  - {name: dns, protocol: UDP, port: 53, targetPort: dns, nodePort: 30091}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {namespace: $NS, name: none-1, labels: {kubernetes.io/service-name: none}}
+addressType: IPv4
+ports: [{name: http, protocol: TCP, port: 8080}, {name: dns, protocol: UDP, port: 8081}]
+endpoints: []
+YAML
+r0=$(node_metric 1 lb-ext-reject ingress)
+check "outside -> node1 $NODE1:30090/TCP: connection refused, fast" \
+	refused_fast "$P-ext" tcp "$NODE1" 30090
+check "outside -> node1 $NODE1:30091/UDP: port unreachable, fast" \
+	refused_fast "$P-ext" udp "$NODE1" 30091
+check "outside -> externalIP $EIP_NONE:80/TCP: connection refused, fast" \
+	refused_fast "$P-ext" tcp "$EIP_NONE" 80
+check "outside -> externalIP $EIP_NONE:53/UDP: port unreachable, fast" \
+	refused_fast "$P-ext" udp "$EIP_NONE" 53
+check "node1 answered them itself (lb-ext-reject)" \
+	test "$(node_metric 1 lb-ext-reject ingress)" -ge "$((r0 + 4))"
+
+echo "== f) a pod on node1 reaches node2's NodePort (node2 translates it)"
+CLIENT_n1=$NODE2 CLIENT_n2=${IP[n1-cl]}
+t2=$(node_metric 2 lb-ext-translated ingress)
+check "pod n1-cl -> node2 $NODE2:30080/TCP x$N: both backends, from the NodePort" \
+	answers "$P-n1-cl" tcp "$NODE2" 30080 both
+check "pod n1-cl -> node2 $NODE2:30053/UDP x$N: both backends, from the NodePort" \
+	answers "$P-n1-cl" udp "$NODE2" 30053 both
+check "node2 translated them (lb-ext-translated)" \
+	test "$(node_metric 2 lb-ext-translated ingress)" -ge "$((t2 + 2 * N))"
+
+echo "== g) an ICMP error about an SNATed flow reaches the outside client"
+check "Service deaf (UDP to a port n2-be does not serve) applied to both agents" \
+	mn_apply_all "$P" 2 <<YAML
+apiVersion: v1
+kind: Service
+metadata: {namespace: $NS, name: deaf}
+spec:
+  type: NodePort
+  clusterIP: 10.96.20.14
+  ports:
+  - {name: deaf, protocol: UDP, port: 53, targetPort: 9999, nodePort: 30092}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {namespace: $NS, name: deaf-1, labels: {kubernetes.io/service-name: deaf}}
+addressType: IPv4
+ports: [{name: deaf, protocol: UDP, port: 9999}]
+endpoints:
+- {addresses: [${IP[n2-be]}], nodeName: node2, conditions: {ready: true}}
+YAML
+i0=$(node_metric 1 lb-ext-icmp-error ingress)
+check "outside -> node1 $NODE1:30092/UDP (n2-be, SNATed): n2-be's port unreachable refuses it, fast" \
+	refused_fast "$P-ext" udp "$NODE1" 30092
+check "node1 rewrote the error for the client (lb-ext-icmp-error)" \
+	test "$(node_metric 1 lb-ext-icmp-error ingress)" -gt "$i0"
 
 echo "== d) NetworkPolicy on the backends: only the pod network's ipBlock"
 check "the policy applied to both agents" mn_apply_all "$P" 2 <<YAML

@@ -168,9 +168,9 @@ for n in 1 2; do
 		'$BUILD/sluicectl' --socket '$(mn_sock "$P" "$n")' get services -o json |
 			jq -e '.translated == true and ([.items[] | select(.name == \"web\") | .translated] == [true])'"
 done
-check "node1: status counts 4 frontends (2 addresses x TCP, UDP) and 2 backends per protocol" bash -c "
+check "node1: status counts 4 frontends (2 addresses x TCP, UDP), 2 backends per protocol, 2 EXT entries (the externalIP), no health check" bash -c "
 	'$BUILD/sluicectl' --socket '$(mn_sock "$P" 1)' status -o json |
-		jq -e '.services == {kubeProxyReplacement: true, frontends: 4, backends: 4}'"
+		jq -e '.services == {kubeProxyReplacement: true, frontends: 4, backends: 4, extEntries: 2, healthChecks: []}'"
 t0=$(node_metric 1 lb-translated egress)
 for client in n1-trusted n2-trusted; do
 	check "$client -> $CIP:80/TCP x$N: both backends answer, from the ClusterIP, to the client's own address" \

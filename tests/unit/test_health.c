@@ -113,12 +113,58 @@ static void test_sync_needs_node_address_and_local_policy(void **state)
 	health_close(h);
 }
 
+/* status's healthChecks: one entry per eTP Local Service with a
+ * healthCheckNodePort, in port order, saying whether it is bound. The
+ * node's address here is one no interface has (TEST-NET-1), so the bind
+ * fails and nothing listens: the entry stays, "listening": false. */
+static void test_status_lists_listeners(void **state)
+{
+	struct svc_backend be = { .ip = 0x0ad20105, .port = 8080, .ready = true, .local = true };
+	struct svc_view_port port = { .backends = &be, .nbackends = 1 };
+	struct svc_service a = { .etp_local = true, .health_check_node_port = 32011 };
+	struct svc_service b = { .etp_local = true, .health_check_node_port = 32010 };
+	struct svc_service cluster = { .health_check_node_port = 32012 };
+	struct svc_view_service vs[] = {
+		{ .ns = "shop", .name = "a", .svc = &a, .ports = &port, .nports = 1 },
+		{ .ns = "shop", .name = "b", .svc = &b },
+		{ .ns = "shop", .name = "web", .svc = &cluster },
+	};
+	struct svc_view v = { .v = vs, .n = 3 };
+	struct lb_node node = { .node_ip = 0xc0000201 };
+	struct health_server *h;
+	json_t *j, *e;
+
+	(void)state;
+	j = health_status_json(NULL);
+	assert_non_null(j);
+	assert_int_equal(json_array_size(j), 0);
+	json_decref(j);
+	assert_int_equal(health_open(&h), 0);
+	health_sync(h, &v, &node);
+	j = health_status_json(h);
+	assert_non_null(j);
+	assert_int_equal(json_array_size(j), 2);
+	e = json_array_get(j, 0);
+	assert_string_equal(json_string_value(json_object_get(e, "name")), "b");
+	assert_int_equal(json_integer_value(json_object_get(e, "port")), 32010);
+	assert_int_equal(json_integer_value(json_object_get(e, "localEndpoints")), 0);
+	e = json_array_get(j, 1);
+	assert_string_equal(json_string_value(json_object_get(e, "namespace")), "shop");
+	assert_string_equal(json_string_value(json_object_get(e, "name")), "a");
+	assert_int_equal(json_integer_value(json_object_get(e, "port")), 32011);
+	assert_int_equal(json_integer_value(json_object_get(e, "localEndpoints")), 1);
+	assert_true(json_is_false(json_object_get(e, "listening")));
+	json_decref(j);
+	health_close(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_answer_200_and_503),
 		cmocka_unit_test(test_local_endpoints),
 		cmocka_unit_test(test_sync_needs_node_address_and_local_policy),
+		cmocka_unit_test(test_status_lists_listeners),
 	};
 
 	return cmocka_run_group_tests_name("health", tests, NULL, NULL);
