@@ -63,6 +63,7 @@ struct options {
 	uint32_t ipcache_map_size;
 	uint32_t pod_wait_ms;
 	int kube_proxy_replacement;
+	const char *k8s_api_server;
 };
 
 static void usage(FILE *f)
@@ -107,6 +108,12 @@ static void usage(FILE *f)
 		"  --kubernetes MODE  auto (the default): --kubeconfig if given, else the in-cluster\n"
 		"                     service account when KUBERNETES_SERVICE_HOST and _PORT are\n"
 		"                     set, else none; off: objects come from sluicectl apply only\n"
+		"  --k8s-api-server HOST:PORT\n"
+		"                     the API server the in-cluster service account talks to,\n"
+		"                     instead of KUBERNETES_SERVICE_HOST/_PORT (the kubernetes\n"
+		"                     Service's clusterIP, which needs a Service proxy to work):\n"
+		"                     without kube-proxy, give the real API server's address\n"
+		"                     (also https://HOST:PORT; IPv6 as [ADDR]:PORT)\n"
 		"  --policy-map-size N\n"
 		"                     entries in each of the allow and deny rule maps (default\n"
 		"                     %u); a policy that does not fit is refused on apply, and\n"
@@ -118,12 +125,11 @@ static void usage(FILE *f)
 		"                     pod's Pod object (default %u); a pod still without it is\n"
 		"                     isolated both ways until it arrives\n"
 		"  --kube-proxy-replacement on|off\n"
-		"                     translate Services in eBPF (default off): pods' traffic to\n"
+		"                     translate Services in eBPF (default on): pods' traffic to\n"
 		"                     clusterIPs, externalIPs and load-balancer addresses goes\n"
-		"                     straight to a backend. Only pod clients so far: NodePort,\n"
-		"                     host clients and Services without endpoints are still\n"
-		"                     kube-proxy's, so keep kube-proxy running\n"
-		"  --proc-sys DIR     the sysctl tree (default /proc/sys); in a container whose\n"
+		"                     straight to a backend (docs/SERVICES.md says which clients\n"
+		"                     and frontends this build translates); off: Services are\n"
+		"                     left to kube-proxy, as before\n"		"  --proc-sys DIR     the sysctl tree (default /proc/sys); in a container whose\n"
 		"                     /proc/sys is read-only, a bind mount of the host's\n"
 		"  -v, --verbose      debug logging, including libbpf's\n"
 		"  -h, --help         this help\n"
@@ -175,6 +181,7 @@ static const struct option longopts[] = {
 	{ "ipcache-map-size", required_argument, NULL, 'I' },
 	{ "pod-labels-wait", required_argument, NULL, 'W' },
 	{ "kube-proxy-replacement", required_argument, NULL, 'R' },
+	{ "k8s-api-server", required_argument, NULL, 'A' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -193,6 +200,7 @@ static int set_opt(int c, const char *val, const char *from, struct options *o)
 	case 'D': o->device = val; break;
 	case 'i': o->node_ip = val; break;
 	case 'k': o->kubeconfig = val; break;
+	case 'A': o->k8s_api_server = val; break;
 	case 'P': o->proc_sys = val; break;
 	case 'a':
 		if (attach_mode_parse(val, &o->attach_mode))
@@ -477,6 +485,7 @@ int main(int argc, char **argv)
 		.nat_port_max = SLUICE_NAT_PORTS_DEFAULT_MAX,
 		.kubernetes = 1,
 		.pod_wait_ms = AGENT_POD_WAIT_MS,
+		.kube_proxy_replacement = 1,
 	};
 	struct node_net net = { 0 };
 	struct datapath_opts dp_opts;
@@ -525,12 +534,12 @@ int main(int argc, char **argv)
 	ret = store_set_self(agent.store, o.node_name, NULL, 0);
 	if (ret)
 		goto cleanup;
-	if (o.kubernetes && (o.kubeconfig || kube_in_cluster())) {
+	if (o.kubernetes && (o.kubeconfig || o.k8s_api_server || kube_in_cluster())) {
 		struct kube_config kc;
 		const char *sa = getenv("SLUICE_SERVICEACCOUNT_DIR");
 
-		ret = kube_config_load(&kc, o.kubeconfig, sa && *sa ? sa : KUBE_SA_DIR, err,
-				       sizeof(err));
+		ret = kube_config_load(&kc, o.kubeconfig, sa && *sa ? sa : KUBE_SA_DIR,
+				       o.k8s_api_server, err, sizeof(err));
 		if (ret)
 			goto cleanup;
 		/* Only with the API (it sets up TLS: megabytes), and before the

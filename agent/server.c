@@ -412,15 +412,28 @@ static json_t *op_get_services(struct agent *a)
 {
 	struct svc_view v;
 	json_t *items;
+	char node_ip[16] = "";
 	int on = a->kube_proxy_replacement && a->dp;
 
 	if (store_services_view(a->store, a->node_name, true, &v))
 		return api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
 	items = svc_view_json(&v);
-	/* svc_view_json keeps the view's order: item i is v.v[i]. */
-	for (size_t i = 0; items && i < v.n; i++)
-		json_object_set_new(json_array_get(items, i), "translated",
+	if (a->net && a->net->node_ip)
+		ip4_format(a->net->node_ip, node_ip, sizeof(node_ip));
+	/* svc_view_json keeps the view's order: item i is v.v[i], frontend
+	 * f is v.v[i].frontends[f]. */
+	for (size_t i = 0; items && i < v.n; i++) {
+		json_t *it = json_array_get(items, i);
+
+		json_object_set_new(it, "translated",
 				    json_boolean(on && lb_service_translated(&v.v[i])));
+		/* A nodePort is on every node address ("*"); the one this
+		 * node programs is its address on --device. */
+		for (size_t f = 0; *node_ip && f < v.v[i].nfrontends; f++)
+			if (v.v[i].frontends[f].kind == SVC_FE_NODE_PORT)
+				json_object_set_new(json_array_get(json_object_get(it, "frontends"), f),
+						    "nodeAddress", json_string(node_ip));
+	}
 	svc_view_free(&v);
 	return ok(json_pack("{s:o, s:s, s:b}", "items", items, "note",
 			    on ? SERVICES_NOTE_ON : SERVICES_NOTE_OFF, "translated", on));

@@ -42,8 +42,11 @@ static void usage(FILE *f)
 		"  get identities         ID NAMESPACE LABELS PODS     (also: identity, id, ids)\n"
 		"  get nodes              NAME POD-CIDR ADDRESS STATE  (also: node, no)\n"
 		"  get services           NAMESPACE NAME TYPE FRONTENDS BACKENDS TRAFFIC AFFINITY\n"
-		"                         STATUS (also: service, svc); what the agent reads of\n"
-		"                         Services and EndpointSlices (kube-proxy still translates)\n"
+		"                         TRANSLATED STATUS (also: service, svc): each Service's\n"
+		"                         frontends (a nodePort at this node's address), backends\n"
+		"                         (ready, serving or terminating; local or remote),\n"
+		"                         traffic policies, affinity, and whether this node\n"
+		"                         translates it (yes) or leaves it to kube-proxy (no)\n"
 		"  policy explain --from SRC --to DST --port PORT[/PROTOCOL]\n"
 		"                         would the agent let SRC reach DST? SRC and DST are\n"
 		"                         NAMESPACE/POD or an IPv4 address; PROTOCOL is TCP (the\n"
@@ -380,8 +383,20 @@ static char *frontends_text(const json_t *fes)
 	char *out;
 	size_t i;
 
-	json_array_foreach(fes, i, f)
-		json_array_append_new(arr, json_string(str(f, "frontend")));
+	json_array_foreach(fes, i, f) {
+		char buf[64];
+
+		/* A nodePort as this node has it: its address, not "*". */
+		if (json_string_value(json_object_get(f, "nodeAddress")) &&
+		    !strcmp(str(f, "kind"), "NodePort")) {
+			snprintf(buf, sizeof(buf), "%s:%lld/%s", str(f, "nodeAddress"),
+				 (long long)json_integer_value(json_object_get(f, "port")),
+				 str(f, "protocol"));
+			json_array_append_new(arr, json_string(buf));
+		} else {
+			json_array_append_new(arr, json_string(str(f, "frontend")));
+		}
+	}
 	out = join_text(arr);
 	json_decref(arr);
 	return out;
@@ -389,7 +404,7 @@ static char *frontends_text(const json_t *fes)
 
 static int print_items(const json_t *r, enum get_what what)
 {
-	static const char *const heads[][8] = {
+	static const char *const heads[][9] = {
 		[GET_NAMESPACES] = { "NAME", "LABELS" },
 		[GET_PODS] = { "NAMESPACE", "NAME", "IP", "IDENTITY", "LOCAL", "LABELS" },
 		[GET_POLICIES] = { "KIND", "NAMESPACE", "NAME", "TYPES", "MODE", "SELECTED",
@@ -397,14 +412,14 @@ static int print_items(const json_t *r, enum get_what what)
 		[GET_IDENTITIES] = { "ID", "NAMESPACE", "LABELS", "PODS" },
 		[GET_NODES] = { "NAME", "POD-CIDR", "ADDRESS", "STATE" },
 		[GET_SERVICES] = { "NAMESPACE", "NAME", "TYPE", "FRONTENDS", "BACKENDS", "TRAFFIC",
-				   "AFFINITY", "STATUS" },
+				   "AFFINITY", "TRANSLATED", "STATUS" },
 	};
 	static const size_t ncols[] = { [GET_NAMESPACES] = 2, [GET_PODS] = 6,
 					[GET_POLICIES] = 7, [GET_IDENTITIES] = 4,
-					[GET_NODES] = 4, [GET_SERVICES] = 8 };
+					[GET_NODES] = 4, [GET_SERVICES] = 9 };
 	struct table t = { .ncol = ncols[what] };
 	const json_t *items = json_object_get(r, "items"), *it;
-	char *cells[8];
+	char *cells[9];
 	size_t i, c;
 	int ret;
 
@@ -463,7 +478,10 @@ static int print_items(const json_t *r, enum get_what what)
 					  (long long)json_integer_value(
 						  json_object_get(it, "affinityTimeoutSeconds"))) < 0)
 				cells[6] = NULL;
-			cells[7] = status_text(it);
+			/* translated by this node's datapath, or left to kube-proxy */
+			cells[7] = strdup(json_is_true(json_object_get(it, "translated"))
+						  ? "yes" : "no");
+			cells[8] = status_text(it);
 			break;
 		}
 		ret = table_row(&t, cells);
