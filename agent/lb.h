@@ -34,6 +34,11 @@ struct lb_stats {
 /* Whether the view's Service vs would have frontends programmed. */
 int lb_service_translated(const struct svc_view_service *vs);
 
+/* Whether vp->backends[b] is one new flows choose from (ready, or when
+ * none is, serving and terminating): what lb_sync writes into the slots,
+ * for `sluicectl policy explain --to` a frontend. */
+int lb_new_flow_candidate(const struct svc_view_port *vp, size_t b);
+
 /* Bring the Service maps in line with v (NULL: no Services, as with
  * --kube-proxy-replacement off). Returns 0 or a negative errno with err
  * naming the map and the entry. */
