@@ -188,9 +188,9 @@ static int print_metrics(const json_t *r)
 	const json_t *ms = json_object_get(r, "metrics"), *m;
 	size_t i;
 
-	printf("%-18s %-8s %12s %14s\n", "REASON", "DIR", "PACKETS", "BYTES");
+	printf("%-24s %-8s %12s %14s\n", "REASON", "DIR", "PACKETS", "BYTES");
 	json_array_foreach(ms, i, m)
-		printf("%-18s %-8s %12lld %14lld\n", str(m, "reason"), str(m, "direction"),
+		printf("%-24s %-8s %12lld %14lld\n", str(m, "reason"), str(m, "direction"),
 		       (long long)json_integer_value(json_object_get(m, "packets")),
 		       (long long)json_integer_value(json_object_get(m, "bytes")));
 	return 0;
