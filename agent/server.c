@@ -667,10 +667,14 @@ static json_t *explain_service(struct agent *a, const struct store_view *v,
 	size_t ncand = 0, nallowed = 0;
 	char fe_text[64], svc_name[600], summary[1400], algo[512], how[256];
 
+	if (!cands || !others)
+		goto nomem;
 	svc_frontend_format(fe, fe_text, sizeof(fe_text));
 	if (fe->kind == SVC_FE_NODE_PORT)
 		snprintf(fe_text, sizeof(fe_text), "%s", to);
 	snprintf(svc_name, sizeof(svc_name), "%s/%s", vs->ns, vs->name);
+	for (size_t b = 0; b < vp->nbackends; b++)
+		any_ready |= vp->backends[b].ready && (!svc->itp_local || vp->backends[b].local);
 	for (size_t b = 0; b < vp->nbackends; b++) {
 		const struct svc_backend *be = &vp->backends[b];
 		bool cand = lb_new_flow_candidate(vp, b);
@@ -679,9 +683,10 @@ static json_t *explain_service(struct agent *a, const struct store_view *v,
 		json_t *j, *ex;
 
 		/* internalTrafficPolicy Local: a pod's or the node's flows go
-		 * to this node's backends only (none: dropped). */
-		if (cand && svc->itp_local && !be->local)
-			cand = false;
+		 * to this node's backends only (none: dropped), the ready
+		 * ones, else the local serving and terminating ones. */
+		if (svc->itp_local)
+			cand = be->local && (any_ready ? be->ready : be->serving && be->terminating);
 		ip4_format(be->ip, ip, sizeof(ip));
 		j = json_pack("{s:s, s:i, s:s, s:b, s:s?, s:s?}", "address", ip, "port", be->port,
 			      "state", svc_backend_state(be), "local", be->local, "nodeName",
@@ -699,9 +704,10 @@ static json_t *explain_service(struct agent *a, const struct store_view *v,
 		else
 			snprintf(label, sizeof(label), "%s:%u", ip, be->port);
 		ex = explain_pair(a, v, src, &dst, from, label, fe->proto, proto_s, be->port);
-		if (!ex) {
+		if (!ex || !j) {
+			json_decref(ex);
 			json_decref(j);
-			break;
+			goto nomem;
 		}
 		ncand++;
 		if (json_is_true(json_object_get(ex, "allowed")))
@@ -711,8 +717,6 @@ static json_t *explain_service(struct agent *a, const struct store_view *v,
 		json_object_set_new(j, "explain", ex);
 		json_array_append_new(cands, j);
 	}
-	for (size_t b = 0; b < vp->nbackends; b++)
-		any_ready |= vp->backends[b].ready;
 	snprintf(how, sizeof(how), "%s%s",
 		 any_ready ? "the ready endpoints"
 			   : "no endpoint is ready: the serving, terminating ones "
@@ -745,6 +749,10 @@ static json_t *explain_service(struct agent *a, const struct store_view *v,
 			    svc->itp_local ? "Local" : "Cluster", "sessionAffinity",
 			    svc->affinity_client_ip ? "ClientIP" : "None", "candidates", cands,
 			    "notForNewFlows", others));
+nomem:
+	json_decref(cands);
+	json_decref(others);
+	return api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
 }
 
 static json_t *op_explain(struct agent *a, const json_t *req)
