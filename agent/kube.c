@@ -265,19 +265,52 @@ cleanup:
 	return ret;
 }
 
-static int load_in_cluster(struct kube_config *c, const char *sa_dir, char *err, size_t errlen)
+/*
+ * --k8s-api-server: "HOST:PORT", "[V6]:PORT" or "https://..." as given. A
+ * bare HOST takes 443. http:// is refused: the token must not travel in
+ * the clear.
+ */
+static int server_override(struct kube_config *c, const char *server, char *err, size_t errlen)
 {
-	const char *h = getenv("KUBERNETES_SERVICE_HOST"), *p = getenv("KUBERNETES_SERVICE_PORT");
+	const char *colon = strrchr(server, ':');
 	int n;
 
-	if (!kube_in_cluster()) {
-		snprintf(err, errlen, "not in a cluster: KUBERNETES_SERVICE_HOST and "
-				      "KUBERNETES_SERVICE_PORT are not set; pass --kubeconfig");
+	if (!strncmp(server, "https://", 8)) {
+		n = asprintf(&c->server, "%s", server);
+	} else if (strstr(server, "://") || !*server || strchr(server, '/')) {
+		snprintf(err, errlen, "--k8s-api-server %s: give HOST:PORT or https://HOST:PORT "
+				      "(the API server's own address, e.g. 192.168.1.10:6443)", server);
 		return -EINVAL;
+	} else if (colon && (server[0] != '[' || colon[-1] == ']')) {
+		n = asprintf(&c->server, "https://%s", server);
+	} else {
+		n = asprintf(&c->server, "https://%s:443", server);
 	}
-	n = strchr(h, ':') ? asprintf(&c->server, "https://[%s]:%s", h, p)
-			   : asprintf(&c->server, "https://%s:%s", h, p);
-	if (n < 0 || asprintf(&c->ca_file, "%s/ca.crt", sa_dir) < 0 ||
+	return n < 0 ? -ENOMEM : 0;
+}
+
+static int load_in_cluster(struct kube_config *c, const char *sa_dir, const char *server,
+			   char *err, size_t errlen)
+{
+	const char *h = getenv("KUBERNETES_SERVICE_HOST"), *p = getenv("KUBERNETES_SERVICE_PORT");
+	int n, ret;
+
+	if (server) {
+		ret = server_override(c, server, err, errlen);
+		if (ret)
+			return ret;
+	} else if (!kube_in_cluster()) {
+		snprintf(err, errlen, "not in a cluster: KUBERNETES_SERVICE_HOST and "
+				      "KUBERNETES_SERVICE_PORT are not set; pass --kubeconfig or "
+				      "--k8s-api-server");
+		return -EINVAL;
+	} else {
+		n = strchr(h, ':') ? asprintf(&c->server, "https://[%s]:%s", h, p)
+				   : asprintf(&c->server, "https://%s:%s", h, p);
+		if (n < 0)
+			return -ENOMEM;
+	}
+	if (asprintf(&c->ca_file, "%s/ca.crt", sa_dir) < 0 ||
 	    asprintf(&c->token_file, "%s/token", sa_dir) < 0)
 		return -ENOMEM;
 	if (access(c->ca_file, R_OK) || access(c->token_file, R_OK)) {
@@ -286,17 +319,28 @@ static int load_in_cluster(struct kube_config *c, const char *sa_dir, char *err,
 			 strerror(errno));
 		return -ENOENT;
 	}
-	snprintf(c->source, sizeof(c->source), "in-cluster service account %s", sa_dir);
+	snprintf(c->source, sizeof(c->source), "in-cluster service account %s%s", sa_dir,
+		 server ? ", --k8s-api-server" : "");
 	return 0;
 }
 
-int kube_config_load(struct kube_config *c, const char *path, const char *sa_dir, char *err,
-		     size_t errlen)
+int kube_config_load(struct kube_config *c, const char *path, const char *sa_dir,
+		     const char *server, char *err, size_t errlen)
 {
 	int ret;
 
 	memset(c, 0, sizeof(*c));
-	ret = path ? load_kubeconfig(c, path, err, errlen) : load_in_cluster(c, sa_dir, err, errlen);
+	if (path) {
+		ret = load_kubeconfig(c, path, err, errlen);
+		/* The flag wins over the kubeconfig's cluster.server too. */
+		if (!ret && server) {
+			free(c->server);
+			c->server = NULL;
+			ret = server_override(c, server, err, errlen);
+		}
+	} else {
+		ret = load_in_cluster(c, sa_dir, server, err, errlen);
+	}
 	if (ret)
 		kube_config_free(c);
 	return ret;

@@ -40,11 +40,14 @@ struct kube_config {
  * Load path (a kubeconfig: its current-context's cluster and user), or,
  * with path NULL, the in-cluster configuration: KUBERNETES_SERVICE_HOST and
  * KUBERNETES_SERVICE_PORT, and the service account's ca.crt and token in
- * sa_dir. Returns 0, or -EINVAL/-ENOENT/-ENOMEM with err naming the file
- * and field to fix.
+ * sa_dir. server (--k8s-api-server, or NULL): the API server's address,
+ * "HOST:PORT" or "https://HOST:PORT", instead of KUBERNETES_SERVICE_HOST and
+ * _PORT or the kubeconfig's cluster.server (without kube-proxy the kubernetes
+ * Service's clusterIP may not answer the agent). Returns 0, or
+ * -EINVAL/-ENOENT/-ENOMEM with err naming the file and field to fix.
  */
-int kube_config_load(struct kube_config *c, const char *path, const char *sa_dir, char *err,
-		     size_t errlen);
+int kube_config_load(struct kube_config *c, const char *path, const char *sa_dir,
+		     const char *server, char *err, size_t errlen);
 /* True when the environment describes an in-cluster API server. */
 bool kube_in_cluster(void);
 void kube_config_free(struct kube_config *c);

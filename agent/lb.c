@@ -928,3 +928,12 @@ cleanup:
 	work_free(&w);
 	return ret;
 }
+
+int lb_new_flow_candidate(const struct svc_view_port *vp, size_t b)
+{
+	int any_ready = 0;
+
+	for (size_t i = 0; i < vp->nbackends; i++)
+		any_ready |= vp->backends[i].ready;
+	return backend_for_new_flows(&vp->backends[b], any_ready);
+}

@@ -74,6 +74,11 @@ struct lb_hostport {
 	uint8_t proto;
 };
 
+/* Whether vp->backends[b] is one new flows choose from (ready, or when
+ * none is, serving and terminating): what lb_sync writes into the slots,
+ * for `sluicectl policy explain --to` a frontend. */
+int lb_new_flow_candidate(const struct svc_view_port *vp, size_t b);
+
 /* Bring the Service maps in line with v (NULL: no Services, as with
  * --kube-proxy-replacement off) and the host ports hp[0..nhp). node may be
  * NULL (no NodePorts, local by nodeName only). A hostPort whose frontend

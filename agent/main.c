@@ -67,6 +67,7 @@ struct options {
 	int kube_proxy_replacement;
 	int lb_maglev;
 	uint32_t maglev_m;
+	const char *k8s_api_server;
 };
 
 static void usage(FILE *f)
@@ -111,6 +112,12 @@ static void usage(FILE *f)
 		"  --kubernetes MODE  auto (the default): --kubeconfig if given, else the in-cluster\n"
 		"                     service account when KUBERNETES_SERVICE_HOST and _PORT are\n"
 		"                     set, else none; off: objects come from sluicectl apply only\n"
+		"  --k8s-api-server HOST:PORT\n"
+		"                     the API server the in-cluster service account talks to,\n"
+		"                     instead of KUBERNETES_SERVICE_HOST/_PORT (the kubernetes\n"
+		"                     Service's clusterIP, which needs a Service proxy to work):\n"
+		"                     without kube-proxy, give the real API server's address\n"
+		"                     (also https://HOST:PORT; IPv6 as [ADDR]:PORT)\n"
 		"  --policy-map-size N\n"
 		"                     entries in each of the allow and deny rule maps (default\n"
 		"                     %u); a policy that does not fit is refused on apply, and\n"
@@ -122,7 +129,7 @@ static void usage(FILE *f)
 		"                     pod's Pod object (default %u); a pod still without it is\n"
 		"                     isolated both ways until it arrives\n"
 		"  --kube-proxy-replacement on|off\n"
-		"                     translate Services in eBPF (default off): pods' traffic to\n"
+		"                     translate Services in eBPF (default on): pods' traffic to\n"
 		"                     clusterIPs, externalIPs, load-balancer addresses and this\n"
 		"                     node's NodePorts, and outside clients' to NodePorts,\n"
 		"                     externalIPs and load-balancer addresses on --device, goes\n"
@@ -131,7 +138,7 @@ static void usage(FILE *f)
 		"                     once (TCP RST, ICMP port unreachable); the node's own\n"
 		"                     sockets (host processes, hostNetwork pods) are given a\n"
 		"                     backend at connect()/sendmsg() by cgroup hooks, also for\n"
-		"                     127.0.0.1:nodePort\n"
+		"                     127.0.0.1:nodePort; off: Services are left to kube-proxy\n"
 		"  --cgroup-root DIR  with --kube-proxy-replacement on: the cgroup v2 directory\n"
 		"                     the node sockets' hooks attach to (default: the first\n"
 		"                     cgroup2 mount, else cgroup2 mounted on %s)\n"
@@ -199,6 +206,7 @@ static const struct option longopts[] = {
 	{ "cgroup-root", required_argument, NULL, 'G' },
 	{ "lb-algorithm", required_argument, NULL, 'L' },
 	{ "lb-maglev-table-size", required_argument, NULL, 'T' },
+	{ "k8s-api-server", required_argument, NULL, 'A' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -217,6 +225,7 @@ static int set_opt(int c, const char *val, const char *from, struct options *o)
 	case 'D': o->device = val; break;
 	case 'i': o->node_ip = val; break;
 	case 'k': o->kubeconfig = val; break;
+	case 'A': o->k8s_api_server = val; break;
 	case 'P': o->proc_sys = val; break;
 	case 'G': o->cgroup_root = val; break;
 	case 'a':
@@ -522,6 +531,7 @@ int main(int argc, char **argv)
 		.kubernetes = 1,
 		.pod_wait_ms = AGENT_POD_WAIT_MS,
 		.maglev_m = MAGLEV_SIZE_DEFAULT,
+		.kube_proxy_replacement = 1,
 	};
 	struct node_net net = { 0 };
 	struct datapath_opts dp_opts;
@@ -571,12 +581,12 @@ int main(int argc, char **argv)
 	ret = store_set_self(agent.store, o.node_name, NULL, 0);
 	if (ret)
 		goto cleanup;
-	if (o.kubernetes && (o.kubeconfig || kube_in_cluster())) {
+	if (o.kubernetes && (o.kubeconfig || o.k8s_api_server || kube_in_cluster())) {
 		struct kube_config kc;
 		const char *sa = getenv("SLUICE_SERVICEACCOUNT_DIR");
 
-		ret = kube_config_load(&kc, o.kubeconfig, sa && *sa ? sa : KUBE_SA_DIR, err,
-				       sizeof(err));
+		ret = kube_config_load(&kc, o.kubeconfig, sa && *sa ? sa : KUBE_SA_DIR,
+				       o.k8s_api_server, err, sizeof(err));
 		if (ret)
 			goto cleanup;
 		/* Only with the API (it sets up TLS: megabytes), and before the

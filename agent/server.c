@@ -414,15 +414,28 @@ static json_t *op_get_services(struct agent *a)
 {
 	struct svc_view v;
 	json_t *items;
+	char node_ip[16] = "";
 	int on = a->kube_proxy_replacement && a->dp;
 
 	if (store_services_view(a->store, a->node_name, true, &v))
 		return api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
 	items = svc_view_json(&v);
-	/* svc_view_json keeps the view's order: item i is v.v[i]. */
-	for (size_t i = 0; items && i < v.n; i++)
-		json_object_set_new(json_array_get(items, i), "translated",
+	if (a->net && a->net->node_ip)
+		ip4_format(a->net->node_ip, node_ip, sizeof(node_ip));
+	/* svc_view_json keeps the view's order: item i is v.v[i], frontend
+	 * f is v.v[i].frontends[f]. */
+	for (size_t i = 0; items && i < v.n; i++) {
+		json_t *it = json_array_get(items, i);
+
+		json_object_set_new(it, "translated",
 				    json_boolean(on && lb_service_translated(&v.v[i])));
+		/* A nodePort is on every node address ("*"); the one this
+		 * node programs is its address on --device. */
+		for (size_t f = 0; *node_ip && f < v.v[i].nfrontends; f++)
+			if (v.v[i].frontends[f].kind == SVC_FE_NODE_PORT)
+				json_object_set_new(json_array_get(json_object_get(it, "frontends"), f),
+						    "nodeAddress", json_string(node_ip));
+	}
 	svc_view_free(&v);
 	return ok(json_pack("{s:o, s:s, s:b}", "items", items, "note",
 			    on ? SERVICES_NOTE_ON : SERVICES_NOTE_OFF, "translated", on));
@@ -583,23 +596,195 @@ static const char *dp_name(const struct dp_side *d)
 	       : d->verdict == DP_DENY_RULE ? "drop (Deny rule)" : "drop (no rule allows)";
 }
 
+/* One client -> destination verdict: {allowed, summary, egress, ingress,
+ * datapath}. */
+static json_t *explain_pair(struct agent *a, const struct store_view *v,
+			    const struct pol_endpoint *src, const struct pol_endpoint *dst,
+			    const char *from, const char *to, uint8_t proto, const char *proto_s,
+			    uint16_t port)
+{
+	struct pol_verdict eg, in, all;
+	struct dp_side dp_eg, dp_in;
+	char summary[1024];
+	int dp_allowed;
+
+	pol_decide_dir(&v->w, POL_EGRESS, src, dst, proto, port, &eg);
+	pol_decide_dir(&v->w, POL_INGRESS, src, dst, proto, port, &in);
+	pol_decide(&v->w, src, dst, proto, port, &all);
+	compiler_datapath_verdict(a->compiler, src->ip, dst->ip, proto,
+				  proto == IPPROTO_ICMP ? (uint16_t)(port << 8) : port, &dp_eg, &dp_in);
+	dp_allowed = (!dp_eg.checked || dp_eg.verdict == DP_ALLOW) &&
+		     (!dp_in.checked || dp_in.verdict == DP_ALLOW);
+	snprintf(summary, sizeof(summary), "%s %s -> %s %u/%s: %s%s",
+		 all.allowed ? "ALLOWED" : "DENIED", from, to, port, proto_s, all.reason,
+		 (src->ip && dst->ip && dp_allowed != all.allowed)
+			 ? " [WARNING: the datapath's maps disagree; see \"datapath\"]"
+			 : "");
+	return json_pack("{s:b, s:s, s:o, s:o, s:{s:s, s:s, s:b}}", "allowed", all.allowed,
+			 "summary", summary, "egress", verdict_json(&eg), "ingress",
+			 verdict_json(&in), "datapath", "egress", dp_name(&dp_eg), "ingress",
+			 dp_name(&dp_in), "allowed", dp_allowed);
+}
+
+/* The Service frontend ip:port/proto names, if any: its Service and the
+ * frontend (a nodePort matches this node's address on --device). */
+static const struct svc_view_service *find_frontend(const struct agent *a,
+						    const struct svc_view *sv, uint32_t ip,
+						    uint8_t proto, uint16_t port,
+						    const struct svc_frontend **fe)
+{
+	uint32_t node_ip = a->net ? a->net->node_ip : 0;
+
+	for (size_t i = 0; i < sv->n; i++)
+		for (size_t f = 0; f < sv->v[i].nfrontends; f++) {
+			const struct svc_frontend *x = &sv->v[i].frontends[f];
+
+			if (x->proto != proto || x->port != port)
+				continue;
+			if (x->kind == SVC_FE_NODE_PORT ? (node_ip && ip == node_ip) : x->ip == ip) {
+				*fe = x;
+				return &sv->v[i];
+			}
+		}
+	return NULL;
+}
+
+/*
+ * explain --to a Service frontend: which backends a new flow from src
+ * would choose from, and how, then the policy verdict of src -> each of
+ * them (translation comes before policy: both sides see the backend).
+ * Allowed when every candidate is.
+ */
+static json_t *explain_service(struct agent *a, const struct store_view *v,
+			       const struct pol_endpoint *src, const char *from, const char *to,
+			       const struct svc_view_service *vs, const struct svc_frontend *fe,
+			       const char *proto_s)
+{
+	static const char *const kinds[] = { "ClusterIP", "ExternalIP", "LoadBalancer",
+					     "NodePort" };
+	const struct svc_service *svc = vs->svc;
+	const struct svc_view_port *vp = &vs->ports[fe->port_index];
+	json_t *cands = json_array(), *others = json_array();
+	bool all_allowed = true, any_ready = false, on = a->kube_proxy_replacement && a->dp;
+	size_t ncand = 0, nallowed = 0;
+	char fe_text[64], svc_name[600], summary[1400], algo[512], how[256];
+
+	if (!cands || !others)
+		goto nomem;
+	svc_frontend_format(fe, fe_text, sizeof(fe_text));
+	if (fe->kind == SVC_FE_NODE_PORT)
+		snprintf(fe_text, sizeof(fe_text), "%s", to);
+	snprintf(svc_name, sizeof(svc_name), "%s/%s", vs->ns, vs->name);
+	for (size_t b = 0; b < vp->nbackends; b++)
+		any_ready |= vp->backends[b].ready && (!svc->itp_local || vp->backends[b].local);
+	for (size_t b = 0; b < vp->nbackends; b++) {
+		const struct svc_backend *be = &vp->backends[b];
+		bool cand = lb_new_flow_candidate(vp, b);
+		char ip[16], label[600];
+		struct pol_endpoint dst = { .ip = be->ip };
+		json_t *j, *ex;
+
+		/* internalTrafficPolicy Local: a pod's or the node's flows go
+		 * to this node's backends only (none: dropped), the ready
+		 * ones, else the local serving and terminating ones. */
+		if (svc->itp_local)
+			cand = be->local && (any_ready ? be->ready : be->serving && be->terminating);
+		ip4_format(be->ip, ip, sizeof(ip));
+		j = json_pack("{s:s, s:i, s:s, s:b, s:s?, s:s?}", "address", ip, "port", be->port,
+			      "state", svc_backend_state(be), "local", be->local, "nodeName",
+			      be->node, "pod", be->pod_name);
+		if (!cand) {
+			json_array_append_new(others, j);
+			continue;
+		}
+		for (size_t k = 0; k < v->w.npods; k++)
+			if (v->w.pods[k]->ip == be->ip)
+				dst.pod = v->w.pods[k];
+		if (dst.pod)
+			snprintf(label, sizeof(label), "%s/%s (%s:%u)", dst.pod->ns, dst.pod->name,
+				 ip, be->port);
+		else
+			snprintf(label, sizeof(label), "%s:%u", ip, be->port);
+		ex = explain_pair(a, v, src, &dst, from, label, fe->proto, proto_s, be->port);
+		if (!ex || !j) {
+			json_decref(ex);
+			json_decref(j);
+			goto nomem;
+		}
+		ncand++;
+		if (json_is_true(json_object_get(ex, "allowed")))
+			nallowed++;
+		else
+			all_allowed = false;
+		json_object_set_new(j, "explain", ex);
+		json_array_append_new(cands, j);
+	}
+	snprintf(how, sizeof(how), "%s%s",
+		 any_ready ? "the ready endpoints"
+			   : "no endpoint is ready: the serving, terminating ones "
+			     "(kube-proxy's fallback)",
+		 svc->itp_local ? ", on this node only (internalTrafficPolicy Local)" : "");
+	{
+		uint32_t m = a->dp ? datapath_lb_maglev_m(a->dp) : 0;
+		char pick[160];
+
+		/* As lb_sync programs it: a table only for two or more. */
+		if (m && ncand >= 2 && ncand < m)
+			snprintf(pick, sizeof(pick), "maglev: a new flow takes the candidate its flow "
+				 "hash names in the frontend's %u-entry table (the same on every "
+				 "node)", m);
+		else
+			snprintf(pick, sizeof(pick), "random: a new flow takes one of the %zu "
+				 "candidates at random", ncand);
+		if (svc->affinity_client_ip)
+			snprintf(algo, sizeof(algo), "%s; sessionAffinity ClientIP: a client's new "
+				 "flows go to the backend its last flow got while it keeps sending "
+				 "within %u s", pick, svc->affinity_timeout);
+		else
+			snprintf(algo, sizeof(algo), "%s; later packets of the flow stay on its "
+				 "backend", pick);
+	}
+	if (!ncand)
+		snprintf(summary, sizeof(summary), "DENIED %s -> %s (Service %s): no backend for "
+			 "new flows%s", from, fe_text, svc_name,
+			 on ? "" : " (kube-proxy's Service: --kube-proxy-replacement off)");
+	else
+		snprintf(summary, sizeof(summary), "%s %s -> %s (Service %s%s): %zu of %zu "
+			 "candidate backends allowed", all_allowed ? "ALLOWED" : "DENIED", from,
+			 fe_text, svc_name,
+			 on ? ", translated by sluice" : ", kube-proxy's: --kube-proxy-replacement off",
+			 nallowed, ncand);
+	return ok(json_pack("{s:b, s:s, s:{s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s, s:s, s:o, "
+			    "s:o}}",
+			    "allowed", ncand && all_allowed, "summary", summary, "service",
+			    "name", svc_name, "type", svc_type_name(svc->type), "frontend", fe_text,
+			    "frontendKind", kinds[fe->kind], "translated", on, "algorithm", algo,
+			    "candidatesFrom", how, "internalTrafficPolicy",
+			    svc->itp_local ? "Local" : "Cluster", "sessionAffinity",
+			    svc->affinity_client_ip ? "ClientIP" : "None", "candidates", cands,
+			    "notForNewFlows", others));
+nomem:
+	json_decref(cands);
+	json_decref(others);
+	return api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
+}
+
 static json_t *op_explain(struct agent *a, const json_t *req)
 {
 	const char *from = json_string_value(json_object_get(req, "from"));
 	const char *to = json_string_value(json_object_get(req, "to"));
 	const char *proto_s = json_string_value(json_object_get(req, "protocol"));
 	json_int_t port = json_integer_value(json_object_get(req, "port"));
-	struct pol_verdict eg, in, all;
-	struct dp_side dp_eg, dp_in;
+	const struct svc_view_service *vs = NULL;
+	const struct svc_frontend *fe = NULL;
 	struct store_local *locals = NULL;
 	struct pol_endpoint src, dst;
+	struct svc_view sv = { 0 };
 	struct store_view v;
-	char summary[1024];
 	json_t *resp = NULL;
 	size_t nlocals;
-	uint32_t node_ips[2];
+	uint32_t node_ips[2], to_ip;
 	uint8_t proto;
-	int dp_allowed;
 
 	if (!proto_s || !strcmp(proto_s, "TCP"))
 		proto = IPPROTO_TCP;
@@ -612,6 +797,8 @@ static json_t *op_explain(struct agent *a, const json_t *req)
 	else
 		return api_error(CNI_ERR_INVALID_CONFIG, "explain: protocol must be TCP, UDP, SCTP "
 							 "or ICMP", NULL);
+	if (!proto_s)
+		proto_s = "TCP";
 	if (!from || !to || port < 0 || port > 65535)
 		return api_error(CNI_ERR_INVALID_CONFIG,
 				 "explain needs from, to (NS/POD or an IPv4 address) and a port 0-65535",
@@ -624,24 +811,27 @@ static json_t *op_explain(struct agent *a, const json_t *req)
 				 "IPv4 address");
 		goto cleanup;
 	}
-	pol_decide_dir(&v.w, POL_EGRESS, &src, &dst, proto, (uint16_t)port, &eg);
-	pol_decide_dir(&v.w, POL_INGRESS, &src, &dst, proto, (uint16_t)port, &in);
-	pol_decide(&v.w, &src, &dst, proto, (uint16_t)port, &all);
-	compiler_datapath_verdict(a->compiler, src.ip, dst.ip, proto,
-				  proto == IPPROTO_ICMP ? (uint16_t)(port << 8) : (uint16_t)port,
-				  &dp_eg, &dp_in);
-	dp_allowed = (!dp_eg.checked || dp_eg.verdict == DP_ALLOW) &&
-		     (!dp_in.checked || dp_in.verdict == DP_ALLOW);
-	snprintf(summary, sizeof(summary), "%s %s -> %s %lld/%s: %s%s", all.allowed ? "ALLOWED" : "DENIED",
-		 from, to, (long long)port, proto_s ? proto_s : "TCP", all.reason,
-		 (src.ip && dst.ip && dp_allowed != all.allowed)
-			 ? " [WARNING: the datapath's maps disagree; see \"datapath\"]"
-			 : "");
-	resp = ok(json_pack("{s:b, s:s, s:o, s:o, s:{s:s, s:s, s:b}}", "allowed", all.allowed,
-			    "summary", summary, "egress", verdict_json(&eg), "ingress",
-			    verdict_json(&in), "datapath", "egress", dp_name(&dp_eg), "ingress",
-			    dp_name(&dp_in), "allowed", dp_allowed));
+	/* An address that is a Service frontend (of a Service kube-proxy
+	 * would handle) is explained as the Service. */
+	if (!dst.pod && proto != IPPROTO_ICMP && !ip4_parse(to, &to_ip)) {
+		if (store_services_view(a->store, a->node_name, false, &sv)) {
+			resp = api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
+			goto cleanup;
+		}
+		vs = find_frontend(a, &sv, to_ip, proto, (uint16_t)port, &fe);
+	}
+	if (vs) {
+		char to_text[64];
+
+		snprintf(to_text, sizeof(to_text), "%s:%lld/%s", to, (long long)port, proto_s);
+		resp = explain_service(a, &v, &src, from, to_text, vs, fe, proto_s);
+	} else {
+		json_t *r = explain_pair(a, &v, &src, &dst, from, to, proto, proto_s, (uint16_t)port);
+
+		resp = r ? ok(r) : api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
+	}
 cleanup:
+	svc_view_free(&sv);
 	store_view_free(&v);
 	free(locals);
 	return resp;

@@ -118,7 +118,8 @@ struct svc_backend {
 	uint32_t ip;
 	uint16_t port;		/* the target port, resolved from the slice */
 	bool ready, serving, terminating;
-	bool local;		/* nodeName is this node */
+	bool local;		/* nodeName is this node (store_services_view: or
+				 * the address is in this node's pod range) */
 	const char *node;	/* borrowed from the slice; may be NULL */
 	const char *pod_ns, *pod_name;
 };

@@ -933,6 +933,18 @@ int store_services_view(const struct store *s, const char *this_node, bool all,
 			slices[nsl++] = (struct svc_source_slice){ o->ns, o->name, &o->slice };
 	}
 	ret = svc_view_build(svcs, nsvc, slices, nsl, this_node, all, out);
+	/* An endpoint in this node's pod range is a pod here whatever its
+	 * slice says (nodeName is optional, and a hand-written slice may
+	 * name another node): local. */
+	if (!ret && this_node && s->has_self_cidr && s->self_name && !strcmp(s->self_name, this_node))
+		for (size_t i = 0; i < out->n; i++)
+			for (size_t p = 0; p < out->v[i].nports; p++)
+				for (size_t b = 0; b < out->v[i].ports[p].nbackends; b++) {
+					struct svc_backend *be = &out->v[i].ports[p].backends[b];
+
+					be->local = be->local ||
+						    cidr4_contains(&s->self_cidr, be->ip);
+				}
 cleanup:
 	free(svcs);
 	free(slices);

@@ -137,9 +137,10 @@ size_t store_unused_slices(const struct store *s);
  * The Services for the datapath (all false: those kube-proxy would handle,
  * not refused or invalid) or for `sluicectl get services` (all true: every
  * Service, status saying why one is not handled), with frontends and
- * backends joined from the EndpointSlices; see svc_view_build. this_node
- * marks local backends. The view borrows from the store: valid until it
- * changes. Returns 0 or -ENOMEM.
+ * backends joined from the EndpointSlices; see svc_view_build. A backend
+ * is local when its nodeName is this_node or, this_node being the store's
+ * own node (store_set_self), its address is in this node's pod range. The
+ * view borrows from the store: valid until it changes. Returns 0 or -ENOMEM.
  */
 int store_services_view(const struct store *s, const char *this_node, bool all,
 			struct svc_view *out);

@@ -42,14 +42,23 @@ static void usage(FILE *f)
 		"  get identities         ID NAMESPACE LABELS PODS     (also: identity, id, ids)\n"
 		"  get nodes              NAME POD-CIDR ADDRESS STATE  (also: node, no)\n"
 		"  get services           NAMESPACE NAME TYPE FRONTENDS BACKENDS TRAFFIC AFFINITY\n"
-		"                         STATUS (also: service, svc); what the agent reads of\n"
-		"                         Services and EndpointSlices (kube-proxy still translates)\n"
+		"                         TRANSLATED STATUS (also: service, svc): each Service's\n"
+		"                         frontends (a nodePort at this node's address), backends\n"
+		"                         (ready, serving or terminating; local or remote),\n"
+		"                         traffic policies, affinity, and whether this node\n"
+		"                         translates it (yes) or leaves it to kube-proxy (no)\n"
 		"  policy explain --from SRC --to DST --port PORT[/PROTOCOL]\n"
+		"  policy explain --from SRC --to ADDRESS:PORT[/PROTOCOL]\n"
 		"                         would the agent let SRC reach DST? SRC and DST are\n"
 		"                         NAMESPACE/POD or an IPv4 address; PROTOCOL is TCP (the\n"
 		"                         default), UDP, SCTP, or ICMP with PORT the ICMP type.\n"
 		"                         Prints ALLOWED or DENIED, the agent's summary and the\n"
-		"                         egress and ingress verdicts with their reasons.\n"
+		"                         egress and ingress verdicts with their reasons. When\n"
+		"                         DST and the port are a Service frontend (a clusterIP,\n"
+		"                         externalIP, load-balancer address, or this node's\n"
+		"                         address and a nodePort): the backends a new flow\n"
+		"                         chooses from and how, and the verdict for each;\n"
+		"                         ALLOWED when every one is allowed\n"
 		"\n"
 		"Options:\n"
 		"  --socket PATH          agent socket (default: $SLUICE_SOCKET, else %s)\n"
@@ -78,7 +87,8 @@ static void usage(FILE *f)
 		"  sluicectl delete -f policies.yaml --ignore-not-found\n"
 		"  sluicectl get pods -o json\n"
 		"  sluicectl policy explain --from shop/frontend --to shop/db-0 --port 5432\n"
-		"  sluicectl policy explain --from 10.244.1.7 --to shop/db-0 --port 8/ICMP\n",
+		"  sluicectl policy explain --from 10.244.1.7 --to shop/db-0 --port 8/ICMP\n"
+		"  sluicectl policy explain --from shop/frontend --to 10.96.0.20:5432/TCP\n",
 		SLUICE_DEFAULT_SOCKET);
 }
 
@@ -189,9 +199,9 @@ static int print_metrics(const json_t *r)
 	const json_t *ms = json_object_get(r, "metrics"), *m;
 	size_t i;
 
-	printf("%-18s %-8s %12s %14s\n", "REASON", "DIR", "PACKETS", "BYTES");
+	printf("%-24s %-8s %12s %14s\n", "REASON", "DIR", "PACKETS", "BYTES");
 	json_array_foreach(ms, i, m)
-		printf("%-18s %-8s %12lld %14lld\n", str(m, "reason"), str(m, "direction"),
+		printf("%-24s %-8s %12lld %14lld\n", str(m, "reason"), str(m, "direction"),
 		       (long long)json_integer_value(json_object_get(m, "packets")),
 		       (long long)json_integer_value(json_object_get(m, "bytes")));
 	return 0;
@@ -391,8 +401,20 @@ static char *frontends_text(const json_t *fes)
 	char *out;
 	size_t i;
 
-	json_array_foreach(fes, i, f)
-		json_array_append_new(arr, json_string(str(f, "frontend")));
+	json_array_foreach(fes, i, f) {
+		char buf[64];
+
+		/* A nodePort as this node has it: its address, not "*". */
+		if (json_string_value(json_object_get(f, "nodeAddress")) &&
+		    !strcmp(str(f, "kind"), "NodePort")) {
+			snprintf(buf, sizeof(buf), "%s:%lld/%s", str(f, "nodeAddress"),
+				 (long long)json_integer_value(json_object_get(f, "port")),
+				 str(f, "protocol"));
+			json_array_append_new(arr, json_string(buf));
+		} else {
+			json_array_append_new(arr, json_string(str(f, "frontend")));
+		}
+	}
 	out = join_text(arr);
 	json_decref(arr);
 	return out;
@@ -400,7 +422,7 @@ static char *frontends_text(const json_t *fes)
 
 static int print_items(const json_t *r, enum get_what what)
 {
-	static const char *const heads[][8] = {
+	static const char *const heads[][9] = {
 		[GET_NAMESPACES] = { "NAME", "LABELS" },
 		[GET_PODS] = { "NAMESPACE", "NAME", "IP", "IDENTITY", "LOCAL", "LABELS" },
 		[GET_POLICIES] = { "KIND", "NAMESPACE", "NAME", "TYPES", "MODE", "SELECTED",
@@ -408,14 +430,14 @@ static int print_items(const json_t *r, enum get_what what)
 		[GET_IDENTITIES] = { "ID", "NAMESPACE", "LABELS", "PODS" },
 		[GET_NODES] = { "NAME", "POD-CIDR", "ADDRESS", "STATE" },
 		[GET_SERVICES] = { "NAMESPACE", "NAME", "TYPE", "FRONTENDS", "BACKENDS", "TRAFFIC",
-				   "AFFINITY", "STATUS" },
+				   "AFFINITY", "TRANSLATED", "STATUS" },
 	};
 	static const size_t ncols[] = { [GET_NAMESPACES] = 2, [GET_PODS] = 6,
 					[GET_POLICIES] = 7, [GET_IDENTITIES] = 4,
-					[GET_NODES] = 4, [GET_SERVICES] = 8 };
+					[GET_NODES] = 4, [GET_SERVICES] = 9 };
 	struct table t = { .ncol = ncols[what] };
 	const json_t *items = json_object_get(r, "items"), *it;
-	char *cells[8];
+	char *cells[9];
 	size_t i, c;
 	int ret;
 
@@ -474,7 +496,10 @@ static int print_items(const json_t *r, enum get_what what)
 					  (long long)json_integer_value(
 						  json_object_get(it, "affinityTimeoutSeconds"))) < 0)
 				cells[6] = NULL;
-			cells[7] = status_text(it);
+			/* translated by this node's datapath, or left to kube-proxy */
+			cells[7] = strdup(json_is_true(json_object_get(it, "translated"))
+						  ? "yes" : "no");
+			cells[8] = status_text(it);
 			break;
 		}
 		ret = table_row(&t, cells);
@@ -555,12 +580,41 @@ static void print_verdict(const char *dir, const json_t *v)
 static int print_explain(const json_t *r)
 {
 	const char *summary = json_string_value(json_object_get(r, "summary"));
+	const json_t *svc = json_object_get(r, "service"), *c;
+	size_t i;
 
 	printf("%s\n", json_is_true(json_object_get(r, "allowed")) ? "ALLOWED" : "DENIED");
 	if (summary && *summary)
 		printf("%s\n", summary);
-	print_verdict("egress:", json_object_get(r, "egress"));
-	print_verdict("ingress:", json_object_get(r, "ingress"));
+	if (!svc) {
+		print_verdict("egress:", json_object_get(r, "egress"));
+		print_verdict("ingress:", json_object_get(r, "ingress"));
+		return 0;
+	}
+	/* --to a Service frontend: the backends a new flow chooses from, then
+	 * each one's verdict (policy sees the backend, not the frontend). */
+	printf("service:    %s (%s), frontend %s (%s), %s\n", str(svc, "name"), str(svc, "type"),
+	       str(svc, "frontend"), str(svc, "frontendKind"),
+	       json_is_true(json_object_get(svc, "translated")) ? "translated by sluice"
+								 : "left to kube-proxy");
+	printf("candidates: %s\n", str(svc, "candidatesFrom"));
+	printf("algorithm:  %s\n", str(svc, "algorithm"));
+	json_array_foreach(json_object_get(svc, "candidates"), i, c) {
+		const json_t *ex = json_object_get(c, "explain");
+
+		printf("backend %s:%lld %s %s%s%s: %s\n", str(c, "address"),
+		       (long long)json_integer_value(json_object_get(c, "port")), str(c, "state"),
+		       json_is_true(json_object_get(c, "local")) ? "local" : "remote",
+		       json_string_value(json_object_get(c, "pod")) ? " pod " : "",
+		       json_string_value(json_object_get(c, "pod")) ? str(c, "pod") : "",
+		       json_is_true(json_object_get(ex, "allowed")) ? "ALLOWED" : "DENIED");
+		print_verdict("egress:", json_object_get(ex, "egress"));
+		print_verdict("ingress:", json_object_get(ex, "ingress"));
+	}
+	json_array_foreach(json_object_get(svc, "notForNewFlows"), i, c)
+		printf("not for new flows: %s:%lld %s %s\n", str(c, "address"),
+		       (long long)json_integer_value(json_object_get(c, "port")), str(c, "state"),
+		       json_is_true(json_object_get(c, "local")) ? "local" : "remote");
 	return 0;
 }
 
@@ -573,6 +627,19 @@ static bool valid_endpoint(const char *s)
 	if (slash)
 		return slash != s && slash[1] && !strchr(slash + 1, '/');
 	return inet_pton(AF_INET, s, &a) == 1;
+}
+
+/* --to ADDRESS:PORT[/PROTOCOL] (a Service frontend): split at the colon
+ * into addr (of len bytes) and the port part; NULL when there is none. */
+static const char *split_to(const char *to, char *addr, size_t len)
+{
+	const char *colon = strchr(to, ':');
+
+	if (!colon || (size_t)(colon - to) >= len)
+		return NULL;
+	memcpy(addr, to, (size_t)(colon - to));
+	addr[colon - to] = '\0';
+	return colon + 1;
 }
 
 /* PORT[/PROTOCOL]: 80, 53/udp, 8/ICMP (an ICMP type). */
@@ -702,8 +769,14 @@ static int check_options(const struct cmd *c, const struct opts *o)
 		fprintf(stderr, "sluicectl: --from, --to and --port are for policy explain\n");
 		return EXIT_USAGE;
 	}
-	if (c->kind == CMD_EXPLAIN && (!o->from || !o->to || !o->port)) {
-		fprintf(stderr, "sluicectl: policy explain needs --from, --to and --port\n");
+	if (c->kind == CMD_EXPLAIN && o->to && strchr(o->to, ':') && o->port) {
+		fprintf(stderr, "sluicectl: --to %s has a port already; drop --port\n", o->to);
+		return EXIT_USAGE;
+	}
+	if (c->kind == CMD_EXPLAIN &&
+	    (!o->from || !o->to || (!o->port && !strchr(o->to, ':')))) {
+		fprintf(stderr, "sluicectl: policy explain needs --from, --to and --port (or --to "
+			"ADDRESS:PORT[/PROTOCOL])\n");
 		return EXIT_USAGE;
 	}
 	return 0;
@@ -762,28 +835,34 @@ cleanup:
 
 static int build_explain_request(const struct opts *o, json_t *req)
 {
-	const char *proto;
+	const char *proto, *to = o->to, *portspec = o->port;
+	char to_addr[64];
 	long port;
 	int ret;
 
-	if (!valid_endpoint(o->from) || !valid_endpoint(o->to)) {
-		fprintf(stderr, "sluicectl: --from and --to take NAMESPACE/POD or an IPv4 address, "
-			"not '%s'\n", valid_endpoint(o->from) ? o->to : o->from);
+	if (strchr(o->to, ':')) {
+		portspec = split_to(o->to, to_addr, sizeof(to_addr));
+		to = portspec && !strchr(to_addr, '/') ? to_addr : NULL;
+	}
+	if (!valid_endpoint(o->from) || !to || !valid_endpoint(to)) {
+		fprintf(stderr, "sluicectl: --from takes NAMESPACE/POD or an IPv4 address, --to "
+			"also ADDRESS:PORT[/PROTOCOL] (a Service frontend), not '%s'\n",
+			valid_endpoint(o->from) ? o->to : o->from);
 		return EXIT_USAGE;
 	}
-	ret = parse_port(o->port, &port, &proto);
+	ret = parse_port(portspec, &port, &proto);
 	if (ret == -ERANGE) {
-		fprintf(stderr, "sluicectl: --port %s: %s\n", o->port,
+		fprintf(stderr, "sluicectl: port %s: %s\n", portspec,
 			strcmp(proto, "ICMP") ? "ports are 1-65535" : "ICMP types are 0-255");
 		return EXIT_USAGE;
 	}
 	if (ret) {
-		fprintf(stderr, "sluicectl: --port takes PORT[/PROTOCOL] with PROTOCOL TCP, UDP, "
-			"SCTP or ICMP (80, 53/UDP, 8/ICMP), not '%s'\n", o->port);
+		fprintf(stderr, "sluicectl: the port is PORT[/PROTOCOL] with PROTOCOL TCP, UDP, "
+			"SCTP or ICMP (80, 53/UDP, 8/ICMP), not '%s'\n", portspec);
 		return EXIT_USAGE;
 	}
 	if (json_object_set_new(req, "from", json_string(o->from)) ||
-	    json_object_set_new(req, "to", json_string(o->to)) ||
+	    json_object_set_new(req, "to", json_string(to)) ||
 	    json_object_set_new(req, "port", json_integer(port)) ||
 	    json_object_set_new(req, "protocol", json_string(proto))) {
 		fprintf(stderr, "sluicectl: out of memory\n");

@@ -93,8 +93,11 @@ start_kube_agent() {
 	local -a env=() args=()
 	case $n in
 	1) args=(--kubeconfig "$CERTS/kubeconfig-tokenfile") ;;
-	2) env=(KUBERNETES_SERVICE_HOST=$API_IP KUBERNETES_SERVICE_PORT=6443
-		SLUICE_SERVICEACCOUNT_DIR="$MN_DIR/sa") ;;
+	# In-cluster, as without kube-proxy: the kubelet's variables name the
+	# kubernetes Service's clusterIP, which nothing answers here, and
+	# SLUICE_K8S_API_SERVER the API server itself.
+	2) env=(KUBERNETES_SERVICE_HOST=10.96.0.1 KUBERNETES_SERVICE_PORT=443
+		SLUICE_K8S_API_SERVER="$API_IP:6443" SLUICE_SERVICEACCOUNT_DIR="$MN_DIR/sa") ;;
 	3) env=(SLUICE_KUBECONFIG="$CERTS/kubeconfig-cert") ;;
 	esac
 	env "${env[@]}" SLUICE_NODE_NAME="node$n" nsenter --net="/run/netns/$P-node$n" \

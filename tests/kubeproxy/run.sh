@@ -244,8 +244,11 @@ stream_holds() {
 
 echo "== two nodes (--routing $MODE), kube-proxy's rules for $NS/echo ($VIP) on each"
 mn_topology "$P" "${#NODES[@]}" || { log "could not build the topology"; exit 1; }
+# kube-proxy does the Services here (the point of this suite): sluice
+# leaves them alone.
 for n in "${NODES[@]}"; do
-	mn_start_agent "$P" "$n" "$MODE" || { log "node$n's agent did not start"; exit 1; }
+	MN_AGENT_ARGS="${MN_AGENT_ARGS:-} --kube-proxy-replacement off" mn_start_agent "$P" "$n" "$MODE" ||
+		{ log "node$n's agent did not start"; exit 1; }
 done
 check "the Node objects and Namespace $NS applied to both agents" mn_apply_all "$P" 2 < <(
 	{

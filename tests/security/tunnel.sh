@@ -98,8 +98,11 @@ ip -n "$P-evil" link set eth0 up
 # network may.
 ip -n "$P-evil" route add "$(mn_pod_cidr 1)" via "$(mn_node_ip 1)"
 ip -n "$P-evil" route add "$(mn_pod_cidr 2)" via "$(mn_node_ip 2)"
+# The Service below is netfilter's DNAT, as kube-proxy writes it: sluice
+# leaves Services to kube-proxy here.
 for n in 1 2; do
-	mn_start_agent "$P" "$n" "$MODE" || { log "node$n's agent did not start"; exit 1; }
+	MN_AGENT_ARGS="${MN_AGENT_ARGS:-} --kube-proxy-replacement off" mn_start_agent "$P" "$n" "$MODE" ||
+		{ log "node$n's agent did not start"; exit 1; }
 done
 check "Node objects applied to both agents" mn_apply_all "$P" 2 < <(
 	{

@@ -89,7 +89,7 @@ static void test_kubeconfig_token(void **state)
 		   "- name: u1\n  user: {token: wrong}\n"
 		   "- name: u2\n  user: {token: s3cret}\n");
 	snprintf(path, sizeof(path), "%s/kc-token", dir);
-	assert_int_equal(kube_config_load(&c, path, NULL, err, sizeof(err)), 0);
+	assert_int_equal(kube_config_load(&c, path, NULL, NULL, err, sizeof(err)), 0);
 	assert_string_equal(c.server, "https://192.168.77.1:6443");
 	assert_string_equal(c.token, "s3cret");
 	assert_null(c.token_file);
@@ -115,7 +115,7 @@ static void test_kubeconfig_cert_data(void **state)
 		   "users: [{name: u, user: {client-certificate-data: Q0VSVA==, "
 		   "client-key-data: S0VZ}}]\n");
 	snprintf(path, sizeof(path), "%s/kc-cert", dir);
-	assert_int_equal(kube_config_load(&c, path, NULL, err, sizeof(err)), 0);
+	assert_int_equal(kube_config_load(&c, path, NULL, NULL, err, sizeof(err)), 0);
 	assert_int_equal(c.ca_len, 2);
 	assert_memory_equal(c.ca_data, "CA", 2);
 	assert_memory_equal(c.cert_data, "CERT", 4);
@@ -165,7 +165,7 @@ static void test_kubeconfig_errors(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		write_file("kc-bad", cases[i].text);
 		err[0] = '\0';
-		if (!kube_config_load(&c, path, NULL, err, sizeof(err)))
+		if (!kube_config_load(&c, path, NULL, NULL, err, sizeof(err)))
 			fail_msg("case %zu: accepted", i);
 		if (!strstr(err, cases[i].expect))
 			fail_msg("case %zu: error '%s' does not mention '%s'", i, err,
@@ -181,22 +181,59 @@ static void test_in_cluster(void **state)
 	(void)state;
 	unsetenv("KUBERNETES_SERVICE_HOST");
 	assert_false(kube_in_cluster());
-	assert_int_not_equal(kube_config_load(&c, NULL, dir, err, sizeof(err)), 0);
+	assert_int_not_equal(kube_config_load(&c, NULL, dir, NULL, err, sizeof(err)), 0);
 	assert_non_null(strstr(err, "KUBERNETES_SERVICE_HOST"));
 	setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1", 1);
 	setenv("KUBERNETES_SERVICE_PORT", "443", 1);
 	assert_true(kube_in_cluster());
 	write_file("token", "tok\n");
-	assert_int_equal(kube_config_load(&c, NULL, dir, err, sizeof(err)), 0);
+	assert_int_equal(kube_config_load(&c, NULL, dir, NULL, err, sizeof(err)), 0);
 	assert_string_equal(c.server, "https://10.96.0.1:443");
 	assert_non_null(strstr(c.token_file, "/token"));
 	kube_config_free(&c);
 	setenv("KUBERNETES_SERVICE_HOST", "fd00::1", 1);
-	assert_int_equal(kube_config_load(&c, NULL, dir, err, sizeof(err)), 0);
+	assert_int_equal(kube_config_load(&c, NULL, dir, NULL, err, sizeof(err)), 0);
 	assert_string_equal(c.server, "https://[fd00::1]:443");
 	kube_config_free(&c);
 	unsetenv("KUBERNETES_SERVICE_HOST");
 	unsetenv("KUBERNETES_SERVICE_PORT");
+}
+
+/* --k8s-api-server: the real API server instead of the kubernetes Service
+ * (which needs a Service proxy), with or without KUBERNETES_SERVICE_*. */
+static void test_api_server_flag(void **state)
+{
+	static const struct { const char *in, *out; } ok[] = {
+		{ "192.168.1.10:6443", "https://192.168.1.10:6443" },
+		{ "https://api.example:6443", "https://api.example:6443" },
+		{ "[fd00::10]:6443", "https://[fd00::10]:6443" },
+		{ "192.168.1.10", "https://192.168.1.10:443" },
+	};
+	static const char *const bad[] = { "http://192.168.1.10:6443", "", "a/b:1" };
+	struct kube_config c;
+	char err[1024];
+
+	(void)state;
+	unsetenv("KUBERNETES_SERVICE_HOST");
+	write_file("token", "tok\n");
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		assert_int_equal(kube_config_load(&c, NULL, dir, ok[i].in, err, sizeof(err)), 0);
+		assert_string_equal(c.server, ok[i].out);
+		assert_non_null(strstr(c.token_file, "/token"));
+		kube_config_free(&c);
+	}
+	/* It wins over the environment. */
+	setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1", 1);
+	setenv("KUBERNETES_SERVICE_PORT", "443", 1);
+	assert_int_equal(kube_config_load(&c, NULL, dir, "192.168.1.10:6443", err, sizeof(err)), 0);
+	assert_string_equal(c.server, "https://192.168.1.10:6443");
+	kube_config_free(&c);
+	unsetenv("KUBERNETES_SERVICE_HOST");
+	unsetenv("KUBERNETES_SERVICE_PORT");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_not_equal(kube_config_load(&c, NULL, dir, bad[i], err, sizeof(err)), 0);
+		assert_non_null(strstr(err, "--k8s-api-server"));
+	}
 }
 
 static json_t *pod(const char *name, const char *ip, const char *app)
@@ -605,6 +642,7 @@ int main(void)
 		cmocka_unit_test(test_kubeconfig_cert_data),
 		cmocka_unit_test(test_kubeconfig_errors),
 		cmocka_unit_test(test_in_cluster),
+		cmocka_unit_test(test_api_server_flag),
 		cmocka_unit_test(test_store_relist),
 		cmocka_unit_test(test_store_view_unknown_labels_and_undo),
 		cmocka_unit_test(test_store_policies_fail_closed),

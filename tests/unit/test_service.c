@@ -331,6 +331,39 @@ static void test_view_join(void **state)
 	store_close(s);
 }
 
+/* Local is the endpoint's nodeName being this node, or its address being
+ * in this node's pod range (a slice without nodeName, or naming another
+ * node): only for the store's own node. */
+static void test_view_local_by_pod_cidr(void **state)
+{
+	struct store *s = fresh_store("local");
+	struct cidr4 range;
+	struct svc_view v;
+	char text[1024], err[256];
+
+	(void)state;
+	assert_int_equal(cidr4_parse("10.244.1.0/24", &range, err, sizeof(err)), 0);
+	assert_int_equal(store_set_self(s, "n1", &range, 0), 0);
+	assert_int_equal(event1(s, "ADDED", SVC_WEB), 0);
+	assert_int_equal(event1(s, "ADDED", SLICE("web-a", "web", "8080",
+						  "{'addresses':['10.244.1.5']},"
+						  "{'addresses':['10.244.1.6'],'nodeName':'other'},"
+						  "{'addresses':['10.244.2.5'],'nodeName':'n2'},"
+						  "{'addresses':['10.244.3.5'],'nodeName':'n1'}")), 0);
+	assert_int_equal(store_services_view(s, "n1", false, &v), 0);
+	backends(&v.v[0].ports[0], text, sizeof(text));
+	assert_string_equal(text, "10.244.1.5:8080 ready local 10.244.1.6:8080 ready local "
+				  "10.244.2.5:8080 ready remote 10.244.3.5:8080 ready local");
+	svc_view_free(&v);
+	/* another node's view of the same store: nodeName only */
+	assert_int_equal(store_services_view(s, "n2", false, &v), 0);
+	backends(&v.v[0].ports[0], text, sizeof(text));
+	assert_string_equal(text, "10.244.1.5:8080 ready remote 10.244.1.6:8080 ready remote "
+				  "10.244.2.5:8080 ready local 10.244.3.5:8080 ready remote");
+	svc_view_free(&v);
+	store_close(s);
+}
+
 /* A numeric targetPort finds a hand-written slice's port by number when
  * the names differ; a named one does not guess. */
 static void test_view_target_by_number(void **state)
@@ -794,6 +827,7 @@ int main(void)
 		cmocka_unit_test(test_parse_service),
 		cmocka_unit_test(test_slice_conditions),
 		cmocka_unit_test(test_view_join),
+		cmocka_unit_test(test_view_local_by_pod_cidr),
 		cmocka_unit_test(test_view_target_by_number),
 		cmocka_unit_test(test_apply_bad_input),
 		cmocka_unit_test(test_watch_bad_input),
