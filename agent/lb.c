@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * Programming the Service maps (agent/lb.h): read what the maps hold, work
- * out what the view wants, and write the difference in the safe order:
+ * Programming the Service maps (agent/lb.h): what the maps hold (read once,
+ * then the shadow of what was written), work out what the view wants, and
+ * write the difference in the safe order:
  * new backends, rev-NAT entries, slots 1..n, slot 0 (the Service is live),
  * then the slots, frontends, rev-NAT entries and backends nothing uses.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +42,22 @@ struct want_fe {
 	uint32_t rev_nat;
 };
 
+/* What the maps hold: each array sorted as work_read sorts it. fds: the
+ * maps it is of (another datapath: read again). */
+struct lb_shadow {
+	int fds[3];
+	struct svc_entry *svc;
+	size_t nsvc;
+	struct be_entry *be;
+	size_t nbe;
+	struct rn_entry *rn;
+	size_t nrn;
+};
+
 struct lb_work {
+	/* svc, be and rn: what the maps hold; the shadow's arrays when
+	 * borrowed (not freed with the work). */
+	bool borrowed;
 	struct svc_entry *svc;
 	size_t nsvc;
 	struct be_entry *be;
@@ -125,12 +142,37 @@ static int read_map(int fd, size_t ksize, size_t esize, size_t koff, size_t voff
 
 static void work_free(struct lb_work *w)
 {
-	free(w->svc);
-	free(w->be);
-	free(w->rn);
+	if (!w->borrowed) {
+		free(w->svc);
+		free(w->be);
+		free(w->rn);
+	}
 	free(w->fe);
 	free(w->keep);
 	free(w->pool);
+}
+
+static void shadow_free(struct lb_shadow *sh)
+{
+	if (!sh)
+		return;
+	free(sh->svc);
+	free(sh->be);
+	free(sh->rn);
+	free(sh);
+}
+
+void lb_ids_free(struct lb_ids *ids)
+{
+	shadow_free(ids->shadow);
+	ids->shadow = NULL;
+}
+
+static void shadow_fds(struct datapath *dp, int fds[3])
+{
+	fds[0] = datapath_lb_svc_map_fd(dp);
+	fds[1] = datapath_lb_be_map_fd(dp);
+	fds[2] = datapath_lb_rnat_map_fd(dp);
 }
 
 static int work_read(struct datapath *dp, struct lb_work *w)
@@ -232,10 +274,16 @@ static const struct be_entry *be_find(const struct lb_work *w, const struct slui
 	return bsearch(b, w->be, w->nbe, sizeof(*w->be), cmp_backend);
 }
 
+static const struct svc_entry *svc_find_entry(const struct lb_work *w,
+					      const struct sluice_lb4_key *k)
+{
+	return bsearch(k, w->svc, w->nsvc, sizeof(*w->svc), cmp_svc);
+}
+
 static const struct sluice_lb4_value *svc_find(const struct lb_work *w,
 					       const struct sluice_lb4_key *k)
 {
-	const struct svc_entry *e = bsearch(k, w->svc, w->nsvc, sizeof(*w->svc), cmp_svc);
+	const struct svc_entry *e = svc_find_entry(w, k);
 
 	return e ? &e->v : NULL;
 }
@@ -247,12 +295,18 @@ static const struct rn_entry *rn_find(const struct lb_work *w, uint32_t idx)
 	return bsearch(&k, w->rn, w->nrn, sizeof(*w->rn), cmp_rn);
 }
 
-static int be_id_used(const struct lb_work *w, uint32_t id)
+static int cmp_u32(const void *a, const void *b)
 {
-	for (size_t i = 0; i < w->nbe; i++)
-		if (w->be[i].id == id)
-			return 1;
-	return 0;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* ids: the backend ids in the map, sorted (a scan per new backend was
+ * quadratic in the number of backends). */
+static int be_id_used(const uint32_t *ids, size_t n, uint32_t id)
+{
+	return bsearch(&id, ids, n, sizeof(*ids), cmp_u32) != NULL;
 }
 
 static int rn_used(const struct lb_work *w, uint32_t idx)
@@ -262,6 +316,60 @@ static int rn_used(const struct lb_work *w, uint32_t idx)
 	for (size_t i = 0; i < w->nfe; i++)
 		if (w->fe[i].rev_nat == idx)
 			return 1;
+	return 0;
+}
+
+/*
+ * The state the maps are in after a sync that wrote wsvc/wbe/wrn (each
+ * written entry replaces the one with its key) and deleted the entries of
+ * w marked in dsvc/dbe/drn: the shadow's next arrays, sorted as
+ * work_read sorts them. Returns 0 or -ENOMEM.
+ */
+static int shadow_next(struct lb_shadow *sh, const struct lb_work *w,
+		       const struct svc_entry *wsvc, size_t nwsvc, const bool *dsvc,
+		       const struct be_entry *wbe, size_t nwbe, const bool *dbe,
+		       const struct rn_entry *wrn, size_t nwrn, const bool *drn)
+{
+	struct svc_entry *svc = calloc(w->nsvc + nwsvc + 1, sizeof(*svc));
+	struct be_entry *be = calloc(w->nbe + nwbe + 1, sizeof(*be));
+	struct rn_entry *rn = calloc(w->nrn + nwrn + 1, sizeof(*rn));
+	size_t nsvc, nbe, nrn;
+
+	if (!svc || !be || !rn) {
+		free(svc);
+		free(be);
+		free(rn);
+		return -ENOMEM;
+	}
+	/* Entries replaced are marked in d* like those deleted: each key
+	 * comes once. */
+	memcpy(svc, wsvc, nwsvc * sizeof(*svc));
+	nsvc = nwsvc;
+	for (size_t i = 0; i < w->nsvc; i++)
+		if (!dsvc[i])
+			svc[nsvc++] = w->svc[i];
+	memcpy(be, wbe, nwbe * sizeof(*be));
+	nbe = nwbe;
+	for (size_t i = 0; i < w->nbe; i++)
+		if (!dbe[i])
+			be[nbe++] = w->be[i];
+	memcpy(rn, wrn, nwrn * sizeof(*rn));
+	nrn = nwrn;
+	for (size_t i = 0; i < w->nrn; i++)
+		if (!drn[i])
+			rn[nrn++] = w->rn[i];
+	qsort(svc, nsvc, sizeof(*svc), cmp_svc);
+	qsort(rn, nrn, sizeof(*rn), cmp_rn);
+	qsort(be, nbe, sizeof(*be), cmp_backend);
+	free(sh->svc);
+	free(sh->be);
+	free(sh->rn);
+	sh->svc = svc;
+	sh->nsvc = nsvc;
+	sh->be = be;
+	sh->nbe = nbe;
+	sh->rn = rn;
+	sh->nrn = nrn;
 	return 0;
 }
 
@@ -281,10 +389,17 @@ static int put(int fd, const void *k, const void *v, const char *map, struct lb_
 	return 0;
 }
 
-static void del(int fd, const void *k, struct lb_stats *st)
+/* Delete k; *gone: the map no longer holds it (deleted, or was not
+ * there). A delete that failed otherwise stays in the shadow and is tried
+ * again at the next sync. */
+static void del(int fd, const void *k, struct lb_stats *st, bool *gone)
 {
-	if (!bpf_map_delete_elem(fd, k))
+	if (!bpf_map_delete_elem(fd, k)) {
 		st->deleted++;
+		*gone = true;
+	} else if (errno == ENOENT) {
+		*gone = true;
+	}
 }
 
 int lb_sync(struct datapath *dp, const struct svc_view *v, struct lb_ids *ids,
@@ -294,12 +409,33 @@ int lb_sync(struct datapath *dp, const struct svc_view *v, struct lb_ids *ids,
 	int rn_fd = datapath_lb_rnat_map_fd(dp);
 	struct be_entry *nbe = NULL;
 	struct lb_work w = { 0 };
+	/* What this sync writes and deletes, for the shadow. */
+	struct svc_entry *wsvc = NULL;
+	struct rn_entry *wrn = NULL;
+	bool *dsvc = NULL, *dbe = NULL, *drn = NULL;
+	uint32_t *beids = NULL, *fern = NULL;
+	size_t nwsvc = 0, nwrn = 0;
 	uint32_t max_id = 0, max_rn = 0;
 	size_t nnew = 0;
+	int fds[3];
 	int ret;
 
 	memset(st, 0, sizeof(*st));
-	ret = work_read(dp, &w);
+	shadow_fds(dp, fds);
+	if (ids->shadow && memcmp(ids->shadow->fds, fds, sizeof(fds)))
+		lb_ids_free(ids);
+	if (ids->shadow) {
+		w.borrowed = true;
+		w.svc = ids->shadow->svc;
+		w.nsvc = ids->shadow->nsvc;
+		w.be = ids->shadow->be;
+		w.nbe = ids->shadow->nbe;
+		w.rn = ids->shadow->rn;
+		w.nrn = ids->shadow->nrn;
+		ret = 0;
+	} else {
+		ret = work_read(dp, &w);
+	}
 	if (!ret)
 		ret = work_want(v, &w);
 	if (ret) {
@@ -316,13 +452,24 @@ int lb_sync(struct datapath *dp, const struct svc_view *v, struct lb_ids *ids,
 	if (ids->next_rev_nat <= max_rn)
 		ids->next_rev_nat = max_rn + 1;
 
-	/* 1. New backends, each once. */
 	nbe = calloc(w.npool + 1, sizeof(*nbe));
-	if (!nbe) {
+	wsvc = calloc(w.npool + w.nfe + 1, sizeof(*wsvc));
+	wrn = calloc(w.nfe + 1, sizeof(*wrn));
+	dsvc = calloc(w.nsvc + 1, sizeof(*dsvc));
+	dbe = calloc(w.nbe + 1, sizeof(*dbe));
+	drn = calloc(w.nrn + 1, sizeof(*drn));
+	beids = calloc(w.nbe + 1, sizeof(*beids));
+	fern = calloc(w.nfe + 1, sizeof(*fern));
+	if (!nbe || !wsvc || !wrn || !dsvc || !dbe || !drn || !beids || !fern) {
 		ret = -ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto cleanup;
 	}
+	for (size_t i = 0; i < w.nbe; i++)
+		beids[i] = w.be[i].id;
+	qsort(beids, w.nbe, sizeof(*beids), cmp_u32);
+
+	/* 1. New backends, each once. */
 	for (size_t i = 0; i < w.npool; i++) {
 		const struct sluice_lb4_backend *b = &w.pool[i];
 		int known = be_find(&w, b) != NULL;
@@ -331,7 +478,7 @@ int lb_sync(struct datapath *dp, const struct svc_view *v, struct lb_ids *ids,
 			known = !memcmp(&nbe[j].b, b, sizeof(*b));
 		if (known)
 			continue;
-		while (!ids->next_backend || be_id_used(&w, ids->next_backend))
+		while (!ids->next_backend || be_id_used(beids, w.nbe, ids->next_backend))
 			ids->next_backend++;
 		nbe[nnew] = (struct be_entry){ .b = *b, .id = ids->next_backend++ };
 		ret = put(be_fd, &nbe[nnew].id, &nbe[nnew].b, SLUICE_MAP_LB_BE, st, err, errlen);
@@ -360,13 +507,16 @@ int lb_sync(struct datapath *dp, const struct svc_view *v, struct lb_ids *ids,
 		ret = put(rn_fd, &fe->rev_nat, &r, SLUICE_MAP_LB_RNAT, st, err, errlen);
 		if (ret)
 			goto cleanup;
+		wrn[nwrn++] = (struct rn_entry){ .idx = fe->rev_nat, .r = r };
+		if (have)
+			drn[have - w.rn] = true;
 	}
 	/* 3. Slots 1..n, then 4. slot 0: the new set is live. */
 	for (size_t i = 0; i < w.nfe; i++) {
 		const struct want_fe *fe = &w.fe[i];
 		struct sluice_lb4_key k = fe->k;
 		struct sluice_lb4_value val;
-		const struct sluice_lb4_value *cur;
+		const struct svc_entry *cur;
 
 		for (size_t s = 0; s < fe->nbes; s++) {
 			const struct be_entry *e = be_find(&w, &fe->bes[s]);
@@ -377,22 +527,28 @@ int lb_sync(struct datapath *dp, const struct svc_view *v, struct lb_ids *ids,
 					id = nbe[j].id;
 			k.slot = (uint16_t)(s + 1);
 			val = (struct sluice_lb4_value){ .backend_id = id };
-			cur = svc_find(&w, &k);
-			if (cur && !memcmp(cur, &val, sizeof(val)))
+			cur = svc_find_entry(&w, &k);
+			if (cur && !memcmp(&cur->v, &val, sizeof(val)))
 				continue;
 			ret = put(svc_fd, &k, &val, SLUICE_MAP_LB_SVC, st, err, errlen);
 			if (ret)
 				goto cleanup;
+			wsvc[nwsvc++] = (struct svc_entry){ .k = k, .v = val };
+			if (cur)
+				dsvc[cur - w.svc] = true;
 		}
 		k.slot = 0;
 		val = (struct sluice_lb4_value){ .count = (uint16_t)fe->nbes,
 						 .rev_nat = (uint16_t)fe->rev_nat };
-		cur = svc_find(&w, &k);
-		if (cur && !memcmp(cur, &val, sizeof(val)))
+		cur = svc_find_entry(&w, &k);
+		if (cur && !memcmp(&cur->v, &val, sizeof(val)))
 			continue;
 		ret = put(svc_fd, &k, &val, SLUICE_MAP_LB_SVC, st, err, errlen);
 		if (ret)
 			goto cleanup;
+		wsvc[nwsvc++] = (struct svc_entry){ .k = k, .v = val };
+		if (cur)
+			dsvc[cur - w.svc] = true;
 	}
 	/* 5. Frontends gone lose slot 0 first (they stop answering), then
 	 * every slot above their count. */
@@ -400,7 +556,7 @@ int lb_sync(struct datapath *dp, const struct svc_view *v, struct lb_ids *ids,
 		struct want_fe key = { .k = w.svc[i].k };
 
 		if (!w.svc[i].k.slot && !bsearch(&key, w.fe, w.nfe, sizeof(*w.fe), cmp_fe))
-			del(svc_fd, &w.svc[i].k, st);
+			del(svc_fd, &w.svc[i].k, st, &dsvc[i]);
 	}
 	for (size_t i = 0; i < w.nsvc; i++) {
 		struct want_fe key = { .k = w.svc[i].k }, *fe;
@@ -410,28 +566,43 @@ int lb_sync(struct datapath *dp, const struct svc_view *v, struct lb_ids *ids,
 		key.k.slot = 0;
 		fe = bsearch(&key, w.fe, w.nfe, sizeof(*w.fe), cmp_fe);
 		if (!fe || w.svc[i].k.slot > fe->nbes)
-			del(svc_fd, &w.svc[i].k, st);
+			del(svc_fd, &w.svc[i].k, st, &dsvc[i]);
 	}
 	/* 6. Rev-NAT entries and backends nothing uses any more. */
-	for (size_t i = 0; i < w.nrn; i++) {
-		int used = 0;
-
-		for (size_t j = 0; !used && j < w.nfe; j++)
-			used = w.fe[j].rev_nat == w.rn[i].idx;
-		if (!used)
-			del(rn_fd, &w.rn[i].idx, st);
-	}
+	for (size_t i = 0; i < w.nfe; i++)
+		fern[i] = w.fe[i].rev_nat;
+	qsort(fern, w.nfe, sizeof(*fern), cmp_u32);
+	for (size_t i = 0; i < w.nrn; i++)
+		if (!bsearch(&w.rn[i].idx, fern, w.nfe, sizeof(*fern), cmp_u32))
+			del(rn_fd, &w.rn[i].idx, st, &drn[i]);
 	for (size_t i = 0; i < w.nbe; i++)
 		if (!bsearch(&w.be[i].b, w.keep, w.nkeep, sizeof(*w.keep), cmp_backend))
-			del(be_fd, &w.be[i].id, st);
+			del(be_fd, &w.be[i].id, st, &dbe[i]);
 	st->frontends = w.nfe;
 	st->backends = w.nbe + nnew;
 	for (size_t i = 0; i < w.nbe; i++)
 		if (!bsearch(&w.be[i].b, w.keep, w.nkeep, sizeof(*w.keep), cmp_backend))
 			st->backends--;
+	/* The shadow: what the maps hold now. Out of memory, it goes (the
+	 * next sync reads the maps). */
+	if (!ids->shadow && (ids->shadow = calloc(1, sizeof(*ids->shadow))))
+		memcpy(ids->shadow->fds, fds, sizeof(fds));
+	if (!ids->shadow ||
+	    shadow_next(ids->shadow, &w, wsvc, nwsvc, dsvc, nbe, nnew, dbe, wrn, nwrn, drn))
+		lb_ids_free(ids);
 	ret = 0;
 cleanup:
+	/* A sync that stopped half way: the maps are read again next time. */
+	if (ret)
+		lb_ids_free(ids);
 	free(nbe);
+	free(wsvc);
+	free(wrn);
+	free(dsvc);
+	free(dbe);
+	free(drn);
+	free(beids);
+	free(fern);
 	work_free(&w);
 	return ret;
 }

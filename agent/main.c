@@ -692,6 +692,7 @@ cleanup:
 	endpoints_close(agent.eps);
 	identities_close(agent.ids);
 	store_close(agent.store);
+	lb_ids_free(&agent.lb_ids);
 	datapath_close(agent.dp);
 	node_net_close(&net);
 	ipam_close(agent.ipam);

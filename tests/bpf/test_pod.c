@@ -2938,6 +2938,25 @@ static struct sluice_lb4_backend lb_be(__u32 id)
 	return b;
 }
 
+/* The Service maps are as v wants them and lb.c's shadow of them says so
+ * too: a sync from the shadow and one from the maps (as a restarted agent
+ * reads them) both write and delete nothing. A shadow missing a write
+ * rewrites it; one missing a delete leaves the map's entry be, which the
+ * read from the maps then finds. */
+static void lb_settled(const struct svc_view *v, struct lb_ids *ids)
+{
+	struct lb_ids fresh = { .next_backend = ids->next_backend,
+				.next_rev_nat = ids->next_rev_nat };
+	struct lb_stats st;
+	char err[256];
+
+	assert_int_equal(lb_sync(dp, v, ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.written + st.deleted, 0);
+	assert_int_equal(lb_sync(dp, v, &fresh, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.written + st.deleted, 0);
+	lb_ids_free(&fresh);
+}
+
 static void test_lb_sync_writes_only_changes(void **state)
 {
 	struct svc_frontend fes[2] = {
@@ -2996,6 +3015,7 @@ static void test_lb_sync_writes_only_changes(void **state)
 	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
 	assert_int_equal(st.written, 2);
 	assert_int_equal(st.deleted, 3);
+	lb_settled(&v, &ids);
 	assert_int_equal(lb_slot("10.96.0.20", 80, 0).count, 1);
 	assert_int_equal(lb_slot("10.96.0.20", 80, 0).rev_nat, s0.rev_nat);
 	assert_int_equal(lb_slot("10.96.0.20", 80, 1).backend_id, id1);
@@ -3004,6 +3024,7 @@ static void test_lb_sync_writes_only_changes(void **state)
 	 * flows (kube-proxy's fallback). */
 	bes[0].ready = 0;
 	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
+	lb_settled(&v, &ids);
 	assert_int_equal(lb_slot("10.96.0.20", 80, 0).count, 1);
 	assert_int_equal(lb_be(lb_slot("10.96.0.20", 80, 1).backend_id).addr, ip4(REMOTE_POD));
 	/* A Service kube-proxy would not handle (status set): gone, and
@@ -3013,13 +3034,17 @@ static void test_lb_sync_writes_only_changes(void **state)
 	assert_int_equal(map_count(datapath_lb_svc_map_fd(dp)), 0);
 	assert_int_equal(map_count(datapath_lb_be_map_fd(dp)), 0);
 	assert_int_equal(map_count(datapath_lb_rnat_map_fd(dp)), 0);
+	lb_settled(&v, &ids);
 	/* Back: new ids, never the old ones (flows may still name them). */
 	vs.status = NULL;
 	bes[0].ready = 1;
 	assert_int_equal(lb_sync(dp, &v, &ids, &st, err, sizeof(err)), 0);
 	assert_true(lb_slot("10.96.0.20", 80, 1).backend_id > id1);
+	lb_settled(&v, &ids);
 	assert_int_equal(lb_sync(dp, NULL, &ids, &st, err, sizeof(err)), 0);
 	assert_int_equal(map_count(datapath_lb_svc_map_fd(dp)), 0);
+	lb_settled(NULL, &ids);
+	lb_ids_free(&ids);
 }
 
 int main(void)
