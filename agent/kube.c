@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <errno.h>
-#include <malloc.h>
 #include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
@@ -1049,7 +1048,6 @@ int kube_drain(struct kube *k, struct store *s, json_t *changes)
 	struct event *q;
 	uint64_t cnt;
 	size_t n, i;
-	bool relisted = false;
 	int ret = 0;
 
 	if (read(k->efd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
@@ -1066,7 +1064,6 @@ int kube_drain(struct kube *k, struct store *s, json_t *changes)
 
 		if (!ret && q[i].type == EV_SYNC) {
 			ret = store_kube_replace(s, r->api_version, r->kind, q[i].data, changes);
-			relisted = true;
 			if (!ret && !k->w[q[i].res].synced) {
 				k->w[q[i].res].synced = true;
 				pr_info("kubernetes: %s synced (%zu object(s))", r->kind,
@@ -1078,10 +1075,6 @@ int kube_drain(struct kube *k, struct store *s, json_t *changes)
 		json_decref(q[i].data);
 	}
 	free(q);
-	/* A relist's parse trees are freed now: give the memory back to the
-	 * system (as after a large apply, API_TRIM_AFTER in server.c). */
-	if (relisted)
-		malloc_trim(0);
 	return ret;
 }
 
