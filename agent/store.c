@@ -940,7 +940,7 @@ static void services_check(struct store *s)
 	for (size_t i = 0; i < n; i++) {
 		struct object *o = svcs[i];
 		bool was = o->svc.refused;
-		char why[sizeof(o->svc.why)] = "";
+		char why[512] = "";
 		struct fe_clash c;
 		int bad = svc_conflict(&m, o, &c);
 
@@ -951,11 +951,12 @@ static void services_check(struct store *s)
 			snprintf(why, sizeof(why), "%s: frontend %s is Service %s/%s's, which came "
 						   "first and keeps it", c.field, c.frontend,
 				 c.owner->ns, c.owner->name);
-		if (o->svc.refused && (!was || strcmp(o->svc.why, why)))
+		if (o->svc.refused && (!was || strcmp(o->svc.why ? o->svc.why : "", why)))
 			pr_warn("Service %s/%s refused: %s", o->ns, o->name, why);
 		else if (!o->svc.refused && was)
 			pr_info("Service %s/%s keeps its frontends again", o->ns, o->name);
-		snprintf(o->svc.why, sizeof(o->svc.why), "%s", why);
+		if (strcmp(o->svc.why ? o->svc.why : "", why))
+			svc_set_why(&o->svc.why, "%s", why);
 		if (!o->svc.refused && svc_claim(&m, o))
 			break;
 	}
@@ -1020,7 +1021,7 @@ static const char *slice_note(const struct store *s, const struct object *o, cha
 	if (o->kind != K_SLICE)
 		return NULL;
 	if (o->slice.unused)
-		return o->slice.why;
+		return svc_why_text(o->slice.why);
 	if (!o->slice.service || find(s, K_SERVICE, o->ns, o->slice.service))
 		return NULL;
 	snprintf(buf, len, "Service %s/%s does not exist yet: kept, and used when it arrives",
@@ -1034,7 +1035,7 @@ static const char *object_note(const struct store *s, const struct object *o, ch
 	if (o->kind != K_SERVICE)
 		return slice_note(s, o, buf, len);
 	if (o->svc.refused)
-		snprintf(buf, len, "refused: %s", o->svc.why);
+		snprintf(buf, len, "refused: %s", svc_why_text(o->svc.why));
 	else if (o->svc.ignore)
 		snprintf(buf, len, "ignored, as kube-proxy does: %s",
 			 svc_ignore_reason(o->svc.ignore));
@@ -1551,14 +1552,14 @@ static int kube_put(struct store *s, struct object *p, json_t *changes, size_t *
 			return 0;
 		}
 		said = (p->kind == K_SERVICE && old->svc.invalid &&
-			!strcmp(old->svc.why, p->svc.why)) ||
+			!strcmp(svc_why_text(old->svc.why), svc_why_text(p->svc.why))) ||
 		       (p->kind == K_SLICE && old->slice.unused &&
-			!strcmp(old->slice.why, p->slice.why));
+			!strcmp(svc_why_text(old->slice.why), svc_why_text(p->slice.why)));
 		/* A refused Service stays refused for the same reason until
 		 * services_check decides again: it says so only if that changes. */
 		if (p->kind == K_SERVICE && !p->svc.invalid && old->svc.refused) {
 			p->svc.refused = true;
-			memcpy(p->svc.why, old->svc.why, sizeof(p->svc.why));
+			svc_set_why(&p->svc.why, "%s", old->svc.why ? old->svc.why : "");
 		}
 		action = "configured";
 		object_clear(old);
@@ -1579,11 +1580,11 @@ static int kube_put(struct store *s, struct object *p, json_t *changes, size_t *
 	 * and an update unusable for the same reason says nothing again. */
 	if (p->kind == K_SERVICE && p->svc.invalid && !said)
 		pr_warn("kubernetes: Service %s/%s is stored but not used: %s", p->ns, p->name,
-			p->svc.why);
+			svc_why_text(p->svc.why));
 	if (p->kind == K_SLICE && p->slice.unused && !said)
 		log_msg(p->slice.addr_type == SVC_ADDR_IPV4 ? LOG_WARN : LOG_INFO,
 			"kubernetes: EndpointSlice %s/%s is stored but not used: %s", p->ns, p->name,
-			p->slice.why);
+			svc_why_text(p->slice.why));
 	json_array_append_new(changes, change(p, action));
 	memset(p, 0, sizeof(*p));
 	s->dirty = true;
@@ -1620,10 +1621,10 @@ static int object_unusable(const json_t *obj, const char *why, struct object *o)
 	}
 	if (kind == K_SERVICE) {
 		o->svc.invalid = true;
-		snprintf(o->svc.why, sizeof(o->svc.why), "%s", field);
+		svc_set_why(&o->svc.why, "%s", field);
 	} else {
 		o->slice.unused = true;
-		snprintf(o->slice.why, sizeof(o->slice.why), "invalid: %s", field);
+		svc_set_why(&o->slice.why, "invalid: %s", field);
 	}
 	return 0;
 }
