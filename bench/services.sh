@@ -13,8 +13,10 @@
 #
 # 1. Pod -> ClusterIP -> pod on the same node and across nodes, next to pod
 #    -> pod IP directly (cluster S) and to kube-proxy's rules (cluster K):
-#    TCP throughput, 1 stream (iperf3, cubic), UDP request/response latency
-#    p50 (sockperf ping-pong, client and server on one CPU), and TCP
+#    TCP throughput, 1 stream (iperf3, cubic; server on another CPU than the
+#    client, and on the client's: through a sluice Service the first breaks
+#    off, see docs/BENCHMARKS.md), UDP request/response latency p50
+#    (sockperf ping-pong, client and server on one CPU), and TCP
 #    connections per second (bench-connrate: connect, echo 8 bytes, close,
 #    one at a time). Targets: Service >= 0.95x the direct connection rate
 #    and <= 1.05x its latency.
@@ -80,23 +82,26 @@ started=$(date +%s)
 
 # ---- objects ---------------------------------------------------------------------
 
-# The ports. A client reaches a backend pod directly on 5201 (iperf3), 11111
-# (sockperf, UDP) and 8080 (echo); through a Service on the same Service
-# ports, which lead to other target ports on the pod: 5202, 11112, 8081
-# ("same", "cross"), 8082 ("last"). Separate target ports keep the direct
+# The ports. A client reaches a backend pod directly on 5201 and 5211
+# (iperf3, its server on another CPU than the client and on the client's),
+# 11111 (sockperf, UDP) and 8080 (echo); through a Service on the same
+# Service ports, which lead to other target ports on the pod: 5202, 5212,
+# 11112, 8081 ("same", "cross"), 8082 ("last"). Separate target ports keep the direct
 # and the translated flows from ever sharing a tracking entry on the
 # backend's side: the client reuses its source ports within seconds at these
 # rates, and a connection whose 5-tuple towards the backend is that of an
 # earlier direct connection (or the other way round) finds that entry still
 # there (see docs/BENCHMARKS.md).
 # svc_json NAME VIP ECHO-TARGET BACKEND-IP...: a ClusterIP Service with ports
-# iperf (TCP 5201 -> 5202), rr (UDP 11111 -> 11112) and echo (TCP 8080 ->
-# ECHO-TARGET), and its EndpointSlice with the backends, all ready.
+# iperf (TCP 5201 -> 5202), iperf1 (TCP 5211 -> 5212), rr (UDP 11111 ->
+# 11112) and echo (TCP 8080 -> ECHO-TARGET), and its EndpointSlice with the
+# backends, all ready.
 svc_json() {
 	local name=$1 vip=$2 echo_target=$3
 	shift 3
 	jq -cn --arg ns "$NS" --arg name "$name" --arg vip "$vip" --argjson et "$echo_target" --args '
 		[{name: "iperf", protocol: "TCP", port: 5201, targetPort: 5202},
+		 {name: "iperf1", protocol: "TCP", port: 5211, targetPort: 5212},
 		 {name: "rr", protocol: "UDP", port: 11111, targetPort: 11112},
 		 {name: "echo", protocol: "TCP", port: 8080, targetPort: $et}] as $ports |
 		{apiVersion: "v1", kind: "Service", metadata: {namespace: $ns, name: $name},
@@ -225,7 +230,7 @@ kp_restore() {
 # filler Services, then the last Service: kp_restore's input.
 kp_ports() {
 	local fill=$1 p
-	for p in "iperf tcp 5201 5202" "rr udp 11111 11112" "echo tcp 8080 8081"; do
+	for p in "iperf tcp 5201 5202" "iperf1 tcp 5211 5212" "rr udp 11111 11112" "echo tcp 8080 8081"; do
 		set -- $p
 		echo "$NS/same:$1 $2 $3 $4 $VIP_SAME ${IP[k.be1]}"
 		echo "$NS/cross:$1 $2 $3 $4 $VIP_CROSS ${IP[k.be2]}"
@@ -292,8 +297,10 @@ CLIENT_CPU=0
 for c in s k; do
 	for pod in be1 be1b be2; do
 		ns=$ID-$c-$pod ip=${IP[$c.$pod]}
-		for port in 5201 5202; do
-			ip netns exec "$ns" taskset -c "$SERVER_CPU" iperf3 -s -B "$ip" -p "$port" -D \
+		for port in 5201 5202 5211 5212; do
+			cpu=$SERVER_CPU
+			[ "$port" -gt 5210 ] && cpu=$CLIENT_CPU
+			ip netns exec "$ns" taskset -c "$cpu" iperf3 -s -B "$ip" -p "$port" -D \
 				-I "$MN_DIR/iperf-$c-$pod-$port.pid" >/dev/null 2>&1
 		done
 		for port in 11111 11112; do
@@ -308,7 +315,9 @@ done
 sleep 0.5
 for c in s k; do
 	for pod in be1 be1b be2; do
-		for port in 5201 5202; do CLEANUP_PIDS+=("$(cat "$MN_DIR/iperf-$c-$pod-$port.pid")"); done
+		for port in 5201 5202 5211 5212; do
+			CLEANUP_PIDS+=("$(cat "$MN_DIR/iperf-$c-$pod-$port.pid")")
+		done
 	done
 done
 
@@ -336,15 +345,15 @@ if ip netns exec "$ID-s-node1" iptables-save 2>/dev/null | grep -q KUBE-; then
 	echo "$TEST_NAME: cluster s has kube-proxy rules" >&2
 	exit 1
 fi
-if [ "$(mn_ctl "$ID-s" 1 status -o json | jq '.services.frontends')" != 9 ] ||
+if [ "$(mn_ctl "$ID-s" 1 status -o json | jq '.services.frontends')" != 12 ] ||
 	[ "$(mn_ctl "$ID-k" 1 status -o json | jq '.services.kubeProxyReplacement')" != false ]; then
-	echo "$TEST_NAME: cluster s does not translate the 9 frontends, or cluster k does" >&2
+	echo "$TEST_NAME: cluster s does not translate the 12 frontends, or cluster k does" >&2
 	exit 1
 fi
 
-throughput() { # SETUP -> Gbit/s, or "fail" when the test broke off
+throughput() { # SETUP [PORT] -> Gbit/s, or "fail" when the test broke off
 	timeout $((SECONDS_PER_RUN + 15)) ip netns exec "${CLIENT_NS[$1]}" taskset -c "$CLIENT_CPU" \
-		iperf3 -c "${DST[$1]}" -t "$SECONDS_PER_RUN" -C "$TCP_CC" -J 2>/dev/null |
+		iperf3 -c "${DST[$1]}" -p "${2:-5201}" -t "$SECONDS_PER_RUN" -C "$TCP_CC" -J 2>/dev/null |
 		jq -r 'if .error or (.end.sum_received.bits_per_second // 0) == 0 then "fail"
 		       else .end.sum_received.bits_per_second / 1e9 end' 2>/dev/null | grep . || echo fail
 }
@@ -392,15 +401,17 @@ for r in $(seq "$ROUNDS"); do
 	order=("${VARIANTS[@]:$k}" "${VARIANTS[@]:0:$k}")
 	for path in same cross; do
 		for v in "${order[@]}"; do throughput "$path.$v" >"$MN_DIR/cur.t.$v"; done
+		for v in "${order[@]}"; do throughput "$path.$v" 5211 >"$MN_DIR/cur.u.$v"; done
 		for v in "${order[@]}"; do latency "$path.$v" >"$MN_DIR/cur.l.$v"; done
 		for v in "${order[@]}"; do connrate "$path.$v" >"$MN_DIR/cur.c.$v"; done
 		for v in "${VARIANTS[@]}"; do
 			cat "$MN_DIR/cur.t.$v" >>"$MN_DIR/t.$path.$v"
+			cat "$MN_DIR/cur.u.$v" >>"$MN_DIR/u.$path.$v"
 			cat "$MN_DIR/cur.l.$v" >>"$MN_DIR/l.$path.$v"
 			cut -d' ' -f1 "$MN_DIR/cur.c.$v" >>"$MN_DIR/c.$path.$v"
 		done
 		for v in sluice kp; do
-			for m in t l; do
+			for m in t u l; do
 				ratio "$(cat "$MN_DIR/cur.$m.$v")" "$(cat "$MN_DIR/cur.$m.direct")" >>"$MN_DIR/$m.$path.$v-direct"
 			done
 			ratio "$(cut -d' ' -f1 "$MN_DIR/cur.c.$v")" "$(cut -d' ' -f1 "$MN_DIR/cur.c.direct")" \
@@ -425,14 +436,14 @@ for count in "${COUNTS[@]}"; do
 	applied=$fill
 	kp_load "$fill" || { echo "$TEST_NAME: kube-proxy's rules for $count Services did not load" >&2; exit 1; }
 	fe=$(mn_ctl "$ID-s" 1 status -o json | jq '.services.frontends')
-	# "same", "cross": 3 ports each; "last": 3; a filler: 1.
-	if [ "$fe" != $((9 + fill)) ]; then
-		echo "$TEST_NAME: node1 of cluster s programs $fe frontends, not $((9 + fill))" >&2
+	# "same", "cross", "last": 4 ports each; a filler: 1.
+	if [ "$fe" != $((12 + fill)) ]; then
+		echo "$TEST_NAME: node1 of cluster s programs $fe frontends, not $((12 + fill))" >&2
 		exit 1
 	fi
 	kpn=$(ip netns exec "$ID-k-node1" iptables -w -t nat -S KUBE-SERVICES | grep -c -- '-j KUBE-SVC-')
-	if [ "$kpn" != $((6 + fill + 1)) ]; then
-		echo "$TEST_NAME: KUBE-SERVICES on node1 of cluster k has $kpn Service rules, not $((6 + fill + 1))" >&2
+	if [ "$kpn" != $((8 + fill + 1)) ]; then
+		echo "$TEST_NAME: KUBE-SERVICES on node1 of cluster k has $kpn Service rules, not $((8 + fill + 1))" >&2
 		exit 1
 	fi
 	for r in $(seq "$ROUNDS"); do
@@ -508,6 +519,11 @@ for path in same cross; do
 		"$(num %.2f "$(med "t.$path.kp")")" \
 		"$(med "t.$path.sluice-direct")" "$(med "t.$path.kp-direct")" \
 		"-$(fails "t.$path.sluice" sluice)$(fails "t.$path.kp" kube-proxy)"
+	printf '%-38s %9s %9s %9s %10s %10s %s\n' "$label: TCP throughput, one CPU" \
+		"$(num %.2f "$(med "u.$path.direct")")" "$(num %.2f "$(med "u.$path.sluice")")" \
+		"$(num %.2f "$(med "u.$path.kp")")" \
+		"$(med "u.$path.sluice-direct")" "$(med "u.$path.kp-direct")" \
+		"-$(fails "u.$path.sluice" sluice)$(fails "u.$path.kp" kube-proxy)"
 	printf '%-38s %9s %9s %9s %10s %10s %s\n' "$label: UDP req/resp p50 (us)" \
 		"$(num %.2f "$(med "l.$path.direct")")" "$(num %.2f "$(med "l.$path.sluice")")" \
 		"$(num %.2f "$(med "l.$path.kp")")" \
@@ -551,6 +567,6 @@ printf '\nmachine: %s, %s cores, %s, kernel %s; %s\n' "$(lscpu | sed -n 's/^Mode
 printf 'rounds: %s x %ss; TCP congestion control: %s; commit %s; %s s in all\n' "$ROUNDS" \
 	"$SECONDS_PER_RUN" "$TCP_CC" "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)" \
 	"$(($(date +%s) - started))"
-for f in "$MN_DIR"/[tlcnp].*; do
+for f in "$MN_DIR"/[tulcnp].*; do
 	printf '  raw %-26s %s\n' "$(basename "$f")" "$(paste -sd' ' "$f")"
 done
