@@ -330,11 +330,24 @@ static int shadow_next(struct lb_shadow *sh, const struct lb_work *w,
 		       const struct be_entry *wbe, size_t nwbe, const bool *dbe,
 		       const struct rn_entry *wrn, size_t nwrn, const bool *drn)
 {
-	struct svc_entry *svc = calloc(w->nsvc + nwsvc + 1, sizeof(*svc));
-	struct be_entry *be = calloc(w->nbe + nwbe + 1, sizeof(*be));
-	struct rn_entry *rn = calloc(w->nrn + nwrn + 1, sizeof(*rn));
+	struct svc_entry *svc = NULL;
+	struct be_entry *be = NULL;
+	struct rn_entry *rn = NULL;
 	size_t nsvc, nbe, nrn;
+	bool same = w->borrowed && !nwsvc && !nwbe && !nwrn;
 
+	/* Nothing written or deleted: the shadow stays as it is. */
+	for (size_t i = 0; same && i < w->nsvc; i++)
+		same = !dsvc[i];
+	for (size_t i = 0; same && i < w->nbe; i++)
+		same = !dbe[i];
+	for (size_t i = 0; same && i < w->nrn; i++)
+		same = !drn[i];
+	if (same)
+		return 0;
+	svc = calloc(w->nsvc + nwsvc + 1, sizeof(*svc));
+	be = calloc(w->nbe + nwbe + 1, sizeof(*be));
+	rn = calloc(w->nrn + nwrn + 1, sizeof(*rn));
 	if (!svc || !be || !rn) {
 		free(svc);
 		free(be);

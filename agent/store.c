@@ -826,10 +826,22 @@ static void owners_free(struct fe_owners *m)
 	free(m->owner);
 }
 
-/* The slot of key: where it is, or the free slot it would take. */
+/* The slot of key: where it is, or the free slot it would take. Every
+ * bit of the key reaches the slot (murmur3's finalizer): the address sits
+ * in the key's upper half, and a multiplication alone moved it only into
+ * bits above those the slot took, so 10 000 clusterIPs on one port shared a
+ * handful of home slots and the probing went quadratic. */
 static size_t owners_slot(const struct fe_owners *m, uint64_t key)
 {
-	size_t i = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & (m->cap - 1);
+	uint64_t h = key;
+	size_t i;
+
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	i = (size_t)h & (m->cap - 1);
 
 	while (m->owner[i] && m->keys[i] != key)
 		i = (i + 1) & (m->cap - 1);
