@@ -74,8 +74,10 @@ if ! "$BUILD/sluice-agent" --help 2>&1 | grep -q -- --kube-proxy-replacement; th
 	exit 1
 fi
 for c in "${COUNTS[@]}"; do
-	[[ $c =~ ^[1-9][0-9]*$ ]] && [ "$c" -le 30000 ] ||
-		{ echo "$TEST_NAME: SVC_BENCH_COUNTS: '$c' is not a count 1-30000" >&2; exit 1; }
+	if ! [[ $c =~ ^[1-9][0-9]*$ ]] || [ "$c" -gt 30000 ]; then
+		echo "$TEST_NAME: SVC_BENCH_COUNTS: '$c' is not a count 1-30000" >&2
+		exit 1
+	fi
 done
 MAXCOUNT=$(printf '%s\n' "${COUNTS[@]}" | sort -n | tail -n 1)
 started=$(date +%s)
@@ -231,6 +233,7 @@ kp_restore() {
 kp_ports() {
 	local fill=$1 p
 	for p in "iperf tcp 5201 5202" "iperf1 tcp 5211 5212" "rr udp 11111 11112" "echo tcp 8080 8081"; do
+		# shellcheck disable=SC2086 # p is a list of words
 		set -- $p
 		echo "$NS/same:$1 $2 $3 $4 $VIP_SAME ${IP[k.be1]}"
 		echo "$NS/cross:$1 $2 $3 $4 $VIP_CROSS ${IP[k.be2]}"
@@ -362,9 +365,28 @@ latency() { # SETUP -> p50 usec, one CPU
 		sockperf ping-pong -i "${DST[$1]}" -p 11111 -t "$SECONDS_PER_RUN" 2>&1 |
 		sed -n 's/.*percentile 50.000 = *\([0-9.]*\).*/\1/p'
 }
-connrate() { # SETUP -> "conn/s connect-p50-us"
-	ip netns exec "${CLIENT_NS[$1]}" taskset -c "$CLIENT_CPU" \
-		"$BUILD/bench-connrate" "${DST[$1]}" 8080 "$SECONDS_PER_RUN" --connect-p50
+# connrate SETUP -> "conn/s connect-p50-us"; the connections that failed
+# (no answer within 1 s) are added up in $MN_DIR/failed.SETUP
+connrate() {
+	local out
+	out=$(timeout $((SECONDS_PER_RUN + 10)) ip netns exec "${CLIENT_NS[$1]}" taskset -c "$CLIENT_CPU" \
+		"$BUILD/bench-connrate" "${DST[$1]}" 8080 "$SECONDS_PER_RUN" --connect-p50 2>"$MN_DIR/cr.err")
+	sed -n 's/^bench-connrate: \([0-9]*\) connections failed$/\1/p' "$MN_DIR/cr.err" >>"$MN_DIR/failed.$1"
+	[ -n "$out" ] && echo "$out" || echo "fail fail"
+}
+# failed_total SETUP...: how many connections those setups' runs lost
+failed_total() {
+	local s n=0
+	for s in "$@"; do
+		[ -s "$MN_DIR/failed.$s" ] && n=$((n + $(paste -sd+ "$MN_DIR/failed.$s" | bc)))
+	done
+	echo "$n"
+}
+# failed_conns SETUP...: " (N connections got no answer within 1 s)", or nothing
+failed_conns() {
+	local n
+	n=$(failed_total "$@")
+	[ "$n" = 0 ] || printf ' (%s connections got no answer within 1 s)' "$n"
 }
 ratio() { # A B -> A / B, or "fail" when either is
 	if [ "$1" = fail ] || [ "$2" = fail ]; then echo fail; return; fi
@@ -388,6 +410,7 @@ fails() {
 	[ "$n" = 0 ] || printf ' (%s: %s of %s runs broke off)' "$2" "$n" "$(wc -l <"$MN_DIR/$1")"
 }
 # num FORMAT VALUE: VALUE in FORMAT, "-" as it is
+# shellcheck disable=SC2059 # the format is the caller's
 num() { if [ "$2" = - ]; then printf -- '-'; else printf "$1" "$2"; fi; }
 
 # ---- 1. pod -> ClusterIP -> pod, next to pod -> pod and kube-proxy -----------------------
@@ -533,7 +556,7 @@ for path in same cross; do
 		"$(num %.0f "$(med "c.$path.direct")")" "$(num %.0f "$(med "c.$path.sluice")")" \
 		"$(num %.0f "$(med "c.$path.kp")")" \
 		"$(med "c.$path.sluice-direct")" "$(med "c.$path.kp-direct")" \
-		">= 0.95: $(verdict "$(med "c.$path.sluice-direct")" '>=' 0.95)"
+		">= 0.95: $(verdict "$(med "c.$path.sluice-direct")" '>=' 0.95)$(failed_conns "$path.sluice")"
 done
 
 printf '\n2. Service count scaling: the last Service (2 backends, same node), medians\n'
@@ -551,6 +574,9 @@ printf 'sluice: connection rate at %s / at %s Services: %s (target <= 1.1: %s); 
 	"$first" "$MAXCOUNT" "$flat" "$(verdict "$flat" '<=' 1.1)" "$kpflat"
 printf 'sluice / kube-proxy connection rate at %s Services: %s (target >= 2: %s)\n' "$MAXCOUNT" \
 	"$(med "n.$MAXCOUNT.sluice-kp")" "$(verdict "$(med "n.$MAXCOUNT.sluice-kp")" '>=' 2)"
+printf 'connections that got no answer within 1 s (counted as failed): sluice %s, kube-proxy %s, pod IP %s\n' \
+	"$(failed_total last.sluice same.sluice cross.sluice)" "$(failed_total last.kp same.kp cross.kp)" \
+	"$(failed_total same.direct cross.direct)"
 
 printf '\n3. a fresh agent, %s Services of 2 backends (+ %s EndpointSlices), %s per apply\n' "$MAXCOUNT" \
 	"$MAXCOUNT" "$SVC_APPLY_CHUNK"
