@@ -31,7 +31,11 @@
 #    Services (+ EndpointSlices, in chunks of SVC_APPLY_CHUNK: the agent's API
 #    takes messages up to 4 MiB) until `sluicectl status` counts them all
 #    programmed, the time for one endpoint change among them, and the
-#    agent's resident memory (VmRSS, VmHWM; goal <= 30 MiB).
+#    agent's resident memory (VmRSS, VmHWM; goal <= 30 MiB). Twice: with
+#    ClusterIP Services, then (another fresh agent) with each one an
+#    externalIP too (its INT entry and its EXT twin: three entries per
+#    Service instead of one).
+# SVC_BENCH_SECTIONS="2 3" runs only those sections (default "1 2 3").
 #
 # Every round measures every pair, in alternating order; the ratios are the
 # median of the per-round ratios, so that drift cancels. The CPU may be
@@ -51,6 +55,8 @@ SECONDS_PER_RUN=${SECONDS_PER_RUN:-3}
 TCP_CC=${TCP_CC:-cubic}
 ROUTING=${ROUTING:-native}
 read -r -a COUNTS <<<"${SVC_BENCH_COUNTS:-1 1000 10000}" # SVC_BENCH_COUNTS="1 100": quicker
+SECTIONS=" ${SVC_BENCH_SECTIONS:-1 2 3} "
+section() { [[ $SECTIONS == *" $1 "* ]]; }
 SVC_APPLY_CHUNK=${SVC_APPLY_CHUNK:-2000}
 ID=slbs$$
 MN_DIR=$(mktemp -d /tmp/sluice-bench-services.XXXXXX)
@@ -114,17 +120,19 @@ svc_json() {
 		 endpoints: [$ARGS.positional[] | {addresses: [.], conditions: {ready: true}}]}' "$@"
 }
 
-# fillers FROM TO: Services f<FROM>..f<TO-1>, TCP 80 -> 8080, two backends
-# each, as one List. Their addresses carry no traffic: they are there to be
+# fillers FROM TO [ext]: Services f<FROM>..f<TO-1>, TCP 80 -> 8080, two
+# backends each, as one List; with ext, each with an externalIP in
+# 10.101.0.0/16 too. Their addresses carry no traffic: they are there to be
 # looked past.
 filler_ip() { printf '%s.%d.%d' "$1" $(($2 / 256 % 256)) $(($2 % 256)); }
 fillers() {
-	jq -cn --arg ns "$NS" --argjson from "$1" --argjson to "$2" '
+	jq -cn --arg ns "$NS" --argjson from "$1" --argjson to "$2" --argjson ext "$([ "${3:-}" = ext ] && echo true || echo false)" '
 		def ip($net; $i): "\($net).\(($i / 256 | floor) % 256).\($i % 256)";
 		{apiVersion: "v1", kind: "List", items: [range($from; $to) as $i |
 		 ({apiVersion: "v1", kind: "Service", metadata: {namespace: $ns, name: "f\($i)"},
-		   spec: {clusterIP: ip("10.100"; $i),
-			  ports: [{name: "http", protocol: "TCP", port: 80, targetPort: 8080}]}},
+		   spec: ({clusterIP: ip("10.100"; $i),
+			  ports: [{name: "http", protocol: "TCP", port: 80, targetPort: 8080}]} +
+			 if $ext then {externalIPs: [ip("10.101"; $i)]} else {} end)},
 		  {apiVersion: "discovery.k8s.io/v1", kind: "EndpointSlice",
 		   metadata: {namespace: $ns, name: "f\($i)-1", labels: {"kubernetes.io/service-name": "f\($i)"}},
 		   addressType: "IPv4", ports: [{name: "http", protocol: "TCP", port: 8080}],
@@ -415,6 +423,7 @@ num() { if [ "$2" = - ]; then printf -- '-'; else printf "$1" "$2"; fi; }
 
 # ---- 1. pod -> ClusterIP -> pod, next to pod -> pod and kube-proxy -----------------------
 
+if section 1; then
 echo "$TEST_NAME: 1. $ROUNDS rounds of ${SECONDS_PER_RUN}s per measurement" >&2
 VARIANTS=(direct sluice kp)
 for r in $(seq "$ROUNDS"); do
@@ -442,9 +451,11 @@ for r in $(seq "$ROUNDS"); do
 		done
 	done
 done
+fi
 
 # ---- 2. Service count scaling --------------------------------------------------------
 
+if section 2; then
 # The count includes "last", the Service hit: FILLERS = count - 1 before it.
 applied=0
 for count in "${COUNTS[@]}"; do
@@ -481,57 +492,91 @@ for count in "${COUNTS[@]}"; do
 			>>"$MN_DIR/n.$count.sluice-kp"
 	done
 done
+fi
 
 # ---- 3. apply to programmed, one endpoint change, memory -------------------------------
 
-echo "$TEST_NAME: 3. a fresh agent: $MAXCOUNT Services applied" >&2
-p=$ID-a
-mn_topology "$p" 1 || exit 1
-MN_AGENT_ARGS="--kube-proxy-replacement on" mn_start_agent "$p" 1 "$ROUTING" || exit 1
-APID=$MN_AGENT_PID
-{
-	jq -cn --arg ns "$NS" '{apiVersion: "v1", kind: "Namespace", metadata: {name: $ns}}'
-	mn_node_json 1
-} | mn_list | mn_ctl "$p" 1 apply -f - >/dev/null || exit 1
-RSS0=$(awk '/^VmRSS/ {print $2}' "/proc/$APID/status")
-# The documents are made first: what is timed is the agent (and sluicectl).
-for ((f = 0; f < MAXCOUNT; f += SVC_APPLY_CHUNK)); do
-	fillers "$f" $((f + SVC_APPLY_CHUNK < MAXCOUNT ? f + SVC_APPLY_CHUNK : MAXCOUNT)) >"$MN_DIR/chunk.$f"
-done
-t0=$EPOCHREALTIME
-for ((f = 0; f < MAXCOUNT; f += SVC_APPLY_CHUNK)); do
-	mn_ctl "$p" 1 apply -f "$MN_DIR/chunk.$f" >/dev/null || { echo "$TEST_NAME: apply failed" >&2; exit 1; }
-done
-programmed() { [ "$(mn_ctl "$p" 1 status -o json | jq '.services.frontends')" = "$MAXCOUNT" ]; }
-eventually 60 programmed || { echo "$TEST_NAME: $MAXCOUNT Services never programmed" >&2; exit 1; }
-t1=$EPOCHREALTIME
-APPLY_S=$(echo "$t1 - $t0" | bc -l)
-BE0=$(mn_ctl "$p" 1 status -o json | jq '.services.backends')
-# One endpoint change in the middle: the second backend of f<MAXCOUNT/2> goes.
-mid=$((MAXCOUNT / 2))
-jq -cn --arg ns "$NS" --arg name "f$mid" --arg ip "$(filler_ip 10.211 $((2 * mid)))" '
-	{apiVersion: "discovery.k8s.io/v1", kind: "EndpointSlice",
-	 metadata: {namespace: $ns, name: "\($name)-1", labels: {"kubernetes.io/service-name": $name}},
-	 addressType: "IPv4", ports: [{name: "http", protocol: "TCP", port: 8080}],
-	 endpoints: [{addresses: [$ip], conditions: {ready: true}}]}' >"$MN_DIR/change.json"
-changed() { [ "$(mn_ctl "$p" 1 status -o json | jq '.services.backends')" = $((BE0 - 1)) ]; }
-t0=$EPOCHREALTIME
-mn_ctl "$p" 1 apply -f "$MN_DIR/change.json" >/dev/null || { echo "$TEST_NAME: the change failed" >&2; exit 1; }
-eventually 30 changed || { echo "$TEST_NAME: the endpoint change was never programmed" >&2; exit 1; }
-t1=$EPOCHREALTIME
-CHANGE_MS=$(echo "($t1 - $t0) * 1000" | bc -l)
-# The same call with nothing to change: what sluicectl and the status poll
-# cost around the agent's work.
-t0=$EPOCHREALTIME
-mn_ctl "$p" 1 apply -f "$MN_DIR/change.json" >/dev/null
-changed
-t1=$EPOCHREALTIME
-NOOP_MS=$(echo "($t1 - $t0) * 1000" | bc -l)
-RSS=$(awk '/^VmRSS/ {print $2}' "/proc/$APID/status")
-HWM=$(awk '/^VmHWM/ {print $2}' "/proc/$APID/status")
+# fresh_agent VARIANT (clusterip or ext): section 3 on a fresh agent of
+# its own; sets APPLY_S, CHANGE_MS, NOOP_MS, RSS0, RSS, HWM, EXTN.
+fresh_agent() {
+	local var=$1 p=$ID-a$1 f t0 t1 mid ext=""
+	[ "$var" = ext ] && ext=ext
+	echo "$TEST_NAME: 3. a fresh agent: $MAXCOUNT Services applied ($var)" >&2
+	mn_topology "$p" 1 || exit 1
+	MN_AGENT_ARGS="--kube-proxy-replacement on" mn_start_agent "$p" 1 "$ROUTING" || exit 1
+	APID=$MN_AGENT_PID
+	{
+		jq -cn --arg ns "$NS" '{apiVersion: "v1", kind: "Namespace", metadata: {name: $ns}}'
+		mn_node_json 1
+	} | mn_list | mn_ctl "$p" 1 apply -f - >/dev/null || exit 1
+	RSS0=$(awk '/^VmRSS/ {print $2}' "/proc/$APID/status")
+	# The documents are made first: what is timed is the agent (and sluicectl).
+	for ((f = 0; f < MAXCOUNT; f += SVC_APPLY_CHUNK)); do
+		fillers "$f" $((f + SVC_APPLY_CHUNK < MAXCOUNT ? f + SVC_APPLY_CHUNK : MAXCOUNT)) $ext \
+			>"$MN_DIR/chunk.$f"
+	done
+	# INT entries: a clusterIP each, and an externalIP each with ext.
+	WANT=$MAXCOUNT
+	[ -n "$ext" ] && WANT=$((2 * MAXCOUNT))
+	t0=$EPOCHREALTIME
+	for ((f = 0; f < MAXCOUNT; f += SVC_APPLY_CHUNK)); do
+		mn_ctl "$p" 1 apply -f "$MN_DIR/chunk.$f" >/dev/null || { echo "$TEST_NAME: apply failed" >&2; exit 1; }
+	done
+	PA=$p
+	programmed() { [ "$(mn_ctl "$PA" 1 status -o json | jq '.services.frontends')" = "$WANT" ]; }
+	eventually 60 programmed || { echo "$TEST_NAME: $MAXCOUNT Services never programmed" >&2; exit 1; }
+	t1=$EPOCHREALTIME
+	APPLY_S=$(echo "$t1 - $t0" | bc -l)
+	BE0=$(mn_ctl "$p" 1 status -o json | jq '.services.backends')
+	EXTN=$(mn_ctl "$p" 1 status -o json | jq '.services.extEntries')
+	# One endpoint change in the middle: the second backend of f<MAXCOUNT/2> goes.
+	mid=$((MAXCOUNT / 2))
+	jq -cn --arg ns "$NS" --arg name "f$mid" --arg ip "$(filler_ip 10.211 $((2 * mid)))" '
+		{apiVersion: "discovery.k8s.io/v1", kind: "EndpointSlice",
+		 metadata: {namespace: $ns, name: "\($name)-1", labels: {"kubernetes.io/service-name": $name}},
+		 addressType: "IPv4", ports: [{name: "http", protocol: "TCP", port: 8080}],
+		 endpoints: [{addresses: [$ip], conditions: {ready: true}}]}' >"$MN_DIR/change.json"
+	changed() { [ "$(mn_ctl "$PA" 1 status -o json | jq '.services.backends')" = $((BE0 - 1)) ]; }
+	t0=$EPOCHREALTIME
+	mn_ctl "$p" 1 apply -f "$MN_DIR/change.json" >/dev/null || { echo "$TEST_NAME: the change failed" >&2; exit 1; }
+	eventually 30 changed || { echo "$TEST_NAME: the endpoint change was never programmed" >&2; exit 1; }
+	t1=$EPOCHREALTIME
+	CHANGE_MS=$(echo "($t1 - $t0) * 1000" | bc -l)
+	# The same call with nothing to change: what sluicectl and the status poll
+	# cost around the agent's work.
+	t0=$EPOCHREALTIME
+	mn_ctl "$p" 1 apply -f "$MN_DIR/change.json" >/dev/null
+	changed
+	t1=$EPOCHREALTIME
+	NOOP_MS=$(echo "($t1 - $t0) * 1000" | bc -l)
+	RSS=$(awk '/^VmRSS/ {print $2}' "/proc/$APID/status")
+	HWM=$(awk '/^VmHWM/ {print $2}' "/proc/$APID/status")
+}
+
+# section3_table VARIANT: the numbers fresh_agent set.
+section3_table() {
+	printf '\n3. a fresh agent, %s Services of 2 backends (+ %s EndpointSlices), %s per apply%s\n' \
+		"$MAXCOUNT" "$MAXCOUNT" "$SVC_APPLY_CHUNK" \
+		"$([ "$1" = ext ] && echo ", each with an externalIP ($EXTN EXT entries)")"
+	printf '%-58s %10.2f\n' "apply until all programmed (s)" "$APPLY_S"
+	printf '%-58s %10.1f\n' "one endpoint change among them, apply until programmed (ms)" "$CHANGE_MS"
+	printf '%-58s %10.1f\n' "  the same apply with nothing to change (ms)" "$NOOP_MS"
+	printf '%-58s %10.1f\n' "agent VmRSS before the Services (MiB)" "$(echo "$RSS0 / 1024" | bc -l)"
+	printf '%-58s %10.1f %s\n' "agent VmRSS with them (MiB)" "$(echo "$RSS / 1024" | bc -l)" \
+		"(goal <= 30: $(verdict "$RSS" '<=' $((30 * 1024))))"
+	printf '%-58s %10.1f\n' "agent VmHWM, its peak (MiB)" "$(echo "$HWM / 1024" | bc -l)"
+}
+
+if section 3; then
+	fresh_agent clusterip
+	S3_CLUSTERIP=$(section3_table clusterip)
+	fresh_agent ext
+	S3_EXT=$(section3_table ext)
+fi
 
 # ---- the table -------------------------------------------------------------------------
 
+if section 1; then
 printf '\n1. pod -> ClusterIP -> pod (%s routing), medians; ratios: median of per-round ratios\n' "$ROUTING"
 printf '%-38s %9s %9s %9s %10s %10s %s\n' "measurement" "pod IP" "sluice" "k-proxy" "sluice/ip" \
 	"kproxy/ip" "target (sluice/ip)"
@@ -558,7 +603,9 @@ for path in same cross; do
 		"$(med "c.$path.sluice-direct")" "$(med "c.$path.kp-direct")" \
 		">= 0.95: $(verdict "$(med "c.$path.sluice-direct")" '>=' 0.95)$(failed_conns "$path.sluice")"
 done
+fi
 
+if section 2; then
 printf '\n2. Service count scaling: the last Service (2 backends, same node), medians\n'
 printf '%-10s %14s %14s %14s %14s %12s\n' "Services" "sluice conn/s" "kproxy conn/s" "sluice conn us" \
 	"kproxy conn us" "sluice/kproxy"
@@ -577,16 +624,11 @@ printf 'sluice / kube-proxy connection rate at %s Services: %s (target >= 2: %s)
 printf 'connections that got no answer within 1 s (counted as failed): sluice %s, kube-proxy %s, pod IP %s\n' \
 	"$(failed_total last.sluice same.sluice cross.sluice)" "$(failed_total last.kp same.kp cross.kp)" \
 	"$(failed_total same.direct cross.direct)"
+fi
 
-printf '\n3. a fresh agent, %s Services of 2 backends (+ %s EndpointSlices), %s per apply\n' "$MAXCOUNT" \
-	"$MAXCOUNT" "$SVC_APPLY_CHUNK"
-printf '%-58s %10.2f\n' "apply until all programmed (s)" "$APPLY_S"
-printf '%-58s %10.1f\n' "one endpoint change among them, apply until programmed (ms)" "$CHANGE_MS"
-printf '%-58s %10.1f\n' "  the same apply with nothing to change (ms)" "$NOOP_MS"
-printf '%-58s %10.1f\n' "agent VmRSS before the Services (MiB)" "$(echo "$RSS0 / 1024" | bc -l)"
-printf '%-58s %10.1f %s\n' "agent VmRSS with them (MiB)" "$(echo "$RSS / 1024" | bc -l)" \
-	"(goal <= 30: $(verdict "$RSS" '<=' $((30 * 1024))))"
-printf '%-58s %10.1f\n' "agent VmHWM, its peak (MiB)" "$(echo "$HWM / 1024" | bc -l)"
+if section 3; then
+	printf '%s\n' "$S3_CLUSTERIP" "$S3_EXT"
+fi
 
 printf '\nmachine: %s, %s cores, %s, kernel %s; %s\n' "$(lscpu | sed -n 's/^Model name: *//p')" "$(nproc)" \
 	"$(free -g | awk '/Mem:/ {print $2 " GiB"}')" "$(uname -r)" "$(iptables -V)"
