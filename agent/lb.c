@@ -417,11 +417,16 @@ static int u32_in(const uint32_t *ids, size_t n, uint32_t id)
 	return bsearch(&id, ids, n, sizeof(*ids), cmp_u32) != NULL;
 }
 
-static int rn_used(const struct lb_work *w, uint32_t idx)
+/* idx is in the map, or a frontend has it: kept (sorted) are the indices
+ * frontends keep from their slot 0; the ones handed out in this sync are
+ * all below idx unless the counter wrapped (a scan per new frontend was
+ * quadratic in the frontends at a first sync). */
+static int rn_used(const struct lb_work *w, const uint32_t *kept, size_t nkept, int wrapped,
+		   uint32_t idx)
 {
-	if (rn_find(w, idx))
+	if (rn_find(w, idx) || u32_in(kept, nkept, idx))
 		return 1;
-	for (size_t i = 0; i < w->nfe; i++)
+	for (size_t i = 0; wrapped && i < w->nfe; i++)
 		if (w->fe[i].rev_nat == idx)
 			return 1;
 	return 0;
@@ -796,8 +801,8 @@ int lb_sync_with(struct datapath *dp, const struct svc_view *v, const struct lb_
 	struct rn_entry *wrn = NULL;
 	bool *dsvc = NULL, *dbe = NULL, *drn = NULL;
 	uint32_t *beids = NULL, *fern = NULL;
-	size_t nnew = 0, nwsvc = 0, nwbe = 0, nwrn = 0;
-	int ret, purge_affinity = 0;
+	size_t nnew = 0, nwsvc = 0, nwbe = 0, nwrn = 0, nkept = 0;
+	int ret, purge_affinity = 0, wrapped = 0;
 	int fds[3];
 
 	memset(st, 0, sizeof(*st));
@@ -884,7 +889,15 @@ int lb_sync_with(struct datapath *dp, const struct svc_view *v, const struct lb_
 		wbe[nwbe++] = (struct be_entry){ .b = w.keep[i], .id = e->id };
 		dbe[e - w.be] = true;
 	}
-	/* 2. Rev-NAT entries: a frontend keeps its index. */
+	/* 2. Rev-NAT entries: a frontend keeps its index. fern: those kept,
+	 * sorted (refilled at step 6). */
+	for (size_t i = 0; i < w.nfe; i++) {
+		const struct sluice_lb4_value *cur = svc_find(&w, &w.fe[i].k);
+
+		if (cur && cur->rev_nat)
+			fern[nkept++] = cur->rev_nat;
+	}
+	qsort(fern, nkept, sizeof(*fern), cmp_u32);
 	for (size_t i = 0; i < w.nfe; i++) {
 		struct want_fe *fe = &w.fe[i];
 		const struct sluice_lb4_value *cur = svc_find(&w, &fe->k);
@@ -895,8 +908,10 @@ int lb_sync_with(struct datapath *dp, const struct svc_view *v, const struct lb_
 			fe->rev_nat = cur->rev_nat;
 		} else {
 			while (ids->next_rev_nat > 0xffff || !ids->next_rev_nat ||
-			       rn_used(&w, ids->next_rev_nat))
+			       rn_used(&w, fern, nkept, wrapped, ids->next_rev_nat)) {
+				wrapped |= ids->next_rev_nat > 0xffff;
 				ids->next_rev_nat = ids->next_rev_nat > 0xffff ? 1 : ids->next_rev_nat + 1;
+			}
 			fe->rev_nat = ids->next_rev_nat++;
 		}
 		have = rn_find(&w, fe->rev_nat);

@@ -4436,6 +4436,44 @@ static int maglev_tables(void)
 	return (int)map_count(datapath_lb_maglev_map_fd(dp));
 }
 
+/* Rev-NAT indices wrap from 0xffff to 1 and skip those in use: a kept
+ * frontend's (slot 0 names it) and those handed out in the same sync. */
+static void test_lb_rev_nat_wraps(void **state)
+{
+	struct svc_frontend fes[4] = {
+		{ .kind = SVC_FE_CLUSTER_IP, .ip = ntohl(ip4("10.96.0.50")), .port = 80,
+		  .proto = IPPROTO_TCP },
+		{ .kind = SVC_FE_CLUSTER_IP, .ip = ntohl(ip4("10.96.0.51")), .port = 80,
+		  .proto = IPPROTO_TCP },
+		{ .kind = SVC_FE_CLUSTER_IP, .ip = ntohl(ip4("10.96.0.52")), .port = 80,
+		  .proto = IPPROTO_TCP },
+		{ .kind = SVC_FE_CLUSTER_IP, .ip = ntohl(ip4("10.96.0.53")), .port = 80,
+		  .proto = IPPROTO_TCP },
+	};
+	struct svc_backend be = { .ip = ntohl(ip4(IP_B)), .port = 8080, .ready = 1, .serving = 1 };
+	struct svc_view_port port = { .backends = &be, .nbackends = 1 };
+	struct svc_view_service vs = { .ns = "x", .name = "wrap", .frontends = fes, .nfrontends = 1,
+				       .ports = &port, .nports = 1 };
+	struct svc_view v = { .v = &vs, .n = 1 };
+	struct lb_ids ids = { .next_rev_nat = 1 };
+	struct lb_stats st;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_slot("10.96.0.50", 80, 0).rev_nat, 1);
+	ids.next_rev_nat = 0xfffe;
+	vs.nfrontends = 4;
+	assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_slot("10.96.0.50", 80, 0).rev_nat, 1);
+	assert_int_equal(lb_slot("10.96.0.51", 80, 0).rev_nat, 0xfffe);
+	assert_int_equal(lb_slot("10.96.0.52", 80, 0).rev_nat, 0xffff);
+	assert_int_equal(lb_slot("10.96.0.53", 80, 0).rev_nat, 2);
+	lb_settled(&v, &ids);
+	assert_int_equal(lb_sync(dp, NULL, NULL, &ids, &st, err, sizeof(err)), 0);
+	lb_ids_free(&ids);
+}
+
 /* lb.c's shadow covers what the newer features write: EXT entries (an
  * externalIP and a nodePort, eTP Local), slot 0's affinity timeout and
  * Maglev flag, backend flags changed in place (terminating) under the same
@@ -4933,6 +4971,7 @@ int main(void)
 	const struct CMUnitTest maglev[] = {
 		cmocka_unit_test_setup(test_lb_maglev_sync_and_choice, lb_empty),
 		cmocka_unit_test_setup(test_lb_shadow_ext_maglev_hostport, lb_empty),
+		cmocka_unit_test_setup(test_lb_rev_nat_wraps, lb_empty),
 	};
 	struct datapath_opts maglev_opts = overlay_masq;
 
