@@ -388,7 +388,8 @@ static json_t *op_get_nodes(struct agent *a)
 			cidr4_format(&n->pod_cidr, cidr, sizeof(cidr));
 		if (n->ip)
 			ip4_format(n->ip, ip, sizeof(ip));
-		snprintf(refused, sizeof(refused), "refused: %s", n->why);
+		snprintf(refused, sizeof(refused), "refused: %s",
+			 n->why ? n->why : "(the reason was lost: out of memory)");
 		if (n->refused)
 			state = refused;
 		else if (local)

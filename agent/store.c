@@ -96,6 +96,7 @@ static void object_clear(struct object *o)
 		break;
 	case K_NODE:
 		free(o->node.name);
+		free(o->node.why);
 		break;
 	case K_SERVICE:
 		svc_free(&o->svc);
@@ -690,7 +691,7 @@ static void nodes_check(struct store *s)
 	for (size_t i = 0; i < nn; i++) {
 		struct store_node *n = &nodes[i]->node;
 		bool was = n->refused, is_self = s->self_name && !strcmp(n->name, s->self_name);
-		char why[sizeof(n->why)] = "", other[300];
+		char why[256] = "", other[300];
 
 		n->refused = node_alone_bad(n, why, sizeof(why));
 		for (size_t k = 0; !n->refused && !is_self && k < nt; k++) {
@@ -702,11 +703,15 @@ static void nodes_check(struct store *s)
 					 trusted[k]->name);
 			n->refused = node_pair_bad(n, trusted[k], other, why, sizeof(why));
 		}
-		if (n->refused && (!was || strcmp(n->why, why)))
+		if (n->refused && (!was || strcmp(n->why ? n->why : "", why)))
 			pr_warn("Node %s refused for routing and the ipcache: %s", n->name, why);
 		else if (!n->refused && was)
 			pr_info("Node %s is trusted again", n->name);
-		snprintf(n->why, sizeof(n->why), "%s", n->refused ? why : "");
+		if (strcmp(n->why ? n->why : "", n->refused ? why : "")) {
+			free(n->why);
+			/* Out of memory, the reason is lost, not the refusal. */
+			n->why = n->refused ? strdup(why) : NULL;
+		}
 		if (!n->refused && !is_self)
 			trusted[nt++] = n;
 	}
