@@ -54,7 +54,7 @@ static __always_inline struct sluice_ct_value *ct_live(const struct sluice_ct_ke
 {
 	struct sluice_ct_value *v = bpf_map_lookup_elem(&sluice_ct4_v1, k);
 
-	if (!v || now - v->last_seen > ct_timeout(k->proto, v->flags))
+	if (!v || ktime_older(now, v->last_seen, ct_timeout(k->proto, v->flags)))
 		return NULL;
 	return v;
 }
@@ -65,7 +65,9 @@ static __always_inline void ct_refresh(struct sluice_ct_value *v, __u64 now, __u
 				       __u32 set, __u32 *had)
 {
 	*had = v->flags;
-	v->last_seen = now;
+	/* Not back in time: another CPU may have refreshed it since now. */
+	if ((__s64)(now - v->last_seen) > 0)
+		v->last_seen = now;
 	if (tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
 		set |= SLUICE_CT_F_CLOSING;
 	if (set & ~v->flags)

@@ -117,7 +117,7 @@ static __always_inline __u32 lb4_pick(const struct sluice_lb4_key *fe,
 		now = bpf_ktime_get_ns();
 		timeout_ns = (__u64)svc->affinity_timeout * 1000000000ull;
 		aff = bpf_map_lookup_elem(&sluice_aff4_v1, &ak);
-		if (aff && now - aff->last_used < timeout_ns) {
+		if (aff && !ktime_older(now, aff->last_used, timeout_ns)) {
 			id = aff->backend_id;
 			b = bpf_map_lookup_elem(&sluice_be4_v1, &id);
 			if (b) {

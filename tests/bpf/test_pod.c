@@ -2773,6 +2773,72 @@ static void test_lb_flow_keeps_its_backend(void **state)
 	}
 }
 
+/* Set the tracking entry k's last_seen ahead of this CPU's clock by ns: another CPU
+ * refreshed it with a later bpf_ktime_get_ns() than the one this packet's program
+ * read before it looked the entry up. */
+static void ct_refreshed_ahead(const struct sluice_ct_key *k, __u64 ns)
+{
+	struct sluice_ct_value v;
+	struct timespec now;
+
+	assert_int_equal(bpf_map_lookup_elem(datapath_ct_map_fd(dp), k, &v), 0);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	v.last_seen = (__u64)now.tv_sec * 1000000000ull + (__u64)now.tv_nsec + ns;
+	assert_int_equal(bpf_map_update_elem(datapath_ct_map_fd(dp), k, &v, BPF_EXIST), 0);
+}
+
+/* Client and backend on two CPUs: each direction refreshes the flow's entries
+ * while the other's program runs with an earlier clock reading. An entry
+ * seen "from the future" is live: the reply still gets the frontend back
+ * (not a new flow B -> A that passes untranslated, which A answers with a
+ * RST), and the client's next packet keeps its backend. */
+static void test_lb_entry_refreshed_by_other_cpu(void **state)
+{
+	struct sluice_ct_key fe = tuple(IP_A, 41100, FRONTEND, 80, IPPROTO_TCP);
+	struct sluice_ct_key be = tuple(IP_A, 41100, IP_B, 8080, IPPROTO_TCP);
+	struct sluice_ct_key rev = tuple(IP_B, 8080, IP_A, 41100, IPPROTO_TCP);
+	__u32 both[2] = { 1, 2 };
+	struct l4pkt p = lb_from_a(FRONTEND, 41100, 80), reply;
+	struct sluice_ct_value v;
+	struct run r;
+	__u16 first;
+
+	(void)state;
+	lb_service_put(FRONTEND, 80, IPPROTO_TCP, RN_WEB, both, 2);
+	r = run_prog(1, &p, sizeof(p));
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	first = ntohs(((struct l4pkt *)r.out)->tcp.dest);
+	be.dport = htons(first);
+	rev.sport = htons(first);
+	/* Ahead by 50 ms: far more than any skew, far less than a timeout. */
+	ct_refreshed_ahead(&be, 50000000ull);
+	reply = make_l4(IP_B, IP_A, IPPROTO_TCP, first, 41100);
+	memcpy(reply.eth.h_source, mac_b_pod, 6);
+	memcpy(reply.eth.h_dest, mac_b_lxc, 6);
+	reply.tcp.ack = 1;
+	fill_tcp_checksum(&reply);
+	r = run_prog_on(1, &reply, sizeof(reply), ifindex_b);
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(((struct l4pkt *)r.out)->ip.saddr, ip4(FRONTEND));
+	assert_int_equal(ntohs(((struct l4pkt *)r.out)->tcp.source), 80);
+	assert_int_not_equal(bpf_map_lookup_elem(datapath_ct_map_fd(dp), &rev, &v), 0);
+	v = lb_ct(IP_A, 41100, IP_B, first, IPPROTO_TCP);
+	assert_true(v.flags & SLUICE_CT_F_LB_BACKEND);
+	assert_true(v.flags & SLUICE_CT_F_REPLY_SEEN);
+	assert_int_equal(v.pad, RN_WEB);
+	/* The client's side: its frontend entry refreshed ahead too. */
+	for (int i = 0; i < 20; i++) {
+		ct_refreshed_ahead(&fe, 50000000ull);
+		p = lb_from_a(FRONTEND, 41100, 80);
+		p.tcp.syn = 0;
+		p.tcp.ack = 1;
+		fill_tcp_checksum(&p);
+		r = run_prog(1, &p, sizeof(p));
+		assert_int_equal(r.retval, TC_ACT_REDIRECT);
+		assert_int_equal(ntohs(((struct l4pkt *)r.out)->tcp.dest), first);
+	}
+}
+
 static void test_lb_policy_sees_backend_and_client(void **state)
 {
 	__u64 drops = counter(SLUICE_DROP_POLICY, SLUICE_DIR_EGRESS);
@@ -4794,6 +4860,7 @@ int main(void)
 		cmocka_unit_test_setup(test_lb_dnat_and_reverse_byte_for_byte, lb_setup),
 		cmocka_unit_test_setup(test_lb_udp, lb_setup),
 		cmocka_unit_test_setup(test_lb_flow_keeps_its_backend, lb_setup),
+		cmocka_unit_test_setup(test_lb_entry_refreshed_by_other_cpu, lb_setup),
 		cmocka_unit_test_setup(test_lb_policy_sees_backend_and_client, lb_setup),
 		cmocka_unit_test_setup(test_lb_leaves_other_traffic_alone, lb_setup),
 		cmocka_unit_test_setup(test_lb_sync_writes_only_changes, lb_empty),
