@@ -10,6 +10,8 @@
 #      + EndpointSlice: a client pod on each node reaches it many times over
 #      TCP and UDP, both backends answer, each backend sees the client pod's
 #      own address, and the answers come from the frontend;
+#   a2) bulk TCP (iperf3, unpaced, client and server pinned to different
+#      CPUs) through a ClusterIP from the same node and the other node;
 #   b) a NetworkPolicy on the backends admitting only app=trusted: a trusted
 #      client still gets in, an untrusted one (same node and other node) does
 #      not: decided on the real client identity, after translation;
@@ -183,6 +185,48 @@ t1=$(node_metric 1 lb-translated egress)
 check "node1 counted its translations (lb-translated $t0 -> $t1)" test "$t1" -ge "$((t0 + 2 * N + N))"
 check "node2 counted its reverse translations (lb-reverse)" \
 	test "$(( $(node_metric 2 lb-reverse egress) + $(node_metric 2 lb-reverse ingress) ))" -gt 0
+
+# bulk CLIENT: 3 s of unpaced iperf3 from CLIENT (pinned to CPU 0) to the
+# bulk Service (its server pinned to CPU 1): both directions of the flow
+# refresh its tracking entries at once on two CPUs. The stream must last
+# and carry data: a reply taken for a new flow would reach the client from
+# the backend's address, and the client's RST would end it.
+bulk() {
+	local out
+	out=$(ip netns exec "$P-$1" taskset -c 0 timeout 15 iperf3 -c "$BULK_CIP" -p 5201 -t 3 -J 2>&1)
+	jq -e '(.error == null) and (.end.sum_received.bytes > 10000000)' <<<"$out" >/dev/null && return 0
+	jq -c '{error, received: .end.sum_received.bytes}' <<<"$out" 2>/dev/null | sed 's/^/       /' ||
+		head -5 <<<"$out" | sed 's/^/       /'
+	return 1
+}
+
+if command -v iperf3 >/dev/null && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+	echo "== a2) bulk TCP through a ClusterIP, client and server on different CPUs"
+	BULK_CIP=10.96.10.11
+	ip netns exec "$P-n1-be" taskset -c 1 iperf3 -s -B "${IP[n1-be]}" -p 5201 >/dev/null 2>&1 &
+	CLEANUP_PIDS+=($!)
+	check "bulk Service $BULK_CIP:5201 -> n1-be:5201 applied to both agents" mn_apply_all "$P" 2 <<EOF
+apiVersion: v1
+kind: Service
+metadata: {namespace: $NS, name: bulk}
+spec:
+  clusterIP: $BULK_CIP
+  ports: [{name: iperf, protocol: TCP, port: 5201, targetPort: 5201}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {namespace: $NS, name: bulk-1, labels: {kubernetes.io/service-name: bulk}}
+addressType: IPv4
+ports: [{name: iperf, protocol: TCP, port: 5201}]
+endpoints:
+- {addresses: [${IP[n1-be]}], nodeName: node1, conditions: {ready: true}}
+EOF
+	sleep 0.3
+	check "n1-trusted (same node) -> $BULK_CIP:5201: 3 s of bulk TCP hold" bulk n1-trusted
+	check "n2-trusted (other node) -> $BULK_CIP:5201: 3 s of bulk TCP hold" bulk n2-trusted
+else
+	log "no iperf3, taskset or second CPU: the bulk check is skipped"
+fi
 
 echo "== b) NetworkPolicy on the backends: only app=trusted, judged after translation"
 check "the policy applied to both agents" mn_apply_all "$P" 2 <<'YAML'
