@@ -191,6 +191,10 @@ static __always_inline enum lb_choice lb4_select(const struct flow *f, __u64 now
 	*rev_nat = s0.rev_nat;
 	*svc_flags = s0.flags;
 	ct = ct_live(&f->key, now);
+	/* A new connection from a port whose last one is closing chooses
+	 * afresh, and its entry loses the closing timeout. */
+	if (ct && (ct->flags & SLUICE_CT_F_CLOSING) && ct_is_syn(f))
+		ct = NULL;
 	if (ct) {
 		if (!(ct->flags & SLUICE_CT_F_LB_FRONTEND))
 			return LB_NOT_FRONTEND;

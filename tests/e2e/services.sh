@@ -12,6 +12,9 @@
 #      own address, and the answers come from the frontend;
 #   a2) bulk TCP (iperf3, unpaced, client and server pinned to different
 #      CPUs) through a ClusterIP from the same node and the other node;
+#   a3) from one client port, connections closed with a RST, in turn direct
+#      to a backend pod:port and through two Services to that same
+#      pod:port (same node, other node): each one connects at once;
 #   b) a NetworkPolicy on the backends admitting only app=trusted: a trusted
 #      client still gets in, an untrusted one (same node and other node) does
 #      not: decided on the real client identity, after translation;
@@ -226,6 +229,86 @@ EOF
 	check "n2-trusted (other node) -> $BULK_CIP:5201: 3 s of bulk TCP hold" bulk n2-trusted
 else
 	log "no iperf3, taskset or second CPU: the bulk check is skipped"
+fi
+
+# reuse CLIENT SPORT TARGET...: from CLIENT's port SPORT, one TCP echo round
+# trip to each TARGET (ADDR:PORT) in turn, each connection closed with a RST
+# (SO_LINGER 0) before the next; every connect and echo within 3 s.
+reuse() {
+	local pod=$1 sport=$2
+	shift 2
+	ip netns exec "$P-$pod" python3 - "$sport" "$@" <<'PY'
+import socket, struct, sys
+sport = int(sys.argv[1])
+for t in sys.argv[2:]:
+    addr, port = t.rsplit(":", 1)
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("", sport))
+    s.settimeout(3)
+    try:
+        s.connect((addr, int(port)))
+        s.sendall(b"reuse-token")
+        got = b""
+        while len(got) < 11:
+            chunk = s.recv(64)
+            if not chunk:
+                break
+            got += chunk
+        if got != b"reuse-token":
+            raise OSError("echo " + repr(got))
+    except OSError as e:
+        print("       %s from port %d: %s" % (t, sport, e))
+        sys.exit(1)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+PY
+}
+
+if command -v python3 >/dev/null; then
+	echo "== a3) one client port: direct, then through a Service, to the same pod:port"
+	REUSE_CIP=10.96.10.12
+	REUSE2_CIP=10.96.10.13
+	check "Services reuse ($REUSE_CIP:80) and reuse2 ($REUSE2_CIP:80), both -> n1-be:8080, applied" \
+		mn_apply_all "$P" 2 <<EOF
+apiVersion: v1
+kind: Service
+metadata: {namespace: $NS, name: reuse}
+spec:
+  clusterIP: $REUSE_CIP
+  ports: [{name: http, protocol: TCP, port: 80, targetPort: 8080}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {namespace: $NS, name: reuse-1, labels: {kubernetes.io/service-name: reuse}}
+addressType: IPv4
+ports: [{name: http, protocol: TCP, port: 8080}]
+endpoints:
+- {addresses: [${IP[n1-be]}], nodeName: node1, conditions: {ready: true}}
+---
+apiVersion: v1
+kind: Service
+metadata: {namespace: $NS, name: reuse2}
+spec:
+  clusterIP: $REUSE2_CIP
+  ports: [{name: http, protocol: TCP, port: 80, targetPort: 8080}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {namespace: $NS, name: reuse2-1, labels: {kubernetes.io/service-name: reuse2}}
+addressType: IPv4
+ports: [{name: http, protocol: TCP, port: 8080}]
+endpoints:
+- {addresses: [${IP[n1-be]}], nodeName: node1, conditions: {ready: true}}
+EOF
+	sleep 0.3
+	BE=${IP[n1-be]}:8080
+	for client in n1-trusted n2-trusted; do
+		check "$client, one port: direct, Service, direct, Service, other Service (RST between)" \
+			reuse "$client" 47011 "$BE" "$REUSE_CIP:80" "$BE" "$REUSE_CIP:80" "$REUSE2_CIP:80"
+	done
+else
+	log "no python3: the port reuse check is skipped"
 fi
 
 echo "== b) NetworkPolicy on the backends: only app=trusted, judged after translation"
