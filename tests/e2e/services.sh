@@ -14,7 +14,9 @@
 #      CPUs) through a ClusterIP from the same node and the other node;
 #   a3) from one client port, connections closed with a RST, in turn direct
 #      to a backend pod:port and through two Services to that same
-#      pod:port (same node, other node): each one connects at once;
+#      pod:port (same node, other node): each one connects at once; and
+#      short connections in turn to the pod and the two Services from a
+#      client whose port range is 20 ports wide (ports reused by chance);
 #   b) a NetworkPolicy on the backends admitting only app=trusted: a trusted
 #      client still gets in, an untrusted one (same node and other node) does
 #      not: decided on the real client identity, after translation;
@@ -306,6 +308,24 @@ EOF
 	for client in n1-trusted n2-trusted; do
 		check "$client, one port: direct, Service, direct, Service, other Service (RST between)" \
 			reuse "$client" 47011 "$BE" "$REUSE_CIP:80" "$BE" "$REUSE_CIP:80" "$REUSE2_CIP:80"
+	done
+	# Ephemeral ports reused by chance (a loop of short connections to a
+	# pod and to Services that share it): a narrow port range makes the
+	# kernel reuse ports across the three destinations at once.
+	ROUNDS=15
+	for client in n1-trusted n2-trusted; do
+		old=$(ip netns exec "$P-$client" sysctl -n net.ipv4.ip_local_port_range | tr -s '\t ' ' ')
+		ip netns exec "$P-$client" sysctl -qw net.ipv4.ip_local_port_range="40100 40119"
+		out=$(for _ in $(seq "$ROUNDS"); do
+			for dst in "${IP[n1-be]} 8080" "$REUSE_CIP 80" "$REUSE2_CIP 80"; do
+				# shellcheck disable=SC2086
+				probe "$P-$client" tcp $dst --timeout 3000 >/dev/null 2>&1 && echo ok || echo "fail $dst"
+			done
+		done)
+		ip netns exec "$P-$client" sysctl -qw net.ipv4.ip_local_port_range="$old"
+		check "$client, ports 40100-40119: $((3 * ROUNDS)) connections, in turn to n1-be:8080 and the two ClusterIPs, all answered" \
+			test "$(grep -c '^ok$' <<<"$out")" = $((3 * ROUNDS))
+		grep '^fail' <<<"$out" | sort | uniq -c | sed 's/^/       /'
 	done
 else
 	log "no python3: the port reuse check is skipped"
