@@ -24,7 +24,8 @@
 #      only), installed now: sluice translates first, the rule sees nothing;
 #   d) with --kube-proxy-replacement off (node 1's agent restarted) nothing
 #      is translated: the counter stays, and the ClusterIP answers only
-#      through kube-proxy's rule (n2-be), or not at all without iptables.
+#      through kube-proxy's rule (n2-be), or not at all without iptables;
+#      bulk TCP through a DNAT rule with an INVALID drop in FORWARD holds.
 #
 #   tests/e2e/services.sh             overlay, then native
 #   tests/e2e/services.sh overlay     one mode (or native)
@@ -378,6 +379,19 @@ if [ "$KP" = 1 ]; then
 	check "n1-trusted -> $CIP:80/TCP x$N: only kube-proxy's rule answers (n2-be)" \
 		only_from n1-trusted tcp "$CIP" 80 n2-be
 	check "kube-proxy's rule matched the flows" test "$(rule_packets 1)" -ge "$N"
+	if [ -n "${BULK_CIP:-}" ]; then
+		# kube-proxy's KUBE-FORWARD drops what the node's conntrack
+		# finds INVALID: a flow's packet that skipped the stack (a reply
+		# taken for a new flow and sent straight to the client) leaves
+		# its window tracking behind and later packets are INVALID.
+		check "node1: a DNAT rule for $BULK_CIP:5201 to n1-be and an INVALID drop in FORWARD (as kube-proxy's)" \
+			bash -c "ip netns exec '$P-node1' iptables -w -t nat -A PREROUTING -d '$BULK_CIP' -p tcp --dport 5201 \
+				-j DNAT --to-destination '${IP[n1-be]}:5201' &&
+				ip netns exec '$P-node1' iptables -w -I FORWARD -m conntrack --ctstate INVALID -j DROP"
+		check "n1-trusted -> $BULK_CIP:5201 through kube-proxy's rule: 3 s of bulk TCP hold" bulk n1-trusted
+		check "the INVALID rule dropped nothing" test "$(ip netns exec "$P-node1" iptables -w -L FORWARD -v -n -x |
+			awk '/INVALID/ { print $1; exit }')" = 0
+	fi
 else
 	check "n1-trusted -> $CIP:80/TCP: no answer (no kube-proxy, no translation)" \
 		refused n1-trusted tcp "$CIP" 80
