@@ -4556,6 +4556,15 @@ static void test_lb_affinity(void **state)
 	assert_int_equal(bpf_map_lookup_elem(aff_fd, &ak, &av), 0);
 	assert_true(av.last_used >= t0);
 	assert_int_equal(av.backend_id, port - 8080 + 1);
+	/* Used by another CPU's flow just after this flow's program read its
+	 * clock (last_used ahead of now): a hit, not an expiry. */
+	hits = counter(SLUICE_LB_AFFINITY_HIT, SLUICE_DIR_EGRESS);
+	av.last_used = mono_ns() + 50000000ull;
+	assert_int_equal(bpf_map_update_elem(aff_fd, &ak, &av, BPF_ANY), 0);
+	for (__u16 sport = 47210; sport < 47220; sport++)
+		assert_int_equal(lb_new_flow(sport), port);
+	assert_int_equal(counter(SLUICE_LB_AFFINITY_HIT, SLUICE_DIR_EGRESS), hits + 10);
+	assert_int_equal(bpf_map_lookup_elem(aff_fd, &ak, &av), 0);
 	/* Switched to None: new flows spread again (a miss is 2^-39), the
 	 * map is neither read nor written. */
 	lb_affinity_set(0);
