@@ -171,9 +171,9 @@ static __always_inline int ct_syn_restarts(const struct flow *f, const struct sl
 /*
  * The flow's status, and in *flags the flags the entry it matched had
  * before this packet (0 for a new flow). A SYN that starts a new
- * connection on a finished flow's tuple is CT_NEW (ct_syn_restarts). set: flags to add to a matching
- * entry of the flow itself (established or reply; not the entry an ICMP
- * error is related to).
+ * connection on a finished flow's tuple is CT_NEW (ct_syn_restarts). set:
+ * flags to add to a matching entry of the flow itself (established or
+ * reply; not the entry an ICMP error is related to).
  */
 static __always_inline enum ct_status ct_lookup(const struct flow *f, __u64 now, __u32 set,
 						__u32 *flags)
