@@ -410,9 +410,8 @@ static json_t *op_get_nodes(struct agent *a)
 /* Said once with `get services`: what this node translates itself. */
 #define SERVICES_NOTE_OFF "this node does not translate Services: kube-proxy does " \
 			  "(--kube-proxy-replacement off, docs/SERVICES.md)"
-#define SERVICES_NOTE_ON "pods' traffic to clusterIPs, externalIPs and load-balancer " \
-			 "addresses is translated here; NodePort, host clients and Services " \
-			 "without endpoints are still kube-proxy's (docs/SERVICES.md)"
+#define SERVICES_NOTE_ON "Services are translated here (--kube-proxy-replacement on): pods, " \
+			 "the node's own sockets and outside clients (docs/SERVICES.md)"
 
 static json_t *op_get_services(struct agent *a)
 {

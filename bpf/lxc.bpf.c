@@ -87,6 +87,7 @@ static __always_inline int from_pod_ipv4(struct __sk_buff *skb, struct cursor *c
 		if (IS_DROP(ret))
 			return ret;
 	}
+	f.ct_kind = translated ? CT_KIND_LB : CT_KIND_DIRECT;
 	ret = track_and_police(&f, src, dst, NULL, SLUICE_DIR_EGRESS,
 			       translated ? SLUICE_CT_F_LB_BACKEND : 0, 0, &ct_flags);
 	if (IS_DROP(ret))

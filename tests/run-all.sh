@@ -49,6 +49,7 @@ run_suite "Services: backend selection (Maglev, affinity), refusal without endpo
 run_suite "Services from outside the cluster (NodePort, externalIP, LB IP, traffic policies)" tests/e2e/services-ns.sh
 run_suite "Services for the node's own sockets (cgroup hooks)" tests/e2e/services-host.sh
 run_suite "Services: hairpin, hostPort, endpoint states, ICMP errors" tests/e2e/services-misc.sh
+run_suite "Services: Kubernetes' e2e Service scenarios, both routing modes" tests/e2e/services-upstream.sh
 run_suite "next to kube-proxy, overlay routing" tests/kubeproxy/run.sh overlay
 run_suite "next to kube-proxy, native routing" tests/kubeproxy/run.sh native
 run_suite "security: attackers against policy, both routing modes" tests/security/run.sh

@@ -31,4 +31,18 @@
 #define IS_DROP(ret)	((ret) < 0)
 #define DROP_REASON(ret) ((__u32)(-(ret) - SLUICE_DROP_BASE))
 
+/*
+ * Is a stamp taken at then older than age at now? Another CPU may have
+ * written then (a refresh from the flow's other direction) after this
+ * program read now: then is ahead of now, by up to a packet's run time.
+ * Compared unsigned, now - then wraps to ~2^64 and a busy flow would look
+ * expired on every such race (a reply treated as a new untranslated flow,
+ * the client answers it with a RST). Signed, a stamp from the future is
+ * simply recent.
+ */
+static __always_inline int ktime_older(__u64 now, __u64 then, __u64 age)
+{
+	return (__s64)(now - then) > (__s64)age;
+}
+
 #endif /* SLUICE_BPF_COMMON_H */

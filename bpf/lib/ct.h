@@ -54,7 +54,7 @@ static __always_inline struct sluice_ct_value *ct_live(const struct sluice_ct_ke
 {
 	struct sluice_ct_value *v = bpf_map_lookup_elem(&sluice_ct4_v1, k);
 
-	if (!v || now - v->last_seen > ct_timeout(k->proto, v->flags))
+	if (!v || ktime_older(now, v->last_seen, ct_timeout(k->proto, v->flags)))
 		return NULL;
 	return v;
 }
@@ -65,7 +65,9 @@ static __always_inline void ct_refresh(struct sluice_ct_value *v, __u64 now, __u
 				       __u32 set, __u32 *had)
 {
 	*had = v->flags;
-	v->last_seen = now;
+	/* Not back in time: another CPU may have refreshed it since now. */
+	if ((__s64)(now - v->last_seen) > 0)
+		v->last_seen = now;
 	if (tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
 		set |= SLUICE_CT_F_CLOSING;
 	if (set & ~v->flags)
@@ -134,22 +136,62 @@ static __always_inline enum ct_status ct_lookup_error(const struct flow *f, __u6
 	return CT_NEW;
 }
 
+/* A TCP SYN without ACK (or RST): a connection's first packet. */
+static __always_inline int ct_is_syn(const struct flow *f)
+{
+	return f->key.proto == IPPROTO_TCP &&
+	       (f->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_RST)) == TCP_FLAG_SYN;
+}
+
+/*
+ * Does f, sent in the direction of its live entry v, start a new flow on
+ * the same tuple (a client reusing its port)? Only a SYN does, and only on
+ * an entry whose connection is over or never began: closing (FIN or RST
+ * seen), or unanswered and made for another kind of flow than this one
+ * (Service-translated or direct, another frontend's rev-NAT index). Kept,
+ * the old entry would keep the old flow's flags and pad: a Service flow
+ * without rev-NAT, a direct flow reverse-translated, the wrong frontend.
+ * An open, answered entry is never replaced: a forged or retransmitted SYN
+ * cannot take over a live flow; and only the tuple's own source can send
+ * on it (from_pod drops spoofed sources, the tunnel checks inner ones).
+ */
+static __always_inline int ct_syn_restarts(const struct flow *f, const struct sluice_ct_value *v)
+{
+	if (!ct_is_syn(f))
+		return 0;
+	if (v->flags & SLUICE_CT_F_CLOSING)
+		return 1;
+	if ((v->flags & SLUICE_CT_F_REPLY_SEEN) || f->ct_kind == CT_KIND_ANY)
+		return 0;
+	if (f->ct_kind == CT_KIND_LB)
+		return !(v->flags & SLUICE_CT_F_LB_BACKEND) || v->pad != f->ct_pad;
+	return !!(v->flags & SLUICE_CT_F_LB_BACKEND);
+}
+
 /*
  * The flow's status, and in *flags the flags the entry it matched had
- * before this packet (0 for a new flow). set: flags to add to a matching
- * entry of the flow itself (established or reply; not the entry an ICMP
- * error is related to).
+ * before this packet (0 for a new flow). A SYN that starts a new
+ * connection on a finished flow's tuple is CT_NEW (ct_syn_restarts). set:
+ * flags to add to a matching entry of the flow itself (established or
+ * reply; not the entry an ICMP error is related to).
  */
 static __always_inline enum ct_status ct_lookup(const struct flow *f, __u64 now, __u32 set,
 						__u32 *flags)
 {
 	struct sluice_ct_key rev;
+	struct sluice_ct_value *v;
 
 	*flags = 0;
 	if (f->icmp_error)
 		return ct_lookup_error(f, now, flags);
-	if (ct_touch(&f->key, now, f->tcp_flags, set, flags))
+	v = ct_live(&f->key, now);
+	if (v && !(v->flags & SLUICE_CT_F_LB_FRONTEND)) {
+		/* A new connection on the tuple: the caller creates its entry. */
+		if (ct_syn_restarts(f, v))
+			return CT_NEW;
+		ct_refresh(v, now, f->tcp_flags, set, flags);
 		return CT_ESTABLISHED;
+	}
 	ct_reverse(&f->key, &rev);
 	if (ct_touch(&rev, now, f->tcp_flags, set | SLUICE_CT_F_REPLY_SEEN, flags))
 		return CT_REPLY;

@@ -82,7 +82,7 @@ static __always_inline int frag_recall(const struct iphdr *ip, struct sluice_ct_
 
 	frag_key(ip, &fk);
 	v = bpf_map_lookup_elem(&sluice_frag4_v1, &fk);
-	if (!v || bpf_ktime_get_ns() - v->first_seen > SLUICE_FRAG_TIMEOUT * 1000000000ull)
+	if (!v || ktime_older(bpf_ktime_get_ns(), v->first_seen, SLUICE_FRAG_TIMEOUT * 1000000000ull))
 		return DROP(SLUICE_DROP_FRAG_ORPHAN);
 	k->sport = v->sport;
 	k->dport = v->dport;

@@ -22,7 +22,15 @@
 #define ICMP_PARAMETERPROB	12
 
 #define TCP_FLAG_FIN 0x01
+#define TCP_FLAG_SYN 0x02
 #define TCP_FLAG_RST 0x04
+#define TCP_FLAG_ACK 0x10
+
+/* struct flow.ct_kind: what a new tracking entry of the flow would be, when
+ * the caller knows (lib/ct.h ct_syn_restarts). */
+#define CT_KIND_ANY	0	/* not said: a hook after the flow's first */
+#define CT_KIND_DIRECT	1	/* a pod's flow, not translated */
+#define CT_KIND_LB	2	/* Service-translated: SLUICE_CT_F_LB_BACKEND, pad ct_pad */
 
 struct flow {
 	struct sluice_ct_key key;
@@ -32,6 +40,7 @@ struct flow {
 	__u8 later_fragment;	/* no L4 header: key's ports are its first fragment's */
 	__u8 hairpin;		/* a pod's Service flow to itself, source made
 				 * cfg_lb_hairpin by lib/lb.h */
+	__u8 ct_kind;		/* CT_KIND_* */
 	__u32 ct_pad;		/* the pad word a new tracking entry of the flow gets */
 	struct sluice_ct_key inner;
 };

@@ -117,7 +117,7 @@ static __always_inline __u32 lb4_pick(const struct sluice_lb4_key *fe,
 		now = bpf_ktime_get_ns();
 		timeout_ns = (__u64)svc->affinity_timeout * 1000000000ull;
 		aff = bpf_map_lookup_elem(&sluice_aff4_v1, &ak);
-		if (aff && now - aff->last_used < timeout_ns) {
+		if (aff && !ktime_older(now, aff->last_used, timeout_ns)) {
 			id = aff->backend_id;
 			b = bpf_map_lookup_elem(&sluice_be4_v1, &id);
 			if (b) {
@@ -191,6 +191,10 @@ static __always_inline enum lb_choice lb4_select(const struct flow *f, __u64 now
 	*rev_nat = s0.rev_nat;
 	*svc_flags = s0.flags;
 	ct = ct_live(&f->key, now);
+	/* A new connection from a port whose last one is closing chooses
+	 * afresh, and its entry loses the closing timeout. */
+	if (ct && (ct->flags & SLUICE_CT_F_CLOSING) && ct_is_syn(f))
+		ct = NULL;
 	if (ct) {
 		if (!(ct->flags & SLUICE_CT_F_LB_FRONTEND))
 			return LB_NOT_FRONTEND;

@@ -379,6 +379,7 @@ static __always_inline int nodeport_translate(struct __sk_buff *skb, struct flow
 	if (!f->later_fragment)
 		f->policy_port = bpf_ntohs(be.port);
 	f->ct_pad = rev_nat;
+	f->ct_kind = CT_KIND_LB;
 	metrics_count(SLUICE_LB_EXT_TRANSLATED, SLUICE_DIR_INGRESS, 0);
 
 	dst = endpoint_lookup4(be.addr);

@@ -26,8 +26,6 @@
 #include "l4.h"
 #include "nat.h"
 
-#define TCP_FLAG_SYN 0x02
-#define TCP_FLAG_ACK 0x10
 #define ICMP_PORT_UNREACH 3
 #define REJECT_TTL 64
 

@@ -305,7 +305,7 @@ _Static_assert(sizeof(struct sluice_nomasq_key) == 8, "nomasq key layout");
  * the new one, never a mix. All addresses and ports in network order.
  */
 struct sluice_lb4_key {
-	__be32 addr;		/* frontend: clusterIP, externalIP, LB ingress IP */
+	__be32 addr;		/* frontend: clusterIP, externalIP, LB ingress IP, node address (NodePort, hostPort), hostIP */
 	__be16 port;
 	__u8 proto;
 	__u8 scope;		/* SLUICE_LB_SCOPE_* */
@@ -372,10 +372,6 @@ struct sluice_lb4_revnat {
 	__u16 pad;
 };
 _Static_assert(sizeof(struct sluice_lb4_revnat) == 8, "lb rev-NAT layout");
-
-/* slot 0's flags: a NodePort frontend (key addr = the node's --device
- * address, port = the nodePort). */
-#define SLUICE_LB_F_NODEPORT (1u << 0)
 
 /*
  * sluice_lbsk4_v1: a node socket (by its cookie) whose connect() or

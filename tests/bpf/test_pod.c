@@ -2773,6 +2773,201 @@ static void test_lb_flow_keeps_its_backend(void **state)
 	}
 }
 
+/* Set the tracking entry k's last_seen ahead of this CPU's clock by ns: another CPU
+ * refreshed it with a later bpf_ktime_get_ns() than the one this packet's program
+ * read before it looked the entry up. */
+static void ct_refreshed_ahead(const struct sluice_ct_key *k, __u64 ns)
+{
+	struct sluice_ct_value v;
+	struct timespec now;
+
+	assert_int_equal(bpf_map_lookup_elem(datapath_ct_map_fd(dp), k, &v), 0);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	v.last_seen = (__u64)now.tv_sec * 1000000000ull + (__u64)now.tv_nsec + ns;
+	assert_int_equal(bpf_map_update_elem(datapath_ct_map_fd(dp), k, &v, BPF_EXIST), 0);
+}
+
+/* Client and backend on two CPUs: each direction refreshes the flow's entries
+ * while the other's program runs with an earlier clock reading. An entry
+ * seen "from the future" is live: the reply still gets the frontend back
+ * (not a new flow B -> A that passes untranslated, which A answers with a
+ * RST), and the client's next packet keeps its backend. */
+static void test_lb_entry_refreshed_by_other_cpu(void **state)
+{
+	struct sluice_ct_key fe = tuple(IP_A, 41100, FRONTEND, 80, IPPROTO_TCP);
+	struct sluice_ct_key be = tuple(IP_A, 41100, IP_B, 8080, IPPROTO_TCP);
+	struct sluice_ct_key rev = tuple(IP_B, 8080, IP_A, 41100, IPPROTO_TCP);
+	__u32 both[2] = { 1, 2 };
+	struct l4pkt p = lb_from_a(FRONTEND, 41100, 80), reply;
+	struct sluice_ct_value v;
+	struct run r;
+	__u16 first;
+
+	(void)state;
+	lb_service_put(FRONTEND, 80, IPPROTO_TCP, RN_WEB, both, 2);
+	r = run_prog(1, &p, sizeof(p));
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	first = ntohs(((struct l4pkt *)r.out)->tcp.dest);
+	be.dport = htons(first);
+	rev.sport = htons(first);
+	/* Ahead by 50 ms: far more than any skew, far less than a timeout. */
+	ct_refreshed_ahead(&be, 50000000ull);
+	reply = make_l4(IP_B, IP_A, IPPROTO_TCP, first, 41100);
+	memcpy(reply.eth.h_source, mac_b_pod, 6);
+	memcpy(reply.eth.h_dest, mac_b_lxc, 6);
+	reply.tcp.ack = 1;
+	fill_tcp_checksum(&reply);
+	r = run_prog_on(1, &reply, sizeof(reply), ifindex_b);
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(((struct l4pkt *)r.out)->ip.saddr, ip4(FRONTEND));
+	assert_int_equal(ntohs(((struct l4pkt *)r.out)->tcp.source), 80);
+	assert_int_not_equal(bpf_map_lookup_elem(datapath_ct_map_fd(dp), &rev, &v), 0);
+	v = lb_ct(IP_A, 41100, IP_B, first, IPPROTO_TCP);
+	assert_true(v.flags & SLUICE_CT_F_LB_BACKEND);
+	assert_true(v.flags & SLUICE_CT_F_REPLY_SEEN);
+	assert_int_equal(v.pad, RN_WEB);
+	/* The client's side: its frontend entry refreshed ahead too. */
+	for (int i = 0; i < 20; i++) {
+		ct_refreshed_ahead(&fe, 50000000ull);
+		p = lb_from_a(FRONTEND, 41100, 80);
+		p.tcp.syn = 0;
+		p.tcp.ack = 1;
+		fill_tcp_checksum(&p);
+		r = run_prog(1, &p, sizeof(p));
+		assert_int_equal(r.retval, TC_ACT_REDIRECT);
+		assert_int_equal(ntohs(((struct l4pkt *)r.out)->tcp.dest), first);
+	}
+}
+
+#define FRONTEND_TWO "10.96.0.12"
+#define RN_TWO 10	/* FRONTEND_TWO:8000/TCP, the same backend as FRONTEND:80 */
+
+/* A's TCP segment from sport to dst:dport with the flags given (SYN: 1). */
+static struct run lb_a_sends(const char *dst, __u16 sport, __u16 dport, int syn, int ack, int rst)
+{
+	struct l4pkt p = lb_from_a(dst, sport, dport);
+
+	p.tcp.syn = syn;
+	p.tcp.ack = ack;
+	p.tcp.rst = rst;
+	fill_tcp_checksum(&p);
+	return run_prog(1, &p, sizeof(p));
+}
+
+/* B's SYN-ACK from B:8080 to A's sport: the source A gets it from. */
+static __be32 lb_b_answers(__u16 sport, __be16 *from_port)
+{
+	struct l4pkt reply = make_l4(IP_B, IP_A, IPPROTO_TCP, 8080, sport);
+	struct run r;
+
+	memcpy(reply.eth.h_source, mac_b_pod, 6);
+	memcpy(reply.eth.h_dest, mac_b_lxc, 6);
+	reply.tcp.ack = 1;
+	fill_tcp_checksum(&reply);
+	r = run_prog_on(1, &reply, sizeof(reply), ifindex_b);
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	*from_port = ((struct l4pkt *)r.out)->tcp.source;
+	return ((struct l4pkt *)r.out)->ip.saddr;
+}
+
+/* One client port, first a direct connection to B:8080 closed with a RST,
+ * then one through FRONTEND:80 to the same B:8080: the new SYN starts the
+ * flow anew (rev-NAT index, not the closed flow's entry), so B's answer
+ * comes from the frontend; and the other way round. */
+static void test_lb_port_reuse_direct_then_service(void **state)
+{
+	struct sluice_ct_value v;
+	__be16 port;
+
+	(void)state;
+	assert_int_equal(lb_a_sends(IP_B, 41200, 8080, 1, 0, 0).retval, TC_ACT_REDIRECT);
+	assert_int_equal(lb_b_answers(41200, &port), ip4(IP_B));
+	assert_int_equal(lb_a_sends(IP_B, 41200, 8080, 0, 1, 1).retval, TC_ACT_REDIRECT);
+	assert_true(lb_ct(IP_A, 41200, IP_B, 8080, IPPROTO_TCP).flags & SLUICE_CT_F_CLOSING);
+	/* Same port, through the Service. */
+	assert_int_equal(lb_a_sends(FRONTEND, 41200, 80, 1, 0, 0).retval, TC_ACT_REDIRECT);
+	v = lb_ct(IP_A, 41200, IP_B, 8080, IPPROTO_TCP);
+	assert_int_equal(v.flags & (SLUICE_CT_F_LB_BACKEND | SLUICE_CT_F_CLOSING | SLUICE_CT_F_REPLY_SEEN),
+			 SLUICE_CT_F_LB_BACKEND);
+	assert_int_equal(v.pad, RN_WEB);
+	assert_int_equal(lb_b_answers(41200, &port), ip4(FRONTEND));
+	assert_int_equal(ntohs(port), 80);
+	/* Closed with a RST, then direct again from the same port: B's answer
+	 * keeps B's own address. */
+	assert_int_equal(lb_a_sends(FRONTEND, 41200, 80, 0, 1, 1).retval, TC_ACT_REDIRECT);
+	assert_int_equal(lb_a_sends(IP_B, 41200, 8080, 1, 0, 0).retval, TC_ACT_REDIRECT);
+	v = lb_ct(IP_A, 41200, IP_B, 8080, IPPROTO_TCP);
+	assert_int_equal(v.flags & (SLUICE_CT_F_LB_BACKEND | SLUICE_CT_F_CLOSING), 0);
+	assert_int_equal(lb_b_answers(41200, &port), ip4(IP_B));
+	assert_int_equal(ntohs(port), 8080);
+}
+
+/* Two Services with the same backend, one client port: the second flow
+ * gets its own frontend back (after the first closed, and after the first
+ * got no answer at all); the client-side entry of a closed Service flow
+ * starts anew on a SYN (no closing timeout for the new connection). */
+static void test_lb_port_reuse_two_services(void **state)
+{
+	__u32 web = 1;
+	struct sluice_ct_value v;
+	__be16 port;
+
+	(void)state;
+	lb_service_put(FRONTEND_TWO, 8000, IPPROTO_TCP, RN_TWO, &web, 1);
+	/* Closed with a RST. */
+	assert_int_equal(lb_a_sends(FRONTEND, 41300, 80, 1, 0, 0).retval, TC_ACT_REDIRECT);
+	assert_int_equal(lb_b_answers(41300, &port), ip4(FRONTEND));
+	assert_int_equal(lb_a_sends(FRONTEND, 41300, 80, 0, 1, 1).retval, TC_ACT_REDIRECT);
+	assert_true(lb_ct(IP_A, 41300, FRONTEND, 80, IPPROTO_TCP).flags & SLUICE_CT_F_CLOSING);
+	assert_int_equal(lb_a_sends(FRONTEND_TWO, 41300, 8000, 1, 0, 0).retval, TC_ACT_REDIRECT);
+	assert_int_equal(lb_ct(IP_A, 41300, IP_B, 8080, IPPROTO_TCP).pad, RN_TWO);
+	assert_int_equal(lb_b_answers(41300, &port), ip4(FRONTEND_TWO));
+	assert_int_equal(ntohs(port), 8000);
+	/* Never answered: a SYN to FRONTEND from a fresh port, then one to
+	 * FRONTEND_TWO from it. */
+	assert_int_equal(lb_a_sends(FRONTEND, 41301, 80, 1, 0, 0).retval, TC_ACT_REDIRECT);
+	assert_int_equal(lb_a_sends(FRONTEND_TWO, 41301, 8000, 1, 0, 0).retval, TC_ACT_REDIRECT);
+	assert_int_equal(lb_b_answers(41301, &port), ip4(FRONTEND_TWO));
+	/* The same frontend again after its flow closed: a fresh client-side
+	 * entry, not a closing one. */
+	assert_int_equal(lb_a_sends(FRONTEND_TWO, 41300, 8000, 0, 1, 1).retval, TC_ACT_REDIRECT);
+	assert_true(lb_ct(IP_A, 41300, FRONTEND_TWO, 8000, IPPROTO_TCP).flags & SLUICE_CT_F_CLOSING);
+	assert_int_equal(lb_a_sends(FRONTEND_TWO, 41300, 8000, 1, 0, 0).retval, TC_ACT_REDIRECT);
+	v = lb_ct(IP_A, 41300, FRONTEND_TWO, 8000, IPPROTO_TCP);
+	assert_int_equal(v.flags, SLUICE_CT_F_LB_FRONTEND);
+	assert_int_equal(v.pad, 1);
+	assert_int_equal(lb_ct(IP_A, 41300, IP_B, 8080, IPPROTO_TCP).flags &
+			 (SLUICE_CT_F_CLOSING | SLUICE_CT_F_REPLY_SEEN), 0);
+}
+
+/* The attacker's side: a SYN on a live, open flow's tuple (a retransmitted
+ * or forged one) replaces nothing: the answered Service flow keeps its
+ * rev-NAT index, its backend, and B's answers still come from the
+ * frontend; a direct SYN on it neither makes the flow direct. */
+static void test_lb_syn_does_not_replace_open_flow(void **state)
+{
+	__u32 web = 1;
+	struct sluice_ct_value v;
+	__be16 port;
+
+	(void)state;
+	lb_service_put(FRONTEND_TWO, 8000, IPPROTO_TCP, RN_TWO, &web, 1);
+	assert_int_equal(lb_a_sends(FRONTEND, 41400, 80, 1, 0, 0).retval, TC_ACT_REDIRECT);
+	assert_int_equal(lb_b_answers(41400, &port), ip4(FRONTEND));
+	assert_int_equal(lb_a_sends(FRONTEND, 41400, 80, 0, 1, 0).retval, TC_ACT_REDIRECT);
+	/* SYNs on the open flow's tuples: direct, and via the other Service. */
+	lb_a_sends(IP_B, 41400, 8080, 1, 0, 0);
+	lb_a_sends(FRONTEND_TWO, 41400, 8000, 1, 0, 0);
+	lb_a_sends(FRONTEND, 41400, 80, 1, 0, 0);
+	v = lb_ct(IP_A, 41400, IP_B, 8080, IPPROTO_TCP);
+	assert_true(v.flags & SLUICE_CT_F_LB_BACKEND);
+	assert_true(v.flags & SLUICE_CT_F_REPLY_SEEN);
+	assert_int_equal(v.pad, RN_WEB);
+	assert_int_equal(lb_ct(IP_A, 41400, FRONTEND, 80, IPPROTO_TCP).pad, 1);
+	assert_int_equal(lb_b_answers(41400, &port), ip4(FRONTEND));
+	assert_int_equal(ntohs(port), 80);
+}
+
 static void test_lb_policy_sees_backend_and_client(void **state)
 {
 	__u64 drops = counter(SLUICE_DROP_POLICY, SLUICE_DIR_EGRESS);
@@ -4393,6 +4588,15 @@ static void test_lb_affinity(void **state)
 	assert_int_equal(bpf_map_lookup_elem(aff_fd, &ak, &av), 0);
 	assert_true(av.last_used >= t0);
 	assert_int_equal(av.backend_id, port - 8080 + 1);
+	/* Used by another CPU's flow just after this flow's program read its
+	 * clock (last_used ahead of now): a hit, not an expiry. */
+	hits = counter(SLUICE_LB_AFFINITY_HIT, SLUICE_DIR_EGRESS);
+	av.last_used = mono_ns() + 50000000ull;
+	assert_int_equal(bpf_map_update_elem(aff_fd, &ak, &av, BPF_ANY), 0);
+	for (__u16 sport = 47210; sport < 47220; sport++)
+		assert_int_equal(lb_new_flow(sport), port);
+	assert_int_equal(counter(SLUICE_LB_AFFINITY_HIT, SLUICE_DIR_EGRESS), hits + 10);
+	assert_int_equal(bpf_map_lookup_elem(aff_fd, &ak, &av), 0);
 	/* Switched to None: new flows spread again (a miss is 2^-39), the
 	 * map is neither read nor written. */
 	lb_affinity_set(0);
@@ -4943,6 +5147,10 @@ int main(void)
 		cmocka_unit_test_setup(test_lb_dnat_and_reverse_byte_for_byte, lb_setup),
 		cmocka_unit_test_setup(test_lb_udp, lb_setup),
 		cmocka_unit_test_setup(test_lb_flow_keeps_its_backend, lb_setup),
+		cmocka_unit_test_setup(test_lb_entry_refreshed_by_other_cpu, lb_setup),
+		cmocka_unit_test_setup(test_lb_port_reuse_direct_then_service, lb_setup),
+		cmocka_unit_test_setup(test_lb_port_reuse_two_services, lb_setup),
+		cmocka_unit_test_setup(test_lb_syn_does_not_replace_open_flow, lb_setup),
 		cmocka_unit_test_setup(test_lb_policy_sees_backend_and_client, lb_setup),
 		cmocka_unit_test_setup(test_lb_leaves_other_traffic_alone, lb_setup),
 		cmocka_unit_test_setup(test_lb_sync_writes_only_changes, lb_empty),

@@ -153,6 +153,11 @@ for e in c.get("env", []):
         assert e["value"] == "/host/proc/sys", e
         env[e["name"]] = "/proc/sys"
         continue
+    if e["name"] == "SLUICE_CGROUP_ROOT":
+        # the node's cgroup v2 root, mounted into the container; here the
+        # agent finds this machine's own (the default)
+        assert e["value"] == "/host/sys/fs/cgroup", e
+        continue
     assert e["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName", e
     env[e["name"]] = "@NODE_NAME@"
 with open(sys.argv[2] + "/agent.env", "w") as f:

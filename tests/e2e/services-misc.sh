@@ -11,8 +11,7 @@
 #      pod's own address), every one from the ClusterIP;
 #   b) hostPort: a pod ADDed with runtimeConfig.portMappings is reached at
 #      node1's address and the hostPort from another pod on node 1 (TCP,
-#      UDP); from node 2's pod (needs from_netdev's EXT-scope lookup, a
-#      separate step: reported, not counted, when it does not answer); after
+#      UDP); from node 2's pod (EXT scope, translated by node 1); after
 #      an agent restart still; a second pod asking for the same hostPort is
 #      refused at ADD, naming the holder, and so are an SCTP hostPort and a
 #      hostIP that is not the node's; DEL removes it (then nothing answers)

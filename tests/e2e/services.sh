@@ -10,6 +10,13 @@
 #      + EndpointSlice: a client pod on each node reaches it many times over
 #      TCP and UDP, both backends answer, each backend sees the client pod's
 #      own address, and the answers come from the frontend;
+#   a2) bulk TCP (iperf3, unpaced, client and server pinned to different
+#      CPUs) through a ClusterIP from the same node and the other node;
+#   a3) from one client port, connections closed with a RST, in turn direct
+#      to a backend pod:port and through two Services to that same
+#      pod:port (same node, other node): each one connects at once; and
+#      short connections in turn to the pod and the two Services from a
+#      client whose port range is 20 ports wide (ports reused by chance);
 #   b) a NetworkPolicy on the backends admitting only app=trusted: a trusted
 #      client still gets in, an untrusted one (same node and other node) does
 #      not: decided on the real client identity, after translation;
@@ -17,7 +24,8 @@
 #      only), installed now: sluice translates first, the rule sees nothing;
 #   d) with --kube-proxy-replacement off (node 1's agent restarted) nothing
 #      is translated: the counter stays, and the ClusterIP answers only
-#      through kube-proxy's rule (n2-be), or not at all without iptables.
+#      through kube-proxy's rule (n2-be), or not at all without iptables;
+#      bulk TCP through a DNAT rule with an INVALID drop in FORWARD holds.
 #
 #   tests/e2e/services.sh             overlay, then native
 #   tests/e2e/services.sh overlay     one mode (or native)
@@ -184,6 +192,146 @@ check "node1 counted its translations (lb-translated $t0 -> $t1)" test "$t1" -ge
 check "node2 counted its reverse translations (lb-reverse)" \
 	test "$(( $(node_metric 2 lb-reverse egress) + $(node_metric 2 lb-reverse ingress) ))" -gt 0
 
+# bulk CLIENT: 3 s of unpaced iperf3 from CLIENT (pinned to CPU 0) to the
+# bulk Service (its server pinned to CPU 1): both directions of the flow
+# refresh its tracking entries at once on two CPUs. The stream must last
+# and carry data: a reply taken for a new flow would reach the client from
+# the backend's address, and the client's RST would end it.
+bulk() {
+	local out
+	out=$(ip netns exec "$P-$1" taskset -c 0 timeout 15 iperf3 -c "$BULK_CIP" -p 5201 -t 3 -J 2>&1)
+	jq -e '(.error == null) and (.end.sum_received.bytes > 10000000)' <<<"$out" >/dev/null && return 0
+	jq -c '{error, received: .end.sum_received.bytes}' <<<"$out" 2>/dev/null | sed 's/^/       /' ||
+		head -5 <<<"$out" | sed 's/^/       /'
+	return 1
+}
+
+if command -v iperf3 >/dev/null && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+	echo "== a2) bulk TCP through a ClusterIP, client and server on different CPUs"
+	BULK_CIP=10.96.10.11
+	ip netns exec "$P-n1-be" taskset -c 1 iperf3 -s -B "${IP[n1-be]}" -p 5201 >/dev/null 2>&1 &
+	CLEANUP_PIDS+=($!)
+	check "bulk Service $BULK_CIP:5201 -> n1-be:5201 applied to both agents" mn_apply_all "$P" 2 <<EOF
+apiVersion: v1
+kind: Service
+metadata: {namespace: $NS, name: bulk}
+spec:
+  clusterIP: $BULK_CIP
+  ports: [{name: iperf, protocol: TCP, port: 5201, targetPort: 5201}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {namespace: $NS, name: bulk-1, labels: {kubernetes.io/service-name: bulk}}
+addressType: IPv4
+ports: [{name: iperf, protocol: TCP, port: 5201}]
+endpoints:
+- {addresses: [${IP[n1-be]}], nodeName: node1, conditions: {ready: true}}
+EOF
+	sleep 0.3
+	check "n1-trusted (same node) -> $BULK_CIP:5201: 3 s of bulk TCP hold" bulk n1-trusted
+	check "n2-trusted (other node) -> $BULK_CIP:5201: 3 s of bulk TCP hold" bulk n2-trusted
+else
+	log "no iperf3, taskset or second CPU: the bulk check is skipped"
+fi
+
+# reuse CLIENT SPORT TARGET...: from CLIENT's port SPORT, one TCP echo round
+# trip to each TARGET (ADDR:PORT) in turn, each connection closed with a RST
+# (SO_LINGER 0) before the next; every connect and echo within 3 s.
+reuse() {
+	local pod=$1 sport=$2
+	shift 2
+	ip netns exec "$P-$pod" python3 - "$sport" "$@" <<'PY'
+import socket, struct, sys
+sport = int(sys.argv[1])
+for t in sys.argv[2:]:
+    addr, port = t.rsplit(":", 1)
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("", sport))
+    s.settimeout(3)
+    try:
+        s.connect((addr, int(port)))
+        s.sendall(b"reuse-token")
+        got = b""
+        while len(got) < 11:
+            chunk = s.recv(64)
+            if not chunk:
+                break
+            got += chunk
+        if got != b"reuse-token":
+            raise OSError("echo " + repr(got))
+    except OSError as e:
+        print("       %s from port %d: %s" % (t, sport, e))
+        sys.exit(1)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+PY
+}
+
+if command -v python3 >/dev/null; then
+	echo "== a3) one client port: direct, then through a Service, to the same pod:port"
+	REUSE_CIP=10.96.10.12
+	REUSE2_CIP=10.96.10.13
+	check "Services reuse ($REUSE_CIP:80) and reuse2 ($REUSE2_CIP:80), both -> n1-be:8080, applied" \
+		mn_apply_all "$P" 2 <<EOF
+apiVersion: v1
+kind: Service
+metadata: {namespace: $NS, name: reuse}
+spec:
+  clusterIP: $REUSE_CIP
+  ports: [{name: http, protocol: TCP, port: 80, targetPort: 8080}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {namespace: $NS, name: reuse-1, labels: {kubernetes.io/service-name: reuse}}
+addressType: IPv4
+ports: [{name: http, protocol: TCP, port: 8080}]
+endpoints:
+- {addresses: [${IP[n1-be]}], nodeName: node1, conditions: {ready: true}}
+---
+apiVersion: v1
+kind: Service
+metadata: {namespace: $NS, name: reuse2}
+spec:
+  clusterIP: $REUSE2_CIP
+  ports: [{name: http, protocol: TCP, port: 80, targetPort: 8080}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {namespace: $NS, name: reuse2-1, labels: {kubernetes.io/service-name: reuse2}}
+addressType: IPv4
+ports: [{name: http, protocol: TCP, port: 8080}]
+endpoints:
+- {addresses: [${IP[n1-be]}], nodeName: node1, conditions: {ready: true}}
+EOF
+	sleep 0.3
+	BE=${IP[n1-be]}:8080
+	for client in n1-trusted n2-trusted; do
+		check "$client, one port: direct, Service, direct, Service, other Service (RST between)" \
+			reuse "$client" 47011 "$BE" "$REUSE_CIP:80" "$BE" "$REUSE_CIP:80" "$REUSE2_CIP:80"
+	done
+	# Ephemeral ports reused by chance (a loop of short connections to a
+	# pod and to Services that share it): a narrow port range makes the
+	# kernel reuse ports across the three destinations at once.
+	ROUNDS=15
+	for client in n1-trusted n2-trusted; do
+		old=$(ip netns exec "$P-$client" sysctl -n net.ipv4.ip_local_port_range | tr -s '\t ' ' ')
+		ip netns exec "$P-$client" sysctl -qw net.ipv4.ip_local_port_range="40100 40119"
+		out=$(for _ in $(seq "$ROUNDS"); do
+			for dst in "${IP[n1-be]} 8080" "$REUSE_CIP 80" "$REUSE2_CIP 80"; do
+				# shellcheck disable=SC2086
+				probe "$P-$client" tcp $dst --timeout 3000 >/dev/null 2>&1 && echo ok || echo "fail $dst"
+			done
+		done)
+		ip netns exec "$P-$client" sysctl -qw net.ipv4.ip_local_port_range="$old"
+		check "$client, ports 40100-40119: $((3 * ROUNDS)) connections, in turn to n1-be:8080 and the two ClusterIPs, all answered" \
+			test "$(grep -c '^ok$' <<<"$out")" = $((3 * ROUNDS))
+		grep '^fail' <<<"$out" | sort | uniq -c | sed 's/^/       /'
+	done
+else
+	log "no python3: the port reuse check is skipped"
+fi
+
 echo "== b) NetworkPolicy on the backends: only app=trusted, judged after translation"
 check "the policy applied to both agents" mn_apply_all "$P" 2 <<'YAML'
 apiVersion: networking.k8s.io/v1
@@ -231,6 +379,19 @@ if [ "$KP" = 1 ]; then
 	check "n1-trusted -> $CIP:80/TCP x$N: only kube-proxy's rule answers (n2-be)" \
 		only_from n1-trusted tcp "$CIP" 80 n2-be
 	check "kube-proxy's rule matched the flows" test "$(rule_packets 1)" -ge "$N"
+	if [ -n "${BULK_CIP:-}" ]; then
+		# kube-proxy's KUBE-FORWARD drops what the node's conntrack
+		# finds INVALID: a flow's packet that skipped the stack (a reply
+		# taken for a new flow and sent straight to the client) leaves
+		# its window tracking behind and later packets are INVALID.
+		check "node1: a DNAT rule for $BULK_CIP:5201 to n1-be and an INVALID drop in FORWARD (as kube-proxy's)" \
+			bash -c "ip netns exec '$P-node1' iptables -w -t nat -A PREROUTING -d '$BULK_CIP' -p tcp --dport 5201 \
+				-j DNAT --to-destination '${IP[n1-be]}:5201' &&
+				ip netns exec '$P-node1' iptables -w -I FORWARD -m conntrack --ctstate INVALID -j DROP"
+		check "n1-trusted -> $BULK_CIP:5201 through kube-proxy's rule: 3 s of bulk TCP hold" bulk n1-trusted
+		check "the INVALID rule dropped nothing" test "$(ip netns exec "$P-node1" iptables -w -L FORWARD -v -n -x |
+			awk '/INVALID/ { print $1; exit }')" = 0
+	fi
 else
 	check "n1-trusted -> $CIP:80/TCP: no answer (no kube-proxy, no translation)" \
 		refused n1-trusted tcp "$CIP" 80
