@@ -137,6 +137,7 @@ bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-purge 
 	@bench/multinode.sh
 	@bench/kube.sh
 	@bench/defences.sh
+	@bench/services.sh
 	@$(BUILD)/bench-purge
 	@$(BUILD)/bench-compile 5000 10 20
 	@$(BUILD)/bench-compile 20000 10 20

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * Programming the Service maps (agent/lb.h): read what the maps hold, work
- * out what the view wants, and write the difference in the safe order:
+ * Programming the Service maps (agent/lb.h): what the maps hold (read once,
+ * then the shadow of what was written), work out what the view wants, and
+ * write the difference in the safe order:
  * new backends, rev-NAT entries, slots 1..n, slot 0 (the Service is live),
  * then the slots, frontends, rev-NAT entries and backends nothing uses.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +50,25 @@ struct want_fe {
 	uint16_t flags;			/* slot 0's SLUICE_LB_F_* */
 };
 
+/* What sluice_svc4_v1, sluice_be4_v1 and sluice_lbrn4_v1 hold: each array
+ * sorted as work_read sorts it. fds: the maps it is of (another datapath:
+ * read again). The Maglev tables and the affinity map are not shadowed:
+ * maglev_sync keeps signatures of its own, and the affinity map is written
+ * by the datapath. */
+struct lb_shadow {
+	int fds[3];
+	struct svc_entry *svc;
+	size_t nsvc;
+	struct be_entry *be;
+	size_t nbe;
+	struct rn_entry *rn;
+	size_t nrn;
+};
+
 struct lb_work {
+	/* svc, be and rn: what the maps hold; the shadow's arrays when
+	 * borrowed (not freed with the work). */
+	bool borrowed;
 	struct svc_entry *svc;
 	size_t nsvc;
 	struct be_entry *be;
@@ -151,12 +171,31 @@ static int read_map(int fd, size_t ksize, size_t esize, size_t koff, size_t voff
 
 static void work_free(struct lb_work *w)
 {
-	free(w->svc);
-	free(w->be);
-	free(w->rn);
+	if (!w->borrowed) {
+		free(w->svc);
+		free(w->be);
+		free(w->rn);
+	}
 	free(w->fe);
 	free(w->keep);
 	free(w->pool);
+}
+
+static void shadow_free(struct lb_shadow *sh)
+{
+	if (!sh)
+		return;
+	free(sh->svc);
+	free(sh->be);
+	free(sh->rn);
+	free(sh);
+}
+
+static void shadow_fds(struct datapath *dp, int fds[3])
+{
+	fds[0] = datapath_lb_svc_map_fd(dp);
+	fds[1] = datapath_lb_be_map_fd(dp);
+	fds[2] = datapath_lb_rnat_map_fd(dp);
 }
 
 static int work_read(struct datapath *dp, struct lb_work *w)
@@ -343,10 +382,16 @@ static const struct be_entry *be_find(const struct lb_work *w, const struct slui
 	return bsearch(b, w->be, w->nbe, sizeof(*w->be), cmp_backend);
 }
 
+static const struct svc_entry *svc_find_entry(const struct lb_work *w,
+					      const struct sluice_lb4_key *k)
+{
+	return bsearch(k, w->svc, w->nsvc, sizeof(*w->svc), cmp_svc);
+}
+
 static const struct sluice_lb4_value *svc_find(const struct lb_work *w,
 					       const struct sluice_lb4_key *k)
 {
-	const struct svc_entry *e = bsearch(k, w->svc, w->nsvc, sizeof(*w->svc), cmp_svc);
+	const struct svc_entry *e = svc_find_entry(w, k);
 
 	return e ? &e->v : NULL;
 }
@@ -358,21 +403,99 @@ static const struct rn_entry *rn_find(const struct lb_work *w, uint32_t idx)
 	return bsearch(&k, w->rn, w->nrn, sizeof(*w->rn), cmp_rn);
 }
 
-static int be_id_used(const struct lb_work *w, uint32_t id)
+static int cmp_u32(const void *a, const void *b)
 {
-	for (size_t i = 0; i < w->nbe; i++)
-		if (w->be[i].id == id)
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* ids: sorted (a scan per lookup was quadratic in the number of
+ * backends or frontends). */
+static int u32_in(const uint32_t *ids, size_t n, uint32_t id)
+{
+	return bsearch(&id, ids, n, sizeof(*ids), cmp_u32) != NULL;
+}
+
+/* idx is in the map, or a frontend has it: kept (sorted) are the indices
+ * frontends keep from their slot 0; the ones handed out in this sync are
+ * all below idx unless the counter wrapped (a scan per new frontend was
+ * quadratic in the frontends at a first sync). */
+static int rn_used(const struct lb_work *w, const uint32_t *kept, size_t nkept, int wrapped,
+		   uint32_t idx)
+{
+	if (rn_find(w, idx) || u32_in(kept, nkept, idx))
+		return 1;
+	for (size_t i = 0; wrapped && i < w->nfe; i++)
+		if (w->fe[i].rev_nat == idx)
 			return 1;
 	return 0;
 }
 
-static int rn_used(const struct lb_work *w, uint32_t idx)
+/*
+ * The state the maps are in after a sync that wrote wsvc/wbe/wrn (each
+ * written entry replaces the one with its key) and deleted the entries of
+ * w marked in dsvc/dbe/drn: the shadow's next arrays, sorted as
+ * work_read sorts them. Returns 0 or -ENOMEM.
+ */
+static int shadow_next(struct lb_shadow *sh, const struct lb_work *w,
+		       const struct svc_entry *wsvc, size_t nwsvc, const bool *dsvc,
+		       const struct be_entry *wbe, size_t nwbe, const bool *dbe,
+		       const struct rn_entry *wrn, size_t nwrn, const bool *drn)
 {
-	if (rn_find(w, idx))
-		return 1;
-	for (size_t i = 0; i < w->nfe; i++)
-		if (w->fe[i].rev_nat == idx)
-			return 1;
+	struct svc_entry *svc = NULL;
+	struct be_entry *be = NULL;
+	struct rn_entry *rn = NULL;
+	size_t nsvc, nbe, nrn;
+	bool same = w->borrowed && !nwsvc && !nwbe && !nwrn;
+
+	/* Nothing written or deleted: the shadow stays as it is. */
+	for (size_t i = 0; same && i < w->nsvc; i++)
+		same = !dsvc[i];
+	for (size_t i = 0; same && i < w->nbe; i++)
+		same = !dbe[i];
+	for (size_t i = 0; same && i < w->nrn; i++)
+		same = !drn[i];
+	if (same)
+		return 0;
+	svc = calloc(w->nsvc + nwsvc + 1, sizeof(*svc));
+	be = calloc(w->nbe + nwbe + 1, sizeof(*be));
+	rn = calloc(w->nrn + nwrn + 1, sizeof(*rn));
+	if (!svc || !be || !rn) {
+		free(svc);
+		free(be);
+		free(rn);
+		return -ENOMEM;
+	}
+	/* Entries replaced are marked in d* like those deleted: each key
+	 * comes once. */
+	memcpy(svc, wsvc, nwsvc * sizeof(*svc));
+	nsvc = nwsvc;
+	for (size_t i = 0; i < w->nsvc; i++)
+		if (!dsvc[i])
+			svc[nsvc++] = w->svc[i];
+	memcpy(be, wbe, nwbe * sizeof(*be));
+	nbe = nwbe;
+	for (size_t i = 0; i < w->nbe; i++)
+		if (!dbe[i])
+			be[nbe++] = w->be[i];
+	memcpy(rn, wrn, nwrn * sizeof(*rn));
+	nrn = nwrn;
+	for (size_t i = 0; i < w->nrn; i++)
+		if (!drn[i])
+			rn[nrn++] = w->rn[i];
+	qsort(svc, nsvc, sizeof(*svc), cmp_svc);
+	qsort(rn, nrn, sizeof(*rn), cmp_rn);
+	qsort(be, nbe, sizeof(*be), cmp_backend);
+	free(sh->svc);
+	free(sh->be);
+	free(sh->rn);
+	sh->svc = svc;
+	sh->nsvc = nsvc;
+	sh->be = be;
+	sh->nbe = nbe;
+	sh->rn = rn;
+	sh->nrn = nrn;
 	return 0;
 }
 
@@ -392,10 +515,25 @@ static int put(int fd, const void *k, const void *v, const char *map, struct lb_
 	return 0;
 }
 
-static void del(int fd, const void *k, struct lb_stats *st)
+/* Delete k; *gone (when not NULL): the map no longer holds it (deleted,
+ * or was not there). A delete that failed otherwise stays in the shadow
+ * and is tried again at the next sync. */
+static void del(int fd, const void *k, struct lb_stats *st, bool *gone)
 {
-	if (!bpf_map_delete_elem(fd, k))
+	if (!bpf_map_delete_elem(fd, k)) {
 		st->deleted++;
+		if (gone)
+			*gone = true;
+	} else if (errno == ENOENT && gone) {
+		*gone = true;
+	}
+}
+
+/* Forget the shadow: the next lb_sync reads the maps. */
+static void lb_shadow_drop(struct lb_ids *ids)
+{
+	shadow_free(ids->shadow);
+	ids->shadow = NULL;
 }
 
 void lb_ids_free(struct lb_ids *ids)
@@ -403,6 +541,7 @@ void lb_ids_free(struct lb_ids *ids)
 	free(ids->maglev);
 	ids->maglev = NULL;
 	ids->nmaglev = 0;
+	lb_shadow_drop(ids);
 }
 
 static int cmp_sig(const void *a, const void *b)
@@ -655,13 +794,33 @@ int lb_sync_with(struct datapath *dp, const struct svc_view *v, const struct lb_
 	int rn_fd = datapath_lb_rnat_map_fd(dp);
 	int mgl_fd = datapath_lb_maglev_map_fd(dp), aff_fd = datapath_lb_affinity_map_fd(dp);
 	uint32_t max_id = 0, max_rn = 0, *table = NULL, m = datapath_lb_maglev_m(dp);
-	struct be_entry *nbe = NULL;
+	struct be_entry *nbe = NULL, *wbe = NULL;
 	struct lb_work w = { 0 };
-	size_t nnew = 0;
-	int ret, purge_affinity = 0;
+	/* What this sync writes and deletes, for the shadow. */
+	struct svc_entry *wsvc = NULL;
+	struct rn_entry *wrn = NULL;
+	bool *dsvc = NULL, *dbe = NULL, *drn = NULL;
+	uint32_t *beids = NULL, *fern = NULL;
+	size_t nnew = 0, nwsvc = 0, nwbe = 0, nwrn = 0, nkept = 0;
+	int ret, purge_affinity = 0, wrapped = 0;
+	int fds[3];
 
 	memset(st, 0, sizeof(*st));
-	ret = work_read(dp, &w);
+	shadow_fds(dp, fds);
+	if (ids->shadow && memcmp(ids->shadow->fds, fds, sizeof(fds)))
+		lb_shadow_drop(ids);
+	if (ids->shadow) {
+		w.borrowed = true;
+		w.svc = ids->shadow->svc;
+		w.nsvc = ids->shadow->nsvc;
+		w.be = ids->shadow->be;
+		w.nbe = ids->shadow->nbe;
+		w.rn = ids->shadow->rn;
+		w.nrn = ids->shadow->nrn;
+		ret = 0;
+	} else {
+		ret = work_read(dp, &w);
+	}
 	if (!ret)
 		ret = work_want(v, node, hp, nhp, &w);
 	if (ret) {
@@ -678,13 +837,26 @@ int lb_sync_with(struct datapath *dp, const struct svc_view *v, const struct lb_
 	if (ids->next_rev_nat <= max_rn)
 		ids->next_rev_nat = max_rn + 1;
 
-	/* 1. New backends, each once. */
 	nbe = calloc(w.npool + 1, sizeof(*nbe));
-	if (!nbe) {
+	wbe = calloc(w.npool + w.nkeep + 1, sizeof(*wbe));
+	/* Slots 1..n and slot 0 of each frontend: npool + nfe at most. */
+	wsvc = calloc(w.npool + w.nfe + 1, sizeof(*wsvc));
+	wrn = calloc(w.nfe + 1, sizeof(*wrn));
+	dsvc = calloc(w.nsvc + 1, sizeof(*dsvc));
+	dbe = calloc(w.nbe + 1, sizeof(*dbe));
+	drn = calloc(w.nrn + 1, sizeof(*drn));
+	beids = calloc(w.nbe + 1, sizeof(*beids));
+	fern = calloc(w.nfe + 1, sizeof(*fern));
+	if (!nbe || !wbe || !wsvc || !wrn || !dsvc || !dbe || !drn || !beids || !fern) {
 		ret = -ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto cleanup;
 	}
+	for (size_t i = 0; i < w.nbe; i++)
+		beids[i] = w.be[i].id;
+	qsort(beids, w.nbe, sizeof(*beids), cmp_u32);
+
+	/* 1. New backends, each once. */
 	for (size_t i = 0; i < w.npool; i++) {
 		const struct sluice_lb4_backend *b = &w.pool[i];
 		int known = be_find(&w, b) != NULL;
@@ -693,12 +865,13 @@ int lb_sync_with(struct datapath *dp, const struct svc_view *v, const struct lb_
 			known = !cmp_backend(&nbe[j].b, b);
 		if (known)
 			continue;
-		while (!ids->next_backend || be_id_used(&w, ids->next_backend))
+		while (!ids->next_backend || u32_in(beids, w.nbe, ids->next_backend))
 			ids->next_backend++;
 		nbe[nnew] = (struct be_entry){ .b = *b, .id = ids->next_backend++ };
 		ret = put(be_fd, &nbe[nnew].id, &nbe[nnew].b, SLUICE_MAP_LB_BE, st, err, errlen);
 		if (ret)
 			goto cleanup;
+		wbe[nwbe++] = nbe[nnew];
 		nnew++;
 	}
 	/* A backend that starts (or stops) terminating keeps its id: only
@@ -713,8 +886,18 @@ int lb_sync_with(struct datapath *dp, const struct svc_view *v, const struct lb_
 		ret = put(be_fd, &e->id, &w.keep[i], SLUICE_MAP_LB_BE, st, err, errlen);
 		if (ret)
 			goto cleanup;
+		wbe[nwbe++] = (struct be_entry){ .b = w.keep[i], .id = e->id };
+		dbe[e - w.be] = true;
 	}
-	/* 2. Rev-NAT entries: a frontend keeps its index. */
+	/* 2. Rev-NAT entries: a frontend keeps its index. fern: those kept,
+	 * sorted (refilled at step 6). */
+	for (size_t i = 0; i < w.nfe; i++) {
+		const struct sluice_lb4_value *cur = svc_find(&w, &w.fe[i].k);
+
+		if (cur && cur->rev_nat)
+			fern[nkept++] = cur->rev_nat;
+	}
+	qsort(fern, nkept, sizeof(*fern), cmp_u32);
 	for (size_t i = 0; i < w.nfe; i++) {
 		struct want_fe *fe = &w.fe[i];
 		const struct sluice_lb4_value *cur = svc_find(&w, &fe->k);
@@ -725,8 +908,10 @@ int lb_sync_with(struct datapath *dp, const struct svc_view *v, const struct lb_
 			fe->rev_nat = cur->rev_nat;
 		} else {
 			while (ids->next_rev_nat > 0xffff || !ids->next_rev_nat ||
-			       rn_used(&w, ids->next_rev_nat))
+			       rn_used(&w, fern, nkept, wrapped, ids->next_rev_nat)) {
+				wrapped |= ids->next_rev_nat > 0xffff;
 				ids->next_rev_nat = ids->next_rev_nat > 0xffff ? 1 : ids->next_rev_nat + 1;
+			}
 			fe->rev_nat = ids->next_rev_nat++;
 		}
 		have = rn_find(&w, fe->rev_nat);
@@ -735,6 +920,9 @@ int lb_sync_with(struct datapath *dp, const struct svc_view *v, const struct lb_
 		ret = put(rn_fd, &fe->rev_nat, &r, SLUICE_MAP_LB_RNAT, st, err, errlen);
 		if (ret)
 			goto cleanup;
+		wrn[nwrn++] = (struct rn_entry){ .idx = fe->rev_nat, .r = r };
+		if (have)
+			drn[have - w.rn] = true;
 	}
 	if (m) {
 		table = calloc(m, sizeof(*table));
@@ -750,7 +938,7 @@ int lb_sync_with(struct datapath *dp, const struct svc_view *v, const struct lb_
 		struct want_fe *fe = &w.fe[i];
 		struct sluice_lb4_key k = fe->k;
 		struct sluice_lb4_value val;
-		const struct sluice_lb4_value *cur;
+		const struct svc_entry *cur;
 
 		for (size_t s = 0; s < fe->nbes; s++) {
 			const struct be_entry *e = be_find(&w, &fe->bes[s]);
@@ -761,12 +949,15 @@ int lb_sync_with(struct datapath *dp, const struct svc_view *v, const struct lb_
 					id = nbe[j].id;
 			k.slot = (uint16_t)(s + 1);
 			val = (struct sluice_lb4_value){ .backend_id = id };
-			cur = svc_find(&w, &k);
-			if (cur && !memcmp(cur, &val, sizeof(val)))
+			cur = svc_find_entry(&w, &k);
+			if (cur && !memcmp(&cur->v, &val, sizeof(val)))
 				continue;
 			ret = put(svc_fd, &k, &val, SLUICE_MAP_LB_SVC, st, err, errlen);
 			if (ret)
 				goto cleanup;
+			wsvc[nwsvc++] = (struct svc_entry){ .k = k, .v = val };
+			if (cur)
+				dsvc[cur - w.svc] = true;
 			/* The set changed: clients of a backend that left it
 			 * must not be sent there (it may still exist for
 			 * another Service, which is all the datapath checks). */
@@ -780,18 +971,21 @@ int lb_sync_with(struct datapath *dp, const struct svc_view *v, const struct lb_
 						 .rev_nat = (uint16_t)fe->rev_nat,
 						 .affinity_timeout = fe->affinity_timeout,
 						 .flags = fe->flags };
-		cur = svc_find(&w, &k);
-		if (cur && !memcmp(cur, &val, sizeof(val)))
+		cur = svc_find_entry(&w, &k);
+		if (cur && !memcmp(&cur->v, &val, sizeof(val)))
 			continue;
 		/* Affinity turned off or changed: what clients had is
 		 * forgotten, so turning it on again starts afresh. A new
 		 * count may have cut a backend off the set's end. */
-		if (cur && cur->affinity_timeout &&
-		    (cur->affinity_timeout != val.affinity_timeout || cur->count != val.count))
+		if (cur && cur->v.affinity_timeout &&
+		    (cur->v.affinity_timeout != val.affinity_timeout || cur->v.count != val.count))
 			purge_affinity = 1;
 		ret = put(svc_fd, &k, &val, SLUICE_MAP_LB_SVC, st, err, errlen);
 		if (ret)
 			goto cleanup;
+		wsvc[nwsvc++] = (struct svc_entry){ .k = k, .v = val };
+		if (cur)
+			dsvc[cur - w.svc] = true;
 	}
 	/* 5. Frontends gone lose slot 0 first (they stop answering), then
 	 * every slot above their count. */
@@ -799,7 +993,7 @@ int lb_sync_with(struct datapath *dp, const struct svc_view *v, const struct lb_
 		struct want_fe key = { .k = w.svc[i].k };
 
 		if (!w.svc[i].k.slot && !bsearch(&key, w.fe, w.nfe, sizeof(*w.fe), cmp_fe))
-			del(svc_fd, &w.svc[i].k, st);
+			del(svc_fd, &w.svc[i].k, st, &dsvc[i]);
 	}
 	for (size_t i = 0; i < w.nsvc; i++) {
 		struct want_fe key = { .k = w.svc[i].k }, *fe;
@@ -809,20 +1003,19 @@ int lb_sync_with(struct datapath *dp, const struct svc_view *v, const struct lb_
 		key.k.slot = 0;
 		fe = bsearch(&key, w.fe, w.nfe, sizeof(*w.fe), cmp_fe);
 		if (!fe || w.svc[i].k.slot > fe->nbes)
-			del(svc_fd, &w.svc[i].k, st);
+			del(svc_fd, &w.svc[i].k, st, &dsvc[i]);
 	}
-	/* 6. Rev-NAT entries and backends nothing uses any more. */
-	for (size_t i = 0; i < w.nrn; i++) {
-		int used = 0;
-
-		for (size_t j = 0; !used && j < w.nfe; j++)
-			used = w.fe[j].rev_nat == w.rn[i].idx;
-		if (!used)
-			del(rn_fd, &w.rn[i].idx, st);
-	}
+	/* 6. Rev-NAT entries and backends nothing uses any more. fern: the
+	 * frontends' indices, sorted (steps 6 to 8 look them up). */
+	for (size_t i = 0; i < w.nfe; i++)
+		fern[i] = w.fe[i].rev_nat;
+	qsort(fern, w.nfe, sizeof(*fern), cmp_u32);
+	for (size_t i = 0; i < w.nrn; i++)
+		if (!u32_in(fern, w.nfe, w.rn[i].idx))
+			del(rn_fd, &w.rn[i].idx, st, &drn[i]);
 	for (size_t i = 0; i < w.nbe; i++)
 		if (!bsearch(&w.be[i].b, w.keep, w.nkeep, sizeof(*w.keep), cmp_backend))
-			del(be_fd, &w.be[i].id, st);
+			del(be_fd, &w.be[i].id, st, &dbe[i]);
 	/* 7. Maglev tables no frontend uses (gone, fewer than 2 backends,
 	 * --lb-algorithm random), after slot 0 stopped naming them. */
 	{
@@ -835,6 +1028,8 @@ int lb_sync_with(struct datapath *dp, const struct svc_view *v, const struct lb_
 
 			for (size_t j = 0; !used && j < w.nfe; j++)
 				used = w.fe[j].rev_nat == next && (w.fe[j].flags & SLUICE_LB_F_MAGLEV);
+			/* (a scan per table: tables are of frontends with 2
+			 * backends or more under --lb-algorithm maglev only) */
 			if (!used) {
 				if (ngone == cap) {
 					uint32_t *g = realloc(gone, (cap = cap ? 2 * cap : 16) *
@@ -856,35 +1051,27 @@ int lb_sync_with(struct datapath *dp, const struct svc_view *v, const struct lb_
 		for (size_t j = 0; j < ngone; j++) {
 			int kept = 0;
 
-			del(mgl_fd, &gone[j], st);
+			del(mgl_fd, &gone[j], st, NULL);
 			/* A frontend still there keeps its signature (its
 			 * table is rebuilt when it needs one again: the
 			 * signature alone is not trusted without a table). */
-			for (size_t f = 0; !kept && f < w.nfe; f++)
-				kept = w.fe[f].rev_nat == gone[j];
+			kept = u32_in(fern, w.nfe, gone[j]);
 			if (!kept)
 				sig_drop(ids, gone[j]);
 		}
 		free(gone);
 		/* Signatures of frontends gone (also those that had none). */
 		for (size_t j = ids->nmaglev; j-- > 0;) {
-			int kept = 0;
+			int kept = u32_in(fern, w.nfe, ids->maglev[j].rev_nat);
 
-			for (size_t f = 0; !kept && f < w.nfe; f++)
-				kept = w.fe[f].rev_nat == ids->maglev[j].rev_nat;
 			if (!kept)
 				sig_drop(ids, ids->maglev[j].rev_nat);
 		}
 	}
 	/* 8. Affinity entries of frontends gone, whose affinity changed, or
 	 * that name a backend no longer in their frontend's set. */
-	for (size_t i = 0; !purge_affinity && i < w.nrn; i++) {
-		int used = 0;
-
-		for (size_t j = 0; !used && j < w.nfe; j++)
-			used = w.fe[j].rev_nat == w.rn[i].idx;
-		purge_affinity = !used;
-	}
+	for (size_t i = 0; !purge_affinity && i < w.nrn; i++)
+		purge_affinity = !u32_in(fern, w.nfe, w.rn[i].idx);
 	if (purge_affinity) {
 		struct sluice_lb4_aff_key last, next, *prev = NULL;
 
@@ -903,7 +1090,7 @@ int lb_sync_with(struct datapath *dp, const struct svc_view *v, const struct lb_
 			if (!member) {
 				/* prev stays on the last kept key, so the walk
 				 * goes on from there. */
-				del(aff_fd, &next, st);
+				del(aff_fd, &next, st, NULL);
 				continue;
 			}
 			last = next;
@@ -921,10 +1108,30 @@ int lb_sync_with(struct datapath *dp, const struct svc_view *v, const struct lb_
 	for (size_t i = 0; i < w.nbe; i++)
 		if (!bsearch(&w.be[i].b, w.keep, w.nkeep, sizeof(*w.keep), cmp_backend))
 			st->backends--;
+	/* The shadow: what the maps hold now. Out of memory, it goes (the
+	 * next sync reads the maps). */
+	if (!ids->shadow && (ids->shadow = calloc(1, sizeof(*ids->shadow))))
+		memcpy(ids->shadow->fds, fds, sizeof(fds));
+	if (!ids->shadow ||
+	    shadow_next(ids->shadow, &w, wsvc, nwsvc, dsvc, wbe, nwbe, dbe, wrn, nwrn, drn))
+		lb_shadow_drop(ids);
 	ret = 0;
 cleanup:
+	/* A sync that stopped half way: the maps are read again next time
+	 * (the Maglev signatures stay: maglev_sync checks the table is
+	 * there before it trusts one). */
+	if (ret)
+		lb_shadow_drop(ids);
 	free(table);
 	free(nbe);
+	free(wbe);
+	free(wsvc);
+	free(wrn);
+	free(dsvc);
+	free(dbe);
+	free(drn);
+	free(beids);
+	free(fern);
 	work_free(&w);
 	return ret;
 }

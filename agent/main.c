@@ -624,7 +624,7 @@ int main(int argc, char **argv)
 				 "no pod CIDR: pass --pod-cidr (e.g. 10.244.1.0/24), or apply a Node "
 				 "object named %s with spec.podCIDR and restart%s%s", o.node_name,
 				 self && self->refused ? "; its Node object is refused: " : "",
-				 self && self->refused ? self->why : "");
+				 self && self->refused && self->why ? self->why : "");
 			ret = -EINVAL;
 			goto cleanup;
 		}

@@ -347,6 +347,7 @@ int agent_services_sync(struct agent *a, char *err, size_t errlen)
 	struct lb_node node = { 0 };
 	struct lb_hostport *hp = NULL;
 	size_t nhp = 0;
+	bool many;
 	int ret;
 
 	if (!a->dp)
@@ -375,7 +376,13 @@ int agent_services_sync(struct agent *a, char *err, size_t errlen)
 		pr_debug("services sync: %zu frontends, %zu backends; %zu written, %zu deleted",
 			 a->lb_stats.frontends, a->lb_stats.backends, a->lb_stats.written,
 			 a->lb_stats.deleted);
+	many = v.n > 1000;
 	svc_view_free(&v);
+	/* The view and lb_sync's work grow with the Services (10 000: some
+	 * 7 MB), and glibc keeps such freed memory resident: give it back
+	 * (malloc_trim costs about a millisecond here). */
+	if (many)
+		malloc_trim(0);
 	return ret;
 }
 

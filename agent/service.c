@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -390,8 +391,26 @@ int svc_parse(const json_t *obj, const char *object, struct svc_service *svc, ch
 	return 0;
 }
 
+void svc_set_why(char **why, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	free(*why);
+	*why = *buf ? strdup(buf) : NULL;
+}
+
+const char *svc_why_text(const char *why)
+{
+	return why ? why : "(the reason was lost: out of memory)";
+}
+
 void svc_free(struct svc_service *svc)
 {
+	free(svc->why);
 	free(svc->cluster_ips);
 	free(svc->external_ips);
 	free(svc->lb_ips);
@@ -486,14 +505,14 @@ int svc_slice_parse(const json_t *obj, const char *object, struct svc_slice *sl,
 		return -ENOMEM;
 	if (sl->addr_type != SVC_ADDR_IPV4) {
 		sl->unused = true;
-		snprintf(sl->why, sizeof(sl->why), "addressType %s: kept, not used: sluice serves "
-						   "IPv4 Services", at);
+		svc_set_why(&sl->why, "addressType %s: kept, not used: sluice serves IPv4 Services",
+			    at);
 		return 0;
 	}
 	if (!sl->service) {
 		sl->unused = true;
-		snprintf(sl->why, sizeof(sl->why), "no kubernetes.io/service-name label: it belongs "
-						   "to no Service");
+		svc_set_why(&sl->why, "no kubernetes.io/service-name label: it belongs to no "
+				      "Service");
 	}
 	if ((ports && !json_is_null(ports) && !json_is_array(ports)) ||
 	    (eps && !json_is_null(eps) && !json_is_array(eps))) {
@@ -536,6 +555,7 @@ int svc_slice_parse(const json_t *obj, const char *object, struct svc_slice *sl,
 
 void svc_slice_free(struct svc_slice *sl)
 {
+	free(sl->why);
 	free(sl->service);
 	for (size_t i = 0; sl->ports && i < sl->nports; i++)
 		free(sl->ports[i].name);
@@ -711,7 +731,7 @@ int svc_view_build(const struct svc_source_service *svcs, size_t nsvcs,
 		vs->name = svcs[i].name;
 		vs->svc = svc;
 		if (svc->invalid || svc->refused)
-			vs->status = svc->why;
+			vs->status = svc_why_text(svc->why);
 		else
 			vs->status = svc_ignore_reason(svc->ignore);
 		if (vs->status && !all)

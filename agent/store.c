@@ -37,19 +37,36 @@ struct object {
 	enum obj_kind kind;
 	char *ns;	/* "" for cluster-scoped kinds */
 	char *name;
-	json_t *json;
-	struct pol_namespace nsobj;	/* K_NAMESPACE */
-	struct pol_pod pod;		/* K_POD */
-	struct store_node node;		/* K_NODE */
-	struct svc_service svc;		/* K_SERVICE */
-	struct svc_slice slice;		/* K_SLICE */
-	struct pol_policy *pol;		/* policies */
+	/* The object as compact JSON text with sorted keys (json_text), not
+	 * as a parsed tree: a tree of a small Service or EndpointSlice takes
+	 * ~3.6 KB of heap, its text ~0.3 KB, and 10 000 Services with their
+	 * slices were 70 MB of trees. Sorted keys make equal objects equal
+	 * text, so a strcmp says "unchanged" as json_equal did. */
+	char *json;
+	/* The parsed form of kind's own: one at a time (every reader checks
+	 * the kind first), so an object is the size of the largest, not of
+	 * all five added up (1288 bytes each, 25 MB for 20 000 objects). */
+	union {
+		struct pol_namespace nsobj;	/* K_NAMESPACE */
+		struct pol_pod pod;		/* K_POD */
+		struct store_node node;		/* K_NODE */
+		struct svc_service svc;		/* K_SERVICE */
+		struct svc_slice slice;		/* K_SLICE */
+	};
+	struct pol_policy *pol;		/* policies (NULL for the other kinds) */
 	bool kube;			/* from the Kubernetes API, not `sluicectl apply` */
 };
 
 struct store {
 	struct object *v;
 	size_t n, cap;
+	/* s->v indexed by kind, namespace and name (find): open addressing,
+	 * linear probing, a slot holds an index into v plus one (0: empty).
+	 * A linear find() ran once per object of every apply and relist:
+	 * 10 000 Services with their slices applied 2 000 at a time were
+	 * 10^8 string compares. NULL (out of memory): find() scans. */
+	uint32_t *idx;
+	size_t idx_cap;	/* a power of two, at least twice n */
 	bool dirty;	/* changed since objects.json was written */
 	char path[PATH_MAX];
 	/* This node, for checking other Node objects against (store_set_self). */
@@ -63,18 +80,33 @@ static void object_clear(struct object *o)
 {
 	free(o->ns);
 	free(o->name);
-	json_decref(o->json);
-	free(o->nsobj.name);
-	pol_labels_free(&o->nsobj.labels);
-	free(o->pod.ns);
-	free(o->pod.name);
-	pol_labels_free(&o->pod.labels);
-	for (size_t i = 0; i < o->pod.nports; i++)
-		free(o->pod.ports[i].name);
-	free(o->pod.ports);
-	free(o->node.name);
-	svc_free(&o->svc);
-	svc_slice_free(&o->slice);
+	free(o->json);
+	switch (o->kind) {
+	case K_NAMESPACE:
+		free(o->nsobj.name);
+		pol_labels_free(&o->nsobj.labels);
+		break;
+	case K_POD:
+		free(o->pod.ns);
+		free(o->pod.name);
+		pol_labels_free(&o->pod.labels);
+		for (size_t i = 0; i < o->pod.nports; i++)
+			free(o->pod.ports[i].name);
+		free(o->pod.ports);
+		break;
+	case K_NODE:
+		free(o->node.name);
+		free(o->node.why);
+		break;
+	case K_SERVICE:
+		svc_free(&o->svc);
+		break;
+	case K_SLICE:
+		svc_slice_free(&o->slice);
+		break;
+	default:
+		break;
+	}
 	pol_free(o->pol);
 	memset(o, 0, sizeof(*o));
 }
@@ -270,7 +302,18 @@ static int parse_node(const json_t *obj, struct store_node *n, char *err, size_t
 	return 0;
 }
 
-/* Parse obj into o (kind, names, parsed form; o->json takes a reference).
+static char *json_text(const json_t *obj)
+{
+	return json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
+}
+
+/* o's object as a new tree (NULL: out of memory). */
+static json_t *object_json(const struct object *o)
+{
+	return json_loads(o->json, 0, NULL);
+}
+
+/* Parse obj into o (kind, names, parsed form, o->json its text).
  * from_api: the object came through the Kubernetes API, which has accepted
  * it, so a policy is read with pol_parse_api (fail closed, not refused). */
 static int object_parse(const json_t *obj, struct object *o, bool from_api, char *err,
@@ -287,7 +330,7 @@ static int object_parse(const json_t *obj, struct object *o, bool from_api, char
 	o->kind = kind;
 	o->ns = strdup(ns);
 	o->name = strdup(name);
-	o->json = json_deep_copy(obj);
+	o->json = json_text(obj);
 	if (!o->ns || !o->name || !o->json) {
 		ret = -ENOMEM;
 		goto fail;
@@ -341,12 +384,113 @@ fail:
 	return ret;
 }
 
-static struct object *find(struct store *s, enum obj_kind kind, const char *ns, const char *name)
+/* FNV-1a over the kind, the namespace and the name. */
+static size_t key_hash(enum obj_kind kind, const char *ns, const char *name)
 {
-	for (size_t i = 0; i < s->n; i++)
-		if (s->v[i].kind == kind && !strcmp(s->v[i].ns, ns) && !strcmp(s->v[i].name, name))
-			return &s->v[i];
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	h = (h ^ (uint8_t)kind) * 0x100000001b3ULL;
+	for (; *ns; ns++)
+		h = (h ^ (uint8_t)*ns) * 0x100000001b3ULL;
+	h = (h ^ 0xff) * 0x100000001b3ULL; /* no byte of a name: ("ab","c") != ("a","bc") */
+	for (; *name; name++)
+		h = (h ^ (uint8_t)*name) * 0x100000001b3ULL;
+	return (size_t)h;
+}
+
+static size_t obj_hash(const struct object *o)
+{
+	return key_hash(o->kind, o->ns, o->name);
+}
+
+static bool obj_is(const struct object *o, enum obj_kind kind, const char *ns, const char *name)
+{
+	return o->kind == kind && !strcmp(o->ns, ns) && !strcmp(o->name, name);
+}
+
+static struct object *find(const struct store *s, enum obj_kind kind, const char *ns,
+			   const char *name)
+{
+	size_t mask = s->idx_cap - 1, h;
+
+	if (!s->idx) {
+		for (size_t i = 0; i < s->n; i++)
+			if (obj_is(&s->v[i], kind, ns, name))
+				return &s->v[i];
+		return NULL;
+	}
+	for (h = key_hash(kind, ns, name) & mask; s->idx[h]; h = (h + 1) & mask)
+		if (obj_is(&s->v[s->idx[h] - 1], kind, ns, name))
+			return &s->v[s->idx[h] - 1];
 	return NULL;
+}
+
+static void idx_insert(struct store *s, size_t i)
+{
+	size_t mask = s->idx_cap - 1, h = obj_hash(&s->v[i]) & mask;
+
+	while (s->idx[h])
+		h = (h + 1) & mask;
+	s->idx[h] = (uint32_t)(i + 1);
+}
+
+/* The slot that holds object i (which the index has). */
+static size_t idx_slot(const struct store *s, size_t i)
+{
+	size_t mask = s->idx_cap - 1, h = obj_hash(&s->v[i]) & mask;
+
+	while (s->idx[h] != i + 1)
+		h = (h + 1) & mask;
+	return h;
+}
+
+/* s->v[s->n - 1] was added. Out of memory, the index goes and find()
+ * scans: slower, never wrong. */
+static void idx_added(struct store *s)
+{
+	size_t cap = s->idx_cap ? s->idx_cap : 256;
+	uint32_t *t;
+
+	if (s->idx && 2 * s->n <= s->idx_cap) {
+		idx_insert(s, s->n - 1);
+		return;
+	}
+	while (cap < 2 * s->n)
+		cap *= 2;
+	t = calloc(cap, sizeof(*t));
+	free(s->idx);
+	s->idx = t;
+	s->idx_cap = t ? cap : 0;
+	for (size_t i = 0; t && i < s->n; i++)
+		idx_insert(s, i);
+}
+
+/* Drop s->v[i] (cleared) and move the last object into its place. */
+static void remove_at(struct store *s, size_t i)
+{
+	size_t last = s->n - 1;
+
+	if (s->idx) {
+		size_t mask = s->idx_cap - 1, hole = idx_slot(s, i), j = hole;
+
+		/* Backward shift: each entry after the hole whose home slot
+		 * is not between the hole and it moves up into the hole. */
+		for (j = (j + 1) & mask; s->idx[j]; j = (j + 1) & mask) {
+			size_t home = obj_hash(&s->v[s->idx[j] - 1]) & mask;
+
+			if (((j - home) & mask) >= ((j - hole) & mask)) {
+				s->idx[hole] = s->idx[j];
+				hole = j;
+			}
+		}
+		s->idx[hole] = 0;
+		if (i != last)
+			s->idx[idx_slot(s, last)] = (uint32_t)(i + 1);
+	}
+	object_clear(&s->v[i]);
+	if (i != last)
+		s->v[i] = s->v[last];
+	s->n--;
 }
 
 static int reserve(struct store *s, size_t more)
@@ -368,26 +512,36 @@ static int reserve(struct store *s, size_t more)
 
 static int save(struct store *s)
 {
-	json_t *arr = json_array();
 	char tmp[PATH_MAX + 8];
 	int ret = 0;
+	FILE *f;
 
-	if (!arr)
-		return -ENOMEM;
-	/* Objects from the Kubernetes API are saved as {"origin": "kubernetes",
-	 * "object": ...} so a relist after a restart knows which ones it owns. */
-	for (size_t i = 0; i < s->n; i++)
-		json_array_append_new(arr, s->v[i].kube ? json_pack("{s:s, s:O}", "origin",
-								    "kubernetes", "object",
-								    s->v[i].json)
-							 : json_incref(s->v[i].json));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", s->path);
-	if (json_dump_file(arr, tmp, JSON_COMPACT) || rename(tmp, s->path)) {
-		ret = errno ? -errno : -EIO;
-		unlink(tmp);
+	f = fopen(tmp, "w");
+	if (!f)
+		return -errno;
+	/* Objects from the Kubernetes API are saved as {"origin": "kubernetes",
+	 * "object": ...} so a relist after a restart knows which ones it owns.
+	 * The objects are JSON text already: written as they are. */
+	fputc('[', f);
+	for (size_t i = 0; i < s->n; i++) {
+		if (i)
+			fputc(',', f);
+		if (s->v[i].kube)
+			fprintf(f, "{\"origin\":\"kubernetes\",\"object\":%s}", s->v[i].json);
+		else
+			fputs(s->v[i].json, f);
 	}
-	json_decref(arr);
-	if (!ret)
+	fputc(']', f);
+	if (ferror(f))
+		ret = errno ? -errno : -EIO;
+	if (fclose(f) && !ret)
+		ret = errno ? -errno : -EIO;
+	if (!ret && rename(tmp, s->path))
+		ret = -errno;
+	if (ret)
+		unlink(tmp);
+	else
 		s->dirty = false;
 	return ret;
 }
@@ -537,7 +691,7 @@ static void nodes_check(struct store *s)
 	for (size_t i = 0; i < nn; i++) {
 		struct store_node *n = &nodes[i]->node;
 		bool was = n->refused, is_self = s->self_name && !strcmp(n->name, s->self_name);
-		char why[sizeof(n->why)] = "", other[300];
+		char why[256] = "", other[300];
 
 		n->refused = node_alone_bad(n, why, sizeof(why));
 		for (size_t k = 0; !n->refused && !is_self && k < nt; k++) {
@@ -549,11 +703,15 @@ static void nodes_check(struct store *s)
 					 trusted[k]->name);
 			n->refused = node_pair_bad(n, trusted[k], other, why, sizeof(why));
 		}
-		if (n->refused && (!was || strcmp(n->why, why)))
+		if (n->refused && (!was || strcmp(n->why ? n->why : "", why)))
 			pr_warn("Node %s refused for routing and the ipcache: %s", n->name, why);
 		else if (!n->refused && was)
 			pr_info("Node %s is trusted again", n->name);
-		snprintf(n->why, sizeof(n->why), "%s", n->refused ? why : "");
+		if (strcmp(n->why ? n->why : "", n->refused ? why : "")) {
+			free(n->why);
+			/* Out of memory, the reason is lost, not the refusal. */
+			n->why = n->refused ? strdup(why) : NULL;
+		}
 		if (!n->refused && !is_self)
 			trusted[nt++] = n;
 	}
@@ -673,10 +831,22 @@ static void owners_free(struct fe_owners *m)
 	free(m->owner);
 }
 
-/* The slot of key: where it is, or the free slot it would take. */
+/* The slot of key: where it is, or the free slot it would take. Every
+ * bit of the key reaches the slot (murmur3's finalizer): the address sits
+ * in the key's upper half, and a multiplication alone moved it only into
+ * bits above those the slot took, so 10 000 clusterIPs on one port shared a
+ * handful of home slots and the probing went quadratic. */
 static size_t owners_slot(const struct fe_owners *m, uint64_t key)
 {
-	size_t i = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & (m->cap - 1);
+	uint64_t h = key;
+	size_t i;
+
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	i = (size_t)h & (m->cap - 1);
 
 	while (m->owner[i] && m->keys[i] != key)
 		i = (i + 1) & (m->cap - 1);
@@ -787,7 +957,7 @@ static void services_check(struct store *s)
 	for (size_t i = 0; i < n; i++) {
 		struct object *o = svcs[i];
 		bool was = o->svc.refused;
-		char why[sizeof(o->svc.why)] = "";
+		char why[512] = "";
 		struct fe_clash c;
 		int bad = svc_conflict(&m, o, &c);
 
@@ -798,11 +968,12 @@ static void services_check(struct store *s)
 			snprintf(why, sizeof(why), "%s: frontend %s is Service %s/%s's, which came "
 						   "first and keeps it", c.field, c.frontend,
 				 c.owner->ns, c.owner->name);
-		if (o->svc.refused && (!was || strcmp(o->svc.why, why)))
+		if (o->svc.refused && (!was || strcmp(o->svc.why ? o->svc.why : "", why)))
 			pr_warn("Service %s/%s refused: %s", o->ns, o->name, why);
 		else if (!o->svc.refused && was)
 			pr_info("Service %s/%s keeps its frontends again", o->ns, o->name);
-		snprintf(o->svc.why, sizeof(o->svc.why), "%s", why);
+		if (strcmp(o->svc.why ? o->svc.why : "", why))
+			svc_set_why(&o->svc.why, "%s", why);
 		if (!o->svc.refused && svc_claim(&m, o))
 			break;
 	}
@@ -867,11 +1038,9 @@ static const char *slice_note(const struct store *s, const struct object *o, cha
 	if (o->kind != K_SLICE)
 		return NULL;
 	if (o->slice.unused)
-		return o->slice.why;
-	for (size_t i = 0; i < s->n; i++)
-		if (s->v[i].kind == K_SERVICE && !strcmp(s->v[i].ns, o->ns) &&
-		    !strcmp(s->v[i].name, o->slice.service))
-			return NULL;
+		return svc_why_text(o->slice.why);
+	if (!o->slice.service || find(s, K_SERVICE, o->ns, o->slice.service))
+		return NULL;
 	snprintf(buf, len, "Service %s/%s does not exist yet: kept, and used when it arrives",
 		 o->ns, o->slice.service);
 	return buf;
@@ -883,7 +1052,7 @@ static const char *object_note(const struct store *s, const struct object *o, ch
 	if (o->kind != K_SERVICE)
 		return slice_note(s, o, buf, len);
 	if (o->svc.refused)
-		snprintf(buf, len, "refused: %s", o->svc.why);
+		snprintf(buf, len, "refused: %s", svc_why_text(o->svc.why));
 	else if (o->svc.ignore)
 		snprintf(buf, len, "ignored, as kube-proxy does: %s",
 			 svc_ignore_reason(o->svc.ignore));
@@ -1030,13 +1199,14 @@ int store_apply(struct store *s, const json_t *objects, const json_t *sources, j
 		const char *action = "created";
 
 		if (old) {
-			action = json_equal(old->json, parsed[i].json) ? "unchanged" : "configured";
+			action = !strcmp(old->json, parsed[i].json) ? "unchanged" : "configured";
 			object_clear(old);
 			*old = parsed[i];
 			at[i] = (size_t)(old - s->v);
 		} else {
 			at[i] = s->n;
 			s->v[s->n++] = parsed[i];
+			idx_added(s);
 		}
 		json_array_append_new(changes, change(&parsed[i], action));
 		memset(&parsed[i], 0, sizeof(parsed[i]));
@@ -1074,12 +1244,15 @@ json_t *store_snapshot(struct store *s, const json_t *objects)
 		enum obj_kind kind;
 		struct object *o = NULL;
 		char why[512];
+		json_t *was = NULL;
 
 		if (!identify(obj, &kind, &ns, &name, why, sizeof(why)))
 			o = find(s, kind, ns, name);
-		json_array_append_new(snap, o ? json_pack("{s:O, s:b}", "object", o->json, "kube",
-							   o->kube)
-					      : json_null());
+		if (o)
+			was = object_json(o);
+		json_array_append_new(snap, was ? json_pack("{s:o, s:b}", "object", was, "kube",
+							     o->kube)
+						: json_null());
 	}
 	return snap;
 }
@@ -1101,10 +1274,8 @@ int store_restore(struct store *s, const json_t *objects, const json_t *snap)
 			continue;
 		o = find(s, kind, ns, name);
 		if (json_is_null(was) || !was) {
-			if (o) {
-				object_clear(o);
-				*o = s->v[--s->n];
-			}
+			if (o)
+				remove_at(s, (size_t)(o - s->v));
 			continue;
 		}
 		if (object_parse(json_object_get(was, "object"), &parsed,
@@ -1115,11 +1286,13 @@ int store_restore(struct store *s, const json_t *objects, const json_t *snap)
 			continue;
 		}
 		parsed.kube = json_is_true(json_object_get(was, "kube"));
-		if (o)
+		if (o) {
 			object_clear(o);
-		else
-			o = &s->v[s->n++];
-		*o = parsed;
+			*o = parsed;
+		} else {
+			s->v[s->n++] = parsed;
+			idx_added(s);
+		}
 	}
 	nodes_check(s);
 	services_check(s);
@@ -1170,8 +1343,7 @@ int store_delete(struct store *s, const json_t *objects, const json_t *sources,
 			continue;
 		}
 		json_array_append_new(changes, change(o, "deleted"));
-		object_clear(o);
-		*o = s->v[--s->n];
+		remove_at(s, (size_t)(o - s->v));
 	}
 	nodes_check(s);
 	services_check(s);
@@ -1223,6 +1395,7 @@ int store_open(struct store **out, const char *state_dir, char *err, size_t errl
 			continue;
 		}
 		s->v[s->n++].kube = kube;
+		idx_added(s);
 	}
 	json_decref(arr);
 	nodes_check(s);
@@ -1238,6 +1411,7 @@ void store_close(struct store *s)
 	for (size_t i = 0; i < s->n; i++)
 		object_clear(&s->v[i]);
 	free(s->v);
+	free(s->idx);
 	free(s->self_name);
 	free(s);
 }
@@ -1368,13 +1542,15 @@ json_t *store_namespaces_json(const struct store *s)
 
 	for (size_t i = 0; arr && i < s->n; i++) {
 		const struct object *o = &s->v[i];
-		json_t *labels;
+		json_t *obj, *labels;
 
 		if (o->kind != K_NAMESPACE)
 			continue;
-		labels = json_object_get(json_object_get(o->json, "metadata"), "labels");
+		obj = object_json(o);
+		labels = json_object_get(json_object_get(obj, "metadata"), "labels");
 		json_array_append_new(arr, json_pack("{s:s, s:o}", "name", o->name, "labels",
 						     labels ? json_incref(labels) : json_object()));
+		json_decref(obj);
 	}
 	return arr;
 }
@@ -1400,19 +1576,19 @@ static int kube_put(struct store *s, struct object *p, json_t *changes, size_t *
 	p->kube = true;
 	if (old) {
 		*at = (size_t)(old - s->v);
-		if (old->kube && json_equal(old->json, p->json)) {
+		if (old->kube && !strcmp(old->json, p->json)) {
 			object_clear(p);
 			return 0;
 		}
 		said = (p->kind == K_SERVICE && old->svc.invalid &&
-			!strcmp(old->svc.why, p->svc.why)) ||
+			!strcmp(svc_why_text(old->svc.why), svc_why_text(p->svc.why))) ||
 		       (p->kind == K_SLICE && old->slice.unused &&
-			!strcmp(old->slice.why, p->slice.why));
+			!strcmp(svc_why_text(old->slice.why), svc_why_text(p->slice.why)));
 		/* A refused Service stays refused for the same reason until
 		 * services_check decides again: it says so only if that changes. */
 		if (p->kind == K_SERVICE && !p->svc.invalid && old->svc.refused) {
 			p->svc.refused = true;
-			memcpy(p->svc.why, old->svc.why, sizeof(p->svc.why));
+			svc_set_why(&p->svc.why, "%s", old->svc.why ? old->svc.why : "");
 		}
 		action = "configured";
 		object_clear(old);
@@ -1422,6 +1598,7 @@ static int kube_put(struct store *s, struct object *p, json_t *changes, size_t *
 			return -ENOMEM;
 		*at = s->n;
 		s->v[s->n++] = *p;
+		idx_added(s);
 	}
 	if (p->pol && p->pol->degraded)
 		pr_warn("kubernetes: %s %s%s%s cannot be fully represented: %s%s; it isolates the pods "
@@ -1432,11 +1609,11 @@ static int kube_put(struct store *s, struct object *p, json_t *changes, size_t *
 	 * and an update unusable for the same reason says nothing again. */
 	if (p->kind == K_SERVICE && p->svc.invalid && !said)
 		pr_warn("kubernetes: Service %s/%s is stored but not used: %s", p->ns, p->name,
-			p->svc.why);
+			svc_why_text(p->svc.why));
 	if (p->kind == K_SLICE && p->slice.unused && !said)
 		log_msg(p->slice.addr_type == SVC_ADDR_IPV4 ? LOG_WARN : LOG_INFO,
 			"kubernetes: EndpointSlice %s/%s is stored but not used: %s", p->ns, p->name,
-			p->slice.why);
+			svc_why_text(p->slice.why));
 	json_array_append_new(changes, change(p, action));
 	memset(p, 0, sizeof(*p));
 	s->dirty = true;
@@ -1466,17 +1643,17 @@ static int object_unusable(const json_t *obj, const char *why, struct object *o)
 	o->kind = kind;
 	o->ns = strdup(ns);
 	o->name = strdup(name);
-	o->json = json_deep_copy(obj);
+	o->json = json_text(obj);
 	if (!o->ns || !o->name || !o->json) {
 		object_clear(o);
 		return -ENOMEM;
 	}
 	if (kind == K_SERVICE) {
 		o->svc.invalid = true;
-		snprintf(o->svc.why, sizeof(o->svc.why), "%s", field);
+		svc_set_why(&o->svc.why, "%s", field);
 	} else {
 		o->slice.unused = true;
-		snprintf(o->slice.why, sizeof(o->slice.why), "invalid: %s", field);
+		svc_set_why(&o->slice.why, "invalid: %s", field);
 	}
 	return 0;
 }
@@ -1484,8 +1661,7 @@ static int object_unusable(const json_t *obj, const char *why, struct object *o)
 static void kube_remove(struct store *s, struct object *o, json_t *changes)
 {
 	json_array_append_new(changes, change(o, "deleted"));
-	object_clear(o);
-	*o = s->v[--s->n];
+	remove_at(s, (size_t)(o - s->v));
 	s->dirty = true;
 }
 

@@ -4128,6 +4128,32 @@ static struct sluice_lb4_backend lb_be(__u32 id)
 	return b;
 }
 
+/* The Service maps are as v wants them and lb.c's shadow of them says so
+ * too: a sync from the shadow and one from the maps (as a restarted agent
+ * reads them) both write and delete nothing. A shadow missing a write
+ * rewrites it; one missing a delete leaves the map's entry be, which the
+ * read from the maps then finds. */
+static void lb_settled_with(const struct svc_view *v, const struct lb_node *node,
+			    const struct lb_hostport *hp, size_t nhp, struct lb_ids *ids)
+{
+	struct lb_ids fresh = { .next_backend = ids->next_backend,
+				.next_rev_nat = ids->next_rev_nat };
+	struct lb_stats st;
+	char err[256];
+
+	assert_non_null(ids->shadow);
+	assert_int_equal(lb_sync_with(dp, v, node, hp, nhp, ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.written + st.deleted, 0);
+	assert_int_equal(lb_sync_with(dp, v, node, hp, nhp, &fresh, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.written + st.deleted, 0);
+	lb_ids_free(&fresh);
+}
+
+static void lb_settled(const struct svc_view *v, struct lb_ids *ids)
+{
+	lb_settled_with(v, NULL, NULL, 0, ids);
+}
+
 static void test_lb_sync_writes_only_changes(void **state)
 {
 	struct svc_frontend fes[2] = {
@@ -4186,6 +4212,7 @@ static void test_lb_sync_writes_only_changes(void **state)
 	assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
 	assert_int_equal(st.written, 3);
 	assert_int_equal(st.deleted, 4);
+	lb_settled(&v, &ids);
 	assert_int_equal(lb_slot("10.96.0.20", 80, 0).count, 1);
 	assert_int_equal(lb_slot("10.96.0.20", 80, 0).rev_nat, s0.rev_nat);
 	assert_int_equal(lb_slot("10.96.0.20", 80, 1).backend_id, id1);
@@ -4194,6 +4221,7 @@ static void test_lb_sync_writes_only_changes(void **state)
 	 * flows (kube-proxy's fallback). */
 	bes[0].ready = 0;
 	assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
+	lb_settled(&v, &ids);
 	assert_int_equal(lb_slot("10.96.0.20", 80, 0).count, 1);
 	assert_int_equal(lb_be(lb_slot("10.96.0.20", 80, 1).backend_id).addr, ip4(REMOTE_POD));
 	/* A Service kube-proxy would not handle (status set): gone, and
@@ -4203,13 +4231,17 @@ static void test_lb_sync_writes_only_changes(void **state)
 	assert_int_equal(map_count(datapath_lb_svc_map_fd(dp)), 0);
 	assert_int_equal(map_count(datapath_lb_be_map_fd(dp)), 0);
 	assert_int_equal(map_count(datapath_lb_rnat_map_fd(dp)), 0);
+	lb_settled(&v, &ids);
 	/* Back: new ids, never the old ones (flows may still name them). */
 	vs.status = NULL;
 	bes[0].ready = 1;
 	assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
 	assert_true(lb_slot("10.96.0.20", 80, 1).backend_id > id1);
+	lb_settled(&v, &ids);
 	assert_int_equal(lb_sync(dp, NULL, NULL, &ids, &st, err, sizeof(err)), 0);
 	assert_int_equal(map_count(datapath_lb_svc_map_fd(dp)), 0);
+	lb_settled(NULL, &ids);
+	lb_ids_free(&ids);
 }
 
 static struct sluice_lb4_value lb_slot_in(const char *fe, __u16 port, __u8 scope, __u16 slot)
@@ -4606,6 +4638,123 @@ static __u16 maglev_expect(const struct svc_backend *bes, size_t n, const char *
 static int maglev_tables(void)
 {
 	return (int)map_count(datapath_lb_maglev_map_fd(dp));
+}
+
+/* Rev-NAT indices wrap from 0xffff to 1 and skip those in use: a kept
+ * frontend's (slot 0 names it) and those handed out in the same sync. */
+static void test_lb_rev_nat_wraps(void **state)
+{
+	struct svc_frontend fes[4] = {
+		{ .kind = SVC_FE_CLUSTER_IP, .ip = ntohl(ip4("10.96.0.50")), .port = 80,
+		  .proto = IPPROTO_TCP },
+		{ .kind = SVC_FE_CLUSTER_IP, .ip = ntohl(ip4("10.96.0.51")), .port = 80,
+		  .proto = IPPROTO_TCP },
+		{ .kind = SVC_FE_CLUSTER_IP, .ip = ntohl(ip4("10.96.0.52")), .port = 80,
+		  .proto = IPPROTO_TCP },
+		{ .kind = SVC_FE_CLUSTER_IP, .ip = ntohl(ip4("10.96.0.53")), .port = 80,
+		  .proto = IPPROTO_TCP },
+	};
+	struct svc_backend be = { .ip = ntohl(ip4(IP_B)), .port = 8080, .ready = 1, .serving = 1 };
+	struct svc_view_port port = { .backends = &be, .nbackends = 1 };
+	struct svc_view_service vs = { .ns = "x", .name = "wrap", .frontends = fes, .nfrontends = 1,
+				       .ports = &port, .nports = 1 };
+	struct svc_view v = { .v = &vs, .n = 1 };
+	struct lb_ids ids = { .next_rev_nat = 1 };
+	struct lb_stats st;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_slot("10.96.0.50", 80, 0).rev_nat, 1);
+	ids.next_rev_nat = 0xfffe;
+	vs.nfrontends = 4;
+	assert_int_equal(lb_sync(dp, &v, NULL, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_slot("10.96.0.50", 80, 0).rev_nat, 1);
+	assert_int_equal(lb_slot("10.96.0.51", 80, 0).rev_nat, 0xfffe);
+	assert_int_equal(lb_slot("10.96.0.52", 80, 0).rev_nat, 0xffff);
+	assert_int_equal(lb_slot("10.96.0.53", 80, 0).rev_nat, 2);
+	lb_settled(&v, &ids);
+	assert_int_equal(lb_sync(dp, NULL, NULL, &ids, &st, err, sizeof(err)), 0);
+	lb_ids_free(&ids);
+}
+
+/* lb.c's shadow covers what the newer features write: EXT entries (an
+ * externalIP and a nodePort, eTP Local), slot 0's affinity timeout and
+ * Maglev flag, backend flags changed in place (terminating) under the same
+ * id, and a host port. After each change a sync from the shadow and one
+ * from the maps write nothing. */
+static void test_lb_shadow_ext_maglev_hostport(void **state)
+{
+	struct svc_service svc = { .etp_local = true, .affinity_client_ip = true,
+				   .affinity_timeout = 600 };
+	struct svc_frontend fes[3] = {
+		{ .kind = SVC_FE_CLUSTER_IP, .ip = ntohl(ip4("10.96.0.40")), .port = 80,
+		  .proto = IPPROTO_TCP },
+		{ .kind = SVC_FE_EXTERNAL_IP, .ip = ntohl(ip4("10.96.0.41")), .port = 80,
+		  .proto = IPPROTO_TCP },
+		{ .kind = SVC_FE_NODE_PORT, .port = 30090, .proto = IPPROTO_TCP },
+	};
+	struct svc_backend bes[3] = {
+		{ .ip = ntohl(ip4(IP_B)), .port = 8080, .ready = 1, .serving = 1 }, /* pod CIDR */
+		{ .ip = ntohl(ip4(IP_B)), .port = 8081, .ready = 1, .serving = 1 },
+		{ .ip = ntohl(ip4(REMOTE_POD)), .port = 8080, .ready = 1, .serving = 1 },
+	};
+	struct svc_view_port port = { .backends = bes, .nbackends = 3 };
+	struct svc_view_service vs = { .ns = "x", .name = "sh", .svc = &svc, .frontends = fes,
+				       .nfrontends = 3, .ports = &port, .nports = 1 };
+	struct svc_view v = { .v = &vs, .n = 1 };
+	struct lb_node node = { .node_ip = ntohl(ip4(NODE_IP)),
+				.pod_cidr = { ntohl(ip4("10.77.0.0")), 24 } };
+	struct lb_hostport hp = { .fe_ip = ntohl(ip4("10.200.0.12")), .fe_port = 8443,
+				  .be_ip = ntohl(ip4(IP_B)), .be_port = 443, .proto = IPPROTO_TCP };
+	struct lb_ids ids = { 0 };
+	struct sluice_lb4_value s0;
+	struct lb_stats st;
+	__u32 id0;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(lb_sync_with(dp, &v, &node, &hp, 1, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(st.frontends, 4);
+	assert_int_equal(st.ext_entries, 3);
+	assert_true(st.maglev_built >= 3);
+	s0 = lb_slot_in("10.96.0.41", 80, SLUICE_LB_SCOPE_INT, 0);
+	assert_int_equal(s0.count, 3);
+	assert_int_equal(s0.affinity_timeout, 600);
+	assert_int_equal(s0.flags, SLUICE_LB_F_MAGLEV);
+	assert_int_equal(lb_slot_in("10.200.0.12", 8443, SLUICE_LB_SCOPE_EXT, 0).flags,
+			 SLUICE_LB_F_HOSTPORT);
+	lb_settled_with(&v, &node, &hp, 1, &ids);
+	/* B:8080 starts terminating while still ready: same id, flags
+	 * rewritten in place. */
+	id0 = lb_slot_in("10.96.0.40", 80, SLUICE_LB_SCOPE_INT, 1).backend_id;
+	assert_int_equal(lb_be(id0).port, htons(8080));
+	bes[0].terminating = 1;
+	assert_int_equal(lb_sync_with(dp, &v, &node, &hp, 1, &ids, &st, err, sizeof(err)), 0);
+	/* (the Maglev signature covers the flags: its 5 tables are rebuilt,
+	 * the same entries) */
+	assert_int_equal(st.written - st.maglev_built, 1);
+	assert_int_equal(lb_be(id0).flags, SLUICE_LB_BE_F_LOCAL | SLUICE_LB_BE_F_TERMINATING);
+	lb_settled_with(&v, &node, &hp, 1, &ids);
+	/* A new affinity timeout: every slot 0 rewritten. */
+	svc.affinity_timeout = 60;
+	assert_int_equal(lb_sync_with(dp, &v, &node, &hp, 1, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(lb_slot_in("10.96.0.41", 80, SLUICE_LB_SCOPE_EXT, 0).affinity_timeout, 60);
+	lb_settled_with(&v, &node, &hp, 1, &ids);
+	/* The remote backend goes (EXT sets unchanged: local only), the host
+	 * port goes. */
+	port.nbackends = 2;
+	assert_int_equal(lb_sync_with(dp, &v, &node, NULL, 0, &ids, &st, err, sizeof(err)), 0);
+	assert_true(st.deleted > 0);
+	assert_int_equal(lb_slot_in("10.200.0.12", 8443, SLUICE_LB_SCOPE_INT, 0).count, 0xffff);
+	lb_settled_with(&v, &node, NULL, 0, &ids);
+	/* Everything goes. */
+	assert_int_equal(lb_sync_with(dp, NULL, &node, NULL, 0, &ids, &st, err, sizeof(err)), 0);
+	assert_int_equal(map_count(datapath_lb_svc_map_fd(dp)), 0);
+	assert_int_equal(map_count(datapath_lb_be_map_fd(dp)), 0);
+	assert_int_equal(maglev_tables(), 0);
+	lb_settled_with(NULL, &node, NULL, 0, &ids);
+	lb_ids_free(&ids);
 }
 
 /* --lb-algorithm maglev: the agent builds a frontend's table only when its
@@ -5029,6 +5178,8 @@ int main(void)
 
 	const struct CMUnitTest maglev[] = {
 		cmocka_unit_test_setup(test_lb_maglev_sync_and_choice, lb_empty),
+		cmocka_unit_test_setup(test_lb_shadow_ext_maglev_hostport, lb_empty),
+		cmocka_unit_test_setup(test_lb_rev_nat_wraps, lb_empty),
 	};
 	struct datapath_opts maglev_opts = overlay_masq;
 

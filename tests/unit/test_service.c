@@ -821,6 +821,87 @@ static void test_view_json(void **state)
 	store_close(s);
 }
 
+/* n Namespaces ns-from .. ns-to-1, every step-th, as a JSON list; srcs gets
+ * a source for each. */
+static json_t *ns_list(int from, int to, int step, json_t **srcs)
+{
+	json_t *l = json_array();
+	char name[32];
+
+	*srcs = json_array();
+	for (int i = from; i < to; i += step) {
+		snprintf(name, sizeof(name), "ns-%d", i);
+		json_array_append_new(l, json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind",
+						   "Namespace", "metadata", "name", name));
+		json_array_append_new(*srcs, json_string("test.yaml"));
+	}
+	return l;
+}
+
+/* How many of changes have action. */
+static size_t actions(const json_t *changes, const char *action)
+{
+	size_t i, n = 0;
+	json_t *c;
+
+	json_array_foreach(changes, i, c)
+		n += !strcmp(json_string_value(json_object_get(c, "action")), action);
+	return n;
+}
+
+/* The store's index (by kind, namespace and name) through growth, deletes
+ * that move the last object into the hole and shift probe chains, and a
+ * reopen: every object is found where it is, none twice. */
+static void test_store_index(void **state)
+{
+	struct store *s = fresh_store("index");
+	json_t *objs, *srcs, *changes;
+	char err[512], sdir[600];
+
+	(void)state;
+	objs = ns_list(0, 3000, 1, &srcs);
+	changes = json_array();
+	assert_int_equal(store_apply(s, objs, srcs, changes, err, sizeof(err)), 0);
+	assert_int_equal(actions(changes, "created"), 3000);
+	json_decref(objs);
+	json_decref(srcs);
+	json_decref(changes);
+	/* every third goes */
+	objs = ns_list(0, 3000, 3, &srcs);
+	changes = json_array();
+	assert_int_equal(store_delete(s, objs, srcs, false, changes, err, sizeof(err)), 0);
+	assert_int_equal(actions(changes, "deleted"), 1000);
+	json_decref(objs);
+	json_decref(srcs);
+	json_decref(changes);
+	/* all again: the 2000 left are found, the 1000 deleted are not */
+	objs = ns_list(0, 3000, 1, &srcs);
+	changes = json_array();
+	assert_int_equal(store_apply(s, objs, srcs, changes, err, sizeof(err)), 0);
+	assert_int_equal(actions(changes, "unchanged"), 2000);
+	assert_int_equal(actions(changes, "created"), 1000);
+	json_decref(changes);
+	/* reopened from objects.json: the same, and each deletes once */
+	assert_int_equal(store_flush(s), 0);
+	store_close(s);
+	snprintf(sdir, sizeof(sdir), "%s/index", dir);
+	assert_int_equal(store_open(&s, sdir, err, sizeof(err)), 0);
+	changes = json_array();
+	assert_int_equal(store_apply(s, objs, srcs, changes, err, sizeof(err)), 0);
+	assert_int_equal(actions(changes, "unchanged"), 3000);
+	json_decref(changes);
+	changes = json_array();
+	assert_int_equal(store_delete(s, objs, srcs, false, changes, err, sizeof(err)), 0);
+	assert_int_equal(actions(changes, "deleted"), 3000);
+	json_decref(changes);
+	changes = json_array();
+	assert_int_not_equal(store_delete(s, objs, srcs, false, changes, err, sizeof(err)), 0);
+	json_decref(changes);
+	json_decref(objs);
+	json_decref(srcs);
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -834,6 +915,7 @@ int main(void)
 		cmocka_unit_test(test_logged_once),
 		cmocka_unit_test(test_ignored),
 		cmocka_unit_test(test_view_json),
+		cmocka_unit_test(test_store_index),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
