@@ -144,6 +144,28 @@ static __always_inline int ct_is_syn(const struct flow *f)
 }
 
 /*
+ * UDP has no SYN: a datagram starts a new flow on its tuple's entry when
+ * the entry was made for another kind of flow and the datagram's own kind
+ * is sure: a Service flow whose backend was chosen for this very datagram
+ * (lb_new) on an entry that is direct or another frontend's, or a pod's
+ * direct datagram on a Service flow's entry. An unconnected socket that
+ * sends to a pod and to Services sharing it from one port (a resolver, say)
+ * would otherwise have its answers given the first flow's source. Only the
+ * tuple's own source sends on it (pods cannot spoof; outside clients are
+ * as trusted as UDP ever is), and the last flow it started wins.
+ */
+static __always_inline int ct_udp_restarts(const struct flow *f, const struct sluice_ct_value *v)
+{
+	if (f->key.proto != IPPROTO_UDP)
+		return 0;
+	if (f->ct_kind == CT_KIND_LB && f->lb_new)
+		return !(v->flags & SLUICE_CT_F_LB_BACKEND) || v->pad != f->ct_pad;
+	if (f->ct_kind == CT_KIND_DIRECT)
+		return !!(v->flags & SLUICE_CT_F_LB_BACKEND);
+	return 0;
+}
+
+/*
  * Does f, sent in the direction of its live entry v, start a new flow on
  * the same tuple (a client reusing its port)? Only a SYN does, and only on
  * an entry whose connection is over or never began: closing (FIN or RST
@@ -158,7 +180,7 @@ static __always_inline int ct_is_syn(const struct flow *f)
 static __always_inline int ct_syn_restarts(const struct flow *f, const struct sluice_ct_value *v)
 {
 	if (!ct_is_syn(f))
-		return 0;
+		return ct_udp_restarts(f, v);
 	if (v->flags & SLUICE_CT_F_CLOSING)
 		return 1;
 	if ((v->flags & SLUICE_CT_F_REPLY_SEEN) || f->ct_kind == CT_KIND_ANY)

@@ -41,6 +41,7 @@ struct flow {
 	__u8 hairpin;		/* a pod's Service flow to itself, source made
 				 * cfg_lb_hairpin by lib/lb.h */
 	__u8 ct_kind;		/* CT_KIND_* */
+	__u8 lb_new;		/* a Service flow whose backend was just chosen */
 	__u32 ct_pad;		/* the pad word a new tracking entry of the flow gets */
 	struct sluice_ct_key inner;
 };

@@ -83,7 +83,9 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sluice_aff4_v1 SEC(".maps");
 
-enum lb_choice { LB_NOT_FRONTEND = 0, LB_BACKEND_FOUND, LB_NO_BACKEND };
+/* LB_BACKEND_NEW: chosen for this packet, a new flow from the client's side
+ * (lib/ct.h lets it start anew on a tuple an earlier flow left behind). */
+enum lb_choice { LB_NOT_FRONTEND = 0, LB_BACKEND_FOUND, LB_NO_BACKEND, LB_BACKEND_NEW };
 
 /* lb4_translate's answer when it turned the packet into a refusal. */
 #define LB_REJECTED 2
@@ -224,7 +226,7 @@ static __always_inline enum lb_choice lb4_select(const struct flow *f, __u64 now
 	if (f->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
 		entry.flags |= SLUICE_CT_F_CLOSING;
 	bpf_map_update_elem(&sluice_ct4_v1, &f->key, &entry, BPF_ANY);
-	return LB_BACKEND_FOUND;
+	return LB_BACKEND_NEW;
 }
 
 /*
@@ -299,6 +301,9 @@ static __always_inline int lb4_translate(struct __sk_buff *skb, struct flow *f, 
 	switch (lb4_select(f, bpf_ktime_get_ns(), SLUICE_LB_SCOPE_INT, &be, &rev_nat, &svc_flags)) {
 	case LB_NOT_FRONTEND:
 		return 0;
+	case LB_BACKEND_NEW:
+		f->lb_new = 1;
+		break;
 	case LB_NO_BACKEND:
 		/* Never on to the frontend address: nothing owns it, and the
 		 * client would wait for a timeout instead of a refusal. */

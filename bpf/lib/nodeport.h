@@ -362,6 +362,9 @@ static __always_inline int nodeport_translate(struct __sk_buff *skb, struct flow
 	switch (lb4_select(f, now, SLUICE_LB_SCOPE_EXT, &be, &rev_nat, &svc_flags)) {
 	case LB_NOT_FRONTEND:
 		return NODEPORT_NOT_OURS;
+	case LB_BACKEND_NEW:
+		f->lb_new = 1;
+		break;
 	case LB_NO_BACKEND:
 		metrics_count(SLUICE_LB_NO_BACKEND, SLUICE_DIR_INGRESS, 0);
 		return nodeport_no_backend(skb, f, ihl, svc_flags, reason);

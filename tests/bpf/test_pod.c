@@ -2940,6 +2940,65 @@ static void test_lb_port_reuse_two_services(void **state)
 			 (SLUICE_CT_F_CLOSING | SLUICE_CT_F_REPLY_SEEN), 0);
 }
 
+/* UDP from one client port: A:40600 to FRONTEND:53, then to FRONTEND_TWO:53
+ * (the same backend B:5353), then to B:5353 directly: each datagram that
+ * starts a flow of another kind on the tuple client -> B starts it anew,
+ * so B's answers come from the frontend A last sent to, then from B. */
+static struct udppkt udp_pkt(const char *src, const char *dst, __u16 sport, __u16 dport)
+{
+	struct udppkt p = { 0 };
+
+	p.eth.h_proto = htons(ETH_P_IP);
+	p.ip = ipv4_header(src, dst, IPPROTO_UDP, 64, sizeof(p) - sizeof(p.eth));
+	p.udp.source = htons(sport);
+	p.udp.dest = htons(dport);
+	p.udp.len = htons(sizeof(p.udp) + sizeof(p.data));
+	memcpy(p.data, "who is there", sizeof(p.data));
+	p.udp.check = l4_checksum(IPPROTO_UDP, p.ip.saddr, p.ip.daddr, &p.udp,
+				  sizeof(p.udp) + sizeof(p.data));
+	return p;
+}
+
+static void udp_a_sends(const char *dst, __u16 sport, __u16 dport)
+{
+	struct udppkt p = udp_pkt(IP_A, dst, sport, dport);
+
+	memcpy(p.eth.h_source, mac_a_pod, 6);
+	memcpy(p.eth.h_dest, mac_a_lxc, 6);
+	assert_int_equal(run_prog(1, &p, sizeof(p)).retval, TC_ACT_REDIRECT);
+}
+
+static __be32 udp_b_answers(__u16 sport)
+{
+	struct udppkt p = udp_pkt(IP_B, IP_A, 5353, sport);
+	struct run r;
+
+	memcpy(p.eth.h_source, mac_b_pod, 6);
+	memcpy(p.eth.h_dest, mac_b_lxc, 6);
+	r = run_prog_on(1, &p, sizeof(p), ifindex_b);
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	return ((struct udppkt *)r.out)->ip.saddr;
+}
+
+static void test_lb_udp_port_reuse(void **state)
+{
+	__u32 dns = 3;
+
+	(void)state;
+	lb_service_put(FRONTEND_TWO, 53, IPPROTO_UDP, RN_TWO, &dns, 1);
+	udp_a_sends(FRONTEND, 40600, 53);
+	assert_int_equal(udp_b_answers(40600), ip4(FRONTEND));
+	udp_a_sends(FRONTEND_TWO, 40600, 53);
+	assert_int_equal(lb_ct(IP_A, 40600, IP_B, 5353, IPPROTO_UDP).pad, RN_TWO);
+	assert_int_equal(udp_b_answers(40600), ip4(FRONTEND_TWO));
+	/* Later datagrams of that flow change nothing. */
+	udp_a_sends(FRONTEND_TWO, 40600, 53);
+	assert_int_equal(udp_b_answers(40600), ip4(FRONTEND_TWO));
+	udp_a_sends(IP_B, 40600, 5353);
+	assert_false(lb_ct(IP_A, 40600, IP_B, 5353, IPPROTO_UDP).flags & SLUICE_CT_F_LB_BACKEND);
+	assert_int_equal(udp_b_answers(40600), ip4(IP_B));
+}
+
 /* The attacker's side: a SYN on a live, open flow's tuple (a retransmitted
  * or forged one) replaces nothing: the answered Service flow keeps its
  * rev-NAT index, its backend, and B's answers still come from the
@@ -5150,6 +5209,7 @@ int main(void)
 		cmocka_unit_test_setup(test_lb_entry_refreshed_by_other_cpu, lb_setup),
 		cmocka_unit_test_setup(test_lb_port_reuse_direct_then_service, lb_setup),
 		cmocka_unit_test_setup(test_lb_port_reuse_two_services, lb_setup),
+		cmocka_unit_test_setup(test_lb_udp_port_reuse, lb_setup),
 		cmocka_unit_test_setup(test_lb_syn_does_not_replace_open_flow, lb_setup),
 		cmocka_unit_test_setup(test_lb_policy_sees_backend_and_client, lb_setup),
 		cmocka_unit_test_setup(test_lb_leaves_other_traffic_alone, lb_setup),
