@@ -20,6 +20,11 @@
 #   b) a NetworkPolicy on the backends admitting only app=trusted: a trusted
 #      client still gets in, an untrusted one (same node and other node) does
 #      not: decided on the real client identity, after translation;
+#   b2) an egress policy on the trusted clients: to app=be pods only, the
+#      ClusterIP still answers (egress judges the backend, not the
+#      ClusterIP, which is no pod); to one backend's address only, every
+#      answer comes from that backend and the flows that chose the other
+#      one are dropped by the client's egress policy;
 #   c) next to a kube-proxy DNAT rule for the ClusterIP on node 1 (to n2-be
 #      only), installed now: sluice translates first, the rule sees nothing;
 #   d) with --kube-proxy-replacement off (node 1's agent restarted) nothing
@@ -348,6 +353,42 @@ done
 for client in n1-other n2-other; do
 	check "$client (app=other) -> $CIP:80/TCP: kept out by both backends" refused "$client" tcp "$CIP" 80
 	check "$client (app=other) -> $CIP:53/UDP: kept out" refused "$client" udp "$CIP" 53
+done
+
+echo "== b2) the client's egress policy judges the backend, not the ClusterIP"
+EGRESS_BE='apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {namespace: shop, name: trusted-egress}
+spec:
+  podSelector: {matchLabels: {app: trusted}}
+  policyTypes: [Egress]
+  egress:
+  - to: [{podSelector: {matchLabels: {app: be}}}]'
+check "egress of app=trusted: to app=be pods only" mn_apply_all "$P" 2 <<<"$EGRESS_BE"
+check "n1-trusted -> $CIP:80/TCP: still both backends (egress sees the backend pods)" \
+	served n1-trusted tcp "$CIP" 80
+check "n2-trusted -> $CIP:53/UDP: still both backends" served n2-trusted udp "$CIP" 53
+# part_from POD PROTO ADDR PORT SERVER: some probes answered, all of them
+# by SERVER from ADDR:PORT, and some not answered at all.
+part_from() {
+	local out
+	out=$(TIMEOUT=500 who "$1" "$2" "$3" "$4")
+	grep -q '^fail$' <<<"$out" &&
+		grep -q "^peer=$3:$4 server=$5 " <<<"$out" &&
+		! grep -v '^fail$' <<<"$out" | grep -vq "^peer=$3:$4 server=$5 client=${IP[$1]}:[0-9]*$" &&
+		return 0
+	sort <<<"$out" | uniq -c | sed 's/^/       /'
+	return 1
+}
+d0=$(node_metric 1 drop-policy egress)
+check "egress of app=trusted: to ${IP[n2-be]}/32 only" mn_apply_all "$P" 2 \
+	<<<"${EGRESS_BE/"{podSelector: {matchLabels: {app: be}}}"/"{ipBlock: {cidr: ${IP[n2-be]}/32}}"}"
+check "n1-trusted -> $CIP:80/TCP x$N: only n2-be answers; flows that chose n1-be are dropped" \
+	part_from n1-trusted tcp "$CIP" 80 n2-be
+check "node1 counted the client's egress drops (drop-policy egress)" \
+	test "$(node_metric 1 drop-policy egress)" -gt "$d0"
+for n in 1 2; do
+	check "node$n: the egress policy deleted" ctl "$n" delete -f - <<<"$EGRESS_BE"
 done
 
 KP=0
