@@ -213,6 +213,31 @@ static __always_inline int nodeport_snat_icmp_error(struct __sk_buff *skb, const
 }
 
 /*
+ * A packet for a backend on another node, its headers rewritten already:
+ * to that node, as the flow's packets go (tunnel or native route). Dropped
+ * when its TTL runs out or there is no tunnel and no route to the node: the
+ * stack would take the node's own source for a martian. Returns a verdict
+ * or DROP().
+ */
+static __always_inline int nodeport_to_backend_node(struct __sk_buff *skb, __u32 *reason)
+{
+	struct ethhdr *eth;
+	struct iphdr *ip;
+	int ret;
+
+	ret = lb_reload(skb, &eth, &ip);
+	if (IS_DROP(ret))
+		return ret;
+	if (ip->ttl <= 1)
+		return DROP(SLUICE_DROP_REDIRECT);
+	if (cfg_routing == SLUICE_ROUTING_OVERLAY && cfg_vxlan_ifindex)
+		ret = encap_to_node(skb, eth, ip, reason);
+	else
+		ret = to_remote_native(skb, ip, reason);
+	return ret == TC_ACT_OK ? DROP(SLUICE_DROP_REDIRECT) : ret;
+}
+
+/*
  * The rest of nodeport_icmp_error_in for a backend on another node: f (its
  * ICMP header at l4) already quotes backend -> client and goes to the
  * backend (lb4_translate_icmp_error). The backend sent its packet to this
@@ -229,10 +254,7 @@ static __always_inline int nodeport_icmp_error_to_remote(struct __sk_buff *skb,
 {
 	struct sluice_nat_value *snat;
 	struct sluice_ct_key t;
-	struct ethhdr *eth;
-	struct iphdr *ip;
 	__be16 nat_port;
-	int ret;
 
 	/* The flow as translated, client -> backend, keys its pair. */
 	ct_reverse(&f->inner, &t);
@@ -246,16 +268,7 @@ static __always_inline int nodeport_icmp_error_to_remote(struct __sk_buff *skb,
 			       f->key.saddr, cfg_node_ip))
 		return DROP(SLUICE_DROP_NAT_PORTS);
 	metrics_count(SLUICE_LB_EXT_ICMP_ERROR, SLUICE_DIR_INGRESS, 0);
-	ret = lb_reload(skb, &eth, &ip);
-	if (IS_DROP(ret))
-		return ret;
-	if (ip->ttl <= 1)
-		return DROP(SLUICE_DROP_REDIRECT);
-	if (cfg_routing == SLUICE_ROUTING_OVERLAY && cfg_vxlan_ifindex)
-		ret = encap_to_node(skb, eth, ip, reason);
-	else
-		ret = to_remote_native(skb, ip, reason);
-	return ret == TC_ACT_OK ? DROP(SLUICE_DROP_REDIRECT) : ret;
+	return nodeport_to_backend_node(skb, reason);
 }
 
 /*
@@ -418,20 +431,7 @@ static __always_inline int nodeport_translate(struct __sk_buff *skb, struct flow
 			return DROP(SLUICE_DROP_NAT_PORTS);
 		metrics_count(SLUICE_LB_SNAT, SLUICE_DIR_INGRESS, 0);
 	}
-	ret = lb_reload(skb, &eth, &ip);
-	if (IS_DROP(ret))
-		return ret;
-	if (ip->ttl <= 1)
-		return DROP(SLUICE_DROP_REDIRECT);
-	if (cfg_routing == SLUICE_ROUTING_OVERLAY && cfg_vxlan_ifindex)
-		ret = encap_to_node(skb, eth, ip, reason);
-	else
-		ret = to_remote_native(skb, ip, reason);
-	/* No tunnel and no route to the backend's node: the stack would
-	 * take the node's own source for a martian. */
-	if (ret == TC_ACT_OK)
-		return DROP(SLUICE_DROP_REDIRECT);
-	return ret;
+	return nodeport_to_backend_node(skb, reason);
 }
 
 /*

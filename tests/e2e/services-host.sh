@@ -38,18 +38,15 @@ TEST_NAME=${SVC_TEST_NAME:-services-host}
 source "$HERE/../lib/common.sh"
 # shellcheck source=../multinode/lib.sh
 source "$HERE/../multinode/lib.sh"
+# shellcheck source=svc_lib.sh
+source "$HERE/svc_lib.sh"
 
 mn_mode services-host SVC_TEST_NAME "$0" "$@"
 
 need_root
-for bin in sluice-agent sluice-cni sluicectl sluice-probe; do
-	[ -x "$BUILD/$bin" ] || { log "$BUILD/$bin missing (run make)"; exit 1; }
-done
-command -v bpftool >/dev/null || { log "bpftool missing"; exit 1; }
-if ! "$BUILD/sluice-agent" --help 2>&1 | grep -q -- --cgroup-root; then
-	log "$BUILD/sluice-agent has no --cgroup-root: no node-socket hooks in this build"
-	exit 1
-fi
+svc_need_bins
+svc_need bpftool
+svc_need_flag --cgroup-root "node-socket hooks"
 
 ID=slhs$$
 P=$ID
@@ -91,10 +88,7 @@ hs_cleanup() {
 }
 trap 'rc=$?; hs_cleanup; (exit $rc); cleanup' EXIT
 
-node_metric() { # N REASON DIRECTION
-	ctl "$1" metrics -o json | jq -r --arg r "$2" --arg d "$3" \
-		'[.metrics[] | select(.reason == $r and .direction == $d) | .packets] | add // 0'
-}
+node_metric() { svc_metric "$P" "$@"; } # N REASON DIRECTION
 
 on_node() { local n=$1; shift; nsenter --net="/run/netns/$P-node$n" "$BUILD/sluice-probe" "$@"; }
 
@@ -200,25 +194,9 @@ check "node1's log names the cgroup it found ($CGROOT)" \
 check "node2 (--cgroup-root on an empty directory) mounted cgroup2 there and says so" bash -c "
 	grep -q 'mounted cgroup2 on $CG2' '$(mn_node_dir "$P" 2)/agent.log' &&
 	grep -q 'hooks attached to the cgroup $CG2\$' '$(mn_node_dir "$P" 2)/agent.log'"
-check "Node objects and Namespace $NS applied to both agents" mn_apply_all "$P" 2 < <(
-	{
-		jq -cn --arg ns "$NS" '{apiVersion: "v1", kind: "Namespace", metadata: {name: $ns}}'
-		for n in 1 2; do mn_node_json "$n"; done
-	} | mn_list)
-for pod in "${PODS[@]}"; do
-	n=$(node_of "$pod")
-	netns_add "$P-$pod"
-	out=$(mn_pod_add "$P" "$n" "$pod" "$NS")
-	IP[$pod]=$(jq -r '.ips[0].address // empty' <<<"$out" 2>/dev/null | cut -d/ -f1)
-	[ -n "${IP[$pod]}" ] || { log "no address for $pod: $out"; exit 1; }
-	if [ "$(app_of "$pod")" = be ]; then
-		serve "$P-$pod" --tcp 8080 --udp 8081 --name "$pod" || { log "servers in $pod"; exit 1; }
-	fi
-done
-check "the Pod objects applied to both agents" mn_apply_all "$P" 2 < <(
-	for pod in "${PODS[@]}"; do
-		mn_pod_json "$NS" "$pod" "$(node_of "$pod")" "${IP[$pod]}" "$(app_of "$pod")"
-	done | mn_list)
+svc_apply_nodes
+svc_add_pods --tcp 8080 --udp 8081
+svc_apply_pods
 check "Services web (two backends) and empty (none) applied to both agents" mn_apply_all "$P" 2 <<YAML
 apiVersion: v1
 kind: Service

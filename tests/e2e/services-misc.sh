@@ -42,17 +42,14 @@ TEST_NAME=${SVCM_TEST_NAME:-services-misc}
 source "$HERE/../lib/common.sh"
 # shellcheck source=../multinode/lib.sh
 source "$HERE/../multinode/lib.sh"
+# shellcheck source=svc_lib.sh
+source "$HERE/svc_lib.sh"
 
 mn_mode services-misc SVCM_TEST_NAME "$0" "$@"
 
 need_root
-for bin in sluice-agent sluice-cni sluicectl sluice-probe; do
-	[ -x "$BUILD/$bin" ] || { log "$BUILD/$bin missing (run make)"; exit 1; }
-done
-if ! "$BUILD/sluice-agent" --help 2>&1 | grep -q -- --kube-proxy-replacement; then
-	log "$BUILD/sluice-agent has no --kube-proxy-replacement: no Service datapath in this build"
-	exit 1
-fi
+svc_need_bins
+svc_need_flag --kube-proxy-replacement "Service datapath"
 
 ID=slsvm$$
 P=$ID
@@ -73,20 +70,8 @@ ctl() { mn_ctl "$P" "$@"; }
 node_of() { printf '%s' "${1:1:1}"; }
 app_of() { local a=${1#*-}; printf '%s' "$a"; }
 
-node_metric() { # N REASON DIRECTION: packets node N's datapath counted
-	ctl "$1" metrics -o json | jq -r --arg r "$2" --arg d "$3" \
-		'[.metrics[] | select(.reason == $r and .direction == $d) | .packets] | add // 0'
-}
-
-# who POD PROTO ADDR PORT: N probes with --who; one line each, "fail" for
-# a probe that got no answer.
-who() {
-	local pod=$1 proto=$2 addr=$3 port=$4 i
-	for i in $(seq "$N"); do
-		probe "$P-$pod" "$proto" "$addr" "$port" --timeout "${TIMEOUT:-1000}" --who 2>/dev/null ||
-			echo fail
-	done
-}
+node_metric() { svc_metric "$P" "$@"; } # N REASON DIRECTION
+who() { svc_who "$P-$1" "${@:2}"; }       # POD PROTO ADDR PORT
 
 # hairpin POD PROTO ADDR PORT OTHER: every answer from ADDR:PORT; POD's
 # own answers saw the hairpin address as the client, OTHER's saw POD's own
@@ -111,19 +96,7 @@ only_from() {
 	return 1
 }
 
-# refused POD PROTO ADDR PORT: none of 6 probes gets an answer.
-refused() {
-	local out
-	out=$(N=6 TIMEOUT=500 who "$@")
-	[ "$(grep -c '^fail$' <<<"$out")" = 6 ] && return 0
-	sed 's/^/       /' <<<"$out"
-	return 1
-}
-
-no_kube_proxy() { # N: no iptables rule of kube-proxy's (or any KUBE- chain) on node N
-	command -v iptables-save >/dev/null || return 0
-	! ip netns exec "$P-node$1" iptables-save 2>/dev/null | grep -q 'KUBE-'
-}
+refused() { svc_refused "$P-$1" "${@:2}"; } # POD PROTO ADDR PORT
 
 # conf_ports N JSON: node N's network configuration with portMappings JSON.
 conf_ports() {
@@ -160,37 +133,12 @@ service() { # NAME CLUSTERIP
 
 echo "== two nodes (--routing $MODE), agents with --kube-proxy-replacement on"
 mn_topology "$P" 2 || { log "could not build the topology"; exit 1; }
-start_node() { # N
-	MN_AGENT_ARGS="--kube-proxy-replacement on" mn_start_agent "$P" "$1" "$MODE" ||
-		{ log "node$1's agent did not start"; exit 1; }
-	AGENT[$1]=$MN_AGENT_PID
-}
-for n in 1 2; do
-	start_node "$n"
-	check "node$n: no kube-proxy rules" no_kube_proxy "$n"
-done
-check "Node objects and Namespace $NS applied to both agents" mn_apply_all "$P" 2 < <(
-	{
-		jq -cn --arg ns "$NS" '{apiVersion: "v1", kind: "Namespace", metadata: {name: $ns}}'
-		for n in 1 2; do mn_node_json "$n"; done
-	} | mn_list)
-for pod in "${PODS[@]}"; do
-	n=$(node_of "$pod")
-	netns_add "$P-$pod"
-	out=$(mn_pod_add "$P" "$n" "$pod" "$NS")
-	IP[$pod]=$(jq -r '.ips[0].address // empty' <<<"$out" 2>/dev/null | cut -d/ -f1)
-	[ -n "${IP[$pod]}" ] || { log "no address for $pod: $out"; exit 1; }
-	if [ "$(app_of "$pod")" = be ]; then
-		# 9080, 9081: term's, so that its backends are its own (a
-		# backend shared with web would outlive term's endpoint)
-		serve "$P-$pod" --tcp 8080 --udp 8081 --tcp 9080 --udp 9081 --name "$pod" ||
-			{ log "servers in $pod"; exit 1; }
-	fi
-done
-check "the Pod objects applied to both agents" mn_apply_all "$P" 2 < <(
-	for pod in "${PODS[@]}"; do
-		mn_pod_json "$NS" "$pod" "$(node_of "$pod")" "${IP[$pod]}" "$(app_of "$pod")"
-	done | mn_list)
+svc_start_agents "--kube-proxy-replacement on"
+svc_apply_nodes
+# 9080, 9081: term's, so that its backends are its own (a backend shared
+# with web would outlive term's endpoint)
+svc_add_pods --tcp 8080 --udp 8081 --tcp 9080 --udp 9081
+svc_apply_pods
 
 echo "== a) hairpin: a backend reaching its own Service"
 check "Service web ($CIP) with n1-be and n2-be applied to both agents" mn_apply_all "$P" 2 < <(
@@ -256,7 +204,7 @@ check "the same hostPort on node 2 is no conflict" added n2-hp 2 "$TCP_ONLY"
 kill "${AGENT[1]}" 2>/dev/null
 wait "${AGENT[1]}" 2>/dev/null
 rm -f "$(mn_sock "$P" 1)"
-start_node 1
+svc_start_agent 1 "--kube-proxy-replacement on"
 check "after node1's agent restarted: n1-client -> $NODE1:$HP/TCP x$N still reaches n1-hp" \
 	only_from n1-client tcp "$NODE1" "$HP" n1-hp
 check "DEL n1-hp" mn_pod_del "$P" 1 n1-hp "$NS"

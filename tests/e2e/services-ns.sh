@@ -47,13 +47,13 @@ TEST_NAME=${SVCNS_TEST_NAME:-services-ns}
 source "$HERE/../lib/common.sh"
 # shellcheck source=../multinode/lib.sh
 source "$HERE/../multinode/lib.sh"
+# shellcheck source=svc_lib.sh
+source "$HERE/svc_lib.sh"
 
 mn_mode services-ns SVCNS_TEST_NAME "$0" "$@"
 
 need_root
-for bin in sluice-agent sluice-cni sluicectl sluice-probe; do
-	[ -x "$BUILD/$bin" ] || { log "$BUILD/$bin missing (run make)"; exit 1; }
-done
+svc_need_bins
 command -v curl >/dev/null || { log "curl is needed for the health check"; exit 1; }
 
 ID=slns$$
@@ -76,20 +76,7 @@ ctl() { mn_ctl "$P" "$@"; }
 node_of() { printf '%s' "${1:1:1}"; }
 app_of() { local a=${1#*-}; printf '%s' "$a"; }
 
-node_metric() { # N REASON DIRECTION: packets node N's datapath counted
-	ctl "$1" metrics -o json | jq -r --arg r "$2" --arg d "$3" \
-		'[.metrics[] | select(.reason == $r and .direction == $d) | .packets] | add // 0'
-}
-
-# who NS PROTO ADDR PORT: N probes from namespace NS with --who; one line
-# each ("peer=... server=... client=..."), "fail" for no answer.
-who() {
-	local ns=$1 proto=$2 addr=$3 port=$4 i
-	for i in $(seq "$N"); do
-		probe "$ns" "$proto" "$addr" "$port" --timeout "${TIMEOUT:-1000}" --who 2>/dev/null ||
-			echo fail
-	done
-}
+node_metric() { svc_metric "$P" "$@"; } # N REASON DIRECTION
 
 # answers NS PROTO ADDR PORT SERVERS CLIENT_RE: every one of N answers comes
 # from ADDR:PORT, by one of SERVERS (a regex), the server seeing a client
@@ -97,7 +84,7 @@ who() {
 # answer, each seeing the client as CLIENT_n1 / CLIENT_n2 (regexes).
 answers() {
 	local ns=$1 proto=$2 addr=$3 port=$4 servers=$5 out
-	out=$(who "$ns" "$proto" "$addr" "$port")
+	out=$(svc_who "$ns" "$proto" "$addr" "$port")
 	if [ "$servers" = both ]; then
 		if [ "$(grep -cE "^peer=$addr:$port server=(n1-be client=${CLIENT_n1}|n2-be client=${CLIENT_n2}):[0-9]+$" <<<"$out")" = "$N" ] &&
 			grep -q 'server=n1-be' <<<"$out" && grep -q 'server=n2-be' <<<"$out"; then
@@ -107,15 +94,6 @@ answers() {
 		return 0
 	fi
 	sort <<<"$out" | sed -E 's/:[0-9]+$//' | uniq -c | sed 's/^/       /'
-	return 1
-}
-
-# refused NS PROTO ADDR PORT: none of 6 probes gets an answer.
-refused() {
-	local out
-	out=$(N=6 TIMEOUT=500 who "$@")
-	[ "$(grep -c '^fail$' <<<"$out")" = 6 ] && return 0
-	printf '       %s\n' "${out//$'\n'/$'\n       '}"
 	return 1
 }
 
@@ -142,11 +120,6 @@ not_refused() {
 	}
 	echo "$err"
 	! grep -q "connection refused" <<<"$err"
-}
-
-no_kube_proxy() { # NS: no iptables rule of kube-proxy's (no KUBE- chain)
-	command -v iptables-save >/dev/null || return 0
-	! ip netns exec "$1" iptables-save 2>/dev/null | grep -q 'KUBE-'
 }
 
 # health NODE PORT CODE COUNT SERVICE: node NODE's health check on PORT, from
@@ -177,31 +150,11 @@ if ! { ip -n "$P-phys" link add portx mtu "$MN_MTU" type veth peer name eth0 net
 	log "could not wire up the outside client"
 	exit 1
 fi
-for n in 1 2; do
-	MN_AGENT_ARGS="--kube-proxy-replacement on" mn_start_agent "$P" "$n" "$MODE" ||
-		{ log "node$n's agent did not start"; exit 1; }
-	check "node$n: no kube-proxy rules" no_kube_proxy "$P-node$n"
-done
-check "the outside client: no kube-proxy rules" no_kube_proxy "$P-ext"
-check "Node objects and Namespace $NS applied to both agents" mn_apply_all "$P" 2 < <(
-	{
-		jq -cn --arg ns "$NS" '{apiVersion: "v1", kind: "Namespace", metadata: {name: $ns}}'
-		for n in 1 2; do mn_node_json "$n"; done
-	} | mn_list)
-for pod in "${PODS[@]}"; do
-	n=$(node_of "$pod")
-	netns_add "$P-$pod"
-	out=$(mn_pod_add "$P" "$n" "$pod" "$NS")
-	IP[$pod]=$(jq -r '.ips[0].address // empty' <<<"$out" 2>/dev/null | cut -d/ -f1)
-	[ -n "${IP[$pod]}" ] || { log "no address for $pod: $out"; exit 1; }
-	if [ "$(app_of "$pod")" = be ]; then
-		serve "$P-$pod" --tcp 8080 --udp 8081 --name "$pod" || { log "servers in $pod"; exit 1; }
-	fi
-done
-check "the Pod objects applied to both agents" mn_apply_all "$P" 2 < <(
-	for pod in "${PODS[@]}"; do
-		mn_pod_json "$NS" "$pod" "$(node_of "$pod")" "${IP[$pod]}" "$(app_of "$pod")"
-	done | mn_list)
+svc_start_agents "--kube-proxy-replacement on"
+check "the outside client: no kube-proxy rules" svc_no_kube_proxy "$P-ext"
+svc_apply_nodes
+svc_add_pods --tcp 8080 --udp 8081
+svc_apply_pods
 
 # slice NAME SERVICE PODS...: an EndpointSlice of SERVICE with PODS ready.
 slice() {
@@ -314,7 +267,7 @@ check "outside -> node1 $NODE1:30082/TCP (one: a backend on node1) x$N: n1-be" \
 	answers "$P-ext" tcp "$NODE1" 30082 n1-be "$EXT"
 d0=$(node_metric 2 drop-lb-ext-no-local ingress)
 check "outside -> node2 $NODE2:30082/TCP (one: no backend on node2): no answer" \
-	refused "$P-ext" tcp "$NODE2" 30082
+	svc_refused "$P-ext" tcp "$NODE2" 30082
 check "outside -> node2 $NODE2:30082/TCP: not refused either (dropped, as kube-proxy does)" \
 	not_refused "$P-ext" tcp "$NODE2" 30082
 check "node2 counted the drops (drop-lb-ext-no-local)" \
@@ -438,9 +391,9 @@ spec:
 YAML
 for n in 1 2; do
 	check "outside -> node$n $(mn_node_ip "$n"):30081/TCP (eTP Local): kept out" \
-		refused "$P-ext" tcp "$(mn_node_ip "$n")" 30081
+		svc_refused "$P-ext" tcp "$(mn_node_ip "$n")" 30081
 done
-check "outside -> node1 $NODE1:30054/UDP (eTP Local): kept out" refused "$P-ext" udp "$NODE1" 30054
+check "outside -> node1 $NODE1:30054/UDP (eTP Local): kept out" svc_refused "$P-ext" udp "$NODE1" 30054
 check "n2-cl -> $CIP_ITL:80/TCP: a pod still gets in" answers "$P-n2-cl" tcp "$CIP_ITL" 80 n2-be "${IP[n2-cl]}"
 
 summary

@@ -29,20 +29,15 @@ TEST_NAME=${SVC_TEST_NAME:-services-select}
 source "$HERE/../lib/common.sh"
 # shellcheck source=../multinode/lib.sh
 source "$HERE/../multinode/lib.sh"
+# shellcheck source=svc_lib.sh
+source "$HERE/svc_lib.sh"
 
 mn_mode services-select SVC_TEST_NAME "$0" "$@"
 
 need_root
-for bin in sluice-agent sluice-cni sluicectl sluice-probe; do
-	[ -x "$BUILD/$bin" ] || { log "$BUILD/$bin missing (run make)"; exit 1; }
-done
-for tool in bpftool jq python3; do
-	command -v "$tool" >/dev/null || { log "$tool missing"; exit 1; }
-done
-if ! "$BUILD/sluice-agent" --help 2>&1 | grep -q -- --lb-algorithm; then
-	log "$BUILD/sluice-agent has no --lb-algorithm: no backend selection in this build"
-	exit 1
-fi
+svc_need_bins
+svc_need bpftool jq python3
+svc_need_flag --lb-algorithm "backend selection"
 LBHASH=$HERE/../tools/lbhash.py
 python3 "$LBHASH" --self-test || { log "tests/tools/lbhash.py disagrees with the C hash"; exit 1; }
 
@@ -61,15 +56,7 @@ ctl() { mn_ctl "$P" "$@"; }
 node_of() { printf '%s' "${1:1:1}"; }
 app_of() { case $1 in *-be|*-be3) echo be ;; *) echo client ;; esac; }
 
-node_metric() { # N REASON DIRECTION: packets node N's datapath counted
-	ctl "$1" metrics -o json | jq -r --arg r "$2" --arg d "$3" \
-		'[.metrics[] | select(.reason == $r and .direction == $d) | .packets] | add // 0'
-}
-
-no_kube_proxy() { # N: no iptables rule of kube-proxy's (or any KUBE- chain) on node N
-	command -v iptables-save >/dev/null || return 0
-	! ip netns exec "$P-node$1" iptables-save 2>/dev/null | grep -q 'KUBE-'
-}
+node_metric() { svc_metric "$P" "$@"; } # N REASON DIRECTION
 
 # who POD: N TCP connections to CIP:80 with --who, one line each.
 who() {
@@ -207,30 +194,10 @@ EOF
 
 echo "== two nodes (--routing $MODE), --kube-proxy-replacement on --lb-algorithm maglev"
 mn_topology "$P" 2 || { log "could not build the topology"; exit 1; }
-for n in 1 2; do
-	MN_AGENT_ARGS="--kube-proxy-replacement on --lb-algorithm maglev --lb-maglev-table-size $M" \
-		mn_start_agent "$P" "$n" "$MODE" || { log "node$n's agent did not start"; exit 1; }
-	check "node$n: no kube-proxy rules" no_kube_proxy "$n"
-done
-check "Node objects and Namespace $NS applied to both agents" mn_apply_all "$P" 2 < <(
-	{
-		jq -cn --arg ns "$NS" '{apiVersion: "v1", kind: "Namespace", metadata: {name: $ns}}'
-		for n in 1 2; do mn_node_json "$n"; done
-	} | mn_list)
-for pod in "${PODS[@]}"; do
-	n=$(node_of "$pod")
-	netns_add "$P-$pod"
-	out=$(mn_pod_add "$P" "$n" "$pod" "$NS")
-	IP[$pod]=$(jq -r '.ips[0].address // empty' <<<"$out" 2>/dev/null | cut -d/ -f1)
-	[ -n "${IP[$pod]}" ] || { log "no address for $pod: $out"; exit 1; }
-	if [ "$(app_of "$pod")" = be ]; then
-		serve "$P-$pod" --tcp 8080 --name "$pod" || { log "server in $pod"; exit 1; }
-	fi
-done
-check "the Pod objects applied to both agents" mn_apply_all "$P" 2 < <(
-	for pod in "${PODS[@]}"; do
-		mn_pod_json "$NS" "$pod" "$(node_of "$pod")" "${IP[$pod]}" "$(app_of "$pod")"
-	done | mn_list)
+svc_start_agents "--kube-proxy-replacement on --lb-algorithm maglev --lb-maglev-table-size $M"
+svc_apply_nodes
+svc_add_pods --tcp 8080
+svc_apply_pods
 
 echo "== a) Maglev: the same table on both nodes, each connection on its table entry"
 check "Services web (3 backends) and empty (none) applied to both agents" \
@@ -268,7 +235,7 @@ for client in n1-c n2-c; do
 		[ $(node_metric "$n" lb-reject-udp egress) -gt $u0 ]"
 done
 for n in 1 2; do
-	check "node$n: still no kube-proxy rules" no_kube_proxy "$n"
+	check "node$n: still no kube-proxy rules" svc_no_kube_proxy "$P-node$n"
 done
 
 summary

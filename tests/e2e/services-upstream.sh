@@ -50,17 +50,14 @@ TEST_NAME=${SVCU_TEST_NAME:-services-upstream}
 source "$HERE/../lib/common.sh"
 # shellcheck source=../multinode/lib.sh
 source "$HERE/../multinode/lib.sh"
+# shellcheck source=svc_lib.sh
+source "$HERE/svc_lib.sh"
 
 mn_mode services-upstream SVCU_TEST_NAME "$0" "$@"
 
 need_root
-for bin in sluice-agent sluice-cni sluicectl sluice-probe; do
-	[ -x "$BUILD/$bin" ] || { log "$BUILD/$bin missing (run make)"; exit 1; }
-done
-if ! "$BUILD/sluice-agent" --help 2>&1 | grep -q -- --kube-proxy-replacement; then
-	log "$BUILD/sluice-agent has no --kube-proxy-replacement: no Service datapath in this build"
-	exit 1
-fi
+svc_need_bins
+svc_need_flag --kube-proxy-replacement "Service datapath"
 
 # has FEATURE: the build translates what FEATURE's part of issue 11 brings,
 # told by its pre-assigned reason numbers in SLUICE_REASONS.
@@ -109,11 +106,6 @@ delete() { # delete -f - (stdin) on both agents
 }
 now_ms() { date +%s%3N; }
 
-node_metric() { # N REASON: packets node N's datapath counted, both directions
-	ctl "$1" metrics -o json | jq -r --arg r "$2" \
-		'[.metrics[] | select(.reason == $r) | .packets] | add // 0'
-}
-
 # who POD PROTO ADDR PORT: N probes with --who, one line each ("fail" for a
 # probe without answer).
 who() {
@@ -150,6 +142,7 @@ answers() {
 		grep -q " server=$s " <<<"$out" || bad=1
 	done
 	[ "$bad" = 0 ] && return 0
+	# shellcheck disable=SC2001 # a regex per line, no plain substitution
 	sed 's/\(client=[0-9.]*\):[0-9]*$/\1/' <<<"$out" | sort | uniq -c | sed 's/^/       /'
 	return 1
 }
@@ -159,13 +152,8 @@ silent() {
 	local out
 	out=$(NPROBES=6 TIMEOUT=500 who "$@")
 	[ "$(grep -c '^fail' <<<"$out")" = 6 ] && return 0
-	sed 's/^/       /' <<<"$out"
+	printf '       %s\n' "${out//$'\n'/$'\n       '}"
 	return 1
-}
-
-no_kube_proxy() { # N: no iptables rule of kube-proxy's (no KUBE- chain) on node N
-	command -v iptables-save >/dev/null || return 0
-	! ip netns exec "$P-node$1" iptables-save 2>/dev/null | grep -q 'KUBE-'
 }
 
 # svc NAME CLUSTERIP PORTS_YAML [SPEC_EXTRA]: a Service manifest.
@@ -193,27 +181,13 @@ slice() {
 
 echo "== two nodes (--routing $MODE), agents with the default --kube-proxy-replacement"
 mn_topology "$P" 2 || { log "could not build the topology"; exit 1; }
-for n in 1 2; do
-	MN_AGENT_ARGS="" mn_start_agent "$P" "$n" "$MODE" ||
-		{ log "node$n's agent did not start"; exit 1; }
-	AGENT[$n]=$MN_AGENT_PID
-	check "node$n: no kube-proxy rules" no_kube_proxy "$n"
-done
+svc_start_agents ""
 check "node1: Services are translated by default (status)" bash -c "
 	'$BUILD/sluicectl' --socket '$(mn_sock "$P" 1)' status -o json |
 		jq -e '.services.kubeProxyReplacement == true'"
-check "Node objects and Namespace $NS applied to both agents" apply < <(
-	{
-		jq -cn --arg ns "$NS" '{apiVersion: "v1", kind: "Namespace", metadata: {name: $ns}}'
-		for n in 1 2; do mn_node_json "$n"; done
-	} | mn_list)
-for pod in "${PODS[@]}"; do
-	n=$(node_of "$pod")
-	netns_add "$P-$pod"
-	out=$(mn_pod_add "$P" "$n" "$pod" "$NS")
-	IP[$pod]=$(jq -r '.ips[0].address // empty' <<<"$out" 2>/dev/null | cut -d/ -f1)
-	[ -n "${IP[$pod]}" ] || { log "no address for $pod: $out"; exit 1; }
-done
+svc_apply_nodes
+# shellcheck disable=SC2119 # no SERVE_ARGS: each backend port gets its own server below
+svc_add_pods
 # Each backend port has its own server, named POD:tPORT or POD:uPORT, so an
 # answer says which backend and which target port served it.
 for pod in "${BACKENDS[@]}"; do
@@ -224,10 +198,7 @@ for pod in "${BACKENDS[@]}"; do
 	done
 done
 serve "$P-n2-be" --tcp 8085 --name "n2-be:t8085" || { log "server 8085 in n2-be"; exit 1; }
-check "the Pod objects applied to both agents" apply < <(
-	for pod in "${PODS[@]}"; do
-		mn_pod_json "$NS" "$pod" "$(node_of "$pod")" "${IP[$pod]}" "$(app_of "$pod")"
-	done | mn_list)
+svc_apply_pods
 
 # ---- a) multiport, targetPort by name ------------------------------------------
 MULTI=10.96.20.10
@@ -588,7 +559,7 @@ $(slice hp-1 hp "[{name: http, protocol: TCP, port: 8080}]" n1-be)"
 		local out
 		out=$(NPROBES=6 who n1-be tcp "$HP" 80)
 		[ "$(grep -c "^peer=$HP:80 server=n1-be:t8080 " <<<"$out")" = 6 ] && return 0
-		sed 's/^/       /' <<<"$out"
+		printf '       %s\n' "${out//$'\n'/$'\n       '}"
 		return 1
 	}
 	check "n1-be -> $HP:80 (itself): answered, from the frontend" hairpin_ok
@@ -622,7 +593,7 @@ $(slice etp-1 etp "[{name: http, protocol: TCP, port: 8080}]" n1-be)"
 			local out
 			out=$(for _ in $(seq 6); do probe "$P-ext" tcp "$(mn_node_ip 1)" 30081 --who 2>/dev/null || echo fail; done)
 			[ "$(grep -c "server=n1-be:t8080 client=$EXT:" <<<"$out")" = 6 ] && return 0
-			sed 's/^/       /' <<<"$out"
+			printf '       %s\n' "${out//$'\n'/$'\n       '}"
 			return 1
 		}
 		check "outside -> node1:30081: n1-be answers and sees the outside address" etp_kept

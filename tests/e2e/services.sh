@@ -44,17 +44,14 @@ TEST_NAME=${SVC_TEST_NAME:-services}
 source "$HERE/../lib/common.sh"
 # shellcheck source=../multinode/lib.sh
 source "$HERE/../multinode/lib.sh"
+# shellcheck source=svc_lib.sh
+source "$HERE/svc_lib.sh"
 
 mn_mode services SVC_TEST_NAME "$0" "$@"
 
 need_root
-for bin in sluice-agent sluice-cni sluicectl sluice-probe; do
-	[ -x "$BUILD/$bin" ] || { log "$BUILD/$bin missing (run make)"; exit 1; }
-done
-if ! "$BUILD/sluice-agent" --help 2>&1 | grep -q -- --kube-proxy-replacement; then
-	log "$BUILD/sluice-agent has no --kube-proxy-replacement: no Service datapath in this build"
-	exit 1
-fi
+svc_need_bins
+svc_need_flag --kube-proxy-replacement "Service datapath"
 
 ID=slsvc$$
 P=$ID
@@ -71,20 +68,8 @@ ctl() { mn_ctl "$P" "$@"; }
 node_of() { printf '%s' "${1:1:1}"; }
 app_of() { local a=${1#*-}; printf '%s' "$a"; }
 
-node_metric() { # N REASON DIRECTION: packets node N's datapath counted
-	ctl "$1" metrics -o json | jq -r --arg r "$2" --arg d "$3" \
-		'[.metrics[] | select(.reason == $r and .direction == $d) | .packets] | add // 0'
-}
-
-# who POD PROTO ADDR PORT: N probes with --who; prints one line each
-# ("peer=... server=... client=..."), "fail" for a probe that got no answer.
-who() {
-	local pod=$1 proto=$2 addr=$3 port=$4 i
-	for i in $(seq "$N"); do
-		probe "$P-$pod" "$proto" "$addr" "$port" --timeout "${TIMEOUT:-1000}" --who 2>/dev/null ||
-			echo fail
-	done
-}
+node_metric() { svc_metric "$P" "$@"; } # N REASON DIRECTION
+who() { svc_who "$P-$1" "${@:2}"; }       # POD PROTO ADDR PORT
 
 # served POD PROTO ADDR PORT: every answer from ADDR:PORT, the client seen
 # as POD's own address, and both backends among the servers.
@@ -99,14 +84,7 @@ served() {
 	return 1
 }
 
-# refused POD PROTO ADDR PORT: none of 6 probes gets an answer.
-refused() {
-	local out
-	out=$(N=6 TIMEOUT=500 who "$@")
-	[ "$(grep -c '^fail$' <<<"$out")" = 6 ] && return 0
-	sed 's/^/       /' <<<"$out"
-	return 1
-}
+refused() { svc_refused "$P-$1" "${@:2}"; } # POD PROTO ADDR PORT
 
 # only_from POD PROTO ADDR PORT SERVER: every answer from ADDR:PORT, by SERVER.
 only_from() {
@@ -122,38 +100,12 @@ rule_packets() { # N: packets node N's kube-proxy DNAT rule for the ClusterIP ma
 		awk -v cip="$CIP" '$3 == "DNAT" && index($0, cip) { print $1; found = 1 } END { if (!found) print -1 }'
 }
 
-no_kube_proxy() { # N: no iptables rule of kube-proxy's (or any KUBE- chain) on node N
-	command -v iptables-save >/dev/null || return 0
-	! ip netns exec "$P-node$1" iptables-save 2>/dev/null | grep -q 'KUBE-'
-}
-
 echo "== two nodes (--routing $MODE), agents with --kube-proxy-replacement on"
 mn_topology "$P" 2 || { log "could not build the topology"; exit 1; }
-for n in 1 2; do
-	MN_AGENT_ARGS="--kube-proxy-replacement on" mn_start_agent "$P" "$n" "$MODE" ||
-		{ log "node$n's agent did not start"; exit 1; }
-	AGENT[$n]=$MN_AGENT_PID
-	check "node$n: no kube-proxy rules" no_kube_proxy "$n"
-done
-check "Node objects and Namespace $NS applied to both agents" mn_apply_all "$P" 2 < <(
-	{
-		jq -cn --arg ns "$NS" '{apiVersion: "v1", kind: "Namespace", metadata: {name: $ns}}'
-		for n in 1 2; do mn_node_json "$n"; done
-	} | mn_list)
-for pod in "${PODS[@]}"; do
-	n=$(node_of "$pod")
-	netns_add "$P-$pod"
-	out=$(mn_pod_add "$P" "$n" "$pod" "$NS")
-	IP[$pod]=$(jq -r '.ips[0].address // empty' <<<"$out" 2>/dev/null | cut -d/ -f1)
-	[ -n "${IP[$pod]}" ] || { log "no address for $pod: $out"; exit 1; }
-	if [ "$(app_of "$pod")" = be ]; then
-		serve "$P-$pod" --tcp 8080 --udp 8081 --name "$pod" || { log "servers in $pod"; exit 1; }
-	fi
-done
-check "the Pod objects applied to both agents" mn_apply_all "$P" 2 < <(
-	for pod in "${PODS[@]}"; do
-		mn_pod_json "$NS" "$pod" "$(node_of "$pod")" "${IP[$pod]}" "$(app_of "$pod")"
-	done | mn_list)
+svc_start_agents "--kube-proxy-replacement on"
+svc_apply_nodes
+svc_add_pods --tcp 8080 --udp 8081
+svc_apply_pods
 
 SERVICE="apiVersion: v1
 kind: Service
