@@ -101,7 +101,7 @@ static void purge_changed_holders(struct agent *a, const struct store_view *v)
 
 /* The pods this node runs, for the store's view. Names borrowed from the
  * endpoints; valid until the next ADD, DEL or GC. */
-static struct store_local *local_pods(struct agent *a, size_t *n)
+struct store_local *agent_local_pods(struct agent *a, size_t *n)
 {
 	size_t count = endpoints_count(a->eps), k = 0;
 	struct store_local *l = calloc(count + 1, sizeof(*l));
@@ -132,7 +132,7 @@ int agent_view_build(struct agent *a, struct store_view *v, struct store_local *
 	node_ips[n++] = ipam_router(a->ipam);
 	if (a->net && a->net->node_ip && a->net->node_ip != node_ips[0])
 		node_ips[n++] = a->net->node_ip;
-	*locals = local_pods(a, nlocals);
+	*locals = agent_local_pods(a, nlocals);
 	if (!*locals)
 		return -ENOMEM;
 	if (store_view_build(a->store, *locals, *nlocals, node_ips, n, v)) {
