@@ -144,6 +144,59 @@ static json_t *ok(json_t *result)
 	return json_pack("{s:b, s:o}", "ok", 1, "result", result ? result : json_object());
 }
 
+/* kB of a "Name:   123 kB" line of /proc/self/status, as bytes; -1 when
+ * it cannot be read. */
+static json_int_t proc_status_bytes(const char *name)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	size_t nl = strlen(name);
+	json_int_t bytes = -1;
+	char line[256];
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, name, nl) && line[nl] == ':') {
+			bytes = strtoll(line + nl + 1, NULL, 10) * 1024;
+			break;
+		}
+	fclose(f);
+	return bytes;
+}
+
+static json_t *sync_json(const struct agent_sync_info *si)
+{
+	char at[32];
+	time_t t = (time_t)si->at;
+	struct tm tm;
+
+	if (!si->at)
+		return json_null();
+	strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+	return json_pack("{s:s, s:f, s:I, s:I, s:I, s:b}", "at", at, "durationMs",
+			 (double)(long long)(si->ms * 100 + 0.5) / 100, "entries",
+			 (json_int_t)si->entries, "written", (json_int_t)si->written, "removed",
+			 (json_int_t)si->removed, "ok", !si->failed);
+}
+
+/* What the control plane holds and costs: objects per kind and the bytes
+ * the store keeps of them, the agent's resident memory (now and at its
+ * peak), and the last policy and Services syncs. */
+static json_t *control_plane_json(struct agent *a)
+{
+	json_t *counts = store_counts_json(a->store), *res;
+
+	res = json_pack("{s:O?, s:I, s:I, s:{s:I, s:I}, s:o, s:o}", "objects",
+			 json_object_get(counts, "kinds"), "objectCount",
+			 json_integer_value(json_object_get(counts, "objects")), "storeBytes",
+			 json_integer_value(json_object_get(counts, "bytes")), "memory",
+			 "vmRSS", proc_status_bytes("VmRSS"), "vmHWM", proc_status_bytes("VmHWM"),
+			 "lastPolicySync", sync_json(&a->last_policy_sync), "lastServicesSync",
+			 sync_json(&a->last_services_sync));
+	json_decref(counts);
+	return res;
+}
+
 static json_t *op_status(struct agent *a)
 {
 	json_t *res;
@@ -205,6 +258,8 @@ static json_t *op_status(struct agent *a)
 	if (res)
 		json_object_set_new(res, "unusedEndpointSlices",
 				    json_integer((json_int_t)store_unused_slices(a->store)));
+	if (res)
+		json_object_set_new(res, "controlPlane", control_plane_json(a));
 	/* What the Service maps held after the last sync (agent/lb.c). */
 	if (res)
 		json_object_set_new(res, "services",

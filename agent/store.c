@@ -1654,6 +1654,23 @@ const struct pol_policy *store_order_policy(const struct store *s, size_t pos)
 	return pos < o->n ? s->v[o->v[pos]].pol : NULL;
 }
 
+json_t *store_counts_json(const struct store *s)
+{
+	size_t count[NKINDS] = { 0 }, bytes = s->cap * sizeof(*s->v) + s->idx_cap * sizeof(*s->idx);
+	json_t *kinds_j = json_object();
+
+	for (size_t i = 0; i < s->n; i++) {
+		const struct object *o = &s->v[i];
+
+		count[o->kind]++;
+		bytes += strlen(o->ns) + strlen(o->name) + 2 + (o->json ? strlen(o->json) + 1 : 0);
+	}
+	for (size_t k = 0; kinds_j && k < NKINDS; k++)
+		json_object_set_new(kinds_j, kinds[k].kind, json_integer((json_int_t)count[k]));
+	return json_pack("{s:o, s:I, s:I}", "kinds", kinds_j, "objects", (json_int_t)s->n,
+			 "bytes", (json_int_t)bytes);
+}
+
 /* ---- objects from the Kubernetes API --------------------------------- */
 
 static void kube_warn(const json_t *obj, const char *why)

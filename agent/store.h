@@ -169,6 +169,11 @@ size_t store_order_after(const struct store *s, enum store_order which, const ch
 const struct pol_pod *store_order_pod(const struct store *s, size_t pos);
 const struct pol_policy *store_order_policy(const struct store *s, size_t pos);
 
+/* {"kinds": {"Pod": n, …every kind}, "objects": n, "bytes": b}: bytes is
+ * what the store holds for its objects (their JSON text, names and the
+ * object table and index), not counting their parsed forms. */
+json_t *store_counts_json(const struct store *s);
+
 /* Find a pod by "ns/name" in a view. */
 const struct pol_pod *store_view_pod(const struct store_view *v, const char *ns_name);
 

@@ -107,6 +107,44 @@ static const char *str(const json_t *obj, const char *key)
 
 /* ---- node state ------------------------------------------------------ */
 
+static void print_sync(const char *label, const json_t *sy)
+{
+	if (!json_is_object(sy)) {
+		printf("%s none yet\n", label);
+		return;
+	}
+	printf("%s %s at %s, %.2f ms, %lld entries (%lld written, %lld removed)\n", label,
+	       json_is_true(json_object_get(sy, "ok")) ? "done" : "FAILED", str(sy, "at"),
+	       json_real_value(json_object_get(sy, "durationMs")),
+	       (long long)json_integer_value(json_object_get(sy, "entries")),
+	       (long long)json_integer_value(json_object_get(sy, "written")),
+	       (long long)json_integer_value(json_object_get(sy, "removed")));
+}
+
+/* Objects per kind, the store's bytes, the agent's memory, the last syncs. */
+static void print_control_plane(const json_t *cp)
+{
+	const json_t *mem = json_object_get(cp, "memory"), *n;
+	const char *kind;
+	bool first = true;
+
+	printf("objects:     %lld (", (long long)json_integer_value(json_object_get(cp,
+										"objectCount")));
+	json_object_foreach((json_t *)json_object_get(cp, "objects"), kind, n) {
+		if (!json_integer_value(n))
+			continue;
+		printf("%s%s %lld", first ? "" : ", ", kind, (long long)json_integer_value(n));
+		first = false;
+	}
+	printf("%s), %.1f MiB stored\n", first ? "none" : "",
+	       (double)json_integer_value(json_object_get(cp, "storeBytes")) / (1 << 20));
+	printf("memory:      %.1f MiB resident, %.1f MiB at the peak (VmRSS, VmHWM)\n",
+	       (double)json_integer_value(json_object_get(mem, "vmRSS")) / (1 << 20),
+	       (double)json_integer_value(json_object_get(mem, "vmHWM")) / (1 << 20));
+	print_sync("policy sync:", json_object_get(cp, "lastPolicySync"));
+	print_sync("svc sync:   ", json_object_get(cp, "lastServicesSync"));
+}
+
 static int print_status(const json_t *r)
 {
 	const json_t *ipam = json_object_get(r, "ipam");
@@ -159,6 +197,8 @@ static int print_status(const json_t *r)
 		} else
 			printf("services:    kube-proxy's (--kube-proxy-replacement off)\n");
 	}
+	if (json_object_get(r, "controlPlane"))
+		print_control_plane(json_object_get(r, "controlPlane"));
 	if (json_object_get(r, "kubernetes")) {
 		const json_t *k = json_object_get(r, "kubernetes"), *res;
 		size_t i;

@@ -363,6 +363,27 @@ static void test_order_follows_store(void **state)
 	store_close(s);
 }
 
+/* status: objects per kind (every kind named) and the bytes they take. */
+static void test_counts(void **state)
+{
+	struct store *s = store_in(dir, "counts");
+	json_t *c0 = store_counts_json(s), *c1;
+
+	(void)state;
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(c0, "kinds"), "Pod")), 0);
+	assert_int_equal(json_object_size(json_object_get(c0, "kinds")), 8);
+	pods(s, "apply", some);
+	c1 = store_counts_json(s);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(c1, "kinds"), "Pod")), 9);
+	assert_int_equal(json_integer_value(json_object_get(c1, "objects")), 9);
+	/* at least each pod's JSON text */
+	assert_true(json_integer_value(json_object_get(c1, "bytes")) >=
+		    json_integer_value(json_object_get(c0, "bytes")) + 9 * 100);
+	json_decref(c0);
+	json_decref(c1);
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -373,6 +394,7 @@ int main(void)
 		cmocka_unit_test(test_page_bytes),
 		cmocka_unit_test(test_policies_order),
 		cmocka_unit_test(test_order_follows_store),
+		cmocka_unit_test(test_counts),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
