@@ -47,6 +47,16 @@ struct agent {
 	 * no poll loop). */
 	struct health_server *health;
 	size_t health_listeners;	/* open at the last sync */
+	/* The last policy sync and Services sync that finished (successful
+	 * or not), for `sluicectl status`: what the control plane costs. */
+	struct agent_sync_info {
+		long long at;		/* wall clock, seconds since the epoch; 0: none yet */
+		double ms;		/* how long it took */
+		size_t entries;		/* map entries it left */
+		size_t written;		/* entries written or replaced */
+		size_t removed;
+		bool failed;
+	} last_policy_sync, last_services_sync;
 };
 
 /* How long a CNI ADD waits for its Pod object by default (--pod-labels-wait). */

@@ -101,7 +101,7 @@ static void purge_changed_holders(struct agent *a, const struct store_view *v)
 
 /* The pods this node runs, for the store's view. Names borrowed from the
  * endpoints; valid until the next ADD, DEL or GC. */
-static struct store_local *local_pods(struct agent *a, size_t *n)
+struct store_local *agent_local_pods(struct agent *a, size_t *n)
 {
 	size_t count = endpoints_count(a->eps), k = 0;
 	struct store_local *l = calloc(count + 1, sizeof(*l));
@@ -132,7 +132,7 @@ int agent_view_build(struct agent *a, struct store_view *v, struct store_local *
 	node_ips[n++] = ipam_router(a->ipam);
 	if (a->net && a->net->node_ip && a->net->node_ip != node_ips[0])
 		node_ips[n++] = a->net->node_ip;
-	*locals = local_pods(a, nlocals);
+	*locals = agent_local_pods(a, nlocals);
 	if (!*locals)
 		return -ENOMEM;
 	if (store_view_build(a->store, *locals, *nlocals, node_ips, n, v)) {
@@ -161,16 +161,26 @@ static struct compile_node *remote_nodes(struct agent *a, const struct store_vie
 	return r;
 }
 
+/* CLOCK_MONOTONIC in milliseconds, with fractions. */
+static double now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
 static int policy_sync(struct agent *a, unsigned flags, char *err, size_t errlen)
 {
 	struct compile_node *remote = NULL;
 	size_t nremote = 0;
 	struct compile_ep *ceps = NULL;
 	struct store_local *locals = NULL;
-	struct compile_stats st;
+	struct compile_stats st = { 0 };
 	struct store_view v;
 	size_t nlocals = 0, k = 0;
 	uint32_t node_ips[2];
+	double t0 = now_ms();
 	int ret;
 
 	ret = agent_view_build(a, &v, &locals, &nlocals, node_ips);
@@ -218,6 +228,10 @@ cleanup:
 	free(ceps);
 	store_view_free(&v);
 	free(locals);
+	a->last_policy_sync = (struct agent_sync_info){
+		.at = time(NULL), .ms = now_ms() - t0,
+		.entries = st.endpoints + st.ipcache + st.allow + st.deny,
+		.written = st.updated, .removed = st.removed, .failed = ret != 0 };
 	return ret;
 }
 
@@ -347,6 +361,7 @@ int agent_services_sync(struct agent *a, char *err, size_t errlen)
 	struct lb_node node = { 0 };
 	struct lb_hostport *hp = NULL;
 	size_t nhp = 0;
+	double t0 = now_ms();
 	bool many;
 	int ret;
 
@@ -366,6 +381,10 @@ int agent_services_sync(struct agent *a, char *err, size_t errlen)
 	}
 	ret = lb_sync_with(a->dp, a->kube_proxy_replacement ? &v : NULL, &node, hp, nhp,
 			   &a->lb_ids, &a->lb_stats, err, errlen);
+	a->last_services_sync = (struct agent_sync_info){
+		.at = time(NULL), .ms = now_ms() - t0,
+		.entries = a->lb_stats.frontends + a->lb_stats.ext_entries + a->lb_stats.backends,
+		.written = a->lb_stats.written, .removed = a->lb_stats.deleted, .failed = ret != 0 };
 	free(hp);
 	/* Health checks follow the view, whatever the maps said: they only
 	 * read it. */

@@ -44,6 +44,9 @@ const char *agent_policy_not_enforced(struct agent *a, const char *object);
 
 /* Build the store's view of the world, with this node's pods and its own
  * addresses. *locals is the caller's to free, after store_view_free. */
+/* The pods this node runs (ready endpoints), names borrowed from the
+ * endpoints: valid until the next ADD, DEL or GC. NULL: out of memory. */
+struct store_local *agent_local_pods(struct agent *a, size_t *n);
 int agent_view_build(struct agent *a, struct store_view *v, struct store_local **locals,
 		     size_t *nlocals, uint32_t node_ips[2]);
 

@@ -19,6 +19,7 @@
 #include "api.h"
 #include "cidr.h"
 #include "log.h"
+#include "page.h"
 #include "reconcile.h"
 #include "server.h"
 
@@ -143,6 +144,59 @@ static json_t *ok(json_t *result)
 	return json_pack("{s:b, s:o}", "ok", 1, "result", result ? result : json_object());
 }
 
+/* kB of a "Name:   123 kB" line of /proc/self/status, as bytes; -1 when
+ * it cannot be read. */
+static json_int_t proc_status_bytes(const char *name)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	size_t nl = strlen(name);
+	json_int_t bytes = -1;
+	char line[256];
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, name, nl) && line[nl] == ':') {
+			bytes = strtoll(line + nl + 1, NULL, 10) * 1024;
+			break;
+		}
+	fclose(f);
+	return bytes;
+}
+
+static json_t *sync_json(const struct agent_sync_info *si)
+{
+	char at[32];
+	time_t t = (time_t)si->at;
+	struct tm tm;
+
+	if (!si->at)
+		return json_null();
+	strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+	return json_pack("{s:s, s:f, s:I, s:I, s:I, s:b}", "at", at, "durationMs",
+			 (double)(long long)(si->ms * 100 + 0.5) / 100, "entries",
+			 (json_int_t)si->entries, "written", (json_int_t)si->written, "removed",
+			 (json_int_t)si->removed, "ok", !si->failed);
+}
+
+/* What the control plane holds and costs: objects per kind and the bytes
+ * the store keeps of them, the agent's resident memory (now and at its
+ * peak), and the last policy and Services syncs. */
+static json_t *control_plane_json(struct agent *a)
+{
+	json_t *counts = store_counts_json(a->store), *res;
+
+	res = json_pack("{s:O?, s:I, s:I, s:{s:I, s:I}, s:o, s:o}", "objects",
+			 json_object_get(counts, "kinds"), "objectCount",
+			 json_integer_value(json_object_get(counts, "objects")), "storeBytes",
+			 json_integer_value(json_object_get(counts, "bytes")), "memory",
+			 "vmRSS", proc_status_bytes("VmRSS"), "vmHWM", proc_status_bytes("VmHWM"),
+			 "lastPolicySync", sync_json(&a->last_policy_sync), "lastServicesSync",
+			 sync_json(&a->last_services_sync));
+	json_decref(counts);
+	return res;
+}
+
 static json_t *op_status(struct agent *a)
 {
 	json_t *res;
@@ -204,6 +258,8 @@ static json_t *op_status(struct agent *a)
 	if (res)
 		json_object_set_new(res, "unusedEndpointSlices",
 				    json_integer((json_int_t)store_unused_slices(a->store)));
+	if (res)
+		json_object_set_new(res, "controlPlane", control_plane_json(a));
 	/* What the Service maps held after the last sync (agent/lb.c). */
 	if (res)
 		json_object_set_new(res, "services",
@@ -444,18 +500,57 @@ static json_t *op_get_services(struct agent *a)
 			    on ? SERVICES_NOTE_ON : SERVICES_NOTE_OFF, "translated", on));
 }
 
-static json_t *op_get(struct agent *a, const json_t *req)
+static json_t *policy_item(struct agent *a, const struct store_view *v,
+			   const struct pol_policy *p)
 {
-	const char *what = json_string_value(json_object_get(req, "what"));
+	json_t *types = json_array(), *selected = json_array();
+	char object[600];
+	const char *why;
+
+	if (p->ingress)
+		json_array_append_new(types, json_string("Ingress"));
+	if (p->egress)
+		json_array_append_new(types, json_string("Egress"));
+	for (size_t k = 0; k < v->w.npods; k++) {
+		char name[512];
+
+		if (!pol_selects_pod(p, &v->w, v->w.pods[k]))
+			continue;
+		snprintf(name, sizeof(name), "%s/%s", v->w.pods[k]->ns, v->w.pods[k]->name);
+		json_array_append_new(selected, json_string(name));
+	}
+	snprintf(object, sizeof(object), "%s %s%s%s", kind_name(p->kind), p->ns ? p->ns : "",
+		 p->ns ? "/" : "", p->name);
+	why = agent_policy_not_enforced(a, object);
+	/* status: "Enforced"; "Degraded" (a policy from the API enforced in
+	 * its fail-closed reading, docs/POLICY.md), with the reason; or
+	 * "NotEnforced" (left out of the maps: its pods isolated without its
+	 * allows), with statusReason. */
+	return json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:s, s:s?, s:s?, s:i, s:s?, s:i}", "kind",
+			 kind_name(p->kind), "namespace", p->ns ? p->ns : "", "name", p->name,
+			 "policyTypes", types, "mode", p->audit ? "Audit" : "Enforce",
+			 "selectedPods", selected, "status",
+			 why ? "NotEnforced" : p->degraded ? "Degraded" : "Enforced",
+			 "statusReason", why, "reason", p->degraded, "degradedParts",
+			 (int)p->ndegraded, "note", p->note, "notes", (int)p->nnotes);
+}
+
+static uint32_t pod_identity(void *ctx, const struct pol_pod *p)
+{
+	struct agent *a = ctx;
+
+	return p->labels_unknown ? SLUICE_ID_UNKNOWN : identity_of_pod(a->ids, p->ns, &p->labels);
+}
+
+/* The whole list of what (no paging), as before pages existed. */
+static json_t *get_all(struct agent *a, const char *what)
+{
 	struct store_local *locals = NULL;
 	json_t *items = NULL;
 	struct store_view v;
 	size_t nlocals;
 	uint32_t node_ips[2];
 
-	if (!what)
-		return api_error(CNI_ERR_INVALID_CONFIG, "get: \"what\" is missing",
-				 "namespaces, pods, policies, identities, nodes or services");
 	if (!strcmp(what, "namespaces"))
 		return ok(json_pack("{s:o}", "items", store_namespaces_json(a->store)));
 	if (!strcmp(what, "nodes"))
@@ -476,50 +571,12 @@ static json_t *op_get(struct agent *a, const json_t *req)
 			json_array_append_new(
 				items, json_pack("{s:s, s:s, s:o, s:s, s:I, s:b}", "namespace", p->ns,
 						 "name", p->name, "labels", labels_json(&p->labels), "ip",
-						 ip, "identity",
-						 (json_int_t)(p->labels_unknown
-							      ? SLUICE_ID_UNKNOWN
-							      : identity_of_pod(a->ids, p->ns, &p->labels)),
+						 ip, "identity", (json_int_t)pod_identity(a, p),
 						 "local", v.pod_local[i]));
 		}
 	} else if (!strcmp(what, "policies")) {
-		for (size_t i = 0; i < v.w.npol; i++) {
-			const struct pol_policy *p = v.w.pol[i];
-			json_t *types = json_array(), *selected = json_array();
-			char object[600];
-			const char *why;
-
-			if (p->ingress)
-				json_array_append_new(types, json_string("Ingress"));
-			if (p->egress)
-				json_array_append_new(types, json_string("Egress"));
-			for (size_t k = 0; k < v.w.npods; k++) {
-				char name[512];
-
-				if (!pol_selects_pod(p, &v.w, v.w.pods[k]))
-					continue;
-				snprintf(name, sizeof(name), "%s/%s", v.w.pods[k]->ns, v.w.pods[k]->name);
-				json_array_append_new(selected, json_string(name));
-			}
-			snprintf(object, sizeof(object), "%s %s%s%s", kind_name(p->kind),
-				 p->ns ? p->ns : "", p->ns ? "/" : "", p->name);
-			why = agent_policy_not_enforced(a, object);
-			/* status: "Enforced"; "Degraded" (a policy from the API
-			 * enforced in its fail-closed reading, docs/POLICY.md), with
-			 * the reason; or "NotEnforced" (left out of the maps: its
-			 * pods isolated without its allows), with statusReason. */
-			json_array_append_new(
-				items, json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:s, s:s?, s:s?, s:i, "
-						 "s:s?, s:i}",
-						 "kind", kind_name(p->kind), "namespace",
-						 p->ns ? p->ns : "", "name", p->name, "policyTypes",
-						 types, "mode", p->audit ? "Audit" : "Enforce",
-						 "selectedPods", selected, "status",
-						 why ? "NotEnforced" : p->degraded ? "Degraded" : "Enforced",
-						 "statusReason", why, "reason", p->degraded,
-						 "degradedParts", (int)p->ndegraded, "note", p->note,
-						 "notes", (int)p->nnotes));
-		}
+		for (size_t i = 0; i < v.w.npol; i++)
+			json_array_append_new(items, policy_item(a, &v, v.w.pol[i]));
 	} else if (!strcmp(what, "identities")) {
 		json_t *all = identities_to_json(a->ids), *id;
 		size_t i;
@@ -542,16 +599,198 @@ static json_t *op_get(struct agent *a, const json_t *req)
 		}
 		json_decref(items);
 		items = all;
-	} else {
-		json_decref(items);
-		store_view_free(&v);
-		free(locals);
-		return api_error(CNI_ERR_INVALID_CONFIG, "get: unknown kind of object",
-				 "namespaces, pods, policies, identities, nodes or services");
 	}
 	store_view_free(&v);
 	free(locals);
 	return ok(json_pack("{s:o}", "items", items));
+}
+
+/* The sort key of an item of the small kinds, paged from their whole list:
+ * a namespace or node name, "NS NAME" for a Service (a space sorts before
+ * any character of a name, so the order is by namespace, then name), an
+ * identity's number zero-padded. */
+static char *item_key(const char *what, const json_t *it)
+{
+	const char *ns = json_string_value(json_object_get(it, "namespace")) ?: "";
+	const char *name = json_string_value(json_object_get(it, "name")) ?: "";
+	char *key;
+
+	if (!strcmp(what, "identities"))
+		return asprintf(&key, "%020lld",
+				(long long)json_integer_value(json_object_get(it, "id"))) < 0
+			       ? NULL : key;
+	if (!strcmp(what, "services"))
+		return asprintf(&key, "%s %s", ns, name) < 0 ? NULL : key;
+	return strdup(name);
+}
+
+struct keyed {
+	char *key;
+	json_t *item;
+};
+
+static int keyed_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct keyed *)a)->key, ((const struct keyed *)b)->key);
+}
+
+/* A page of a kind without an order in the store (namespaces, nodes,
+ * services, identities): its whole list built and sorted, O(n log n) a
+ * page; these kinds number in the thousands where pods and policies
+ * number in the ten thousands. The answer's other members are kept. */
+static json_t *page_of_all(struct agent *a, struct page *pg)
+{
+	json_t *all = get_all(a, pg->what), *res, *items;
+	struct keyed *k = NULL;
+	size_t n = 0, i;
+	int ret = 0;
+
+	res = json_object_get(all, "result");
+	items = json_object_get(res, "items");
+	if (!json_is_array(items))
+		return all; /* an error */
+	k = calloc(json_array_size(items) + 1, sizeof(*k));
+	if (!k) {
+		ret = -ENOMEM;
+		goto cleanup;
+	}
+	for (n = 0; n < json_array_size(items); n++) {
+		k[n].item = json_array_get(items, n);
+		k[n].key = item_key(pg->what, k[n].item);
+		if (!k[n].key) {
+			ret = -ENOMEM;
+			goto cleanup;
+		}
+	}
+	qsort(k, n, sizeof(*k), keyed_cmp);
+	for (i = 0; i < n && pg->after && strcmp(k[i].key, pg->after) <= 0; i++)
+		;
+	for (; i < n; i++) {
+		ret = page_add(pg, json_incref(k[i].item), k[i].key);
+		if (ret <= 0)
+			break;
+	}
+	ret = ret < 0 ? ret : 0;
+	if (!ret && json_object_set(res, "items", pg->items))
+		ret = -ENOMEM;
+	if (!ret && pg->next && json_object_set_new(res, "continue", json_string(pg->next)))
+		ret = -ENOMEM;
+cleanup:
+	for (i = 0; k && i < n + 1 && k[i].key; i++)
+		free(k[i].key);
+	free(k);
+	if (ret) {
+		json_decref(all);
+		return api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
+	}
+	return all;
+}
+
+/* One page of pods or policies, from the store's key order: no pass over
+ * every object for pods; for policies one view of the world (a pass over
+ * the objects' pointers) to tell each policy of the page its pods. */
+static json_t *page_get(struct agent *a, struct page *pg)
+{
+	struct store_local *locals = NULL;
+	struct store_view v = { 0 };
+	bool view = false;
+	size_t nlocals = 0;
+	uint32_t node_ips[2];
+	json_t *res = NULL;
+	ssize_t pos;
+	int ret = 0;
+
+	if (!strcmp(pg->what, "pods")) {
+		locals = agent_local_pods(a, &nlocals);
+		if (!locals) {
+			ret = -ENOMEM;
+			goto cleanup;
+		}
+		identities_begin(a->ids);
+		ret = page_pods(pg, a->store, locals, nlocals, pod_identity, a);
+	} else {
+		pos = page_policies_start(pg, a->store);
+		if (pos < 0) {
+			ret = (int)pos;
+			goto cleanup;
+		}
+		for (const struct pol_policy *p; (p = store_order_policy(a->store, (size_t)pos));
+		     pos++) {
+			char key[600];
+
+			if (!view) {
+				ret = agent_view_build(a, &v, &locals, &nlocals, node_ips);
+				if (ret)
+					goto cleanup;
+				view = true;
+			}
+			snprintf(key, sizeof(key), "%s/%s/%d", p->ns ? p->ns : "", p->name,
+				 (int)p->kind);
+			ret = page_add(pg, policy_item(a, &v, p), key);
+			if (ret <= 0)
+				break;
+		}
+		ret = ret < 0 ? ret : 0;
+	}
+	if (!ret)
+		res = json_pack("{s:O, s:s?}", "items", pg->items, "continue", pg->next);
+cleanup:
+	if (view)
+		store_view_free(&v);
+	free(locals);
+	if (ret == -EINVAL)
+		return api_error(CNI_ERR_INVALID_CONFIG, "get: the continue token is not valid",
+				 "start again without it (from the first page)");
+	if (ret || !res)
+		return api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
+	return ok(res);
+}
+
+static json_t *op_get(struct agent *a, const json_t *req)
+{
+	static const char *const kinds_known[] = { "namespaces", "pods", "policies",
+						   "identities", "nodes", "services" };
+	const char *what = json_string_value(json_object_get(req, "what"));
+	const json_t *limit = json_object_get(req, "limit"), *cont = json_object_get(req, "continue");
+	struct page pg;
+	json_t *resp;
+	char err[400];
+	size_t k;
+
+	if (!what)
+		return api_error(CNI_ERR_INVALID_CONFIG, "get: \"what\" is missing",
+				 "namespaces, pods, policies, identities, nodes or services");
+	for (k = 0; k < sizeof(kinds_known) / sizeof(kinds_known[0]); k++)
+		if (!strcmp(what, kinds_known[k]))
+			break;
+	if (k == sizeof(kinds_known) / sizeof(kinds_known[0]))
+		return api_error(CNI_ERR_INVALID_CONFIG, "get: unknown kind of object",
+				 "namespaces, pods, policies, identities, nodes or services");
+	/* No "limit" and no "continue": the whole list in one answer, as
+	 * before pages (too large an answer is refused in conn_answer). */
+	if (!limit && !cont)
+		return get_all(a, what);
+	if ((limit && (!json_is_integer(limit) || json_integer_value(limit) < 1)) ||
+	    (cont && !json_is_string(cont)))
+		return api_error(CNI_ERR_INVALID_CONFIG,
+				 "get: \"limit\" must be a positive integer and \"continue\" a "
+				 "string (the token of the previous page)", NULL);
+	switch (page_init(&pg, kinds_known[k], limit ? (size_t)json_integer_value(limit) : 0,
+			  json_string_value(cont), err, sizeof(err))) {
+	case 0:
+		break;
+	case -EINVAL:
+		return api_error(CNI_ERR_INVALID_CONFIG, "get: the continue token is not valid",
+				 err);
+	default:
+		return api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
+	}
+	if (!strcmp(what, "pods") || !strcmp(what, "policies"))
+		resp = page_get(a, &pg);
+	else
+		resp = page_of_all(a, &pg);
+	page_free(&pg);
+	return resp;
 }
 
 static int parse_endpoint_arg(const struct store_view *v, const char *arg, struct pol_endpoint *e)
@@ -965,6 +1204,33 @@ static void accept_new(struct api_server *s)
 	}
 }
 
+/* Clients read at most SLUICE_API_MAX_MSG (lib/api.c): a larger answer
+ * would reach them as "message larger than …". Say instead what to do:
+ * `get` asks for pages (docs/API.md, "Pages"). */
+static json_t *answer_fits(const json_t *req, json_t *resp)
+{
+	const char *op = json_string_value(json_object_get(req, "op"));
+	const char *what = json_string_value(json_object_get(req, "what"));
+	size_t len = resp ? json_dumpb(resp, NULL, 0, JSON_COMPACT) : 0;
+	char msg[200], details[400];
+
+	if (len <= SLUICE_API_MAX_MSG)
+		return resp;
+	json_decref(resp);
+	snprintf(msg, sizeof(msg), "the answer to %s%s%s is %zu bytes, more than the %u MiB an "
+		 "answer may be", op ? op : "the request", what ? " " : "", what ? what : "", len,
+		 SLUICE_API_MAX_MSG >> 20);
+	if (op && !strcmp(op, "get"))
+		snprintf(details, sizeof(details), "ask for it in pages: sluicectl get %s "
+			 "--chunk-size 500 (the default of this sluicectl; an older one "
+			 "cannot page), or in the request \"limit\" and \"continue\" "
+			 "(docs/API.md, Pages)", what ? what : "KIND");
+	else
+		snprintf(details, sizeof(details), "this request has no pages; report it");
+	pr_warn("API: %s", msg);
+	return api_error(CNI_ERR_INTERNAL, msg, details);
+}
+
 /* Answer connection i (its request is complete, or failed with ret) and
  * close it. The answer has its own deadline: a client that does not read
  * it holds the agent for at most API_WRITE_DEADLINE_MS. */
@@ -1000,6 +1266,7 @@ static void conn_answer(struct agent *a, struct api_server *s, size_t i, int ret
 			resp = api_error(CNI_ERR_DECODE, "cannot decode request", why);
 		}
 	}
+	resp = answer_fits(req, resp);
 	/* A client that has not even finished its request gets one try, not
 	 * a deadline: it is not reading. */
 	wret = resp ? api_write_json(c->in.fd, resp, ret < 0 ? 0 : API_WRITE_DEADLINE_MS) : 0;

@@ -67,6 +67,18 @@ struct store {
 	 * 10^8 string compares. NULL (out of memory): find() scans. */
 	uint32_t *idx;
 	size_t idx_cap;	/* a power of two, at least twice n */
+	/* Pods and policies in key order for paging `get` (store_order):
+	 * indexes into v, sorted again only when objects were added or
+	 * removed since (gen), so a listing of 100 pages sorts once, not 100
+	 * times. Indexes, not pointers: an object replaced in place keeps
+	 * its slot and key but not its parsed parts. */
+	unsigned long gen;	/* bumped by every add and removal */
+	struct order_cache {
+		uint32_t *v;
+		size_t n;
+		unsigned long gen;	/* s->gen when sorted */
+		bool valid;
+	} order[2];		/* by enum store_order */
 	bool dirty;	/* changed since objects.json was written */
 	char path[PATH_MAX];
 	/* This node, for checking other Node objects against (store_set_self). */
@@ -451,6 +463,7 @@ static void idx_added(struct store *s)
 	size_t cap = s->idx_cap ? s->idx_cap : 256;
 	uint32_t *t;
 
+	s->gen++;
 	if (s->idx && 2 * s->n <= s->idx_cap) {
 		idx_insert(s, s->n - 1);
 		return;
@@ -470,6 +483,7 @@ static void remove_at(struct store *s, size_t i)
 {
 	size_t last = s->n - 1;
 
+	s->gen++;
 	if (s->idx) {
 		size_t mask = s->idx_cap - 1, hole = idx_slot(s, i), j = hole;
 
@@ -1412,6 +1426,8 @@ void store_close(struct store *s)
 		object_clear(&s->v[i]);
 	free(s->v);
 	free(s->idx);
+	for (size_t k = 0; k < 2; k++)
+		free(s->order[k].v);
 	free(s->self_name);
 	free(s);
 }
@@ -1553,6 +1569,106 @@ json_t *store_namespaces_json(const struct store *s)
 		json_decref(obj);
 	}
 	return arr;
+}
+
+/* ---- key order, for paging `get` -------------------------------------- */
+
+static bool in_order(const struct object *o, enum store_order which)
+{
+	return which == STORE_PODS ? o->kind == K_POD : o->kind >= K_NETPOL;
+}
+
+/* (namespace, name, kind): compared part by part, never as one joined
+ * string ("a-b/x" sorts after "a/x": namespace "a" comes first). */
+static int key_cmp(const char *ns1, const char *name1, int kind1, const char *ns2,
+		   const char *name2, int kind2)
+{
+	int c = strcmp(ns1, ns2);
+
+	if (!c)
+		c = strcmp(name1, name2);
+	return c ? c : (kind1 > kind2) - (kind1 < kind2);
+}
+
+static int order_cmp(const void *a, const void *b, void *arg)
+{
+	const struct object *v = arg, *x = &v[*(const uint32_t *)a], *y = &v[*(const uint32_t *)b];
+
+	return key_cmp(x->ns, x->name, x->kind, y->ns, y->name, y->kind);
+}
+
+ssize_t store_order(struct store *s, enum store_order which)
+{
+	struct order_cache *o = &s->order[which];
+	size_t n = 0;
+	uint32_t *v;
+
+	if (o->valid && o->gen == s->gen)
+		return (ssize_t)o->n;
+	v = reallocarray(o->v, s->n + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	o->v = v;
+	for (size_t i = 0; i < s->n; i++)
+		if (in_order(&s->v[i], which))
+			v[n++] = (uint32_t)i;
+	qsort_r(v, n, sizeof(*v), order_cmp, s->v);
+	o->n = n;
+	o->gen = s->gen;
+	o->valid = true;
+	return (ssize_t)n;
+}
+
+size_t store_order_after(const struct store *s, enum store_order which, const char *ns,
+			 const char *name, int kind)
+{
+	const struct order_cache *o = &s->order[which];
+	size_t lo = 0, hi = o->n;
+
+	if (!ns)
+		return 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct object *x = &s->v[o->v[mid]];
+
+		if (key_cmp(x->ns, x->name, which == STORE_PODS ? 0 : x->kind - K_NETPOL, ns,
+			    name, kind) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+const struct pol_pod *store_order_pod(const struct store *s, size_t pos)
+{
+	const struct order_cache *o = &s->order[STORE_PODS];
+
+	return pos < o->n ? &s->v[o->v[pos]].pod : NULL;
+}
+
+const struct pol_policy *store_order_policy(const struct store *s, size_t pos)
+{
+	const struct order_cache *o = &s->order[STORE_POLICIES];
+
+	return pos < o->n ? s->v[o->v[pos]].pol : NULL;
+}
+
+json_t *store_counts_json(const struct store *s)
+{
+	size_t count[NKINDS] = { 0 }, bytes = s->cap * sizeof(*s->v) + s->idx_cap * sizeof(*s->idx);
+	json_t *kinds_j = json_object();
+
+	for (size_t i = 0; i < s->n; i++) {
+		const struct object *o = &s->v[i];
+
+		count[o->kind]++;
+		bytes += strlen(o->ns) + strlen(o->name) + 2 + (o->json ? strlen(o->json) + 1 : 0);
+	}
+	for (size_t k = 0; kinds_j && k < NKINDS; k++)
+		json_object_set_new(kinds_j, kinds[k].kind, json_integer((json_int_t)count[k]));
+	return json_pack("{s:o, s:I, s:I}", "kinds", kinds_j, "objects", (json_int_t)s->n,
+			 "bytes", (json_int_t)bytes);
 }
 
 /* ---- objects from the Kubernetes API --------------------------------- */

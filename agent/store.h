@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <jansson.h>
 
 #include "policy.h"
@@ -148,6 +149,30 @@ int store_services_view(const struct store *s, const char *this_node, bool all,
 
 /* The stored objects of one sort, as JSON summaries for `sluicectl get`. */
 json_t *store_namespaces_json(const struct store *s);
+
+/*
+ * Pods (STORE_PODS) or policies (STORE_POLICIES) in key order, for paging
+ * `sluicectl get` (agent/page.c): by namespace ("" for cluster-scoped),
+ * then name, then (policies) kind in the order NetworkPolicy,
+ * SluiceNetworkPolicy, SluiceClusterNetworkPolicy (0, 1, 2). store_order
+ * sorts them when objects were added or removed since its last call
+ * (O(n log n)), else it costs nothing, and returns how many there are (or
+ * -ENOMEM). Until the store changes: store_order_after gives the position
+ * of the first one after the key (ns, name, kind) in O(log n) (ns NULL:
+ * 0), store_order_pod and store_order_policy the one at a position (NULL
+ * past the end).
+ */
+enum store_order { STORE_PODS = 0, STORE_POLICIES = 1 };
+ssize_t store_order(struct store *s, enum store_order which);
+size_t store_order_after(const struct store *s, enum store_order which, const char *ns,
+			 const char *name, int kind);
+const struct pol_pod *store_order_pod(const struct store *s, size_t pos);
+const struct pol_policy *store_order_policy(const struct store *s, size_t pos);
+
+/* {"kinds": {"Pod": n, …every kind}, "objects": n, "bytes": b}: bytes is
+ * what the store holds for its objects (their JSON text, names and the
+ * object table and index), not counting their parsed forms. */
+json_t *store_counts_json(const struct store *s);
 
 /* Find a pod by "ns/name" in a view. */
 const struct pol_pod *store_view_pod(const struct store_view *v, const char *ns_name);

@@ -17,6 +17,8 @@ enum exit_code { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 
 #define TIMEOUT_MS 10000
 /* apply and delete answer once the datapath enforces the new state */
 #define TIMEOUT_OBJECTS_MS 30000
+/* get: objects per page (--chunk-size), as kubectl's default */
+#define CHUNK_DEFAULT 500
 
 static void usage(FILE *f)
 {
@@ -65,6 +67,10 @@ static void usage(FILE *f)
 		"  -f, --filename FILE    apply/delete: a manifest; repeat for several; - reads stdin\n"
 		"  --ignore-not-found     delete: an object that does not exist is not an error\n"
 		"  -o, --output json      print the agent's JSON result instead of text\n"
+		"  --chunk-size N         get: fetch N objects per request (default %d) and print\n"
+		"                         each page as it comes, one table (columns aligned\n"
+		"                         within a page) or one JSON list; 0: everything in one\n"
+		"                         answer, which fails past the API's %u MiB\n"
 		"  -h, --help             this help\n"
 		"\n"
 		"Manifests are YAML (documents separated by ---) or JSON, one Kubernetes object\n"
@@ -89,7 +95,7 @@ static void usage(FILE *f)
 		"  sluicectl policy explain --from shop/frontend --to shop/db-0 --port 5432\n"
 		"  sluicectl policy explain --from 10.244.1.7 --to shop/db-0 --port 8/ICMP\n"
 		"  sluicectl policy explain --from shop/frontend --to 10.96.0.20:5432/TCP\n",
-		SLUICE_DEFAULT_SOCKET);
+		SLUICE_DEFAULT_SOCKET, CHUNK_DEFAULT, SLUICE_API_MAX_MSG >> 20);
 }
 
 static const char *str(const json_t *obj, const char *key)
@@ -100,6 +106,44 @@ static const char *str(const json_t *obj, const char *key)
 }
 
 /* ---- node state ------------------------------------------------------ */
+
+static void print_sync(const char *label, const json_t *sy)
+{
+	if (!json_is_object(sy)) {
+		printf("%s none yet\n", label);
+		return;
+	}
+	printf("%s %s at %s, %.2f ms, %lld entries (%lld written, %lld removed)\n", label,
+	       json_is_true(json_object_get(sy, "ok")) ? "done" : "FAILED", str(sy, "at"),
+	       json_real_value(json_object_get(sy, "durationMs")),
+	       (long long)json_integer_value(json_object_get(sy, "entries")),
+	       (long long)json_integer_value(json_object_get(sy, "written")),
+	       (long long)json_integer_value(json_object_get(sy, "removed")));
+}
+
+/* Objects per kind, the store's bytes, the agent's memory, the last syncs. */
+static void print_control_plane(const json_t *cp)
+{
+	const json_t *mem = json_object_get(cp, "memory"), *n;
+	const char *kind;
+	bool first = true;
+
+	printf("objects:     %lld (", (long long)json_integer_value(json_object_get(cp,
+										"objectCount")));
+	json_object_foreach((json_t *)json_object_get(cp, "objects"), kind, n) {
+		if (!json_integer_value(n))
+			continue;
+		printf("%s%s %lld", first ? "" : ", ", kind, (long long)json_integer_value(n));
+		first = false;
+	}
+	printf("%s), %.1f MiB stored\n", first ? "none" : "",
+	       (double)json_integer_value(json_object_get(cp, "storeBytes")) / (1 << 20));
+	printf("memory:      %.1f MiB resident, %.1f MiB at the peak (VmRSS, VmHWM)\n",
+	       (double)json_integer_value(json_object_get(mem, "vmRSS")) / (1 << 20),
+	       (double)json_integer_value(json_object_get(mem, "vmHWM")) / (1 << 20));
+	print_sync("policy sync:", json_object_get(cp, "lastPolicySync"));
+	print_sync("svc sync:   ", json_object_get(cp, "lastServicesSync"));
+}
 
 static int print_status(const json_t *r)
 {
@@ -153,6 +197,8 @@ static int print_status(const json_t *r)
 		} else
 			printf("services:    kube-proxy's (--kube-proxy-replacement off)\n");
 	}
+	if (json_object_get(r, "controlPlane"))
+		print_control_plane(json_object_get(r, "controlPlane"));
 	if (json_object_get(r, "kubernetes")) {
 		const json_t *k = json_object_get(r, "kubernetes"), *res;
 		size_t i;
@@ -420,7 +466,8 @@ static char *frontends_text(const json_t *fes)
 	return out;
 }
 
-static int print_items(const json_t *r, enum get_what what)
+/* The rows of one answer, after the header when header is set. */
+static int print_items_h(const json_t *r, enum get_what what, bool header)
 {
 	static const char *const heads[][9] = {
 		[GET_NAMESPACES] = { "NAME", "LABELS" },
@@ -441,9 +488,12 @@ static int print_items(const json_t *r, enum get_what what)
 	size_t i, c;
 	int ret;
 
-	for (c = 0; c < t.ncol; c++)
-		cells[c] = strdup(heads[what][c]);
-	ret = table_row(&t, cells);
+	ret = 0;
+	if (header) {
+		for (c = 0; c < t.ncol; c++)
+			cells[c] = strdup(heads[what][c]);
+		ret = table_row(&t, cells);
+	}
 	json_array_foreach(items, i, it) {
 		if (ret)
 			break;
@@ -508,6 +558,11 @@ static int print_items(const json_t *r, enum get_what what)
 		table_print(&t);
 	table_free(&t);
 	return ret;
+}
+
+static int print_items(const json_t *r, enum get_what what)
+{
+	return print_items_h(r, what, true);
 }
 
 static int print_namespaces(const json_t *r) { return print_items(r, GET_NAMESPACES); }
@@ -686,6 +741,8 @@ struct opts {
 	size_t nfiles;
 	bool ignore_not_found;
 	const char *from, *to, *port;
+	long chunk_size;	/* get: items per request; 0: all in one */
+	bool chunk_given;
 };
 
 static bool is_one_of(const char *s, const char *const *names)
@@ -763,6 +820,11 @@ static int check_options(const struct cmd *c, const struct opts *o)
 	}
 	if (c->kind != CMD_DELETE && o->ignore_not_found) {
 		fprintf(stderr, "sluicectl: --ignore-not-found is for delete\n");
+		return EXIT_USAGE;
+	}
+	if (o->chunk_given && !(c->kind == CMD_PLAIN && c->what)) {
+		fprintf(stderr, "sluicectl: --chunk-size is for get of objects (namespaces, pods, "
+			"policies, identities, nodes, services)\n");
 		return EXIT_USAGE;
 	}
 	if (c->kind != CMD_EXPLAIN && (o->from || o->to || o->port)) {
@@ -881,9 +943,135 @@ static void print_agent_error(const json_t *resp)
 		fprintf(stderr, "  %s\n", details);
 }
 
+static enum get_what get_what_of(const char *what)
+{
+	static const char *const names[] = {
+		[GET_NAMESPACES] = "namespaces", [GET_PODS] = "pods",
+		[GET_POLICIES] = "policies", [GET_IDENTITIES] = "identities",
+		[GET_NODES] = "nodes", [GET_SERVICES] = "services",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(what, names[i]))
+			break;
+	return (enum get_what)i;
+}
+
+/* One JSON value indented by depth spaces after the first line. */
+static int print_json_at(const json_t *v, int depth)
+{
+	char *text = json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY);
+
+	if (!text)
+		return -ENOMEM;
+	for (const char *p = text; *p; p++) {
+		putchar(*p);
+		if (*p == '\n')
+			printf("%*s", depth, "");
+	}
+	free(text);
+	return 0;
+}
+
+/*
+ * get in pages of o->chunk_size: each page printed as it arrives, so
+ * sluicectl holds one page, never the whole list. With -o json the pages
+ * make one object {"items": […], and the last answer's other members}.
+ * An agent without pages answers everything at once, without "continue":
+ * that is the one page.
+ */
+static int get_pages(const struct cmd *c, const struct opts *o, json_t *req)
+{
+	enum get_what what = get_what_of(c->what);
+	json_t *resp = NULL;
+	const json_t *result = NULL, *items, *it, *v;
+	const char *next, *key;
+	size_t page = 0, count = 0, i;
+	char err[512];
+	int ret;
+
+	if (json_object_set_new(req, "limit", json_integer(o->chunk_size))) {
+		ret = EXIT_FAIL;
+		fprintf(stderr, "sluicectl: out of memory\n");
+		goto cleanup;
+	}
+	for (;; page++) {
+		if (api_call(o->socket_path, req, &resp, TIMEOUT_MS, err, sizeof(err))) {
+			fprintf(stderr, "sluicectl: %s%s\n", err,
+				page ? " (the list printed so far is incomplete)" : "");
+			ret = EXIT_UNREACHABLE;
+			goto cleanup;
+		}
+		if (!json_is_true(json_object_get(resp, "ok"))) {
+			if (o->json_out && !page) {
+				json_dumpf(resp, stdout, JSON_INDENT(2));
+				putchar('\n');
+			}
+			print_agent_error(resp);
+			if (page)
+				fprintf(stderr, "  (at page %zu: the list printed so far is "
+					"incomplete)\n", page + 1);
+			ret = EXIT_FAIL;
+			goto cleanup;
+		}
+		result = json_object_get(resp, "result");
+		items = json_object_get(result, "items");
+		if (o->json_out) {
+			if (!page)
+				printf("{\n  \"items\": [");
+			json_array_foreach(items, i, it) {
+				printf("%s\n    ", count + i ? "," : "");
+				if (print_json_at(it, 4)) {
+					ret = EXIT_FAIL;
+					fprintf(stderr, "sluicectl: out of memory\n");
+					goto cleanup;
+				}
+			}
+		} else if (print_items_h(result, what, !page)) {
+			ret = EXIT_FAIL;
+			fprintf(stderr, "sluicectl: out of memory\n");
+			goto cleanup;
+		}
+		count += json_array_size(items);
+		fflush(stdout);
+		next = json_string_value(json_object_get(result, "continue"));
+		if (!next || !*next)
+			break;
+		if (json_object_set_new(req, "continue", json_string(next))) {
+			ret = EXIT_FAIL;
+			fprintf(stderr, "sluicectl: out of memory\n");
+			goto cleanup;
+		}
+		json_decref(resp);
+		resp = NULL;
+	}
+	/* The last answer's other members (services: "note", "translated"). */
+	if (o->json_out) {
+		printf("%s]", count ? "\n  " : "");
+		json_object_foreach((json_t *)result, key, v) {
+			if (!strcmp(key, "items") || !strcmp(key, "continue"))
+				continue;
+			printf(",\n  \"%s\": ", key);
+			if (print_json_at(v, 2)) {
+				ret = EXIT_FAIL;
+				fprintf(stderr, "sluicectl: out of memory\n");
+				goto cleanup;
+			}
+		}
+		printf("\n}\n");
+	} else if (what == GET_SERVICES && json_string_value(json_object_get(result, "note"))) {
+		printf("\nNote: %s.\n", json_string_value(json_object_get(result, "note")));
+	}
+	ret = EXIT_OK;
+cleanup:
+	json_decref(resp);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
-	enum { OPT_IGNORE = 256, OPT_FROM, OPT_TO, OPT_PORT };
+	enum { OPT_IGNORE = 256, OPT_FROM, OPT_TO, OPT_PORT, OPT_CHUNK };
 	static const struct option longopts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "output", required_argument, NULL, 'o' },
@@ -892,10 +1080,12 @@ int main(int argc, char **argv)
 		{ "from", required_argument, NULL, OPT_FROM },
 		{ "to", required_argument, NULL, OPT_TO },
 		{ "port", required_argument, NULL, OPT_PORT },
+		{ "chunk-size", required_argument, NULL, OPT_CHUNK },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct opts o = { .socket_path = getenv("SLUICE_SOCKET") };
+	struct opts o = { .socket_path = getenv("SLUICE_SOCKET"), .chunk_size = CHUNK_DEFAULT };
+	char *end;
 	json_t *req = NULL, *resp = NULL, *result;
 	bool stdin_taken = false;
 	size_t reqlen;
@@ -934,6 +1124,17 @@ int main(int argc, char **argv)
 		case OPT_FROM: o.from = optarg; break;
 		case OPT_TO: o.to = optarg; break;
 		case OPT_PORT: o.port = optarg; break;
+		case OPT_CHUNK:
+			errno = 0;
+			o.chunk_size = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || o.chunk_size < 0 ||
+			    o.chunk_size > 1000000) {
+				fprintf(stderr, "sluicectl: --chunk-size takes a number of objects "
+					"from 0 (all in one answer) to 1000000, not '%s'\n", optarg);
+				goto cleanup;
+			}
+			o.chunk_given = true;
+			break;
 		case 'h':
 			usage(stdout);
 			ret = EXIT_OK;
@@ -970,6 +1171,10 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 
+	if (cmd.kind == CMD_PLAIN && cmd.what && o.chunk_size) {
+		ret = get_pages(&cmd, &o, req);
+		goto cleanup;
+	}
 	if (api_call(o.socket_path, req, &resp,
 		     cmd.kind == CMD_APPLY || cmd.kind == CMD_DELETE ? TIMEOUT_OBJECTS_MS : TIMEOUT_MS,
 		     err, sizeof(err))) {

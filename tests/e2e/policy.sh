@@ -337,6 +337,78 @@ check "the restarted agent has the Service and its backends" \
 check "identities are listed with their pods" \
 	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get identities -o json | jq -e '[.items[] | select(.pods | index(\"x/b\"))] | length == 1'"
 
+echo "== answers of any size: get in pages, status of the control plane"
+# 3000 pods with 24 long labels each: some 4.8 MB of get pods JSON, more
+# than the 4 MiB an answer may be. Applied in three requests (each must be
+# under 4 MiB too), with a policy selecting them all.
+before=$(ctl get pods -o json | jq '.items | length')
+raw_call() { # REQUEST: one exchange on the socket, as an old client would
+	python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode())
+s.shutdown(socket.SHUT_WR); print(b"".join(iter(lambda: s.recv(65536), b"")).decode())' "$SOCK" "$1"
+}
+export -f raw_call; export SOCK
+big_pods() { # FROM TO: Pod objects big/p-FROM … big/p-TO, as a JSON list
+	jq -n --argjson from "$1" --argjson to "$2" '{apiVersion: "v1", kind: "List", items: [
+		range($from; $to + 1) as $i | {apiVersion: "v1", kind: "Pod",
+		metadata: {namespace: "big", name: "p-\($i)", labels: ([range(24) as $k |
+		{key: "label-\($k).example.com", value: "value-\($k)-of-pod-\($i)-padded-to-be-long"}]
+		| from_entries)}}]}'
+}
+export -f big_pods
+check "3000 pods applied in three requests" bash -c "
+	for r in '1 1000' '1001 2000' '2001 3000'; do
+		big_pods \$r | '$BUILD/sluicectl' --socket '$SOCK' apply -f - >/dev/null || exit 1
+	done"
+apply >/dev/null <<'YAML'
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {namespace: big, name: all-big}
+spec:
+  podSelector: {}
+YAML
+check "the whole list is larger than an answer may be" \
+	bash -c "test \$('$BUILD/sluicectl' --socket '$SOCK' get pods -o json | wc -c) -gt $((4 << 20))"
+out=$(ctl get pods -o json --chunk-size 0 2>&1)
+check "asked in one answer, the agent refuses, naming --chunk-size" \
+	bash -c "grep -q 'more than the 4 MiB an answer may be' <<<'$out' && grep -q -- '--chunk-size' <<<'$out'"
+check "in pages (the default 500), every pod once, in (namespace, name) order" \
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get pods -o json | jq -e --argjson n $((before + 3000)) \
+		'[.items[] | [.namespace, .name]] as \$k | (\$k | length) == \$n and (\$k | unique) == \$k'"
+check "pages of 7 give the same list" \
+	bash -c "diff <('$BUILD/sluicectl' --socket '$SOCK' get pods -o json --chunk-size 7 | jq -c '.items[]') \
+		<('$BUILD/sluicectl' --socket '$SOCK' get pods -o json | jq -c '.items[]')"
+check "the table has one header and a row per pod" \
+	bash -c "test \$('$BUILD/sluicectl' --socket '$SOCK' get pods --chunk-size 1000 | wc -l) = $((before + 3001))"
+check "policies in pages of one: all of them, the new one selecting its pods" \
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get policies -o json --chunk-size 1 | jq -e \
+		'(.items | length) == 4 and ([.items[] | select(.name == \"all-big\")][0].selectedPods | length) == 3000'"
+check "a continue token of another kind is refused, saying how to start again" \
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get services --chunk-size 1 -o json >/dev/null &&
+		raw_call '{\"op\":\"get\",\"what\":\"pods\",\"limit\":5,\"continue\":\"policies:x/y/0\"}' |
+		jq -e '.ok == false and (.error.details | test(\"start again without it\"))'"
+check "an old client (no limit) gets the whole list when it fits" \
+	bash -c "raw_call '{\"op\":\"get\",\"what\":\"policies\"}' | jq -e '(.result.items | length) == 4 and (.result | has(\"continue\") | not)'"
+st=$(ctl status -o json)
+check "status counts the objects per kind" \
+	jq -e --argjson n $((before + 3000 - 4)) '.controlPlane.objects.Pod >= $n and .controlPlane.objects.NetworkPolicy >= 2 and .controlPlane.objectCount > 3000' <<<"$st"
+check "status gives the bytes the store holds and the agent's memory" \
+	jq -e '.controlPlane.storeBytes > 4000000 and .controlPlane.memory.vmRSS > 0 and .controlPlane.memory.vmHWM >= .controlPlane.memory.vmRSS' <<<"$st"
+check "status gives the last policy sync: when, how long, how many entries" \
+	jq -e '.controlPlane.lastPolicySync | .ok and .durationMs > 0 and .entries > 0 and (.at | test("^20[0-9-]+T"))' <<<"$st"
+check "status gives the last Services sync" \
+	jq -e '.controlPlane.lastServicesSync | .ok and .durationMs >= 0' <<<"$st"
+check "the text status shows them" \
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' status | grep -E '^objects: +[0-9]+ \\(.*Pod [0-9]+' &&
+		'$BUILD/sluicectl' --socket '$SOCK' status | grep -E '^memory: .*resident' &&
+		'$BUILD/sluicectl' --socket '$SOCK' status | grep -E '^policy sync: done at'"
+check "the big pods and their policy deleted" bash -c "
+	for r in '1 1000' '1001 2000' '2001 3000'; do
+		big_pods \$r | '$BUILD/sluicectl' --socket '$SOCK' delete -f - >/dev/null || exit 1
+	done
+	printf 'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {namespace: big, name: all-big}\n' |
+		'$BUILD/sluicectl' --socket '$SOCK' delete -f - >/dev/null"
+
 echo "== DEL removes the pods' policy state"
 for p in x/a x/b y/c y/d; do cni DEL "${p#*/}" "/run/netns/$ID-${p%/*}-${p#*/}" "$CONF"; done
 check "no policy entries left for deleted endpoints" \
