@@ -98,7 +98,7 @@ run_size() {
 			application/merge-patch+json
 	}
 
-	local t0 t1
+	local t0
 	t0=$(now_ms)
 	/usr/bin/python3 "$HERE/controlplane_gen.py" "$n" >"$d/objects.json" || return 1
 	ip netns exec "$ns" /usr/bin/python3 "$ROOT/tests/kube/apiserver.py" --listen 127.0.0.1:6443 \
@@ -125,6 +125,8 @@ run_size() {
 		sleep 0.01
 	done
 	local ready_ms=$(($(now_ms) - t0))
+	grep -q "kubernetes: Pod synced ($n object" "$d/agent.log" ||
+		{ log "N=$n: the agent did not list $n pods"; grep synced "$d/agent.log" >&2; return 1; }
 	local rss1 hwm1
 	rss1=$(kb "$agent" VmRSS)
 	hwm1=$(kb "$agent" VmHWM)
@@ -260,7 +262,6 @@ for n in $CP_PODS; do
 done
 
 # ---- the table: each N, the target, the ratio to the smallest N
-cols=(n ready rss hwm rss2 hwm2 add50 add99 lab50 lab99 pol50 pol99 relist cpu)
 names=("agent start -> ready (ms)" "RSS after ready (MiB)" "peak (VmHWM) after ready (MiB)"
 	"RSS after a relist (MiB)" "peak after a relist (MiB)" "CNI ADD p50 (ms)" "CNI ADD p99 (ms)"
 	"label change -> datapath p50 (ms)" "label change -> datapath p99 (ms)"
