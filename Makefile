@@ -137,6 +137,7 @@ bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-purge 
 	@bench/policy.sh
 	@bench/multinode.sh
 	@bench/kube.sh
+	@bench/controlplane.sh
 	@bench/defences.sh
 	@bench/services.sh
 	@$(BUILD)/bench-purge
