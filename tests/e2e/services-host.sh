@@ -9,7 +9,8 @@
 #   a) from node 1's network namespace (a node process): TCP, connected UDP
 #      and unconnected UDP to the ClusterIP reach both backends (one local,
 #      one remote), and the application sees the ClusterIP as its peer
-#      (getpeername) and as the answers' source (recvfrom);
+#      (getpeername) and as the answers' source (recvfrom); the same for
+#      the Service's externalIP (TCP) and its load-balancer address (UDP);
 #   b) node address:nodePort and 127.0.0.1:nodePort (TCP, UDP) reach both
 #      backends, seen from the address the application used (the agent
 #      writes the NodePort entries: key the node's address and the
@@ -54,6 +55,8 @@ MN_DIR=$(mktemp -d /tmp/sluice-services-host.XXXXXX)
 CLEANUP_PATHS+=("$MN_DIR")
 NS=shop
 CIP=10.96.20.10
+EIP=10.97.20.10		# web's externalIP
+LBIP=10.98.20.10	# web's load-balancer ingress address
 EMPTY=10.96.20.11
 NPT=30080	# nodePort, TCP
 NPU=30053	# nodePort, UDP
@@ -202,11 +205,13 @@ apiVersion: v1
 kind: Service
 metadata: {namespace: $NS, name: web}
 spec:
-  type: NodePort
+  type: LoadBalancer
   clusterIP: $CIP
+  externalIPs: [$EIP]
   ports:
   - {name: http, protocol: TCP, port: 80, targetPort: http, nodePort: $NPT}
   - {name: dns, protocol: UDP, port: 53, targetPort: dns, nodePort: $NPU}
+status: {loadBalancer: {ingress: [{ip: $LBIP}]}}
 ---
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
@@ -227,7 +232,7 @@ spec:
   - {name: dns, protocol: UDP, port: 53, targetPort: 8081}
 YAML
 
-echo "== a) node 1's own sockets to the ClusterIP"
+echo "== a) node 1's own sockets to the ClusterIP, the externalIP and the LB address"
 s0=$(node_metric 1 lb-sock-translated egress)
 o0=$(node_metric 2 lb-sock-translated egress)
 check "node1 -> $CIP:80/TCP x$N: both backends, getpeername() is the ClusterIP" served 1 tcp "$CIP" 80
@@ -235,9 +240,13 @@ check "node1 -> $CIP:53/UDP unconnected x$N: both backends, recvfrom() source is
 	served 1 udp "$CIP" 53
 check "node1 -> $CIP:53/UDP connected x$N: both backends, getpeername() is the ClusterIP" \
 	served 1 udp "$CIP" 53 --connected
+check "node1 -> externalIP $EIP:80/TCP x$N: both backends, getpeername() is the externalIP" \
+	served 1 tcp "$EIP" 80
+check "node1 -> LB address $LBIP:53/UDP unconnected x$N: both backends, from the LB address" \
+	served 1 udp "$LBIP" 53
 s1=$(node_metric 1 lb-sock-translated egress)
 check "node1 counted its sockets' translations (lb-sock-translated $s0 -> $s1)" \
-	test "$s1" -ge "$((s0 + 3 * N))"
+	test "$s1" -ge "$((s0 + 5 * N))"
 
 echo "== b) NodePort: $NODE1:$NPT/$NPU and 127.0.0.1"
 check "node1's agent wrote $NODE1:$NPT/TCP: 2 backends, flag NODEPORT" nodeport_written 1 "$NPT" 6
