@@ -231,6 +231,7 @@ struct build {
 	const struct pol_world *w;
 	const struct compile_node *nodes;	/* other nodes */
 	size_t nnodes;
+	struct node_index node_idx;		/* nodes by pod CIDR */
 	struct identities *ids;
 	uint32_t *pod_ids;		/* per w->pods[i] */
 	struct prefix *prefixes;	/* every ipBlock cidr and except, unique */
@@ -345,13 +346,110 @@ static uint32_t cidr_identity(const struct build *b, uint32_t ip)
 	return cidr_identity_of(b, &host);
 }
 
+/* ---- nodes by pod CIDR --------------------------------------------- */
+
+static uint32_t cidr_first(const struct cidr4 *c)
+{
+	return c->prefix ? c->net & (~0u << (32 - c->prefix)) : 0;
+}
+
+static uint32_t cidr_last(const struct cidr4 *c)
+{
+	return c->prefix ? cidr_first(c) | ~(~0u << (32 - c->prefix)) : ~0u;
+}
+
+const struct compile_node *node_scan_find(const struct compile_node *nodes, size_t n,
+					  const struct cidr4 *q)
+{
+	for (size_t i = 0; i < n; i++)
+		if (within(q, &nodes[i].pod_cidr))
+			return &nodes[i];
+	return NULL;
+}
+
+/* qsort has no context argument: sort (start, position) pairs instead. */
+struct node_start {
+	uint32_t start;
+	size_t pos;
+};
+
+static int cmp_node_start(const void *a, const void *b)
+{
+	const struct node_start *x = a, *y = b;
+
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+int node_index_build(struct node_index *x, const struct compile_node *nodes, size_t n)
+{
+	struct node_start *tmp = NULL;
+	int err = 0;
+
+	*x = (struct node_index){ .nodes = nodes, .n = n };
+	if (n < 2)
+		goto cleanup;	/* nothing to gain */
+	tmp = calloc(n, sizeof(*tmp));
+	x->by_start = calloc(n, sizeof(*x->by_start));
+	if (!tmp || !x->by_start) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	for (size_t i = 0; i < n; i++)
+		tmp[i] = (struct node_start){ .start = cidr_first(&nodes[i].pod_cidr), .pos = i };
+	qsort(tmp, n, sizeof(*tmp), cmp_node_start);
+	for (size_t i = 0; i < n; i++) {
+		x->by_start[i] = tmp[i].pos;
+		/* Overlap: the order of the nodes decides, keep the scan. */
+		if (i && tmp[i].start <= cidr_last(&nodes[tmp[i - 1].pos].pod_cidr)) {
+			free(x->by_start);
+			x->by_start = NULL;
+			goto cleanup;
+		}
+	}
+cleanup:
+	free(tmp);
+	if (err)
+		node_index_free(x);
+	return err;
+}
+
+void node_index_free(struct node_index *x)
+{
+	free(x->by_start);
+	x->by_start = NULL;
+}
+
+const struct compile_node *node_index_find(const struct node_index *x, const struct cidr4 *q)
+{
+	size_t lo = 0, hi = x->n;
+	const struct compile_node *nd;
+
+	if (!x->by_start)
+		return node_scan_find(x->nodes, x->n, q);
+	/* Disjoint ranges: only the last one starting at or before q can
+	 * hold it. lo = the first starting after q. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (cidr_first(&x->nodes[x->by_start[mid]].pod_cidr) <= q->net)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo)
+		return NULL;
+	nd = &x->nodes[x->by_start[lo - 1]];
+	return within(q, &nd->pod_cidr) ? nd : NULL;
+}
+
 /* The node (other than this one) whose pods live in q, or 0. */
 static uint32_t tunnel_endpoint(const struct build *b, const struct cidr4 *q)
 {
-	for (size_t i = 0; i < b->nnodes; i++)
-		if (within(q, &b->nodes[i].pod_cidr))
-			return b->nodes[i].ip;
-	return 0;
+	const struct compile_node *nd = node_index_find(&b->node_idx, q);
+
+	return nd ? nd->ip : 0;
 }
 
 static int ipcache_add_flags(struct build *b, uint32_t ip, int prefix, uint32_t id,
@@ -738,6 +836,7 @@ static int build_endpoint(struct build *b, const struct compile_ep *e)
 
 static void build_free(struct build *b)
 {
+	node_index_free(&b->node_idx);
 	free(b->pod_ids);
 	free(b->prefixes);
 	free(b->idbuf);
@@ -773,7 +872,8 @@ static int build_state(struct build *b, const struct pol_world *w, const struct 
 	b->has_deny = calloc(w->npol + 1, sizeof(*b->has_deny));
 	b->count[CMAP_ALLOW] = calloc(w->npol + 1, sizeof(size_t));
 	b->count[CMAP_DENY] = calloc(w->npol + 1, sizeof(size_t));
-	if (!b->pod_ids || !b->has_deny || !b->count[CMAP_ALLOW] || !b->count[CMAP_DENY])
+	if (!b->pod_ids || !b->has_deny || !b->count[CMAP_ALLOW] || !b->count[CMAP_DENY] ||
+	    node_index_build(&b->node_idx, nodes, nnodes))
 		return -ENOMEM;
 	for (size_t i = 0; i < w->npol; i++)
 		b->has_deny[i] = rules_deny(w->pol[i]->in, w->pol[i]->nin) ||

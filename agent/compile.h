@@ -57,6 +57,24 @@ struct compile_node {
 	uint32_t ip;		/* host order */
 };
 
+/* The nodes' pod CIDRs by start address, to find the node whose pods live
+ * in a prefix in O(log n). Node pod CIDRs do not overlap in a sane
+ * cluster; if two do, the first in the nodes' order must win, and the
+ * index is left out (by_start NULL): node_index_find scans. */
+struct node_index {
+	const struct compile_node *nodes;
+	size_t n;
+	size_t *by_start;	/* positions in nodes; owned */
+};
+
+int node_index_build(struct node_index *x, const struct compile_node *nodes, size_t n);
+void node_index_free(struct node_index *x);
+/* The first node (in the nodes' order) whose pod CIDR holds q, or NULL:
+ * the same answer as node_scan_find. */
+const struct compile_node *node_index_find(const struct node_index *x, const struct cidr4 *q);
+const struct compile_node *node_scan_find(const struct compile_node *nodes, size_t n,
+					  const struct cidr4 *q);
+
 struct compile_stats {
 	size_t endpoints, ipcache, allow, deny;	/* entries after the sync */
 	size_t updated, removed;		/* map operations done */

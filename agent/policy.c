@@ -9,17 +9,59 @@
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "policy_int.h"
 
 /* ---- world lookups --------------------------------------------------- */
 
-const struct pol_namespace *pol_world_ns(const struct pol_world *w, const char *name)
+const struct pol_namespace *pol_world_ns_scan(const struct pol_world *w, const char *name)
 {
 	for (size_t i = 0; i < w->nns; i++)
 		if (!strcmp(w->ns[i]->name, name))
 			return w->ns[i];
+	return NULL;
+}
+
+/* Name, then position: of namespaces sharing a name the first in ns[]
+ * comes first, the one the scan returns. */
+static int cmp_ns_ref(const void *a, const void *b)
+{
+	const struct pol_ns_ref *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	if (c)
+		return c;
+	return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+void pol_world_index_ns(struct pol_world *w, struct pol_ns_ref *idx)
+{
+	for (size_t i = 0; i < w->nns; i++)
+		idx[i] = (struct pol_ns_ref){ .name = w->ns[i]->name, .pos = i };
+	if (w->nns)
+		qsort(idx, w->nns, sizeof(*idx), cmp_ns_ref);
+	w->ns_by_name = idx;
+}
+
+const struct pol_namespace *pol_world_ns(const struct pol_world *w, const char *name)
+{
+	size_t lo = 0, hi = w->nns;
+
+	if (!w->ns_by_name)
+		return pol_world_ns_scan(w, name);
+	/* The first entry not below name. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(w->ns_by_name[mid].name, name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < w->nns && !strcmp(w->ns_by_name[lo].name, name))
+		return w->ns[w->ns_by_name[lo].pos];
 	return NULL;
 }
 

@@ -90,9 +90,18 @@ struct pol_pod {
 };
 
 /* A borrowed view of everything the semantics need; the store builds it. */
+/* One namespace in pol_world's name index: where it is in ns[]. */
+struct pol_ns_ref {
+	const char *name;
+	size_t pos;
+};
+
 struct pol_world {
 	size_t nns;
 	const struct pol_namespace *const *ns;
+	/* ns[] by name, then position (pol_world_index_ns), for a lookup in
+	 * O(log n); NULL: pol_world_ns scans ns[]. */
+	const struct pol_ns_ref *ns_by_name;
 	size_t npods;
 	const struct pol_pod *const *pods;
 	size_t npol;
@@ -101,7 +110,12 @@ struct pol_world {
 	const uint32_t *node_ips;
 };
 
+/* The first namespace in w->ns called name, or NULL: through the index if
+ * the world has one, else a scan (pol_world_ns_scan). */
 const struct pol_namespace *pol_world_ns(const struct pol_world *w, const char *name);
+const struct pol_namespace *pol_world_ns_scan(const struct pol_world *w, const char *name);
+/* Fill idx (w->nns entries, the caller's) and point w->ns_by_name at it. */
+void pol_world_index_ns(struct pol_world *w, struct pol_ns_ref *idx);
 
 /* ---- policies -------------------------------------------------------- */
 

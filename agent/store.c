@@ -1457,12 +1457,13 @@ int store_view_build(struct store *s, struct store_local *locals, size_t nlocals
 		npol += s->v[i].kind >= K_NETPOL;
 	}
 	v->ns = calloc(nns + 1, sizeof(*v->ns));
+	v->ns_by_name = calloc(nns + 1, sizeof(*v->ns_by_name));
 	v->pods = calloc(npods + nlocals + 1, sizeof(*v->pods));
 	v->pod_local = calloc(npods + nlocals + 1, sizeof(*v->pod_local));
 	v->pol = calloc(npol + 1, sizeof(*v->pol));
 	v->synthetic = calloc(nlocals + 1, sizeof(*v->synthetic));
 	v->nodes = calloc(nnodes + 1, sizeof(*v->nodes));
-	if (!v->ns || !v->pods || !v->pod_local || !v->pol || !v->synthetic || !v->nodes) {
+	if (!v->ns || !v->ns_by_name || !v->pods || !v->pod_local || !v->pol || !v->synthetic || !v->nodes) {
 		store_view_free(v);
 		return -ENOMEM;
 	}
@@ -1510,6 +1511,7 @@ int store_view_build(struct store *s, struct store_local *locals, size_t nlocals
 			v->pods[v->w.npods++] = &o->pod;
 	}
 	v->w.ns = v->ns;
+	pol_world_index_ns(&v->w, v->ns_by_name);
 	v->w.pods = v->pods;
 	v->w.pol = v->pol;
 	v->w.node_ips = node_ips;
@@ -1520,6 +1522,7 @@ int store_view_build(struct store *s, struct store_local *locals, size_t nlocals
 void store_view_free(struct store_view *v)
 {
 	free(v->ns);
+	free(v->ns_by_name);
 	free(v->pods);
 	free(v->pod_local);
 	free(v->pol);

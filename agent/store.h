@@ -104,6 +104,7 @@ struct store_local {
 struct store_view {
 	struct pol_world w;
 	const struct pol_namespace **ns;
+	struct pol_ns_ref *ns_by_name;	/* w.ns_by_name */
 	const struct pol_pod **pods;
 	const struct pol_policy **pol;
 	bool *pod_local;		/* per w.pods[i] */

@@ -815,6 +815,71 @@ static void test_cidr_exhaustion_fails_policy_closed(void **state)
 	fake_free(&fk);
 }
 
+/* The node index answers as the scan does: random node pod CIDRs, disjoint
+ * (the index) or overlapping (the scan, the first node wins), queried at
+ * and around their edges, adjacent ranges, absent ranges and 0/~0. */
+static void test_node_index_matches_scan(void **state)
+{
+	enum { MAXN = 64, QUERIES = 600 };
+	struct compile_node nodes[MAXN];
+	size_t found = 0, absent = 0, indexed = 0;
+
+	(void)state;
+	srand(12);
+	for (int round = 0; round < 300; round++) {
+		struct node_index x;
+		size_t n = (size_t)(rand() % MAXN);
+		int overlap = round % 4 == 0;
+
+		for (size_t i = 0; i < n; i++) {
+			/* Disjoint rounds: /24s in 10.0.0.0/16 at distinct
+			 * slots, often next to each other; else any prefix. */
+			int prefix = overlap ? 8 + rand() % 25 : 24;
+			uint32_t net = overlap ? (0x0a000000u | ((uint32_t)rand() & 0xffffu) << 8)
+					       : 0x0a000000u | (uint32_t)(i * 2 + (size_t)(rand() % 2)) << 8;
+
+			net &= ~0u << (32 - prefix);
+			nodes[i] = (struct compile_node){ .pod_cidr = { .net = net, .prefix = prefix },
+							  .ip = 0xc0a80000u + (uint32_t)i };
+		}
+		if (round == 1 && n) /* the whole space */
+			nodes[0].pod_cidr = (struct cidr4){ .net = 0, .prefix = 0 };
+		assert_int_equal(node_index_build(&x, nodes, n), 0);
+		indexed += x.by_start != NULL;
+		if (!overlap && round != 1 && n >= 2)
+			assert_non_null(x.by_start);
+		for (int j = 0; j < QUERIES; j++) {
+			struct cidr4 q;
+			const struct compile_node *a, *b;
+
+			if (n && j % 3) {
+				/* at, just before or just after a node's edges */
+				const struct cidr4 *c = &nodes[(size_t)rand() % n].pod_cidr;
+				uint32_t size = c->prefix ? 1u << (32 - c->prefix) : 0;
+				uint32_t pick[] = { c->net, c->net - 1, c->net + size - 1, c->net + size,
+						    c->net + (size ? (uint32_t)rand() % size : (uint32_t)rand()) };
+
+				q.net = pick[rand() % 5];
+				q.prefix = 32 - rand() % 3 * 4;	/* a host, a /28, a /24 */
+				q.net &= ~0u << (32 - q.prefix);
+			} else {
+				uint32_t edge[] = { 0, ~0u, 0x0a000000u, (uint32_t)rand() };
+
+				q = (struct cidr4){ .net = edge[rand() % 4], .prefix = 32 };
+			}
+			a = node_index_find(&x, &q);
+			b = node_scan_find(nodes, n, &q);
+			if (a != b)
+				fail_msg("round %d, %zu nodes: %08x/%d indexed node %td, scan node %td",
+					 round, n, q.net, q.prefix, a ? a - nodes : -1, b ? b - nodes : -1);
+			found += b != NULL;
+			absent += b == NULL;
+		}
+		node_index_free(&x);
+	}
+	assert_true(found > 1000 && absent > 1000 && indexed > 100);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -833,6 +898,7 @@ int main(void)
 		cmocka_unit_test(test_identity_release_grace_reuse),
 		cmocka_unit_test(test_identity_ranges_never_overlap),
 		cmocka_unit_test(test_cidr_exhaustion_fails_policy_closed),
+		cmocka_unit_test(test_node_index_matches_scan),
 	};
 
 	return cmocka_run_group_tests_name("compile", tests, NULL, NULL);

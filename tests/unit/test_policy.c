@@ -1667,6 +1667,59 @@ static void test_err_sluice_fields(void **state)
 		  "spec: missing");
 }
 
+/* The namespace index answers as the scan does: random worlds with
+ * repeated names (the first in ns[] wins), absent names, the empty name,
+ * names that are prefixes of others. */
+static void test_ns_index_matches_scan(void **state)
+{
+	static const char *alpha = "ab-";
+	enum { MAXNS = 200, QUERIES = 400 };
+	struct pol_namespace nsv[MAXNS];
+	const struct pol_namespace *nsp[MAXNS];
+	struct pol_ns_ref idx[MAXNS];
+	char names[MAXNS][8], q[8];
+	size_t found = 0, absent = 0;
+
+	(void)state;
+	srand(17);
+	for (int round = 0; round < 200; round++) {
+		struct pol_world w = { 0 };
+		size_t n = (size_t)(rand() % MAXNS);
+
+		for (size_t i = 0; i < n; i++) {
+			size_t len = (size_t)(rand() % 5);
+
+			for (size_t k = 0; k < len; k++)
+				names[i][k] = alpha[rand() % 3];
+			names[i][len] = '\0';
+			nsv[i] = (struct pol_namespace){ .name = names[i] };
+			nsp[i] = &nsv[i];
+		}
+		w.ns = nsp;
+		w.nns = n;
+		pol_world_index_ns(&w, idx);
+		assert_ptr_equal(w.ns_by_name, idx);
+		for (int j = 0; j < QUERIES; j++) {
+			size_t len = (size_t)(rand() % 6);
+			const struct pol_namespace *a, *b;
+
+			for (size_t k = 0; k < len; k++)
+				q[k] = alpha[rand() % 3];
+			q[len] = '\0';
+			a = pol_world_ns(&w, q);
+			b = pol_world_ns_scan(&w, q);
+			if (a != b)
+				fail_msg("round %d, %zu namespaces: '%s' indexed %s (at %td), scan %s (at %td)",
+					 round, n, q, a ? a->name : "(none)", a ? a - nsv : -1,
+					 b ? b->name : "(none)", b ? b - nsv : -1);
+			found += b != NULL;
+			absent += b == NULL;
+		}
+	}
+	/* Both answers were exercised. */
+	assert_true(found > 1000 && absent > 1000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1745,6 +1798,7 @@ int main(void)
 		cmocka_unit_test(test_err_peers),
 		cmocka_unit_test(test_err_policy_types_and_shapes),
 		cmocka_unit_test(test_err_sluice_fields),
+		cmocka_unit_test(test_ns_index_matches_scan),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
