@@ -33,6 +33,7 @@ struct agent {
 	struct kube *kube;	/* NULL without the Kubernetes API */
 	int ready;		/* recovery done: ADD can be served */
 	unsigned pod_wait_ms;	/* Kubernetes mode: how long ADD waits for the Pod */
+	unsigned long long policy_syncs, services_syncs;	/* totals, for status */
 	char sync_error[512];	/* the last failed reconcile, "" once one succeeds */
 	/* Other nodes' pods' addresses and who held each at the last sync
 	 * (reconcile.c): an address that changes hands loses its flows. */

@@ -183,6 +183,7 @@ static int policy_sync(struct agent *a, unsigned flags, char *err, size_t errlen
 	double t0 = now_ms();
 	int ret;
 
+	a->policy_syncs++;
 	ret = agent_view_build(a, &v, &locals, &nlocals, node_ips);
 	if (ret) {
 		snprintf(err, errlen, "out of memory");
@@ -364,6 +365,8 @@ int agent_services_sync(struct agent *a, char *err, size_t errlen)
 	double t0 = now_ms();
 	bool many;
 	int ret;
+
+	a->services_syncs++;
 
 	if (!a->dp)
 		return 0;
