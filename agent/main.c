@@ -64,6 +64,7 @@ struct options {
 	uint32_t policy_map_size;
 	uint32_t ipcache_map_size;
 	uint32_t pod_wait_ms;
+	uint32_t sync_batch_ms;
 	int kube_proxy_replacement;
 	int lb_maglev;
 	uint32_t maglev_m;
@@ -128,6 +129,10 @@ static void usage(FILE *f)
 		"                     with the Kubernetes API: how long a CNI ADD waits for the\n"
 		"                     pod's Pod object (default %u); a pod still without it is\n"
 		"                     isolated both ways until it arrives\n"
+		"  --sync-batch-ms MS\n"
+		"                     with the Kubernetes API: watch events within MS of the\n"
+		"                     last sync they caused wait until then and are synced\n"
+		"                     together (default %u; 0: a sync on each wakeup)\n"
 		"  --kube-proxy-replacement on|off\n"
 		"                     translate Services in eBPF (default on): pods' traffic to\n"
 		"                     clusterIPs, externalIPs, load-balancer addresses and this\n"
@@ -164,7 +169,7 @@ static void usage(FILE *f)
 		"Several agents can run on one machine, one per network namespace, each with\n"
 		"its own --socket, --state-dir and --bpffs.\n",
 		SLUICE_NAT_PORTS_DEFAULT_MIN, SLUICE_NAT_PORTS_DEFAULT_MAX, SLUICE_DEFAULT_SOCKET,
-		SLUICE_POLICY_MAX, SLUICE_IPCACHE_MAX, AGENT_POD_WAIT_MS / 1000,
+		SLUICE_POLICY_MAX, SLUICE_IPCACHE_MAX, AGENT_POD_WAIT_MS / 1000, AGENT_SYNC_BATCH_MS,
 		SLUICE_CGROUP2_MOUNT, MAGLEV_SIZE_DEFAULT);
 }
 
@@ -202,6 +207,7 @@ static const struct option longopts[] = {
 	{ "policy-map-size", required_argument, NULL, 'S' },
 	{ "ipcache-map-size", required_argument, NULL, 'I' },
 	{ "pod-labels-wait", required_argument, NULL, 'W' },
+	{ "sync-batch-ms", required_argument, NULL, 'B' },
 	{ "kube-proxy-replacement", required_argument, NULL, 'R' },
 	{ "cgroup-root", required_argument, NULL, 'G' },
 	{ "lb-algorithm", required_argument, NULL, 'L' },
@@ -303,13 +309,17 @@ static int set_opt(int c, const char *val, const char *from, struct options *o)
 	}
 	case 'S':
 	case 'I':
-	case 'W': {
+	case 'W':
+	case 'B': {
 		char *end;
 		unsigned long v = strtoul(val, &end, 10);
 
-		if (*end || end == val || (c == 'W' ? v > 600 : v < 16 || v > (1ul << 26)))
+		if (*end || end == val ||
+		    (c == 'W' ? v > 600 : c == 'B' ? v > 1000 : v < 16 || v > (1ul << 26)))
 			goto bad;
-		if (c == 'S')
+		if (c == 'B')
+			o->sync_batch_ms = (uint32_t)v;
+		else if (c == 'S')
 			o->policy_map_size = (uint32_t)v;
 		else if (c == 'I')
 			o->ipcache_map_size = (uint32_t)v;
@@ -328,6 +338,7 @@ bad: {
 		['K'] = "auto or off", ['p'] = "a port range LO-HI within 1-65535 (e.g. 61000-65535)",
 		['S'] = "a number of entries, 16 to 67108864",
 		['I'] = "a number of entries, 16 to 67108864", ['W'] = "seconds, 0 to 600",
+		['B'] = "milliseconds, 0 to 1000",
 	};
 
 	fprintf(stderr, "sluice-agent: %s takes %s, not '%s'\n", from, takes[c & 127], val);
@@ -530,6 +541,7 @@ int main(int argc, char **argv)
 		.nat_port_max = SLUICE_NAT_PORTS_DEFAULT_MAX,
 		.kubernetes = 1,
 		.pod_wait_ms = AGENT_POD_WAIT_MS,
+		.sync_batch_ms = AGENT_SYNC_BATCH_MS,
 		.maglev_m = MAGLEV_SIZE_DEFAULT,
 		.kube_proxy_replacement = 1,
 	};
@@ -558,6 +570,7 @@ int main(int argc, char **argv)
 	}
 	agent.node_name = o.node_name;
 	agent.pod_wait_ms = o.pod_wait_ms;
+	agent.sync_batch_ms = o.sync_batch_ms;
 	agent.socket_path = o.socket_path;
 
 	/* Before anything else: refuse a socket directory others can write. */
@@ -727,15 +740,21 @@ int main(int argc, char **argv)
 	for (;;) {
 		struct pollfd pfd[3 + API_MAX_CONNS + 1 + HEALTH_POLLFDS] = {
 			{ .fd = sig_fd, .events = POLLIN },
-			{ .fd = agent.kube ? kube_fd(agent.kube) : -1, .events = POLLIN },
+			/* Not while a batch window is open: its end applies the
+			 * queue, and poll would wake at once until then. */
+			{ .fd = agent.kube && !agent.batch_open ? kube_fd(agent.kube) : -1,
+			  .events = POLLIN },
 			{ .fd = node_net_neigh_fd(&net), .events = POLLIN },
 		};
 		size_t napi = api_server_pollfds(api, pfd + 3);
 		size_t nhealth = health_pollfds(agent.health, pfd + 3 + napi);
 		int timeout = api_server_timeout_ms(api), ht = health_timeout_ms(agent.health);
+		int bt = agent_kube_batch_timeout_ms(&agent);
 
 		if (ht >= 0 && (timeout < 0 || ht < timeout))
 			timeout = ht;
+		if (bt >= 0 && (timeout < 0 || bt < timeout))
+			timeout = bt;
 		if (poll(pfd, 3 + napi + nhealth, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -756,6 +775,14 @@ int main(int argc, char **argv)
 		 * listeners, which this pfd array would no longer match. */
 		health_run(agent.health, pfd + 3 + napi, nhealth);
 		if (pfd[1].revents) {
+			long long t0 = api_now_ms();
+
+			agent_kube_wakeup(&agent);
+			api_server_credit(api, api_now_ms() - t0);
+		}
+		/* A batch window over: its events, applied and synced before
+		 * the requests are served. */
+		if (agent_kube_batch_timeout_ms(&agent) == 0) {
 			long long t0 = api_now_ms();
 
 			agent_kube_apply(&agent);

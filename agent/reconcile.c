@@ -183,6 +183,7 @@ static int policy_sync(struct agent *a, unsigned flags, char *err, size_t errlen
 	double t0 = now_ms();
 	int ret;
 
+	a->policy_syncs++;
 	ret = agent_view_build(a, &v, &locals, &nlocals, node_ips);
 	if (ret) {
 		snprintf(err, errlen, "out of memory");
@@ -261,6 +262,8 @@ void agent_kube_apply(struct agent *a)
 
 	if (!changes)
 		return;
+	/* Whatever a batch window held is taken now. */
+	a->batch_open = false;
 	ret = kube_drain(a->kube, a->store, changes);
 	if (ret)
 		pr_err("kubernetes: cannot apply events: %s", strerror(-ret));
@@ -284,6 +287,10 @@ void agent_kube_apply(struct agent *a)
 			pr_err("kubernetes: the Service maps are not in line with the objects: %s",
 			       err);
 	}
+	/* Events from now on wait for the window after this sync
+	 * (agent_kube_wakeup). */
+	if (json_array_size(changes) && a->dp)
+		a->batch_due_ms = now_ms() + a->sync_batch_ms;
 	ret = store_flush(a->store);
 	if (ret)
 		pr_warn("cannot save objects: %s", strerror(-ret));
@@ -293,6 +300,29 @@ void agent_kube_apply(struct agent *a)
 	if (json_array_size(changes) > 100)
 		malloc_trim(0);
 	json_decref(changes);
+}
+
+void agent_kube_wakeup(struct agent *a)
+{
+	/* After a quiet spell the events are applied at once; within
+	 * sync_batch_ms of the last sync they stay queued (the store and
+	 * the maps as they were, for every reader) until that time is up,
+	 * and what came meanwhile is applied and synced together. A stream
+	 * of events moves no deadline: one sync per window. */
+	if (!a->sync_batch_ms || now_ms() >= a->batch_due_ms)
+		agent_kube_apply(a);
+	else
+		a->batch_open = true;
+}
+
+int agent_kube_batch_timeout_ms(const struct agent *a)
+{
+	double left;
+
+	if (!a->batch_open)
+		return -1;
+	left = a->batch_due_ms - now_ms();
+	return left > 0 ? (int)left + 1 : 0;
 }
 
 void agent_wait_for_pod(struct agent *a, const char *ns, const char *name)
@@ -364,6 +394,8 @@ int agent_services_sync(struct agent *a, char *err, size_t errlen)
 	double t0 = now_ms();
 	bool many;
 	int ret;
+
+	a->services_syncs++;
 
 	if (!a->dp)
 		return 0;

@@ -30,6 +30,12 @@ bool agent_changes_touch_policy(const json_t *changes);
 
 /* Apply what the Kubernetes watchers queued and bring the datapath in line. */
 void agent_kube_apply(struct agent *a);
+/* The watchers queued events: apply them now (--sync-batch-ms 0, or the
+ * last sync they caused is that long ago) or leave them queued until the
+ * window after it is over. batch_timeout_ms: -1 nothing waits, else the ms
+ * until the window is over (0: call agent_kube_apply now). */
+void agent_kube_wakeup(struct agent *a);
+int agent_kube_batch_timeout_ms(const struct agent *a);
 
 /* Kubernetes mode: wait (at most a->pod_wait_ms, applying the API's events
  * meanwhile) until the store holds Pod ns/name, so a new pod's first packet

@@ -186,13 +186,15 @@ static json_t *control_plane_json(struct agent *a)
 {
 	json_t *counts = store_counts_json(a->store), *res;
 
-	res = json_pack("{s:O?, s:I, s:I, s:{s:I, s:I}, s:o, s:o}", "objects",
+	res = json_pack("{s:O?, s:I, s:I, s:{s:I, s:I}, s:o, s:o, s:I, s:I, s:I}", "objects",
 			 json_object_get(counts, "kinds"), "objectCount",
 			 json_integer_value(json_object_get(counts, "objects")), "storeBytes",
 			 json_integer_value(json_object_get(counts, "bytes")), "memory",
 			 "vmRSS", proc_status_bytes("VmRSS"), "vmHWM", proc_status_bytes("VmHWM"),
 			 "lastPolicySync", sync_json(&a->last_policy_sync), "lastServicesSync",
-			 sync_json(&a->last_services_sync));
+			 sync_json(&a->last_services_sync), "policySyncs", (json_int_t)a->policy_syncs,
+			 "servicesSyncs", (json_int_t)a->services_syncs, "syncBatchMs",
+			 (json_int_t)a->sync_batch_ms);
 	json_decref(counts);
 	return res;
 }

@@ -15,6 +15,8 @@
 #     for probe -> a cni pod flips (p50/p99 over 2 x ROUNDS changes);
 #   - one new NetworkPolicy -> datapath: a policy admitting probe created
 #     until the verdict flips (p50/p99 over ROUNDS; deleted between rounds);
+#   - a burst of BURST (default 1000) label changes of probe, 1 ms apart:
+#     until the verdict for the last one, and the policy syncs they cost;
 #   - a forced relist (watches cut, history compacted: 410): wall time to
 #     every kind relisted, and the agent's CPU (user+sys) for it.
 #
@@ -32,6 +34,7 @@ need_root
 CP_PODS=${CP_PODS:-1000 10000 50000 100000}
 ROUNDS=${ROUNDS:-10}
 CNI_PODS=20
+BURST=${BURST:-1000}
 for tool in kubectl /usr/bin/python3 openssl jq curl; do
 	command -v "$tool" >/dev/null || { echo "$TEST_NAME: $tool missing (make deps)" >&2; exit 1; }
 done
@@ -186,6 +189,25 @@ run_size() {
 	label t3 || return 1
 	flip denied "$(now_ms)" /dev/null || return 1
 
+	# ---- a burst: BURST label changes of probe, 1 ms apart (t0-0, t0-1,
+	# ... denied; t0 last, allowed), as a rollout relabels its pods: from
+	# the first change until the verdict flips, and the policy syncs it
+	# took (status controlPlane.policySyncs)
+	syncs() { ctl status -o json | jq '.controlPlane.policySyncs'; }
+	local s0 burst_ms burst_tail t1
+	s0=$(syncs)
+	t0=$(now_ms)
+	api "/_test/relabel?namespace=ns0&name=probe&key=tier&value=t0&count=$BURST&interval=1" ||
+		return 1
+	t1=$(now_ms)
+	flip allowed "$t1" "$d/burst.ms" || return 1
+	burst_tail=$(cat "$d/burst.ms")
+	burst_ms=$((t1 - t0 + burst_tail))
+	local burst_syncs=$(($(syncs) - s0))
+	log "N=$n: $BURST label changes converged in $burst_ms ms ($burst_tail after the last), $burst_syncs policy syncs"
+	label t3 || return 1
+	flip denied "$(now_ms)" /dev/null || return 1
+
 	# ---- one new policy -> datapath
 	: >"$d/policy.ms"
 	local newpol='{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
@@ -235,14 +257,15 @@ run_size() {
 	hwm2=$(kb "$agent" VmHWM)
 	log "N=$n: relist of $kinds kinds in $relist_ms ms, CPU $((cpu1 - cpu0)) ms"
 
-	printf '%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s\n' "$n" "$ready_ms" \
+	printf '%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s\n' "$n" "$ready_ms" \
 		"$(echo "$rss1 / 1024" | bc -l)" "$(echo "$hwm1 / 1024" | bc -l)" \
 		"$(echo "$rss2 / 1024" | bc -l)" "$(echo "$hwm2 / 1024" | bc -l)" \
 		"$(percentile 50 <"$d/add.ms")" "$(percentile 99 <"$d/add.ms")" \
 		"$(percentile 50 <"$d/label.ms")" "$(percentile 99 <"$d/label.ms")" \
 		"$(percentile 50 <"$d/policy.ms")" "$(percentile 99 <"$d/policy.ms")" \
 		"$relist_ms" "$((cpu1 - cpu0))" "$(percentile 50 <"$d/get.ms")" \
-		"$(percentile 50 <"$d/explain.ms")" >>"$DIR/results"
+		"$(percentile 50 <"$d/explain.ms")" "$burst_ms" "$burst_tail" "$burst_syncs" \
+		>>"$DIR/results"
 	phases "$d/agent.log" | sed "s/^/  N=$n agent: /" >&2
 
 	# this size's agent, server and namespaces go before the next size
@@ -268,9 +291,11 @@ names=("agent start -> ready (ms)" "RSS after ready (MiB)" "peak (VmHWM) after r
 	"new policy -> datapath p50 (ms)" "new policy -> datapath p99 (ms)"
 	"relist, wall (ms)" "relist, agent CPU user+sys (ms)"
 	"(the client's own GET round trip, median, ms)"
-	"(one verdict probe: policy explain, median, ms)")
+	"(one verdict probe: policy explain, median, ms)"
+	"burst of label changes -> converged (ms)" "  of which after the last change (ms)"
+	"policy syncs for the burst")
 targets=("<= 5000" "<= 100" "<= 150" "<= 100" "<= 150" "-" "<= 10, <= 1.2x" "-" "<= 50" "-" "<= 50"
-	"-" "<= 3000" "-" "-")
+	"-" "<= 3000" "-" "-" "-" "-" "-")
 mapfile -t rows <"$DIR/results"
 printf '\n%-46s %-15s' "pods in the cluster" "target (100k)"
 for row in "${rows[@]}"; do printf ' %16s' "${row%% *}"; done
@@ -292,6 +317,8 @@ printf '\nratios (x) against the first size, measured in the same run. CNI ADD o
 printf 'label changes: %s, new policies: %s (p99 of so few samples is the largest).\n' \
 	"$((2 * ROUNDS))" "$ROUNDS"
 printf 'the event figures include the client GET round trip (curl, TLS) and up to one\n'
-printf 'verdict probe (sluicectl policy explain; the last two rows).\n'
+printf 'verdict probe (sluicectl policy explain; the two rows in brackets).\n'
+printf 'burst: %s changes of one pod'"'"'s label, 1 ms apart (at least %s ms of events).\n' \
+	"$BURST" "$BURST"
 printf 'machine: %s cores (shared with other work), %s MiB memory, kernel %s\n' \
 	"$(nproc)" "$(free -m | awk '/^Mem:/ {print $2}')" "$(uname -r)"

@@ -143,6 +143,9 @@ static void print_control_plane(const json_t *cp)
 	       (double)json_integer_value(json_object_get(mem, "vmHWM")) / (1 << 20));
 	print_sync("policy sync:", json_object_get(cp, "lastPolicySync"));
 	print_sync("svc sync:   ", json_object_get(cp, "lastServicesSync"));
+	printf("syncs:       %lld policy, %lld Services since the agent started\n",
+	       (long long)json_integer_value(json_object_get(cp, "policySyncs")),
+	       (long long)json_integer_value(json_object_get(cp, "servicesSyncs")));
 }
 
 static int print_status(const json_t *r)

@@ -396,12 +396,15 @@ check "status gives the bytes the store holds and the agent's memory" \
 	jq -e '.controlPlane.storeBytes > 4000000 and .controlPlane.memory.vmRSS > 0 and .controlPlane.memory.vmHWM >= .controlPlane.memory.vmRSS' <<<"$st"
 check "status gives the last policy sync: when, how long, how many entries" \
 	jq -e '.controlPlane.lastPolicySync | .ok and .durationMs > 0 and .entries > 0 and (.at | test("^20[0-9-]+T"))' <<<"$st"
+check "status counts the policy and Services syncs" \
+	jq -e '.controlPlane.policySyncs > 0 and .controlPlane.servicesSyncs > 0' <<<"$st"
 check "status gives the last Services sync" \
 	jq -e '.controlPlane.lastServicesSync | .ok and .durationMs >= 0' <<<"$st"
 check "the text status shows them" \
 	bash -c "'$BUILD/sluicectl' --socket '$SOCK' status | grep -E '^objects: +[0-9]+ \\(.*Pod [0-9]+' &&
 		'$BUILD/sluicectl' --socket '$SOCK' status | grep -E '^memory: .*resident' &&
-		'$BUILD/sluicectl' --socket '$SOCK' status | grep -E '^policy sync: done at'"
+		'$BUILD/sluicectl' --socket '$SOCK' status | grep -E '^policy sync: done at' &&
+		'$BUILD/sluicectl' --socket '$SOCK' status | grep -E '^syncs: +[1-9][0-9]* policy, [1-9]'"
 check "the big pods and their policy deleted" bash -c "
 	for r in '1 1000' '1001 2000' '2001 3000'; do
 		big_pods \$r | '$BUILD/sluicectl' --socket '$SOCK' delete -f - >/dev/null || exit 1

@@ -1791,6 +1791,28 @@ class Handler(BaseHTTPRequestHandler):
                         n += 1
                 store.cond.notify_all()
             return self._send(200, {"dropped": n})
+        if p == ["relabel"]:
+            # A rollout's burst: COUNT label changes of one Pod, each its
+            # own MODIFIED event, INTERVAL ms apart (0: all at once); KEY is
+            # VALUE at the end, VALUE-i before.
+            rt = store.resources[("", "v1", "pods")]
+            key, value = q.get("key") or "burst", q.get("value") or "done"
+            count = int(q.get("count") or 1)
+            interval = int(q.get("interval") or 0) / 1000
+            for i in range(count):
+                with store.lock:
+                    cur = store.get(rt, q.get("namespace"), q.get("name"))
+                    if cur is None:
+                        raise not_found(rt, q.get("name"))
+                    new = copy.deepcopy(cur)
+                    labels = new["metadata"].setdefault("labels", {})
+                    labels[key] = value if i == count - 1 else f"{value}-{i}"
+                    store.put(rt, new, cur)
+                    if interval or i == count - 1:
+                        store.commit()
+                if interval:
+                    time.sleep(interval)
+            return self._send(200, {"events": count, "resourceVersion": str(store.rv)})
         if p == ["delay"]:
             with CFG.fault_lock:
                 CFG.delay_ms = int(q.get("ms") or 0)

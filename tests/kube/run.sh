@@ -92,13 +92,14 @@ start_kube_agent() {
 	CLEANUP_PATHS+=("/sys/fs/bpf/$P-node$n")
 	local -a env=() args=()
 	case $n in
-	1) args=(--kubeconfig "$CERTS/kubeconfig-tokenfile") ;;
+	1) args=(--kubeconfig "$CERTS/kubeconfig-tokenfile" --sync-batch-ms 50) ;;
 	# In-cluster, as without kube-proxy: the kubelet's variables name the
 	# kubernetes Service's clusterIP, which nothing answers here, and
 	# SLUICE_K8S_API_SERVER the API server itself.
 	2) env=(KUBERNETES_SERVICE_HOST=10.96.0.1 KUBERNETES_SERVICE_PORT=443
 		SLUICE_K8S_API_SERVER="$API_IP:6443" SLUICE_SERVICEACCOUNT_DIR="$MN_DIR/sa") ;;
-	3) env=(SLUICE_KUBECONFIG="$CERTS/kubeconfig-cert") ;;
+	# node3 also syncs after each wakeup, as before batch windows.
+	3) env=(SLUICE_KUBECONFIG="$CERTS/kubeconfig-cert" SLUICE_SYNC_BATCH_MS=0) ;;
 	esac
 	env "${env[@]}" SLUICE_NODE_NAME="node$n" nsenter --net="/run/netns/$P-node$n" \
 		"$BUILD/sluice-agent" --routing overlay \
@@ -137,11 +138,13 @@ policy_count() {
 agent_has_policy() { policy_count "$1" 1 "$2"; }
 agent_lacks_policy() { policy_count "$1" 0 "$2"; }
 
-# db2_label KEY VALUE N: node N's agent sees label KEY=VALUE on pod db2.
-db2_label() {
-	ctl "$3" get pods -o json | jq -e --arg k "$1" --arg v "$2" \
-		'.items[] | select(.name == "db2") | .labels[$k] == $v' >/dev/null
+# pod_label POD KEY VALUE N: node N's agent sees label KEY=VALUE on POD.
+pod_label() {
+	ctl "$4" get pods -o json | jq -e --arg p "$1" --arg k "$2" --arg v "$3" \
+		'.items[] | select(.name == $p) | .labels[$k] == $v' >/dev/null
 }
+# db2_label KEY VALUE N: node N's agent sees label KEY=VALUE on pod db2.
+db2_label() { pod_label db2 "$@"; }
 
 # isolate NAME APP: kubectl apply a NetworkPolicy NAME isolating app=APP for
 # ingress.
@@ -235,6 +238,31 @@ kctl -n "$NS" label pod cache3 app=web --overwrite >/dev/null
 check "cache3 relabelled app=web: reaches db2" eventually 10 reaches cache3 db2
 kctl -n "$NS" label pod cache3 app=cache --overwrite >/dev/null
 check "cache3 relabelled back: blocked again" eventually 10 blocked cache3 db2
+
+echo "--- a burst of label changes"
+# policy_syncs N: node N's policy syncs so far.
+policy_syncs() { ctl "$1" status -o json | jq '.controlPlane.policySyncs'; }
+declare -A PS0=()
+for n in "${NODES[@]}"; do PS0[$n]=$(policy_syncs "$n"); done
+BURST=500
+# cache3's app label through web-0 ... web-498 (no policy admits them) to
+# web, 2 ms apart: a second of events.
+test_api POST "/_test/relabel?namespace=$NS&name=cache3&key=app&value=web&count=$BURST&interval=2" \
+	>/dev/null || exit 1
+check "after the burst cache3 (app=web) reaches db2" eventually 10 reaches cache3 db2
+check "every agent has the burst's last label" eventually 10 all_agents pod_label cache3 app web
+declare -A PSN=()
+for n in "${NODES[@]}"; do PSN[$n]=$(($(policy_syncs "$n") - PS0[$n])); done
+log "policy syncs for $BURST label changes: node1 ${PSN[1]} (--sync-batch-ms 50), node2 ${PSN[2]} (default, 20), node3 ${PSN[3]} (0)"
+check "50 ms windows: the burst costs node1 few policy syncs (< $((BURST / 10)))" \
+	test "${PSN[1]}" -lt $((BURST / 10))
+check "20 ms windows (the default): node2 fewer than $((BURST / 3))" test "${PSN[2]}" -lt $((BURST / 3))
+check "windows are bounded: a second-long stream takes several (> 4)" \
+	test "${PSN[1]}" -gt 4 -a "${PSN[2]}" -gt 4
+check "--sync-batch-ms 0: node3 syncs about once per event (> $((BURST / 2)))" \
+	test "${PSN[3]}" -gt $((BURST / 2))
+kctl -n "$NS" label pod cache3 app=cache --overwrite >/dev/null
+check "cache3 relabelled cache after the burst: blocked again" eventually 10 blocked cache3 db2
 
 kctl apply -f - >/dev/null <<EOF || exit 1
 apiVersion: sluice.io/v1alpha1
