@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Helpers of the unit tests that drive the object store (test_kube.c,
+ * test_page.c,
  * test_service.c). Include after cmocka.h.
  */
 #ifndef SLUICE_TEST_STORE_TEST_H
@@ -12,6 +13,21 @@
 #include <sys/stat.h>
 
 #include "store.h"
+
+/* A fresh directory from template (a mkdtemp pattern, rewritten in place),
+ * and its removal: every store test's group setup and teardown. */
+static inline int store_test_mkdir(char *template)
+{
+	return mkdtemp(template) ? 0 : -1;
+}
+
+static inline int store_test_rmdir(const char *dir)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd);
+}
 
 /* JSON written with ' for " so tests stay readable. */
 static inline json_t *jt(const char *text)

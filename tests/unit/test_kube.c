@@ -36,16 +36,13 @@ static void write_file(const char *name, const char *text)
 static int setup(void **state)
 {
 	(void)state;
-	return mkdtemp(dir) ? 0 : -1;
+	return store_test_mkdir(dir);
 }
 
 static int teardown(void **state)
 {
-	char cmd[600];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd);
+	return store_test_rmdir(dir);
 }
 
 static void test_base64(void **state)

@@ -24,16 +24,13 @@ static char dir[] = "/tmp/sluice-test-page-XXXXXX";
 static int setup(void **state)
 {
 	(void)state;
-	return mkdtemp(dir) ? 0 : -1;
+	return store_test_mkdir(dir);
 }
 
 static int teardown(void **state)
 {
-	char cmd[600];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd);
+	return store_test_rmdir(dir);
 }
 
 static uint32_t fake_identity(void *ctx, const struct pol_pod *p)

@@ -29,16 +29,13 @@ static char dir[] = "/tmp/sluice-test-service-XXXXXX";
 static int setup(void **state)
 {
 	(void)state;
-	return mkdtemp(dir) ? 0 : -1;
+	return store_test_mkdir(dir);
 }
 
 static int teardown(void **state)
 {
-	char cmd[600];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd);
+	return store_test_rmdir(dir);
 }
 
 static struct store *fresh_store(const char *name)
