@@ -48,6 +48,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../tests/lib/common.sh"
 # shellcheck source=../tests/multinode/lib.sh
 source "$HERE/../tests/multinode/lib.sh"
+# shellcheck source=../tests/lib/kubeproxy.sh
+source "$HERE/../tests/lib/kubeproxy.sh"
 need_root
 
 ROUNDS=${ROUNDS:-3}
@@ -152,31 +154,6 @@ apply_fillers() {
 }
 
 # ---- kube-proxy's rules (iptables mode) ---------------------------------------------
-
-# kp_jumps NS: kube-proxy's jumps from the built-in chains, as
-# tests/kubeproxy/run.sh kp_install (its iptablesJumpChains).
-kp_jumps() {
-	local ns=$1 t c target comment match
-	while IFS='|' read -r t c target comment match; do
-		ip netns exec "$ns" iptables -w -t "$t" -N "$target" 2>/dev/null
-		# shellcheck disable=SC2086 # match is a list of words
-		ip netns exec "$ns" iptables -w -t "$t" -I "$c" $match -m comment --comment "$comment" \
-			-j "$target" || return 1
-	done <<'JUMPS'
-filter|INPUT|KUBE-EXTERNAL-SERVICES|kubernetes externally-visible service portals|-m conntrack --ctstate NEW
-filter|FORWARD|KUBE-EXTERNAL-SERVICES|kubernetes externally-visible service portals|-m conntrack --ctstate NEW
-filter|INPUT|KUBE-NODEPORTS|kubernetes health check service ports|
-filter|FORWARD|KUBE-SERVICES|kubernetes service portals|-m conntrack --ctstate NEW
-filter|OUTPUT|KUBE-SERVICES|kubernetes service portals|-m conntrack --ctstate NEW
-filter|FORWARD|KUBE-FORWARD|kubernetes forwarding rules|
-filter|INPUT|KUBE-PROXY-FIREWALL|kubernetes load balancer firewall|-m conntrack --ctstate NEW
-filter|OUTPUT|KUBE-PROXY-FIREWALL|kubernetes load balancer firewall|-m conntrack --ctstate NEW
-filter|FORWARD|KUBE-PROXY-FIREWALL|kubernetes load balancer firewall|-m conntrack --ctstate NEW
-nat|OUTPUT|KUBE-SERVICES|kubernetes service portals|
-nat|PREROUTING|KUBE-SERVICES|kubernetes service portals|
-nat|POSTROUTING|KUBE-POSTROUTING|kubernetes postrouting rules|
-JUMPS
-}
 
 # kp_restore: iptables-restore --noflush input for the Service ports on stdin,
 # one a line: "NAMESPACE/NAME:PORTNAME PROTO PORT TARGETPORT VIP BACKEND..."

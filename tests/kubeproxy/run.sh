@@ -39,6 +39,8 @@ TEST_NAME=${KP_TEST_NAME:-kubeproxy}
 source "$HERE/../lib/common.sh"
 # shellcheck source=../multinode/lib.sh
 source "$HERE/../multinode/lib.sh"
+# shellcheck source=../lib/kubeproxy.sh
+source "$HERE/../lib/kubeproxy.sh"
 
 # Both modes: one process each, so each cleans up after itself.
 mn_mode kubeproxy KP_TEST_NAME "$0" "$@"
@@ -155,29 +157,11 @@ kp_rules() {
 }
 
 # kp_install N: kube-proxy's start on node N: the jumps from the built-in
-# chains (its iptablesJumpChains, each EnsureChain'd and prepended with
-# EnsureRule), then its chains and rules through iptables-restore --noflush.
+# chains (tests/lib/kubeproxy.sh), then its chains and rules through
+# iptables-restore --noflush.
 kp_install() {
-	local ns=$P-node$1 t c target comment match
-	while IFS='|' read -r t c target comment match; do
-		ip netns exec "$ns" iptables -w -t "$t" -N "$target" 2>/dev/null
-		# shellcheck disable=SC2086 # match is a list of words
-		ip netns exec "$ns" iptables -w -t "$t" -I "$c" $match -m comment --comment "$comment" \
-			-j "$target" || return 1
-	done <<'JUMPS'
-filter|INPUT|KUBE-EXTERNAL-SERVICES|kubernetes externally-visible service portals|-m conntrack --ctstate NEW
-filter|FORWARD|KUBE-EXTERNAL-SERVICES|kubernetes externally-visible service portals|-m conntrack --ctstate NEW
-filter|INPUT|KUBE-NODEPORTS|kubernetes health check service ports|
-filter|FORWARD|KUBE-SERVICES|kubernetes service portals|-m conntrack --ctstate NEW
-filter|OUTPUT|KUBE-SERVICES|kubernetes service portals|-m conntrack --ctstate NEW
-filter|FORWARD|KUBE-FORWARD|kubernetes forwarding rules|
-filter|INPUT|KUBE-PROXY-FIREWALL|kubernetes load balancer firewall|-m conntrack --ctstate NEW
-filter|OUTPUT|KUBE-PROXY-FIREWALL|kubernetes load balancer firewall|-m conntrack --ctstate NEW
-filter|FORWARD|KUBE-PROXY-FIREWALL|kubernetes load balancer firewall|-m conntrack --ctstate NEW
-nat|OUTPUT|KUBE-SERVICES|kubernetes service portals|
-nat|PREROUTING|KUBE-SERVICES|kubernetes service portals|
-nat|POSTROUTING|KUBE-POSTROUTING|kubernetes postrouting rules|
-JUMPS
+	local ns=$P-node$1
+	kp_jumps "$ns" || return 1
 	kp_rules | ip netns exec "$ns" iptables-restore -w --noflush --counters
 }
 

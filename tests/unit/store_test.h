@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Helpers of the unit tests that drive the object store (test_kube.c,
- * test_page.c,
- * test_service.c). Include after cmocka.h.
+ * test_page.c, test_service.c). Include after cmocka.h.
  */
 #ifndef SLUICE_TEST_STORE_TEST_H
 #define SLUICE_TEST_STORE_TEST_H
