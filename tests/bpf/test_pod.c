@@ -2688,22 +2688,30 @@ struct udppkt {
 	unsigned char data[12];
 } __attribute__((packed));
 
+/* A UDP datagram src:sport -> dst:dport carrying "who is there". */
+static struct udppkt udp_pkt(const char *src, const char *dst, __u16 sport, __u16 dport)
+{
+	struct udppkt p = { 0 };
+
+	p.eth.h_proto = htons(ETH_P_IP);
+	p.ip = ipv4_header(src, dst, IPPROTO_UDP, 64, sizeof(p) - sizeof(p.eth));
+	p.udp.source = htons(sport);
+	p.udp.dest = htons(dport);
+	p.udp.len = htons(sizeof(p.udp) + sizeof(p.data));
+	memcpy(p.data, "who is there", sizeof(p.data));
+	p.udp.check = l4_checksum(IPPROTO_UDP, p.ip.saddr, p.ip.daddr, &p.udp,
+				  sizeof(p.udp) + sizeof(p.data));
+	return p;
+}
+
 static void test_lb_udp(void **state)
 {
-	struct udppkt p = { 0 }, *o;
+	struct udppkt p = udp_pkt(IP_A, FRONTEND, 40053, 53), *o;
 	struct run r;
 
 	(void)state;
 	memcpy(p.eth.h_source, mac_a_pod, 6);
 	memcpy(p.eth.h_dest, mac_a_lxc, 6);
-	p.eth.h_proto = htons(ETH_P_IP);
-	p.ip = ipv4_header(IP_A, FRONTEND, IPPROTO_UDP, 64, sizeof(p) - sizeof(p.eth));
-	p.udp.source = htons(40053);
-	p.udp.dest = htons(53);
-	p.udp.len = htons(sizeof(p.udp) + sizeof(p.data));
-	memcpy(p.data, "who is there", sizeof(p.data));
-	p.udp.check = l4_checksum(IPPROTO_UDP, p.ip.saddr, p.ip.daddr, &p.udp,
-				  sizeof(p.udp) + sizeof(p.data));
 	r = run_prog(1, &p, sizeof(p));
 	o = (struct udppkt *)r.out;
 	assert_int_equal(r.retval, TC_ACT_REDIRECT);
@@ -2940,25 +2948,6 @@ static void test_lb_port_reuse_two_services(void **state)
 			 (SLUICE_CT_F_CLOSING | SLUICE_CT_F_REPLY_SEEN), 0);
 }
 
-/* UDP from one client port: A:40600 to FRONTEND:53, then to FRONTEND_TWO:53
- * (the same backend B:5353), then to B:5353 directly: each datagram that
- * starts a flow of another kind on the tuple client -> B starts it anew,
- * so B's answers come from the frontend A last sent to, then from B. */
-static struct udppkt udp_pkt(const char *src, const char *dst, __u16 sport, __u16 dport)
-{
-	struct udppkt p = { 0 };
-
-	p.eth.h_proto = htons(ETH_P_IP);
-	p.ip = ipv4_header(src, dst, IPPROTO_UDP, 64, sizeof(p) - sizeof(p.eth));
-	p.udp.source = htons(sport);
-	p.udp.dest = htons(dport);
-	p.udp.len = htons(sizeof(p.udp) + sizeof(p.data));
-	memcpy(p.data, "who is there", sizeof(p.data));
-	p.udp.check = l4_checksum(IPPROTO_UDP, p.ip.saddr, p.ip.daddr, &p.udp,
-				  sizeof(p.udp) + sizeof(p.data));
-	return p;
-}
-
 static void udp_a_sends(const char *dst, __u16 sport, __u16 dport)
 {
 	struct udppkt p = udp_pkt(IP_A, dst, sport, dport);
@@ -2980,6 +2969,10 @@ static __be32 udp_b_answers(__u16 sport)
 	return ((struct udppkt *)r.out)->ip.saddr;
 }
 
+/* UDP from one client port: A:40600 to FRONTEND:53, then to FRONTEND_TWO:53
+ * (the same backend B:5353), then to B:5353 directly: each datagram that
+ * starts a flow of another kind on the tuple client -> B starts it anew,
+ * so B's answers come from the frontend A last sent to, then from B. */
 static void test_lb_udp_port_reuse(void **state)
 {
 	__u32 dns = 3;
