@@ -80,6 +80,13 @@ struct store {
 		bool valid;
 	} order[2];		/* by enum store_order */
 	bool dirty;	/* changed since objects.json was written */
+	/* Objects put or removed since the last store_changes_take, for the
+	 * reconcile step to redo only what they affect. Starts (and falls
+	 * back, past STORE_CHANGES_MAX) as "everything": the consumer then
+	 * recomputes from the whole store. */
+	struct store_change *ch;
+	size_t nch, capch;
+	bool ch_all;
 	char path[PATH_MAX];
 	/* This node, for checking other Node objects against (store_set_self). */
 	char *self_name;
@@ -456,6 +463,8 @@ static size_t idx_slot(const struct store *s, size_t i)
 	return h;
 }
 
+static void note_change(struct store *s, const struct object *o);
+
 /* s->v[s->n - 1] was added. Out of memory, the index goes and find()
  * scans: slower, never wrong. */
 static void idx_added(struct store *s)
@@ -464,6 +473,7 @@ static void idx_added(struct store *s)
 	uint32_t *t;
 
 	s->gen++;
+	note_change(s, &s->v[s->n - 1]);
 	if (s->idx && 2 * s->n <= s->idx_cap) {
 		idx_insert(s, s->n - 1);
 		return;
@@ -484,6 +494,7 @@ static void remove_at(struct store *s, size_t i)
 	size_t last = s->n - 1;
 
 	s->gen++;
+	note_change(s, &s->v[i]);
 	if (s->idx) {
 		size_t mask = s->idx_cap - 1, hole = idx_slot(s, i), j = hole;
 
@@ -522,6 +533,83 @@ static int reserve(struct store *s, size_t more)
 	s->v = v;
 	s->cap = cap;
 	return 0;
+}
+
+/* The store_kind of an object kind. */
+static enum store_kind public_kind(enum obj_kind k)
+{
+	switch (k) {
+	case K_NAMESPACE: return STORE_K_NAMESPACE;
+	case K_POD: return STORE_K_POD;
+	case K_NODE: return STORE_K_NODE;
+	case K_SERVICE: return STORE_K_SERVICE;
+	case K_SLICE: return STORE_K_SLICE;
+	default: return STORE_K_POLICY;
+	}
+}
+
+static void changes_clear(struct store *s)
+{
+	for (size_t i = 0; i < s->nch; i++) {
+		free(s->ch[i].ns);
+		free(s->ch[i].name);
+	}
+	free(s->ch);
+	s->ch = NULL;
+	s->nch = s->capch = 0;
+}
+
+/* Object o is about to change or go, or has just been put in. Out of
+ * memory or past the bound the log says "everything": never wrong. */
+static void note_change(struct store *s, const struct object *o)
+{
+	struct store_change *c;
+
+	if (s->ch_all)
+		return;
+	if (s->nch == s->capch) {
+		size_t cap = s->capch ? s->capch * 2 : 64;
+
+		if (cap > STORE_CHANGES_MAX || !(c = realloc(s->ch, cap * sizeof(*c)))) {
+			changes_clear(s);
+			s->ch_all = true;
+			return;
+		}
+		s->ch = c;
+		s->capch = cap;
+	}
+	c = &s->ch[s->nch];
+	*c = (struct store_change){ .kind = public_kind(o->kind), .ns = strdup(o->ns),
+				    .name = strdup(o->name) };
+	if (!c->ns || !c->name) {
+		free(c->ns);
+		free(c->name);
+		changes_clear(s);
+		s->ch_all = true;
+		return;
+	}
+	s->nch++;
+}
+
+bool store_changes_take(struct store *s, struct store_change **out, size_t *n)
+{
+	bool all = s->ch_all;
+
+	*out = s->ch;
+	*n = s->nch;
+	s->ch = NULL;
+	s->nch = s->capch = 0;
+	s->ch_all = false;
+	return all;
+}
+
+void store_changes_free(struct store_change *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].ns);
+		free(v[i].name);
+	}
+	free(v);
 }
 
 static int save(struct store *s)
@@ -1214,6 +1302,7 @@ int store_apply(struct store *s, const json_t *objects, const json_t *sources, j
 
 		if (old) {
 			action = !strcmp(old->json, parsed[i].json) ? "unchanged" : "configured";
+			note_change(s, old);
 			object_clear(old);
 			*old = parsed[i];
 			at[i] = (size_t)(old - s->v);
@@ -1301,6 +1390,7 @@ int store_restore(struct store *s, const json_t *objects, const json_t *snap)
 		}
 		parsed.kube = json_is_true(json_object_get(was, "kube"));
 		if (o) {
+			note_change(s, o);
 			object_clear(o);
 			*o = parsed;
 		} else {
@@ -1377,6 +1467,7 @@ int store_open(struct store **out, const char *state_dir, char *err, size_t errl
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	s->ch_all = true;
 	snprintf(s->path, sizeof(s->path), "%s/objects.json", state_dir);
 	if (access(s->path, F_OK)) {
 		*out = s;
@@ -1428,6 +1519,7 @@ void store_close(struct store *s)
 	free(s->idx);
 	for (size_t k = 0; k < 2; k++)
 		free(s->order[k].v);
+	changes_clear(s);
 	free(s->self_name);
 	free(s);
 }
@@ -1437,6 +1529,11 @@ static const struct pol_pod *pod_object(struct store *s, const char *ns, const c
 	struct object *o = find(s, K_POD, ns, name);
 
 	return o ? &o->pod : NULL;
+}
+
+const struct pol_pod *store_pod(struct store *s, const char *ns, const char *name)
+{
+	return pod_object(s, ns, name);
 }
 
 bool store_has_pod(struct store *s, const char *ns, const char *name)
@@ -1710,6 +1807,7 @@ static int kube_put(struct store *s, struct object *p, json_t *changes, size_t *
 			svc_set_why(&p->svc.why, "%s", old->svc.why ? old->svc.why : "");
 		}
 		action = "configured";
+		note_change(s, old);
 		object_clear(old);
 		*old = *p;
 	} else {

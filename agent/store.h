@@ -120,6 +120,33 @@ void store_view_free(struct store_view *v);
 
 /* Whether the store holds the Pod ns/name. */
 bool store_has_pod(struct store *s, const char *ns, const char *name);
+/* The Pod ns/name (O(1)), or NULL; valid until the store changes. */
+const struct pol_pod *store_pod(struct store *s, const char *ns, const char *name);
+
+/*
+ * What changed: every object put in (created or replaced, even with equal
+ * content through sluicectl apply) or removed since the last take, by kind
+ * and name, in order, duplicates possible. store_changes_take hands the
+ * log over (free it with store_changes_free) and starts a new one. It
+ * returns true when the log cannot say (a new store, more than
+ * STORE_CHANGES_MAX changes, out of memory): everything may have changed,
+ * and *n is 0.
+ */
+enum store_kind {
+	STORE_K_NAMESPACE, STORE_K_POD, STORE_K_NODE, STORE_K_SERVICE, STORE_K_SLICE,
+	STORE_K_POLICY,	/* any of the three policy kinds */
+};
+
+struct store_change {
+	enum store_kind kind;
+	char *ns;	/* "" for cluster-scoped kinds */
+	char *name;
+};
+
+#define STORE_CHANGES_MAX (1u << 18)
+
+bool store_changes_take(struct store *s, struct store_change **out, size_t *n);
+void store_changes_free(struct store_change *v, size_t n);
 
 /* The Node object called name, or NULL. */
 const struct store_node *store_node(const struct store *s, const char *name);

@@ -631,6 +631,95 @@ static void test_store_pod_ipv6(void **state)
 	store_close(s);
 }
 
+/* Whether the log holds (kind, ns, name). */
+static bool logged(const struct store_change *v, size_t n, enum store_kind kind, const char *ns,
+		   const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].kind == kind && !strcmp(v[i].ns, ns) && !strcmp(v[i].name, name))
+			return true;
+	return false;
+}
+
+/* The change log the reconcile step recomputes from: a new store says
+ * "everything", then every put and removal is named, an unchanged relist
+ * names nothing, and past the bound it says "everything" again. */
+static void test_store_change_log(void **state)
+{
+	struct store *s = fresh_store("changelog");
+	struct store_change *v;
+	json_t *items, *changes = json_array();
+	size_t n;
+
+	(void)state;
+	assert_true(store_changes_take(s, &v, &n));
+	assert_int_equal(n, 0);
+	store_changes_free(v, n);
+	assert_false(store_changes_take(s, &v, &n));
+	assert_int_equal(n, 0);
+	store_changes_free(v, n);
+
+	items = json_pack("[o, o]", pod("a", "10.0.0.1", "web"), pod("b", "10.0.0.2", "db"));
+	assert_int_equal(store_kube_replace(s, "v1", "Pod", items, changes), 0);
+	json_decref(items);
+	assert_false(store_changes_take(s, &v, &n));
+	assert_int_equal(n, 2);
+	assert_true(logged(v, n, STORE_K_POD, "shop", "a"));
+	assert_true(logged(v, n, STORE_K_POD, "shop", "b"));
+	store_changes_free(v, n);
+
+	/* the same list: nothing */
+	items = json_pack("[o, o]", pod("a", "10.0.0.1", "web"), pod("b", "10.0.0.2", "db"));
+	assert_int_equal(store_kube_replace(s, "v1", "Pod", items, changes), 0);
+	json_decref(items);
+	assert_false(store_changes_take(s, &v, &n));
+	assert_int_equal(n, 0);
+	store_changes_free(v, n);
+
+	/* a relabelled, b gone: both named, and a's name survives b's slot
+	 * being reused */
+	items = json_pack("[o]", pod("a", "10.0.0.1", "api"));
+	assert_int_equal(store_kube_replace(s, "v1", "Pod", items, changes), 0);
+	json_decref(items);
+	assert_false(store_changes_take(s, &v, &n));
+	assert_true(logged(v, n, STORE_K_POD, "shop", "a"));
+	assert_true(logged(v, n, STORE_K_POD, "shop", "b"));
+	store_changes_free(v, n);
+	assert_non_null(store_pod(s, "shop", "a"));
+	assert_null(store_pod(s, "shop", "b"));
+
+	/* a Namespace event */
+	items = jt("{'apiVersion':'v1','kind':'Namespace','metadata':{'name':'team',"
+		   "'labels':{'x':'y'}}}");
+	assert_int_equal(store_kube_event(s, "ADDED", items, changes), 0);
+	assert_false(store_changes_take(s, &v, &n));
+	assert_int_equal(n, 1);
+	assert_true(logged(v, n, STORE_K_NAMESPACE, "", "team"));
+	store_changes_free(v, n);
+	assert_int_equal(store_kube_event(s, "DELETED", items, changes), 0);
+	json_decref(items);
+	assert_false(store_changes_take(s, &v, &n));
+	assert_true(logged(v, n, STORE_K_NAMESPACE, "", "team"));
+	store_changes_free(v, n);
+
+	/* past the bound: "everything", and nothing kept */
+	for (unsigned i = 0; i <= STORE_CHANGES_MAX; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "p%u", i % 4);
+		items = pod(name, "10.0.1.1", (i / 4) % 2 ? "x" : "y");
+		assert_int_equal(store_kube_event(s, "MODIFIED", items, changes), 0);
+		json_decref(items);
+		if (json_array_size(changes) > 1000)
+			json_array_clear(changes);
+	}
+	assert_true(store_changes_take(s, &v, &n));
+	assert_int_equal(n, 0);
+	store_changes_free(v, n);
+	json_decref(changes);
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -645,6 +734,7 @@ int main(void)
 		cmocka_unit_test(test_store_policies_fail_closed),
 		cmocka_unit_test(test_store_nodes_refused),
 		cmocka_unit_test(test_store_pod_ipv6),
+		cmocka_unit_test(test_store_change_log),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
