@@ -38,6 +38,12 @@ struct identities {
 	struct identity_limits lim;
 	struct numbers free_label, free_cidr;
 	int dirty;
+	/* Incremental syncs end a round after every change: the table (one
+	 * line per identity, ~5 MB at 100 000 label sets) is written at most
+	 * once per save_interval_s, and at close. A crash loses at most that
+	 * much: the next agent's first sync numbers every pod again. */
+	unsigned save_interval_s;
+	time_t saved_at;
 	char path[PATH_MAX];
 };
 
@@ -272,7 +278,7 @@ static int save(struct identities *ids)
 int identities_end(struct identities *ids)
 {
 	time_t now = ids->lim.now();
-	size_t kept = 0;
+	size_t kept = 0, before = ids->n;
 
 	for (size_t i = 0; i < ids->n; i++) {
 		struct ident *e = &ids->v[i];
@@ -293,12 +299,55 @@ int identities_end(struct identities *ids)
 		ids->dirty = 1;
 	}
 	ids->n = kept;
-	if (!ids->dirty)
-		return 0;
-	if (rehash(ids, ids->nslots ? ids->nslots : 128))
+	/* Entries moved: the name index points at positions. */
+	if (kept != before && rehash(ids, ids->nslots ? ids->nslots : 128))
 		return -ENOMEM;
+	if (!ids->dirty || !ids->path[0]) {
+		ids->dirty = 0;
+		return 0;
+	}
+	if (ids->save_interval_s && now - ids->saved_at < (time_t)ids->save_interval_s)
+		return 0;	/* stays dirty: saved by a later round or at close */
 	ids->dirty = 0;
-	return ids->path[0] ? save(ids) : 0;
+	ids->saved_at = now;
+	return save(ids);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+int identities_release(struct identities *ids, const uint32_t *dead, size_t n)
+{
+	time_t now = ids->lim.now();
+	uint32_t *sorted;
+
+	if (!n)
+		return 0;
+	sorted = malloc(n * sizeof(*sorted));
+	if (!sorted)
+		return -ENOMEM;
+	memcpy(sorted, dead, n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), cmp_u32);
+	for (size_t i = 0; i < ids->n; i++) {
+		struct ident *e = &ids->v[i];
+
+		if (e->released || !bsearch(&e->id, sorted, n, sizeof(*sorted), cmp_u32))
+			continue;
+		e->used = 0;
+		e->released = now;
+		ids->dirty = 1;
+	}
+	free(sorted);
+	return 0;
+}
+
+void identities_set_save_interval(struct identities *ids, unsigned seconds)
+{
+	ids->save_interval_s = seconds;
 }
 
 void identities_set_limits(struct identities *ids, const struct identity_limits *lim)
@@ -402,6 +451,12 @@ void identities_close(struct identities *ids)
 {
 	if (!ids)
 		return;
+	if (ids->dirty && ids->path[0]) {
+		int ret = save(ids);
+
+		if (ret)
+			pr_warn("cannot save identities to %s: %s", ids->path, strerror(-ret));
+	}
 	for (size_t i = 0; i < ids->n; i++)
 		free(ids->v[i].key);
 	free(ids->v);

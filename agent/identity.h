@@ -51,6 +51,16 @@ void identities_close(struct identities *ids);
 void identities_begin(struct identities *ids);
 int identities_end(struct identities *ids);
 
+/*
+ * Incremental use (no begin): the numbers no group or prefix uses any
+ * more, named once every map entry naming them is gone; their grace period
+ * starts now. end then only expires and saves. Returns 0 or -ENOMEM.
+ */
+int identities_release(struct identities *ids, const uint32_t *dead, size_t n);
+/* Write the table at most once per seconds (0: at every end that changed
+ * it, the default); close writes what is left. */
+void identities_set_save_interval(struct identities *ids, unsigned seconds);
+
 /* The identity of a pod label set in namespace ns (allocated on first use);
  * 0 when its range is exhausted (or out of memory): the caller fails the
  * pod or policy closed. */
