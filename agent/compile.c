@@ -10,6 +10,7 @@
 #include <bpf/bpf.h>
 
 #include "compile.h"
+#include "compile_index.h"
 #include "log.h"
 
 /* A set of map entries, each stored as key bytes then value bytes. */
@@ -19,6 +20,20 @@ struct entry_set {
 	size_t ksz, vsz;
 };
 
+struct prefix {
+	struct cidr4 c;
+	uint32_t id;
+};
+
+/* ipBlock prefixes by length: the most specific one holding an address in
+ * at most 33 binary searches, where a scan of 512 prefixes per pod was a
+ * tenth of the agent's time at 50 000 pods. Only numbered prefixes. */
+struct lpm4 {
+	uint32_t *net[33];	/* sorted */
+	uint32_t *id[33];
+	size_t n[33];
+};
+
 struct compiler {
 	struct compile_maps m;
 	/* What the maps hold, as of the last sync (or as read at open). */
@@ -26,6 +41,26 @@ struct compiler {
 	/* Policies the last sync left out (they did not fit). */
 	struct compile_excluded *excl;
 	size_t nexcl;
+	/* compiler_sync_changes: the world as of the last round (NULL until
+	 * the first), the policies' ipBlock prefixes (sorted, numbered) and
+	 * by length, the other nodes and own addresses they were made for,
+	 * and the ipcache they make (valid: in line with all of those). */
+	struct cindex *ix;
+	struct prefix *prefixes;
+	size_t nprefixes;
+	bool prefixes_valid;
+	struct lpm4 lpm;
+	struct compile_node *nodes;
+	size_t nnodes;
+	uint32_t *node_ips;
+	size_t nnode_ips;
+	struct entry_set ipc_want;
+	bool ipc_valid;
+	/* Identities the world stopped using, released once a sync that no
+	 * longer writes them has been applied. */
+	uint32_t *dead;
+	size_t ndead, capdead;
+	size_t incremental, full;	/* syncs of each kind */
 };
 
 static const size_t key_size[CMAP_N] = {
@@ -104,23 +139,50 @@ static unsigned char *set_at(const struct entry_set *s, size_t i)
 	return s->data + i * (s->ksz + s->vsz);
 }
 
-static int cmp_key(const void *a, const void *b, void *ksz)
-{
-	return memcmp(a, b, *(size_t *)ksz);
-}
-
-/* Sort by key and keep the first of equal keys. */
-static void set_sort_unique(struct entry_set *s)
+/* Sort by key, stable, and keep the first of equal keys: the order entries
+ * were added in says which of two for one key wins (an ipBlock /32 over a
+ * pod's address, a local pod over a remote one). A merge sort, not qsort:
+ * qsort promises no stability. */
+static int set_sort_unique(struct entry_set *s)
 {
 	size_t esz = s->ksz + s->vsz, out = 0;
+	unsigned char *a = s->data, *t, *tmp, *x;
 
-	if (!s->n)
-		return;
-	qsort_r(s->data, s->n, esz, cmp_key, &s->ksz);
+	if (s->n < 2)
+		return 0;
+	tmp = malloc(s->n * esz);
+	if (!tmp)
+		return -ENOMEM;
+	t = tmp;
+	for (size_t w = 1; w < s->n; w *= 2) {
+		for (size_t lo = 0; lo < s->n; lo += 2 * w) {
+			size_t mid = lo + w < s->n ? lo + w : s->n;
+			size_t hi = lo + 2 * w < s->n ? lo + 2 * w : s->n;
+			size_t i = lo, j = mid, k = lo;
+
+			while (i < mid && j < hi) {
+				/* <= keeps the earlier of equal keys first */
+				if (memcmp(a + i * esz, a + j * esz, s->ksz) <= 0)
+					memcpy(t + k++ * esz, a + i++ * esz, esz);
+				else
+					memcpy(t + k++ * esz, a + j++ * esz, esz);
+			}
+			memcpy(t + k * esz, a + i * esz, (mid - i) * esz);
+			k += mid - i;
+			memcpy(t + k * esz, a + j * esz, (hi - j) * esz);
+		}
+		x = a;
+		a = t;
+		t = x;
+	}
+	if (a != s->data)
+		memcpy(s->data, a, s->n * esz);
+	free(tmp);
 	for (size_t i = 1; i < s->n; i++)
 		if (memcmp(set_at(s, i), set_at(s, out), s->ksz))
 			memmove(set_at(s, ++out), set_at(s, i), esz);
 	s->n = out + 1;
+	return 0;
 }
 
 /* Read every entry of a map into s (sorted). */
@@ -138,8 +200,7 @@ static int set_load(struct entry_set *s, int fd)
 	}
 	if (errno != ENOENT)
 		return -errno;
-	set_sort_unique(s);
-	return 0;
+	return set_sort_unique(s);
 }
 
 enum phase { PHASE_UPDATE, PHASE_DELETE };
@@ -222,13 +283,22 @@ int port_range_blocks(uint16_t lo, uint16_t hi, uint16_t *starts, uint8_t *bits)
 
 /* ---- building the desired state ------------------------------------- */
 
-struct prefix {
-	struct cidr4 c;
-	uint32_t id;
+/* Namespaced policies by namespace (chains in ascending position) and the
+ * cluster ones: the policies that can select a pod, without a look at the
+ * rest. */
+struct pol_index {
+	const char **ns;	/* open addressing: namespace, or NULL */
+	size_t *head;		/* its first policy */
+	size_t nslots;
+	size_t *next;		/* per policy: the next of its namespace, or SIZE_MAX */
+	size_t *cluster;
+	size_t ncluster;
 };
 
 struct build {
 	const struct pol_world *w;
+	const struct compile_ep *eps;		/* this node's */
+	size_t neps;
 	const struct compile_node *nodes;	/* other nodes */
 	size_t nnodes;
 	struct node_index node_idx;		/* nodes by pod CIDR */
@@ -248,6 +318,12 @@ struct build {
 	bool *has_deny;			/* per w->pol[i]: holds a Deny rule */
 	size_t *count[CMAP_N];		/* per w->pol[i]: entries it adds (allow, deny) */
 	struct entry_set out[CMAP_N];
+	/* Incremental builds (compiler_sync_changes): the pods, groups and
+	 * selector cache, the prefixes by length, policies by namespace. */
+	struct cindex *ix;
+	const struct lpm4 *lpm;
+	const struct pol_index *pidx;
+	size_t *cand;			/* scratch: policies that may select an endpoint */
 };
 
 static int within(const struct cidr4 *inner, const struct cidr4 *outer)
@@ -328,9 +404,70 @@ static int collect_prefixes(struct build *b)
 
 /* The CIDR identity of a whole prefix: the most specific ipBlock prefix
  * that holds it, or world. */
+static uint32_t lpm_find(const struct lpm4 *l, const struct cidr4 *q)
+{
+	for (int len = q->prefix; len >= 0; len--) {
+		uint32_t key = len ? q->net & (~0u << (32 - len)) : 0;
+		size_t lo = 0, hi = l->n[len];
+
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (l->net[len][mid] < key)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < l->n[len] && l->net[len][lo] == key)
+			return l->id[len][lo];
+	}
+	return SLUICE_ID_WORLD;
+}
+
+static void lpm_free(struct lpm4 *l)
+{
+	for (int i = 0; i <= 32; i++) {
+		free(l->net[i]);
+		free(l->id[i]);
+	}
+	memset(l, 0, sizeof(*l));
+}
+
+/* p sorted by (net, prefix) and unique: each length's nets come sorted. */
+static int lpm_build(struct lpm4 *l, const struct prefix *p, size_t n)
+{
+	size_t count[33] = { 0 };
+
+	memset(l, 0, sizeof(*l));
+	for (size_t i = 0; i < n; i++)
+		count[p[i].c.prefix] += p[i].id != 0;
+	for (int len = 0; len <= 32; len++) {
+		if (!count[len])
+			continue;
+		l->net[len] = calloc(count[len], sizeof(uint32_t));
+		l->id[len] = calloc(count[len], sizeof(uint32_t));
+		if (!l->net[len] || !l->id[len]) {
+			lpm_free(l);
+			return -ENOMEM;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		int len = p[i].c.prefix;
+
+		if (!p[i].id)
+			continue;
+		l->net[len][l->n[len]] = len ? p[i].c.net & (~0u << (32 - len)) : 0;
+		l->id[len][l->n[len]++] = p[i].id;
+	}
+	return 0;
+}
+
 static uint32_t cidr_identity_of(const struct build *b, const struct cidr4 *q)
 {
 	int best = -1;
+
+	if (b->lpm)
+		return lpm_find(b->lpm, q);
 
 	for (size_t i = 0; i < b->nprefixes; i++)
 		if (b->prefixes[i].id && within(q, &b->prefixes[i].c) &&
@@ -482,6 +619,73 @@ static int is_remote_node(const struct build *b, uint32_t ip)
 	return 0;
 }
 
+/* One address's holders, to pick the one whose entry it gets. */
+struct holder {
+	uint32_t ip;
+	bool local;
+	const struct pol_pod *pod;
+	uint32_t id;
+};
+
+/* An address held by two pods (a reused one, before the old holder's
+ * object is gone) goes to a local pod first, then to the least
+ * namespace/name: the same one whatever order the store lists them in
+ * (compile_index.c picks alike). */
+static int cmp_holder(const void *a, const void *b)
+{
+	const struct holder *x = a, *y = b;
+	int c;
+
+	if (x->ip != y->ip)
+		return x->ip < y->ip ? -1 : 1;
+	if (x->local != y->local)
+		return x->local ? -1 : 1;
+	c = strcmp(x->pod->ns, y->pod->ns);
+	return c ? c : strcmp(x->pod->name, y->pod->name);
+}
+
+static int cmp_ptr(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)*(const void *const *)a, y = (uintptr_t)*(const void *const *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int pod_entries(struct build *b)
+{
+	const struct pol_pod **local = calloc(b->neps + 1, sizeof(*local));
+	struct holder *h = calloc(b->w->npods + 1, sizeof(*h));
+	size_t n = 0;
+	int err = 0;
+
+	if (!local || !h) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	for (size_t i = 0; i < b->neps; i++)
+		local[i] = b->eps[i].pod;
+	qsort(local, b->neps, sizeof(*local), cmp_ptr);
+	for (size_t i = 0; i < b->w->npods; i++) {
+		const struct pol_pod *pod = b->w->pods[i];
+
+		if (pod->ip)
+			h[n++] = (struct holder){
+				.ip = pod->ip, .pod = pod, .id = b->pod_ids[i],
+				.local = bsearch(&pod, local, b->neps, sizeof(*local), cmp_ptr) != NULL };
+	}
+	qsort(h, n, sizeof(*h), cmp_holder);
+	for (size_t i = 0; i < n; i++)
+		if ((!i || h[i].ip != h[i - 1].ip) &&
+		    ipcache_add(b, h[i].ip, 32, h[i].id, cidr_identity(b, h[i].ip))) {
+			err = -ENOMEM;
+			goto cleanup;
+		}
+cleanup:
+	free(local);
+	free(h);
+	return err;
+}
+
 static int build_ipcache(struct build *b)
 {
 	/* Other nodes' pod CIDRs: pods there that have no Pod object here
@@ -518,12 +722,8 @@ static int build_ipcache(struct build *b)
 				      SLUICE_IPC_F_NODE))
 			return -ENOMEM;
 	}
-	for (size_t i = 0; i < b->w->npods; i++) {
-		uint32_t ip = b->w->pods[i]->ip;
-
-		if (ip && ipcache_add(b, ip, 32, b->pod_ids[i], cidr_identity(b, ip)))
-			return -ENOMEM;
-	}
+	if (pod_entries(b))
+		return -ENOMEM;
 	for (size_t i = 0; i < b->w->nnode_ips; i++) {
 		uint32_t ip = b->w->node_ips[i];
 
@@ -575,22 +775,43 @@ static bool same_named_ports(const struct pol_rule *r, const struct pol_pod *a,
 	return true;
 }
 
+/* A group's members: the build's own groups, or the index's (slot g). */
+static size_t members(const struct build *b, size_t g)
+{
+	return b->ix ? cindex_group_size(b->ix, g) : b->groups[g].n;
+}
+
+static const struct pol_pod *member(const struct build *b, size_t g, size_t k)
+{
+	return b->ix ? cindex_group_member(b->ix, g, k)
+		     : b->w->pods[b->order[b->groups[g].first + k]];
+}
+
+static uint32_t group_id(const struct build *b, size_t g)
+{
+	return b->ix ? cindex_group_id(b->ix, g) : b->groups[g].id;
+}
+
+static size_t group_slots(const struct build *b)
+{
+	return b->ix ? cindex_group_slots(b->ix) : b->ngroups;
+}
+
 /* The pods of group g to emit for: its first pod, or with named ports one
  * pod per distinct set of numbers the names stand for. */
-static int group_push(struct build *b, const struct group *g, const struct pol_rule *r,
-		      bool named)
+static int group_push(struct build *b, size_t g, const struct pol_rule *r, bool named)
 {
-	size_t start = b->nid;
+	size_t start = b->nid, n = members(b, g);
 
 	if (!named)
-		return peer_push(b, g->id, b->w->pods[b->order[g->first]]);
-	for (size_t k = g->first; k < g->first + g->n; k++) {
-		const struct pol_pod *pod = b->w->pods[b->order[k]];
+		return peer_push(b, group_id(b, g), member(b, g, 0));
+	for (size_t k = 0; k < n; k++) {
+		const struct pol_pod *pod = member(b, g, k);
 		bool seen = false;
 
 		for (size_t j = start; j < b->nid && !seen; j++)
 			seen = same_named_ports(r, b->podbuf[j], pod);
-		if (!seen && peer_push(b, g->id, pod))
+		if (!seen && peer_push(b, group_id(b, g), pod))
 			return -ENOMEM;
 	}
 	return 0;
@@ -599,9 +820,11 @@ static int group_push(struct build *b, const struct group *g, const struct pol_r
 /* Identities (and a pod behind each, for named ports) a rule's peers
  * match, into b->idbuf / b->podbuf: one per identity (per identity and
  * port numbers with named ports), so the cost grows with identities. */
-static int rule_peers(struct build *b, const struct pol_policy *p, const struct pol_rule *r,
+static int rule_peers(struct build *b, const struct pol_policy *p, enum pol_dir dir, size_t ri,
 		      bool named)
 {
+	const struct pol_rule *r = dir == POL_INGRESS ? &p->in[ri] : &p->eg[ri];
+
 	b->nid = 0;
 	if (r->any_peer)
 		return peer_push(b, SLUICE_ID_ANY, NULL);
@@ -620,9 +843,20 @@ static int rule_peers(struct build *b, const struct pol_policy *p, const struct 
 			}
 			continue;
 		}
+		if (b->ix) {
+			const size_t *gs;
+			size_t n;
+
+			if (cindex_peer_groups(b->ix, b->w, p, dir, ri, i, &gs, &n))
+				return -ENOMEM;
+			for (size_t k = 0; k < n; k++)
+				if (group_push(b, gs[k], r, named))
+					return -ENOMEM;
+			continue;
+		}
 		for (size_t g = 0; g < b->ngroups; g++)
-			if (pol_peer_matches_pod(peer, p, b->w, b->w->pods[b->order[b->groups[g].first]]) &&
-			    group_push(b, &b->groups[g], r, named))
+			if (pol_peer_matches_pod(peer, p, b->w, member(b, g, 0)) &&
+			    group_push(b, g, r, named))
 				return -ENOMEM;
 	}
 	return 0;
@@ -740,7 +974,7 @@ static int emit_policy(struct build *b, const struct compile_ep *e, size_t pol_i
 
 		bool named = rule_has_named_port(&rules[r]);
 
-		if (rule_peers(b, p, &rules[r], dir == POL_EGRESS && named))
+		if (rule_peers(b, p, dir, r, dir == POL_EGRESS && named))
 			return -ENOMEM;
 		for (size_t i = 0; i < b->nid; i++) {
 			/* Ports name the receiver's ports: this pod for ingress,
@@ -754,8 +988,8 @@ static int emit_policy(struct build *b, const struct compile_ep *e, size_t pol_i
 		 * something only on pods, and on each pod its own number. */
 		if (dir == POL_EGRESS && rules[r].any_peer && named) {
 			b->nid = 0;
-			for (size_t g = 0; g < b->ngroups; g++)
-				if (group_push(b, &b->groups[g], &rules[r], true))
+			for (size_t g = 0; g < group_slots(b); g++)
+				if (group_id(b, g) && group_push(b, g, &rules[r], true))
 					return -ENOMEM;
 			for (size_t i = 0; i < b->nid; i++)
 				if (emit_ports(s, e->ifindex, b->idbuf[i], dir_tier, &rules[r],
@@ -773,14 +1007,102 @@ static uint32_t pod_identity(const struct build *b, const struct pol_pod *pod)
 
 	if (!pod || pod->labels_unknown)
 		return SLUICE_ID_UNKNOWN;
-	/* Already numbered in this round: a lookup, not an allocation. */
-	id = identity_of_pod(b->ids, pod->ns, &pod->labels);
+	/* Already numbered in this round (or by the index): a lookup, not an
+	 * allocation. */
+	id = b->ix ? cindex_pod_identity(b->ix, pod->ns, pod->name)
+		   : identity_of_pod(b->ids, pod->ns, &pod->labels);
 	return id ? id : SLUICE_ID_UNKNOWN;
+}
+
+static size_t pol_ns_slot(const struct pol_index *x, const char *ns)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (const char *c = ns; *c; c++)
+		h = (h ^ (unsigned char)*c) * 1099511628211ull;
+	for (h &= x->nslots - 1; x->ns[h] && strcmp(x->ns[h], ns); h = (h + 1) & (x->nslots - 1))
+		;
+	return (size_t)h;
+}
+
+static void pol_index_free(struct pol_index *x)
+{
+	free(x->ns);
+	free(x->head);
+	free(x->next);
+	free(x->cluster);
+	memset(x, 0, sizeof(*x));
+}
+
+static int pol_index_build(struct pol_index *x, const struct pol_world *w)
+{
+	memset(x, 0, sizeof(*x));
+	x->nslots = 16;
+	while (x->nslots < 2 * w->npol + 2)
+		x->nslots *= 2;
+	x->ns = calloc(x->nslots, sizeof(*x->ns));
+	x->head = calloc(x->nslots, sizeof(*x->head));
+	x->next = calloc(w->npol + 1, sizeof(*x->next));
+	x->cluster = calloc(w->npol + 1, sizeof(*x->cluster));
+	if (!x->ns || !x->head || !x->next || !x->cluster) {
+		pol_index_free(x);
+		return -ENOMEM;
+	}
+	/* Backwards, each pushed in front: chains come out ascending. */
+	for (size_t i = w->npol; i-- > 0;) {
+		const struct pol_policy *p = w->pol[i];
+		size_t h;
+
+		x->next[i] = SIZE_MAX;
+		if (p->kind == POL_SLUICE_CLUSTER || !p->ns)
+			continue;	/* a namespaced one without a namespace selects nothing */
+		h = pol_ns_slot(x, p->ns);
+		if (!x->ns[h]) {
+			x->ns[h] = p->ns;
+			x->head[h] = SIZE_MAX;
+		}
+		x->next[i] = x->head[h];
+		x->head[h] = i;
+	}
+	for (size_t i = 0; i < w->npol; i++)
+		if (w->pol[i]->kind == POL_SLUICE_CLUSTER)
+			x->cluster[x->ncluster++] = i;
+	return 0;
+}
+
+/* The policies that can select pod, in ascending position (the order
+ * rules are numbered and win ties in): into b->cand. */
+static size_t candidates(struct build *b, const struct pol_pod *pod)
+{
+	const struct pol_index *x = b->pidx;
+	size_t n = 0, c = 0, i = SIZE_MAX;
+
+	if (!x) {
+		for (size_t k = 0; k < b->w->npol; k++)
+			b->cand[n++] = k;
+		return n;
+	}
+	if (x->nslots) {
+		size_t h = pol_ns_slot(x, pod->ns);
+
+		i = x->ns[h] ? x->head[h] : SIZE_MAX;
+	}
+	/* Merge the namespace's chain with the cluster-scoped ones. */
+	while (i != SIZE_MAX || c < x->ncluster) {
+		if (c < x->ncluster && (i == SIZE_MAX || x->cluster[c] < i)) {
+			b->cand[n++] = x->cluster[c++];
+		} else {
+			b->cand[n++] = i;
+			i = x->next[i];
+		}
+	}
+	return n;
 }
 
 static int build_endpoint(struct build *b, const struct compile_ep *e)
 {
 	struct sluice_endpoint v = { .ifindex = (__u32)e->ifindex };
+	size_t ncand;
 	struct sluice_endpoint_key k = { .ip4 = htonl(e->ip) };
 
 	memcpy(v.pod_mac, e->pod_mac, 6);
@@ -793,11 +1115,13 @@ static int build_endpoint(struct build *b, const struct compile_ep *e)
 		v.flags = SLUICE_EP_F_ISO_INGRESS | SLUICE_EP_F_ISO_EGRESS;
 		return set_add(&b->out[CMAP_ENDPOINTS], &k, &v);
 	}
+	ncand = candidates(b, e->pod);
 	for (int d = POL_INGRESS; d <= POL_EGRESS; d++) {
 		int enforce = 0, audit = 0;
 		bool closed = false;
 
-		for (size_t i = 0; i < b->w->npol; i++) {
+		for (size_t c = 0; c < ncand; c++) {
+			size_t i = b->cand[c];
 			const struct pol_policy *p = b->w->pol[i];
 
 			if (!(d == POL_INGRESS ? p->ingress : p->egress) ||
@@ -817,7 +1141,8 @@ static int build_endpoint(struct build *b, const struct compile_ep *e)
 		if (audit)
 			v.flags |= d == POL_INGRESS ? SLUICE_EP_F_AUDIT_ISO_INGRESS
 						    : SLUICE_EP_F_AUDIT_ISO_EGRESS;
-		for (size_t i = 0; (enforce || audit) && i < b->w->npol; i++) {
+		for (size_t c = 0; (enforce || audit) && c < ncand; c++) {
+			size_t i = b->cand[c];
 			const struct pol_policy *p = b->w->pol[i];
 
 			if (b->excluded[i] || !(d == POL_INGRESS ? p->ingress : p->egress) ||
@@ -844,6 +1169,7 @@ static void build_free(struct build *b)
 	free(b->has_deny);
 	free(b->order);
 	free(b->groups);
+	free(b->cand);
 	for (int m = 0; m < CMAP_N; m++) {
 		free(b->count[m]);
 		set_free(&b->out[m]);
@@ -859,25 +1185,39 @@ static bool rules_deny(const struct pol_rule *r, size_t n)
 	return false;
 }
 
-/* The desired state of every map, leaving out the policies in excluded. */
-static int build_state(struct build *b, const struct pol_world *w, const struct compile_ep *eps,
-		       size_t neps, const struct compile_node *nodes, size_t nnodes,
-		       struct identities *ids, const bool *excluded)
+/* What every build needs: the outputs, per-policy flags and counters,
+ * the nodes by pod CIDR. */
+static int build_init(struct build *b, const struct pol_world *w, const struct compile_ep *eps,
+		      size_t neps, const struct compile_node *nodes, size_t nnodes,
+		      struct identities *ids, const bool *excluded)
 {
 	*b = (struct build){ .w = w, .ids = ids, .nodes = nodes, .nnodes = nnodes,
-			     .excluded = excluded };
+			     .excluded = excluded, .eps = eps, .neps = neps };
 	for (int m = 0; m < CMAP_N; m++)
 		set_init(&b->out[m], key_size[m], val_size[m]);
-	b->pod_ids = calloc(w->npods + 1, sizeof(*b->pod_ids));
 	b->has_deny = calloc(w->npol + 1, sizeof(*b->has_deny));
 	b->count[CMAP_ALLOW] = calloc(w->npol + 1, sizeof(size_t));
 	b->count[CMAP_DENY] = calloc(w->npol + 1, sizeof(size_t));
-	if (!b->pod_ids || !b->has_deny || !b->count[CMAP_ALLOW] || !b->count[CMAP_DENY] ||
+	b->cand = calloc(w->npol + 1, sizeof(*b->cand));
+	if (!b->has_deny || !b->count[CMAP_ALLOW] || !b->count[CMAP_DENY] || !b->cand ||
 	    node_index_build(&b->node_idx, nodes, nnodes))
 		return -ENOMEM;
 	for (size_t i = 0; i < w->npol; i++)
 		b->has_deny[i] = rules_deny(w->pol[i]->in, w->pol[i]->nin) ||
 				 rules_deny(w->pol[i]->eg, w->pol[i]->neg);
+	return 0;
+}
+
+/* The desired state of every map, leaving out the policies in excluded. */
+static int build_state(struct build *b, const struct pol_world *w, const struct compile_ep *eps,
+		       size_t neps, const struct compile_node *nodes, size_t nnodes,
+		       struct identities *ids, const bool *excluded)
+{
+	if (build_init(b, w, eps, neps, nodes, nnodes, ids, excluded))
+		return -ENOMEM;
+	b->pod_ids = calloc(w->npods + 1, sizeof(*b->pod_ids));
+	if (!b->pod_ids)
+		return -ENOMEM;
 	for (size_t i = 0; i < w->npods; i++) {
 		if (w->pods[i]->labels_unknown) {
 			b->pod_ids[i] = SLUICE_ID_UNKNOWN;
@@ -1176,6 +1516,527 @@ cleanup:
 	return ret;
 }
 
+/* ---- incremental syncs ---------------------------------------------- */
+
+static int set_copy(struct entry_set *dst, const struct entry_set *src)
+{
+	size_t esz = src->ksz + src->vsz;
+	unsigned char *d = malloc(src->n * esz + 1);
+
+	if (!d)
+		return -ENOMEM;
+	memcpy(d, src->data, src->n * esz);
+	free(dst->data);
+	*dst = *src;
+	dst->data = d;
+	dst->cap = src->n;
+	return 0;
+}
+
+/* The first entry whose key is not below key (s sorted), and whether it
+ * is key's. */
+static size_t set_lower(const struct entry_set *s, const void *key, bool *found)
+{
+	size_t lo = 0, hi = s->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (memcmp(set_at(s, mid), key, s->ksz) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = lo < s->n && !memcmp(set_at(s, lo), key, s->ksz);
+	return lo;
+}
+
+/* Put (key, val) in sorted s, or take key out (val NULL). */
+static int set_put(struct entry_set *s, const void *key, const void *val)
+{
+	size_t esz = s->ksz + s->vsz;
+	bool found;
+	size_t i = set_lower(s, key, &found);
+
+	if (!val) {
+		if (found) {
+			memmove(set_at(s, i), set_at(s, i + 1), (s->n - i - 1) * esz);
+			s->n--;
+		}
+		return 0;
+	}
+	if (!found) {
+		if (set_add(s, key, val))	/* grows; the entry moves into place */
+			return -ENOMEM;
+		memmove(set_at(s, i + 1), set_at(s, i), (s->n - 1 - i) * esz);
+		memcpy(set_at(s, i), key, s->ksz);
+	}
+	memcpy(set_at(s, i) + s->ksz, val, s->vsz);
+	return 0;
+}
+
+/* The other entries of the ipcache, which pods' entries never override:
+ * the nodes' pod CIDRs, the ipBlock prefixes, other nodes' addresses
+ * (the order build_ipcache adds them in). */
+static int ipc_statics(struct build *b)
+{
+	for (size_t i = 0; i < b->nnodes; i++)
+		if (ipcache_add(b, b->nodes[i].pod_cidr.net, b->nodes[i].pod_cidr.prefix,
+				SLUICE_ID_WORLD, cidr_identity_of(b, &b->nodes[i].pod_cidr)))
+			return -ENOMEM;
+	for (size_t i = 0; i < b->nprefixes; i++) {
+		if (b->prefixes[i].c.prefix == 32 && is_remote_node(b, b->prefixes[i].c.net))
+			continue;
+		if (b->prefixes[i].id &&
+		    ipcache_add(b, b->prefixes[i].c.net, b->prefixes[i].c.prefix, SLUICE_ID_WORLD,
+				b->prefixes[i].id))
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < b->nnodes; i++) {
+		uint32_t ip = b->nodes[i].ip;
+
+		if (ipcache_add_flags(b, ip, 32, SLUICE_ID_WORLD, cidr_identity(b, ip), ip,
+				      SLUICE_IPC_F_NODE))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int ipc_pod(void *ctx, uint32_t ip, uint32_t id)
+{
+	struct build *b = ctx;
+
+	return ipcache_add(b, ip, 32, id, cidr_identity(b, ip));
+}
+
+/* The whole ipcache from the index, into c->ipc_want. */
+static int ipc_rebuild(struct compiler *c, struct build *b)
+{
+	struct entry_set *s = &b->out[CMAP_IPCACHE];
+	int ret;
+
+	s->n = 0;
+	ret = ipc_statics(b);
+	if (!ret)
+		ret = cindex_for_each_ip(c->ix, ipc_pod, b);
+	for (size_t i = 0; !ret && i < b->w->nnode_ips; i++)
+		ret = ipcache_add(b, b->w->node_ips[i], 32, SLUICE_ID_HOST,
+				  cidr_identity(b, b->w->node_ips[i]));
+	if (!ret)
+		ret = set_sort_unique(s);
+	if (ret)
+		return ret;
+	set_free(&c->ipc_want);
+	c->ipc_want = *s;
+	set_init(s, key_size[CMAP_IPCACHE], val_size[CMAP_IPCACHE]);
+	return 0;
+}
+
+/* One address's /32 entry again: a static one stays, else its pod's, else
+ * this node's own address, else none. */
+static int ipc_update(struct compiler *c, struct build *b, uint32_t ip)
+{
+	struct sluice_ipcache_key k = { .prefixlen = 32, .ip = htonl(ip) };
+	struct entry_set *one = &b->out[CMAP_IPCACHE];
+	uint32_t id;
+	int ret;
+
+	for (size_t i = 0; i < b->nnodes; i++)
+		if (b->nodes[i].ip == ip || (b->nodes[i].pod_cidr.prefix == 32 &&
+					     b->nodes[i].pod_cidr.net == ip))
+			return 0;
+	for (size_t i = 0; i < b->nprefixes; i++)
+		if (b->prefixes[i].c.prefix == 32 && b->prefixes[i].c.net == ip && b->prefixes[i].id)
+			return 0;
+	one->n = 0;
+	if (cindex_ip_holder(c->ix, ip, &id)) {
+		ret = ipcache_add(b, ip, 32, id, cidr_identity(b, ip));
+	} else {
+		ret = 0;
+		for (size_t i = 0; i < b->w->nnode_ips && !one->n; i++)
+			if (b->w->node_ips[i] == ip)
+				ret = ipcache_add(b, ip, 32, SLUICE_ID_HOST, cidr_identity(b, ip));
+	}
+	if (ret)
+		return ret;
+	return set_put(&c->ipc_want, &k, one->n ? set_at(one, 0) + one->ksz : NULL);
+}
+
+static int dead_push(struct compiler *c, uint32_t id)
+{
+	if (c->ndead == c->capdead) {
+		size_t cap = c->capdead ? c->capdead * 2 : 64;
+		uint32_t *v = realloc(c->dead, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		c->dead = v;
+		c->capdead = cap;
+	}
+	c->dead[c->ndead++] = id;
+	return 0;
+}
+
+/* The policies' prefixes again (after a policy change): numbered, by
+ * length; the numbers of prefixes gone wait for release. -ERANGE: one got
+ * no number (the full sync leaves its policy out). */
+static int prefixes_refresh(struct compiler *c, const struct pol_world *w, struct identities *ids)
+{
+	struct build pb = { .w = w, .ids = ids };
+	bool *none = calloc(w->npol + 1, sizeof(*none));
+	struct lpm4 lpm;
+	int ret = -ENOMEM;
+
+	if (!none)
+		return -ENOMEM;
+	pb.excluded = none;
+	if (collect_prefixes(&pb))
+		goto cleanup;
+	for (size_t i = 0; i < pb.nprefixes; i++)
+		if (!pb.prefixes[i].id) {
+			ret = -ERANGE;
+			goto cleanup;
+		}
+	if (c->prefixes_valid && pb.nprefixes == c->nprefixes &&
+	    !memcmp(pb.prefixes, c->prefixes, pb.nprefixes * sizeof(*pb.prefixes))) {
+		ret = 0;
+		goto cleanup;
+	}
+	if (lpm_build(&lpm, pb.prefixes, pb.nprefixes))
+		goto cleanup;
+	for (size_t i = 0, j = 0; i < c->nprefixes; i++) {
+		while (j < pb.nprefixes && cmp_prefix(&pb.prefixes[j], &c->prefixes[i]) < 0)
+			j++;
+		if ((j == pb.nprefixes || cmp_prefix(&pb.prefixes[j], &c->prefixes[i])) &&
+		    dead_push(c, c->prefixes[i].id)) {
+			lpm_free(&lpm);
+			goto cleanup;
+		}
+	}
+	free(c->prefixes);
+	lpm_free(&c->lpm);
+	c->prefixes = pb.prefixes;
+	c->nprefixes = pb.nprefixes;
+	c->lpm = lpm;
+	pb.prefixes = NULL;
+	c->prefixes_valid = true;
+	c->ipc_valid = false;
+	ret = 0;
+cleanup:
+	free(pb.prefixes);
+	free(none);
+	return ret;
+}
+
+/* Whether the other nodes or this node's addresses differ from the last
+ * round's; keeps a copy of the new ones. */
+static int nodes_changed(struct compiler *c, const struct pol_world *w,
+			 const struct compile_node *nodes, size_t nnodes, bool *changed)
+{
+	struct compile_node *nc;
+	uint32_t *ni;
+
+	*changed = nnodes != c->nnodes || w->nnode_ips != c->nnode_ips ||
+		   (nnodes && memcmp(nodes, c->nodes, nnodes * sizeof(*nodes))) ||
+		   (w->nnode_ips && memcmp(w->node_ips, c->node_ips, w->nnode_ips * sizeof(uint32_t)));
+	if (!*changed)
+		return 0;
+	nc = calloc(nnodes + 1, sizeof(*nc));
+	ni = calloc(w->nnode_ips + 1, sizeof(*ni));
+	if (!nc || !ni) {
+		free(nc);
+		free(ni);
+		return -ENOMEM;
+	}
+	memcpy(nc, nodes, nnodes * sizeof(*nodes));
+	memcpy(ni, w->node_ips, w->nnode_ips * sizeof(*ni));
+	free(c->nodes);
+	free(c->node_ips);
+	c->nodes = nc;
+	c->nnodes = nnodes;
+	c->node_ips = ni;
+	c->nnode_ips = w->nnode_ips;
+	return 0;
+}
+
+/* Bring the index in line with the world: every pod of w, or the changed
+ * ones. */
+static int index_round(struct compiler *c, const struct pol_world *w,
+		       const struct compile_changes *ch, const struct compile_ep *eps, size_t neps,
+		       struct identities *ids, bool all)
+{
+	const uint32_t *dead;
+	size_t ndead;
+	int ret = 0;
+
+	if (all || ch->namespaces)
+		cindex_forget_all(c->ix);
+	for (size_t i = 0; !all && i < ch->npolicies; i++)
+		cindex_forget_policy(c->ix, ch->policies[i].ns, ch->policies[i].name);
+	cindex_begin(c->ix, all);
+	if (all) {
+		const struct pol_pod **local = calloc(neps + 1, sizeof(*local));
+
+		if (!local)
+			return -ENOMEM;
+		for (size_t i = 0; i < neps; i++)
+			local[i] = eps[i].pod;
+		qsort(local, neps, sizeof(*local), cmp_ptr);
+		for (size_t i = 0; !ret && i < w->npods; i++) {
+			const struct pol_pod *pod = w->pods[i];
+			bool is_local = bsearch(&pod, local, neps, sizeof(*local), cmp_ptr) != NULL;
+
+			ret = cindex_pod_set(c->ix, ids, pod->ns, pod->name, pod, is_local);
+		}
+		free(local);
+	} else {
+		for (size_t i = 0; !ret && i < ch->npods; i++)
+			ret = cindex_pod_set(c->ix, ids, ch->pods[i].ns, ch->pods[i].name,
+					     ch->pods[i].pod, ch->pods[i].local);
+	}
+	if (!ret)
+		ret = cindex_end(c->ix);
+	ndead = cindex_dead_ids(c->ix, &dead);
+	for (size_t i = 0; !ret && i < ndead; i++)
+		ret = dead_push(c, dead[i]);
+	return ret;
+}
+
+/* After a sync was applied: numbers nothing uses any more start their
+ * grace period (unless their label set or prefix came back meanwhile). */
+static void release_dead(struct compiler *c, struct identities *ids)
+{
+	size_t k = 0;
+	int ret;
+
+	for (size_t i = 0; i < c->ndead; i++) {
+		bool live = cindex_id_live(c->ix, c->dead[i]);
+
+		for (size_t j = 0; !live && j < c->nprefixes; j++)
+			live = c->prefixes[j].id == c->dead[i];
+		if (!live)
+			c->dead[k++] = c->dead[i];
+	}
+	ret = identities_release(ids, c->dead, k);
+	if (!ret)
+		c->ndead = 0;
+	ret = ret ? ret : identities_end(ids);
+	if (ret)
+		pr_warn("cannot save identities: %s", strerror(-ret));
+}
+
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+int compiler_sync_changes(struct compiler *c, const struct pol_world *w,
+			  const struct compile_changes *ch, const struct compile_ep *eps,
+			  size_t neps, const struct compile_node *nodes, size_t nnodes,
+			  struct identities *ids, unsigned flags, struct compile_stats *st, char *err,
+			  size_t errlen)
+{
+	struct entry_set want[CMAP_N];
+	struct build b = { 0 };
+	struct pol_index pidx = { 0 };
+	struct timespec t0;
+	bool all = ch->all || !c->ix || cindex_broken(c->ix), nchanged = false, *none = NULL;
+	size_t ops_up = 0, ops_del = 0, ndirty;
+	const uint32_t *dirty;
+	int ret;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	snprintf(err, errlen, "cannot build the policy state: out of memory");
+	if (all) {
+		/* A fresh index: nothing of a broken one is trusted. */
+		cindex_free(c->ix);
+		c->ix = NULL;
+		c->ipc_valid = false;
+		c->prefixes_valid = false;
+		ret = cindex_new(&c->ix);
+		if (ret)
+			goto cleanup;
+	}
+	ret = index_round(c, w, ch, eps, neps, ids, all);
+	if (ret)
+		goto cleanup;
+	if (all || ch->npolicies || !c->prefixes_valid) {
+		ret = prefixes_refresh(c, w, ids);
+		if (ret == -ERANGE)
+			goto full;
+		if (ret)
+			goto cleanup;
+	}
+	ret = nodes_changed(c, w, nodes, nnodes, &nchanged);
+	if (ret)
+		goto cleanup;
+	if (nchanged)
+		c->ipc_valid = false;
+	/* Left-out policies are chosen by what all of them add: only the full
+	 * build knows. */
+	if (c->nexcl)
+		goto full;
+	none = calloc(w->npol + 1, sizeof(*none));
+	ret = -ENOMEM;
+	if (!none || build_init(&b, w, eps, neps, nodes, nnodes, ids, none) ||
+	    pol_index_build(&pidx, w))
+		goto cleanup;
+	b.ix = c->ix;
+	b.lpm = &c->lpm;
+	b.pidx = &pidx;
+	b.prefixes = c->prefixes;	/* borrowed: not freed with b */
+	b.nprefixes = c->nprefixes;
+	ndirty = cindex_dirty_ips(c->ix, &dirty);
+	/* Past a few thousand addresses one sort beats as many moves. */
+	if (!c->ipc_valid || ndirty > 4096) {
+		ret = ipc_rebuild(c, &b);
+		c->ipc_valid = !ret;
+	} else {
+		ret = 0;
+		for (size_t i = 0; !ret && i < ndirty; i++)
+			ret = ipc_update(c, &b, dirty[i]);
+		if (ret)
+			c->ipc_valid = false;
+	}
+	if (ret)
+		goto cleanup;
+	b.out[CMAP_IPCACHE].n = 0;
+	for (size_t i = 0; i < neps; i++)
+		if (build_endpoint(&b, &eps[i])) {
+			ret = -ENOMEM;
+			goto cleanup;
+		}
+	for (int m = 0; m < CMAP_N; m++) {
+		if (m == CMAP_IPCACHE)
+			continue;
+		ret = set_sort_unique(&b.out[m]);
+		if (ret)
+			goto cleanup;
+	}
+	cindex_cache_sweep(c->ix);
+	memcpy(want, b.out, sizeof(want));
+	want[CMAP_IPCACHE] = c->ipc_want;
+	for (int m = 0; m < CMAP_N; m++)
+		if (want[m].n > c->m.cap[m])
+			goto full;	/* the full build leaves policies out */
+	ret = apply_state(c, want, &ops_up, &ops_del, err, errlen);
+	if (ret)
+		goto cleanup;
+	for (int m = 0; m < CMAP_N; m++) {
+		if (m == CMAP_IPCACHE)
+			continue;
+		set_free(&c->cur[m]);
+		c->cur[m] = b.out[m];
+		set_init(&b.out[m], key_size[m], val_size[m]);
+	}
+	if (set_copy(&c->cur[CMAP_IPCACHE], &c->ipc_want)) {
+		/* Applied, but no copy: read back what the map holds. */
+		set_free(&c->cur[CMAP_IPCACHE]);
+		if (!c->m.update)
+			set_load(&c->cur[CMAP_IPCACHE], c->m.fd[CMAP_IPCACHE]);
+		c->ipc_valid = false;
+	}
+	release_dead(c, ids);
+	c->incremental++;
+	if (st) {
+		st->endpoints = c->cur[CMAP_ENDPOINTS].n;
+		st->ipcache = c->cur[CMAP_IPCACHE].n;
+		st->allow = c->cur[CMAP_ALLOW].n;
+		st->deny = c->cur[CMAP_DENY].n;
+		st->updated = ops_up;
+		st->removed = ops_del;
+		st->ms = ms_since(&t0);
+	}
+	err[0] = '\0';
+	ret = 0;
+	goto cleanup;
+full:
+	/* The index stays in line with the world; what the full build wrote
+	 * (policies left out) is not what the incremental state says, so the
+	 * next incremental round starts its ipcache over. */
+	b.prefixes = NULL;
+	build_free(&b);
+	c->ipc_valid = false;
+	c->full++;
+	ret = compiler_sync(c, w, eps, neps, nodes, nnodes, ids, flags, st, err, errlen);
+	if (!ret)
+		c->ndead = 0;	/* the full round released what it did not use */
+cleanup:
+	if (ret == -ENOMEM && c->ix && !cindex_broken(c->ix) && !all)
+		c->ipc_valid = false;
+	b.prefixes = NULL;
+	build_free(&b);
+	pol_index_free(&pidx);
+	free(none);
+	return ret;
+}
+
+size_t compiler_gone_ips(const struct compiler *c, const uint32_t **ips)
+{
+	if (!c->ix) {
+		*ips = NULL;
+		return 0;
+	}
+	return cindex_gone_ips(c->ix, ips);
+}
+
+void compiler_counts(const struct compiler *c, struct compile_counts *out)
+{
+	*out = (struct compile_counts){
+		.incremental = c->incremental, .full = c->full,
+		.pods = c->ix ? cindex_pods(c->ix) : 0,
+		.groups = c->ix ? cindex_groups_live(c->ix) : 0,
+		.selector_cache = c->ix ? cindex_cache_entries(c->ix) : 0,
+		.prefixes = c->nprefixes,
+	};
+}
+
+int compiler_check(struct compiler *c, const struct pol_world *w, const struct compile_ep *eps,
+		   size_t neps, const struct compile_node *nodes, size_t nnodes,
+		   struct identities *ids, char *err, size_t errlen)
+{
+	struct build b = { 0 };
+	bool *none = calloc(w->npol + 1, sizeof(*none));
+	int ret = -ENOMEM;
+
+	snprintf(err, errlen, "out of memory");
+	if (!none)
+		goto cleanup;
+	/* The policies the last sync left out stay out: that is no
+	 * difference of the incremental state. */
+	for (size_t i = 0; i < w->npol && c->nexcl; i++) {
+		char object[600];
+
+		policy_object(w->pol[i], object, sizeof(object));
+		none[i] = was_excluded(c, object);
+	}
+	if (build_state(&b, w, eps, neps, nodes, nnodes, ids, none))
+		goto cleanup;
+	ret = 0;
+	err[0] = '\0';
+	for (int m = 0; m < CMAP_N && !ret; m++) {
+		const struct entry_set *x = &b.out[m], *y = &c->cur[m];
+		size_t esz = x->ksz + x->vsz, i = 0;
+
+		while (i < x->n && i < y->n && !memcmp(set_at(x, i), set_at(y, i), esz))
+			i++;
+		if (i == x->n && i == y->n)
+			continue;
+		ret = 1;
+		snprintf(err, errlen, "%s: the full build has %zu entries, the maps %zu; they "
+				      "differ from entry %zu on (%s)", compile_map_name(m), x->n, y->n, i,
+			 i < x->n && i < y->n ? "both" : i < x->n ? "missing in the maps"
+							     : "only in the maps");
+	}
+cleanup:
+	build_free(&b);
+	free(none);
+	return ret;
+}
+
 size_t compiler_excluded(const struct compiler *c, const struct compile_excluded **out)
 {
 	*out = c->excl;
@@ -1191,6 +2052,7 @@ int compiler_open_maps(struct compiler **out, const struct compile_maps *m, char
 	if (!c)
 		return -ENOMEM;
 	c->m = *m;
+	set_init(&c->ipc_want, key_size[CMAP_IPCACHE], val_size[CMAP_IPCACHE]);
 	for (int i = 0; i < CMAP_N; i++) {
 		set_init(&c->cur[i], key_size[i], val_size[i]);
 		if (!ret && !m->update)
@@ -1242,6 +2104,13 @@ void compiler_close(struct compiler *c)
 {
 	if (!c)
 		return;
+	cindex_free(c->ix);
+	free(c->prefixes);
+	lpm_free(&c->lpm);
+	free(c->nodes);
+	free(c->node_ips);
+	set_free(&c->ipc_want);
+	free(c->dead);
 	for (int i = 0; i < CMAP_N; i++)
 		set_free(&c->cur[i]);
 	free(c->excl);

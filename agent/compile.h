@@ -107,6 +107,62 @@ int compiler_sync(struct compiler *c, const struct pol_world *w, const struct co
 		  struct identities *ids, unsigned flags, struct compile_stats *st, char *err,
 		  size_t errlen);
 
+/*
+ * The same, computing only what changed: the compiler keeps an index of
+ * the world (compile_index.h) and is told what changed since its last
+ * call. A pod change names the pod and gives its state now (pod NULL:
+ * gone; local: one of eps, its stand-in); a policy change names the
+ * policy (any kind) so its selector cache is dropped; any Namespace change
+ * drops them all; all (the first call, a relist, a lost change log)
+ * rebuilds the index from every pod of w. Nodes and this node's
+ * addresses are compared with the last call's. The result is what
+ * compiler_sync would write (compiler_check compares); when policies must
+ * be left out, it is compiler_sync that runs.
+ */
+struct compile_pod_change {
+	const char *ns, *name;
+	const struct pol_pod *pod;
+	bool local;
+};
+
+struct compile_policy_ref {
+	const char *ns;		/* NULL: cluster-scoped */
+	const char *name;
+};
+
+struct compile_changes {
+	bool all;
+	const struct compile_pod_change *pods;
+	size_t npods;
+	const struct compile_policy_ref *policies;
+	size_t npolicies;
+	bool namespaces;
+};
+
+int compiler_sync_changes(struct compiler *c, const struct pol_world *w,
+			  const struct compile_changes *ch, const struct compile_ep *eps,
+			  size_t neps, const struct compile_node *nodes, size_t nnodes,
+			  struct identities *ids, unsigned flags, struct compile_stats *st, char *err,
+			  size_t errlen);
+
+/* Addresses another node's pod gave up in the last compiler_sync_changes
+ * (removed, moved, or now a pod of this node): their flows belong to the
+ * old holder. Valid until the next sync. */
+size_t compiler_gone_ips(const struct compiler *c, const uint32_t **ips);
+
+/* The full build of w compared with what the last sync wrote: 0 equal, 1
+ * different (err says where), or -ENOMEM. A debug and test mode
+ * (--compile-check): it costs a full build. */
+int compiler_check(struct compiler *c, const struct pol_world *w, const struct compile_ep *eps,
+		   size_t neps, const struct compile_node *nodes, size_t nnodes,
+		   struct identities *ids, char *err, size_t errlen);
+
+struct compile_counts {
+	size_t incremental, full;	/* syncs of each kind */
+	size_t pods, groups, selector_cache, prefixes;
+};
+void compiler_counts(const struct compiler *c, struct compile_counts *out);
+
 /* The policies the last successful sync left out. */
 size_t compiler_excluded(const struct compiler *c, const struct compile_excluded **out);
 

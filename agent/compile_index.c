@@ -1,0 +1,1007 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The compiler's index of the world between syncs: see compile_index.h.
+ * Hash tables are chained (removal is common: pods come and go), sized to
+ * their element count, so a lookup costs O(1) at any cluster size.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sluice/datapath.h>
+
+#include "compile_index.h"
+
+#define NONE SIZE_MAX
+
+struct ipod {
+	char *key;		/* "ns\0name" */
+	size_t nslen;
+	struct pol_pod pod;	/* ns/name into key, labels the group's, own ports */
+	uint32_t id;		/* SLUICE_ID_UNKNOWN: in no group */
+	bool local;
+	bool seen;		/* named in this round (rounds with all) */
+	size_t group, gpos;	/* slot and place in its members, or NONE */
+	uint64_t hash;
+	struct ipod *next;	/* same bucket by name */
+	struct ipod *ipnext;	/* same bucket by address */
+};
+
+struct group {
+	uint32_t id;		/* 0: a free slot */
+	uint64_t born;		/* when this slot got this group */
+	struct pol_pod rep;	/* ns (own) and labels (own): what selectors look at */
+	struct ipod **m;
+	size_t n, cap;
+	struct nsgroups *nsg;	/* its namespace's groups */
+	size_t nspos;		/* its place there */
+};
+
+/* The groups of one namespace. */
+struct nsgroups {
+	char *ns;
+	uint64_t hash;
+	size_t *slot;
+	size_t n, cap;
+	struct nsgroups *next;
+};
+
+/* A group born: checked against cache entries older than it. */
+struct birth {
+	size_t slot;
+	uint64_t born;
+};
+
+struct centry {
+	int kind;
+	char *ns, *name;
+	uint8_t dir;
+	size_t ri, pi;
+	uint64_t hash;
+	size_t seen;		/* births[] checked so far */
+	struct birth *v;	/* matching groups (some may have died since) */
+	size_t n, cap;
+	bool used;
+	struct centry *next;
+};
+
+struct u32v {
+	uint32_t *v;
+	size_t n, cap;
+};
+
+struct cindex {
+	struct ipod **byname, **byip;
+	size_t nbuckets, npods;
+	struct group *g;
+	size_t ng, capg, nlive;
+	size_t *freeg;
+	size_t nfree, capfree;
+	size_t *idslot;		/* open addressing id -> slot + 1 */
+	size_t nidslot;
+	struct nsgroups **nsb;
+	size_t nnsb, nns;
+	uint64_t seq;
+	struct birth *births;
+	size_t nbirths, capbirths;
+	struct centry **cache;
+	size_t ncache_b, ncache;
+	size_t *outbuf;
+	size_t capout;
+	struct u32v dirty, gone, dead;
+	bool all, broken;
+};
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *s = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ s[i]) * 1099511628211ull;
+	return h;
+}
+
+static uint64_t name_hash(const char *ns, const char *name)
+{
+	return fnv(fnv(1469598103934665603ull, ns, strlen(ns) + 1), name, strlen(name));
+}
+
+static size_t ip_bucket(const struct cindex *ix, uint32_t ip)
+{
+	return (size_t)((ip * 2654435761u) ^ (ip >> 16)) & (ix->nbuckets - 1);
+}
+
+static int u32_push(struct u32v *v, uint32_t x)
+{
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 64;
+		uint32_t *p = realloc(v->v, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		v->v = p;
+		v->cap = cap;
+	}
+	v->v[v->n++] = x;
+	return 0;
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t esz)
+{
+	size_t c = *cap ? *cap : 16;
+	void *q;
+
+	if (need <= *cap)
+		return 0;
+	while (c < need)
+		c *= 2;
+	q = realloc(*p, c * esz);
+	if (!q)
+		return -ENOMEM;
+	*p = q;
+	*cap = c;
+	return 0;
+}
+
+int cindex_new(struct cindex **out)
+{
+	struct cindex *ix = calloc(1, sizeof(*ix));
+
+	if (!ix)
+		return -ENOMEM;
+	ix->nbuckets = 1024;
+	ix->byname = calloc(ix->nbuckets, sizeof(*ix->byname));
+	ix->byip = calloc(ix->nbuckets, sizeof(*ix->byip));
+	ix->nidslot = 1024;
+	ix->idslot = calloc(ix->nidslot, sizeof(*ix->idslot));
+	ix->nnsb = 64;
+	ix->nsb = calloc(ix->nnsb, sizeof(*ix->nsb));
+	ix->ncache_b = 256;
+	ix->cache = calloc(ix->ncache_b, sizeof(*ix->cache));
+	if (!ix->byname || !ix->byip || !ix->idslot || !ix->nsb || !ix->cache) {
+		cindex_free(ix);
+		return -ENOMEM;
+	}
+	*out = ix;
+	return 0;
+}
+
+static void labels_free(struct pol_labels *l)
+{
+	pol_labels_free(l);
+}
+
+static int labels_copy(struct pol_labels *dst, const struct pol_labels *src)
+{
+	*dst = (struct pol_labels){ 0 };
+	if (!src->n)
+		return 0;
+	dst->v = calloc(src->n, sizeof(*dst->v));
+	if (!dst->v)
+		return -ENOMEM;
+	for (size_t i = 0; i < src->n; i++) {
+		dst->v[i].key = strdup(src->v[i].key);
+		dst->v[i].value = strdup(src->v[i].value);
+		dst->n++;
+		if (!dst->v[i].key || !dst->v[i].value) {
+			labels_free(dst);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static void ports_free(struct pol_pod *p)
+{
+	for (size_t i = 0; i < p->nports; i++)
+		free(p->ports[i].name);
+	free(p->ports);
+	p->ports = NULL;
+	p->nports = 0;
+}
+
+static int ports_copy(struct pol_pod *dst, const struct pol_pod *src)
+{
+	dst->ports = NULL;
+	dst->nports = 0;
+	if (!src->nports)
+		return 0;
+	dst->ports = calloc(src->nports, sizeof(*dst->ports));
+	if (!dst->ports)
+		return -ENOMEM;
+	for (size_t i = 0; i < src->nports; i++) {
+		dst->ports[i] = src->ports[i];
+		dst->ports[i].name = NULL;
+		dst->nports++;
+		if (src->ports[i].name && !(dst->ports[i].name = strdup(src->ports[i].name))) {
+			ports_free(dst);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static bool ports_equal(const struct pol_pod *a, const struct pol_pod *b)
+{
+	if (a->nports != b->nports)
+		return false;
+	for (size_t i = 0; i < a->nports; i++) {
+		const struct pol_container_port *x = &a->ports[i], *y = &b->ports[i];
+
+		if (x->proto != y->proto || x->port != y->port || !x->name != !y->name ||
+		    (x->name && strcmp(x->name, y->name)))
+			return false;
+	}
+	return true;
+}
+
+/* ---- namespaces' groups -------------------------------------------- */
+
+static struct nsgroups *ns_find(struct cindex *ix, const char *ns, bool add)
+{
+	uint64_t h = fnv(1469598103934665603ull, ns, strlen(ns));
+	size_t b = h & (ix->nnsb - 1);
+	struct nsgroups *e;
+
+	for (e = ix->nsb[b]; e; e = e->next)
+		if (e->hash == h && !strcmp(e->ns, ns))
+			return e;
+	if (!add)
+		return NULL;
+	e = calloc(1, sizeof(*e));
+	if (!e || !(e->ns = strdup(ns))) {
+		free(e);
+		return NULL;
+	}
+	e->hash = h;
+	e->next = ix->nsb[b];
+	ix->nsb[b] = e;
+	ix->nns++;
+	/* A namespace bucket stays once made (namespaces are few); grow the
+	 * table so chains stay short. */
+	if (ix->nns > ix->nnsb * 2) {
+		size_t nb = ix->nnsb * 4;
+		struct nsgroups **t = calloc(nb, sizeof(*t));
+
+		if (t) {
+			for (size_t i = 0; i < ix->nnsb; i++)
+				while (ix->nsb[i]) {
+					struct nsgroups *x = ix->nsb[i];
+
+					ix->nsb[i] = x->next;
+					x->next = t[x->hash & (nb - 1)];
+					t[x->hash & (nb - 1)] = x;
+				}
+			free(ix->nsb);
+			ix->nsb = t;
+			ix->nnsb = nb;
+		}
+	}
+	return e;
+}
+
+/* ---- identities to group slots -------------------------------------- */
+
+static size_t id_probe(const struct cindex *ix, uint32_t id)
+{
+	return (size_t)(id * 2654435761u) & (ix->nidslot - 1);
+}
+
+static size_t group_of_id(const struct cindex *ix, uint32_t id)
+{
+	for (size_t i = id_probe(ix, id);; i = (i + 1) & (ix->nidslot - 1)) {
+		size_t s = ix->idslot[i];
+
+		if (!s)
+			return NONE;
+		if (ix->g[s - 1].id == id)
+			return s - 1;
+	}
+}
+
+static int idslot_rehash(struct cindex *ix, size_t n)
+{
+	size_t *t = calloc(n, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	free(ix->idslot);
+	ix->idslot = t;
+	ix->nidslot = n;
+	for (size_t g = 0; g < ix->ng; g++) {
+		size_t i;
+
+		if (!ix->g[g].id)
+			continue;
+		for (i = id_probe(ix, ix->g[g].id); t[i]; i = (i + 1) & (n - 1))
+			;
+		t[i] = g + 1;
+	}
+	return 0;
+}
+
+static void idslot_remove(struct cindex *ix, uint32_t id)
+{
+	size_t i = id_probe(ix, id), j;
+
+	while (ix->idslot[i] && ix->g[ix->idslot[i] - 1].id != id)
+		i = (i + 1) & (ix->nidslot - 1);
+	if (!ix->idslot[i])
+		return;
+	/* Backward-shift deletion: later entries of the run move up so no
+	 * probe stops early at the hole. */
+	ix->idslot[i] = 0;
+	for (j = (i + 1) & (ix->nidslot - 1); ix->idslot[j]; j = (j + 1) & (ix->nidslot - 1)) {
+		size_t s = ix->idslot[j], home = id_probe(ix, ix->g[s - 1].id);
+
+		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+			ix->idslot[i] = s;
+			ix->idslot[j] = 0;
+			i = j;
+		}
+	}
+}
+
+/* ---- groups ---------------------------------------------------------- */
+
+static size_t group_new(struct cindex *ix, uint32_t id, const struct pol_pod *pod)
+{
+	struct nsgroups *nsg = ns_find(ix, pod->ns, true);
+	struct group *g;
+	size_t slot, i;
+
+	if (!nsg)
+		return NONE;
+	if ((ix->nlive + 1) * 2 > ix->nidslot && idslot_rehash(ix, ix->nidslot * 2))
+		return NONE;
+	if (grow((void **)&nsg->slot, &nsg->cap, nsg->n + 1, sizeof(*nsg->slot)) ||
+	    grow((void **)&ix->births, &ix->capbirths, ix->nbirths + 1, sizeof(*ix->births)))
+		return NONE;
+	if (ix->nfree) {
+		slot = ix->freeg[--ix->nfree];
+	} else {
+		if (grow((void **)&ix->g, &ix->capg, ix->ng + 1, sizeof(*ix->g)))
+			return NONE;
+		slot = ix->ng++;
+		ix->g[slot] = (struct group){ 0 };
+	}
+	g = &ix->g[slot];
+	*g = (struct group){ .id = id, .born = ++ix->seq };
+	g->rep.ns = strdup(pod->ns);
+	g->rep.name = g->rep.ns;
+	if (!g->rep.ns || labels_copy(&g->rep.labels, &pod->labels)) {
+		free(g->rep.ns);
+		*g = (struct group){ 0 };
+		if (grow((void **)&ix->freeg, &ix->capfree, ix->nfree + 1, sizeof(*ix->freeg)) == 0)
+			ix->freeg[ix->nfree++] = slot;
+		return NONE;
+	}
+	g->nsg = nsg;
+	g->nspos = nsg->n;
+	nsg->slot[nsg->n++] = slot;
+	for (i = id_probe(ix, id); ix->idslot[i]; i = (i + 1) & (ix->nidslot - 1))
+		;
+	ix->idslot[i] = slot + 1;
+	ix->births[ix->nbirths++] = (struct birth){ .slot = slot, .born = g->born };
+	ix->nlive++;
+	return slot;
+}
+
+static void group_kill(struct cindex *ix, size_t slot)
+{
+	struct group *g = &ix->g[slot];
+	struct nsgroups *nsg = g->nsg;
+	size_t last = nsg->slot[--nsg->n];
+
+	if (last != slot) {
+		nsg->slot[g->nspos] = last;
+		ix->g[last].nspos = g->nspos;
+	}
+	idslot_remove(ix, g->id);
+	u32_push(&ix->dead, g->id);	/* lost when out of memory: the number then
+					 * stays taken until a full sync's round */
+	free(g->rep.ns);
+	labels_free(&g->rep.labels);
+	free(g->m);
+	*g = (struct group){ 0 };
+	ix->nlive--;
+	if (grow((void **)&ix->freeg, &ix->capfree, ix->nfree + 1, sizeof(*ix->freeg)) == 0)
+		ix->freeg[ix->nfree++] = slot;
+}
+
+static int group_join(struct cindex *ix, struct ipod *p, struct identities *ids)
+{
+	uint32_t id;
+	size_t slot;
+	struct group *g;
+
+	p->group = NONE;
+	p->id = SLUICE_ID_UNKNOWN;
+	if (p->pod.labels_unknown)
+		return 0;
+	id = identity_of_pod(ids, p->pod.ns, &p->pod.labels);
+	if (!id)
+		return 0;	/* no number left: fails closed, as the full build */
+	slot = group_of_id(ix, id);
+	if (slot == NONE && (slot = group_new(ix, id, &p->pod)) == NONE)
+		return -ENOMEM;
+	g = &ix->g[slot];
+	if (grow((void **)&g->m, &g->cap, g->n + 1, sizeof(*g->m)))
+		return -ENOMEM;
+	p->id = id;
+	p->group = slot;
+	p->gpos = g->n;
+	g->m[g->n++] = p;
+	return 0;
+}
+
+static void group_leave(struct cindex *ix, struct ipod *p)
+{
+	struct group *g;
+
+	if (p->group == NONE)
+		return;
+	g = &ix->g[p->group];
+	g->m[p->gpos] = g->m[--g->n];
+	g->m[p->gpos]->gpos = p->gpos;
+	if (!g->n)
+		group_kill(ix, p->group);
+	p->group = NONE;
+	p->id = SLUICE_ID_UNKNOWN;
+}
+
+/* ---- pods ------------------------------------------------------------ */
+
+static struct ipod *pod_find(const struct cindex *ix, const char *ns, const char *name,
+			     uint64_t h)
+{
+	for (struct ipod *p = ix->byname[h & (ix->nbuckets - 1)]; p; p = p->next)
+		if (p->hash == h && !strcmp(p->key, ns) && !strcmp(p->key + p->nslen + 1, name))
+			return p;
+	return NULL;
+}
+
+static void ip_unlink(struct cindex *ix, struct ipod *p)
+{
+	struct ipod **pp = &ix->byip[ip_bucket(ix, p->pod.ip)];
+
+	while (*pp && *pp != p)
+		pp = &(*pp)->ipnext;
+	if (*pp)
+		*pp = p->ipnext;
+	p->ipnext = NULL;
+}
+
+static void ip_link(struct cindex *ix, struct ipod *p)
+{
+	size_t b = ip_bucket(ix, p->pod.ip);
+
+	p->ipnext = ix->byip[b];
+	ix->byip[b] = p;
+}
+
+static int rehash_pods(struct cindex *ix)
+{
+	size_t nb = ix->nbuckets * 2;
+	struct ipod **byname = calloc(nb, sizeof(*byname)), **byip = calloc(nb, sizeof(*byip));
+
+	if (!byname || !byip) {
+		free(byname);
+		free(byip);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < ix->nbuckets; i++)
+		while (ix->byname[i]) {
+			struct ipod *p = ix->byname[i];
+
+			ix->byname[i] = p->next;
+			p->next = byname[p->hash & (nb - 1)];
+			byname[p->hash & (nb - 1)] = p;
+		}
+	free(ix->byname);
+	free(ix->byip);
+	ix->byname = byname;
+	ix->byip = byip;
+	ix->nbuckets = nb;
+	for (size_t i = 0; i < nb; i++)
+		for (struct ipod *p = byname[i]; p; p = p->next)
+			if (p->pod.ip)
+				ip_link(ix, p);
+	return 0;
+}
+
+/* An address changed hands or lost a holder: its entry is recomputed; an
+ * other node's pod giving it up also purges its flows. */
+static int note_ip(struct cindex *ix, uint32_t ip, bool gone)
+{
+	if (!ip)
+		return 0;
+	if (u32_push(&ix->dirty, ip) || (gone && u32_push(&ix->gone, ip)))
+		return -ENOMEM;
+	return 0;
+}
+
+static void pod_destroy(struct cindex *ix, struct ipod *p)
+{
+	struct ipod **pp = &ix->byname[p->hash & (ix->nbuckets - 1)];
+
+	while (*pp != p)
+		pp = &(*pp)->next;
+	*pp = p->next;
+	if (p->pod.ip)
+		ip_unlink(ix, p);
+	group_leave(ix, p);
+	ports_free(&p->pod);
+	free(p->key);
+	free(p);
+	ix->npods--;
+}
+
+static int pod_remove(struct cindex *ix, struct ipod *p)
+{
+	int ret = note_ip(ix, p->pod.ip, !p->local);
+
+	pod_destroy(ix, p);
+	return ret;
+}
+
+int cindex_pod_set(struct cindex *ix, struct identities *ids, const char *ns, const char *name,
+		   const struct pol_pod *pod, bool local)
+{
+	uint64_t h = name_hash(ns, name);
+	struct ipod *p = pod_find(ix, ns, name, h);
+	size_t nslen = strlen(ns), nlen = strlen(name);
+	bool same_labels, was_local;
+	uint32_t old_ip;
+	int ret;
+
+	if (ix->broken)
+		return -ENOMEM;
+	if (!pod) {
+		ret = p ? pod_remove(ix, p) : 0;
+		goto out;
+	}
+	if (!p) {
+		if (ix->npods + 1 > ix->nbuckets && rehash_pods(ix)) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		p = calloc(1, sizeof(*p));
+		if (!p || !(p->key = malloc(nslen + nlen + 2))) {
+			free(p);
+			ret = -ENOMEM;
+			goto out;
+		}
+		memcpy(p->key, ns, nslen + 1);
+		memcpy(p->key + nslen + 1, name, nlen + 1);
+		p->nslen = nslen;
+		p->hash = h;
+		p->group = NONE;
+		p->id = SLUICE_ID_UNKNOWN;
+		p->pod.ns = p->key;
+		p->pod.name = p->key + nslen + 1;
+		p->local = local;
+		p->next = ix->byname[h & (ix->nbuckets - 1)];
+		ix->byname[h & (ix->nbuckets - 1)] = p;
+		ix->npods++;
+		p->seen = true;
+		p->pod.ip = pod->ip;
+		p->pod.labels_unknown = pod->labels_unknown;
+		if (pod->ip)
+			ip_link(ix, p);
+		p->pod.labels = pod->labels;	/* until group_join points at the group's */
+		ret = ports_copy(&p->pod, pod);
+		if (!ret)
+			ret = group_join(ix, p, ids);
+		if (!ret)
+			ret = note_ip(ix, pod->ip, false);
+		if (p->group != NONE)
+			p->pod.labels = ix->g[p->group].rep.labels;
+		else
+			p->pod.labels = (struct pol_labels){ 0 };
+		goto out;
+	}
+	p->seen = true;
+	old_ip = p->pod.ip;
+	was_local = p->local;
+	if (p->pod.labels_unknown || pod->labels_unknown)
+		same_labels = p->pod.labels_unknown == pod->labels_unknown;
+	else	/* no group: it got no number last time, try again */
+		same_labels = p->group != NONE &&
+			      pol_labels_equal(&ix->g[p->group].rep.labels, &pod->labels);
+	ret = 0;
+	if (!same_labels) {
+		/* Leave first: a group whose last member goes dies, and a pod
+		 * relabelled back to an identity gets that identity's group. */
+		group_leave(ix, p);
+		p->pod.labels_unknown = pod->labels_unknown;
+		p->pod.labels = pod->labels;
+		ret = group_join(ix, p, ids);
+		p->pod.labels = p->group != NONE ? ix->g[p->group].rep.labels
+						 : (struct pol_labels){ 0 };
+		if (!ret)
+			ret = note_ip(ix, old_ip, false);
+	}
+	if (!ret && !ports_equal(&p->pod, pod)) {
+		ports_free(&p->pod);
+		ret = ports_copy(&p->pod, pod);
+	}
+	if (!ret && (old_ip != pod->ip || was_local != local)) {
+		/* The old address lost this holder: an other node's pod gave it
+		 * up (also when it became local: its flows were the remote
+		 * pod's). */
+		ret = note_ip(ix, old_ip, !was_local);
+		if (old_ip)
+			ip_unlink(ix, p);
+		p->pod.ip = pod->ip;
+		p->local = local;
+		if (pod->ip)
+			ip_link(ix, p);
+		if (!ret)
+			ret = note_ip(ix, pod->ip, false);
+	}
+out:
+	if (ret)
+		ix->broken = true;
+	return ret;
+}
+
+void cindex_begin(struct cindex *ix, bool all)
+{
+	ix->dirty.n = ix->gone.n = ix->dead.n = 0;
+	ix->all = all;
+	if (all) {
+		for (size_t i = 0; i < ix->nbuckets; i++)
+			for (struct ipod *p = ix->byname[i]; p; p = p->next)
+				p->seen = false;
+	}
+}
+
+int cindex_end(struct cindex *ix)
+{
+	int ret = 0;
+
+	if (ix->all) {
+		for (size_t i = 0; i < ix->nbuckets; i++) {
+			struct ipod *p = ix->byname[i];
+
+			while (p) {
+				struct ipod *next = p->next;
+
+				if (!p->seen && pod_remove(ix, p))
+					ret = -ENOMEM;
+				p = next;
+			}
+		}
+		ix->all = false;
+	}
+	if (ret)
+		ix->broken = true;
+	return ix->broken ? -ENOMEM : 0;
+}
+
+bool cindex_broken(const struct cindex *ix)
+{
+	return ix->broken;
+}
+
+size_t cindex_dirty_ips(const struct cindex *ix, const uint32_t **ips)
+{
+	*ips = ix->dirty.v;
+	return ix->dirty.n;
+}
+
+size_t cindex_gone_ips(const struct cindex *ix, const uint32_t **ips)
+{
+	*ips = ix->gone.v;
+	return ix->gone.n;
+}
+
+size_t cindex_dead_ids(const struct cindex *ix, const uint32_t **ids)
+{
+	*ids = ix->dead.v;
+	return ix->dead.n;
+}
+
+bool cindex_id_live(const struct cindex *ix, uint32_t id)
+{
+	return group_of_id(ix, id) != NONE;
+}
+
+size_t cindex_pods(const struct cindex *ix)
+{
+	return ix->npods;
+}
+
+size_t cindex_groups_live(const struct cindex *ix)
+{
+	return ix->nlive;
+}
+
+uint32_t cindex_pod_identity(const struct cindex *ix, const char *ns, const char *name)
+{
+	const struct ipod *p = pod_find(ix, ns, name, name_hash(ns, name));
+
+	return p ? p->id : 0;
+}
+
+/* local first, then the least namespace, then name */
+static bool holder_before(const struct ipod *a, const struct ipod *b)
+{
+	int c;
+
+	if (a->local != b->local)
+		return a->local;
+	c = strcmp(a->key, b->key);
+	return c ? c < 0 : strcmp(a->key + a->nslen + 1, b->key + b->nslen + 1) < 0;
+}
+
+bool cindex_ip_holder(const struct cindex *ix, uint32_t ip, uint32_t *identity)
+{
+	const struct ipod *best = NULL;
+
+	if (!ip)
+		return false;
+	for (const struct ipod *p = ix->byip[ip_bucket(ix, ip)]; p; p = p->ipnext)
+		if (p->pod.ip == ip && (!best || holder_before(p, best)))
+			best = p;
+	if (best)
+		*identity = best->id;
+	return best != NULL;
+}
+
+int cindex_for_each_ip(const struct cindex *ix, cindex_ip_fn fn, void *ctx)
+{
+	for (size_t b = 0; b < ix->nbuckets; b++)
+		for (const struct ipod *p = ix->byip[b]; p; p = p->ipnext) {
+			uint32_t id;
+			bool first = true;
+			int ret;
+
+			/* Once per address: at its first holder in the chain. */
+			for (const struct ipod *q = ix->byip[b]; q != p && first; q = q->ipnext)
+				first = q->pod.ip != p->pod.ip;
+			if (!first || !cindex_ip_holder(ix, p->pod.ip, &id))
+				continue;
+			ret = fn(ctx, p->pod.ip, id);
+			if (ret)
+				return ret;
+		}
+	return 0;
+}
+
+size_t cindex_group_slots(const struct cindex *ix)
+{
+	return ix->ng;
+}
+
+uint32_t cindex_group_id(const struct cindex *ix, size_t g)
+{
+	return ix->g[g].id;
+}
+
+size_t cindex_group_size(const struct cindex *ix, size_t g)
+{
+	return ix->g[g].n;
+}
+
+const struct pol_pod *cindex_group_member(const struct cindex *ix, size_t g, size_t k)
+{
+	return &ix->g[g].m[k]->pod;
+}
+
+/* ---- the selector cache ------------------------------------------- */
+
+static uint64_t centry_hash(int kind, const char *ns, const char *name, uint8_t dir, size_t ri,
+			    size_t pi)
+{
+	uint64_t h = fnv(1469598103934665603ull, &kind, sizeof(kind));
+
+	h = fnv(h, ns, strlen(ns) + 1);
+	h = fnv(h, name, strlen(name) + 1);
+	h = fnv(h, &dir, 1);
+	h = fnv(h, &ri, sizeof(ri));
+	return fnv(h, &pi, sizeof(pi));
+}
+
+static void centry_free(struct centry *e)
+{
+	free(e->ns);
+	free(e->name);
+	free(e->v);
+	free(e);
+}
+
+static void cache_drop_if(struct cindex *ix, const char *ns, const char *name, bool unused)
+{
+	for (size_t b = 0; b < ix->ncache_b; b++) {
+		struct centry **pp = &ix->cache[b];
+
+		while (*pp) {
+			struct centry *e = *pp;
+			bool drop = unused ? !e->used
+				    : !ns || (!strcmp(e->ns, ns) && !strcmp(e->name, name));
+
+			if (drop) {
+				*pp = e->next;
+				centry_free(e);
+				ix->ncache--;
+			} else {
+				if (unused)
+					e->used = false;
+				pp = &e->next;
+			}
+		}
+	}
+	if (!ix->ncache)
+		ix->nbirths = 0;
+}
+
+void cindex_forget_policy(struct cindex *ix, const char *ns, const char *name)
+{
+	cache_drop_if(ix, ns ? ns : "", name, false);
+}
+
+void cindex_forget_all(struct cindex *ix)
+{
+	cache_drop_if(ix, NULL, NULL, false);
+}
+
+void cindex_cache_sweep(struct cindex *ix)
+{
+	cache_drop_if(ix, NULL, NULL, true);
+	/* The births log only has to reach back to the oldest entry's check:
+	 * when it grows past the groups it would tell about, start it over
+	 * (every entry is then filled again on its next use). */
+	if (ix->nbirths > 4 * ix->nlive + 4096)
+		cindex_forget_all(ix);
+}
+
+size_t cindex_cache_entries(const struct cindex *ix)
+{
+	return ix->ncache;
+}
+
+static bool alive(const struct cindex *ix, const struct birth *b)
+{
+	return ix->g[b->slot].id && ix->g[b->slot].born == b->born;
+}
+
+static int centry_push(struct centry *e, size_t slot, uint64_t born)
+{
+	if (grow((void **)&e->v, &e->cap, e->n + 1, sizeof(*e->v)))
+		return -ENOMEM;
+	e->v[e->n++] = (struct birth){ .slot = slot, .born = born };
+	return 0;
+}
+
+/* Groups a fresh entry starts with: those of the namespaces the peer can
+ * match, tested one by one. */
+static int centry_fill(struct cindex *ix, struct centry *e, const struct pol_world *w,
+		       const struct pol_policy *p, const struct pol_peer *peer)
+{
+	bool own_ns = !peer->has_ns_sel && p->kind != POL_SLUICE_CLUSTER;
+
+	for (size_t b = 0; b < ix->nnsb; b++)
+		for (struct nsgroups *nsg = ix->nsb[b]; nsg; nsg = nsg->next) {
+			if (!nsg->n || (own_ns && (!p->ns || strcmp(p->ns, nsg->ns))))
+				continue;
+			for (size_t k = 0; k < nsg->n; k++) {
+				const struct group *g = &ix->g[nsg->slot[k]];
+
+				/* The namespace part fails for all its groups or
+				 * none: stop at the first. */
+				if (!pol_peer_matches_pod(peer, p, w, &g->rep)) {
+					struct pol_peer ns_only = *peer;
+
+					ns_only.has_pod_sel = false;
+					if (!pol_peer_matches_pod(&ns_only, p, w, &g->rep))
+						break;
+					continue;
+				}
+				if (centry_push(e, nsg->slot[k], g->born))
+					return -ENOMEM;
+			}
+		}
+	e->seen = ix->nbirths;
+	return 0;
+}
+
+int cindex_peer_groups(struct cindex *ix, const struct pol_world *w, const struct pol_policy *p,
+		       enum pol_dir dir, size_t ri, size_t pi, const size_t **out, size_t *n)
+{
+	const struct pol_rule *r = dir == POL_INGRESS ? &p->in[ri] : &p->eg[ri];
+	const struct pol_peer *peer = &r->peers[pi];
+	const char *ns = p->ns ? p->ns : "";
+	uint64_t h = centry_hash((int)p->kind, ns, p->name, (uint8_t)dir, ri, pi);
+	struct centry *e;
+	size_t k = 0;
+
+	for (e = ix->cache[h & (ix->ncache_b - 1)]; e; e = e->next)
+		if (e->hash == h && e->kind == (int)p->kind && e->dir == (uint8_t)dir && e->ri == ri &&
+		    e->pi == pi && !strcmp(e->ns, ns) && !strcmp(e->name, p->name))
+			break;
+	if (!e) {
+		e = calloc(1, sizeof(*e));
+		if (!e || !(e->ns = strdup(ns)) || !(e->name = strdup(p->name))) {
+			if (e)
+				centry_free(e);
+			return -ENOMEM;
+		}
+		*e = (struct centry){ .kind = (int)p->kind, .ns = e->ns, .name = e->name,
+				      .dir = (uint8_t)dir, .ri = ri, .pi = pi, .hash = h };
+		if (centry_fill(ix, e, w, p, peer)) {
+			centry_free(e);
+			return -ENOMEM;
+		}
+		e->next = ix->cache[h & (ix->ncache_b - 1)];
+		ix->cache[h & (ix->ncache_b - 1)] = e;
+		ix->ncache++;
+	}
+	/* Groups born since the last look. */
+	for (; e->seen < ix->nbirths; e->seen++) {
+		const struct birth *bi = &ix->births[e->seen];
+
+		if (alive(ix, bi) && pol_peer_matches_pod(peer, p, w, &ix->g[bi->slot].rep) &&
+		    centry_push(e, bi->slot, bi->born))
+			return -ENOMEM;
+	}
+	e->used = true;
+	if (grow((void **)&ix->outbuf, &ix->capout, e->n + 1, sizeof(*ix->outbuf)))
+		return -ENOMEM;
+	/* The dead go now (a slot reused by a later group is not this one). */
+	for (size_t i = 0; i < e->n; i++)
+		if (alive(ix, &e->v[i])) {
+			e->v[k] = e->v[i];
+			ix->outbuf[k++] = e->v[i].slot;
+		}
+	e->n = k;
+	*out = ix->outbuf;
+	*n = k;
+	return 0;
+}
+
+void cindex_free(struct cindex *ix)
+{
+	if (!ix)
+		return;
+	for (size_t i = 0; ix->byname && i < ix->nbuckets; i++)
+		while (ix->byname[i]) {
+			struct ipod *p = ix->byname[i];
+
+			ix->byname[i] = p->next;
+			ports_free(&p->pod);
+			free(p->key);
+			free(p);
+		}
+	for (size_t g = 0; g < ix->ng; g++)
+		if (ix->g[g].id) {
+			free(ix->g[g].rep.ns);
+			labels_free(&ix->g[g].rep.labels);
+			free(ix->g[g].m);
+		}
+	for (size_t b = 0; ix->nsb && b < ix->nnsb; b++)
+		while (ix->nsb[b]) {
+			struct nsgroups *x = ix->nsb[b];
+
+			ix->nsb[b] = x->next;
+			free(x->ns);
+			free(x->slot);
+			free(x);
+		}
+	if (ix->cache)
+		cindex_forget_all(ix);
+	free(ix->byname);
+	free(ix->byip);
+	free(ix->g);
+	free(ix->freeg);
+	free(ix->idslot);
+	free(ix->nsb);
+	free(ix->births);
+	free(ix->cache);
+	free(ix->outbuf);
+	free(ix->dirty.v);
+	free(ix->gone.v);
+	free(ix->dead.v);
+	free(ix);
+}
