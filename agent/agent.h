@@ -41,10 +41,15 @@ struct agent {
 	double batch_due_ms;	/* CLOCK_MONOTONIC: the window's end */
 	unsigned long long policy_syncs, services_syncs;	/* totals, for status */
 	char sync_error[512];	/* the last failed reconcile, "" once one succeeds */
-	/* Other nodes' pods' addresses and who held each at the last sync
-	 * (reconcile.c): an address that changes hands loses its flows. */
-	struct addr_holder *holders;
-	size_t nholders;
+	/* The pods this node ran at the last policy sync, "ns\0name" sorted
+	 * (reconcile.c): a pod that stops being local is a change too. */
+	char **prev_locals;
+	size_t nprev_locals;
+	bool compile_all;	/* the next sync recomputes from every object */
+	bool compile_check;	/* --compile-check: compare with a full build */
+	/* A sync's changes touched what the Services use (Services, slices,
+	 * Nodes, this node's endpoints): the Services sync follows. */
+	bool services_dirty;
 	/* --kube-proxy-replacement: the Service maps are programmed (lb.c);
 	 * off, they are kept empty. */
 	int kube_proxy_replacement;

@@ -56,6 +56,7 @@ struct options {
 	struct cidr4 nomasq[16];
 	size_t nnomasq;
 	int verbose;
+	int compile_check;
 	const char *kubeconfig;
 	int kubernetes;		/* 0 off, 1 auto */
 	int nomasq_from_cli;
@@ -157,6 +158,9 @@ static void usage(FILE *f)
 		"                     every node\n"
 		"  --proc-sys DIR     the sysctl tree (default /proc/sys); in a container whose\n"
 		"                     /proc/sys is read-only, a bind mount of the host's\n"
+		"  --compile-check    after each policy sync, compare the incremental result\n"
+		"                     with a full recompute and log any difference (a\n"
+		"                     debug and test mode: it costs a full build per sync)\n"
 		"  -v, --verbose      debug logging, including libbpf's\n"
 		"  -h, --help         this help\n"
 		"\n"
@@ -213,6 +217,7 @@ static const struct option longopts[] = {
 	{ "lb-algorithm", required_argument, NULL, 'L' },
 	{ "lb-maglev-table-size", required_argument, NULL, 'T' },
 	{ "k8s-api-server", required_argument, NULL, 'A' },
+	{ "compile-check", no_argument, NULL, 'C' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -328,6 +333,7 @@ static int set_opt(int c, const char *val, const char *from, struct options *o)
 		break;
 	}
 	case 'v': o->verbose = 1; break;
+	case 'C': o->compile_check = 1; break;
 	}
 	return 0;
 bad: {
@@ -366,8 +372,9 @@ static int env_opts(struct options *o)
 		if (!val || !*val)
 			continue;
 		snprintf(from, sizeof(from), "%s", var);
-		if (l->val == 'v') {
-			o->verbose = strcmp(val, "0") && strcmp(val, "false");
+		if (l->val == 'v' || l->val == 'C') {
+			*(l->val == 'v' ? &o->verbose : &o->compile_check) =
+				strcmp(val, "0") && strcmp(val, "false");
 			continue;
 		}
 		if (l->val == 'M') {
@@ -700,6 +707,9 @@ int main(int argc, char **argv)
 	ret = identities_open(&agent.ids, o.state_dir, err, sizeof(err));
 	if (ret)
 		goto cleanup;
+	/* Syncs are incremental: the table is written at most every 5 s. */
+	identities_set_save_interval(agent.ids, 5);
+	agent.compile_check = o.compile_check;
 	ret = endpoints_open(&agent.eps, agent.dp, agent.ipam, o.state_dir, err, sizeof(err));
 	if (ret)
 		goto cleanup;
@@ -802,7 +812,9 @@ cleanup:
 	}
 	kube_stop(agent.kube);
 	compiler_close(agent.compiler);
-	free(agent.holders);
+	for (size_t i = 0; i < agent.nprev_locals; i++)
+		free(agent.prev_locals[i]);
+	free(agent.prev_locals);
 	endpoints_close(agent.eps);
 	identities_close(agent.ids);
 	store_close(agent.store);

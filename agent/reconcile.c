@@ -18,34 +18,6 @@
 #include "log.h"
 #include "reconcile.h"
 
-/* An address of another node's pod, and who had it (a hash of
- * namespace/name). */
-struct addr_holder {
-	uint32_t ip;
-	uint64_t who;
-};
-
-static uint64_t holder_hash(const char *ns, const char *name)
-{
-	uint64_t h = 1469598103934665603ull; /* FNV-1a */
-
-	for (const char *s = ns; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	h = (h ^ '/') * 1099511628211ull;
-	for (const char *s = name; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
-}
-
-static int cmp_holder(const void *a, const void *b)
-{
-	const struct addr_holder *x = a, *y = b;
-
-	if (x->ip != y->ip)
-		return x->ip < y->ip ? -1 : 1;
-	return x->who < y->who ? -1 : x->who > y->who;
-}
-
 /*
  * Another node's pod went, or its address went to another pod: this node's
  * connection-tracking, NAT and fragment entries of the address belong to
@@ -56,47 +28,30 @@ static int cmp_holder(const void *a, const void *b)
  * pods that went while this agent was not running are not caught here:
  * their entries expire by their timeouts.
  */
-static void purge_changed_holders(struct agent *a, const struct store_view *v)
+static void purge_gone_holders(struct agent *a)
 {
-	struct addr_holder *now = calloc(v->w.npods + 1, sizeof(*now));
 	struct flows_purge_stats st = { 0 };
-	uint32_t *gone = NULL;
-	size_t n = 0, ngone = 0, j = 0;
+	const uint32_t *gone;
+	size_t ngone = compiler_gone_ips(a->compiler, &gone);
+	uint32_t *ips;
 	char err[256];
 
-	if (!now)
+	if (!ngone)
 		return;
-	for (size_t i = 0; i < v->w.npods; i++)
-		if (!v->pod_local[i] && v->w.pods[i]->ip)
-			now[n++] = (struct addr_holder){ v->w.pods[i]->ip,
-							 holder_hash(v->w.pods[i]->ns,
-								     v->w.pods[i]->name) };
-	qsort(now, n, sizeof(*now), cmp_holder);
-	gone = calloc(a->nholders + 1, sizeof(*gone));
-	if (!gone) {
-		free(now);
+	ips = malloc(ngone * sizeof(*ips));	/* sorted in place by the purge */
+	if (!ips) {
+		pr_warn("cannot remove the flows of %zu address(es) of other nodes' pods that "
+			"went: out of memory", ngone);
 		return;
 	}
-	/* Both sorted: an old (address, holder) pair missing from the new
-	 * list is an address that lost its pod or changed hands. */
-	for (size_t i = 0; i < a->nholders; i++) {
-		while (j < n && cmp_holder(&now[j], &a->holders[i]) < 0)
-			j++;
-		if (j < n && !cmp_holder(&now[j], &a->holders[i]))
-			continue;
-		if (!ngone || gone[ngone - 1] != a->holders[i].ip)
-			gone[ngone++] = a->holders[i].ip;
-	}
-	if (ngone && flows_purge_addrs(a->dp, gone, ngone, &st, err, sizeof(err)))
+	memcpy(ips, gone, ngone * sizeof(*ips));
+	if (flows_purge_addrs(a->dp, ips, ngone, &st, err, sizeof(err)))
 		pr_warn("cannot remove the flows of %zu address(es) of other nodes' pods that "
 			"went: %s", ngone, err);
 	else if (st.removed)
 		pr_info("removed %zu flow entries of %zu address(es) of other nodes' pods that "
 			"went or changed hands", st.removed, ngone);
-	free(gone);
-	free(a->holders);
-	a->holders = now;
-	a->nholders = n;
+	free(ips);
 }
 
 /* The pods this node runs, for the store's view. Names borrowed from the
@@ -170,6 +125,126 @@ static double now_ms(void)
 	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
+/* "ns\0name" keys, to sort and compare locals by. */
+static int cmp_key(const void *a, const void *b)
+{
+	const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+	int c = strcmp(x, y);
+
+	return c ? c : strcmp(x + strlen(x) + 1, y + strlen(y) + 1);
+}
+
+static char *local_key(const char *ns, const char *name)
+{
+	size_t a = strlen(ns), b = strlen(name);
+	char *k = malloc(a + b + 2);
+
+	if (k) {
+		memcpy(k, ns, a + 1);
+		memcpy(k + a + 1, name, b + 1);
+	}
+	return k;
+}
+
+static void keys_free(char **v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/*
+ * What changed since the last sync, for compiler_sync_changes: the store's
+ * change log (pods, policies, namespaces), every local pod (their stand-ins
+ * carry the endpoint's address, and there are few), and the pods that
+ * stopped being local. *keys: this sync's locals, sorted, for the next.
+ */
+struct sync_changes {
+	struct compile_changes ch;
+	struct compile_pod_change *pods;
+	struct compile_policy_ref *pols;
+	struct store_change *log;
+	size_t nlog;
+	char **keys;
+	size_t nkeys;
+};
+
+static void sync_changes_free(struct sync_changes *x)
+{
+	free(x->pods);
+	free(x->pols);
+	store_changes_free(x->log, x->nlog);
+	keys_free(x->keys, x->nkeys);
+	memset(x, 0, sizeof(*x));
+}
+
+static int sync_changes_take(struct agent *a, const struct store_local *locals, size_t nlocals,
+			     struct sync_changes *x)
+{
+	bool all = store_changes_take(a->store, &x->log, &x->nlog) || a->compile_all;
+	size_t np = 0, nq = 0, j = 0;
+	char *probe;
+
+	x->ch.all = all;
+	x->keys = calloc(nlocals + 1, sizeof(*x->keys));
+	x->pods = calloc(x->nlog + nlocals + a->nprev_locals + 1, sizeof(*x->pods));
+	x->pols = calloc(x->nlog + 1, sizeof(*x->pols));
+	if (!x->keys || !x->pods || !x->pols)
+		return -ENOMEM;
+	for (size_t i = 0; i < nlocals; i++) {
+		x->keys[i] = local_key(locals[i].ns, locals[i].name);
+		if (!x->keys[i])
+			return -ENOMEM;
+		x->nkeys++;
+	}
+	qsort(x->keys, x->nkeys, sizeof(*x->keys), cmp_key);
+	for (size_t i = 0; i < x->nlog; i++) {
+		const struct store_change *c = &x->log[i];
+
+		if (c->kind == STORE_K_SERVICE || c->kind == STORE_K_SLICE || c->kind == STORE_K_NODE)
+			a->services_dirty = true;
+		if (c->kind == STORE_K_NAMESPACE)
+			x->ch.namespaces = true;
+		if (c->kind == STORE_K_POLICY)
+			x->pols[nq++] = (struct compile_policy_ref){ .ns = *c->ns ? c->ns : NULL,
+								     .name = c->name };
+		if (c->kind != STORE_K_POD)
+			continue;
+		probe = local_key(c->ns, c->name);
+		if (!probe)
+			return -ENOMEM;
+		/* A local pod's state is its stand-in's, set below. */
+		if (!bsearch(&probe, x->keys, x->nkeys, sizeof(*x->keys), cmp_key))
+			x->pods[np++] = (struct compile_pod_change){
+				.ns = c->ns, .name = c->name, .pod = store_pod(a->store, c->ns, c->name) };
+		free(probe);
+	}
+	/* No longer local: what the store says of it now, as anyone's pod. */
+	for (size_t i = 0; i < a->nprev_locals; i++) {
+		const char *ns = a->prev_locals[i], *name = ns + strlen(ns) + 1;
+
+		while (j < x->nkeys && cmp_key(&x->keys[j], &a->prev_locals[i]) < 0)
+			j++;
+		if (j < x->nkeys && !cmp_key(&x->keys[j], &a->prev_locals[i]))
+			continue;
+		x->pods[np++] = (struct compile_pod_change){ .ns = ns, .name = name,
+							     .pod = store_pod(a->store, ns, name) };
+		a->services_dirty = true;
+	}
+	if (x->nkeys != a->nprev_locals)
+		a->services_dirty = true;
+	for (size_t i = 0; i < nlocals; i++)
+		x->pods[np++] = (struct compile_pod_change){ .ns = locals[i].ns, .name = locals[i].name,
+							     .pod = locals[i].pod, .local = true };
+	if (all)
+		a->services_dirty = true;
+	x->ch.pods = x->pods;
+	x->ch.npods = np;
+	x->ch.policies = x->pols;
+	x->ch.npolicies = nq;
+	return 0;
+}
+
 static int policy_sync(struct agent *a, unsigned flags, char *err, size_t errlen)
 {
 	struct compile_node *remote = NULL;
@@ -177,6 +252,7 @@ static int policy_sync(struct agent *a, unsigned flags, char *err, size_t errlen
 	struct compile_ep *ceps = NULL;
 	struct store_local *locals = NULL;
 	struct compile_stats st = { 0 };
+	struct sync_changes x = { 0 };
 	struct store_view v;
 	size_t nlocals = 0, k = 0;
 	uint32_t node_ips[2];
@@ -191,7 +267,7 @@ static int policy_sync(struct agent *a, unsigned flags, char *err, size_t errlen
 	}
 	ceps = calloc(nlocals + 1, sizeof(*ceps));
 	remote = remote_nodes(a, &v, &nremote);
-	if (!ceps || !remote) {
+	if (!ceps || !remote || sync_changes_take(a, locals, nlocals, &x)) {
 		ret = -ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto cleanup;
@@ -207,8 +283,28 @@ static int policy_sync(struct agent *a, unsigned flags, char *err, size_t errlen
 		memcpy(ceps[k].host_mac, ep->host_mac, 6);
 		k++;
 	}
-	ret = compiler_sync(a->compiler, &v.w, ceps, k, remote, nremote, a->ids, flags, &st, err,
-			    errlen);
+	ret = compiler_sync_changes(a->compiler, &v.w, &x.ch, ceps, k, remote, nremote, a->ids,
+				    flags, &st, err, errlen);
+	/* What the log said is consumed: after a failure, start over from
+	 * every object (the index itself stays in line; this is cheap
+	 * insurance against a change taken and not applied). */
+	a->compile_all = ret != 0;
+	if (!ret) {
+		keys_free(a->prev_locals, a->nprev_locals);
+		a->prev_locals = x.keys;
+		a->nprev_locals = x.nkeys;
+		x.keys = NULL;
+		x.nkeys = 0;
+	}
+	if (!ret && a->compile_check) {
+		char why[512];
+		int c = compiler_check(a->compiler, &v.w, ceps, k, remote, nremote, a->ids, why,
+				       sizeof(why));
+
+		if (c)
+			pr_err("compile check: the incremental state differs from a full build: %s",
+			       c < 0 ? "out of memory" : why);
+	}
 	if (!ret && a->net)
 		ret = node_net_sync_routes(a->net, remote, nremote, err, errlen);
 	if (!ret && a->net)
@@ -219,12 +315,13 @@ static int policy_sync(struct agent *a, unsigned flags, char *err, size_t errlen
 	/* After the compile: an entry made from now on is judged against maps
 	 * that no longer know the old holder. */
 	if (!ret)
-		purge_changed_holders(a, &v);
+		purge_gone_holders(a);
 	if (!ret)
 		pr_debug("policy sync: %zu endpoints, %zu ipcache, %zu allow, %zu deny entries; "
 			 "%zu updated, %zu removed in %.2f ms",
 			 st.endpoints, st.ipcache, st.allow, st.deny, st.updated, st.removed, st.ms);
 cleanup:
+	sync_changes_free(&x);
 	free(remote);
 	free(ceps);
 	store_view_free(&v);
@@ -442,9 +539,15 @@ static int sync_and_note(struct agent *a, unsigned flags, char *err, size_t errl
 	int ret = policy_sync(a, flags, err, errlen);
 
 	/* Services after policy: a backend's first translated packet meets
-	 * the policy of the state just compiled. */
-	if (!ret)
+	 * the policy of the state just compiled. Only when something they use
+	 * changed: a label change on a cluster of 10 000 Services cost a
+	 * Services sync of them all. */
+	if (!ret && (a->services_dirty || a->last_services_sync.failed ||
+		     !a->last_services_sync.at)) {
 		ret = agent_services_sync(a, err, errlen);
+		if (!ret)
+			a->services_dirty = false;
+	}
 
 	/* A refused explicit change leaves the previous state in force: that
 	 * is no lasting failure of the node. */
