@@ -367,6 +367,10 @@ static void run_seed(uint64_t seed)
 	assert_int_equal(w.nnodes, prm.nnodes);
 	assert_int_equal(w.neps, prm.neps);
 	check_world(&w, &seen);
+	/* These corners are there from the start. */
+	assert_true(seen.shared_local_remote);
+	assert_true(seen.ip0);
+	assert_true(seen.unknown);
 	for (int i = 0; i < STEPS; i++) {
 		uint64_t before = digest(&w);
 		const struct pol_policy **old = calloc(w.npol + 1, sizeof(*old));

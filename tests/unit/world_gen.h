@@ -41,8 +41,9 @@
 #include "compile.h"
 #include "policy.h"
 
-/* Sizes of the initial world; wg_step keeps each count within about half
- * to twice its initial value. */
+/* Sizes of the initial world; wg_step pulls each count back towards its
+ * initial value and keeps it at most twice that plus one (pods: plus the
+ * ones that arrived without labels as local endpoints). */
 struct wg_params {
 	size_t nns, npods, npol, nnodes, neps;
 };
@@ -83,9 +84,9 @@ enum wg_mut {
  * - WG_NAMESPACE, WG_NODE: name; ns is NULL.
  * - WG_POLICY: ns (NULL for a SluiceClusterNetworkPolicy) and name; the
  *   kind in pol_kind.
- * - WG_LOCAL: the pod's ns/name. ADDED: the pod became local; a pod that
- *   had address 0 or one another endpoint uses gets a new address in the
- *   same step, and a pod with labels_unknown is created in pods[] with its
+ * - WG_LOCAL: the pod's ns/name. ADDED: the pod became local; one whose
+ *   address is not a free local one (10.0.0.1-30) gets one in the
+ *   same step, or a new pod with labels_unknown is created in pods[] with its
  *   endpoint. REMOVED: the endpoint is gone; the pod stays in pods[] (not
  *   local any more), except a labels_unknown one, which goes with it.
  * - WG_NODE_IPS: ns and name NULL.
@@ -336,6 +337,21 @@ static inline long wg_find_ep_ip(const struct wg_world *w, uint32_t ip)
 	return -1;
 }
 
+/* A random pod's position; local_ok false: only pods that are not local.
+ * -1 if there is none. */
+static inline long wg_pick_pod(struct wg_world *w, bool local_ok)
+{
+	uint32_t start = wg_below(w, (uint32_t)w->npods + 1);
+
+	for (size_t i = 0; i < w->npods; i++) {
+		size_t at = (start + i) % w->npods;
+
+		if (local_ok || wg_find_ep(w, w->pods[at]) < 0)
+			return (long)at;
+	}
+	return -1;
+}
+
 /* ---- objects ------------------------------------------------------------ */
 
 static inline void wg_pod_free(struct pol_pod *p)
@@ -446,8 +462,9 @@ static inline bool wg_ports_equal(const struct pol_pod *a, const struct pol_pod 
 }
 
 /* A pod address: sometimes none yet, sometimes one another pod has (a
- * stale object, or a reused address), else from a small range spanning
- * this node's and the other nodes' pod CIDRs. */
+ * stale object, or a reused address), sometimes a node's (hostNetwork),
+ * else from a small range spanning this node's and the other nodes' pod
+ * CIDRs. */
 static inline uint32_t wg_pod_ip(struct wg_world *w)
 {
 	unsigned r = wg_below(w, 100);
@@ -460,6 +477,11 @@ static inline uint32_t wg_pod_ip(struct wg_world *w)
 		if (ip)
 			return ip;
 	}
+	/* A hostNetwork pod: this node's or another node's address. */
+	if (r < 36 && w->nnode_ips && (!w->nnodes || wg_chance(w, 50)))
+		return w->node_ips[wg_below(w, (uint32_t)w->nnode_ips)];
+	if (r < 36 && w->nnodes)
+		return w->nodes[wg_below(w, (uint32_t)w->nnodes)].ip;
 	return WG_IP(10, 0, wg_below(w, (uint32_t)w->prm.nnodes + 2), 1 + wg_below(w, WG_LOCAL_IPS));
 }
 
@@ -892,12 +914,11 @@ static inline int wg_add_ep(struct wg_world *w, struct pol_pod *p)
 }
 
 /*
- * Make a pod local. One in four is a new pod whose object has not arrived
- * (labels_unknown); otherwise a pod that is not local yet, given a free
- * local address if it has none or its address is another endpoint's.
- * Returns 1 when nothing could be made local.
+ * Make a pod local. One in four (every one with unknown set) is a new pod
+ * whose object has not arrived (labels_unknown); otherwise a pod that is
+ * not local yet, given a free local address unless it has one already. Returns 1 when nothing could be made local.
  */
-static inline int wg_make_local(struct wg_world *w, struct pol_pod **out)
+static inline int wg_make_local(struct wg_world *w, bool unknown, struct pol_pod **out)
 {
 	uint32_t ip = wg_local_ip(w);
 	struct pol_pod *p = NULL;
@@ -906,7 +927,7 @@ static inline int wg_make_local(struct wg_world *w, struct pol_pod **out)
 
 	if (!ip)
 		return 1;
-	if (wg_chance(w, 25)) {
+	if (wg_chance(w, 25) || unknown) {
 		wg_pick_ns(w, ns, sizeof(ns));
 		if (wg_pod_name(w, ns, name, sizeof(name)))
 			return 1;
@@ -924,7 +945,8 @@ static inline int wg_make_local(struct wg_world *w, struct pol_pod **out)
 		}
 		if (!p)
 			return 1;
-		if (!p->ip || wg_find_ep_ip(w, p->ip) >= 0)
+		if (p->ip < WG_IP(10, 0, 0, 1) || p->ip > WG_IP(10, 0, 0, WG_LOCAL_IPS) ||
+		    wg_find_ep_ip(w, p->ip) >= 0)
 			p->ip = ip;
 	}
 	*out = p;
@@ -996,7 +1018,19 @@ static inline int wg_init(struct wg_world *w, uint64_t seed, const struct wg_par
 	for (size_t i = 0; i < w->prm.neps && ret >= 0; i++) {
 		struct pol_pod *p;
 
-		ret = wg_make_local(w, &p);
+		/* The first endpoint has no Pod object yet. */
+		ret = wg_make_local(w, i == 0, &p);
+	}
+	/* The corners from the start, not only by chance: a pod that is not
+	 * local with a local endpoint's address, and a pod without one. */
+	if (ret >= 0 && w->neps && w->npods > w->neps + 1) {
+		long a = wg_pick_pod(w, false), b;
+
+		w->pods[a]->ip = w->eps[wg_below(w, (uint32_t)w->neps)].ip;
+		do
+			b = wg_pick_pod(w, false);
+		while (b == a);
+		w->pods[b]->ip = 0;
 	}
 	/* 1 (no free name, node or address) only means a smaller world. */
 	if (ret > 0)
@@ -1007,7 +1041,8 @@ static inline int wg_init(struct wg_world *w, uint64_t seed, const struct wg_par
 }
 
 /* Relative weights of the mutations: labels and policy edits are what a
- * cluster does most. */
+ * cluster does most. An add and its removal share their summed weight
+ * (wg_bound decides which by the count). */
 static const unsigned wg_weights[WG_M_N] = {
 	[WG_M_POD_ADD] = 10,	[WG_M_POD_DEL] = 8,	[WG_M_POD_LABELS] = 12,
 	[WG_M_POD_IP] = 6,	[WG_M_POD_PORTS] = 5,	[WG_M_NS_ADD] = 3,
@@ -1032,49 +1067,38 @@ static inline enum wg_mut wg_draw(struct wg_world *w)
 	return WG_M_NODE_IPS;
 }
 
-/* Keep each count between half and twice its initial size. */
-static inline enum wg_mut wg_bound(const struct wg_world *w, enum wg_mut m)
+/* An add or a removal of one kind: add with probability (cap - n) / cap,
+ * cap = 2 * target + 1, so the count drifts back to its initial size and
+ * stays within [0, cap]. */
+static inline enum wg_mut wg_pull(struct wg_world *w, size_t n, size_t target, enum wg_mut add,
+				  enum wg_mut del)
+{
+	return wg_below(w, 2 * (uint32_t)target + 1) >= n ? add : del;
+}
+
+static inline enum wg_mut wg_bound(struct wg_world *w, enum wg_mut m)
 {
 	const struct wg_params *p = &w->prm;
 
 	switch (m) {
 	case WG_M_POD_ADD:
-		return w->npods >= 2 * p->npods + 1 ? WG_M_POD_DEL : m;
 	case WG_M_POD_DEL:
-		return w->npods <= p->npods / 2 ? WG_M_POD_ADD : m;
+		return wg_pull(w, w->npods, p->npods, WG_M_POD_ADD, WG_M_POD_DEL);
 	case WG_M_NS_ADD:
-		return w->nns >= 2 * p->nns + 1 ? WG_M_NS_DEL : m;
 	case WG_M_NS_DEL:
-		return w->nns <= p->nns / 2 ? WG_M_NS_ADD : m;
+		return wg_pull(w, w->nns, p->nns, WG_M_NS_ADD, WG_M_NS_DEL);
 	case WG_M_POL_ADD:
-		return w->npol >= 2 * p->npol + 1 ? WG_M_POL_DEL : m;
 	case WG_M_POL_DEL:
-		return w->npol <= p->npol / 2 ? WG_M_POL_ADD : m;
+		return wg_pull(w, w->npol, p->npol, WG_M_POL_ADD, WG_M_POL_DEL);
 	case WG_M_NODE_ADD:
-		return w->nnodes >= 2 * p->nnodes + 1 ? WG_M_NODE_DEL : m;
 	case WG_M_NODE_DEL:
-		return w->nnodes <= p->nnodes / 2 ? WG_M_NODE_ADD : m;
+		return wg_pull(w, w->nnodes, p->nnodes, WG_M_NODE_ADD, WG_M_NODE_DEL);
 	case WG_M_LOCAL_ADD:
-		return w->neps >= 2 * p->neps + 1 ? WG_M_LOCAL_DEL : m;
 	case WG_M_LOCAL_DEL:
-		return w->neps <= p->neps / 2 ? WG_M_LOCAL_ADD : m;
+		return wg_pull(w, w->neps, p->neps, WG_M_LOCAL_ADD, WG_M_LOCAL_DEL);
 	default:
 		return m;
 	}
-}
-
-/* A random pod; local false: only pods that are not local. NULL if none. */
-static inline long wg_pick_pod(struct wg_world *w, bool local_ok)
-{
-	uint32_t start = wg_below(w, (uint32_t)w->npods + 1);
-
-	for (size_t i = 0; i < w->npods; i++) {
-		size_t at = (start + i) % w->npods;
-
-		if (local_ok || wg_find_ep(w, w->pods[at]) < 0)
-			return (long)at;
-	}
-	return -1;
 }
 
 static inline void wg_note(struct wg_world *w, struct wg_change *ch, enum wg_kind kind,
@@ -1269,7 +1293,7 @@ static inline int wg_apply(struct wg_world *w, enum wg_mut m, struct wg_change *
 		return 0;
 	}
 	case WG_M_LOCAL_ADD:
-		ret = wg_make_local(w, &p);
+		ret = wg_make_local(w, false, &p);
 		if (!ret)
 			wg_note(w, ch, WG_LOCAL, WG_ADDED, p->ns, p->name);
 		return ret;
