@@ -85,6 +85,7 @@ test_service_SRCS := agent/store.c agent/service.c agent/policy.c agent/policy_p
 test_page_SRCS := agent/page.c agent/store.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/log.c
 test_compile_SRCS := agent/compile.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c lib/log.c
 test_maglev_SRCS := agent/maglev.c
+test_world_gen_SRCS := agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/log.c
 test_health_SRCS := agent/health.c agent/lb.c agent/maglev.c agent/loader.c agent/cidr.c lib/log.c
 
 $(BUILD)/unit:
