@@ -135,6 +135,16 @@ run_size() {
 	hwm1=$(kb "$agent" VmHWM)
 	log "N=$n: ready in $ready_ms ms, RSS $((rss1 / 1024)) MiB, peak $((hwm1 / 1024)) MiB"
 
+	# CP_PERF=DIR: the agent's profile from ready to the relist, into
+	# DIR/perf-N.data (for `perf report -i`)
+	local perfpid=
+	if [ -n "${CP_PERF:-}" ]; then
+		perf record -F 999 -g -p "$agent" -o "$CP_PERF/perf-$n.data" >/dev/null 2>&1 &
+		perfpid=$!
+		CLEANUP_PIDS+=("$perfpid")
+		sleep 0.5
+	fi
+
 	# ---- CNI ADD of the cni pods (their Pod objects are in the API)
 	: >"$d/add.ms"
 	local j
@@ -221,6 +231,11 @@ run_size() {
 		req DELETE /apis/networking.k8s.io/v1/namespaces/ns0/networkpolicies/bench-new || return 1
 		flip denied "$(now_ms)" /dev/null || return 1
 	done
+
+	if [ -n "$perfpid" ]; then
+		kill -INT "$perfpid" 2>/dev/null
+		wait "$perfpid" 2>/dev/null || true
+	fi
 
 	# ---- forced relist (410)
 	# Done when every kind has been listed again (the agent's -v log says

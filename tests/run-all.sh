@@ -35,6 +35,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 make -s "$BUILD/sluice-agent" >/dev/null || exit 1
+# Every agent the suites start compares its incremental policy state with a
+# full recompute after each sync, and aborts on a difference.
+export SLUICE_COMPILE_CHECK=1
 run_suite "unit tests (ASan+UBSan)" make -s test-unit
 run_suite "BPF program tests (BPF_PROG_TEST_RUN)" make -s test-bpf
 run_suite "end to end, tc attach" tests/e2e/run.sh
