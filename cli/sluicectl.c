@@ -146,6 +146,15 @@ static void print_control_plane(const json_t *cp)
 	printf("syncs:       %lld policy, %lld Services since the agent started\n",
 	       (long long)json_integer_value(json_object_get(cp, "policySyncs")),
 	       (long long)json_integer_value(json_object_get(cp, "servicesSyncs")));
+	if ((n = json_object_get(cp, "compiler")))
+		printf("compiler:    %lld incremental, %lld full syncs; %lld pods in %lld identity "
+		       "groups, %lld cached selectors, %lld ipBlock prefixes\n",
+		       (long long)json_integer_value(json_object_get(n, "incrementalSyncs")),
+		       (long long)json_integer_value(json_object_get(n, "fullSyncs")),
+		       (long long)json_integer_value(json_object_get(n, "pods")),
+		       (long long)json_integer_value(json_object_get(n, "identityGroups")),
+		       (long long)json_integer_value(json_object_get(n, "selectorCacheEntries")),
+		       (long long)json_integer_value(json_object_get(n, "ipBlockPrefixes")));
 }
 
 static int print_status(const json_t *r)
