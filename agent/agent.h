@@ -48,8 +48,11 @@ struct agent {
 	bool compile_all;	/* the next sync recomputes from every object */
 	bool compile_check;	/* --compile-check: compare with a full build */
 	/* A sync's changes touched what the Services use (Services, slices,
-	 * Nodes, this node's endpoints): the Services sync follows. */
+	 * Nodes; or the host ports of this node's endpoints, whose signature
+	 * the last Services sync saw is hostports_sig): the Services sync
+	 * follows. */
 	bool services_dirty;
+	uint64_t hostports_sig;
 	/* --kube-proxy-replacement: the Service maps are programmed (lb.c);
 	 * off, they are kept empty. */
 	int kube_proxy_replacement;

@@ -229,10 +229,7 @@ static int sync_changes_take(struct agent *a, const struct store_local *locals, 
 			continue;
 		x->pods[np++] = (struct compile_pod_change){ .ns = ns, .name = name,
 							     .pod = store_pod(a->store, ns, name) };
-		a->services_dirty = true;
 	}
-	if (x->nkeys != a->nprev_locals)
-		a->services_dirty = true;
 	for (size_t i = 0; i < nlocals; i++)
 		x->pods[np++] = (struct compile_pod_change){ .ns = locals[i].ns, .name = locals[i].name,
 							     .pod = locals[i].pod, .local = true };
@@ -541,19 +538,48 @@ int agent_services_sync(struct agent *a, char *err, size_t errlen)
 	return ret;
 }
 
+/* What the Services sync takes from this node's endpoints: their host
+ * ports (and the node's address they default to), as one number. */
+static uint64_t hostports_sig(struct agent *a)
+{
+	uint64_t h = 1469598103934665603ull;
+	size_t neps = a->eps ? endpoints_count(a->eps) : 0;
+
+#define MIX(x) (h = (h ^ (uint64_t)(x)) * 1099511628211ull)
+	MIX(a->net ? a->net->node_ip : 0);
+	for (size_t i = 0; i < neps; i++) {
+		const struct endpoint *ep = endpoints_at(a->eps, i);
+
+		if (ep->state != EP_READY || !ep->nports)
+			continue;
+		MIX(ep->ip);
+		for (size_t p = 0; p < ep->nports; p++) {
+			MIX(ep->ports[p].host_ip);
+			MIX((uint32_t)ep->ports[p].host_port << 16 | ep->ports[p].container_port);
+			MIX(ep->ports[p].proto);
+		}
+	}
+#undef MIX
+	return h;
+}
+
 static int sync_and_note(struct agent *a, unsigned flags, char *err, size_t errlen)
 {
+	uint64_t sig;
 	int ret = policy_sync(a, flags, err, errlen);
 
 	/* Services after policy: a backend's first translated packet meets
 	 * the policy of the state just compiled. Only when something they use
 	 * changed: a label change on a cluster of 10 000 Services cost a
 	 * Services sync of them all. */
-	if (!ret && (a->services_dirty || a->last_services_sync.failed ||
-		     !a->last_services_sync.at)) {
+	sig = hostports_sig(a);
+	if (!ret && (a->services_dirty || sig != a->hostports_sig ||
+		     a->last_services_sync.failed || !a->last_services_sync.at)) {
 		ret = agent_services_sync(a, err, errlen);
-		if (!ret)
+		if (!ret) {
 			a->services_dirty = false;
+			a->hostports_sig = sig;
+		}
 	}
 
 	/* A refused explicit change leaves the previous state in force: that
