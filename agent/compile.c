@@ -1372,7 +1372,8 @@ static int apply_state(struct compiler *c, const struct entry_set *want, size_t 
 	 * removes its stale entries first: those are not enforced after the
 	 * change anyway. */
 	for (int m = 0; m < CMAP_N; m++)
-		early[m] = set_union_count(&c->cur[m], &want[m]) > c->m.cap[m];
+		early[m] = c->cur[m].n + want[m].n > c->m.cap[m] &&
+			   set_union_count(&c->cur[m], &want[m]) > c->m.cap[m];
 	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
 		const struct step *s = &steps[i];
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <bpf/bpf.h>
 
@@ -282,11 +283,24 @@ int node_net_sync_routes(struct node_net *n, const struct compile_node *remote, 
 	struct in_addr src = { htonl(tunnel_source(n)) };
 	int ifindex = route_ifindex(n);
 	struct node_route *routes;
+	struct timespec now;
 	size_t k = 0;
 	int ret;
 
 	if (!ifindex)
 		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (n->nroutes == nremote && n->routes_ifindex == ifindex && n->routes_src == src.s_addr &&
+	    now.tv_sec - n->routes_at < 60) {
+		size_t i = 0;
+
+		while (i < nremote && n->routes[i].dst.net == remote[i].pod_cidr.net &&
+		       n->routes[i].dst.prefix == remote[i].pod_cidr.prefix &&
+		       n->routes[i].gw == route_gw(n, &remote[i]))
+			i++;
+		if (i == nremote)
+			return 0;
+	}
 	routes = calloc(nremote + 1, sizeof(*routes));
 	if (!routes)
 		return -ENOMEM;
@@ -316,6 +330,7 @@ int node_net_sync_routes(struct node_net *n, const struct compile_node *remote, 
 			free(n->routes);
 			n->routes = routes;
 			n->nroutes = k;
+			n->routes_ifindex = 0;	/* not all in place: the next sync adds again */
 			return ret;
 		}
 		routes[k++] = (struct node_route){ .dst = remote[i].pod_cidr,
@@ -324,6 +339,9 @@ int node_net_sync_routes(struct node_net *n, const struct compile_node *remote, 
 	free(n->routes);
 	n->routes = routes;
 	n->nroutes = k;
+	n->routes_ifindex = ifindex;
+	n->routes_src = src.s_addr;
+	n->routes_at = now.tv_sec;
 	return 0;
 }
 

@@ -32,6 +32,14 @@ struct node_net {
 	struct nl_handle *nl;
 	struct node_route *routes;	/* the routes to other nodes' pods this agent installed */
 	size_t nroutes;
+	/* The device and source address they were installed with: while
+	 * these and the wanted routes stay the same, a sync installs nothing
+	 * (500 nodes were 500 netlink round trips per pod change), except
+	 * once a minute (routes_at, monotonic seconds), which puts back a
+	 * route someone removed. */
+	int routes_ifindex;
+	uint32_t routes_src;
+	long routes_at;
 	int masquerade;
 	struct cidr4 *nomasq_extra;	/* --non-masquerade-cidr */
 	size_t nnomasq_extra;

@@ -139,7 +139,7 @@ run_size() {
 	# DIR/perf-N.data (for `perf report -i`)
 	local perfpid=
 	if [ -n "${CP_PERF:-}" ]; then
-		perf record -F 999 -g -p "$agent" -o "$CP_PERF/perf-$n.data" >/dev/null 2>&1 &
+		perf record -F 499 --call-graph dwarf,16384 -p "$agent" -o "$CP_PERF/perf-$n.data" >/dev/null 2>&1 &
 		perfpid=$!
 		CLEANUP_PIDS+=("$perfpid")
 		sleep 0.5
