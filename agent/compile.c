@@ -1975,6 +1975,51 @@ cleanup:
 	return ret;
 }
 
+/* Every identity number the maps hold, as read at open. */
+int compiler_reserve_identities(const struct compiler *c, struct identities *ids)
+{
+	size_t n = 0, cap = c->cur[CMAP_ENDPOINTS].n + 2 * c->cur[CMAP_IPCACHE].n +
+			     c->cur[CMAP_ALLOW].n + c->cur[CMAP_DENY].n + 1;
+	uint32_t *v = malloc(cap * sizeof(*v));
+	int ret;
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->cur[CMAP_ENDPOINTS].n; i++) {
+		const struct entry_set *s = &c->cur[CMAP_ENDPOINTS];
+		const struct sluice_endpoint *e = (const void *)(set_at(s, i) + s->ksz);
+
+		v[n++] = e->identity;
+	}
+	for (size_t i = 0; i < c->cur[CMAP_IPCACHE].n; i++) {
+		const struct entry_set *s = &c->cur[CMAP_IPCACHE];
+		const struct sluice_ipcache_value *e = (const void *)(set_at(s, i) + s->ksz);
+
+		v[n++] = e->identity;
+		v[n++] = e->cidr_identity;
+	}
+	for (int m = CMAP_ALLOW; m <= CMAP_DENY; m++)
+		for (size_t i = 0; i < c->cur[m].n; i++)
+			v[n++] = ((const struct sluice_policy_key *)set_at(&c->cur[m], i))->identity;
+	ret = identities_reserve(ids, v, n);
+	free(v);
+	return ret;
+}
+
+size_t compiler_identity_pods(const struct compiler *c, uint32_t id)
+{
+	size_t g;
+
+	if (!c->ix || (g = cindex_id_group(c->ix, id)) == SIZE_MAX)
+		return 0;
+	return cindex_group_size(c->ix, g);
+}
+
+const struct pol_pod *compiler_identity_pod(const struct compiler *c, uint32_t id, size_t k)
+{
+	return cindex_group_member(c->ix, cindex_id_group(c->ix, id), k);
+}
+
 size_t compiler_gone_ips(const struct compiler *c, const uint32_t **ips)
 {
 	if (!c->ix) {

@@ -145,6 +145,15 @@ int compiler_sync_changes(struct compiler *c, const struct pol_world *w,
 			  struct identities *ids, unsigned flags, struct compile_stats *st, char *err,
 			  size_t errlen);
 
+/* Hold back the identity numbers the maps held at open that ids does not
+ * know (identities_reserve): call once, after compiler_open. */
+int compiler_reserve_identities(const struct compiler *c, struct identities *ids);
+
+/* The pods of identity id as of the last incremental sync (0 when none),
+ * and the k-th of them (valid until the next sync). */
+size_t compiler_identity_pods(const struct compiler *c, uint32_t id);
+const struct pol_pod *compiler_identity_pod(const struct compiler *c, uint32_t id, size_t k);
+
 /* Addresses another node's pod gave up in the last compiler_sync_changes
  * (removed, moved, or now a pod of this node): their flows belong to the
  * old holder. Valid until the next sync. */

@@ -770,6 +770,11 @@ int cindex_for_each_ip(const struct cindex *ix, cindex_ip_fn fn, void *ctx)
 	return 0;
 }
 
+size_t cindex_id_group(const struct cindex *ix, uint32_t id)
+{
+	return group_of_id(ix, id);
+}
+
 size_t cindex_group_slots(const struct cindex *ix)
 {
 	return ix->ng;

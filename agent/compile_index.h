@@ -71,6 +71,8 @@ bool cindex_ip_holder(const struct cindex *ix, uint32_t ip, uint32_t *identity);
 typedef int (*cindex_ip_fn)(void *ctx, uint32_t ip, uint32_t identity);
 int cindex_for_each_ip(const struct cindex *ix, cindex_ip_fn fn, void *ctx);
 
+/* The group of identity id (a slot), or SIZE_MAX. */
+size_t cindex_id_group(const struct cindex *ix, uint32_t id);
 /* Groups: slots 0..cindex_group_slots()-1, dead ones with identity 0. */
 size_t cindex_group_slots(const struct cindex *ix);
 uint32_t cindex_group_id(const struct cindex *ix, size_t g);

@@ -293,7 +293,8 @@ int identities_end(struct identities *ids)
 			ids->v[kept++] = *e;
 			continue;
 		}
-		if (numbers_push(is_cidr_key(e->key) ? &ids->free_cidr : &ids->free_label, e->id))
+		if (numbers_push(in_range(ids, e->id, true) ? &ids->free_cidr : &ids->free_label,
+				 e->id))
 			return -ENOMEM;
 		free(e->key);
 		ids->dirty = 1;
@@ -343,6 +344,73 @@ int identities_release(struct identities *ids, const uint32_t *dead, size_t n)
 	}
 	free(sorted);
 	return 0;
+}
+
+static void numbers_drop(struct numbers *f, uint32_t id)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (f->v[i] == id) {
+			memmove(f->v + i, f->v + i + 1, (--f->n - i) * sizeof(*f->v));
+			return;
+		}
+}
+
+int identities_reserve(struct identities *ids, const uint32_t *nums, size_t n)
+{
+	time_t now = ids->lim.now();
+	uint32_t *v;
+	size_t k = 0;
+	int ret = 0;
+
+	if (!n)
+		return 0;
+	v = malloc(n * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	memcpy(v, nums, n * sizeof(*v));
+	qsort(v, n, sizeof(*v), cmp_u32);
+	/* Numbers the table knows under a meaning keep it: only the unknown
+	 * ones (zeroed here) are reserved. */
+	for (size_t i = 0; i < ids->n; i++) {
+		uint32_t *hit = bsearch(&ids->v[i].id, v, n, sizeof(*v), cmp_u32);
+
+		if (hit)
+			*hit = 0;
+	}
+	for (size_t i = 0; i < n && !ret; i++) {
+		bool cidr = in_range(ids, v[i], true);
+		char *key;
+		struct ident *e;
+
+		if (!v[i] || (i && v[i] == v[i - 1]) || (!cidr && !in_range(ids, v[i], false)))
+			continue;
+		if (asprintf(&key, "R\n%u", v[i]) < 0) {
+			ret = -ENOMEM;
+			break;
+		}
+		e = insert(ids, key, v[i]);
+		if (!e) {
+			free(key);
+			ret = -ENOMEM;
+			break;
+		}
+		/* Released now: no new meaning before the grace period is over,
+		 * by when no map names it (the first sync rewrites them all). */
+		e->used = 0;
+		e->released = now;
+		numbers_drop(cidr ? &ids->free_cidr : &ids->free_label, v[i]);
+		if (cidr && ids->next_cidr <= v[i])
+			ids->next_cidr = v[i] + 1;
+		if (!cidr && ids->next_label <= v[i])
+			ids->next_label = v[i] + 1;
+		ids->dirty = 1;
+		k++;
+	}
+	if (k)
+		pr_warn("%zu identity number(s) in the pinned maps are not in the identity table "
+			"(a crash before it was saved): held back for %u s", k, ids->lim.grace_s);
+	free(v);
+	return ret;
 }
 
 void identities_set_save_interval(struct identities *ids, unsigned seconds)
@@ -476,6 +544,9 @@ json_t *identities_to_json(const struct identities *ids)
 
 		if (k[0] == 'C') {
 			item = json_pack("{s:I, s:s}", "id", (json_int_t)ids->v[i].id, "cidr", k + 2);
+		} else if (k[0] == 'R') {
+			/* held back: a pinned map named it, the table did not */
+			item = json_pack("{s:I, s:b}", "id", (json_int_t)ids->v[i].id, "reserved", 1);
 		} else {
 			const char *ns = k + 2, *nl = strchr(ns, '\n');
 			json_t *labels = json_object();

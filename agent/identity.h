@@ -57,6 +57,11 @@ int identities_end(struct identities *ids);
  * starts now. end then only expires and saves. Returns 0 or -ENOMEM.
  */
 int identities_release(struct identities *ids, const uint32_t *dead, size_t n);
+/* Numbers the pinned maps use (a previous agent's): those the table does
+ * not know (it was not saved before a crash) are held back for the grace
+ * period, so no new label set or prefix gets one while a map entry may
+ * still mean the old one. Returns 0 or -ENOMEM. */
+int identities_reserve(struct identities *ids, const uint32_t *nums, size_t n);
 /* Write the table at most once per seconds (0: at every end that changed
  * it, the default); close writes what is left. */
 void identities_set_save_interval(struct identities *ids, unsigned seconds);

@@ -719,6 +719,9 @@ int main(int argc, char **argv)
 	ret = compiler_open(&agent.compiler, agent.dp, err, sizeof(err));
 	if (ret)
 		goto cleanup;
+	ret = compiler_reserve_identities(agent.compiler, agent.ids);
+	if (ret)
+		goto cleanup;
 	/* A state that does not fit (an oversized stored policy, maps pinned
 	 * smaller) must not keep the node from serving: start with what fits,
 	 * keep the previous maps otherwise, and say so. */

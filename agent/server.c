@@ -559,6 +559,14 @@ static uint32_t pod_identity(void *ctx, const struct pol_pod *p)
 }
 
 /* The whole list of what (no paging), as before pages existed. */
+/* Strings, NULL (out of memory) last. */
+static int cmp_str(const void *a, const void *b)
+{
+	const char *x = *(char *const *)a, *y = *(char *const *)b;
+
+	return !x || !y ? (x == NULL) - (y == NULL) : strcmp(x, y);
+}
+
 static json_t *get_all(struct agent *a, const char *what)
 {
 	struct store_local *locals = NULL;
@@ -597,20 +605,29 @@ static json_t *get_all(struct agent *a, const char *what)
 		json_t *all = identities_to_json(a->ids), *id;
 		size_t i;
 
+		/* Each identity's pods from the compiler's groups: a lookup, not
+		 * every pod against every identity (10^9 tests at 50 000 pods,
+		 * and a lookup that could number label sets as a side effect). */
 		json_array_foreach(all, i, id) {
 			json_t *pods = json_array();
-			json_int_t num = json_integer_value(json_object_get(id, "id"));
+			uint32_t num = (uint32_t)json_integer_value(json_object_get(id, "id"));
+			size_t n = compiler_identity_pods(a->compiler, num);
+			char **names = calloc(n + 1, sizeof(*names));
 
-			for (size_t k = 0; k < v.w.npods; k++) {
-				const struct pol_pod *p = v.w.pods[k];
-				char name[512];
+			for (size_t k = 0; names && k < n; k++) {
+				const struct pol_pod *p = compiler_identity_pod(a->compiler, num, k);
 
-				if (json_object_get(id, "cidr") || p->labels_unknown ||
-				    identity_of_pod(a->ids, p->ns, &p->labels) != (uint32_t)num)
-					continue;
-				snprintf(name, sizeof(name), "%s/%s", p->ns, p->name);
-				json_array_append_new(pods, json_string(name));
+				if (asprintf(&names[k], "%s/%s", p->ns, p->name) < 0)
+					names[k] = NULL;
 			}
+			if (names)
+				qsort(names, n, sizeof(*names), cmp_str);
+			for (size_t k = 0; names && k < n; k++)
+				if (names[k])
+					json_array_append_new(pods, json_string(names[k]));
+			for (size_t k = 0; names && k < n; k++)
+				free(names[k]);
+			free(names);
 			json_object_set_new(id, "pods", pods);
 		}
 		json_decref(items);
