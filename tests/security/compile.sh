@@ -180,7 +180,7 @@ echo "--- b) restart with the oversized policy stored (maps re-created, as after
 kill "$MN_AGENT_PID" 2>/dev/null
 wait "$MN_AGENT_PID" 2>/dev/null
 STATE=$(mn_node_dir "$P" 1)/state
-jq -c --argjson huge "$(huge_policy)" '. + [$huge]' "$STATE/objects.json" >"$STATE/objects.new" &&
+jq -c --argjson huge "$(huge_policy)" '.objects += [$huge]' "$STATE/objects.json" >"$STATE/objects.new" &&
 	mv "$STATE/objects.new" "$STATE/objects.json"
 rm -rf "/sys/fs/bpf/$P-node1"
 start_agent_small
