@@ -139,6 +139,7 @@ bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-purge 
 	@bench/multinode.sh
 	@bench/kube.sh
 	@bench/controlplane.sh
+	@bench/persist.sh
 	@bench/defences.sh
 	@bench/services.sh
 	@$(BUILD)/bench-purge
