@@ -666,9 +666,10 @@ void store_changes_free(struct store_change *v, size_t n)
 #define JOURNAL_HDR 16	/* magic, generation */
 #define REC_HDR 8	/* length, CRC-32 */
 #define JOURNAL_COMPACT_MIN ((off_t)1 << 20)
-/* Keys remembered for the next save before it rewrites the snapshot
- * instead: a list of the whole cluster (start-up, relist) is one snapshot,
- * not a journal as large, and the keys cost no more than this. */
+/* Changes remembered for the next save before it rewrites the snapshot
+ * instead (and a quarter of the store): a list of the whole cluster
+ * (start-up, relist) is one snapshot, not a journal as large, and the keys
+ * held meanwhile cost no more than that. */
 #define UNSAVED_MIN 4096
 
 static void unsaved_clear(struct store *s)
@@ -690,11 +691,15 @@ static void journal_note(struct store *s, const struct object *o)
 
 	if (s->loading || s->unsaved_all)
 		return;
+	if (s->nunsaved >= UNSAVED_MIN && s->nunsaved >= s->n / 4) {
+		unsaved_clear(s);
+		s->unsaved_all = true;
+		return;
+	}
 	if (s->nunsaved == s->capunsaved) {
 		size_t cap = s->capunsaved ? s->capunsaved * 2 : 16;
 
-		if ((s->nunsaved >= UNSAVED_MIN && s->nunsaved >= s->n / 4) ||
-		    !(u = realloc(s->unsaved, cap * sizeof(*u)))) {
+		if (!(u = realloc(s->unsaved, cap * sizeof(*u)))) {
 			unsaved_clear(s);
 			s->unsaved_all = true;
 			return;
@@ -882,6 +887,8 @@ static int compact(struct store *s)
 	ret = fsync_dir(s->dir);
 	if (ret)
 		return ret;
+	pr_debug("%s: %zu objects saved, %lld bytes, generation %" PRIu64, s->path, s->n,
+		 (long long)size, gen);
 	ret = journal_reset(s);
 	if (ret)
 		pr_warn("%s: cannot start the journal again: %s (the snapshot %s holds "
