@@ -2558,5 +2558,7 @@ cleanup:
 
 int store_flush(struct store *s)
 {
-	return s->dirty ? save(s) : 0;
+	/* The keys noted by note_change count too: every put and removal
+	 * goes through it, whether or not its path set dirty. */
+	return s->dirty || s->nunsaved || s->unsaved_all ? save(s) : 0;
 }
