@@ -47,7 +47,9 @@ for which in base new; do
 	echo "bench-persist: $which: $CHANGES single-pod changes" >&2
 	mkdir "$DIR/state-$which"
 	out=$("$DIR/bench-$which" "$DIR/list.json" "$DIR/state-$which" "$CHANGES")
-	echo "== $which ($([ "$which" = base ] && echo "$BASE" || git -C "$ROOT" describe --always --dirty))"
+	rev=$BASE
+	[ "$which" = new ] && rev=$(git -C "$ROOT" describe --always --dirty)
+	echo "== $which ($rev)"
 	echo "$out"
 	echo "   on disk: $(du -b "$DIR/state-$which"/* | awk '{printf "%s %s B  ", $2, $1}' | sed "s|$DIR/state-$which/||g")"
 	for k in bytes_per_change ms_per_change_mean p50 p99 full_save_bytes full_save_ms open_ms; do

@@ -218,6 +218,11 @@ static void test_journal_round_trip(void **state)
 	json_t *c = kpod("c", "10.0.0.3", "db", "c");
 	json_t *p1 = policy("p1", "web"), *p2 = policy("p2", "db"), *p2b = policy("p2", "api");
 	json_t *items = json_pack("[O, O]", a1, b), *changes = json_array(), *empty;
+	/* cluster-scoped: a removal record without a namespace */
+	json_t *ns = jt("{'apiVersion': 'v1', 'kind': 'Namespace', 'metadata': {'name': 'old', "
+			"'labels': {'team': 'x'}}}");
+	json_t *node = jt("{'apiVersion': 'v1', 'kind': 'Node', 'metadata': {'name': 'n2'}, "
+			  "'spec': {'podCIDR': '10.9.2.0/24'}}");
 	struct store_change *ch;
 	char sdir[600], *snap;
 	size_t nch, len;
@@ -228,6 +233,7 @@ static void test_journal_round_trip(void **state)
 	s = store_in(dir, "rt");
 	snprintf(sdir, sizeof(sdir), "%s/rt", dir);
 	assert_int_equal(store_kube_replace(s, "v1", "Pod", items, changes), 0);
+	event(s, "ADDED", ns);
 	apply(s, p1);
 	assert_int_equal(store_flush(s), 0);
 	assert_int_equal(generation(sdir), 1);
@@ -238,6 +244,8 @@ static void test_journal_round_trip(void **state)
 	event(s, "MODIFIED", a2);
 	event(s, "DELETED", b);
 	event(s, "ADDED", c);
+	event(s, "DELETED", ns);
+	event(s, "ADDED", node);
 	assert_int_equal(store_flush(s), 0);
 	apply(s, p2);
 	apply(s, p2b);
@@ -261,6 +269,8 @@ static void test_journal_round_trip(void **state)
 	expect(s, c, c, true);
 	expect(s, p1, NULL, false);
 	expect(s, p2, p2b, false);
+	expect(s, ns, NULL, false);
+	expect(s, node, node, true);
 	/* a restart starts the change log as "everything" */
 	assert_true(store_changes_take(s, &ch, &nch));
 	assert_int_equal(nch, 0);
@@ -289,6 +299,8 @@ static void test_journal_round_trip(void **state)
 	json_decref(p1);
 	json_decref(p2);
 	json_decref(p2b);
+	json_decref(ns);
+	json_decref(node);
 }
 
 /* A journal of records r1..r4 (one save each); the file cut at every byte
