@@ -82,6 +82,7 @@ test_policy_SRCS := agent/policy.c agent/policy_parse.c agent/selector.c agent/c
 test_manifest_SRCS := lib/manifest.c lib/log.c
 test_kube_SRCS := agent/kube.c agent/store.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c
 test_service_SRCS := agent/store.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/log.c
+test_persist_SRCS := agent/store.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/log.c
 test_page_SRCS := agent/page.c agent/store.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/log.c
 test_compile_SRCS := agent/compile.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c lib/log.c
 test_compile_incr_SRCS := $(test_compile_SRCS)
@@ -140,6 +141,7 @@ bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-purge 
 	@bench/multinode.sh
 	@bench/kube.sh
 	@bench/controlplane.sh
+	@bench/persist.sh
 	@bench/defences.sh
 	@bench/services.sh
 	@$(BUILD)/bench-purge

@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "api.h"
 #include "cidr.h"
@@ -79,7 +83,7 @@ struct store {
 		unsigned long gen;	/* s->gen when sorted */
 		bool valid;
 	} order[2];		/* by enum store_order */
-	bool dirty;	/* changed since objects.json was written */
+	bool dirty;	/* changed since last saved (store_flush) */
 	/* Objects put or removed since the last store_changes_take, for the
 	 * reconcile step to redo only what they affect. Starts (and falls
 	 * back, past STORE_CHANGES_MAX) as "everything": the consumer then
@@ -87,7 +91,27 @@ struct store {
 	struct store_change *ch;
 	size_t nch, capch;
 	bool ch_all;
-	char path[PATH_MAX];
+	char path[PATH_MAX];	/* the snapshot, <state-dir>/objects.json */
+	/* Saving (see "saving" below): the snapshot of generation snap_gen and the
+	 * journal of what changed since, so a change costs its own size. */
+	char dir[PATH_MAX];	/* the state directory, fsynced after a rename */
+	char jpath[PATH_MAX];	/* <state-dir>/objects.journal */
+	int jfd;		/* the journal, open for writing; -1: not yet */
+	uint64_t snap_gen;	/* the snapshot's generation; 0: none (or an old array) */
+	off_t snap_size;	/* bytes of the snapshot */
+	off_t j_size;		/* bytes of the journal that hold good records */
+	bool j_reset;		/* the journal on disk is not this snapshot's: start it again */
+	bool j_trunc;		/* bytes past j_size (a dropped tail) to cut before appending */
+	bool loading;		/* store_open is putting saved objects back */
+	/* Keys put or removed since the last save; past the bound (or out of
+	 * memory) unsaved_all: the next save rewrites the snapshot. */
+	struct unsaved {
+		enum obj_kind kind;
+		char *ns;	/* one allocation: ns, then name */
+		char *name;
+	} *unsaved;
+	size_t nunsaved, capunsaved;
+	bool unsaved_all;
 	/* This node, for checking other Node objects against (store_set_self). */
 	char *self_name;
 	bool has_self_cidr;
@@ -561,10 +585,13 @@ static void changes_clear(struct store *s)
 
 /* Object o is about to change or go, or has just been put in. Out of
  * memory or past the bound the log says "everything": never wrong. */
+static void journal_note(struct store *s, const struct object *o);
+
 static void note_change(struct store *s, const struct object *o)
 {
 	struct store_change *c;
 
+	journal_note(s, o);
 	if (s->ch_all)
 		return;
 	if (s->nch == s->capch) {
@@ -612,20 +639,220 @@ void store_changes_free(struct store_change *v, size_t n)
 	free(v);
 }
 
-static int save(struct store *s)
+/* ---- saving: a snapshot and a journal ----------------------------------
+ *
+ * <state-dir>/objects.json is a snapshot of the whole store, as
+ * {"format": SNAP_FORMAT, "generation": N, "objects": [...]};
+ * <state-dir>/objects.journal holds what was put or removed since: a header
+ * (JOURNAL_MAGIC, then the generation of the snapshot it follows, 64 bits
+ * little-endian) and records, each a 32-bit little-endian payload length, a
+ * CRC-32 (zlib's crc32) over those four bytes and the payload, and the
+ * payload: one letter ('k' put from the Kubernetes API, 'a' put by
+ * `sluicectl apply`, 'd' removed) and the object as JSON ('d': apiVersion,
+ * kind and metadata name and namespace only). A save appends one record per
+ * object changed since the last and fdatasyncs: O(change), where rewriting
+ * objects.json was O(store) for every event (20 MB at 50 000 pods). When the
+ * journal outgrows both the snapshot and JOURNAL_COMPACT_MIN the snapshot
+ * is written again (temporary file, fsync, rename, fsync of the directory)
+ * under the next generation and the journal starts over: a journal whose
+ * generation is not the snapshot's (a crash between the two steps) was
+ * already folded in, and is ignored. A torn or corrupt record ends the
+ * journal where it starts: the records before it count.
+ * A snapshot in the old format (a plain array) loads as generation 0, and
+ * the first save replaces it.
+ */
+#define SNAP_FORMAT "sluice-objects/2"
+#define JOURNAL_MAGIC "SLUICEJ1"
+#define JOURNAL_HDR 16	/* magic, generation */
+#define REC_HDR 8	/* length, CRC-32 */
+#define JOURNAL_COMPACT_MIN ((off_t)1 << 20)
+/* Changes remembered for the next save before it rewrites the snapshot
+ * instead (and a quarter of the store): a list of the whole cluster
+ * (start-up, relist) is one snapshot, not a journal as large, and the keys
+ * held meanwhile cost no more than that. */
+#define UNSAVED_MIN 4096
+
+static void unsaved_clear(struct store *s)
+{
+	for (size_t i = 0; i < s->nunsaved; i++)
+		free(s->unsaved[i].ns);
+	free(s->unsaved);
+	s->unsaved = NULL;
+	s->nunsaved = s->capunsaved = 0;
+	s->unsaved_all = false;
+}
+
+/* Object o (by its key) is to be saved by the next save. Out of memory or
+ * past the bound, the next save writes everything. */
+static void journal_note(struct store *s, const struct object *o)
+{
+	size_t lns = strlen(o->ns), lname = strlen(o->name);
+	struct unsaved *u;
+
+	if (s->loading || s->unsaved_all)
+		return;
+	if (s->nunsaved >= UNSAVED_MIN && s->nunsaved >= s->n / 4) {
+		unsaved_clear(s);
+		s->unsaved_all = true;
+		return;
+	}
+	if (s->nunsaved == s->capunsaved) {
+		size_t cap = s->capunsaved ? s->capunsaved * 2 : 16;
+
+		if (!(u = realloc(s->unsaved, cap * sizeof(*u)))) {
+			unsaved_clear(s);
+			s->unsaved_all = true;
+			return;
+		}
+		s->unsaved = u;
+		s->capunsaved = cap;
+	}
+	u = &s->unsaved[s->nunsaved];
+	u->kind = o->kind;
+	u->ns = malloc(lns + lname + 2);
+	if (!u->ns) {
+		unsaved_clear(s);
+		s->unsaved_all = true;
+		return;
+	}
+	memcpy(u->ns, o->ns, lns + 1);
+	u->name = u->ns + lns + 1;
+	memcpy(u->name, o->name, lname + 1);
+	s->nunsaved++;
+}
+
+static int unsaved_cmp(const void *a, const void *b)
+{
+	const struct unsaved *x = a, *y = b;
+	int c;
+
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	c = strcmp(x->ns, y->ns);
+	return c ? c : strcmp(x->name, y->name);
+}
+
+static void put_le32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t get_le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint32_t rec_crc(const unsigned char *len, const unsigned char *payload, size_t n)
+{
+	uLong c = crc32(0L, Z_NULL, 0);
+
+	c = crc32(c, len, 4);
+	return (uint32_t)crc32(c, payload, (uInt)n);
+}
+
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd))
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+static int write_all(int fd, const void *buf, size_t n, off_t off)
+{
+	const char *p = buf;
+
+	while (n) {
+		ssize_t w = pwrite(fd, p, n, off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		if (!w)
+			return -EIO;
+		p += w;
+		n -= (size_t)w;
+		off += w;
+	}
+	return 0;
+}
+
+/* The journal open for writing, created (and its directory entry synced)
+ * if it is not there. */
+static int journal_fd(struct store *s)
+{
+	bool created;
+	int ret;
+
+	if (s->jfd >= 0)
+		return 0;
+	created = access(s->jpath, F_OK) != 0;
+	s->jfd = open(s->jpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (s->jfd < 0)
+		return -errno;
+	if (created) {
+		ret = fsync_dir(s->dir);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Start the journal again, empty, after the snapshot of generation s->snap_gen. */
+static int journal_reset(struct store *s)
+{
+	unsigned char hdr[JOURNAL_HDR];
+	int ret;
+
+	ret = journal_fd(s);
+	if (ret)
+		return ret;
+	memcpy(hdr, JOURNAL_MAGIC, 8);
+	put_le32(hdr + 8, (uint32_t)s->snap_gen);
+	put_le32(hdr + 12, (uint32_t)(s->snap_gen >> 32));
+	if (ftruncate(s->jfd, 0))
+		return -errno;
+	ret = write_all(s->jfd, hdr, sizeof(hdr), 0);
+	if (!ret && fdatasync(s->jfd))
+		ret = -errno;
+	if (ret)
+		return ret;
+	s->j_size = JOURNAL_HDR;
+	s->j_reset = s->j_trunc = false;
+	return 0;
+}
+
+/* Write the whole store as the snapshot of the next generation, then start
+ * the journal again. */
+static int compact(struct store *s)
 {
 	char tmp[PATH_MAX + 8];
-	int ret = 0;
+	uint64_t gen = s->snap_gen + 1;
+	int fd, ret = 0;
+	off_t size = 0;
 	FILE *f;
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp", s->path);
-	f = fopen(tmp, "w");
-	if (!f)
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
 		return -errno;
+	f = fdopen(fd, "w");
+	if (!f) {
+		ret = -errno;
+		close(fd);
+		unlink(tmp);
+		return ret;
+	}
 	/* Objects from the Kubernetes API are saved as {"origin": "kubernetes",
 	 * "object": ...} so a relist after a restart knows which ones it owns.
 	 * The objects are JSON text already: written as they are. */
-	fputc('[', f);
+	fprintf(f, "{\"format\":\"%s\",\"generation\":%" PRIu64 ",\"objects\":[", SNAP_FORMAT, gen);
 	for (size_t i = 0; i < s->n; i++) {
 		if (i)
 			fputc(',', f);
@@ -634,17 +861,173 @@ static int save(struct store *s)
 		else
 			fputs(s->v[i].json, f);
 	}
-	fputc(']', f);
-	if (ferror(f))
+	fputs("]}\n", f);
+	if (fflush(f) || ferror(f))
 		ret = errno ? -errno : -EIO;
+	if (!ret) {
+		size = ftello(f);
+		if (fsync(fd))
+			ret = -errno;
+	}
 	if (fclose(f) && !ret)
 		ret = errno ? -errno : -EIO;
 	if (!ret && rename(tmp, s->path))
 		ret = -errno;
-	if (ret)
+	if (ret) {
 		unlink(tmp);
-	else
-		s->dirty = false;
+		return ret;
+	}
+	/* The snapshot holds everything now: the old journal, whatever
+	 * happens to it, is of the last generation and ignored at open. */
+	s->snap_gen = gen;
+	s->snap_size = size;
+	s->dirty = false;
+	unsaved_clear(s);
+	s->j_reset = true;
+	ret = fsync_dir(s->dir);
+	if (ret)
+		return ret;
+	pr_debug("%s: %zu objects saved, %lld bytes, generation %" PRIu64, s->path, s->n,
+		 (long long)size, gen);
+	ret = journal_reset(s);
+	if (ret)
+		pr_warn("%s: cannot start the journal again: %s (the snapshot %s holds "
+			"everything; the next save tries again)",
+			s->jpath, strerror(-ret), s->path);
+	return 0;
+}
+
+/* The record that saves key u as the store holds it now, appended to *buf
+ * (size *len, capacity *cap), or its size when buf is NULL. */
+static int record_add(const struct store *s, const struct unsaved *u, char **buf, size_t *len,
+		      size_t *cap, size_t *size)
+{
+	const struct object *o = find(s, u->kind, u->ns, u->name);
+	char *del = NULL, op;
+	const char *body;
+	size_t n;
+
+	if (o) {
+		op = o->kube ? 'k' : 'a';
+		body = o->json;
+	} else {
+		json_t *id = *u->ns ? json_pack("{s:s, s:s, s:{s:s, s:s}}", "apiVersion",
+						 kinds[u->kind].api_version, "kind",
+						 kinds[u->kind].kind, "metadata", "name", u->name,
+						 "namespace", u->ns)
+				    : json_pack("{s:s, s:s, s:{s:s}}", "apiVersion",
+						 kinds[u->kind].api_version, "kind",
+						 kinds[u->kind].kind, "metadata", "name", u->name);
+
+		del = id ? json_text(id) : NULL;
+		json_decref(id);
+		if (!del)
+			return -ENOMEM;
+		op = 'd';
+		body = del;
+	}
+	n = 1 + strlen(body);
+	if (n > UINT32_MAX - REC_HDR) {
+		free(del);
+		return -EFBIG;
+	}
+	*size = REC_HDR + n;
+	if (buf) {
+		unsigned char *r;
+
+		if (*len + *size > *cap) {
+			size_t c = *cap ? *cap : 4096;
+			char *b;
+
+			while (c < *len + *size)
+				c *= 2;
+			b = realloc(*buf, c);
+			if (!b) {
+				free(del);
+				return -ENOMEM;
+			}
+			*buf = b;
+			*cap = c;
+		}
+		r = (unsigned char *)*buf + *len;
+		put_le32(r, (uint32_t)n);
+		r[REC_HDR] = (unsigned char)op;
+		memcpy(r + REC_HDR + 1, body, n - 1);
+		put_le32(r + 4, rec_crc(r, r + REC_HDR, n));
+		*len += *size;
+	}
+	free(del);
+	return 0;
+}
+
+/* Save what changed since the last save: records appended to the journal,
+ * or the whole snapshot when there is none yet or the journal would grow
+ * past its bound. */
+static int save(struct store *s)
+{
+	size_t n = 0, len = 0, cap = 0, size;
+	off_t add = 0;
+	char *buf = NULL;
+	int ret = 0;
+
+	if (!s->snap_gen || s->unsaved_all)
+		return compact(s);
+	if (s->nunsaved) {
+		qsort(s->unsaved, s->nunsaved, sizeof(*s->unsaved), unsaved_cmp);
+		for (size_t i = 0; i < s->nunsaved; i++) {
+			if (n && !unsaved_cmp(&s->unsaved[n - 1], &s->unsaved[i])) {
+				free(s->unsaved[i].ns);
+				continue;
+			}
+			s->unsaved[n++] = s->unsaved[i];
+		}
+		s->nunsaved = n;
+	}
+	for (size_t i = 0; i < n; i++) {
+		ret = record_add(s, &s->unsaved[i], NULL, NULL, NULL, &size);
+		if (ret)
+			return ret;
+		add += (off_t)size;
+	}
+	/* Measured before writing: past the bound, the records would only
+	 * be written to be folded into the snapshot at once. */
+	add += s->j_reset ? JOURNAL_HDR : s->j_size;
+	if (add > s->snap_size && add > JOURNAL_COMPACT_MIN)
+		return compact(s);
+	for (size_t i = 0; i < n && !ret; i++)
+		ret = record_add(s, &s->unsaved[i], &buf, &len, &cap, &size);
+	if (ret)
+		goto cleanup;
+	if (s->j_reset) {
+		ret = journal_reset(s);
+		if (ret)
+			goto cleanup;
+	}
+	ret = journal_fd(s);
+	if (ret)
+		goto cleanup;
+	if (s->j_trunc) {
+		if (ftruncate(s->jfd, s->j_size)) {
+			ret = -errno;
+			goto cleanup;
+		}
+		s->j_trunc = false;
+	}
+	if (len) {
+		ret = write_all(s->jfd, buf, len, s->j_size);
+		if (!ret && fdatasync(s->jfd))
+			ret = -errno;
+		if (ret) {
+			/* Part may be on disk: cut it before the next try. */
+			s->j_trunc = true;
+			goto cleanup;
+		}
+		s->j_size += (off_t)len;
+	}
+	unsaved_clear(s);
+	s->dirty = false;
+cleanup:
+	free(buf);
 	return ret;
 }
 
@@ -1457,33 +1840,69 @@ int store_delete(struct store *s, const json_t *objects, const json_t *sources,
 	return 0;
 }
 
-int store_open(struct store **out, const char *state_dir, char *err, size_t errlen)
+/* Put a saved object (from the snapshot or a journal record) in the store,
+ * in place of any with its key. Returns 0, or -EINVAL / -ENOMEM with why. */
+static int load_put(struct store *s, const json_t *obj, bool kube, char *why, size_t len)
 {
-	json_t *arr = NULL, *obj;
-	json_error_t jerr;
-	struct store *s;
-	size_t i;
+	struct object p, *o;
 
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		return -ENOMEM;
-	s->ch_all = true;
-	snprintf(s->path, sizeof(s->path), "%s/objects.json", state_dir);
-	if (access(s->path, F_OK)) {
-		*out = s;
+	/* An unusable Service or slice from the API stays what it was. */
+	if (object_parse(obj, &p, kube, why, len) && (!kube || object_unusable(obj, why, &p)))
+		return -EINVAL;
+	p.kube = kube;
+	o = find(s, p.kind, p.ns, p.name);
+	if (o) {
+		note_change(s, o);
+		object_clear(o);
+		*o = p;
 		return 0;
 	}
-	arr = json_load_file(s->path, 0, &jerr);
-	if (!json_is_array(arr)) {
+	if (reserve(s, 1)) {
+		object_clear(&p);
+		snprintf(why, len, "out of memory");
+		return -ENOMEM;
+	}
+	s->v[s->n++] = p;
+	idx_added(s);
+	return 0;
+}
+
+/* Read the snapshot, if there is one: s->snap_gen, s->snap_size and its objects. */
+static int load_snapshot(struct store *s, char *err, size_t errlen)
+{
+	json_t *doc, *arr, *obj;
+	json_error_t jerr;
+	struct stat st;
+	size_t i;
+
+	if (stat(s->path, &st))
+		return 0;
+	doc = json_load_file(s->path, 0, &jerr);
+	arr = doc;
+	if (json_is_object(doc)) {
+		const char *format = json_string_value(json_object_get(doc, "format"));
+		json_int_t gen = json_integer_value(json_object_get(doc, "generation"));
+
+		arr = json_object_get(doc, "objects");
+		if (!format || strcmp(format, SNAP_FORMAT) || gen <= 0 || !json_is_array(arr)) {
+			snprintf(err, errlen,
+				 "cannot read %s: not a snapshot of format %s (format \"%s\"); move "
+				 "it and objects.journal away to start with no objects",
+				 s->path, SNAP_FORMAT, format ? format : "?");
+			json_decref(doc);
+			return -EINVAL;
+		}
+		s->snap_gen = (uint64_t)gen;
+	} else if (!json_is_array(doc)) {
+		/* An array is the format before the journal: generation 0. */
 		snprintf(err, errlen, "cannot read %s: %s (move it away to start with no objects)",
-			 s->path, arr ? "not a list" : jerr.text);
-		json_decref(arr);
-		store_close(s);
+			 s->path, doc ? "not a list" : jerr.text);
+		json_decref(doc);
 		return -EINVAL;
 	}
+	s->snap_size = st.st_size;
 	if (reserve(s, json_array_size(arr))) {
-		json_decref(arr);
-		store_close(s);
+		json_decref(doc);
 		return -ENOMEM;
 	}
 	json_array_foreach(arr, i, obj) {
@@ -1493,16 +1912,158 @@ int store_open(struct store **out, const char *state_dir, char *err, size_t errl
 
 		if (kube)
 			obj = json_object_get(obj, "object");
-		/* An unusable Service or slice from the API stays what it was. */
-		if (object_parse(obj, &s->v[s->n], kube, why, sizeof(why)) &&
-		    (!kube || object_unusable(obj, why, &s->v[s->n]))) {
+		if (load_put(s, obj, kube, why, sizeof(why)))
 			pr_warn("%s: ignoring saved object %zu: %s", s->path, i + 1, why);
-			continue;
-		}
-		s->v[s->n++].kube = kube;
-		idx_added(s);
 	}
-	json_decref(arr);
+	json_decref(doc);
+	return 0;
+}
+
+/* The whole of file path in *buf (size *len); -ENOENT when it is not there. */
+static int read_file(const char *path, unsigned char **buf, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ret = 0;
+	unsigned char *b = NULL;
+	struct stat st;
+	size_t n = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st)) {
+		ret = -errno;
+		goto cleanup;
+	}
+	b = malloc((size_t)st.st_size + 1);
+	if (!b) {
+		ret = -ENOMEM;
+		goto cleanup;
+	}
+	while (n < (size_t)st.st_size) {
+		ssize_t r = read(fd, b + n, (size_t)st.st_size - n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			ret = -errno;
+			goto cleanup;
+		}
+		if (!r)
+			break;
+		n += (size_t)r;
+	}
+	*buf = b;
+	*len = n;
+	b = NULL;
+cleanup:
+	free(b);
+	close(fd);
+	return ret;
+}
+
+/* Apply one journal record's payload (its checksum is good). */
+static void replay_record(struct store *s, const unsigned char *p, size_t n, off_t off)
+{
+	json_t *obj = n > 1 ? json_loadb((const char *)p + 1, n - 1, 0, NULL) : NULL;
+	const char *ns, *name;
+	enum obj_kind kind;
+	struct object *o;
+	char why[1024];
+
+	if (!obj || (p[0] != 'k' && p[0] != 'a' && p[0] != 'd')) {
+		pr_warn("%s: ignoring the record at offset %lld: not a put or a removal",
+			s->jpath, (long long)off);
+		json_decref(obj);
+		return;
+	}
+	if (p[0] != 'd') {
+		if (load_put(s, obj, p[0] == 'k', why, sizeof(why)))
+			pr_warn("%s: ignoring the object saved at offset %lld: %s", s->jpath,
+				(long long)off, why);
+	} else if (identify(obj, &kind, &ns, &name, why, sizeof(why))) {
+		pr_warn("%s: ignoring the removal at offset %lld: %s", s->jpath, (long long)off,
+			why);
+	} else if ((o = find(s, kind, ns, name))) {
+		remove_at(s, (size_t)(o - s->v));
+	}
+	json_decref(obj);
+}
+
+/* Replay the journal after the snapshot: sets s->j_size (where the next
+ * record goes), s->j_trunc (a tail to cut) or s->j_reset (not this
+ * snapshot's journal). */
+static void journal_replay(struct store *s)
+{
+	unsigned char *b = NULL;
+	size_t len = 0, off;
+	uint64_t gen;
+	int ret;
+
+	s->j_reset = true;
+	ret = read_file(s->jpath, &b, &len);
+	if (ret) {
+		if (ret != -ENOENT)
+			pr_warn("%s: cannot read: %s; the objects saved in it since the snapshot "
+				"%s are lost", s->jpath, strerror(-ret), s->path);
+		return;
+	}
+	if (len < JOURNAL_HDR || memcmp(b, JOURNAL_MAGIC, 8)) {
+		if (len)
+			pr_warn("%s: not a sluice journal (%zu bytes); ignored", s->jpath, len);
+		goto cleanup;
+	}
+	gen = get_le32(b + 8) | (uint64_t)get_le32(b + 12) << 32;
+	if (!s->snap_gen || gen != s->snap_gen) {
+		/* Left by a compaction that stopped after the rename: what it
+		 * holds is in the snapshot already. */
+		pr_info("%s: the journal of snapshot generation %" PRIu64 ", not %" PRIu64
+			" (%s): ignored", s->jpath, gen, s->snap_gen, s->path);
+		goto cleanup;
+	}
+	s->j_reset = false;
+	for (off = JOURNAL_HDR; off < len;) {
+		uint32_t n;
+
+		if (len - off < REC_HDR || (n = get_le32(b + off)) > len - off - REC_HDR) {
+			pr_warn("%s: dropping an incomplete record at offset %zu (the last %zu "
+				"bytes; the records before it are kept)", s->jpath, off, len - off);
+			break;
+		}
+		if (rec_crc(b + off, b + off + REC_HDR, n) != get_le32(b + off + 4)) {
+			pr_warn("%s: dropping a record with a bad checksum at offset %zu and the "
+				"%zu bytes after it (the records before it are kept)",
+				s->jpath, off, len - off - REC_HDR - n);
+			break;
+		}
+		replay_record(s, b + off + REC_HDR, n, (off_t)off);
+		off += REC_HDR + n;
+	}
+	s->j_size = (off_t)off;
+	s->j_trunc = off < len;
+cleanup:
+	free(b);
+}
+
+int store_open(struct store **out, const char *state_dir, char *err, size_t errlen)
+{
+	struct store *s;
+	int ret;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->ch_all = true;
+	s->jfd = -1;
+	snprintf(s->dir, sizeof(s->dir), "%s", state_dir);
+	snprintf(s->path, sizeof(s->path), "%s/objects.json", state_dir);
+	snprintf(s->jpath, sizeof(s->jpath), "%s/objects.journal", state_dir);
+	s->loading = true;
+	ret = load_snapshot(s, err, errlen);
+	if (ret) {
+		store_close(s);
+		return ret;
+	}
+	journal_replay(s);
+	s->loading = false;
 	nodes_check(s);
 	services_check(s);
 	*out = s;
@@ -1520,6 +2081,9 @@ void store_close(struct store *s)
 	for (size_t k = 0; k < 2; k++)
 		free(s->order[k].v);
 	changes_clear(s);
+	unsaved_clear(s);
+	if (s->jfd >= 0)
+		close(s->jfd);
 	free(s->self_name);
 	free(s);
 }
@@ -1994,5 +2558,7 @@ cleanup:
 
 int store_flush(struct store *s)
 {
-	return s->dirty ? save(s) : 0;
+	/* The keys noted by note_change count too: every put and removal
+	 * goes through it, whether or not its path set dirty. */
+	return s->dirty || s->nunsaved || s->unsaved_all ? save(s) : 0;
 }

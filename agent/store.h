@@ -68,7 +68,7 @@ int store_restore(struct store *s, const json_t *objects, const json_t *snapshot
 /*
  * Objects from the Kubernetes API (agent/kube.c). They are marked as the
  * API's, saved with that mark, and only they are removed by a relist;
- * nothing is written to objects.json until store_flush.
+ * nothing is saved until store_flush.
  *
  * store_kube_event applies one watch event: type ADDED, MODIFIED or
  * DELETED. store_kube_replace makes the API's objects of one kind exactly
@@ -84,7 +84,10 @@ int store_restore(struct store *s, const json_t *objects, const json_t *snapshot
 int store_kube_event(struct store *s, const char *type, const json_t *obj, json_t *changes);
 int store_kube_replace(struct store *s, const char *api_version, const char *kind,
 		       const json_t *items, json_t *changes);
-/* Write objects.json if anything changed since it was last written. */
+/* Save what changed since the last save, if anything: records appended to
+ * <state-dir>/objects.journal, now and then folded into objects.json (see
+ * docs/ARCHITECTURE.md, "Saved objects"). store_apply, store_delete and
+ * store_restore save before they return. */
 int store_flush(struct store *s);
 
 /* A pod running on this node, as the endpoints know it. */

@@ -180,8 +180,15 @@ echo "--- b) restart with the oversized policy stored (maps re-created, as after
 kill "$MN_AGENT_PID" 2>/dev/null
 wait "$MN_AGENT_PID" 2>/dev/null
 STATE=$(mn_node_dir "$P" 1)/state
-jq -c --argjson huge "$(huge_policy)" '. + [$huge]' "$STATE/objects.json" >"$STATE/objects.new" &&
-	mv "$STATE/objects.new" "$STATE/objects.json"
+# The saved objects replaced by what was applied plus huge: a snapshot with
+# no journal (the journal holds huge's removal after the refused apply).
+{
+	mn_node_json 1
+	for name in victim friend attacker; do pod_json "$name" "$name"; done
+	base_policy
+	huge_policy
+} | jq -cs '{format: "sluice-objects/2", generation: 1, objects: .}' >"$STATE/objects.new" &&
+	mv "$STATE/objects.new" "$STATE/objects.json" && rm -f "$STATE/objects.journal"
 rm -rf "/sys/fs/bpf/$P-node1"
 start_agent_small
 check "the agent starts and serves (status answers)" ctl status
