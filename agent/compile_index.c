@@ -166,35 +166,41 @@ int cindex_new(struct cindex **out)
 	return 0;
 }
 
+/* Label sets and port lists are copied packed: the array and its strings
+ * in one allocation (a group's label set of three labels was seven
+ * allocations, some 350 bytes with their headers). */
 static void labels_free(struct pol_labels *l)
 {
-	pol_labels_free(l);
+	free(l->v);
+	*l = (struct pol_labels){ 0 };
 }
 
 static int labels_copy(struct pol_labels *dst, const struct pol_labels *src)
 {
+	size_t len = src->n * sizeof(*dst->v);
+	char *p;
+
 	*dst = (struct pol_labels){ 0 };
 	if (!src->n)
 		return 0;
-	dst->v = calloc(src->n, sizeof(*dst->v));
+	for (size_t i = 0; i < src->n; i++)
+		len += strlen(src->v[i].key) + strlen(src->v[i].value) + 2;
+	dst->v = malloc(len);
 	if (!dst->v)
 		return -ENOMEM;
+	p = (char *)(dst->v + src->n);
 	for (size_t i = 0; i < src->n; i++) {
-		dst->v[i].key = strdup(src->v[i].key);
-		dst->v[i].value = strdup(src->v[i].value);
-		dst->n++;
-		if (!dst->v[i].key || !dst->v[i].value) {
-			labels_free(dst);
-			return -ENOMEM;
-		}
+		dst->v[i].key = p;
+		p = stpcpy(p, src->v[i].key) + 1;
+		dst->v[i].value = p;
+		p = stpcpy(p, src->v[i].value) + 1;
 	}
+	dst->n = src->n;
 	return 0;
 }
 
 static void ports_free(struct pol_pod *p)
 {
-	for (size_t i = 0; i < p->nports; i++)
-		free(p->ports[i].name);
 	free(p->ports);
 	p->ports = NULL;
 	p->nports = 0;
@@ -202,22 +208,27 @@ static void ports_free(struct pol_pod *p)
 
 static int ports_copy(struct pol_pod *dst, const struct pol_pod *src)
 {
+	size_t len = src->nports * sizeof(*dst->ports);
+	char *s;
+
 	dst->ports = NULL;
 	dst->nports = 0;
 	if (!src->nports)
 		return 0;
-	dst->ports = calloc(src->nports, sizeof(*dst->ports));
+	for (size_t i = 0; i < src->nports; i++)
+		len += src->ports[i].name ? strlen(src->ports[i].name) + 1 : 0;
+	dst->ports = malloc(len);
 	if (!dst->ports)
 		return -ENOMEM;
+	s = (char *)(dst->ports + src->nports);
 	for (size_t i = 0; i < src->nports; i++) {
 		dst->ports[i] = src->ports[i];
-		dst->ports[i].name = NULL;
-		dst->nports++;
-		if (src->ports[i].name && !(dst->ports[i].name = strdup(src->ports[i].name))) {
-			ports_free(dst);
-			return -ENOMEM;
+		if (src->ports[i].name) {
+			dst->ports[i].name = s;
+			s = stpcpy(s, src->ports[i].name) + 1;
 		}
 	}
+	dst->nports = src->nports;
 	return 0;
 }
 
