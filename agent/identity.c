@@ -369,6 +369,11 @@ int identities_reserve(struct identities *ids, const uint32_t *nums, size_t n)
 		return -ENOMEM;
 	memcpy(v, nums, n * sizeof(*v));
 	qsort(v, n, sizeof(*v), cmp_u32);
+	for (size_t i = 1; i < n; i++)	/* each number once */
+		if (v[i] != v[k])
+			v[++k] = v[i];
+	n = k + 1;
+	k = 0;
 	/* Numbers the table knows under a meaning keep it: only the unknown
 	 * ones (zeroed here) are reserved. */
 	for (size_t i = 0; i < ids->n; i++) {
@@ -382,7 +387,7 @@ int identities_reserve(struct identities *ids, const uint32_t *nums, size_t n)
 		char *key;
 		struct ident *e;
 
-		if (!v[i] || (i && v[i] == v[i - 1]) || (!cidr && !in_range(ids, v[i], false)))
+		if (!v[i] || (!cidr && !in_range(ids, v[i], false)))
 			continue;
 		if (asprintf(&key, "R\n%u", v[i]) < 0) {
 			ret = -ENOMEM;
