@@ -311,12 +311,24 @@ const struct pol_pod *page_pod_iter_next(struct page_pod_iter *it)
 	return c < 0 ? p : l;
 }
 
+void page_pod_iter_skip_ns(struct page_pod_iter *it, const char *ns)
+{
+	size_t lo, hi;
+
+	store_order_ns_range(it->s, STORE_PODS, ns, &lo, &hi);
+	if (it->i < hi)
+		it->i = hi;
+	while (it->j < it->nloc && !strcmp(it->loc[it->j]->ns, ns))
+		it->j++;
+}
+
 int page_policy_pods(struct store *s, const struct pol_world *w,
 		     const struct pol_pod *const *locals, size_t nlocals,
 		     const struct pol_policy *p, size_t cap, struct page_selected *out)
 {
 	struct page_pod_iter it;
 	const struct pol_pod *pod;
+	const char *ns = NULL;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
@@ -339,6 +351,18 @@ int page_policy_pods(struct store *s, const struct pol_world *w,
 	while ((pod = page_pod_iter_next(&it))) {
 		char name[600];
 
+		/* A cluster policy's namespaceSelector is asked once a
+		 * namespace; the pods of one it does not match are skipped
+		 * in O(log pods). */
+		if (p->kind == POL_SLUICE_CLUSTER && p->has_ns_sel &&
+		    (!ns || strcmp(ns, pod->ns))) {
+			ns = pod->ns;
+			out->namespaces++;
+			if (!pol_selects_ns(p, w, ns)) {
+				page_pod_iter_skip_ns(&it, ns);
+				continue;
+			}
+		}
 		out->tested++;
 		if (!pol_selects_pod(p, w, pod))
 			continue;
@@ -382,7 +406,7 @@ int page_policies(struct page *pg, struct store *s, const struct store_view *v,
 		if (ret)
 			break;
 		/* A policy that tests no pod still costs its item. */
-		pg->work += sel.tested + 1;
+		pg->work += sel.tested + sel.namespaces + 1;
 		snprintf(key, sizeof(key), "%s/%s/%d", p->ns ? p->ns : "", p->name, (int)p->kind);
 		ret = page_add(pg, item(ctx, p, &sel), key);
 		json_decref(sel.names);

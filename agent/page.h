@@ -107,18 +107,22 @@ struct page_pod_iter {
 int page_pod_iter_init(struct page_pod_iter *it, struct store *s,
 		       const struct pol_pod *const *locals, size_t nlocals, const char *ns);
 const struct pol_pod *page_pod_iter_next(struct page_pod_iter *it);
+/* Skip the rest of namespace ns (the one of the pod last returned). */
+void page_pod_iter_skip_ns(struct page_pod_iter *it, const char *ns);
 
 /*
  * The pods policy p selects, for `get policies`: names, "ns/name" of the
  * first cap in key order (a JSON array to release); count, all of them;
- * tested, the pods looked at. A namespaced policy looks at its namespace
- * only (O(log pods + its pods)), a SluiceClusterNetworkPolicy at every
- * pod. w gives namespaces' labels; locals as page_pod_iter_init. Returns
- * 0 or -ENOMEM.
+ * tested, the pods tested against its selectors; namespaces, the
+ * namespaces a cluster policy's namespaceSelector was asked about. A
+ * namespaced policy looks at its namespace only (O(log pods + its pods));
+ * a SluiceClusterNetworkPolicy at every namespace, and at the pods of
+ * those its namespaceSelector matches. w gives namespaces' labels; locals
+ * as page_pod_iter_init. Returns 0 or -ENOMEM.
  */
 struct page_selected {
 	json_t *names;
-	size_t count, tested;
+	size_t count, tested, namespaces;
 };
 int page_policy_pods(struct store *s, const struct pol_world *w,
 		     const struct pol_pod *const *locals, size_t nlocals,

@@ -389,9 +389,10 @@ static void test_counts(void **state)
 static json_t *test_policy_item(void *ctx, const struct pol_policy *p, struct page_selected *sel)
 {
 	(void)ctx;
-	return json_pack("{s:s, s:s, s:i, s:O, s:I, s:I}", "namespace", p->ns ? p->ns : "",
+	return json_pack("{s:s, s:s, s:i, s:O, s:I, s:I, s:I}", "namespace", p->ns ? p->ns : "",
 			 "name", p->name, "kind", (int)p->kind, "selected", sel->names, "count",
-			 (json_int_t)sel->count, "tested", (json_int_t)sel->tested);
+			 (json_int_t)sel->count, "tested", (json_int_t)sel->tested, "namespaces",
+			 (json_int_t)sel->namespaces);
 }
 
 static const char *const namespaces[] = { "a", "a-b", "b", "c", "d" };
@@ -412,10 +413,12 @@ static int pod_cmp(const void *x, const void *y)
  * app and tier labels, a NetworkPolicy and a SluiceNetworkPolicy per
  * namespace, two cluster policies (one with a namespaceSelector).
  */
+/* The namespaces pods are drawn in: e has no Namespace object. */
+static const char *const ns_all[] = { "a", "a-b", "b", "c", "d", "e" };
+
 static void world(struct store *s, unsigned seed, size_t npods)
 {
 	json_t *objs = json_array();
-	static const char *const ns_all[] = { "a", "a-b", "b", "c", "d", "e" };
 	char buf[1024];
 
 	for (size_t i = 0; i < sizeof(namespaces) / sizeof(namespaces[0]); i++) {
@@ -534,7 +537,7 @@ static void test_policies_equal_brute_force(void **state)
 		struct store_local l[NWORLD_LOCALS];
 		char lns[NWORLD_LOCALS][64];
 		json_t *got = json_array(), *it;
-		size_t i, k = 0, pages = 0;
+		size_t i, k = 0, pages = 0, red_pods, nns = 0;
 
 		snprintf(name, sizeof(name), "brute-%u", seed);
 		s = store_in(dir, name);
@@ -543,6 +546,12 @@ static void test_policies_equal_brute_force(void **state)
 		world_locals(s, l, lns);
 		assert_int_equal(store_view_build(s, l, NWORLD_LOCALS, NULL, 0, &full), 0);
 		assert_int_equal(store_view_build_lean(s, l, NWORLD_LOCALS, NULL, 0, &lean), 0);
+		/* red-x (namespaceSelector team=red) tests the pods of a, b
+		 * and d only, and asks once about each namespace with pods */
+		red_pods = view_pods_in(&full, "a") + view_pods_in(&full, "b") +
+			   view_pods_in(&full, "d");
+		for (size_t j = 0; j < sizeof(ns_all) / sizeof(ns_all[0]); j++)
+			nns += view_pods_in(&full, ns_all[j]) > 0;
 		do {
 			struct page pg;
 
@@ -576,7 +585,9 @@ static void test_policies_equal_brute_force(void **state)
 			/* the pods looked at: the namespace's only (locals and
 			 * Pod objects merged), or every pod for a cluster one */
 			assert_int_equal(json_integer_value(json_object_get(it, "tested")),
-					 view_pods_in(&full, ns));
+					 p->has_ns_sel ? red_pods : view_pods_in(&full, ns));
+			assert_int_equal(json_integer_value(json_object_get(it, "namespaces")),
+					 p->has_ns_sel ? nns : 0);
 			k += json_array_size(want);
 			json_decref(want);
 		}
@@ -649,15 +660,21 @@ static void test_policies_pages_and_work(void **state)
 		pages++;
 	} while (tok);
 	assert_int_equal(pages, 12);
-	/* A cluster policy tests every pod (60): a bound of 61 holds one,
-	 * then a page of namespaced ones goes on to the bound. */
+	/* red-x, then tier1: a cluster policy without a namespaceSelector
+	 * tests every pod (60), so a bound of 61 holds it alone; then pages
+	 * of namespaced ones go on to the bound. */
+	items = policies_page(s, &v, 500, 1, 0, &tok);
+	assert_int_equal(json_array_size(items), 1);
+	json_decref(items);
 	items = policies_page(s, &v, 500, 61, 0, &tok);
 	assert_int_equal(json_array_size(items), 1);
-	all_pods = (size_t)json_integer_value(json_object_get(json_array_get(items, 0), "tested"));
+	it = json_array_get(items, 0);
+	assert_string_equal(json_string_value(json_object_get(it, "name")), "tier1");
+	all_pods = (size_t)json_integer_value(json_object_get(it, "tested"));
 	assert_int_equal(all_pods, 60);
 	json_decref(items);
-	pages = 1;
-	total = 1;
+	pages = 2;
+	total = 2;
 	while (tok) {
 		size_t work = 0, n;
 
@@ -668,7 +685,8 @@ static void test_policies_pages_and_work(void **state)
 			/* cut only once the bound is reached */
 			if (i + 1 < n)
 				assert_true(work < 30);
-			work += (size_t)json_integer_value(json_object_get(it, "tested")) + 1;
+			work += (size_t)json_integer_value(json_object_get(it, "tested")) +
+				(size_t)json_integer_value(json_object_get(it, "namespaces")) + 1;
 		}
 		if (tok)
 			assert_true(work >= 30);
