@@ -17,6 +17,9 @@
 #     until the verdict flips (p50/p99 over ROUNDS; deleted between rounds);
 #   - a burst of BURST (default 1000) label changes of probe, 1 ms apart:
 #     until the verdict for the last one, and the policy syncs they cost;
+#   - reads: `sluicectl get policies -o json` and `get pods -o json`, every
+#     page, wall time and the agent's CPU for it (p50 over ROUNDS; and the
+#     verdict probe below: one `policy explain`);
 #   - a forced relist (watches cut, history compacted: 410): wall time to
 #     every kind relisted, and the agent's CPU (user+sys) for it.
 #
@@ -176,6 +179,31 @@ run_size() {
 		echo $(($(now_ms) - t0)) >>"$d/explain.ms"
 	done
 
+	# ---- reads: every pod and every policy through sluicectl (pages of
+	# 500), as JSON, ROUNDS times (medians); each answer's items counted,
+	# so a failed or short listing is an error, not a fast figure. The
+	# agent's CPU for a listing is what it spent answering, between events.
+	local got c0 what
+	for what in policies pods; do
+		: >"$d/get$what.ms"
+		: >"$d/get$what.cpu"
+		for r in $(seq "$ROUNDS"); do
+			c0=$(cpu_ms "$agent")
+			t0=$(now_ms)
+			got=$(ctl get "$what" -o json | jq '.items | length') || return 1
+			echo $(($(now_ms) - t0)) >>"$d/get$what.ms"
+			echo $(($(cpu_ms "$agent") - c0)) >>"$d/get$what.cpu"
+			# every policy; every pod (and the agent's own)
+			if { [ "$what" = policies ] && [ "$got" != $((n / 10)) ]; } ||
+				{ [ "$what" = pods ] && [ "$got" -lt "$n" ]; }; then
+				log "N=$n: get $what listed $got"
+				return 1
+			fi
+		done
+		log "N=$n: get $what -o json in $(percentile 50 <"$d/get$what.ms") ms (agent CPU" \
+			"$(percentile 50 <"$d/get$what.cpu") ms), median of $ROUNDS"
+	done
+
 	# ---- one label change -> datapath (two changes a round)
 	: >"$d/label.ms"
 	for r in $(seq "$ROUNDS"); do
@@ -257,7 +285,7 @@ run_size() {
 	hwm2=$(kb "$agent" VmHWM)
 	log "N=$n: relist of $kinds kinds in $relist_ms ms, CPU $((cpu1 - cpu0)) ms"
 
-	printf '%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s\n' "$n" "$ready_ms" \
+	printf '%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s\n' "$n" "$ready_ms" \
 		"$(echo "$rss1 / 1024" | bc -l)" "$(echo "$hwm1 / 1024" | bc -l)" \
 		"$(echo "$rss2 / 1024" | bc -l)" "$(echo "$hwm2 / 1024" | bc -l)" \
 		"$(percentile 50 <"$d/add.ms")" "$(percentile 99 <"$d/add.ms")" \
@@ -265,7 +293,8 @@ run_size() {
 		"$(percentile 50 <"$d/policy.ms")" "$(percentile 99 <"$d/policy.ms")" \
 		"$relist_ms" "$((cpu1 - cpu0))" "$(percentile 50 <"$d/get.ms")" \
 		"$(percentile 50 <"$d/explain.ms")" "$burst_ms" "$burst_tail" "$burst_syncs" \
-		>>"$DIR/results"
+		"$(percentile 50 <"$d/getpolicies.ms")" "$(percentile 50 <"$d/getpolicies.cpu")" \
+		"$(percentile 50 <"$d/getpods.ms")" "$(percentile 50 <"$d/getpods.cpu")" >>"$DIR/results"
 	phases "$d/agent.log" | sed "s/^/  N=$n agent: /" >&2
 
 	# this size's agent, server and namespaces go before the next size
@@ -293,9 +322,11 @@ names=("agent start -> ready (ms)" "RSS after ready (MiB)" "peak (VmHWM) after r
 	"(the client's own GET round trip, median, ms)"
 	"(one verdict probe: policy explain, median, ms)"
 	"burst of label changes -> converged (ms)" "  of which after the last change (ms)"
-	"policy syncs for the burst")
+	"policy syncs for the burst"
+	"sluicectl get policies -o json, all, p50 (ms)" "  the agent's CPU for it, p50 (ms)"
+	"sluicectl get pods -o json, all, p50 (ms)" "  the agent's CPU for it, p50 (ms)")
 targets=("<= 5000" "<= 100" "<= 150" "<= 100" "<= 150" "-" "<= 10, <= 1.2x" "-" "<= 50" "-" "<= 50"
-	"-" "<= 3000" "-" "-" "-" "-" "-")
+	"-" "<= 3000" "-" "-" "-" "-" "-" "-" "-" "-" "-")
 mapfile -t rows <"$DIR/results"
 printf '\n%-46s %-15s' "pods in the cluster" "target (100k)"
 for row in "${rows[@]}"; do printf ' %16s' "${row%% *}"; done
