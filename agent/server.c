@@ -608,6 +608,22 @@ static uint32_t pod_identity(void *ctx, const struct pol_pod *p)
 	return p->labels_unknown ? SLUICE_ID_UNKNOWN : identity_of_pod(a->ids, p->ns, &p->labels);
 }
 
+/* A pod of the view (its position) and its identity, for get identities. */
+struct id_pod {
+	uint32_t id;
+	size_t pos;
+};
+
+/* By identity, then the view's order, as the pods were listed before. */
+static int id_pod_cmp(const void *x, const void *y)
+{
+	const struct id_pod *a = x, *b = y;
+
+	if (a->id != b->id)
+		return a->id < b->id ? -1 : 1;
+	return (a->pos > b->pos) - (a->pos < b->pos);
+}
+
 /* The whole list of what (no paging), as before pages existed. */
 static json_t *get_all(struct agent *a, const char *what)
 {
@@ -644,29 +660,53 @@ static json_t *get_all(struct agent *a, const char *what)
 		}
 	} else if (!strcmp(what, "identities")) {
 		json_t *all = identities_to_json(a->ids), *id;
-		size_t i;
+		struct id_pod *by_id = calloc(v.w.npods + 1, sizeof(*by_id));
+		size_t i, n = 0;
 
+		/* Each pod's identity once, then the pods of an identity by
+		 * binary search: O(pods log pods), where asking every pod for
+		 * every identity was identities x pods. */
+		for (size_t k = 0; by_id && k < v.w.npods; k++)
+			if (!v.w.pods[k]->labels_unknown)
+				by_id[n++] = (struct id_pod){
+					identity_of_pod(a->ids, v.w.pods[k]->ns, &v.w.pods[k]->labels),
+					k };
+		if (by_id)
+			qsort(by_id, n, sizeof(*by_id), id_pod_cmp);
 		json_array_foreach(all, i, id) {
 			json_t *pods = json_array();
-			json_int_t num = json_integer_value(json_object_get(id, "id"));
+			uint32_t num = (uint32_t)json_integer_value(json_object_get(id, "id"));
+			size_t lo = 0, hi = n;
 
-			for (size_t k = 0; k < v.w.npods; k++) {
-				const struct pol_pod *p = v.w.pods[k];
+			while (lo < hi) {
+				size_t mid = lo + (hi - lo) / 2;
+
+				if (by_id[mid].id < num)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			for (; !json_object_get(id, "cidr") && lo < n && by_id[lo].id == num; lo++) {
+				const struct pol_pod *p = v.w.pods[by_id[lo].pos];
 				char name[512];
 
-				if (json_object_get(id, "cidr") || p->labels_unknown ||
-				    identity_of_pod(a->ids, p->ns, &p->labels) != (uint32_t)num)
-					continue;
 				snprintf(name, sizeof(name), "%s/%s", p->ns, p->name);
 				json_array_append_new(pods, json_string(name));
 			}
 			json_object_set_new(id, "pods", pods);
 		}
+		if (!by_id) {
+			json_decref(all);
+			all = NULL;
+		}
+		free(by_id);
 		json_decref(items);
 		items = all;
 	}
 	store_view_free(&v);
 	free(locals);
+	if (!items)
+		return api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
 	return ok(json_pack("{s:o}", "items", items));
 }
 

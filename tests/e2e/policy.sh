@@ -387,6 +387,11 @@ check "policies in pages of one: all of them, the new one selecting its pods (th
 		 .selectedPods == (.selectedPods | sort_by(split(\"/\")))) '"
 check "the table says how many pods a policy selects in all" \
 	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get policies | grep all-big | grep -q '(3000 in all)'"
+check "get identities lists every pod once, under the identity get pods gives it" \
+	bash -c "diff <('$BUILD/sluicectl' --socket '$SOCK' get pods -o json |
+			jq -c '[.items[] | \"\\(.namespace)/\\(.name) \\(.identity)\"] | sort') \
+		<('$BUILD/sluicectl' --socket '$SOCK' get identities -o json |
+			jq -c '[.items[] | .id as \$i | (.pods // [])[] | \"\\(.) \\(\$i)\"] | sort')"
 check "a continue token of another kind is refused, saying how to start again" \
 	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get services --chunk-size 1 -o json >/dev/null &&
 		raw_call '{\"op\":\"get\",\"what\":\"pods\",\"limit\":5,\"continue\":\"policies:x/y/0\"}' |
