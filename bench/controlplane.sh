@@ -17,9 +17,10 @@
 #     until the verdict flips (p50/p99 over ROUNDS; deleted between rounds);
 #   - a burst of BURST (default 1000) label changes of probe, 1 ms apart:
 #     until the verdict for the last one, and the policy syncs they cost;
-#   - reads: `sluicectl get policies -o json` and `get pods -o json`, every
-#     page, wall time and the agent's CPU for it (p50 over ROUNDS; and the
-#     verdict probe below: one `policy explain`);
+#   - reads: `sluicectl get policies`, `get pods` and `get identities`, all
+#     pages as JSON: wall time and the agent's CPU for it (p50 over ROUNDS;
+#     and the verdict probe below: one `policy explain`); CP_READS limits
+#     the kinds (default "policies pods identities");
 #   - a forced relist (watches cut, history compacted: 410): wall time to
 #     every kind relisted, and the agent's CPU (user+sys) for it.
 #
@@ -35,6 +36,7 @@ source "$HERE/../tests/lib/common.sh"
 need_root
 
 CP_PODS=${CP_PODS:-1000 10000 50000 100000}
+CP_READS=${CP_READS:-policies pods identities}
 ROUNDS=${ROUNDS:-10}
 CNI_PODS=20
 BURST=${BURST:-1000}
@@ -179,12 +181,15 @@ run_size() {
 		echo $(($(now_ms) - t0)) >>"$d/explain.ms"
 	done
 
-	# ---- reads: every pod and every policy through sluicectl (pages of
+	# ---- reads: every policy, pod and identity through sluicectl (pages of
 	# 500), as JSON, ROUNDS times (medians); each answer's items counted,
 	# so a failed or short listing is an error, not a fast figure. The
 	# agent's CPU for a listing is what it spent answering, between events.
 	local got c0 what
-	for what in policies pods; do
+	for what in policies pods identities; do
+		# CP_READS: the kinds to time (an old build may hold the agent
+		# past sluicectl's 10 s on one of them)
+		case " $CP_READS " in *" $what "*) ;; *) echo - >"$d/get$what.ms"; echo - >"$d/get$what.cpu"; continue ;; esac
 		: >"$d/get$what.ms"
 		: >"$d/get$what.cpu"
 		for r in $(seq "$ROUNDS"); do
@@ -193,9 +198,11 @@ run_size() {
 			got=$(ctl get "$what" -o json | jq '.items | length') || return 1
 			echo $(($(now_ms) - t0)) >>"$d/get$what.ms"
 			echo $(($(cpu_ms "$agent") - c0)) >>"$d/get$what.cpu"
-			# every policy; every pod (and the agent's own)
+			# every policy; every pod (and the agent's own); an
+			# identity at least for each namespace's pods
 			if { [ "$what" = policies ] && [ "$got" != $((n / 10)) ]; } ||
-				{ [ "$what" = pods ] && [ "$got" -lt "$n" ]; }; then
+				{ [ "$what" = pods ] && [ "$got" -lt "$n" ]; } ||
+				{ [ "$what" = identities ] && [ "$got" -lt $((n / 100)) ]; }; then
 				log "N=$n: get $what listed $got"
 				return 1
 			fi
@@ -285,7 +292,7 @@ run_size() {
 	hwm2=$(kb "$agent" VmHWM)
 	log "N=$n: relist of $kinds kinds in $relist_ms ms, CPU $((cpu1 - cpu0)) ms"
 
-	printf '%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s\n' "$n" "$ready_ms" \
+	printf '%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s\n' "$n" "$ready_ms" \
 		"$(echo "$rss1 / 1024" | bc -l)" "$(echo "$hwm1 / 1024" | bc -l)" \
 		"$(echo "$rss2 / 1024" | bc -l)" "$(echo "$hwm2 / 1024" | bc -l)" \
 		"$(percentile 50 <"$d/add.ms")" "$(percentile 99 <"$d/add.ms")" \
@@ -294,7 +301,9 @@ run_size() {
 		"$relist_ms" "$((cpu1 - cpu0))" "$(percentile 50 <"$d/get.ms")" \
 		"$(percentile 50 <"$d/explain.ms")" "$burst_ms" "$burst_tail" "$burst_syncs" \
 		"$(percentile 50 <"$d/getpolicies.ms")" "$(percentile 50 <"$d/getpolicies.cpu")" \
-		"$(percentile 50 <"$d/getpods.ms")" "$(percentile 50 <"$d/getpods.cpu")" >>"$DIR/results"
+		"$(percentile 50 <"$d/getpods.ms")" "$(percentile 50 <"$d/getpods.cpu")" \
+		"$(percentile 50 <"$d/getidentities.ms")" "$(percentile 50 <"$d/getidentities.cpu")" \
+		>>"$DIR/results"
 	phases "$d/agent.log" | sed "s/^/  N=$n agent: /" >&2
 
 	# this size's agent, server and namespaces go before the next size
@@ -324,9 +333,10 @@ names=("agent start -> ready (ms)" "RSS after ready (MiB)" "peak (VmHWM) after r
 	"burst of label changes -> converged (ms)" "  of which after the last change (ms)"
 	"policy syncs for the burst"
 	"sluicectl get policies -o json, all, p50 (ms)" "  the agent's CPU for it, p50 (ms)"
-	"sluicectl get pods -o json, all, p50 (ms)" "  the agent's CPU for it, p50 (ms)")
+	"sluicectl get pods -o json, all, p50 (ms)" "  the agent's CPU for it, p50 (ms)"
+	"sluicectl get identities -o json, all, p50 (ms)" "  the agent's CPU for it, p50 (ms)")
 targets=("<= 5000" "<= 100" "<= 150" "<= 100" "<= 150" "-" "<= 10, <= 1.2x" "-" "<= 50" "-" "<= 50"
-	"-" "<= 3000" "-" "-" "-" "-" "-" "-" "-" "-" "-")
+	"-" "<= 3000" "-" "-" "-" "-" "-" "-" "-" "-" "-" "-" "-")
 mapfile -t rows <"$DIR/results"
 printf '\n%-46s %-15s' "pods in the cluster" "target (100k)"
 for row in "${rows[@]}"; do printf ' %16s' "${row%% *}"; done
@@ -336,7 +346,9 @@ for i in "${!names[@]}"; do
 	base=$(awk -v c=$((i + 2)) '{print $c; exit}' "$DIR/results")
 	for row in "${rows[@]}"; do
 		v=$(awk -v c=$((i + 2)) '{print $c}' <<<"$row")
-		if [ "$row" = "${rows[0]}" ]; then
+		if [ "$v" = - ]; then # not measured (CP_READS)
+			printf ' %16s' -
+		elif [ "$row" = "${rows[0]}" ]; then
 			printf ' %16.1f' "$v"
 		else
 			printf ' %8.1f %6sx' "$v" "$(awk -v a="$v" -v b="$base" 'BEGIN {printf (b > 0 ? "%.1f" : "-"), (b > 0 ? a / b : 0)}')"
