@@ -23,8 +23,8 @@
 /* Pods tested against policies for one page of `get policies` before it
  * is cut (one policy always fits, so a page may pass it by one policy's
  * pods): on a cluster of 100 000 pods a page of cluster-scoped policies
- * stops after 3 of them, some 50 ms of the agent's one thread on this
- * 2-core machine, instead of 500 x 100 000 tests. */
+ * stops after 3 of them, 50 to 150 ms of the agent's one thread on a
+ * shared 2-core machine, instead of 500 x 100 000 tests. */
 #define PAGE_MAX_WORK (1u << 18)
 /* The names a policy item lists in selectedPods, the first in key order;
  * selectedPodsCount counts them all. 1000 names are at most ~320 KB, so
