@@ -395,7 +395,10 @@ static json_t *test_policy_item(void *ctx, const struct pol_policy *p, struct pa
 			 (json_int_t)sel->namespaces);
 }
 
+/* The namespaces of a world (team=red, blue, red, blue, red), and those its
+ * pods are drawn in: e has no Namespace object. */
 static const char *const namespaces[] = { "a", "a-b", "b", "c", "d" };
+static const char *const ns_all[] = { "a", "a-b", "b", "c", "d", "e" };
 
 /* Pods by namespace, then name: the order of pages. */
 static int pod_cmp(const void *x, const void *y)
@@ -413,9 +416,6 @@ static int pod_cmp(const void *x, const void *y)
  * app and tier labels, a NetworkPolicy and a SluiceNetworkPolicy per
  * namespace, two cluster policies (one with a namespaceSelector).
  */
-/* The namespaces pods are drawn in: e has no Namespace object. */
-static const char *const ns_all[] = { "a", "a-b", "b", "c", "d", "e" };
-
 static void world(struct store *s, unsigned seed, size_t npods)
 {
 	json_t *objs = json_array();
