@@ -74,16 +74,17 @@ static bool ns_matches(const struct pol_selector *s, const struct pol_world *w, 
 	return sel_match(s, n ? &n->labels : &none, ns);
 }
 
+bool pol_selects_ns(const struct pol_policy *p, const struct pol_world *w, const char *ns)
+{
+	if (p->kind == POL_SLUICE_CLUSTER)
+		return !p->has_ns_sel || ns_matches(&p->ns_sel, w, ns);
+	return p->ns && !strcmp(p->ns, ns);
+}
+
 bool pol_selects_pod(const struct pol_policy *p, const struct pol_world *w,
 		     const struct pol_pod *pod)
 {
-	if (p->kind == POL_SLUICE_CLUSTER) {
-		if (p->has_ns_sel && !ns_matches(&p->ns_sel, w, pod->ns))
-			return false;
-	} else if (!p->ns || strcmp(p->ns, pod->ns)) {
-		return false;
-	}
-	return pol_selector_matches(&p->pod_sel, &pod->labels);
+	return pol_selects_ns(p, w, pod->ns) && pol_selector_matches(&p->pod_sel, &pod->labels);
 }
 
 bool pol_peer_matches_pod(const struct pol_peer *peer, const struct pol_policy *p,

@@ -223,6 +223,9 @@ int pol_parse(const json_t *obj, struct pol_policy **out, char *err, size_t errl
 int pol_parse_api(const json_t *obj, struct pol_policy **out, char *err, size_t errlen);
 void pol_free(struct pol_policy *p);
 
+/* Can p select pods of namespace ns: its own namespace, or for a cluster
+ * policy one its namespaceSelector matches (none: every namespace)? */
+bool pol_selects_ns(const struct pol_policy *p, const struct pol_world *w, const char *ns);
 /* Does p select pod (namespace, pod selector, cluster namespaceSelector)? */
 bool pol_selects_pod(const struct pol_policy *p, const struct pol_world *w,
 		     const struct pol_pod *pod);

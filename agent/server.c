@@ -438,6 +438,32 @@ static const char *kind_name(enum pol_kind k)
 	       : k == POL_SLUICE ? "SluiceNetworkPolicy" : "SluiceClusterNetworkPolicy";
 }
 
+/*
+ * The view of a read that looks pods up by name or address, walks them in
+ * the store's order, or needs no pods (get policies, get nodes, explain):
+ * agent_view_build's, but with this node's pods only in w.pods
+ * (store_view_build_lean), not a pointer to every pod. The node's
+ * addresses as agent_view_build gives them (reconcile.c).
+ */
+static int read_view_build(struct agent *a, struct store_view *v, struct store_local **locals,
+			   size_t *nlocals, uint32_t node_ips[2])
+{
+	size_t n = 0;
+
+	node_ips[n++] = ipam_router(a->ipam);
+	if (a->net && a->net->node_ip && a->net->node_ip != node_ips[0])
+		node_ips[n++] = a->net->node_ip;
+	*locals = agent_local_pods(a, nlocals);
+	if (!*locals)
+		return -ENOMEM;
+	if (store_view_build_lean(a->store, *locals, *nlocals, node_ips, n, v)) {
+		free(*locals);
+		*locals = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 static json_t *op_get_nodes(struct agent *a)
 {
 	struct store_local *locals = NULL;
@@ -446,7 +472,7 @@ static json_t *op_get_nodes(struct agent *a)
 	size_t nlocals;
 	uint32_t node_ips[2];
 
-	if (agent_view_build(a, &v, &locals, &nlocals, node_ips)) {
+	if (read_view_build(a, &v, &locals, &nlocals, node_ips)) {
 		json_decref(items);
 		return api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
 	}
@@ -516,10 +542,12 @@ static json_t *op_get_services(struct agent *a)
 			    on ? SERVICES_NOTE_ON : SERVICES_NOTE_OFF, "translated", on));
 }
 
-static json_t *policy_item(struct agent *a, const struct store_view *v,
-			   const struct pol_policy *p)
+/* A policy as `get policies` shows it: sel its pods (page_policy_pods,
+ * the first names and the count of all). */
+static json_t *policy_item(void *ctx, const struct pol_policy *p, struct page_selected *sel)
 {
-	json_t *types = json_array(), *selected = json_array();
+	struct agent *a = ctx;
+	json_t *types = json_array();
 	char object[600];
 	const char *why;
 
@@ -527,28 +555,64 @@ static json_t *policy_item(struct agent *a, const struct store_view *v,
 		json_array_append_new(types, json_string("Ingress"));
 	if (p->egress)
 		json_array_append_new(types, json_string("Egress"));
-	for (size_t k = 0; k < v->w.npods; k++) {
-		char name[512];
-
-		if (!pol_selects_pod(p, &v->w, v->w.pods[k]))
-			continue;
-		snprintf(name, sizeof(name), "%s/%s", v->w.pods[k]->ns, v->w.pods[k]->name);
-		json_array_append_new(selected, json_string(name));
-	}
 	snprintf(object, sizeof(object), "%s %s%s%s", kind_name(p->kind), p->ns ? p->ns : "",
 		 p->ns ? "/" : "", p->name);
 	why = agent_policy_not_enforced(a, object);
 	/* status: "Enforced"; "Degraded" (a policy from the API enforced in
 	 * its fail-closed reading, docs/POLICY.md), with the reason; or
 	 * "NotEnforced" (left out of the maps: its pods isolated without its
-	 * allows), with statusReason. */
-	return json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:s, s:s?, s:s?, s:i, s:s?, s:i}", "kind",
-			 kind_name(p->kind), "namespace", p->ns ? p->ns : "", "name", p->name,
-			 "policyTypes", types, "mode", p->audit ? "Audit" : "Enforce",
-			 "selectedPods", selected, "status",
-			 why ? "NotEnforced" : p->degraded ? "Degraded" : "Enforced",
+	 * allows), with statusReason. selectedPods names the first
+	 * PAGE_SELECTED_MAX in key order, selectedPodsCount counts all. */
+	return json_pack("{s:s, s:s, s:s, s:o, s:s, s:O, s:I, s:s, s:s?, s:s?, s:i, s:s?, s:i}",
+			 "kind", kind_name(p->kind), "namespace", p->ns ? p->ns : "", "name",
+			 p->name, "policyTypes", types, "mode", p->audit ? "Audit" : "Enforce",
+			 "selectedPods", sel->names, "selectedPodsCount", (json_int_t)sel->count,
+			 "status", why ? "NotEnforced" : p->degraded ? "Degraded" : "Enforced",
 			 "statusReason", why, "reason", p->degraded, "degradedParts",
 			 (int)p->ndegraded, "note", p->note, "notes", (int)p->nnotes);
+}
+
+/* Every policy (no paging), in the store's order, as before pages. */
+static json_t *get_all_policies(struct agent *a)
+{
+	const struct pol_pod **sorted = NULL;
+	struct store_local *locals = NULL;
+	struct store_view v;
+	size_t nlocals, nsorted = 0;
+	uint32_t node_ips[2];
+	json_t *items = NULL;
+	int ret;
+
+	ret = read_view_build(a, &v, &locals, &nlocals, node_ips);
+	if (ret)
+		return api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
+	sorted = page_locals_sorted(&v, &nsorted);
+	items = json_array();
+	if (!sorted || !items) {
+		ret = -ENOMEM;
+		goto cleanup;
+	}
+	for (size_t i = 0; i < v.w.npol; i++) {
+		struct page_selected sel;
+
+		ret = page_policy_pods(a->store, &v.w, sorted, nsorted, v.w.pol[i],
+				       PAGE_SELECTED_MAX, &sel);
+		if (ret)
+			goto cleanup;
+		ret = json_array_append_new(items, policy_item(a, v.w.pol[i], &sel)) ? -ENOMEM : 0;
+		json_decref(sel.names);
+		if (ret)
+			goto cleanup;
+	}
+cleanup:
+	free(sorted);
+	store_view_free(&v);
+	free(locals);
+	if (ret) {
+		json_decref(items);
+		return api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
+	}
+	return ok(json_pack("{s:o}", "items", items));
 }
 
 static uint32_t pod_identity(void *ctx, const struct pol_pod *p)
@@ -557,6 +621,7 @@ static uint32_t pod_identity(void *ctx, const struct pol_pod *p)
 
 	return p->labels_unknown ? SLUICE_ID_UNKNOWN : identity_of_pod(a->ids, p->ns, &p->labels);
 }
+
 
 /* The whole list of what (no paging), as before pages existed. */
 /* Strings, NULL (out of memory) last. */
@@ -581,6 +646,8 @@ static json_t *get_all(struct agent *a, const char *what)
 		return op_get_nodes(a);
 	if (!strcmp(what, "services"))
 		return op_get_services(a);
+	if (!strcmp(what, "policies"))
+		return get_all_policies(a);
 	if (agent_view_build(a, &v, &locals, &nlocals, node_ips))
 		return api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
 	items = json_array();
@@ -598,9 +665,6 @@ static json_t *get_all(struct agent *a, const char *what)
 						 ip, "identity", (json_int_t)pod_identity(a, p),
 						 "local", v.pod_local[i]));
 		}
-	} else if (!strcmp(what, "policies")) {
-		for (size_t i = 0; i < v.w.npol; i++)
-			json_array_append_new(items, policy_item(a, &v, v.w.pol[i]));
 	} else if (!strcmp(what, "identities")) {
 		json_t *all = identities_to_json(a->ids), *id;
 		size_t i;
@@ -635,6 +699,8 @@ static json_t *get_all(struct agent *a, const char *what)
 	}
 	store_view_free(&v);
 	free(locals);
+	if (!items)
+		return api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
 	return ok(json_pack("{s:o}", "items", items));
 }
 
@@ -720,8 +786,11 @@ cleanup:
 }
 
 /* One page of pods or policies, from the store's key order: no pass over
- * every object for pods; for policies one view of the world (a pass over
- * the objects' pointers) to tell each policy of the page its pods. */
+ * every pod. A page of policies builds the lean view (a pass over the
+ * objects' kinds) and tests each policy against its own namespace's pods
+ * only (every pod for a cluster-scoped one), and is cut once
+ * PAGE_MAX_WORK pods were tested: a read holds the agent's one thread for
+ * a bounded time. */
 static json_t *page_get(struct agent *a, struct page *pg)
 {
 	struct store_local *locals = NULL;
@@ -730,7 +799,6 @@ static json_t *page_get(struct agent *a, struct page *pg)
 	size_t nlocals = 0;
 	uint32_t node_ips[2];
 	json_t *res = NULL;
-	ssize_t pos;
 	int ret = 0;
 
 	if (!strcmp(pg->what, "pods")) {
@@ -742,28 +810,11 @@ static json_t *page_get(struct agent *a, struct page *pg)
 		identities_begin(a->ids);
 		ret = page_pods(pg, a->store, locals, nlocals, pod_identity, a);
 	} else {
-		pos = page_policies_start(pg, a->store);
-		if (pos < 0) {
-			ret = (int)pos;
+		ret = read_view_build(a, &v, &locals, &nlocals, node_ips);
+		if (ret)
 			goto cleanup;
-		}
-		for (const struct pol_policy *p; (p = store_order_policy(a->store, (size_t)pos));
-		     pos++) {
-			char key[600];
-
-			if (!view) {
-				ret = agent_view_build(a, &v, &locals, &nlocals, node_ips);
-				if (ret)
-					goto cleanup;
-				view = true;
-			}
-			snprintf(key, sizeof(key), "%s/%s/%d", p->ns ? p->ns : "", p->name,
-				 (int)p->kind);
-			ret = page_add(pg, policy_item(a, &v, p), key);
-			if (ret <= 0)
-				break;
-		}
-		ret = ret < 0 ? ret : 0;
+		view = true;
+		ret = page_policies(pg, a->store, &v, policy_item, a);
 	}
 	if (!ret)
 		res = json_pack("{s:O, s:s?}", "items", pg->items, "continue", pg->next);
@@ -833,9 +884,7 @@ static int parse_endpoint_arg(const struct store_view *v, const char *arg, struc
 	memset(e, 0, sizeof(*e));
 	if (!ip4_parse(arg, &ip)) {
 		e->ip = ip;
-		for (size_t i = 0; i < v->w.npods; i++)
-			if (v->w.pods[i]->ip == ip)
-				e->pod = v->w.pods[i];
+		e->pod = store_view_pod_by_ip(v, ip);
 		return 0;
 	}
 	e->pod = store_view_pod(v, arg);
@@ -972,9 +1021,7 @@ static json_t *explain_service(struct agent *a, const struct store_view *v,
 			json_array_append_new(others, j);
 			continue;
 		}
-		for (size_t k = 0; k < v->w.npods; k++)
-			if (v->w.pods[k]->ip == be->ip)
-				dst.pod = v->w.pods[k];
+		dst.pod = store_view_pod_by_ip(v, be->ip);
 		if (dst.pod)
 			snprintf(label, sizeof(label), "%s/%s (%s:%u)", dst.pod->ns, dst.pod->name,
 				 ip, be->port);
@@ -1078,7 +1125,8 @@ static json_t *op_explain(struct agent *a, const json_t *req)
 		return api_error(CNI_ERR_INVALID_CONFIG,
 				 "explain needs from, to (NS/POD or an IPv4 address) and a port 0-65535",
 				 NULL);
-	if (agent_view_build(a, &v, &locals, &nlocals, node_ips))
+	/* Pods are looked up by name or address: no array of every pod. */
+	if (read_view_build(a, &v, &locals, &nlocals, node_ips))
 		return api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
 	if (parse_endpoint_arg(&v, from, &src) || parse_endpoint_arg(&v, to, &dst)) {
 		resp = api_error(CNI_ERR_UNKNOWN_CONTAINER, "explain: no such pod",

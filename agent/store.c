@@ -2105,16 +2105,34 @@ bool store_has_pod(struct store *s, const char *ns, const char *name)
 	return pod_object(s, ns, name) != NULL;
 }
 
-int store_view_build(struct store *s, struct store_local *locals, size_t nlocals,
-		     const uint32_t *node_ips, size_t nnode_ips, struct store_view *v)
+static int u32_cmp(const void *a, const void *b)
 {
-	size_t nns = 0, npods = 0, npol = 0, nnodes = 0;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * The views of store_view_build (all pods) and store_view_build_lean (this
+ * node's only). The local pods' Pod objects are found through the index
+ * and skipped in the pass over the store by their position (sorted, and
+ * met in order): O(1) a pod, where comparing each pod with each local
+ * endpoint cost pods x locals string compares.
+ */
+static int view_build(struct store *s, struct store_local *locals, size_t nlocals,
+		      const uint32_t *node_ips, size_t nnode_ips, bool all_pods,
+		      struct store_view *v)
+{
+	size_t nns = 0, npods = 0, npol = 0, nnodes = 0, nlocal_objs = 0, j = 0;
+	uint32_t *local_objs = NULL;
+	int ret = 0;
 
 	memset(v, 0, sizeof(*v));
+	v->store = s;
 	for (size_t i = 0; i < s->n; i++) {
 		nnodes += s->v[i].kind == K_NODE;
 		nns += s->v[i].kind == K_NAMESPACE;
-		npods += s->v[i].kind == K_POD;
+		npods += all_pods && s->v[i].kind == K_POD;
 		npol += s->v[i].kind >= K_NETPOL;
 	}
 	v->ns = calloc(nns + 1, sizeof(*v->ns));
@@ -2124,9 +2142,11 @@ int store_view_build(struct store *s, struct store_local *locals, size_t nlocals
 	v->pol = calloc(npol + 1, sizeof(*v->pol));
 	v->synthetic = calloc(nlocals + 1, sizeof(*v->synthetic));
 	v->nodes = calloc(nnodes + 1, sizeof(*v->nodes));
-	if (!v->ns || !v->ns_by_name || !v->pods || !v->pod_local || !v->pol || !v->synthetic || !v->nodes) {
-		store_view_free(v);
-		return -ENOMEM;
+	local_objs = calloc(nlocals + 1, sizeof(*local_objs));
+	if (!v->ns || !v->ns_by_name || !v->pods || !v->pod_local || !v->pol || !v->synthetic ||
+	    !v->nodes || !local_objs) {
+		ret = -ENOMEM;
+		goto cleanup;
 	}
 	for (size_t i = 0; i < s->n; i++) {
 		struct object *o = &s->v[i];
@@ -2142,14 +2162,14 @@ int store_view_build(struct store *s, struct store_local *locals, size_t nlocals
 	 * stand-in without labels until the Pod object arrives. */
 	for (size_t i = 0; i < nlocals; i++) {
 		struct store_local *l = &locals[i];
-		const struct pol_pod *obj = pod_object(s, l->ns, l->name);
-
+		struct object *obj = find(s, K_POD, l->ns, l->name);
 		struct pol_pod *p = &v->synthetic[v->nsynthetic++];
 
 		/* A shallow copy: labels and ports stay the store's; the
 		 * endpoint's address is the truth on this node. */
 		if (obj) {
-			*p = *obj;
+			*p = obj->pod;
+			local_objs[nlocal_objs++] = (uint32_t)(obj - s->v);
 		} else {
 			p->ns = (char *)l->ns;
 			p->name = (char *)l->name;
@@ -2160,16 +2180,17 @@ int store_view_build(struct store *s, struct store_local *locals, size_t nlocals
 		v->pod_local[v->w.npods] = true;
 		v->pods[v->w.npods++] = l->pod;
 	}
-	for (size_t i = 0; i < s->n; i++) {
-		struct object *o = &s->v[i];
-		bool local = false;
-
-		if (o->kind != K_POD)
-			continue;
-		for (size_t j = 0; j < nlocals && !local; j++)
-			local = !strcmp(locals[j].ns, o->ns) && !strcmp(locals[j].name, o->name);
-		if (!local)
-			v->pods[v->w.npods++] = &o->pod;
+	if (all_pods) {
+		qsort(local_objs, nlocal_objs, sizeof(*local_objs), u32_cmp);
+		for (size_t i = 0; i < s->n; i++) {
+			if (s->v[i].kind != K_POD)
+				continue;
+			while (j < nlocal_objs && local_objs[j] < i)
+				j++;
+			if (j < nlocal_objs && local_objs[j] == i)
+				continue;
+			v->pods[v->w.npods++] = &s->v[i].pod;
+		}
 	}
 	v->w.ns = v->ns;
 	pol_world_index_ns(&v->w, v->ns_by_name);
@@ -2177,7 +2198,23 @@ int store_view_build(struct store *s, struct store_local *locals, size_t nlocals
 	v->w.pol = v->pol;
 	v->w.node_ips = node_ips;
 	v->w.nnode_ips = nnode_ips;
-	return 0;
+cleanup:
+	free(local_objs);
+	if (ret)
+		store_view_free(v);
+	return ret;
+}
+
+int store_view_build(struct store *s, struct store_local *locals, size_t nlocals,
+		     const uint32_t *node_ips, size_t nnode_ips, struct store_view *v)
+{
+	return view_build(s, locals, nlocals, node_ips, nnode_ips, true, v);
+}
+
+int store_view_build_lean(struct store *s, struct store_local *locals, size_t nlocals,
+			  const uint32_t *node_ips, size_t nnode_ips, struct store_view *v)
+{
+	return view_build(s, locals, nlocals, node_ips, nnode_ips, false, v);
 }
 
 void store_view_free(struct store_view *v)
@@ -2192,20 +2229,60 @@ void store_view_free(struct store_view *v)
 	memset(v, 0, sizeof(*v));
 }
 
-const struct pol_pod *store_view_pod(const struct store_view *v, const char *ns_name)
+/* The view's copy of a local pod called ns/name (nslen bytes of ns). */
+static const struct pol_pod *view_local(const struct store_view *v, const char *ns,
+					size_t nslen, const char *name)
 {
-	const char *slash = strchr(ns_name, '/');
+	for (size_t i = 0; i < v->nsynthetic; i++) {
+		const struct pol_pod *p = &v->synthetic[i];
 
-	if (!slash)
-		return NULL;
-	for (size_t i = 0; i < v->w.npods; i++) {
-		const struct pol_pod *p = v->w.pods[i];
-
-		if (strlen(p->ns) == (size_t)(slash - ns_name) &&
-		    !strncmp(p->ns, ns_name, (size_t)(slash - ns_name)) && !strcmp(p->name, slash + 1))
+		if (strlen(p->ns) == nslen && !strncmp(p->ns, ns, nslen) && !strcmp(p->name, name))
 			return p;
 	}
 	return NULL;
+}
+
+const struct pol_pod *store_view_pod(const struct store_view *v, const char *ns_name)
+{
+	const char *slash = strchr(ns_name, '/');
+	const struct pol_pod *p;
+	char *ns;
+
+	if (!slash)
+		return NULL;
+	p = view_local(v, ns_name, (size_t)(slash - ns_name), slash + 1);
+	if (p || !v->store)
+		return p;
+	ns = strndup(ns_name, (size_t)(slash - ns_name));
+	if (!ns)
+		return NULL;
+	p = pod_object(v->store, ns, slash + 1);
+	free(ns);
+	return p;
+}
+
+const struct pol_pod *store_view_pod_by_ip(const struct store_view *v, uint32_t ip)
+{
+	const struct store *s = v->store;
+	const struct pol_pod *found = NULL;
+
+	if (!ip)
+		return NULL;
+	for (size_t i = 0; i < v->nsynthetic; i++)
+		if (v->synthetic[i].ip == ip)
+			found = &v->synthetic[i];
+	if (found || !s)
+		return found;
+	/* A local pod's Pod object is not the pod here: its copy in the
+	 * view, with the endpoint's address, is. */
+	for (size_t i = 0; i < s->n; i++) {
+		const struct object *o = &s->v[i];
+
+		if (o->kind == K_POD && o->pod.ip == ip &&
+		    !view_local(v, o->ns, strlen(o->ns), o->name))
+			found = &o->pod;
+	}
+	return found;
 }
 
 const struct store_node *store_node(const struct store *s, const char *name)
@@ -2302,6 +2379,35 @@ size_t store_order_after(const struct store *s, enum store_order which, const ch
 			hi = mid;
 	}
 	return lo;
+}
+
+void store_order_ns_range(const struct store *s, enum store_order which, const char *ns,
+			  size_t *lo, size_t *hi)
+{
+	const struct order_cache *o = &s->order[which];
+	size_t a = 0, b = o->n;
+
+	/* The first position whose namespace is not before ns… */
+	while (a < b) {
+		size_t mid = a + (b - a) / 2;
+
+		if (strcmp(s->v[o->v[mid]].ns, ns) < 0)
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	*lo = a;
+	/* …and the first one whose namespace is after it. */
+	b = o->n;
+	while (a < b) {
+		size_t mid = a + (b - a) / 2;
+
+		if (strcmp(s->v[o->v[mid]].ns, ns) <= 0)
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	*hi = a;
 }
 
 const struct pol_pod *store_order_pod(const struct store *s, size_t pos)

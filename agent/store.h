@@ -115,10 +115,21 @@ struct store_view {
 	size_t nsynthetic;
 	const struct store_node **nodes;
 	size_t nnodes;
+	struct store *store;		/* borrowed from, for lookups by name */
 };
 
+/*
+ * store_view_build: every pod in w.pods, this node's first (a pass over
+ * the store, O(objects + locals)): what the compiler needs.
+ * store_view_build_lean: the same but w.pods holds this node's pods only,
+ * for readers that look pods up by name (store_view_pod, O(locals + 1))
+ * or walk them in store_order: `get`, `policy explain`. Both still pass
+ * over the objects' kinds once to collect namespaces, policies and nodes.
+ */
 int store_view_build(struct store *s, struct store_local *locals, size_t nlocals,
 		     const uint32_t *node_ips, size_t nnode_ips, struct store_view *v);
+int store_view_build_lean(struct store *s, struct store_local *locals, size_t nlocals,
+			  const uint32_t *node_ips, size_t nnode_ips, struct store_view *v);
 void store_view_free(struct store_view *v);
 
 /* Whether the store holds the Pod ns/name. */
@@ -198,6 +209,10 @@ ssize_t store_order(struct store *s, enum store_order which);
 size_t store_order_after(const struct store *s, enum store_order which, const char *ns,
 			 const char *name, int kind);
 const struct pol_pod *store_order_pod(const struct store *s, size_t pos);
+/* The positions [*lo, *hi) of namespace ns in the order (store_order
+ * first), O(log n): the pods a namespaced policy can select. */
+void store_order_ns_range(const struct store *s, enum store_order which, const char *ns,
+			  size_t *lo, size_t *hi);
 const struct pol_policy *store_order_policy(const struct store *s, size_t pos);
 
 /* {"kinds": {"Pod": n, …every kind}, "objects": n, "bytes": b}: bytes is
@@ -205,7 +220,13 @@ const struct pol_policy *store_order_policy(const struct store *s, size_t pos);
  * object table and index), not counting their parsed forms. */
 json_t *store_counts_json(const struct store *s);
 
-/* Find a pod by "ns/name" in a view. */
+/* The pod "ns/name" as a view sees it (a local pod: its copy with the
+ * endpoint's address): this node's pods, then the store's index, O(locals
+ * + 1) in either kind of view; NULL if there is none. */
 const struct pol_pod *store_view_pod(const struct store_view *v, const char *ns_name);
+/* The pod with address ip (host order) as the view sees it: this node's
+ * pods first, else a scan of the store's Pods (O(objects), no allocation);
+ * NULL if none (or ip 0). */
+const struct pol_pod *store_view_pod_by_ip(const struct store_view *v, uint32_t ip);
 
 #endif /* SLUICE_STORE_H */

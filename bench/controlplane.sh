@@ -17,6 +17,10 @@
 #     until the verdict flips (p50/p99 over ROUNDS; deleted between rounds);
 #   - a burst of BURST (default 1000) label changes of probe, 1 ms apart:
 #     until the verdict for the last one, and the policy syncs they cost;
+#   - reads: `sluicectl get policies`, `get pods` and `get identities`, all
+#     pages as JSON: wall time and the agent's CPU for it (p50 over ROUNDS;
+#     and the verdict probe below: one `policy explain`); CP_READS limits
+#     the kinds (default "policies pods identities");
 #   - a forced relist (watches cut, history compacted: 410): wall time to
 #     every kind relisted, and the agent's CPU (user+sys) for it.
 #
@@ -32,6 +36,7 @@ source "$HERE/../tests/lib/common.sh"
 need_root
 
 CP_PODS=${CP_PODS:-1000 10000 50000 100000}
+CP_READS=${CP_READS:-policies pods identities}
 ROUNDS=${ROUNDS:-10}
 CNI_PODS=20
 BURST=${BURST:-1000}
@@ -186,6 +191,36 @@ run_size() {
 		echo $(($(now_ms) - t0)) >>"$d/explain.ms"
 	done
 
+	# ---- reads: every policy, pod and identity through sluicectl (pages of
+	# 500), as JSON, ROUNDS times (medians); each answer's items counted,
+	# so a failed or short listing is an error, not a fast figure. The
+	# agent's CPU for a listing is what it spent answering, between events.
+	local got c0 what
+	for what in policies pods identities; do
+		# CP_READS: the kinds to time (an old build may hold the agent
+		# past sluicectl's 10 s on one of them)
+		case " $CP_READS " in *" $what "*) ;; *) echo - >"$d/get$what.ms"; echo - >"$d/get$what.cpu"; continue ;; esac
+		: >"$d/get$what.ms"
+		: >"$d/get$what.cpu"
+		for r in $(seq "$ROUNDS"); do
+			c0=$(cpu_ms "$agent")
+			t0=$(now_ms)
+			got=$(ctl get "$what" -o json | jq '.items | length') || return 1
+			echo $(($(now_ms) - t0)) >>"$d/get$what.ms"
+			echo $(($(cpu_ms "$agent") - c0)) >>"$d/get$what.cpu"
+			# every policy; every pod (and the agent's own); an
+			# identity at least for each namespace's pods
+			if { [ "$what" = policies ] && [ "$got" != $((n / 10)) ]; } ||
+				{ [ "$what" = pods ] && [ "$got" -lt "$n" ]; } ||
+				{ [ "$what" = identities ] && [ "$got" -lt $((n / 100)) ]; }; then
+				log "N=$n: get $what listed $got"
+				return 1
+			fi
+		done
+		log "N=$n: get $what -o json in $(percentile 50 <"$d/get$what.ms") ms (agent CPU" \
+			"$(percentile 50 <"$d/get$what.cpu") ms), median of $ROUNDS"
+	done
+
 	# ---- one label change -> datapath (two changes a round)
 	: >"$d/label.ms"
 	for r in $(seq "$ROUNDS"); do
@@ -272,7 +307,7 @@ run_size() {
 	hwm2=$(kb "$agent" VmHWM)
 	log "N=$n: relist of $kinds kinds in $relist_ms ms, CPU $((cpu1 - cpu0)) ms"
 
-	printf '%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s\n' "$n" "$ready_ms" \
+	printf '%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s\n' "$n" "$ready_ms" \
 		"$(echo "$rss1 / 1024" | bc -l)" "$(echo "$hwm1 / 1024" | bc -l)" \
 		"$(echo "$rss2 / 1024" | bc -l)" "$(echo "$hwm2 / 1024" | bc -l)" \
 		"$(percentile 50 <"$d/add.ms")" "$(percentile 99 <"$d/add.ms")" \
@@ -280,6 +315,9 @@ run_size() {
 		"$(percentile 50 <"$d/policy.ms")" "$(percentile 99 <"$d/policy.ms")" \
 		"$relist_ms" "$((cpu1 - cpu0))" "$(percentile 50 <"$d/get.ms")" \
 		"$(percentile 50 <"$d/explain.ms")" "$burst_ms" "$burst_tail" "$burst_syncs" \
+		"$(percentile 50 <"$d/getpolicies.ms")" "$(percentile 50 <"$d/getpolicies.cpu")" \
+		"$(percentile 50 <"$d/getpods.ms")" "$(percentile 50 <"$d/getpods.cpu")" \
+		"$(percentile 50 <"$d/getidentities.ms")" "$(percentile 50 <"$d/getidentities.cpu")" \
 		>>"$DIR/results"
 	phases "$d/agent.log" | sed "s/^/  N=$n agent: /" >&2
 
@@ -308,9 +346,12 @@ names=("agent start -> ready (ms)" "RSS after ready (MiB)" "peak (VmHWM) after r
 	"(the client's own GET round trip, median, ms)"
 	"(one verdict probe: policy explain, median, ms)"
 	"burst of label changes -> converged (ms)" "  of which after the last change (ms)"
-	"policy syncs for the burst")
+	"policy syncs for the burst"
+	"sluicectl get policies -o json, all, p50 (ms)" "  the agent's CPU for it, p50 (ms)"
+	"sluicectl get pods -o json, all, p50 (ms)" "  the agent's CPU for it, p50 (ms)"
+	"sluicectl get identities -o json, all, p50 (ms)" "  the agent's CPU for it, p50 (ms)")
 targets=("<= 5000" "<= 100" "<= 150" "<= 100" "<= 150" "-" "<= 10, <= 1.2x" "-" "<= 50" "-" "<= 50"
-	"-" "<= 3000" "-" "-" "-" "-" "-")
+	"-" "<= 3000" "-" "-" "-" "-" "-" "-" "-" "-" "-" "-" "-")
 mapfile -t rows <"$DIR/results"
 printf '\n%-46s %-15s' "pods in the cluster" "target (100k)"
 for row in "${rows[@]}"; do printf ' %16s' "${row%% *}"; done
@@ -320,7 +361,9 @@ for i in "${!names[@]}"; do
 	base=$(awk -v c=$((i + 2)) '{print $c; exit}' "$DIR/results")
 	for row in "${rows[@]}"; do
 		v=$(awk -v c=$((i + 2)) '{print $c}' <<<"$row")
-		if [ "$row" = "${rows[0]}" ]; then
+		if [ "$v" = - ]; then # not measured (CP_READS)
+			printf ' %16s' -
+		elif [ "$row" = "${rows[0]}" ]; then
 			printf ' %16.1f' "$v"
 		else
 			printf ' %8.1f %6sx' "$v" "$(awk -v a="$v" -v b="$base" 'BEGIN {printf (b > 0 ? "%.1f" : "-"), (b > 0 ? a / b : 0)}')"

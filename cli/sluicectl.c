@@ -40,7 +40,9 @@ static void usage(FILE *f)
 		"  get namespaces         NAME LABELS                         (also: namespace, ns)\n"
 		"  get pods               NAMESPACE NAME IP IDENTITY LOCAL LABELS  (also: pod, po)\n"
 		"  get policies           KIND NAMESPACE NAME TYPES MODE SELECTED STATUS\n"
-		"                         (also: policy, netpol, netpols, networkpolicies)\n"
+		"                         (also: policy, netpol, netpols, networkpolicies);\n"
+		"                         SELECTED: the pods a policy selects, the first 1000\n"
+		"                         and \"… (N in all)\" when there are more\n"
 		"  get identities         ID NAMESPACE LABELS PODS     (also: identity, id, ids)\n"
 		"  get nodes              NAME POD-CIDR ADDRESS STATE  (also: node, no)\n"
 		"  get services           NAMESPACE NAME TYPE FRONTENDS BACKENDS TRAFFIC AFFINITY\n"
@@ -392,6 +394,22 @@ static char *join_text(const json_t *arr)
 	return out;
 }
 
+/* A policy's SELECTED cell: the names the agent sent and, when it sent
+ * the first ones only (selectedPodsCount is larger), how many in all. */
+static char *selected_text(const json_t *it)
+{
+	const json_t *names = json_object_get(it, "selectedPods");
+	json_int_t count = json_integer_value(json_object_get(it, "selectedPodsCount"));
+	char *list = join_text(names), *out;
+
+	if (!list || count <= (json_int_t)json_array_size(names))
+		return list;
+	if (asprintf(&out, "%s,… (%lld in all)", list, (long long)count) < 0)
+		out = NULL;
+	free(list);
+	return out;
+}
+
 static char *int_text(const json_t *v)
 {
 	char *out;
@@ -528,7 +546,7 @@ static int print_items_h(const json_t *r, enum get_what what, bool header)
 			cells[2] = dup_str(it, "name");
 			cells[3] = join_text(json_object_get(it, "policyTypes"));
 			cells[4] = dup_str(it, "mode");
-			cells[5] = join_text(json_object_get(it, "selectedPods"));
+			cells[5] = selected_text(it);
 			cells[6] = status_text(it);
 			break;
 		case GET_IDENTITIES:

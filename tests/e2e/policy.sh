@@ -380,9 +380,18 @@ check "pages of 7 give the same list" \
 		<('$BUILD/sluicectl' --socket '$SOCK' get pods -o json | jq -c '.items[]')"
 check "the table has one header and a row per pod" \
 	bash -c "test \$('$BUILD/sluicectl' --socket '$SOCK' get pods --chunk-size 1000 | wc -l) = $((before + 3001))"
-check "policies in pages of one: all of them, the new one selecting its pods" \
+check "policies in pages of one: all of them, the new one selecting its pods (the first 1000 named, all counted)" \
 	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get policies -o json --chunk-size 1 | jq -e \
-		'(.items | length) == 4 and ([.items[] | select(.name == \"all-big\")][0].selectedPods | length) == 3000'"
+		'(.items | length) == 4 and ([.items[] | select(.name == \"all-big\")][0] |
+		 (.selectedPods | length) == 1000 and .selectedPodsCount == 3000 and
+		 .selectedPods == (.selectedPods | sort_by(split(\"/\")))) '"
+check "the table says how many pods a policy selects in all" \
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get policies | grep all-big | grep -q '(3000 in all)'"
+check "get identities lists every pod once, under the identity get pods gives it" \
+	bash -c "diff <('$BUILD/sluicectl' --socket '$SOCK' get pods -o json |
+			jq -c '[.items[] | \"\\(.namespace)/\\(.name) \\(.identity)\"] | sort') \
+		<('$BUILD/sluicectl' --socket '$SOCK' get identities -o json |
+			jq -c '[.items[] | .id as \$i | (.pods // [])[] | \"\\(.) \\(\$i)\"] | sort')"
 check "a continue token of another kind is refused, saying how to start again" \
 	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get services --chunk-size 1 -o json >/dev/null &&
 		raw_call '{\"op\":\"get\",\"what\":\"pods\",\"limit\":5,\"continue\":\"policies:x/y/0\"}' |
