@@ -253,7 +253,7 @@ static int policy_sync(struct agent *a, unsigned flags, char *err, size_t errlen
 	struct store_view v;
 	size_t nlocals = 0, k = 0;
 	uint32_t node_ips[2];
-	double t0 = now_ms();
+	double t0 = now_ms(), t_view = t0;
 	int ret;
 
 	a->policy_syncs++;
@@ -262,6 +262,7 @@ static int policy_sync(struct agent *a, unsigned flags, char *err, size_t errlen
 		snprintf(err, errlen, "out of memory");
 		return ret;
 	}
+	t_view = now_ms();
 	ceps = calloc(nlocals + 1, sizeof(*ceps));
 	remote = remote_nodes(a, &v, &nremote);
 	if (!ceps || !remote || sync_changes_take(a, locals, nlocals, &x)) {
@@ -322,8 +323,9 @@ static int policy_sync(struct agent *a, unsigned flags, char *err, size_t errlen
 		purge_gone_holders(a);
 	if (!ret)
 		pr_debug("policy sync: %zu endpoints, %zu ipcache, %zu allow, %zu deny entries; "
-			 "%zu updated, %zu removed in %.2f ms",
-			 st.endpoints, st.ipcache, st.allow, st.deny, st.updated, st.removed, st.ms);
+			 "%zu updated, %zu removed in %.2f ms; view %.2f ms, whole %.2f ms",
+			 st.endpoints, st.ipcache, st.allow, st.deny, st.updated, st.removed, st.ms,
+			 t_view - t0, now_ms() - t0);
 cleanup:
 	sync_changes_free(&x);
 	free(remote);

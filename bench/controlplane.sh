@@ -73,13 +73,25 @@ phases() {
 	function ms(t,  a) { split(t, a, ":"); return (a[1] * 3600 + a[2] * 60 + a[3]) * 1000 }
 	function at(what) { printf "%+8.0f ms  %s\n", ms($1) - t0, what }
 	NR == 1 { t0 = ms($1) }
-	/policy sync:/ { n++; for (i = 1; i <= NF; i++) if ($i == "in") { s += $(i + 1); d[n] = $(i + 1) }
+	/policy sync:/ { n++; for (i = 1; i <= NF; i++) {
+			if ($i == "in") { s += $(i + 1); d[n] = $(i + 1) }
+			if ($i == "view") v[n] = $(i + 1)
+			if ($i == "whole") w[n] = $(i + 1)
+		}
 		tt[n] = ms($1) - t0 }
 	/ node .* ready: / { at("datapath loaded (node ready)") }
 	/kubernetes: watching/ { at("kubernetes client started") }
 	/kubernetes: .* synced \(/ { sn = n; ss = s; l = $0; sub(/.*kubernetes: /, "", l); at(l) }
 	END { if (sn < n) printf "%+8.0f ms  first policy sync after the lists: %.1f ms\n", tt[sn + 1], d[sn + 1]
-		printf "policy syncs (maps written) in the whole run: %d, %.0f ms in all\n", n, s }
+		printf "policy syncs (maps written) in the whole run: %d, %.0f ms in all\n", n, s
+		# after the first one after the lists: each part, median and largest
+		k = 0
+		for (i = sn + 2; i <= n; i++) { k++; c1[k] = d[i]; c2[k] = v[i]; c3[k] = w[i] }
+		if (k) printf "later syncs (%d), median / largest ms: compile %.1f / %.1f, view %.1f / %.1f, whole %.1f / %.1f\n", k, med(c1, k), mx(c1, k), med(c2, k), mx(c2, k), med(c3, k), mx(c3, k) }
+	function med(a, k,  i, j, t, b) { for (i = 1; i <= k; i++) b[i] = a[i] + 0
+		for (i = 2; i <= k; i++) for (j = i; j > 1 && b[j - 1] > b[j]; j--) { t = b[j]; b[j] = b[j - 1]; b[j - 1] = t }
+		return b[int((k + 1) / 2)] }
+	function mx(a, k,  i, m) { m = 0; for (i = 1; i <= k; i++) if (a[i] + 0 > m) m = a[i] + 0; return m }
 	' "$1"
 }
 
