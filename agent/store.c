@@ -35,6 +35,9 @@ static const struct {
 
 struct object {
 	enum obj_kind kind;
+	/* The last list of this kind that held it (store->list_gen), for
+	 * store_kube_list_end to remove what no page of a list named. */
+	uint32_t listed;
 	char *ns;	/* "" for cluster-scoped kinds */
 	char *name;
 	/* The object as compact JSON text with sorted keys (json_text), not
@@ -80,6 +83,11 @@ struct store {
 		bool valid;
 	} order[2];		/* by enum store_order */
 	bool dirty;	/* changed since objects.json was written */
+	/* A list from the API in pages, per kind: list_gen[k] counts the
+	 * lists begun, and a page marks each object it holds with it (the
+	 * object's listed); listing[k] while one is begun and not ended. */
+	uint32_t list_gen[NKINDS];
+	bool listing[NKINDS];
 	/* Objects put or removed since the last store_changes_take, for the
 	 * reconcile step to redo only what they affect. Starts (and falls
 	 * back, past STORE_CHANGES_MAX) as "everything": the consumer then
@@ -1831,7 +1839,8 @@ static int kube_put(struct store *s, struct object *p, json_t *changes, size_t *
 		log_msg(p->slice.addr_type == SVC_ADDR_IPV4 ? LOG_WARN : LOG_INFO,
 			"kubernetes: EndpointSlice %s/%s is stored but not used: %s", p->ns, p->name,
 			svc_why_text(p->slice.why));
-	json_array_append_new(changes, change(p, action));
+	if (changes)
+		json_array_append_new(changes, change(p, action));
 	memset(p, 0, sizeof(*p));
 	s->dirty = true;
 	return 0;
@@ -1877,7 +1886,8 @@ static int object_unusable(const json_t *obj, const char *why, struct object *o)
 
 static void kube_remove(struct store *s, struct object *o, json_t *changes)
 {
-	json_array_append_new(changes, change(o, "deleted"));
+	if (changes)
+		json_array_append_new(changes, change(o, "deleted"));
 	remove_at(s, (size_t)(o - s->v));
 	s->dirty = true;
 }
@@ -1927,23 +1937,47 @@ int store_kube_event(struct store *s, const char *type, const json_t *obj, json_
 	return ret;
 }
 
-int store_kube_replace(struct store *s, const char *api_version, const char *kind,
-		       const json_t *items, json_t *changes)
+/* The kind index of (api_version, kind) for a list, or -EINVAL. */
+static int list_kind(const char *api_version, const char *kind)
 {
 	int k = kind_of(api_version, kind);
+
+	return k < 0 ? -EINVAL : k;
+}
+
+int store_kube_list_begin(struct store *s, const char *api_version, const char *kind)
+{
+	int k = list_kind(api_version, kind);
+
+	if (k < 0)
+		return k;
+	/* A list begun again (the last one failed midway, or its continue
+	 * token expired) starts over: what only the abandoned one saw is
+	 * still in the API as far as anyone knows, and stays unless this
+	 * list's pages do not name it either. */
+	if (++s->list_gen[k] == 0) {
+		/* Wrapped after 2^32 lists: no object may keep a mark that a
+		 * later list could be mistaken for. */
+		for (size_t i = 0; i < s->n; i++)
+			if (s->v[i].kind == (enum obj_kind)k)
+				s->v[i].listed = 0;
+		s->list_gen[k] = 1;
+	}
+	s->listing[k] = true;
+	return 0;
+}
+
+int store_kube_list_page(struct store *s, const char *api_version, const char *kind,
+			 const json_t *items, json_t *changes)
+{
+	int k = list_kind(api_version, kind);
 	size_t n = json_array_size(items), i;
-	bool *listed = NULL;
-	size_t before;
 	int ret = 0;
 
 	if (k < 0)
+		return k;
+	if (!s->listing[k])
 		return -EINVAL;
-	/* Mark what the list holds, add and update it, then drop the objects
-	 * of this kind that came from the API and are no longer listed. */
-	before = s->n;
-	listed = calloc(before + n + 1, sizeof(*listed));
-	if (!listed)
-		return -ENOMEM;
 	for (i = 0; i < n; i++) {
 		const json_t *obj = json_array_get(items, i);
 		const char *ns = str_at(obj, "metadata", "namespace");
@@ -1966,7 +2000,7 @@ int store_kube_replace(struct store *s, const char *api_version, const char *kin
 				 !kinds[k].namespaced ? "" : ns && *ns ? ns : "default",
 				 str_at(obj, "metadata", "name") ?: "");
 			if (o)
-				listed[o - s->v] = true;
+				o->listed = s->list_gen[k];
 			ret = 0;
 			continue;
 		}
@@ -1975,24 +2009,71 @@ int store_kube_replace(struct store *s, const char *api_version, const char *kin
 			object_clear(&parsed);
 			goto cleanup;
 		}
-		listed[at] = true;
+		s->v[at].listed = s->list_gen[k];
 	}
-	/* Walk backwards: kube_remove moves the last object into the hole. */
-	for (i = s->n; i-- > 0;)
-		if (s->v[i].kind == (enum obj_kind)k && s->v[i].kube && !listed[i]) {
-			listed[i] = listed[s->n - 1];
-			kube_remove(s, &s->v[i], changes);
-		}
+cleanup:
+	/* As watch events do: a Node or Service put in is checked against
+	 * the others now, so the store is consistent between pages too. */
 	if (k == K_NODE)
 		nodes_check(s);
 	if (k == K_SERVICE)
 		services_check(s);
-cleanup:
-	free(listed);
+	return ret;
+}
+
+int store_kube_list_end(struct store *s, const char *api_version, const char *kind,
+			json_t *changes)
+{
+	int k = list_kind(api_version, kind);
+	uint32_t gen;
+	size_t i;
+
+	if (k < 0)
+		return k;
+	if (!s->listing[k])
+		return -EINVAL;
+	gen = s->list_gen[k];
+	s->listing[k] = false;
+	/* Walk backwards: kube_remove moves the last object into the hole,
+	 * one already looked at. */
+	for (i = s->n; i-- > 0;)
+		if (s->v[i].kind == (enum obj_kind)k && s->v[i].kube && s->v[i].listed != gen)
+			kube_remove(s, &s->v[i], changes);
+	if (k == K_NODE)
+		nodes_check(s);
+	if (k == K_SERVICE)
+		services_check(s);
+	return 0;
+}
+
+int store_kube_list_abort(struct store *s, const char *api_version, const char *kind)
+{
+	int k = list_kind(api_version, kind);
+
+	if (k < 0)
+		return k;
+	s->listing[k] = false;
+	return 0;
+}
+
+int store_kube_replace(struct store *s, const char *api_version, const char *kind,
+		       const json_t *items, json_t *changes)
+{
+	int ret = store_kube_list_begin(s, api_version, kind);
+
+	if (!ret)
+		ret = store_kube_list_page(s, api_version, kind, items, changes);
+	if (!ret)
+		ret = store_kube_list_end(s, api_version, kind, changes);
 	return ret;
 }
 
 int store_flush(struct store *s)
 {
+	/* Not between the pages of a list: that would write the whole store
+	 * once a page (100 times for 50 000 pods); its end writes it. */
+	for (size_t k = 0; k < NKINDS; k++)
+		if (s->listing[k])
+			return 0;
 	return s->dirty ? save(s) : 0;
 }
