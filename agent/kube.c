@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -1212,6 +1213,12 @@ int kube_drain(struct kube *k, struct store *s, json_t *changes)
 			if (!ret)
 				ret = store_kube_list_end(s, r->api_version, r->kind, changes);
 			list_changes_give(w, changes);
+			/* The pages were allocated by the watcher thread, in its
+			 * own malloc arena, and freed here: nothing gives that
+			 * memory back unless asked (50 000 pods: 163 -> 126 MiB
+			 * RSS after a relist that changed nothing). */
+			if (w->listed > LIST_PAGE)
+				malloc_trim(0);
 			if (!ret && !w->synced) {
 				w->synced = true;
 				pr_info("kubernetes: %s synced (%zu object(s))", r->kind, w->listed);
