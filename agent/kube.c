@@ -818,7 +818,7 @@ static int list_pages(struct watcher *w, size_t *count)
 		size_t i;
 		char *esc = NULL;
 
-		if (begun && pages_wait(w))
+		if (pages_wait(w))
 			goto cleanup;
 		if (*cont)
 			esc = curl_easy_escape(w->curl, cont, 0);
