@@ -19,9 +19,9 @@
 # server killed (-9) and restarted: the datapath keeps enforcing while it is
 # down, watches resume from their resourceVersion (no relist) and every
 # change is seen exactly once (the agents' event counters); watchers stopped
-# across a compaction relist on 410 and converge; a Pod relist in pages whose
-# second page fails removes nothing and the list after it converges; a rotated token is picked
-# up; Services and EndpointSlices created, changed and deleted through
+# across a compaction relist on 410 and converge; a Pod relist in pages
+# whose second page fails removes nothing and the list after it converges; a
+# rotated token is picked up; Services and EndpointSlices created, changed and deleted through
 # kubectl are shown by get services (frontends, backends, conflicts,
 # IPv6 slices); the agents never write to the API.
 # shellcheck source-path=SCRIPTDIR
