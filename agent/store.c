@@ -1299,6 +1299,9 @@ int store_apply(struct store *s, const json_t *objects, const json_t *sources, j
 
 		if (old) {
 			action = !strcmp(old->json, parsed[i].json) ? "unchanged" : "configured";
+			/* Kept for store_restore, should the apply be undone
+			 * midway through a list. */
+			parsed[i].listed = old->listed;
 			note_change(s, old);
 			object_clear(old);
 			*old = parsed[i];
@@ -1386,6 +1389,11 @@ int store_restore(struct store *s, const json_t *objects, const json_t *snap)
 			continue;
 		}
 		parsed.kube = json_is_true(json_object_get(was, "kube"));
+		/* Undone midway through a list of its kind, an object keeps
+		 * the mark the list gave it (store_apply kept it too), or put
+		 * back, counts as listed: the list's end must not remove what
+		 * the API may still have. */
+		parsed.listed = o ? o->listed : s->listing[kind] ? s->list_gen[kind] : 0;
 		if (o) {
 			note_change(s, o);
 			object_clear(o);

@@ -883,6 +883,42 @@ static void test_store_relist_pages(void **state)
 	store_close(s);
 }
 
+/* An apply undone (store_snapshot / store_restore) while a list of its
+ * kind is in pages puts the API's object back as the list had seen it: the
+ * list's end keeps it. */
+static void test_store_undo_during_list(void **state)
+{
+	struct store *s = fresh_store("undo-list");
+	json_t *objs = json_pack("[o]", pod("a", "10.0.0.9", "local")), *snap;
+	json_t *srcs = json_pack("[s]", "test"), *changes = json_array();
+	char err[512];
+
+	(void)state;
+	assert_int_equal(store_kube_list_begin(s, "v1", "Pod"), 0);
+	assert_int_equal(pod_page(s, json_pack("[o, o]", pod("a", "10.0.0.1", "web"),
+					       pod("b", "10.0.0.2", "db")), NULL), 0);
+	assert_int_equal(store_kube_list_end(s, "v1", "Pod", NULL), 0);
+
+	assert_int_equal(store_kube_list_begin(s, "v1", "Pod"), 0);
+	assert_int_equal(pod_page(s, json_pack("[o]", pod("a", "10.0.0.1", "web")), NULL), 0);
+	snap = store_snapshot(s, objs);
+	assert_non_null(snap);
+	assert_int_equal(store_apply(s, objs, srcs, changes, err, sizeof(err)), 0);
+	assert_string_equal(pod_label(s, "a"), "local");
+	assert_int_equal(store_restore(s, objs, snap), 0);
+	assert_string_equal(pod_label(s, "a"), "web");
+	assert_int_equal(pod_page(s, json_pack("[o]", pod("b", "10.0.0.2", "db")), NULL), 0);
+	assert_int_equal(store_kube_list_end(s, "v1", "Pod", NULL), 0);
+	assert_non_null(store_pod(s, "shop", "a"));
+	assert_non_null(store_pod(s, "shop", "b"));
+
+	json_decref(snap);
+	json_decref(objs);
+	json_decref(srcs);
+	json_decref(changes);
+	store_close(s);
+}
+
 /* objects.json is not written between the pages of a list (a whole store
  * per page), and is written at its end or after an abort. */
 static void test_store_flush_after_list(void **state)
@@ -925,6 +961,7 @@ int main(void)
 		cmocka_unit_test(test_store_pod_ipv6),
 		cmocka_unit_test(test_store_change_log),
 		cmocka_unit_test(test_store_relist_pages),
+		cmocka_unit_test(test_store_undo_during_list),
 		cmocka_unit_test(test_store_flush_after_list),
 	};
 
