@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -373,13 +374,27 @@ static const struct resource {
 #define BACKOFF_MAX_MS 30000
 #define CRD_RETRY_MS 30000	/* how often a missing CRD is looked for again */
 #define LINE_MAX_BYTES (16u << 20)
+#define LIST_BUF_KEEP (64u << 10)	/* a body buffer larger than this goes after a list */
 
-enum ev_type { EV_SYNC, EV_ADDED, EV_MODIFIED, EV_DELETED };
+/* Pages of a list the watcher may have fetched and not yet seen applied:
+ * one applied while the next is fetched, so a list costs the store plus
+ * two pages, never the whole list twice (a 50 000-pod relist held every
+ * page until the last had come: 445 MiB peak against 373). */
+#define LIST_AHEAD 2
+
+/*
+ * A list reaches the main thread as it comes: EV_LIST_BEGIN, EV_LIST_PAGE
+ * for each page (its items), then EV_LIST_END (the objects no page named
+ * go), or EV_LIST_ABORT when it failed midway (nothing goes; the next list
+ * begins again).
+ */
+enum ev_type { EV_LIST_BEGIN, EV_LIST_PAGE, EV_LIST_END, EV_LIST_ABORT, EV_ADDED, EV_MODIFIED,
+	       EV_DELETED };
 
 struct event {
 	unsigned res;
 	enum ev_type type;
-	json_t *data;		/* the object, or for EV_SYNC the list's items */
+	json_t *data;		/* the object, a page's items, or NULL */
 };
 
 /* Per-kind state. The thread owns curl and buf; the counters and strings
@@ -403,8 +418,14 @@ struct watcher {
 	unsigned long lists, watches, events, relists, errors;
 	char last_error[256];
 	char status_rv[64];
+	unsigned pages;		/* EV_LIST_PAGEs queued and not yet applied */
 	/* main thread only */
 	bool synced;
+	size_t listed;		/* objects in the pages of the list being applied */
+	/* What the pages of the list being applied changed, handed to
+	 * kube_drain's caller at its end: a relist in pages lands as one
+	 * change, not one policy sync per page. */
+	json_t *list_changes;
 };
 
 struct kube {
@@ -452,6 +473,8 @@ static int push(struct kube *k, unsigned res, enum ev_type type, json_t *data)
 	}
 	k->q[k->nq++] = (struct event){ res, type, data };
 	data = NULL;
+	if (type == EV_LIST_PAGE)
+		k->w[res].pages++;
 out:
 	pthread_mutex_unlock(&k->lock);
 	json_decref(data);
@@ -755,27 +778,48 @@ static void http_error(struct watcher *w, const char *what, CURLcode cc, long co
 
 /* ---- list ------------------------------------------------------------------ */
 
-/* List every object of the kind, page by page. Returns 0 with *items set
- * and w->rv the list's resourceVersion, 1 for a CRD that is not installed,
- * or -1 after recording the error. */
-static int list_all(struct watcher *w, json_t **items)
+/* Wait until fewer than LIST_AHEAD pages of w's list wait to be applied.
+ * Returns true when stopping. */
+static bool pages_wait(struct watcher *w)
+{
+	struct kube *k = w->k;
+
+	pthread_mutex_lock(&k->lock);
+	while (w->pages >= LIST_AHEAD && !atomic_load(&k->stop))
+		pthread_cond_wait(&k->wake, &k->lock);
+	pthread_mutex_unlock(&k->lock);
+	return atomic_load(&k->stop);
+}
+
+/*
+ * List every object of the kind, page by page, each page queued for the
+ * main thread as it comes (EV_LIST_*) and its text freed before the next
+ * is asked for. Returns 0 with w->rv the list's resourceVersion and
+ * *count the objects listed, 1 for a CRD that is not installed (nothing
+ * queued), or -1 after recording the error (EV_LIST_ABORT queued if a
+ * page was).
+ */
+static int list_pages(struct watcher *w, size_t *count)
 {
 	const struct resource *r = &resources[w->res];
 	char url[2048], cont[1024] = "", err[256] = "";
-	json_t *all = json_array();
+	bool begun = false;
 	int ret = -1;
 
+	*count = 0;
 	pthread_mutex_lock(&w->k->lock);
 	w->lists++;
 	pthread_mutex_unlock(&w->k->lock);
 	for (;;) {
 		struct curl_slist *hdrs = NULL;
-		json_t *page = NULL, *it;
+		json_t *page = NULL, *items, *it;
 		const char *rv, *next;
 		CURLcode cc;
 		size_t i;
 		char *esc = NULL;
 
+		if (pages_wait(w))
+			goto cleanup;
 		if (*cont)
 			esc = curl_easy_escape(w->curl, cont, 0);
 		snprintf(url, sizeof(url), "%s%s?limit=%d%s%s", w->k->cfg.server, r->path, LIST_PAGE,
@@ -790,14 +834,16 @@ static int list_all(struct watcher *w, json_t **items)
 		cc = curl_easy_perform(w->curl);
 		curl_slist_free_all(hdrs);
 		curl_easy_getinfo(w->curl, CURLINFO_RESPONSE_CODE, &w->http);
-		if (cc == CURLE_OK && w->http == 404 && r->optional) {
+		if (cc == CURLE_OK && w->http == 404 && r->optional && !begun) {
 			ret = 1;
 			goto cleanup;
 		}
 		if (cc == CURLE_OK && w->http == 410 && *cont) {
-			/* The continue token expired: start the list again. */
+			/* The continue token expired: start the list again (the
+			 * store starts its list over at the next EV_LIST_BEGIN). */
 			*cont = '\0';
-			json_array_clear(all);
+			*count = 0;
+			begun = false;
 			continue;
 		}
 		if (cc != CURLE_OK || w->http != 200) {
@@ -805,6 +851,7 @@ static int list_all(struct watcher *w, json_t **items)
 			goto cleanup;
 		}
 		page = json_loadb(w->buf, w->len, 0, NULL);
+		w->len = 0;
 		rv = json_string_value(json_object_get(json_object_get(page, "metadata"),
 						       "resourceVersion"));
 		if (!rv || !json_is_array(json_object_get(page, "items"))) {
@@ -813,20 +860,43 @@ static int list_all(struct watcher *w, json_t **items)
 			goto cleanup;
 		}
 		snprintf(w->rv, sizeof(w->rv), "%s", rv);
+		items = json_array();
 		json_array_foreach(json_object_get(page, "items"), i, it)
-			json_array_append_new(all, prune(r, it));
+			json_array_append_new(items, prune(r, it));
 		next = json_string_value(json_object_get(json_object_get(page, "metadata"),
 							 "continue"));
 		snprintf(cont, sizeof(cont), "%s", next ? next : "");
 		json_decref(page);
+		*count += json_array_size(items);
+		if (!begun && push(w->k, w->res, EV_LIST_BEGIN, NULL)) {
+			json_decref(items);
+			set_error(w, "list %s: out of memory queueing a page", r->path);
+			goto cleanup;
+		}
+		begun = true;
+		if (push(w->k, w->res, EV_LIST_PAGE, items)) {
+			set_error(w, "list %s: out of memory queueing a page", r->path);
+			goto cleanup;
+		}
 		if (!*cont)
 			break;
 	}
-	*items = all;
-	all = NULL;
+	if (push(w->k, w->res, EV_LIST_END, NULL)) {
+		set_error(w, "list %s: out of memory queueing its end", r->path);
+		goto cleanup;
+	}
 	ret = 0;
 cleanup:
-	json_decref(all);
+	/* The buffer held a page (~1 MB): the watch's events need less. */
+	if (w->cap > LIST_BUF_KEEP) {
+		free(w->buf);
+		w->buf = NULL;
+		w->len = w->cap = 0;
+	}
+	/* Out of memory even for this, the next EV_LIST_BEGIN starts over
+	 * all the same. */
+	if (ret < 0 && begun && push(w->k, w->res, EV_LIST_ABORT, NULL))
+		pr_err("kubernetes: out of memory queueing the end of a failed %s list", r->kind);
 	return ret;
 }
 
@@ -969,8 +1039,8 @@ static void *watcher_main(void *p)
 
 	while (!atomic_load(&k->stop)) {
 		if (need_list) {
-			json_t *items = NULL;
-			int ret = list_all(w, &items);
+			size_t count;
+			int ret = list_pages(w, &count);
 
 			if (ret < 0) {
 				pr_warn("kubernetes: %s", w->last_error);
@@ -987,19 +1057,16 @@ static void *watcher_main(void *p)
 				/* CRD not installed: nothing of this kind exists. */
 				pr_info("kubernetes: %s is not served (CRD not installed); looking "
 					"again in %d s", r->kind, CRD_RETRY_MS / 1000);
-				push(k, w->res, EV_SYNC, json_array());
+				if (push(k, w->res, EV_LIST_BEGIN, NULL) ||
+				    push(k, w->res, EV_LIST_END, NULL))
+					pr_err("kubernetes: out of memory queueing the empty %s list",
+					       r->kind);
 				if (nap(k, CRD_RETRY_MS))
 					break;
 				continue;
 			}
-			pr_debug("kubernetes: listed %zu %s(s) at resourceVersion %s",
-				 json_array_size(items), r->kind, w->rv);
-			if (push(k, w->res, EV_SYNC, items)) {
-				pr_err("kubernetes: out of memory queueing the %s list", r->kind);
-				if (nap(k, backoff(w, &step)))
-					break;
-				continue;
-			}
+			pr_debug("kubernetes: listed %zu %s(s) at resourceVersion %s", count, r->kind,
+				 w->rv);
 			need_list = false;
 			step = BACKOFF_MIN_MS;
 		}
@@ -1087,6 +1154,16 @@ int kube_fd(const struct kube *k)
 	return k->efd;
 }
 
+/* Hand what the pages of w's list changed to the caller's changes. */
+static void list_changes_give(struct watcher *w, json_t *changes)
+{
+	if (!w->list_changes)
+		return;
+	json_array_extend(changes, w->list_changes);
+	json_decref(w->list_changes);
+	w->list_changes = NULL;
+}
+
 int kube_drain(struct kube *k, struct store *s, json_t *changes)
 {
 	struct event *q;
@@ -1104,17 +1181,58 @@ int kube_drain(struct kube *k, struct store *s, json_t *changes)
 	pthread_mutex_unlock(&k->lock);
 	for (i = 0; i < n; i++) {
 		const struct resource *r = &resources[q[i].res];
-		static const char *const types[] = { "SYNC", "ADDED", "MODIFIED", "DELETED" };
+		struct watcher *w = &k->w[q[i].res];
+		static const char *const types[] = { [EV_ADDED] = "ADDED",
+						     [EV_MODIFIED] = "MODIFIED",
+						     [EV_DELETED] = "DELETED" };
 
-		if (!ret && q[i].type == EV_SYNC) {
-			ret = store_kube_replace(s, r->api_version, r->kind, q[i].data, changes);
-			if (!ret && !k->w[q[i].res].synced) {
-				k->w[q[i].res].synced = true;
-				pr_info("kubernetes: %s synced (%zu object(s))", r->kind,
-					json_array_size(q[i].data));
+		switch (q[i].type) {
+		case EV_LIST_BEGIN:
+			if (!ret)
+				ret = store_kube_list_begin(s, r->api_version, r->kind);
+			w->listed = 0;
+			break;
+		case EV_LIST_PAGE:
+			if (!w->list_changes)
+				w->list_changes = json_array();
+			if (!w->list_changes && !ret)
+				ret = -ENOMEM;
+			if (!ret)
+				ret = store_kube_list_page(s, r->api_version, r->kind, q[i].data,
+							   w->list_changes);
+			w->listed += json_array_size(q[i].data);
+			/* The page is applied: the watcher may fetch another. */
+			json_decref(q[i].data);
+			q[i].data = NULL;
+			pthread_mutex_lock(&k->lock);
+			w->pages--;
+			pthread_cond_broadcast(&k->wake);
+			pthread_mutex_unlock(&k->lock);
+			break;
+		case EV_LIST_END:
+			if (!ret)
+				ret = store_kube_list_end(s, r->api_version, r->kind, changes);
+			list_changes_give(w, changes);
+			/* The pages were allocated by the watcher thread, in its
+			 * own malloc arena, and freed here: nothing gives that
+			 * memory back unless asked (50 000 pods: 163 -> 126 MiB
+			 * RSS after a relist that changed nothing). */
+			if (w->listed > LIST_PAGE)
+				malloc_trim(0);
+			if (!ret && !w->synced) {
+				w->synced = true;
+				pr_info("kubernetes: %s synced (%zu object(s))", r->kind, w->listed);
 			}
-		} else if (!ret) {
-			ret = store_kube_event(s, types[q[i].type], q[i].data, changes);
+			break;
+		case EV_LIST_ABORT:
+			/* What its pages put in stays, and is a change all the
+			 * same; nothing goes. */
+			store_kube_list_abort(s, r->api_version, r->kind);
+			list_changes_give(w, changes);
+			break;
+		default:
+			if (!ret)
+				ret = store_kube_event(s, types[q[i].type], q[i].data, changes);
 		}
 		json_decref(q[i].data);
 	}
@@ -1181,6 +1299,8 @@ void kube_stop(struct kube *k)
 	for (size_t i = 0; i < k->nq; i++)
 		json_decref(k->q[i].data);
 	free(k->q);
+	for (unsigned i = 0; i < NRES; i++)
+		json_decref(k->w[i].list_changes);
 	if (k->efd >= 0)
 		close(k->efd);
 	pthread_cond_destroy(&k->wake);

@@ -7,7 +7,10 @@
  * while the server is unreachable. The threads only talk HTTP and parse
  * JSON; they hand events to the main thread through a queue, and the main
  * thread alone changes the store (kube_drain), so the store and the
- * datapath need no locks and a relist lands as one change.
+ * datapath need no locks. A list goes to the store page by page as it
+ * comes (a watcher fetches a page only once all but one it fetched are
+ * applied), so no whole list is ever held; what its pages change is
+ * reported at its end, so a relist still lands as one change.
  */
 #ifndef SLUICE_AGENT_KUBE_H
 #define SLUICE_AGENT_KUBE_H
@@ -61,7 +64,7 @@ int kube_start(struct kube **out, struct kube_config *cfg, const char *node_name
 /* Readable (an eventfd) while events wait for kube_drain. */
 int kube_fd(const struct kube *k);
 /* Apply the waiting events to the store, in order, and append what changed
- * to changes. Returns 0 or -ENOMEM. */
+ * to changes (a list's changes at its end). Returns 0 or -ENOMEM. */
 int kube_drain(struct kube *k, struct store *s, json_t *changes);
 /* Every kind has been listed and applied at least once. */
 bool kube_synced(const struct kube *k);

@@ -39,6 +39,9 @@ static const struct {
 
 struct object {
 	enum obj_kind kind;
+	/* The last list of this kind that held it (store->list_gen), for
+	 * store_kube_list_end to remove what no page of a list named. */
+	uint32_t listed;
 	char *ns;	/* "" for cluster-scoped kinds */
 	char *name;
 	/* The object as compact JSON text with sorted keys (json_text), not
@@ -84,6 +87,11 @@ struct store {
 		bool valid;
 	} order[2];		/* by enum store_order */
 	bool dirty;	/* changed since last saved (store_flush) */
+	/* A list from the API in pages, per kind: list_gen[k] counts the
+	 * lists begun, and a page marks each object it holds with it (the
+	 * object's listed); listing[k] while one is begun and not ended. */
+	uint32_t list_gen[NKINDS];
+	bool listing[NKINDS];
 	/* Objects put or removed since the last store_changes_take, for the
 	 * reconcile step to redo only what they affect. Starts (and falls
 	 * back, past STORE_CHANGES_MAX) as "everything": the consumer then
@@ -124,21 +132,19 @@ static void object_clear(struct object *o)
 	free(o->ns);
 	free(o->name);
 	free(o->json);
+	/* nsobj.name, pod.ns, pod.name and node.name are o->ns and o->name,
+	 * not copies of their own. */
 	switch (o->kind) {
 	case K_NAMESPACE:
-		free(o->nsobj.name);
 		pol_labels_free(&o->nsobj.labels);
 		break;
 	case K_POD:
-		free(o->pod.ns);
-		free(o->pod.name);
 		pol_labels_free(&o->pod.labels);
 		for (size_t i = 0; i < o->pod.nports; i++)
 			free(o->pod.ports[i].name);
 		free(o->pod.ports);
 		break;
 	case K_NODE:
-		free(o->node.name);
 		free(o->node.why);
 		break;
 	case K_SERVICE:
@@ -378,31 +384,22 @@ static int object_parse(const json_t *obj, struct object *o, bool from_api, char
 		ret = -ENOMEM;
 		goto fail;
 	}
+	/* The parsed forms name the object with o's own ns and name, which
+	 * live as long as they do: a second copy of each was 2 of a pod's
+	 * ~13 allocations (~64 bytes a pod). */
 	switch (kind) {
 	case K_NAMESPACE:
-		o->nsobj.name = strdup(name);
-		if (!o->nsobj.name) {
-			ret = -ENOMEM;
-			goto fail;
-		}
+		o->nsobj.name = o->name;
 		ret = pol_labels_parse(json_object_get(json_object_get(obj, "metadata"), "labels"),
 				       "metadata.labels", &o->nsobj.labels, err, errlen);
 		break;
 	case K_NODE:
-		o->node.name = strdup(name);
-		if (!o->node.name) {
-			ret = -ENOMEM;
-			goto fail;
-		}
+		o->node.name = o->name;
 		ret = parse_node(obj, &o->node, err, errlen);
 		break;
 	case K_POD:
-		o->pod.ns = strdup(ns);
-		o->pod.name = strdup(name);
-		if (!o->pod.ns || !o->pod.name) {
-			ret = -ENOMEM;
-			goto fail;
-		}
+		o->pod.ns = o->ns;
+		o->pod.name = o->name;
 		ret = parse_pod(obj, &o->pod, err, errlen);
 		break;
 	case K_SERVICE:
@@ -1685,6 +1682,9 @@ int store_apply(struct store *s, const json_t *objects, const json_t *sources, j
 
 		if (old) {
 			action = !strcmp(old->json, parsed[i].json) ? "unchanged" : "configured";
+			/* Kept for store_restore, should the apply be undone
+			 * midway through a list. */
+			parsed[i].listed = old->listed;
 			note_change(s, old);
 			object_clear(old);
 			*old = parsed[i];
@@ -1772,6 +1772,11 @@ int store_restore(struct store *s, const json_t *objects, const json_t *snap)
 			continue;
 		}
 		parsed.kube = json_is_true(json_object_get(was, "kube"));
+		/* Undone midway through a list of its kind, an object keeps
+		 * the mark the list gave it (store_apply kept it too), or put
+		 * back, counts as listed: the list's end must not remove what
+		 * the API may still have. */
+		parsed.listed = o ? o->listed : s->listing[kind] ? s->list_gen[kind] : 0;
 		if (o) {
 			note_change(s, o);
 			object_clear(o);
@@ -2501,7 +2506,8 @@ static int kube_put(struct store *s, struct object *p, json_t *changes, size_t *
 		log_msg(p->slice.addr_type == SVC_ADDR_IPV4 ? LOG_WARN : LOG_INFO,
 			"kubernetes: EndpointSlice %s/%s is stored but not used: %s", p->ns, p->name,
 			svc_why_text(p->slice.why));
-	json_array_append_new(changes, change(p, action));
+	if (changes)
+		json_array_append_new(changes, change(p, action));
 	memset(p, 0, sizeof(*p));
 	s->dirty = true;
 	return 0;
@@ -2547,7 +2553,8 @@ static int object_unusable(const json_t *obj, const char *why, struct object *o)
 
 static void kube_remove(struct store *s, struct object *o, json_t *changes)
 {
-	json_array_append_new(changes, change(o, "deleted"));
+	if (changes)
+		json_array_append_new(changes, change(o, "deleted"));
 	remove_at(s, (size_t)(o - s->v));
 	s->dirty = true;
 }
@@ -2597,23 +2604,47 @@ int store_kube_event(struct store *s, const char *type, const json_t *obj, json_
 	return ret;
 }
 
-int store_kube_replace(struct store *s, const char *api_version, const char *kind,
-		       const json_t *items, json_t *changes)
+/* The kind index of (api_version, kind) for a list, or -EINVAL. */
+static int list_kind(const char *api_version, const char *kind)
 {
 	int k = kind_of(api_version, kind);
+
+	return k < 0 ? -EINVAL : k;
+}
+
+int store_kube_list_begin(struct store *s, const char *api_version, const char *kind)
+{
+	int k = list_kind(api_version, kind);
+
+	if (k < 0)
+		return k;
+	/* A list begun again (the last one failed midway, or its continue
+	 * token expired) starts over: what only the abandoned one saw is
+	 * still in the API as far as anyone knows, and stays unless this
+	 * list's pages do not name it either. */
+	if (++s->list_gen[k] == 0) {
+		/* Wrapped after 2^32 lists: no object may keep a mark that a
+		 * later list could be mistaken for. */
+		for (size_t i = 0; i < s->n; i++)
+			if (s->v[i].kind == (enum obj_kind)k)
+				s->v[i].listed = 0;
+		s->list_gen[k] = 1;
+	}
+	s->listing[k] = true;
+	return 0;
+}
+
+int store_kube_list_page(struct store *s, const char *api_version, const char *kind,
+			 const json_t *items, json_t *changes)
+{
+	int k = list_kind(api_version, kind);
 	size_t n = json_array_size(items), i;
-	bool *listed = NULL;
-	size_t before;
 	int ret = 0;
 
 	if (k < 0)
+		return k;
+	if (!s->listing[k])
 		return -EINVAL;
-	/* Mark what the list holds, add and update it, then drop the objects
-	 * of this kind that came from the API and are no longer listed. */
-	before = s->n;
-	listed = calloc(before + n + 1, sizeof(*listed));
-	if (!listed)
-		return -ENOMEM;
 	for (i = 0; i < n; i++) {
 		const json_t *obj = json_array_get(items, i);
 		const char *ns = str_at(obj, "metadata", "namespace");
@@ -2636,7 +2667,7 @@ int store_kube_replace(struct store *s, const char *api_version, const char *kin
 				 !kinds[k].namespaced ? "" : ns && *ns ? ns : "default",
 				 str_at(obj, "metadata", "name") ?: "");
 			if (o)
-				listed[o - s->v] = true;
+				o->listed = s->list_gen[k];
 			ret = 0;
 			continue;
 		}
@@ -2645,26 +2676,73 @@ int store_kube_replace(struct store *s, const char *api_version, const char *kin
 			object_clear(&parsed);
 			goto cleanup;
 		}
-		listed[at] = true;
+		s->v[at].listed = s->list_gen[k];
 	}
-	/* Walk backwards: kube_remove moves the last object into the hole. */
-	for (i = s->n; i-- > 0;)
-		if (s->v[i].kind == (enum obj_kind)k && s->v[i].kube && !listed[i]) {
-			listed[i] = listed[s->n - 1];
-			kube_remove(s, &s->v[i], changes);
-		}
+cleanup:
+	/* As watch events do: a Node or Service put in is checked against
+	 * the others now, so the store is consistent between pages too. */
 	if (k == K_NODE)
 		nodes_check(s);
 	if (k == K_SERVICE)
 		services_check(s);
-cleanup:
-	free(listed);
+	return ret;
+}
+
+int store_kube_list_end(struct store *s, const char *api_version, const char *kind,
+			json_t *changes)
+{
+	int k = list_kind(api_version, kind);
+	uint32_t gen;
+	size_t i;
+
+	if (k < 0)
+		return k;
+	if (!s->listing[k])
+		return -EINVAL;
+	gen = s->list_gen[k];
+	s->listing[k] = false;
+	/* Walk backwards: kube_remove moves the last object into the hole,
+	 * one already looked at. */
+	for (i = s->n; i-- > 0;)
+		if (s->v[i].kind == (enum obj_kind)k && s->v[i].kube && s->v[i].listed != gen)
+			kube_remove(s, &s->v[i], changes);
+	if (k == K_NODE)
+		nodes_check(s);
+	if (k == K_SERVICE)
+		services_check(s);
+	return 0;
+}
+
+int store_kube_list_abort(struct store *s, const char *api_version, const char *kind)
+{
+	int k = list_kind(api_version, kind);
+
+	if (k < 0)
+		return k;
+	s->listing[k] = false;
+	return 0;
+}
+
+int store_kube_replace(struct store *s, const char *api_version, const char *kind,
+		       const json_t *items, json_t *changes)
+{
+	int ret = store_kube_list_begin(s, api_version, kind);
+
+	if (!ret)
+		ret = store_kube_list_page(s, api_version, kind, items, changes);
+	if (!ret)
+		ret = store_kube_list_end(s, api_version, kind, changes);
 	return ret;
 }
 
 int store_flush(struct store *s)
 {
-	/* The keys noted by note_change count too: every put and removal
-	 * goes through it, whether or not its path set dirty. */
+	/* Not between the pages of a list: its end saves (a page at a time
+	 * would fold 500 records into the journal 100 times over). The keys
+	 * noted by note_change count too: every put and removal goes through
+	 * it, whether or not its path set dirty. */
+	for (size_t k = 0; k < NKINDS; k++)
+		if (s->listing[k])
+			return 0;
 	return s->dirty || s->nunsaved || s->unsaved_all ? save(s) : 0;
 }

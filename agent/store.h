@@ -84,10 +84,30 @@ int store_restore(struct store *s, const json_t *objects, const json_t *snapshot
 int store_kube_event(struct store *s, const char *type, const json_t *obj, json_t *changes);
 int store_kube_replace(struct store *s, const char *api_version, const char *kind,
 		       const json_t *items, json_t *changes);
+/*
+ * A list in pages, as the API serves it, so that no whole list is ever in
+ * memory: store_kube_list_begin, store_kube_list_page for each page in
+ * order (its objects put in at once, each marked as listed), then
+ * store_kube_list_end, which removes the kind's API objects that no page
+ * named. A list abandoned midway (store_kube_list_abort, or a begin again)
+ * removes nothing; the objects its pages put in stay, as watch events would
+ * have left them, and a list begun again starts over (store_kube_replace is
+ * the three in one). Every put and removal is in the change log
+ * (store_changes_take) and, unless changes is NULL, in changes. A page or
+ * end without a begin returns -EINVAL. store_flush waits for the end of
+ * every list begun.
+ */
+int store_kube_list_begin(struct store *s, const char *api_version, const char *kind);
+int store_kube_list_page(struct store *s, const char *api_version, const char *kind,
+			 const json_t *items, json_t *changes);
+int store_kube_list_end(struct store *s, const char *api_version, const char *kind,
+			json_t *changes);
+int store_kube_list_abort(struct store *s, const char *api_version, const char *kind);
 /* Save what changed since the last save, if anything: records appended to
  * <state-dir>/objects.journal, now and then folded into objects.json (see
  * docs/ARCHITECTURE.md, "Saved objects"). store_apply, store_delete and
- * store_restore save before they return. */
+ * store_restore save before they return. Not while a list is begun and not
+ * ended (see store_kube_list_begin): its end saves. */
 int store_flush(struct store *s);
 
 /* A pod running on this node, as the endpoints know it. */

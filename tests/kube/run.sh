@@ -19,8 +19,9 @@
 # server killed (-9) and restarted: the datapath keeps enforcing while it is
 # down, watches resume from their resourceVersion (no relist) and every
 # change is seen exactly once (the agents' event counters); watchers stopped
-# across a compaction relist on 410 and converge; a rotated token is picked
-# up; Services and EndpointSlices created, changed and deleted through
+# across a compaction relist on 410 and converge; a Pod relist in pages
+# whose second page fails removes nothing and the list after it converges; a
+# rotated token is picked up; Services and EndpointSlices created, changed and deleted through
 # kubectl are shown by get services (frontends, backends, conflicts,
 # IPv6 slices); the agents never write to the API.
 # shellcheck source-path=SCRIPTDIR
@@ -451,6 +452,50 @@ check "node1 converged: cache-isolated gone" eventually 10 agent_lacks_policy ca
 check "node1 converged: web-isolated present" eventually 10 agent_has_policy web-isolated 1
 check "db2 blocked from web1 (web-isolated, enforced on node1)" eventually 10 blocked db2 web1
 check "web1 reaches cache3 (cache-isolated gone)" eventually 10 reaches web1 cache3
+
+echo "--- a relist in pages that fails midway removes nothing"
+# 600 more pods: a Pod list is two pages (500 each). Every agent is behind a
+# compaction, so each relists; the first few second pages fail (HTTP 500).
+# A failed list must remove nothing (cache3, db2, web1 and bulk-500.. are on
+# the second page), and the list after it removes only what is gone.
+/usr/bin/python3 -c '
+import json, sys
+print(json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+    {"apiVersion": "v1", "kind": "Pod",
+     "metadata": {"name": "bulk-%03d" % i, "namespace": sys.argv[1], "labels": {"bulk": "1"}},
+     "spec": {"nodeName": "elsewhere", "containers": [{"name": "c", "image": "x"}]}}
+    for i in range(600)]}))' "$NS" >"$MN_DIR/bulk.json"
+kctl create --validate=false -f "$MN_DIR/bulk.json" >/dev/null || exit 1
+api_pods() { kctl get pods -A --no-headers | wc -l; }
+agent_pods() { ctl "$1" status -o json | jq '.controlPlane.objects.Pod'; }
+pods_in_line() { local want; want=$(api_pods); [ "$(agent_pods "$1")" = "$want" ] || { echo "node$1: $(agent_pods "$1") pods, the API $want"; return 1; }; }
+check "every agent has the 600 new pods" eventually 20 all_agents pods_in_line
+declare -A LOG0=() PL0=()
+for n in "${NODES[@]}"; do
+	LOG0[$n]=$(wc -l <"$(mn_node_dir "$P" "$n")/agent.log")
+	PL0[$n]=$(kstat "$n" Pod lists)
+	kill -STOP "${AGENT_PID[$n]}"
+done
+test_api POST /_test/drop-watches >/dev/null
+kctl -n "$NS" delete pod bulk-000 --wait=false >/dev/null
+test_api POST /_test/compact >/dev/null
+test_api POST '/_test/fail?status=500&count=3&match=/api/v1/pods%5C%3Flimit%3D500%26continue%3D' >/dev/null
+for n in "${NODES[@]}"; do kill -CONT "${AGENT_PID[$n]}"; done
+log_since() { tail -n +"$((LOG0[$1] + 1))" "$(mn_node_dir "$P" "$1")/agent.log"; }
+relisted_pods() { [ "$(kstat "$1" Pod lists)" -gt "${PL0[$1]}" ]; }
+check "every agent relisted Pods after the compaction" eventually 20 all_agents relisted_pods
+check "every agent converged on the API's pods (bulk-000 gone)" eventually 20 all_agents pods_in_line
+failed_page() { grep -h "list /api/v1/pods: HTTP 500" "$(mn_node_dir "$P" 1)/agent.log" \
+	"$(mn_node_dir "$P" 2)/agent.log" "$(mn_node_dir "$P" 3)/agent.log" | grep -q .; }
+check "second pages failed (HTTP 500 in the agents' logs)" failed_page
+removed_only_gone() {
+	! log_since "$1" | grep -E "kubernetes: Pod .* deleted" | grep -v "Pod $NS/bulk-000 deleted" &&
+	! log_since "$1" | grep -E "kubernetes: [0-9]+ object\(s\) changed"
+}
+check "no agent removed a pod the API still has" all_agents removed_only_gone
+check "web1 still reaches db2" reaches web1 db2
+kctl -n "$NS" delete pods -l bulk=1 --wait=false >/dev/null
+check "the bulk pods deleted on every agent" eventually 20 all_agents pods_in_line
 
 echo "--- token rotation"
 NEWTOK=rotated-$RANDOM$RANDOM

@@ -355,6 +355,34 @@ check "list paging: limit and continue" bash -c "
 	echo \"\$p1\" | jq -e '.kind == \"PodList\" and (.items | length) == 1 and (.items[0] | has(\"kind\") | not) and .metadata.remainingItemCount == 1' >/dev/null &&
 	c=\$(echo \"\$p1\" | jq -r .metadata.continue) &&
 	api \"/api/v1/pods?limit=1&continue=\$c\" | jq -e '(.items | length) == 1 and (.metadata.continue == null)' >/dev/null"
+check "list paging: the pages after the first are the resource as it was at the first" bash -c "
+	$(declare -f api k); D=$D PORT=$PORT TMP=$TMP
+	p1=\$(api '/api/v1/pods?limit=1') && c=\$(echo \"\$p1\" | jq -r .metadata.continue) &&
+	second=\$(api /api/v1/pods | jq -r '.items[1].metadata | .namespace + \" \" + .name') &&
+	set -- \$second && [ -n \"\$2\" ] &&
+	k label pod \"\$2\" -n \"\$1\" paged=later >/dev/null &&
+	printf 'apiVersion: v1\\nkind: Pod\\nmetadata: {name: zz-late, namespace: %s}\\nspec: {containers: [{name: c, image: x}]}\\n' \"\$1\" |
+		k create -f - >/dev/null &&
+	api \"/api/v1/pods?limit=1&continue=\$c\" >$TMP/p2 &&
+	api '/api/v1/pods' >$TMP/now &&
+	k label pod \"\$2\" -n \"\$1\" paged- >/dev/null && k delete pod zz-late -n \"\$1\" --wait=false >/dev/null &&
+	jq -e '(.items | length) == 1 and .items[0].metadata.labels.paged == null and .metadata.continue == null' $TMP/p2 >/dev/null &&
+	jq -e '(.items | length) == 3 and .items[1].metadata.labels.paged == \"later\" and .items[2].metadata.name == \"zz-late\"' $TMP/now >/dev/null"
+check "an unpaged list of 501 objects is sent in chunks, the same items as its pages" bash -c "
+	$(declare -f api k); D=$D PORT=$PORT TMP=$TMP
+	$PY -c 'import json; print(json.dumps({\"apiVersion\": \"v1\", \"kind\": \"List\", \"items\": [{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": \"bulk%03d\" % i, \"namespace\": \"shop\", \"labels\": {\"bulk\": \"1\"}}, \"data\": {\"i\": str(i)}} for i in range(501)]}))' >$TMP/bulk.json &&
+	k create --validate=false -f $TMP/bulk.json >/dev/null &&
+	api /api/v1/namespaces/shop/configmaps -D $TMP/hdr >$TMP/all &&
+	grep -qi '^transfer-encoding: chunked' $TMP/hdr &&
+	jq -e '.kind == \"ConfigMapList\" and (.items | length) == 501 and (.items[0] | has(\"kind\") | not) and .items[500].data.i == \"500\"' $TMP/all >/dev/null &&
+	p=\$(api '/api/v1/namespaces/shop/configmaps?limit=300') &&
+	c=\$(echo \"\$p\" | jq -r .metadata.continue) &&
+	{ echo \"\$p\"; api \"/api/v1/namespaces/shop/configmaps?limit=300&continue=\$c\"; } |
+		jq -s '[.[].items[]]' >$TMP/pages &&
+	jq -e --slurpfile p $TMP/pages '.items == \$p[0]' $TMP/all >/dev/null &&
+	[ \"\$(k get cm -n shop --chunk-size=0 -o name | grep -c bulk)\" = 501 ] &&
+	k delete cm -n shop -l bulk=1 >/dev/null &&
+	[ \"\$(api /api/v1/namespaces/shop/configmaps | jq '.items | length')\" = 0 ]"
 OLD=$RV0
 check "compaction: resuming a watch from before it gets ERROR 410 Expired" bash -c "
 	$(declare -f api); D=$D PORT=$PORT

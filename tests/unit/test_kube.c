@@ -4,6 +4,7 @@
  * in-cluster configuration, base64, and how watch events and relists
  * change the store (what the API owns, what it leaves alone).
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -720,6 +721,243 @@ static void test_store_change_log(void **state)
 	store_close(s);
 }
 
+/* One page of a Pod list: store_kube_list_page of items, freed. */
+static int pod_page(struct store *s, json_t *items, json_t *changes)
+{
+	int ret = store_kube_list_page(s, "v1", "Pod", items, changes);
+
+	json_decref(items);
+	return ret;
+}
+
+/* Take the change log; assert it names exactly the pods in want (n of them,
+ * namespace "shop"), then free it. */
+static void log_is(struct store *s, const char *const *want, size_t n)
+{
+	struct store_change *v;
+	size_t nv;
+
+	assert_false(store_changes_take(s, &v, &nv));
+	for (size_t i = 0; i < n; i++)
+		assert_true(logged(v, nv, STORE_K_POD, "shop", want[i]));
+	/* a name may be logged twice (put by a page, removed at the end), no
+	 * other name */
+	for (size_t i = 0; i < nv; i++) {
+		bool known = false;
+
+		for (size_t j = 0; j < n; j++)
+			known = known || !strcmp(v[i].name, want[j]);
+		assert_true(known);
+	}
+	store_changes_free(v, nv);
+}
+
+static const char *pod_label(struct store *s, const char *name)
+{
+	const struct pol_pod *p = store_pod(s, "shop", name);
+
+	assert_non_null(p);
+	assert_int_equal(p->labels.n, 1);
+	return p->labels.v[0].value;
+}
+
+/* A list applied in pages as the API serves it: what no page named goes
+ * at the end and not before, what a page names is replaced by name, a
+ * list abandoned midway removes nothing, and the list begun again after it
+ * judges by its own pages only. Every put and removal is in the change
+ * log and in changes. */
+static void test_store_relist_pages(void **state)
+{
+	struct store *s = fresh_store("pages");
+	json_t *changes = json_array(), *local = json_pack("[o]", pod("local", "10.9.0.9", "x"));
+	json_t *srcs = json_pack("[s]", "test"), *nodes = json_array();
+	char err[512];
+
+	(void)state;
+	/* a pod applied with sluicectl: no list owns it */
+	assert_int_equal(store_apply(s, local, srcs, changes, err, sizeof(err)), 0);
+	json_array_clear(changes);
+	assert_int_equal(store_kube_list_page(s, "v1", "Pod", nodes, changes), -EINVAL);
+	assert_int_equal(store_kube_list_end(s, "v1", "Pod", changes), -EINVAL);
+
+	/* the first list, two pages */
+	assert_int_equal(store_kube_list_begin(s, "v1", "Pod"), 0);
+	assert_int_equal(pod_page(s, json_pack("[o, o]", pod("a", "10.0.0.1", "web"),
+					       pod("b", "10.0.0.2", "db")), changes), 0);
+	assert_int_equal(pod_page(s, json_pack("[o, o]", pod("c", "10.0.0.3", "web"),
+					       pod("d", "10.0.0.4", "db")), changes), 0);
+	assert_int_equal(store_kube_list_end(s, "v1", "Pod", changes), 0);
+	assert_int_equal(count_action(changes, "created"), 4);
+	assert_int_equal(json_array_size(changes), 4);
+	json_array_clear(changes);
+	/* the log of a new store says "everything" */
+	{
+		struct store_change *v;
+		size_t n;
+
+		assert_true(store_changes_take(s, &v, &n));
+		store_changes_free(v, n);
+	}
+
+	/* a relist: a the same, b relabelled, e new (second page); c and d
+	 * named by no page go at the end, not before */
+	assert_int_equal(store_kube_list_begin(s, "v1", "Pod"), 0);
+	assert_int_equal(pod_page(s, json_pack("[o, o]", pod("a", "10.0.0.1", "web"),
+					       pod("b", "10.0.0.2", "api")), changes), 0);
+	assert_string_equal(pod_label(s, "b"), "api");
+	assert_int_equal(pod_page(s, json_pack("[o]", pod("e", "10.0.0.5", "web")), changes), 0);
+	assert_non_null(store_pod(s, "shop", "c"));
+	assert_non_null(store_pod(s, "shop", "d"));
+	assert_non_null(store_pod(s, "shop", "e"));
+	/* a Node list between the pages leaves the Pod list alone */
+	assert_int_equal(store_kube_list_begin(s, "v1", "Node"), 0);
+	assert_int_equal(store_kube_list_page(s, "v1", "Node", nodes, changes), 0);
+	assert_int_equal(store_kube_list_end(s, "v1", "Node", changes), 0);
+	assert_non_null(store_pod(s, "shop", "c"));
+	assert_int_equal(store_kube_list_end(s, "v1", "Pod", changes), 0);
+	assert_int_equal(count_action(changes, "configured"), 1);
+	assert_int_equal(count_action(changes, "created"), 1);
+	assert_int_equal(count_action(changes, "deleted"), 2);
+	assert_int_equal(json_array_size(changes), 4);
+	json_array_clear(changes);
+	log_is(s, (const char *const[]){ "b", "c", "d", "e" }, 4);
+	assert_non_null(store_pod(s, "shop", "a"));
+	assert_string_equal(pod_label(s, "b"), "api");
+	assert_null(store_pod(s, "shop", "c"));
+	assert_null(store_pod(s, "shop", "d"));
+	assert_non_null(store_pod(s, "shop", "local"));
+
+	/* a list abandoned after its first page (f new, a relabelled):
+	 * nothing goes, what it put in stays */
+	assert_int_equal(store_kube_list_begin(s, "v1", "Pod"), 0);
+	assert_int_equal(pod_page(s, json_pack("[o, o]", pod("a", "10.0.0.1", "db"),
+					       pod("f", "10.0.0.6", "web")), changes), 0);
+	assert_int_equal(store_kube_list_abort(s, "v1", "Pod"), 0);
+	assert_int_equal(count_action(changes, "configured"), 1);
+	assert_int_equal(count_action(changes, "created"), 1);
+	assert_int_equal(json_array_size(changes), 2);
+	json_array_clear(changes);
+	log_is(s, (const char *const[]){ "a", "f" }, 2);
+	assert_int_equal(store_kube_list_page(s, "v1", "Pod", nodes, changes), -EINVAL);
+	assert_non_null(store_pod(s, "shop", "b"));
+	assert_non_null(store_pod(s, "shop", "e"));
+	assert_string_equal(pod_label(s, "a"), "db");
+
+	/* another abandoned without an abort (its continue token expired: the
+	 * list begins again), then the list begun again: it names a, e and f
+	 * but not b, in pages of its own; the abandoned one named b, which
+	 * must not keep it */
+	assert_int_equal(store_kube_list_begin(s, "v1", "Pod"), 0);
+	assert_int_equal(pod_page(s, json_pack("[o, o]", pod("b", "10.0.0.2", "api"),
+					       pod("e", "10.0.0.5", "web")), changes), 0);
+	assert_int_equal(json_array_size(changes), 0);
+	assert_int_equal(store_kube_list_begin(s, "v1", "Pod"), 0);
+	assert_int_equal(pod_page(s, json_pack("[o]", pod("a", "10.0.0.1", "db")), changes), 0);
+	assert_int_equal(pod_page(s, json_pack("[o, o]", pod("e", "10.0.0.5", "web"),
+					       pod("f", "10.0.0.6", "web")), changes), 0);
+	assert_int_equal(json_array_size(changes), 0);
+	assert_non_null(store_pod(s, "shop", "b"));
+	assert_int_equal(store_kube_list_end(s, "v1", "Pod", changes), 0);
+	assert_int_equal(count_action(changes, "deleted"), 1);
+	assert_int_equal(json_array_size(changes), 1);
+	json_array_clear(changes);
+	log_is(s, (const char *const[]){ "b" }, 1);
+	assert_null(store_pod(s, "shop", "b"));
+	assert_non_null(store_pod(s, "shop", "a"));
+	assert_non_null(store_pod(s, "shop", "e"));
+	assert_non_null(store_pod(s, "shop", "f"));
+	assert_non_null(store_pod(s, "shop", "local"));
+
+	/* an empty list in no page removes every pod from the API, and only
+	 * those */
+	assert_int_equal(store_kube_list_begin(s, "v1", "Pod"), 0);
+	assert_int_equal(store_kube_list_end(s, "v1", "Pod", NULL), 0);
+	log_is(s, (const char *const[]){ "a", "e", "f" }, 3);
+	assert_null(store_pod(s, "shop", "a"));
+	assert_non_null(store_pod(s, "shop", "local"));
+
+	json_decref(changes);
+	json_decref(local);
+	json_decref(srcs);
+	json_decref(nodes);
+	store_close(s);
+}
+
+/* An apply undone (store_snapshot / store_restore) while a list of its
+ * kind is in pages puts the API's object back as the list had seen it: the
+ * list's end keeps it. */
+static void test_store_undo_during_list(void **state)
+{
+	struct store *s = fresh_store("undo-list");
+	json_t *objs = json_pack("[o]", pod("a", "10.0.0.9", "local")), *snap;
+	json_t *srcs = json_pack("[s]", "test"), *changes = json_array();
+	char err[512];
+
+	(void)state;
+	assert_int_equal(store_kube_list_begin(s, "v1", "Pod"), 0);
+	assert_int_equal(pod_page(s, json_pack("[o, o]", pod("a", "10.0.0.1", "web"),
+					       pod("b", "10.0.0.2", "db")), NULL), 0);
+	assert_int_equal(store_kube_list_end(s, "v1", "Pod", NULL), 0);
+
+	assert_int_equal(store_kube_list_begin(s, "v1", "Pod"), 0);
+	assert_int_equal(pod_page(s, json_pack("[o]", pod("a", "10.0.0.1", "web")), NULL), 0);
+	snap = store_snapshot(s, objs);
+	assert_non_null(snap);
+	assert_int_equal(store_apply(s, objs, srcs, changes, err, sizeof(err)), 0);
+	assert_string_equal(pod_label(s, "a"), "local");
+	assert_int_equal(store_restore(s, objs, snap), 0);
+	assert_string_equal(pod_label(s, "a"), "web");
+	assert_int_equal(pod_page(s, json_pack("[o]", pod("b", "10.0.0.2", "db")), NULL), 0);
+	assert_int_equal(store_kube_list_end(s, "v1", "Pod", NULL), 0);
+	assert_non_null(store_pod(s, "shop", "a"));
+	assert_non_null(store_pod(s, "shop", "b"));
+
+	json_decref(snap);
+	json_decref(objs);
+	json_decref(srcs);
+	json_decref(changes);
+	store_close(s);
+}
+
+/* objects.json is not written between the pages of a list (a whole store
+ * per page), and is written at its end or after an abort. */
+/* Bytes of a file, 0 when absent. */
+static long file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) ? 0 : (long)st.st_size;
+}
+
+static void test_store_flush_after_list(void **state)
+{
+	struct store *s = fresh_store("flush");
+	char path[600], journal[600];
+	long before;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/flush/objects.json", dir);
+	snprintf(journal, sizeof(journal), "%s/flush/objects.journal", dir);
+	assert_int_equal(store_kube_list_begin(s, "v1", "Pod"), 0);
+	assert_int_equal(pod_page(s, json_pack("[o]", pod("a", "10.0.0.1", "web")), NULL), 0);
+	assert_int_equal(store_flush(s), 0);
+	assert_int_equal(file_size(path) + file_size(journal), 0);
+	assert_int_equal(store_kube_list_end(s, "v1", "Pod", NULL), 0);
+	assert_int_equal(store_flush(s), 0);
+	assert_true(file_size(path) > 0);
+	/* Saved from now on as records after the snapshot: none between the
+	 * pages, the list's at its abort. */
+	before = file_size(path) + file_size(journal);
+	assert_int_equal(store_kube_list_begin(s, "v1", "Pod"), 0);
+	assert_int_equal(pod_page(s, json_pack("[o]", pod("b", "10.0.0.2", "web")), NULL), 0);
+	assert_int_equal(store_flush(s), 0);
+	assert_int_equal(file_size(path) + file_size(journal), before);
+	assert_int_equal(store_kube_list_abort(s, "v1", "Pod"), 0);
+	assert_int_equal(store_flush(s), 0);
+	assert_true(file_size(path) + file_size(journal) > before);
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -735,6 +973,9 @@ int main(void)
 		cmocka_unit_test(test_store_nodes_refused),
 		cmocka_unit_test(test_store_pod_ipv6),
 		cmocka_unit_test(test_store_change_log),
+		cmocka_unit_test(test_store_relist_pages),
+		cmocka_unit_test(test_store_undo_during_list),
+		cmocka_unit_test(test_store_flush_after_list),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
