@@ -61,6 +61,29 @@ struct compiler {
 	uint32_t *dead;
 	size_t ndead, capdead;
 	size_t incremental, full;	/* syncs of each kind */
+	size_t ep_built, ep_kept;	/* endpoints built again, kept, in them */
+	/* Per local endpoint, what it wrote at the last incremental sync and
+	 * what that depended on (epc_valid: the allow and deny maps hold
+	 * exactly the union of them, as of cindex epoch epc_epoch). The
+	 * ipcache's part of a sync is only its changed addresses unless
+	 * ipc_full_next (a failed apply lost them). */
+	struct epc *epc;
+	size_t nepc;
+	bool epc_valid;
+	uint64_t epc_epoch;
+	bool ipc_full_next;
+};
+
+/* One local endpoint's entries and what they depend on besides it. */
+struct epc {
+	int ifindex;
+	uint32_t ip;
+	unsigned char mac[12];
+	char *key;			/* its pod's "ns\0name" */
+	struct entry_set out[CMAP_N];	/* ENDPOINTS, ALLOW, DENY */
+	const void **refs;		/* selector cache entries it read */
+	size_t nrefs;
+	bool named_egress, all_groups;
 };
 
 static const size_t key_size[CMAP_N] = {
@@ -324,6 +347,13 @@ struct build {
 	const struct lpm4 *lpm;
 	const struct pol_index *pidx;
 	size_t *cand;			/* scratch: policies that may select an endpoint */
+	/* What the endpoint being built depends on besides itself (for the
+	 * per-endpoint cache): the selector cache entries it read, whether
+	 * an egress rule names ports (its peers' members count), whether one
+	 * does so for any peer (every group counts). */
+	const void **refs;
+	size_t nrefs, caprefs;
+	bool named_egress, all_groups;
 };
 
 static int within(const struct cidr4 *inner, const struct cidr4 *outer)
@@ -847,8 +877,20 @@ static int rule_peers(struct build *b, const struct pol_policy *p, enum pol_dir 
 			const size_t *gs;
 			size_t n;
 
-			if (cindex_peer_groups(b->ix, b->w, p, dir, ri, i, &gs, &n))
+			const void *handle;
+
+			if (cindex_peer_groups(b->ix, b->w, p, dir, ri, i, &gs, &n, &handle))
 				return -ENOMEM;
+			if (b->nrefs == b->caprefs) {
+				size_t cap = b->caprefs ? b->caprefs * 2 : 16;
+				const void **r = realloc(b->refs, cap * sizeof(*r));
+
+				if (!r)
+					return -ENOMEM;
+				b->refs = r;
+				b->caprefs = cap;
+			}
+			b->refs[b->nrefs++] = handle;
 			for (size_t k = 0; k < n; k++)
 				if (group_push(b, gs[k], r, named))
 					return -ENOMEM;
@@ -973,6 +1015,9 @@ static int emit_policy(struct build *b, const struct compile_ep *e, size_t pol_i
 		size_t before = s->n;
 
 		bool named = rule_has_named_port(&rules[r]);
+
+		b->named_egress |= dir == POL_EGRESS && named;
+		b->all_groups |= dir == POL_EGRESS && named && rules[r].any_peer;
 
 		if (rule_peers(b, p, dir, r, dir == POL_EGRESS && named))
 			return -ENOMEM;
@@ -1170,6 +1215,7 @@ static void build_free(struct build *b)
 	free(b->order);
 	free(b->groups);
 	free(b->cand);
+	free(b->refs);
 	for (int m = 0; m < CMAP_N; m++) {
 		free(b->count[m]);
 		set_free(&b->out[m]);
@@ -1340,7 +1386,8 @@ static const struct step {
 /* Put every map back to c->cur after a failed apply of want: endpoints
  * first (their flags back before the rules they refer to change), then
  * each map's removals (to make room) before its re-additions. */
-static int rollback(struct compiler *c, const struct entry_set *want, const char **what)
+static int rollback(struct compiler *c, const struct entry_set *old, const struct entry_set *want,
+		    const char **what)
 {
 	static const enum compile_map order[] = { CMAP_ENDPOINTS, CMAP_ALLOW, CMAP_DENY,
 						  CMAP_IPCACHE };
@@ -1351,17 +1398,20 @@ static int rollback(struct compiler *c, const struct entry_set *want, const char
 		enum compile_map m = order[i];
 
 		*what = compile_map_name(m);
-		ret = set_apply(c, m, &want[m], &c->cur[m], PHASE_DELETE, &ops);
+		ret = set_apply(c, m, &want[m], &old[m], PHASE_DELETE, &ops);
 		if (!ret)
-			ret = set_apply(c, m, &want[m], &c->cur[m], PHASE_UPDATE, &ops);
+			ret = set_apply(c, m, &want[m], &old[m], PHASE_UPDATE, &ops);
 		if (ret)
 			return ret;
 	}
 	return 0;
 }
 
-static int apply_state(struct compiler *c, const struct entry_set *want, size_t *ops_up,
-		       size_t *ops_del, char *err, size_t errlen)
+/* old: what the maps hold of the keys concerned, c->cur (everything) or
+ * the part a change touches (then want is the same part as it must be). */
+static int apply_state(struct compiler *c, const struct entry_set *old,
+		       const struct entry_set *want, size_t *ops_up, size_t *ops_del, char *err,
+		       size_t errlen)
 {
 	bool early[CMAP_N] = { false };
 	const char *rb_what = "";
@@ -1373,21 +1423,22 @@ static int apply_state(struct compiler *c, const struct entry_set *want, size_t 
 	 * change anyway. */
 	for (int m = 0; m < CMAP_N; m++)
 		early[m] = c->cur[m].n + want[m].n > c->m.cap[m] &&
-			   set_union_count(&c->cur[m], &want[m]) > c->m.cap[m];
+			   (&old[m] != &c->cur[m] ||
+			    set_union_count(&c->cur[m], &want[m]) > c->m.cap[m]);
 	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
 		const struct step *s = &steps[i];
 
 		if (s->phase == PHASE_UPDATE && early[s->m])
-			ret = set_apply(c, s->m, &c->cur[s->m], &want[s->m], PHASE_DELETE, ops_del);
+			ret = set_apply(c, s->m, &old[s->m], &want[s->m], PHASE_DELETE, ops_del);
 		if (!ret && !(s->phase == PHASE_DELETE && early[s->m]))
-			ret = set_apply(c, s->m, &c->cur[s->m], &want[s->m], s->phase,
+			ret = set_apply(c, s->m, &old[s->m], &want[s->m], s->phase,
 					s->phase == PHASE_UPDATE ? ops_up : ops_del);
 		if (ret)
 			break;
 	}
 	if (!ret)
 		return 0;
-	rb = rollback(c, want, &rb_what);
+	rb = rollback(c, old, want, &rb_what);
 	if (!rb) {
 		snprintf(err, errlen, "cannot %s: %s; the previous state was restored and stays "
 				      "enforced", steps[i].what, strerror(-ret));
@@ -1478,7 +1529,7 @@ int compiler_sync(struct compiler *c, const struct pol_world *w, const struct co
 				ret = -ENOSPC;
 				goto cleanup;
 			}
-	ret = apply_state(c, b.out, &ops_up, &ops_del, err, errlen);
+	ret = apply_state(c, c->cur, b.out, &ops_up, &ops_del, err, errlen);
 	if (ret)
 		goto cleanup;
 	for (int m = 0; m < CMAP_N; m++) {
@@ -1574,6 +1625,169 @@ static int set_put(struct entry_set *s, const void *key, const void *val)
 	}
 	memcpy(set_at(s, i) + s->ksz, val, s->vsz);
 	return 0;
+}
+
+/* ---- per-endpoint state, and applying a part of the maps ------------ */
+
+static void epc_free(struct epc *x)
+{
+	free(x->key);
+	free(x->refs);
+	for (int m = 0; m < CMAP_N; m++)
+		set_free(&x->out[m]);
+	memset(x, 0, sizeof(*x));
+}
+
+static bool epc_same_ep(const struct epc *x, const struct compile_ep *e)
+{
+	return x->key && e->pod && x->ifindex == e->ifindex && x->ip == e->ip &&
+	       !memcmp(x->mac, e->pod_mac, 6) && !memcmp(x->mac + 6, e->host_mac, 6) &&
+	       !strcmp(x->key, e->pod->ns) && !strcmp(x->key + strlen(x->key) + 1, e->pod->name);
+}
+
+/* Whether e's entries may differ from x's: e itself changed, or a group
+ * or selector its rules read did. */
+static bool epc_dirty(const struct compiler *c, const struct epc *x, const struct compile_ep *e)
+{
+	bool members;
+
+	if (!x || !epc_same_ep(x, e) || cindex_pod_changed(c->ix, e->pod->ns, e->pod->name))
+		return true;
+	if (x->all_groups && cindex_groups_changed(c->ix))
+		return true;
+	for (size_t i = 0; i < x->nrefs; i++)
+		if (cindex_entry_changed(c->ix, x->refs[i], &members) || (members && x->named_egress))
+			return true;
+	return false;
+}
+
+/* e's entries, from b (built for it alone), into x. */
+static int epc_take(struct epc *x, struct build *b, const struct compile_ep *e)
+{
+	const char *ns = e->pod ? e->pod->ns : "", *name = e->pod ? e->pod->name : "";
+	size_t a = strlen(ns), n = strlen(name);
+
+	memset(x, 0, sizeof(*x));
+	x->ifindex = e->ifindex;
+	x->ip = e->ip;
+	memcpy(x->mac, e->pod_mac, 6);
+	memcpy(x->mac + 6, e->host_mac, 6);
+	x->key = malloc(a + n + 2);
+	x->refs = calloc(b->nrefs + 1, sizeof(*x->refs));
+	if (!x->key || !x->refs) {
+		epc_free(x);
+		return -ENOMEM;
+	}
+	memcpy(x->key, ns, a + 1);
+	memcpy(x->key + a + 1, name, n + 1);
+	memcpy(x->refs, b->refs, b->nrefs * sizeof(*x->refs));
+	x->nrefs = b->nrefs;
+	x->named_egress = b->named_egress;
+	x->all_groups = b->all_groups;
+	for (int m = 0; m < CMAP_N; m++) {
+		set_init(&x->out[m], key_size[m], val_size[m]);
+		if (m == CMAP_IPCACHE)
+			continue;
+		if (set_sort_unique(&b->out[m]) || set_copy(&x->out[m], &b->out[m])) {
+			epc_free(x);
+			return -ENOMEM;
+		}
+		b->out[m].n = 0;
+	}
+	return 0;
+}
+
+/* Append every entry of src to dst. */
+static int set_append(struct entry_set *dst, const struct entry_set *src)
+{
+	for (size_t i = 0; i < src->n; i++)
+		if (set_add(dst, set_at(src, i), set_at(src, i) + src->ksz))
+			return -ENOMEM;
+	return 0;
+}
+
+/* cur without the keys of del, with the entries of add (all sorted). */
+static int set_patch(struct entry_set *cur, const struct entry_set *del,
+		     const struct entry_set *add)
+{
+	size_t esz = cur->ksz + cur->vsz, i = 0, j = 0, k = 0, n = 0;
+	unsigned char *out = malloc((cur->n + add->n + 1) * esz);
+
+	if (!out)
+		return -ENOMEM;
+	while (i < cur->n || j < add->n) {
+		int c = i == cur->n ? 1 : j == add->n ? -1
+			: memcmp(set_at(cur, i), set_at(add, j), cur->ksz);
+
+		if (c < 0) {
+			while (k < del->n && memcmp(set_at(del, k), set_at(cur, i), cur->ksz) < 0)
+				k++;
+			if (k == del->n || memcmp(set_at(del, k), set_at(cur, i), cur->ksz))
+				memcpy(out + n++ * esz, set_at(cur, i), esz);
+			i++;
+			continue;
+		}
+		memcpy(out + n++ * esz, set_at(add, j), esz);
+		i += c == 0;
+		j++;
+	}
+	free(cur->data);
+	cur->data = out;
+	cur->n = n;
+	cur->cap = cur->n + add->n + 1;
+	return 0;
+}
+
+/* The ipcache entries of the addresses that changed, as the maps hold
+ * them (old) and as they must be (now). */
+static int ipc_part(const struct compiler *c, const uint32_t *ips, size_t n,
+		    struct entry_set *old, struct entry_set *now)
+{
+	struct entry_set keys;
+	int ret = 0;
+
+	set_init(&keys, key_size[CMAP_IPCACHE], 0);
+	for (size_t i = 0; i < n && !ret; i++) {
+		struct sluice_ipcache_key k = { .prefixlen = 32, .ip = htonl(ips[i]) };
+
+		ret = set_add(&keys, &k, &k);	/* no value */
+	}
+	if (!ret)
+		ret = set_sort_unique(&keys);
+	for (size_t i = 0; i < keys.n && !ret; i++) {
+		bool found;
+		size_t at = set_lower(&c->cur[CMAP_IPCACHE], set_at(&keys, i), &found);
+
+		if (found)
+			ret = set_add(old, set_at(&c->cur[CMAP_IPCACHE], at),
+				      set_at(&c->cur[CMAP_IPCACHE], at) + old->ksz);
+		at = set_lower(&c->ipc_want, set_at(&keys, i), &found);
+		if (found && !ret)
+			ret = set_add(now, set_at(&c->ipc_want, at), set_at(&c->ipc_want, at) + now->ksz);
+	}
+	set_free(&keys);
+	return ret;
+}
+
+/* The policy an entry of the selector cache belongs to, through the
+ * per-sync index. */
+static const struct pol_policy *find_policy(void *ctx, int kind, const char *ns, const char *name)
+{
+	const struct build *b = ctx;
+	const struct pol_index *x = b->pidx;
+	size_t h, i;
+
+	if (!ns) {
+		for (i = 0; i < x->ncluster; i++)
+			if (!strcmp(b->w->pol[x->cluster[i]]->name, name))
+				return b->w->pol[x->cluster[i]];
+		return NULL;
+	}
+	h = pol_ns_slot(x, ns);
+	for (i = x->ns[h] ? x->head[h] : SIZE_MAX; i != SIZE_MAX; i = x->next[i])
+		if ((int)b->w->pol[i]->kind == kind && !strcmp(b->w->pol[i]->name, name))
+			return b->w->pol[i];
+	return NULL;
 }
 
 /* The other entries of the ipcache, which pods' entries never override:
@@ -1840,12 +2054,14 @@ int compiler_sync_changes(struct compiler *c, const struct pol_world *w,
 			  struct identities *ids, unsigned flags, struct compile_stats *st, char *err,
 			  size_t errlen)
 {
-	struct entry_set want[CMAP_N];
+	struct entry_set want[CMAP_N], old[CMAP_N], part_old[CMAP_N] = { 0 }, part_new[CMAP_N] = { 0 };
 	struct build b = { 0 };
 	struct pol_index pidx = { 0 };
 	struct timespec t0;
 	bool all = ch->all || !c->ix || cindex_broken(c->ix), nchanged = false, *none = NULL;
-	size_t ops_up = 0, ops_del = 0, ndirty;
+	bool ipc_whole, all_dirty, *taken = NULL;
+	struct epc *nepc = NULL;
+	size_t ops_up = 0, ops_del = 0, ndirty, total[CMAP_N];
 	const uint32_t *dirty;
 	int ret;
 
@@ -1892,6 +2108,7 @@ int compiler_sync_changes(struct compiler *c, const struct pol_world *w,
 	b.nprefixes = c->nprefixes;
 	ndirty = cindex_dirty_ips(c->ix, &dirty);
 	/* Past a few thousand addresses one sort beats as many moves. */
+	ipc_whole = !c->ipc_valid || ndirty > 4096 || c->ipc_full_next;
 	if (!c->ipc_valid || ndirty > 4096) {
 		ret = ipc_rebuild(c, &b);
 		c->ipc_valid = !ret;
@@ -1905,41 +2122,120 @@ int compiler_sync_changes(struct compiler *c, const struct pol_world *w,
 	if (ret)
 		goto cleanup;
 	b.out[CMAP_IPCACHE].n = 0;
-	for (size_t i = 0; i < neps; i++)
-		if (build_endpoint(&b, &eps[i])) {
-			ret = -ENOMEM;
-			goto cleanup;
-		}
-	for (int m = 0; m < CMAP_N; m++) {
-		if (m == CMAP_IPCACHE)
-			continue;
-		ret = set_sort_unique(&b.out[m]);
-		if (ret)
-			goto cleanup;
-	}
-	cindex_cache_sweep(c->ix);
-	memcpy(want, b.out, sizeof(want));
-	want[CMAP_IPCACHE] = c->ipc_want;
-	for (int m = 0; m < CMAP_N; m++)
-		if (want[m].n > c->m.cap[m])
-			goto full;	/* the full build leaves policies out */
-	ret = apply_state(c, want, &ops_up, &ops_del, err, errlen);
-	if (ret)
+
+	/* The local endpoints: only those whose entries may have changed are
+	 * built again; the rest keep theirs (and the selector cache entries
+	 * they read). */
+	all_dirty = !c->epc_valid || all || ch->npolicies || ch->namespaces ||
+		    c->epc_epoch != cindex_epoch(c->ix);
+	ret = -ENOMEM;
+	nepc = calloc(neps + 1, sizeof(*nepc));
+	taken = calloc(c->nepc + 1, sizeof(*taken));
+	if (!nepc || !taken)
+		goto cleanup;
+	if (!all_dirty && cindex_cache_refresh(c->ix, w, find_policy, &b))
 		goto cleanup;
 	for (int m = 0; m < CMAP_N; m++) {
-		if (m == CMAP_IPCACHE)
+		set_init(&part_old[m], key_size[m], val_size[m]);
+		set_init(&part_new[m], key_size[m], val_size[m]);
+	}
+	for (size_t i = 0; i < neps; i++) {
+		struct epc *x = NULL;
+
+		for (size_t k = 0; k < c->nepc && !x; k++)
+			if (!taken[k] && c->epc[k].ifindex == eps[i].ifindex) {
+				x = &c->epc[k];
+				taken[k] = true;
+			}
+		if (!all_dirty && x && eps[i].pod && !epc_dirty(c, x, &eps[i])) {
+			nepc[i] = *x;
+			memset(x, 0, sizeof(*x));
+			for (size_t r = 0; r < nepc[i].nrefs; r++)
+				cindex_entry_keep(nepc[i].refs[r]);
+			c->ep_kept++;
 			continue;
-		set_free(&c->cur[m]);
-		c->cur[m] = b.out[m];
-		set_init(&b.out[m], key_size[m], val_size[m]);
+		}
+		b.nrefs = 0;
+		b.named_egress = b.all_groups = false;
+		c->ep_built++;
+		if (build_endpoint(&b, &eps[i]) || epc_take(&nepc[i], &b, &eps[i]))
+			goto cleanup;
+		/* Built again: its old entries go, its new ones come. */
+		if (x && (set_append(&part_old[CMAP_ALLOW], &x->out[CMAP_ALLOW]) ||
+			  set_append(&part_old[CMAP_DENY], &x->out[CMAP_DENY])))
+			goto cleanup;
+		if (set_append(&part_new[CMAP_ALLOW], &nepc[i].out[CMAP_ALLOW]) ||
+		    set_append(&part_new[CMAP_DENY], &nepc[i].out[CMAP_DENY]))
+			goto cleanup;
 	}
-	if (set_copy(&c->cur[CMAP_IPCACHE], &c->ipc_want)) {
-		/* Applied, but no copy: read back what the map holds. */
-		set_free(&c->cur[CMAP_IPCACHE]);
-		if (!c->m.update)
-			set_load(&c->cur[CMAP_IPCACHE], c->m.fd[CMAP_IPCACHE]);
-		c->ipc_valid = false;
+	/* Endpoints gone: their entries go. */
+	for (size_t k = 0; k < c->nepc; k++)
+		if (!taken[k] && (set_append(&part_old[CMAP_ALLOW], &c->epc[k].out[CMAP_ALLOW]) ||
+				  set_append(&part_old[CMAP_DENY], &c->epc[k].out[CMAP_DENY])))
+			goto cleanup;
+	/* The endpoints map whole (a few entries), in the endpoints' order:
+	 * the first of two with one address wins, as in the full build. */
+	for (size_t i = 0; i < neps; i++)
+		if (set_append(&part_new[CMAP_ENDPOINTS], &nepc[i].out[CMAP_ENDPOINTS]))
+			goto cleanup;
+	for (int m = 0; m < CMAP_N; m++)
+		if (set_sort_unique(&part_old[m]) || set_sort_unique(&part_new[m]))
+			goto cleanup;
+	if (!ipc_whole && (ipc_part(c, dirty, ndirty, &part_old[CMAP_IPCACHE],
+				    &part_new[CMAP_IPCACHE])))
+		goto cleanup;
+	cindex_cache_sweep(c->ix);
+
+	/* What to apply: the whole of a map against what it holds, or the
+	 * part that changed against the same part of it. */
+	for (int m = 0; m < CMAP_N; m++) {
+		bool whole = m == CMAP_ENDPOINTS || (m == CMAP_IPCACHE ? ipc_whole : all_dirty);
+
+		old[m] = whole ? c->cur[m] : part_old[m];
+		want[m] = m == CMAP_IPCACHE && whole ? c->ipc_want : part_new[m];
+		total[m] = whole ? want[m].n : c->cur[m].n - part_old[m].n + part_new[m].n;
+		if (total[m] > c->m.cap[m])
+			goto full_after;	/* the full build leaves policies out */
 	}
+	ret = apply_state(c, old, want, &ops_up, &ops_del, err, errlen);
+	if (ret) {
+		/* The maps are back as they were (or re-read): the next sync
+		 * compares all of them again. */
+		c->epc_valid = false;
+		c->ipc_full_next = true;
+		goto keep_epc;
+	}
+	ret = 0;
+	for (int m = 0; m < CMAP_N && !ret; m++) {
+		bool whole = m == CMAP_ENDPOINTS || (m == CMAP_IPCACHE ? ipc_whole : all_dirty);
+
+		if (!whole)
+			ret = set_patch(&c->cur[m], &part_old[m], &part_new[m]);
+		else
+			ret = set_copy(&c->cur[m], m == CMAP_IPCACHE ? &c->ipc_want : &part_new[m]);
+	}
+	if (ret) {
+		/* Applied, but not remembered: read back what the maps hold. */
+		for (int m = 0; m < CMAP_N && !c->m.update; m++) {
+			set_free(&c->cur[m]);
+			set_load(&c->cur[m], c->m.fd[m]);
+		}
+		c->epc_valid = false;
+		c->ipc_full_next = true;
+	} else {
+		c->epc_valid = true;
+		c->ipc_full_next = false;
+	}
+	c->epc_epoch = cindex_epoch(c->ix);
+keep_epc:
+	for (size_t k = 0; k < c->nepc; k++)
+		epc_free(&c->epc[k]);
+	free(c->epc);
+	c->epc = nepc;
+	c->nepc = neps;
+	nepc = NULL;
+	if (ret)
+		goto cleanup;
 	release_dead(c, ids);
 	c->incremental++;
 	if (st) {
@@ -1954,6 +2250,10 @@ int compiler_sync_changes(struct compiler *c, const struct pol_world *w,
 	err[0] = '\0';
 	ret = 0;
 	goto cleanup;
+full_after:
+	/* Built, but it does not fit: the full build decides what to leave
+	 * out. The endpoints' state is not what it writes. */
+	c->epc_valid = false;
 full:
 	/* The index stays in line with the world; what the full build wrote
 	 * (policies left out) is not what the incremental state says, so the
@@ -1966,8 +2266,18 @@ full:
 	if (!ret)
 		c->ndead = 0;	/* the full round released what it did not use */
 cleanup:
-	if (ret == -ENOMEM && c->ix && !cindex_broken(c->ix) && !all)
+	if (ret == -ENOMEM && c->ix && !cindex_broken(c->ix) && !all) {
 		c->ipc_valid = false;
+		c->epc_valid = false;
+	}
+	for (size_t i = 0; nepc && i < neps; i++)
+		epc_free(&nepc[i]);
+	free(nepc);
+	free(taken);
+	for (int m = 0; m < CMAP_N; m++) {
+		set_free(&part_old[m]);
+		set_free(&part_new[m]);
+	}
 	b.prefixes = NULL;
 	build_free(&b);
 	pol_index_free(&pidx);
@@ -2037,6 +2347,7 @@ void compiler_counts(const struct compiler *c, struct compile_counts *out)
 		.groups = c->ix ? cindex_groups_live(c->ix) : 0,
 		.selector_cache = c->ix ? cindex_cache_entries(c->ix) : 0,
 		.prefixes = c->nprefixes,
+		.endpoints_built = c->ep_built, .endpoints_kept = c->ep_kept,
 	};
 }
 
@@ -2157,6 +2468,9 @@ void compiler_close(struct compiler *c)
 	free(c->node_ips);
 	set_free(&c->ipc_want);
 	free(c->dead);
+	for (size_t i = 0; i < c->nepc; i++)
+		epc_free(&c->epc[i]);
+	free(c->epc);
 	for (int i = 0; i < CMAP_N; i++)
 		set_free(&c->cur[i]);
 	free(c->excl);

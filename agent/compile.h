@@ -169,6 +169,9 @@ int compiler_check(struct compiler *c, const struct pol_world *w, const struct c
 struct compile_counts {
 	size_t incremental, full;	/* syncs of each kind */
 	size_t pods, groups, selector_cache, prefixes;
+	/* In incremental syncs: local endpoints whose entries were computed
+	 * again, and those kept as they were (nothing they depend on changed). */
+	size_t endpoints_built, endpoints_kept;
 };
 void compiler_counts(const struct compiler *c, struct compile_counts *out);
 

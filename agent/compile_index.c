@@ -21,6 +21,7 @@ struct ipod {
 	uint32_t id;		/* SLUICE_ID_UNKNOWN: in no group */
 	bool local;
 	bool seen;		/* named in this round (rounds with all) */
+	uint64_t changed;	/* the last round that changed it */
 	size_t group, gpos;	/* slot and place in its members, or NONE */
 	uint64_t hash;
 	struct ipod *next;	/* same bucket by name */
@@ -30,6 +31,7 @@ struct ipod {
 struct group {
 	uint32_t id;		/* 0: a free slot */
 	uint64_t born;		/* when this slot got this group */
+	uint64_t mchanged;	/* the last round a member came, went or changed ports */
 	struct pol_pod rep;	/* ns (own) and labels (own): what selectors look at */
 	struct ipod **m;
 	size_t n, cap;
@@ -62,6 +64,8 @@ struct centry {
 	struct birth *v;	/* matching groups (some may have died since) */
 	size_t n, cap;
 	bool used;
+	uint64_t changed;	/* the last round its groups changed */
+	uint64_t mchanged;	/* ... or one of them changed members */
 	struct centry *next;
 };
 
@@ -90,6 +94,11 @@ struct cindex {
 	size_t capout;
 	struct u32v dirty, gone, dead;
 	bool all, broken;
+	/* Rounds (cindex_begin), for what changed in this one: pods, groups'
+	 * members, cache entries. epoch counts forgets: a cache entry handle
+	 * from an earlier epoch may be freed. */
+	uint64_t round, epoch;
+	bool groups_changed;	/* a group was born, died or changed members */
 };
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
@@ -395,6 +404,7 @@ static size_t group_new(struct cindex *ix, uint32_t id, const struct pol_pod *po
 	ix->idslot[i] = slot + 1;
 	ix->births[ix->nbirths++] = (struct birth){ .slot = slot, .born = g->born };
 	ix->nlive++;
+	ix->groups_changed = true;
 	return slot;
 }
 
@@ -416,6 +426,7 @@ static void group_kill(struct cindex *ix, size_t slot)
 	free(g->m);
 	*g = (struct group){ 0 };
 	ix->nlive--;
+	ix->groups_changed = true;
 	if (grow((void **)&ix->freeg, &ix->capfree, ix->nfree + 1, sizeof(*ix->freeg)) == 0)
 		ix->freeg[ix->nfree++] = slot;
 }
@@ -443,6 +454,8 @@ static int group_join(struct cindex *ix, struct ipod *p, struct identities *ids)
 	p->group = slot;
 	p->gpos = g->n;
 	g->m[g->n++] = p;
+	g->mchanged = ix->round;
+	ix->groups_changed = true;
 	return 0;
 }
 
@@ -455,6 +468,8 @@ static void group_leave(struct cindex *ix, struct ipod *p)
 	g = &ix->g[p->group];
 	g->m[p->gpos] = g->m[--g->n];
 	g->m[p->gpos]->gpos = p->gpos;
+	g->mchanged = ix->round;
+	ix->groups_changed = true;
 	if (!g->n)
 		group_kill(ix, p->group);
 	p->group = NONE;
@@ -596,6 +611,7 @@ int cindex_pod_set(struct cindex *ix, struct identities *ids, const char *ns, co
 		ix->byname[h & (ix->nbuckets - 1)] = p;
 		ix->npods++;
 		p->seen = true;
+		p->changed = ix->round;
 		p->pod.ip = pod->ip;
 		p->pod.labels_unknown = pod->labels_unknown;
 		if (pod->ip)
@@ -633,15 +649,23 @@ int cindex_pod_set(struct cindex *ix, struct identities *ids, const char *ns, co
 		if (!ret)
 			ret = note_ip(ix, old_ip, false);
 	}
+	if (!same_labels)
+		p->changed = ix->round;
 	if (!ret && !ports_equal(&p->pod, pod)) {
 		ports_free(&p->pod);
 		ret = ports_copy(&p->pod, pod);
+		p->changed = ix->round;
+		if (p->group != NONE) {
+			ix->g[p->group].mchanged = ix->round;
+			ix->groups_changed = true;
+		}
 	}
 	if (!ret && (old_ip != pod->ip || was_local != local)) {
 		/* The old address lost this holder: an other node's pod gave it
 		 * up (also when it became local: its flows were the remote
 		 * pod's). */
 		ret = note_ip(ix, old_ip, !was_local);
+		p->changed = ix->round;
 		if (old_ip)
 			ip_unlink(ix, p);
 		p->pod.ip = pod->ip;
@@ -659,6 +683,8 @@ out:
 
 void cindex_begin(struct cindex *ix, bool all)
 {
+	ix->round++;
+	ix->groups_changed = false;
 	ix->dirty.n = ix->gone.n = ix->dead.n = 0;
 	ix->all = all;
 	if (all) {
@@ -830,6 +856,8 @@ static void centry_free(struct centry *e)
 
 static void cache_drop_if(struct cindex *ix, const char *ns, const char *name, bool unused)
 {
+	if (!unused)
+		ix->epoch++;
 	for (size_t b = 0; b < ix->ncache_b; b++) {
 		struct centry **pp = &ix->cache[b];
 
@@ -923,8 +951,38 @@ static int centry_fill(struct cindex *ix, struct centry *e, const struct pol_wor
 	return 0;
 }
 
+/* Bring e up to date: the groups born since its last look that match,
+ * the dead ones out; stamps what changed. */
+static int centry_refresh(struct cindex *ix, struct centry *e, const struct pol_world *w,
+			  const struct pol_policy *p, const struct pol_peer *peer)
+{
+	size_t k = 0;
+
+	for (; e->seen < ix->nbirths; e->seen++) {
+		const struct birth *bi = &ix->births[e->seen];
+
+		if (!alive(ix, bi) || !pol_peer_matches_pod(peer, p, w, &ix->g[bi->slot].rep))
+			continue;
+		if (centry_push(e, bi->slot, bi->born))
+			return -ENOMEM;
+		e->changed = ix->round;
+	}
+	for (size_t i = 0; i < e->n; i++) {
+		if (!alive(ix, &e->v[i])) {
+			e->changed = ix->round;
+			continue;
+		}
+		if (ix->g[e->v[i].slot].mchanged == ix->round)
+			e->mchanged = ix->round;
+		e->v[k++] = e->v[i];
+	}
+	e->n = k;
+	return 0;
+}
+
 int cindex_peer_groups(struct cindex *ix, const struct pol_world *w, const struct pol_policy *p,
-		       enum pol_dir dir, size_t ri, size_t pi, const size_t **out, size_t *n)
+		       enum pol_dir dir, size_t ri, size_t pi, const size_t **out, size_t *n,
+		       const void **handle)
 {
 	const struct pol_rule *r = dir == POL_INGRESS ? &p->in[ri] : &p->eg[ri];
 	const struct pol_peer *peer = &r->peers[pi];
@@ -953,28 +1011,71 @@ int cindex_peer_groups(struct cindex *ix, const struct pol_world *w, const struc
 		e->next = ix->cache[h & (ix->ncache_b - 1)];
 		ix->cache[h & (ix->ncache_b - 1)] = e;
 		ix->ncache++;
+		e->changed = ix->round;
 	}
-	/* Groups born since the last look. */
-	for (; e->seen < ix->nbirths; e->seen++) {
-		const struct birth *bi = &ix->births[e->seen];
-
-		if (alive(ix, bi) && pol_peer_matches_pod(peer, p, w, &ix->g[bi->slot].rep) &&
-		    centry_push(e, bi->slot, bi->born))
-			return -ENOMEM;
-	}
-	e->used = true;
-	if (grow((void **)&ix->outbuf, &ix->capout, e->n + 1, sizeof(*ix->outbuf)))
+	/* Groups born since the last look in; the dead out (a slot reused by
+	 * a later group is not this one). */
+	if (centry_refresh(ix, e, w, p, peer) ||
+	    grow((void **)&ix->outbuf, &ix->capout, e->n + 1, sizeof(*ix->outbuf)))
 		return -ENOMEM;
-	/* The dead go now (a slot reused by a later group is not this one). */
+	e->used = true;
 	for (size_t i = 0; i < e->n; i++)
-		if (alive(ix, &e->v[i])) {
-			e->v[k] = e->v[i];
-			ix->outbuf[k++] = e->v[i].slot;
-		}
-	e->n = k;
+		ix->outbuf[k++] = e->v[i].slot;
 	*out = ix->outbuf;
 	*n = k;
+	*handle = e;
 	return 0;
+}
+
+int cindex_cache_refresh(struct cindex *ix, const struct pol_world *w, cindex_policy_fn find,
+			 void *ctx)
+{
+	for (size_t b = 0; b < ix->ncache_b; b++)
+		for (struct centry *e = ix->cache[b]; e; e = e->next) {
+			const struct pol_policy *p = find(ctx, e->kind, *e->ns ? e->ns : NULL, e->name);
+			const struct pol_rule *r;
+
+			if (!p)
+				continue;	/* gone: its forget comes with the change */
+			if (e->dir == POL_INGRESS ? e->ri >= p->nin : e->ri >= p->neg)
+				continue;
+			r = e->dir == POL_INGRESS ? &p->in[e->ri] : &p->eg[e->ri];
+			if (e->pi >= r->npeers)
+				continue;
+			if (centry_refresh(ix, e, w, p, &r->peers[e->pi]))
+				return -ENOMEM;
+		}
+	return 0;
+}
+
+bool cindex_entry_changed(const struct cindex *ix, const void *handle, bool *members)
+{
+	const struct centry *e = handle;
+
+	*members = e->mchanged == ix->round;
+	return e->changed == ix->round;
+}
+
+void cindex_entry_keep(const void *handle)
+{
+	((struct centry *)handle)->used = true;
+}
+
+uint64_t cindex_epoch(const struct cindex *ix)
+{
+	return ix->epoch;
+}
+
+bool cindex_groups_changed(const struct cindex *ix)
+{
+	return ix->groups_changed;
+}
+
+bool cindex_pod_changed(const struct cindex *ix, const char *ns, const char *name)
+{
+	const struct ipod *p = pod_find(ix, ns, name, name_hash(ns, name));
+
+	return !p || p->changed == ix->round;
 }
 
 void cindex_free(struct cindex *ix)

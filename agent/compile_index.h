@@ -87,7 +87,30 @@ const struct pol_pod *cindex_group_member(const struct cindex *ix, size_t g, siz
 void cindex_forget_policy(struct cindex *ix, const char *ns, const char *name);
 void cindex_forget_all(struct cindex *ix);
 int cindex_peer_groups(struct cindex *ix, const struct pol_world *w, const struct pol_policy *p,
-		       enum pol_dir dir, size_t ri, size_t pi, const size_t **out, size_t *n);
+		       enum pol_dir dir, size_t ri, size_t pi, const size_t **out, size_t *n,
+		       const void **handle);
+
+/*
+ * What a round changed, for the compiler to redo only the endpoints it
+ * affects. handle: a cache entry from cindex_peer_groups, valid while
+ * cindex_epoch stays the same (a forget frees entries) and the entry is
+ * used or kept (cindex_entry_keep) in every round. cindex_cache_refresh
+ * brings every entry up to date with the round's groups (find: the policy
+ * an entry belongs to, NULL when gone); then cindex_entry_changed says
+ * whether its groups changed this round (members: one of them changed
+ * members or their ports).
+ */
+typedef const struct pol_policy *(*cindex_policy_fn)(void *ctx, int kind, const char *ns,
+						     const char *name);
+int cindex_cache_refresh(struct cindex *ix, const struct pol_world *w, cindex_policy_fn find,
+			 void *ctx);
+bool cindex_entry_changed(const struct cindex *ix, const void *handle, bool *members);
+void cindex_entry_keep(const void *handle);
+uint64_t cindex_epoch(const struct cindex *ix);
+/* A group was born, died or changed members this round. */
+bool cindex_groups_changed(const struct cindex *ix);
+/* The pod changed this round (or is not in the index). */
+bool cindex_pod_changed(const struct cindex *ix, const char *ns, const char *name);
 /* Drop cache entries no query used since the previous sweep. */
 void cindex_cache_sweep(struct cindex *ix);
 size_t cindex_cache_entries(const struct cindex *ix);
