@@ -203,12 +203,15 @@ static json_t *control_plane_json(struct agent *a)
 		/* How the policy syncs ran: incremental, or the full build
 		 * (first sync, left-out policies), and what the index holds. */
 		json_object_set_new(res, "compiler",
-				    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "incrementalSyncs",
-					      (json_int_t)cc.incremental, "fullSyncs",
-					      (json_int_t)cc.full, "pods", (json_int_t)cc.pods,
-					      "identityGroups", (json_int_t)cc.groups,
-					      "selectorCacheEntries", (json_int_t)cc.selector_cache,
-					      "ipBlockPrefixes", (json_int_t)cc.prefixes));
+				    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+					      "incrementalSyncs", (json_int_t)cc.incremental,
+					      "fullSyncs", (json_int_t)cc.full, "pods",
+					      (json_int_t)cc.pods, "identityGroups",
+					      (json_int_t)cc.groups, "selectorCacheEntries",
+					      (json_int_t)cc.selector_cache, "ipBlockPrefixes",
+					      (json_int_t)cc.prefixes, "endpointsBuilt",
+					      (json_int_t)cc.endpoints_built, "endpointsKept",
+					      (json_int_t)cc.endpoints_kept));
 	}
 	return res;
 }
