@@ -716,7 +716,9 @@ cleanup:
 	return err;
 }
 
-static int build_ipcache(struct build *b)
+/* The other entries of the ipcache, which pods' entries never override
+ * (a /32 of theirs wins over a pod's, set_sort_unique keeping the first). */
+static int ipc_statics(struct build *b)
 {
 	/* Other nodes' pod CIDRs: pods there that have no Pod object here
 	 * still get to their node. */
@@ -752,6 +754,13 @@ static int build_ipcache(struct build *b)
 				      SLUICE_IPC_F_NODE))
 			return -ENOMEM;
 	}
+	return 0;
+}
+
+static int build_ipcache(struct build *b)
+{
+	if (ipc_statics(b))
+		return -ENOMEM;
 	if (pod_entries(b))
 		return -ENOMEM;
 	for (size_t i = 0; i < b->w->nnode_ips; i++) {
@@ -1790,32 +1799,6 @@ static const struct pol_policy *find_policy(void *ctx, int kind, const char *ns,
 	return NULL;
 }
 
-/* The other entries of the ipcache, which pods' entries never override:
- * the nodes' pod CIDRs, the ipBlock prefixes, other nodes' addresses
- * (the order build_ipcache adds them in). */
-static int ipc_statics(struct build *b)
-{
-	for (size_t i = 0; i < b->nnodes; i++)
-		if (ipcache_add(b, b->nodes[i].pod_cidr.net, b->nodes[i].pod_cidr.prefix,
-				SLUICE_ID_WORLD, cidr_identity_of(b, &b->nodes[i].pod_cidr)))
-			return -ENOMEM;
-	for (size_t i = 0; i < b->nprefixes; i++) {
-		if (b->prefixes[i].c.prefix == 32 && is_remote_node(b, b->prefixes[i].c.net))
-			continue;
-		if (b->prefixes[i].id &&
-		    ipcache_add(b, b->prefixes[i].c.net, b->prefixes[i].c.prefix, SLUICE_ID_WORLD,
-				b->prefixes[i].id))
-			return -ENOMEM;
-	}
-	for (size_t i = 0; i < b->nnodes; i++) {
-		uint32_t ip = b->nodes[i].ip;
-
-		if (ipcache_add_flags(b, ip, 32, SLUICE_ID_WORLD, cidr_identity(b, ip), ip,
-				      SLUICE_IPC_F_NODE))
-			return -ENOMEM;
-	}
-	return 0;
-}
 
 static int ipc_pod(void *ctx, uint32_t ip, uint32_t id)
 {

@@ -79,8 +79,8 @@ struct store_local *agent_local_pods(struct agent *a, size_t *n)
 /* Build the store's view of the world, with this node's pods and its own
  * addresses: the router address and the node's address on its device (what
  * kubelet's probes and kube-proxy's masquerade come from). */
-int agent_view_build(struct agent *a, struct store_view *v, struct store_local **locals,
-		      size_t *nlocals, uint32_t node_ips[2])
+static int view_build(struct agent *a, bool lean, struct store_view *v,
+		      struct store_local **locals, size_t *nlocals, uint32_t node_ips[2])
 {
 	size_t n = 0;
 
@@ -90,11 +90,25 @@ int agent_view_build(struct agent *a, struct store_view *v, struct store_local *
 	*locals = agent_local_pods(a, nlocals);
 	if (!*locals)
 		return -ENOMEM;
-	if (store_view_build(a->store, *locals, *nlocals, node_ips, n, v)) {
+	if ((lean ? store_view_build_lean : store_view_build)(a->store, *locals, *nlocals,
+							      node_ips, n, v)) {
 		free(*locals);
+		*locals = NULL;
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+int agent_view_build(struct agent *a, struct store_view *v, struct store_local **locals,
+		     size_t *nlocals, uint32_t node_ips[2])
+{
+	return view_build(a, false, v, locals, nlocals, node_ips);
+}
+
+int agent_view_build_lean(struct agent *a, struct store_view *v, struct store_local **locals,
+			  size_t *nlocals, uint32_t node_ips[2])
+{
+	return view_build(a, true, v, locals, nlocals, node_ips);
 }
 
 /* The other nodes that have a pod CIDR and an address. */

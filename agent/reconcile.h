@@ -55,5 +55,9 @@ const char *agent_policy_not_enforced(struct agent *a, const char *object);
 struct store_local *agent_local_pods(struct agent *a, size_t *n);
 int agent_view_build(struct agent *a, struct store_view *v, struct store_local **locals,
 		     size_t *nlocals, uint32_t node_ips[2]);
+/* The same with this node's pods only in w.pods (store_view_build_lean):
+ * for reads that look pods up by name or address, or need none. */
+int agent_view_build_lean(struct agent *a, struct store_view *v, struct store_local **locals,
+			  size_t *nlocals, uint32_t node_ips[2]);
 
 #endif /* SLUICE_AGENT_RECONCILE_H */

@@ -441,31 +441,6 @@ static const char *kind_name(enum pol_kind k)
 	       : k == POL_SLUICE ? "SluiceNetworkPolicy" : "SluiceClusterNetworkPolicy";
 }
 
-/*
- * The view of a read that looks pods up by name or address, walks them in
- * the store's order, or needs no pods (get policies, get nodes, explain):
- * agent_view_build's, but with this node's pods only in w.pods
- * (store_view_build_lean), not a pointer to every pod. The node's
- * addresses as agent_view_build gives them (reconcile.c).
- */
-static int read_view_build(struct agent *a, struct store_view *v, struct store_local **locals,
-			   size_t *nlocals, uint32_t node_ips[2])
-{
-	size_t n = 0;
-
-	node_ips[n++] = ipam_router(a->ipam);
-	if (a->net && a->net->node_ip && a->net->node_ip != node_ips[0])
-		node_ips[n++] = a->net->node_ip;
-	*locals = agent_local_pods(a, nlocals);
-	if (!*locals)
-		return -ENOMEM;
-	if (store_view_build_lean(a->store, *locals, *nlocals, node_ips, n, v)) {
-		free(*locals);
-		*locals = NULL;
-		return -ENOMEM;
-	}
-	return 0;
-}
 
 static json_t *op_get_nodes(struct agent *a)
 {
@@ -475,7 +450,7 @@ static json_t *op_get_nodes(struct agent *a)
 	size_t nlocals;
 	uint32_t node_ips[2];
 
-	if (read_view_build(a, &v, &locals, &nlocals, node_ips)) {
+	if (agent_view_build_lean(a, &v, &locals, &nlocals, node_ips)) {
 		json_decref(items);
 		return api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
 	}
@@ -586,7 +561,7 @@ static json_t *get_all_policies(struct agent *a)
 	json_t *items = NULL;
 	int ret;
 
-	ret = read_view_build(a, &v, &locals, &nlocals, node_ips);
+	ret = agent_view_build_lean(a, &v, &locals, &nlocals, node_ips);
 	if (ret)
 		return api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
 	sorted = page_locals_sorted(&v, &nsorted);
@@ -813,7 +788,7 @@ static json_t *page_get(struct agent *a, struct page *pg)
 		identities_begin(a->ids);
 		ret = page_pods(pg, a->store, locals, nlocals, pod_identity, a);
 	} else {
-		ret = read_view_build(a, &v, &locals, &nlocals, node_ips);
+		ret = agent_view_build_lean(a, &v, &locals, &nlocals, node_ips);
 		if (ret)
 			goto cleanup;
 		view = true;
@@ -1129,7 +1104,7 @@ static json_t *op_explain(struct agent *a, const json_t *req)
 				 "explain needs from, to (NS/POD or an IPv4 address) and a port 0-65535",
 				 NULL);
 	/* Pods are looked up by name or address: no array of every pod. */
-	if (read_view_build(a, &v, &locals, &nlocals, node_ips))
+	if (agent_view_build_lean(a, &v, &locals, &nlocals, node_ips))
 		return api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
 	if (parse_endpoint_arg(&v, from, &src) || parse_endpoint_arg(&v, to, &dst)) {
 		resp = api_error(CNI_ERR_UNKNOWN_CONTAINER, "explain: no such pod",

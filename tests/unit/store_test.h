@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Helpers of the unit tests that drive the object store (test_kube.c,
- * test_page.c, test_service.c). Include after cmocka.h.
+ * test_page.c, test_service.c, test_persist.c). Include after cmocka.h.
  */
 #ifndef SLUICE_TEST_STORE_TEST_H
 #define SLUICE_TEST_STORE_TEST_H
@@ -27,6 +27,21 @@ static inline int store_test_rmdir(const char *dir)
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	return system(cmd);
 }
+
+/* A test file's directory dir (from a mkdtemp pattern) and the group
+ * setup and teardown that make and remove it. */
+#define STORE_TEST_DIR(pattern)                                                             \
+	static char dir[] = pattern;                                                        \
+	static int setup(void **state)                                                      \
+	{                                                                                   \
+		(void)state;                                                                \
+		return store_test_mkdir(dir);                                               \
+	}                                                                                   \
+	static int teardown(void **state)                                                   \
+	{                                                                                   \
+		(void)state;                                                                \
+		return store_test_rmdir(dir);                                               \
+	}
 
 /* JSON written with ' for " so tests stay readable. */
 static inline json_t *jt(const char *text)

@@ -20,7 +20,7 @@
 #include "store.h"
 #include "store_test.h"
 
-static char dir[] = "/tmp/sluice-test-kube-XXXXXX";
+STORE_TEST_DIR("/tmp/sluice-test-kube-XXXXXX")
 
 static void write_file(const char *name, const char *text)
 {
@@ -32,18 +32,6 @@ static void write_file(const char *name, const char *text)
 	assert_non_null(f);
 	fputs(text, f);
 	fclose(f);
-}
-
-static int setup(void **state)
-{
-	(void)state;
-	return store_test_mkdir(dir);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	return store_test_rmdir(dir);
 }
 
 static void test_base64(void **state)

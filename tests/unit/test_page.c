@@ -21,19 +21,7 @@
 #include "store.h"
 #include "store_test.h"
 
-static char dir[] = "/tmp/sluice-test-page-XXXXXX";
-
-static int setup(void **state)
-{
-	(void)state;
-	return store_test_mkdir(dir);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	return store_test_rmdir(dir);
-}
+STORE_TEST_DIR("/tmp/sluice-test-page-XXXXXX")
 
 static uint32_t fake_identity(void *ctx, const struct pol_pod *p)
 {

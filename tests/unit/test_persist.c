@@ -24,19 +24,7 @@
 #include "store.h"
 #include "store_test.h"
 
-static char dir[] = "/tmp/sluice-test-persist-XXXXXX";
-
-static int setup(void **state)
-{
-	(void)state;
-	return store_test_mkdir(dir);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	return store_test_rmdir(dir);
-}
+STORE_TEST_DIR("/tmp/sluice-test-persist-XXXXXX")
 
 /* A Pod from the API with fields sluice does not read, and a note with
  * characters JSON escapes, so "identical" covers more than labels. */
