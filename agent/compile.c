@@ -62,6 +62,7 @@ struct compiler {
 	size_t ndead, capdead;
 	size_t incremental, full;	/* syncs of each kind */
 	size_t ep_built, ep_kept;	/* endpoints built again, kept, in them */
+	long ids_end_at;		/* monotonic second of the last identities_end */
 	/* Per local endpoint, what it wrote at the last incremental sync and
 	 * what that depended on (epc_valid: the allow and deny maps hold
 	 * exactly the union of them, as of cindex epoch epc_epoch). The
@@ -2015,9 +2016,17 @@ static void release_dead(struct compiler *c, struct identities *ids)
 		if (!live)
 			c->dead[k++] = c->dead[i];
 	}
+	struct timespec now;
+
 	ret = identities_release(ids, c->dead, k);
 	if (!ret)
 		c->ndead = 0;
+	/* The end of a round passes over every identity (expiring the
+	 * released ones, saving): after releases, else once a second. */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!ret && !k && now.tv_sec == c->ids_end_at)
+		return;
+	c->ids_end_at = now.tv_sec;
 	ret = ret ? ret : identities_end(ids);
 	if (ret)
 		pr_warn("cannot save identities: %s", strerror(-ret));
@@ -2050,6 +2059,10 @@ int compiler_sync_changes(struct compiler *c, const struct pol_world *w,
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	snprintf(err, errlen, "cannot build the policy state: out of memory");
+	if (all && ch->lean) {
+		snprintf(err, errlen, "a rebuild needs every pod");
+		return -EAGAIN;
+	}
 	if (all) {
 		/* A fresh index: nothing of a broken one is trusted. */
 		cindex_free(c->ix);
@@ -2238,6 +2251,11 @@ full_after:
 	 * out. The endpoints' state is not what it writes. */
 	c->epc_valid = false;
 full:
+	if (ch->lean) {
+		snprintf(err, errlen, "the full build needs every pod");
+		ret = -EAGAIN;
+		goto cleanup;
+	}
 	/* The index stays in line with the world; what the full build wrote
 	 * (policies left out) is not what the incremental state says, so the
 	 * next incremental round starts its ipcache over. */
@@ -2311,6 +2329,11 @@ size_t compiler_identity_pods(const struct compiler *c, uint32_t id)
 const struct pol_pod *compiler_identity_pod(const struct compiler *c, uint32_t id, size_t k)
 {
 	return cindex_group_member(c->ix, cindex_id_group(c->ix, id), k);
+}
+
+bool compiler_wants_world(const struct compiler *c)
+{
+	return !c->ix || cindex_broken(c->ix) || c->nexcl;
 }
 
 size_t compiler_gone_ips(const struct compiler *c, const uint32_t **ips)

@@ -137,6 +137,11 @@ struct compile_changes {
 	const struct compile_policy_ref *policies;
 	size_t npolicies;
 	bool namespaces;
+	/* w->pods holds this node's pods only (a lean view: an incremental
+	 * sync reads no other pod from it). Where the whole world is needed
+	 * (all, or the full build) the sync returns -EAGAIN, having changed
+	 * nothing in the maps: call again with every pod and all. */
+	bool lean;
 };
 
 int compiler_sync_changes(struct compiler *c, const struct pol_world *w,
@@ -153,6 +158,10 @@ int compiler_reserve_identities(const struct compiler *c, struct identities *ids
  * and the k-th of them (valid until the next sync). */
 size_t compiler_identity_pods(const struct compiler *c, uint32_t id);
 const struct pol_pod *compiler_identity_pod(const struct compiler *c, uint32_t id, size_t k);
+
+/* Whether the next compiler_sync_changes needs every pod in w (no lean
+ * view): the first, after a broken index, while policies are left out. */
+bool compiler_wants_world(const struct compiler *c);
 
 /* Addresses another node's pod gave up in the last compiler_sync_changes
  * (removed, moved, or now a pod of this node): their flows belong to the

@@ -256,7 +256,7 @@ static int sync_changes_take(struct agent *a, const struct store_local *locals, 
 	return 0;
 }
 
-static int policy_sync(struct agent *a, unsigned flags, char *err, size_t errlen)
+static int policy_sync(struct agent *a, unsigned flags, char *err, size_t errlen, bool lean)
 {
 	struct compile_node *remote = NULL;
 	size_t nremote = 0;
@@ -271,7 +271,12 @@ static int policy_sync(struct agent *a, unsigned flags, char *err, size_t errlen
 	int ret;
 
 	a->policy_syncs++;
-	ret = agent_view_build(a, &v, &locals, &nlocals, node_ips);
+	/* An incremental sync reads no pod but this node's from the view: the
+	 * lean one spares a pointer to every pod (2 ms at 100 000). A rebuild,
+	 * the full build and the check need them all. */
+	lean = lean && !a->compile_all && !a->compile_check && !store_changes_all(a->store) &&
+	       !compiler_wants_world(a->compiler);
+	ret = (lean ? agent_view_build_lean : agent_view_build)(a, &v, &locals, &nlocals, node_ips);
 	if (ret) {
 		snprintf(err, errlen, "out of memory");
 		return ret;
@@ -295,8 +300,21 @@ static int policy_sync(struct agent *a, unsigned flags, char *err, size_t errlen
 		memcpy(ceps[k].host_mac, ep->host_mac, 6);
 		k++;
 	}
+	x.ch.lean = lean;
 	ret = compiler_sync_changes(a->compiler, &v.w, &x.ch, ceps, k, remote, nremote, a->ids,
 				    flags, &st, err, errlen);
+	if (ret == -EAGAIN && lean) {
+		/* It needs every pod: once more from all of them (the log is
+		 * taken; all rebuilds the index from the store). */
+		a->compile_all = true;
+		sync_changes_free(&x);
+		free(remote);
+		free(ceps);
+		store_view_free(&v);
+		free(locals);
+		a->policy_syncs--;
+		return policy_sync(a, flags, err, errlen, false);
+	}
 	/* What the log said is consumed: after a failure, start over from
 	 * every object (the index itself stays in line; this is cheap
 	 * insurance against a change taken and not applied). */
@@ -582,7 +600,7 @@ static uint64_t hostports_sig(struct agent *a)
 static int sync_and_note(struct agent *a, unsigned flags, char *err, size_t errlen)
 {
 	uint64_t sig;
-	int ret = policy_sync(a, flags, err, errlen);
+	int ret = policy_sync(a, flags, err, errlen, true);
 
 	/* Services after policy: a backend's first translated packet meets
 	 * the policy of the state just compiled. Only when something they use

@@ -627,6 +627,11 @@ bool store_changes_take(struct store *s, struct store_change **out, size_t *n)
 	return all;
 }
 
+bool store_changes_all(const struct store *s)
+{
+	return s->ch_all;
+}
+
 void store_changes_free(struct store_change *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {

@@ -181,6 +181,8 @@ struct store_change {
 
 bool store_changes_take(struct store *s, struct store_change **out, size_t *n);
 void store_changes_free(struct store_change *v, size_t n);
+/* Whether the next take will say "everything" (without taking). */
+bool store_changes_all(const struct store *s);
 
 /* The Node object called name, or NULL. */
 const struct store_node *store_node(const struct store *s, const char *name);

@@ -266,7 +266,8 @@ static void run(uint64_t seed, unsigned long steps, size_t allow_cap, const stru
 		struct compile_changes ch;
 		struct compile_pod_change *pc;
 		struct compile_policy_ref pr[1];
-		struct pol_world pw;
+		struct pol_world pw, lean;
+		const struct pol_pod **lean_pods = NULL;
 		const struct compile_ep *eps;
 		const struct compile_node *nodes;
 		size_t neps, nnodes, ngone;
@@ -281,8 +282,29 @@ static void run(uint64_t seed, unsigned long steps, size_t allow_cap, const stru
 		changes_of(&w, &wc, &ch, pc, pr, (s & 1) != 0);
 		/* The first sync, and now and then a relist: everything. */
 		ch.all = s == 0 || s % 397 == 0;
-		ra = compiler_sync_changes(a, &pw, &ch, eps, neps, nodes, nnodes, ids, 0, NULL, err,
-					   sizeof(err));
+		/* Every third step the agent's lean view: this node's pods
+		 * only. A sync that needs them all says so and is called
+		 * again with them. */
+		ch.lean = s % 3 == 1 && !compiler_wants_world(a);
+		if (ch.lean) {
+			lean = pw;
+			lean_pods = calloc(neps + 1, sizeof(*lean_pods));
+			assert_non_null(lean_pods);
+			for (size_t i = 0; i < neps; i++)
+				lean_pods[i] = eps[i].pod;
+			lean.pods = lean_pods;
+			lean.npods = neps;
+		}
+		ra = compiler_sync_changes(a, ch.lean ? &lean : &pw, &ch, eps, neps, nodes, nnodes,
+					   ids, 0, NULL, err, sizeof(err));
+		if (ra == -EAGAIN && ch.lean) {
+			ch.lean = false;
+			ch.all = true;
+			ra = compiler_sync_changes(a, &pw, &ch, eps, neps, nodes, nnodes, ids, 0, NULL,
+						   err, sizeof(err));
+		}
+		free(lean_pods);
+		lean_pods = NULL;
 		if (ra)
 			fail_msg("seed %llu step %lu: incremental sync: %s", (unsigned long long)seed, s,
 				 err);
