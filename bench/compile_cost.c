@@ -2,7 +2,10 @@
 /*
  * Compile cost against pods per identity: one sync of a world with many
  * pods sharing few label sets, into stand-in maps (no kernel), so what is
- * measured is the compiler's own work.
+ * measured is the compiler's own work. Then one pod's label change, synced
+ * by the full build (compiler_sync) and by the incremental one
+ * (compiler_sync_changes, told which pod changed), median of 20 each, and
+ * their ratio.
  *
  *   build/bench-compile [PODS] [IDENTITIES] [POLICIES]
  */
@@ -42,6 +45,67 @@ static double ms_since(const struct timespec *t0)
 	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* One pod (not a local one) relabelled back and forth, 20 times: each
+ * change synced by the full build on c and by an incremental compiler. */
+static int relabel_rounds(struct pol_world *w, struct pol_pod *pods, size_t npods,
+			  const struct compile_ep *eps, size_t nlocal, struct identities *ids,
+			  struct compiler *c, struct compile_maps *maps, size_t nids)
+{
+	enum { ROUNDS = 20 };
+	double full[ROUNDS], incr[ROUNDS];
+	struct pol_pod *p = &pods[npods - 1];
+	struct pol_labels orig = p->labels, other = { 0 };
+	struct compile_changes all = { .all = true };
+	struct compiler *ic;
+	struct timespec t0;
+	char err[512];
+	json_t *l = json_loads("{\"app\":\"moved\"}", 0, NULL);
+	int ret = 1;
+
+	if (npods <= nlocal || compiler_open_maps(&ic, maps, err, sizeof(err)))
+		return 1;
+	pol_labels_parse(l, "labels", &other, err, sizeof(err));
+	json_decref(l);
+	if (compiler_sync_changes(ic, w, &all, eps, nlocal, NULL, 0, ids, 0, NULL, err,
+				  sizeof(err)))
+		goto out;
+	for (int r = 0; r < ROUNDS; r++) {
+		struct compile_pod_change pc = { .ns = p->ns, .name = p->name, .pod = p };
+		struct compile_changes one = { .pods = &pc, .npods = 1 };
+
+		p->labels = r % 2 ? orig : other;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		if (compiler_sync(c, w, eps, nlocal, NULL, 0, ids, 0, NULL, err, sizeof(err)))
+			goto out;
+		full[r] = ms_since(&t0);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		if (compiler_sync_changes(ic, w, &one, eps, nlocal, NULL, 0, ids, 0, NULL, err,
+					  sizeof(err)))
+			goto out;
+		incr[r] = ms_since(&t0);
+	}
+	qsort(full, ROUNDS, sizeof(*full), cmp_double);
+	qsort(incr, ROUNDS, sizeof(*incr), cmp_double);
+	printf("%zu pods, %zu identities: one label change, full %.3f ms, incremental %.3f ms "
+	       "(median of %d), %.0fx\n", npods, nids, full[ROUNDS / 2], incr[ROUNDS / 2], ROUNDS,
+	       incr[ROUNDS / 2] > 0 ? full[ROUNDS / 2] / incr[ROUNDS / 2] : 0.0);
+	ret = 0;
+out:
+	if (ret)
+		fprintf(stderr, "%s\n", err);
+	p->labels = orig;
+	pol_labels_free(&other);
+	compiler_close(ic);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	size_t npods = argc > 1 ? strtoul(argv[1], NULL, 10) : 5000;
@@ -76,7 +140,8 @@ int main(int argc, char **argv)
 		snprintf(lbl, sizeof(lbl), "{\"app\":\"app%zu\"}", i % nids);
 		l = json_loads(lbl, 0, NULL);
 		pods[i].ns = "bench";
-		pods[i].name = "pod";
+		if (asprintf(&pods[i].name, "pod-%zu", i) < 0)
+			return 1;
 		pol_labels_parse(l, "labels", &pods[i].labels, err, sizeof(err));
 		json_decref(l);
 		pods[i].ip = 0x0a000000u + (uint32_t)i + 2;
@@ -130,5 +195,5 @@ int main(int argc, char **argv)
 		       ops);
 		ops = 0;
 	}
-	return 0;
+	return relabel_rounds(&w, pods, npods, eps, nlocal, ids, c, &maps, nids);
 }
