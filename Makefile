@@ -70,7 +70,7 @@ deps:
 
 # ---- tests -------------------------------------------------------------
 # Unit tests run under AddressSanitizer and UBSan.
-SAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer $(WARN) \
+SAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer $(WARN) \
 	-std=gnu11 -D_GNU_SOURCE -Iinclude -Ilib -Iagent -Icni-plugin -I$(BUILD)
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/test_*.c))
 

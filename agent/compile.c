@@ -1587,7 +1587,8 @@ static int set_copy(struct entry_set *dst, const struct entry_set *src)
 
 	if (!d)
 		return -ENOMEM;
-	memcpy(d, src->data, src->n * esz);
+	if (src->n)
+		memcpy(d, src->data, src->n * esz);
 	free(dst->data);
 	*dst = *src;
 	dst->data = d;
@@ -1690,7 +1691,8 @@ static int epc_take(struct epc *x, struct build *b, const struct compile_ep *e)
 	}
 	memcpy(x->key, ns, a + 1);
 	memcpy(x->key + a + 1, name, n + 1);
-	memcpy(x->refs, b->refs, b->nrefs * sizeof(*x->refs));
+	if (b->nrefs)
+		memcpy(x->refs, b->refs, b->nrefs * sizeof(*x->refs));
 	x->nrefs = b->nrefs;
 	x->named_egress = b->named_egress;
 	x->all_groups = b->all_groups;
@@ -1947,8 +1949,10 @@ static int nodes_changed(struct compiler *c, const struct pol_world *w,
 		free(ni);
 		return -ENOMEM;
 	}
-	memcpy(nc, nodes, nnodes * sizeof(*nodes));
-	memcpy(ni, w->node_ips, w->nnode_ips * sizeof(*ni));
+	if (nnodes)
+		memcpy(nc, nodes, nnodes * sizeof(*nodes));
+	if (w->nnode_ips)
+		memcpy(ni, w->node_ips, w->nnode_ips * sizeof(*ni));
 	free(c->nodes);
 	free(c->node_ips);
 	c->nodes = nc;
