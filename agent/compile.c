@@ -2026,9 +2026,9 @@ static void release_dead(struct compiler *c, struct identities *ids)
 	if (!ret)
 		c->ndead = 0;
 	/* The end of a round passes over every identity (expiring the
-	 * released ones, saving): after releases, else once a second. */
+	 * released ones, saving): once a second is soon enough. */
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (!ret && !k && now.tv_sec == c->ids_end_at)
+	if (!ret && now.tv_sec == c->ids_end_at)
 		return;
 	c->ids_end_at = now.tv_sec;
 	ret = ret ? ret : identities_end(ids);

@@ -34,6 +34,7 @@ struct identities {
 	size_t n, cap;
 	size_t *slots;	/* open addressing: index into v + 1, 0 = empty */
 	size_t nslots;
+	size_t *idslots;	/* the same by number (nslots of them) */
 	uint32_t next_label, next_cidr;
 	struct identity_limits lim;
 	struct numbers free_label, free_cidr;
@@ -96,23 +97,47 @@ static uint64_t hash_str(const char *s)
 	return h;
 }
 
+static size_t id_home(uint32_t id, size_t nslots)
+{
+	return (size_t)(id * 2654435761u) & (nslots - 1);
+}
+
 static int rehash(struct identities *ids, size_t nslots)
 {
-	size_t *slots = calloc(nslots, sizeof(*slots));
+	size_t *slots = calloc(nslots, sizeof(*slots)), *idslots = calloc(nslots, sizeof(*idslots));
 
-	if (!slots)
+	if (!slots || !idslots) {
+		free(slots);
+		free(idslots);
 		return -ENOMEM;
+	}
 	for (size_t i = 0; i < ids->n; i++) {
 		size_t s = hash_str(ids->v[i].key) & (nslots - 1);
 
 		while (slots[s])
 			s = (s + 1) & (nslots - 1);
 		slots[s] = i + 1;
+		for (s = id_home(ids->v[i].id, nslots); idslots[s]; s = (s + 1) & (nslots - 1))
+			;
+		idslots[s] = i + 1;
 	}
 	free(ids->slots);
+	free(ids->idslots);
 	ids->slots = slots;
+	ids->idslots = idslots;
 	ids->nslots = nslots;
 	return 0;
+}
+
+/* The entry numbered id, or NULL (a number has one entry at most). */
+static struct ident *find_id(struct identities *ids, uint32_t id)
+{
+	if (!ids->nslots)
+		return NULL;
+	for (size_t s = id_home(id, ids->nslots); ids->idslots[s]; s = (s + 1) & (ids->nslots - 1))
+		if (ids->v[ids->idslots[s] - 1].id == id)
+			return &ids->v[ids->idslots[s] - 1];
+	return NULL;
 }
 
 static struct ident *find(struct identities *ids, const char *key)
@@ -145,6 +170,12 @@ static struct ident *insert(struct identities *ids, char *key, uint32_t id)
 	for (size_t s = hash_str(key) & (ids->nslots - 1);; s = (s + 1) & (ids->nslots - 1)) {
 		if (!ids->slots[s]) {
 			ids->slots[s] = ++ids->n;
+			break;
+		}
+	}
+	for (size_t s = id_home(id, ids->nslots);; s = (s + 1) & (ids->nslots - 1)) {
+		if (!ids->idslots[s]) {
+			ids->idslots[s] = ids->n;
 			break;
 		}
 	}
@@ -324,25 +355,16 @@ static int cmp_u32(const void *a, const void *b)
 int identities_release(struct identities *ids, const uint32_t *dead, size_t n)
 {
 	time_t now = ids->lim.now();
-	uint32_t *sorted;
 
-	if (!n)
-		return 0;
-	sorted = malloc(n * sizeof(*sorted));
-	if (!sorted)
-		return -ENOMEM;
-	memcpy(sorted, dead, n * sizeof(*sorted));
-	qsort(sorted, n, sizeof(*sorted), cmp_u32);
-	for (size_t i = 0; i < ids->n; i++) {
-		struct ident *e = &ids->v[i];
+	for (size_t i = 0; i < n; i++) {
+		struct ident *e = find_id(ids, dead[i]);
 
-		if (e->released || !bsearch(&e->id, sorted, n, sizeof(*sorted), cmp_u32))
+		if (!e || e->released)
 			continue;
 		e->used = 0;
 		e->released = now;
 		ids->dirty = 1;
 	}
-	free(sorted);
 	return 0;
 }
 
@@ -534,6 +556,7 @@ void identities_close(struct identities *ids)
 		free(ids->v[i].key);
 	free(ids->v);
 	free(ids->slots);
+	free(ids->idslots);
 	free(ids->free_label.v);
 	free(ids->free_cidr.v);
 	free(ids);
