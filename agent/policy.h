@@ -29,7 +29,7 @@ struct pol_label {
 
 struct pol_labels {
 	size_t n;
-	struct pol_label *v; /* sorted by key */
+	struct pol_label *v; /* sorted by key; v and its strings are one allocation */
 };
 
 /* Parse a JSON object of string → string (metadata.labels, matchLabels).

@@ -107,9 +107,10 @@ static int label_cmp(const void *a, const void *b)
 int pol_labels_parse(const json_t *obj, const char *path, struct pol_labels *out, char *err,
 		     size_t errlen)
 {
+	size_t len;
 	const char *key;
 	json_t *val;
-	int ret;
+	char *p;
 
 	memset(out, 0, sizeof(*out));
 	if (!obj || json_is_null(obj))
@@ -119,49 +120,41 @@ int pol_labels_parse(const json_t *obj, const char *path, struct pol_labels *out
 			    "is %s; expected an object of string keys and values", jtype(obj));
 	if (!json_object_size(obj))
 		return 0;
-	out->v = calloc(json_object_size(obj), sizeof(*out->v));
-	if (!out->v)
-		return oom(err, errlen);
+	len = json_object_size(obj) * sizeof(*out->v);
 	/* jansson's iteration API takes a non-const object; it does not modify it. */
 	json_object_foreach ((json_t *)obj, key, val) {
-		struct pol_label *l = &out->v[out->n];
+		if (!label_key_ok(key))
+			return fail(err, errlen, path, "'%s' is not a valid label key; %s", key,
+				    LABEL_KEY_EXPECT);
+		if (!json_is_string(val))
+			return fail(err, errlen, path, "the value of '%s' is %s; expected a string",
+				    key, jtype(val));
+		if (!label_value_ok(json_string_value(val)))
+			return fail(err, errlen, path, "'%s' is not a valid value for '%s'; %s",
+				    json_string_value(val), key, LABEL_VALUE_EXPECT);
+		len += strlen(key) + strlen(json_string_value(val)) + 2;
+	}
+	/* The array and its strings in one allocation: a pod's three labels
+	 * were seven, about 220 bytes with their headers, for every pod the
+	 * store holds. */
+	out->v = malloc(len);
+	if (!out->v)
+		return oom(err, errlen);
+	p = (char *)(out->v + json_object_size(obj));
+	json_object_foreach ((json_t *)obj, key, val) {
+		struct pol_label *l = &out->v[out->n++];
 
-		if (!label_key_ok(key)) {
-			ret = fail(err, errlen, path, "'%s' is not a valid label key; %s", key,
-				   LABEL_KEY_EXPECT);
-			goto cleanup;
-		}
-		if (!json_is_string(val)) {
-			ret = fail(err, errlen, path, "the value of '%s' is %s; expected a string",
-				   key, jtype(val));
-			goto cleanup;
-		}
-		if (!label_value_ok(json_string_value(val))) {
-			ret = fail(err, errlen, path, "'%s' is not a valid value for '%s'; %s",
-				   json_string_value(val), key, LABEL_VALUE_EXPECT);
-			goto cleanup;
-		}
-		out->n++;
-		l->key = strdup(key);
-		l->value = strdup(json_string_value(val));
-		if (!l->key || !l->value) {
-			ret = oom(err, errlen);
-			goto cleanup;
-		}
+		l->key = p;
+		p = stpcpy(p, key) + 1;
+		l->value = p;
+		p = stpcpy(p, json_string_value(val)) + 1;
 	}
 	qsort(out->v, out->n, sizeof(*out->v), label_cmp);
 	return 0;
-cleanup:
-	pol_labels_free(out);
-	return ret;
 }
 
 void pol_labels_free(struct pol_labels *l)
 {
-	for (size_t i = 0; i < l->n; i++) {
-		free(l->v[i].key);
-		free(l->v[i].value);
-	}
 	free(l->v);
 	memset(l, 0, sizeof(*l));
 }
