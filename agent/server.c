@@ -196,6 +196,16 @@ static json_t *control_plane_json(struct agent *a)
 			 "servicesSyncs", (json_int_t)a->services_syncs, "syncBatchMs",
 			 (json_int_t)a->sync_batch_ms);
 	json_decref(counts);
+	if (res) {
+		/* The heap as malloc sees it (every arena): in use, and held
+		 * free; RSS above their sum is code, stacks and maps. */
+		struct mallinfo2 mi = mallinfo2();
+
+		json_object_set_new(json_object_get(res, "memory"), "heapInUse",
+				    json_integer((json_int_t)mi.uordblks + (json_int_t)mi.hblkhd));
+		json_object_set_new(json_object_get(res, "memory"), "heapFree",
+				    json_integer((json_int_t)mi.fordblks));
+	}
 	if (res && a->compiler) {
 		struct compile_counts cc;
 

@@ -150,7 +150,8 @@ run_size() {
 	local rss1 hwm1
 	rss1=$(kb "$agent" VmRSS)
 	hwm1=$(kb "$agent" VmHWM)
-	log "N=$n: ready in $ready_ms ms, RSS $((rss1 / 1024)) MiB, peak $((hwm1 / 1024)) MiB"
+	log "N=$n: ready in $ready_ms ms, RSS $((rss1 / 1024)) MiB, peak $((hwm1 / 1024)) MiB;" \
+		"$(ctl status -o json | jq -r '.controlPlane | "heap in use \(.memory.heapInUse / 1048576 | floor) MiB, free \(.memory.heapFree / 1048576 | floor) MiB, store \(.storeBytes / 1048576 | floor) MiB"')"
 
 	# CP_PERF=DIR: the agent's profile from ready to the relist, into
 	# DIR/perf-N.data (for `perf report -i`)

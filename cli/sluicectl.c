@@ -140,9 +140,12 @@ static void print_control_plane(const json_t *cp)
 	}
 	printf("%s), %.1f MiB stored\n", first ? "none" : "",
 	       (double)json_integer_value(json_object_get(cp, "storeBytes")) / (1 << 20));
-	printf("memory:      %.1f MiB resident, %.1f MiB at the peak (VmRSS, VmHWM)\n",
+	printf("memory:      %.1f MiB resident, %.1f MiB at the peak (VmRSS, VmHWM); heap %.1f "
+	       "MiB in use, %.1f MiB free\n",
 	       (double)json_integer_value(json_object_get(mem, "vmRSS")) / (1 << 20),
-	       (double)json_integer_value(json_object_get(mem, "vmHWM")) / (1 << 20));
+	       (double)json_integer_value(json_object_get(mem, "vmHWM")) / (1 << 20),
+	       (double)json_integer_value(json_object_get(mem, "heapInUse")) / (1 << 20),
+	       (double)json_integer_value(json_object_get(mem, "heapFree")) / (1 << 20));
 	print_sync("policy sync:", json_object_get(cp, "lastPolicySync"));
 	print_sync("svc sync:   ", json_object_get(cp, "lastServicesSync"));
 	printf("syncs:       %lld policy, %lld Services since the agent started\n",
