@@ -15,10 +15,9 @@
 #define NONE SIZE_MAX
 
 struct ipod {
-	char *key;		/* "ns\0name" */
-	size_t nslen;
 	struct pol_pod pod;	/* ns/name into key, labels the group's, own ports */
 	uint32_t id;		/* SLUICE_ID_UNKNOWN: in no group */
+	uint32_t nslen;
 	bool local;
 	bool seen;		/* named in this round (rounds with all) */
 	uint64_t changed;	/* the last round that changed it */
@@ -26,6 +25,7 @@ struct ipod {
 	uint64_t hash;
 	struct ipod *next;	/* same bucket by name */
 	struct ipod *ipnext;	/* same bucket by address */
+	char key[];		/* "ns\0name", in the same allocation */
 };
 
 struct group {
@@ -558,7 +558,6 @@ static void pod_destroy(struct cindex *ix, struct ipod *p)
 		ip_unlink(ix, p);
 	group_leave(ix, p);
 	ports_free(&p->pod);
-	free(p->key);
 	free(p);
 	ix->npods--;
 }
@@ -592,15 +591,14 @@ int cindex_pod_set(struct cindex *ix, struct identities *ids, const char *ns, co
 			ret = -ENOMEM;
 			goto out;
 		}
-		p = calloc(1, sizeof(*p));
-		if (!p || !(p->key = malloc(nslen + nlen + 2))) {
-			free(p);
+		p = calloc(1, sizeof(*p) + nslen + nlen + 2);
+		if (!p) {
 			ret = -ENOMEM;
 			goto out;
 		}
 		memcpy(p->key, ns, nslen + 1);
 		memcpy(p->key + nslen + 1, name, nlen + 1);
-		p->nslen = nslen;
+		p->nslen = (uint32_t)nslen;
 		p->hash = h;
 		p->group = NONE;
 		p->id = SLUICE_ID_UNKNOWN;
@@ -1088,7 +1086,6 @@ void cindex_free(struct cindex *ix)
 
 			ix->byname[i] = p->next;
 			ports_free(&p->pod);
-			free(p->key);
 			free(p);
 		}
 	for (size_t g = 0; g < ix->ng; g++)
