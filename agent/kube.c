@@ -381,6 +381,9 @@ static const struct resource {
  * two pages, never the whole list twice (a 50 000-pod relist held every
  * page until the last had come: 445 MiB peak against 373). */
 #define LIST_AHEAD 2
+/* Changes of one list named one by one (kube_drain), the rest counted as
+ * one: the main loop logs 20 at most and looks only at their kinds. */
+#define LIST_CHANGES_MAX 1024
 
 /*
  * A list reaches the main thread as it comes: EV_LIST_BEGIN, EV_LIST_PAGE
@@ -426,6 +429,7 @@ struct watcher {
 	 * kube_drain's caller at its end: a relist in pages lands as one
 	 * change, not one policy sync per page. */
 	json_t *list_changes;
+	bool list_more;		/* changes past LIST_CHANGES_MAX not named */
 };
 
 struct kube {
@@ -1159,6 +1163,14 @@ static void list_changes_give(struct watcher *w, json_t *changes)
 {
 	if (!w->list_changes)
 		return;
+	/* Named up to LIST_CHANGES_MAX; past that, one entry for the rest
+	 * (the log counts it as one more; the kind is what syncs look at). */
+	if (w->list_more)
+		json_array_append_new(w->list_changes,
+				      json_pack("{s:s, s:s, s:s, s:s}", "kind", resources[w->res].kind,
+						"namespace", "", "name", "(and more)", "action",
+						"listed"));
+	w->list_more = false;
 	json_array_extend(changes, w->list_changes);
 	json_decref(w->list_changes);
 	w->list_changes = NULL;
@@ -1197,9 +1209,17 @@ int kube_drain(struct kube *k, struct store *s, json_t *changes)
 				w->list_changes = json_array();
 			if (!w->list_changes && !ret)
 				ret = -ENOMEM;
-			if (!ret)
+			/* A long list's changes are named up to LIST_CHANGES_MAX, then
+			 * counted: 100 000 change records held until the list's
+			 * end were freed in pieces between the store's objects. */
+			if (!ret && json_array_size(w->list_changes) >= LIST_CHANGES_MAX) {
+				w->list_more = true;
+				ret = store_kube_list_page(s, r->api_version, r->kind, q[i].data,
+							   NULL);
+			} else if (!ret) {
 				ret = store_kube_list_page(s, r->api_version, r->kind, q[i].data,
 							   w->list_changes);
+			}
 			w->listed += json_array_size(q[i].data);
 			/* The page is applied: the watcher may fetch another. */
 			json_decref(q[i].data);
