@@ -96,8 +96,16 @@ struct store {
 	 * reconcile step to redo only what they affect. Starts (and falls
 	 * back, past STORE_CHANGES_MAX) as "everything": the consumer then
 	 * recomputes from the whole store. */
-	struct store_change *ch;
+	struct chrec {
+		enum store_kind kind;
+		size_t ns, name;	/* offsets into chs */
+	} *ch;
 	size_t nch, capch;
+	/* Their names, one after the other: one buffer, not two allocations
+	 * per change freed in pieces between the objects (a list of 100 000
+	 * pods left the heap fragmented). */
+	char *chs;
+	size_t nchs, capchs;
 	bool ch_all;
 	char path[PATH_MAX];	/* the snapshot, <state-dir>/objects.json */
 	/* Saving (see "saving" below): the snapshot of generation snap_gen and the
@@ -571,13 +579,35 @@ static enum store_kind public_kind(enum obj_kind k)
 
 static void changes_clear(struct store *s)
 {
-	for (size_t i = 0; i < s->nch; i++) {
-		free(s->ch[i].ns);
-		free(s->ch[i].name);
-	}
 	free(s->ch);
+	free(s->chs);
 	s->ch = NULL;
+	s->chs = NULL;
 	s->nch = s->capch = 0;
+	s->nchs = s->capchs = 0;
+}
+
+/* Append text (with its NUL) to the names buffer; its offset, or
+ * SIZE_MAX out of memory. */
+static size_t chs_add(struct store *s, const char *text)
+{
+	size_t len = strlen(text) + 1, at = s->nchs;
+
+	if (s->nchs + len > s->capchs) {
+		size_t cap = s->capchs ? s->capchs * 2 : 4096;
+		char *p;
+
+		while (cap < s->nchs + len)
+			cap *= 2;
+		p = realloc(s->chs, cap);
+		if (!p)
+			return SIZE_MAX;
+		s->chs = p;
+		s->capchs = cap;
+	}
+	memcpy(s->chs + at, text, len);
+	s->nchs += len;
+	return at;
 }
 
 /* Object o is about to change or go, or has just been put in. Out of
@@ -586,7 +616,7 @@ static void journal_note(struct store *s, const struct object *o);
 
 static void note_change(struct store *s, const struct object *o)
 {
-	struct store_change *c;
+	struct chrec *c;
 
 	journal_note(s, o);
 	if (s->ch_all)
@@ -603,11 +633,9 @@ static void note_change(struct store *s, const struct object *o)
 		s->capch = cap;
 	}
 	c = &s->ch[s->nch];
-	*c = (struct store_change){ .kind = public_kind(o->kind), .ns = strdup(o->ns),
-				    .name = strdup(o->name) };
-	if (!c->ns || !c->name) {
-		free(c->ns);
-		free(c->name);
+	*c = (struct chrec){ .kind = public_kind(o->kind), .ns = chs_add(s, o->ns),
+			     .name = chs_add(s, o->name) };
+	if (c->ns == SIZE_MAX || c->name == SIZE_MAX) {
 		changes_clear(s);
 		s->ch_all = true;
 		return;
@@ -618,11 +646,27 @@ static void note_change(struct store *s, const struct object *o)
 bool store_changes_take(struct store *s, struct store_change **out, size_t *n)
 {
 	bool all = s->ch_all;
+	struct store_change *v = NULL;
+	char *names;
 
-	*out = s->ch;
-	*n = s->nch;
-	s->ch = NULL;
-	s->nch = s->capch = 0;
+	*n = 0;
+	/* One block: the entries, then their names. */
+	if (!all && s->nch) {
+		v = malloc(s->nch * sizeof(*v) + s->nchs);
+		if (!v) {
+			all = true;
+		} else {
+			names = (char *)(v + s->nch);
+			memcpy(names, s->chs, s->nchs);
+			for (size_t i = 0; i < s->nch; i++)
+				v[i] = (struct store_change){ .kind = s->ch[i].kind,
+							      .ns = names + s->ch[i].ns,
+							      .name = names + s->ch[i].name };
+			*n = s->nch;
+		}
+	}
+	*out = v;
+	changes_clear(s);
 	s->ch_all = false;
 	return all;
 }
@@ -634,10 +678,7 @@ bool store_changes_all(const struct store *s)
 
 void store_changes_free(struct store_change *v, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		free(v[i].ns);
-		free(v[i].name);
-	}
+	(void)n;	/* one block */
 	free(v);
 }
 
