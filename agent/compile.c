@@ -1465,6 +1465,24 @@ static int apply_state(struct compiler *c, const struct entry_set *old,
 	return ret;
 }
 
+/* What a sync that started at t0 left and did, into st (may be NULL). */
+static void sync_stats(const struct compiler *c, struct compile_stats *st, size_t ops_up,
+		       size_t ops_del, const struct timespec *t0)
+{
+	struct timespec t1;
+
+	if (!st)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	*st = (struct compile_stats){
+		.endpoints = c->cur[CMAP_ENDPOINTS].n, .ipcache = c->cur[CMAP_IPCACHE].n,
+		.allow = c->cur[CMAP_ALLOW].n, .deny = c->cur[CMAP_DENY].n,
+		.updated = ops_up, .removed = ops_del,
+		.ms = (double)(t1.tv_sec - t0->tv_sec) * 1e3 +
+		      (double)(t1.tv_nsec - t0->tv_nsec) / 1e6,
+	};
+}
+
 int compiler_sync(struct compiler *c, const struct pol_world *w, const struct compile_ep *eps,
 		  size_t neps, const struct compile_node *nodes, size_t nnodes,
 		  struct identities *ids, unsigned flags, struct compile_stats *st, char *err,
@@ -1473,7 +1491,7 @@ int compiler_sync(struct compiler *c, const struct pol_world *w, const struct co
 	struct build b = { 0 };
 	struct compile_excluded *excl = NULL;
 	size_t nexcl = 0, ops_up = 0, ops_del = 0;
-	struct timespec t0, t1;
+	struct timespec t0;
 	bool *excluded = NULL;
 	int ret = -ENOMEM;
 
@@ -1560,16 +1578,7 @@ int compiler_sync(struct compiler *c, const struct pol_world *w, const struct co
 	if (ret)
 		pr_warn("cannot save identities: %s", strerror(-ret));
 	ret = 0;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	if (st) {
-		st->endpoints = c->cur[CMAP_ENDPOINTS].n;
-		st->ipcache = c->cur[CMAP_IPCACHE].n;
-		st->allow = c->cur[CMAP_ALLOW].n;
-		st->deny = c->cur[CMAP_DENY].n;
-		st->updated = ops_up;
-		st->removed = ops_del;
-		st->ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
-	}
+	sync_stats(c, st, ops_up, ops_del, &t0);
 	err[0] = '\0';
 cleanup:
 	build_free(&b);
@@ -2036,14 +2045,6 @@ static void release_dead(struct compiler *c, struct identities *ids)
 		pr_warn("cannot save identities: %s", strerror(-ret));
 }
 
-static double ms_since(const struct timespec *t0)
-{
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
 int compiler_sync_changes(struct compiler *c, const struct pol_world *w,
 			  const struct compile_changes *ch, const struct compile_ep *eps,
 			  size_t neps, const struct compile_node *nodes, size_t nnodes,
@@ -2238,15 +2239,7 @@ keep_epc:
 		goto cleanup;
 	release_dead(c, ids);
 	c->incremental++;
-	if (st) {
-		st->endpoints = c->cur[CMAP_ENDPOINTS].n;
-		st->ipcache = c->cur[CMAP_IPCACHE].n;
-		st->allow = c->cur[CMAP_ALLOW].n;
-		st->deny = c->cur[CMAP_DENY].n;
-		st->updated = ops_up;
-		st->removed = ops_del;
-		st->ms = ms_since(&t0);
-	}
+	sync_stats(c, st, ops_up, ops_del, &t0);
 	err[0] = '\0';
 	ret = 0;
 	goto cleanup;
