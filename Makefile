@@ -84,7 +84,7 @@ test_kube_SRCS := agent/kube.c agent/store.c agent/service.c agent/policy.c agen
 test_service_SRCS := agent/store.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/log.c
 test_persist_SRCS := agent/store.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/log.c
 test_page_SRCS := agent/page.c agent/store.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/log.c
-test_compile_SRCS := agent/compile.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c lib/log.c
+test_compile_SRCS := agent/compile.c agent/compile_maps.c agent/compile_sync.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c lib/log.c
 test_compile_incr_SRCS := $(test_compile_SRCS)
 test_maglev_SRCS := agent/maglev.c
 test_world_gen_SRCS := agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/log.c
@@ -105,8 +105,8 @@ $(BUILD)/test_bpf: $(TEST_BPF_SRCS) $(SKELS) $(HDRS) | $(BUILD)
 $(BUILD)/bench-bpf: bench/bpf_policy.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ bench/bpf_policy.c agent/loader.c lib/log.c $(LDLIBS_AGENT)
 
-$(BUILD)/bench-compile: bench/compile_cost.c agent/compile.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) -Iagent -o $@ bench/compile_cost.c agent/compile.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c lib/log.c $(LDLIBS_AGENT)
+$(BUILD)/bench-compile: bench/compile_cost.c agent/compile.c agent/compile_maps.c agent/compile_sync.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -Iagent -o $@ bench/compile_cost.c agent/compile.c agent/compile_maps.c agent/compile_sync.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c lib/log.c $(LDLIBS_AGENT)
 
 $(BUILD)/bench-purge: bench/flows_purge.c agent/flows.c agent/cidr.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ bench/flows_purge.c agent/flows.c agent/cidr.c agent/loader.c lib/log.c $(LDLIBS_AGENT)

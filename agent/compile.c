@@ -1,4 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
+/*
+ * The full build: from the whole world view to the contents of every map
+ * (endpoints, ipcache, allow and deny), sized so that nothing is written
+ * unless it all fits (compiler_sync). It is the reference the incremental
+ * sync (compile_sync.c) is checked against, and the path taken when
+ * policies must be left out. The pieces both use (prefixes, the ipcache's
+ * entries, one endpoint's rules) are here.
+ */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -9,283 +17,22 @@
 
 #include <bpf/bpf.h>
 
-#include "compile.h"
-#include "compile_index.h"
+#include "compile_int.h"
 #include "log.h"
 
-/* A set of map entries, each stored as key bytes then value bytes. */
-struct entry_set {
-	unsigned char *data;
-	size_t n, cap;
-	size_t ksz, vsz;
-};
-
-struct prefix {
-	struct cidr4 c;
-	uint32_t id;
-};
-
-/* ipBlock prefixes by length: the most specific one holding an address in
- * at most 33 binary searches, where a scan of 512 prefixes per pod was a
- * tenth of the agent's time at 50 000 pods. Only numbered prefixes. */
-struct lpm4 {
-	uint32_t *net[33];	/* sorted */
-	uint32_t *id[33];
-	size_t n[33];
-};
-
-struct compiler {
-	struct compile_maps m;
-	/* What the maps hold, as of the last sync (or as read at open). */
-	struct entry_set cur[CMAP_N];
-	/* Policies the last sync left out (they did not fit). */
-	struct compile_excluded *excl;
-	size_t nexcl;
-	/* compiler_sync_changes: the world as of the last round (NULL until
-	 * the first), the policies' ipBlock prefixes (sorted, numbered) and
-	 * by length, the other nodes and own addresses they were made for,
-	 * and the ipcache they make (valid: in line with all of those). */
-	struct cindex *ix;
-	struct prefix *prefixes;
-	size_t nprefixes;
-	bool prefixes_valid;
-	struct lpm4 lpm;
-	struct compile_node *nodes;
-	size_t nnodes;
-	uint32_t *node_ips;
-	size_t nnode_ips;
-	struct entry_set ipc_want;
-	bool ipc_valid;
-	/* Identities the world stopped using, released once a sync that no
-	 * longer writes them has been applied. */
-	uint32_t *dead;
-	size_t ndead, capdead;
-	size_t incremental, full;	/* syncs of each kind */
-	size_t ep_built, ep_kept;	/* endpoints built again, kept, in them */
-	long ids_end_at;		/* monotonic second of the last identities_end */
-	/* Per local endpoint, what it wrote at the last incremental sync and
-	 * what that depended on (epc_valid: the allow and deny maps hold
-	 * exactly the union of them, as of cindex epoch epc_epoch). The
-	 * ipcache's part of a sync is only its changed addresses unless
-	 * ipc_full_next (a failed apply lost them). */
-	struct epc *epc;
-	size_t nepc;
-	bool epc_valid;
-	uint64_t epc_epoch;
-	bool ipc_full_next;
-};
-
-/* One local endpoint's entries and what they depend on besides it. */
-struct epc {
-	int ifindex;
-	uint32_t ip;
-	unsigned char mac[12];
-	char *key;			/* its pod's "ns\0name" */
-	struct entry_set out[CMAP_N];	/* ENDPOINTS, ALLOW, DENY */
-	const void **refs;		/* selector cache entries it read */
-	size_t nrefs;
-	bool named_egress, all_groups;
-};
-
-static const size_t key_size[CMAP_N] = {
+const size_t key_size[CMAP_N] = {
 	sizeof(struct sluice_endpoint_key), sizeof(struct sluice_ipcache_key),
 	sizeof(struct sluice_policy_key), sizeof(struct sluice_policy_key),
 };
-static const size_t val_size[CMAP_N] = {
+const size_t val_size[CMAP_N] = {
 	sizeof(struct sluice_endpoint), sizeof(struct sluice_ipcache_value),
 	sizeof(struct sluice_policy_value), sizeof(struct sluice_policy_value),
 };
-
-const char *compile_map_name(enum compile_map m)
-{
-	switch (m) {
-	case CMAP_ENDPOINTS: return "endpoints (sluice_ep_v2)";
-	case CMAP_IPCACHE: return "ipcache (sluice_ipc_v2)";
-	case CMAP_ALLOW: return "allow rules (sluice_pol_v1)";
-	default: return "deny rules (sluice_deny_v1)";
-	}
-}
 
 /* The agent setting that sizes each map. */
 static const char *const map_setting[CMAP_N] = {
 	"the pod CIDR", "--ipcache-map-size", "--policy-map-size", "--policy-map-size",
 };
-
-static int map_update(struct compiler *c, enum compile_map m, const void *k, const void *v)
-{
-	if (c->m.update)
-		return c->m.update(c->m.ctx, m, k, v);
-	return bpf_map_update_elem(c->m.fd[m], k, v, BPF_ANY) ? -errno : 0;
-}
-
-static int map_delete(struct compiler *c, enum compile_map m, const void *k)
-{
-	if (c->m.del)
-		return c->m.del(c->m.ctx, m, k);
-	if (bpf_map_delete_elem(c->m.fd[m], k) && errno != ENOENT)
-		return -errno;
-	return 0;
-}
-
-static void set_init(struct entry_set *s, size_t ksz, size_t vsz)
-{
-	*s = (struct entry_set){ .ksz = ksz, .vsz = vsz };
-}
-
-static void set_free(struct entry_set *s)
-{
-	free(s->data);
-	s->data = NULL;
-	s->n = s->cap = 0;
-}
-
-static int set_add(struct entry_set *s, const void *key, const void *val)
-{
-	size_t esz = s->ksz + s->vsz;
-
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 256;
-		unsigned char *d = realloc(s->data, cap * esz);
-
-		if (!d)
-			return -ENOMEM;
-		s->data = d;
-		s->cap = cap;
-	}
-	memcpy(s->data + s->n * esz, key, s->ksz);
-	memcpy(s->data + s->n * esz + s->ksz, val, s->vsz);
-	s->n++;
-	return 0;
-}
-
-static unsigned char *set_at(const struct entry_set *s, size_t i)
-{
-	return s->data + i * (s->ksz + s->vsz);
-}
-
-/* Sort by key, stable, and keep the first of equal keys: the order entries
- * were added in says which of two for one key wins (an ipBlock /32 over a
- * pod's address, a local pod over a remote one). A merge sort, not qsort:
- * qsort promises no stability. */
-static int set_sort_unique(struct entry_set *s)
-{
-	size_t esz = s->ksz + s->vsz, out = 0;
-	unsigned char *a = s->data, *t, *tmp, *x;
-
-	if (s->n < 2)
-		return 0;
-	tmp = malloc(s->n * esz);
-	if (!tmp)
-		return -ENOMEM;
-	t = tmp;
-	for (size_t w = 1; w < s->n; w *= 2) {
-		for (size_t lo = 0; lo < s->n; lo += 2 * w) {
-			size_t mid = lo + w < s->n ? lo + w : s->n;
-			size_t hi = lo + 2 * w < s->n ? lo + 2 * w : s->n;
-			size_t i = lo, j = mid, k = lo;
-
-			while (i < mid && j < hi) {
-				/* <= keeps the earlier of equal keys first */
-				if (memcmp(a + i * esz, a + j * esz, s->ksz) <= 0)
-					memcpy(t + k++ * esz, a + i++ * esz, esz);
-				else
-					memcpy(t + k++ * esz, a + j++ * esz, esz);
-			}
-			memcpy(t + k * esz, a + i * esz, (mid - i) * esz);
-			k += mid - i;
-			memcpy(t + k * esz, a + j * esz, (hi - j) * esz);
-		}
-		x = a;
-		a = t;
-		t = x;
-	}
-	if (a != s->data)
-		memcpy(s->data, a, s->n * esz);
-	free(tmp);
-	for (size_t i = 1; i < s->n; i++)
-		if (memcmp(set_at(s, i), set_at(s, out), s->ksz))
-			memmove(set_at(s, ++out), set_at(s, i), esz);
-	s->n = out + 1;
-	return 0;
-}
-
-/* Read every entry of a map into s (sorted). */
-static int set_load(struct entry_set *s, int fd)
-{
-	unsigned char key[64], next[64], val[64];
-	void *prev = NULL;
-	int ret;
-
-	while (!(ret = bpf_map_get_next_key(fd, prev, next))) {
-		if (!bpf_map_lookup_elem(fd, next, val) && set_add(s, next, val))
-			return -ENOMEM;
-		memcpy(key, next, s->ksz);
-		prev = key;
-	}
-	if (errno != ENOENT)
-		return -errno;
-	return set_sort_unique(s);
-}
-
-enum phase { PHASE_UPDATE, PHASE_DELETE };
-
-/* Bring map m from old to new: updates (new keys, changed values) in
- * PHASE_UPDATE, deletions in PHASE_DELETE. Both sets are sorted. Correct
- * also when the map holds a mix of old and new (a rollback). */
-static int set_apply(struct compiler *cp, enum compile_map m, const struct entry_set *old,
-		     const struct entry_set *new, enum phase phase, size_t *ops)
-{
-	int ret;
-	size_t i = 0, j = 0;
-	int c;
-
-	while (i < old->n || j < new->n) {
-		const unsigned char *o = i < old->n ? set_at(old, i) : NULL;
-		const unsigned char *n = j < new->n ? set_at(new, j) : NULL;
-
-		c = !o ? 1 : !n ? -1 : memcmp(o, n, old->ksz);
-		if (c < 0) {
-			if (phase == PHASE_DELETE) {
-				ret = map_delete(cp, m, o);
-				if (ret)
-					return ret;
-				(*ops)++;
-			}
-			i++;
-		} else if (c > 0 || memcmp(o + old->ksz, n + new->ksz, new->vsz)) {
-			if (phase == PHASE_UPDATE) {
-				ret = map_update(cp, m, n, n + new->ksz);
-				if (ret)
-					return ret;
-				(*ops)++;
-			}
-			if (c == 0)
-				i++;
-			j++;
-		} else {
-			i++;
-			j++;
-		}
-	}
-	return 0;
-}
-
-/* How many distinct keys old and new hold together: what the map holds
- * between the additions and the removals. */
-static size_t set_union_count(const struct entry_set *old, const struct entry_set *new)
-{
-	size_t i = 0, j = 0, n = 0;
-
-	while (i < old->n || j < new->n) {
-		int c = i == old->n ? 1 : j == new->n ? -1
-			: memcmp(set_at(old, i), set_at(new, j), old->ksz);
-
-		i += c <= 0;
-		j += c >= 0;
-		n++;
-	}
-	return n;
-}
 
 int port_range_blocks(uint16_t lo, uint16_t hi, uint16_t *starts, uint8_t *bits)
 {
@@ -307,62 +54,12 @@ int port_range_blocks(uint16_t lo, uint16_t hi, uint16_t *starts, uint8_t *bits)
 
 /* ---- building the desired state ------------------------------------- */
 
-/* Namespaced policies by namespace (chains in ascending position) and the
- * cluster ones: the policies that can select a pod, without a look at the
- * rest. */
-struct pol_index {
-	const char **ns;	/* open addressing: namespace, or NULL */
-	size_t *head;		/* its first policy */
-	size_t nslots;
-	size_t *next;		/* per policy: the next of its namespace, or SIZE_MAX */
-	size_t *cluster;
-	size_t ncluster;
-};
-
-struct build {
-	const struct pol_world *w;
-	const struct compile_ep *eps;		/* this node's */
-	size_t neps;
-	const struct compile_node *nodes;	/* other nodes */
-	size_t nnodes;
-	struct node_index node_idx;		/* nodes by pod CIDR */
-	struct identities *ids;
-	uint32_t *pod_ids;		/* per w->pods[i] */
-	struct prefix *prefixes;	/* every ipBlock cidr and except, unique */
-	size_t nprefixes;
-	uint32_t *idbuf;		/* scratch: identities a rule's peers match */
-	const struct pol_pod **podbuf;	/* scratch: the pod behind each, or NULL */
-	size_t nid, capid;
-	/* Pods grouped by identity (labels unknown left out): a peer
-	 * selector is judged once per identity, on its first pod. */
-	size_t *order;			/* indices into w->pods, by identity */
-	struct group { uint32_t id; size_t first, n; } *groups;
-	size_t ngroups;
-	const bool *excluded;		/* per w->pol[i]: left out, fails closed */
-	bool *has_deny;			/* per w->pol[i]: holds a Deny rule */
-	size_t *count[CMAP_N];		/* per w->pol[i]: entries it adds (allow, deny) */
-	struct entry_set out[CMAP_N];
-	/* Incremental builds (compiler_sync_changes): the pods, groups and
-	 * selector cache, the prefixes by length, policies by namespace. */
-	struct cindex *ix;
-	const struct lpm4 *lpm;
-	const struct pol_index *pidx;
-	size_t *cand;			/* scratch: policies that may select an endpoint */
-	/* What the endpoint being built depends on besides itself (for the
-	 * per-endpoint cache): the selector cache entries it read, whether
-	 * an egress rule names ports (its peers' members count), whether one
-	 * does so for any peer (every group counts). */
-	const void **refs;
-	size_t nrefs, caprefs;
-	bool named_egress, all_groups;
-};
-
 static int within(const struct cidr4 *inner, const struct cidr4 *outer)
 {
 	return inner->prefix >= outer->prefix && cidr4_contains(outer, inner->net);
 }
 
-static int cmp_prefix(const void *a, const void *b)
+int cmp_prefix(const void *a, const void *b)
 {
 	const struct prefix *x = a, *y = b;
 
@@ -403,7 +100,7 @@ static int collect_rules_prefixes(struct build *b, const struct pol_rule *r, siz
 	return 0;
 }
 
-static int collect_prefixes(struct build *b)
+int collect_prefixes(struct build *b)
 {
 	size_t cap = 0, out = 0;
 
@@ -455,7 +152,7 @@ static uint32_t lpm_find(const struct lpm4 *l, const struct cidr4 *q)
 	return SLUICE_ID_WORLD;
 }
 
-static void lpm_free(struct lpm4 *l)
+void lpm_free(struct lpm4 *l)
 {
 	for (int i = 0; i <= 32; i++) {
 		free(l->net[i]);
@@ -465,7 +162,7 @@ static void lpm_free(struct lpm4 *l)
 }
 
 /* p sorted by (net, prefix) and unique: each length's nets come sorted. */
-static int lpm_build(struct lpm4 *l, const struct prefix *p, size_t n)
+int lpm_build(struct lpm4 *l, const struct prefix *p, size_t n)
 {
 	size_t count[33] = { 0 };
 
@@ -507,7 +204,7 @@ static uint32_t cidr_identity_of(const struct build *b, const struct cidr4 *q)
 	return best < 0 ? SLUICE_ID_WORLD : b->prefixes[best].id;
 }
 
-static uint32_t cidr_identity(const struct build *b, uint32_t ip)
+uint32_t cidr_identity(const struct build *b, uint32_t ip)
 {
 	struct cidr4 host = { .net = ip, .prefix = 32 };
 
@@ -634,7 +331,7 @@ static int ipcache_add_flags(struct build *b, uint32_t ip, int prefix, uint32_t 
 	return set_add(&b->out[CMAP_IPCACHE], &k, &v);
 }
 
-static int ipcache_add(struct build *b, uint32_t ip, int prefix, uint32_t id, uint32_t cidr_id)
+int ipcache_add(struct build *b, uint32_t ip, int prefix, uint32_t id, uint32_t cidr_id)
 {
 	struct cidr4 q = { .net = ip, .prefix = prefix };
 
@@ -675,7 +372,7 @@ static int cmp_holder(const void *a, const void *b)
 	return c ? c : strcmp(x->pod->name, y->pod->name);
 }
 
-static int cmp_ptr(const void *a, const void *b)
+int cmp_ptr(const void *a, const void *b)
 {
 	uintptr_t x = (uintptr_t)*(const void *const *)a, y = (uintptr_t)*(const void *const *)b;
 
@@ -719,7 +416,7 @@ cleanup:
 
 /* The other entries of the ipcache, which pods' entries never override
  * (a /32 of theirs wins over a pod's, set_sort_unique keeping the first). */
-static int ipc_statics(struct build *b)
+int ipc_statics(struct build *b)
 {
 	/* Other nodes' pod CIDRs: pods there that have no Pod object here
 	 * still get to their node. */
@@ -1069,7 +766,7 @@ static uint32_t pod_identity(const struct build *b, const struct pol_pod *pod)
 	return id ? id : SLUICE_ID_UNKNOWN;
 }
 
-static size_t pol_ns_slot(const struct pol_index *x, const char *ns)
+size_t pol_ns_slot(const struct pol_index *x, const char *ns)
 {
 	uint64_t h = 1469598103934665603ull;
 
@@ -1080,7 +777,7 @@ static size_t pol_ns_slot(const struct pol_index *x, const char *ns)
 	return (size_t)h;
 }
 
-static void pol_index_free(struct pol_index *x)
+void pol_index_free(struct pol_index *x)
 {
 	free(x->ns);
 	free(x->head);
@@ -1089,7 +786,7 @@ static void pol_index_free(struct pol_index *x)
 	memset(x, 0, sizeof(*x));
 }
 
-static int pol_index_build(struct pol_index *x, const struct pol_world *w)
+int pol_index_build(struct pol_index *x, const struct pol_world *w)
 {
 	memset(x, 0, sizeof(*x));
 	x->nslots = 16;
@@ -1154,7 +851,7 @@ static size_t candidates(struct build *b, const struct pol_pod *pod)
 	return n;
 }
 
-static int build_endpoint(struct build *b, const struct compile_ep *e)
+int build_endpoint(struct build *b, const struct compile_ep *e)
 {
 	struct sluice_endpoint v = { .ifindex = (__u32)e->ifindex };
 	size_t ncand;
@@ -1214,7 +911,7 @@ static int build_endpoint(struct build *b, const struct compile_ep *e)
 	return set_add(&b->out[CMAP_ENDPOINTS], &k, &v);
 }
 
-static void build_free(struct build *b)
+void build_free(struct build *b)
 {
 	node_index_free(&b->node_idx);
 	free(b->pod_ids);
@@ -1243,9 +940,9 @@ static bool rules_deny(const struct pol_rule *r, size_t n)
 
 /* What every build needs: the outputs, per-policy flags and counters,
  * the nodes by pod CIDR. */
-static int build_init(struct build *b, const struct pol_world *w, const struct compile_ep *eps,
-		      size_t neps, const struct compile_node *nodes, size_t nnodes,
-		      struct identities *ids, const bool *excluded)
+int build_init(struct build *b, const struct pol_world *w, const struct compile_ep *eps,
+	       size_t neps, const struct compile_node *nodes, size_t nnodes,
+	       struct identities *ids, const bool *excluded)
 {
 	*b = (struct build){ .w = w, .ids = ids, .nodes = nodes, .nnodes = nnodes,
 			     .excluded = excluded, .eps = eps, .neps = neps };
@@ -1265,9 +962,9 @@ static int build_init(struct build *b, const struct pol_world *w, const struct c
 }
 
 /* The desired state of every map, leaving out the policies in excluded. */
-static int build_state(struct build *b, const struct pol_world *w, const struct compile_ep *eps,
-		       size_t neps, const struct compile_node *nodes, size_t nnodes,
-		       struct identities *ids, const bool *excluded)
+int build_state(struct build *b, const struct pol_world *w, const struct compile_ep *eps,
+		size_t neps, const struct compile_node *nodes, size_t nnodes,
+		struct identities *ids, const bool *excluded)
 {
 	if (build_init(b, w, eps, neps, nodes, nnodes, ids, excluded))
 		return -ENOMEM;
@@ -1334,7 +1031,7 @@ static int unnumbered_policy(const struct build *b, const bool *excluded)
 	return -1;
 }
 
-static void policy_object(const struct pol_policy *p, char *buf, size_t len)
+void policy_object(const struct pol_policy *p, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s %s%s%s",
 		 p->kind == POL_K8S ? "NetworkPolicy"
@@ -1367,7 +1064,7 @@ static int pick_victim(const struct build *b, enum compile_map m, const bool *ex
 	return best;
 }
 
-static bool was_excluded(const struct compiler *c, const char *object)
+bool was_excluded(const struct compiler *c, const char *object)
 {
 	for (size_t i = 0; i < c->nexcl; i++)
 		if (!strcmp(c->excl[i].object, object))
@@ -1375,99 +1072,9 @@ static bool was_excluded(const struct compiler *c, const char *object)
 	return false;
 }
 
-/* The forward order: additions and changes everywhere first, endpoint flags
- * last among them (rules are in place before an endpoint becomes isolated),
- * then removals. */
-static const struct step {
-	enum compile_map m;
-	enum phase phase;
-	const char *what;
-} steps[] = {
-	{ CMAP_IPCACHE, PHASE_UPDATE, "update the ipcache" },
-	{ CMAP_ALLOW, PHASE_UPDATE, "update the allow rules" },
-	{ CMAP_DENY, PHASE_UPDATE, "update the deny rules" },
-	{ CMAP_ENDPOINTS, PHASE_UPDATE, "update the endpoints" },
-	{ CMAP_ENDPOINTS, PHASE_DELETE, "remove stale endpoints" },
-	{ CMAP_ALLOW, PHASE_DELETE, "remove stale allow rules" },
-	{ CMAP_DENY, PHASE_DELETE, "remove stale deny rules" },
-	{ CMAP_IPCACHE, PHASE_DELETE, "remove stale ipcache entries" },
-};
-
-/* Put every map back to c->cur after a failed apply of want: endpoints
- * first (their flags back before the rules they refer to change), then
- * each map's removals (to make room) before its re-additions. */
-static int rollback(struct compiler *c, const struct entry_set *old, const struct entry_set *want,
-		    const char **what)
-{
-	static const enum compile_map order[] = { CMAP_ENDPOINTS, CMAP_ALLOW, CMAP_DENY,
-						  CMAP_IPCACHE };
-	size_t ops = 0;
-	int ret;
-
-	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
-		enum compile_map m = order[i];
-
-		*what = compile_map_name(m);
-		ret = set_apply(c, m, &want[m], &old[m], PHASE_DELETE, &ops);
-		if (!ret)
-			ret = set_apply(c, m, &want[m], &old[m], PHASE_UPDATE, &ops);
-		if (ret)
-			return ret;
-	}
-	return 0;
-}
-
-/* old: what the maps hold of the keys concerned, c->cur (everything) or
- * the part a change touches (then want is the same part as it must be). */
-static int apply_state(struct compiler *c, const struct entry_set *old,
-		       const struct entry_set *want, size_t *ops_up, size_t *ops_del, char *err,
-		       size_t errlen)
-{
-	bool early[CMAP_N] = { false };
-	const char *rb_what = "";
-	int ret = 0, rb;
-	size_t i;
-
-	/* A map too full to hold old and new together between the steps
-	 * removes its stale entries first: those are not enforced after the
-	 * change anyway. */
-	for (int m = 0; m < CMAP_N; m++)
-		early[m] = c->cur[m].n + want[m].n > c->m.cap[m] &&
-			   (&old[m] != &c->cur[m] ||
-			    set_union_count(&c->cur[m], &want[m]) > c->m.cap[m]);
-	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-		const struct step *s = &steps[i];
-
-		if (s->phase == PHASE_UPDATE && early[s->m])
-			ret = set_apply(c, s->m, &old[s->m], &want[s->m], PHASE_DELETE, ops_del);
-		if (!ret && !(s->phase == PHASE_DELETE && early[s->m]))
-			ret = set_apply(c, s->m, &old[s->m], &want[s->m], s->phase,
-					s->phase == PHASE_UPDATE ? ops_up : ops_del);
-		if (ret)
-			break;
-	}
-	if (!ret)
-		return 0;
-	rb = rollback(c, old, want, &rb_what);
-	if (!rb) {
-		snprintf(err, errlen, "cannot %s: %s; the previous state was restored and stays "
-				      "enforced", steps[i].what, strerror(-ret));
-		return ret;
-	}
-	snprintf(err, errlen, "cannot %s: %s; restoring the previous state failed too (%s: %s): "
-			      "the maps are partly updated until the next sync rewrites them",
-		 steps[i].what, strerror(-ret), rb_what, strerror(-rb));
-	/* Start the next sync from what the maps really hold. */
-	for (int m = 0; m < CMAP_N && !c->m.update; m++) {
-		set_free(&c->cur[m]);
-		set_load(&c->cur[m], c->m.fd[m]);
-	}
-	return ret;
-}
-
 /* What a sync that started at t0 left and did, into st (may be NULL). */
-static void sync_stats(const struct compiler *c, struct compile_stats *st, size_t ops_up,
-		       size_t ops_del, const struct timespec *t0)
+void sync_stats(const struct compiler *c, struct compile_stats *st, size_t ops_up,
+		size_t ops_del, const struct timespec *t0)
 {
 	struct timespec t1;
 
@@ -1585,969 +1192,4 @@ cleanup:
 	free(excluded);
 	free(excl);
 	return ret;
-}
-
-/* ---- incremental syncs ---------------------------------------------- */
-
-static int set_copy(struct entry_set *dst, const struct entry_set *src)
-{
-	size_t esz = src->ksz + src->vsz;
-	unsigned char *d = malloc(src->n * esz + 1);
-
-	if (!d)
-		return -ENOMEM;
-	if (src->n)
-		memcpy(d, src->data, src->n * esz);
-	free(dst->data);
-	*dst = *src;
-	dst->data = d;
-	dst->cap = src->n;
-	return 0;
-}
-
-/* The first entry whose key is not below key (s sorted), and whether it
- * is key's. */
-static size_t set_lower(const struct entry_set *s, const void *key, bool *found)
-{
-	size_t lo = 0, hi = s->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (memcmp(set_at(s, mid), key, s->ksz) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*found = lo < s->n && !memcmp(set_at(s, lo), key, s->ksz);
-	return lo;
-}
-
-/* Put (key, val) in sorted s, or take key out (val NULL). */
-static int set_put(struct entry_set *s, const void *key, const void *val)
-{
-	size_t esz = s->ksz + s->vsz;
-	bool found;
-	size_t i = set_lower(s, key, &found);
-
-	if (!val) {
-		if (found) {
-			memmove(set_at(s, i), set_at(s, i + 1), (s->n - i - 1) * esz);
-			s->n--;
-		}
-		return 0;
-	}
-	if (!found) {
-		if (set_add(s, key, val))	/* grows; the entry moves into place */
-			return -ENOMEM;
-		memmove(set_at(s, i + 1), set_at(s, i), (s->n - 1 - i) * esz);
-		memcpy(set_at(s, i), key, s->ksz);
-	}
-	memcpy(set_at(s, i) + s->ksz, val, s->vsz);
-	return 0;
-}
-
-/* ---- per-endpoint state, and applying a part of the maps ------------ */
-
-static void epc_free(struct epc *x)
-{
-	free(x->key);
-	free(x->refs);
-	for (int m = 0; m < CMAP_N; m++)
-		set_free(&x->out[m]);
-	memset(x, 0, sizeof(*x));
-}
-
-static bool epc_same_ep(const struct epc *x, const struct compile_ep *e)
-{
-	return x->key && e->pod && x->ifindex == e->ifindex && x->ip == e->ip &&
-	       !memcmp(x->mac, e->pod_mac, 6) && !memcmp(x->mac + 6, e->host_mac, 6) &&
-	       !strcmp(x->key, e->pod->ns) && !strcmp(x->key + strlen(x->key) + 1, e->pod->name);
-}
-
-/* Whether e's entries may differ from x's: e itself changed, or a group
- * or selector its rules read did. */
-static bool epc_dirty(const struct compiler *c, const struct epc *x, const struct compile_ep *e)
-{
-	bool members;
-
-	if (!x || !epc_same_ep(x, e) || cindex_pod_changed(c->ix, e->pod->ns, e->pod->name))
-		return true;
-	if (x->all_groups && cindex_groups_changed(c->ix))
-		return true;
-	for (size_t i = 0; i < x->nrefs; i++)
-		if (cindex_entry_changed(c->ix, x->refs[i], &members) || (members && x->named_egress))
-			return true;
-	return false;
-}
-
-/* e's entries, from b (built for it alone), into x. */
-static int epc_take(struct epc *x, struct build *b, const struct compile_ep *e)
-{
-	const char *ns = e->pod ? e->pod->ns : "", *name = e->pod ? e->pod->name : "";
-	size_t a = strlen(ns), n = strlen(name);
-
-	memset(x, 0, sizeof(*x));
-	x->ifindex = e->ifindex;
-	x->ip = e->ip;
-	memcpy(x->mac, e->pod_mac, 6);
-	memcpy(x->mac + 6, e->host_mac, 6);
-	x->key = malloc(a + n + 2);
-	x->refs = calloc(b->nrefs + 1, sizeof(*x->refs));
-	if (!x->key || !x->refs) {
-		epc_free(x);
-		return -ENOMEM;
-	}
-	memcpy(x->key, ns, a + 1);
-	memcpy(x->key + a + 1, name, n + 1);
-	if (b->nrefs)
-		memcpy(x->refs, b->refs, b->nrefs * sizeof(*x->refs));
-	x->nrefs = b->nrefs;
-	x->named_egress = b->named_egress;
-	x->all_groups = b->all_groups;
-	for (int m = 0; m < CMAP_N; m++) {
-		set_init(&x->out[m], key_size[m], val_size[m]);
-		if (m == CMAP_IPCACHE)
-			continue;
-		if (set_sort_unique(&b->out[m]) || set_copy(&x->out[m], &b->out[m])) {
-			epc_free(x);
-			return -ENOMEM;
-		}
-		b->out[m].n = 0;
-	}
-	return 0;
-}
-
-/* Append every entry of src to dst. */
-static int set_append(struct entry_set *dst, const struct entry_set *src)
-{
-	for (size_t i = 0; i < src->n; i++)
-		if (set_add(dst, set_at(src, i), set_at(src, i) + src->ksz))
-			return -ENOMEM;
-	return 0;
-}
-
-/* cur without the keys of del, with the entries of add (all sorted). */
-static int set_patch(struct entry_set *cur, const struct entry_set *del,
-		     const struct entry_set *add)
-{
-	size_t esz = cur->ksz + cur->vsz, i = 0, j = 0, k = 0, n = 0;
-	unsigned char *out = malloc((cur->n + add->n + 1) * esz);
-
-	if (!out)
-		return -ENOMEM;
-	while (i < cur->n || j < add->n) {
-		int c = i == cur->n ? 1 : j == add->n ? -1
-			: memcmp(set_at(cur, i), set_at(add, j), cur->ksz);
-
-		if (c < 0) {
-			while (k < del->n && memcmp(set_at(del, k), set_at(cur, i), cur->ksz) < 0)
-				k++;
-			if (k == del->n || memcmp(set_at(del, k), set_at(cur, i), cur->ksz))
-				memcpy(out + n++ * esz, set_at(cur, i), esz);
-			i++;
-			continue;
-		}
-		memcpy(out + n++ * esz, set_at(add, j), esz);
-		i += c == 0;
-		j++;
-	}
-	free(cur->data);
-	cur->data = out;
-	cur->n = n;
-	cur->cap = cur->n + add->n + 1;
-	return 0;
-}
-
-/* The ipcache entries of the addresses that changed, as the maps hold
- * them (old) and as they must be (now). */
-static int ipc_part(const struct compiler *c, const uint32_t *ips, size_t n,
-		    struct entry_set *old, struct entry_set *now)
-{
-	struct entry_set keys;
-	int ret = 0;
-
-	set_init(&keys, key_size[CMAP_IPCACHE], 0);
-	for (size_t i = 0; i < n && !ret; i++) {
-		struct sluice_ipcache_key k = { .prefixlen = 32, .ip = htonl(ips[i]) };
-
-		ret = set_add(&keys, &k, &k);	/* no value */
-	}
-	if (!ret)
-		ret = set_sort_unique(&keys);
-	for (size_t i = 0; i < keys.n && !ret; i++) {
-		bool found;
-		size_t at = set_lower(&c->cur[CMAP_IPCACHE], set_at(&keys, i), &found);
-
-		if (found)
-			ret = set_add(old, set_at(&c->cur[CMAP_IPCACHE], at),
-				      set_at(&c->cur[CMAP_IPCACHE], at) + old->ksz);
-		at = set_lower(&c->ipc_want, set_at(&keys, i), &found);
-		if (found && !ret)
-			ret = set_add(now, set_at(&c->ipc_want, at), set_at(&c->ipc_want, at) + now->ksz);
-	}
-	set_free(&keys);
-	return ret;
-}
-
-/* The policy an entry of the selector cache belongs to, through the
- * per-sync index. */
-static const struct pol_policy *find_policy(void *ctx, int kind, const char *ns, const char *name)
-{
-	const struct build *b = ctx;
-	const struct pol_index *x = b->pidx;
-	size_t h, i;
-
-	if (!ns) {
-		for (i = 0; i < x->ncluster; i++)
-			if (!strcmp(b->w->pol[x->cluster[i]]->name, name))
-				return b->w->pol[x->cluster[i]];
-		return NULL;
-	}
-	h = pol_ns_slot(x, ns);
-	for (i = x->ns[h] ? x->head[h] : SIZE_MAX; i != SIZE_MAX; i = x->next[i])
-		if ((int)b->w->pol[i]->kind == kind && !strcmp(b->w->pol[i]->name, name))
-			return b->w->pol[i];
-	return NULL;
-}
-
-
-static int ipc_pod(void *ctx, uint32_t ip, uint32_t id)
-{
-	struct build *b = ctx;
-
-	return ipcache_add(b, ip, 32, id, cidr_identity(b, ip));
-}
-
-/* The whole ipcache from the index, into c->ipc_want. */
-static int ipc_rebuild(struct compiler *c, struct build *b)
-{
-	struct entry_set *s = &b->out[CMAP_IPCACHE];
-	int ret;
-
-	s->n = 0;
-	ret = ipc_statics(b);
-	if (!ret)
-		ret = cindex_for_each_ip(c->ix, ipc_pod, b);
-	for (size_t i = 0; !ret && i < b->w->nnode_ips; i++)
-		ret = ipcache_add(b, b->w->node_ips[i], 32, SLUICE_ID_HOST,
-				  cidr_identity(b, b->w->node_ips[i]));
-	if (!ret)
-		ret = set_sort_unique(s);
-	if (ret)
-		return ret;
-	set_free(&c->ipc_want);
-	c->ipc_want = *s;
-	set_init(s, key_size[CMAP_IPCACHE], val_size[CMAP_IPCACHE]);
-	return 0;
-}
-
-/* One address's /32 entry again: a static one stays, else its pod's, else
- * this node's own address, else none. */
-static int ipc_update(struct compiler *c, struct build *b, uint32_t ip)
-{
-	struct sluice_ipcache_key k = { .prefixlen = 32, .ip = htonl(ip) };
-	struct entry_set *one = &b->out[CMAP_IPCACHE];
-	uint32_t id;
-	int ret;
-
-	for (size_t i = 0; i < b->nnodes; i++)
-		if (b->nodes[i].ip == ip || (b->nodes[i].pod_cidr.prefix == 32 &&
-					     b->nodes[i].pod_cidr.net == ip))
-			return 0;
-	for (size_t i = 0; i < b->nprefixes; i++)
-		if (b->prefixes[i].c.prefix == 32 && b->prefixes[i].c.net == ip && b->prefixes[i].id)
-			return 0;
-	one->n = 0;
-	if (cindex_ip_holder(c->ix, ip, &id)) {
-		ret = ipcache_add(b, ip, 32, id, cidr_identity(b, ip));
-	} else {
-		ret = 0;
-		for (size_t i = 0; i < b->w->nnode_ips && !one->n; i++)
-			if (b->w->node_ips[i] == ip)
-				ret = ipcache_add(b, ip, 32, SLUICE_ID_HOST, cidr_identity(b, ip));
-	}
-	if (ret)
-		return ret;
-	return set_put(&c->ipc_want, &k, one->n ? set_at(one, 0) + one->ksz : NULL);
-}
-
-static int dead_push(struct compiler *c, uint32_t id)
-{
-	if (c->ndead == c->capdead) {
-		size_t cap = c->capdead ? c->capdead * 2 : 64;
-		uint32_t *v = realloc(c->dead, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		c->dead = v;
-		c->capdead = cap;
-	}
-	c->dead[c->ndead++] = id;
-	return 0;
-}
-
-/* The policies' prefixes again (after a policy change): numbered, by
- * length; the numbers of prefixes gone wait for release. -ERANGE: one got
- * no number (the full sync leaves its policy out). */
-static int prefixes_refresh(struct compiler *c, const struct pol_world *w, struct identities *ids)
-{
-	struct build pb = { .w = w, .ids = ids };
-	bool *none = calloc(w->npol + 1, sizeof(*none));
-	struct lpm4 lpm;
-	int ret = -ENOMEM;
-
-	if (!none)
-		return -ENOMEM;
-	pb.excluded = none;
-	if (collect_prefixes(&pb))
-		goto cleanup;
-	for (size_t i = 0; i < pb.nprefixes; i++)
-		if (!pb.prefixes[i].id) {
-			ret = -ERANGE;
-			goto cleanup;
-		}
-	if (c->prefixes_valid && pb.nprefixes == c->nprefixes &&
-	    !memcmp(pb.prefixes, c->prefixes, pb.nprefixes * sizeof(*pb.prefixes))) {
-		ret = 0;
-		goto cleanup;
-	}
-	if (lpm_build(&lpm, pb.prefixes, pb.nprefixes))
-		goto cleanup;
-	for (size_t i = 0, j = 0; i < c->nprefixes; i++) {
-		while (j < pb.nprefixes && cmp_prefix(&pb.prefixes[j], &c->prefixes[i]) < 0)
-			j++;
-		if ((j == pb.nprefixes || cmp_prefix(&pb.prefixes[j], &c->prefixes[i])) &&
-		    dead_push(c, c->prefixes[i].id)) {
-			lpm_free(&lpm);
-			goto cleanup;
-		}
-	}
-	free(c->prefixes);
-	lpm_free(&c->lpm);
-	c->prefixes = pb.prefixes;
-	c->nprefixes = pb.nprefixes;
-	c->lpm = lpm;
-	pb.prefixes = NULL;
-	c->prefixes_valid = true;
-	c->ipc_valid = false;
-	ret = 0;
-cleanup:
-	free(pb.prefixes);
-	free(none);
-	return ret;
-}
-
-/* Whether the other nodes or this node's addresses differ from the last
- * round's; keeps a copy of the new ones. */
-static int nodes_changed(struct compiler *c, const struct pol_world *w,
-			 const struct compile_node *nodes, size_t nnodes, bool *changed)
-{
-	struct compile_node *nc;
-	uint32_t *ni;
-
-	*changed = nnodes != c->nnodes || w->nnode_ips != c->nnode_ips ||
-		   (nnodes && memcmp(nodes, c->nodes, nnodes * sizeof(*nodes))) ||
-		   (w->nnode_ips && memcmp(w->node_ips, c->node_ips, w->nnode_ips * sizeof(uint32_t)));
-	if (!*changed)
-		return 0;
-	nc = calloc(nnodes + 1, sizeof(*nc));
-	ni = calloc(w->nnode_ips + 1, sizeof(*ni));
-	if (!nc || !ni) {
-		free(nc);
-		free(ni);
-		return -ENOMEM;
-	}
-	if (nnodes)
-		memcpy(nc, nodes, nnodes * sizeof(*nodes));
-	if (w->nnode_ips)
-		memcpy(ni, w->node_ips, w->nnode_ips * sizeof(*ni));
-	free(c->nodes);
-	free(c->node_ips);
-	c->nodes = nc;
-	c->nnodes = nnodes;
-	c->node_ips = ni;
-	c->nnode_ips = w->nnode_ips;
-	return 0;
-}
-
-/* Bring the index in line with the world: every pod of w, or the changed
- * ones. */
-static int index_round(struct compiler *c, const struct pol_world *w,
-		       const struct compile_changes *ch, const struct compile_ep *eps, size_t neps,
-		       struct identities *ids, bool all)
-{
-	const uint32_t *dead;
-	size_t ndead;
-	int ret = 0;
-
-	if (all || ch->namespaces)
-		cindex_forget_all(c->ix);
-	for (size_t i = 0; !all && i < ch->npolicies; i++)
-		cindex_forget_policy(c->ix, ch->policies[i].ns, ch->policies[i].name);
-	cindex_begin(c->ix, all);
-	if (all) {
-		const struct pol_pod **local = calloc(neps + 1, sizeof(*local));
-
-		if (!local)
-			return -ENOMEM;
-		for (size_t i = 0; i < neps; i++)
-			local[i] = eps[i].pod;
-		qsort(local, neps, sizeof(*local), cmp_ptr);
-		for (size_t i = 0; !ret && i < w->npods; i++) {
-			const struct pol_pod *pod = w->pods[i];
-			bool is_local = bsearch(&pod, local, neps, sizeof(*local), cmp_ptr) != NULL;
-
-			ret = cindex_pod_set(c->ix, ids, pod->ns, pod->name, pod, is_local);
-		}
-		free(local);
-	} else {
-		for (size_t i = 0; !ret && i < ch->npods; i++)
-			ret = cindex_pod_set(c->ix, ids, ch->pods[i].ns, ch->pods[i].name,
-					     ch->pods[i].pod, ch->pods[i].local);
-	}
-	if (!ret)
-		ret = cindex_end(c->ix);
-	ndead = cindex_dead_ids(c->ix, &dead);
-	for (size_t i = 0; !ret && i < ndead; i++)
-		ret = dead_push(c, dead[i]);
-	return ret;
-}
-
-/* After a sync was applied: numbers nothing uses any more start their
- * grace period (unless their label set or prefix came back meanwhile). */
-static void release_dead(struct compiler *c, struct identities *ids)
-{
-	size_t k = 0;
-	int ret;
-
-	for (size_t i = 0; i < c->ndead; i++) {
-		bool live = cindex_id_live(c->ix, c->dead[i]);
-
-		for (size_t j = 0; !live && j < c->nprefixes; j++)
-			live = c->prefixes[j].id == c->dead[i];
-		if (!live)
-			c->dead[k++] = c->dead[i];
-	}
-	struct timespec now;
-
-	ret = identities_release(ids, c->dead, k);
-	if (!ret)
-		c->ndead = 0;
-	/* The end of a round passes over every identity (expiring the
-	 * released ones, saving): once a second is soon enough. */
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (!ret && now.tv_sec == c->ids_end_at)
-		return;
-	c->ids_end_at = now.tv_sec;
-	ret = ret ? ret : identities_end(ids);
-	if (ret)
-		pr_warn("cannot save identities: %s", strerror(-ret));
-}
-
-int compiler_sync_changes(struct compiler *c, const struct pol_world *w,
-			  const struct compile_changes *ch, const struct compile_ep *eps,
-			  size_t neps, const struct compile_node *nodes, size_t nnodes,
-			  struct identities *ids, unsigned flags, struct compile_stats *st, char *err,
-			  size_t errlen)
-{
-	struct entry_set want[CMAP_N], old[CMAP_N], part_old[CMAP_N] = { 0 }, part_new[CMAP_N] = { 0 };
-	struct build b = { 0 };
-	struct pol_index pidx = { 0 };
-	struct timespec t0;
-	bool all = ch->all || !c->ix || cindex_broken(c->ix), nchanged = false, *none = NULL;
-	bool ipc_whole, all_dirty, *taken = NULL;
-	struct epc *nepc = NULL;
-	size_t ops_up = 0, ops_del = 0, ndirty, total[CMAP_N];
-	const uint32_t *dirty;
-	int ret;
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	snprintf(err, errlen, "cannot build the policy state: out of memory");
-	if (all && ch->lean) {
-		snprintf(err, errlen, "a rebuild needs every pod");
-		return -EAGAIN;
-	}
-	if (all) {
-		/* A fresh index: nothing of a broken one is trusted. */
-		cindex_free(c->ix);
-		c->ix = NULL;
-		c->ipc_valid = false;
-		c->prefixes_valid = false;
-		ret = cindex_new(&c->ix);
-		if (ret)
-			goto cleanup;
-	}
-	ret = index_round(c, w, ch, eps, neps, ids, all);
-	if (ret)
-		goto cleanup;
-	if (all || ch->npolicies || !c->prefixes_valid) {
-		ret = prefixes_refresh(c, w, ids);
-		if (ret == -ERANGE)
-			goto full;
-		if (ret)
-			goto cleanup;
-	}
-	ret = nodes_changed(c, w, nodes, nnodes, &nchanged);
-	if (ret)
-		goto cleanup;
-	if (nchanged)
-		c->ipc_valid = false;
-	/* Left-out policies are chosen by what all of them add: only the full
-	 * build knows. */
-	if (c->nexcl)
-		goto full;
-	none = calloc(w->npol + 1, sizeof(*none));
-	ret = -ENOMEM;
-	if (!none || build_init(&b, w, eps, neps, nodes, nnodes, ids, none) ||
-	    pol_index_build(&pidx, w))
-		goto cleanup;
-	b.ix = c->ix;
-	b.lpm = &c->lpm;
-	b.pidx = &pidx;
-	b.prefixes = c->prefixes;	/* borrowed: not freed with b */
-	b.nprefixes = c->nprefixes;
-	ndirty = cindex_dirty_ips(c->ix, &dirty);
-	/* Past a few thousand addresses one sort beats as many moves. */
-	ipc_whole = !c->ipc_valid || ndirty > 4096 || c->ipc_full_next;
-	if (!c->ipc_valid || ndirty > 4096) {
-		ret = ipc_rebuild(c, &b);
-		c->ipc_valid = !ret;
-	} else {
-		ret = 0;
-		for (size_t i = 0; !ret && i < ndirty; i++)
-			ret = ipc_update(c, &b, dirty[i]);
-		if (ret)
-			c->ipc_valid = false;
-	}
-	if (ret)
-		goto cleanup;
-	b.out[CMAP_IPCACHE].n = 0;
-
-	/* The local endpoints: only those whose entries may have changed are
-	 * built again; the rest keep theirs (and the selector cache entries
-	 * they read). */
-	all_dirty = !c->epc_valid || all || ch->npolicies || ch->namespaces ||
-		    c->epc_epoch != cindex_epoch(c->ix);
-	ret = -ENOMEM;
-	nepc = calloc(neps + 1, sizeof(*nepc));
-	taken = calloc(c->nepc + 1, sizeof(*taken));
-	if (!nepc || !taken)
-		goto cleanup;
-	if (!all_dirty && cindex_cache_refresh(c->ix, w, find_policy, &b))
-		goto cleanup;
-	for (int m = 0; m < CMAP_N; m++) {
-		set_init(&part_old[m], key_size[m], val_size[m]);
-		set_init(&part_new[m], key_size[m], val_size[m]);
-	}
-	for (size_t i = 0; i < neps; i++) {
-		struct epc *x = NULL;
-
-		for (size_t k = 0; k < c->nepc && !x; k++)
-			if (!taken[k] && c->epc[k].ifindex == eps[i].ifindex) {
-				x = &c->epc[k];
-				taken[k] = true;
-			}
-		if (!all_dirty && x && eps[i].pod && !epc_dirty(c, x, &eps[i])) {
-			nepc[i] = *x;
-			memset(x, 0, sizeof(*x));
-			for (size_t r = 0; r < nepc[i].nrefs; r++)
-				cindex_entry_keep(nepc[i].refs[r]);
-			c->ep_kept++;
-			continue;
-		}
-		b.nrefs = 0;
-		b.named_egress = b.all_groups = false;
-		c->ep_built++;
-		if (build_endpoint(&b, &eps[i]) || epc_take(&nepc[i], &b, &eps[i]))
-			goto cleanup;
-		/* Built again: its old entries go, its new ones come. */
-		if (x && (set_append(&part_old[CMAP_ALLOW], &x->out[CMAP_ALLOW]) ||
-			  set_append(&part_old[CMAP_DENY], &x->out[CMAP_DENY])))
-			goto cleanup;
-		if (set_append(&part_new[CMAP_ALLOW], &nepc[i].out[CMAP_ALLOW]) ||
-		    set_append(&part_new[CMAP_DENY], &nepc[i].out[CMAP_DENY]))
-			goto cleanup;
-	}
-	/* Endpoints gone: their entries go. */
-	for (size_t k = 0; k < c->nepc; k++)
-		if (!taken[k] && (set_append(&part_old[CMAP_ALLOW], &c->epc[k].out[CMAP_ALLOW]) ||
-				  set_append(&part_old[CMAP_DENY], &c->epc[k].out[CMAP_DENY])))
-			goto cleanup;
-	/* The endpoints map whole (a few entries), in the endpoints' order:
-	 * the first of two with one address wins, as in the full build. */
-	for (size_t i = 0; i < neps; i++)
-		if (set_append(&part_new[CMAP_ENDPOINTS], &nepc[i].out[CMAP_ENDPOINTS]))
-			goto cleanup;
-	for (int m = 0; m < CMAP_N; m++)
-		if (set_sort_unique(&part_old[m]) || set_sort_unique(&part_new[m]))
-			goto cleanup;
-	if (!ipc_whole && (ipc_part(c, dirty, ndirty, &part_old[CMAP_IPCACHE],
-				    &part_new[CMAP_IPCACHE])))
-		goto cleanup;
-	cindex_cache_sweep(c->ix);
-
-	/* What to apply: the whole of a map against what it holds, or the
-	 * part that changed against the same part of it. */
-	for (int m = 0; m < CMAP_N; m++) {
-		bool whole = m == CMAP_ENDPOINTS || (m == CMAP_IPCACHE ? ipc_whole : all_dirty);
-
-		old[m] = whole ? c->cur[m] : part_old[m];
-		want[m] = m == CMAP_IPCACHE && whole ? c->ipc_want : part_new[m];
-		total[m] = whole ? want[m].n : c->cur[m].n - part_old[m].n + part_new[m].n;
-		if (total[m] > c->m.cap[m])
-			goto full_after;	/* the full build leaves policies out */
-	}
-	ret = apply_state(c, old, want, &ops_up, &ops_del, err, errlen);
-	if (ret) {
-		/* The maps are back as they were (or re-read): the next sync
-		 * compares all of them again. */
-		c->epc_valid = false;
-		c->ipc_full_next = true;
-		goto keep_epc;
-	}
-	ret = 0;
-	for (int m = 0; m < CMAP_N && !ret; m++) {
-		bool whole = m == CMAP_ENDPOINTS || (m == CMAP_IPCACHE ? ipc_whole : all_dirty);
-
-		if (!whole)
-			ret = set_patch(&c->cur[m], &part_old[m], &part_new[m]);
-		else
-			ret = set_copy(&c->cur[m], m == CMAP_IPCACHE ? &c->ipc_want : &part_new[m]);
-	}
-	if (ret) {
-		/* Applied, but not remembered: read back what the maps hold. */
-		for (int m = 0; m < CMAP_N && !c->m.update; m++) {
-			set_free(&c->cur[m]);
-			set_load(&c->cur[m], c->m.fd[m]);
-		}
-		c->epc_valid = false;
-		c->ipc_full_next = true;
-	} else {
-		c->epc_valid = true;
-		c->ipc_full_next = false;
-	}
-	c->epc_epoch = cindex_epoch(c->ix);
-keep_epc:
-	for (size_t k = 0; k < c->nepc; k++)
-		epc_free(&c->epc[k]);
-	free(c->epc);
-	c->epc = nepc;
-	c->nepc = neps;
-	nepc = NULL;
-	if (ret)
-		goto cleanup;
-	release_dead(c, ids);
-	c->incremental++;
-	sync_stats(c, st, ops_up, ops_del, &t0);
-	err[0] = '\0';
-	ret = 0;
-	goto cleanup;
-full_after:
-	/* Built, but it does not fit: the full build decides what to leave
-	 * out. The endpoints' state is not what it writes. */
-	c->epc_valid = false;
-full:
-	if (ch->lean) {
-		snprintf(err, errlen, "the full build needs every pod");
-		ret = -EAGAIN;
-		goto cleanup;
-	}
-	/* The index stays in line with the world; what the full build wrote
-	 * (policies left out) is not what the incremental state says, so the
-	 * next incremental round starts its ipcache over. */
-	b.prefixes = NULL;
-	build_free(&b);
-	c->ipc_valid = false;
-	c->full++;
-	ret = compiler_sync(c, w, eps, neps, nodes, nnodes, ids, flags, st, err, errlen);
-	if (!ret)
-		c->ndead = 0;	/* the full round released what it did not use */
-cleanup:
-	if (ret == -ENOMEM && c->ix && !cindex_broken(c->ix) && !all) {
-		c->ipc_valid = false;
-		c->epc_valid = false;
-	}
-	for (size_t i = 0; nepc && i < neps; i++)
-		epc_free(&nepc[i]);
-	free(nepc);
-	free(taken);
-	for (int m = 0; m < CMAP_N; m++) {
-		set_free(&part_old[m]);
-		set_free(&part_new[m]);
-	}
-	b.prefixes = NULL;
-	build_free(&b);
-	pol_index_free(&pidx);
-	free(none);
-	return ret;
-}
-
-/* Every identity number the maps hold, as read at open. */
-int compiler_reserve_identities(const struct compiler *c, struct identities *ids)
-{
-	size_t n = 0, cap = c->cur[CMAP_ENDPOINTS].n + 2 * c->cur[CMAP_IPCACHE].n +
-			     c->cur[CMAP_ALLOW].n + c->cur[CMAP_DENY].n + 1;
-	uint32_t *v = malloc(cap * sizeof(*v));
-	int ret;
-
-	if (!v)
-		return -ENOMEM;
-	for (size_t i = 0; i < c->cur[CMAP_ENDPOINTS].n; i++) {
-		const struct entry_set *s = &c->cur[CMAP_ENDPOINTS];
-		const struct sluice_endpoint *e = (const void *)(set_at(s, i) + s->ksz);
-
-		v[n++] = e->identity;
-	}
-	for (size_t i = 0; i < c->cur[CMAP_IPCACHE].n; i++) {
-		const struct entry_set *s = &c->cur[CMAP_IPCACHE];
-		const struct sluice_ipcache_value *e = (const void *)(set_at(s, i) + s->ksz);
-
-		v[n++] = e->identity;
-		v[n++] = e->cidr_identity;
-	}
-	for (int m = CMAP_ALLOW; m <= CMAP_DENY; m++)
-		for (size_t i = 0; i < c->cur[m].n; i++)
-			v[n++] = ((const struct sluice_policy_key *)set_at(&c->cur[m], i))->identity;
-	ret = identities_reserve(ids, v, n);
-	free(v);
-	return ret;
-}
-
-size_t compiler_identity_pods(const struct compiler *c, uint32_t id)
-{
-	size_t g;
-
-	if (!c->ix || (g = cindex_id_group(c->ix, id)) == SIZE_MAX)
-		return 0;
-	return cindex_group_size(c->ix, g);
-}
-
-const struct pol_pod *compiler_identity_pod(const struct compiler *c, uint32_t id, size_t k)
-{
-	return cindex_group_member(c->ix, cindex_id_group(c->ix, id), k);
-}
-
-bool compiler_wants_world(const struct compiler *c)
-{
-	return !c->ix || cindex_broken(c->ix) || c->nexcl;
-}
-
-size_t compiler_gone_ips(const struct compiler *c, const uint32_t **ips)
-{
-	if (!c->ix) {
-		*ips = NULL;
-		return 0;
-	}
-	return cindex_gone_ips(c->ix, ips);
-}
-
-void compiler_counts(const struct compiler *c, struct compile_counts *out)
-{
-	*out = (struct compile_counts){
-		.incremental = c->incremental, .full = c->full,
-		.pods = c->ix ? cindex_pods(c->ix) : 0,
-		.groups = c->ix ? cindex_groups_live(c->ix) : 0,
-		.selector_cache = c->ix ? cindex_cache_entries(c->ix) : 0,
-		.prefixes = c->nprefixes,
-		.endpoints_built = c->ep_built, .endpoints_kept = c->ep_kept,
-	};
-}
-
-int compiler_check(struct compiler *c, const struct pol_world *w, const struct compile_ep *eps,
-		   size_t neps, const struct compile_node *nodes, size_t nnodes,
-		   struct identities *ids, char *err, size_t errlen)
-{
-	struct build b = { 0 };
-	bool *none = calloc(w->npol + 1, sizeof(*none));
-	int ret = -ENOMEM;
-
-	snprintf(err, errlen, "out of memory");
-	if (!none)
-		goto cleanup;
-	/* The policies the last sync left out stay out: that is no
-	 * difference of the incremental state. */
-	for (size_t i = 0; i < w->npol && c->nexcl; i++) {
-		char object[600];
-
-		policy_object(w->pol[i], object, sizeof(object));
-		none[i] = was_excluded(c, object);
-	}
-	if (build_state(&b, w, eps, neps, nodes, nnodes, ids, none))
-		goto cleanup;
-	ret = 0;
-	err[0] = '\0';
-	for (int m = 0; m < CMAP_N && !ret; m++) {
-		const struct entry_set *x = &b.out[m], *y = &c->cur[m];
-		size_t esz = x->ksz + x->vsz, i = 0;
-
-		while (i < x->n && i < y->n && !memcmp(set_at(x, i), set_at(y, i), esz))
-			i++;
-		if (i == x->n && i == y->n)
-			continue;
-		ret = 1;
-		snprintf(err, errlen, "%s: the full build has %zu entries, the maps %zu; they "
-				      "differ from entry %zu on (%s)", compile_map_name(m), x->n, y->n, i,
-			 i < x->n && i < y->n ? "both" : i < x->n ? "missing in the maps"
-							     : "only in the maps");
-	}
-cleanup:
-	build_free(&b);
-	free(none);
-	return ret;
-}
-
-size_t compiler_excluded(const struct compiler *c, const struct compile_excluded **out)
-{
-	*out = c->excl;
-	return c->nexcl;
-}
-
-int compiler_open_maps(struct compiler **out, const struct compile_maps *m, char *err,
-		       size_t errlen)
-{
-	struct compiler *c = calloc(1, sizeof(*c));
-	int ret = 0;
-
-	if (!c)
-		return -ENOMEM;
-	c->m = *m;
-	set_init(&c->ipc_want, key_size[CMAP_IPCACHE], val_size[CMAP_IPCACHE]);
-	for (int i = 0; i < CMAP_N; i++) {
-		set_init(&c->cur[i], key_size[i], val_size[i]);
-		if (!ret && !m->update)
-			ret = set_load(&c->cur[i], m->fd[i]);
-	}
-	if (ret) {
-		snprintf(err, errlen, "cannot read the pinned maps: %s", strerror(-ret));
-		compiler_close(c);
-		return ret;
-	}
-	*out = c;
-	return 0;
-}
-
-static size_t map_capacity(int fd)
-{
-	struct bpf_map_info info = { 0 };
-	__u32 len = sizeof(info);
-
-	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.max_entries;
-}
-
-int compiler_open(struct compiler **out, struct datapath *dp, char *err, size_t errlen)
-{
-	struct compile_maps m = {
-		.fd = {
-			[CMAP_ENDPOINTS] = datapath_endpoint_map_fd(dp),
-			[CMAP_IPCACHE] = datapath_ipcache_map_fd(dp),
-			[CMAP_ALLOW] = datapath_policy_map_fd(dp),
-			[CMAP_DENY] = datapath_deny_map_fd(dp),
-		},
-	};
-
-	/* The size of the map as it is, pinned by an earlier agent or not:
-	 * that is what an update can fill. */
-	for (int i = 0; i < CMAP_N; i++) {
-		m.cap[i] = map_capacity(m.fd[i]);
-		if (!m.cap[i]) {
-			/* Unknown: let the kernel say when it is full (a failed
-			 * write is still rolled back). */
-			pr_warn("cannot read the size of the %s map", compile_map_name(i));
-			m.cap[i] = SIZE_MAX;
-		}
-	}
-	return compiler_open_maps(out, &m, err, errlen);
-}
-
-void compiler_close(struct compiler *c)
-{
-	if (!c)
-		return;
-	cindex_free(c->ix);
-	free(c->prefixes);
-	lpm_free(&c->lpm);
-	free(c->nodes);
-	free(c->node_ips);
-	set_free(&c->ipc_want);
-	free(c->dead);
-	for (size_t i = 0; i < c->nepc; i++)
-		epc_free(&c->epc[i]);
-	free(c->epc);
-	for (int i = 0; i < CMAP_N; i++)
-		set_free(&c->cur[i]);
-	free(c->excl);
-	free(c);
-}
-
-static enum dp_verdict dp_check(struct compiler *c, uint32_t ep, uint8_t dir_tier,
-				const struct sluice_ipcache_value *peer, uint8_t proto, uint16_t port)
-{
-	struct sluice_policy_key k = {
-		.prefixlen = SLUICE_POLICY_KEY_BITS,
-		.ep = ep,
-		.dir = dir_tier,
-		.proto = proto,
-		.port = htons(port),
-	};
-	const uint32_t ids[3] = { peer->identity, peer->cidr_identity, SLUICE_ID_ANY };
-	struct sluice_policy_value v;
-
-	for (int i = 0; i < 3; i++) {
-		k.identity = ids[i];
-		if (!bpf_map_lookup_elem(c->m.fd[CMAP_DENY], &k, &v))
-			return DP_DENY_RULE;
-	}
-	for (int i = 0; i < 3; i++) {
-		k.identity = ids[i];
-		if (!bpf_map_lookup_elem(c->m.fd[CMAP_ALLOW], &k, &v))
-			return DP_ALLOW;
-	}
-	return DP_NO_RULE;
-}
-
-static struct sluice_ipcache_value dp_ipcache(struct compiler *c, uint32_t ip)
-{
-	struct sluice_ipcache_key k = { .prefixlen = 32, .ip = htonl(ip) };
-	struct sluice_ipcache_value v = { .identity = SLUICE_ID_WORLD, .cidr_identity = SLUICE_ID_WORLD };
-
-	bpf_map_lookup_elem(c->m.fd[CMAP_IPCACHE], &k, &v);
-	return v;
-}
-
-static void dp_decide(struct compiler *c, const struct sluice_endpoint *ep, int dir,
-		      const struct sluice_ipcache_value *peer, uint8_t proto, uint16_t port,
-		      struct dp_side *out)
-{
-	uint32_t iso = dir == SLUICE_DIR_INGRESS ? SLUICE_EP_F_ISO_INGRESS : SLUICE_EP_F_ISO_EGRESS;
-	uint32_t audit = dir == SLUICE_DIR_INGRESS ? SLUICE_EP_F_AUDIT_ISO_INGRESS
-						   : SLUICE_EP_F_AUDIT_ISO_EGRESS;
-
-	out->checked = true;
-	out->isolated = ep->flags & iso;
-	out->verdict = out->isolated ? dp_check(c, ep->ifindex, (uint8_t)dir, peer, proto, port)
-				     : DP_ALLOW;
-	out->audit_would_drop = out->verdict == DP_ALLOW && (ep->flags & audit) &&
-				dp_check(c, ep->ifindex, (uint8_t)(dir | SLUICE_POLICY_TIER_AUDIT << 1),
-					 peer, proto, port) != DP_ALLOW;
-}
-
-int compiler_datapath_verdict(struct compiler *c, uint32_t saddr, uint32_t daddr, uint8_t proto,
-			      uint16_t port, struct dp_side *egress, struct dp_side *ingress)
-{
-	struct sluice_endpoint src, dst;
-	struct sluice_ipcache_value peer;
-
-	*egress = (struct dp_side){ 0 };
-	*ingress = (struct dp_side){ 0 };
-	if (!bpf_map_lookup_elem(c->m.fd[CMAP_ENDPOINTS], &(struct sluice_endpoint_key){ .ip4 = htonl(saddr) }, &src)) {
-		peer = dp_ipcache(c, daddr);
-		dp_decide(c, &src, SLUICE_DIR_EGRESS, &peer, proto, port, egress);
-	}
-	if (!bpf_map_lookup_elem(c->m.fd[CMAP_ENDPOINTS], &(struct sluice_endpoint_key){ .ip4 = htonl(daddr) }, &dst)) {
-		peer = dp_ipcache(c, saddr);
-		if (peer.identity != SLUICE_ID_HOST && saddr != daddr)
-			dp_decide(c, &dst, SLUICE_DIR_INGRESS, &peer, proto, port, ingress);
-	}
-	return 0;
 }

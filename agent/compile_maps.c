@@ -1,0 +1,449 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The policy compiler's side of the maps: sets of map entries (sorted,
+ * read from a pinned map), a new state applied as a difference in the safe
+ * order and rolled back when a write fails, the compiler opened on the
+ * datapath's maps or stand-ins, and what the maps say of one flow for
+ * `policy explain`.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+
+#include "compile_int.h"
+#include "log.h"
+
+const char *compile_map_name(enum compile_map m)
+{
+	switch (m) {
+	case CMAP_ENDPOINTS: return "endpoints (sluice_ep_v2)";
+	case CMAP_IPCACHE: return "ipcache (sluice_ipc_v2)";
+	case CMAP_ALLOW: return "allow rules (sluice_pol_v1)";
+	default: return "deny rules (sluice_deny_v1)";
+	}
+}
+
+static int map_update(struct compiler *c, enum compile_map m, const void *k, const void *v)
+{
+	if (c->m.update)
+		return c->m.update(c->m.ctx, m, k, v);
+	return bpf_map_update_elem(c->m.fd[m], k, v, BPF_ANY) ? -errno : 0;
+}
+
+static int map_delete(struct compiler *c, enum compile_map m, const void *k)
+{
+	if (c->m.del)
+		return c->m.del(c->m.ctx, m, k);
+	if (bpf_map_delete_elem(c->m.fd[m], k) && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+void set_init(struct entry_set *s, size_t ksz, size_t vsz)
+{
+	*s = (struct entry_set){ .ksz = ksz, .vsz = vsz };
+}
+
+void set_free(struct entry_set *s)
+{
+	free(s->data);
+	s->data = NULL;
+	s->n = s->cap = 0;
+}
+
+int set_add(struct entry_set *s, const void *key, const void *val)
+{
+	size_t esz = s->ksz + s->vsz;
+
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 256;
+		unsigned char *d = realloc(s->data, cap * esz);
+
+		if (!d)
+			return -ENOMEM;
+		s->data = d;
+		s->cap = cap;
+	}
+	memcpy(s->data + s->n * esz, key, s->ksz);
+	memcpy(s->data + s->n * esz + s->ksz, val, s->vsz);
+	s->n++;
+	return 0;
+}
+
+unsigned char *set_at(const struct entry_set *s, size_t i)
+{
+	return s->data + i * (s->ksz + s->vsz);
+}
+
+/* Sort by key, stable, and keep the first of equal keys: the order entries
+ * were added in says which of two for one key wins (an ipBlock /32 over a
+ * pod's address, a local pod over a remote one). A merge sort, not qsort:
+ * qsort promises no stability. */
+int set_sort_unique(struct entry_set *s)
+{
+	size_t esz = s->ksz + s->vsz, out = 0;
+	unsigned char *a = s->data, *t, *tmp, *x;
+
+	if (s->n < 2)
+		return 0;
+	tmp = malloc(s->n * esz);
+	if (!tmp)
+		return -ENOMEM;
+	t = tmp;
+	for (size_t w = 1; w < s->n; w *= 2) {
+		for (size_t lo = 0; lo < s->n; lo += 2 * w) {
+			size_t mid = lo + w < s->n ? lo + w : s->n;
+			size_t hi = lo + 2 * w < s->n ? lo + 2 * w : s->n;
+			size_t i = lo, j = mid, k = lo;
+
+			while (i < mid && j < hi) {
+				/* <= keeps the earlier of equal keys first */
+				if (memcmp(a + i * esz, a + j * esz, s->ksz) <= 0)
+					memcpy(t + k++ * esz, a + i++ * esz, esz);
+				else
+					memcpy(t + k++ * esz, a + j++ * esz, esz);
+			}
+			memcpy(t + k * esz, a + i * esz, (mid - i) * esz);
+			k += mid - i;
+			memcpy(t + k * esz, a + j * esz, (hi - j) * esz);
+		}
+		x = a;
+		a = t;
+		t = x;
+	}
+	if (a != s->data)
+		memcpy(s->data, a, s->n * esz);
+	free(tmp);
+	for (size_t i = 1; i < s->n; i++)
+		if (memcmp(set_at(s, i), set_at(s, out), s->ksz))
+			memmove(set_at(s, ++out), set_at(s, i), esz);
+	s->n = out + 1;
+	return 0;
+}
+
+/* Read every entry of a map into s (sorted). */
+int set_load(struct entry_set *s, int fd)
+{
+	unsigned char key[64], next[64], val[64];
+	void *prev = NULL;
+	int ret;
+
+	while (!(ret = bpf_map_get_next_key(fd, prev, next))) {
+		if (!bpf_map_lookup_elem(fd, next, val) && set_add(s, next, val))
+			return -ENOMEM;
+		memcpy(key, next, s->ksz);
+		prev = key;
+	}
+	if (errno != ENOENT)
+		return -errno;
+	return set_sort_unique(s);
+}
+
+enum phase { PHASE_UPDATE, PHASE_DELETE };
+
+/* Bring map m from old to new: updates (new keys, changed values) in
+ * PHASE_UPDATE, deletions in PHASE_DELETE. Both sets are sorted. Correct
+ * also when the map holds a mix of old and new (a rollback). */
+static int set_apply(struct compiler *cp, enum compile_map m, const struct entry_set *old,
+		     const struct entry_set *new, enum phase phase, size_t *ops)
+{
+	int ret;
+	size_t i = 0, j = 0;
+	int c;
+
+	while (i < old->n || j < new->n) {
+		const unsigned char *o = i < old->n ? set_at(old, i) : NULL;
+		const unsigned char *n = j < new->n ? set_at(new, j) : NULL;
+
+		c = !o ? 1 : !n ? -1 : memcmp(o, n, old->ksz);
+		if (c < 0) {
+			if (phase == PHASE_DELETE) {
+				ret = map_delete(cp, m, o);
+				if (ret)
+					return ret;
+				(*ops)++;
+			}
+			i++;
+		} else if (c > 0 || memcmp(o + old->ksz, n + new->ksz, new->vsz)) {
+			if (phase == PHASE_UPDATE) {
+				ret = map_update(cp, m, n, n + new->ksz);
+				if (ret)
+					return ret;
+				(*ops)++;
+			}
+			if (c == 0)
+				i++;
+			j++;
+		} else {
+			i++;
+			j++;
+		}
+	}
+	return 0;
+}
+
+/* How many distinct keys old and new hold together: what the map holds
+ * between the additions and the removals. */
+static size_t set_union_count(const struct entry_set *old, const struct entry_set *new)
+{
+	size_t i = 0, j = 0, n = 0;
+
+	while (i < old->n || j < new->n) {
+		int c = i == old->n ? 1 : j == new->n ? -1
+			: memcmp(set_at(old, i), set_at(new, j), old->ksz);
+
+		i += c <= 0;
+		j += c >= 0;
+		n++;
+	}
+	return n;
+}
+
+/* The forward order: additions and changes everywhere first, endpoint flags
+ * last among them (rules are in place before an endpoint becomes isolated),
+ * then removals. */
+static const struct step {
+	enum compile_map m;
+	enum phase phase;
+	const char *what;
+} steps[] = {
+	{ CMAP_IPCACHE, PHASE_UPDATE, "update the ipcache" },
+	{ CMAP_ALLOW, PHASE_UPDATE, "update the allow rules" },
+	{ CMAP_DENY, PHASE_UPDATE, "update the deny rules" },
+	{ CMAP_ENDPOINTS, PHASE_UPDATE, "update the endpoints" },
+	{ CMAP_ENDPOINTS, PHASE_DELETE, "remove stale endpoints" },
+	{ CMAP_ALLOW, PHASE_DELETE, "remove stale allow rules" },
+	{ CMAP_DENY, PHASE_DELETE, "remove stale deny rules" },
+	{ CMAP_IPCACHE, PHASE_DELETE, "remove stale ipcache entries" },
+};
+
+/* Put every map back to c->cur after a failed apply of want: endpoints
+ * first (their flags back before the rules they refer to change), then
+ * each map's removals (to make room) before its re-additions. */
+static int rollback(struct compiler *c, const struct entry_set *old, const struct entry_set *want,
+		    const char **what)
+{
+	static const enum compile_map order[] = { CMAP_ENDPOINTS, CMAP_ALLOW, CMAP_DENY,
+						  CMAP_IPCACHE };
+	size_t ops = 0;
+	int ret;
+
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		enum compile_map m = order[i];
+
+		*what = compile_map_name(m);
+		ret = set_apply(c, m, &want[m], &old[m], PHASE_DELETE, &ops);
+		if (!ret)
+			ret = set_apply(c, m, &want[m], &old[m], PHASE_UPDATE, &ops);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* old: what the maps hold of the keys concerned, c->cur (everything) or
+ * the part a change touches (then want is the same part as it must be). */
+int apply_state(struct compiler *c, const struct entry_set *old,
+		const struct entry_set *want, size_t *ops_up, size_t *ops_del, char *err,
+		size_t errlen)
+{
+	bool early[CMAP_N] = { false };
+	const char *rb_what = "";
+	int ret = 0, rb;
+	size_t i;
+
+	/* A map too full to hold old and new together between the steps
+	 * removes its stale entries first: those are not enforced after the
+	 * change anyway. */
+	for (int m = 0; m < CMAP_N; m++)
+		early[m] = c->cur[m].n + want[m].n > c->m.cap[m] &&
+			   (&old[m] != &c->cur[m] ||
+			    set_union_count(&c->cur[m], &want[m]) > c->m.cap[m]);
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		const struct step *s = &steps[i];
+
+		if (s->phase == PHASE_UPDATE && early[s->m])
+			ret = set_apply(c, s->m, &old[s->m], &want[s->m], PHASE_DELETE, ops_del);
+		if (!ret && !(s->phase == PHASE_DELETE && early[s->m]))
+			ret = set_apply(c, s->m, &old[s->m], &want[s->m], s->phase,
+					s->phase == PHASE_UPDATE ? ops_up : ops_del);
+		if (ret)
+			break;
+	}
+	if (!ret)
+		return 0;
+	rb = rollback(c, old, want, &rb_what);
+	if (!rb) {
+		snprintf(err, errlen, "cannot %s: %s; the previous state was restored and stays "
+				      "enforced", steps[i].what, strerror(-ret));
+		return ret;
+	}
+	snprintf(err, errlen, "cannot %s: %s; restoring the previous state failed too (%s: %s): "
+			      "the maps are partly updated until the next sync rewrites them",
+		 steps[i].what, strerror(-ret), rb_what, strerror(-rb));
+	/* Start the next sync from what the maps really hold. */
+	for (int m = 0; m < CMAP_N && !c->m.update; m++) {
+		set_free(&c->cur[m]);
+		set_load(&c->cur[m], c->m.fd[m]);
+	}
+	return ret;
+}
+
+size_t compiler_excluded(const struct compiler *c, const struct compile_excluded **out)
+{
+	*out = c->excl;
+	return c->nexcl;
+}
+
+int compiler_open_maps(struct compiler **out, const struct compile_maps *m, char *err,
+		       size_t errlen)
+{
+	struct compiler *c = calloc(1, sizeof(*c));
+	int ret = 0;
+
+	if (!c)
+		return -ENOMEM;
+	c->m = *m;
+	set_init(&c->ipc_want, key_size[CMAP_IPCACHE], val_size[CMAP_IPCACHE]);
+	for (int i = 0; i < CMAP_N; i++) {
+		set_init(&c->cur[i], key_size[i], val_size[i]);
+		if (!ret && !m->update)
+			ret = set_load(&c->cur[i], m->fd[i]);
+	}
+	if (ret) {
+		snprintf(err, errlen, "cannot read the pinned maps: %s", strerror(-ret));
+		compiler_close(c);
+		return ret;
+	}
+	*out = c;
+	return 0;
+}
+
+static size_t map_capacity(int fd)
+{
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info);
+
+	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.max_entries;
+}
+
+int compiler_open(struct compiler **out, struct datapath *dp, char *err, size_t errlen)
+{
+	struct compile_maps m = {
+		.fd = {
+			[CMAP_ENDPOINTS] = datapath_endpoint_map_fd(dp),
+			[CMAP_IPCACHE] = datapath_ipcache_map_fd(dp),
+			[CMAP_ALLOW] = datapath_policy_map_fd(dp),
+			[CMAP_DENY] = datapath_deny_map_fd(dp),
+		},
+	};
+
+	/* The size of the map as it is, pinned by an earlier agent or not:
+	 * that is what an update can fill. */
+	for (int i = 0; i < CMAP_N; i++) {
+		m.cap[i] = map_capacity(m.fd[i]);
+		if (!m.cap[i]) {
+			/* Unknown: let the kernel say when it is full (a failed
+			 * write is still rolled back). */
+			pr_warn("cannot read the size of the %s map", compile_map_name(i));
+			m.cap[i] = SIZE_MAX;
+		}
+	}
+	return compiler_open_maps(out, &m, err, errlen);
+}
+
+void compiler_close(struct compiler *c)
+{
+	if (!c)
+		return;
+	cindex_free(c->ix);
+	free(c->prefixes);
+	lpm_free(&c->lpm);
+	free(c->nodes);
+	free(c->node_ips);
+	set_free(&c->ipc_want);
+	free(c->dead);
+	for (size_t i = 0; i < c->nepc; i++)
+		epc_free(&c->epc[i]);
+	free(c->epc);
+	for (int i = 0; i < CMAP_N; i++)
+		set_free(&c->cur[i]);
+	free(c->excl);
+	free(c);
+}
+
+static enum dp_verdict dp_check(struct compiler *c, uint32_t ep, uint8_t dir_tier,
+				const struct sluice_ipcache_value *peer, uint8_t proto, uint16_t port)
+{
+	struct sluice_policy_key k = {
+		.prefixlen = SLUICE_POLICY_KEY_BITS,
+		.ep = ep,
+		.dir = dir_tier,
+		.proto = proto,
+		.port = htons(port),
+	};
+	const uint32_t ids[3] = { peer->identity, peer->cidr_identity, SLUICE_ID_ANY };
+	struct sluice_policy_value v;
+
+	for (int i = 0; i < 3; i++) {
+		k.identity = ids[i];
+		if (!bpf_map_lookup_elem(c->m.fd[CMAP_DENY], &k, &v))
+			return DP_DENY_RULE;
+	}
+	for (int i = 0; i < 3; i++) {
+		k.identity = ids[i];
+		if (!bpf_map_lookup_elem(c->m.fd[CMAP_ALLOW], &k, &v))
+			return DP_ALLOW;
+	}
+	return DP_NO_RULE;
+}
+
+static struct sluice_ipcache_value dp_ipcache(struct compiler *c, uint32_t ip)
+{
+	struct sluice_ipcache_key k = { .prefixlen = 32, .ip = htonl(ip) };
+	struct sluice_ipcache_value v = { .identity = SLUICE_ID_WORLD, .cidr_identity = SLUICE_ID_WORLD };
+
+	bpf_map_lookup_elem(c->m.fd[CMAP_IPCACHE], &k, &v);
+	return v;
+}
+
+static void dp_decide(struct compiler *c, const struct sluice_endpoint *ep, int dir,
+		      const struct sluice_ipcache_value *peer, uint8_t proto, uint16_t port,
+		      struct dp_side *out)
+{
+	uint32_t iso = dir == SLUICE_DIR_INGRESS ? SLUICE_EP_F_ISO_INGRESS : SLUICE_EP_F_ISO_EGRESS;
+	uint32_t audit = dir == SLUICE_DIR_INGRESS ? SLUICE_EP_F_AUDIT_ISO_INGRESS
+						   : SLUICE_EP_F_AUDIT_ISO_EGRESS;
+
+	out->checked = true;
+	out->isolated = ep->flags & iso;
+	out->verdict = out->isolated ? dp_check(c, ep->ifindex, (uint8_t)dir, peer, proto, port)
+				     : DP_ALLOW;
+	out->audit_would_drop = out->verdict == DP_ALLOW && (ep->flags & audit) &&
+				dp_check(c, ep->ifindex, (uint8_t)(dir | SLUICE_POLICY_TIER_AUDIT << 1),
+					 peer, proto, port) != DP_ALLOW;
+}
+
+int compiler_datapath_verdict(struct compiler *c, uint32_t saddr, uint32_t daddr, uint8_t proto,
+			      uint16_t port, struct dp_side *egress, struct dp_side *ingress)
+{
+	struct sluice_endpoint src, dst;
+	struct sluice_ipcache_value peer;
+
+	*egress = (struct dp_side){ 0 };
+	*ingress = (struct dp_side){ 0 };
+	if (!bpf_map_lookup_elem(c->m.fd[CMAP_ENDPOINTS], &(struct sluice_endpoint_key){ .ip4 = htonl(saddr) }, &src)) {
+		peer = dp_ipcache(c, daddr);
+		dp_decide(c, &src, SLUICE_DIR_EGRESS, &peer, proto, port, egress);
+	}
+	if (!bpf_map_lookup_elem(c->m.fd[CMAP_ENDPOINTS], &(struct sluice_endpoint_key){ .ip4 = htonl(daddr) }, &dst)) {
+		peer = dp_ipcache(c, saddr);
+		if (peer.identity != SLUICE_ID_HOST && saddr != daddr)
+			dp_decide(c, &dst, SLUICE_DIR_INGRESS, &peer, proto, port, ingress);
+	}
+	return 0;
+}
