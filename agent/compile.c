@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * The full build: from the whole world view to the contents of every map
- * (endpoints, ipcache, allow and deny), sized so that nothing is written
- * unless it all fits (compiler_sync). It is the reference the incremental
- * sync (compile_sync.c) is checked against, and the path taken when
- * policies must be left out. The pieces both use (prefixes, the ipcache's
- * entries, one endpoint's rules) are here.
+ * Building the desired state: sets of map entries, and from the whole
+ * world view the contents of every map (endpoints, ipcache, allow and
+ * deny: build_state, the full build), with the pieces the incremental
+ * sync builds from too (ipBlock prefixes, the ipcache's entries, one
+ * endpoint's rules). What is built is sized and applied by the syncs
+ * (compile_sync.c).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,10 +29,89 @@ const size_t val_size[CMAP_N] = {
 	sizeof(struct sluice_policy_value), sizeof(struct sluice_policy_value),
 };
 
-/* The agent setting that sizes each map. */
-static const char *const map_setting[CMAP_N] = {
-	"the pod CIDR", "--ipcache-map-size", "--policy-map-size", "--policy-map-size",
-};
+/* ---- sets of map entries ------------------------------------------- */
+
+void set_init(struct entry_set *s, size_t ksz, size_t vsz)
+{
+	*s = (struct entry_set){ .ksz = ksz, .vsz = vsz };
+}
+
+void set_free(struct entry_set *s)
+{
+	free(s->data);
+	s->data = NULL;
+	s->n = s->cap = 0;
+}
+
+int set_add(struct entry_set *s, const void *key, const void *val)
+{
+	size_t esz = s->ksz + s->vsz;
+
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 256;
+		unsigned char *d = realloc(s->data, cap * esz);
+
+		if (!d)
+			return -ENOMEM;
+		s->data = d;
+		s->cap = cap;
+	}
+	memcpy(s->data + s->n * esz, key, s->ksz);
+	memcpy(s->data + s->n * esz + s->ksz, val, s->vsz);
+	s->n++;
+	return 0;
+}
+
+unsigned char *set_at(const struct entry_set *s, size_t i)
+{
+	return s->data + i * (s->ksz + s->vsz);
+}
+
+/* Sort by key, stable, and keep the first of equal keys: the order entries
+ * were added in says which of two for one key wins (an ipBlock /32 over a
+ * pod's address, a local pod over a remote one). A merge sort, not qsort:
+ * qsort promises no stability. */
+int set_sort_unique(struct entry_set *s)
+{
+	size_t esz = s->ksz + s->vsz, out = 0;
+	unsigned char *a = s->data, *t, *tmp, *x;
+
+	if (s->n < 2)
+		return 0;
+	tmp = malloc(s->n * esz);
+	if (!tmp)
+		return -ENOMEM;
+	t = tmp;
+	for (size_t w = 1; w < s->n; w *= 2) {
+		for (size_t lo = 0; lo < s->n; lo += 2 * w) {
+			size_t mid = lo + w < s->n ? lo + w : s->n;
+			size_t hi = lo + 2 * w < s->n ? lo + 2 * w : s->n;
+			size_t i = lo, j = mid, k = lo;
+
+			while (i < mid && j < hi) {
+				/* <= keeps the earlier of equal keys first */
+				if (memcmp(a + i * esz, a + j * esz, s->ksz) <= 0)
+					memcpy(t + k++ * esz, a + i++ * esz, esz);
+				else
+					memcpy(t + k++ * esz, a + j++ * esz, esz);
+			}
+			memcpy(t + k * esz, a + i * esz, (mid - i) * esz);
+			k += mid - i;
+			memcpy(t + k * esz, a + j * esz, (hi - j) * esz);
+		}
+		x = a;
+		a = t;
+		t = x;
+	}
+	if (a != s->data)
+		memcpy(s->data, a, s->n * esz);
+	free(tmp);
+	for (size_t i = 1; i < s->n; i++)
+		if (memcmp(set_at(s, i), set_at(s, out), s->ksz))
+			memmove(set_at(s, ++out), set_at(s, i), esz);
+	s->n = out + 1;
+	return 0;
+}
 
 int port_range_blocks(uint16_t lo, uint16_t hi, uint16_t *starts, uint8_t *bits)
 {
@@ -992,204 +1071,4 @@ int build_state(struct build *b, const struct pol_world *w, const struct compile
 	for (int m = 0; m < CMAP_N; m++)
 		set_sort_unique(&b->out[m]);
 	return 0;
-}
-
-static bool prefix_unnumbered(const struct build *b, const struct cidr4 *c)
-{
-	for (size_t i = 0; i < b->nprefixes; i++)
-		if (!b->prefixes[i].id && b->prefixes[i].c.net == c->net &&
-		    b->prefixes[i].c.prefix == c->prefix)
-			return true;
-	return false;
-}
-
-static bool rules_unnumbered(const struct build *b, const struct pol_rule *r, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		for (size_t j = 0; j < r[i].npeers; j++) {
-			const struct pol_peer *p = &r[i].peers[j];
-
-			if (!p->is_ipblock)
-				continue;
-			if (prefix_unnumbered(b, &p->cidr))
-				return true;
-			for (size_t k = 0; k < p->nexcept; k++)
-				if (prefix_unnumbered(b, &p->except[k]))
-					return true;
-		}
-	return false;
-}
-
-/* A policy naming an ipBlock prefix that got no CIDR identity (the range
- * is exhausted): without it an except would not be carved out. */
-static int unnumbered_policy(const struct build *b, const bool *excluded)
-{
-	for (size_t i = 0; i < b->w->npol; i++)
-		if (!excluded[i] && (rules_unnumbered(b, b->w->pol[i]->in, b->w->pol[i]->nin) ||
-				     rules_unnumbered(b, b->w->pol[i]->eg, b->w->pol[i]->neg)))
-			return (int)i;
-	return -1;
-}
-
-void policy_object(const struct pol_policy *p, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s %s%s%s",
-		 p->kind == POL_K8S ? "NetworkPolicy"
-		 : p->kind == POL_SLUICE ? "SluiceNetworkPolicy" : "SluiceClusterNetworkPolicy",
-		 p->ns ? p->ns : "", p->ns ? "/" : "", p->name);
-}
-
-/* Which policy to leave out when map m overflows: the one adding the most
- * entries to it; of equals, the last by kind, namespace and name. -1 when
- * no policy adds any. */
-static int pick_victim(const struct build *b, enum compile_map m, const bool *excluded)
-{
-	int best = -1;
-
-	for (size_t i = 0; i < b->w->npol; i++) {
-		char x[600], y[600];
-
-		if (excluded[i] || !b->count[m][i])
-			continue;
-		if (best >= 0 && b->count[m][i] < b->count[m][best])
-			continue;
-		if (best >= 0 && b->count[m][i] == b->count[m][best]) {
-			policy_object(b->w->pol[i], x, sizeof(x));
-			policy_object(b->w->pol[best], y, sizeof(y));
-			if (strcmp(x, y) < 0)
-				continue;
-		}
-		best = (int)i;
-	}
-	return best;
-}
-
-bool was_excluded(const struct compiler *c, const char *object)
-{
-	for (size_t i = 0; i < c->nexcl; i++)
-		if (!strcmp(c->excl[i].object, object))
-			return true;
-	return false;
-}
-
-/* What a sync that started at t0 left and did, into st (may be NULL). */
-void sync_stats(const struct compiler *c, struct compile_stats *st, size_t ops_up,
-		size_t ops_del, const struct timespec *t0)
-{
-	struct timespec t1;
-
-	if (!st)
-		return;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	*st = (struct compile_stats){
-		.endpoints = c->cur[CMAP_ENDPOINTS].n, .ipcache = c->cur[CMAP_IPCACHE].n,
-		.allow = c->cur[CMAP_ALLOW].n, .deny = c->cur[CMAP_DENY].n,
-		.updated = ops_up, .removed = ops_del,
-		.ms = (double)(t1.tv_sec - t0->tv_sec) * 1e3 +
-		      (double)(t1.tv_nsec - t0->tv_nsec) / 1e6,
-	};
-}
-
-int compiler_sync(struct compiler *c, const struct pol_world *w, const struct compile_ep *eps,
-		  size_t neps, const struct compile_node *nodes, size_t nnodes,
-		  struct identities *ids, unsigned flags, struct compile_stats *st, char *err,
-		  size_t errlen)
-{
-	struct build b = { 0 };
-	struct compile_excluded *excl = NULL;
-	size_t nexcl = 0, ops_up = 0, ops_del = 0;
-	struct timespec t0;
-	bool *excluded = NULL;
-	int ret = -ENOMEM;
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	snprintf(err, errlen, "cannot build the policy state: out of memory");
-	identities_begin(ids);
-	excluded = calloc(w->npol + 1, sizeof(*excluded));
-	excl = calloc(w->npol + 1, sizeof(*excl));
-	if (!excluded || !excl)
-		goto cleanup;
-	/* Size before writing: leave out policies until the rules fit. */
-	for (;;) {
-		enum compile_map over = CMAP_N;
-		int victim;
-
-		ret = build_state(&b, w, eps, neps, nodes, nnodes, ids, excluded);
-		if (ret)
-			goto cleanup;
-		victim = unnumbered_policy(&b, excluded);
-		if (victim >= 0) {
-			excluded[victim] = true;
-			policy_object(w->pol[victim], excl[nexcl].object,
-				      sizeof(excl[nexcl].object));
-			snprintf(excl[nexcl].why, sizeof(excl[nexcl].why),
-				 "names an ipBlock prefix that got no CIDR identity: all %u are in "
-				 "use or in their grace period",
-				 SLUICE_ID_END_CIDR - SLUICE_ID_FIRST_CIDR);
-			nexcl++;
-			build_free(&b);
-			continue;
-		}
-		for (int m = 0; m < CMAP_N && over == CMAP_N; m++)
-			if (b.out[m].n > c->m.cap[m])
-				over = (enum compile_map)m;
-		if (over == CMAP_N)
-			break;
-		victim = over == CMAP_ALLOW || over == CMAP_DENY ? pick_victim(&b, over, excluded)
-								 : -1;
-		if (victim < 0) {
-			snprintf(err, errlen, "the state needs %zu entries in the %s map, which holds "
-					      "%zu: raise %s; the previous state stays enforced",
-				 b.out[over].n, compile_map_name(over), c->m.cap[over],
-				 map_setting[over]);
-			ret = -ENOSPC;
-			goto cleanup;
-		}
-		excluded[victim] = true;
-		policy_object(w->pol[victim], excl[nexcl].object, sizeof(excl[nexcl].object));
-		snprintf(excl[nexcl].why, sizeof(excl[nexcl].why),
-			 "needs %zu entries in the %s map, %zu in all with the rest, over its "
-			 "capacity %zu: raise %s",
-			 b.count[over][victim], compile_map_name(over), b.out[over].n,
-			 c->m.cap[over], map_setting[over]);
-		nexcl++;
-		build_free(&b);
-	}
-	if (flags & COMPILE_STRICT)
-		for (size_t i = 0; i < nexcl; i++)
-			if (!was_excluded(c, excl[i].object)) {
-				snprintf(err, errlen, "%s does not fit: it %s; nothing was changed "
-						      "and the previous state stays enforced",
-					 excl[i].object, excl[i].why);
-				ret = -ENOSPC;
-				goto cleanup;
-			}
-	ret = apply_state(c, c->cur, b.out, &ops_up, &ops_del, err, errlen);
-	if (ret)
-		goto cleanup;
-	for (int m = 0; m < CMAP_N; m++) {
-		set_free(&c->cur[m]);
-		c->cur[m] = b.out[m];
-		memset(&b.out[m], 0, sizeof(b.out[m]));
-	}
-	for (size_t i = 0; i < nexcl; i++)
-		if (!was_excluded(c, excl[i].object))
-			pr_err("%s is not enforced: it %s; the pods it selects are isolated in its "
-			       "directions without its allows", excl[i].object, excl[i].why);
-	free(c->excl);
-	c->excl = excl;
-	c->nexcl = nexcl;
-	excl = NULL;
-	/* Only now no map refers to an identity the new state dropped. */
-	ret = identities_end(ids);
-	if (ret)
-		pr_warn("cannot save identities: %s", strerror(-ret));
-	ret = 0;
-	sync_stats(c, st, ops_up, ops_del, &t0);
-	err[0] = '\0';
-cleanup:
-	build_free(&b);
-	free(excluded);
-	free(excl);
-	return ret;
 }

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The policy compiler's insides, shared by its files: compile_maps.c (sets
- * of map entries and how they are applied to the maps), compile.c (the
- * full build) and compile_sync.c (the incremental sync over
- * compile_index.c's index). Not for other files: they use compile.h.
+ * The policy compiler's insides, shared by its files, which depend one way:
+ * compile_sync.c (the syncs) on compile_maps.c (applying to the maps) on
+ * compile.c (building what the maps should hold), and on compile_index.c.
+ * Not for other files: they use compile.h.
  */
 #ifndef SLUICE_COMPILE_INT_H
 #define SLUICE_COMPILE_INT_H
@@ -143,24 +143,25 @@ struct build {
 	bool named_egress, all_groups;
 };
 
-/* ---- compile_maps.c and compile.c ------------------------------------ */
+/* ---- compile_maps.c: the maps ----------------------------------------- */
 
-/* Sets of map entries: sorted by key (set_sort_unique: stable, the first of
- * equal keys kept), read from a map, applied as a difference. */
+/* A map read into a set (sorted). */
+int set_load(struct entry_set *s, int fd);
+/* old: what the maps hold of the keys concerned (c->cur, or the part a
+ * change touches); additions, flags, removals, and the rollback. */
+int apply_state(struct compiler *c, const struct entry_set *old,
+		const struct entry_set *want, size_t *ops_up, size_t *ops_del, char *err,
+		size_t errlen);
+
+/* ---- compile.c: what the maps should hold ---------------------------- */
+
+/* Sets of map entries, sorted by key (set_sort_unique: stable, the first
+ * of equal keys kept). */
 void set_init(struct entry_set *s, size_t ksz, size_t vsz);
 void set_free(struct entry_set *s);
 int set_add(struct entry_set *s, const void *key, const void *val);
 unsigned char *set_at(const struct entry_set *s, size_t i);
 int set_sort_unique(struct entry_set *s);
-int set_load(struct entry_set *s, int fd);
-/* old: what the maps hold of the keys concerned (c->cur, or the part a
- * change touches); the same steps and rollback as a full sync. */
-int apply_state(struct compiler *c, const struct entry_set *old,
-		const struct entry_set *want, size_t *ops_up, size_t *ops_del, char *err,
-		size_t errlen);
-/* What a sync that started at t0 left and did, into st (may be NULL). */
-void sync_stats(const struct compiler *c, struct compile_stats *st, size_t ops_up,
-		size_t ops_del, const struct timespec *t0);
 
 /* ipBlock prefixes: collected from the policies (numbered), by length. */
 int cmp_prefix(const void *a, const void *b);
@@ -189,14 +190,7 @@ int build_state(struct build *b, const struct pol_world *w, const struct compile
 int build_endpoint(struct build *b, const struct compile_ep *e);
 void build_free(struct build *b);
 
-/* "NetworkPolicy ns/name", and whether the last sync left it out. */
-void policy_object(const struct pol_policy *p, char *buf, size_t len);
-bool was_excluded(const struct compiler *c, const char *object);
 /* Pointers in address order (qsort, bsearch). */
 int cmp_ptr(const void *a, const void *b);
-
-/* ---- compile_sync.c ----------------------------------------------- */
-
-void epc_free(struct epc *x);
 
 #endif /* SLUICE_COMPILE_INT_H */

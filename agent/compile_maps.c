@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * The policy compiler's side of the maps: sets of map entries (sorted,
- * read from a pinned map), a new state applied as a difference in the safe
- * order and rolled back when a write fails, the compiler opened on the
- * datapath's maps or stand-ins, and what the maps say of one flow for
+ * The policy compiler's side of the maps: a map read into a set of
+ * entries, a new state applied as a difference in the safe order (and
+ * rolled back when a write fails), and what the maps say of one flow for
  * `policy explain`.
  */
 #include <arpa/inet.h>
@@ -40,88 +39,6 @@ static int map_delete(struct compiler *c, enum compile_map m, const void *k)
 		return c->m.del(c->m.ctx, m, k);
 	if (bpf_map_delete_elem(c->m.fd[m], k) && errno != ENOENT)
 		return -errno;
-	return 0;
-}
-
-void set_init(struct entry_set *s, size_t ksz, size_t vsz)
-{
-	*s = (struct entry_set){ .ksz = ksz, .vsz = vsz };
-}
-
-void set_free(struct entry_set *s)
-{
-	free(s->data);
-	s->data = NULL;
-	s->n = s->cap = 0;
-}
-
-int set_add(struct entry_set *s, const void *key, const void *val)
-{
-	size_t esz = s->ksz + s->vsz;
-
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 256;
-		unsigned char *d = realloc(s->data, cap * esz);
-
-		if (!d)
-			return -ENOMEM;
-		s->data = d;
-		s->cap = cap;
-	}
-	memcpy(s->data + s->n * esz, key, s->ksz);
-	memcpy(s->data + s->n * esz + s->ksz, val, s->vsz);
-	s->n++;
-	return 0;
-}
-
-unsigned char *set_at(const struct entry_set *s, size_t i)
-{
-	return s->data + i * (s->ksz + s->vsz);
-}
-
-/* Sort by key, stable, and keep the first of equal keys: the order entries
- * were added in says which of two for one key wins (an ipBlock /32 over a
- * pod's address, a local pod over a remote one). A merge sort, not qsort:
- * qsort promises no stability. */
-int set_sort_unique(struct entry_set *s)
-{
-	size_t esz = s->ksz + s->vsz, out = 0;
-	unsigned char *a = s->data, *t, *tmp, *x;
-
-	if (s->n < 2)
-		return 0;
-	tmp = malloc(s->n * esz);
-	if (!tmp)
-		return -ENOMEM;
-	t = tmp;
-	for (size_t w = 1; w < s->n; w *= 2) {
-		for (size_t lo = 0; lo < s->n; lo += 2 * w) {
-			size_t mid = lo + w < s->n ? lo + w : s->n;
-			size_t hi = lo + 2 * w < s->n ? lo + 2 * w : s->n;
-			size_t i = lo, j = mid, k = lo;
-
-			while (i < mid && j < hi) {
-				/* <= keeps the earlier of equal keys first */
-				if (memcmp(a + i * esz, a + j * esz, s->ksz) <= 0)
-					memcpy(t + k++ * esz, a + i++ * esz, esz);
-				else
-					memcpy(t + k++ * esz, a + j++ * esz, esz);
-			}
-			memcpy(t + k * esz, a + i * esz, (mid - i) * esz);
-			k += mid - i;
-			memcpy(t + k * esz, a + j * esz, (hi - j) * esz);
-		}
-		x = a;
-		a = t;
-		t = x;
-	}
-	if (a != s->data)
-		memcpy(s->data, a, s->n * esz);
-	free(tmp);
-	for (size_t i = 1; i < s->n; i++)
-		if (memcmp(set_at(s, i), set_at(s, out), s->ksz))
-			memmove(set_at(s, ++out), set_at(s, i), esz);
-	s->n = out + 1;
 	return 0;
 }
 
@@ -291,89 +208,6 @@ int apply_state(struct compiler *c, const struct entry_set *old,
 		set_load(&c->cur[m], c->m.fd[m]);
 	}
 	return ret;
-}
-
-size_t compiler_excluded(const struct compiler *c, const struct compile_excluded **out)
-{
-	*out = c->excl;
-	return c->nexcl;
-}
-
-int compiler_open_maps(struct compiler **out, const struct compile_maps *m, char *err,
-		       size_t errlen)
-{
-	struct compiler *c = calloc(1, sizeof(*c));
-	int ret = 0;
-
-	if (!c)
-		return -ENOMEM;
-	c->m = *m;
-	set_init(&c->ipc_want, key_size[CMAP_IPCACHE], val_size[CMAP_IPCACHE]);
-	for (int i = 0; i < CMAP_N; i++) {
-		set_init(&c->cur[i], key_size[i], val_size[i]);
-		if (!ret && !m->update)
-			ret = set_load(&c->cur[i], m->fd[i]);
-	}
-	if (ret) {
-		snprintf(err, errlen, "cannot read the pinned maps: %s", strerror(-ret));
-		compiler_close(c);
-		return ret;
-	}
-	*out = c;
-	return 0;
-}
-
-static size_t map_capacity(int fd)
-{
-	struct bpf_map_info info = { 0 };
-	__u32 len = sizeof(info);
-
-	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.max_entries;
-}
-
-int compiler_open(struct compiler **out, struct datapath *dp, char *err, size_t errlen)
-{
-	struct compile_maps m = {
-		.fd = {
-			[CMAP_ENDPOINTS] = datapath_endpoint_map_fd(dp),
-			[CMAP_IPCACHE] = datapath_ipcache_map_fd(dp),
-			[CMAP_ALLOW] = datapath_policy_map_fd(dp),
-			[CMAP_DENY] = datapath_deny_map_fd(dp),
-		},
-	};
-
-	/* The size of the map as it is, pinned by an earlier agent or not:
-	 * that is what an update can fill. */
-	for (int i = 0; i < CMAP_N; i++) {
-		m.cap[i] = map_capacity(m.fd[i]);
-		if (!m.cap[i]) {
-			/* Unknown: let the kernel say when it is full (a failed
-			 * write is still rolled back). */
-			pr_warn("cannot read the size of the %s map", compile_map_name(i));
-			m.cap[i] = SIZE_MAX;
-		}
-	}
-	return compiler_open_maps(out, &m, err, errlen);
-}
-
-void compiler_close(struct compiler *c)
-{
-	if (!c)
-		return;
-	cindex_free(c->ix);
-	free(c->prefixes);
-	lpm_free(&c->lpm);
-	free(c->nodes);
-	free(c->node_ips);
-	set_free(&c->ipc_want);
-	free(c->dead);
-	for (size_t i = 0; i < c->nepc; i++)
-		epc_free(&c->epc[i]);
-	free(c->epc);
-	for (int i = 0; i < CMAP_N; i++)
-		set_free(&c->cur[i]);
-	free(c->excl);
-	free(c);
 }
 
 static enum dp_verdict dp_check(struct compiler *c, uint32_t ep, uint8_t dir_tier,

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * The incremental policy sync (compiler_sync_changes): the index of the
- * world (compile_index.c) brought in line with what changed, then only the
- * local endpoints a change can reach built again, and only the changed
- * keys of each map diffed and written. The full build (compile.c) stays
- * the reference: compiler_check compares the two.
+ * The policy syncs. The full one (compiler_sync): everything built, sized
+ * (policies left out until it fits), applied. The incremental one
+ * (compiler_sync_changes): the index of the world (compile_index.c)
+ * brought in line with what changed, only the local endpoints a change
+ * can reach built again, only the changed keys of each map diffed and
+ * written; the full build stays the reference (compiler_check). And the
+ * compiler's opening and closing.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,6 +19,213 @@
 
 #include "compile_int.h"
 #include "log.h"
+
+/* ---- the full sync ------------------------------------------------ */
+
+/* The agent setting that sizes each map. */
+static const char *const map_setting[CMAP_N] = {
+	"the pod CIDR", "--ipcache-map-size", "--policy-map-size", "--policy-map-size",
+};
+
+static bool prefix_unnumbered(const struct build *b, const struct cidr4 *c)
+{
+	for (size_t i = 0; i < b->nprefixes; i++)
+		if (!b->prefixes[i].id && b->prefixes[i].c.net == c->net &&
+		    b->prefixes[i].c.prefix == c->prefix)
+			return true;
+	return false;
+}
+
+static bool rules_unnumbered(const struct build *b, const struct pol_rule *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < r[i].npeers; j++) {
+			const struct pol_peer *p = &r[i].peers[j];
+
+			if (!p->is_ipblock)
+				continue;
+			if (prefix_unnumbered(b, &p->cidr))
+				return true;
+			for (size_t k = 0; k < p->nexcept; k++)
+				if (prefix_unnumbered(b, &p->except[k]))
+					return true;
+		}
+	return false;
+}
+
+/* A policy naming an ipBlock prefix that got no CIDR identity (the range
+ * is exhausted): without it an except would not be carved out. */
+static int unnumbered_policy(const struct build *b, const bool *excluded)
+{
+	for (size_t i = 0; i < b->w->npol; i++)
+		if (!excluded[i] && (rules_unnumbered(b, b->w->pol[i]->in, b->w->pol[i]->nin) ||
+				     rules_unnumbered(b, b->w->pol[i]->eg, b->w->pol[i]->neg)))
+			return (int)i;
+	return -1;
+}
+
+static void policy_object(const struct pol_policy *p, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s %s%s%s",
+		 p->kind == POL_K8S ? "NetworkPolicy"
+		 : p->kind == POL_SLUICE ? "SluiceNetworkPolicy" : "SluiceClusterNetworkPolicy",
+		 p->ns ? p->ns : "", p->ns ? "/" : "", p->name);
+}
+
+/* Which policy to leave out when map m overflows: the one adding the most
+ * entries to it; of equals, the last by kind, namespace and name. -1 when
+ * no policy adds any. */
+static int pick_victim(const struct build *b, enum compile_map m, const bool *excluded)
+{
+	int best = -1;
+
+	for (size_t i = 0; i < b->w->npol; i++) {
+		char x[600], y[600];
+
+		if (excluded[i] || !b->count[m][i])
+			continue;
+		if (best >= 0 && b->count[m][i] < b->count[m][best])
+			continue;
+		if (best >= 0 && b->count[m][i] == b->count[m][best]) {
+			policy_object(b->w->pol[i], x, sizeof(x));
+			policy_object(b->w->pol[best], y, sizeof(y));
+			if (strcmp(x, y) < 0)
+				continue;
+		}
+		best = (int)i;
+	}
+	return best;
+}
+
+static bool was_excluded(const struct compiler *c, const char *object)
+{
+	for (size_t i = 0; i < c->nexcl; i++)
+		if (!strcmp(c->excl[i].object, object))
+			return true;
+	return false;
+}
+
+/* What a sync that started at t0 left and did, into st (may be NULL). */
+static void sync_stats(const struct compiler *c, struct compile_stats *st, size_t ops_up,
+		       size_t ops_del, const struct timespec *t0)
+{
+	struct timespec t1;
+
+	if (!st)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	*st = (struct compile_stats){
+		.endpoints = c->cur[CMAP_ENDPOINTS].n, .ipcache = c->cur[CMAP_IPCACHE].n,
+		.allow = c->cur[CMAP_ALLOW].n, .deny = c->cur[CMAP_DENY].n,
+		.updated = ops_up, .removed = ops_del,
+		.ms = (double)(t1.tv_sec - t0->tv_sec) * 1e3 +
+		      (double)(t1.tv_nsec - t0->tv_nsec) / 1e6,
+	};
+}
+
+int compiler_sync(struct compiler *c, const struct pol_world *w, const struct compile_ep *eps,
+		  size_t neps, const struct compile_node *nodes, size_t nnodes,
+		  struct identities *ids, unsigned flags, struct compile_stats *st, char *err,
+		  size_t errlen)
+{
+	struct build b = { 0 };
+	struct compile_excluded *excl = NULL;
+	size_t nexcl = 0, ops_up = 0, ops_del = 0;
+	struct timespec t0;
+	bool *excluded = NULL;
+	int ret = -ENOMEM;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	snprintf(err, errlen, "cannot build the policy state: out of memory");
+	identities_begin(ids);
+	excluded = calloc(w->npol + 1, sizeof(*excluded));
+	excl = calloc(w->npol + 1, sizeof(*excl));
+	if (!excluded || !excl)
+		goto cleanup;
+	/* Size before writing: leave out policies until the rules fit. */
+	for (;;) {
+		enum compile_map over = CMAP_N;
+		int victim;
+
+		ret = build_state(&b, w, eps, neps, nodes, nnodes, ids, excluded);
+		if (ret)
+			goto cleanup;
+		victim = unnumbered_policy(&b, excluded);
+		if (victim >= 0) {
+			excluded[victim] = true;
+			policy_object(w->pol[victim], excl[nexcl].object,
+				      sizeof(excl[nexcl].object));
+			snprintf(excl[nexcl].why, sizeof(excl[nexcl].why),
+				 "names an ipBlock prefix that got no CIDR identity: all %u are in "
+				 "use or in their grace period",
+				 SLUICE_ID_END_CIDR - SLUICE_ID_FIRST_CIDR);
+			nexcl++;
+			build_free(&b);
+			continue;
+		}
+		for (int m = 0; m < CMAP_N && over == CMAP_N; m++)
+			if (b.out[m].n > c->m.cap[m])
+				over = (enum compile_map)m;
+		if (over == CMAP_N)
+			break;
+		victim = over == CMAP_ALLOW || over == CMAP_DENY ? pick_victim(&b, over, excluded)
+								 : -1;
+		if (victim < 0) {
+			snprintf(err, errlen, "the state needs %zu entries in the %s map, which holds "
+					      "%zu: raise %s; the previous state stays enforced",
+				 b.out[over].n, compile_map_name(over), c->m.cap[over],
+				 map_setting[over]);
+			ret = -ENOSPC;
+			goto cleanup;
+		}
+		excluded[victim] = true;
+		policy_object(w->pol[victim], excl[nexcl].object, sizeof(excl[nexcl].object));
+		snprintf(excl[nexcl].why, sizeof(excl[nexcl].why),
+			 "needs %zu entries in the %s map, %zu in all with the rest, over its "
+			 "capacity %zu: raise %s",
+			 b.count[over][victim], compile_map_name(over), b.out[over].n,
+			 c->m.cap[over], map_setting[over]);
+		nexcl++;
+		build_free(&b);
+	}
+	if (flags & COMPILE_STRICT)
+		for (size_t i = 0; i < nexcl; i++)
+			if (!was_excluded(c, excl[i].object)) {
+				snprintf(err, errlen, "%s does not fit: it %s; nothing was changed "
+						      "and the previous state stays enforced",
+					 excl[i].object, excl[i].why);
+				ret = -ENOSPC;
+				goto cleanup;
+			}
+	ret = apply_state(c, c->cur, b.out, &ops_up, &ops_del, err, errlen);
+	if (ret)
+		goto cleanup;
+	for (int m = 0; m < CMAP_N; m++) {
+		set_free(&c->cur[m]);
+		c->cur[m] = b.out[m];
+		memset(&b.out[m], 0, sizeof(b.out[m]));
+	}
+	for (size_t i = 0; i < nexcl; i++)
+		if (!was_excluded(c, excl[i].object))
+			pr_err("%s is not enforced: it %s; the pods it selects are isolated in its "
+			       "directions without its allows", excl[i].object, excl[i].why);
+	free(c->excl);
+	c->excl = excl;
+	c->nexcl = nexcl;
+	excl = NULL;
+	/* Only now no map refers to an identity the new state dropped. */
+	ret = identities_end(ids);
+	if (ret)
+		pr_warn("cannot save identities: %s", strerror(-ret));
+	ret = 0;
+	sync_stats(c, st, ops_up, ops_del, &t0);
+	err[0] = '\0';
+cleanup:
+	build_free(&b);
+	free(excluded);
+	free(excl);
+	return ret;
+}
 
 /* ---- incremental syncs ---------------------------------------------- */
 
@@ -80,7 +289,7 @@ static int set_put(struct entry_set *s, const void *key, const void *val)
 
 /* ---- per-endpoint state, and applying a part of the maps ------------ */
 
-void epc_free(struct epc *x)
+static void epc_free(struct epc *x)
 {
 	free(x->key);
 	free(x->refs);
@@ -826,4 +1035,89 @@ cleanup:
 	build_free(&b);
 	free(none);
 	return ret;
+}
+
+/* ---- opening and closing ------------------------------------------- */
+
+size_t compiler_excluded(const struct compiler *c, const struct compile_excluded **out)
+{
+	*out = c->excl;
+	return c->nexcl;
+}
+
+int compiler_open_maps(struct compiler **out, const struct compile_maps *m, char *err,
+		       size_t errlen)
+{
+	struct compiler *c = calloc(1, sizeof(*c));
+	int ret = 0;
+
+	if (!c)
+		return -ENOMEM;
+	c->m = *m;
+	set_init(&c->ipc_want, key_size[CMAP_IPCACHE], val_size[CMAP_IPCACHE]);
+	for (int i = 0; i < CMAP_N; i++) {
+		set_init(&c->cur[i], key_size[i], val_size[i]);
+		if (!ret && !m->update)
+			ret = set_load(&c->cur[i], m->fd[i]);
+	}
+	if (ret) {
+		snprintf(err, errlen, "cannot read the pinned maps: %s", strerror(-ret));
+		compiler_close(c);
+		return ret;
+	}
+	*out = c;
+	return 0;
+}
+
+static size_t map_capacity(int fd)
+{
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info);
+
+	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.max_entries;
+}
+
+int compiler_open(struct compiler **out, struct datapath *dp, char *err, size_t errlen)
+{
+	struct compile_maps m = {
+		.fd = {
+			[CMAP_ENDPOINTS] = datapath_endpoint_map_fd(dp),
+			[CMAP_IPCACHE] = datapath_ipcache_map_fd(dp),
+			[CMAP_ALLOW] = datapath_policy_map_fd(dp),
+			[CMAP_DENY] = datapath_deny_map_fd(dp),
+		},
+	};
+
+	/* The size of the map as it is, pinned by an earlier agent or not:
+	 * that is what an update can fill. */
+	for (int i = 0; i < CMAP_N; i++) {
+		m.cap[i] = map_capacity(m.fd[i]);
+		if (!m.cap[i]) {
+			/* Unknown: let the kernel say when it is full (a failed
+			 * write is still rolled back). */
+			pr_warn("cannot read the size of the %s map", compile_map_name(i));
+			m.cap[i] = SIZE_MAX;
+		}
+	}
+	return compiler_open_maps(out, &m, err, errlen);
+}
+
+void compiler_close(struct compiler *c)
+{
+	if (!c)
+		return;
+	cindex_free(c->ix);
+	free(c->prefixes);
+	lpm_free(&c->lpm);
+	free(c->nodes);
+	free(c->node_ips);
+	set_free(&c->ipc_want);
+	free(c->dead);
+	for (size_t i = 0; i < c->nepc; i++)
+		epc_free(&c->epc[i]);
+	free(c->epc);
+	for (int i = 0; i < CMAP_N; i++)
+		set_free(&c->cur[i]);
+	free(c->excl);
+	free(c);
 }
