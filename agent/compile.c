@@ -435,20 +435,15 @@ struct holder {
 };
 
 /* An address held by two pods (a reused one, before the old holder's
- * object is gone) goes to a local pod first, then to the least
- * namespace/name: the same one whatever order the store lists them in
- * (compile_index.c picks alike). */
+ * object is gone) goes to the same one whatever order the store lists
+ * them in, and the same one the incremental sync picks. */
 static int cmp_holder(const void *a, const void *b)
 {
 	const struct holder *x = a, *y = b;
-	int c;
 
 	if (x->ip != y->ip)
 		return x->ip < y->ip ? -1 : 1;
-	if (x->local != y->local)
-		return x->local ? -1 : 1;
-	c = strcmp(x->pod->ns, y->pod->ns);
-	return c ? c : strcmp(x->pod->name, y->pod->name);
+	return cindex_holder_cmp(x->local, x->pod, y->local, y->pod);
 }
 
 int cmp_ptr(const void *a, const void *b)

@@ -760,15 +760,15 @@ uint32_t cindex_pod_identity(const struct cindex *ix, const char *ns, const char
 	return p ? p->id : 0;
 }
 
-/* local first, then the least namespace, then name */
-static bool holder_before(const struct ipod *a, const struct ipod *b)
+int cindex_holder_cmp(bool a_local, const struct pol_pod *a, bool b_local,
+		      const struct pol_pod *b)
 {
 	int c;
 
-	if (a->local != b->local)
-		return a->local;
-	c = strcmp(a->key, b->key);
-	return c ? c < 0 : strcmp(a->key + a->nslen + 1, b->key + b->nslen + 1) < 0;
+	if (a_local != b_local)
+		return a_local ? -1 : 1;
+	c = strcmp(a->ns, b->ns);
+	return c ? c : strcmp(a->name, b->name);
 }
 
 bool cindex_ip_holder(const struct cindex *ix, uint32_t ip, uint32_t *identity)
@@ -778,7 +778,8 @@ bool cindex_ip_holder(const struct cindex *ix, uint32_t ip, uint32_t *identity)
 	if (!ip)
 		return false;
 	for (const struct ipod *p = ix->byip[ip_bucket(ix, ip)]; p; p = p->ipnext)
-		if (p->pod.ip == ip && (!best || holder_before(p, best)))
+		if (p->pod.ip == ip &&
+		    (!best || cindex_holder_cmp(p->local, &p->pod, best->local, &best->pod) < 0))
 			best = p;
 	if (best)
 		*identity = best->id;

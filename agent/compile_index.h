@@ -64,8 +64,14 @@ size_t cindex_groups_live(const struct cindex *ix);
  * unknown or no number left); 0 when the pod is not in the index. */
 uint32_t cindex_pod_identity(const struct cindex *ix, const char *ns, const char *name);
 
-/* The holder of an address whose ipcache entry it gets: a local pod before
- * others, then the least namespace, then name. false: none. */
+/* Of two pods holding one address, which gets its ipcache entry: < 0 the
+ * first (a local pod before others, then the least namespace, then name),
+ * > 0 the second. The full build sorts by it too. */
+int cindex_holder_cmp(bool a_local, const struct pol_pod *a, bool b_local,
+		      const struct pol_pod *b);
+
+/* The holder of an address whose ipcache entry it gets (cindex_holder_cmp).
+ * false: none. */
 bool cindex_ip_holder(const struct cindex *ix, uint32_t ip, uint32_t *identity);
 /* Every address with a holder, and its holder's identity (any order). */
 typedef int (*cindex_ip_fn)(void *ctx, uint32_t ip, uint32_t identity);
