@@ -148,6 +148,21 @@ static int cmp_key(const void *a, const void *b)
 	return c ? c : strcmp(x + strlen(x) + 1, y + strlen(y) + 1);
 }
 
+/* A pod by namespace and name against a "ns\0name" key: the change log's
+ * pods are looked up among the locals without making a key of each. */
+struct pod_name {
+	const char *ns, *name;
+};
+
+static int cmp_name_key(const void *a, const void *b)
+{
+	const struct pod_name *x = a;
+	const char *y = *(const char *const *)b;
+	int c = strcmp(x->ns, y);
+
+	return c ? c : strcmp(x->name, y + strlen(y) + 1);
+}
+
 static char *local_key(const char *ns, const char *name)
 {
 	size_t a = strlen(ns), b = strlen(name);
@@ -197,7 +212,6 @@ static int sync_changes_take(struct agent *a, const struct store_local *locals, 
 {
 	bool all = store_changes_take(a->store, &x->log, &x->nlog) || a->compile_all;
 	size_t np = 0, nq = 0, j = 0;
-	char *probe;
 
 	x->ch.all = all;
 	x->keys = calloc(nlocals + 1, sizeof(*x->keys));
@@ -224,14 +238,11 @@ static int sync_changes_take(struct agent *a, const struct store_local *locals, 
 								     .name = c->name };
 		if (c->kind != STORE_K_POD)
 			continue;
-		probe = local_key(c->ns, c->name);
-		if (!probe)
-			return -ENOMEM;
 		/* A local pod's state is its stand-in's, set below. */
-		if (!bsearch(&probe, x->keys, x->nkeys, sizeof(*x->keys), cmp_key))
+		if (!bsearch(&(struct pod_name){ c->ns, c->name }, x->keys, x->nkeys,
+			     sizeof(*x->keys), cmp_name_key))
 			x->pods[np++] = (struct compile_pod_change){
 				.ns = c->ns, .name = c->name, .pod = store_pod(a->store, c->ns, c->name) };
-		free(probe);
 	}
 	/* No longer local: what the store says of it now, as anyone's pod. */
 	for (size_t i = 0; i < a->nprev_locals; i++) {
