@@ -32,6 +32,15 @@
 #define SLUICE_MAP_LB_RNAT   "sluice_lbrn4_v1"
 #define SLUICE_MAP_LB_MGL    "sluice_mgl4_v1"
 #define SLUICE_MAP_LB_AFF    "sluice_aff4_v1"
+/* The uplink's prefilter (SluicePrefilter objects, bpf/lib/prefilter4.h). */
+#define SLUICE_MAP_PF_LPM    "sluice_pf4_v1"
+#define SLUICE_MAP_PF_HOST   "sluice_pfh4_v1"
+#define SLUICE_MAP_PF_PORT   "sluice_pfp4_v1"
+#define SLUICE_MAP_PF_CFG    "sluice_pfcfg_v1"
+#define SLUICE_MAP_PF_ENTCNT "sluice_pfent_v1"
+#define SLUICE_MAP_PF_RULCNT "sluice_pfrul_v1"
+/* Which hook runs the uplink's first stage (XDP or tc), set by the loader. */
+#define SLUICE_MAP_XDP_STATE "sluice_xdpst_v1"
 
 #ifndef SLUICE_ENDPOINTS_MAX
 #define SLUICE_ENDPOINTS_MAX 65536
@@ -75,6 +84,83 @@
  * the smallest size measured to move <= 1 % of flows when one backend of
  * 100 goes (docs/SERVICES-DATAPATH.md). */
 #define SLUICE_MAGLEV_M_DEFAULT 32771
+
+/*
+ * The prefilter: SluicePrefilter objects (cluster-scoped, at most
+ * SLUICE_PF_RULES_MAX of them apply on a node) drop packets arriving on the
+ * uplink by source address, first thing (XDP, or tc when XDP is off).
+ *
+ * Each object applying on this node owns a rule slot (bit i of a rules
+ * mask). The agent flattens all objects' deny and except CIDRs into one set
+ * of prefixes: for each prefix P, rules(P) = the objects with a deny CIDR
+ * holding P and no except CIDR holding P. Since the CIDRs holding an
+ * address form a chain, the longest prefix holding an address gives that
+ * address's exact rule set. /32 prefixes go in a hash (sluice_pfh4_v1, for
+ * very large lists), shorter ones in an LPM trie (sluice_pf4_v1); the hash
+ * is looked up first (a /32 is the longest match there can be). A value
+ * with rules == 0 is an exception: the packet passes.
+ *
+ * Port scoping: rule i drops any destination port when bit i is in
+ * sluice_pfcfg_v1's all_ports, else only the (protocol, port) pairs whose
+ * sluice_pfp4_v1 value has bit i. A packet is dropped when
+ *   rules(src) & (all_ports | ports(proto, dport)) != 0
+ * (packets without a port, such as later fragments, see all_ports only).
+ * The drop is counted for the prefix (sluice_pfent_v1[entry]; entry 0
+ * collects prefixes beyond SLUICE_PF_ENTRY_SLOTS) and for the lowest rule
+ * bit of that result (sluice_pfrul_v1[slot]).
+ */
+#define SLUICE_PF_RULES_MAX	64
+#ifndef SLUICE_PF_LPM_MAX
+#define SLUICE_PF_LPM_MAX	262144
+#endif
+#ifndef SLUICE_PF_HOST_MAX
+#define SLUICE_PF_HOST_MAX	262144
+#endif
+#ifndef SLUICE_PF_PORT_MAX
+#define SLUICE_PF_PORT_MAX	4096
+#endif
+#define SLUICE_PF_ENTRY_SLOTS	65536
+
+struct sluice_pf_key4 {
+	__u32 prefixlen;	/* LPM trie header (the hash's keys are /32: prefixlen 32) */
+	__be32 addr;		/* source address */
+};
+_Static_assert(sizeof(struct sluice_pf_key4) == 8, "prefilter key layout");
+
+struct sluice_pf_val4 {
+	__u64 rules;		/* rule slots that deny this prefix; 0: an exception */
+	__u32 entry;		/* counter slot in sluice_pfent_v1; 0: unattributed */
+	__u32 pad;		/* must be 0 */
+};
+_Static_assert(sizeof(struct sluice_pf_val4) == 16, "prefilter value layout");
+
+/* Key of sluice_pfp4_v1 (value: a __u64 rules mask). */
+struct sluice_pf_port4 {
+	__u8 proto;		/* IPPROTO_TCP, _UDP or _SCTP */
+	__u8 pad;		/* must be 0 */
+	__be16 port;		/* destination port */
+};
+_Static_assert(sizeof(struct sluice_pf_port4) == 4, "prefilter port key layout");
+
+/* sluice_pfcfg_v1[0], written by the agent's prefilter compiler only. */
+struct sluice_pf_cfg4 {
+	__u64 all_ports;	/* rule slots without port scoping */
+	__u64 active;		/* rule slots in use (a mask the datapath may ignore) */
+};
+_Static_assert(sizeof(struct sluice_pf_cfg4) == 16, "prefilter config layout");
+
+/* sluice_xdpst_v1[0], written by the loader only: when xdp_active is 0 the
+ * uplink's tc ingress (from_netdev) runs the first stage itself, so
+ * --xdp off and a best-effort fallback drop exactly what XDP would. */
+struct sluice_xdp_state {
+	__u32 xdp_active;	/* 1: the XDP program on the uplink runs the first stage */
+	__u32 mode;		/* SLUICE_XDP_MODE_* actually in use, for status */
+};
+_Static_assert(sizeof(struct sluice_xdp_state) == 8, "xdp state layout");
+
+#define SLUICE_XDP_MODE_OFF	0	/* first stage at tc */
+#define SLUICE_XDP_MODE_NATIVE	1	/* driver mode */
+#define SLUICE_XDP_MODE_GENERIC	2	/* skb mode: only ever by explicit request, never a fallback */
 
 /* Key of sluice_ep_v2: a local pod's IPv4 address (network byte order). */
 struct sluice_endpoint_key {
@@ -506,7 +592,14 @@ enum sluice_dir {
 	X(SLUICE_LB_TERMINATING,  47, 0, "lb-terminating",   "new Service flow sent to a terminating backend (none is ready)") \
 	X(SLUICE_DROP_LB_EXT_NO_LOCAL, 48, 1, "drop-lb-ext-no-local", "from outside to an externalTrafficPolicy Local frontend without backend on this node (endpoints elsewhere)") \
 	X(SLUICE_LB_EXT_REJECT,   49, 0, "lb-ext-reject",    "from outside to a frontend without any endpoint: refused back out of the uplink") \
-	X(SLUICE_LB_EXT_ICMP_ERROR, 50, 0, "lb-ext-icmp-error", "ICMP error about an outside client's Service flow: outer and quoted headers rewritten for the client or the backend")
+	X(SLUICE_LB_EXT_ICMP_ERROR, 50, 0, "lb-ext-icmp-error", "ICMP error about an outside client's Service flow: outer and quoted headers rewritten for the client or the backend") \
+	X(SLUICE_DROP_PREFILTER,  51, 1, "drop-prefilter",   "source in a SluicePrefilter deny list") \
+	X(SLUICE_XDP_PASS,        52, 0, "xdp-pass",         "checked at XDP on the uplink, left to the tc path") \
+	X(SLUICE_XDP_TX,          53, 0, "xdp-tx",           "sent back out of the uplink at XDP") \
+	X(SLUICE_XDP_REDIRECT,    54, 0, "xdp-redirect",     "redirected to another device at XDP") \
+	X(SLUICE_DROP_XDP_SPOOF,  55, 1, "drop-xdp-spoof",   "from outside to a local pod with a source in this node's pod CIDR (XDP)") \
+	X(SLUICE_DROP_XDP_TUNNEL, 56, 1, "drop-xdp-tunnel-source", "VXLAN to the tunnel port from an address that is not a node (XDP)") \
+	X(SLUICE_DROP_XDP_MALFORMED, 57, 1, "drop-xdp-malformed", "truncated frame or malformed IPv4 header (XDP)")
 
 enum sluice_reason {
 #define SLUICE_X_ENUM(name, num, drop, short_name, desc) name = num,
