@@ -37,6 +37,7 @@
 #include "lib/decap.h"
 #include "lib/node.h"
 #include "lib/nodeport.h"
+#include "lib/prefilter4.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
