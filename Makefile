@@ -102,6 +102,11 @@ TEST_BPF_SRCS := tests/bpf/test_pod.c agent/loader.c agent/flows.c agent/cidr.c 
 $(BUILD)/test_bpf: $(TEST_BPF_SRCS) $(SKELS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ $(TEST_BPF_SRCS) $(LDLIBS_AGENT) -lcmocka
 
+# The uplink's XDP program and first stage (bpf/xdp.bpf.c, lib/first_stage.h).
+TEST_BPF_XDP_SRCS := tests/bpf/test_xdp.c agent/loader.c lib/log.c
+$(BUILD)/test_bpf_xdp: $(TEST_BPF_XDP_SRCS) $(SKELS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -Iagent -o $@ $(TEST_BPF_XDP_SRCS) $(LDLIBS_AGENT) -lcmocka
+
 $(BUILD)/bench-bpf: bench/bpf_policy.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ bench/bpf_policy.c agent/loader.c lib/log.c $(LDLIBS_AGENT)
 
@@ -120,8 +125,9 @@ $(BUILD)/bench-maglev: bench/maglev.c agent/maglev.c $(HDRS) | $(BUILD)
 test-unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
 
-test-bpf: $(BUILD)/test_bpf
+test-bpf: $(BUILD)/test_bpf $(BUILD)/test_bpf_xdp
 	$(BUILD)/test_bpf
+	$(BUILD)/test_bpf_xdp
 
 test-e2e: all
 	tests/e2e/run.sh
