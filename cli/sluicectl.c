@@ -220,7 +220,10 @@ static int print_status(const json_t *r)
 		size_t i;
 
 		json_array_foreach(json_object_get(r, "xdp"), i, x) {
-			const char *why = str(x, "fallbackReason");
+			const char *why = json_string_value(json_object_get(x, "fallbackReason"));
+
+			if (!why)
+				why = "";
 
 			printf("xdp:         %s (driver %s): %s requested, %s in use%s%s\n",
 			       str(x, "device"), str(x, "driver"), str(x, "requested"), str(x, "mode"),
