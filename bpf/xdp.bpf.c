@@ -29,7 +29,7 @@ int from_netdev_xdp(struct xdp_md *ctx)
 	struct first_pkt p;
 	int ret;
 
-	ret = first_stage_parse(data, end, len, &p);
+	ret = first_stage_parse(data, end, len, 0, &p);
 	if (ret == FIRST_NOT_IPV4)
 		goto out;
 	if (!IS_DROP(ret))

@@ -51,12 +51,14 @@ struct first_ports {
 
 /*
  * The frame from data to end (direct packet access; frame_len: its whole
- * length, which a tc skb may hold beyond end): 0 with p filled,
+ * length, which a tc skb may hold beyond end; gso: a tc skb the stack
+ * aggregated, whose total length field may be 0 beyond 64 KiB, BIG TCP):
+ * 0 with p filled,
  * FIRST_NOT_IPV4, or DROP(SLUICE_DROP_XDP_MALFORMED). Every read is
  * bounds-checked against end and every length in the IPv4 header against
  * frame_len, so a forged length field can only make the frame malformed.
  */
-static __always_inline int first_stage_parse(void *data, void *end, __u32 frame_len,
+static __always_inline int first_stage_parse(void *data, void *end, __u32 frame_len, int gso,
 					     struct first_pkt *p)
 {
 	struct ethhdr *eth = data;
@@ -73,6 +75,8 @@ static __always_inline int first_stage_parse(void *data, void *end, __u32 frame_
 		return DROP(SLUICE_DROP_XDP_MALFORMED);
 	hlen = ip->ihl * 4;
 	tot = bpf_ntohs(ip->tot_len);
+	if (!tot && gso)
+		tot = frame_len - ETH_HLEN;
 	if (ip->version != 4 || hlen < sizeof(*ip) || tot < hlen || tot > frame_len - ETH_HLEN)
 		return DROP(SLUICE_DROP_XDP_MALFORMED);
 	/* Options: the header is all there (tot <= frame_len), and in the
@@ -140,7 +144,7 @@ static __always_inline int first_stage_skb(struct __sk_buff *skb)
 		data = (void *)(long)skb->data;
 		end = (void *)(long)skb->data_end;
 	}
-	ret = first_stage_parse(data, end, skb->len, &p);
+	ret = first_stage_parse(data, end, skb->len, skb->gso_size != 0, &p);
 	if (ret == FIRST_NOT_IPV4)
 		return 0;
 	if (IS_DROP(ret))

@@ -558,6 +558,28 @@ static void test_tc_fallback(void **state)
 	assert_int_equal(ent(ENT_BAD).packets, e.packets + 1);
 }
 
+/* BIG TCP: an aggregated skb beyond 64 KiB has total length 0; at tc
+ * that is no malformed header (XDP never sees an aggregate). */
+static void test_tc_gso_total_length_zero(void **state)
+{
+	struct frame f = make(CLIENT, NODE_IP, IPPROTO_TCP, 80, 20);
+	__u64 mal = counter(SLUICE_DROP_XDP_MALFORMED);
+	struct __sk_buff ctx = { .gso_size = 1400, .gso_segs = 2 };
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = &f, .data_size_in = (__u32)flen(&f),
+		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = 1);
+
+	(void)state;
+	set_xdp_active(0);
+	f.ip.tot_len = 0;
+	assert_int_equal(bpf_prog_test_run_opts(datapath_node_prog_fd(dp, HOOK_NETDEV), &opts), 0);
+	assert_int_not_equal((int)opts.retval, TC_ACT_SHOT);
+	assert_int_equal(counter(SLUICE_DROP_XDP_MALFORMED), mal);
+	/* Not aggregated: malformed. */
+	assert_int_equal(netdev(&f, sizeof(f.eth) + 40).retval, TC_ACT_SHOT);
+	assert_int_equal(counter(SLUICE_DROP_XDP_MALFORMED), mal + 1);
+	set_xdp_active(1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -575,6 +597,7 @@ int main(void)
 		cmocka_unit_test_setup(test_spoofed_pod_cidr_source, xdp_on),
 		cmocka_unit_test_setup(test_tunnel_source, xdp_on),
 		cmocka_unit_test_setup(test_tc_fallback, xdp_on),
+		cmocka_unit_test_setup(test_tc_gso_total_length_zero, xdp_on),
 	};
 
 	log_init("test_bpf_xdp", LOG_WARN);
