@@ -297,7 +297,7 @@ check "scripts/node-cleanup.sh for node1: removes the XDP link pin" bash -c "
 	'$ROOT/scripts/node-cleanup.sh' --netns '$P-node1' --bpffs '$BPF1' \
 		--state-dir '$(mn_node_dir "$P" 1)/state' --socket '$(mn_sock "$P" 1)' \
 		--cni-bin-dir '$MN_DIR/cni-bin' --cni-conf-dir '$MN_DIR/cni-conf' |
-		tee /dev/stderr | grep -q 'removed XDP link pin .*uplink0_xdp'"
+		tee /dev/stderr | grep 'removed XDP link pin .*uplink0_xdp' >/dev/null"
 check "after node-cleanup.sh: no XDP program on uplink0, no link pin" \
 	bash -c "[ \"\$(ip -n $P-node1 -j -d link show uplink0 | jq -c '.[0].xdp')\" = null ] && [ ! -e $BPF1/links/uplink0_xdp ]"
 
