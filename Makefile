@@ -89,6 +89,7 @@ test_compile_incr_SRCS := $(test_compile_SRCS)
 test_maglev_SRCS := agent/maglev.c
 test_world_gen_SRCS := agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/log.c
 test_health_SRCS := agent/health.c agent/lb.c agent/maglev.c agent/loader.c agent/cidr.c lib/log.c
+test_xdp_opts_SRCS := agent/loader.c lib/log.c
 
 $(BUILD)/unit:
 	mkdir -p $@
