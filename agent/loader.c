@@ -1297,3 +1297,38 @@ int datapath_xdp_state_map_fd(struct datapath *dp)
 {
 	return bpf_map__fd(dp->host->maps.sluice_xdpst_v1);
 }
+
+/* One slot of a per-CPU counter map, summed over the CPUs. */
+static int percpu_slot_sum(int fd, __u32 slot, struct sluice_metric *out)
+{
+	int ncpu = libbpf_num_possible_cpus(), ret = 0;
+	struct sluice_metric *percpu;
+
+	*out = (struct sluice_metric){ 0 };
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	percpu = calloc((size_t)ncpu, sizeof(*percpu));
+	if (!percpu)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(fd, &slot, percpu)) {
+		ret = -errno;
+		goto cleanup;
+	}
+	for (int cpu = 0; cpu < ncpu; cpu++) {
+		out->packets += percpu[cpu].packets;
+		out->bytes += percpu[cpu].bytes;
+	}
+cleanup:
+	free(percpu);
+	return ret;
+}
+
+int datapath_pf_entry_counter(struct datapath *dp, __u32 entry, struct sluice_metric *out)
+{
+	return percpu_slot_sum(datapath_pf_entry_count_map_fd(dp), entry, out);
+}
+
+int datapath_pf_rule_counter(struct datapath *dp, __u32 rule, struct sluice_metric *out)
+{
+	return percpu_slot_sum(datapath_pf_rule_count_map_fd(dp), rule, out);
+}

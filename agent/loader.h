@@ -189,5 +189,10 @@ int datapath_pf_cfg_map_fd(struct datapath *dp);	/* sluice_pfcfg_v1 */
 int datapath_pf_entry_count_map_fd(struct datapath *dp);	/* sluice_pfent_v1 */
 int datapath_pf_rule_count_map_fd(struct datapath *dp);	/* sluice_pfrul_v1 */
 int datapath_xdp_state_map_fd(struct datapath *dp);	/* sluice_xdpst_v1 */
+/* The prefilter's drops (packets, bytes) for counter entry `entry`
+ * (sluice_pfent_v1) or rule slot `rule` (sluice_pfrul_v1), summed over the
+ * CPUs. 0 or -errno (-ENOENT beyond the map). */
+int datapath_pf_entry_counter(struct datapath *dp, __u32 entry, struct sluice_metric *out);
+int datapath_pf_rule_counter(struct datapath *dp, __u32 rule, struct sluice_metric *out);
 
 #endif /* SLUICE_LOADER_H */
