@@ -120,6 +120,10 @@ $(BUILD)/bench-purge: bench/flows_purge.c agent/flows.c agent/cidr.c agent/loade
 $(BUILD)/bench-connrate: bench/connrate.c | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $<
 
+# The flood source of bench/xdp.sh (the kernel's XDP live-frames generator).
+$(BUILD)/sluice-xdpgen: bench/xdp_gen.c | $(BUILD)
+	$(CC) $(CFLAGS) -o $@ $< -lbpf
+
 $(BUILD)/bench-maglev: bench/maglev.c agent/maglev.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ bench/maglev.c agent/maglev.c
 
@@ -142,7 +146,7 @@ test: deps all
 demo: deps all
 	@scripts/demo.sh
 
-bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-purge $(BUILD)/bench-compile $(BUILD)/bench-maglev
+bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-purge $(BUILD)/bench-compile $(BUILD)/bench-maglev $(BUILD)/sluice-xdpgen
 	@bench/run.sh
 	@bench/policy.sh
 	@bench/multinode.sh
@@ -151,6 +155,7 @@ bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-purge 
 	@bench/persist.sh
 	@bench/defences.sh
 	@bench/services.sh
+	@bench/xdp.sh
 	@$(BUILD)/bench-purge
 	@$(BUILD)/bench-compile 5000 10 20
 	@$(BUILD)/bench-compile 20000 10 20
