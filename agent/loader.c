@@ -1211,9 +1211,27 @@ static int xdp_link_attach(struct datapath *dp, int ifindex, const char *ifname,
 	return ret;
 }
 
+/* Why the attach failed (ret), in words for status and errors: another
+ * program in the way is named, not blamed on the driver. */
+static void xdp_failure_why(int ifindex, int ret, const struct xdp_status *st, char *out,
+			    size_t outlen)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	char name[BPF_OBJ_NAME_LEN] = "";
+
+	if ((ret == -EBUSY || ret == -EEXIST) && !bpf_xdp_query(ifindex, 0, &q) && q.prog_id) {
+		prog_name_of(q.prog_id, name, sizeof(name));
+		snprintf(out, outlen, "another XDP program (id %u, name %s) is attached to %s",
+			 q.prog_id, name[0] ? name : "?", st->device);
+		return;
+	}
+	snprintf(out, outlen, "%s", strerror(-ret));
+}
+
 int datapath_attach_xdp(struct datapath *dp, int ifindex, const char *ifname,
 			enum xdp_request req, struct xdp_status *st, char *err, size_t errlen)
 {
+	char why[160];
 	__u32 mode = req == XDP_REQ_GENERIC ? SLUICE_XDP_MODE_GENERIC : SLUICE_XDP_MODE_NATIVE;
 	int ret;
 
@@ -1241,10 +1259,11 @@ int datapath_attach_xdp(struct datapath *dp, int ifindex, const char *ifname,
 				 strerror(-ret));
 		return ret;
 	}
+	xdp_failure_why(ifindex, ret, st, why, sizeof(why));
 	if (req == XDP_REQ_BEST_EFFORT) {
 		snprintf(st->reason, sizeof(st->reason),
 			 "no native XDP on %s (driver %s: %s): the first stage runs at tc", ifname,
-			 st->driver, strerror(-ret));
+			 st->driver, why);
 		pr_warn("--xdp best-effort: %s", st->reason);
 		/* What an earlier agent left (a generic attachment) goes too. */
 		ret = datapath_xdp_state_set(dp, 0, SLUICE_XDP_MODE_OFF);
@@ -1258,7 +1277,7 @@ int datapath_attach_xdp(struct datapath *dp, int ifindex, const char *ifname,
 		 "--xdp %s: cannot attach the XDP program to %s (driver %s) in %s mode: %s; "
 		 "use a device whose driver has native XDP (docs/INSTALL.md), or run with "
 		 "--xdp best-effort (falls back to tc) or --xdp off",
-		 xdp_request_name(req), ifname, st->driver, xdp_mode_name(mode), strerror(-ret));
+		 xdp_request_name(req), ifname, st->driver, xdp_mode_name(mode), why);
 	datapath_xdp_state_set(dp, 0, SLUICE_XDP_MODE_OFF);
 	return ret;
 }
