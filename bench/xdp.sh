@@ -32,6 +32,7 @@
 #   bench/xdp.sh                   everything
 #   DENY_SIZES="10 10000" FLOOD=1000000 ROUNDS=3 bench/xdp.sh
 set -uo pipefail
+# shellcheck disable=SC2034 # read by tests/lib/common.sh
 TEST_NAME=bench-xdp
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../tests/lib/common.sh

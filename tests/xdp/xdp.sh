@@ -96,6 +96,7 @@ stop_node() { # N
 
 # The prefilter's maps, written as the SluicePrefilter compiler would:
 # SRC/32 in the hash with rule 0 and counter entry 1; rule 0 on any port.
+# shellcheck disable=SC2086 # one word per byte
 hexaddr() { printf '%02x ' ${1//./ }; }
 pf_deny() {
 	# shellcheck disable=SC2046 # one word per byte
