@@ -328,11 +328,19 @@ static void maps_only_used(struct bpf_object *obj, const char *const *used, size
 static const char *const sock_maps[] = { "sluice_svc4_v1", "sluice_be4_v1", "sluice_lbrn4_v1",
 					 "sluice_lbsk4_v1", "sluice_stats_v2", "sluice_mgl4_v1",
 					 "sluice_aff4_v1" };
+/* xdp.bpf.o's stage 2 (north-south Services, bpf/lib/nodeport_xdp.h) uses
+ * the Service, tracking and NAT maps too, and a hop cache of its own (not
+ * pinned, as the other objects' are not). */
 static const char *const xdp_maps[] = { SLUICE_MAP_METRICS, SLUICE_MAP_ENDPOINTS,
 					SLUICE_MAP_IPCACHE, SLUICE_MAP_PF_LPM,
 					SLUICE_MAP_PF_HOST, SLUICE_MAP_PF_PORT,
 					SLUICE_MAP_PF_CFG, SLUICE_MAP_PF_ENTCNT,
-					SLUICE_MAP_PF_RULCNT, SLUICE_MAP_XDP_STATE };
+					SLUICE_MAP_PF_RULCNT, SLUICE_MAP_XDP_STATE,
+					SLUICE_MAP_XDP_FT, SLUICE_MAP_LB_SVC,
+					SLUICE_MAP_LB_BE, SLUICE_MAP_LB_MGL,
+					SLUICE_MAP_LB_AFF, SLUICE_MAP_CT,
+					SLUICE_MAP_SNAT, SLUICE_MAP_RNAT,
+					SLUICE_MAP_FRAG, "sluice_hop4_v1" };
 
 int datapath_open(struct datapath **out, const char *bpffs_dir, const struct datapath_opts *o,
 		  char *err, size_t errlen)
@@ -1350,4 +1358,14 @@ int datapath_pf_entry_counter(struct datapath *dp, __u32 entry, struct sluice_me
 int datapath_pf_rule_counter(struct datapath *dp, __u32 rule, struct sluice_metric *out)
 {
 	return percpu_slot_sum(datapath_pf_rule_count_map_fd(dp), rule, out);
+}
+
+int datapath_xdp_ft_map_fd(struct datapath *dp)
+{
+	return bpf_map__fd(dp->xdp->maps.sluice_xdpft_v1);
+}
+
+int datapath_xdp_ft_counter(struct datapath *dp, __u32 cause, struct sluice_metric *out)
+{
+	return percpu_slot_sum(datapath_xdp_ft_map_fd(dp), cause, out);
 }

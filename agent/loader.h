@@ -194,5 +194,9 @@ int datapath_xdp_state_map_fd(struct datapath *dp);	/* sluice_xdpst_v1 */
  * CPUs. 0 or -errno (-ENOENT beyond the map). */
 int datapath_pf_entry_counter(struct datapath *dp, __u32 entry, struct sluice_metric *out);
 int datapath_pf_rule_counter(struct datapath *dp, __u32 rule, struct sluice_metric *out);
+/* sluice_xdpft_v1: why the XDP program's stage 2 left a Service packet to
+ * tc (SLUICE_XDP_FT), per cause summed over the CPUs. 0 or -errno. */
+int datapath_xdp_ft_map_fd(struct datapath *dp);
+int datapath_xdp_ft_counter(struct datapath *dp, __u32 cause, struct sluice_metric *out);
 
 #endif /* SLUICE_LOADER_H */

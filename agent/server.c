@@ -323,13 +323,27 @@ static json_t *op_metrics(struct agent *a)
 		SLUICE_REASONS(X)
 #undef X
 	};
-	struct sluice_metric m[SLUICE_METRICS_MAX];
-	json_t *arr;
+	static const char *const ft_names[] = {
+#define X(name, num, short_name, desc) [num] = short_name,
+		SLUICE_XDP_FT(X)
+#undef X
+	};
+	struct sluice_metric m[SLUICE_METRICS_MAX], ft;
+	json_t *arr, *fts;
 	int ret;
 
 	ret = datapath_metrics_read(a->dp, m);
 	if (ret)
 		return api_error(CNI_ERR_INTERNAL, "cannot read the metrics map", strerror(-ret));
+	/* Why the XDP program's stage 2 left Service packets to tc. */
+	fts = json_array();
+	for (__u32 c = 0; c < SLUICE_XDP_FT_MAX; c++) {
+		if (datapath_xdp_ft_counter(a->dp, c, &ft) || !ft.packets)
+			continue;
+		json_array_append_new(fts, json_pack("{s:s, s:I, s:I}", "cause", ft_names[c],
+						     "packets", (json_int_t)ft.packets, "bytes",
+						     (json_int_t)ft.bytes));
+	}
 	arr = json_array();
 	for (__u32 r = 0; r < SLUICE_REASON_MAX; r++)
 		for (__u32 d = 0; d < SLUICE_DIR_MAX; d++) {
@@ -343,7 +357,7 @@ static json_t *op_metrics(struct agent *a)
 					       "drop", sluice_reason_is_drop(r), "packets",
 					       (json_int_t)v->packets, "bytes", (json_int_t)v->bytes));
 		}
-	return ok(json_pack("{s:o}", "metrics", arr));
+	return ok(json_pack("{s:o, s:o}", "metrics", arr, "xdpFallThrough", fts));
 }
 
 static json_t *op_cni(struct agent *a, const char *op, const json_t *req)

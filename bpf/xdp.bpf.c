@@ -9,7 +9,12 @@
  *   outside with a source in this node's pod CIDR; overlay packets from an
  *   address that is not a node). What passes goes on to the tc path
  *   (from_netdev, host.bpf.c), which leaves the first stage to this
- *   program while sluice_xdpst_v1[0].xdp_active is 1.
+ *   program while sluice_xdpst_v1[0].xdp_active is 1. Stage 2
+ *   (lib/nodeport_xdp.h): an outside client's packet to a NodePort,
+ *   externalIP or LB IP whose backend is on another node is translated,
+ *   encapsulated or given the next hop's MACs, and sent back out of the
+ *   uplink (XDP_TX); what it cannot finish goes to tc unchanged, counted
+ *   by cause in sluice_xdpft_v1.
  *
  * One exit records every verdict in sluice_stats_v2 (ingress).
  * The maps are shared with the other entry files' objects by their pins
@@ -18,6 +23,7 @@
 #include "lib/common.h"
 #include "lib/metrics.h"
 #include "lib/first_stage.h"
+#include "lib/nodeport_xdp.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -38,10 +44,19 @@ int from_netdev_xdp(struct xdp_md *ctx)
 		reason = DROP_REASON(ret);
 		goto out;
 	}
-	/* Stage 2 (north-south Services at XDP: NodePort, externalIPs, LB
-	 * IPs) goes here; what it cannot finish falls through to tc as
-	 * SLUICE_XDP_PASS or a reason of its own. */
+	/* Stage 2: north-south Services (lib/nodeport_xdp.h). */
+	ret = nodeport_xdp(ctx, &p);
+	if (ret == XDP_TX) {
+		reason = SLUICE_XDP_TX;
+	} else if (IS_DROP(ret)) {
+		reason = DROP_REASON(ret);
+	} else if (NPX_IS_FALL(ret)) {
+		/* Left to tc as it came, and why. */
+		xdp_ft_count((__u32)(ret - NPX_FALL_BASE), len);
+	}
 out:
 	metrics_count(reason, SLUICE_DIR_INGRESS, len);
+	if (reason == SLUICE_XDP_TX)
+		return XDP_TX;
 	return sluice_reason_is_drop(reason) ? XDP_DROP : XDP_PASS;
 }

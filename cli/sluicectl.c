@@ -283,6 +283,15 @@ static int print_metrics(const json_t *r)
 		printf("%-24s %-8s %12lld %14lld\n", str(m, "reason"), str(m, "direction"),
 		       (long long)json_integer_value(json_object_get(m, "packets")),
 		       (long long)json_integer_value(json_object_get(m, "bytes")));
+	/* Stage 2 of the XDP program: Service packets it left to tc, by cause. */
+	ms = json_object_get(r, "xdpFallThrough");
+	if (json_array_size(ms)) {
+		printf("\n%-24s %-8s %12s %14s\n", "XDP FALL-THROUGH", "", "PACKETS", "BYTES");
+		json_array_foreach(ms, i, m)
+			printf("%-24s %-8s %12lld %14lld\n", str(m, "cause"), "ingress",
+			       (long long)json_integer_value(json_object_get(m, "packets")),
+			       (long long)json_integer_value(json_object_get(m, "bytes")));
+	}
 	return 0;
 }
 

@@ -101,10 +101,10 @@ enum lb_choice { LB_NOT_FRONTEND = 0, LB_BACKEND_FOUND, LB_NO_BACKEND, LB_BACKEN
  * translates (pods, external clients, host sockets) so they all choose
  * alike.
  */
-static __always_inline __u32 lb4_pick(const struct sluice_lb4_key *fe,
-				      const struct sluice_lb4_value *svc,
-				      const struct sluice_ct_key *tuple,
-				      struct sluice_lb4_backend *be)
+static __always_inline __u32 lb4_pick_ex(const struct sluice_lb4_key *fe,
+					 const struct sluice_lb4_value *svc,
+					 const struct sluice_ct_key *tuple,
+					 struct sluice_lb4_backend *be, int dry, __u8 *aff_hit)
 {
 	struct sluice_lb4_aff_key ak = { .client = tuple->saddr, .rev_nat = svc->rev_nat };
 	struct sluice_lb4_key k = *fe;
@@ -124,8 +124,11 @@ static __always_inline __u32 lb4_pick(const struct sluice_lb4_key *fe,
 			b = bpf_map_lookup_elem(&sluice_be4_v1, &id);
 			if (b) {
 				*be = *b;
-				aff->last_used = now;
-				metrics_count(SLUICE_LB_AFFINITY_HIT, SLUICE_DIR_EGRESS, 0);
+				*aff_hit = 1;
+				if (!dry) {
+					aff->last_used = now;
+					metrics_count(SLUICE_LB_AFFINITY_HIT, SLUICE_DIR_EGRESS, 0);
+				}
 				return id;
 			}
 		}
@@ -157,13 +160,39 @@ static __always_inline __u32 lb4_pick(const struct sluice_lb4_key *fe,
 	if (!b)
 		return 0;
 	*be = *b;
-	if (svc->affinity_timeout) {
+	if (svc->affinity_timeout && !dry) {
 		struct sluice_lb4_aff_value v = { .last_used = now, .backend_id = id };
 
 		bpf_map_update_elem(&sluice_aff4_v1, &ak, &v, BPF_ANY);
 	}
 	return id;
 }
+
+static __always_inline __u32 lb4_pick(const struct sluice_lb4_key *fe,
+				      const struct sluice_lb4_value *svc,
+				      const struct sluice_ct_key *tuple,
+				      struct sluice_lb4_backend *be)
+{
+	__u8 aff_hit = 0;
+
+	return lb4_pick_ex(fe, svc, tuple, be, 0, &aff_hit);
+}
+
+/*
+ * A choice lb4_select made without writing it (dry): what the caller needs
+ * to write it later (lb4_commit), once it knows it will carry the packet
+ * itself. Nothing of it is written while the caller may still leave the
+ * packet to another hook, which then chooses on its own, as if this one
+ * had never looked.
+ */
+struct lb4_pending {
+	__u32 id;		/* the backend chosen; 0: the flow's entry had one */
+	__u32 affinity;		/* slot 0's affinity_timeout */
+	__u16 rev_nat;
+	__u8 aff_hit;		/* id came from the client's affinity entry */
+	__u8 closing;		/* FIN or RST: the entry starts closing */
+	__u8 terminating;	/* a terminating backend */
+};
 
 /*
  * The backend of flow f when its destination is a frontend of scope
@@ -172,9 +201,9 @@ static __always_inline __u32 lb4_pick(const struct sluice_lb4_key *fe,
  * remembered. A flow tracked before its destination became a frontend
  * (kube-proxy's, say) is left alone. *svc_flags: slot 0's flags.
  */
-static __always_inline enum lb_choice lb4_select(const struct flow *f, __u64 now, __u8 scope,
-						 struct sluice_lb4_backend *be, __u16 *rev_nat,
-						 __u16 *svc_flags)
+static __always_inline enum lb_choice lb4_select_ex(const struct flow *f, __u64 now, __u8 scope,
+						    struct sluice_lb4_backend *be, __u16 *rev_nat,
+						    __u16 *svc_flags, struct lb4_pending *dry)
 {
 	struct sluice_lb4_key k = { .addr = f->key.daddr, .port = f->key.dport,
 				    .proto = f->key.proto, .scope = scope };
@@ -183,6 +212,7 @@ static __always_inline enum lb_choice lb4_select(const struct flow *f, __u64 now
 	struct sluice_lb4_backend *b;
 	struct sluice_ct_value *ct;
 	__u32 had, id;
+	__u8 aff_hit = 0;
 
 	svc = bpf_map_lookup_elem(&sluice_svc4_v1, &k);
 	if (!svc)
@@ -217,9 +247,18 @@ static __always_inline enum lb_choice lb4_select(const struct flow *f, __u64 now
 		return LB_NO_BACKEND;
 	if (f->later_fragment)
 		return LB_NOT_FRONTEND;
-	id = lb4_pick(&k, &s0, &f->key, be);
+	id = lb4_pick_ex(&k, &s0, &f->key, be, !!dry, &aff_hit);
 	if (!id)
 		return LB_NO_BACKEND;
+	if (dry) {
+		dry->id = id;
+		dry->rev_nat = s0.rev_nat;
+		dry->affinity = s0.affinity_timeout;
+		dry->aff_hit = aff_hit;
+		dry->closing = !!(f->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST));
+		dry->terminating = !!(be->flags & SLUICE_LB_BE_F_TERMINATING);
+		return LB_BACKEND_NEW;
+	}
 	if (be->flags & SLUICE_LB_BE_F_TERMINATING)
 		metrics_count(SLUICE_LB_TERMINATING, SLUICE_DIR_EGRESS, 0);
 	entry.pad = id;
@@ -227,6 +266,46 @@ static __always_inline enum lb_choice lb4_select(const struct flow *f, __u64 now
 		entry.flags |= SLUICE_CT_F_CLOSING;
 	bpf_map_update_elem(&sluice_ct4_v1, &f->key, &entry, BPF_ANY);
 	return LB_BACKEND_NEW;
+}
+
+static __always_inline enum lb_choice lb4_select(const struct flow *f, __u64 now, __u8 scope,
+						 struct sluice_lb4_backend *be, __u16 *rev_nat,
+						 __u16 *svc_flags)
+{
+	return lb4_select_ex(f, now, scope, be, rev_nat, svc_flags, NULL);
+}
+
+/*
+ * Write the choice a dry lb4_select_ex made for flow f (pend; nothing when
+ * the flow's entry had its backend already): exactly what lb4_select
+ * writes, the client's affinity and the flow's client-side entry, and the
+ * counters it counts.
+ */
+static __always_inline void lb4_commit(const struct flow *f, __u64 now,
+				       const struct lb4_pending *pend)
+{
+	struct sluice_ct_value entry = { .last_seen = now, .flags = SLUICE_CT_F_LB_FRONTEND,
+					 .pad = pend->id };
+	struct sluice_lb4_aff_key ak = { .client = f->key.saddr, .rev_nat = pend->rev_nat };
+	struct sluice_lb4_aff_value av = { .last_used = now, .backend_id = pend->id };
+	struct sluice_lb4_aff_value *aff;
+
+	if (!pend->id)
+		return;
+	if (pend->affinity) {
+		aff = pend->aff_hit ? bpf_map_lookup_elem(&sluice_aff4_v1, &ak) : NULL;
+		if (aff)
+			aff->last_used = now;
+		else if (!pend->aff_hit)
+			bpf_map_update_elem(&sluice_aff4_v1, &ak, &av, BPF_ANY);
+		if (pend->aff_hit)
+			metrics_count(SLUICE_LB_AFFINITY_HIT, SLUICE_DIR_EGRESS, 0);
+	}
+	if (pend->terminating)
+		metrics_count(SLUICE_LB_TERMINATING, SLUICE_DIR_EGRESS, 0);
+	if (pend->closing)
+		entry.flags |= SLUICE_CT_F_CLOSING;
+	bpf_map_update_elem(&sluice_ct4_v1, &f->key, &entry, BPF_ANY);
 }
 
 /*

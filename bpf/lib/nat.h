@@ -127,7 +127,7 @@ static __always_inline enum nat_reply nat_reply_lookup(const struct sluice_ct_ke
  * reserved, so the kernel never picks its ports itself, but a node process
  * may still bind one explicitly. ICMP echo ids have no such lookup.
  */
-static __always_inline int nat_port_node_owned(struct __sk_buff *skb, const struct sluice_ct_key *r)
+static __always_inline int nat_port_node_owned(void *ctx, const struct sluice_ct_key *r)
 {
 	struct bpf_sock_tuple t = {};
 	struct bpf_sock *sk;
@@ -137,9 +137,9 @@ static __always_inline int nat_port_node_owned(struct __sk_buff *skb, const stru
 	t.ipv4.sport = r->sport;
 	t.ipv4.dport = r->dport;
 	if (r->proto == IPPROTO_TCP)
-		sk = bpf_skc_lookup_tcp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+		sk = bpf_skc_lookup_tcp(ctx, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
 	else if (r->proto == IPPROTO_UDP)
-		sk = bpf_sk_lookup_udp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+		sk = bpf_sk_lookup_udp(ctx, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
 	else
 		return 0;
 	if (!sk)
@@ -153,9 +153,10 @@ static __always_inline int nat_port_node_owned(struct __sk_buff *skb, const stru
  * for the flow's first packet out (fresh: a new flow, or one whose earlier
  * incarnation expired, whose old pair is replaced), a random one no other
  * flow and no node socket has for that destination. Returns 0 and sets
- * *port, or DROP().
+ * *port, or DROP(). ctx: the program's context (tc or XDP), for the
+ * socket lookup.
  */
-static __always_inline int nat_port_for(struct __sk_buff *skb, const struct flow *f, __be32 node_ip,
+static __always_inline int nat_port_for(void *ctx, const struct flow *f, __be32 node_ip,
 					__u32 lo, __u32 hi, int fresh, __be16 *port)
 {
 	struct sluice_nat_value *have = bpf_map_lookup_elem(&sluice_snat4_v1, &f->key);
@@ -175,7 +176,7 @@ static __always_inline int nat_port_for(struct __sk_buff *skb, const struct flow
 		__be16 try = bpf_htons((__u16)(lo + bpf_get_prandom_u32() % (hi - lo + 1)));
 
 		nat_reply_key(f, node_ip, try, &rkey);
-		if (nat_port_node_owned(skb, &rkey) ||
+		if (nat_port_node_owned(ctx, &rkey) ||
 		    bpf_map_update_elem(&sluice_rnat4_v1, &rkey, &back, BPF_NOEXIST))
 			continue;
 		fwd.port = try;

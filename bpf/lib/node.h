@@ -46,7 +46,7 @@ static __always_inline int from_node_ipv4(struct __sk_buff *skb, struct cursor *
 	if (outer)
 		ret = tunnel_origin_check(outer, ip->saddr, &peer);
 	else
-		ret = uplink_origin_check(skb, eth, ip->saddr, &peer,
+		ret = uplink_origin_check(skb, skb->ifindex, eth, ip->saddr, &peer,
 					  cfg_routing == SLUICE_ROUTING_OVERLAY);
 	if (IS_DROP(ret))
 		return ret;

@@ -30,7 +30,10 @@
  * - Later IP fragments: they take their first fragment's ports (lib/frag.h)
  *   and follow its flow, addresses rewritten (no L4 header to touch).
  *
- * Not in this step: XDP.
+ * The XDP program on the uplink does the same for an outside client's
+ * flow to a backend on another node (lib/nodeport_xdp.h), with the
+ * context-free parts of this file (lb4_select_ex, nodeport_flow_to_backend,
+ * nodeport_remote_state); what it leaves to tc arrives here unchanged.
  */
 #ifndef SLUICE_BPF_NODEPORT_H
 #define SLUICE_BPF_NODEPORT_H
@@ -351,6 +354,58 @@ static __always_inline int nodeport_no_backend(struct __sk_buff *skb, const stru
 }
 
 /*
+ * The flow f (client -> EXT frontend) as translated to backend be, the
+ * frontend's rev-NAT index rev_nat: client -> backend, the tuple its
+ * backend-side tracking entry (and NAT pair) is keyed by. Context-free:
+ * the tc path and the XDP program (lib/nodeport_xdp.h) share it.
+ */
+static __always_inline void nodeport_flow_to_backend(struct flow *f,
+						     const struct sluice_lb4_backend *be,
+						     __u16 rev_nat)
+{
+	f->key.daddr = be->addr;
+	f->key.dport = be->port;
+	if (!f->later_fragment)
+		f->policy_port = bpf_ntohs(be->port);
+	f->ct_pad = rev_nat;
+	f->ct_kind = CT_KIND_LB;
+}
+
+/*
+ * The state of a translated flow f (nodeport_flow_to_backend) whose backend
+ * is on another node: its tracking entry here (SLUICE_CT_F_LB_BACKEND, the
+ * rev-NAT index for the reply, and the life of the NAT pair) and, with
+ * snat (externalTrafficPolicy Cluster), its pair of the masquerade range
+ * (lib/nat.h), the node's port in *port. An entry of the same tuple that
+ * is no Service flow's (an earlier direct flow still tracked) is replaced,
+ * and the flow gets a fresh pair. Context-free but for ctx (tc or XDP,
+ * for nat_port_for's socket lookup): both hooks write exactly this, so
+ * either finds the other's flows. Returns 0 or DROP().
+ */
+static __always_inline int nodeport_remote_state(void *ctx, const struct flow *f, __u64 now,
+						 int snat, __be16 *port)
+{
+	__u32 ct_flags = 0;
+	int fresh;
+
+	fresh = ct_lookup(f, now, 0, &ct_flags) == CT_NEW || !(ct_flags & SLUICE_CT_F_LB_BACKEND);
+	if (fresh && f->later_fragment)
+		return DROP(SLUICE_DROP_FRAG_ORPHAN); /* starts no flow */
+	if (fresh)
+		ct_create(f, now, SLUICE_CT_F_LB_BACKEND);
+	if (!snat)
+		return 0;
+	return nat_port_for(ctx, f, cfg_node_ip, cfg_nat_port_min, cfg_nat_port_max, fresh, port);
+}
+
+/* Does an external flow to a frontend of these slot-0 flags get the node's
+ * address (externalTrafficPolicy Cluster, the node's address known)? */
+static __always_inline int nodeport_snat_wanted(__u16 svc_flags)
+{
+	return !(svc_flags & SLUICE_LB_F_EXT_LOCAL) && cfg_node_ip;
+}
+
+/*
  * f (parsed from the packet, its IPv4 header of ihl bytes at IP_OFF, the
  * source's ipcache entry peer) to an EXT frontend: rewritten to its
  * backend and sent on. Returns NODEPORT_NOT_OURS when f goes to no EXT
@@ -368,9 +423,9 @@ static __always_inline int nodeport_translate(struct __sk_buff *skb, struct flow
 	__u16 rev_nat = 0, svc_flags = 0;
 	struct ethhdr *eth;
 	struct iphdr *ip;
-	__be16 port;
+	__be16 port = 0;
 	__u8 l4_proto;
-	int ret, fresh;
+	int ret, snat;
 
 	switch (lb4_select(f, now, SLUICE_LB_SCOPE_EXT, &be, &rev_nat, &svc_flags)) {
 	case LB_NOT_FRONTEND:
@@ -390,12 +445,7 @@ static __always_inline int nodeport_translate(struct __sk_buff *skb, struct flow
 	if (nat_rewrite(skb, l4_proto, l4, IP_OFF + offsetof(struct iphdr, daddr), f->key.daddr,
 			be.addr, l4_proto ? l4 + 2 : 0, f->key.dport, be.port))
 		return DROP(SLUICE_DROP_REDIRECT);
-	f->key.daddr = be.addr;
-	f->key.dport = be.port;
-	if (!f->later_fragment)
-		f->policy_port = bpf_ntohs(be.port);
-	f->ct_pad = rev_nat;
-	f->ct_kind = CT_KIND_LB;
+	nodeport_flow_to_backend(f, &be, rev_nat);
 	metrics_count(SLUICE_LB_EXT_TRANSLATED, SLUICE_DIR_INGRESS, 0);
 
 	dst = endpoint_lookup4(be.addr);
@@ -412,20 +462,12 @@ static __always_inline int nodeport_translate(struct __sk_buff *skb, struct flow
 		*reason = SLUICE_FWD_LOCAL;
 		return redirect_to_pod(eth, ip, dst);
 	}
-	/* Another node's backend: tracked here (the rev-NAT index for the
-	 * reply, and the life of the NAT pair); its node polices it. An entry
-	 * of the same tuple that is no Service flow's (an earlier direct flow
-	 * still tracked) is replaced, and the flow gets a fresh pair. */
-	fresh = ct_lookup(f, now, 0, &ct_flags) == CT_NEW || !(ct_flags & SLUICE_CT_F_LB_BACKEND);
-	if (fresh && f->later_fragment)
-		return DROP(SLUICE_DROP_FRAG_ORPHAN); /* starts no flow */
-	if (fresh)
-		ct_create(f, now, SLUICE_CT_F_LB_BACKEND);
-	if (!(svc_flags & SLUICE_LB_F_EXT_LOCAL) && cfg_node_ip) {
-		ret = nat_port_for(skb, f, cfg_node_ip, cfg_nat_port_min, cfg_nat_port_max, fresh,
-				   &port);
-		if (IS_DROP(ret))
-			return ret;
+	/* Another node's backend: tracked here; its node polices it. */
+	snat = nodeport_snat_wanted(svc_flags);
+	ret = nodeport_remote_state(skb, f, now, snat, &port);
+	if (IS_DROP(ret))
+		return ret;
+	if (snat) {
 		if (nat_rewrite(skb, l4_proto, l4, IP_OFF + offsetof(struct iphdr, saddr),
 				f->key.saddr, cfg_node_ip, l4_proto ? l4 : 0, f->key.sport, port))
 			return DROP(SLUICE_DROP_NAT_PORTS);
@@ -465,7 +507,7 @@ static __always_inline int nodeport_icmp_from_netdev(struct __sk_buff *skb, stru
 			return NODEPORT_NOT_OURS;
 	}
 	peer = ipcache_lookup(ip->saddr);
-	ret = uplink_origin_check(skb, eth, ip->saddr, &peer, cfg_routing == SLUICE_ROUTING_OVERLAY);
+	ret = uplink_origin_check(skb, skb->ifindex, eth, ip->saddr, &peer, cfg_routing == SLUICE_ROUTING_OVERLAY);
 	if (IS_DROP(ret))
 		return ret;
 	if (snat)
@@ -516,7 +558,7 @@ static __always_inline int nodeport_from_netdev(struct __sk_buff *skb, __u32 *re
 			return NODEPORT_NOT_OURS;
 	}
 	peer = ipcache_lookup(ip->saddr);
-	ret = uplink_origin_check(skb, eth, ip->saddr, &peer, cfg_routing == SLUICE_ROUTING_OVERLAY);
+	ret = uplink_origin_check(skb, skb->ifindex, eth, ip->saddr, &peer, cfg_routing == SLUICE_ROUTING_OVERLAY);
 	if (IS_DROP(ret))
 		return ret;
 	if (snat_reply)

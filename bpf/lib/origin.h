@@ -112,11 +112,12 @@ static __always_inline int tunnel_sender_check(__be32 outer)
 
 /*
  * Did the frame eth come from the next hop towards node (network order)
- * on the device it came in on? Any router on the way to the node: its MAC.
+ * on the device it came in on (ifindex; ctx: the program's context, tc or
+ * XDP)? Any router on the way to the node: its MAC.
  * onlink_only: only a node on this node's own segment is checked (1 for
  * one behind routers). An unresolved next hop fails (0) when checked.
  */
-static __always_inline int from_next_hop(struct __sk_buff *skb, const struct ethhdr *eth,
+static __always_inline int from_next_hop(void *ctx, __u32 ifindex, const struct ethhdr *eth,
 					 __be32 node, int onlink_only)
 {
 	struct bpf_fib_lookup fib = {};
@@ -127,9 +128,9 @@ static __always_inline int from_next_hop(struct __sk_buff *skb, const struct eth
 	hop = bpf_map_lookup_elem(&sluice_hop4_v1, &node);
 	if (!hop || hop->expires < now) {
 		fib.family = AF_INET;
-		fib.ifindex = skb->ifindex;
+		fib.ifindex = ifindex;
 		fib.ipv4_dst = node;
-		ret = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+		ret = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
 		/* (ipv4_dst becomes the gateway's when there is one, also
 		 * for NO_NEIGH) */
 		if (ret == BPF_FIB_LKUP_RET_NO_NEIGH && onlink_only && fib.ipv4_dst != node)
@@ -145,7 +146,7 @@ static __always_inline int from_next_hop(struct __sk_buff *skb, const struct eth
 	}
 	if (onlink_only && !hop->onlink)
 		return 1;
-	return hop->ifindex == skb->ifindex && mac_equal(hop->mac, eth->h_source);
+	return hop->ifindex == ifindex && mac_equal(hop->mac, eth->h_source);
 }
 
 /*
@@ -159,12 +160,12 @@ static __always_inline int from_next_hop(struct __sk_buff *skb, const struct eth
 static __always_inline int tunnel_link_check(struct __sk_buff *skb, const struct ethhdr *eth,
 					     __be32 outer)
 {
-	return from_next_hop(skb, eth, outer, 1) ? 0 : DROP(SLUICE_DROP_TUNNEL_SOURCE);
+	return from_next_hop(skb, skb->ifindex, eth, outer, 1) ? 0 : DROP(SLUICE_DROP_TUNNEL_SOURCE);
 }
 
 /*
- * A plain (not tunnelled) IPv4 packet that came in on the uplink, eth its
- * Ethernet header, src its source and peer src's ipcache entry. overlay:
+ * A plain (not tunnelled) IPv4 packet that came in on the uplink (ifindex;
+ * ctx: the program's context, tc or XDP), eth its Ethernet header, src its source and peer src's ipcache entry. overlay:
  * the routing mode. Returns 0 or DROP(SLUICE_DROP_UPLINK_SPOOF).
  *
  * Native routing: another node's pod's packets come from that node, or on
@@ -177,7 +178,7 @@ static __always_inline int tunnel_link_check(struct __sk_buff *skb, const struct
  * neighbour table means trusting ARP on the segment: a host that can
  * poison it (or forge the node's MAC) is not stopped here.
  */
-static __always_inline int uplink_origin_check(struct __sk_buff *skb, const struct ethhdr *eth,
+static __always_inline int uplink_origin_check(void *ctx, __u32 ifindex, const struct ethhdr *eth,
 					       __be32 src, const struct sluice_ipcache_value *peer,
 					       int overlay)
 {
@@ -188,7 +189,7 @@ static __always_inline int uplink_origin_check(struct __sk_buff *skb, const stru
 		return endpoint_lookup4(src) ? DROP(SLUICE_DROP_UPLINK_SPOOF) : 0;
 	if (ipc_is_node(peer))
 		return 0;
-	if (overlay || !from_next_hop(skb, eth, peer->tunnel_endpoint, 0))
+	if (overlay || !from_next_hop(ctx, ifindex, eth, peer->tunnel_endpoint, 0))
 		return DROP(SLUICE_DROP_UPLINK_SPOOF);
 	return 0;
 }

@@ -41,6 +41,8 @@
 #define SLUICE_MAP_PF_RULCNT "sluice_pfrul_v1"
 /* Which hook runs the uplink's first stage (XDP or tc), set by the loader. */
 #define SLUICE_MAP_XDP_STATE "sluice_xdpst_v1"
+/* Why the XDP program's stage 2 left a Service packet to tc (SLUICE_XDP_FT). */
+#define SLUICE_MAP_XDP_FT    "sluice_xdpft_v1"
 
 #ifndef SLUICE_ENDPOINTS_MAX
 #define SLUICE_ENDPOINTS_MAX 65536
@@ -157,6 +159,42 @@ struct sluice_xdp_state {
 	__u32 mode;		/* SLUICE_XDP_MODE_* actually in use, for status */
 };
 _Static_assert(sizeof(struct sluice_xdp_state) == 8, "xdp state layout");
+
+/*
+ * sluice_xdpft_v1: a per-CPU array of struct sluice_metric (packets, bytes)
+ * indexed by SLUICE_XDP_FT number: why stage 2 of the uplink's XDP program
+ * (north-south Services, bpf/lib/nodeport_xdp.h) left a packet addressed to
+ * a NodePort, externalIP or LB IP (or a reply to such a flow) to the tc
+ * path. Each such packet is counted once here and once as xdp-pass in
+ * sluice_stats_v2. Kept out of SLUICE_REASONS, whose slots are nearly all
+ * taken. Names are listed once, here, for the agent and sluicectl.
+ */
+#define SLUICE_XDP_FT(X)                                                                            \
+	X(SLUICE_XDP_FT_OTHER,      0, "other",         "anything else stage 2 cannot finish")          \
+	X(SLUICE_XDP_FT_OPTIONS,    1, "ip-options",    "IPv4 options")                                 \
+	X(SLUICE_XDP_FT_FRAGMENT,   2, "fragment",      "an IPv4 fragment (its ports are tc's to recall)") \
+	X(SLUICE_XDP_FT_TTL,        3, "ttl",           "TTL 1 or 0: the stack answers time exceeded")  \
+	X(SLUICE_XDP_FT_ICMP,       4, "icmp",          "an ICMP error (about a Service flow or not)")  \
+	X(SLUICE_XDP_FT_ETP_LOCAL,  5, "etp-local",     "externalTrafficPolicy Local frontend")         \
+	X(SLUICE_XDP_FT_LOCAL,      6, "local-backend", "the backend is a pod on this node")            \
+	X(SLUICE_XDP_FT_NO_BACKEND, 7, "no-backend",    "frontend without backend (tc refuses or drops)") \
+	X(SLUICE_XDP_FT_ORIGIN,     8, "origin",        "source is no outside client (a node, a pod, a forgery): tc checks it") \
+	X(SLUICE_XDP_FT_NO_ROUTE,   9, "no-route",      "no tunnel endpoint or route for the backend, or the route leaves another device") \
+	X(SLUICE_XDP_FT_NO_NEIGH,  10, "no-neigh",      "the next hop's MAC is not resolved")           \
+	X(SLUICE_XDP_FT_MTU,       11, "mtu",           "the frame would exceed the egress MTU")        \
+	X(SLUICE_XDP_FT_TRACKED,   12, "tracked-other", "the tuple is tracked as another kind of flow") \
+	X(SLUICE_XDP_FT_REPLY,     13, "reply",         "a reply to an SNATed flow whose client is not routed out of this uplink") \
+	X(SLUICE_XDP_FT_HEADROOM,  14, "headroom",      "the driver gave no room for the outer headers")
+
+enum sluice_xdp_ft {
+#define SLUICE_X_FT_ENUM(name, num, short_name, desc) name = num,
+	SLUICE_XDP_FT(SLUICE_X_FT_ENUM)
+#undef SLUICE_X_FT_ENUM
+	SLUICE_XDP_FT_MAX
+};
+
+#define SLUICE_XDP_FT_SLOTS 32
+_Static_assert(SLUICE_XDP_FT_MAX <= SLUICE_XDP_FT_SLOTS, "too many XDP fall-through causes");
 
 #define SLUICE_XDP_MODE_OFF	0	/* first stage at tc */
 #define SLUICE_XDP_MODE_NATIVE	1	/* driver mode */

@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Stage 2 of the uplink's XDP program (xdp.bpf.c): north-south Services.
+ * An outside client's packet to a NodePort, externalIP or LB IP whose
+ * backend is on another node is translated here, before the kernel
+ * allocates anything for it, and sent straight back out of the uplink
+ * (XDP_TX): DNAT to the backend, SNAT to the node's address and a port of
+ * the masquerade range (externalTrafficPolicy Cluster), then the VXLAN
+ * headers (overlay routing, built as lib/overlay.h builds them) or the
+ * next hop's MACs (native routing). The choice of backend, the tracking
+ * entries and the NAT pair are written by the functions the tc path uses
+ * (lib/lb.h lb4_select_ex and lb4_commit, lib/nodeport.h
+ * nodeport_flow_to_backend and nodeport_remote_state): whichever hook sees
+ * a flow's next packet or its reply finds the same state, and the tc path
+ * (lib/nodeport.h) stays the reference.
+ *
+ * Everything the stage cannot finish is left to tc untouched, nothing
+ * written, counted by cause in sluice_xdpft_v1 (SLUICE_XDP_FT in
+ * include/sluice/datapath.h): IP options, fragments, TTL running out, ICMP
+ * errors, externalTrafficPolicy Local, a backend on this node (tc delivers
+ * it with bpf_redirect_peer after its ingress policy), a frontend without
+ * backend, a source that is not an outside client, no route or an
+ * unresolved next hop, a frame the MTU would not take, no headroom. The
+ * choice of backend is made dry (lb4_select_ex) and written only once the
+ * packet is known to be finished here: a packet left to tc is chosen for
+ * there as if XDP had never looked.
+ *
+ * Replies (backend -> node address, the NAT port) stay at tc: they come
+ * through the tunnel (overlay) or from the backend's node (native) and are
+ * counted here as "reply" when they belong to an SNATed Service flow.
+ */
+#ifndef SLUICE_BPF_NODEPORT_XDP_H
+#define SLUICE_BPF_NODEPORT_XDP_H
+
+#include "nodeport.h"
+#include "first_stage.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SLUICE_XDP_FT_SLOTS);
+	__type(key, __u32);
+	__type(value, struct sluice_metric);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sluice_xdpft_v1 SEC(".maps");
+
+/* nodeport_xdp's answer for a packet left to tc for cause (SLUICE_XDP_FT_*).
+ * Distinct from XDP_* verdicts, NODEPORT_NOT_OURS and DROP(). */
+#define NPX_FALL_BASE		0x200
+#define NPX_FALL(cause)		(NPX_FALL_BASE + (cause))
+#define NPX_IS_FALL(ret)	((ret) >= NPX_FALL_BASE && (ret) < NPX_FALL_BASE + SLUICE_XDP_FT_SLOTS)
+
+static __always_inline void xdp_ft_count(__u32 cause, __u32 bytes)
+{
+	struct sluice_metric *m = bpf_map_lookup_elem(&sluice_xdpft_v1, &cause);
+
+	if (!m)
+		return;
+	/* Per-CPU slot: no other writer can race with us. */
+	m->packets++;
+	m->bytes += bytes;
+}
+
+/* The outer UDP source port's hash: the inner flow as it leaves (the tc
+ * path uses the skb's hash, which XDP has not; any per-flow value keeps
+ * a flow on one underlay path). */
+static __always_inline __u32 npx_flow_hash(__be32 saddr, __be32 daddr, __be16 sport,
+					   __be16 dport, __u8 proto)
+{
+	return sluice_lb_flow_hash4(saddr, daddr, sport, dport, proto, cfg_lb_seed);
+}
+
+/*
+ * An ICMP message (ip its header, bounds-checked, ihl bytes) on the uplink:
+ * an error that nodeport_icmp_from_netdev would take (about an SNATed
+ * external flow, or quoting a frontend's packet)? Those are tc's: the
+ * packet is counted as SLUICE_XDP_FT_ICMP; anything else is not ours.
+ */
+static __always_inline int npx_icmp(struct iphdr *ip, __u32 ihl, void *end)
+{
+	struct sluice_lb4_key k = { .scope = SLUICE_LB_SCOPE_EXT };
+	struct icmphdr *ih = (void *)ip + ihl;
+	struct first_ports *qp;
+	struct iphdr *q;
+
+	if (ihl != sizeof(*ip) || (void *)(ih + 1) > end)
+		return NODEPORT_NOT_OURS;
+	if (ih->type != ICMP_DEST_UNREACH && ih->type != ICMP_TIME_EXCEEDED &&
+	    ih->type != ICMP_PARAMETERPROB)
+		return NODEPORT_NOT_OURS;
+	q = (void *)(ih + 1);
+	if ((void *)(q + 1) > end || q->ihl != 5 ||
+	    (q->protocol != IPPROTO_TCP && q->protocol != IPPROTO_UDP))
+		return NODEPORT_NOT_OURS;
+	qp = (void *)(q + 1);
+	if ((void *)(qp + 1) > end)
+		return NODEPORT_NOT_OURS;
+	if (ip->daddr == cfg_node_ip && q->saddr == cfg_node_ip && nodeport_nat_port(qp->sport))
+		return NPX_FALL(SLUICE_XDP_FT_ICMP);
+	k.addr = q->saddr;
+	k.port = qp->sport;
+	k.proto = q->protocol;
+	if (ip->daddr == q->saddr && bpf_map_lookup_elem(&sluice_svc4_v1, &k))
+		return NPX_FALL(SLUICE_XDP_FT_ICMP);
+	return NODEPORT_NOT_OURS;
+}
+
+/*
+ * A reply to an external Service flow this node SNATed (f: backend -> node
+ * address, a NAT port), as nodeport_snat_reverse recognises it: its pair,
+ * and the pair's flow still tracked as a Service flow. Left to tc.
+ */
+static __always_inline int npx_is_snat_reply(const struct flow *f, __u64 now)
+{
+	struct sluice_nat_value *v;
+	struct sluice_ct_value *ct;
+	struct sluice_ct_key k;
+
+	if (f->key.daddr != cfg_node_ip || !nodeport_nat_port(f->key.dport))
+		return 0;
+	v = bpf_map_lookup_elem(&sluice_rnat4_v1, &f->key);
+	if (!v)
+		return 0;
+	nat_pod_key(&f->key, v, &k);
+	ct = ct_live(&k, now);
+	return ct && (ct->flags & SLUICE_CT_F_LB_BACKEND) && !(ct->flags & SLUICE_CT_F_VIA_STACK);
+}
+
+/*
+ * The next hop for the translated packet (ip_len: its IPv4 length, the
+ * outer headers included), towards dst from the node's address, out of
+ * the uplink it came in on: 0 with fib filled, or NPX_FALL(). The kernel
+ * checks ip_len against the egress MTU (FRAG_NEEDED).
+ */
+static __always_inline int npx_next_hop(struct xdp_md *ctx, __be32 dst, __u32 ip_len,
+					struct bpf_fib_lookup *fib)
+{
+	long ret;
+
+	fib->family = AF_INET;
+	fib->ifindex = ctx->ingress_ifindex;
+	fib->ipv4_src = cfg_node_ip;
+	fib->ipv4_dst = dst;
+	fib->tot_len = (__u16)ip_len;
+	ret = bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
+	if (ret == BPF_FIB_LKUP_RET_NO_NEIGH)
+		return NPX_FALL(SLUICE_XDP_FT_NO_NEIGH);
+	if (ret == BPF_FIB_LKUP_RET_FRAG_NEEDED)
+		return NPX_FALL(SLUICE_XDP_FT_MTU);
+	if (ret != BPF_FIB_LKUP_RET_SUCCESS || fib->ifindex != ctx->ingress_ifindex)
+		return NPX_FALL(SLUICE_XDP_FT_NO_ROUTE);
+	return 0;
+}
+
+/*
+ * The packet rewrite, XDP's own: ip (option-less, bounds-checked with its
+ * L4 header l4h of proto) goes from (saddr:sport -> daddr:dport) to
+ * (nsaddr:nsport -> ndaddr:ndport), TTL one less; the IPv4 checksum and
+ * the L4 checksum updated incrementally (RFC 1624), a UDP checksum of 0
+ * (none) left so, as bpf_l4_csum_replace's BPF_F_MARK_MANGLED_0 does.
+ */
+static __always_inline void npx_rewrite(struct iphdr *ip, void *l4h, __u8 proto, __be32 nsaddr,
+					__be16 nsport, __be32 ndaddr, __be16 ndport)
+{
+	struct first_ports *pp = l4h;
+	__u16 *check = proto == IPPROTO_TCP ? &((struct tcphdr *)l4h)->check
+					    : &((struct udphdr *)l4h)->check;
+	__u16 c = *check;
+
+	if (proto == IPPROTO_TCP || c) {
+		c = csum_update4(c, ip->saddr, nsaddr);
+		c = csum_update4(c, ip->daddr, ndaddr);
+		c = csum_update2(c, pp->sport, nsport);
+		c = csum_update2(c, pp->dport, ndport);
+		if (proto == IPPROTO_UDP && !c)
+			c = 0xffff;
+		*check = c;
+	}
+	ip->check = csum_update4(ip->check, ip->saddr, nsaddr);
+	ip->check = csum_update4(ip->check, ip->daddr, ndaddr);
+	ip->saddr = nsaddr;
+	ip->daddr = ndaddr;
+	pp->sport = nsport;
+	pp->dport = ndport;
+	ipv4_decrement_ttl(ip);
+}
+
+/*
+ * Stage 2 on a frame the first stage passed (p: what it parsed). Returns
+ * NODEPORT_NOT_OURS (no Service packet: tc's, as xdp-pass), NPX_FALL()
+ * (a Service packet left to tc), XDP_TX (translated and sent), or DROP()
+ * (the tc path would drop it too: no NAT port free).
+ */
+static __always_inline int nodeport_xdp(struct xdp_md *ctx, const struct first_pkt *p)
+{
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	struct sluice_lb4_key k = { .scope = SLUICE_LB_SCOPE_EXT };
+	const int overlay = cfg_routing == SLUICE_ROUTING_OVERLAY;
+	struct ethhdr *eth = data, *oeth;
+	struct iphdr *ip = (void *)(eth + 1);
+	struct sluice_ipcache_value peer;
+	struct sluice_lb4_backend be;
+	struct sluice_lb4_value *svc;
+	struct bpf_fib_lookup fib = {};
+	struct lb4_pending pend = {};
+	struct vxlan_encap h;
+	__u16 rev_nat = 0, svc_flags = 0, tot;
+	__u64 now = bpf_ktime_get_ns();
+	__be16 port = 0;
+	struct flow f = {};
+	__u32 ihl, l4len;
+	void *l4h;
+	int ret;
+
+	if (!cfg_lb || !cfg_node_ip || (void *)(ip + 1) > end)
+		return NODEPORT_NOT_OURS;
+	ihl = ip->ihl * 4;
+	if (p->proto == IPPROTO_ICMP && !(ip->frag_off & bpf_htons(IP_MF | IP_FRAG_OFFSET_MASK)))
+		return npx_icmp(ip, ihl, end);
+	if (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP)
+		return NODEPORT_NOT_OURS;
+	/* A later fragment has no ports: only its first fragment (tc
+	 * remembered its ports, lib/frag.h) says whether it is ours. */
+	if (!p->has_port) {
+		struct sluice_frag_key fk;
+		struct sluice_frag_value *fv;
+
+		frag_key(ip, &fk);
+		fv = bpf_map_lookup_elem(&sluice_frag4_v1, &fk);
+		if (!fv)
+			return NODEPORT_NOT_OURS;
+		k.port = fv->dport;
+	} else {
+		k.port = p->dport;
+	}
+	k.addr = p->daddr;
+	k.proto = p->proto;
+	svc = bpf_map_lookup_elem(&sluice_svc4_v1, &k);
+	/* Option-less, unfragmented, the whole L4 header there: else not
+	 * XDP's (a reply is only recognised in this common shape). */
+	l4len = p->proto == IPPROTO_TCP ? sizeof(struct tcphdr) : sizeof(struct udphdr);
+	l4h = (void *)ip + sizeof(*ip);
+	if (ihl != sizeof(*ip) || (ip->frag_off & bpf_htons(IP_MF | IP_FRAG_OFFSET_MASK)) ||
+	    l4h + l4len > end || bpf_ntohs(ip->tot_len) < sizeof(*ip) + l4len) {
+		if (!svc)
+			return NODEPORT_NOT_OURS;
+		if (ihl != sizeof(*ip))
+			return NPX_FALL(SLUICE_XDP_FT_OPTIONS);
+		if (ip->frag_off & bpf_htons(IP_MF | IP_FRAG_OFFSET_MASK))
+			return NPX_FALL(SLUICE_XDP_FT_FRAGMENT);
+		return NPX_FALL(SLUICE_XDP_FT_OTHER);
+	}
+	f.key.saddr = ip->saddr;
+	f.key.daddr = ip->daddr;
+	f.key.proto = ip->protocol;
+	f.key.sport = ((struct first_ports *)l4h)->sport;
+	f.key.dport = ((struct first_ports *)l4h)->dport;
+	f.policy_port = bpf_ntohs(f.key.dport);
+	if (p->proto == IPPROTO_TCP)
+		f.tcp_flags = ((__u8 *)l4h)[13];
+	if (!svc)
+		return npx_is_snat_reply(&f, now) ? NPX_FALL(SLUICE_XDP_FT_REPLY) : NODEPORT_NOT_OURS;
+	if (ip->ttl <= 1)
+		return NPX_FALL(SLUICE_XDP_FT_TTL);
+	/* The client as the tc path believes it (lib/origin.h); a source it
+	 * would drop is left to it, to be dropped and counted there. */
+	peer = ipcache_lookup(ip->saddr);
+	if (IS_DROP(uplink_origin_check(ctx, ctx->ingress_ifindex, eth, ip->saddr, &peer, overlay)))
+		return NPX_FALL(SLUICE_XDP_FT_ORIGIN);
+	if (!nodeport_snat_wanted(svc->flags))
+		return NPX_FALL(SLUICE_XDP_FT_ETP_LOCAL);
+	switch (lb4_select_ex(&f, now, SLUICE_LB_SCOPE_EXT, &be, &rev_nat, &svc_flags, &pend)) {
+	case LB_NOT_FRONTEND:
+		return NPX_FALL(SLUICE_XDP_FT_TRACKED);
+	case LB_NO_BACKEND:
+		return NPX_FALL(SLUICE_XDP_FT_NO_BACKEND);
+	default:
+		break;
+	}
+	if (!nodeport_snat_wanted(svc_flags))
+		return NPX_FALL(SLUICE_XDP_FT_ETP_LOCAL); /* changed since the lookup */
+	if (endpoint_lookup4(be.addr))
+		return NPX_FALL(SLUICE_XDP_FT_LOCAL);
+	/* Where the tc path would send it: the backend's node through the
+	 * tunnel, or the native route to the backend; both only to a pod of
+	 * another node (the ipcache names its node). */
+	tot = bpf_ntohs(ip->tot_len);
+	peer = ipcache_lookup(be.addr);
+	if (!peer.tunnel_endpoint)
+		return NPX_FALL(SLUICE_XDP_FT_NO_ROUTE);
+	if (overlay) {
+		if (!cfg_vxlan_ifindex)
+			return NPX_FALL(SLUICE_XDP_FT_NO_ROUTE);
+		ret = npx_next_hop(ctx, peer.tunnel_endpoint, tot + sizeof(h), &fib);
+	} else {
+		ret = npx_next_hop(ctx, be.addr, tot, &fib);
+	}
+	if (ret)
+		return ret;
+	/* Room for the outer headers before anything is written: what
+	 * fails here is left to tc as it came. */
+	if (overlay && bpf_xdp_adjust_head(ctx, -(int)sizeof(h)))
+		return NPX_FALL(SLUICE_XDP_FT_HEADROOM);
+
+	/* The packet is XDP's from here: the state the tc path writes. */
+	lb4_commit(&f, now, &pend);
+	nodeport_flow_to_backend(&f, &be, rev_nat);
+	ret = nodeport_remote_state(ctx, &f, now, 1, &port);
+	if (IS_DROP(ret))
+		return ret;
+
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	oeth = data;
+	eth = overlay ? data + sizeof(h) : data;
+	ip = (void *)(eth + 1);
+	l4h = (void *)(ip + 1);
+	if (l4h + l4len > end)
+		return DROP(SLUICE_DROP_TRUNCATED);
+	npx_rewrite(ip, l4h, p->proto, cfg_node_ip, port, be.addr, be.port);
+	metrics_count(SLUICE_LB_EXT_TRANSLATED, SLUICE_DIR_INGRESS, 0);
+	metrics_count(SLUICE_LB_SNAT, SLUICE_DIR_INGRESS, 0);
+	if (overlay) {
+		/* The inner Ethernet header is the frame's own, where it was. */
+		vxlan_encap_build(&h, ETH_HLEN + tot, cfg_node_ip, peer.tunnel_endpoint, eth,
+				  ip->tos, npx_flow_hash(cfg_node_ip, be.addr, port, be.port, p->proto),
+				  (__u16)bpf_get_prandom_u32());
+		if ((void *)(oeth + 1) + sizeof(h) > end)
+			return DROP(SLUICE_DROP_TRUNCATED);
+		__builtin_memcpy((void *)(oeth + 1), &h, sizeof(h));
+		oeth->h_proto = bpf_htons(ETH_P_IP);
+		metrics_count(SLUICE_OVERLAY_ENCAP, SLUICE_DIR_EGRESS, ETH_HLEN + tot);
+	}
+	__builtin_memcpy(oeth->h_dest, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(oeth->h_source, fib.smac, ETH_ALEN);
+	return XDP_TX;
+}
+
+#endif /* SLUICE_BPF_NODEPORT_XDP_H */
