@@ -34,6 +34,7 @@
 #include "loader.h"
 #include "log.h"
 #include "maglev.h"
+#include <sluice/lbhash.h>
 
 #define IFINDEX_LO 1 /* test runs see skb->dev = loopback */
 
@@ -3542,6 +3543,367 @@ static void test_np_remote_backend_overlay(void **state)
 	assert_int_equal(tcp_checksum(&o->inner), 0);
 }
 
+/* ---- NodePort at XDP (bpf/lib/nodeport_xdp.h, stage 2) -------------------- */
+
+/* The uplink's XDP program on frame data, as sltest0 (the uplink towards
+ * node 2) receives it. */
+static struct run run_xdp(const void *data, __u32 len)
+{
+	struct run r = { 0 };
+	struct xdp_md ctx = { .data_end = len, .ingress_ifindex = (__u32)ifindex_b };
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = data, .data_size_in = len,
+		    .data_out = r.out, .data_size_out = sizeof(r.out), .repeat = 1,
+		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx));
+
+	if (bpf_prog_test_run_opts(datapath_xdp_prog_fd(dp), &opts))
+		fail_msg("BPF_PROG_TEST_RUN (XDP) failed: %s", strerror(errno));
+	r.retval = (int)opts.retval;
+	r.out_len = opts.data_size_out;
+	return r;
+}
+
+/* sluice_xdpft_v1's packets for cause. */
+static __u64 xdp_ft(enum sluice_xdp_ft cause)
+{
+	struct sluice_metric m;
+
+	assert_int_equal(datapath_xdp_ft_counter(dp, cause, &m), 0);
+	return m.packets;
+}
+
+static void uplink_mac(unsigned char mac[6])
+{
+	/* (sysfs still shows the namespace this process started in) */
+	FILE *f = popen("ip -br link show sltest0 | awk '{print $3}'", "r");
+
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2],
+				&mac[3], &mac[4], &mac[5]), 6);
+	pclose(f);
+}
+
+static void mac_parse(const char *s, unsigned char mac[6])
+{
+	assert_int_equal(sscanf(s, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2],
+				&mac[3], &mac[4], &mac[5]), 6);
+}
+
+/* The client's segment p as the backend's node gets it: from the node's
+ * address and nat_port to BE_REMOTE:8080, TTL one less, both checksums
+ * computed afresh, the Ethernet header as given. */
+static struct l4pkt np_translated(const struct l4pkt *p, __u16 nat_port)
+{
+	struct l4pkt e = *p;
+
+	e.ip.saddr = ip4(NODE_IP);
+	e.ip.daddr = ip4(BE_REMOTE);
+	e.ip.ttl--;
+	e.ip.check = 0;
+	e.ip.check = ip_checksum(&e.ip, sizeof(e.ip));
+	e.tcp.source = htons(nat_port);
+	e.tcp.dest = htons(8080);
+	fill_tcp_checksum(&e);
+	return e;
+}
+
+/* The state the tc path writes for an SNATed external flow sport ->
+ * NodePort, backend 6 (BE_REMOTE:8080), node port nat_port: both tracking
+ * entries and both halves of the NAT pair, by value. */
+static void np_state_is_tc_s(__u16 sport, __u16 nat_port)
+{
+	struct sluice_ct_key fwd = tuple(EXT_CLIENT, sport, BE_REMOTE, 8080, IPPROTO_TCP);
+	struct sluice_ct_key rep = tuple(BE_REMOTE, 8080, NODE_IP, nat_port, IPPROTO_TCP);
+	struct sluice_nat_value v;
+	struct sluice_ct_value c;
+
+	c = lb_ct(EXT_CLIENT, sport, NODE_IP, NODEPORT, IPPROTO_TCP);
+	assert_int_equal(c.flags, SLUICE_CT_F_LB_FRONTEND);
+	assert_int_equal(c.pad, 6);
+	c = lb_ct(EXT_CLIENT, sport, BE_REMOTE, 8080, IPPROTO_TCP);
+	assert_int_equal(c.flags, SLUICE_CT_F_LB_BACKEND);
+	assert_int_equal(c.pad, RN_NP);
+	assert_int_equal(bpf_map_lookup_elem(datapath_snat_map_fd(dp), &fwd, &v), 0);
+	assert_int_equal(v.addr, ip4(NODE_IP));
+	assert_int_equal(ntohs(v.port), nat_port);
+	assert_int_equal(bpf_map_lookup_elem(datapath_rnat_map_fd(dp), &rep, &v), 0);
+	assert_int_equal(v.addr, ip4(EXT_CLIENT));
+	assert_int_equal(ntohs(v.port), sport);
+}
+
+/* Overlay: the client's SYN to a NodePort whose backend is on node 2 leaves
+ * the uplink at XDP (XDP_TX) in VXLAN to node 2, byte for byte: outer
+ * headers as lib/overlay.h builds them (the source port from the flow
+ * hash), the inner segment DNATed and SNATed with valid checksums; the
+ * tracking entries and NAT pair are the tc path's, so tc carries the
+ * flow's next segment alike (the same inner bytes) and XDP the one after. */
+static void test_xdp_np_remote_overlay_byte_for_byte(void **state)
+{
+	__u64 tx = counter(SLUICE_XDP_TX, SLUICE_DIR_INGRESS);
+	__u64 tr = counter(SLUICE_LB_EXT_TRANSLATED, SLUICE_DIR_INGRESS);
+	__u64 snat = counter(SLUICE_LB_SNAT, SLUICE_DIR_INGRESS);
+	struct l4pkt p = from_outside(NODE_IP, 47500, NODEPORT);
+	struct vxpkt e = { 0 }, *o;
+	__u32 remote = 6, hash;
+	__u16 port;
+	struct run r, t;
+
+	(void)state;
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT, RN_NP, &remote, 1);
+	r = run_xdp(&p, sizeof(p));
+	o = (struct vxpkt *)r.out;
+	assert_int_equal(r.retval, XDP_TX);
+	assert_int_equal(r.out_len, sizeof(p) + SLUICE_OVERLAY_OVERHEAD);
+	port = ntohs(o->inner.tcp.source);
+	assert_in_range(port, NAT_LO, NAT_HI);
+	/* The expected frame, field by field. */
+	mac_parse(NODE2_MAC, e.eth.h_dest);
+	uplink_mac(e.eth.h_source);
+	e.eth.h_proto = htons(ETH_P_IP);
+	e.ip = ipv4_header(NODE_IP, NODE2, IPPROTO_UDP, 64, sizeof(e) - sizeof(e.eth));
+	e.ip.id = o->ip.id; /* any value: never DF */
+	e.ip.check = 0;
+	e.ip.check = ip_checksum(&e.ip, sizeof(e.ip));
+	hash = sluice_lb_flow_hash4(ip4(NODE_IP), ip4(BE_REMOTE), htons(port), htons(8080),
+				    IPPROTO_TCP, SLUICE_LB_SEED_DEFAULT);
+	e.udp.source = htons((__u16)(32768 + (((__u64)hash * (61000 - 32768)) >> 32)));
+	e.udp.dest = htons(SLUICE_VXLAN_PORT);
+	e.udp.len = htons(sizeof(e) - sizeof(e.eth) - sizeof(e.ip));
+	e.vx_flags = htonl(0x08000000);
+	e.vx_vni = htonl(1 << 8);
+	e.inner = np_translated(&p, port);
+	assert_memory_equal(o, &e, sizeof(e));
+	assert_int_equal(ip_checksum(&o->ip, sizeof(o->ip)), 0);
+	assert_int_equal(ip_checksum(&o->inner.ip, sizeof(o->inner.ip)), 0);
+	assert_int_equal(tcp_checksum(&o->inner), 0);
+	assert_int_equal(counter(SLUICE_XDP_TX, SLUICE_DIR_INGRESS), tx + 1);
+	assert_int_equal(counter(SLUICE_LB_EXT_TRANSLATED, SLUICE_DIR_INGRESS), tr + 1);
+	assert_int_equal(counter(SLUICE_LB_SNAT, SLUICE_DIR_INGRESS), snat + 1);
+	np_state_is_tc_s(47500, port);
+	/* The next segment, once through tc (XDP detached, say) and once
+	 * through XDP: the same flow, the same inner bytes; the outer
+	 * headers differ only in the IP id and the UDP source port (tc
+	 * hashes with the skb's hash). */
+	p.tcp.syn = 0;
+	p.tcp.ack = 1;
+	fill_tcp_checksum(&p);
+	t = run_node(HOOK_NETDEV, &p, 0, NULL);
+	assert_int_equal(t.retval, TC_ACT_REDIRECT);
+	r = run_xdp(&p, sizeof(p));
+	assert_int_equal(r.retval, XDP_TX);
+	assert_int_equal(t.out_len, r.out_len);
+	e.inner = np_translated(&p, port);
+	assert_memory_equal(&((struct vxpkt *)t.out)->inner, &e.inner, sizeof(e.inner));
+	assert_memory_equal(&((struct vxpkt *)r.out)->inner, &e.inner, sizeof(e.inner));
+	assert_memory_equal(t.out, r.out, offsetof(struct vxpkt, ip.id));
+	assert_memory_equal(t.out + offsetof(struct vxpkt, ip.frag_off),
+			    r.out + offsetof(struct vxpkt, ip.frag_off),
+			    offsetof(struct vxpkt, ip.check) - offsetof(struct vxpkt, ip.frag_off));
+	assert_memory_equal(t.out + offsetof(struct vxpkt, udp.dest),
+			    r.out + offsetof(struct vxpkt, udp.dest),
+			    sizeof(struct vxpkt) - offsetof(struct vxpkt, udp.dest));
+	assert_int_equal(counter(SLUICE_XDP_TX, SLUICE_DIR_INGRESS), tx + 2);
+	np_state_is_tc_s(47500, port);
+}
+
+/* Native routing: the same at XDP, the next hop's MACs instead of a
+ * tunnel, byte for byte; tc and XDP make the very same frame of the
+ * flow's next segment; node 2's reply, at tc, finds XDP's NAT pair and
+ * goes back to the client from the NodePort. */
+static void test_xdp_np_remote_native_byte_for_byte(void **state)
+{
+	__u64 tx = counter(SLUICE_XDP_TX, SLUICE_DIR_INGRESS);
+	__u64 back = counter(SLUICE_LB_SNAT_REVERSE, SLUICE_DIR_INGRESS);
+	__u64 ft_reply = xdp_ft(SLUICE_XDP_FT_REPLY);
+	struct l4pkt p = from_outside(NODE_IP, 47600, NODEPORT), e, reply, *o;
+	__u32 remote = 6;
+	__u16 port;
+	struct run r, t;
+
+	(void)state;
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT, RN_NP, &remote, 1);
+	r = run_xdp(&p, sizeof(p));
+	o = (struct l4pkt *)r.out;
+	assert_int_equal(r.retval, XDP_TX);
+	assert_int_equal(r.out_len, sizeof(p));
+	port = ntohs(o->tcp.source);
+	assert_in_range(port, SLUICE_NAT_PORTS_DEFAULT_MIN, SLUICE_NAT_PORTS_DEFAULT_MAX);
+	e = np_translated(&p, port);
+	mac_parse(NODE2_MAC, e.eth.h_dest); /* 10.202.0.0/24 via node 2 */
+	uplink_mac(e.eth.h_source);
+	assert_memory_equal(o, &e, sizeof(e));
+	assert_int_equal(ip_checksum(&o->ip, sizeof(o->ip)), 0);
+	assert_int_equal(tcp_checksum(o), 0);
+	assert_int_equal(counter(SLUICE_XDP_TX, SLUICE_DIR_INGRESS), tx + 1);
+	np_state_is_tc_s(47600, port);
+	p.tcp.syn = 0;
+	p.tcp.ack = 1;
+	fill_tcp_checksum(&p);
+	t = run_node(HOOK_NETDEV, &p, 0, NULL);
+	r = run_xdp(&p, sizeof(p));
+	assert_int_equal(t.retval, TC_ACT_REDIRECT);
+	assert_int_equal(r.retval, XDP_TX);
+	e = np_translated(&p, port);
+	mac_parse(NODE2_MAC, e.eth.h_dest);
+	uplink_mac(e.eth.h_source);
+	assert_memory_equal(t.out, &e, sizeof(e));
+	assert_memory_equal(r.out, &e, sizeof(e));
+	/* The backend's reply from node 2: XDP leaves it to tc ("reply"),
+	 * untouched; tc gives it the client and the NodePort back. */
+	reply = from_node2(BE_REMOTE, NODE_IP, 8080, port);
+	reply.tcp.ack = 1;
+	fill_tcp_checksum(&reply);
+	r = run_xdp(&reply, sizeof(reply));
+	assert_int_equal(r.retval, XDP_PASS);
+	assert_memory_equal(r.out, &reply, sizeof(reply));
+	assert_int_equal(xdp_ft(SLUICE_XDP_FT_REPLY), ft_reply + 1);
+	t = run_node(HOOK_NETDEV, &reply, 0, NULL);
+	o = (struct l4pkt *)t.out;
+	assert_int_equal(t.retval, TC_ACT_REDIRECT);
+	assert_int_equal(o->ip.daddr, ip4(EXT_CLIENT));
+	assert_int_equal(ntohs(o->tcp.dest), 47600);
+	assert_int_equal(o->ip.saddr, ip4(NODE_IP));
+	assert_int_equal(ntohs(o->tcp.source), NODEPORT);
+	assert_int_equal(counter(SLUICE_LB_SNAT_REVERSE, SLUICE_DIR_INGRESS), back + 1);
+}
+
+/* p through XDP: left to tc untouched (XDP_PASS, the same bytes), counted
+ * once as xdp-pass and once for cause; nothing sent. */
+static void xdp_falls_through(const void *p, __u32 len, enum sluice_xdp_ft cause)
+{
+	__u64 ft = xdp_ft(cause), pass = counter(SLUICE_XDP_PASS, SLUICE_DIR_INGRESS);
+	__u64 tx = counter(SLUICE_XDP_TX, SLUICE_DIR_INGRESS);
+	struct run r = run_xdp(p, len);
+
+	assert_int_equal(r.retval, XDP_PASS);
+	assert_int_equal(r.out_len, len);
+	assert_memory_equal(r.out, p, len);
+	assert_int_equal(xdp_ft(cause), ft + 1);
+	assert_int_equal(counter(SLUICE_XDP_PASS, SLUICE_DIR_INGRESS), pass + 1);
+	assert_int_equal(counter(SLUICE_XDP_TX, SLUICE_DIR_INGRESS), tx);
+}
+
+/* Every cause of a fall-through to tc, each counted; a choice of backend
+ * made for a packet XDP leaves to tc is not written (tc chooses afresh). */
+static void test_xdp_np_fall_through_causes(void **state)
+{
+	struct l4pkt p = from_outside(NODE_IP, 47700, NODEPORT), q;
+	__u32 remote = 6, local = 5, far = 7, gone = 8;
+	unsigned char opt[sizeof(p) + 4];
+	struct sluice_ct_key k;
+	struct sluice_ct_value v;
+
+	(void)state;
+	/* The backend is a pod here: tc delivers it (bpf_redirect_peer). */
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT, RN_NP, &local, 1);
+	xdp_falls_through(&p, sizeof(p), SLUICE_XDP_FT_LOCAL);
+	k = tuple(EXT_CLIENT, 47700, NODE_IP, NODEPORT, IPPROTO_TCP);
+	assert_int_not_equal(bpf_map_lookup_elem(datapath_ct_map_fd(dp), &k, &v), 0);
+	assert_int_equal(run_node(HOOK_NETDEV, &p, 0, NULL).retval, TC_ACT_REDIRECT);
+	/* externalTrafficPolicy Local. */
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT,
+	       SLUICE_LB_F_NODEPORT | SLUICE_LB_F_EXT_LOCAL, RN_NP, &remote, 1);
+	p = from_outside(NODE_IP, 47701, NODEPORT);
+	xdp_falls_through(&p, sizeof(p), SLUICE_XDP_FT_ETP_LOCAL);
+	/* No endpoint: tc refuses it. */
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT, RN_NP, NULL, 0);
+	xdp_falls_through(&p, sizeof(p), SLUICE_XDP_FT_NO_BACKEND);
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT, RN_NP, &remote, 1);
+	/* TTL 1: the stack's time exceeded. */
+	q = p;
+	q.ip.ttl = 1;
+	q.ip.check = 0;
+	q.ip.check = ip_checksum(&q.ip, sizeof(q.ip));
+	xdp_falls_through(&q, sizeof(q), SLUICE_XDP_FT_TTL);
+	/* A first fragment (MF): tc remembers its ports for the rest. */
+	q = p;
+	q.ip.frag_off = htons(0x2000);
+	q.ip.check = 0;
+	q.ip.check = ip_checksum(&q.ip, sizeof(q.ip));
+	xdp_falls_through(&q, sizeof(q), SLUICE_XDP_FT_FRAGMENT);
+	/* IP options (a NOP word): ports where the options end. */
+	memcpy(opt, &p, sizeof(p.eth) + sizeof(p.ip));
+	memset(opt + sizeof(p.eth) + sizeof(p.ip), 1, 4);
+	memcpy(opt + sizeof(p.eth) + sizeof(p.ip) + 4, &p.tcp, sizeof(p) - sizeof(p.eth) - sizeof(p.ip));
+	((struct iphdr *)(opt + sizeof(p.eth)))->ihl = 6;
+	((struct iphdr *)(opt + sizeof(p.eth)))->tot_len = htons(ntohs(p.ip.tot_len) + 4);
+	xdp_falls_through(opt, sizeof(opt), SLUICE_XDP_FT_OPTIONS);
+	/* A source the tc path does not believe from outside: a local pod's. */
+	q = make_l4(IP_A, NODE_IP, IPPROTO_TCP, 47702, NODEPORT);
+	xdp_falls_through(&q, sizeof(q), SLUICE_XDP_FT_ORIGIN);
+	assert_int_equal(run_node(HOOK_NETDEV, &q, 0, NULL).retval, TC_ACT_SHOT);
+	/* A backend no tunnel or route leads to (no node holds it). */
+	lb_backend_put(gone, "192.0.2.77", 8080, IPPROTO_TCP);
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT, RN_NP, &gone, 1);
+	xdp_falls_through(&p, sizeof(p), SLUICE_XDP_FT_NO_ROUTE);
+	/* A node whose MAC is not resolved (10.203.0.0/24 is node
+	 * 10.200.0.14's, which has no neighbour entry). */
+	ipcache_put_full("10.203.0.0", 24, SLUICE_ID_WORLD, "10.200.0.14", 0);
+	assert_int_equal(system("ip route replace 10.203.0.0/24 via 10.200.0.14"), 0);
+	lb_backend_put(far, "10.203.0.9", 8080, IPPROTO_TCP);
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT, RN_NP, &far, 1);
+	xdp_falls_through(&p, sizeof(p), SLUICE_XDP_FT_NO_NEIGH);
+	/* A frame the uplink's MTU would not take with the outer headers
+	 * (overlay; natively the 56 bytes fit IPv4's smallest MTU, 68). */
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT, RN_NP, &remote, 1);
+	if (group_opts->routing == SLUICE_ROUTING_OVERLAY) {
+		assert_int_equal(system("ip link set sltest0 mtu 68"), 0);
+		xdp_falls_through(&p, sizeof(p), SLUICE_XDP_FT_MTU);
+		assert_int_equal(system("ip link set sltest0 mtu 1500"), 0);
+	}
+	/* None of these was written as a Service flow. */
+	k = tuple(EXT_CLIENT, 47701, NODE_IP, NODEPORT, IPPROTO_TCP);
+	assert_int_not_equal(bpf_map_lookup_elem(datapath_ct_map_fd(dp), &k, &v), 0);
+	/* The tuple tracked as a flow of another kind (not a frontend's). */
+	memset(&v, 0, sizeof(v));
+	{
+		struct timespec now;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		v.last_seen = (__u64)now.tv_sec * 1000000000ull + (__u64)now.tv_nsec;
+	}
+	assert_int_equal(bpf_map_update_elem(datapath_ct_map_fd(dp), &k, &v, BPF_ANY), 0);
+	xdp_falls_through(&p, sizeof(p), SLUICE_XDP_FT_TRACKED);
+	bpf_map_delete_elem(datapath_ct_map_fd(dp), &k);
+	/* And once all is well: sent at XDP. */
+	assert_int_equal(run_xdp(&p, sizeof(p)).retval, XDP_TX);
+}
+
+/* An ICMP error about an external Service flow (quoting the NodePort's
+ * packet to the client): tc's. Truncated and malformed frames to a
+ * NodePort: never sent, never a fault, whatever their length. */
+static void test_xdp_np_icmp_and_truncated(void **state)
+{
+	struct l4pkt p = from_outside(NODE_IP, 47800, NODEPORT), q, err;
+	__u32 remote = 6;
+	__u64 tx;
+
+	(void)state;
+	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT, RN_NP, &remote, 1);
+	err = make_l4(ROUTER, NODE_IP, IPPROTO_ICMP, 0, 0);
+	err.icmp.type = 3;
+	err.icmp.code = 4;
+	err.inner = ipv4_header(NODE_IP, EXT_CLIENT, IPPROTO_TCP, 60, 40);
+	err.inner_ports[0] = htons(NODEPORT);
+	err.inner_ports[1] = htons(47800);
+	xdp_falls_through(&err, sizeof(err), SLUICE_XDP_FT_ICMP);
+	/* The L4 header cut short (its ports there, the rest not). */
+	q = p;
+	q.ip.tot_len = htons(sizeof(q.ip) + 8);
+	q.ip.check = 0;
+	q.ip.check = ip_checksum(&q.ip, sizeof(q.ip));
+	xdp_falls_through(&q, sizeof(q.eth) + sizeof(q.ip) + 8, SLUICE_XDP_FT_OTHER);
+	tx = counter(SLUICE_XDP_TX, SLUICE_DIR_INGRESS);
+	/* (a test run refuses less than an Ethernet header) */
+	for (__u32 len = sizeof(p.eth); len < sizeof(p); len++) {
+		struct run r = run_xdp(&p, len);
+
+		assert_true(r.retval == XDP_PASS || r.retval == XDP_DROP);
+	}
+	assert_int_equal(counter(SLUICE_XDP_TX, SLUICE_DIR_INGRESS), tx);
+	/* Whole, it goes. */
+	assert_int_equal(run_xdp(&p, sizeof(p)).retval, XDP_TX);
+}
+
 /* ---- Services: hairpin, terminating backends, ICMP errors -------------- */
 
 #define HAIRPIN "169.254.42.1"
@@ -5241,6 +5603,9 @@ int main(void)
 		cmocka_unit_test_setup(test_np_no_endpoint_refused, np_setup),
 		cmocka_unit_test_setup(test_np_icmp_error_to_local_backend, np_setup),
 		cmocka_unit_test_setup(test_np_pod_of_other_node_through_tunnel, np_setup),
+		cmocka_unit_test_setup(test_xdp_np_remote_overlay_byte_for_byte, np_setup),
+		cmocka_unit_test_setup(test_xdp_np_fall_through_causes, np_setup),
+		cmocka_unit_test_setup(test_xdp_np_icmp_and_truncated, np_setup),
 	};
 
 	const struct CMUnitTest maglev[] = {
@@ -5267,6 +5632,8 @@ int main(void)
 		cmocka_unit_test_setup(test_np_icmp_error_about_snat_flow, np_setup),
 		cmocka_unit_test_setup(test_np_icmp_error_to_local_backend, np_setup),
 		cmocka_unit_test_setup(test_np_later_fragments, np_setup),
+		cmocka_unit_test_setup(test_xdp_np_remote_native_byte_for_byte, np_setup),
+		cmocka_unit_test_setup(test_xdp_np_fall_through_causes, np_setup),
 	};
 	int failed;
 
