@@ -61,7 +61,10 @@ $(BUILD)/sluicectl: $(CTL_SRCS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $(CTL_SRCS) -ljansson -lyaml
 
 # Test helper: TCP/UDP echo server and client with timeouts (tests/tools).
-tools: $(BUILD)/sluice-probe
+tools: $(BUILD)/sluice-probe $(BUILD)/xdp_pass.bpf.o
+# XDP_PASS for the switch side of test veths (tests/multinode/lib.sh mn_switch_xdp).
+$(BUILD)/xdp_pass.bpf.o: tests/tools/xdp_pass.bpf.c $(BUILD)/vmlinux.h
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 $(BUILD)/sluice-probe: tests/tools/probe.c | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $< -lpthread
 

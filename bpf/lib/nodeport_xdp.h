@@ -20,7 +20,8 @@
  * errors, externalTrafficPolicy Local, a backend on this node (tc delivers
  * it with bpf_redirect_peer after its ingress policy), a frontend without
  * backend, a source that is not an outside client, no route or an
- * unresolved next hop, a frame the MTU would not take, no headroom. The
+ * unresolved next hop, a frame the MTU would not take, no headroom, a
+ * checksum a local sender left to offload (veth). The
  * choice of backend is made dry (lb4_select_ex) and written only once the
  * packet is known to be finished here: a packet left to tc is chosen for
  * there as if XDP had never looked.
@@ -152,6 +153,26 @@ static __always_inline int npx_next_hop(struct xdp_md *ctx, __be32 dst, __u32 ip
 }
 
 /*
+ * Is the L4 checksum check (as it sits in the packet) of a TCP or UDP
+ * datagram of l4len bytes from saddr to daddr only its pseudo-header's sum,
+ * not yet complemented: a checksum a local sender left to offload
+ * (CHECKSUM_PARTIAL)? A NIC never hands XDP such a frame, but a veth does
+ * when its peer's stack sent it (test rigs, a node's own containers): the
+ * skb the tc path gets says so and the checksum is finished on the way
+ * out, while XDP, knowing nothing of it, would send the frame with a
+ * checksum no receiver accepts. A full checksum that happens to have this
+ * value (1 in 65536) merely goes the tc way too.
+ */
+static __always_inline int npx_csum_partial(__u16 check, __be32 saddr, __be32 daddr, __u8 proto,
+					    __u32 l4len)
+{
+	__u32 sum = (saddr & 0xffff) + (saddr >> 16) + (daddr & 0xffff) + (daddr >> 16) +
+		    bpf_htons((__u16)proto) + bpf_htons((__u16)l4len);
+
+	return check == csum_fold32(sum);
+}
+
+/*
  * The packet rewrite, XDP's own: ip (option-less, bounds-checked with its
  * L4 header l4h of proto) goes from (saddr:sport -> daddr:dport) to
  * (nsaddr:nsport -> ndaddr:ndport), TTL one less; the IPv4 checksum and
@@ -261,6 +282,11 @@ static __always_inline int nodeport_xdp(struct xdp_md *ctx, const struct first_p
 		return npx_is_snat_reply(&f, now) ? NPX_FALL(SLUICE_XDP_FT_REPLY) : NODEPORT_NOT_OURS;
 	if (ip->ttl <= 1)
 		return NPX_FALL(SLUICE_XDP_FT_TTL);
+	tot = bpf_ntohs(ip->tot_len);
+	if (npx_csum_partial(p->proto == IPPROTO_TCP ? ((struct tcphdr *)l4h)->check
+						     : ((struct udphdr *)l4h)->check,
+			     ip->saddr, ip->daddr, p->proto, tot - sizeof(*ip)))
+		return NPX_FALL(SLUICE_XDP_FT_CSUM_PARTIAL);
 	/* The client as the tc path believes it (lib/origin.h); a source it
 	 * would drop is left to it, to be dropped and counted there. */
 	peer = ipcache_lookup(ip->saddr);
@@ -283,7 +309,6 @@ static __always_inline int nodeport_xdp(struct xdp_md *ctx, const struct first_p
 	/* Where the tc path would send it: the backend's node through the
 	 * tunnel, or the native route to the backend; both only to a pod of
 	 * another node (the ipcache names its node). */
-	tot = bpf_ntohs(ip->tot_len);
 	peer = ipcache_lookup(be.addr);
 	if (!peer.tunnel_endpoint)
 		return NPX_FALL(SLUICE_XDP_FT_NO_ROUTE);

@@ -184,7 +184,8 @@ _Static_assert(sizeof(struct sluice_xdp_state) == 8, "xdp state layout");
 	X(SLUICE_XDP_FT_MTU,       11, "mtu",           "the frame would exceed the egress MTU")        \
 	X(SLUICE_XDP_FT_TRACKED,   12, "tracked-other", "the tuple is tracked as another kind of flow") \
 	X(SLUICE_XDP_FT_REPLY,     13, "reply",         "a reply to an SNATed flow whose client is not routed out of this uplink") \
-	X(SLUICE_XDP_FT_HEADROOM,  14, "headroom",      "the driver gave no room for the outer headers")
+	X(SLUICE_XDP_FT_HEADROOM,  14, "headroom",      "the driver gave no room for the outer headers") \
+	X(SLUICE_XDP_FT_CSUM_PARTIAL, 15, "csum-partial", "L4 checksum of the pseudo-header only (a local sender's offload, veth): the skb knows, XDP cannot")
 
 enum sluice_xdp_ft {
 #define SLUICE_X_FT_ENUM(name, num, short_name, desc) name = num,

@@ -3864,6 +3864,19 @@ static void test_xdp_np_fall_through_causes(void **state)
 	assert_int_equal(bpf_map_update_elem(datapath_ct_map_fd(dp), &k, &v, BPF_ANY), 0);
 	xdp_falls_through(&p, sizeof(p), SLUICE_XDP_FT_TRACKED);
 	bpf_map_delete_elem(datapath_ct_map_fd(dp), &k);
+	/* A checksum a local sender left to offload (a veth peer's
+	 * CHECKSUM_PARTIAL: the pseudo-header's sum only). */
+	q = p;
+	{
+		__u32 sum = (q.ip.saddr & 0xffff) + (q.ip.saddr >> 16) + (q.ip.daddr & 0xffff) +
+			    (q.ip.daddr >> 16) + htons(IPPROTO_TCP) +
+			    htons((__u16)(ntohs(q.ip.tot_len) - sizeof(q.ip)));
+
+		while (sum >> 16)
+			sum = (sum & 0xffff) + (sum >> 16);
+		q.tcp.check = (__u16)sum;
+	}
+	xdp_falls_through(&q, sizeof(q), SLUICE_XDP_FT_CSUM_PARTIAL);
 	/* And once all is well: sent at XDP. */
 	assert_int_equal(run_xdp(&p, sizeof(p)).retval, XDP_TX);
 }

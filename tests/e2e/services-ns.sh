@@ -33,7 +33,16 @@
 #   f) a pod on node 1 reaches node 2's NodePort (node 2 translates it:
 #      overlay routing brings it through the tunnel), TCP and UDP;
 #   g) node 2's backend's ICMP port unreachable about a flow node 1 SNATed
-#      reaches the outside client as its own socket's error (refused).
+#      reaches the outside client as its own socket's error (refused);
+#   a2) the agents restarted with --xdp off: a)'s north-south flows again,
+#      all at tc, with the same results.
+#
+# The agents run --xdp native (part a: the other node's backend's flows
+# are sent by the XDP program itself, bpf/lib/nodeport_xdp.h, its xdp-tx
+# counter and fall-through causes prove it). The outside client checksums
+# its own frames (tx offload off), as a host across a wire does: a veth
+# peer would leave them to offload, which XDP cannot finish (csum-partial,
+# left to tc).
 #
 #   tests/e2e/services-ns.sh             overlay, then native
 #   tests/e2e/services-ns.sh overlay     one mode (or native)
@@ -139,18 +148,20 @@ health() {
 
 echo "== two nodes (--routing $MODE), agents with --kube-proxy-replacement on, an outside client"
 mn_topology "$P" 2 || { log "could not build the topology"; exit 1; }
+mn_switch_xdp "$P" 2 || { log "could not put XDP_PASS on the switch ports"; exit 1; }
 netns_add "$P-ext"
 if ! { ip -n "$P-phys" link add portx mtu "$MN_MTU" type veth peer name eth0 netns "$P-ext" &&
 	ip -n "$P-phys" link set portx master br0 up &&
 	ip -n "$P-ext" addr add "$EXT/24" dev eth0 &&
 	ip -n "$P-ext" link set eth0 up &&
+	ip netns exec "$P-ext" ethtool -K eth0 tx off >/dev/null &&
 	ip -n "$P-ext" route add "$EIP/32" via "$NODE1" &&
 	ip -n "$P-ext" route add "$LBIP/32" via "$NODE2" &&
 	ip -n "$P-ext" route add "$EIP_NONE/32" via "$NODE1"; }; then
 	log "could not wire up the outside client"
 	exit 1
 fi
-svc_start_agents "--kube-proxy-replacement on"
+svc_start_agents "--kube-proxy-replacement on --xdp native"
 check "the outside client: no kube-proxy rules" svc_no_kube_proxy "$P-ext"
 svc_apply_nodes
 svc_add_pods --tcp 8080 --udp 8081
@@ -227,27 +238,59 @@ spec:
 ---
 $(slice itl-1 itl n1-be n2-be)"
 
-echo "== a) eTP Cluster: NodePort on each node, externalIP, LB address; TCP and UDP"
+# xdp_ft N CAUSE: node N's packets its XDP program left to tc for CAUSE.
+xdp_ft() {
+	mn_ctl "$P" "$1" metrics -o json |
+		jq -r --arg c "$2" '[.xdpFallThrough[] | select(.cause == $c) | .packets] | add // 0'
+}
+
+# xdp_mode N: the XDP mode node N's agent has on its uplink (status).
+xdp_mode() { mn_ctl "$P" "$1" status -o json | jq -r '.xdp[0].mode'; }
+
+# no_xdp N: node N's agent says XDP is off, and its uplink has no program.
+no_xdp() {
+	[ "$(xdp_mode "$1")" = off ] && ! ip -n "$P-node$1" link show uplink0 | grep -q ' xdp'
+}
+
+# cluster_answers: an outside client to web (eTP Cluster) on each node's
+# NodePort, the externalIP and the LB address, TCP and UDP.
+cluster_answers() {
+	local n addr
+	for n in 1 2; do
+		addr=$(mn_node_ip "$n")
+		# The local backend sees the client, the other node's the translating node.
+		if [ "$n" = 1 ]; then CLIENT_n1=$EXT CLIENT_n2=$NODE1; else CLIENT_n1=$NODE2 CLIENT_n2=$EXT; fi
+		check "outside -> node$n $addr:30080/TCP x$N: both backends, from the NodePort" \
+			answers "$P-ext" tcp "$addr" 30080 both
+		check "outside -> node$n $addr:30053/UDP x$N: both backends, from the NodePort" \
+			answers "$P-ext" udp "$addr" 30053 both
+	done
+	CLIENT_n1=$EXT CLIENT_n2=$NODE1
+	check "outside -> externalIP $EIP:80/TCP (via node1) x$N: both backends" answers "$P-ext" tcp "$EIP" 80 both
+	check "outside -> externalIP $EIP:53/UDP (via node1) x$N: both backends" answers "$P-ext" udp "$EIP" 53 both
+	CLIENT_n1=$NODE2 CLIENT_n2=$EXT
+	check "outside -> LB address $LBIP:80/TCP (via node2) x$N: both backends" answers "$P-ext" tcp "$LBIP" 80 both
+	check "outside -> LB address $LBIP:53/UDP (via node2) x$N: both backends" answers "$P-ext" udp "$LBIP" 53 both
+}
+
+echo "== a) eTP Cluster: NodePort on each node, externalIP, LB address; TCP and UDP (--xdp native)"
 check "the Services and EndpointSlices applied to both agents" mn_apply_all "$P" 2 <<<"$SERVICES"
+for n in 1 2; do
+	check "node$n: XDP in native mode on its uplink" test "$(xdp_mode "$n")" = native
+done
 t0=$(node_metric 1 lb-ext-translated ingress)
 s0=$(node_metric 1 lb-snat ingress)
-for n in 1 2; do
-	addr=$(mn_node_ip "$n")
-	# The local backend sees the client, the other node's the translating node.
-	if [ "$n" = 1 ]; then CLIENT_n1=$EXT CLIENT_n2=$NODE1; else CLIENT_n1=$NODE2 CLIENT_n2=$EXT; fi
-	check "outside -> node$n $addr:30080/TCP x$N: both backends, from the NodePort" \
-		answers "$P-ext" tcp "$addr" 30080 both
-	check "outside -> node$n $addr:30053/UDP x$N: both backends, from the NodePort" \
-		answers "$P-ext" udp "$addr" 30053 both
-done
-CLIENT_n1=$EXT CLIENT_n2=$NODE1
-check "outside -> externalIP $EIP:80/TCP (via node1) x$N: both backends" answers "$P-ext" tcp "$EIP" 80 both
-check "outside -> externalIP $EIP:53/UDP (via node1) x$N: both backends" answers "$P-ext" udp "$EIP" 53 both
-CLIENT_n1=$NODE2 CLIENT_n2=$EXT
-check "outside -> LB address $LBIP:80/TCP (via node2) x$N: both backends" answers "$P-ext" tcp "$LBIP" 80 both
-check "outside -> LB address $LBIP:53/UDP (via node2) x$N: both backends" answers "$P-ext" udp "$LBIP" 53 both
+x0=$(node_metric 1 xdp-tx ingress)
+l0=$(xdp_ft 1 local-backend)
+cluster_answers
 check "node1 counted external translations (lb-ext-translated)" \
 	test "$(node_metric 1 lb-ext-translated ingress)" -ge "$((t0 + 4 * N))"
+# Node 1 got 4 x N new flows (its NodePort, the externalIP; TCP and UDP),
+# about half for node 2's backend: those went at XDP, the rest to tc.
+check "node1's XDP program sent node2's backend's flows itself (xdp-tx)" \
+	test "$(node_metric 1 xdp-tx ingress)" -ge "$((x0 + N))"
+check "node1's XDP program left its own backend's flows to tc (fall-through local-backend)" \
+	test "$(xdp_ft 1 local-backend)" -gt "$l0"
 check "node1 counted SNATs for node2's backend (lb-snat)" test "$(node_metric 1 lb-snat ingress)" -gt "$s0"
 check "node1 counted the SNATed replies (lb-snat-reverse)" test "$(node_metric 1 lb-snat-reverse ingress)" -gt 0
 CLIENT_n1=${IP[n1-cl]} CLIENT_n2=${IP[n1-cl]}
@@ -378,6 +421,21 @@ check "outside -> node1 $NODE1:30092/UDP (n2-be, SNATed): n2-be's port unreachab
 	refused_fast "$P-ext" udp "$NODE1" 30092
 check "node1 rewrote the error for the client (lb-ext-icmp-error)" \
 	test "$(node_metric 1 lb-ext-icmp-error ingress)" -gt "$i0"
+
+echo "== a2) the same north-south flows with --xdp off: all at tc, alike"
+for n in 1 2; do
+	kill "${AGENT[$n]}" 2>/dev/null
+	wait "${AGENT[$n]}" 2>/dev/null
+	rm -f "$(mn_sock "$P" "$n")"
+	svc_start_agent "$n" "--kube-proxy-replacement on --xdp off"
+	check "node$n: no XDP program on its uplink (--xdp off)" no_xdp "$n"
+done
+x0=$(node_metric 1 xdp-tx ingress)
+t0=$(node_metric 1 lb-ext-translated ingress)
+cluster_answers
+check "node1 translated them at tc (lb-ext-translated)" \
+	test "$(node_metric 1 lb-ext-translated ingress)" -ge "$((t0 + 4 * N))"
+check "node1's xdp-tx did not move" test "$(node_metric 1 xdp-tx ingress)" = "$x0"
 
 echo "== d) NetworkPolicy on the backends: only the pod network's ipBlock"
 check "the policy applied to both agents" mn_apply_all "$P" 2 <<YAML

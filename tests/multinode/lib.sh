@@ -62,6 +62,20 @@ mn_topology() {
 	done
 }
 
+# mn_switch_xdp P NODES: an XDP_PASS program (build/xdp_pass.bpf.o) on the
+# switch side of each node's uplink. What a node's XDP program sends back
+# out (XDP_TX: NodePort at XDP) lands in that veth's XDP ring, which veth
+# only drains promptly when the veth has an XDP program of its own; a NIC
+# transmits it at once. Costs the switch side a little per frame, so only
+# the suites that need it ask for it.
+mn_switch_xdp() {
+	local p=$1 nodes=$2 i
+	for i in $(seq "$nodes"); do
+		ip -n "$p-phys" link set dev "port$i" xdpdrv obj "$BUILD/xdp_pass.bpf.o" sec xdp ||
+			return 1
+	done
+}
+
 # mn_start_agent P N MODE: node N's agent, in its node namespace (nsenter,
 # not 'ip netns exec', which would hide /sys/fs/bpf); waits for its socket.
 # MN_AGENT_ARGS is added to the command line. Sets MN_AGENT_PID.
