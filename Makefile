@@ -123,6 +123,20 @@ $(BUILD)/bench-purge: bench/flows_purge.c agent/flows.c agent/cidr.c agent/loade
 $(BUILD)/bench-connrate: bench/connrate.c | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $<
 
+# bench/xdp.sh: the flood source and the floor it is measured against.
+$(BUILD)/sluice-blast: bench/blast.c | $(BUILD)
+	$(CC) $(CFLAGS) -o $@ $<
+
+$(BUILD)/xdp_drop.bpf.o: bench/xdp_drop.bpf.c $(BUILD)/vmlinux.h
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+# bench/nodeport_xdp.sh: the same floor at tc, and the sink on the far end.
+$(BUILD)/tc_drop.bpf.o: bench/tc_drop.bpf.c $(BUILD)/vmlinux.h
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/xdp_sink.bpf.o: bench/xdp_sink.bpf.c $(BUILD)/vmlinux.h
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
 # The flood source of bench/xdp.sh (the kernel's XDP live-frames generator).
 $(BUILD)/sluice-xdpgen: bench/xdp_gen.c | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $< -lbpf
@@ -149,7 +163,7 @@ test: deps all
 demo: deps all
 	@scripts/demo.sh
 
-bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-purge $(BUILD)/bench-compile $(BUILD)/bench-maglev $(BUILD)/sluice-xdpgen
+bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-purge $(BUILD)/bench-compile $(BUILD)/bench-maglev $(BUILD)/sluice-xdpgen $(BUILD)/sluice-blast $(BUILD)/xdp_drop.bpf.o $(BUILD)/tc_drop.bpf.o $(BUILD)/xdp_sink.bpf.o
 	@bench/run.sh
 	@bench/policy.sh
 	@bench/multinode.sh
@@ -159,6 +173,7 @@ bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-purge 
 	@bench/defences.sh
 	@bench/services.sh
 	@bench/xdp.sh
+	@bench/nodeport_xdp.sh
 	@$(BUILD)/bench-purge
 	@$(BUILD)/bench-compile 5000 10 20
 	@$(BUILD)/bench-compile 20000 10 20
