@@ -26,9 +26,11 @@
  * packet is known to be finished here: a packet left to tc is chosen for
  * there as if XDP had never looked.
  *
- * Replies (backend -> node address, the NAT port) stay at tc: they come
- * through the tunnel (overlay) or from the backend's node (native) and are
- * counted here as "reply" when they belong to an SNATed Service flow.
+ * Replies (backend -> node address, the NAT port) coming plain from the
+ * backend's node (native routing) are un-SNATed here and sent back out
+ * to the client (npx_snat_reply); with overlay routing they come through
+ * the tunnel and stay at tc (decapsulation is tc's), counted as "reply"
+ * when one comes plain.
  */
 #ifndef SLUICE_BPF_NODEPORT_XDP_H
 #define SLUICE_BPF_NODEPORT_XDP_H
@@ -106,27 +108,6 @@ static __always_inline int npx_icmp(struct iphdr *ip, __u32 ihl, void *end)
 }
 
 /*
- * A reply to an external Service flow this node SNATed (f: backend -> node
- * address, a NAT port), as nodeport_snat_reverse recognises it: its pair,
- * and the pair's flow still tracked as a Service flow. Left to tc.
- */
-static __always_inline int npx_is_snat_reply(const struct flow *f, __u64 now)
-{
-	struct sluice_nat_value *v;
-	struct sluice_ct_value *ct;
-	struct sluice_ct_key k;
-
-	if (f->key.daddr != cfg_node_ip || !nodeport_nat_port(f->key.dport))
-		return 0;
-	v = bpf_map_lookup_elem(&sluice_rnat4_v1, &f->key);
-	if (!v)
-		return 0;
-	nat_pod_key(&f->key, v, &k);
-	ct = ct_live(&k, now);
-	return ct && (ct->flags & SLUICE_CT_F_LB_BACKEND) && !(ct->flags & SLUICE_CT_F_VIA_STACK);
-}
-
-/*
  * The next hop for the translated packet (ip_len: its IPv4 length, the
  * outer headers included), towards dst from the node's address, out of
  * the uplink it came in on: 0 with fib filled, or NPX_FALL(). The kernel
@@ -173,18 +154,36 @@ static __always_inline int npx_csum_partial(__u16 check, __be32 saddr, __be32 da
 }
 
 /*
+ * The L4 checksum field of the TCP or UDP header at l4h, NULL when the
+ * header does not fit before end. One bounds check per protocol, of a
+ * constant size, so the verifier knows the field is in the packet.
+ */
+static __always_inline __u16 *npx_l4_check(void *l4h, void *end, __u8 proto)
+{
+	if (proto == IPPROTO_TCP) {
+		struct tcphdr *th = l4h;
+
+		return (void *)(th + 1) <= end ? &th->check : NULL;
+	}
+	if (proto == IPPROTO_UDP) {
+		struct udphdr *uh = l4h;
+
+		return (void *)(uh + 1) <= end ? &uh->check : NULL;
+	}
+	return NULL;
+}
+
+/*
  * The packet rewrite, XDP's own: ip (option-less, bounds-checked with its
- * L4 header l4h of proto) goes from (saddr:sport -> daddr:dport) to
+ * L4 header l4h of proto, whose checksum field npx_l4_check gave) goes from (saddr:sport -> daddr:dport) to
  * (nsaddr:nsport -> ndaddr:ndport), TTL one less; the IPv4 checksum and
  * the L4 checksum updated incrementally (RFC 1624), a UDP checksum of 0
  * (none) left so, as bpf_l4_csum_replace's BPF_F_MARK_MANGLED_0 does.
  */
-static __always_inline void npx_rewrite(struct iphdr *ip, void *l4h, __u8 proto, __be32 nsaddr,
-					__be16 nsport, __be32 ndaddr, __be16 ndport)
+static __always_inline void npx_rewrite(struct iphdr *ip, void *l4h, __u16 *check, __u8 proto,
+					__be32 nsaddr, __be16 nsport, __be32 ndaddr, __be16 ndport)
 {
 	struct first_ports *pp = l4h;
-	__u16 *check = proto == IPPROTO_TCP ? &((struct tcphdr *)l4h)->check
-					    : &((struct udphdr *)l4h)->check;
 	__u16 c = *check;
 
 	if (proto == IPPROTO_TCP || c) {
@@ -203,6 +202,81 @@ static __always_inline void npx_rewrite(struct iphdr *ip, void *l4h, __u8 proto,
 	pp->sport = nsport;
 	pp->dport = ndport;
 	ipv4_decrement_ttl(ip);
+}
+
+/*
+ * A reply to an external Service flow this node SNATed (f: backend -> node
+ * address, a NAT port; ip, l4h its headers, bounds-checked), as
+ * nodeport_snat_reverse recognises it: its pair, and the pair's flow still
+ * tracked as a Service flow (not the stack's). Native routing: un-SNATed
+ * here as nodeport_snat_reverse does it (the client as destination, the
+ * frontend as source, the flow's entry refreshed as answered) and routed
+ * out of the uplink towards the client as nodeport_to_world routes it.
+ * Overlay routing brings such replies through the tunnel: one that comes
+ * plain is left to tc. Returns NODEPORT_NOT_OURS, NPX_FALL() or XDP_TX.
+ */
+static __always_inline int npx_snat_reply(struct xdp_md *ctx, struct ethhdr *eth,
+					  struct iphdr *ip, void *l4h, void *end,
+					  const struct flow *f, __u64 now)
+{
+	__u16 *check;
+	struct sluice_nat_value *v, client;
+	struct sluice_lb4_revnat *fe, front;
+	struct sluice_ipcache_value peer;
+	struct bpf_fib_lookup fib = {};
+	struct sluice_ct_value *ct;
+	struct sluice_ct_key k;
+	__u32 rn, had;
+	long ret;
+
+	if (f->key.daddr != cfg_node_ip || !nodeport_nat_port(f->key.dport))
+		return NODEPORT_NOT_OURS;
+	v = bpf_map_lookup_elem(&sluice_rnat4_v1, &f->key);
+	if (!v)
+		return NODEPORT_NOT_OURS;
+	client = *v;
+	nat_pod_key(&f->key, &client, &k);
+	ct = ct_live(&k, now);
+	if (!ct || !(ct->flags & SLUICE_CT_F_LB_BACKEND) || (ct->flags & SLUICE_CT_F_VIA_STACK))
+		return NODEPORT_NOT_OURS;
+	rn = ct->pad;
+	fe = bpf_map_lookup_elem(&sluice_lbrn4_v1, &rn);
+	if (!fe)
+		return NODEPORT_NOT_OURS;
+	front = *fe;
+	if (cfg_routing == SLUICE_ROUTING_OVERLAY)
+		return NPX_FALL(SLUICE_XDP_FT_REPLY);
+	if (ip->ttl <= 1)
+		return NPX_FALL(SLUICE_XDP_FT_TTL);
+	check = npx_l4_check(l4h, end, f->key.proto);
+	if (!check)
+		return NPX_FALL(SLUICE_XDP_FT_OTHER);
+	if (npx_csum_partial(*check, ip->saddr, ip->daddr, f->key.proto,
+			     bpf_ntohs(ip->tot_len) - sizeof(*ip)))
+		return NPX_FALL(SLUICE_XDP_FT_CSUM_PARTIAL);
+	peer = ipcache_lookup(ip->saddr);
+	if (IS_DROP(uplink_origin_check(ctx, ctx->ingress_ifindex, eth, ip->saddr, &peer, 0)))
+		return NPX_FALL(SLUICE_XDP_FT_ORIGIN);
+	fib.family = AF_INET;
+	fib.ifindex = ctx->ingress_ifindex;
+	fib.ipv4_src = front.addr;
+	fib.ipv4_dst = client.addr;
+	fib.tot_len = bpf_ntohs(ip->tot_len);
+	ret = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+	if (ret == BPF_FIB_LKUP_RET_NO_NEIGH)
+		return NPX_FALL(SLUICE_XDP_FT_NO_NEIGH);
+	if (ret == BPF_FIB_LKUP_RET_FRAG_NEEDED)
+		return NPX_FALL(SLUICE_XDP_FT_MTU);
+	if (ret != BPF_FIB_LKUP_RET_SUCCESS || fib.ifindex != ctx->ingress_ifindex)
+		return NPX_FALL(SLUICE_XDP_FT_NO_ROUTE);
+	ct_refresh(ct, now, f->tcp_flags, SLUICE_CT_F_REPLY_SEEN, &had);
+	npx_rewrite(ip, l4h, check, f->key.proto, front.addr, front.port, client.addr,
+		    client.port);
+	metrics_count(SLUICE_LB_SNAT_REVERSE, SLUICE_DIR_INGRESS, 0);
+	metrics_count(SLUICE_LB_EXT_REVERSE, SLUICE_DIR_INGRESS, 0);
+	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
+	return XDP_TX;
 }
 
 /*
@@ -229,6 +303,7 @@ static __always_inline int nodeport_xdp(struct xdp_md *ctx, const struct first_p
 	__be16 port = 0;
 	struct flow f = {};
 	__u32 ihl, l4len;
+	__u16 *check;
 	void *l4h;
 	int ret;
 
@@ -279,13 +354,14 @@ static __always_inline int nodeport_xdp(struct xdp_md *ctx, const struct first_p
 	if (p->proto == IPPROTO_TCP)
 		f.tcp_flags = ((__u8 *)l4h)[13];
 	if (!svc)
-		return npx_is_snat_reply(&f, now) ? NPX_FALL(SLUICE_XDP_FT_REPLY) : NODEPORT_NOT_OURS;
+		return npx_snat_reply(ctx, eth, ip, l4h, end, &f, now);
 	if (ip->ttl <= 1)
 		return NPX_FALL(SLUICE_XDP_FT_TTL);
 	tot = bpf_ntohs(ip->tot_len);
-	if (npx_csum_partial(p->proto == IPPROTO_TCP ? ((struct tcphdr *)l4h)->check
-						     : ((struct udphdr *)l4h)->check,
-			     ip->saddr, ip->daddr, p->proto, tot - sizeof(*ip)))
+	check = npx_l4_check(l4h, end, p->proto);
+	if (!check)
+		return NPX_FALL(SLUICE_XDP_FT_OTHER);
+	if (npx_csum_partial(*check, ip->saddr, ip->daddr, p->proto, tot - sizeof(*ip)))
 		return NPX_FALL(SLUICE_XDP_FT_CSUM_PARTIAL);
 	/* The client as the tc path believes it (lib/origin.h); a source it
 	 * would drop is left to it, to be dropped and counted there. */
@@ -339,9 +415,10 @@ static __always_inline int nodeport_xdp(struct xdp_md *ctx, const struct first_p
 	eth = overlay ? data + sizeof(h) : data;
 	ip = (void *)(eth + 1);
 	l4h = (void *)(ip + 1);
-	if (l4h + l4len > end)
+	check = npx_l4_check(l4h, end, p->proto);
+	if (!check)
 		return DROP(SLUICE_DROP_TRUNCATED);
-	npx_rewrite(ip, l4h, p->proto, cfg_node_ip, port, be.addr, be.port);
+	npx_rewrite(ip, l4h, check, p->proto, cfg_node_ip, port, be.addr, be.port);
 	metrics_count(SLUICE_LB_EXT_TRANSLATED, SLUICE_DIR_INGRESS, 0);
 	metrics_count(SLUICE_LB_SNAT, SLUICE_DIR_INGRESS, 0);
 	if (overlay) {

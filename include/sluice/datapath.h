@@ -183,7 +183,7 @@ _Static_assert(sizeof(struct sluice_xdp_state) == 8, "xdp state layout");
 	X(SLUICE_XDP_FT_NO_NEIGH,  10, "no-neigh",      "the next hop's MAC is not resolved")           \
 	X(SLUICE_XDP_FT_MTU,       11, "mtu",           "the frame would exceed the egress MTU")        \
 	X(SLUICE_XDP_FT_TRACKED,   12, "tracked-other", "the tuple is tracked as another kind of flow") \
-	X(SLUICE_XDP_FT_REPLY,     13, "reply",         "a reply to an SNATed flow whose client is not routed out of this uplink") \
+	X(SLUICE_XDP_FT_REPLY,     13, "reply",         "a reply to an SNATed flow that came plain with overlay routing (its replies come through the tunnel)") \
 	X(SLUICE_XDP_FT_HEADROOM,  14, "headroom",      "the driver gave no room for the outer headers") \
 	X(SLUICE_XDP_FT_CSUM_PARTIAL, 15, "csum-partial", "L4 checksum of the pseudo-header only (a local sender's offload, veth): the skb knows, XDP cannot")
 

@@ -3630,6 +3630,8 @@ static void np_state_is_tc_s(__u16 sport, __u16 nat_port)
 	assert_int_equal(ntohs(v.port), sport);
 }
 
+static void xdp_falls_through(const void *p, __u32 len, enum sluice_xdp_ft cause);
+
 /* Overlay: the client's SYN to a NodePort whose backend is on node 2 leaves
  * the uplink at XDP (XDP_TX) in VXLAN to node 2, byte for byte: outer
  * headers as lib/overlay.h builds them (the source port from the flow
@@ -3707,8 +3709,8 @@ static void test_xdp_np_remote_overlay_byte_for_byte(void **state)
 
 /* Native routing: the same at XDP, the next hop's MACs instead of a
  * tunnel, byte for byte; tc and XDP make the very same frame of the
- * flow's next segment; node 2's reply, at tc, finds XDP's NAT pair and
- * goes back to the client from the NodePort. */
+ * flow's next segment; node 2's reply is un-SNATed at XDP too and routed
+ * back to the client from the NodePort, as tc does it. */
 static void test_xdp_np_remote_native_byte_for_byte(void **state)
 {
 	__u64 tx = counter(SLUICE_XDP_TX, SLUICE_DIR_INGRESS);
@@ -3747,23 +3749,55 @@ static void test_xdp_np_remote_native_byte_for_byte(void **state)
 	uplink_mac(e.eth.h_source);
 	assert_memory_equal(t.out, &e, sizeof(e));
 	assert_memory_equal(r.out, &e, sizeof(e));
-	/* The backend's reply from node 2: XDP leaves it to tc ("reply"),
-	 * untouched; tc gives it the client and the NodePort back. */
+	/* The backend's reply from node 2, at XDP: the client and the
+	 * NodePort back, routed out to the client's MAC, byte for byte; tc
+	 * makes the very same frame of the next one (the same state). */
 	reply = from_node2(BE_REMOTE, NODE_IP, 8080, port);
 	reply.tcp.ack = 1;
 	fill_tcp_checksum(&reply);
 	r = run_xdp(&reply, sizeof(reply));
-	assert_int_equal(r.retval, XDP_PASS);
-	assert_memory_equal(r.out, &reply, sizeof(reply));
-	assert_int_equal(xdp_ft(SLUICE_XDP_FT_REPLY), ft_reply + 1);
-	t = run_node(HOOK_NETDEV, &reply, 0, NULL);
-	o = (struct l4pkt *)t.out;
-	assert_int_equal(t.retval, TC_ACT_REDIRECT);
-	assert_int_equal(o->ip.daddr, ip4(EXT_CLIENT));
-	assert_int_equal(ntohs(o->tcp.dest), 47600);
-	assert_int_equal(o->ip.saddr, ip4(NODE_IP));
-	assert_int_equal(ntohs(o->tcp.source), NODEPORT);
+	assert_int_equal(r.retval, XDP_TX);
+	e = reply;
+	e.ip.saddr = ip4(NODE_IP);
+	e.ip.daddr = ip4(EXT_CLIENT);
+	e.ip.ttl--;
+	e.ip.check = 0;
+	e.ip.check = ip_checksum(&e.ip, sizeof(e.ip));
+	e.tcp.source = htons(NODEPORT);
+	e.tcp.dest = htons(47600);
+	fill_tcp_checksum(&e);
+	mac_parse(EXT_CLIENT_MAC, e.eth.h_dest);
+	uplink_mac(e.eth.h_source);
+	assert_memory_equal(r.out, &e, sizeof(e));
 	assert_int_equal(counter(SLUICE_LB_SNAT_REVERSE, SLUICE_DIR_INGRESS), back + 1);
+	assert_int_equal(counter(SLUICE_XDP_TX, SLUICE_DIR_INGRESS), tx + 3);
+	assert_true(lb_ct(EXT_CLIENT, 47600, BE_REMOTE, 8080, IPPROTO_TCP).flags &
+		    SLUICE_CT_F_REPLY_SEEN);
+	t = run_node(HOOK_NETDEV, &reply, 0, NULL);
+	assert_int_equal(t.retval, TC_ACT_REDIRECT);
+	assert_memory_equal(t.out, &e, sizeof(e));
+	assert_int_equal(counter(SLUICE_LB_SNAT_REVERSE, SLUICE_DIR_INGRESS), back + 2);
+	/* Forged as the backend, from a MAC that is not node 2's: left to
+	 * tc, which drops it. */
+	reply.eth.h_source[5] ^= 0x40;
+	xdp_falls_through(&reply, sizeof(reply), SLUICE_XDP_FT_ORIGIN);
+	assert_int_equal(run_node(HOOK_NETDEV, &reply, 0, NULL).retval, TC_ACT_SHOT);
+	/* Once the flow is no longer tracked, its pair answers nothing: not
+	 * a Service packet for XDP either. */
+	{
+		struct sluice_ct_key k = tuple(EXT_CLIENT, 47600, BE_REMOTE, 8080, IPPROTO_TCP);
+		__u64 pass = counter(SLUICE_XDP_PASS, SLUICE_DIR_INGRESS);
+
+		ct_age(&k);
+		reply = from_node2(BE_REMOTE, NODE_IP, 8080, port);
+		reply.tcp.ack = 1;
+		fill_tcp_checksum(&reply);
+		r = run_xdp(&reply, sizeof(reply));
+		assert_int_equal(r.retval, XDP_PASS);
+		assert_memory_equal(r.out, &reply, sizeof(reply));
+		assert_int_equal(counter(SLUICE_XDP_PASS, SLUICE_DIR_INGRESS), pass + 1);
+		assert_int_equal(xdp_ft(SLUICE_XDP_FT_REPLY), ft_reply);
+	}
 }
 
 /* p through XDP: left to tc untouched (XDP_PASS, the same bytes), counted
