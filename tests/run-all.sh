@@ -50,7 +50,7 @@ run_suite "three nodes, native routing" tests/multinode/run.sh native
 run_suite "XDP on the uplink (prefilter, sanity drops, modes), both routing modes" tests/xdp/xdp.sh
 run_suite "Services translated in eBPF (pod clients), both routing modes" tests/e2e/services.sh
 run_suite "Services: backend selection (Maglev, affinity), refusal without endpoints" tests/e2e/services-select.sh
-run_suite "Services from outside the cluster (NodePort, externalIP, LB IP, traffic policies)" tests/e2e/services-ns.sh
+run_suite "Services from outside the cluster (NodePort, externalIP, LB IP, traffic policies; --xdp native, then off)" tests/e2e/services-ns.sh
 run_suite "Services for the node's own sockets (cgroup hooks)" tests/e2e/services-host.sh
 run_suite "Services: hairpin, hostPort, endpoint states, ICMP errors" tests/e2e/services-misc.sh
 run_suite "Services: Kubernetes' e2e Service scenarios, both routing modes" tests/e2e/services-upstream.sh
