@@ -35,12 +35,16 @@
 #   g) node 2's backend's ICMP port unreachable about a flow node 1 SNATed
 #      reaches the outside client as its own socket's error (refused);
 #   a2) the agents restarted with --xdp off: a)'s north-south flows again,
-#      all at tc, with the same results.
+#      all at tc, with the same results;
+#   a3) (native routing) a NodePort whose one backend is on node 2: its
+#      replies come back plain and are un-SNATed at XDP too (xdp-pass
+#      hardly moves while lb-snat-reverse counts them).
 #
 # The agents run --xdp native (part a: the other node's backend's flows
 # are sent by the XDP program itself, bpf/lib/nodeport_xdp.h, its xdp-tx
 # counter and fall-through causes prove it). The outside client checksums
-# its own frames (tx offload off), as a host across a wire does: a veth
+# its own frames (tx offload off), as a host across a wire does, and so do
+# the backends: a veth
 # peer would leave them to offload, which XDP cannot finish (csum-partial,
 # left to tc).
 #
@@ -165,6 +169,13 @@ svc_start_agents "--kube-proxy-replacement on --xdp native"
 check "the outside client: no kube-proxy rules" svc_no_kube_proxy "$P-ext"
 svc_apply_nodes
 svc_add_pods --tcp 8080 --udp 8081
+# The backends checksum their own answers too (a3: native routing's
+# replies, full checksums, are XDP's to un-SNAT; a veth would hand XDP
+# the offloaded ones, which it leaves to tc: csum-partial).
+for pod in n1-be n2-be; do
+	ip netns exec "$P-$pod" ethtool -K eth0 tx off >/dev/null ||
+		{ log "cannot switch tx checksum offload off in $pod"; exit 1; }
+done
 svc_apply_pods
 
 # slice NAME SERVICE PODS...: an EndpointSlice of SERVICE with PODS ready.
@@ -296,6 +307,35 @@ check "node1 counted the SNATed replies (lb-snat-reverse)" test "$(node_metric 1
 CLIENT_n1=${IP[n1-cl]} CLIENT_n2=${IP[n1-cl]}
 check "pod n1-cl -> its node's $NODE1:30080/TCP x$N: both backends, the pod's own address" \
 	answers "$P-n1-cl" tcp "$NODE1" 30080 both
+
+if [ "$MODE" = native ]; then
+	echo "== a3) native routing: node2's backend's replies un-SNATed at XDP too"
+	check "Service far (NodePort, a backend on node2 only) applied to both agents" \
+		mn_apply_all "$P" 2 <<YAML
+apiVersion: v1
+kind: Service
+metadata: {namespace: $NS, name: far}
+spec:
+  type: NodePort
+  clusterIP: 10.96.20.15
+  ports:
+  - {name: http, protocol: TCP, port: 80, targetPort: http, nodePort: 30093}
+  - {name: dns, protocol: UDP, port: 53, targetPort: dns, nodePort: 30094}
+---
+$(slice far-1 far n2-be)
+YAML
+	r0=$(node_metric 1 lb-snat-reverse ingress)
+	p0=$(node_metric 1 xdp-pass ingress)
+	check "outside -> node1 $NODE1:30093/TCP x$N: n2-be, which sees node1" \
+		answers "$P-ext" tcp "$NODE1" 30093 n2-be "$NODE1"
+	check "outside -> node1 $NODE1:30094/UDP x$N: n2-be, which sees node1" \
+		answers "$P-ext" udp "$NODE1" 30094 n2-be "$NODE1"
+	check "node1 un-SNATed n2-be's replies (lb-snat-reverse)" \
+		test "$(node_metric 1 lb-snat-reverse ingress)" -ge "$((r0 + 2 * N))"
+	# Both ways at XDP: nearly nothing of these flows reached tc.
+	check "node1's tc path saw almost none of it (xdp-pass grew by less than $N)" \
+		test "$(node_metric 1 xdp-pass ingress)" -lt "$((p0 + N))"
+fi
 
 echo "== b) eTP Local: only local backends, the client address kept; health checks"
 check "outside -> node1 $NODE1:30081/TCP x$N: only n1-be, which sees the outside client" \
