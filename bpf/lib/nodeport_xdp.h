@@ -375,6 +375,12 @@ static __always_inline int nodeport_xdp(struct xdp_md *ctx, const struct first_p
 		return NPX_FALL(SLUICE_XDP_FT_TRACKED);
 	case LB_NO_BACKEND:
 		return NPX_FALL(SLUICE_XDP_FT_NO_BACKEND);
+	case LB_BACKEND_NEW:
+		/* As nodeport_translate: a datagram whose backend was chosen
+		 * for it starts its flow anew on an entry of another kind
+		 * (ct_udp_restarts). */
+		f.lb_new = 1;
+		break;
 	default:
 		break;
 	}

@@ -3915,6 +3915,35 @@ static void test_xdp_np_fall_through_causes(void **state)
 	assert_int_equal(run_xdp(&p, sizeof(p)).retval, XDP_TX);
 }
 
+/* UDP: a client's datagram whose backend was just chosen starts its flow
+ * anew on a backend-side entry another frontend's flow left (its rev-NAT
+ * index, a fresh NAT pair), as the tc path does (ct_udp_restarts). */
+static void np_put_udp(const __u32 *ids, __u16 n);
+
+static void test_xdp_np_udp_restarts_other_frontends_entry(void **state)
+{
+	struct sluice_ct_key k = tuple(EXT_CLIENT, 47900, BE_REMOTE, 8080, IPPROTO_UDP);
+	struct sluice_ct_value old = { .flags = SLUICE_CT_F_LB_BACKEND, .pad = RN_NP + 1 };
+	struct l4pkt p = from_outside(NODE_IP, 47900, NODEPORT);
+	__u32 remote = 9;
+	struct timespec now;
+
+	(void)state;
+	lb_backend_put(remote, BE_REMOTE, 8080, IPPROTO_UDP);
+	np_put_udp(&remote, 1);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	old.last_seen = (__u64)now.tv_sec * 1000000000ull + (__u64)now.tv_nsec;
+	assert_int_equal(bpf_map_update_elem(datapath_ct_map_fd(dp), &k, &old, BPF_ANY), 0);
+	/* A UDP datagram, no checksum (0). */
+	p.ip.protocol = IPPROTO_UDP;
+	p.ip.check = 0;
+	p.ip.check = ip_checksum(&p.ip, sizeof(p.ip));
+	memset((unsigned char *)&p.tcp + 4, 0, sizeof(p) - sizeof(p.eth) - sizeof(p.ip) - 4);
+	((__be16 *)&p.tcp)[2] = htons((__u16)(sizeof(p) - sizeof(p.eth) - sizeof(p.ip)));
+	assert_int_equal(run_xdp(&p, sizeof(p)).retval, XDP_TX);
+	assert_int_equal(lb_ct(EXT_CLIENT, 47900, BE_REMOTE, 8080, IPPROTO_UDP).pad, RN_NP + 3);
+}
+
 /* An ICMP error about an external Service flow (quoting the NodePort's
  * packet to the client): tc's. Truncated and malformed frames to a
  * NodePort: never sent, never a fault, whatever their length. */
@@ -5653,6 +5682,7 @@ int main(void)
 		cmocka_unit_test_setup(test_xdp_np_remote_overlay_byte_for_byte, np_setup),
 		cmocka_unit_test_setup(test_xdp_np_fall_through_causes, np_setup),
 		cmocka_unit_test_setup(test_xdp_np_icmp_and_truncated, np_setup),
+		cmocka_unit_test_setup(test_xdp_np_udp_restarts_other_frontends_entry, np_setup),
 	};
 
 	const struct CMUnitTest maglev[] = {
