@@ -114,6 +114,13 @@ $(BUILD)/bench-purge: bench/flows_purge.c agent/flows.c agent/cidr.c agent/loade
 $(BUILD)/bench-connrate: bench/connrate.c | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $<
 
+# bench/xdp.sh: the flood source and the floor it is measured against.
+$(BUILD)/sluice-blast: bench/blast.c | $(BUILD)
+	$(CC) $(CFLAGS) -o $@ $<
+
+$(BUILD)/xdp_drop.bpf.o: bench/xdp_drop.bpf.c | $(BUILD)
+	$(CLANG) -g -O2 -target bpf -Wall -Wextra -Werror -c $< -o $@
+
 $(BUILD)/bench-maglev: bench/maglev.c agent/maglev.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ bench/maglev.c agent/maglev.c
 
