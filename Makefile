@@ -118,8 +118,8 @@ $(BUILD)/bench-connrate: bench/connrate.c | $(BUILD)
 $(BUILD)/sluice-blast: bench/blast.c | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $<
 
-$(BUILD)/xdp_drop.bpf.o: bench/xdp_drop.bpf.c | $(BUILD)
-	$(CLANG) -g -O2 -target bpf -Wall -Wextra -Werror -c $< -o $@
+$(BUILD)/xdp_drop.bpf.o: bench/xdp_drop.bpf.c $(BUILD)/vmlinux.h
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 $(BUILD)/bench-maglev: bench/maglev.c agent/maglev.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ bench/maglev.c agent/maglev.c

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* bench/xdp.sh's floor: drop every frame at XDP, doing nothing else. */
-#include <linux/bpf.h>
-
-#define SEC(name) __attribute__((section(name), used))
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
 
 SEC("xdp")
 int xdp_drop(struct xdp_md *ctx)
