@@ -416,7 +416,8 @@ int pf_flatten(const struct pf_input *in, size_t n, struct pf_prefix **out, size
 			v[k++] = (struct item){ o->except[j].net, (uint8_t)o->except[j].prefix, 0,
 						bit };
 	}
-	qsort(v, k, sizeof(*v), item_cmp);
+	if (k)
+		qsort(v, k, sizeof(*v), item_cmp);
 	/* Merge duplicates in place. */
 	for (size_t i = 0; i < k; i++) {
 		if (m && v[m - 1].net == v[i].net && v[m - 1].len == v[i].len) {
@@ -471,7 +472,7 @@ uint64_t pf_lookup(const struct pf_prefix *t, size_t n, uint32_t ip)
 	for (int len = 32; len >= 0; len--) {
 		struct pf_prefix key = { .net = len ? ip & (~0u << (32 - len)) : 0,
 					 .len = (uint8_t)len };
-		const struct pf_prefix *hit = bsearch(&key, t, n, sizeof(*t), prefix_cmp);
+		const struct pf_prefix *hit = n ? bsearch(&key, t, n, sizeof(*t), prefix_cmp) : NULL;
 
 		if (hit)
 			return hit->rules;

@@ -159,7 +159,8 @@ static int read_back(struct pf_sync *ps)
 		if (ret)
 			return ret;
 	}
-	qsort(ps->cur, ps->ncur, sizeof(*ps->cur), cur_cmp);
+	if (ps->ncur)
+		qsort(ps->cur, ps->ncur, sizeof(*ps->cur), cur_cmp);
 	for (prev = NULL; !bpf_map_get_next_key(ps->m.ports, prev, &npk); prev = &pk) {
 		pk = npk;
 		if (bpf_map_lookup_elem(ps->m.ports, &pk, &mask))
@@ -201,12 +202,13 @@ static void slots_load(struct pf_sync *ps)
 
 static int slots_save(struct pf_sync *ps)
 {
-	json_t *root, *slots = json_object();
+	json_t *root, *slots;
 	char tmp[4200];
 	int ret = 0;
 
 	if (!ps->slots_path)
 		return 0;
+	slots = json_object();
 	for (int i = 0; slots && i < SLUICE_PF_RULES_MAX; i++)
 		if (ps->slot_name[i])
 			json_object_set_new(slots, ps->slot_name[i], json_integer(i));
@@ -528,6 +530,8 @@ static const struct cur *cur_find(const struct cur *v, size_t n, uint32_t net, u
 {
 	struct cur key = { .net = net, .len = len };
 
+	if (!n)
+		return NULL;
 	return bsearch(&key, v, n, sizeof(*v), cur_cmp);
 }
 
