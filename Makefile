@@ -112,6 +112,10 @@ $(BUILD)/bench-compile: bench/compile_cost.c agent/compile.c agent/compile_maps.
 $(BUILD)/bench-purge: bench/flows_purge.c agent/flows.c agent/cidr.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ bench/flows_purge.c agent/flows.c agent/cidr.c agent/loader.c lib/log.c $(LDLIBS_AGENT)
 
+PF_BENCH_SRCS := bench/prefilter_cost.c agent/prefilter.c agent/prefilter_sync.c agent/selector.c agent/policy.c agent/policy_parse.c agent/cidr.c lib/log.c
+$(BUILD)/bench-prefilter: $(PF_BENCH_SRCS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -Iagent -o $@ $(PF_BENCH_SRCS) $(LDLIBS_AGENT)
+
 $(BUILD)/bench-connrate: bench/connrate.c | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $<
 

@@ -546,11 +546,10 @@ int pf_sync_apply(struct pf_sync *ps, const struct pf_object *const *objs, const
 	bool **skips = NULL, *kube_sorted = NULL;
 	struct pf_prefix *t = NULL;
 	struct cur *want = NULL;
-	uint8_t *used = NULL;
+	uint8_t *used = NULL, *held = NULL;
 	struct port_ent *ports = NULL;
 	size_t nt = 0, nin = 0, nports = 0;
 	struct sluice_pf_cfg4 cfg = { 0 };
-	uint32_t next_free = 1;
 	double t0 = now_ms(), t1;
 	__u32 zero = 0;
 	int ret = 0;
@@ -625,31 +624,43 @@ int pf_sync_apply(struct pf_sync *ps, const struct pf_object *const *objs, const
 	st->compile_ms = t1 - t0;
 	want = calloc(nt + 1, sizeof(*want));
 	used = calloc(SLUICE_PF_ENTRY_SLOTS / 8, 1);
-	if (!want || !used)
+	held = calloc(SLUICE_PF_ENTRY_SLOTS / 8, 1);
+	if (!want || !used || !held)
 		goto oom;
-	/* Counter slots: a deny prefix the maps hold keeps its slot; slots
-	 * held at the last sync are not given to another prefix now. */
+	/* Counter slots: a deny prefix the maps hold keeps its slot. A new
+	 * one takes a slot nobody held at the last sync, else one this sync
+	 * frees (its counters reset either way), else 0: counted together. */
 	for (size_t i = 0; i < ps->ncur; i++)
-		used[ps->cur[i].entry / 8] |= (uint8_t)(1u << (ps->cur[i].entry % 8));
+		held[ps->cur[i].entry / 8] |= (uint8_t)(1u << (ps->cur[i].entry % 8));
+	used[0] = held[0] = 1;
 	for (size_t i = 0; i < nt; i++) {
 		const struct cur *c = cur_find(ps->cur, ps->ncur, t[i].net, t[i].len);
 
 		want[i] = (struct cur){ .net = t[i].net, .len = t[i].len, .rules = t[i].rules };
-		if (t[i].deny && c && c->entry)
+		if (t[i].deny && c && c->entry) {
 			want[i].entry = c->entry;
+			used[c->entry / 8] |= (uint8_t)(1u << (c->entry % 8));
+		}
 	}
-	for (size_t i = 0; i < nt; i++) {
-		if (!t[i].deny || want[i].entry)
-			continue;
-		while (next_free < SLUICE_PF_ENTRY_SLOTS && (used[next_free / 8] >> (next_free % 8)) & 1)
-			next_free++;
-		if (next_free >= SLUICE_PF_ENTRY_SLOTS)
-			continue; /* slot 0: counted together */
-		want[i].entry = next_free;
-		used[next_free / 8] |= (uint8_t)(1u << (next_free % 8));
-		ret = counter_reset(ps, ps->m.ent, next_free);
-		if (ret)
-			goto map_err;
+	for (int pass = 0; pass < 2; pass++) {
+		const uint8_t *avoid = pass ? used : held;
+		uint32_t next = 1;
+
+		for (size_t i = 0; i < nt; i++) {
+			if (!t[i].deny || want[i].entry)
+				continue;
+			while (next < SLUICE_PF_ENTRY_SLOTS &&
+			       (((avoid[next / 8] >> (next % 8)) & 1) ||
+				((used[next / 8] >> (next % 8)) & 1)))
+				next++;
+			if (next >= SLUICE_PF_ENTRY_SLOTS)
+				break;
+			want[i].entry = next;
+			used[next / 8] |= (uint8_t)(1u << (next % 8));
+			ret = counter_reset(ps, ps->m.ent, next);
+			if (ret)
+				goto map_err;
+		}
 	}
 	for (int s = 0; s < SLUICE_PF_RULES_MAX; s++)
 		if (fresh[s] && (ret = counter_reset(ps, ps->m.rul, (__u32)s)))
@@ -767,6 +778,7 @@ cleanup:
 	free(t);
 	free(want);
 	free(used);
+	free(held);
 	free(ports);
 	return ret;
 }
