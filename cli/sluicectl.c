@@ -642,7 +642,8 @@ static int print_items_h(const json_t *r, enum get_what what, bool header)
 			}
 			cells[2] = strdup(json_is_true(json_object_get(it, "applied")) ? "yes" : "no");
 			cells[3] = int_text(json_object_get(json_object_get(it, "dropped"), "packets"));
-			if (!*str(it, "nodeSelector"))
+			if (!json_string_value(json_object_get(it, "nodeSelector")) ||
+			    !*json_string_value(json_object_get(it, "nodeSelector")))
 				cells[4] = strdup(json_is_true(json_object_get(it, "nodeSelectorMatch"))
 							  ? "yes (all nodes)" : "no");
 			else if (asprintf(&cells[4], "%s (%s)",
