@@ -806,8 +806,7 @@ static json_t *item_json(struct pf_sync *ps, const struct pstat *p, bool detail)
 	if (p->slot >= 0)
 		json_object_set_new(it, "ruleSlot", json_integer(p->slot));
 	json_object_set_new(it, "leftOutEntries", json_integer((json_int_t)p->nleft));
-	if (!detail)
-		return it;
+	/* Which entries and why, always: few, and what the table must say. */
 	left = json_array();
 	for (size_t i = 0; left && i < p->nleft; i++) {
 		cidr4_format(&p->deny[p->left[i].idx], buf, sizeof(buf));
@@ -816,6 +815,8 @@ static json_t *item_json(struct pf_sync *ps, const struct pstat *p, bool detail)
 						      "reason", p->left[i].why));
 	}
 	json_object_set_new(it, "leftOut", left);
+	if (!detail)
+		return it;
 	entries = json_array();
 	for (size_t i = 0; entries && i < p->ndeny; i++) {
 		const struct cur *c = p->applied ? cur_find(ps->cur, ps->ncur, p->deny[i].net,

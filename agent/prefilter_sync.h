@@ -62,7 +62,8 @@ int pf_sync_apply(struct pf_sync *ps, const struct pf_object *const *objs, const
 /*
  * Status of the objects of the last sync, with their counters: name NULL
  * for all ({"items": [...]}), else the one object (NULL if unknown).
- * detail adds each entry's drops (sluice_pfent_v1) and left-out entries.
+ * Left-out entries and their reasons are always there; detail adds each
+ * deny entry with its drops (sluice_pfent_v1).
  */
 json_t *pf_sync_status_json(struct pf_sync *ps, const char *name, bool detail);
 /* [{"name", "packets", "bytes"}]: each applied object's drops

@@ -25,7 +25,8 @@
 # kubectl are shown by get services (frontends, backends, conflicts,
 # IPv6 slices); a SluicePrefilter created through kubectl is applied on
 # every agent with an entry that covers the nodes left out (status and log
-# say which and why), follows a nodeSelector change and goes when deleted;
+# say which and why), follows a nodeSelector on the Nodes' labels and goes
+# when deleted;
 # the agents never write to the API.
 # shellcheck source-path=SCRIPTDIR
 set -uo pipefail
@@ -319,12 +320,13 @@ check "the left-out entry is logged" \
 pf_table() { ctl 1 get prefilters | grep -q '^scanners  *3 (1 left out)  *yes'; }
 check "get prefilters says so in its table" pf_table
 kctl patch sluiceprefilter scanners --type merge \
-	-p '{"spec":{"nodeSelector":{"matchLabels":{"edge":"true"}}}}' >/dev/null
-pf_not_here() {
+	-p '{"spec":{"nodeSelector":{"matchLabels":{"kubernetes.io/hostname":"node2"}}}}' >/dev/null
+pf_applied_is() {
 	ctl "$1" get prefilter scanners -o json |
-		jq -e '.applied == false and .nodeSelectorMatch == false' >/dev/null
+		jq -e --argjson want "$2" '.applied == $want and .nodeSelectorMatch == $want' >/dev/null
 }
-check "a nodeSelector no node matches: applied nowhere" eventually 10 all_agents pf_not_here
+pf_only_node2() { pf_applied_is 1 false && pf_applied_is 2 true && pf_applied_is 3 false; }
+check "a nodeSelector on the Node's labels: applied on node2 only" eventually 10 pf_only_node2
 kctl delete sluiceprefilter scanners >/dev/null
 pf_gone() { ctl "$1" get prefilters -o json | jq -e '.items == []' >/dev/null; }
 check "deleted through the API: gone from every agent" eventually 10 all_agents pf_gone
