@@ -142,11 +142,59 @@ static bool cidr_within(const struct cidr4 *in, const struct cidr4 *out)
 	return in->prefix >= out->prefix && cidr4_contains(out, in->net);
 }
 
+static int cidr_cmp(const void *a, const void *b)
+{
+	const struct cidr4 *x = a, *y = b;
+
+	if (x->net != y->net)
+		return x->net < y->net ? -1 : 1;
+	return x->prefix - y->prefix;
+}
+
+/* Each except inside some deny: the deny CIDRs sorted, and for each except
+ * the at most 33 prefixes that could hold it looked up, O((d + e) log d)
+ * (a pairwise check was 10^10 steps for 100 000 of each). */
+static int excepts_inside(const struct pf_object *o, char *err, size_t errlen)
+{
+	struct cidr4 *sorted;
+	uint64_t lens = 0;
+	char buf[24];
+	int ret = 0;
+
+	if (!o->nexcept)
+		return 0;
+	sorted = malloc(o->ndeny * sizeof(*sorted));
+	if (!sorted)
+		return -ENOMEM;
+	memcpy(sorted, o->deny, o->ndeny * sizeof(*sorted));
+	qsort(sorted, o->ndeny, sizeof(*sorted), cidr_cmp);
+	for (size_t j = 0; j < o->ndeny; j++)
+		lens |= 1ull << o->deny[j].prefix;
+	for (size_t i = 0; !ret && i < o->nexcept; i++) {
+		bool inside = false;
+
+		for (int len = 0; !inside && len <= o->except[i].prefix; len++) {
+			struct cidr4 key = { .net = len ? o->except[i].net & (~0u << (32 - len)) : 0,
+					     .prefix = len };
+
+			inside = (lens >> len & 1) &&
+				 bsearch(&key, sorted, o->ndeny, sizeof(*sorted), cidr_cmp);
+		}
+		if (!inside) {
+			cidr4_format(&o->except[i], buf, sizeof(buf));
+			ret = fail(err, errlen, o->name, "spec.except[%zu] %s: lies inside no deny "
+				   "CIDR of this object; an exception only narrows a deny", i, buf);
+		}
+	}
+	free(sorted);
+	return ret;
+}
+
 static int parse_spec(const json_t *obj, struct pf_object *o, char *err, size_t errlen)
 {
 	static const char *const known[] = { "deny", "except", "ports", "nodeSelector" };
 	const json_t *spec = json_object_get(obj, "spec"), *sel;
-	char buf[24], sub[256];
+	char sub[256];
 	const char *key;
 	json_t *v;
 	int ret;
@@ -171,18 +219,9 @@ static int parse_spec(const json_t *obj, struct pf_object *o, char *err, size_t 
 				  errlen);
 	if (ret)
 		return ret;
-	for (size_t i = 0; i < o->nexcept; i++) {
-		size_t j;
-
-		for (j = 0; j < o->ndeny; j++)
-			if (cidr_within(&o->except[i], &o->deny[j]))
-				break;
-		if (j == o->ndeny) {
-			cidr4_format(&o->except[i], buf, sizeof(buf));
-			return fail(err, errlen, o->name, "spec.except[%zu] %s: lies inside no deny "
-				    "CIDR of this object; an exception only narrows a deny", i, buf);
-		}
-	}
+	ret = excepts_inside(o, err, errlen);
+	if (ret)
+		return ret;
 	ret = parse_ports(spec, o, err, errlen);
 	if (ret)
 		return ret;

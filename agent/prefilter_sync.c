@@ -789,7 +789,11 @@ static json_t *metric_json(const struct sluice_metric *m)
 			 (json_int_t)m->bytes);
 }
 
-static json_t *item_json(struct pf_sync *ps, const struct pstat *p, bool detail)
+/* Deny entries listed with their drops in one answer: 20 000 take about
+ * 2 MB of JSON, half of what an answer may be (SLUICE_API_MAX_MSG). */
+#define PF_DETAIL_MAX 20000
+
+static json_t *item_json(struct pf_sync *ps, const struct pstat *p, bool detail, size_t *budget)
 {
 	struct sluice_metric total = { 0 }, m;
 	json_t *it, *entries, *left;
@@ -819,6 +823,12 @@ static json_t *item_json(struct pf_sync *ps, const struct pstat *p, bool detail)
 		return it;
 	entries = json_array();
 	for (size_t i = 0; entries && i < p->ndeny; i++) {
+		if (!*budget) {
+			/* The rest by `get prefilter NAME`, or not at all. */
+			json_object_set_new(it, "denyOmitted", json_integer((json_int_t)(p->ndeny - i)));
+			break;
+		}
+		(*budget)--;
 		const struct cur *c = p->applied ? cur_find(ps->cur, ps->ncur, p->deny[i].net,
 							    (uint8_t)p->deny[i].prefix) : NULL;
 		bool out = false;
@@ -840,17 +850,18 @@ static json_t *item_json(struct pf_sync *ps, const struct pstat *p, bool detail)
 
 json_t *pf_sync_status_json(struct pf_sync *ps, const char *name, bool detail)
 {
+	size_t budget = PF_DETAIL_MAX;
 	json_t *items;
 
 	if (name) {
 		for (size_t i = 0; i < ps->nst; i++)
 			if (!strcmp(ps->st[i].name, name))
-				return item_json(ps, &ps->st[i], detail);
+				return item_json(ps, &ps->st[i], detail, &budget);
 		return NULL;
 	}
 	items = json_array();
 	for (size_t i = 0; items && i < ps->nst; i++)
-		json_array_append_new(items, item_json(ps, &ps->st[i], detail));
+		json_array_append_new(items, item_json(ps, &ps->st[i], detail, &budget));
 	return json_pack("{s:o}", "items", items);
 }
 

@@ -675,8 +675,18 @@ static int sync_and_note(struct agent *a, unsigned flags, char *err, size_t errl
 		}
 	}
 
-	if (!ret && a->prefilter_dirty)
-		ret = agent_prefilter_sync(a, err, errlen);
+	/* The prefilter does not depend on policy: a policy that does not fit
+	 * keeps no prefilter change out of the maps, except when the explicit
+	 * change is about to be undone. */
+	if (a->prefilter_dirty && (!ret || !(flags & COMPILE_STRICT))) {
+		char why[512];
+		int r = agent_prefilter_sync(a, why, sizeof(why));
+
+		if (r && !ret) {
+			ret = r;
+			snprintf(err, errlen, "%s", why);
+		}
+	}
 
 	/* A refused explicit change leaves the previous state in force: that
 	 * is no lasting failure of the node. */

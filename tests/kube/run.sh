@@ -300,24 +300,26 @@ apiVersion: sluice.io/v1alpha1
 kind: SluicePrefilter
 metadata: {name: scanners}
 spec:
-  deny: ["203.0.113.0/24", "10.200.0.0/24", "198.51.100.7/32"]
+  deny: ["203.0.113.0/24", "10.200.0.0/24", "198.51.100.7/32", "10.200.0.1/32"]
   except: ["203.0.113.9/32"]
   ports: [{protocol: UDP, port: 5353}]
 EOF
-# Applied on every node (no selector), 3 entries, spec.deny[1] left out: it
-# covers the node addresses (10.200.0.1N) and the API server (10.200.0.1).
+# Applied on every node (no selector), 4 entries, two left out: spec.deny[1]
+# covers the node addresses (10.200.0.1N), spec.deny[3] the API server's
+# (10.200.0.1, the host of every agent's API URL).
 pf_applied() {
 	ctl "$1" get prefilter scanners -o json | jq -e '
-		.applied == true and .entries == 3 and .leftOutEntries == 1 and
-		.leftOut[0].index == 1 and (.leftOut[0].reason | test("spec.deny\\[1\\] 10.200.0.0/24 covers")) and
+		.applied == true and .entries == 4 and .leftOutEntries == 2 and
+		.leftOut[0].index == 1 and (.leftOut[0].reason | test("spec.deny\\[1\\] 10.200.0.0/24 covers node node")) and
+		.leftOut[1].index == 3 and (.leftOut[1].reason | test("spec.deny\\[3\\] 10.200.0.1/32 covers the API server.s address 10.200.0.1")) and
 		([.deny[] | select(.applied)] | length) == 2' >/dev/null
 }
-check "every agent applies the SluicePrefilter from the API, spec.deny[1] left out with its reason" \
+check "every agent applies the SluicePrefilter from the API, the lock-out entries left out with their reasons" \
 	eventually 10 all_agents pf_applied
 check "the left-out entry is logged" \
 	eventually 5 grep -q "SluicePrefilter scanners: spec.deny\[1\] 10.200.0.0/24 covers .*left out" \
 	"$(mn_node_dir "$P" 1)/agent.log"
-pf_table() { ctl 1 get prefilters | grep -q '^scanners  *3 (1 left out)  *yes'; }
+pf_table() { ctl 1 get prefilters | grep -q '^scanners  *4 (2 left out)  *yes'; }
 check "get prefilters says so in its table" pf_table
 kctl patch sluiceprefilter scanners --type merge \
 	-p '{"spec":{"nodeSelector":{"matchLabels":{"kubernetes.io/hostname":"node2"}}}}' >/dev/null
