@@ -431,7 +431,13 @@ static bool holds(uint32_t net, uint8_t len, uint32_t ip)
 
 int pf_flatten(const struct pf_input *in, size_t n, struct pf_prefix **out, size_t *nout)
 {
-	struct { uint32_t net; uint8_t len; uint64_t deny, except; } stack[34];
+	struct {
+		uint32_t net;
+		uint8_t len;
+		uint64_t deny, except;	/* accumulated down the chain */
+		uint64_t own;		/* the objects denying exactly this prefix */
+		size_t at;		/* its index in t */
+	} stack[34];
 	size_t total = 0, k = 0, m = 0, depth = 0;
 	struct item *v;
 	struct pf_prefix *t;
@@ -483,13 +489,23 @@ int pf_flatten(const struct pf_input *in, size_t n, struct pf_prefix **out, size
 			deny |= stack[depth - 1].deny;
 			except |= stack[depth - 1].except;
 		}
+		t[i] = (struct pf_prefix){ .net = v[i].net, .len = v[i].len, .deny = v[i].deny != 0,
+					   .rules = deny & ~except, .counted_as = SIZE_MAX };
+		/* Drops of a prefix no object denies exactly (an exception of one
+		 * inside another's deny) count for the nearest deny prefix above
+		 * it of an object that drops it. */
+		for (size_t d = depth; !t[i].deny && t[i].rules && d > 0; d--)
+			if (stack[d - 1].own & t[i].rules) {
+				t[i].counted_as = stack[d - 1].at;
+				break;
+			}
 		stack[depth].net = v[i].net;
 		stack[depth].len = v[i].len;
 		stack[depth].deny = deny;
 		stack[depth].except = except;
+		stack[depth].own = v[i].deny;
+		stack[depth].at = i;
 		depth++;
-		t[i] = (struct pf_prefix){ .net = v[i].net, .len = v[i].len, .deny = v[i].deny != 0,
-					   .rules = deny & ~except };
 	}
 	free(v);
 	*out = t;

@@ -103,6 +103,9 @@ struct pf_prefix {
 	uint8_t len;
 	bool deny;		/* some object denies exactly this prefix: it gets a counter */
 	uint64_t rules;		/* the objects with a deny holding it and no except holding it */
+	/* Not a deny prefix but dropping: the index in the table of the deny
+	 * prefix whose counter its drops go to; else SIZE_MAX. */
+	size_t counted_as;
 };
 
 /*

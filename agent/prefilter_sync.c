@@ -662,6 +662,10 @@ int pf_sync_apply(struct pf_sync *ps, const struct pf_object *const *objs, const
 				goto map_err;
 		}
 	}
+	/* A deny prefix comes before the prefixes inside it: its slot is set. */
+	for (size_t i = 0; i < nt; i++)
+		if (t[i].counted_as != SIZE_MAX)
+			want[i].entry = want[t[i].counted_as].entry;
 	for (int s = 0; s < SLUICE_PF_RULES_MAX; s++)
 		if (fresh[s] && (ret = counter_reset(ps, ps->m.rul, (__u32)s)))
 			goto map_err;

@@ -286,6 +286,11 @@ static struct cidr4 rand_cidr(uint32_t base)
 	return (struct cidr4){ .net = (base | (rnd() & 0xff)) & mask, .prefix = len };
 }
 
+static bool holds_(uint32_t net, uint8_t len, uint32_t a)
+{
+	return len ? (a & (~0u << (32 - len))) == net : true;
+}
+
 static bool in(const struct cidr4 *c, uint32_t a)
 {
 	return cidr4_contains(c, a);
@@ -349,6 +354,24 @@ static void test_flatten_random(void **state)
 					e |= in(&objs[i].except[j], a);
 				if (d && !e)
 					want |= 1ull << inp[i].slot;
+			}
+			/* Its counter: its own, or that of a deny prefix above it
+			 * (of some object that drops it). */
+			for (int len = 32; len >= 0; len--) {
+				size_t k;
+
+				for (k = 0; k < nt; k++)
+					if (t[k].len == len && holds_(t[k].net, t[k].len, a))
+						break;
+				if (k == nt)
+					continue;
+				if (!t[k].deny && t[k].rules) {
+					assert_true(t[k].counted_as < nt);
+					assert_true(t[t[k].counted_as].deny);
+					assert_true(holds_(t[t[k].counted_as].net,
+							   t[t[k].counted_as].len, a));
+				}
+				break;
 			}
 			if (pf_lookup(t, nt, a) != want)
 				fail_msg("round %d address %u: rules %#llx, want %#llx", round,
@@ -489,9 +512,16 @@ static void test_maps(void **state)
 	assert_int_not_equal(v.entry, 0);
 	assert_true(dp_lookup(&m, ip("203.0.113.200"), &v));
 	assert_int_equal(v.rules, 1ull << sa);
-	assert_true(dp_lookup(&m, ip("203.0.113.9"), &v)); /* a's except, inside b's /25 */
-	assert_int_equal(v.rules, 1ull << sb);
-	assert_int_equal(v.entry, 0);	/* not a deny prefix: no counter */
+	{
+		struct sluice_pf_val4 v25;
+
+		/* a's except, inside b's /25: b drops it, and counts it there. */
+		assert_true(dp_lookup(&m, ip("203.0.113.9"), &v));
+		assert_int_equal(v.rules, 1ull << sb);
+		assert_true(dp_lookup(&m, ip("203.0.113.10"), &v25));
+		assert_int_not_equal(v25.entry, 0);
+		assert_int_equal(v.entry, v25.entry);
+	}
 	assert_true(dp_lookup(&m, ip("198.51.100.7"), &v));
 	assert_int_equal(v.rules, 1ull << sa);
 	assert_false(dp_lookup(&m, ip("198.51.100.8"), &v));
