@@ -140,7 +140,7 @@ test: deps all
 demo: deps all
 	@scripts/demo.sh
 
-bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-purge $(BUILD)/bench-compile $(BUILD)/bench-maglev
+bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-purge $(BUILD)/bench-compile $(BUILD)/bench-maglev $(BUILD)/bench-prefilter
 	@bench/run.sh
 	@bench/policy.sh
 	@bench/multinode.sh
@@ -154,6 +154,7 @@ bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-purge 
 	@$(BUILD)/bench-compile 20000 10 20
 	@$(BUILD)/bench-compile 5000 5000 20
 	@$(BUILD)/bench-maglev
+	@$(BUILD)/bench-prefilter 100000
 
 clean:
 	rm -rf $(BUILD)
