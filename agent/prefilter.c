@@ -320,6 +320,9 @@ static int guards_add(struct pf_guards *g, const struct cidr4 *c, bool range, co
 		g->v = v;
 		g->cap = cap;
 	}
+	/* A guard added after the index: scans again until indexed anew. */
+	free(g->by_net);
+	g->by_net = NULL;
 	g->v[g->n].c = *c;
 	g->v[g->n].range = range;
 	vsnprintf(g->v[g->n].what, sizeof(g->v[g->n].what), fmt, ap);
@@ -353,6 +356,7 @@ int pf_guards_add_range(struct pf_guards *g, const struct cidr4 *c, const char *
 void pf_guards_free(struct pf_guards *g)
 {
 	free(g->v);
+	free(g->by_net);
 	memset(g, 0, sizeof(*g));
 }
 
@@ -364,33 +368,120 @@ static bool excepted(const struct pf_object *o, const struct cidr4 *c)
 	return false;
 }
 
+/* Would deny CIDR d of o lock out guard gd? */
+static bool guard_hit(const struct pf_object *o, const struct cidr4 *d, const struct pf_guard *gd)
+{
+	if (!gd->range)
+		return cidr4_contains(d, gd->c.net) && !excepted(o, &gd->c);
+	if (cidr_within(d, &gd->c))
+		return true; /* an exception cannot un-deny all of it */
+	return cidr_within(&gd->c, d) && !excepted(o, &gd->c);
+}
+
+static int guard_idx_cmp(const void *a, const void *b, void *ctx)
+{
+	const struct pf_guards *g = ctx;
+	const struct pf_guard *x = &g->v[*(const size_t *)a];
+	const struct pf_guard *y = &g->v[*(const size_t *)b];
+
+	if (x->c.net != y->c.net)
+		return x->c.net < y->c.net ? -1 : 1;
+	if (x->c.prefix != y->c.prefix)
+		return x->c.prefix - y->c.prefix;
+	return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+}
+
+int pf_guards_index(struct pf_guards *g)
+{
+	free(g->by_net);
+	g->by_net = malloc((g->n + 1) * sizeof(*g->by_net));
+	if (!g->by_net)
+		return -ENOMEM;
+	g->lens = 0;
+	for (size_t k = 0; k < g->n; k++) {
+		g->by_net[k] = k;
+		g->lens |= 1ull << g->v[k].c.prefix;
+	}
+	qsort_r(g->by_net, g->n, sizeof(*g->by_net), guard_idx_cmp, g);
+	return 0;
+}
+
+/* The first guard by position in by_net whose net is >= net. */
+static size_t guard_lower(const struct pf_guards *g, uint32_t net)
+{
+	size_t lo = 0, hi = g->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (g->v[g->by_net[mid]].c.net < net)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The guard d of o hits that was added first (the messages name nodes
+ * before this node's flags and the API server), or SIZE_MAX. With the
+ * index: the guards whose address lies inside d, and the ranges of each
+ * shorter length that could hold d; O(log guards) per entry, where a scan
+ * was entries x guards (10^9 for 100 000 entries on 5 000 nodes). */
+static size_t first_hit(const struct pf_object *o, const struct cidr4 *d,
+			const struct pf_guards *g)
+{
+	uint32_t last = d->net | (d->prefix ? ~(~0u << (32 - d->prefix)) : ~0u);
+	size_t best = SIZE_MAX;
+
+	if (!g->by_net) {
+		for (size_t k = 0; k < g->n; k++)
+			if (guard_hit(o, d, &g->v[k]))
+				return k;
+		return SIZE_MAX;
+	}
+	for (size_t at = guard_lower(g, d->net); at < g->n; at++) {
+		size_t k = g->by_net[at];
+
+		if (g->v[k].c.net > last)
+			break;
+		if (k < best && guard_hit(o, d, &g->v[k]))
+			best = k;
+	}
+	for (int len = 0; len < d->prefix; len++) {
+		uint32_t net = len ? d->net & (~0u << (32 - len)) : 0;
+
+		if (!(g->lens >> len & 1) || net == d->net)
+			continue; /* net == d->net: seen above */
+		for (size_t at = guard_lower(g, net); at < g->n; at++) {
+			size_t k = g->by_net[at];
+
+			if (g->v[k].c.net != net)
+				break;
+			if (g->v[k].c.prefix == len && k < best && guard_hit(o, d, &g->v[k]))
+				best = k;
+		}
+	}
+	return best;
+}
+
 bool pf_entry_offends(const struct pf_object *o, size_t i, const struct pf_guards *g, char *why,
 		      size_t whylen)
 {
 	const struct cidr4 *d = &o->deny[i];
+	size_t k = first_hit(o, d, g);
+	const struct pf_guard *gd;
 	char buf[24];
 
-	for (size_t k = 0; k < g->n; k++) {
-		const struct pf_guard *gd = &g->v[k];
-		bool hit;
-
-		if (!gd->range)
-			hit = cidr4_contains(d, gd->c.net) && !excepted(o, &gd->c);
-		else if (cidr_within(d, &gd->c))
-			hit = true; /* an exception cannot un-deny all of it */
-		else
-			hit = cidr_within(&gd->c, d) && !excepted(o, &gd->c);
-		if (!hit)
-			continue;
-		if (why) {
-			cidr4_format(d, buf, sizeof(buf));
-			snprintf(why, whylen, "spec.deny[%zu] %s %s %s; narrow it%s", i, buf,
-				 gd->range ? "overlaps" : "covers", gd->what,
-				 gd->range && cidr_within(d, &gd->c) ? "" : " or add an except");
-		}
-		return true;
+	if (k == SIZE_MAX)
+		return false;
+	gd = &g->v[k];
+	if (why) {
+		cidr4_format(d, buf, sizeof(buf));
+		snprintf(why, whylen, "spec.deny[%zu] %s %s %s; narrow it%s", i, buf,
+			 gd->range ? "overlaps" : "covers", gd->what,
+			 gd->range && cidr_within(d, &gd->c) ? "" : " or add an except");
 	}
-	return false;
+	return true;
 }
 
 bool pf_check(const struct pf_object *o, const struct pf_guards *g, char *err, size_t errlen)

@@ -65,6 +65,8 @@ struct pf_guard {
 struct pf_guards {
 	struct pf_guard *v;
 	size_t n, cap;
+	size_t *by_net;		/* pf_guards_index: v's indexes by (net, prefix); NULL: scan */
+	uint64_t lens;		/* the prefix lengths among v (bit i: some /i) */
 };
 
 /* Add an address (/32) or a range; what is the phrase used in messages.
@@ -74,6 +76,9 @@ int pf_guards_add_addr(struct pf_guards *g, uint32_t ip, const char *fmt, ...)
 int pf_guards_add_range(struct pf_guards *g, const struct cidr4 *c, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void pf_guards_free(struct pf_guards *g);
+/* Sort g for pf_entry_offends' lookups (without it: a scan of g for each
+ * entry). Adding a guard drops the index. Returns 0 or -ENOMEM. */
+int pf_guards_index(struct pf_guards *g);
 
 /*
  * Whether spec.deny[i] of o would lock out something of g: it holds a

@@ -1341,6 +1341,8 @@ static int guards_build(const struct store *s, const struct object *parsed, size
 		ip4_format(s->apiserver_ip, net, sizeof(net));
 		ret = pf_guards_add_addr(g, s->apiserver_ip, "the API server's address %s", net);
 	}
+	if (!ret)
+		ret = pf_guards_index(g);
 	return ret;
 }
 
