@@ -372,8 +372,13 @@ static int parse_node(const json_t *obj, struct store_node *n, char *err, size_t
 		if (!n->ip && !strcmp(type, "InternalIP"))
 			n->ip = ip;
 	}
-	return pol_labels_parse(json_object_get(json_object_get(obj, "metadata"), "labels"),
-				"metadata.labels", &n->labels, err, errlen);
+	/* Labels only choose where prefilters apply: unreadable ones leave the
+	 * set empty (no nodeSelector matches) rather than the Node unread,
+	 * which would cost its routes. */
+	if (pol_labels_parse(json_object_get(json_object_get(obj, "metadata"), "labels"),
+			     "metadata.labels", &n->labels, why, sizeof(why)) == -ENOMEM)
+		return -ENOMEM;
+	return 0;
 }
 
 static char *json_text(const json_t *obj)
