@@ -265,6 +265,48 @@ static void test_refusals(void **state)
 		free(pf);
 	}
 	assert_int_equal(count_prefilters(s), 2);
+	/* From the API nothing is refused: an offending object is stored (the
+	 * sync leaves its entry out), an unreadable one too, applying nothing. */
+	{
+		char *t1 = obj_text("api-lockout", "{'deny': ['10.0.0.0/8']}");
+		char *t2 = obj_text("api-bad", "{'deny': ['10.0.0.1/8']}");
+		json_t *j1 = jt(t1), *j2 = jt(t2), *ch = json_array();
+		const struct pf_object **v;
+		bool *kube;
+		size_t n;
+
+		assert_int_equal(store_kube_event(s, "ADDED", j1, ch), 0);
+		assert_int_equal(store_kube_event(s, "ADDED", j2, ch), 0);
+		assert_int_equal(json_array_size(ch), 2);
+		n = store_prefilters(s, &v, &kube);
+		assert_int_equal(n, 4);
+		for (size_t i = 0; i < n; i++) {
+			if (!strcmp(v[i]->name, "api-bad")) {
+				assert_true(kube[i]);
+				assert_non_null(strstr(v[i]->invalid, "has host bits set"));
+			}
+			if (!strcmp(v[i]->name, "api-lockout")) {
+				struct pf_guards g = { 0 };
+				char why[512];
+
+				assert_true(kube[i]);
+				assert_null(v[i]->invalid);
+				assert_int_equal(store_prefilter_guards(s, &g), 0);
+				assert_true(pf_entry_offends(v[i], 0, &g, why, sizeof(why)));
+				assert_non_null(strstr(why, "covers node node-2's address 10.0.0.12"));
+				pf_guards_free(&g);
+			}
+			if (!strcmp(v[i]->name, "ok1"))
+				assert_false(kube[i]);
+		}
+		free(v);
+		free(kube);
+		json_decref(j1);
+		json_decref(j2);
+		json_decref(ch);
+		free(t1);
+		free(t2);
+	}
 	store_close(s);
 }
 
