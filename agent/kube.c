@@ -366,6 +366,8 @@ static const struct resource {
 	  "/apis/sluice.io/v1alpha1/sluicenetworkpolicies", true },
 	{ "sluice.io/v1alpha1", "SluiceClusterNetworkPolicy",
 	  "/apis/sluice.io/v1alpha1/sluiceclusternetworkpolicies", true },
+	{ "sluice.io/v1alpha1", "SluicePrefilter", "/apis/sluice.io/v1alpha1/sluiceprefilters",
+	  true },
 };
 #define NRES (sizeof(resources) / sizeof(resources[0]))
 

@@ -442,6 +442,28 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 /* Hold an exclusive lock on <state-dir>/agent.lock for the agent's life:
  * two agents on one state directory would hand out the same addresses. */
+/* The API server's address, from the URL the agent talks to
+ * ("https://10.0.0.1:6443"), is kept from lock-out by a SluicePrefilter. A
+ * host name is not resolved: the prefilter works on addresses it can name. */
+static void apiserver_guard(struct store *s, const char *url)
+{
+	char host[64];
+	const char *p = url ? strstr(url, "://") : NULL;
+	size_t len;
+	uint32_t ip;
+
+	p = p ? p + 3 : url;
+	if (!p)
+		return;
+	len = strcspn(p, ":/");
+	if (len >= sizeof(host))
+		return;
+	memcpy(host, p, len);
+	host[len] = '\0';
+	if (!ip4_parse(host, &ip))
+		store_set_apiserver(s, ip);
+}
+
 static int lock_state_dir(const char *dir, char *err, size_t errlen)
 {
 	char path[PATH_MAX];
@@ -619,6 +641,7 @@ int main(int argc, char **argv)
 			goto cleanup;
 		}
 		curl_ready = true;
+		apiserver_guard(agent.store, kc.server);
 		ret = kube_start(&agent.kube, &kc, o.node_name, err, sizeof(err));
 		kube_config_free(&kc);
 		if (ret)
@@ -693,6 +716,17 @@ int main(int argc, char **argv)
 	ret = node_net_attach(&net, agent.dp, err, sizeof(err));
 	if (ret)
 		goto cleanup;
+	{
+		struct pf_maps pm;
+		char slots[PATH_MAX];
+
+		snprintf(slots, sizeof(slots), "%s/prefilter-slots.json", o.state_dir);
+		ret = pf_maps_open(&pm, o.bpffs, err, sizeof(err));
+		if (!ret)
+			ret = pf_sync_open(&agent.prefilter, &pm, slots, err, sizeof(err));
+		if (ret)
+			goto cleanup;
+	}
 	if (o.kube_proxy_replacement) {
 		ret = datapath_cgroup_root(o.cgroup_root, cgroup_root, sizeof(cgroup_root), err,
 					   sizeof(err));
@@ -816,6 +850,7 @@ cleanup:
 	}
 	kube_stop(agent.kube);
 	compiler_close(agent.compiler);
+	pf_sync_close(agent.prefilter);
 	for (size_t i = 0; i < agent.nprev_locals; i++)
 		free(agent.prev_locals[i]);
 	free(agent.prev_locals);

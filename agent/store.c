@@ -15,11 +15,13 @@
 #include "api.h"
 #include "cidr.h"
 #include "log.h"
+#include "prefilter.h"
 #include "service.h"
 #include "store.h"
 
 /* Policies last: store_view_build counts kinds >= K_NETPOL as policies. */
-enum obj_kind { K_NAMESPACE = 0, K_POD, K_NODE, K_SERVICE, K_SLICE, K_NETPOL, K_SNP, K_SCNP };
+enum obj_kind { K_NAMESPACE = 0, K_POD, K_NODE, K_SERVICE, K_SLICE, K_PREFILTER, K_NETPOL, K_SNP,
+		K_SCNP };
 
 static const struct {
 	const char *api_version;
@@ -31,6 +33,7 @@ static const struct {
 	[K_NODE] = { "v1", "Node", false },
 	[K_SERVICE] = { "v1", "Service", true },
 	[K_SLICE] = { "discovery.k8s.io/v1", "EndpointSlice", true },
+	[K_PREFILTER] = { "sluice.io/v1alpha1", "SluicePrefilter", false },
 	[K_NETPOL] = { "networking.k8s.io/v1", "NetworkPolicy", true },
 	[K_SNP] = { "sluice.io/v1alpha1", "SluiceNetworkPolicy", true },
 	[K_SCNP] = { "sluice.io/v1alpha1", "SluiceClusterNetworkPolicy", false },
@@ -59,6 +62,7 @@ struct object {
 		struct store_node node;		/* K_NODE */
 		struct svc_service svc;		/* K_SERVICE */
 		struct svc_slice slice;		/* K_SLICE */
+		struct pf_object *pf;		/* K_PREFILTER */
 	};
 	struct pol_policy *pol;		/* policies (NULL for the other kinds) */
 	bool kube;			/* from the Kubernetes API, not `sluicectl apply` */
@@ -133,6 +137,7 @@ struct store {
 	bool has_self_cidr;
 	struct cidr4 self_cidr;
 	uint32_t self_ip;
+	uint32_t apiserver_ip;	/* store_set_apiserver; 0: none */
 };
 
 static void object_clear(struct object *o)
@@ -154,6 +159,10 @@ static void object_clear(struct object *o)
 		break;
 	case K_NODE:
 		free(o->node.why);
+		pol_labels_free(&o->node.labels);
+		break;
+	case K_PREFILTER:
+		pf_free(o->pf);
 		break;
 	case K_SERVICE:
 		svc_free(&o->svc);
@@ -203,7 +212,7 @@ static int identify(const json_t *obj, enum obj_kind *kind, const char **ns, con
 			 "%s %s is not supported; sluice takes v1 Namespace, v1 Pod, v1 Node, "
 			 "v1 Service, discovery.k8s.io/v1 EndpointSlice, "
 			 "networking.k8s.io/v1 NetworkPolicy and sluice.io/v1alpha1 "
-			 "SluiceNetworkPolicy / SluiceClusterNetworkPolicy",
+			 "SluiceNetworkPolicy / SluiceClusterNetworkPolicy / SluicePrefilter",
 			 api, k);
 		return -EINVAL;
 	}
@@ -345,17 +354,30 @@ static int parse_node(const json_t *obj, struct store_node *n, char *err, size_t
 		const char *type = json_string_value(json_object_get(a, "type"));
 		const char *addr = json_string_value(json_object_get(a, "address"));
 
-		if (!type || strcmp(type, "InternalIP") || !addr)
+		uint32_t ip;
+
+		if (!type || !addr || (strcmp(type, "InternalIP") && strcmp(type, "ExternalIP")))
 			continue;
-		if (ip4_parse(addr, &n->ip)) {
+		if (ip4_parse(addr, &ip)) {
 			if (strchr(addr, ':'))
-				continue; /* an IPv6 InternalIP next to the IPv4 one */
+				continue; /* an IPv6 address next to the IPv4 one */
 			snprintf(err, errlen, "status.addresses[%zu].address: '%s' is not an IPv4 "
 					      "address", i, addr);
 			return -EINVAL;
 		}
-		break;
+		/* Every address is kept from lock-out by a prefilter; the first
+		 * InternalIP is the one routes and tunnels use. */
+		if (n->naddrs < STORE_NODE_ADDRS)
+			n->addrs[n->naddrs++] = ip;
+		if (!n->ip && !strcmp(type, "InternalIP"))
+			n->ip = ip;
 	}
+	/* Labels only choose where prefilters apply: unreadable ones leave the
+	 * set empty (no nodeSelector matches) rather than the Node unread,
+	 * which would cost its routes. */
+	if (pol_labels_parse(json_object_get(json_object_get(obj, "metadata"), "labels"),
+			     "metadata.labels", &n->labels, why, sizeof(why)) == -ENOMEM)
+		return -ENOMEM;
 	return 0;
 }
 
@@ -419,6 +441,10 @@ static int object_parse(const json_t *obj, struct object *o, bool from_api, char
 					: svc_slice_parse(obj, object, &o->slice, err, errlen);
 		break;
 	}
+	case K_PREFILTER:
+		ret = from_api ? pf_parse_api(obj, &o->pf, err, errlen)
+			       : pf_parse(obj, &o->pf, err, errlen);
+		break;
 	default:
 		ret = from_api ? pol_parse_api(obj, &o->pol, err, errlen)
 			       : pol_parse(obj, &o->pol, err, errlen);
@@ -573,6 +599,7 @@ static enum store_kind public_kind(enum obj_kind k)
 	case K_NODE: return STORE_K_NODE;
 	case K_SERVICE: return STORE_K_SERVICE;
 	case K_SLICE: return STORE_K_SLICE;
+	case K_PREFILTER: return STORE_K_PREFILTER;
 	default: return STORE_K_POLICY;
 	}
 }
@@ -1265,6 +1292,124 @@ int store_set_self(struct store *s, const char *name, const struct cidr4 *pod_ci
 	return 0;
 }
 
+void store_set_apiserver(struct store *s, uint32_t ip)
+{
+	s->apiserver_ip = ip;
+}
+
+static int guard_node(struct pf_guards *g, const struct store_node *nd, bool self)
+{
+	char net[20];
+	int ret = 0;
+
+	for (size_t a = 0; !ret && a < nd->naddrs; a++) {
+		ip4_format(nd->addrs[a], net, sizeof(net));
+		ret = pf_guards_add_addr(g, nd->addrs[a], "node %s's address %s", nd->name, net);
+	}
+	if (!ret && nd->ip && !nd->naddrs) {
+		ip4_format(nd->ip, net, sizeof(net));
+		ret = pf_guards_add_addr(g, nd->ip, "node %s's address %s", nd->name, net);
+	}
+	if (!ret && nd->has_pod_cidr) {
+		cidr4_format(&nd->pod_cidr, net, sizeof(net));
+		ret = pf_guards_add_range(g, &nd->pod_cidr, "%s pod CIDR %s of node %s",
+					  self ? "this node's" : "the", net, nd->name);
+	}
+	return ret;
+}
+
+/* The guards of the store's nodes, this node and the API server, plus the
+ * Nodes among parsed[0..n) (an apply that brings them). */
+static int guards_build(const struct store *s, const struct object *parsed, size_t n,
+			struct pf_guards *g)
+{
+	char net[20];
+	int ret = 0;
+
+	for (size_t i = 0; !ret && i < s->n; i++)
+		if (s->v[i].kind == K_NODE)
+			ret = guard_node(g, &s->v[i].node,
+					 s->self_name && !strcmp(s->v[i].name, s->self_name));
+	for (size_t i = 0; !ret && i < n; i++)
+		if (parsed[i].kind == K_NODE)
+			ret = guard_node(g, &parsed[i].node, false);
+	if (!ret && s->self_ip) {
+		ip4_format(s->self_ip, net, sizeof(net));
+		ret = pf_guards_add_addr(g, s->self_ip, "this node's address %s (--node-ip)", net);
+	}
+	if (!ret && s->has_self_cidr) {
+		cidr4_format(&s->self_cidr, net, sizeof(net));
+		ret = pf_guards_add_range(g, &s->self_cidr, "this node's pod CIDR %s (--pod-cidr)",
+					  net);
+	}
+	if (!ret && s->apiserver_ip) {
+		ip4_format(s->apiserver_ip, net, sizeof(net));
+		ret = pf_guards_add_addr(g, s->apiserver_ip, "the API server's address %s", net);
+	}
+	if (!ret)
+		ret = pf_guards_index(g);
+	return ret;
+}
+
+int store_prefilter_guards(const struct store *s, struct pf_guards *g)
+{
+	return guards_build(s, NULL, 0, g);
+}
+
+size_t store_prefilters(const struct store *s, const struct pf_object ***out, bool **kube)
+{
+	size_t n = 0;
+
+	*out = NULL;
+	if (kube)
+		*kube = NULL;
+	for (size_t i = 0; i < s->n; i++)
+		n += s->v[i].kind == K_PREFILTER;
+	*out = calloc(n + 1, sizeof(**out));
+	if (kube)
+		*kube = calloc(n + 1, sizeof(**kube));
+	if (!*out || (kube && !*kube)) {
+		free(*out);
+		*out = NULL;
+		if (kube) {
+			free(*kube);
+			*kube = NULL;
+		}
+		return SIZE_MAX;
+	}
+	n = 0;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].kind == K_PREFILTER) {
+			if (kube)
+				(*kube)[n] = s->v[i].kube;
+			(*out)[n++] = s->v[i].pf;
+		}
+	return n;
+}
+
+/* `sluicectl apply` refuses a SluicePrefilter entry that would lock out a
+ * node, a pod CIDR or the API server: the user is there to fix it. */
+static int prefilters_apply_check(const struct store *s, const struct object *parsed, size_t n,
+				  size_t *bad, char *why, size_t len)
+{
+	struct pf_guards g = { 0 };
+	int ret = 0;
+	bool any = false;
+
+	for (size_t i = 0; i < n; i++)
+		any |= parsed[i].kind == K_PREFILTER;
+	if (!any)
+		return 0;
+	ret = guards_build(s, parsed, n, &g);
+	for (size_t i = 0; !ret && i < n; i++)
+		if (parsed[i].kind == K_PREFILTER && pf_check(parsed[i].pf, &g, why, len)) {
+			*bad = i;
+			ret = -EINVAL;
+		}
+	pf_guards_free(&g);
+	return ret;
+}
+
 /* `sluicectl apply` refuses a Node that would be refused, or would make
  * another one refused: the user is there to fix it. parsed[0..n) is the
  * apply; stored objects it replaces do not count. */
@@ -1707,6 +1852,13 @@ int store_apply(struct store *s, const json_t *objects, const json_t *sources, j
 		snprintf(err, errlen, "%s: Node %s: %s; nothing was applied",
 			 source_of(sources, i, src, sizeof(src)), parsed[i].name, why);
 		code = CNI_ERR_INVALID_CONFIG;
+		goto cleanup;
+	}
+	ret = prefilters_apply_check(s, parsed, n, &i, why, sizeof(why));
+	if (ret) {
+		snprintf(err, errlen, "%s: %s; nothing was applied",
+			 source_of(sources, i, src, sizeof(src)), why);
+		code = ret == -ENOMEM ? CNI_ERR_INTERNAL : CNI_ERR_INVALID_CONFIG;
 		goto cleanup;
 	}
 	ret = services_apply_check(s, parsed, n, &i, why, sizeof(why));
