@@ -546,19 +546,18 @@ static json_t *prune(const struct resource *r, const json_t *obj)
 		return NULL;
 	copy_field(m, meta, "name");
 	copy_field(m, meta, "namespace");
-	copy_field(m, meta, "uid");
 	copy_field(m, meta, "labels");
 	if (!strcmp(r->kind, "Pod")) {
 		const json_t *spec = json_object_get(obj, "spec"), *c;
 		json_t *ps = json_object(), *pst = json_object(), *cs = json_array();
 		size_t i;
 
-		copy_field(ps, spec, "nodeName");
+		/* Only what decides its ports and address: the store keeps
+		 * the Pod's parsed form, not this (agent/store.c, pod_text). */
 		copy_field(ps, spec, "hostNetwork");
 		json_array_foreach(json_object_get(spec, "containers"), i, c) {
 			json_t *cc = json_object();
 
-			copy_field(cc, c, "name");
 			copy_field(cc, c, "ports");
 			json_array_append_new(cs, cc);
 		}

@@ -48,7 +48,10 @@ struct object {
 	 * as a parsed tree: a tree of a small Service or EndpointSlice takes
 	 * ~3.6 KB of heap, its text ~0.3 KB, and 10 000 Services with their
 	 * slices were 70 MB of trees. Sorted keys make equal objects equal
-	 * text, so a strcmp says "unchanged" as json_equal did. */
+	 * text, so a strcmp says "unchanged" as json_equal did.
+	 * NULL for a Pod from the Kubernetes API: its parsed form is all
+	 * sluice keeps of it, and its text is made from that when saved or
+	 * shown (pod_text); the text was 40 % of the store at 100 000 pods. */
 	char *json;
 	/* The parsed form of kind's own: one at a time (every reader checks
 	 * the kind first), so an object is the size of the largest, not of
@@ -56,9 +59,11 @@ struct object {
 	union {
 		struct pol_namespace nsobj;	/* K_NAMESPACE */
 		struct pol_pod pod;		/* K_POD */
-		struct store_node node;		/* K_NODE */
-		struct svc_service svc;		/* K_SERVICE */
-		struct svc_slice slice;		/* K_SLICE */
+		/* The larger forms of the few: behind a pointer, so that a
+		 * Pod's slot is not the size of a Service's (144 bytes). */
+		struct store_node *node;	/* K_NODE */
+		struct svc_service *svc;	/* K_SERVICE */
+		struct svc_slice *slice;	/* K_SLICE */
 	};
 	struct pol_policy *pol;		/* policies (NULL for the other kinds) */
 	bool kube;			/* from the Kubernetes API, not `sluicectl apply` */
@@ -153,13 +158,19 @@ static void object_clear(struct object *o)
 		free(o->pod.ports);
 		break;
 	case K_NODE:
-		free(o->node.why);
+		if (o->node)
+			free(o->node->why);
+		free(o->node);
 		break;
 	case K_SERVICE:
-		svc_free(&o->svc);
+		if (o->svc)
+			svc_free(o->svc);
+		free(o->svc);
 		break;
 	case K_SLICE:
-		svc_slice_free(&o->slice);
+		if (o->slice)
+			svc_slice_free(o->slice);
+		free(o->slice);
 		break;
 	default:
 		break;
@@ -364,10 +375,159 @@ static char *json_text(const json_t *obj)
 	return json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
 }
 
+/* Text built piece by piece; oom once anything failed to fit. */
+struct tbuf {
+	char *p;
+	size_t n, cap;
+	bool oom;
+};
+
+static void tb_put(struct tbuf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->n + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		char *p;
+
+		while (cap < b->n + n + 1)
+			cap *= 2;
+		if (!(p = realloc(b->p, cap))) {
+			b->oom = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->n, s, n);
+	b->n += n;
+	b->p[b->n] = '\0';
+}
+
+static void tb_lit(struct tbuf *b, const char *s)
+{
+	tb_put(b, s, strlen(s));
+}
+
+/* s as a JSON string: quoted, '"', '\\' and control characters escaped
+ * (the strings came from JSON, so they are UTF-8 already). */
+static void tb_str(struct tbuf *b, const char *s)
+{
+	const char *run = s;
+
+	tb_put(b, "\"", 1);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		char esc[8];
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		tb_put(b, run, (size_t)(s - run));
+		if (c == '"' || c == '\\')
+			snprintf(esc, sizeof(esc), "\\%c", c);
+		else
+			snprintf(esc, sizeof(esc), "\\u%04x", c);
+		tb_lit(b, esc);
+		run = s + 1;
+	}
+	tb_put(b, run, (size_t)(s - run));
+	tb_put(b, "\"", 1);
+}
+
+static const char *proto_name(uint8_t proto)
+{
+	return proto == IPPROTO_UDP ? "UDP" : proto == IPPROTO_SCTP ? "SCTP" : "TCP";
+}
+
+/*
+ * The Pod o as sluice keeps it, as JSON text with sorted keys (appended
+ * to b): its labels, its container ports (in one container) and its IPv4
+ * address. parse_pod gives back the same parsed form from it, which is
+ * what saving needs; the fields it was parsed from (phase, hostNetwork,
+ * podIPs) only decided the address.
+ */
+static void pod_text(const struct object *o, struct tbuf *b)
+{
+	const struct pol_pod *p = &o->pod;
+	char num[32];
+
+	tb_lit(b, "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"labels\":{");
+	for (size_t i = 0; i < p->labels.n; i++) {
+		if (i)
+			tb_put(b, ",", 1);
+		tb_str(b, p->labels.v[i].key);
+		tb_put(b, ":", 1);
+		tb_str(b, p->labels.v[i].value);
+	}
+	tb_lit(b, "},\"name\":");
+	tb_str(b, o->name);
+	tb_lit(b, ",\"namespace\":");
+	tb_str(b, o->ns);
+	tb_lit(b, "},\"spec\":{\"containers\":[{\"ports\":[");
+	for (size_t i = 0; i < p->nports; i++) {
+		snprintf(num, sizeof(num), "%s{\"containerPort\":%u", i ? "," : "", p->ports[i].port);
+		tb_lit(b, num);
+		if (p->ports[i].name) {
+			tb_lit(b, ",\"name\":");
+			tb_str(b, p->ports[i].name);
+		}
+		tb_lit(b, ",\"protocol\":\"");
+		tb_lit(b, proto_name(p->ports[i].proto));
+		tb_lit(b, "\"}");
+	}
+	tb_lit(b, "]}]},\"status\":{");
+	if (p->ip) {
+		snprintf(num, sizeof(num), "\"podIP\":\"%u.%u.%u.%u\"", p->ip >> 24,
+			 (p->ip >> 16) & 0xff, (p->ip >> 8) & 0xff, p->ip & 0xff);
+		tb_lit(b, num);
+	}
+	tb_lit(b, "}}");
+}
+
+/* o's text: o->json, or made into b (pod_text; NULL: out of memory). */
+static const char *object_text(const struct object *o, struct tbuf *b)
+{
+	if (o->json)
+		return o->json;
+	b->n = 0;
+	b->oom = false;
+	pod_text(o, b);
+	return b->oom ? NULL : b->p;
+}
+
 /* o's object as a new tree (NULL: out of memory). */
 static json_t *object_json(const struct object *o)
 {
-	return json_loads(o->json, 0, NULL);
+	struct tbuf b = { 0 };
+	const char *text = object_text(o, &b);
+	json_t *obj = text ? json_loads(text, 0, NULL) : NULL;
+
+	free(b.p);
+	return obj;
+}
+
+/* Two Pods parsed alike: what sluice keeps of them is equal. */
+static bool pod_same(const struct pol_pod *a, const struct pol_pod *b)
+{
+	if (a->ip != b->ip || a->nports != b->nports || !pol_labels_equal(&a->labels, &b->labels))
+		return false;
+	for (size_t i = 0; i < a->nports; i++) {
+		const struct pol_container_port *x = &a->ports[i], *y = &b->ports[i];
+
+		if (x->port != y->port || x->proto != y->proto || !x->name != !y->name ||
+		    (x->name && strcmp(x->name, y->name)))
+			return false;
+	}
+	return true;
+}
+
+/* Whether a and b (of one kind and key) hold the same: equal text, or
+ * both without text (Pods from the API), equal parsed forms. */
+static bool objects_same(const struct object *a, const struct object *b)
+{
+	if (a->json && b->json)
+		return !strcmp(a->json, b->json);
+	return !a->json && !b->json && pod_same(&a->pod, &b->pod);
 }
 
 /* Parse obj into o (kind, names, parsed form, o->json its text).
@@ -387,8 +547,9 @@ static int object_parse(const json_t *obj, struct object *o, bool from_api, char
 	o->kind = kind;
 	o->ns = strdup(ns);
 	o->name = strdup(name);
-	o->json = json_text(obj);
-	if (!o->ns || !o->name || !o->json) {
+	if (!(kind == K_POD && from_api))
+		o->json = json_text(obj);
+	if (!o->ns || !o->name || (!o->json && !(kind == K_POD && from_api))) {
 		ret = -ENOMEM;
 		goto fail;
 	}
@@ -402,8 +563,12 @@ static int object_parse(const json_t *obj, struct object *o, bool from_api, char
 				       "metadata.labels", &o->nsobj.labels, err, errlen);
 		break;
 	case K_NODE:
-		o->node.name = o->name;
-		ret = parse_node(obj, &o->node, err, errlen);
+		if (!(o->node = calloc(1, sizeof(*o->node)))) {
+			ret = -ENOMEM;
+			break;
+		}
+		o->node->name = o->name;
+		ret = parse_node(obj, o->node, err, errlen);
 		break;
 	case K_POD:
 		o->pod.ns = o->ns;
@@ -415,8 +580,13 @@ static int object_parse(const json_t *obj, struct object *o, bool from_api, char
 		char object[400];
 
 		snprintf(object, sizeof(object), "%s %s/%s", kinds[kind].kind, ns, name);
-		ret = kind == K_SERVICE ? svc_parse(obj, object, &o->svc, err, errlen)
-					: svc_slice_parse(obj, object, &o->slice, err, errlen);
+		if (kind == K_SERVICE ? !(o->svc = calloc(1, sizeof(*o->svc)))
+				      : !(o->slice = calloc(1, sizeof(*o->slice)))) {
+			ret = -ENOMEM;
+			break;
+		}
+		ret = kind == K_SERVICE ? svc_parse(obj, object, o->svc, err, errlen)
+					: svc_slice_parse(obj, object, o->slice, err, errlen);
 		break;
 	}
 	default:
@@ -876,6 +1046,7 @@ static int journal_reset(struct store *s)
 static int compact(struct store *s)
 {
 	char tmp[PATH_MAX + 8];
+	struct tbuf text = { 0 };	/* a Pod's, made for writing (pod_text) */
 	uint64_t gen = s->snap_gen + 1;
 	int fd, ret = 0;
 	off_t size = 0;
@@ -897,15 +1068,22 @@ static int compact(struct store *s)
 	 * The objects are JSON text already: written as they are. */
 	fprintf(f, "{\"format\":\"%s\",\"generation\":%" PRIu64 ",\"objects\":[", SNAP_FORMAT, gen);
 	for (size_t i = 0; i < s->n; i++) {
+		const char *body = object_text(&s->v[i], &text);
+
+		if (!body) {
+			ret = -ENOMEM;
+			break;
+		}
 		if (i)
 			fputc(',', f);
 		if (s->v[i].kube)
-			fprintf(f, "{\"origin\":\"kubernetes\",\"object\":%s}", s->v[i].json);
+			fprintf(f, "{\"origin\":\"kubernetes\",\"object\":%s}", body);
 		else
-			fputs(s->v[i].json, f);
+			fputs(body, f);
 	}
+	free(text.p);
 	fputs("]}\n", f);
-	if (fflush(f) || ferror(f))
+	if (!ret && (fflush(f) || ferror(f)))
 		ret = errno ? -errno : -EIO;
 	if (!ret) {
 		size = ftello(f);
@@ -946,13 +1124,17 @@ static int record_add(const struct store *s, const struct unsaved *u, char **buf
 		      size_t *cap, size_t *size)
 {
 	const struct object *o = find(s, u->kind, u->ns, u->name);
+	struct tbuf text = { 0 };
 	char *del = NULL, op;
 	const char *body;
 	size_t n;
 
 	if (o) {
 		op = o->kube ? 'k' : 'a';
-		body = o->json;
+		body = object_text(o, &text);
+		if (!body)
+			return -ENOMEM;
+		del = text.p;
 	} else {
 		json_t *id = *u->ns ? json_pack("{s:s, s:s, s:{s:s, s:s}}", "apiVersion",
 						 kinds[u->kind].api_version, "kind",
@@ -1158,7 +1340,7 @@ static struct store_node self_node(const struct store *s)
 	char why[256];
 
 	for (size_t i = 0; s->self_name && i < s->n; i++) {
-		const struct store_node *n = &s->v[i].node;
+		const struct store_node *n = s->v[i].node;
 
 		if (s->v[i].kind != K_NODE || strcmp(n->name, s->self_name) ||
 		    node_alone_bad(n, why, sizeof(why)))
@@ -1182,8 +1364,8 @@ static struct store_node self_node(const struct store *s)
  * whatever it is called. */
 static int node_order(const void *a, const void *b)
 {
-	const struct store_node *x = &(*(const struct object *const *)a)->node;
-	const struct store_node *y = &(*(const struct object *const *)b)->node;
+	const struct store_node *x = (*(const struct object *const *)a)->node;
+	const struct store_node *y = (*(const struct object *const *)b)->node;
 	int c;
 
 	if (!*x->created != !*y->created)
@@ -1217,7 +1399,7 @@ static void nodes_check(struct store *s)
 	if (self.has_pod_cidr || self.ip)
 		trusted[nt++] = &self;
 	for (size_t i = 0; i < nn; i++) {
-		struct store_node *n = &nodes[i]->node;
+		struct store_node *n = nodes[i]->node;
 		bool was = n->refused, is_self = s->self_name && !strcmp(n->name, s->self_name);
 		char why[256] = "", other[300];
 
@@ -1275,7 +1457,7 @@ static int nodes_apply_check(const struct store *s, const struct object *parsed,
 	char other[300];
 
 	for (size_t i = 0; i < n; i++) {
-		const struct store_node *nd = &parsed[i].node;
+		const struct store_node *nd = parsed[i].node;
 		bool is_self;
 
 		*bad = i;
@@ -1293,13 +1475,13 @@ static int nodes_apply_check(const struct store *s, const struct object *parsed,
 			const struct object *o = &s->v[k];
 			bool replaced = false;
 
-			if (o->kind != K_NODE || o->node.refused ||
+			if (o->kind != K_NODE || o->node->refused ||
 			    (s->self_name && !strcmp(o->name, s->self_name)))
 				continue;
 			for (size_t j = 0; j < n && !replaced; j++)
 				replaced = parsed[j].kind == K_NODE && !strcmp(parsed[j].name, o->name);
 			snprintf(other, sizeof(other), "Node %s", o->name);
-			if (!replaced && node_pair_bad(nd, &o->node, other, why, len))
+			if (!replaced && node_pair_bad(nd, o->node, other, why, len))
 				return -EINVAL;
 		}
 		for (size_t j = 0; j < n; j++) {
@@ -1307,7 +1489,7 @@ static int nodes_apply_check(const struct store *s, const struct object *parsed,
 			    (s->self_name && !strcmp(parsed[j].name, s->self_name)))
 				continue;
 			snprintf(other, sizeof(other), "Node %s in the same apply", parsed[j].name);
-			if (node_pair_bad(nd, &parsed[j].node, other, why, len))
+			if (node_pair_bad(nd, parsed[j].node, other, why, len))
 				return -EINVAL;
 		}
 	}
@@ -1383,7 +1565,7 @@ static size_t owners_slot(const struct fe_owners *m, uint64_t key)
 
 static bool svc_counts(const struct object *o)
 {
-	return o->kind == K_SERVICE && !o->svc.invalid && !o->svc.ignore;
+	return o->kind == K_SERVICE && !o->svc->invalid && !o->svc->ignore;
 }
 
 /* A frontend of o that m holds for another Service already: what is
@@ -1398,13 +1580,13 @@ struct fe_clash {
  * -ENOMEM. */
 static int svc_conflict(const struct fe_owners *m, const struct object *o, struct fe_clash *c)
 {
-	size_t n = svc_frontends(&o->svc, NULL);
+	size_t n = svc_frontends(o->svc, NULL);
 	struct svc_frontend *fe = calloc(n + 1, sizeof(*fe));
 	int ret = 0;
 
 	if (!fe)
 		return -ENOMEM;
-	n = svc_frontends(&o->svc, fe);
+	n = svc_frontends(o->svc, fe);
 	for (size_t i = 0; i < n && !ret; i++) {
 		size_t slot = owners_slot(m, fe_key(&fe[i]));
 
@@ -1421,12 +1603,12 @@ static int svc_conflict(const struct fe_owners *m, const struct object *o, struc
 
 static int svc_claim(struct fe_owners *m, const struct object *o)
 {
-	size_t n = svc_frontends(&o->svc, NULL);
+	size_t n = svc_frontends(o->svc, NULL);
 	struct svc_frontend *fe = calloc(n + 1, sizeof(*fe));
 
 	if (!fe)
 		return -ENOMEM;
-	n = svc_frontends(&o->svc, fe);
+	n = svc_frontends(o->svc, fe);
 	for (size_t i = 0; i < n; i++) {
 		size_t slot = owners_slot(m, fe_key(&fe[i]));
 
@@ -1443,7 +1625,7 @@ static size_t frontends_total(const struct object *v, size_t n)
 
 	for (size_t i = 0; i < n; i++)
 		if (svc_counts(&v[i]))
-			total += svc_frontends(&v[i].svc, NULL);
+			total += svc_frontends(v[i].svc, NULL);
 	return total;
 }
 
@@ -1455,9 +1637,9 @@ static int svc_order(const void *a, const void *b)
 	const struct object *y = *(const struct object *const *)b;
 	int c;
 
-	if (!*x->svc.created != !*y->svc.created)
-		return *x->svc.created ? -1 : 1;
-	c = strcmp(x->svc.created, y->svc.created);
+	if (!*x->svc->created != !*y->svc->created)
+		return *x->svc->created ? -1 : 1;
+	c = strcmp(x->svc->created, y->svc->created);
 	if (!c)
 		c = strcmp(x->ns, y->ns);
 	return c ? c : strcmp(x->name, y->name);
@@ -1484,25 +1666,25 @@ static void services_check(struct store *s)
 	qsort(svcs, n, sizeof(*svcs), svc_order);
 	for (size_t i = 0; i < n; i++) {
 		struct object *o = svcs[i];
-		bool was = o->svc.refused;
+		bool was = o->svc->refused;
 		char why[512] = "";
 		struct fe_clash c;
 		int bad = svc_conflict(&m, o, &c);
 
 		if (bad < 0)
 			break; /* out of memory: keep the last decisions */
-		o->svc.refused = bad;
+		o->svc->refused = bad;
 		if (bad)
 			snprintf(why, sizeof(why), "%s: frontend %s is Service %s/%s's, which came "
 						   "first and keeps it", c.field, c.frontend,
 				 c.owner->ns, c.owner->name);
-		if (o->svc.refused && (!was || strcmp(o->svc.why ? o->svc.why : "", why)))
+		if (o->svc->refused && (!was || strcmp(o->svc->why ? o->svc->why : "", why)))
 			pr_warn("Service %s/%s refused: %s", o->ns, o->name, why);
-		else if (!o->svc.refused && was)
+		else if (!o->svc->refused && was)
 			pr_info("Service %s/%s keeps its frontends again", o->ns, o->name);
-		if (strcmp(o->svc.why ? o->svc.why : "", why))
-			svc_set_why(&o->svc.why, "%s", why);
-		if (!o->svc.refused && svc_claim(&m, o))
+		if (strcmp(o->svc->why ? o->svc->why : "", why))
+			svc_set_why(&o->svc->why, "%s", why);
+		if (!o->svc->refused && svc_claim(&m, o))
 			break;
 	}
 cleanup:
@@ -1525,7 +1707,7 @@ static int services_apply_check(const struct store *s, const struct object *pars
 		const struct object *o = &s->v[k];
 		bool replaced = false;
 
-		if (!svc_counts(o) || o->svc.refused)
+		if (!svc_counts(o) || o->svc->refused)
 			continue;
 		for (size_t j = 0; j < n && !replaced; j++)
 			replaced = parsed[j].kind == K_SERVICE && !strcmp(parsed[j].ns, o->ns) &&
@@ -1565,12 +1747,12 @@ static const char *slice_note(const struct store *s, const struct object *o, cha
 {
 	if (o->kind != K_SLICE)
 		return NULL;
-	if (o->slice.unused)
-		return svc_why_text(o->slice.why);
-	if (!o->slice.service || find(s, K_SERVICE, o->ns, o->slice.service))
+	if (o->slice->unused)
+		return svc_why_text(o->slice->why);
+	if (!o->slice->service || find(s, K_SERVICE, o->ns, o->slice->service))
 		return NULL;
 	snprintf(buf, len, "Service %s/%s does not exist yet: kept, and used when it arrives",
-		 o->ns, o->slice.service);
+		 o->ns, o->slice->service);
 	return buf;
 }
 
@@ -1579,14 +1761,14 @@ static const char *object_note(const struct store *s, const struct object *o, ch
 {
 	if (o->kind != K_SERVICE)
 		return slice_note(s, o, buf, len);
-	if (o->svc.refused)
-		snprintf(buf, len, "refused: %s", svc_why_text(o->svc.why));
-	else if (o->svc.ignore)
+	if (o->svc->refused)
+		snprintf(buf, len, "refused: %s", svc_why_text(o->svc->why));
+	else if (o->svc->ignore)
 		snprintf(buf, len, "ignored, as kube-proxy does: %s",
-			 svc_ignore_reason(o->svc.ignore));
-	else if (o->svc.ipv6_skipped)
+			 svc_ignore_reason(o->svc->ignore));
+	else if (o->svc->ipv6_skipped)
 		snprintf(buf, len, "%zu IPv6 address(es) left out: sluice serves IPv4 Services",
-			 o->svc.ipv6_skipped);
+			 o->svc->ipv6_skipped);
 	else
 		return NULL;
 	return buf;
@@ -1597,7 +1779,7 @@ size_t store_refused_services(const struct store *s)
 	size_t k = 0;
 
 	for (size_t i = 0; i < s->n; i++)
-		k += s->v[i].kind == K_SERVICE && (s->v[i].svc.invalid || s->v[i].svc.refused);
+		k += s->v[i].kind == K_SERVICE && (s->v[i].svc->invalid || s->v[i].svc->refused);
 	return k;
 }
 
@@ -1606,7 +1788,7 @@ size_t store_unused_slices(const struct store *s)
 	size_t k = 0;
 
 	for (size_t i = 0; i < s->n; i++)
-		k += s->v[i].kind == K_SLICE && s->v[i].slice.unused;
+		k += s->v[i].kind == K_SLICE && s->v[i].slice->unused;
 	return k;
 }
 
@@ -1625,9 +1807,9 @@ int store_services_view(const struct store *s, const char *this_node, bool all,
 		const struct object *o = &s->v[i];
 
 		if (o->kind == K_SERVICE)
-			svcs[nsvc++] = (struct svc_source_service){ o->ns, o->name, &o->svc };
+			svcs[nsvc++] = (struct svc_source_service){ o->ns, o->name, o->svc };
 		else if (o->kind == K_SLICE)
-			slices[nsl++] = (struct svc_source_slice){ o->ns, o->name, &o->slice };
+			slices[nsl++] = (struct svc_source_slice){ o->ns, o->name, o->slice };
 	}
 	ret = svc_view_build(svcs, nsvc, slices, nsl, this_node, all, out);
 	/* An endpoint in this node's pod range is a pod here whatever its
@@ -1653,7 +1835,7 @@ size_t store_refused_nodes(const struct store *s)
 	size_t k = 0;
 
 	for (size_t i = 0; i < s->n; i++)
-		k += s->v[i].kind == K_NODE && s->v[i].node.refused;
+		k += s->v[i].kind == K_NODE && s->v[i].node->refused;
 	return k;
 }
 
@@ -1727,7 +1909,7 @@ int store_apply(struct store *s, const json_t *objects, const json_t *sources, j
 		const char *action = "created";
 
 		if (old) {
-			action = !strcmp(old->json, parsed[i].json) ? "unchanged" : "configured";
+			action = objects_same(old, &parsed[i]) ? "unchanged" : "configured";
 			/* Kept for store_restore, should the apply be undone
 			 * midway through a list. */
 			parsed[i].listed = old->listed;
@@ -2205,7 +2387,7 @@ static int view_build(struct store *s, struct store_local *locals, size_t nlocal
 		if (o->kind == K_NAMESPACE)
 			v->ns[v->w.nns++] = &o->nsobj;
 		else if (o->kind == K_NODE)
-			v->nodes[v->nnodes++] = &o->node;
+			v->nodes[v->nnodes++] = o->node;
 		else if (o->kind >= K_NETPOL)
 			v->pol[v->w.npol++] = o->pol;
 	}
@@ -2340,7 +2522,7 @@ const struct store_node *store_node(const struct store *s, const char *name)
 {
 	for (size_t i = 0; i < s->n; i++)
 		if (s->v[i].kind == K_NODE && !strcmp(s->v[i].name, name))
-			return &s->v[i].node;
+			return s->v[i].node;
 	return NULL;
 }
 
@@ -2475,6 +2657,19 @@ const struct pol_policy *store_order_policy(const struct store *s, size_t pos)
 	return pos < o->n ? s->v[o->v[pos]].pol : NULL;
 }
 
+/* The heap a Pod's parsed parts take (its labels and ports), for a Pod
+ * kept without its text. */
+static size_t pod_bytes(const struct pol_pod *p)
+{
+	size_t n = p->labels.n * sizeof(*p->labels.v) + p->nports * sizeof(*p->ports);
+
+	for (size_t i = 0; i < p->labels.n; i++)
+		n += strlen(p->labels.v[i].key) + strlen(p->labels.v[i].value) + 2;
+	for (size_t i = 0; i < p->nports; i++)
+		n += p->ports[i].name ? strlen(p->ports[i].name) + 1 : 0;
+	return n;
+}
+
 json_t *store_counts_json(const struct store *s)
 {
 	size_t count[NKINDS] = { 0 }, bytes = s->cap * sizeof(*s->v) + s->idx_cap * sizeof(*s->idx);
@@ -2484,7 +2679,11 @@ json_t *store_counts_json(const struct store *s)
 		const struct object *o = &s->v[i];
 
 		count[o->kind]++;
-		bytes += strlen(o->ns) + strlen(o->name) + 2 + (o->json ? strlen(o->json) + 1 : 0);
+		bytes += strlen(o->ns) + strlen(o->name) + 2;
+		if (o->json)
+			bytes += strlen(o->json) + 1;
+		else if (o->kind == K_POD)
+			bytes += pod_bytes(&o->pod);
 	}
 	for (size_t k = 0; kinds_j && k < NKINDS; k++)
 		json_object_set_new(kinds_j, kinds[k].kind, json_integer((json_int_t)count[k]));
@@ -2513,19 +2712,19 @@ static int kube_put(struct store *s, struct object *p, json_t *changes, size_t *
 	p->kube = true;
 	if (old) {
 		*at = (size_t)(old - s->v);
-		if (old->kube && !strcmp(old->json, p->json)) {
+		if (old->kube && objects_same(old, p)) {
 			object_clear(p);
 			return 0;
 		}
-		said = (p->kind == K_SERVICE && old->svc.invalid &&
-			!strcmp(svc_why_text(old->svc.why), svc_why_text(p->svc.why))) ||
-		       (p->kind == K_SLICE && old->slice.unused &&
-			!strcmp(svc_why_text(old->slice.why), svc_why_text(p->slice.why)));
+		said = (p->kind == K_SERVICE && old->svc->invalid &&
+			!strcmp(svc_why_text(old->svc->why), svc_why_text(p->svc->why))) ||
+		       (p->kind == K_SLICE && old->slice->unused &&
+			!strcmp(svc_why_text(old->slice->why), svc_why_text(p->slice->why)));
 		/* A refused Service stays refused for the same reason until
 		 * services_check decides again: it says so only if that changes. */
-		if (p->kind == K_SERVICE && !p->svc.invalid && old->svc.refused) {
-			p->svc.refused = true;
-			svc_set_why(&p->svc.why, "%s", old->svc.why ? old->svc.why : "");
+		if (p->kind == K_SERVICE && !p->svc->invalid && old->svc->refused) {
+			p->svc->refused = true;
+			svc_set_why(&p->svc->why, "%s", old->svc->why ? old->svc->why : "");
 		}
 		action = "configured";
 		note_change(s, old);
@@ -2545,13 +2744,13 @@ static int kube_put(struct store *s, struct object *p, json_t *changes, size_t *
 			p->pol->ndegraded > 1 ? " (and more, see sluicectl get policies)" : "");
 	/* Logged once: a relist of the same object compares equal above,
 	 * and an update unusable for the same reason says nothing again. */
-	if (p->kind == K_SERVICE && p->svc.invalid && !said)
+	if (p->kind == K_SERVICE && p->svc->invalid && !said)
 		pr_warn("kubernetes: Service %s/%s is stored but not used: %s", p->ns, p->name,
-			svc_why_text(p->svc.why));
-	if (p->kind == K_SLICE && p->slice.unused && !said)
-		log_msg(p->slice.addr_type == SVC_ADDR_IPV4 ? LOG_WARN : LOG_INFO,
+			svc_why_text(p->svc->why));
+	if (p->kind == K_SLICE && p->slice->unused && !said)
+		log_msg(p->slice->addr_type == SVC_ADDR_IPV4 ? LOG_WARN : LOG_INFO,
 			"kubernetes: EndpointSlice %s/%s is stored but not used: %s", p->ns, p->name,
-			svc_why_text(p->slice.why));
+			svc_why_text(p->slice->why));
 	if (changes)
 		json_array_append_new(changes, change(p, action));
 	memset(p, 0, sizeof(*p));
@@ -2583,16 +2782,20 @@ static int object_unusable(const json_t *obj, const char *why, struct object *o)
 	o->ns = strdup(ns);
 	o->name = strdup(name);
 	o->json = json_text(obj);
-	if (!o->ns || !o->name || !o->json) {
+	if (kind == K_SERVICE)
+		o->svc = calloc(1, sizeof(*o->svc));
+	else
+		o->slice = calloc(1, sizeof(*o->slice));
+	if (!o->ns || !o->name || !o->json || !o->svc) {
 		object_clear(o);
 		return -ENOMEM;
 	}
 	if (kind == K_SERVICE) {
-		o->svc.invalid = true;
-		svc_set_why(&o->svc.why, "%s", field);
+		o->svc->invalid = true;
+		svc_set_why(&o->svc->why, "%s", field);
 	} else {
-		o->slice.unused = true;
-		svc_set_why(&o->slice.why, "invalid: %s", field);
+		o->slice->unused = true;
+		svc_set_why(&o->slice->why, "invalid: %s", field);
 	}
 	return 0;
 }
