@@ -37,13 +37,16 @@ static const struct {
 };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
+struct pod_attrs;
+
 struct object {
-	enum obj_kind kind;
+	enum obj_kind kind : 8;
+	bool kube;			/* from the Kubernetes API, not `sluicectl apply` */
 	/* The last list of this kind that held it (store->list_gen), for
 	 * store_kube_list_end to remove what no page of a list named. */
 	uint32_t listed;
 	char *ns;	/* "" for cluster-scoped kinds */
-	char *name;
+	char *name;	/* in ns's allocation (object_names) */
 	/* The object as compact JSON text with sorted keys (json_text), not
 	 * as a parsed tree: a tree of a small Service or EndpointSlice takes
 	 * ~3.6 KB of heap, its text ~0.3 KB, and 10 000 Services with their
@@ -58,7 +61,12 @@ struct object {
 	 * all five added up (1288 bytes each, 25 MB for 20 000 objects). */
 	union {
 		struct pol_namespace nsobj;	/* K_NAMESPACE */
-		struct pol_pod pod;		/* K_POD */
+		struct {			/* K_POD */
+			struct pol_pod pod;
+			/* Its labels and ports, shared with every Pod that
+			 * has the same (pod_intern); NULL while parsing. */
+			struct pod_attrs *attrs;
+		};
 		/* The larger forms of the few: behind a pointer, so that a
 		 * Pod's slot is not the size of a Service's (144 bytes). */
 		struct store_node *node;	/* K_NODE */
@@ -66,7 +74,31 @@ struct object {
 		struct svc_slice *slice;	/* K_SLICE */
 	};
 	struct pol_policy *pol;		/* policies (NULL for the other kinds) */
-	bool kube;			/* from the Kubernetes API, not `sluicectl apply` */
+};
+
+/*
+ * A Pod's labels and container ports, in one allocation, interned: the
+ * pods of one Deployment (or of one label set and ports) share a block
+ * (refs), so 100 000 pods hold a few hundred label sets, not 100 000
+ * (three allocations a pod: ~130 bytes). Blocks are found by content in
+ * their table (struct attrs_table, the store's), and leave it when the
+ * last Pod goes.
+ */
+struct attrs_table {
+	struct pod_attrs **b;
+	size_t nb, n;		/* buckets (a power of two, or 0), blocks */
+	size_t bytes;		/* of the blocks */
+};
+
+struct pod_attrs {
+	struct pod_attrs *next;	/* same bucket */
+	struct attrs_table *t;
+	uint64_t hash;
+	size_t refs, size;
+	struct pol_labels labels;		/* into data */
+	size_t nports;
+	struct pol_container_port *ports;	/* into data */
+	max_align_t data[];	/* the labels, the ports, then their strings */
 };
 
 struct store {
@@ -138,12 +170,175 @@ struct store {
 	bool has_self_cidr;
 	struct cidr4 self_cidr;
 	uint32_t self_ip;
+	struct attrs_table attrs;	/* the Pods' labels and ports (pod_intern) */
 };
+
+static uint64_t fnv_str(uint64_t h, const char *s)
+{
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
+	return (h ^ 0xff) * 0x100000001b3ULL; /* the end: ("ab","c") != ("a","bc") */
+}
+
+static uint64_t attrs_hash(const struct pol_pod *p)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < p->labels.n; i++)
+		h = fnv_str(fnv_str(h, p->labels.v[i].key), p->labels.v[i].value);
+	h = (h ^ 0xfe) * 0x100000001b3ULL;
+	for (size_t i = 0; i < p->nports; i++) {
+		h = (h ^ p->ports[i].port) * 0x100000001b3ULL;
+		h = (h ^ p->ports[i].proto) * 0x100000001b3ULL;
+		h = p->ports[i].name ? fnv_str(h, p->ports[i].name) : (h ^ 0xfd) * 0x100000001b3ULL;
+	}
+	return h;
+}
+
+static bool ports_equal(const struct pol_pod *a, const struct pol_pod *b)
+{
+	if (a->nports != b->nports)
+		return false;
+	for (size_t i = 0; i < a->nports; i++) {
+		const struct pol_container_port *x = &a->ports[i], *y = &b->ports[i];
+
+		if (x->port != y->port || x->proto != y->proto || !x->name != !y->name ||
+		    (x->name && strcmp(x->name, y->name)))
+			return false;
+	}
+	return true;
+}
+
+static void attrs_release(struct pod_attrs *a)
+{
+	struct attrs_table *t = a->t;
+	struct pod_attrs **pp;
+
+	if (--a->refs)
+		return;
+	for (pp = &t->b[a->hash & (t->nb - 1)]; *pp != a; pp = &(*pp)->next)
+		;
+	*pp = a->next;
+	t->n--;
+	t->bytes -= a->size;
+	free(a);
+}
+
+/* A copy of p's labels and ports as one block (refs 1), not in a table. */
+static struct pod_attrs *attrs_new(const struct pol_pod *p, uint64_t hash)
+{
+	size_t strs = 0, size;
+	struct pod_attrs *a;
+	char *c;
+
+	for (size_t i = 0; i < p->labels.n; i++)
+		strs += strlen(p->labels.v[i].key) + strlen(p->labels.v[i].value) + 2;
+	for (size_t i = 0; i < p->nports; i++)
+		strs += p->ports[i].name ? strlen(p->ports[i].name) + 1 : 0;
+	size = sizeof(*a) + p->labels.n * sizeof(*p->labels.v) + p->nports * sizeof(*p->ports) +
+	       strs;
+	a = malloc(size);
+	if (!a)
+		return NULL;
+	memset(a, 0, sizeof(*a));
+	a->hash = hash;
+	a->refs = 1;
+	a->size = size;
+	a->labels.n = p->labels.n;
+	a->labels.v = (struct pol_label *)a->data;
+	a->nports = p->nports;
+	a->ports = (struct pol_container_port *)(a->labels.v + p->labels.n);
+	c = (char *)(a->ports + p->nports);
+	for (size_t i = 0; i < p->labels.n; i++) {
+		a->labels.v[i].key = c;
+		c = stpcpy(c, p->labels.v[i].key) + 1;
+		a->labels.v[i].value = c;
+		c = stpcpy(c, p->labels.v[i].value) + 1;
+	}
+	for (size_t i = 0; i < p->nports; i++) {
+		a->ports[i] = p->ports[i];
+		if (p->ports[i].name) {
+			a->ports[i].name = c;
+			c = stpcpy(c, p->ports[i].name) + 1;
+		}
+	}
+	return a;
+}
+
+/*
+ * The parsed Pod o's labels and ports swapped for the shared block that
+ * holds the same (made if there is none): its own are freed. Returns 0,
+ * or -ENOMEM (o keeps its own).
+ */
+static int pod_intern(struct attrs_table *t, struct object *o)
+{
+	struct pol_pod *p = &o->pod;
+	uint64_t h = attrs_hash(p);
+	struct pod_attrs *a = NULL;
+
+	if (t->nb)
+		for (a = t->b[h & (t->nb - 1)]; a; a = a->next)
+			if (a->hash == h && pol_labels_equal(&a->labels, &p->labels) &&
+			    ports_equal(&(struct pol_pod){ .nports = a->nports, .ports = a->ports },
+					p))
+				break;
+	if (a) {
+		a->refs++;
+	} else {
+		if (t->n >= t->nb) {
+			size_t nb = t->nb ? t->nb * 2 : 64;
+			struct pod_attrs **b = calloc(nb, sizeof(*b));
+
+			if (!b)
+				return -ENOMEM;
+			for (size_t i = 0; i < t->nb; i++)
+				while (t->b[i]) {
+					struct pod_attrs *x = t->b[i];
+
+					t->b[i] = x->next;
+					x->next = b[x->hash & (nb - 1)];
+					b[x->hash & (nb - 1)] = x;
+				}
+			free(t->b);
+			t->b = b;
+			t->nb = nb;
+		}
+		a = attrs_new(p, h);
+		if (!a)
+			return -ENOMEM;
+		a->t = t;
+		a->next = t->b[h & (t->nb - 1)];
+		t->b[h & (t->nb - 1)] = a;
+		t->n++;
+		t->bytes += a->size;
+	}
+	pol_labels_free(&p->labels);
+	for (size_t i = 0; i < p->nports; i++)
+		free(p->ports[i].name);
+	free(p->ports);
+	p->labels = a->labels;
+	p->nports = a->nports;
+	p->ports = a->ports;
+	o->attrs = a;
+	return 0;
+}
+
+/* o->ns and o->name, one allocation (o->ns; NULL: out of memory). */
+static void object_names(struct object *o, const char *ns, const char *name)
+{
+	size_t lns = strlen(ns), lname = strlen(name);
+
+	o->ns = malloc(lns + lname + 2);
+	if (!o->ns)
+		return;
+	memcpy(o->ns, ns, lns + 1);
+	o->name = o->ns + lns + 1;
+	memcpy(o->name, name, lname + 1);
+}
 
 static void object_clear(struct object *o)
 {
-	free(o->ns);
-	free(o->name);
+	free(o->ns);	/* and o->name with it */
 	free(o->json);
 	/* nsobj.name, pod.ns, pod.name and node.name are o->ns and o->name,
 	 * not copies of their own. */
@@ -152,6 +347,10 @@ static void object_clear(struct object *o)
 		pol_labels_free(&o->nsobj.labels);
 		break;
 	case K_POD:
+		if (o->attrs) {
+			attrs_release(o->attrs);
+			break;
+		}
 		pol_labels_free(&o->pod.labels);
 		for (size_t i = 0; i < o->pod.nports; i++)
 			free(o->pod.ports[i].name);
@@ -507,18 +706,14 @@ static json_t *object_json(const struct object *o)
 }
 
 /* Two Pods parsed alike: what sluice keeps of them is equal. */
-static bool pod_same(const struct pol_pod *a, const struct pol_pod *b)
+static bool pod_same(const struct object *a, const struct object *b)
 {
-	if (a->ip != b->ip || a->nports != b->nports || !pol_labels_equal(&a->labels, &b->labels))
+	if (a->pod.ip != b->pod.ip)
 		return false;
-	for (size_t i = 0; i < a->nports; i++) {
-		const struct pol_container_port *x = &a->ports[i], *y = &b->ports[i];
-
-		if (x->port != y->port || x->proto != y->proto || !x->name != !y->name ||
-		    (x->name && strcmp(x->name, y->name)))
-			return false;
-	}
-	return true;
+	/* Blocks of one table hold different contents. */
+	if (a->attrs && b->attrs && a->attrs->t == b->attrs->t)
+		return a->attrs == b->attrs;
+	return pol_labels_equal(&a->pod.labels, &b->pod.labels) && ports_equal(&a->pod, &b->pod);
 }
 
 /* Whether a and b (of one kind and key) hold the same: equal text, or
@@ -527,14 +722,14 @@ static bool objects_same(const struct object *a, const struct object *b)
 {
 	if (a->json && b->json)
 		return !strcmp(a->json, b->json);
-	return !a->json && !b->json && pod_same(&a->pod, &b->pod);
+	return !a->json && !b->json && pod_same(a, b);
 }
 
 /* Parse obj into o (kind, names, parsed form, o->json its text).
  * from_api: the object came through the Kubernetes API, which has accepted
  * it, so a policy is read with pol_parse_api (fail closed, not refused). */
-static int object_parse(const json_t *obj, struct object *o, bool from_api, char *err,
-			size_t errlen)
+static int object_parse(struct store *s, const json_t *obj, struct object *o, bool from_api,
+			char *err, size_t errlen)
 {
 	const char *ns, *name;
 	enum obj_kind kind;
@@ -545,8 +740,7 @@ static int object_parse(const json_t *obj, struct object *o, bool from_api, char
 	if (ret)
 		return ret;
 	o->kind = kind;
-	o->ns = strdup(ns);
-	o->name = strdup(name);
+	object_names(o, ns, name);
 	if (!(kind == K_POD && from_api))
 		o->json = json_text(obj);
 	if (!o->ns || !o->name || (!o->json && !(kind == K_POD && from_api))) {
@@ -574,6 +768,8 @@ static int object_parse(const json_t *obj, struct object *o, bool from_api, char
 		o->pod.ns = o->ns;
 		o->pod.name = o->name;
 		ret = parse_pod(obj, &o->pod, err, errlen);
+		if (!ret)
+			ret = pod_intern(&s->attrs, o);
 		break;
 	case K_SERVICE:
 	case K_SLICE: {
@@ -1866,7 +2062,8 @@ int store_apply(struct store *s, const json_t *objects, const json_t *sources, j
 		return CNI_ERR_INTERNAL;
 	/* Validate everything first: one bad object and nothing changes. */
 	for (i = 0; i < n; i++) {
-		ret = object_parse(json_array_get(objects, i), &parsed[i], false, why, sizeof(why));
+		ret = object_parse(s, json_array_get(objects, i), &parsed[i], false, why,
+				   sizeof(why));
 		if (ret) {
 			snprintf(err, errlen, "%s: %s; nothing was applied",
 				 source_of(sources, i, src, sizeof(src)), why);
@@ -1992,7 +2189,7 @@ int store_restore(struct store *s, const json_t *objects, const json_t *snap)
 				remove_at(s, (size_t)(o - s->v));
 			continue;
 		}
-		if (object_parse(json_object_get(was, "object"), &parsed,
+		if (object_parse(s, json_object_get(was, "object"), &parsed,
 				 json_is_true(json_object_get(was, "kube")), why, sizeof(why)) ||
 		    (!o && reserve(s, 1))) {
 			object_clear(&parsed);
@@ -2080,7 +2277,7 @@ static int load_put(struct store *s, const json_t *obj, bool kube, char *why, si
 	struct object p, *o;
 
 	/* An unusable Service or slice from the API stays what it was. */
-	if (object_parse(obj, &p, kube, why, len) && (!kube || object_unusable(obj, why, &p)))
+	if (object_parse(s, obj, &p, kube, why, len) && (!kube || object_unusable(obj, why, &p)))
 		return -EINVAL;
 	p.kube = kube;
 	o = find(s, p.kind, p.ns, p.name);
@@ -2318,6 +2515,7 @@ void store_close(struct store *s)
 	if (s->jfd >= 0)
 		close(s->jfd);
 	free(s->self_name);
+	free(s->attrs.b);	/* every block went with its last Pod */
 	free(s);
 }
 
@@ -2657,22 +2855,10 @@ const struct pol_policy *store_order_policy(const struct store *s, size_t pos)
 	return pos < o->n ? s->v[o->v[pos]].pol : NULL;
 }
 
-/* The heap a Pod's parsed parts take (its labels and ports), for a Pod
- * kept without its text. */
-static size_t pod_bytes(const struct pol_pod *p)
-{
-	size_t n = p->labels.n * sizeof(*p->labels.v) + p->nports * sizeof(*p->ports);
-
-	for (size_t i = 0; i < p->labels.n; i++)
-		n += strlen(p->labels.v[i].key) + strlen(p->labels.v[i].value) + 2;
-	for (size_t i = 0; i < p->nports; i++)
-		n += p->ports[i].name ? strlen(p->ports[i].name) + 1 : 0;
-	return n;
-}
-
 json_t *store_counts_json(const struct store *s)
 {
-	size_t count[NKINDS] = { 0 }, bytes = s->cap * sizeof(*s->v) + s->idx_cap * sizeof(*s->idx);
+	size_t count[NKINDS] = { 0 }, bytes = s->cap * sizeof(*s->v) + s->idx_cap * sizeof(*s->idx) +
+					     s->attrs.bytes + s->attrs.nb * sizeof(*s->attrs.b);
 	json_t *kinds_j = json_object();
 
 	for (size_t i = 0; i < s->n; i++) {
@@ -2682,8 +2868,7 @@ json_t *store_counts_json(const struct store *s)
 		bytes += strlen(o->ns) + strlen(o->name) + 2;
 		if (o->json)
 			bytes += strlen(o->json) + 1;
-		else if (o->kind == K_POD)
-			bytes += pod_bytes(&o->pod);
+
 	}
 	for (size_t k = 0; kinds_j && k < NKINDS; k++)
 		json_object_set_new(kinds_j, kinds[k].kind, json_integer((json_int_t)count[k]));
@@ -2779,8 +2964,7 @@ static int object_unusable(const json_t *obj, const char *why, struct object *o)
 	if (!strncmp(why, object, strlen(object)))
 		field += strlen(object);
 	o->kind = kind;
-	o->ns = strdup(ns);
-	o->name = strdup(name);
+	object_names(o, ns, name);
 	o->json = json_text(obj);
 	if (kind == K_SERVICE)
 		o->svc = calloc(1, sizeof(*o->svc));
@@ -2833,7 +3017,7 @@ int store_kube_event(struct store *s, const char *type, const json_t *obj, json_
 		}
 		return 0;
 	}
-	ret = object_parse(obj, &parsed, true, why, sizeof(why));
+	ret = object_parse(s, obj, &parsed, true, why, sizeof(why));
 	if (ret == -EINVAL)
 		ret = object_unusable(obj, why, &parsed);
 	if (ret == -ENOMEM)
@@ -2901,7 +3085,7 @@ int store_kube_list_page(struct store *s, const char *api_version, const char *k
 		char why[1024];
 		size_t at;
 
-		ret = object_parse(obj, &parsed, true, why, sizeof(why));
+		ret = object_parse(s, obj, &parsed, true, why, sizeof(why));
 		if (ret == -EINVAL)
 			ret = object_unusable(obj, why, &parsed);
 		if (ret == -ENOMEM)

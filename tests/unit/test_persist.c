@@ -632,6 +632,47 @@ static void test_pod_kept(void **state)
 	json_decref(e);
 }
 
+/* Pods with the same labels and ports share one copy of them, whatever
+ * else differs; a relabelled one gets its own and leaves the others theirs;
+ * the last one gone frees it (the sanitizer sees a leak otherwise). */
+static void test_pod_shared(void **state)
+{
+	json_t *a = kpod("a", "10.0.0.1", "web", "x"), *b = kpod("b", "10.0.0.2", "web", "y");
+	json_t *c = kpod("a", "10.0.0.1", "db", "x");
+	const struct pol_pod *pa, *pb;
+	struct store *s;
+
+	(void)state;
+	s = store_in(dir, "shared");
+	event(s, "ADDED", a);
+	event(s, "ADDED", b);
+	pa = store_pod(s, "shop", "a");
+	pb = store_pod(s, "shop", "b");
+	assert_non_null(pa);
+	assert_non_null(pb);
+	assert_ptr_equal(pa->labels.v, pb->labels.v);
+	assert_ptr_equal(pa->ports, pb->ports);
+	event(s, "MODIFIED", c);
+	pa = store_pod(s, "shop", "a");
+	pb = store_pod(s, "shop", "b");
+	assert_ptr_not_equal(pa->labels.v, pb->labels.v);
+	assert_string_equal(pol_labels_get(&pa->labels, "app"), "db");
+	assert_string_equal(pol_labels_get(&pb->labels, "app"), "web");
+	assert_string_equal(pb->ports[0].name, PORT_NAME);
+	event(s, "DELETED", b);
+	event(s, "MODIFIED", a);
+	pa = store_pod(s, "shop", "a");
+	assert_string_equal(pol_labels_get(&pa->labels, "app"), "web");
+	assert_int_equal(pa->nports, 2);
+	assert_int_equal(pa->ports[1].port, 53);
+	event(s, "DELETED", a);
+	assert_null(store_pod(s, "shop", "a"));
+	store_close(s);
+	json_decref(a);
+	json_decref(b);
+	json_decref(c);
+}
+
 static void test_old_format(void **state)
 {
 	json_t *a = kpod("a", "10.0.0.1", "web", "old"), *p = policy("p", "web");
@@ -675,6 +716,7 @@ int main(void)
 		cmocka_unit_test(test_compaction),
 		cmocka_unit_test(test_many_changes_snapshot),
 		cmocka_unit_test(test_pod_kept),
+		cmocka_unit_test(test_pod_shared),
 		cmocka_unit_test(test_old_format),
 	};
 
