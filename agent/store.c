@@ -1486,6 +1486,8 @@ static bool node_alone_bad(const struct store_node *n, char *why, size_t len)
 
 	if (!n->has_pod_cidr)
 		return false;
+	if (n->pod_cidr.prefix && !(n->ip && cidr4_contains(&n->pod_cidr, n->ip)))
+		return false;
 	cidr4_format(&n->pod_cidr, c, sizeof(c));
 	if (n->pod_cidr.prefix == 0) {
 		snprintf(why, len,
@@ -1503,28 +1505,48 @@ static bool node_alone_bad(const struct store_node *n, char *why, size_t len)
 	return false;
 }
 
-/* Does n conflict with m, a node trusted already (other names m in the
- * message: "Node a", "this node (a)")? */
+/* How n conflicts with m, a node trusted already, cheaply (no text): see
+ * node_pair_bad. */
+enum node_conflict { NC_NONE, NC_OVERLAP, NC_HOLDS_IP, NC_IP_INSIDE, NC_SAME_IP };
+
+static enum node_conflict node_conflict(const struct store_node *n, const struct store_node *m)
+{
+	if (n->has_pod_cidr && m->has_pod_cidr && cidr_overlap(&n->pod_cidr, &m->pod_cidr))
+		return NC_OVERLAP;
+	if (n->has_pod_cidr && m->ip && cidr4_contains(&n->pod_cidr, m->ip))
+		return NC_HOLDS_IP;
+	if (n->ip && m->has_pod_cidr && cidr4_contains(&m->pod_cidr, n->ip))
+		return NC_IP_INSIDE;
+	if (n->ip && n->ip == m->ip)
+		return NC_SAME_IP;
+	return NC_NONE;
+}
+
+/* Does n conflict with m (other names m in the message: "Node a", "this
+ * node (a)")? The text is made only for a conflict: nodes_check tests
+ * every pair of Nodes (1 000 Nodes: 500 000 pairs, 17 % of a relist's
+ * CPU when each pair was formatted). */
 static bool node_pair_bad(const struct store_node *n, const struct store_node *m,
 			  const char *other, char *why, size_t len)
 {
+	enum node_conflict c = node_conflict(n, m);
 	char nc[24], mc[24], nip[16], mip[16];
 
+	if (c == NC_NONE)
+		return false;
 	cidr4_format(&n->pod_cidr, nc, sizeof(nc));
 	cidr4_format(&m->pod_cidr, mc, sizeof(mc));
 	ip4_format(n->ip, nip, sizeof(nip));
 	ip4_format(m->ip, mip, sizeof(mip));
-	if (n->has_pod_cidr && m->has_pod_cidr && cidr_overlap(&n->pod_cidr, &m->pod_cidr))
+	if (c == NC_OVERLAP)
 		snprintf(why, len, "spec.podCIDR %s overlaps the pod CIDR %s of %s", nc, mc, other);
-	else if (n->has_pod_cidr && m->ip && cidr4_contains(&n->pod_cidr, m->ip))
+	else if (c == NC_HOLDS_IP)
 		snprintf(why, len, "spec.podCIDR %s holds the address %s of %s", nc, mip, other);
-	else if (n->ip && m->has_pod_cidr && cidr4_contains(&m->pod_cidr, n->ip))
+	else if (c == NC_IP_INSIDE)
 		snprintf(why, len, "its InternalIP %s is inside the pod CIDR %s of %s", nip, mc,
 			 other);
-	else if (n->ip && n->ip == m->ip)
-		snprintf(why, len, "its InternalIP %s is the address of %s too", nip, other);
 	else
-		return false;
+		snprintf(why, len, "its InternalIP %s is the address of %s too", nip, other);
 	return true;
 }
 
@@ -1601,6 +1623,8 @@ static void nodes_check(struct store *s)
 
 		n->refused = node_alone_bad(n, why, sizeof(why));
 		for (size_t k = 0; !n->refused && !is_self && k < nt; k++) {
+			if (node_conflict(n, trusted[k]) == NC_NONE)
+				continue;
 			if (trusted[k] == &self)
 				snprintf(other, sizeof(other), "this node (%s)",
 					 s->self_name ? s->self_name : "?");
