@@ -154,7 +154,8 @@ run_size() {
 		"$(ctl status -o json | jq -r '.controlPlane | "heap in use \(.memory.heapInUse / 1048576 | floor) MiB, free \(.memory.heapFree / 1048576 | floor) MiB, store \(.storeBytes / 1048576 | floor) MiB"')"
 
 	# CP_PERF=DIR: the agent's profile from ready to the relist, into
-	# DIR/perf-N.data (for `perf report -i`)
+	# DIR/perf-N.data (for `perf report -i`), and the relist's into
+	# DIR/perf-relist-N.data
 	local perfpid=
 	if [ -n "${CP_PERF:-}" ]; then
 		perf record -F 499 --call-graph dwarf,16384 -p "$agent" -o "$CP_PERF/perf-$n.data" >/dev/null 2>&1 &
@@ -301,6 +302,13 @@ run_size() {
 	# a change no watcher sees, then the history compacted past it
 	kctl create configmap bump >/dev/null
 	api /_test/compact
+	# CP_PERF: the relist's own profile too, into DIR/perf-relist-N.data
+	if [ -n "${CP_PERF:-}" ]; then
+		perf record -F 499 --call-graph dwarf,16384 -p "$agent" -o "$CP_PERF/perf-relist-$n.data" >/dev/null 2>&1 &
+		perfpid=$!
+		CLEANUP_PIDS+=("$perfpid")
+		sleep 0.5
+	fi
 	cpu0=$(cpu_ms "$agent")
 	t0=$(now_ms)
 	kill -CONT "$agent"
@@ -319,6 +327,10 @@ run_size() {
 	rss2=$(kb "$agent" VmRSS)
 	hwm2=$(kb "$agent" VmHWM)
 	log "N=$n: relist of $kinds kinds in $relist_ms ms, CPU $((cpu1 - cpu0)) ms"
+	if [ -n "${CP_PERF:-}" ]; then
+		kill -INT "$perfpid" 2>/dev/null
+		wait "$perfpid" 2>/dev/null || true
+	fi
 
 	printf '%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s\n' "$n" "$ready_ms" \
 		"$(echo "$rss1 / 1024" | bc -l)" "$(echo "$hwm1 / 1024" | bc -l)" \
