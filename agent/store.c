@@ -123,6 +123,15 @@ struct store {
 		unsigned long gen;	/* s->gen when sorted */
 		bool valid;
 	} order[2];		/* by enum store_order */
+	/* The objects that are not Pods (indexes into v), by the same rule:
+	 * what a lean view (store_view_build_lean, on every policy sync and
+	 * CNI ADD) walks instead of every object (100 000 pods: ~1 ms). */
+	struct others_cache {
+		uint32_t *v;
+		size_t n, cap;
+		unsigned long gen;
+		bool valid;
+	} others;
 	bool dirty;	/* changed since last saved (store_flush) */
 	/* A list from the API in pages, per kind: list_gen[k] counts the
 	 * lists begun, and a page marks each object it holds with it (the
@@ -2534,6 +2543,7 @@ void store_close(struct store *s)
 	free(s->idx);
 	for (size_t k = 0; k < 2; k++)
 		free(s->order[k].v);
+	free(s->others.v);
 	changes_clear(s);
 	unsaved_clear(s);
 	if (s->jfd >= 0)
@@ -2574,6 +2584,34 @@ static int u32_cmp(const void *a, const void *b)
  * met in order): O(1) a pod, where comparing each pod with each local
  * endpoint cost pods x locals string compares.
  */
+/* s->others for this generation of the store. Returns 0 or -ENOMEM. */
+static int others_refresh(struct store *s)
+{
+	struct others_cache *c = &s->others;
+
+	if (c->valid && c->gen == s->gen)
+		return 0;
+	c->valid = false;
+	c->n = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		if (s->v[i].kind == K_POD)
+			continue;
+		if (c->n == c->cap) {
+			size_t cap = c->cap ? c->cap * 2 : 256;
+			uint32_t *v = realloc(c->v, cap * sizeof(*v));
+
+			if (!v)
+				return -ENOMEM;
+			c->v = v;
+			c->cap = cap;
+		}
+		c->v[c->n++] = (uint32_t)i;
+	}
+	c->gen = s->gen;
+	c->valid = true;
+	return 0;
+}
+
 static int view_build(struct store *s, struct store_local *locals, size_t nlocals,
 		      const uint32_t *node_ips, size_t nnode_ips, bool all_pods,
 		      struct store_view *v)
@@ -2584,12 +2622,18 @@ static int view_build(struct store *s, struct store_local *locals, size_t nlocal
 
 	memset(v, 0, sizeof(*v));
 	v->store = s;
-	for (size_t i = 0; i < s->n; i++) {
-		nnodes += s->v[i].kind == K_NODE;
-		nns += s->v[i].kind == K_NAMESPACE;
-		npods += all_pods && s->v[i].kind == K_POD;
-		npol += s->v[i].kind >= K_NETPOL;
+	ret = others_refresh(s);
+	if (ret)
+		return ret;
+	for (size_t k = 0; k < s->others.n; k++) {
+		const struct object *o = &s->v[s->others.v[k]];
+
+		nnodes += o->kind == K_NODE;
+		nns += o->kind == K_NAMESPACE;
+		npol += o->kind >= K_NETPOL;
 	}
+	for (size_t i = 0; all_pods && i < s->n; i++)
+		npods += s->v[i].kind == K_POD;
 	v->ns = calloc(nns + 1, sizeof(*v->ns));
 	v->ns_by_name = calloc(nns + 1, sizeof(*v->ns_by_name));
 	v->pods = calloc(npods + nlocals + 1, sizeof(*v->pods));
@@ -2603,8 +2647,8 @@ static int view_build(struct store *s, struct store_local *locals, size_t nlocal
 		ret = -ENOMEM;
 		goto cleanup;
 	}
-	for (size_t i = 0; i < s->n; i++) {
-		struct object *o = &s->v[i];
+	for (size_t k = 0; k < s->others.n; k++) {
+		struct object *o = &s->v[s->others.v[k]];
 
 		if (o->kind == K_NAMESPACE)
 			v->ns[v->w.nns++] = &o->nsobj;
