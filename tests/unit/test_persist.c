@@ -673,6 +673,68 @@ static void test_pod_shared(void **state)
 	json_decref(c);
 }
 
+/* The lean view and the full one agree on namespaces, nodes and policies
+ * (the same, in the same order) whatever was added and removed between
+ * them: the lean one walks a list of the objects that are not Pods, made
+ * again after adds and removals. */
+static void views_agree(struct store *s, size_t npol)
+{
+	struct store_view full, lean;
+
+	assert_int_equal(store_view_build(s, NULL, 0, NULL, 0, &full), 0);
+	assert_int_equal(store_view_build_lean(s, NULL, 0, NULL, 0, &lean), 0);
+	assert_int_equal(lean.w.npol, npol);
+	assert_int_equal(lean.w.npol, full.w.npol);
+	assert_int_equal(lean.w.nns, full.w.nns);
+	assert_int_equal(lean.nnodes, full.nnodes);
+	for (size_t i = 0; i < full.w.npol; i++)
+		assert_ptr_equal(lean.w.pol[i], full.w.pol[i]);
+	for (size_t i = 0; i < full.w.nns; i++)
+		assert_ptr_equal(lean.w.ns[i], full.w.ns[i]);
+	assert_int_equal(lean.w.npods, 0);
+	store_view_free(&full);
+	store_view_free(&lean);
+}
+
+static void test_lean_view(void **state)
+{
+	json_t *pods[8], *pols[4], *ns = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1",
+						     "kind", "Namespace", "metadata", "name", "shop");
+	struct store *s;
+	char name[16], ip[16];
+
+	(void)state;
+	s = store_in(dir, "lean");
+	for (int i = 0; i < 8; i++) {
+		snprintf(name, sizeof(name), "p%d", i);
+		snprintf(ip, sizeof(ip), "10.0.1.%d", i + 1);
+		pods[i] = kpod(name, ip, "web", "");
+		event(s, "ADDED", pods[i]);
+	}
+	views_agree(s, 0);
+	for (int i = 0; i < 4; i++) {
+		snprintf(name, sizeof(name), "pol%d", i);
+		pols[i] = policy(name, "web");
+		apply(s, pols[i]);
+		views_agree(s, (size_t)i + 1);
+	}
+	/* a removal moves the last object (a policy) into the hole */
+	event(s, "DELETED", pods[0]);
+	views_agree(s, 4);
+	apply(s, ns);
+	views_agree(s, 4);
+	unapply(s, pols[1]);
+	views_agree(s, 3);
+	event(s, "MODIFIED", pods[3]);
+	views_agree(s, 3);
+	store_close(s);
+	for (int i = 0; i < 8; i++)
+		json_decref(pods[i]);
+	for (int i = 0; i < 4; i++)
+		json_decref(pols[i]);
+	json_decref(ns);
+}
+
 static void test_old_format(void **state)
 {
 	json_t *a = kpod("a", "10.0.0.1", "web", "old"), *p = policy("p", "web");
@@ -717,6 +779,7 @@ int main(void)
 		cmocka_unit_test(test_many_changes_snapshot),
 		cmocka_unit_test(test_pod_kept),
 		cmocka_unit_test(test_pod_shared),
+		cmocka_unit_test(test_lean_view),
 		cmocka_unit_test(test_old_format),
 	};
 
