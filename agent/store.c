@@ -1067,7 +1067,8 @@ void store_changes_free(struct store_change *v, size_t n)
  * CRC-32 (zlib's crc32) over those four bytes and the payload, and the
  * payload: one letter ('k' put from the Kubernetes API, 'a' put by
  * `sluicectl apply`, 'd' removed) and the object as JSON ('d': apiVersion,
- * kind and metadata name and namespace only). A save appends one record per
+ * kind and metadata name and namespace only; a Pod from the API as
+ * pod_text makes it from its parsed form). A save appends one record per
  * object changed since the last and fdatasyncs: O(change), where rewriting
  * objects.json was O(store) for every event (20 MB at 50 000 pods). When the
  * journal outgrows both the snapshot and JOURNAL_COMPACT_MIN the snapshot
