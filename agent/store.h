@@ -2,7 +2,8 @@
 /*
  * The object store: Namespaces, Pods, Nodes, Services, EndpointSlices and
  * policies as applied by `sluicectl apply` and from the Kubernetes API
- * watch. It keeps each object's JSON as given and its parsed form, saves
+ * watch. It keeps each object's parsed form and its JSON as given (a Pod
+ * from the API: its parsed form only, its JSON made from that), saves
  * the set under the state directory, and builds the policy world view the
  * compiler and `explain` work from, and the Services view. Where objects
  * come from is not its business.
@@ -263,7 +264,8 @@ const struct pol_policy *store_order_policy(const struct store *s, size_t pos);
 
 /* {"kinds": {"Pod": n, …every kind}, "objects": n, "bytes": b}: bytes is
  * what the store holds for its objects (their JSON text, names and the
- * object table and index), not counting their parsed forms. */
+ * object table and index; for a Pod from the API, kept without its text,
+ * its labels and ports), not counting the other parsed forms. */
 json_t *store_counts_json(const struct store *s);
 
 /* The pod "ns/name" as a view sees it (a local pod: its copy with the
