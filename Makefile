@@ -90,6 +90,7 @@ test_maglev_SRCS := agent/maglev.c
 test_world_gen_SRCS := agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/log.c
 test_health_SRCS := agent/health.c agent/lb.c agent/maglev.c agent/loader.c agent/cidr.c lib/log.c
 test_prefilter_SRCS := agent/prefilter.c agent/prefilter_sync.c agent/store.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/log.c
+test_xdp_opts_SRCS := agent/loader.c lib/log.c
 
 $(BUILD)/unit:
 	mkdir -p $@
@@ -102,6 +103,11 @@ $(BUILD)/unit/%: tests/unit/%.c $$($$*_SRCS) $(HDRS) $(wildcard tests/unit/*.h) 
 TEST_BPF_SRCS := tests/bpf/test_pod.c agent/loader.c agent/flows.c agent/cidr.c agent/lb.c agent/maglev.c lib/log.c
 $(BUILD)/test_bpf: $(TEST_BPF_SRCS) $(SKELS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ $(TEST_BPF_SRCS) $(LDLIBS_AGENT) -lcmocka
+
+# The uplink's XDP program and first stage (bpf/xdp.bpf.c, lib/first_stage.h).
+TEST_BPF_XDP_SRCS := tests/bpf/test_xdp.c agent/loader.c lib/log.c
+$(BUILD)/test_bpf_xdp: $(TEST_BPF_XDP_SRCS) $(SKELS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -Iagent -o $@ $(TEST_BPF_XDP_SRCS) $(LDLIBS_AGENT) -lcmocka
 
 $(BUILD)/bench-bpf: bench/bpf_policy.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ bench/bpf_policy.c agent/loader.c lib/log.c $(LDLIBS_AGENT)
@@ -126,14 +132,19 @@ $(BUILD)/sluice-blast: bench/blast.c | $(BUILD)
 $(BUILD)/xdp_drop.bpf.o: bench/xdp_drop.bpf.c $(BUILD)/vmlinux.h
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
+# The flood source of bench/xdp.sh (the kernel's XDP live-frames generator).
+$(BUILD)/sluice-xdpgen: bench/xdp_gen.c | $(BUILD)
+	$(CC) $(CFLAGS) -o $@ $< -lbpf
+
 $(BUILD)/bench-maglev: bench/maglev.c agent/maglev.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ bench/maglev.c agent/maglev.c
 
 test-unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
 
-test-bpf: $(BUILD)/test_bpf
+test-bpf: $(BUILD)/test_bpf $(BUILD)/test_bpf_xdp
 	$(BUILD)/test_bpf
+	$(BUILD)/test_bpf_xdp
 
 test-e2e: all
 	tests/e2e/run.sh
@@ -147,7 +158,7 @@ test: deps all
 demo: deps all
 	@scripts/demo.sh
 
-bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-purge $(BUILD)/bench-compile $(BUILD)/bench-maglev $(BUILD)/bench-prefilter
+bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-purge $(BUILD)/bench-compile $(BUILD)/bench-maglev $(BUILD)/bench-prefilter $(BUILD)/sluice-xdpgen
 	@bench/run.sh
 	@bench/policy.sh
 	@bench/multinode.sh
@@ -156,6 +167,7 @@ bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-purge 
 	@bench/persist.sh
 	@bench/defences.sh
 	@bench/services.sh
+	@bench/xdp.sh
 	@$(BUILD)/bench-purge
 	@$(BUILD)/bench-compile 5000 10 20
 	@$(BUILD)/bench-compile 20000 10 20

@@ -62,6 +62,10 @@ struct agent {
 	/* healthCheckNodePort listeners (NULL in tools and tests that run
 	 * no poll loop). */
 	struct health_server *health;
+	/* The uplink's XDP attachment (--xdp), for status; has_xdp 0 without
+	 * --device. */
+	struct xdp_status xdp;
+	int has_xdp;
 	size_t health_listeners;	/* open at the last sync */
 	/* The last policy sync and Services sync that finished (successful
 	 * or not), for `sluicectl status`: what the control plane costs. */

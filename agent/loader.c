@@ -13,6 +13,11 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <linux/magic.h>
+#include <linux/ethtool.h>
+#include <linux/if_link.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -23,6 +28,7 @@
 #include "host.skel.h"
 #include "overlay.skel.h"
 #include "sock.skel.h"
+#include "xdp.skel.h"
 
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71
@@ -53,6 +59,7 @@ struct datapath {
 	struct host_bpf *host;		/* from_netdev, to_netdev */
 	struct overlay_bpf *overlay;	/* from_overlay, to_overlay */
 	struct sock_bpf *sock;		/* cgroup hooks; only with --kube-proxy-replacement */
+	struct xdp_bpf *xdp;		/* from_netdev_xdp (the uplink's first stage) */
 	enum attach_mode mode;
 	uint32_t maglev_m;	/* entries of a Maglev table; 0: --lb-algorithm random */
 	char bpffs[1024]; /* short enough that pin paths below it always fit */
@@ -240,6 +247,8 @@ struct datapath_config {
 	__u32 lb;
 	__u64 host_netns_cookie;
 	__u32 maglev_m;
+	__be32 pod_net;
+	__be32 pod_mask;
 };
 
 /* Each skeleton's rodata is a type of its own with the same cfg_* members:
@@ -254,6 +263,8 @@ struct datapath_config {
 		(skel)->rodata->cfg_lb = (c)->lb;                               \
 		(skel)->rodata->cfg_host_netns_cookie = (c)->host_netns_cookie; \
 		(skel)->rodata->cfg_maglev_m = (c)->maglev_m;                   \
+		(skel)->rodata->cfg_pod_net = (c)->pod_net;                     \
+		(skel)->rodata->cfg_pod_mask = (c)->pod_mask;                   \
 		if ((c)->nat_port_min) {                                        \
 			(skel)->rodata->cfg_nat_port_min = (c)->nat_port_min;   \
 			(skel)->rodata->cfg_nat_port_max = (c)->nat_port_max;   \
@@ -294,26 +305,34 @@ static int netns_cookie(__u64 *cookie)
 
 /*
  * sock.bpf.o includes lib/lb.h, and with it the definitions of the pod
- * datapath's maps (tracking, policy, endpoints) its programs never use:
- * only the maps they use are created (or their pins reused), so the object
- * does not hold a second reference to the others or depend on their sizes.
+ * datapath's maps (tracking, policy, endpoints) its programs never use;
+ * xdp.bpf.o includes lib/policy.h for the ipcache, and with it the policy
+ * tries. Only the maps an object's programs use are created (or their pins
+ * reused), so the object does not hold a second reference to the others
+ * or depend on their sizes.
  */
-static void sock_maps_only_used(struct bpf_object *obj)
+static void maps_only_used(struct bpf_object *obj, const char *const *used, size_t nused)
 {
-	static const char *const used[] = { "sluice_svc4_v1", "sluice_be4_v1", "sluice_lbrn4_v1",
-					    "sluice_lbsk4_v1", "sluice_stats_v2", "sluice_mgl4_v1",
-					    "sluice_aff4_v1" };
 	struct bpf_map *map;
 
 	bpf_object__for_each_map(map, obj) {
 		int keep = bpf_map__is_internal(map);
 
-		for (size_t i = 0; !keep && i < sizeof(used) / sizeof(used[0]); i++)
+		for (size_t i = 0; !keep && i < nused; i++)
 			keep = !strcmp(bpf_map__name(map), used[i]);
 		if (!keep)
 			bpf_map__set_autocreate(map, false);
 	}
 }
+
+static const char *const sock_maps[] = { "sluice_svc4_v1", "sluice_be4_v1", "sluice_lbrn4_v1",
+					 "sluice_lbsk4_v1", "sluice_stats_v2", "sluice_mgl4_v1",
+					 "sluice_aff4_v1" };
+static const char *const xdp_maps[] = { SLUICE_MAP_METRICS, SLUICE_MAP_ENDPOINTS,
+					SLUICE_MAP_IPCACHE, SLUICE_MAP_PF_LPM,
+					SLUICE_MAP_PF_HOST, SLUICE_MAP_PF_PORT,
+					SLUICE_MAP_PF_CFG, SLUICE_MAP_PF_ENTCNT,
+					SLUICE_MAP_PF_RULCNT, SLUICE_MAP_XDP_STATE };
 
 int datapath_open(struct datapath **out, const char *bpffs_dir, const struct datapath_opts *o,
 		  char *err, size_t errlen)
@@ -359,7 +378,11 @@ int datapath_open(struct datapath **out, const char *bpffs_dir, const struct dat
 		obj = "sock.bpf.o";
 		dp->sock = sock_bpf__open_opts(&opts);
 	}
-	if (!dp->overlay || (o->lb && !dp->sock)) {
+	if (dp->overlay && (!o->lb || dp->sock)) {
+		obj = "xdp.bpf.o";
+		dp->xdp = xdp_bpf__open_opts(&opts);
+	}
+	if (!dp->xdp) {
 		ret = -errno;
 		snprintf(err, errlen, "cannot open the embedded BPF object %s: %s", obj,
 			 strerror(errno));
@@ -379,9 +402,17 @@ int datapath_open(struct datapath **out, const char *bpffs_dir, const struct dat
 		cfg.nat_port_min = o->nat_port_min;
 		cfg.nat_port_max = o->nat_port_max;
 	}
+	if (o->pod_prefix > 0 && o->pod_prefix <= 32) {
+		uint32_t mask = o->pod_prefix == 32 ? 0xffffffffu : ~(0xffffffffu >> o->pod_prefix);
+
+		cfg.pod_mask = htonl(mask);
+		cfg.pod_net = htonl(o->pod_net & mask);
+	}
 	SET_CONFIG(dp->lxc, &cfg);
 	SET_CONFIG(dp->host, &cfg);
 	SET_CONFIG(dp->overlay, &cfg);
+	SET_CONFIG(dp->xdp, &cfg);
+	maps_only_used(dp->xdp->obj, xdp_maps, sizeof(xdp_maps) / sizeof(xdp_maps[0]));
 	if (dp->sock) {
 		ret = netns_cookie(&cfg.host_netns_cookie);
 		if (ret) {
@@ -391,7 +422,7 @@ int datapath_open(struct datapath **out, const char *bpffs_dir, const struct dat
 			goto cleanup;
 		}
 		SET_CONFIG(dp->sock, &cfg);
-		sock_maps_only_used(dp->sock->obj);
+		maps_only_used(dp->sock->obj, sock_maps, sizeof(sock_maps) / sizeof(sock_maps[0]));
 	}
 	pol_size = map_size(dp, "sluice_pol_v1", o->policy_map_size);
 	deny_size = map_size(dp, "sluice_deny_v1", o->policy_map_size);
@@ -399,6 +430,7 @@ int datapath_open(struct datapath **out, const char *bpffs_dir, const struct dat
 	SET_SIZES(dp->lxc, pol_size, deny_size, ipc_size);
 	SET_SIZES(dp->host, pol_size, deny_size, ipc_size);
 	SET_SIZES(dp->overlay, pol_size, deny_size, ipc_size);
+	SET_SIZES(dp->xdp, pol_size, deny_size, ipc_size);
 	/* from_pod and to_pod never consult the hop cache (the uplink's
 	 * origin checks do): no copy of it for them. */
 	bpf_map__set_autocreate(dp->lxc->maps.sluice_hop4_v1, false);
@@ -437,6 +469,11 @@ int datapath_open(struct datapath **out, const char *bpffs_dir, const struct dat
 		load_failed(dp, "overlay.bpf.o (from_overlay, to_overlay)", ret, err, errlen);
 		goto cleanup;
 	}
+	ret = xdp_bpf__load(dp->xdp);
+	if (ret) {
+		load_failed(dp, "xdp.bpf.o (from_netdev_xdp)", ret, err, errlen);
+		goto cleanup;
+	}
 	if (dp->sock) {
 		ret = sock_bpf__load(dp->sock);
 		if (ret) {
@@ -466,6 +503,7 @@ void datapath_close(struct datapath *dp)
 {
 	if (!dp)
 		return;
+	xdp_bpf__destroy(dp->xdp);
 	sock_bpf__destroy(dp->sock);
 	overlay_bpf__destroy(dp->overlay);
 	host_bpf__destroy(dp->host);
@@ -974,4 +1012,342 @@ int datapath_detach_sock(const char *bpffs)
 int datapath_lb_sock_map_fd(struct datapath *dp)
 {
 	return dp->sock ? bpf_map__fd(dp->sock->maps.sluice_lbsk4_v1) : -ENOENT;
+}
+
+/* ---- XDP on the uplink ------------------------------------------------ */
+
+int xdp_request_parse(const char *text, enum xdp_request *req)
+{
+	if (!strcmp(text, "best-effort"))
+		*req = XDP_REQ_BEST_EFFORT;
+	else if (!strcmp(text, "native"))
+		*req = XDP_REQ_NATIVE;
+	else if (!strcmp(text, "generic"))
+		*req = XDP_REQ_GENERIC;
+	else if (!strcmp(text, "off"))
+		*req = XDP_REQ_OFF;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+const char *xdp_request_name(enum xdp_request req)
+{
+	switch (req) {
+	case XDP_REQ_BEST_EFFORT: return "best-effort";
+	case XDP_REQ_NATIVE: return "native";
+	case XDP_REQ_GENERIC: return "generic";
+	case XDP_REQ_OFF: return "off";
+	}
+	return "?";
+}
+
+const char *xdp_mode_name(__u32 mode)
+{
+	switch (mode) {
+	case SLUICE_XDP_MODE_NATIVE: return "native";
+	case SLUICE_XDP_MODE_GENERIC: return "generic";
+	default: return "off";
+	}
+}
+
+void xdp_driver_name(const char *ifname, char *out, size_t outlen)
+{
+	struct ethtool_drvinfo info = { .cmd = ETHTOOL_GDRVINFO };
+	char path[PATH_MAX], target[PATH_MAX];
+	struct ifreq ifr = { 0 };
+	ssize_t n;
+	int fd;
+
+	snprintf(out, outlen, "unknown");
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ifr.ifr_data = (void *)&info;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0) {
+		int ok = !ioctl(fd, SIOCETHTOOL, &ifr) && info.driver[0];
+
+		close(fd);
+		if (ok) {
+			snprintf(out, outlen, "%.*s", (int)sizeof(info.driver), info.driver);
+			return;
+		}
+	}
+	snprintf(path, sizeof(path), "/sys/class/net/%s/device/driver", ifname);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n > 0) {
+		char *base;
+
+		target[n] = '\0';
+		base = strrchr(target, '/');
+		snprintf(out, outlen, "%s", base ? base + 1 : target);
+	}
+}
+
+int datapath_xdp_state_set(struct datapath *dp, __u32 xdp_active, __u32 mode)
+{
+	struct sluice_xdp_state st = { .xdp_active = xdp_active, .mode = mode };
+	__u32 zero = 0;
+
+	if (bpf_map_update_elem(bpf_map__fd(dp->xdp->maps.sluice_xdpst_v1), &zero, &st, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+int datapath_xdp_prog_fd(struct datapath *dp)
+{
+	return bpf_program__fd(dp->xdp->progs.from_netdev_xdp);
+}
+
+static void xdp_pin_path(const char *bpffs, const char *ifname, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/links/%s_xdp", bpffs, ifname);
+}
+
+/* The name of the program with id, "" when gone. */
+static void prog_name_of(__u32 id, char *out, size_t outlen)
+{
+	struct bpf_prog_info info = { 0 };
+	__u32 len = sizeof(info);
+	int fd = bpf_prog_get_fd_by_id(id);
+
+	out[0] = '\0';
+	if (fd < 0)
+		return;
+	if (!bpf_obj_get_info_by_fd(fd, &info, &len))
+		snprintf(out, outlen, "%s", info.name);
+	close(fd);
+}
+
+int datapath_detach_xdp(const char *bpffs, int ifindex, const char *ifname)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	char path[PATH_MAX], name[BPF_OBJ_NAME_LEN];
+	int ret = 0;
+
+	xdp_pin_path(bpffs, ifname, path, sizeof(path));
+	/* The pin is the link's last reference: the program detaches. */
+	if (unlink(path) && errno != ENOENT) {
+		ret = -errno;
+		pr_warn("cannot remove %s: %s", path, strerror(errno));
+	}
+	if (ifindex <= 0 || bpf_xdp_query(ifindex, 0, &q))
+		return ret;
+	/* A program of ours attached some other way (ip link set ... xdp
+	 * obj, or a link someone still holds): not to be left running
+	 * unseen. Another program is not ours to remove. */
+	if (q.drv_prog_id) {
+		prog_name_of(q.drv_prog_id, name, sizeof(name));
+		if (!strcmp(name, "from_netdev_xdp") && bpf_xdp_detach(ifindex, XDP_FLAGS_DRV_MODE, NULL))
+			pr_warn("cannot detach the XDP program %u from %s (native): %s",
+				q.drv_prog_id, ifname, strerror(errno));
+	}
+	if (q.skb_prog_id) {
+		prog_name_of(q.skb_prog_id, name, sizeof(name));
+		if (!strcmp(name, "from_netdev_xdp") && bpf_xdp_detach(ifindex, XDP_FLAGS_SKB_MODE, NULL))
+			pr_warn("cannot detach the XDP program %u from %s (generic): %s",
+				q.skb_prog_id, ifname, strerror(errno));
+	}
+	return ret;
+}
+
+/*
+ * The pinned XDP link of ifname, when it is attached to ifindex in mode
+ * (the kernel's link info carries the device; the mode is which of the
+ * device's slots holds the link's program): its fd, else -1.
+ */
+static int xdp_link_reusable(const char *path, int ifindex, __u32 mode)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	struct bpf_link_info info = { 0 };
+	__u32 len = sizeof(info), slot;
+	int fd = bpf_obj_get(path);
+
+	if (fd < 0)
+		return -1;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.type != BPF_LINK_TYPE_XDP ||
+	    (int)info.xdp.ifindex != ifindex || bpf_xdp_query(ifindex, 0, &q))
+		goto stale;
+	slot = mode == SLUICE_XDP_MODE_NATIVE ? q.drv_prog_id : q.skb_prog_id;
+	if (slot && slot == info.prog_id)
+		return fd;
+stale:
+	close(fd);
+	return -1;
+}
+
+/* Attach from_netdev_xdp to ifindex in mode, through the pinned link:
+ * swapped in place when the pin is this device's link in this mode, else
+ * made anew. 0 or -errno. */
+static int xdp_link_attach(struct datapath *dp, int ifindex, const char *ifname, __u32 mode)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, opts,
+		    .flags = mode == SLUICE_XDP_MODE_NATIVE ? XDP_FLAGS_DRV_MODE
+							    : XDP_FLAGS_SKB_MODE);
+	int prog_fd = datapath_xdp_prog_fd(dp), link_fd, ret;
+	char path[PATH_MAX];
+
+	xdp_pin_path(dp->bpffs, ifname, path, sizeof(path));
+	link_fd = xdp_link_reusable(path, ifindex, mode);
+	if (link_fd >= 0) {
+		/* A restart or upgrade: the program is replaced atomically,
+		 * no packet goes unchecked. */
+		ret = bpf_link_update(link_fd, prog_fd, NULL) ? -errno : 0;
+		close(link_fd);
+		if (!ret)
+			return 0;
+		pr_debug("cannot update the XDP link %s (%s): replacing it", path, strerror(-ret));
+	}
+	/* Another mode, another device, or a detached link: tc takes the
+	 * first stage back before the old attachment goes. */
+	if (!access(path, F_OK)) {
+		datapath_xdp_state_set(dp, 0, SLUICE_XDP_MODE_OFF);
+		datapath_detach_xdp(dp->bpffs, ifindex, ifname);
+	}
+	link_fd = bpf_link_create(prog_fd, ifindex, BPF_XDP, &opts);
+	if (link_fd < 0)
+		return -errno;
+	ret = bpf_obj_pin(link_fd, path) ? -errno : 0;
+	close(link_fd);
+	return ret;
+}
+
+/* Why the attach failed (ret), in words for status and errors: another
+ * program in the way is named, not blamed on the driver. */
+static void xdp_failure_why(int ifindex, int ret, const struct xdp_status *st, char *out,
+			    size_t outlen)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	char name[BPF_OBJ_NAME_LEN] = "";
+
+	if ((ret == -EBUSY || ret == -EEXIST) && !bpf_xdp_query(ifindex, 0, &q) && q.prog_id) {
+		prog_name_of(q.prog_id, name, sizeof(name));
+		snprintf(out, outlen, "another XDP program (id %u, name %s) is attached to %s",
+			 q.prog_id, name[0] ? name : "?", st->device);
+		return;
+	}
+	snprintf(out, outlen, "%s", strerror(-ret));
+}
+
+int datapath_attach_xdp(struct datapath *dp, int ifindex, const char *ifname,
+			enum xdp_request req, struct xdp_status *st, char *err, size_t errlen)
+{
+	char why[160];
+	__u32 mode = req == XDP_REQ_GENERIC ? SLUICE_XDP_MODE_GENERIC : SLUICE_XDP_MODE_NATIVE;
+	int ret;
+
+	memset(st, 0, sizeof(*st));
+	st->requested = req;
+	st->mode = SLUICE_XDP_MODE_OFF;
+	snprintf(st->device, sizeof(st->device), "%s", ifname);
+	xdp_driver_name(ifname, st->driver, sizeof(st->driver));
+	if (req == XDP_REQ_OFF) {
+		/* tc first, then the XDP program goes: no packet skips the
+		 * first stage. */
+		ret = datapath_xdp_state_set(dp, 0, SLUICE_XDP_MODE_OFF);
+		datapath_detach_xdp(dp->bpffs, ifindex, ifname);
+		if (ret)
+			snprintf(err, errlen, "cannot write %s: %s", SLUICE_MAP_XDP_STATE,
+				 strerror(-ret));
+		return ret;
+	}
+	ret = xdp_link_attach(dp, ifindex, ifname, mode);
+	if (!ret) {
+		st->mode = mode;
+		ret = datapath_xdp_state_set(dp, 1, mode);
+		if (ret)
+			snprintf(err, errlen, "cannot write %s: %s", SLUICE_MAP_XDP_STATE,
+				 strerror(-ret));
+		return ret;
+	}
+	xdp_failure_why(ifindex, ret, st, why, sizeof(why));
+	if (req == XDP_REQ_BEST_EFFORT) {
+		snprintf(st->reason, sizeof(st->reason),
+			 "no native XDP on %s (driver %s: %s): the first stage runs at tc", ifname,
+			 st->driver, why);
+		pr_warn("--xdp best-effort: %s", st->reason);
+		/* What an earlier agent left (a generic attachment) goes too. */
+		ret = datapath_xdp_state_set(dp, 0, SLUICE_XDP_MODE_OFF);
+		datapath_detach_xdp(dp->bpffs, ifindex, ifname);
+		if (ret)
+			snprintf(err, errlen, "cannot write %s: %s", SLUICE_MAP_XDP_STATE,
+				 strerror(-ret));
+		return ret;
+	}
+	snprintf(err, errlen,
+		 "--xdp %s: cannot attach the XDP program to %s (driver %s) in %s mode: %s; "
+		 "use a device whose driver has native XDP (docs/INSTALL.md), or run with "
+		 "--xdp best-effort (falls back to tc) or --xdp off",
+		 xdp_request_name(req), ifname, st->driver, xdp_mode_name(mode), why);
+	datapath_xdp_state_set(dp, 0, SLUICE_XDP_MODE_OFF);
+	return ret;
+}
+
+int datapath_pf_lpm_map_fd(struct datapath *dp)
+{
+	return bpf_map__fd(dp->host->maps.sluice_pf4_v1);
+}
+
+int datapath_pf_host_map_fd(struct datapath *dp)
+{
+	return bpf_map__fd(dp->host->maps.sluice_pfh4_v1);
+}
+
+int datapath_pf_port_map_fd(struct datapath *dp)
+{
+	return bpf_map__fd(dp->host->maps.sluice_pfp4_v1);
+}
+
+int datapath_pf_cfg_map_fd(struct datapath *dp)
+{
+	return bpf_map__fd(dp->host->maps.sluice_pfcfg_v1);
+}
+
+int datapath_pf_entry_count_map_fd(struct datapath *dp)
+{
+	return bpf_map__fd(dp->host->maps.sluice_pfent_v1);
+}
+
+int datapath_pf_rule_count_map_fd(struct datapath *dp)
+{
+	return bpf_map__fd(dp->host->maps.sluice_pfrul_v1);
+}
+
+int datapath_xdp_state_map_fd(struct datapath *dp)
+{
+	return bpf_map__fd(dp->host->maps.sluice_xdpst_v1);
+}
+
+/* One slot of a per-CPU counter map, summed over the CPUs. */
+static int percpu_slot_sum(int fd, __u32 slot, struct sluice_metric *out)
+{
+	int ncpu = libbpf_num_possible_cpus(), ret = 0;
+	struct sluice_metric *percpu;
+
+	*out = (struct sluice_metric){ 0 };
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	percpu = calloc((size_t)ncpu, sizeof(*percpu));
+	if (!percpu)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(fd, &slot, percpu)) {
+		ret = -errno;
+		goto cleanup;
+	}
+	for (int cpu = 0; cpu < ncpu; cpu++) {
+		out->packets += percpu[cpu].packets;
+		out->bytes += percpu[cpu].bytes;
+	}
+cleanup:
+	free(percpu);
+	return ret;
+}
+
+int datapath_pf_entry_counter(struct datapath *dp, __u32 entry, struct sluice_metric *out)
+{
+	return percpu_slot_sum(datapath_pf_entry_count_map_fd(dp), entry, out);
+}
+
+int datapath_pf_rule_counter(struct datapath *dp, __u32 rule, struct sluice_metric *out)
+{
+	return percpu_slot_sum(datapath_pf_rule_count_map_fd(dp), rule, out);
 }

@@ -48,6 +48,8 @@ struct datapath_opts {
 	uint32_t ipcache_map_size;	/* max_entries of the ipcache; 0: default */
 	int lb;				/* --kube-proxy-replacement: translate pods' Service traffic */
 	uint32_t maglev_m;		/* --lb-algorithm maglev: --lb-maglev-table-size; 0: random */
+	uint32_t pod_net;		/* host order: this node's pod CIDR, for the uplink's */
+	int pod_prefix;			/* first stage's spoof check; prefix 0: none */
 };
 
 /* Where the agent mounts cgroup v2 when the machine has no mount of it. */
@@ -131,5 +133,66 @@ int datapath_lb_maglev_map_fd(struct datapath *dp);
 int datapath_lb_affinity_map_fd(struct datapath *dp);
 /* Entries of a Maglev table, 0 with --lb-algorithm random. */
 uint32_t datapath_lb_maglev_m(const struct datapath *dp);
+
+/*
+ * The XDP program on the uplink (bpf/xdp.bpf.c, agent --xdp). It runs the
+ * uplink's first stage (malformed headers, the prefilter, the sanity
+ * drops); from_netdev runs it instead while sluice_xdpst_v1[0].xdp_active
+ * is 0. Attached through a bpf_link pinned at <bpffs>/links/<dev>_xdp, and
+ * swapped in place (bpf_link_update) by a restarted agent.
+ */
+enum xdp_request {
+	XDP_REQ_BEST_EFFORT = 0,	/* native where the driver can, else tc */
+	XDP_REQ_NATIVE,			/* native or fail start-up */
+	XDP_REQ_GENERIC,		/* skb mode, only when asked for (tests) */
+	XDP_REQ_OFF,			/* no XDP program: the first stage at tc */
+};
+
+struct xdp_status {
+	enum xdp_request requested;
+	__u32 mode;			/* SLUICE_XDP_MODE_* in use */
+	char device[16];		/* "" without --device */
+	char driver[32];		/* ethtool -i's driver, "" when unknown */
+	char reason[256];		/* best-effort: why it fell back to tc; else "" */
+};
+
+/* "native", "best-effort", "generic", "off"; -EINVAL otherwise. */
+int xdp_request_parse(const char *text, enum xdp_request *req);
+const char *xdp_request_name(enum xdp_request req);
+/* "native", "generic" or "off" (SLUICE_XDP_MODE_*). */
+const char *xdp_mode_name(__u32 mode);
+/* The driver of ifname as ethtool -i names it (SIOCETHTOOL), else the
+ * /sys/class/net/<ifname>/device/driver link; "unknown" when neither. */
+void xdp_driver_name(const char *ifname, char *out, size_t outlen);
+/*
+ * Apply req on the uplink: attach (or swap this agent's program into) the
+ * pinned XDP link, or detach what a previous agent left (off), then write
+ * sluice_xdpst_v1[0] so tc does the first stage exactly when XDP does not.
+ * native or generic that cannot attach fails with err naming the device,
+ * its driver and the fix; best-effort falls back to tc and says why in
+ * st->reason. st is filled either way.
+ */
+int datapath_attach_xdp(struct datapath *dp, int ifindex, const char *ifname,
+			enum xdp_request req, struct xdp_status *st, char *err, size_t errlen);
+/* Remove the XDP link pin of ifname (detaching the program) and any XDP
+ * program of sluice's still on ifindex; absent ones are not an error. */
+int datapath_detach_xdp(const char *bpffs, int ifindex, const char *ifname);
+/* Write sluice_xdpst_v1[0]. */
+int datapath_xdp_state_set(struct datapath *dp, __u32 xdp_active, __u32 mode);
+int datapath_xdp_prog_fd(struct datapath *dp);
+
+/* The prefilter's maps (include/sluice/datapath.h, SluicePrefilter). */
+int datapath_pf_lpm_map_fd(struct datapath *dp);	/* sluice_pf4_v1 */
+int datapath_pf_host_map_fd(struct datapath *dp);	/* sluice_pfh4_v1 */
+int datapath_pf_port_map_fd(struct datapath *dp);	/* sluice_pfp4_v1 */
+int datapath_pf_cfg_map_fd(struct datapath *dp);	/* sluice_pfcfg_v1 */
+int datapath_pf_entry_count_map_fd(struct datapath *dp);	/* sluice_pfent_v1 */
+int datapath_pf_rule_count_map_fd(struct datapath *dp);	/* sluice_pfrul_v1 */
+int datapath_xdp_state_map_fd(struct datapath *dp);	/* sluice_xdpst_v1 */
+/* The prefilter's drops (packets, bytes) for counter entry `entry`
+ * (sluice_pfent_v1) or rule slot `rule` (sluice_pfrul_v1), summed over the
+ * CPUs. 0 or -errno (-ENOENT beyond the map). */
+int datapath_pf_entry_counter(struct datapath *dp, __u32 entry, struct sluice_metric *out);
+int datapath_pf_rule_counter(struct datapath *dp, __u32 rule, struct sluice_metric *out);
 
 #endif /* SLUICE_LOADER_H */

@@ -68,6 +68,7 @@ struct options {
 	uint32_t sync_batch_ms;
 	int kube_proxy_replacement;
 	int lb_maglev;
+	enum xdp_request xdp;		/* --xdp */
 	uint32_t maglev_m;
 	const char *k8s_api_server;
 };
@@ -92,6 +93,14 @@ static void usage(FILE *f)
 		"                     other nodes' pod CIDRs through it; overlay routing sends and\n"
 		"                     takes pods' VXLAN on it (without it: through the vxlan device)\n"
 		"  --node-ip ADDR     this node's address (default: the first address of --device)\n"
+		"  --xdp native|best-effort|off\n"
+		"                     the XDP program on --device, which drops malformed IPv4,\n"
+		"                     SluicePrefilter sources and forged pod or overlay sources\n"
+		"                     before the kernel allocates anything (docs/XDP.md).\n"
+		"                     native: driver mode or start-up fails; best-effort (the\n"
+		"                     default): native where the driver can, else the same work\n"
+		"                     at tc (sluicectl status says why); off: at tc only.\n"
+		"                     generic (skb mode) only when asked for: for tests\n"
 		"  --masquerade on|off\n"
 		"                     pods' traffic to outside the cluster leaves --device with\n"
 		"                     the node's address (default on; needs --device)\n"
@@ -203,6 +212,7 @@ static const struct option longopts[] = {
 	{ "routing", required_argument, NULL, 'r' },
 	{ "device", required_argument, NULL, 'D' },
 	{ "node-ip", required_argument, NULL, 'i' },
+	{ "xdp", required_argument, NULL, 'X' },
 	{ "masquerade", required_argument, NULL, 'm' },
 	{ "non-masquerade-cidr", required_argument, NULL, 'M' },
 	{ "masquerade-ports", required_argument, NULL, 'p' },
@@ -240,6 +250,10 @@ static int set_opt(int c, const char *val, const char *from, struct options *o)
 	case 'A': o->k8s_api_server = val; break;
 	case 'P': o->proc_sys = val; break;
 	case 'G': o->cgroup_root = val; break;
+	case 'X':
+		if (xdp_request_parse(val, &o->xdp))
+			goto bad;
+		break;
 	case 'a':
 		if (attach_mode_parse(val, &o->attach_mode))
 			goto bad;
@@ -708,7 +722,9 @@ int main(int argc, char **argv)
 					  .policy_map_size = o.policy_map_size,
 					  .ipcache_map_size = o.ipcache_map_size,
 					  .lb = o.kube_proxy_replacement,
-					  .maglev_m = o.lb_maglev ? o.maglev_m : 0 };
+					  .maglev_m = o.lb_maglev ? o.maglev_m : 0,
+					  .pod_net = ipam_range(agent.ipam)->net,
+					  .pod_prefix = ipam_range(agent.ipam)->prefix };
 	agent.kube_proxy_replacement = o.kube_proxy_replacement;
 	ret = datapath_open(&agent.dp, o.bpffs, &dp_opts, err, sizeof(err));
 	if (ret)
@@ -716,6 +732,18 @@ int main(int argc, char **argv)
 	ret = node_net_attach(&net, agent.dp, err, sizeof(err));
 	if (ret)
 		goto cleanup;
+	/* After from_netdev: until the XDP program is in place, tc runs the
+	 * first stage (sluice_xdpst_v1). */
+	if (net.dev_ifindex) {
+		ret = datapath_attach_xdp(agent.dp, net.dev_ifindex, net.device, o.xdp, &agent.xdp,
+					  err, sizeof(err));
+		if (ret)
+			goto cleanup;
+		agent.has_xdp = 1;
+		pr_info("XDP on %s (driver %s): %s requested, %s in use%s%s", net.device,
+			agent.xdp.driver, xdp_request_name(o.xdp), xdp_mode_name(agent.xdp.mode),
+			agent.xdp.reason[0] ? ": " : "", agent.xdp.reason);
+	}
 	{
 		struct pf_maps pm;
 		char slots[PATH_MAX];

@@ -301,6 +301,21 @@ static json_t *op_status(struct agent *a)
 				    json_integer((json_int_t)store_unused_slices(a->store)));
 	if (res)
 		json_object_set_new(res, "controlPlane", control_plane_json(a));
+	/* Per uplink device (one today): --xdp asked for, what runs, why
+	 * best-effort fell back to tc (docs/XDP.md). */
+	if (res) {
+		json_t *xdp = json_array();
+
+		if (a->has_xdp)
+			json_array_append_new(
+				xdp, json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "device", a->xdp.device,
+					       "driver", a->xdp.driver, "requested",
+					       xdp_request_name(a->xdp.requested), "mode",
+					       xdp_mode_name(a->xdp.mode), "active",
+					       a->xdp.mode != SLUICE_XDP_MODE_OFF, "fallbackReason",
+					       a->xdp.reason));
+		json_object_set_new(res, "xdp", xdp);
+	}
 	/* What the Service maps held after the last sync (agent/lb.c). */
 	if (res)
 		json_object_set_new(res, "services",

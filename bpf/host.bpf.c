@@ -13,6 +13,9 @@
  *   another node's pod's only from the next hop's MAC). Clients outside the
  *   cluster reaching a NodePort, externalIP or LB IP are translated to a
  *   backend here (lib/nodeport.h), after those checks.
+ *   The first stage (lib/first_stage.h: malformed headers, the prefilter,
+ *   the sanity drops) runs before all of that when the XDP program
+ *   (xdp.bpf.c) does not.
  * to_netdev: tc egress of the uplink: masquerade.
  *
  * Flows the host stack forwards (kube-proxy's Service NAT, anything routed
@@ -38,6 +41,7 @@
 #include "lib/node.h"
 #include "lib/nodeport.h"
 #include "lib/prefilter4.h"
+#include "lib/first_stage.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -48,6 +52,13 @@ int from_netdev(struct __sk_buff *skb)
 	__u32 reason = SLUICE_PASS, len = skb->len, reverse = 0;
 	int ret = 0;
 
+	/* The first stage (malformed headers, prefilter, sanity drops) is
+	 * the XDP program's while it runs; else it is done here, alike. */
+	if (!xdp_first_stage_active()) {
+		ret = first_stage_skb(skb);
+		if (IS_DROP(ret))
+			goto out;
+	}
 	if (cfg_routing == SLUICE_ROUTING_OVERLAY) {
 		ret = overlay_decap(skb, &reason);
 		if (ret == LEAVE_TO_DEVICE)

@@ -26,7 +26,8 @@ static void usage(FILE *f)
 		"Usage: sluicectl [--socket PATH] COMMAND [OPTIONS]\n"
 		"\n"
 		"Node state:\n"
-		"  status                 agent readiness, pod CIDR, router IP, attach mode, IPAM usage\n"
+		"  status                 agent readiness, pod CIDR, router IP, attach mode, IPAM usage,\n"
+		"                         XDP per device (requested, in use, fallback reason)\n"
 		"  get endpoints          pods attached on this node (also: endpoint, ep)\n"
 		"  metrics                datapath packet and byte counters by reason and direction,\n"
 		"                         then the packets each SluicePrefilter dropped\n"
@@ -219,6 +220,21 @@ static int print_status(const json_t *r)
 				       (long long)json_integer_value(json_object_get(l, "localEndpoints")));
 		} else
 			printf("services:    kube-proxy's (--kube-proxy-replacement off)\n");
+	}
+	{
+		const json_t *x;
+		size_t i;
+
+		json_array_foreach(json_object_get(r, "xdp"), i, x) {
+			const char *why = json_string_value(json_object_get(x, "fallbackReason"));
+
+			if (!why)
+				why = "";
+
+			printf("xdp:         %s (driver %s): %s requested, %s in use%s%s\n",
+			       str(x, "device"), str(x, "driver"), str(x, "requested"), str(x, "mode"),
+			       *why ? "; fell back: " : "", why);
+		}
 	}
 	if (json_object_get(r, "controlPlane"))
 		print_control_plane(json_object_get(r, "controlPlane"));

@@ -10,6 +10,8 @@ PKGS=(
 	libbpf-dev libelf-dev zlib1g-dev libmnl-dev libjansson-dev libyaml-dev libcurl4-openssl-dev
 	# tests
 	libcmocka-dev iproute2 util-linux jq
+	# GRO on the test topology's veth uplinks, as a NIC has it (tests/multinode/lib.sh)
+	ethtool
 	# kube-proxy coexistence test (tests/kubeproxy): iptables-restore
 	iptables
 	# install tests (tests/deploy): objdump, strace

@@ -39,6 +39,8 @@ Removes sluice from this node after 'kubectl delete -f deploy/sluice.yaml':
     its state, with its programs attached, or with its link pins; their pod
     ends go with them, so pods still running lose their network
   - the devices sluice_host/sluice_net and sluice_vxlan
+  - the uplink's XDP program (from_netdev_xdp): its link pin
+    (links/DEV_xdp), or the program itself when attached otherwise
   - sluice's tc filters (pref 1, handle 1, programs from_netdev, to_netdev,
     from_overlay, from_pod, to_pod) on any other device, e.g. the uplink,
     and the clsact qdisc when no filter is left on it
@@ -193,6 +195,28 @@ for dev in "$ROUTER_IFNAME" "$ROUTER_PEER_IFNAME"; do
 	# Deleting one end of the veth pair deletes the other.
 	if net ip -d link show "$dev" 2>/dev/null | grep -q 'veth'; then
 		act "router device $dev (and its peer)" net ip link del "$dev"
+	fi
+done
+
+# The uplink's XDP program (from_netdev_xdp, agent --xdp): its link pin
+# (links/DEV_xdp) is the link's last reference, so removing it detaches the
+# program; one attached some other way goes with ip link set ... off.
+xdp_prog_of() { # DEV: "MODE NAME" of the XDP program on DEV, nothing when none
+	net ip -d link show dev "$1" 2>/dev/null | awk '
+		/ xdpgeneric / { mode = "xdpgeneric" }
+		/ xdp / && !mode { mode = "xdpdrv" }
+		/prog\/xdp / { for (i = 1; i < NF; i++) if ($i == "name") name = $(i + 1) }
+		END { if (name != "") print mode, name }'
+}
+for dev in $(net ip -o link show | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }'); do
+	if grep -qx "${dev}_xdp" <<<"$pinned"; then
+		act "XDP link pin $BPFFS/links/${dev}_xdp (detaches the XDP program of $dev)" \
+			rm -f "$BPFFS/links/${dev}_xdp"
+		[ "$DRY" = 0 ] || continue # the pin's removal is what detaches it
+	fi
+	read -r mode name <<<"$(xdp_prog_of "$dev")"
+	if [ "${name:-}" = from_netdev_xdp ]; then
+		act "XDP program $name on $dev ($mode)" net ip link set dev "$dev" "$mode" off
 	fi
 done
 

@@ -47,6 +47,7 @@ run_suite "upgrade over an older agent's pins" tests/e2e/upgrade.sh
 run_suite "NetworkPolicy matrix (upstream e2e scenarios)" tests/netpol/run.sh
 run_suite "three nodes, overlay routing" tests/multinode/run.sh overlay
 run_suite "three nodes, native routing" tests/multinode/run.sh native
+run_suite "XDP on the uplink (prefilter, sanity drops, modes), both routing modes" tests/xdp/xdp.sh
 run_suite "Services translated in eBPF (pod clients), both routing modes" tests/e2e/services.sh
 run_suite "Services: backend selection (Maglev, affinity), refusal without endpoints" tests/e2e/services-select.sh
 run_suite "Services from outside the cluster (NodePort, externalIP, LB IP, traffic policies)" tests/e2e/services-ns.sh

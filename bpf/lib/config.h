@@ -16,6 +16,11 @@ const volatile __u32 cfg_routing = SLUICE_ROUTING_NATIVE;
 const volatile __u32 cfg_vxlan_ifindex = 0;
 const volatile __u32 cfg_masquerade = 0;
 const volatile __be32 cfg_node_ip = 0;
+/* This node's pod CIDR (network order; mask 0: not known), for the
+ * uplink's first stage (lib/first_stage.h): no packet from outside to a
+ * pod here has a source in it. */
+const volatile __be32 cfg_pod_net = 0;
+const volatile __be32 cfg_pod_mask = 0;
 /* The masquerade's node ports (ICMP echo ids), host order. */
 const volatile __u32 cfg_nat_port_min = SLUICE_NAT_PORTS_DEFAULT_MIN;
 const volatile __u32 cfg_nat_port_max = SLUICE_NAT_PORTS_DEFAULT_MAX;

@@ -71,4 +71,98 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sluice_xdpst_v1 SEC(".maps");
 
+/* Index of the lowest set bit of a non-zero mask. BPF has no count-trailing-
+ * zeros instruction and clang would make __builtin_ctzll a libcall the
+ * verifier refuses: six halving steps instead. */
+static __always_inline __u32 pf_lowest_bit(__u64 x)
+{
+	__u32 i = 0;
+
+	if (!(x & 0xffffffffull)) {
+		i += 32;
+		x >>= 32;
+	}
+	if (!(x & 0xffff)) {
+		i += 16;
+		x >>= 16;
+	}
+	if (!(x & 0xff)) {
+		i += 8;
+		x >>= 8;
+	}
+	if (!(x & 0xf)) {
+		i += 4;
+		x >>= 4;
+	}
+	if (!(x & 0x3)) {
+		i += 2;
+		x >>= 2;
+	}
+	if (!(x & 0x1))
+		i += 1;
+	return i;
+}
+
+static __always_inline void pf_count(void *map, __u32 slot, __u32 len)
+{
+	struct sluice_metric *m = bpf_map_lookup_elem(map, &slot);
+
+	if (!m)
+		return;
+	m->packets++;
+	m->bytes += len;
+}
+
+/*
+ * The prefilter's verdict on a packet from saddr (proto, and dport when
+ * has_port: a TCP, UDP or SCTP header the packet carries; later fragments,
+ * ICMP and other protocols have none) of len bytes: 0 (pass) or
+ * DROP(SLUICE_DROP_PREFILTER), counted for the prefix and the lowest rule
+ * slot of the match (the rule is described above struct sluice_pf_key4 in
+ * include/sluice/datapath.h). Works on parsed values so that the XDP
+ * program and from_netdev's fallback (lib/first_stage.h) share it.
+ */
+static __always_inline int prefilter4_check(__be32 saddr, __u8 proto, __be16 dport, int has_port,
+					    __u32 len)
+{
+	struct sluice_pf_key4 key = { .prefixlen = 32, .addr = saddr };
+	struct sluice_pf_port4 pk = { .proto = proto, .port = dport };
+	struct sluice_pf_val4 *v;
+	struct sluice_pf_cfg4 *cfg;
+	__u32 zero = 0, entry;
+	__u64 hit, *ports;
+
+	/* A /32 is the longest match there can be: the hash first. */
+	v = bpf_map_lookup_elem(&sluice_pfh4_v1, &saddr);
+	if (!v)
+		v = bpf_map_lookup_elem(&sluice_pf4_v1, &key);
+	if (!v || !v->rules)
+		return 0;
+	cfg = bpf_map_lookup_elem(&sluice_pfcfg_v1, &zero);
+	hit = cfg ? cfg->all_ports : 0;
+	if (has_port) {
+		ports = bpf_map_lookup_elem(&sluice_pfp4_v1, &pk);
+		if (ports)
+			hit |= *ports;
+	}
+	hit &= v->rules;
+	if (!hit)
+		return 0;
+	entry = v->entry < SLUICE_PF_ENTRY_SLOTS ? v->entry : 0;
+	pf_count(&sluice_pfent_v1, entry, len);
+	pf_count(&sluice_pfrul_v1, pf_lowest_bit(hit), len);
+	return DROP(SLUICE_DROP_PREFILTER);
+}
+
+/* Does the uplink's XDP program run the first stage (lib/first_stage.h)?
+ * From tc: one array lookup. */
+static __always_inline int xdp_first_stage_active(void)
+{
+	struct sluice_xdp_state *st;
+	__u32 zero = 0;
+
+	st = bpf_map_lookup_elem(&sluice_xdpst_v1, &zero);
+	return st && st->xdp_active;
+}
+
 #endif /* SLUICE_BPF_PREFILTER4_H */

@@ -4,7 +4,8 @@
 # The node side of the install: scripts/install-cni.sh installs atomically;
 # the agent runs with exactly the capabilities deploy/sluice.yaml grants (and
 # not with fewer); scripts/node-cleanup.sh removes a stopped sluice node
-# (tc attach with overlay routing, tcx attach with native routing) down to
+# (tc attach with overlay routing, tcx attach with native routing; the
+# uplink's XDP program in both) down to
 # the last pin, leaves foreign look-alikes alone, refuses while the agent
 # runs, changes nothing with --dry-run, and has nothing to do the second
 # time. Run by tests/deploy/run.sh; usable alone.
@@ -207,6 +208,9 @@ scenario() {
 		done
 		check "tcx: the uplink's links are pinned (ids ${links[*]})" test -n "${links[0]}" -a -n "${links[1]}"
 	fi
+	check "the uplink's XDP program (best-effort: native on the veth), its link pinned" \
+		bash -c "ip -n '$NODE' -j -d link show up0 | jq -e '.[0].xdp.mode == 1 and .[0].xdp.prog.name == \"from_netdev_xdp\"' &&
+			test -e '$BPFFS/links/up0_xdp'"
 	add_lookalikes
 
 	before=$(snapshot)
@@ -237,6 +241,9 @@ scenario() {
 	check "no sluice tc filter left on the uplink" \
 		bash -c "! tc -n '$NODE' filter show dev up0 ingress | grep -q 'name from_netdev' &&
 			! tc -n '$NODE' filter show dev up0 egress | grep -q ."
+	check "no XDP program left on the uplink (its link pin removed by name)" \
+		bash -c "ip -n '$NODE' -j -d link show up0 | jq -e '.[0].xdp == null' &&
+			grep -q 'removed XDP link pin .*up0_xdp' '$D/cleanup.out'"
 	check "no protocol-83 route left" test -z "$(ip -n "$NODE" route show table all proto 83)"
 	check "no pins left: $BPFFS is gone" test ! -e "$BPFFS"
 	check "state directory, socket and its directory are gone" \

@@ -7,7 +7,8 @@
 #
 #   P-phys            the physical network: a Linux bridge, br0
 #   P-node1 .. nodeN  one per node; its uplink0 (a veth whose other end,
-#                     portN, is a port of br0) has 10.200.0.1N/24, MTU 1500
+#                     portN, is a port of br0) has 10.200.0.1N/24, MTU 1500,
+#                     GRO on
 #   P-NAME            one per pod, wired up by the real sluice-cni
 #
 # Node N's pod CIDR is 10.210.N.0/24 and its agent runs with
@@ -52,6 +53,11 @@ mn_topology() {
 			peer name uplink0 mtu "$MN_MTU" netns "$p-node$i" || return 1
 		ip -n "$p-phys" link set "port$i" master br0 up || return 1
 		ip -n "$p-node$i" addr add "$(mn_node_ip "$i")/24" dev uplink0 || return 1
+		# GRO on, as a NIC driver has it (veth has it off): with the
+		# agent's XDP program on uplink0 the veth gets MTU-sized frames
+		# (its peer loses GSO), which GRO aggregates again after XDP,
+		# tunnel packets included, as on a real node.
+		ip netns exec "$p-node$i" ethtool -K uplink0 gro on >/dev/null || return 1
 		ip -n "$p-node$i" link set uplink0 up || return 1
 	done
 }
