@@ -16,10 +16,8 @@
 #      contents are the same, status says 0 written);
 #   d) the datapath: client-a is cut off from the pod while client-b keeps
 #      working, the drop counters of get prefilters and metrics grow, and
-#      deleting the object restores access. This needs the BPF side that
-#      reads the maps (issue 12's XDP/tc stage): when no loaded program of
-#      the agent uses sluice_pf4_v1, d) is reported as SKIPPED, loudly, and
-#      counts neither as passed nor as failed;
+#      deleting the object restores access. A build whose loaded programs
+#      do not read sluice_pf4_v1 at all fails here;
 #   e) a Node applied later whose address an applied entry covers: that
 #      entry is left out at the next sync, the object's status says why.
 #
@@ -159,10 +157,8 @@ datapath_reads_maps() {
 	bpftool -j prog show | jq -e --argjson id "$id" \
 		'any(.[]; (.map_ids // []) | index($id) != null)' >/dev/null
 }
-if ! datapath_reads_maps; then
-	echo "  SKIPPED d): no loaded program reads sluice_pf4_v1 yet (the prefilter's BPF" \
-		"stage is not in this build); drops, counters and restore are NOT checked"
-else
+check "a loaded program of this agent reads sluice_pf4_v1" datapath_reads_maps
+if datapath_reads_maps; then
 	check "client-a (10.200.0.100) is cut off" eventually 5 blocked a
 	check "client-b (10.200.0.101, an except) keeps working" reaches b
 	for _ in 1 2 3; do reaches a; done

@@ -271,7 +271,7 @@ mkdir -p "$SOLO"
 CLEANUP_PATHS+=("/sys/fs/bpf/$P-solo")
 solo_agent() { # XDP-MODE: run the agent on solobr0 (exec: its PID is the caller's)
 	exec nsenter --net="/run/netns/$P-solo" "$BUILD/sluice-agent" --node-name solo \
-		--pod-cidr 10.230.0.0/24 --device solobr0 --routing native --xdp "$1" \
+		--pod-cidr 10.230.0.0/24 --device "${SOLO_DEV:-solobr0}" --routing native --xdp "$1" \
 		--socket "$SOLO/agent.sock" --state-dir "$SOLO/state" --bpffs "/sys/fs/bpf/$P-solo" \
 		>>"$SOLO/agent.log" 2>&1
 }
@@ -300,6 +300,26 @@ check "--xdp best-effort on solobr0: falls back to tc, status says why" bash -c 
 			(.fallbackReason | test(\"solobr0.*driver bridge\"))' &&
 	'$BUILD/sluicectl' --socket '$SOLO/agent.sock' status | grep -q 'best-effort requested, off in use; fell back: '"
 check "no XDP program on solobr0 (best-effort never uses generic; the earlier agent's is gone)" bash -c "[ \"\$(ip -n $P-solo -j -d link show solobr0 | jq -c '.[0].xdp')\" = null ]"
+kill "$solo" 2>/dev/null
+wait "$solo" 2>/dev/null
+rm -f "$SOLO/agent.sock"
+
+echo "== f2) best-effort on a veth: left to tc (XDP there would turn TSO off on the peer)"
+ip -n "$P-solo" link add solove0 type veth peer name solove1
+ip -n "$P-solo" addr add 10.221.0.1/24 dev solove0
+ip -n "$P-solo" link set solove0 up
+ip -n "$P-solo" link set solove1 up
+SOLO_DEV=solove0 solo_agent best-effort &
+CLEANUP_PIDS+=($!)
+solo=$!
+wait_for_socket "$SOLO/agent.sock" || true
+check "--xdp best-effort on a veth: off in use, the reason names veth and TSO" bash -c "
+	'$BUILD/sluicectl' --socket '$SOLO/agent.sock' status -o json |
+		jq -e '.xdp[0] | .requested == \"best-effort\" and .mode == \"off\" and
+			(.fallbackReason | test(\"driver veth: .*TSO\"))'"
+check "no XDP program on the veth, and its peer keeps TSO" bash -c "
+	[ \"\$(ip -n $P-solo -j -d link show solove0 | jq -c '.[0].xdp')\" = null ] &&
+	ip netns exec $P-solo ethtool -k solove1 | grep -q '^tcp-segmentation-offload: on'"
 kill "$solo" 2>/dev/null
 wait "$solo" 2>/dev/null
 
