@@ -822,29 +822,14 @@ int datapath_endpoint_del(struct datapath *dp, __be32 ip)
 	return 0;
 }
 
+static int percpu_slot_sum(int fd, __u32 slot, struct sluice_metric *out);
+
 int datapath_metrics_read(struct datapath *dp, struct sluice_metric out[SLUICE_METRICS_MAX])
 {
-	int ncpu = libbpf_num_possible_cpus(), fd = datapath_metrics_map_fd(dp), ret = 0;
-	struct sluice_metric *percpu;
+	int fd = datapath_metrics_map_fd(dp), ret = 0;
 
-	if (ncpu <= 0)
-		return ncpu ? ncpu : -EINVAL;
-	percpu = calloc((size_t)ncpu, sizeof(*percpu));
-	if (!percpu)
-		return -ENOMEM;
-	for (__u32 key = 0; key < SLUICE_METRICS_MAX; key++) {
-		out[key] = (struct sluice_metric){ 0 };
-		if (bpf_map_lookup_elem(fd, &key, percpu)) {
-			ret = -errno;
-			goto cleanup;
-		}
-		for (int cpu = 0; cpu < ncpu; cpu++) {
-			out[key].packets += percpu[cpu].packets;
-			out[key].bytes += percpu[cpu].bytes;
-		}
-	}
-cleanup:
-	free(percpu);
+	for (__u32 key = 0; !ret && key < SLUICE_METRICS_MAX; key++)
+		ret = percpu_slot_sum(fd, key, &out[key]);
 	return ret;
 }
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "manifest.h"
 #include "prefilter.h"
 
 #define PF_KIND "SluicePrefilter"
@@ -39,20 +40,6 @@ static int fail(char *err, size_t errlen, const char *name, const char *fmt, ...
 	return -EINVAL;
 }
 
-static const char *jtype(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT: return "an object";
-	case JSON_ARRAY: return "a list";
-	case JSON_STRING: return "a string";
-	case JSON_INTEGER: return "an integer";
-	case JSON_REAL: return "a number";
-	case JSON_TRUE:
-	case JSON_FALSE: return "a boolean";
-	default: return "null";
-	}
-}
-
 /* A list of CIDRs at spec.<field>; required: it must be there and not empty. */
 static int parse_cidrs(const json_t *spec, const char *field, bool required, const char *name,
 		       struct cidr4 **out, size_t *n, char *err, size_t errlen)
@@ -70,7 +57,7 @@ static int parse_cidrs(const json_t *spec, const char *field, bool required, con
 	}
 	if (!json_is_array(arr))
 		return fail(err, errlen, name, "spec.%s: is %s; expected a list of IPv4 CIDRs",
-			    field, jtype(arr));
+			    field, manifest_type_name(arr));
 	if (required && !json_array_size(arr))
 		return fail(err, errlen, name,
 			    "spec.%s: is empty; expected at least one IPv4 CIDR (delete the object "
@@ -81,7 +68,7 @@ static int parse_cidrs(const json_t *spec, const char *field, bool required, con
 	json_array_foreach(arr, i, e) {
 		if (!json_is_string(e))
 			return fail(err, errlen, name, "spec.%s[%zu]: is %s; expected an IPv4 CIDR "
-				    "such as 203.0.113.0/24", field, i, jtype(e));
+				    "such as 203.0.113.0/24", field, i, manifest_type_name(e));
 		if (cidr4_parse(json_string_value(e), &(*out)[i], why, sizeof(why)))
 			return fail(err, errlen, name, "spec.%s[%zu]: %s", field, i, why);
 		(*n)++;
@@ -100,7 +87,7 @@ static int parse_ports(const json_t *spec, struct pf_object *o, char *err, size_
 		return 0;
 	if (!json_is_array(arr))
 		return fail(err, errlen, o->name, "spec.ports: is %s; expected a list of "
-			    "{protocol, port}", jtype(arr));
+			    "{protocol, port}", manifest_type_name(arr));
 	o->ports = calloc(json_array_size(arr) + 1, sizeof(*o->ports));
 	if (!o->ports)
 		return -ENOMEM;
@@ -110,7 +97,7 @@ static int parse_ports(const json_t *spec, struct pf_object *o, char *err, size_
 
 		if (!json_is_object(e))
 			return fail(err, errlen, o->name, "spec.ports[%zu]: is %s; expected "
-				    "{protocol: TCP, port: 443}", i, jtype(e));
+				    "{protocol: TCP, port: 443}", i, manifest_type_name(e));
 		json_object_foreach((json_t *)e, key, v)
 			if (strcmp(key, "protocol") && strcmp(key, "port"))
 				return fail(err, errlen, o->name, "spec.ports[%zu].%s: unknown field; "

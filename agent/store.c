@@ -209,20 +209,6 @@ static uint64_t attrs_hash(const struct pol_pod *p)
 	return h;
 }
 
-static bool ports_equal(const struct pol_pod *a, const struct pol_pod *b)
-{
-	if (a->nports != b->nports)
-		return false;
-	for (size_t i = 0; i < a->nports; i++) {
-		const struct pol_container_port *x = &a->ports[i], *y = &b->ports[i];
-
-		if (x->port != y->port || x->proto != y->proto || !x->name != !y->name ||
-		    (x->name && strcmp(x->name, y->name)))
-			return false;
-	}
-	return true;
-}
-
 static void attrs_release(struct pod_attrs *a)
 {
 	struct attrs_table *t = a->t;
@@ -293,7 +279,7 @@ static int pod_intern(struct attrs_table *t, struct object *o)
 	if (t->nb)
 		for (a = t->b[h & (t->nb - 1)]; a; a = a->next)
 			if (a->hash == h && pol_labels_equal(&a->labels, &p->labels) &&
-			    ports_equal(&(struct pol_pod){ .nports = a->nports, .ports = a->ports },
+			    pol_ports_equal(&(struct pol_pod){ .nports = a->nports, .ports = a->ports },
 					p))
 				break;
 	if (a) {
@@ -745,7 +731,7 @@ static bool pod_same(const struct object *a, const struct object *b)
 	/* Blocks of one table hold different contents. */
 	if (a->attrs && b->attrs && a->attrs->t == b->attrs->t)
 		return a->attrs == b->attrs;
-	return pol_labels_equal(&a->pod.labels, &b->pod.labels) && ports_equal(&a->pod, &b->pod);
+	return pol_labels_equal(&a->pod.labels, &b->pod.labels) && pol_ports_equal(&a->pod, &b->pod);
 }
 
 /* Whether a and b (of one kind and key) hold the same: equal text, or

@@ -132,7 +132,7 @@ static void test_parse_errors(void **state)
 		  "spec.ports[0].protocol: expected TCP, UDP or SCTP" },
 		{ "{'deny': ['10.0.0.0/8'], 'ports': [{'port': 1, 'proto': 'UDP'}]}",
 		  "spec.ports[0].proto: unknown field" },
-		{ "{'deny': ['10.0.0.0/8'], 'ports': {'port': 1}}", "spec.ports: is an object" },
+		{ "{'deny': ['10.0.0.0/8'], 'ports': {'port': 1}}", "spec.ports: is a mapping" },
 		{ "{'deny': ['10.0.0.0/8'], 'excepts': ['10.0.0.1/32']}",
 		  "spec.excepts: unknown field" },
 		{ "{'deny': ['10.0.0.0/8'], 'nodeSelector': {'matchLabels': {'a': 7}}}",
