@@ -125,13 +125,6 @@ $(BUILD)/bench-prefilter: $(PF_BENCH_SRCS) $(HDRS) | $(BUILD)
 $(BUILD)/bench-connrate: bench/connrate.c | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $<
 
-# bench/xdp.sh: the flood source and the floor it is measured against.
-$(BUILD)/sluice-blast: bench/blast.c | $(BUILD)
-	$(CC) $(CFLAGS) -o $@ $<
-
-$(BUILD)/xdp_drop.bpf.o: bench/xdp_drop.bpf.c $(BUILD)/vmlinux.h
-	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
-
 # The flood source of bench/xdp.sh (the kernel's XDP live-frames generator).
 $(BUILD)/sluice-xdpgen: bench/xdp_gen.c | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $< -lbpf
