@@ -83,15 +83,16 @@ test_cni_SRCS  := cni-plugin/cni.c lib/cni_names.c lib/log.c lib/api.c
 test_api_SRCS  := lib/api.c lib/cni_names.c agent/request.c agent/cidr.c lib/log.c
 test_policy_SRCS := agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/log.c
 test_manifest_SRCS := lib/manifest.c lib/log.c
-test_kube_SRCS := agent/kube.c agent/store.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c
-test_service_SRCS := agent/store.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/log.c
-test_persist_SRCS := agent/store.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/log.c
-test_page_SRCS := agent/page.c agent/store.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/log.c
+test_kube_SRCS := agent/kube.c agent/store.c agent/prefilter.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c
+test_service_SRCS := agent/store.c agent/prefilter.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c
+test_persist_SRCS := agent/store.c agent/prefilter.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c
+test_page_SRCS := agent/page.c agent/store.c agent/prefilter.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c
 test_compile_SRCS := agent/compile.c agent/compile_maps.c agent/compile_sync.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c lib/log.c
 test_compile_incr_SRCS := $(test_compile_SRCS)
 test_maglev_SRCS := agent/maglev.c
 test_world_gen_SRCS := agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/log.c
 test_health_SRCS := agent/health.c agent/lb.c agent/maglev.c agent/loader.c agent/cidr.c lib/log.c
+test_prefilter_SRCS := agent/prefilter.c agent/prefilter_sync.c agent/store.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c
 test_xdp_opts_SRCS := agent/loader.c lib/log.c
 
 $(BUILD)/unit:
@@ -120,17 +121,15 @@ $(BUILD)/bench-compile: bench/compile_cost.c agent/compile.c agent/compile_maps.
 $(BUILD)/bench-purge: bench/flows_purge.c agent/flows.c agent/cidr.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ bench/flows_purge.c agent/flows.c agent/cidr.c agent/loader.c lib/log.c $(LDLIBS_AGENT)
 
+PF_BENCH_SRCS := bench/prefilter_cost.c agent/prefilter.c agent/prefilter_sync.c agent/selector.c agent/policy.c agent/policy_parse.c agent/cidr.c lib/manifest.c lib/log.c
+$(BUILD)/bench-prefilter: $(PF_BENCH_SRCS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -Iagent -o $@ $(PF_BENCH_SRCS) $(LDLIBS_AGENT)
+
 $(BUILD)/bench-connrate: bench/connrate.c | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $<
 
-# bench/xdp.sh: the flood source and the floor it is measured against.
-$(BUILD)/sluice-blast: bench/blast.c | $(BUILD)
-	$(CC) $(CFLAGS) -o $@ $<
-
-$(BUILD)/xdp_drop.bpf.o: bench/xdp_drop.bpf.c $(BUILD)/vmlinux.h
-	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
-
-# bench/nodeport_xdp.sh: the same floor at tc, and the sink on the far end.
+# bench/nodeport_xdp.sh: a drop floor at tc (sluice-xdpgen --attach-drop is
+# XDP's), and the sink on the far end.
 $(BUILD)/tc_drop.bpf.o: bench/tc_drop.bpf.c $(BUILD)/vmlinux.h
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
@@ -163,7 +162,7 @@ test: deps all
 demo: deps all
 	@scripts/demo.sh
 
-bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-purge $(BUILD)/bench-compile $(BUILD)/bench-maglev $(BUILD)/sluice-xdpgen $(BUILD)/sluice-blast $(BUILD)/xdp_drop.bpf.o $(BUILD)/tc_drop.bpf.o $(BUILD)/xdp_sink.bpf.o
+bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-purge $(BUILD)/bench-compile $(BUILD)/bench-maglev $(BUILD)/bench-prefilter $(BUILD)/sluice-xdpgen $(BUILD)/tc_drop.bpf.o $(BUILD)/xdp_sink.bpf.o
 	@bench/run.sh
 	@bench/policy.sh
 	@bench/multinode.sh
@@ -179,6 +178,7 @@ bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-purge 
 	@$(BUILD)/bench-compile 20000 10 20
 	@$(BUILD)/bench-compile 5000 5000 20
 	@$(BUILD)/bench-maglev
+	@$(BUILD)/bench-prefilter 100000
 
 clean:
 	rm -rf $(BUILD)

@@ -18,6 +18,7 @@
 #include "lb.h"
 #include "loader.h"
 #include "node.h"
+#include "prefilter_sync.h"
 #include "store.h"
 
 struct agent {
@@ -76,6 +77,14 @@ struct agent {
 		size_t removed;
 		bool failed;
 	} last_policy_sync, last_services_sync;
+	/* SluicePrefilter objects in the uplink's prefilter maps (NULL in
+	 * tools and tests without a datapath). prefilter_dirty: a sync's
+	 * changes touched a SluicePrefilter or a Node (addresses, pod CIDRs,
+	 * this node's labels), so the prefilter sync follows. */
+	struct pf_sync *prefilter;
+	bool prefilter_dirty;
+	struct pf_sync_stats last_prefilter_sync;
+	char prefilter_error[512];	/* the last failed prefilter sync, "" after a good one */
 };
 
 /* How long a CNI ADD waits for its Pod object by default (--pod-labels-wait). */

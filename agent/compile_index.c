@@ -241,20 +241,6 @@ static int ports_copy(struct pol_pod *dst, const struct pol_pod *src)
 	return 0;
 }
 
-static bool ports_equal(const struct pol_pod *a, const struct pol_pod *b)
-{
-	if (a->nports != b->nports)
-		return false;
-	for (size_t i = 0; i < a->nports; i++) {
-		const struct pol_container_port *x = &a->ports[i], *y = &b->ports[i];
-
-		if (x->proto != y->proto || x->port != y->port || !x->name != !y->name ||
-		    (x->name && strcmp(x->name, y->name)))
-			return false;
-	}
-	return true;
-}
-
 /* ---- namespaces' groups -------------------------------------------- */
 
 static struct nsgroups *ns_find(struct cindex *ix, const char *ns, bool add)
@@ -649,7 +635,7 @@ int cindex_pod_set(struct cindex *ix, struct identities *ids, const char *ns, co
 	}
 	if (!same_labels)
 		p->changed = ix->round;
-	if (!ret && !ports_equal(&p->pod, pod)) {
+	if (!ret && !pol_ports_equal(&p->pod, pod)) {
 		ports_free(&p->pod);
 		ret = ports_copy(&p->pod, pod);
 		p->changed = ix->round;

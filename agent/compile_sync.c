@@ -137,6 +137,7 @@ int compiler_sync(struct compiler *c, const struct pol_world *w, const struct co
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	snprintf(err, errlen, "cannot build the policy state: out of memory");
+	c->pidx_valid = false;	/* its world may have other policies */
 	identities_begin(ids);
 	excluded = calloc(w->npol + 1, sizeof(*excluded));
 	excl = calloc(w->npol + 1, sizeof(*excl));
@@ -685,6 +686,30 @@ static void release_dead(struct compiler *c, struct identities *ids)
 		pr_warn("cannot save identities: %s", strerror(-ret));
 }
 
+/* c->pidx for w's policies: kept while valid (no policy changed since it
+ * was made: see compiler_sync_changes) and w lists the same ones in the
+ * same order, else made again. Returns 0 or -ENOMEM. */
+static int pidx_refresh(struct compiler *c, const struct pol_world *w)
+{
+	const struct pol_policy **v;
+
+	if (c->pidx_valid && c->pidx_npol == w->npol &&
+	    !memcmp(c->pidx_pol, w->pol, w->npol * sizeof(*w->pol)))
+		return 0;
+	c->pidx_valid = false;
+	pol_index_free(&c->pidx);
+	v = realloc(c->pidx_pol, (w->npol + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	c->pidx_pol = v;
+	if (pol_index_build(&c->pidx, w))
+		return -ENOMEM;
+	memcpy(v, w->pol, w->npol * sizeof(*v));
+	c->pidx_npol = w->npol;
+	c->pidx_valid = true;
+	return 0;
+}
+
 int compiler_sync_changes(struct compiler *c, const struct pol_world *w,
 			  const struct compile_changes *ch, const struct compile_ep *eps,
 			  size_t neps, const struct compile_node *nodes, size_t nnodes,
@@ -693,7 +718,6 @@ int compiler_sync_changes(struct compiler *c, const struct pol_world *w,
 {
 	struct entry_set want[CMAP_N], old[CMAP_N], part_old[CMAP_N] = { 0 }, part_new[CMAP_N] = { 0 };
 	struct build b = { 0 };
-	struct pol_index pidx = { 0 };
 	struct timespec t0;
 	bool all = ch->all || !c->ix || cindex_broken(c->ix), nchanged = false, *none = NULL;
 	bool ipc_whole, all_dirty, *taken = NULL;
@@ -704,6 +728,10 @@ int compiler_sync_changes(struct compiler *c, const struct pol_world *w,
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	snprintf(err, errlen, "cannot build the policy state: out of memory");
+	/* A policy freed may leave its address to another: a sync that
+	 * changes policies makes the index again, whichever way it goes. */
+	if (all || ch->npolicies)
+		c->pidx_valid = false;
 	if (all && ch->lean) {
 		snprintf(err, errlen, "a rebuild needs every pod");
 		return -EAGAIN;
@@ -740,11 +768,11 @@ int compiler_sync_changes(struct compiler *c, const struct pol_world *w,
 	none = calloc(w->npol + 1, sizeof(*none));
 	ret = -ENOMEM;
 	if (!none || build_init(&b, w, eps, neps, nodes, nnodes, ids, none) ||
-	    pol_index_build(&pidx, w))
+	    pidx_refresh(c, w))
 		goto cleanup;
 	b.ix = c->ix;
 	b.lpm = &c->lpm;
-	b.pidx = &pidx;
+	b.pidx = &c->pidx;
 	b.prefixes = c->prefixes;	/* borrowed: not freed with b */
 	b.nprefixes = c->nprefixes;
 	ndirty = cindex_dirty_ips(c->ix, &dirty);
@@ -918,7 +946,8 @@ cleanup:
 	}
 	b.prefixes = NULL;
 	build_free(&b);
-	pol_index_free(&pidx);
+	if (ret)
+		c->pidx_valid = false;	/* whatever changed may not be seen again */
 	free(none);
 	return ret;
 }
@@ -1107,6 +1136,8 @@ void compiler_close(struct compiler *c)
 	if (!c)
 		return;
 	cindex_free(c->ix);
+	pol_index_free(&c->pidx);
+	free(c->pidx_pol);
 	free(c->prefixes);
 	lpm_free(&c->lpm);
 	free(c->nodes);

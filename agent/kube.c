@@ -366,6 +366,8 @@ static const struct resource {
 	  "/apis/sluice.io/v1alpha1/sluicenetworkpolicies", true },
 	{ "sluice.io/v1alpha1", "SluiceClusterNetworkPolicy",
 	  "/apis/sluice.io/v1alpha1/sluiceclusternetworkpolicies", true },
+	{ "sluice.io/v1alpha1", "SluicePrefilter", "/apis/sluice.io/v1alpha1/sluiceprefilters",
+	  true },
 };
 #define NRES (sizeof(resources) / sizeof(resources[0]))
 
@@ -518,15 +520,17 @@ static long backoff(struct watcher *w, long *step)
 
 /* ---- what is kept of an object ------------------------------------------- */
 
-/* A deep copy, never a shared reference: the event the value comes from is
- * freed by the watcher thread while the main thread uses the copy, and
- * jansson's reference counts are not safe across threads. */
+/* A shared reference, not a copy (copies were a tenth of a relist's
+ * CPU): the watcher thread drops the object the value comes from (the
+ * page, the event) before it queues the pruned one (push, under the
+ * lock), so the main thread is the only one that holds the value when
+ * it uses it and frees it. */
 static void copy_field(json_t *to, const json_t *from, const char *key)
 {
 	json_t *v = json_object_get(from, key);
 
 	if (v)
-		json_object_set_new(to, key, json_deep_copy(v));
+		json_object_set(to, key, v);
 }
 
 /*
@@ -546,19 +550,18 @@ static json_t *prune(const struct resource *r, const json_t *obj)
 		return NULL;
 	copy_field(m, meta, "name");
 	copy_field(m, meta, "namespace");
-	copy_field(m, meta, "uid");
 	copy_field(m, meta, "labels");
 	if (!strcmp(r->kind, "Pod")) {
 		const json_t *spec = json_object_get(obj, "spec"), *c;
 		json_t *ps = json_object(), *pst = json_object(), *cs = json_array();
 		size_t i;
 
-		copy_field(ps, spec, "nodeName");
+		/* Only what decides its ports and address: the store keeps
+		 * the Pod's parsed form, not this (agent/store.c, pod_text). */
 		copy_field(ps, spec, "hostNetwork");
 		json_array_foreach(json_object_get(spec, "containers"), i, c) {
 			json_t *cc = json_object();
 
-			copy_field(cc, c, "name");
 			copy_field(cc, c, "ports");
 			json_array_append_new(cs, cc);
 		}
@@ -947,8 +950,13 @@ static void handle_line(struct watcher *w, const char *line, size_t len)
 		t = EV_DELETED;
 	else
 		goto out; /* BOOKMARK: only the resourceVersion matters */
-	if (push(w->k, w->res, t, prune(r, obj)))
+	/* The event goes before the pruned object is queued: they share
+	 * values (copy_field). */
+	obj = prune(r, obj);
+	json_decref(ev);
+	if (push(w->k, w->res, t, obj))
 		pr_err("kubernetes: out of memory queueing a %s event", r->kind);
+	return;
 out:
 	json_decref(ev);
 }

@@ -830,29 +830,14 @@ int datapath_endpoint_del(struct datapath *dp, __be32 ip)
 	return 0;
 }
 
+static int percpu_slot_sum(int fd, __u32 slot, struct sluice_metric *out);
+
 int datapath_metrics_read(struct datapath *dp, struct sluice_metric out[SLUICE_METRICS_MAX])
 {
-	int ncpu = libbpf_num_possible_cpus(), fd = datapath_metrics_map_fd(dp), ret = 0;
-	struct sluice_metric *percpu;
+	int fd = datapath_metrics_map_fd(dp), ret = 0;
 
-	if (ncpu <= 0)
-		return ncpu ? ncpu : -EINVAL;
-	percpu = calloc((size_t)ncpu, sizeof(*percpu));
-	if (!percpu)
-		return -ENOMEM;
-	for (__u32 key = 0; key < SLUICE_METRICS_MAX; key++) {
-		out[key] = (struct sluice_metric){ 0 };
-		if (bpf_map_lookup_elem(fd, &key, percpu)) {
-			ret = -errno;
-			goto cleanup;
-		}
-		for (int cpu = 0; cpu < ncpu; cpu++) {
-			out[key].packets += percpu[cpu].packets;
-			out[key].bytes += percpu[cpu].bytes;
-		}
-	}
-cleanup:
-	free(percpu);
+	for (__u32 key = 0; !ret && key < SLUICE_METRICS_MAX; key++)
+		ret = percpu_slot_sum(fd, key, &out[key]);
 	return ret;
 }
 
@@ -1236,6 +1221,19 @@ static void xdp_failure_why(int ifindex, int ret, const struct xdp_status *st, c
 	snprintf(out, outlen, "%s", strerror(-ret));
 }
 
+/*
+ * Drivers whose native XDP costs the traffic it passes more than running
+ * the first stage at tc: best-effort leaves them to tc. veth: a program on
+ * one end makes the kernel clear GSO on the other (veth_fix_features), so
+ * every TCP segment the peer sends arrives MTU-sized (0.4x the throughput
+ * into the node here, docs/BENCHMARKS.md); a frags-aware program does not
+ * change that.
+ */
+bool xdp_costly_driver(const char *driver)
+{
+	return !strcmp(driver, "veth");
+}
+
 int datapath_attach_xdp(struct datapath *dp, int ifindex, const char *ifname,
 			enum xdp_request req, struct xdp_status *st, char *err, size_t errlen)
 {
@@ -1251,6 +1249,19 @@ int datapath_attach_xdp(struct datapath *dp, int ifindex, const char *ifname,
 	if (req == XDP_REQ_OFF) {
 		/* tc first, then the XDP program goes: no packet skips the
 		 * first stage. */
+		ret = datapath_xdp_state_set(dp, 0, SLUICE_XDP_MODE_OFF);
+		datapath_detach_xdp(dp->bpffs, ifindex, ifname);
+		if (ret)
+			snprintf(err, errlen, "cannot write %s: %s", SLUICE_MAP_XDP_STATE,
+				 strerror(-ret));
+		return ret;
+	}
+	if (req == XDP_REQ_BEST_EFFORT && xdp_costly_driver(st->driver)) {
+		snprintf(st->reason, sizeof(st->reason),
+			 "driver %s: native XDP turns TSO off on the peer device (TCP into the node "
+			 "measured at 0.4x, docs/XDP.md): the first stage runs at tc; --xdp native "
+			 "attaches it anyway", st->driver);
+		pr_info("--xdp best-effort: %s", st->reason);
 		ret = datapath_xdp_state_set(dp, 0, SLUICE_XDP_MODE_OFF);
 		datapath_detach_xdp(dp->bpffs, ifindex, ifname);
 		if (ret)

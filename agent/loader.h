@@ -12,6 +12,7 @@
 #ifndef SLUICE_LOADER_H
 #define SLUICE_LOADER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <linux/types.h>
@@ -164,6 +165,9 @@ const char *xdp_mode_name(__u32 mode);
 /* The driver of ifname as ethtool -i names it (SIOCETHTOOL), else the
  * /sys/class/net/<ifname>/device/driver link; "unknown" when neither. */
 void xdp_driver_name(const char *ifname, char *out, size_t outlen);
+/* A driver best-effort leaves to tc although it has native XDP (veth). */
+bool xdp_costly_driver(const char *driver);
+
 /*
  * Apply req on the uplink: attach (or swap this agent's program into) the
  * pinned XDP link, or detach what a previous agent left (off), then write

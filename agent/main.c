@@ -98,8 +98,9 @@ static void usage(FILE *f)
 		"                     SluicePrefilter sources and forged pod or overlay sources\n"
 		"                     before the kernel allocates anything (docs/XDP.md).\n"
 		"                     native: driver mode or start-up fails; best-effort (the\n"
-		"                     default): native where the driver can, else the same work\n"
-		"                     at tc (sluicectl status says why); off: at tc only.\n"
+		"                     default): native where the driver can (not veth: XDP\n"
+		"                     there turns TSO off on the peer), else the same work at\n"
+		"                     tc (sluicectl status says why); off: at tc only.\n"
 		"                     generic (skb mode) only when asked for: for tests\n"
 		"  --masquerade on|off\n"
 		"                     pods' traffic to outside the cluster leaves --device with\n"
@@ -456,6 +457,28 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 /* Hold an exclusive lock on <state-dir>/agent.lock for the agent's life:
  * two agents on one state directory would hand out the same addresses. */
+/* The API server's address, from the URL the agent talks to
+ * ("https://10.0.0.1:6443"), is kept from lock-out by a SluicePrefilter. A
+ * host name is not resolved: the prefilter works on addresses it can name. */
+static void apiserver_guard(struct store *s, const char *url)
+{
+	char host[64];
+	const char *p = url ? strstr(url, "://") : NULL;
+	size_t len;
+	uint32_t ip;
+
+	p = p ? p + 3 : url;
+	if (!p)
+		return;
+	len = strcspn(p, ":/");
+	if (len >= sizeof(host))
+		return;
+	memcpy(host, p, len);
+	host[len] = '\0';
+	if (!ip4_parse(host, &ip))
+		store_set_apiserver(s, ip);
+}
+
 static int lock_state_dir(const char *dir, char *err, size_t errlen)
 {
 	char path[PATH_MAX];
@@ -633,6 +656,7 @@ int main(int argc, char **argv)
 			goto cleanup;
 		}
 		curl_ready = true;
+		apiserver_guard(agent.store, kc.server);
 		ret = kube_start(&agent.kube, &kc, o.node_name, err, sizeof(err));
 		kube_config_free(&kc);
 		if (ret)
@@ -720,6 +744,17 @@ int main(int argc, char **argv)
 		pr_info("XDP on %s (driver %s): %s requested, %s in use%s%s", net.device,
 			agent.xdp.driver, xdp_request_name(o.xdp), xdp_mode_name(agent.xdp.mode),
 			agent.xdp.reason[0] ? ": " : "", agent.xdp.reason);
+	}
+	{
+		struct pf_maps pm;
+		char slots[PATH_MAX];
+
+		snprintf(slots, sizeof(slots), "%s/prefilter-slots.json", o.state_dir);
+		ret = pf_maps_open(&pm, o.bpffs, err, sizeof(err));
+		if (!ret)
+			ret = pf_sync_open(&agent.prefilter, &pm, slots, err, sizeof(err));
+		if (ret)
+			goto cleanup;
 	}
 	if (o.kube_proxy_replacement) {
 		ret = datapath_cgroup_root(o.cgroup_root, cgroup_root, sizeof(cgroup_root), err,
@@ -844,6 +879,7 @@ cleanup:
 	}
 	kube_stop(agent.kube);
 	compiler_close(agent.compiler);
+	pf_sync_close(agent.prefilter);
 	for (size_t i = 0; i < agent.nprev_locals; i++)
 		free(agent.prev_locals[i]);
 	free(agent.prev_locals);

@@ -677,3 +677,17 @@ void pol_decide(const struct pol_world *w, const struct pol_endpoint *src,
 	else
 		*v = in;
 }
+
+bool pol_ports_equal(const struct pol_pod *a, const struct pol_pod *b)
+{
+	if (a->nports != b->nports)
+		return false;
+	for (size_t i = 0; i < a->nports; i++) {
+		const struct pol_container_port *x = &a->ports[i], *y = &b->ports[i];
+
+		if (x->port != y->port || x->proto != y->proto || !x->name != !y->name ||
+		    (x->name && strcmp(x->name, y->name)))
+			return false;
+	}
+	return true;
+}

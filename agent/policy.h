@@ -89,6 +89,9 @@ struct pol_pod {
 				 * ways, matched by no peer selector */
 };
 
+/* The same container ports (protocol, number, name) in the same order. */
+bool pol_ports_equal(const struct pol_pod *a, const struct pol_pod *b);
+
 /* A borrowed view of everything the semantics need; the store builds it. */
 /* One namespace in pol_world's name index: where it is in ns[]. */
 struct pol_ns_ref {

@@ -231,6 +231,8 @@ static int sync_changes_take(struct agent *a, const struct store_local *locals, 
 
 		if (c->kind == STORE_K_SERVICE || c->kind == STORE_K_SLICE || c->kind == STORE_K_NODE)
 			a->services_dirty = true;
+		if (c->kind == STORE_K_PREFILTER || c->kind == STORE_K_NODE)
+			a->prefilter_dirty = true;
 		if (c->kind == STORE_K_NAMESPACE)
 			x->ch.namespaces = true;
 		if (c->kind == STORE_K_POLICY)
@@ -259,7 +261,7 @@ static int sync_changes_take(struct agent *a, const struct store_local *locals, 
 		x->pods[np++] = (struct compile_pod_change){ .ns = locals[i].ns, .name = locals[i].name,
 							     .pod = locals[i].pod, .local = true };
 	if (all)
-		a->services_dirty = true;
+		a->services_dirty = a->prefilter_dirty = true;
 	x->ch.pods = x->pods;
 	x->ch.npods = np;
 	x->ch.policies = x->pols;
@@ -608,6 +610,52 @@ static uint64_t hostports_sig(struct agent *a)
 	return h;
 }
 
+/*
+ * The SluicePrefilter objects into the uplink's prefilter maps, for this
+ * node's labels, with what no entry may lock out (prefilter_sync.c). Entries
+ * that would are left out and logged: `sluicectl apply` refused them
+ * already, so they come from the API or a Node that appeared since.
+ */
+int agent_prefilter_sync(struct agent *a, char *err, size_t errlen)
+{
+	const struct store_node *self = store_node(a->store, a->node_name);
+	const struct pf_object **objs = NULL;
+	struct pf_guards g = { 0 };
+	struct pf_sync_stats st;
+	bool *kube = NULL;
+	const char *p;
+	size_t n;
+	int ret;
+
+	if (!a->prefilter)
+		return 0;
+	n = store_prefilters(a->store, &objs, &kube);
+	if (n == SIZE_MAX || store_prefilter_guards(a->store, &g)) {
+		ret = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto cleanup;
+	}
+	ret = pf_sync_apply(a->prefilter, objs, kube, n, self ? &self->labels : NULL, &g, &st,
+			    err, errlen);
+	if (!ret) {
+		a->last_prefilter_sync = st;
+		a->prefilter_dirty = false;
+		a->prefilter_error[0] = '\0';
+		for (size_t i = 0; (p = pf_sync_problem(a->prefilter, i)); i++)
+			pr_warn("prefilter: %s", p);
+		pr_debug("prefilter sync: %zu prefixes, %zu written, %zu removed in %.2f ms "
+			 "(compile %.2f ms)", st.prefixes, st.written, st.removed, st.ms,
+			 st.compile_ms);
+	} else {
+		snprintf(a->prefilter_error, sizeof(a->prefilter_error), "%s", err);
+	}
+cleanup:
+	pf_guards_free(&g);
+	free(objs);
+	free(kube);
+	return ret;
+}
+
 static int sync_and_note(struct agent *a, unsigned flags, char *err, size_t errlen)
 {
 	uint64_t sig;
@@ -624,6 +672,19 @@ static int sync_and_note(struct agent *a, unsigned flags, char *err, size_t errl
 		if (!ret) {
 			a->services_dirty = false;
 			a->hostports_sig = sig;
+		}
+	}
+
+	/* The prefilter does not depend on policy: a policy that does not fit
+	 * keeps no prefilter change out of the maps, except when the explicit
+	 * change is about to be undone. */
+	if (a->prefilter_dirty && (!ret || !(flags & COMPILE_STRICT))) {
+		char why[512];
+		int r = agent_prefilter_sync(a, why, sizeof(why));
+
+		if (r && !ret) {
+			ret = r;
+			snprintf(err, errlen, "%s", why);
 		}
 	}
 

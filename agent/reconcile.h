@@ -24,6 +24,11 @@ int agent_policy_sync_strict(struct agent *agent, char *err, size_t errlen);
  * --kube-proxy-replacement). Returns 0 or a negative errno with err set. */
 int agent_services_sync(struct agent *agent, char *err, size_t errlen);
 
+/* Bring the prefilter maps in line with the SluicePrefilter objects (run
+ * by the syncs above when one or a Node changed). Returns 0 or a negative
+ * errno with err set. */
+int agent_prefilter_sync(struct agent *agent, char *err, size_t errlen);
+
 /* Whether a list of store changes ({"kind", ...}) can change policy or
  * routes: false when only Services and EndpointSlices changed. */
 bool agent_changes_touch_policy(const json_t *changes);

@@ -223,6 +223,18 @@ static json_t *control_plane_json(struct agent *a)
 					      (json_int_t)cc.endpoints_built, "endpointsKept",
 					      (json_int_t)cc.endpoints_kept));
 	}
+	if (res && a->prefilter) {
+		const struct pf_sync_stats *ps = &a->last_prefilter_sync;
+
+		/* What the last prefilter sync cost (the 100 000-CIDR case). */
+		json_object_set_new(res, "lastPrefilterSync",
+				    json_pack("{s:I, s:I, s:I, s:f, s:f, s:s?}", "prefixes",
+					      (json_int_t)ps->prefixes, "written",
+					      (json_int_t)ps->written, "removed",
+					      (json_int_t)ps->removed, "ms", ps->ms, "compileMs",
+					      ps->compile_ms, "error",
+					      a->prefilter_error[0] ? a->prefilter_error : NULL));
+	}
 	return res;
 }
 
@@ -357,7 +369,10 @@ static json_t *op_metrics(struct agent *a)
 					       "drop", sluice_reason_is_drop(r), "packets",
 					       (json_int_t)v->packets, "bytes", (json_int_t)v->bytes));
 		}
-	return ok(json_pack("{s:o, s:o}", "metrics", arr, "xdpFallThrough", fts));
+	if (!a->prefilter)
+		return ok(json_pack("{s:o, s:o}", "metrics", arr, "xdpFallThrough", fts));
+	return ok(json_pack("{s:o, s:o, s:o}", "metrics", arr, "xdpFallThrough", fts,
+			    "prefilters", pf_sync_metrics_json(a->prefilter)));
 }
 
 static json_t *op_cni(struct agent *a, const char *op, const json_t *req)
@@ -847,10 +862,32 @@ cleanup:
 	return ok(res);
 }
 
+/* At most SLUICE_PF_RULES_MAX apply, so one answer: "name" for one
+ * object, "detail" for each entry's drops. */
+static json_t *op_get_prefilters(struct agent *a, const json_t *req)
+{
+	const char *name = json_string_value(json_object_get(req, "name"));
+	json_t *r;
+
+	if (!a->prefilter)
+		return api_error(CNI_ERR_INTERNAL, "the prefilter maps are not open", NULL);
+	r = pf_sync_status_json(a->prefilter, name,
+				name || json_is_true(json_object_get(req, "detail")));
+	if (!r && name)
+		return api_error(CNI_ERR_INVALID_CONFIG, "no such SluicePrefilter",
+				 "see sluicectl get prefilters");
+	if (!r)
+		return api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
+	if (a->prefilter_error[0] && !name)
+		json_object_set_new(r, "lastSyncError", json_string(a->prefilter_error));
+	return ok(r);
+}
+
 static json_t *op_get(struct agent *a, const json_t *req)
 {
 	static const char *const kinds_known[] = { "namespaces", "pods", "policies",
-						   "identities", "nodes", "services" };
+						   "identities", "nodes", "services",
+						   "prefilters" };
 	const char *what = json_string_value(json_object_get(req, "what"));
 	const json_t *limit = json_object_get(req, "limit"), *cont = json_object_get(req, "continue");
 	struct page pg;
@@ -860,13 +897,17 @@ static json_t *op_get(struct agent *a, const json_t *req)
 
 	if (!what)
 		return api_error(CNI_ERR_INVALID_CONFIG, "get: \"what\" is missing",
-				 "namespaces, pods, policies, identities, nodes or services");
+				 "namespaces, pods, policies, identities, nodes, services or "
+				 "prefilters");
 	for (k = 0; k < sizeof(kinds_known) / sizeof(kinds_known[0]); k++)
 		if (!strcmp(what, kinds_known[k]))
 			break;
 	if (k == sizeof(kinds_known) / sizeof(kinds_known[0]))
 		return api_error(CNI_ERR_INVALID_CONFIG, "get: unknown kind of object",
-				 "namespaces, pods, policies, identities, nodes or services");
+				 "namespaces, pods, policies, identities, nodes, services or "
+				 "prefilters");
+	if (!strcmp(what, "prefilters"))
+		return op_get_prefilters(a, req);
 	/* No "limit" and no "continue": the whole list in one answer, as
 	 * before pages (too large an answer is refused in conn_answer). */
 	if (!limit && !cont)

@@ -2,7 +2,8 @@
 /*
  * The object store: Namespaces, Pods, Nodes, Services, EndpointSlices and
  * policies as applied by `sluicectl apply` and from the Kubernetes API
- * watch. It keeps each object's JSON as given and its parsed form, saves
+ * watch. It keeps each object's parsed form and its JSON as given (a Pod
+ * from the API: its parsed form only, its JSON made from that), saves
  * the set under the state directory, and builds the policy world view the
  * compiler and `explain` work from, and the Services view. Where objects
  * come from is not its business.
@@ -21,12 +22,20 @@
 
 struct store;
 
+#define STORE_NODE_ADDRS 4
+
 /* A v1 Node: where its pods live and how to reach it. */
 struct store_node {
 	char *name;
 	bool has_pod_cidr;
 	struct cidr4 pod_cidr;	/* spec.podCIDR (or podCIDRs[0]) */
 	uint32_t ip;		/* status.addresses InternalIP, host order; 0 if none */
+	/* Its IPv4 InternalIP and ExternalIP addresses (the first
+	 * STORE_NODE_ADDRS), host order: none of them may be locked out by
+	 * a SluicePrefilter. */
+	uint32_t addrs[STORE_NODE_ADDRS];
+	uint8_t naddrs;
+	struct pol_labels labels;	/* metadata.labels: prefilters' nodeSelector */
 	char created[40];	/* metadata.creationTimestamp; "" when absent */
 	/* Not trusted for routes, tunnels or the ipcache: its range or address
 	 * conflicts with this node's or with a node trusted before it (older
@@ -169,6 +178,7 @@ const struct pol_pod *store_pod(struct store *s, const char *ns, const char *nam
 enum store_kind {
 	STORE_K_NAMESPACE, STORE_K_POD, STORE_K_NODE, STORE_K_SERVICE, STORE_K_SLICE,
 	STORE_K_POLICY,	/* any of the three policy kinds */
+	STORE_K_PREFILTER,
 };
 
 struct store_change {
@@ -183,6 +193,21 @@ bool store_changes_take(struct store *s, struct store_change **out, size_t *n);
 void store_changes_free(struct store_change *v, size_t n);
 /* Whether the next take will say "everything" (without taking). */
 bool store_changes_all(const struct store *s);
+
+/*
+ * SluicePrefilter: the stored objects (*out, and per object whether it
+ * came from the Kubernetes API in *kube if kube is not NULL; both the
+ * caller's to free; pointers valid until the store changes), their count
+ * or SIZE_MAX out of memory. store_prefilter_guards adds to g what no
+ * entry may lock out: every Node's addresses and pod CIDR, this node's
+ * (store_set_self) and the API server's address (store_set_apiserver).
+ * `sluicectl apply` of an object with an entry that would is refused.
+ */
+struct pf_object;
+struct pf_guards;
+size_t store_prefilters(const struct store *s, const struct pf_object ***out, bool **kube);
+int store_prefilter_guards(const struct store *s, struct pf_guards *g);
+void store_set_apiserver(struct store *s, uint32_t ip);
 
 /* The Node object called name, or NULL. */
 const struct store_node *store_node(const struct store *s, const char *name);
@@ -239,7 +264,8 @@ const struct pol_policy *store_order_policy(const struct store *s, size_t pos);
 
 /* {"kinds": {"Pod": n, …every kind}, "objects": n, "bytes": b}: bytes is
  * what the store holds for its objects (their JSON text, names and the
- * object table and index), not counting their parsed forms. */
+ * object table and index; for a Pod from the API, kept without its text,
+ * its labels and ports), not counting the other parsed forms. */
 json_t *store_counts_json(const struct store *s);
 
 /* The pod "ns/name" as a view sees it (a local pod: its copy with the

@@ -144,17 +144,21 @@ run_size() {
 		kill -0 "$agent" 2>/dev/null || { tail -n 20 "$d/agent.log" >&2; return 1; }
 		sleep 0.01
 	done
-	local ready_ms=$(($(now_ms) - t0))
+	local ready_ms=$(($(now_ms) - t0)) ready_cpu
+	# the agent's own CPU to ready: the part of the wall time the shared
+	# machine does not blur
+	ready_cpu=$(cpu_ms "$agent")
 	grep -q "kubernetes: Pod synced ($n object" "$d/agent.log" ||
 		{ log "N=$n: the agent did not list $n pods"; grep synced "$d/agent.log" >&2; return 1; }
 	local rss1 hwm1
 	rss1=$(kb "$agent" VmRSS)
 	hwm1=$(kb "$agent" VmHWM)
-	log "N=$n: ready in $ready_ms ms, RSS $((rss1 / 1024)) MiB, peak $((hwm1 / 1024)) MiB;" \
+	log "N=$n: ready in $ready_ms ms (agent CPU $ready_cpu ms), RSS $((rss1 / 1024)) MiB, peak $((hwm1 / 1024)) MiB;" \
 		"$(ctl status -o json | jq -r '.controlPlane | "heap in use \(.memory.heapInUse / 1048576 | floor) MiB, free \(.memory.heapFree / 1048576 | floor) MiB, store \(.storeBytes / 1048576 | floor) MiB"')"
 
 	# CP_PERF=DIR: the agent's profile from ready to the relist, into
-	# DIR/perf-N.data (for `perf report -i`)
+	# DIR/perf-N.data (for `perf report -i`), and the relist's into
+	# DIR/perf-relist-N.data
 	local perfpid=
 	if [ -n "${CP_PERF:-}" ]; then
 		perf record -F 499 --call-graph dwarf,16384 -p "$agent" -o "$CP_PERF/perf-$n.data" >/dev/null 2>&1 &
@@ -301,6 +305,13 @@ run_size() {
 	# a change no watcher sees, then the history compacted past it
 	kctl create configmap bump >/dev/null
 	api /_test/compact
+	# CP_PERF: the relist's own profile too, into DIR/perf-relist-N.data
+	if [ -n "${CP_PERF:-}" ]; then
+		perf record -F 499 --call-graph dwarf,16384 -p "$agent" -o "$CP_PERF/perf-relist-$n.data" >/dev/null 2>&1 &
+		perfpid=$!
+		CLEANUP_PIDS+=("$perfpid")
+		sleep 0.5
+	fi
 	cpu0=$(cpu_ms "$agent")
 	t0=$(now_ms)
 	kill -CONT "$agent"
@@ -319,6 +330,10 @@ run_size() {
 	rss2=$(kb "$agent" VmRSS)
 	hwm2=$(kb "$agent" VmHWM)
 	log "N=$n: relist of $kinds kinds in $relist_ms ms, CPU $((cpu1 - cpu0)) ms"
+	if [ -n "${CP_PERF:-}" ]; then
+		kill -INT "$perfpid" 2>/dev/null
+		wait "$perfpid" 2>/dev/null || true
+	fi
 
 	printf '%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s\n' "$n" "$ready_ms" \
 		"$(echo "$rss1 / 1024" | bc -l)" "$(echo "$hwm1 / 1024" | bc -l)" \

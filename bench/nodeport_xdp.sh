@@ -19,12 +19,14 @@
 # g0, where an XDP program (bench/xdp_sink.bpf.c) counts and drops it. The figure is frames that came back per second of
 # sending (ethtool's rx_queue_0_xdp_drops on g0).
 #
-# Traffic: build/sluice-blast (bench/blast.c), one core, 60-byte UDP frames
-# through AF_PACKET (qdisc bypassed) to 10.200.0.11:30080 from SOURCES
-# addresses (each its own flow: established after its first packet, as a
-# NodePort under load mostly sees). Its own rate is printed against a node
-# that drops every frame in one XDP instruction (the ceiling), and against
-# one that drops at tc instead (bench/tc_drop.bpf.c, no XDP program). Source, node and
+# Traffic: build/sluice-xdpgen (bench/xdp_gen.c, bench/xdp.sh's source),
+# FLOOD 64-byte UDP frames of one flow (established after its first
+# packet, as a NodePort under load mostly sees) to 10.200.0.11:30080:
+# the kernel's XDP live-frames generator, or where the kernel refuses it
+# an AF_PACKET socket (qdisc bypassed), which allocates an skb per frame.
+# Its own rate is printed against a node that drops every frame in one XDP
+# instruction (its --attach-drop, the ceiling), and against one that drops
+# at tc instead (bench/tc_drop.bpf.c, no XDP program). Source, node and
 # sink share the CPU (veth delivers in the sender's softirq), so each
 # figure is 1 / (source + node + sink).
 #
@@ -38,7 +40,7 @@
 # there than here.
 #
 #   bench/nodeport_xdp.sh
-#   SECONDS_PER_RUN=5 SOURCES=1024 bench/nodeport_xdp.sh
+#   FLOOD=3000000 bench/nodeport_xdp.sh
 set -uo pipefail
 # shellcheck disable=SC2034 # read by tests/lib/common.sh
 TEST_NAME=bench-nodeport-xdp
@@ -47,21 +49,20 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../tests/lib/common.sh"
 need_root
 
-SECONDS_PER_RUN=${SECONDS_PER_RUN:-3}
-SOURCES=${SOURCES:-256}
+FLOOD=${FLOOD:-1000000}
+CLIENT=198.18.0.9	# the outside client
 ID=slnx$$
 DIR=$(mktemp -d /tmp/sluice-bench-npx.XXXXXX)
 CLEANUP_PATHS+=("$DIR")
 BPFFS=/sys/fs/bpf/$ID
 CLEANUP_PATHS+=("$BPFFS")
-BLAST=$BUILD/sluice-blast
-DROP=$BUILD/xdp_drop.bpf.o
+GEN=$BUILD/sluice-xdpgen
 TCDROP=$BUILD/tc_drop.bpf.o
 SINK=$BUILD/xdp_sink.bpf.o
 for tool in jq ethtool iptables-restore tc; do
 	command -v $tool >/dev/null || { log "$tool missing: run 'make deps'"; exit 1; }
 done
-for f in "$BLAST" "$DROP" "$TCDROP" "$SINK" "$BUILD/sluice-agent" "$BUILD/sluicectl"; do
+for f in "$GEN" "$TCDROP" "$SINK" "$BUILD/sluice-agent" "$BUILD/sluicectl"; do
 	[ -e "$f" ] || { log "$f missing: make bench builds it"; exit 1; }
 done
 
@@ -87,19 +88,17 @@ ip netns exec "$ID-dut" sysctl -qw net.ipv4.ip_forward=1
 # The sink: what comes back to g0 is counted and dropped at once (ARP
 # passes: the node resolves node 2 and the gateway).
 ip -n "$ID-gen" link set dev g0 xdpdrv obj "$SINK" sec xdp
-for i in $(seq "$SOURCES"); do
-	printf '198.18.%d.%d\n' $((i / 250)) $((1 + i % 250))
-done >"$DIR/sources"
 
 back() { # frames g0 got back (and dropped) so far
 	ip netns exec "$ID-gen" ethtool -S g0 | awk '/rx_queue_0_xdp_drops/ { s += $2 } END { print s + 0 }'
 }
-blast() { # the source's JSON line
-	ip netns exec "$ID-gen" "$BLAST" --dev g0 --dst-mac "$DUT_MAC" --dst "$DUT_IP" --dport 30080 \
-		--sources "$DIR/sources" --seconds "$SECONDS_PER_RUN"
+flood() { # [COUNT]: the generator's line, "sent N in S s: R pps"
+	ip netns exec "$ID-gen" "$GEN" g0 "$DUT_MAC" "$CLIENT" "$DUT_IP" 30080 "${1:-$FLOOD}"
 }
-# forwarded BEFORE JSON: frames back per second of sending
-rate() { jq -r --argjson b "$1" --argjson a "$(back)" '($a - $b) / .seconds | floor' <<<"$2"; }
+secs() { sed -E 's/.* in ([0-9.]+) s.*/\1/' <<<"$1"; }
+pps() { sed -E 's/.*: ([0-9]+) pps.*/\1/' <<<"$1"; }
+# forwarded BEFORE LINE: frames back per second of sending
+rate() { echo "$(($(back) - $1)) $(secs "$2")" | awk '{ printf "%.0f", $1 / $2 }'; }
 
 AGENT=
 start_agent() { # XDP-MODE
@@ -161,17 +160,17 @@ metric() { # REASON: ingress packets the agent counted
 
 declare -A PPS=() SRC=() NS=()
 echo "== the source's ceiling: the node drops every frame in one XDP instruction (veth copy included)"
-ip -n "$ID-dut" link set dev uplink0 xdpdrv obj "$DROP" sec xdp
-out=$(blast)
+ip netns exec "$ID-dut" "$GEN" --attach-drop uplink0 || exit 1
+out=$(flood)
 ip -n "$ID-dut" link set dev uplink0 xdpdrv off
-SRC[xdp-drop]=$(jq -r '.pps | floor' <<<"$out")
+SRC[xdp-drop]=$(pps "$out")
 echo "  $out"
 echo "== the same at tc (a one-instruction tc program, no XDP program: no conversion, no copy)"
 ip netns exec "$ID-dut" tc qdisc add dev uplink0 clsact
 ip netns exec "$ID-dut" tc filter add dev uplink0 ingress bpf direct-action obj "$TCDROP" sec tc
-out=$(blast)
+out=$(flood)
 ip netns exec "$ID-dut" tc qdisc del dev uplink0 clsact
-SRC[tc-drop]=$(jq -r '.pps | floor' <<<"$out")
+SRC[tc-drop]=$(pps "$out")
 echo "  $out"
 
 for mode in native off; do
@@ -180,12 +179,12 @@ for mode in native off; do
 	start_agent "$mode" || { log "the agent did not start: $DIR/agent/agent.log"; exit 1; }
 	# One packet per source first: the flows' first packets (backend
 	# choice, NAT port) are not what is measured.
-	SECONDS_PER_RUN=0.2 blast >/dev/null
+	flood 1000 >/dev/null
 	t0=$(metric xdp-tx)
 	b0=$(back)
-	out=$(blast)
+	out=$(flood)
 	PPS[$label]=$(rate "$b0" "$out")
-	SRC[$label]=$(jq -r '.pps | floor' <<<"$out")
+	SRC[$label]=$(pps "$out")
 	echo "  source: $out"
 	echo "  forwarded: ${PPS[$label]} pps (xdp-tx counted $(($(metric xdp-tx) - t0)))"
 	"$BUILD/sluicectl" --socket "$DIR/agent/agent.sock" metrics -o json |
@@ -234,11 +233,11 @@ COMMIT
 -A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 COMMIT
 RULES
-SECONDS_PER_RUN=0.2 blast >/dev/null
+flood 1000 >/dev/null
 b0=$(back)
-out=$(blast)
+out=$(flood)
 PPS[iptables]=$(rate "$b0" "$out")
-SRC[iptables]=$(jq -r '.pps | floor' <<<"$out")
+SRC[iptables]=$(pps "$out")
 echo "  source: $out"
 echo "  forwarded: ${PPS[iptables]} pps"
 

@@ -17,6 +17,11 @@
  *
  * Prints "sent N in S s: R pps" (the source's own rate: what it managed
  * while the receiver did its work on the same CPU).
+ *
+ * Where the kernel refuses live frames (EPERM in some sandboxes), the same
+ * frame goes out through an AF_PACKET socket instead (sendmmsg, 64 at a
+ * time, qdisc bypassed), a slower source that allocates an skb per frame:
+ * the line then says "(packet socket)".
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,6 +33,7 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/if_packet.h>
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/if_link.h>
@@ -72,6 +78,44 @@ static int own_mac(const char *ifname, unsigned char *mac)
 	return ret;
 }
 
+/* COUNT copies of f out of ifindex through a packet socket. 0 or -errno. */
+static int send_packet_socket(int ifindex, const struct frame *f, unsigned long count)
+{
+	struct sockaddr_ll to = { .sll_family = AF_PACKET, .sll_ifindex = ifindex,
+				  .sll_halen = ETH_ALEN };
+	struct mmsghdr msgs[64];
+	struct iovec iov = { .iov_base = (void *)f, .iov_len = sizeof(*f) };
+	int fd, one = 1, ret = 0;
+
+	memcpy(to.sll_addr, f->eth.h_dest, ETH_ALEN);
+	fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* Straight to the driver: the source's cost stays what it is. */
+	setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one));
+	memset(msgs, 0, sizeof(msgs));
+	for (int i = 0; i < 64; i++) {
+		msgs[i].msg_hdr.msg_name = &to;
+		msgs[i].msg_hdr.msg_namelen = sizeof(to);
+		msgs[i].msg_hdr.msg_iov = &iov;
+		msgs[i].msg_hdr.msg_iovlen = 1;
+	}
+	while (count) {
+		unsigned int n = count < 64 ? (unsigned int)count : 64;
+		int sent = sendmmsg(fd, msgs, n, 0);
+
+		if (sent < 0) {
+			if (errno == ENOBUFS || errno == EAGAIN)
+				continue;
+			ret = -errno;
+			break;
+		}
+		count -= (unsigned long)sent;
+	}
+	close(fd);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	/* r0 = XDP_TX; exit */
@@ -83,6 +127,7 @@ int main(int argc, char **argv)
 	struct xdp_md ctx = { 0 };
 	LIBBPF_OPTS(bpf_test_run_opts, opts);
 	struct timespec t0, t1;
+	const char *via = "";
 	unsigned long count;
 	int ifindex, fd, ret;
 	double s;
@@ -141,15 +186,19 @@ int main(int argc, char **argv)
 	opts.repeat = (__u32)count;
 	opts.batch_size = 64;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	ret = bpf_prog_test_run_opts(fd, &opts);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ret = bpf_prog_test_run_opts(fd, &opts) ? -errno : 0;
 	close(fd);
+	if (ret == -EPERM) {
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		ret = send_packet_socket(ifindex, &f, count);
+		via = " (packet socket)";
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (ret) {
-		fprintf(stderr, "%s: live-frames test run on %s failed: %s\n", argv[0], argv[1],
-			strerror(errno));
+		fprintf(stderr, "%s: cannot send on %s: %s\n", argv[0], argv[1], strerror(-ret));
 		return 1;
 	}
 	s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	printf("sent %lu in %.3f s: %.0f pps\n", count, s, (double)count / s);
+	printf("sent %lu in %.3f s: %.0f pps%s\n", count, s, (double)count / s, via);
 	return 0;
 }

@@ -30,7 +30,8 @@ static void usage(FILE *f)
 		"                         XDP per device (requested, in use, fallback reason)\n"
 		"  get endpoints          pods attached on this node (also: endpoint, ep)\n"
 		"  metrics                datapath packet and byte counters by reason and direction,\n"
-		"                         and why XDP left Service packets to tc (by cause)\n"
+		"                         then the packets each SluicePrefilter dropped, and why\n"
+		"                         XDP left Service packets to tc (by cause)\n"
 		"\n"
 		"Objects and policy:\n"
 		"  apply -f FILE          create or update the objects in FILE; prints one line per\n"
@@ -53,6 +54,11 @@ static void usage(FILE *f)
 		"                         (ready, serving or terminating; local or remote),\n"
 		"                         traffic policies, affinity, and whether this node\n"
 		"                         translates it (yes) or leaves it to kube-proxy (no)\n"
+		"  get prefilters         NAME ENTRIES APPLIED DROPPED-PACKETS NODE-SELECTOR-MATCH\n"
+		"                         STATUS (also: prefilter, pf): the SluicePrefilters, whether\n"
+		"                         each applies on this node, entries left out and why;\n"
+		"                         -o json adds each deny entry's drops (packets, bytes)\n"
+		"  get prefilter NAME     one SluicePrefilter and each deny entry's drops\n"
 		"  policy explain --from SRC --to DST --port PORT[/PROTOCOL]\n"
 		"  policy explain --from SRC --to ADDRESS:PORT[/PROTOCOL]\n"
 		"                         would the agent let SRC reach DST? SRC and DST are\n"
@@ -284,6 +290,13 @@ static int print_metrics(const json_t *r)
 		printf("%-24s %-8s %12lld %14lld\n", str(m, "reason"), str(m, "direction"),
 		       (long long)json_integer_value(json_object_get(m, "packets")),
 		       (long long)json_integer_value(json_object_get(m, "bytes")));
+	ms = json_object_get(r, "prefilters");
+	if (json_array_size(ms))
+		printf("\n%-33s %12s %14s\n", "PREFILTER", "DROPPED", "BYTES");
+	json_array_foreach(ms, i, m)
+		printf("%-33s %12lld %14lld\n", str(m, "name"),
+		       (long long)json_integer_value(json_object_get(m, "packets")),
+		       (long long)json_integer_value(json_object_get(m, "bytes")));
 	/* Stage 2 of the XDP program: Service packets it left to tc, by cause. */
 	ms = json_object_get(r, "xdpFallThrough");
 	if (json_array_size(ms)) {
@@ -472,7 +485,8 @@ static char *status_text(const json_t *it)
 	return asprintf(&out, "%s: %s", st, why) < 0 ? NULL : out;
 }
 
-enum get_what { GET_NAMESPACES, GET_PODS, GET_POLICIES, GET_IDENTITIES, GET_NODES, GET_SERVICES };
+enum get_what { GET_NAMESPACES, GET_PODS, GET_POLICIES, GET_IDENTITIES, GET_NODES, GET_SERVICES,
+		GET_PREFILTERS };
 
 /* A Service's BACKENDS cell: address:port state local|remote, for each
  * port's backends; "<none>" for none. */
@@ -525,6 +539,34 @@ static char *frontends_text(const json_t *fes)
 	return out;
 }
 
+/* A prefilter's STATUS cell: why it is not applied, and its entries left
+ * out with their reasons (detail answers), or how many. */
+static char *prefilter_status_text(const json_t *it)
+{
+	const json_t *left = json_object_get(it, "leftOut"), *l;
+	json_int_t nleft = json_integer_value(json_object_get(it, "leftOutEntries"));
+	char *out = NULL;
+	size_t i, len;
+	FILE *f = open_memstream(&out, &len);
+
+	if (!f)
+		return NULL;
+	if (json_string_value(json_object_get(it, "reason")))
+		fputs(str(it, "reason"), f);
+	json_array_foreach(left, i, l)
+		fprintf(f, "%s%s: left out", ftell(f) ? "; " : "", str(l, "reason"));
+	if (nleft && !json_array_size(left))
+		fprintf(f, "%s%lld entries left out (see get prefilter NAME)", ftell(f) ? "; " : "",
+			(long long)nleft);
+	if (!ftell(f))
+		fputs("ok", f);
+	if (fclose(f)) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
 /* The rows of one answer, after the header when header is set. */
 static int print_items_h(const json_t *r, enum get_what what, bool header)
 {
@@ -537,10 +579,13 @@ static int print_items_h(const json_t *r, enum get_what what, bool header)
 		[GET_NODES] = { "NAME", "POD-CIDR", "ADDRESS", "STATE" },
 		[GET_SERVICES] = { "NAMESPACE", "NAME", "TYPE", "FRONTENDS", "BACKENDS", "TRAFFIC",
 				   "AFFINITY", "TRANSLATED", "STATUS" },
+		[GET_PREFILTERS] = { "NAME", "ENTRIES", "APPLIED", "DROPPED PACKETS",
+				     "NODE SELECTOR MATCH", "STATUS" },
 	};
 	static const size_t ncols[] = { [GET_NAMESPACES] = 2, [GET_PODS] = 6,
 					[GET_POLICIES] = 7, [GET_IDENTITIES] = 4,
-					[GET_NODES] = 4, [GET_SERVICES] = 9 };
+					[GET_NODES] = 4, [GET_SERVICES] = 9,
+					[GET_PREFILTERS] = 6 };
 	struct table t = { .ncol = ncols[what] };
 	const json_t *items = json_object_get(r, "items"), *it;
 	char *cells[9];
@@ -610,6 +655,30 @@ static int print_items_h(const json_t *r, enum get_what what, bool header)
 						  ? "yes" : "no");
 			cells[8] = status_text(it);
 			break;
+		case GET_PREFILTERS:
+			cells[0] = dup_str(it, "name");
+			if (json_integer_value(json_object_get(it, "leftOutEntries"))) {
+				if (asprintf(&cells[1], "%lld (%lld left out)",
+					     (long long)json_integer_value(json_object_get(it, "entries")),
+					     (long long)json_integer_value(
+						     json_object_get(it, "leftOutEntries"))) < 0)
+					cells[1] = NULL;
+			} else {
+				cells[1] = int_text(json_object_get(it, "entries"));
+			}
+			cells[2] = strdup(json_is_true(json_object_get(it, "applied")) ? "yes" : "no");
+			cells[3] = int_text(json_object_get(json_object_get(it, "dropped"), "packets"));
+			if (!json_string_value(json_object_get(it, "nodeSelector")) ||
+			    !*json_string_value(json_object_get(it, "nodeSelector")))
+				cells[4] = strdup(json_is_true(json_object_get(it, "nodeSelectorMatch"))
+							  ? "yes (all nodes)" : "no");
+			else if (asprintf(&cells[4], "%s (%s)",
+					  json_is_true(json_object_get(it, "nodeSelectorMatch")) ? "yes"
+												   : "no",
+					  str(it, "nodeSelector")) < 0)
+				cells[4] = NULL;
+			cells[5] = prefilter_status_text(it);
+			break;
 		}
 		ret = table_row(&t, cells);
 	}
@@ -629,6 +698,32 @@ static int print_pods(const json_t *r) { return print_items(r, GET_PODS); }
 static int print_policies(const json_t *r) { return print_items(r, GET_POLICIES); }
 static int print_identities(const json_t *r) { return print_items(r, GET_IDENTITIES); }
 static int print_nodes(const json_t *r) { return print_items(r, GET_NODES); }
+static int print_prefilters(const json_t *r) { return print_items(r, GET_PREFILTERS); }
+
+/* get prefilter NAME: the table row, then each deny entry with its drops. */
+static int print_prefilter(const json_t *r)
+{
+	json_t *wrap = json_pack("{s:[O]}", "items", r);
+	const json_t *e;
+	size_t i;
+	int ret;
+
+	if (!wrap)
+		return -ENOMEM;
+	ret = print_items(wrap, GET_PREFILTERS);
+	json_decref(wrap);
+	if (ret)
+		return ret;
+	printf("\n%-20s %-8s %12s %14s\n", "DENY", "APPLIED", "PACKETS", "BYTES");
+	json_array_foreach(json_object_get(r, "deny"), i, e)
+		printf("%-20s %-8s %12lld %14lld\n", str(e, "cidr"),
+		       json_is_true(json_object_get(e, "applied")) ? "yes" : "no",
+		       (long long)json_integer_value(
+			       json_object_get(json_object_get(e, "dropped"), "packets")),
+		       (long long)json_integer_value(
+			       json_object_get(json_object_get(e, "dropped"), "bytes")));
+	return 0;
+}
 
 static int print_services(const json_t *r)
 {
@@ -791,6 +886,7 @@ struct cmd {
 	const char *op;
 	const char *what;	/* get: the object class */
 	int (*print)(const json_t *result);
+	const char *name;	/* get prefilter NAME */
 };
 
 struct opts {
@@ -827,6 +923,8 @@ static int parse_command(int argc, char **argv, struct cmd *c)
 		{ "identities", { "identities", "identity", "id", "ids" }, print_identities },
 		{ "nodes", { "nodes", "node", "no" }, print_nodes },
 		{ "services", { "services", "service", "svc" }, print_services },
+		{ "prefilters", { "prefilters", "prefilter", "sluiceprefilters", "sluiceprefilter",
+				  "pf" }, print_prefilters },
 	};
 	static const char *const endpoints[] = { "endpoints", "endpoint", "ep", NULL };
 	size_t i;
@@ -837,25 +935,30 @@ static int parse_command(int argc, char **argv, struct cmd *c)
 		return EXIT_USAGE;
 	}
 	if (argc == 1 && !strcmp(argv[0], "status")) {
-		*c = (struct cmd){ CMD_PLAIN, "status", NULL, print_status };
+		*c = (struct cmd){ CMD_PLAIN, "status", NULL, print_status, NULL };
 	} else if (argc == 1 && !strcmp(argv[0], "metrics")) {
-		*c = (struct cmd){ CMD_PLAIN, "metrics", NULL, print_metrics };
+		*c = (struct cmd){ CMD_PLAIN, "metrics", NULL, print_metrics, NULL };
 	} else if (argc == 1 && !strcmp(argv[0], "apply")) {
-		*c = (struct cmd){ CMD_APPLY, "apply", NULL, print_changes };
+		*c = (struct cmd){ CMD_APPLY, "apply", NULL, print_changes, NULL };
 	} else if (argc == 1 && !strcmp(argv[0], "delete")) {
-		*c = (struct cmd){ CMD_DELETE, "delete", NULL, print_changes };
+		*c = (struct cmd){ CMD_DELETE, "delete", NULL, print_changes, NULL };
 	} else if (argc == 2 && !strcmp(argv[0], "policy") && !strcmp(argv[1], "explain")) {
-		*c = (struct cmd){ CMD_EXPLAIN, "explain", NULL, print_explain };
+		*c = (struct cmd){ CMD_EXPLAIN, "explain", NULL, print_explain, NULL };
+	} else if (argc == 3 && !strcmp(argv[0], "get") &&
+		   is_one_of(argv[1], (const char *const[]){ "prefilters", "prefilter",
+							      "sluiceprefilters", "sluiceprefilter",
+							      "pf", NULL })) {
+		*c = (struct cmd){ CMD_PLAIN, "get", "prefilters", print_prefilter, argv[2] };
 	} else if (argc == 2 && !strcmp(argv[0], "get")) {
 		if (is_one_of(argv[1], endpoints))
-			*c = (struct cmd){ CMD_PLAIN, "list", NULL, print_endpoints };
+			*c = (struct cmd){ CMD_PLAIN, "list", NULL, print_endpoints, NULL };
 		for (i = 0; i < sizeof(gets) / sizeof(gets[0]); i++)
 			if (is_one_of(argv[1], gets[i].names))
-				*c = (struct cmd){ CMD_PLAIN, "get", gets[i].what, gets[i].print };
+				*c = (struct cmd){ CMD_PLAIN, "get", gets[i].what, gets[i].print, NULL };
 		if (!c->op) {
 			fprintf(stderr,
 				"sluicectl: get takes endpoints, namespaces, pods, policies, "
-				"identities, nodes or services, not '%s'\n", argv[1]);
+				"identities, nodes, services or prefilters, not '%s'\n", argv[1]);
 			return EXIT_USAGE;
 		}
 	} else {
@@ -1210,7 +1313,10 @@ int main(int argc, char **argv)
 		goto cleanup;
 
 	req = json_pack("{s:s}", "op", cmd.op);
-	if (!req || (cmd.what && json_object_set_new(req, "what", json_string(cmd.what)))) {
+	if (!req || (cmd.what && json_object_set_new(req, "what", json_string(cmd.what))) ||
+	    (cmd.name && json_object_set_new(req, "name", json_string(cmd.name))) ||
+	    (cmd.what && !strcmp(cmd.what, "prefilters") && o.json_out &&
+	     json_object_set_new(req, "detail", json_true()))) {
 		fprintf(stderr, "sluicectl: out of memory\n");
 		ret = EXIT_FAIL;
 		goto cleanup;
@@ -1230,7 +1336,8 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 
-	if (cmd.kind == CMD_PLAIN && cmd.what && o.chunk_size) {
+	/* Prefilters come in one answer: a node applies at most 64. */
+	if (cmd.kind == CMD_PLAIN && cmd.what && o.chunk_size && strcmp(cmd.what, "prefilters")) {
 		ret = get_pages(&cmd, &o, req);
 		goto cleanup;
 	}

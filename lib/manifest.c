@@ -28,7 +28,7 @@ struct sink {
 	json_t *sources;
 };
 
-static const char *type_name(const json_t *v)
+const char *manifest_type_name(const json_t *v)
 {
 	switch (json_typeof(v)) {
 	case JSON_OBJECT: return "a mapping";
@@ -86,7 +86,7 @@ static int check_object(const json_t *obj, const char *where, char *err, size_t 
 		snprintf(err, errlen,
 			 "%s is %s, not a mapping: each document must be one Kubernetes object "
 			 "(with apiVersion and kind), or a kind: List of them", where,
-			 type_name(obj));
+			 manifest_type_name(obj));
 		return -EINVAL;
 	}
 	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
@@ -100,7 +100,7 @@ static int check_object(const json_t *obj, const char *where, char *err, size_t 
 		}
 		if (!json_is_string(v)) {
 			snprintf(err, errlen, "%s: %s is %s, it must be a string", where, fields[i],
-				 type_name(v));
+				 manifest_type_name(v));
 			return -EINVAL;
 		}
 		if (!json_string_length(v)) {
@@ -134,7 +134,7 @@ static int add_document(struct sink *s, unsigned doc, size_t line, json_t *root,
 		return 0;
 	if (!json_is_array(items)) {
 		snprintf(err, errlen, "%s: items is %s; a List's items must be a list of objects",
-			 where, type_name(items));
+			 where, manifest_type_name(items));
 		return -EINVAL;
 	}
 	json_array_foreach(items, i, item) {
@@ -540,7 +540,7 @@ static int key_text(struct yaml_state *st, const json_t *v, const yaml_mark_t *m
 			       "quote it if it is text");
 	default:
 		return fail_at(st, m, "a mapping key is %s; keys must be scalars (strings)",
-			       type_name(v));
+			       manifest_type_name(v));
 	}
 	return *out ? 0 : fail_nomem(st);
 }
@@ -583,12 +583,12 @@ static int merge_value(struct yaml_state *st, struct frame *f, const json_t *v,
 	if (!json_is_array(v))
 		return fail_at(st, m,
 			       "<< (merge key) takes a mapping or a list of mappings, as in "
-			       "<<: *defaults, not %s", type_name(v));
+			       "<<: *defaults, not %s", manifest_type_name(v));
 	json_array_foreach(v, i, e) {
 		if (!json_is_object(e))
 			return fail_at(st, m,
 				       "<< (merge key) takes a list of mappings; item %zu is %s",
-				       i + 1, type_name(e));
+				       i + 1, manifest_type_name(e));
 		if (json_object_update_missing(f->merged, (json_t *)e))
 			return fail_nomem(st);
 	}

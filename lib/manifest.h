@@ -83,4 +83,7 @@ int manifest_read(const char *path, json_t **objects, json_t **sources, char *er
 int manifest_read_mem(const char *label, const char *buf, size_t len, json_t **objects,
 		      json_t **sources, char *err, size_t errlen);
 
+/* What a JSON value is, for errors: "a mapping", "a list", "a string"... */
+const char *manifest_type_name(const json_t *v);
+
 #endif /* SLUICE_MANIFEST_H */

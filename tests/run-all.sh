@@ -54,6 +54,7 @@ run_suite "Services from outside the cluster (NodePort, externalIP, LB IP, traff
 run_suite "Services for the node's own sockets (cgroup hooks)" tests/e2e/services-host.sh
 run_suite "Services: hairpin, hostPort, endpoint states, ICMP errors" tests/e2e/services-misc.sh
 run_suite "Services: Kubernetes' e2e Service scenarios, both routing modes" tests/e2e/services-upstream.sh
+run_suite "SluicePrefilter: refusals, status, maps, restart, drops on the uplink" tests/prefilter/prefilter.sh
 run_suite "next to kube-proxy, overlay routing" tests/kubeproxy/run.sh overlay
 run_suite "next to kube-proxy, native routing" tests/kubeproxy/run.sh native
 run_suite "security: attackers against policy, both routing modes" tests/security/run.sh

@@ -184,6 +184,17 @@ static void set_xdp_active(__u32 active)
 	assert_int_equal(bpf_map_update_elem(datapath_xdp_state_map_fd(dp), &zero, &st, 0), 0);
 }
 
+/* The group being run: overlay routing, then native (main sets it). */
+static const struct datapath_opts *group_opts;
+
+static const struct datapath_opts native_opts = {
+	.mode = ATTACH_TC,
+	.routing = SLUICE_ROUTING_NATIVE,
+	.node_ip = 0x0ac8000b,
+	.pod_net = 0x0a4d0000,
+	.pod_prefix = 24,
+};
+
 static const struct datapath_opts opts = {
 	.mode = ATTACH_TC,
 	.routing = SLUICE_ROUTING_OVERLAY,
@@ -216,8 +227,9 @@ static int group_setup(void **state)
 		fprintf(stderr, "cannot make the test network namespace\n");
 		return -1;
 	}
-	snprintf(pin_dir, sizeof(pin_dir), "/sys/fs/bpf/sluice-xdptest-%d", (int)getpid());
-	if (datapath_open(&dp, pin_dir, &opts, err, sizeof(err))) {
+	snprintf(pin_dir, sizeof(pin_dir), "/sys/fs/bpf/sluice-xdptest-%d-%d", (int)getpid(),
+		 (int)group_opts->routing);
+	if (datapath_open(&dp, pin_dir, group_opts, err, sizeof(err))) {
 		fprintf(stderr, "datapath_open: %s\n", err);
 		return -1;
 	}
@@ -509,6 +521,21 @@ static void test_tunnel_source(void **state)
 	assert_int_equal(counter(SLUICE_DROP_XDP_TUNNEL), drops + 1);
 }
 
+/* Native routing has no tunnel: UDP to port 8472 is anybody's, and the
+ * spoof check holds as in overlay mode. */
+static void test_native_no_tunnel_check(void **state)
+{
+	struct frame udp = make(CLIENT, NODE_IP, IPPROTO_UDP, SLUICE_VXLAN_PORT, 8 + 8);
+	struct frame spoof = make(IN_POD_CIDR, POD_A, IPPROTO_TCP, 80, 20);
+	__u64 tun = counter(SLUICE_DROP_XDP_TUNNEL), sp = counter(SLUICE_DROP_XDP_SPOOF);
+
+	(void)state;
+	assert_int_equal(xdp(&udp, flen(&udp)).retval, XDP_PASS);
+	assert_int_equal(counter(SLUICE_DROP_XDP_TUNNEL), tun);
+	assert_int_equal(xdp(&spoof, flen(&spoof)).retval, XDP_DROP);
+	assert_int_equal(counter(SLUICE_DROP_XDP_SPOOF), sp + 1);
+}
+
 /* ---- the tc fallback ------------------------------------------------- */
 
 static struct run netdev(const void *data, size_t len)
@@ -593,6 +620,16 @@ int main(void)
 		cmocka_unit_test_setup(test_tc_gso_total_length_zero, xdp_on),
 	};
 
+	const struct CMUnitTest native[] = {
+		cmocka_unit_test_setup(test_native_no_tunnel_check, xdp_on),
+		cmocka_unit_test_setup(test_prefilter_hit_counted, xdp_on),
+	};
+	int failed;
+
 	log_init("test_bpf_xdp", LOG_WARN);
-	return cmocka_run_group_tests_name("bpf-xdp", tests, group_setup, group_teardown);
+	group_opts = &opts;
+	failed = cmocka_run_group_tests_name("bpf-xdp", tests, group_setup, group_teardown);
+	group_opts = &native_opts;
+	failed += cmocka_run_group_tests_name("bpf-xdp-native", native, group_setup, group_teardown);
+	return failed;
 }

@@ -87,9 +87,9 @@ check "the DaemonSet is stored as written (hostNetwork, capabilities, probe)" \
 			.spec.template.spec.containers[0].readinessProbe.exec.command == [\"sluicectl\", \"status\"]'"
 out=$(kc apply -f "$ROOT/deploy/sluice.yaml" 2>&1)
 check "a second apply changes nothing" test "$(grep -c ' unchanged$' <<<"$out")" -eq "$want"
-check "the policy CRDs are served" \
+check "the policy and prefilter CRDs are served" \
 	bash -c "nsenter --net=/run/netns/$NODE kubectl --kubeconfig '$K/kubeconfig-cert' api-resources --api-group=sluice.io -o name |
-		sort | tr '\n' ' ' | grep -qx 'sluiceclusternetworkpolicies.sluice.io sluicenetworkpolicies.sluice.io '"
+		sort | tr '\n' ' ' | grep -qx 'sluiceclusternetworkpolicies.sluice.io sluicenetworkpolicies.sluice.io sluiceprefilters.sluice.io '"
 
 echo "== the policy examples of docs/*.md through the API"
 $PY - "$ROOT" "$DIR/examples.yaml" <<'EOF'

@@ -111,7 +111,7 @@ node_up() {
 	nsenter --net="/run/netns/$NODE" setpriv --bounding-set=-all,"$CAPS" \
 		"$BUILD/sluice-agent" --pod-cidr 10.249.$n.0/24 --node-name "$NODE" --socket "$SOCK" \
 		--state-dir "$D/state" --bpffs "$BPFFS" --device up0 --routing "$routing" \
-		--attach-mode "$attach" --kubernetes off >>"$D/agent.log" 2>&1 &
+		--attach-mode "$attach" --xdp native --kubernetes off >>"$D/agent.log" 2>&1 &
 	AGENT_PID=$!
 	CLEANUP_PIDS+=("$AGENT_PID")
 	wait_for_socket "$SOCK" 2>/dev/null || { cat "$D/agent.log" >&2; return 1; }
@@ -208,7 +208,7 @@ scenario() {
 		done
 		check "tcx: the uplink's links are pinned (ids ${links[*]})" test -n "${links[0]}" -a -n "${links[1]}"
 	fi
-	check "the uplink's XDP program (best-effort: native on the veth), its link pinned" \
+	check "the uplink's XDP program (--xdp native on the veth), its link pinned" \
 		bash -c "ip -n '$NODE' -j -d link show up0 | jq -e '.[0].xdp.mode == 1 and .[0].xdp.prog.name == \"from_netdev_xdp\"' &&
 			test -e '$BPFFS/links/up0_xdp'"
 	add_lookalikes

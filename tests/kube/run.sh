@@ -23,7 +23,11 @@
 # whose second page fails removes nothing and the list after it converges; a
 # rotated token is picked up; Services and EndpointSlices created, changed and deleted through
 # kubectl are shown by get services (frontends, backends, conflicts,
-# IPv6 slices); the agents never write to the API.
+# IPv6 slices); a SluicePrefilter created through kubectl is applied on
+# every agent with an entry that covers the nodes left out (status and log
+# say which and why), follows a nodeSelector on the Nodes' labels and goes
+# when deleted;
+# the agents never write to the API.
 # shellcheck source-path=SCRIPTDIR
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -289,6 +293,45 @@ spec:
   ingress:
   - action: Maybe
 EOF"
+
+echo "--- SluicePrefilter through kubectl: watched, applied, a lock-out entry left out"
+kctl apply -f - >/dev/null <<EOF || exit 1
+apiVersion: sluice.io/v1alpha1
+kind: SluicePrefilter
+metadata: {name: scanners}
+spec:
+  deny: ["203.0.113.0/24", "10.200.0.0/24", "198.51.100.7/32", "10.200.0.1/32"]
+  except: ["203.0.113.9/32"]
+  ports: [{protocol: UDP, port: 5353}]
+EOF
+# Applied on every node (no selector), 4 entries, two left out: spec.deny[1]
+# covers the node addresses (10.200.0.1N), spec.deny[3] the API server's
+# (10.200.0.1, the host of every agent's API URL).
+pf_applied() {
+	ctl "$1" get prefilter scanners -o json | jq -e '
+		.applied == true and .entries == 4 and .leftOutEntries == 2 and
+		.leftOut[0].index == 1 and (.leftOut[0].reason | test("spec.deny\\[1\\] 10.200.0.0/24 covers node node")) and
+		.leftOut[1].index == 3 and (.leftOut[1].reason | test("spec.deny\\[3\\] 10.200.0.1/32 covers the API server.s address 10.200.0.1")) and
+		([.deny[] | select(.applied)] | length) == 2' >/dev/null
+}
+check "every agent applies the SluicePrefilter from the API, the lock-out entries left out with their reasons" \
+	eventually 10 all_agents pf_applied
+check "the left-out entry is logged" \
+	eventually 5 grep -q "SluicePrefilter scanners: spec.deny\[1\] 10.200.0.0/24 covers .*left out" \
+	"$(mn_node_dir "$P" 1)/agent.log"
+pf_table() { ctl 1 get prefilters | grep -q '^scanners  *4 (2 left out)  *yes'; }
+check "get prefilters says so in its table" pf_table
+kctl patch sluiceprefilter scanners --type merge \
+	-p '{"spec":{"nodeSelector":{"matchLabels":{"kubernetes.io/hostname":"node2"}}}}' >/dev/null
+pf_applied_is() {
+	ctl "$1" get prefilter scanners -o json |
+		jq -e --argjson want "$2" '.applied == $want and .nodeSelectorMatch == $want' >/dev/null
+}
+pf_only_node2() { pf_applied_is 1 false && pf_applied_is 2 true && pf_applied_is 3 false; }
+check "a nodeSelector on the Node's labels: applied on node2 only" eventually 10 pf_only_node2
+kctl delete sluiceprefilter scanners >/dev/null
+pf_gone() { ctl "$1" get prefilters -o json | jq -e '.items == []' >/dev/null; }
+check "deleted through the API: gone from every agent" eventually 10 all_agents pf_gone
 
 echo "--- Services and EndpointSlices through kubectl (read, not translated yet)"
 kctl apply -f - >/dev/null <<EOF || exit 1

@@ -26,18 +26,53 @@
 
 STORE_TEST_DIR("/tmp/sluice-test-persist-XXXXXX")
 
-/* A Pod from the API with fields sluice does not read, and a note with
- * characters JSON escapes, so "identical" covers more than labels. */
+#define PORT_NAME "h\"t\\\ttab \xe2\x9c\x93"
+
+/* A Pod from the API with fields sluice does not read (the note among
+ * them), and a port name with characters JSON escapes. A note longer than
+ * a label value goes into labels too, 63 characters each (up to 800), so
+ * that the Pod as kept is as large. */
 static json_t *kpod(const char *name, const char *ip, const char *app, const char *note)
 {
-	return json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:{s:s}},"
-			 " s:{s:s, s:[{s:s, s:s, s:[{s:i}]}]}, s:{s:s, s:s, s:[{s:s}]}}",
+	json_t *pod = json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:{s:s}},"
+			 " s:{s:s, s:[{s:s, s:s, s:[{s:i, s:s}, {s:i, s:s, s:s}]}]},"
+			 " s:{s:s, s:s, s:[{s:s}]}}",
 			 "apiVersion", "v1", "kind", "Pod", "metadata", "name", name, "namespace",
 			 "shop", "uid", "6f1c-\xc3\xa9t\xc3\xa9", "resourceVersion", "4711",
-			 "labels", "app", app, "tier", "front", "annotations", "note", note,
-			 "spec", "nodeName", "n1", "containers", "name", "c", "image",
-			 "registry.local/app:1", "ports", "containerPort", 8080, "status", "podIP",
-			 ip, "phase", "Running", "podIPs", "ip", ip);
+			 "labels", "app", app, "tier", "front", "annotations", "note",
+			 note, "spec", "nodeName", "n1", "containers", "name", "c", "image",
+			 "registry.local/app:1", "ports", "containerPort", 8080, "name", PORT_NAME,
+			 "containerPort", 53, "protocol", "UDP", "hostIP", "127.0.0.1", "status",
+			 "podIP", ip, "phase", "Running", "podIPs", "ip", ip);
+	json_t *labels = json_object_get(json_object_get(pod, "metadata"), "labels");
+	size_t len = strlen(note);
+
+	assert_non_null(pod);
+	for (size_t i = 0; len > 63 && i < len / 63 && i < 800; i++) {
+		char key[16], val[64];
+
+		snprintf(key, sizeof(key), "n%03zu", i);
+		memcpy(val, note + 63 * i, 63);
+		val[63] = '\0';
+		json_object_set_new(labels, key, json_string(val));
+	}
+	return pod;
+}
+
+/* What the store keeps of a Pod from the API (kpod): its labels, ports and
+ * address, nothing else; saved and restored, it must come back as this. */
+static json_t *kept(const json_t *pod)
+{
+	const json_t *m = json_object_get(pod, "metadata");
+
+	return json_pack("{s:s, s:s, s:{s:O, s:O, s:O}, s:{s:[{s:[{s:i, s:s, s:s}, {s:i, s:s}]}]},"
+			 " s:{s:O}}",
+			 "apiVersion", "v1", "kind", "Pod", "metadata", "labels",
+			 json_object_get(m, "labels"), "name", json_object_get(m, "name"),
+			 "namespace", json_object_get(m, "namespace"), "spec", "containers", "ports",
+			 "containerPort", 8080, "name", PORT_NAME, "protocol", "TCP", "containerPort", 53,
+			 "protocol", "UDP", "status", "podIP",
+			 json_object_get(json_object_get(pod, "status"), "podIP"));
 }
 
 /* A NetworkPolicy as `sluicectl apply` gives it. */
@@ -81,12 +116,15 @@ static void unapply(struct store *s, json_t *obj)
 	json_decref(changes);
 }
 
-/* The store holds obj exactly (with its origin), or (obj NULL) not key. */
+/* The store holds obj exactly (with its origin; a Pod from the API as
+ * kept() says), or (obj NULL) not key. */
 static void expect(struct store *s, const json_t *key, const json_t *obj, bool kube)
 {
-	json_t *objs = json_pack("[O]", key), *snap = store_snapshot(s, objs);
+	json_t *objs = json_pack("[O]", key), *snap = store_snapshot(s, objs), *k = NULL;
 	const json_t *e = json_array_get(snap, 0);
 
+	if (obj && kube && !strcmp(json_string_value(json_object_get(obj, "kind")), "Pod"))
+		obj = k = kept(obj);
 	if (!obj) {
 		assert_true(json_is_null(e));
 	} else {
@@ -97,6 +135,7 @@ static void expect(struct store *s, const json_t *key, const json_t *obj, bool k
 		}
 		assert_int_equal(json_is_true(json_object_get(e, "kube")), kube);
 	}
+	json_decref(k);
 	json_decref(snap);
 	json_decref(objs);
 }
@@ -535,6 +574,167 @@ static void test_many_changes_snapshot(void **state)
 /* objects.json as written before the journal (a plain array, API objects
  * wrapped with their origin) loads; the next save writes the snapshot
  * format, and the objects come back from it. */
+/* The number of changes an event of obj reports (0: unchanged). */
+static size_t event_changes(struct store *s, const char *type, json_t *obj)
+{
+	json_t *changes = json_array();
+	size_t n;
+
+	assert_int_equal(store_kube_event(s, type, obj, changes), 0);
+	n = json_array_size(changes);
+	json_decref(changes);
+	return n;
+}
+
+/* A Pod from the API is kept as its labels, ports and address: an update
+ * of anything else is no change, one of those is; the kept form is what
+ * is saved, and a Pod applied by hand over it keeps all it was given. */
+static void test_pod_kept(void **state)
+{
+	char sdir[600];
+	json_t *a = kpod("a", "10.0.0.1", "web", "one"), *b = kpod("a", "10.0.0.1", "web", "two");
+	json_t *c = kpod("a", "10.0.0.1", "web", "two"), *d = kpod("a", "10.0.0.1", "web", "two");
+	json_t *e = kpod("a", "10.0.0.1", "web", "two"), *port;
+	struct store *s;
+
+	(void)state;
+	s = store_in(dir, "kept");
+	snprintf(sdir, sizeof(sdir), "%s/kept", dir);
+	json_object_set_new(json_object_get(b, "metadata"), "uid", json_string("other"));
+	json_object_set_new(json_object_get(b, "spec"), "nodeName", json_string("n2"));
+	assert_int_equal(event_changes(s, "ADDED", a), 1);
+	assert_int_equal(event_changes(s, "MODIFIED", b), 0);
+	/* a finished pod's address is not its own any more */
+	json_object_set_new(json_object_get(c, "status"), "phase", json_string("Succeeded"));
+	assert_int_equal(event_changes(s, "MODIFIED", c), 1);
+	assert_int_equal(event_changes(s, "MODIFIED", b), 1);
+	port = json_array_get(json_object_get(json_array_get(json_object_get(
+			json_object_get(d, "spec"), "containers"), 0), "ports"), 1);
+	json_object_set_new(port, "protocol", json_string("SCTP"));
+	assert_int_equal(event_changes(s, "MODIFIED", d), 1);
+	json_object_set_new(json_object_get(json_object_get(e, "metadata"), "labels"), "tier",
+			    json_string("back"));
+	assert_int_equal(event_changes(s, "MODIFIED", e), 1);
+	assert_int_equal(store_flush(s), 0);
+	store_close(s);
+	s = reopen(sdir);
+	expect(s, e, e, true);
+	apply(s, a);
+	expect(s, a, a, false);
+	store_close(s);
+	s = reopen(sdir);
+	expect(s, a, a, false);
+	store_close(s);
+	json_decref(a);
+	json_decref(b);
+	json_decref(c);
+	json_decref(d);
+	json_decref(e);
+}
+
+/* Pods with the same labels and ports share one copy of them, whatever
+ * else differs; a relabelled one gets its own and leaves the others theirs;
+ * the last one gone frees it (the sanitizer sees a leak otherwise). */
+static void test_pod_shared(void **state)
+{
+	json_t *a = kpod("a", "10.0.0.1", "web", "x"), *b = kpod("b", "10.0.0.2", "web", "y");
+	json_t *c = kpod("a", "10.0.0.1", "db", "x");
+	const struct pol_pod *pa, *pb;
+	struct store *s;
+
+	(void)state;
+	s = store_in(dir, "shared");
+	event(s, "ADDED", a);
+	event(s, "ADDED", b);
+	pa = store_pod(s, "shop", "a");
+	pb = store_pod(s, "shop", "b");
+	assert_non_null(pa);
+	assert_non_null(pb);
+	assert_ptr_equal(pa->labels.v, pb->labels.v);
+	assert_ptr_equal(pa->ports, pb->ports);
+	event(s, "MODIFIED", c);
+	pa = store_pod(s, "shop", "a");
+	pb = store_pod(s, "shop", "b");
+	assert_ptr_not_equal(pa->labels.v, pb->labels.v);
+	assert_string_equal(pol_labels_get(&pa->labels, "app"), "db");
+	assert_string_equal(pol_labels_get(&pb->labels, "app"), "web");
+	assert_string_equal(pb->ports[0].name, PORT_NAME);
+	event(s, "DELETED", b);
+	event(s, "MODIFIED", a);
+	pa = store_pod(s, "shop", "a");
+	assert_string_equal(pol_labels_get(&pa->labels, "app"), "web");
+	assert_int_equal(pa->nports, 2);
+	assert_int_equal(pa->ports[1].port, 53);
+	event(s, "DELETED", a);
+	assert_null(store_pod(s, "shop", "a"));
+	store_close(s);
+	json_decref(a);
+	json_decref(b);
+	json_decref(c);
+}
+
+/* The lean view and the full one agree on namespaces, nodes and policies
+ * (the same, in the same order) whatever was added and removed between
+ * them: the lean one walks a list of the objects that are not Pods, made
+ * again after adds and removals. */
+static void views_agree(struct store *s, size_t npol)
+{
+	struct store_view full, lean;
+
+	assert_int_equal(store_view_build(s, NULL, 0, NULL, 0, &full), 0);
+	assert_int_equal(store_view_build_lean(s, NULL, 0, NULL, 0, &lean), 0);
+	assert_int_equal(lean.w.npol, npol);
+	assert_int_equal(lean.w.npol, full.w.npol);
+	assert_int_equal(lean.w.nns, full.w.nns);
+	assert_int_equal(lean.nnodes, full.nnodes);
+	for (size_t i = 0; i < full.w.npol; i++)
+		assert_ptr_equal(lean.w.pol[i], full.w.pol[i]);
+	for (size_t i = 0; i < full.w.nns; i++)
+		assert_ptr_equal(lean.w.ns[i], full.w.ns[i]);
+	assert_int_equal(lean.w.npods, 0);
+	store_view_free(&full);
+	store_view_free(&lean);
+}
+
+static void test_lean_view(void **state)
+{
+	json_t *pods[8], *pols[4], *ns = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1",
+						     "kind", "Namespace", "metadata", "name", "shop");
+	struct store *s;
+	char name[16], ip[16];
+
+	(void)state;
+	s = store_in(dir, "lean");
+	for (int i = 0; i < 8; i++) {
+		snprintf(name, sizeof(name), "p%d", i);
+		snprintf(ip, sizeof(ip), "10.0.1.%d", i + 1);
+		pods[i] = kpod(name, ip, "web", "");
+		event(s, "ADDED", pods[i]);
+	}
+	views_agree(s, 0);
+	for (int i = 0; i < 4; i++) {
+		snprintf(name, sizeof(name), "pol%d", i);
+		pols[i] = policy(name, "web");
+		apply(s, pols[i]);
+		views_agree(s, (size_t)i + 1);
+	}
+	/* a removal moves the last object (a policy) into the hole */
+	event(s, "DELETED", pods[0]);
+	views_agree(s, 4);
+	apply(s, ns);
+	views_agree(s, 4);
+	unapply(s, pols[1]);
+	views_agree(s, 3);
+	event(s, "MODIFIED", pods[3]);
+	views_agree(s, 3);
+	store_close(s);
+	for (int i = 0; i < 8; i++)
+		json_decref(pods[i]);
+	for (int i = 0; i < 4; i++)
+		json_decref(pols[i]);
+	json_decref(ns);
+}
+
 static void test_old_format(void **state)
 {
 	json_t *a = kpod("a", "10.0.0.1", "web", "old"), *p = policy("p", "web");
@@ -577,6 +777,9 @@ int main(void)
 		cmocka_unit_test(test_bad_checksum),
 		cmocka_unit_test(test_compaction),
 		cmocka_unit_test(test_many_changes_snapshot),
+		cmocka_unit_test(test_pod_kept),
+		cmocka_unit_test(test_pod_shared),
+		cmocka_unit_test(test_lean_view),
 		cmocka_unit_test(test_old_format),
 	};
 

@@ -447,20 +447,6 @@ static inline int wg_ports(struct wg_world *w, struct pol_pod *p)
 	return 0;
 }
 
-static inline bool wg_ports_equal(const struct pol_pod *a, const struct pol_pod *b)
-{
-	if (a->nports != b->nports)
-		return false;
-	for (size_t i = 0; i < a->nports; i++) {
-		const struct pol_container_port *x = &a->ports[i], *y = &b->ports[i];
-
-		if (x->port != y->port || x->proto != y->proto || !x->name != !y->name ||
-		    (x->name && strcmp(x->name, y->name)))
-			return false;
-	}
-	return true;
-}
-
 /* A pod address: sometimes none yet, sometimes one another pod has (a
  * stale object, or a reused address), sometimes a node's (hostNetwork),
  * else from a small range spanning this node's and the other nodes' pod
@@ -1179,7 +1165,7 @@ static inline int wg_apply(struct wg_world *w, enum wg_mut m, struct wg_change *
 			return 1;
 		p = w->pods[i];
 		ret = wg_ports(w, &np);
-		if (!ret && wg_ports_equal(&np, p))
+		if (!ret && pol_ports_equal(&np, p))
 			ret = 1;
 		if (ret) {
 			for (size_t k = 0; k < np.nports; k++)

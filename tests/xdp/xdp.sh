@@ -22,8 +22,10 @@
 #   e) the agent restarted under a UDP stream: the same link, a new
 #      program in it (bpf_link_update), no datagram lost;
 #   f) --xdp native on a device without native XDP (a Linux bridge) fails
-#      start-up naming the device, its driver and the fix; --xdp
-#      best-effort there falls back to tc and status says why;
+#      start-up naming the device, its driver and the fix; --xdp generic
+#      attaches in skb mode only when asked for; --xdp best-effort there
+#      falls back to tc (removing the generic attachment) and status says
+#      why;
 #   g) scripts/node-cleanup.sh removes the XDP program and its link pin.
 #
 #   tests/xdp/xdp.sh             overlay, then native
@@ -267,9 +269,9 @@ ip -n "$P-solo" link set solobr0 up
 SOLO=$MN_DIR/solo
 mkdir -p "$SOLO"
 CLEANUP_PATHS+=("/sys/fs/bpf/$P-solo")
-solo_agent() { # XDP-MODE: run the agent on solobr0
-	nsenter --net="/run/netns/$P-solo" "$BUILD/sluice-agent" --node-name solo \
-		--pod-cidr 10.230.0.0/24 --device solobr0 --routing native --xdp "$1" \
+solo_agent() { # XDP-MODE: run the agent on solobr0 (exec: its PID is the caller's)
+	exec nsenter --net="/run/netns/$P-solo" "$BUILD/sluice-agent" --node-name solo \
+		--pod-cidr 10.230.0.0/24 --device "${SOLO_DEV:-solobr0}" --routing native --xdp "$1" \
 		--socket "$SOLO/agent.sock" --state-dir "$SOLO/state" --bpffs "/sys/fs/bpf/$P-solo" \
 		>>"$SOLO/agent.log" 2>&1
 }
@@ -278,6 +280,16 @@ rc=$?
 check "--xdp native on solobr0 fails start-up (exit $rc)" bash -c "[ $rc -ne 0 ] && [ $rc -ne 124 ]"
 check "its error names the device, the driver and the fix" \
 	grep -E "solobr0 \(driver bridge\) in native mode.*--xdp best-effort" "$SOLO/agent.log"
+solo_agent generic &
+CLEANUP_PIDS+=($!)
+solo=$!
+wait_for_socket "$SOLO/agent.sock" || true
+check "--xdp generic (asked for): attached in skb mode, status says generic" bash -c "
+	ip -n $P-solo -j -d link show solobr0 | jq -e '.[0].xdp.mode == 2 and .[0].xdp.prog.name == \"from_netdev_xdp\"' &&
+	'$BUILD/sluicectl' --socket '$SOLO/agent.sock' status -o json | jq -e '.xdp[0] | .mode == \"generic\" and .active'"
+kill "$solo" 2>/dev/null
+wait "$solo" 2>/dev/null
+rm -f "$SOLO/agent.sock"
 solo_agent best-effort &
 CLEANUP_PIDS+=($!)
 solo=$!
@@ -287,7 +299,27 @@ check "--xdp best-effort on solobr0: falls back to tc, status says why" bash -c 
 		jq -e '.xdp[0] | .requested == \"best-effort\" and .mode == \"off\" and
 			(.fallbackReason | test(\"solobr0.*driver bridge\"))' &&
 	'$BUILD/sluicectl' --socket '$SOLO/agent.sock' status | grep -q 'best-effort requested, off in use; fell back: '"
-check "no XDP program on solobr0" bash -c "[ \"\$(ip -n $P-solo -j -d link show solobr0 | jq -c '.[0].xdp')\" = null ]"
+check "no XDP program on solobr0 (best-effort never uses generic; the earlier agent's is gone)" bash -c "[ \"\$(ip -n $P-solo -j -d link show solobr0 | jq -c '.[0].xdp')\" = null ]"
+kill "$solo" 2>/dev/null
+wait "$solo" 2>/dev/null
+rm -f "$SOLO/agent.sock"
+
+echo "== f2) best-effort on a veth: left to tc (XDP there would turn TSO off on the peer)"
+ip -n "$P-solo" link add solove0 type veth peer name solove1
+ip -n "$P-solo" addr add 10.221.0.1/24 dev solove0
+ip -n "$P-solo" link set solove0 up
+ip -n "$P-solo" link set solove1 up
+SOLO_DEV=solove0 solo_agent best-effort &
+CLEANUP_PIDS+=($!)
+solo=$!
+wait_for_socket "$SOLO/agent.sock" || true
+check "--xdp best-effort on a veth: off in use, the reason names veth and TSO" bash -c "
+	'$BUILD/sluicectl' --socket '$SOLO/agent.sock' status -o json |
+		jq -e '.xdp[0] | .requested == \"best-effort\" and .mode == \"off\" and
+			(.fallbackReason | test(\"driver veth: .*TSO\"))'"
+check "no XDP program on the veth, and its peer keeps TSO" bash -c "
+	[ \"\$(ip -n $P-solo -j -d link show solove0 | jq -c '.[0].xdp')\" = null ] &&
+	ip netns exec $P-solo ethtool -k solove1 | grep -q '^tcp-segmentation-offload: on'"
 kill "$solo" 2>/dev/null
 wait "$solo" 2>/dev/null
 
