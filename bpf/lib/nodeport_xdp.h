@@ -26,11 +26,12 @@
  * packet is known to be finished here: a packet left to tc is chosen for
  * there as if XDP had never looked.
  *
- * Replies (backend -> node address, the NAT port) coming plain from the
- * backend's node (native routing) are un-SNATed here and sent back out
- * to the client (npx_snat_reply); with overlay routing they come through
- * the tunnel and stay at tc (decapsulation is tc's), counted as "reply"
- * when one comes plain.
+ * Replies (backend -> node address, the NAT port) are un-SNATed here too
+ * and sent back out to the client (npx_snat_reply): plain from the
+ * backend's node with native routing, in VXLAN from it with overlay
+ * routing (npx_tunnel_parse; taken out of the tunnel here, where tc would
+ * leave them to the vxlan device). A plain one with overlay routing is
+ * left to tc, counted as "reply".
  */
 #ifndef SLUICE_BPF_NODEPORT_XDP_H
 #define SLUICE_BPF_NODEPORT_XDP_H
@@ -208,16 +209,21 @@ static __always_inline void npx_rewrite(struct iphdr *ip, void *l4h, __u16 *chec
  * A reply to an external Service flow this node SNATed (f: backend -> node
  * address, a NAT port; ip, l4h its headers, bounds-checked), as
  * nodeport_snat_reverse recognises it: its pair, and the pair's flow still
- * tracked as a Service flow (not the stack's). Native routing: un-SNATed
- * here as nodeport_snat_reverse does it (the client as destination, the
- * frontend as source, the flow's entry refreshed as answered) and routed
- * out of the uplink towards the client as nodeport_to_world routes it.
- * Overlay routing brings such replies through the tunnel: one that comes
- * plain is left to tc. Returns NODEPORT_NOT_OURS, NPX_FALL() or XDP_TX.
+ * tracked as a Service flow (not the stack's). Un-SNATed here as
+ * nodeport_snat_reverse does it (the client as destination, the frontend
+ * as source, the flow's entry refreshed as answered) and routed out of the
+ * uplink towards the client as nodeport_to_world routes it. outer: 0 for
+ * a plain reply (native routing; overlay routing brings replies through
+ * the tunnel, and a plain one is left to tc), else the address of the
+ * node that tunnelled it (outer_tos its outer TOS, eth the outer
+ * Ethernet header): checked as the tc path and the vxlan device check it,
+ * ECN decapsulated (RFC 6040), and the outer headers taken off. Returns
+ * NODEPORT_NOT_OURS, NPX_FALL(), XDP_TX or DROP().
  */
 static __always_inline int npx_snat_reply(struct xdp_md *ctx, struct ethhdr *eth,
 					  struct iphdr *ip, void *l4h, void *end,
-					  const struct flow *f, __u64 now)
+					  const struct flow *f, __u64 now, __be32 outer,
+					  __u8 outer_tos)
 {
 	__u16 *check;
 	struct sluice_nat_value *v, client;
@@ -244,7 +250,7 @@ static __always_inline int npx_snat_reply(struct xdp_md *ctx, struct ethhdr *eth
 	if (!fe)
 		return NODEPORT_NOT_OURS;
 	front = *fe;
-	if (cfg_routing == SLUICE_ROUTING_OVERLAY)
+	if (!outer && cfg_routing == SLUICE_ROUTING_OVERLAY)
 		return NPX_FALL(SLUICE_XDP_FT_REPLY);
 	if (ip->ttl <= 1)
 		return NPX_FALL(SLUICE_XDP_FT_TTL);
@@ -254,9 +260,18 @@ static __always_inline int npx_snat_reply(struct xdp_md *ctx, struct ethhdr *eth
 	if (npx_csum_partial(*check, ip->saddr, ip->daddr, f->key.proto,
 			     bpf_ntohs(ip->tot_len) - sizeof(*ip)))
 		return NPX_FALL(SLUICE_XDP_FT_CSUM_PARTIAL);
+	/* Believed as the tc path believes it: plain from the uplink
+	 * (native), or tunnelled by the backend's node, from its MAC
+	 * (overlay: what from_netdev and then the vxlan device check). */
 	peer = ipcache_lookup(ip->saddr);
-	if (IS_DROP(uplink_origin_check(ctx, ctx->ingress_ifindex, eth, ip->saddr, &peer, 0)))
+	if (outer) {
+		if (IS_DROP(tunnel_origin_check(outer, ip->saddr, &peer)) ||
+		    !from_next_hop(ctx, ctx->ingress_ifindex, eth, outer, 1))
+			return NPX_FALL(SLUICE_XDP_FT_ORIGIN);
+	} else if (IS_DROP(uplink_origin_check(ctx, ctx->ingress_ifindex, eth, ip->saddr, &peer,
+					       0))) {
 		return NPX_FALL(SLUICE_XDP_FT_ORIGIN);
+	}
 	fib.family = AF_INET;
 	fib.ifindex = ctx->ingress_ifindex;
 	fib.ipv4_src = front.addr;
@@ -269,14 +284,80 @@ static __always_inline int npx_snat_reply(struct xdp_md *ctx, struct ethhdr *eth
 		return NPX_FALL(SLUICE_XDP_FT_MTU);
 	if (ret != BPF_FIB_LKUP_RET_SUCCESS || fib.ifindex != ctx->ingress_ifindex)
 		return NPX_FALL(SLUICE_XDP_FT_NO_ROUTE);
+	/* RFC 6040 as the vxlan device decapsulates (the inner header
+	 * unchanged when it declines). */
+	if (outer && vxlan_ecn_decap(outer_tos, ip))
+		return NPX_FALL(SLUICE_XDP_FT_OTHER);
 	ct_refresh(ct, now, f->tcp_flags, SLUICE_CT_F_REPLY_SEEN, &had);
 	npx_rewrite(ip, l4h, check, f->key.proto, front.addr, front.port, client.addr,
 		    client.port);
 	metrics_count(SLUICE_LB_SNAT_REVERSE, SLUICE_DIR_INGRESS, 0);
 	metrics_count(SLUICE_LB_EXT_REVERSE, SLUICE_DIR_INGRESS, 0);
+	if (outer) {
+		/* The outer headers off: the inner Ethernet header, right
+		 * before the inner IPv4 header, starts the frame. */
+		if (bpf_xdp_adjust_head(ctx, (int)sizeof(struct vxlan_encap)))
+			return DROP(SLUICE_DROP_TUNNEL);
+		eth = (void *)(long)ctx->data;
+		if ((void *)(eth + 1) > (void *)(long)ctx->data_end)
+			return DROP(SLUICE_DROP_TUNNEL);
+		metrics_count(SLUICE_OVERLAY_DECAP, SLUICE_DIR_INGRESS, 0);
+	}
 	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
 	return XDP_TX;
+}
+
+/*
+ * Overlay routing: VXLAN to this node (the first stage checked that it
+ * comes from a node) may carry a reply to an external Service flow this
+ * node SNATed, from the backend's node: tc would leave it to the vxlan
+ * device, whose program un-SNATs it (nodeport_from_tunnel); here
+ * npx_snat_reply un-SNATs it, takes it out of the tunnel and sends it to
+ * the client at once. This parses the inner packet: 0 with *ip, *l4h, f,
+ * *outer and *outer_tos set (f's ports and TCP flags from a header that is
+ * there), or NODEPORT_NOT_OURS for anything the tunnel brings otherwise.
+ */
+static __always_inline int npx_tunnel_parse(struct xdp_md *ctx, struct iphdr **inner,
+					    void **l4h, struct flow *f, __be32 *outer,
+					    __u8 *outer_tos)
+{
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct vxlan_encap *h = (void *)(eth + 1);
+	struct first_ports *pp;
+	struct iphdr *ip;
+	__u16 tot;
+
+	if ((void *)(h + 1) > end || !vxlan_is_ours(h, cfg_node_ip))
+		return NODEPORT_NOT_OURS;
+	ip = (void *)(h + 1);
+	if ((void *)(ip + 1) > end || ip->version != 4 || ip->ihl != 5 ||
+	    (ip->frag_off & bpf_htons(IP_MF | IP_FRAG_OFFSET_MASK)) ||
+	    (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP))
+		return NODEPORT_NOT_OURS;
+	tot = bpf_ntohs(ip->tot_len);
+	pp = (void *)(ip + 1);
+	if (tot < sizeof(*ip) + sizeof(struct udphdr) || (void *)ip + tot > end ||
+	    (void *)(pp + 1) > end)
+		return NODEPORT_NOT_OURS;
+	f->key.saddr = ip->saddr;
+	f->key.daddr = ip->daddr;
+	f->key.proto = ip->protocol;
+	f->key.sport = pp->sport;
+	f->key.dport = pp->dport;
+	if (ip->protocol == IPPROTO_TCP) {
+		struct tcphdr *th = (void *)pp;
+
+		if ((void *)(th + 1) > end)
+			return NODEPORT_NOT_OURS;
+		f->tcp_flags = ((__u8 *)th)[13];
+	}
+	*inner = ip;
+	*l4h = pp;
+	*outer = h->ip.saddr;
+	*outer_tos = h->ip.tos;
+	return 0;
 }
 
 /*
@@ -303,6 +384,8 @@ static __always_inline int nodeport_xdp(struct xdp_md *ctx, const struct first_p
 	__be16 port = 0;
 	struct flow f = {};
 	__u32 ihl, l4len;
+	__be32 outer = 0;
+	__u8 outer_tos = 0;
 	__u16 *check;
 	void *l4h;
 	int ret;
@@ -314,6 +397,13 @@ static __always_inline int nodeport_xdp(struct xdp_md *ctx, const struct first_p
 		return npx_icmp(ip, ihl, end);
 	if (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP)
 		return NODEPORT_NOT_OURS;
+	if (overlay && p->proto == IPPROTO_UDP && p->udp_full && p->daddr == cfg_node_ip &&
+	    p->dport == bpf_htons(SLUICE_VXLAN_PORT)) {
+		ret = npx_tunnel_parse(ctx, &ip, &l4h, &f, &outer, &outer_tos);
+		if (ret)
+			return ret;
+		goto reply;
+	}
 	/* A later fragment has no ports: only its first fragment (tc
 	 * remembered its ports, lib/frag.h) says whether it is ours. */
 	if (!p->has_port) {
@@ -354,7 +444,7 @@ static __always_inline int nodeport_xdp(struct xdp_md *ctx, const struct first_p
 	if (p->proto == IPPROTO_TCP)
 		f.tcp_flags = ((__u8 *)l4h)[13];
 	if (!svc)
-		return npx_snat_reply(ctx, eth, ip, l4h, end, &f, now);
+		goto reply;
 	if (ip->ttl <= 1)
 		return NPX_FALL(SLUICE_XDP_FT_TTL);
 	tot = bpf_ntohs(ip->tot_len);
@@ -441,6 +531,9 @@ static __always_inline int nodeport_xdp(struct xdp_md *ctx, const struct first_p
 	__builtin_memcpy(oeth->h_dest, fib.dmac, ETH_ALEN);
 	__builtin_memcpy(oeth->h_source, fib.smac, ETH_ALEN);
 	return XDP_TX;
+reply:
+	/* (one call: inlined once, within the stack's 512 bytes) */
+	return npx_snat_reply(ctx, eth, ip, l4h, end, &f, now, outer, outer_tos);
 }
 
 #endif /* SLUICE_BPF_NODEPORT_XDP_H */

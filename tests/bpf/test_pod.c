@@ -3705,6 +3705,45 @@ static void test_xdp_np_remote_overlay_byte_for_byte(void **state)
 			    sizeof(struct vxpkt) - offsetof(struct vxpkt, udp.dest));
 	assert_int_equal(counter(SLUICE_XDP_TX, SLUICE_DIR_INGRESS), tx + 2);
 	np_state_is_tc_s(47500, port);
+	/* The backend's reply, tunnelled by node 2: un-SNATed at XDP, out of
+	 * the tunnel and to the client from the NodePort, byte for byte (tc
+	 * would leave it to the vxlan device, whose program does the same). */
+	{
+		__u64 back = counter(SLUICE_LB_SNAT_REVERSE, SLUICE_DIR_INGRESS);
+		struct vxpkt v = make_vxlan(8080, port);
+		struct l4pkt want;
+
+		v.inner = make_l4(BE_REMOTE, NODE_IP, IPPROTO_TCP, 8080, port);
+		v.inner.tcp.ack = 1;
+		fill_tcp_checksum(&v.inner);
+		want = v.inner;
+		want.ip.saddr = ip4(NODE_IP);
+		want.ip.daddr = ip4(EXT_CLIENT);
+		want.ip.ttl--;
+		want.ip.check = 0;
+		want.ip.check = ip_checksum(&want.ip, sizeof(want.ip));
+		want.tcp.source = htons(NODEPORT);
+		want.tcp.dest = htons(47500);
+		fill_tcp_checksum(&want);
+		mac_parse(EXT_CLIENT_MAC, want.eth.h_dest);
+		uplink_mac(want.eth.h_source);
+		/* From a MAC that is not node 2's: left to tc, untouched. */
+		v.eth.h_source[5] ^= 0x40;
+		xdp_falls_through(&v, sizeof(v), SLUICE_XDP_FT_ORIGIN);
+		v.eth.h_source[5] ^= 0x40;
+		r = run_xdp(&v, sizeof(v));
+		assert_int_equal(r.retval, XDP_TX);
+		assert_int_equal(r.out_len, sizeof(want));
+		assert_memory_equal(r.out, &want, sizeof(want));
+		assert_int_equal(counter(SLUICE_LB_SNAT_REVERSE, SLUICE_DIR_INGRESS), back + 1);
+		assert_true(lb_ct(EXT_CLIENT, 47500, BE_REMOTE, 8080, IPPROTO_TCP).flags &
+			    SLUICE_CT_F_REPLY_SEEN);
+		/* Another pod's datagram in the tunnel is no reply: not ours. */
+		v = make_vxlan(8080, 46000);
+		r = run_xdp(&v, sizeof(v));
+		assert_int_equal(r.retval, XDP_PASS);
+		assert_memory_equal(r.out, &v, sizeof(v));
+	}
 }
 
 /* Native routing: the same at XDP, the next hop's MACs instead of a

@@ -36,9 +36,9 @@
 #      reaches the outside client as its own socket's error (refused);
 #   a2) the agents restarted with --xdp off: a)'s north-south flows again,
 #      all at tc, with the same results;
-#   a3) (native routing) a NodePort whose one backend is on node 2: its
-#      replies come back plain and are un-SNATed at XDP too (xdp-pass
-#      hardly moves while lb-snat-reverse counts them).
+#   a3) a NodePort whose one backend is on node 2: its replies (plain with
+#      native routing, tunnelled with overlay routing) are un-SNATed at XDP
+#      too (xdp-pass hardly moves while lb-snat-reverse counts them).
 #
 # The agents run --xdp native (part a: the other node's backend's flows
 # are sent by the XDP program itself, bpf/lib/nodeport_xdp.h, its xdp-tx
@@ -308,8 +308,8 @@ CLIENT_n1=${IP[n1-cl]} CLIENT_n2=${IP[n1-cl]}
 check "pod n1-cl -> its node's $NODE1:30080/TCP x$N: both backends, the pod's own address" \
 	answers "$P-n1-cl" tcp "$NODE1" 30080 both
 
-if [ "$MODE" = native ]; then
-	echo "== a3) native routing: node2's backend's replies un-SNATed at XDP too"
+echo "== a3) node2's backend's replies un-SNATed at XDP too (native: plain; overlay: out of the tunnel)"
+{
 	check "Service far (NodePort, a backend on node2 only) applied to both agents" \
 		mn_apply_all "$P" 2 <<YAML
 apiVersion: v1
@@ -335,7 +335,7 @@ YAML
 	# Both ways at XDP: nearly nothing of these flows reached tc.
 	check "node1's tc path saw almost none of it (xdp-pass grew by less than $N)" \
 		test "$(node_metric 1 xdp-pass ingress)" -lt "$((p0 + N))"
-fi
+}
 
 echo "== b) eTP Local: only local backends, the client address kept; health checks"
 check "outside -> node1 $NODE1:30081/TCP x$N: only n1-be, which sees the outside client" \
