@@ -238,6 +238,24 @@ static json_t *control_plane_json(struct agent *a)
 	return res;
 }
 
+/*
+ * Stage 2 of the XDP program (north-south Services, docs/XDP.md) in
+ * status: the packets it sent itself (xdp-tx) and those it left to tc
+ * (sluice_xdpft_v1, all causes). Counters that cannot be read count 0.
+ */
+static json_t *xdp_services_json(struct agent *a)
+{
+	struct sluice_metric m[SLUICE_METRICS_MAX], ft;
+	json_int_t sent = 0, left = 0;
+
+	if (!datapath_metrics_read(a->dp, m))
+		sent = (json_int_t)m[SLUICE_METRIC_INDEX(SLUICE_XDP_TX, SLUICE_DIR_INGRESS)].packets;
+	for (__u32 c = 0; c < SLUICE_XDP_FT_MAX; c++)
+		if (!datapath_xdp_ft_counter(a->dp, c, &ft))
+			left += (json_int_t)ft.packets;
+	return json_pack("{s:I, s:I}", "sent", sent, "leftToTc", left);
+}
+
 static json_t *op_status(struct agent *a)
 {
 	json_t *res;
@@ -308,12 +326,12 @@ static json_t *op_status(struct agent *a)
 
 		if (a->has_xdp)
 			json_array_append_new(
-				xdp, json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "device", a->xdp.device,
-					       "driver", a->xdp.driver, "requested",
+				xdp, json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:o}", "device",
+					       a->xdp.device, "driver", a->xdp.driver, "requested",
 					       xdp_request_name(a->xdp.requested), "mode",
 					       xdp_mode_name(a->xdp.mode), "active",
 					       a->xdp.mode != SLUICE_XDP_MODE_OFF, "fallbackReason",
-					       a->xdp.reason));
+					       a->xdp.reason, "services", xdp_services_json(a)));
 		json_object_set_new(res, "xdp", xdp);
 	}
 	/* What the Service maps held after the last sync (agent/lb.c). */

@@ -235,6 +235,13 @@ static int print_status(const json_t *r)
 			printf("xdp:         %s (driver %s): %s requested, %s in use%s%s\n",
 			       str(x, "device"), str(x, "driver"), str(x, "requested"), str(x, "mode"),
 			       *why ? "; fell back: " : "", why);
+			if (json_object_get(x, "services"))
+				printf("xdp:         north-south Services: %lld packets sent at XDP, "
+				       "%lld left to tc (sluicectl metrics: why)\n",
+				       (long long)json_integer_value(
+					       json_object_get(json_object_get(x, "services"), "sent")),
+				       (long long)json_integer_value(json_object_get(
+					       json_object_get(x, "services"), "leftToTc")));
 		}
 	}
 	if (json_object_get(r, "controlPlane"))

@@ -302,6 +302,11 @@ check "node1's XDP program sent node2's backend's flows itself (xdp-tx)" \
 	test "$(node_metric 1 xdp-tx ingress)" -ge "$((x0 + N))"
 check "node1's XDP program left its own backend's flows to tc (fall-through local-backend)" \
 	test "$(xdp_ft 1 local-backend)" -gt "$l0"
+check "node1: sluicectl status counts both (sent at XDP, left to tc)" bash -c \
+	"'$BUILD/sluicectl' --socket '$(mn_sock "$P" 1)' status -o json |
+		jq -e '.xdp[0].services.sent >= $N and .xdp[0].services.leftToTc > 0' >/dev/null &&
+	'$BUILD/sluicectl' --socket '$(mn_sock "$P" 1)' status |
+		grep -E '^xdp: +north-south Services: [1-9][0-9]* packets sent at XDP, [1-9][0-9]* left to tc'"
 check "node1 counted SNATs for node2's backend (lb-snat)" test "$(node_metric 1 lb-snat ingress)" -gt "$s0"
 check "node1 counted the SNATed replies (lb-snat-reverse)" test "$(node_metric 1 lb-snat-reverse ingress)" -gt 0
 CLIENT_n1=${IP[n1-cl]} CLIENT_n2=${IP[n1-cl]}
