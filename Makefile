@@ -115,6 +115,9 @@ $(BUILD)/bench-bpf: bench/bpf_policy.c agent/loader.c lib/log.c $(SKELS) $(HDRS)
 $(BUILD)/bench-compile: bench/compile_cost.c agent/compile.c agent/compile_maps.c agent/compile_sync.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ bench/compile_cost.c agent/compile.c agent/compile_maps.c agent/compile_sync.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c lib/log.c $(LDLIBS_AGENT)
 
+$(BUILD)/bench-compile-add: bench/compile_add.c agent/compile.c agent/compile_maps.c agent/compile_sync.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -Iagent -o $@ bench/compile_add.c agent/compile.c agent/compile_maps.c agent/compile_sync.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c lib/log.c $(LDLIBS_AGENT)
+
 $(BUILD)/bench-purge: bench/flows_purge.c agent/flows.c agent/cidr.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ bench/flows_purge.c agent/flows.c agent/cidr.c agent/loader.c lib/log.c $(LDLIBS_AGENT)
 
@@ -158,7 +161,7 @@ test: deps all
 demo: deps all
 	@scripts/demo.sh
 
-bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-purge $(BUILD)/bench-compile $(BUILD)/bench-maglev $(BUILD)/bench-prefilter $(BUILD)/sluice-xdpgen
+bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-purge $(BUILD)/bench-compile $(BUILD)/bench-compile-add $(BUILD)/bench-maglev $(BUILD)/bench-prefilter $(BUILD)/sluice-xdpgen
 	@bench/run.sh
 	@bench/policy.sh
 	@bench/multinode.sh
