@@ -373,8 +373,19 @@ static int set_patch(struct entry_set *cur, const struct entry_set *del,
 		     const struct entry_set *add)
 {
 	size_t esz = cur->ksz + cur->vsz, i = 0, j = 0, k = 0, n = 0;
-	unsigned char *out = malloc((cur->n + add->n + 1) * esz);
+	unsigned char *out;
 
+	/* A few keys (a CNI ADD's address in an ipcache of 100 000): moved
+	 * in place, where a merge copied the whole set (0.4 ms each sync). */
+	if (del->n + add->n <= 16) {
+		for (i = 0; i < del->n; i++)
+			set_put(cur, set_at(del, i), NULL);
+		for (i = 0; i < add->n; i++)
+			if (set_put(cur, set_at(add, i), set_at(add, i) + add->ksz))
+				return -ENOMEM;
+		return 0;
+	}
+	out = malloc((cur->n + add->n + 1) * esz);
 	if (!out)
 		return -ENOMEM;
 	while (i < cur->n || j < add->n) {
