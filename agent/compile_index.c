@@ -150,6 +150,8 @@ struct cindex {
 	size_t refreshed;
 	uint64_t fresh_round;
 	bool events_lost;
+	size_t tests;		/* peers tested against a group in refreshes */
+	uint64_t round_seq;	/* seq at this round's start: later births are its */
 	size_t *outbuf;
 	size_t capout;
 	struct u32v dirty, gone, dead;
@@ -788,6 +790,7 @@ void cindex_begin(struct cindex *ix, bool all)
 	ix->dirty.n = ix->gone.n = ix->dead.n = 0;
 	graves_clear(ix);
 	ix->nmch = 0;
+	ix->round_seq = ix->seq;
 	ix->all = all;
 	if (all) {
 		for (size_t i = 0; i < ix->nbuckets; i++)
@@ -1069,6 +1072,11 @@ size_t cindex_cache_entries(const struct cindex *ix)
 	return ix->ncache;
 }
 
+size_t cindex_selector_tests(const struct cindex *ix)
+{
+	return ix->tests;
+}
+
 static bool alive(const struct cindex *ix, const struct birth *b)
 {
 	return ix->g[b->slot].id && ix->g[b->slot].born == b->born;
@@ -1263,7 +1271,10 @@ static int centry_refresh(struct cindex *ix, struct centry *e, const struct pol_
 	for (; e->seen < ix->nbirths; e->seen++) {
 		const struct birth *bi = &ix->births[e->seen];
 
-		if (!alive(ix, bi) || !pol_peer_matches_pod(peer, p, w, &ix->g[bi->slot].rep))
+		if (!alive(ix, bi))
+			continue;
+		ix->tests++;
+		if (!pol_peer_matches_pod(peer, p, w, &ix->g[bi->slot].rep))
 			continue;
 		if (centry_push(e, bi->slot, bi->born))
 			return -ENOMEM;
@@ -1402,13 +1413,19 @@ static int entry_event(struct cindex *ix, struct centry *e, const struct pol_wor
 	if (ev == EV_BIRTH && e->seen > bi)
 		return 0;	/* it looked at this birth itself */
 	peer = entry_peer(e, find, ctx, &p);
-	if (!peer || !pol_peer_matches_pod(peer, p, w, rep))
+	if (!peer)
+		return 0;
+	ix->tests++;
+	if (!pol_peer_matches_pod(peer, p, w, rep))
 		return 0;
 	switch (ev) {
 	case EV_BIRTH:
 		if (centry_push(e, ix->births[bi].slot, ix->births[bi].born))
 			return -ENOMEM;
+		/* A group born this round got its members this round too. */
 		e->changed = ix->round;
+		if (ix->g[ix->births[bi].slot].mchanged == ix->round)
+			e->mchanged = ix->round;
 		break;
 	case EV_DEATH:
 		/* Its birth stays in e->v until e is next read (alive() says
@@ -1479,8 +1496,9 @@ int cindex_cache_refresh(struct cindex *ix, const struct pol_world *w, cindex_po
 
 		ret = group_event(ix, w, find, ctx, EV_DEATH, &rep, 0);
 	}
+	/* Groups born this round had their birth's test. */
 	for (size_t i = 0; !ret && i < ix->nmch; i++)
-		if (alive(ix, &ix->mch[i]))
+		if (alive(ix, &ix->mch[i]) && ix->mch[i].born <= ix->round_seq)
 			ret = group_event(ix, w, find, ctx, EV_MEMBERS, &ix->g[ix->mch[i].slot].rep,
 					  0);
 	if (ret) {

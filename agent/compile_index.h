@@ -120,5 +120,8 @@ bool cindex_pod_changed(const struct cindex *ix, const char *ns, const char *nam
 /* Drop cache entries no query used since the previous sweep. */
 void cindex_cache_sweep(struct cindex *ix);
 size_t cindex_cache_entries(const struct cindex *ix);
+/* Peers tested against a group to keep the cache up to date (births,
+ * deaths, member changes), since the index was made. */
+size_t cindex_selector_tests(const struct cindex *ix);
 
 #endif /* SLUICE_COMPILE_INDEX_H */

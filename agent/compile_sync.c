@@ -1031,6 +1031,7 @@ void compiler_counts(const struct compiler *c, struct compile_counts *out)
 		.selector_cache = c->ix ? cindex_cache_entries(c->ix) : 0,
 		.prefixes = c->nprefixes,
 		.endpoints_built = c->ep_built, .endpoints_kept = c->ep_kept,
+		.selector_tests = c->ix ? cindex_selector_tests(c->ix) : 0,
 	};
 }
 
