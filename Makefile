@@ -175,6 +175,7 @@ bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-purge 
 	@$(BUILD)/bench-compile 5000 10 20
 	@$(BUILD)/bench-compile 20000 10 20
 	@$(BUILD)/bench-compile 5000 5000 20
+	@$(BUILD)/bench-compile-add 1000 100000
 	@$(BUILD)/bench-maglev
 	@$(BUILD)/bench-prefilter 100000
 

@@ -10,8 +10,9 @@
  *   - identity groups: the pods of one (namespace, label set), which a peer
  *     selector matches as one; groups by namespace;
  *   - per selector peer of a rule, the groups it matches (the selector
- *     cache), kept up to date as groups are born and die, and dropped when
- *     its policy or any Namespace changes;
+ *     cache), filed by the namespaces it can match, so that a group born,
+ *     gone or changed is tested against the entries that could hold it
+ *     only; dropped when its policy or any Namespace changes;
  *   - what the last round of changes did: addresses whose ipcache entry
  *     must be recomputed, addresses other nodes' pods gave up (their flows
  *     are purged), identities no group uses any more.
