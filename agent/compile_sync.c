@@ -500,6 +500,8 @@ static int ipc_update(struct compiler *c, struct build *b, uint32_t ip)
 {
 	struct sluice_ipcache_key k = { .prefixlen = 32, .ip = htonl(ip) };
 	struct entry_set *one = &b->out[CMAP_IPCACHE];
+	const struct prefix *hit;
+	struct prefix q;
 	uint32_t id;
 	int ret;
 
@@ -507,9 +509,13 @@ static int ipc_update(struct compiler *c, struct build *b, uint32_t ip)
 		if (b->nodes[i].ip == ip || (b->nodes[i].pod_cidr.prefix == 32 &&
 					     b->nodes[i].pod_cidr.net == ip))
 			return 0;
-	for (size_t i = 0; i < b->nprefixes; i++)
-		if (b->prefixes[i].c.prefix == 32 && b->prefixes[i].c.net == ip && b->prefixes[i].id)
-			return 0;
+	/* The prefixes are sorted and unique (collect_prefixes): a binary
+	 * search, where a scan cost 20 000 compares per address at 10 000
+	 * policies. */
+	q = (struct prefix){ .c = { .net = ip, .prefix = 32 } };
+	hit = bsearch(&q, b->prefixes, b->nprefixes, sizeof(*b->prefixes), cmp_prefix);
+	if (hit && hit->id)
+		return 0;
 	one->n = 0;
 	if (cindex_ip_holder(c->ix, ip, &id)) {
 		ret = ipcache_add(b, ip, 32, id, cidr_identity(b, ip));
