@@ -513,7 +513,8 @@ static int ipc_update(struct compiler *c, struct build *b, uint32_t ip)
 	 * search, where a scan cost 20 000 compares per address at 10 000
 	 * policies. */
 	q = (struct prefix){ .c = { .net = ip, .prefix = 32 } };
-	hit = bsearch(&q, b->prefixes, b->nprefixes, sizeof(*b->prefixes), cmp_prefix);
+	hit = b->nprefixes ? bsearch(&q, b->prefixes, b->nprefixes, sizeof(*b->prefixes),
+				     cmp_prefix) : NULL;
 	if (hit && hit->id)
 		return 0;
 	one->n = 0;
