@@ -230,10 +230,18 @@ cleanup:
 
 /* ---- incremental syncs ---------------------------------------------- */
 
+/* Room for a few keys more than a set holds: the in-place patch of the
+ * next sync adds to it (a full array grows by doubling: copying the 2 MB
+ * ipcache copy at the first CNI ADD after start-up, 1 ms). */
+static size_t set_slack(size_t n)
+{
+	return n / 16 + 16;
+}
+
 static int set_copy(struct entry_set *dst, const struct entry_set *src)
 {
-	size_t esz = src->ksz + src->vsz;
-	unsigned char *d = malloc(src->n * esz + 1);
+	size_t esz = src->ksz + src->vsz, cap = src->n + set_slack(src->n);
+	unsigned char *d = malloc(cap * esz);
 
 	if (!d)
 		return -ENOMEM;
@@ -242,7 +250,7 @@ static int set_copy(struct entry_set *dst, const struct entry_set *src)
 	free(dst->data);
 	*dst = *src;
 	dst->data = d;
-	dst->cap = src->n;
+	dst->cap = cap;
 	return 0;
 }
 
@@ -372,7 +380,7 @@ static int set_append(struct entry_set *dst, const struct entry_set *src)
 static int set_patch(struct entry_set *cur, const struct entry_set *del,
 		     const struct entry_set *add)
 {
-	size_t esz = cur->ksz + cur->vsz, i = 0, j = 0, k = 0, n = 0;
+	size_t esz = cur->ksz + cur->vsz, i = 0, j = 0, k = 0, n = 0, cap;
 	unsigned char *out;
 
 	/* A few keys (a CNI ADD's address in an ipcache of 100 000): moved
@@ -385,7 +393,8 @@ static int set_patch(struct entry_set *cur, const struct entry_set *del,
 				return -ENOMEM;
 		return 0;
 	}
-	out = malloc((cur->n + add->n + 1) * esz);
+	cap = cur->n + add->n + set_slack(cur->n + add->n);
+	out = malloc(cap * esz);
 	if (!out)
 		return -ENOMEM;
 	while (i < cur->n || j < add->n) {
@@ -407,7 +416,7 @@ static int set_patch(struct entry_set *cur, const struct entry_set *del,
 	free(cur->data);
 	cur->data = out;
 	cur->n = n;
-	cur->cap = cur->n + add->n + 1;
+	cur->cap = cap;
 	return 0;
 }
 

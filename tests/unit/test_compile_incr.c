@@ -414,8 +414,9 @@ static void test_new_group_tested_against_candidates(void **state)
 	struct pol_namespace ns[NNS];
 	const struct pol_namespace *nsp[NNS];
 	struct pol_ns_ref nsidx[NNS];
-	struct pol_pod pods[2 * NNS + 2];
-	const struct pol_pod *podp[2 * NNS + 2];
+	struct pol_pod pods[2 * NNS + 2 + 60];
+	const struct pol_pod *podp[2 * NNS + 2 + 60];
+	struct compile_pod_change many[20];
 	struct pol_policy *pol[NNS + 2];
 	struct compile_ep eps[NNS];
 	struct pol_world w = { 0 };
@@ -497,6 +498,35 @@ static void test_new_group_tested_against_candidates(void **state)
 			compare_maps(&ma, &mb, k, &ch);
 		}
 	}
+
+	/* Then 20 addresses in one sync (the compiler's copy of the ipcache
+	 * merged anew), and 40 one by one (patched in place, past the room
+	 * the merge left). */
+	for (size_t k = 0; k < 60; k++) {
+		struct pol_pod *p = &pods[np];
+		struct compile_changes ch = { .pods = many, .npods = 1 };
+		struct wg_change wc = { .ns = "ns2", .name = "extra" };
+
+		snprintf(name, sizeof(name), "extra-%zu", k);
+		*p = (struct pol_pod){ .ns = ns[2].name, .name = strdup(name),
+				       .ip = 0x0a010000u + (uint32_t)k };
+		assert_non_null(p->name);
+		parse_labels(&p->labels, "{\"app\":\"client\"}");
+		podp[np++] = p;
+		w.npods = np;
+		many[k < 20 ? k : 0] = (struct compile_pod_change){ .ns = p->ns, .name = p->name,
+								    .pod = p };
+		if (k < 19)
+			continue;
+		ch.npods = k == 19 ? 20 : 1;
+		assert_int_equal(compiler_sync_changes(a, &w, &ch, eps, NNS, NULL, 0, ids, 0, NULL,
+						       err, sizeof(err)), 0);
+		assert_int_equal(compiler_sync(b, &w, eps, NNS, NULL, 0, ids, 0, NULL, err,
+					       sizeof(err)), 0);
+		compare_maps(&ma, &mb, k, &wc);
+	}
+	for (size_t i = 2 * NNS + 2; i < np; i++)
+		free(pods[i].name);
 	for (size_t i = 0; i < np; i++)
 		pol_labels_free(&pods[i].labels);
 	for (size_t i = 0; i < NNS; i++) {
