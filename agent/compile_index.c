@@ -1050,8 +1050,9 @@ void cindex_forget_policy(struct cindex *ix, const char *ns, const char *name)
 
 void cindex_forget_all(struct cindex *ix)
 {
+	/* The classes go with their last entries: a Namespace change makes
+	 * what they remember of namespaces wrong. */
 	cache_drop_if(ix, NULL, NULL, false);
-	/* Every entry went with its class: none is left. */
 }
 
 void cindex_cache_sweep(struct cindex *ix)
