@@ -896,6 +896,14 @@ int pol_index_build(struct pol_index *x, const struct pol_world *w)
 	return 0;
 }
 
+static bool rules_deny(const struct pol_rule *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (r[i].action == POL_DENY)
+			return true;
+	return false;
+}
+
 /* The policies that can select pod, in ascending position (the order
  * rules are numbered and win ties in): into b->cand. */
 static size_t candidates(struct build *b, const struct pol_pod *pod)
@@ -959,7 +967,8 @@ int build_endpoint(struct build *b, const struct compile_ep *e)
 				enforce = 1;
 			/* A left-out policy's Deny rules would override other
 			 * policies' allows: without them, allow nothing. */
-			if (b->excluded[i] && !p->audit && b->has_deny[i])
+			if (b->excluded[i] && !p->audit &&
+			    (rules_deny(p->in, p->nin) || rules_deny(p->eg, p->neg)))
 				closed = true;
 		}
 		if (enforce)
@@ -992,7 +1001,6 @@ void build_free(struct build *b)
 	free(b->prefixes);
 	free(b->idbuf);
 	free(b->podbuf);
-	free(b->has_deny);
 	free(b->order);
 	free(b->groups);
 	free(b->cand);
@@ -1002,14 +1010,6 @@ void build_free(struct build *b)
 		set_free(&b->out[m]);
 	}
 	memset(b, 0, sizeof(*b));
-}
-
-static bool rules_deny(const struct pol_rule *r, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (r[i].action == POL_DENY)
-			return true;
-	return false;
 }
 
 /* What every build needs: the outputs, per-policy flags and counters,
@@ -1022,16 +1022,12 @@ int build_init(struct build *b, const struct pol_world *w, const struct compile_
 			     .excluded = excluded, .eps = eps, .neps = neps };
 	for (int m = 0; m < CMAP_N; m++)
 		set_init(&b->out[m], key_size[m], val_size[m]);
-	b->has_deny = calloc(w->npol + 1, sizeof(*b->has_deny));
 	b->count[CMAP_ALLOW] = calloc(w->npol + 1, sizeof(size_t));
 	b->count[CMAP_DENY] = calloc(w->npol + 1, sizeof(size_t));
 	b->cand = calloc(w->npol + 1, sizeof(*b->cand));
-	if (!b->has_deny || !b->count[CMAP_ALLOW] || !b->count[CMAP_DENY] || !b->cand ||
+	if (!b->count[CMAP_ALLOW] || !b->count[CMAP_DENY] || !b->cand ||
 	    node_index_build(&b->node_idx, nodes, nnodes))
 		return -ENOMEM;
-	for (size_t i = 0; i < w->npol; i++)
-		b->has_deny[i] = rules_deny(w->pol[i]->in, w->pol[i]->nin) ||
-				 rules_deny(w->pol[i]->eg, w->pol[i]->neg);
 	return 0;
 }
 

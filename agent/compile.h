@@ -181,6 +181,9 @@ struct compile_counts {
 	/* In incremental syncs: local endpoints whose entries were computed
 	 * again, and those kept as they were (nothing they depend on changed). */
 	size_t endpoints_built, endpoints_kept;
+	/* Selector cache entries tested against a group born, gone or
+	 * changed (the index's, since it was last made). */
+	size_t selector_tests;
 };
 void compiler_counts(const struct compiler *c, struct compile_counts *out);
 

@@ -39,12 +39,16 @@ struct group {
 	size_t nspos;		/* its place there */
 };
 
-/* The groups of one namespace. */
+/* The groups of one namespace, and the selector cache entries whose peer
+ * can only match pods there (a podSelector alone, in a namespaced policy). */
 struct nsgroups {
 	char *ns;
 	uint64_t hash;
+	size_t idx;		/* its place in ix->nslist */
 	size_t *slot;
 	size_t n, cap;
+	struct centry **own;
+	size_t nown, capown;
 	struct nsgroups *next;
 };
 
@@ -54,13 +58,44 @@ struct birth {
 	uint64_t born;
 };
 
+/*
+ * Which groups an entry's peer can match, so that a group born, gone or
+ * changed is tested against those entries only: SCOPE_OWN, the groups of
+ * the policy's namespace (a podSelector alone); SCOPE_CLASS, the groups of
+ * the namespaces its namespaceSelector matches (entries with equal
+ * namespaceSelectors share one class, which remembers those namespaces);
+ * SCOPE_ALL, every group (a cluster policy's podSelector alone).
+ */
+enum scope { SCOPE_OWN, SCOPE_CLASS, SCOPE_ALL };
+
+struct ptrv {
+	struct centry **v;
+	size_t n, cap;
+};
+
+/* The entries of one namespaceSelector (by content), and the namespaces it
+ * matches of ix->nslist[0..upto), ascending. Made again after any
+ * Namespace change (cindex_forget_all). */
+struct nsclass {
+	char *key;
+	uint64_t hash;
+	struct ptrv e;
+	size_t *match;
+	size_t nmatch, capmatch, upto;
+	struct nsclass *next;
+};
+
 struct centry {
 	int kind;
 	char *ns, *name;
 	uint8_t dir;
 	size_t ri, pi;
 	uint64_t hash;
-	size_t seen;		/* births[] checked so far */
+	size_t seen;		/* births[] checked so far (see ix->refreshed) */
+	enum scope scope;
+	struct nsgroups *own;	/* SCOPE_OWN */
+	struct nsclass *cls;	/* SCOPE_CLASS */
+	size_t spos;		/* its place in its scope's list */
 	struct birth *v;	/* matching groups (some may have died since) */
 	size_t n, cap;
 	bool used;
@@ -74,6 +109,13 @@ struct u32v {
 	size_t n, cap;
 };
 
+/* A group that died this round: what selectors look at, kept until the
+ * next round for the cache entries that held it. */
+struct grave {
+	char *ns;
+	struct pol_labels labels;
+};
+
 struct cindex {
 	struct ipod **byname, **byip;
 	size_t nbuckets, npods;
@@ -85,11 +127,31 @@ struct cindex {
 	size_t nidslot;
 	struct nsgroups **nsb;
 	size_t nnsb, nns;
+	struct nsgroups **nslist;	/* every namespace's, in the order made */
+	size_t capnslist;
 	uint64_t seq;
 	struct birth *births;
 	size_t nbirths, capbirths;
 	struct centry **cache;
 	size_t ncache_b, ncache;
+	/* The cache by what its entries can match (enum scope). */
+	struct nsclass **cls;
+	size_t ncls_b, ncls;
+	struct ptrv all_scope;
+	/* This round's groups that died and whose members changed (slot and
+	 * birth stamp): with the births since ix->refreshed, what
+	 * cindex_cache_refresh tests the entries that may hold them against.
+	 * events_lost: one was not recorded (out of memory), or a round went
+	 * by without a refresh (fresh_round): check every entry instead. */
+	struct grave *graves;
+	size_t ngraves, capgraves;
+	struct birth *mch;
+	size_t nmch, capmch;
+	size_t refreshed;
+	uint64_t fresh_round;
+	bool events_lost;
+	size_t tests;		/* peers tested against a group in refreshes */
+	uint64_t round_seq;	/* seq at this round's start: later births are its */
 	size_t *outbuf;
 	size_t capout;
 	struct u32v dirty, gone, dead;
@@ -167,7 +229,9 @@ int cindex_new(struct cindex **out)
 	ix->nsb = calloc(ix->nnsb, sizeof(*ix->nsb));
 	ix->ncache_b = 256;
 	ix->cache = calloc(ix->ncache_b, sizeof(*ix->cache));
-	if (!ix->byname || !ix->byip || !ix->idslot || !ix->nsb || !ix->cache) {
+	ix->ncls_b = 64;
+	ix->cls = calloc(ix->ncls_b, sizeof(*ix->cls));
+	if (!ix->byname || !ix->byip || !ix->idslot || !ix->nsb || !ix->cache || !ix->cls) {
 		cindex_free(ix);
 		return -ENOMEM;
 	}
@@ -259,7 +323,14 @@ static struct nsgroups *ns_find(struct cindex *ix, const char *ns, bool add)
 		free(e);
 		return NULL;
 	}
+	if (grow((void **)&ix->nslist, &ix->capnslist, ix->nns + 1, sizeof(*ix->nslist))) {
+		free(e->ns);
+		free(e);
+		return NULL;
+	}
 	e->hash = h;
+	e->idx = ix->nns;
+	ix->nslist[ix->nns] = e;
 	e->next = ix->nsb[b];
 	ix->nsb[b] = e;
 	ix->nns++;
@@ -350,6 +421,21 @@ static void idslot_remove(struct cindex *ix, uint32_t id)
 
 /* ---- groups ---------------------------------------------------------- */
 
+/* A group's members came, went or changed ports this round: noted once a
+ * round, for the cache entries that hold it. */
+static void group_touch(struct cindex *ix, size_t slot)
+{
+	struct group *g = &ix->g[slot];
+
+	if (g->mchanged == ix->round)
+		return;
+	g->mchanged = ix->round;
+	if (grow((void **)&ix->mch, &ix->capmch, ix->nmch + 1, sizeof(*ix->mch)))
+		ix->events_lost = true;
+	else
+		ix->mch[ix->nmch++] = (struct birth){ .slot = slot, .born = g->born };
+}
+
 static size_t group_new(struct cindex *ix, uint32_t id, const struct pol_pod *pod)
 {
 	struct nsgroups *nsg = ns_find(ix, pod->ns, true);
@@ -407,8 +493,17 @@ static void group_kill(struct cindex *ix, size_t slot)
 	idslot_remove(ix, g->id);
 	u32_push(&ix->dead, g->id);	/* lost when out of memory: the number then
 					 * stays taken until a full sync's round */
-	free(g->rep.ns);
-	labels_free(&g->rep.labels);
+	/* What it looked like stays for this round's cache refresh. */
+	if (ix->ncache && !grow((void **)&ix->graves, &ix->capgraves, ix->ngraves + 1,
+				 sizeof(*ix->graves))) {
+		ix->graves[ix->ngraves++] = (struct grave){ .ns = g->rep.ns,
+							    .labels = g->rep.labels };
+	} else {
+		if (ix->ncache)
+			ix->events_lost = true;
+		free(g->rep.ns);
+		labels_free(&g->rep.labels);
+	}
 	free(g->m);
 	*g = (struct group){ 0 };
 	ix->nlive--;
@@ -440,7 +535,7 @@ static int group_join(struct cindex *ix, struct ipod *p, struct identities *ids)
 	p->group = slot;
 	p->gpos = g->n;
 	g->m[g->n++] = p;
-	g->mchanged = ix->round;
+	group_touch(ix, slot);
 	ix->groups_changed = true;
 	return 0;
 }
@@ -454,7 +549,7 @@ static void group_leave(struct cindex *ix, struct ipod *p)
 	g = &ix->g[p->group];
 	g->m[p->gpos] = g->m[--g->n];
 	g->m[p->gpos]->gpos = p->gpos;
-	g->mchanged = ix->round;
+	group_touch(ix, p->group);
 	ix->groups_changed = true;
 	if (!g->n)
 		group_kill(ix, p->group);
@@ -640,7 +735,7 @@ int cindex_pod_set(struct cindex *ix, struct identities *ids, const char *ns, co
 		ret = ports_copy(&p->pod, pod);
 		p->changed = ix->round;
 		if (p->group != NONE) {
-			ix->g[p->group].mchanged = ix->round;
+			group_touch(ix, p->group);
 			ix->groups_changed = true;
 		}
 	}
@@ -665,11 +760,23 @@ out:
 	return ret;
 }
 
+static void graves_clear(struct cindex *ix)
+{
+	for (size_t i = 0; i < ix->ngraves; i++) {
+		free(ix->graves[i].ns);
+		labels_free(&ix->graves[i].labels);
+	}
+	ix->ngraves = 0;
+}
+
 void cindex_begin(struct cindex *ix, bool all)
 {
 	ix->round++;
 	ix->groups_changed = false;
 	ix->dirty.n = ix->gone.n = ix->dead.n = 0;
+	graves_clear(ix);
+	ix->nmch = 0;
+	ix->round_seq = ix->seq;
 	ix->all = all;
 	if (all) {
 		for (size_t i = 0; i < ix->nbuckets; i++)
@@ -831,6 +938,59 @@ static uint64_t centry_hash(int kind, const char *ns, const char *name, uint8_t 
 	return fnv(h, &pi, sizeof(pi));
 }
 
+static int ptrv_push(struct ptrv *v, struct centry *e, size_t *pos)
+{
+	if (grow((void **)&v->v, &v->cap, v->n + 1, sizeof(*v->v)))
+		return -ENOMEM;
+	*pos = v->n;
+	v->v[v->n++] = e;
+	return 0;
+}
+
+static void ptrv_remove(struct ptrv *v, size_t pos)
+{
+	v->v[pos] = v->v[--v->n];
+	v->v[pos]->spos = pos;
+}
+
+static void nsclass_free(struct nsclass *c)
+{
+	free(c->key);
+	free(c->e.v);
+	free(c->match);
+	free(c);
+}
+
+static void class_drop(struct cindex *ix, struct nsclass *c)
+{
+	struct nsclass **pp = &ix->cls[c->hash & (ix->ncls_b - 1)];
+
+	while (*pp != c)
+		pp = &(*pp)->next;
+	*pp = c->next;
+	nsclass_free(c);
+	ix->ncls--;
+}
+
+/* Take e out of its scope's list; a class left without entries goes. */
+static void scope_unlink(struct cindex *ix, struct centry *e)
+{
+	if (e->scope == SCOPE_OWN && e->own) {
+		struct nsgroups *nsg = e->own;
+
+		nsg->own[e->spos] = nsg->own[--nsg->nown];
+		nsg->own[e->spos]->spos = e->spos;
+	} else if (e->scope == SCOPE_CLASS && e->cls) {
+		struct nsclass *c = e->cls;
+
+		ptrv_remove(&c->e, e->spos);
+		if (!c->e.n)
+			class_drop(ix, c);
+	} else if (e->scope == SCOPE_ALL) {
+		ptrv_remove(&ix->all_scope, e->spos);
+	}
+}
+
 static void centry_free(struct centry *e)
 {
 	free(e->ns);
@@ -853,6 +1013,7 @@ static void cache_drop_if(struct cindex *ix, const char *ns, const char *name, b
 
 			if (drop) {
 				*pp = e->next;
+				scope_unlink(ix, e);
 				centry_free(e);
 				ix->ncache--;
 			} else {
@@ -862,8 +1023,10 @@ static void cache_drop_if(struct cindex *ix, const char *ns, const char *name, b
 			}
 		}
 	}
-	if (!ix->ncache)
+	if (!ix->ncache) {
 		ix->nbirths = 0;
+		ix->refreshed = 0;
+	}
 }
 
 void cindex_forget_policy(struct cindex *ix, const char *ns, const char *name)
@@ -873,6 +1036,8 @@ void cindex_forget_policy(struct cindex *ix, const char *ns, const char *name)
 
 void cindex_forget_all(struct cindex *ix)
 {
+	/* The classes go with their last entries: a Namespace change makes
+	 * what they remember of namespaces wrong. */
 	cache_drop_if(ix, NULL, NULL, false);
 }
 
@@ -884,11 +1049,19 @@ void cindex_cache_sweep(struct cindex *ix)
 	 * (every entry is then filled again on its next use). */
 	if (ix->nbirths > 4 * ix->nlive + 4096)
 		cindex_forget_all(ix);
+	/* Every entry left was refreshed this round or used (and so brought
+	 * up to date): the next round's refresh needs only its own events. */
+	ix->fresh_round = ix->round;
 }
 
 size_t cindex_cache_entries(const struct cindex *ix)
 {
 	return ix->ncache;
+}
+
+size_t cindex_selector_tests(const struct cindex *ix)
+{
+	return ix->tests;
 }
 
 static bool alive(const struct cindex *ix, const struct birth *b)
@@ -904,36 +1077,171 @@ static int centry_push(struct centry *e, size_t slot, uint64_t born)
 	return 0;
 }
 
-/* Groups a fresh entry starts with: those of the namespaces the peer can
- * match, tested one by one. */
+/* A namespaceSelector as text: selectors with the same text match the
+ * same namespaces (label keys and values hold no control characters). */
+static char *sel_key(const struct pol_selector *s)
+{
+	size_t len = 1;
+	char *k, *p;
+
+	for (size_t i = 0; i < s->match.n; i++)
+		len += strlen(s->match.v[i].key) + strlen(s->match.v[i].value) + 3;
+	for (size_t i = 0; i < s->nexpr; i++) {
+		len += strlen(s->expr[i].key) + 4;
+		for (size_t j = 0; j < s->expr[i].nval; j++)
+			len += strlen(s->expr[i].val[j]) + 1;
+	}
+	k = malloc(len);
+	if (!k)
+		return NULL;
+	p = k;
+	for (size_t i = 0; i < s->match.n; i++)
+		p += sprintf(p, "=%s\1%s\1", s->match.v[i].key, s->match.v[i].value);
+	for (size_t i = 0; i < s->nexpr; i++) {
+		p += sprintf(p, "%c%s\1", '0' + (int)s->expr[i].op, s->expr[i].key);
+		for (size_t j = 0; j < s->expr[i].nval; j++)
+			p += sprintf(p, "%s\2", s->expr[i].val[j]);
+		*p++ = '\3';
+	}
+	*p = '\0';
+	return k;
+}
+
+static struct nsclass *class_get(struct cindex *ix, const struct pol_selector *sel)
+{
+	char *key = sel_key(sel);
+	uint64_t h;
+	struct nsclass *c;
+
+	if (!key)
+		return NULL;
+	h = fnv(1469598103934665603ull, key, strlen(key));
+	for (c = ix->cls[h & (ix->ncls_b - 1)]; c; c = c->next)
+		if (c->hash == h && !strcmp(c->key, key)) {
+			free(key);
+			return c;
+		}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		free(key);
+		return NULL;
+	}
+	c->key = key;
+	c->hash = h;
+	c->next = ix->cls[h & (ix->ncls_b - 1)];
+	ix->cls[h & (ix->ncls_b - 1)] = c;
+	ix->ncls++;
+	return c;
+}
+
+/* Whether the namespace of nsg matches a peer's namespaceSelector. */
+static bool peer_ns_matches(const struct pol_peer *peer, const struct pol_policy *p,
+			    const struct pol_world *w, const struct nsgroups *nsg)
+{
+	struct pol_peer ns_only = *peer;
+	struct pol_pod any = { .ns = nsg->ns, .name = nsg->ns };
+
+	ns_only.has_pod_sel = false;
+	return pol_peer_matches_pod(&ns_only, p, w, &any);
+}
+
+/* The class's namespaces, brought up to every namespace the index knows
+ * (peer: one of its entries'). */
+static int class_extend(struct cindex *ix, struct nsclass *c, const struct pol_peer *peer,
+			const struct pol_policy *p, const struct pol_world *w)
+{
+	for (; c->upto < ix->nns; c->upto++) {
+		if (!peer_ns_matches(peer, p, w, ix->nslist[c->upto]))
+			continue;
+		if (grow((void **)&c->match, &c->capmatch, c->nmatch + 1, sizeof(*c->match)))
+			return -ENOMEM;
+		c->match[c->nmatch++] = c->upto;
+	}
+	return 0;
+}
+
+static bool class_has(const struct nsclass *c, size_t idx)
+{
+	size_t lo = 0, hi = c->nmatch;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (c->match[mid] < idx)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < c->nmatch && c->match[lo] == idx;
+}
+
+/* The pod part of a peer whose namespace part holds. */
+static bool pod_part(const struct pol_peer *peer, const struct group *g)
+{
+	return !peer->has_pod_sel || pol_selector_matches(&peer->pod_sel, &g->rep.labels);
+}
+
+static int push_matching(struct cindex *ix, struct centry *e, const struct nsgroups *nsg,
+			 const struct pol_peer *peer)
+{
+	for (size_t k = 0; k < nsg->n; k++) {
+		const struct group *g = &ix->g[nsg->slot[k]];
+
+		if (pod_part(peer, g) && centry_push(e, nsg->slot[k], g->born))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* A fresh entry: its scope (and its place there), and the groups it starts
+ * with, from the namespaces it can match only. */
 static int centry_fill(struct cindex *ix, struct centry *e, const struct pol_world *w,
 		       const struct pol_policy *p, const struct pol_peer *peer)
 {
-	bool own_ns = !peer->has_ns_sel && p->kind != POL_SLUICE_CLUSTER;
+	int ret = 0;
 
-	for (size_t b = 0; b < ix->nnsb; b++)
-		for (struct nsgroups *nsg = ix->nsb[b]; nsg; nsg = nsg->next) {
-			if (!nsg->n || (own_ns && (!p->ns || strcmp(p->ns, nsg->ns))))
-				continue;
-			for (size_t k = 0; k < nsg->n; k++) {
-				const struct group *g = &ix->g[nsg->slot[k]];
-
-				/* The namespace part fails for all its groups or
-				 * none: stop at the first. */
-				if (!pol_peer_matches_pod(peer, p, w, &g->rep)) {
-					struct pol_peer ns_only = *peer;
-
-					ns_only.has_pod_sel = false;
-					if (!pol_peer_matches_pod(&ns_only, p, w, &g->rep))
-						break;
-					continue;
-				}
-				if (centry_push(e, nsg->slot[k], g->born))
-					return -ENOMEM;
-			}
-		}
 	e->seen = ix->nbirths;
-	return 0;
+	if (peer->has_ns_sel) {
+		struct nsclass *c = class_get(ix, &peer->ns_sel);
+
+		if (!c)
+			return -ENOMEM;
+		if (class_extend(ix, c, peer, p, w) || ptrv_push(&c->e, e, &e->spos)) {
+			if (!c->e.n)	/* made for e: it goes */
+				class_drop(ix, c);
+			return -ENOMEM;
+		}
+		e->scope = SCOPE_CLASS;
+		e->cls = c;
+		for (size_t i = 0; !ret && i < c->nmatch; i++)
+			ret = push_matching(ix, e, ix->nslist[c->match[i]], peer);
+		return ret;
+	}
+	if (p->kind != POL_SLUICE_CLUSTER) {
+		struct nsgroups *nsg = ns_find(ix, p->ns ? p->ns : "", true);
+
+		if (!nsg || grow((void **)&nsg->own, &nsg->capown, nsg->nown + 1,
+				 sizeof(*nsg->own)))
+			return -ENOMEM;
+		e->scope = SCOPE_OWN;
+		e->own = nsg;
+		e->spos = nsg->nown;
+		nsg->own[nsg->nown++] = e;
+		for (size_t k = 0; k < nsg->n; k++) {
+			const struct group *g = &ix->g[nsg->slot[k]];
+
+			if (pol_peer_matches_pod(peer, p, w, &g->rep) &&
+			    centry_push(e, nsg->slot[k], g->born))
+				return -ENOMEM;
+		}
+		return 0;
+	}
+	if (ptrv_push(&ix->all_scope, e, &e->spos))
+		return -ENOMEM;
+	e->scope = SCOPE_ALL;
+	for (size_t i = 0; !ret && i < ix->nns; i++)
+		ret = push_matching(ix, e, ix->nslist[i], peer);
+	return ret;
 }
 
 /* Bring e up to date: the groups born since its last look that match,
@@ -943,10 +1251,17 @@ static int centry_refresh(struct cindex *ix, struct centry *e, const struct pol_
 {
 	size_t k = 0;
 
+	/* Births before ix->refreshed were tested by cindex_cache_refresh
+	 * against every entry that could match them. */
+	if (e->seen < ix->refreshed)
+		e->seen = ix->refreshed;
 	for (; e->seen < ix->nbirths; e->seen++) {
 		const struct birth *bi = &ix->births[e->seen];
 
-		if (!alive(ix, bi) || !pol_peer_matches_pod(peer, p, w, &ix->g[bi->slot].rep))
+		if (!alive(ix, bi))
+			continue;
+		ix->tests++;
+		if (!pol_peer_matches_pod(peer, p, w, &ix->g[bi->slot].rep))
 			continue;
 		if (centry_push(e, bi->slot, bi->born))
 			return -ENOMEM;
@@ -963,6 +1278,27 @@ static int centry_refresh(struct cindex *ix, struct centry *e, const struct pol_
 	}
 	e->n = k;
 	return 0;
+}
+
+/* The cache's table grows with its entries: chains stay short. */
+static void cache_grow(struct cindex *ix)
+{
+	size_t nb = ix->ncache_b * 4;
+	struct centry **t;
+
+	if (ix->ncache <= ix->ncache_b * 2 || !(t = calloc(nb, sizeof(*t))))
+		return;
+	for (size_t i = 0; i < ix->ncache_b; i++)
+		while (ix->cache[i]) {
+			struct centry *x = ix->cache[i];
+
+			ix->cache[i] = x->next;
+			x->next = t[x->hash & (nb - 1)];
+			t[x->hash & (nb - 1)] = x;
+		}
+	free(ix->cache);
+	ix->cache = t;
+	ix->ncache_b = nb;
 }
 
 int cindex_peer_groups(struct cindex *ix, const struct pol_world *w, const struct pol_policy *p,
@@ -988,8 +1324,11 @@ int cindex_peer_groups(struct cindex *ix, const struct pol_world *w, const struc
 			return -ENOMEM;
 		}
 		*e = (struct centry){ .kind = (int)p->kind, .ns = e->ns, .name = e->name,
-				      .dir = (uint8_t)dir, .ri = ri, .pi = pi, .hash = h };
+				      .dir = (uint8_t)dir, .ri = ri, .pi = pi, .hash = h,
+				      .spos = SIZE_MAX };
 		if (centry_fill(ix, e, w, p, peer)) {
+			if (e->spos != SIZE_MAX)
+				scope_unlink(ix, e);
 			centry_free(e);
 			return -ENOMEM;
 		}
@@ -997,6 +1336,7 @@ int cindex_peer_groups(struct cindex *ix, const struct pol_world *w, const struc
 		ix->cache[h & (ix->ncache_b - 1)] = e;
 		ix->ncache++;
 		e->changed = ix->round;
+		cache_grow(ix);
 	}
 	/* Groups born since the last look in; the dead out (a slot reused by
 	 * a later group is not this one). */
@@ -1012,24 +1352,147 @@ int cindex_peer_groups(struct cindex *ix, const struct pol_world *w, const struc
 	return 0;
 }
 
-int cindex_cache_refresh(struct cindex *ix, const struct pol_world *w, cindex_policy_fn find,
-			 void *ctx)
+/* The peer of entry e (NULL: its policy or rule is gone). */
+static const struct pol_peer *entry_peer(const struct centry *e, cindex_policy_fn find, void *ctx,
+					 const struct pol_policy **pp)
+{
+	const struct pol_policy *p = find(ctx, e->kind, *e->ns ? e->ns : NULL, e->name);
+	const struct pol_rule *r;
+
+	if (!p)
+		return NULL;	/* gone: its forget comes with the change */
+	if (e->dir == POL_INGRESS ? e->ri >= p->nin : e->ri >= p->neg)
+		return NULL;
+	r = e->dir == POL_INGRESS ? &p->in[e->ri] : &p->eg[e->ri];
+	if (e->pi >= r->npeers)
+		return NULL;
+	*pp = p;
+	return &r->peers[e->pi];
+}
+
+/* Every entry, each checked against every birth since its last look and
+ * each of its groups (the way of a round whose events are not all known). */
+static int refresh_every_entry(struct cindex *ix, const struct pol_world *w,
+			       cindex_policy_fn find, void *ctx)
 {
 	for (size_t b = 0; b < ix->ncache_b; b++)
 		for (struct centry *e = ix->cache[b]; e; e = e->next) {
-			const struct pol_policy *p = find(ctx, e->kind, *e->ns ? e->ns : NULL, e->name);
-			const struct pol_rule *r;
+			const struct pol_policy *p;
+			const struct pol_peer *peer = entry_peer(e, find, ctx, &p);
 
-			if (!p)
-				continue;	/* gone: its forget comes with the change */
-			if (e->dir == POL_INGRESS ? e->ri >= p->nin : e->ri >= p->neg)
-				continue;
-			r = e->dir == POL_INGRESS ? &p->in[e->ri] : &p->eg[e->ri];
-			if (e->pi >= r->npeers)
-				continue;
-			if (centry_refresh(ix, e, w, p, &r->peers[e->pi]))
+			if (peer && centry_refresh(ix, e, w, p, peer))
 				return -ENOMEM;
 		}
+	return 0;
+}
+
+enum event { EV_BIRTH, EV_DEATH, EV_MEMBERS };
+
+/* One event of a group (ns and labels: rep) against one entry that may
+ * hold it. bi: the birth's place in the log (EV_BIRTH). */
+static int entry_event(struct cindex *ix, struct centry *e, const struct pol_world *w,
+		       cindex_policy_fn find, void *ctx, enum event ev, const struct pol_pod *rep,
+		       size_t bi)
+{
+	const struct pol_policy *p;
+	const struct pol_peer *peer;
+
+	if (ev == EV_BIRTH && e->seen > bi)
+		return 0;	/* it looked at this birth itself */
+	peer = entry_peer(e, find, ctx, &p);
+	if (!peer)
+		return 0;
+	ix->tests++;
+	if (!pol_peer_matches_pod(peer, p, w, rep))
+		return 0;
+	switch (ev) {
+	case EV_BIRTH:
+		if (centry_push(e, ix->births[bi].slot, ix->births[bi].born))
+			return -ENOMEM;
+		/* A group born this round got its members this round too. */
+		e->changed = ix->round;
+		if (ix->g[ix->births[bi].slot].mchanged == ix->round)
+			e->mchanged = ix->round;
+		break;
+	case EV_DEATH:
+		/* Its birth stays in e->v until e is next read (alive() says
+		 * it is gone); the endpoints that read e are built again. */
+		e->changed = ix->round;
+		break;
+	case EV_MEMBERS:
+		e->mchanged = ix->round;
+		break;
+	}
+	return 0;
+}
+
+/* An event of a group in namespace ns against the entries whose peer can
+ * match a group there: the namespace's own entries, the classes whose
+ * namespaceSelector matches it, the entries that match everywhere. */
+static int group_event(struct cindex *ix, const struct pol_world *w, cindex_policy_fn find,
+		       void *ctx, enum event ev, const struct pol_pod *rep, size_t bi)
+{
+	struct nsgroups *nsg = ns_find(ix, rep->ns, false);
+	int ret = 0;
+
+	for (size_t i = 0; !ret && nsg && i < nsg->nown; i++)
+		ret = entry_event(ix, nsg->own[i], w, find, ctx, ev, rep, bi);
+	for (size_t i = 0; !ret && i < ix->all_scope.n; i++)
+		ret = entry_event(ix, ix->all_scope.v[i], w, find, ctx, ev, rep, bi);
+	for (size_t b = 0; !ret && nsg && b < ix->ncls_b; b++)
+		for (struct nsclass *c = ix->cls[b]; !ret && c; c = c->next) {
+			const struct pol_policy *p = NULL;
+			const struct pol_peer *peer = NULL;
+
+			/* The class's namespaces up to this one, judged with
+			 * the peer of any of its entries (all equal there). */
+			for (size_t i = 0; !peer && c->upto <= nsg->idx && i < c->e.n; i++)
+				peer = entry_peer(c->e.v[i], find, ctx, &p);
+			if (peer && class_extend(ix, c, peer, p, w))
+				return -ENOMEM;
+			if (c->upto <= nsg->idx || !class_has(c, nsg->idx))
+				continue;
+			for (size_t i = 0; !ret && i < c->e.n; i++)
+				ret = entry_event(ix, c->e.v[i], w, find, ctx, ev, rep, bi);
+		}
+	return ret;
+}
+
+int cindex_cache_refresh(struct cindex *ix, const struct pol_world *w, cindex_policy_fn find,
+			 void *ctx)
+{
+	int ret = 0;
+
+	/* A round went by without a refresh (its deaths and member changes
+	 * are not known any more), or an event was not recorded. */
+	if (ix->events_lost || ix->fresh_round + 1 != ix->round) {
+		ret = refresh_every_entry(ix, w, find, ctx);
+		if (!ret) {
+			ix->refreshed = ix->nbirths;
+			ix->events_lost = false;
+		}
+		return ret;
+	}
+	for (size_t i = ix->refreshed; !ret && i < ix->nbirths; i++)
+		if (alive(ix, &ix->births[i]))
+			ret = group_event(ix, w, find, ctx, EV_BIRTH, &ix->g[ix->births[i].slot].rep,
+					  i);
+	for (size_t i = 0; !ret && i < ix->ngraves; i++) {
+		struct pol_pod rep = { .ns = ix->graves[i].ns, .name = ix->graves[i].ns,
+				       .labels = ix->graves[i].labels };
+
+		ret = group_event(ix, w, find, ctx, EV_DEATH, &rep, 0);
+	}
+	/* Groups born this round had their birth's test. */
+	for (size_t i = 0; !ret && i < ix->nmch; i++)
+		if (alive(ix, &ix->mch[i]) && ix->mch[i].born <= ix->round_seq)
+			ret = group_event(ix, w, find, ctx, EV_MEMBERS, &ix->g[ix->mch[i].slot].rep,
+					  0);
+	if (ret) {
+		ix->events_lost = true;
+		return ret;
+	}
+	ix->refreshed = ix->nbirths;
 	return 0;
 }
 
@@ -1081,6 +1544,9 @@ void cindex_free(struct cindex *ix)
 			labels_free(&ix->g[g].rep.labels);
 			free(ix->g[g].m);
 		}
+	/* The entries first: they are in their namespaces' lists. */
+	if (ix->cache && ix->cls)
+		cindex_forget_all(ix);
 	for (size_t b = 0; ix->nsb && b < ix->nnsb; b++)
 		while (ix->nsb[b]) {
 			struct nsgroups *x = ix->nsb[b];
@@ -1088,10 +1554,10 @@ void cindex_free(struct cindex *ix)
 			ix->nsb[b] = x->next;
 			free(x->ns);
 			free(x->slot);
+			free(x->own);
 			free(x);
 		}
-	if (ix->cache)
-		cindex_forget_all(ix);
+	graves_clear(ix);
 	free(ix->byname);
 	free(ix->byip);
 	free(ix->g);
@@ -1100,6 +1566,11 @@ void cindex_free(struct cindex *ix)
 	free(ix->nsb);
 	free(ix->births);
 	free(ix->cache);
+	free(ix->cls);
+	free(ix->all_scope.v);
+	free(ix->graves);
+	free(ix->mch);
+	free(ix->nslist);
 	free(ix->outbuf);
 	free(ix->dirty.v);
 	free(ix->gone.v);

@@ -10,8 +10,9 @@
  *   - identity groups: the pods of one (namespace, label set), which a peer
  *     selector matches as one; groups by namespace;
  *   - per selector peer of a rule, the groups it matches (the selector
- *     cache), kept up to date as groups are born and die, and dropped when
- *     its policy or any Namespace changes;
+ *     cache), filed by the namespaces it can match, so that a group born,
+ *     gone or changed is tested against the entries that could hold it
+ *     only; dropped when its policy or any Namespace changes;
  *   - what the last round of changes did: addresses whose ipcache entry
  *     must be recomputed, addresses other nodes' pods gave up (their flows
  *     are purged), identities no group uses any more.
@@ -120,5 +121,8 @@ bool cindex_pod_changed(const struct cindex *ix, const char *ns, const char *nam
 /* Drop cache entries no query used since the previous sweep. */
 void cindex_cache_sweep(struct cindex *ix);
 size_t cindex_cache_entries(const struct cindex *ix);
+/* Peers tested against a group to keep the cache up to date (births,
+ * deaths, member changes), since the index was made. */
+size_t cindex_selector_tests(const struct cindex *ix);
 
 #endif /* SLUICE_COMPILE_INDEX_H */

@@ -133,7 +133,6 @@ struct build {
 	struct group { uint32_t id; size_t first, n; } *groups;
 	size_t ngroups;
 	const bool *excluded;		/* per w->pol[i]: left out, fails closed */
-	bool *has_deny;			/* per w->pol[i]: holds a Deny rule */
 	size_t *count[CMAP_N];		/* per w->pol[i]: entries it adds (allow, deny) */
 	struct entry_set out[CMAP_N];
 	/* Incremental builds (compiler_sync_changes): the pods, groups and

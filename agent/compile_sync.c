@@ -230,10 +230,18 @@ cleanup:
 
 /* ---- incremental syncs ---------------------------------------------- */
 
+/* Room for a few keys more than a set holds: the in-place patch of the
+ * next sync adds to it (a full array grows by doubling: copying the 2 MB
+ * ipcache copy at the first CNI ADD after start-up, 1 ms). */
+static size_t set_slack(size_t n)
+{
+	return n / 16 + 16;
+}
+
 static int set_copy(struct entry_set *dst, const struct entry_set *src)
 {
-	size_t esz = src->ksz + src->vsz;
-	unsigned char *d = malloc(src->n * esz + 1);
+	size_t esz = src->ksz + src->vsz, cap = src->n + set_slack(src->n);
+	unsigned char *d = malloc(cap * esz);
 
 	if (!d)
 		return -ENOMEM;
@@ -242,7 +250,7 @@ static int set_copy(struct entry_set *dst, const struct entry_set *src)
 	free(dst->data);
 	*dst = *src;
 	dst->data = d;
-	dst->cap = src->n;
+	dst->cap = cap;
 	return 0;
 }
 
@@ -372,9 +380,21 @@ static int set_append(struct entry_set *dst, const struct entry_set *src)
 static int set_patch(struct entry_set *cur, const struct entry_set *del,
 		     const struct entry_set *add)
 {
-	size_t esz = cur->ksz + cur->vsz, i = 0, j = 0, k = 0, n = 0;
-	unsigned char *out = malloc((cur->n + add->n + 1) * esz);
+	size_t esz = cur->ksz + cur->vsz, i = 0, j = 0, k = 0, n = 0, cap;
+	unsigned char *out;
 
+	/* A few keys (a CNI ADD's address in an ipcache of 100 000): moved
+	 * in place, where a merge copied the whole set (0.4 ms each sync). */
+	if (del->n + add->n <= 16) {
+		for (i = 0; i < del->n; i++)
+			set_put(cur, set_at(del, i), NULL);
+		for (i = 0; i < add->n; i++)
+			if (set_put(cur, set_at(add, i), set_at(add, i) + add->ksz))
+				return -ENOMEM;
+		return 0;
+	}
+	cap = cur->n + add->n + set_slack(cur->n + add->n);
+	out = malloc(cap * esz);
 	if (!out)
 		return -ENOMEM;
 	while (i < cur->n || j < add->n) {
@@ -396,7 +416,7 @@ static int set_patch(struct entry_set *cur, const struct entry_set *del,
 	free(cur->data);
 	cur->data = out;
 	cur->n = n;
-	cur->cap = cur->n + add->n + 1;
+	cur->cap = cap;
 	return 0;
 }
 
@@ -489,6 +509,8 @@ static int ipc_update(struct compiler *c, struct build *b, uint32_t ip)
 {
 	struct sluice_ipcache_key k = { .prefixlen = 32, .ip = htonl(ip) };
 	struct entry_set *one = &b->out[CMAP_IPCACHE];
+	const struct prefix *hit;
+	struct prefix q;
 	uint32_t id;
 	int ret;
 
@@ -496,9 +518,14 @@ static int ipc_update(struct compiler *c, struct build *b, uint32_t ip)
 		if (b->nodes[i].ip == ip || (b->nodes[i].pod_cidr.prefix == 32 &&
 					     b->nodes[i].pod_cidr.net == ip))
 			return 0;
-	for (size_t i = 0; i < b->nprefixes; i++)
-		if (b->prefixes[i].c.prefix == 32 && b->prefixes[i].c.net == ip && b->prefixes[i].id)
-			return 0;
+	/* The prefixes are sorted and unique (collect_prefixes): a binary
+	 * search, where a scan cost 20 000 compares per address at 10 000
+	 * policies. */
+	q = (struct prefix){ .c = { .net = ip, .prefix = 32 } };
+	hit = b->nprefixes ? bsearch(&q, b->prefixes, b->nprefixes, sizeof(*b->prefixes),
+				     cmp_prefix) : NULL;
+	if (hit && hit->id)
+		return 0;
 	one->n = 0;
 	if (cindex_ip_holder(c->ix, ip, &id)) {
 		ret = ipcache_add(b, ip, 32, id, cidr_identity(b, ip));
@@ -1020,6 +1047,7 @@ void compiler_counts(const struct compiler *c, struct compile_counts *out)
 		.selector_cache = c->ix ? cindex_cache_entries(c->ix) : 0,
 		.prefixes = c->nprefixes,
 		.endpoints_built = c->ep_built, .endpoints_kept = c->ep_kept,
+		.selector_tests = c->ix ? cindex_selector_tests(c->ix) : 0,
 	};
 }
 

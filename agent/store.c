@@ -136,6 +136,15 @@ struct store {
 		unsigned long gen;
 		bool valid;
 	} others;
+	/* The view's namespaces in name order (positions in its ns[], which
+	 * follows others): kept by the same rule, so that a sync does not
+	 * sort 1 000 namespaces again (a name never changes in place). */
+	struct {
+		uint32_t *pos;
+		size_t n;
+		unsigned long gen;
+		bool valid;
+	} ns_order;
 	bool dirty;	/* changed since last saved (store_flush) */
 	/* A list from the API in pages, per kind: list_gen[k] counts the
 	 * lists begun, and a page marks each object it holds with it (the
@@ -2684,6 +2693,7 @@ void store_close(struct store *s)
 	for (size_t k = 0; k < 2; k++)
 		free(s->order[k].v);
 	free(s->others.v);
+	free(s->ns_order.pos);
 	changes_clear(s);
 	unsaved_clear(s);
 	if (s->jfd >= 0)
@@ -2832,7 +2842,24 @@ static int view_build(struct store *s, struct store_local *locals, size_t nlocal
 		}
 	}
 	v->w.ns = v->ns;
-	pol_world_index_ns(&v->w, v->ns_by_name);
+	if (s->ns_order.valid && s->ns_order.gen == s->gen && s->ns_order.n == v->w.nns) {
+		for (size_t i = 0; i < v->w.nns; i++)
+			v->ns_by_name[i] = (struct pol_ns_ref){ .name = v->ns[s->ns_order.pos[i]]->name,
+								 .pos = s->ns_order.pos[i] };
+		v->w.ns_by_name = v->ns_by_name;
+	} else {
+		uint32_t *pos = realloc(s->ns_order.pos, (v->w.nns + 1) * sizeof(*pos));
+
+		pol_world_index_ns(&v->w, v->ns_by_name);
+		s->ns_order.valid = pos != NULL;
+		if (pos) {
+			for (size_t i = 0; i < v->w.nns; i++)
+				pos[i] = (uint32_t)v->ns_by_name[i].pos;
+			s->ns_order.pos = pos;
+			s->ns_order.n = v->w.nns;
+			s->ns_order.gen = s->gen;
+		}
+	}
 	v->w.pods = v->pods;
 	v->w.pol = v->pol;
 	v->w.node_ips = node_ips;

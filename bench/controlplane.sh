@@ -24,6 +24,9 @@
 #   - a forced relist (watches cut, history compacted: 410): wall time to
 #     every kind relisted, and the agent's CPU (user+sys) for it.
 #
+# CP_PERF=DIR records the agent's perf profiles there; CP_LOGS=DIR keeps the
+# agent's -v log (its per-sync timings) and the CNI ADD times of each N.
+#
 # "-> datapath" is the agent answering `policy explain` with the new verdict:
 # the agent applies an event and writes the maps on its one thread before it
 # serves the next request. The baseline is the smallest N, measured in the
@@ -348,6 +351,12 @@ run_size() {
 		"$(percentile 50 <"$d/getidentities.ms")" "$(percentile 50 <"$d/getidentities.cpu")" \
 		>>"$DIR/results"
 	phases "$d/agent.log" | sed "s/^/  N=$n agent: /" >&2
+	# CP_LOGS=DIR: keep the agent's log and the CNI ADD times (DIR/N.agent.log,
+	# DIR/N.add.ms; the run's own directory goes on exit)
+	if [ -n "${CP_LOGS:-}" ]; then
+		cp "$d/agent.log" "$CP_LOGS/$n.agent.log"
+		cp "$d/add.ms" "$CP_LOGS/$n.add.ms"
+	fi
 
 	# this size's agent, server and namespaces go before the next size
 	kill -9 "$agent" "$apipid" 2>/dev/null

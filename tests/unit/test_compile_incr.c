@@ -375,12 +375,180 @@ static void test_incremental_bigger_world(void **state)
 	run(23, 500, 1u << 20, &prm);
 }
 
+/* ---- the selector cache tests a new group against its candidates only */
+
+static void parse_labels(struct pol_labels *l, const char *json)
+{
+	json_t *o = json_loads(json, 0, NULL);
+	char err[256];
+
+	assert_non_null(o);
+	assert_int_equal(pol_labels_parse(o, "labels", l, err, sizeof(err)), 0);
+	json_decref(o);
+}
+
+static struct pol_policy *parse_policy(const char *json)
+{
+	json_t *o = json_loads(json, 0, NULL);
+	struct pol_policy *p = NULL;
+	char err[256];
+
+	assert_non_null(o);
+	assert_int_equal(pol_parse(o, &p, err, sizeof(err)), 0);
+	json_decref(o);
+	return p;
+}
+
+/*
+ * NNS namespaces, each with a policy admitting its own namespace's
+ * clients to its web pod (a local endpoint), and two policies in ns0
+ * admitting the namespaces labelled team=b (the odd ones). A pod with a
+ * label set new to the cluster in ns0 (team=a) may only be held by ns0's
+ * own entry: that is all a sync may test it against, where every entry
+ * (NNS + 2 of them) was tested before. One born in ns1 (team=b): its own
+ * entry and the two of the class. The maps stay those of the full build.
+ */
+#define NNS 40
+static void test_new_group_tested_against_candidates(void **state)
+{
+	struct pol_namespace ns[NNS];
+	const struct pol_namespace *nsp[NNS];
+	struct pol_ns_ref nsidx[NNS];
+	struct pol_pod pods[2 * NNS + 2 + 60];
+	const struct pol_pod *podp[2 * NNS + 2 + 60];
+	struct compile_pod_change many[20];
+	struct pol_policy *pol[NNS + 2];
+	struct compile_ep eps[NNS];
+	struct pol_world w = { 0 };
+	struct maps ma = { 0 }, mb = { 0 };
+	struct compiler *a = open_on(&ma, 1u << 20), *b = open_on(&mb, 1u << 20);
+	struct identities *ids;
+	struct compile_counts before, after;
+	struct compile_changes all = { .all = true };
+	char buf[1024], name[32], err[256];
+	size_t np = 0;
+
+	(void)state;
+	assert_int_equal(identities_open(&ids, NULL, err, sizeof(err)), 0);
+	for (size_t i = 0; i < NNS; i++) {
+		snprintf(name, sizeof(name), "ns%zu", i);
+		ns[i] = (struct pol_namespace){ .name = strdup(name) };
+		parse_labels(&ns[i].labels, i % 2 ? "{\"team\":\"b\"}" : "{\"team\":\"a\"}");
+		nsp[i] = &ns[i];
+		pods[np] = (struct pol_pod){ .ns = ns[i].name, .name = "web",
+					     .ip = 0x0a000100u + (uint32_t)i };
+		parse_labels(&pods[np].labels, "{\"app\":\"web\"}");
+		eps[i] = (struct compile_ep){ .ip = pods[np].ip, .ifindex = 10 + (int)i,
+					      .pod = &pods[np] };
+		np++;
+		pods[np] = (struct pol_pod){ .ns = ns[i].name, .name = "client",
+					     .ip = 0x0a000200u + (uint32_t)i };
+		parse_labels(&pods[np].labels, "{\"app\":\"client\"}");
+		np++;
+		snprintf(buf, sizeof(buf),
+			 "{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\","
+			 "\"metadata\":{\"namespace\":\"ns%zu\",\"name\":\"web\"},\"spec\":{"
+			 "\"podSelector\":{\"matchLabels\":{\"app\":\"web\"}},"
+			 "\"ingress\":[{\"from\":[{\"podSelector\":{\"matchLabels\":"
+			 "{\"app\":\"client\"}}}]}]}}", i);
+		pol[i] = parse_policy(buf);
+	}
+	for (size_t k = 0; k < 2; k++) {
+		snprintf(buf, sizeof(buf),
+			 "{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\","
+			 "\"metadata\":{\"namespace\":\"ns0\",\"name\":\"from-b-%zu\"},\"spec\":{"
+			 "\"podSelector\":{\"matchLabels\":{\"app\":\"web\"}},"
+			 "\"ingress\":[{\"from\":[{\"namespaceSelector\":{\"matchLabels\":"
+			 "{\"team\":\"b\"}}}]}]}}", k);
+		pol[NNS + k] = parse_policy(buf);
+	}
+	for (size_t i = 0; i < np; i++)
+		podp[i] = &pods[i];
+	w = (struct pol_world){ .nns = NNS, .ns = nsp, .npods = np, .pods = podp,
+				.npol = NNS + 2, .pol = (const struct pol_policy *const *)pol };
+	pol_world_index_ns(&w, nsidx);
+	assert_int_equal(compiler_sync_changes(a, &w, &all, eps, NNS, NULL, 0, ids, 0, NULL, err,
+					       sizeof(err)), 0);
+	compiler_counts(a, &before);
+	assert_int_equal(before.selector_cache, NNS + 2);
+
+	for (size_t k = 0; k < 2; k++) {
+		struct pol_pod *p = &pods[np];
+		struct compile_pod_change pc;
+		struct compile_changes one = { .pods = &pc, .npods = 1 };
+		size_t want = k ? 3 : 1;
+
+		/* k = 0: in ns0 (team=a); k = 1: in ns1 (team=b) */
+		*p = (struct pol_pod){ .ns = ns[k].name, .name = "newcomer",
+				       .ip = 0x0a000300u + (uint32_t)k };
+		parse_labels(&p->labels, "{\"app\":\"client\",\"new\":\"yes\"}");
+		podp[np++] = p;
+		w.npods = np;
+		pc = (struct compile_pod_change){ .ns = p->ns, .name = p->name, .pod = p };
+		compiler_counts(a, &before);
+		assert_int_equal(compiler_sync_changes(a, &w, &one, eps, NNS, NULL, 0, ids, 0, NULL,
+						       err, sizeof(err)), 0);
+		compiler_counts(a, &after);
+		assert_int_equal(after.selector_tests - before.selector_tests, want);
+		assert_int_equal(compiler_sync(b, &w, eps, NNS, NULL, 0, ids, 0, NULL, err,
+					       sizeof(err)), 0);
+		{
+			struct wg_change ch = { .ns = p->ns, .name = p->name };
+
+			compare_maps(&ma, &mb, k, &ch);
+		}
+	}
+
+	/* Then 20 addresses in one sync (the compiler's copy of the ipcache
+	 * merged anew), and 40 one by one (patched in place, past the room
+	 * the merge left). */
+	for (size_t k = 0; k < 60; k++) {
+		struct pol_pod *p = &pods[np];
+		struct compile_changes ch = { .pods = many, .npods = 1 };
+		struct wg_change wc = { .ns = "ns2", .name = "extra" };
+
+		snprintf(name, sizeof(name), "extra-%zu", k);
+		*p = (struct pol_pod){ .ns = ns[2].name, .name = strdup(name),
+				       .ip = 0x0a010000u + (uint32_t)k };
+		assert_non_null(p->name);
+		parse_labels(&p->labels, "{\"app\":\"client\"}");
+		podp[np++] = p;
+		w.npods = np;
+		many[k < 20 ? k : 0] = (struct compile_pod_change){ .ns = p->ns, .name = p->name,
+								    .pod = p };
+		if (k < 19)
+			continue;
+		ch.npods = k == 19 ? 20 : 1;
+		assert_int_equal(compiler_sync_changes(a, &w, &ch, eps, NNS, NULL, 0, ids, 0, NULL,
+						       err, sizeof(err)), 0);
+		assert_int_equal(compiler_sync(b, &w, eps, NNS, NULL, 0, ids, 0, NULL, err,
+					       sizeof(err)), 0);
+		compare_maps(&ma, &mb, k, &wc);
+	}
+	for (size_t i = 2 * NNS + 2; i < np; i++)
+		free(pods[i].name);
+	for (size_t i = 0; i < np; i++)
+		pol_labels_free(&pods[i].labels);
+	for (size_t i = 0; i < NNS; i++) {
+		pol_labels_free(&ns[i].labels);
+		free(ns[i].name);
+	}
+	for (size_t i = 0; i < NNS + 2; i++)
+		pol_free(pol[i]);
+	compiler_close(a);
+	compiler_close(b);
+	maps_free(&ma);
+	maps_free(&mb);
+	identities_close(ids);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_incremental_equals_full),
 		cmocka_unit_test(test_incremental_under_pressure),
 		cmocka_unit_test(test_incremental_bigger_world),
+		cmocka_unit_test(test_new_group_tested_against_candidates),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
