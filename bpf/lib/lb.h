@@ -180,10 +180,10 @@ static __always_inline __u32 lb4_pick(const struct sluice_lb4_key *fe,
 
 /*
  * A choice lb4_select made without writing it (dry): what the caller needs
- * to write it later (lb4_commit), once it knows it will carry the packet
- * itself. Nothing of it is written while the caller may still leave the
- * packet to another hook, which then chooses on its own, as if this one
- * had never looked.
+ * to write it later (lb4_commit), once it knows whether it carries the
+ * packet itself or leaves it to another hook (which then finds the choice
+ * marked SLUICE_CT_F_LB_PENDING and takes it as its own: choosing twice at
+ * random would favour the backends the first hook carries itself).
  */
 struct lb4_pending {
 	__u32 id;		/* the backend chosen; 0: the flow's entry had one */
@@ -237,6 +237,12 @@ static __always_inline enum lb_choice lb4_select_ex(const struct flow *f, __u64 
 		b = bpf_map_lookup_elem(&sluice_be4_v1, &id);
 		if (b) {
 			*be = *b;
+			/* Chosen at XDP for this very packet, which XDP left
+			 * here: the flow's new choice, made once. */
+			if (!dry && (ct->flags & SLUICE_CT_F_LB_PENDING)) {
+				ct->flags &= ~SLUICE_CT_F_LB_PENDING;
+				return LB_BACKEND_NEW;
+			}
 			return LB_BACKEND_FOUND;
 		}
 		/* Its backend is gone: the flow chooses again. */
@@ -278,13 +284,16 @@ static __always_inline enum lb_choice lb4_select(const struct flow *f, __u64 now
 /*
  * Write the choice a dry lb4_select_ex made for flow f (pend; nothing when
  * the flow's entry had its backend already): exactly what lb4_select
- * writes, the client's affinity and the flow's client-side entry, and the
- * counters it counts.
+ * writes, the client's affinity and the flow's client-side entry (with
+ * flags added: SLUICE_CT_F_LB_PENDING when the packet goes on to another
+ * hook, which then takes the choice as its own), and the counters it
+ * counts.
  */
 static __always_inline void lb4_commit(const struct flow *f, __u64 now,
-				       const struct lb4_pending *pend)
+				       const struct lb4_pending *pend, __u32 flags)
 {
-	struct sluice_ct_value entry = { .last_seen = now, .flags = SLUICE_CT_F_LB_FRONTEND,
+	struct sluice_ct_value entry = { .last_seen = now,
+					 .flags = SLUICE_CT_F_LB_FRONTEND | flags,
 					 .pad = pend->id };
 	struct sluice_lb4_aff_key ak = { .client = f->key.saddr, .rev_nat = pend->rev_nat };
 	struct sluice_lb4_aff_value av = { .last_used = now, .backend_id = pend->id };

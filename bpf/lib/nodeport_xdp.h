@@ -22,9 +22,10 @@
  * backend, a source that is not an outside client, no route or an
  * unresolved next hop, a frame the MTU would not take, no headroom, a
  * checksum a local sender left to offload (veth). The
- * choice of backend is made dry (lb4_select_ex) and written only once the
- * packet is known to be finished here: a packet left to tc is chosen for
- * there as if XDP had never looked.
+ * choice of backend is made dry (lb4_select_ex) and written once XDP knows
+ * what becomes of the packet: as the flow's when XDP carries it, marked
+ * SLUICE_CT_F_LB_PENDING when it goes on to tc after the choice (a local
+ * backend, no route), which takes it as its own new choice.
  *
  * Replies (backend -> node address, the NAT port) are un-SNATed here too
  * and sent back out to the client (npx_snat_reply): plain from the
@@ -474,32 +475,33 @@ static __always_inline int nodeport_xdp(struct xdp_md *ctx, const struct first_p
 	default:
 		break;
 	}
-	if (!nodeport_snat_wanted(svc_flags))
-		return NPX_FALL(SLUICE_XDP_FT_ETP_LOCAL); /* changed since the lookup */
-	if (endpoint_lookup4(be.addr))
-		return NPX_FALL(SLUICE_XDP_FT_LOCAL);
 	/* Where the tc path would send it: the backend's node through the
 	 * tunnel, or the native route to the backend; both only to a pod of
-	 * another node (the ipcache names its node). */
+	 * another node (the ipcache names its node). Then room for the outer
+	 * headers, before anything is written. */
 	peer = ipcache_lookup(be.addr);
-	if (!peer.tunnel_endpoint)
-		return NPX_FALL(SLUICE_XDP_FT_NO_ROUTE);
-	if (overlay) {
-		if (!cfg_vxlan_ifindex)
-			return NPX_FALL(SLUICE_XDP_FT_NO_ROUTE);
+	if (!nodeport_snat_wanted(svc_flags))
+		ret = NPX_FALL(SLUICE_XDP_FT_ETP_LOCAL); /* changed since the lookup */
+	else if (endpoint_lookup4(be.addr))
+		ret = NPX_FALL(SLUICE_XDP_FT_LOCAL);
+	else if (!peer.tunnel_endpoint || (overlay && !cfg_vxlan_ifindex))
+		ret = NPX_FALL(SLUICE_XDP_FT_NO_ROUTE);
+	else if (overlay)
 		ret = npx_next_hop(ctx, peer.tunnel_endpoint, tot + sizeof(h), &fib);
-	} else {
+	else
 		ret = npx_next_hop(ctx, be.addr, tot, &fib);
-	}
-	if (ret)
+	if (!ret && overlay && bpf_xdp_adjust_head(ctx, -(int)sizeof(h)))
+		ret = NPX_FALL(SLUICE_XDP_FT_HEADROOM);
+	if (ret) {
+		/* tc carries this packet, untouched: the choice is written
+		 * for it to take as its own (choosing again at random would
+		 * favour the backends XDP carries itself). */
+		lb4_commit(&f, now, &pend, SLUICE_CT_F_LB_PENDING);
 		return ret;
-	/* Room for the outer headers before anything is written: what
-	 * fails here is left to tc as it came. */
-	if (overlay && bpf_xdp_adjust_head(ctx, -(int)sizeof(h)))
-		return NPX_FALL(SLUICE_XDP_FT_HEADROOM);
+	}
 
 	/* The packet is XDP's from here: the state the tc path writes. */
-	lb4_commit(&f, now, &pend);
+	lb4_commit(&f, now, &pend, 0);
 	nodeport_flow_to_backend(&f, &be, rev_nat);
 	ret = nodeport_remote_state(ctx, &f, now, 1, &port);
 	if (IS_DROP(ret))

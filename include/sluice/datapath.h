@@ -344,6 +344,11 @@ _Static_assert(sizeof(struct sluice_ct_key) == 16, "ct key layout");
 /* A Service flow as translated (client -> backend): pad is the Service's
  * rev-NAT index, which gives replies the frontend back as their source. */
 #define SLUICE_CT_F_LB_BACKEND	(1u << 5)
+/* On a SLUICE_CT_F_LB_FRONTEND entry: the backend was chosen by the
+ * uplink's XDP program for a packet it then left to tc (bpf/lib/
+ * nodeport_xdp.h); the tc path takes it as its own new choice for that
+ * packet and clears the flag, so a flow's backend is chosen once. */
+#define SLUICE_CT_F_LB_PENDING	(1u << 6)
 
 struct sluice_ct_value {
 	__u64 last_seen;	/* bpf_ktime_get_ns() */

@@ -3855,8 +3855,21 @@ static void xdp_falls_through(const void *p, __u32 len, enum sluice_xdp_ft cause
 	assert_int_equal(counter(SLUICE_XDP_TX, SLUICE_DIR_INGRESS), tx);
 }
 
-/* Every cause of a fall-through to tc, each counted; a choice of backend
- * made for a packet XDP leaves to tc is not written (tc chooses afresh). */
+/* The client-side entry k holds backend id, chosen at XDP for a packet it
+ * left to tc (pending); then forgotten, for the next case to choose anew. */
+static void pending_then_forget(const struct sluice_ct_key *k, __u32 id)
+{
+	struct sluice_ct_value v;
+
+	assert_int_equal(bpf_map_lookup_elem(datapath_ct_map_fd(dp), k, &v), 0);
+	assert_int_equal(v.flags, SLUICE_CT_F_LB_FRONTEND | SLUICE_CT_F_LB_PENDING);
+	assert_int_equal(v.pad, id);
+	assert_int_equal(bpf_map_delete_elem(datapath_ct_map_fd(dp), k), 0);
+}
+
+/* Every cause of a fall-through to tc, each counted; nothing written for
+ * a packet left before the backend is chosen, the choice marked pending
+ * for one left after it (tc takes it as its own). */
 static void test_xdp_np_fall_through_causes(void **state)
 {
 	struct l4pkt p = from_outside(NODE_IP, 47700, NODEPORT), q;
@@ -3869,9 +3882,16 @@ static void test_xdp_np_fall_through_causes(void **state)
 	/* The backend is a pod here: tc delivers it (bpf_redirect_peer). */
 	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT, RN_NP, &local, 1);
 	xdp_falls_through(&p, sizeof(p), SLUICE_XDP_FT_LOCAL);
-	k = tuple(EXT_CLIENT, 47700, NODE_IP, NODEPORT, IPPROTO_TCP);
-	assert_int_not_equal(bpf_map_lookup_elem(datapath_ct_map_fd(dp), &k, &v), 0);
+	/* The choice is written for tc to take as its own (pending), and tc
+	 * takes it: one random choice per flow, whichever hook carries it. */
+	v = lb_ct(EXT_CLIENT, 47700, NODE_IP, NODEPORT, IPPROTO_TCP);
+	assert_int_equal(v.flags, SLUICE_CT_F_LB_FRONTEND | SLUICE_CT_F_LB_PENDING);
+	assert_int_equal(v.pad, local);
 	assert_int_equal(run_node(HOOK_NETDEV, &p, 0, NULL).retval, TC_ACT_REDIRECT);
+	v = lb_ct(EXT_CLIENT, 47700, NODE_IP, NODEPORT, IPPROTO_TCP);
+	assert_int_equal(v.flags, SLUICE_CT_F_LB_FRONTEND);
+	assert_int_equal(v.pad, local);
+	assert_true(lb_ct(EXT_CLIENT, 47700, IP_B, 8080, IPPROTO_TCP).flags & SLUICE_CT_F_LB_BACKEND);
 	/* externalTrafficPolicy Local. */
 	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT,
 	       SLUICE_LB_F_NODEPORT | SLUICE_LB_F_EXT_LOCAL, RN_NP, &remote, 1);
@@ -3904,10 +3924,14 @@ static void test_xdp_np_fall_through_causes(void **state)
 	q = make_l4(IP_A, NODE_IP, IPPROTO_TCP, 47702, NODEPORT);
 	xdp_falls_through(&q, sizeof(q), SLUICE_XDP_FT_ORIGIN);
 	assert_int_equal(run_node(HOOK_NETDEV, &q, 0, NULL).retval, TC_ACT_SHOT);
+	/* None of those, all left before a backend is chosen, wrote one. */
+	k = tuple(EXT_CLIENT, 47701, NODE_IP, NODEPORT, IPPROTO_TCP);
+	assert_int_not_equal(bpf_map_lookup_elem(datapath_ct_map_fd(dp), &k, &v), 0);
 	/* A backend no tunnel or route leads to (no node holds it). */
 	lb_backend_put(gone, "192.0.2.77", 8080, IPPROTO_TCP);
 	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT, RN_NP, &gone, 1);
 	xdp_falls_through(&p, sizeof(p), SLUICE_XDP_FT_NO_ROUTE);
+	pending_then_forget(&k, gone);
 	/* A node whose MAC is not resolved (10.203.0.0/24 is node
 	 * 10.200.0.14's, which has no neighbour entry). */
 	ipcache_put_full("10.203.0.0", 24, SLUICE_ID_WORLD, "10.200.0.14", 0);
@@ -3915,6 +3939,7 @@ static void test_xdp_np_fall_through_causes(void **state)
 	lb_backend_put(far, "10.203.0.9", 8080, IPPROTO_TCP);
 	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT, RN_NP, &far, 1);
 	xdp_falls_through(&p, sizeof(p), SLUICE_XDP_FT_NO_NEIGH);
+	pending_then_forget(&k, far);
 	/* A frame the uplink's MTU would not take with the outer headers
 	 * (overlay; natively the 56 bytes fit IPv4's smallest MTU, 68). */
 	np_put(NODE_IP, NODEPORT, SLUICE_LB_SCOPE_EXT, SLUICE_LB_F_NODEPORT, RN_NP, &remote, 1);
@@ -3922,10 +3947,8 @@ static void test_xdp_np_fall_through_causes(void **state)
 		assert_int_equal(system("ip link set sltest0 mtu 68"), 0);
 		xdp_falls_through(&p, sizeof(p), SLUICE_XDP_FT_MTU);
 		assert_int_equal(system("ip link set sltest0 mtu 1500"), 0);
+		pending_then_forget(&k, remote);
 	}
-	/* None of these was written as a Service flow. */
-	k = tuple(EXT_CLIENT, 47701, NODE_IP, NODEPORT, IPPROTO_TCP);
-	assert_int_not_equal(bpf_map_lookup_elem(datapath_ct_map_fd(dp), &k, &v), 0);
 	/* The tuple tracked as a flow of another kind (not a frontend's). */
 	memset(&v, 0, sizeof(v));
 	{
