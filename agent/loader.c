@@ -1234,6 +1234,19 @@ bool xdp_costly_driver(const char *driver)
 	return !strcmp(driver, "veth");
 }
 
+/* The first stage back to tc, then no XDP program of ours on the device:
+ * in that order, so no packet skips the stage. */
+static int xdp_to_tc(struct datapath *dp, int ifindex, const char *ifname, char *err,
+		     size_t errlen)
+{
+	int ret = datapath_xdp_state_set(dp, 0, SLUICE_XDP_MODE_OFF);
+
+	datapath_detach_xdp(dp->bpffs, ifindex, ifname);
+	if (ret)
+		snprintf(err, errlen, "cannot write %s: %s", SLUICE_MAP_XDP_STATE, strerror(-ret));
+	return ret;
+}
+
 int datapath_attach_xdp(struct datapath *dp, int ifindex, const char *ifname,
 			enum xdp_request req, struct xdp_status *st, char *err, size_t errlen)
 {
@@ -1246,28 +1259,15 @@ int datapath_attach_xdp(struct datapath *dp, int ifindex, const char *ifname,
 	st->mode = SLUICE_XDP_MODE_OFF;
 	snprintf(st->device, sizeof(st->device), "%s", ifname);
 	xdp_driver_name(ifname, st->driver, sizeof(st->driver));
-	if (req == XDP_REQ_OFF) {
-		/* tc first, then the XDP program goes: no packet skips the
-		 * first stage. */
-		ret = datapath_xdp_state_set(dp, 0, SLUICE_XDP_MODE_OFF);
-		datapath_detach_xdp(dp->bpffs, ifindex, ifname);
-		if (ret)
-			snprintf(err, errlen, "cannot write %s: %s", SLUICE_MAP_XDP_STATE,
-				 strerror(-ret));
-		return ret;
-	}
+	if (req == XDP_REQ_OFF)
+		return xdp_to_tc(dp, ifindex, ifname, err, errlen);
 	if (req == XDP_REQ_BEST_EFFORT && xdp_costly_driver(st->driver)) {
 		snprintf(st->reason, sizeof(st->reason),
 			 "driver %s: native XDP turns TSO off on the peer device (TCP into the node "
 			 "measured at 0.4x, docs/XDP.md): the first stage runs at tc; --xdp native "
 			 "attaches it anyway", st->driver);
 		pr_info("--xdp best-effort: %s", st->reason);
-		ret = datapath_xdp_state_set(dp, 0, SLUICE_XDP_MODE_OFF);
-		datapath_detach_xdp(dp->bpffs, ifindex, ifname);
-		if (ret)
-			snprintf(err, errlen, "cannot write %s: %s", SLUICE_MAP_XDP_STATE,
-				 strerror(-ret));
-		return ret;
+		return xdp_to_tc(dp, ifindex, ifname, err, errlen);
 	}
 	ret = xdp_link_attach(dp, ifindex, ifname, mode);
 	if (!ret) {
@@ -1285,12 +1285,7 @@ int datapath_attach_xdp(struct datapath *dp, int ifindex, const char *ifname,
 			 st->driver, why);
 		pr_warn("--xdp best-effort: %s", st->reason);
 		/* What an earlier agent left (a generic attachment) goes too. */
-		ret = datapath_xdp_state_set(dp, 0, SLUICE_XDP_MODE_OFF);
-		datapath_detach_xdp(dp->bpffs, ifindex, ifname);
-		if (ret)
-			snprintf(err, errlen, "cannot write %s: %s", SLUICE_MAP_XDP_STATE,
-				 strerror(-ret));
-		return ret;
+		return xdp_to_tc(dp, ifindex, ifname, err, errlen);
 	}
 	snprintf(err, errlen,
 		 "--xdp %s: cannot attach the XDP program to %s (driver %s) in %s mode: %s; "
