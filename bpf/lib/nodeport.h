@@ -113,6 +113,41 @@ static __always_inline int nodeport_to_client(struct __sk_buff *skb, __be32 clie
 }
 
 /*
+ * The live external Service flow an SNAT pair belongs to, by the reply's
+ * tuple (backend -> node address, NAT port): its client (address, port),
+ * its tracking entry and its frontend. -1 when the pair is none's, a
+ * masqueraded pod flow's (no LB_BACKEND) or a flow the host stack
+ * forwards; the tc path and the XDP stage (lib/nodeport_xdp.h) ask alike.
+ */
+static __always_inline int nodeport_snat_flow(const struct sluice_ct_key *reply, __u64 now,
+					       struct sluice_nat_value *client,
+					       struct sluice_ct_value **ct,
+					       struct sluice_lb4_revnat *front)
+{
+	struct sluice_lb4_revnat *fe;
+	struct sluice_nat_value *v;
+	struct sluice_ct_value *c;
+	struct sluice_ct_key k;
+	__u32 rn;
+
+	v = bpf_map_lookup_elem(&sluice_rnat4_v1, reply);
+	if (!v)
+		return -1;
+	*client = *v;
+	nat_pod_key(reply, client, &k);
+	c = ct_live(&k, now);
+	if (!c || !(c->flags & SLUICE_CT_F_LB_BACKEND) || (c->flags & SLUICE_CT_F_VIA_STACK))
+		return -1;
+	rn = c->pad;
+	fe = bpf_map_lookup_elem(&sluice_lbrn4_v1, &rn);
+	if (!fe)
+		return -1;
+	*front = *fe;
+	*ct = c;
+	return 0;
+}
+
+/*
  * A packet of f (its IPv4 header of ihl bytes at IP_OFF) to this node's
  * address: a reply from a Service backend on another node to a flow this
  * node SNATed (nodeport_translate)? Then its destination becomes the
@@ -125,27 +160,16 @@ static __always_inline int nodeport_to_client(struct __sk_buff *skb, __be32 clie
 static __always_inline int nodeport_snat_reverse(struct __sk_buff *skb, const struct flow *f,
 						 __u32 ihl, __u32 *reason)
 {
-	struct sluice_nat_value *v, client;
-	struct sluice_lb4_revnat *fe;
+	struct sluice_lb4_revnat front;
+	struct sluice_nat_value client;
 	struct sluice_ct_value *ct;
-	struct sluice_ct_key k;
-	__u32 l4 = IP_OFF + ihl, rn, had;
+	__u32 l4 = IP_OFF + ihl, had;
 	__u64 now = bpf_ktime_get_ns();
 	__u8 proto = f->later_fragment ? 0 : f->key.proto;
 
 	if (f->icmp_error || (f->key.proto != IPPROTO_TCP && f->key.proto != IPPROTO_UDP))
 		return NODEPORT_NOT_OURS;
-	v = bpf_map_lookup_elem(&sluice_rnat4_v1, &f->key);
-	if (!v)
-		return NODEPORT_NOT_OURS;
-	client = *v;
-	nat_pod_key(&f->key, &client, &k);
-	ct = ct_live(&k, now);
-	if (!ct || !(ct->flags & SLUICE_CT_F_LB_BACKEND) || (ct->flags & SLUICE_CT_F_VIA_STACK))
-		return NODEPORT_NOT_OURS;
-	rn = ct->pad;
-	fe = bpf_map_lookup_elem(&sluice_lbrn4_v1, &rn);
-	if (!fe)
+	if (nodeport_snat_flow(&f->key, now, &client, &ct, &front))
 		return NODEPORT_NOT_OURS;
 	ct_refresh(ct, now, f->tcp_flags, SLUICE_CT_F_REPLY_SEEN, &had);
 	/* A later fragment (its ports its first fragment's, lib/frag.h) has
@@ -153,7 +177,7 @@ static __always_inline int nodeport_snat_reverse(struct __sk_buff *skb, const st
 	if (nat_rewrite(skb, proto, l4, IP_OFF + offsetof(struct iphdr, daddr), f->key.daddr,
 			client.addr, proto ? l4 + 2 : 0, f->key.dport, client.port) ||
 	    nat_rewrite(skb, proto, l4, IP_OFF + offsetof(struct iphdr, saddr), f->key.saddr,
-			fe->addr, proto ? l4 : 0, f->key.sport, fe->port))
+			front.addr, proto ? l4 : 0, f->key.sport, front.port))
 		return DROP(SLUICE_DROP_NAT_PORTS);
 	metrics_count(SLUICE_LB_SNAT_REVERSE, SLUICE_DIR_INGRESS, 0);
 	return nodeport_to_client(skb, client.addr, reason);
@@ -178,10 +202,10 @@ static __always_inline int nodeport_snat_reverse(struct __sk_buff *skb, const st
 static __always_inline int nodeport_snat_icmp_error(struct __sk_buff *skb, const struct flow *f,
 						    __u32 l4, __u32 *reason)
 {
-	struct sluice_nat_value *v, client;
-	struct sluice_lb4_revnat *fe, front;
-	struct sluice_ct_key quoted, k;
+	struct sluice_lb4_revnat front;
+	struct sluice_nat_value client;
 	struct sluice_ct_value *ct;
+	struct sluice_ct_key quoted;
 	__u8 proto = f->inner.proto;
 
 	if ((proto != IPPROTO_TCP && proto != IPPROTO_UDP) || f->inner.saddr != cfg_node_ip ||
@@ -189,18 +213,8 @@ static __always_inline int nodeport_snat_icmp_error(struct __sk_buff *skb, const
 		return NODEPORT_NOT_OURS;
 	/* The pair is keyed by the reply's tuple: the quote reversed. */
 	ct_reverse(&f->inner, &quoted);
-	v = bpf_map_lookup_elem(&sluice_rnat4_v1, &quoted);
-	if (!v)
+	if (nodeport_snat_flow(&quoted, bpf_ktime_get_ns(), &client, &ct, &front))
 		return NODEPORT_NOT_OURS;
-	client = *v;
-	nat_pod_key(&quoted, &client, &k);
-	ct = ct_live(&k, bpf_ktime_get_ns());
-	if (!ct || !(ct->flags & SLUICE_CT_F_LB_BACKEND) || (ct->flags & SLUICE_CT_F_VIA_STACK))
-		return NODEPORT_NOT_OURS;
-	fe = bpf_map_lookup_elem(&sluice_lbrn4_v1, &ct->pad);
-	if (!fe)
-		return NODEPORT_NOT_OURS;
-	front = *fe;
 	if (!ct_icmp_error_plausible(f))
 		return DROP(SLUICE_DROP_ICMP_FORGED);
 	if (icmp_quote_rewrite(skb, l4, proto, 1, cfg_node_ip, client.addr, f->inner.sport,

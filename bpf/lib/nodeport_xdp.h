@@ -227,30 +227,18 @@ static __always_inline int npx_snat_reply(struct xdp_md *ctx, struct ethhdr *eth
 					  __u8 outer_tos)
 {
 	__u16 *check;
-	struct sluice_nat_value *v, client;
-	struct sluice_lb4_revnat *fe, front;
 	struct sluice_ipcache_value peer;
 	struct bpf_fib_lookup fib = {};
+	struct sluice_lb4_revnat front;
+	struct sluice_nat_value client;
 	struct sluice_ct_value *ct;
-	struct sluice_ct_key k;
-	__u32 rn, had;
+	__u32 had;
 	long ret;
 
 	if (f->key.daddr != cfg_node_ip || !nodeport_nat_port(f->key.dport))
 		return NODEPORT_NOT_OURS;
-	v = bpf_map_lookup_elem(&sluice_rnat4_v1, &f->key);
-	if (!v)
+	if (nodeport_snat_flow(&f->key, now, &client, &ct, &front))
 		return NODEPORT_NOT_OURS;
-	client = *v;
-	nat_pod_key(&f->key, &client, &k);
-	ct = ct_live(&k, now);
-	if (!ct || !(ct->flags & SLUICE_CT_F_LB_BACKEND) || (ct->flags & SLUICE_CT_F_VIA_STACK))
-		return NODEPORT_NOT_OURS;
-	rn = ct->pad;
-	fe = bpf_map_lookup_elem(&sluice_lbrn4_v1, &rn);
-	if (!fe)
-		return NODEPORT_NOT_OURS;
-	front = *fe;
 	if (!outer && cfg_routing == SLUICE_ROUTING_OVERLAY)
 		return NPX_FALL(SLUICE_XDP_FT_REPLY);
 	if (ip->ttl <= 1)
