@@ -132,14 +132,18 @@ static __always_inline int prefilter4_check(__be32 saddr, __u8 proto, __be16 dpo
 	__u32 zero = 0, entry;
 	__u64 hit, *ports;
 
+	/* No SluicePrefilter applies here (most nodes): one array lookup,
+	 * not a hash and a trie, for every packet. */
+	cfg = bpf_map_lookup_elem(&sluice_pfcfg_v1, &zero);
+	if (!cfg || !cfg->active)
+		return 0;
 	/* A /32 is the longest match there can be: the hash first. */
 	v = bpf_map_lookup_elem(&sluice_pfh4_v1, &saddr);
 	if (!v)
 		v = bpf_map_lookup_elem(&sluice_pf4_v1, &key);
 	if (!v || !v->rules)
 		return 0;
-	cfg = bpf_map_lookup_elem(&sluice_pfcfg_v1, &zero);
-	hit = cfg ? cfg->all_ports : 0;
+	hit = cfg->all_ports;
 	if (has_port) {
 		ports = bpf_map_lookup_elem(&sluice_pfp4_v1, &pk);
 		if (ports)

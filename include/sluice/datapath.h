@@ -147,7 +147,7 @@ _Static_assert(sizeof(struct sluice_pf_port4) == 4, "prefilter port key layout")
 /* sluice_pfcfg_v1[0], written by the agent's prefilter compiler only. */
 struct sluice_pf_cfg4 {
 	__u64 all_ports;	/* rule slots without port scoping */
-	__u64 active;		/* rule slots in use (a mask the datapath may ignore) */
+	__u64 active;		/* rule slots in use; 0: the datapath looks no further */
 };
 _Static_assert(sizeof(struct sluice_pf_cfg4) == 16, "prefilter config layout");
 

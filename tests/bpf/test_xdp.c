@@ -213,7 +213,10 @@ static int group_setup(void **state)
 	struct sluice_pf_port4 pk = { .proto = IPPROTO_TCP, .port = htons(443) };
 	__u64 port_rules = (1ull << RULE_443) | (1ull << RULE_BOTH_LO);
 	struct sluice_pf_cfg4 cfg = { .all_ports = (1ull << RULE_ALL) | (1ull << RULE_HOST) |
-						   (1ull << RULE_BOTH_HI) };
+						   (1ull << RULE_BOTH_HI),
+				      .active = (1ull << RULE_ALL) | (1ull << RULE_HOST) |
+						(1ull << RULE_443) | (1ull << RULE_BOTH_LO) |
+						(1ull << RULE_BOTH_HI) };
 	struct sluice_endpoint a = { .ifindex = 1 };
 	__u32 zero = 0;
 	char err[512];
