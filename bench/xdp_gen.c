@@ -11,9 +11,14 @@
  *   sluice-xdpgen IFNAME DST-MAC SRC-IP DST-IP DPORT COUNT
  *   sluice-xdpgen --attach-drop IFNAME
  *
+ *   sluice-xdpgen --attach-redirect IFNAME TO-IFNAME
+ *
  * --attach-drop: attach (netlink, driver mode) a one-instruction XDP_DROP
  * program to IFNAME, the receiver that costs least, for the source's
  * ceiling; ip link set dev IFNAME xdpdrv off removes it.
+ * --attach-redirect: attach to IFNAME a program that sends every frame out
+ * of TO-IFNAME (bpf_redirect): on a veth TO-IFNAME, its peer receives them
+ * as XDP frames, no skb, as from a NIC's receive ring.
  *
  * Prints "sent N in S s: R pps" (the source's own rate: what it managed
  * while the receiver did its work on the same CPU).
@@ -143,6 +148,25 @@ int main(int argc, char **argv)
 		if (!ifindex || fd < 0 || bpf_xdp_attach(ifindex, fd, XDP_FLAGS_DRV_MODE, NULL)) {
 			fprintf(stderr, "%s: cannot attach a drop program to %s: %s\n", argv[0],
 				argv[2], strerror(errno));
+			return 1;
+		}
+		return 0;
+	}
+	if (argc == 4 && !strcmp(argv[1], "--attach-redirect")) {
+		int to = (int)if_nametoindex(argv[3]);
+		/* r1 = to; r2 = 0; r0 = bpf_redirect(r1, r2); exit */
+		struct bpf_insn redirect[] = {
+			{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_1, .imm = to },
+			{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_2, .imm = 0 },
+			{ .code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_redirect },
+			{ .code = BPF_JMP | BPF_EXIT },
+		};
+
+		ifindex = (int)if_nametoindex(argv[2]);
+		fd = to ? bpf_prog_load(BPF_PROG_TYPE_XDP, "xdpredir", "GPL", redirect, 4, NULL) : -1;
+		if (!ifindex || fd < 0 || bpf_xdp_attach(ifindex, fd, XDP_FLAGS_DRV_MODE, NULL)) {
+			fprintf(stderr, "%s: cannot attach a redirect from %s to %s: %s\n", argv[0],
+				argv[2], argv[3], strerror(errno));
 			return 1;
 		}
 		return 0;

@@ -223,9 +223,9 @@ static __always_inline void npx_rewrite(struct iphdr *ip, void *l4h, __u16 *chec
  */
 static __always_inline int npx_snat_reply(struct xdp_md *ctx, struct ethhdr *eth,
 					  struct iphdr *ip, void *l4h, void *end,
-					  const struct flow *f, __u64 now, __be32 outer,
-					  __u8 outer_tos)
+					  const struct flow *f, __be32 outer, __u8 outer_tos)
 {
+	__u64 now;
 	__u16 *check;
 	struct sluice_ipcache_value peer;
 	struct bpf_fib_lookup fib = {};
@@ -237,6 +237,7 @@ static __always_inline int npx_snat_reply(struct xdp_md *ctx, struct ethhdr *eth
 
 	if (f->key.daddr != cfg_node_ip || !nodeport_nat_port(f->key.dport))
 		return NODEPORT_NOT_OURS;
+	now = bpf_ktime_get_ns();
 	if (nodeport_snat_flow(&f->key, now, &client, &ct, &front))
 		return NODEPORT_NOT_OURS;
 	if (!outer && cfg_routing == SLUICE_ROUTING_OVERLAY)
@@ -369,8 +370,8 @@ static __always_inline int nodeport_xdp(struct xdp_md *ctx, const struct first_p
 	struct lb4_pending pend = {};
 	struct vxlan_encap h;
 	__u16 rev_nat = 0, svc_flags = 0, tot;
-	__u64 now = bpf_ktime_get_ns();
 	__be16 port = 0;
+	__u64 now;
 	struct flow f = {};
 	__u32 ihl, l4len;
 	__be32 outer = 0;
@@ -434,6 +435,8 @@ static __always_inline int nodeport_xdp(struct xdp_md *ctx, const struct first_p
 		f.tcp_flags = ((__u8 *)l4h)[13];
 	if (!svc)
 		goto reply;
+	/* The clock only for what is ours (passed traffic does not pay it). */
+	now = bpf_ktime_get_ns();
 	if (ip->ttl <= 1)
 		return NPX_FALL(SLUICE_XDP_FT_TTL);
 	tot = bpf_ntohs(ip->tot_len);
@@ -523,7 +526,7 @@ static __always_inline int nodeport_xdp(struct xdp_md *ctx, const struct first_p
 	return XDP_TX;
 reply:
 	/* (one call: inlined once, within the stack's 512 bytes) */
-	return npx_snat_reply(ctx, eth, ip, l4h, end, &f, now, outer, outer_tos);
+	return npx_snat_reply(ctx, eth, ip, l4h, end, &f, outer, outer_tos);
 }
 
 #endif /* SLUICE_BPF_NODEPORT_XDP_H */
