@@ -43,6 +43,10 @@
 #define SLUICE_MAP_XDP_STATE "sluice_xdpst_v1"
 /* Why the XDP program's stage 2 left a Service packet to tc (SLUICE_XDP_FT). */
 #define SLUICE_MAP_XDP_FT    "sluice_xdpft_v1"
+/* Flows (see the flow section below). */
+#define SLUICE_MAP_FLOW4     "sluice_flow4_v1"
+#define SLUICE_MAP_FLOW_RB   "sluice_flowrb_v1"
+#define SLUICE_MAP_FLOW_ST   "sluice_flowst_v1"
 
 #ifndef SLUICE_ENDPOINTS_MAX
 #define SLUICE_ENDPOINTS_MAX 65536
@@ -668,6 +672,139 @@ struct sluice_metric {
 	__u64 bytes;
 };
 _Static_assert(sizeof(struct sluice_metric) == 16, "metric value layout");
+
+/*
+ * Flows (docs/OBSERVABILITY.md). The datapath keeps one entry per flow in
+ * sluice_flow4_v1 (LRU hash, SLUICE_FLOW_MAX entries), keyed by the flow's
+ * tuple in the direction of its first packet as the pod-side programs see
+ * it: a struct sluice_ct_key, for a Service flow the translated tuple
+ * (client -> backend; the frontend is in the value). Dropped flows get an
+ * entry too (that is what rate-limits their records). Every packet updates
+ * the entry's counters only; a record (struct sluice_flow4_record) goes to
+ * user space through the ring buffer sluice_flowrb_v1 when:
+ *   START   the entry is made (the flow's first packet, allowed or not);
+ *   DROP    a packet of the flow is dropped, at most one record per flow
+ *           per SLUICE_FLOW_DROP_INTERVAL_NS: the drops not reported in
+ *           between are counted in the next record's drops_suppressed and
+ *           in sluice_flowst_v1[SLUICE_FLOW_ST_RATE_LIMITED];
+ *   END     a RST, or a FIN each way, is seen (the agent makes END records
+ *           for entries idle longer than its --flow-idle-timeout itself,
+ *           when it removes them);
+ *   UPDATE  a packet arrives more than SLUICE_FLOW_REPORT_INTERVAL_NS after
+ *           the entry's last record (long flows).
+ * A record the ring buffer has no room for is counted in
+ * sluice_flowst_v1[SLUICE_FLOW_ST_RB_FULL], never silently lost.
+ * The agent's --flows off makes the programs skip all of it
+ * (cfg_flows = 0).
+ *
+ * Direction: [0] is the flow's original direction (its first packet,
+ * key.saddr -> key.daddr), [1] the replies.
+ */
+#ifndef SLUICE_FLOW_MAX
+#define SLUICE_FLOW_MAX 262144
+#endif
+/* Bytes of the ring buffer (a power of two, a multiple of the page size). */
+#ifndef SLUICE_FLOW_RB_BYTES
+#define SLUICE_FLOW_RB_BYTES (8u << 20)
+#endif
+#define SLUICE_FLOW_DROP_INTERVAL_NS   1000000000ull	/* 1 s */
+#define SLUICE_FLOW_REPORT_INTERVAL_NS 10000000000ull	/* 10 s */
+
+enum sluice_flow_event {
+	SLUICE_FLOW_EV_START = 1,
+	SLUICE_FLOW_EV_DROP = 2,
+	SLUICE_FLOW_EV_END = 3,
+	SLUICE_FLOW_EV_UPDATE = 4,
+};
+
+enum sluice_flow_verdict {
+	SLUICE_FLOW_FORWARDED = 1,
+	SLUICE_FLOW_DROPPED = 2,
+	SLUICE_FLOW_AUDIT = 3,		/* allowed; an Audit policy would drop it */
+	SLUICE_FLOW_TRANSLATED = 4,	/* a Service frontend rewritten to a backend */
+};
+
+/* policy_rule values that are not a compiler rule reference. */
+#define SLUICE_FLOW_RULE_NONE     0u	/* no policy involved (not isolated) */
+#define SLUICE_FLOW_RULE_DEFAULT  0xffffffffu	/* isolated, no rule allows: denied by default */
+
+/* sluice_flow4_value.flags */
+#define SLUICE_FLOW_F_FIN0    (1u << 0)	/* FIN seen in direction 0 */
+#define SLUICE_FLOW_F_FIN1    (1u << 1)	/* FIN seen in direction 1 */
+#define SLUICE_FLOW_F_RST     (1u << 2)
+#define SLUICE_FLOW_F_ENDED   (1u << 3)	/* END record sent */
+#define SLUICE_FLOW_F_TS0     (1u << 4)	/* ts_val[0]/ts_time[0] hold a sample in flight */
+#define SLUICE_FLOW_F_TS1     (1u << 5)
+
+struct sluice_flow4_value {
+	__u64 first_seen;		/* bpf_ktime_get_ns() */
+	__u64 last_seen;
+	__u64 last_report;		/* time of the last record */
+	__u64 packets[2];
+	__u64 bytes[2];
+	__u32 src_identity;		/* of key.saddr and key.daddr, as policy saw them */
+	__u32 dst_identity;
+	__u32 policy_rule;		/* sluice_policy_value.rule that decided, or SLUICE_FLOW_RULE_* */
+	__u32 ifindex;			/* the pod's host-side interface (or the uplink) */
+	__be32 svc_addr;		/* Service frontend (0: none) */
+	__be16 svc_port;
+	__u8 tcp_flags[2];		/* every TCP flag seen, each direction */
+	__u16 reason;			/* enum sluice_reason of the last verdict */
+	__u8 verdict;			/* enum sluice_flow_verdict of the last verdict */
+	__u8 dir;			/* SLUICE_DIR_* of the first packet at its pod */
+	__u32 flags;			/* SLUICE_FLOW_F_* */
+	__u32 drops;			/* packets dropped, all told */
+	__u32 drops_suppressed;		/* dropped since the last record, not reported */
+	/* Passive TCP round trip (timestamp options, as pping/ePPing): one
+	 * sample in flight per direction: the TSval sent in direction d at
+	 * ts_time[d]; the first packet of the other direction echoing it
+	 * (TSecr == ts_val[d]) ends the sample. */
+	__u32 ts_val[2];
+	__u64 ts_time[2];
+	__u32 seq_next[2];		/* highest sequence number + length seen (retransmissions) */
+	__u32 retrans[2];		/* segments sent again, each direction */
+	__u32 rtt_min_us;		/* smallest sample, 0: none yet */
+	__u32 rtt_srtt_us;		/* smoothed (7/8 old + 1/8 new), 0: none yet */
+	__u32 rtt_samples;
+	__u32 pad;			/* explicit padding, must be 0 */
+};
+_Static_assert(sizeof(struct sluice_flow4_value) == 152, "flow value layout");
+
+struct sluice_flow4_record {
+	__u64 time;			/* bpf_ktime_get_ns() (CLOCK_MONOTONIC) */
+	struct sluice_ct_key key;	/* the flow, direction 0 */
+	__u8 event;			/* enum sluice_flow_event */
+	__u8 verdict;			/* enum sluice_flow_verdict */
+	__u16 reason;			/* enum sluice_reason */
+	__u32 ifindex;
+	__u32 src_identity;
+	__u32 dst_identity;
+	__u32 policy_rule;
+	__be32 svc_addr;
+	__be16 svc_port;
+	__u8 tcp_flags[2];
+	__u8 dir;			/* SLUICE_DIR_* of the first packet at its pod */
+	__u8 pkt_dir;			/* 0/1: the direction of the packet that made the record */
+	__u16 pad;			/* explicit padding, must be 0 */
+	__u32 drops_suppressed;		/* drops since the previous record, not reported */
+	__u32 drops;			/* the flow's dropped packets, all told */
+	__u64 first_seen;
+	__u64 packets[2];
+	__u64 bytes[2];
+	__u32 retrans[2];
+	__u32 rtt_min_us;
+	__u32 rtt_srtt_us;
+};
+_Static_assert(sizeof(struct sluice_flow4_record) == 120, "flow record layout");
+
+/* sluice_flowst_v1: a per-CPU array of __u64, the datapath's flow export
+ * losses by stage. */
+enum sluice_flow_stat {
+	SLUICE_FLOW_ST_RB_FULL = 0,	/* a record the ring buffer had no room for */
+	SLUICE_FLOW_ST_RATE_LIMITED = 1,	/* a drop record held back by the per-flow limit */
+	SLUICE_FLOW_ST_MAP_FULL = 2,	/* a flow entry that could not be made */
+	SLUICE_FLOW_ST_MAX = 8,
+};
 
 static inline int sluice_reason_is_drop(__u32 reason)
 {
