@@ -583,6 +583,21 @@ int datapath_ct_map_fd(struct datapath *dp)
 	return bpf_map__fd(dp->lxc->maps.sluice_ct4_v1);
 }
 
+int datapath_flow4_map_fd(struct datapath *dp)
+{
+	return bpf_map__fd(dp->lxc->maps.sluice_flow4_v1);
+}
+
+int datapath_flow_rb_fd(struct datapath *dp)
+{
+	return bpf_map__fd(dp->lxc->maps.sluice_flowrb_v1);
+}
+
+int datapath_flow_st_fd(struct datapath *dp)
+{
+	return bpf_map__fd(dp->lxc->maps.sluice_flowst_v1);
+}
+
 int datapath_snat_map_fd(struct datapath *dp)
 {
 	return bpf_map__fd(dp->host->maps.sluice_snat4_v1);

@@ -109,6 +109,11 @@ int datapath_policy_map_fd(struct datapath *dp);
 int datapath_deny_map_fd(struct datapath *dp);
 int datapath_ct_map_fd(struct datapath *dp);
 int datapath_snat_map_fd(struct datapath *dp);
+/* Flows (datapath.h "Flows"): the per-flow state, the records' ring buffer,
+ * the per-CPU export-loss counters (enum sluice_flow_stat). */
+int datapath_flow4_map_fd(struct datapath *dp);
+int datapath_flow_rb_fd(struct datapath *dp);
+int datapath_flow_st_fd(struct datapath *dp);
 int datapath_rnat_map_fd(struct datapath *dp);
 int datapath_frag_map_fd(struct datapath *dp);
 int datapath_nomasq_map_fd(struct datapath *dp);

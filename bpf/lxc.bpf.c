@@ -40,6 +40,7 @@
 #include "lib/encap.h"
 #include "lib/lb.h"
 #include "lib/nodeport.h"
+#include "lib/flow.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

@@ -701,7 +701,7 @@ _Static_assert(sizeof(struct sluice_metric) == 16, "metric value layout");
  * key.saddr -> key.daddr), [1] the replies.
  */
 #ifndef SLUICE_FLOW_MAX
-#define SLUICE_FLOW_MAX 262144
+#define SLUICE_FLOW_MAX 65536
 #endif
 /* Bytes of the ring buffer (a power of two, a multiple of the page size). */
 #ifndef SLUICE_FLOW_RB_BYTES
