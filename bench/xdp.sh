@@ -48,6 +48,7 @@ need_root
 DENY_SIZES=${DENY_SIZES:-10 10000 100000}
 FLOOD=${FLOOD:-500000}
 ROUNDS=${ROUNDS:-3}
+PARTS=${PARTS:-1 2 3}	# which of the parts below to run
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-3}
 ID=slbx$$
 DIR=$(mktemp -d /tmp/sluice-bench-xdp.XXXXXX)
@@ -152,8 +153,11 @@ rate() { # DROPPED "sent N in S s: ..."
 	echo "$1 $s" | awk '{ printf "%.0f", $1 / $2 }'
 }
 
+want() { [[ " $PARTS " == *" $1 "* ]]; }
 LIVE=1
-if ! ip netns exec "$ID-gen" "$GEN" g0 "$DUT_MAC" "$SRC_IP" "$DUT_IP" 9 1 >/dev/null 2>"$DIR/gen.err"; then
+if ! want 1; then
+	LIVE=0
+elif ! ip netns exec "$ID-gen" "$GEN" g0 "$DUT_MAC" "$SRC_IP" "$DUT_IP" 9 1 >/dev/null 2>"$DIR/gen.err"; then
 	LIVE=0
 	echo "== 1) skipped: the kernel refuses the live-frames generator here: $(cat "$DIR/gen.err")"
 fi
@@ -229,9 +233,10 @@ prog_ns() { # PROG-ID FRAME VERDICT: the kernel's average run time (ns) of a run
 	bpftool prog run id "$1" data_in "$2" repeat "${REPEAT:-1000000}" |
 		sed -nE "s/Return value: $3, duration \(average\): ([0-9]+)ns.*/\1/p" | grep . || echo "?"
 }
-echo "== 2) the programs' own cost per packet (ns, BPF_PROG_TEST_RUN)"
-printf '%-8s %10s %10s %10s %10s\n' CIDRs xdp-drop tc-drop xdp-pass tc-pass
+want 2 && echo "== 2) the programs' own cost per packet (ns, BPF_PROG_TEST_RUN)"
+want 2 && printf '%-8s %10s %10s %10s %10s\n' CIDRs xdp-drop tc-drop xdp-pass tc-pass
 for n in $DENY_SIZES; do
+	want 2 || break
 	src=$(cidr $((n - 1)) | sed 's/0$/9/')
 	frame_file "$src" "$DIR/deny.bin"
 	frame_file "$SRC_IP" "$DIR/pass.bin"
@@ -253,6 +258,7 @@ for n in $DENY_SIZES; do
 	printf '%-8s %10s %10s %10s %10s\n' "$n" "$xd" "$td" "$xp" "$tp"
 done
 
+want 3 || exit 0
 echo "== 3) the cost of XDP for passed traffic: TCP to the node, --xdp native / --xdp off"
 # Three figures a round, each native against off:
 #   veth     TCP throughput from g0 as the veth pair gives it. An XDP
@@ -293,23 +299,31 @@ nic() { # on|off: gen reaches the node through s0 (XDP frames) or g0 (skbs)
 	fi
 }
 div() { echo "$1 $2" | awk '{ if ($2 > 0) printf "%.3f", $1 / $2; else print "n/a" }'; }
-declare -a RV=() RW=() RL=()
+declare -a RV=() RW=() RL=() RH=() RP=()
 for r in $(seq "$ROUNDS"); do
 	declare -A V=() W=() L=()
-	for mode in native off; do
-		start_agent_xdp "$mode" || exit 1
+	for mode in native off hook; do
+		start_agent_xdp "${mode/hook/off}" || exit 1
+		# hook: --xdp off plus a one-instruction XDP_PASS program, the
+		# cost of there being any XDP program on the veth at all.
+		[ "$mode" = hook ] && ip -n "$ID-dut" link set dev uplink0 xdpdrv obj "$BUILD/xdp_pass.bpf.o" sec xdp
 		nic off
 		V[$mode]=$(tput)
 		nic on
 		W[$mode]=$(tput)
 		L[$mode]=$(rtt)
 		nic off
+		[ "$mode" = hook ] && ip -n "$ID-dut" link set dev uplink0 xdpdrv off
 		stop_agent
 	done
 	RV+=("$(div "${V[native]}" "${V[off]}")")
 	RW+=("$(div "${W[native]}" "${W[off]}")")
 	# Latency as a speed (off / native): above 1 is XDP faster.
 	RL+=("$(div "${L[off]}" "${L[native]}")")
-	echo "  round $r: veth ${V[native]} / ${V[off]} Gbit/s; nic ${W[native]} / ${W[off]} Gbit/s; latency ${L[native]} / ${L[off]} us (native / off)"
+	RH+=("$(div "${W[hook]}" "${W[off]}")")
+	RP+=("$(div "${W[native]}" "${W[hook]}")")
+	echo "  round $r: veth ${V[native]} / ${V[off]} Gbit/s; nic ${W[native]} / ${W[off]} / ${W[hook]} Gbit/s; latency ${L[native]} / ${L[off]} / ${L[hook]} us (native / off / off + XDP_PASS)"
 done
-echo "  median ratios, native against off: veth throughput $(printf '%s\n' "${RV[@]}" | median), nic throughput $(printf '%s\n' "${RW[@]}" | median), latency (off/native) $(printf '%s\n' "${RL[@]}" | median)"
+med() { printf '%s\n' "$@" | median; }
+echo "  median ratios, native against off: veth throughput $(med "${RV[@]}"), nic throughput $(med "${RW[@]}"), latency (off/native) $(med "${RL[@]}")"
+echo "  nic throughput, split: any XDP program (off + XDP_PASS / off) $(med "${RH[@]}"), sluice's program (native / off + XDP_PASS) $(med "${RP[@]}")"
