@@ -112,6 +112,11 @@ TEST_BPF_XDP_SRCS := tests/bpf/test_xdp.c agent/loader.c lib/log.c
 $(BUILD)/test_bpf_xdp: $(TEST_BPF_XDP_SRCS) $(SKELS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ $(TEST_BPF_XDP_SRCS) $(LDLIBS_AGENT) -lcmocka
 
+# Flow state and records (bpf/lib/flow.h); --bench: their cost per packet.
+TEST_BPF_FLOW_SRCS := tests/bpf/test_flow.c agent/loader.c lib/log.c
+$(BUILD)/test_bpf_flow: $(TEST_BPF_FLOW_SRCS) $(SKELS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -Iagent -o $@ $(TEST_BPF_FLOW_SRCS) $(LDLIBS_AGENT) -lcmocka
+
 $(BUILD)/bench-bpf: bench/bpf_policy.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ bench/bpf_policy.c agent/loader.c lib/log.c $(LDLIBS_AGENT)
 
@@ -149,9 +154,10 @@ $(BUILD)/bench-maglev: bench/maglev.c agent/maglev.c $(HDRS) | $(BUILD)
 test-unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
 
-test-bpf: $(BUILD)/test_bpf $(BUILD)/test_bpf_xdp
+test-bpf: $(BUILD)/test_bpf $(BUILD)/test_bpf_xdp $(BUILD)/test_bpf_flow
 	$(BUILD)/test_bpf
 	$(BUILD)/test_bpf_xdp
+	$(BUILD)/test_bpf_flow
 
 test-e2e: all
 	tests/e2e/run.sh

@@ -110,19 +110,20 @@ static __always_inline void flow_stat(struct flow_scratch *sc, __u32 stat)
 }
 
 /*
- * track_and_police saw f with connection-tracking status st (src_ep: the
+ * track_and_police saw f at now with connection-tracking status st (src_ep: the
  * sending local pod when its egress policy applies, dst_ep the receiving
  * one when its ingress policy does). ICMP errors related to a tracked flow
  * are that flow's business, not a flow: not noted.
  */
 static __always_inline void flow_note(const struct flow *f, enum ct_status st,
 				      const struct sluice_endpoint *src_ep,
-				      const struct sluice_endpoint *dst_ep)
+				      const struct sluice_endpoint *dst_ep, __u64 now)
 {
 	struct flow_scratch *sc = flow_scratch();
 
 	if (!sc)
 		return;
+	sc->now = now;
 	sc->valid = st != CT_RELATED;
 	if (st == CT_REPLY)
 		ct_reverse(&f->key, &sc->key);
@@ -206,6 +207,7 @@ static __always_inline int flow_from_packet(struct __sk_buff *skb, struct flow_s
 	if (IS_DROP(parse_flow(&c, ip, &sc->f)))
 		return 0;
 	sc->key = sc->f.key;
+	sc->now = bpf_ktime_get_ns();
 	sc->pkt_dir = 0;
 	sc->is_new = 1;
 	sc->rule = SLUICE_FLOW_RULE_NONE;
@@ -405,7 +407,6 @@ static __always_inline void flow_finish(struct __sk_buff *skb, int ret, __u32 re
 	sc->reason = reason;
 	sc->dir = (__u8)dir;
 	sc->len = len;
-	sc->now = bpf_ktime_get_ns();
 	if (!sc->ifindex)
 		sc->ifindex = skb->ifindex;
 	sc->tcp.valid = 0;

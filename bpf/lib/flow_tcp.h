@@ -149,17 +149,21 @@ static __always_inline void flow_tcp_parse(struct __sk_buff *skb, struct flow_tc
 	if (!olen || olen > TCP_OPTS_MAX)
 		return;
 	off = (__u32)((void *)th - data) + sizeof(*th);
-	/* Linux's layout first (NOP, NOP, timestamps), then the general walk:
-	 * eight steps (options before the timestamps, NOPs included: a SYN
-	 * of Linux has it third, of macOS sixth), each reading at a plain
-	 * offset, no loop for the verifier to prove bounded. */
-	if (olen >= 12 && !bpf_skb_load_bytes(skb, off, t->opt, 12) &&
-	    t->opt[0] == TCPOPT_NOP && t->opt[1] == TCPOPT_NOP &&
-	    t->opt[2] == TCPOPT_TIMESTAMP && t->opt[3] == TCPOLEN_TIMESTAMP) {
-		t->tsval = flow_be32(t->opt + 4);
-		t->tsecr = flow_be32(t->opt + 8);
-		t->has_ts = 1;
-		return;
+	/* Linux's layout first (NOP, NOP, timestamps), read in place, then
+	 * the general walk: eight steps (options before the timestamps, NOPs
+	 * included: a SYN of Linux has it third, of macOS sixth), each
+	 * reading at a plain offset, no loop for the verifier to prove
+	 * bounded. */
+	if (olen >= 12) {
+		__u8 *o = (void *)(th + 1);
+
+		if ((void *)(o + 12) <= end && o[0] == TCPOPT_NOP && o[1] == TCPOPT_NOP &&
+		    o[2] == TCPOPT_TIMESTAMP && o[3] == TCPOLEN_TIMESTAMP) {
+			t->tsval = flow_be32(o + 4);
+			t->tsecr = flow_be32(o + 8);
+			t->has_ts = 1;
+			return;
+		}
 	}
 	i = 0;
 	/* Spelt out: clang 14 does not unroll a loop that returns from its

@@ -64,7 +64,7 @@ static __always_inline int track_and_police(const struct flow *f, const struct s
 	enum ct_status st;
 
 	st = ct_lookup(f, now, set, ct_flags);
-	flow_note(f, st, src_ep, dst_ep);
+	flow_note(f, st, src_ep, dst_ep, now);
 	switch (st) {
 	case CT_ESTABLISHED:
 		/* Tracked while its address was no pod here: the pod that has
