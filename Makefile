@@ -61,12 +61,15 @@ $(BUILD)/sluicectl: $(CTL_SRCS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $(CTL_SRCS) -ljansson -lyaml
 
 # Test helper: TCP/UDP echo server and client with timeouts (tests/tools).
-tools: $(BUILD)/sluice-probe $(BUILD)/xdp_pass.bpf.o
+tools: $(BUILD)/sluice-probe $(BUILD)/xdp_pass.bpf.o $(BUILD)/sluice-flowrb
 # XDP_PASS for the switch side of test veths (tests/multinode/lib.sh mn_switch_xdp).
 $(BUILD)/xdp_pass.bpf.o: tests/tools/xdp_pass.bpf.c $(BUILD)/vmlinux.h
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 $(BUILD)/sluice-probe: tests/tools/probe.c | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $< -lpthread
+# The datapath's flow records as JSON lines (tests/e2e/flows-datapath.sh).
+$(BUILD)/sluice-flowrb: tests/tools/flowrb.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -o $@ $< -lbpf
 
 deps:
 	@./scripts/deps.sh
