@@ -75,7 +75,6 @@ struct flow_scratch {
 	__u32 stat;			/* keys, here to spare flow_account's stack */
 	struct sluice_ipcache_key ipk;
 	struct flow_tcp tcp;
-	struct flow f;			/* a dropped packet's tuple, parsed at the exit */
 	struct sluice_flow4_value init;	/* a new entry, built here: the stack is short */
 };
 
@@ -187,26 +186,44 @@ static __always_inline __u32 flow_identity(struct flow_scratch *sc, __be32 addr)
 }
 
 /* A packet dropped before track_and_police noted it (a forged source, a
- * tunnel check): its own tuple, parsed afresh, as a new flow. pod_only: only
+ * tunnel check): its own tuple, read afresh, as a new flow. pod_only: only
  * for packets to a local pod (the uplink sees everything the world sends;
  * prefilter drops are counted, not recorded). 0: no tuple to record (a
- * truncated or malformed packet). */
+ * truncated or malformed packet). A few bounds checks, no more: this runs
+ * (and is verified) at every exit of the program; a later fragment keeps
+ * ports 0, ICMP echo its identifier as lib/l4.h has it. */
 static __always_inline int flow_from_packet(struct __sk_buff *skb, struct flow_scratch *sc,
 					    int pod_only, __u32 reason)
 {
-	struct ethhdr *eth;
-	struct iphdr *ip;
-	struct cursor c;
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = data + ETH_HLEN;
+	struct ports_hdr *l4;
 
-	cursor_init(&c, skb);
-	if (parse_eth(&c, &eth) != ETH_P_IP || IS_DROP(parse_ipv4(&c, &ip)))
+	if ((void *)(ip + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP) || ip->version != 4 ||
+	    ip->ihl < 5 || (void *)ip + ip->ihl * 4 > end)
 		return 0;
 	if (pod_only && (reason == SLUICE_DROP_PREFILTER || !endpoint_lookup4(ip->daddr)))
 		return 0;
-	__builtin_memset(&sc->f, 0, sizeof(sc->f));
-	if (IS_DROP(parse_flow(&c, ip, &sc->f)))
-		return 0;
-	sc->key = sc->f.key;
+	__builtin_memset(&sc->key, 0, sizeof(sc->key));
+	sc->key.saddr = ip->saddr;
+	sc->key.daddr = ip->daddr;
+	sc->key.proto = ip->protocol;
+	l4 = (void *)ip + ip->ihl * 4;
+	if (!(ip->frag_off & bpf_htons(IP_FRAG_OFFSET_MASK)) && (void *)(l4 + 1) <= end) {
+		if (ip->protocol == IPPROTO_TCP || ip->protocol == IPPROTO_UDP ||
+		    ip->protocol == IPPROTO_SCTP) {
+			sc->key.sport = l4->sport;
+			sc->key.dport = l4->dport;
+		} else if (ip->protocol == IPPROTO_ICMP && (void *)l4 + 8 <= end) {
+			struct icmphdr *ih = (void *)l4;
+
+			if (ih->type == ICMP_ECHO)
+				sc->key.sport = ih->un.echo.id;
+			else if (ih->type == ICMP_ECHOREPLY)
+				sc->key.dport = ih->un.echo.id;
+		}
+	}
 	sc->now = bpf_ktime_get_ns();
 	sc->pkt_dir = 0;
 	sc->is_new = 1;

@@ -349,9 +349,10 @@ static void test_audit_flow(void **state)
 	assert_int_equal(recs[1].policy_rule, RULE_AUDIT_DENY);
 }
 
-/* A forged source has a tuple: recorded. A frame cut inside its TCP
- * header has none that can be trusted: counted in sluice_stats_v2 only,
- * no entry, no record. */
+/* A forged source has a tuple: recorded. So has a frame cut inside its
+ * TCP header, past the ports (drop-truncated, as "why can't A reach B"
+ * wants it); one cut inside its IPv4 header (options included) has none: counted in
+ * sluice_stats_v2 only, no entry, no record. */
 static void test_spoofed_and_truncated(void **state)
 {
 	struct tcp_seg spoof = { "10.77.0.99", IP_B, 40004, 80, F_SYN, 1, 0, 0, 0, 0 };
@@ -372,8 +373,22 @@ static void test_spoofed_and_truncated(void **state)
 	assert_int_equal(recs[0].verdict, SLUICE_FLOW_DROPPED);
 	assert_int_equal(recs[0].reason, SLUICE_DROP_SPOOFED);
 	assert_int_equal(recs[0].ifindex, IFINDEX_LO);
+	assert_int_equal(recs[0].policy_rule, SLUICE_FLOW_RULE_NONE);
 	assert_memory_equal(&recs[0].key, &k, sizeof(k));
 
+	assert_int_equal(bpf_prog_test_run_opts(datapath_prog_fd(dp, 1), &opts), 0);
+	assert_int_equal(opts.retval, TC_ACT_SHOT);
+	assert_int_equal(drain(dp), 1);
+	assert_int_equal(recs[0].reason, SLUICE_DROP_TRUNCATED);
+	assert_memory_equal(&recs[0].key, &kc, sizeof(kc));
+
+	/* (The kernel's test runner refuses IPv4 frames shorter than a bare
+	 * IP header: the header is cut by an IHL that claims options past
+	 * the end.) */
+	kc.sport = htons(40015);
+	p.tcp.source = kc.sport;
+	p.ip.ihl = 15;
+	opts.data_size_out = sizeof(out);
 	assert_int_equal(bpf_prog_test_run_opts(datapath_prog_fd(dp, 1), &opts), 0);
 	assert_int_equal(opts.retval, TC_ACT_SHOT);
 	assert_int_equal(drain(dp), 0);
@@ -576,6 +591,46 @@ static void test_rtt_other_option_layout(void **state)
 	assert_int_equal(v.ts_val[0], 4242);
 }
 
+/* A Service flow: keyed by the translated tuple (A -> backend B:8080),
+ * the frontend in the record; the backend's reply, which from_pod gives
+ * the frontend back as its source, counts in the same entry. */
+static void test_service_flow(void **state)
+{
+	struct sluice_lb4_key fk = { .addr = ip4("10.96.0.10"), .port = htons(80),
+				     .proto = IPPROTO_TCP };
+	struct sluice_lb4_value fv = { .backend_id = 1 };
+	struct sluice_lb4_backend be = { .addr = ip4(IP_B), .port = htons(8080),
+					 .proto = IPPROTO_TCP };
+	struct sluice_lb4_revnat rn = { .addr = ip4("10.96.0.10"), .port = htons(80) };
+	struct tcp_seg syn = { IP_A, "10.96.0.10", 40014, 80, F_SYN, 1, 0, 0, 0, 0 };
+	struct tcp_seg synack = { IP_B, IP_A, 8080, 40014, F_SYN | F_ACK, 1, 0, 0, 0, 0 };
+	struct sluice_ct_key k = tuple(IP_A, IP_B, 40014, 8080);
+	struct sluice_flow4_value v;
+	__u32 id = 1, rev = 7;
+
+	(void)state;
+	assert_int_equal(bpf_map_update_elem(datapath_lb_be_map_fd(dp), &id, &be, BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(datapath_lb_rnat_map_fd(dp), &rev, &rn, BPF_ANY), 0);
+	fk.slot = 1;
+	assert_int_equal(bpf_map_update_elem(datapath_lb_svc_map_fd(dp), &fk, &fv, BPF_ANY), 0);
+	fk.slot = 0;
+	fv = (struct sluice_lb4_value){ .count = 1, .rev_nat = (__u16)rev };
+	assert_int_equal(bpf_map_update_elem(datapath_lb_svc_map_fd(dp), &fk, &fv, BPF_ANY), 0);
+
+	assert_int_equal(from_a(&syn), TC_ACT_REDIRECT);
+	assert_int_equal(from_b(&synack), TC_ACT_REDIRECT);
+	assert_int_equal(drain(dp), 1);
+	assert_int_equal(recs[0].event, SLUICE_FLOW_EV_START);
+	assert_int_equal(recs[0].verdict, SLUICE_FLOW_TRANSLATED);
+	assert_memory_equal(&recs[0].key, &k, sizeof(k));
+	assert_int_equal(recs[0].svc_addr, ip4("10.96.0.10"));
+	assert_int_equal(recs[0].svc_port, htons(80));
+	assert_int_equal(recs[0].dst_identity, ID_B);
+	assert_int_equal(flow_get(dp, &k, &v), 0);
+	assert_int_equal(v.packets[1], 1);
+	assert_int_equal(v.svc_addr, ip4("10.96.0.10"));
+}
+
 static void test_flows_off(void **state)
 {
 	struct tcp_seg syn = { IP_A, IP_B, 40013, 80, F_SYN, 1, 0, 1, 1, 0 };
@@ -593,7 +648,7 @@ static void test_flows_off(void **state)
 
 static int open_dp(struct datapath **d, char *dir, size_t dirlen, int off)
 {
-	struct datapath_opts o = { .mode = ATTACH_TC, .flows_off = off };
+	struct datapath_opts o = { .mode = ATTACH_TC, .lb = 1, .flows_off = off };
 	char err[512];
 
 	snprintf(dir, dirlen, "/sys/fs/bpf/sluice-flowtest-%d-%d", (int)getpid(), off);
@@ -642,6 +697,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup(test_rtt_from_timestamps, reset),
 		cmocka_unit_test_setup(test_rtt_wraps_and_skips, reset),
 		cmocka_unit_test_setup(test_rtt_other_option_layout, reset),
+		cmocka_unit_test_setup(test_service_flow, reset),
 		cmocka_unit_test_setup(test_flows_off, reset),
 	};
 	int bench = argc > 1 && !strcmp(argv[1], "--bench"), ret = -1;
