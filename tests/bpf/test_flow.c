@@ -46,7 +46,8 @@ static struct datapath *dp, *dp_off;
 static char pin_dir[64], pin_dir_off[64];
 static int ifindex_b;
 
-/* Records the ring buffer callback collected since the last drain. */
+/* Records the ring buffer callback collected since the last drain (the
+ * first MAX_RECS; nrecs counts them all). */
 #define MAX_RECS 64
 static struct sluice_flow4_record recs[MAX_RECS];
 static int nrecs;
@@ -179,7 +180,8 @@ static int on_record(void *ctx, void *data, size_t size)
 	(void)ctx;
 	assert_int_equal(size, sizeof(struct sluice_flow4_record));
 	if (nrecs < MAX_RECS)
-		memcpy(&recs[nrecs++], data, sizeof(recs[0]));
+		memcpy(&recs[nrecs], data, sizeof(recs[0]));
+	nrecs++;
 	return 0;
 }
 
@@ -631,6 +633,32 @@ static void test_service_flow(void **state)
 	assert_int_equal(v.svc_addr, ip4("10.96.0.10"));
 }
 
+/* New flows until the ring buffer (nobody reading it) has no room: the
+ * record is counted as lost, the flow's entry is still made. */
+static void test_ring_buffer_full(void **state)
+{
+	__u64 full = flow_stat(dp, SLUICE_FLOW_ST_RB_FULL);
+	struct tcp_seg syn = { IP_A, IP_B, 0, 9000, F_SYN, 1, 0, 0, 0, 0 };
+	struct sluice_flow4_value v;
+	struct sluice_ct_key k;
+	int i, max = (int)(SLUICE_FLOW_RB_BYTES / sizeof(struct sluice_flow4_record)) + 100;
+
+	(void)state;
+	for (i = 0; i < max && flow_stat(dp, SLUICE_FLOW_ST_RB_FULL) == full; i++) {
+		syn.sport = (__u16)(1024 + i % 60000);
+		syn.dport = (__u16)(9000 + i / 60000);
+		run_seg(dp, &syn, IFINDEX_LO);
+	}
+	assert_true(i < max);
+	assert_int_equal(flow_stat(dp, SLUICE_FLOW_ST_RB_FULL), full + 1);
+	/* Records of 120 bytes and an 8-byte header each filled 8 MiB. */
+	assert_true(i > (int)(SLUICE_FLOW_RB_BYTES / 128) - 10);
+	k = tuple(IP_A, IP_B, syn.sport, syn.dport);
+	assert_int_equal(flow_get(dp, &k, &v), 0);
+	assert_int_equal(v.packets[0], 1);
+	drain(dp);
+}
+
 static void test_flows_off(void **state)
 {
 	struct tcp_seg syn = { IP_A, IP_B, 40013, 80, F_SYN, 1, 0, 1, 1, 0 };
@@ -698,6 +726,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup(test_rtt_wraps_and_skips, reset),
 		cmocka_unit_test_setup(test_rtt_other_option_layout, reset),
 		cmocka_unit_test_setup(test_service_flow, reset),
+		cmocka_unit_test_setup(test_ring_buffer_full, reset),
 		cmocka_unit_test_setup(test_flows_off, reset),
 	};
 	int bench = argc > 1 && !strcmp(argv[1], "--bench"), ret = -1;
