@@ -17,6 +17,10 @@
 #include <time.h>
 #include <arpa/inet.h>
 #include <cmocka.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 #include "flowfmt.h"
 #include "flowlog.h"
@@ -424,6 +428,69 @@ static void test_idle_end_and_rtt(void **state)
 	assert_null(flowlog_top(w->fl, "nodes", 10, err, sizeof(err)));
 }
 
+/* The idle scan against a real LRU hash of the datapath's layout: an idle
+ * flow gets the agent's END and leaves the map; a busy one stays; one the
+ * datapath ended (FIN, RST) leaves without a second END. And the
+ * datapath's per-CPU loss counters are summed. */
+static void test_idle_scan_and_losses(void **state)
+{
+	struct world *w = *state;
+	struct sluice_ct_key k[3];
+	struct sluice_flow4_value v = { .verdict = SLUICE_FLOW_FORWARDED, .reason = SLUICE_CT_NEW };
+	uint64_t now = mono();
+	int ncpu = libbpf_num_possible_cpus(), fd, st_fd;
+	uint64_t *pc = calloc((size_t)ncpu, sizeof(*pc));
+	struct flowlog_stats st;
+	char err[256];
+	json_t *j;
+
+	assert_non_null(pc);
+	fd = bpf_map_create(BPF_MAP_TYPE_LRU_HASH, "flow4_test", sizeof(struct sluice_ct_key),
+			    sizeof(struct sluice_flow4_value), 64, NULL);
+	st_fd = bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY, "flowst_test", 4, 8,
+			       SLUICE_FLOW_ST_MAX, NULL);
+	if (fd < 0 || st_fd < 0)
+		fail_msg("cannot create BPF maps (run as root): %s", strerror(errno));
+	for (int i = 0; i < 3; i++) {
+		k[i] = (struct sluice_ct_key){ htonl(IP(10, 0, 0, 1)), htonl(IP(10, 0, 0, 2)),
+					       htons((uint16_t)(7000 + i)), htons(53), IPPROTO_UDP,
+					       { 0 } };
+		v.first_seen = now - 100000000000ull;
+		v.last_seen = i == 1 ? now - 1000000000ull : now - 90000000000ull;
+		v.flags = i == 2 ? SLUICE_FLOW_F_ENDED : 0;
+		assert_int_equal(bpf_map_update_elem(fd, &k[i], &v, BPF_ANY), 0);
+	}
+	for (int c = 0; c < ncpu; c++)
+		pc[c] = (uint64_t)c + 1;
+	for (uint32_t key = 0; key < 3; key++)
+		assert_int_equal(bpf_map_update_elem(st_fd, &key, pc, BPF_ANY), 0);
+	assert_int_equal(flowlog_attach(w->fl, -1, fd, st_fd, err, sizeof(err)), 0);
+	assert_int_equal(flowlog_poll_fd(w->fl), -1);
+
+	assert_int_equal(flowlog_scan_idle(w->fl, now), 1);
+	assert_int_not_equal(bpf_map_lookup_elem(fd, &k[0], &v), 0);	/* idle: gone */
+	assert_int_equal(bpf_map_lookup_elem(fd, &k[1], &v), 0);	/* busy: kept */
+	assert_int_not_equal(bpf_map_lookup_elem(fd, &k[2], &v), 0);	/* ended: gone */
+	assert_int_equal(flowlog_stats(w->fl, &st), 0);
+	assert_int_equal(st.idle_ended, 1);
+	j = flow_entry_json(w->fl, flowlog_get(w->fl, st.last_seq));
+	assert_string_equal(json_string_value(json_object_get(j, "event")), "END");
+	assert_string_equal(json_string_value(json_object_get(j, "endCause")), "idle");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "source"), "port")),
+			 7000);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "source"), "pod")),
+			    "web");
+	json_decref(j);
+	assert_int_equal(st.rb_full, (uint64_t)ncpu * (ncpu + 1) / 2);
+	assert_int_equal(st.rate_limited, st.rb_full);
+	assert_int_equal(st.map_full, st.rb_full);
+	/* Nothing more is idle. */
+	assert_int_equal(flowlog_scan_idle(w->fl, now), 0);
+	close(fd);
+	close(st_fd);
+	free(pc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -432,6 +499,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_resolution_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_render_drop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_end_and_rtt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idle_scan_and_losses, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
