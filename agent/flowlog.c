@@ -328,6 +328,16 @@ static void resolve(struct flowlog *fl, struct flow_entry *e, const char *end_ca
 		size_t n = res->isolation ? res->isolation(res->ctx, ip, r->dir, iso,
 							  FLOWLOG_ISO_MAX) : 0;
 
+		/* dir is where the flow's first packet met its pod; a drop
+		 * at the other end (both pods on this node, the sender's
+		 * egress allowed) is the receiver's isolation. */
+		if (!n && res->isolation) {
+			int other = r->dir == SLUICE_DIR_EGRESS ? SLUICE_DIR_INGRESS : SLUICE_DIR_EGRESS;
+
+			ip = ntohl(other == SLUICE_DIR_EGRESS ? r->key.saddr : r->key.daddr);
+			n = res->isolation(res->ctx, ip, other, iso, FLOWLOG_ISO_MAX);
+		}
+
 		e->niso_total = (uint8_t)(n > 255 ? 255 : n);
 		e->niso = (uint8_t)(n < FLOWLOG_ISO_MAX ? n : FLOWLOG_ISO_MAX);
 		for (size_t i = 0; i < e->niso; i++) {
