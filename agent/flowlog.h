@@ -39,6 +39,7 @@
 #define FLOWLOG_NS_PAIRS_MAX 1024
 /* Flows in one answer of the "flows" operation (within the API's 4 MiB). */
 #define FLOWLOG_ANSWER_MAX 4000
+#define FLOWLOG_ANSWER_BYTES (3u << 20)
 
 /* The strings of an entry, kept in one allocation (flow_str). */
 enum flow_str {
