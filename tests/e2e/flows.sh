@@ -132,7 +132,10 @@ check "observe names the allowing rule" eventually 2 observe_has \
 	--from-pod x/a --to-pod x/b --port 8081
 
 echo "== --follow with filters"
-ctl observe --follow -o json --from-pod y/c --to-pod x/a >"$DIR/follow.json" 2>"$DIR/follow.err" &
+# sluicectl itself in the background (not the ctl function's subshell), so
+# that its pid is the one killed.
+"$BUILD/sluicectl" --socket "$SOCK" observe --follow -o json --from-pod y/c --to-pod x/a \
+	>"$DIR/follow.json" 2>"$DIR/follow.err" &
 FOLLOW=$!
 CLEANUP_PIDS+=("$FOLLOW")
 sleep 0.5
