@@ -434,7 +434,13 @@ int flowlog_tick(struct flowlog *fl)
 	now = mono_ns(CLOCK_MONOTONIC);
 	if (now >= fl->next_scan_ns) {
 		flowlog_scan_idle(fl, now);
-		fl->next_scan_ns = now + FLOWLOG_SCAN_MS * 1000000ull;
+		uint64_t every = fl->idle_ns / 4 / 1000000ull;
+
+		if (every < FLOWLOG_SCAN_MIN_MS)
+			every = FLOWLOG_SCAN_MIN_MS;
+		if (every > FLOWLOG_SCAN_MAX_MS)
+			every = FLOWLOG_SCAN_MAX_MS;
+		fl->next_scan_ns = now + every * 1000000ull;
 	}
 	return (int)((fl->next_scan_ns - now) / 1000000ull) + 1;
 }
