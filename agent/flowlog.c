@@ -427,15 +427,14 @@ int flowlog_scan_idle(struct flowlog *fl, uint64_t now)
 
 int flowlog_tick(struct flowlog *fl)
 {
-	uint64_t now;
+	uint64_t now, every;
 
 	if (!fl || fl->flow4_fd < 0)
 		return -1;
 	now = mono_ns(CLOCK_MONOTONIC);
 	if (now >= fl->next_scan_ns) {
 		flowlog_scan_idle(fl, now);
-		uint64_t every = fl->idle_ns / 4 / 1000000ull;
-
+		every = fl->idle_ns / 4 / 1000000ull;
 		if (every < FLOWLOG_SCAN_MIN_MS)
 			every = FLOWLOG_SCAN_MIN_MS;
 		if (every > FLOWLOG_SCAN_MAX_MS)
