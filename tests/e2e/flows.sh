@@ -156,8 +156,16 @@ check "its END (idle, made by the agent) within --flow-idle-timeout 2 s + a scan
 	--from-pod x/a --to-pod x/b --protocol UDP
 
 echo "== top"
-check "top flows -o json answers" bash -c "'$BUILD/sluicectl' --socket '$SOCK' top flows -o json | jq -e '.flows | type == \"array\"'"
-check "top pods -o json answers" bash -c "'$BUILD/sluicectl' --socket '$SOCK' top pods -o json | jq -e '.podPairs | type == \"array\"'"
+check "top flows: the TCP flows x/a -> x/b have a round trip" bash -c "
+	'$BUILD/sluicectl' --socket '$SOCK' top flows -o json |
+		jq -e '[.flows[] | select(.source.pod == \"a\" and .destination.pod == \"b\" and .rttSmoothedUs > 0)] | length > 0'"
+check "top pods: x/a -> x/b with samples, p50 <= p99" bash -c "
+	'$BUILD/sluicectl' --socket '$SOCK' top pods -o json |
+		jq -e '[.podPairs[] | select(.source == \"x/a\" and .destination == \"x/b\" and .samples > 0 and .p50Us <= .p99Us and .p50Us > 0)] | length == 1'"
+check "top pods: the namespace pair x -> x" bash -c "
+	'$BUILD/sluicectl' --socket '$SOCK' top pods -o json |
+		jq -e '[.namespacePairs[] | select(.source == \"x\" and .destination == \"x\" and .samples > 0)] | length == 1'"
+check "top pods' table" bash -c "'$BUILD/sluicectl' --socket '$SOCK' top pods | grep -E '^x/a +x/b +[1-9]'"
 
 echo "== a flood into a small buffer: the overwritten loss counted exactly"
 kill "$AGENT_PID"
