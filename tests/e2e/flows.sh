@@ -27,7 +27,15 @@ CONF=$(printf '{"cniVersion":"1.1.0","name":"sluice","type":"sluice-cni","socket
 ctl() { "$BUILD/sluicectl" --socket "$SOCK" "$@"; }
 apply() { ctl apply -f - >/dev/null; }
 declare -A IP
-BASE_ARGS="${AGENT_ARGS:-} --kube-proxy-replacement off --flow-idle-timeout 2"
+# Services translated (the flows name them): the node sockets' hooks on an
+# empty cgroup of this test's own, so no other socket of the machine is
+# translated.
+CGROOT=$(awk '$9 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)/$ID
+mkdir "$CGROOT" || exit 1
+# A cgroup goes with rmdir, not rm -r; then the common cleanup, with the
+# exit status it was called with.
+trap 'rc=$?; rmdir "$CGROOT" 2>/dev/null; (exit $rc); cleanup' EXIT
+BASE_ARGS="${AGENT_ARGS:-} --cgroup-root $CGROOT --flow-idle-timeout 2"
 AGENT_ARGS=$BASE_ARGS
 
 pod_add() { # NS NAME
@@ -148,6 +156,31 @@ check "--follow printed nothing the filter excludes" \
 check "--follow printed no flow twice" jq -e -s 'map(.seq) | length == (unique | length)' "$DIR/follow.json"
 kill "$FOLLOW" 2>/dev/null
 wait "$FOLLOW" 2>/dev/null
+
+echo "== a Service flow names the Service"
+apply <<YAML
+apiVersion: v1
+kind: Service
+metadata: {namespace: x, name: db-svc}
+spec:
+  clusterIP: 10.96.43.10
+  ports: [{name: http, protocol: TCP, port: 80, targetPort: 8080}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {namespace: x, name: db-svc-1, labels: {kubernetes.io/service-name: db-svc}}
+addressType: IPv4
+ports: [{name: http, protocol: TCP, port: 8080}]
+endpoints:
+- {addresses: [${IP[x/b]}], nodeName: $NODE, conditions: {ready: true}}
+YAML
+check "x/a -> the Service 10.96.43.10:80" \
+	eventually 3 probe "$ID-x-a" tcp 10.96.43.10 80 --timeout 400
+check "observe --service x/db-svc: x/a -> x/b:8080 through 10.96.43.10:80" eventually 2 observe_has \
+	'.source.pod == "a" and .destination.pod == "b" and .destination.port == 8080 and .service.name == "db-svc" and .service.namespace == "x" and .service.ip == "10.96.43.10" and .service.port == 80' \
+	--service x/db-svc
+check "the table's SERVICE column says x/db-svc" bash -c "
+	'$BUILD/sluicectl' --socket '$SOCK' observe --service x/db-svc --last 1 | grep -E 'x/a:[0-9]+ +-> x/b:8080 +TCP/8080 +x/db-svc'"
 
 echo "== an idle flow ends at the agent"
 check "x/a -> x/b UDP 8081" reach x/a x/b 8081 udp
