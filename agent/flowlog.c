@@ -239,12 +239,10 @@ static void resolve(struct flowlog *fl, struct flow_entry *e, const char *end_ca
 	struct flow_resolver *res = &fl->res;
 	struct flow_who who[2] = { { 0 } };
 	struct flow_pol pol = { 0 }, iso[FLOWLOG_ISO_MAX];
-	struct strbuf *b = malloc(sizeof(*b));
+	struct strbuf sb, *b = &sb;
 	const char *sns = NULL, *sname = NULL;
 
 	e->pol_rule = -1;
-	if (!b)
-		return;	/* the entry keeps its numbers */
 	b->buf[0] = '\0';
 	b->len = 1;
 	for (int s = 0; s < 2; s++) {
@@ -302,8 +300,7 @@ static void resolve(struct flowlog *fl, struct flow_entry *e, const char *end_ca
 	if (e->strs)
 		memcpy(e->strs, b->buf, b->len);
 	else
-		memset(e->off, 0, sizeof(e->off));
-	free(b);
+		memset(e->off, 0, sizeof(e->off));	/* the entry keeps its numbers */
 }
 
 static int add_record(struct flowlog *fl, const struct sluice_flow4_record *r, const char *cause,
