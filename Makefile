@@ -61,12 +61,15 @@ $(BUILD)/sluicectl: $(CTL_SRCS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $(CTL_SRCS) -ljansson -lyaml
 
 # Test helper: TCP/UDP echo server and client with timeouts (tests/tools).
-tools: $(BUILD)/sluice-probe $(BUILD)/xdp_pass.bpf.o
+tools: $(BUILD)/sluice-probe $(BUILD)/xdp_pass.bpf.o $(BUILD)/sluice-flowrb
 # XDP_PASS for the switch side of test veths (tests/multinode/lib.sh mn_switch_xdp).
 $(BUILD)/xdp_pass.bpf.o: tests/tools/xdp_pass.bpf.c $(BUILD)/vmlinux.h
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 $(BUILD)/sluice-probe: tests/tools/probe.c | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $< -lpthread
+# The datapath's flow records as JSON lines (tests/e2e/flows-datapath.sh).
+$(BUILD)/sluice-flowrb: tests/tools/flowrb.c $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -o $@ $< -lbpf
 
 deps:
 	@./scripts/deps.sh
@@ -113,6 +116,11 @@ TEST_BPF_XDP_SRCS := tests/bpf/test_xdp.c agent/loader.c lib/log.c
 $(BUILD)/test_bpf_xdp: $(TEST_BPF_XDP_SRCS) $(SKELS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ $(TEST_BPF_XDP_SRCS) $(LDLIBS_AGENT) -lcmocka
 
+# Flow state and records (bpf/lib/flow.h); --bench: their cost per packet.
+TEST_BPF_FLOW_SRCS := tests/bpf/test_flow.c agent/loader.c lib/log.c
+$(BUILD)/test_bpf_flow: $(TEST_BPF_FLOW_SRCS) $(SKELS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -Iagent -o $@ $(TEST_BPF_FLOW_SRCS) $(LDLIBS_AGENT) -lcmocka
+
 $(BUILD)/bench-bpf: bench/bpf_policy.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ bench/bpf_policy.c agent/loader.c lib/log.c $(LDLIBS_AGENT)
 
@@ -150,9 +158,10 @@ $(BUILD)/bench-maglev: bench/maglev.c agent/maglev.c $(HDRS) | $(BUILD)
 test-unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
 
-test-bpf: $(BUILD)/test_bpf $(BUILD)/test_bpf_xdp
+test-bpf: $(BUILD)/test_bpf $(BUILD)/test_bpf_xdp $(BUILD)/test_bpf_flow
 	$(BUILD)/test_bpf
 	$(BUILD)/test_bpf_xdp
+	$(BUILD)/test_bpf_flow
 
 test-e2e: all
 	tests/e2e/run.sh

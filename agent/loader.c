@@ -249,6 +249,7 @@ struct datapath_config {
 	__u32 maglev_m;
 	__be32 pod_net;
 	__be32 pod_mask;
+	__u32 flows;
 };
 
 /* Each skeleton's rodata is a type of its own with the same cfg_* members:
@@ -265,6 +266,7 @@ struct datapath_config {
 		(skel)->rodata->cfg_maglev_m = (c)->maglev_m;                   \
 		(skel)->rodata->cfg_pod_net = (c)->pod_net;                     \
 		(skel)->rodata->cfg_pod_mask = (c)->pod_mask;                   \
+		(skel)->rodata->cfg_flows = (c)->flows;                         \
 		if ((c)->nat_port_min) {                                        \
 			(skel)->rodata->cfg_nat_port_min = (c)->nat_port_min;   \
 			(skel)->rodata->cfg_nat_port_max = (c)->nat_port_max;   \
@@ -401,6 +403,7 @@ int datapath_open(struct datapath **out, const char *bpffs_dir, const struct dat
 	cfg.masquerade = o->masquerade && o->node_ip;
 	cfg.node_ip = htonl(o->node_ip);
 	cfg.lb = o->lb != 0;
+	cfg.flows = !o->flows_off;
 	/* The table size is rodata even with --lb-algorithm random: no
 	 * Service has the MAGLEV flag then, and the inner template needs a
 	 * size. */

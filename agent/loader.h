@@ -51,6 +51,7 @@ struct datapath_opts {
 	uint32_t maglev_m;		/* --lb-algorithm maglev: --lb-maglev-table-size; 0: random */
 	uint32_t pod_net;		/* host order: this node's pod CIDR, for the uplink's */
 	int pod_prefix;			/* first stage's spoof check; prefix 0: none */
+	int flows_off;			/* --flows off: no flow state or records (lib/flow.h) */
 };
 
 /* Where the agent mounts cgroup v2 when the machine has no mount of it. */

@@ -75,6 +75,7 @@ struct options {
 	const char *k8s_api_server;
 	uint32_t flow_buffer;		/* --flow-buffer */
 	uint32_t flow_idle_s;		/* --flow-idle-timeout */
+	int flows;			/* --flows */
 };
 
 static void usage(FILE *f)
@@ -150,6 +151,9 @@ static void usage(FILE *f)
 		"                     with the Kubernetes API: watch events within MS of the\n"
 		"                     last sync they caused wait until then and are synced\n"
 		"                     together (default %u; 0: a sync on each wakeup)\n"
+		"  --flows on|off     flow records from the datapath (default on): per-flow\n"
+		"                     counters, verdicts, the deciding policy rule, TCP round\n"
+		"                     trips (docs/OBSERVABILITY.md); off: the programs skip it\n"
 		"  --kube-proxy-replacement on|off\n"
 		"                     translate Services in eBPF (default on): pods' traffic to\n"
 		"                     clusterIPs, externalIPs, load-balancer addresses and this\n"
@@ -244,6 +248,7 @@ static const struct option longopts[] = {
 	{ "k8s-api-server", required_argument, NULL, 'A' },
 	{ "flow-buffer", required_argument, NULL, 'Z' },
 	{ "flow-idle-timeout", required_argument, NULL, 'Y' },
+	{ "flows", required_argument, NULL, 'F' },
 	{ "compile-check", no_argument, NULL, 'C' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -280,10 +285,13 @@ static int set_opt(int c, const char *val, const char *from, struct options *o)
 		break;
 	case 'm':
 	case 'R':
+	case 'F':
 		if (strcmp(val, "on") && strcmp(val, "off"))
 			goto bad;
 		if (c == 'm')
 			o->masquerade = !strcmp(val, "on");
+		else if (c == 'F')
+			o->flows = !strcmp(val, "on");
 		else
 			o->kube_proxy_replacement = !strcmp(val, "on");
 		break;
@@ -381,7 +389,7 @@ static int set_opt(int c, const char *val, const char *from, struct options *o)
 bad: {
 	static const char *const takes[128] = {
 		['a'] = "tcx, tc or auto", ['r'] = "overlay or native", ['m'] = "on or off",
-		['R'] = "on or off", ['L'] = "random or maglev",
+		['R'] = "on or off", ['F'] = "on or off", ['L'] = "random or maglev",
 		['T'] = "a prime number of entries (e.g. 32771)",
 		['K'] = "auto or off", ['p'] = "a port range LO-HI within 1-65535 (e.g. 61000-65535)",
 		['S'] = "a number of entries, 16 to 67108864",
@@ -618,6 +626,7 @@ int main(int argc, char **argv)
 		.kube_proxy_replacement = 1,
 		.flow_buffer = FLOWLOG_BUFFER_DEFAULT,
 		.flow_idle_s = FLOWLOG_IDLE_DEFAULT_S,
+		.flows = 1,
 	};
 	struct node_net net = { 0 };
 	struct datapath_opts dp_opts;
@@ -755,7 +764,8 @@ int main(int argc, char **argv)
 					  .lb = o.kube_proxy_replacement,
 					  .maglev_m = o.lb_maglev ? o.maglev_m : 0,
 					  .pod_net = ipam_range(agent.ipam)->net,
-					  .pod_prefix = ipam_range(agent.ipam)->prefix };
+					  .pod_prefix = ipam_range(agent.ipam)->prefix,
+					  .flows_off = !o.flows };
 	agent.kube_proxy_replacement = o.kube_proxy_replacement;
 	ret = datapath_open(&agent.dp, o.bpffs, &dp_opts, err, sizeof(err));
 	if (ret)

@@ -24,7 +24,8 @@
  * their packets, replies included, take a fast path, so the node's
  * netfilter sees both directions and un-NATs the replies.
  *
- * Each entry point has one exit that records the verdict in sluice_stats_v2.
+ * Each entry point has one exit that records the verdict in sluice_stats_v2
+ * (from_netdev: and a packet to a pod in its flow, lib/flow.h).
  * The maps are shared with the other entry files' objects by their pins
  * (LIBBPF_PIN_BY_NAME, agent/loader.c).
  */
@@ -42,6 +43,7 @@
 #include "lib/nodeport.h"
 #include "lib/prefilter4.h"
 #include "lib/first_stage.h"
+#include "lib/flow.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -61,8 +63,10 @@ int from_netdev(struct __sk_buff *skb)
 	}
 	if (cfg_routing == SLUICE_ROUTING_OVERLAY) {
 		ret = overlay_decap(skb, &reason);
-		if (ret == LEAVE_TO_DEVICE)
+		if (ret == LEAVE_TO_DEVICE) {
 			ret = TC_ACT_OK; /* checked; the device's from here */
+			flow_forget(); /* from_overlay judges it again */
+		}
 		if (ret != NOT_TUNNELLED)
 			goto out;
 		ret = 0;
@@ -78,6 +82,7 @@ int from_netdev(struct __sk_buff *skb)
 	if (!IS_DROP(ret))
 		ret = from_node(skb, 0, &reason);
 out:
+	flow_finish(skb, ret, reason, SLUICE_DIR_INGRESS, len, 1);
 	if (IS_DROP(ret)) {
 		metrics_count(DROP_REASON(ret), SLUICE_DIR_INGRESS, len);
 		return TC_ACT_SHOT;

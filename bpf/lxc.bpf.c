@@ -24,7 +24,8 @@
  * their packets, replies included, take a fast path, so the node's
  * netfilter sees both directions and un-NATs the replies.
  *
- * Each entry point has one exit that records the verdict in sluice_stats_v2.
+ * Each entry point has one exit that records the verdict in sluice_stats_v2
+ * and the packet in its flow (lib/flow.h).
  * The maps are shared with the other entry files' objects by their pins
  * (LIBBPF_PIN_BY_NAME, agent/loader.c).
  */
@@ -51,6 +52,8 @@ static __always_inline int from_pod_ipv4(struct __sk_buff *skb, struct cursor *c
 	struct flow f = {};
 	struct iphdr *ip;
 	__u32 ct_flags, ihl;
+	__be32 fe_addr;
+	__be16 fe_port;
 	int ret, translated, reversed = 0;
 
 	ret = parse_ipv4(c, &ip);
@@ -66,7 +69,10 @@ static __always_inline int from_pod_ipv4(struct __sk_buff *skb, struct cursor *c
 	if (IS_DROP(ret))
 		return ret;
 	/* A Service frontend becomes its backend before policy: everything
-	 * below sees the backend (lib/lb.h). */
+	 * below sees the backend (lib/lb.h); the flow's record names the
+	 * frontend. */
+	fe_addr = f.key.daddr;
+	fe_port = f.key.dport;
 	ihl = ip->ihl * 4;
 	translated = lb4_translate(skb, &f, ihl, reason);
 	if (IS_DROP(translated))
@@ -91,6 +97,8 @@ static __always_inline int from_pod_ipv4(struct __sk_buff *skb, struct cursor *c
 	f.ct_kind = translated ? CT_KIND_LB : CT_KIND_DIRECT;
 	ret = track_and_police(&f, src, dst, NULL, SLUICE_DIR_EGRESS,
 			       translated ? SLUICE_CT_F_LB_BACKEND : 0, 0, &ct_flags);
+	if (translated)
+		flow_note_service(fe_addr, fe_port);
 	if (IS_DROP(ret))
 		return ret;
 	/* A reply from a Service backend here to its client, or an ICMP
@@ -164,6 +172,7 @@ int from_pod(struct __sk_buff *skb)
 		break;
 	}
 out:
+	flow_finish(skb, ret, reason, SLUICE_DIR_EGRESS, len, 0);
 	if (IS_DROP(ret)) {
 		metrics_count(DROP_REASON(ret), SLUICE_DIR_EGRESS, len);
 		return TC_ACT_SHOT;
@@ -211,6 +220,7 @@ int to_pod(struct __sk_buff *skb)
 	ret = parse_eth(&c, &eth);
 	if (!IS_DROP(ret))
 		ret = ret == ETH_P_IP ? to_pod_ipv4(skb, &c) : TC_ACT_OK;
+	flow_finish(skb, ret, SLUICE_PASS, SLUICE_DIR_INGRESS, len, 0);
 	if (IS_DROP(ret)) {
 		metrics_count(DROP_REASON(ret), SLUICE_DIR_INGRESS, len);
 		return TC_ACT_SHOT;

@@ -17,7 +17,8 @@
  * their packets, replies included, take a fast path, so the node's
  * netfilter sees both directions and un-NATs the replies.
  *
- * Each entry point has one exit that records the verdict in sluice_stats_v2.
+ * Each entry point has one exit that records the verdict in sluice_stats_v2
+ * (from_overlay: and a packet to a pod in its flow, lib/flow.h).
  * The maps are shared with the other entry files' objects by their pins
  * (LIBBPF_PIN_BY_NAME, agent/loader.c).
  */
@@ -30,6 +31,7 @@
 #include "lib/config.h"
 #include "lib/encap.h"
 #include "lib/node.h"
+#include "lib/flow.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -49,6 +51,7 @@ int from_overlay(struct __sk_buff *skb)
 	}
 	ret = from_node(skb, bpf_htonl(key.remote_ipv4), &reason);
 out:
+	flow_finish(skb, ret, reason, SLUICE_DIR_INGRESS, len, 1);
 	if (IS_DROP(ret)) {
 		metrics_count(DROP_REASON(ret), SLUICE_DIR_INGRESS, len);
 		return TC_ACT_SHOT;

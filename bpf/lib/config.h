@@ -37,5 +37,7 @@ const volatile __u32 cfg_lb_seed = SLUICE_LB_SEED_DEFAULT;
 /* The source a pod's Service flow to itself gets (lib/lb.h, hairpin);
  * network order. The agent leaves the default. */
 const volatile __be32 cfg_lb_hairpin = bpf_htonl(SLUICE_LB_HAIRPIN_ADDR);
+/* --flows: flow state and records (lib/flow.h); 0 skips all of it. */
+const volatile __u32 cfg_flows = 1;
 
 #endif /* SLUICE_BPF_CONFIG_H */

@@ -12,6 +12,7 @@
 #include "endpoint.h"
 #include "metrics.h"
 #include "policy.h"
+#include "flow.h"
 
 /* The drop for a new flow policy does not allow: an ICMP error that
  * claimed a tracked flow it cannot be about has its own reason. */
@@ -27,10 +28,12 @@ static __always_inline int police_late_dst(const struct flow *f, const struct sl
 {
 	struct sluice_ipcache_value peer = src_peer ? *src_peer : ipcache_lookup(f->key.saddr);
 	enum policy_verdict v;
+	__u32 rule;
 	int audit = 0;
 
 	if (peer.identity != SLUICE_ID_HOST && f->key.saddr != f->key.daddr) {
-		v = policy_decide(dst_ep, SLUICE_DIR_INGRESS, &peer, f, &audit);
+		v = policy_decide(dst_ep, SLUICE_DIR_INGRESS, &peer, f, &audit, &rule);
+		flow_note_rule(rule, audit);
 		if (v != POLICY_ALLOW)
 			return policy_drop(v);
 	}
@@ -56,9 +59,13 @@ static __always_inline int track_and_police(const struct flow *f, const struct s
 	struct sluice_ipcache_value peer;
 	enum policy_verdict v;
 	__u64 now = bpf_ktime_get_ns();
-	int audit = 0, forged = 0;
+	__u32 rule_e = SLUICE_FLOW_RULE_NONE, rule_i = SLUICE_FLOW_RULE_NONE;
+	int audit_e = 0, audit_i = 0, forged = 0;
+	enum ct_status st;
 
-	switch (ct_lookup(f, now, set, ct_flags)) {
+	st = ct_lookup(f, now, set, ct_flags);
+	flow_note(f, st, src_ep, dst_ep, now);
+	switch (st) {
 	case CT_ESTABLISHED:
 		/* Tracked while its address was no pod here: the pod that has
 		 * the address now has not admitted it yet. */
@@ -80,9 +87,11 @@ static __always_inline int track_and_police(const struct flow *f, const struct s
 		return DROP(SLUICE_DROP_FRAG_ORPHAN);
 	if (src_ep) {
 		peer = ipcache_lookup(f->key.daddr);
-		v = policy_decide(src_ep, SLUICE_DIR_EGRESS, &peer, f, &audit);
-		if (v != POLICY_ALLOW)
+		v = policy_decide(src_ep, SLUICE_DIR_EGRESS, &peer, f, &audit_e, &rule_e);
+		if (v != POLICY_ALLOW) {
+			flow_note_rule(rule_e, 0);
 			return police_drop(v, forged);
+		}
 	}
 	if (dst_ep) {
 		peer = src_peer ? *src_peer : ipcache_lookup(f->key.saddr);
@@ -93,12 +102,18 @@ static __always_inline int track_and_police(const struct flow *f, const struct s
 		 * under kube-proxy it arrives masqueraded from the node). */
 		if (peer.identity != SLUICE_ID_HOST && f->key.saddr != f->key.daddr &&
 		    !f->hairpin) {
-			v = policy_decide(dst_ep, SLUICE_DIR_INGRESS, &peer, f, &audit);
-			if (v != POLICY_ALLOW)
+			v = policy_decide(dst_ep, SLUICE_DIR_INGRESS, &peer, f, &audit_i, &rule_i);
+			if (v != POLICY_ALLOW) {
+				flow_note_rule(rule_i, 0);
 				return police_drop(v, forged);
+			}
 		}
 	}
-	if (audit)
+	/* The flow's record names one rule: the one an Audit policy would
+	 * drop it by, else the receiving pod's, else the sender's. */
+	flow_note_rule(audit_i ? rule_i : audit_e ? rule_e :
+		       rule_i != SLUICE_FLOW_RULE_NONE ? rule_i : rule_e, audit_i | audit_e);
+	if (audit_i | audit_e)
 		metrics_count(SLUICE_AUDIT_WOULD_DROP, dir, 0);
 	if (dst_ep)
 		set |= SLUICE_CT_F_DST_POLICED;

@@ -47,23 +47,34 @@ static __always_inline struct sluice_ipcache_value ipcache_lookup(__be32 ip)
 	return v ? *v : world;
 }
 
-/* Is any of the peer's identities (label, CIDR, wildcard) in map? */
+/* Is any of the peer's identities (label, CIDR, wildcard) in map? The
+ * matching entry's rule reference goes to *rule. */
 static __always_inline int policy_match(void *map, struct sluice_policy_key *key,
-					const struct sluice_ipcache_value *peer)
+					const struct sluice_ipcache_value *peer, __u32 *rule)
 {
+	struct sluice_policy_value *v;
+
 	key->identity = peer->identity;
-	if (bpf_map_lookup_elem(map, key))
-		return 1;
-	key->identity = peer->cidr_identity;
-	if (bpf_map_lookup_elem(map, key))
-		return 1;
-	key->identity = SLUICE_ID_ANY;
-	return bpf_map_lookup_elem(map, key) != NULL;
+	v = bpf_map_lookup_elem(map, key);
+	if (!v) {
+		key->identity = peer->cidr_identity;
+		v = bpf_map_lookup_elem(map, key);
+	}
+	if (!v) {
+		key->identity = SLUICE_ID_ANY;
+		v = bpf_map_lookup_elem(map, key);
+	}
+	if (!v)
+		return 0;
+	*rule = v->rule;
+	return 1;
 }
 
+/* *rule: the deciding entry's rule reference, or SLUICE_FLOW_RULE_DEFAULT
+ * when no entry matched (denied by default). */
 static __always_inline enum policy_verdict
 policy_check(__u32 ep, __u8 dir_tier, const struct sluice_ipcache_value *peer,
-	     const struct flow *f)
+	     const struct flow *f, __u32 *rule)
 {
 	struct sluice_policy_key key = {
 		.prefixlen = SLUICE_POLICY_KEY_BITS,
@@ -73,10 +84,11 @@ policy_check(__u32 ep, __u8 dir_tier, const struct sluice_ipcache_value *peer,
 		.port = bpf_htons(f->policy_port),
 	};
 
-	if (policy_match(&sluice_deny_v1, &key, peer))
+	if (policy_match(&sluice_deny_v1, &key, peer, rule))
 		return POLICY_DENY_RULE;
-	if (policy_match(&sluice_pol_v1, &key, peer))
+	if (policy_match(&sluice_pol_v1, &key, peer, rule))
 		return POLICY_ALLOW;
+	*rule = SLUICE_FLOW_RULE_DEFAULT;
 	return POLICY_NO_RULE;
 }
 
@@ -84,23 +96,29 @@ policy_check(__u32 ep, __u8 dir_tier, const struct sluice_ipcache_value *peer,
  * The verdict for a new flow in direction dir of endpoint ep, with peer's
  * identities. Only an isolated endpoint consults its rules. *audit is set
  * when the flow passes but would not with the endpoint's Audit-mode
- * policies added.
+ * policies added. *rule (for flow records): the rule that decided
+ * (SLUICE_FLOW_RULE_NONE when the endpoint is not isolated that way); for
+ * a flow *audit marks, the Audit tier's rule that would drop it.
  */
 static __always_inline enum policy_verdict
 policy_decide(const struct sluice_endpoint *ep, __u32 dir, const struct sluice_ipcache_value *peer,
-	      const struct flow *f, int *audit)
+	      const struct flow *f, int *audit, __u32 *rule)
 {
 	__u32 iso = dir == SLUICE_DIR_INGRESS ? SLUICE_EP_F_ISO_INGRESS : SLUICE_EP_F_ISO_EGRESS;
 	__u32 audit_iso = dir == SLUICE_DIR_INGRESS ? SLUICE_EP_F_AUDIT_ISO_INGRESS
 						    : SLUICE_EP_F_AUDIT_ISO_EGRESS;
 	enum policy_verdict v = POLICY_ALLOW;
+	__u32 audit_rule = SLUICE_FLOW_RULE_NONE;
 
+	*rule = SLUICE_FLOW_RULE_NONE;
 	if (ep->flags & iso)
-		v = policy_check(ep->ifindex, (__u8)dir, peer, f);
+		v = policy_check(ep->ifindex, (__u8)dir, peer, f, rule);
 	if (v == POLICY_ALLOW && (ep->flags & audit_iso) &&
-	    policy_check(ep->ifindex, (__u8)(dir | SLUICE_POLICY_TIER_AUDIT << 1), peer, f) !=
-		    POLICY_ALLOW)
+	    policy_check(ep->ifindex, (__u8)(dir | SLUICE_POLICY_TIER_AUDIT << 1), peer, f,
+			 &audit_rule) != POLICY_ALLOW) {
 		*audit = 1;
+		*rule = audit_rule;
+	}
 	return v;
 }
 
