@@ -11,6 +11,7 @@
 
 #include "compile.h"
 #include "endpoint.h"
+#include "flowlog.h"
 #include "health.h"
 #include "identity.h"
 #include "ipam.h"
@@ -85,6 +86,9 @@ struct agent {
 	bool prefilter_dirty;
 	struct pf_sync_stats last_prefilter_sync;
 	char prefilter_error[512];	/* the last failed prefilter sync, "" after a good one */
+	/* Recent flows from the datapath's records (flowlog.h; NULL in
+	 * tools and tests without one). */
+	struct flowlog *flows;
 };
 
 /* How long a CNI ADD waits for its Pod object by default (--pod-labels-wait). */

@@ -30,6 +30,8 @@
 
 #include "api.h"
 #include "endpoint.h"
+#include "flowlog.h"
+#include "flowres.h"
 #include "ipam.h"
 #include "kube.h"
 #include "cidr.h"
@@ -71,6 +73,8 @@ struct options {
 	enum xdp_request xdp;		/* --xdp */
 	uint32_t maglev_m;
 	const char *k8s_api_server;
+	uint32_t flow_buffer;		/* --flow-buffer */
+	uint32_t flow_idle_s;		/* --flow-idle-timeout */
 	int flows;			/* --flows */
 };
 
@@ -174,6 +178,12 @@ static void usage(FILE *f)
 		"                     every node\n"
 		"  --proc-sys DIR     the sysctl tree (default /proc/sys); in a container whose\n"
 		"                     /proc/sys is read-only, a bind mount of the host's\n"
+		"  --flow-buffer N    flow records the agent keeps for sluicectl observe (default\n"
+		"                     %u, about 300 bytes each); older ones are overwritten and\n"
+		"                     counted (status: flows.lost.overwritten)\n"
+		"  --flow-idle-timeout SECONDS\n"
+		"                     a flow without packets this long gets an END record from\n"
+		"                     the agent and leaves the datapath's flow table (default %u)\n"
 		"  --compile-check    after each policy sync, compare the incremental result\n"
 		"                     with a full recompute; a difference is logged and the\n"
 		"                     agent aborts (a test mode: it costs a full build per\n"
@@ -191,7 +201,8 @@ static void usage(FILE *f)
 		"its own --socket, --state-dir and --bpffs.\n",
 		SLUICE_NAT_PORTS_DEFAULT_MIN, SLUICE_NAT_PORTS_DEFAULT_MAX, SLUICE_DEFAULT_SOCKET,
 		SLUICE_POLICY_MAX, SLUICE_IPCACHE_MAX, AGENT_POD_WAIT_MS / 1000, AGENT_SYNC_BATCH_MS,
-		SLUICE_CGROUP2_MOUNT, MAGLEV_SIZE_DEFAULT);
+		SLUICE_CGROUP2_MOUNT, MAGLEV_SIZE_DEFAULT, FLOWLOG_BUFFER_DEFAULT,
+		FLOWLOG_IDLE_DEFAULT_S);
 }
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -235,6 +246,8 @@ static const struct option longopts[] = {
 	{ "lb-algorithm", required_argument, NULL, 'L' },
 	{ "lb-maglev-table-size", required_argument, NULL, 'T' },
 	{ "k8s-api-server", required_argument, NULL, 'A' },
+	{ "flow-buffer", required_argument, NULL, 'Z' },
+	{ "flow-idle-timeout", required_argument, NULL, 'Y' },
 	{ "flows", required_argument, NULL, 'F' },
 	{ "compile-check", no_argument, NULL, 'C' },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -358,6 +371,17 @@ static int set_opt(int c, const char *val, const char *from, struct options *o)
 			o->pod_wait_ms = (uint32_t)v * 1000;
 		break;
 	}
+	case 'Z':
+	case 'Y': {
+		char *end;
+		unsigned long v = strtoul(val, &end, 10);
+
+		if (*end || end == val || !v ||
+		    v > (c == 'Z' ? FLOWLOG_BUFFER_MAX : 86400u))
+			goto bad;
+		*(c == 'Z' ? &o->flow_buffer : &o->flow_idle_s) = (uint32_t)v;
+		break;
+	}
 	case 'v': o->verbose = 1; break;
 	case 'C': o->compile_check = 1; break;
 	}
@@ -371,6 +395,7 @@ bad: {
 		['S'] = "a number of entries, 16 to 67108864",
 		['I'] = "a number of entries, 16 to 67108864", ['W'] = "seconds, 0 to 600",
 		['B'] = "milliseconds, 0 to 1000",
+		['Z'] = "a number of flows, 1 to 16777216", ['Y'] = "seconds, 1 to 86400",
 	};
 
 	fprintf(stderr, "sluice-agent: %s takes %s, not '%s'\n", from, takes[c & 127], val);
@@ -599,6 +624,8 @@ int main(int argc, char **argv)
 		.sync_batch_ms = AGENT_SYNC_BATCH_MS,
 		.maglev_m = MAGLEV_SIZE_DEFAULT,
 		.kube_proxy_replacement = 1,
+		.flow_buffer = FLOWLOG_BUFFER_DEFAULT,
+		.flow_idle_s = FLOWLOG_IDLE_DEFAULT_S,
 		.flows = 1,
 	};
 	struct node_net net = { 0 };
@@ -609,6 +636,7 @@ int main(int argc, char **argv)
 	char hostname[256], ipam_dir[PATH_MAX], err[PATH_MAX + 512] = "";
 	int lock_fd = -1, listen_fd = -1, sig_fd = -1, ret;
 	struct api_server *api = NULL;
+	struct flowres *flowres = NULL;
 	bool curl_ready = false;
 
 	if (parse_args(argc, argv, &o))
@@ -803,6 +831,24 @@ int main(int argc, char **argv)
 	if (agent_policy_sync(&agent, err, sizeof(err)))
 		pr_err("start-up: the datapath is not in line with the stored objects: %s", err);
 	err[0] = '\0';
+	{
+		struct flow_resolver fr;
+
+		ret = flowres_open(&flowres, &agent, &fr);
+		if (!ret)
+			ret = flowlog_open(&agent.flows, o.flow_buffer, o.flow_idle_s, o.node_name,
+					   &fr);
+		if (ret) {
+			snprintf(err, sizeof(err), "cannot keep %u flows: out of memory",
+				 o.flow_buffer);
+			goto cleanup;
+		}
+		ret = flowlog_attach(agent.flows, datapath_flow_rb_fd(agent.dp),
+				     datapath_flow4_map_fd(agent.dp), datapath_flow_st_fd(agent.dp),
+				     err, sizeof(err));
+		if (ret)
+			goto cleanup;
+	}
 	listen_fd = api_listen(o.socket_path, err, sizeof(err));
 	if (listen_fd < 0) {
 		ret = listen_fd;
@@ -827,24 +873,28 @@ int main(int argc, char **argv)
 		       err);
 	err[0] = '\0';
 	for (;;) {
-		struct pollfd pfd[3 + API_MAX_CONNS + 1 + HEALTH_POLLFDS] = {
+		struct pollfd pfd[4 + API_MAX_CONNS + 1 + HEALTH_POLLFDS] = {
 			{ .fd = sig_fd, .events = POLLIN },
 			/* Not while a batch window is open: its end applies the
 			 * queue, and poll would wake at once until then. */
 			{ .fd = agent.kube && !agent.batch_open ? kube_fd(agent.kube) : -1,
 			  .events = POLLIN },
 			{ .fd = node_net_neigh_fd(&net), .events = POLLIN },
+			/* Flow records (one epoll fd for the ring buffer). */
+			{ .fd = flowlog_poll_fd(agent.flows), .events = POLLIN },
 		};
-		size_t napi = api_server_pollfds(api, pfd + 3);
-		size_t nhealth = health_pollfds(agent.health, pfd + 3 + napi);
+		size_t napi = api_server_pollfds(api, pfd + 4);
+		size_t nhealth = health_pollfds(agent.health, pfd + 4 + napi);
 		int timeout = api_server_timeout_ms(api), ht = health_timeout_ms(agent.health);
-		int bt = agent_kube_batch_timeout_ms(&agent);
+		int bt = agent_kube_batch_timeout_ms(&agent), ft = flowlog_tick(agent.flows);
 
 		if (ht >= 0 && (timeout < 0 || ht < timeout))
 			timeout = ht;
 		if (bt >= 0 && (timeout < 0 || bt < timeout))
 			timeout = bt;
-		if (poll(pfd, 3 + napi + nhealth, timeout) < 0) {
+		if (ft >= 0 && (timeout < 0 || ft < timeout))
+			timeout = ft;
+		if (poll(pfd, 4 + napi + nhealth, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			ret = -errno;
@@ -860,9 +910,11 @@ int main(int argc, char **argv)
 		}
 		if (pfd[2].revents)
 			node_net_neigh_events(&net);
+		if (pfd[3].revents)
+			flowlog_consume(agent.flows);
 		/* Before the Kubernetes events: they may open and close
 		 * listeners, which this pfd array would no longer match. */
-		health_run(agent.health, pfd + 3 + napi, nhealth);
+		health_run(agent.health, pfd + 4 + napi, nhealth);
 		if (pfd[1].revents) {
 			long long t0 = api_now_ms();
 
@@ -877,7 +929,7 @@ int main(int argc, char **argv)
 			agent_kube_apply(&agent);
 			api_server_credit(api, api_now_ms() - t0);
 		}
-		api_server_run(&agent, api, pfd + 3);
+		api_server_run(&agent, api, pfd + 4);
 	}
 	ret = 0;
 cleanup:
@@ -890,6 +942,8 @@ cleanup:
 		unlink(o.socket_path);
 	}
 	kube_stop(agent.kube);
+	flowlog_close(agent.flows);
+	flowres_close(flowres);
 	compiler_close(agent.compiler);
 	pf_sync_close(agent.prefilter);
 	for (size_t i = 0; i < agent.nprev_locals; i++)
