@@ -228,5 +228,19 @@ check "SLUICE_METRICS_ADDRESS from the environment" bash -c "
 	SLUICE_METRICS_ADDRESS=nonsense nsenter --net=/run/netns/$NODE-2 '$BUILD/sluice-agent' --pod-cidr 10.243.2.0/24 \
 	  --socket '$DIR/3.sock' --state-dir '$DIR/3' --bpffs '$BPFFS-3' $AGENT_ARGS 2>&1 | grep -q \"takes HOST:PORT.*'nonsense'\""
 
+echo "== the Grafana dashboard"
+DASH=$ROOT/deploy/grafana/sluice-dashboard.json
+check "valid JSON with a Prometheus datasource variable" \
+	jq -e '[.templating.list[] | select(.type == "datasource" and .query == "prometheus")] | length == 1' "$DASH"
+used=$(jq -r '.. | .expr? // empty' "$DASH" | grep -o 'sluice_[a-z0-9_]*' |
+	sed -E 's/_(bucket|sum|count)$//' | sort -u)
+unknown=$(for m in $used; do jq -e --arg m "$m" 'has($m)' "$DIR/s0.json" >/dev/null || echo "$m"; done)
+check "every metric its panels query is one the agent serves (unknown: ${unknown:-none})" test -z "$unknown"
+check "it has panels for all it should show" bash -c "
+	for m in sluice_datapath_packets_total sluice_drops_total sluice_cni_operation_duration_seconds \
+	    sluice_policy_sync_duration_seconds sluice_map_fill_ratio sluice_kube_watch_events_total \
+	    sluice_kube_watch_lag_seconds sluice_agent_resident_memory_bytes sluice_flow_export_lost_total \
+	    sluice_flow_rtt_seconds; do grep -q \"\$m\" <<<'$used' || { echo \"no panel for \$m\"; exit 1; }; done"
+
 check "the agent's log has no error" bash -c "! grep -q ' error: ' '$DIR/agent.log'"
 summary
