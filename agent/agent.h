@@ -11,6 +11,7 @@
 
 #include "compile.h"
 #include "endpoint.h"
+#include "flowlog.h"
 #include "health.h"
 #include "identity.h"
 #include "ipam.h"
@@ -103,6 +104,9 @@ struct agent {
 	bool prefilter_dirty;
 	struct pf_sync_stats last_prefilter_sync;
 	char prefilter_error[512];	/* the last failed prefilter sync, "" after a good one */
+	/* Recent flows from the datapath's records (flowlog.h; NULL in
+	 * tools and tests without one). */
+	struct flowlog *flows;
 	/* What /metrics renders beyond the maps' counters (prom_collect.c);
 	 * updated and read by the main thread only. */
 	struct agent_metrics metrics;

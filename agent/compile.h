@@ -187,6 +187,22 @@ struct compile_counts {
 };
 void compiler_counts(const struct compiler *c, struct compile_counts *out);
 
+/* A policy as the last successful sync numbered it: the rule references
+ * in the allow and deny maps ((index + 1) << 12 | rule index, emit_policy)
+ * name one of these. */
+struct compile_polref {
+	enum pol_kind kind;
+	char *ns;		/* NULL: cluster-scoped */
+	char *name;
+	bool ingress, egress, audit;
+};
+#define COMPILE_REF_RULE_BITS 12
+/* The policy behind ref (sluice_policy_value.rule, a flow record's
+ * policy_rule) and its rule index in *rule; NULL when ref names none
+ * (0, SLUICE_FLOW_RULE_DEFAULT, out of range). Valid until the next sync. */
+const struct compile_polref *compiler_policy_ref(const struct compiler *c, uint32_t ref,
+						 unsigned *rule);
+
 /* The policies the last successful sync left out. */
 size_t compiler_excluded(const struct compiler *c, const struct compile_excluded **out);
 

@@ -96,6 +96,11 @@ struct compiler {
 	const struct pol_policy **pidx_pol;
 	size_t pidx_npol;
 	bool pidx_valid;
+	/* The policies of the last successful sync, in the world's order:
+	 * what a map entry's rule reference ((index + 1) << 12 | rule)
+	 * names (compiler_policy_ref; flow records quote it). */
+	struct compile_polref *polrefs;
+	size_t npolrefs;
 };
 
 /* One local endpoint's entries and what they depend on besides it. */

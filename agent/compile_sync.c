@@ -105,6 +105,73 @@ static bool was_excluded(const struct compiler *c, const char *object)
 	return false;
 }
 
+static void polrefs_free(struct compile_polref *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].ns);
+		free(v[i].name);
+	}
+	free(v);
+}
+
+/* Remember the policies of a sync that was applied, for
+ * compiler_policy_ref. Out of memory keeps the previous list (flows then
+ * name policies by the older numbering; nothing is enforced from it). */
+static bool polrefs_same(const struct compiler *c, const struct pol_world *w)
+{
+	if (c->npolrefs != w->npol || !c->polrefs)
+		return false;
+	for (size_t i = 0; i < w->npol; i++) {
+		const struct pol_policy *p = w->pol[i];
+		const struct compile_polref *r = &c->polrefs[i];
+
+		if (r->kind != p->kind || r->ingress != p->ingress || r->egress != p->egress ||
+		    r->audit != p->audit || !p->name || strcmp(r->name, p->name) ||
+		    !p->ns != !r->ns || (p->ns && strcmp(r->ns, p->ns)))
+			return false;
+	}
+	return true;
+}
+
+static void polrefs_take(struct compiler *c, const struct pol_world *w)
+{
+	struct compile_polref *v;
+
+	if (polrefs_same(c, w))
+		return;	/* most syncs (a pod came or went): no copying */
+	v = calloc(w->npol + 1, sizeof(*v));
+
+	for (size_t i = 0; v && i < w->npol; i++) {
+		const struct pol_policy *p = w->pol[i];
+
+		v[i] = (struct compile_polref){ .kind = p->kind, .ingress = p->ingress,
+						.egress = p->egress, .audit = p->audit };
+		v[i].ns = p->ns ? strdup(p->ns) : NULL;
+		v[i].name = strdup(p->name ? p->name : "");
+		if ((p->ns && !v[i].ns) || !v[i].name) {
+			polrefs_free(v, i + 1);
+			return;
+		}
+	}
+	if (!v)
+		return;
+	polrefs_free(c->polrefs, c->npolrefs);
+	c->polrefs = v;
+	c->npolrefs = w->npol;
+}
+
+const struct compile_polref *compiler_policy_ref(const struct compiler *c, uint32_t ref,
+						 unsigned *rule)
+{
+	uint32_t idx = ref >> COMPILE_REF_RULE_BITS;
+
+	if (!c || ref == SLUICE_FLOW_RULE_DEFAULT || !idx || idx > c->npolrefs)
+		return NULL;
+	if (rule)
+		*rule = ref & ((1u << COMPILE_REF_RULE_BITS) - 1);
+	return &c->polrefs[idx - 1];
+}
+
 /* What a sync that started at t0 left and did, into st (may be NULL). */
 static void sync_stats(const struct compiler *c, struct compile_stats *st, size_t ops_up,
 		       size_t ops_del, const struct timespec *t0)
@@ -219,6 +286,7 @@ int compiler_sync(struct compiler *c, const struct pol_world *w, const struct co
 	if (ret)
 		pr_warn("cannot save identities: %s", strerror(-ret));
 	ret = 0;
+	polrefs_take(c, w);
 	sync_stats(c, st, ops_up, ops_del, &t0);
 	err[0] = '\0';
 cleanup:
@@ -934,6 +1002,7 @@ keep_epc:
 		goto cleanup;
 	release_dead(c, ids);
 	c->incremental++;
+	polrefs_take(c, w);
 	sync_stats(c, st, ops_up, ops_del, &t0);
 	err[0] = '\0';
 	ret = 0;
@@ -1178,5 +1247,6 @@ void compiler_close(struct compiler *c)
 	for (int i = 0; i < CMAP_N; i++)
 		set_free(&c->cur[i]);
 	free(c->excl);
+	polrefs_free(c->polrefs, c->npolrefs);
 	free(c);
 }

@@ -30,6 +30,8 @@
 
 #include "api.h"
 #include "endpoint.h"
+#include "flowlog.h"
+#include "flowres.h"
 #include "ipam.h"
 #include "kube.h"
 #include "cidr.h"
@@ -73,6 +75,8 @@ struct options {
 	uint32_t maglev_m;
 	const char *k8s_api_server;
 	const char *metrics_address;	/* --metrics-address; "off": none */
+	uint32_t flow_buffer;		/* --flow-buffer */
+	uint32_t flow_idle_s;		/* --flow-idle-timeout */
 };
 
 static void usage(FILE *f)
@@ -172,6 +176,12 @@ static void usage(FILE *f)
 		"                     every node\n"
 		"  --proc-sys DIR     the sysctl tree (default /proc/sys); in a container whose\n"
 		"                     /proc/sys is read-only, a bind mount of the host's\n"
+		"  --flow-buffer N    flow records the agent keeps for sluicectl observe (default\n"
+		"                     %u, about 200 bytes each); older ones are overwritten and\n"
+		"                     counted (status: flows.lost.overwritten)\n"
+		"  --flow-idle-timeout SECONDS\n"
+		"                     a flow without packets this long gets an END record from\n"
+		"                     the agent and leaves the datapath's flow table (default %u)\n"
 		"  --metrics-address HOST:PORT|off\n"
 		"                     serve Prometheus metrics at http://HOST:PORT/metrics\n"
 		"                     (default %s: every IPv4 address; [V6]:PORT for IPv6;\n"
@@ -193,7 +203,8 @@ static void usage(FILE *f)
 		"its own --socket, --state-dir and --bpffs.\n",
 		SLUICE_NAT_PORTS_DEFAULT_MIN, SLUICE_NAT_PORTS_DEFAULT_MAX, SLUICE_DEFAULT_SOCKET,
 		SLUICE_POLICY_MAX, SLUICE_IPCACHE_MAX, AGENT_POD_WAIT_MS / 1000, AGENT_SYNC_BATCH_MS,
-		SLUICE_CGROUP2_MOUNT, MAGLEV_SIZE_DEFAULT, PROM_DEFAULT_ADDRESS);
+		SLUICE_CGROUP2_MOUNT, MAGLEV_SIZE_DEFAULT, FLOWLOG_BUFFER_DEFAULT,
+		FLOWLOG_IDLE_DEFAULT_S, PROM_DEFAULT_ADDRESS);
 }
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -238,6 +249,8 @@ static const struct option longopts[] = {
 	{ "lb-maglev-table-size", required_argument, NULL, 'T' },
 	{ "k8s-api-server", required_argument, NULL, 'A' },
 	{ "metrics-address", required_argument, NULL, 'E' },
+	{ "flow-buffer", required_argument, NULL, 'Z' },
+	{ "flow-idle-timeout", required_argument, NULL, 'Y' },
 	{ "compile-check", no_argument, NULL, 'C' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -358,6 +371,17 @@ static int set_opt(int c, const char *val, const char *from, struct options *o)
 			o->pod_wait_ms = (uint32_t)v * 1000;
 		break;
 	}
+	case 'Z':
+	case 'Y': {
+		char *end;
+		unsigned long v = strtoul(val, &end, 10);
+
+		if (*end || end == val || !v ||
+		    v > (c == 'Z' ? FLOWLOG_BUFFER_MAX : 86400u))
+			goto bad;
+		*(c == 'Z' ? &o->flow_buffer : &o->flow_idle_s) = (uint32_t)v;
+		break;
+	}
 	case 'v': o->verbose = 1; break;
 	case 'C': o->compile_check = 1; break;
 	}
@@ -371,6 +395,7 @@ bad: {
 		['S'] = "a number of entries, 16 to 67108864",
 		['I'] = "a number of entries, 16 to 67108864", ['W'] = "seconds, 0 to 600",
 		['B'] = "milliseconds, 0 to 1000",
+		['Z'] = "a number of flows, 1 to 16777216", ['Y'] = "seconds, 1 to 86400",
 	};
 
 	fprintf(stderr, "sluice-agent: %s takes %s, not '%s'\n", from, takes[c & 127], val);
@@ -600,6 +625,8 @@ int main(int argc, char **argv)
 		.maglev_m = MAGLEV_SIZE_DEFAULT,
 		.kube_proxy_replacement = 1,
 		.metrics_address = PROM_DEFAULT_ADDRESS,
+		.flow_buffer = FLOWLOG_BUFFER_DEFAULT,
+		.flow_idle_s = FLOWLOG_IDLE_DEFAULT_S,
 	};
 	struct node_net net = { 0 };
 	struct datapath_opts dp_opts;
@@ -610,6 +637,7 @@ int main(int argc, char **argv)
 	int lock_fd = -1, listen_fd = -1, sig_fd = -1, ret;
 	struct api_server *api = NULL;
 	struct prom_server *metrics = NULL;
+	struct flowres *flowres = NULL;
 	bool curl_ready = false;
 
 	if (parse_args(argc, argv, &o))
@@ -809,6 +837,24 @@ int main(int argc, char **argv)
 	if (agent_policy_sync(&agent, err, sizeof(err)))
 		pr_err("start-up: the datapath is not in line with the stored objects: %s", err);
 	err[0] = '\0';
+	{
+		struct flow_resolver fr;
+
+		ret = flowres_open(&flowres, &agent, &fr);
+		if (!ret)
+			ret = flowlog_open(&agent.flows, o.flow_buffer, o.flow_idle_s, o.node_name,
+					   &fr);
+		if (ret) {
+			snprintf(err, sizeof(err), "cannot keep %u flows: out of memory",
+				 o.flow_buffer);
+			goto cleanup;
+		}
+		ret = flowlog_attach(agent.flows, datapath_flow_rb_fd(agent.dp),
+				     datapath_flow4_map_fd(agent.dp), datapath_flow_st_fd(agent.dp),
+				     err, sizeof(err));
+		if (ret)
+			goto cleanup;
+	}
 	listen_fd = api_listen(o.socket_path, err, sizeof(err));
 	if (listen_fd < 0) {
 		ret = listen_fd;
@@ -833,29 +879,33 @@ int main(int argc, char **argv)
 		       err);
 	err[0] = '\0';
 	for (;;) {
-		struct pollfd pfd[3 + API_MAX_CONNS + 1 + HEALTH_POLLFDS + 1] = {
+		struct pollfd pfd[4 + API_MAX_CONNS + 1 + HEALTH_POLLFDS + 1] = {
 			{ .fd = sig_fd, .events = POLLIN },
 			/* Not while a batch window is open: its end applies the
 			 * queue, and poll would wake at once until then. */
 			{ .fd = agent.kube && !agent.batch_open ? kube_fd(agent.kube) : -1,
 			  .events = POLLIN },
 			{ .fd = node_net_neigh_fd(&net), .events = POLLIN },
+			/* Flow records (one epoll fd for the ring buffer). */
+			{ .fd = flowlog_poll_fd(agent.flows), .events = POLLIN },
 		};
-		size_t napi = api_server_pollfds(api, pfd + 3);
-		size_t nhealth = health_pollfds(agent.health, pfd + 3 + napi);
+		size_t napi = api_server_pollfds(api, pfd + 4);
+		size_t nhealth = health_pollfds(agent.health, pfd + 4 + napi);
 		int timeout = api_server_timeout_ms(api), ht = health_timeout_ms(agent.health);
-		int bt = agent_kube_batch_timeout_ms(&agent);
+		int bt = agent_kube_batch_timeout_ms(&agent), ft = flowlog_tick(agent.flows);
 		int mt = prom_server_timeout_ms(metrics);
-		struct pollfd *mfd = &pfd[3 + napi + nhealth];
+		struct pollfd *mfd = &pfd[4 + napi + nhealth];
 
 		prom_server_pollfd(metrics, mfd);
 		if (ht >= 0 && (timeout < 0 || ht < timeout))
 			timeout = ht;
 		if (bt >= 0 && (timeout < 0 || bt < timeout))
 			timeout = bt;
+		if (ft >= 0 && (timeout < 0 || ft < timeout))
+			timeout = ft;
 		if (mt >= 0 && (timeout < 0 || mt < timeout))
 			timeout = mt;
-		if (poll(pfd, 3 + napi + nhealth + 1, timeout) < 0) {
+		if (poll(pfd, 4 + napi + nhealth + 1, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			ret = -errno;
@@ -871,9 +921,11 @@ int main(int argc, char **argv)
 		}
 		if (pfd[2].revents)
 			node_net_neigh_events(&net);
+		if (pfd[3].revents)
+			flowlog_consume(agent.flows);
 		/* Before the Kubernetes events: they may open and close
 		 * listeners, which this pfd array would no longer match. */
-		health_run(agent.health, pfd + 3 + napi, nhealth);
+		health_run(agent.health, pfd + 4 + napi, nhealth);
 		if (pfd[1].revents) {
 			long long t0 = api_now_ms();
 
@@ -888,7 +940,7 @@ int main(int argc, char **argv)
 			agent_kube_apply(&agent);
 			api_server_credit(api, api_now_ms() - t0);
 		}
-		api_server_run(&agent, api, pfd + 3);
+		api_server_run(&agent, api, pfd + 4);
 		/* Scrapes: rendered here, in the agent's own thread. */
 		if (mfd->revents || mt >= 0) {
 			long long t0 = api_now_ms();
@@ -909,6 +961,8 @@ cleanup:
 		unlink(o.socket_path);
 	}
 	kube_stop(agent.kube);
+	flowlog_close(agent.flows);
+	flowres_close(flowres);
 	compiler_close(agent.compiler);
 	pf_sync_close(agent.prefilter);
 	for (size_t i = 0; i < agent.nprev_locals; i++)

@@ -36,7 +36,7 @@ void prom_sample_u64(struct prom_buf *b, const char *name, const char *const *la
 		     uint64_t value);
 
 /* Upper bounds of a histogram's buckets, ascending; +Inf is implied. */
-#define PROM_HIST_MAX_BOUNDS 16
+#define PROM_HIST_MAX_BOUNDS 32
 struct prom_hist {
 	const double *bounds;
 	size_t nbounds;

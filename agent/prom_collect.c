@@ -353,6 +353,73 @@ static void kube_families(struct agent *a, struct prom_buf *b)
 		prom_hist_write(b, "sluice_kube_watch_lag_seconds", NULL, kube_watch_lag(a->kube));
 }
 
+/* ---- flows (flowlog.h) ----------------------------------------------------- */
+
+/*
+ * Export losses by stage and one node-wide round-trip histogram: the sum
+ * of the flow buffer's per-namespace-pair histograms (bucket b holds
+ * smoothed RTTs below 2^b us, the last one the rest: le is 2^b us).
+ */
+static void flow_families(struct agent *a, struct prom_buf *b)
+{
+	double bounds[FLOWLOG_RTT_BUCKETS - 1];
+	struct flowlog_stats st;
+	bool have = a->flows && !flowlog_stats(a->flows, &st);
+	struct prom_hist rtt;
+	uint64_t retrans = 0;
+
+	prom_family(b, "sluice_flow_records_total", "counter",
+		    "Flow records the agent took (from the datapath, and END records of idle flows)");
+	if (have)
+		prom_sample_u64(b, "sluice_flow_records_total", NULL, st.received);
+	prom_family(b, "sluice_flow_export_lost_total", "counter",
+		    "Flow records lost on the way to sluicectl observe, by stage");
+	if (have) {
+		const struct {
+			const char *stage;
+			uint64_t v;
+		} lost[] = {
+			{ "ring-buffer-full", st.rb_full }, { "rate-limited", st.rate_limited },
+			{ "flow-map-full", st.map_full },   { "buffer-overwritten", st.overwritten },
+			{ "malformed", st.malformed },
+		};
+
+		for (size_t i = 0; i < sizeof(lost) / sizeof(lost[0]); i++)
+			prom_sample_u64(b, "sluice_flow_export_lost_total",
+					(const char *[]){ "stage", lost[i].stage, NULL }, lost[i].v);
+	}
+	prom_family(b, "sluice_flow_buffer_entries", "gauge",
+		    "Flows held in the agent's flow buffer (--flow-buffer is the capacity)");
+	if (have)
+		prom_sample_u64(b, "sluice_flow_buffer_entries", NULL, st.used);
+	for (size_t i = 0; i < FLOWLOG_RTT_BUCKETS - 1; i++)
+		bounds[i] = (double)(1ull << i) / 1e6;
+	prom_hist_init(&rtt, bounds, FLOWLOG_RTT_BUCKETS - 1);
+	for (size_t i = 0; have && i < st.nns_pairs; i++) {
+		const struct flowlog_hist *h = &st.ns_pairs[i];
+
+		for (size_t k = 0; k < FLOWLOG_RTT_BUCKETS; k++)
+			rtt.counts[k] += h->buckets[k];
+		rtt.count += h->count;
+		rtt.sum += (double)h->sum_us / 1e6;
+		retrans += h->retrans;
+	}
+	prom_family(b, "sluice_flow_rtt_seconds", "histogram",
+		    "Smoothed TCP round-trip time of pod flows in their flow records (passive, from "
+		    "TCP timestamps)");
+	if (have)
+		prom_hist_write(b, "sluice_flow_rtt_seconds", NULL, &rtt);
+	prom_family(b, "sluice_flow_tcp_retransmits_total", "counter",
+		    "TCP segments sent again, counted when their flows end");
+	if (have)
+		prom_sample_u64(b, "sluice_flow_tcp_retransmits_total", NULL, retrans);
+	prom_family(b, "sluice_flow_rtt_pairs_overflow_total", "counter",
+		    "Round-trip samples not kept because the pod-pair or namespace-pair table is "
+		    "full");
+	if (have)
+		prom_sample_u64(b, "sluice_flow_rtt_pairs_overflow_total", NULL, st.pairs_overflow);
+}
+
 /* ---- the process ---------------------------------------------------------- */
 
 static void process_families(struct agent *a, struct prom_buf *b)
@@ -382,6 +449,7 @@ int prom_render(struct agent *a, struct prom_map_cache *cache, struct prom_buf *
 	map_families(a, cache, b);
 	control_families(a, b);
 	kube_families(a, b);
+	flow_families(a, b);
 	process_families(a, b);
 	return b->oom ? -ENOMEM : 0;
 }

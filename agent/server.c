@@ -343,6 +343,9 @@ static json_t *op_status(struct agent *a)
 					      (json_int_t)a->lb_stats.backends, "extEntries",
 					      (json_int_t)a->lb_stats.ext_entries, "healthChecks",
 					      health_status_json(a->health)));
+	/* The flow buffer: its size and use, and every loss by stage. */
+	if (res && a->flows)
+		json_object_set_new(res, "flows", flowlog_status_json(a->flows));
 	return ok(res);
 }
 
@@ -391,6 +394,35 @@ static json_t *op_metrics(struct agent *a)
 		return ok(json_pack("{s:o, s:o}", "metrics", arr, "xdpFallThrough", fts));
 	return ok(json_pack("{s:o, s:o, s:o}", "metrics", arr, "xdpFallThrough", fts,
 			    "prefilters", pf_sync_metrics_json(a->prefilter)));
+}
+
+/* Recent flows, filtered (flowlog.h, docs/API.md). */
+static json_t *op_flows(struct agent *a, const json_t *req)
+{
+	char err[512];
+	json_t *res;
+
+	if (!a->flows)
+		return api_error(CNI_ERR_NOT_AVAILABLE, "this agent keeps no flows",
+				 "it runs without the datapath's flow records");
+	res = flowlog_query(a->flows, req, err, sizeof(err));
+	return res ? ok(res) : api_error(CNI_ERR_INVALID_CONFIG, "bad flows request", err);
+}
+
+/* The slowest flows or pod pairs (round trips, retransmissions). */
+static json_t *op_top(struct agent *a, const json_t *req)
+{
+	const json_t *limit = json_object_get(req, "limit");
+	char err[512];
+	json_t *res;
+
+	if (!a->flows)
+		return api_error(CNI_ERR_NOT_AVAILABLE, "this agent keeps no flows",
+				 "it runs without the datapath's flow records");
+	res = flowlog_top(a->flows, json_string_value(json_object_get(req, "what")),
+			  json_is_integer(limit) && json_integer_value(limit) > 0
+				  ? (size_t)json_integer_value(limit) : 0, err, sizeof(err));
+	return res ? ok(res) : api_error(CNI_ERR_INVALID_CONFIG, "bad top request", err);
 }
 
 static json_t *op_cni(struct agent *a, const char *op, const json_t *req)
@@ -1275,6 +1307,10 @@ json_t *api_dispatch(struct agent *a, const json_t *req)
 		return ok(json_pack("{s:o}", "endpoints", endpoints_list(a->eps)));
 	if (!strcmp(op, "metrics"))
 		return op_metrics(a);
+	if (!strcmp(op, "flows"))
+		return op_flows(a, req);
+	if (!strcmp(op, "top"))
+		return op_top(a, req);
 	if (!strcmp(op, "apply") || !strcmp(op, "delete"))
 		return op_objects(a, req, !strcmp(op, "apply"));
 	if (!strcmp(op, "get"))
@@ -1282,8 +1318,8 @@ json_t *api_dispatch(struct agent *a, const json_t *req)
 	if (!strcmp(op, "explain"))
 		return op_explain(a, req);
 	return api_error(CNI_ERR_INVALID_CONFIG, "unknown operation",
-			 "known: add, del, check, gc, status, list, metrics, apply, delete, get, "
-			 "explain");
+			 "known: add, del, check, gc, status, list, metrics, flows, top, apply, "
+			 "delete, get, explain");
 }
 
 /* ---- connections ------------------------------------------------------ */

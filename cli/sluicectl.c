@@ -3,13 +3,16 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "api.h"
+#include "flowfmt.h"
 #include "manifest.h"
 
 enum exit_code { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
@@ -32,6 +35,40 @@ static void usage(FILE *f)
 		"  metrics                datapath packet and byte counters by reason and direction,\n"
 		"                         then the packets each SluicePrefilter dropped, and why\n"
 		"                         XDP left Service packets to tc (by cause)\n"
+		"\n"
+		"Flows (docs/OBSERVABILITY.md):\n"
+		"  observe [FILTERS] [--follow] [-o json]\n"
+		"                         the flows the agent keeps, newest last: time, verdict,\n"
+		"                         source -> destination (namespace/pod:port, or address and\n"
+		"                         what it is), protocol/port, Service, event, and why: for\n"
+		"                         a drop the reason in words and the policy that denied it,\n"
+		"                         or the policies that isolate the pod (denied by default);\n"
+		"                         -o json: one JSON object per line with every field\n"
+		"  top flows [--limit N]  the slowest flows in the buffer (smoothed round trip of\n"
+		"                         TCP timestamps) and their retransmissions\n"
+		"  top pods [--limit N]   pod pairs and namespace pairs by p99 round trip (p50,\n"
+		"                         p99, samples, retransmissions of ended flows)\n"
+		"\n"
+		"observe filters (each repeatable: the same filter given twice matches either;\n"
+		"different filters must all match):\n"
+		"  --from-pod NS/POD      the source pod (NS/ for every pod of NS)\n"
+		"  --to-pod NS/POD        the destination pod\n"
+		"  --pod NS/POD           either side\n"
+		"  --namespace NS         either side's namespace\n"
+		"  --from-ip ADDR|CIDR    the source address       --to-ip ADDR|CIDR  the destination\n"
+		"  --label SELECTOR       either side's pod labels: k=v, k!=v, k, !k, comma = and\n"
+		"  --verdict V            FORWARDED, DROPPED, AUDIT or TRANSLATED\n"
+		"  --drop-reason R        a drop reason (drop-policy or policy, drop-spoofed-src, ...;\n"
+		"                         sluicectl metrics lists them)\n"
+		"  --protocol P           TCP, UDP, ICMP, SCTP or a number\n"
+		"  --port N               either side's port\n"
+		"  --policy NS/NAME       the policy that allowed or denied it, or isolated the pod\n"
+		"                         (NAME alone: a SluiceClusterNetworkPolicy)\n"
+		"  --service NS/NAME      to that Service's frontend\n"
+		"  --since DURATION       recent flows only: 30s, 5m, 2h, 1d (seconds without a unit)\n"
+		"  --last N               the newest N matching flows\n"
+		"  --follow, -F           then print new matching flows as they come (every 200 ms)\n"
+		"                         until interrupted; without --last, only new ones\n"
 		"\n"
 		"Objects and policy:\n"
 		"  apply -f FILE          create or update the objects in FILE; prints one line per\n"
@@ -77,6 +114,7 @@ static void usage(FILE *f)
 		"  -f, --filename FILE    apply/delete: a manifest; repeat for several; - reads stdin\n"
 		"  --ignore-not-found     delete: an object that does not exist is not an error\n"
 		"  -o, --output json      print the agent's JSON result instead of text\n"
+		"  --limit N              top: rows (default 20)\n"
 		"  --chunk-size N         get: fetch N objects per request (default %d) and print\n"
 		"                         each page as it comes, one table (columns aligned\n"
 		"                         within a page) or one JSON list; 0: everything in one\n"
@@ -102,6 +140,9 @@ static void usage(FILE *f)
 		"  cat policy.json | sluicectl apply -f -\n"
 		"  sluicectl delete -f policies.yaml --ignore-not-found\n"
 		"  sluicectl get pods -o json\n"
+		"  sluicectl observe --from-pod shop/frontend --to-pod shop/db-0 --last 5\n"
+		"  sluicectl observe --verdict DROPPED --namespace shop --follow\n"
+		"  sluicectl top pods\n"
 		"  sluicectl policy explain --from shop/frontend --to shop/db-0 --port 5432\n"
 		"  sluicectl policy explain --from 10.244.1.7 --to shop/db-0 --port 8/ICMP\n"
 		"  sluicectl policy explain --from shop/frontend --to 10.96.0.20:5432/TCP\n",
@@ -183,6 +224,19 @@ static int print_status(const json_t *r)
 	printf("addresses:   %lld used, %lld free\n",
 	       (long long)json_integer_value(json_object_get(ipam, "used")),
 	       (long long)json_integer_value(json_object_get(ipam, "free")));
+	if (json_is_object(json_object_get(r, "flows"))) {
+		const json_t *f = json_object_get(r, "flows"), *l = json_object_get(f, "lost");
+
+		printf("flows:       %lld of %lld kept, %lld received; lost: %lld overwritten, "
+		       "%lld ring buffer full, %lld rate-limited drops, %lld flow table full\n",
+		       json_integer_value(json_object_get(f, "used")),
+		       json_integer_value(json_object_get(f, "capacity")),
+		       json_integer_value(json_object_get(f, "received")),
+		       json_integer_value(json_object_get(l, "overwritten")),
+		       json_integer_value(json_object_get(l, "ringBufferFull")),
+		       json_integer_value(json_object_get(l, "rateLimited")),
+		       json_integer_value(json_object_get(l, "mapFull")));
+	}
 	printf("version:     %s\n", str(r, "version"));
 	/* Objects enforced in their fail-closed reading, or refused: worth a
 	 * line only when there are some. */
@@ -886,7 +940,7 @@ static int parse_port(const char *s, long *port, const char **proto)
 
 /* ---- commands --------------------------------------------------------- */
 
-enum cmd_kind { CMD_PLAIN, CMD_APPLY, CMD_DELETE, CMD_EXPLAIN };
+enum cmd_kind { CMD_PLAIN, CMD_APPLY, CMD_DELETE, CMD_EXPLAIN, CMD_OBSERVE, CMD_TOP };
 
 struct cmd {
 	enum cmd_kind kind;
@@ -905,6 +959,9 @@ struct opts {
 	const char *from, *to, *port;
 	long chunk_size;	/* get: items per request; 0: all in one */
 	bool chunk_given;
+	json_t *filters;	/* observe: the request's filter members */
+	bool follow;
+	long limit;		/* top */
 };
 
 static bool is_one_of(const char *s, const char *const *names)
@@ -945,6 +1002,15 @@ static int parse_command(int argc, char **argv, struct cmd *c)
 		*c = (struct cmd){ CMD_PLAIN, "status", NULL, print_status, NULL };
 	} else if (argc == 1 && !strcmp(argv[0], "metrics")) {
 		*c = (struct cmd){ CMD_PLAIN, "metrics", NULL, print_metrics, NULL };
+	} else if (argc == 1 && !strcmp(argv[0], "observe")) {
+		*c = (struct cmd){ CMD_OBSERVE, "flows", NULL, NULL, NULL };
+	} else if (argc == 2 && !strcmp(argv[0], "top") &&
+		   (!strcmp(argv[1], "flows") || !strcmp(argv[1], "pods"))) {
+		*c = (struct cmd){ CMD_TOP, "top", NULL, NULL, NULL };
+		c->name = argv[1];
+	} else if (argc >= 1 && !strcmp(argv[0], "top")) {
+		fprintf(stderr, "sluicectl: top takes flows or pods\n");
+		return EXIT_USAGE;
 	} else if (argc == 1 && !strcmp(argv[0], "apply")) {
 		*c = (struct cmd){ CMD_APPLY, "apply", NULL, print_changes, NULL };
 	} else if (argc == 1 && !strcmp(argv[0], "delete")) {
@@ -994,6 +1060,14 @@ static int check_options(const struct cmd *c, const struct opts *o)
 	if (o->chunk_given && !(c->kind == CMD_PLAIN && c->what)) {
 		fprintf(stderr, "sluicectl: --chunk-size is for get of objects (namespaces, pods, "
 			"policies, identities, nodes, services)\n");
+		return EXIT_USAGE;
+	}
+	if (c->kind != CMD_OBSERVE && (json_object_size(o->filters) || o->follow)) {
+		fprintf(stderr, "sluicectl: flow filters and --follow are for observe\n");
+		return EXIT_USAGE;
+	}
+	if (c->kind != CMD_TOP && o->limit) {
+		fprintf(stderr, "sluicectl: --limit is for top\n");
 		return EXIT_USAGE;
 	}
 	if (c->kind != CMD_EXPLAIN && (o->from || o->to || o->port)) {
@@ -1238,9 +1312,177 @@ cleanup:
 	return ret;
 }
 
+/* --since: "30s", "5m", "2h", "1d" or plain seconds; -1 when invalid. */
+static double parse_duration(const char *s)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (end == s || v <= 0)
+		return -1;
+	if (!*end || !strcmp(end, "s"))
+		return v;
+	if (!strcmp(end, "ms"))
+		return v / 1000;
+	if (!strcmp(end, "m"))
+		return v * 60;
+	if (!strcmp(end, "h"))
+		return v * 3600;
+	if (!strcmp(end, "d"))
+		return v * 86400;
+	return -1;
+}
+
+/* Add one filter value to the request's member key (an array). */
+static int add_filter(json_t *filters, const char *key, const char *val)
+{
+	json_t *a = json_object_get(filters, key);
+
+	if (!a) {
+		a = json_array();
+		if (json_object_set_new(filters, key, a))
+			return -1;
+	}
+	return json_array_append_new(a, json_string(val));
+}
+
+static void print_flows(const json_t *flows, bool json_out, bool *header)
+{
+	size_t i;
+	const json_t *f;
+	char line[4096];
+
+	json_array_foreach(flows, i, f) {
+		if (json_out) {
+			json_dumpf(f, stdout, JSON_COMPACT);
+			putchar('\n');
+			continue;
+		}
+		if (!*header) {
+			puts(flowfmt_header());
+			*header = true;
+		}
+		flowfmt_line(f, line, sizeof(line));
+		puts(line);
+	}
+	fflush(stdout);
+}
+
+/* observe: one answer, or with --follow the new flows every 200 ms (the
+ * agent's sequence numbers: none is printed twice, none missed while it
+ * is in the buffer). */
+static int observe(const struct opts *o, json_t *req)
+{
+	const struct timespec pause = { 0, 200 * 1000000L };
+	json_t *resp = NULL;
+	const json_t *result;
+	bool header = false, first = true;
+	json_int_t after = -1;
+	char err[512];
+	int ret = EXIT_OK;
+
+	if (json_object_update(req, o->filters)) {
+		fprintf(stderr, "sluicectl: out of memory\n");
+		return EXIT_FAIL;
+	}
+	/* Following without --last: only flows from now on. */
+	if (o->follow && !json_object_get(req, "last"))
+		json_object_set_new(req, "after", json_integer(INT64_MAX));
+	for (;;) {
+		if (after >= 0)
+			json_object_set_new(req, "after", json_integer(after));
+		if (after >= 0 || !first)
+			json_object_del(req, "last");
+		first = false;
+		if (api_call(o->socket_path, req, &resp, TIMEOUT_MS, err, sizeof(err))) {
+			fprintf(stderr, "sluicectl: %s\n", err);
+			ret = EXIT_UNREACHABLE;
+			break;
+		}
+		if (!json_is_true(json_object_get(resp, "ok"))) {
+			print_agent_error(resp);
+			ret = EXIT_FAIL;
+			break;
+		}
+		result = json_object_get(resp, "result");
+		print_flows(json_object_get(result, "flows"), o->json_out, &header);
+		if (!o->follow) {
+			json_int_t t = json_integer_value(json_object_get(result, "truncated"));
+
+			if (t > 0)
+				fprintf(stderr, "sluicectl: %lld older matching flows not shown (at "
+					"most %zu per answer); narrow the filters or use --last\n",
+					(long long)t, json_array_size(json_object_get(result, "flows")));
+			break;
+		}
+		after = json_integer_value(json_object_get(result, "lastSeq"));
+		if (!json_is_true(json_object_get(result, "more")))
+			nanosleep(&pause, NULL);
+		json_decref(resp);
+		resp = NULL;
+	}
+	json_decref(resp);
+	return ret;
+}
+
+static void print_top(const char *what, const json_t *r)
+{
+	const json_t *x;
+	size_t i;
+	char src[300], dst[300];
+
+	if (!strcmp(what, "flows")) {
+		printf("%-34s  -> %-32s  %-10s  %9s  %9s  %8s  %s\n", "SOURCE", "DESTINATION",
+		       "PROTO/PORT", "SRTT-US", "MIN-US", "RETRANS", "VERDICT");
+		json_array_foreach(json_object_get(r, "flows"), i, x) {
+			const json_t *rt = json_object_get(x, "retransmits");
+			char pp[32];
+
+			flowfmt_peer(json_object_get(x, "source"), src, sizeof(src));
+			flowfmt_peer(json_object_get(x, "destination"), dst, sizeof(dst));
+			snprintf(pp, sizeof(pp), "%s/%lld", str(x, "protocol"),
+				 json_integer_value(json_object_get(json_object_get(x, "destination"),
+								    "port")));
+			printf("%-34s  -> %-32s  %-10s  %9lld  %9lld  %8lld  %s\n", src, dst, pp,
+			       json_integer_value(json_object_get(x, "rttSmoothedUs")),
+			       json_integer_value(json_object_get(x, "rttMinUs")),
+			       json_integer_value(json_object_get(rt, "forward")) +
+				       json_integer_value(json_object_get(rt, "reply")),
+			       str(x, "verdict"));
+		}
+		return;
+	}
+	for (int k = 0; k < 2; k++) {
+		const char *key = k ? "namespacePairs" : "podPairs";
+
+		printf("%s%-40s  %-40s  %8s  %8s  %8s  %8s\n", k ? "\n" : "",
+		       k ? "SOURCE-NAMESPACE" : "SOURCE-POD",
+		       k ? "DESTINATION-NAMESPACE" : "DESTINATION-POD", "SAMPLES", "P50-US",
+		       "P99-US", "RETRANS");
+		json_array_foreach(json_object_get(r, key), i, x)
+			printf("%-40s  %-40s  %8lld  %8lld  %8lld  %8lld\n", str(x, "source"),
+			       str(x, "destination"), json_integer_value(json_object_get(x, "samples")),
+			       json_integer_value(json_object_get(x, "p50Us")),
+			       json_integer_value(json_object_get(x, "p99Us")),
+			       json_integer_value(json_object_get(x, "retransmits")));
+	}
+	printf("\n(round trips in power-of-two buckets: a quantile is its bucket's upper "
+	       "bound)\n");
+}
+
 int main(int argc, char **argv)
 {
-	enum { OPT_IGNORE = 256, OPT_FROM, OPT_TO, OPT_PORT, OPT_CHUNK };
+	enum { OPT_IGNORE = 256, OPT_FROM, OPT_TO, OPT_PORT, OPT_CHUNK, OPT_FILTER, OPT_SINCE,
+	       OPT_LAST, OPT_LIMIT };
+	/* observe's filters: option -> the request's member. */
+	static const struct {
+		const char *opt, *member;
+	} filter_opts[] = {
+		{ "from-pod", "fromPod" }, { "to-pod", "toPod" }, { "pod", "pod" },
+		{ "namespace", "namespace" }, { "from-ip", "fromIP" }, { "to-ip", "toIP" },
+		{ "label", "label" }, { "verdict", "verdict" }, { "drop-reason", "dropReason" },
+		{ "protocol", "protocol" }, { "policy", "policy" }, { "service", "service" },
+	};
 	static const struct option longopts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "output", required_argument, NULL, 'o' },
@@ -1250,11 +1492,33 @@ int main(int argc, char **argv)
 		{ "to", required_argument, NULL, OPT_TO },
 		{ "port", required_argument, NULL, OPT_PORT },
 		{ "chunk-size", required_argument, NULL, OPT_CHUNK },
+		{ "from-pod", required_argument, NULL, OPT_FILTER },
+		{ "to-pod", required_argument, NULL, OPT_FILTER },
+		{ "pod", required_argument, NULL, OPT_FILTER },
+		{ "namespace", required_argument, NULL, OPT_FILTER },
+		{ "from-ip", required_argument, NULL, OPT_FILTER },
+		{ "to-ip", required_argument, NULL, OPT_FILTER },
+		{ "label", required_argument, NULL, OPT_FILTER },
+		{ "verdict", required_argument, NULL, OPT_FILTER },
+		{ "drop-reason", required_argument, NULL, OPT_FILTER },
+		{ "protocol", required_argument, NULL, OPT_FILTER },
+		{ "policy", required_argument, NULL, OPT_FILTER },
+		{ "service", required_argument, NULL, OPT_FILTER },
+		{ "since", required_argument, NULL, OPT_SINCE },
+		{ "last", required_argument, NULL, OPT_LAST },
+		{ "follow", no_argument, NULL, 'F' },
+		{ "limit", required_argument, NULL, OPT_LIMIT },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct opts o = { .socket_path = getenv("SLUICE_SOCKET"), .chunk_size = CHUNK_DEFAULT };
 	char *end;
+	int idx;
+	double since;
+	long long n;
+	/* --port is policy explain's and observe's: kept until the command is known. */
+	const char **ports = NULL;
+	size_t nports = 0;
 	json_t *req = NULL, *resp = NULL, *result;
 	bool stdin_taken = false;
 	size_t reqlen;
@@ -1269,7 +1533,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sluicectl: out of memory\n");
 		return EXIT_FAIL;
 	}
-	while ((c = getopt_long(argc, argv, "o:f:h", longopts, NULL)) != -1) {
+	o.filters = json_object();
+	ports = calloc((size_t)argc, sizeof(*ports));
+	if (!o.filters || !ports) {
+		fprintf(stderr, "sluicectl: out of memory\n");
+		ret = EXIT_FAIL;
+		goto cleanup;
+	}
+	while ((c = getopt_long(argc, argv, "o:f:hF", longopts, &idx)) != -1) {
 		switch (c) {
 		case 's': o.socket_path = optarg; break;
 		case 'o':
@@ -1292,7 +1563,43 @@ int main(int argc, char **argv)
 		case OPT_IGNORE: o.ignore_not_found = true; break;
 		case OPT_FROM: o.from = optarg; break;
 		case OPT_TO: o.to = optarg; break;
-		case OPT_PORT: o.port = optarg; break;
+		case OPT_PORT:
+			o.port = optarg;
+			ports[nports++] = optarg;
+			break;
+		case OPT_FILTER:
+			for (size_t k = 0; k < sizeof(filter_opts) / sizeof(filter_opts[0]); k++)
+				if (!strcmp(longopts[idx].name, filter_opts[k].opt) &&
+				    add_filter(o.filters, filter_opts[k].member, optarg)) {
+					fprintf(stderr, "sluicectl: out of memory\n");
+					ret = EXIT_FAIL;
+					goto cleanup;
+				}
+			break;
+		case OPT_SINCE:
+			since = parse_duration(optarg);
+			if (since <= 0) {
+				fprintf(stderr, "sluicectl: --since takes a duration (30s, 5m, 2h, "
+					"1d), not '%s'\n", optarg);
+				goto cleanup;
+			}
+			json_object_set_new(o.filters, "since", json_real(since));
+			break;
+		case OPT_LAST:
+		case OPT_LIMIT:
+			errno = 0;
+			n = strtoll(optarg, &end, 10);
+			if (errno || end == optarg || *end || n < 1 || n > 100000000) {
+				fprintf(stderr, "sluicectl: --%s takes a number above 0, not '%s'\n",
+					c == OPT_LAST ? "last" : "limit", optarg);
+				goto cleanup;
+			}
+			if (c == OPT_LAST)
+				json_object_set_new(o.filters, "last", json_integer(n));
+			else
+				o.limit = (long)n;
+			break;
+		case 'F': o.follow = true; break;
 		case OPT_CHUNK:
 			errno = 0;
 			o.chunk_size = strtol(optarg, &end, 10);
@@ -1314,6 +1621,12 @@ int main(int argc, char **argv)
 		}
 	}
 	ret = parse_command(argc - optind, argv + optind, &cmd);
+	/* observe: --port is a filter (repeatable), not explain's. */
+	if (!ret && cmd.kind == CMD_OBSERVE && nports) {
+		for (size_t k = 0; k < nports; k++)
+			add_filter(o.filters, "port", ports[k]);
+		o.port = NULL;
+	}
 	if (!ret)
 		ret = check_options(&cmd, &o);
 	if (ret)
@@ -1327,6 +1640,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sluicectl: out of memory\n");
 		ret = EXIT_FAIL;
 		goto cleanup;
+	}
+	if (cmd.kind == CMD_OBSERVE) {
+		ret = observe(&o, req);
+		goto cleanup;
+	}
+	if (cmd.kind == CMD_TOP) {
+		json_object_set_new(req, "what", json_string(cmd.name));
+		json_object_del(req, "name");
+		if (o.limit)
+			json_object_set_new(req, "limit", json_integer(o.limit));
 	}
 	if (cmd.kind == CMD_APPLY || cmd.kind == CMD_DELETE)
 		ret = build_objects_request(&cmd, &o, req);
@@ -1373,6 +1696,8 @@ int main(int argc, char **argv)
 	if (o.json_out) {
 		json_dumpf(result, stdout, JSON_INDENT(2));
 		putchar('\n');
+	} else if (cmd.kind == CMD_TOP) {
+		print_top(cmd.name, result);
 	} else if (cmd.print(result)) {
 		fprintf(stderr, "sluicectl: out of memory\n");
 		ret = EXIT_FAIL;
@@ -1384,6 +1709,8 @@ int main(int argc, char **argv)
 cleanup:
 	json_decref(req);
 	json_decref(resp);
+	json_decref(o.filters);
+	free(ports);
 	free(o.files);
 	return ret;
 }

@@ -29,7 +29,7 @@ SOCK=$DIR/agent.sock
 CLEANUP_PATHS+=("$DIR" "$BPFFS" "$BPFFS-2" "$BPFFS-3")
 CONF=$(printf '{"cniVersion":"1.1.0","name":"sluice","type":"sluice-cni","socket":"%s"}' "$SOCK")
 ctl() { "$BUILD/sluicectl" --socket "$SOCK" "$@"; }
-AGENT_ARGS="${AGENT_ARGS:-} --kube-proxy-replacement off --kubernetes off"
+AGENT_ARGS="${AGENT_ARGS:-} --kube-proxy-replacement off --kubernetes off --flow-idle-timeout 1"
 declare -A IP
 
 pod_add() { # NS NAME
@@ -87,6 +87,9 @@ FAMILIES=(
 	sluice_kube_watch_events_total:counter sluice_kube_lists_total:counter
 	sluice_kube_relists_total:counter sluice_kube_errors_total:counter
 	sluice_kube_synced:gauge sluice_kube_watch_lag_seconds:histogram
+	sluice_flow_records_total:counter sluice_flow_export_lost_total:counter
+	sluice_flow_buffer_entries:gauge sluice_flow_rtt_seconds:histogram
+	sluice_flow_tcp_retransmits_total:counter sluice_flow_rtt_pairs_overflow_total:counter
 	sluice_agent_resident_memory_bytes:gauge sluice_agent_start_time_seconds:gauge
 	sluice_build_info:gauge
 )
@@ -154,6 +157,47 @@ check "fill ratio = entries / max_entries" bash -c "
 	e=$(val s2 sluice_map_entries sluice_map_entries map=endpoints); m=$(val s2 sluice_map_max_entries sluice_map_max_entries map=endpoints)
 	r=$(val s2 sluice_map_fill_ratio sluice_map_fill_ratio map=endpoints)
 	awk -v e=\$e -v m=\$m -v r=\$r 'BEGIN { d = e / m - r; exit !(m > 0 && d < 1e-12 && d > -1e-12) }'"
+
+echo "== flows: a flow's round trip and retransmissions"
+# A flow entry as the datapath keeps it (struct sluice_flow4_value), idle
+# since boot: the agent's idle scan (--flow-idle-timeout 1, every 2 s)
+# ends it with an END record, which carries its smoothed RTT (1.5 ms) and
+# retransmissions (2 + 1) into the flow buffer's histograms.
+flow_hex() {
+	$PY - "$@" <<'PY'
+import socket, struct, sys
+src, dst = sys.argv[1], sys.argv[2]
+key = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!HH", 40000, 8080) + bytes([6, 0, 0, 0])
+val = struct.pack("<3Q2Q2Q5IH2BHBBIII2I2Q2I2IIIII",
+                  1, 0, 0, 10, 9, 1000, 900,        # first/last seen, last report, packets, bytes
+                  0, 0, 0, 0, 0, 8080,              # identities, rule, ifindex, svc addr, svc port
+                  0x1b, 0x1b, 10, 1, 0, 0, 0, 0,     # tcp flags, reason, verdict, dir, flags, drops
+                  0, 0, 0, 0, 0, 0,                 # ts_val, ts_time, seq_next
+                  2, 1, 1200, 1500, 4, 0)           # retrans, rtt min/srtt (us), samples, pad
+assert len(key) == 16 and len(val) == 152, (len(key), len(val))
+print("key hex", " ".join(f"{b:02x}" for b in key), "value hex", " ".join(f"{b:02x}" for b in val))
+PY
+}
+f0=$(val s1 sluice_flow_records_total sluice_flow_records_total)
+# shellcheck disable=SC2046
+bpftool map update pinned "$BPFFS/sluice_flow4_v1" $(flow_hex "${IP[x/a]}" "${IP[x/b]}")
+rtt_seen() {
+	scrape sf && [ "$(val sf sluice_flow_rtt_seconds sluice_flow_rtt_seconds_count)" = 1 ]
+}
+check "the flow's END record reached the RTT histogram (within 6 s)" eventually 6 rtt_seen
+check "flow records counted (sluice_flow_records_total $f0 -> $(val sf sluice_flow_records_total sluice_flow_records_total))" \
+	gt "$(val sf sluice_flow_records_total sluice_flow_records_total)" "$f0"
+check "RTT sum 0.0015 s; in le=0.002048, not in le=0.001024" bash -c "
+	[ \"$(val sf sluice_flow_rtt_seconds sluice_flow_rtt_seconds_sum)\" = 0.0015 ] &&
+	[ \"$(val sf sluice_flow_rtt_seconds sluice_flow_rtt_seconds_bucket le=0.002048)\" = 1 ] &&
+	[ \"$(val sf sluice_flow_rtt_seconds sluice_flow_rtt_seconds_bucket le=0.001024)\" = 0 ] &&
+	[ \"$(val sf sluice_flow_rtt_seconds sluice_flow_rtt_seconds_bucket le=+Inf)\" = 1 ]"
+check "retransmissions: 3" test "$(val sf sluice_flow_tcp_retransmits_total sluice_flow_tcp_retransmits_total)" = 3
+check "export losses by stage agree with sluicectl status" bash -c "
+	st=\$('$BUILD/sluicectl' --socket '$SOCK' status -o json)
+	[ \"\$(jq '.flows.lost.overwritten' <<<\"\$st\")\" = \"$(val sf sluice_flow_export_lost_total sluice_flow_export_lost_total stage=buffer-overwritten)\" ] &&
+	[ \"\$(jq '.flows.lost.ringBufferFull' <<<\"\$st\")\" = \"$(val sf sluice_flow_export_lost_total sluice_flow_export_lost_total stage=ring-buffer-full)\" ] &&
+	[ \$(jq '[.sluice_flow_export_lost_total.samples[].labels.stage] | length' '$DIR/sf.json') -eq 5 ]"
 
 echo "== drops by reason"
 ctl apply -f - >/dev/null <<'YAML'
