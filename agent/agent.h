@@ -33,6 +33,10 @@ struct agent_metrics {
 	uint64_t policy_sync_failures;
 	uint64_t policy_entries_written;		/* entries written or replaced, all syncs */
 	uint64_t policy_entries_removed;
+	/* Entries the last successful policy sync left in the maps only the
+	 * agent writes (the map counts of /metrics need not walk them). */
+	bool policy_counts_known;
+	uint64_t policy_allow, policy_deny, ipcache;
 	double start_time;				/* wall clock, seconds since the epoch */
 };
 

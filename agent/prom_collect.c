@@ -54,14 +54,6 @@ void agent_metrics_init(struct agent_metrics *m)
 	m->start_time = (double)time(NULL);
 }
 
-static double mono_s(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 /* ---- datapath counters -------------------------------------------------- */
 
 static void datapath_families(struct agent *a, struct prom_buf *b)
@@ -153,120 +145,32 @@ static void prefilter_families(struct agent *a, struct prom_buf *b)
 
 /* ---- map fill ------------------------------------------------------------ */
 
-/* Entries of a hash, LRU or LPM map: in batches of 4096 where the map type
- * has them, else key by key. Returns -errno when the map cannot be read. */
-static int count_entries(int fd, const struct bpf_map_info *info, uint64_t *out)
-{
-	const __u32 batch = 4096;
-	size_t ksz = info->key_size > 8 ? info->key_size : 8;
-	char *keys = NULL, *vals = NULL, *k = NULL, *next = NULL;
-	uint64_t n = 0;
-	__u32 cnt;
-	int err = 0, r;
-	bool first = true;
-
-	keys = malloc((size_t)batch * info->key_size);
-	vals = malloc((size_t)batch * info->value_size);
-	k = calloc(1, ksz);
-	next = calloc(1, ksz);
-	if (!keys || !vals || !k || !next) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	for (;;) {
-		cnt = batch;
-		r = bpf_map_lookup_batch(fd, first ? NULL : k, next, keys, vals, &cnt, NULL);
-		if (r && errno != ENOENT)
-			break;
-		n += cnt;
-		if (r)
-			goto done;
-		memcpy(k, next, ksz);
-		first = false;
-	}
-	/* No batches for this map type (LPM tries), or a batch failed
-	 * midway (a hash bucket larger than a batch): key by key. */
-	n = 0;
-	for (r = bpf_map_get_next_key(fd, NULL, next); !r;
-	     r = bpf_map_get_next_key(fd, k, next)) {
-		memcpy(k, next, info->key_size);
-		n++;
-	}
-	if (errno != ENOENT) {
-		err = -errno;
-		goto cleanup;
-	}
-done:
-	*out = n;
-cleanup:
-	free(keys);
-	free(vals);
-	free(k);
-	free(next);
-	return err;
-}
-
-static void count_maps(struct agent *a, struct prom_map_cache *c)
-{
-	struct {
-		const char *name;
-		int (*fd)(struct datapath *dp);
-	} const maps[PROM_MAPS] = {
-		{ "conntrack", datapath_ct_map_fd },	{ "snat", datapath_snat_map_fd },
-		{ "rnat", datapath_rnat_map_fd },	{ "policy_allow", datapath_policy_map_fd },
-		{ "policy_deny", datapath_deny_map_fd },	{ "ipcache", datapath_ipcache_map_fd },
-		{ "endpoints", datapath_endpoint_map_fd },	{ "services", datapath_lb_svc_map_fd },
-		{ "backends", datapath_lb_be_map_fd },	{ "lb_revnat", datapath_lb_rnat_map_fd },
-		{ "flows", datapath_flow4_map_fd },
-	};
-	double t0 = mono_s();
-
-	c->n = 0;
-	for (size_t i = 0; a->dp && i < PROM_MAPS; i++) {
-		struct prom_map_count *m = &c->m[c->n++];
-		struct bpf_map_info info = { 0 };
-		__u32 len = sizeof(info);
-		int fd = maps[i].fd(a->dp);
-
-		*m = (struct prom_map_count){ .name = maps[i].name };
-		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
-			continue;
-		m->max_entries = info.max_entries;
-		m->ok = !count_entries(fd, &info, &m->entries);
-		if (!m->ok)
-			pr_debug("metrics: cannot count the entries of map %s", maps[i].name);
-	}
-	c->at = mono_s();
-	c->walk_s = c->at - t0;
-}
-
 static void map_families(struct agent *a, struct prom_map_cache *c, struct prom_buf *b)
 {
-	if (!c->at || mono_s() - c->at >= PROM_MAP_COUNT_INTERVAL_S)
-		count_maps(a, c);
+	prom_maps_want(a, c);
 	prom_family(b, "sluice_map_entries", "gauge",
 		    "Entries in a datapath map (counted at most every 5 seconds)");
-	for (size_t i = 0; i < c->n; i++)
+	for (size_t i = 0; c->done_at && i < PROM_MAPS; i++)
 		if (c->m[i].ok)
 			prom_sample_u64(b, "sluice_map_entries",
 					(const char *[]){ "map", c->m[i].name, NULL },
 					c->m[i].entries);
 	prom_family(b, "sluice_map_max_entries", "gauge", "Capacity of a datapath map");
-	for (size_t i = 0; i < c->n; i++)
+	for (size_t i = 0; c->done_at && i < PROM_MAPS; i++)
 		if (c->m[i].max_entries)
 			prom_sample_u64(b, "sluice_map_max_entries",
 					(const char *[]){ "map", c->m[i].name, NULL },
 					c->m[i].max_entries);
 	prom_family(b, "sluice_map_fill_ratio", "gauge",
 		    "Entries over capacity of a datapath map, 0 to 1");
-	for (size_t i = 0; i < c->n; i++)
+	for (size_t i = 0; c->done_at && i < PROM_MAPS; i++)
 		if (c->m[i].ok && c->m[i].max_entries)
 			prom_sample(b, "sluice_map_fill_ratio",
 				    (const char *[]){ "map", c->m[i].name, NULL },
 				    (double)c->m[i].entries / c->m[i].max_entries);
 	prom_family(b, "sluice_map_count_duration_seconds", "gauge",
-		    "How long the last count of the maps' entries took");
-	prom_sample(b, "sluice_map_count_duration_seconds", NULL, c->walk_s);
+		    "Time the last count of the maps' entries took (its steps together)");
+	prom_sample(b, "sluice_map_count_duration_seconds", NULL, c->cost_s);
 }
 
 /* ---- control plane ------------------------------------------------------- */

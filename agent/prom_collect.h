@@ -11,23 +11,7 @@
 
 #include "agent.h"
 #include "prom.h"
-
-/* Counting a hash map's entries is a walk of the map: done at most every
- * PROM_MAP_COUNT_INTERVAL_S seconds, the counts kept in between. */
-#define PROM_MAP_COUNT_INTERVAL_S 5
-#define PROM_MAPS 11
-
-struct prom_map_cache {
-	double at;		/* CLOCK_MONOTONIC seconds of the last walk; 0: never */
-	double walk_s;		/* how long it took */
-	struct prom_map_count {
-		const char *name;
-		uint32_t max_entries;
-		uint64_t entries;
-		bool ok;	/* the map could be read */
-	} m[PROM_MAPS];
-	size_t n;
-};
+#include "prom_maps.h"
 
 /* Render every family into b. Returns 0, or -ENOMEM (b->oom). */
 int prom_render(struct agent *a, struct prom_map_cache *cache, struct prom_buf *b);

@@ -196,6 +196,8 @@ int prom_server_timeout_ms(const struct prom_server *s)
 {
 	MHD_UNSIGNED_LONG_LONG t;
 
+	if (s && s->cache.walking)
+		return 0;	/* a map count goes on between the loop's other work */
 	if (!s || MHD_get_timeout(s->d, &t) != MHD_YES)
 		return -1;
 	return t > INT_MAX ? INT_MAX : (int)t;
@@ -203,8 +205,10 @@ int prom_server_timeout_ms(const struct prom_server *s)
 
 void prom_server_run(struct prom_server *s)
 {
-	if (s)
-		MHD_run(s->d);
+	if (!s)
+		return;
+	MHD_run(s->d);
+	prom_maps_step(s->a, &s->cache, PROM_MAP_STEP_S);
 }
 
 void prom_server_close(struct prom_server *s)
@@ -219,5 +223,6 @@ void prom_server_close(struct prom_server *s)
 	MHD_stop_daemon(s->d);
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);
+	prom_maps_free(&s->cache);
 	free(s);
 }

@@ -387,6 +387,12 @@ cleanup:
 	a->metrics.policy_sync_failures += ret != 0;
 	a->metrics.policy_entries_written += st.updated;
 	a->metrics.policy_entries_removed += st.removed;
+	if (!ret) {
+		a->metrics.policy_counts_known = true;
+		a->metrics.policy_allow = st.allow;
+		a->metrics.policy_deny = st.deny;
+		a->metrics.ipcache = st.ipcache;
+	}
 	return ret;
 }
 

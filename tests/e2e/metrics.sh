@@ -222,6 +222,21 @@ check "and in the packets by reason" \
 check "a policy compiled: sluice_policies = 1" test "$(val s3 sluice_policies sluice_policies)" = 1
 check "entries written by policy syncs > 0" \
 	gt "$(val s3 sluice_policy_sync_entries_written_total sluice_policy_sync_entries_written_total)" 0
+# The policy and ipcache counts come from the last policy sync, the others
+# from walking the maps: both must be what the maps hold.
+maps_agree() {
+	local m pin got want
+	scrape s3m || return 1
+	for m in ipcache:sluice_ipc_v2 policy_allow:sluice_pol_v1 policy_deny:sluice_deny_v1 \
+		conntrack:sluice_ct4_v1 endpoints:sluice_ep_v2; do
+		pin=${m#*:}
+		want=$(bpftool -j map dump pinned "$BPFFS/$pin" | jq length)
+		got=$(val s3m sluice_map_entries sluice_map_entries map="${m%%:*}")
+		[ "$got" = "$want" ] || { echo "${m%%:*}: /metrics $got, map $want"; return 1; }
+	done
+}
+check "map entries as the maps hold them (ipcache, policy, conntrack, endpoints; within 7 s)" \
+	eventually 7 maps_agree
 POD_NAMESPACE=y cni DEL c "/run/netns/$ID-y-c" "$CONF" >/dev/null
 scrape s4
 check "CNI DEL counted once, 2 endpoints left" bash -c "
