@@ -95,6 +95,7 @@ test_world_gen_SRCS := agent/policy.c agent/policy_parse.c agent/selector.c agen
 test_health_SRCS := agent/health.c agent/lb.c agent/maglev.c agent/loader.c agent/cidr.c lib/log.c
 test_prefilter_SRCS := agent/prefilter.c agent/prefilter_sync.c agent/store.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c
 test_xdp_opts_SRCS := agent/loader.c lib/log.c
+test_flowlog_SRCS := agent/flowlog.c agent/flowlog_query.c lib/flowfmt.c lib/log.c
 
 $(BUILD)/unit:
 	mkdir -p $@

@@ -28,8 +28,10 @@
 #define FLOWLOG_BUFFER_DEFAULT 65536
 #define FLOWLOG_BUFFER_MAX (1u << 24)
 #define FLOWLOG_IDLE_DEFAULT_S 60
-/* How often sluice_flow4_v1 is walked for idle flows. */
-#define FLOWLOG_SCAN_MS 2000
+/* How often sluice_flow4_v1 is walked for idle flows: a quarter of the
+ * idle timeout, within these bounds (a walk of 65 536 entries copies 10 MiB). */
+#define FLOWLOG_SCAN_MIN_MS 500
+#define FLOWLOG_SCAN_MAX_MS 5000
 /* Policies named for one "denied by default" (more: counted). */
 #define FLOWLOG_ISO_MAX 4
 /* Round-trip histograms: bucket i counts samples below 2^i µs; the last
@@ -39,6 +41,7 @@
 #define FLOWLOG_NS_PAIRS_MAX 1024
 /* Flows in one answer of the "flows" operation (within the API's 4 MiB). */
 #define FLOWLOG_ANSWER_MAX 4000
+#define FLOWLOG_ANSWER_BYTES (3u << 20)
 
 /* The strings of an entry, kept in one allocation (flow_str). */
 enum flow_str {

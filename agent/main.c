@@ -177,7 +177,7 @@ static void usage(FILE *f)
 		"  --proc-sys DIR     the sysctl tree (default /proc/sys); in a container whose\n"
 		"                     /proc/sys is read-only, a bind mount of the host's\n"
 		"  --flow-buffer N    flow records the agent keeps for sluicectl observe (default\n"
-		"                     %u, about 200 bytes each); older ones are overwritten and\n"
+		"                     %u, about 300 bytes each); older ones are overwritten and\n"
 		"                     counted (status: flows.lost.overwritten)\n"
 		"  --flow-idle-timeout SECONDS\n"
 		"                     a flow without packets this long gets an END record from\n"

@@ -626,6 +626,62 @@ static void test_one_entry_per_peer_identity(void **state)
 	fake_free(&fk);
 }
 
+/* Every allow entry's rule reference names, through compiler_policy_ref,
+ * the policy and rule that made it (what flow records quote); 0 and
+ * SLUICE_FLOW_RULE_DEFAULT name none. */
+static void test_policy_ref_names_the_rule(void **state)
+{
+	struct fake fk;
+	struct world wd;
+	struct identities *ids;
+	struct compiler *c;
+	char err[1024];
+	size_t seen_base = 0, seen_second = 0;
+
+	(void)state;
+	fake_init(&fk, 64);
+	c = fake_compiler(&fk);
+	assert_int_equal(identities_open(&ids, NULL, err, sizeof(err)), 0);
+	base_world(&wd);
+	world_policy(&wd, "{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\","
+			  "\"metadata\":{\"namespace\":\"default\",\"name\":\"second\"},"
+			  "\"spec\":{\"podSelector\":{\"matchLabels\":{\"app\":\"victim\"}},"
+			  "\"ingress\":[{\"ports\":[{\"port\":1}]},"
+			  "{\"ports\":[{\"protocol\":\"UDP\",\"port\":443}]}]}}");
+	assert_int_equal(sync_world(c, &wd, ids, 0, err, sizeof(err)), 0);
+	for (size_t i = 0; i < fk.m[CMAP_ALLOW].n; i++) {
+		const unsigned char *at = fk.m[CMAP_ALLOW].data +
+					  i * (fk.m[CMAP_ALLOW].ksz + fk.m[CMAP_ALLOW].vsz);
+		const struct sluice_policy_key *k = (const void *)at;
+		const struct sluice_policy_value *v = (const void *)(at + fk.m[CMAP_ALLOW].ksz);
+		unsigned rule = 99;
+		const struct compile_polref *p = compiler_policy_ref(c, v->rule, &rule);
+
+		assert_non_null(p);
+		assert_int_equal(p->kind, POL_K8S);
+		assert_string_equal(p->ns, "default");
+		if (!strcmp(p->name, "base")) {
+			assert_int_equal(rule, 0);
+			assert_int_equal(ntohs(k->port), 80);
+			seen_base++;
+		} else {
+			assert_string_equal(p->name, "second");
+			assert_int_equal(rule, k->proto == IPPROTO_UDP ? 1 : 0);
+			assert_int_equal(ntohs(k->port), k->proto == IPPROTO_UDP ? 443 : 1);
+			seen_second++;
+		}
+	}
+	assert_true(seen_base > 0);
+	assert_true(seen_second >= 2);
+	assert_null(compiler_policy_ref(c, 0, NULL));
+	assert_null(compiler_policy_ref(c, SLUICE_FLOW_RULE_DEFAULT, NULL));
+	assert_null(compiler_policy_ref(c, (3u << 12) | 0, NULL));
+	compiler_close(c);
+	identities_close(ids);
+	world_free(&wd);
+	fake_free(&fk);
+}
+
 /* Egress to a named port: one entry per distinct number among the peer
  * identity's pods, not per pod. */
 static void test_named_port_per_distinct_number(void **state)
@@ -938,6 +994,7 @@ int main(void)
 		cmocka_unit_test(test_left_out_deny_policy_allows_nothing),
 		cmocka_unit_test(test_labels_unknown_isolated),
 		cmocka_unit_test(test_one_entry_per_peer_identity),
+		cmocka_unit_test(test_policy_ref_names_the_rule),
 		cmocka_unit_test(test_named_port_per_distinct_number),
 		cmocka_unit_test(test_identity_release_grace_reuse),
 		cmocka_unit_test(test_identity_ranges_never_overlap),
