@@ -17,7 +17,6 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "log.h"
 #include "prom_collect.h"
 
 #ifndef SLUICE_VERSION
