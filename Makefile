@@ -15,7 +15,7 @@ VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
 WARN    := -Wall -Wextra -Werror
 CFLAGS  ?= -O2 -g
 CFLAGS  += $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Ilib -I$(BUILD)
-LDLIBS_AGENT := -lbpf -lelf -lz -lmnl -ljansson -lyaml -lcurl -lpthread
+LDLIBS_AGENT := -lbpf -lelf -lz -lmnl -ljansson -lyaml -lcurl -lmicrohttpd -lpthread
 LDLIBS_JSON  := -ljansson
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 $(WARN) -Wno-unused-function \
@@ -86,13 +86,14 @@ test_cni_SRCS  := cni-plugin/cni.c lib/cni_names.c lib/log.c lib/api.c
 test_api_SRCS  := lib/api.c lib/cni_names.c agent/request.c agent/cidr.c lib/log.c
 test_policy_SRCS := agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/log.c
 test_manifest_SRCS := lib/manifest.c lib/log.c
-test_kube_SRCS := agent/kube.c agent/store.c agent/prefilter.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c
+test_kube_SRCS := agent/kube.c agent/prom.c agent/store.c agent/prefilter.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c
 test_service_SRCS := agent/store.c agent/prefilter.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c
 test_persist_SRCS := agent/store.c agent/prefilter.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c
 test_page_SRCS := agent/page.c agent/store.c agent/prefilter.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c
 test_compile_SRCS := agent/compile.c agent/compile_maps.c agent/compile_sync.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c lib/log.c
 test_compile_incr_SRCS := $(test_compile_SRCS)
 test_maglev_SRCS := agent/maglev.c
+test_prom_SRCS := agent/prom.c
 test_world_gen_SRCS := agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/log.c
 test_health_SRCS := agent/health.c agent/lb.c agent/maglev.c agent/loader.c agent/cidr.c lib/log.c
 test_prefilter_SRCS := agent/prefilter.c agent/prefilter_sync.c agent/store.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c

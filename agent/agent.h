@@ -20,7 +20,28 @@
 #include "loader.h"
 #include "node.h"
 #include "prefilter_sync.h"
+#include "prom.h"
 #include "store.h"
+
+/* CNI commands the metrics time, by the API operation that serves them. */
+enum agent_cni_cmd { AGENT_CNI_ADD, AGENT_CNI_DEL, AGENT_CNI_CHECK, AGENT_CNI_GC,
+		     AGENT_CNI_STATUS, AGENT_CNI_CMDS };
+
+struct agent_metrics {
+	struct prom_hist cni[AGENT_CNI_CMDS][2];	/* [cmd][0 ok, 1 error], seconds */
+	struct prom_hist policy_sync;			/* seconds, every policy sync */
+	uint64_t policy_sync_failures;
+	uint64_t policy_entries_written;		/* entries written or replaced, all syncs */
+	uint64_t policy_entries_removed;
+	/* Entries the last successful policy sync left in the maps only the
+	 * agent writes (the map counts of /metrics need not walk them). */
+	bool policy_counts_known;
+	uint64_t policy_allow, policy_deny, ipcache;
+	double start_time;				/* wall clock, seconds since the epoch */
+};
+
+/* Set the histograms' buckets and the start time (main, at start-up). */
+void agent_metrics_init(struct agent_metrics *m);
 
 struct agent {
 	const char *node_name;
@@ -76,6 +97,7 @@ struct agent {
 		size_t entries;		/* map entries it left */
 		size_t written;		/* entries written or replaced */
 		size_t removed;
+		size_t policies;	/* policies in the view it compiled (policy sync) */
 		bool failed;
 	} last_policy_sync, last_services_sync;
 	/* SluicePrefilter objects in the uplink's prefilter maps (NULL in
@@ -89,6 +111,9 @@ struct agent {
 	/* Recent flows from the datapath's records (flowlog.h; NULL in
 	 * tools and tests without one). */
 	struct flowlog *flows;
+	/* What /metrics renders beyond the maps' counters (prom_collect.c);
+	 * updated and read by the main thread only. */
+	struct agent_metrics metrics;
 };
 
 /* How long a CNI ADD waits for its Pod object by default (--pod-labels-wait). */

@@ -400,7 +400,16 @@ struct event {
 	unsigned res;
 	enum ev_type type;
 	json_t *data;		/* the object, a page's items, or NULL */
+	double queued;		/* CLOCK_MONOTONIC seconds: the watch lag's start */
 };
+
+static double mono_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
 
 /* Per-kind state. The thread owns curl and buf; the counters and strings
  * below `lock` are shared with kube_status_json and guarded by k->lock. */
@@ -421,6 +430,7 @@ struct watcher {
 	bool connected;
 	bool installed;
 	unsigned long lists, watches, events, relists, errors;
+	unsigned long by_type[KUBE_EV_TYPES];	/* watch events by enum kube_ev_type */
 	char last_error[256];
 	char status_rv[64];
 	unsigned pages;		/* EV_LIST_PAGEs queued and not yet applied */
@@ -444,6 +454,8 @@ struct kube {
 	struct event *q;
 	size_t nq, capq;
 	struct watcher w[NRES];
+	/* From a watch event's arrival to its application (main thread only). */
+	struct prom_hist lag;
 };
 
 static void set_error(struct watcher *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -477,7 +489,7 @@ static int push(struct kube *k, unsigned res, enum ev_type type, json_t *data)
 		k->q = q;
 		k->capq = cap;
 	}
-	k->q[k->nq++] = (struct event){ res, type, data };
+	k->q[k->nq++] = (struct event){ res, type, data, mono_s() };
 	data = NULL;
 	if (type == EV_LIST_PAGE)
 		k->w[res].pages++;
@@ -941,6 +953,10 @@ static void handle_line(struct watcher *w, const char *line, size_t len)
 	w->connected = true;
 	if (strcmp(type, "BOOKMARK"))
 		w->events++;
+	w->by_type[!strcmp(type, "ADDED")      ? KUBE_EV_ADDED
+		   : !strcmp(type, "MODIFIED") ? KUBE_EV_MODIFIED
+		   : !strcmp(type, "DELETED")  ? KUBE_EV_DELETED
+					       : KUBE_EV_BOOKMARK]++;
 	pthread_mutex_unlock(&w->k->lock);
 	if (!strcmp(type, "ADDED"))
 		t = EV_ADDED;
@@ -1118,6 +1134,7 @@ int kube_start(struct kube **out, struct kube_config *cfg, const char *node_name
 	if (!k)
 		return -ENOMEM;
 	k->efd = -1;
+	prom_hist_init(&k->lag, prom_latency_bounds, prom_latency_nbounds);
 	k->cfg = *cfg;
 	memset(cfg, 0, sizeof(*cfg));
 	snprintf(k->user_agent, sizeof(k->user_agent), "sluice-agent/%s (node %s)", SLUICE_VERSION,
@@ -1261,11 +1278,35 @@ int kube_drain(struct kube *k, struct store *s, json_t *changes)
 		default:
 			if (!ret)
 				ret = store_kube_event(s, types[q[i].type], q[i].data, changes);
+			prom_hist_observe(&k->lag, mono_s() - q[i].queued);
 		}
 		json_decref(q[i].data);
 	}
 	free(q);
 	return ret;
+}
+
+size_t kube_counters(struct kube *k, struct kube_kind_counters *out, size_t max)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&k->lock);
+	for (unsigned i = 0; i < NRES && n < max; i++, n++) {
+		const struct watcher *w = &k->w[i];
+
+		out[n] = (struct kube_kind_counters){ .kind = resources[i].kind,
+						      .lists = w->lists, .relists = w->relists,
+						      .errors = w->errors, .connected = w->connected,
+						      .synced = w->synced };
+		memcpy(out[n].by_type, w->by_type, sizeof(out[n].by_type));
+	}
+	pthread_mutex_unlock(&k->lock);
+	return n;
+}
+
+const struct prom_hist *kube_watch_lag(const struct kube *k)
+{
+	return &k->lag;
 }
 
 bool kube_synced(const struct kube *k)

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <jansson.h>
 
+#include "prom.h"
 #include "store.h"
 
 #define KUBE_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -72,6 +73,22 @@ bool kube_synced(const struct kube *k);
 bool kube_kind_synced(const struct kube *k, const char *kind);
 /* {"server", "source", "synced", "connected", "resources": [...]}, for status. */
 json_t *kube_status_json(struct kube *k);
+/* Per kind, for /metrics: counters the watcher threads keep (copied
+ * under their lock). by_type: watch events by enum kube_ev_type. */
+enum kube_ev_type { KUBE_EV_ADDED, KUBE_EV_MODIFIED, KUBE_EV_DELETED, KUBE_EV_BOOKMARK,
+		    KUBE_EV_TYPES };
+struct kube_kind_counters {
+	const char *kind;
+	unsigned long lists, relists, errors;
+	unsigned long by_type[KUBE_EV_TYPES];
+	bool connected, synced;
+};
+/* Fill up to max entries (one per kind); returns how many. */
+size_t kube_counters(struct kube *k, struct kube_kind_counters *out, size_t max);
+/* Seconds from a watch event's arrival (its watcher thread parsed it) to
+ * its application to the store by kube_drain: the main thread's backlog.
+ * Read and updated by the main thread only. */
+const struct prom_hist *kube_watch_lag(const struct kube *k);
 /* Stop and join the threads, drop queued events, free k. */
 void kube_stop(struct kube *k);
 

@@ -40,6 +40,7 @@
 #include "maglev.h"
 #include "netlink.h"
 #include "node.h"
+#include "prom_http.h"
 #include "reconcile.h"
 #include "server.h"
 
@@ -73,6 +74,7 @@ struct options {
 	enum xdp_request xdp;		/* --xdp */
 	uint32_t maglev_m;
 	const char *k8s_api_server;
+	const char *metrics_address;	/* --metrics-address; "off": none */
 	uint32_t flow_buffer;		/* --flow-buffer */
 	uint32_t flow_idle_s;		/* --flow-idle-timeout */
 	int flows;			/* --flows */
@@ -184,6 +186,10 @@ static void usage(FILE *f)
 		"  --flow-idle-timeout SECONDS\n"
 		"                     a flow without packets this long gets an END record from\n"
 		"                     the agent and leaves the datapath's flow table (default %u)\n"
+		"  --metrics-address HOST:PORT|off\n"
+		"                     serve Prometheus metrics at http://HOST:PORT/metrics\n"
+		"                     (default %s: every IPv4 address; [V6]:PORT for IPv6;\n"
+		"                     off: none; docs/OBSERVABILITY.md)\n"
 		"  --compile-check    after each policy sync, compare the incremental result\n"
 		"                     with a full recompute; a difference is logged and the\n"
 		"                     agent aborts (a test mode: it costs a full build per\n"
@@ -202,7 +208,7 @@ static void usage(FILE *f)
 		SLUICE_NAT_PORTS_DEFAULT_MIN, SLUICE_NAT_PORTS_DEFAULT_MAX, SLUICE_DEFAULT_SOCKET,
 		SLUICE_POLICY_MAX, SLUICE_IPCACHE_MAX, AGENT_POD_WAIT_MS / 1000, AGENT_SYNC_BATCH_MS,
 		SLUICE_CGROUP2_MOUNT, MAGLEV_SIZE_DEFAULT, FLOWLOG_BUFFER_DEFAULT,
-		FLOWLOG_IDLE_DEFAULT_S);
+		FLOWLOG_IDLE_DEFAULT_S, PROM_DEFAULT_ADDRESS);
 }
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -246,6 +252,7 @@ static const struct option longopts[] = {
 	{ "lb-algorithm", required_argument, NULL, 'L' },
 	{ "lb-maglev-table-size", required_argument, NULL, 'T' },
 	{ "k8s-api-server", required_argument, NULL, 'A' },
+	{ "metrics-address", required_argument, NULL, 'E' },
 	{ "flow-buffer", required_argument, NULL, 'Z' },
 	{ "flow-idle-timeout", required_argument, NULL, 'Y' },
 	{ "flows", required_argument, NULL, 'F' },
@@ -271,6 +278,7 @@ static int set_opt(int c, const char *val, const char *from, struct options *o)
 	case 'A': o->k8s_api_server = val; break;
 	case 'P': o->proc_sys = val; break;
 	case 'G': o->cgroup_root = val; break;
+	case 'E': o->metrics_address = val; break;
 	case 'X':
 		if (xdp_request_parse(val, &o->xdp))
 			goto bad;
@@ -624,6 +632,7 @@ int main(int argc, char **argv)
 		.sync_batch_ms = AGENT_SYNC_BATCH_MS,
 		.maglev_m = MAGLEV_SIZE_DEFAULT,
 		.kube_proxy_replacement = 1,
+		.metrics_address = PROM_DEFAULT_ADDRESS,
 		.flow_buffer = FLOWLOG_BUFFER_DEFAULT,
 		.flow_idle_s = FLOWLOG_IDLE_DEFAULT_S,
 		.flows = 1,
@@ -636,6 +645,7 @@ int main(int argc, char **argv)
 	char hostname[256], ipam_dir[PATH_MAX], err[PATH_MAX + 512] = "";
 	int lock_fd = -1, listen_fd = -1, sig_fd = -1, ret;
 	struct api_server *api = NULL;
+	struct prom_server *metrics = NULL;
 	struct flowres *flowres = NULL;
 	bool curl_ready = false;
 
@@ -656,6 +666,7 @@ int main(int argc, char **argv)
 	agent.pod_wait_ms = o.pod_wait_ms;
 	agent.sync_batch_ms = o.sync_batch_ms;
 	agent.socket_path = o.socket_path;
+	agent_metrics_init(&agent.metrics);
 
 	/* Before anything else: refuse a socket directory others can write. */
 	ret = api_check_socket_dirs(o.socket_path, err, sizeof(err));
@@ -672,6 +683,11 @@ int main(int argc, char **argv)
 		ret = lock_fd;
 		goto cleanup;
 	}
+	/* Before the datapath is touched: a port in use stops the start. The
+	 * scrapes are answered from the main loop on. */
+	ret = prom_server_open(&metrics, o.metrics_address, &agent, err, sizeof(err));
+	if (ret)
+		goto cleanup;
 	ret = store_open(&agent.store, o.state_dir, err, sizeof(err));
 	if (ret)
 		goto cleanup;
@@ -873,7 +889,7 @@ int main(int argc, char **argv)
 		       err);
 	err[0] = '\0';
 	for (;;) {
-		struct pollfd pfd[4 + API_MAX_CONNS + 1 + HEALTH_POLLFDS] = {
+		struct pollfd pfd[4 + API_MAX_CONNS + 1 + HEALTH_POLLFDS + 1] = {
 			{ .fd = sig_fd, .events = POLLIN },
 			/* Not while a batch window is open: its end applies the
 			 * queue, and poll would wake at once until then. */
@@ -887,14 +903,19 @@ int main(int argc, char **argv)
 		size_t nhealth = health_pollfds(agent.health, pfd + 4 + napi);
 		int timeout = api_server_timeout_ms(api), ht = health_timeout_ms(agent.health);
 		int bt = agent_kube_batch_timeout_ms(&agent), ft = flowlog_tick(agent.flows);
+		int mt = prom_server_timeout_ms(metrics);
+		struct pollfd *mfd = &pfd[4 + napi + nhealth];
 
+		prom_server_pollfd(metrics, mfd);
 		if (ht >= 0 && (timeout < 0 || ht < timeout))
 			timeout = ht;
 		if (bt >= 0 && (timeout < 0 || bt < timeout))
 			timeout = bt;
 		if (ft >= 0 && (timeout < 0 || ft < timeout))
 			timeout = ft;
-		if (poll(pfd, 4 + napi + nhealth, timeout) < 0) {
+		if (mt >= 0 && (timeout < 0 || mt < timeout))
+			timeout = mt;
+		if (poll(pfd, 4 + napi + nhealth + 1, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			ret = -errno;
@@ -930,12 +951,20 @@ int main(int argc, char **argv)
 			api_server_credit(api, api_now_ms() - t0);
 		}
 		api_server_run(&agent, api, pfd + 4);
+		/* Scrapes: rendered here, in the agent's own thread. */
+		if (mfd->revents || mt >= 0) {
+			long long t0 = api_now_ms();
+
+			prom_server_run(metrics);
+			api_server_credit(api, api_now_ms() - t0);
+		}
 	}
 	ret = 0;
 cleanup:
 	if (ret)
 		pr_err("%s", err[0] ? err : strerror(-ret));
 	api_server_close(api);
+	prom_server_close(metrics);
 	health_close(agent.health);
 	if (listen_fd >= 0) {
 		close(listen_fd);

@@ -278,7 +278,7 @@ static int policy_sync(struct agent *a, unsigned flags, char *err, size_t errlen
 	struct compile_stats st = { 0 };
 	struct sync_changes x = { 0 };
 	struct store_view v;
-	size_t nlocals = 0, k = 0;
+	size_t nlocals = 0, k = 0, npol;
 	uint32_t node_ips[2];
 	double t0 = now_ms(), t_view = t0;
 	int ret;
@@ -375,12 +375,24 @@ cleanup:
 	sync_changes_free(&x);
 	free(remote);
 	free(ceps);
+	npol = v.w.npol;
 	store_view_free(&v);
 	free(locals);
 	a->last_policy_sync = (struct agent_sync_info){
 		.at = time(NULL), .ms = now_ms() - t0,
 		.entries = st.endpoints + st.ipcache + st.allow + st.deny,
-		.written = st.updated, .removed = st.removed, .failed = ret != 0 };
+		.written = st.updated, .removed = st.removed, .policies = npol,
+		.failed = ret != 0 };
+	prom_hist_observe(&a->metrics.policy_sync, a->last_policy_sync.ms / 1e3);
+	a->metrics.policy_sync_failures += ret != 0;
+	a->metrics.policy_entries_written += st.updated;
+	a->metrics.policy_entries_removed += st.removed;
+	if (!ret) {
+		a->metrics.policy_counts_known = true;
+		a->metrics.policy_allow = st.allow;
+		a->metrics.policy_deny = st.deny;
+		a->metrics.ipcache = st.ipcache;
+	}
 	return ret;
 }
 

@@ -1268,18 +1268,41 @@ cleanup:
 	return resp;
 }
 
+/* A CNI command's latency and result, for /metrics (agent_metrics). */
+static json_t *timed_cni(struct agent *a, enum agent_cni_cmd cmd, const char *op,
+			 const json_t *req)
+{
+	struct timespec t0, t1;
+	json_t *resp;
+	bool failed;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	resp = cmd == AGENT_CNI_GC ? op_gc(a, req)
+	       : cmd == AGENT_CNI_STATUS ? op_status(a) : op_cni(a, op, req);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	failed = !json_is_true(json_object_get(resp, "ok"));
+	prom_hist_observe(&a->metrics.cni[cmd][failed],
+			  (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	return resp;
+}
+
 json_t *api_dispatch(struct agent *a, const json_t *req)
 {
 	const char *op = json_string_value(json_object_get(req, "op"));
 
 	if (!json_is_object(req) || !op)
 		return api_error(CNI_ERR_DECODE, "request is not an object with an \"op\"", NULL);
-	if (!strcmp(op, "add") || !strcmp(op, "del") || !strcmp(op, "check"))
-		return op_cni(a, op, req);
+	if (!strcmp(op, "add"))
+		return timed_cni(a, AGENT_CNI_ADD, op, req);
+	if (!strcmp(op, "del"))
+		return timed_cni(a, AGENT_CNI_DEL, op, req);
+	if (!strcmp(op, "check"))
+		return timed_cni(a, AGENT_CNI_CHECK, op, req);
 	if (!strcmp(op, "gc"))
-		return op_gc(a, req);
+		return timed_cni(a, AGENT_CNI_GC, op, req);
+	/* The plugin's STATUS and `sluicectl status` ask alike. */
 	if (!strcmp(op, "status"))
-		return op_status(a);
+		return timed_cni(a, AGENT_CNI_STATUS, op, req);
 	if (!strcmp(op, "list"))
 		return ok(json_pack("{s:o}", "endpoints", endpoints_list(a->eps)));
 	if (!strcmp(op, "metrics"))

@@ -10,6 +10,10 @@ PKGS=(
 	libbpf-dev libelf-dev zlib1g-dev libmnl-dev libjansson-dev libyaml-dev libcurl4-openssl-dev
 	# tests
 	libcmocka-dev iproute2 util-linux jq
+	# the agent's /metrics endpoint (agent/prom_http.c)
+	libmicrohttpd-dev
+	# /metrics parsed as Prometheus does (tests/e2e/metrics.sh)
+	python3-prometheus-client
 	# GRO on the test topology's veth uplinks, as a NIC has it (tests/multinode/lib.sh)
 	ethtool
 	# kube-proxy coexistence test (tests/kubeproxy): iptables-restore

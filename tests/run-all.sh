@@ -43,6 +43,7 @@ run_suite "BPF program tests (BPF_PROG_TEST_RUN)" make -s test-bpf
 run_suite "end to end, tc attach" tests/e2e/run.sh
 run_suite "end to end, tcx attach" env AGENT_ARGS="--attach-mode tcx" tests/e2e/run.sh
 run_suite "policy end to end" tests/e2e/policy.sh
+run_suite "Prometheus metrics (/metrics parsed by prometheus_client)" tests/e2e/metrics.sh
 run_suite "flows end to end (observe, drops named, --follow, losses)" tests/e2e/flows.sh
 run_suite "flow records from the datapath" tests/e2e/flows-datapath.sh
 run_suite "upgrade over an older agent's pins" tests/e2e/upgrade.sh

@@ -307,6 +307,16 @@ check "node1: sluicectl status counts both (sent at XDP, left to tc)" bash -c \
 		jq -e '.xdp[0].services.sent >= $N and .xdp[0].services.leftToTc > 0' >/dev/null &&
 	'$BUILD/sluicectl' --socket '$(mn_sock "$P" 1)' status |
 		grep -E '^xdp: +north-south Services: [1-9][0-9]* packets sent at XDP, [1-9][0-9]* left to tc'"
+# The same fall-through counters in /metrics, as Prometheus parses them.
+prom_ft() {
+	local want
+	want=$(xdp_ft 1 local-backend)
+	nsenter --net="/run/netns/$P-node1" curl -sf --max-time 5 http://127.0.0.1:9962/metrics |
+		/usr/bin/python3 "$ROOT/tests/e2e/promparse.py" |
+		jq -e --argjson w "$want" '$w > 0 and [.sluice_xdp_fallthrough_packets_total.samples[] |
+			select(.labels.cause == "local-backend") | .value] == [$w]'
+}
+check "node1's /metrics: sluice_xdp_fallthrough_packets_total{cause=\"local-backend\"} as sluicectl metrics says" prom_ft
 check "node1 counted SNATs for node2's backend (lb-snat)" test "$(node_metric 1 lb-snat ingress)" -gt "$s0"
 check "node1 counted the SNATed replies (lb-snat-reverse)" test "$(node_metric 1 lb-snat-reverse ingress)" -gt 0
 CLIENT_n1=${IP[n1-cl]} CLIENT_n2=${IP[n1-cl]}

@@ -496,6 +496,40 @@ check "node1 converged: web-isolated present" eventually 10 agent_has_policy web
 check "db2 blocked from web1 (web-isolated, enforced on node1)" eventually 10 blocked db2 web1
 check "web1 reaches cache3 (cache-isolated gone)" eventually 10 reaches web1 cache3
 
+echo "--- the watches in /metrics (node1)"
+# The same counters as status, per kind and event type, as Prometheus reads
+# them (tests/e2e/promparse.py); the relist above is one of them.
+kmetrics() {
+	nsenter --net="/run/netns/$P-node1" curl -sf --max-time 5 http://127.0.0.1:9962/metrics |
+		/usr/bin/python3 "$ROOT/tests/e2e/promparse.py" >"$MN_DIR/metrics.json"
+}
+ksample() { # FAMILY KIND [TYPE]: the sample's value
+	jq -r --arg f "$1" --arg k "$2" --arg t "${3:-}" \
+		'[.[$f].samples[] | select(.labels.kind == $k and ($t == "" or .labels.type == $t)) | .value] | add // 0' \
+		"$MN_DIR/metrics.json"
+}
+metrics_match_status() {
+	local ev rl sum
+	ev=$(kstat 1 NetworkPolicy events)
+	rl=$(kstat 1 NetworkPolicy relists)
+	kmetrics || return 1
+	sum=$(jq -r '[.sluice_kube_watch_events_total.samples[] | select(.labels.kind == "NetworkPolicy" and .labels.type != "BOOKMARK") | .value] | add' "$MN_DIR/metrics.json")
+	[ "$sum" = "$ev" ] && [ "$(ksample sluice_kube_relists_total NetworkPolicy)" = "$rl" ] &&
+		[ "$rl" -ge 1 ] ||
+		{ echo "metrics: $sum events, $(ksample sluice_kube_relists_total NetworkPolicy) relists; status: $ev, $rl"; return 1; }
+}
+check "NetworkPolicy watch events and relists: /metrics agrees with status" eventually 10 metrics_match_status
+check "events by type: NetworkPolicies were ADDED, MODIFIED and DELETED" bash -c "
+	for t in ADDED MODIFIED DELETED; do
+		v=\$(jq -r --arg t \$t '[.sluice_kube_watch_events_total.samples[] | select(.labels.kind == \"NetworkPolicy\" and .labels.type == \$t) | .value] | add' '$MN_DIR/metrics.json')
+		awk -v v=\$v 'BEGIN { exit !(v > 0) }' || { echo \"no \$t: \$v\"; exit 1; }
+	done"
+check "every kind synced (sluice_kube_synced 1 for all 9)" \
+	jq -e '[.sluice_kube_synced.samples[] | select(.value == 1)] | length == 9' "$MN_DIR/metrics.json"
+check "watch lag measured: count > 0, +Inf bucket = count" \
+	jq -e '.sluice_kube_watch_lag_seconds.samples as $s | ([$s[] | select(.name == "sluice_kube_watch_lag_seconds_count") | .value][0]) as $c |
+		$c > 0 and ([$s[] | select(.labels.le == "+Inf") | .value][0] == $c)' "$MN_DIR/metrics.json"
+
 echo "--- a relist in pages that fails midway removes nothing"
 # 600 more pods: a Pod list is two pages (500 each). Every agent is behind a
 # compaction, so each relists; the first few second pages fail (HTTP 500).

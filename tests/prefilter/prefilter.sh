@@ -169,6 +169,17 @@ if datapath_reads_maps; then
 	check "get prefilter counts the drops, per object and per entry" eventually 5 drops
 	check "sluicectl metrics shows the object's drops" bash -c \
 		"'$BUILD/sluicectl' --socket '$(mn_sock "$P" 1)' metrics -o json | jq -e '.prefilters[] | select(.name == \"block-a\") | .packets > 0'"
+	prom_drops() { # /metrics, as Prometheus parses it, agrees with sluicectl metrics
+		local want
+		want=$("$BUILD/sluicectl" --socket "$(mn_sock "$P" 1)" metrics -o json |
+			jq '.prefilters[] | select(.name == "block-a") | .packets')
+		nsenter --net="/run/netns/$P-node1" curl -sf --max-time 5 http://127.0.0.1:9962/metrics |
+			/usr/bin/python3 "$ROOT/tests/e2e/promparse.py" |
+			jq -e --argjson w "$want" '$w > 0 and ([.sluice_prefilter_drops_total.samples[] |
+				select(.labels.prefilter == "block-a") | .value] == [$w]) and
+				([.sluice_drops_total.samples[] | select(.labels.reason == "drop-prefilter") | .value][0] >= $w)'
+	}
+	check "/metrics: sluice_prefilter_drops_total{prefilter=\"block-a\"} as sluicectl metrics says" prom_drops
 	ctl delete -f - <<<"$PF" >/dev/null
 	check "deleted: client-a reaches pod1 again" eventually 5 reaches a
 	ctl apply -f - <<<"$PF" >/dev/null
