@@ -8,7 +8,8 @@
 # (build/sluice-flowrb): START and END of an allowed connection with its
 # rule, counters, FINs and round trip; dropped flows with the default-deny
 # rule and a rate-limited DROP for the retransmitted SYN; an unisolated
-# UDP flow; and nothing at all after a restart with --flows off.
+# UDP flow; and nothing at all after a restart with --flows off. The agent
+# is stopped while the test reads (its datapath keeps running).
 set -uo pipefail
 TEST_NAME=flows-datapath
 source "$(dirname "$0")/../lib/common.sh"
@@ -82,6 +83,15 @@ pod_add x b
 pod_add y c
 A=${IP[x/a]} B=${IP[x/b]} C=${IP[y/c]}
 
+# The agent reads the same ring buffer (agent/flowlog.c), and a ring
+# buffer has one consumer: it stops here, the datapath keeps running, and
+# the test reads every record itself.
+stop_agent() {
+	kill "$AGENT_PID"
+	wait "$AGENT_PID" 2>/dev/null
+}
+stop_agent
+
 echo "== flows on"
 records 6000
 check "a -> b:8080 connects" probe "$ID-x-a" tcp "$B" 8080 --timeout 1000
@@ -113,10 +123,9 @@ check "a -> c udp: forwarded, no policy involved" \
 	     .policy_rule == 0"
 
 echo "== --flows off"
-kill "$AGENT_PID"
-wait "$AGENT_PID" 2>/dev/null
 AGENT_ARGS="$AGENT_ARGS --flows off"
 start_agent "$NODE" "$CIDR" "$DIR" || exit 1
+stop_agent
 records 2500
 check "a -> b:8080 still connects" probe "$ID-x-a" tcp "$B" 8080 --timeout 1000
 check "c -> b:8080 still blocked" bash -c "! ip netns exec $ID-y-c $BUILD/sluice-probe tcp $B 8080 --timeout 500"
