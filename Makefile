@@ -141,6 +141,10 @@ $(BUILD)/bench-prefilter: $(PF_BENCH_SRCS) $(HDRS) | $(BUILD)
 $(BUILD)/bench-connrate: bench/connrate.c | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $<
 
+# bench/flows.sh: new flows at a set rate.
+$(BUILD)/bench-flowgen: bench/flowgen.c | $(BUILD)
+	$(CC) $(CFLAGS) -o $@ $<
+
 # bench/nodeport_xdp.sh: a drop floor at tc (sluice-xdpgen --attach-drop is
 # XDP's), and the sink on the far end.
 $(BUILD)/tc_drop.bpf.o: bench/tc_drop.bpf.c $(BUILD)/vmlinux.h
@@ -176,7 +180,7 @@ test: deps all
 demo: deps all
 	@scripts/demo.sh
 
-bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-purge $(BUILD)/bench-compile $(BUILD)/bench-compile-add $(BUILD)/bench-maglev $(BUILD)/bench-prefilter $(BUILD)/sluice-xdpgen $(BUILD)/tc_drop.bpf.o $(BUILD)/xdp_sink.bpf.o
+bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-flowgen $(BUILD)/bench-purge $(BUILD)/bench-compile $(BUILD)/bench-compile-add $(BUILD)/bench-maglev $(BUILD)/bench-prefilter $(BUILD)/sluice-xdpgen $(BUILD)/tc_drop.bpf.o $(BUILD)/xdp_sink.bpf.o
 	@bench/run.sh
 	@bench/policy.sh
 	@bench/multinode.sh
@@ -187,6 +191,7 @@ bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-purge 
 	@bench/services.sh
 	@bench/xdp.sh
 	@bench/nodeport_xdp.sh
+	@bench/flows.sh
 	@$(BUILD)/bench-purge
 	@$(BUILD)/bench-compile 5000 10 20
 	@$(BUILD)/bench-compile 20000 10 20
