@@ -48,7 +48,8 @@ int flowlog_open(struct flowlog **out, size_t capacity, unsigned idle_timeout_s,
 		return -ENOMEM;
 	/* calloc: pages are only touched as the ring fills. */
 	fl->ring = calloc(capacity, sizeof(*fl->ring));
-	if (!fl->ring || pairs_init(&fl->pods, FLOWLOG_POD_PAIRS_MAX) ||
+	fl->pv = calloc(FLOWLOG_PV_MAX, sizeof(*fl->pv));
+	if (!fl->ring || !fl->pv || pairs_init(&fl->pods, FLOWLOG_POD_PAIRS_MAX) ||
 	    pairs_init(&fl->nss, FLOWLOG_NS_PAIRS_MAX)) {
 		flowlog_close(fl);
 		return -ENOMEM;
@@ -74,6 +75,7 @@ void flowlog_close(struct flowlog *fl)
 	free(fl->ring);
 	pairs_free(&fl->pods);
 	pairs_free(&fl->nss);
+	free(fl->pv);
 	free(fl);
 }
 
@@ -303,6 +305,45 @@ static void resolve(struct flowlog *fl, struct flow_entry *e, const char *end_ca
 		memset(e->off, 0, sizeof(e->off));	/* the entry keeps its numbers */
 }
 
+/* A new flow's verdict, and its policy verdict by namespace. */
+static void verdicts_account(struct flowlog *fl, const struct flow_entry *e)
+{
+	const struct sluice_flow4_record *r = &e->rec;
+	const char *ns = flow_str(e, FS_POL_NS);
+	struct flowlog_pv_row *row = NULL;
+	enum flowlog_pv v;
+
+	if (r->event != SLUICE_FLOW_EV_START)
+		return;
+	if (r->verdict < FLOWLOG_VERDICTS)
+		fl->by_verdict[r->verdict]++;
+	if (r->policy_rule == SLUICE_FLOW_RULE_NONE)
+		return;
+	v = r->verdict == SLUICE_FLOW_DROPPED ? FLOWLOG_PV_DENIED :
+	    r->verdict == SLUICE_FLOW_AUDIT   ? FLOWLOG_PV_AUDIT : FLOWLOG_PV_ALLOWED;
+	if (!*ns)
+		ns = flow_str(e, FS_ISO_NS);
+	if (!*ns)
+		ns = flow_str(e, r->dir == SLUICE_DIR_EGRESS ? FS_SRC_NS : FS_DST_NS);
+	/* The namespace of the last record first: records come in runs. */
+	if (fl->pv_last < fl->npv && !strcmp(fl->pv[fl->pv_last].ns, ns))
+		row = &fl->pv[fl->pv_last];
+	for (size_t i = 0; !row && i < fl->npv; i++)
+		if (!strcmp(fl->pv[i].ns, ns)) {
+			row = &fl->pv[i];
+			fl->pv_last = i;
+		}
+	if (!row && fl->npv < FLOWLOG_PV_MAX && strlen(ns) < sizeof(row->ns)) {
+		row = &fl->pv[fl->npv];
+		fl->pv_last = fl->npv++;
+		snprintf(row->ns, sizeof(row->ns), "%s", ns);
+	}
+	if (row)
+		row->n[v]++;
+	else
+		fl->pv_other[v]++;
+}
+
 static int add_record(struct flowlog *fl, const struct sluice_flow4_record *r, const char *cause,
 		      bool agent_made)
 {
@@ -324,6 +365,7 @@ static int add_record(struct flowlog *fl, const struct sluice_flow4_record *r, c
 	e->agent_made = agent_made;
 	resolve(fl, e, cause);
 	pairs_account(fl, e);
+	verdicts_account(fl, e);
 	return 0;
 }
 
@@ -479,7 +521,10 @@ int flowlog_stats(const struct flowlog *fl, struct flowlog_stats *o)
 		.pod_pairs = fl->pods.v, .npod_pairs = fl->pods.n,
 		.ns_pairs = fl->nss.v, .nns_pairs = fl->nss.n,
 		.pairs_overflow = fl->pairs_overflow,
+		.pv = fl->pv, .npv = fl->npv,
 	};
+	memcpy(o->flows_by_verdict, fl->by_verdict, sizeof(o->flows_by_verdict));
+	memcpy(o->pv_other, fl->pv_other, sizeof(o->pv_other));
 	return 0;
 }
 

@@ -113,6 +113,20 @@ struct flowlog_hist {
 };
 
 /* Every counter, for `sluicectl status` and the metrics. */
+/* New flows by verdict: START records, indexed by enum sluice_flow_verdict. */
+#define FLOWLOG_VERDICTS (SLUICE_FLOW_TRANSLATED + 1)
+
+/* Policy verdicts of new flows (START records with a policy involved) by
+ * namespace: the deciding policy's, else the isolating policy's, else the
+ * pod's whose policy it was. At most FLOWLOG_PV_MAX namespaces are named
+ * (the first seen); the rest are counted together as "other". */
+#define FLOWLOG_PV_MAX 256
+enum flowlog_pv { FLOWLOG_PV_ALLOWED, FLOWLOG_PV_DENIED, FLOWLOG_PV_AUDIT, FLOWLOG_PV_N };
+struct flowlog_pv_row {
+	char ns[64];
+	uint64_t n[FLOWLOG_PV_N];
+};
+
 struct flowlog_stats {
 	size_t capacity, used;
 	uint64_t received;		/* records taken (datapath and agent END) */
@@ -125,6 +139,10 @@ struct flowlog_stats {
 	const struct flowlog_hist *pod_pairs, *ns_pairs;
 	size_t npod_pairs, nns_pairs;
 	uint64_t pairs_overflow;	/* samples of pairs beyond the bound */
+	uint64_t flows_by_verdict[FLOWLOG_VERDICTS];
+	const struct flowlog_pv_row *pv;
+	size_t npv;
+	uint64_t pv_other[FLOWLOG_PV_N];	/* namespaces beyond FLOWLOG_PV_MAX */
 };
 
 struct flowlog;

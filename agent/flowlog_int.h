@@ -29,6 +29,10 @@ struct flowlog {
 	struct ring_buffer *rb;
 	int flow4_fd, st_fd;
 	struct pairs pods, nss;
+	uint64_t by_verdict[FLOWLOG_VERDICTS];
+	struct flowlog_pv_row *pv;	/* FLOWLOG_PV_MAX rows, npv used */
+	size_t npv, pv_last;
+	uint64_t pv_other[FLOWLOG_PV_N];
 };
 
 static inline uint64_t mono_ns(clockid_t clk)

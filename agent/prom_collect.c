@@ -291,6 +291,38 @@ static void flow_families(struct agent *a, struct prom_buf *b)
 			prom_sample_u64(b, "sluice_flow_export_lost_total",
 					(const char *[]){ "stage", lost[i].stage, NULL }, lost[i].v);
 	}
+	prom_family(b, "sluice_flows_total", "counter",
+		    "New flows (their START records) by verdict");
+	if (have) {
+		static const char *const names[FLOWLOG_VERDICTS] = {
+			[SLUICE_FLOW_FORWARDED] = "forwarded", [SLUICE_FLOW_DROPPED] = "dropped",
+			[SLUICE_FLOW_AUDIT] = "audit", [SLUICE_FLOW_TRANSLATED] = "translated",
+		};
+
+		for (size_t v = 1; v < FLOWLOG_VERDICTS; v++)
+			prom_sample_u64(b, "sluice_flows_total",
+					(const char *[]){ "verdict", names[v], NULL },
+					st.flows_by_verdict[v]);
+	}
+	prom_family(b, "sluice_policy_verdicts_total", "counter",
+		    "New flows a policy decided, by the policy's namespace (at most 256 named, "
+		    "the rest as other) and verdict");
+	if (have) {
+		static const char *const pv[FLOWLOG_PV_N] = { "allowed", "denied", "audit" };
+
+		for (size_t i = 0; i < st.npv; i++)
+			for (int v = 0; v < FLOWLOG_PV_N; v++)
+				prom_sample_u64(b, "sluice_policy_verdicts_total",
+						(const char *[]){ "namespace", st.pv[i].ns, "verdict",
+								  pv[v], NULL },
+						st.pv[i].n[v]);
+		if (st.npv == FLOWLOG_PV_MAX)
+			for (int v = 0; v < FLOWLOG_PV_N; v++)
+				prom_sample_u64(b, "sluice_policy_verdicts_total",
+						(const char *[]){ "namespace", "other", "verdict",
+								  pv[v], NULL },
+						st.pv_other[v]);
+	}
 	prom_family(b, "sluice_flow_buffer_entries", "gauge",
 		    "Flows held in the agent's flow buffer (--flow-buffer is the capacity)");
 	if (have)

@@ -88,6 +88,7 @@ FAMILIES=(
 	sluice_kube_relists_total:counter sluice_kube_errors_total:counter
 	sluice_kube_synced:gauge sluice_kube_watch_lag_seconds:histogram
 	sluice_flow_records_total:counter sluice_flow_export_lost_total:counter
+	sluice_flows_total:counter sluice_policy_verdicts_total:counter
 	sluice_flow_buffer_entries:gauge sluice_flow_rtt_seconds:histogram
 	sluice_flow_tcp_retransmits_total:counter sluice_flow_rtt_pairs_overflow_total:counter
 	sluice_agent_resident_memory_bytes:gauge sluice_agent_start_time_seconds:gauge
@@ -225,6 +226,18 @@ check "drop-policy drops counted (sluice_drops_total{reason=drop-policy} > 0)" \
 	gt "$(val s3 sluice_drops_total sluice_drops_total reason=drop-policy)" 0
 check "and in the packets by reason" \
 	gt "$(val s3 sluice_datapath_packets_total sluice_datapath_packets_total reason=drop-policy)" 0
+# The flows those drops were: new flows by verdict, and the policy verdict
+# by namespace (the isolating policy's, x).
+policy_denied_seen() {
+	scrape s3f && gt "$(val s3f sluice_flows_total sluice_flows_total verdict=dropped)" 0 &&
+		gt "$(val s3f sluice_policy_verdicts_total sluice_policy_verdicts_total namespace=x verdict=denied)" 0
+}
+check "dropped flows counted: sluice_flows_total{verdict=dropped}, sluice_policy_verdicts_total{namespace=x,verdict=denied} (within 3 s)" \
+	eventually 3 policy_denied_seen
+check "forwarded flows counted: sluice_flows_total{verdict=forwarded} > 0" \
+	gt "$(val s3f sluice_flows_total sluice_flows_total verdict=forwarded)" 0
+check "no namespace denied that had no policy: y has no denied verdicts" \
+	test "$(val s3f sluice_policy_verdicts_total sluice_policy_verdicts_total namespace=y verdict=denied)" = 0
 check "a policy compiled: sluice_policies = 1" test "$(val s3 sluice_policies sluice_policies)" = 1
 check "entries written by policy syncs > 0" \
 	gt "$(val s3 sluice_policy_sync_entries_written_total sluice_policy_sync_entries_written_total)" 0

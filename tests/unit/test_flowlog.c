@@ -52,9 +52,19 @@ static void fake_peer(void *ctx, uint32_t ip, uint32_t identity, struct flow_who
 		out->kind = "world";
 }
 
+/* Refs from REF_NS_BASE up: a policy in namespace "nsN", N = ref - base. */
+#define REF_NS_BASE 0x100000u
+
 static bool fake_policy(void *ctx, uint32_t ref, struct flow_pol *out)
 {
+	static char ns[32];
+
 	(void)ctx;
+	if (ref >= REF_NS_BASE && ref != SLUICE_FLOW_RULE_DEFAULT) {
+		snprintf(ns, sizeof(ns), "ns%u", ref - REF_NS_BASE);
+		*out = (struct flow_pol){ "NetworkPolicy", ns, "p", 0 };
+		return true;
+	}
 	if (ref == REF_ALLOW_WEB) {
 		*out = (struct flow_pol){ "NetworkPolicy", "b", "allow-web", 2 };
 		return true;
@@ -379,6 +389,73 @@ static void test_render_drop(void **state)
 	json_decref(j);
 }
 
+/* New flows by verdict and policy verdicts by namespace (Prometheus'
+ * sluice_flows_total, sluice_policy_verdicts_total): START records only;
+ * the deciding policy's namespace, else the isolating one's, else the
+ * pod's; bounded, the rest as "other". */
+static void test_verdict_counts(void **state)
+{
+	struct world *w = *state;
+	struct flowlog_stats st;
+	struct sluice_flow4_record r;
+	uint64_t before[FLOWLOG_VERDICTS];
+	const struct flowlog_pv_row *b = NULL, *a = NULL;
+
+	assert_int_equal(flowlog_stats(w->fl, &st), 0);
+	memcpy(before, st.flows_by_verdict, sizeof(before));
+	/* setup's: START translated (b's allow-web), forwarded, audit (no
+	 * policy); two DROP events, not counted. */
+	assert_int_equal(before[SLUICE_FLOW_TRANSLATED], 1);
+	assert_int_equal(before[SLUICE_FLOW_FORWARDED], 1);
+	assert_int_equal(before[SLUICE_FLOW_AUDIT], 1);
+	assert_int_equal(before[SLUICE_FLOW_DROPPED], 0);
+
+	/* Denied by default at db's ingress: b's isolation. */
+	r = rec(IP(10, 0, 0, 1), 41000, IP(10, 0, 0, 2), 5432, IPPROTO_TCP, SLUICE_FLOW_DROPPED,
+		SLUICE_DROP_POLICY);
+	r.event = SLUICE_FLOW_EV_START;
+	r.policy_rule = SLUICE_FLOW_RULE_DEFAULT;
+	r.dir = SLUICE_DIR_INGRESS;
+	assert_int_equal(flowlog_add(w->fl, &r, sizeof(r)), 0);
+	/* A cluster-scoped Deny rule at web's egress: web's namespace, a. */
+	r = rec(IP(10, 0, 0, 1), 41001, IP(1, 1, 1, 1), 53, IPPROTO_UDP, SLUICE_FLOW_DROPPED,
+		SLUICE_DROP_POLICY_DENY);
+	r.event = SLUICE_FLOW_EV_START;
+	r.policy_rule = REF_DENY_RULE;
+	assert_int_equal(flowlog_add(w->fl, &r, sizeof(r)), 0);
+	/* Its repeat (a DROP event) is no new flow. */
+	r.event = SLUICE_FLOW_EV_DROP;
+	assert_int_equal(flowlog_add(w->fl, &r, sizeof(r)), 0);
+
+	assert_int_equal(flowlog_stats(w->fl, &st), 0);
+	assert_int_equal(st.flows_by_verdict[SLUICE_FLOW_DROPPED], 2);
+	for (size_t i = 0; i < st.npv; i++) {
+		if (!strcmp(st.pv[i].ns, "b"))
+			b = &st.pv[i];
+		if (!strcmp(st.pv[i].ns, "a"))
+			a = &st.pv[i];
+	}
+	assert_non_null(b);
+	assert_non_null(a);
+	assert_int_equal(b->n[FLOWLOG_PV_ALLOWED], 1);	/* setup's translated flow */
+	assert_int_equal(b->n[FLOWLOG_PV_DENIED], 1);
+	assert_int_equal(a->n[FLOWLOG_PV_DENIED], 1);
+	assert_int_equal(a->n[FLOWLOG_PV_ALLOWED], 0);
+	assert_int_equal(st.npv, 2);
+
+	/* The bound: namespaces past FLOWLOG_PV_MAX are summed as other. */
+	for (unsigned i = 0; i < FLOWLOG_PV_MAX + 10; i++) {
+		r = rec(IP(10, 0, 0, 1), (uint16_t)(42000 + i), IP(10, 0, 0, 2), 80, IPPROTO_TCP,
+			SLUICE_FLOW_FORWARDED, SLUICE_CT_NEW);
+		r.policy_rule = REF_NS_BASE + i;
+		assert_int_equal(flowlog_add(w->fl, &r, sizeof(r)), 0);
+	}
+	assert_int_equal(flowlog_stats(w->fl, &st), 0);
+	assert_int_equal(st.npv, FLOWLOG_PV_MAX);
+	assert_int_equal(st.pv_other[FLOWLOG_PV_ALLOWED], 12);	/* 266 - (256 - 2 named before) */
+	assert_int_equal(st.pv_other[FLOWLOG_PV_DENIED], 0);
+}
+
 static void test_idle_end_and_rtt(void **state)
 {
 	struct world *w = *state;
@@ -498,6 +575,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resolution_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_render_drop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verdict_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_end_and_rtt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_scan_and_losses, setup, teardown),
 	};
