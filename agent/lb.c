@@ -215,9 +215,13 @@ static int work_read(struct datapath *dp, struct lb_work *w)
 			       (void **)&w->rn, &w->nrn);
 	if (ret)
 		return ret;
-	qsort(w->svc, w->nsvc, sizeof(*w->svc), cmp_svc);
-	qsort(w->be, w->nbe, sizeof(*w->be), cmp_backend);
-	qsort(w->rn, w->nrn, sizeof(*w->rn), cmp_rn);
+	/* (an empty map reads as NULL, 0: qsort must not see NULL) */
+	if (w->nsvc)
+		qsort(w->svc, w->nsvc, sizeof(*w->svc), cmp_svc);
+	if (w->nbe)
+		qsort(w->be, w->nbe, sizeof(*w->be), cmp_backend);
+	if (w->nrn)
+		qsort(w->rn, w->nrn, sizeof(*w->rn), cmp_rn);
 	return 0;
 }
 
