@@ -46,6 +46,7 @@ run_suite "policy end to end" tests/e2e/policy.sh
 run_suite "Prometheus metrics (/metrics parsed by prometheus_client)" tests/e2e/metrics.sh
 run_suite "flows end to end (observe, drops named, --follow, losses)" tests/e2e/flows.sh
 run_suite "flow records from the datapath" tests/e2e/flows-datapath.sh
+run_suite "flows: a round trip imposed by the test measured, a lost segment counted" tests/e2e/flows-rtt.sh
 run_suite "upgrade over an older agent's pins" tests/e2e/upgrade.sh
 run_suite "NetworkPolicy matrix (upstream e2e scenarios)" tests/netpol/run.sh
 run_suite "three nodes, overlay routing" tests/multinode/run.sh overlay

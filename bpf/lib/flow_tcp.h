@@ -176,10 +176,17 @@ static __always_inline void flow_tcp_parse(struct __sk_buff *skb, struct flow_tc
 	flow_tcp_opt(skb, t, off, olen, &i);
 }
 
-static __always_inline void flow_rtt_sample(struct sluice_flow4_value *v, __u64 ns)
+/* A sample of direction d's half of the path (ns): the round trip is it
+ * and the other direction's latest half (datapath.h, rtt_half_us). */
+static __always_inline void flow_rtt_sample(struct sluice_flow4_value *v, __u32 d, __u64 ns)
 {
 	__u64 us = ns / 1000;
-	__u32 rtt = us ? (us > 0xffffffffull ? 0xffffffffu : (__u32)us) : 1;
+	__u32 half = us ? (us > 0x7fffffffull ? 0x7fffffffu : (__u32)us) : 1, rtt, other;
+
+	d &= 1;
+	v->rtt_half_us[d] = half;
+	other = v->rtt_half_us[d ^ 1];
+	rtt = other < 0x80000000u ? half + other : half;
 
 	if (!v->rtt_min_us || rtt < v->rtt_min_us)
 		v->rtt_min_us = rtt;
@@ -214,7 +221,7 @@ static __always_inline void flow_tcp_update(struct sluice_flow4_value *v, const 
 	if (v->flags & theirs) {
 		if (t->tsecr == v->ts_val[o]) {
 			v->flags &= ~theirs;
-			flow_rtt_sample(v, now - v->ts_time[o]);
+			flow_rtt_sample(v, o, now - v->ts_time[o]);
 		} else if (flow_seq_after(t->tsecr, v->ts_val[o])) {
 			v->flags &= ~theirs; /* its echo went by unseen */
 		}

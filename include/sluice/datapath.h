@@ -763,12 +763,17 @@ struct sluice_flow4_value {
 	__u64 ts_time[2];
 	__u32 seq_next[2];		/* highest sequence number + length seen (retransmissions) */
 	__u32 retrans[2];		/* segments sent again, each direction */
-	__u32 rtt_min_us;		/* smallest sample, 0: none yet */
-	__u32 rtt_srtt_us;		/* smoothed (7/8 old + 1/8 new), 0: none yet */
+	/* A sample ended in direction d measures half the path as this node
+	 * sees it: from here to the receiver of direction d's segment and
+	 * back. The round trip is the two halves together: each sample is
+	 * added to the other direction's latest (alone until there is one). */
+	__u32 rtt_min_us;		/* smallest round trip, 0: none yet */
+	__u32 rtt_srtt_us;		/* smoothed round trip (7/8 old + 1/8 new), 0: none yet */
 	__u32 rtt_samples;
+	__u32 rtt_half_us[2];		/* the latest sample of each direction's half, 0: none */
 	__u32 pad;			/* explicit padding, must be 0 */
 };
-_Static_assert(sizeof(struct sluice_flow4_value) == 152, "flow value layout");
+_Static_assert(sizeof(struct sluice_flow4_value) == 160, "flow value layout");
 
 struct sluice_flow4_record {
 	__u64 time;			/* bpf_ktime_get_ns() (CLOCK_MONOTONIC) */

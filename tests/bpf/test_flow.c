@@ -521,17 +521,25 @@ static void test_rtt_from_timestamps(void **state)
 	assert_int_equal(v.rtt_srtt_us, v.rtt_min_us);
 	assert_false(v.flags & SLUICE_FLOW_F_TS0);
 	assert_true(v.flags & SLUICE_FLOW_F_TS1);
+	assert_int_equal(v.rtt_half_us[0], v.rtt_min_us);
+	assert_int_equal(v.rtt_half_us[1], 0);
 	from_a(&data); /* echoes B's 70000: the second sample, and starts 5010 */
 	assert_int_equal(flow_get(dp, &k, &v), 0);
 	assert_int_equal(v.rtt_samples, 2);
-	assert_true(v.rtt_min_us < 5000); /* back to back: microseconds */
+	/* A's half, back to back: microseconds; the round trip is both
+	 * halves, B's 5 ms and A's. */
+	assert_true(v.rtt_half_us[1] < 5000);
+	assert_int_equal(v.rtt_min_us, v.rtt_half_us[0]);
+	assert_true(v.rtt_srtt_us >= v.rtt_half_us[0]);
 	assert_true(v.flags & SLUICE_FLOW_F_TS0);
 	from_b(&ack);
 	assert_int_equal(flow_get(dp, &k, &v), 0);
 	assert_int_equal(v.rtt_samples, 3);
 	assert_int_equal(v.retrans[0], 0);
-	/* srtt moved 1/8 of the way at each sample, from 5 ms down. */
-	assert_true(v.rtt_srtt_us > v.rtt_min_us && v.rtt_srtt_us < 5000);
+	/* B's half is now microseconds too: the round trip dropped below
+	 * 5 ms, and srtt moved 1/8 of the way there at each sample. */
+	assert_true(v.rtt_half_us[0] < 5000 && v.rtt_min_us < 5000);
+	assert_true(v.rtt_srtt_us > v.rtt_min_us && v.rtt_srtt_us > 4000);
 }
 
 static void test_rtt_wraps_and_skips(void **state)

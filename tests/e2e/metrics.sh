@@ -171,13 +171,14 @@ flow_hex() {
 import socket, struct, sys
 src, dst = sys.argv[1], sys.argv[2]
 key = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!HH", 40000, 8080) + bytes([6, 0, 0, 0])
-val = struct.pack("<3Q2Q2Q5IH2BHBBIII2I2Q2I2IIIII",
+val = struct.pack("<3Q2Q2Q5IH2BHBBIII2I2Q2I2IIII2II",
                   1, 0, 0, 10, 9, 1000, 900,        # first/last seen, last report, packets, bytes
                   0, 0, 0, 0, 0, 8080,              # identities, rule, ifindex, svc addr, svc port
                   0x1b, 0x1b, 10, 1, 0, 0, 0, 0,     # tcp flags, reason, verdict, dir, flags, drops
                   0, 0, 0, 0, 0, 0,                 # ts_val, ts_time, seq_next
-                  2, 1, 2900000, 3000000, 4, 0)     # retrans, rtt min/srtt (us), samples, pad
-assert len(key) == 16 and len(val) == 152, (len(key), len(val))
+                  2, 1, 2900000, 3000000, 4,        # retrans, rtt min/srtt (us), samples
+                  0, 0, 0)                          # the halves, pad
+assert len(key) == 16 and len(val) == 160, (len(key), len(val))
 print("key hex", " ".join(f"{b:02x}" for b in key), "value hex", " ".join(f"{b:02x}" for b in val))
 PY
 }
