@@ -10,16 +10,6 @@
 
 #include "flowlog_int.h"
 
-static const char *const reason_names[SLUICE_REASON_SLOTS] = {
-#define X(name, num, drop, short_name, desc) [num] = short_name,
-	SLUICE_REASONS(X)
-#undef X
-};
-static const char *const reason_descs[SLUICE_REASON_SLOTS] = {
-#define X(name, num, drop, short_name, desc) [num] = desc,
-	SLUICE_REASONS(X)
-#undef X
-};
 static const char *const verdict_names[] = {
 	[SLUICE_FLOW_FORWARDED] = "FORWARDED", [SLUICE_FLOW_DROPPED] = "DROPPED",
 	[SLUICE_FLOW_AUDIT] = "AUDIT", [SLUICE_FLOW_TRANSLATED] = "TRANSLATED",
@@ -121,11 +111,9 @@ json_t *flow_entry_json(const struct flowlog *fl, const struct flow_entry *e)
 		      "seq", (json_int_t)e->seq, "time", t, "node", fl ? fl->node : "",
 		      "event", NAME_OF(event_names, r->event), "verdict",
 		      NAME_OF(verdict_names, r->verdict), "reason",
-		      r->reason < SLUICE_REASON_SLOTS && reason_names[r->reason]
-			      ? reason_names[r->reason] : "unknown",
+		      sluice_reason_name(r->reason) ? sluice_reason_name(r->reason) : "unknown",
 		      "reasonDescription",
-		      r->reason < SLUICE_REASON_SLOTS && reason_descs[r->reason]
-			      ? reason_descs[r->reason] : "",
+		      sluice_reason_desc(r->reason) ? sluice_reason_desc(r->reason) : "",
 		      "drop", r->verdict == SLUICE_FLOW_DROPPED, "direction",
 		      r->dir == SLUICE_DIR_INGRESS ? "ingress" : "egress", "ifindex",
 		      (int)r->ifindex, "source", peer_json(e, 0), "destination", peer_json(e, 1),
@@ -392,7 +380,7 @@ static int parse_enum(const char *s, const char *kind, int *out)
 	}
 	if (!strcmp(kind, "reason")) {
 		for (int i = 0; i < SLUICE_REASON_MAX; i++) {
-			const char *n = reason_names[i];
+			const char *n = sluice_reason_name((__u32)i);
 
 			if (n && (!strcasecmp(s, n) ||
 				  (!strncmp(n, "drop-", 5) && !strcasecmp(s, n + 5)))) {

@@ -23,16 +23,6 @@
 #define SLUICE_VERSION "0.1.0"
 #endif
 
-static const char *const reason_names[] = {
-#define X(name, num, drop, short_name, desc) [num] = short_name,
-	SLUICE_REASONS(X)
-#undef X
-};
-static const char *const ft_names[] = {
-#define X(name, num, short_name, desc) [num] = short_name,
-	SLUICE_XDP_FT(X)
-#undef X
-};
 static const char *const dir_names[SLUICE_DIR_MAX] = { [SLUICE_DIR_EGRESS] = "egress",
 						       [SLUICE_DIR_INGRESS] = "ingress" };
 static const char *const cni_names[AGENT_CNI_CMDS] = {
@@ -65,7 +55,7 @@ static void datapath_families(struct agent *a, struct prom_buf *b)
 	for (__u32 r = 0; have && r < SLUICE_REASON_MAX; r++)
 		for (__u32 d = 0; d < SLUICE_DIR_MAX; d++)
 			prom_sample_u64(b, "sluice_datapath_packets_total",
-					(const char *[]){ "reason", reason_names[r], "direction",
+					(const char *[]){ "reason", sluice_reason_name(r), "direction",
 							  dir_names[d], NULL },
 					m[SLUICE_METRIC_INDEX(r, d)].packets);
 	prom_family(b, "sluice_datapath_bytes_total", "counter",
@@ -73,7 +63,7 @@ static void datapath_families(struct agent *a, struct prom_buf *b)
 	for (__u32 r = 0; have && r < SLUICE_REASON_MAX; r++)
 		for (__u32 d = 0; d < SLUICE_DIR_MAX; d++)
 			prom_sample_u64(b, "sluice_datapath_bytes_total",
-					(const char *[]){ "reason", reason_names[r], "direction",
+					(const char *[]){ "reason", sluice_reason_name(r), "direction",
 							  dir_names[d], NULL },
 					m[SLUICE_METRIC_INDEX(r, d)].bytes);
 	prom_family(b, "sluice_drops_total", "counter",
@@ -82,7 +72,7 @@ static void datapath_families(struct agent *a, struct prom_buf *b)
 		if (!sluice_reason_is_drop(r))
 			continue;
 		prom_sample_u64(b, "sluice_drops_total",
-				(const char *[]){ "reason", reason_names[r], NULL },
+				(const char *[]){ "reason", sluice_reason_name(r), NULL },
 				m[SLUICE_METRIC_INDEX(r, SLUICE_DIR_EGRESS)].packets +
 					m[SLUICE_METRIC_INDEX(r, SLUICE_DIR_INGRESS)].packets);
 	}
@@ -91,7 +81,7 @@ static void datapath_families(struct agent *a, struct prom_buf *b)
 	for (__u32 c = 0; a->dp && a->has_xdp && c < SLUICE_XDP_FT_MAX; c++)
 		if (!datapath_xdp_ft_counter(a->dp, c, &ft))
 			prom_sample_u64(b, "sluice_xdp_fallthrough_packets_total",
-					(const char *[]){ "cause", ft_names[c], NULL }, ft.packets);
+					(const char *[]){ "cause", sluice_xdp_ft_name(c), NULL }, ft.packets);
 	/* Insert failures the datapath counts: a masquerade without a free
 	 * port, a flow entry the flow map had no room for. */
 	prom_family(b, "sluice_map_insert_failures_total", "counter",

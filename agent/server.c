@@ -351,16 +351,6 @@ static json_t *op_status(struct agent *a)
 
 static json_t *op_metrics(struct agent *a)
 {
-	static const char *const names[] = {
-#define X(name, num, drop, short_name, desc) [num] = short_name,
-		SLUICE_REASONS(X)
-#undef X
-	};
-	static const char *const ft_names[] = {
-#define X(name, num, short_name, desc) [num] = short_name,
-		SLUICE_XDP_FT(X)
-#undef X
-	};
 	struct sluice_metric m[SLUICE_METRICS_MAX], ft;
 	json_t *arr, *fts;
 	int ret;
@@ -373,7 +363,7 @@ static json_t *op_metrics(struct agent *a)
 	for (__u32 c = 0; c < SLUICE_XDP_FT_MAX; c++) {
 		if (datapath_xdp_ft_counter(a->dp, c, &ft) || !ft.packets)
 			continue;
-		json_array_append_new(fts, json_pack("{s:s, s:I, s:I}", "cause", ft_names[c],
+		json_array_append_new(fts, json_pack("{s:s, s:I, s:I}", "cause", sluice_xdp_ft_name(c),
 						     "packets", (json_int_t)ft.packets, "bytes",
 						     (json_int_t)ft.bytes));
 	}
@@ -385,7 +375,7 @@ static json_t *op_metrics(struct agent *a)
 			if (!v->packets)
 				continue;
 			json_array_append_new(
-				arr, json_pack("{s:s, s:s, s:b, s:I, s:I}", "reason", names[r],
+				arr, json_pack("{s:s, s:s, s:b, s:I, s:I}", "reason", sluice_reason_name(r),
 					       "direction", d == SLUICE_DIR_EGRESS ? "egress" : "ingress",
 					       "drop", sluice_reason_is_drop(r), "packets",
 					       (json_int_t)v->packets, "bytes", (json_int_t)v->bytes));

@@ -139,10 +139,14 @@ printf '%-40s %12.2f %12.2f %8s %s\n' "UDP req/resp latency p50 (us)" "$U_OFF" "
 printf '%-40s %12.2f %12.2f %8s %s\n' "TCP req/resp latency p50 (us)" "$C_OFF" "$C_ON" "$(ratio "$C_ON" "$C_OFF")" "<= 1.03"
 echo
 echo "== flow export (new flows/s asked; sent and achieved by the source; records the agent received; losses by stage; agent CPU %)"
-printf '%-8s %9s %9s %9s %9s %9s %9s %9s %6s\n' rate sent "sent/s" records "rb-full" overwrit "rate-lim" "map-full" "cpu%"
+printf '%-8s %9s %9s %9s %9s %9s %9s %9s %6s %s\n' rate sent "sent/s" records "rb-full" overwrit "rate-lim" "map-full" "cpu%" accounted
 for rate in $FLOW_RATES; do
+	read -r sent _ recs rb _ _ _ _ <<<"${EXP[$rate]}"
+	# Every flow sent is a record taken or a loss counted (each flow is
+	# one datagram: one START record, nothing else).
+	acc=$([ $((recs + rb)) -eq "$sent" ] && echo exact || echo "OFF BY $((recs + rb - sent))")
 	# shellcheck disable=SC2086 # the fields, split
-	printf '%-8s %9s %9s %9s %9s %9s %9s %9s %6s\n' "$rate" ${EXP[$rate]}
+	printf '%-8s %9s %9s %9s %9s %9s %9s %9s %6s %s\n' "$rate" ${EXP[$rate]} "$acc"
 done
 for f in tput.on tput.off udp.on udp.off tcp.on tcp.off; do
 	printf '  raw %-9s %s\n' "$f" "$(paste -sd' ' "$DIR/$f")"

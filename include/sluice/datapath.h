@@ -201,6 +201,17 @@ enum sluice_xdp_ft {
 #define SLUICE_XDP_FT_SLOTS 32
 _Static_assert(SLUICE_XDP_FT_MAX <= SLUICE_XDP_FT_SLOTS, "too many XDP fall-through causes");
 
+/* A fall-through cause's short name; NULL when the number names none. */
+static inline const char *sluice_xdp_ft_name(__u32 cause)
+{
+	switch (cause) {
+#define SLUICE_X_FT_NAME(name, num, short_name, desc) case num: return short_name;
+	SLUICE_XDP_FT(SLUICE_X_FT_NAME)
+#undef SLUICE_X_FT_NAME
+	default: return (const char *)0;
+	}
+}
+
 #define SLUICE_XDP_MODE_OFF	0	/* first stage at tc */
 #define SLUICE_XDP_MODE_NATIVE	1	/* driver mode */
 #define SLUICE_XDP_MODE_GENERIC	2	/* skb mode: only ever by explicit request, never a fallback */
@@ -810,6 +821,28 @@ enum sluice_flow_stat {
 	SLUICE_FLOW_ST_MAP_FULL = 2,	/* a flow entry that could not be made */
 	SLUICE_FLOW_ST_MAX = 8,
 };
+
+/* A reason's short name ("drop-policy") and description; NULL when the
+ * number names no reason (user space: metrics, flows, sluicectl). */
+static inline const char *sluice_reason_name(__u32 reason)
+{
+	switch (reason) {
+#define SLUICE_X_NAME(name, num, drop, short_name, desc) case num: return short_name;
+	SLUICE_REASONS(SLUICE_X_NAME)
+#undef SLUICE_X_NAME
+	default: return (const char *)0;
+	}
+}
+
+static inline const char *sluice_reason_desc(__u32 reason)
+{
+	switch (reason) {
+#define SLUICE_X_DESC(name, num, drop, short_name, desc) case num: return desc;
+	SLUICE_REASONS(SLUICE_X_DESC)
+#undef SLUICE_X_DESC
+	default: return (const char *)0;
+	}
+}
 
 static inline int sluice_reason_is_drop(__u32 reason)
 {
