@@ -442,22 +442,23 @@ done
 check "node2 counted drop-policy" bash -c "
 	'$BUILD/sluicectl' --socket '$(mn_sock "$P" 2)' metrics -o json |
 		jq -e '[.metrics[] | select(.reason == \"drop-policy\") | .packets] | add > 0'"
-# The flow records of node2's datapath (bpf/lib/flow.h): what came from
-# other nodes was recorded where it entered (from_netdev, or from_overlay),
-# the policy's verdict and rule with it.
+# The flow records of node2's datapath (bpf/lib/flow.h), as its agent
+# keeps them (sluicectl observe): what came from other nodes was recorded
+# where it entered (from_netdev, or from_overlay), the policy's verdict
+# and rule with it.
 flow_records_node2() {
-	local recs=$MN_DIR/$P/node2-flows.json reader
-	"$BUILD/sluice-flowrb" "/sys/fs/bpf/$P-node2/sluice_flowrb_v1" 1500 >"$recs" &
-	reader=$!
-	sleep 0.2
+	local recs=$MN_DIR/$P/node2-flows.json
 	probe "$P-n1-web" tcp "${IP[n2-db]}" 8080 --timeout 1000 >/dev/null 2>&1
 	probe "$P-n1-cache" tcp "${IP[n2-db]}" 8080 --timeout 500 >/dev/null 2>&1
-	wait "$reader"
+	sleep 0.3
+	"$BUILD/sluicectl" --socket "$(mn_sock "$P" 2)" observe --to-ip "${IP[n2-db]}" --port 8080 \
+		-o json >"$recs" || return 1
 	jq -e -s --arg web "${IP[n1-web]}" --arg cache "${IP[n1-cache]}" --arg db "${IP[n2-db]}" '
-		any(.[]; .event == 1 and .src == $web and .dst == $db and .dir == 1 and
-			 .verdict == 1 and .policy_rule != 0 and .policy_rule != 4294967295) and
-		any(.[]; .event == 1 and .src == $cache and .dst == $db and .dir == 1 and
-			 .verdict == 2 and .reason == 7 and .policy_rule == 4294967295)' "$recs" >/dev/null ||
+		any(.[]; .event == "START" and .source.ip == $web and .destination.ip == $db and
+			 .direction == "ingress" and .verdict == "FORWARDED" and .policy.name != null) and
+		any(.[]; .event == "START" and .source.ip == $cache and .destination.ip == $db and
+			 .direction == "ingress" and .verdict == "DROPPED" and .reason == "drop-policy" and
+			 .deniedByDefault == true)' "$recs" >/dev/null ||
 		{ tail -n 20 "$recs"; return 1; }
 }
 check "node2's flow records: n1-web -> n2-db forwarded by a rule, n1-cache -> n2-db dropped by default deny" \
