@@ -274,8 +274,11 @@ echo "== 3) the cost of XDP for passed traffic: TCP to the node, --xdp native / 
 #            the traffic it passes on.
 #   latency  TCP request/response, median round trip (sockperf), from s0.
 serve_iperf() {
-	ip netns exec "$ID-dut" iperf3 -s -1 -D -B "$DUT_IP" >/dev/null 2>&1
+	# (one client, then it exits; tracked, so that a run that fails
+	# before its client connects leaves no server behind)
+	ip netns exec "$ID-dut" iperf3 -s -1 -D -B "$DUT_IP" -I "$DIR/iperf.pid" >/dev/null 2>&1
 	sleep 0.3
+	CLEANUP_PIDS+=("$(cat "$DIR/iperf.pid" 2>/dev/null)")
 }
 tput() { # Gbit/s of one iperf3 run from gen to the node
 	serve_iperf
