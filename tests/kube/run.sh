@@ -259,8 +259,12 @@ check "every agent has the burst's last label" eventually 10 all_agents pod_labe
 declare -A PSN=()
 for n in "${NODES[@]}"; do PSN[$n]=$(($(policy_syncs "$n") - PS0[$n])); done
 log "policy syncs for $BURST label changes: node1 ${PSN[1]} (--sync-batch-ms 50), node2 ${PSN[2]} (default, 20), node3 ${PSN[3]} (0)"
-check "50 ms windows: the burst costs node1 few policy syncs (< $((BURST / 10)))" \
-	test "${PSN[1]}" -lt $((BURST / 10))
+# How many windows a burst spans depends on how fast it arrives (a
+# ThreadSanitizer build under load took 50 for 500 events where a plain
+# one takes about 30): the bound is loose, and wider windows must give
+# fewer syncs than narrower ones.
+check "50 ms windows: the burst costs node1 few policy syncs (< $((BURST / 5)), fewer than node2's 20 ms windows)" \
+	test "${PSN[1]}" -lt $((BURST / 5)) -a "${PSN[1]}" -lt "${PSN[2]}"
 check "20 ms windows (the default): node2 fewer than $((BURST / 3))" test "${PSN[2]}" -lt $((BURST / 3))
 check "windows are bounded: a second-long stream takes several (> 4)" \
 	test "${PSN[1]}" -gt 4 -a "${PSN[2]}" -gt 4
