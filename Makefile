@@ -109,7 +109,7 @@ $(BUILD)/unit/%: tests/unit/%.c $$($$*_SRCS) $(HDRS) $(wildcard tests/unit/*.h) 
 	$(CC) $(SAN_CFLAGS) -o $@ $< $($*_SRCS) -lcmocka -ljansson -lyaml -lcurl -lbpf -lelf -lz -lpthread
 
 TEST_BPF_SRCS := tests/bpf/test_pod.c agent/loader.c agent/flows.c agent/cidr.c agent/lb.c agent/maglev.c lib/log.c
-$(BUILD)/test_bpf: $(TEST_BPF_SRCS) $(SKELS) $(HDRS) | $(BUILD)
+$(BUILD)/test_bpf: $(TEST_BPF_SRCS) $(SKELS) $(HDRS) tests/bpf/pkt_util.h | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ $(TEST_BPF_SRCS) $(LDLIBS_AGENT) -lcmocka
 
 # The uplink's XDP program and first stage (bpf/xdp.bpf.c, lib/first_stage.h).
@@ -119,7 +119,7 @@ $(BUILD)/test_bpf_xdp: $(TEST_BPF_XDP_SRCS) $(SKELS) $(HDRS) | $(BUILD)
 
 # Flow state and records (bpf/lib/flow.h); --bench: their cost per packet.
 TEST_BPF_FLOW_SRCS := tests/bpf/test_flow.c agent/loader.c lib/log.c
-$(BUILD)/test_bpf_flow: $(TEST_BPF_FLOW_SRCS) $(SKELS) $(HDRS) | $(BUILD)
+$(BUILD)/test_bpf_flow: $(TEST_BPF_FLOW_SRCS) $(SKELS) $(HDRS) tests/bpf/pkt_util.h | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ $(TEST_BPF_FLOW_SRCS) $(LDLIBS_AGENT) -lcmocka
 
 $(BUILD)/bench-bpf: bench/bpf_policy.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)

@@ -30,6 +30,7 @@
 #include <bpf/libbpf.h>
 
 #include "loader.h"
+#include "pkt_util.h"
 
 #define IFINDEX_LO 1 /* test runs see skb->dev = loopback: pod A's veth */
 #define IP_A "10.77.0.2"
@@ -74,26 +75,6 @@ struct tcp_seg {
 #define F_RST 0x04
 #define F_ACK 0x10
 
-static __be32 ip4(const char *s)
-{
-	struct in_addr a;
-
-	inet_pton(AF_INET, s, &a);
-	return a.s_addr;
-}
-
-static __u16 csum(const void *hdr, size_t len)
-{
-	const __u16 *p = hdr;
-	__u32 sum = 0;
-
-	for (size_t i = 0; i < len / 2; i++)
-		sum += p[i];
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (__u16)~sum;
-}
-
 static void put32(unsigned char *p, __u32 v)
 {
 	p[0] = (unsigned char)(v >> 24);
@@ -119,7 +100,7 @@ static struct tcp_pkt make_tcp(const struct tcp_seg *s, __u32 *len)
 	p.ip.saddr = ip4(s->src);
 	p.ip.daddr = ip4(s->dst);
 	p.ip.tot_len = htons((__u16)(sizeof(p.ip) + sizeof(p.tcp) + olen + s->len));
-	p.ip.check = csum(&p.ip, sizeof(p.ip));
+	p.ip.check = ip_checksum(&p.ip, sizeof(p.ip));
 	p.tcp.source = htons(s->sport);
 	p.tcp.dest = htons(s->dport);
 	p.tcp.seq = htonl(s->seq);
@@ -724,7 +705,7 @@ static void bench(struct datapath *d, double *tcp, double *udp)
 	/* The same frame as UDP: an 8-byte header, the rest payload. */
 	p.ip.protocol = IPPROTO_UDP;
 	p.ip.check = 0;
-	p.ip.check = csum(&p.ip, sizeof(p.ip));
+	p.ip.check = ip_checksum(&p.ip, sizeof(p.ip));
 	((__u16 *)&p.tcp)[2] = htons((__u16)(len - sizeof(p.eth) - sizeof(p.ip)));
 	((__u16 *)&p.tcp)[3] = 0;
 	*udp = cost_of(d, &p, len);

@@ -35,6 +35,7 @@
 #include "log.h"
 #include "maglev.h"
 #include <sluice/lbhash.h>
+#include "pkt_util.h"
 
 #define IFINDEX_LO 1 /* test runs see skb->dev = loopback */
 
@@ -58,26 +59,6 @@ struct pkt {
 	struct iphdr ip;
 	unsigned char payload[32];
 } __attribute__((packed));
-
-static __be32 ip4(const char *s)
-{
-	struct in_addr a;
-
-	inet_pton(AF_INET, s, &a);
-	return a.s_addr;
-}
-
-static __u16 ip_checksum(const void *hdr, size_t len)
-{
-	const __u16 *p = hdr;
-	__u32 sum = 0;
-
-	for (size_t i = 0; i < len / 2; i++)
-		sum += p[i];
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (__u16)~sum;
-}
 
 /* An option-less IPv4 header for a packet of len bytes, checksum filled in. */
 static struct iphdr ipv4_header(const char *src, const char *dst, __u8 proto, __u8 ttl, size_t len)
