@@ -16,16 +16,17 @@ run_suite() {
 	echo
 	echo "=== $name"
 	suites=$((suites + 1))
+	local t0=$SECONDS
 	"$@"
-	local rc=$?
+	local rc=$? took=$((SECONDS - t0))
 	if [ $rc -eq 77 ]; then
 		echo "=== $name: skipped"
-		names+=("$name: SKIPPED")
+		names+=("$name: SKIPPED (${took} s)")
 	elif [ $rc -ne 0 ]; then
 		failed=$((failed + 1))
-		names+=("$name: FAILED (exit $rc)")
+		names+=("$name: FAILED (exit $rc, ${took} s)")
 	else
-		names+=("$name: ok")
+		names+=("$name: ok (${took} s)")
 	fi
 }
 
@@ -71,5 +72,5 @@ run_suite "install: manifests, CNI install, node cleanup, kubectl apply" tests/d
 echo
 echo "=== summary"
 printf '  %s\n' "${names[@]}"
-echo "suites: $((suites - failed)) passed, $failed failed"
+echo "suites: $((suites - failed)) passed, $failed failed, $SECONDS s in all"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "statefile.h"
+
+#define TMP_PREFIX ".sf-tmp-"
+
+int sf_sync_dir(int dirfd)
+{
+	return fsync(dirfd) ? -errno : 0;
+}
+
+static int write_full(int fd, const char *p, size_t len)
+{
+	while (len) {
+		ssize_t w = write(fd, p, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		if (!w)
+			return -EIO;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* A fresh temporary file in dirfd holding buf, synced; its name in tmp. */
+static int write_tmp(int dirfd, const void *buf, size_t len, mode_t mode, char *tmp,
+		     size_t tmplen)
+{
+	/* Temporary names differ across threads and processes (pid + counter);
+	 * the counter is the one piece of process-wide state and holds nothing
+	 * but uniqueness. */
+	static atomic_uint seq;
+	int fd, ret;
+
+	snprintf(tmp, tmplen, TMP_PREFIX "%d-%u", (int)getpid(), atomic_fetch_add(&seq, 1));
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -errno;
+	ret = write_full(fd, buf, len);
+	if (!ret && fsync(fd))
+		ret = -errno;
+	if (close(fd) && !ret)
+		ret = -errno;
+	if (ret)
+		unlinkat(dirfd, tmp, 0);
+	return ret;
+}
+
+int sf_write_atomic(int dirfd, const char *name, const void *buf, size_t len, mode_t mode)
+{
+	char tmp[64];
+	int ret = write_tmp(dirfd, buf, len, mode, tmp, sizeof(tmp));
+
+	if (ret)
+		return ret;
+	if (renameat(dirfd, tmp, dirfd, name)) {
+		ret = -errno;
+		unlinkat(dirfd, tmp, 0);
+		return ret;
+	}
+	return sf_sync_dir(dirfd);
+}
+
+int sf_create_exclusive(int dirfd, const char *name, const void *buf, size_t len, mode_t mode)
+{
+	char tmp[64];
+	int ret = write_tmp(dirfd, buf, len, mode, tmp, sizeof(tmp));
+
+	if (ret)
+		return ret;
+	if (linkat(dirfd, tmp, dirfd, name, 0))
+		ret = -errno;
+	unlinkat(dirfd, tmp, 0);
+	return ret ? ret : sf_sync_dir(dirfd);
+}
+
+int sf_remove(int dirfd, const char *name)
+{
+	if (unlinkat(dirfd, name, 0))
+		return errno == ENOENT ? 0 : -errno;
+	return sf_sync_dir(dirfd);
+}
+
+int sf_read(int dirfd, const char *name, size_t max, char **out, size_t *len)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t n = 0;
+	int fd, ret = 0;
+
+	*out = NULL;
+	*len = 0;
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st)) {
+		ret = -errno;
+		goto cleanup;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		ret = -EINVAL;
+		goto cleanup;
+	}
+	if ((unsigned long long)st.st_size > max) {
+		ret = -EFBIG;
+		goto cleanup;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		ret = -ENOMEM;
+		goto cleanup;
+	}
+	/* The size can change under us (a writer not using these helpers):
+	 * read what is there, up to the size seen. */
+	while (n < (size_t)st.st_size) {
+		ssize_t r = read(fd, buf + n, (size_t)st.st_size - n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			ret = -errno;
+			goto cleanup;
+		}
+		if (!r)
+			break;
+		n += (size_t)r;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	buf = NULL;
+cleanup:
+	free(buf);
+	close(fd);
+	return ret;
+}
+
+int sf_is_temporary(const char *name)
+{
+	return !strncmp(name, TMP_PREFIX, sizeof(TMP_PREFIX) - 1);
+}
+
+int sf_remove_temporaries(int dirfd)
+{
+	struct dirent *de;
+	int fd, n = 0;
+	DIR *d;
+
+	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d)))
+		if (sf_is_temporary(de->d_name) && !unlinkat(dirfd, de->d_name, 0))
+			n++;
+	closedir(d);
+	if (n)
+		sf_sync_dir(dirfd);
+	return n;
+}
