@@ -3,6 +3,7 @@
 # make            build build/sluice-agent, build/sluice-cni, build/sluicectl
 # make deps       install build, test and benchmark packages (Debian 12, apt)
 # make test       unit (sanitizers), BPF, end-to-end and podman tests; needs root
+# make fuzz       each libFuzzer target for FUZZ_SECONDS (default 60); make test-fuzz: their corpora once
 # make demo       a demo node: agent, four pods through the real CNI plugin, traffic
 # make bench      pod networking, policy, cross-node, control-plane and defence-cost figures, each against a baseline
 
@@ -34,7 +35,8 @@ HDRS       := $(wildcard lib/*.h agent/*.h cni-plugin/*.h include/sluice/*.h)
 
 BINS := $(BUILD)/sluice-agent $(BUILD)/sluice-cni $(BUILD)/sluicectl
 
-.PHONY: all deps test test-unit test-bpf test-e2e test-podman demo bench clean tools
+.PHONY: all deps test test-unit test-bpf test-e2e test-podman demo bench clean tools \
+	fuzz fuzz-build test-fuzz
 all: $(BINS) tools
 
 $(BUILD):
@@ -159,6 +161,48 @@ $(BUILD)/sluice-xdpgen: bench/xdp_gen.c | $(BUILD)
 
 $(BUILD)/bench-maglev: bench/maglev.c agent/maglev.c $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ bench/maglev.c agent/maglev.c
+
+# ---- fuzzing (tests/fuzz, docs/FUZZING.md) -----------------------------
+# libFuzzer targets, one per input parser, built with clang under ASan and
+# UBSan. make fuzz: each for FUZZ_SECONDS, new inputs in a scratch corpus
+# ($(FUZZ_SCRATCH), not the repository), crashes in $(BUILD)/fuzz/crashes.
+# make test-fuzz: each over its committed corpus only (a regression run).
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	-fno-omit-frame-pointer $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Ilib -Iagent \
+	-Icni-plugin -I$(BUILD)
+FUZZ_TARGETS := cni api manifest policy kubeconfig watch
+FUZZ_BINS    := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
+FUZZ_SECONDS ?= 60
+FUZZ_SCRATCH ?= $(BUILD)/fuzz/scratch
+FUZZ_STORE_SRCS := agent/store.c agent/prefilter.c agent/service.c agent/policy.c \
+	agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c
+
+fuzz_cni_SRCS        := cni-plugin/cni.c lib/cni_names.c lib/api.c lib/log.c
+fuzz_api_SRCS        := agent/request.c agent/flowlog.c agent/flowlog_query.c agent/page.c \
+	lib/api.c lib/cni_names.c lib/flowfmt.c $(FUZZ_STORE_SRCS)
+fuzz_manifest_SRCS   := lib/manifest.c lib/log.c
+fuzz_policy_SRCS     := $(FUZZ_STORE_SRCS)
+fuzz_kubeconfig_SRCS := agent/kube.c agent/prom.c $(FUZZ_STORE_SRCS)
+# fuzz_watch.c includes agent/kube.c (its watch decoding is static).
+fuzz_watch_SRCS      := agent/prom.c $(FUZZ_STORE_SRCS)
+
+$(BUILD)/fuzz:
+	mkdir -p $@
+
+fuzz-build: $(FUZZ_BINS)
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(fuzz_$$*_SRCS) $(HDRS) | $(BUILD)/fuzz
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(fuzz_$*_SRCS) -ljansson -lyaml -lcurl -lbpf -lelf -lz \
+		-lpthread
+
+# Each target's committed corpus, once, in seconds; fails on any crash,
+# leak or undefined behaviour.
+test-fuzz: $(FUZZ_BINS)
+	@tests/fuzz/run.sh regress $(FUZZ_TARGETS)
+
+fuzz: $(FUZZ_BINS)
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_SCRATCH=$(FUZZ_SCRATCH) \
+		tests/fuzz/run.sh fuzz $(FUZZ_TARGETS)
 
 test-unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
