@@ -52,8 +52,11 @@ regress() {
 		rm -f "$log"
 		return 0
 	fi
-	echo "not ok - fuzz $t: an input of $dir fails:"
-	grep -E "^Running: |ERROR: |runtime error:|SUMMARY:|^    #[0-3] " "$log" | tail -n 20
+	echo "not ok - fuzz $t: an input of $dir fails (the last one run, for a crash):"
+	# The input that was running, then the report's first frames.
+	awk '/^Running: / { last = $0 }
+	     /ERROR: |runtime error:/ && !shown { print "    " last; shown = 1 }
+	     shown && /ERROR: |runtime error:|SUMMARY:|^    #[0-3] / { print "    " $0 }' "$log" | head -n 24
 	rm -f "$log"
 	return 1
 }
