@@ -185,13 +185,14 @@ fuzz_policy_SRCS     := $(FUZZ_STORE_SRCS)
 fuzz_kubeconfig_SRCS := agent/kube.c agent/prom.c $(FUZZ_STORE_SRCS)
 # fuzz_watch.c includes agent/kube.c (its watch decoding is static).
 fuzz_watch_SRCS      := agent/prom.c $(FUZZ_STORE_SRCS)
+fuzz_watch_DEPS      := agent/kube.c
 
 $(BUILD)/fuzz:
 	mkdir -p $@
 
 fuzz-build: $(FUZZ_BINS)
 
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(fuzz_$$*_SRCS) $(HDRS) | $(BUILD)/fuzz
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(fuzz_$$*_SRCS) $$(fuzz_$$*_DEPS) $(HDRS) | $(BUILD)/fuzz
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(fuzz_$*_SRCS) -ljansson -lyaml -lcurl -lbpf -lelf -lz \
 		-lpthread
 

@@ -10,6 +10,9 @@ PKGS=(
 	libbpf-dev libelf-dev zlib1g-dev libmnl-dev libjansson-dev libyaml-dev libcurl4-openssl-dev
 	# tests
 	libcmocka-dev iproute2 util-linux jq
+	# libFuzzer and the sanitizer runtimes clang links the fuzz targets with
+	# (make fuzz, make test-fuzz; tests/fuzz)
+	libclang-rt-14-dev
 	# the agent's /metrics endpoint (agent/prom_http.c)
 	libmicrohttpd-dev
 	# /metrics parsed as Prometheus does (tests/e2e/metrics.sh)
