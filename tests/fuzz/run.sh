@@ -15,7 +15,7 @@
 # BUILD (default build) is where the binaries are. See docs/FUZZING.md.
 set -uo pipefail
 
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 BUILD=${BUILD:-build}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 FUZZ_SCRATCH=${FUZZ_SCRATCH:-$BUILD/fuzz/scratch}
