@@ -284,6 +284,12 @@ static json_t *op_status(struct agent *a)
 					      (json_int_t)a->lb_stats.backends, "extEntries",
 					      (json_int_t)a->lb_stats.ext_entries, "healthChecks",
 					      health_status_json(a->health)));
+	/* The start-up replay of the DELs queued while no agent ran. */
+	if (res)
+		json_object_set_new(res, "delQueue",
+				    json_pack("{s:i, s:i, s:i}", "replayed", (int)a->delq.replayed,
+					      "failed", (int)a->delq.failed, "malformed",
+					      (int)a->delq.malformed));
 	/* The flow buffer: its size and use, and every loss by stage. */
 	if (res && a->flows)
 		json_object_set_new(res, "flows", flowlog_status_json(a->flows));
