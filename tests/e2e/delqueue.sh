@@ -147,6 +147,7 @@ restart || exit 1
 check "2 DELs replayed before the socket was served (log order)" replayed_first 2
 check "status counts 2 replayed, 1 malformed" \
 	bash -c "'$BUILD/sluicectl' --socket '$SOCK' status -o json | jq -e '.delQueue == {replayed: 2, failed: 0, malformed: 1}'"
+check "sluicectl status says so" bash -c "'$BUILD/sluicectl' --socket '$SOCK' status | grep -q '^del queue: *2 DELs .* 0 failed, 1 malformed'"
 check "the queue is empty" test "$(queued)" -eq 0
 check "the garbage entry is set aside as bad-del-0123456789abcdef" test -e "$QUEUE/bad-del-0123456789abcdef"
 check "the start log names the garbage entry and why" grep -q "del-0123456789abcdef: not JSON" "$DIR/start.log"
