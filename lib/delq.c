@@ -63,13 +63,12 @@ int delq_open(const char *socket_path, const char *alternative, char *err, size_
 			 errno == ELOOP || errno == ENOTDIR
 				 ? " (it must be a directory, not a symlink or a file: remove it)"
 				 : "");
-		return ret;
+		goto cleanup;
 	}
 	if (fstat(fd, &st)) {
 		ret = -errno;
 		snprintf(err, errlen, "cannot check the DEL queue %s: %s", dir, strerror(errno));
-		close(fd);
-		return ret;
+		goto cleanup;
 	}
 	if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))) {
 		snprintf(err, errlen,
@@ -77,10 +76,15 @@ int delq_open(const char *socket_path, const char *alternative, char *err, size_
 			 "chooses what sluice-agent deletes; make it root's without group/other "
 			 "write (chown root %s; chmod 0700 %s)",
 			 dir, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777), dir, dir);
-		close(fd);
-		return -EPERM;
+		ret = -EPERM;
+		goto cleanup;
 	}
-	return fd;
+	ret = fd;
+	fd = -1;
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	return ret;
 }
 
 int delq_lock(int dirfd, int op, int timeout_ms)
