@@ -17,6 +17,7 @@
 
 #include "api.h"
 #include "cidr.h"
+#include "delq.h"
 #include "log.h"
 #include "page.h"
 #include "reconcile.h"
@@ -30,7 +31,12 @@
 
 int api_check_socket_dirs(const char *path, char *err, size_t errlen)
 {
-	return api_socket_dirs_check(path, "or pass --socket in one", err, errlen);
+	int fd = delq_open(path, "or pass --socket in one", err, errlen);
+
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
 }
 
 int api_listen(const char *path, char *err, size_t errlen)

@@ -188,6 +188,8 @@ rc=$?
 refused() { [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -q "the DEL queue $QUEUE is owned by uid 0 with mode 0777.*chmod 0700" <<<"$out"; }
 check "the agent refuses to start (exit $rc), naming the queue and the fix" refused
 check "and serves no socket" test ! -e "$SOCK"
+check "it stopped before touching anything (no metrics listener, no program loaded)" \
+	bash -c "! grep -qE 'metrics on|XDP|attached|recovered' <<<\"\$1\"" _ "$out"
 out=$(cni DEL "c${ID}4" "/run/netns/$ID-p4" "$(conf)")
 check "the plugin refuses to queue there: code 11 naming the queue" \
 	jq -e --arg q "$QUEUE" '.code == 11 and (.details | contains($q))' <<<"$out"
