@@ -64,11 +64,11 @@ gone() {
 # present N: pod N is still wired up and reaches the node.
 wired() {
 	local n=$1
-	listed "${IP[$n]}" && has_state "$n" && has_veth "${HOSTIF[$n]}" &&
+	listed "${IP[$n]}" && has_state "$n" && has_addr "${IP[$n]}" && has_veth "${HOSTIF[$n]}" &&
 		in_ep_map "${IP[$n]}" && in_ipcache "${IP[$n]}"
 }
 present() {
-	check "pod $1: still listed, its veth, state file and map entries in place" wired "$1"
+	check "pod $1: still listed, its address, veth, state file and map entries in place" wired "$1"
 	check "pod $1: still reaches the node (TCP)" probe "$ID-p$1" tcp "$ROUTER" 8080 --timeout 1000
 }
 
@@ -124,7 +124,7 @@ for n in 1 2 3; do
 	check "ADD pod $n" add "$n"
 done
 for n in 1 2 3; do
-	check "pod $n: listed, its veth, state file and map entries in place" wired "$n"
+	check "pod $n: listed, its address, veth, state file and map entries in place" wired "$n"
 done
 USED=$(ctl status -o json | jq '.ipam.used')
 
