@@ -84,7 +84,8 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/te
 
 # Sources each unit test links against (besides itself).
 test_ipam_SRCS := agent/ipam.c agent/cidr.c agent/fsutil.c lib/log.c
-test_cni_SRCS  := cni-plugin/cni.c lib/cni_names.c lib/log.c lib/api.c
+test_cni_SRCS  := cni-plugin/cni.c cni-plugin/queue.c lib/delq.c lib/statefile.c lib/cni_names.c lib/log.c lib/api.c
+test_delq_SRCS := cni-plugin/cni.c cni-plugin/queue.c lib/delq.c lib/statefile.c lib/cni_names.c lib/log.c lib/api.c agent/delq_replay.c agent/request.c agent/cidr.c
 test_api_SRCS  := lib/api.c lib/cni_names.c agent/request.c agent/cidr.c lib/log.c
 test_policy_SRCS := agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/log.c
 test_manifest_SRCS := lib/manifest.c lib/log.c

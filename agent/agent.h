@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "compile.h"
+#include "delq_replay.h"
 #include "endpoint.h"
 #include "flowlog.h"
 #include "health.h"
@@ -114,6 +115,9 @@ struct agent {
 	/* What /metrics renders beyond the maps' counters (prom_collect.c);
 	 * updated and read by the main thread only. */
 	struct agent_metrics metrics;
+	/* The DELs sluice-cni queued while no agent ran, replayed at start
+	 * (delq_start.c), for status. */
+	struct delq_stats delq;
 };
 
 /* How long a CNI ADD waits for its Pod object by default (--pod-labels-wait). */

@@ -865,7 +865,9 @@ int main(int argc, char **argv)
 		if (ret)
 			goto cleanup;
 	}
-	listen_fd = api_listen(o.socket_path, err, sizeof(err));
+	/* The DELs queued while no agent ran come first: nothing is served
+	 * before them. */
+	listen_fd = delq_replay_and_listen(&agent, o.socket_path, err, sizeof(err));
 	if (listen_fd < 0) {
 		ret = listen_fd;
 		goto cleanup;

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <errno.h>
-#include <libgen.h>
 #include <malloc.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -18,6 +17,7 @@
 
 #include "api.h"
 #include "cidr.h"
+#include "delq.h"
 #include "log.h"
 #include "page.h"
 #include "reconcile.h"
@@ -29,66 +29,13 @@
 #define API_TRIM_AFTER (64u << 10)
 #endif
 
-/*
- * The directories above the socket: whoever can write in one can replace
- * the socket (or the directory) with their own, and every CNI ADD and
- * sluicectl call would talk to them. Missing ones are created root-owned
- * 0755; existing ones must belong to root and not be writable by group or
- * others unless sticky (/tmp: others cannot remove or rename our entries).
- */
 int api_check_socket_dirs(const char *path, char *err, size_t errlen)
 {
-	char buf[sizeof(((struct sockaddr_un *)0)->sun_path)], *dir, *p;
-	struct stat st;
-	int ret;
+	int fd = delq_open(path, "or pass --socket in one", err, errlen);
 
-	snprintf(buf, sizeof(buf), "%s", path);
-	dir = dirname(buf);
-	/* Top down: create what is missing, then check each level. */
-	for (p = dir;; p++) {
-		char c = *p;
-
-		if (c != '/' && c != '\0')
-			continue;
-		*p = '\0';
-		if (p != dir) {
-			if (!mkdir(dir, 0755)) {
-				/* Exactly 0755, whatever the umask. */
-				if (chmod(dir, 0755)) {
-					ret = -errno;
-					snprintf(err, errlen, "cannot set the mode of %s: %s", dir,
-						 strerror(errno));
-					return ret;
-				}
-			} else if (errno != EEXIST) {
-				ret = -errno;
-				snprintf(err, errlen, "cannot create %s, the directory of the socket %s: %s",
-					 dir, path, strerror(errno));
-				return ret;
-			}
-		}
-		if (stat(p == dir ? "/" : dir, &st)) {
-			ret = -errno;
-			snprintf(err, errlen, "cannot check %s, above the socket %s: %s",
-				 p == dir ? "/" : dir, path, strerror(errno));
-			return ret;
-		}
-		if (!S_ISDIR(st.st_mode) || st.st_uid != 0 ||
-		    ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))) {
-			snprintf(err, errlen,
-				 "%s, above the socket %s, is %s owned by uid %u with mode %04o: "
-				 "whoever can write there can replace the agent's socket; make it a "
-				 "root-owned directory without group/other write (chown root %s; "
-				 "chmod go-w %s), or pass --socket in one",
-				 p == dir ? "/" : dir, path, S_ISDIR(st.st_mode) ? "a directory" : "not a directory",
-				 (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777),
-				 p == dir ? "/" : dir, p == dir ? "/" : dir);
-			return -EPERM;
-		}
-		*p = c;
-		if (c == '\0')
-			break;
-	}
+	if (fd < 0)
+		return fd;
+	close(fd);
 	return 0;
 }
 
@@ -343,6 +290,12 @@ static json_t *op_status(struct agent *a)
 					      (json_int_t)a->lb_stats.backends, "extEntries",
 					      (json_int_t)a->lb_stats.ext_entries, "healthChecks",
 					      health_status_json(a->health)));
+	/* The start-up replay of the DELs queued while no agent ran. */
+	if (res)
+		json_object_set_new(res, "delQueue",
+				    json_pack("{s:i, s:i, s:i}", "replayed", (int)a->delq.replayed,
+					      "failed", (int)a->delq.failed, "malformed",
+					      (int)a->delq.malformed));
 	/* The flow buffer: its size and use, and every loss by stage. */
 	if (res && a->flows)
 		json_object_set_new(res, "flows", flowlog_status_json(a->flows));

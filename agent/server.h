@@ -19,9 +19,11 @@
 
 /* Create the socket's missing directories (root, 0755) and check every
  * directory above it: root's, and not writable by group or others unless
- * sticky. Returns 0 or -EPERM / a negative errno with err naming the
- * directory, its owner and mode, and the fix. api_listen calls it; main
- * calls it first, before touching anything. */
+ * sticky; then the same for the DEL queue next to the socket (created
+ * root's, 0700; no group or other write at all, lib/delq.h). Returns 0 or
+ * -EPERM / a negative errno with err naming the directory, its owner and
+ * mode, and the fix. api_listen calls it; main calls it first, before
+ * touching anything. */
 int api_check_socket_dirs(const char *path, char *err, size_t errlen);
 /* Bind the socket (mode 0600), refusing to steal it from a live agent and
  * to use a directory others can write to. Returns the (non-blocking)

@@ -250,6 +250,18 @@ static int print_status(const json_t *r)
 	if (json_integer_value(json_object_get(r, "refusedServices")))
 		printf("refused:     %lld Services not used (see sluicectl get services)\n",
 		       (long long)json_integer_value(json_object_get(r, "refusedServices")));
+	/* The DELs sluice-cni queued while no agent ran (docs/CNI.md). */
+	{
+		const json_t *q = json_object_get(r, "delQueue");
+		json_int_t done = json_integer_value(json_object_get(q, "replayed"));
+		json_int_t failed = json_integer_value(json_object_get(q, "failed"));
+		json_int_t bad = json_integer_value(json_object_get(q, "malformed"));
+
+		if (done || failed || bad)
+			printf("del queue:   %lld DELs queued while no agent ran replayed at start, "
+			       "%lld failed, %lld malformed (set aside: see the agent's log)\n",
+			       (long long)(done + failed), (long long)failed, (long long)bad);
+	}
 	if (json_integer_value(json_object_get(r, "unusedEndpointSlices")))
 		printf("unused:      %lld EndpointSlices kept but not used (IPv6, FQDN, no Service "
 		       "label or unreadable)\n",

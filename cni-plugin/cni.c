@@ -9,6 +9,7 @@
 
 #include "api.h"
 #include "cni.h"
+#include "queue.h"
 
 /* Oldest first: command floors below compare positions in this list. */
 static const char *const supported_versions[] = {
@@ -1113,6 +1114,14 @@ int cni_run(const char *const *envp, const char *in, size_t inlen, cni_transport
 	ret = call(cfg.socket, req, &resp,
 		   env.cmd == CNI_CMD_STATUS ? CNI_STATUS_TIMEOUT_MS : CNI_TIMEOUT_MS, why,
 		   sizeof(why), ctx);
+	/* DEL must succeed (CNI spec): with no agent there, it is queued for
+	 * the agent's start (queue.c). */
+	if (ret && env.cmd == CNI_CMD_DEL && cni_agent_absent(ret)) {
+		if (cni_queue_del(cfg.socket, req, call, ctx, &err))
+			goto cleanup;
+		status = 0;
+		goto cleanup;
+	}
 	if (ret) {
 		cni_transport_error(env.cmd, ret, why, &err);
 		goto cleanup;

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <errno.h>
+#include <libgen.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -261,4 +263,67 @@ json_t *api_error(int code, const char *msg, const char *details)
 {
 	return json_pack("{s:b, s:{s:i, s:s, s:s}}", "ok", 0, "error", "code", code, "msg", msg,
 			 "details", details ? details : "");
+}
+
+/*
+ * The directories above the socket: whoever can write in one can replace
+ * the socket (or the directory) with their own, and every CNI ADD and
+ * sluicectl call would talk to them. Missing ones are created root-owned
+ * 0755; existing ones must belong to root and not be writable by group or
+ * others unless sticky (/tmp: others cannot remove or rename our entries).
+ */
+int api_socket_dirs_check(const char *path, const char *alternative, char *err, size_t errlen)
+{
+	char buf[sizeof(((struct sockaddr_un *)0)->sun_path)], *dir, *p;
+	struct stat st;
+	int ret;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	dir = dirname(buf);
+	/* Top down: create what is missing, then check each level. */
+	for (p = dir;; p++) {
+		char c = *p;
+
+		if (c != '/' && c != '\0')
+			continue;
+		*p = '\0';
+		if (p != dir) {
+			if (!mkdir(dir, 0755)) {
+				/* Exactly 0755, whatever the umask. */
+				if (chmod(dir, 0755)) {
+					ret = -errno;
+					snprintf(err, errlen, "cannot set the mode of %s: %s", dir,
+						 strerror(errno));
+					return ret;
+				}
+			} else if (errno != EEXIST) {
+				ret = -errno;
+				snprintf(err, errlen, "cannot create %s, the directory of the socket %s: %s",
+					 dir, path, strerror(errno));
+				return ret;
+			}
+		}
+		if (stat(p == dir ? "/" : dir, &st)) {
+			ret = -errno;
+			snprintf(err, errlen, "cannot check %s, above the socket %s: %s",
+				 p == dir ? "/" : dir, path, strerror(errno));
+			return ret;
+		}
+		if (!S_ISDIR(st.st_mode) || st.st_uid != 0 ||
+		    ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))) {
+			snprintf(err, errlen,
+				 "%s, above the socket %s, is %s owned by uid %u with mode %04o: "
+				 "whoever can write there can replace the agent's socket; make it a "
+				 "root-owned directory without group/other write (chown root %s; "
+				 "chmod go-w %s), %s",
+				 p == dir ? "/" : dir, path, S_ISDIR(st.st_mode) ? "a directory" : "not a directory",
+				 (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777),
+				 p == dir ? "/" : dir, p == dir ? "/" : dir, alternative);
+			return -EPERM;
+		}
+		*p = c;
+		if (c == '\0')
+			break;
+	}
+	return 0;
 }

@@ -76,6 +76,17 @@ int api_write_json(int fd, const json_t *msg, int timeout_ms);
 int api_call(const char *socket_path, const json_t *req, json_t **resp, int timeout_ms,
 	     char *err, size_t errlen);
 
+/*
+ * The directories above the socket path, top down: missing ones are
+ * created root-owned 0755, and each must belong to root and not be
+ * writable by group or others unless sticky, since whoever can write in
+ * one can replace the socket (and, for the plugin, choose what the queued
+ * DELs delete). Returns 0 or -EPERM / a negative errno with err naming the
+ * directory, its owner and mode, and the fix; alternative ends that fix
+ * ("or pass --socket in one").
+ */
+int api_socket_dirs_check(const char *path, const char *alternative, char *err, size_t errlen);
+
 /* Build {"ok":false,"error":{"code":…,"msg":…,"details":…}}. */
 json_t *api_error(int code, const char *msg, const char *details);
 

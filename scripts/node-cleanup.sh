@@ -48,7 +48,8 @@ Removes sluice from this node after 'kubectl delete -f deploy/sluice.yaml':
   - pinned maps (sluice_*) and link pins under the bpffs directory: tcx
     links and the cgroup links of the node sockets' Service hooks
     (links/cgroup_*), which their removal detaches from the cgroup
-  - the state directory (recognised by its agent.lock) and the socket
+  - the state directory (recognised by its agent.lock), the socket and
+    the DEL queue next to it (del-queue/)
 Left alone: net.ipv4.ip_forward, the bpffs mount, other CNI files, and
 anything not recognisably sluice's (reported).
 
@@ -283,9 +284,14 @@ fi
 if [ -S "$SOCKET" ]; then
 	act "socket $SOCKET" rm -f "$SOCKET"
 fi
+sockdir=$(dirname "$SOCKET")
+# The DELs sluice-cni queued for an agent that will not come back: the
+# state they would have removed is gone above (docs/CNI.md).
+if [ -d "$sockdir/del-queue" ] && [ ! -L "$sockdir/del-queue" ]; then
+	act "DEL queue $sockdir/del-queue" rm -rf --one-file-system "$sockdir/del-queue"
+fi
 # /run/sluice is the agent's alone: removed once nothing but the socket was
 # in it. A socket elsewhere leaves its directory.
-sockdir=$(dirname "$SOCKET")
 if [ -d "$sockdir" ] && [ "$(basename "$sockdir")" = sluice ] &&
 	[ -z "$(ls -A "$sockdir" | grep -vx "$(basename "$SOCKET")")" ]; then
 	act "socket directory $sockdir" rmdir "$sockdir"

@@ -903,10 +903,14 @@ static void test_run_agent_unreachable(void **state)
 		assert_cni_error(out, CNI_ERR_TRY_AGAIN, "1.0.0", "unreachable");
 		assert_true(strstr(str_at(out, "details"), "fake agent at /run/sluice/sluice.sock"));
 		json_decref(out);
-		out = run(del, CONF("0.3.0"), &fa, &status);
-		assert_int_equal(status, 1);
-		assert_cni_error(out, CNI_ERR_TRY_AGAIN, "0.3.0", NULL);
-		json_decref(out);
+		/* A DEL that finds no agent is queued (test_delq.c); one that
+		 * times out on a live agent is the runtime's to retry. */
+		if (errs[i] == -ETIMEDOUT) {
+			out = run(del, CONF("0.3.0"), &fa, &status);
+			assert_int_equal(status, 1);
+			assert_cni_error(out, CNI_ERR_TRY_AGAIN, "0.3.0", NULL);
+			json_decref(out);
+		}
 		out = run(status_env, CONF("1.1.0"), &fa, &status);
 		assert_int_equal(status, 1);
 		assert_cni_error(out, CNI_ERR_NOT_AVAILABLE, "1.1.0", "not available");
