@@ -13,12 +13,16 @@ BPFTOOL ?= bpftool
 VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
 
 WARN    := -Wall -Wextra -Werror
+# DEFS: preprocessor definitions for the agent and the BPF objects alike,
+# e.g. the upgrade test's variant build (tests/e2e/upgrade-live.sh):
+# make BUILD=build/upgrade-variant DEFS=-DSLUICE_UPGRADE_TEST_LAYOUT
+DEFS    ?=
 CFLAGS  ?= -O2 -g
-CFLAGS  += $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Ilib -I$(BUILD)
+CFLAGS  += $(WARN) $(DEFS) -std=gnu11 -D_GNU_SOURCE -Iinclude -Ilib -I$(BUILD)
 LDLIBS_AGENT := -lbpf -lelf -lz -lmnl -ljansson -lyaml -lcurl -lmicrohttpd -lpthread
 LDLIBS_JSON  := -ljansson
 
-BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 $(WARN) -Wno-unused-function \
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 $(WARN) $(DEFS) -Wno-unused-function \
 	-I$(BUILD) -Iinclude -Ibpf
 
 # lib/manifest.c (YAML) serves sluicectl's manifests and the agent's kubeconfig;

@@ -24,6 +24,7 @@
 
 #include "loader.h"
 #include "log.h"
+#include "migrate.h"
 #include "lxc.skel.h"
 #include "host.skel.h"
 #include "overlay.skel.h"
@@ -463,6 +464,12 @@ int datapath_open(struct datapath **out, const char *bpffs_dir, const struct dat
 			goto cleanup;
 		}
 	}
+	/* Maps whose layout changed since an older version: converted from
+	 * its pins before anything loads (agent/migrate.c). lxc.bpf.o loads
+	 * first and holds every such map; the other objects reuse its pins. */
+	ret = migrate_maps(dp->lxc->obj, dp->bpffs, err, errlen);
+	if (ret)
+		goto cleanup;
 	ret = lxc_bpf__load(dp->lxc);
 	close(inner_fd);
 	inner_fd = -1;
@@ -583,7 +590,7 @@ int datapath_deny_map_fd(struct datapath *dp)
 
 int datapath_ct_map_fd(struct datapath *dp)
 {
-	return bpf_map__fd(dp->lxc->maps.sluice_ct4_v1);
+	return bpf_map__fd(dp->lxc->maps.sluice_ct4_map);
 }
 
 int datapath_flow4_map_fd(struct datapath *dp)
