@@ -130,6 +130,7 @@ scenario() {
 	declare -gA AGENT
 	echo "== attach mode $ATTACH"
 	MN_DIR=$DIR/$ATTACH
+	# shellcheck disable=SC2034 # mn_start_agent's
 	MN_AGENT_ARGS="--attach-mode $ATTACH --xdp native"
 	mn_topology "$P" 2 || { not_ok "$ATTACH: the topology"; return; }
 	t0=$(date +%s%N)
@@ -138,7 +139,7 @@ scenario() {
 		AGENT[$n]=$MN_AGENT_PID
 	done
 	# Four rolls of two nodes, and some.
-	SECONDS_TRAFFIC=${UPGRADE_LIVE_SECONDS:-$(( ($(date +%s%N) - t0) / 1000000000 * 5 + 12 ))}
+	SECONDS_TRAFFIC=${UPGRADE_LIVE_SECONDS:-$(( ($(date +%s%N) - t0) * 5 / 1000000000 + 12 ))}
 	netns_add "$P-c"
 	netns_add "$P-c2"
 	netns_add "$P-s"

@@ -69,7 +69,8 @@ def recv(host, port, rate, seconds, keepalive_ms):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
     s.connect((host, port))
-    s.settimeout(0.2)
+    # Woken at least as often as a keepalive is due.
+    s.settimeout(min(0.2, keepalive_ms / 1000.0) if keepalive_ms else 0.2)
     seen = set()
     top, dups, reordered, sent, ended = -1, 0, 0, None, False
     last, max_gap = None, 0.0
