@@ -21,6 +21,7 @@
 # sluice_ct4_v1 into it at start), and the downgrade back to this build.
 # Checked besides: every hook's program replaced in place (tcx, XDP and
 # cgroup links keep their ids, tc filters their handle, with new programs),
+# every pinned map (NAT, policy, endpoints...) the very same map throughout,
 # no program of a node left on the map version it no longer uses, the older
 # conntrack pin kept for the downgrade. A UDP stream started after the
 # upgrade (client keepalive every 50 ms) shows what a downgrade loses: its
@@ -67,6 +68,17 @@ RATE=2000
 # pinned_id P N PIN: the id of what is pinned at PIN under node N's bpffs.
 pinned_map() { bpftool map show pinned "/sys/fs/bpf/$1-node$2/$3" -j 2>/dev/null | jq -r '.id // empty'; }
 pinned_link() { bpftool link show pinned "/sys/fs/bpf/$1-node$2/links/$3" -j 2>/dev/null | jq -r '"\(.id) \(.prog_id)"'; }
+# map_pins P: "node pin id" of every map pinned by node1's and node2's agents.
+map_pins() {
+	local n f
+	for n in 1 2; do
+		for f in "/sys/fs/bpf/$1-node$n"/sluice_*; do
+			echo "node$n ${f##*/} $(bpftool map show pinned "$f" -j 2>/dev/null | jq -r '.id // empty')"
+		done
+	done
+}
+# same_maps BEFORE AFTER: every map of BEFORE still pinned, the same map.
+same_maps() { comm -23 <(sort <<<"$1") <(sort <<<"$2") | grep . && return 1; [ -n "$1" ]; }
 # progs_using MAPID: how many loaded programs use map MAPID.
 progs_using() { bpftool prog show -j | jq --argjson m "$1" '[.[] | select((.map_ids // []) | index($m))] | length'; }
 # tc_filters P N DEV DIR: "pref handle prog-id" of each BPF filter on DEV.
@@ -126,7 +138,7 @@ roll() {
 
 scenario() {
 	ATTACH=$1
-	local P=${ID}${ATTACH:1:2} C C2 S n i v1 v2 h0 h1 t0 late ok_streams pid f pod port
+	local P=${ID}${ATTACH:1:2} C C2 S n i v1 v2 h0 h1 t0 maps0 late ok_streams pid f pod port
 	declare -gA AGENT
 	echo "== attach mode $ATTACH"
 	MN_DIR=$DIR/$ATTACH
@@ -193,6 +205,7 @@ scenario() {
 	sleep 1.5
 	v1=$(pinned_map "$P" 1 sluice_ct4_v1)
 	h0=$(hooks "$P")
+	maps0=$(map_pins "$P")
 
 	echo "== $ATTACH: restart, same build: SIGTERM, then SIGKILL"
 	roll "$P" "$CUR" TERM
@@ -212,6 +225,8 @@ scenario() {
 	h0=$h1
 	h1=$(hooks "$P")
 	check "$ATTACH: the upgrade replaced every hook's program in place" in_place "$h0" "$h1"
+	check "$ATTACH: after the upgrade every map is the one pinned before (NAT, policy, endpoints...)" \
+		same_maps "$maps0" "$(map_pins "$P")"
 	# A flow that exists only in sluice_ct4_v2.
 	ip netns exec "$P-c" "$UDPSEQ" recv "$S" 9002 --rate "$RATE" --keepalive-ms 50 \
 		--seconds $((SECONDS_TRAFFIC - ($(date +%s) - t0))) \
@@ -228,6 +243,8 @@ scenario() {
 	h0=$h1
 	h1=$(hooks "$P")
 	check "$ATTACH: the downgrade replaced every hook's program in place" in_place "$h0" "$h1"
+	check "$ATTACH: after the downgrade every map is the one pinned before" \
+		same_maps "$maps0" "$(map_pins "$P")"
 
 	ok_streams=0
 	for pid in "${PIDS[@]}"; do wait "$pid" && ok_streams=$((ok_streams + 1)); done
