@@ -14,12 +14,16 @@ BPFTOOL ?= bpftool
 VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
 
 WARN    := -Wall -Wextra -Werror
+# DEFS: preprocessor definitions for the agent and the BPF objects alike,
+# e.g. the upgrade test's variant build (tests/e2e/upgrade-live.sh):
+# make BUILD=build/upgrade-variant DEFS=-DSLUICE_UPGRADE_TEST_LAYOUT
+DEFS    ?=
 CFLAGS  ?= -O2 -g
-CFLAGS  += $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Ilib -I$(BUILD)
+CFLAGS  += $(WARN) $(DEFS) -std=gnu11 -D_GNU_SOURCE -Iinclude -Ilib -I$(BUILD)
 LDLIBS_AGENT := -lbpf -lelf -lz -lmnl -ljansson -lyaml -lcurl -lmicrohttpd -lpthread
 LDLIBS_JSON  := -ljansson
 
-BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 $(WARN) -Wno-unused-function \
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 $(WARN) $(DEFS) -Wno-unused-function \
 	-I$(BUILD) -Iinclude -Ibpf
 
 # lib/manifest.c (YAML) serves sluicectl's manifests and the agent's kubeconfig;
@@ -93,14 +97,14 @@ test_kube_SRCS := agent/kube.c agent/prom.c agent/store.c agent/prefilter.c agen
 test_service_SRCS := agent/store.c agent/prefilter.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c
 test_persist_SRCS := agent/store.c agent/prefilter.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c
 test_page_SRCS := agent/page.c agent/store.c agent/prefilter.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c
-test_compile_SRCS := agent/compile.c agent/compile_maps.c agent/compile_sync.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c lib/log.c
+test_compile_SRCS := agent/compile.c agent/compile_maps.c agent/compile_sync.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c agent/migrate.c lib/log.c
 test_compile_incr_SRCS := $(test_compile_SRCS)
 test_maglev_SRCS := agent/maglev.c
 test_prom_SRCS := agent/prom.c
 test_world_gen_SRCS := agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/log.c
-test_health_SRCS := agent/health.c agent/lb.c agent/maglev.c agent/loader.c agent/cidr.c lib/log.c
+test_health_SRCS := agent/health.c agent/lb.c agent/maglev.c agent/loader.c agent/migrate.c agent/cidr.c lib/log.c
 test_prefilter_SRCS := agent/prefilter.c agent/prefilter_sync.c agent/store.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c
-test_xdp_opts_SRCS := agent/loader.c lib/log.c
+test_xdp_opts_SRCS := agent/loader.c agent/migrate.c lib/log.c
 test_flowlog_SRCS := agent/flowlog.c agent/flowlog_query.c lib/flowfmt.c lib/log.c
 
 $(BUILD)/unit:
@@ -111,31 +115,31 @@ $(BUILD)/unit:
 $(BUILD)/unit/%: tests/unit/%.c $$($$*_SRCS) $(HDRS) $(wildcard tests/unit/*.h) $(SKELS) | $(BUILD)/unit
 	$(CC) $(SAN_CFLAGS) -o $@ $< $($*_SRCS) -lcmocka -ljansson -lyaml -lcurl -lbpf -lelf -lz -lpthread
 
-TEST_BPF_SRCS := tests/bpf/test_pod.c agent/loader.c agent/flows.c agent/cidr.c agent/lb.c agent/maglev.c lib/log.c
+TEST_BPF_SRCS := tests/bpf/test_pod.c agent/loader.c agent/migrate.c agent/flows.c agent/cidr.c agent/lb.c agent/maglev.c lib/log.c
 $(BUILD)/test_bpf: $(TEST_BPF_SRCS) $(SKELS) $(HDRS) tests/bpf/pkt_util.h | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ $(TEST_BPF_SRCS) $(LDLIBS_AGENT) -lcmocka
 
 # The uplink's XDP program and first stage (bpf/xdp.bpf.c, lib/first_stage.h).
-TEST_BPF_XDP_SRCS := tests/bpf/test_xdp.c agent/loader.c lib/log.c
+TEST_BPF_XDP_SRCS := tests/bpf/test_xdp.c agent/loader.c agent/migrate.c lib/log.c
 $(BUILD)/test_bpf_xdp: $(TEST_BPF_XDP_SRCS) $(SKELS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ $(TEST_BPF_XDP_SRCS) $(LDLIBS_AGENT) -lcmocka
 
 # Flow state and records (bpf/lib/flow.h); --bench: their cost per packet.
-TEST_BPF_FLOW_SRCS := tests/bpf/test_flow.c agent/loader.c lib/log.c
+TEST_BPF_FLOW_SRCS := tests/bpf/test_flow.c agent/loader.c agent/migrate.c lib/log.c
 $(BUILD)/test_bpf_flow: $(TEST_BPF_FLOW_SRCS) $(SKELS) $(HDRS) tests/bpf/pkt_util.h | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ $(TEST_BPF_FLOW_SRCS) $(LDLIBS_AGENT) -lcmocka
 
-$(BUILD)/bench-bpf: bench/bpf_policy.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) -Iagent -o $@ bench/bpf_policy.c agent/loader.c lib/log.c $(LDLIBS_AGENT)
+$(BUILD)/bench-bpf: bench/bpf_policy.c agent/loader.c agent/migrate.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -Iagent -o $@ bench/bpf_policy.c agent/loader.c agent/migrate.c lib/log.c $(LDLIBS_AGENT)
 
-$(BUILD)/bench-compile: bench/compile_cost.c bench/compile_bench.h agent/compile.c agent/compile_maps.c agent/compile_sync.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) -Iagent -o $@ bench/compile_cost.c agent/compile.c agent/compile_maps.c agent/compile_sync.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c lib/log.c $(LDLIBS_AGENT)
+$(BUILD)/bench-compile: bench/compile_cost.c bench/compile_bench.h agent/compile.c agent/compile_maps.c agent/compile_sync.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c agent/migrate.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -Iagent -o $@ bench/compile_cost.c agent/compile.c agent/compile_maps.c agent/compile_sync.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c agent/migrate.c lib/log.c $(LDLIBS_AGENT)
 
-$(BUILD)/bench-compile-add: bench/compile_add.c bench/compile_bench.h agent/compile.c agent/compile_maps.c agent/compile_sync.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) -Iagent -o $@ bench/compile_add.c agent/compile.c agent/compile_maps.c agent/compile_sync.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c lib/log.c $(LDLIBS_AGENT)
+$(BUILD)/bench-compile-add: bench/compile_add.c bench/compile_bench.h agent/compile.c agent/compile_maps.c agent/compile_sync.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c agent/migrate.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -Iagent -o $@ bench/compile_add.c agent/compile.c agent/compile_maps.c agent/compile_sync.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c agent/migrate.c lib/log.c $(LDLIBS_AGENT)
 
-$(BUILD)/bench-purge: bench/flows_purge.c agent/flows.c agent/cidr.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) -Iagent -o $@ bench/flows_purge.c agent/flows.c agent/cidr.c agent/loader.c lib/log.c $(LDLIBS_AGENT)
+$(BUILD)/bench-purge: bench/flows_purge.c agent/flows.c agent/cidr.c agent/loader.c agent/migrate.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -Iagent -o $@ bench/flows_purge.c agent/flows.c agent/cidr.c agent/loader.c agent/migrate.c lib/log.c $(LDLIBS_AGENT)
 
 PF_BENCH_SRCS := bench/prefilter_cost.c agent/prefilter.c agent/prefilter_sync.c agent/selector.c agent/policy.c agent/policy_parse.c agent/cidr.c lib/manifest.c lib/log.c
 $(BUILD)/bench-prefilter: $(PF_BENCH_SRCS) $(HDRS) | $(BUILD)

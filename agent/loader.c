@@ -24,6 +24,7 @@
 
 #include "loader.h"
 #include "log.h"
+#include "migrate.h"
 #include "lxc.skel.h"
 #include "host.skel.h"
 #include "overlay.skel.h"
@@ -463,6 +464,12 @@ int datapath_open(struct datapath **out, const char *bpffs_dir, const struct dat
 			goto cleanup;
 		}
 	}
+	/* Maps whose layout changed since an older version: converted from
+	 * its pins before anything loads (agent/migrate.c). lxc.bpf.o loads
+	 * first and holds every such map; the other objects reuse its pins. */
+	ret = migrate_maps(dp->lxc->obj, dp->bpffs, err, errlen);
+	if (ret)
+		goto cleanup;
 	ret = lxc_bpf__load(dp->lxc);
 	close(inner_fd);
 	inner_fd = -1;
@@ -583,7 +590,7 @@ int datapath_deny_map_fd(struct datapath *dp)
 
 int datapath_ct_map_fd(struct datapath *dp)
 {
-	return bpf_map__fd(dp->lxc->maps.sluice_ct4_v1);
+	return bpf_map__fd(dp->lxc->maps.sluice_ct4_map);
 }
 
 int datapath_flow4_map_fd(struct datapath *dp)
@@ -646,6 +653,31 @@ int datapath_frag_map_fd(struct datapath *dp)
 	return bpf_map__fd(dp->lxc->maps.sluice_frag4_v1);
 }
 
+/*
+ * Pin link_fd at path in place of the link pinned there, in one step (a
+ * rename over the old pin): the old link loses its last reference, and
+ * detaches, only once the new one is attached, so the hook never runs
+ * without a program of ours.
+ */
+static int pin_replace(int link_fd, const char *path)
+{
+	char tmp[PATH_MAX];
+	int ret;
+
+	/* bpffs refuses names with a dot. */
+	if (snprintf(tmp, sizeof(tmp), "%s_new", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	unlink(tmp); /* a crash's leftover */
+	if (bpf_obj_pin(link_fd, tmp))
+		return -errno;
+	if (rename(tmp, path)) {
+		ret = -errno;
+		unlink(tmp);
+		return ret;
+	}
+	return 0;
+}
+
 /* One direction over tcx: update a pinned link in place, or create and pin. */
 static int attach_tcx(struct datapath *dp, int ifindex, const char *ifname, int ingress, int prog_fd)
 {
@@ -658,10 +690,11 @@ static int attach_tcx(struct datapath *dp, int ifindex, const char *ifname, int 
 		ret = bpf_link_update(link_fd, prog_fd, NULL);
 		if (!ret)
 			goto cleanup;
-		/* The device it was attached to is gone (ifindex reused): start over. */
-		pr_debug("stale link pin %s (%s), replacing", path, strerror(-ret));
+		/* The device it was attached to is gone (ifindex reused), or
+		 * the link cannot take this program: a new link, pinned in
+		 * its place (pin_replace). */
+		pr_debug("cannot update the link %s (%s), replacing it", path, strerror(-ret));
 		close(link_fd);
-		unlink(path);
 	}
 	link_fd = bpf_link_create(prog_fd, ifindex,
 				  (enum bpf_attach_type)(ingress ? SLUICE_BPF_TCX_INGRESS
@@ -671,7 +704,7 @@ static int attach_tcx(struct datapath *dp, int ifindex, const char *ifname, int 
 		ret = -errno;
 		goto cleanup;
 	}
-	ret = bpf_obj_pin(link_fd, path) ? -errno : 0;
+	ret = pin_replace(link_fd, path);
 cleanup:
 	if (link_fd >= 0)
 		close(link_fd);
@@ -979,17 +1012,17 @@ int datapath_attach_sock(struct datapath *dp, const char *cgroup_root, char *err
 				continue;
 			}
 			/* Not a link this program can replace (another
-			 * version's): a new one, then the old one goes. */
+			 * version's): a new one (ALLOW_MULTI: both run for a
+			 * moment), pinned in the old one's place. */
 			pr_debug("cannot update the link %s (%s): replacing it", path, strerror(errno));
 			close(link_fd);
-			unlink(path);
 		}
 		link_fd = bpf_link_create(prog_fd, cg_fd, sock_hooks[i].type, NULL);
-		if (link_fd < 0 || bpf_obj_pin(link_fd, path)) {
-			ret = -errno;
+		ret = link_fd < 0 ? -errno : pin_replace(link_fd, path);
+		if (ret) {
 			snprintf(err, errlen, "cannot attach %s to the cgroup %s: %s (needs cgroup v2 and "
 					      "CAP_SYS_ADMIN)", bpf_program__name(sock_prog(dp, i)),
-				 cgroup_root, strerror(errno));
+				 cgroup_root, strerror(-ret));
 			goto cleanup;
 		}
 		close(link_fd);

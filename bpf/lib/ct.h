@@ -19,7 +19,7 @@ struct {
 	__type(key, struct sluice_ct_key);
 	__type(value, struct sluice_ct_value);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} sluice_ct4_v1 SEC(".maps");
+} sluice_ct4_map SEC(".maps");
 
 /* CT_FORGED: an ICMP error about a tracked flow from a source that cannot
  * speak for it; to be judged as a new flow. */
@@ -52,7 +52,7 @@ static __always_inline void ct_reverse(const struct sluice_ct_key *k, struct slu
  * NULL when absent or expired. */
 static __always_inline struct sluice_ct_value *ct_live(const struct sluice_ct_key *k, __u64 now)
 {
-	struct sluice_ct_value *v = bpf_map_lookup_elem(&sluice_ct4_v1, k);
+	struct sluice_ct_value *v = bpf_map_lookup_elem(&sluice_ct4_map, k);
 
 	if (!v || ktime_older(now, v->last_seen, ct_timeout(k->proto, v->flags)))
 		return NULL;
@@ -233,9 +233,13 @@ static __always_inline void ct_create(const struct flow *f, __u64 now, __u32 fla
 {
 	struct sluice_ct_value v = { .last_seen = now, .flags = flags, .pad = f->ct_pad };
 
+#ifdef SLUICE_UPGRADE_TEST_LAYOUT
+	v.created = now;
+#endif
+
 	if (f->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
 		v.flags |= SLUICE_CT_F_CLOSING;
-	bpf_map_update_elem(&sluice_ct4_v1, &f->key, &v, BPF_ANY);
+	bpf_map_update_elem(&sluice_ct4_map, &f->key, &v, BPF_ANY);
 }
 
 /*

@@ -270,7 +270,7 @@ static __always_inline enum lb_choice lb4_select_ex(const struct flow *f, __u64 
 	entry.pad = id;
 	if (f->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
 		entry.flags |= SLUICE_CT_F_CLOSING;
-	bpf_map_update_elem(&sluice_ct4_v1, &f->key, &entry, BPF_ANY);
+	bpf_map_update_elem(&sluice_ct4_map, &f->key, &entry, BPF_ANY);
 	return LB_BACKEND_NEW;
 }
 
@@ -314,7 +314,7 @@ static __always_inline void lb4_commit(const struct flow *f, __u64 now,
 		metrics_count(SLUICE_LB_TERMINATING, SLUICE_DIR_EGRESS, 0);
 	if (pend->closing)
 		entry.flags |= SLUICE_CT_F_CLOSING;
-	bpf_map_update_elem(&sluice_ct4_v1, &f->key, &entry, BPF_ANY);
+	bpf_map_update_elem(&sluice_ct4_map, &f->key, &entry, BPF_ANY);
 }
 
 /*

@@ -22,7 +22,17 @@
 #define SLUICE_MAP_IPCACHE   "sluice_ipc_v2"
 #define SLUICE_MAP_POLICY    "sluice_pol_v1"
 #define SLUICE_MAP_DENY      "sluice_deny_v1"
+/* SLUICE_UPGRADE_TEST_LAYOUT (test-only, tests/e2e/upgrade-live.sh): a
+ * build whose conntrack map has another layout and name, to prove the
+ * migration of a stateful map (agent/migrate.c). sluice_ct4_map is the
+ * map's C name in bpf/ and in the skeletons. Never set in a release. */
+#ifdef SLUICE_UPGRADE_TEST_LAYOUT
+#define SLUICE_MAP_CT        "sluice_ct4_v2"
+#define sluice_ct4_map       sluice_ct4_v2
+#else
 #define SLUICE_MAP_CT        "sluice_ct4_v1"
+#define sluice_ct4_map       sluice_ct4_v1
+#endif
 #define SLUICE_MAP_SNAT      "sluice_snat4_v1"
 #define SLUICE_MAP_RNAT      "sluice_rnat4_v1"
 #define SLUICE_MAP_NOMASQ    "sluice_nomasq_v1"
@@ -371,8 +381,16 @@ struct sluice_ct_value {
 	__u32 pad;		/* LB_FRONTEND: backend id; LB_BACKEND: rev-NAT
 				 * index; else 0 (was must-be-0 padding: an
 				 * older agent's entries read as no Service) */
+#ifdef SLUICE_UPGRADE_TEST_LAYOUT
+	__u64 created;		/* test-only: when the entry was made (migrated
+				 * entries: their last_seen) */
+#endif
 };
+#ifdef SLUICE_UPGRADE_TEST_LAYOUT
+_Static_assert(sizeof(struct sluice_ct_value) == 24, "ct value layout (upgrade test variant)");
+#else
 _Static_assert(sizeof(struct sluice_ct_value) == 16, "ct value layout");
+#endif
 
 /*
  * sluice_frag4_v1: IPv4 datagrams on their way in fragments. A later

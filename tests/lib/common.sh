@@ -82,8 +82,10 @@ start_agent() {
 	wait_for_socket "$dir/agent.sock"
 }
 
+# wait_for_socket SOCK: the agent answers on SOCK within AGENT_START_TIMEOUT
+# seconds (default 5; a loaded machine verifies the BPF programs slower).
 wait_for_socket() {
-	for _ in $(seq 100); do
+	for _ in $(seq $((${AGENT_START_TIMEOUT:-5} * 20))); do
 		"$BUILD/sluicectl" --socket "$1" status >/dev/null 2>&1 && return 0
 		sleep 0.05
 	done
