@@ -182,7 +182,7 @@ FUZZ_SCRATCH ?= $(BUILD)/fuzz/scratch
 FUZZ_STORE_SRCS := agent/store.c agent/prefilter.c agent/service.c agent/policy.c \
 	agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c
 
-fuzz_cni_SRCS        := cni-plugin/cni.c lib/cni_names.c lib/api.c lib/log.c
+fuzz_cni_SRCS        := cni-plugin/cni.c cni-plugin/queue.c lib/delq.c lib/statefile.c lib/cni_names.c lib/api.c lib/log.c
 fuzz_api_SRCS        := agent/request.c agent/flowlog.c agent/flowlog_query.c agent/page.c \
 	lib/api.c lib/cni_names.c lib/flowfmt.c $(FUZZ_STORE_SRCS)
 fuzz_manifest_SRCS   := lib/manifest.c lib/log.c
