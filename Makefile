@@ -81,7 +81,8 @@ SAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefine
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/test_*.c))
 
 # Sources each unit test links against (besides itself).
-test_ipam_SRCS := agent/ipam.c agent/cidr.c agent/fsutil.c lib/log.c
+test_ipam_SRCS := agent/ipam.c agent/cidr.c agent/fsutil.c lib/statefile.c lib/log.c
+test_statefile_SRCS := lib/statefile.c
 test_cni_SRCS  := cni-plugin/cni.c lib/cni_names.c lib/log.c lib/api.c
 test_api_SRCS  := lib/api.c lib/cni_names.c agent/request.c agent/cidr.c lib/log.c
 test_policy_SRCS := agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/log.c

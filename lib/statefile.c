@@ -175,3 +175,72 @@ int sf_remove_temporaries(int dirfd)
 		sf_sync_dir(dirfd);
 	return n;
 }
+
+int sf_write_path(const char *path, const void *buf, size_t len, mode_t mode)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[4096];
+	int dirfd, ret;
+
+	if (!slash) {
+		snprintf(dir, sizeof(dir), ".");
+	} else if ((size_t)(slash - path) >= sizeof(dir)) {
+		return -ENAMETOOLONG;
+	} else {
+		memcpy(dir, path, (size_t)(slash - path));
+		dir[slash - path] = '\0';
+		if (!dir[0])
+			snprintf(dir, sizeof(dir), "/");
+	}
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return -errno;
+	ret = sf_write_atomic(dirfd, slash ? slash + 1 : path, buf, len, mode);
+	close(dirfd);
+	return ret;
+}
+
+int sf_quarantine(int dirfd, const char *name)
+{
+	char aside[300];
+
+	if (snprintf(aside, sizeof(aside), "%s.corrupt", name) >= (int)sizeof(aside))
+		return -ENAMETOOLONG;
+	if (renameat(dirfd, name, dirfd, aside))
+		return errno == ENOENT ? 0 : -errno;
+	return sf_sync_dir(dirfd);
+}
+
+int sf_storage_error(const char *dir, int err, char *buf, size_t len)
+{
+	const char *state, *fix;
+
+	err = err < 0 ? -err : err;
+	switch (err) {
+	case ENOSPC:
+		state = "full";
+		fix = "free space on it";
+		break;
+	case EDQUOT:
+		state = "over its quota";
+		fix = "raise the quota or free space on it";
+		break;
+	case EROFS:
+		state = "read-only";
+		fix = "mount it read-write";
+		break;
+	case EACCES:
+	case EPERM:
+		state = "not writable";
+		fix = "give the agent write access to it";
+		break;
+	case EIO:
+		state = "failing";
+		fix = "check the disk";
+		break;
+	default:
+		return 0;
+	}
+	snprintf(buf, len, "state directory %s is %s (%s): %s", dir, state, strerror(err), fix);
+	return 1;
+}

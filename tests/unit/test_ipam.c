@@ -71,7 +71,7 @@ static void test_reserved_and_exhaustion(void **state)
 			assert_int_not_equal(seen[j], ip);
 		seen[i] = ip;
 	}
-	assert_int_equal(ipam_allocate(p, "c9/eth0", &ip), -ENOSPC);
+	assert_int_equal(ipam_allocate(p, "c9/eth0", &ip), -EADDRNOTAVAIL);
 	ipam_usage(p, &used, &free_n);
 	assert_int_equal(used, 5);
 	assert_int_equal(free_n, 0);
@@ -87,7 +87,7 @@ static void test_release(void **state)
 
 	assert_int_equal(ipam_allocate(p, "a/eth0", &ip), 0);
 	assert_int_equal(ip, 0x0a090002);
-	assert_int_equal(ipam_allocate(p, "b/eth0", &ip2), -ENOSPC);
+	assert_int_equal(ipam_allocate(p, "b/eth0", &ip2), -EADDRNOTAVAIL);
 	assert_int_equal(ipam_owner(p, ip, owner, sizeof(owner)), 0);
 	assert_string_equal(owner, "a/eth0");
 	/* only the owner may release */
@@ -166,7 +166,7 @@ static void test_lru_order(void **state)
 	assert_int_equal(c, 0x0a090004);
 	assert_int_equal(ipam_allocate(p, "g/eth0", &c), 0);
 	assert_int_equal(c, 0x0a090005);
-	assert_int_equal(ipam_allocate(p, "h/eth0", &c), -ENOSPC);
+	assert_int_equal(ipam_allocate(p, "h/eth0", &c), -EADDRNOTAVAIL);
 	ipam_close(p);
 }
 
@@ -220,7 +220,7 @@ static void test_quarantine(void **state)
 	assert_string_equal(owner, IPAM_QUARANTINED);
 	/* the former owner's DEL no longer frees it */
 	assert_int_equal(ipam_release(p, ip, "a/eth0"), -EPERM);
-	assert_int_equal(ipam_allocate(p, "b/eth0", &ip), -ENOSPC);
+	assert_int_equal(ipam_allocate(p, "b/eth0", &ip), -EADDRNOTAVAIL);
 	/* no owner can pose as the quarantine */
 	assert_int_equal(ipam_allocate(p, IPAM_QUARANTINED, &ip), -EINVAL);
 	ipam_close(p);
@@ -228,7 +228,7 @@ static void test_quarantine(void **state)
 	p = open_ok(f, "10.9.0.0/30");
 	ipam_usage(p, &used, &free_n);
 	assert_int_equal(used, 1);
-	assert_int_equal(ipam_allocate(p, "b/eth0", &ip), -ENOSPC);
+	assert_int_equal(ipam_allocate(p, "b/eth0", &ip), -EADDRNOTAVAIL);
 	assert_int_equal(ipam_release(p, 0x0a090002, IPAM_QUARANTINED), 0);
 	assert_int_equal(ipam_allocate(p, "b/eth0", &ip), 0);
 	assert_int_equal(ip, 0x0a090002);
