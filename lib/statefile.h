@@ -38,7 +38,8 @@ int sf_read(int dirfd, const char *name, size_t max, char **out, size_t *len);
  * skip them and start-up removes the ones a crash left behind. */
 int sf_is_temporary(const char *name);
 
-/* Remove every temporary file a crash left in the directory; the count. */
+/* Remove every temporary file a crash left in the directory (those of
+ * processes that are gone; never one in flight); the count. */
 int sf_remove_temporaries(int dirfd);
 
 /* sf_write_atomic for a file named by its path (its directory is opened
