@@ -97,7 +97,7 @@ test_maglev_SRCS := agent/maglev.c
 test_prom_SRCS := agent/prom.c
 test_world_gen_SRCS := agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/log.c
 test_health_SRCS := agent/health.c agent/lb.c agent/maglev.c agent/loader.c agent/cidr.c lib/log.c
-test_prefilter_SRCS := agent/prefilter.c agent/prefilter_sync.c agent/store.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c
+test_prefilter_SRCS := agent/prefilter.c agent/prefilter_sync.c agent/store.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c lib/statefile.c
 test_xdp_opts_SRCS := agent/loader.c lib/log.c
 test_flowlog_SRCS := agent/flowlog.c agent/flowlog_query.c lib/flowfmt.c lib/log.c
 
@@ -126,16 +126,16 @@ $(BUILD)/test_bpf_flow: $(TEST_BPF_FLOW_SRCS) $(SKELS) $(HDRS) tests/bpf/pkt_uti
 $(BUILD)/bench-bpf: bench/bpf_policy.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ bench/bpf_policy.c agent/loader.c lib/log.c $(LDLIBS_AGENT)
 
-$(BUILD)/bench-compile: bench/compile_cost.c bench/compile_bench.h agent/compile.c agent/compile_maps.c agent/compile_sync.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) -Iagent -o $@ bench/compile_cost.c agent/compile.c agent/compile_maps.c agent/compile_sync.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c lib/log.c $(LDLIBS_AGENT)
+$(BUILD)/bench-compile: bench/compile_cost.c bench/compile_bench.h agent/compile.c agent/compile_maps.c agent/compile_sync.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c lib/log.c lib/statefile.c $(SKELS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -Iagent -o $@ bench/compile_cost.c agent/compile.c agent/compile_maps.c agent/compile_sync.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c lib/log.c lib/statefile.c $(LDLIBS_AGENT)
 
-$(BUILD)/bench-compile-add: bench/compile_add.c bench/compile_bench.h agent/compile.c agent/compile_maps.c agent/compile_sync.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
-	$(CC) $(CFLAGS) -Iagent -o $@ bench/compile_add.c agent/compile.c agent/compile_maps.c agent/compile_sync.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c lib/log.c $(LDLIBS_AGENT)
+$(BUILD)/bench-compile-add: bench/compile_add.c bench/compile_bench.h agent/compile.c agent/compile_maps.c agent/compile_sync.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c lib/log.c lib/statefile.c $(SKELS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -Iagent -o $@ bench/compile_add.c agent/compile.c agent/compile_maps.c agent/compile_sync.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c lib/log.c lib/statefile.c $(LDLIBS_AGENT)
 
 $(BUILD)/bench-purge: bench/flows_purge.c agent/flows.c agent/cidr.c agent/loader.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ bench/flows_purge.c agent/flows.c agent/cidr.c agent/loader.c lib/log.c $(LDLIBS_AGENT)
 
-PF_BENCH_SRCS := bench/prefilter_cost.c agent/prefilter.c agent/prefilter_sync.c agent/selector.c agent/policy.c agent/policy_parse.c agent/cidr.c lib/manifest.c lib/log.c
+PF_BENCH_SRCS := bench/prefilter_cost.c agent/prefilter.c agent/prefilter_sync.c agent/selector.c agent/policy.c agent/policy_parse.c agent/cidr.c lib/manifest.c lib/log.c lib/statefile.c
 $(BUILD)/bench-prefilter: $(PF_BENCH_SRCS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ $(PF_BENCH_SRCS) $(LDLIBS_AGENT)
 

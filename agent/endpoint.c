@@ -299,6 +299,21 @@ static void teardown(struct endpoints *eps, const struct endpoint *ep)
 
 static int retry_pending(struct endpoints *eps, char *err, size_t errlen);
 
+/* Leave on the host veth what a lost state file could not be rebuilt
+ * without (repair_note); a failure only costs that. */
+static void note_on_veth(struct endpoints *eps, const struct endpoint *ep)
+{
+	char note[256];
+	int ret;
+
+	repair_note(ep, note, sizeof(note));
+	ret = nl_link_set_alias(eps->host, ep->host_ifindex, note);
+	if (ret)
+		pr_warn("cannot note %s/%s on %s: %s; a torn state file of it would be rebuilt "
+			"without its pod's name", ep->container_id, ep->ifname, ep->host_ifname,
+			strerror(-ret));
+}
+
 static int open_netns(const char *path, char *err, size_t errlen)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -477,6 +492,7 @@ int endpoints_add(struct endpoints *eps, const struct cni_req *req, json_t **res
 	}
 	ep.host_ifindex = link.ifindex;
 	memcpy(ep.host_mac, link.mac, 6);
+	note_on_veth(eps, &ep);
 	ret = setup_pod_side(eps, &ep, netns_fd, err, errlen);
 	if (ret)
 		goto rollback;
@@ -901,8 +917,9 @@ static int recover_torn(struct endpoints *eps, const char *name, const char *why
 		return -ENOMEM;
 	ret = state_save(eps, &ep);
 	pr_warn("repair: %s/endpoints/%s is unreadable (%s): rebuilt from the kernel (veth %s, "
-		"address %s; netns path, pod name and host ports unknown)%s%s", eps->state_dir,
-		name, why, ep.host_ifname, addr, ret ? "; cannot rewrite it: " : "",
+		"address %s, pod %s/%s; host ports unknown)%s%s", eps->state_dir, name, why,
+		ep.host_ifname, addr, ep.k8s_namespace[0] ? ep.k8s_namespace : "-",
+		ep.k8s_pod[0] ? ep.k8s_pod : "-", ret ? "; cannot rewrite it: " : "",
 		ret ? strerror(-ret) : "");
 	return 0;
 }

@@ -46,6 +46,69 @@ static int match_owner(uint32_t ip, const char *owner, void *arg)
 	return 1;
 }
 
+/* Append " key=value" to buf when value is set, has no space and fits. */
+static void note_add(char *buf, size_t len, const char *key, const char *v1, const char *v2)
+{
+	size_t used = strlen(buf);
+	int n;
+
+	if (!v1[0] || strchr(v1, ' ') || (v2 && strchr(v2, ' ')))
+		return;
+	n = snprintf(buf + used, len - used, " %s=%s%s%s", key, v1, v2 ? "/" : "", v2 ? v2 : "");
+	if (n < 0 || (size_t)n >= len - used)
+		buf[used] = '\0';
+}
+
+void repair_note(const struct endpoint *ep, char *buf, size_t len)
+{
+	snprintf(buf, len, "sluice");
+	if (ep->k8s_pod[0])
+		note_add(buf, len, "pod", ep->k8s_namespace[0] ? ep->k8s_namespace : "default",
+			 ep->k8s_pod);
+	note_add(buf, len, "net", ep->network, NULL);
+	note_add(buf, len, "uid", ep->k8s_uid, NULL);
+	note_add(buf, len, "netns", ep->netns, NULL);
+}
+
+/* Copy value (up to a space) into dst when it fits. */
+static void note_get(const char *v, char *dst, size_t len)
+{
+	size_t n = strcspn(v, " ");
+
+	if (n < len) {
+		memcpy(dst, v, n);
+		dst[n] = '\0';
+	}
+}
+
+/* What repair_note wrote on the veth, back into ep. */
+static void note_read(const char *note, struct endpoint *ep)
+{
+	const char *p;
+
+	if (strncmp(note, "sluice", 6))
+		return;
+	for (p = strchr(note, ' '); p; p = strchr(p + 1, ' ')) {
+		const char *v = p + 1;
+
+		if (!strncmp(v, "pod=", 4)) {
+			const char *slash = memchr(v + 4, '/', strcspn(v + 4, " "));
+
+			if (slash && (size_t)(slash - v - 4) < sizeof(ep->k8s_namespace)) {
+				memcpy(ep->k8s_namespace, v + 4, (size_t)(slash - v - 4));
+				ep->k8s_namespace[slash - v - 4] = '\0';
+				note_get(slash + 1, ep->k8s_pod, sizeof(ep->k8s_pod));
+			}
+		} else if (!strncmp(v, "net=", 4)) {
+			note_get(v + 4, ep->network, sizeof(ep->network));
+		} else if (!strncmp(v, "uid=", 4)) {
+			note_get(v + 4, ep->k8s_uid, sizeof(ep->k8s_uid));
+		} else if (!strncmp(v, "netns=", 6)) {
+			note_get(v + 6, ep->netns, sizeof(ep->netns));
+		}
+	}
+}
+
 /* Split "<id>_<ifname>.json" at the underscore at cut (from the right). */
 static int split_name(const char *name, size_t cut, struct endpoint *ep)
 {
@@ -96,6 +159,7 @@ int repair_endpoint(const struct repair_ctx *r, const char *name, struct endpoin
 		return -ENOENT;
 	ep->host_ifindex = link.ifindex;
 	memcpy(ep->host_mac, link.mac, 6);
+	note_read(link.alias, ep);
 	/* The map entry is the kernel's word on the address; the reservation
 	 * (if readable) must agree, else the map wins. */
 	if (!map_entry_of(r->dp, link.ifindex, &ep->ip, ep->pod_mac) && f.ip && f.ip != ep->ip)

@@ -25,13 +25,19 @@ struct repair_ctx {
 	const char *state_dir;
 };
 
+/* The note ADD leaves on the host veth (its alias, at most 255 bytes) so a
+ * lost record can be rebuilt with the pod's name, network and netns path:
+ * "sluice pod=NS/NAME net=NETWORK uid=UID netns=PATH", a field left out
+ * when it is empty, holds a space or does not fit. */
+void repair_note(const struct endpoint *ep, char *buf, size_t len);
+
 /*
  * Rebuild the endpoint whose record file (name, in <state-dir>/endpoints)
  * cannot be read. The name "<containerId>_<ifname>.json" gives the
  * attachment; its host veth, the endpoint map entry pointing at that veth
- * and the IPAM reservation give the rest. Returns 0 with *ep filled and
- * ready (its netns path, pod name and host ports are not in the kernel and
- * stay empty); -ENOENT when no veth backs it, with ep's attachment and
+ * the IPAM reservation and the veth's note (repair_note) give the rest.
+ * Returns 0 with *ep filled and ready (its host ports are not in the
+ * kernel and stay empty; so do the fields the note lacks); -ENOENT when no veth backs it, with ep's attachment and
  * address (0: none reserved) filled for the caller to release; -EINVAL
  * when the name names no attachment.
  */
