@@ -722,9 +722,17 @@ static unsigned release_orphans(struct endpoints *eps, int purged)
 				break;
 			}
 		}
-		for (size_t i = 0; i < scan.n; i++)
-			if (!ipam_release(eps->ipam, scan.ips[i], NULL))
+		for (size_t i = 0; i < scan.n; i++) {
+			int ret = ipam_release(eps->ipam, scan.ips[i], NULL);
+
+			if (!ret) {
 				released++;
+				continue;
+			}
+			ip4_format(scan.ips[i], addr, sizeof(addr));
+			pr_warn("cannot release address %s (no pod holds it): %s; it stays reserved "
+				"until a later GC or agent start", addr, strerror(-ret));
+		}
 		/* A round that frees nothing (the files cannot be removed: a
 		 * read-only state dir) would find the same addresses again. */
 	} while (more && released > before);

@@ -550,7 +550,10 @@ static int lock_state_dir(const char *dir, char *err, size_t errlen)
 		return -errno;
 	}
 	snprintf(path, sizeof(path), "%s/agent.lock", dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	/* Read-only: flock needs no more, and an agent holding no file open
+	 * for writing lets the state dir be remounted read-only (ADD then
+	 * says so, see endpoints_add). */
+	fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
 		return -errno;
