@@ -444,7 +444,7 @@ int ipam_release(struct ipam *p, uint32_t ip, const char *owner)
 	char name[16], holder[IPAM_OWNER_MAX + 2], when_text[32];
 	struct timespec now;
 	uint64_t when;
-	int ret;
+	int ret, timed;
 
 	if (ip < p->first || ip > p->last)
 		return -ENOENT;
@@ -464,14 +464,14 @@ int ipam_release(struct ipam *p, uint32_t ip, const char *owner)
 	/* The time first: a crash in between leaves the address allocated
 	 * (released again at start-up), never free without its time. */
 	snprintf(when_text, sizeof(when_text), "%llu\n", (unsigned long long)when);
-	ret = sf_write_atomic(p->reldirfd, name, when_text, strlen(when_text), 0600);
-	if (ret)
-		pr_warn("cannot record the release time of %s in %s/%s: %s; it may be handed out "
-			"again sooner than the least recently used order says", name, p->dir,
-			RELEASED_DIR, strerror(-ret));
+	timed = sf_write_atomic(p->reldirfd, name, when_text, strlen(when_text), 0600);
 	ret = sf_remove(p->dirfd, name);
 	if (ret)
-		goto cleanup;
+		goto cleanup;	/* still allocated: the caller says why */
+	if (timed)
+		pr_warn("cannot record the release time of %s in %s/%s: %s; it may be handed out "
+			"again sooner than the least recently used order says", name, p->dir,
+			RELEASED_DIR, strerror(-timed));
 	bit_set(p, ip, 0);
 	ret = queue_push(p, ip, when);
 	if (ret)
