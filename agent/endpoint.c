@@ -915,9 +915,11 @@ static int recover_torn(struct endpoints *eps, const char *name, const char *why
 		return 0;
 	}
 	if (ret) {
-		pr_warn("repair: %s/endpoints/%s is unreadable (%s) and no veth %s backs it: "
-			"releasing %s and removing the record", eps->state_dir, name, why,
-			ep.host_ifname, addr);
+		pr_warn("repair: %s/endpoints/%s is unreadable (%s) and %s: releasing %s and "
+			"removing the record", eps->state_dir, name, why,
+			ep.host_ifindex ? "neither the endpoint map nor IPAM gives its veth an "
+					  "address (the veth goes too)" : "no veth backs it",
+			addr);
 		teardown(eps, &ep);
 		return 0;
 	}
