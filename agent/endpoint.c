@@ -17,6 +17,8 @@
 #include "fsutil.h"
 #include "log.h"
 #include "netlink.h"
+#include "repair.h"
+#include "statefile.h"
 
 struct endpoints {
 	struct datapath *dp;
@@ -68,55 +70,50 @@ static void owner_name(const char *container_id, const char *ifname, char *buf, 
 	snprintf(buf, len, "%s/%s", container_id, ifname);
 }
 
-/* Write the endpoint's state file atomically (temporary file + rename). */
+/* Write the endpoint's state file crash-safely (lib/statefile). */
 static int state_save(struct endpoints *eps, const struct endpoint *ep)
 {
-	char name[CONTAINER_ID_MAX + IFNAMSIZ + 8], tmp[sizeof(name) + 8];
+	char name[CONTAINER_ID_MAX + IFNAMSIZ + 8];
 	json_t *obj = endpoint_to_json(ep);
 	char *text = NULL;
-	size_t len;
-	int fd = -1, ret = 0;
+	int ret;
 
 	if (!obj)
 		return -ENOMEM;
 	text = json_dumps(obj, JSON_INDENT(1));
-	if (!text) {
-		ret = -ENOMEM;
-		goto cleanup;
-	}
-	state_name(ep->container_id, ep->ifname, name, sizeof(name));
-	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
-	fd = openat(eps->statefd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		ret = -errno;
-		goto cleanup;
-	}
-	len = strlen(text);
-	if (write(fd, text, len) != (ssize_t)len) {
-		ret = errno ? -errno : -EIO;
-		unlinkat(eps->statefd, tmp, 0);
-		goto cleanup;
-	}
-	if (renameat(eps->statefd, tmp, eps->statefd, name)) {
-		ret = -errno;
-		unlinkat(eps->statefd, tmp, 0);
-	}
-cleanup:
-	if (fd >= 0)
-		close(fd);
-	free(text);
 	json_decref(obj);
+	if (!text)
+		return -ENOMEM;
+	state_name(ep->container_id, ep->ifname, name, sizeof(name));
+	ret = sf_write_atomic(eps->statefd, name, text, strlen(text), 0600);
+	free(text);
 	return ret;
 }
 
 static void state_remove(struct endpoints *eps, const struct endpoint *ep)
 {
 	char name[CONTAINER_ID_MAX + IFNAMSIZ + 8];
+	int ret;
 
 	state_name(ep->container_id, ep->ifname, name, sizeof(name));
-	if (unlinkat(eps->statefd, name, 0) && errno != ENOENT)
+	ret = sf_remove(eps->statefd, name);
+	if (ret)
 		pr_warn("cannot remove state file %s/endpoints/%s: %s", eps->state_dir, name,
-			strerror(errno));
+			strerror(-ret));
+}
+
+/* A state write failed: name the directory, and the fix when the storage
+ * is at fault (full, read-only...). */
+static void state_error(const struct endpoints *eps, int ret, const char *what, char *err,
+			size_t errlen)
+{
+	char why[PATH_MAX + 128];
+
+	if (sf_storage_error(eps->state_dir, ret, why, sizeof(why)))
+		snprintf(err, errlen, "%s; %s", why, what);
+	else
+		snprintf(err, errlen, "cannot write endpoint state under %s: %s; %s",
+			 eps->state_dir, strerror(-ret), what);
 }
 
 static struct endpoint *find(struct endpoints *eps, const char *container_id, const char *ifname)
@@ -302,6 +299,21 @@ static void teardown(struct endpoints *eps, const struct endpoint *ep)
 
 static int retry_pending(struct endpoints *eps, char *err, size_t errlen);
 
+/* Leave on the host veth what a lost state file could not be rebuilt
+ * without (repair_note); a failure only costs that. */
+static void note_on_veth(struct endpoints *eps, const struct endpoint *ep)
+{
+	char note[256];
+	int ret;
+
+	repair_note(ep, note, sizeof(note));
+	ret = nl_link_set_alias(eps->host, ep->host_ifindex, note);
+	if (ret)
+		pr_warn("cannot note %s/%s on %s: %s; a torn state file of it would be rebuilt "
+			"without its pod's name", ep->container_id, ep->ifname, ep->host_ifname,
+			strerror(-ret));
+}
+
 static int open_netns(const char *path, char *err, size_t errlen)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -445,20 +457,24 @@ int endpoints_add(struct endpoints *eps, const struct cni_req *req, json_t **res
 	}
 	owner_name(ep.container_id, ep.ifname, owner, sizeof(owner));
 	ret = ipam_allocate(eps->ipam, owner, &ep.ip);
+	if (ret && ret != -EADDRNOTAVAIL && ret != -EINVAL) {
+		state_error(eps, ret, "no address was allocated", err, errlen);
+		goto cleanup;
+	}
 	if (ret) {
 		char cidr[24];
 
 		cidr4_format(ipam_range(eps->ipam), cidr, sizeof(cidr));
 		snprintf(err, errlen, "cannot allocate an address from pod CIDR %s: %s", cidr,
-			 ret == -ENOSPC ? "no free addresses left" : strerror(-ret));
-		code = ret == -ENOSPC ? CNI_ERR_TRY_AGAIN : CNI_ERR_INTERNAL;
+			 ret == -EADDRNOTAVAIL ? "no free addresses left" : strerror(-ret));
+		code = ret == -EADDRNOTAVAIL ? CNI_ERR_TRY_AGAIN : CNI_ERR_INTERNAL;
 		goto cleanup;
 	}
 	/* Record the attempt first: a crash from here on is rolled back at start-up. */
 	ret = state_save(eps, &ep);
 	if (ret) {
-		snprintf(err, errlen, "cannot write endpoint state under %s: %s", eps->state_dir,
-			 strerror(-ret));
+		state_error(eps, ret, "the address was released again, no interface was made",
+			    err, errlen);
 		goto rollback;
 	}
 	ret = nl_veth_create(eps->host, ep.host_ifname, ep.ifname, netns_fd, eps->pod_mtu, NULL);
@@ -476,6 +492,7 @@ int endpoints_add(struct endpoints *eps, const struct cni_req *req, json_t **res
 	}
 	ep.host_ifindex = link.ifindex;
 	memcpy(ep.host_mac, link.mac, 6);
+	note_on_veth(eps, &ep);
 	ret = setup_pod_side(eps, &ep, netns_fd, err, errlen);
 	if (ret)
 		goto rollback;
@@ -488,8 +505,7 @@ int endpoints_add(struct endpoints *eps, const struct cni_req *req, json_t **res
 	ep.state = EP_READY;
 	ret = state_save(eps, &ep);
 	if (ret) {
-		snprintf(err, errlen, "cannot write endpoint state under %s: %s", eps->state_dir,
-			 strerror(-ret));
+		state_error(eps, ret, "the interface and address were removed again", err, errlen);
 		goto rollback;
 	}
 	cur = append(eps, &ep);
@@ -666,7 +682,9 @@ static int collect_orphan(uint32_t ip, const char *owner, void *arg)
 	for (size_t i = 0; i < s->eps->n; i++)
 		if (s->eps->list[i].ip == ip)
 			return 0;
-	(void)owner;
+	/* Torn: stays reserved until repair_reservations settles it. */
+	if (!strcmp(owner, IPAM_UNKNOWN))
+		return 0;
 	s->ips[s->n++] = ip;
 	return s->n == sizeof(s->ips) / sizeof(s->ips[0]);
 }
@@ -678,12 +696,13 @@ static unsigned release_orphans(struct endpoints *eps, int purged)
 {
 	struct orphan_scan scan = { .eps = eps };
 	struct flows_purge_stats st = { 0 };
-	unsigned released = 0;
+	unsigned released = 0, before;
 	char why[256], addr[16];
 	int more;
 
 	eps->quarantine_pending = 0;
 	do {
+		before = released;
 		scan.n = 0;
 		more = ipam_foreach(eps->ipam, collect_orphan, &scan) > 0;
 		if (!purged && scan.n) {
@@ -703,10 +722,20 @@ static unsigned release_orphans(struct endpoints *eps, int purged)
 				break;
 			}
 		}
-		for (size_t i = 0; i < scan.n; i++)
-			if (!ipam_release(eps->ipam, scan.ips[i], NULL))
+		for (size_t i = 0; i < scan.n; i++) {
+			int ret = ipam_release(eps->ipam, scan.ips[i], NULL);
+
+			if (!ret) {
 				released++;
-	} while (more);
+				continue;
+			}
+			ip4_format(scan.ips[i], addr, sizeof(addr));
+			pr_warn("cannot release address %s (no pod holds it): %s; it stays reserved "
+				"until a later GC or agent start", addr, strerror(-ret));
+		}
+		/* A round that frees nothing (the files cannot be removed: a
+		 * read-only state dir) would find the same addresses again. */
+	} while (more && released > before);
 	if (st.removed)
 		pr_info("removed %zu per-flow entr%s of addresses no pod holds", st.removed,
 			st.removed == 1 ? "y" : "ies");
@@ -868,15 +897,74 @@ static void recover_one(struct endpoints *eps, struct endpoint *ep)
 		pr_err("endpoint %s/%s: cannot restore its map entry", ep->container_id, ep->ifname);
 }
 
-static int load_state(struct endpoints *eps, char *err, size_t errlen)
+/* A record that cannot be read: rebuilt from the kernel, or, when nothing
+ * there backs it, its address released and the record removed. */
+static int recover_torn(struct endpoints *eps, const char *name, const char *why)
+{
+	struct repair_ctx r = { eps->host, eps->dp, eps->ipam, eps->state_dir };
+	char addr[16] = "no address";
+	struct endpoint ep;
+	int ret = repair_endpoint(&r, name, &ep);
+
+	if (ep.ip)
+		ip4_format(ep.ip, addr, sizeof(addr));
+	if (ret == -EINVAL) {
+		ret = sf_quarantine(eps->statefd, name);
+		pr_warn("repair: %s/endpoints/%s is unreadable (%s) and names no attachment: %s",
+			eps->state_dir, name, why, ret ? strerror(-ret) : "moved to <name>.corrupt");
+		return 0;
+	}
+	if (ret) {
+		pr_warn("repair: %s/endpoints/%s is unreadable (%s) and %s: releasing %s and "
+			"removing the record", eps->state_dir, name, why,
+			ep.host_ifindex ? "neither the endpoint map nor IPAM gives its veth an "
+					  "address (the veth goes too)" : "no veth backs it",
+			addr);
+		teardown(eps, &ep);
+		return 0;
+	}
+	if (!append(eps, &ep))
+		return -ENOMEM;
+	ret = state_save(eps, &ep);
+	pr_warn("repair: %s/endpoints/%s is unreadable (%s): rebuilt from the kernel (veth %s, "
+		"address %s, pod %s/%s; host ports unknown)%s%s", eps->state_dir, name, why,
+		ep.host_ifname, addr, ep.k8s_namespace[0] ? ep.k8s_namespace : "-",
+		ep.k8s_pod[0] ? ep.k8s_pod : "-", ret ? "; cannot rewrite it: " : "",
+		ret ? strerror(-ret) : "");
+	return 0;
+}
+
+/* Temporary files a crash left: lib/statefile's, and the ".<name>.tmp"
+ * of the versions before it. */
+static void remove_temporaries(struct endpoints *eps)
 {
 	struct dirent *de;
 	DIR *d;
 
+	sf_remove_temporaries(eps->statefd);
+	d = opendir_fd(eps->statefd);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+
+		if (de->d_name[0] == '.' && len > 5 && !strcmp(de->d_name + len - 4, ".tmp"))
+			unlinkat(eps->statefd, de->d_name, 0);
+	}
+	closedir(d);
+}
+
+static int load_state(struct endpoints *eps, char *err, size_t errlen)
+{
+	struct dirent *de;
+	int ret = 0;
+	DIR *d;
+
+	remove_temporaries(eps);
 	d = opendir_fd(eps->statefd);
 	if (!d)
 		return -errno;
-	while ((de = readdir(d))) {
+	while (!ret && (de = readdir(d))) {
 		size_t len = strlen(de->d_name);
 		json_error_t jerr;
 		struct endpoint ep;
@@ -891,8 +979,7 @@ static int load_state(struct endpoints *eps, char *err, size_t errlen)
 		if (f >= 0)
 			close(f);
 		if (!obj || endpoint_from_json(obj, &ep, why, sizeof(why))) {
-			pr_warn("ignoring unreadable state file %s/endpoints/%s: %s", eps->state_dir,
-				de->d_name, obj ? why : jerr.text);
+			ret = recover_torn(eps, de->d_name, obj ? why : jerr.text);
 			json_decref(obj);
 			continue;
 		}
@@ -902,14 +989,13 @@ static int load_state(struct endpoints *eps, char *err, size_t errlen)
 			teardown(eps, &ep);
 			continue;
 		}
-		if (!append(eps, &ep)) {
-			closedir(d);
-			snprintf(err, errlen, "out of memory");
-			return -ENOMEM;
-		}
+		if (!append(eps, &ep))
+			ret = -ENOMEM;
 	}
 	closedir(d);
-	return 0;
+	if (ret)
+		snprintf(err, errlen, "out of memory");
+	return ret;
 }
 
 static int setup_router(struct endpoints *eps, char *err, size_t errlen)
@@ -992,6 +1078,11 @@ int endpoints_open(struct endpoints **out, struct datapath *dp, struct ipam *ipa
 		goto cleanup;
 	for (size_t i = 0; i < eps->n; i++)
 		recover_one(eps, &eps->list[i]);
+	{
+		struct repair_ctx r = { eps->host, eps->dp, eps->ipam, eps->state_dir };
+
+		repair_reservations(&r, eps->list, eps->n);
+	}
 	if (purge_free_range(eps, err, errlen))
 		pr_err("%s", err);
 	released = release_orphans(eps, !eps->range_purge_pending);

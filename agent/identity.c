@@ -13,6 +13,7 @@
 
 #include "identity.h"
 #include "log.h"
+#include "statefile.h"
 
 /* One identity. key is "L\n<ns>\n<k>=<v>\n…" for a label set (labels sorted,
  * and neither keys nor values can hold a newline) or "C\n<a.b.c.d/n>". */
@@ -272,9 +273,9 @@ void identities_begin(struct identities *ids)
 
 static int save(struct identities *ids)
 {
-	char tmp[PATH_MAX + 8];
 	json_t *root, *arr;
-	int ret = 0;
+	char *text;
+	int ret;
 
 	arr = json_array();
 	root = json_pack("{s:I, s:I, s:o}", "nextLabel", (json_int_t)ids->next_label, "nextCIDR",
@@ -297,12 +298,12 @@ static int save(struct identities *ids)
 			json_array_append_new(nums, json_integer(f->v[i]));
 		json_object_set_new(root, c ? "freeCIDR" : "freeLabel", nums);
 	}
-	snprintf(tmp, sizeof(tmp), "%s.tmp", ids->path);
-	if (json_dump_file(root, tmp, JSON_COMPACT) || rename(tmp, ids->path)) {
-		ret = -errno ? -errno : -EIO;
-		unlink(tmp);
-	}
+	text = json_dumps(root, JSON_COMPACT);
 	json_decref(root);
+	if (!text)
+		return -ENOMEM;
+	ret = sf_write_path(ids->path, text, strlen(text), 0600);
+	free(text);
 	return ret;
 }
 
@@ -467,6 +468,27 @@ size_t identities_count(const struct identities *ids, size_t *released)
 	return ids->n - r;
 }
 
+/*
+ * The table cannot be read (torn, garbage): moved to <path>.corrupt and the
+ * agent starts with an empty one. No number a live map entry uses is handed
+ * out again: the caller reserves every number the pinned maps hold
+ * (compiler_reserve_identities), and the first sync numbers every pod.
+ */
+static void set_aside(const char *path, const char *why)
+{
+	char aside[PATH_MAX + 16];
+
+	snprintf(aside, sizeof(aside), "%s.corrupt", path);
+	if (rename(path, aside))
+		pr_warn("repair: %s is unreadable (%s) and cannot be moved to %s: %s; starting "
+			"with an empty identity table, the numbers in the pinned maps held back",
+			path, why, aside, strerror(errno));
+	else
+		pr_warn("repair: %s is unreadable (%s): moved to %s, starting with an empty "
+			"identity table; the numbers in the pinned maps are held back", path, why,
+			aside);
+}
+
 int identities_open(struct identities **out, const char *state_dir, char *err, size_t errlen)
 {
 	struct identities *ids;
@@ -487,11 +509,9 @@ int identities_open(struct identities **out, const char *state_dir, char *err, s
 	if (access(ids->path, F_OK))
 		goto done;
 	root = json_load_file(ids->path, 0, &jerr);
-	if (!root) {
-		snprintf(err, errlen, "cannot read %s: %s (move it away to start afresh)", ids->path,
-			 jerr.text);
-		ret = -EINVAL;
-		goto cleanup;
+	if (!json_is_object(root)) {
+		set_aside(ids->path, root ? "not an object" : jerr.text);
+		goto done;
 	}
 	ids->next_label = (uint32_t)json_integer_value(json_object_get(root, "nextLabel"));
 	ids->next_cidr = (uint32_t)json_integer_value(json_object_get(root, "nextCIDR"));
@@ -537,6 +557,7 @@ done:
 	*out = ids;
 	return 0;
 cleanup:
+	snprintf(err, errlen, "cannot load %s: %s", ids->path, strerror(-ret));
 	json_decref(root);
 	identities_close(ids);
 	return ret;

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 #include "ipam.h"
 #include "fsutil.h"
 #include "log.h"
+#include "statefile.h"
 
 #define RANGE_FILE "range"
 #define RELEASED_DIR "released"
@@ -87,57 +87,48 @@ cleanup:
 	return ret;
 }
 
-/* Write content to a fresh temporary file in the directory (its name in
- * tmp), synced when asked. Returns 0, or -errno with nothing left behind. */
-static int write_tmp(int dirfd, const char *content, int sync, char *tmp, size_t tmplen)
+/* A reservation file's content: an owner ("containerId/ifname") or
+ * IPAM_QUARANTINED. Anything else is a torn or corrupted file. */
+static int owner_valid(const char *owner)
 {
-	static atomic_uint seq; /* unique temporary names across threads */
-	size_t len = strlen(content);
-	int fd, ret = 0;
-
-	snprintf(tmp, tmplen, ".tmp-%d-%u", (int)getpid(), atomic_fetch_add(&seq, 1));
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, content, len) != (ssize_t)len)
-		ret = errno ? -errno : -EIO;
-	else if (sync && fsync(fd))
-		ret = -errno;
-	close(fd);
-	if (ret)
-		unlinkat(dirfd, tmp, 0);
-	return ret;
+	if (!strcmp(owner, IPAM_QUARANTINED))
+		return 1;
+	if (owner[0] == '\0' || owner[0] == '!' || owner[0] == '/' || !strchr(owner, '/'))
+		return 0;
+	for (const char *c = owner; *c; c++)
+		if ((unsigned char)*c < 0x21 || (unsigned char)*c > 0x7e)
+			return 0;
+	return 1;
 }
 
-/* Write content to a fresh temporary file in the directory and link it to
- * name; -EEXIST when name exists. Nothing is left behind on failure. */
-static int publish_file(int dirfd, const char *name, const char *content)
+/* The owner in reservation file name; IPAM_UNKNOWN when it cannot be read
+ * or holds no owner (a torn write, a corrupted disk). */
+static int read_owner(int dirfd, const char *name, char *buf, size_t len)
 {
-	char tmp[64];
-	int ret = write_tmp(dirfd, content, 0, tmp, sizeof(tmp));
+	int ret = read_small_file(dirfd, name, buf, len);
 
-	if (ret)
+	if (ret == -ENOENT)
 		return ret;
-	if (linkat(dirfd, tmp, dirfd, name, 0))
-		ret = -errno;
-	unlinkat(dirfd, tmp, 0);
-	return ret;
+	if (ret || !owner_valid(buf))
+		snprintf(buf, len, "%s", IPAM_UNKNOWN);
+	return 0;
 }
 
-/* Replace name with content crash-safely: a fresh temporary file, written
- * and synced, renamed over it. A crash leaves the old or the new content. */
-static int replace_file(int dirfd, const char *name, const char *content)
+/* Files a crash left behind: sf_* temporaries, and those of the versions
+ * before lib/statefile (".tmp-<pid>-<n>"). */
+static void remove_temporaries(int dirfd)
 {
-	char tmp[64];
-	int ret = write_tmp(dirfd, content, 1, tmp, sizeof(tmp));
+	struct dirent *de;
+	DIR *d;
 
-	if (ret)
-		return ret;
-	if (renameat(dirfd, tmp, dirfd, name)) {
-		ret = -errno;
-		unlinkat(dirfd, tmp, 0);
-	}
-	return ret;
+	sf_remove_temporaries(dirfd);
+	d = opendir_fd(dirfd);
+	if (!d)
+		return;
+	while ((de = readdir(d)))
+		if (!strncmp(de->d_name, ".tmp-", 5))
+			unlinkat(dirfd, de->d_name, 0);
+	closedir(d);
 }
 
 static int release_cmp(const void *a, const void *b)
@@ -232,9 +223,49 @@ static int load_allocations(struct ipam *p)
 	return 0;
 }
 
+/* The range file names the pod CIDR the allocations belong to: written
+ * on first use, refused when it names another. One that holds no CIDR (torn,
+ * garbage) is rewritten: the allocations are checked against the range
+ * anyway (load_allocations). */
+static int check_range(struct ipam *p, char *err, size_t errlen)
+{
+	char stored[64], want[32], line[40], why[8];
+	struct cidr4 c;
+	int ret;
+
+	cidr4_format(&p->range, want, sizeof(want));
+	snprintf(line, sizeof(line), "%s\n", want);
+	ret = read_small_file(p->dirfd, RANGE_FILE, stored, sizeof(stored));
+	if (ret == -ENOENT) {
+		ret = sf_create_exclusive(p->dirfd, RANGE_FILE, line, strlen(line), 0600);
+		if (ret == -EEXIST)
+			ret = read_small_file(p->dirfd, RANGE_FILE, stored, sizeof(stored));
+		else
+			snprintf(stored, sizeof(stored), "%s", want);
+	}
+	if (!ret && cidr4_parse(stored, &c, why, sizeof(why))) {
+		pr_warn("repair: %s/%s held no pod CIDR (a torn or corrupted file): rewritten with %s",
+			p->dir, RANGE_FILE, want);
+		ret = sf_write_atomic(p->dirfd, RANGE_FILE, line, strlen(line), 0600);
+		snprintf(stored, sizeof(stored), "%s", want);
+	}
+	if (ret) {
+		snprintf(err, errlen, "cannot record the pod CIDR in %s/%s: %s", p->dir, RANGE_FILE,
+			 strerror(-ret));
+		return ret;
+	}
+	if (strcmp(stored, want)) {
+		snprintf(err, errlen,
+			 "IPAM state in %s belongs to pod CIDR %s, not %s; delete the pods first, or "
+			 "point --state-dir elsewhere",
+			 p->dir, stored, want);
+		return -EEXIST;
+	}
+	return 0;
+}
+
 int ipam_open(struct ipam **out, const char *dir, const char *cidr, char *err, size_t errlen)
 {
-	char stored[64], want[32];
 	struct ipam *p;
 	int ret;
 
@@ -274,31 +305,10 @@ int ipam_open(struct ipam **out, const char *dir, const char *cidr, char *err, s
 		snprintf(err, errlen, "cannot open IPAM directory %s: %s", dir, strerror(errno));
 		goto cleanup;
 	}
-	cidr4_format(&p->range, want, sizeof(want));
-	ret = read_small_file(p->dirfd, RANGE_FILE, stored, sizeof(stored));
-	if (ret == -ENOENT) {
-		char line[40];
-
-		snprintf(line, sizeof(line), "%s\n", want);
-		ret = publish_file(p->dirfd, RANGE_FILE, line);
-		if (ret == -EEXIST)
-			ret = read_small_file(p->dirfd, RANGE_FILE, stored, sizeof(stored));
-		else
-			snprintf(stored, sizeof(stored), "%s", want);
-	}
-	if (ret) {
-		snprintf(err, errlen, "cannot record the pod CIDR in %s/%s: %s", dir, RANGE_FILE,
-			 strerror(-ret));
+	remove_temporaries(p->dirfd);
+	ret = check_range(p, err, errlen);
+	if (ret)
 		goto cleanup;
-	}
-	if (strcmp(stored, want)) {
-		snprintf(err, errlen,
-			 "IPAM state in %s belongs to pod CIDR %s, not %s; delete the pods first, or "
-			 "point --state-dir elsewhere",
-			 dir, stored, want);
-		ret = -EEXIST;
-		goto cleanup;
-	}
 	ret = load_allocations(p);
 	if (ret) {
 		snprintf(err, errlen, "cannot load allocations from %s: %s", dir,
@@ -316,6 +326,7 @@ int ipam_open(struct ipam **out, const char *dir, const char *cidr, char *err, s
 		snprintf(err, errlen, "cannot open %s/%s: %s", dir, RELEASED_DIR, strerror(errno));
 		goto cleanup;
 	}
+	remove_temporaries(p->reldirfd);
 	ret = load_releases(p);
 	if (ret) {
 		snprintf(err, errlen, "cannot load release times from %s/%s: %s", dir,
@@ -352,7 +363,7 @@ static int try_claim(struct ipam *p, uint32_t ip, const char *content)
 	int ret;
 
 	ip4_format(ip, name, sizeof(name));
-	ret = publish_file(p->dirfd, name, content);
+	ret = sf_create_exclusive(p->dirfd, name, content, strlen(content), 0600);
 	if (!ret || ret == -EEXIST)
 		bit_set(p, ip, 1);
 	return ret;
@@ -369,7 +380,7 @@ int ipam_allocate(struct ipam *p, const char *owner, uint32_t *out)
 {
 	uint32_t n = p->last - p->first + 1, ip;
 	char content[IPAM_OWNER_MAX + 2];
-	int ret = -ENOSPC;
+	int ret = -EADDRNOTAVAIL;
 
 	if (strlen(owner) > IPAM_OWNER_MAX || strchr(owner, '\n') || owner[0] == '!')
 		return -EINVAL;
@@ -383,7 +394,7 @@ int ipam_allocate(struct ipam *p, const char *owner, uint32_t *out)
 		ret = try_claim(p, ip, content);
 		if (ret != -EEXIST)
 			goto done;
-		ret = -ENOSPC;
+		ret = -EADDRNOTAVAIL;
 	}
 	for (size_t i = 0; i < p->nqueue; i++) {
 		ip = p->queue[i].ip;
@@ -392,7 +403,7 @@ int ipam_allocate(struct ipam *p, const char *owner, uint32_t *out)
 		ret = try_claim(p, ip, content);
 		if (ret != -EEXIST)
 			goto done;
-		ret = -ENOSPC;
+		ret = -EADDRNOTAVAIL;
 	}
 done:
 	if (!ret)
@@ -406,7 +417,26 @@ int ipam_owner(struct ipam *p, uint32_t ip, char *buf, size_t len)
 	char name[16];
 
 	ip4_format(ip, name, sizeof(name));
-	return read_small_file(p->dirfd, name, buf, len);
+	return read_owner(p->dirfd, name, buf, len);
+}
+
+int ipam_set_owner(struct ipam *p, uint32_t ip, const char *owner)
+{
+	char name[16], content[IPAM_OWNER_MAX + 2];
+	int ret;
+
+	if (ip < p->first || ip > p->last)
+		return -ENOENT;
+	if (strlen(owner) > IPAM_OWNER_MAX || !owner_valid(owner))
+		return -EINVAL;
+	ip4_format(ip, name, sizeof(name));
+	snprintf(content, sizeof(content), "%s\n", owner);
+	pthread_mutex_lock(&p->lock);
+	ret = sf_write_atomic(p->dirfd, name, content, strlen(content), 0600);
+	if (!ret)
+		bit_set(p, ip, 1);
+	pthread_mutex_unlock(&p->lock);
+	return ret;
 }
 
 int ipam_release(struct ipam *p, uint32_t ip, const char *owner)
@@ -414,13 +444,13 @@ int ipam_release(struct ipam *p, uint32_t ip, const char *owner)
 	char name[16], holder[IPAM_OWNER_MAX + 2], when_text[32];
 	struct timespec now;
 	uint64_t when;
-	int ret;
+	int ret, timed;
 
 	if (ip < p->first || ip > p->last)
 		return -ENOENT;
 	ip4_format(ip, name, sizeof(name));
 	pthread_mutex_lock(&p->lock);
-	ret = read_small_file(p->dirfd, name, holder, sizeof(holder));
+	ret = read_owner(p->dirfd, name, holder, sizeof(holder));
 	if (ret)
 		goto cleanup;
 	if (owner && strcmp(owner, holder)) {
@@ -434,15 +464,14 @@ int ipam_release(struct ipam *p, uint32_t ip, const char *owner)
 	/* The time first: a crash in between leaves the address allocated
 	 * (released again at start-up), never free without its time. */
 	snprintf(when_text, sizeof(when_text), "%llu\n", (unsigned long long)when);
-	ret = replace_file(p->reldirfd, name, when_text);
+	timed = sf_write_atomic(p->reldirfd, name, when_text, strlen(when_text), 0600);
+	ret = sf_remove(p->dirfd, name);
 	if (ret)
+		goto cleanup;	/* still allocated: the caller says why */
+	if (timed)
 		pr_warn("cannot record the release time of %s in %s/%s: %s; it may be handed out "
 			"again sooner than the least recently used order says", name, p->dir,
-			RELEASED_DIR, strerror(-ret));
-	if (unlinkat(p->dirfd, name, 0) && errno != ENOENT) {
-		ret = -errno;
-		goto cleanup;
-	}
+			RELEASED_DIR, strerror(-timed));
 	bit_set(p, ip, 0);
 	ret = queue_push(p, ip, when);
 	if (ret)
@@ -461,14 +490,15 @@ int ipam_quarantine(struct ipam *p, uint32_t ip, const char *owner)
 		return -ENOENT;
 	ip4_format(ip, name, sizeof(name));
 	pthread_mutex_lock(&p->lock);
-	ret = read_small_file(p->dirfd, name, holder, sizeof(holder));
+	ret = read_owner(p->dirfd, name, holder, sizeof(holder));
 	if (ret)
 		goto cleanup;
 	if (owner && strcmp(owner, holder)) {
 		ret = -EPERM;
 		goto cleanup;
 	}
-	ret = replace_file(p->dirfd, name, IPAM_QUARANTINED "\n");
+	ret = sf_write_atomic(p->dirfd, name, IPAM_QUARANTINED "\n",
+			      sizeof(IPAM_QUARANTINED "\n") - 1, 0600);
 	if (!ret)
 		bit_set(p, ip, 1);
 cleanup:
@@ -489,8 +519,8 @@ int ipam_foreach(struct ipam *p, int (*cb)(uint32_t ip, const char *owner, void 
 	while (!ret && (de = readdir(d))) {
 		uint32_t ip;
 
-		if (ip4_parse(de->d_name, &ip) || read_small_file(p->dirfd, de->d_name, owner,
-								  sizeof(owner)))
+		if (ip4_parse(de->d_name, &ip) || ip < p->first || ip > p->last ||
+		    read_owner(p->dirfd, de->d_name, owner, sizeof(owner)))
 			continue;
 		ret = cb(ip, owner, arg);
 	}

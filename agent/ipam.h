@@ -18,6 +18,10 @@
  * owner frees it. The agent quarantines an address whose per-flow state it
  * could not remove (flows.h).
  *
+ * Every file is written through lib/statefile (synced, renamed or linked,
+ * directory synced); a reservation file that holds no owner after a crash
+ * keeps its address reserved (IPAM_UNKNOWN) until a repair decides.
+ *
  * The first address after the network address is the node's router
  * address (the pods' gateway) and is never handed out; neither are the
  * network and broadcast addresses.
@@ -33,6 +37,11 @@
 #define IPAM_OWNER_MAX 320 /* container id (255) + "/" + ifname (15) fits */
 /* Owner of a quarantined address; no container id starts with '!'. */
 #define IPAM_QUARANTINED "!quarantined"
+/* Owner reported for a reservation file that holds no owner (torn by a
+ * crash, corrupted): the address stays reserved until the endpoint
+ * records and the kernel say who holds it (ipam_set_owner) or that nobody
+ * does (ipam_release with owner NULL or IPAM_UNKNOWN). */
+#define IPAM_UNKNOWN "!unknown"
 
 struct ipam;
 
@@ -41,8 +50,10 @@ struct ipam;
 int ipam_open(struct ipam **out, const char *dir, const char *cidr, char *err, size_t errlen);
 void ipam_close(struct ipam *ipam);
 
-/* Allocate a free address for owner, least recently used first. -ENOSPC
- * when the range is full, -EINVAL for an owner starting with '!'. */
+/* Allocate a free address for owner, least recently used first.
+ * -EADDRNOTAVAIL when the range is full, -EINVAL for an owner starting
+ * with '!', another -errno when the reservation file cannot be written
+ * (-ENOSPC, -EROFS...: nothing is reserved then). */
 int ipam_allocate(struct ipam *ipam, const char *owner, uint32_t *ip);
 /* Release ip if owner holds it (owner NULL: whoever holds it).
  * -ENOENT when not allocated, -EPERM when someone else holds it. */
@@ -50,8 +61,11 @@ int ipam_release(struct ipam *ipam, uint32_t ip, const char *owner);
 /* Keep ip, which owner (NULL: whoever) holds, from being handed out until
  * ipam_release(ip, IPAM_QUARANTINED). Same errors as ipam_release. */
 int ipam_quarantine(struct ipam *ipam, uint32_t ip, const char *owner);
-/* Owner of ip into buf. -ENOENT when not allocated. */
+/* Owner of ip into buf (IPAM_UNKNOWN for a torn file). -ENOENT when not
+ * allocated. */
 int ipam_owner(struct ipam *ipam, uint32_t ip, char *buf, size_t len);
+/* Rewrite ip's reservation for owner (the repair of a torn file). */
+int ipam_set_owner(struct ipam *ipam, uint32_t ip, const char *owner);
 /* Call cb for every allocation (from the files). Stops on non-zero. */
 int ipam_foreach(struct ipam *ipam, int (*cb)(uint32_t ip, const char *owner, void *arg), void *arg);
 

@@ -43,6 +43,7 @@
 #include "prom_http.h"
 #include "reconcile.h"
 #include "server.h"
+#include "statefile.h"
 
 struct options {
 	const char *pod_cidr;
@@ -522,6 +523,23 @@ static void apiserver_guard(struct store *s, const char *url)
 		store_set_apiserver(s, ip);
 }
 
+/* Temporary files a crash left in the state directory itself (its
+ * subdirectories' are removed by their modules): lib/statefile's, and the
+ * "<file>.tmp" of the versions before it. Only while holding the lock. */
+static void remove_temporaries(const char *dir)
+{
+	static const char *const legacy[] = { "objects.json.tmp", "identities.json.tmp",
+					      "prefilter-slots.json.tmp" };
+	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (dirfd < 0)
+		return;
+	sf_remove_temporaries(dirfd);
+	for (size_t i = 0; i < sizeof(legacy) / sizeof(legacy[0]); i++)
+		unlinkat(dirfd, legacy[i], 0);
+	close(dirfd);
+}
+
 static int lock_state_dir(const char *dir, char *err, size_t errlen)
 {
 	char path[PATH_MAX];
@@ -532,7 +550,10 @@ static int lock_state_dir(const char *dir, char *err, size_t errlen)
 		return -errno;
 	}
 	snprintf(path, sizeof(path), "%s/agent.lock", dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	/* Read-only: flock needs no more, and an agent holding no file open
+	 * for writing lets the state dir be remounted read-only (ADD then
+	 * says so, see endpoints_add). */
+	fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
 		return -errno;
@@ -542,6 +563,7 @@ static int lock_state_dir(const char *dir, char *err, size_t errlen)
 		close(fd);
 		return -EBUSY;
 	}
+	remove_temporaries(dir);
 	return fd;
 }
 

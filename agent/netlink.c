@@ -409,6 +409,13 @@ static int parse_link(const struct nlmsghdr *nlh, struct nl_link *out)
 			return -EBADMSG;
 		memcpy(out->name, mnl_attr_get_payload(tb[IFLA_IFNAME]), len);
 	}
+	if (tb[IFLA_IFALIAS]) {
+		size_t len = strnlen(mnl_attr_get_payload(tb[IFLA_IFALIAS]),
+				     mnl_attr_get_payload_len(tb[IFLA_IFALIAS]));
+
+		if (len < sizeof(out->alias))
+			memcpy(out->alias, mnl_attr_get_payload(tb[IFLA_IFALIAS]), len);
+	}
 	return 0;
 }
 
@@ -509,6 +516,22 @@ int nl_link_set_flags(struct nl_handle *h, int ifindex, unsigned int flags, unsi
 	ifi->ifi_index = ifindex;
 	ifi->ifi_flags = flags & mask;
 	ifi->ifi_change = mask;
+	return nl_talk(h, nlh, NULL, NULL);
+}
+
+int nl_link_set_alias(struct nl_handle *h, int ifindex, const char *alias)
+{
+	char buf[NL_REQ_LEN] __attribute__((aligned(8)));
+	struct nlmsghdr *nlh;
+	struct ifinfomsg *ifi;
+
+	if (ifindex <= 0 || strlen(alias) >= sizeof(((struct nl_link *)0)->alias))
+		return -EINVAL;
+	nlh = nl_req(buf, RTM_NEWLINK, 0);
+	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	ifi->ifi_index = ifindex;
+	mnl_attr_put_strz(nlh, IFLA_IFALIAS, alias);
 	return nl_talk(h, nlh, NULL, NULL);
 }
 

@@ -32,6 +32,7 @@ struct nl_link {
 	unsigned int mtu;
 	int up;                       /* IFF_UP set */
 	char name[16];
+	char alias[256];              /* IFLA_IFALIAS, "" if none */
 };
 
 /* Create a veth pair: host side `host_ifname` in h's netns, peer named
@@ -45,6 +46,9 @@ int nl_veth_create(struct nl_handle *h, const char *host_ifname, const char *pee
 int nl_link_get(struct nl_handle *h, const char *ifname, struct nl_link *out);      /* -ENODEV if absent */
 int nl_link_get_by_index(struct nl_handle *h, int ifindex, struct nl_link *out);  /* -ENODEV if absent */
 int nl_link_set_up(struct nl_handle *h, int ifindex);
+/* Set the link's alias (IFLA_IFALIAS, at most 255 bytes): a note kept by
+ * the kernel with the device. */
+int nl_link_set_alias(struct nl_handle *h, int ifindex, const char *alias);
 /* Set the IFF_* flags in mask to their values in flags (e.g. IFF_UP | IFF_NOARP). */
 int nl_link_set_flags(struct nl_handle *h, int ifindex, unsigned int flags, unsigned int mask);
 /* Deleting either end of a veth pair deletes both. */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 
 #include "log.h"
 #include "prefilter_sync.h"
+#include "statefile.h"
 
 /* What a map entry holds (and, for the diff, what it should hold). */
 struct cur {
@@ -181,13 +183,36 @@ static int read_back(struct pf_sync *ps)
 	return 0;
 }
 
+/* The slots file cannot be read (torn, garbage): moved to <path>.corrupt.
+ * Only the per-rule counters depend on it: every SluicePrefilter takes a
+ * fresh slot at the next sync (counters from zero); the rules are
+ * rewritten from the objects either way. */
+static void slots_set_aside(const char *path, const char *why)
+{
+	char aside[PATH_MAX + 16];
+	int moved;
+
+	snprintf(aside, sizeof(aside), "%s.corrupt", path);
+	moved = !rename(path, aside);
+	pr_warn("repair: %s is unreadable (%s): %s; the SluicePrefilters take fresh rule slots "
+		"(their counters start from zero)", path, why,
+		moved ? "moved to <path>.corrupt" : "cannot move it away");
+}
+
 /* The rule slots' owners as the last agent saved them; a slot the config
  * does not say is in use is free. */
 static void slots_load(struct pf_sync *ps)
 {
-	json_t *root = ps->slots_path ? json_load_file(ps->slots_path, 0, NULL) : NULL;
+	json_t *root = NULL;
+	json_error_t jerr;
 	const char *name;
 	json_t *v;
+
+	if (ps->slots_path && !access(ps->slots_path, F_OK)) {
+		root = json_load_file(ps->slots_path, 0, &jerr);
+		if (!json_is_object(root))
+			slots_set_aside(ps->slots_path, root ? "not an object" : jerr.text);
+	}
 
 	json_object_foreach(json_object_get(root, "slots"), name, v) {
 		json_int_t i = json_integer_value(v);
@@ -203,8 +228,8 @@ static void slots_load(struct pf_sync *ps)
 static int slots_save(struct pf_sync *ps)
 {
 	json_t *root, *slots;
-	char tmp[4200];
-	int ret = 0;
+	char *text;
+	int ret;
 
 	if (!ps->slots_path)
 		return 0;
@@ -213,11 +238,12 @@ static int slots_save(struct pf_sync *ps)
 		if (ps->slot_name[i])
 			json_object_set_new(slots, ps->slot_name[i], json_integer(i));
 	root = json_pack("{s:o?}", "slots", slots);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", ps->slots_path);
-	if (!root || json_dump_file(root, tmp, JSON_COMPACT | JSON_SORT_KEYS) ||
-	    rename(tmp, ps->slots_path))
-		ret = -EIO;
+	text = root ? json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(root);
+	if (!text)
+		return -ENOMEM;
+	ret = sf_write_path(ps->slots_path, text, strlen(text), 0600);
+	free(text);
 	return ret;
 }
 
@@ -750,8 +776,9 @@ int pf_sync_apply(struct pf_sync *ps, const struct pf_object *const *objs, const
 					goto oom;
 			}
 		}
-		if (changed && slots_save(ps))
-			pr_warn("prefilter: cannot save the rule slots to %s", ps->slots_path);
+		if (changed && (ret = slots_save(ps)))
+			pr_warn("prefilter: cannot save the rule slots to %s: %s", ps->slots_path,
+				strerror(-ret));
 	}
 	st->prefixes = ps->ncur;
 	st->ms = now_ms() - t0;

@@ -38,7 +38,23 @@ int sf_read(int dirfd, const char *name, size_t max, char **out, size_t *len);
  * skip them and start-up removes the ones a crash left behind. */
 int sf_is_temporary(const char *name);
 
-/* Remove every temporary file a crash left in the directory; the count. */
+/* Remove every temporary file a crash left in the directory (those of
+ * processes that are gone; never one in flight); the count. */
 int sf_remove_temporaries(int dirfd);
+
+/* sf_write_atomic for a file named by its path (its directory is opened
+ * for the call). */
+int sf_write_path(const char *path, const void *buf, size_t len, mode_t mode);
+
+/* Move a file that cannot be read (torn, garbage) out of the way, to
+ * "<name>.corrupt" in the same directory (replacing an older one), so a
+ * start-up repair leaves the evidence and never reads it again. */
+int sf_quarantine(int dirfd, const char *name);
+
+/* When an error writing state in dir (-errno or errno) is the storage's
+ * fault (full, over quota, read-only, no permission, I/O error), a sentence
+ * naming dir, the cause and the fix into buf ("state directory D is full
+ * (No space left on device): free space on it") and 1; else 0. */
+int sf_storage_error(const char *dir, int err, char *buf, size_t len);
 
 #endif /* SLUICE_STATEFILE_H */

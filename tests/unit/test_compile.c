@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <arpa/inet.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "compile.h"
@@ -980,6 +982,57 @@ static void test_identity_reserve(void **state)
 	identities_close(ids);
 }
 
+/* A torn identities file (cut in half, emptied) does not stop the agent:
+ * it is set aside, and with the pinned maps' numbers reserved no new label
+ * set gets a number a live entry still uses. */
+static void test_identity_file_torn(void **state)
+{
+	struct pol_labels a = { 0 }, b = { 0 }, c = { 0 };
+	char dir[] = "/tmp/sluice-ids-XXXXXX", path[64], aside[80], err[256], cmd[96];
+	struct identities *ids;
+	uint32_t ia, ib, nc;
+	struct stat st;
+
+	(void)state;
+	labels_of(&a, "{\"app\":\"a\"}");
+	labels_of(&b, "{\"app\":\"b\"}");
+	labels_of(&c, "{\"app\":\"c\"}");
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/identities.json", dir);
+	snprintf(aside, sizeof(aside), "%s.corrupt", path);
+	for (int cut = 0; cut < 2; cut++) {
+		assert_int_equal(identities_open(&ids, dir, err, sizeof(err)), 0);
+		identities_begin(ids);
+		ia = identity_of_pod(ids, "default", &a);
+		ib = identity_of_pod(ids, "default", &b);
+		assert_int_equal(identities_end(ids), 0);
+		identities_close(ids);
+		assert_int_equal(stat(path, &st), 0);
+		assert_int_equal(truncate(path, cut ? st.st_size / 2 : 0), 0);
+		assert_int_equal(identities_open(&ids, dir, err, sizeof(err)), 0);
+		assert_int_equal(stat(aside, &st), 0);
+		{
+			/* what compiler_reserve_identities reads from the maps */
+			const uint32_t live[] = { ia, ib };
+
+			assert_int_equal(identities_reserve(ids, live, 2), 0);
+		}
+		identities_begin(ids);
+		nc = identity_of_pod(ids, "default", &c);
+		assert_true(nc != 0);
+		assert_int_not_equal(nc, ia);
+		assert_int_not_equal(nc, ib);
+		identities_close(ids);
+		unlink(path);
+		unlink(aside);
+	}
+	pol_labels_free(&a);
+	pol_labels_free(&b);
+	pol_labels_free(&c);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -997,6 +1050,7 @@ int main(void)
 		cmocka_unit_test(test_policy_ref_names_the_rule),
 		cmocka_unit_test(test_named_port_per_distinct_number),
 		cmocka_unit_test(test_identity_release_grace_reuse),
+		cmocka_unit_test(test_identity_file_torn),
 		cmocka_unit_test(test_identity_ranges_never_overlap),
 		cmocka_unit_test(test_cidr_exhaustion_fails_policy_closed),
 		cmocka_unit_test(test_node_index_matches_scan),

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "fs_fault.h"
 #include "ipam.h"
 
 struct fixture {
@@ -71,7 +72,7 @@ static void test_reserved_and_exhaustion(void **state)
 			assert_int_not_equal(seen[j], ip);
 		seen[i] = ip;
 	}
-	assert_int_equal(ipam_allocate(p, "c9/eth0", &ip), -ENOSPC);
+	assert_int_equal(ipam_allocate(p, "c9/eth0", &ip), -EADDRNOTAVAIL);
 	ipam_usage(p, &used, &free_n);
 	assert_int_equal(used, 5);
 	assert_int_equal(free_n, 0);
@@ -87,7 +88,7 @@ static void test_release(void **state)
 
 	assert_int_equal(ipam_allocate(p, "a/eth0", &ip), 0);
 	assert_int_equal(ip, 0x0a090002);
-	assert_int_equal(ipam_allocate(p, "b/eth0", &ip2), -ENOSPC);
+	assert_int_equal(ipam_allocate(p, "b/eth0", &ip2), -EADDRNOTAVAIL);
 	assert_int_equal(ipam_owner(p, ip, owner, sizeof(owner)), 0);
 	assert_string_equal(owner, "a/eth0");
 	/* only the owner may release */
@@ -166,7 +167,7 @@ static void test_lru_order(void **state)
 	assert_int_equal(c, 0x0a090004);
 	assert_int_equal(ipam_allocate(p, "g/eth0", &c), 0);
 	assert_int_equal(c, 0x0a090005);
-	assert_int_equal(ipam_allocate(p, "h/eth0", &c), -ENOSPC);
+	assert_int_equal(ipam_allocate(p, "h/eth0", &c), -EADDRNOTAVAIL);
 	ipam_close(p);
 }
 
@@ -220,7 +221,7 @@ static void test_quarantine(void **state)
 	assert_string_equal(owner, IPAM_QUARANTINED);
 	/* the former owner's DEL no longer frees it */
 	assert_int_equal(ipam_release(p, ip, "a/eth0"), -EPERM);
-	assert_int_equal(ipam_allocate(p, "b/eth0", &ip), -ENOSPC);
+	assert_int_equal(ipam_allocate(p, "b/eth0", &ip), -EADDRNOTAVAIL);
 	/* no owner can pose as the quarantine */
 	assert_int_equal(ipam_allocate(p, IPAM_QUARANTINED, &ip), -EINVAL);
 	ipam_close(p);
@@ -228,7 +229,7 @@ static void test_quarantine(void **state)
 	p = open_ok(f, "10.9.0.0/30");
 	ipam_usage(p, &used, &free_n);
 	assert_int_equal(used, 1);
-	assert_int_equal(ipam_allocate(p, "b/eth0", &ip), -ENOSPC);
+	assert_int_equal(ipam_allocate(p, "b/eth0", &ip), -EADDRNOTAVAIL);
 	assert_int_equal(ipam_release(p, 0x0a090002, IPAM_QUARANTINED), 0);
 	assert_int_equal(ipam_allocate(p, "b/eth0", &ip), 0);
 	assert_int_equal(ip, 0x0a090002);
@@ -310,6 +311,165 @@ static void test_concurrent_no_duplicates(void **state)
 	ipam_close(shared);
 }
 
+static void write_file(const char *dir, const char *name, const char *content, size_t len)
+{
+	char path[256];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(content, 1, len, fp), len);
+	fclose(fp);
+}
+
+struct seen {
+	uint32_t ip;
+	char owner[IPAM_OWNER_MAX + 2];
+};
+
+static int find_cb(uint32_t ip, const char *owner, void *arg)
+{
+	struct seen *s = arg;
+
+	if (ip != s->ip)
+		return 0;
+	snprintf(s->owner, sizeof(s->owner), "%s", owner);
+	return 1;
+}
+
+/* A reservation file a crash left empty, cut short or full of garbage keeps
+ * its address reserved (owner IPAM_UNKNOWN) across a reopen: never handed
+ * out, until a release settles it. */
+static void test_torn_reservations_stay_reserved(void **state)
+{
+	struct fixture *f = *state;
+	struct ipam *p = open_ok(f, "10.9.0.0/29"); /* .2-.6 */
+	uint32_t held[3], ip;
+	char name[16], owner[IPAM_OWNER_MAX + 2];
+	struct seen s;
+
+	for (int i = 0; i < 3; i++) {
+		snprintf(owner, sizeof(owner), "c%d/eth0", i);
+		assert_int_equal(ipam_allocate(p, owner, &held[i]), 0);
+	}
+	ipam_close(p);
+	ip4_format(held[0], name, sizeof(name));
+	write_file(f->ipam_dir, name, "", 0);		/* truncated to 0 bytes */
+	ip4_format(held[1], name, sizeof(name));
+	write_file(f->ipam_dir, name, "c1/e", 4);	/* cut short: no newline... */
+	write_file(f->ipam_dir, name, "c1", 2);		/* ...and no '/' either */
+	ip4_format(held[2], name, sizeof(name));
+	write_file(f->ipam_dir, name, "\x01\xff\x00garbage", 10);
+	p = open_ok(f, "10.9.0.0/29");
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(ipam_owner(p, held[i], owner, sizeof(owner)), 0);
+		assert_string_equal(owner, IPAM_UNKNOWN);
+		s.ip = held[i];
+		assert_int_equal(ipam_foreach(p, find_cb, &s), 1);
+		assert_string_equal(s.owner, IPAM_UNKNOWN);
+	}
+	/* Only the two never used addresses are handed out. */
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(ipam_allocate(p, "new/eth0", &ip), 0);
+		for (int j = 0; j < 3; j++)
+			assert_int_not_equal(ip, held[j]);
+	}
+	assert_int_equal(ipam_allocate(p, "new/eth0", &ip), -EADDRNOTAVAIL);
+	/* The repair: one is rewritten for its holder, one released. */
+	assert_int_equal(ipam_set_owner(p, held[0], "c0/eth0"), 0);
+	assert_int_equal(ipam_owner(p, held[0], owner, sizeof(owner)), 0);
+	assert_string_equal(owner, "c0/eth0");
+	assert_int_equal(ipam_set_owner(p, held[0], "garbage"), -EINVAL);
+	assert_int_equal(ipam_release(p, held[1], "c1/eth0"), -EPERM);
+	assert_int_equal(ipam_release(p, held[1], IPAM_UNKNOWN), 0);
+	assert_int_equal(ipam_allocate(p, "new/eth0", &ip), 0);
+	assert_int_equal(ip, held[1]);
+	ipam_close(p);
+}
+
+/* A torn range file is rewritten; a crash's temporaries are removed. */
+static void test_torn_range_and_temporaries(void **state)
+{
+	struct fixture *f = *state;
+	struct ipam *p = open_ok(f, "10.9.0.0/29");
+	char path[160];
+	FILE *fp;
+	char line[64] = "";
+
+	ipam_close(p);
+	write_file(f->ipam_dir, "range", "10.9.0", 6);
+	write_file(f->ipam_dir, ".sf-tmp-1-1", "x", 1);
+	write_file(f->ipam_dir, ".tmp-1-1", "x", 1);
+	p = open_ok(f, "10.9.0.0/29");
+	ipam_close(p);
+	snprintf(path, sizeof(path), "%s/range", f->ipam_dir);
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	assert_non_null(fgets(line, sizeof(line), fp));
+	fclose(fp);
+	assert_string_equal(line, "10.9.0.0/29\n");
+	assert_int_equal(fs_count(f->ipam_dir, ".sf-tmp-"), 0);
+	assert_int_equal(fs_count(f->ipam_dir, ".tmp-"), 0);
+}
+
+/* State on a full or read-only file system: the allocation fails with the
+ * storage's error (not "range full") and leaves nothing: no reservation
+ * file, no temporary, nothing counted as used. */
+static void storage_fault(int readonly)
+{
+	char dir[64], ipam_dir[96], err[256];
+	struct ipam *p = NULL;
+	unsigned used, free_n;
+	uint32_t ip;
+
+	if (fs_tiny_mount(dir, sizeof(dir), 64 * 1024))
+		skip();
+	snprintf(ipam_dir, sizeof(ipam_dir), "%s/ipam", dir);
+	assert_int_equal(ipam_open(&p, ipam_dir, "10.9.0.0/29", err, sizeof(err)), 0);
+	if (readonly)
+		assert_int_equal(fs_set_readonly(dir, 1), 0);
+	else
+		fs_fill(dir);
+	assert_int_equal(ipam_allocate(p, "a/eth0", &ip), readonly ? -EROFS : -ENOSPC);
+	assert_int_equal(fs_count(ipam_dir, "10.9"), 0);
+	assert_int_equal(fs_count(ipam_dir, ".sf-tmp-"), 0);
+	ipam_usage(p, &used, &free_n);
+	assert_int_equal(used, 0);
+	/* Space again: the same allocation works. */
+	if (readonly) {
+		assert_int_equal(fs_set_readonly(dir, 0), 0);
+	} else {
+		char filler[128];
+
+		snprintf(filler, sizeof(filler), "%s/filler", dir);
+		assert_int_equal(unlink(filler), 0);
+	}
+	assert_int_equal(ipam_allocate(p, "a/eth0", &ip), 0);
+	assert_int_equal(ipam_release(p, ip, "a/eth0"), 0);
+	/* A release that cannot remove the file keeps the address allocated. */
+	assert_int_equal(ipam_allocate(p, "b/eth0", &ip), 0);
+	assert_int_equal(fs_set_readonly(dir, 1), 0);
+	assert_int_equal(ipam_release(p, ip, "b/eth0"), -EROFS);
+	ipam_usage(p, &used, &free_n);
+	assert_int_equal(used, 1);
+	assert_int_equal(fs_set_readonly(dir, 0), 0);
+	ipam_close(p);
+	fs_tiny_umount(dir);
+}
+
+static void test_full_state_dir(void **state)
+{
+	(void)state;
+	storage_fault(0);
+}
+
+static void test_readonly_state_dir(void **state)
+{
+	(void)state;
+	storage_fault(1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -321,6 +481,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_quarantine, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_cidr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_no_duplicates, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_torn_reservations_stay_reserved, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_torn_range_and_temporaries, setup, teardown),
+		cmocka_unit_test(test_full_state_dir),
+		cmocka_unit_test(test_readonly_state_dir),
 	};
 
 	return cmocka_run_group_tests_name("ipam", tests, NULL, NULL);
