@@ -2480,25 +2480,6 @@ static int load_put(struct store *s, const json_t *obj, bool kube, char *why, si
 }
 
 /* Read the snapshot, if there is one: s->snap_gen, s->snap_size and its objects. */
-/*
- * The snapshot cannot be parsed (torn, emptied, garbage: a bad disk, since
- * it is only ever replaced whole): moved to objects.json.corrupt and the
- * agent starts with no objects; the journal, which only adds to that
- * snapshot, is ignored. Kubernetes objects come back with the relist;
- * objects applied with sluicectl must be applied again.
- */
-static void snapshot_set_aside(struct store *s, const char *why)
-{
-	char aside[PATH_MAX + 16];
-	int moved;
-
-	snprintf(aside, sizeof(aside), "%s.corrupt", s->path);
-	moved = !rename(s->path, aside) && !fsync_dir(s->dir);
-	pr_err("repair: %s is unreadable (%s): %s; starting with no stored objects (Kubernetes "
-	       "objects come back with the relist, apply the others again)", s->path, why,
-	       moved ? "moved to objects.json.corrupt" : "cannot move it away");
-}
-
 static int load_snapshot(struct store *s, char *err, size_t errlen)
 {
 	json_t *doc, *arr, *obj;
@@ -2510,10 +2491,21 @@ static int load_snapshot(struct store *s, char *err, size_t errlen)
 		return 0;
 	doc = json_load_file(s->path, 0, &jerr);
 	arr = doc;
+	/*
+	 * A snapshot that does not parse (only ever replaced whole, so a bad
+	 * disk or a hand edit) is not repaired by starting empty: that would
+	 * compile no policies and open every isolated pod. The agent stops
+	 * instead; the pinned maps keep enforcing what they were last given.
+	 */
 	if (!json_is_array(doc) && !json_is_string(json_object_get(doc, "format"))) {
-		snapshot_set_aside(s, doc ? "not a snapshot" : jerr.text);
+		snprintf(err, errlen,
+			 "cannot read %s: %s; the datapath keeps enforcing the policy it was last "
+			 "given. Restore the file from a backup, or move it and objects.journal away "
+			 "to start with no stored objects (objects from the Kubernetes API come back "
+			 "with the relist; apply the others with sluicectl again)",
+			 s->path, doc ? "not an objects snapshot" : jerr.text);
 		json_decref(doc);
-		return 0;
+		return -EINVAL;
 	}
 	if (json_is_object(doc)) {
 		const char *format = json_string_value(json_object_get(doc, "format"));

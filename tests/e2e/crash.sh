@@ -5,12 +5,14 @@
 # the real CNI plugin under a NetworkPolicy and a SluicePrefilter; the
 # agent is killed with SIGKILL and a power cut is simulated on its
 # --state-dir: endpoint records, IPAM reservations, the identity table, the
-# objects snapshot and journal, the prefilter slots truncated to 0 bytes,
-# cut in half or filled with garbage, and temporaries left behind. The
-# restarted agent must repair every file from the kernel and say so: the
-# pods keep their addresses and keep talking, a new ADD never gets an
-# address in use, and DEL of every pod leaves no reservation, veth,
-# endpoint map entry or record. Then storage faults: with the state
+# prefilter slots truncated to 0 bytes, cut in half or filled with garbage,
+# a torn record at the objects journal's end, and temporaries left behind.
+# The restarted agent must repair every file from the kernel and say so: the
+# pods keep their addresses and keep talking under the policy, a new ADD
+# never gets an address in use. An objects snapshot that does not parse
+# stops the agent (starting empty would drop every policy) while the pods
+# keep talking on the pinned maps. DEL of every pod leaves no reservation,
+# veth, endpoint map entry or record. Then storage faults: with the state
 # directory on a full tmpfs, and read-only, ADD fails naming the directory
 # and the cause, and leaves nothing behind; an agent starting on a
 # read-only one holding addresses it cannot release comes up.
@@ -63,7 +65,8 @@ repaired() { grep -q "repair: .*$1" "$DIR/agent.log" || { echo "no repair of $1 
 # start_agent, with more time to come up on a loaded machine.
 start() {
 	start_agent "$NODE" "$CIDR" "$DIR" 2>/dev/null && return 0
-	eventually 60 ctl status >/dev/null 2>&1 && return 0
+	# status says "not ready" when the pod CIDR is full: ask for endpoints.
+	eventually 60 ctl get endpoints >/dev/null 2>&1 && return 0
 	log "the agent did not come up"
 	tail -n 30 "$DIR/agent.log" >&2
 	return 1
@@ -121,8 +124,9 @@ garbage "$(reservation 1)"
 : >"$(reservation 2)"
 half "$(reservation 4)"
 half "$STATE/identities.json"
-garbage "$STATE/objects.json"
-half "$STATE/objects.journal"
+# The journal is appended to and fdatasynced per save: a power cut tears
+# at most the record being written, at its end (records before it count).
+head -c 37 /dev/urandom >>"$STATE/objects.journal"
 : >"$STATE/prefilter-slots.json"
 for d in "$STATE" "$STATE/endpoints" "$STATE/ipam"; do
 	: >"$d/.sf-tmp-4194303.1-0" # a dead process's temporary
@@ -147,7 +151,7 @@ done
 for i in 1 2 4; do
 	check "the log names pod $i's reservation" repaired "ipam/${IP[$i]}"
 done
-for f in identities.json objects.json prefilter-slots.json; do
+for f in identities.json prefilter-slots.json; do
 	check "the log names $f" repaired "$f"
 done
 check "the log names objects.journal" grep -q "objects.journal" "$DIR/agent.log"
@@ -160,14 +164,32 @@ out=$(POD_NAMESPACE=$NS cni ADD "c${ID}6" "/run/netns/$ID-p6" "$CONF")
 check "the next ADD finds the range full (no address handed out twice)" \
 	grep -q "no free addresses left" <<<"$out"
 
+check "the NetworkPolicy is still stored" bash -c "'$BUILD/sluicectl' --socket '$SOCK' get policies | grep -q web-only"
+{ kill -9 "$AGENT_PID"; wait "$AGENT_PID"; } 2>/dev/null
+
+echo "== an unreadable objects snapshot stops the agent (no policy is dropped)"
+garbage "$STATE/objects.json"
+rm -f "$SOCK"
+nsenter --net="/run/netns/$NODE" "$BUILD/sluice-agent" --pod-cidr "$CIDR" --node-name "$NODE" \
+	--socket "$SOCK" --state-dir "$STATE" --bpffs "$BPFFS" >"$DIR/refused.log" 2>&1
+check "the agent refuses to start" test $? -ne 0
+check "  ...naming objects.json and the way out" \
+	grep -q "cannot read $STATE/objects.json: .*move it and objects.journal away" "$DIR/refused.log"
+check "  ...the pods keep talking meanwhile" eventually 5 all_talk
+check "  ...and the policy maps are untouched (pinned, not emptied)" \
+	bash -c "[ \"\$(bpftool map dump pinned '$BPFFS/sluice_pol_v1' -j | jq length)\" -gt 0 ]"
+mv "$STATE/objects.json" "$STATE/objects.json.bad"
+mv "$STATE/objects.journal" "$STATE/objects.journal.bad"
+start || exit 1
+check "moved away as told, the agent starts with no stored objects" \
+	bash -c "! '$BUILD/sluicectl' --socket '$SOCK' get policies | grep -q web-only"
+
 echo "== DEL of every pod leaves nothing"
 for i in 1 2 3 4 5 6; do pod_del "$i"; done
 check "no reservation left" test "$(reservations "$STATE")" = 0
 check "no endpoint record left" bash -c "! ls '$STATE/endpoints' | grep -q json"
 check "no pod veth left" test "$(veths)" = 0
 check "the endpoint map is empty" test "$(ep_map_len)" = 0
-{ kill -9 "$AGENT_PID"; wait "$AGENT_PID"; } 2>/dev/null
-
 echo "== storage faults: a full and a read-only state directory"
 mkdir -p "$TINY"
 mount -t tmpfs -o size=512k,mode=0700 tmpfs "$TINY" || { not_ok "mount a tmpfs"; exit 1; }
