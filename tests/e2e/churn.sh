@@ -53,11 +53,11 @@ dump() { bpftool map dump pinned "$BPFFS/$1" -j; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # cni_retry CMD CONTAINER NETNS: the plugin, called again while it fails
-# with code 11 (agent unreachable: being restarted), for up to 60 s.
+# with code 11 (agent unreachable: being restarted), for up to 120 s.
 cni_retry() {
-	local out rc end=$(($(now_ms) + 60000))
+	local out rc end=$(($(now_ms) + 120000))
 	while :; do
-		out=$(cni "$@" "$CONF")
+		out=$(cni "$@" "$CONF" 2>>"$DIR/cni.log")
 		rc=$?
 		[ $rc -eq 0 ] && { printf '%s' "$out"; return 0; }
 		if [ "$(jq -r '.code // empty' <<<"$out" 2>/dev/null)" != 11 ] || [ "$(now_ms)" -gt $end ]; then
@@ -122,6 +122,9 @@ ct_with() {
 		  select(any(. == $p or startswith($p)))] | length'
 }
 
+# The restarted agent loads its programs again: seconds of verifier time
+# when the machine is busy.
+AGENT_START_WAIT_S=120
 restart_agent() {
 	kill -9 "$AGENT_PID"
 	wait "$AGENT_PID" 2>/dev/null
@@ -200,6 +203,7 @@ for ((b = 0; b < blocks; b++)); do
 	for ((s = 0; s < PAR; s++)); do
 		worker "$s" "$first" "$last" &
 		pids+=($!)
+		CLEANUP_PIDS+=($!)
 	done
 	# A kill at a random cycle of the block; not in the first block (the
 	# warm-up) nor in the last two (the last process's warm-up and the
@@ -207,7 +211,7 @@ for ((b = 0; b < blocks; b++)); do
 	if [ "$KILLS" = 1 ] && [ "$b" -ge 1 ] && [ "$b" -lt $((blocks - 2)) ]; then
 		at=$((first + 1 + RANDOM % (BLOCK - 2)))
 		while [ "$(wc -l <"$DIR/done")" -lt "$at" ]; do sleep 0.02; done
-		restart_agent || { not_ok "agent restarted after SIGKILL"; break; }
+		restart_agent || { not_ok "agent restarted after SIGKILL"; kill "${pids[@]}"; break; }
 		kills=$((kills + 1))
 	fi
 	wait "${pids[@]}"
@@ -272,4 +276,8 @@ echo "figures: VmRSS $rss_warm KiB after cycle $((warm + 1)), $rss_end KiB at th
 	"fds $fds_warm -> $fds_end; threads $thr_warm -> $thr_end;" \
 	"$kills SIGKILLs, $(cat "$DIR/retries" 2>/dev/null | wc -l) calls retried on code 11;" \
 	"$tfail of $(((CYCLES + TRAFFIC_EVERY - 1) / TRAFFIC_EVERY * 2)) probes failed"
+if [ "$FAIL" -ne 0 ]; then
+	echo "-- the agent's log, last lines:"
+	tail -n 30 "$DIR/agent.log"
+fi
 summary

@@ -82,8 +82,11 @@ start_agent() {
 	wait_for_socket "$dir/agent.sock"
 }
 
+# wait_for_socket SOCKET: the agent answers on SOCKET within
+# AGENT_START_WAIT_S seconds (default 5; a start on a loaded machine spends
+# seconds in the BPF verifier).
 wait_for_socket() {
-	for _ in $(seq 100); do
+	for _ in $(seq $((${AGENT_START_WAIT_S:-5} * 20))); do
 		"$BUILD/sluicectl" --socket "$1" status >/dev/null 2>&1 && return 0
 		sleep 0.05
 	done
