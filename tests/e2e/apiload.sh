@@ -18,16 +18,16 @@
 #       deadline, the non-readers at their write deadline with their answer
 #       cut.
 #
-#   tests/e2e/apiload.sh                         N_ADD=100 WORLD_PODS=5000
+#   tests/e2e/apiload.sh                         N_ADD=100 WORLD_PODS=9000
 set -uo pipefail
 TEST_NAME=apiload
 source "$(dirname "$0")/../lib/common.sh"
 need_root
 
 N_ADD=${N_ADD:-100}
-WORLD_PODS=${WORLD_PODS:-5000}
+WORLD_PODS=${WORLD_PODS:-9000}
 STALL_ADD_MAX_MS=${STALL_ADD_MAX_MS:-1000}
-APPLY_ADD_MAX_MS=${APPLY_ADD_MAX_MS:-3000}
+APPLY_ADD_MAX_MS=${APPLY_ADD_MAX_MS:-1000}
 DEADLINE_MS=2000	# API_READ_DEADLINE_MS, API_WRITE_DEADLINE_MS (agent/server.h)
 
 ID=slal$$
