@@ -73,7 +73,7 @@ cni_retry() {
 # each in the slot's pod namespace. One line per cycle in $DIR/times:
 # "add_ms del_ms", or a FAIL line.
 worker() {
-	local slot=$1 first=$2 last=$3 c t0 t1 t2 out ip ns=$ID-s$1
+	local slot=$1 first=$2 last=$3 c t0 t1 t1b t2 out ip ns=$ID-s$1
 	for ((c = first; c <= last; c++)); do
 		[ $((c % PAR)) -eq "$slot" ] || continue
 		t0=$(now_ms)
