@@ -1268,14 +1268,19 @@ json_t *api_dispatch(struct agent *a, const json_t *req)
 /* ---- connections ------------------------------------------------------ */
 
 struct api_conn {
-	struct api_inbox in;
+	struct api_inbox in;	/* in.deadline: the read's, then the answer's */
 	bool refused;	/* not root: answered "permission denied" */
 	int uid;
+	char *out;	/* the answer, once the request is served; NULL before */
+	size_t outlen, outoff;
 };
 
 /* The agent reads up to API_MAX_CONNS requests at once, so a client that
  * trickles its request or never finishes it delays no one else; it is cut
- * off at its deadline. Requests are then served one at a time. */
+ * off at its deadline. Requests are then served one at a time, and each
+ * answer is sent as the client takes it, between polls: a client that
+ * reads slowly or not at all holds its slot until its deadline, never the
+ * agent. */
 struct api_server {
 	int listen_fd;
 	size_t n;
@@ -1297,6 +1302,7 @@ static void conn_close(struct api_server *s, size_t i)
 {
 	close(s->c[i].in.fd);
 	api_inbox_free(&s->c[i].in);
+	free(s->c[i].out);
 	s->c[i] = s->c[--s->n];
 }
 
@@ -1318,7 +1324,8 @@ size_t api_server_pollfds(const struct api_server *s, struct pollfd *pfd)
 	pfd[k++] = (struct pollfd){ .fd = s->n < API_MAX_CONNS ? s->listen_fd : -1,
 				    .events = POLLIN };
 	for (size_t i = 0; i < s->n; i++)
-		pfd[k++] = (struct pollfd){ .fd = s->c[i].in.fd, .events = POLLIN };
+		pfd[k++] = (struct pollfd){ .fd = s->c[i].in.fd,
+					    .events = s->c[i].out ? POLLOUT : POLLIN };
 	return k;
 }
 
@@ -1390,16 +1397,43 @@ static json_t *answer_fits(const json_t *req, json_t *resp)
 	return api_error(CNI_ERR_INTERNAL, msg, details);
 }
 
-/* Answer connection i (its request is complete, or failed with ret) and
- * close it. The answer has its own deadline: a client that does not read
- * it holds the agent for at most API_WRITE_DEADLINE_MS. */
+/* Send connection i what its socket takes now, without blocking; close it
+ * once the answer is sent, on an error, or at its deadline. */
+static void conn_flush(struct api_server *s, size_t i)
+{
+	struct api_conn *c = &s->c[i];
+
+	while (c->outoff < c->outlen) {
+		ssize_t n = send(c->in.fd, c->out + c->outoff, c->outlen - c->outoff,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n > 0) {
+			c->outoff += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			if (api_now_ms() < c->in.deadline)
+				return;	/* the rest when it has room (POLLOUT) */
+			pr_warn("API client did not take its answer within %d ms; closed it",
+				API_WRITE_DEADLINE_MS);
+		}
+		break;
+	}
+	conn_close(s, i);
+}
+
+/* Serve connection i (its request is complete, or failed with ret) and
+ * start sending the answer. The answer has its own deadline: a client that
+ * does not read it is closed after API_WRITE_DEADLINE_MS, and meanwhile
+ * the agent serves the others. */
 static void conn_answer(struct agent *a, struct api_server *s, size_t i, int ret)
 {
 	struct api_conn *c = &s->c[i];
 	json_t *req = NULL, *resp;
 	json_error_t jerr;
 	char why[256];
-	int wret;
 
 	if (c->refused) {
 		pr_warn("refused API connection from uid %d: root only", c->uid);
@@ -1426,15 +1460,19 @@ static void conn_answer(struct agent *a, struct api_server *s, size_t i, int ret
 		}
 	}
 	resp = answer_fits(req, resp);
-	/* A client that has not even finished its request gets one try, not
-	 * a deadline: it is not reading. */
-	wret = resp ? api_write_json(c->in.fd, resp, ret < 0 ? 0 : API_WRITE_DEADLINE_MS) : 0;
-	if (wret == -ETIMEDOUT && ret >= 0)
-		pr_warn("API client did not take its answer within %d ms; closed it",
-			API_WRITE_DEADLINE_MS);
+	c->out = resp ? json_dumps(resp, JSON_COMPACT) : NULL;
 	json_decref(req);
 	json_decref(resp);
-	conn_close(s, i);
+	api_inbox_free(&c->in);
+	if (!c->out) {
+		conn_close(s, i);
+		return;
+	}
+	c->outlen = strlen(c->out);
+	/* A client that has not even finished its request gets one try, not
+	 * a deadline: it is not reading. */
+	c->in.deadline = api_now_ms() + (ret < 0 ? 0 : API_WRITE_DEADLINE_MS);
+	conn_flush(s, i);
 }
 
 void api_server_credit(struct api_server *s, long long ms)
@@ -1448,10 +1486,15 @@ void api_server_run(struct agent *a, struct api_server *s, const struct pollfd *
 {
 	/* Walk backwards: conn_close moves the last entry into the hole. */
 	for (size_t i = s->n; i-- > 0;) {
-		int ret = api_inbox_read(&s->c[i].in);
 		long long t0;
 		size_t len;
+		int ret;
 
+		if (s->c[i].out) {
+			conn_flush(s, i);
+			continue;
+		}
+		ret = api_inbox_read(&s->c[i].in);
 		if (!ret)
 			continue;
 		t0 = api_now_ms();

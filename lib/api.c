@@ -139,6 +139,14 @@ int api_read_json(int fd, json_t **out, int timeout_ms, char *err, size_t errlen
 		snprintf(err, errlen, "%s", strerror(-ret));
 		return ret;
 	}
+	/* Closed with nothing sent: the peer went away (an agent killed
+	 * after it accepted the request), not a malformed message; callers
+	 * map this to "try again". */
+	if (!len) {
+		free(buf);
+		snprintf(err, errlen, "connection closed before any message");
+		return -ECONNRESET;
+	}
 	msg = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	free(buf);
 	if (!msg) {

@@ -57,7 +57,8 @@ int api_read_all(int fd, size_t max, int timeout_ms, char **out, size_t *len);
 
 /* Read a whole JSON message from fd until EOF (at most SLUICE_API_MAX_MSG),
  * waiting at most timeout_ms (<0: no limit). Returns 0 and sets *out, or a
- * negative errno (-EPROTO: not JSON, with the parser's text in err). */
+ * negative errno (-EPROTO: not JSON, with the parser's text in err;
+ * -ECONNRESET: EOF before any byte). */
 int api_read_json(int fd, json_t **out, int timeout_ms, char *err, size_t errlen);
 
 /* Write buf to fd in full within timeout_ms (<0: no limit) for the whole

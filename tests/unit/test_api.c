@@ -59,11 +59,31 @@ static void test_frame_malformed_and_timeout(void **state)
 	assert_int_equal(write(sv[0], "{\"op\": ", 7), 7);
 	/* no EOF yet: the reader gives up at its deadline */
 	assert_int_equal(api_read_json(sv[1], &got, 100, err, sizeof(err)), -ETIMEDOUT);
+	/* the cut-off read took those bytes: a new incomplete message */
+	assert_int_equal(write(sv[0], "{\"op\": ", 7), 7);
 	shutdown(sv[0], SHUT_WR);
 	assert_int_equal(api_read_json(sv[1], &got, 1000, err, sizeof(err)), -EPROTO);
 	assert_non_null(strstr(err, "line 1"));
 	assert_null(got);
 	close(sv[0]);
+	close(sv[1]);
+}
+
+/* A peer that closes without sending anything (an agent killed after it
+ * accepted the request) is a reset connection, which the plugin answers
+ * with "try again" (code 11), not a malformed message. */
+static void test_frame_empty_is_reset(void **state)
+{
+	json_t *got = NULL;
+	char err[128];
+	int sv[2];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	close(sv[0]);
+	assert_int_equal(api_read_json(sv[1], &got, 1000, err, sizeof(err)), -ECONNRESET);
+	assert_non_null(strstr(err, "closed"));
+	assert_null(got);
 	close(sv[1]);
 }
 
@@ -421,6 +441,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_frame_roundtrip),
 		cmocka_unit_test(test_frame_malformed_and_timeout),
+		cmocka_unit_test(test_frame_empty_is_reset),
 		cmocka_unit_test(test_frame_too_large),
 		cmocka_unit_test(test_read_deadline_trickle),
 		cmocka_unit_test(test_write_deadline),

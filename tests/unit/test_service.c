@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "api.h"
 #include "service.h"
 #include "store.h"
 #include "store_test.h"
@@ -887,10 +888,42 @@ static void test_store_index(void **state)
 	store_close(s);
 }
 
+/* An object named twice in one apply is refused, naming the first repeat
+ * in apply order (before a later object that does not parse), and nothing
+ * is applied; the same name in another namespace or of another kind is no
+ * repeat. */
+#define NSOBJ(n) "{'apiVersion':'v1','kind':'Namespace','metadata':{'name':'" n "'}}"
+#define PODOBJ(ns, n) "{'apiVersion':'v1','kind':'Pod','metadata':{'namespace':'" ns "'," \
+		      "'name':'" n "'}}"
+static void test_apply_duplicates(void **state)
+{
+	struct store *s = fresh_store("dups");
+	char err[1024];
+
+	(void)state;
+	assert_int_equal(apply(s, "[" NSOBJ("a") "," PODOBJ("a", "x") "," PODOBJ("b", "x") ","
+			       NSOBJ("x") "," PODOBJ("a", "y") "," PODOBJ("b", "x") ","
+			       PODOBJ("a", "y") "]", NULL, err, sizeof(err)),
+			 CNI_ERR_INVALID_CONFIG);
+	assert_non_null(strstr(err, "Pod b/x appears twice"));
+	assert_int_equal(apply(s, "[" PODOBJ("a", "y") "," PODOBJ("a", "y") ","
+			       "{'apiVersion':'v1','kind':'Pod','metadata':{}}]", NULL, err,
+			       sizeof(err)), CNI_ERR_INVALID_CONFIG);
+	assert_non_null(strstr(err, "Pod a/y appears twice"));
+	assert_int_equal(apply(s, "[" PODOBJ("a", "y") ","
+			       "{'apiVersion':'v1','kind':'Pod','metadata':{}}," PODOBJ("a", "y") "]",
+			       NULL, err, sizeof(err)), CNI_ERR_INVALID_CONFIG);
+	assert_null(strstr(err, "twice"));
+	assert_int_equal(apply(s, "[" NSOBJ("x") "," PODOBJ("a", "x") "," PODOBJ("b", "x") ","
+			       PODOBJ("a", "y") "]", NULL, err, sizeof(err)), 0);
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_service),
+		cmocka_unit_test(test_apply_duplicates),
 		cmocka_unit_test(test_slice_conditions),
 		cmocka_unit_test(test_view_join),
 		cmocka_unit_test(test_view_local_by_pod_cidr),
