@@ -230,7 +230,7 @@ static int world_maps(struct world *w, int break_policy)
 		return -1;
 	/* B: TCP 80 from A only. A: TCP 80 to B and R, UDP 53 anywhere. */
 	if (rule_put(w, (__u32)b, ID_A, SLUICE_DIR_INGRESS, IPPROTO_TCP, 80) ||
-	    (break_policy && rule_put(w, (__u32)b, ID_A, SLUICE_DIR_INGRESS, IPPROTO_TCP, 81)) ||
+	    (break_policy && rule_put(w, (__u32)b, SLUICE_ID_ANY, SLUICE_DIR_INGRESS, IPPROTO_TCP, 81)) ||
 	    rule_put(w, (__u32)a, ID_B, SLUICE_DIR_EGRESS, IPPROTO_TCP, 80) ||
 	    rule_put(w, (__u32)a, ID_R, SLUICE_DIR_EGRESS, IPPROTO_TCP, 80) ||
 	    rule_put(w, (__u32)a, SLUICE_ID_ANY, SLUICE_DIR_EGRESS, IPPROTO_UDP, 53))

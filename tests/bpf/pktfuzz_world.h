@@ -44,7 +44,7 @@ struct gen_out {
 	int mutated;
 };
 
-/* break_policy: also allow pod B TCP port 81 from A in the policy map,
+/* break_policy: also allow pod B TCP port 81 from anyone in the policy map,
  * for the oracle to catch (it is the oracle's own world that says 80). */
 int world_open(struct world *w, int break_policy);
 void world_close(struct world *w);

@@ -18,7 +18,7 @@
  *   - the counters (sluice_stats_v2) add up per packet (check_counters).
  * A violation prints the program, the packet in hex and the seed; the run
  * fails. PKTFUZZ_SEED= and PKTFUZZ_N= (packets in all) reproduce or scale
- * a run; PKTFUZZ_BREAK=1 first opens pod B to TCP port 81 in the policy
+ * a run; PKTFUZZ_BREAK=1 first opens pod B to TCP port 81 from any peer in the policy
  * map, which the oracle must catch (the test then fails).
  */
 #include <arpa/inet.h>
@@ -66,12 +66,13 @@ struct fuzz {
 	struct prng r;
 	uint64_t seed;
 	struct prog_stats st[NPROG];
-	struct tupleset a_in, b_out;
+	struct tupleset a_in, b_out, frags;
 	uint64_t violations, counter_errors, delivered_b, left_a, non_ipv4_to_pod;
 	/* For the whole run's counters: drops (packets, bytes) per direction,
 	 * the XDP program's actions. */
 	uint64_t drops[SLUICE_DIR_MAX], drop_bytes[SLUICE_DIR_MAX], xdp_act[XDP_REDIRECT + 1];
 	struct sluice_metric start[SLUICE_METRICS_MAX];
+	const struct ref_pkt *cur_in;	/* the frame being judged, as it came in */
 	/* The counters before the current run, summed over the CPUs. */
 	struct sluice_metric before[SLUICE_METRICS_MAX];
 };
@@ -119,8 +120,6 @@ static void hexdump(const char *what, const uint8_t *b, size_t len)
 	fprintf(stderr, "%s\n", len > 256 ? " ..." : "");
 }
 
-static int frag_recall(const struct ref_pkt *q, int i, struct ref_pkt *as);
-
 /* One line about a parsed packet, with its tuple's and the reverse's
  * connection-tracking flags (-1: none), for PKTFUZZ_DEBUG. */
 static void describe(struct fuzz *fz, const char *what, const struct ref_pkt *q)
@@ -131,18 +130,20 @@ static void describe(struct fuzz *fz, const char *what, const struct ref_pkt *q)
 	long f1 = -1, f2 = -1;
 
 	if (q->later_frag) {
-		struct ref_pkt as;
 		struct sluice_frag_key fk = { q->key.saddr, q->key.daddr, q->frag_id, q->key.proto, 0 };
 		struct sluice_frag_value fv;
 
-		if (!bpf_map_lookup_elem(world_frag_map_fd(&fz->w), &fk, &fv))
+		if (!bpf_map_lookup_elem(world_frag_map_fd(&fz->w), &fk, &fv)) {
+			struct ref_pkt as = *q;
+
 			fprintf(stderr, "  datapath's first fragment: ports %u -> %u\n", ntohs(fv.sport),
 				ntohs(fv.dport));
-		for (int i = 0; i < frag_recall(q, 0, NULL); i++) {
-			frag_recall(q, i, &as);
-			fprintf(stderr, "  oracle's first fragment: ports %u -> %u\n", ntohs(as.key.sport),
-				ntohs(as.key.dport));
+			as.later_frag = 0;
+			as.key.sport = fv.sport;
+			as.key.dport = fv.dport;
+			describe(fz, "as its first", &as);
 		}
+
 	}
 	ref_reverse(&q->key, &rev);
 	if (!world_ct_lookup(&fz->w, &q->key, &v))
@@ -185,72 +186,29 @@ static void violation(struct fuzz *fz, int prog, uint64_t n, const char *why, co
 /*
  * The first fragments seen (any program, in or out, any verdict: the
  * datapath remembers a first fragment's ports whatever its verdict,
- * lib/frag.h), by datagram (source, destination, IP ID, protocol): a later
- * fragment is judged as a packet with those ports. Up to FRAG_WAYS port
- * pairs per datagram: a later fragment may take any of them.
+ * lib/frag.h): each datagram (source, destination, IP ID, protocol) with
+ * each pair of ports a first fragment of it had, in fz->frags.
  */
-#define FRAG_SLOTS (1u << 20)
-#define FRAG_WAYS 4
-
-struct frag_seen {
-	__be32 saddr, daddr;
-	__be16 id;
-	uint8_t proto, n;
-	__be16 ports[FRAG_WAYS][2];
-};
-
-static struct frag_seen frags[FRAG_SLOTS];
-
-static struct frag_seen *frag_slot(const struct ref_pkt *p)
+static void frag_pair(const struct ref_pkt *p, __be16 sport, __be16 dport, struct sluice_ct_key *k)
 {
-	uint32_t h = (p->key.saddr * 0x9e3779b1u) ^ (p->key.daddr * 0x85ebca6bu) ^
-		     ((uint32_t)p->frag_id << 8 | p->key.proto) * 0xc2b2ae35u;
-
-	return &frags[(h ^ h >> 16) & (FRAG_SLOTS - 1)];
+	memset(k, 0, sizeof(*k));
+	k->saddr = p->key.saddr;
+	k->daddr = p->key.daddr;
+	k->proto = p->key.proto;
+	k->sport = sport;
+	k->dport = dport;
+	memcpy(k->pad, &p->frag_id, 2);
+	k->pad[2] = 0xf;
 }
 
-static void frag_note(const struct ref_pkt *p)
+static void frag_note(struct fuzz *fz, const struct ref_pkt *p)
 {
-	struct frag_seen *f;
+	struct sluice_ct_key k;
 
 	if (!p->ipv4 || !p->first_frag || !p->has_l4)
 		return;
-	f = frag_slot(p);
-	if (f->saddr != p->key.saddr || f->daddr != p->key.daddr || f->id != p->frag_id ||
-	    f->proto != p->key.proto || !f->n) {
-		memset(f, 0, sizeof(*f));
-		f->saddr = p->key.saddr;
-		f->daddr = p->key.daddr;
-		f->id = p->frag_id;
-		f->proto = p->key.proto;
-	}
-	for (int i = 0; i < f->n; i++)
-		if (f->ports[i][0] == p->key.sport && f->ports[i][1] == p->key.dport)
-			return;
-	f->ports[f->n % FRAG_WAYS][0] = p->key.sport;
-	f->ports[f->n % FRAG_WAYS][1] = p->key.dport;
-	if (f->n < FRAG_WAYS)
-		f->n++;
-}
-
-/* The first fragments of later fragment q's datagram: how many, and q
- * with the i-th one's ports in *as. */
-static int frag_recall(const struct ref_pkt *q, int i, struct ref_pkt *as)
-{
-	struct frag_seen *f = frag_slot(q);
-
-	if (f->saddr != q->key.saddr || f->daddr != q->key.daddr || f->id != q->frag_id ||
-	    f->proto != q->key.proto)
-		return 0;
-	if (as && i < f->n) {
-		*as = *q;
-		as->later_frag = 0;
-		as->has_l4 = 1;
-		as->icmp_error = 0;
-		as->key.sport = f->ports[i][0];
-		as->key.dport = f->ports[i][1];
-	}
-	return f->n;
+	frag_pair(p, p->key.sport, p->key.dport, &k);
+	tupleset_add(&fz->frags, &k);
 }
 
 typedef const char *(*policy_fn)(struct fuzz *fz, const struct ref_pkt *q, int flags);
@@ -258,36 +216,43 @@ typedef const char *(*policy_fn)(struct fuzz *fz, const struct ref_pkt *q, int f
 /* A later fragment passes when one of its datagram's first fragments'
  * ports make a packet the policy lets through (lib/frag.h: it gets its
  * first fragment's verdict). */
-static const char *later_frag_ok(struct fuzz *fz, const struct ref_pkt *q, int flags, policy_fn fn,
-				 const char *orphan)
+/*
+ * A later fragment passes as its datagram's first fragment did (lib/frag.h,
+ * docs/POLICY.md): it takes the ports the datapath remembered for the
+ * datagram (sluice_frag4_v1), which must be those of a first fragment of it
+ * the oracle saw, and is judged with them by the oracle's own policy.
+ */
+static const char *later_frag_ok(struct fuzz *fz, const struct ref_pkt *q, int flags, policy_fn fn)
 {
+	const struct ref_pkt *orig = q;
 	struct sluice_frag_key fk = { q->key.saddr, q->key.daddr, q->frag_id, q->key.proto, 0 };
 	struct sluice_frag_value fv;
+	struct sluice_ct_key pair;
 	struct ref_pkt as;
-	const char *why = orphan;
-	int n = frag_recall(q, 0, NULL);
 
-	/* The ports the datapath remembered for the datagram (sluice_frag4_v1,
-	 * the documented way a later fragment gets its tuple), judged by the
-	 * oracle's own policy. */
-	if (!bpf_map_lookup_elem(world_frag_map_fd(&fz->w), &fk, &fv)) {
-		as = *q;
-		as.later_frag = 0;
-		as.has_l4 = 1;
-		as.icmp_error = 0;
-		as.key.sport = fv.sport;
-		as.key.dport = fv.dport;
-		why = fn(fz, &as, flags);
-		if (!why)
-			return NULL;
+	const struct ref_pkt *in = fz->cur_in;
+
+	/* A translated later fragment (a Service's): its datagram is the one
+	 * that came in (to the frontend, or from the backend), whose first
+	 * fragment's ports the datapath recalled before translating. */
+	if (in->ipv4 && in->later_frag && in->frag_id == q->frag_id && in->key.proto == q->key.proto &&
+	    (in->key.saddr != q->key.saddr || in->key.daddr != q->key.daddr)) {
+		fk.saddr = in->key.saddr;
+		fk.daddr = in->key.daddr;
+		q = in;
 	}
-	for (int i = 0; i < n; i++) {
-		frag_recall(q, i, &as);
-		why = fn(fz, &as, flags);
-		if (!why)
-			return NULL;
-	}
-	return why;
+	if (bpf_map_lookup_elem(world_frag_map_fd(&fz->w), &fk, &fv))
+		return "later fragment passed without a first fragment";
+	frag_pair(q, fv.sport, fv.dport, &pair);
+	if (!tupleset_has(&fz->frags, &pair))
+		return "later fragment given ports no first fragment of its datagram had";
+	as = *orig;
+	as.later_frag = 0;
+	as.has_l4 = 1;
+	as.icmp_error = 0;
+	as.key.sport = fv.sport;
+	as.key.dport = fv.dport;
+	return fn(fz, &as, flags);
 }
 
 /*
@@ -335,8 +300,7 @@ static const char *b_may_receive(struct fuzz *fz, const struct ref_pkt *q, int f
 	if ((flags & FROM_STACK) && q->key.saddr == w->node_ip)
 		return NULL;
 	if (q->later_frag)
-		return later_frag_ok(fz, q, flags, b_may_receive,
-				     "later fragment into B without a first fragment");
+		return later_frag_ok(fz, q, flags, b_may_receive);
 	if (!q->has_l4 || (q->icmp_error && !q->has_inner))
 		return NULL; /* no L4 header the pod's stack would take (an
 			      * error quoting less than 8 bytes of L4: icmp_unreach
@@ -369,8 +333,7 @@ static const char *a_may_send(struct fuzz *fz, const struct ref_pkt *q, int flag
 	if (q->key.daddr == w->ip_a)
 		return NULL; /* to itself */
 	if (q->later_frag)
-		return later_frag_ok(fz, q, flags, a_may_send,
-				     "later fragment out of A without a first fragment");
+		return later_frag_ok(fz, q, flags, a_may_send);
 	if (!q->has_l4 || (q->icmp_error && !q->has_inner))
 		return NULL;
 	if (q->key.proto == IPPROTO_TCP && q->key.dport == htons(80) &&
@@ -434,8 +397,9 @@ static void judge(struct fuzz *fz, int prog, int pod, uint64_t n, const uint8_t 
 
 	ref_parse(in, in_len, &p);
 	ref_parse_as(in, in_len, &pl, 1);
-	frag_note(&p);
-	frag_note(&pl);
+	fz->cur_in = &p;
+	frag_note(fz, &p);
+	frag_note(fz, &pl);
 	/* The frames VXLAN carries (from_netdev takes them off itself). */
 	for (int depth = 0, lenient = 0; lenient < 2; lenient++) {
 		const uint8_t *b = in;
@@ -447,7 +411,7 @@ static void judge(struct fuzz *fz, int prog, int pod, uint64_t n, const uint8_t 
 			b += at;
 			blen -= at;
 			ref_parse_as(b, blen, &t, lenient);
-			frag_note(&t);
+			frag_note(fz, &t);
 			if (!dropped)
 				note_flow(&fz->a_in, &t, w->ip_a, 1);
 		}
@@ -463,8 +427,8 @@ static void judge(struct fuzz *fz, int prog, int pod, uint64_t n, const uint8_t 
 		return;
 	output_frame(fz, r, &ql, &f, &flen, 1);
 	output_frame(fz, r, &q, &f, &flen, 0);
-	frag_note(&q);
-	frag_note(&ql);
+	frag_note(fz, &q);
+	frag_note(fz, &ql);
 	/* Flows into A (not isolated for ingress: anything it is sent), as
 	 * each side of the program saw them, for A's replies. */
 	note_flow(&fz->a_in, &p, w->ip_a, 1);
@@ -627,8 +591,11 @@ static const char *check_counters(struct fuzz *fz, int prog, size_t len, const s
 			if (getenv("PKTFUZZ_DEBUG"))
 				fprintf(stderr, "  counted %s/%s +%" PRIu64 " (+%" PRIu64 " bytes of %zu)\n",
 					sluice_reason_name(reason), d ? "ingress" : "egress", dp, db, len);
+			/* (ENCAP counts what leaves the node, egress, also when
+			 * the uplink's programs tunnel a Service packet on.) */
 			if (d != dir) {
-				other_dir += dp;
+				if (!extra_with_bytes(reason))
+					other_dir += dp;
 				continue;
 			}
 			if (sluice_reason_is_drop(reason)) {
@@ -770,7 +737,7 @@ int main(void)
 	fz.r.s = fz.seed ? fz.seed : 1;
 	printf("pktfuzz: seed 0x%" PRIx64 " (PKTFUZZ_SEED=0x%" PRIx64 " PKTFUZZ_N=%" PRIu64
 	       " reproduce this run)\n", fz.seed, fz.seed, total);
-	if (tupleset_init(&fz.a_in) || tupleset_init(&fz.b_out)) {
+	if (tupleset_init(&fz.a_in) || tupleset_init(&fz.b_out) || tupleset_init(&fz.frags)) {
 		fprintf(stderr, "pktfuzz: out of memory for the oracle's tuple sets\n");
 		return 1;
 	}
@@ -795,5 +762,6 @@ cleanup:
 	world_close(&fz.w);
 	tupleset_free(&fz.a_in);
 	tupleset_free(&fz.b_out);
+	tupleset_free(&fz.frags);
 	return ret;
 }
