@@ -55,8 +55,9 @@ int world_metrics_read(struct world *w, struct sluice_metric out[SLUICE_METRICS_
 void world_replay_note(struct world *w, const uint8_t *pkt, size_t len);
 void world_generate(struct world *w, struct prng *r, int prog, uint8_t *pkt, struct gen_out *g);
 /* The maps garbage could grow (connection tracking, fragments, flows):
- * within their bounds; their fill and the flow records lost printed. */
-int world_check_bounded(struct world *w);
+ * their fill and the flow records lost printed; no more fragment entries
+ * than first_frags (first fragments seen, with distinct ports). */
+int world_check_bounded(struct world *w, long first_frags);
 
 /* The connection-tracking entry of k: 0, or -1 when there is none. */
 int world_ct_lookup(struct world *w, const struct sluice_ct_key *k, struct sluice_ct_value *v);

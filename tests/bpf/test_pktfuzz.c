@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,16 @@ struct fuzz {
 	/* The counters before the current run, summed over the CPUs. */
 	struct sluice_metric before[SLUICE_METRICS_MAX];
 };
+
+/* Set by SIGINT or SIGTERM: the run stops early and cleans up (its pins).
+ * Global: a signal handler has no other way to say so. */
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
 
 /* ---- running a program -------------------------------------------------- */
 
@@ -682,7 +693,7 @@ static int fuzz_run(struct fuzz *fz, uint64_t total)
 	if (metrics_now(fz, fz->before))
 		return -1;
 	memcpy(fz->start, fz->before, sizeof(fz->start));
-	for (uint64_t n = 0; n < total; n++) {
+	for (uint64_t n = 0; n < total && !stop_requested; n++) {
 		struct gen_out g;
 		int prog = (int)(n % NPROG);
 		const char *why;
@@ -733,6 +744,11 @@ int main(void)
 	int ret = 1;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* Output cut short (| head) or an interrupt must not skip the
+	 * cleanup that removes the bpffs pins. */
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGINT, on_stop);
+	signal(SIGTERM, on_stop);
 	fz.seed = env_u64("PKTFUZZ_SEED", DEFAULT_SEED);
 	fz.r.s = fz.seed ? fz.seed : 1;
 	printf("pktfuzz: seed 0x%" PRIx64 " (PKTFUZZ_SEED=0x%" PRIx64 " PKTFUZZ_N=%" PRIu64
@@ -747,8 +763,12 @@ int main(void)
 	if (fuzz_run(&fz, total))
 		goto cleanup;
 	secs = now_s() - t0;
+	if (stop_requested) {
+		fprintf(stderr, "pktfuzz: interrupted\n");
+		goto cleanup;
+	}
 	print_figures(&fz, total, secs);
-	if (world_check_bounded(&fz.w) || check_run_counters(&fz))
+	if (world_check_bounded(&fz.w, (long)fz.frags.used) || check_run_counters(&fz))
 		goto cleanup;
 	if (fz.violations || fz.counter_errors) {
 		fprintf(stderr, "pktfuzz: FAILED: %" PRIu64 " policy violations, %" PRIu64
