@@ -644,7 +644,18 @@ void world_generate(struct world *w, struct prng *r, int prog, uint8_t *pkt, str
 		g->ifindex = (uint32_t)w->uplink;
 		s = pick_addr(w, r, 0);
 		d = chance(r, 60) ? w->pod_ip[rnd(r, NPODS)] : pick_addr(w, r, 1);
-		if (k < 55) {
+		if (k < 10) {
+			/* An outside client's connection to the NodePort
+			 * (stage 2 of the XDP program, nodeport.h at tc). */
+			struct l3spec c = { .saddr = chance(r, 80) ? ip4("192.0.2.10") | htonl(rnd(r, 4) << 8)
+								   : pick_addr(w, r, 0),
+					    .daddr = w->node_ip, .proto = IPPROTO_TCP, .ttl = 64,
+					    .sport = (uint16_t)(40000 + rnd(r, 8)), .dport = 30080,
+					    .tcp_flags = chance(r, 60) ? 0x02 : 0x10, .payload = (uint16_t)rnd(r, 64) };
+
+			g->len = put_eth(pkt, mac_other, mac, ETH_P_IP);
+			g->len += put_packet(pkt + g->len, &c, NULL, 0);
+		} else if (k < 55) {
 			g->len = put_eth(pkt, mac_other, mac, ETH_P_IP);
 			g->len += gen_ipv4(w, r, pkt + g->len, PF_FRAME_MAX - 200, s, d);
 		} else if (k < 88) {

@@ -236,6 +236,7 @@ typedef const char *(*policy_fn)(struct fuzz *fz, const struct ref_pkt *q, int f
 static const char *later_frag_ok(struct fuzz *fz, const struct ref_pkt *q, int flags, policy_fn fn)
 {
 	const struct ref_pkt *orig = q;
+	const char *why;
 	struct sluice_frag_key fk = { q->key.saddr, q->key.daddr, q->frag_id, q->key.proto, 0 };
 	struct sluice_frag_value fv;
 	struct sluice_ct_key pair;
@@ -263,7 +264,14 @@ static const char *later_frag_ok(struct fuzz *fz, const struct ref_pkt *q, int f
 	as.icmp_error = 0;
 	as.key.sport = fv.sport;
 	as.key.dport = fv.dport;
-	return fn(fz, &as, flags);
+	why = fn(fz, &as, flags);
+	/* Translated to a backend: the frontend's port became the backend's
+	 * (port 80 for every backend of this world's Services). */
+	if (why && q != orig && orig->key.daddr != q->key.daddr) {
+		as.key.dport = htons(80);
+		why = fn(fz, &as, flags);
+	}
+	return why;
 }
 
 /*
