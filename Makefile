@@ -131,6 +131,12 @@ TEST_BPF_FLOW_SRCS := tests/bpf/test_flow.c agent/loader.c agent/migrate.c lib/l
 $(BUILD)/test_bpf_flow: $(TEST_BPF_FLOW_SRCS) $(SKELS) $(HDRS) tests/bpf/pkt_util.h | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ $(TEST_BPF_FLOW_SRCS) $(LDLIBS_AGENT) -lcmocka
 
+# Every program on generated and mutated packets against an oracle of the
+# test's own (tests/bpf/test_pktfuzz.c; PKTFUZZ_SEED=, PKTFUZZ_N=).
+TEST_BPF_PKTFUZZ_SRCS := tests/bpf/test_pktfuzz.c tests/bpf/pktfuzz_world.c agent/loader.c agent/migrate.c lib/log.c
+$(BUILD)/test_bpf_pktfuzz: $(TEST_BPF_PKTFUZZ_SRCS) $(SKELS) $(HDRS) $(wildcard tests/bpf/*.h) | $(BUILD)
+	$(CC) $(CFLAGS) -Iagent -o $@ $(TEST_BPF_PKTFUZZ_SRCS) $(LDLIBS_AGENT)
+
 $(BUILD)/bench-bpf: bench/bpf_policy.c agent/loader.c agent/migrate.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ bench/bpf_policy.c agent/loader.c agent/migrate.c lib/log.c $(LDLIBS_AGENT)
 
@@ -215,10 +221,11 @@ fuzz: $(FUZZ_BINS)
 test-unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
 
-test-bpf: $(BUILD)/test_bpf $(BUILD)/test_bpf_xdp $(BUILD)/test_bpf_flow
+test-bpf: $(BUILD)/test_bpf $(BUILD)/test_bpf_xdp $(BUILD)/test_bpf_flow $(BUILD)/test_bpf_pktfuzz
 	$(BUILD)/test_bpf
 	$(BUILD)/test_bpf_xdp
 	$(BUILD)/test_bpf_flow
+	$(BUILD)/test_bpf_pktfuzz
 
 test-e2e: all
 	tests/e2e/run.sh

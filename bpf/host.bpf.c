@@ -25,7 +25,11 @@
  * netfilter sees both directions and un-NATs the replies.
  *
  * Each entry point has one exit that records the verdict in sluice_stats_v2
- * (from_netdev: and a packet to a pod in its flow, lib/flow.h).
+ * (from_netdev: and a packet to a pod in its flow, lib/flow.h): every packet
+ * it drops once under its drop reason, every packet it redirects or
+ * rewrites once under that verdict; a packet handed on to the host stack
+ * untouched (reason pass: the node's own traffic, mostly) is not counted.
+ * tests/bpf/test_pktfuzz.c checks exactly this, packet by packet.
  * The maps are shared with the other entry files' objects by their pins
  * (LIBBPF_PIN_BY_NAME, agent/loader.c).
  */

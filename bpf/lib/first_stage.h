@@ -13,6 +13,8 @@
  *   2. the prefilter (SLUICE_DROP_PREFILTER, lib/prefilter4.h).
  *   3. a packet to a pod on this node claiming a source in this node's pod
  *      CIDR (SLUICE_DROP_XDP_SPOOF): those pods never send on the uplink.
+ *      (A packet to a NodePort, externalIP or LB IP whose backend is a pod
+ *      here meets the same check once translated, lib/nodeport.h.)
  *   4. overlay routing: UDP to the tunnel port, not to a pod here, from an
  *      address that is not a node (SLUICE_DROP_XDP_TUNNEL), exactly the
  *      packets lib/decap.h would drop as SLUICE_DROP_TUNNEL_SOURCE.

@@ -453,6 +453,12 @@ static __always_inline int nodeport_translate(struct __sk_buff *skb, struct flow
 	default:
 		break;
 	}
+	/* A backend here, and a source in this node's pod CIDR: forged, as
+	 * the first stage drops it for a pod's own address (lib/
+	 * first_stage.h); the first stage sees the frontend, never the
+	 * backend the packet is translated to. */
+	if (cfg_pod_mask && (f->key.saddr & cfg_pod_mask) == cfg_pod_net && endpoint_lookup4(be.addr))
+		return DROP(SLUICE_DROP_XDP_SPOOF);
 	/* A later fragment follows its first fragment's flow (lb4_select
 	 * found it tracked): it has no L4 header, only addresses change. */
 	l4_proto = f->later_fragment ? 0 : f->key.proto;

@@ -75,6 +75,13 @@ static __always_inline int track_and_police(const struct flow *f, const struct s
 	case CT_REPLY:
 		return 0;
 	case CT_RELATED:
+		/* About a flow into dst_ep's address tracked while it was no
+		 * pod here (the entry is the quoted packet's reverse, without
+		 * DST_POLICED): the pod has not admitted that flow, so the
+		 * error is judged by its policy as a flow of its own. An
+		 * error about the pod's own flow matches the quoted packet. */
+		if (dst_ep && !(*ct_flags & SLUICE_CT_F_DST_POLICED) && !ct_live(&f->inner, now))
+			break;
 		metrics_count(SLUICE_CT_RELATED, dir, 0);
 		return 0;
 	case CT_FORGED:

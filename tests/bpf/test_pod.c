@@ -2097,6 +2097,7 @@ static void test_flow_to_free_address_meets_new_pod(void **state)
 	struct sluice_endpoint b;
 	struct sluice_ct_value v;
 	struct sluice_ct_key k;
+	struct l4pkt e;
 	__u64 drops = counter(SLUICE_DROP_POLICY, SLUICE_DIR_EGRESS);
 
 	(void)state;
@@ -2112,6 +2113,11 @@ static void test_flow_to_free_address_meets_new_pod(void **state)
 	assert_int_equal(datapath_endpoint_put(dp, ip4(IP_B), &b), 0);
 	assert_int_equal(send_a_to_b(IPPROTO_TCP, 45000, 8080), TC_ACT_SHOT);
 	assert_int_equal(counter(SLUICE_DROP_POLICY, SLUICE_DIR_EGRESS), drops + 1);
+	/* Nor does an ICMP error about it (from its peer, quoting the
+	 * reverse direction): not related to any flow of the new pod's. */
+	e = make_icmp_error(IP_A, IP_B, 3, 3, IP_B, 8080, IP_A, 45000);
+	assert_int_equal(run_prog(1, &e, sizeof(e)).retval, TC_ACT_SHOT);
+	assert_int_equal(counter(SLUICE_DROP_POLICY, SLUICE_DIR_EGRESS), drops + 2);
 	/* One that admits everybody: in, and the entry says so from now on. */
 	set_endpoint(IP_B, 0, ID_B);
 	assert_int_equal(send_a_to_b(IPPROTO_TCP, 45000, 8080), TC_ACT_REDIRECT);
