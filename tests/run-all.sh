@@ -40,15 +40,22 @@ make -s "$BUILD/sluice-agent" >/dev/null || exit 1
 # full recompute after each sync, and aborts on a difference.
 export SLUICE_COMPILE_CHECK=1
 run_suite "unit tests (ASan+UBSan)" make -s test-unit
-run_suite "BPF program tests (BPF_PROG_TEST_RUN)" make -s test-bpf
+run_suite "BPF program tests (BPF_PROG_TEST_RUN; 10^6 fuzzed packets against a policy oracle)" make -s test-bpf
+run_suite "fuzz regression (libFuzzer targets over their committed corpora)" make -s test-fuzz
 run_suite "end to end, tc attach" tests/e2e/run.sh
 run_suite "end to end, tcx attach" env AGENT_ARGS="--attach-mode tcx" tests/e2e/run.sh
 run_suite "policy end to end" tests/e2e/policy.sh
+run_suite "DEL while the agent is down (queued, replayed before serving)" tests/e2e/delqueue.sh
+run_suite "crash-consistent state (power cut, full and read-only state dir)" tests/e2e/crash.sh
+run_suite "churn: 200 ADD/DEL x16, nothing left" tests/e2e/churn.sh
+run_suite "churn with the agent killed (SIGKILL) every 100 cycles" env CYCLES=400 KILLS=1 tests/e2e/churn.sh
+run_suite "API socket load (100 ADDs at once, a large apply, stalled clients)" tests/e2e/apiload.sh
 run_suite "Prometheus metrics (/metrics parsed by prometheus_client)" tests/e2e/metrics.sh
 run_suite "flows end to end (observe, drops named, --follow, losses)" tests/e2e/flows.sh
 run_suite "flow records from the datapath" tests/e2e/flows-datapath.sh
 run_suite "flows: a round trip imposed by the test measured, a lost segment counted" tests/e2e/flows-rtt.sh
 run_suite "upgrade over an older agent's pins" tests/e2e/upgrade.sh
+run_suite "upgrades under traffic: restarts, a changed conntrack layout, downgrade; loss counted (tc, tcx)" tests/e2e/upgrade-live.sh
 run_suite "NetworkPolicy matrix (upstream e2e scenarios)" tests/netpol/run.sh
 run_suite "three nodes, overlay routing" tests/multinode/run.sh overlay
 run_suite "three nodes, native routing" tests/multinode/run.sh native
