@@ -5,7 +5,7 @@
 # make test       unit (sanitizers), BPF, end-to-end and podman tests; needs root
 # make fuzz       each libFuzzer target for FUZZ_SECONDS (default 60); make test-fuzz: their corpora once
 # make demo       a demo node: agent, four pods through the real CNI plugin, traffic
-# make soak       long reliability runs that print their figures: pod churn with and without SIGKILLs, API load
+# make soak       long reliability runs that print their figures: pod churn with and without SIGKILLs, API load, 10^7 fuzzed packets
 # make bench      pod networking, policy, cross-node, control-plane and defence-cost figures, each against a baseline
 
 BUILD   ?= build
@@ -240,10 +240,11 @@ demo: deps all
 	@scripts/demo.sh
 
 # make test runs short versions of these (tests/run-all.sh).
-soak: all
+soak: deps all $(BUILD)/test_bpf_pktfuzz
 	CYCLES=1000 PAR=16 tests/e2e/churn.sh
 	CYCLES=1000 PAR=16 KILLS=1 tests/e2e/churn.sh
 	N_ADD=100 WORLD_PODS=9000 tests/e2e/apiload.sh
+	PKTFUZZ_N=10000000 PKTFUZZ_SEED=$$(date +%s) $(BUILD)/test_bpf_pktfuzz
 
 bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-flowgen $(BUILD)/bench-purge $(BUILD)/bench-compile $(BUILD)/bench-compile-add $(BUILD)/bench-maglev $(BUILD)/bench-prefilter $(BUILD)/sluice-xdpgen $(BUILD)/tc_drop.bpf.o $(BUILD)/xdp_sink.bpf.o
 	@bench/run.sh
