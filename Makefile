@@ -88,7 +88,7 @@ SAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefine
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/test_*.c))
 
 # Sources each unit test links against (besides itself).
-test_ipam_SRCS := agent/ipam.c agent/cidr.c agent/fsutil.c lib/log.c lib/statefile.c
+test_ipam_SRCS := agent/ipam.c agent/cidr.c lib/log.c lib/statefile.c
 test_cni_SRCS  := cni-plugin/cni.c cni-plugin/queue.c lib/delq.c lib/statefile.c lib/cni_names.c lib/log.c lib/api.c
 test_delq_SRCS := cni-plugin/cni.c cni-plugin/queue.c lib/delq.c lib/statefile.c lib/cni_names.c lib/log.c lib/api.c agent/delq_replay.c agent/request.c agent/cidr.c
 test_statefile_SRCS := lib/statefile.c
@@ -205,7 +205,7 @@ $(BUILD)/fuzz:
 
 fuzz-build: $(FUZZ_BINS)
 
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(fuzz_$$*_SRCS) $$(fuzz_$$*_DEPS) $(HDRS) | $(BUILD)/fuzz
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(fuzz_$$*_SRCS) $$(fuzz_$$*_DEPS) $(HDRS) $(wildcard tests/fuzz/*.h) | $(BUILD)/fuzz
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(fuzz_$*_SRCS) -ljansson -lyaml -lcurl -lbpf -lelf -lz \
 		-lpthread
 

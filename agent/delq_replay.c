@@ -94,16 +94,12 @@ static char **entry_names(int dirfd, const char *dir, size_t *n)
 	char **names = NULL, **grown;
 	size_t cap = 0;
 	struct dirent *de;
-	int fd;
 	DIR *d;
 
 	*n = 0;
-	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	d = fd >= 0 ? fdopendir(fd) : NULL;
+	d = sf_opendir(dirfd);
 	if (!d) {
 		pr_err("DEL queue %s: cannot list it: %s", dir, strerror(errno));
-		if (fd >= 0)
-			close(fd);
 		return NULL;
 	}
 	while ((de = readdir(d))) {

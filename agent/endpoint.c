@@ -14,7 +14,6 @@
 #include "api.h"
 #include "endpoint.h"
 #include "flows.h"
-#include "fsutil.h"
 #include "log.h"
 #include "netlink.h"
 #include "repair.h"
@@ -942,7 +941,7 @@ static void remove_temporaries(struct endpoints *eps)
 	DIR *d;
 
 	sf_remove_temporaries(eps->statefd);
-	d = opendir_fd(eps->statefd);
+	d = sf_opendir(eps->statefd);
 	if (!d)
 		return;
 	while ((de = readdir(d))) {
@@ -961,7 +960,7 @@ static int load_state(struct endpoints *eps, char *err, size_t errlen)
 	DIR *d;
 
 	remove_temporaries(eps);
-	d = opendir_fd(eps->statefd);
+	d = sf_opendir(eps->statefd);
 	if (!d)
 		return -errno;
 	while (!ret && (de = readdir(d))) {

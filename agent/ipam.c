@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "ipam.h"
-#include "fsutil.h"
 #include "log.h"
 #include "statefile.h"
 
@@ -122,7 +121,7 @@ static void remove_temporaries(int dirfd)
 	DIR *d;
 
 	sf_remove_temporaries(dirfd);
-	d = opendir_fd(dirfd);
+	d = sf_opendir(dirfd);
 	if (!d)
 		return;
 	while ((de = readdir(d)))
@@ -177,7 +176,7 @@ static int load_releases(struct ipam *p)
 	int ret = 0;
 	DIR *d;
 
-	d = opendir_fd(p->reldirfd);
+	d = sf_opendir(p->reldirfd);
 	if (!d)
 		return -errno;
 	while (!ret && (de = readdir(d))) {
@@ -205,7 +204,7 @@ static int load_allocations(struct ipam *p)
 	struct dirent *de;
 	DIR *d;
 
-	d = opendir_fd(p->dirfd);
+	d = sf_opendir(p->dirfd);
 	if (!d)
 		return -errno;
 	while ((de = readdir(d))) {
@@ -513,7 +512,7 @@ int ipam_foreach(struct ipam *p, int (*cb)(uint32_t ip, const char *owner, void 
 	int ret = 0;
 	DIR *d;
 
-	d = opendir_fd(p->dirfd);
+	d = sf_opendir(p->dirfd);
 	if (!d)
 		return -errno;
 	while (!ret && (de = readdir(d))) {

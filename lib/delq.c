@@ -132,17 +132,11 @@ int delq_is_entry(const char *name)
 int delq_count(int dirfd)
 {
 	struct dirent *de;
-	int fd, n = 0;
-	DIR *d;
+	int n = 0;
+	DIR *d = sf_opendir(dirfd);
 
-	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
+	if (!d)
 		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
 	while ((de = readdir(d)))
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
 		    !sf_is_temporary(de->d_name))

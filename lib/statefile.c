@@ -194,20 +194,33 @@ static int temporary_is_stale(const char *name)
 	return kill(pid, 0) && errno == ESRCH;
 }
 
+DIR *sf_opendir(int dirfd)
+{
+	int fd = dup(dirfd), saved;
+	DIR *d;
+
+	if (fd < 0)
+		return NULL;
+	d = fdopendir(fd);
+	if (!d) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return NULL;
+	}
+	/* The duplicate shares the file offset with dirfd: start over. */
+	rewinddir(d);
+	return d;
+}
+
 int sf_remove_temporaries(int dirfd)
 {
 	struct dirent *de;
-	int fd, n = 0;
-	DIR *d;
+	int n = 0;
+	DIR *d = sf_opendir(dirfd);
 
-	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
+	if (!d)
 		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
 	while ((de = readdir(d)))
 		if (sf_is_temporary(de->d_name) && temporary_is_stale(de->d_name) &&
 		    !unlinkat(dirfd, de->d_name, 0))

@@ -8,6 +8,7 @@
 #ifndef SLUICE_STATEFILE_H
 #define SLUICE_STATEFILE_H
 
+#include <dirent.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -33,6 +34,11 @@ int sf_sync_dir(int dirfd);
 /* Read all of name (at most max bytes; -EFBIG past that) into a fresh
  * NUL-terminated buffer. *len excludes the NUL. */
 int sf_read(int dirfd, const char *name, size_t max, char **out, size_t *len);
+
+/* A DIR stream over the directory dirfd refers to, from its first entry;
+ * dirfd stays open and usable (the stream works on a duplicate). NULL with
+ * errno set on failure. */
+DIR *sf_opendir(int dirfd);
 
 /* Is the temporary-file name one sf_* made (".sf-tmp-...")? Directory scans
  * skip them and start-up removes the ones a crash left behind. */

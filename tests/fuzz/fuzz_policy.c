@@ -29,41 +29,13 @@
 #include "log.h"
 #include "store.h"
 
-#define STATE_PATTERN "/dev/shm/sluice-fuzz-policy.XXXXXX"
-
-/* The store's state directory, made once for the process (libFuzzer runs
- * every input in it); each input leaves it empty. */
-static char state_dir[] = STATE_PATTERN;
-
-static void rm_state_dir(void)
-{
-	DIR *d = opendir(state_dir);
-	struct dirent *e;
-
-	if (!d)
-		return;
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			unlinkat(dirfd(d), e->d_name, 0);
-	closedir(d);
-}
-
-static void remove_state_dir(void)
-{
-	rm_state_dir();
-	rmdir(state_dir);
-}
+#include "fuzz_state_dir.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	log_init("fuzz_policy", LOG_ERROR);
-	if (!mkdtemp(state_dir)) {
-		perror("fuzz_policy: mkdtemp " STATE_PATTERN);
-		exit(1);
-	}
-	atexit(remove_state_dir);
+	fuzz_state_dir_init("fuzz-policy");
 	return 0;
 }
 
@@ -125,7 +97,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		goto cleanup;
 	for (i = 0; i < json_array_size(objs); i++)
 		json_array_append_new(srcs, json_sprintf("fuzz: document %zu", i + 1));
-	if (store_open(&s, state_dir, err, sizeof(err)))
+	if (store_open(&s, fuzz_state_dir, err, sizeof(err)))
 		goto cleanup;
 	store_set_self(s, "node1", &pod_cidr, 0xc0a80101);
 	changes = json_array();
@@ -143,7 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	views(s);
 cleanup:
 	store_close(s);
-	rm_state_dir();
+	fuzz_state_dir_empty();
 	json_decref(snap);
 	json_decref(changes);
 	json_decref(srcs);

@@ -19,41 +19,13 @@
 #include <dirent.h>
 #include <stdint.h>
 
-#define STATE_PATTERN "/dev/shm/sluice-fuzz-watch.XXXXXX"
-
-/* The store's state directory, made once for the process (libFuzzer runs
- * every input in it); each input leaves it empty. */
-static char state_dir[] = STATE_PATTERN;
-
-static void empty_state_dir(void)
-{
-	DIR *d = opendir(state_dir);
-	struct dirent *e;
-
-	if (!d)
-		return;
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			unlinkat(dirfd(d), e->d_name, 0);
-	closedir(d);
-}
-
-static void remove_state_dir(void)
-{
-	empty_state_dir();
-	rmdir(state_dir);
-}
+#include "fuzz_state_dir.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	log_init("fuzz_watch", LOG_ERROR);
-	if (!mkdtemp(state_dir)) {
-		perror("fuzz_watch: mkdtemp " STATE_PATTERN);
-		exit(1);
-	}
-	atexit(remove_state_dir);
+	fuzz_state_dir_init("fuzz-watch");
 	return 0;
 }
 
@@ -113,10 +85,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		start = i + 1;
 	}
 	changes = json_array();
-	if (changes && !store_open(&s, state_dir, err, sizeof(err)))
+	if (changes && !store_open(&s, fuzz_state_dir, err, sizeof(err)))
 		kube_drain(&k, s, changes);
 	store_close(s);
-	empty_state_dir();
+	fuzz_state_dir_empty();
 	json_decref(changes);
 	kube_fini(&k);
 	return 0;
