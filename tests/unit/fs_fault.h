@@ -14,12 +14,47 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+/* The mounts still up: a failed assertion leaves its test before
+ * fs_tiny_umount, so the process unmounts what is left at exit. Test-process
+ * state only, and single-threaded. */
+static char fs_mounted[4][64];
+
+static inline void fs_forget(const char *dir)
+{
+	for (size_t i = 0; i < sizeof(fs_mounted) / sizeof(fs_mounted[0]); i++)
+		if (!strcmp(fs_mounted[i], dir))
+			fs_mounted[i][0] = '\0';
+}
+
+static inline void fs_tiny_umount(const char *dir)
+{
+	umount2(dir, MNT_DETACH);
+	rmdir(dir);
+	fs_forget(dir);
+}
+
+static void fs_umount_left(void)
+{
+	for (size_t i = 0; i < sizeof(fs_mounted) / sizeof(fs_mounted[0]); i++)
+		if (fs_mounted[i][0]) {
+			umount2(fs_mounted[i], MNT_DETACH);
+			rmdir(fs_mounted[i]);
+			fs_mounted[i][0] = '\0';
+		}
+}
+
 /* Mount a tmpfs of size bytes on a fresh directory (its path in dir);
  * 0, or -1 when mounting is not allowed here. */
 static inline int fs_tiny_mount(char *dir, size_t dirlen, size_t size)
 {
+	static int registered;
 	char opts[64];
+	size_t i;
 
+	for (i = 0; i < sizeof(fs_mounted) / sizeof(fs_mounted[0]) && fs_mounted[i][0]; i++)
+		;
+	if (i == sizeof(fs_mounted) / sizeof(fs_mounted[0]))
+		return -1;
 	snprintf(dir, dirlen, "/tmp/sluice-fs-XXXXXX");
 	if (!mkdtemp(dir))
 		return -1;
@@ -28,13 +63,10 @@ static inline int fs_tiny_mount(char *dir, size_t dirlen, size_t size)
 		rmdir(dir);
 		return -1;
 	}
+	snprintf(fs_mounted[i], sizeof(fs_mounted[i]), "%s", dir);
+	if (!registered++)
+		atexit(fs_umount_left);
 	return 0;
-}
-
-static inline void fs_tiny_umount(const char *dir)
-{
-	umount2(dir, MNT_DETACH);
-	rmdir(dir);
 }
 
 /* Fill the file system holding dir up to the last byte (a file named
