@@ -40,7 +40,7 @@ HDRS       := $(wildcard lib/*.h agent/*.h cni-plugin/*.h include/sluice/*.h)
 
 BINS := $(BUILD)/sluice-agent $(BUILD)/sluice-cni $(BUILD)/sluicectl
 
-.PHONY: all deps test test-unit test-bpf test-e2e test-podman demo bench soak clean tools \
+.PHONY: all deps test test-build test-unit test-bpf test-e2e test-podman demo bench soak clean tools \
 	fuzz fuzz-build test-fuzz
 all: $(BINS) tools
 
@@ -217,6 +217,11 @@ test-fuzz: $(FUZZ_BINS)
 fuzz: $(FUZZ_BINS)
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_SCRATCH=$(FUZZ_SCRATCH) \
 		tests/fuzz/run.sh fuzz $(FUZZ_TARGETS)
+
+# Everything make test runs, built once before its suites start
+# (tests/run-all.sh runs suites side by side: none may build then).
+test-build: all $(UNIT_TESTS) $(BUILD)/test_bpf $(BUILD)/test_bpf_xdp $(BUILD)/test_bpf_flow \
+	$(BUILD)/test_bpf_pktfuzz $(FUZZ_BINS)
 
 test-unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
