@@ -95,10 +95,10 @@ test_statefile_SRCS := lib/statefile.c
 test_api_SRCS  := lib/api.c lib/cni_names.c agent/request.c agent/cidr.c lib/log.c
 test_policy_SRCS := agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/log.c
 test_manifest_SRCS := lib/manifest.c lib/log.c
-test_kube_SRCS := agent/kube.c agent/prom.c agent/store.c agent/prefilter.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c
-test_service_SRCS := agent/store.c agent/prefilter.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c
-test_persist_SRCS := agent/store.c agent/prefilter.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c
-test_page_SRCS := agent/page.c agent/store.c agent/prefilter.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c
+test_kube_SRCS := agent/kube.c agent/prom.c agent/store.c agent/prefilter.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c lib/statefile.c
+test_service_SRCS := agent/store.c agent/prefilter.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c lib/statefile.c
+test_persist_SRCS := agent/store.c agent/prefilter.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c lib/statefile.c
+test_page_SRCS := agent/page.c agent/store.c agent/prefilter.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c lib/statefile.c
 test_compile_SRCS := agent/compile.c agent/compile_maps.c agent/compile_sync.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c agent/migrate.c lib/log.c lib/statefile.c
 test_compile_incr_SRCS := $(test_compile_SRCS)
 test_maglev_SRCS := agent/maglev.c
@@ -188,7 +188,7 @@ FUZZ_BINS    := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 FUZZ_SECONDS ?= 60
 FUZZ_SCRATCH ?= $(BUILD)/fuzz/scratch
 FUZZ_STORE_SRCS := agent/store.c agent/prefilter.c agent/service.c agent/policy.c \
-	agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c
+	agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c lib/statefile.c
 
 fuzz_cni_SRCS        := cni-plugin/cni.c cni-plugin/queue.c lib/delq.c lib/statefile.c lib/cni_names.c lib/api.c lib/log.c
 fuzz_api_SRCS        := agent/request.c agent/flowlog.c agent/flowlog_query.c agent/page.c \

@@ -15,6 +15,7 @@
 #include "api.h"
 #include "cidr.h"
 #include "log.h"
+#include "statefile.h"
 #include "prefilter.h"
 #include "service.h"
 #include "store.h"
@@ -2589,47 +2590,6 @@ static int load_snapshot(struct store *s, char *err, size_t errlen)
 	return 0;
 }
 
-/* The whole of file path in *buf (size *len); -ENOENT when it is not there. */
-static int read_file(const char *path, unsigned char **buf, size_t *len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC), ret = 0;
-	unsigned char *b = NULL;
-	struct stat st;
-	size_t n = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st)) {
-		ret = -errno;
-		goto cleanup;
-	}
-	b = malloc((size_t)st.st_size + 1);
-	if (!b) {
-		ret = -ENOMEM;
-		goto cleanup;
-	}
-	while (n < (size_t)st.st_size) {
-		ssize_t r = read(fd, b + n, (size_t)st.st_size - n);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			ret = -errno;
-			goto cleanup;
-		}
-		if (!r)
-			break;
-		n += (size_t)r;
-	}
-	*buf = b;
-	*len = n;
-	b = NULL;
-cleanup:
-	free(b);
-	close(fd);
-	return ret;
-}
-
 /* Apply one journal record's payload (its checksum is good). */
 static void replay_record(struct store *s, const unsigned char *p, size_t n, off_t off)
 {
@@ -2669,7 +2629,7 @@ static void journal_replay(struct store *s)
 	int ret;
 
 	s->j_reset = true;
-	ret = read_file(s->jpath, &b, &len);
+	ret = sf_read(AT_FDCWD, s->jpath, SIZE_MAX, (char **)&b, &len);
 	if (ret) {
 		if (ret != -ENOENT)
 			pr_warn("%s: cannot read: %s; the objects saved in it since the snapshot "

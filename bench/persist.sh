@@ -22,6 +22,8 @@ BASE=${BASE:-20c61b0}
 CC=${CC:-gcc}
 SRCS="agent/store.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c
 	agent/cidr.c lib/log.c"
+# Files only later trees have (linked when the tree holds them).
+LATER_SRCS="agent/prefilter.c lib/manifest.c lib/statefile.c"
 for tool in /usr/bin/python3 git "$CC"; do
 	command -v "$tool" >/dev/null || { echo "bench-persist: $tool missing (make deps)" >&2; exit 1; }
 done
@@ -34,8 +36,9 @@ git -C "$ROOT" archive "$BASE" agent lib include | tar -x -C "$DIR/base" ||
 build() { # TREE OUT
 	local src=() f
 	for f in $SRCS; do src+=("$1/$f"); done
+	for f in $LATER_SRCS; do [ -e "$1/$f" ] && src+=("$1/$f"); done
 	"$CC" -O2 -g -std=gnu11 -D_GNU_SOURCE -I"$1/include" -I"$1/lib" -I"$1/agent" \
-		-o "$2" "$HERE/persist.c" "${src[@]}" -ljansson -lz
+		-o "$2" "$HERE/persist.c" "${src[@]}" -ljansson -lyaml -lz
 }
 build "$DIR/base" "$DIR/bench-base"
 build "$ROOT" "$DIR/bench-new"
