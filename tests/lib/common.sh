@@ -83,9 +83,11 @@ start_agent() {
 }
 
 # wait_for_socket SOCK: the agent answers on SOCK within AGENT_START_TIMEOUT
-# seconds (default 5; a loaded machine verifies the BPF programs slower).
+# seconds (default 30: make test runs two suites side by side on two cores,
+# and a loaded machine verifies the BPF programs several times slower; an
+# agent that comes up returns at once).
 wait_for_socket() {
-	for _ in $(seq $((${AGENT_START_TIMEOUT:-5} * 20))); do
+	for _ in $(seq $((${AGENT_START_TIMEOUT:-30} * 20))); do
 		"$BUILD/sluicectl" --socket "$1" status >/dev/null 2>&1 && return 0
 		sleep 0.05
 	done

@@ -80,7 +80,7 @@ start_agent() {
 		--bpffs "/sys/fs/bpf/$P-node$n" >>"$dir/agent.log" 2>&1 &
 	AGENT[$n]=$!
 	CLEANUP_PIDS+=("${AGENT[$n]}")
-	for _ in $(seq 100); do
+	for _ in $(seq $((${AGENT_START_TIMEOUT:-30} * 20))); do
 		ctl "$n" get nodes >/dev/null 2>&1 && return 0
 		sleep 0.05
 	done
