@@ -13,11 +13,13 @@
 
 #ifndef __VMLINUX_H__
 #include <linux/types.h>
+#include <linux/bpf.h>		/* struct bpf_spin_lock */
 #endif
 
 /* Map names double as pin names under the agent's --bpffs directory.
  * The kernel keeps 15 characters of a map name, so keep them that short. */
 #define SLUICE_MAP_ENDPOINTS "sluice_ep_v2"
+#define SLUICE_MAP_BW "sluice_bw_v1"
 #define SLUICE_MAP_METRICS   "sluice_stats_v2"
 #define SLUICE_MAP_IPCACHE   "sluice_ipc_v2"
 #define SLUICE_MAP_POLICY    "sluice_pol_v1"
@@ -254,6 +256,38 @@ _Static_assert(sizeof(struct sluice_endpoint) == 24, "endpoint value layout");
 #define SLUICE_EP_F_ISO_EGRESS		(1u << 1)
 #define SLUICE_EP_F_AUDIT_ISO_INGRESS	(1u << 2)
 #define SLUICE_EP_F_AUDIT_ISO_EGRESS	(1u << 3)
+/* The pod has a bandwidth limit in that direction: sluice_bw_v1 holds a
+ * bucket under {ifindex, SLUICE_DIR_*}. Unlimited pods never look there. */
+#define SLUICE_EP_F_BW_EGRESS		(1u << 4)
+#define SLUICE_EP_F_BW_INGRESS		(1u << 5)
+
+/*
+ * Pod bandwidth limits (runtimeConfig.bandwidth, docs/CNI.md): one token
+ * bucket per limited pod and direction, in sluice_bw_v1 (hash, keyed by the
+ * host veth's ifindex and the direction seen from the pod). The rate refills
+ * the bucket; a packet passes while the bucket holds tokens (> 0) and takes
+ * its length from it, so a 64 KiB GSO packet never starves; otherwise it is
+ * dropped (SLUICE_DROP_BANDWIDTH) and counted here. The agent writes the
+ * whole value at ADD (rate, depth, a full bucket) and deletes it at DEL.
+ */
+#ifndef SLUICE_BW_MAX
+#define SLUICE_BW_MAX (2 * SLUICE_ENDPOINTS_MAX)
+#endif
+struct sluice_bw_key {
+	__u32 ifindex;		/* the pod's host veth */
+	__u32 dir;		/* SLUICE_DIR_EGRESS (sent) or SLUICE_DIR_INGRESS (received) */
+};
+struct sluice_bw {
+	struct bpf_spin_lock lock;
+	__u32 pad;
+	__u64 rate;		/* bytes per second */
+	__u64 depth;		/* bucket size, bytes */
+	__s64 tokens;		/* bytes; below 0 by at most one packet */
+	__u64 last_ns;		/* bpf_ktime_get_ns() of the last refill */
+	__u64 passed_packets, passed_bytes;
+	__u64 dropped_packets, dropped_bytes;
+};
+_Static_assert(sizeof(struct sluice_bw) == 72, "bandwidth bucket layout");
 
 /* Security identities. Label identities (a namespace plus a pod label set)
  * are in [SLUICE_ID_FIRST_LABEL, SLUICE_ID_FIRST_CIDR); CIDR identities
@@ -676,7 +710,8 @@ enum sluice_dir {
 	X(SLUICE_XDP_REDIRECT,    54, 0, "xdp-redirect",     "redirected to another device at XDP") \
 	X(SLUICE_DROP_XDP_SPOOF,  55, 1, "drop-xdp-spoof",   "from outside to a local pod with a source in this node's pod CIDR (XDP)") \
 	X(SLUICE_DROP_XDP_TUNNEL, 56, 1, "drop-xdp-tunnel-source", "VXLAN to the tunnel port from an address that is not a node (XDP)") \
-	X(SLUICE_DROP_XDP_MALFORMED, 57, 1, "drop-xdp-malformed", "truncated frame or malformed IPv4 header (XDP)")
+	X(SLUICE_DROP_XDP_MALFORMED, 57, 1, "drop-xdp-malformed", "truncated frame or malformed IPv4 header (XDP)") \
+	X(SLUICE_DROP_BANDWIDTH,  58, 1, "drop-bandwidth",   "over the pod's bandwidth limit (rate plus burst)")
 
 enum sluice_reason {
 #define SLUICE_X_ENUM(name, num, drop, short_name, desc) name = num,
