@@ -28,10 +28,11 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 $(WARN) $(DEFS) -Wno-unused
 	-I$(BUILD) -Iinclude -Ibpf
 
 # lib/manifest.c (YAML) serves sluicectl's manifests and the agent's kubeconfig;
-# the CNI plugin stays free of libyaml (and of the flow formatting sluicectl uses).
+# the CNI plugin stays free of libyaml (and of the flow formatting sluicectl uses,
+# and of the manifests' field validation, lib/kschema.c).
 LIB_SRCS   := $(filter-out lib/manifest.c,$(wildcard lib/*.c))
 AGENT_SRCS := $(wildcard agent/*.c) $(LIB_SRCS) lib/manifest.c
-CNI_SRCS   := $(wildcard cni-plugin/*.c) $(filter-out lib/flowfmt.c,$(LIB_SRCS))
+CNI_SRCS   := $(wildcard cni-plugin/*.c) $(filter-out lib/flowfmt.c lib/kschema.c,$(LIB_SRCS))
 CTL_SRCS   := $(wildcard cli/*.c) $(LIB_SRCS) $(wildcard lib/manifest.c)
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_HDRS   := $(wildcard bpf/lib/*.h) $(wildcard include/sluice/*.h)

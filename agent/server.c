@@ -18,6 +18,7 @@
 #include "api.h"
 #include "cidr.h"
 #include "delq.h"
+#include "kschema.h"
 #include "log.h"
 #include "page.h"
 #include "reconcile.h"
@@ -437,12 +438,68 @@ static json_t *op_gc(struct agent *a, const json_t *req)
 	return ok(json_pack("{s:o}", "removed", removed));
 }
 
+/* An apply's unknown fields (lib/kschema.h), in the request's "validate"
+ * mode (strict when absent, as kubectl): an error answer when they refuse
+ * it, else NULL with *warnings the fields warn mode reports. */
+static json_t *check_fields(const json_t *req, json_t **warnings)
+{
+	const json_t *v = json_object_get(req, "validate");
+	json_t *found = json_array(), *line, *answer = NULL;
+	char msg[2048], *details = NULL;
+	enum ks_mode mode = KS_STRICT;
+	size_t i, len = 0;
+	FILE *f = NULL;
+	int n;
+
+	*warnings = NULL;
+	if (v && ks_mode_parse(json_string_value(v), &mode)) {
+		answer = api_error(CNI_ERR_INVALID_CONFIG,
+				   "\"validate\" must be \"strict\", \"warn\" or \"ignore\"; "
+				   "nothing was applied", NULL);
+		goto cleanup;
+	}
+	if (mode == KS_IGNORE)
+		goto cleanup;
+	n = found ? ks_check_objects(json_object_get(req, "objects"),
+				     json_object_get(req, "sources"), found) : -ENOMEM;
+	if (n < 0) {
+		answer = api_error(CNI_ERR_INTERNAL, "out of memory checking the objects' fields",
+				   NULL);
+		goto cleanup;
+	}
+	if (!n)
+		goto cleanup;
+	if (mode == KS_WARN) {
+		*warnings = found;
+		found = NULL;
+		goto cleanup;
+	}
+	/* Strict: the first in the message, every one in the details. */
+	snprintf(msg, sizeof(msg), "%s%s; nothing was applied",
+		 json_string_value(json_array_get(found, 0)),
+		 n > 1 ? " (and the unknown fields below)" : "");
+	if (n > 1 && (f = open_memstream(&details, &len))) {
+		json_array_foreach(found, i, line)
+			fprintf(f, "%s%s", i ? "\n  " : "", json_string_value(line));
+		fclose(f);
+	}
+	answer = api_error(CNI_ERR_INVALID_CONFIG, msg, details);
+cleanup:
+	free(details);
+	json_decref(found);
+	return answer;
+}
+
 static json_t *op_objects(struct agent *a, const json_t *req, int apply)
 {
-	json_t *changes = json_array(), *snap;
+	json_t *changes = json_array(), *snap, *warnings = NULL, *answer;
 	char err[2048];
 	int code;
 
+	if (apply && (answer = check_fields(req, &warnings))) {
+		json_decref(changes);
+		return answer;
+	}
 	/* A change that does not fit the maps is undone whole. */
 	snap = store_snapshot(a->store, json_object_get(req, "objects"));
 	if (apply)
@@ -456,6 +513,7 @@ static json_t *op_objects(struct agent *a, const json_t *req, int apply)
 	if (code) {
 		json_decref(changes);
 		json_decref(snap);
+		json_decref(warnings);
 		return api_error(code, err, NULL);
 	}
 	/* Answer only once the datapath enforces the new state. */
@@ -463,6 +521,7 @@ static json_t *op_objects(struct agent *a, const json_t *req, int apply)
 						   : agent_services_sync(a, err, sizeof(err));
 	if (code) {
 		json_decref(changes);
+		json_decref(warnings);
 		store_restore(a->store, json_object_get(req, "objects"), snap);
 		json_decref(snap);
 		return api_error(CNI_ERR_INTERNAL, "not applied: the datapath could not take the "
@@ -470,6 +529,8 @@ static json_t *op_objects(struct agent *a, const json_t *req, int apply)
 				 err);
 	}
 	json_decref(snap);
+	if (warnings)
+		return ok(json_pack("{s:o, s:o}", "changes", changes, "warnings", warnings));
 	return ok(json_pack("{s:o}", "changes", changes));
 }
 

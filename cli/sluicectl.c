@@ -13,6 +13,7 @@
 
 #include "api.h"
 #include "flowfmt.h"
+#include "kschema.h"
 #include "manifest.h"
 
 enum exit_code { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
@@ -71,7 +72,8 @@ static void usage(FILE *f)
 		"                         until interrupted; without --last, only new ones\n"
 		"\n"
 		"Objects and policy:\n"
-		"  apply -f FILE          create or update the objects in FILE; prints one line per\n"
+		"  apply -f FILE [--validate=strict|warn|ignore]\n"
+		"                         create or update the objects in FILE; prints one line per\n"
 		"                         object: created, configured or unchanged, and a note in\n"
 		"                         parentheses when there is one (an EndpointSlice kept but\n"
 		"                         not used, a Service ignored as kube-proxy ignores it)\n"
@@ -113,6 +115,10 @@ static void usage(FILE *f)
 		"  --socket PATH          agent socket (default: $SLUICE_SOCKET, else %s)\n"
 		"  -f, --filename FILE    apply/delete: a manifest; repeat for several; - reads stdin\n"
 		"  --ignore-not-found     delete: an object that does not exist is not an error\n"
+		"  --validate MODE        apply: a field the object's kind does not have (a typo:\n"
+		"                         spec.ingres) is an error that applies nothing (strict,\n"
+		"                         the default; also true), a warning on stderr (warn), or\n"
+		"                         nothing (ignore; also false); as kubectl's --validate\n"
 		"  -o, --output json      print the agent's JSON result instead of text\n"
 		"  --limit N              top: rows (default 20)\n"
 		"  --chunk-size N         get: fetch N objects per request (default %d) and print\n"
@@ -968,6 +974,8 @@ struct opts {
 	const char **files;
 	size_t nfiles;
 	bool ignore_not_found;
+	enum ks_mode validate;	/* apply: unknown fields refused, warned of or ignored */
+	bool validate_given;
 	const char *from, *to, *port;
 	long chunk_size;	/* get: items per request; 0: all in one */
 	bool chunk_given;
@@ -1065,6 +1073,10 @@ static int check_options(const struct cmd *c, const struct opts *o)
 		fprintf(stderr, "sluicectl: -f is for apply and delete\n");
 		return EXIT_USAGE;
 	}
+	if (c->kind != CMD_APPLY && o->validate_given) {
+		fprintf(stderr, "sluicectl: --validate is for apply\n");
+		return EXIT_USAGE;
+	}
 	if (c->kind != CMD_DELETE && o->ignore_not_found) {
 		fprintf(stderr, "sluicectl: --ignore-not-found is for delete\n");
 		return EXIT_USAGE;
@@ -1136,7 +1148,9 @@ static int build_objects_request(const struct cmd *c, const struct opts *o, json
 	}
 	if (json_object_set(req, "objects", objects) || json_object_set(req, "sources", sources) ||
 	    (c->kind == CMD_DELETE &&
-	     json_object_set_new(req, "ignoreNotFound", json_boolean(o->ignore_not_found)))) {
+	     json_object_set_new(req, "ignoreNotFound", json_boolean(o->ignore_not_found))) ||
+	    (c->kind == CMD_APPLY &&
+	     json_object_set_new(req, "validate", json_string(ks_mode_name(o->validate))))) {
 		fprintf(stderr, "sluicectl: out of memory\n");
 		ret = EXIT_FAIL;
 		goto cleanup;
@@ -1485,7 +1499,7 @@ static void print_top(const char *what, const json_t *r)
 int main(int argc, char **argv)
 {
 	enum { OPT_IGNORE = 256, OPT_FROM, OPT_TO, OPT_PORT, OPT_CHUNK, OPT_FILTER, OPT_SINCE,
-	       OPT_LAST, OPT_LIMIT };
+	       OPT_LAST, OPT_LIMIT, OPT_VALIDATE };
 	/* observe's filters: option -> the request's member. */
 	static const struct {
 		const char *opt, *member;
@@ -1500,6 +1514,7 @@ int main(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "filename", required_argument, NULL, 'f' },
 		{ "ignore-not-found", no_argument, NULL, OPT_IGNORE },
+		{ "validate", optional_argument, NULL, OPT_VALIDATE },
 		{ "from", required_argument, NULL, OPT_FROM },
 		{ "to", required_argument, NULL, OPT_TO },
 		{ "port", required_argument, NULL, OPT_PORT },
@@ -1531,9 +1546,9 @@ int main(int argc, char **argv)
 	/* --port is policy explain's and observe's: kept until the command is known. */
 	const char **ports = NULL;
 	size_t nports = 0;
-	json_t *req = NULL, *resp = NULL, *result;
+	json_t *req = NULL, *resp = NULL, *result, *warning;
 	bool stdin_taken = false;
-	size_t reqlen;
+	size_t reqlen, nwarn;
 	struct cmd cmd;
 	int c, ret = EXIT_USAGE;
 	char err[512];
@@ -1573,6 +1588,15 @@ int main(int argc, char **argv)
 			o.files[o.nfiles++] = optarg;
 			break;
 		case OPT_IGNORE: o.ignore_not_found = true; break;
+		case OPT_VALIDATE:
+			/* --validate alone is strict, as kubectl's */
+			if (ks_mode_parse(optarg ? optarg : "strict", &o.validate)) {
+				fprintf(stderr, "sluicectl: --validate takes strict, warn or ignore "
+					"(true: strict, false: ignore), not '%s'\n", optarg);
+				goto cleanup;
+			}
+			o.validate_given = true;
+			break;
 		case OPT_FROM: o.from = optarg; break;
 		case OPT_TO: o.to = optarg; break;
 		case OPT_PORT:
@@ -1700,6 +1724,9 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	result = json_object_get(resp, "result");
+	/* apply --validate=warn: the unknown fields the agent accepted */
+	json_array_foreach(json_object_get(result, "warnings"), nwarn, warning)
+		fprintf(stderr, "Warning: %s\n", json_string_value(warning));
 	if (cmd.kind == CMD_EXPLAIN && !json_is_boolean(json_object_get(result, "allowed"))) {
 		fprintf(stderr, "sluicectl: the agent's explain answer has no 'allowed' verdict\n");
 		ret = EXIT_FAIL;
