@@ -96,6 +96,7 @@ test_statefile_SRCS := lib/statefile.c
 test_api_SRCS  := lib/api.c lib/cni_names.c agent/request.c agent/cidr.c lib/log.c
 test_policy_SRCS := agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/log.c
 test_manifest_SRCS := lib/manifest.c lib/log.c
+test_kschema_SRCS := lib/kschema.c lib/manifest.c lib/log.c
 test_kube_SRCS := agent/kube.c agent/prom.c agent/store.c agent/prefilter.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c lib/statefile.c
 test_service_SRCS := agent/store.c agent/prefilter.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c lib/statefile.c
 test_persist_SRCS := agent/store.c agent/prefilter.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c lib/statefile.c

@@ -444,49 +444,24 @@ static json_t *op_gc(struct agent *a, const json_t *req)
 static json_t *check_fields(const json_t *req, json_t **warnings)
 {
 	const json_t *v = json_object_get(req, "validate");
-	json_t *found = json_array(), *line, *answer = NULL;
-	char msg[2048], *details = NULL;
 	enum ks_mode mode = KS_STRICT;
-	size_t i, len = 0;
-	FILE *f = NULL;
-	int n;
+	char msg[2048], *details = NULL;
+	json_t *answer;
+	int ret;
 
 	*warnings = NULL;
-	if (v && ks_mode_parse(json_string_value(v), &mode)) {
-		answer = api_error(CNI_ERR_INVALID_CONFIG,
-				   "\"validate\" must be \"strict\", \"warn\" or \"ignore\"; "
-				   "nothing was applied", NULL);
-		goto cleanup;
-	}
-	if (mode == KS_IGNORE)
-		goto cleanup;
-	n = found ? ks_check_objects(json_object_get(req, "objects"),
-				     json_object_get(req, "sources"), found) : -ENOMEM;
-	if (n < 0) {
-		answer = api_error(CNI_ERR_INTERNAL, "out of memory checking the objects' fields",
-				   NULL);
-		goto cleanup;
-	}
-	if (!n)
-		goto cleanup;
-	if (mode == KS_WARN) {
-		*warnings = found;
-		found = NULL;
-		goto cleanup;
-	}
-	/* Strict: the first in the message, every one in the details. */
-	snprintf(msg, sizeof(msg), "%s%s; nothing was applied",
-		 json_string_value(json_array_get(found, 0)),
-		 n > 1 ? " (and the unknown fields below)" : "");
-	if (n > 1 && (f = open_memstream(&details, &len))) {
-		json_array_foreach(found, i, line)
-			fprintf(f, "%s%s", i ? "\n  " : "", json_string_value(line));
-		fclose(f);
-	}
-	answer = api_error(CNI_ERR_INVALID_CONFIG, msg, details);
-cleanup:
+	if (v && ks_mode_parse(json_string_value(v), &mode))
+		return api_error(CNI_ERR_INVALID_CONFIG,
+				 "\"validate\" must be \"strict\", \"warn\" or \"ignore\"; "
+				 "nothing was applied", NULL);
+	ret = ks_apply_check(json_object_get(req, "objects"), json_object_get(req, "sources"),
+			     mode, warnings, msg, sizeof(msg), &details);
+	if (!ret)
+		return NULL;
+	answer = ret == -ENOMEM ? api_error(CNI_ERR_INTERNAL, "out of memory checking the "
+					    "objects' fields", NULL)
+				: api_error(CNI_ERR_INVALID_CONFIG, msg, details);
 	free(details);
-	json_decref(found);
 	return answer;
 }
 

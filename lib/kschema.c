@@ -407,3 +407,48 @@ int ks_check_objects(const json_t *objects, const json_t *sources, json_t *out)
 	}
 	return (int)(w.count > INT32_MAX ? INT32_MAX : w.count);
 }
+
+int ks_apply_check(const json_t *objects, const json_t *sources, enum ks_mode mode,
+		   json_t **warnings, char *err, size_t errlen, char **details)
+{
+	json_t *found = NULL, *line;
+	size_t i, len = 0;
+	FILE *f;
+	int n, ret = 0;
+
+	*warnings = NULL;
+	*details = NULL;
+	if (mode == KS_IGNORE)
+		return 0;
+	found = json_array();
+	n = found ? ks_check_objects(objects, sources, found) : -ENOMEM;
+	if (n <= 0) {
+		ret = n;
+		goto cleanup;
+	}
+	if (mode == KS_WARN) {
+		*warnings = found;
+		return 0;
+	}
+	snprintf(err, errlen, "%s%s; nothing was applied",
+		 json_string_value(json_array_get(found, 0)),
+		 n > 1 ? " (and the unknown fields below)" : "");
+	ret = -EINVAL;
+	if (n > 1) {
+		f = open_memstream(details, &len);
+		if (!f) {
+			ret = -ENOMEM;
+			goto cleanup;
+		}
+		json_array_foreach(found, i, line)
+			fprintf(f, "%s%s", i ? "\n  " : "", json_string_value(line));
+		if (fclose(f)) {
+			free(*details);
+			*details = NULL;
+			ret = -ENOMEM;
+		}
+	}
+cleanup:
+	json_decref(found);
+	return ret;
+}

@@ -54,6 +54,16 @@ int ks_unknown_fields(const json_t *obj, json_t *out);
  */
 int ks_check_objects(const json_t *objects, const json_t *sources, json_t *out);
 
+/*
+ * An apply's check in mode. Returns 0 when the apply may go on, with
+ * *warnings a new array of the lines above in warn mode when there are
+ * any (else NULL); -EINVAL when strict mode refuses it, with err the first
+ * line and "; nothing was applied" and, when there are several, *details
+ * (malloc'd, else NULL) all of them, one a line; -ENOMEM.
+ */
+int ks_apply_check(const json_t *objects, const json_t *sources, enum ks_mode mode,
+		   json_t **warnings, char *err, size_t errlen, char **details);
+
 /* The edit distance (Levenshtein) of a and b, case-sensitive; strings
  * longer than 63 bytes count as far from everything (SIZE_MAX). */
 size_t ks_edit_distance(const char *a, const char *b);

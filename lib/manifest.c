@@ -545,6 +545,44 @@ static int key_text(struct yaml_state *st, const json_t *v, const yaml_mark_t *m
 	return *out ? 0 : fail_nomem(st);
 }
 
+/* Append to buf (of len bytes, holding *n) what fmt says; the text is cut
+ * at len - 1 bytes. */
+static void path_add(char *buf, size_t len, size_t *n, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void path_add(char *buf, size_t len, size_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	int k;
+
+	if (*n >= len - 1)
+		return;
+	va_start(ap, fmt);
+	k = vsnprintf(buf + *n, len - *n, fmt, ap);
+	va_end(ap);
+	if (k > 0)
+		*n = *n + (size_t)k < len - 1 ? *n + (size_t)k : len - 1;
+}
+
+/* The field path of key in the current mapping, as validation names
+ * fields (lib/kschema.h): spec.ingress[0].ports. */
+static void key_path(const struct yaml_state *st, const char *key, char *buf, size_t len)
+{
+	size_t n = 0, i;
+
+	buf[0] = '\0';
+	for (i = 0; i + 1 < st->depth; i++) {
+		const struct frame *f = &st->stack[i];
+
+		if (json_is_array(f->node))
+			path_add(buf, len, &n, "[%zu]", json_array_size(f->node));
+		else
+			path_add(buf, len, &n, "%s%s", n ? "." : "",
+				 f->merge ? "<<" : f->key ? f->key : "?");
+	}
+	path_add(buf, len, &n, "%s%s", n ? "." : "", key);
+}
+
 /* Take key (owned) as the current mapping's next key. */
 static int set_key(struct yaml_state *st, char *key, bool merge, const yaml_mark_t *m)
 {
@@ -560,8 +598,11 @@ static int set_key(struct yaml_state *st, char *key, bool merge, const yaml_mark
 		return 0;
 	}
 	if (json_object_get(f->node, key)) {
-		fail_at(st, m, "duplicate key \"%s\" in this mapping; each key may appear once",
-			key);
+		char path[512];
+
+		key_path(st, key, path, sizeof(path));
+		fail_at(st, m, "%s: duplicate field; each key may appear once in a mapping",
+			path);
 		free(key);
 		return -EINVAL;
 	}
@@ -944,6 +985,61 @@ static bool looks_like_json(const char *buf, size_t len)
 	return pos < len && (buf[pos] == '{' || buf[pos] == '[');
 }
 
+/* The field path of the key a JSON text stops at (len bytes at p end just
+ * after a duplicate key jansson refused): spec.ingress[0].ports. Levels
+ * past 64 are left out. */
+static void json_key_path(const char *p, size_t len, char *buf, size_t buflen)
+{
+	enum { LEVELS = 64 };
+	struct {
+		bool obj;
+		size_t idx;
+		char key[128];
+	} lv[LEVELS];
+	size_t depth = 0, i = 0, n = 0, j, t;
+	bool want_key = false;
+
+	while (i < len) {
+		char c = p[i];
+
+		if (c == '"') {
+			char tmp[sizeof(lv[0].key)];
+
+			for (j = i + 1, t = 0; j < len && p[j] != '"'; j++) {
+				if (p[j] == '\\' && j + 1 < len)
+					j++;
+				if (t < sizeof(tmp) - 1)
+					tmp[t++] = p[j];
+			}
+			tmp[t] = '\0';
+			if (want_key && depth && depth <= LEVELS && lv[depth - 1].obj)
+				memcpy(lv[depth - 1].key, tmp, t + 1);
+			want_key = false;
+			i = j + 1;
+			continue;
+		}
+		if (c == '{' || c == '[') {
+			if (depth < LEVELS)
+				lv[depth] = (typeof(lv[0])){ .obj = c == '{' };
+			depth++;
+			want_key = c == '{';
+		} else if ((c == '}' || c == ']') && depth) {
+			depth--;
+		} else if (c == ',' && depth && depth <= LEVELS) {
+			want_key = lv[depth - 1].obj;
+			lv[depth - 1].idx += !lv[depth - 1].obj;
+		}
+		i++;
+	}
+	buf[0] = '\0';
+	for (i = 0; i < depth && i < LEVELS; i++) {
+		if (lv[i].obj)
+			path_add(buf, buflen, &n, "%s%s", n ? "." : "", lv[i].key);
+		else
+			path_add(buf, buflen, &n, "[%zu]", lv[i].idx);
+	}
+}
+
 /* One or more JSON texts one after the other, each a document. */
 static int json_parse(struct sink *s, const char *buf, size_t len, char *err, size_t errlen,
 		      bool *syntax)
@@ -965,12 +1061,25 @@ static int json_parse(struct sink *s, const char *buf, size_t len, char *err, si
 		v = json_loadb(buf + pos, len - pos, JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES,
 			       &je);
 		if (!v) {
+			char what[400];
+
 			*syntax = true;
+			snprintf(what, sizeof(what), "%s", je.text);
+			/* the message a duplicate key has in YAML (set_key) */
+			if (json_error_code(&je) == json_error_duplicate_key) {
+				char path[300];
+
+				json_key_path(buf + pos, (size_t)je.position <= len - pos
+							       ? (size_t)je.position : len - pos,
+					      path, sizeof(path));
+				snprintf(what, sizeof(what), "%s: duplicate field; each key may "
+					 "appear once in a mapping", path);
+			}
 			snprintf(err, errlen, "%s: document %u, line %zu column %zu: %s", s->label, doc,
 				 line + (size_t)(je.line > 0 ? je.line - 1 : 0),
 				 je.line == 1 ? col + (size_t)(je.column > 0 ? je.column - 1 : 0)
 					      : (size_t)(je.column > 0 ? je.column : 1),
-				 je.text);
+				 what);
 			return -EINVAL;
 		}
 		ret = add_document(s, doc, line, v, err, errlen);

@@ -49,6 +49,9 @@
  * parser, line and column (1-based):
  *   app.yaml: document 2, line 7 column 3: mapping values are not allowed in this context
  *   app.yaml: document 3 (line 12) has no kind: every object needs ...
+ * A key written twice in one mapping (YAML or JSON) is named by its field
+ * path, as field validation (kschema.h) names unknown fields:
+ *   app.yaml: document 1, line 9 column 5: spec.ingress[0].ports: duplicate field; ...
  * Encoding errors (bad UTF-8) give line and column only: libyaml decodes
  * ahead of the parser, so the document is not known.
  */

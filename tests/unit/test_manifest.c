@@ -168,7 +168,12 @@ static void test_json(void **state)
 	load_fails("{\"apiVersion\": \"v1\",\n \"kind\": \"Pod\",\n \"x\": [1,}\n",
 		   "app.yaml: document 1, line 3 column", "unexpected token", NULL);
 	load_fails("{\"apiVersion\": \"v1\", \"kind\": \"Pod\"}\n{\"a\": 1, \"a\": 2}\n",
-		   "document 2, line 2", "duplicate object key", NULL);
+		   "document 2, line 2", "a: duplicate field; each key may appear once", NULL);
+	/* nested: the field's path, as validation (lib/kschema.h) names fields */
+	load_fails("{\"apiVersion\": \"v1\", \"kind\": \"Pod\"}\n"
+		   "{\"spec\": {\"x\\\"y\": 1, \"containers\": [{}, {\"ports\": [], \"ports\": 1}]}}\n",
+		   "app.yaml: document 2, line 2 column ",
+		   ": spec.containers[1].ports: duplicate field; each key may appear once", NULL);
 	/* a JSON array is not an object */
 	load_fails("[{\"apiVersion\": \"v1\", \"kind\": \"Pod\"}]",
 		   "app.yaml: document 1 (line 1) is a list, not a mapping", NULL);
@@ -346,9 +351,12 @@ static void test_keys(void **state)
 		   NULL);
 	load_fails(OBJ "spec:\n  ? {a: b}\n  : c\n", "a mapping key is a mapping", NULL);
 	load_fails(OBJ "spec:\n  a: 1\n  b: 2\n  a: 3\n",
-		   "app.yaml: document 1, line 6 column 3: duplicate key \"a\"", NULL);
+		   "app.yaml: document 1, line 6 column 3: spec.a: duplicate field; each key may "
+		   "appear once in a mapping", NULL);
+	load_fails(OBJ "spec:\n  l: [{a: 1}, {b: [x, {c: 1, c: 2}]}]\n",
+		   "line 4 column 30: spec.l[1].b[1].c: duplicate field", NULL);
 	/* 80 and "80" are the same JSON key */
-	load_fails(OBJ "spec: {80: a, \"80\": b}\n", "duplicate key \"80\"", NULL);
+	load_fails(OBJ "spec: {80: a, \"80\": b}\n", "spec.80: duplicate field", NULL);
 }
 
 static void test_anchors(void **state)
