@@ -24,6 +24,12 @@ CLEANUP_PATHS+=("$DIR" "$BPFFS")
 CONF=$(printf '{"cniVersion":"1.1.0","name":"sluice","type":"sluice-cni","socket":"%s"}' "$SOCK")
 ctl() { "$BUILD/sluicectl" --socket "$SOCK" "$@"; }
 apply() { ctl apply -f - ; }
+raw_call() { # REQUEST: one exchange on the socket, as an old client would
+	python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode())
+s.shutdown(socket.SHUT_WR); print(b"".join(iter(lambda: s.recv(65536), b"")).decode())' "$SOCK" "$1"
+}
+export -f raw_call; export SOCK
 declare -A IP
 # Services are read and shown here, not translated (tests/e2e/services.sh
 # translates them): the agent runs with the replacement off, which is no
@@ -99,6 +105,42 @@ check "a bad document is refused, naming document and field" \
 	bash -c "grep -q 'document 2' <<<'$out' && grep -q 'ports\[0\].port' <<<'$out'"
 check "and nothing of the file was applied" \
 	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get policies -o json | jq -e '.items | length == 0'"
+
+echo "== field validation: an unknown field refuses the file (kubectl's --validate)"
+# The typo leaves a policy with no rules: applied, it would isolate x/a
+# with nothing allowed, an outage without a word.
+cat >"$DIR/typo.yaml" <<'YAML'
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {namespace: x, name: web-typo}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingres:
+  - from: [{podSelector: {}}]
+YAML
+TYPO="$DIR/typo.yaml: document 1: NetworkPolicy x/web-typo: spec.ingres: unknown field; did you mean spec.ingress?"
+ctl apply -f "$DIR/typo.yaml" >"$DIR/out" 2>"$DIR/err"
+rc=$?
+check "strict (the default): refused, exit status 1" test "$rc" -eq 1
+check "the error names the file, document, object and field, and suggests spec.ingress" \
+	grep -qxF "sluicectl: $TYPO; nothing was applied" "$DIR/err"
+check "nothing was applied: no policy" \
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get policies -o json | jq -e '.items | length == 0'"
+check "x/a is still open: x/b -> x/a:8080" reach x/b x/a 8080
+out=$(raw_call '{"op":"apply","objects":[{"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy","metadata":{"namespace":"x","name":"web-typo"},"spec":{"podSelector":{},"ingres":[]}}]}')
+check "an API request without \"validate\" is strict too (code 7, the field named)" \
+	jq -e '.ok == false and .error.code == 7 and (.error.msg | contains("object 1: NetworkPolicy x/web-typo: spec.ingres: unknown field"))' <<<"$out"
+ctl apply -f "$DIR/typo.yaml" --validate=warn >"$DIR/out" 2>"$DIR/err"
+rc=$?
+check "--validate=warn applies it" bash -c "test $rc -eq 0 && grep -qxF 'networkpolicy x/web-typo created' '$DIR/out'"
+check "and prints the unknown field as a warning on stderr" grep -qxF "Warning: $TYPO" "$DIR/err"
+check "what strict mode prevents: x/a is isolated with nothing allowed" blocked x/b x/a 8080
+ctl apply -f "$DIR/typo.yaml" --validate=ignore >"$DIR/out" 2>"$DIR/err"
+rc=$?
+check "--validate=ignore: applied without a word" \
+	bash -c "test $rc -eq 0 && grep -qxF 'networkpolicy x/web-typo unchanged' '$DIR/out' && test ! -s '$DIR/err'"
+ctl delete -f "$DIR/typo.yaml" >/dev/null
+check "deleted: x/a open again" reach x/b x/a 8080
 
 echo "== a NetworkPolicy is enforced when apply returns"
 apply >/dev/null <<'YAML'
@@ -342,12 +384,6 @@ echo "== answers of any size: get in pages, status of the control plane"
 # than the 4 MiB an answer may be. Applied in three requests (each must be
 # under 4 MiB too), with a policy selecting them all.
 before=$(ctl get pods -o json | jq '.items | length')
-raw_call() { # REQUEST: one exchange on the socket, as an old client would
-	python3 -c 'import socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode())
-s.shutdown(socket.SHUT_WR); print(b"".join(iter(lambda: s.recv(65536), b"")).decode())' "$SOCK" "$1"
-}
-export -f raw_call; export SOCK
 big_pods() { # FROM TO: Pod objects big/p-FROM … big/p-TO, as a JSON list
 	jq -n --argjson from "$1" --argjson to "$2" '{apiVersion: "v1", kind: "List", items: [
 		range($from; $to + 1) as $i | {apiVersion: "v1", kind: "Pod",
