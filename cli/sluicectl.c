@@ -115,7 +115,7 @@ static void usage(FILE *f)
 		"  --socket PATH          agent socket (default: $SLUICE_SOCKET, else %s)\n"
 		"  -f, --filename FILE    apply/delete: a manifest; repeat for several; - reads stdin\n"
 		"  --ignore-not-found     delete: an object that does not exist is not an error\n"
-		"  --validate MODE        apply: a field the object's kind does not have (a typo:\n"
+		"  --validate=MODE        apply: a field the object's kind does not have (a typo:\n"
 		"                         spec.ingres) is an error that applies nothing (strict,\n"
 		"                         the default; also true), a warning on stderr (warn), or\n"
 		"                         nothing (ignore; also false); as kubectl's --validate\n"
