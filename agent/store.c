@@ -20,7 +20,9 @@
 #include "service.h"
 #include "store.h"
 
-/* Policies last: store_view_build counts kinds >= K_NETPOL as policies. */
+/* Policies last: store_view_build counts kinds >= K_NETPOL as policies.
+ * A kind added here needs its field table in lib/kschema.c, or apply
+ * checks none of its fields. */
 enum obj_kind { K_NAMESPACE = 0, K_POD, K_NODE, K_SERVICE, K_SLICE, K_PREFILTER, K_NETPOL, K_SNP,
 		K_SCNP };
 
