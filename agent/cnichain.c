@@ -206,7 +206,8 @@ static int scan(const struct cnichain *c, char ***names, size_t *n, uint64_t *si
 		}
 		cnt++;
 	}
-	qsort(list, cnt, sizeof(*list), cmp_names);
+	if (cnt)
+		qsort(list, cnt, sizeof(*list), cmp_names);
 cleanup:
 	if (d)
 		closedir(d);

@@ -263,7 +263,7 @@ case_alone() {
 	check "$MODE alone: the runtime reports both addresses ($ipa, $ipb), the agent lists them" \
 		bash -c "'$BUILD/sluicectl' --socket '$SOCK' get endpoints -o json |
 			jq -e '[.endpoints[].ip] | sort == ([\"$ipa\", \"$ipb\"] | sort)'"
-	in_pod "$nsa" "$BUILD/sluice-probe" serve --tcp 8080 >/dev/null 2>&1 &
+	nsenter --net="$nsa" "$BUILD/sluice-probe" serve --tcp 8080 >/dev/null 2>&1 &
 	CLEANUP_PIDS+=($!)
 	check "$MODE alone: tcp alone-b -> alone-a:8080" \
 		eventually 3 in_pod "$nsb" "$BUILD/sluice-probe" tcp "$ipa" 8080 --timeout 1000
@@ -293,7 +293,7 @@ case_chain() {
 		test "$(in_pod "$nsa" cat /proc/sys/net/ipv4/conf/eth0/accept_redirects)" = 0
 	check "$MODE chain: firewall accepts the pod's forwarded traffic" \
 		bash -c "ip netns exec '$NODE' iptables-save | grep -q -- '-A CNI-FORWARD -s $ipa/32 -j ACCEPT'"
-	in_pod "$nsa" "$BUILD/sluice-probe" serve --tcp 8080 >/dev/null 2>&1 &
+	nsenter --net="$nsa" "$BUILD/sluice-probe" serve --tcp 8080 >/dev/null 2>&1 &
 	CLEANUP_PIDS+=($!)
 	check "$MODE chain: hostPort $NODE_IP:8080 from outside the node reaches chain-a" \
 		eventually 3 probe "$OUTSIDE" tcp "$NODE_IP" 8080 --timeout 1000
