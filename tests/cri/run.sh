@@ -201,8 +201,6 @@ conflist() {
 }
 SLUICE() { printf '{"type":"sluice-cni","socket":"%s","capabilities":{"bandwidth":true}}' "$SOCK"; }
 PORTMAP='{"type":"portmap","capabilities":{"portMappings":true}}'
-TUNING='{"type":"tuning","sysctl":{"net.ipv4.conf.eth0.accept_redirects":"0"}}'
-FIREWALL='{"type":"firewall"}'
 BANDWIDTH='{"type":"bandwidth"}'
 BANDWIDTH_CAP='{"type":"bandwidth","capabilities":{"bandwidth":true}}'
 
@@ -274,12 +272,16 @@ case_alone() {
 		diff <(echo "$before") <(host_state)
 }
 
-# chain: sluice-cni + portmap + tuning + firewall + bandwidth (no capability).
+# chain: the sample deploy/cni/examples/20-sluice-chained.conflist (sluice-cni
+# with the bandwidth capability, portmap, tuning, firewall) with this node's
+# socket, plus the reference bandwidth plugin without capability or rates.
 case_chain() {
-	local a= b= ipa nsa nsb before
+	local a= b= ipa nsa nsb before sample
 	echo "== $MODE: sluice-cni + portmap + tuning + firewall + bandwidth"
 	before=$(host_state)
-	conflist sluice "$(SLUICE)" "$PORTMAP" "$TUNING" "$FIREWALL" "$BANDWIDTH"
+	mapfile -t sample < <(jq -c --arg s "$SOCK" '.plugins[] | if .type == "sluice-cni" then
+		.socket = $s else . end' "$ROOT/deploy/cni/examples/20-sluice-chained.conflist")
+	conflist sluice "${sample[@]}" "$BANDWIDTH"
 	runp "chain-a" --port 8080:8080/tcp --annotation kubernetes.io/egress-bandwidth=20M \
 		--annotation kubernetes.io/ingress-bandwidth=10M; a=$SBX
 	check "$MODE chain: sandbox chain-a (hostPort 8080, bandwidth annotations) starts" \

@@ -60,7 +60,8 @@ for path in sorted(glob.glob(os.path.join(ROOT, "deploy/**/*.y*ml"), recursive=T
               docs and not bad, f"documents without them: {bad}")
     except yaml.YAMLError as e:
         check(f"{rel} parses", False, e)
-for path in sorted(glob.glob(os.path.join(ROOT, "deploy/cni/*.conflist"))):
+for path in sorted(glob.glob(os.path.join(ROOT, "deploy/cni/*.conflist")) +
+                   glob.glob(os.path.join(ROOT, "deploy/cni/examples/*.conflist"))):
     rel = os.path.relpath(path, ROOT)
     try:
         c = json.loads(read(rel))
