@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 
 #include "api.h"
@@ -20,17 +19,6 @@ struct cnichain {
 	struct cnichain_net nets[CNICHAIN_NETWORKS_MAX];
 	size_t n;
 };
-
-static const json_t *get_ci(const json_t *obj, const char *key)
-{
-	const char *k;
-	json_t *v;
-
-	json_object_foreach((json_t *)obj, k, v)
-		if (!strcasecmp(k, key))
-			return v;
-	return NULL;
-}
 
 static bool positive_number(const json_t *v)
 {
@@ -92,14 +80,6 @@ int cnichain_parse_doc(const json_t *doc, const char *file, struct cnichain_net 
 cleanup:
 	json_decref(single);
 	return found;
-}
-
-bool cnichain_request_has_limits(const json_t *cni)
-{
-	const json_t *bw = get_ci(cni, "bandwidth");
-
-	return json_is_object(bw) && (positive_number(get_ci(bw, "ingressRate")) ||
-				      positive_number(get_ci(bw, "egressRate")));
 }
 
 static const char *bw_how(const struct cnichain_net *net)

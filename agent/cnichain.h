@@ -44,15 +44,11 @@ struct cnichain_net {
  */
 int cnichain_parse_doc(const json_t *doc, const char *file, struct cnichain_net *out);
 
-/* The ADD's "bandwidth" object asks for a limit: a non-zero ingressRate or
- * egressRate (keys matched case-insensitively). */
-bool cnichain_request_has_limits(const json_t *cni);
-
 /*
  * The decision for an ADD on network `network`: 0, or CNI code 7 with the
  * reason, naming the file, the plugin and the fix, in err. tc_mode: the
- * datapath attaches with tc (clsact). has_limits: the request carries
- * limits. A bandwidth plugin with static rates limits every pod, so in tc
+ * datapath attaches with tc (clsact). has_limits: the request carries a
+ * non-zero ingress or egress rate (the plugin ignores a burst alone). A bandwidth plugin with static rates limits every pod, so in tc
  * mode it is refused without them too.
  */
 int cnichain_decide(const struct cnichain_net *nets, size_t n, const char *network,

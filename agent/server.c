@@ -394,8 +394,7 @@ static json_t *op_cni(struct agent *a, const char *op, const json_t *req)
 	if (!strcmp(op, "add") && a->cnichain &&
 	    (code = cnichain_check_add(a->cnichain, cr.network,
 				       datapath_attach_mode(a->dp) == ATTACH_TC,
-				       cnichain_request_has_limits(json_object_get(req, "cni")), err,
-				       sizeof(err)))) {
+				       cr.bw.ingress_rate || cr.bw.egress_rate, err, sizeof(err)))) {
 		pr_warn("add %s/%s (%s/%s) refused: %s", cr.container_id, cr.ifname,
 			cr.k8s_namespace[0] ? cr.k8s_namespace : "-",
 			cr.k8s_pod[0] ? cr.k8s_pod : "-", err);

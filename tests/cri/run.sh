@@ -224,9 +224,6 @@ remove() {
 	for s in "${SANDBOXES[@]}"; do [ "$s" = "$1" ] || keep+=("$s"); done
 	SANDBOXES=("${keep[@]}")
 }
-# sluice-cni passes runtimeConfig.bandwidth to the agent (pod bandwidth
-# limits): before that, the checks that need it say skip.
-bw_support() { grep -qa egressRate "$BUILD/sluice-cni"; }
 in_pod() { local ns=$1; shift; nsenter --net="$ns" "$@"; }
 
 # Host state a pod may leave behind, as one comparable text: veths, IFBs,
@@ -305,14 +302,10 @@ case_chain() {
 	check "$MODE chain: the bandwidth plugin installed no qdisc or IFB of its own" \
 		bash -c "! ip -n '$NODE' -o link show type ifb | grep -q . &&
 			! tc -n '$NODE' qdisc show | grep -qE '^qdisc (tbf|ingress)'"
-	if bw_support; then
-		check "$MODE chain: the annotations are chain-a's limits in sluice (egress 20M, ingress 10M)" \
-			bash -c "'$BUILD/sluicectl' --socket '$SOCK' get endpoints -o json | jq -e --arg ip '$ipa' '
-				.endpoints[] | select(.ip == \$ip) | .bandwidth |
-				.egressRate == 20000000 and .ingressRate == 10000000'"
-	else
-		echo "  skip $MODE chain: bandwidth limits in the endpoint (this agent has no bandwidth support yet)"
-	fi
+	check "$MODE chain: the annotations are chain-a's limits in sluice (egress 20M, ingress 10M)" \
+		bash -c "'$BUILD/sluicectl' --socket '$SOCK' get endpoints -o json | jq -e --arg ip '$ipa' '
+			.endpoints[] | select(.ip == \$ip) | .bandwidth |
+			.egressRate == 20000000 and .ingressRate == 10000000'"
 	check "$MODE chain: Stop/Remove chain-a" remove "$a"
 	check "$MODE chain: Stop/Remove chain-b" remove "$b"
 	check "$MODE chain: nothing left behind (veth, qdisc, IFB, rule, endpoint, address)" \
@@ -335,14 +328,12 @@ case_conflict() {
 	if [ "$(ctl status -o json | jq -r .attachMode)" = tc ]; then
 		runp "conf-a" --annotation kubernetes.io/egress-bandwidth=20M; a=$SBX
 		check "$MODE conflict: the sandbox with limits is refused" test -z "$a"
-		if ! bw_support; then
-			echo "  skip $MODE conflict: sluice's message (this sluice-cni does not pass limits yet)"
-		else
-			check "$MODE conflict: with sluice's message (file, plugin, fix), not the plugin's" \
-				bash -c "grep -q -- '$CONFFILE' <<<\"\$1\" && grep -q 'attach-mode tcx' <<<\"\$1\" &&
-					! grep -q 'file exists' <<<\"\$1\"" _ "$RUNP_ERR"
-		fi
-		[ -n "$RUNP_ERR" ] && echo "       ($RUNP_ERR)" | cut -c1-400
+		check "$MODE conflict: with sluice's message (file, plugin, fix), not the plugin's" \
+			bash -c "grep -q 'plugin type=\"sluice-cni\" failed (add): pod bandwidth limits' <<<\"\$1\" &&
+				grep -q -- '$CONFFILE chains the bandwidth plugin (plugins\[2\]' <<<\"\$1\" &&
+				grep -q 'remove the bandwidth plugin' <<<\"\$1\" &&
+				grep -q 'attach-mode tcx' <<<\"\$1\" &&
+				! grep -q 'plugin type=\"bandwidth\"' <<<\"\$1\"" _ "$RUNP_ERR"
 	else
 		runp "conf-a" --annotation kubernetes.io/egress-bandwidth=20M; a=$SBX
 		check "$MODE conflict: the sandbox with limits starts" test -n "$a"

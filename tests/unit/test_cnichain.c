@@ -108,31 +108,6 @@ static void test_single_conf_and_junk(void **state)
 			 1);
 }
 
-static bool limits(const char *text)
-{
-	json_error_t e;
-	json_t *cni = json_loads(text, 0, &e);
-	bool r;
-
-	assert_non_null(cni);
-	r = cnichain_request_has_limits(cni);
-	json_decref(cni);
-	return r;
-}
-
-static void test_request_limits(void **state)
-{
-	(void)state;
-	assert_true(limits("{\"bandwidth\":{\"egressRate\":1000000,\"egressBurst\":4294967295}}"));
-	assert_true(limits("{\"Bandwidth\":{\"IngressRate\":8000}}"));
-	assert_false(limits("{}"));
-	assert_false(limits("{\"bandwidth\":{}}"));
-	assert_false(limits("{\"bandwidth\":{\"ingressRate\":0,\"egressRate\":0}}"));
-	assert_false(limits("{\"bandwidth\":{\"ingressBurst\":100000}}"));
-	assert_false(limits("{\"bandwidth\":{\"egressRate\":\"1M\"}}"));
-	assert_false(limits("{\"bandwidth\":[1]}"));
-}
-
 static void test_decide(void **state)
 {
 	struct cnichain_net n[2];
@@ -251,7 +226,6 @@ int main(void)
 		cmocka_unit_test(test_bandwidth_static_rates),
 		cmocka_unit_test(test_only_what_follows_sluice),
 		cmocka_unit_test(test_single_conf_and_junk),
-		cmocka_unit_test(test_request_limits),
 		cmocka_unit_test(test_decide),
 		cmocka_unit_test(test_directory_reread),
 	};
