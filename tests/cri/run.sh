@@ -322,6 +322,7 @@ case_conflict() {
 		bash -c "'$BUILD/sluicectl' --socket '$SOCK' status -o json | jq -e --arg f '$CONFFILE' '
 			.conditions | any(.type == \"ChainedBandwidthPlugin\" and (.message | contains(\$f)))' &&
 			'$BUILD/sluicectl' --socket '$SOCK' status | grep -q 'ChainedBandwidthPlugin'"
+	touch "$CONFFILE"	# re-read at the next ADD, the same plugin found again
 	runp "conf-b"; b=$SBX
 	check "$MODE conflict: a sandbox without limits starts" test -n "$b"
 	[ -n "$b" ] || echo "       $RUNP_ERR"
@@ -344,6 +345,10 @@ case_conflict() {
 		[ -n "$a" ] && check "$MODE conflict: Stop/Remove it" remove "$a"
 	fi
 	[ -n "$b" ] && check "$MODE conflict: Stop/Remove the sandbox without limits" remove "$b"
+	# Read at the status, re-read at the ADD after the touch: warned once.
+	check "$MODE conflict: the agent warned once about the chained plugin" \
+		test "$(grep -c 'sluice enforces pod bandwidth limits itself and the plugin cannot' \
+			"$TMP/$MODE/agent/agent.log")" = 1
 	check "$MODE conflict: nothing left behind (veth, qdisc, IFB, rule, endpoint, address)" \
 		diff <(echo "$before") <(host_state)
 }
