@@ -41,7 +41,7 @@ HDRS       := $(wildcard lib/*.h agent/*.h cni-plugin/*.h include/sluice/*.h)
 
 BINS := $(BUILD)/sluice-agent $(BUILD)/sluice-cni $(BUILD)/sluicectl
 
-.PHONY: all deps test test-build test-unit test-bpf test-e2e test-podman demo bench soak clean tools \
+.PHONY: all deps test test-build test-unit test-bpf test-e2e test-podman test-cri demo bench soak clean tools \
 	fuzz fuzz-build test-fuzz
 all: $(BINS) tools
 
@@ -110,6 +110,7 @@ test_health_SRCS := agent/health.c agent/lb.c agent/maglev.c agent/loader.c agen
 test_prefilter_SRCS := agent/prefilter.c agent/prefilter_sync.c agent/store.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c lib/statefile.c
 test_xdp_opts_SRCS := agent/loader.c agent/migrate.c lib/log.c
 test_flowlog_SRCS := agent/flowlog.c agent/flowlog_query.c lib/flowfmt.c lib/log.c
+test_cnichain_SRCS := agent/cnichain.c lib/log.c
 
 $(BUILD)/unit:
 	mkdir -p $@
@@ -246,6 +247,9 @@ test-e2e: all
 
 test-podman: all
 	tests/podman/run.sh
+
+test-cri: all
+	tests/cri/run.sh
 
 test: deps all
 	@tests/run-all.sh

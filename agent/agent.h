@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "compile.h"
+#include "cnichain.h"
 #include "delq_replay.h"
 #include "endpoint.h"
 #include "flowlog.h"
@@ -118,6 +119,10 @@ struct agent {
 	/* The DELs sluice-cni queued while no agent ran, replayed at start
 	 * (delq_start.c), for status. */
 	struct delq_stats delq;
+	/* What --cni-conf-dir chains after sluice-cni (cnichain.h): a
+	 * bandwidth plugin there is a status condition, and in tc mode an ADD
+	 * with limits on its network is refused. NULL in tools and tests. */
+	struct cnichain *cnichain;
 };
 
 /* How long a CNI ADD waits for its Pod object by default (--pod-labels-wait). */

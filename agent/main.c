@@ -66,6 +66,7 @@ struct options {
 	int nomasq_from_cli;
 	const char *proc_sys;
 	const char *cgroup_root;
+	const char *cni_conf_dir;	/* --cni-conf-dir */
 	uint32_t policy_map_size;
 	uint32_t ipcache_map_size;
 	uint32_t pod_wait_ms;
@@ -128,6 +129,11 @@ static void usage(FILE *f)
 		"  --bpffs DIR        where maps and links are pinned (default /sys/fs/bpf/sluice)\n"
 		"  --attach-mode MODE tc, tcx or auto (tcx when the kernel has it); default tc,\n"
 		"                     because each tcx attach waits for an RCU grace period\n"
+		"  --cni-conf-dir DIR the CNI configuration (default " CNICHAIN_DEFAULT_DIR "),\n"
+		"                     read for the plugins the runtime chains after sluice-cni:\n"
+		"                     a bandwidth plugin there is warned about, and\n"
+		"                     in tc mode an ADD with bandwidth limits on its network is\n"
+		"                     refused (docs/CNI.md, Chained plugins)\n"
 		"  --kubeconfig FILE  take Namespaces, Pods, Nodes, NetworkPolicies and sluice's\n"
 		"                     policies from the Kubernetes API this kubeconfig points at\n"
 		"                     (token, tokenFile or client certificate; CA file or data)\n"
@@ -250,6 +256,7 @@ static const struct option longopts[] = {
 	{ "sync-batch-ms", required_argument, NULL, 'B' },
 	{ "kube-proxy-replacement", required_argument, NULL, 'R' },
 	{ "cgroup-root", required_argument, NULL, 'G' },
+	{ "cni-conf-dir", required_argument, NULL, 'N' },
 	{ "lb-algorithm", required_argument, NULL, 'L' },
 	{ "lb-maglev-table-size", required_argument, NULL, 'T' },
 	{ "k8s-api-server", required_argument, NULL, 'A' },
@@ -279,6 +286,7 @@ static int set_opt(int c, const char *val, const char *from, struct options *o)
 	case 'A': o->k8s_api_server = val; break;
 	case 'P': o->proc_sys = val; break;
 	case 'G': o->cgroup_root = val; break;
+	case 'N': o->cni_conf_dir = val; break;
 	case 'E': o->metrics_address = val; break;
 	case 'X':
 		if (xdp_request_parse(val, &o->xdp))
@@ -658,6 +666,7 @@ int main(int argc, char **argv)
 		.flow_buffer = FLOWLOG_BUFFER_DEFAULT,
 		.flow_idle_s = FLOWLOG_IDLE_DEFAULT_S,
 		.flows = 1,
+		.cni_conf_dir = CNICHAIN_DEFAULT_DIR,
 	};
 	struct node_net net = { 0 };
 	struct datapath_opts dp_opts;
@@ -805,6 +814,12 @@ int main(int argc, char **argv)
 					  .pod_prefix = ipam_range(agent.ipam)->prefix,
 					  .flows_off = !o.flows };
 	agent.kube_proxy_replacement = o.kube_proxy_replacement;
+	agent.cnichain = cnichain_new(o.cni_conf_dir);
+	if (!agent.cnichain) {
+		ret = -ENOMEM;
+		goto cleanup;
+	}
+	cnichain_refresh(agent.cnichain);	/* warns now about a chained bandwidth plugin */
 	ret = datapath_open(&agent.dp, o.bpffs, &dp_opts, err, sizeof(err));
 	if (ret)
 		goto cleanup;
@@ -997,6 +1012,7 @@ cleanup:
 	kube_stop(agent.kube);
 	flowlog_close(agent.flows);
 	flowres_close(flowres);
+	cnichain_free(agent.cnichain);
 	compiler_close(agent.compiler);
 	pf_sync_close(agent.prefilter);
 	for (size_t i = 0; i < agent.nprev_locals; i++)

@@ -297,6 +297,14 @@ static json_t *op_status(struct agent *a)
 				    json_pack("{s:i, s:i, s:i}", "replayed", (int)a->delq.replayed,
 					      "failed", (int)a->delq.failed, "malformed",
 					      (int)a->delq.malformed));
+	/* What the CNI configuration chains after sluice-cni that the
+	 * operator should know about (cnichain.h). */
+	if (res)
+		json_object_set_new(res, "conditions",
+				    a->cnichain ? cnichain_conditions_json(
+							  a->cnichain,
+							  datapath_attach_mode(a->dp) == ATTACH_TC)
+						: json_array());
 	/* The flow buffer: its size and use, and every loss by stage. */
 	if (res && a->flows)
 		json_object_set_new(res, "flows", flowlog_status_json(a->flows));
@@ -382,6 +390,17 @@ static json_t *op_cni(struct agent *a, const char *op, const json_t *req)
 		return api_error(code, err, NULL);
 	if (!a->ready && !strcmp(op, "add"))
 		return api_error(CNI_ERR_TRY_AGAIN, "sluice-agent is starting", "try again shortly");
+	/* Before anything is made: a chained bandwidth plugin that would
+	 * fail on sluice's clsact qdisc (cnichain.h). */
+	if (!strcmp(op, "add") && a->cnichain &&
+	    (code = cnichain_check_add(a->cnichain, cr.network,
+				       datapath_attach_mode(a->dp) == ATTACH_TC,
+				       cr.bw.ingress_rate || cr.bw.egress_rate, err, sizeof(err)))) {
+		pr_warn("add %s/%s (%s/%s) refused: %s", cr.container_id, cr.ifname,
+			cr.k8s_namespace[0] ? cr.k8s_namespace : "-",
+			cr.k8s_pod[0] ? cr.k8s_pod : "-", err);
+		return api_error(code, err, NULL);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (!strcmp(op, "add")) {
 		agent_wait_for_pod(a, cr.k8s_namespace, cr.k8s_pod);

@@ -269,6 +269,14 @@ static int print_status(const json_t *r)
 			       "%lld failed, %lld malformed (set aside: see the agent's log)\n",
 			       (long long)(done + failed), (long long)failed, (long long)bad);
 	}
+	/* What the CNI configuration chains after sluice-cni (docs/CNI.md). */
+	{
+		const json_t *c;
+		size_t i;
+
+		json_array_foreach(json_object_get(r, "conditions"), i, c)
+			printf("condition:   %s: %s\n", str(c, "type"), str(c, "message"));
+	}
 	if (json_integer_value(json_object_get(r, "unusedEndpointSlices")))
 		printf("unused:      %lld EndpointSlices kept but not used (IPv6, FQDN, no Service "
 		       "label or unreadable)\n",

@@ -27,6 +27,11 @@ PKGS=(
 	python3 python3-yaml openssl curl
 	# podman interop test
 	podman runc busybox-static
+	# containerd CRI interop test (tests/cri): containerd runs the pod sandboxes,
+	# the reference CNI plugins (portmap, tuning, firewall, bandwidth, loopback)
+	# are chained after sluice-cni, and tests/tools/cri.py speaks CRI over gRPC
+	# (Debian 12 has no crictl); the pause image is a static C binary (libc.a)
+	containerd containernetworking-plugins python3-grpcio libc6-dev
 	# benchmarks
 	iperf3 sockperf
 )

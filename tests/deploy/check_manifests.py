@@ -60,7 +60,8 @@ for path in sorted(glob.glob(os.path.join(ROOT, "deploy/**/*.y*ml"), recursive=T
               docs and not bad, f"documents without them: {bad}")
     except yaml.YAMLError as e:
         check(f"{rel} parses", False, e)
-for path in sorted(glob.glob(os.path.join(ROOT, "deploy/cni/*.conflist"))):
+for path in sorted(glob.glob(os.path.join(ROOT, "deploy/cni/*.conflist")) +
+                   glob.glob(os.path.join(ROOT, "deploy/cni/examples/*.conflist"))):
     rel = os.path.relpath(path, ROOT)
     try:
         c = json.loads(read(rel))
@@ -228,10 +229,11 @@ print("== DaemonSet against the agent")
 helptext = subprocess.run([os.path.join(BUILD, "sluice-agent"), "--help"], capture_output=True,
                           text=True).stdout
 options = set(re.findall(r"^\s+(?:-\w, )?--([a-z-]+)", helptext, re.M))
-defaults = dict(re.findall(r"--(socket|state-dir|bpffs) \w+ +[^\n(]*\(default ([^)\s]+)\)", helptext))
+defaults = dict(re.findall(r"--(socket|state-dir|bpffs|cni-conf-dir) \w+ +[^\n(]*\(default ([^)\s]+)\)",
+                           helptext))
 api_h = re.search(r'#define SLUICE_DEFAULT_SOCKET "([^"]+)"', read("lib/api.h")).group(1)
-check("sluice-agent --help states the socket, state and bpffs defaults",
-      set(defaults) == {"socket", "state-dir", "bpffs"}, helptext)
+check("sluice-agent --help states the socket, state, bpffs and CNI configuration defaults",
+      set(defaults) == {"socket", "state-dir", "bpffs", "cni-conf-dir"}, helptext)
 check(f"the socket is one path everywhere: --help, lib/api.h, the conflist ({api_h})",
       defaults.get("socket") == api_h == conflist["plugins"][0].get("socket"))
 env_names = {e["name"] for e in agent.get("env", [])} | set(cm["data"])
@@ -271,6 +273,11 @@ for what, path, prop in (("socket", defaults.get("socket", "?"), None),
     if what != "socket":
         m, _ = mount_for(agent, path) or ({}, None)
         check(f"the {what} mount is writable", not m.get("readOnly"))
+# The chained plugins the agent checks (docs/CNI.md, Chained plugins).
+ok, why = same_on_node(agent, defaults.get("cni-conf-dir", "?") + "/10-sluice.conflist")
+m, _ = mount_for(agent, defaults.get("cni-conf-dir", "?")) or ({}, None)
+check(f"the agent reads the node's {defaults.get('cni-conf-dir')} (its --cni-conf-dir) read-only",
+      ok and m.get("readOnly") is True, why or m)
 for netns in ("/run/netns", "/var/run/netns"):
     ok, why = same_on_node(agent, netns + "/x", ("HostToContainer", "Bidirectional"))
     check(f"pods' namespaces under {netns} are visible to the agent as they appear", ok, why)
