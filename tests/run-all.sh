@@ -83,15 +83,19 @@ LANE2=(
 	"agents fed by the Kubernetes API|tests/kube/run.sh"
 	"agents fed by the Kubernetes API, ThreadSanitizer build|tests/kube/tsan.sh"
 )
-# Alone, after the lanes: suites that measure time or loss (a round trip
-# within 10 %, ADD latency bounds, zero loss at 2000 datagrams/s), attach at
+# Alone, after the lanes: suites that measure time, rates or loss (a round
+# trip within 10 %, ADD latency bounds, zero loss at 2000 datagrams/s, pod
+# bandwidth limits within 10 %), attach at
 # the root cgroup, or touch the host's own configuration (podman, install).
 ALONE=(
 	"flows: a round trip imposed by the test measured, a lost segment counted|tests/e2e/flows-rtt.sh"
 	"API socket load (100 ADDs at once, a large apply, stalled clients)|tests/e2e/apiload.sh"
 	"upgrades under traffic: restarts, a changed conntrack layout, downgrade; loss counted (tc, tcx)|tests/e2e/upgrade-live.sh"
 	"Services for the node's own sockets (cgroup hooks)|tests/e2e/services-host.sh"
+	"pod bandwidth limits: 100/50 Mbit/s within 10 %, re-ADD, restart, DEL, bad input|tests/e2e/bandwidth.sh"
+	"pod bandwidth limits across two nodes, overlay and native|tests/multinode/bandwidth.sh"
 	"podman interop|tests/podman/run.sh"
+	"containerd CRI interop, chained plugins (tc, tcx, auto)|tests/cri/run.sh"
 	"install: manifests, CNI install, node cleanup, kubectl apply|tests/deploy/run.sh"
 )
 
