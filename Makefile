@@ -89,10 +89,10 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/te
 
 # Sources each unit test links against (besides itself).
 test_ipam_SRCS := agent/ipam.c agent/cidr.c lib/log.c lib/statefile.c
-test_cni_SRCS  := cni-plugin/cni.c cni-plugin/queue.c lib/delq.c lib/statefile.c lib/cni_names.c lib/log.c lib/api.c
-test_delq_SRCS := cni-plugin/cni.c cni-plugin/queue.c lib/delq.c lib/statefile.c lib/cni_names.c lib/log.c lib/api.c agent/delq_replay.c agent/request.c agent/cidr.c
+test_cni_SRCS  := cni-plugin/cni.c cni-plugin/queue.c lib/delq.c lib/statefile.c lib/cni_names.c lib/log.c lib/api.c lib/bwconf.c
+test_delq_SRCS := cni-plugin/cni.c cni-plugin/queue.c lib/delq.c lib/statefile.c lib/cni_names.c lib/log.c lib/api.c agent/delq_replay.c agent/request.c agent/cidr.c lib/bwconf.c
 test_statefile_SRCS := lib/statefile.c
-test_api_SRCS  := lib/api.c lib/cni_names.c agent/request.c agent/cidr.c lib/log.c
+test_api_SRCS  := lib/api.c lib/cni_names.c agent/request.c agent/cidr.c lib/log.c lib/bwconf.c
 test_policy_SRCS := agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/log.c
 test_manifest_SRCS := lib/manifest.c lib/log.c
 test_kube_SRCS := agent/kube.c agent/prom.c agent/store.c agent/prefilter.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c lib/statefile.c
@@ -198,8 +198,8 @@ FUZZ_SCRATCH ?= $(BUILD)/fuzz/scratch
 FUZZ_STORE_SRCS := agent/store.c agent/prefilter.c agent/service.c agent/policy.c \
 	agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c lib/statefile.c
 
-fuzz_cni_SRCS        := cni-plugin/cni.c cni-plugin/queue.c lib/delq.c lib/statefile.c lib/cni_names.c lib/api.c lib/log.c
-fuzz_api_SRCS        := agent/request.c agent/flowlog.c agent/flowlog_query.c agent/page.c \
+fuzz_cni_SRCS        := cni-plugin/cni.c cni-plugin/queue.c lib/delq.c lib/statefile.c lib/cni_names.c lib/api.c lib/log.c lib/bwconf.c
+fuzz_api_SRCS        := agent/request.c agent/flowlog.c agent/flowlog_query.c agent/page.c lib/bwconf.c \
 	lib/api.c lib/cni_names.c lib/flowfmt.c $(FUZZ_STORE_SRCS)
 fuzz_manifest_SRCS   := lib/manifest.c lib/log.c
 fuzz_policy_SRCS     := $(FUZZ_STORE_SRCS)
