@@ -28,8 +28,8 @@
 #      bench-nobw: -DSLUICE_BENCH_NO_BW), rounds alternating between the
 #      two; target <= 1 %.
 # Bursts: both limiters get the same burst, the native limiter's bucket
-# depth cap (max(rate/10 s, 128 KiB), docs/CNI.md), so both hold the same
-# bytes at the start.
+# depth cap (max(250 ms of the rate, 128 KiB), lib/bwconf.h), so both hold
+# the same bytes at the start.
 set -uo pipefail
 TEST_NAME=bench-bandwidth
 source "$(dirname "$0")/../tests/lib/common.sh"
@@ -56,7 +56,7 @@ done
 
 mbit() { echo "$1 * 1000000" | bc; }
 # The burst both limiters get, bits: the native bucket's depth cap.
-burst_bits() { local b=$(($1 / 80)); [ "$b" -ge 131072 ] || b=131072; echo $((b * 8)); }
+burst_bits() { local b=$(($1 / 32)); [ "$b" -ge 131072 ] || b=131072; echo $((b * 8)); }
 ratio() { echo "scale=3; $1 / $2" | bc -l | sed 's/^\./0./; s/^-\./-0./'; }
 bw_json() { # RATE_BITS -> runtimeConfig.bandwidth, both directions
 	local b
@@ -128,8 +128,7 @@ for r in $RATES; do
 	out=$(pod_add "n$r" "$conf") || { echo "$TEST_NAME: native pod at $r Mbit/s: $out" >&2; continue; }
 	ip=$(jq -r '.ips[0].address' <<<"$out" | cut -d/ -f1)
 	got=$("$BUILD/sluicectl" --socket "$SOCK" get endpoints -o json 2>/dev/null |
-		jq -r --arg ip "$ip" '[.. | objects | select(.ip? == $ip or .address? == $ip) | .bandwidth?.egressRate?]
-		| map(select(. != null)) | first // empty')
+		jq -r --arg c "n$r$ID" '.endpoints[] | select(.containerId == $c) | .bandwidth.egressRate // empty')
 	[ "$got" = "$(mbit "$r")" ] && NATIVE_OK[$r]=1
 done
 NATIVE_MISSING="not measured: native limiter missing (sluice-agent did not take runtimeConfig.bandwidth)"
@@ -159,6 +158,13 @@ pod_bytes() {
 	ip netns exec "$1" cat "/sys/class/net/eth0/statistics/$f"
 }
 
+# bw_counters POD DIRECTION: "passedPackets droppedPackets" of its bucket
+bw_counters() {
+	"$BUILD/sluicectl" --socket "$SOCK" get endpoints -o json |
+		jq -r --arg c "$1$ID" --arg d "$2" '.endpoints[] | select(.containerId == $c) |
+		.bandwidth[$d] | "\(.passedPackets) \(.droppedPackets)"'
+}
+
 # --- a) achieved rates ----------------------------------------------------
 echo "$TEST_NAME: a) achieved rate, ${SECONDS_PER_RUN}s (+1 s left out) per run" >&2
 declare -A RES=()
@@ -169,7 +175,12 @@ for r in $RATES; do
 		echo "$TEST_NAME:   $r Mbit/s $d" >&2
 		RES[veth.$r.$d]=$(iperf "$ID-vp" "$VETH_SERVER" "$d" | rx_mbit)
 		if [ -n "${NATIVE_OK[$r]:-}" ]; then
+			c0=$(bw_counters "n$r" "$d")
 			RES[native.$r.$d]=$(iperf "$ID-n$r" "$POD_SERVER" "$d" | rx_mbit)
+			c1=$(bw_counters "n$r" "$d")
+			# dropped packets / packets the bucket saw in that run
+			RES[drop.$r.$d]=$(echo "$c0 $c1" | awk '{p = $3 - $1; d = $4 - $2;
+				printf "%.2f", (p + d) ? 100 * d / (p + d) : 0}')
 		fi
 		# chained: the TBF for what the pod sends is on the IFB, for what
 		# it receives at the host veth's root
@@ -222,7 +233,7 @@ COST_OK=
 if [ -x "$BUILD/nobw/bench-bwcost" ]; then
 	COST_OK=1
 	COST_BIN=("$BUILD/bench-bwcost" "$BUILD/nobw/bench-bwcost" "$BUILD/bench-bwcost")
-	COST_PID=() WFD=() RFD=()
+	COST_PID=() WFD=() RFD=() INSNS_F=() INSNS_T=()
 	for k in 0 1 2; do
 		mkfifo "$DIR/cost$k.in" "$DIR/cost$k.out"
 		taskset -c "$CLIENT_CPU" "${COST_BIN[$k]}" "$COST_RUNS" <"$DIR/cost$k.in" >"$DIR/cost$k.out" &
@@ -232,6 +243,7 @@ if [ -x "$BUILD/nobw/bench-bwcost" ]; then
 		CLEANUP_PATHS+=("/sys/fs/bpf/sluice-bwcost-$!")
 		exec {w}>"$DIR/cost$k.in" {r}<"$DIR/cost$k.out"
 		WFD[$k]=$w RFD[$k]=$r
+		read -r -u "$r" _ "INSNS_F[$k]" "INSNS_T[$k]" || COST_OK=
 	done
 	: >"$DIR/cost"
 	for i in $(seq "$COST_ROUNDS"); do
@@ -253,14 +265,15 @@ fi
 printf '\n== a) achieved rate (Mbit/s) against the configured one, iperf3 TCP, %s s after 1 s left out\n' "$SECONDS_PER_RUN"
 printf 'sluice: --attach-mode tcx; reference: %s (%s) chained after sluice-cni, and its tc commands on a plain veth pair\n' \
 	"$REF_PLUGIN" "$(dpkg-query -W -f '${Package} ${Version}' containernetworking-plugins 2>/dev/null || echo '?')"
-printf '%-7s %-8s | %-20s | %-32s | %-20s\n' "limit" "dir" "sluice native" "bandwidth plugin chained (tcx)" "TBF+IFB, plain veth"
-printf '%-7s %-8s | %9s %10s | %9s %10s %11s | %9s %10s\n' "" "" "Mbit/s" "/ limit" "Mbit/s" "/ limit" "TBF saw" "Mbit/s" "/ limit"
+printf '%-7s %-8s | %-28s | %-32s | %-20s\n' "limit" "dir" "sluice native" "bandwidth plugin chained (tcx)" "TBF+IFB, plain veth"
+printf '%-7s %-8s | %9s %10s %7s | %9s %10s %11s | %9s %10s\n' "" "" "Mbit/s" "/ limit" "drops" "Mbit/s" "/ limit" "TBF saw" "Mbit/s" "/ limit"
 for r in $RATES; do
 	for d in egress ingress; do
 		if [ -n "${NATIVE_OK[$r]:-}" ]; then
-			nat=$(printf '%9.2f %10s' "${RES[native.$r.$d]}" "$(ratio "${RES[native.$r.$d]}" "$r")")
+			nat=$(printf '%9.2f %10s %6s%%' "${RES[native.$r.$d]}" "$(ratio "${RES[native.$r.$d]}" "$r")" \
+				"${RES[drop.$r.$d]}")
 		else
-			nat=$(printf '%20s' "not measured")
+			nat=$(printf '%28s' "not measured")
 		fi
 		printf '%-7s %-8s | %s | %9.2f %10s %10s%% | %9.2f %10s\n' "$r" "$d" "$nat" \
 			"${RES[chain.$r.$d]}" "$(ratio "${RES[chain.$r.$d]}" "$r")" "${RES[seen.$r.$d]}" \
@@ -268,6 +281,7 @@ for r in $RATES; do
 	done
 done
 for r in $RATES; do [ -n "${NATIVE_OK[$r]:-}" ] || { echo "sluice native at $r Mbit/s: $NATIVE_MISSING"; }; done
+echo "drops: packets the native bucket dropped / packets it saw in that run"
 echo "TBF saw: bytes through the chained plugin's TBF / bytes the pod's eth0 sent or received in that run"
 
 printf '\n== b) request/response latency (ms; a 64-byte TCP request every 10 ms, %s s) at %s Mbit/s\n' "$SECONDS_PER_RUN" "$LAT_RATE"
@@ -301,6 +315,8 @@ if [ -n "$COST_OK" ]; then
 		"$(col 1)" "$(col 2)" "$(col 7)" "<= 1.01" "$(col 9)"
 	printf '%-36s %10.2f %10.2f %7s %7s %12s\n' "to_pod, from the host stack" \
 		"$(col 4)" "$(col 5)" "$(col 8)" "<= 1.01" "$(col 10)"
+	printf '%-36s %10s %10s\n' "  its size (BPF instructions)" "${INSNS_F[0]} / ${INSNS_T[0]}" \
+		"${INSNS_F[1]} / ${INSNS_T[1]}"
 	echo "ratios: medians of the per-round ratios; the rounds' ratios ranged"
 	echo "  from_pod in/out $(range 7), control/in $(range 9); to_pod in/out $(range 8), control/in $(range 10)"
 else

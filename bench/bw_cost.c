@@ -9,6 +9,8 @@
  *
  *   bench-bwcost RUNS
  *
+ * first prints "insns <from_pod> <to_pod>", the programs' sizes in BPF
+ * instructions as the kernel holds them (after verification), then
  * measures one round per line read on its standard input, until its end,
  * and answers each with one line: "<from_pod ns> <to_pod ns>", the average
  * per run over RUNS runs (see run_batches). The script drives both builds
@@ -106,6 +108,17 @@ static double run_batches(struct datapath *dp, int ingress, const struct pkt *p,
 	return total / batches;
 }
 
+/* The program's size in BPF instructions as the kernel holds it. */
+static unsigned int prog_insns(struct datapath *dp, int ingress)
+{
+	struct bpf_prog_info info = { 0 };
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(datapath_prog_fd(dp, ingress), &info, &len))
+		return 0;
+	return info.xlated_prog_len / sizeof(struct bpf_insn);
+}
+
 int main(int argc, char **argv)
 {
 	struct sluice_endpoint a = { .ifindex = 1, .identity = 300 }, b = { .identity = 301 };
@@ -145,6 +158,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench-bwcost: BPF_PROG_TEST_RUN failed: %s\n", strerror(errno));
 		goto cleanup;
 	}
+	printf("insns %u %u\n", prog_insns(dp, 1), prog_insns(dp, 0));
+	fflush(stdout);
 	while (fgets(line, sizeof(line), stdin)) {
 		double o = run_batches(dp, 1, &out_pkt, runs, &rv_out);
 		double i = run_batches(dp, 0, &in_pkt, runs, &rv_in);
