@@ -131,6 +131,11 @@ TEST_BPF_FLOW_SRCS := tests/bpf/test_flow.c agent/loader.c agent/migrate.c lib/l
 $(BUILD)/test_bpf_flow: $(TEST_BPF_FLOW_SRCS) $(SKELS) $(HDRS) tests/bpf/pkt_util.h | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ $(TEST_BPF_FLOW_SRCS) $(LDLIBS_AGENT) -lcmocka
 
+# Pod bandwidth limits: the bucket in user space, then through the programs.
+TEST_BPF_BW_SRCS := tests/bpf/test_bandwidth.c agent/loader.c agent/migrate.c lib/log.c
+$(BUILD)/test_bpf_bandwidth: $(TEST_BPF_BW_SRCS) $(SKELS) $(HDRS) $(BPF_HDRS) tests/bpf/pkt_util.h | $(BUILD)
+	$(CC) $(CFLAGS) -Iagent -o $@ $(TEST_BPF_BW_SRCS) $(LDLIBS_AGENT) -lcmocka
+
 # Every program on generated and mutated packets against an oracle of the
 # test's own (tests/bpf/test_pktfuzz.c; PKTFUZZ_SEED=, PKTFUZZ_N=).
 TEST_BPF_PKTFUZZ_SRCS := tests/bpf/test_pktfuzz.c tests/bpf/pktfuzz_world.c agent/loader.c agent/migrate.c lib/log.c
@@ -229,15 +234,17 @@ fuzz: $(FUZZ_BINS)
 # Everything make test runs, built once before its suites start
 # (tests/run-all.sh runs suites side by side: none may build then).
 test-build: all $(UNIT_TESTS) $(BUILD)/test_bpf $(BUILD)/test_bpf_xdp $(BUILD)/test_bpf_flow \
-	$(BUILD)/test_bpf_pktfuzz $(FUZZ_BINS)
+	$(BUILD)/test_bpf_pktfuzz $(BUILD)/test_bpf_bandwidth $(FUZZ_BINS)
 
 test-unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
 
-test-bpf: $(BUILD)/test_bpf $(BUILD)/test_bpf_xdp $(BUILD)/test_bpf_flow $(BUILD)/test_bpf_pktfuzz
+test-bpf: $(BUILD)/test_bpf $(BUILD)/test_bpf_xdp $(BUILD)/test_bpf_flow $(BUILD)/test_bpf_pktfuzz \
+	$(BUILD)/test_bpf_bandwidth
 	$(BUILD)/test_bpf
 	$(BUILD)/test_bpf_xdp
 	$(BUILD)/test_bpf_flow
+	$(BUILD)/test_bpf_bandwidth
 	$(BUILD)/test_bpf_pktfuzz
 
 test-e2e: all

@@ -33,7 +33,7 @@ static int field(const json_t *obj, const char *key, int rate, const char *prefi
 	if (!v || json_is_null(v))
 		return 0;
 	if (json_is_real(v))
-		why = "must be a whole number, not a fraction";
+		why = "must be a whole number, written without a fraction or exponent";
 	else if (!json_is_integer(v))
 		why = "must be a number (an integer, not a string)";
 	if (why)
