@@ -38,8 +38,8 @@ need_root
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-4}
 RATES=${RATES:-10 100 1000}             # Mbit/s
 LAT_RATE=${LAT_RATE:-100}               # Mbit/s, for b)
-COST_ROUNDS=${COST_ROUNDS:-60}
-COST_RUNS=${COST_RUNS:-100000}
+COST_ROUNDS=${COST_ROUNDS:-300}
+COST_RUNS=${COST_RUNS:-20000}
 REF_PLUGIN=${REF_PLUGIN:-/usr/lib/cni/bandwidth}
 ID=slbw$$
 DIR=$(mktemp -d /tmp/sluice-bench-bw.XXXXXX)
@@ -311,14 +311,20 @@ if [ -n "$COST_OK" ]; then
 	range() { cut -d' ' -f"$1" "$DIR/cost" | sort -g | sed -n '1p;$p' | paste -sd' ' | sed 's/ / to /'; }
 	printf '%-36s %10s %10s %7s %7s %12s\n' "program" "limiter in" "compiled" "ratio" "target" "control/in"
 	printf '%-36s %10s %10s %7s %7s %12s\n' "" "(ns)" "out (ns)" "in/out" "" "(A/A noise)"
-	printf '%-36s %10.2f %10.2f %7s %7s %12s\n' "from_pod, established TCP, local pod" \
+	printf '%-36s %10.2f %10.2f %7.3f %7s %12.3f\n' "from_pod, established TCP, local pod" \
 		"$(col 1)" "$(col 2)" "$(col 7)" "<= 1.01" "$(col 9)"
-	printf '%-36s %10.2f %10.2f %7s %7s %12s\n' "to_pod, from the host stack" \
+	printf '%-36s %10.2f %10.2f %7.3f %7s %12.3f\n' "to_pod, from the host stack" \
 		"$(col 4)" "$(col 5)" "$(col 8)" "<= 1.01" "$(col 10)"
 	printf '%-36s %10s %10s\n' "  its size (BPF instructions)" "${INSNS_F[0]} / ${INSNS_T[0]}" \
 		"${INSNS_F[1]} / ${INSNS_T[1]}"
 	echo "ratios: medians of the per-round ratios; the rounds' ratios ranged"
 	echo "  from_pod in/out $(range 7), control/in $(range 9); to_pod in/out $(range 8), control/in $(range 10)"
+	# Load on the machine only adds time: the fastest round of each is the
+	# other estimate of the programs' own cost.
+	low() { cut -d' ' -f"$1" "$DIR/cost" | sort -g | head -1; }
+	printf 'fastest rounds: from_pod %s / %s = %s (control %s); to_pod %s / %s = %s (control %s)\n' \
+		"$(low 1)" "$(low 2)" "$(ratio "$(low 1)" "$(low 2)")" "$(ratio "$(low 3)" "$(low 1)")" \
+		"$(low 4)" "$(low 5)" "$(ratio "$(low 4)" "$(low 5)")" "$(ratio "$(low 6)" "$(low 4)")"
 else
 	echo "not measured: $BUILD/nobw/bench-bwcost missing or failed (make bench-nobw)"
 fi
