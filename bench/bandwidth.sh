@@ -151,6 +151,8 @@ iperf() {
 rx_mbit() { jq '.end.sum_received.bits_per_second / 1e6' 2>/dev/null || echo 0; }
 # qdisc_bytes NS DEV: bytes through DEV's root qdisc so far
 qdisc_bytes() { tc -n "$1" -s -j qdisc show dev "$2" root | jq '.[0].bytes'; }
+# qdisc_stats NS DEV: "packets drops" of DEV's root qdisc so far
+qdisc_stats() { tc -n "$1" -s -j qdisc show dev "$2" root | jq -r '.[0] | "\(.packets) \(.drops)"'; }
 # pod_bytes NS DIRECTION: bytes the pod's eth0 sent (egress) or received (ingress)
 pod_bytes() {
 	local f=rx_bytes
@@ -173,7 +175,13 @@ for r in $RATES; do
 	ref_tc "$ID-vh" "$ID-h" "$ID-i" "$rate" "$(burst_bits "$rate")" || { echo "$TEST_NAME: tc failed" >&2; exit 1; }
 	for d in egress ingress; do
 		echo "$TEST_NAME:   $r Mbit/s $d" >&2
+		vdev=$ID-h
+		[ "$d" = egress ] && vdev=$ID-i
+		v0=$(qdisc_stats "$ID-vh" "$vdev")
 		RES[veth.$r.$d]=$(iperf "$ID-vp" "$VETH_SERVER" "$d" | rx_mbit)
+		v1=$(qdisc_stats "$ID-vh" "$vdev")
+		RES[vdrop.$r.$d]=$(echo "$v0 $v1" | awk '{p = $3 - $1; d = $4 - $2;
+			printf "%.2f", (p + d) ? 100 * d / (p + d) : 0}')
 		if [ -n "${NATIVE_OK[$r]:-}" ]; then
 			c0=$(bw_counters "n$r" "$d")
 			RES[native.$r.$d]=$(iperf "$ID-n$r" "$POD_SERVER" "$d" | rx_mbit)
@@ -265,8 +273,8 @@ fi
 printf '\n== a) achieved rate (Mbit/s) against the configured one, iperf3 TCP, %s s after 1 s left out\n' "$SECONDS_PER_RUN"
 printf 'sluice: --attach-mode tcx; reference: %s (%s) chained after sluice-cni, and its tc commands on a plain veth pair\n' \
 	"$REF_PLUGIN" "$(dpkg-query -W -f '${Package} ${Version}' containernetworking-plugins 2>/dev/null || echo '?')"
-printf '%-7s %-8s | %-28s | %-32s | %-20s\n' "limit" "dir" "sluice native" "bandwidth plugin chained (tcx)" "TBF+IFB, plain veth"
-printf '%-7s %-8s | %9s %10s %7s | %9s %10s %11s | %9s %10s\n' "" "" "Mbit/s" "/ limit" "drops" "Mbit/s" "/ limit" "TBF saw" "Mbit/s" "/ limit"
+printf '%-7s %-8s | %-28s | %-32s | %-28s\n' "limit" "dir" "sluice native" "bandwidth plugin chained (tcx)" "TBF+IFB, plain veth"
+printf '%-7s %-8s | %9s %10s %7s | %9s %10s %11s | %9s %10s %7s\n' "" "" "Mbit/s" "/ limit" "drops" "Mbit/s" "/ limit" "TBF saw" "Mbit/s" "/ limit" "drops"
 for r in $RATES; do
 	for d in egress ingress; do
 		if [ -n "${NATIVE_OK[$r]:-}" ]; then
@@ -275,13 +283,13 @@ for r in $RATES; do
 		else
 			nat=$(printf '%28s' "not measured")
 		fi
-		printf '%-7s %-8s | %s | %9.2f %10s %10s%% | %9.2f %10s\n' "$r" "$d" "$nat" \
+		printf '%-7s %-8s | %s | %9.2f %10s %10s%% | %9.2f %10s %6s%%\n' "$r" "$d" "$nat" \
 			"${RES[chain.$r.$d]}" "$(ratio "${RES[chain.$r.$d]}" "$r")" "${RES[seen.$r.$d]}" \
-			"${RES[veth.$r.$d]}" "$(ratio "${RES[veth.$r.$d]}" "$r")"
+			"${RES[veth.$r.$d]}" "$(ratio "${RES[veth.$r.$d]}" "$r")" "${RES[vdrop.$r.$d]}"
 	done
 done
 for r in $RATES; do [ -n "${NATIVE_OK[$r]:-}" ] || { echo "sluice native at $r Mbit/s: $NATIVE_MISSING"; }; done
-echo "drops: packets the native bucket dropped / packets it saw in that run"
+echo "drops: packets the native bucket (the TBF) dropped / packets it saw in that run"
 echo "TBF saw: bytes through the chained plugin's TBF / bytes the pod's eth0 sent or received in that run"
 
 printf '\n== b) request/response latency (ms; a 64-byte TCP request every 10 ms, %s s) at %s Mbit/s\n' "$SECONDS_PER_RUN" "$LAT_RATE"
