@@ -28,7 +28,9 @@ PKGS=(
 	# podman interop test
 	podman runc busybox-static
 	# benchmarks
-	iperf3 sockperf
+	iperf3 sockperf bc
+	# the reference bandwidth plugin (TBF + IFB) bench/bandwidth.sh compares with
+	containernetworking-plugins
 )
 
 missing=()
