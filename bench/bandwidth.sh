@@ -37,7 +37,7 @@ need_root
 
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-4}
 RATES=${RATES:-10 100 1000}             # Mbit/s
-LAT_RATE=${LAT_RATE:-100}               # Mbit/s, for b)
+LAT_RATE=${LAT_RATE:-100}               # Mbit/s, for b): one of RATES
 COST_ROUNDS=${COST_ROUNDS:-300}
 COST_RUNS=${COST_RUNS:-20000}
 REF_PLUGIN=${REF_PLUGIN:-/usr/lib/cni/bandwidth}
@@ -50,6 +50,7 @@ CNIVER=1.0.0 # what the reference plugin (1.1.1) speaks
 SERVER_CPU=$(($(nproc) - 1))
 CLIENT_CPU=0
 
+[[ " $RATES " == *" $LAT_RATE "* ]] || { echo "$TEST_NAME: LAT_RATE ($LAT_RATE) must be one of RATES ($RATES)" >&2; exit 2; }
 for tool in iperf3 jq bc tc "$REF_PLUGIN" /usr/bin/python3 "$BUILD/bench-bwcost"; do
 	command -v "$tool" >/dev/null || { echo "$TEST_NAME: $tool missing: run 'make deps' and 'make bench'" >&2; exit 1; }
 done
@@ -57,7 +58,10 @@ done
 mbit() { echo "$1 * 1000000" | bc; }
 # The burst both limiters get, bits: the native bucket's depth cap.
 burst_bits() { local b=$(($1 / 32)); [ "$b" -ge 131072 ] || b=131072; echo $((b * 8)); }
-ratio() { echo "scale=3; $1 / $2" | bc -l | sed 's/^\./0./; s/^-\./-0./'; }
+ratio() { # A B -> A / B, "-" when either is not a number (a failed run)
+	[[ $1 =~ ^[0-9.]+$ && $2 =~ ^[0-9.]+$ ]] || { echo -; return; }
+	echo "scale=3; $1 / $2" | bc -l | sed 's/^\./0./'
+}
 bw_json() { # RATE_BITS -> runtimeConfig.bandwidth, both directions
 	local b
 	b=$(burst_bits "$1")
@@ -126,7 +130,6 @@ for r in $RATES; do
 		runtimeConfig:{bandwidth:$bw}}' <<<"$CONF")
 	netns_add "$ID-n$r"
 	out=$(pod_add "n$r" "$conf") || { echo "$TEST_NAME: native pod at $r Mbit/s: $out" >&2; continue; }
-	ip=$(jq -r '.ips[0].address' <<<"$out" | cut -d/ -f1)
 	got=$("$BUILD/sluicectl" --socket "$SOCK" get endpoints -o json 2>/dev/null |
 		jq -r --arg c "n$r$ID" '.endpoints[] | select(.containerId == $c) | .bandwidth.egressRate // empty')
 	[ "$got" = "$(mbit "$r")" ] && NATIVE_OK[$r]=1
@@ -148,7 +151,8 @@ iperf() {
 	ip netns exec "$1" taskset -c "$CLIENT_CPU" iperf3 -c "$2" -t "${4:-$SECONDS_PER_RUN}" -O 1 -J \
 		$([ "$3" = ingress ] && echo -R) 2>/dev/null
 }
-rx_mbit() { jq '.end.sum_received.bits_per_second / 1e6' 2>/dev/null || echo 0; }
+# rx_mbit: received Mbit/s from iperf3's JSON; nan when the run failed
+rx_mbit() { jq -e '.end.sum_received.bits_per_second / 1e6' 2>/dev/null || echo nan; }
 # qdisc_bytes NS DEV: bytes through DEV's root qdisc so far
 qdisc_bytes() { tc -n "$1" -s -j qdisc show dev "$2" root | jq '.[0].bytes'; }
 # qdisc_stats NS DEV: "packets drops" of DEV's root qdisc so far
@@ -204,19 +208,26 @@ for r in $RATES; do
 done
 
 # --- b) request/response latency under a saturating bulk flow ------------
-# rr NS DST -> "p50 p99 max answered" in ms, the bulk flow (if DIRECTION
-# given) started a second before and ending a second after
+# rr NS DST [DIRECTION] -> "p50 p99 max answered bulk": ms, and with a
+# DIRECTION the Mbit/s of a bulk flow that way, started a second before the
+# requests and ending a second after them ("-" without)
 rr() {
-	local ns=$1 dst=$2 dir=${3:-} bulk=
+	local ns=$1 dst=$2 dir=${3:-} bulk= line
 	if [ -n "$dir" ]; then
 		iperf "$ns" "$dst" "$dir" $((SECONDS_PER_RUN + 1)) >"$DIR/bulk.json" &
 		bulk=$!
 		sleep 1
 	fi
-	ip netns exec "$ns" /usr/bin/python3 "$(dirname "$0")/reqresp.py" client "$dst" 7777 \
+	line=$(ip netns exec "$ns" /usr/bin/python3 "$(dirname "$0")/reqresp.py" client "$dst" 7777 \
 		"$SECONDS_PER_RUN" 10 |
-		jq -r '"\(.p50_us / 1000) \(.p99_us / 1000) \(.max_us / 1000) \(.answered)"'
-	[ -z "$bulk" ] || wait "$bulk"
+		jq -er '"\(.p50_us / 1000) \(.p99_us / 1000) \(.max_us / 1000) \(.answered)"') ||
+		line="nan nan nan failed"
+	if [ -n "$bulk" ]; then
+		wait "$bulk"
+		echo "$line $(rx_mbit <"$DIR/bulk.json")"
+	else
+		echo "$line -"
+	fi
 }
 echo "$TEST_NAME: b) request/response latency at $LAT_RATE Mbit/s" >&2
 rate=$(mbit "$LAT_RATE")
@@ -292,9 +303,10 @@ for r in $RATES; do [ -n "${NATIVE_OK[$r]:-}" ] || { echo "sluice native at $r M
 echo "drops: packets the native bucket (the TBF) dropped / packets it saw in that run"
 echo "TBF saw: bytes through the chained plugin's TBF / bytes the pod's eth0 sent or received in that run"
 
+bulk_fmt() { [[ $1 =~ ^[0-9.]+$ ]] && printf '%.1f' "$1" || echo "$1"; }
 printf '\n== b) request/response latency (ms; a 64-byte TCP request every 10 ms, %s s) at %s Mbit/s\n' "$SECONDS_PER_RUN" "$LAT_RATE"
-printf '%-34s | %-30s | %-30s\n' "" "sluice native (token bucket)" "TBF+IFB, plain veth"
-printf '%-34s | %7s %7s %7s %7s | %7s %7s %7s %7s\n' "" p50 p99 max answered p50 p99 max answered
+printf '%-34s | %-38s | %-38s\n' "" "sluice native (token bucket)" "TBF+IFB, plain veth"
+printf '%-34s | %7s %7s %7s %7s %7s | %7s %7s %7s %7s %7s\n' "" p50 p99 max answered bulk p50 p99 max answered bulk
 for k in idle egress ingress; do
 	case $k in
 	idle) what="idle link" ;;
@@ -302,15 +314,17 @@ for k in idle egress ingress; do
 	ingress) what="bulk flow into the pod (ingress)" ;;
 	esac
 	if [ -n "${LAT[native.$k]:-}" ]; then
-		read -r n50 n99 nmax nans <<<"${LAT[native.$k]}"
-		nat=$(printf '%7.2f %7.2f %7.2f %7s' "$n50" "$n99" "$nmax" "$nans")
+		read -r n50 n99 nmax nans nbulk <<<"${LAT[native.$k]}"
+		nat=$(printf '%7.2f %7.2f %7.2f %7s %7s' "$n50" "$n99" "$nmax" "$nans" "$(bulk_fmt "$nbulk")")
 	else
-		nat=$(printf '%-30s' "not measured")
+		nat=$(printf '%-38s' "not measured")
 	fi
-	read -r v50 v99 vmax vans <<<"${LAT[veth.$k]:-0 0 0 0}"
-	printf '%-34s | %s | %7.2f %7.2f %7.2f %7s\n' "$what" "$nat" "$v50" "$v99" "$vmax" "$vans"
+	read -r v50 v99 vmax vans vbulk <<<"${LAT[veth.$k]}"
+	printf '%-34s | %s | %7.2f %7.2f %7.2f %7s %7s\n' "$what" "$nat" "$v50" "$v99" "$vmax" "$vans" \
+		"$(bulk_fmt "$vbulk")"
 done
 [ -n "${NATIVE_OK[$LAT_RATE]:-}" ] || echo "sluice native: $NATIVE_MISSING"
+echo "answered: requests answered in the time (each waits for the previous answer); bulk: its Mbit/s"
 
 printf '\n== c) per-packet cost on an unlimited pod (BPF_PROG_TEST_RUN; %s rounds of %s runs, medians)\n' \
 	"$COST_ROUNDS" "$COST_RUNS"
