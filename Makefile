@@ -6,7 +6,7 @@
 # make fuzz       each libFuzzer target for FUZZ_SECONDS (default 60); make test-fuzz: their corpora once
 # make demo       a demo node: agent, four pods through the real CNI plugin, traffic
 # make soak       long reliability runs that print their figures: pod churn with and without SIGKILLs, API load, 10^7 fuzzed packets
-# make bench      pod networking, policy, cross-node, control-plane and defence-cost figures, each against a baseline
+# make bench      pod networking, policy, cross-node, control-plane, defence-cost and bandwidth-limit figures, each against a baseline
 
 BUILD   ?= build
 CC      ?= gcc

@@ -148,8 +148,10 @@ done
 
 # iperf3 NS DST DIRECTION [SECONDS] -> JSON (egress: the pod sends; ingress: -R)
 iperf() {
+	local reverse=()
+	[ "$3" = ingress ] && reverse=(-R)
 	ip netns exec "$1" taskset -c "$CLIENT_CPU" iperf3 -c "$2" -t "${4:-$SECONDS_PER_RUN}" -O 1 -J \
-		$([ "$3" = ingress ] && echo -R) 2>/dev/null
+		"${reverse[@]}" 2>/dev/null
 }
 # rx_mbit: received Mbit/s from iperf3's JSON; nan when the run failed
 rx_mbit() { jq -e '.end.sum_received.bits_per_second / 1e6' 2>/dev/null || echo nan; }
@@ -212,7 +214,7 @@ done
 # DIRECTION the Mbit/s of a bulk flow that way, started a second before the
 # requests and ending a second after them ("-" without)
 rr() {
-	local ns=$1 dst=$2 dir=${3:-} bulk= line
+	local ns=$1 dst=$2 dir=${3:-} bulk='' line
 	if [ -n "$dir" ]; then
 		iperf "$ns" "$dst" "$dir" $((SECONDS_PER_RUN + 1)) >"$DIR/bulk.json" &
 		bulk=$!
@@ -261,7 +263,7 @@ if [ -x "$BUILD/nobw/bench-bwcost" ]; then
 		CLEANUP_PIDS+=($!)
 		CLEANUP_PATHS+=("/sys/fs/bpf/sluice-bwcost-$!")
 		exec {w}>"$DIR/cost$k.in" {r}<"$DIR/cost$k.out"
-		WFD[$k]=$w RFD[$k]=$r
+		WFD[k]=$w RFD[k]=$r
 		read -r -u "$r" _ "INSNS_F[$k]" "INSNS_T[$k]" || COST_OK=
 	done
 	: >"$DIR/cost"
@@ -269,14 +271,20 @@ if [ -x "$BUILD/nobw/bench-bwcost" ]; then
 		declare -A F=() T=()
 		for j in 0 1 2; do
 			k=$(((i + j) % 3))
-			echo >&"${WFD[$k]}" && read -r -u "${RFD[$k]}" "F[$k]" "T[$k]" || { COST_OK=; break 2; }
+			if ! { echo >&"${WFD[$k]}" && read -r -u "${RFD[$k]}" "F[$k]" "T[$k]"; }; then
+				COST_OK=
+				break 2
+			fi
 		done
 		# from_pod in, out, control; to_pod in, out, control; ratios in/out, control/in
 		echo "${F[0]} ${F[1]} ${F[2]} ${T[0]} ${T[1]} ${T[2]}" \
 			"$(ratio "${F[0]}" "${F[1]}") $(ratio "${T[0]}" "${T[1]}")" \
 			"$(ratio "${F[2]}" "${F[0]}") $(ratio "${T[2]}" "${T[0]}")" >>"$DIR/cost"
 	done
-	for k in 0 1 2; do exec {WFD[$k]}>&- {RFD[$k]}<&-; done
+	for k in 0 1 2; do
+		w=${WFD[$k]} r=${RFD[$k]}
+		exec {w}>&- {r}<&-
+	done
 	wait "${COST_PID[@]}" || COST_OK=
 fi
 
