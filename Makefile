@@ -6,7 +6,7 @@
 # make fuzz       each libFuzzer target for FUZZ_SECONDS (default 60); make test-fuzz: their corpora once
 # make demo       a demo node: agent, four pods through the real CNI plugin, traffic
 # make soak       long reliability runs that print their figures: pod churn with and without SIGKILLs, API load, 10^7 fuzzed packets
-# make bench      pod networking, policy, cross-node, control-plane and defence-cost figures, each against a baseline
+# make bench      pod networking, policy, cross-node, control-plane, defence-cost and bandwidth-limit figures, each against a baseline
 
 BUILD   ?= build
 CC      ?= gcc
@@ -41,7 +41,7 @@ HDRS       := $(wildcard lib/*.h agent/*.h cni-plugin/*.h include/sluice/*.h)
 
 BINS := $(BUILD)/sluice-agent $(BUILD)/sluice-cni $(BUILD)/sluicectl
 
-.PHONY: all deps test test-build test-unit test-bpf test-e2e test-podman test-cri demo bench soak clean tools \
+.PHONY: all deps test test-build test-unit test-bpf test-e2e test-podman test-cri demo bench bench-nobw soak clean tools \
 	fuzz fuzz-build test-fuzz
 all: $(BINS) tools
 
@@ -147,6 +147,14 @@ $(BUILD)/test_bpf_pktfuzz: $(TEST_BPF_PKTFUZZ_SRCS) $(SKELS) $(HDRS) $(wildcard 
 
 $(BUILD)/bench-bpf: bench/bpf_policy.c agent/loader.c agent/migrate.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ bench/bpf_policy.c agent/loader.c agent/migrate.c lib/log.c $(LDLIBS_AGENT)
+
+# bench/bandwidth.sh: the pod programs' cost on unlimited pods, built as
+# usual and (bench-nobw) with the bandwidth limiter compiled out of the BPF
+# objects (-DSLUICE_BENCH_NO_BW, a benchmark-only switch), in its own BUILD.
+$(BUILD)/bench-bwcost: bench/bw_cost.c agent/loader.c agent/migrate.c lib/log.c $(SKELS) $(HDRS) | $(BUILD)
+	$(CC) $(CFLAGS) -Iagent -o $@ bench/bw_cost.c agent/loader.c agent/migrate.c lib/log.c $(LDLIBS_AGENT)
+bench-nobw:
+	$(MAKE) BUILD=$(BUILD)/nobw DEFS="$(DEFS) -DSLUICE_BENCH_NO_BW" $(BUILD)/nobw/bench-bwcost
 
 $(BUILD)/bench-compile: bench/compile_cost.c bench/compile_bench.h agent/compile.c agent/compile_maps.c agent/compile_sync.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c agent/migrate.c lib/log.c lib/statefile.c $(SKELS) $(HDRS) | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ bench/compile_cost.c agent/compile.c agent/compile_maps.c agent/compile_sync.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c agent/migrate.c lib/log.c lib/statefile.c $(LDLIBS_AGENT)
@@ -264,7 +272,8 @@ soak: deps all $(BUILD)/test_bpf_pktfuzz
 	N_ADD=100 WORLD_PODS=9000 tests/e2e/apiload.sh
 	PKTFUZZ_N=10000000 PKTFUZZ_SEED=$$(date +%s) $(BUILD)/test_bpf_pktfuzz
 
-bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-flowgen $(BUILD)/bench-purge $(BUILD)/bench-compile $(BUILD)/bench-compile-add $(BUILD)/bench-maglev $(BUILD)/bench-prefilter $(BUILD)/sluice-xdpgen $(BUILD)/tc_drop.bpf.o $(BUILD)/xdp_sink.bpf.o
+bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-flowgen $(BUILD)/bench-purge $(BUILD)/bench-compile $(BUILD)/bench-compile-add $(BUILD)/bench-maglev $(BUILD)/bench-prefilter $(BUILD)/sluice-xdpgen $(BUILD)/tc_drop.bpf.o $(BUILD)/xdp_sink.bpf.o \
+		$(BUILD)/bench-bwcost bench-nobw
 	@bench/run.sh
 	@bench/policy.sh
 	@bench/multinode.sh
@@ -276,6 +285,7 @@ bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-flowge
 	@bench/xdp.sh
 	@bench/nodeport_xdp.sh
 	@bench/flows.sh
+	@bench/bandwidth.sh
 	@$(BUILD)/bench-purge
 	@$(BUILD)/bench-compile 5000 10 20
 	@$(BUILD)/bench-compile 20000 10 20

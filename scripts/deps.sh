@@ -33,7 +33,9 @@ PKGS=(
 	# (Debian 12 has no crictl); the pause image is a static C binary (libc.a)
 	containerd containernetworking-plugins python3-grpcio libc6-dev
 	# benchmarks
-	iperf3 sockperf
+	iperf3 sockperf bc
+	# the reference bandwidth plugin (TBF + IFB) bench/bandwidth.sh compares with
+	containernetworking-plugins
 )
 
 missing=()

@@ -41,10 +41,19 @@ static __always_inline int bw_charge(__u32 ifindex, __u32 dir, __u32 len)
 	return pass ? 0 : DROP(SLUICE_DROP_BANDWIDTH);
 }
 
+/* SLUICE_BENCH_NO_BW compiles the limiter out (every pod unlimited, no
+ * flag test): benchmarks only, the baseline of bench/bandwidth.sh's
+ * per-packet cost on pods without a limit (make bench-nobw). */
+#ifdef SLUICE_BENCH_NO_BW
+#define BW_COMPILED_IN 0
+#else
+#define BW_COMPILED_IN 1
+#endif
+
 /* What pod ep sends (skb at its host veth's ingress). */
 static __always_inline int bw_egress(struct __sk_buff *skb, const struct sluice_endpoint *ep)
 {
-	if (!(ep->flags & SLUICE_EP_F_BW_EGRESS))
+	if (!BW_COMPILED_IN || !(ep->flags & SLUICE_EP_F_BW_EGRESS))
 		return 0;
 	return bw_charge(ep->ifindex, SLUICE_DIR_EGRESS, skb->len);
 }
@@ -52,7 +61,7 @@ static __always_inline int bw_egress(struct __sk_buff *skb, const struct sluice_
 /* What pod ep receives. */
 static __always_inline int bw_ingress(struct __sk_buff *skb, const struct sluice_endpoint *ep)
 {
-	if (!(ep->flags & SLUICE_EP_F_BW_INGRESS))
+	if (!BW_COMPILED_IN || !(ep->flags & SLUICE_EP_F_BW_INGRESS))
 		return 0;
 	return bw_charge(ep->ifindex, SLUICE_DIR_INGRESS, skb->len);
 }
