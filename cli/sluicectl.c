@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "api.h"
+#include "bwconf.h"
 #include "flowfmt.h"
 #include "kschema.h"
 #include "manifest.h"
@@ -345,15 +346,22 @@ static int print_endpoints(const json_t *r)
 	const json_t *eps = json_object_get(r, "endpoints"), *e;
 	size_t i;
 
-	printf("%-20s %-28s %-6s %-15s %-15s %-7s %s\n", "CONTAINER", "NAMESPACE/POD", "IFACE",
-	       "IP", "HOST-IFACE", "IFINDEX", "STATE");
+	printf("%-20s %-28s %-6s %-15s %-15s %-7s %-10s %-10s %s\n", "CONTAINER", "NAMESPACE/POD",
+	       "IFACE", "IP", "HOST-IFACE", "IFINDEX", "EGRESS-BW", "INGRESS-BW", "STATE");
 	json_array_foreach(eps, i, e) {
-		char pod[80];
+		const json_t *bw = json_object_get(e, "bandwidth");
+		char pod[80], egress[16], ingress[16];
 
 		snprintf(pod, sizeof(pod), "%s/%s", str(e, "namespace"), str(e, "pod"));
-		printf("%-20.20s %-28.28s %-6s %-15s %-15s %-7lld %s\n", str(e, "containerId"), pod,
-		       str(e, "ifname"), str(e, "ip"), str(e, "hostIfname"),
-		       (long long)json_integer_value(json_object_get(e, "hostIfindex")),
+		/* Rates in bit/s as runtimeConfig.bandwidth gives them; "-": none. */
+		bw_format_rate((uint64_t)json_integer_value(json_object_get(bw, "egressRate")),
+			       egress, sizeof(egress));
+		bw_format_rate((uint64_t)json_integer_value(json_object_get(bw, "ingressRate")),
+			       ingress, sizeof(ingress));
+		printf("%-20.20s %-28.28s %-6s %-15s %-15s %-7lld %-10s %-10s %s\n",
+		       str(e, "containerId"), pod, str(e, "ifname"), str(e, "ip"),
+		       str(e, "hostIfname"),
+		       (long long)json_integer_value(json_object_get(e, "hostIfindex")), egress, ingress,
 		       str(e, "state"));
 	}
 	return 0;
