@@ -37,7 +37,7 @@ CTL_SRCS   := $(wildcard cli/*.c) $(LIB_SRCS) $(wildcard lib/manifest.c)
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_HDRS   := $(wildcard bpf/lib/*.h) $(wildcard include/sluice/*.h)
 SKELS      := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
-HDRS       := $(wildcard lib/*.h agent/*.h cni-plugin/*.h include/sluice/*.h)
+HDRS       := $(wildcard lib/*.h agent/*.h cni-plugin/*.h cli/*.h include/sluice/*.h)
 
 BINS := $(BUILD)/sluice-agent $(BUILD)/sluice-cni $(BUILD)/sluicectl
 
