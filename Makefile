@@ -110,6 +110,7 @@ test_health_SRCS := agent/health.c agent/lb.c agent/maglev.c agent/loader.c agen
 test_prefilter_SRCS := agent/prefilter.c agent/prefilter_sync.c agent/store.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c lib/statefile.c
 test_xdp_opts_SRCS := agent/loader.c agent/migrate.c lib/log.c
 test_flowlog_SRCS := agent/flowlog.c agent/flowlog_query.c lib/flowfmt.c lib/log.c
+test_describe_SRCS := agent/describe.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/log.c
 test_cli_selector_SRCS := cli/lselector.c
 # sluicectl in-process (cli_harness.h includes cli/main.c and answers api_call)
 CLI_TEST_SRCS := $(filter-out cli/main.c,$(wildcard cli/*.c)) lib/bwconf.c lib/flowfmt.c lib/kschema.c lib/manifest.c lib/log.c lib/statefile.c
