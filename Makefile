@@ -37,7 +37,7 @@ CTL_SRCS   := $(wildcard cli/*.c) $(LIB_SRCS) $(wildcard lib/manifest.c)
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_HDRS   := $(wildcard bpf/lib/*.h) $(wildcard include/sluice/*.h)
 SKELS      := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
-HDRS       := $(wildcard lib/*.h agent/*.h cni-plugin/*.h include/sluice/*.h)
+HDRS       := $(wildcard lib/*.h agent/*.h cni-plugin/*.h cli/*.h include/sluice/*.h)
 
 BINS := $(BUILD)/sluice-agent $(BUILD)/sluice-cni $(BUILD)/sluicectl
 
@@ -111,6 +111,12 @@ test_prefilter_SRCS := agent/prefilter.c agent/prefilter_sync.c agent/store.c ag
 test_xdp_opts_SRCS := agent/loader.c agent/migrate.c lib/log.c
 test_flowlog_SRCS := agent/flowlog.c agent/flowlog_query.c lib/flowfmt.c lib/log.c
 test_cnichain_SRCS := agent/cnichain.c lib/log.c
+test_describe_SRCS := agent/describe.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/log.c
+test_cli_selector_SRCS := cli/lselector.c
+# sluicectl in-process (cli_harness.h includes cli/main.c and answers api_call)
+CLI_TEST_SRCS := $(filter-out cli/main.c,$(wildcard cli/*.c)) lib/bwconf.c lib/flowfmt.c lib/kschema.c lib/manifest.c lib/log.c lib/statefile.c
+test_cli_args_SRCS := $(CLI_TEST_SRCS)
+test_cli_output_SRCS := $(CLI_TEST_SRCS)
 
 $(BUILD)/unit:
 	mkdir -p $@

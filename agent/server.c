@@ -18,6 +18,7 @@
 #include "api.h"
 #include "cidr.h"
 #include "delq.h"
+#include "describe.h"
 #include "kschema.h"
 #include "log.h"
 #include "page.h"
@@ -1315,9 +1316,11 @@ json_t *api_dispatch(struct agent *a, const json_t *req)
 		return op_get(a, req);
 	if (!strcmp(op, "explain"))
 		return op_explain(a, req);
+	if (!strcmp(op, "describe"))
+		return op_describe(a, req);
 	return api_error(CNI_ERR_INVALID_CONFIG, "unknown operation",
 			 "known: add, del, check, gc, status, list, metrics, flows, top, apply, "
-			 "delete, get, explain");
+			 "delete, get, explain, describe");
 }
 
 /* ---- connections ------------------------------------------------------ */
