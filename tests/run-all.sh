@@ -82,6 +82,7 @@ LANE2=(
 	"Services: hairpin, hostPort, endpoint states, ICMP errors|tests/e2e/services-misc.sh"
 	"agents fed by the Kubernetes API|tests/kube/run.sh"
 	"agents fed by the Kubernetes API, ThreadSanitizer build|tests/kube/tsan.sh"
+	"sluicectl's kubectl verbs (get/describe/delete, -n/-A/-l/-o/-w, errors)|tests/e2e/cli.sh"
 )
 # Alone, after the lanes: suites that measure time, rates or loss (a round
 # trip within 10 %, ADD latency bounds, zero loss at 2000 datagrams/s, pod
