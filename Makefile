@@ -37,7 +37,7 @@ CTL_SRCS   := $(wildcard cli/*.c) $(LIB_SRCS) $(wildcard lib/manifest.c)
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_HDRS   := $(wildcard bpf/lib/*.h) $(wildcard include/sluice/*.h)
 SKELS      := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
-HDRS       := $(wildcard lib/*.h agent/*.h cni-plugin/*.h include/sluice/*.h)
+HDRS       := $(wildcard lib/*.h agent/*.h cni-plugin/*.h cli/*.h include/sluice/*.h)
 
 BINS := $(BUILD)/sluice-agent $(BUILD)/sluice-cni $(BUILD)/sluicectl
 
@@ -90,10 +90,10 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/te
 
 # Sources each unit test links against (besides itself).
 test_ipam_SRCS := agent/ipam.c agent/cidr.c lib/log.c lib/statefile.c
-test_cni_SRCS  := cni-plugin/cni.c cni-plugin/queue.c lib/delq.c lib/statefile.c lib/cni_names.c lib/log.c lib/api.c
-test_delq_SRCS := cni-plugin/cni.c cni-plugin/queue.c lib/delq.c lib/statefile.c lib/cni_names.c lib/log.c lib/api.c agent/delq_replay.c agent/request.c agent/cidr.c
+test_cni_SRCS  := cni-plugin/cni.c cni-plugin/queue.c lib/delq.c lib/statefile.c lib/cni_names.c lib/log.c lib/api.c lib/bwconf.c
+test_delq_SRCS := cni-plugin/cni.c cni-plugin/queue.c lib/delq.c lib/statefile.c lib/cni_names.c lib/log.c lib/api.c agent/delq_replay.c agent/request.c agent/cidr.c lib/bwconf.c
 test_statefile_SRCS := lib/statefile.c
-test_api_SRCS  := lib/api.c lib/cni_names.c agent/request.c agent/cidr.c lib/log.c
+test_api_SRCS  := lib/api.c lib/cni_names.c agent/request.c agent/cidr.c lib/log.c lib/bwconf.c
 test_policy_SRCS := agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/log.c
 test_manifest_SRCS := lib/manifest.c lib/log.c
 test_kschema_SRCS := lib/kschema.c lib/manifest.c lib/log.c
@@ -132,6 +132,11 @@ $(BUILD)/test_bpf_xdp: $(TEST_BPF_XDP_SRCS) $(SKELS) $(HDRS) | $(BUILD)
 TEST_BPF_FLOW_SRCS := tests/bpf/test_flow.c agent/loader.c agent/migrate.c lib/log.c
 $(BUILD)/test_bpf_flow: $(TEST_BPF_FLOW_SRCS) $(SKELS) $(HDRS) tests/bpf/pkt_util.h | $(BUILD)
 	$(CC) $(CFLAGS) -Iagent -o $@ $(TEST_BPF_FLOW_SRCS) $(LDLIBS_AGENT) -lcmocka
+
+# Pod bandwidth limits: the bucket in user space, then through the programs.
+TEST_BPF_BW_SRCS := tests/bpf/test_bandwidth.c agent/loader.c agent/migrate.c lib/log.c
+$(BUILD)/test_bpf_bandwidth: $(TEST_BPF_BW_SRCS) $(SKELS) $(HDRS) $(BPF_HDRS) tests/bpf/pkt_util.h | $(BUILD)
+	$(CC) $(CFLAGS) -Iagent -o $@ $(TEST_BPF_BW_SRCS) $(LDLIBS_AGENT) -lcmocka
 
 # Every program on generated and mutated packets against an oracle of the
 # test's own (tests/bpf/test_pktfuzz.c; PKTFUZZ_SEED=, PKTFUZZ_N=).
@@ -192,8 +197,8 @@ FUZZ_SCRATCH ?= $(BUILD)/fuzz/scratch
 FUZZ_STORE_SRCS := agent/store.c agent/prefilter.c agent/service.c agent/policy.c \
 	agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c lib/statefile.c
 
-fuzz_cni_SRCS        := cni-plugin/cni.c cni-plugin/queue.c lib/delq.c lib/statefile.c lib/cni_names.c lib/api.c lib/log.c
-fuzz_api_SRCS        := agent/request.c agent/flowlog.c agent/flowlog_query.c agent/page.c \
+fuzz_cni_SRCS        := cni-plugin/cni.c cni-plugin/queue.c lib/delq.c lib/statefile.c lib/cni_names.c lib/api.c lib/log.c lib/bwconf.c
+fuzz_api_SRCS        := agent/request.c agent/flowlog.c agent/flowlog_query.c agent/page.c lib/bwconf.c \
 	lib/api.c lib/cni_names.c lib/flowfmt.c $(FUZZ_STORE_SRCS)
 fuzz_manifest_SRCS   := lib/manifest.c lib/log.c
 fuzz_policy_SRCS     := $(FUZZ_STORE_SRCS)
@@ -223,15 +228,17 @@ fuzz: $(FUZZ_BINS)
 # Everything make test runs, built once before its suites start
 # (tests/run-all.sh runs suites side by side: none may build then).
 test-build: all $(UNIT_TESTS) $(BUILD)/test_bpf $(BUILD)/test_bpf_xdp $(BUILD)/test_bpf_flow \
-	$(BUILD)/test_bpf_pktfuzz $(FUZZ_BINS)
+	$(BUILD)/test_bpf_pktfuzz $(BUILD)/test_bpf_bandwidth $(FUZZ_BINS)
 
 test-unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
 
-test-bpf: $(BUILD)/test_bpf $(BUILD)/test_bpf_xdp $(BUILD)/test_bpf_flow $(BUILD)/test_bpf_pktfuzz
+test-bpf: $(BUILD)/test_bpf $(BUILD)/test_bpf_xdp $(BUILD)/test_bpf_flow $(BUILD)/test_bpf_pktfuzz \
+	$(BUILD)/test_bpf_bandwidth
 	$(BUILD)/test_bpf
 	$(BUILD)/test_bpf_xdp
 	$(BUILD)/test_bpf_flow
+	$(BUILD)/test_bpf_bandwidth
 	$(BUILD)/test_bpf_pktfuzz
 
 test-e2e: all

@@ -935,7 +935,8 @@ static size_t candidates(struct build *b, const struct pol_pod *pod)
 
 int build_endpoint(struct build *b, const struct compile_ep *e)
 {
-	struct sluice_endpoint v = { .ifindex = (__u32)e->ifindex };
+	/* The pod's bandwidth limits are the endpoint's, not policy's. */
+	struct sluice_endpoint v = { .ifindex = (__u32)e->ifindex, .flags = e->bw_flags };
 	size_t ncand;
 	struct sluice_endpoint_key k = { .ip4 = htonl(e->ip) };
 
@@ -946,7 +947,7 @@ int build_endpoint(struct build *b, const struct compile_ep *e)
 		/* Labels not known yet (or no identity left): no policy can be
 		 * judged, so nothing in or out until they are. */
 		v.identity = SLUICE_ID_UNKNOWN;
-		v.flags = SLUICE_EP_F_ISO_INGRESS | SLUICE_EP_F_ISO_EGRESS;
+		v.flags |= SLUICE_EP_F_ISO_INGRESS | SLUICE_EP_F_ISO_EGRESS;
 		return set_add(&b->out[CMAP_ENDPOINTS], &k, &v);
 	}
 	ncand = candidates(b, e->pod);

@@ -48,6 +48,7 @@ struct compile_ep {
 	int ifindex;		/* host veth */
 	unsigned char pod_mac[6];
 	unsigned char host_mac[6];
+	uint32_t bw_flags;	/* SLUICE_EP_F_BW_*: its bandwidth limits (agent/bandwidth.c) */
 	const struct pol_pod *pod;
 };
 

@@ -108,6 +108,7 @@ struct epc {
 	int ifindex;
 	uint32_t ip;
 	unsigned char mac[12];
+	uint32_t bw_flags;
 	char *key;			/* its pod's "ns\0name" */
 	struct entry_set out[CMAP_N];	/* ENDPOINTS, ALLOW, DENY */
 	const void **refs;		/* selector cache entries it read */

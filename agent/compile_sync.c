@@ -378,6 +378,7 @@ static void epc_free(struct epc *x)
 static bool epc_same_ep(const struct epc *x, const struct compile_ep *e)
 {
 	return x->key && e->pod && x->ifindex == e->ifindex && x->ip == e->ip &&
+	       x->bw_flags == e->bw_flags &&
 	       !memcmp(x->mac, e->pod_mac, 6) && !memcmp(x->mac + 6, e->host_mac, 6) &&
 	       !strcmp(x->key, e->pod->ns) && !strcmp(x->key + strlen(x->key) + 1, e->pod->name);
 }
@@ -407,6 +408,7 @@ static int epc_take(struct epc *x, struct build *b, const struct compile_ep *e)
 	memset(x, 0, sizeof(*x));
 	x->ifindex = e->ifindex;
 	x->ip = e->ip;
+	x->bw_flags = e->bw_flags;
 	memcpy(x->mac, e->pod_mac, 6);
 	memcpy(x->mac + 6, e->host_mac, 6);
 	x->key = malloc(a + n + 2);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "bandwidth.h"
 #include "endpoint.h"
 #include "flows.h"
 #include "log.h"
@@ -255,8 +256,18 @@ static int release_address(struct endpoints *eps, uint32_t ip, const char *owner
 	return ret;
 }
 
+/* Does an endpoint other than ep hold ep's host ifindex? */
+static int ifindex_taken(const struct endpoints *eps, const struct endpoint *ep)
+{
+	for (size_t i = 0; i < eps->n; i++)
+		if (&eps->list[i] != ep && eps->list[i].host_ifindex == ep->host_ifindex &&
+		    strcmp(eps->list[i].host_ifname, ep->host_ifname))
+			return 1;
+	return 0;
+}
+
 /*
- * Undo whatever exists of ep: attachments, map entry, veth pair (its peer
+ * Undo whatever exists of ep: attachments, map entry, bandwidth buckets, veth pair (its peer
  * in the pod goes with it), per-flow state and address, state file. Every
  * step tolerates a missing piece, so this serves DEL, a failed ADD and
  * start-up recovery. The order matters: with the map entry and the veth
@@ -276,6 +287,10 @@ static void teardown(struct endpoints *eps, const struct endpoint *ep)
 		    (int)cur.ifindex == ep->host_ifindex)
 			datapath_endpoint_del(eps->dp, htonl(ep->ip));
 	}
+	/* Its buckets, unless another endpoint's veth has its ifindex now
+	 * (this veth went while no agent ran, and the number was reused). */
+	if (ep->host_ifindex && !ifindex_taken(eps, ep))
+		bw_remove(eps->dp, ep->host_ifindex);
 	ret = nl_link_del(eps->host, ep->host_ifname);
 	if (ret && ret != -ENODEV)
 		pr_warn("cannot delete %s: %s", ep->host_ifname, strerror(-ret));
@@ -410,6 +425,39 @@ static struct sluice_endpoint bpf_value(const struct endpoint *ep)
 	return v;
 }
 
+/*
+ * A repeated ADD of ready endpoint cur: its bandwidth limits become the
+ * request's, in the map and the record (the policy sync after ADD sets
+ * the endpoint map's flags). On failure both stay as they were.
+ */
+static int readd_bandwidth(struct endpoints *eps, struct endpoint *cur, const struct cni_req *req,
+			   char *err, size_t errlen)
+{
+	struct bw_limits old = cur->bw;
+	char ignored[256];
+	int ret, code;
+
+	code = request_check_bandwidth(&req->bw, eps->pod_mtu, err, errlen);
+	if (code || !memcmp(&old, &req->bw, sizeof(old)))
+		return code;
+	ret = bw_apply(eps->dp, cur->host_ifindex, &req->bw, err, errlen);
+	if (ret)
+		goto undo;
+	cur->bw = req->bw;
+	ret = state_save(eps, cur);
+	if (!ret) {
+		pr_info("%s/%s: bandwidth limits changed (egress %llu, ingress %llu bit/s)",
+			cur->container_id, cur->ifname, (unsigned long long)cur->bw.egress_rate,
+			(unsigned long long)cur->bw.ingress_rate);
+		return 0;
+	}
+	cur->bw = old;
+	state_error(eps, ret, "the bandwidth limits were left as they were", err, errlen);
+undo:
+	bw_apply(eps->dp, cur->host_ifindex, &old, ignored, sizeof(ignored));
+	return CNI_ERR_INTERNAL;
+}
+
 int endpoints_add(struct endpoints *eps, const struct cni_req *req, json_t **result, char *err,
 		  size_t errlen)
 {
@@ -421,7 +469,11 @@ int endpoints_add(struct endpoints *eps, const struct cni_req *req, json_t **res
 	cur = find(eps, req->container_id, req->ifname);
 	if (cur) {
 		if (cur->state == EP_READY && !strcmp(cur->netns, req->netns)) {
-			/* A repeated ADD: answer as the first time. */
+			/* A repeated ADD: answer as the first time, with the
+			 * bandwidth limits it carries now. */
+			code = readd_bandwidth(eps, cur, req, err, errlen);
+			if (code)
+				return code;
 			*result = endpoint_result(cur, ipam_router(eps->ipam));
 			return 0;
 		}
@@ -431,11 +483,14 @@ int endpoints_add(struct endpoints *eps, const struct cni_req *req, json_t **res
 		return CNI_ERR_INVALID_ENV;
 	}
 	code = hostports_check(eps, req, err, errlen);
+	if (!code)
+		code = request_check_bandwidth(&req->bw, eps->pod_mtu, err, errlen);
 	if (code)
 		return code;
 	code = CNI_ERR_INTERNAL;
 	memcpy(ep.ports, req->ports, sizeof(ep.ports));
 	ep.nports = req->nports;
+	ep.bw = req->bw;
 	snprintf(ep.container_id, sizeof(ep.container_id), "%s", req->container_id);
 	snprintf(ep.ifname, sizeof(ep.ifname), "%s", req->ifname);
 	snprintf(ep.network, sizeof(ep.network), "%s", req->network);
@@ -499,6 +554,11 @@ int endpoints_add(struct endpoints *eps, const struct cni_req *req, json_t **res
 	if (ret)
 		goto rollback;
 	ret = datapath_attach(eps->dp, ep.host_ifindex, ep.host_ifname, err, errlen);
+	if (ret)
+		goto rollback;
+	/* The buckets before the endpoint map's flags (the policy sync after
+	 * ADD): a flag never points at a missing bucket for long. */
+	ret = bw_apply(eps->dp, ep.host_ifindex, &ep.bw, err, errlen);
 	if (ret)
 		goto rollback;
 	ep.state = EP_READY;
@@ -843,8 +903,16 @@ json_t *endpoints_list(struct endpoints *eps)
 {
 	json_t *arr = json_array();
 
-	for (size_t i = 0; arr && i < eps->n; i++)
-		json_array_append_new(arr, endpoint_to_json(&eps->list[i]));
+	for (size_t i = 0; arr && i < eps->n; i++) {
+		const struct endpoint *ep = &eps->list[i];
+		json_t *obj = endpoint_to_json(ep);
+
+		/* The record's limits, and the buckets' counters. */
+		if (obj && bw_limits_any(&ep->bw))
+			json_object_set_new(obj, "bandwidth",
+					    bw_status_json(eps->dp, ep->host_ifindex, &ep->bw));
+		json_array_append_new(arr, obj);
+	}
 	return arr;
 }
 
@@ -879,6 +947,10 @@ static void recover_one(struct endpoints *eps, struct endpoint *ep)
 	}
 	if (datapath_attach(eps->dp, ep->host_ifindex, ep->host_ifname, err, sizeof(err)))
 		pr_err("endpoint %s/%s: %s", ep->container_id, ep->ifname, err);
+	/* Buckets that outlived the agent are kept as they are. */
+	if (bw_apply(eps->dp, ep->host_ifindex, &ep->bw, err, sizeof(err)))
+		pr_err("endpoint %s/%s: %s; its bandwidth is not limited", ep->container_id,
+		       ep->ifname, err);
 	value = bpf_value(ep);
 	/* Keep the identity and isolation the compiler gave it: the pod must
 	 * not be open for a moment while the new agent starts. The compiler
@@ -892,6 +964,8 @@ static void recover_one(struct endpoints *eps, struct endpoint *ep)
 		value.flags = SLUICE_EP_F_ISO_INGRESS | SLUICE_EP_F_ISO_EGRESS;
 		value.identity = SLUICE_ID_UNKNOWN;
 	}
+	value.flags &= ~(SLUICE_EP_F_BW_EGRESS | SLUICE_EP_F_BW_INGRESS);
+	value.flags |= bw_ep_flags(&ep->bw);
 	if (datapath_endpoint_put(eps->dp, htonl(ep->ip), &value))
 		pr_err("endpoint %s/%s: cannot restore its map entry", ep->container_id, ep->ifname);
 }
@@ -1026,6 +1100,26 @@ static int setup_router(struct endpoints *eps, char *err, size_t errlen)
 	return ret;
 }
 
+/* Buckets of no endpoint's limit (a crash between a DEL's steps). */
+static void prune_buckets(struct endpoints *eps)
+{
+	int *keep = calloc(eps->n + 1, sizeof(*keep));
+	uint32_t *flags = calloc(eps->n + 1, sizeof(*flags));
+	size_t removed;
+
+	if (keep && flags) {
+		for (size_t i = 0; i < eps->n; i++) {
+			keep[i] = eps->list[i].host_ifindex;
+			flags[i] = bw_ep_flags(&eps->list[i].bw);
+		}
+		removed = bw_prune(eps->dp, keep, flags, eps->n);
+		if (removed)
+			pr_info("removed %zu bandwidth bucket(s) no endpoint's limit uses", removed);
+	}
+	free(keep);
+	free(flags);
+}
+
 int endpoints_open(struct endpoints **out, struct datapath *dp, struct ipam *ipam,
 		   const char *state_dir, char *err, size_t errlen)
 {
@@ -1077,6 +1171,7 @@ int endpoints_open(struct endpoints **out, struct datapath *dp, struct ipam *ipa
 		goto cleanup;
 	for (size_t i = 0; i < eps->n; i++)
 		recover_one(eps, &eps->list[i]);
+	prune_buckets(eps);
 	{
 		struct repair_ctx r = { eps->host, eps->dp, eps->ipam, eps->state_dir };
 

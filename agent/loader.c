@@ -630,6 +630,11 @@ int datapath_endpoint_map_fd(struct datapath *dp)
 	return bpf_map__fd(dp->lxc->maps.sluice_ep_v2);
 }
 
+int datapath_bw_map_fd(struct datapath *dp)
+{
+	return bpf_map__fd(dp->lxc->maps.sluice_bw_v1);
+}
+
 int datapath_metrics_map_fd(struct datapath *dp)
 {
 	return bpf_map__fd(dp->lxc->maps.sluice_stats_v2);

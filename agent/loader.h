@@ -118,6 +118,8 @@ int datapath_metrics_read(struct datapath *dp, struct sluice_metric out[SLUICE_M
 /* File descriptors of the programs and maps (tests, benchmarks, compiler). */
 int datapath_prog_fd(struct datapath *dp, int ingress);
 int datapath_endpoint_map_fd(struct datapath *dp);
+/* sluice_bw_v1, the pods' bandwidth buckets (agent/bandwidth.c). */
+int datapath_bw_map_fd(struct datapath *dp);
 int datapath_metrics_map_fd(struct datapath *dp);
 int datapath_ipcache_map_fd(struct datapath *dp);
 int datapath_policy_map_fd(struct datapath *dp);

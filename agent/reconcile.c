@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bandwidth.h"
 #include "flows.h"
 #include "log.h"
 #include "reconcile.h"
@@ -308,7 +309,7 @@ static int policy_sync(struct agent *a, unsigned flags, char *err, size_t errlen
 		if (ep->state != EP_READY)
 			continue;
 		ceps[k] = (struct compile_ep){ .ip = ep->ip, .ifindex = ep->host_ifindex,
-					       .pod = locals[k].pod };
+					       .bw_flags = bw_ep_flags(&ep->bw), .pod = locals[k].pod };
 		memcpy(ceps[k].pod_mac, ep->pod_mac, 6);
 		memcpy(ceps[k].host_mac, ep->host_mac, 6);
 		k++;

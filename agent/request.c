@@ -168,6 +168,29 @@ int request_parse_cni(const json_t *cni, int need_netns, struct cni_req *out, ch
 	    hostports_parse(json_object_get(cni, "portMappings"), out->ports, &out->nports, err,
 			    errlen))
 		return CNI_ERR_INVALID_CONFIG;
+	/* sluice-cni checked it; a client of the socket may not have. */
+	if (need_netns && bw_limits_parse(json_object_get(cni, "bandwidth"),
+					  "runtimeConfig.bandwidth", &out->bw, err, errlen))
+		return CNI_ERR_INVALID_CONFIG;
+	return 0;
+}
+
+int request_check_bandwidth(const struct bw_limits *bw, unsigned int mtu, char *err,
+			    size_t errlen)
+{
+	const uint64_t bursts[2] = { bw->ingress_burst, bw->egress_burst };
+	const char *const names[2] = { "ingressBurst", "egressBurst" };
+	uint64_t min = 8ULL * (mtu ? mtu : 1500);
+
+	for (int i = 0; i < 2; i++) {
+		if (!bursts[i] || bursts[i] >= min)
+			continue;
+		snprintf(err, errlen, "invalid runtimeConfig.bandwidth.%s: %llu bits is less than one "
+			 "packet of the pod interface's MTU (%u bytes = %llu bits); give at least "
+			 "%llu, or 0 for the default", names[i], (unsigned long long)bursts[i],
+			 mtu ? mtu : 1500, (unsigned long long)min, (unsigned long long)min);
+		return CNI_ERR_INVALID_CONFIG;
+	}
 	return 0;
 }
 
@@ -235,6 +258,11 @@ json_t *endpoint_to_json(const struct endpoint *ep)
 		obj = NULL;
 	}
 	json_decref(ports);
+	if (obj && bw_limits_any(&ep->bw) &&
+	    json_object_set_new(obj, "bandwidth", bw_limits_json(&ep->bw))) {
+		json_decref(obj);
+		obj = NULL;
+	}
 	return obj;
 }
 
@@ -276,6 +304,10 @@ int endpoint_from_json(const json_t *obj, struct endpoint *ep, char *err, size_t
 	/* (absent in state files older than host ports) */
 	if (hostports_parse(json_object_get(obj, "portMappings"), ep->ports, &ep->nports, err,
 			    errlen))
+		return -EINVAL;
+	/* (absent in state files older than bandwidth limits, and for a pod
+	 * without any) */
+	if (bw_limits_parse(json_object_get(obj, "bandwidth"), "bandwidth", &ep->bw, err, errlen))
 		return -EINVAL;
 	if (!strcmp(state, "ready"))
 		ep->state = EP_READY;

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "bwconf.h"
+
 #define CONTAINER_ID_MAX 256
 #define NETWORK_NAME_MAX 128
 #define K8S_NAME_MAX 254
@@ -38,6 +40,7 @@ struct cni_req {
 	const json_t *prev_result; /* borrowed from the request, may be NULL */
 	struct hostport ports[HOSTPORT_MAX];	/* ADD and CHECK only */
 	size_t nports;
+	struct bw_limits bw;			/* ADD only ("bandwidth") */
 };
 
 enum ep_state {
@@ -61,6 +64,7 @@ struct endpoint {
 	enum ep_state state;
 	struct hostport ports[HOSTPORT_MAX];
 	size_t nports;
+	struct bw_limits bw;		/* runtimeConfig.bandwidth of the last ADD */
 };
 
 /*
@@ -70,6 +74,15 @@ struct endpoint {
  */
 int request_parse_cni(const json_t *cni, int need_netns, struct cni_req *out, char *err,
 		      size_t errlen);
+
+/*
+ * The bandwidth limits' bursts against the pod interface's MTU (bytes; 0:
+ * the kernel's 1500): a burst below one full-size packet would let the
+ * bucket take a packet only when it is empty. Returns 0, or
+ * CNI_ERR_INVALID_CONFIG with the field named in err.
+ */
+int request_check_bandwidth(const struct bw_limits *bw, unsigned int mtu, char *err,
+			    size_t errlen);
 
 /* "tcp", "udp", "sctp". */
 const char *hostport_proto(uint8_t proto);

@@ -13,10 +13,14 @@
  *   host stack). Everything else (the node, other nodes, the world) goes to
  *   the host stack, so kube-proxy and the node's routing keep working. ARP
  *   passes; other non-IPv4 traffic is dropped: sluice is IPv4-only today.
+ *   A pod with an egress bandwidth limit has its bucket charged right
+ *   after the source check (lib/bandwidth.h).
  * to_pod: tc egress of the host veth, i.e. what the host stack sends to the
  *   pod: the pod's ingress policy for flows that did not come from a local
  *   pod (those were checked in from_pod). The node itself may always reach
- *   its pods.
+ *   its pods. A pod with an ingress bandwidth limit has its bucket charged
+ *   here for those packets; the ones sluice redirects into the pod never
+ *   come through to_pod and are charged in deliver_to_pod (lib/forward.h).
  *
  * Flows the host stack forwards (kube-proxy's Service NAT, anything routed
  * by the node) are marked in connection tracking where they leave the
@@ -64,6 +68,10 @@ static __always_inline int from_pod_ipv4(struct __sk_buff *skb, struct cursor *c
 	src = endpoint_lookup4(ip->saddr);
 	if (!src || src->ifindex != skb->ifindex)
 		return DROP(SLUICE_DROP_SPOOFED);
+	/* The pod's egress limit, before anything is looked up for it. */
+	ret = bw_egress(skb, src);
+	if (IS_DROP(ret))
+		return ret;
 
 	ret = parse_flow(c, ip, &f);
 	if (IS_DROP(ret))
@@ -82,7 +90,7 @@ static __always_inline int from_pod_ipv4(struct __sk_buff *skb, struct cursor *c
 	 * ingress, so the pod is the peer's ingress: no trip through
 	 * to_pod, which would track the refusal as a flow of its own. */
 	if (translated == LB_REJECTED)
-		return bpf_redirect_peer(skb->ifindex, 0);
+		return deliver_to_pod(skb, src);
 	if (translated) {
 		ret = lb_reload(skb, &eth, &ip);
 		if (IS_DROP(ret))
@@ -142,7 +150,7 @@ static __always_inline int from_pod_ipv4(struct __sk_buff *skb, struct cursor *c
 		return to_remote_native(skb, ip, reason);
 	}
 
-	ret = redirect_to_pod(eth, ip, dst);
+	ret = redirect_to_pod(skb, eth, ip, dst);
 	if (!IS_DROP(ret))
 		*reason = SLUICE_FWD_LOCAL;
 	return ret;
@@ -205,7 +213,9 @@ static __always_inline int to_pod_ipv4(struct __sk_buff *skb, struct cursor *c)
 		if (IS_DROP(ret))
 			return ret;
 	}
-	return TC_ACT_OK;
+	/* The pod's ingress limit, for what the stack delivers (sluice's own
+	 * redirects charge it in deliver_to_pod and skip this program). */
+	return dst ? bw_ingress(skb, dst) : TC_ACT_OK;
 }
 
 SEC("tc")

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "api.h"
+#include "bwconf.h"
 #include "cni.h"
 #include "queue.h"
 
@@ -573,7 +574,30 @@ static int check_version(const char *version, enum cni_cmd cmd, struct cni_error
 	return 0;
 }
 
-static int parse_runtime_config(struct cni_config *cfg, struct cni_error *err)
+/* runtimeConfig.bandwidth (the bandwidth capability), ADD only: checked
+ * here so a bad value fails before the agent does anything, and sent to
+ * the agent in its one spelling. DEL and CHECK ignore it: a DEL must not
+ * fail over a value the ADD refused. */
+static int parse_bandwidth(struct cni_config *cfg, const json_t *bw, struct cni_error *err)
+{
+	struct bw_limits l;
+	char msg[256];
+
+	if (bw_limits_parse(bw, "runtimeConfig.bandwidth", &l, msg, sizeof(msg))) {
+		cni_set_error(err, CNI_ERR_INVALID_CONFIG, NULL, "%s", msg);
+		return -1;
+	}
+	if (!bw_limits_any(&l))
+		return 0;
+	cfg->bandwidth = bw_limits_json(&l);
+	if (!cfg->bandwidth) {
+		set_oom(err);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_runtime_config(struct cni_config *cfg, enum cni_cmd cmd, struct cni_error *err)
 {
 	json_t *rc = json_object_get(cfg->doc, "runtimeConfig"), *pm;
 
@@ -584,6 +608,8 @@ static int parse_runtime_config(struct cni_config *cfg, struct cni_error *err)
 			      "invalid \"runtimeConfig\" in network configuration");
 		return -1;
 	}
+	if (cmd == CNI_CMD_ADD && parse_bandwidth(cfg, json_object_get_ci(rc, "bandwidth"), err))
+		return -1;
 	pm = json_object_get_ci(rc, "portMappings");
 	if (!pm || json_is_null(pm))
 		return 0;
@@ -671,7 +697,7 @@ int cni_parse_config(const char *buf, size_t len, enum cni_cmd cmd, struct cni_c
 			      "missing \"prevResult\" in network configuration");
 		return -1;
 	}
-	if (parse_runtime_config(cfg, err))
+	if (parse_runtime_config(cfg, cmd, err))
 		return -1;
 	if (cmd == CNI_CMD_GC && parse_gc(cfg, err))
 		return -1;
@@ -681,6 +707,7 @@ int cni_parse_config(const char *buf, size_t len, enum cni_cmd cmd, struct cni_c
 void cni_config_free(struct cni_config *cfg)
 {
 	json_decref(cfg->port_mappings);
+	json_decref(cfg->bandwidth);
 	json_decref(cfg->valid_attachments);
 	json_decref(cfg->doc);
 	memset(cfg, 0, sizeof(*cfg));
@@ -958,6 +985,11 @@ static json_t *attachment_request(const struct cni_env *env, const struct cni_co
 		}
 	}
 	if (cfg->port_mappings && json_object_set(cni, "portMappings", cfg->port_mappings)) {
+		set_oom(err);
+		goto cleanup;
+	}
+	if (cfg->bandwidth && env->cmd == CNI_CMD_ADD &&
+	    json_object_set(cni, "bandwidth", cfg->bandwidth)) {
 		set_oom(err);
 		goto cleanup;
 	}

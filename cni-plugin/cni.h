@@ -71,6 +71,8 @@ struct cni_config {
 	const char *socket;	  /* SLUICE_DEFAULT_SOCKET unless "socket" */
 	json_t *prev_result;	  /* borrowed from doc, NULL when absent */
 	json_t *port_mappings;	  /* owned, normalised keys, NULL when absent */
+	json_t *bandwidth;	  /* owned, ADD only: runtimeConfig.bandwidth checked and
+				   * normalised (lib/bwconf.h), NULL when it sets nothing */
 	json_t *valid_attachments; /* owned, GC only: [{containerId, ifname}] */
 };
 

@@ -109,10 +109,10 @@ static __always_inline int overlay_decap(struct __sk_buff *skb, __u32 *reason)
 	    bpf_skb_store_bytes(skb, 0, macs, sizeof(macs), 0))
 		return DROP(SLUICE_DROP_TUNNEL);
 	metrics_count(SLUICE_OVERLAY_DECAP, SLUICE_DIR_INGRESS, skb->len);
-	if (bpf_redirect_peer(dst->ifindex, 0) != TC_ACT_REDIRECT)
-		return DROP(SLUICE_DROP_REDIRECT);
-	*reason = SLUICE_FWD_REMOTE;
-	return TC_ACT_REDIRECT;
+	ret = deliver_to_pod(skb, dst);
+	if (!IS_DROP(ret))
+		*reason = SLUICE_FWD_REMOTE;
+	return ret;
 device:
 	ret = tunnel_sender_check(h->ip.saddr);
 	if (!IS_DROP(ret))

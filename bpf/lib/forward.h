@@ -11,6 +11,7 @@
 
 #include "common.h"
 #include "policy.h"
+#include "bandwidth.h"
 
 /* RFC 1624 incremental checksum update for a TTL decrement by one. */
 static __always_inline void ipv4_decrement_ttl(struct iphdr *ip)
@@ -21,17 +22,31 @@ static __always_inline void ipv4_decrement_ttl(struct iphdr *ip)
 	ip->ttl--;
 }
 
+/* Hand skb, ready as it is, to pod dst's interface (the peer of its host
+ * veth). Every packet sluice redirects into a local pod goes through here,
+ * after the pod's ingress policy: its ingress bandwidth limit is charged
+ * here once (to_pod charges what the host stack delivers, which never
+ * passes here). */
+static __always_inline int deliver_to_pod(struct __sk_buff *skb, const struct sluice_endpoint *dst)
+{
+	int ret = bw_ingress(skb, dst);
+
+	if (IS_DROP(ret))
+		return ret;
+	if (bpf_redirect_peer(dst->ifindex, 0) != TC_ACT_REDIRECT)
+		return DROP(SLUICE_DROP_REDIRECT);
+	return TC_ACT_REDIRECT;
+}
+
 /* Route a packet to a pod on this node: TTL, MACs as if the node had routed
  * it (from the pod's host veth to the pod), then into the pod's interface. */
-static __always_inline int redirect_to_pod(struct ethhdr *eth, struct iphdr *ip,
-					   const struct sluice_endpoint *dst)
+static __always_inline int redirect_to_pod(struct __sk_buff *skb, struct ethhdr *eth,
+					   struct iphdr *ip, const struct sluice_endpoint *dst)
 {
 	ipv4_decrement_ttl(ip);
 	__builtin_memcpy(eth->h_dest, dst->pod_mac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, dst->lxc_mac, ETH_ALEN);
-	if (bpf_redirect_peer(dst->ifindex, 0) != TC_ACT_REDIRECT)
-		return DROP(SLUICE_DROP_REDIRECT);
-	return TC_ACT_REDIRECT;
+	return deliver_to_pod(skb, dst);
 }
 
 /* Can the packet go straight out towards the hop next_hop() found? */

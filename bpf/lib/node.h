@@ -68,7 +68,7 @@ static __always_inline int from_node_ipv4(struct __sk_buff *skb, struct cursor *
 		if (IS_DROP(ret))
 			return ret;
 	}
-	ret = redirect_to_pod(eth, ip, dst);
+	ret = redirect_to_pod(skb, eth, ip, dst);
 	if (!IS_DROP(ret))
 		*reason = SLUICE_FWD_REMOTE;
 	return ret;

@@ -326,7 +326,7 @@ static __always_inline int nodeport_icmp_error_in(struct __sk_buff *skb, struct 
 	if (IS_DROP(ret))
 		return ret;
 	*reason = SLUICE_FWD_LOCAL;
-	return redirect_to_pod(eth, ip, dst);
+	return redirect_to_pod(skb, eth, ip, dst);
 }
 
 /*
@@ -480,7 +480,7 @@ static __always_inline int nodeport_translate(struct __sk_buff *skb, struct flow
 		if (IS_DROP(ret))
 			return ret;
 		*reason = SLUICE_FWD_LOCAL;
-		return redirect_to_pod(eth, ip, dst);
+		return redirect_to_pod(skb, eth, ip, dst);
 	}
 	/* Another node's backend: tracked here; its node polices it. */
 	snat = nodeport_snat_wanted(svc_flags);

@@ -366,6 +366,94 @@ static void test_parse_cni_port_mappings(void **state)
 		    "[{\"hostPort\":1,\"containerPort\":2,\"hostIP\":\"1.2.3\"}]}", 1, 7, "hostIP");
 }
 
+/* The agent checks "bandwidth" again: the socket has other clients. */
+static void test_parse_cni_bandwidth(void **state)
+{
+	static const char *const fields[] = { "ingressRate", "ingressBurst", "egressRate",
+					      "egressBurst" };
+	json_t *cni = parse("{\"containerId\":\"c\",\"ifname\":\"eth0\",\"netns\":\"/x\","
+			    "\"bandwidth\":{\"ingressRate\":50000000,\"ingressBurst\":0,"
+			    "\"EgressRate\":100000000,\"egressBurst\":4294967295}}");
+	struct cni_req r;
+	char err[256], text[256];
+
+	(void)state;
+	assert_int_equal(request_parse_cni(cni, 1, &r, err, sizeof(err)), 0);
+	assert_int_equal(r.bw.ingress_rate, 50000000);
+	assert_int_equal(r.bw.ingress_burst, 0);
+	assert_int_equal(r.bw.egress_rate, 100000000);
+	assert_int_equal(r.bw.egress_burst, 4294967295ULL);
+	/* DEL takes nothing from it. */
+	assert_int_equal(request_parse_cni(cni, 0, &r, err, sizeof(err)), 0);
+	assert_int_equal(r.bw.egress_rate, 0);
+	json_decref(cni);
+	for (size_t i = 0; i < 4; i++) {
+		int rate = strstr(fields[i], "Rate") != NULL;
+		const char *bad[] = { "-1", "0.5", "\"1G\"", "null", rate ? "5" : "4294967296",
+				      rate ? "1000000000001" : "1e12" };
+
+		for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
+			snprintf(text, sizeof(text), "{\"containerId\":\"c\",\"ifname\":\"eth0\","
+				 "\"netns\":\"/x\",\"bandwidth\":{\"%s\":%s}}", fields[i], bad[b]);
+			if (!strcmp(bad[b], "null")) {
+				/* null is "not set", as absent */
+				cni = parse(text);
+				assert_int_equal(request_parse_cni(cni, 1, &r, err, sizeof(err)), 0);
+				json_decref(cni);
+				continue;
+			}
+			expect_code(text, 1, 7, fields[i]);
+		}
+	}
+	expect_code("{\"containerId\":\"c\",\"ifname\":\"eth0\",\"netns\":\"/x\",\"bandwidth\":7}",
+		    1, 7, "runtimeConfig.bandwidth");
+}
+
+/* A burst must hold one packet of the pod's MTU (in bits). */
+static void test_check_bandwidth_mtu(void **state)
+{
+	struct bw_limits l = { .egress_rate = 100000000, .egress_burst = 12000 };
+	char err[256] = "";
+
+	(void)state;
+	assert_int_equal(request_check_bandwidth(&l, 1500, err, sizeof(err)), 0);
+	assert_int_equal(request_check_bandwidth(&l, 0, err, sizeof(err)), 0);
+	assert_int_equal(request_check_bandwidth(&l, 1501, err, sizeof(err)), 7);
+	assert_non_null(strstr(err, "runtimeConfig.bandwidth.egressBurst"));
+	assert_non_null(strstr(err, "1501"));
+	l.egress_burst = 11599;	/* 1450 bytes of overlay MTU is 11600 bits */
+	assert_int_equal(request_check_bandwidth(&l, 1450, err, sizeof(err)), 7);
+	l.egress_burst = 11600;
+	assert_int_equal(request_check_bandwidth(&l, 1450, err, sizeof(err)), 0);
+	l = (struct bw_limits){ .ingress_rate = 8000, .ingress_burst = 8 };
+	assert_int_equal(request_check_bandwidth(&l, 1500, err, sizeof(err)), 7);
+	assert_non_null(strstr(err, "ingressBurst"));
+	l.ingress_burst = 0;	/* the default */
+	assert_int_equal(request_check_bandwidth(&l, 1500, err, sizeof(err)), 0);
+}
+
+/* min(burst/8, max(250 ms of the rate, 128 KiB)); no burst is 2^32-1 bits. */
+static void test_bw_depth_and_format(void **state)
+{
+	char buf[16];
+
+	(void)state;
+	assert_int_equal(bw_depth(100000000, 0), 3125000);
+	assert_int_equal(bw_depth(100000000, 4294967295ULL), 3125000);
+	assert_int_equal(bw_depth(100000000, 800000), 100000);
+	assert_int_equal(bw_depth(8000, 0), 128 * 1024);
+	assert_int_equal(bw_depth(8000, 12000), 1500);
+	assert_int_equal(bw_depth(1000000000000ULL, 0), 4294967295ULL / 8);
+	bw_format_rate(100000000, buf, sizeof(buf));
+	assert_string_equal(buf, "100M");
+	bw_format_rate(1500000000, buf, sizeof(buf));
+	assert_string_equal(buf, "1.5G");
+	bw_format_rate(8000, buf, sizeof(buf));
+	assert_string_equal(buf, "8K");
+	bw_format_rate(0, buf, sizeof(buf));
+	assert_string_equal(buf, "-");
+}
+
 static void test_parse_cni_del_without_netns(void **state)
 {
 	json_t *cni = parse("{\"containerId\":\"c\",\"ifname\":\"eth0\"}");
@@ -403,7 +491,12 @@ static void test_endpoint_roundtrip(void **state)
 	ep.ports[1] = (struct hostport){ .host_ip = 0xc0000201, .host_port = 53,
 					 .container_port = 5353, .proto = 17 };
 	ep.nports = 2;
+	/* and the bandwidth limits */
+	ep.bw = (struct bw_limits){ .egress_rate = 100000000, .ingress_rate = 50000000,
+				    .ingress_burst = 4294967295ULL };
 	j = endpoint_to_json(&ep);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "bandwidth"),
+							    "egressRate")), 100000000);
 	assert_string_equal(json_string_value(json_object_get(j, "ip")), "10.244.1.5");
 	assert_string_equal(json_string_value(json_object_get(j, "podMac")), "02:00:00:00:00:01");
 	assert_int_equal(endpoint_from_json(j, &back, err, sizeof(err)), 0);
@@ -413,6 +506,13 @@ static void test_endpoint_roundtrip(void **state)
 	json_object_set_new(j, "state", json_string("ready"));
 	json_object_set_new(j, "ip", json_string("10.244.1"));
 	assert_int_equal(endpoint_from_json(j, &back, err, sizeof(err)), -EINVAL);
+	json_decref(j);
+	/* A record without limits (older, or an unlimited pod) has none. */
+	ep.bw = (struct bw_limits){ 0 };
+	j = endpoint_to_json(&ep);
+	assert_null(json_object_get(j, "bandwidth"));
+	assert_int_equal(endpoint_from_json(j, &back, err, sizeof(err)), 0);
+	assert_memory_equal(&ep, &back, sizeof(ep));
 	json_decref(j);
 }
 
@@ -452,6 +552,9 @@ int main(void)
 		cmocka_unit_test(test_parse_cni_errors),
 		cmocka_unit_test(test_parse_cni_port_mappings),
 		cmocka_unit_test(test_parse_cni_del_without_netns),
+		cmocka_unit_test(test_parse_cni_bandwidth),
+		cmocka_unit_test(test_check_bandwidth_mtu),
+		cmocka_unit_test(test_bw_depth_and_format),
 		cmocka_unit_test(test_endpoint_roundtrip),
 		cmocka_unit_test(test_endpoint_result),
 	};

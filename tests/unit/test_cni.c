@@ -582,6 +582,77 @@ static void test_config_runtime_config_ci(void **state)
 			    CNI_CMD_ADD, CNI_ERR_INVALID_CONFIG, "runtimeConfig");
 }
 
+/* runtimeConfig.bandwidth with the given members (a JSON fragment). */
+#define BW_CONF(members)                                                                   \
+	"{\"cniVersion\":\"1.0.0\",\"name\":\"n\",\"type\":\"t\",\"runtimeConfig\":{"      \
+	"\"bandwidth\":{" members "}}}"
+
+static void expect_bw_value(const char *conf, const char *key, json_int_t want)
+{
+	struct cni_error err = { 0 };
+	struct cni_config cfg;
+
+	assert_int_equal(cni_parse_config(conf, strlen(conf), CNI_CMD_ADD, &cfg, &err), 0);
+	assert_non_null(cfg.bandwidth);
+	assert_int_equal(json_integer_value(json_object_get(cfg.bandwidth, key)), want);
+	cni_config_free(&cfg);
+}
+
+static void test_config_bandwidth(void **state)
+{
+	static const char *const fields[] = { "ingressRate", "ingressBurst", "egressRate",
+					      "egressBurst" };
+	struct cni_error err = { 0 };
+	struct cni_config cfg;
+	char conf[512], needle[96];
+
+	(void)state;
+	/* containerd's spelling, kubelet's "no burst" (2^32-1), one direction. */
+	expect_bw_value(BW_CONF("\"egressRate\":100000000,\"egressBurst\":4294967295"),
+			"egressRate", 100000000);
+	expect_bw_value(BW_CONF("\"egressRate\":100000000,\"egressBurst\":4294967295"),
+			"egressBurst", 4294967295LL);
+	expect_bw_value(BW_CONF("\"egressRate\":100000000"), "ingressRate", 0);
+	/* Keys in any case, to the agent in one spelling; both limits ends. */
+	expect_bw_value(BW_CONF("\"IngressRate\":8000,\"INGRESSBURST\":12000"), "ingressRate", 8000);
+	expect_bw_value(BW_CONF("\"IngressRate\":8000,\"INGRESSBURST\":12000"), "ingressBurst",
+			12000);
+	expect_bw_value(BW_CONF("\"ingressrate\":1000000000000"), "ingressRate", 1000000000000LL);
+	/* Nothing limited: nothing sent. */
+	assert_int_equal(cni_parse_config(BW_CONF("\"egressRate\":0"),
+					  strlen(BW_CONF("\"egressRate\":0")), CNI_CMD_ADD, &cfg,
+					  &err), 0);
+	assert_null(cfg.bandwidth);
+	cni_config_free(&cfg);
+	/* Every field: negative, fractional, a string, absurd; each named. */
+	for (size_t i = 0; i < 4; i++) {
+		const char *f = fields[i];
+		int rate = strstr(f, "Rate") != NULL;
+		const char *bad[] = { "-1", "1.5", "1e9", "\"100M\"", "true", "[]",
+				      rate ? "1000000000001" : "4294967296",
+				      rate ? "7999" : "99999999999999999" };
+
+		snprintf(needle, sizeof(needle), "runtimeConfig.bandwidth.%s", f);
+		for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
+			snprintf(conf, sizeof(conf), BW_CONF("\"%s\":%s"), f, bad[b]);
+			expect_config_error(conf, CNI_CMD_ADD, CNI_ERR_INVALID_CONFIG, needle);
+		}
+	}
+	expect_config_error(BW_CONF("\"egressRate\":-100000000"), CNI_CMD_ADD,
+			    CNI_ERR_INVALID_CONFIG, "must not be negative");
+	expect_config_error(BW_CONF("\"egressRate\":1.5e8"), CNI_CMD_ADD, CNI_ERR_INVALID_CONFIG,
+			    "without a fraction or exponent");
+	expect_config_error("{\"cniVersion\":\"1.0.0\",\"name\":\"n\",\"type\":\"t\","
+			    "\"runtimeConfig\":{\"bandwidth\":[1]}}",
+			    CNI_CMD_ADD, CNI_ERR_INVALID_CONFIG, "runtimeConfig.bandwidth");
+	/* DEL and CHECK never fail over it. */
+	assert_int_equal(cni_parse_config(BW_CONF("\"egressRate\":-1"),
+					  strlen(BW_CONF("\"egressRate\":-1")), CNI_CMD_DEL, &cfg,
+					  &err), 0);
+	assert_null(cfg.bandwidth);
+	cni_config_free(&cfg);
+}
+
 static void test_json_object_get_ci(void **state)
 {
 	json_t *o = json_loads("{\"HostPort\":1,\"hostport\":2,\"Other\":3}", 0, NULL);
@@ -834,11 +905,48 @@ static void test_run_add_request_and_result(void **state)
 	assert_string_equal(str_at(k8s, "infraContainerId"), "ctr1");
 	assert_mapping(json_array_get(json_object_get(cni, "portMappings"), 0), 80, 8080, "tcp",
 		       NULL);
+	assert_null(json_object_get(cni, "bandwidth"));
 	/* Printed in the configuration's version. */
 	assert_string_equal(str_at(out, "cniVersion"), "0.3.1");
 	assert_string_equal(str_at(json_array_get(json_object_get(out, "ips"), 0), "version"), "4");
 	json_decref(out);
 	json_decref(fa.req);
+}
+
+/* The ADD request carries the limits; a bad one never reaches the agent. */
+static void test_run_add_bandwidth(void **state)
+{
+	const char *envp[] = { ADD_ENV, NULL };
+	const char *conf = "{\"cniVersion\":\"1.0.0\",\"name\":\"sluice\",\"type\":\"sluice-cni\","
+			   "\"socket\":\"/tmp/s.sock\",\"runtimeConfig\":{\"Bandwidth\":"
+			   "{\"ingressRate\":50000000,\"egressRate\":100000000,"
+			   "\"egressBurst\":2000000}}}";
+	const char *bad = "{\"cniVersion\":\"1.0.0\",\"name\":\"sluice\",\"type\":\"sluice-cni\","
+			  "\"socket\":\"/tmp/s.sock\",\"runtimeConfig\":{\"bandwidth\":"
+			  "{\"egressRate\":\"100M\"}}}";
+	struct fake_agent fa = { .answer = AGENT_ADD_RESULT };
+	json_t *out, *bw;
+	int status;
+
+	(void)state;
+	out = run(envp, conf, &fa, &status);
+	assert_int_equal(status, 0);
+	bw = json_object_get(json_object_get(fa.req, "cni"), "bandwidth");
+	assert_int_equal(json_integer_value(json_object_get(bw, "ingressRate")), 50000000);
+	assert_int_equal(json_integer_value(json_object_get(bw, "ingressBurst")), 0);
+	assert_int_equal(json_integer_value(json_object_get(bw, "egressRate")), 100000000);
+	assert_int_equal(json_integer_value(json_object_get(bw, "egressBurst")), 2000000);
+	json_decref(out);
+	json_decref(fa.req);
+
+	memset(&fa, 0, sizeof(fa));
+	fa.answer = AGENT_ADD_RESULT;
+	out = run(envp, bad, &fa, &status);
+	assert_int_equal(status, 1);
+	assert_int_equal(fa.calls, 0);
+	assert_int_equal(json_integer_value(json_object_get(out, "code")), 7);
+	assert_non_null(strstr(str_at(out, "msg"), "runtimeConfig.bandwidth.egressRate"));
+	json_decref(out);
 }
 
 static void test_run_env_error_uses_config_version(void **state)
@@ -1042,6 +1150,7 @@ int main(void)
 		cmocka_unit_test(test_config_command_floor),
 		cmocka_unit_test(test_config_unknown_keys_and_socket),
 		cmocka_unit_test(test_config_runtime_config_ci),
+		cmocka_unit_test(test_config_bandwidth),
 		cmocka_unit_test(test_json_object_get_ci),
 		cmocka_unit_test(test_config_gc_attachments),
 		cmocka_unit_test(test_format_result_all_versions),
@@ -1051,6 +1160,7 @@ int main(void)
 		cmocka_unit_test(test_version_json),
 		cmocka_unit_test(test_run_version),
 		cmocka_unit_test(test_run_add_request_and_result),
+		cmocka_unit_test(test_run_add_bandwidth),
 		cmocka_unit_test(test_run_env_error_uses_config_version),
 		cmocka_unit_test(test_run_config_errors),
 		cmocka_unit_test(test_run_agent_unreachable),
