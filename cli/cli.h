@@ -7,12 +7,15 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
 #include "kschema.h"
 
 enum exit_code { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
+/* diff, as kubectl diff: 1 is "differences", an error is 2 */
+#define EXIT_DIFF_ERROR 2
 
 #define TIMEOUT_MS 10000
 /* apply and delete answer once the datapath enforces the new state */
@@ -23,7 +26,11 @@ enum exit_code { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 
 enum get_what { GET_NAMESPACES, GET_PODS, GET_POLICIES, GET_IDENTITIES, GET_NODES, GET_SERVICES,
 		GET_PREFILTERS };
 
-enum cmd_kind { CMD_PLAIN, CMD_APPLY, CMD_DELETE, CMD_EXPLAIN, CMD_OBSERVE, CMD_TOP };
+enum cmd_kind { CMD_PLAIN, CMD_APPLY, CMD_DELETE, CMD_EXPLAIN, CMD_OBSERVE, CMD_TOP, CMD_DIFF,
+		CMD_VERSION, CMD_COMPLETION };
+
+/* apply --dry-run */
+enum dry_run { DRY_NONE, DRY_CLIENT, DRY_SERVER };
 
 struct cmd {
 	enum cmd_kind kind;
@@ -41,6 +48,8 @@ struct opts {
 	bool ignore_not_found;
 	enum ks_mode validate;	/* apply: unknown fields refused, warned of or ignored */
 	bool validate_given;
+	enum dry_run dry_run;	/* apply --dry-run */
+	bool dry_run_given;
 	const char *from, *to, *port;
 	long chunk_size;	/* get: items per request; 0: all in one */
 	bool chunk_given;
@@ -93,6 +102,36 @@ int get_pages(const struct cmd *c, const struct opts *o, json_t *req);
 /* ---- objects.c: apply, delete ----------------------------------------- */
 int print_changes(const json_t *r);
 int build_objects_request(const struct cmd *c, const struct opts *o, json_t *req);
+
+/* ---- apply.c: apply --dry-run ---------------------------------------- */
+/* "client" (also NULL: --dry-run alone), "server", "none"; -EINVAL else. */
+int dry_run_parse(const char *s, enum dry_run *out);
+/*
+ * The client's checks of an apply, with no agent: every object of a kind
+ * sluice takes and named, then field validation in mode (lib/kschema.h).
+ * 0 (*warnings: warn mode's lines, or NULL), -EINVAL with err (and
+ * *details, malloc'd, when strict mode found several), -ENOMEM.
+ */
+int apply_client_check(const json_t *objects, const json_t *sources, enum ks_mode mode,
+		       json_t **warnings, char *err, size_t errlen, char **details);
+/* One line per change (or manifest object): "kind ns/name ACTION SUFFIX";
+ * action NULL: each change's own. */
+void print_dry_changes(const json_t *changes, const char *action, const char *suffix);
+int print_server_dry_run(const json_t *r);
+/* --dry-run=client: req's objects checked and printed; nothing is sent. */
+int apply_client_dry_run(const struct opts *o, const json_t *req);
+
+/* ---- diff.c: diff -f -------------------------------------------------- */
+/* One object's unified diff from live (NULL: none, /dev/null) to obj, as
+ * normalized JSON. 0 equal, 1 printed, <0 out of memory. */
+int diff_object(FILE *f, const json_t *live, const json_t *obj, const char *kind, const char *ns,
+		const char *name, const char *source);
+/* req: the apply request of the files; exit 0 same, 1 differ, 2 error, 3 no agent. */
+int run_diff(const struct opts *o, json_t *req);
+
+/* ---- version.c, completion.c ------------------------------------------ */
+int run_version(const struct opts *o);
+int run_completion(const char *shell);
 
 /* ---- explain.c: policy explain ---------------------------------------- */
 int print_explain(const json_t *r);

@@ -67,6 +67,17 @@ static void usage(FILE *f)
 		"                         object: created, configured or unchanged, and a note in\n"
 		"                         parentheses when there is one (an EndpointSlice kept but\n"
 		"                         not used, a Service ignored as kube-proxy ignores it)\n"
+		"  apply -f FILE --dry-run=client|server|none\n"
+		"                         client: read and check the manifests here (kinds, names,\n"
+		"                         --validate) and print what would be sent, contacting no\n"
+		"                         agent (-o json: the request); server: the agent runs\n"
+		"                         every check of the apply and prints what it would do\n"
+		"                         (created, configured, unchanged), changing nothing\n"
+		"  diff -f FILE [--validate=MODE]\n"
+		"                         what apply would change: a unified diff per object from\n"
+		"                         the object the agent has to the file's, as JSON with\n"
+		"                         sorted keys; exit 0 no differences, 1 differences,\n"
+		"                         2 an error, 3 no agent (as kubectl diff)\n"
 		"  delete -f FILE [--ignore-not-found]\n"
 		"                         delete the objects FILE names\n"
 		"  get namespaces         NAME LABELS                         (also: namespace, ns)\n"
@@ -100,6 +111,13 @@ static void usage(FILE *f)
 		"                         address and a nodePort): the backends a new flow\n"
 		"                         chooses from and how, and the verdict for each;\n"
 		"                         ALLOWED when every one is allowed\n"
+		"\n"
+		"This tool:\n"
+		"  version [-o json]      client and agent versions, the agent's BPF objects, its\n"
+		"                         pinned maps and their layout versions (_vN), and the\n"
+		"                         kernel features it found (BTF, tcx, XDP per device)\n"
+		"  completion bash|zsh    a completion script: commands, kinds, flags, and object\n"
+		"                         names from the agent (source <(sluicectl completion bash))\n"
 		"\n"
 		"Options:\n"
 		"  --socket PATH          agent socket (default: $SLUICE_SOCKET, else %s)\n"
@@ -194,6 +212,15 @@ static int parse_command(int argc, char **argv, struct cmd *c)
 		return EXIT_USAGE;
 	} else if (argc == 1 && !strcmp(argv[0], "apply")) {
 		*c = (struct cmd){ CMD_APPLY, "apply", NULL, print_changes, NULL };
+	} else if (argc == 1 && !strcmp(argv[0], "diff")) {
+		*c = (struct cmd){ CMD_DIFF, "apply", NULL, NULL, NULL };
+	} else if (argc == 1 && !strcmp(argv[0], "version")) {
+		*c = (struct cmd){ CMD_VERSION, "version", NULL, NULL, NULL };
+	} else if (argc == 2 && !strcmp(argv[0], "completion")) {
+		*c = (struct cmd){ CMD_COMPLETION, "completion", NULL, NULL, argv[1] };
+	} else if (argc == 1 && !strcmp(argv[0], "completion")) {
+		fprintf(stderr, "sluicectl: completion takes bash or zsh\n");
+		return EXIT_USAGE;
 	} else if (argc == 1 && !strcmp(argv[0], "delete")) {
 		*c = (struct cmd){ CMD_DELETE, "delete", NULL, print_changes, NULL };
 	} else if (argc == 2 && !strcmp(argv[0], "policy") && !strcmp(argv[1], "explain")) {
@@ -226,16 +253,26 @@ static int parse_command(int argc, char **argv, struct cmd *c)
 /* Options that belong to one command only. */
 static int check_options(const struct cmd *c, const struct opts *o)
 {
-	if ((c->kind == CMD_APPLY || c->kind == CMD_DELETE) && !o->nfiles) {
-		fprintf(stderr, "sluicectl: %s needs -f FILE (- for standard input)\n", c->op);
+	if ((c->kind == CMD_APPLY || c->kind == CMD_DELETE || c->kind == CMD_DIFF) && !o->nfiles) {
+		fprintf(stderr, "sluicectl: %s needs -f FILE (- for standard input)\n",
+			c->kind == CMD_DIFF ? "diff" : c->op);
 		return EXIT_USAGE;
 	}
-	if (c->kind != CMD_APPLY && c->kind != CMD_DELETE && o->nfiles) {
-		fprintf(stderr, "sluicectl: -f is for apply and delete\n");
+	if (c->kind != CMD_APPLY && c->kind != CMD_DELETE && c->kind != CMD_DIFF && o->nfiles) {
+		fprintf(stderr, "sluicectl: -f is for apply, delete and diff\n");
 		return EXIT_USAGE;
 	}
-	if (c->kind != CMD_APPLY && o->validate_given) {
-		fprintf(stderr, "sluicectl: --validate is for apply\n");
+	if (c->kind != CMD_APPLY && c->kind != CMD_DIFF && o->validate_given) {
+		fprintf(stderr, "sluicectl: --validate is for apply and diff\n");
+		return EXIT_USAGE;
+	}
+	if (c->kind != CMD_APPLY && o->dry_run_given) {
+		fprintf(stderr, "sluicectl: --dry-run is for apply (diff shows what apply would "
+			"change)\n");
+		return EXIT_USAGE;
+	}
+	if (c->kind == CMD_DIFF && o->json_out) {
+		fprintf(stderr, "sluicectl: diff prints a unified diff; -o is not for it\n");
 		return EXIT_USAGE;
 	}
 	if (c->kind != CMD_DELETE && o->ignore_not_found) {
@@ -275,7 +312,7 @@ static int check_options(const struct cmd *c, const struct opts *o)
 int main(int argc, char **argv)
 {
 	enum { OPT_IGNORE = 256, OPT_FROM, OPT_TO, OPT_PORT, OPT_CHUNK, OPT_FILTER, OPT_SINCE,
-	       OPT_LAST, OPT_LIMIT, OPT_VALIDATE };
+	       OPT_LAST, OPT_LIMIT, OPT_VALIDATE, OPT_DRY_RUN };
 	/* observe's filters: option -> the request's member. */
 	static const struct {
 		const char *opt, *member;
@@ -291,6 +328,7 @@ int main(int argc, char **argv)
 		{ "filename", required_argument, NULL, 'f' },
 		{ "ignore-not-found", no_argument, NULL, OPT_IGNORE },
 		{ "validate", optional_argument, NULL, OPT_VALIDATE },
+		{ "dry-run", optional_argument, NULL, OPT_DRY_RUN },
 		{ "from", required_argument, NULL, OPT_FROM },
 		{ "to", required_argument, NULL, OPT_TO },
 		{ "port", required_argument, NULL, OPT_PORT },
@@ -373,6 +411,14 @@ int main(int argc, char **argv)
 			}
 			o.validate_given = true;
 			break;
+		case OPT_DRY_RUN:
+			if (dry_run_parse(optarg, &o.dry_run)) {
+				fprintf(stderr, "sluicectl: --dry-run takes client, server or none, "
+					"not '%s'\n", optarg);
+				goto cleanup;
+			}
+			o.dry_run_given = true;
+			break;
 		case OPT_FROM: o.from = optarg; break;
 		case OPT_TO: o.to = optarg; break;
 		case OPT_PORT:
@@ -444,6 +490,14 @@ int main(int argc, char **argv)
 	if (ret)
 		goto cleanup;
 
+	if (cmd.kind == CMD_COMPLETION) {
+		ret = run_completion(cmd.name);
+		goto cleanup;
+	}
+	if (cmd.kind == CMD_VERSION) {
+		ret = run_version(&o);
+		goto cleanup;
+	}
 	req = json_pack("{s:s}", "op", cmd.op);
 	if (!req || (cmd.what && json_object_set_new(req, "what", json_string(cmd.what))) ||
 	    (cmd.name && json_object_set_new(req, "name", json_string(cmd.name))) ||
@@ -463,8 +517,28 @@ int main(int argc, char **argv)
 		if (o.limit)
 			json_object_set_new(req, "limit", json_integer(o.limit));
 	}
-	if (cmd.kind == CMD_APPLY || cmd.kind == CMD_DELETE)
+	if (cmd.kind == CMD_APPLY || cmd.kind == CMD_DELETE || cmd.kind == CMD_DIFF)
 		ret = build_objects_request(&cmd, &o, req);
+	if (!ret && cmd.kind == CMD_DIFF) {
+		if (json_object_set_new(req, "validate", json_string(ks_mode_name(o.validate)))) {
+			fprintf(stderr, "sluicectl: out of memory\n");
+			ret = EXIT_DIFF_ERROR;
+		} else {
+			ret = run_diff(&o, req);
+		}
+		goto cleanup;
+	}
+	if (!ret && cmd.kind == CMD_APPLY && o.dry_run == DRY_CLIENT) {
+		ret = apply_client_dry_run(&o, req);
+		goto cleanup;
+	}
+	if (!ret && cmd.kind == CMD_APPLY && o.dry_run == DRY_SERVER) {
+		cmd.print = print_server_dry_run;
+		if (json_object_set_new(req, "dryRun", json_string("server"))) {
+			fprintf(stderr, "sluicectl: out of memory\n");
+			ret = EXIT_FAIL;
+		}
+	}
 	else if (cmd.kind == CMD_EXPLAIN)
 		ret = build_explain_request(&o, req);
 	if (ret)
