@@ -18,6 +18,7 @@
 #include "api.h"
 #include "cidr.h"
 #include "delq.h"
+#include "describe.h"
 #include "kschema.h"
 #include "log.h"
 #include "page.h"
@@ -1347,6 +1348,8 @@ json_t *api_dispatch(struct agent *a, const json_t *req)
 		return op_get(a, req);
 	if (!strcmp(op, "explain"))
 		return op_explain(a, req);
+	if (!strcmp(op, "describe"))
+		return op_describe(a, req);
 	if (!strcmp(op, "version")) {
 		json_t *v = agent_version_json(a);
 
@@ -1354,7 +1357,7 @@ json_t *api_dispatch(struct agent *a, const json_t *req)
 	}
 	return api_error(CNI_ERR_INVALID_CONFIG, "unknown operation",
 			 "known: add, del, check, gc, status, list, metrics, flows, top, apply, "
-			 "delete, get, explain, version");
+			 "delete, get, explain, describe, version");
 }
 
 /* ---- connections ------------------------------------------------------ */

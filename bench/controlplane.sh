@@ -225,7 +225,7 @@ run_size() {
 		for r in $(seq "$ROUNDS"); do
 			c0=$(cpu_ms "$agent")
 			t0=$(now_ms)
-			got=$(ctl get "$what" -o json | jq '.items | length') || return 1
+			got=$(ctl get "$what" -A -o json | jq '.items | length') || return 1
 			echo $(($(now_ms) - t0)) >>"$d/get$what.ms"
 			echo $(($(cpu_ms "$agent") - c0)) >>"$d/get$what.cpu"
 			# every policy; every pod (and the agent's own); an

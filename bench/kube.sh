@@ -102,7 +102,7 @@ until ctl status >/dev/null 2>&1; do
 	sleep 0.01
 done
 SYNC_MS=$(($(now_ms) - t0))
-got=$(ctl get pods -o json | jq '.items | length')
+got=$(ctl get pods -A -o json | jq '.items | length')
 [ "$got" -ge "$PODS" ] || { echo "$TEST_NAME: agent has $got pods, want $PODS" >&2; exit 1; }
 RSS_KB=$(awk '/VmRSS/ {print $2}' "/proc/$AGENT/status")
 DIRTY_KB=$(awk '/Private_Dirty/ {print $2}' "/proc/$AGENT/smaps_rollup")
@@ -119,7 +119,7 @@ for r in $(seq "$ROUNDS"); do
 	echo $(($(now_ms) - t0)) >>"$DIR/get.ms"
 	t0=$(now_ms)
 	kctl -n ns0 label pod p0 tier="$tier" --overwrite >/dev/null
-	until ctl get pods -o json | jq -e --arg t "$tier" \
+	until ctl get pods -A -o json | jq -e --arg t "$tier" \
 		'.items[] | select(.name == "p0") | .labels.tier == $t' >/dev/null; do
 		sleep 0.005
 	done

@@ -11,64 +11,7 @@
 
 #include "cli.h"
 #include "kschema.h"
-
-int dry_run_parse(const char *s, enum dry_run *out)
-{
-	/* --dry-run alone: client, as kubectl took it before it wanted a value */
-	if (!s || !strcmp(s, "client"))
-		*out = DRY_CLIENT;
-	else if (!strcmp(s, "server"))
-		*out = DRY_SERVER;
-	else if (!strcmp(s, "none"))
-		*out = DRY_NONE;
-	else
-		return -EINVAL;
-	return 0;
-}
-
-static const char *source_at(const json_t *sources, size_t i, char *buf, size_t len)
-{
-	const char *s = json_string_value(json_array_get(sources, i));
-
-	if (s)
-		return s;
-	snprintf(buf, len, "object %zu", i + 1);
-	return buf;
-}
-
-int apply_client_check(const json_t *objects, const json_t *sources, enum ks_mode mode,
-		       json_t **warnings, char *err, size_t errlen, char **details)
-{
-	const json_t *obj;
-	char src[32];
-	size_t i;
-
-	*warnings = NULL;
-	*details = NULL;
-	json_array_foreach(objects, i, obj) {
-		const json_t *meta = json_object_get(obj, "metadata");
-		const char *name = json_string_value(json_object_get(meta, "name"));
-
-		if (!ks_kind_known(obj)) {
-			snprintf(err, errlen, "%s: apiVersion %s kind %s is not a kind sluice takes "
-					      "(see sluicectl --help, Objects); nothing would be "
-					      "applied",
-				 source_at(sources, i, src, sizeof(src)),
-				 json_string_value(json_object_get(obj, "apiVersion"))
-					 ?: "(missing)",
-				 json_string_value(json_object_get(obj, "kind")) ?: "(missing)");
-			return -EINVAL;
-		}
-		if (!name || !*name) {
-			snprintf(err, errlen, "%s: %s: metadata.name is missing or empty; nothing "
-					      "would be applied",
-				 source_at(sources, i, src, sizeof(src)),
-				 json_string_value(json_object_get(obj, "kind")));
-			return -EINVAL;
-		}
-	}
-	return ks_apply_check(objects, sources, mode, warnings, err, errlen, details);
-}
+#include "api.h"
 
 /* networkpolicy x/deny-all created (server dry run) */
 void print_dry_changes(const json_t *changes, const char *action, const char *suffix)
@@ -118,11 +61,33 @@ int apply_client_dry_run(const struct opts *o, const json_t *req)
 	json_array_foreach(warnings, i, w)
 		fprintf(stderr, "Warning: %s\n", json_string_value(w));
 	json_decref(warnings);
-	if (o->json_out) { /* the request that would be sent */
+	if (o->output == OUT_JSON) { /* the request that would be sent */
 		json_dumpf(req, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
 		putchar('\n');
 	} else {
 		print_dry_changes(json_object_get(req, "objects"), "checked", "(dry run)");
 	}
 	return EXIT_OK;
+}
+
+int run_apply(const struct cmd *c, struct opts *o)
+{
+	struct cmd dry = *c;
+	json_t *req;
+	int ret;
+
+	if (o->dry_run == DRY_SERVER)
+		dry.print = print_server_dry_run;
+	if (o->dry_run != DRY_CLIENT)
+		return run_request(&dry, o);
+	req = json_pack("{s:s}", "op", c->op);
+	if (!req) {
+		fprintf(stderr, "sluicectl: out of memory\n");
+		return EXIT_FAIL;
+	}
+	ret = build_objects_request(c, o, req);
+	if (!ret)
+		ret = apply_client_dry_run(o, req);
+	json_decref(req);
+	return ret;
 }

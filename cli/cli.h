@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* sluicectl's modules: the command being run, its options, and the printing
- * helpers they share. main.c parses and dispatches; each command's file
- * builds its request and prints the agent's answer. */
+ * helpers they share. main.c parses the options and dispatches through its
+ * table of commands; each command's file builds its request and prints the
+ * agent's answer. */
 #ifndef SLUICE_CLI_H
 #define SLUICE_CLI_H
 
@@ -11,7 +12,9 @@
 
 #include <jansson.h>
 
+#include "kinds.h"
 #include "kschema.h"
+#include "lselector.h"
 
 enum exit_code { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
 /* diff, as kubectl diff: 1 is "differences", an error is 2 */
@@ -23,26 +26,30 @@ enum exit_code { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 
 /* get: objects per page (--chunk-size), as kubectl's default */
 #define CHUNK_DEFAULT 500
 
-enum get_what { GET_NAMESPACES, GET_PODS, GET_POLICIES, GET_IDENTITIES, GET_NODES, GET_SERVICES,
-		GET_PREFILTERS };
-
-enum cmd_kind { CMD_PLAIN, CMD_APPLY, CMD_DELETE, CMD_EXPLAIN, CMD_OBSERVE, CMD_TOP, CMD_DIFF,
+enum cmd_kind { CMD_PLAIN, CMD_APPLY, CMD_DELETE, CMD_EXPLAIN, CMD_OBSERVE, CMD_TOP, CMD_GET,
+		CMD_DESCRIBE, CMD_DELETE_NAMED, CMD_DIFF,
 		CMD_VERSION, CMD_COMPLETION };
 
 /* apply --dry-run */
 enum dry_run { DRY_NONE, DRY_CLIENT, DRY_SERVER };
 
+/* The command parsed from the words after the options. */
 struct cmd {
 	enum cmd_kind kind;
-	const char *op;
-	const char *what;	/* get: the object class */
+	const char *op;		/* the agent's op */
 	int (*print)(const json_t *result);
-	const char *name;	/* get prefilter NAME */
+	const char *name;	/* top: flows or pods */
+	const struct kind *kind_of;	/* get, describe, delete KIND NAME */
+	char **names;		/* their NAME or NAMESPACE/NAME words */
+	size_t nnames;
 };
+
+enum out_fmt { OUT_TABLE, OUT_WIDE, OUT_JSON, OUT_YAML, OUT_NAME };
 
 struct opts {
 	const char *socket_path;
-	bool json_out;
+	enum out_fmt output;	/* -o */
+	bool output_given;
 	const char **files;
 	size_t nfiles;
 	bool ignore_not_found;
@@ -56,6 +63,11 @@ struct opts {
 	json_t *filters;	/* observe: the request's filter members */
 	bool follow;
 	long limit;		/* top */
+	const char *namespace;	/* -n: get, describe, delete KIND NAME */
+	bool all_namespaces;	/* -A */
+	const char *selector;	/* -l */
+	bool no_headers;
+	bool watch;		/* get -w */
 };
 
 /* ---- output.c: cells and tables --------------------------------------- */
@@ -81,27 +93,53 @@ char *status_text(const json_t *it);
 void print_agent_error(const json_t *resp);
 int print_json_at(const json_t *v, int depth);
 
+/* ---- help.c ----------------------------------------------------------- */
+void usage(FILE *f);
+extern const char help_get[], help_describe[], help_apply[], help_delete[], help_status[],
+	help_metrics[], help_observe[], help_top[], help_policy[];
+
 /* ---- status.c: the node ----------------------------------------------- */
 int print_status(const json_t *r);
-int print_endpoints(const json_t *r);
 int print_metrics(const json_t *r);
 
-/* ---- get.c: object tables --------------------------------------------- */
-int print_items_h(const json_t *r, enum get_what what, bool header);
-int print_items(const json_t *r, enum get_what what);
-int print_namespaces(const json_t *r);
-int print_pods(const json_t *r);
-int print_policies(const json_t *r);
-int print_identities(const json_t *r);
-int print_nodes(const json_t *r);
-int print_prefilters(const json_t *r);
-int print_prefilter(const json_t *r);
-int print_services(const json_t *r);
-int get_pages(const struct cmd *c, const struct opts *o, json_t *req);
+/* ---- tables.c: one row per object ------------------------------------- */
+/* items as a table of what's columns, after the header when header is set;
+ * wide: no cell cut short. 0 or -ENOMEM. */
+int items_table(const json_t *items, enum get_what what, bool header, bool wide);
+void print_deny_entries(const json_t *prefilter);
+
+/* ---- get.c: get KIND [NAME…] ------------------------------------------ */
+/* Which items of a kind the command names: -n/-A, NAME or NS/NAME, -l. */
+struct get_filter {
+	const struct kind *kind;
+	const char *ns;		/* NULL: every namespace */
+	char **names;
+	size_t nnames;
+	bool *found;		/* per name: an item matched it */
+	struct lsel sel;
+};
+
+int get_filter_init(struct get_filter *f, const struct cmd *c, const struct opts *o);
+bool get_filter_match(struct get_filter *f, const json_t *item);
+void get_filter_free(struct get_filter *f);
+int run_get(const struct cmd *c, struct opts *o);
+/* c's matching items in *items, the filter (free it) in *f: an exit code */
+int get_items(const struct cmd *c, const struct opts *o, struct get_filter *f, json_t **items);
+
+/* ---- describe.c ------------------------------------------------------- */
+int run_describe(const struct cmd *c, struct opts *o);
 
 /* ---- objects.c: apply, delete ----------------------------------------- */
 int print_changes(const json_t *r);
 int build_objects_request(const struct cmd *c, const struct opts *o, json_t *req);
+/* delete KIND NAME…: the objects the request names, built from the words */
+int build_named_delete(const struct cmd *c, const struct opts *o, json_t *req);
+
+/* ---- main.c ---------------------------------------------------------- */
+/* One request, one answer, printed (apply, delete, status, ...). */
+int run_request(const struct cmd *c, struct opts *o);
+/* The verbs, space-separated, for the completion script. */
+const char *command_names(void);
 
 /* ---- apply.c: apply --dry-run ---------------------------------------- */
 /* "client" (also NULL: --dry-run alone), "server", "none"; -EINVAL else. */
@@ -120,18 +158,21 @@ void print_dry_changes(const json_t *changes, const char *action, const char *su
 int print_server_dry_run(const json_t *r);
 /* --dry-run=client: req's objects checked and printed; nothing is sent. */
 int apply_client_dry_run(const struct opts *o, const json_t *req);
+/* apply, with --dry-run=client (nothing sent) or server (dryRun in the request). */
+int run_apply(const struct cmd *c, struct opts *o);
 
 /* ---- diff.c: diff -f -------------------------------------------------- */
 /* One object's unified diff from live (NULL: none, /dev/null) to obj, as
  * normalized JSON. 0 equal, 1 printed, <0 out of memory. */
 int diff_object(FILE *f, const json_t *live, const json_t *obj, const char *kind, const char *ns,
 		const char *name, const char *source);
-/* req: the apply request of the files; exit 0 same, 1 differ, 2 error, 3 no agent. */
-int run_diff(const struct opts *o, json_t *req);
+/* diff -f: exit 0 same, 1 differ, 2 error, 3 no agent. */
+int run_diff(const struct cmd *c, struct opts *o);
 
 /* ---- version.c, completion.c ------------------------------------------ */
-int run_version(const struct opts *o);
-int run_completion(const char *shell);
+int run_version(const struct cmd *c, struct opts *o);
+int run_completion(const struct cmd *c, struct opts *o);
+extern const char help_diff[], help_version[], help_completion[];
 
 /* ---- explain.c: policy explain ---------------------------------------- */
 int print_explain(const json_t *r);

@@ -11,27 +11,28 @@
 
 #include "cli.h"
 
-/* What the script offers; tests/e2e/cli-apply.sh checks that each
- * command and kind it offers is one sluicectl takes. */
-static const char completion_bash[] =
+/* The script, in two parts around the lists made from sluicectl's own
+ * tables (the verbs of main.c, the kinds of kinds.c). */
+static const char completion_bash_head[] =
 	"# sluicectl completion for bash (sluicectl completion bash); source it, or put it\n"
 	"# in /etc/bash_completion.d/sluicectl.\n"
 	"_sluicectl_names() { # KIND: the agent's objects of KIND, by name\n"
-	"\tlocal i sock=()\n"
+	"\t# the line's --socket and namespace (-n, -A) apply to the query\n"
+	"\tlocal i args=()\n"
 	"\tfor ((i = 1; i < ${#COMP_WORDS[@]} - 1; i++)); do\n"
 	"\t\tcase ${COMP_WORDS[i]} in\n"
-	"\t\t--socket) sock=(--socket \"${COMP_WORDS[i + 1]}\") ;;\n"
-	"\t\t--socket=*) sock=(\"${COMP_WORDS[i]}\") ;;\n"
+	"\t\t--socket | -n | --namespace) args+=(\"${COMP_WORDS[i]}\" \"${COMP_WORDS[i + 1]}\") ;;\n"
+	"\t\t--socket=* | --namespace=* | -A | --all-namespaces) args+=(\"${COMP_WORDS[i]}\") ;;\n"
 	"\t\tesac\n"
 	"\tdone\n"
-	"\t\"${SLUICECTL:-${COMP_WORDS[0]}}\" \"${sock[@]}\" get \"$1\" -o name 2>/dev/null |\n"
+	"\t\"${SLUICECTL:-${COMP_WORDS[0]}}\" \"${args[@]}\" get \"$1\" -o name 2>/dev/null |\n"
 	"\t\tsed 's|^[^/]*/||'\n"
 	"}\n"
 	"\n"
 	"_sluicectl() {\n"
-	"\tlocal cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}\n"
-	"\tlocal commands='status metrics observe top apply delete diff get describe policy version completion'\n"
-	"\tlocal kinds='endpoints namespaces pods policies identities nodes services prefilters'\n"
+	"\tlocal cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}\n";
+
+static const char completion_bash_body[] =
 	"\tlocal global='--socket --output -o --help'\n"
 	"\tlocal filters='--from-pod --to-pod --pod --namespace --from-ip --to-ip --label --verdict --drop-reason --protocol --port --policy --service --since --last --follow'\n"
 	"\tlocal words=() i w skip=0 flags\n"
@@ -55,7 +56,7 @@ static const char completion_bash[] =
 	"\tapply) flags='-f --filename --validate= --dry-run=client --dry-run=server --dry-run=none' ;;\n"
 	"\tdiff) flags='-f --filename --validate=' ;;\n"
 	"\tdelete) flags='-f --filename --ignore-not-found -n --namespace -l --selector' ;;\n"
-	"\tget | describe) flags='--chunk-size -n --namespace -l --selector -A --all-namespaces' ;;\n"
+	"\tget | describe) flags='--chunk-size -n --namespace -l --selector -A --all-namespaces --no-headers -w --watch' ;;\n"
 	"\tobserve) flags=$filters ;;\n"
 	"\ttop) flags='--limit' ;;\n"
 	"\tpolicy) flags='--from --to --port' ;;\n"
@@ -78,6 +79,41 @@ static const char completion_bash[] =
 	"}\n"
 	"complete -F _sluicectl sluicectl\n";
 
+/* The kinds' names of kind_list(): each word before " (". */
+static void print_kinds(void)
+{
+	const char *list = kind_list(), *p;
+
+	for (p = strstr(list, " ("); p; p = strstr(p + 2, " (")) {
+		const char *w = p;
+
+		while (w > list && w[-1] != ' ')
+			w--;
+		printf("%s%.*s", w == list ? "" : " ", (int)(p - w), w);
+	}
+}
+
+static void print_bash(void)
+{
+	fputs(completion_bash_head, stdout);
+	printf("\tlocal commands='%s'\n\tlocal kinds='", command_names());
+	print_kinds();
+	printf("'\n");
+	fputs(completion_bash_body, stdout);
+}
+
+const char help_completion[] =
+	"Usage: sluicectl completion bash|zsh\n"
+	"\n"
+	"Print a completion script: commands, kinds, flags, and object names asked of the\n"
+	"agent as you complete them (sluicectl get KIND -o name, with the line's --socket\n"
+	"and -n).\n"
+	"\n"
+	"  bash: source <(sluicectl completion bash), or save it as\n"
+	"        /etc/bash_completion.d/sluicectl\n"
+	"  zsh:  sluicectl completion zsh > \"${fpath[1]}/_sluicectl\" (it runs the bash\n"
+	"        completion through bashcompinit)\n";
+
 static const char completion_zsh_head[] =
 	"#compdef sluicectl\n"
 	"# sluicectl completion for zsh (sluicectl completion zsh): put it in a directory\n"
@@ -86,15 +122,18 @@ static const char completion_zsh_head[] =
 	"autoload -U +X compinit && compinit\n"
 	"autoload -U +X bashcompinit && bashcompinit\n";
 
-int run_completion(const char *shell)
+int run_completion(const struct cmd *c, struct opts *o)
 {
+	const char *shell = c->name;
+
+	(void)o;
 	if (!strcmp(shell, "bash")) {
-		fputs(completion_bash, stdout);
+		print_bash();
 		return EXIT_OK;
 	}
 	if (!strcmp(shell, "zsh")) {
 		fputs(completion_zsh_head, stdout);
-		fputs(completion_bash, stdout);
+		print_bash();
 		return EXIT_OK;
 	}
 	fprintf(stderr, "sluicectl: completion takes bash or zsh, not '%s'\n", shell);

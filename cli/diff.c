@@ -13,6 +13,7 @@
 
 #include "api.h"
 #include "cli.h"
+#include "kschema.h"
 #include "udiff.h"
 
 #define DIFF_CONTEXT 3
@@ -58,23 +59,59 @@ cleanup:
 	return ret;
 }
 
-int run_diff(const struct opts *o, json_t *req)
-{
-	const json_t *objects = json_object_get(req, "objects"), *ch, *result, *w;
-	const json_t *sources = json_object_get(req, "sources");
-	json_t *resp = NULL;
-	char err[512];
-	size_t i;
-	int ret = EXIT_DIFF_ERROR, differ = 0;
+const char help_diff[] =
+	"Usage: sluicectl diff -f FILE [-f FILE...] [--validate=strict|warn|ignore]\n"
+	"\n"
+	"What apply -f FILE would change, changing nothing: for each object apply would\n"
+	"create or configure, a unified diff from the object the agent has (--- live/KIND/NAME,\n"
+	"/dev/null when it has none) to the file's (+++), both as JSON with sorted keys, the\n"
+	"form the agent compares them in. Objects apply would leave unchanged are not shown.\n"
+	"The agent decides, with every check of apply (a dry run, docs/API.md \"dryRun\").\n"
+	"\n"
+	"Exit status, as kubectl diff: 0 no differences, 1 differences, 2 an error (a\n"
+	"manifest that cannot be read, an object the agent refuses), 3 no agent.\n"
+	"\n"
+	"Examples:\n"
+	"  sluicectl diff -f policies.yaml\n"
+	"  sluicectl diff -f policies.yaml && echo nothing to apply\n";
 
-	if (json_object_set_new(req, "dryRun", json_string("server")) ||
-	    json_object_set_new(req, "live", json_true())) {
+/* The request of the files: an apply, dry run, with the stored objects. */
+static int diff_request(const struct cmd *c, const struct opts *o, json_t **out)
+{
+	json_t *req = json_pack("{s:s, s:s, s:b, s:s}", "op", "apply", "dryRun", "server", "live", 1,
+				"validate", ks_mode_name(o->validate));
+
+	*out = NULL;
+	if (!req) {
 		fprintf(stderr, "sluicectl: out of memory\n");
 		return EXIT_DIFF_ERROR;
 	}
+	if (build_objects_request(c, o, req)) {
+		json_decref(req);
+		return EXIT_DIFF_ERROR;
+	}
+	*out = req;
+	return 0;
+}
+
+int run_diff(const struct cmd *c, struct opts *o)
+{
+	const json_t *objects, *sources, *ch, *result, *w;
+	json_t *req = NULL, *resp = NULL;
+	char err[512];
+	size_t i;
+	int ret, differ = 0;
+
+	ret = diff_request(c, o, &req);
+	if (ret)
+		return ret;
+	ret = EXIT_DIFF_ERROR;
+	objects = json_object_get(req, "objects");
+	sources = json_object_get(req, "sources");
 	if (api_call(o->socket_path, req, &resp, TIMEOUT_OBJECTS_MS, err, sizeof(err))) {
 		fprintf(stderr, "sluicectl: %s\n", err);
-		return EXIT_UNREACHABLE;
+		ret = EXIT_UNREACHABLE;
+		goto cleanup;
 	}
 	if (!json_is_true(json_object_get(resp, "ok"))) {
 		print_agent_error(resp);
@@ -110,6 +147,7 @@ int run_diff(const struct opts *o, json_t *req)
 	}
 	ret = differ ? EXIT_FAIL : EXIT_OK;
 cleanup:
+	json_decref(req);
 	json_decref(resp);
 	return ret;
 }

@@ -1,299 +1,243 @@
 // SPDX-License-Identifier: Apache-2.0
-/* sluicectl get: the tables of the agent's objects, in pages. */
+/*
+ * sluicectl get KIND [NAME…]: the agent's objects in pages, filtered here by
+ * namespace, name and label selector (the agent's get lists a whole kind),
+ * printed as a table, -o wide, json, yaml or name; --watch polls.
+ */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#include "cli.h"
 #include "api.h"
+#include "cli.h"
+#include "yamlout.h"
 
-/* A Service's BACKENDS cell: address:port state local|remote, for each
- * port's backends; "<none>" for none. */
-static char *backends_text(const json_t *ports)
+/* --watch: how often the agent is asked again */
+#define WATCH_INTERVAL_MS 1000
+
+/* What one page's items go through; the state of the output across pages. */
+struct get_run {
+	const struct cmd *c;
+	const struct opts *o;
+	struct get_filter f;
+	const char *list_key;	/* "items"; get endpoints: "endpoints", as the agent's list */
+	bool single;		/* one NAME with -o json|yaml: the object itself */
+	size_t printed;		/* items printed (json: the separator; table: the header) */
+	json_t *kept;		/* yaml, single: the items, printed at the end */
+	json_t *last;		/* the last answer (its members besides the items) */
+};
+
+static bool item_namespace_ok(const struct get_filter *f, const char *ns, const char *want)
 {
-	const json_t *p, *b;
-	char *out = NULL;
-	size_t i, j, len, n = 0;
-	FILE *f = open_memstream(&out, &len);
-
-	if (!f)
-		return NULL;
-	json_array_foreach(ports, i, p)
-		json_array_foreach(json_object_get(p, "backends"), j, b)
-			fprintf(f, "%s%s:%lld %s %s", n++ ? "," : "", str(b, "address"),
-				(long long)json_integer_value(json_object_get(b, "port")),
-				str(b, "state"),
-				json_is_true(json_object_get(b, "local")) ? "local" : "remote");
-	if (!n)
-		fputs("<none>", f);
-	if (fclose(f)) {
-		free(out);
-		return NULL;
-	}
-	return out;
+	/* cluster-scoped items (a SluiceClusterNetworkPolicy) are in no
+	 * namespace: -n does not hide them, as kubectl ignores -n for them */
+	return !f->kind->namespaced || !want || !*ns || !strcmp(ns, want);
 }
 
-static char *frontends_text(const json_t *fes)
+int get_filter_init(struct get_filter *f, const struct cmd *c, const struct opts *o)
 {
-	json_t *arr = json_array(), *f;
-	char *out;
-	size_t i;
-
-	json_array_foreach(fes, i, f) {
-		char buf[64];
-
-		/* A nodePort as this node has it: its address, not "*". */
-		if (json_string_value(json_object_get(f, "nodeAddress")) &&
-		    !strcmp(str(f, "kind"), "NodePort")) {
-			snprintf(buf, sizeof(buf), "%s:%lld/%s", str(f, "nodeAddress"),
-				 (long long)json_integer_value(json_object_get(f, "port")),
-				 str(f, "protocol"));
-			json_array_append_new(arr, json_string(buf));
-		} else {
-			json_array_append_new(arr, json_string(str(f, "frontend")));
-		}
-	}
-	out = join_text(arr);
-	json_decref(arr);
-	return out;
-}
-
-/* A prefilter's STATUS cell: why it is not applied, and its entries left
- * out with their reasons (detail answers), or how many. */
-static char *prefilter_status_text(const json_t *it)
-{
-	const json_t *left = json_object_get(it, "leftOut"), *l;
-	json_int_t nleft = json_integer_value(json_object_get(it, "leftOutEntries"));
-	char *out = NULL;
-	size_t i, len;
-	FILE *f = open_memstream(&out, &len);
-
-	if (!f)
-		return NULL;
-	if (json_string_value(json_object_get(it, "reason")))
-		fputs(str(it, "reason"), f);
-	json_array_foreach(left, i, l)
-		fprintf(f, "%s%s: left out", ftell(f) ? "; " : "", str(l, "reason"));
-	if (nleft && !json_array_size(left))
-		fprintf(f, "%s%lld entries left out (see get prefilter NAME)", ftell(f) ? "; " : "",
-			(long long)nleft);
-	if (!ftell(f))
-		fputs("ok", f);
-	if (fclose(f)) {
-		free(out);
-		return NULL;
-	}
-	return out;
-}
-
-/* The rows of one answer, after the header when header is set. */
-int print_items_h(const json_t *r, enum get_what what, bool header)
-{
-	static const char *const heads[][9] = {
-		[GET_NAMESPACES] = { "NAME", "LABELS" },
-		[GET_PODS] = { "NAMESPACE", "NAME", "IP", "IDENTITY", "LOCAL", "LABELS" },
-		[GET_POLICIES] = { "KIND", "NAMESPACE", "NAME", "TYPES", "MODE", "SELECTED",
-				   "STATUS" },
-		[GET_IDENTITIES] = { "ID", "NAMESPACE", "LABELS", "PODS" },
-		[GET_NODES] = { "NAME", "POD-CIDR", "ADDRESS", "STATE" },
-		[GET_SERVICES] = { "NAMESPACE", "NAME", "TYPE", "FRONTENDS", "BACKENDS", "TRAFFIC",
-				   "AFFINITY", "TRANSLATED", "STATUS" },
-		[GET_PREFILTERS] = { "NAME", "ENTRIES", "APPLIED", "DROPPED PACKETS",
-				     "NODE SELECTOR MATCH", "STATUS" },
-	};
-	static const size_t ncols[] = { [GET_NAMESPACES] = 2, [GET_PODS] = 6,
-					[GET_POLICIES] = 7, [GET_IDENTITIES] = 4,
-					[GET_NODES] = 4, [GET_SERVICES] = 9,
-					[GET_PREFILTERS] = 6 };
-	struct table t = { .ncol = ncols[what] };
-	const json_t *items = json_object_get(r, "items"), *it;
-	char *cells[9];
-	size_t i, c;
+	char err[300];
 	int ret;
 
-	ret = 0;
-	if (header) {
-		for (c = 0; c < t.ncol; c++)
-			cells[c] = strdup(heads[what][c]);
-		ret = table_row(&t, cells);
-	}
-	json_array_foreach(items, i, it) {
-		if (ret)
-			break;
-		switch (what) {
-		case GET_NAMESPACES:
-			cells[0] = dup_str(it, "name");
-			cells[1] = labels_text(json_object_get(it, "labels"));
-			break;
-		case GET_PODS:
-			cells[0] = dup_str(it, "namespace");
-			cells[1] = dup_str(it, "name");
-			cells[2] = dup_str(it, "ip");
-			cells[3] = int_text(json_object_get(it, "identity"));
-			cells[4] = strdup(json_is_true(json_object_get(it, "local")) ? "yes" : "no");
-			cells[5] = labels_text(json_object_get(it, "labels"));
-			break;
-		case GET_POLICIES:
-			cells[0] = dup_str(it, "kind");
-			cells[1] = dup_str(it, "namespace");
-			cells[2] = dup_str(it, "name");
-			cells[3] = join_text(json_object_get(it, "policyTypes"));
-			cells[4] = dup_str(it, "mode");
-			cells[5] = selected_text(it);
-			cells[6] = status_text(it);
-			break;
-		case GET_IDENTITIES:
-			cells[0] = int_text(json_object_get(it, "id"));
-			cells[1] = dup_str(it, "namespace");
-			cells[2] = labels_text(json_object_get(it, "labels"));
-			cells[3] = join_text(json_object_get(it, "pods"));
-			break;
-		case GET_NODES:
-			cells[0] = dup_str(it, "name");
-			cells[1] = dup_str(it, "podCIDR");
-			cells[2] = dup_str(it, "address");
-			cells[3] = dup_str(it, "state");
-			break;
-		case GET_SERVICES:
-			cells[0] = dup_str(it, "namespace");
-			cells[1] = dup_str(it, "name");
-			cells[2] = dup_str(it, "type");
-			cells[3] = frontends_text(json_object_get(it, "frontends"));
-			cells[4] = backends_text(json_object_get(it, "ports"));
-			if (asprintf(&cells[5], "eTP=%s,iTP=%s", str(it, "externalTrafficPolicy"),
-				     str(it, "internalTrafficPolicy")) < 0)
-				cells[5] = NULL;
-			if (strcmp(str(it, "sessionAffinity"), "ClientIP"))
-				cells[6] = dup_str(it, "sessionAffinity");
-			else if (asprintf(&cells[6], "ClientIP(%llds)",
-					  (long long)json_integer_value(
-						  json_object_get(it, "affinityTimeoutSeconds"))) < 0)
-				cells[6] = NULL;
-			/* translated by this node's datapath, or left to kube-proxy */
-			cells[7] = strdup(json_is_true(json_object_get(it, "translated"))
-						  ? "yes" : "no");
-			cells[8] = status_text(it);
-			break;
-		case GET_PREFILTERS:
-			cells[0] = dup_str(it, "name");
-			if (json_integer_value(json_object_get(it, "leftOutEntries"))) {
-				if (asprintf(&cells[1], "%lld (%lld left out)",
-					     (long long)json_integer_value(json_object_get(it, "entries")),
-					     (long long)json_integer_value(
-						     json_object_get(it, "leftOutEntries"))) < 0)
-					cells[1] = NULL;
-			} else {
-				cells[1] = int_text(json_object_get(it, "entries"));
-			}
-			cells[2] = strdup(json_is_true(json_object_get(it, "applied")) ? "yes" : "no");
-			cells[3] = int_text(json_object_get(json_object_get(it, "dropped"), "packets"));
-			if (!json_string_value(json_object_get(it, "nodeSelector")) ||
-			    !*json_string_value(json_object_get(it, "nodeSelector")))
-				cells[4] = strdup(json_is_true(json_object_get(it, "nodeSelectorMatch"))
-							  ? "yes (all nodes)" : "no");
-			else if (asprintf(&cells[4], "%s (%s)",
-					  json_is_true(json_object_get(it, "nodeSelectorMatch")) ? "yes"
-												   : "no",
-					  str(it, "nodeSelector")) < 0)
-				cells[4] = NULL;
-			cells[5] = prefilter_status_text(it);
-			break;
+	memset(f, 0, sizeof(*f));
+	f->kind = c->kind_of;
+	f->names = c->names;
+	f->nnames = c->nnames;
+	/* kubectl's default namespace unless -A; endpoints are this node's
+	 * attachments, listed whole as status counts them unless -n */
+	f->ns = o->all_namespaces ? NULL : o->namespace ? o->namespace : "default";
+	if (!o->namespace && f->kind->what == GET_ENDPOINTS)
+		f->ns = NULL;
+	for (size_t i = 0; i < c->nnames; i++) {
+		const char *slash = strchr(c->names[i], '/');
+
+		if (slash && (!f->kind->namespaced || slash == c->names[i] || !slash[1] ||
+			      strchr(slash + 1, '/'))) {
+			fprintf(stderr, "sluicectl: '%s': %s\n", c->names[i],
+				f->kind->namespaced ? "NAMESPACE/NAME has one '/' between two names"
+						    : "this kind is not in a namespace: give its "
+						      "NAME alone");
+			return EXIT_USAGE;
 		}
-		ret = table_row(&t, cells);
 	}
-	if (!ret)
-		table_print(&t);
-	table_free(&t);
-	return ret;
-}
-
-int print_items(const json_t *r, enum get_what what)
-{
-	return print_items_h(r, what, true);
-}
-
-int print_namespaces(const json_t *r) { return print_items(r, GET_NAMESPACES); }
-int print_pods(const json_t *r) { return print_items(r, GET_PODS); }
-int print_policies(const json_t *r) { return print_items(r, GET_POLICIES); }
-int print_identities(const json_t *r) { return print_items(r, GET_IDENTITIES); }
-int print_nodes(const json_t *r) { return print_items(r, GET_NODES); }
-int print_prefilters(const json_t *r) { return print_items(r, GET_PREFILTERS); }
-
-/* get prefilter NAME: the table row, then each deny entry with its drops. */
-int print_prefilter(const json_t *r)
-{
-	json_t *wrap = json_pack("{s:[O]}", "items", r);
-	const json_t *e;
-	size_t i;
-	int ret;
-
-	if (!wrap)
-		return -ENOMEM;
-	ret = print_items(wrap, GET_PREFILTERS);
-	json_decref(wrap);
-	if (ret)
-		return ret;
-	printf("\n%-20s %-8s %12s %14s\n", "DENY", "APPLIED", "PACKETS", "BYTES");
-	json_array_foreach(json_object_get(r, "deny"), i, e)
-		printf("%-20s %-8s %12lld %14lld\n", str(e, "cidr"),
-		       json_is_true(json_object_get(e, "applied")) ? "yes" : "no",
-		       (long long)json_integer_value(
-			       json_object_get(json_object_get(e, "dropped"), "packets")),
-		       (long long)json_integer_value(
-			       json_object_get(json_object_get(e, "dropped"), "bytes")));
+	if (o->selector) {
+		if (f->kind->what != GET_PODS && f->kind->what != GET_NAMESPACES &&
+		    f->kind->what != GET_IDENTITIES) {
+			fprintf(stderr, "sluicectl: -l: the agent's %s carry no labels; a label "
+				"selector filters namespaces, pods and identities\n",
+				f->kind->names[0]);
+			return EXIT_USAGE;
+		}
+		ret = lsel_parse(o->selector, &f->sel, err, sizeof(err));
+		if (ret) {
+			fprintf(stderr, "sluicectl: %s\n", ret == -EINVAL ? err : "out of memory");
+			lsel_free(&f->sel);
+			return ret == -EINVAL ? EXIT_USAGE : EXIT_FAIL;
+		}
+	}
+	f->found = calloc(c->nnames + 1, sizeof(*f->found));
+	if (!f->found) {
+		fprintf(stderr, "sluicectl: out of memory\n");
+		lsel_free(&f->sel);
+		return EXIT_FAIL;
+	}
 	return 0;
 }
 
-int print_services(const json_t *r)
+void get_filter_free(struct get_filter *f)
 {
-	int ret = print_items(r, GET_SERVICES);
+	lsel_free(&f->sel);
+	free(f->found);
+}
 
-	if (!ret && json_string_value(json_object_get(r, "note")))
-		printf("\nNote: %s.\n", json_string_value(json_object_get(r, "note")));
+bool get_filter_match(struct get_filter *f, const json_t *item)
+{
+	const struct kind *k = f->kind;
+	const char *ns = json_string_value(json_object_get(item, "namespace"));
+	char buf[32];
+	const char *key = kind_item_key(k, item, buf, sizeof(buf));
+	bool any = false;
+
+	if (!ns)
+		ns = "";
+	if (k->policy_kind && strcmp(k->policy_kind, json_string_value(json_object_get(item, "kind"))
+						 ?: ""))
+		return false;
+	if (f->sel.n && !lsel_match(&f->sel, json_object_get(item, "labels")))
+		return false;
+	if (!f->nnames)
+		return item_namespace_ok(f, ns, f->ns);
+	for (size_t i = 0; i < f->nnames; i++) {
+		const char *slash = strchr(f->names[i], '/');
+		const char *name = slash ? slash + 1 : f->names[i];
+		char want[256];
+
+		if (strcmp(name, key))
+			continue;
+		if (slash) {
+			snprintf(want, sizeof(want), "%.*s", (int)(slash - f->names[i]),
+				 f->names[i]);
+			if (strcmp(ns, want))
+				continue;
+		} else if (!item_namespace_ok(f, ns, f->ns)) {
+			continue;
+		}
+		f->found[i] = true;
+		any = true;
+	}
+	return any;
+}
+
+/* The matching items of one answer, printed in the chosen format. */
+static int print_page(struct get_run *g, const json_t *items, bool last)
+{
+	const struct opts *o = g->o;
+	const json_t *it;
+	json_t *keep = json_array();
+	size_t i;
+	int ret = 0;
+
+	if (!keep)
+		return -ENOMEM;
+	json_array_foreach(items, i, it)
+		if (get_filter_match(&g->f, it) && json_array_append(keep, (json_t *)it))
+			ret = -ENOMEM;
+	if (ret)
+		goto cleanup;
+	if (g->kept) {
+		ret = json_array_extend(g->kept, keep) ? -ENOMEM : 0;
+		goto cleanup;
+	}
+	switch (o->output) {
+	case OUT_JSON:
+		if (!g->printed && !g->single)
+			printf("{\n  \"%s\": [", g->list_key);
+		json_array_foreach(keep, i, it) {
+			printf("%s\n    ", g->printed + i ? "," : "");
+			if ((ret = print_json_at(it, 4)))
+				goto cleanup;
+		}
+		break;
+	case OUT_NAME:
+		json_array_foreach(keep, i, it) {
+			char *n = kind_item_name(g->f.kind, it);
+
+			if (!n) {
+				ret = -ENOMEM;
+				goto cleanup;
+			}
+			puts(n);
+			free(n);
+		}
+		break;
+	default:
+		/* the header once, before the first row; with no rows at all
+		 * the "No resources found" line instead */
+		if (json_array_size(keep) || (last && g->printed))
+			ret = items_table(keep, g->f.kind->what, !g->printed && !o->no_headers,
+					  o->output == OUT_WIDE);
+		break;
+	}
+	g->printed += json_array_size(keep);
+	fflush(stdout);
+cleanup:
+	json_decref(keep);
 	return ret;
 }
 
-static enum get_what get_what_of(const char *what)
+/* The request for one kind: get in pages, get prefilters whole (at most 64
+ * apply on a node; one NAME: the agent's detail of it), list for endpoints. */
+static json_t *build_request(const struct get_run *g)
 {
-	static const char *const names[] = {
-		[GET_NAMESPACES] = "namespaces", [GET_PODS] = "pods",
-		[GET_POLICIES] = "policies", [GET_IDENTITIES] = "identities",
-		[GET_NODES] = "nodes", [GET_SERVICES] = "services",
-	};
-	size_t i;
+	const struct kind *k = g->f.kind;
+	json_t *req;
 
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (!strcmp(what, names[i]))
-			break;
-	return (enum get_what)i;
+	if (k->what == GET_ENDPOINTS)
+		return json_pack("{s:s}", "op", "list");
+	req = json_pack("{s:s, s:s}", "op", "get", "what", k->agent_what);
+	if (!req)
+		return NULL;
+	if (k->what == GET_PREFILTERS) {
+		if ((g->c->nnames == 1 &&
+		     json_object_set_new(req, "name", json_string(g->c->names[0]))) ||
+		    ((g->o->output == OUT_JSON || g->o->output == OUT_YAML) &&
+		     json_object_set_new(req, "detail", json_true()))) {
+			json_decref(req);
+			return NULL;
+		}
+	} else if (g->o->chunk_size &&
+		   json_object_set_new(req, "limit", json_integer(g->o->chunk_size))) {
+		json_decref(req);
+		return NULL;
+	}
+	return req;
 }
 
 /*
- * get in pages of o->chunk_size: each page printed as it arrives, so
- * sluicectl holds one page, never the whole list. With -o json the pages
- * make one object {"items": […], and the last answer's other members}.
- * An agent without pages answers everything at once, without "continue":
- * that is the one page.
+ * Every page of the kind, each handed to print_page as it arrives, so
+ * sluicectl holds one page, never the whole list. An agent without pages
+ * answers everything at once, without "continue": that is the one page.
+ * Returns an exit code; g->last keeps the last answer's result.
  */
-int get_pages(const struct cmd *c, const struct opts *o, json_t *req)
+static int fetch(struct get_run *g)
 {
-	enum get_what what = get_what_of(c->what);
-	json_t *resp = NULL;
-	const json_t *result = NULL, *items, *it, *v;
-	const char *next, *key;
-	size_t page = 0, count = 0, i;
+	const struct opts *o = g->o;
+	json_t *req = build_request(g), *resp = NULL, *wrap = NULL;
+	const json_t *result, *items;
+	const char *next;
+	size_t page;
 	char err[512];
 	int ret;
 
-	if (json_object_set_new(req, "limit", json_integer(o->chunk_size))) {
-		ret = EXIT_FAIL;
+	if (!req) {
 		fprintf(stderr, "sluicectl: out of memory\n");
-		goto cleanup;
+		return EXIT_FAIL;
 	}
-	for (;; page++) {
+	for (page = 0;; page++) {
 		if (api_call(o->socket_path, req, &resp, TIMEOUT_MS, err, sizeof(err))) {
 			fprintf(stderr, "sluicectl: %s%s\n", err,
 				page ? " (the list printed so far is incomplete)" : "");
@@ -301,7 +245,7 @@ int get_pages(const struct cmd *c, const struct opts *o, json_t *req)
 			goto cleanup;
 		}
 		if (!json_is_true(json_object_get(resp, "ok"))) {
-			if (o->json_out && !page) {
+			if (o->output == OUT_JSON && !page && !g->single) {
 				json_dumpf(resp, stdout, JSON_INDENT(2));
 				putchar('\n');
 			}
@@ -313,55 +257,249 @@ int get_pages(const struct cmd *c, const struct opts *o, json_t *req)
 			goto cleanup;
 		}
 		result = json_object_get(resp, "result");
-		items = json_object_get(result, "items");
-		if (o->json_out) {
-			if (!page)
-				printf("{\n  \"items\": [");
-			json_array_foreach(items, i, it) {
-				printf("%s\n    ", count + i ? "," : "");
-				if (print_json_at(it, 4)) {
-					ret = EXIT_FAIL;
-					fprintf(stderr, "sluicectl: out of memory\n");
-					goto cleanup;
-				}
-			}
-		} else if (print_items_h(result, what, !page)) {
-			ret = EXIT_FAIL;
+		items = json_object_get(result, g->f.kind->what == GET_ENDPOINTS ? "endpoints"
+										 : "items");
+		/* get prefilter NAME: the agent answers the object itself */
+		if (g->f.kind->what == GET_PREFILTERS && json_object_get(req, "name")) {
+			wrap = json_pack("[O]", result);
+			items = wrap;
+		}
+		next = json_string_value(json_object_get(result, "continue"));
+		if (print_page(g, items, !next || !*next)) {
 			fprintf(stderr, "sluicectl: out of memory\n");
+			ret = EXIT_FAIL;
 			goto cleanup;
 		}
-		count += json_array_size(items);
-		fflush(stdout);
-		next = json_string_value(json_object_get(result, "continue"));
 		if (!next || !*next)
 			break;
 		if (json_object_set_new(req, "continue", json_string(next))) {
-			ret = EXIT_FAIL;
 			fprintf(stderr, "sluicectl: out of memory\n");
+			ret = EXIT_FAIL;
 			goto cleanup;
 		}
 		json_decref(resp);
 		resp = NULL;
 	}
-	/* The last answer's other members (services: "note", "translated"). */
-	if (o->json_out) {
-		printf("%s]", count ? "\n  " : "");
-		json_object_foreach((json_t *)result, key, v) {
-			if (!strcmp(key, "items") || !strcmp(key, "continue"))
-				continue;
-			printf(",\n  \"%s\": ", key);
-			if (print_json_at(v, 2)) {
-				ret = EXIT_FAIL;
-				fprintf(stderr, "sluicectl: out of memory\n");
-				goto cleanup;
-			}
-		}
-		printf("\n}\n");
-	} else if (what == GET_SERVICES && json_string_value(json_object_get(result, "note"))) {
-		printf("\nNote: %s.\n", json_string_value(json_object_get(result, "note")));
-	}
+	json_decref(g->last);
+	g->last = json_incref((json_t *)result);
 	ret = EXIT_OK;
 cleanup:
+	json_decref(wrap);
 	json_decref(resp);
+	json_decref(req);
 	return ret;
+}
+
+/* After the pages: close the JSON list with the last answer's other
+ * members (services: "note", "translated"), print what was kept, say what
+ * was not found. */
+static int finish(struct get_run *g)
+{
+	const struct opts *o = g->o;
+	const json_t *v;
+	const char *key;
+	json_t *out = NULL;
+	int ret = EXIT_OK;
+
+	if (g->kept) {
+		if (g->single)
+			out = json_incref(json_array_get(g->kept, 0));
+		else
+			out = json_pack("{s:O}", g->list_key, g->kept);
+		json_object_foreach(g->single ? NULL : g->last, key, v)
+			if (strcmp(key, "items") && strcmp(key, "continue") &&
+			    strcmp(key, "endpoints"))
+				json_object_set(out, key, (json_t *)v);
+		if (!out)
+			ret = EXIT_FAIL;
+		else if (o->output == OUT_YAML)
+			ret = yaml_print_json(stdout, out) ? EXIT_FAIL : EXIT_OK;
+		else if (json_array_size(g->kept)) {
+			print_json_at(out, 0);
+			putchar('\n');
+		}
+	} else if (o->output == OUT_JSON) {
+		printf("%s]", g->printed ? "\n  " : "");
+		json_object_foreach(g->last, key, v) {
+			if (!strcmp(key, "items") || !strcmp(key, "continue") ||
+			    !strcmp(key, "endpoints"))
+				continue;
+			printf(",\n  \"%s\": ", key);
+			print_json_at(v, 2);
+		}
+		printf("\n}\n");
+	} else if (o->output != OUT_NAME) {
+		if (g->f.kind->what == GET_SERVICES &&
+		    json_string_value(json_object_get(g->last, "note")) && g->printed)
+			printf("\nNote: %s.\n", json_string_value(json_object_get(g->last, "note")));
+		if (g->f.kind->what == GET_PREFILTERS && g->c->nnames == 1 && g->printed == 1 &&
+		    o->output == OUT_TABLE) {
+			printf("\n%-20s %-8s %12s %14s\n", "DENY", "APPLIED", "PACKETS", "BYTES");
+			print_deny_entries(g->last);
+		}
+	}
+	json_decref(out);
+	for (size_t i = 0; i < g->c->nnames; i++)
+		if (!g->f.found[i]) {
+			fprintf(stderr, "Error: %s \"%s\" not found%s%s\n", g->f.kind->names[0],
+				g->c->names[i],
+				g->f.kind->namespaced && g->f.ns && !strchr(g->c->names[i], '/')
+					? " in namespace " : "",
+				g->f.kind->namespaced && g->f.ns && !strchr(g->c->names[i], '/')
+					? g->f.ns : "");
+			ret = EXIT_FAIL;
+		}
+	if (!g->c->nnames && !g->printed && o->output != OUT_JSON && o->output != OUT_YAML) {
+		if (g->f.kind->namespaced && g->f.ns)
+			fprintf(stderr, "No resources found in %s namespace (-A: every "
+				"namespace).\n", g->f.ns);
+		else
+			fprintf(stderr, "No resources found.\n");
+	}
+	return ret;
+}
+
+/* A key for an item across polls: its kind, namespace and name. */
+static char *watch_key(const struct kind *k, const json_t *it)
+{
+	char buf[32], *out;
+
+	if (asprintf(&out, "%s %s/%s", json_string_value(json_object_get(it, "kind")) ?: "",
+		     json_string_value(json_object_get(it, "namespace")) ?: "",
+		     kind_item_key(k, it, buf, sizeof(buf))) < 0)
+		return NULL;
+	return out;
+}
+
+/*
+ * --watch: every WATCH_INTERVAL_MS the whole kind again; the rows (or
+ * names, or JSON lines) of the items that are new or changed since the
+ * last poll. Removals are not shown, as kubectl's table watch shows none.
+ * Runs until interrupted or the agent cannot be reached.
+ */
+static int watch(struct get_run *g)
+{
+	const struct timespec pause = { WATCH_INTERVAL_MS / 1000,
+					(WATCH_INTERVAL_MS % 1000) * 1000000L };
+	json_t *seen = json_object(), *now = NULL, *changed = NULL;
+	const json_t *it;
+	int ret = EXIT_OK;
+	size_t i;
+
+	if (!seen)
+		return EXIT_FAIL;
+	for (bool first = true;; first = false) {
+		g->kept = json_array();
+		now = json_object();
+		if (!g->kept || !now || (ret = fetch(g))) {
+			ret = ret ? ret : EXIT_FAIL;
+			break;
+		}
+		changed = json_array();
+		if (!changed) {
+			ret = EXIT_FAIL;
+			break;
+		}
+		json_array_foreach(g->kept, i, it) {
+			char *key = watch_key(g->f.kind, it);
+			const json_t *was = key ? json_object_get(seen, key) : NULL;
+
+			if (!key || json_object_set(now, key, (json_t *)it) ||
+			    (!(was && json_equal(was, it)) && json_array_append(changed, (json_t *)it))) {
+				free(key);
+				ret = EXIT_FAIL;
+				goto cleanup;
+			}
+			free(key);
+		}
+		json_array_foreach(changed, i, it) {
+			if (g->o->output == OUT_JSON || g->o->output == OUT_YAML) {
+				json_dumpf(it, stdout, JSON_COMPACT);
+				putchar('\n');
+			} else if (g->o->output == OUT_NAME) {
+				char *n = kind_item_name(g->f.kind, it);
+
+				puts(n ? n : "?");
+				free(n);
+			}
+		}
+		/* the changed rows as one table: the header with the first poll's */
+		if ((g->o->output == OUT_TABLE || g->o->output == OUT_WIDE) && json_array_size(changed))
+			items_table(changed, g->f.kind->what, first && !g->o->no_headers,
+				    g->o->output == OUT_WIDE);
+		json_decref(changed);
+		changed = NULL;
+		fflush(stdout);
+		json_decref(seen);
+		seen = now;
+		now = NULL;
+		json_decref(g->kept);
+		g->kept = NULL;
+		nanosleep(&pause, NULL);
+	}
+cleanup:
+	json_decref(changed);
+	json_decref(now);
+	json_decref(seen);
+	return ret;
+}
+
+int run_get(const struct cmd *c, struct opts *o)
+{
+	struct get_run g = { .c = c, .o = o, .list_key = "items" };
+	int ret;
+
+	ret = get_filter_init(&g.f, c, o);
+	if (ret)
+		return ret;
+	if (c->kind_of->what == GET_ENDPOINTS)
+		g.list_key = "endpoints";
+	g.single = c->nnames == 1 && (o->output == OUT_JSON || o->output == OUT_YAML);
+	if (o->watch) {
+		ret = watch(&g);
+		goto cleanup;
+	}
+	if (g.single || o->output == OUT_YAML) {
+		g.kept = json_array();
+		if (!g.kept) {
+			ret = EXIT_FAIL;
+			goto cleanup;
+		}
+	}
+	ret = fetch(&g);
+	if (!ret)
+		ret = finish(&g);
+cleanup:
+	json_decref(g.kept);
+	json_decref(g.last);
+	get_filter_free(&g.f);
+	return ret;
+}
+
+/* The items of c's kind that c names (all of -n's namespace without
+ * names), fetched whole: for describe and delete. Names matching nothing
+ * are left for the caller to find in f->found. Returns an exit code. */
+int get_items(const struct cmd *c, const struct opts *o, struct get_filter *f, json_t **items)
+{
+	struct opts quiet = *o;
+	struct get_run g = { .c = c, .o = &quiet, .list_key = "items" };
+	int ret;
+
+	quiet.output = OUT_JSON;
+	quiet.chunk_size = CHUNK_DEFAULT;
+	*items = NULL;
+	ret = get_filter_init(&g.f, c, o);
+	if (ret)
+		return ret;
+	g.kept = json_array();
+	ret = g.kept ? fetch(&g) : EXIT_FAIL;
+	json_decref(g.last);
+	if (ret) {
+		json_decref(g.kept);
+		get_filter_free(&g.f);
+		return ret;
+	}
+	*f = g.f;
+	*items = g.kept;
+	return EXIT_OK;
 }

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-/* sluicectl: the operator's command line for a node's sluice-agent: options,
- * the command's dispatch and usage. */
+/*
+ * sluicectl: the operator's command line for a node's sluice-agent. main.c
+ * parses the options, finds the command in commands[] (a row per verb: its
+ * parser, its runner, its help) and runs it; help.c has the help texts.
+ */
 #include <errno.h>
 #include <getopt.h>
 #include <stdint.h>
@@ -8,258 +11,240 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "api.h"
-#include "kschema.h"
 #include "cli.h"
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"Usage: sluicectl [--socket PATH] COMMAND [OPTIONS]\n"
-		"\n"
-		"Node state:\n"
-		"  status                 agent readiness, pod CIDR, router IP, attach mode, IPAM usage,\n"
-		"                         XDP per device (requested, in use, fallback reason)\n"
-		"  get endpoints          pods attached on this node (also: endpoint, ep)\n"
-		"  metrics                datapath packet and byte counters by reason and direction,\n"
-		"                         then the packets each SluicePrefilter dropped, and why\n"
-		"                         XDP left Service packets to tc (by cause)\n"
-		"\n"
-		"Flows (docs/OBSERVABILITY.md):\n"
-		"  observe [FILTERS] [--follow] [-o json]\n"
-		"                         the flows the agent keeps, newest last: time, verdict,\n"
-		"                         source -> destination (namespace/pod:port, or address and\n"
-		"                         what it is), protocol/port, Service, event, and why: for\n"
-		"                         a drop the reason in words and the policy that denied it,\n"
-		"                         or the policies that isolate the pod (denied by default);\n"
-		"                         -o json: one JSON object per line with every field\n"
-		"  top flows [--limit N]  the slowest flows in the buffer (smoothed round trip of\n"
-		"                         TCP timestamps) and their retransmissions\n"
-		"  top pods [--limit N]   pod pairs and namespace pairs by p99 round trip (p50,\n"
-		"                         p99, samples, retransmissions of ended flows)\n"
-		"\n"
-		"observe filters (each repeatable: the same filter given twice matches either;\n"
-		"different filters must all match):\n"
-		"  --from-pod NS/POD      the source pod (NS/ for every pod of NS)\n"
-		"  --to-pod NS/POD        the destination pod\n"
-		"  --pod NS/POD           either side\n"
-		"  --namespace NS         either side's namespace\n"
-		"  --from-ip ADDR|CIDR    the source address       --to-ip ADDR|CIDR  the destination\n"
-		"  --label SELECTOR       either side's pod labels: k=v, k!=v, k, !k, comma = and\n"
-		"  --verdict V            FORWARDED, DROPPED, AUDIT or TRANSLATED\n"
-		"  --drop-reason R        a drop reason (drop-policy or policy, drop-spoofed-src, ...;\n"
-		"                         sluicectl metrics lists them)\n"
-		"  --protocol P           TCP, UDP, ICMP, SCTP or a number\n"
-		"  --port N               either side's port\n"
-		"  --policy NS/NAME       the policy that allowed or denied it, or isolated the pod\n"
-		"                         (NAME alone: a SluiceClusterNetworkPolicy)\n"
-		"  --service NS/NAME      to that Service's frontend\n"
-		"  --since DURATION       recent flows only: 30s, 5m, 2h, 1d (seconds without a unit)\n"
-		"  --last N               the newest N matching flows\n"
-		"  --follow, -F           then print new matching flows as they come (every 200 ms)\n"
-		"                         until interrupted; without --last, only new ones\n"
-		"\n"
-		"Objects and policy:\n"
-		"  apply -f FILE [--validate=strict|warn|ignore]\n"
-		"                         create or update the objects in FILE; prints one line per\n"
-		"                         object: created, configured or unchanged, and a note in\n"
-		"                         parentheses when there is one (an EndpointSlice kept but\n"
-		"                         not used, a Service ignored as kube-proxy ignores it)\n"
-		"  apply -f FILE --dry-run=client|server|none\n"
-		"                         client: read and check the manifests here (kinds, names,\n"
-		"                         --validate) and print what would be sent, contacting no\n"
-		"                         agent (-o json: the request); server: the agent runs\n"
-		"                         every check of the apply and prints what it would do\n"
-		"                         (created, configured, unchanged), changing nothing\n"
-		"  diff -f FILE [--validate=MODE]\n"
-		"                         what apply would change: a unified diff per object from\n"
-		"                         the object the agent has to the file's, as JSON with\n"
-		"                         sorted keys; exit 0 no differences, 1 differences,\n"
-		"                         2 an error, 3 no agent (as kubectl diff)\n"
-		"  delete -f FILE [--ignore-not-found]\n"
-		"                         delete the objects FILE names\n"
-		"  get namespaces         NAME LABELS                         (also: namespace, ns)\n"
-		"  get pods               NAMESPACE NAME IP IDENTITY LOCAL LABELS  (also: pod, po)\n"
-		"  get policies           KIND NAMESPACE NAME TYPES MODE SELECTED STATUS\n"
-		"                         (also: policy, netpol, netpols, networkpolicies);\n"
-		"                         SELECTED: the pods a policy selects, the first 1000\n"
-		"                         and \"… (N in all)\" when there are more\n"
-		"  get identities         ID NAMESPACE LABELS PODS     (also: identity, id, ids)\n"
-		"  get nodes              NAME POD-CIDR ADDRESS STATE  (also: node, no)\n"
-		"  get services           NAMESPACE NAME TYPE FRONTENDS BACKENDS TRAFFIC AFFINITY\n"
-		"                         TRANSLATED STATUS (also: service, svc): each Service's\n"
-		"                         frontends (a nodePort at this node's address), backends\n"
-		"                         (ready, serving or terminating; local or remote),\n"
-		"                         traffic policies, affinity, and whether this node\n"
-		"                         translates it (yes) or leaves it to kube-proxy (no)\n"
-		"  get prefilters         NAME ENTRIES APPLIED DROPPED-PACKETS NODE-SELECTOR-MATCH\n"
-		"                         STATUS (also: prefilter, pf): the SluicePrefilters, whether\n"
-		"                         each applies on this node, entries left out and why;\n"
-		"                         -o json adds each deny entry's drops (packets, bytes)\n"
-		"  get prefilter NAME     one SluicePrefilter and each deny entry's drops\n"
-		"  policy explain --from SRC --to DST --port PORT[/PROTOCOL]\n"
-		"  policy explain --from SRC --to ADDRESS:PORT[/PROTOCOL]\n"
-		"                         would the agent let SRC reach DST? SRC and DST are\n"
-		"                         NAMESPACE/POD or an IPv4 address; PROTOCOL is TCP (the\n"
-		"                         default), UDP, SCTP, or ICMP with PORT the ICMP type.\n"
-		"                         Prints ALLOWED or DENIED, the agent's summary and the\n"
-		"                         egress and ingress verdicts with their reasons. When\n"
-		"                         DST and the port are a Service frontend (a clusterIP,\n"
-		"                         externalIP, load-balancer address, or this node's\n"
-		"                         address and a nodePort): the backends a new flow\n"
-		"                         chooses from and how, and the verdict for each;\n"
-		"                         ALLOWED when every one is allowed\n"
-		"\n"
-		"This tool:\n"
-		"  version [-o json]      client and agent versions, the agent's BPF objects, its\n"
-		"                         pinned maps and their layout versions (_vN), and the\n"
-		"                         kernel features it found (BTF, tcx, XDP per device)\n"
-		"  completion bash|zsh    a completion script: commands, kinds, flags, and object\n"
-		"                         names from the agent (source <(sluicectl completion bash))\n"
-		"\n"
-		"Options:\n"
-		"  --socket PATH          agent socket (default: $SLUICE_SOCKET, else %s)\n"
-		"  -f, --filename FILE    apply/delete: a manifest; repeat for several; - reads stdin\n"
-		"  --ignore-not-found     delete: an object that does not exist is not an error\n"
-		"  --validate=MODE        apply: a field the object's kind does not have (a typo:\n"
-		"                         spec.ingres) is an error that applies nothing (strict,\n"
-		"                         the default; also true), a warning on stderr (warn), or\n"
-		"                         nothing (ignore; also false); as kubectl's --validate\n"
-		"  -o, --output json      print the agent's JSON result instead of text\n"
-		"  --limit N              top: rows (default 20)\n"
-		"  --chunk-size N         get: fetch N objects per request (default %d) and print\n"
-		"                         each page as it comes, one table (columns aligned\n"
-		"                         within a page) or one JSON list; 0: everything in one\n"
-		"                         answer, which fails past the API's %u MiB\n"
-		"  -h, --help             this help\n"
-		"\n"
-		"Manifests are YAML (documents separated by ---) or JSON, one Kubernetes object\n"
-		"per document; a kind: List contributes its items. Plain YAML values are typed as\n"
-		"kubectl types them: port: 80 is a number, port: \"80\" and port: http are strings,\n"
-		"true/false/yes/no/on/off are booleans, null/~/nothing is null. apply and delete are\n"
-		"all or nothing: if a file cannot be read or parsed, nothing is sent to the agent,\n"
-		"and if the agent rejects one object, nothing changes.\n"
-		"\n"
-		"Exit status:\n"
-		"  0  success; for policy explain: the traffic is allowed\n"
-		"  1  the agent answered with an error, or a manifest cannot be read or parsed;\n"
-		"     for policy explain: the traffic is denied (an error also says why on stderr)\n"
-		"  2  usage error\n"
-		"  3  the agent cannot be reached\n"
-		"\n"
-		"Examples:\n"
-		"  sluicectl apply -f namespaces.yaml -f policies.yaml\n"
-		"  cat policy.json | sluicectl apply -f -\n"
-		"  sluicectl delete -f policies.yaml --ignore-not-found\n"
-		"  sluicectl get pods -o json\n"
-		"  sluicectl observe --from-pod shop/frontend --to-pod shop/db-0 --last 5\n"
-		"  sluicectl observe --verdict DROPPED --namespace shop --follow\n"
-		"  sluicectl top pods\n"
-		"  sluicectl policy explain --from shop/frontend --to shop/db-0 --port 5432\n"
-		"  sluicectl policy explain --from 10.244.1.7 --to shop/db-0 --port 8/ICMP\n"
-		"  sluicectl policy explain --from shop/frontend --to 10.96.0.20:5432/TCP\n",
-		SLUICE_DEFAULT_SOCKET, CHUNK_DEFAULT, SLUICE_API_MAX_MSG >> 20);
-}
+struct command {
+	const char *name;
+	/* argv[0] is the verb: fill c, or say what is wrong (EXIT_USAGE) */
+	int (*parse)(int argc, char **argv, struct cmd *c);
+	int (*run)(const struct cmd *c, struct opts *o);
+	const char *help;
+};
 
-static bool is_one_of(const char *s, const char *const *names)
-{
-	for (; *names; names++)
-		if (!strcmp(s, *names))
-			return true;
-	return false;
-}
+static int run_observe(const struct cmd *c, struct opts *o);
 
-/* Returns 0 or EXIT_USAGE (with the reason on stderr). */
-static int parse_command(int argc, char **argv, struct cmd *c)
-{
-	static const struct {
-		const char *what;
-		const char *names[7]; /* NULL-terminated */
-		int (*print)(const json_t *);
-	} gets[] = {
-		{ "namespaces", { "namespaces", "namespace", "ns" }, print_namespaces },
-		{ "pods", { "pods", "pod", "po" }, print_pods },
-		{ "policies", { "policies", "policy", "netpol", "netpols", "networkpolicies",
-				"networkpolicy" }, print_policies },
-		{ "identities", { "identities", "identity", "id", "ids" }, print_identities },
-		{ "nodes", { "nodes", "node", "no" }, print_nodes },
-		{ "services", { "services", "service", "svc" }, print_services },
-		{ "prefilters", { "prefilters", "prefilter", "sluiceprefilters", "sluiceprefilter",
-				  "pf" }, print_prefilters },
-	};
-	static const char *const endpoints[] = { "endpoints", "endpoint", "ep", NULL };
-	size_t i;
+/* ---- the words after the options -------------------------------------- */
 
-	memset(c, 0, sizeof(*c));
-	if (!argc) {
-		fprintf(stderr, "sluicectl: no command; see sluicectl --help\n");
+static int no_args(int argc, char **argv, struct cmd *c, enum cmd_kind kind, const char *op,
+		   int (*print)(const json_t *))
+{
+	if (argc > 1) {
+		fprintf(stderr, "sluicectl: %s takes no arguments, not '%s'; see sluicectl %s "
+			"--help\n", argv[0], argv[1], argv[0]);
 		return EXIT_USAGE;
 	}
-	if (argc == 1 && !strcmp(argv[0], "status")) {
-		*c = (struct cmd){ CMD_PLAIN, "status", NULL, print_status, NULL };
-	} else if (argc == 1 && !strcmp(argv[0], "metrics")) {
-		*c = (struct cmd){ CMD_PLAIN, "metrics", NULL, print_metrics, NULL };
-	} else if (argc == 1 && !strcmp(argv[0], "observe")) {
-		*c = (struct cmd){ CMD_OBSERVE, "flows", NULL, NULL, NULL };
-	} else if (argc == 2 && !strcmp(argv[0], "top") &&
-		   (!strcmp(argv[1], "flows") || !strcmp(argv[1], "pods"))) {
-		*c = (struct cmd){ CMD_TOP, "top", NULL, NULL, NULL };
-		c->name = argv[1];
-	} else if (argc >= 1 && !strcmp(argv[0], "top")) {
-		fprintf(stderr, "sluicectl: top takes flows or pods\n");
-		return EXIT_USAGE;
-	} else if (argc == 1 && !strcmp(argv[0], "apply")) {
-		*c = (struct cmd){ CMD_APPLY, "apply", NULL, print_changes, NULL };
-	} else if (argc == 1 && !strcmp(argv[0], "diff")) {
-		*c = (struct cmd){ CMD_DIFF, "apply", NULL, NULL, NULL };
-	} else if (argc == 1 && !strcmp(argv[0], "version")) {
-		*c = (struct cmd){ CMD_VERSION, "version", NULL, NULL, NULL };
-	} else if (argc == 2 && !strcmp(argv[0], "completion")) {
-		*c = (struct cmd){ CMD_COMPLETION, "completion", NULL, NULL, argv[1] };
-	} else if (argc == 1 && !strcmp(argv[0], "completion")) {
-		fprintf(stderr, "sluicectl: completion takes bash or zsh\n");
-		return EXIT_USAGE;
-	} else if (argc == 1 && !strcmp(argv[0], "delete")) {
-		*c = (struct cmd){ CMD_DELETE, "delete", NULL, print_changes, NULL };
-	} else if (argc == 2 && !strcmp(argv[0], "policy") && !strcmp(argv[1], "explain")) {
-		*c = (struct cmd){ CMD_EXPLAIN, "explain", NULL, print_explain, NULL };
-	} else if (argc == 3 && !strcmp(argv[0], "get") &&
-		   is_one_of(argv[1], (const char *const[]){ "prefilters", "prefilter",
-							      "sluiceprefilters", "sluiceprefilter",
-							      "pf", NULL })) {
-		*c = (struct cmd){ CMD_PLAIN, "get", "prefilters", print_prefilter, argv[2] };
-	} else if (argc == 2 && !strcmp(argv[0], "get")) {
-		if (is_one_of(argv[1], endpoints))
-			*c = (struct cmd){ CMD_PLAIN, "list", NULL, print_endpoints, NULL };
-		for (i = 0; i < sizeof(gets) / sizeof(gets[0]); i++)
-			if (is_one_of(argv[1], gets[i].names))
-				*c = (struct cmd){ CMD_PLAIN, "get", gets[i].what, gets[i].print, NULL };
-		if (!c->op) {
-			fprintf(stderr,
-				"sluicectl: get takes endpoints, namespaces, pods, policies, "
-				"identities, nodes, services or prefilters, not '%s'\n", argv[1]);
-			return EXIT_USAGE;
-		}
-	} else {
-		fprintf(stderr, "sluicectl: unknown command '%s'; see sluicectl --help\n",
-			argv[0]);
-		return EXIT_USAGE;
-	}
+	*c = (struct cmd){ .kind = kind, .op = op, .print = print };
 	return 0;
 }
 
-/* Options that belong to one command only. */
+static int parse_status(int argc, char **argv, struct cmd *c)
+{
+	return no_args(argc, argv, c, CMD_PLAIN, "status", print_status);
+}
+
+static int parse_metrics(int argc, char **argv, struct cmd *c)
+{
+	return no_args(argc, argv, c, CMD_PLAIN, "metrics", print_metrics);
+}
+
+static int parse_observe(int argc, char **argv, struct cmd *c)
+{
+	return no_args(argc, argv, c, CMD_OBSERVE, "flows", NULL);
+}
+
+static int parse_apply(int argc, char **argv, struct cmd *c)
+{
+	return no_args(argc, argv, c, CMD_APPLY, "apply", print_changes);
+}
+
+static int parse_diff(int argc, char **argv, struct cmd *c)
+{
+	return no_args(argc, argv, c, CMD_DIFF, "apply", NULL);
+}
+
+static int parse_version(int argc, char **argv, struct cmd *c)
+{
+	return no_args(argc, argv, c, CMD_VERSION, "version", NULL);
+}
+
+static int parse_completion(int argc, char **argv, struct cmd *c)
+{
+	if (argc != 2) {
+		fprintf(stderr, "sluicectl: completion takes bash or zsh\n");
+		return EXIT_USAGE;
+	}
+	*c = (struct cmd){ .kind = CMD_COMPLETION, .op = "completion", .name = argv[1] };
+	return 0;
+}
+
+static int parse_top(int argc, char **argv, struct cmd *c)
+{
+	if (argc != 2 || (strcmp(argv[1], "flows") && strcmp(argv[1], "pods"))) {
+		fprintf(stderr, "sluicectl: top takes flows or pods\n");
+		return EXIT_USAGE;
+	}
+	*c = (struct cmd){ .kind = CMD_TOP, .op = "top", .name = argv[1] };
+	return 0;
+}
+
+/* KIND [NAME…] of get, describe and delete; KIND/NAME as kubectl's too. */
+static int parse_kind(int argc, char **argv, struct cmd *c, enum cmd_kind kind)
+{
+	char *word = argc > 1 ? argv[1] : NULL, *slash = word ? strchr(word, '/') : NULL;
+	const char *close;
+
+	memset(c, 0, sizeof(*c));
+	if (!word) {
+		fprintf(stderr, "sluicectl: %s needs a KIND: %s; see sluicectl %s --help\n",
+			argv[0], kind_list(), argv[0]);
+		return EXIT_USAGE;
+	}
+	c->names = argv + 2;
+	c->nnames = (size_t)(argc - 2);
+	c->kind_of = kind_lookup(word);
+	if (!c->kind_of && slash) {
+		/* pod/web as kubectl takes it: the kind, then the first name */
+		*slash = '\0';
+		c->kind_of = kind_lookup(word);
+		*slash = '/';
+		if (c->kind_of) {
+			argv[1] = slash + 1;
+			c->names = argv + 1;
+			c->nnames = (size_t)(argc - 1);
+		}
+	}
+	if (!c->kind_of) {
+		close = kind_suggest(word);
+		fprintf(stderr, "sluicectl: unknown kind '%s'%s%s%s; the kinds: %s\n", word,
+			close ? "; did you mean '" : "", close ? close : "", close ? "'?" : "",
+			kind_list());
+		return EXIT_USAGE;
+	}
+	c->kind = kind;
+	return 0;
+}
+
+static int parse_get(int argc, char **argv, struct cmd *c)
+{
+	return parse_kind(argc, argv, c, CMD_GET);
+}
+
+static int parse_describe(int argc, char **argv, struct cmd *c)
+{
+	return parse_kind(argc, argv, c, CMD_DESCRIBE);
+}
+
+static int parse_delete(int argc, char **argv, struct cmd *c)
+{
+	int ret;
+
+	if (argc == 1) {
+		*c = (struct cmd){ .kind = CMD_DELETE, .op = "delete", .print = print_changes };
+		return 0;
+	}
+	ret = parse_kind(argc, argv, c, CMD_DELETE_NAMED);
+	if (!ret && !c->nnames) {
+		fprintf(stderr, "sluicectl: delete %s needs a NAME (or delete -f FILE)\n",
+			argv[1]);
+		return EXIT_USAGE;
+	}
+	c->op = "delete";
+	c->print = print_changes;
+	return ret;
+}
+
+static int parse_policy(int argc, char **argv, struct cmd *c)
+{
+	if (argc == 2 && !strcmp(argv[1], "explain")) {
+		*c = (struct cmd){ .kind = CMD_EXPLAIN, .op = "explain", .print = print_explain };
+		return 0;
+	}
+	/* sluicectl policy shop/x: a get without its verb */
+	fprintf(stderr, "sluicectl: unknown command 'policy%s%s'; did you mean 'get policy%s%s'? "
+		"('policy explain' is the command that explains a verdict)\n",
+		argc > 1 ? " " : "", argc > 1 ? argv[1] : "", argc > 1 ? " " : "",
+		argc > 1 ? argv[1] : "");
+	return EXIT_USAGE;
+}
+
+/* The commands: a row per verb. */
+static const struct command commands[] = {
+	{ "get", parse_get, run_get, help_get },
+	{ "describe", parse_describe, run_describe, help_describe },
+	{ "apply", parse_apply, run_apply, help_apply },
+	{ "diff", parse_diff, run_diff, help_diff },
+	{ "delete", parse_delete, run_request, help_delete },
+	{ "status", parse_status, run_request, help_status },
+	{ "metrics", parse_metrics, run_request, help_metrics },
+	{ "observe", parse_observe, run_observe, help_observe },
+	{ "top", parse_top, run_request, help_top },
+	{ "policy", parse_policy, run_request, help_policy },
+	{ "version", parse_version, run_version, help_version },
+	{ "completion", parse_completion, run_completion, help_completion },
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const struct command *command_of(const char *verb)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (!strcmp(verb, commands[i].name))
+			return &commands[i];
+	return NULL;
+}
+
+const char *command_names(void)
+{
+	/* built once, then the same for the process's life */
+	static char names[256];
+
+	if (!names[0])
+		for (size_t i = 0, off = 0; i < NCOMMANDS && off < sizeof(names); i++)
+			off += (size_t)snprintf(names + off, sizeof(names) - off, "%s%s",
+						i ? " " : "", commands[i].name);
+	return names;
+}
+
+/* An unknown first word: a kind without its verb (get), or a typo. */
+static void unknown_command(const char *word)
+{
+	const char *best = NULL;
+	size_t bestd = 3;
+
+	if (kind_lookup(word)) {
+		fprintf(stderr, "sluicectl: unknown command '%s'; did you mean 'get %s'?\n", word,
+			word);
+		return;
+	}
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		size_t d = ks_edit_distance(word, commands[i].name);
+
+		if (d < bestd) {
+			bestd = d;
+			best = commands[i].name;
+		}
+	}
+	if (best)
+		fprintf(stderr, "sluicectl: unknown command '%s'; did you mean '%s'?\n", word, best);
+	else
+		fprintf(stderr, "sluicectl: unknown command '%s'; see sluicectl --help\n", word);
+}
+
+/* Options that belong to some commands only. */
 static int check_options(const struct cmd *c, const struct opts *o)
 {
+	const bool get = c->kind == CMD_GET, named = get || c->kind == CMD_DESCRIBE;
+
 	if ((c->kind == CMD_APPLY || c->kind == CMD_DELETE || c->kind == CMD_DIFF) && !o->nfiles) {
 		fprintf(stderr, "sluicectl: %s needs -f FILE (- for standard input)\n",
 			c->kind == CMD_DIFF ? "diff" : c->op);
 		return EXIT_USAGE;
 	}
 	if (c->kind != CMD_APPLY && c->kind != CMD_DELETE && c->kind != CMD_DIFF && o->nfiles) {
-		fprintf(stderr, "sluicectl: -f is for apply, delete and diff\n");
+		fprintf(stderr, "sluicectl: -f is for apply, diff and delete%s\n",
+			c->kind == CMD_DELETE_NAMED ? " -f FILE, not with a KIND and NAME" : "");
 		return EXIT_USAGE;
 	}
 	if (c->kind != CMD_APPLY && c->kind != CMD_DIFF && o->validate_given) {
@@ -271,17 +256,41 @@ static int check_options(const struct cmd *c, const struct opts *o)
 			"change)\n");
 		return EXIT_USAGE;
 	}
-	if (c->kind == CMD_DIFF && o->json_out) {
-		fprintf(stderr, "sluicectl: diff prints a unified diff; -o is not for it\n");
+	if ((c->kind == CMD_DIFF || c->kind == CMD_COMPLETION) && o->output_given) {
+		fprintf(stderr, "sluicectl: %s prints text; -o is not for it\n", c->op);
 		return EXIT_USAGE;
 	}
-	if (c->kind != CMD_DELETE && o->ignore_not_found) {
+	if (c->kind != CMD_DELETE && c->kind != CMD_DELETE_NAMED && o->ignore_not_found) {
 		fprintf(stderr, "sluicectl: --ignore-not-found is for delete\n");
 		return EXIT_USAGE;
 	}
-	if (o->chunk_given && !(c->kind == CMD_PLAIN && c->what)) {
-		fprintf(stderr, "sluicectl: --chunk-size is for get of objects (namespaces, pods, "
-			"policies, identities, nodes, services)\n");
+	if (o->chunk_given && !get) {
+		fprintf(stderr, "sluicectl: --chunk-size is for get\n");
+		return EXIT_USAGE;
+	}
+	if (!get && o->output != OUT_JSON && o->output_given) {
+		fprintf(stderr, "sluicectl: -o yaml, wide and name are for get; %s takes -o json%s\n",
+			c->op ? c->op : "describe", c->kind == CMD_DESCRIBE ? " neither (get -o "
+			"json has every field)" : "");
+		return EXIT_USAGE;
+	}
+	if (c->kind == CMD_DESCRIBE && o->output_given) {
+		fprintf(stderr, "sluicectl: describe prints words; get -o json|yaml has every "
+			"field\n");
+		return EXIT_USAGE;
+	}
+	if (!named && c->kind != CMD_DELETE_NAMED && o->namespace) {
+		fprintf(stderr, "sluicectl: -n is for get, describe, delete KIND NAME and "
+			"observe\n");
+		return EXIT_USAGE;
+	}
+	if (!named && (o->all_namespaces || o->selector)) {
+		fprintf(stderr, "sluicectl: %s is for get, describe%s\n",
+			o->all_namespaces ? "-A" : "-l", o->all_namespaces ? "" : " and observe");
+		return EXIT_USAGE;
+	}
+	if (!get && (o->no_headers || o->watch)) {
+		fprintf(stderr, "sluicectl: %s is for get\n", o->watch ? "--watch" : "--no-headers");
 		return EXIT_USAGE;
 	}
 	if (c->kind != CMD_OBSERVE && (json_object_size(o->filters) || o->follow)) {
@@ -309,263 +318,77 @@ static int check_options(const struct cmd *c, const struct opts *o)
 	return 0;
 }
 
-int main(int argc, char **argv)
-{
-	enum { OPT_IGNORE = 256, OPT_FROM, OPT_TO, OPT_PORT, OPT_CHUNK, OPT_FILTER, OPT_SINCE,
-	       OPT_LAST, OPT_LIMIT, OPT_VALIDATE, OPT_DRY_RUN };
-	/* observe's filters: option -> the request's member. */
-	static const struct {
-		const char *opt, *member;
-	} filter_opts[] = {
-		{ "from-pod", "fromPod" }, { "to-pod", "toPod" }, { "pod", "pod" },
-		{ "namespace", "namespace" }, { "from-ip", "fromIP" }, { "to-ip", "toIP" },
-		{ "label", "label" }, { "verdict", "verdict" }, { "drop-reason", "dropReason" },
-		{ "protocol", "protocol" }, { "policy", "policy" }, { "service", "service" },
-	};
-	static const struct option longopts[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "filename", required_argument, NULL, 'f' },
-		{ "ignore-not-found", no_argument, NULL, OPT_IGNORE },
-		{ "validate", optional_argument, NULL, OPT_VALIDATE },
-		{ "dry-run", optional_argument, NULL, OPT_DRY_RUN },
-		{ "from", required_argument, NULL, OPT_FROM },
-		{ "to", required_argument, NULL, OPT_TO },
-		{ "port", required_argument, NULL, OPT_PORT },
-		{ "chunk-size", required_argument, NULL, OPT_CHUNK },
-		{ "from-pod", required_argument, NULL, OPT_FILTER },
-		{ "to-pod", required_argument, NULL, OPT_FILTER },
-		{ "pod", required_argument, NULL, OPT_FILTER },
-		{ "namespace", required_argument, NULL, OPT_FILTER },
-		{ "from-ip", required_argument, NULL, OPT_FILTER },
-		{ "to-ip", required_argument, NULL, OPT_FILTER },
-		{ "label", required_argument, NULL, OPT_FILTER },
-		{ "verdict", required_argument, NULL, OPT_FILTER },
-		{ "drop-reason", required_argument, NULL, OPT_FILTER },
-		{ "protocol", required_argument, NULL, OPT_FILTER },
-		{ "policy", required_argument, NULL, OPT_FILTER },
-		{ "service", required_argument, NULL, OPT_FILTER },
-		{ "since", required_argument, NULL, OPT_SINCE },
-		{ "last", required_argument, NULL, OPT_LAST },
-		{ "follow", no_argument, NULL, 'F' },
-		{ "limit", required_argument, NULL, OPT_LIMIT },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	struct opts o = { .socket_path = getenv("SLUICE_SOCKET"), .chunk_size = CHUNK_DEFAULT };
-	char *end;
-	int idx;
-	double since;
-	long long n;
-	/* --port is policy explain's and observe's: kept until the command is known. */
-	const char **ports = NULL;
-	size_t nports = 0;
-	json_t *req = NULL, *resp = NULL, *result, *warning;
-	bool stdin_taken = false;
-	size_t reqlen, nwarn;
-	struct cmd cmd;
-	int c, ret = EXIT_USAGE;
-	char err[512];
+/* ---- running ---------------------------------------------------------- */
 
-	if (!o.socket_path || !*o.socket_path)
-		o.socket_path = SLUICE_DEFAULT_SOCKET;
-	o.files = calloc((size_t)argc, sizeof(*o.files));
-	if (!o.files) {
+static int run_observe(const struct cmd *c, struct opts *o)
+{
+	json_t *req = json_pack("{s:s}", "op", c->op);
+	int ret;
+
+	if (!req) {
 		fprintf(stderr, "sluicectl: out of memory\n");
 		return EXIT_FAIL;
 	}
-	o.filters = json_object();
-	ports = calloc((size_t)argc, sizeof(*ports));
-	if (!o.filters || !ports) {
-		fprintf(stderr, "sluicectl: out of memory\n");
-		ret = EXIT_FAIL;
-		goto cleanup;
-	}
-	while ((c = getopt_long(argc, argv, "o:f:hF", longopts, &idx)) != -1) {
-		switch (c) {
-		case 's': o.socket_path = optarg; break;
-		case 'o':
-			if (strcmp(optarg, "json")) {
-				fprintf(stderr, "sluicectl: -o takes 'json', not '%s'\n", optarg);
-				goto cleanup;
-			}
-			o.json_out = true;
-			break;
-		case 'f':
-			if (!strcmp(optarg, "-")) {
-				if (stdin_taken) {
-					fprintf(stderr, "sluicectl: -f - (standard input) can be given once\n");
-					goto cleanup;
-				}
-				stdin_taken = true;
-			}
-			o.files[o.nfiles++] = optarg;
-			break;
-		case OPT_IGNORE: o.ignore_not_found = true; break;
-		case OPT_VALIDATE:
-			/* --validate alone is strict, as kubectl's */
-			if (ks_mode_parse(optarg ? optarg : "strict", &o.validate)) {
-				fprintf(stderr, "sluicectl: --validate takes strict, warn or ignore "
-					"(true: strict, false: ignore), not '%s'\n", optarg);
-				goto cleanup;
-			}
-			o.validate_given = true;
-			break;
-		case OPT_DRY_RUN:
-			if (dry_run_parse(optarg, &o.dry_run)) {
-				fprintf(stderr, "sluicectl: --dry-run takes client, server or none, "
-					"not '%s'\n", optarg);
-				goto cleanup;
-			}
-			o.dry_run_given = true;
-			break;
-		case OPT_FROM: o.from = optarg; break;
-		case OPT_TO: o.to = optarg; break;
-		case OPT_PORT:
-			o.port = optarg;
-			ports[nports++] = optarg;
-			break;
-		case OPT_FILTER:
-			for (size_t k = 0; k < sizeof(filter_opts) / sizeof(filter_opts[0]); k++)
-				if (!strcmp(longopts[idx].name, filter_opts[k].opt) &&
-				    add_filter(o.filters, filter_opts[k].member, optarg)) {
-					fprintf(stderr, "sluicectl: out of memory\n");
-					ret = EXIT_FAIL;
-					goto cleanup;
-				}
-			break;
-		case OPT_SINCE:
-			since = parse_duration(optarg);
-			if (since <= 0) {
-				fprintf(stderr, "sluicectl: --since takes a duration (30s, 5m, 2h, "
-					"1d), not '%s'\n", optarg);
-				goto cleanup;
-			}
-			json_object_set_new(o.filters, "since", json_real(since));
-			break;
-		case OPT_LAST:
-		case OPT_LIMIT:
-			errno = 0;
-			n = strtoll(optarg, &end, 10);
-			if (errno || end == optarg || *end || n < 1 || n > 100000000) {
-				fprintf(stderr, "sluicectl: --%s takes a number above 0, not '%s'\n",
-					c == OPT_LAST ? "last" : "limit", optarg);
-				goto cleanup;
-			}
-			if (c == OPT_LAST)
-				json_object_set_new(o.filters, "last", json_integer(n));
-			else
-				o.limit = (long)n;
-			break;
-		case 'F': o.follow = true; break;
-		case OPT_CHUNK:
-			errno = 0;
-			o.chunk_size = strtol(optarg, &end, 10);
-			if (errno || end == optarg || *end || o.chunk_size < 0 ||
-			    o.chunk_size > 1000000) {
-				fprintf(stderr, "sluicectl: --chunk-size takes a number of objects "
-					"from 0 (all in one answer) to 1000000, not '%s'\n", optarg);
-				goto cleanup;
-			}
-			o.chunk_given = true;
-			break;
-		case 'h':
-			usage(stdout);
-			ret = EXIT_OK;
-			goto cleanup;
-		default:
-			usage(stderr);
-			goto cleanup;
-		}
-	}
-	ret = parse_command(argc - optind, argv + optind, &cmd);
-	/* observe: --port is a filter (repeatable), not explain's. */
-	if (!ret && cmd.kind == CMD_OBSERVE && nports) {
-		for (size_t k = 0; k < nports; k++)
-			add_filter(o.filters, "port", ports[k]);
-		o.port = NULL;
-	}
-	if (!ret)
-		ret = check_options(&cmd, &o);
-	if (ret)
-		goto cleanup;
+	ret = observe(o, req);
+	json_decref(req);
+	return ret;
+}
 
-	if (cmd.kind == CMD_COMPLETION) {
-		ret = run_completion(cmd.name);
+/* One request, one answer, printed: status, metrics, top, apply, delete,
+ * policy explain. */
+int run_request(const struct cmd *c, struct opts *o)
+{
+	json_t *req = json_pack("{s:s}", "op", c->op), *resp = NULL, *result, *warning;
+	size_t reqlen, nwarn;
+	char err[512];
+	int ret = EXIT_FAIL;
+
+	if (!req) {
+		fprintf(stderr, "sluicectl: out of memory\n");
+		return EXIT_FAIL;
+	}
+	if (c->kind == CMD_TOP &&
+	    (json_object_set_new(req, "what", json_string(c->name)) ||
+	     (o->limit && json_object_set_new(req, "limit", json_integer(o->limit))))) {
+		fprintf(stderr, "sluicectl: out of memory\n");
 		goto cleanup;
 	}
-	if (cmd.kind == CMD_VERSION) {
-		ret = run_version(&o);
-		goto cleanup;
-	}
-	req = json_pack("{s:s}", "op", cmd.op);
-	if (!req || (cmd.what && json_object_set_new(req, "what", json_string(cmd.what))) ||
-	    (cmd.name && json_object_set_new(req, "name", json_string(cmd.name))) ||
-	    (cmd.what && !strcmp(cmd.what, "prefilters") && o.json_out &&
-	     json_object_set_new(req, "detail", json_true()))) {
+	ret = 0;
+	if (c->kind == CMD_APPLY || c->kind == CMD_DELETE)
+		ret = build_objects_request(c, o, req);
+	/* apply --dry-run=server: the agent checks and answers, changing nothing */
+	if (!ret && c->kind == CMD_APPLY && o->dry_run == DRY_SERVER &&
+	    json_object_set_new(req, "dryRun", json_string("server"))) {
 		fprintf(stderr, "sluicectl: out of memory\n");
 		ret = EXIT_FAIL;
-		goto cleanup;
 	}
-	if (cmd.kind == CMD_OBSERVE) {
-		ret = observe(&o, req);
-		goto cleanup;
-	}
-	if (cmd.kind == CMD_TOP) {
-		json_object_set_new(req, "what", json_string(cmd.name));
-		json_object_del(req, "name");
-		if (o.limit)
-			json_object_set_new(req, "limit", json_integer(o.limit));
-	}
-	if (cmd.kind == CMD_APPLY || cmd.kind == CMD_DELETE || cmd.kind == CMD_DIFF)
-		ret = build_objects_request(&cmd, &o, req);
-	if (!ret && cmd.kind == CMD_DIFF) {
-		if (json_object_set_new(req, "validate", json_string(ks_mode_name(o.validate)))) {
-			fprintf(stderr, "sluicectl: out of memory\n");
-			ret = EXIT_DIFF_ERROR;
-		} else {
-			ret = run_diff(&o, req);
-		}
-		goto cleanup;
-	}
-	if (!ret && cmd.kind == CMD_APPLY && o.dry_run == DRY_CLIENT) {
-		ret = apply_client_dry_run(&o, req);
-		goto cleanup;
-	}
-	if (!ret && cmd.kind == CMD_APPLY && o.dry_run == DRY_SERVER) {
-		cmd.print = print_server_dry_run;
-		if (json_object_set_new(req, "dryRun", json_string("server"))) {
-			fprintf(stderr, "sluicectl: out of memory\n");
-			ret = EXIT_FAIL;
-		}
-	}
-	else if (cmd.kind == CMD_EXPLAIN)
-		ret = build_explain_request(&o, req);
+	else if (c->kind == CMD_DELETE_NAMED)
+		ret = build_named_delete(c, o, req);
+	else if (c->kind == CMD_EXPLAIN)
+		ret = build_explain_request(o, req);
 	if (ret)
+		goto cleanup;
+	/* delete KIND NAME --ignore-not-found where no name exists */
+	if (c->kind == CMD_DELETE_NAMED && !json_object_get(req, "objects"))
 		goto cleanup;
 	reqlen = json_dumpb(req, NULL, 0, JSON_COMPACT);
 	if (reqlen > SLUICE_API_MAX_MSG) {
 		fprintf(stderr, "sluicectl: the request would be %zu bytes, more than the agent's "
 			"limit of %u MiB; %s the files in several runs\n", reqlen,
-			SLUICE_API_MAX_MSG >> 20, cmd.op);
+			SLUICE_API_MAX_MSG >> 20, c->op);
 		ret = EXIT_FAIL;
 		goto cleanup;
 	}
-
-	/* Prefilters come in one answer: a node applies at most 64. */
-	if (cmd.kind == CMD_PLAIN && cmd.what && o.chunk_size && strcmp(cmd.what, "prefilters")) {
-		ret = get_pages(&cmd, &o, req);
-		goto cleanup;
-	}
-	if (api_call(o.socket_path, req, &resp,
-		     cmd.kind == CMD_APPLY || cmd.kind == CMD_DELETE ? TIMEOUT_OBJECTS_MS : TIMEOUT_MS,
+	if (api_call(o->socket_path, req, &resp,
+		     c->kind == CMD_APPLY || c->kind == CMD_DELETE || c->kind == CMD_DELETE_NAMED
+			     ? TIMEOUT_OBJECTS_MS : TIMEOUT_MS,
 		     err, sizeof(err))) {
 		fprintf(stderr, "sluicectl: %s\n", err);
 		ret = EXIT_UNREACHABLE;
 		goto cleanup;
 	}
 	if (!json_is_true(json_object_get(resp, "ok"))) {
-		if (o.json_out) {
+		if (o->output == OUT_JSON) {
 			json_dumpf(resp, stdout, JSON_INDENT(2));
 			putchar('\n');
 		}
@@ -577,29 +400,284 @@ int main(int argc, char **argv)
 	/* apply --validate=warn: the unknown fields the agent accepted */
 	json_array_foreach(json_object_get(result, "warnings"), nwarn, warning)
 		fprintf(stderr, "Warning: %s\n", json_string_value(warning));
-	if (cmd.kind == CMD_EXPLAIN && !json_is_boolean(json_object_get(result, "allowed"))) {
+	if (c->kind == CMD_EXPLAIN && !json_is_boolean(json_object_get(result, "allowed"))) {
 		fprintf(stderr, "sluicectl: the agent's explain answer has no 'allowed' verdict\n");
 		ret = EXIT_FAIL;
 		goto cleanup;
 	}
-	if (o.json_out) {
+	if (o->output == OUT_JSON) {
 		json_dumpf(result, stdout, JSON_INDENT(2));
 		putchar('\n');
-	} else if (cmd.kind == CMD_TOP) {
-		print_top(cmd.name, result);
-	} else if (cmd.print(result)) {
+	} else if (c->kind == CMD_TOP) {
+		print_top(c->name, result);
+	} else if (c->print(result)) {
 		fprintf(stderr, "sluicectl: out of memory\n");
 		ret = EXIT_FAIL;
 		goto cleanup;
 	}
 	ret = EXIT_OK;
-	if (cmd.kind == CMD_EXPLAIN && !json_is_true(json_object_get(result, "allowed")))
+	if (c->kind == CMD_EXPLAIN && !json_is_true(json_object_get(result, "allowed")))
 		ret = EXIT_FAIL;
 cleanup:
 	json_decref(req);
 	json_decref(resp);
+	return ret;
+}
+
+/* ---- options ---------------------------------------------------------- */
+
+enum { OPT_IGNORE = 256, OPT_FROM, OPT_TO, OPT_PORT, OPT_CHUNK, OPT_FILTER, OPT_SINCE,
+       OPT_LAST, OPT_LIMIT, OPT_VALIDATE, OPT_NO_HEADERS, OPT_DRY_RUN };
+
+/* observe's filters: option -> the request's member. */
+static const struct {
+	const char *opt, *member;
+} filter_opts[] = {
+	{ "from-pod", "fromPod" }, { "to-pod", "toPod" }, { "pod", "pod" },
+	{ "from-ip", "fromIP" }, { "to-ip", "toIP" }, { "label", "label" },
+	{ "verdict", "verdict" }, { "drop-reason", "dropReason" },
+	{ "protocol", "protocol" }, { "policy", "policy" }, { "service", "service" },
+};
+
+static const struct option longopts[] = {
+	{ "socket", required_argument, NULL, 's' },
+	{ "output", required_argument, NULL, 'o' },
+	{ "filename", required_argument, NULL, 'f' },
+	{ "namespace", required_argument, NULL, 'n' },
+	{ "all-namespaces", no_argument, NULL, 'A' },
+	{ "selector", required_argument, NULL, 'l' },
+	{ "watch", no_argument, NULL, 'w' },
+	{ "no-headers", no_argument, NULL, OPT_NO_HEADERS },
+	{ "ignore-not-found", no_argument, NULL, OPT_IGNORE },
+	{ "validate", optional_argument, NULL, OPT_VALIDATE },
+	{ "dry-run", optional_argument, NULL, OPT_DRY_RUN },
+	{ "from", required_argument, NULL, OPT_FROM },
+	{ "to", required_argument, NULL, OPT_TO },
+	{ "port", required_argument, NULL, OPT_PORT },
+	{ "chunk-size", required_argument, NULL, OPT_CHUNK },
+	{ "from-pod", required_argument, NULL, OPT_FILTER },
+	{ "to-pod", required_argument, NULL, OPT_FILTER },
+	{ "pod", required_argument, NULL, OPT_FILTER },
+	{ "from-ip", required_argument, NULL, OPT_FILTER },
+	{ "to-ip", required_argument, NULL, OPT_FILTER },
+	{ "label", required_argument, NULL, OPT_FILTER },
+	{ "verdict", required_argument, NULL, OPT_FILTER },
+	{ "drop-reason", required_argument, NULL, OPT_FILTER },
+	{ "protocol", required_argument, NULL, OPT_FILTER },
+	{ "policy", required_argument, NULL, OPT_FILTER },
+	{ "service", required_argument, NULL, OPT_FILTER },
+	{ "since", required_argument, NULL, OPT_SINCE },
+	{ "last", required_argument, NULL, OPT_LAST },
+	{ "follow", no_argument, NULL, 'F' },
+	{ "limit", required_argument, NULL, OPT_LIMIT },
+	{ "help", no_argument, NULL, 'h' },
+	{ 0 },
+};
+
+/* Values given before the command is known: observe's --port is a filter,
+ * policy explain's is not; observe's -n and -l are filters too. */
+struct held {
+	const char **ports, **namespaces, **labels;
+	size_t nports, nnamespaces, nlabels;
+	bool help;
+};
+
+static int parse_output(const char *v, struct opts *o)
+{
+	static const char *const names[] = { [OUT_JSON] = "json", [OUT_YAML] = "yaml",
+					     [OUT_WIDE] = "wide", [OUT_NAME] = "name" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i] && !strcmp(v, names[i])) {
+			o->output = (enum out_fmt)i;
+			o->output_given = true;
+			return 0;
+		}
+	fprintf(stderr, "sluicectl: -o takes json, yaml, wide or name, not '%s'\n", v);
+	return EXIT_USAGE;
+}
+
+static int parse_number(const char *opt, const char *v, long long min, long long max,
+			long long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoll(v, &end, 10);
+	if (errno || end == v || *end || *out < min || *out > max) {
+		fprintf(stderr, "sluicectl: %s takes a number from %lld to %lld, not '%s'\n", opt,
+			min, max, v);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* One option: 0, or an exit code (the reason on stderr). */
+static int option(int c, int idx, struct opts *o, struct held *h, bool *stdin_taken)
+{
+	double since;
+	long long n;
+
+	switch (c) {
+	case 's': o->socket_path = optarg; return 0;
+	case 'o': return parse_output(optarg, o);
+	case 'n':
+		o->namespace = optarg;
+		h->namespaces[h->nnamespaces++] = optarg;
+		return 0;
+	case 'A': o->all_namespaces = true; return 0;
+	case 'l':
+		o->selector = optarg;
+		h->labels[h->nlabels++] = optarg;
+		return 0;
+	case 'w': o->watch = true; return 0;
+	case OPT_NO_HEADERS: o->no_headers = true; return 0;
+	case 'f':
+		if (!strcmp(optarg, "-")) {
+			if (*stdin_taken) {
+				fprintf(stderr, "sluicectl: -f - (standard input) can be given once\n");
+				return EXIT_USAGE;
+			}
+			*stdin_taken = true;
+		}
+		o->files[o->nfiles++] = optarg;
+		return 0;
+	case OPT_IGNORE: o->ignore_not_found = true; return 0;
+	case OPT_VALIDATE:
+		/* --validate alone is strict, as kubectl's */
+		if (ks_mode_parse(optarg ? optarg : "strict", &o->validate)) {
+			fprintf(stderr, "sluicectl: --validate takes strict, warn or ignore "
+				"(true: strict, false: ignore), not '%s'\n", optarg);
+			return EXIT_USAGE;
+		}
+		o->validate_given = true;
+		return 0;
+	case OPT_DRY_RUN:
+		if (dry_run_parse(optarg, &o->dry_run)) {
+			fprintf(stderr, "sluicectl: --dry-run takes client, server or none, not "
+				"'%s'\n", optarg);
+			return EXIT_USAGE;
+		}
+		o->dry_run_given = true;
+		return 0;
+	case OPT_FROM: o->from = optarg; return 0;
+	case OPT_TO: o->to = optarg; return 0;
+	case OPT_PORT:
+		o->port = optarg;
+		h->ports[h->nports++] = optarg;
+		return 0;
+	case OPT_FILTER:
+		for (size_t k = 0; k < sizeof(filter_opts) / sizeof(filter_opts[0]); k++)
+			if (!strcmp(longopts[idx].name, filter_opts[k].opt) &&
+			    add_filter(o->filters, filter_opts[k].member, optarg)) {
+				fprintf(stderr, "sluicectl: out of memory\n");
+				return EXIT_FAIL;
+			}
+		return 0;
+	case OPT_SINCE:
+		since = parse_duration(optarg);
+		if (since <= 0) {
+			fprintf(stderr, "sluicectl: --since takes a duration (30s, 5m, 2h, 1d), "
+				"not '%s'\n", optarg);
+			return EXIT_USAGE;
+		}
+		json_object_set_new(o->filters, "since", json_real(since));
+		return 0;
+	case OPT_LAST:
+	case OPT_LIMIT:
+		if (parse_number(c == OPT_LAST ? "--last" : "--limit", optarg, 1, 100000000, &n))
+			return EXIT_USAGE;
+		if (c == OPT_LAST)
+			json_object_set_new(o->filters, "last", json_integer(n));
+		else
+			o->limit = (long)n;
+		return 0;
+	case 'F': o->follow = true; return 0;
+	case OPT_CHUNK:
+		if (parse_number("--chunk-size", optarg, 0, 1000000, &n))
+			return EXIT_USAGE;
+		o->chunk_size = (long)n;
+		o->chunk_given = true;
+		return 0;
+	case 'h': h->help = true; return 0;
+	default:
+		fprintf(stderr, "sluicectl: see sluicectl --help\n");
+		return EXIT_USAGE;
+	}
+}
+
+/* observe: the held --port, -n and -l values are its filters. */
+static int observe_filters(struct opts *o, const struct held *h)
+{
+	for (size_t k = 0; k < h->nports; k++)
+		if (add_filter(o->filters, "port", h->ports[k]))
+			return EXIT_FAIL;
+	for (size_t k = 0; k < h->nnamespaces; k++)
+		if (add_filter(o->filters, "namespace", h->namespaces[k]))
+			return EXIT_FAIL;
+	for (size_t k = 0; k < h->nlabels; k++)
+		if (add_filter(o->filters, "label", h->labels[k]))
+			return EXIT_FAIL;
+	o->port = o->namespace = o->selector = NULL;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { .socket_path = getenv("SLUICE_SOCKET"), .chunk_size = CHUNK_DEFAULT };
+	struct held h = { 0 };
+	const struct command *command;
+	bool stdin_taken = false;
+	struct cmd cmd;
+	int c, idx, ret = EXIT_FAIL;
+
+	if (!o.socket_path || !*o.socket_path)
+		o.socket_path = SLUICE_DEFAULT_SOCKET;
+	o.files = calloc((size_t)argc, sizeof(*o.files));
+	h.ports = calloc((size_t)argc, sizeof(*h.ports));
+	h.namespaces = calloc((size_t)argc, sizeof(*h.namespaces));
+	h.labels = calloc((size_t)argc, sizeof(*h.labels));
+	o.filters = json_object();
+	if (!o.files || !h.ports || !h.namespaces || !h.labels || !o.filters) {
+		fprintf(stderr, "sluicectl: out of memory\n");
+		goto cleanup;
+	}
+	while ((c = getopt_long(argc, argv, "o:f:n:l:AwhF", longopts, &idx)) != -1)
+		if ((ret = option(c, idx, &o, &h, &stdin_taken)))
+			goto cleanup;
+	command = optind < argc ? command_of(argv[optind]) : NULL;
+	if (h.help) {
+		/* sluicectl COMMAND --help: the command's; else the overview */
+		if (command)
+			fputs(command->help, stdout);
+		else
+			usage(stdout);
+		ret = EXIT_OK;
+		goto cleanup;
+	}
+	ret = EXIT_USAGE;
+	if (optind >= argc) {
+		fprintf(stderr, "sluicectl: no command; see sluicectl --help\n");
+		goto cleanup;
+	}
+	if (!command) {
+		unknown_command(argv[optind]);
+		goto cleanup;
+	}
+	ret = command->parse(argc - optind, argv + optind, &cmd);
+	if (!ret && cmd.kind == CMD_OBSERVE && observe_filters(&o, &h)) {
+		fprintf(stderr, "sluicectl: out of memory\n");
+		ret = EXIT_FAIL;
+	}
+	if (!ret)
+		ret = check_options(&cmd, &o);
+	if (!ret)
+		ret = command->run(&cmd, &o);
+cleanup:
 	json_decref(o.filters);
-	free(ports);
+	free(h.ports);
+	free(h.namespaces);
+	free(h.labels);
 	free(o.files);
 	return ret;
 }

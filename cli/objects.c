@@ -85,3 +85,109 @@ cleanup:
 	json_decref(sources);
 	return ret;
 }
+
+/* The policy kind a `delete policy NAME` means: the one kind of policy
+ * by that name, looked up in the agent's list. NULL (with the reason on
+ * stderr) when there is none or several. */
+static const char *policy_kind_of(const struct cmd *c, const struct opts *o, const char *word)
+{
+	struct cmd one = *c;
+	struct get_filter f;
+	json_t *items = NULL;
+	const char *kind = NULL;
+	char *names[1] = { (char *)word };
+	const json_t *it;
+	size_t i;
+
+	one.names = names;
+	one.nnames = 1;
+	if (get_items(&one, o, &f, &items))
+		return NULL;
+	json_array_foreach(items, i, it) {
+		const char *k = json_string_value(json_object_get(it, "kind"));
+
+		if (kind && k && strcmp(kind, k)) {
+			fprintf(stderr, "sluicectl: %s is both a %s and a %s: name the kind "
+				"(delete networkpolicy|sluicenetworkpolicy|"
+				"sluiceclusternetworkpolicy %s)\n", word, kind, k, word);
+			kind = NULL;
+			goto cleanup;
+		}
+		/* the string lives in the kinds table, not in items */
+		kind = k && kind_lookup(k) ? kind_lookup(k)->policy_kind : kind;
+	}
+	if (!kind && !o->ignore_not_found)
+		fprintf(stderr, "sluicectl: policy %s not found%s%s (sluicectl get policies -A "
+			"lists them)\n", word, strchr(word, '/') || !f.ns ? "" : " in namespace ",
+			strchr(word, '/') || !f.ns ? "" : f.ns);
+cleanup:
+	json_decref(items);
+	get_filter_free(&f);
+	return kind;
+}
+
+int build_named_delete(const struct cmd *c, const struct opts *o, json_t *req)
+{
+	const struct kind *k = c->kind_of;
+	json_t *objects = json_array(), *sources = json_array();
+	int ret = EXIT_FAIL;
+
+	if (!k->object_kind && k->what != GET_POLICIES) {
+		fprintf(stderr, "sluicectl: %s cannot be deleted: %s\n", k->names[0],
+			k->what == GET_IDENTITIES ? "the agent computes them from the pods' labels"
+						  : "an endpoint goes with its pod's CNI DEL");
+		ret = EXIT_USAGE;
+		goto cleanup;
+	}
+	if (!objects || !sources)
+		goto cleanup;
+	for (size_t i = 0; i < c->nnames; i++) {
+		const char *word = c->names[i], *slash = strchr(word, '/');
+		const char *kind = k->object_kind, *api = k->api_version;
+		const char *ns = o->namespace ? o->namespace : "default";
+		char nsbuf[256], src[600];
+		json_t *meta;
+
+		if (slash && !k->namespaced) {
+			fprintf(stderr, "sluicectl: '%s': %s is not in a namespace: give its NAME "
+				"alone\n", word, k->names[0]);
+			ret = EXIT_USAGE;
+			goto cleanup;
+		}
+		if (slash) {
+			snprintf(nsbuf, sizeof(nsbuf), "%.*s", (int)(slash - word), word);
+			ns = nsbuf;
+		}
+		if (!kind) {
+			kind = policy_kind_of(c, o, word);
+			if (!kind && o->ignore_not_found)
+				continue;
+			if (!kind)
+				goto cleanup;
+			api = kind_lookup(kind)->api_version;
+		}
+		meta = json_pack("{s:s}", "name", slash ? slash + 1 : word);
+		if (meta && k->namespaced && strcmp(kind, "SluiceClusterNetworkPolicy"))
+			json_object_set_new(meta, "namespace", json_string(ns));
+		snprintf(src, sizeof(src), "delete %s %s", k->names[0], word);
+		if (!meta || json_array_append_new(objects, json_pack("{s:s, s:s, s:o}", "apiVersion",
+								      api, "kind", kind, "metadata",
+								      meta)) ||
+		    json_array_append_new(sources, json_string(src)))
+			goto cleanup;
+	}
+	if (!json_array_size(objects)) {
+		ret = EXIT_OK + 100;	/* nothing to send: every name was missing */
+		goto cleanup;
+	}
+	if (json_object_set(req, "objects", objects) || json_object_set(req, "sources", sources) ||
+	    json_object_set_new(req, "ignoreNotFound", json_boolean(o->ignore_not_found)))
+		goto cleanup;
+	ret = EXIT_OK;
+cleanup:
+	if (ret == EXIT_FAIL && json_array_size(objects) == 0 && !objects)
+		fprintf(stderr, "sluicectl: out of memory\n");
+	json_decref(objects);
+	json_decref(sources);
+	return ret;
+}

@@ -105,7 +105,7 @@ int observe(const struct opts *o, json_t *req)
 			break;
 		}
 		result = json_object_get(resp, "result");
-		print_flows(json_object_get(result, "flows"), o->json_out, &header);
+		print_flows(json_object_get(result, "flows"), o->output == OUT_JSON, &header);
 		if (!o->follow) {
 			json_int_t t = json_integer_value(json_object_get(result, "truncated"));
 

@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-/* sluicectl status, get endpoints, metrics: the node's state. */
+/* sluicectl status and metrics: the node's state. */
 #include <stdint.h>
 #include <stdio.h>
 
-#include "bwconf.h"
 #include "cli.h"
 
 static void print_sync(const char *label, const json_t *sy)
@@ -178,32 +177,6 @@ int print_status(const json_t *r)
 										      : "",
 			       *e && !json_is_true(json_object_get(res, "connected")) ? e : "");
 		}
-	}
-	return 0;
-}
-
-int print_endpoints(const json_t *r)
-{
-	const json_t *eps = json_object_get(r, "endpoints"), *e;
-	size_t i;
-
-	printf("%-20s %-28s %-6s %-15s %-15s %-7s %-10s %-10s %s\n", "CONTAINER", "NAMESPACE/POD",
-	       "IFACE", "IP", "HOST-IFACE", "IFINDEX", "EGRESS-BW", "INGRESS-BW", "STATE");
-	json_array_foreach(eps, i, e) {
-		const json_t *bw = json_object_get(e, "bandwidth");
-		char pod[80], egress[16], ingress[16];
-
-		snprintf(pod, sizeof(pod), "%s/%s", str(e, "namespace"), str(e, "pod"));
-		/* Rates in bit/s as runtimeConfig.bandwidth gives them; "-": none. */
-		bw_format_rate((uint64_t)json_integer_value(json_object_get(bw, "egressRate")),
-			       egress, sizeof(egress));
-		bw_format_rate((uint64_t)json_integer_value(json_object_get(bw, "ingressRate")),
-			       ingress, sizeof(ingress));
-		printf("%-20.20s %-28.28s %-6s %-15s %-15s %-7lld %-10s %-10s %s\n",
-		       str(e, "containerId"), pod, str(e, "ifname"), str(e, "ip"),
-		       str(e, "hostIfname"),
-		       (long long)json_integer_value(json_object_get(e, "hostIfindex")), egress, ingress,
-		       str(e, "state"));
 	}
 	return 0;
 }

@@ -50,7 +50,18 @@ static void print_agent(const json_t *r)
 		       *str(e, "fallbackReason") != '-' ? str(e, "fallbackReason") : "");
 }
 
-int run_version(const struct opts *o)
+const char help_version[] =
+	"Usage: sluicectl version [-o json]\n"
+	"\n"
+	"This client's version, then the agent's: the BPF objects built into it (size and an\n"
+	"FNV-1a checksum: two nodes that print the same run the same programs), the maps it\n"
+	"pins under --bpffs with the layout version their _vN names, and the kernel features\n"
+	"it found: BTF, tcx (\"not probed\" under --attach-mode tc), the attach mode in use\n"
+	"and XDP per device. Without an agent: the client's version, exit 3.\n"
+	"\n"
+	"  -o json                {\"clientVersion\", \"agent\": the agent's version op}\n";
+
+int run_version(const struct cmd *c, struct opts *o)
 {
 	json_t *req = json_pack("{s:s}", "op", "version"), *resp = NULL, *out;
 	char err[512];
@@ -61,7 +72,8 @@ int run_version(const struct opts *o)
 		return EXIT_FAIL;
 	}
 	unreachable = api_call(o->socket_path, req, &resp, TIMEOUT_MS, err, sizeof(err));
-	if (o->json_out) {
+	(void)c;
+	if (o->output == OUT_JSON) {
 		out = json_pack("{s:s}", "clientVersion", SLUICE_VERSION);
 		if (out && !unreachable && json_is_true(json_object_get(resp, "ok")))
 			json_object_set(out, "agent", json_object_get(resp, "result"));

@@ -105,7 +105,7 @@ for pair in web-0:db-0 api-0:db-0; do
 	probe "$ID-$a" tcp "${IP[$b]}" 8080 --timeout 500 >/dev/null 2>&1 && echo allowed || echo dropped
 done
 run ctl policy explain --from billing/api-0 --to shop/db-0 --port 8080/TCP
-run ctl get identities
+run ctl get identities -A
 
 say "Killing the agent (SIGKILL) while web-0 streams TCP to db-0"
 probe "$ID-web-0" stream "${IP[db-0]}" 8080 --seconds 3 --interval-ms 20 >"$DIR/stream.json" &

@@ -200,7 +200,7 @@ check "pod CIDR from the Node object, uplink from its InternalIP, routing from t
 check "in-cluster configuration with the service account's token" \
 	bash -c "jq -e '.kubernetes.connected == true' <<<'$status'"
 check "the docs' policies reached the agent from the API" \
-	bash -c "env ${RUN_ENV[*]} '$BUILD/sluicectl' get policies -o json |
+	bash -c "env ${RUN_ENV[*]} '$BUILD/sluicectl' get policies -A -o json |
 		jq -e '[.items[].name] | contains([\"no-db-from-frontend\", \"audit-egress-to-internet\"])'"
 
 echo "== what the agent asked the API for"

@@ -189,9 +189,10 @@ check "text: Client Version and Agent Version lines" bash -c "
 check "no agent: the client's version, exit 3" bash -c "[ $? = 3 ] && grep -q '^Client Version:' '$DIR/v.out'"
 
 echo "== completion"
-# comp WORDS...: what the bash completion offers for the last word.
+# comp WORDS...: what the bash completion offers for the last word, with
+# the sluicectl under test first on PATH (the script runs it for names).
 comp() {
-	bash -c 'source <("$BUILD/sluicectl" completion bash)
+	PATH="$BUILD:$PATH" bash -c 'source <("$BUILD/sluicectl" completion bash)
 		COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
 		_sluicectl; printf "%s\n" "${COMPREPLY[@]}"' comp "$@"
 }
@@ -210,8 +211,9 @@ check "flags: apply --dry -> --dry-run=client|server|none" \
 	test "$(tr '\n' ' ' <"$DIR/c3")" = "--dry-run=client --dry-run=server --dry-run=none "
 comp sluicectl --socket "$SOCK" get namespaces '' >"$DIR/c4"
 check "names from the agent: get namespaces -> shop" grep -qx shop "$DIR/c4"
-comp sluicectl --socket "$SOCK" get pods w >"$DIR/c5"
-check "names from the agent: get pods w -> web" grep -qx web "$DIR/c5"
+comp sluicectl --socket "$SOCK" get pods -n shop w >"$DIR/c5"
+check "names from the agent, in the line's namespace: get pods -n shop w -> web" \
+	test "$(cat "$DIR/c5")" = web
 check "zsh: a #compdef script that loads it through bashcompinit" bash -c \
 	"'$BUILD/sluicectl' completion zsh | head -1 | grep -qx '#compdef sluicectl' && '$BUILD/sluicectl' completion zsh | grep -q bashcompinit"
 "$BUILD/sluicectl" completion fish >/dev/null 2>&1

@@ -164,7 +164,7 @@ out=$(POD_NAMESPACE=$NS cni ADD "c${ID}6" "/run/netns/$ID-p6" "$CONF")
 check "the next ADD finds the range full (no address handed out twice)" \
 	grep -q "no free addresses left" <<<"$out"
 
-check "the NetworkPolicy is still stored" bash -c "'$BUILD/sluicectl' --socket '$SOCK' get policies | grep -q web-only"
+check "the NetworkPolicy is still stored" bash -c "'$BUILD/sluicectl' --socket '$SOCK' get policies -A | grep -q web-only"
 { kill -9 "$AGENT_PID"; wait "$AGENT_PID"; } 2>/dev/null
 
 echo "== an unreadable objects snapshot stops the agent (no policy is dropped)"
@@ -182,7 +182,7 @@ mv "$STATE/objects.json" "$STATE/objects.json.bad"
 mv "$STATE/objects.journal" "$STATE/objects.journal.bad"
 start || exit 1
 check "moved away as told, the agent starts with no stored objects" \
-	bash -c "! '$BUILD/sluicectl' --socket '$SOCK' get policies | grep -q web-only"
+	bash -c "! '$BUILD/sluicectl' --socket '$SOCK' get policies -A | grep -q web-only"
 
 echo "== DEL of every pod leaves nothing"
 for i in 1 2 3 4 5 6; do pod_del "$i"; done

@@ -77,7 +77,7 @@ pod_add x a
 pod_add x b
 pod_add y c
 check "the Pod objects joined their endpoints" \
-	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get pods -o json | jq -e '[.items[] | select(.local and .namespace == \"x\") | .labels.app] | sort == [\"db\", \"web\"]'"
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get pods -A -o json | jq -e '[.items[] | select(.local and .namespace == \"x\") | .labels.app] | sort == [\"db\", \"web\"]'"
 out=$(apply <<'YAML'
 apiVersion: v1
 kind: Namespace
@@ -104,7 +104,7 @@ YAML
 check "a bad document is refused, naming document and field" \
 	bash -c "grep -q 'document 2' <<<'$out' && grep -q 'ports\[0\].port' <<<'$out'"
 check "and nothing of the file was applied" \
-	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get policies -o json | jq -e '.items | length == 0'"
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get policies -A -o json | jq -e '.items | length == 0'"
 
 echo "== field validation: an unknown field refuses the file (kubectl's --validate)"
 # The typo leaves a policy with no rules: applied, it would isolate x/a
@@ -125,7 +125,7 @@ check "strict (the default): refused, exit status 1" test "$rc" -eq 1
 check "the error names the file, document, object and field, and suggests spec.ingress" \
 	grep -qxF "sluicectl: $TYPO; nothing was applied" "$DIR/err"
 check "nothing was applied: no policy" \
-	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get policies -o json | jq -e '.items | length == 0'"
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get policies -A -o json | jq -e '.items | length == 0'"
 check "x/a is still open: x/b -> x/a:8080" reach x/b x/a 8080
 out=$(raw_call '{"op":"apply","objects":[{"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy","metadata":{"namespace":"x","name":"web-typo"},"spec":{"podSelector":{},"ingres":[]}}]}')
 check "an API request without \"validate\" is strict too (code 7, the field named)" \
@@ -291,7 +291,7 @@ check "delete says what it deleted" test "$out" = "sluicenetworkpolicy x/web-gua
 check "after the delete, y/c -> x/a:8081 is open again" reach y/c x/a 8081
 
 echo "== Services and EndpointSlices: read, shown, not translated yet"
-svc_json() { ctl get services -o json; }
+svc_json() { ctl get services -A -o json; }
 out=$(apply 2>&1 <<YAML
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
@@ -314,11 +314,11 @@ YAML
 check "a Service and its slice are applied" \
 	bash -c "grep -qx 'service x/db created' <<<'$out' && grep -qx 'endpointslice x/db-1 created' <<<'$out'"
 check "get services -o json: the frontends" \
-	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get services -o json | jq -e '.items[] | select(.name == \"db\") | [.frontends[].frontend] == [\"10.96.7.1:5432/TCP\", \"*:30432/TCP\"]'"
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get services -A -o json | jq -e '.items[] | select(.name == \"db\") | [.frontends[].frontend] == [\"10.96.7.1:5432/TCP\", \"*:30432/TCP\"]'"
 check "get services -o json: the backends with target port, state and locality" \
-	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get services -o json | jq -e '[.items[] | select(.name == \"db\") | .ports[0].backends[] | \"\\(.address):\\(.port) \\(.state) \\(.local)\"] == [\"${IP[x/b]}:8080 ready true\", \"10.243.0.200:8080 terminating false\"]'"
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get services -A -o json | jq -e '[.items[] | select(.name == \"db\") | .ports[0].backends[] | \"\\(.address):\\(.port) \\(.state) \\(.local)\"] == [\"${IP[x/b]}:8080 ready true\", \"10.243.0.200:8080 terminating false\"]'"
 check "get services says Services are not translated (--kube-proxy-replacement off)" \
-	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get services | grep -q 'does not translate Services' && '$BUILD/sluicectl' --socket '$SOCK' get services -o json | jq -e '.translated == false and ([.items[].translated] | all(. == false))'"
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get services -A | grep -q 'does not translate Services' && '$BUILD/sluicectl' --socket '$SOCK' get services -A -o json | jq -e '.translated == false and ([.items[].translated] | all(. == false))'"
 out=$(apply 2>&1 <<'YAML'
 apiVersion: v1
 kind: Service
@@ -344,7 +344,7 @@ YAML
 check "a nodePort outside 1-65535 is refused, naming object and field" \
 	bash -c "grep -q 'Service y/bad: spec.ports\[0\].nodePort: 70000 is outside 1-65535' <<<'$out'"
 check "and neither was stored" \
-	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get services -o json | jq -e '[.items[].name] == [\"db\"]'"
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get services -A -o json | jq -e '[.items[].name] == [\"db\"]'"
 out=$(ctl delete -f - <<'YAML'
 apiVersion: v1
 kind: Service
@@ -353,7 +353,7 @@ YAML
 )
 check "delete service says so" test "$out" = "service x/db deleted"
 check "the slice without its Service stays, and shows nothing" \
-	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get services -o json | jq -e '.items == []'"
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get services -A -o json | jq -e '.items == []'"
 out=$(apply <<'YAML'
 apiVersion: v1
 kind: Service
@@ -365,25 +365,25 @@ spec:
 YAML
 )
 check "applied again, it joins its kept slice" \
-	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get services -o json | jq -e '.items[0].ports[0].backends | length == 2'"
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get services -A -o json | jq -e '.items[0].ports[0].backends | length == 2'"
 
 echo "== policy survives an agent restart"
 { kill -9 "$AGENT_PID"; wait "$AGENT_PID"; } 2>/dev/null
 check "with no agent, x/b still only takes team=blue namespaces" blocked y/c x/b 8080
 start_agent "$NODE" "$CIDR" "$DIR" || exit 1
 check "the restarted agent has the policies" \
-	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get policies -o json | jq -e '[.items[].name] | sort == [\"audit-y\", \"db-from-web\", \"locked-down\"]'"
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get policies -A -o json | jq -e '[.items[].name] | sort == [\"audit-y\", \"db-from-web\", \"locked-down\"]'"
 check "and enforces them" blocked y/c x/b 8080
 check "the restarted agent has the Service and its backends" \
-	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get services -o json | jq -e '.items[0].ports[0].backends | length == 2'"
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get services -A -o json | jq -e '.items[0].ports[0].backends | length == 2'"
 check "identities are listed with their pods" \
-	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get identities -o json | jq -e '[.items[] | select(.pods | index(\"x/b\"))] | length == 1'"
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get identities -A -o json | jq -e '[.items[] | select(.pods | index(\"x/b\"))] | length == 1'"
 
 echo "== answers of any size: get in pages, status of the control plane"
 # 3000 pods with 24 long labels each: some 4.8 MB of get pods JSON, more
 # than the 4 MiB an answer may be. Applied in three requests (each must be
 # under 4 MiB too), with a policy selecting them all.
-before=$(ctl get pods -o json | jq '.items | length')
+before=$(ctl get pods -A -o json | jq '.items | length')
 big_pods() { # FROM TO: Pod objects big/p-FROM … big/p-TO, as a JSON list
 	jq -n --argjson from "$1" --argjson to "$2" '{apiVersion: "v1", kind: "List", items: [
 		range($from; $to + 1) as $i | {apiVersion: "v1", kind: "Pod",
@@ -404,32 +404,32 @@ spec:
   podSelector: {}
 YAML
 check "the whole list is larger than an answer may be" \
-	bash -c "test \$('$BUILD/sluicectl' --socket '$SOCK' get pods -o json | wc -c) -gt $((4 << 20))"
-out=$(ctl get pods -o json --chunk-size 0 2>&1)
+	bash -c "test \$('$BUILD/sluicectl' --socket '$SOCK' get pods -A -o json | wc -c) -gt $((4 << 20))"
+out=$(ctl get pods -A -o json --chunk-size 0 2>&1)
 check "asked in one answer, the agent refuses, naming --chunk-size" \
 	bash -c "grep -q 'more than the 4 MiB an answer may be' <<<'$out' && grep -q -- '--chunk-size' <<<'$out'"
 check "in pages (the default 500), every pod once, in (namespace, name) order" \
-	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get pods -o json | jq -e --argjson n $((before + 3000)) \
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get pods -A -o json | jq -e --argjson n $((before + 3000)) \
 		'[.items[] | [.namespace, .name]] as \$k | (\$k | length) == \$n and (\$k | unique) == \$k'"
 check "pages of 7 give the same list" \
-	bash -c "diff <('$BUILD/sluicectl' --socket '$SOCK' get pods -o json --chunk-size 7 | jq -c '.items[]') \
-		<('$BUILD/sluicectl' --socket '$SOCK' get pods -o json | jq -c '.items[]')"
+	bash -c "diff <('$BUILD/sluicectl' --socket '$SOCK' get pods -A -o json --chunk-size 7 | jq -c '.items[]') \
+		<('$BUILD/sluicectl' --socket '$SOCK' get pods -A -o json | jq -c '.items[]')"
 check "the table has one header and a row per pod" \
-	bash -c "test \$('$BUILD/sluicectl' --socket '$SOCK' get pods --chunk-size 1000 | wc -l) = $((before + 3001))"
+	bash -c "test \$('$BUILD/sluicectl' --socket '$SOCK' get pods -A --chunk-size 1000 | wc -l) = $((before + 3001))"
 check "policies in pages of one: all of them, the new one selecting its pods (the first 1000 named, all counted)" \
-	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get policies -o json --chunk-size 1 | jq -e \
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get policies -A -o json --chunk-size 1 | jq -e \
 		'(.items | length) == 4 and ([.items[] | select(.name == \"all-big\")][0] |
 		 (.selectedPods | length) == 1000 and .selectedPodsCount == 3000 and
 		 .selectedPods == (.selectedPods | sort_by(split(\"/\")))) '"
 check "the table says how many pods a policy selects in all" \
-	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get policies | grep all-big | grep -q '(3000 in all)'"
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get policies -A | grep all-big | grep -q '(3000 in all)'"
 check "get identities lists every pod once, under the identity get pods gives it" \
-	bash -c "diff <('$BUILD/sluicectl' --socket '$SOCK' get pods -o json |
+	bash -c "diff <('$BUILD/sluicectl' --socket '$SOCK' get pods -A -o json |
 			jq -c '[.items[] | \"\\(.namespace)/\\(.name) \\(.identity)\"] | sort') \
-		<('$BUILD/sluicectl' --socket '$SOCK' get identities -o json |
+		<('$BUILD/sluicectl' --socket '$SOCK' get identities -A -o json |
 			jq -c '[.items[] | .id as \$i | (.pods // [])[] | \"\\(.) \\(\$i)\"] | sort')"
 check "a continue token of another kind is refused, saying how to start again" \
-	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get services --chunk-size 1 -o json >/dev/null &&
+	bash -c "'$BUILD/sluicectl' --socket '$SOCK' get services -A --chunk-size 1 -o json >/dev/null &&
 		raw_call '{\"op\":\"get\",\"what\":\"pods\",\"limit\":5,\"continue\":\"policies:x/y/0\"}' |
 		jq -e '.ok == false and (.error.details | test(\"start again without it\"))'"
 check "an old client (no limit) gets the whole list when it fits" \

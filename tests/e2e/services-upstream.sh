@@ -256,16 +256,16 @@ done
 echo "== d) sluicectl: get services, policy explain --to a frontend, metrics"
 X=$MN_DIR/out
 check "node1: multi's backends per port, local (node1's pod) and remote" bash -c "
-	'$BUILD/sluicectl' --socket '$(mn_sock "$P" 1)' get services -o json | jq -e '
+	'$BUILD/sluicectl' --socket '$(mn_sock "$P" 1)' get services -A -o json | jq -e '
 		.items[] | select(.name == \"multi\") |
 		.translated == true and
 		[.ports[0].backends[] | \"\(.address):\(.port) \(.state) \(.local)\"] ==
 			[\"${IP[n1-be]}:8080 ready true\", \"${IP[n2-be]}:8085 ready false\"] and
 		[.ports[1].backends[].port] == [8090, 8090]'"
 check "node2: the same backends, locality from node2's side" bash -c "
-	'$BUILD/sluicectl' --socket '$(mn_sock "$P" 2)' get services -o json | jq -e '
+	'$BUILD/sluicectl' --socket '$(mn_sock "$P" 2)' get services -A -o json | jq -e '
 		[.items[] | select(.name == \"multi\") | .ports[0].backends[].local] == [false, true]'"
-ctl 1 get services >"$X"
+ctl 1 get services -A >"$X"
 check "node1: the table has TRANSLATED yes for multi" bash -c "
 	head -n 1 '$X' | grep -qE ' AFFINITY +TRANSLATED +STATUS\$' && grep -qE '^$NS +multi .* None +yes +OK\$' '$X'"
 NP_DOC="$(svc np 10.96.20.16 "  - {name: http, protocol: TCP, port: 80, targetPort: 8080, nodePort: 30080}" "  type: NodePort
@@ -274,10 +274,10 @@ NP_DOC="$(svc np 10.96.20.16 "  - {name: http, protocol: TCP, port: 80, targetPo
 $(slice np-1 np "[{name: http, protocol: TCP, port: 8080}]" n1-be n2-be)"
 check "Service np (NodePort 30080) applied" apply <<<"$NP_DOC"
 check "node2: np's nodePort shown at node2's address" bash -c "
-	'$BUILD/sluicectl' --socket '$(mn_sock "$P" 2)' get services -o json | jq -e '
+	'$BUILD/sluicectl' --socket '$(mn_sock "$P" 2)' get services -A -o json | jq -e '
 		[.items[] | select(.name == \"np\") | .frontends[] | select(.kind == \"NodePort\") |
 		 \"\(.frontend) \(.nodeAddress)\"] == [\"*:30080/TCP $(mn_node_ip 2)\"]' &&
-	'$BUILD/sluicectl' --socket '$(mn_sock "$P" 2)' get services | grep -q '$(mn_node_ip 2):30080/TCP'"
+	'$BUILD/sluicectl' --socket '$(mn_sock "$P" 2)' get services -A | grep -q '$(mn_node_ip 2):30080/TCP'"
 ctl 1 policy explain --from "$NS/n1-cl" --to "$MULTI:80/TCP" -o json >"$X" 2>&1
 rc=$?
 check "explain --to $MULTI:80/TCP: Service multi, two candidates (8080 and 8085), both allowed" bash -c "
@@ -412,7 +412,7 @@ check "Service dns deleted (delete returned)" delete <<<"$(svc dns "$DNS" "  - {
 check "n1-cl -> $DNS:53/TCP: no answer" silent n1-cl tcp "$DNS" 53
 check "n2-cl -> $DNS:53/UDP: no answer" silent n2-cl udp "$DNS" 53
 check "node1: get services no longer lists dns" bash -c "
-	'$BUILD/sluicectl' --socket '$(mn_sock "$P" 1)' get services -o json | jq -e '[.items[].name] | index(\"dns\") | not'"
+	'$BUILD/sluicectl' --socket '$(mn_sock "$P" 1)' get services -A -o json | jq -e '[.items[].name] | index(\"dns\") | not'"
 check "Service dns recreated" apply <<<"$DNS_DOC"
 check "n1-cl -> $DNS:53/TCP: answers again" answers n1-cl tcp "$DNS" 53 n1-be:t5301 n2-be:t5301
 

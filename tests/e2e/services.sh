@@ -130,7 +130,7 @@ echo "== a) the Service from a client pod on each node"
 check "Service and EndpointSlice applied to both agents" mn_apply_all "$P" 2 <<<"$SERVICE"
 for n in 1 2; do
 	check "node$n: get services says web is translated, and the node translates" bash -c "
-		'$BUILD/sluicectl' --socket '$(mn_sock "$P" "$n")' get services -o json |
+		'$BUILD/sluicectl' --socket '$(mn_sock "$P" "$n")' get services -A -o json |
 			jq -e '.translated == true and ([.items[] | select(.name == \"web\") | .translated] == [true])'"
 done
 check "node1: status counts 4 frontends (2 addresses x TCP, UDP), 2 backends per protocol, 2 EXT entries (the externalIP), no health check" bash -c "
@@ -365,7 +365,7 @@ MN_AGENT_ARGS="--kube-proxy-replacement off" mn_start_agent "$P" 1 "$MODE" ||
 	{ log "node1's agent did not restart"; exit 1; }
 AGENT[1]=$MN_AGENT_PID
 check "node1: get services says nothing is translated" bash -c "
-	'$BUILD/sluicectl' --socket '$(mn_sock "$P" 1)' get services -o json |
+	'$BUILD/sluicectl' --socket '$(mn_sock "$P" 1)' get services -A -o json |
 		jq -e '.translated == false and ([.items[].translated] | all(. == false))'"
 t0=$(node_metric 1 lb-translated egress)
 if [ "$KP" = 1 ]; then

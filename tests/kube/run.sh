@@ -136,7 +136,7 @@ all_agents() { local n; for n in "${NODES[@]}"; do "$@" "$n" || return 1; done; 
 # (N last, for all_agents).
 policy_count() {
 	local out
-	out=$(ctl "$3" get policies -o json) || return 1
+	out=$(ctl "$3" get policies -A -o json) || return 1
 	jq -e --arg n "$1" --argjson c "$2" '[.items[] | select(.name == $n)] | length == $c' \
 		<<<"$out" >/dev/null
 }
@@ -145,7 +145,7 @@ agent_lacks_policy() { policy_count "$1" 0 "$2"; }
 
 # pod_label POD KEY VALUE N: node N's agent sees label KEY=VALUE on POD.
 pod_label() {
-	ctl "$4" get pods -o json | jq -e --arg p "$1" --arg k "$2" --arg v "$3" \
+	ctl "$4" get pods -A -o json | jq -e --arg p "$1" --arg k "$2" --arg v "$3" \
 		'.items[] | select(.name == $p) | .labels[$k] == $v' >/dev/null
 }
 # db2_label KEY VALUE N: node N's agent sees label KEY=VALUE on pod db2.
@@ -219,7 +219,7 @@ for spec in "${PODSPEC[@]}"; do
 			jq -c '{status: .status}')" >/dev/null || exit 1
 done
 pods_known() {
-	ctl "$1" get pods -o json | jq -e '[.items[] | select(.ip != null and .ip != "")] |
+	ctl "$1" get pods -A -o json | jq -e '[.items[] | select(.ip != null and .ip != "")] |
 		length >= 3' >/dev/null
 }
 check "every agent learns every pod's IP from the API" eventually 10 all_agents pods_known
@@ -364,7 +364,7 @@ endpoints:
 EOF
 # svc_is JQ N: node N's Service shop/db in get services -o json satisfies JQ.
 svc_is() {
-	ctl "$2" get services -o json 2>/dev/null |
+	ctl "$2" get services -A -o json 2>/dev/null |
 		jq -e --arg ns "$NS" ".items[] | select(.namespace == \$ns and .name == \"db\") | $1" \
 			>/dev/null
 }
@@ -429,7 +429,7 @@ addressType: IPv6
 endpoints: [{addresses: ["fd00::5"]}]
 EOF
 thief_refused() {
-	ctl "$1" get services -o json | jq -e '.items[] | select(.name == "thief") |
+	ctl "$1" get services -A -o json | jq -e '.items[] | select(.name == "thief") |
 		.status == "Refused" and (.statusReason | test("frontend 10.96.0.20:5432/TCP is Service shop/db.s"))' >/dev/null &&
 		ctl "$1" status -o json | jq -e '.refusedServices == 1 and .unusedEndpointSlices == 1' >/dev/null
 }
@@ -439,12 +439,12 @@ check "the refusal is logged with the Service's name" \
 	grep -q "Service default/thief refused: spec.externalIPs" "$(mn_node_dir "$P" 1)/agent.log"
 kctl -n "$NS" delete service db >/dev/null
 thief_ok() {
-	ctl "$1" get services -o json | jq -e '[.items[] | select(.name == "thief") | .status] == ["OK"]' >/dev/null
+	ctl "$1" get services -A -o json | jq -e '[.items[] | select(.name == "thief") | .status] == ["OK"]' >/dev/null
 }
 check "db deleted: the other Service keeps the frontend" eventually 10 all_agents thief_ok
 kctl delete service thief >/dev/null
 kctl -n "$NS" delete endpointslice db-abc db-v6 >/dev/null
-no_services() { ctl "$1" get services -o json | jq -e '.items == [] and .note != null' >/dev/null; }
+no_services() { ctl "$1" get services -A -o json | jq -e '.items == [] and .note != null' >/dev/null; }
 check "all deleted: no Service left on any agent" eventually 10 all_agents no_services
 
 echo "--- the API server killed and restarted"

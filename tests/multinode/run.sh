@@ -334,7 +334,7 @@ check "the six Pod objects (labels, nodeName, podIP) applied to every agent" mn_
 	done | mn_list)
 for n in "${NODES[@]}"; do
 	check "node$n's agent knows the six pods, its own two local" bash -c "
-		'$BUILD/sluicectl' --socket '$(mn_sock "$P" "$n")' get pods -o json | jq -e '
+		'$BUILD/sluicectl' --socket '$(mn_sock "$P" "$n")' get pods -A -o json | jq -e '
 			[.items[] | select(.namespace == \"$NS\")] as \$p | (\$p | length) == 6 and
 			([\$p[] | select(.local) | .name] | sort) == ([\"n$n-cache\", \"n$n-\" + (if $n == 2 then \"db\" else \"web\" end)] | sort)'"
 done

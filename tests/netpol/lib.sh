@@ -155,7 +155,7 @@ np_model_json() {
 # next scenario starts from the baseline.
 np_reset() {
 	local out list n
-	if ! out=$(np_ctl get policies -o json 2>&1); then
+	if ! out=$(np_ctl get policies -A -o json 2>&1); then
 		echo "reset: cannot list policies: $out"
 		return 1
 	fi
@@ -173,7 +173,7 @@ np_reset() {
 		echo "reset: re-applying the model objects failed: $out"
 		return 1
 	fi
-	out=$(np_ctl get policies -o json 2>&1)
+	out=$(np_ctl get policies -A -o json 2>&1)
 	if [ "$(jq '.items // [] | length' <<<"$out" 2>/dev/null)" != 0 ]; then
 		echo "reset: policies remain after deletion: $out"
 		return 1

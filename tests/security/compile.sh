@@ -170,7 +170,7 @@ check "the error names NetworkPolicy $NS/huge and the setting to raise" \
 	bash -c 'grep -q "NetworkPolicy '"$NS"'/huge" <<<"$1" && grep -q -- "--policy-map-size" <<<"$1"' _ "$out"
 [ "$rc" -ne 0 ] || echo "       apply said: $out"
 check "huge is not stored (the change landed not at all)" \
-	bash -o pipefail -c "! '$BUILD/sluicectl' --socket '$(mn_sock "$P" 1)' get policies -o json |
+	bash -o pipefail -c "! '$BUILD/sluicectl' --socket '$(mn_sock "$P" 1)' get policies -A -o json |
 		jq -e '.items[] | select(.name == \"huge\")' >/dev/null"
 send attacker victim 9000
 check "victim still isolated: the attacker's datagrams count nothing" none_from victim attacker
@@ -197,7 +197,7 @@ check "status reports huge as not enforced, with the setting to raise" \
 		jq -e '.policy.notEnforced[] | select(.object == \"NetworkPolicy $NS/huge\") |
 			.reason | contains(\"--policy-map-size\")' >/dev/null"
 check "get policies: huge NotEnforced, base Enforced" \
-	bash -o pipefail -c "'$BUILD/sluicectl' --socket '$(mn_sock "$P" 1)' get policies -o json |
+	bash -o pipefail -c "'$BUILD/sluicectl' --socket '$(mn_sock "$P" 1)' get policies -A -o json |
 		jq -e '([.items[] | select(.name == \"huge\") | .status] == [\"NotEnforced\"]) and
 			([.items[] | select(.name == \"base\") | .status] == [\"Enforced\"])' >/dev/null"
 check "the agent's log names it" grep -q "NetworkPolicy $NS/huge is not enforced" \
@@ -296,7 +296,7 @@ spec:
 EOF
 listen friend 9001 || exit 1
 policy_known() {
-	ctl get policies -o json | jq -e '.items[] | select(.name == "newpod-from-friend")' >/dev/null
+	ctl get policies -A -o json | jq -e '.items[] | select(.name == "newpod-from-friend")' >/dev/null
 }
 for _ in $(seq 50); do policy_known && break; sleep 0.1; done
 netns_add "$P-newpod" || exit 1

@@ -114,7 +114,7 @@ blocked() { ! reaches "$@"; }
 
 # policy_field NAME JQ N: node N's agent has policy NAME and JQ holds for it.
 policy_field() {
-	ctl "$3" get policies -o json 2>/dev/null |
+	ctl "$3" get policies -A -o json 2>/dev/null |
 		jq -e --arg n "$1" "[.items[] | select(.name == \$n)] | length == 1 and (.[0] | $2)" \
 			>/dev/null
 }
@@ -206,7 +206,7 @@ for spec in "${PODSPEC[@]}"; do
 done
 listen "$P-victim" "$MN_DIR/victim.json" --udp 9000 || { log "listener did not start"; exit 1; }
 pods_known() {
-	ctl "$1" get pods -o json | jq -e '[.items[] | select(.ip != "")] | length >= 5' >/dev/null
+	ctl "$1" get pods -A -o json | jq -e '[.items[] | select(.ip != "")] | length >= 5' >/dev/null
 }
 check "every agent knows every pod from the API" eventually 10 all_agents pods_known
 check "before any policy: the stranger reaches the victim" eventually 10 reaches stranger victim
@@ -280,7 +280,7 @@ check "apply takes an IPv6 ipBlock" bash -c "$(declare -f v6doc); v6doc a '::/0'
 check "apply takes a CIDR with host bits, read as the API server reads it" \
 	bash -c "$(declare -f v6doc); v6doc b '$HOSTBITS' '' |
 	'$BUILD/sluicectl' --socket '$(mn_sock "$P" 2)' apply -f - &&
-	'$BUILD/sluicectl' --socket '$(mn_sock "$P" 2)' get policies -o json |
+	'$BUILD/sluicectl' --socket '$(mn_sock "$P" 2)' get policies -A -o json |
 	jq -e '.items[] | select(.name == \"b\") | .note | test(\"read as\")'"
 out=$(v6doc c 10.0.0.0/8 ', except: ["::ffff:10.210.2.0/120"]' |
 	ctl 2 apply -f - 2>&1)
@@ -314,7 +314,7 @@ check "node1 has it, status Degraded with the field and the reason" \
 	eventually 10 policy_field mapped-except \
 	'.status == "Degraded" and (.reason | test("except\\[0\\]: .::ffff:10.210.2.0/120. is an IPv4-mapped"))' 1
 check "sluicectl get policies shows it in the STATUS column" \
-	bash -c "'$BUILD/sluicectl' --socket '$(mn_sock "$P" 1)' get policies |
+	bash -c "'$BUILD/sluicectl' --socket '$(mn_sock "$P" 1)' get policies -A |
 		grep mapped-except | grep -q 'Degraded: spec.ingress\[0\].from\[0\].ipBlock.except\[0\]'"
 check "sluicectl status counts it (degradedPolicies)" \
 	bash -c "'$BUILD/sluicectl' --socket '$(mn_sock "$P" 1)' status -o json | jq -e '.degradedPolicies == 1'"
