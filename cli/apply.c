@@ -5,6 +5,7 @@
  * what it would do, changing nothing: docs/API.md, "dryRun").
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,9 +37,22 @@ void print_dry_changes(const json_t *changes, const char *action, const char *su
 	}
 }
 
+/* An agent older than dryRun ignores it and applies: say so, loudly. */
+static bool agent_did_dry_run(const json_t *r)
+{
+	const char *d = json_string_value(json_object_get(r, "dryRun"));
+
+	if (d && !strcmp(d, "server"))
+		return true;
+	fprintf(stderr, "sluicectl: the agent does not know \"dryRun\" (it is older than this "
+		"sluicectl): the objects below WERE APPLIED\n");
+	return false;
+}
+
 int print_server_dry_run(const json_t *r)
 {
-	print_dry_changes(json_object_get(r, "changes"), NULL, "(server dry run)");
+	print_dry_changes(json_object_get(r, "changes"), NULL,
+			  agent_did_dry_run(r) ? "(server dry run)" : "(APPLIED: not a dry run)");
 	return 0;
 }
 

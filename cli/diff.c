@@ -120,6 +120,12 @@ int run_diff(const struct cmd *c, struct opts *o)
 	result = json_object_get(resp, "result");
 	json_array_foreach(json_object_get(result, "warnings"), i, w)
 		fprintf(stderr, "Warning: %s\n", json_string_value(w));
+	if (strcmp(str(result, "dryRun"), "server")) {
+		fprintf(stderr, "sluicectl: the agent does not know \"dryRun\" (it is older than "
+			"this sluicectl) and APPLIED the objects; diff needs an agent of this "
+			"version\n");
+		goto cleanup;
+	}
 	if (json_array_size(json_object_get(result, "changes")) != json_array_size(objects)) {
 		fprintf(stderr, "sluicectl: the agent's dry run answered %zu changes for %zu "
 			"objects\n", json_array_size(json_object_get(result, "changes")),
