@@ -134,9 +134,10 @@ before=$(execs)
 kubectl sluice apply -f "$DIR/ns.yaml" >/dev/null 2>"$DIR/w.err"
 rc=$?
 check "apply refused (exit 1), naming --allow-write" bash -c "[ $rc = 1 ] && grep -q -- '--allow-write' '$DIR/w.err'"
-kubectl sluice delete namespace only-n1 >/dev/null 2>&1
+kubectl sluice --node node1 delete namespace only-n1 >/dev/null 2>"$DIR/d.err"
 rc=$?
-check "delete refused (exit 1)" test "$rc" = 1
+check "delete refused on a node whose agent is ready (exit 1, naming --allow-write)" bash -c \
+	"[ $rc = 1 ] && grep -q -- '--allow-write' '$DIR/d.err'"
 check "nothing was exec'd" test "$(execs)" = "$before"
 has_ns() { "$BUILD/sluicectl" --socket "$DIR/$1/agent.sock" get namespaces -o name | grep -qx "namespace/$2"; }
 check "nothing changed on the agents" bash -c "$(declare -f has_ns); BUILD=$BUILD DIR=$DIR; has_ns n1 only-n1 && ! has_ns n1 written && ! has_ns n2 written"
