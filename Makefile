@@ -106,7 +106,7 @@ test_service_SRCS := agent/store.c agent/prefilter.c agent/service.c agent/polic
 test_persist_SRCS := agent/store.c agent/prefilter.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c lib/statefile.c
 test_dryrun_SRCS := $(test_persist_SRCS)
 # sluicectl's diff (its own unified diff) and apply --dry-run=client
-test_cli_SRCS := cli/udiff.c cli/dryrun.c lib/kschema.c lib/manifest.c lib/log.c
+test_cli_diff_SRCS := cli/udiff.c cli/dryrun.c lib/kschema.c lib/manifest.c lib/log.c
 test_page_SRCS := agent/page.c agent/store.c agent/prefilter.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c lib/statefile.c
 test_compile_SRCS := agent/compile.c agent/compile_maps.c agent/compile_sync.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c agent/migrate.c lib/log.c lib/statefile.c
 test_compile_incr_SRCS := $(test_compile_SRCS)
@@ -117,6 +117,12 @@ test_health_SRCS := agent/health.c agent/lb.c agent/maglev.c agent/loader.c agen
 test_prefilter_SRCS := agent/prefilter.c agent/prefilter_sync.c agent/store.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c lib/statefile.c
 test_xdp_opts_SRCS := agent/loader.c agent/migrate.c lib/log.c
 test_flowlog_SRCS := agent/flowlog.c agent/flowlog_query.c lib/flowfmt.c lib/log.c
+test_describe_SRCS := agent/describe.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/log.c
+test_cli_selector_SRCS := cli/lselector.c
+# sluicectl in-process (cli_harness.h includes cli/main.c and answers api_call)
+CLI_TEST_SRCS := $(filter-out cli/main.c,$(wildcard cli/*.c)) lib/bwconf.c lib/flowfmt.c lib/kschema.c lib/manifest.c lib/log.c lib/statefile.c
+test_cli_args_SRCS := $(CLI_TEST_SRCS)
+test_cli_output_SRCS := $(CLI_TEST_SRCS)
 
 $(BUILD)/unit:
 	mkdir -p $@

@@ -13,7 +13,9 @@ struct agent;
  * max names, and their count): a JSON array (docs/API.md, describe), NULL
  * when out of memory. */
 json_t *describe_policy_rules(const struct pol_policy *p, const struct pol_world *w, size_t max);
-/* op "describe": {"what": "policy", "kind"?, "namespace", "name"} */
+/* NetworkPolicy, SluiceNetworkPolicy or SluiceClusterNetworkPolicy */
+const char *describe_kind_word(enum pol_kind k);
+/* op "describe" (describe_op.c): {"what": "policy", "kind"?, "namespace", "name"} */
 json_t *op_describe(struct agent *a, const json_t *req);
 
 #endif

@@ -267,12 +267,12 @@ static int ifindex_taken(const struct endpoints *eps, const struct endpoint *ep)
 }
 
 /*
- * Undo whatever exists of ep: attachments, map entry, bandwidth buckets, veth pair (its peer
- * in the pod goes with it), per-flow state and address, state file. Every
- * step tolerates a missing piece, so this serves DEL, a failed ADD and
- * start-up recovery. The order matters: with the map entry and the veth
- * gone no packet creates state for the address any more, so none is left
- * when it is released.
+ * Undo whatever exists of ep: attachments, map entry, bandwidth buckets,
+ * veth pair (its peer in the pod goes with it), per-flow state and
+ * address, state file. Every step tolerates a missing piece, so this
+ * serves DEL, a failed ADD and start-up recovery. The order matters: with
+ * the map entry and the veth gone no packet creates state for the address
+ * any more, so none is left when it is released.
  */
 static void teardown(struct endpoints *eps, const struct endpoint *ep)
 {
@@ -1000,7 +1000,7 @@ static int recover_torn(struct endpoints *eps, const char *name, const char *why
 		return -ENOMEM;
 	ret = state_save(eps, &ep);
 	pr_warn("repair: %s/endpoints/%s is unreadable (%s): rebuilt from the kernel (veth %s, "
-		"address %s, pod %s/%s; host ports unknown)%s%s", eps->state_dir, name, why,
+		"address %s, pod %s/%s; host ports and bandwidth limits unknown)%s%s", eps->state_dir, name, why,
 		ep.host_ifname, addr, ep.k8s_namespace[0] ? ep.k8s_namespace : "-",
 		ep.k8s_pod[0] ? ep.k8s_pod : "-", ret ? "; cannot rewrite it: " : "",
 		ret ? strerror(-ret) : "");

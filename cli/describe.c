@@ -176,7 +176,7 @@ static void pod_policies(const json_t *policies, const char *key)
 				selects |= !strcmp(json_string_value(n) ?: "", key);
 			if (!dir_ok || !selects)
 				continue;
-			printf("%s%s %s%s%s (%s)", count++ ? ",\n                  " : "",
+			printf("%s%s %s%s%s (%s)", count++ ? ",\n                 " : "",
 			       str(p, "kind"), *str(p, "namespace") != '-' ? str(p, "namespace") : "",
 			       *str(p, "namespace") != '-' ? "/" : "", str(p, "name"),
 			       str(p, "mode"));

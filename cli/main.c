@@ -243,8 +243,10 @@ static int check_options(const struct cmd *c, const struct opts *o)
 		return EXIT_USAGE;
 	}
 	if (c->kind != CMD_APPLY && c->kind != CMD_DELETE && c->kind != CMD_DIFF && o->nfiles) {
-		fprintf(stderr, "sluicectl: -f is for apply, diff and delete%s\n",
-			c->kind == CMD_DELETE_NAMED ? " -f FILE, not with a KIND and NAME" : "");
+		fprintf(stderr, "sluicectl: -f is for %s\n",
+			c->kind == CMD_DELETE_NAMED ? "apply and delete -f FILE, not with a KIND "
+						      "and NAME"
+						    : "apply, diff and delete");
 		return EXIT_USAGE;
 	}
 	if (c->kind != CMD_APPLY && c->kind != CMD_DIFF && o->validate_given) {

@@ -140,7 +140,7 @@ int build_named_delete(const struct cmd *c, const struct opts *o, json_t *req)
 		goto cleanup;
 	}
 	if (!objects || !sources)
-		goto cleanup;
+		goto oom;
 	for (size_t i = 0; i < c->nnames; i++) {
 		const char *word = c->names[i], *slash = strchr(word, '/');
 		const char *kind = k->object_kind, *api = k->api_version;
@@ -159,6 +159,7 @@ int build_named_delete(const struct cmd *c, const struct opts *o, json_t *req)
 			ns = nsbuf;
 		}
 		if (!kind) {
+			/* policy NAME: whichever kind of policy has that name */
 			kind = policy_kind_of(c, o, word);
 			if (!kind && o->ignore_not_found)
 				continue;
@@ -167,26 +168,30 @@ int build_named_delete(const struct cmd *c, const struct opts *o, json_t *req)
 			api = kind_lookup(kind)->api_version;
 		}
 		meta = json_pack("{s:s}", "name", slash ? slash + 1 : word);
-		if (meta && k->namespaced && strcmp(kind, "SluiceClusterNetworkPolicy"))
-			json_object_set_new(meta, "namespace", json_string(ns));
+		if (meta && k->namespaced && strcmp(kind, "SluiceClusterNetworkPolicy") &&
+		    json_object_set_new(meta, "namespace", json_string(ns))) {
+			json_decref(meta);
+			goto oom;
+		}
 		snprintf(src, sizeof(src), "delete %s %s", k->names[0], word);
 		if (!meta || json_array_append_new(objects, json_pack("{s:s, s:s, s:o}", "apiVersion",
 								      api, "kind", kind, "metadata",
 								      meta)) ||
 		    json_array_append_new(sources, json_string(src)))
-			goto cleanup;
+			goto oom;
 	}
-	if (!json_array_size(objects)) {
-		ret = EXIT_OK + 100;	/* nothing to send: every name was missing */
-		goto cleanup;
-	}
-	if (json_object_set(req, "objects", objects) || json_object_set(req, "sources", sources) ||
-	    json_object_set_new(req, "ignoreNotFound", json_boolean(o->ignore_not_found)))
-		goto cleanup;
+	/* every name missing with --ignore-not-found: no "objects", nothing
+	 * to send (the caller sees that and is done) */
+	if (json_array_size(objects) &&
+	    (json_object_set(req, "objects", objects) || json_object_set(req, "sources", sources) ||
+	     json_object_set_new(req, "ignoreNotFound", json_boolean(o->ignore_not_found))))
+		goto oom;
 	ret = EXIT_OK;
+	goto cleanup;
+oom:
+	fprintf(stderr, "sluicectl: out of memory\n");
+	ret = EXIT_FAIL;
 cleanup:
-	if (ret == EXIT_FAIL && json_array_size(objects) == 0 && !objects)
-		fprintf(stderr, "sluicectl: out of memory\n");
 	json_decref(objects);
 	json_decref(sources);
 	return ret;

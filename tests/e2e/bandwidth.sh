@@ -10,8 +10,10 @@
 # rate. A re-ADD changes a limit, an agent restart keeps one, DEL removes
 # the buckets, bad input is refused with code 7 naming the field and leaves
 # nothing behind, and the drops are counted. Measures rates: run it alone.
+# shellcheck source-path=SCRIPTDIR
 set -uo pipefail
 TEST_NAME=bandwidth
+# shellcheck source=../lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
 need_root
 command -v iperf3 >/dev/null || { echo "$TEST_NAME: iperf3 missing (make deps)" >&2; exit 77; }
@@ -54,9 +56,11 @@ bucket() {
 nbuckets() { bpftool map dump pinned "$BPFFS/sluice_bw_v1" -j | jq length; }
 # ep_flags NAME: the endpoint map value's flags (byte 4 of its value) for pod NAME.
 ep_flags() {
-	local hex
-	hex=$(printf '%02x ' $(tr . ' ' <<<"${IP[$1]}"))
-	bpftool map lookup pinned "$BPFFS/sluice_ep_v2" key hex $hex -j | jq -r '.value[4] // "none"'
+	local a b c d
+	IFS=. read -r a b c d <<<"${IP[$1]}"
+	bpftool map lookup pinned "$BPFFS/sluice_ep_v2" key \
+		"$a" "$b" "$c" "$d" -j |
+		jq -r '.value[4] // "none"'
 }
 
 # rate CLIENT-NETNS SERVER-NETNS SERVER-IP SECONDS: iperf3 TCP client to

@@ -602,6 +602,49 @@ static void test_labels_unknown_isolated(void **state)
 	fake_free(&fk);
 }
 
+/* A pod's bandwidth flags are its endpoint's (agent/bandwidth.c), next to
+ * whatever policy gives it, also while its labels are unknown; a changed
+ * limit rewrites the entry at the next sync (a re-ADD). */
+static void test_bandwidth_flags(void **state)
+{
+	const __u32 bw = SLUICE_EP_F_BW_EGRESS | SLUICE_EP_F_BW_INGRESS;
+	struct fake fk;
+	struct world wd;
+	struct identities *ids;
+	struct compiler *c;
+	char err[1024];
+
+	(void)state;
+	fake_init(&fk, 64);
+	c = fake_compiler(&fk);
+	assert_int_equal(identities_open(&ids, NULL, err, sizeof(err)), 0);
+	world_init(&wd);
+	world_pod(&wd, "server", "{\"app\":\"server\"}", 0x0a000002, true);
+	world_pod(&wd, "newpod", "{}", 0x0a000005, true);
+	world_pod(&wd, "plain", "{}", 0x0a000006, true);
+	wd.pods[1].labels_unknown = true;
+	wd.eps[0].bw_flags = SLUICE_EP_F_BW_EGRESS;
+	wd.eps[1].bw_flags = SLUICE_EP_F_BW_INGRESS;
+	world_policy(&wd, "{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\","
+			  "\"metadata\":{\"namespace\":\"default\",\"name\":\"server\"},"
+			  "\"spec\":{\"podSelector\":{\"matchLabels\":{\"app\":\"server\"}},"
+			  "\"ingress\":[{\"from\":[{\"podSelector\":{}}]}]}}");
+	assert_int_equal(sync_world(c, &wd, ids, 0, err, sizeof(err)), 0);
+	assert_int_equal(ep_flags(&fk, 0x0a000002), SLUICE_EP_F_ISO_INGRESS | SLUICE_EP_F_BW_EGRESS);
+	assert_int_equal(ep_flags(&fk, 0x0a000005), SLUICE_EP_F_ISO_INGRESS |
+			 SLUICE_EP_F_ISO_EGRESS | SLUICE_EP_F_BW_INGRESS);
+	assert_int_equal(ep_flags(&fk, 0x0a000006) & bw, 0);
+	wd.eps[0].bw_flags = 0;
+	wd.eps[2].bw_flags = bw;
+	assert_int_equal(sync_world(c, &wd, ids, 0, err, sizeof(err)), 0);
+	assert_int_equal(ep_flags(&fk, 0x0a000002), SLUICE_EP_F_ISO_INGRESS);
+	assert_int_equal(ep_flags(&fk, 0x0a000006), bw);
+	compiler_close(c);
+	identities_close(ids);
+	world_free(&wd);
+	fake_free(&fk);
+}
+
 /* Many pods of one identity as peers: one entry per identity and port. */
 static void test_one_entry_per_peer_identity(void **state)
 {
@@ -1046,6 +1089,7 @@ int main(void)
 		cmocka_unit_test(test_write_failure_rolls_back),
 		cmocka_unit_test(test_left_out_deny_policy_allows_nothing),
 		cmocka_unit_test(test_labels_unknown_isolated),
+		cmocka_unit_test(test_bandwidth_flags),
 		cmocka_unit_test(test_one_entry_per_peer_identity),
 		cmocka_unit_test(test_policy_ref_names_the_rule),
 		cmocka_unit_test(test_named_port_per_distinct_number),
