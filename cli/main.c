@@ -259,7 +259,8 @@ static int check_options(const struct cmd *c, const struct opts *o)
 		return EXIT_USAGE;
 	}
 	if ((c->kind == CMD_DIFF || c->kind == CMD_COMPLETION) && o->output_given) {
-		fprintf(stderr, "sluicectl: %s prints text; -o is not for it\n", c->op);
+		fprintf(stderr, "sluicectl: %s prints text; -o is not for it\n",
+			c->kind == CMD_DIFF ? "diff" : c->op);
 		return EXIT_USAGE;
 	}
 	if (c->kind != CMD_DELETE && c->kind != CMD_DELETE_NAMED && o->ignore_not_found) {
