@@ -24,13 +24,11 @@
 #include "page.h"
 #include "reconcile.h"
 #include "server.h"
+#include "sluice_version.h"
 #include "version.h"
 
-#ifndef SLUICE_VERSION
-#define SLUICE_VERSION "0.1.0"
 /* Requests larger than this (bytes) are followed by malloc_trim. */
 #define API_TRIM_AFTER (64u << 10)
-#endif
 
 int api_check_socket_dirs(const char *path, char *err, size_t errlen)
 {
