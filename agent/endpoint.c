@@ -557,7 +557,10 @@ int endpoints_add(struct endpoints *eps, const struct cni_req *req, json_t **res
 	if (ret)
 		goto rollback;
 	/* The buckets before the endpoint map's flags (the policy sync after
-	 * ADD): a flag never points at a missing bucket for long. */
+	 * ADD): a flag never points at a missing bucket for long. Fresh ones:
+	 * the new veth's ifindex may be an old veth's whose buckets a failed
+	 * removal left, and bw_apply keeps a bucket of the same size. */
+	bw_remove(eps->dp, ep.host_ifindex);
 	ret = bw_apply(eps->dp, ep.host_ifindex, &ep.bw, err, errlen);
 	if (ret)
 		goto rollback;

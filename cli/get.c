@@ -388,7 +388,7 @@ static int watch(struct get_run *g)
 
 	if (!seen)
 		return EXIT_FAIL;
-	for (bool first = true;; first = false) {
+	for (;;) {
 		g->kept = json_array();
 		now = json_object();
 		if (!g->kept || !now || (ret = fetch(g))) {
@@ -423,10 +423,11 @@ static int watch(struct get_run *g)
 				free(n);
 			}
 		}
-		/* the changed rows as one table: the header with the first poll's */
+		/* the changed rows as one table: the header before the first row */
 		if ((g->o->output == OUT_TABLE || g->o->output == OUT_WIDE) && json_array_size(changed))
-			items_table(changed, g->f.kind->what, first && !g->o->no_headers,
+			items_table(changed, g->f.kind->what, !g->printed && !g->o->no_headers,
 				    g->o->output == OUT_WIDE);
+		g->printed += json_array_size(changed);
 		json_decref(changed);
 		changed = NULL;
 		fflush(stdout);

@@ -96,7 +96,8 @@ static int value_set(struct lex *x, struct lsel_req *r)
 	}
 }
 
-/* The word after a key is an operator when it is in/notin followed by '('. */
+/* The word after a key is an operator when it is in/notin followed by '('
+ * (spaces between or not, as kubectl reads 'env in(a,b)'). */
 static bool keyword(struct lex *x, const char *kw)
 {
 	size_t n = strlen(kw);
@@ -108,7 +109,7 @@ static bool keyword(struct lex *x, const char *kw)
 	q = x->p + n;
 	while (isspace((unsigned char)*q))
 		q++;
-	if (*q != '(' || !isspace((unsigned char)x->p[n]))
+	if (*q != '(' || !(isspace((unsigned char)x->p[n]) || x->p[n] == '('))
 		return false;
 	x->p += n;
 	return true;

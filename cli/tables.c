@@ -127,7 +127,10 @@ int items_table(const json_t *items, enum get_what what, bool header, bool wide)
 					[GET_POLICIES] = 7, [GET_IDENTITIES] = 4,
 					[GET_NODES] = 4, [GET_SERVICES] = 9,
 					[GET_PREFILTERS] = 6, [GET_ENDPOINTS] = 9 };
-	struct table t = { .ncol = ncols[what] };
+	/* -o wide: policies also show their NOTE (the first exact reading
+	 * worth knowing: a CIDR with host bits, an IPv6 peer) */
+	const bool note = wide && what == GET_POLICIES;
+	struct table t = { .ncol = ncols[what] + note };
 	const json_t *it;
 	char *cells[9];
 	size_t i, c;
@@ -136,7 +139,7 @@ int items_table(const json_t *items, enum get_what what, bool header, bool wide)
 	ret = 0;
 	if (header) {
 		for (c = 0; c < t.ncol; c++)
-			cells[c] = strdup(heads[what][c]);
+			cells[c] = strdup(c < ncols[what] ? heads[what][c] : "NOTE");
 		ret = table_row(&t, cells);
 	}
 	json_array_foreach(items, i, it) {
@@ -163,6 +166,8 @@ int items_table(const json_t *items, enum get_what what, bool header, bool wide)
 			cells[4] = dup_str(it, "mode");
 			cells[5] = selected_text(it);
 			cells[6] = status_text(it);
+			if (note)
+				cells[7] = dup_str(it, "note");
 			break;
 		case GET_IDENTITIES:
 			cells[0] = int_text(json_object_get(it, "id"));

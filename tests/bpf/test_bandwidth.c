@@ -168,6 +168,8 @@ static void test_long_run_rate(void **state)
 #define IP_B "10.78.0.3"
 #define IP_NODE "10.78.0.1"
 
+/* The datapath under test and pod B's veth: one per process, made in
+ * main, torn down at its end. */
 static struct datapath *dp;
 static char pin_dir[64];
 static int ifindex_b;

@@ -150,15 +150,25 @@ echo "== --watch"
 ctl get pods -n shop -w >"$DIR/watch" 2>&1 &
 WATCH=$!
 CLEANUP_PIDS+=("$WATCH")
+# a watch of a namespace with no pod yet
+ctl get pods -n later --watch >"$DIR/watch-later" 2>/dev/null &
+WATCH_LATER=$!
+CLEANUP_PIDS+=("$WATCH_LATER")
 sleep 0.5
 ctl apply -f - >/dev/null <<'YAML'
 apiVersion: v1
 kind: Pod
 metadata: {namespace: shop, name: web-test, labels: {app: web, tier: canary}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {namespace: later, name: new, labels: {app: new}}
 YAML
 check "get -w prints the changed row within the interval" \
 	eventually 3 grep -q 'web-test.*tier=canary' "$DIR/watch"
-kill "$WATCH" 2>/dev/null
+check "get -w of an empty namespace: the header, then the new pod's row" \
+	eventually 3 bash -c "grep -q '^NAMESPACE' '$DIR/watch-later' && grep -q '^later *new ' '$DIR/watch-later'"
+kill "$WATCH" "$WATCH_LATER" 2>/dev/null
 check "get -w: the header once, the unchanged rows once" \
 	bash -c "cat '$DIR/watch'; [ \$(grep -c NAMESPACE '$DIR/watch') = 1 ] && [ \$(grep -c '^shop *db ' '$DIR/watch') = 1 ]"
 

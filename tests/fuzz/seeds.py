@@ -347,6 +347,11 @@ def api_seeds():
                     "sources": ["node.yaml: document 1"], "ignoreNotFound": True}),
         ("endpoint", {"endpoint": endpoint}),
         ("endpoint-creating", dict(endpoint, state="creating", portMappings=None)),
+        ("add-bandwidth", {"op": "add", "cni": dict(cni, bandwidth={
+            "ingressRate": 50000000, "ingressBurst": 0, "egressRate": 100000000,
+            "egressBurst": 4294967295})}),
+        ("endpoint-bandwidth", {"endpoint": dict(endpoint, bandwidth={
+            "ingressRate": 0, "ingressBurst": 0, "egressRate": 8000, "egressBurst": 12000})}),
     ]
     return [(n + ".json", compact(r)) for n, r in reqs]
 
@@ -391,6 +396,8 @@ def cni_seeds():
         ("conflist.txt", inv("ADD", conflist)),
         ("bad-args.txt", inv("ADD", plugin, "CNI_ARGS=K8S_POD_NAME\n")),
         ("socket.txt", inv("ADD", dict(plugin, socket="/tmp/x.sock", cniVersion="1.0.0"))),
+        ("add-bandwidth.txt", inv("ADD", dict(plugin, runtimeConfig={"bandwidth": {
+            "ingressRate": 50000000, "IngressBurst": 4294967295, "egressRate": 100000000}}))),
     ]
     return seeds
 

@@ -32,6 +32,7 @@ static const struct {
 	{ "get-policies", "get policies -A" },
 	{ "get-policies-n", "get pol -n shop -o name" },
 	{ "get-netpol", "get netpol -A" },
+	{ "get-policies-wide", "get policies -A -o wide" },
 	{ "get-scnp-yaml", "get scnp -o yaml" },
 	{ "get-ids", "get id -A" },
 	{ "get-nodes", "get nodes" },

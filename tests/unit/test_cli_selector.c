@@ -58,6 +58,8 @@ static void test_sets(void **state)
 	assert_false(selects("env notin (prod,dev)", "{\"env\": \"dev\"}"));
 	/* spaces around the parts */
 	assert_true(selects("  env  in  ( a , b )  ", "{\"env\": \"b\"}"));
+	assert_true(selects("env in(a,b)", "{\"env\": \"a\"}"));
+	assert_false(selects("env notin(a,b)", "{\"env\": \"a\"}"));
 }
 
 static void test_existence(void **state)
