@@ -6,6 +6,7 @@
 # make fuzz       each libFuzzer target for FUZZ_SECONDS (default 60); make test-fuzz: their corpora once
 # make demo       a demo node: agent, four pods through the real CNI plugin, traffic
 # make soak       long reliability runs that print their figures: pod churn with and without SIGKILLs, API load, 10^7 fuzzed packets
+# make install    sluicectl and the kubectl plugin kubectl-sluice into $(BINDIR) (docs/INSTALL.md)
 # make bench      pod networking, policy, cross-node, control-plane, defence-cost and bandwidth-limit figures, each against a baseline
 
 BUILD   ?= build
@@ -13,6 +14,9 @@ CC      ?= gcc
 CLANG   ?= clang
 BPFTOOL ?= bpftool
 VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
+# make install: put BINDIR where kubectl is (kubectl finds plugins on $PATH).
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
 
 WARN    := -Wall -Wextra -Werror
 # DEFS: preprocessor definitions for the agent and the BPF objects alike,
@@ -41,7 +45,7 @@ HDRS       := $(wildcard lib/*.h agent/*.h cni-plugin/*.h cli/*.h include/sluice
 
 BINS := $(BUILD)/sluice-agent $(BUILD)/sluice-cni $(BUILD)/sluicectl
 
-.PHONY: all deps test test-build test-unit test-bpf test-e2e test-podman test-cri demo bench bench-nobw soak clean tools \
+.PHONY: install all deps test test-build test-unit test-bpf test-e2e test-podman test-cri demo bench bench-nobw soak clean tools \
 	fuzz fuzz-build test-fuzz
 all: $(BINS) tools
 
@@ -100,6 +104,9 @@ test_kschema_SRCS := lib/kschema.c lib/manifest.c lib/log.c
 test_kube_SRCS := agent/kube.c agent/prom.c agent/store.c agent/prefilter.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c lib/statefile.c lib/kschema.c
 test_service_SRCS := agent/store.c agent/prefilter.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c lib/statefile.c
 test_persist_SRCS := agent/store.c agent/prefilter.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c lib/statefile.c
+test_dryrun_SRCS := $(test_persist_SRCS)
+# sluicectl's diff (its own unified diff) and apply --dry-run=client
+test_cli_diff_SRCS := cli/udiff.c cli/dryrun.c lib/kschema.c lib/manifest.c lib/log.c
 test_page_SRCS := agent/page.c agent/store.c agent/prefilter.c agent/service.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c lib/manifest.c lib/log.c lib/statefile.c
 test_compile_SRCS := agent/compile.c agent/compile_maps.c agent/compile_sync.c agent/compile_index.c agent/identity.c agent/policy.c agent/policy_parse.c agent/selector.c agent/cidr.c agent/loader.c agent/migrate.c lib/log.c lib/statefile.c
 test_compile_incr_SRCS := $(test_compile_SRCS)
@@ -299,6 +306,13 @@ bench: deps all $(BUILD)/bench-bpf $(BUILD)/bench-connrate $(BUILD)/bench-flowge
 	@$(BUILD)/bench-compile-add 1000 100000
 	@$(BUILD)/bench-maglev
 	@$(BUILD)/bench-prefilter 100000
+
+# A workstation's tools: sluicectl, and kubectl-sluice, which runs
+# sluicectl in the agent pods through the Kubernetes API.
+install: $(BUILD)/sluicectl
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 $(BUILD)/sluicectl $(DESTDIR)$(BINDIR)/sluicectl
+	install -m 0755 cli/kubectl-sluice $(DESTDIR)$(BINDIR)/kubectl-sluice
 
 clean:
 	rm -rf $(BUILD)

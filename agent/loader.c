@@ -62,6 +62,7 @@ struct datapath {
 	struct sock_bpf *sock;		/* cgroup hooks; only with --kube-proxy-replacement */
 	struct xdp_bpf *xdp;		/* from_netdev_xdp (the uplink's first stage) */
 	enum attach_mode mode;
+	bool tcx_probed;		/* mode is the probe's answer, not --attach-mode tc */
 	uint32_t maglev_m;	/* entries of a Maglev table; 0: --lb-algorithm random */
 	char bpffs[1024]; /* short enough that pin paths below it always fit */
 };
@@ -78,6 +79,66 @@ const char *attach_mode_name(enum attach_mode mode)
 enum attach_mode datapath_attach_mode(const struct datapath *dp)
 {
 	return dp->mode;
+}
+
+int datapath_tcx_available(const struct datapath *dp)
+{
+	return dp->tcx_probed ? dp->mode == ATTACH_TCX : -1;
+}
+
+size_t datapath_map_names(const struct datapath *dp, const char **v, size_t max)
+{
+	const struct bpf_object *objs[] = {
+		dp->lxc ? dp->lxc->obj : NULL, dp->host ? dp->host->obj : NULL,
+		dp->overlay ? dp->overlay->obj : NULL, dp->sock ? dp->sock->obj : NULL,
+		dp->xdp ? dp->xdp->obj : NULL,
+	};
+	size_t n = 0;
+
+	for (size_t o = 0; o < sizeof(objs) / sizeof(objs[0]); o++) {
+		const struct bpf_map *m;
+
+		if (!objs[o])
+			continue;
+		bpf_object__for_each_map(m, objs[o]) {
+			const char *name = bpf_map__name(m);
+			size_t i;
+
+			/* Only the pinned ones (LIBBPF_PIN_BY_NAME); .rodata,
+			 * scratch maps and the like are each object's own. */
+			if (!bpf_map__pin_path(m))
+				continue;
+			for (i = 0; i < n && i < max; i++)
+				if (!strcmp(v[i], name))
+					break;
+			if (i < n)
+				continue;
+			if (n < max)
+				v[n] = name;
+			n++;
+		}
+	}
+	return n;
+}
+
+size_t datapath_objects(struct dp_object *v, size_t max)
+{
+	const struct dp_object all[] = {
+		{ "lxc.bpf.o", NULL, 0 }, { "host.bpf.o", NULL, 0 }, { "overlay.bpf.o", NULL, 0 },
+		{ "sock.bpf.o", NULL, 0 }, { "xdp.bpf.o", NULL, 0 },
+	};
+	size_t n = sizeof(all) / sizeof(all[0]);
+
+	for (size_t i = 0; i < n && i < max; i++)
+		v[i] = all[i];
+	if (max >= n) {
+		v[0].elf = lxc_bpf__elf_bytes(&v[0].size);
+		v[1].elf = host_bpf__elf_bytes(&v[1].size);
+		v[2].elf = overlay_bpf__elf_bytes(&v[2].size);
+		v[3].elf = sock_bpf__elf_bytes(&v[3].size);
+		v[4].elf = xdp_bpf__elf_bytes(&v[4].size);
+	}
+	return n;
 }
 
 static int is_bpffs(const char *path)
@@ -502,6 +563,7 @@ int datapath_open(struct datapath **out, const char *bpffs_dir, const struct dat
 	}
 	dp->mode = mode == ATTACH_TC ? ATTACH_TC
 				     : probe_attach_mode(bpf_program__fd(dp->lxc->progs.from_pod));
+	dp->tcx_probed = mode != ATTACH_TC;
 	if (mode == ATTACH_TCX && dp->mode != ATTACH_TCX) {
 		ret = -EOPNOTSUPP;
 		snprintf(err, errlen, "--attach-mode tcx: this kernel has no tcx (6.6 or later); "

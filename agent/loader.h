@@ -68,6 +68,20 @@ void datapath_close(struct datapath *dp);
 const char *attach_mode_name(enum attach_mode mode);
 /* The mode new attachments use on this kernel (probed at open). */
 enum attach_mode datapath_attach_mode(const struct datapath *dp);
+/* Whether this kernel has tcx: 1, 0, or -1 when not probed (--attach-mode tc). */
+int datapath_tcx_available(const struct datapath *dp);
+
+/* The BPF objects built into this binary: file name and ELF bytes. */
+struct dp_object {
+	const char *name;
+	const void *elf;
+	size_t size;
+};
+/* Fills v (all of them when max is large enough) and returns how many there are. */
+size_t datapath_objects(struct dp_object *v, size_t max);
+/* The names of the maps the loaded objects use (the pins under --bpffs),
+ * each once, into v (valid while dp is open); returns how many there are. */
+size_t datapath_map_names(const struct datapath *dp, const char **v, size_t max);
 
 /* Attach from_pod (ingress) and to_pod (egress) to the host veth. Existing
  * attachments (a previous agent's) are updated in place to this agent's

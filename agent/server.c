@@ -24,12 +24,11 @@
 #include "page.h"
 #include "reconcile.h"
 #include "server.h"
+#include "sluice_version.h"
+#include "version.h"
 
-#ifndef SLUICE_VERSION
-#define SLUICE_VERSION "0.1.0"
 /* Requests larger than this (bytes) are followed by malloc_trim. */
 #define API_TRIM_AFTER (64u << 10)
-#endif
 
 int api_check_socket_dirs(const char *path, char *err, size_t errlen)
 {
@@ -485,12 +484,62 @@ static json_t *check_fields(const json_t *req, json_t **warnings)
 	return answer;
 }
 
-static json_t *op_objects(struct agent *a, const json_t *req, int apply)
+/* The request's "dryRun": absent or "none" 0, "server" 1; else -1. */
+static int dry_run_of(const json_t *req)
 {
-	json_t *changes = json_array(), *snap, *warnings = NULL, *answer;
+	const json_t *v = json_object_get(req, "dryRun");
+
+	if (!v || (json_is_string(v) && !strcmp(json_string_value(v), "none")))
+		return 0;
+	return json_is_string(v) && !strcmp(json_string_value(v), "server") ? 1 : -1;
+}
+
+/* apply with "dryRun": "server": the checks and the answer of an apply,
+ * and nothing else (no store change, no save, no sync). */
+static json_t *apply_dry_run(struct agent *a, const json_t *req)
+{
+	json_t *changes = json_array(), *warnings = NULL, *answer;
 	char err[2048];
 	int code;
 
+	if (!changes)
+		return api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
+	if ((answer = check_fields(req, &warnings))) {
+		json_decref(changes);
+		return answer;
+	}
+	code = store_apply_dry_run(a->store, json_object_get(req, "objects"),
+				   json_object_get(req, "sources"),
+				   json_is_true(json_object_get(req, "live")), changes, err,
+				   sizeof(err));
+	if (code) {
+		json_decref(changes);
+		json_decref(warnings);
+		return api_error(code, err, NULL);
+	}
+	answer = json_pack("{s:o, s:s}", "changes", changes, "dryRun", "server");
+	if (answer && warnings)
+		json_object_set_new(answer, "warnings", warnings);
+	else
+		json_decref(warnings);
+	return answer ? ok(answer) : api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
+}
+
+static json_t *op_objects(struct agent *a, const json_t *req, int apply)
+{
+	json_t *changes, *snap, *warnings = NULL, *answer;
+	char err[2048];
+	int code, dry = dry_run_of(req);
+
+	if (dry < 0 || (dry && !apply))
+		return api_error(CNI_ERR_INVALID_CONFIG,
+				 apply ? "\"dryRun\" must be \"server\" or \"none\"; nothing was "
+					 "applied"
+				       : "\"dryRun\" is for apply only; nothing was deleted",
+				 NULL);
+	if (dry)
+		return apply_dry_run(a, req);
+	changes = json_array();
 	if (apply && (answer = check_fields(req, &warnings))) {
 		json_decref(changes);
 		return answer;
@@ -1318,9 +1367,14 @@ json_t *api_dispatch(struct agent *a, const json_t *req)
 		return op_explain(a, req);
 	if (!strcmp(op, "describe"))
 		return op_describe(a, req);
+	if (!strcmp(op, "version")) {
+		json_t *v = agent_version_json(a);
+
+		return v ? ok(v) : api_error(CNI_ERR_INTERNAL, "out of memory", NULL);
+	}
 	return api_error(CNI_ERR_INVALID_CONFIG, "unknown operation",
 			 "known: add, del, check, gc, status, list, metrics, flows, top, apply, "
-			 "delete, get, explain, describe");
+			 "delete, get, explain, describe, version");
 }
 
 /* ---- connections ------------------------------------------------------ */

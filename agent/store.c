@@ -2243,6 +2243,8 @@ static int parsed_cmp(const void *pa, const void *pb, void *ctx)
  * object as an earlier one, or n when none does. Sorted, not pairwise: an
  * apply of 10 000 objects compared each with all before it for a second,
  * the agent serving nobody meanwhile. */
+static void apply_free(struct object *parsed, size_t n);
+
 static int first_duplicate(const struct object *parsed, size_t n, size_t *dup)
 {
 	size_t *ord = n ? malloc(n * sizeof(*ord)) : NULL;
@@ -2265,15 +2267,21 @@ static int first_duplicate(const struct object *parsed, size_t n, size_t *dup)
 	return 0;
 }
 
-int store_apply(struct store *s, const json_t *objects, const json_t *sources, json_t *changes,
-		char *err, size_t errlen)
+/*
+ * Parse and check objects for an apply: everything store_apply refuses is
+ * refused here, nothing in the store changes. On success *out holds the n
+ * parsed objects (apply_free them); else the CNI code, the reason in err.
+ */
+static int apply_check(struct store *s, const json_t *objects, const json_t *sources,
+		       struct object **out, char *err, size_t errlen)
 {
 	size_t n = json_array_size(objects), i;
 	struct object *parsed = NULL;
 	char why[1024], src[32];
-	size_t *at = NULL, first;
+	size_t first;
 	int ret = 0, code = 0;
 
+	*out = NULL;
 	if (!json_is_array(objects) || !n) {
 		snprintf(err, errlen, "nothing to apply: \"objects\" must be a non-empty list");
 		return CNI_ERR_INVALID_CONFIG;
@@ -2328,6 +2336,40 @@ int store_apply(struct store *s, const json_t *objects, const json_t *sources, j
 		code = ret == -ENOMEM ? CNI_ERR_INTERNAL : CNI_ERR_INVALID_CONFIG;
 		goto cleanup;
 	}
+	*out = parsed;
+	parsed = NULL;
+cleanup:
+	if (parsed)
+		apply_free(parsed, n);
+	return code;
+}
+
+static void apply_free(struct object *parsed, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		object_clear(&parsed[i]);
+	free(parsed);
+}
+
+/* What an apply of the already stored old as o would do. */
+static const char *apply_action(const struct object *old, const struct object *o)
+{
+	if (!old)
+		return "created";
+	return objects_same(old, o) ? "unchanged" : "configured";
+}
+
+int store_apply(struct store *s, const json_t *objects, const json_t *sources, json_t *changes,
+		char *err, size_t errlen)
+{
+	size_t n = json_array_size(objects), i, first;
+	struct object *parsed = NULL;
+	size_t *at = NULL;
+	int ret, code;
+
+	code = apply_check(s, objects, sources, &parsed, err, errlen);
+	if (code)
+		return code;
 	at = calloc(n, sizeof(*at));
 	if (!at || reserve(s, n)) {
 		code = CNI_ERR_INTERNAL;
@@ -2336,10 +2378,9 @@ int store_apply(struct store *s, const json_t *objects, const json_t *sources, j
 	first = json_array_size(changes);
 	for (i = 0; i < n; i++) {
 		struct object *old = find(s, parsed[i].kind, parsed[i].ns, parsed[i].name);
-		const char *action = "created";
+		const char *action = apply_action(old, &parsed[i]);
 
 		if (old) {
-			action = objects_same(old, &parsed[i]) ? "unchanged" : "configured";
 			/* Kept for store_restore, should the apply be undone
 			 * midway through a list. */
 			parsed[i].listed = old->listed;
@@ -2371,10 +2412,37 @@ int store_apply(struct store *s, const json_t *objects, const json_t *sources, j
 	if (ret)
 		pr_warn("cannot save objects to %s: %s", s->path, strerror(-ret));
 cleanup:
-	for (i = 0; i < n; i++)
-		object_clear(&parsed[i]);
-	free(parsed);
+	apply_free(parsed, n);
 	free(at);
+	return code;
+}
+
+int store_apply_dry_run(struct store *s, const json_t *objects, const json_t *sources, bool live,
+			json_t *changes, char *err, size_t errlen)
+{
+	size_t n = json_array_size(objects);
+	struct object *parsed = NULL;
+	int code;
+
+	code = apply_check(s, objects, sources, &parsed, err, errlen);
+	if (code)
+		return code;
+	for (size_t i = 0; i < n; i++) {
+		const struct object *old = find(s, parsed[i].kind, parsed[i].ns, parsed[i].name);
+		json_t *c = change(&parsed[i], apply_action(old, &parsed[i]));
+
+		/* live: the object as stored, what `sluicectl diff` compares. */
+		if (c && old && live && json_object_set_new(c, "live", object_json(old))) {
+			json_decref(c);
+			c = NULL;
+		}
+		if (!c || json_array_append_new(changes, c)) {
+			code = CNI_ERR_INTERNAL;
+			snprintf(err, errlen, "out of memory answering the dry run");
+			break;
+		}
+	}
+	apply_free(parsed, n);
 	return code;
 }
 

@@ -66,6 +66,15 @@ void store_close(struct store *s);
  */
 int store_apply(struct store *s, const json_t *objects, const json_t *sources, json_t *changes,
 		char *err, size_t errlen);
+/*
+ * What store_apply would do, doing none of it: the same checks and errors,
+ * and the same changes ({"kind","namespace","name","action"}, no "note":
+ * notes need the objects in), with "live": the object as stored now when
+ * live is set and it exists. The store, its files and the maps are left
+ * as they are.
+ */
+int store_apply_dry_run(struct store *s, const json_t *objects, const json_t *sources, bool live,
+			json_t *changes, char *err, size_t errlen);
 int store_delete(struct store *s, const json_t *objects, const json_t *sources,
 		 bool ignore_not_found, json_t *changes, char *err, size_t errlen);
 

@@ -17,6 +17,8 @@
 #include "lselector.h"
 
 enum exit_code { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
+/* diff, as kubectl diff: 1 is "differences", an error is 2 */
+#define EXIT_DIFF_ERROR 2
 
 #define TIMEOUT_MS 10000
 /* apply and delete answer once the datapath enforces the new state */
@@ -25,7 +27,11 @@ enum exit_code { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 
 #define CHUNK_DEFAULT 500
 
 enum cmd_kind { CMD_PLAIN, CMD_APPLY, CMD_DELETE, CMD_EXPLAIN, CMD_OBSERVE, CMD_TOP, CMD_GET,
-		CMD_DESCRIBE, CMD_DELETE_NAMED };
+		CMD_DESCRIBE, CMD_DELETE_NAMED, CMD_DIFF,
+		CMD_VERSION, CMD_COMPLETION };
+
+/* apply --dry-run */
+enum dry_run { DRY_NONE, DRY_CLIENT, DRY_SERVER };
 
 /* The command parsed from the words after the options. */
 struct cmd {
@@ -49,6 +55,8 @@ struct opts {
 	bool ignore_not_found;
 	enum ks_mode validate;	/* apply: unknown fields refused, warned of or ignored */
 	bool validate_given;
+	enum dry_run dry_run;	/* apply --dry-run */
+	bool dry_run_given;
 	const char *from, *to, *port;
 	long chunk_size;	/* get: items per request; 0: all in one */
 	bool chunk_given;
@@ -126,6 +134,45 @@ int print_changes(const json_t *r);
 int build_objects_request(const struct cmd *c, const struct opts *o, json_t *req);
 /* delete KIND NAME…: the objects the request names, built from the words */
 int build_named_delete(const struct cmd *c, const struct opts *o, json_t *req);
+
+/* ---- main.c ---------------------------------------------------------- */
+/* One request, one answer, printed (apply, delete, status, ...). */
+int run_request(const struct cmd *c, struct opts *o);
+/* The verbs, space-separated, for the completion script. */
+const char *command_names(void);
+
+/* ---- apply.c: apply --dry-run ---------------------------------------- */
+/* "client" (also NULL: --dry-run alone), "server", "none"; -EINVAL else. */
+int dry_run_parse(const char *s, enum dry_run *out);
+/*
+ * The client's checks of an apply, with no agent: every object of a kind
+ * sluice takes and named, then field validation in mode (lib/kschema.h).
+ * 0 (*warnings: warn mode's lines, or NULL), -EINVAL with err (and
+ * *details, malloc'd, when strict mode found several), -ENOMEM.
+ */
+int apply_client_check(const json_t *objects, const json_t *sources, enum ks_mode mode,
+		       json_t **warnings, char *err, size_t errlen, char **details);
+/* One line per change (or manifest object): "kind ns/name ACTION SUFFIX";
+ * action NULL: each change's own. */
+void print_dry_changes(const json_t *changes, const char *action, const char *suffix);
+int print_server_dry_run(const json_t *r);
+/* --dry-run=client: req's objects checked and printed; nothing is sent. */
+int apply_client_dry_run(const struct opts *o, const json_t *req);
+/* apply, with --dry-run=client (nothing sent) or server (dryRun in the request). */
+int run_apply(const struct cmd *c, struct opts *o);
+
+/* ---- diff.c: diff -f -------------------------------------------------- */
+/* One object's unified diff from live (NULL: none, /dev/null) to obj, as
+ * normalized JSON. 0 equal, 1 printed, <0 out of memory. */
+int diff_object(FILE *f, const json_t *live, const json_t *obj, const char *kind, const char *ns,
+		const char *name, const char *source);
+/* diff -f: exit 0 same, 1 differ, 2 error, 3 no agent. */
+int run_diff(const struct cmd *c, struct opts *o);
+
+/* ---- version.c, completion.c ------------------------------------------ */
+int run_version(const struct cmd *c, struct opts *o);
+int run_completion(const struct cmd *c, struct opts *o);
+extern const char help_diff[], help_version[], help_completion[];
 
 /* ---- explain.c: policy explain ---------------------------------------- */
 int print_explain(const json_t *r);

@@ -18,6 +18,8 @@ void usage(FILE *f)
 		"                         snp, scnp), identities, services, prefilters, endpoints\n"
 		"  describe KIND [NAME]   a policy, pod or node in words\n"
 		"  apply -f FILE          create or update the objects of a manifest\n"
+		"                         (--dry-run=client|server: check it, change nothing)\n"
+		"  diff -f FILE           what apply -f FILE would change, as a unified diff\n"
 		"  delete -f FILE | KIND NAME...\n"
 		"                         delete the objects of a manifest, or named ones\n"
 		"\n"
@@ -30,6 +32,11 @@ void usage(FILE *f)
 		"  top flows|pods         the slowest flows; pod pairs by round trip\n"
 		"  policy explain --from SRC --to DST --port PORT\n"
 		"                         would the agent let SRC reach DST, and why\n"
+		"\n"
+		"This tool:\n"
+		"  version                client and agent versions, BPF objects, pinned map layouts,\n"
+		"                         kernel features\n"
+		"  completion bash|zsh    a shell completion script\n"
 		"\n"
 		"Options of every command:\n"
 		"  --socket PATH          the agent's socket (default: $SLUICE_SOCKET, else\n"
@@ -106,6 +113,7 @@ const char help_describe[] =
 
 const char help_apply[] =
 	"Usage: sluicectl apply -f FILE [-f FILE...] [--validate=strict|warn|ignore]\n"
+	"                       [--dry-run=none|client|server]\n"
 	"\n"
 	"Create or update the objects in FILE (- reads standard input); one line per object:\n"
 	"created, configured or unchanged, and a note in parentheses when there is one (an\n"
@@ -120,10 +128,17 @@ const char help_apply[] =
 	"  --validate=MODE        a field the kind does not have (spec.ingres) is an error that\n"
 	"                         applies nothing (strict, the default; also true), a warning\n"
 	"                         on stderr (warn), or nothing (ignore; also false)\n"
+	"  --dry-run=client       read and check the manifests here (kinds, names, --validate)\n"
+	"                         and print each object \"checked (dry run)\"; nothing is sent,\n"
+	"                         no agent is needed (-o json: the request it would send)\n"
+	"  --dry-run=server       the agent runs every check of the apply and prints what it\n"
+	"                         would do, \"created|configured|unchanged (server dry run)\",\n"
+	"                         storing, saving and syncing nothing (sluicectl diff shows how)\n"
 	"  -o json                the agent's answer as JSON\n"
 	"\n"
 	"Examples:\n"
 	"  sluicectl apply -f namespaces.yaml -f policies.yaml\n"
+	"  sluicectl apply --dry-run=server -f policies.yaml\n"
 	"  cat policy.json | sluicectl apply -f -\n";
 
 const char help_delete[] =

@@ -23,7 +23,6 @@ struct command {
 	const char *help;
 };
 
-static int run_request(const struct cmd *c, struct opts *o);
 static int run_observe(const struct cmd *c, struct opts *o);
 
 /* ---- the words after the options -------------------------------------- */
@@ -58,6 +57,26 @@ static int parse_observe(int argc, char **argv, struct cmd *c)
 static int parse_apply(int argc, char **argv, struct cmd *c)
 {
 	return no_args(argc, argv, c, CMD_APPLY, "apply", print_changes);
+}
+
+static int parse_diff(int argc, char **argv, struct cmd *c)
+{
+	return no_args(argc, argv, c, CMD_DIFF, "apply", NULL);
+}
+
+static int parse_version(int argc, char **argv, struct cmd *c)
+{
+	return no_args(argc, argv, c, CMD_VERSION, "version", NULL);
+}
+
+static int parse_completion(int argc, char **argv, struct cmd *c)
+{
+	if (argc != 2) {
+		fprintf(stderr, "sluicectl: completion takes bash or zsh\n");
+		return EXIT_USAGE;
+	}
+	*c = (struct cmd){ .kind = CMD_COMPLETION, .op = "completion", .name = argv[1] };
+	return 0;
 }
 
 static int parse_top(int argc, char **argv, struct cmd *c)
@@ -154,13 +173,16 @@ static int parse_policy(int argc, char **argv, struct cmd *c)
 static const struct command commands[] = {
 	{ "get", parse_get, run_get, help_get },
 	{ "describe", parse_describe, run_describe, help_describe },
-	{ "apply", parse_apply, run_request, help_apply },
+	{ "apply", parse_apply, run_apply, help_apply },
+	{ "diff", parse_diff, run_diff, help_diff },
 	{ "delete", parse_delete, run_request, help_delete },
 	{ "status", parse_status, run_request, help_status },
 	{ "metrics", parse_metrics, run_request, help_metrics },
 	{ "observe", parse_observe, run_observe, help_observe },
 	{ "top", parse_top, run_request, help_top },
 	{ "policy", parse_policy, run_request, help_policy },
+	{ "version", parse_version, run_version, help_version },
+	{ "completion", parse_completion, run_completion, help_completion },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -171,6 +193,18 @@ static const struct command *command_of(const char *verb)
 		if (!strcmp(verb, commands[i].name))
 			return &commands[i];
 	return NULL;
+}
+
+const char *command_names(void)
+{
+	/* built once, then the same for the process's life */
+	static char names[256];
+
+	if (!names[0])
+		for (size_t i = 0, off = 0; i < NCOMMANDS && off < sizeof(names); i++)
+			off += (size_t)snprintf(names + off, sizeof(names) - off, "%s%s",
+						i ? " " : "", commands[i].name);
+	return names;
 }
 
 /* An unknown first word: a kind without its verb (get), or a typo. */
@@ -203,17 +237,30 @@ static int check_options(const struct cmd *c, const struct opts *o)
 {
 	const bool get = c->kind == CMD_GET, named = get || c->kind == CMD_DESCRIBE;
 
-	if ((c->kind == CMD_APPLY || c->kind == CMD_DELETE) && !o->nfiles) {
-		fprintf(stderr, "sluicectl: %s needs -f FILE (- for standard input)\n", c->op);
+	if ((c->kind == CMD_APPLY || c->kind == CMD_DELETE || c->kind == CMD_DIFF) && !o->nfiles) {
+		fprintf(stderr, "sluicectl: %s needs -f FILE (- for standard input)\n",
+			c->kind == CMD_DIFF ? "diff" : c->op);
 		return EXIT_USAGE;
 	}
-	if (c->kind != CMD_APPLY && c->kind != CMD_DELETE && o->nfiles) {
-		fprintf(stderr, "sluicectl: -f is for apply and delete%s\n",
-			c->kind == CMD_DELETE_NAMED ? " -f FILE, not with a KIND and NAME" : "");
+	if (c->kind != CMD_APPLY && c->kind != CMD_DELETE && c->kind != CMD_DIFF && o->nfiles) {
+		fprintf(stderr, "sluicectl: -f is for %s\n",
+			c->kind == CMD_DELETE_NAMED ? "apply and delete -f FILE, not with a KIND "
+						      "and NAME"
+						    : "apply, diff and delete");
 		return EXIT_USAGE;
 	}
-	if (c->kind != CMD_APPLY && o->validate_given) {
-		fprintf(stderr, "sluicectl: --validate is for apply\n");
+	if (c->kind != CMD_APPLY && c->kind != CMD_DIFF && o->validate_given) {
+		fprintf(stderr, "sluicectl: --validate is for apply and diff\n");
+		return EXIT_USAGE;
+	}
+	if (c->kind != CMD_APPLY && o->dry_run_given) {
+		fprintf(stderr, "sluicectl: --dry-run is for apply (diff shows what apply would "
+			"change)\n");
+		return EXIT_USAGE;
+	}
+	if ((c->kind == CMD_DIFF || c->kind == CMD_COMPLETION) && o->output_given) {
+		fprintf(stderr, "sluicectl: %s prints text; -o is not for it\n",
+			c->kind == CMD_DIFF ? "diff" : c->op);
 		return EXIT_USAGE;
 	}
 	if (c->kind != CMD_DELETE && c->kind != CMD_DELETE_NAMED && o->ignore_not_found) {
@@ -292,7 +339,7 @@ static int run_observe(const struct cmd *c, struct opts *o)
 
 /* One request, one answer, printed: status, metrics, top, apply, delete,
  * policy explain. */
-static int run_request(const struct cmd *c, struct opts *o)
+int run_request(const struct cmd *c, struct opts *o)
 {
 	json_t *req = json_pack("{s:s}", "op", c->op), *resp = NULL, *result, *warning;
 	size_t reqlen, nwarn;
@@ -312,6 +359,12 @@ static int run_request(const struct cmd *c, struct opts *o)
 	ret = 0;
 	if (c->kind == CMD_APPLY || c->kind == CMD_DELETE)
 		ret = build_objects_request(c, o, req);
+	/* apply --dry-run=server: the agent checks and answers, changing nothing */
+	if (!ret && c->kind == CMD_APPLY && o->dry_run == DRY_SERVER &&
+	    json_object_set_new(req, "dryRun", json_string("server"))) {
+		fprintf(stderr, "sluicectl: out of memory\n");
+		ret = EXIT_FAIL;
+	}
 	else if (c->kind == CMD_DELETE_NAMED)
 		ret = build_named_delete(c, o, req);
 	else if (c->kind == CMD_EXPLAIN)
@@ -377,7 +430,7 @@ cleanup:
 /* ---- options ---------------------------------------------------------- */
 
 enum { OPT_IGNORE = 256, OPT_FROM, OPT_TO, OPT_PORT, OPT_CHUNK, OPT_FILTER, OPT_SINCE,
-       OPT_LAST, OPT_LIMIT, OPT_VALIDATE, OPT_NO_HEADERS };
+       OPT_LAST, OPT_LIMIT, OPT_VALIDATE, OPT_NO_HEADERS, OPT_DRY_RUN };
 
 /* observe's filters: option -> the request's member. */
 static const struct {
@@ -400,6 +453,7 @@ static const struct option longopts[] = {
 	{ "no-headers", no_argument, NULL, OPT_NO_HEADERS },
 	{ "ignore-not-found", no_argument, NULL, OPT_IGNORE },
 	{ "validate", optional_argument, NULL, OPT_VALIDATE },
+	{ "dry-run", optional_argument, NULL, OPT_DRY_RUN },
 	{ "from", required_argument, NULL, OPT_FROM },
 	{ "to", required_argument, NULL, OPT_TO },
 	{ "port", required_argument, NULL, OPT_PORT },
@@ -500,6 +554,14 @@ static int option(int c, int idx, struct opts *o, struct held *h, bool *stdin_ta
 			return EXIT_USAGE;
 		}
 		o->validate_given = true;
+		return 0;
+	case OPT_DRY_RUN:
+		if (dry_run_parse(optarg, &o->dry_run)) {
+			fprintf(stderr, "sluicectl: --dry-run takes client, server or none, not "
+				"'%s'\n", optarg);
+			return EXIT_USAGE;
+		}
+		o->dry_run_given = true;
 		return 0;
 	case OPT_FROM: o->from = optarg; return 0;
 	case OPT_TO: o->to = optarg; return 0;

@@ -337,6 +337,11 @@ static int find_kind(const json_t *obj)
 	return -1;
 }
 
+bool ks_kind_known(const json_t *obj)
+{
+	return find_kind(obj) >= 0;
+}
+
 static int check(struct walk *w, const json_t *obj)
 {
 	int k = find_kind(obj);

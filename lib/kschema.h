@@ -21,6 +21,8 @@
 #ifndef SLUICE_KSCHEMA_H
 #define SLUICE_KSCHEMA_H
 
+#include <stdbool.h>
+
 #include <jansson.h>
 
 enum ks_mode { KS_STRICT = 0, KS_WARN, KS_IGNORE };
@@ -44,6 +46,9 @@ const char *ks_mode_name(enum ks_mode mode);
  * appended, or -ENOMEM.
  */
 int ks_unknown_fields(const json_t *obj, json_t *out);
+
+/* Whether obj's apiVersion and kind are one sluice takes. */
+bool ks_kind_known(const json_t *obj);
 
 /*
  * The same for every object of an apply: each line is prefixed by where the
