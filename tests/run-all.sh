@@ -83,6 +83,8 @@ LANE2=(
 	"agents fed by the Kubernetes API|tests/kube/run.sh"
 	"agents fed by the Kubernetes API, ThreadSanitizer build|tests/kube/tsan.sh"
 	"sluicectl's kubectl verbs (get/describe/delete, -n/-A/-l/-o/-w, errors)|tests/e2e/cli.sh"
+	"sluicectl dry runs, diff, version, completion against an agent|tests/e2e/cli-apply.sh"
+	"kubectl sluice: real kubectl, test API server, exec answered by per-node agents|tests/kube/plugin.sh"
 )
 # Alone, after the lanes: suites that measure time, rates or loss (a round
 # trip within 10 %, ADD latency bounds, zero loss at 2000 datagrams/s, pod
