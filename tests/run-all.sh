@@ -82,6 +82,7 @@ LANE2=(
 	"Services: hairpin, hostPort, endpoint states, ICMP errors|tests/e2e/services-misc.sh"
 	"agents fed by the Kubernetes API|tests/kube/run.sh"
 	"agents fed by the Kubernetes API, ThreadSanitizer build|tests/kube/tsan.sh"
+	"reference plugins chained after sluice-cni: ADD, CHECK, DEL as libcni runs them (tc, tcx)|tests/e2e/chain.sh"
 	"sluicectl's kubectl verbs (get/describe/delete, -n/-A/-l/-o/-w, errors)|tests/e2e/cli.sh"
 	"sluicectl dry runs, diff, version, completion against an agent|tests/e2e/cli-apply.sh"
 	"kubectl sluice: real kubectl, test API server, exec answered by per-node agents|tests/kube/plugin.sh"
