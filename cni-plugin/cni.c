@@ -94,25 +94,6 @@ static void set_oom(struct cni_error *err)
 	cni_set_error(err, CNI_ERR_INTERNAL, NULL, "out of memory");
 }
 
-json_t *json_object_get_ci(const json_t *obj, const char *key)
-{
-	const char *k;
-	json_t *v;
-
-	if (!json_is_object(obj) || !key)
-		return NULL;
-	/* An exact spelling wins, so a document carrying both forms is read the
-	 * way a case-sensitive producer meant it. */
-	v = json_object_get(obj, key);
-	if (v)
-		return v;
-	json_object_foreach((json_t *)obj, k, v) {
-		if (!strcasecmp(k, key))
-			return v;
-	}
-	return NULL;
-}
-
 /* Strings we echo into JSON must be UTF-8 or jansson refuses them. */
 static bool utf8_ok(const char *s)
 {

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <jansson.h>
 
+#include "jsonci.h"
+
 #include "cni_names.h"
 
 /* The version we answer in when the configuration names none we speak. */
@@ -88,10 +90,6 @@ bool cni_version_supported(const char *v);
 /* The supported versions, oldest first, NULL-terminated. */
 const char *const *cni_supported_versions(void);
 const char *cni_cmd_name(enum cni_cmd cmd);
-
-/* Look key up in obj, preferring an exact match, else ignoring ASCII case.
- * Returns a borrowed reference or NULL (also when obj is not an object). */
-json_t *json_object_get_ci(const json_t *obj, const char *key);
 
 /*
  * Parse CNI_ARGS ("K=V;K=V") into k8s. Returns 0, or -1 with err set

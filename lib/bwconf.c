@@ -5,27 +5,13 @@
 #include <strings.h>
 
 #include "bwconf.h"
-
-static const json_t *get_ci(const json_t *obj, const char *key)
-{
-	const char *k;
-	json_t *v;
-
-	v = json_object_get(obj, key);
-	if (v)
-		return v;
-	json_object_foreach((json_t *)obj, k, v) {
-		if (!strcasecmp(k, key))
-			return v;
-	}
-	return NULL;
-}
+#include "jsonci.h"
 
 /* One value of obj: absent or null is 0. */
 static int field(const json_t *obj, const char *key, int rate, const char *prefix, uint64_t *out,
 		 char *err, size_t errlen)
 {
-	const json_t *v = get_ci(obj, key);
+	const json_t *v = json_object_get_ci(obj, key);
 	const char *why = NULL;
 	json_int_t n;
 
