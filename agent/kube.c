@@ -21,9 +21,7 @@
 #include "log.h"
 #include "manifest.h"
 
-#ifndef SLUICE_VERSION
-#define SLUICE_VERSION "0.1.0"
-#endif
+#include "sluice_version.h"
 
 /* ---- configuration ----------------------------------------------------- */
 

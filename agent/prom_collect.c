@@ -19,9 +19,7 @@
 
 #include "prom_collect.h"
 
-#ifndef SLUICE_VERSION
-#define SLUICE_VERSION "0.1.0"
-#endif
+#include "sluice_version.h"
 
 static const char *const dir_names[SLUICE_DIR_MAX] = { [SLUICE_DIR_EGRESS] = "egress",
 						       [SLUICE_DIR_INGRESS] = "ingress" };

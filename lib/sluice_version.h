@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* sluice's release version: `sluicectl version`, the agent's "version" op. */
+/* sluice's release version: `sluicectl version`, the agent's "version" op,
+ * its Kubernetes user agent and sluice_build_info. */
 #ifndef SLUICE_LIB_SLUICE_VERSION_H
 #define SLUICE_LIB_SLUICE_VERSION_H
 
