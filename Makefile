@@ -124,6 +124,8 @@ test_cli_selector_SRCS := cli/lselector.c
 CLI_TEST_SRCS := $(filter-out cli/main.c,$(wildcard cli/*.c)) lib/bwconf.c lib/flowfmt.c lib/kschema.c lib/manifest.c lib/log.c lib/statefile.c
 test_cli_args_SRCS := $(CLI_TEST_SRCS)
 test_cli_output_SRCS := $(CLI_TEST_SRCS)
+# ... whose harness #includes cli/main.c: a change there rebuilds them too.
+$(BUILD)/unit/test_cli_args $(BUILD)/unit/test_cli_output: cli/main.c
 
 $(BUILD)/unit:
 	mkdir -p $@
