@@ -32,10 +32,11 @@ PKGS=(
 	# are chained after sluice-cni, and tests/tools/cri.py speaks CRI over gRPC
 	# (Debian 12 has no crictl); the pause image is a static C binary (libc.a)
 	containerd containernetworking-plugins python3-grpcio libc6-dev
-	# benchmarks
+	# pod bandwidth limits measured (tests/e2e/bandwidth.sh) and benchmarks;
+	# bench/bandwidth.sh also runs the reference bandwidth plugin (above)
 	iperf3 sockperf bc
-	# the reference bandwidth plugin (TBF + IFB) bench/bandwidth.sh compares with
-	containernetworking-plugins
+	# `sluicectl completion zsh` is tried under zsh (tests/e2e/cli-apply.sh)
+	zsh
 )
 
 missing=()

@@ -216,6 +216,24 @@ check "names from the agent, in the line's namespace: get pods -n shop w -> web"
 	test "$(cat "$DIR/c5")" = web
 check "zsh: a #compdef script that loads it through bashcompinit" bash -c \
 	"'$BUILD/sluicectl' completion zsh | head -1 | grep -qx '#compdef sluicectl' && '$BUILD/sluicectl' completion zsh | grep -q bashcompinit"
+# zcomp WORDS...: what the completion offers under zsh (the script loaded
+# as a user's .zshrc would; zsh's completion system filters by the prefix
+# afterwards, so the last word is left empty). Bash's arrays are 0-based:
+# bashcompinit sets ksharrays when it calls the function, as here.
+zcomp() {
+	PATH="$BUILD:$PATH" zsh -c 'source <("$BUILD/sluicectl" completion zsh)
+		[[ ${_comps[sluicectl]} == *_sluicectl* ]] || { print "not registered"; exit 1; }
+		setopt ksharrays; COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+		_sluicectl; print -l -- "${COMPREPLY[@]}"' zcomp "$@"
+}
+if command -v zsh >/dev/null; then
+	zcomp sluicectl get '' >"$DIR/z1" 2>&1
+	check "zsh: registered for sluicectl; kinds after get" bash -c "grep -qx pods '$DIR/z1' && ! grep -qx describe '$DIR/z1'"
+	zcomp sluicectl --socket "$SOCK" get pods -n shop '' >"$DIR/z2" 2>&1
+	check "zsh: names from the agent in the line's namespace: get pods -n shop -> web" grep -qx web "$DIR/z2"
+else
+	not_ok "zsh is not installed (make deps)"
+fi
 "$BUILD/sluicectl" completion fish >/dev/null 2>&1
 check "completion fish: usage error" test $? = 2
 
