@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Assemble deploy/sluice.yaml from deploy/parts/*.yaml and the policy CRDs in
 # deploy/crds/sluice-policy-crds.yaml, so each object has one source. The
-# image tag is the agent's SLUICE_VERSION (agent/server.c) unless --image says
+# image tag is the agent's SLUICE_VERSION (lib/sluice_version.h) unless --image says
 # otherwise. tests/deploy/run.sh checks that the committed file is current.
 set -euo pipefail
 
@@ -32,9 +32,9 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-version=$(sed -n 's/^#define SLUICE_VERSION "\(.*\)"$/\1/p' "$root/agent/server.c")
+version=$(sed -n 's/^#define SLUICE_VERSION "\(.*\)"$/\1/p' "$root/lib/sluice_version.h")
 if [ -z "$version" ]; then
-	echo "generate.sh: no SLUICE_VERSION in agent/server.c" >&2
+	echo "generate.sh: no SLUICE_VERSION in lib/sluice_version.h" >&2
 	exit 1
 fi
 image=${image:-ghcr.io/sluice-cni/sluice:$version}

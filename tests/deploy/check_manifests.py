@@ -345,7 +345,7 @@ check("init containers drop every capability and are not privileged",
 check("resource requests set (CPU and memory)",
       set(agent["resources"].get("requests", {})) == {"cpu", "memory"})
 images = {c["image"] for c in pod["containers"] + pod.get("initContainers", [])}
-version = re.search(r'#define SLUICE_VERSION "([^"]+)"', read("agent/server.c")).group(1)
+version = re.search(r'#define SLUICE_VERSION "([^"]+)"', read("lib/sluice_version.h")).group(1)
 check(f"one image for every container, tagged with SLUICE_VERSION ({images})",
       images == {f"ghcr.io/sluice-cni/sluice:{version}"})
 
