@@ -162,15 +162,35 @@ static size_t nconditions(struct cnichain *c)
 	return n;
 }
 
+/* A test's own directory, removed by the teardown also when an assertion
+ * fails half-way. */
+static int dir_setup(void **state)
+{
+	static char dir[64];	/* outlives this call: the test and teardown read it; tests run one at a time */
+
+	snprintf(dir, sizeof(dir), "/tmp/sluice-cnichain.XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	*state = dir;
+	return 0;
+}
+
+static int dir_teardown(void **state)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", (const char *)*state);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
 static void test_directory_reread(void **state)
 {
-	char dir[] = "/tmp/sluice-cnichain.XXXXXX", err[2048], path[512];
+	const char *dir = *state;
+	char err[2048], path[512];
 	const struct cnichain_net *nets;
 	struct cnichain *c;
 	json_t *conds;
 
-	(void)state;
-	assert_non_null(mkdtemp(dir));
 	c = cnichain_new(dir);
 	assert_non_null(c);
 	assert_int_equal(nconditions(c), 0);
@@ -227,7 +247,7 @@ int main(void)
 		cmocka_unit_test(test_only_what_follows_sluice),
 		cmocka_unit_test(test_single_conf_and_junk),
 		cmocka_unit_test(test_decide),
-		cmocka_unit_test(test_directory_reread),
+		cmocka_unit_test_setup_teardown(test_directory_reread, dir_setup, dir_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
