@@ -929,6 +929,31 @@ const struct endpoint *endpoints_at(const struct endpoints *eps, size_t i)
 	return i < eps->n ? &eps->list[i] : NULL;
 }
 
+/* Recovery could not attach this agent's programs to ep's veth. If an
+ * earlier agent's still police both directions, they keep doing so on the
+ * shared maps; if not, the pod would send and receive with no source check
+ * and no policy: its host veth is set down (fail closed) until an agent
+ * start attaches the programs, which sets it up again. */
+static void cut_off_unpoliced(struct endpoints *eps, const struct endpoint *ep,
+			      const struct nl_link *link)
+{
+	int ret;
+
+	if (datapath_policed(link->ifindex)) {
+		pr_warn("endpoint %s/%s: %s keeps the programs already attached to it",
+			ep->container_id, ep->ifname, ep->host_ifname);
+		return;
+	}
+	ret = nl_link_set_flags(eps->host, link->ifindex, 0, IFF_UP);
+	pr_err("endpoint %s/%s (pod %s/%s): no sluice program polices %s in both directions; %s: "
+	       "see what else holds the device's filters (tc filter show dev %s egress; "
+	       "ingress), remove it, then restart "
+	       "the agent or recreate the pod",
+	       ep->container_id, ep->ifname, ep->k8s_namespace, ep->k8s_pod, ep->host_ifname,
+	       ret ? "CANNOT set it down, the pod is not policed" : "set down, the pod is cut off",
+	       ep->host_ifname);
+}
+
 /* Bring one saved endpoint in line with this agent's datapath. */
 static void recover_one(struct endpoints *eps, struct endpoint *ep)
 {
@@ -948,8 +973,13 @@ static void recover_one(struct endpoints *eps, struct endpoint *ep)
 		ep->host_ifindex = link.ifindex;
 		state_save(eps, ep);
 	}
-	if (datapath_attach(eps->dp, ep->host_ifindex, ep->host_ifname, err, sizeof(err)))
+	if (datapath_attach(eps->dp, ep->host_ifindex, ep->host_ifname, err, sizeof(err))) {
 		pr_err("endpoint %s/%s: %s", ep->container_id, ep->ifname, err);
+		cut_off_unpoliced(eps, ep, &link);
+	} else if (!link.up && !nl_link_set_up(eps->host, link.ifindex)) {
+		pr_info("endpoint %s/%s: %s is policed again and back up", ep->container_id,
+			ep->ifname, ep->host_ifname);
+	}
 	/* Buckets that outlived the agent are kept as they are. */
 	if (bw_apply(eps->dp, ep->host_ifindex, &ep->bw, err, sizeof(err)))
 		pr_err("endpoint %s/%s: %s; its bandwidth is not limited", ep->container_id,

@@ -831,10 +831,13 @@ int datapath_attach(struct datapath *dp, int ifindex, const char *ifname, char *
 		else
 			ret = attach_tc(ifindex, ingress, prog_fd);
 		if (ret) {
+			/* What is attached stays: an earlier agent's programs
+			 * police on the same pinned maps. The caller decides:
+			 * ADD deletes the veth, recovery cuts off a pod that
+			 * nothing polices (datapath_policed). */
 			snprintf(err, errlen, "cannot attach %s program to %s (ifindex %d) with %s: %s",
 				 ingress ? "from_pod" : "to_pod", ifname, ifindex,
 				 attach_mode_name(dp->mode), strerror(-ret));
-			datapath_detach(dp, ifindex, ifname);
 			return ret;
 		}
 	}
@@ -923,6 +926,26 @@ int datapath_check_attached(struct datapath *dp, int ifindex, const char *ifname
 			return -ENOENT;
 	}
 	return 0;
+}
+
+/* Is a sluice program attached in this direction, by tcx or by tc (the
+ * filter sluice's handle and priority hold; whose program it is, this
+ * agent's or an earlier one's, does not matter: both police)? */
+static int direction_policed(int ifindex, int ingress)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+		    .attach_point = ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE, .priority = TC_PRIORITY);
+
+	if (!tcx_has_prog(ifindex, ingress ? SLUICE_BPF_TCX_INGRESS : SLUICE_BPF_TCX_EGRESS,
+			  ingress ? "from_pod" : "to_pod"))
+		return 1;
+	return !bpf_tc_query(&hook, &opts);
+}
+
+int datapath_policed(int ifindex)
+{
+	return direction_policed(ifindex, 1) && direction_policed(ifindex, 0);
 }
 
 int datapath_endpoint_put(struct datapath *dp, __be32 ip, const struct sluice_endpoint *ep)

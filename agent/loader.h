@@ -85,7 +85,8 @@ size_t datapath_map_names(const struct datapath *dp, const char **v, size_t max)
 
 /* Attach from_pod (ingress) and to_pod (egress) to the host veth. Existing
  * attachments (a previous agent's) are updated in place to this agent's
- * programs without a gap. */
+ * programs without a gap. On failure nothing is detached: the caller
+ * removes the veth, or checks datapath_policed. */
 int datapath_attach(struct datapath *dp, int ifindex, const char *ifname, char *err, size_t errlen);
 /* Programs on the node's own devices. */
 enum node_hook {
@@ -106,6 +107,9 @@ int datapath_node_prog_fd(struct datapath *dp, enum node_hook hook);
 int datapath_detach(struct datapath *dp, int ifindex, const char *ifname);
 /* 0 when both programs are attached to ifindex; -ENOENT otherwise. */
 int datapath_check_attached(struct datapath *dp, int ifindex, const char *ifname);
+/* 1 when a sluice program (this agent's or an earlier one's, tc or tcx) is
+ * attached to ifindex in both directions, else 0. */
+int datapath_policed(int ifindex);
 
 int datapath_endpoint_put(struct datapath *dp, __be32 ip, const struct sluice_endpoint *ep);
 int datapath_endpoint_get(struct datapath *dp, __be32 ip, struct sluice_endpoint *ep);

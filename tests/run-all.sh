@@ -58,6 +58,7 @@ LANE1=(
 	"policy end to end|tests/e2e/policy.sh"
 	"DEL while the agent is down (queued, replayed before serving)|tests/e2e/delqueue.sh"
 	"crash-consistent state (power cut, full and read-only state dir)|tests/e2e/crash.sh"
+	"a pod whose programs a restarted agent cannot attach is cut off, not left open|tests/e2e/recover-attach.sh"
 	"churn: 200 ADD/DEL x16, nothing left|tests/e2e/churn.sh"
 	"churn with the agent killed (SIGKILL) every 100 cycles|env CYCLES=400 KILLS=1 tests/e2e/churn.sh"
 	"Prometheus metrics (/metrics parsed by prometheus_client)|tests/e2e/metrics.sh"
