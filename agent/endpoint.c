@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/pkt_sched.h>
+
 #include "api.h"
 #include "bandwidth.h"
 #include "endpoint.h"
@@ -935,19 +937,19 @@ const struct endpoint *endpoints_at(const struct endpoints *eps, size_t i)
  * and no policy: its host veth is set down (fail closed) until an agent
  * start attaches the programs, which sets it up again. */
 static void cut_off_unpoliced(struct endpoints *eps, const struct endpoint *ep,
-			      const struct nl_link *link)
+			      const struct nl_link *link, int clsact)
 {
 	int ret;
 
-	if (datapath_policed(link->ifindex)) {
+	if (datapath_policed(link->ifindex, clsact)) {
 		pr_warn("endpoint %s/%s: %s keeps the programs already attached to it",
 			ep->container_id, ep->ifname, ep->host_ifname);
 		return;
 	}
 	ret = nl_link_set_flags(eps->host, link->ifindex, 0, IFF_UP);
 	pr_err("endpoint %s/%s (pod %s/%s): no sluice program polices %s in both directions; %s: "
-	       "see what else holds the device's filters (tc filter show dev %s egress; "
-	       "ingress), remove it, then restart "
+	       "see what else holds the device's qdisc and filters (tc qdisc show dev %s; "
+	       "tc filter show ... egress), remove it, then restart "
 	       "the agent or recreate the pod",
 	       ep->container_id, ep->ifname, ep->k8s_namespace, ep->k8s_pod, ep->host_ifname,
 	       ret ? "CANNOT set it down, the pod is not policed" : "set down, the pod is cut off",
@@ -959,7 +961,8 @@ static void recover_one(struct endpoints *eps, struct endpoint *ep)
 {
 	struct sluice_endpoint value, cur;
 	struct nl_link link;
-	char err[512];
+	char err[512], qdisc[32];
+	int clsact;
 
 	if (nl_link_get(eps->host, ep->host_ifname, &link)) {
 		/* The pod's netns went away while no agent ran; the runtime's
@@ -973,9 +976,19 @@ static void recover_one(struct endpoints *eps, struct endpoint *ep)
 		ep->host_ifindex = link.ifindex;
 		state_save(eps, ep);
 	}
-	if (datapath_attach(eps->dp, ep->host_ifindex, ep->host_ifname, err, sizeof(err))) {
+	/* Something put another qdisc (`ingress`) where sluice's clsact was:
+	 * tc filters would "attach" to its ingress block, to_pod too, and the
+	 * pod would receive unpoliced. */
+	clsact = nl_qdisc_kind(eps->host, link.ifindex, TC_H_INGRESS, qdisc, sizeof(qdisc)) != 1 ||
+		 !strcmp(qdisc, "clsact");
+	if (!clsact && datapath_attach_mode(eps->dp) != ATTACH_TCX) {
+		pr_err("endpoint %s/%s: %s holds a qdisc of kind %s where sluice's clsact belongs: its "
+		       "programs cannot be attached in tc mode", ep->container_id, ep->ifname,
+		       ep->host_ifname, qdisc);
+		cut_off_unpoliced(eps, ep, &link, 0);
+	} else if (datapath_attach(eps->dp, ep->host_ifindex, ep->host_ifname, err, sizeof(err))) {
 		pr_err("endpoint %s/%s: %s", ep->container_id, ep->ifname, err);
-		cut_off_unpoliced(eps, ep, &link);
+		cut_off_unpoliced(eps, ep, &link, clsact);
 	} else if (!link.up && !nl_link_set_up(eps->host, link.ifindex)) {
 		pr_info("endpoint %s/%s: %s is policed again and back up", ep->container_id,
 			ep->ifname, ep->host_ifname);

@@ -929,9 +929,10 @@ int datapath_check_attached(struct datapath *dp, int ifindex, const char *ifname
 }
 
 /* Is a sluice program attached in this direction, by tcx or by tc (the
- * filter sluice's handle and priority hold; whose program it is, this
- * agent's or an earlier one's, does not matter: both police)? */
-static int direction_policed(int ifindex, int ingress)
+ * filter sluice's handle and priority hold, counted only when tc_counts:
+ * the device's qdisc is clsact; whose program it is, this agent's or an
+ * earlier one's, does not matter: both police)? */
+static int direction_policed(int ifindex, int ingress, int tc_counts)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
 		    .attach_point = ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
@@ -940,12 +941,12 @@ static int direction_policed(int ifindex, int ingress)
 	if (!tcx_has_prog(ifindex, ingress ? SLUICE_BPF_TCX_INGRESS : SLUICE_BPF_TCX_EGRESS,
 			  ingress ? "from_pod" : "to_pod"))
 		return 1;
-	return !bpf_tc_query(&hook, &opts);
+	return tc_counts && !bpf_tc_query(&hook, &opts);
 }
 
-int datapath_policed(int ifindex)
+int datapath_policed(int ifindex, int tc_counts)
 {
-	return direction_policed(ifindex, 1) && direction_policed(ifindex, 0);
+	return direction_policed(ifindex, 1, tc_counts) && direction_policed(ifindex, 0, tc_counts);
 }
 
 int datapath_endpoint_put(struct datapath *dp, __be32 ip, const struct sluice_endpoint *ep)

@@ -108,8 +108,10 @@ int datapath_detach(struct datapath *dp, int ifindex, const char *ifname);
 /* 0 when both programs are attached to ifindex; -ENOENT otherwise. */
 int datapath_check_attached(struct datapath *dp, int ifindex, const char *ifname);
 /* 1 when a sluice program (this agent's or an earlier one's, tc or tcx) is
- * attached to ifindex in both directions, else 0. */
-int datapath_policed(int ifindex);
+ * attached to ifindex in both directions, else 0. tc_counts: the device's
+ * qdisc is clsact; an `ingress` qdisc takes egress filters into its
+ * ingress block, where to_pod never sees what the pod receives. */
+int datapath_policed(int ifindex, int tc_counts);
 
 int datapath_endpoint_put(struct datapath *dp, __be32 ip, const struct sluice_endpoint *ep);
 int datapath_endpoint_get(struct datapath *dp, __be32 ip, struct sluice_endpoint *ep);

@@ -657,6 +657,44 @@ int nl_addr_has4(struct nl_handle *h, int ifindex, struct in_addr addr, int pref
 	return nl_dump_find(h, nlh, addr_find_cb, &f);
 }
 
+struct qdisc_find {
+	int ifindex;
+	uint32_t parent;
+	char *kind;
+	size_t len;
+};
+
+static int qdisc_find_cb(const struct nlmsghdr *nlh, void *arg)
+{
+	const struct qdisc_find *f = arg;
+	const struct tcmsg *tcm = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *tb[TCA_MAX + 1];
+
+	if (nlh->nlmsg_type != RTM_NEWQDISC || parse_attrs(nlh, sizeof(*tcm), tb, TCA_MAX) < 0)
+		return 0;
+	if (tcm->tcm_ifindex != f->ifindex || tcm->tcm_parent != f->parent || !tb[TCA_KIND])
+		return 0;
+	snprintf(f->kind, f->len, "%s", mnl_attr_get_str(tb[TCA_KIND]));
+	return 1;
+}
+
+int nl_qdisc_kind(struct nl_handle *h, int ifindex, uint32_t parent, char *kind, size_t len)
+{
+	char buf[NL_REQ_LEN] __attribute__((aligned(8)));
+	struct qdisc_find f = { ifindex, parent, kind, len };
+	struct nlmsghdr *nlh;
+	struct tcmsg *tcm;
+
+	if (ifindex <= 0 || !len)
+		return -EINVAL;
+	kind[0] = '\0';
+	nlh = nl_req(buf, RTM_GETQDISC, NLM_F_DUMP);
+	tcm = mnl_nlmsg_put_extra_header(nlh, sizeof(*tcm));
+	tcm->tcm_family = AF_UNSPEC;
+	tcm->tcm_ifindex = ifindex;	/* filtered in the kernel (strict mode) */
+	return nl_dump_find(h, nlh, qdisc_find_cb, &f);
+}
+
 struct addr_first {
 	int ifindex;
 	struct in_addr *out;

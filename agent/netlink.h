@@ -51,6 +51,9 @@ int nl_link_set_up(struct nl_handle *h, int ifindex);
 int nl_link_set_alias(struct nl_handle *h, int ifindex, const char *alias);
 /* Set the IFF_* flags in mask to their values in flags (e.g. IFF_UP | IFF_NOARP). */
 int nl_link_set_flags(struct nl_handle *h, int ifindex, unsigned int flags, unsigned int mask);
+/* The kind ("clsact", "ingress", ...) of the qdisc at parent on ifindex
+ * into kind: 1 when there is one, 0 when none, or a negative errno. */
+int nl_qdisc_kind(struct nl_handle *h, int ifindex, uint32_t parent, char *kind, size_t len);
 /* Deleting either end of a veth pair deletes both. */
 int nl_link_del(struct nl_handle *h, const char *ifname);                         /* -ENODEV if absent */
 /* List links whose name starts with prefix: calls cb for each; stops if cb

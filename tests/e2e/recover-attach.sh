@@ -10,6 +10,8 @@
 # with no policy, nor detach what it did attach: it sets a's host veth down
 # and says why and what to do; pod b is untouched. Once the filter is
 # removed, the next start attaches the programs and sets the veth up again.
+# The same when an `ingress` qdisc took clsact's place: tc would "attach"
+# to_pod to its ingress block, where it never sees what the pod receives.
 #
 # Exit: 0 all checks passed, 1 a check failed, 77 not root.
 set -uo pipefail
@@ -56,7 +58,7 @@ ip netns exec "$NODE" tc filter del dev "${HOSTIF[a]}" egress prio 1
 ip netns exec "$NODE" tc filter add dev "${HOSTIF[a]}" egress prio 1 protocol all u32 match u32 0 0 flowid 1:1
 AGENT_ARGS="--attach-mode tc" start_agent "$NODE" "$CIDR" "$DIR" || exit 1
 check "the agent says a's veth is not policed, set down, and what to do" \
-	grep -E "no sluice program polices ${HOSTIF[a]} in both directions; set down, the pod is cut off: see what else holds the device's filters" "$DIR/agent.log"
+	grep -E "no sluice program polices ${HOSTIF[a]} in both directions; set down, the pod is cut off: see what else holds the device's qdisc and filters" "$DIR/agent.log"
 check "a's host veth ${HOSTIF[a]} is down" not up "${HOSTIF[a]}"
 check "a reaches nobody (fail closed)" not reach a b
 check "b's host veth is up" up "${HOSTIF[b]}"
@@ -73,6 +75,25 @@ check "a reaches b again" eventually 3 reach a b
 check "a's programs are attached (tc ingress and egress)" bash -c "
 	ip netns exec $NODE tc filter show dev ${HOSTIF[a]} ingress | grep -q from_pod &&
 	ip netns exec $NODE tc filter show dev ${HOSTIF[a]} egress | grep -q to_pod"
+
+echo "== an ingress qdisc in place of clsact"
+stop_agent
+ip netns exec "$NODE" tc qdisc del dev "${HOSTIF[a]}" clsact
+ip netns exec "$NODE" tc qdisc add dev "${HOSTIF[a]}" ingress
+AGENT_ARGS="--attach-mode tc" start_agent "$NODE" "$CIDR" "$DIR" || exit 1
+check "the agent names the ingress qdisc where clsact belongs and cuts a off" bash -c "
+	grep -q '${HOSTIF[a]} holds a qdisc of kind ingress where sluice.s clsact belongs' '$DIR/agent.log' &&
+	[ \$(grep -c 'polices ${HOSTIF[a]} in both directions; set down' '$DIR/agent.log') = 2 ]"
+check "a's host veth is down again" not up "${HOSTIF[a]}"
+check "a reaches nobody" not reach a b
+check "b still reaches the node's router side: its veth is up" up "${HOSTIF[b]}"
+stop_agent
+ip netns exec "$NODE" tc qdisc del dev "${HOSTIF[a]}" ingress
+AGENT_ARGS="--attach-mode tc" start_agent "$NODE" "$CIDR" "$DIR" || exit 1
+check "the ingress qdisc removed: a's programs attached on a new clsact, a back up" bash -c "
+	ip netns exec $NODE tc qdisc show dev ${HOSTIF[a]} | grep -q clsact &&
+	ip netns exec $NODE tc filter show dev ${HOSTIF[a]} egress | grep -q to_pod"
+check "a reaches b again" eventually 3 reach a b
 
 check "DEL a" cni DEL "c${ID}a" "/run/netns/$ID-a" "$(conf)"
 check "DEL b" cni DEL "c${ID}b" "/run/netns/$ID-b" "$(conf)"
