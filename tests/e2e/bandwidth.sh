@@ -9,7 +9,8 @@
 # and on the path through the host stack (pod and node); C keeps its full
 # rate. A re-ADD changes a limit, an agent restart keeps one, DEL removes
 # the buckets, bad input is refused with code 7 naming the field and leaves
-# nothing behind, and the drops are counted. Measures rates: run it alone.
+# nothing behind, and the drops are counted. A pod that ignores congestion
+# control (a UDP flood) gets no more through either limit. Measures rates: run it alone.
 # shellcheck source-path=SCRIPTDIR
 set -uo pipefail
 TEST_NAME=bandwidth
@@ -76,9 +77,25 @@ rate() {
 	jq -r '.end.sum_received.bits_per_second / 1e6 | . * 10 | round / 10' <<<"$out" 2>/dev/null ||
 		echo "iperf3 failed: $(head -c 300 <<<"$out")" >&2
 }
+# flood CLIENT-NETNS SERVER-NETNS SERVER-IP: an unresponsive sender (UDP at
+# 1 Gbit/s for 3 s, no congestion control to back off); prints the Mbit/s
+# the server received (sent, less the datagrams it counted lost).
+flood() {
+	local cli=$1 srv=$2 dst=$3 pid out
+	ip netns exec "$srv" iperf3 -s -1 -p 5202 >/dev/null 2>&1 &
+	pid=$!
+	CLEANUP_PIDS+=("$pid")
+	eventually 5 bash -c "ip netns exec '$srv' ss -ltnH 'sport = :5202' | grep -q ." || return 1
+	out=$(ip netns exec "$cli" iperf3 -c "$dst" -p 5202 -u -b 1G -t 3 -J 2>&1)
+	wait "$pid" 2>/dev/null
+	jq -r '.end.sum | .bits_per_second * (1 - .lost_percent / 100) / 1e6 | . * 10 | round / 10' \
+		<<<"$out" 2>/dev/null || echo "iperf3 failed: $(head -c 300 <<<"$out")" >&2
+}
 # within GOT WANT: GOT is WANT +-10 %.
 within() { awk -v g="$1" -v w="$2" 'BEGIN { exit !(g != "" && g >= w * 0.9 && g <= w * 1.1) }'; }
 gt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "" && a > b) }'; }
+# between GOT LOW HIGH: LOW < GOT <= HIGH.
+between() { gt "$1" "$2" && ! gt "$1" "$3"; }
 
 netns_add "$NODE"
 start_agent "$NODE" "$CIDR" "$DIR" || exit 1
@@ -126,6 +143,17 @@ check "B's ingress on the host-stack path: $R_NB Mbit/s is 50 +-10 %" within "$R
 R_CN=$(rate "$ID-c" "$NODE" "$ROUTER" 5)
 echo "   C -> node (no limit): $R_CN Mbit/s"
 check "unlimited pod C keeps its rate: $R_CN Mbit/s, over twice the highest limit" gt "$R_CN" 200
+
+echo "== an unresponsive sender (UDP flood at 1 Gbit/s, 3 s) gets no more than the limit"
+# 3 s at the limit, +10 %, plus one full bucket (250 ms of the rate).
+F_AC=$(flood "$ID-a" "$ID-c" "${IP[c]}")
+echo "   A floods C (A's egress limit 100): C received $F_AC Mbit/s"
+check "A's flood through its egress limit: $F_AC Mbit/s received, at most 119" \
+	between "$F_AC" 50 119
+F_CB=$(flood "$ID-c" "$ID-b" "${IP[b]}")
+echo "   C floods B (B's ingress limit 50): B received $F_CB Mbit/s"
+check "a flood into B's ingress limit: $F_CB Mbit/s received, at most 60" \
+	between "$F_CB" 25 60
 
 echo "== drops counted"
 check "A's egress bucket dropped packets (get endpoints -o json)" \
