@@ -7,21 +7,11 @@
  * involved: maps are seeded directly, in a throwaway bpffs directory and a
  * private network namespace.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <net/if.h>
-#include <sched.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-#include <linux/if_ether.h>
-#include <linux/ip.h>
-#include <linux/tcp.h>
 
 #include <bpf/bpf.h>
 
-#include "loader.h"
+#include "bench_pod.h"
 #include "log.h"
 
 #define IP_A "10.78.0.2"
@@ -30,39 +20,9 @@
 #define NEW_FLOWS 20000
 #define ESTABLISHED_REPEAT 2000000
 
-struct pkt {
-	struct ethhdr eth;
-	struct iphdr ip;
-	struct tcphdr tcp;
-	unsigned char payload[64];
-} __attribute__((packed));
-
-static __be32 ip4(const char *s)
-{
-	struct in_addr a;
-
-	inet_pton(AF_INET, s, &a);
-	return a.s_addr;
-}
-
 static struct pkt make_pkt(__u16 sport)
 {
-	struct pkt p = { 0 };
-
-	memset(p.eth.h_dest, 0x02, 6);
-	p.eth.h_proto = htons(ETH_P_IP);
-	p.ip.version = 4;
-	p.ip.ihl = 5;
-	p.ip.ttl = 64;
-	p.ip.protocol = IPPROTO_TCP;
-	p.ip.tot_len = htons(sizeof(p) - sizeof(p.eth));
-	p.ip.saddr = ip4(IP_A);
-	p.ip.daddr = ip4(IP_B);
-	p.tcp.source = htons(sport);
-	p.tcp.dest = htons(80);
-	p.tcp.doff = 5;
-	p.tcp.ack = 1;
-	return p;
+	return bench_tcp_pkt(IP_A, IP_B, sport, 80, 64);
 }
 
 static void clear_map(int fd)
@@ -145,22 +105,15 @@ int main(void)
 	struct sluice_ipcache_key ka = { .prefixlen = 32, .ip = ip4(IP_A) };
 	struct sluice_ipcache_value va = { .identity = ID_A, .cidr_identity = SLUICE_ID_WORLD };
 	static const int sizes[] = { 10, 1000, 10000 };
-	char dir[64], err[512], cmd[128];
+	char dir[64] = "", cmd[128];
 	struct datapath *dp = NULL;
 	double base_new, base_est;
 	int ifindex_b, rv, ret = 1;
 	struct pkt p;
 
 	log_init("bench-bpf", LOG_WARN);
-	if (unshare(CLONE_NEWNET) ||
-	    system("ip link add slbench0 type veth peer name slbench1 && ip link set slbench0 up") ||
-	    !(ifindex_b = (int)if_nametoindex("slbench0"))) {
-		fprintf(stderr, "bench-bpf: cannot set up a private network namespace (root?)\n");
-		return 1;
-	}
-	snprintf(dir, sizeof(dir), "/sys/fs/bpf/sluice-bench-%d", (int)getpid());
-	if (datapath_open(&dp, dir, NULL, err, sizeof(err))) {
-		fprintf(stderr, "bench-bpf: %s\n", err);
+	if (bench_pod_datapath("bench-bpf", "slbench0", "slbench1", "bench", dir, sizeof(dir), &dp,
+			       &ifindex_b)) {
 		goto cleanup;
 	}
 	b.ifindex = (__u32)ifindex_b;
@@ -194,7 +147,7 @@ int main(void)
 cleanup:
 	datapath_close(dp);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd))
+	if (dir[0] && system(cmd))
 		ret = 1;
 	return ret;
 }

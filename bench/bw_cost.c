@@ -17,21 +17,11 @@
  * round by round, so a burst of load on the machine hits both alike. Maps are seeded directly, in a
  * throwaway bpffs directory and a private network namespace.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <net/if.h>
-#include <sched.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-#include <linux/if_ether.h>
-#include <linux/ip.h>
-#include <linux/tcp.h>
 
 #include <bpf/bpf.h>
 
-#include "loader.h"
+#include "bench_pod.h"
 #include "log.h"
 
 #define IP_A "10.79.0.2"
@@ -39,41 +29,6 @@
 #define IP_WORLD "192.0.2.1"
 #define TC_ACT_OK_ 0
 #define TC_ACT_REDIRECT_ 7
-
-struct pkt {
-	struct ethhdr eth;
-	struct iphdr ip;
-	struct tcphdr tcp;
-	unsigned char payload[64];
-} __attribute__((packed));
-
-static __be32 ip4(const char *s)
-{
-	struct in_addr a;
-
-	inet_pton(AF_INET, s, &a);
-	return a.s_addr;
-}
-
-static struct pkt make_pkt(const char *src, const char *dst, __u16 sport, __u16 dport)
-{
-	struct pkt p = { 0 };
-
-	memset(p.eth.h_dest, 0x02, 6);
-	p.eth.h_proto = htons(ETH_P_IP);
-	p.ip.version = 4;
-	p.ip.ihl = 5;
-	p.ip.ttl = 255;
-	p.ip.protocol = IPPROTO_TCP;
-	p.ip.tot_len = htons(sizeof(p) - sizeof(p.eth));
-	p.ip.saddr = ip4(src);
-	p.ip.daddr = ip4(dst);
-	p.tcp.source = htons(sport);
-	p.tcp.dest = htons(dport);
-	p.tcp.doff = 5;
-	p.tcp.ack = 1;
-	return p;
-}
 
 /*
  * Average ns per run of a pod program (ingress 1: from_pod, 0: to_pod) over
@@ -122,12 +77,12 @@ static unsigned int prog_insns(struct datapath *dp, int ingress)
 int main(int argc, char **argv)
 {
 	struct sluice_endpoint a = { .ifindex = 1, .identity = 300 }, b = { .identity = 301 };
-	struct pkt out_pkt = make_pkt(IP_A, IP_B, 40000, 80);
-	struct pkt in_pkt = make_pkt(IP_WORLD, IP_B, 40001, 80);
+	struct pkt out_pkt = bench_tcp_pkt(IP_A, IP_B, 40000, 80, 255);
+	struct pkt in_pkt = bench_tcp_pkt(IP_WORLD, IP_B, 40001, 80, 255);
 	struct sluice_ipcache_key ka = { .prefixlen = 32, .ip = ip4(IP_A) };
 	struct sluice_ipcache_value va = { .identity = 300, .cidr_identity = SLUICE_ID_WORLD };
 	struct datapath *dp = NULL;
-	char dir[64], err[512], cmd[128];
+	char dir[64] = "", cmd[128];
 	char line[64];
 	int runs, ifindex_b, rv_out, rv_in, ret = 1;
 
@@ -136,15 +91,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_init("bench-bwcost", LOG_WARN);
-	if (unshare(CLONE_NEWNET) ||
-	    system("ip link add slbwc0 type veth peer name slbwc1 && ip link set slbwc0 up") ||
-	    !(ifindex_b = (int)if_nametoindex("slbwc0"))) {
-		fprintf(stderr, "bench-bwcost: cannot set up a private network namespace (root?)\n");
-		return 1;
-	}
-	snprintf(dir, sizeof(dir), "/sys/fs/bpf/sluice-bwcost-%d", (int)getpid());
-	if (datapath_open(&dp, dir, NULL, err, sizeof(err))) {
-		fprintf(stderr, "bench-bwcost: %s\n", err);
+	if (bench_pod_datapath("bench-bwcost", "slbwc0", "slbwc1", "bwcost", dir, sizeof(dir), &dp,
+			       &ifindex_b)) {
 		goto cleanup;
 	}
 	b.ifindex = (__u32)ifindex_b;
@@ -182,7 +130,7 @@ int main(int argc, char **argv)
 cleanup:
 	datapath_close(dp);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd))
+	if (dir[0] && system(cmd))
 		ret = 1;
 	return ret;
 }
