@@ -64,7 +64,8 @@ void cnichain_free(struct cnichain *c);
  * once for each network that newly chains a limiting bandwidth plugin. */
 void cnichain_refresh(struct cnichain *c);
 
-/* cnichain_refresh, then cnichain_decide on what it read. */
+/* In tc mode cnichain_refresh, then cnichain_decide on what it read; in
+ * tcx mode 0 at once (nothing is refused there). */
 int cnichain_check_add(struct cnichain *c, const char *network, bool tc_mode,
 		       bool has_limits, char *err, size_t errlen);
 

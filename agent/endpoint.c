@@ -563,7 +563,7 @@ int endpoints_add(struct endpoints *eps, const struct cni_req *req, json_t **res
 	 * the new veth's ifindex may be an old veth's whose buckets a failed
 	 * removal left, and bw_apply keeps a bucket of the same size. */
 	bw_remove(eps->dp, ep.host_ifindex);
-	ret = bw_apply(eps->dp, ep.host_ifindex, &ep.bw, err, errlen);
+	ret = bw_ep_flags(&ep.bw) ? bw_apply(eps->dp, ep.host_ifindex, &ep.bw, err, errlen) : 0;
 	if (ret)
 		goto rollback;
 	ep.state = EP_READY;
